@@ -1,0 +1,391 @@
+/*
+ * Kafka consumer wrapper: standalone assignment of every partition, batch
+ * consumption from the consumer queue, end-offset tracking for --drain, and
+ * the embedded mock cluster. The rest of the engine never sees librdkafka's
+ * types, only struct vg_kafka_msg views into the current batch.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "vigie/error.h"
+#include "vigie/kafka.h"
+#include "vigie/log.h"
+
+struct part {
+  char *topic; /* owned */
+  int32_t partition;
+  int64_t position; /* next offset to consume, -1 unknown */
+  int64_t end;      /* high watermark marked by vg_kafka_mark_end, -1 none */
+};
+
+struct vg_kafka_consumer {
+  rd_kafka_t *rk;
+  rd_kafka_queue_t *queue;
+  struct part *parts;
+  size_t nparts;
+  rd_kafka_message_t **batch; /* the last batch, owned until next consume */
+  size_t batch_len, batch_cap;
+};
+
+static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v,
+                    char *errstr, size_t errstr_size) {
+  char err[256];
+  if (rd_kafka_conf_set(conf, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
+    snprintf(errstr, errstr_size, "kafka property \"%s\": %s", k, err);
+    return VG_ECONFIG;
+  }
+  return 0;
+}
+
+int vg_kafka_consumer_new(struct vg_kafka_consumer **out,
+                          const struct vg_kafka_conf *kc, char *errstr,
+                          size_t errstr_size) {
+  struct vg_kafka_consumer *c = calloc(1, sizeof *c);
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  int rc = -ENOMEM;
+  char err[512];
+  if (!c || !conf)
+    goto fail;
+  /* Throughput defaults, overridable by properties: large fetches, a deep
+   * local prefetch queue, no partition EOF events (positions tell us). The
+   * group.id is required by librdkafka's consumer API even though standalone
+   * mode never joins the group nor commits to it. */
+  static const char *const defaults[] = {
+      "group.id", "vigie",
+      "enable.auto.commit", "false",
+      "enable.auto.offset.store", "false",
+      "enable.partition.eof", "false",
+      "auto.offset.reset", "earliest",
+      "fetch.wait.max.ms", "100",
+      "fetch.max.bytes", "52428800",
+      "max.partition.fetch.bytes", "4194304",
+      "queued.max.messages.kbytes", "131072",
+      "log.connection.close", "false",
+      NULL};
+  for (const char *const *p = defaults; *p; p += 2)
+    if ((rc = set_prop(conf, p[0], p[1], errstr, errstr_size)) != 0)
+      goto fail;
+  if ((rc = set_prop(conf, "bootstrap.servers", kc->brokers ? kc->brokers : "",
+                     errstr, errstr_size)) != 0 ||
+      (rc = set_prop(conf, "client.id", kc->client_id ? kc->client_id : "vigie",
+                     errstr, errstr_size)) != 0)
+    goto fail;
+  for (const char *const *p = kc->properties; p && p[0]; p += 2) {
+    if (!p[1]) {
+      snprintf(errstr, errstr_size, "kafka property \"%s\" has no value", p[0]);
+      rc = VG_ECONFIG;
+      goto fail;
+    }
+    if ((rc = set_prop(conf, p[0], p[1], errstr, errstr_size)) != 0)
+      goto fail;
+  }
+  c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!c->rk) {
+    snprintf(errstr, errstr_size, "creating the Kafka consumer: %s", err);
+    rc = VG_EKAFKA;
+    goto fail;
+  }
+  conf = NULL; /* owned by rk now */
+  c->queue = rd_kafka_queue_get_consumer(c->rk);
+  *out = c;
+  return 0;
+fail:
+  if (conf)
+    rd_kafka_conf_destroy(conf);
+  free(c);
+  if (rc == -ENOMEM)
+    snprintf(errstr, errstr_size, "out of memory creating the Kafka consumer");
+  return rc;
+}
+
+static void release_batch(struct vg_kafka_consumer *c) {
+  for (size_t i = 0; i < c->batch_len; i++)
+    rd_kafka_message_destroy(c->batch[i]);
+  c->batch_len = 0;
+}
+
+static void free_parts(struct vg_kafka_consumer *c) {
+  for (size_t i = 0; i < c->nparts; i++)
+    free(c->parts[i].topic);
+  free(c->parts);
+  c->parts = NULL;
+  c->nparts = 0;
+}
+
+void vg_kafka_consumer_free(struct vg_kafka_consumer *c) {
+  if (!c)
+    return;
+  release_batch(c);
+  free(c->batch);
+  if (c->queue)
+    rd_kafka_queue_destroy(c->queue);
+  rd_kafka_consumer_close(c->rk);
+  rd_kafka_destroy(c->rk);
+  free_parts(c);
+  free(c);
+}
+
+int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
+                        size_t ntopics, vg_kafka_start_fn start, void *opaque,
+                        int timeout_ms, char *errstr, size_t errstr_size) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_topic_partition_list_t *list = NULL;
+  struct part *parts = NULL;
+  size_t nparts = 0, cap = 0;
+  int rc = 0;
+
+  for (size_t t = 0; t < ntopics; t++) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topics[t], NULL);
+    if (!rkt) {
+      snprintf(errstr, errstr_size, "topic \"%s\": %s", topics[t],
+               rd_kafka_err2str(rd_kafka_last_error()));
+      rc = VG_EKAFKA;
+      goto fail;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err) {
+      snprintf(errstr, errstr_size,
+               "reading metadata of topic \"%s\" from %s: %s", topics[t],
+               "the brokers", rd_kafka_err2str(err));
+      rc = err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT
+               ? VG_ETIMEOUT
+               : VG_EKAFKA;
+      goto fail;
+    }
+    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
+      rd_kafka_resp_err_t terr =
+          md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+      snprintf(errstr, errstr_size, "topic \"%s\": %s", topics[t],
+               terr ? rd_kafka_err2str(terr) : "has no partitions");
+      rc = VG_ENOTFOUND;
+      goto fail;
+    }
+    int n = md->topics[0].partition_cnt;
+    if (nparts + (size_t)n > cap) {
+      cap = (nparts + (size_t)n) * 2;
+      struct part *np = realloc(parts, cap * sizeof *parts);
+      if (!np) {
+        rc = -ENOMEM;
+        goto fail;
+      }
+      parts = np;
+      /* zeroed so that the failure path may free every slot's topic */
+      memset(parts + nparts, 0, (cap - nparts) * sizeof *parts);
+    }
+    /* metadata lists partitions in no promised order: place by id */
+    for (int i = 0; i < n; i++) {
+      int32_t id = md->topics[0].partitions[i].id;
+      if (id < 0 || id >= n) {
+        snprintf(errstr, errstr_size, "topic \"%s\": partition id %d out of range",
+                 topics[t], (int)id);
+        rc = VG_EKAFKA;
+        goto fail;
+      }
+      struct part *p = &parts[nparts + (size_t)id];
+      p->partition = id;
+      p->topic = strdup(topics[t]);
+      p->end = -1;
+      p->position = -1;
+      if (!p->topic) {
+        rc = -ENOMEM;
+        goto fail;
+      }
+    }
+    nparts += (size_t)n;
+    rd_kafka_metadata_destroy(md);
+    md = NULL;
+  }
+
+  list = rd_kafka_topic_partition_list_new((int)nparts);
+  for (size_t i = 0; i < nparts; i++) {
+    int64_t off = start ? start(opaque, parts[i].topic, parts[i].partition)
+                        : VG_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(list, parts[i].topic, parts[i].partition)
+        ->offset = off;
+    parts[i].position = off >= 0 ? off : -1;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_assign(c->rk, list);
+  if (err) {
+    snprintf(errstr, errstr_size, "assigning %zu partitions: %s", nparts,
+             rd_kafka_err2str(err));
+    rc = VG_EKAFKA;
+    goto fail;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  release_batch(c);
+  free_parts(c);
+  c->parts = parts;
+  c->nparts = nparts;
+  return 0;
+fail:
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  if (list)
+    rd_kafka_topic_partition_list_destroy(list);
+  for (size_t i = 0; i < cap; i++)
+    free(parts[i].topic);
+  free(parts);
+  if (rc == -ENOMEM)
+    snprintf(errstr, errstr_size, "out of memory assigning partitions");
+  return rc;
+}
+
+size_t vg_kafka_assignment_count(const struct vg_kafka_consumer *c) {
+  return c->nparts;
+}
+
+void vg_kafka_assignment_get(const struct vg_kafka_consumer *c, size_t i,
+                             const char **topic, int32_t *partition) {
+  *topic = c->parts[i].topic;
+  *partition = c->parts[i].partition;
+}
+
+int64_t vg_kafka_position(const struct vg_kafka_consumer *c, size_t i) {
+  return c->parts[i].position;
+}
+
+int vg_kafka_mark_end(struct vg_kafka_consumer *c, int timeout_ms, char *errstr,
+                      size_t errstr_size) {
+  for (size_t i = 0; i < c->nparts; i++) {
+    int64_t lo, hi;
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        c->rk, c->parts[i].topic, c->parts[i].partition, &lo, &hi, timeout_ms);
+    if (err) {
+      snprintf(errstr, errstr_size, "end offset of %s [%d]: %s",
+               c->parts[i].topic, (int)c->parts[i].partition,
+               rd_kafka_err2str(err));
+      return VG_EKAFKA;
+    }
+    c->parts[i].end = hi;
+    /* an empty or fully compacted partition is drained from the start */
+    if (c->parts[i].position < 0 && hi == lo)
+      c->parts[i].position = hi;
+  }
+  return 0;
+}
+
+int vg_kafka_drained(const struct vg_kafka_consumer *c) {
+  for (size_t i = 0; i < c->nparts; i++)
+    if (c->parts[i].end < 0 || c->parts[i].position < c->parts[i].end)
+      return 0;
+  return 1;
+}
+
+/* Assigned partitions are grouped by topic with partitions 0..n-1 in order,
+ * so a message maps to its slot by one topic lookup plus its partition. */
+static struct part *find_part(struct vg_kafka_consumer *c, const char *topic,
+                              int32_t partition) {
+  for (size_t i = 0; i < c->nparts;) {
+    struct part *p = &c->parts[i];
+    if (strcmp(p->topic, topic) == 0) {
+      size_t j = i + (size_t)partition;
+      return j < c->nparts && strcmp(c->parts[j].topic, topic) == 0 ? &c->parts[j]
+                                                                  : NULL;
+    }
+    while (i < c->nparts && strcmp(c->parts[i].topic, p->topic) == 0)
+      i++;
+  }
+  return NULL;
+}
+
+ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
+                         size_t max, int timeout_ms) {
+  release_batch(c);
+  if (max > c->batch_cap) {
+    rd_kafka_message_t **nb = realloc(c->batch, max * sizeof *nb);
+    if (!nb)
+      return -ENOMEM;
+    c->batch = nb;
+    c->batch_cap = max;
+  }
+  ssize_t n = rd_kafka_consume_batch_queue(c->queue, timeout_ms, c->batch, max);
+  if (n < 0)
+    return VG_EKAFKA;
+  c->batch_len = (size_t)n;
+  size_t k = 0;
+  for (size_t i = 0; i < (size_t)n; i++) {
+    rd_kafka_message_t *m = c->batch[i];
+    if (m->err) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        continue;
+      rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(c->rk, NULL, 0);
+      if (fatal)
+        return VG_EKAFKA;
+      VG_LOG_RATELIMITED(VG_LOG_WARN, 5000, "kafka consumer error",
+                         "topic=%s partition=%d error=\"%s\"",
+                         m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
+                         (int)m->partition, rd_kafka_message_errstr(m));
+      continue;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct part *p = find_part(c, topic, m->partition);
+    if (p)
+      p->position = m->offset + 1;
+    out[k].topic = topic;
+    out[k].partition = m->partition;
+    out[k].offset = m->offset;
+    out[k].timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+    out[k].key = m->key;
+    out[k].key_len = m->key_len;
+    out[k].payload = m->payload;
+    out[k].len = m->len;
+    k++;
+  }
+  return (ssize_t)k;
+}
+
+/* ---- embedded broker ---------------------------------------------------- */
+
+struct vg_kafka_mock {
+  rd_kafka_t *rk; /* the handle that owns the mock cluster */
+  rd_kafka_mock_cluster_t *mc;
+};
+
+int vg_kafka_mock_new(struct vg_kafka_mock **out, int nbrokers,
+                      const char **bootstrap, char *errstr, size_t errstr_size) {
+  struct vg_kafka_mock *m = calloc(1, sizeof *m);
+  char err[256];
+  if (!m)
+    return -ENOMEM;
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  /* the owning handle is a producer that never produces nor connects: keep
+   * it from warning that it has no bootstrap.servers */
+  rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+  m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!m->rk) {
+    snprintf(errstr, errstr_size, "embedded broker: %s", err);
+    free(m);
+    return VG_EKAFKA;
+  }
+  m->mc = rd_kafka_mock_cluster_new(m->rk, nbrokers);
+  if (!m->mc) {
+    snprintf(errstr, errstr_size, "embedded broker: could not start the mock cluster");
+    rd_kafka_destroy(m->rk);
+    free(m);
+    return VG_EKAFKA;
+  }
+  *bootstrap = rd_kafka_mock_cluster_bootstraps(m->mc);
+  *out = m;
+  return 0;
+}
+
+int vg_kafka_mock_create_topic(struct vg_kafka_mock *m, const char *topic,
+                               int partitions) {
+  rd_kafka_resp_err_t err =
+      rd_kafka_mock_topic_create(m->mc, topic, partitions, 1);
+  return err ? VG_EKAFKA : 0;
+}
+
+void vg_kafka_mock_free(struct vg_kafka_mock *m) {
+  if (!m)
+    return;
+  rd_kafka_mock_cluster_destroy(m->mc);
+  rd_kafka_destroy(m->rk);
+  free(m);
+}

@@ -1,0 +1,29 @@
+/*
+ * Error codes shared by every Vigie module.
+ *
+ * Functions return 0 on success and a negative number on failure: either a
+ * negated errno value (-ENOMEM, -EIO, ...) or one of the project codes below,
+ * which live in a range of their own so that they never collide with errno.
+ * vg_strerror() names both kinds. Results travel through out-parameters.
+ */
+#ifndef VIGIE_ERROR_H
+#define VIGIE_ERROR_H
+
+enum vg_error {
+  VG_OK = 0,
+  VG_ERR_BASE = -30000,     /* below every errno value */
+  VG_EKAFKA = VG_ERR_BASE,  /* a Kafka client call failed (details in errstr) */
+  VG_ECONFIG,               /* invalid configuration (details in errstr) */
+  VG_ECORRUPT,              /* stored data failed its checksum or framing */
+  VG_EVERSION,              /* stored data has a format version we do not know */
+  VG_ENOTFOUND,             /* no such key, series, topic or partition */
+  VG_EDECODE,               /* input bytes were rejected by a codec */
+  VG_ETIMEOUT,              /* an operation did not finish in its time */
+  VG_EFULL,                 /* a bounded structure or the disk is full */
+  VG_ERR_LAST               /* keep last */
+};
+
+/* A static, human-readable description of err (never NULL). Thread-safe. */
+const char *vg_strerror(int err);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * The engine's Kafka wrapper over librdkafka.
+ *
+ * A consumer in standalone mode assigns every partition of its topics itself
+ * (no consumer group, so a restart does not wait for a rebalance) and starts
+ * each at an offset the caller chooses (the store's, or the beginning).
+ * Messages are consumed in batches; a batch stays valid until the next
+ * vg_kafka_consume() on the same consumer or vg_kafka_consumer_free().
+ *
+ * A consumer is used by one thread at a time. Errors: 0 or a negative
+ * vg_error/errno code; functions taking errstr fill it with a sentence that
+ * says what failed first.
+ *
+ * The embedded broker (kafka.brokers: embedded) is librdkafka's in-process
+ * mock cluster: for the quick start and unit tests, never for acceptance.
+ */
+#ifndef VIGIE_KAFKA_H
+#define VIGIE_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VG_KAFKA_OFFSET_BEGINNING (-2)
+#define VG_KAFKA_OFFSET_END (-1)
+
+struct vg_kafka_conf {
+  const char *brokers;   /* bootstrap list "host:port,..." (required) */
+  const char *client_id; /* NULL: "vigie" */
+  /* extra librdkafka properties as NULL-terminated key, value pairs, passed
+   * through verbatim (TLS, SASL, tuning); may be NULL */
+  const char *const *properties;
+};
+
+/* One consumed message; pointers stay valid until the next consume or free. */
+struct vg_kafka_msg {
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
+  int64_t timestamp_ms; /* broker/producer timestamp, -1 when absent */
+  const void *key;
+  size_t key_len;
+  const void *payload;
+  size_t len;
+};
+
+struct vg_kafka_consumer;
+
+int vg_kafka_consumer_new(struct vg_kafka_consumer **out,
+                          const struct vg_kafka_conf *conf, char *errstr,
+                          size_t errstr_size);
+/* Closes the consumer and frees it and the last batch. NULL is a no-op. */
+void vg_kafka_consumer_free(struct vg_kafka_consumer *c);
+
+/* Start offset for one partition: a real offset, VG_KAFKA_OFFSET_BEGINNING
+ * or VG_KAFKA_OFFSET_END. */
+typedef int64_t (*vg_kafka_start_fn)(void *opaque, const char *topic,
+                                     int32_t partition);
+
+/* Looks up the partitions of every topic (waiting up to timeout_ms for
+ * metadata) and assigns them all, each starting at start(opaque, topic,
+ * partition), or at the beginning when start is NULL. A topic that does not
+ * exist is an error naming it. Replaces any previous assignment. */
+int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
+                        size_t ntopics, vg_kafka_start_fn start, void *opaque,
+                        int timeout_ms, char *errstr, size_t errstr_size);
+
+/* The assigned partitions, in topic order then partition order. */
+size_t vg_kafka_assignment_count(const struct vg_kafka_consumer *c);
+void vg_kafka_assignment_get(const struct vg_kafka_consumer *c, size_t i,
+                             const char **topic, int32_t *partition);
+/* Next offset to be consumed from assigned partition i: the start offset
+ * (resolved) or one past the last message returned. -1 while unknown. */
+int64_t vg_kafka_position(const struct vg_kafka_consumer *c, size_t i);
+
+/* Records, for every assigned partition, its end offset (high watermark) now,
+ * so that vg_kafka_drained() can tell when all of them were read up to it. */
+int vg_kafka_mark_end(struct vg_kafka_consumer *c, int timeout_ms,
+                      char *errstr, size_t errstr_size);
+/* True once every partition's position reached the end marked before. */
+int vg_kafka_drained(const struct vg_kafka_consumer *c);
+
+/* Consumes up to max messages into out, waiting at most timeout_ms for the
+ * first one. Returns the number (0 on timeout) or a negative error for a
+ * fatal client error. Transient errors are logged, rate-limited. */
+ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
+                         size_t max, int timeout_ms);
+
+/* ---- embedded broker ---------------------------------------------------- */
+struct vg_kafka_mock;
+/* Starts an in-process mock cluster of nbrokers; *bootstrap stays valid until
+ * vg_kafka_mock_free. */
+int vg_kafka_mock_new(struct vg_kafka_mock **out, int nbrokers,
+                      const char **bootstrap, char *errstr, size_t errstr_size);
+int vg_kafka_mock_create_topic(struct vg_kafka_mock *m, const char *topic,
+                               int partitions);
+void vg_kafka_mock_free(struct vg_kafka_mock *m);
+
+#endif

@@ -1,0 +1,69 @@
+/* Unit tests of engine/common: errors, hashes, log rate limiting. */
+#include <errno.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "vigie/error.h"
+#include "vigie/hash.h"
+#include "vigie/log.h"
+
+static void strerror_names_every_code(void **state) {
+  (void)state;
+  assert_string_equal(vg_strerror(0), "success");
+  assert_string_equal(vg_strerror(-ENOMEM), strerror(ENOMEM));
+  for (int e = VG_ERR_BASE; e < VG_ERR_LAST; e++) {
+    const char *s = vg_strerror(e);
+    assert_non_null(s);
+    assert_string_not_equal(s, "unknown error");
+  }
+  assert_string_equal(vg_strerror(VG_ERR_LAST), "unknown error");
+}
+
+static void fnv1a64_matches_reference_vectors(void **state) {
+  (void)state;
+  /* published FNV-1a 64 test vectors */
+  assert_int_equal(vg_fnv1a64(VG_FNV64_OFFSET, "", 0), 0xcbf29ce484222325ULL);
+  assert_int_equal(vg_fnv1a64(VG_FNV64_OFFSET, "a", 1), 0xaf63dc4c8601ec8cULL);
+  assert_int_equal(vg_fnv1a64(VG_FNV64_OFFSET, "foobar", 6), 0x85944171f73967e8ULL);
+}
+
+static void multiset_digest_ignores_order(void **state) {
+  (void)state;
+  uint64_t a = 0, b = 0;
+  a = vg_multiset_digest_add(a, "x", 1);
+  a = vg_multiset_digest_add(a, "yy", 2);
+  b = vg_multiset_digest_add(b, "yy", 2);
+  b = vg_multiset_digest_add(b, "x", 1);
+  assert_int_equal(a, b);
+  b = vg_multiset_digest_add(b, "x", 1); /* a duplicate changes it */
+  assert_int_not_equal(a, b);
+}
+
+static void ratelimit_passes_once_per_interval(void **state) {
+  (void)state;
+  struct vg_log_ratelimit rl = {0};
+  assert_int_equal(vg_log_ratelimit_pass(&rl, 60000), 0);
+  assert_int_equal(vg_log_ratelimit_pass(&rl, 60000), -1);
+  assert_int_equal(vg_log_ratelimit_pass(&rl, 60000), -1);
+  atomic_store(&rl.next_ms, 0); /* the interval elapsed */
+  assert_int_equal(vg_log_ratelimit_pass(&rl, 60000), 2);
+}
+
+static void log_level_parses(void **state) {
+  (void)state;
+  enum vg_log_level l;
+  assert_int_equal(vg_log_parse_level("debug", &l), 0);
+  assert_int_equal(l, VG_LOG_DEBUG);
+  assert_int_equal(vg_log_parse_level("loud", &l), -EINVAL);
+}
+
+int vg_test_common(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(strerror_names_every_code),
+      cmocka_unit_test(fnv1a64_matches_reference_vectors),
+      cmocka_unit_test(multiset_digest_ignores_order),
+      cmocka_unit_test(ratelimit_passes_once_per_interval),
+      cmocka_unit_test(log_level_parses),
+  };
+  return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+}

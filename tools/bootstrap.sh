@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install what a fresh Debian 12 machine lacks to build, run and test Vigie.
+#
+# Idempotent and quiet when everything is present: it only prints what it
+# installs. Everything it fetches outside Debian's packages lives in the cache
+# ($VIGIE_CACHE, default ~/.cache/vigie), never in the repository:
+#   venv/     Python test packages (pytest, confluent-kafka, duckdb)
+#   kafka/    Apache Kafka jars resolved from Maven Central (tests/kafka)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${VIGIE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vigie}
+
+# Debian packages: the build, the required libraries, the ones we chose
+# (each justified in the commit that brought it), and the test tools.
+apt_pkgs=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  clang libclang-rt-14-dev libfuzzer-14-dev
+  librdkafka-dev liblmdb-dev lmdb-utils liburing-dev libjemalloc-dev
+  libcmocka-dev libfyaml-dev libmicrohttpd-dev libzstd-dev libsystemd-dev
+  libsqlite3-dev libyajl-dev libcjson-dev libjansson-dev
+  kcat curl maven openjdk-17-jre-headless python3 python3-venv tzdata
+)
+
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python test packages, pinned, in a venv of Debian's python3.
+venv="$cache/venv"
+req="$here/tests/requirements.txt"
+stamp="$venv/.req-$(sha256sum "$req" | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  echo "bootstrap: installing Python test packages into $venv"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  touch "$stamp"
+fi
+
+# Apache Kafka from Maven Central for the integration tests' real broker.
+"$venv/bin/python" "$here/tests/kafka/broker.py" resolve --quiet
