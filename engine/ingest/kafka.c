@@ -139,34 +139,31 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
   size_t nparts = 0, cap = 0;
   int rc = 0;
 
+  /* One request for the whole cluster's metadata: asking for named topics
+   * would let a broker with auto-creation enabled create a misspelt one. */
+  rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 1, NULL, &md, timeout_ms);
+  if (err) {
+    snprintf(errstr, errstr_size, "reading topic metadata from the brokers: %s",
+             rd_kafka_err2str(err));
+    rc = err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT
+             ? VG_ETIMEOUT
+             : VG_EKAFKA;
+    goto fail;
+  }
   for (size_t t = 0; t < ntopics; t++) {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topics[t], NULL);
-    if (!rkt) {
+    const struct rd_kafka_metadata_topic *mt = NULL;
+    for (int i = 0; i < md->topic_cnt && !mt; i++)
+      if (strcmp(md->topics[i].topic, topics[t]) == 0)
+        mt = &md->topics[i];
+    if (!mt || mt->err || mt->partition_cnt <= 0) {
       snprintf(errstr, errstr_size, "topic \"%s\": %s", topics[t],
-               rd_kafka_err2str(rd_kafka_last_error()));
-      rc = VG_EKAFKA;
-      goto fail;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, rkt, &md, timeout_ms);
-    rd_kafka_topic_destroy(rkt);
-    if (err) {
-      snprintf(errstr, errstr_size,
-               "reading metadata of topic \"%s\" from %s: %s", topics[t],
-               "the brokers", rd_kafka_err2str(err));
-      rc = err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT
-               ? VG_ETIMEOUT
-               : VG_EKAFKA;
-      goto fail;
-    }
-    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
-      rd_kafka_resp_err_t terr =
-          md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-      snprintf(errstr, errstr_size, "topic \"%s\": %s", topics[t],
-               terr ? rd_kafka_err2str(terr) : "has no partitions");
+               !mt       ? "does not exist"
+               : mt->err ? rd_kafka_err2str(mt->err)
+                         : "has no partitions");
       rc = VG_ENOTFOUND;
       goto fail;
     }
-    int n = md->topics[0].partition_cnt;
+    int n = mt->partition_cnt;
     if (nparts + (size_t)n > cap) {
       cap = (nparts + (size_t)n) * 2;
       struct part *np = realloc(parts, cap * sizeof *parts);
@@ -180,7 +177,7 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
     }
     /* metadata lists partitions in no promised order: place by id */
     for (int i = 0; i < n; i++) {
-      int32_t id = md->topics[0].partitions[i].id;
+      int32_t id = mt->partitions[i].id;
       if (id < 0 || id >= n) {
         snprintf(errstr, errstr_size, "topic \"%s\": partition id %d out of range",
                  topics[t], (int)id);
@@ -198,9 +195,9 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
       }
     }
     nparts += (size_t)n;
-    rd_kafka_metadata_destroy(md);
-    md = NULL;
   }
+  rd_kafka_metadata_destroy(md);
+  md = NULL;
 
   list = rd_kafka_topic_partition_list_new((int)nparts);
   for (size_t i = 0; i < nparts; i++) {
@@ -210,7 +207,7 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
         ->offset = off;
     parts[i].position = off >= 0 ? off : -1;
   }
-  rd_kafka_resp_err_t err = rd_kafka_assign(c->rk, list);
+  err = rd_kafka_assign(c->rk, list);
   if (err) {
     snprintf(errstr, errstr_size, "assigning %zu partitions: %s", nparts,
              rd_kafka_err2str(err));

@@ -1,0 +1,161 @@
+/*
+ * Unit tests of engine/ingest/kafka.c against librdkafka's in-process mock
+ * cluster: standalone assignment of every partition, start offsets, batch
+ * consumption, drain detection and error messages. (The real-broker tests
+ * live in tests/integration.)
+ */
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "testutil.h"
+#include "vigie/error.h"
+#include "vigie/hash.h"
+#include "vigie/kafka.h"
+
+struct fixture {
+  struct vg_kafka_mock *mock;
+  const char *bootstrap;
+  uint64_t digest;      /* of everything produced */
+  int64_t per_part[3];  /* messages produced per partition */
+};
+
+#define NMSG 3000
+
+static int setup(void **state) {
+  struct fixture *f = calloc(1, sizeof *f);
+  char err[256];
+  assert_int_equal(vg_kafka_mock_new(&f->mock, 1, &f->bootstrap, err, sizeof err), 0);
+  assert_int_equal(vg_kafka_mock_create_topic(f->mock, "events", 3), 0);
+  assert_int_equal(vg_kafka_mock_create_topic(f->mock, "empty", 2), 0);
+
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", f->bootstrap, err, sizeof err);
+  rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  assert_non_null(p);
+  for (int i = 0; i < NMSG; i++) {
+    char msg[64];
+    int n = snprintf(msg, sizeof msg, "{\"i\":%d}", i);
+    int32_t part = i % 3;
+    f->per_part[part]++;
+    f->digest = vg_multiset_digest_add(f->digest, msg, (size_t)n);
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("events"),
+                                       RD_KAFKA_V_PARTITION(part),
+                                       RD_KAFKA_V_VALUE(msg, (size_t)n),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_END),
+                     0);
+  }
+  assert_int_equal(rd_kafka_flush(p, 10000), 0);
+  rd_kafka_destroy(p);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct fixture *f = *state;
+  vg_kafka_mock_free(f->mock);
+  free(f);
+  return 0;
+}
+
+static struct vg_kafka_consumer *consumer(struct fixture *f) {
+  char err[256];
+  struct vg_kafka_consumer *c = NULL;
+  struct vg_kafka_conf conf = {.brokers = f->bootstrap};
+  assert_int_equal(vg_kafka_consumer_new(&c, &conf, err, sizeof err), 0);
+  return c;
+}
+
+/* Reads until drained; returns the count and the digest of what was read. */
+static uint64_t drain(struct vg_kafka_consumer *c, uint64_t *digest) {
+  static struct vg_kafka_msg batch[512];
+  uint64_t count = 0;
+  *digest = 0;
+  for (int rounds = 0; !vg_kafka_drained(c); rounds++) {
+    assert_true(rounds < 500); /* 100 s: something is stuck */
+    ssize_t n = vg_kafka_consume(c, batch, 512, 200);
+    assert_true(n >= 0);
+    for (ssize_t i = 0; i < n; i++)
+      *digest = vg_multiset_digest_add(*digest, batch[i].payload, batch[i].len);
+    count += (uint64_t)n;
+  }
+  return count;
+}
+
+static void assigns_every_partition_and_drains(void **state) {
+  struct fixture *f = *state;
+  struct vg_kafka_consumer *c = consumer(f);
+  char err[256];
+  const char *topics[] = {"events", "empty"};
+  assert_int_equal(vg_kafka_assign_all(c, topics, 2, NULL, NULL, 10000, err, sizeof err), 0);
+  assert_int_equal(vg_kafka_assignment_count(c), 5);
+  const char *t;
+  int32_t p;
+  vg_kafka_assignment_get(c, 2, &t, &p);
+  assert_string_equal(t, "events");
+  assert_int_equal(p, 2);
+  vg_kafka_assignment_get(c, 3, &t, &p);
+  assert_string_equal(t, "empty");
+  assert_int_equal(p, 0);
+  assert_int_equal(vg_kafka_mark_end(c, 10000, err, sizeof err), 0);
+  uint64_t digest;
+  assert_int_equal(drain(c, &digest), NMSG);
+  assert_int_equal(digest, f->digest);
+  for (size_t i = 0; i < 3; i++)
+    assert_int_equal(vg_kafka_position(c, i), f->per_part[i]);
+  vg_kafka_consumer_free(c);
+}
+
+static int64_t start_at_100(void *opaque, const char *topic, int32_t partition) {
+  (void)opaque;
+  (void)topic;
+  return partition == 1 ? 100 : VG_KAFKA_OFFSET_BEGINNING;
+}
+
+static void starts_each_partition_where_asked(void **state) {
+  struct fixture *f = *state;
+  struct vg_kafka_consumer *c = consumer(f);
+  char err[256];
+  const char *topics[] = {"events"};
+  assert_int_equal(
+      vg_kafka_assign_all(c, topics, 1, start_at_100, NULL, 10000, err, sizeof err), 0);
+  assert_int_equal(vg_kafka_position(c, 1), 100);
+  assert_int_equal(vg_kafka_mark_end(c, 10000, err, sizeof err), 0);
+  uint64_t digest;
+  assert_int_equal(drain(c, &digest), NMSG - 100);
+  vg_kafka_consumer_free(c);
+}
+
+static void unknown_topic_is_named(void **state) {
+  struct fixture *f = *state;
+  struct vg_kafka_consumer *c = consumer(f);
+  char err[256] = "";
+  const char *topics[] = {"events", "no-such-topic"};
+  int rc = vg_kafka_assign_all(c, topics, 2, NULL, NULL, 5000, err, sizeof err);
+  assert_true(rc < 0);
+  assert_non_null(strstr(err, "no-such-topic"));
+  assert_int_equal(vg_kafka_assignment_count(c), 0);
+  vg_kafka_consumer_free(c);
+}
+
+static void bad_property_is_named(void **state) {
+  struct fixture *f = *state;
+  char err[256] = "";
+  const char *props[] = {"fetch.wait.max.ms", "soon", NULL};
+  struct vg_kafka_consumer *c = NULL;
+  struct vg_kafka_conf conf = {.brokers = f->bootstrap, .properties = props};
+  assert_int_equal(vg_kafka_consumer_new(&c, &conf, err, sizeof err), VG_ECONFIG);
+  assert_null(c);
+  assert_non_null(strstr(err, "fetch.wait.max.ms"));
+}
+
+int vg_test_ingest_kafka(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(assigns_every_partition_and_drains),
+      cmocka_unit_test(starts_each_partition_where_asked),
+      cmocka_unit_test(unknown_topic_is_named),
+      cmocka_unit_test(bad_property_is_named),
+  };
+  return cmocka_run_group_tests_name("ingest_kafka", tests, setup, teardown);
+}
