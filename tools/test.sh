@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Vigie's whole test suite, as CI runs it (.ci/run calls exactly this).
+#
+#   tools/test.sh            everything below, in order, stopping at the first failure
+#   tools/test.sh --quick    only the gcc build, unit tests and integration tests
+#
+# 1. bootstrap (Debian packages, Python venv, Kafka jars; quiet when present)
+# 2. gcc build with -Werror; unit tests and fuzz-corpus replays under CTest
+# 3. clang build with ASan+UBSan and -Werror; the same CTest suite
+# 4. clang build with TSan; the threaded unit-test groups (names with "thread")
+# 5. clang libFuzzer build; every fuzz target for $VIGIE_FUZZ_SECONDS (default 30)
+# 6. integration tests (pytest) against a real Apache Kafka broker
+#
+# Build trees go to $VIGIE_BUILD_ROOT (default ./build-test), outside git.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+bash tools/bootstrap.sh
+cache=${VIGIE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vigie}
+venv="$cache/venv"
+root=${VIGIE_BUILD_ROOT:-$here/build-test}
+jobs=$(nproc)
+t_start=$(date +%s)
+
+stage() { printf '\n== %s (%ss)\n' "$*" $(($(date +%s) - t_start)); }
+
+configure_build() { # dir, cmake args...
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DVIGIE_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
+    { cat "$dir.configure.log"; return 1; }
+  ninja -C "$dir" -j "$jobs" >"$dir.build.log" 2>&1 ||
+    { grep -E -B2 -A12 'error|FAILED' "$dir.build.log" | head -120; return 1; }
+}
+
+mkdir -p "$root"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+stage "gcc build (-Werror)"
+CC=gcc configure_build "$root/gcc"
+stage "unit tests (gcc)"
+ctest --test-dir "$root/gcc" --output-on-failure -j "$jobs"
+
+if [ $quick -eq 0 ]; then
+  stage "clang ASan+UBSan build"
+  CC=clang configure_build "$root/asan" -DVIGIE_SANITIZE=ON -DVIGIE_BENCH=OFF
+  stage "unit tests (ASan+UBSan)"
+  ctest --test-dir "$root/asan" --output-on-failure -j "$jobs"
+
+  stage "clang TSan build"
+  CC=clang configure_build "$root/tsan" -DVIGIE_TSAN=ON -DVIGIE_BENCH=OFF
+  if ctest --test-dir "$root/tsan" -N -R thread | grep -q 'Total Tests: [1-9]'; then
+    stage "threaded unit tests (TSan)"
+    ctest --test-dir "$root/tsan" --output-on-failure -R thread
+  else
+    echo "no threaded test groups yet"
+  fi
+
+  stage "libFuzzer build"
+  CC=clang configure_build "$root/fuzz" -DVIGIE_FUZZ=ON -DVIGIE_SANITIZE=ON \
+    -DVIGIE_BENCH=OFF
+  secs=${VIGIE_FUZZ_SECONDS:-30}
+  for bin in "$root"/fuzz/tests/fuzz-*; do
+    [ -x "$bin" ] || continue
+    name=${bin##*/fuzz-}
+    work="$root/fuzz/corpus-$name"
+    rm -rf "$work"
+    mkdir -p "$work"
+    cp -r tests/fuzz/corpus/"$name"/. "$work"/ # the committed seeds stay untouched
+    dict=()
+    [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
+    stage "fuzz $name for ${secs}s"
+    log="$root/fuzz/$name.log"
+    if ! "$bin" -max_total_time="$secs" -print_final_stats=1 \
+      -artifact_prefix="$root/fuzz/crash-$name-" "${dict[@]}" "$work" >"$log" 2>&1; then
+      tail -n 60 "$log"
+      echo "fuzz target $name failed; the input is in $root/fuzz/crash-$name-*"
+      exit 1
+    fi
+    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$log" | tr '\n' ' '
+    echo
+  done
+fi
+
+stage "integration tests against a real Kafka broker"
+VIGIE_BUILD_DIR="$root/gcc" "$venv/bin/pytest" -c tests/integration/pytest.ini \
+  tests/integration
+stage "all tests passed"
