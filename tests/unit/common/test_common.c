@@ -7,6 +7,10 @@
 #include "vigie/hash.h"
 #include "vigie/log.h"
 
+#ifdef VG_HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
 static void strerror_names_every_code(void **state) {
   (void)state;
   assert_string_equal(vg_strerror(0), "success");
@@ -57,6 +61,26 @@ static void log_level_parses(void **state) {
   assert_int_equal(vg_log_parse_level("loud", &l), -EINVAL);
 }
 
+/* Every binary allocates with jemalloc (sanitizer builds excepted): plain
+ * malloc() in this runner must be jemalloc's, which its statistics show. */
+static void malloc_is_jemalloc(void **state) {
+  (void)state;
+#ifdef VG_HAVE_JEMALLOC
+  uint64_t epoch = 1;
+  size_t allocated0, allocated1, sz = sizeof(size_t);
+  assert_int_equal(mallctl("epoch", NULL, NULL, &epoch, sizeof epoch), 0);
+  assert_int_equal(mallctl("stats.allocated", &allocated0, &sz, NULL, 0), 0);
+  void *volatile p = malloc(64 << 20); /* plain malloc, not je_malloc */
+  assert_non_null(p);
+  assert_int_equal(mallctl("epoch", NULL, NULL, &epoch, sizeof epoch), 0);
+  assert_int_equal(mallctl("stats.allocated", &allocated1, &sz, NULL, 0), 0);
+  free(p);
+  assert_true(allocated1 >= allocated0 + (64 << 20));
+#else
+  skip(); /* sanitizer build: its runtime owns malloc */
+#endif
+}
+
 int vg_test_common(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(strerror_names_every_code),
@@ -64,6 +88,7 @@ int vg_test_common(void) {
       cmocka_unit_test(multiset_digest_ignores_order),
       cmocka_unit_test(ratelimit_passes_once_per_interval),
       cmocka_unit_test(log_level_parses),
+      cmocka_unit_test(malloc_is_jemalloc),
   };
   return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }
