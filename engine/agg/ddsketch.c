@@ -1,0 +1,344 @@
+/*
+ * Relative-error quantile sketch (include/vigie/ddsketch.h).
+ *
+ * Each store is one contiguous array of bucket counts from `offset`; it grows
+ * in either direction as values arrive and never spans more than max_bins
+ * buckets: `floor`, the lowest index kept, is always (highest index seen -
+ * max_bins + 1), and what falls below it is folded into it. Since the floor
+ * depends only on the highest index seen, merging and whole-stream
+ * accumulation fold the same way, which keeps merges exact.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigie/ddsketch.h"
+#include "vigie/error.h"
+#include "agg/bytes.h"
+
+static void store_init(struct vg_ddstore *s) {
+  *s = (struct vg_ddstore){.floor = INT32_MIN, .hi = INT32_MIN};
+}
+
+static int store_reserve(struct vg_ddstore *s, uint32_t need) {
+  if (need <= s->cap)
+    return 0;
+  uint32_t cap = s->cap ? s->cap : 8;
+  while (cap < need)
+    cap *= 2;
+  uint64_t *b = realloc(s->bins, (size_t)cap * sizeof *b);
+  if (!b)
+    return -ENOMEM;
+  s->bins = b;
+  s->cap = cap;
+  return 0;
+}
+
+/* Adds n to bucket i, folding what falls below the floor. */
+static int store_add(struct vg_ddstore *s, uint32_t max_bins, int32_t i, uint64_t n) {
+  int32_t nh = i > s->hi ? i : s->hi;
+  int32_t nf = (int32_t)((int64_t)nh - max_bins + 1);
+  int32_t j = i < nf ? nf : i;
+  /* the range after folding and inserting, to allocate before mutating */
+  int64_t lo = j, top = j;
+  if (s->len) {
+    int64_t last = (int64_t)s->offset + s->len - 1;
+    int64_t bottom = s->offset > nf ? s->offset : nf;
+    if (last < nf)
+      last = nf;
+    lo = bottom < j ? bottom : j;
+    top = last > j ? last : j;
+  }
+  uint32_t need = (uint32_t)(top - lo + 1);
+  if (store_reserve(s, need) < 0)
+    return -ENOMEM;
+  s->hi = nh;
+  s->floor = nf;
+  if (s->len && s->offset < nf) { /* fold buckets below the new floor */
+    uint32_t k = (uint32_t)((int64_t)nf - s->offset);
+    uint64_t moved = 0;
+    uint32_t kk = k < s->len ? k : s->len;
+    for (uint32_t x = 0; x < kk; x++)
+      moved += s->bins[x];
+    if (k >= s->len) {
+      s->len = 1;
+      s->bins[0] = moved;
+    } else {
+      memmove(s->bins, s->bins + k, (size_t)(s->len - k) * sizeof *s->bins);
+      s->len -= k;
+      s->bins[0] += moved;
+    }
+    s->offset = nf;
+  }
+  if (s->len == 0) {
+    s->offset = j;
+    s->len = 1;
+    s->bins[0] = 0;
+  } else if (j < s->offset) {
+    uint32_t shift = (uint32_t)(s->offset - j);
+    memmove(s->bins + shift, s->bins, (size_t)s->len * sizeof *s->bins);
+    memset(s->bins, 0, (size_t)shift * sizeof *s->bins);
+    s->offset = j;
+    s->len += shift;
+  } else if ((int64_t)j >= (int64_t)s->offset + s->len) {
+    uint32_t nl = (uint32_t)(j - s->offset + 1);
+    memset(s->bins + s->len, 0, (size_t)(nl - s->len) * sizeof *s->bins);
+    s->len = nl;
+  }
+  s->bins[j - s->offset] += n;
+  return 0;
+}
+
+void vg_ddsketch_init(struct vg_ddsketch *sk, double alpha, uint32_t max_bins) {
+  assert(alpha > 0 && alpha < 1);
+  assert(max_bins >= 16 && max_bins <= VG_DDSKETCH_MAX_BINS_LIMIT);
+  sk->alpha = alpha;
+  sk->gamma = (1 + alpha) / (1 - alpha);
+  sk->inv_log_gamma = 1 / log(sk->gamma);
+  sk->max_bins = max_bins;
+  sk->count = 0;
+  sk->zero_count = 0;
+  store_init(&sk->pos);
+  store_init(&sk->neg);
+}
+
+void vg_ddsketch_release(struct vg_ddsketch *sk) {
+  free(sk->pos.bins);
+  free(sk->neg.bins);
+  store_init(&sk->pos);
+  store_init(&sk->neg);
+  sk->count = sk->zero_count = 0;
+}
+
+struct vg_ddsketch *vg_ddsketch_new(double alpha, uint32_t max_bins) {
+  struct vg_ddsketch *sk = malloc(sizeof *sk);
+  if (sk)
+    vg_ddsketch_init(sk, alpha, max_bins);
+  return sk;
+}
+
+void vg_ddsketch_free(struct vg_ddsketch *sk) {
+  if (!sk)
+    return;
+  vg_ddsketch_release(sk);
+  free(sk);
+}
+
+int32_t vg_ddsketch_index(const struct vg_ddsketch *sk, double absx) {
+  return (int32_t)ceil(log(absx) * sk->inv_log_gamma);
+}
+
+int vg_ddsketch_add(struct vg_ddsketch *sk, double x) {
+  assert(isfinite(x));
+  int rc = 0;
+  if (x >= VG_DDSKETCH_MIN)
+    rc = store_add(&sk->pos, sk->max_bins, vg_ddsketch_index(sk, x), 1);
+  else if (x <= -VG_DDSKETCH_MIN)
+    rc = store_add(&sk->neg, sk->max_bins, vg_ddsketch_index(sk, -x), 1);
+  else
+    sk->zero_count++;
+  if (rc == 0)
+    sk->count++;
+  return rc;
+}
+
+static int store_merge(struct vg_ddstore *d, uint32_t max_bins,
+                       const struct vg_ddstore *s) {
+  if (s->len == 0)
+    return 0;
+  /* the top bucket first, so the floor is final before the rest arrives */
+  int32_t top = s->offset + (int32_t)s->len - 1;
+  int rc = store_add(d, max_bins, top, s->bins[s->len - 1]);
+  for (uint32_t k = 0; rc == 0 && k + 1 < s->len; k++)
+    if (s->bins[k])
+      rc = store_add(d, max_bins, s->offset + (int32_t)k, s->bins[k]);
+  return rc;
+}
+
+int vg_ddsketch_merge(struct vg_ddsketch *dst, const struct vg_ddsketch *src) {
+  assert(dst->alpha == src->alpha && dst->max_bins == src->max_bins);
+  int rc = store_merge(&dst->pos, dst->max_bins, &src->pos);
+  if (rc == 0)
+    rc = store_merge(&dst->neg, dst->max_bins, &src->neg);
+  if (rc)
+    return rc;
+  dst->zero_count += src->zero_count;
+  dst->count += src->count;
+  return 0;
+}
+
+static double bucket_value(const struct vg_ddsketch *sk, int32_t i) {
+  return 2 * pow(sk->gamma, i) / (sk->gamma + 1);
+}
+
+double vg_ddsketch_quantile(const struct vg_ddsketch *sk, double q) {
+  if (sk->count == 0)
+    return NAN;
+  if (q < 0)
+    q = 0;
+  if (q > 1)
+    q = 1;
+  uint64_t rank = (uint64_t)floor(q * (double)(sk->count - 1));
+  uint64_t cum = 0;
+  const struct vg_ddstore *n = &sk->neg, *p = &sk->pos;
+  for (uint32_t k = n->len; k-- > 0;) {
+    cum += n->bins[k];
+    if (cum > rank)
+      return -bucket_value(sk, n->offset + (int32_t)k);
+  }
+  cum += sk->zero_count;
+  if (cum > rank)
+    return 0;
+  for (uint32_t k = 0; k < p->len; k++) {
+    cum += p->bins[k];
+    if (cum > rank)
+      return bucket_value(sk, p->offset + (int32_t)k);
+  }
+  /* rounding of q * (count - 1) cannot pass the end, but stay total */
+  return p->len ? bucket_value(sk, p->offset + (int32_t)p->len - 1) : 0;
+}
+
+size_t vg_ddsketch_bytes(const struct vg_ddsketch *sk) {
+  return sizeof *sk + ((size_t)sk->pos.cap + sk->neg.cap) * sizeof(uint64_t);
+}
+
+/* The range [*first, *last) of non-zero buckets, as positions in bins. */
+static void store_trim(const struct vg_ddstore *s, uint32_t *first, uint32_t *last) {
+  uint32_t a = 0, b = s->len;
+  while (a < b && s->bins[a] == 0)
+    a++;
+  while (b > a && s->bins[b - 1] == 0)
+    b--;
+  *first = a;
+  *last = b;
+}
+
+static int store_equal(const struct vg_ddstore *a, const struct vg_ddstore *b) {
+  uint32_t a0, a1, b0, b1;
+  store_trim(a, &a0, &a1);
+  store_trim(b, &b0, &b1);
+  if (a1 - a0 != b1 - b0)
+    return 0;
+  if (a1 == a0)
+    return 1;
+  if (a->offset + (int32_t)a0 != b->offset + (int32_t)b0)
+    return 0;
+  return memcmp(a->bins + a0, b->bins + b0, (size_t)(a1 - a0) * sizeof *a->bins) == 0;
+}
+
+int vg_ddsketch_equal(const struct vg_ddsketch *a, const struct vg_ddsketch *b) {
+  return a->alpha == b->alpha && a->max_bins == b->max_bins && a->count == b->count &&
+         a->zero_count == b->zero_count && store_equal(&a->pos, &b->pos) &&
+         store_equal(&a->neg, &b->neg);
+}
+
+static size_t store_encoded_size(const struct vg_ddstore *s) {
+  uint32_t a, b;
+  store_trim(s, &a, &b);
+  size_t n = varint_size(b - a);
+  if (b > a) {
+    n += varint_size(zigzag(s->offset + (int64_t)a));
+    for (uint32_t k = a; k < b; k++)
+      n += varint_size(s->bins[k]);
+  }
+  return n;
+}
+
+size_t vg_ddsketch_encoded_size(const struct vg_ddsketch *sk) {
+  return 2 + 8 + varint_size(sk->max_bins) + varint_size(sk->zero_count) +
+         store_encoded_size(&sk->pos) + store_encoded_size(&sk->neg);
+}
+
+static void store_encode(struct vg_wbuf *w, const struct vg_ddstore *s) {
+  uint32_t a, b;
+  store_trim(s, &a, &b);
+  wb_varint(w, b - a);
+  if (b == a)
+    return;
+  wb_varint(w, zigzag(s->offset + (int64_t)a));
+  for (uint32_t k = a; k < b; k++)
+    wb_varint(w, s->bins[k]);
+}
+
+int vg_ddsketch_encode(const struct vg_ddsketch *sk, uint8_t *buf, size_t cap,
+                       size_t *len) {
+  struct vg_wbuf w = {buf, buf + cap, 0};
+  wb_u8(&w, VG_DDSKETCH_TAG);
+  wb_u8(&w, VG_DDSKETCH_VERSION);
+  wb_f64(&w, sk->alpha);
+  wb_varint(&w, sk->max_bins);
+  wb_varint(&w, sk->zero_count);
+  store_encode(&w, &sk->pos);
+  store_encode(&w, &sk->neg);
+  if (w.err)
+    return VG_EFULL;
+  *len = (size_t)(w.p - buf);
+  return 0;
+}
+
+/* Indices stay far from the int32 limits: |ln x| <= 745 for any double, so
+ * |index| <= 745 / ln(gamma) < 2^22 for alpha >= 1e-4. */
+#define INDEX_LIMIT (1 << 24)
+
+static int store_decode(struct vg_rbuf *r, struct vg_ddstore *s, uint32_t max_bins,
+                        uint64_t *total) {
+  uint64_t n = rb_varint(r);
+  if (r->err || n > max_bins)
+    return VG_EDECODE;
+  if (n == 0)
+    return 0;
+  int64_t off = unzigzag(rb_varint(r));
+  if (r->err || off < -INDEX_LIMIT || off + (int64_t)n - 1 > INDEX_LIMIT)
+    return VG_EDECODE;
+  if (store_reserve(s, (uint32_t)n) < 0)
+    return -ENOMEM;
+  for (uint64_t k = 0; k < n; k++) {
+    uint64_t c = rb_varint(r);
+    if (r->err || c > UINT64_MAX - *total)
+      return VG_EDECODE;
+    s->bins[k] = c;
+    *total += c;
+  }
+  if (s->bins[0] == 0 || s->bins[n - 1] == 0) /* canonical: trimmed */
+    return VG_EDECODE;
+  s->offset = (int32_t)off;
+  s->len = (uint32_t)n;
+  s->hi = (int32_t)(off + (int64_t)n - 1);
+  s->floor = (int32_t)((int64_t)s->hi - max_bins + 1);
+  return 0;
+}
+
+int vg_ddsketch_decode(struct vg_ddsketch *sk, const uint8_t *buf, size_t len,
+                       size_t *used) {
+  struct vg_rbuf r = {buf, buf + len, 0};
+  if (rb_u8(&r) != VG_DDSKETCH_TAG || r.err)
+    return VG_EDECODE;
+  uint8_t version = rb_u8(&r);
+  if (r.err)
+    return VG_EDECODE;
+  if (version != VG_DDSKETCH_VERSION)
+    return VG_EVERSION;
+  double alpha = rb_f64(&r);
+  uint64_t max_bins = rb_varint(&r);
+  uint64_t zero = rb_varint(&r);
+  if (r.err || !(alpha >= 1e-4 && alpha <= 0.5) || max_bins < 16 ||
+      max_bins > VG_DDSKETCH_MAX_BINS_LIMIT)
+    return VG_EDECODE;
+  vg_ddsketch_init(sk, alpha, (uint32_t)max_bins);
+  uint64_t total = zero;
+  int rc = store_decode(&r, &sk->pos, sk->max_bins, &total);
+  if (rc == 0)
+    rc = store_decode(&r, &sk->neg, sk->max_bins, &total);
+  if (rc == 0 && r.err)
+    rc = VG_EDECODE;
+  if (rc) {
+    vg_ddsketch_release(sk);
+    return rc;
+  }
+  sk->zero_count = zero;
+  sk->count = total;
+  *used = (size_t)(r.p - buf);
+  return 0;
+}
