@@ -1,0 +1,177 @@
+/* Tests of window boundaries (calendar.h): local days and clock hours around
+ * both DST changes of Europe/Paris, America/Los_Angeles, Australia/Sydney,
+ * Asia/Kolkata (its 1942 war-time changes and its :30 hours today), the 30-minute
+ * changes of Australia/Lord_Howe and Asia/Kathmandu's +05:45, against
+ * expectations computed with Python's zoneinfo (dst_cases.h); and tiling and
+ * nesting properties over whole years. */
+#include <string.h>
+
+#include "testutil.h"
+#include "vigie/calendar.h"
+#include "vigie/error.h"
+#include "vigie/tz.h"
+
+#include "dst_cases.h"
+
+static struct vg_tz *load(const char *name) {
+  struct vg_tz *tz = NULL;
+  char err[256];
+  int rc = vg_tz_load(name, &tz, err, sizeof err);
+  if (rc)
+    fail_msg("vg_tz_load(%s): %s", name, err);
+  return tz;
+}
+
+static void dst_days_and_hours_match_zoneinfo(void **state) {
+  (void)state;
+  for (size_t c = 0; c < sizeof dst_cases / sizeof *dst_cases; c++) {
+    const struct dst_case *dc = &dst_cases[c];
+    struct vg_tz *tz = load(dc->zone);
+    struct vg_calendar cal;
+    assert_int_equal(vg_calendar_init(&cal, tz, 60), 0);
+    /* from the middle of the day, the first and the last second */
+    const int64_t probes[] = {(dc->day_start + dc->day_end) / 2, dc->day_start,
+                              dc->day_end - 1};
+    for (int p = 0; p < 3; p++) {
+      struct vg_span d = vg_calendar_day(&cal, probes[p]);
+      if (d.start != dc->day_start || d.end != dc->day_end)
+        fail_msg("%s %s: day [%lld, %lld), expected [%lld, %lld)", dc->zone, dc->date,
+                 (long long)d.start, (long long)d.end, (long long)dc->day_start,
+                 (long long)dc->day_end);
+    }
+    /* walk the hours of the day: they tile it and match the oracle */
+    int n = 0;
+    for (int64_t t = dc->day_start; t < dc->day_end; n++) {
+      struct vg_span h = vg_calendar_hour(&cal, t);
+      assert_true(n < dc->nhours);
+      if (h.start != dc->hours[n])
+        fail_msg("%s %s: hour %d starts %lld, expected %lld", dc->zone, dc->date, n,
+                 (long long)h.start, (long long)dc->hours[n]);
+      int64_t expect_end = n + 1 < dc->nhours ? dc->hours[n + 1] : dc->day_end;
+      assert_int_equal(h.end, expect_end);
+      /* every second of it maps to it (sampled), also from a cold cache */
+      struct vg_calendar cold;
+      vg_calendar_init(&cold, tz, 60);
+      struct vg_span h2 = vg_calendar_hour(&cold, h.end - 1);
+      assert_true(h2.start == h.start && h2.end == h.end);
+      t = h.end;
+    }
+    assert_int_equal(n, dc->nhours);
+    print_message("%s %s: %lld s day, %d hour windows\n", dc->zone, dc->date,
+                  (long long)(dc->day_end - dc->day_start), n);
+    vg_tz_free(tz);
+  }
+}
+
+static void repeated_hour_is_two_windows(void **state) {
+  (void)state;
+  struct vg_tz *tz = load("Europe/Paris");
+  struct vg_calendar cal;
+  vg_calendar_init(&cal, tz, 60);
+  /* 2024-10-27 02:30 local happens at 00:30Z (CEST) and 01:30Z (CET) */
+  struct vg_span a = vg_calendar_hour(&cal, 1729989000);
+  struct vg_span b = vg_calendar_hour(&cal, 1729992600);
+  assert_int_equal(a.start, 1729987200);
+  assert_int_equal(a.end, 1729990800);
+  assert_int_equal(b.start, 1729990800);
+  assert_int_equal(b.end, 1729994400);
+  assert_int_equal(vg_calendar_offset(&cal, 1729989000), 7200);
+  assert_int_equal(vg_calendar_offset(&cal, 1729992600), 3600);
+  vg_tz_free(tz);
+}
+
+static void kolkata_hours_start_at_half_past(void **state) {
+  (void)state;
+  struct vg_tz *tz = load("Asia/Kolkata");
+  struct vg_calendar cal;
+  vg_calendar_init(&cal, tz, 900);
+  for (int64_t t = 1704067200; t < 1704067200 + 3 * 86400; t += 37) {
+    struct vg_span h = vg_calendar_hour(&cal, t);
+    assert_int_equal(((h.start % 3600) + 3600) % 3600, 1800);
+    assert_int_equal(h.end - h.start, 3600);
+    struct vg_span b = vg_calendar_base_ns(&cal, t * 1000000000LL + 999);
+    assert_true(b.start <= t && t < b.end && b.end - b.start == 900);
+  }
+  vg_tz_free(tz);
+}
+
+/* Over two years, in several zones and base resolutions: base windows tile
+ * hours, hours tile days, days tile time; day starts are local midnights. */
+static void windows_tile_and_nest(void **state) {
+  (void)state;
+  const char *zones[] = {"UTC", "Europe/Paris", "America/Los_Angeles", "Australia/Sydney",
+                         "Asia/Kolkata", "Australia/Lord_Howe", "Asia/Kathmandu",
+                         "America/St_Johns", "Pacific/Chatham"};
+  const int64_t bases[] = {60, 300, 900, 1800, 3600, 45, 1};
+  for (size_t z = 0; z < sizeof zones / sizeof *zones; z++) {
+    struct vg_tz *tz = load(zones[z]);
+    struct vg_calendar cal;
+    int64_t base = bases[z % 7];
+    assert_int_equal(vg_calendar_init(&cal, tz, base), 0);
+    int64_t t = 1704067200 - 7 * 86400; /* late 2023 .. 2025 */
+    struct vg_span day = vg_calendar_day(&cal, t);
+    t = day.start;
+    int days = 0;
+    while (t < 1767225600) {
+      day = vg_calendar_day(&cal, t);
+      assert_int_equal(day.start, t);
+      int32_t off = vg_calendar_offset(&cal, day.start);
+      /* local midnight, unless midnight was skipped */
+      if (((day.start + off) % 86400 + 86400) % 86400 != 0) {
+        int32_t before = vg_calendar_offset(&cal, day.start - 1);
+        assert_true(before != off);
+      }
+      int64_t h = day.start;
+      while (h < day.end) {
+        struct vg_span hw = vg_calendar_hour(&cal, h);
+        assert_int_equal(hw.start, h);
+        assert_true(hw.end > hw.start && hw.end - hw.start <= 3600 && hw.end <= day.end);
+        if (base >= 60) { /* walk the base windows of some hours */
+          for (int64_t b = h; b < hw.end;) {
+            struct vg_span bw = vg_calendar_window(&cal, VG_RES_BASE, b);
+            assert_int_equal(bw.start, b);
+            assert_true(bw.end <= hw.end && bw.end - bw.start <= base);
+            b = bw.end;
+          }
+        }
+        h = hw.end;
+      }
+      t = day.end;
+      days++;
+    }
+    assert_true(days > 700);
+    vg_tz_free(tz);
+  }
+}
+
+static void base_must_divide_an_hour(void **state) {
+  (void)state;
+  struct vg_calendar cal;
+  assert_int_equal(vg_calendar_init(&cal, NULL, 0), VG_ECONFIG);
+  assert_int_equal(vg_calendar_init(&cal, NULL, 7), VG_ECONFIG);
+  assert_int_equal(vg_calendar_init(&cal, NULL, 7200), VG_ECONFIG);
+  assert_int_equal(vg_calendar_init(&cal, NULL, 120), 0);
+}
+
+static void negative_event_times_floor(void **state) {
+  (void)state;
+  struct vg_tz *tz = load("UTC");
+  struct vg_calendar cal;
+  vg_calendar_init(&cal, tz, 60);
+  struct vg_span b = vg_calendar_base_ns(&cal, -1);
+  assert_int_equal(b.start, -60);
+  assert_int_equal(b.end, 0);
+  vg_tz_free(tz);
+}
+
+int vg_test_agg_calendar(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(dst_days_and_hours_match_zoneinfo),
+      cmocka_unit_test(repeated_hour_is_two_windows),
+      cmocka_unit_test(kolkata_hours_start_at_half_past),
+      cmocka_unit_test(windows_tile_and_nest),
+      cmocka_unit_test(base_must_divide_an_hour),
+      cmocka_unit_test(negative_event_times_floor),
+  };
+  return cmocka_run_group_tests_name("agg_calendar", tests, NULL, NULL);
+}
