@@ -6,6 +6,7 @@
 # ($VIGIE_CACHE, default ~/.cache/vigie), never in the repository:
 #   venv/     Python test packages (pytest, confluent-kafka, duckdb)
 #   kafka/    Apache Kafka jars resolved from Maven Central (tests/kafka)
+#   m2/       Maven's download store behind them
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,8 +33,15 @@ if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  log=$(mktemp)
+  if ! { $sudo apt-get update -qq && $sudo apt-get install -y -q \
+    --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log"
+    echo "bootstrap: apt-get failed (log above)" >&2
+    exit 1
+  fi
+  grep -E '^(Need to get|[0-9]+ upgraded)' "$log" | sed 's/^/bootstrap: /'
+  rm -f "$log"
 fi
 
 # Python test packages, pinned, in a venv of Debian's python3.

@@ -54,7 +54,9 @@ def resolve(version=KAFKA_VERSION):
     tmp = libs + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.dirname(libs), exist_ok=True)
+    # Maven's own download store goes to the cache too, not ~/.m2
     cmd = ["mvn", "-q", "-B", "-f", os.path.join(HERE, "pom.xml"),
+           f"-Dmaven.repo.local={os.path.join(CACHE, 'm2')}",
            f"-Dkafka.version={version}", "dependency:copy-dependencies",
            "-DincludeScope=runtime", f"-DoutputDirectory={tmp}"]
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -101,7 +103,12 @@ def _die_with_parent():
 
 
 def _cluster_id():
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's own Uuid.randomUuid() redraws ids that start with '-': the
+    # storage tool's argument parser would read one as an option (1 in 64).
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 class Node:
@@ -203,7 +210,7 @@ class Cluster:
                 for k, v in self._props(node).items():
                     f.write(f"{k}={v}\n")
             r = subprocess.run(self._java("kafka.tools.StorageTool", "format",
-                                          "-t", cid, "-c", cfg),
+                                          f"--cluster-id={cid}", "-c", cfg),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
             if r.returncode != 0:
