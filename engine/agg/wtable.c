@@ -1,0 +1,98 @@
+/*
+ * Table of (series, window) accumulators (include/vigie/wtable.h): dense
+ * entries plus an open-addressing index. Deletion happens only in batches
+ * (vg_wtable_compact), which rebuilds the index, so probing needs no
+ * tombstones.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigie/wtable.h"
+
+void vg_wtable_init(struct vg_wtable *t) {
+  *t = (struct vg_wtable){0};
+}
+
+void vg_wtable_clear(struct vg_wtable *t) {
+  for (uint32_t k = 0; k < t->n; k++)
+    vg_acc_release(&t->e[k].acc);
+  t->n = 0;
+  if (t->slots)
+    memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof *t->slots);
+}
+
+void vg_wtable_release(struct vg_wtable *t) {
+  vg_wtable_clear(t);
+  free(t->e);
+  free(t->slots);
+  vg_wtable_init(t);
+}
+
+size_t vg_wtable_bytes(const struct vg_wtable *t) {
+  return sizeof *t + (size_t)t->cap * sizeof *t->e +
+         (t->slots ? ((size_t)t->mask + 1) * sizeof *t->slots : 0);
+}
+
+static void index_put(uint32_t *slots, uint32_t mask, const struct vg_wentry *e,
+                      uint32_t idx) {
+  uint32_t i = vg__wtable_hash(e->series, e->res, e->start) & mask;
+  while (slots[i])
+    i = (i + 1) & mask;
+  slots[i] = idx + 1;
+}
+
+static int reindex(struct vg_wtable *t, uint32_t nslots) {
+  uint32_t *s = calloc(nslots, sizeof *s);
+  if (!s)
+    return -ENOMEM;
+  free(t->slots);
+  t->slots = s;
+  t->mask = nslots - 1;
+  for (uint32_t k = 0; k < t->n; k++)
+    index_put(s, t->mask, &t->e[k], k);
+  return 0;
+}
+
+int vg__wtable_insert(struct vg_wtable *t, uint64_t series, uint8_t res, int64_t start,
+                      int64_t end, struct vg_wentry **out) {
+  if (t->n == t->cap) {
+    uint32_t cap = t->cap < 16 ? 16 : t->cap + t->cap / 2;
+    struct vg_wentry *e = realloc(t->e, (size_t)cap * sizeof *e);
+    if (!e)
+      return -ENOMEM;
+    t->e = e;
+    t->cap = cap;
+  }
+  if (!t->slots || (uint64_t)(t->n + 1) * 2 > (uint64_t)t->mask + 1) {
+    uint32_t nslots = t->slots ? (t->mask + 1) * 2 : 32;
+    if (reindex(t, nslots) < 0)
+      return -ENOMEM;
+  }
+  struct vg_wentry *e = &t->e[t->n];
+  *e = (struct vg_wentry){.series = series, .start = start, .end = end, .res = res};
+  vg_acc_init(&e->acc);
+  index_put(t->slots, t->mask, e, t->n);
+  t->n++;
+  *out = e;
+  return 0;
+}
+
+void vg_wtable_compact(struct vg_wtable *t, int (*drop)(const struct vg_wentry *, void *),
+                       void *ctx) {
+  uint32_t out = 0;
+  for (uint32_t k = 0; k < t->n; k++) {
+    if (drop(&t->e[k], ctx)) {
+      vg_acc_release(&t->e[k].acc);
+      continue;
+    }
+    if (out != k)
+      t->e[out] = t->e[k];
+    out++;
+  }
+  if (out == t->n)
+    return;
+  t->n = out;
+  memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof *t->slots);
+  for (uint32_t k = 0; k < t->n; k++)
+    index_put(t->slots, t->mask, &t->e[k], k);
+}

@@ -1,0 +1,87 @@
+/*
+ * The open windows of every series at every resolution, with their status:
+ * what the single writer keeps between epochs (in memory here; the store
+ * module persists it).
+ *
+ * Deltas arrive per (series, base window) -- the workers' epoch tables --
+ * and are merged into the base window and, by the same exact merge, into
+ * its clock hour and its local day (calendar.h). A window is provisional
+ * until the global watermark passes end + lateness; it then becomes final
+ * and is emitted once. A delta for a final window still counts: the window's
+ * revision goes up by one and it is marked for re-emission. A delta whose
+ * base window ended at or before the retention horizon (watermark -
+ * retention) is rejected with VG_AGG_REJECT_RETENTION and its events are
+ * counted in the rejection counters, never merged silently; windows whose end
+ * passes the horizon are evicted after emission.
+ *
+ * Not thread-safe: owned by the writer thread.
+ */
+#ifndef VIGIE_WINDOW_H
+#define VIGIE_WINDOW_H
+
+#include <stdint.h>
+
+#include "vigie/acc.h"
+#include "vigie/calendar.h"
+#include "vigie/wtable.h"
+
+/* Why events were not aggregated (counters are indexed by it). */
+enum vg_agg_reject {
+  VG_AGG_ACCEPTED = 0,
+  VG_AGG_REJECT_RETENTION, /* older than the retention horizon */
+  VG_AGG_REJECT_NONFINITE, /* value is NaN or infinite */
+  VG_AGG_REJECT_NOMEM,     /* out of memory while aggregating */
+  VG_AGG_REJECT_MAX
+};
+
+/* A static name of a rejection reason ("retention", ...). */
+const char *vg_agg_reject_name(enum vg_agg_reject r);
+
+struct vg_window_opts {
+  int64_t lateness_s;  /* a window is final once watermark > end + lateness */
+  int64_t retention_s; /* deltas older than watermark - retention are refused */
+  struct vg_acc_opts acc;
+};
+
+struct vg_window_counters {
+  uint64_t rejected[VG_AGG_REJECT_MAX]; /* events, per reason */
+  uint64_t finalized;                   /* windows that went final */
+  uint64_t revisions;                   /* changes to final windows */
+  uint64_t evicted;                     /* windows dropped past retention */
+};
+
+struct vg_windows {
+  struct vg_calendar cal;
+  struct vg_window_opts opts;
+  struct vg_wtable t;
+  int64_t watermark_ns;
+  struct vg_window_counters c;
+};
+
+/* tz is borrowed. Returns 0 or VG_ECONFIG (base_s must divide an hour). */
+int vg_windows_init(struct vg_windows *w, const struct vg_tz *tz, int64_t base_s,
+                    const struct vg_window_opts *opts);
+void vg_windows_release(struct vg_windows *w);
+
+/* Merges the delta of one base window [start, end) of a series into its base,
+ * hour and day windows. Returns VG_AGG_ACCEPTED or VG_AGG_REJECT_RETENTION
+ * (then counted), or -ENOMEM. *revised (may be NULL) tells whether a final
+ * window changed. */
+int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64_t end,
+                     const struct vg_acc *delta, int *revised);
+
+/* Moves the watermark to watermark_ns (never back), finalizes windows, calls
+ * emit(window, ctx) for each window that went final or was revised since the
+ * last call (emit may be NULL), then evicts windows past the retention
+ * horizon. Returns the number of windows emitted. */
+size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
+                          void (*emit)(const struct vg_wentry *, void *), void *ctx);
+
+/* The window of (series, res, start), or NULL. */
+static inline const struct vg_wentry *vg_windows_get(const struct vg_windows *w,
+                                                     uint64_t series, enum vg_res res,
+                                                     int64_t start) {
+  return vg_wtable_find(&w->t, series, (uint8_t)res, start);
+}
+
+#endif

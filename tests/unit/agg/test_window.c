@@ -1,0 +1,186 @@
+/* Tests of watermarks (min over active partitions, idle partitions, never
+ * back) and of the window lifecycle: provisional, final, late revisions,
+ * retention rejections, eviction, and hour/day rollups as exact merges. */
+#include <string.h>
+
+#include "testutil.h"
+#include "aggtest.h"
+#include "vigie/error.h"
+#include "vigie/watermark.h"
+#include "vigie/window.h"
+
+#define S 1000000000LL
+
+static void watermark_is_min_over_active_partitions(void **state) {
+  (void)state;
+  struct vg_watermarks wm;
+  assert_int_equal(vg_watermarks_init(&wm, 3, 10 * S, 30 * S, 0), 0);
+  assert_true(vg_watermarks_advance(&wm, 0) == INT64_MIN);
+  vg_watermarks_observe(&wm, 0, 100 * S, 1 * S);
+  vg_watermarks_observe(&wm, 1, 50 * S, 1 * S);
+  /* partition 2 has said nothing yet but is not idle: it holds everything */
+  assert_true(vg_watermarks_advance(&wm, 5 * S) == INT64_MIN);
+  /* 31 s after start partition 2 is idle: min(100, 50) - 10 */
+  assert_true(vg_watermarks_advance(&wm, 31 * S) == 40 * S);
+  vg_watermarks_observe(&wm, 1, 70 * S, 32 * S);
+  vg_watermarks_observe(&wm, 0, 90 * S, 32 * S); /* older event: no change */
+  assert_true(vg_watermarks_advance(&wm, 33 * S) == 60 * S);
+  /* partition 1 goes quiet; partition 0 keeps talking */
+  vg_watermarks_observe(&wm, 0, 200 * S, 70 * S);
+  assert_true(vg_watermarks_advance(&wm, 70 * S) == 190 * S);
+  /* partition 2 wakes up far behind: the global watermark does not go back */
+  vg_watermarks_observe(&wm, 2, 20 * S, 71 * S);
+  assert_true(vg_watermarks_advance(&wm, 71 * S) == 190 * S);
+  /* everyone idle: the highest partition watermark */
+  assert_true(vg_watermarks_advance(&wm, 1000 * S) == 190 * S);
+  vg_watermarks_observe(&wm, 0, 500 * S, 1001 * S);
+  assert_true(vg_watermarks_advance(&wm, 1002 * S) == 490 * S);
+  vg_watermarks_release(&wm);
+}
+
+static struct vg_tz *load(const char *name) {
+  struct vg_tz *tz = NULL;
+  assert_int_equal(vg_tz_load(name, &tz, NULL, 0), 0);
+  return tz;
+}
+
+struct emits {
+  int n;
+  struct vg_wentry last[16];
+};
+
+static void on_emit(const struct vg_wentry *e, void *ctx) {
+  struct emits *em = ctx;
+  if (em->n < 16)
+    em->last[em->n] = *e;
+  em->n++;
+}
+
+static void delta_of(struct vg_acc *a, int64_t t_s, double v) {
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  vg_acc_init(a);
+  vg_acc_add(a, &o, t_s * S, v, 0, 0);
+}
+
+static void window_goes_final_then_revises(void **state) {
+  (void)state;
+  struct vg_tz *tz = load("UTC");
+  struct vg_windows w;
+  struct vg_window_opts o = {.lateness_s = 120, .retention_s = 7200,
+                             .acc = VG_ACC_OPTS_DEFAULT};
+  assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
+  struct vg_acc d;
+  delta_of(&d, 30, 1.5);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
+  vg_acc_release(&d);
+  struct emits em = {0};
+  /* watermark == end + lateness: still provisional */
+  assert_int_equal(vg_windows_advance(&w, 180 * S, on_emit, &em), 0);
+  const struct vg_wentry *base = vg_windows_get(&w, 7, VG_RES_BASE, 0);
+  assert_non_null(base);
+  assert_false(base->final);
+  /* one nanosecond later: final, emitted once */
+  assert_int_equal(vg_windows_advance(&w, 180 * S + 1, on_emit, &em), 1);
+  assert_true(em.last[0].final && em.last[0].revision == 0 && em.last[0].res == VG_RES_BASE);
+  assert_int_equal(vg_windows_advance(&w, 181 * S, on_emit, &em), 0);
+  /* a late event still counts: revision 1, re-emitted */
+  delta_of(&d, 59, 2.5);
+  int revised = 0;
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, &d, &revised), VG_AGG_ACCEPTED);
+  vg_acc_release(&d);
+  assert_true(revised);
+  base = vg_windows_get(&w, 7, VG_RES_BASE, 0);
+  assert_int_equal(base->revision, 1);
+  assert_int_equal(base->acc.st.count, 2);
+  assert_true(base->acc.fl.last_v == 2.5);
+  em.n = 0;
+  assert_int_equal(vg_windows_advance(&w, 182 * S, on_emit, &em), 1);
+  assert_int_equal(em.last[0].revision, 1);
+  /* the hour window is still provisional, so it was not revised */
+  const struct vg_wentry *hour = vg_windows_get(&w, 7, VG_RES_HOUR, 0);
+  assert_int_equal(hour->revision, 0);
+  assert_int_equal(hour->acc.st.count, 2);
+  assert_int_equal(w.c.revisions, 1);
+  /* past the retention horizon (watermark - 7200 s): rejected with a reason,
+   * counted, and the old windows are evicted */
+  em.n = 0;
+  vg_windows_advance(&w, 86400 * 2 * S, on_emit, &em);
+  assert_int_equal(em.n, 2); /* the hour and the day went final */
+  assert_null(vg_windows_get(&w, 7, VG_RES_BASE, 0));
+  delta_of(&d, 10, 1);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, &d, NULL), VG_AGG_REJECT_RETENTION);
+  vg_acc_release(&d);
+  assert_int_equal(w.c.rejected[VG_AGG_REJECT_RETENTION], 1);
+  assert_string_equal(vg_agg_reject_name(VG_AGG_REJECT_RETENTION),
+                      "older than the retention horizon");
+  assert_int_equal(w.c.evicted, 3);
+  vg_windows_release(&w);
+  vg_tz_free(tz);
+}
+
+/* Events over a fall-back day in Paris: every hour window equals the merge
+ * of its base windows, the day the merge of its hours, and both repeated
+ * 02:00 hours exist. */
+static void rollups_are_exact_merges(void **state) {
+  (void)state;
+  struct vg_tz *tz = load("Europe/Paris");
+  struct vg_windows w;
+  struct vg_window_opts o = {.lateness_s = 0, .retention_s = 100 * 86400,
+                             .acc = VG_ACC_OPTS_DEFAULT};
+  o.acc.quantiles = 1;
+  assert_int_equal(vg_windows_init(&w, tz, 300, &o), 0);
+  struct vg_calendar cal;
+  vg_calendar_init(&cal, tz, 300);
+  struct rng r = {5};
+  const int64_t day0 = 1729980000, day1 = 1730070000; /* 2024-10-27, 25 h */
+  for (int i = 0; i < 20000; i++) {
+    int64_t t = day0 + (int64_t)rng_below(&r, (uint64_t)(day1 - day0));
+    struct vg_span b = vg_calendar_base_ns(&cal, t * S);
+    struct vg_acc d;
+    struct vg_acc_opts ao = o.acc;
+    vg_acc_init(&d);
+    vg_acc_add(&d, &ao, t * S, rng_unit(&r) * 100, 0, 0);
+    assert_int_equal(vg_windows_merge(&w, 1 + i % 3, b.start, b.end, &d, NULL), 0);
+    vg_acc_release(&d);
+  }
+  for (uint64_t series = 1; series <= 3; series++) {
+    struct vg_acc day_sum;
+    vg_acc_init(&day_sum);
+    int hours = 0;
+    for (int64_t h = day0; h < day1; hours++) {
+      const struct vg_wentry *he = vg_windows_get(&w, series, VG_RES_HOUR, h);
+      assert_non_null(he);
+      struct vg_acc sum;
+      vg_acc_init(&sum);
+      for (int64_t b = h; b < he->end; b += 300) {
+        const struct vg_wentry *be = vg_windows_get(&w, series, VG_RES_BASE, b);
+        if (be)
+          vg_acc_merge(&sum, &be->acc, &o.acc);
+      }
+      assert_true(vg_acc_equal(&sum, &he->acc, 1e-12));
+      vg_acc_merge(&day_sum, &he->acc, &o.acc);
+      vg_acc_release(&sum);
+      h = he->end;
+    }
+    assert_int_equal(hours, 25);
+    const struct vg_wentry *de = vg_windows_get(&w, series, VG_RES_DAY, day0);
+    assert_non_null(de);
+    assert_int_equal(de->end, day1);
+    assert_true(vg_acc_equal(&day_sum, &de->acc, 1e-12));
+    vg_acc_release(&day_sum);
+    /* 02:00 local twice: 00:00Z and 01:00Z */
+    assert_non_null(vg_windows_get(&w, series, VG_RES_HOUR, 1729987200));
+    assert_non_null(vg_windows_get(&w, series, VG_RES_HOUR, 1729990800));
+  }
+  vg_windows_release(&w);
+  vg_tz_free(tz);
+}
+
+int vg_test_agg_window(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(watermark_is_min_over_active_partitions),
+      cmocka_unit_test(window_goes_final_then_revises),
+      cmocka_unit_test(rollups_are_exact_merges),
+  };
+  return cmocka_run_group_tests_name("agg_window", tests, NULL, NULL);
+}
