@@ -94,6 +94,10 @@ static int64_t year_from_days(int64_t z) {
   return yoe + era * 400 + (mp >= 10);
 }
 
+int64_t vg__days_from_civil(int64_t y, int m, int d) {
+  return days_from_civil(y, m, d);
+}
+
 static int is_leap(int64_t y) {
   return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }

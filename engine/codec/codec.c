@@ -1,0 +1,865 @@
+/*
+ * The codec interface: configuration, the reusable event batch, and the
+ * pieces every format shares — canonical series keys (metric{tag="value",...},
+ * tags sorted, values escaped), exact decimal and RFC 3339 time parsing,
+ * number parsing with a fast exact path, UTF-8 checks, JSON string
+ * unescaping and tokenizing (jsmn, chosen by measurement: see
+ * bench/codec.c). The formats themselves live in json.c, influx.c, senml.c.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/codec_internal.h"
+#include "common/tzif.h"
+#include "vigie/error.h"
+#include "vigie/tz.h"
+
+static const char *const reject_names[VG_REJECT_REASON_COUNT] = {
+    [VG_REJECT_NOT_JSON] = "not_json",
+    [VG_REJECT_TRUNCATED] = "truncated",
+    [VG_REJECT_NOT_OBJECT] = "not_object",
+    [VG_REJECT_MISSING_TIME] = "missing_time",
+    [VG_REJECT_UNPARSABLE_TIME] = "unparsable_time",
+    [VG_REJECT_TIME_OUT_OF_RANGE] = "time_out_of_range",
+    [VG_REJECT_NON_NUMERIC_VALUE] = "non_numeric_value",
+    [VG_REJECT_NAN_OR_INF] = "nan_or_inf",
+    [VG_REJECT_OVERSIZE] = "oversize",
+    [VG_REJECT_INVALID_UTF8_KEY] = "invalid_utf8_key",
+    [VG_REJECT_MISSING_FIELD] = "missing_field",
+    [VG_REJECT_NO_FIELDS] = "no_fields",
+    [VG_REJECT_BAD_SYNTAX] = "bad_syntax",
+    [VG_REJECT_MISSING_NAME] = "missing_name",
+};
+
+const char *vg_reject_name(enum vg_reject_reason r) {
+  if ((unsigned)r >= VG_REJECT_REASON_COUNT)
+    return "unknown";
+  return reject_names[r];
+}
+
+/* ---- batch -------------------------------------------------------------- */
+
+void vg_event_batch_init(struct vg_event_batch *b) { memset(b, 0, sizeof *b); }
+
+void vg_event_batch_release(struct vg_event_batch *b) {
+  free(b->events);
+  free(b->bytes);
+  free(b->rejects);
+  memset(b, 0, sizeof *b);
+}
+
+int vg__grow(void **p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap)
+    return 0;
+  size_t n = *cap ? *cap : 16;
+  while (n < need)
+    n *= 2;
+  void *q = realloc(*p, n * elem);
+  if (!q)
+    return -ENOMEM;
+  *p = q;
+  *cap = n;
+  return 0;
+}
+
+int vg__reject(struct vg_event_batch *b, enum vg_reject_reason r, size_t off) {
+  if (vg__grow((void **)&b->rejects, &b->cap_rejects, b->n_rejects + 1,
+               sizeof *b->rejects) != 0)
+    return -ENOMEM;
+  b->rejects[b->n_rejects].reason = r;
+  b->rejects[b->n_rejects].offset = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
+  b->n_rejects++;
+  return 0;
+}
+
+/* Which ASCII bytes a metric or tag name keeps (others become '_'); bytes
+ * >= 0x80 are kept (names are valid UTF-8 by then). */
+static const uint8_t name_keep[128] = {
+    ['-'] = 1, ['.'] = 1, ['/'] = 1, [':'] = 1, ['_'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+    ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+static inline char name_byte(unsigned char ch) {
+  return (ch >= 0x80 || name_keep[ch]) ? (char)ch : '_';
+}
+
+int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
+             size_t mlen, int64_t t_ns, double v, const char *distinct,
+             size_t dlen) {
+  size_t need = mlen + c->n_suffix + (distinct ? dlen : 0);
+  if (b->n_bytes + need > UINT32_MAX)
+    return -ENOMEM; /* offsets are 32-bit: a batch holds at most 4 GiB */
+  if (vg__grow((void **)&b->bytes, &b->cap_bytes, b->n_bytes + need, 1) != 0 ||
+      vg__grow((void **)&b->events, &b->cap_events, b->n_events + 1,
+               sizeof *b->events) != 0)
+    return -ENOMEM;
+  struct vg_event *e = &b->events[b->n_events++];
+  char *p = b->bytes + b->n_bytes;
+  e->key_off = (uint32_t)b->n_bytes;
+  for (size_t i = 0; i < mlen; i++)
+    p[i] = name_byte((unsigned char)metric[i]);
+  memcpy(p + mlen, c->suffix, c->n_suffix);
+  e->key_len = (uint32_t)(mlen + c->n_suffix);
+  b->n_bytes += e->key_len;
+  e->has_distinct = distinct != NULL;
+  e->distinct_off = (uint32_t)b->n_bytes;
+  e->distinct_len = distinct ? (uint32_t)dlen : 0;
+  if (distinct) {
+    memcpy(b->bytes + b->n_bytes, distinct, dlen);
+    b->n_bytes += dlen;
+  }
+  e->time_ns = t_ns;
+  e->value = v;
+  return 0;
+}
+
+static int tag_cmp(const struct vg__tag *a, const struct vg__tag *b) {
+  size_t n = a->klen < b->klen ? a->klen : b->klen;
+  int r = memcmp(a->k, b->k, n);
+  if (r != 0 || a->klen != b->klen)
+    return r != 0 ? r : (a->klen < b->klen ? -1 : 1);
+  n = a->vlen < b->vlen ? a->vlen : b->vlen;
+  r = memcmp(a->v, b->v, n);
+  if (r != 0 || a->vlen != b->vlen)
+    return r != 0 ? r : (a->vlen < b->vlen ? -1 : 1);
+  return 0;
+}
+
+int vg__build_suffix(struct vg_codec *c, struct vg__tag *tags, size_t n) {
+  /* insertion sort: tag sets are small and usually sorted already */
+  for (size_t i = 1; i < n; i++) {
+    struct vg__tag t = tags[i];
+    size_t j = i;
+    while (j > 0 && tag_cmp(&tags[j - 1], &t) > 0) {
+      tags[j] = tags[j - 1];
+      j--;
+    }
+    tags[j] = t;
+  }
+  size_t need = 2;
+  for (size_t i = 0; i < n; i++)
+    need += tags[i].klen + 2 * (size_t)tags[i].vlen + 4;
+  if (vg__grow((void **)&c->suffix, &c->cap_suffix, need, 1) != 0)
+    return -ENOMEM;
+  char *p = c->suffix;
+  size_t written = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (tags[i].vlen == 0)
+      continue;
+    if (i > 0 && tag_cmp(&tags[i - 1], &tags[i]) == 0)
+      continue; /* the same tag twice */
+    *p++ = written++ ? ',' : '{';
+    for (uint32_t k = 0; k < tags[i].klen; k++)
+      *p++ = name_byte((unsigned char)tags[i].k[k]);
+    *p++ = '=';
+    *p++ = '"';
+    for (uint32_t k = 0; k < tags[i].vlen; k++) {
+      char ch = tags[i].v[k];
+      if (ch == '\\' || ch == '"') {
+        *p++ = '\\';
+        *p++ = ch;
+      } else if (ch == '\n') {
+        *p++ = '\\';
+        *p++ = 'n';
+      } else {
+        *p++ = ch;
+      }
+    }
+    *p++ = '"';
+  }
+  if (written)
+    *p++ = '}';
+  c->n_suffix = (size_t)(p - c->suffix);
+  return 0;
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+static const double pow10_exact[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static int ieq(const char *s, size_t n, const char *lit) {
+  size_t m = strlen(lit);
+  if (n != m)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (ch >= 'A' && ch <= 'Z')
+      ch = (char)(ch - 'A' + 'a');
+    if (ch != lit[i])
+      return 0;
+  }
+  return 1;
+}
+
+int vg__parse_double(const char *s, size_t n, double *out) {
+  size_t i = 0;
+  int neg = 0;
+  if (i < n && (s[i] == '-' || s[i] == '+'))
+    neg = s[i++] == '-';
+  if (i < n && (s[i] < '0' || s[i] > '9') && s[i] != '.') {
+    const char *w = s + i;
+    size_t wn = n - i;
+    if (ieq(w, wn, "nan") || ieq(w, wn, "inf") || ieq(w, wn, "infinity"))
+      return -2;
+    return -1;
+  }
+  uint64_t mant = 0;
+  int ndig = 0, nfrac = 0, digits = 0, exact = 1;
+  while (i < n && s[i] >= '0' && s[i] <= '9') {
+    if (ndig < 19) {
+      mant = mant * 10 + (uint64_t)(s[i] - '0');
+      if (mant)
+        ndig++;
+    } else {
+      exact = 0;
+    }
+    digits++;
+    i++;
+  }
+  if (i < n && s[i] == '.') {
+    i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+      if (ndig < 19) {
+        mant = mant * 10 + (uint64_t)(s[i] - '0');
+        if (mant)
+          ndig++;
+        nfrac++;
+      } else {
+        exact = 0;
+      }
+      digits++;
+      i++;
+    }
+  }
+  if (digits == 0)
+    return -1;
+  long e10 = 0;
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    int eneg = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+      eneg = s[i++] == '-';
+    if (i >= n || s[i] < '0' || s[i] > '9')
+      return -1;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+      if (e10 < 100000)
+        e10 = e10 * 10 + (s[i] - '0');
+      i++;
+    }
+    if (eneg)
+      e10 = -e10;
+  }
+  if (i != n)
+    return -1;
+  long e = e10 - nfrac;
+  double v;
+  if (exact && mant <= (UINT64_C(1) << 53) && e >= -22 && e <= 22) {
+    /* both operands exact: one correctly rounded operation (Clinger) */
+    v = (double)mant;
+    v = e < 0 ? v / pow10_exact[-e] : v * pow10_exact[e];
+  } else {
+    char buf[512];
+    if (n >= sizeof buf)
+      return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    v = strtod(buf, NULL);
+    neg = 0; /* strtod saw the sign */
+  }
+  if (neg)
+    v = -v;
+  if (!isfinite(v))
+    return -2;
+  *out = v;
+  return 0;
+}
+
+int vg__decimal_to_ns(const char *s, size_t n, int64_t unit_ns, int64_t *out) {
+  size_t i = 0;
+  int neg = 0;
+  if (i < n && (s[i] == '-' || s[i] == '+'))
+    neg = s[i++] == '-';
+  int64_t ip = 0;
+  size_t d0 = i;
+  while (i < n && s[i] >= '0' && s[i] <= '9') {
+    if (__builtin_mul_overflow(ip, 10, &ip) ||
+        __builtin_add_overflow(ip, s[i] - '0', &ip))
+      return -2;
+    i++;
+  }
+  int64_t frac = 0; /* fraction of a unit, in ns */
+  int any = i > d0;
+  if (i < n && s[i] == '.') {
+    i++;
+    int64_t scale = unit_ns;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+      any = 1;
+      if (scale >= 10) {
+        scale /= 10;
+        frac += (s[i] - '0') * scale;
+      }
+      i++;
+    }
+  }
+  if (!any)
+    return -1;
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    /* exponent notation (1.7e9): through a double, exact enough for times
+     * written that way */
+    double d;
+    int r = vg__parse_double(s, n, &d);
+    if (r != 0)
+      return r;
+    d *= (double)unit_ns;
+    if (!(d >= -9.2e18 && d <= 9.2e18))
+      return -2;
+    *out = (int64_t)d;
+    return 0;
+  }
+  if (i != n)
+    return -1;
+  int64_t v;
+  if (__builtin_mul_overflow(ip, unit_ns, &v) ||
+      __builtin_add_overflow(v, frac, &v))
+    return -2;
+  *out = neg ? -v : v;
+  return 0;
+}
+
+/* ---- UTF-8 and JSON strings --------------------------------------------- */
+
+int vg__utf8_ok(const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  while (i < n) {
+    unsigned char ch = s[i];
+    if (ch < 0x80) {
+      i++;
+      continue;
+    }
+    size_t len;
+    uint32_t cp, min;
+    if (ch >= 0xc2 && ch <= 0xdf) {
+      len = 2, cp = ch & 0x1f, min = 0x80;
+    } else if (ch >= 0xe0 && ch <= 0xef) {
+      len = 3, cp = ch & 0x0f, min = 0x800;
+    } else if (ch >= 0xf0 && ch <= 0xf4) {
+      len = 4, cp = ch & 0x07, min = 0x10000;
+    } else {
+      return 0;
+    }
+    if (i + len > n)
+      return 0;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80)
+        return 0;
+      cp = cp << 6 | (s[i + k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+static int hex4(const char *s, uint32_t *out) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) {
+    char ch = s[i];
+    v <<= 4;
+    if (ch >= '0' && ch <= '9')
+      v |= (uint32_t)(ch - '0');
+    else if (ch >= 'a' && ch <= 'f')
+      v |= (uint32_t)(ch - 'a' + 10);
+    else if (ch >= 'A' && ch <= 'F')
+      v |= (uint32_t)(ch - 'A' + 10);
+    else
+      return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int vg__json_unescape(struct vg_codec *c, const char *s, size_t n,
+                      size_t *off, size_t *outlen) {
+  if (vg__grow((void **)&c->scratch, &c->cap_scratch, c->n_scratch + n + 1,
+               1) != 0)
+    return -ENOMEM;
+  char *d = c->scratch + c->n_scratch;
+  char *d0 = d;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] != '\\') {
+      *d++ = s[i];
+      continue;
+    }
+    if (++i >= n)
+      return -1;
+    switch (s[i]) {
+    case '"': *d++ = '"'; break;
+    case '\\': *d++ = '\\'; break;
+    case '/': *d++ = '/'; break;
+    case 'b': *d++ = '\b'; break;
+    case 'f': *d++ = '\f'; break;
+    case 'n': *d++ = '\n'; break;
+    case 'r': *d++ = '\r'; break;
+    case 't': *d++ = '\t'; break;
+    case 'u': {
+      uint32_t cp, lo;
+      if (n - i < 5 || hex4(s + i + 1, &cp) != 0)
+        return -1;
+      i += 4;
+      if (cp >= 0xdc00 && cp <= 0xdfff)
+        return -1;
+      if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (n - i < 7 || s[i + 1] != '\\' || s[i + 2] != 'u' ||
+            hex4(s + i + 3, &lo) != 0 || lo < 0xdc00 || lo > 0xdfff)
+          return -1;
+        i += 6;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+      }
+      /* 6 escaped bytes always cover the at most 4 bytes written */
+      if (cp < 0x80) {
+        *d++ = (char)cp;
+      } else if (cp < 0x800) {
+        *d++ = (char)(0xc0 | cp >> 6);
+        *d++ = (char)(0x80 | (cp & 0x3f));
+      } else if (cp < 0x10000) {
+        *d++ = (char)(0xe0 | cp >> 12);
+        *d++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *d++ = (char)(0x80 | (cp & 0x3f));
+      } else {
+        *d++ = (char)(0xf0 | cp >> 18);
+        *d++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+        *d++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *d++ = (char)(0x80 | (cp & 0x3f));
+      }
+      break;
+    }
+    default:
+      return -1;
+    }
+  }
+  *off = c->n_scratch;
+  *outlen = (size_t)(d - d0);
+  c->n_scratch += *outlen;
+  return 0;
+}
+
+int vg__json_skip(const jsmntok_t *t, int i) {
+  int pending = 1;
+  while (pending > 0) {
+    pending += t[i].size - 1;
+    i++;
+  }
+  return i;
+}
+
+int vg__json_tokenize(struct vg_codec *c, const char *msg, size_t len,
+                      enum vg_reject_reason *why, size_t *off) {
+  size_t i = 0;
+  while (i < len && (msg[i] == ' ' || msg[i] == '\t' || msg[i] == '\n' ||
+                     msg[i] == '\r'))
+    i++;
+  if (i == len || (msg[i] != '{' && msg[i] != '[')) {
+    *why = i == len ? VG_REJECT_TRUNCATED : VG_REJECT_NOT_JSON;
+    *off = i;
+    return -1;
+  }
+  /* jsmn stops at a NUL byte; JSON text never holds one raw */
+  const char *nul = memchr(msg, '\0', len);
+  if (nul) {
+    *why = VG_REJECT_NOT_JSON;
+    *off = (size_t)(nul - msg);
+    return -1;
+  }
+  for (;;) {
+    jsmn_parser p;
+    jsmn_init(&p);
+    int r = jsmn_parse(&p, msg, len, c->toks, c->cap_toks);
+    if (r == JSMN_ERROR_NOMEM) {
+      /* a token is at least 2 bytes ("1,"), so len/2 + 2 always suffice */
+      size_t need = (size_t)c->cap_toks * 2;
+      if (need > len / 2 + 2)
+        need = len / 2 + 2;
+      if (need <= c->cap_toks)
+        need = c->cap_toks + 16;
+      jsmntok_t *t = realloc(c->toks, need * sizeof *t);
+      if (!t)
+        return -ENOMEM;
+      c->toks = t;
+      c->cap_toks = (unsigned)need;
+      continue;
+    }
+    if (r < 0) {
+      /* truncated: more bytes were expected at the end */
+      *why = r == JSMN_ERROR_PART ? VG_REJECT_TRUNCATED : VG_REJECT_NOT_JSON;
+      *off = r == JSMN_ERROR_PART ? len : p.pos;
+      return -1;
+    }
+    if (r == 0) {
+      *why = VG_REJECT_TRUNCATED;
+      *off = len;
+      return -1;
+    }
+    /* jsmn reports a complete first value: it must be the whole text, and
+     * every container must be closed (end >= 0) */
+    if (c->toks[0].end < 0) {
+      *why = VG_REJECT_TRUNCATED;
+      *off = len;
+      return -1;
+    }
+    size_t e = (size_t)c->toks[0].end;
+    while (e < len && (msg[e] == ' ' || msg[e] == '\t' || msg[e] == '\n' ||
+                       msg[e] == '\r'))
+      e++;
+    if (e != len) {
+      *why = VG_REJECT_NOT_JSON;
+      *off = e;
+      return -1;
+    }
+    for (int k = 0; k < r; k++) {
+      if (c->toks[k].end < 0) {
+        *why = VG_REJECT_TRUNCATED;
+        *off = len;
+        return -1;
+      }
+      /* keys carry exactly one value */
+      if (c->toks[k].type == JSMN_OBJECT) {
+        int j = k + 1;
+        for (int m = 0; m < c->toks[k].size; m++) {
+          if (c->toks[j].type != JSMN_STRING || c->toks[j].size != 1) {
+            *why = VG_REJECT_NOT_JSON;
+            *off = (size_t)c->toks[j].start;
+            return -1;
+          }
+          j = vg__json_skip(c->toks, j);
+        }
+      }
+    }
+    return r;
+  }
+}
+
+/* ---- RFC 3339 ----------------------------------------------------------- */
+
+static int digits(const char *s, size_t n, size_t at, int count, int *out) {
+  if (at + (size_t)count > n)
+    return -1;
+  int v = 0;
+  for (int i = 0; i < count; i++) {
+    char ch = s[at + (size_t)i];
+    if (ch < '0' || ch > '9')
+      return -1;
+    v = v * 10 + (ch - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+int vg_codec_parse_rfc3339(const char *s, size_t n, const struct vg_tz *tz,
+                           int64_t *out_ns, enum vg_reject_reason *why) {
+  static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int y, mo, d, h, mi, sec = 0;
+  size_t i = 0;
+  *why = VG_REJECT_UNPARSABLE_TIME;
+  if (digits(s, n, 0, 4, &y) || n < 16 || s[4] != '-' ||
+      digits(s, n, 5, 2, &mo) || s[7] != '-' || digits(s, n, 8, 2, &d) ||
+      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+      digits(s, n, 11, 2, &h) || s[13] != ':' || digits(s, n, 14, 2, &mi))
+    return VG_EDECODE;
+  i = 16;
+  if (i < n && s[i] == ':') {
+    if (digits(s, n, i + 1, 2, &sec))
+      return VG_EDECODE;
+    i += 3;
+  }
+  int64_t frac = 0;
+  if (i < n && (s[i] == '.' || s[i] == ',')) {
+    int64_t scale = 1000000000;
+    size_t f0 = ++i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+      if (scale >= 10) {
+        scale /= 10;
+        frac += (s[i] - '0') * scale;
+      }
+      i++;
+    }
+    if (i == f0)
+      return VG_EDECODE;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+      sec > 60)
+    return VG_EDECODE;
+  if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+    return VG_EDECODE;
+  int has_off = 0;
+  int32_t off = 0;
+  if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+    has_off = 1;
+    i++;
+  } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+    int sign = s[i] == '-' ? -1 : 1, oh, om = 0;
+    if (digits(s, n, i + 1, 2, &oh))
+      return VG_EDECODE;
+    i += 3;
+    if (i < n && s[i] == ':') {
+      if (digits(s, n, i + 1, 2, &om))
+        return VG_EDECODE;
+      i += 3;
+    } else if (i < n) {
+      if (digits(s, n, i, 2, &om))
+        return VG_EDECODE;
+      i += 2;
+    }
+    if (oh > 23 || om > 59)
+      return VG_EDECODE;
+    off = sign * (oh * 3600 + om * 60);
+    has_off = 1;
+  }
+  if (i != n)
+    return VG_EDECODE;
+  int64_t local = vg__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+  int64_t t;
+  if (has_off)
+    t = local - off;
+  else if (tz)
+    t = vg_tz_local_to_utc(tz, local, 0, NULL);
+  else
+    t = local;
+  int64_t ns;
+  if (__builtin_mul_overflow(t, INT64_C(1000000000), &ns) ||
+      __builtin_add_overflow(ns, frac, &ns)) {
+    *why = VG_REJECT_TIME_OUT_OF_RANGE;
+    return VG_EDECODE;
+  }
+  *out_ns = ns;
+  return 0;
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static void seterr(char *errstr, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *errstr, size_t size, const char *fmt, ...) {
+  if (!errstr || size == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errstr, size, fmt, ap);
+  va_end(ap);
+}
+
+/* a path's name: '.' -> '_' (the rest is sanitised when keys are written) */
+static char *path_name(const char *path) {
+  char *s = strdup(path);
+  if (s)
+    for (char *p = s; *p; p++)
+      if (*p == '.')
+        *p = '_';
+  return s;
+}
+
+static int dup_list(const char *const *src, size_t n, char ***keys,
+                    char ***names) {
+  if (n == 0)
+    return 0;
+  *keys = calloc(n, sizeof **keys);
+  *names = calloc(n, sizeof **names);
+  if (!*keys || !*names)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    (*keys)[i] = strdup(src[i]);
+    (*names)[i] = path_name(src[i]);
+    if (!(*keys)[i] || !(*names)[i])
+      return -ENOMEM;
+  }
+  return 0;
+}
+
+static int path_ok(const char *p) {
+  size_t n = strlen(p);
+  return n > 0 && p[0] != '.' && p[n - 1] != '.' && !strstr(p, "..") &&
+         vg__utf8_ok(p, n);
+}
+
+int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
+                 char *errstr, size_t errstr_size) {
+  *out = NULL;
+  struct vg_codec *c = calloc(1, sizeof *c);
+  int err = -ENOMEM;
+  if (!c)
+    return -ENOMEM;
+  c->format = cfg->format;
+  c->max_bytes = cfg->max_message_bytes ? cfg->max_message_bytes : 1 << 20;
+  if (c->max_bytes > INT32_MAX)
+    c->max_bytes = INT32_MAX; /* jsmn offsets are int */
+  if (cfg->format != VG_FORMAT_JSON && cfg->format != VG_FORMAT_INFLUX &&
+      cfg->format != VG_FORMAT_SENML) {
+    seterr(errstr, errstr_size, "codec: unknown format %d", (int)cfg->format);
+    err = VG_ECONFIG;
+    goto fail;
+  }
+  if ((unsigned)cfg->time_format > VG_TIME_RFC3339) {
+    seterr(errstr, errstr_size, "codec: unknown time_format %d",
+           (int)cfg->time_format);
+    err = VG_ECONFIG;
+    goto fail;
+  }
+  c->time_format = cfg->time_format;
+  static const int64_t prec[] = {1, 1000, 1000000, 1000000000};
+  if ((unsigned)cfg->precision > VG_PRECISION_S) {
+    seterr(errstr, errstr_size, "codec: unknown precision %d",
+           (int)cfg->precision);
+    err = VG_ECONFIG;
+    goto fail;
+  }
+  c->prec_mul = prec[cfg->precision];
+  const char *paths[4] = {cfg->time_key, cfg->entity_key, cfg->distinct_key,
+                          NULL};
+  for (int i = 0; i < 3; i++)
+    if (paths[i] && !path_ok(paths[i])) {
+      seterr(errstr, errstr_size, "codec: bad key path \"%s\"", paths[i]);
+      err = VG_ECONFIG;
+      goto fail;
+    }
+  for (size_t i = 0; i < cfg->n_tag_keys; i++)
+    if (!cfg->tag_keys[i] || !path_ok(cfg->tag_keys[i])) {
+      seterr(errstr, errstr_size, "codec: bad tag key \"%s\"",
+             cfg->tag_keys[i] ? cfg->tag_keys[i] : "(null)");
+      err = VG_ECONFIG;
+      goto fail;
+    }
+  for (size_t i = 0; i < cfg->n_fields; i++)
+    if (!cfg->fields[i] || !path_ok(cfg->fields[i])) {
+      seterr(errstr, errstr_size, "codec: bad field \"%s\"",
+             cfg->fields[i] ? cfg->fields[i] : "(null)");
+      err = VG_ECONFIG;
+      goto fail;
+    }
+  if (cfg->count_as && !path_ok(cfg->count_as)) {
+    seterr(errstr, errstr_size, "codec: bad count_as metric \"%s\"",
+           cfg->count_as);
+    err = VG_ECONFIG;
+    goto fail;
+  }
+  c->time_key = strdup(cfg->time_key ? cfg->time_key : "time");
+  if (!c->time_key)
+    goto fail;
+  if (cfg->entity_key &&
+      (!(c->entity_key = strdup(cfg->entity_key)) ||
+       !(c->entity_name = path_name(cfg->entity_key))))
+    goto fail;
+  if (cfg->distinct_key && !(c->distinct_key = strdup(cfg->distinct_key)))
+    goto fail;
+  if (cfg->count_as && !(c->count_as = path_name(cfg->count_as)))
+    goto fail;
+  c->n_tag_keys = cfg->n_tag_keys;
+  c->n_fields = cfg->n_fields;
+  if (dup_list(cfg->tag_keys, cfg->n_tag_keys, &c->tag_keys, &c->tag_names) ||
+      dup_list(cfg->fields, cfg->n_fields, &c->fields, &c->field_names))
+    goto fail;
+  if (cfg->time_zone && strcmp(cfg->time_zone, "UTC") != 0) {
+    char tzerr[256];
+    err = vg_tz_load(cfg->time_zone, &c->tz, tzerr, sizeof tzerr);
+    if (err != 0) {
+      seterr(errstr, errstr_size, "codec: time_zone: %s", tzerr);
+      if (err != -ENOMEM)
+        err = VG_ECONFIG;
+      goto fail;
+    }
+  }
+  c->field_tok = malloc((c->n_fields + 1) * sizeof *c->field_tok);
+  c->tag_tok = malloc((c->n_tag_keys + 1) * sizeof *c->tag_tok);
+  if (!c->field_tok || !c->tag_tok) {
+    err = -ENOMEM;
+    goto fail;
+  }
+  c->cap_toks = 256;
+  c->toks = malloc(c->cap_toks * sizeof *c->toks);
+  if (!c->toks) {
+    err = -ENOMEM;
+    goto fail;
+  }
+  *out = c;
+  return 0;
+fail:
+  if (err == -ENOMEM)
+    seterr(errstr, errstr_size, "codec: out of memory");
+  vg_codec_free(c);
+  return err;
+}
+
+static void free_list(char **l, size_t n) {
+  if (!l)
+    return;
+  for (size_t i = 0; i < n; i++)
+    free(l[i]);
+  free(l);
+}
+
+void vg_codec_free(struct vg_codec *c) {
+  if (!c)
+    return;
+  free(c->time_key);
+  free(c->entity_key);
+  free(c->entity_name);
+  free(c->distinct_key);
+  free(c->count_as);
+  free_list(c->tag_keys, c->n_tag_keys);
+  free_list(c->tag_names, c->n_tag_keys);
+  free_list(c->fields, c->n_fields);
+  free_list(c->field_names, c->n_fields);
+  vg_tz_free(c->tz);
+  free(c->toks);
+  free(c->tags);
+  free(c->scratch);
+  free(c->suffix);
+  free(c->name);
+  free(c->path);
+  free(c->field_tok);
+  free(c->tag_tok);
+  free(c->leaves);
+  free(c->names);
+  free(c);
+}
+
+int vg_codec_decode(struct vg_codec *c, const char *msg, size_t len,
+                    int64_t now_ns, struct vg_event_batch *out) {
+  size_t rejects0 = out->n_rejects;
+  int rc;
+  if (len > c->max_bytes) {
+    rc = vg__reject(out, VG_REJECT_OVERSIZE, c->max_bytes);
+  } else {
+    c->n_scratch = 0;
+    switch (c->format) {
+    case VG_FORMAT_JSON:
+      rc = vg__decode_json(c, msg, len, now_ns, out);
+      break;
+    case VG_FORMAT_INFLUX:
+      rc = vg__decode_influx(c, msg, len, now_ns, out);
+      break;
+    default:
+      rc = vg__decode_senml(c, msg, len, now_ns, out);
+      break;
+    }
+  }
+  if (rc != 0)
+    return rc;
+  return out->n_rejects > rejects0 ? VG_EDECODE : 0;
+}

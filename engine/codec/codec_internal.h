@@ -1,0 +1,119 @@
+/*
+ * Internal: what the three decoders (json.c, influx.c, senml.c) share with
+ * codec.c: the codec state, batch appends, canonical series keys, number and
+ * time parsing.
+ */
+#ifndef VIGIE_CODEC_INTERNAL_H
+#define VIGIE_CODEC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JSMN_STATIC
+#define JSMN_STRICT
+#include <jsmn.h>
+
+#include "vigie/codec.h"
+
+/* A tag before canonicalisation: raw name and value bytes (already
+ * unescaped), pointing into the message or the codec's scratch. */
+struct vg__tag {
+  const char *k, *v;
+  uint32_t klen, vlen;
+};
+
+struct vg__leaf {
+  uint32_t name_off, name_len; /* in vg_codec.names */
+  int tok;
+};
+
+struct vg_codec {
+  enum vg_codec_format format;
+  size_t max_bytes;
+  /* JSON mapping: configured paths, and the names they produce */
+  char *time_key;
+  enum vg_time_format time_format;
+  struct vg_tz *tz; /* NULL: UTC */
+  char *entity_key, *entity_name;
+  char **tag_keys, **tag_names;
+  size_t n_tag_keys;
+  char **fields, **field_names;
+  size_t n_fields;
+  char *count_as;     /* sanitised metric name */
+  char *distinct_key;
+  int64_t prec_mul;   /* line protocol: ns per timestamp unit */
+
+  /* scratch, reused from message to message */
+  jsmntok_t *toks;
+  unsigned cap_toks;
+  struct vg__tag *tags;
+  size_t cap_tags;
+  char *scratch; /* unescaped strings */
+  size_t n_scratch, cap_scratch;
+  char *suffix;  /* the canonical {tags} part of the current keys */
+  size_t n_suffix, cap_suffix;
+  char *name;    /* a metric name being assembled */
+  size_t cap_name;
+  /* json.c: the current object's dotted path and what the walk found */
+  char *path;
+  size_t cap_path;
+  int *field_tok, *tag_tok;     /* per configured field / tag: token or -1 */
+  struct vg__leaf *leaves;      /* default mode: every numeric leaf */
+  size_t n_leaves, cap_leaves;
+  char *names;                  /* their names */
+  size_t n_names, cap_names;
+};
+
+int vg__grow(void **p, size_t *cap, size_t need, size_t elem);
+
+int vg__reject(struct vg_event_batch *b, enum vg_reject_reason r, size_t off);
+
+/* Appends an event whose key is metric name (sanitised on the way) followed
+ * by the codec's current suffix; distinct may be NULL. */
+int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
+             size_t mlen, int64_t t_ns, double v, const char *distinct,
+             size_t dlen);
+
+/* Sorts tags[0..n) and writes c->suffix ("" when n == 0). */
+int vg__build_suffix(struct vg_codec *c, struct vg__tag *tags, size_t n);
+
+/* Number text to double: 0, -1 (not a number), -2 (NaN or infinite).
+ * Accepts [+-]digits[.digits][(e|E)[+-]digits], ".5", "5."; and names NaN
+ * and Infinity (any case) only to answer -2. */
+int vg__parse_double(const char *s, size_t n, double *out);
+
+/* Decimal text (sign, digits, optional fraction, optional exponent) times
+ * unit_ns, exactly when no exponent: 0, -1 not a number, -2 out of range. */
+int vg__decimal_to_ns(const char *s, size_t n, int64_t unit_ns, int64_t *out);
+
+/* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
+int vg__utf8_ok(const char *s, size_t n);
+
+/* Unescapes JSON string body s[0..n) into c->scratch; *out points into the
+ * scratch (stable until the scratch grows: callers use offsets while
+ * collecting and resolve pointers after). Returns 0 or -1 on a bad escape /
+ * lone surrogate, -ENOMEM. *off receives the scratch offset. */
+int vg__json_unescape(struct vg_codec *c, const char *s, size_t n,
+                      size_t *off, size_t *outlen);
+
+int vg__decode_json(struct vg_codec *c, const char *msg, size_t len,
+                    int64_t now_ns, struct vg_event_batch *b);
+int vg__decode_influx(struct vg_codec *c, const char *msg, size_t len,
+                      int64_t now_ns, struct vg_event_batch *b);
+int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
+                     int64_t now_ns, struct vg_event_batch *b);
+
+/* Tokenizes msg with jsmn into c->toks, growing it. Returns the token count,
+ * -1 with *why (not_json, truncated, oversize) and *off set, or -ENOMEM. */
+int vg__json_tokenize(struct vg_codec *c, const char *msg, size_t len,
+                      enum vg_reject_reason *why, size_t *off);
+
+/* Offset of a token in its message: a string's opening quote. */
+static inline size_t vg__tok_off(const jsmntok_t *t) {
+  return (size_t)(t->type == JSMN_STRING ? t->start - 1 : t->start);
+}
+
+/* Index of the token after the subtree rooted at token i. */
+int vg__json_skip(const jsmntok_t *t, int i);
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * Codecs: raw message bytes -> events.
+ *
+ * One interface for the three input formats of a source (DESIGN.md, "Events
+ * and series"): JSON with a Telegraf-style field mapping, InfluxDB line
+ * protocol, and SenML JSON (RFC 8428). A codec is built once per source from a
+ * struct vg_codec_config and then decodes messages into a caller-owned, reusable
+ * struct vg_event_batch: after the batch has grown to its working size the hot
+ * path allocates nothing.
+ *
+ * An event is (series key, event time, value, optional distinct key):
+ * - the series key is canonical: `metric{tag="value",...}` with the tags
+ *   sorted by name (then value, bytewise), so the same reading gives
+ *   byte-identical keys whatever the order of its input. Metric and tag names
+ *   keep letters, digits, '_', ':', '.', '-', '/' and UTF-8 bytes >= 0x80;
+ *   any other ASCII byte becomes '_'. Tag values are written between double
+ *   quotes with '\\', '"' and newline escaped as \\, \" and \n. Without tags
+ *   the key is the bare metric name. A tag with an empty value is left out.
+ * - the event time is int64 NANOSECONDS since 1970-01-01T00:00:00Z (the
+ *   representable range, 1677-09-21 to 2262-04-11, bounds every input: times
+ *   outside it are rejected as time_out_of_range).
+ * - the value is a finite double.
+ *
+ * Bad input is never dropped in silence: every message, line, object or
+ * reading that cannot become events appends a struct vg_reject (a reason from
+ * the fixed list below and the byte offset where the problem is) to the
+ * batch, and good readings of the same message are still decoded.
+ *
+ * Thread-safety: a struct vg_codec holds scratch space; use one per thread.
+ * Batches belong to their caller.
+ */
+#ifndef VIGIE_CODEC_H
+#define VIGIE_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum vg_codec_format {
+  VG_FORMAT_JSON,
+  VG_FORMAT_INFLUX,
+  VG_FORMAT_SENML,
+};
+
+/* How the JSON time_key is read. */
+enum vg_time_format {
+  VG_TIME_AUTO,    /* number or digit string: unit from its magnitude (below
+                      1e11 s, 1e14 ms, 1e17 us, else ns); other strings RFC 3339 */
+  VG_TIME_UNIX,    /* seconds, fractions allowed, number or digit string */
+  VG_TIME_UNIX_MS,
+  VG_TIME_UNIX_US,
+  VG_TIME_UNIX_NS,
+  VG_TIME_RFC3339, /* see vg_codec_parse_rfc3339() */
+};
+
+/* Unit of line-protocol timestamps. */
+enum vg_precision { VG_PRECISION_NS, VG_PRECISION_US, VG_PRECISION_MS,
+                    VG_PRECISION_S };
+
+/* Per-source configuration. The codec copies what it needs: strings and arrays
+ * may be freed after vg_codec_new(). NULL / 0 means the default. Paths are
+ * dotted ("meta.sensor.id" reaches {"meta":{"sensor":{"id":...}}}); the tag or
+ * metric named after a path is the path with '.' replaced by '_'. */
+struct vg_codec_config {
+  enum vg_codec_format format;
+
+  /* JSON */
+  const char *time_key;             /* default "time" */
+  enum vg_time_format time_format;  /* default auto */
+  const char *time_zone;            /* for times without an offset; default UTC */
+  const char *entity_key;           /* its value becomes a tag of that name */
+  const char *const *tag_keys;      /* values become tags; absent ones omitted */
+  size_t n_tag_keys;
+  /* Fields that become metrics. A listed field must be present (else
+   * missing_field) and be a number, a string holding a number ("12.5") or a
+   * boolean (0/1). With none listed, every JSON number outside the keys above
+   * becomes a metric (nested objects flattened, strings and booleans not). */
+  const char *const *fields;
+  size_t n_fields;
+  const char *count_as;             /* each object adds 1 to this metric */
+  const char *distinct_key;         /* its value is the events' distinct key */
+
+  /* InfluxDB line protocol */
+  enum vg_precision precision;      /* default ns */
+
+  size_t max_message_bytes;         /* larger messages: oversize; default 1 MiB */
+};
+
+/* The fixed list of rejection reasons. Their names (vg_reject_name) are stable:
+ * counters and dead-letter headers use them. */
+enum vg_reject_reason {
+  VG_REJECT_NOT_JSON,          /* not JSON, or not an object/array of objects */
+  VG_REJECT_TRUNCATED,         /* JSON that ends before it is complete */
+  VG_REJECT_NOT_OBJECT,        /* an array element that is not an object */
+  VG_REJECT_MISSING_TIME,      /* no time_key / no time */
+  VG_REJECT_UNPARSABLE_TIME,   /* a time that does not parse */
+  VG_REJECT_TIME_OUT_OF_RANGE, /* a time outside 1677..2262 */
+  VG_REJECT_NON_NUMERIC_VALUE, /* a field that is not a number */
+  VG_REJECT_NAN_OR_INF,        /* a value that is NaN or infinite */
+  VG_REJECT_OVERSIZE,          /* message larger than max_message_bytes */
+  VG_REJECT_INVALID_UTF8_KEY,  /* invalid UTF-8 in a key, name or tag */
+  VG_REJECT_MISSING_FIELD,     /* a listed field is absent or null */
+  VG_REJECT_NO_FIELDS,         /* an object/line/record with no value at all */
+  VG_REJECT_BAD_SYNTAX,        /* line protocol that does not parse */
+  VG_REJECT_MISSING_NAME,      /* a reading without a metric name (SenML
+                                  record without n/bn, JSON key "") */
+  VG_REJECT_REASON_COUNT       /* keep last */
+};
+
+/* Stable snake_case name of a reason ("not_json", "truncated", ...). */
+const char *vg_reject_name(enum vg_reject_reason reason);
+
+struct vg_reject {
+  enum vg_reject_reason reason;
+  uint32_t offset; /* byte offset in the message where the problem is */
+};
+
+/* Key and distinct key are byte ranges of batch->bytes (not NUL-terminated;
+ * offsets rather than pointers so the buffer may grow). */
+struct vg_event {
+  int64_t time_ns;
+  double value;
+  uint32_t key_off, key_len;
+  uint32_t distinct_off, distinct_len; /* has_distinct says if present */
+  int has_distinct;
+};
+
+/* Reusable output of vg_codec_decode(); appended to, never shrunk. */
+struct vg_event_batch {
+  struct vg_event *events;
+  size_t n_events, cap_events;
+  char *bytes;
+  size_t n_bytes, cap_bytes;
+  struct vg_reject *rejects;
+  size_t n_rejects, cap_rejects;
+};
+
+/* Empty batch, no allocation. */
+void vg_event_batch_init(struct vg_event_batch *b);
+/* Forget the contents, keep the memory. */
+static inline void vg_event_batch_clear(struct vg_event_batch *b) {
+  b->n_events = b->n_bytes = b->n_rejects = 0;
+}
+/* Free the contents (the struct itself is the caller's). */
+void vg_event_batch_release(struct vg_event_batch *b);
+
+static inline const char *vg_event_key(const struct vg_event_batch *b,
+                                       const struct vg_event *e) {
+  return b->bytes + e->key_off;
+}
+static inline const char *vg_event_distinct(const struct vg_event_batch *b,
+                                            const struct vg_event *e) {
+  return b->bytes + e->distinct_off;
+}
+
+struct vg_codec;
+
+/* Builds a codec. Errors: VG_ECONFIG (message in errstr, e.g. an unknown time
+ * zone or a count_as without a name), -ENOMEM. */
+int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
+                 char *errstr, size_t errstr_size);
+void vg_codec_free(struct vg_codec *c);
+
+/* Decodes one message msg[0..len) and appends its events and rejections to
+ * *out. now_ns is the message's arrival time: the time of line-protocol lines
+ * without a timestamp, and the origin of SenML relative times. Returns 0 when
+ * nothing was rejected, VG_EDECODE when at least one rejection was appended
+ * (events of the good readings are appended all the same), -ENOMEM (the
+ * batch then holds what was decoded before). msg need not be NUL-terminated. */
+int vg_codec_decode(struct vg_codec *c, const char *msg, size_t len,
+                    int64_t now_ns, struct vg_event_batch *out);
+
+/* RFC 3339 / ISO 8601 date-time to ns since the epoch: "2024-03-31T02:30:00Z",
+ * "...+05:30", "t" or ' ' as separator, 'z', up to 9 fraction digits (more
+ * are truncated), seconds optional. A time without offset is local time in
+ * `tz` (NULL = UTC), resolved by vg_tz_local_to_utc() with fold 0: the first
+ * occurrence of a repeated hour, a skipped hour moved forward by the gap.
+ * Returns 0, or VG_EDECODE with *why set to unparsable_time or
+ * time_out_of_range. */
+struct vg_tz;
+int vg_codec_parse_rfc3339(const char *s, size_t len, const struct vg_tz *tz,
+                           int64_t *out_ns, enum vg_reject_reason *why);
+
+#endif
