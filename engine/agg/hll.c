@@ -183,8 +183,24 @@ unsigned vg_hll_register(struct vg_hll *h, uint32_t i) {
 int vg_hll_equal(struct vg_hll *a, struct vg_hll *b) {
   if (a->p != b->p)
     return 0;
-  for (uint32_t i = 0; i < (1u << a->p); i++)
-    if (vg_hll_register(a, i) != vg_hll_register(b, i))
+  uint32_t m = 1u << a->p;
+  if (a->dense && b->dense)
+    return memcmp(a->regs, b->regs, m) == 0;
+  if (!a->dense && !b->dense) {
+    compact(a);
+    compact(b);
+    return a->nsparse == b->nsparse &&
+           (a->nsparse == 0 || memcmp(a->sparse, b->sparse, (size_t)a->nsparse * sizeof *a->sparse) == 0);
+  }
+  struct vg_hll *d = a->dense ? a : b, *s = a->dense ? b : a;
+  compact(s);
+  uint32_t nonzero = 0;
+  for (uint32_t i = 0; i < m; i++)
+    nonzero += d->regs[i] != 0;
+  if (nonzero != s->nsparse)
+    return 0;
+  for (uint32_t k = 0; k < s->nsparse; k++)
+    if (d->regs[s->sparse[k] >> 8] != (s->sparse[k] & 0xff))
       return 0;
   return 1;
 }

@@ -30,6 +30,8 @@ int vg_windows_init(struct vg_windows *w, const struct vg_tz *tz, int64_t base_s
   vg_wtable_init(&w->t);
   w->watermark_ns = INT64_MIN;
   w->c = (struct vg_window_counters){0};
+  w->min_open_end = w->min_end = INT64_MAX;
+  w->pending_emit = 0;
   return 0;
 }
 
@@ -68,8 +70,13 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
       e->revision++;
       e->emit = 1;
       w->c.revisions++;
+      w->pending_emit = 1;
       rev = 1;
+    } else if (e->end < w->min_open_end) {
+      w->min_open_end = e->end;
     }
+    if (e->end < w->min_end)
+      w->min_end = e->end;
   }
   if (revised)
     *revised = rev;
@@ -80,34 +87,51 @@ static int past_horizon(const struct vg_wentry *e, void *ctx) {
   return e->end <= *(const int64_t *)ctx;
 }
 
+/* watermark > end + lateness, in ns without overflow for sane windows
+ * (|end| < 2^33 s) */
+static int passed(const struct vg_windows *w, int64_t end) {
+  return w->watermark_ns != INT64_MIN && end != INT64_MAX &&
+         w->watermark_ns > (end + w->opts.lateness_s) * 1000000000;
+}
+
 size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
                           void (*emit)(const struct vg_wentry *, void *), void *ctx) {
   if (watermark_ns > w->watermark_ns)
     w->watermark_ns = watermark_ns;
   size_t emitted = 0;
-  int64_t wm = w->watermark_ns;
-  for (uint32_t k = 0; k < w->t.n; k++) {
-    struct vg_wentry *e = &w->t.e[k];
-    /* final once watermark > end + lateness (in ns; no overflow for sane
-     * windows: |end| < 2^33 s) */
-    if (!e->final && wm != INT64_MIN &&
-        wm > (e->end + w->opts.lateness_s) * 1000000000) {
-      e->final = 1;
-      e->emit = 1;
-      w->c.finalized++;
+  if (passed(w, w->min_open_end) || w->pending_emit) {
+    int64_t min_open = INT64_MAX;
+    for (uint32_t k = 0; k < w->t.n; k++) {
+      struct vg_wentry *e = &w->t.e[k];
+      if (!e->final) {
+        if (passed(w, e->end)) {
+          e->final = 1;
+          e->emit = 1;
+          w->c.finalized++;
+        } else if (e->end < min_open) {
+          min_open = e->end;
+        }
+      }
+      if (e->emit) {
+        e->emit = 0;
+        emitted++;
+        if (emit)
+          emit(e, ctx);
+      }
     }
-    if (e->emit) {
-      e->emit = 0;
-      emitted++;
-      if (emit)
-        emit(e, ctx);
-    }
+    w->min_open_end = min_open;
+    w->pending_emit = 0;
   }
   int64_t h = horizon_s(w);
-  if (h != INT64_MIN) {
+  if (h != INT64_MIN && w->min_end <= h) {
     uint32_t before = w->t.n;
     vg_wtable_compact(&w->t, past_horizon, &h);
     w->c.evicted += before - w->t.n;
+    int64_t min_end = INT64_MAX;
+    for (uint32_t k = 0; k < w->t.n; k++)
+      if (w->t.e[k].end < min_end)
+        min_end = w->t.e[k].end;
+    w->min_end = min_end;
   }
   return emitted;
 }

@@ -56,6 +56,11 @@ struct vg_windows {
   struct vg_wtable t;
   int64_t watermark_ns;
   struct vg_window_counters c;
+  /* what the next advance has to look at, so an advance that changes
+   * nothing costs nothing: the earliest end of a provisional window, the
+   * earliest end of any window, and whether a revision awaits emission */
+  int64_t min_open_end, min_end;
+  int pending_emit;
 };
 
 /* tz is borrowed. Returns 0 or VG_ECONFIG (base_s must divide an hour). */

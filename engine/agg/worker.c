@@ -1,0 +1,295 @@
+/*
+ * Shared-nothing workers and the collecting writer (include/vigie/worker.h).
+ *
+ * Per worker: the epoch being filled (delta table, positions, counters), a
+ * calendar cache, and two SPSC rings shared with the writer only: `full`
+ * (worker -> writer: finished epochs) and `empty` (writer -> worker: recycled
+ * epochs). An epoch object is always in exactly one place -- the worker's
+ * hands, a ring, or the writer's hands -- so at most VG_AGG_MAX_PENDING + 2
+ * exist per worker and both rings (VG_SPSC_CAP slots) can always take them.
+ * The retention horizon travels the other way as a relaxed atomic hint; the
+ * writer re-checks it.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigie/error.h"
+#include "vigie/watermark.h"
+#include "vigie/worker.h"
+#include "agg/spsc.h"
+#include "common/atomic.h"
+
+_Static_assert(VG_SPSC_CAP >= VG_AGG_MAX_PENDING + 2, "rings must hold every epoch");
+
+struct epoch {
+  uint32_t worker;
+  uint64_t seq;
+  struct vg_wtable deltas;
+  uint64_t rejected[VG_AGG_REJECT_MAX];
+  struct vg_part_pos pos[]; /* nparts entries; only the worker's are used */
+};
+
+struct vg_worker {
+  struct vg_spsc full;  /* to the writer */
+  struct vg_spsc empty; /* back from the writer */
+  struct vg_agg *agg;
+  uint32_t id;
+  uint64_t seq;
+  struct epoch *cur;
+  struct vg_calendar cal;
+  struct vg_acc_opts acc;
+  int64_t horizon_s; /* cached from agg->horizon_s at each flush */
+  struct vg_part_pos *pos; /* running positions of every partition (own ones used) */
+};
+
+struct vg_agg {
+  struct vg_agg_opts o;
+  uint32_t *owner; /* partition -> worker */
+  struct vg_worker **workers;
+  struct vg_windows win;
+  struct vg_watermarks wm;
+  struct vg_part_pos *committed;
+  vg_atomic_i64 horizon_s; /* retention horizon hint for the workers */
+};
+
+static struct epoch *epoch_new(uint32_t nparts, uint32_t worker) {
+  struct epoch *e = calloc(1, sizeof *e + (size_t)nparts * sizeof e->pos[0]);
+  if (!e)
+    return NULL;
+  e->worker = worker;
+  vg_wtable_init(&e->deltas);
+  return e;
+}
+
+static void epoch_free(struct epoch *e) {
+  if (!e)
+    return;
+  vg_wtable_release(&e->deltas);
+  free(e);
+}
+
+static int64_t horizon_of(const struct vg_agg *a, int64_t wm_ns) {
+  if (wm_ns == INT64_MIN)
+    return INT64_MIN;
+  return vg_floor_div(wm_ns, 1000000000) - a->o.win.retention_s;
+}
+
+int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t now_ns,
+               struct vg_agg **out, char *errstr, size_t errstr_size) {
+  if (opts->nworkers == 0 || opts->nparts == 0 || opts->base_s <= 0 ||
+      3600 % opts->base_s != 0 || opts->win.retention_s < opts->win.lateness_s ||
+      opts->ooo_ns < 0 || opts->idle_ns < 0) {
+    if (errstr_size)
+      snprintf(errstr, errstr_size,
+               "invalid aggregation options: need workers >= 1, partitions >= 1, a base "
+               "window dividing an hour (got %lld s), retention >= lateness",
+               (long long)opts->base_s);
+    return VG_ECONFIG;
+  }
+  struct vg_agg *a = calloc(1, sizeof *a);
+  if (!a)
+    return -ENOMEM;
+  a->o = *opts;
+  a->owner = calloc(opts->nparts, sizeof *a->owner);
+  a->workers = calloc(opts->nworkers, sizeof *a->workers);
+  a->committed = calloc(opts->nparts, sizeof *a->committed);
+  if (!a->owner || !a->workers || !a->committed)
+    goto fail;
+  if (vg_windows_init(&a->win, tz, opts->base_s, &opts->win) != 0)
+    goto fail;
+  if (vg_watermarks_init(&a->wm, opts->nparts, opts->ooo_ns, opts->idle_ns, now_ns) < 0)
+    goto fail;
+  for (uint32_t p = 0; p < opts->nparts; p++) {
+    a->owner[p] = p % opts->nworkers;
+    a->committed[p] = (struct vg_part_pos){-1, INT64_MIN, now_ns};
+  }
+  vg_atomic_store_relaxed_i64(&a->horizon_s, INT64_MIN);
+  for (uint32_t i = 0; i < opts->nworkers; i++) {
+    size_t wsize = (sizeof(struct vg_worker) + VG_CACHE_LINE - 1) / VG_CACHE_LINE *
+                   VG_CACHE_LINE;
+    struct vg_worker *w = aligned_alloc(VG_CACHE_LINE, wsize);
+    if (!w)
+      goto fail;
+    memset(w, 0, sizeof *w);
+    a->workers[i] = w;
+    vg_spsc_init(&w->full);
+    vg_spsc_init(&w->empty);
+    w->agg = a;
+    w->id = i;
+    w->acc = opts->win.acc;
+    w->horizon_s = INT64_MIN;
+    vg_calendar_init(&w->cal, tz, opts->base_s);
+    w->pos = calloc(opts->nparts, sizeof *w->pos);
+    w->cur = epoch_new(opts->nparts, i);
+    struct epoch *spare = epoch_new(opts->nparts, i); /* the second buffer */
+    if (!w->pos || !w->cur || !spare) {
+      epoch_free(spare);
+      goto fail;
+    }
+    vg_spsc_push(&w->empty, spare);
+    for (uint32_t p = 0; p < opts->nparts; p++)
+      w->pos[p] = a->committed[p];
+  }
+  *out = a;
+  return 0;
+fail:
+  vg_agg_free(a);
+  return -ENOMEM;
+}
+
+void vg_agg_free(struct vg_agg *a) {
+  if (!a)
+    return;
+  for (uint32_t i = 0; a->workers && i < a->o.nworkers; i++) {
+    struct vg_worker *w = a->workers[i];
+    if (!w)
+      continue;
+    struct epoch *e;
+    while ((e = vg_spsc_pop(&w->full)))
+      epoch_free(e);
+    while ((e = vg_spsc_pop(&w->empty)))
+      epoch_free(e);
+    epoch_free(w->cur);
+    free(w->pos);
+    free(w);
+  }
+  if (a->wm.parts)
+    vg_watermarks_release(&a->wm);
+  vg_windows_release(&a->win);
+  free(a->workers);
+  free(a->owner);
+  free(a->committed);
+  free(a);
+}
+
+void vg_agg_assign(struct vg_agg *a, uint32_t part, uint32_t worker) {
+  assert(part < a->o.nparts && worker < a->o.nworkers);
+  a->owner[part] = worker;
+}
+
+struct vg_worker *vg_agg_worker(struct vg_agg *a, uint32_t i) {
+  assert(i < a->o.nworkers);
+  return a->workers[i];
+}
+
+int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
+                  const struct vg_event *ev, int64_t now_ns) {
+  assert(part < w->agg->o.nparts && w->agg->owner[part] == w->id);
+  struct epoch *e = w->cur;
+  struct vg_part_pos *pos = &w->pos[part];
+  /* the event is consumed whatever happens to it: its offset moves on */
+  pos->next_offset = offset + 1;
+  pos->last_active_ns = now_ns;
+  if (!isfinite(ev->value)) {
+    e->rejected[VG_AGG_REJECT_NONFINITE]++;
+    return VG_AGG_REJECT_NONFINITE;
+  }
+  if (ev->time_ns > pos->max_event_ns)
+    pos->max_event_ns = ev->time_ns;
+  struct vg_span s = vg_calendar_base_ns(&w->cal, ev->time_ns);
+  if (s.end <= w->horizon_s) {
+    e->rejected[VG_AGG_REJECT_RETENTION]++;
+    return VG_AGG_REJECT_RETENTION;
+  }
+  struct vg_wentry *d;
+  if (vg_wtable_get(&e->deltas, ev->series, VG_RES_BASE, s.start, s.end, &d) != 0 ||
+      vg_acc_add(&d->acc, &w->acc, ev->time_ns, ev->value, ev->has_distinct,
+                 ev->distinct) != 0) {
+    e->rejected[VG_AGG_REJECT_NOMEM]++;
+    return VG_AGG_REJECT_NOMEM;
+  }
+  return VG_AGG_ACCEPTED;
+}
+
+int vg_worker_flush(struct vg_worker *w, int64_t now_ns) {
+  struct vg_agg *a = w->agg;
+  if (vg_spsc_size_producer(&w->full) >= VG_AGG_MAX_PENDING)
+    return VG_EFULL;
+  struct epoch *next = vg_spsc_pop(&w->empty);
+  if (!next && !(next = epoch_new(a->o.nparts, w->id)))
+    return -ENOMEM; /* the epoch continues */
+  struct epoch *e = w->cur;
+  e->seq = w->seq++;
+  for (uint32_t p = 0; p < a->o.nparts; p++)
+    if (a->owner[p] == w->id)
+      e->pos[p] = w->pos[p];
+  int rc = vg_spsc_push(&w->full, e);
+  assert(rc == 0); /* size checked above; only this thread pushes */
+  (void)rc;
+  w->cur = next;
+  /* a hint: relaxed is enough, the writer re-checks every delta */
+  w->horizon_s = vg_atomic_load_relaxed_i64(&a->horizon_s);
+  return 0;
+}
+
+uint64_t vg_worker_epochs(const struct vg_worker *w) {
+  return w->seq;
+}
+
+size_t vg_worker_bytes(const struct vg_worker *w, int with_sketches, size_t *n) {
+  const struct vg_wtable *t = &w->cur->deltas;
+  size_t b = vg_wtable_bytes(t);
+  if (with_sketches)
+    for (uint32_t k = 0; k < t->n; k++)
+      b += vg_acc_bytes(&t->e[k].acc) - sizeof(struct vg_acc);
+  *n = t->n;
+  return b;
+}
+
+static int merge_epoch(struct vg_agg *a, struct epoch *e) {
+  for (uint32_t k = 0; k < e->deltas.n; k++) {
+    const struct vg_wentry *d = &e->deltas.e[k];
+    int rc = vg_windows_merge(&a->win, d->series, d->start, d->end, &d->acc, NULL);
+    if (rc < 0)
+      return rc;
+  }
+  for (int r = 1; r < VG_AGG_REJECT_MAX; r++)
+    a->win.c.rejected[r] += e->rejected[r];
+  for (uint32_t p = 0; p < a->o.nparts; p++) {
+    if (a->owner[p] != e->worker || e->pos[p].next_offset < 0)
+      continue;
+    a->committed[p] = e->pos[p];
+    vg_watermarks_observe(&a->wm, p, e->pos[p].max_event_ns, e->pos[p].last_active_ns);
+  }
+  return 0;
+}
+
+int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
+                   void (*emit)(const struct vg_wentry *, void *), void *ctx) {
+  int merged = 0;
+  for (uint32_t i = 0; i < a->o.nworkers; i++) {
+    struct vg_worker *w = a->workers[i];
+    struct epoch *e;
+    while ((e = vg_spsc_pop(&w->full))) {
+      int rc = merge_epoch(a, e);
+      if (rc < 0)
+        return rc; /* the epoch stays unmerged: the caller stops (no commit) */
+      vg_wtable_clear(&e->deltas);
+      memset(e->rejected, 0, sizeof e->rejected);
+      rc = vg_spsc_push(&w->empty, e);
+      assert(rc == 0); /* at most VG_AGG_MAX_PENDING + 2 epochs exist */
+      (void)rc;
+      merged++;
+    }
+  }
+  int64_t wm = vg_watermarks_advance(&a->wm, now_ns);
+  vg_windows_advance(&a->win, wm, emit, ctx);
+  vg_atomic_store_relaxed_i64(&a->horizon_s, horizon_of(a, a->win.watermark_ns));
+  return merged;
+}
+
+const struct vg_windows *vg_agg_windows(const struct vg_agg *a) {
+  return &a->win;
+}
+
+struct vg_part_pos vg_agg_position(const struct vg_agg *a, uint32_t part) {
+  assert(part < a->o.nparts);
+  return a->committed[part];
+}
+
+int64_t vg_agg_watermark(const struct vg_agg *a) {
+  return a->win.watermark_ns;
+}

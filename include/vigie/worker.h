@@ -1,0 +1,117 @@
+/*
+ * Shared-nothing aggregation workers and the single writer that collects
+ * their epochs.
+ *
+ * A struct vg_agg holds N workers and the writer's state (open windows,
+ * watermarks, committed partition positions). Each worker is driven by one
+ * thread of the caller's and owns a set of source partitions: it places each
+ * event in its base window (its own calendar cache) and accumulates it into
+ * its own delta table -- no lock, no atomic, no shared write on the event
+ * path. At each epoch boundary (the caller's checkpoint_interval) the worker
+ * calls vg_worker_flush: its delta table and the positions of its partitions
+ * go to the writer through a lock-free single-producer single-consumer queue
+ * (one per worker, C11 atomics, engine/agg/spsc.h) and the worker continues on
+ * a fresh table that the writer recycled through a second queue (double
+ * buffering; no allocation in steady state). The writer thread calls
+ * vg_agg_collect, which merges every pending epoch into the open windows
+ * (base, hour, day), records the positions, advances the watermark, emits
+ * final and revised windows and returns the tables.
+ *
+ * Why plain C11 atomics and not Concurrency Kit or liburcu: the hand-off is
+ * one pointer per worker per epoch (about once a second) over an SPSC ring,
+ * i.e. a release store and an acquire load; a library would add a dependency
+ * for two instructions.
+ *
+ * Event times are int64 nanoseconds since the epoch (UTC); `now` arguments
+ * are nanoseconds of one clock chosen by the caller (idle detection).
+ *
+ * Thread-safety: vg_worker_* functions of one worker from one thread at a
+ * time (different workers in parallel); vg_agg_collect and the vg_agg
+ * accessors from the writer thread only; vg_agg_new/free with no worker
+ * running.
+ */
+#ifndef VIGIE_WORKER_H
+#define VIGIE_WORKER_H
+
+#include <stdint.h>
+
+#include "vigie/acc.h"
+#include "vigie/tz.h"
+#include "vigie/watermark.h"
+#include "vigie/window.h"
+#include "vigie/wtable.h"
+
+/* One decoded event. series: the 64-bit id of the series (the store interns
+ * canonical keys; until then a hash of the canonical key string, e.g.
+ * vg_fnv1a64, or an id given by the caller). */
+struct vg_event {
+  uint64_t series;
+  int64_t time_ns; /* event time, nanoseconds since 1970-01-01T00:00:00Z */
+  double value;
+  uint64_t distinct; /* hash of the distinct key, when has_distinct */
+  int has_distinct;
+};
+
+struct vg_agg_opts {
+  uint32_t nworkers;
+  uint32_t nparts;     /* source partitions, numbered 0..nparts-1 */
+  int64_t base_s;      /* base window, a divisor of 3600 (default 60) */
+  int64_t ooo_ns;      /* allowed out-of-orderness */
+  int64_t idle_ns;     /* idle_timeout */
+  struct vg_window_opts win;
+};
+
+/* Where a partition is: what the writer commits with the epoch's deltas. */
+struct vg_part_pos {
+  int64_t next_offset;    /* -1 until the first event */
+  int64_t max_event_ns;   /* INT64_MIN until the first event */
+  int64_t last_active_ns; /* `now` of its last event */
+};
+
+struct vg_agg;
+struct vg_worker;
+
+/* Creates the aggregator; tz is borrowed. partition p belongs to worker
+ * p % nworkers unless vg_agg_assign says otherwise before the workers start.
+ * Returns 0, VG_ECONFIG (with a message in errstr) or -ENOMEM. */
+int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t now_ns,
+               struct vg_agg **out, char *errstr, size_t errstr_size);
+/* Frees everything, including epochs still queued. No worker may run. */
+void vg_agg_free(struct vg_agg *a);
+/* Gives partition `part` to worker `worker` (before any event). */
+void vg_agg_assign(struct vg_agg *a, uint32_t part, uint32_t worker);
+/* Worker i, owned by the aggregator. */
+struct vg_worker *vg_agg_worker(struct vg_agg *a, uint32_t i);
+
+/* Worker thread: aggregates one event read from `part` at `offset`.
+ * Returns VG_AGG_ACCEPTED or the reason it was rejected (counted in the
+ * epoch and, after collection, in vg_agg_windows()->c.rejected). The
+ * partition must belong to this worker (asserted). */
+int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
+                  const struct vg_event *ev, int64_t now_ns);
+/* Worker thread: ends the epoch, handing the delta table and positions to
+ * the writer (now_ns is reserved for epoch metadata). Returns 0, or VG_EFULL when the writer is VG_AGG_MAX_PENDING
+ * epochs behind: the epoch then simply continues (retry later), nothing is
+ * lost. */
+int vg_worker_flush(struct vg_worker *w, int64_t now_ns);
+/* Worker thread: how many epochs this worker handed over. */
+uint64_t vg_worker_epochs(const struct vg_worker *w);
+/* Worker thread: bytes held by the current delta table (and sketches when
+ * with_sketches), for memory reporting; entries in *n. */
+size_t vg_worker_bytes(const struct vg_worker *w, int with_sketches, size_t *n);
+
+#define VG_AGG_MAX_PENDING 8
+
+/* Writer thread: merges every pending epoch, advances the watermark to its
+ * new value at now_ns, emits (emit may be NULL) and recycles the tables.
+ * Returns the number of epochs merged, or -ENOMEM. */
+int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
+                   void (*emit)(const struct vg_wentry *, void *), void *ctx);
+/* Writer thread: the open windows and counters. */
+const struct vg_windows *vg_agg_windows(const struct vg_agg *a);
+/* Writer thread: committed position of a partition. */
+struct vg_part_pos vg_agg_position(const struct vg_agg *a, uint32_t part);
+/* Writer thread: the global watermark. */
+int64_t vg_agg_watermark(const struct vg_agg *a);
+
+#endif
