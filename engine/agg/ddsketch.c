@@ -130,8 +130,27 @@ int32_t vg_ddsketch_index(const struct vg_ddsketch *sk, double absx) {
   return (int32_t)ceil(log(absx) * sk->inv_log_gamma);
 }
 
+/* The common case: the bucket is inside the current range and not above
+ * the highest index, so neither the floor nor the range moves. */
+static inline int store_add_fast(struct vg_ddstore *s, int32_t i) {
+  if (i < s->offset || i > s->hi || (uint32_t)(i - s->offset) >= s->len)
+    return 0;
+  s->bins[i - s->offset]++;
+  return 1;
+}
+
 int vg_ddsketch_add(struct vg_ddsketch *sk, double x) {
   assert(isfinite(x));
+  if (x >= VG_DDSKETCH_MIN) {
+    int32_t i = vg_ddsketch_index(sk, x);
+    if (store_add_fast(&sk->pos, i)) {
+      sk->count++;
+      return 0;
+    }
+    int rc = store_add(&sk->pos, sk->max_bins, i, 1);
+    sk->count += rc == 0;
+    return rc;
+  }
   int rc = 0;
   if (x >= VG_DDSKETCH_MIN)
     rc = store_add(&sk->pos, sk->max_bins, vg_ddsketch_index(sk, x), 1);
@@ -148,13 +167,21 @@ static int store_merge(struct vg_ddstore *d, uint32_t max_bins,
                        const struct vg_ddstore *s) {
   if (s->len == 0)
     return 0;
-  /* the top bucket first, so the floor is final before the rest arrives */
   int32_t top = s->offset + (int32_t)s->len - 1;
+  /* the top bucket first, so the floor is final before the rest arrives */
   int rc = store_add(d, max_bins, top, s->bins[s->len - 1]);
-  for (uint32_t k = 0; rc == 0 && k + 1 < s->len; k++)
-    if (s->bins[k])
-      rc = store_add(d, max_bins, s->offset + (int32_t)k, s->bins[k]);
-  return rc;
+  if (rc)
+    return rc;
+  uint32_t k = 0;
+  if (s->offset < d->offset) { /* below d's range: folds or extends it */
+    for (; k + 1 < s->len && s->offset + (int32_t)k < d->offset; k++)
+      if (s->bins[k] && (rc = store_add(d, max_bins, s->offset + (int32_t)k, s->bins[k])))
+        return rc;
+  }
+  /* the rest lies inside d's range [offset, top]: plain additions */
+  for (; k + 1 < s->len; k++)
+    d->bins[s->offset + (int32_t)k - d->offset] += s->bins[k];
+  return 0;
 }
 
 int vg_ddsketch_merge(struct vg_ddsketch *dst, const struct vg_ddsketch *src) {
