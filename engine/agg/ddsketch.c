@@ -7,6 +7,12 @@
  * max_bins + 1), and what falls below it is folded into it. Since the floor
  * depends only on the highest index seen, merging and whole-stream
  * accumulation fold the same way, which keeps merges exact.
+ *
+ * Bucket counters are 2, 4 or 8 bytes wide, chosen from the sketch's total
+ * count (no bucket can exceed it): most windows hold fewer than 65 536
+ * values, so their buckets take 2 bytes, which keeps the sketches of many
+ * open windows in cache. A store widens (never narrows) before an operation
+ * could overflow it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -19,16 +25,70 @@
 #include "agg/bytes.h"
 
 static void store_init(struct vg_ddstore *s) {
-  *s = (struct vg_ddstore){.floor = INT32_MIN, .hi = INT32_MIN};
+  *s = (struct vg_ddstore){.floor = INT32_MIN, .hi = INT32_MIN, .wshift = 1};
+}
+
+static inline uint64_t bget(const struct vg_ddstore *s, uint32_t k) {
+  switch (s->wshift) {
+  case 1: return ((const uint16_t *)s->bins)[k];
+  case 2: return ((const uint32_t *)s->bins)[k];
+  default: return ((const uint64_t *)s->bins)[k];
+  }
+}
+
+/* v must fit the store's width (widen first). */
+static inline void bset(struct vg_ddstore *s, uint32_t k, uint64_t v) {
+  switch (s->wshift) {
+  case 1: ((uint16_t *)s->bins)[k] = (uint16_t)v; break;
+  case 2: ((uint32_t *)s->bins)[k] = (uint32_t)v; break;
+  default: ((uint64_t *)s->bins)[k] = v; break;
+  }
+}
+
+static inline uint8_t shift_for(uint64_t bound) {
+  return bound <= UINT16_MAX ? 1 : bound <= UINT32_MAX ? 2 : 3;
+}
+
+static inline uint64_t width_max(uint8_t wshift) {
+  return wshift == 1 ? UINT16_MAX : wshift == 2 ? UINT32_MAX : UINT64_MAX;
+}
+
+/* Converts the counters to 1 << ws bytes (values must fit). No change on
+ * -ENOMEM. */
+static int rewidth(struct vg_ddstore *s, uint8_t ws) {
+  if (ws == s->wshift)
+    return 0;
+  if (s->cap) {
+    void *b = malloc((size_t)s->cap << ws);
+    if (!b)
+      return -ENOMEM;
+    struct vg_ddstore t = *s;
+    t.bins = b;
+    t.wshift = ws;
+    for (uint32_t k = 0; k < s->len; k++)
+      bset(&t, k, bget(s, k));
+    free(s->bins);
+    s->bins = b;
+  }
+  s->wshift = ws;
+  return 0;
+}
+
+/* Makes every counter able to hold `bound`. No change on -ENOMEM. */
+static int widen(struct vg_ddstore *s, uint64_t bound) {
+  uint8_t ws = shift_for(bound);
+  return ws > s->wshift ? rewidth(s, ws) : 0;
 }
 
 static int store_reserve(struct vg_ddstore *s, uint32_t need) {
   if (need <= s->cap)
     return 0;
-  uint32_t cap = s->cap ? s->cap : 8;
-  while (cap < need)
-    cap *= 2;
-  uint64_t *b = realloc(s->bins, (size_t)cap * sizeof *b);
+  /* grow by half (not double): buckets are most of a sketch's memory */
+  uint32_t cap = s->cap + s->cap / 2;
+  if (cap < need)
+    cap = need;
+  cap = (cap + 7) & ~7u;
+  void *b = realloc(s->bins, (size_t)cap << s->wshift);
   if (!b)
     return -ENOMEM;
   s->bins = b;
@@ -36,8 +96,20 @@ static int store_reserve(struct vg_ddstore *s, uint32_t need) {
   return 0;
 }
 
-/* Adds n to bucket i, folding what falls below the floor. */
-static int store_add(struct vg_ddstore *s, uint32_t max_bins, int32_t i, uint64_t n) {
+static inline void bmove(struct vg_ddstore *s, uint32_t to, uint32_t from, uint32_t n) {
+  memmove((char *)s->bins + ((size_t)to << s->wshift),
+          (char *)s->bins + ((size_t)from << s->wshift), (size_t)n << s->wshift);
+}
+
+static inline void bzero_range(struct vg_ddstore *s, uint32_t at, uint32_t n) {
+  memset((char *)s->bins + ((size_t)at << s->wshift), 0, (size_t)n << s->wshift);
+}
+
+/* Adds n to bucket i, folding what falls below the floor. `bound` is the
+ * sketch's count after the operation: no counter can exceed it. On -ENOMEM
+ * the store's contents are unchanged. */
+static int store_add(struct vg_ddstore *s, uint32_t max_bins, int32_t i, uint64_t n,
+                     uint64_t bound) {
   int32_t nh = i > s->hi ? i : s->hi;
   int32_t nf = (int32_t)((int64_t)nh - max_bins + 1);
   int32_t j = i < nf ? nf : i;
@@ -52,7 +124,7 @@ static int store_add(struct vg_ddstore *s, uint32_t max_bins, int32_t i, uint64_
     top = last > j ? last : j;
   }
   uint32_t need = (uint32_t)(top - lo + 1);
-  if (store_reserve(s, need) < 0)
+  if (widen(s, bound) < 0 || store_reserve(s, need) < 0)
     return -ENOMEM;
   s->hi = nh;
   s->floor = nf;
@@ -61,33 +133,34 @@ static int store_add(struct vg_ddstore *s, uint32_t max_bins, int32_t i, uint64_
     uint64_t moved = 0;
     uint32_t kk = k < s->len ? k : s->len;
     for (uint32_t x = 0; x < kk; x++)
-      moved += s->bins[x];
+      moved += bget(s, x);
     if (k >= s->len) {
       s->len = 1;
-      s->bins[0] = moved;
+      bset(s, 0, moved);
     } else {
-      memmove(s->bins, s->bins + k, (size_t)(s->len - k) * sizeof *s->bins);
+      bmove(s, 0, k, s->len - k);
       s->len -= k;
-      s->bins[0] += moved;
+      bset(s, 0, bget(s, 0) + moved);
     }
     s->offset = nf;
   }
   if (s->len == 0) {
     s->offset = j;
     s->len = 1;
-    s->bins[0] = 0;
+    bset(s, 0, 0);
   } else if (j < s->offset) {
     uint32_t shift = (uint32_t)(s->offset - j);
-    memmove(s->bins + shift, s->bins, (size_t)s->len * sizeof *s->bins);
-    memset(s->bins, 0, (size_t)shift * sizeof *s->bins);
+    bmove(s, shift, 0, s->len);
+    bzero_range(s, 0, shift);
     s->offset = j;
     s->len += shift;
   } else if ((int64_t)j >= (int64_t)s->offset + s->len) {
     uint32_t nl = (uint32_t)(j - s->offset + 1);
-    memset(s->bins + s->len, 0, (size_t)(nl - s->len) * sizeof *s->bins);
+    bzero_range(s, s->len, nl - s->len);
     s->len = nl;
   }
-  s->bins[j - s->offset] += n;
+  uint32_t at = (uint32_t)(j - s->offset);
+  bset(s, at, bget(s, at) + n);
   return 0;
 }
 
@@ -132,10 +205,15 @@ int32_t vg_ddsketch_index(const struct vg_ddsketch *sk, double absx) {
 
 /* The common case: the bucket is inside the current range and not above
  * the highest index, so neither the floor nor the range moves. */
-static inline int store_add_fast(struct vg_ddstore *s, int32_t i) {
-  if (i < s->offset || i > s->hi || (uint32_t)(i - s->offset) >= s->len)
+static inline int store_add_fast(struct vg_ddstore *s, int32_t i, uint64_t count) {
+  if (i < s->offset || i > s->hi || (uint32_t)(i - s->offset) >= s->len ||
+      count >= width_max(s->wshift))
     return 0;
-  s->bins[i - s->offset]++;
+  uint32_t k = (uint32_t)(i - s->offset);
+  if (s->wshift == 1)
+    ((uint16_t *)s->bins)[k]++;
+  else
+    bset(s, k, bget(s, k) + 1);
   return 1;
 }
 
@@ -143,19 +221,19 @@ int vg_ddsketch_add(struct vg_ddsketch *sk, double x) {
   assert(isfinite(x));
   if (x >= VG_DDSKETCH_MIN) {
     int32_t i = vg_ddsketch_index(sk, x);
-    if (store_add_fast(&sk->pos, i)) {
+    if (store_add_fast(&sk->pos, i, sk->count)) {
       sk->count++;
       return 0;
     }
-    int rc = store_add(&sk->pos, sk->max_bins, i, 1);
+    int rc = store_add(&sk->pos, sk->max_bins, i, 1, sk->count + 1);
     sk->count += rc == 0;
     return rc;
   }
   int rc = 0;
   if (x >= VG_DDSKETCH_MIN)
-    rc = store_add(&sk->pos, sk->max_bins, vg_ddsketch_index(sk, x), 1);
+    rc = store_add(&sk->pos, sk->max_bins, vg_ddsketch_index(sk, x), 1, sk->count + 1);
   else if (x <= -VG_DDSKETCH_MIN)
-    rc = store_add(&sk->neg, sk->max_bins, vg_ddsketch_index(sk, -x), 1);
+    rc = store_add(&sk->neg, sk->max_bins, vg_ddsketch_index(sk, -x), 1, sk->count + 1);
   else
     sk->zero_count++;
   if (rc == 0)
@@ -163,32 +241,39 @@ int vg_ddsketch_add(struct vg_ddsketch *sk, double x) {
   return rc;
 }
 
+/* Merges src into d; bound is the merged sketch's count. On -ENOMEM d holds
+ * a partial merge. */
 static int store_merge(struct vg_ddstore *d, uint32_t max_bins,
-                       const struct vg_ddstore *s) {
+                       const struct vg_ddstore *s, uint64_t bound) {
   if (s->len == 0)
     return 0;
   int32_t top = s->offset + (int32_t)s->len - 1;
   /* the top bucket first, so the floor is final before the rest arrives */
-  int rc = store_add(d, max_bins, top, s->bins[s->len - 1]);
+  int rc = store_add(d, max_bins, top, bget(s, s->len - 1), bound);
   if (rc)
     return rc;
   uint32_t k = 0;
   if (s->offset < d->offset) { /* below d's range: folds or extends it */
-    for (; k + 1 < s->len && s->offset + (int32_t)k < d->offset; k++)
-      if (s->bins[k] && (rc = store_add(d, max_bins, s->offset + (int32_t)k, s->bins[k])))
+    for (; k + 1 < s->len && s->offset + (int32_t)k < d->offset; k++) {
+      uint64_t c = bget(s, k);
+      if (c && (rc = store_add(d, max_bins, s->offset + (int32_t)k, c, bound)))
         return rc;
+    }
   }
   /* the rest lies inside d's range [offset, top]: plain additions */
-  for (; k + 1 < s->len; k++)
-    d->bins[s->offset + (int32_t)k - d->offset] += s->bins[k];
+  for (; k + 1 < s->len; k++) {
+    uint32_t at = (uint32_t)(s->offset + (int32_t)k - d->offset);
+    bset(d, at, bget(d, at) + bget(s, k));
+  }
   return 0;
 }
 
 int vg_ddsketch_merge(struct vg_ddsketch *dst, const struct vg_ddsketch *src) {
   assert(dst->alpha == src->alpha && dst->max_bins == src->max_bins);
-  int rc = store_merge(&dst->pos, dst->max_bins, &src->pos);
+  uint64_t bound = dst->count + src->count;
+  int rc = store_merge(&dst->pos, dst->max_bins, &src->pos, bound);
   if (rc == 0)
-    rc = store_merge(&dst->neg, dst->max_bins, &src->neg);
+    rc = store_merge(&dst->neg, dst->max_bins, &src->neg, bound);
   if (rc)
     return rc;
   dst->zero_count += src->zero_count;
@@ -211,7 +296,7 @@ double vg_ddsketch_quantile(const struct vg_ddsketch *sk, double q) {
   uint64_t cum = 0;
   const struct vg_ddstore *n = &sk->neg, *p = &sk->pos;
   for (uint32_t k = n->len; k-- > 0;) {
-    cum += n->bins[k];
+    cum += bget(n, k);
     if (cum > rank)
       return -bucket_value(sk, n->offset + (int32_t)k);
   }
@@ -219,7 +304,7 @@ double vg_ddsketch_quantile(const struct vg_ddsketch *sk, double q) {
   if (cum > rank)
     return 0;
   for (uint32_t k = 0; k < p->len; k++) {
-    cum += p->bins[k];
+    cum += bget(p, k);
     if (cum > rank)
       return bucket_value(sk, p->offset + (int32_t)k);
   }
@@ -228,15 +313,16 @@ double vg_ddsketch_quantile(const struct vg_ddsketch *sk, double q) {
 }
 
 size_t vg_ddsketch_bytes(const struct vg_ddsketch *sk) {
-  return sizeof *sk + ((size_t)sk->pos.cap + sk->neg.cap) * sizeof(uint64_t);
+  return sizeof *sk + ((size_t)sk->pos.cap << sk->pos.wshift) +
+         ((size_t)sk->neg.cap << sk->neg.wshift);
 }
 
 /* The range [*first, *last) of non-zero buckets, as positions in bins. */
 static void store_trim(const struct vg_ddstore *s, uint32_t *first, uint32_t *last) {
   uint32_t a = 0, b = s->len;
-  while (a < b && s->bins[a] == 0)
+  while (a < b && bget(s, a) == 0)
     a++;
-  while (b > a && s->bins[b - 1] == 0)
+  while (b > a && bget(s, b - 1) == 0)
     b--;
   *first = a;
   *last = b;
@@ -252,7 +338,10 @@ static int store_equal(const struct vg_ddstore *a, const struct vg_ddstore *b) {
     return 1;
   if (a->offset + (int32_t)a0 != b->offset + (int32_t)b0)
     return 0;
-  return memcmp(a->bins + a0, b->bins + b0, (size_t)(a1 - a0) * sizeof *a->bins) == 0;
+  for (uint32_t k = 0; k < a1 - a0; k++)
+    if (bget(a, a0 + k) != bget(b, b0 + k))
+      return 0;
+  return 1;
 }
 
 int vg_ddsketch_equal(const struct vg_ddsketch *a, const struct vg_ddsketch *b) {
@@ -268,7 +357,7 @@ static size_t store_encoded_size(const struct vg_ddstore *s) {
   if (b > a) {
     n += varint_size(zigzag(s->offset + (int64_t)a));
     for (uint32_t k = a; k < b; k++)
-      n += varint_size(s->bins[k]);
+      n += varint_size(bget(s, k));
   }
   return n;
 }
@@ -286,7 +375,7 @@ static void store_encode(struct vg_wbuf *w, const struct vg_ddstore *s) {
     return;
   wb_varint(w, zigzag(s->offset + (int64_t)a));
   for (uint32_t k = a; k < b; k++)
-    wb_varint(w, s->bins[k]);
+    wb_varint(w, bget(s, k));
 }
 
 int vg_ddsketch_encode(const struct vg_ddsketch *sk, uint8_t *buf, size_t cap,
@@ -319,16 +408,17 @@ static int store_decode(struct vg_rbuf *r, struct vg_ddstore *s, uint32_t max_bi
   int64_t off = unzigzag(rb_varint(r));
   if (r->err || off < -INDEX_LIMIT || off + (int64_t)n - 1 > INDEX_LIMIT)
     return VG_EDECODE;
+  s->wshift = 3; /* 8-byte counters until the total is known */
   if (store_reserve(s, (uint32_t)n) < 0)
     return -ENOMEM;
   for (uint64_t k = 0; k < n; k++) {
     uint64_t c = rb_varint(r);
     if (r->err || c > UINT64_MAX - *total)
       return VG_EDECODE;
-    s->bins[k] = c;
+    bset(s, (uint32_t)k, c);
     *total += c;
   }
-  if (s->bins[0] == 0 || s->bins[n - 1] == 0) /* canonical: trimmed */
+  if (bget(s, 0) == 0 || bget(s, (uint32_t)n - 1) == 0) /* canonical: trimmed */
     return VG_EDECODE;
   s->offset = (int32_t)off;
   s->len = (uint32_t)n;
@@ -360,6 +450,10 @@ int vg_ddsketch_decode(struct vg_ddsketch *sk, const uint8_t *buf, size_t len,
     rc = store_decode(&r, &sk->neg, sk->max_bins, &total);
   if (rc == 0 && r.err)
     rc = VG_EDECODE;
+  if (rc == 0) /* the width every other path would have chosen */
+    rc = rewidth(&sk->pos, shift_for(total));
+  if (rc == 0)
+    rc = rewidth(&sk->neg, shift_for(total));
   if (rc) {
     vg_ddsketch_release(sk);
     return rc;

@@ -17,8 +17,10 @@
  * input gives exactly the buckets of the whole input. Both sketches of a merge
  * must share alpha and max_bins (asserted).
  *
- * Memory: sizeof(struct vg_ddsketch) + 8 bytes per bucket spanned in each
- * store (vg_ddsketch_bytes). Not thread-safe; one owner at a time.
+ * Memory: sizeof(struct vg_ddsketch) + 2, 4 or 8 bytes (by total count:
+ * below 65 536, below 2^32, above) per bucket spanned in each store, at most
+ * max_bins buckets per store (vg_ddsketch_bytes). Not thread-safe; one owner
+ * at a time.
  *
  * Binary encoding, little-endian, versioned:
  *   u8 tag 'D' (0x44), u8 version (1), f64 alpha, varint max_bins,
@@ -40,12 +42,13 @@
 #define VG_DDSKETCH_MIN 1e-9             /* smaller magnitudes count as 0 */
 
 struct vg_ddstore {
-  uint64_t *bins; /* bins[k] counts bucket offset + k */
+  void *bins; /* counter k (1 << wshift bytes each) counts bucket offset + k */
   int32_t offset;
   uint32_t len;  /* buckets in use, from offset */
   uint32_t cap;  /* allocated */
   int32_t floor; /* lowest index kept (INT32_MIN until max_bins is reached) */
   int32_t hi;    /* highest index seen (INT32_MIN when empty) */
+  uint8_t wshift; /* counters are 1 << wshift bytes, wshift 1, 2 or 3 (2, 4, 8 bytes) */
 };
 
 struct vg_ddsketch {

@@ -170,6 +170,62 @@ static void ddsketch_encoding_roundtrip(void **state) {
   vg_ddsketch_release(&sk);
 }
 
+/* Counters start at 2 bytes and widen to 4 and 8 as the total grows, by
+ * adds and by merges, without changing any count. */
+static void ddsketch_counters_widen(void **state) {
+  (void)state;
+  struct vg_ddsketch a, b, c;
+  vg_ddsketch_init(&a, 0.01, VG_DDSKETCH_MAX_BINS);
+  for (int i = 0; i < 70000; i++)
+    assert_int_equal(vg_ddsketch_add(&a, 5.0 + (i % 3)), 0);
+  assert_int_equal(a.pos.wshift, 2);
+  assert_true(vg_ddsketch_quantile(&a, 0) > 4.9 && vg_ddsketch_quantile(&a, 1) < 7.1);
+  /* a bucket of 3e9 values, as a stored sketch would bring it */
+  uint8_t buf[64];
+  size_t len = 0, used;
+  buf[len++] = VG_DDSKETCH_TAG;
+  buf[len++] = VG_DDSKETCH_VERSION;
+  double alpha = 0.01;
+  memcpy(buf + len, &alpha, 8); /* the test host is little-endian (x86-64) */
+  len += 8;
+  buf[len++] = 0x80; /* max_bins 2048 */
+  buf[len++] = 0x10;
+  buf[len++] = 0; /* zero_count */
+  buf[len++] = 1; /* one positive bucket */
+  buf[len++] = 2 * 40; /* at index 40 (zigzag) */
+  uint64_t big = 3000000000ULL;
+  for (uint64_t v = big; v >= 0x80; v >>= 7)
+    buf[len++] = (uint8_t)(v | 0x80);
+  buf[len++] = (uint8_t)(big >> 28);
+  buf[len++] = 0; /* no negative bucket */
+  assert_int_equal(vg_ddsketch_decode(&b, buf, len, &used), 0);
+  assert_int_equal(used, len);
+  assert_int_equal(b.pos.wshift, 2);
+  vg_ddsketch_init(&c, 0.01, VG_DDSKETCH_MAX_BINS);
+  assert_int_equal(vg_ddsketch_merge(&c, &a), 0);
+  assert_int_equal(vg_ddsketch_merge(&c, &b), 0);
+  assert_int_equal(vg_ddsketch_merge(&c, &b), 0);
+  assert_int_equal(c.pos.wshift, 3);
+  assert_int_equal(c.count, 70000 + 2 * big);
+  /* a's buckets survived the widenings */
+  struct vg_ddsketch d;
+  vg_ddsketch_init(&d, 0.01, VG_DDSKETCH_MAX_BINS);
+  vg_ddsketch_merge(&d, &b);
+  vg_ddsketch_merge(&d, &a);
+  vg_ddsketch_merge(&d, &b);
+  assert_true(vg_ddsketch_equal(&c, &d));
+  uint8_t out[256];
+  assert_int_equal(vg_ddsketch_encode(&c, out, sizeof out, &len), 0);
+  vg_ddsketch_release(&d);
+  assert_int_equal(vg_ddsketch_decode(&d, out, len, &used), 0);
+  assert_true(vg_ddsketch_equal(&c, &d));
+  assert_int_equal(d.pos.wshift, 3);
+  vg_ddsketch_release(&a);
+  vg_ddsketch_release(&b);
+  vg_ddsketch_release(&c);
+  vg_ddsketch_release(&d);
+}
+
 static uint64_t key_hash(uint64_t i) {
   return vg_fnv1a64(VG_FNV64_OFFSET, &i, sizeof i);
 }
@@ -267,6 +323,7 @@ int vg_test_agg_sketch(void) {
       cmocka_unit_test(ddsketch_memory_is_bounded),
       cmocka_unit_test(ddsketch_merge_is_exact),
       cmocka_unit_test(ddsketch_encoding_roundtrip),
+      cmocka_unit_test(ddsketch_counters_widen),
       cmocka_unit_test(hll_error_within_bounds),
       cmocka_unit_test(hll_merge_is_exact_and_sparse_for_small_sets),
       cmocka_unit_test(decoders_survive_garbage),
