@@ -1,0 +1,892 @@
+/*
+ * vigied's configuration, driven by one table per section (top level,
+ * sources[], datasets[]): each key's name, type, default, bounds, choices and
+ * documentation are written once below and used to parse, to validate, to
+ * print `vigied --help` and to generate docs/configuration.md.
+ *
+ * libfyaml builds the document (it reports YAML syntax errors with their
+ * position, collected rather than printed); this file walks it, key by key,
+ * against the tables, and collects every error with its file, line and key.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libfyaml.h>
+
+#include "vigie/config.h"
+#include "vigie/error.h"
+#include "vigie/log.h"
+#include "vigie/tz.h"
+
+/* ---- the tables ----------------------------------------------------------- */
+
+enum ctype {
+  CT_STR,       /* char * */
+  CT_INT,       /* int64_t, in [min, max] */
+  CT_DURATION,  /* int64_t ns, in [min, max] */
+  CT_RETENTION, /* int64_t ns or "forever" (0) */
+  CT_BOOL,      /* int */
+  CT_ENUM,      /* int: index in choices */
+  CT_TZ,        /* char *, an IANA zone the tz database knows */
+  CT_LIST,      /* struct vg_strlist */
+  CT_MAP,       /* struct vg_strlist of key, value pairs */
+  CT_SECTIONS,  /* a list of mappings with a table of their own */
+};
+
+struct ckey {
+  const char *name; /* dotted path within its section */
+  enum ctype type;
+  size_t off;
+  const char *def; /* default, parsed like a value; NULL: none */
+  int required;
+  int64_t min, max;
+  const char *const *choices;
+  const char *doc;
+};
+
+#define NS(x) ((int64_t)(x) * 1000000000LL)
+#define OFF(field) offsetof(struct vg_config, field)
+#define SOFF(field) offsetof(struct vg_source_conf, field)
+#define DOFF(field) offsetof(struct vg_dataset_conf, field)
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const durabilities[] = {"sync", "nometasync", "async", NULL};
+static const char *const formats[] = {"json", "influx", "senml", NULL};
+static const char *const time_formats[] = {"auto", "unix", "unix_ms", "unix_us",
+                                           "unix_ns", "rfc3339", NULL};
+static const char *const precisions[] = {"ns", "us", "ms", "s", NULL};
+static const char *const resolutions[] = {"1h", "1d", NULL};
+static const char *const statuses[] = {"final", "all", NULL};
+static const char *const stat_columns[] = {"count", "sum",  "min",  "max",
+                                           "mean",  "stddev", "p50", "p95",
+                                           "first", "last", "distinct", NULL};
+
+static const struct ckey source_keys[] = {
+    {"topic", CT_STR, SOFF(topic), NULL, 1, 0, 0, NULL, "Kafka topic to consume."},
+    {"format", CT_ENUM, SOFF(format), "json", 0, 0, 0, formats,
+     "Message format: JSON objects (or arrays of them), InfluxDB line protocol, "
+     "or SenML JSON (RFC 8428)."},
+    {"time_key", CT_STR, SOFF(time_key), NULL, 0, 0, 0, NULL,
+     "JSON: the field holding the event time (dotted path for nested fields). "
+     "Required for format json."},
+    {"time_format", CT_ENUM, SOFF(time_format), "auto", 0, 0, 0, time_formats,
+     "JSON: how time_key is written; auto tells unix s/ms/us/ns by magnitude and "
+     "reads other strings as RFC 3339."},
+    {"time_zone", CT_TZ, SOFF(time_zone), "UTC", 0, 0, 0, NULL,
+     "JSON: IANA zone of timestamps written without an offset. In a repeated hour "
+     "the first occurrence is taken; a time in a skipped hour moves forward by the gap."},
+    {"entity_key", CT_STR, SOFF(entity_key), NULL, 0, 0, 0, NULL,
+     "JSON: the field naming the sensor; becomes the tag of the same name."},
+    {"tag_keys", CT_LIST, SOFF(tag_keys), NULL, 0, 0, 0, NULL,
+     "JSON: fields whose values become tags."},
+    {"fields", CT_LIST, SOFF(fields), NULL, 0, 0, 0, NULL,
+     "JSON: numeric fields that become metrics; default every numeric field."},
+    {"count_as", CT_STR, SOFF(count_as), NULL, 0, 0, 0, NULL,
+     "Each event adds 1 to this metric (mobility passages)."},
+    {"distinct_key", CT_STR, SOFF(distinct_key), NULL, 0, 0, 0, NULL,
+     "Field feeding a distinct-count sketch per window (HyperLogLog)."},
+    {"precision", CT_ENUM, SOFF(precision), "ns", 0, 0, 0, precisions,
+     "Influx: unit of line-protocol timestamps."},
+    {"quantiles", CT_BOOL, SOFF(quantiles), "false", 0, 0, 0, NULL,
+     "Keep quantile sketches (p50, p95) for this source's series."},
+    {"max_message_bytes", CT_INT, SOFF(max_message_bytes), "1048576", 0, 64, 1 << 30,
+     NULL, "Messages larger than this are dead letters (oversize)."},
+    {0}};
+
+static const struct ckey dataset_keys[] = {
+    {"id", CT_STR, DOFF(id), NULL, 1, 0, 0, NULL,
+     "Stable identifier: lower-case letters, digits, '-' and '_'."},
+    {"title", CT_STR, DOFF(title), NULL, 0, 0, 0, NULL, "Title shown by the portal."},
+    {"description", CT_STR, DOFF(description), NULL, 0, 0, 0, NULL, "Description."},
+    {"keywords", CT_LIST, DOFF(keywords), NULL, 0, 0, 0, NULL, "Keywords."},
+    {"publisher", CT_STR, DOFF(publisher), NULL, 0, 0, 0, NULL, "Publisher's name."},
+    {"license", CT_STR, DOFF(license), "etalab-2.0", 0, 0, 0, NULL,
+     "Licence identifier, e.g. etalab-2.0 or ODbL-1.0."},
+    {"resolution", CT_ENUM, DOFF(resolution), NULL, 1, 0, 0, resolutions,
+     "Rollup published: hourly or daily (local days)."},
+    {"metrics", CT_LIST, DOFF(metrics), NULL, 1, 0, 0, NULL, "Metrics published."},
+    {"columns", CT_LIST, DOFF(columns), "[count, sum, min, max, mean]", 0, 0, 0,
+     stat_columns, "Statistics published."},
+    {"tag_columns", CT_LIST, DOFF(tag_columns), NULL, 0, 0, 0, NULL,
+     "Tags published as columns."},
+    {"suppress_below", CT_INT, DOFF(suppress_below), "0", 0, 0, 1000000, NULL,
+     "Privacy: count-derived cells under this are suppressed (0: off)."},
+    {"status", CT_ENUM, DOFF(status), "final", 0, 0, 0, statuses,
+     "Publish final windows only, or provisional ones too."},
+    {"timezone", CT_TZ, DOFF(timezone), NULL, 0, 0, 0, NULL,
+     "Zone of the published timestamps; default the top-level timezone."},
+    {0}};
+
+static const struct ckey top_keys[] = {
+    {"data_dir", CT_STR, OFF(data_dir), "/var/lib/vigie", 0, 0, 0, NULL,
+     "Directory of the LMDB store (vigied --data-dir overrides it)."},
+    {"timezone", CT_TZ, OFF(timezone), "Europe/Paris", 0, 0, 0, NULL,
+     "IANA zone whose clock hours and local days the 1h and 1d rollups follow."},
+    {"log_level", CT_ENUM, OFF(log_level), "info", 0, 0, 0, log_levels, "Log threshold."},
+    {"windows.base", CT_DURATION, OFF(base_ns), "1m", 0, NS(1), NS(3600), NULL,
+     "Base window; must divide an hour."},
+    {"windows.lateness", CT_DURATION, OFF(lateness_ns), "2h", 0, 0, NS(86400 * 31), NULL,
+     "How long after its end (by the watermark) a window stays provisional."},
+    {"windows.out_of_orderness", CT_DURATION, OFF(out_of_orderness_ns), "10s", 0, 0,
+     NS(86400), NULL, "Watermark = highest event time seen minus this."},
+    {"windows.idle_timeout", CT_DURATION, OFF(idle_timeout_ns), "30s", 0, NS(1),
+     NS(86400), NULL, "A partition idle this long stops holding the watermark back."},
+    {"checkpoint_interval", CT_DURATION, OFF(checkpoint_interval_ns), "1s", 0,
+     10000000, NS(3600), NULL, "Epoch length: how often deltas and offsets are committed."},
+    {"retention.base", CT_RETENTION, OFF(retention_base_ns), "14d", 0, NS(3600), 0, NULL,
+     "How long base windows are kept (or forever)."},
+    {"retention.1h", CT_RETENTION, OFF(retention_1h_ns), "forever", 0, NS(86400), 0, NULL,
+     "How long hourly windows are kept."},
+    {"retention.1d", CT_RETENTION, OFF(retention_1d_ns), "forever", 0, NS(86400), 0, NULL,
+     "How long daily windows are kept."},
+    {"store.durability", CT_ENUM, OFF(durability), "sync", 0, 0, 0, durabilities,
+     "sync: every commit is on disk before offsets move on; nometasync and async "
+     "trade the last commits of a crash of the machine (not of vigied) for speed."},
+    {"kafka.brokers", CT_STR, OFF(kafka_brokers), "127.0.0.1:9092", 0, 0, 0, NULL,
+     "Bootstrap servers, or \"embedded\" for an in-process mock cluster (quick start)."},
+    {"kafka.group", CT_STR, OFF(kafka_group), "vigie", 0, 0, 0, NULL,
+     "Consumer group (ingest role); standalone mode assigns partitions itself."},
+    {"kafka.dead_letter_topic", CT_STR, OFF(kafka_dead_letter_topic), "vigie.dead", 0, 0,
+     0, NULL, "Where rejected messages go, with their reason in headers."},
+    {"kafka.rollup_topic", CT_STR, OFF(kafka_rollup_topic), "vigie.rollups", 0, 0, 0,
+     NULL, "Where final and revised rollups are produced."},
+    {"kafka.properties", CT_MAP, OFF(kafka_properties), NULL, 0, 0, 0, NULL,
+     "librdkafka properties passed through (TLS, SASL, tuning)."},
+    {"http.listen", CT_STR, OFF(http_listen), "127.0.0.1:8080", 0, 0, 0, NULL,
+     "Address of the HTTP server (API, metrics, health)."},
+    {"export_dir", CT_STR, OFF(export_dir), NULL, 0, 0, 0, NULL,
+     "Folder of the published dataset files; none when unset."},
+    {"sources", CT_SECTIONS, 0, NULL, 1, 0, 0, NULL,
+     "The topics consumed; each entry has the keys of the sources table."},
+    {"datasets", CT_SECTIONS, 0, NULL, 0, 0, 0, NULL,
+     "The published datasets; each entry has the keys of the datasets table."},
+    {0}};
+
+/* ---- error collection ---------------------------------------------------- */
+
+struct ctx {
+  const char *file;
+  char *err;
+  size_t errsize, errlen;
+  int nerr;
+  int oom;
+};
+
+__attribute__((format(printf, 4, 5))) static void fail(struct ctx *c, int line,
+                                                       const char *key,
+                                                       const char *fmt, ...) {
+  c->nerr++;
+  if (c->nerr > 25 || !c->err || c->errsize == 0)
+    return;
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  int w;
+  if (c->nerr == 25)
+    w = snprintf(c->err + c->errlen, c->errsize - c->errlen,
+                 "%s(more errors not shown)", c->errlen ? "\n" : "");
+  else if (key)
+    w = snprintf(c->err + c->errlen, c->errsize - c->errlen, "%s%s:%d: %s: %s",
+                 c->errlen ? "\n" : "", c->file, line, key, msg);
+  else
+    w = snprintf(c->err + c->errlen, c->errsize - c->errlen, "%s%s:%d: %s",
+                 c->errlen ? "\n" : "", c->file, line, msg);
+  if (w > 0)
+    c->errlen += (size_t)w < c->errsize - c->errlen ? (size_t)w
+                                                     : c->errsize - c->errlen - 1;
+}
+
+static char *xstrdup(struct ctx *c, const char *s, size_t n) {
+  char *p = malloc(n + 1);
+  if (!p) {
+    c->oom = 1;
+    return NULL;
+  }
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
+static int node_line(struct fy_node *n, int fallback) {
+  struct fy_token *t = n ? fy_node_get_scalar_token(n) : NULL;
+  const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+  return m ? m->line + 1 : fallback;
+}
+
+/* Edit distance, for "did you mean" (short names only). */
+static size_t distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), row[64];
+  if (la >= 63 || lb >= 63)
+    return 99;
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t prev = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t cur = row[j];
+      size_t sub = prev + (a[i - 1] != b[j - 1]);
+      size_t del = row[j] + 1, ins = row[j - 1] + 1;
+      row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      prev = cur;
+    }
+  }
+  return row[lb];
+}
+
+/* ---- values ---------------------------------------------------------------- */
+
+int vg_parse_duration(const char *s, int64_t *ns) {
+  static const struct {
+    const char *unit;
+    int64_t ns;
+  } units[] = {{"ms", 1000000LL}, {"s", NS(1)}, {"m", NS(60)}, {"h", NS(3600)},
+               {"d", NS(86400)}, {"w", NS(604800)}};
+  int64_t total = 0;
+  const char *p = s;
+  if (!*p)
+    return -EINVAL;
+  while (*p) {
+    if (!isdigit((unsigned char)*p))
+      return -EINVAL;
+    char *end;
+    errno = 0;
+    long long v = strtoll(p, &end, 10);
+    if (errno || v < 0)
+      return -EINVAL;
+    size_t i = 0;
+    for (; i < sizeof units / sizeof units[0]; i++) {
+      size_t ul = strlen(units[i].unit);
+      /* "m" must not take the "m" of "ms" */
+      if (strncmp(end, units[i].unit, ul) == 0 && !isalpha((unsigned char)end[ul]))
+        break;
+    }
+    if (i == sizeof units / sizeof units[0])
+      return -EINVAL;
+    if (v > INT64_MAX / units[i].ns || total > INT64_MAX - v * units[i].ns)
+      return -EINVAL;
+    total += v * units[i].ns;
+    p = end + strlen(units[i].unit);
+  }
+  *ns = total;
+  return 0;
+}
+
+static void fmt_duration(char *out, size_t size, int64_t ns) {
+  if (ns == 0)
+    snprintf(out, size, "0s");
+  else if (ns % NS(86400) == 0)
+    snprintf(out, size, "%lldd", (long long)(ns / NS(86400)));
+  else if (ns % NS(3600) == 0)
+    snprintf(out, size, "%lldh", (long long)(ns / NS(3600)));
+  else if (ns % NS(60) == 0)
+    snprintf(out, size, "%lldm", (long long)(ns / NS(60)));
+  else if (ns % NS(1) == 0)
+    snprintf(out, size, "%llds", (long long)(ns / NS(1)));
+  else
+    snprintf(out, size, "%lldms", (long long)(ns / 1000000));
+}
+
+static const char *type_name(const struct ckey *k) {
+  switch (k->type) {
+  case CT_STR: return "string";
+  case CT_INT: return "integer";
+  case CT_DURATION: return "duration";
+  case CT_RETENTION: return "duration or forever";
+  case CT_BOOL: return "boolean";
+  case CT_ENUM: return "one of";
+  case CT_TZ: return "IANA time zone";
+  case CT_LIST: return k->choices ? "list of" : "list of strings";
+  case CT_MAP: return "mapping of strings";
+  case CT_SECTIONS: return "list of mappings";
+  }
+  return "?";
+}
+
+static void join_choices(char *out, size_t size, const char *const *choices) {
+  size_t n = 0;
+  out[0] = '\0';
+  for (const char *const *c = choices; *c && n < size; c++)
+    n += (size_t)snprintf(out + n, size - n, "%s%s", c == choices ? "" : ", ", *c);
+}
+
+static void free_list(struct vg_strlist *l) {
+  for (size_t i = 0; i < l->n; i++)
+    free(l->v[i]);
+  free(l->v);
+  l->v = NULL;
+  l->n = 0;
+}
+
+static int list_push(struct ctx *c, struct vg_strlist *l, const char *s, size_t len) {
+  char **nv = realloc(l->v, (l->n + 2) * sizeof *nv);
+  if (!nv) {
+    c->oom = 1;
+    return -1;
+  }
+  l->v = nv;
+  if (!(l->v[l->n] = xstrdup(c, s, len)))
+    return -1;
+  l->v[++l->n] = NULL;
+  return 0;
+}
+
+/* Parses a scalar text for key k into base + k->off. Values of defaults go
+ * through here too, so a default is always a valid value. */
+static void set_scalar(struct ctx *c, const struct ckey *k, const char *fullkey,
+                       void *base, const char *s, size_t len, int line) {
+  char buf[256];
+  char *field = (char *)base + k->off;
+  snprintf(buf, sizeof buf, "%.*s", (int)(len < 255 ? len : 255), s);
+  switch (k->type) {
+  case CT_STR: {
+    if (len == 0) {
+      fail(c, line, fullkey, "expected a non-empty string");
+      return;
+    }
+    char **p = (char **)field;
+    free(*p);
+    *p = xstrdup(c, s, len);
+    return;
+  }
+  case CT_TZ: {
+    struct vg_tz *tz = NULL;
+    char tzerr[256];
+    if (vg_tz_load(buf, &tz, tzerr, sizeof tzerr) != 0) {
+      fail(c, line, fullkey, "expected an IANA time zone such as Europe/Paris, got "
+                             "\"%s\" (%s)", buf, tzerr);
+      return;
+    }
+    vg_tz_free(tz);
+    char **p = (char **)field;
+    free(*p);
+    *p = xstrdup(c, s, len);
+    return;
+  }
+  case CT_INT: {
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || end == buf || *end || len >= 255) {
+      fail(c, line, fullkey, "expected an integer, got \"%s\"", buf);
+      return;
+    }
+    if (v < k->min || v > k->max) {
+      fail(c, line, fullkey, "%lld is out of range [%lld, %lld]", v, (long long)k->min,
+           (long long)k->max);
+      return;
+    }
+    *(int64_t *)field = v;
+    return;
+  }
+  case CT_RETENTION:
+    if (strcmp(buf, "forever") == 0) {
+      *(int64_t *)field = 0;
+      return;
+    }
+    /* fall through */
+  case CT_DURATION: {
+    int64_t v;
+    if (len >= 255 || vg_parse_duration(buf, &v) != 0) {
+      fail(c, line, fullkey, "expected a duration such as 90s, 15m, 2h or 1d%s, got \"%s\"",
+           k->type == CT_RETENTION ? ", or forever" : "", buf);
+      return;
+    }
+    if (v < k->min || (k->max && v > k->max)) {
+      char lo[32], hi[32];
+      fmt_duration(lo, sizeof lo, k->min);
+      fmt_duration(hi, sizeof hi, k->max);
+      if (k->max)
+        fail(c, line, fullkey, "%s is out of range [%s, %s]", buf, lo, hi);
+      else
+        fail(c, line, fullkey, "%s is shorter than %s", buf, lo);
+      return;
+    }
+    *(int64_t *)field = v;
+    return;
+  }
+  case CT_BOOL:
+    if (strcmp(buf, "true") == 0 || strcmp(buf, "yes") == 0 || strcmp(buf, "on") == 0)
+      *(int *)field = 1;
+    else if (strcmp(buf, "false") == 0 || strcmp(buf, "no") == 0 ||
+             strcmp(buf, "off") == 0)
+      *(int *)field = 0;
+    else
+      fail(c, line, fullkey, "expected true or false, got \"%s\"", buf);
+    return;
+  case CT_ENUM:
+    for (int i = 0; k->choices[i]; i++)
+      if (strlen(k->choices[i]) == len && memcmp(k->choices[i], s, len) == 0) {
+        *(int *)field = i;
+        return;
+      }
+    char all[256];
+    join_choices(all, sizeof all, k->choices);
+    fail(c, line, fullkey, "expected one of %s, got \"%s\"", all, buf);
+    return;
+  default: break;
+  }
+}
+
+/* A list value: a YAML sequence of scalars, or a flow text "[a, b]" (defaults). */
+static void set_list(struct ctx *c, const struct ckey *k, const char *fullkey, void *base,
+                     struct fy_node *v, const char *text, int line) {
+  struct vg_strlist *l = (struct vg_strlist *)((char *)base + k->off);
+  free_list(l);
+  if (text) { /* a default such as "[count, sum]" */
+    const char *p = text + 1;
+    while (*p && *p != ']') {
+      while (*p == ' ' || *p == ',')
+        p++;
+      size_t n = strcspn(p, ",]");
+      if (n && list_push(c, l, p, n) != 0)
+        return;
+      p += n;
+    }
+    return;
+  }
+  if (!fy_node_is_sequence(v)) {
+    fail(c, line, fullkey, "expected a list such as [a, b]");
+    return;
+  }
+  void *it = NULL;
+  struct fy_node *e;
+  while ((e = fy_node_sequence_iterate(v, &it))) {
+    size_t n;
+    const char *s = fy_node_is_scalar(e) ? fy_node_get_scalar(e, &n) : NULL;
+    int eline = node_line(e, line);
+    if (!s || n == 0) {
+      fail(c, eline, fullkey, "expected a list of non-empty strings");
+      continue;
+    }
+    if (k->choices) {
+      int ok = 0;
+      for (int i = 0; k->choices[i] && !ok; i++)
+        ok = strlen(k->choices[i]) == n && memcmp(k->choices[i], s, n) == 0;
+      if (!ok) {
+        char all[256];
+        join_choices(all, sizeof all, k->choices);
+        fail(c, eline, fullkey, "\"%.*s\" is not one of %s", (int)n, s, all);
+        continue;
+      }
+    }
+    if (list_push(c, l, s, n) != 0)
+      return;
+  }
+}
+
+static void set_map(struct ctx *c, const struct ckey *k, const char *fullkey, void *base,
+                    struct fy_node *v, int line) {
+  struct vg_strlist *l = (struct vg_strlist *)((char *)base + k->off);
+  if (!fy_node_is_mapping(v)) {
+    fail(c, line, fullkey, "expected a mapping of property: value");
+    return;
+  }
+  void *it = NULL;
+  struct fy_node_pair *pr;
+  while ((pr = fy_node_mapping_iterate(v, &it))) {
+    struct fy_node *kn = fy_node_pair_key(pr), *vn = fy_node_pair_value(pr);
+    size_t kl, vl;
+    const char *ks = fy_node_is_scalar(kn) ? fy_node_get_scalar(kn, &kl) : NULL;
+    const char *vs = fy_node_is_scalar(vn) ? fy_node_get_scalar(vn, &vl) : NULL;
+    if (!ks || !vs) {
+      fail(c, node_line(kn, line), fullkey, "expected property: value pairs of strings");
+      continue;
+    }
+    if (list_push(c, l, ks, kl) != 0 || list_push(c, l, vs, vl) != 0)
+      return;
+  }
+}
+
+static void apply_defaults(struct ctx *c, const struct ckey *table, void *base) {
+  for (const struct ckey *k = table; k->name; k++) {
+    if (!k->def)
+      continue;
+    if (k->type == CT_LIST)
+      set_list(c, k, k->name, base, NULL, k->def, 0);
+    else
+      set_scalar(c, k, k->name, base, k->def, strlen(k->def), 0);
+  }
+}
+
+static void release_table(const struct ckey *table, void *base) {
+  for (const struct ckey *k = table; k->name; k++) {
+    char *field = (char *)base + k->off;
+    switch (k->type) {
+    case CT_STR:
+    case CT_TZ:
+      free(*(char **)field);
+      *(char **)field = NULL;
+      break;
+    case CT_LIST:
+    case CT_MAP: free_list((struct vg_strlist *)field); break;
+    default: break;
+    }
+  }
+}
+
+/* ---- walking the document -------------------------------------------------- */
+
+typedef void (*section_fn)(struct ctx *c, struct vg_config *cfg, const char *name,
+                           struct fy_node *v, int line);
+
+/* Walks mapping m whose keys are `prefix` + key in table, storing into base;
+ * `seen` marks the keys given (for required ones). label prefixes messages
+ * ("sources[2]."). */
+static void walk(struct ctx *c, const struct ckey *table, void *base, struct fy_node *m,
+                 const char *prefix, const char *label, int *seen,
+                 struct vg_config *cfg, section_fn on_sections, int line) {
+  if (!fy_node_is_mapping(m)) {
+    fail(c, line, *prefix ? prefix : NULL, "expected a mapping of keys");
+    return;
+  }
+  void *it = NULL;
+  struct fy_node_pair *pr;
+  while ((pr = fy_node_mapping_iterate(m, &it))) {
+    struct fy_node *kn = fy_node_pair_key(pr), *vn = fy_node_pair_value(pr);
+    size_t kl;
+    const char *ks = fy_node_is_scalar(kn) ? fy_node_get_scalar(kn, &kl) : NULL;
+    int kline = node_line(kn, line);
+    if (!ks) {
+      fail(c, kline, NULL, "a key must be a plain string");
+      continue;
+    }
+    char full[256], shown[300];
+    snprintf(full, sizeof full, "%s%.*s", prefix, (int)(kl < 128 ? kl : 128), ks);
+    snprintf(shown, sizeof shown, "%s%s", label, full);
+    const struct ckey *k = NULL;
+    int is_prefix = 0;
+    size_t fl = strlen(full);
+    for (const struct ckey *t = table; t->name; t++) {
+      if (strcmp(t->name, full) == 0)
+        k = t;
+      else if (strncmp(t->name, full, fl) == 0 && t->name[fl] == '.')
+        is_prefix = 1;
+    }
+    if (!k && is_prefix) {
+      char sub[260];
+      snprintf(sub, sizeof sub, "%s.", full);
+      walk(c, table, base, vn, sub, label, seen, cfg, on_sections, kline);
+      continue;
+    }
+    if (!k) {
+      const char *best = NULL;
+      size_t bd = 3;
+      for (const struct ckey *t = table; t->name; t++) {
+        /* compare at the same depth: the segment after the prefix */
+        if (strncmp(t->name, prefix, strlen(prefix)) != 0)
+          continue;
+        char seg[128];
+        snprintf(seg, sizeof seg, "%s", t->name + strlen(prefix));
+        seg[strcspn(seg, ".")] = '\0';
+        size_t d = distance(seg, full + strlen(prefix));
+        if (d < bd) {
+          bd = d;
+          best = t->name;
+        }
+      }
+      if (best)
+        fail(c, kline, NULL, "unknown key \"%s\" (did you mean \"%.*s%s\"?)", shown,
+             (int)strlen(label), label, best);
+      else
+        fail(c, kline, NULL, "unknown key \"%s\"", shown);
+      continue;
+    }
+    int vline = node_line(vn, kline);
+    seen[k - table] = vline; /* where it was given, for later messages */
+    switch (k->type) {
+    case CT_LIST: set_list(c, k, shown, base, vn, NULL, vline); break;
+    case CT_MAP: set_map(c, k, shown, base, vn, vline); break;
+    case CT_SECTIONS:
+      if (on_sections)
+        on_sections(c, cfg, k->name, vn, kline);
+      break;
+    default: {
+      size_t vl;
+      const char *vs = fy_node_is_scalar(vn) ? fy_node_get_scalar(vn, &vl) : NULL;
+      if (!vs) {
+        fail(c, vline, shown, "expected a single %s value, not a %s", type_name(k),
+             fy_node_is_sequence(vn) ? "list" : "mapping");
+        break;
+      }
+      set_scalar(c, k, shown, base, vs, vl, vline);
+    }
+    }
+  }
+}
+
+static void check_required(struct ctx *c, const struct ckey *table, const int *seen,
+                           const char *label, int line) {
+  for (const struct ckey *k = table; k->name; k++)
+    if (k->required && !seen[k - table])
+      fail(c, line, NULL, "%s%s is required (%s)", label, k->name, k->doc);
+}
+
+static void parse_sections(struct ctx *c, struct vg_config *cfg, const char *name,
+                     struct fy_node *v, int line) {
+  int is_src = strcmp(name, "sources") == 0;
+  const struct ckey *table = is_src ? source_keys : dataset_keys;
+  size_t elem = is_src ? sizeof(struct vg_source_conf) : sizeof(struct vg_dataset_conf);
+  if (!fy_node_is_sequence(v)) {
+    fail(c, line, name, "expected a list of mappings (\"- key: value\" entries)");
+    return;
+  }
+  size_t n = (size_t)fy_node_sequence_item_count(v);
+  void *arr = calloc(n ? n : 1, elem);
+  if (!arr) {
+    c->oom = 1;
+    return;
+  }
+  if (is_src) {
+    cfg->sources = arr;
+    cfg->nsources = n;
+  } else {
+    cfg->datasets = arr;
+    cfg->ndatasets = n;
+  }
+  void *it = NULL;
+  struct fy_node *e;
+  for (size_t i = 0; (e = fy_node_sequence_iterate(v, &it)); i++) {
+    void *base = (char *)arr + i * elem;
+    int seen[32] = {0};
+    char label[64];
+    snprintf(label, sizeof label, "%s[%zu].", name, i);
+    int eline = line;
+    /* the line of an entry: its first key's */
+    if (fy_node_is_mapping(e)) {
+      void *it2 = NULL;
+      struct fy_node_pair *first = fy_node_mapping_iterate(e, &it2);
+      if (first)
+        eline = node_line(fy_node_pair_key(first), line);
+    }
+    *(int *)((char *)base + (is_src ? SOFF(line) : DOFF(line))) = eline;
+    apply_defaults(c, table, base);
+    walk(c, table, base, e, "", label, seen, cfg, NULL, eline);
+    check_required(c, table, seen, label, eline);
+  }
+}
+
+static int valid_id(const char *s) {
+  if (!s || !*s || !(islower((unsigned char)*s) || isdigit((unsigned char)*s)))
+    return 0;
+  for (; *s; s++)
+    if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-' ||
+          *s == '_'))
+      return 0;
+  return 1;
+}
+
+/* Rules that span keys, checked once the whole file is read. */
+/* The line where a top-level key was given (1 when it was not). */
+static int top_line(const int *seen, const char *name) {
+  for (const struct ckey *k = top_keys; k->name; k++)
+    if (strcmp(k->name, name) == 0)
+      return seen[k - top_keys] ? seen[k - top_keys] : 1;
+  return 1;
+}
+
+static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
+  if (cfg->nsources == 0 && cfg->sources)
+    fail(c, top_line(seen, "sources"), "sources",
+         "the list is empty: at least one source is required");
+  if (cfg->base_ns > 0 && NS(3600) % cfg->base_ns != 0) {
+    char d[32];
+    fmt_duration(d, sizeof d, cfg->base_ns);
+    fail(c, top_line(seen, "windows.base"), "windows.base",
+         "%s does not divide an hour (use 1m, 5m, 15m, ...)", d);
+  }
+  for (size_t i = 0; i < cfg->nsources; i++) {
+    struct vg_source_conf *s = &cfg->sources[i];
+    if (s->format == VG_CONF_JSON && !s->time_key)
+      fail(c, s->line, NULL, "sources[%zu] (topic %s): time_key is required for format "
+           "json (the field that holds the event time)", i, s->topic ? s->topic : "?");
+    for (size_t j = 0; j < i && s->topic; j++)
+      if (cfg->sources[j].topic && strcmp(cfg->sources[j].topic, s->topic) == 0)
+        fail(c, s->line, NULL, "sources[%zu]: topic \"%s\" is already consumed by the "
+             "source at line %d", i, s->topic, cfg->sources[j].line);
+  }
+  for (size_t i = 0; i < cfg->ndatasets; i++) {
+    struct vg_dataset_conf *d = &cfg->datasets[i];
+    if (d->id && !valid_id(d->id))
+      fail(c, d->line, NULL, "datasets[%zu].id: \"%s\" must be lower-case letters, "
+           "digits, '-' and '_'", i, d->id);
+    for (size_t j = 0; j < i && d->id; j++)
+      if (cfg->datasets[j].id && strcmp(cfg->datasets[j].id, d->id) == 0)
+        fail(c, d->line, NULL, "datasets[%zu].id: \"%s\" is already the id of the "
+             "dataset at line %d", i, d->id, cfg->datasets[j].line);
+  }
+}
+
+static void first_yaml_error(struct ctx *c, struct fy_diag *diag) {
+  void *it = NULL;
+  struct fy_diag_error *e;
+  int any = 0;
+  while ((e = fy_diag_errors_iterate(diag, &it))) {
+    fail(c, e->line > 0 ? e->line : 1, NULL, "YAML: %s", e->msg); /* 1-based */
+    any = 1;
+  }
+  if (!any)
+    fail(c, 1, NULL, "YAML: the document could not be parsed");
+}
+
+int vg_config_parse(const char *name, const char *text, size_t len,
+                    struct vg_config *cfg, char *errstr, size_t errstr_size) {
+  struct ctx c = {.file = name, .err = errstr, .errsize = errstr_size};
+  struct fy_diag_cfg dcfg;
+  struct fy_diag *diag = NULL;
+  struct fy_document *doc = NULL;
+  int rc;
+  memset(cfg, 0, sizeof *cfg);
+  if (errstr_size)
+    errstr[0] = '\0';
+  fy_diag_cfg_default(&dcfg);
+  dcfg.fp = NULL;
+  dcfg.output_fn = NULL;
+  dcfg.level = FYET_ERROR;
+  diag = fy_diag_create(&dcfg);
+  if (!diag)
+    return -ENOMEM;
+  fy_diag_set_collect_errors(diag, true);
+  struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG |
+                                       FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE,
+                              .diag = diag};
+  if (!(cfg->path = xstrdup(&c, name, strlen(name))))
+    goto done;
+  apply_defaults(&c, top_keys, cfg);
+  doc = fy_document_build_from_string(&pcfg, text, len);
+  if (!doc || fy_diag_got_error(diag)) {
+    first_yaml_error(&c, diag);
+    goto done;
+  }
+  struct fy_node *root = fy_document_root(doc);
+  if (!root) {
+    fail(&c, 1, NULL, "the file is empty: at least sources are required");
+    goto done;
+  }
+  int seen[64] = {0};
+  walk(&c, top_keys, cfg, root, "", "", seen, cfg, parse_sections, 1);
+  check_required(&c, top_keys, seen, "", 1);
+  if (!c.oom)
+    cross_checks(&c, cfg, seen);
+done:
+  if (doc)
+    fy_document_destroy(doc);
+  fy_diag_destroy(diag);
+  rc = c.oom ? -ENOMEM : c.nerr ? VG_ECONFIG : 0;
+  if (rc)
+    vg_config_release(cfg);
+  return rc;
+}
+
+int vg_config_load(const char *path, struct vg_config *cfg, char *errstr,
+                   size_t errstr_size) {
+  memset(cfg, 0, sizeof *cfg);
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    int e = errno;
+    snprintf(errstr, errstr_size, "%s: cannot read the configuration: %s", path,
+             strerror(e));
+    return -e;
+  }
+  char *text = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (cap - len < 65536) {
+      cap = cap ? cap * 2 : 65536;
+      char *nt = realloc(text, cap);
+      if (!nt) {
+        free(text);
+        fclose(f);
+        return -ENOMEM;
+      }
+      text = nt;
+    }
+    size_t r = fread(text + len, 1, cap - len, f);
+    len += r;
+    if (r == 0)
+      break;
+  }
+  int ferr = ferror(f);
+  fclose(f);
+  if (ferr) {
+    free(text);
+    snprintf(errstr, errstr_size, "%s: read error", path);
+    return -EIO;
+  }
+  int rc = vg_config_parse(path, text, len, cfg, errstr, errstr_size);
+  free(text);
+  return rc;
+}
+
+void vg_config_release(struct vg_config *cfg) {
+  for (size_t i = 0; i < cfg->nsources; i++)
+    release_table(source_keys, &cfg->sources[i]);
+  for (size_t i = 0; i < cfg->ndatasets; i++)
+    release_table(dataset_keys, &cfg->datasets[i]);
+  free(cfg->sources);
+  free(cfg->datasets);
+  release_table(top_keys, cfg);
+  free(cfg->path);
+  memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- reference --------------------------------------------------------------- */
+
+static void write_table(FILE *out, const struct ckey *table, const char *title,
+                        const char *prefix, int md) {
+  if (md)
+    fprintf(out, "\n## %s\n\n| key | type | default | description |\n|---|---|---|---|\n",
+            title);
+  else
+    fprintf(out, "\n%s:\n", title);
+  for (const struct ckey *k = table; k->name; k++) {
+    char type[300], bounds[96] = "";
+    if (k->choices) {
+      char all[256];
+      join_choices(all, sizeof all, k->choices);
+      snprintf(type, sizeof type, "%s %s", type_name(k), all);
+    } else {
+      snprintf(type, sizeof type, "%s", type_name(k));
+    }
+    if (k->type == CT_INT)
+      snprintf(bounds, sizeof bounds, " [%lld, %lld]", (long long)k->min,
+               (long long)k->max);
+    else if ((k->type == CT_DURATION || k->type == CT_RETENTION) && (k->min || k->max)) {
+      char lo[32], hi[32];
+      fmt_duration(lo, sizeof lo, k->min);
+      fmt_duration(hi, sizeof hi, k->max);
+      if (k->max)
+        snprintf(bounds, sizeof bounds, " [%s, %s]", lo, hi);
+      else
+        snprintf(bounds, sizeof bounds, " [%s, ...]", lo);
+    }
+    const char *def = k->def ? k->def : k->required ? "(required)" : "(none)";
+    if (md)
+      fprintf(out, "| `%s%s` | %s%s | `%s` | %s |\n", prefix, k->name, type, bounds, def,
+              k->doc);
+    else
+      fprintf(out, "  %s%-26s %s%s (default %s)\n      %s\n", prefix, k->name, type,
+              bounds, def, k->doc);
+  }
+}
+
+void vg_config_write_reference(FILE *out, int md) {
+  if (md)
+    fputs("# vigied configuration reference\n\n"
+          "Generated from the key tables in engine/daemon/config.c by\n"
+          "`vigied --config-reference`; do not edit by hand. Durations are written\n"
+          "like 500ms, 90s, 15m, 2h, 1d or 1h30m. Dotted keys are nested mappings:\n"
+          "`windows.lateness: 2h` is written `windows: {lateness: 2h}`.\n",
+          out);
+  write_table(out, top_keys, "Top level", "", md);
+  write_table(out, source_keys, "sources[] entries", "", md);
+  write_table(out, dataset_keys, "datasets[] entries", "", md);
+}

@@ -1,0 +1,114 @@
+/*
+ * vigied's configuration: the YAML file operations write (DESIGN.md,
+ * "Interfaces"), parsed with libfyaml and checked against ONE table of keys
+ * (name, type, default, bounds, doc) that also produces `vigied --help` and
+ * the configuration reference (docs/configuration.md is generated from it).
+ *
+ * Errors name the file, the line and the key, say what was expected and what
+ * was found ("vigie.yaml:12: windows.lateness: expected a duration such as
+ * 90s, 15m, 2h or 1d, got \"soon\""), one per line in errstr; every error of
+ * the file is reported, not only the first. Nothing outside the file is
+ * touched while loading, except reading the time-zone database.
+ *
+ * Ownership: vg_config_load fills a caller-owned struct vg_config whose
+ * strings and arrays it allocates; vg_config_release frees them. Not
+ * thread-safe while loading; read-only afterwards.
+ */
+#ifndef VIGIE_CONFIG_H
+#define VIGIE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* A NULL-terminated array of strings, and its length. */
+struct vg_strlist {
+  char **v;
+  size_t n;
+};
+
+enum vg_conf_format { VG_CONF_JSON, VG_CONF_INFLUX, VG_CONF_SENML };
+enum vg_conf_time_format {
+  VG_CONF_TIME_AUTO, VG_CONF_TIME_UNIX, VG_CONF_TIME_UNIX_MS, VG_CONF_TIME_UNIX_US,
+  VG_CONF_TIME_UNIX_NS, VG_CONF_TIME_RFC3339
+};
+enum vg_conf_precision { VG_CONF_PREC_NS, VG_CONF_PREC_US, VG_CONF_PREC_MS, VG_CONF_PREC_S };
+enum vg_conf_resolution { VG_CONF_RES_1H, VG_CONF_RES_1D };
+enum vg_conf_status { VG_CONF_STATUS_FINAL, VG_CONF_STATUS_ALL };
+enum vg_conf_durability { VG_CONF_DUR_SYNC, VG_CONF_DUR_NOMETASYNC, VG_CONF_DUR_ASYNC };
+
+struct vg_source_conf {
+  char *topic;
+  int format;      /* enum vg_conf_format */
+  char *time_key;
+  int time_format; /* enum vg_conf_time_format */
+  char *time_zone;
+  char *entity_key;
+  struct vg_strlist tag_keys;
+  struct vg_strlist fields;
+  char *count_as;
+  char *distinct_key;
+  int precision;   /* enum vg_conf_precision */
+  int quantiles;   /* keep quantile sketches (p50, p95) for its series */
+  int64_t max_message_bytes;
+  int line;        /* where it is declared */
+};
+
+struct vg_dataset_conf {
+  char *id;
+  char *title;
+  char *description;
+  struct vg_strlist keywords;
+  char *publisher;
+  char *license;
+  int resolution; /* enum vg_conf_resolution */
+  struct vg_strlist metrics;
+  struct vg_strlist columns;
+  struct vg_strlist tag_columns;
+  int64_t suppress_below; /* 0: no suppression */
+  int status;             /* enum vg_conf_status */
+  char *timezone;         /* NULL: the top-level timezone */
+  int line;
+};
+
+struct vg_config {
+  char *path; /* the file it came from */
+  char *data_dir;
+  char *timezone;
+  int log_level; /* enum vg_log_level */
+  int64_t base_ns, lateness_ns, out_of_orderness_ns, idle_timeout_ns;
+  int64_t checkpoint_interval_ns;
+  int64_t retention_base_ns, retention_1h_ns, retention_1d_ns; /* 0: forever */
+  int durability; /* enum vg_conf_durability */
+  char *kafka_brokers; /* "embedded" for the in-process mock cluster */
+  char *kafka_group;
+  char *kafka_dead_letter_topic;
+  char *kafka_rollup_topic;
+  struct vg_strlist kafka_properties; /* key, value, key, value, ... */
+  char *http_listen;
+  char *export_dir;
+  struct vg_source_conf *sources;
+  size_t nsources;
+  struct vg_dataset_conf *datasets;
+  size_t ndatasets;
+};
+
+/* Loads and validates path into *cfg (which holds nothing before). Returns 0,
+ * VG_ECONFIG (errors in errstr, one per line), -ENOENT/-EACCES (file not
+ * readable, named in errstr) or -ENOMEM. On error *cfg holds nothing. */
+int vg_config_load(const char *path, struct vg_config *cfg, char *errstr,
+                   size_t errstr_size);
+/* The same from a buffer; name is used in messages. */
+int vg_config_parse(const char *name, const char *text, size_t len,
+                    struct vg_config *cfg, char *errstr, size_t errstr_size);
+void vg_config_release(struct vg_config *cfg);
+
+/* Writes the reference of every key: markdown tables when markdown is
+ * non-zero (docs/configuration.md), aligned text otherwise (--help). */
+void vg_config_write_reference(FILE *out, int markdown);
+
+/* Parses a duration such as 500ms, 90s, 15m, 2h, 1d or 1h30m into ns.
+ * Returns 0 or -EINVAL. */
+int vg_parse_duration(const char *s, int64_t *ns);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * Unit tests of engine/daemon/config.c: DESIGN.md's sample configuration
+ * parses to the values it states, every kind of mistake is reported with its
+ * file, line and key, and docs/configuration.md is what the table generates.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "vigie/config.h"
+#include "vigie/error.h"
+
+/* DESIGN.md's sample, verbatim. */
+static const char sample[] =
+    "data_dir: /var/lib/vigie\n"
+    "timezone: Europe/Paris            # local days for 1d rollups\n"
+    "windows: {base: 1m, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}\n"
+    "checkpoint_interval: 1s\n"
+    "kafka:\n"
+    "  brokers: 127.0.0.1:9092         # or: embedded\n"
+    "  group: vigie\n"
+    "  dead_letter_topic: vigie.dead\n"
+    "  rollup_topic: vigie.rollups\n"
+    "sources:\n"
+    "  - topic: air-quality\n"
+    "    format: json                  # json | influx | senml (csv for file backfill)\n"
+    "    time_key: ts\n"
+    "    time_format: auto             # unix | unix_ms | unix_us | unix_ns | rfc3339 | auto\n"
+    "    time_zone: UTC                # for timestamps written without an offset\n"
+    "    entity_key: sensor_id         # becomes the tag sensor_id=\"...\"\n"
+    "    tag_keys: [district]\n"
+    "    fields: [no2, pm10, pm25]     # each becomes a metric; default: all numeric\n"
+    "  - topic: traffic\n"
+    "    format: json\n"
+    "    time_key: ts\n"
+    "    entity_key: counter_id\n"
+    "    tag_keys: [direction, vehicle_class]\n"
+    "    count_as: passages            # each event adds 1 to metric \"passages\"\n"
+    "    distinct_key: device_hash     # distinct-count sketch per window\n"
+    "http: {listen: 127.0.0.1:8080}\n"
+    "datasets:\n"
+    "  - id: qualite-air-horaire\n"
+    "    title: \"Qualit\xc3\xa9 de l'air \xe2\x80\x94 moyennes horaires\"\n"
+    "    resolution: 1h\n"
+    "    metrics: [no2, pm10, pm25]\n"
+    "    columns: [mean, min, max, count]\n"
+    "    license: etalab-2.0\n"
+    "  - id: passages-velo-jour\n"
+    "    resolution: 1d\n"
+    "    metrics: [passages]\n"
+    "    columns: [sum]\n"
+    "    suppress_below: 10\n";
+
+static char err[8192];
+
+static int parse(const char *text, struct vg_config *cfg) {
+  return vg_config_parse("vigie.yaml", text, strlen(text), cfg, err, sizeof err);
+}
+
+static void design_sample_parses(void **state) {
+  (void)state;
+  struct vg_config c;
+  assert_int_equal(parse(sample, &c), 0);
+  assert_string_equal(c.timezone, "Europe/Paris");
+  assert_int_equal(c.base_ns, 60000000000LL);
+  assert_int_equal(c.lateness_ns, 7200000000000LL);
+  assert_int_equal(c.out_of_orderness_ns, 10000000000LL);
+  assert_int_equal(c.idle_timeout_ns, 30000000000LL);
+  assert_int_equal(c.checkpoint_interval_ns, 1000000000LL);
+  assert_string_equal(c.kafka_brokers, "127.0.0.1:9092");
+  assert_string_equal(c.kafka_dead_letter_topic, "vigie.dead");
+  assert_string_equal(c.http_listen, "127.0.0.1:8080");
+  assert_int_equal(c.nsources, 2);
+  assert_string_equal(c.sources[0].topic, "air-quality");
+  assert_int_equal(c.sources[0].format, VG_CONF_JSON);
+  assert_int_equal(c.sources[0].time_format, VG_CONF_TIME_AUTO);
+  assert_int_equal(c.sources[0].fields.n, 3);
+  assert_string_equal(c.sources[0].fields.v[2], "pm25");
+  assert_null(c.sources[0].fields.v[3]);
+  assert_string_equal(c.sources[1].count_as, "passages");
+  assert_string_equal(c.sources[1].distinct_key, "device_hash");
+  assert_int_equal(c.sources[1].line, 19);
+  assert_int_equal(c.ndatasets, 2);
+  assert_string_equal(c.datasets[0].title,
+                      "Qualit\xc3\xa9 de l'air \xe2\x80\x94 moyennes horaires");
+  assert_int_equal(c.datasets[0].resolution, VG_CONF_RES_1H);
+  assert_int_equal(c.datasets[1].suppress_below, 10);
+  assert_int_equal(c.datasets[1].columns.n, 1);
+  /* defaults */
+  assert_int_equal(c.retention_base_ns, 14 * 86400 * 1000000000LL);
+  assert_int_equal(c.retention_1h_ns, 0);
+  assert_int_equal(c.datasets[1].status, VG_CONF_STATUS_FINAL);
+  assert_string_equal(c.datasets[1].license, "etalab-2.0");
+  assert_int_equal(c.sources[1].precision, VG_CONF_PREC_NS);
+  vg_config_release(&c);
+}
+
+/* Each case: a file and a line of the error report it must produce. */
+static const struct {
+  const char *text;
+  const char *expect;
+} bad[] = {
+    {"windows: {lateness: soon}\nsources: [{topic: a, time_key: t}]\n",
+     "vigie.yaml:1: windows.lateness: expected a duration such as 90s, 15m, 2h or 1d, "
+     "got \"soon\""},
+    {"sources: [{topic: a, time_key: t}]\nwindws: {base: 1m}\n",
+     "vigie.yaml:2: unknown key \"windws\" (did you mean \"windows.base\"?)"},
+    {"sources: [{topic: a, time_key: t}]\ncheckpoint_interval: 5\n",
+     "vigie.yaml:2: checkpoint_interval: expected a duration"},
+    {"sources: [{topic: a, time_key: t}]\ncheckpoint_interval: 0s\n",
+     "vigie.yaml:2: checkpoint_interval: 0s is out of range [10ms, 1h]"},
+    {"timezone: Europe/Pariss\nsources: [{topic: a, time_key: t}]\n",
+     "vigie.yaml:1: timezone: expected an IANA time zone such as Europe/Paris, got "
+     "\"Europe/Pariss\""},
+    {"sources:\n  - topic: a\n    format: json\n",
+     "vigie.yaml:2: sources[0] (topic a): time_key is required for format json"},
+    {"sources:\n  - topic: a\n    time_key: t\n    quantiles: maybe\n",
+     "vigie.yaml:4: sources[0].quantiles: expected true or false, got \"maybe\""},
+    {"sources:\n  - topic: a\n    time_key: t\n    format: xml\n",
+     "vigie.yaml:4: sources[0].format: expected one of json, influx, senml, got \"xml\""},
+    {"sources:\n  - topic: a\n    time_key: t\n    colour: red\n",
+     "vigie.yaml:4: unknown key \"sources[0].colour\""},
+    {"sources:\n  - time_key: t\n", "vigie.yaml:2: sources[0].topic is required"},
+    {"data_dir: /x\n", "vigie.yaml:1: sources is required"},
+    {"sources: []\n", "vigie.yaml:1: sources: the list is empty"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n  - id: x\n    resolution: 1d\n    metrics: [m]\n",
+     "vigie.yaml:6: datasets[1].id: \"x\" is already the id of the dataset at line 3"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: Air Quality\n"
+     "    resolution: 1h\n    metrics: [m]\n",
+     "datasets[0].id: \"Air Quality\" must be lower-case letters, digits"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1w\n"
+     "    metrics: [m]\n",
+     "vigie.yaml:4: datasets[0].resolution: expected one of 1h, 1d, got \"1w\""},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    columns: [mean, median]\n",
+     "vigie.yaml:6: datasets[0].columns: \"median\" is not one of count, sum"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n",
+     "vigie.yaml:3: datasets[0].metrics is required"},
+    {"sources: [{topic: a, time_key: t}]\nwindows: {base: 7m}\n",
+     "vigie.yaml:2: windows.base: 7m does not divide an hour"},
+    {"sources: [{topic: a, time_key: t}, {topic: a, time_key: u}]\n",
+     "sources[1]: topic \"a\" is already consumed by the source at line 1"},
+    {"sources: [{topic: a, time_key: t}]\ndata_dir: [a, b]\n",
+     "vigie.yaml:2: data_dir: expected a single string value, not a list"},
+    {"sources: [{topic: a, time_key: t}]\nkafka: {properties: [a]}\n",
+     "vigie.yaml:2: kafka.properties: expected a mapping"},
+    {"sources:\n  - topic: a\n   time_key: x\n", "vigie.yaml:3: YAML: "},
+    {"sources: [{topic: a, time_key: t, max_message_bytes: 10}]\n",
+     "sources[0].max_message_bytes: 10 is out of range [64, 1073741824]"},
+};
+
+static void mistakes_name_file_line_and_key(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    struct vg_config c;
+    int rc = parse(bad[i].text, &c);
+    if (rc != VG_ECONFIG || !strstr(err, bad[i].expect))
+      fail_msg("case %zu: rc %d, report:\n%s\nwanted a line containing:\n%s", i, rc,
+               err, bad[i].expect);
+    /* nothing is held after an error */
+    assert_null(c.sources);
+    assert_null(c.data_dir);
+  }
+}
+
+static void every_error_is_reported(void **state) {
+  (void)state;
+  struct vg_config c;
+  assert_int_equal(parse("sources:\n  - topic: a\n    time_key: t\n    format: xml\n"
+                         "windows: {lateness: soon, base: 7m}\nfoo: 1\n",
+                         &c),
+                   VG_ECONFIG);
+  assert_non_null(strstr(err, "vigie.yaml:4: sources[0].format"));
+  assert_non_null(strstr(err, "vigie.yaml:5: windows.lateness"));
+  assert_non_null(strstr(err, "vigie.yaml:5: windows.base: 7m"));
+  assert_non_null(strstr(err, "vigie.yaml:6: unknown key \"foo\""));
+}
+
+static void properties_pass_through(void **state) {
+  (void)state;
+  struct vg_config c;
+  assert_int_equal(parse("sources: [{topic: a, time_key: t}]\nkafka:\n  brokers: embedded\n"
+                         "  properties:\n    security.protocol: SASL_SSL\n"
+                         "    sasl.mechanism: PLAIN\n",
+                         &c),
+                   0);
+  assert_string_equal(c.kafka_brokers, "embedded");
+  assert_int_equal(c.kafka_properties.n, 4);
+  assert_string_equal(c.kafka_properties.v[0], "security.protocol");
+  assert_string_equal(c.kafka_properties.v[3], "PLAIN");
+  assert_null(c.kafka_properties.v[4]);
+  vg_config_release(&c);
+}
+
+static void durations_parse(void **state) {
+  (void)state;
+  int64_t ns;
+  assert_int_equal(vg_parse_duration("500ms", &ns), 0);
+  assert_int_equal(ns, 500000000);
+  assert_int_equal(vg_parse_duration("1h30m", &ns), 0);
+  assert_int_equal(ns, 5400LL * 1000000000);
+  assert_int_equal(vg_parse_duration("2d", &ns), 0);
+  assert_int_equal(ns, 172800LL * 1000000000);
+  assert_int_equal(vg_parse_duration("15m", &ns), 0);
+  assert_int_equal(ns, 900LL * 1000000000);
+  static const char *const no[] = {"", "5", "m", "-1s", "1.5h", "1y", "3 s",
+                                    "99999999999999999999s", "1msx"};
+  for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+    if (vg_parse_duration(no[i], &ns) != -EINVAL)
+      fail_msg("\"%s\" was accepted as a duration", no[i]);
+}
+
+static void missing_file_is_named(void **state) {
+  (void)state;
+  struct vg_config c;
+  int rc = vg_config_load("/nonexistent/vigie.yaml", &c, err, sizeof err);
+  assert_int_equal(rc, -ENOENT);
+  assert_non_null(strstr(err, "/nonexistent/vigie.yaml"));
+}
+
+/* docs/configuration.md must be exactly what the table generates. */
+static void reference_doc_is_current(void **state) {
+  (void)state;
+  char *gen = NULL;
+  size_t genlen = 0;
+  FILE *m = open_memstream(&gen, &genlen);
+  vg_config_write_reference(m, 1);
+  fclose(m);
+  FILE *f = fopen(VG_SOURCE_DIR "/docs/configuration.md", "rb");
+  assert_non_null(f);
+  char *doc = calloc(1, genlen + 2);
+  size_t n = fread(doc, 1, genlen + 1, f);
+  fclose(f);
+  if (n != genlen || memcmp(doc, gen, genlen) != 0)
+    fail_msg("docs/configuration.md is stale: regenerate it with "
+             "`vigied --config-reference > docs/configuration.md`");
+  assert_non_null(strstr(gen, "`windows.lateness`"));
+  assert_non_null(strstr(gen, "`distinct_key`"));
+  assert_non_null(strstr(gen, "`suppress_below`"));
+  free(doc);
+  free(gen);
+}
+
+int vg_test_daemon_config(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(design_sample_parses),
+      cmocka_unit_test(mistakes_name_file_line_and_key),
+      cmocka_unit_test(every_error_is_reported),
+      cmocka_unit_test(properties_pass_through),
+      cmocka_unit_test(durations_parse),
+      cmocka_unit_test(missing_file_is_named),
+      cmocka_unit_test(reference_doc_is_current),
+  };
+  return cmocka_run_group_tests_name("daemon_config", tests, NULL, NULL);
+}
