@@ -66,7 +66,7 @@ if [ $quick -eq 0 ]; then
   CC=clang configure_build "$root/fuzz" -DVIGIE_FUZZ=ON -DVIGIE_SANITIZE=ON \
     -DVIGIE_BENCH=OFF
   secs=${VIGIE_FUZZ_SECONDS:-30}
-  for bin in "$root"/fuzz/tests/fuzz-*; do
+  for bin in "$root"/fuzz/tests/fuzz/fuzz-*; do
     [ -x "$bin" ] || continue
     name=${bin##*/fuzz-}
     work="$root/fuzz/corpus-$name"
