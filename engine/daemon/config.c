@@ -23,6 +23,7 @@
 #include "vigie/error.h"
 #include "vigie/log.h"
 #include "vigie/tz.h"
+#include "vigie/utf8.h"
 
 /* ---- the tables ----------------------------------------------------------- */
 
@@ -761,6 +762,20 @@ int vg_config_parse(const char *name, const char *text, size_t len,
   if (!(cfg->path = xstrdup(&c, name, strlen(name))))
     goto done;
   apply_defaults(&c, top_keys, cfg);
+  /* YAML is UTF-8; checking first also keeps libfyaml 0.7.12 away from an
+   * endless loop on a directive followed by invalid bytes ("%\xff"), found
+   * by the config_yaml fuzz target. A NUL cannot appear in a text file. */
+  size_t valid = vg_utf8_valid_prefix(text, len);
+  const char *nul = memchr(text, '\0', valid);
+  if (valid < len || nul) {
+    size_t at = nul ? (size_t)(nul - text) : valid;
+    int line = 1;
+    for (size_t i = 0; i < at; i++)
+      line += text[i] == '\n';
+    fail(&c, line, NULL, "%s at byte %zu (0x%02x): a configuration file is UTF-8 text",
+         nul ? "NUL byte" : "invalid UTF-8", at, (unsigned)(unsigned char)text[at]);
+    goto done;
+  }
   doc = fy_document_build_from_string(&pcfg, text, len);
   if (!doc || fy_diag_got_error(diag)) {
     first_yaml_error(&c, diag);

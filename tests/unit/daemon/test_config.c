@@ -146,6 +146,8 @@ static const struct {
     {"sources: [{topic: a, time_key: t}]\nkafka: {properties: [a]}\n",
      "vigie.yaml:2: kafka.properties: expected a mapping"},
     {"sources:\n  - topic: a\n   time_key: x\n", "vigie.yaml:3: YAML: "},
+    /* regression: libfyaml 0.7.12 loops forever on this (config_yaml fuzzer) */
+    {"sources:\n%\xff\xff\n", "vigie.yaml:2: invalid UTF-8 at byte 10 (0xff)"},
     {"sources: [{topic: a, time_key: t, max_message_bytes: 10}]\n",
      "sources[0].max_message_bytes: 10 is out of range [64, 1073741824]"},
 };
