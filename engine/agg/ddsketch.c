@@ -406,7 +406,9 @@ static int store_decode(struct vg_rbuf *r, struct vg_ddstore *s, uint32_t max_bi
   if (n == 0)
     return 0;
   int64_t off = unzigzag(rb_varint(r));
-  if (r->err || off < -INDEX_LIMIT || off + (int64_t)n - 1 > INDEX_LIMIT)
+  /* bounds first: off + n must not overflow (found by fuzzing) */
+  if (r->err || off < -INDEX_LIMIT || off > INDEX_LIMIT ||
+      off + (int64_t)n - 1 > INDEX_LIMIT)
     return VG_EDECODE;
   s->wshift = 3; /* 8-byte counters until the total is known */
   if (store_reserve(s, (uint32_t)n) < 0)
