@@ -76,7 +76,7 @@ static int have_zoneinfo(void) {
   return 1;
 }
 
-/* Offsets every 97 minutes from 1900 to 2100 (footer rule past 2037), equal
+/* Offsets every 3h07 from 1900 to 2100 (footer rule past 2037), equal
  * to glibc's. */
 static void offsets_match_glibc(void **state) {
   (void)state;
@@ -87,7 +87,7 @@ static void offsets_match_glibc(void **state) {
     glibc_zone(zones[z]);
     long n = 0;
     for (int64_t t = utc(1900, 1, 1, 0, 0); t < utc(2100, 1, 1, 0, 0);
-         t += 97 * 60, n++) {
+         t += 187 * 60, n++) {
       long want = glibc_off(t);
       int32_t got = vg_tz_offset_at(tz, t);
       if (got != want) {
@@ -96,7 +96,7 @@ static void offsets_match_glibc(void **state) {
         fail();
       }
     }
-    assert_true(n > 1000000);
+    assert_true(n > 500000);
     vg_tz_free(tz);
   }
   glibc_restore();
@@ -248,13 +248,13 @@ static void local_to_utc_roundtrip(void **state) {
     glibc_zone(zones[z]);
     int repeated = 0;
     for (int64_t u = utc(1990, 1, 1, 0, 0); u < utc(2080, 1, 1, 0, 0);
-         u += 1783) {
+         u += 3571) { /* < 1 h: every repeated hour is sampled */
       int64_t local = u + vg_tz_offset_at(tz, u);
       enum vg_tz_kind k;
       int64_t r0 = vg_tz_local_to_utc(tz, local, 0, &k);
       if (k == VG_TZ_UNIQUE) {
         assert_int_equal(r0, u);
-        if ((u / 1783) % 64 == 0) {
+        if ((u / 3571) % 64 == 0) {
           time_t lt = (time_t)local;
           struct tm tm;
           gmtime_r(&lt, &tm);
