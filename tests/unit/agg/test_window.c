@@ -1,13 +1,16 @@
 /* Tests of watermarks (min over active partitions, idle partitions, never
  * back) and of the window lifecycle: provisional, final, late revisions,
  * retention rejections, eviction, and hour/day rollups as exact merges. */
+#include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 #include "aggtest.h"
 #include "vigie/error.h"
 #include "vigie/watermark.h"
 #include "vigie/window.h"
+#include "vigie/worker.h"
 
 #define S 1000000000LL
 
@@ -176,11 +179,170 @@ static void rollups_are_exact_merges(void **state) {
   vg_tz_free(tz);
 }
 
+/* ---- real data: Aberdeen PM, October 2018 (UTC timestamps), in
+ * Europe/London local hours and days, which include the 25-hour
+ * 2018-10-28; the oracle groups events with glibc's localtime_r, independent
+ * of Vigie's tz module. */
+
+struct pm_row {
+  int64_t t; /* UTC seconds */
+  double v[2]; /* P1, P2 */
+};
+
+static size_t load_pm(const char *dir, struct pm_row **out) {
+  size_t n = 0, cap = 0;
+  struct pm_row *rows = NULL;
+  for (int day = 1; day <= 31; day++) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/2018-10-%02d_sds011_sensor_5331.csv", dir, day);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      continue;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+      struct tm tm = {0};
+      double p1, p2;
+      /* sensor_id;type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;... */
+      char *c = line;
+      for (int k = 0; k < 5 && c; k++)
+        c = strchr(c, ';') ? strchr(c, ';') + 1 : NULL;
+      if (!c || sscanf(c, "%d-%d-%dT%d:%d:%d;%lf;;;%lf", &tm.tm_year, &tm.tm_mon,
+                       &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &p1, &p2) != 8)
+        continue;
+      tm.tm_year -= 1900;
+      tm.tm_mon -= 1;
+      if (n == cap) {
+        cap = cap ? cap * 2 : 4096;
+        rows = realloc(rows, cap * sizeof *rows);
+      }
+      rows[n++] = (struct pm_row){timegm(&tm), {p1, p2}};
+    }
+    fclose(f);
+  }
+  *out = rows;
+  return n;
+}
+
+struct group {
+  long key;
+  int64_t first_t;
+  uint64_t count;
+  double sum, min, max;
+};
+
+/* Groups by a local-time key (day: yyyymmdd; hour: yyyymmddhh*2 + isdst). */
+static size_t oracle(const struct pm_row *rows, size_t n, int s, int hourly,
+                     struct group *g, size_t cap) {
+  size_t ng = 0;
+  for (size_t i = 0; i < n; i++) {
+    time_t t = (time_t)rows[i].t;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    long key = (tm.tm_year + 1900L) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+    if (hourly)
+      key = (key * 100 + tm.tm_hour) * 2 + (tm.tm_isdst > 0);
+    size_t k = 0;
+    while (k < ng && g[k].key != key)
+      k++;
+    if (k == ng) {
+      assert_true(ng < cap);
+      g[ng++] = (struct group){key, rows[i].t, 0, 0, INFINITY, -INFINITY};
+    }
+    double v = rows[i].v[s];
+    g[k].count++;
+    g[k].sum += v;
+    g[k].min = fmin(g[k].min, v);
+    g[k].max = fmax(g[k].max, v);
+  }
+  return ng;
+}
+
+static void real_data_rollups_match_libc_oracle(void **state) {
+  (void)state;
+  char dir[4096];
+  if (!vg_test_shared_data(dir, sizeof dir, "aberdeen-sensorcommunity-pm/daily_files"))
+    return;
+  struct pm_row *rows;
+  size_t n = load_pm(dir, &rows);
+  assert_true(n > 10000);
+  struct vg_tz *tz = load("Europe/London");
+  struct vg_agg_opts o = {.nworkers = 1, .nparts = 1, .base_s = 60, .ooo_ns = 0,
+                          .idle_ns = INT64_MAX / 2,
+                          .win = {.lateness_s = 3600, .retention_s = 3650LL * 86400,
+                                  .acc = VG_ACC_OPTS_DEFAULT}};
+  struct vg_agg *a;
+  assert_int_equal(vg_agg_new(tz, &o, 0, &a, NULL, 0), 0);
+  struct vg_worker *w = vg_agg_worker(a, 0);
+  for (size_t i = 0; i < n; i++) {
+    for (int s = 0; s < 2; s++) {
+      struct vg_event ev = {.series = (uint64_t)s + 1, .time_ns = rows[i].t * S,
+                            .value = rows[i].v[s]};
+      assert_int_equal(vg_worker_add(w, 0, (int64_t)(2 * i + s), &ev, 0), VG_AGG_ACCEPTED);
+    }
+    if (i % 777 == 0) {
+      assert_int_equal(vg_worker_flush(w, 0), 0);
+      assert_true(vg_agg_collect(a, 0, NULL, NULL) >= 0);
+    }
+  }
+  assert_int_equal(vg_worker_flush(w, 0), 0);
+  assert_true(vg_agg_collect(a, 0, NULL, NULL) >= 0);
+  const struct vg_windows *win = vg_agg_windows(a);
+
+  const char *saved = getenv("TZ");
+  char *saved_copy = saved ? strdup(saved) : NULL;
+  setenv("TZ", "Europe/London", 1);
+  tzset();
+  static struct group g[2000];
+  struct vg_calendar cal;
+  vg_calendar_init(&cal, tz, 60);
+  for (int s = 0; s < 2; s++) {
+    for (int hourly = 0; hourly < 2; hourly++) {
+      size_t ng = oracle(rows, n, s, hourly, g, 2000);
+      size_t found = 0;
+      for (size_t k = 0; k < ng; k++) {
+        enum vg_res res = hourly ? VG_RES_HOUR : VG_RES_DAY;
+        struct vg_span sp = vg_calendar_window(&cal, res, g[k].first_t);
+        const struct vg_wentry *e = vg_windows_get(win, (uint64_t)s + 1, res, sp.start);
+        assert_non_null(e);
+        const struct vg_stats *st = &e->acc.st;
+        if (st->count != g[k].count || st->min != g[k].min || st->max != g[k].max ||
+            vg_rel_diff(vg_stats_sum(st), g[k].sum) > 1e-12)
+          fail_msg("series %d %s %ld: count %llu/%llu sum %.17g/%.17g", s,
+                   hourly ? "hour" : "day", g[k].key, (unsigned long long)st->count,
+                   (unsigned long long)g[k].count, vg_stats_sum(st), g[k].sum);
+        if (!hourly && g[k].key == 20181028)
+          assert_int_equal(e->end - e->start, 25 * 3600);
+        found++;
+      }
+      /* and no window the oracle does not have */
+      size_t ours = 0;
+      for (uint32_t k = 0; k < win->t.n; k++)
+        ours += win->t.e[k].series == (uint64_t)s + 1 &&
+                win->t.e[k].res == (hourly ? VG_RES_HOUR : VG_RES_DAY);
+      assert_int_equal(ours, found);
+      if (s == 0)
+        print_message("aberdeen P1: %zu events, %zu %s windows match the oracle\n", n,
+                      found, hourly ? "hour" : "day");
+    }
+  }
+  if (saved_copy) {
+    setenv("TZ", saved_copy, 1);
+    free(saved_copy);
+  } else {
+    unsetenv("TZ");
+  }
+  tzset();
+  vg_agg_free(a);
+  vg_tz_free(tz);
+  free(rows);
+}
+
 int vg_test_agg_window(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(watermark_is_min_over_active_partitions),
       cmocka_unit_test(window_goes_final_then_revises),
       cmocka_unit_test(rollups_are_exact_merges),
+      cmocka_unit_test(real_data_rollups_match_libc_oracle),
   };
   return cmocka_run_group_tests_name("agg_window", tests, NULL, NULL);
 }
