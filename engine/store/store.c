@@ -1,0 +1,1114 @@
+/*
+ * The LMDB store (include/vigie/store.h): one environment with seven named
+ * databases, the per-epoch commit that writes everything an epoch changed in
+ * one write transaction (and replays it after growing the map when LMDB
+ * says the map is full), the reload of open windows and positions at start,
+ * bounded retention passes, and read-only snapshots for readers in other
+ * threads or processes.
+ *
+ * Growing the map (mdb_env_set_mapsize) is only allowed while no
+ * transaction of this process is active, so readers of this process
+ * register in a counter under a mutex and a growing writer waits for them
+ * to end (new readers wait for the growth). Readers in other processes see
+ * MDB_MAP_RESIZED on their next begin and adopt the new size themselves.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "vigie/calendar.h"
+#include "vigie/error.h"
+#include "vigie/store.h"
+#include "store/buf.h"
+
+#define DEFAULT_MAP (64ULL << 20)
+#define DEFAULT_MAP_MAX (1ULL << 40)
+#define WKEY_LEN 17
+#define OPEN_VERSION 1
+#define OPEN_HDR 14 /* u8 version, u8 flags, u32 revision, i64 end */
+#define SERIES_VERSION 1
+#define POS_VERSION 1
+#define EMIT_VERSION 1
+
+struct vg_store {
+  MDB_env *env;
+  MDB_dbi meta, series, series_id, open, seg, pos, emit;
+  struct vg_store_opts o;
+  size_t map_size;
+  pthread_mutex_t lock; /* guards readers/growing */
+  pthread_cond_t cond;
+  unsigned readers;     /* active reader snapshots of this process */
+  int growing;
+  struct sbuf scratch; /* the writer's encoding buffer */
+  /* retention resumes here between calls: next (series, res) to look at */
+  uint64_t ret_series;
+  uint8_t ret_res;
+};
+
+struct vg_store_reader {
+  struct vg_store *st;
+  MDB_txn *txn;
+};
+
+/* LMDB and errno codes to ours. */
+static int map_err(int rc) {
+  switch (rc) {
+  case 0:
+    return 0;
+  case MDB_MAP_FULL:
+    return VG_EFULL;
+  case MDB_NOTFOUND:
+    return VG_ENOTFOUND;
+  case MDB_CORRUPTED:
+  case MDB_PAGE_NOTFOUND:
+    return VG_ECORRUPT;
+  case MDB_VERSION_MISMATCH:
+  case MDB_INVALID:
+    return VG_EVERSION;
+  default:
+    return rc > 0 ? -rc : -EIO; /* errno from the OS, or another MDB_ code */
+  }
+}
+
+static int fail_msg(int rc, char *errstr, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_msg(int rc, char *errstr, size_t size, const char *fmt, ...) {
+  if (size) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, size, fmt, ap);
+    va_end(ap);
+  }
+  return rc;
+}
+
+static void wkey(uint8_t k[WKEY_LEN], uint64_t series, uint8_t res, int64_t t) {
+  be64_put(k, series);
+  k[8] = res;
+  be64_put(k + 9, i64_key(t));
+}
+
+static void wkey_get(const uint8_t k[WKEY_LEN], uint64_t *series, uint8_t *res,
+                     int64_t *t) {
+  *series = be64_get(k);
+  *res = k[8];
+  *t = i64_unkey(be64_get(k + 9));
+}
+
+static const char *res_label(uint8_t res) {
+  return res == VG_RES_BASE ? "base" : res == VG_RES_HOUR ? "1h" : res == VG_RES_DAY ? "1d" : "?";
+}
+
+static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v) {
+  MDB_val k = {strlen(name), (void *)name}, d;
+  int rc = mdb_get(txn, dbi, &k, &d);
+  if (rc)
+    return rc;
+  if (d.mv_size != 8)
+    return MDB_CORRUPTED;
+  struct rbuf r = {d.mv_data, (const uint8_t *)d.mv_data + 8, 0};
+  *v = rb_u64le(&r);
+  return 0;
+}
+
+static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v) {
+  uint8_t b[8];
+  for (int i = 0; i < 8; i++)
+    b[i] = (uint8_t)(v >> (8 * i));
+  MDB_val k = {strlen(name), (void *)name}, d = {8, b};
+  return mdb_put(txn, dbi, &k, &d, 0);
+}
+
+static int open_dbis(struct vg_store *st, MDB_txn *txn, unsigned flags) {
+  int rc;
+  if ((rc = mdb_dbi_open(txn, "meta", flags, &st->meta)) ||
+      (rc = mdb_dbi_open(txn, "series", flags, &st->series)) ||
+      (rc = mdb_dbi_open(txn, "series_id", flags, &st->series_id)) ||
+      (rc = mdb_dbi_open(txn, "open", flags, &st->open)) ||
+      (rc = mdb_dbi_open(txn, "seg", flags, &st->seg)) ||
+      (rc = mdb_dbi_open(txn, "pos", flags, &st->pos)) ||
+      (rc = mdb_dbi_open(txn, "emit", flags, &st->emit)))
+    return rc;
+  return 0;
+}
+
+int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char *errstr,
+                  size_t errstr_size) {
+  int rc;
+  MDB_txn *txn = NULL;
+  struct vg_store *st = calloc(1, sizeof *st);
+  if (!st)
+    return fail_msg(-ENOMEM, errstr, errstr_size, "out of memory opening the store");
+  st->o = *opts;
+  st->o.path = NULL; /* not kept: the caller's string */
+  if (!st->o.seg_codec)
+    st->o.seg_codec = VG_SEG_DEFAULT_CODEC;
+  if (!st->o.map_max)
+    st->o.map_max = DEFAULT_MAP_MAX;
+  st->map_size = opts->map_size ? opts->map_size : DEFAULT_MAP;
+  pthread_mutex_init(&st->lock, NULL);
+  pthread_cond_init(&st->cond, NULL);
+  if (!opts->readonly && mkdir(opts->path, 0750) != 0 && errno != EEXIST) {
+    rc = fail_msg(-errno, errstr, errstr_size, "cannot create the store directory '%s': %s",
+                  opts->path, strerror(errno));
+    goto fail;
+  }
+  unsigned flags = MDB_NOTLS;
+  if (opts->readonly)
+    flags |= MDB_RDONLY;
+  else if (opts->durability == VG_STORE_NOMETASYNC)
+    flags |= MDB_NOMETASYNC;
+  else if (opts->durability == VG_STORE_NOSYNC)
+    flags |= MDB_NOSYNC;
+  if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, 8)) ||
+      (rc = mdb_env_set_maxreaders(st->env, opts->max_readers ? opts->max_readers : 126)) ||
+      (rc = mdb_env_set_mapsize(st->env, st->map_size)) ||
+      (rc = mdb_env_open(st->env, opts->path, flags, 0640))) {
+    rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot open the store '%s': %s",
+                  opts->path, mdb_strerror(rc));
+    goto fail;
+  }
+  MDB_envinfo info;
+  mdb_env_info(st->env, &info);
+  st->map_size = info.me_mapsize; /* an existing, larger store keeps its size */
+  int stale = 0;
+  mdb_reader_check(st->env, &stale); /* slots left by crashed processes */
+  if ((rc = mdb_txn_begin(st->env, NULL, opts->readonly ? MDB_RDONLY : 0, &txn))) {
+    rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot begin a transaction on '%s': %s",
+                  opts->path, mdb_strerror(rc));
+    goto fail;
+  }
+  if ((rc = open_dbis(st, txn, opts->readonly ? 0 : MDB_CREATE))) {
+    rc = fail_msg(rc == MDB_NOTFOUND ? VG_ENOTFOUND : map_err(rc), errstr, errstr_size,
+                  "cannot open the databases of the store '%s': %s%s", opts->path,
+                  mdb_strerror(rc), rc == MDB_NOTFOUND ? " (not a Vigie store yet)" : "");
+    goto fail;
+  }
+  uint64_t format;
+  rc = meta_get_u64(txn, st->meta, "format", &format);
+  if (rc == MDB_NOTFOUND && !opts->readonly) {
+    if ((rc = meta_put_u64(txn, st->meta, "format", VG_STORE_FORMAT)) ||
+        (rc = meta_put_u64(txn, st->meta, "epoch", 0)) ||
+        (rc = meta_put_u64(txn, st->meta, "watermark", (uint64_t)INT64_MIN)) ||
+        (rc = meta_put_u64(txn, st->meta, "emit_seq", 0))) {
+      rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot initialize the store '%s': %s",
+                    opts->path, mdb_strerror(rc));
+      goto fail;
+    }
+  } else if (rc) {
+    rc = fail_msg(map_err(rc), errstr, errstr_size,
+                  "cannot read the format version of the store '%s': %s", opts->path,
+                  mdb_strerror(rc));
+    goto fail;
+  } else if (format != VG_STORE_FORMAT) {
+    rc = fail_msg(VG_EVERSION, errstr, errstr_size,
+                  "store '%s' has format version %" PRIu64 ", this build knows %d",
+                  opts->path, format, VG_STORE_FORMAT);
+    goto fail;
+  }
+  rc = mdb_txn_commit(txn); /* also for a read txn: makes the DBI handles global */
+  txn = NULL;
+  if (rc) {
+    rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot initialize the store '%s': %s",
+                  opts->path, mdb_strerror(rc));
+    goto fail;
+  }
+  *out = st;
+  return 0;
+fail:
+  if (txn)
+    mdb_txn_abort(txn);
+  vg_store_close(st);
+  return rc;
+}
+
+void vg_store_close(struct vg_store *st) {
+  if (!st)
+    return;
+  assert(st->readers == 0);
+  if (st->env)
+    mdb_env_close(st->env);
+  free(st->scratch.p);
+  pthread_cond_destroy(&st->cond);
+  pthread_mutex_destroy(&st->lock);
+  free(st);
+}
+
+/* Grows the map (doubling) once no reader of this process is active. */
+static int grow(struct vg_store *st) {
+  if (st->map_size >= st->o.map_max)
+    return VG_EFULL;
+  size_t next = st->map_size * 2;
+  if (next > st->o.map_max)
+    next = st->o.map_max;
+  pthread_mutex_lock(&st->lock);
+  st->growing = 1;
+  while (st->readers)
+    pthread_cond_wait(&st->cond, &st->lock);
+  int rc = mdb_env_set_mapsize(st->env, next);
+  if (rc == 0)
+    st->map_size = next;
+  st->growing = 0;
+  pthread_cond_broadcast(&st->cond);
+  pthread_mutex_unlock(&st->lock);
+  return rc ? map_err(rc) : 0;
+}
+
+/* --- the epoch commit ---------------------------------------------------- */
+
+static int cmp_wentry(const void *a, const void *b) {
+  const struct vg_wentry *x = *(const struct vg_wentry *const *)a;
+  const struct vg_wentry *y = *(const struct vg_wentry *const *)b;
+  if (x->series != y->series)
+    return x->series < y->series ? -1 : 1;
+  if (x->res != y->res)
+    return x->res < y->res ? -1 : 1;
+  return (x->start > y->start) - (x->start < y->start);
+}
+
+/* Writes the open row of w, encoded in the scratch buffer b. */
+static int put_open(MDB_txn *txn, MDB_dbi dbi, struct sbuf *b, const struct vg_wentry *w) {
+  uint8_t k[WKEY_LEN];
+  wkey(k, w->series, w->res, w->start);
+  size_t cap = vg_acc_encoded_size(&w->acc), used; /* an upper bound */
+  b->len = 0;
+  if (sbuf_reserve(b, OPEN_HDR + cap))
+    return ENOMEM;
+  uint8_t *p = b->p;
+  p[0] = OPEN_VERSION;
+  p[1] = (uint8_t)((w->final ? 1 : 0) | (w->emit ? 2 : 0));
+  for (int i = 0; i < 4; i++)
+    p[2 + i] = (uint8_t)(w->revision >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    p[6 + i] = (uint8_t)((uint64_t)w->end >> (8 * i));
+  if (vg_acc_encode(&w->acc, p + OPEN_HDR, cap, &used) != 0)
+    return MDB_BAD_VALSIZE; /* cannot happen: cap is the encoder's bound */
+  MDB_val key = {WKEY_LEN, k}, val = {OPEN_HDR + used, p};
+  return mdb_put(txn, dbi, &key, &val, 0);
+}
+
+/* Decodes an open row into *w (holding nothing). */
+static int get_open(const MDB_val *key, const MDB_val *val, struct vg_wentry *w,
+                    char *errstr, size_t size) {
+  memset(w, 0, sizeof *w);
+  vg_acc_init(&w->acc);
+  wkey_get(key->mv_data, &w->series, &w->res, &w->start);
+  const uint8_t *p = val->mv_data;
+  int rc;
+  if (key->mv_size != WKEY_LEN || val->mv_size < OPEN_HDR) {
+    rc = VG_ECORRUPT;
+    goto fail;
+  }
+  if (p[0] != OPEN_VERSION) {
+    rc = VG_EVERSION;
+    goto fail;
+  }
+  w->final = p[1] & 1;
+  w->emit = (p[1] >> 1) & 1;
+  struct rbuf r = {p + 2, p + OPEN_HDR, 0};
+  w->revision = rb_u32le(&r);
+  w->end = (int64_t)rb_u64le(&r);
+  size_t used;
+  rc = vg_acc_decode(&w->acc, p + OPEN_HDR, val->mv_size - OPEN_HDR, &used);
+  if (rc == 0 && (used != val->mv_size - OPEN_HDR || w->end <= w->start)) {
+    vg_acc_release(&w->acc);
+    rc = VG_ECORRUPT;
+  }
+  if (rc == VG_EDECODE)
+    rc = VG_ECORRUPT;
+  if (rc)
+    goto fail;
+  return 0;
+fail:
+  vg_acc_init(&w->acc);
+  return fail_msg(rc, errstr, size,
+                  "%s open window of series %" PRIu64 " at resolution %s starting at %" PRId64
+                  ": %s",
+                  rc == VG_EVERSION ? "unsupported" : "corrupt", w->series, res_label(w->res),
+                  w->start, rc == -ENOMEM ? "out of memory" : "bad row");
+}
+
+/* Prefix of an error message about a series: its canonical key when the
+ * dictionary has it. */
+static void name_series(MDB_txn *txn, const struct vg_store *st, uint64_t id, char *buf,
+                        size_t size) {
+  uint8_t k[8];
+  be64_put(k, id);
+  MDB_val key = {8, k}, val;
+  if (mdb_get(txn, st->series_id, &key, &val) == 0)
+    snprintf(buf, size, "series %.*s (id %" PRIu64 ")", (int)(val.mv_size > 200 ? 200 : val.mv_size),
+             (const char *)val.mv_data, id);
+  else
+    snprintf(buf, size, "series id %" PRIu64, id);
+}
+
+/* Merges the sealed windows w[0..n) (one segment's, sorted) into their
+ * segment. */
+static int seal_group(struct vg_store *st, MDB_txn *txn, const struct vg_wentry *const *w,
+                      size_t n, char *errstr, size_t size) {
+  struct vg_seg_key sk = {w[0]->series, w[0]->res, vg_seg_span(w[0]->res, w[0]->start)};
+  uint8_t k[WKEY_LEN];
+  wkey(k, sk.series, sk.res, sk.span_start);
+  MDB_val key = {WKEY_LEN, k}, val;
+  struct vg_segment old = {0};
+  const struct vg_wentry **merged = NULL;
+  uint8_t *enc = NULL;
+  size_t elen, m = 0;
+  int rc = mdb_get(txn, st->seg, &key, &val);
+  if (rc == 0) {
+    char msg[256];
+    rc = vg_seg_decode(val.mv_data, val.mv_size, &sk, &old, msg, sizeof msg);
+    if (rc) {
+      char who[300];
+      name_series(txn, st, sk.series, who, sizeof who);
+      rc = fail_msg(rc, errstr, size, "cannot seal windows of %s: %s", who, msg);
+      goto fail;
+    }
+  } else if (rc != MDB_NOTFOUND) {
+    rc = fail_msg(map_err(rc), errstr, size, "cannot read a segment: %s", mdb_strerror(rc));
+    goto fail;
+  }
+  merged = malloc((old.n + n) * sizeof *merged);
+  if (!merged) {
+    rc = fail_msg(-ENOMEM, errstr, size, "out of memory sealing windows");
+    goto fail;
+  }
+  size_t i = 0, j = 0;
+  while (i < old.n || j < n) {
+    if (j < n && j + 1 < n && w[j + 1]->start == w[j]->start) {
+      j++; /* the same window twice in one epoch: the later one wins */
+      continue;
+    }
+    if (j == n || (i < old.n && old.w[i].start < w[j]->start)) {
+      merged[m++] = &old.w[i++];
+    } else {
+      if (i < old.n && old.w[i].start == w[j]->start)
+        i++; /* a revision replaces the stored window */
+      merged[m++] = w[j++];
+    }
+  }
+  rc = vg_seg_encode(&sk, merged, m, st->o.seg_codec, &enc, &elen);
+  if (rc) {
+    rc = fail_msg(rc, errstr, size, "cannot encode the segment of series %" PRIu64 ": %s",
+                  sk.series, vg_strerror(rc));
+    goto fail;
+  }
+  val = (MDB_val){elen, enc};
+  rc = mdb_put(txn, st->seg, &key, &val, 0);
+  if (rc)
+    goto fail; /* MDB_MAP_FULL travels up as is */
+  for (size_t t = 0; t < n; t++) {
+    wkey(k, w[t]->series, w[t]->res, w[t]->start);
+    key = (MDB_val){WKEY_LEN, k};
+    rc = mdb_del(txn, st->open, &key, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+      goto fail;
+  }
+  rc = 0;
+fail:
+  free(enc);
+  free(merged);
+  vg_segment_release(&old);
+  return rc;
+}
+
+static int put_series(struct vg_store *st, MDB_txn *txn, const struct vg_store_series *s,
+                      char *errstr, size_t size) {
+  if (s->key_len == 0 || s->key_len > 511)
+    return fail_msg(VG_ECONFIG, errstr, size,
+                    "series key of id %" PRIu64 " is empty or longer than 511 bytes", s->id);
+  MDB_val key = {s->key_len, (void *)s->key}, val;
+  int rc = mdb_get(txn, st->series, &key, &val);
+  if (rc == 0) {
+    struct rbuf r = {val.mv_data, (const uint8_t *)val.mv_data + val.mv_size, 0};
+    rb_u8(&r);
+    uint64_t id = rb_u64le(&r);
+    if (r.err)
+      return fail_msg(VG_ECORRUPT, errstr, size, "corrupt dictionary entry of series %.*s",
+                      (int)s->key_len, s->key);
+    if (id != s->id)
+      return fail_msg(VG_ECONFIG, errstr, size,
+                      "series %.*s is already known as id %" PRIu64 ", not %" PRIu64,
+                      (int)s->key_len, s->key, id, s->id);
+    return 0;
+  }
+  if (rc != MDB_NOTFOUND)
+    return rc;
+  uint8_t ik[8];
+  be64_put(ik, s->id);
+  MDB_val idkey = {8, ik};
+  rc = mdb_get(txn, st->series_id, &idkey, &val);
+  if (rc == 0)
+    return fail_msg(VG_ECONFIG, errstr, size,
+                    "series id %" PRIu64 " of %.*s already names %.*s (hash collision)", s->id,
+                    (int)s->key_len, s->key, (int)(val.mv_size > 200 ? 200 : val.mv_size),
+                    (const char *)val.mv_data);
+  if (rc != MDB_NOTFOUND)
+    return rc;
+  uint8_t v[17];
+  v[0] = SERIES_VERSION;
+  for (int i = 0; i < 8; i++) {
+    v[1 + i] = (uint8_t)(s->id >> (8 * i));
+    v[9 + i] = (uint8_t)((uint64_t)s->first_seen_ns >> (8 * i));
+  }
+  val = (MDB_val){sizeof v, v};
+  if ((rc = mdb_put(txn, st->series, &key, &val, 0)))
+    return rc;
+  val = (MDB_val){s->key_len, (void *)s->key};
+  return mdb_put(txn, st->series_id, &idkey, &val, 0);
+}
+
+static int put_pos(struct vg_store *st, MDB_txn *txn, const struct vg_store_pos *p) {
+  size_t tl = strlen(p->topic);
+  if (tl == 0 || tl > 255)
+    return MDB_BAD_VALSIZE;
+  uint8_t k[256 + 5], v[25];
+  memcpy(k, p->topic, tl);
+  k[tl] = 0;
+  for (int i = 0; i < 4; i++)
+    k[tl + 1 + i] = (uint8_t)(p->partition >> (24 - 8 * i));
+  v[0] = POS_VERSION;
+  for (int i = 0; i < 8; i++) {
+    v[1 + i] = (uint8_t)((uint64_t)p->next_offset >> (8 * i));
+    v[9 + i] = (uint8_t)((uint64_t)p->max_event_ns >> (8 * i));
+    v[17 + i] = (uint8_t)((uint64_t)p->last_active_ns >> (8 * i));
+  }
+  MDB_val key = {tl + 5, k}, val = {sizeof v, v};
+  return mdb_put(txn, st->pos, &key, &val, 0);
+}
+
+static int get_pos(const MDB_val *key, const MDB_val *val, struct vg_store_pos *p,
+                   char *topic) {
+  const uint8_t *k = key->mv_data, *v = val->mv_data;
+  if (key->mv_size < 6 || key->mv_size > 260 || k[key->mv_size - 5] != 0 ||
+      val->mv_size != 25)
+    return VG_ECORRUPT;
+  if (v[0] != POS_VERSION)
+    return VG_EVERSION;
+  size_t tl = key->mv_size - 5;
+  memcpy(topic, k, tl);
+  topic[tl] = 0;
+  p->topic = topic;
+  p->partition = (uint32_t)k[tl + 1] << 24 | (uint32_t)k[tl + 2] << 16 |
+                 (uint32_t)k[tl + 3] << 8 | k[tl + 4];
+  struct rbuf r = {v + 1, v + 25, 0};
+  p->next_offset = (int64_t)rb_u64le(&r);
+  p->max_event_ns = (int64_t)rb_u64le(&r);
+  p->last_active_ns = (int64_t)rb_u64le(&r);
+  return 0;
+}
+
+/* One attempt: everything of the epoch in one write transaction. Returns
+ * 0, an LMDB code (MDB_MAP_FULL asks for growth) or one of ours. */
+static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
+                       const struct vg_wentry **sealed, const struct vg_wentry **open,
+                       char *errstr, size_t size) {
+  MDB_txn *txn = NULL;
+  int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+  if (rc)
+    goto fail;
+  for (size_t i = 0; i < ep->nsealed;) {
+    size_t j = i + 1;
+    int64_t span = vg_seg_span(sealed[i]->res, sealed[i]->start);
+    while (j < ep->nsealed && sealed[j]->series == sealed[i]->series &&
+           sealed[j]->res == sealed[i]->res &&
+           vg_seg_span(sealed[j]->res, sealed[j]->start) == span)
+      j++;
+    if ((rc = seal_group(st, txn, sealed + i, j - i, errstr, size)))
+      goto fail;
+    i = j;
+  }
+  for (size_t i = 0; i < ep->nopen; i++)
+    if ((rc = put_open(txn, st->open, &st->scratch, open[i])))
+      goto fail;
+  for (size_t i = 0; i < ep->nevict; i++) {
+    uint8_t k[WKEY_LEN];
+    wkey(k, ep->evict[i].series, ep->evict[i].res, ep->evict[i].start);
+    MDB_val key = {WKEY_LEN, k};
+    rc = mdb_del(txn, st->open, &key, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+      goto fail;
+  }
+  for (size_t i = 0; i < ep->nseries; i++)
+    if ((rc = put_series(st, txn, &ep->series[i], errstr, size)))
+      goto fail;
+  for (size_t i = 0; i < ep->npos; i++)
+    if ((rc = put_pos(st, txn, &ep->pos[i])))
+      goto fail;
+  uint64_t seq;
+  if ((rc = meta_get_u64(txn, st->meta, "emit_seq", &seq)))
+    goto fail;
+  for (size_t i = 0; i < ep->nemit; i++) {
+    const struct vg_store_emit *e = &ep->emit[i];
+    uint8_t k[8], v[27];
+    be64_put(k, seq++);
+    v[0] = EMIT_VERSION;
+    for (int b = 0; b < 8; b++) {
+      v[1 + b] = (uint8_t)(e->series >> (8 * b));
+      v[10 + b] = (uint8_t)((uint64_t)e->start >> (8 * b));
+    }
+    v[9] = e->res;
+    for (int b = 0; b < 4; b++)
+      v[18 + b] = (uint8_t)(e->revision >> (8 * b));
+    memset(v + 22, 0, 5); /* reserved */
+    MDB_val key = {8, k}, val = {sizeof v, v};
+    if ((rc = mdb_put(txn, st->emit, &key, &val, MDB_APPEND)))
+      goto fail;
+  }
+  if ((rc = meta_put_u64(txn, st->meta, "emit_seq", seq)) ||
+      (rc = meta_put_u64(txn, st->meta, "watermark", (uint64_t)ep->watermark_ns)) ||
+      (rc = meta_put_u64(txn, st->meta, "epoch", ep->epoch)))
+    goto fail;
+  rc = mdb_txn_commit(txn);
+  txn = NULL;
+fail:
+  if (txn)
+    mdb_txn_abort(txn);
+  return rc;
+}
+
+int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *errstr,
+                    size_t errstr_size) {
+  if (st->o.readonly)
+    return fail_msg(VG_ECONFIG, errstr, errstr_size, "cannot commit: the store is read-only");
+  int rc = -ENOMEM;
+  const struct vg_wentry **sealed = NULL, **open = NULL;
+  sealed = malloc((ep->nsealed ? ep->nsealed : 1) * sizeof *sealed);
+  open = malloc((ep->nopen ? ep->nopen : 1) * sizeof *open);
+  if (!sealed || !open) {
+    fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64, ep->epoch);
+    goto fail;
+  }
+  /* key order: segments are grouped, and B-tree puts stay local */
+  if (ep->nsealed)
+    memcpy(sealed, ep->sealed, ep->nsealed * sizeof *sealed);
+  if (ep->nopen)
+    memcpy(open, ep->open, ep->nopen * sizeof *open);
+  qsort(sealed, ep->nsealed, sizeof *sealed, cmp_wentry);
+  qsort(open, ep->nopen, sizeof *open, cmp_wentry);
+  for (;;) {
+    if (errstr_size)
+      errstr[0] = 0;
+    rc = commit_once(st, ep, sealed, open, errstr, errstr_size);
+    if (rc != MDB_MAP_FULL)
+      break;
+    int g = grow(st); /* the transaction was aborted: replay the epoch */
+    if (g) {
+      rc = fail_msg(g, errstr, errstr_size,
+                    "cannot commit epoch %" PRIu64 ": the store map is full at %zu bytes "
+                    "(map_max %zu); nothing of this epoch was written",
+                    ep->epoch, st->map_size, st->o.map_max);
+      goto fail;
+    }
+  }
+  if (rc > 0 || (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)) {
+    int lmdb = rc;
+    rc = map_err(rc);
+    fail_msg(rc, errstr, errstr_size,
+             "cannot commit epoch %" PRIu64 ": %s; nothing of this epoch was written%s",
+             ep->epoch, mdb_strerror(lmdb),
+             rc == -ENOSPC ? " (disk full: retry when space returns)" : "");
+  } else if (rc && errstr_size && !errstr[0]) {
+    fail_msg(rc, errstr, errstr_size,
+             "cannot commit epoch %" PRIu64 ": %s; nothing of this epoch was written",
+             ep->epoch, vg_strerror(rc));
+  }
+fail:
+  free(sealed);
+  free(open);
+  return rc;
+}
+
+/* --- load ---------------------------------------------------------------- */
+
+int vg_store_load(struct vg_store *st,
+                  int (*on_window)(const struct vg_wentry *w, void *ctx),
+                  int (*on_pos)(const struct vg_store_pos *p, void *ctx), void *ctx,
+                  struct vg_store_state *state, char *errstr, size_t errstr_size) {
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  MDB_val key, val;
+  struct vg_store_state s = {0};
+  uint64_t wm;
+  int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+  if (rc)
+    goto lmdb_fail;
+  if ((rc = meta_get_u64(txn, st->meta, "epoch", &s.epoch)) ||
+      (rc = meta_get_u64(txn, st->meta, "watermark", &wm)) ||
+      (rc = meta_get_u64(txn, st->meta, "emit_seq", &s.emit_seq)))
+    goto lmdb_fail;
+  s.watermark_ns = (int64_t)wm;
+  if ((rc = mdb_cursor_open(txn, st->open, &cur)))
+    goto lmdb_fail;
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    struct vg_wentry w;
+    if ((rc = get_open(&key, &val, &w, errstr, errstr_size)))
+      goto fail;
+    s.nopen++;
+    rc = on_window ? on_window(&w, ctx) : 0;
+    vg_acc_release(&w.acc);
+    if (rc)
+      goto fail;
+  }
+  if (rc != MDB_NOTFOUND)
+    goto lmdb_fail;
+  mdb_cursor_close(cur);
+  if ((rc = mdb_cursor_open(txn, st->pos, &cur)))
+    goto lmdb_fail;
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    struct vg_store_pos p;
+    char topic[256];
+    if ((rc = get_pos(&key, &val, &p, topic))) {
+      fail_msg(rc, errstr, errstr_size, "corrupt or unsupported partition position row");
+      goto fail;
+    }
+    s.npos++;
+    if (on_pos && (rc = on_pos(&p, ctx)))
+      goto fail;
+  }
+  if (rc != MDB_NOTFOUND)
+    goto lmdb_fail;
+  rc = 0;
+  if (state)
+    *state = s;
+  goto fail;
+lmdb_fail:
+  rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot load the store: %s", mdb_strerror(rc));
+fail:
+  if (cur)
+    mdb_cursor_close(cur);
+  if (txn)
+    mdb_txn_abort(txn);
+  return rc;
+}
+
+/* --- retention ----------------------------------------------------------- */
+
+/* One transaction of retention work, resuming at st->ret_series/ret_res.
+ * *done is set when the whole key space was walked. */
+static int retain_txn(struct vg_store *st, int64_t wm_s, size_t max_deletes,
+                      size_t *deleted, int *done) {
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  size_t work = 0, dels = 0;
+  *done = 0;
+  int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+  if (rc)
+    goto fail;
+  if ((rc = mdb_cursor_open(txn, st->seg, &cur)))
+    goto fail;
+  while (dels < max_deletes && work < 4 * max_deletes) {
+    uint8_t k[WKEY_LEN];
+    wkey(k, st->ret_series, st->ret_res, INT64_MIN);
+    MDB_val key = {WKEY_LEN, k}, val;
+    work++;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND) {
+      *done = 1;
+      st->ret_series = 0;
+      st->ret_res = 0;
+      rc = 0;
+      break;
+    }
+    if (rc)
+      goto fail;
+    uint64_t series;
+    uint8_t res;
+    int64_t span;
+    wkey_get(key.mv_data, &series, &res, &span);
+    int64_t keep = res < 3 ? st->o.retention_s[res] : 0;
+    int64_t len = vg_seg_span_len(res);
+    /* delete expired spans of this (series, res), oldest first */
+    while (keep > 0 && len > 0 && span + len <= wm_s - keep && dels < max_deletes) {
+      if ((rc = mdb_cursor_del(cur, 0)))
+        goto fail;
+      dels++;
+      work++;
+      rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT); /* after a delete: the next row */
+      if (rc == MDB_NOTFOUND || (rc == 0 && key.mv_size != WKEY_LEN))
+        break;
+      if (rc)
+        goto fail;
+      uint64_t s2;
+      uint8_t r2;
+      wkey_get(key.mv_data, &s2, &r2, &span);
+      if (s2 != series || r2 != res)
+        break;
+    }
+    if (dels >= max_deletes) {
+      st->ret_series = series; /* this (series, res) may have more */
+      st->ret_res = res;
+      break;
+    }
+    /* next (series, res) */
+    if (res < 255) {
+      st->ret_series = series;
+      st->ret_res = (uint8_t)(res + 1);
+    } else if (series < UINT64_MAX) {
+      st->ret_series = series + 1;
+      st->ret_res = 0;
+    } else {
+      *done = 1;
+      st->ret_series = 0;
+      st->ret_res = 0;
+      break;
+    }
+  }
+  rc = 0;
+  mdb_cursor_close(cur);
+  cur = NULL;
+  rc = mdb_txn_commit(txn);
+  txn = NULL;
+  *deleted += dels;
+fail:
+  if (cur)
+    mdb_cursor_close(cur);
+  if (txn)
+    mdb_txn_abort(txn);
+  return rc;
+}
+
+int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_deletes,
+                    size_t max_txns, size_t *deleted, int *more, char *errstr,
+                    size_t errstr_size) {
+  size_t d = 0;
+  int done = 1, rc = 0;
+  if (st->o.readonly)
+    return fail_msg(VG_ECONFIG, errstr, errstr_size, "cannot apply retention: read-only");
+  if (watermark_ns != INT64_MIN && max_deletes > 0) {
+    int64_t wm_s = watermark_ns / 1000000000;
+    for (size_t t = 0; t < max_txns; t++) {
+      rc = retain_txn(st, wm_s, max_deletes, &d, &done);
+      if (rc == MDB_MAP_FULL && grow(st) == 0)
+        continue;
+      if (rc) {
+        rc = fail_msg(map_err(rc), errstr, errstr_size, "retention pass failed: %s",
+                      mdb_strerror(rc));
+        break;
+      }
+      if (done)
+        break;
+    }
+  }
+  if (deleted)
+    *deleted = d;
+  if (more)
+    *more = !done;
+  return rc;
+}
+
+/* --- readers ------------------------------------------------------------- */
+
+int vg_store_reader_check(struct vg_store *st, int *dead) {
+  int n = 0;
+  int rc = mdb_reader_check(st->env, &n);
+  if (dead)
+    *dead = n;
+  return map_err(rc);
+}
+
+struct stale_ctx {
+  uint64_t last, max_lag;
+  int n;
+};
+
+static int stale_line(const char *msg, void *ctx) {
+  struct stale_ctx *c = ctx;
+  unsigned long pid;
+  char thr[64];
+  char txn[32];
+  /* "    pid     thread     txnid" lines; the header and empty slots ("-") skip */
+  if (sscanf(msg, "%lu %63s %31s", &pid, thr, txn) == 3 && txn[0] != '-') {
+    uint64_t id = strtoull(txn, NULL, 10);
+    if (c->last > id && c->last - id > c->max_lag)
+      c->n++;
+  }
+  return 0;
+}
+
+int vg_store_stale_readers(struct vg_store *st, uint64_t max_lag, int *n) {
+  MDB_envinfo info;
+  int rc = mdb_env_info(st->env, &info);
+  if (rc)
+    return map_err(rc);
+  struct stale_ctx c = {info.me_last_txnid, max_lag, 0};
+  rc = mdb_reader_list(st->env, stale_line, &c);
+  *n = c.n;
+  return rc < 0 ? -EIO : 0;
+}
+
+int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
+  MDB_envinfo info;
+  MDB_stat ms;
+  MDB_txn *txn = NULL;
+  int rc;
+  if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_stat(st->env, &ms)))
+    return map_err(rc);
+  memset(out, 0, sizeof *out);
+  out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+  out->map_bytes = info.me_mapsize;
+  if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
+    return map_err(rc);
+  MDB_stat s;
+  if (mdb_stat(txn, st->seg, &s) == 0)
+    out->segments = s.ms_entries;
+  if (mdb_stat(txn, st->open, &s) == 0)
+    out->open_windows = s.ms_entries;
+  if (mdb_stat(txn, st->series, &s) == 0)
+    out->series = s.ms_entries;
+  if (mdb_stat(txn, st->emit, &s) == 0)
+    out->emit_records = s.ms_entries;
+  mdb_txn_abort(txn);
+  return 0;
+}
+
+int vg_store_reader_begin(struct vg_store *st, struct vg_store_reader **out) {
+  struct vg_store_reader *r = calloc(1, sizeof *r);
+  if (!r)
+    return -ENOMEM;
+  r->st = st;
+  pthread_mutex_lock(&st->lock);
+  while (st->growing)
+    pthread_cond_wait(&st->cond, &st->lock);
+  st->readers++;
+  pthread_mutex_unlock(&st->lock);
+  int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
+  if (rc == MDB_MAP_RESIZED) {
+    /* another process grew the map: adopt its size (no txn of ours is
+     * active while we hold every reader slot of this process) */
+    pthread_mutex_lock(&st->lock);
+    st->readers--;
+    st->growing = 1;
+    while (st->readers)
+      pthread_cond_wait(&st->cond, &st->lock);
+    rc = mdb_env_set_mapsize(st->env, 0);
+    st->growing = 0;
+    st->readers++;
+    pthread_cond_broadcast(&st->cond);
+    pthread_mutex_unlock(&st->lock);
+    if (rc == 0)
+      rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
+  }
+  if (rc) {
+    r->txn = NULL;
+    vg_store_reader_end(r);
+    return map_err(rc);
+  }
+  *out = r;
+  return 0;
+}
+
+void vg_store_reader_end(struct vg_store_reader *r) {
+  if (!r)
+    return;
+  if (r->txn)
+    mdb_txn_abort(r->txn);
+  struct vg_store *st = r->st;
+  pthread_mutex_lock(&st->lock);
+  st->readers--;
+  if (st->readers == 0)
+    pthread_cond_broadcast(&st->cond);
+  pthread_mutex_unlock(&st->lock);
+  free(r);
+}
+
+int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
+                        int64_t from_s, int64_t to_s,
+                        int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
+                        char *errstr, size_t errstr_size) {
+  struct vg_store *st = r->st;
+  MDB_cursor *cur = NULL;
+  struct vg_wentry *open = NULL;
+  size_t nopen = 0, capopen = 0, j = 0;
+  struct vg_segment seg = {0};
+  MDB_val key, val;
+  uint8_t k[WKEY_LEN];
+  int rc;
+  if (vg_seg_span_len(res) == 0 || from_s >= to_s)
+    return 0;
+  /* the open windows of the range first (usually few), to interleave */
+  if ((rc = mdb_cursor_open(r->txn, st->open, &cur)))
+    goto lmdb_fail;
+  wkey(k, series, res, from_s);
+  key = (MDB_val){WKEY_LEN, k};
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    uint64_t s;
+    uint8_t rs;
+    int64_t t;
+    wkey_get(key.mv_data, &s, &rs, &t);
+    if (s != series || rs != res || t >= to_s)
+      break;
+    if (nopen == capopen) {
+      size_t cap = capopen ? 2 * capopen : 16;
+      struct vg_wentry *p = realloc(open, cap * sizeof *p);
+      if (!p) {
+        rc = fail_msg(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
+        goto fail;
+      }
+      open = p;
+      capopen = cap;
+    }
+    if ((rc = get_open(&key, &val, &open[nopen], errstr, errstr_size)))
+      goto fail;
+    nopen++;
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    goto lmdb_fail;
+  mdb_cursor_close(cur);
+  cur = NULL;
+  if ((rc = mdb_cursor_open(r->txn, st->seg, &cur)))
+    goto lmdb_fail;
+  wkey(k, series, res, vg_seg_span(res, from_s));
+  key = (MDB_val){WKEY_LEN, k};
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    uint64_t s;
+    uint8_t rs;
+    int64_t span;
+    wkey_get(key.mv_data, &s, &rs, &span);
+    if (s != series || rs != res || span >= to_s)
+      break;
+    struct vg_seg_key sk = {series, res, span};
+    char msg[256];
+    rc = vg_seg_decode(val.mv_data, val.mv_size, &sk, &seg, msg, sizeof msg);
+    if (rc) {
+      char who[300];
+      name_series(r->txn, st, series, who, sizeof who);
+      rc = fail_msg(rc, errstr, errstr_size, "cannot read %s: %s", who, msg);
+      goto fail;
+    }
+    for (size_t i = 0; i < seg.n; i++) {
+      const struct vg_wentry *w = &seg.w[i];
+      if (w->start < from_s || w->start >= to_s)
+        continue;
+      while (j < nopen && open[j].start < w->start)
+        if ((rc = cb(&open[j++], ctx)))
+          goto fail;
+      if (j < nopen && open[j].start == w->start) {
+        if ((rc = cb(&open[j++], ctx)))
+          goto fail;
+        continue;
+      }
+      if ((rc = cb(w, ctx)))
+        goto fail;
+    }
+    vg_segment_release(&seg);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    goto lmdb_fail;
+  while (j < nopen)
+    if ((rc = cb(&open[j++], ctx)))
+      goto fail;
+  rc = 0;
+  goto fail;
+lmdb_fail:
+  rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot read series %" PRIu64 ": %s",
+                series, mdb_strerror(rc));
+fail:
+  vg_segment_release(&seg);
+  for (size_t i = 0; i < nopen; i++)
+    vg_acc_release(&open[i].acc);
+  free(open);
+  if (cur)
+    mdb_cursor_close(cur);
+  return rc;
+}
+
+int vg_store_series_id(struct vg_store_reader *r, const char *key, size_t key_len,
+                       uint64_t *id) {
+  if (key_len == 0 || key_len > 511)
+    return VG_ENOTFOUND;
+  MDB_val k = {key_len, (void *)key}, v;
+  int rc = mdb_get(r->txn, r->st->series, &k, &v);
+  if (rc)
+    return map_err(rc);
+  struct rbuf b = {v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, 0};
+  if (rb_u8(&b) != SERIES_VERSION)
+    return VG_EVERSION;
+  *id = rb_u64le(&b);
+  return b.err ? VG_ECORRUPT : 0;
+}
+
+int vg_store_series_key(struct vg_store_reader *r, uint64_t id, char *buf, size_t size,
+                        size_t *len) {
+  uint8_t ik[8];
+  be64_put(ik, id);
+  MDB_val k = {8, ik}, v;
+  int rc = mdb_get(r->txn, r->st->series_id, &k, &v);
+  if (rc)
+    return map_err(rc);
+  if (size) {
+    size_t n = v.mv_size < size - 1 ? v.mv_size : size - 1;
+    memcpy(buf, v.mv_data, n);
+    buf[n] = 0;
+  }
+  if (len)
+    *len = v.mv_size;
+  return 0;
+}
+
+int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t partition,
+                      struct vg_store_pos *out) {
+  size_t tl = strlen(topic);
+  if (tl == 0 || tl > 255)
+    return VG_ENOTFOUND;
+  uint8_t k[261];
+  memcpy(k, topic, tl);
+  k[tl] = 0;
+  for (int i = 0; i < 4; i++)
+    k[tl + 1 + i] = (uint8_t)(partition >> (24 - 8 * i));
+  MDB_val key = {tl + 5, k}, val;
+  int rc = mdb_get(r->txn, r->st->pos, &key, &val);
+  if (rc)
+    return map_err(rc);
+  char tmp[256];
+  rc = get_pos(&key, &val, out, tmp);
+  out->topic = topic;
+  return rc;
+}
+
+int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
+                       int (*cb)(const struct vg_store_emit *e, void *ctx), void *ctx) {
+  MDB_cursor *cur;
+  uint8_t k[8];
+  be64_put(k, from);
+  MDB_val key = {8, k}, val;
+  int rc = mdb_cursor_open(r->txn, r->st->emit, &cur);
+  if (rc)
+    return map_err(rc);
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    const uint8_t *v = val.mv_data;
+    if (key.mv_size != 8 || val.mv_size != 27) {
+      rc = VG_ECORRUPT;
+      break;
+    }
+    if (v[0] != EMIT_VERSION) {
+      rc = VG_EVERSION;
+      break;
+    }
+    struct rbuf b = {v + 1, v + 27, 0};
+    struct vg_store_emit e;
+    e.seq = be64_get(key.mv_data);
+    e.series = rb_u64le(&b);
+    e.res = rb_u8(&b);
+    e.start = (int64_t)rb_u64le(&b);
+    e.revision = rb_u32le(&b);
+    if ((rc = cb(&e, ctx)))
+      break;
+  }
+  mdb_cursor_close(cur);
+  return rc == MDB_NOTFOUND ? 0 : rc > 0 ? map_err(rc) : rc;
+}

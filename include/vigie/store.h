@@ -1,0 +1,239 @@
+/*
+ * The LMDB store: Vigie's durable state in one LMDB environment (a directory
+ * holding data.mdb and lock.mdb).
+ *
+ * Named databases (keys big-endian so one series' time range is one cursor
+ * walk; values little-endian and versioned):
+ *   meta       "format" -> u32 format version (VG_STORE_FORMAT); "epoch" ->
+ *              u64 last committed epoch; "watermark" -> i64 global watermark
+ *              (ns); "emit_seq" -> u64 next emit-log sequence
+ *   series     canonical key -> u8 version, u64 id, i64 first seen (ns)
+ *   series_id  u64 id -> canonical key
+ *   open       (u64 series, u8 res, i64 start) -> u8 version, u8 flags
+ *              (bit 0 final, bit 1 emit), u32 revision, i64 end, and the
+ *              accumulator's own encoding (acc.h) at full precision
+ *   seg        (u64 series, u8 res, i64 span start) -> a sealed columnar
+ *              segment (segment.h: versioned, checksummed, compressed)
+ *   pos        topic bytes, 0, u32 partition -> u8 version, i64 next offset,
+ *              i64 max event time (ns), i64 last active (ns)
+ *   emit       u64 sequence -> u8 version, u64 series, u8 res, i64 start,
+ *              u32 revision (what went final or was revised; publication
+ *              reads it)
+ * (signed times in keys have their sign bit flipped so that byte order is
+ * numeric order).
+ *
+ * Exactly-once: vg_store_commit writes everything of one epoch -- open
+ * windows, sealed windows, evictions, new series, partition positions, the
+ * watermark, emit-log records and the epoch number -- in ONE write
+ * transaction. A crash at any instant leaves the state of the last committed
+ * epoch, and vg_store_load gives it back: the engine seeks each partition to
+ * its stored next offset and reloads the open windows, so the lost epoch's
+ * events are read again, counted once.
+ *
+ * Map growth: a commit that meets MDB_MAP_FULL aborts its transaction, grows
+ * the map (doubling, up to opts.map_max) and replays the same epoch from the
+ * caller's memory: nothing is lost. Beyond map_max, or when the disk is full
+ * (ENOSPC), vg_store_commit returns VG_EFULL or -ENOSPC with a message and
+ * nothing of the epoch is committed; the caller pauses consumption and
+ * retries the same epoch later (the previous state is intact).
+ *
+ * Durability (opts.durability): VG_STORE_SYNC (default) flushes data and
+ * meta page on every commit; VG_STORE_NOMETASYNC skips the meta page flush
+ * (a crash may lose the last epoch but never corrupts the store);
+ * VG_STORE_NOSYNC leaves flushing to the OS (an OS crash may lose recent
+ * epochs; a process crash loses nothing committed).
+ *
+ * Thread-safety and ownership: one struct vg_store per process. Exactly one
+ * thread (the writer) calls vg_store_commit, vg_store_retain and
+ * vg_store_load; any number of other threads -- and other processes that
+ * open the same directory with opts.readonly -- read through their own
+ * struct vg_store_reader (an LMDB read-only transaction; the env is opened
+ * with MDB_NOTLS, so a reader may move between threads but is used by one
+ * at a time). Readers never block the writer, but a reader held open keeps
+ * old pages alive: end it quickly. Values handed to callbacks are copies
+ * owned by the store for the duration of the callback only (LMDB's own
+ * memory dies with its transaction): copy what you keep.
+ *
+ * Errors: 0, or a negative code (error.h): VG_ECORRUPT / VG_EVERSION (the
+ * message names the series and span), VG_EFULL, VG_ENOTFOUND, VG_ECONFIG,
+ * -ENOMEM, -ENOSPC, -EIO, or -errno from LMDB; errstr gets a message that
+ * says what failed first.
+ */
+#ifndef VIGIE_STORE_H
+#define VIGIE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigie/segment.h"
+#include "vigie/wtable.h"
+
+#define VG_STORE_FORMAT 1
+
+enum vg_store_durability {
+  VG_STORE_SYNC = 0,       /* fsync every commit (default) */
+  VG_STORE_NOMETASYNC = 1, /* MDB_NOMETASYNC */
+  VG_STORE_NOSYNC = 2,     /* MDB_NOSYNC */
+};
+
+struct vg_store_opts {
+  const char *path;      /* directory, created if missing (not when readonly) */
+  size_t map_size;       /* initial map size (0: 64 MiB); an existing larger file wins */
+  size_t map_max;        /* growth limit (0: 1 TiB) */
+  int durability;        /* enum vg_store_durability */
+  int readonly;          /* a reader process: no writes, no growth */
+  unsigned seg_codec;    /* segment codec bits (0: VG_SEG_DEFAULT_CODEC) */
+  unsigned max_readers;  /* LMDB reader slots (0: 126) */
+  /* how long sealed segments are kept, per resolution (enum vg_res), in
+   * seconds of event time behind the watermark; 0 = forever */
+  int64_t retention_s[3];
+};
+
+struct vg_store;
+struct vg_store_reader;
+
+/* Opens (creating when needed) the store. A store of another format
+ * version is refused with VG_EVERSION. 0 or an error with errstr. */
+int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out,
+                  char *errstr, size_t errstr_size);
+/* Closes the environment. No reader may be active. NULL is fine. */
+void vg_store_close(struct vg_store *st);
+
+/* A source partition's position. topic is borrowed (commit) or valid during
+ * the callback (load). */
+struct vg_store_pos {
+  const char *topic;
+  uint32_t partition;
+  int64_t next_offset;
+  int64_t max_event_ns;
+  int64_t last_active_ns;
+};
+
+/* A series of the dictionary; key is not NUL-terminated. */
+struct vg_store_series {
+  uint64_t id;
+  const char *key;
+  size_t key_len;
+  int64_t first_seen_ns;
+};
+
+/* One emit-log record. */
+struct vg_store_emit {
+  uint64_t seq; /* assigned by the store (ignored in commits) */
+  uint64_t series;
+  uint8_t res;
+  int64_t start;
+  uint32_t revision;
+};
+
+/* A window key. */
+struct vg_store_wkey {
+  uint64_t series;
+  uint8_t res;
+  int64_t start;
+};
+
+/* Everything one epoch changes. All pointers are borrowed for the call.
+ * Applied in this order: sealed (merged into their segment, then deleted
+ * from `open`), open (upserted: a window listed in both is sealed AND stays
+ * open, which is how a final window that may still be revised survives a
+ * restart exactly), evict (deleted from `open`), series, positions, emit,
+ * watermark and epoch. */
+struct vg_store_epoch {
+  uint64_t epoch; /* the caller's epoch number, stored in meta */
+  const struct vg_wentry *const *open;
+  size_t nopen;
+  const struct vg_wentry *const *sealed;
+  size_t nsealed;
+  const struct vg_store_wkey *evict;
+  size_t nevict;
+  const struct vg_store_series *series;
+  size_t nseries;
+  const struct vg_store_pos *pos;
+  size_t npos;
+  const struct vg_store_emit *emit;
+  size_t nemit;
+  int64_t watermark_ns;
+};
+
+/* Writer: commits one epoch in one write transaction (see above). A new
+ * series whose key is known under another id, or whose id is known under
+ * another key, fails the commit with VG_ECONFIG (nothing is written). */
+int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *errstr,
+                    size_t errstr_size);
+
+/* What vg_store_load reports besides the callbacks. */
+struct vg_store_state {
+  uint64_t epoch;       /* last committed epoch (0: none) */
+  int64_t watermark_ns; /* INT64_MIN when none was committed */
+  uint64_t emit_seq;    /* next emit-log sequence */
+  uint64_t nopen;       /* open windows reloaded */
+  uint64_t npos;        /* positions reloaded */
+};
+
+/* Writer, at start: calls on_window for every open window (key order) and
+ * on_pos for every partition position (either may be NULL); a callback's
+ * non-zero return stops the load and is returned. The window passed is the
+ * store's: merge it (vg_acc_merge) or copy it, do not keep it. */
+int vg_store_load(struct vg_store *st,
+                  int (*on_window)(const struct vg_wentry *w, void *ctx),
+                  int (*on_pos)(const struct vg_store_pos *p, void *ctx), void *ctx,
+                  struct vg_store_state *state, char *errstr, size_t errstr_size);
+
+/* Writer, between epochs: deletes segments of each resolution whose span
+ * ended before watermark - retention, at most max_deletes per write
+ * transaction (so no transaction is long), repeating until done or
+ * max_txns transactions were used. *more (may be NULL) is set when
+ * segments remain to delete. *deleted (may be NULL) counts them. */
+int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_deletes,
+                    size_t max_txns, size_t *deleted, int *more, char *errstr,
+                    size_t errstr_size);
+
+/* Any thread: clears reader slots of dead processes (mdb_reader_check);
+ * *dead gets their number. */
+int vg_store_reader_check(struct vg_store *st, int *dead);
+
+/* Any thread: readers whose snapshot is more than max_lag transactions
+ * behind the last commit (held open too long); *n gets their number. */
+int vg_store_stale_readers(struct vg_store *st, uint64_t max_lag, int *n);
+
+/* Store statistics: bytes of the map in use and of the map itself. */
+struct vg_store_stat {
+  uint64_t used_bytes;
+  uint64_t map_bytes;
+  uint64_t segments, open_windows, series, emit_records;
+};
+int vg_store_stat(struct vg_store *st, struct vg_store_stat *out);
+
+/* Reader: begins a read-only snapshot. */
+int vg_store_reader_begin(struct vg_store *st, struct vg_store_reader **out);
+/* Ends it (NULL is fine). */
+void vg_store_reader_end(struct vg_store_reader *r);
+
+/* Reader: the windows of one series at one resolution whose start is in
+ * [from_s, to_s), in time order: the sealed ones from segments, then the
+ * open ones (a window that is both takes its open version). cb's window
+ * is valid during the call only. A damaged segment stops the walk with
+ * VG_ECORRUPT / VG_EVERSION and a message naming the series (its canonical
+ * key when known) and span. */
+int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
+                        int64_t from_s, int64_t to_s,
+                        int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
+                        char *errstr, size_t errstr_size);
+
+/* Reader: series id of a canonical key, or VG_ENOTFOUND. */
+int vg_store_series_id(struct vg_store_reader *r, const char *key, size_t key_len,
+                       uint64_t *id);
+/* Reader: canonical key of a series id copied into buf (NUL-terminated,
+ * truncated to size), its full length in *len; VG_ENOTFOUND when unknown. */
+int vg_store_series_key(struct vg_store_reader *r, uint64_t id, char *buf, size_t size,
+                        size_t *len);
+/* Reader: a partition's stored position, or VG_ENOTFOUND. */
+int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t partition,
+                      struct vg_store_pos *out);
+/* Reader: emit-log records with seq >= from, in order, until cb returns
+ * non-zero (returned) or the log ends. */
+int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
+                       int (*cb)(const struct vg_store_emit *e, void *ctx), void *ctx);
+
+#endif

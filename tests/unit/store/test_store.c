@@ -1,0 +1,517 @@
+/* Unit tests of the LMDB store: the epoch commit and its reload, sealing
+ * into segments and revisions, range reads across segments and open rows,
+ * the series dictionary, positions, the emit log, map growth without losing
+ * the epoch, the map limit, retention in bounded transactions, a corrupt
+ * segment and a foreign format version reported with clear errors. */
+#include <lmdb.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "testutil.h"
+#include "storetest.h"
+#include "vigie/error.h"
+#include "vigie/store.h"
+
+#define DAY 86400LL
+#define T0 (20000LL * DAY)
+
+struct fx {
+  char dir[64];
+  struct vg_store *st;
+  struct vg_store_opts o;
+};
+
+static int setup(void **state) {
+  struct fx *f = calloc(1, sizeof *f);
+  strcpy(f->dir, "/tmp/vigie-store-XXXXXX");
+  if (!mkdtemp(f->dir))
+    return -1;
+  f->o = (struct vg_store_opts){.path = f->dir, .durability = VG_STORE_NOSYNC};
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct fx *f = *state;
+  vg_store_close(f->st);
+  st_rmtree(f->dir);
+  free(f);
+  return 0;
+}
+
+static void reopen(struct fx *f) {
+  char err[256] = "";
+  vg_store_close(f->st);
+  f->st = NULL;
+  int rc = vg_store_open(&f->o, &f->st, err, sizeof err);
+  if (rc)
+    print_message("open: %s\n", err);
+  assert_int_equal(rc, 0);
+}
+
+static void commit(struct fx *f, const struct vg_store_epoch *ep) {
+  char err[256] = "";
+  int rc = vg_store_commit(f->st, ep, err, sizeof err);
+  if (rc)
+    print_message("commit: %s\n", err);
+  assert_int_equal(rc, 0);
+}
+
+struct collect {
+  struct vg_wentry w[4096];
+  size_t n;
+  struct vg_store_pos pos[8];
+  char topics[8][32];
+  size_t npos;
+};
+
+static int on_window(const struct vg_wentry *w, void *ctx) {
+  struct collect *c = ctx;
+  assert_true(c->n < 4096);
+  struct vg_wentry *d = &c->w[c->n++];
+  *d = *w;
+  vg_acc_init(&d->acc);
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  return vg_acc_merge(&d->acc, &w->acc, &o);
+}
+
+static int on_pos(const struct vg_store_pos *p, void *ctx) {
+  struct collect *c = ctx;
+  snprintf(c->topics[c->npos], 32, "%s", p->topic);
+  c->pos[c->npos] = *p;
+  c->pos[c->npos].topic = c->topics[c->npos];
+  c->npos++;
+  return 0;
+}
+
+static void collect_release(struct collect *c) {
+  for (size_t i = 0; i < c->n; i++)
+    vg_acc_release(&c->w[i].acc);
+  c->n = 0;
+  c->npos = 0;
+}
+
+static int on_emit(const struct vg_store_emit *e, void *ctx) {
+  struct vg_store_emit *out = ctx;
+  out[e->seq] = *e;
+  return 0;
+}
+
+static void commit_and_reload(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  uint64_t rng = 1;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  o.quantiles = 1;
+  struct vg_wentry w[3];
+  st_window(&w[0], 7, VG_RES_BASE, T0, 60, 6, 20, &o, &rng);
+  st_window(&w[1], 7, VG_RES_HOUR, T0, 3600, 360, 20, &o, &rng);
+  st_window(&w[2], 9, VG_RES_BASE, T0 + 60, 60, 3, 5, &o, &rng);
+  w[1].final = 0;
+  w[1].emit = 1;
+  w[2].revision = 3;
+  const struct vg_wentry *open[] = {&w[0], &w[1], &w[2]};
+  struct vg_store_series ser[] = {{7, "no2{sensor_id=\"a\"}", 18, 5},
+                                  {9, "pm10{sensor_id=\"b\"}", 19, 6}};
+  struct vg_store_pos pos[] = {{"air", 0, 100, 5000, 1}, {"air", 1, 200, 6000, 2},
+                               {"traffic", 0, 7, 8000, 3}};
+  struct vg_store_emit em[] = {{0, 7, VG_RES_BASE, T0, 0}, {0, 9, VG_RES_BASE, T0 + 60, 3}};
+  struct vg_store_epoch ep = {.epoch = 1, .open = open, .nopen = 3, .series = ser,
+                              .nseries = 2, .pos = pos, .npos = 3, .emit = em, .nemit = 2,
+                              .watermark_ns = 123456789};
+  commit(f, &ep);
+  /* the same series again is fine; a clash of key or id is refused */
+  ep = (struct vg_store_epoch){.epoch = 2, .series = ser, .nseries = 1, .watermark_ns = 2};
+  commit(f, &ep);
+  struct vg_store_series clash[] = {{8, "no2{sensor_id=\"a\"}", 18, 5}};
+  char err[256];
+  ep.series = clash;
+  ep.epoch = 3;
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), VG_ECONFIG);
+  assert_non_null(strstr(err, "already known as id 7"));
+  struct vg_store_series clash2[] = {{9, "other", 5, 5}};
+  ep.series = clash2;
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), VG_ECONFIG);
+  assert_non_null(strstr(err, "collision"));
+
+  reopen(f);
+  struct collect *c = calloc(1, sizeof *c);
+  struct vg_store_state s;
+  assert_int_equal(vg_store_load(f->st, on_window, on_pos, c, &s, err, sizeof err), 0);
+  assert_int_equal(s.epoch, 2); /* the refused epoch 3 left nothing */
+  assert_int_equal(s.watermark_ns, 2);
+  assert_int_equal(s.emit_seq, 2);
+  assert_int_equal(c->n, 3);
+  /* key order: series 7 base, 7 hour, 9 base */
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(c->w[i].final, w[i].final);
+    assert_int_equal(c->w[i].emit, w[i].emit);
+    assert_true(vg_acc_equal(&c->w[i].acc, &w[i].acc, 0)); /* full precision */
+    assert_true(st_same(&c->w[i], &w[i]));
+  }
+  assert_int_equal(c->npos, 3);
+  assert_string_equal(c->pos[2].topic, "traffic");
+  assert_int_equal(c->pos[1].next_offset, 200);
+  assert_int_equal(c->pos[1].partition, 1);
+  assert_int_equal(c->pos[0].max_event_ns, 5000);
+  collect_release(c);
+  free(c);
+
+  struct vg_store_reader *r;
+  assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
+  uint64_t id;
+  assert_int_equal(vg_store_series_id(r, "pm10{sensor_id=\"b\"}", 19, &id), 0);
+  assert_int_equal(id, 9);
+  assert_int_equal(vg_store_series_id(r, "nope", 4, &id), VG_ENOTFOUND);
+  char key[64];
+  size_t klen;
+  assert_int_equal(vg_store_series_key(r, 7, key, sizeof key, &klen), 0);
+  assert_string_equal(key, "no2{sensor_id=\"a\"}");
+  struct vg_store_pos p;
+  assert_int_equal(vg_store_position(r, "traffic", 0, &p), 0);
+  assert_int_equal(p.next_offset, 7);
+  assert_int_equal(vg_store_position(r, "traffic", 1, &p), VG_ENOTFOUND);
+  struct vg_store_emit got[2];
+  assert_int_equal(vg_store_read_emit(r, 0, on_emit, got), 0);
+  assert_int_equal(got[1].series, 9);
+  assert_int_equal(got[1].revision, 3);
+  assert_int_equal(got[1].start, T0 + 60);
+  vg_store_reader_end(r);
+  for (int i = 0; i < 3; i++)
+    vg_acc_release(&w[i].acc);
+}
+
+struct range {
+  int64_t starts[10000];
+  uint32_t rev[10000];
+  uint64_t count[10000];
+  size_t n;
+};
+
+static int on_range(const struct vg_wentry *w, void *ctx) {
+  struct range *r = ctx;
+  r->starts[r->n] = w->start;
+  r->rev[r->n] = w->revision;
+  r->count[r->n] = w->acc.st.count;
+  r->n++;
+  return 0;
+}
+
+/* Windows sealed over three day spans, one revised, two still open (one
+ * of them both sealed and open): a range read walks them in order. */
+static void seal_revise_and_read(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  uint64_t rng = 5;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  enum { N = 3 * 1440 };
+  struct vg_wentry *w = calloc(N, sizeof *w);
+  const struct vg_wentry **p = calloc(N, sizeof *p);
+  for (int i = 0; i < N; i++) {
+    st_window(&w[i], 11, VG_RES_BASE, T0 + i * 60LL, 60, 6, 20, &o, &rng);
+    p[i] = &w[i];
+  }
+  /* epoch 1: everything open; epoch 2: seal all but the last 10 (in two
+   * halves to exercise the merge), keep window 100 open as well */
+  struct vg_store_epoch ep = {.epoch = 1, .open = p, .nopen = N};
+  commit(f, &ep);
+  ep = (struct vg_store_epoch){.epoch = 2, .sealed = p + 2000, .nsealed = N - 10 - 2000};
+  commit(f, &ep);
+  ep = (struct vg_store_epoch){.epoch = 3, .sealed = p, .nsealed = 2000,
+                               .open = p + 100, .nopen = 1};
+  commit(f, &ep);
+  struct vg_store_stat ss;
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.segments, 3);
+  assert_int_equal(ss.open_windows, 11);
+  /* a revision of window 500 after it was sealed */
+  struct vg_wentry rev;
+  st_window(&rev, 11, VG_RES_BASE, T0 + 500 * 60, 60, 9, 20, &o, &rng);
+  rev.revision = 1;
+  const struct vg_wentry *rp = &rev;
+  ep = (struct vg_store_epoch){.epoch = 4, .sealed = &rp, .nsealed = 1};
+  commit(f, &ep);
+
+  struct range *r = calloc(1, sizeof *r);
+  struct vg_store_reader *rd;
+  char err[256];
+  assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
+  assert_int_equal(vg_store_read_range(rd, 11, VG_RES_BASE, T0, T0 + 3 * DAY, on_range, r,
+                                       err, sizeof err),
+                   0);
+  assert_int_equal(r->n, N);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(r->starts[i], T0 + i * 60LL);
+    assert_int_equal(r->count[i], i == 500 ? 9 : 6);
+    assert_int_equal(r->rev[i], i == 500 ? 1 : 0);
+  }
+  /* a sub-range starting mid-span; other series and resolutions are empty */
+  r->n = 0;
+  assert_int_equal(vg_store_read_range(rd, 11, VG_RES_BASE, T0 + 1500 * 60, T0 + 1510 * 60,
+                                       on_range, r, err, sizeof err),
+                   0);
+  assert_int_equal(r->n, 10);
+  assert_int_equal(r->starts[0], T0 + 1500 * 60);
+  r->n = 0;
+  assert_int_equal(vg_store_read_range(rd, 11, VG_RES_HOUR, T0, T0 + 3 * DAY, on_range, r,
+                                       err, sizeof err),
+                   0);
+  assert_int_equal(vg_store_read_range(rd, 12, VG_RES_BASE, T0, T0 + 3 * DAY, on_range, r,
+                                       err, sizeof err),
+                   0);
+  assert_int_equal(r->n, 0);
+  vg_store_reader_end(rd);
+  free(r);
+  vg_acc_release(&rev.acc);
+  for (int i = 0; i < N; i++)
+    vg_acc_release(&w[i].acc);
+  free(w);
+  free(p);
+}
+
+/* A tiny map grows while the epoch is replayed; a map limit is a clear
+ * VG_EFULL and leaves the committed state intact. */
+static void map_growth_and_limit(void **state) {
+  struct fx *f = *state;
+  f->o.map_size = 128 << 10;
+  f->o.map_max = 64 << 20;
+  reopen(f);
+  uint64_t rng = 9;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  enum { N = 20000 };
+  struct vg_wentry *w = calloc(N, sizeof *w);
+  const struct vg_wentry **p = calloc(N, sizeof *p);
+  for (int i = 0; i < N; i++) {
+    st_window(&w[i], (uint64_t)i, VG_RES_BASE, T0, 60, 2, 20, &o, &rng);
+    p[i] = &w[i];
+  }
+  struct vg_store_epoch ep = {.epoch = 1, .open = p, .nopen = N, .watermark_ns = 1};
+  commit(f, &ep);
+  struct vg_store_stat ss;
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_true(ss.map_bytes > (128 << 10));
+  assert_int_equal(ss.open_windows, N);
+
+  f->o.map_max = ss.map_bytes; /* no more growth */
+  reopen(f);
+  for (int i = 0; i < N; i++)
+    w[i].series += N;
+  ep.epoch = 2;
+  int full = 0;
+  for (int k = 0; k < 10 && !full; k++) { /* until the map is full */
+    char err[256];
+    int rc = vg_store_commit(f->st, &ep, err, sizeof err);
+    if (rc == 0) {
+      for (int i = 0; i < N; i++)
+        w[i].series += N;
+      continue;
+    }
+    assert_int_equal(rc, VG_EFULL);
+    assert_non_null(strstr(err, "map is full"));
+    assert_non_null(strstr(err, "nothing of this epoch was written"));
+    full = 1;
+  }
+  assert_true(full);
+  struct vg_store_state s;
+  char err[256];
+  uint64_t before = ss.open_windows;
+  assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), 0);
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.open_windows % N, 0); /* whole epochs only */
+  assert_true(ss.open_windows >= before);
+  for (int i = 0; i < N; i++)
+    vg_acc_release(&w[i].acc);
+  free(w);
+  free(p);
+}
+
+/* Retention drops segments whose span ended before watermark - retention,
+ * a few per transaction, resuming where it stopped. */
+static void retention_in_small_transactions(void **state) {
+  struct fx *f = *state;
+  f->o.retention_s[VG_RES_BASE] = 14 * DAY;
+  reopen(f);
+  uint64_t rng = 3;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  enum { DAYS = 30, SER = 5 };
+  struct vg_wentry w[DAYS * SER + 1];
+  const struct vg_wentry *p[DAYS * SER + 1];
+  size_t n = 0;
+  for (int s = 0; s < SER; s++)
+    for (int d = 0; d < DAYS; d++) {
+      st_window(&w[n], (uint64_t)s, VG_RES_BASE, T0 + d * DAY, 60, 1, 1, &o, &rng);
+      p[n] = &w[n];
+      n++;
+    }
+  st_window(&w[n], 1, VG_RES_HOUR, T0, 3600, 1, 1, &o, &rng); /* kept forever */
+  p[n] = &w[n];
+  n++;
+  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = n};
+  commit(f, &ep);
+  int64_t wm = (T0 + DAYS * DAY) * 1000000000LL; /* keeps days 16..29 */
+  size_t total = 0, del;
+  int more = 1, rounds = 0;
+  char err[256];
+  while (more) {
+    assert_int_equal(vg_store_retain(f->st, wm, 7, 1, &del, &more, err, sizeof err), 0);
+    assert_true(del <= 7);
+    total += del;
+    assert_true(++rounds < 100);
+  }
+  assert_int_equal(total, SER * 16);
+  struct vg_store_stat ss;
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.segments, SER * (DAYS - 16) + 1);
+  for (size_t i = 0; i < n; i++)
+    vg_acc_release(&w[i].acc);
+}
+
+/* Damages one stored segment behind the store's back: the range read fails
+ * with VG_ECORRUPT naming the series and the span; other series read. */
+static void corrupt_segment_is_reported(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  uint64_t rng = 4;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  struct vg_wentry w[2];
+  st_window(&w[0], 21, VG_RES_HOUR, T0, 3600, 60, 20, &o, &rng);
+  st_window(&w[1], 22, VG_RES_HOUR, T0, 3600, 60, 20, &o, &rng);
+  const struct vg_wentry *p[] = {&w[0], &w[1]};
+  struct vg_store_series ser[] = {{21, "noise{sensor_id=\"n1\"}", 21, 0}};
+  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = 2, .series = ser,
+                              .nseries = 1};
+  commit(f, &ep);
+  vg_store_close(f->st);
+  f->st = NULL;
+
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  assert_int_equal(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 8);
+  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "seg", 0, &dbi), 0);
+  assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+  assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0); /* series 21 */
+  uint8_t *copy = malloc(v.mv_size);
+  memcpy(copy, v.mv_data, v.mv_size);
+  copy[v.mv_size / 2] ^= 0x10;
+  MDB_val nv = {v.mv_size, copy};
+  assert_int_equal(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT), 0);
+  mdb_cursor_close(cur);
+  MDB_dbi meta;
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  free(copy);
+
+  reopen(f);
+  struct range *r = calloc(1, sizeof *r);
+  struct vg_store_reader *rd;
+  char err[512];
+  assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
+  assert_int_equal(vg_store_read_range(rd, 21, VG_RES_HOUR, T0, T0 + DAY, on_range, r, err,
+                                       sizeof err),
+                   VG_ECORRUPT);
+  print_message("expected error: %s\n", err);
+  assert_non_null(strstr(err, "noise{sensor_id=\"n1\"}"));
+  assert_non_null(strstr(err, "resolution 1h"));
+  assert_non_null(strstr(err, "2024-09-14T00:00:00Z"));
+  assert_int_equal(r->n, 0);
+  assert_int_equal(vg_store_read_range(rd, 22, VG_RES_HOUR, T0, T0 + DAY, on_range, r, err,
+                                       sizeof err),
+                   0);
+  assert_int_equal(r->n, 1);
+  vg_store_reader_end(rd);
+  /* sealing into the damaged segment fails the epoch, naming it */
+  ep = (struct vg_store_epoch){.epoch = 2, .sealed = p, .nsealed = 1};
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), VG_ECORRUPT);
+  assert_non_null(strstr(err, "noise{sensor_id=\"n1\"}"));
+  free(r);
+  vg_acc_release(&w[0].acc);
+  vg_acc_release(&w[1].acc);
+}
+
+static void foreign_format_is_refused(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  vg_store_close(f->st);
+  f->st = NULL;
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  assert_int_equal(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 8);
+  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+  uint8_t v[8] = {99};
+  MDB_val k = {6, "format"}, val = {8, v};
+  assert_int_equal(mdb_put(txn, dbi, &k, &val, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  char err[256];
+  assert_int_equal(vg_store_open(&f->o, &f->st, err, sizeof err), VG_EVERSION);
+  assert_non_null(strstr(err, "format version 99"));
+  assert_null(f->st);
+}
+
+/* A read-only process opens the store the writer keeps open and reads. */
+static void readonly_process_reads(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  struct vg_store_pos pos[] = {{"air", 3, 42, 1, 1}};
+  struct vg_store_epoch ep = {.epoch = 1, .pos = pos, .npos = 1};
+  commit(f, &ep);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct vg_store *ro;
+    struct vg_store_opts o = {.path = f->dir, .readonly = 1};
+    char err[256];
+    if (vg_store_open(&o, &ro, err, sizeof err))
+      _exit(1);
+    struct vg_store_reader *r;
+    struct vg_store_pos p;
+    int ok = vg_store_reader_begin(ro, &r) == 0 && vg_store_position(r, "air", 3, &p) == 0 &&
+             p.next_offset == 42;
+    vg_store_reader_end(r);
+    ok = ok && vg_store_commit(ro, &ep, err, sizeof err) == VG_ECONFIG;
+    vg_store_close(ro);
+    _exit(ok ? 0 : 2);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  int dead = -1, stale = -1;
+  assert_int_equal(vg_store_reader_check(f->st, &dead), 0);
+  assert_true(dead >= 0);
+  struct vg_store_reader *r;
+  assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
+  for (int i = 0; i < 3; i++) {
+    ep.epoch++;
+    commit(f, &ep);
+  }
+  assert_int_equal(vg_store_stale_readers(f->st, 1, &stale), 0);
+  assert_int_equal(stale, 1); /* our reader is 3 commits behind */
+  vg_store_reader_end(r);
+  assert_int_equal(vg_store_stale_readers(f->st, 1, &stale), 0);
+  assert_int_equal(stale, 0);
+}
+
+int vg_test_store_db(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(commit_and_reload, setup, teardown),
+      cmocka_unit_test_setup_teardown(seal_revise_and_read, setup, teardown),
+      cmocka_unit_test_setup_teardown(map_growth_and_limit, setup, teardown),
+      cmocka_unit_test_setup_teardown(retention_in_small_transactions, setup, teardown),
+      cmocka_unit_test_setup_teardown(corrupt_segment_is_reported, setup, teardown),
+      cmocka_unit_test_setup_teardown(foreign_format_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(readonly_process_reads, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("store_db", tests, NULL, NULL);
+}
