@@ -43,7 +43,7 @@ static uint64_t mix(uint64_t x) {
 }
 
 struct gen {
-  struct vg_event *ev;
+  struct vg_agg_event *ev;
   uint32_t *idx; /* series index of each event, for the baseline */
 };
 
@@ -56,7 +56,7 @@ static void generate(struct gen *g, size_t n, uint32_t series) {
     uint32_t k = (uint32_t)(r1 % series);
     double u = (double)(r2 >> 11) * 0x1.0p-53;
     g->idx[i] = k;
-    g->ev[i] = (struct vg_event){
+    g->ev[i] = (struct vg_agg_event){
         .series = mix(k ^ 0xabcdefULL),
         .time_ns = 1717236000LL * 1000000000 + (int64_t)i * 30000 - (int64_t)(r2 % 1000000),
         .value = exp(u * 6 - 1), /* 0.37 .. 148 */

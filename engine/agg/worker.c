@@ -176,7 +176,7 @@ struct vg_worker *vg_agg_worker(struct vg_agg *a, uint32_t i) {
 }
 
 int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
-                  const struct vg_event *ev, int64_t now_ns) {
+                  const struct vg_agg_event *ev, int64_t now_ns) {
   assert(part < w->agg->o.nparts && w->agg->owner[part] == w->id);
   struct epoch *e = w->cur;
   struct vg_part_pos *pos = &w->pos[part];

@@ -41,10 +41,11 @@
 #include "vigie/window.h"
 #include "vigie/wtable.h"
 
-/* One decoded event. series: the 64-bit id of the series (the store interns
- * canonical keys; until then a hash of the canonical key string, e.g.
- * vg_fnv1a64, or an id given by the caller). */
-struct vg_event {
+/* One event as the aggregator takes it (codec.h's struct vg_event, with its
+ * series key reduced to an id). series: the 64-bit id of the series (the
+ * store interns canonical keys; until then a hash of the canonical key
+ * string, e.g. vg_fnv1a64, or an id given by the caller). */
+struct vg_agg_event {
   uint64_t series;
   int64_t time_ns; /* event time, nanoseconds since 1970-01-01T00:00:00Z */
   double value;
@@ -88,7 +89,7 @@ struct vg_worker *vg_agg_worker(struct vg_agg *a, uint32_t i);
  * epoch and, after collection, in vg_agg_windows()->c.rejected). The
  * partition must belong to this worker (asserted). */
 int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
-                  const struct vg_event *ev, int64_t now_ns);
+                  const struct vg_agg_event *ev, int64_t now_ns);
 /* Worker thread: ends the epoch, handing the delta table and positions to
  * the writer (now_ns is reserved for epoch metadata). Returns 0, or VG_EFULL when the writer is VG_AGG_MAX_PENDING
  * epochs behind: the epoch then simply continues (retry later), nothing is

@@ -275,7 +275,7 @@ static void real_data_rollups_match_libc_oracle(void **state) {
   struct vg_worker *w = vg_agg_worker(a, 0);
   for (size_t i = 0; i < n; i++) {
     for (int s = 0; s < 2; s++) {
-      struct vg_event ev = {.series = (uint64_t)s + 1, .time_ns = rows[i].t * S,
+      struct vg_agg_event ev = {.series = (uint64_t)s + 1, .time_ns = rows[i].t * S,
                             .value = rows[i].v[s]};
       assert_int_equal(vg_worker_add(w, 0, (int64_t)(2 * i + s), &ev, 0), VG_AGG_ACCEPTED);
     }

@@ -39,7 +39,7 @@ static void worker_hands_epochs_to_writer(void **state) {
   assert_int_equal(vg_agg_new(tz, &o, 0, &a, err, sizeof err), 0);
   struct vg_worker *w0 = vg_agg_worker(a, 0), *w1 = vg_agg_worker(a, 1);
   const int64_t t0 = 1711839600LL * S; /* 2024-03-31 00:00 Paris */
-  struct vg_event ev = {.series = 42, .time_ns = t0 + 5 * S, .value = 1.0};
+  struct vg_agg_event ev = {.series = 42, .time_ns = t0 + 5 * S, .value = 1.0};
   assert_int_equal(vg_worker_add(w0, 0, 100, &ev, 1), VG_AGG_ACCEPTED);
   ev.value = 3.0;
   ev.time_ns += 30 * S;
@@ -118,7 +118,7 @@ static void bad_options_are_refused(void **state) {
 
 /* The events of partition p, a pure function of (p, i): times mostly
  * increasing with jitter and some very late ones, over a Sydney DST day. */
-static void event_at(uint32_t p, uint32_t i, struct vg_event *ev) {
+static void event_at(uint32_t p, uint32_t i, struct vg_agg_event *ev) {
   struct rng r = {((uint64_t)p << 32) | i};
   uint64_t x = rng_next(&r);
   int64_t base = 1712408400LL * S - 3600 * S; /* around 2024-04-07, 25 h day */
@@ -158,7 +158,7 @@ static void *worker_main(void *p) {
     for (uint32_t q = wa->id; q < NPARTS; q += wa->st->nworkers) {
       uint32_t burst = 1 + (uint32_t)rng_below(&r, 64);
       for (; burst && next[q] < PER_PART; burst--, left--) {
-        struct vg_event ev;
+        struct vg_agg_event ev;
         event_at(q, next[q], &ev);
         vg_worker_add(w, q, next[q], &ev, 0);
         next[q]++;
@@ -213,7 +213,7 @@ static void threaded_run_equals_single_threaded(void **state) {
   struct vg_worker *w = vg_agg_worker(ref, 0);
   for (uint32_t q = 0; q < NPARTS; q++)
     for (uint32_t i = 0; i < PER_PART; i++) {
-      struct vg_event ev;
+      struct vg_agg_event ev;
       event_at(q, i, &ev);
       assert_int_equal(vg_worker_add(w, q, i, &ev, 0), VG_AGG_ACCEPTED);
     }
