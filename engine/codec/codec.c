@@ -52,9 +52,7 @@ void vg_event_batch_release(struct vg_event_batch *b) {
   memset(b, 0, sizeof *b);
 }
 
-int vg__grow(void **p, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap)
-    return 0;
+int vg__grow_slow(void **p, size_t *cap, size_t need, size_t elem) {
   size_t n = *cap ? *cap : 16;
   while (n < need)
     n *= 2;
@@ -784,6 +782,28 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
       goto fail;
     }
   }
+  c->time_key_len = strlen(c->time_key);
+  c->entity_key_len = c->entity_key ? strlen(c->entity_key) : 0;
+  c->entity_name_len = c->entity_name ? strlen(c->entity_name) : 0;
+  c->distinct_key_len = c->distinct_key ? strlen(c->distinct_key) : 0;
+  c->count_as_len = c->count_as ? strlen(c->count_as) : 0;
+  c->tag_key_len = calloc(c->n_tag_keys + 1, sizeof(size_t));
+  c->tag_name_len = calloc(c->n_tag_keys + 1, sizeof(size_t));
+  c->field_len = calloc(c->n_fields + 1, sizeof(size_t));
+  c->field_name_len = calloc(c->n_fields + 1, sizeof(size_t));
+  if (!c->tag_key_len || !c->tag_name_len || !c->field_len ||
+      !c->field_name_len) {
+    err = -ENOMEM;
+    goto fail;
+  }
+  for (size_t i = 0; i < c->n_tag_keys; i++) {
+    c->tag_key_len[i] = strlen(c->tag_keys[i]);
+    c->tag_name_len[i] = strlen(c->tag_names[i]);
+  }
+  for (size_t i = 0; i < c->n_fields; i++) {
+    c->field_len[i] = strlen(c->fields[i]);
+    c->field_name_len[i] = strlen(c->field_names[i]);
+  }
   c->field_tok = malloc((c->n_fields + 1) * sizeof *c->field_tok);
   c->tag_tok = malloc((c->n_tag_keys + 1) * sizeof *c->tag_tok);
   if (!c->field_tok || !c->tag_tok) {
@@ -833,6 +853,10 @@ void vg_codec_free(struct vg_codec *c) {
   free(c->name);
   free(c->path);
   free(c->field_tok);
+  free(c->tag_key_len);
+  free(c->tag_name_len);
+  free(c->field_len);
+  free(c->field_name_len);
   free(c->tag_tok);
   free(c->leaves);
   free(c->names);

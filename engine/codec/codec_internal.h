@@ -41,6 +41,10 @@ struct vg_codec {
   char **fields, **field_names;
   size_t n_fields;
   char *count_as;     /* sanitised metric name */
+  /* lengths of the strings above, for the per-leaf comparisons */
+  size_t time_key_len, entity_key_len, entity_name_len, distinct_key_len,
+      count_as_len;
+  size_t *tag_key_len, *tag_name_len, *field_len, *field_name_len;
   char *distinct_key;
   int64_t prec_mul;   /* line protocol: ns per timestamp unit */
 
@@ -65,7 +69,24 @@ struct vg_codec {
   size_t n_names, cap_names;
 };
 
-int vg__grow(void **p, size_t *cap, size_t need, size_t elem);
+int vg__grow_slow(void **p, size_t *cap, size_t need, size_t elem);
+
+/* Makes room for `need` elements of size elem in *p (capacity *cap). */
+static inline int vg__grow(void **p, size_t *cap, size_t need, size_t elem) {
+  return need <= *cap ? 0 : vg__grow_slow(p, cap, need, elem);
+}
+
+/* 1 if s[0..n) is plain ASCII without a backslash: nothing to unescape and
+ * valid UTF-8, the common case of keys and values, checked in one pass. */
+static inline int vg__plain_ascii(const char *s, size_t n) {
+  unsigned char acc = 0;
+  int bs = 0;
+  for (size_t i = 0; i < n; i++) {
+    acc |= (unsigned char)s[i];
+    bs |= s[i] == '\\';
+  }
+  return acc < 0x80 && !bs;
+}
 
 int vg__reject(struct vg_event_batch *b, enum vg_reject_reason r, size_t off);
 

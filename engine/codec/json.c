@@ -23,36 +23,37 @@ struct walk {
   int bad_key; /* offset of a key that is not UTF-8, or -1 */
 };
 
-static int path_eq(const char *path, size_t n, const char *cfg) {
-  return cfg && strlen(cfg) == n && memcmp(path, cfg, n) == 0;
+static inline int path_eq(const char *path, size_t n, const char *cfg,
+                          size_t cfglen) {
+  return cfg && cfglen == n && memcmp(path, cfg, n) == 0;
 }
 
 static int is_number_start(char ch) {
   return ch == '-' || (ch >= '0' && ch <= '9');
 }
 
-static int leaf(struct vg_codec *c, struct walk *w, size_t plen, int tok) {
-  const char *path = c->path;
-  if (path_eq(path, plen, c->time_key)) {
+static int leaf(struct vg_codec *c, struct walk *w, const char *path,
+                size_t plen, int tok) {
+  if (path_eq(path, plen, c->time_key, c->time_key_len)) {
     w->time_tok = tok;
     return 0;
   }
-  if (path_eq(path, plen, c->entity_key)) {
+  if (path_eq(path, plen, c->entity_key, c->entity_key_len)) {
     w->entity_tok = tok;
     return 0;
   }
-  if (path_eq(path, plen, c->distinct_key)) {
+  if (path_eq(path, plen, c->distinct_key, c->distinct_key_len)) {
     w->distinct_tok = tok;
     return 0;
   }
   for (size_t i = 0; i < c->n_tag_keys; i++)
-    if (path_eq(path, plen, c->tag_keys[i])) {
+    if (path_eq(path, plen, c->tag_keys[i], c->tag_key_len[i])) {
       c->tag_tok[i] = tok;
       return 0;
     }
   if (c->n_fields) {
     for (size_t i = 0; i < c->n_fields; i++)
-      if (path_eq(path, plen, c->fields[i])) {
+      if (path_eq(path, plen, c->fields[i], c->field_len[i])) {
         c->field_tok[i] = tok;
         return 0;
       }
@@ -86,7 +87,8 @@ static int walk_object(struct vg_codec *c, struct walk *w, int i, size_t plen,
     int val = j + 1;
     const char *key = w->msg + k->start;
     size_t klen = (size_t)(k->end - k->start);
-    if (memchr(key, '\\', klen)) {
+    int plain = vg__plain_ascii(key, klen);
+    if (!plain && memchr(key, '\\', klen)) {
       size_t off, n;
       int r = vg__json_unescape(c, key, klen, &off, &n);
       if (r == -ENOMEM)
@@ -100,21 +102,25 @@ static int walk_object(struct vg_codec *c, struct walk *w, int i, size_t plen,
       key = c->scratch + off;
       klen = n;
     }
-    if (!vg__utf8_ok(key, klen)) {
+    if (!plain && !vg__utf8_ok(key, klen)) {
       if (w->bad_key < 0)
         w->bad_key = (int)vg__tok_off(k);
       j = vg__json_skip(t, val);
       continue;
     }
     size_t np = plen + (plen ? 1 : 0) + klen;
-    if (vg__grow((void **)&c->path, &c->cap_path, np + 1, 1) != 0)
-      return -ENOMEM;
-    if (plen)
-      c->path[plen] = '.';
-    memcpy(c->path + np - klen, key, klen);
+    const char *path = key; /* a top-level key is its own path */
+    if (plen || t[val].type == JSMN_OBJECT) {
+      if (vg__grow((void **)&c->path, &c->cap_path, np + 1, 1) != 0)
+        return -ENOMEM;
+      if (plen)
+        c->path[plen] = '.';
+      memcpy(c->path + np - klen, key, klen);
+      path = c->path;
+    }
     /* containers are leaves too, so that a mapped key holding one is
      * reported (non_numeric_value, unparsable_time) rather than missing */
-    int r = leaf(c, w, np, val);
+    int r = leaf(c, w, path, np, val);
     if (r == 0 && t[val].type == JSMN_OBJECT && depth < MAX_DEPTH)
       r = walk_object(c, w, val, np, depth + 1);
     if (r != 0)
@@ -131,7 +137,8 @@ static int tok_text(struct vg_codec *c, const char *msg, const jsmntok_t *t,
   *s = msg + t->start;
   *n = (size_t)(t->end - t->start);
   *scratch_off = SIZE_MAX;
-  if (t->type == JSMN_STRING && memchr(*s, '\\', *n)) {
+  if (t->type == JSMN_STRING && !vg__plain_ascii(*s, *n) &&
+      memchr(*s, '\\', *n)) {
     size_t off;
     int r = vg__json_unescape(c, *s, *n, &off, n);
     if (r != 0)
@@ -241,7 +248,7 @@ static int tag_ref(struct vg_codec *c, const char *msg, const jsmntok_t *t,
     return r == -ENOMEM ? r : 1;
   if (t->type == JSMN_PRIMITIVE && n == 4 && memcmp(s, "null", 4) == 0)
     return 0;
-  if (!vg__utf8_ok(s, n))
+  if (!vg__plain_ascii(s, n) && !vg__utf8_ok(s, n))
     return 1;
   ref->in_scratch = so != SIZE_MAX;
   ref->off = ref->in_scratch ? so : (size_t)t->start;
@@ -313,9 +320,9 @@ static int decode_object(struct vg_codec *c, const char *msg,
   for (size_t i = 0; i <= c->n_tag_keys; i++) {
     if (rp[i].len == 0)
       continue;
-    const char *name = i < c->n_tag_keys ? c->tag_names[i] : c->entity_name;
-    c->tags[nt].k = name;
-    c->tags[nt].klen = (uint32_t)strlen(name);
+    int ent = i == c->n_tag_keys;
+    c->tags[nt].k = ent ? c->entity_name : c->tag_names[i];
+    c->tags[nt].klen = (uint32_t)(ent ? c->entity_name_len : c->tag_name_len[i]);
     c->tags[nt].v = ref_ptr(c, msg, &rp[i]);
     c->tags[nt].vlen = (uint32_t)rp[i].len;
     nt++;
@@ -356,7 +363,7 @@ static int decode_object(struct vg_codec *c, const char *msg,
       else if (vr != 0)
         r = vg__reject(b, why, vg__tok_off(&t[tok]));
       else
-        r = vg__emit(c, b, c->field_names[i], strlen(c->field_names[i]), ns, v,
+        r = vg__emit(c, b, c->field_names[i], c->field_name_len[i], ns, v,
                      dist, dlen);
     }
   } else {
@@ -376,7 +383,7 @@ static int decode_object(struct vg_codec *c, const char *msg,
     }
   }
   if (r == 0 && c->count_as)
-    r = vg__emit(c, b, c->count_as, strlen(c->count_as), ns, 1.0, dist, dlen);
+    r = vg__emit(c, b, c->count_as, c->count_as_len, ns, 1.0, dist, dlen);
   free(dheap);
   if (r == 0 && b->n_events == events0 && b->n_rejects == rejects0)
     r = vg__reject(b, VG_REJECT_NO_FIELDS, obj_off);
