@@ -59,7 +59,8 @@ enum vg_precision { VG_PRECISION_NS, VG_PRECISION_US, VG_PRECISION_MS,
 /* Per-source configuration. The codec copies what it needs: strings and arrays
  * may be freed after vg_codec_new(). NULL / 0 means the default. Paths are
  * dotted ("meta.sensor.id" reaches {"meta":{"sensor":{"id":...}}}); the tag or
- * metric named after a path is the path with '.' replaced by '_'. */
+ * metric named after a path is the path with '.' replaced by '_'. Arrays
+ * inside objects are not descended, nor objects nested deeper than 32. */
 struct vg_codec_config {
   enum vg_codec_format format;
 

@@ -135,6 +135,33 @@ static void json_dotted_paths(void **state) {
   ev(0, "data_pm_p10{meta_id=\"s1\",meta_site_name=\"Port\"}", 1704067200 * NS,
      7.25);
   vg_codec_free(c);
+  /* paths deeper than 32 objects are not looked at: a field there is
+   * missing, and the walk neither recurses without bound nor crashes */
+  const char *deep_f[] = {"a"};
+  struct vg_codec_config dcfg = {.format = VG_FORMAT_JSON, .fields = deep_f,
+                                 .n_fields = 1};
+  c = mk(&dcfg);
+  char deep[8192];
+  size_t n = 0;
+  n += (size_t)sprintf(deep + n, "{\"time\":1,\"a\":2,\"x\":");
+  for (int i = 0; i < 1000; i++)
+    deep[n++] = '[';
+  for (int i = 0; i < 1000; i++)
+    deep[n++] = ']';
+  deep[n++] = '}';
+  deep[n] = '\0';
+  assert_int_equal(dec(c, deep), 0);
+  ev(0, "a", NS, 2);
+  n = (size_t)sprintf(deep, "{\"time\":1,\"a\":3");
+  for (int i = 0; i < 500; i++)
+    n += (size_t)sprintf(deep + n, ",\"o\":{\"a\":1");
+  for (int i = 0; i < 501; i++)
+    deep[n++] = '}';
+  deep[n] = '\0';
+  assert_int_equal(dec(c, deep), 0);
+  assert_int_equal(B.n_events, 1);
+  ev(0, "a", NS, 3);
+  vg_codec_free(c);
 }
 
 static void json_default_fields(void **state) {
@@ -431,6 +458,12 @@ static void influx_basic(void **state) {
   c = mk(&ms);
   assert_int_equal(dec(c, "m v=1 1700000000123"), 0);
   ev(0, "m_v", 1700000000123000000, 1);
+  vg_codec_free(c);
+  struct vg_codec_config us = {.format = VG_FORMAT_INFLUX,
+                               .precision = VG_PRECISION_US};
+  c = mk(&us);
+  assert_int_equal(dec(c, "m v=1 1700000000123456"), 0);
+  ev(0, "m_v", 1700000000123456000, 1);
   vg_codec_free(c);
 }
 
