@@ -11,7 +11,10 @@
  * (without and with sketches), and the writer's merge rate of the epoch
  * deltas into base, hour and day windows (flush + collect on the same
  * thread, timed separately; for 1 M series one epoch holds the whole run
- * and the writer side is skipped to keep memory bounded).
+ * and the writer side is skipped to keep memory bounded). The "decode+agg"
+ * lines run the same events through the InfluxDB line-protocol codec first
+ * (one line per message, as small Kafka messages), hashing each series key
+ * to its id with FNV-1a: the whole in-memory path from bytes to windows.
  *
  *   vigie-bench-agg [--events N] [--epoch N] [--repeat N]
  *
@@ -25,7 +28,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "vigie/codec.h"
 #include "vigie/ddsketch.h"
+#include "vigie/hash.h"
 #include "vigie/error.h"
 #include "vigie/worker.h"
 
@@ -128,6 +133,72 @@ static int run(const struct vg_tz *tz, const struct gen *g, size_t n, size_t epo
   return 0;
 }
 
+/* The events as line-protocol messages: one buffer, message i at off[i]. */
+struct msgs {
+  char *buf;
+  size_t *off;
+};
+
+static int make_msgs(struct msgs *m, const struct gen *g, size_t n) {
+  m->buf = malloc(n * 64);
+  m->off = malloc((n + 1) * sizeof *m->off);
+  if (!m->buf || !m->off)
+    return -1;
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    m->off[i] = at;
+    at += (size_t)snprintf(m->buf + at, 64, "pm10,sensor_id=s%u value=%.4f %lld\n",
+                           g->idx[i], g->ev[i].value, (long long)g->ev[i].time_ns);
+  }
+  m->off[n] = at;
+  return 0;
+}
+
+static int run_decode(const struct vg_tz *tz, const struct msgs *m, size_t n, int sketches,
+                      double *eps) {
+  struct vg_codec_config cc = {.format = VG_FORMAT_INFLUX};
+  struct vg_codec *codec;
+  char err[256];
+  if (vg_codec_new(&cc, &codec, err, sizeof err) != 0) {
+    fprintf(stderr, "vigie-bench-agg: %s\n", err);
+    return -1;
+  }
+  struct vg_agg_opts o = {.nworkers = 1, .nparts = 1, .base_s = 60, .ooo_ns = 0,
+                          .idle_ns = INT64_MAX / 2,
+                          .win = {.lateness_s = 0, .retention_s = 3600,
+                                  .acc = VG_ACC_OPTS_DEFAULT}};
+  o.win.acc.quantiles = sketches;
+  struct vg_agg *a;
+  if (vg_agg_new(tz, &o, 0, &a, err, sizeof err) != 0) {
+    vg_codec_free(codec);
+    return -1;
+  }
+  struct vg_worker *w = vg_agg_worker(a, 0);
+  struct vg_event_batch b;
+  vg_event_batch_init(&b);
+  size_t events = 0;
+  double t0 = now_s();
+  for (size_t i = 0; i < n;) {
+    vg_event_batch_clear(&b);
+    size_t end = i + 1024 < n ? i + 1024 : n;
+    for (; i < end; i++)
+      vg_codec_decode(codec, m->buf + m->off[i], m->off[i + 1] - m->off[i], 0, &b);
+    for (size_t k = 0; k < b.n_events; k++) {
+      const struct vg_event *e = &b.events[k];
+      struct vg_agg_event ev = {
+          .series = vg_fnv1a64(VG_FNV64_OFFSET, vg_event_key(&b, e), e->key_len),
+          .time_ns = e->time_ns,
+          .value = e->value};
+      vg_worker_add(w, 0, (int64_t)events++, &ev, 0);
+    }
+  }
+  *eps = (double)events / (now_s() - t0);
+  vg_event_batch_release(&b);
+  vg_codec_free(codec);
+  vg_agg_free(a);
+  return events == n ? 0 : -1;
+}
+
 int main(int argc, char **argv) {
   size_t n = 4000000, epoch = 1000000;
   int repeat = 3;
@@ -196,6 +267,26 @@ int main(int argc, char **argv) {
     }
     printf("%-9u %-8s %12.3g %9s   (baseline: add into an array slot per series)\n",
            series[s], "array", base, "1.00x");
+    struct msgs m;
+    if (make_msgs(&m, &g, n) != 0) {
+      fputs("vigie-bench-agg: out of memory\n", stderr);
+      return 1;
+    }
+    for (int sk = 0; sk < 2; sk++) {
+      double eps = 0, t;
+      for (int k = 0; k < repeat; k++) {
+        if (run_decode(tz, &m, n, sk, &t) != 0) {
+          fputs("vigie-bench-agg: decode+agg run failed\n", stderr);
+          return 1;
+        }
+        eps = fmax(eps, t);
+      }
+      printf("%-9u %-8s %12.3g %8.2fx   (decode+agg: InfluxDB line protocol, one line "
+             "per message%s)\n", series[s], sk ? "ddsketch" : "none", eps, eps / base,
+             sk ? ", sketches" : "");
+    }
+    free(m.buf);
+    free(m.off);
   }
   printf("sketch bound: %zu bytes per window at most (alpha %.2f, max_bins %d per sign)\n",
          sizeof(struct vg_ddsketch) + 2 * (size_t)VG_DDSKETCH_MAX_BINS * 8,
