@@ -49,6 +49,11 @@ int64_t vg_seg_span_len(uint8_t res) {
 int64_t vg_seg_span(uint8_t res, int64_t start_s) {
   int64_t len = vg_seg_span_len(res);
   assert(len > 0);
+  /* far beyond any real time; keeps q * len representable */
+  if (start_s > VG_SEG_TIME_MAX)
+    start_s = VG_SEG_TIME_MAX;
+  if (start_s < -VG_SEG_TIME_MAX)
+    start_s = -VG_SEG_TIME_MAX;
   int64_t q = start_s / len;
   if (start_s % len < 0)
     q--;
@@ -347,7 +352,8 @@ static int seg_error(int rc, const struct vg_seg_key *k, char *errstr, size_t si
     char a[40], b[40];
     int64_t len = vg_seg_span_len(k->res);
     fmt_time(a, sizeof a, k->span_start);
-    fmt_time(b, sizeof b, len ? k->span_start + len : k->span_start);
+    int sane = k->span_start <= VG_SEG_TIME_MAX && k->span_start >= -VG_SEG_TIME_MAX;
+    fmt_time(b, sizeof b, sane ? k->span_start + len : k->span_start);
     snprintf(errstr, size, "%s segment of series %" PRIu64 " at resolution %s, span [%s, %s): %s",
              rc == VG_EVERSION ? "unsupported" : "corrupt", k->series, res_name(k->res), a,
              b, what);
@@ -424,7 +430,8 @@ static int get_columns(struct rbuf *r, struct vg_segment *s, int d, double *tmp,
     }
     if (r->err)
       return VG_ECORRUPT;
-    if (e->start < s->key.span_start || e->start - s->key.span_start >= span_len ||
+    if (e->start < s->key.span_start ||
+        (uint64_t)e->start - (uint64_t)s->key.span_start >= (uint64_t)span_len ||
         (i > 0 && e->start <= s->w[i - 1].start)) {
       *why = "window starts out of order or outside the span";
       return VG_ECORRUPT;
@@ -457,6 +464,8 @@ static int get_columns(struct rbuf *r, struct vg_segment *s, int d, double *tmp,
       *why = "negative count";
       return VG_ECORRUPT;
     }
+    if (c == 0)
+      vg_acc_init(&s->w[i].acc);
     s->w[i].acc.st.count = (uint64_t)c;
     m += c > 0;
   }
@@ -576,7 +585,8 @@ int vg_seg_decode(const uint8_t *buf, size_t len, const struct vg_seg_key *expec
     why = version != VG_SEG_VERSION ? "unknown format version" : "unknown codec";
     goto fail;
   }
-  if (vg_seg_span_len(hk.res) == 0 || vg_seg_span(hk.res, hk.span_start) != hk.span_start) {
+  if (vg_seg_span_len(hk.res) == 0 || hk.span_start > VG_SEG_TIME_MAX ||
+      hk.span_start < -VG_SEG_TIME_MAX || vg_seg_span(hk.res, hk.span_start) != hk.span_start) {
     why = "bad resolution or span in the header";
     goto fail;
   }
@@ -619,13 +629,13 @@ int vg_seg_decode(const uint8_t *buf, size_t len, const struct vg_seg_key *expec
     rc = -ENOMEM;
     goto fail;
   }
+  /* calloc zeroed the rest: a non-empty window gets every statistic from
+   * the columns, an empty one is initialized when its count is read */
   for (size_t i = 0; i < n; i++) {
     struct vg_wentry *e = &s->w[i];
     e->series = hk.series;
     e->res = hk.res;
     e->final = 1;
-    vg_acc_init(&e->acc);
-    e->acc.st.count = 0;
   }
   r = (struct rbuf){cols, cols + raw_len, 0};
   rc = get_columns(&r, s, (codec & VG_SEG_DELTA) != 0, tmp, &why);

@@ -64,6 +64,10 @@ struct vg_seg_key {
   int64_t span_start; /* UTC seconds */
 };
 
+/* Times (seconds) are clamped to +-VG_SEG_TIME_MAX when spans are computed
+ * and decoders refuse spans beyond it (about 1.5e11 years). */
+#define VG_SEG_TIME_MAX (1LL << 62)
+
 /* Span length in seconds of a resolution (0 for an unknown one). */
 int64_t vg_seg_span_len(uint8_t res);
 /* Start of the span holding a window that starts at start_s. */
