@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <lmdb.h>
 
@@ -43,6 +45,7 @@ struct vg_store {
   MDB_env *env;
   MDB_dbi meta, series, series_id, open, seg, pos, emit;
   struct vg_store_opts o;
+  char *path;
   size_t map_size;
   pthread_mutex_t lock; /* guards readers/growing */
   pthread_cond_t cond;
@@ -149,7 +152,12 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
   if (!st)
     return fail_msg(-ENOMEM, errstr, errstr_size, "out of memory opening the store");
   st->o = *opts;
-  st->o.path = NULL; /* not kept: the caller's string */
+  st->path = strdup(opts->path);
+  st->o.path = st->path;
+  if (!st->path) {
+    free(st);
+    return fail_msg(-ENOMEM, errstr, errstr_size, "out of memory opening the store");
+  }
   if (!st->o.seg_codec)
     st->o.seg_codec = VG_SEG_DEFAULT_CODEC;
   if (!st->o.map_max)
@@ -238,6 +246,7 @@ void vg_store_close(struct vg_store *st) {
   if (st->env)
     mdb_env_close(st->env);
   free(st->scratch.p);
+  free(st->path);
   pthread_cond_destroy(&st->cond);
   pthread_mutex_destroy(&st->lock);
   free(st);
@@ -261,6 +270,23 @@ static int grow(struct vg_store *st) {
   pthread_cond_broadcast(&st->cond);
   pthread_mutex_unlock(&st->lock);
   return rc ? map_err(rc) : 0;
+}
+
+/* LMDB reports a short write as EIO, and a disk that fills up (or a file
+ * size limit) mid-write gives a short write: tell them apart from a real
+ * I/O error by looking at the space left and the limit. */
+static int diagnose_eio(const struct vg_store *st) {
+  char file[4096];
+  struct stat sb;
+  struct statvfs vfs;
+  struct rlimit rl;
+  snprintf(file, sizeof file, "%s/data.mdb", st->path);
+  if (stat(file, &sb) == 0 && getrlimit(RLIMIT_FSIZE, &rl) == 0 &&
+      rl.rlim_cur != RLIM_INFINITY && (uint64_t)sb.st_size + (4u << 20) >= rl.rlim_cur)
+    return -EFBIG;
+  if (statvfs(st->path, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < (64u << 20))
+    return -ENOSPC;
+  return -EIO;
 }
 
 /* --- the epoch commit ---------------------------------------------------- */
@@ -613,10 +639,14 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
   if (rc > 0 || (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)) {
     int lmdb = rc;
     rc = map_err(rc);
+    if (rc == -EIO)
+      rc = diagnose_eio(st);
     fail_msg(rc, errstr, errstr_size,
              "cannot commit epoch %" PRIu64 ": %s; nothing of this epoch was written%s",
-             ep->epoch, mdb_strerror(lmdb),
-             rc == -ENOSPC ? " (disk full: retry when space returns)" : "");
+             ep->epoch, rc == -EIO ? mdb_strerror(lmdb) : strerror(-rc),
+             rc == -ENOSPC || rc == -EFBIG || rc == -EDQUOT
+                 ? " (disk full or file size limit: retry the same epoch when space returns)"
+                 : "");
   } else if (rc && errstr_size && !errstr[0]) {
     fail_msg(rc, errstr, errstr_size,
              "cannot commit epoch %" PRIu64 ": %s; nothing of this epoch was written",

@@ -32,10 +32,12 @@
  *
  * Map growth: a commit that meets MDB_MAP_FULL aborts its transaction, grows
  * the map (doubling, up to opts.map_max) and replays the same epoch from the
- * caller's memory: nothing is lost. Beyond map_max, or when the disk is full
- * (ENOSPC), vg_store_commit returns VG_EFULL or -ENOSPC with a message and
- * nothing of the epoch is committed; the caller pauses consumption and
- * retries the same epoch later (the previous state is intact).
+ * caller's memory: nothing is lost. Beyond map_max, or when the disk is full,
+ * vg_store_commit returns VG_EFULL, or -ENOSPC / -EFBIG (a file size limit)
+ * with a message, and nothing of the epoch is committed; the caller pauses
+ * consumption and retries the same epoch later (the previous state is
+ * intact). LMDB reports a write cut short by a full disk as EIO: the store
+ * then looks at the space left and the file size limit to say which.
  *
  * Durability (opts.durability): VG_STORE_SYNC (default) flushes data and
  * meta page on every commit; VG_STORE_NOMETASYNC skips the meta page flush

@@ -3,8 +3,11 @@
  * the series dictionary, positions, the emit log, map growth without losing
  * the epoch, the map limit, retention in bounded transactions, a corrupt
  * segment and a foreign format version reported with clear errors. */
+#include <errno.h>
 #include <lmdb.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "testutil.h"
@@ -503,6 +506,81 @@ static void readonly_process_reads(void **state) {
   assert_int_equal(stale, 0);
 }
 
+/* A full disk, simulated by a file size limit (RLIMIT_FSIZE) in a child
+ * process: the commit fails with a clear error and writes nothing, the
+ * committed state stays, and the same epoch commits once space returns. */
+static int disk_full_child(const char *dir) {
+  struct vg_store_opts o = {.path = dir, .map_size = 64 << 20};
+  struct vg_store *st;
+  char err[256];
+  if (vg_store_open(&o, &st, err, sizeof err))
+    return 10;
+  signal(SIGXFSZ, SIG_IGN); /* writes past the limit fail with EFBIG instead */
+  struct rlimit rl;
+  getrlimit(RLIMIT_FSIZE, &rl);
+  struct rlimit small = {2 << 20, rl.rlim_max};
+  if (setrlimit(RLIMIT_FSIZE, &small))
+    return 11;
+  uint64_t rng = 8;
+  struct vg_acc_opts ao = VG_ACC_OPTS_DEFAULT;
+  enum { N = 5000 };
+  static struct vg_wentry w[N];
+  static const struct vg_wentry *p[N];
+  uint64_t e, committed = 0;
+  int rc = 0;
+  for (e = 1; e < 100; e++) {
+    for (int i = 0; i < N; i++) {
+      st_window(&w[i], e * N + (uint64_t)i, VG_RES_BASE, T0, 60, 1, 1, &ao, &rng);
+      p[i] = &w[i];
+    }
+    struct vg_store_pos pos = {"air", 0, (int64_t)e, 0, 0};
+    struct vg_store_epoch ep = {.epoch = e, .open = p, .nopen = N, .pos = &pos, .npos = 1};
+    rc = vg_store_commit(st, &ep, err, sizeof err);
+    if (rc) {
+      if ((rc != -EFBIG && rc != -ENOSPC) || !strstr(err, "nothing of this epoch was written") ||
+          !strstr(err, "disk full")) {
+        fprintf(stderr, "unexpected commit error %d: %s\n", rc, err);
+        return 12;
+      }
+      /* nothing of epoch e is visible */
+      struct vg_store_state s;
+      if (vg_store_load(st, NULL, NULL, NULL, &s, err, sizeof err) || s.epoch != committed)
+        return 13;
+      if (setrlimit(RLIMIT_FSIZE, &rl)) /* space returns */
+        return 14;
+      if (vg_store_commit(st, &ep, err, sizeof err))
+        return 15;
+      committed = e;
+      break;
+    }
+    committed = e;
+    for (int i = 0; i < N; i++)
+      vg_acc_release(&w[i].acc);
+  }
+  if (!rc)
+    return 16; /* the limit was never hit */
+  struct vg_store_reader *r;
+  struct vg_store_pos pos;
+  if (vg_store_reader_begin(st, &r) || vg_store_position(r, "air", 0, &pos) ||
+      pos.next_offset != (int64_t)committed)
+    return 17;
+  vg_store_reader_end(r);
+  vg_store_close(st);
+  return 0;
+}
+
+static void disk_full_is_reported_and_recovers(void **state) {
+  struct fx *f = *state;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0)
+    _exit(disk_full_child(f->dir));
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int vg_test_store_db(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(commit_and_reload, setup, teardown),
@@ -512,6 +590,7 @@ int vg_test_store_db(void) {
       cmocka_unit_test_setup_teardown(corrupt_segment_is_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(foreign_format_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(readonly_process_reads, setup, teardown),
+      cmocka_unit_test_setup_teardown(disk_full_is_reported_and_recovers, setup, teardown),
   };
   return cmocka_run_group_tests_name("store_db", tests, NULL, NULL);
 }
