@@ -18,7 +18,7 @@ apt_pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   clang libclang-rt-14-dev libfuzzer-14-dev
   librdkafka-dev liblmdb-dev lmdb-utils liburing-dev libjemalloc-dev
-  libcmocka-dev libfyaml-dev libmicrohttpd-dev libzstd-dev zlib1g-dev libsystemd-dev
+  libcmocka-dev libyaml-dev libmicrohttpd-dev libzstd-dev zlib1g-dev libsystemd-dev
   libsqlite3-dev libyajl-dev libcjson-dev libjansson-dev libjsmn-dev
   kcat curl maven openjdk-17-jre-headless python3 python3-venv tzdata
 )

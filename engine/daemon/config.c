@@ -4,20 +4,19 @@
  * documentation are written once below and used to parse, to validate, to
  * print `vigied --help` and to generate docs/configuration.md.
  *
- * libfyaml builds the document (it reports YAML syntax errors with their
- * position, collected rather than printed); this file walks it, key by key,
- * against the tables, and collects every error with its file, line and key.
+ * libyaml loads the document (nodes carry their line; syntax errors come with
+ * their position); this file walks it, key by key, against the tables, and
+ * collects every error with its file, line and key.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libfyaml.h>
+#include <yaml.h>
 
 #include "vigie/config.h"
 #include "vigie/error.h"
@@ -172,6 +171,7 @@ static const struct ckey top_keys[] = {
 /* ---- error collection ---------------------------------------------------- */
 
 struct ctx {
+  yaml_document_t *doc;
   const char *file;
   char *err;
   size_t errsize, errlen;
@@ -216,11 +216,36 @@ static char *xstrdup(struct ctx *c, const char *s, size_t n) {
   return p;
 }
 
-static int node_line(struct fy_node *n, int fallback) {
-  struct fy_token *t = n ? fy_node_get_scalar_token(n) : NULL;
-  const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-  return m ? m->line + 1 : fallback;
+/* Small accessors over libyaml's document nodes. */
+static int node_line(yaml_node_t *n, int fallback) {
+  return n ? (int)n->start_mark.line + 1 : fallback;
 }
+
+static int is_map(yaml_node_t *n) {
+  return n && n->type == YAML_MAPPING_NODE;
+}
+
+static int is_seq(yaml_node_t *n) {
+  return n && n->type == YAML_SEQUENCE_NODE;
+}
+
+static const char *scalar(yaml_node_t *n, size_t *len) {
+  if (!n || n->type != YAML_SCALAR_NODE)
+    return NULL;
+  *len = n->data.scalar.length;
+  return (const char *)n->data.scalar.value;
+}
+
+static yaml_node_t *item(struct ctx *c, yaml_node_item_t *i) {
+  return yaml_document_get_node(c->doc, *i);
+}
+
+#define FOR_PAIRS(c, map, k, v)                                                      \
+  for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start;                      \
+       p_ < (map)->data.mapping.pairs.top &&                                        \
+       ((k) = yaml_document_get_node((c)->doc, p_->key),                            \
+       (v) = yaml_document_get_node((c)->doc, p_->value), 1);                       \
+       p_++)
 
 /* Edit distance, for "did you mean" (short names only). */
 static size_t distance(const char *a, const char *b) {
@@ -439,7 +464,7 @@ static void set_scalar(struct ctx *c, const struct ckey *k, const char *fullkey,
 
 /* A list value: a YAML sequence of scalars, or a flow text "[a, b]" (defaults). */
 static void set_list(struct ctx *c, const struct ckey *k, const char *fullkey, void *base,
-                     struct fy_node *v, const char *text, int line) {
+                     yaml_node_t *v, const char *text, int line) {
   struct vg_strlist *l = (struct vg_strlist *)((char *)base + k->off);
   free_list(l);
   if (text) { /* a default such as "[count, sum]" */
@@ -454,15 +479,15 @@ static void set_list(struct ctx *c, const struct ckey *k, const char *fullkey, v
     }
     return;
   }
-  if (!fy_node_is_sequence(v)) {
+  if (!is_seq(v)) {
     fail(c, line, fullkey, "expected a list such as [a, b]");
     return;
   }
-  void *it = NULL;
-  struct fy_node *e;
-  while ((e = fy_node_sequence_iterate(v, &it))) {
-    size_t n;
-    const char *s = fy_node_is_scalar(e) ? fy_node_get_scalar(e, &n) : NULL;
+  for (yaml_node_item_t *it = v->data.sequence.items.start;
+       it < v->data.sequence.items.top; it++) {
+    yaml_node_t *e = item(c, it);
+    size_t n = 0;
+    const char *s = scalar(e, &n);
     int eline = node_line(e, line);
     if (!s || n == 0) {
       fail(c, eline, fullkey, "expected a list of non-empty strings");
@@ -485,19 +510,17 @@ static void set_list(struct ctx *c, const struct ckey *k, const char *fullkey, v
 }
 
 static void set_map(struct ctx *c, const struct ckey *k, const char *fullkey, void *base,
-                    struct fy_node *v, int line) {
+                    yaml_node_t *v, int line) {
   struct vg_strlist *l = (struct vg_strlist *)((char *)base + k->off);
-  if (!fy_node_is_mapping(v)) {
+  if (!is_map(v)) {
     fail(c, line, fullkey, "expected a mapping of property: value");
     return;
   }
-  void *it = NULL;
-  struct fy_node_pair *pr;
-  while ((pr = fy_node_mapping_iterate(v, &it))) {
-    struct fy_node *kn = fy_node_pair_key(pr), *vn = fy_node_pair_value(pr);
-    size_t kl, vl;
-    const char *ks = fy_node_is_scalar(kn) ? fy_node_get_scalar(kn, &kl) : NULL;
-    const char *vs = fy_node_is_scalar(vn) ? fy_node_get_scalar(vn, &vl) : NULL;
+  yaml_node_t *kn, *vn;
+  FOR_PAIRS(c, v, kn, vn) {
+    size_t kl = 0, vl = 0;
+    const char *ks = scalar(kn, &kl);
+    const char *vs = scalar(vn, &vl);
     if (!ks || !vs) {
       fail(c, node_line(kn, line), fullkey, "expected property: value pairs of strings");
       continue;
@@ -537,29 +560,43 @@ static void release_table(const struct ckey *table, void *base) {
 /* ---- walking the document -------------------------------------------------- */
 
 typedef void (*section_fn)(struct ctx *c, struct vg_config *cfg, const char *name,
-                           struct fy_node *v, int line);
+                           yaml_node_t *v, int line);
 
 /* Walks mapping m whose keys are `prefix` + key in table, storing into base;
  * `seen` marks the keys given (for required ones). label prefixes messages
  * ("sources[2]."). */
-static void walk(struct ctx *c, const struct ckey *table, void *base, struct fy_node *m,
+static void walk(struct ctx *c, const struct ckey *table, void *base, yaml_node_t *m,
                  const char *prefix, const char *label, int *seen,
                  struct vg_config *cfg, section_fn on_sections, int line) {
-  if (!fy_node_is_mapping(m)) {
+  if (!is_map(m)) {
     fail(c, line, *prefix ? prefix : NULL, "expected a mapping of keys");
     return;
   }
-  void *it = NULL;
-  struct fy_node_pair *pr;
-  while ((pr = fy_node_mapping_iterate(m, &it))) {
-    struct fy_node *kn = fy_node_pair_key(pr), *vn = fy_node_pair_value(pr);
-    size_t kl;
-    const char *ks = fy_node_is_scalar(kn) ? fy_node_get_scalar(kn, &kl) : NULL;
+  for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top;
+       pr++) {
+    yaml_node_t *kn = yaml_document_get_node(c->doc, pr->key);
+    yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
+    size_t kl = 0;
+    const char *ks = scalar(kn, &kl);
     int kline = node_line(kn, line);
     if (!ks) {
       fail(c, kline, NULL, "a key must be a plain string");
       continue;
     }
+    /* YAML forbids a key twice in one mapping; libyaml lets it through */
+    int dup = 0;
+    for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < pr && !dup; q++) {
+      size_t ql = 0;
+      const char *qs = scalar(yaml_document_get_node(c->doc, q->key), &ql);
+      if (qs && ql == kl && memcmp(qs, ks, kl) == 0) {
+        fail(c, kline, NULL, "key \"%s%.*s%.*s\" is given twice (first at line %d)", label,
+             (int)strlen(prefix), prefix, (int)kl, ks,
+             node_line(yaml_document_get_node(c->doc, q->key), line));
+        dup = 1;
+      }
+    }
+    if (dup)
+      continue;
     char full[256], shown[300];
     snprintf(full, sizeof full, "%s%.*s", prefix, (int)(kl < 128 ? kl : 128), ks);
     snprintf(shown, sizeof shown, "%s%s", label, full);
@@ -602,6 +639,11 @@ static void walk(struct ctx *c, const struct ckey *table, void *base, struct fy_
       continue;
     }
     int vline = node_line(vn, kline);
+    if (seen[k - table]) { /* the same key through two nested mappings */
+      fail(c, kline, NULL, "key \"%s\" is given twice (first at line %d)", shown,
+           seen[k - table]);
+      continue;
+    }
     seen[k - table] = vline; /* where it was given, for later messages */
     switch (k->type) {
     case CT_LIST: set_list(c, k, shown, base, vn, NULL, vline); break;
@@ -612,10 +654,10 @@ static void walk(struct ctx *c, const struct ckey *table, void *base, struct fy_
       break;
     default: {
       size_t vl;
-      const char *vs = fy_node_is_scalar(vn) ? fy_node_get_scalar(vn, &vl) : NULL;
+      const char *vs = scalar(vn, &vl);
       if (!vs) {
         fail(c, vline, shown, "expected a single %s value, not a %s", type_name(k),
-             fy_node_is_sequence(vn) ? "list" : "mapping");
+             is_seq(vn) ? "list" : "mapping");
         break;
       }
       set_scalar(c, k, shown, base, vs, vl, vline);
@@ -632,15 +674,15 @@ static void check_required(struct ctx *c, const struct ckey *table, const int *s
 }
 
 static void parse_sections(struct ctx *c, struct vg_config *cfg, const char *name,
-                     struct fy_node *v, int line) {
+                           yaml_node_t *v, int line) {
   int is_src = strcmp(name, "sources") == 0;
   const struct ckey *table = is_src ? source_keys : dataset_keys;
   size_t elem = is_src ? sizeof(struct vg_source_conf) : sizeof(struct vg_dataset_conf);
-  if (!fy_node_is_sequence(v)) {
+  if (!is_seq(v)) {
     fail(c, line, name, "expected a list of mappings (\"- key: value\" entries)");
     return;
   }
-  size_t n = (size_t)fy_node_sequence_item_count(v);
+  size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
   void *arr = calloc(n ? n : 1, elem);
   if (!arr) {
     c->oom = 1;
@@ -653,21 +695,17 @@ static void parse_sections(struct ctx *c, struct vg_config *cfg, const char *nam
     cfg->datasets = arr;
     cfg->ndatasets = n;
   }
-  void *it = NULL;
-  struct fy_node *e;
-  for (size_t i = 0; (e = fy_node_sequence_iterate(v, &it)); i++) {
+  for (size_t i = 0; i < n; i++) {
+    yaml_node_t *e = item(c, v->data.sequence.items.start + i);
     void *base = (char *)arr + i * elem;
     int seen[32] = {0};
     char label[64];
     snprintf(label, sizeof label, "%s[%zu].", name, i);
     int eline = line;
     /* the line of an entry: its first key's */
-    if (fy_node_is_mapping(e)) {
-      void *it2 = NULL;
-      struct fy_node_pair *first = fy_node_mapping_iterate(e, &it2);
-      if (first)
-        eline = node_line(fy_node_pair_key(first), line);
-    }
+    if (is_map(e) && e->data.mapping.pairs.start < e->data.mapping.pairs.top)
+      eline = node_line(yaml_document_get_node(c->doc, e->data.mapping.pairs.start->key),
+                        line);
     *(int *)((char *)base + (is_src ? SOFF(line) : DOFF(line))) = eline;
     apply_defaults(c, table, base);
     walk(c, table, base, e, "", label, seen, cfg, NULL, eline);
@@ -726,45 +764,20 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
   }
 }
 
-static void first_yaml_error(struct ctx *c, struct fy_diag *diag) {
-  void *it = NULL;
-  struct fy_diag_error *e;
-  int any = 0;
-  while ((e = fy_diag_errors_iterate(diag, &it))) {
-    fail(c, e->line > 0 ? e->line : 1, NULL, "YAML: %s", e->msg); /* 1-based */
-    any = 1;
-  }
-  if (!any)
-    fail(c, 1, NULL, "YAML: the document could not be parsed");
-}
-
 int vg_config_parse(const char *name, const char *text, size_t len,
                     struct vg_config *cfg, char *errstr, size_t errstr_size) {
   struct ctx c = {.file = name, .err = errstr, .errsize = errstr_size};
-  struct fy_diag_cfg dcfg;
-  struct fy_diag *diag = NULL;
-  struct fy_document *doc = NULL;
-  int rc;
+  yaml_parser_t parser;
+  yaml_document_t doc;
+  int have_parser = 0, have_doc = 0, rc;
   memset(cfg, 0, sizeof *cfg);
   if (errstr_size)
     errstr[0] = '\0';
-  fy_diag_cfg_default(&dcfg);
-  dcfg.fp = NULL;
-  dcfg.output_fn = NULL;
-  dcfg.level = FYET_ERROR;
-  diag = fy_diag_create(&dcfg);
-  if (!diag)
-    return -ENOMEM;
-  fy_diag_set_collect_errors(diag, true);
-  struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG |
-                                       FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE,
-                              .diag = diag};
   if (!(cfg->path = xstrdup(&c, name, strlen(name))))
     goto done;
   apply_defaults(&c, top_keys, cfg);
-  /* YAML is UTF-8; checking first also keeps libfyaml 0.7.12 away from an
-   * endless loop on a directive followed by invalid bytes ("%\xff"), found
-   * by the config_yaml fuzz target. A NUL cannot appear in a text file. */
+  /* YAML is UTF-8 text: a bad byte or a NUL is reported with its line before
+   * any parsing. */
   size_t valid = vg_utf8_valid_prefix(text, len);
   const char *nul = memchr(text, '\0', valid);
   if (valid < len || nul) {
@@ -776,12 +789,21 @@ int vg_config_parse(const char *name, const char *text, size_t len,
          nul ? "NUL byte" : "invalid UTF-8", at, (unsigned)(unsigned char)text[at]);
     goto done;
   }
-  doc = fy_document_build_from_string(&pcfg, text, len);
-  if (!doc || fy_diag_got_error(diag)) {
-    first_yaml_error(&c, diag);
+  if (!yaml_parser_initialize(&parser)) {
+    c.oom = 1;
     goto done;
   }
-  struct fy_node *root = fy_document_root(doc);
+  have_parser = 1;
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+  if (!yaml_parser_load(&parser, &doc)) {
+    fail(&c, (int)parser.problem_mark.line + 1, NULL, "YAML: %s%s%s",
+         parser.problem ? parser.problem : "the document could not be parsed",
+         parser.context ? " " : "", parser.context ? parser.context : "");
+    goto done;
+  }
+  have_doc = 1;
+  c.doc = &doc;
+  yaml_node_t *root = yaml_document_get_root_node(&doc);
   if (!root) {
     fail(&c, 1, NULL, "the file is empty: at least sources are required");
     goto done;
@@ -792,9 +814,10 @@ int vg_config_parse(const char *name, const char *text, size_t len,
   if (!c.oom)
     cross_checks(&c, cfg, seen);
 done:
-  if (doc)
-    fy_document_destroy(doc);
-  fy_diag_destroy(diag);
+  if (have_doc)
+    yaml_document_delete(&doc);
+  if (have_parser)
+    yaml_parser_delete(&parser);
   rc = c.oom ? -ENOMEM : c.nerr ? VG_ECONFIG : 0;
   if (rc)
     vg_config_release(cfg);

@@ -146,7 +146,13 @@ static const struct {
     {"sources: [{topic: a, time_key: t}]\nkafka: {properties: [a]}\n",
      "vigie.yaml:2: kafka.properties: expected a mapping"},
     {"sources:\n  - topic: a\n   time_key: x\n", "vigie.yaml:3: YAML: "},
-    /* regression: libfyaml 0.7.12 loops forever on this (config_yaml fuzzer) */
+    {"sources: [{topic: a, time_key: t}]\nwindows: {base: 1m}\nwindows: {lateness: 1h}\n",
+     "vigie.yaml:3: key \"windows\" is given twice (first at line 2)"},
+    {"sources: [{topic: a, time_key: t, topic: b}]\n",
+     "vigie.yaml:1: key \"sources[0].topic\" is given twice (first at line 1)"},
+    /* regression (config_yaml fuzzer): libfyaml 0.7.12 crashed on these bytes */
+    {"? s: \t - ", "vigie.yaml:1: "},
+    /* regression (config_yaml fuzzer): not UTF-8, reported before parsing */
     {"sources:\n%\xff\xff\n", "vigie.yaml:2: invalid UTF-8 at byte 10 (0xff)"},
     {"sources: [{topic: a, time_key: t, max_message_bytes: 10}]\n",
      "sources[0].max_message_bytes: 10 is out of range [64, 1073741824]"},
