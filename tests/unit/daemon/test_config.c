@@ -219,6 +219,18 @@ static void durations_parse(void **state) {
       fail_msg("\"%s\" was accepted as a duration", no[i]);
 }
 
+/* The sample shipped for operations stays valid. */
+static void example_config_is_valid(void **state) {
+  (void)state;
+  struct vg_config c;
+  int rc = vg_config_load(VG_SOURCE_DIR "/tools/vigie.example.yaml", &c, err, sizeof err);
+  if (rc != 0)
+    fail_msg("tools/vigie.example.yaml: %s", err);
+  assert_int_equal(c.nsources, 6);
+  assert_true(c.ndatasets >= 2);
+  vg_config_release(&c);
+}
+
 static void missing_file_is_named(void **state) {
   (void)state;
   struct vg_config c;
@@ -257,6 +269,7 @@ int vg_test_daemon_config(void) {
       cmocka_unit_test(every_error_is_reported),
       cmocka_unit_test(properties_pass_through),
       cmocka_unit_test(durations_parse),
+      cmocka_unit_test(example_config_is_valid),
       cmocka_unit_test(missing_file_is_named),
       cmocka_unit_test(reference_doc_is_current),
   };
