@@ -114,7 +114,7 @@ static void bad_options_are_refused(void **state) {
 
 #define NPARTS 12
 #define NSERIES 300
-#define PER_PART 20000
+#define PER_PART 10000
 
 /* The events of partition p, a pure function of (p, i): times mostly
  * increasing with jitter and some very late ones, over a Sydney DST day. */
@@ -145,13 +145,13 @@ struct worker_arg {
 };
 
 /* A worker thread: its partitions round-robin, an epoch boundary after a
- * random number of events (1 to 5000), retrying when the writer is behind. */
+ * random number of events (1 to 2000), retrying when the writer is behind. */
 static void *worker_main(void *p) {
   struct worker_arg *wa = p;
   struct vg_worker *w = vg_agg_worker(wa->st->a, wa->id);
   struct rng r = {wa->seed};
   uint32_t next[NPARTS] = {0};
-  uint64_t left = 0, until_flush = 1 + rng_below(&r, 5000);
+  uint64_t left = 0, until_flush = 1 + rng_below(&r, 2000);
   for (uint32_t q = wa->id; q < NPARTS; q += wa->st->nworkers)
     left += PER_PART;
   while (left) {
@@ -164,7 +164,7 @@ static void *worker_main(void *p) {
         next[q]++;
         if (--until_flush == 0) {
           if (vg_worker_flush(w, 0) == 0)
-            until_flush = 1 + rng_below(&r, 5000);
+            until_flush = 1 + rng_below(&r, 2000);
           else
             until_flush = 100; /* writer behind: keep filling this epoch */
         }
