@@ -150,6 +150,52 @@ static void bench_commit(const char *base, size_t nseries, int epochs, int durab
   rmtree(dir);
 }
 
+/* --- 1b. sealing ----------------------------------------------------------- */
+
+/* N series seal one base window per epoch (a minute of event time each), as
+ * the watermark moves, for `minutes` epochs: CPU per sealed window,
+ * amortized over the hourly batch rewrites of the day segments. */
+static void bench_seal(const char *base, size_t nseries, int minutes) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/seal-%zu", base, nseries);
+  struct vg_store *st = open_store(dir, VG_STORE_NOSYNC);
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  struct vg_wentry *w = calloc(nseries, sizeof *w);
+  const struct vg_wentry **p = calloc(nseries, sizeof *p);
+  uint64_t rng = 3;
+  double cpu = 0, wall = 0, worst = 0;
+  for (int m = 0; m < minutes; m++) {
+    for (size_t i = 0; i < nseries; i++) {
+      vg_acc_release(&w[i].acc);
+      int64_t s = T0 + m * 60LL;
+      w[i] = (struct vg_wentry){.series = i, .res = VG_RES_BASE, .start = s, .end = s + 60,
+                                .final = 1};
+      vg_acc_init(&w[i].acc);
+      for (int k = 0; k < 6; k++)
+        vg_acc_add(&w[i].acc, &o, (s + k * 10) * 1000000000LL,
+                   round(200 + 50 * unit(&rng)) / 10, 0, 0);
+      p[i] = &w[i];
+    }
+    struct vg_store_epoch ep = {.epoch = (uint64_t)m + 1, .sealed = p, .nsealed = nseries};
+    double t = now_s(), c = cpu_s();
+    commit_or_die(st, &ep);
+    c = cpu_s() - c;
+    wall += now_s() - t;
+    cpu += c;
+    if (c > worst)
+      worst = c;
+  }
+  printf("  %9zu  %7d  %14.2f  %14.2f  %17.1f\n", nseries, minutes,
+         wall / minutes / (double)nseries * 1e6, cpu / minutes / (double)nseries * 1e6,
+         worst * 1e3);
+  for (size_t i = 0; i < nseries; i++)
+    vg_acc_release(&w[i].acc);
+  free(w);
+  free(p);
+  vg_store_close(st);
+  rmtree(dir);
+}
+
 /* --- 2. bytes per stored window ------------------------------------------ */
 
 /* Windows of one series: [start, start + len) for nwin windows, readings
@@ -215,7 +261,8 @@ static double lmdb_bytes(const char *base, const struct vg_wentry *w, size_t n) 
       c[i].series = 1000 + (uint64_t)k; /* shares the sketches: read-only */
       p[i] = &c[i];
     }
-    struct vg_store_epoch ep = {.epoch = (uint64_t)k + 1, .sealed = p, .nsealed = n};
+    struct vg_store_epoch ep = {.epoch = (uint64_t)k + 1, .sealed = p, .nsealed = n,
+                                .flush = 1};
     commit_or_die(st, &ep);
   }
   vg_store_stat(st, &s1);
@@ -273,7 +320,7 @@ static void bench_range(const char *base) {
   const struct vg_wentry **p = calloc(n, sizeof *p);
   for (size_t i = 0; i < n; i++)
     p[i] = &w[i];
-  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = n};
+  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = n, .flush = 1};
   commit_or_die(st, &ep);
   /* neighbours on both sides, as in a real store */
   for (size_t i = 0; i < n; i++)
@@ -349,6 +396,10 @@ int main(int argc, char **argv) {
     bench_commit(dir, 1000000, 3, VG_STORE_SYNC);
     bench_commit(dir, 1000000, 3, VG_STORE_NOSYNC);
   }
+  printf("\nsealing: one base window per series per epoch (nosync), 12 h of event time\n");
+  printf("  %9s  %7s  %14s  %14s  %17s\n", "series", "epochs", "wall us/window",
+         "cpu us/window", "worst epoch cpu ms");
+  bench_seal(dir, 1000, 720);
   printf("\nbytes per stored window (regular sensor, a reading every 10 s)\n");
   printf("  %-3s %-9s %7s  %7s  %7s  %10s  %10s  %12s\n", "res", "values", "windows", "plain",
          "delta", "plain+zstd", "delta+zstd", "lmdb/default");

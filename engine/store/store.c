@@ -37,6 +37,11 @@
 #define WKEY_LEN 17
 #define OPEN_VERSION 1
 #define OPEN_HDR 14 /* u8 version, u8 flags, u32 revision, i64 end */
+/* open row flags */
+#define OPEN_FINAL 1
+#define OPEN_EMIT 2
+#define OPEN_PENDING 4 /* sealed, waiting to be written into its segment */
+#define OPEN_KEEP 8    /* the writer holds it (listed in `open`, not evicted) */
 #define SERIES_VERSION 1
 #define POS_VERSION 1
 #define EMIT_VERSION 1
@@ -52,6 +57,9 @@ struct vg_store {
   unsigned readers;     /* active reader snapshots of this process */
   int growing;
   struct sbuf scratch; /* the writer's encoding buffer */
+  /* vg_store_flush resumes at this key of `open` */
+  uint8_t flush_key[WKEY_LEN];
+  int flush_resume;
   /* retention resumes here between calls: next (series, res) to look at */
   uint64_t ret_series;
   uint8_t ret_res;
@@ -319,25 +327,35 @@ static int cmp_wentry(const void *a, const void *b) {
   return (x->start > y->start) - (x->start < y->start);
 }
 
-/* Writes the open row of w, encoded in the scratch buffer b. */
-static int put_open(MDB_txn *txn, MDB_dbi dbi, struct sbuf *b, const struct vg_wentry *w) {
+/* Writes the open row of w, encoded in the scratch buffer b, with the
+ * flags `set` added to the window's own and the flags `keep` carried over
+ * from the row it replaces (cur is a cursor on the open table). */
+static int put_open(MDB_cursor *cur, struct sbuf *b, const struct vg_wentry *w,
+                    uint8_t set, uint8_t keep) {
   uint8_t k[WKEY_LEN];
   wkey(k, w->series, w->res, w->start);
+  MDB_val key = {WKEY_LEN, k}, old;
+  int rc = mdb_cursor_get(cur, &key, &old, MDB_SET_KEY);
+  if (rc && rc != MDB_NOTFOUND)
+    return rc;
+  uint8_t carried = rc == 0 && old.mv_size >= OPEN_HDR ? ((const uint8_t *)old.mv_data)[1] & keep : 0;
+  unsigned put_flags = rc == 0 ? MDB_CURRENT : 0;
   size_t cap = vg_acc_encoded_size(&w->acc), used; /* an upper bound */
   b->len = 0;
   if (sbuf_reserve(b, OPEN_HDR + cap))
     return ENOMEM;
   uint8_t *p = b->p;
   p[0] = OPEN_VERSION;
-  p[1] = (uint8_t)((w->final ? 1 : 0) | (w->emit ? 2 : 0));
+  p[1] = (uint8_t)((w->final ? OPEN_FINAL : 0) | (w->emit ? OPEN_EMIT : 0) | set | carried);
   for (int i = 0; i < 4; i++)
     p[2 + i] = (uint8_t)(w->revision >> (8 * i));
   for (int i = 0; i < 8; i++)
     p[6 + i] = (uint8_t)((uint64_t)w->end >> (8 * i));
   if (vg_acc_encode(&w->acc, p + OPEN_HDR, cap, &used) != 0)
     return MDB_BAD_VALSIZE; /* cannot happen: cap is the encoder's bound */
-  MDB_val key = {WKEY_LEN, k}, val = {OPEN_HDR + used, p};
-  return mdb_put(txn, dbi, &key, &val, 0);
+  MDB_val val = {OPEN_HDR + used, p};
+  key = (MDB_val){WKEY_LEN, k};
+  return mdb_cursor_put(cur, &key, &val, put_flags);
 }
 
 /* Decodes an open row into *w (holding nothing). */
@@ -356,8 +374,8 @@ static int get_open(const MDB_val *key, const MDB_val *val, struct vg_wentry *w,
     rc = VG_EVERSION;
     goto fail;
   }
-  w->final = p[1] & 1;
-  w->emit = (p[1] >> 1) & 1;
+  w->final = p[1] & OPEN_FINAL;
+  w->emit = (p[1] & OPEN_EMIT) ? 1 : 0;
   struct rbuf r = {p + 2, p + OPEN_HDR, 0};
   w->revision = rb_u32le(&r);
   w->end = (int64_t)rb_u64le(&r);
@@ -396,7 +414,7 @@ static void name_series(MDB_txn *txn, const struct vg_store *st, uint64_t id, ch
 }
 
 /* Merges the sealed windows w[0..n) (one segment's, sorted) into their
- * segment. */
+ * segment: one decode and one encode of the segment. */
 static int seal_group(struct vg_store *st, MDB_txn *txn, const struct vg_wentry *const *w,
                       size_t n, char *errstr, size_t size) {
   struct vg_seg_key sk = {w[0]->series, w[0]->res, vg_seg_span(w[0]->res, w[0]->start)};
@@ -447,22 +465,111 @@ static int seal_group(struct vg_store *st, MDB_txn *txn, const struct vg_wentry 
     goto fail;
   }
   val = (MDB_val){elen, enc};
-  rc = mdb_put(txn, st->seg, &key, &val, 0);
-  if (rc)
-    goto fail; /* MDB_MAP_FULL travels up as is */
-  for (size_t t = 0; t < n; t++) {
-    wkey(k, w[t]->series, w[t]->res, w[t]->start);
-    key = (MDB_val){WKEY_LEN, k};
-    rc = mdb_del(txn, st->open, &key, NULL);
-    if (rc && rc != MDB_NOTFOUND)
-      goto fail;
-  }
-  rc = 0;
+  rc = mdb_put(txn, st->seg, &key, &val, 0); /* MDB_MAP_FULL travels up as is */
 fail:
   free(enc);
   free(merged);
   vg_segment_release(&old);
   return rc;
+}
+
+/* Writes the pending rows of one span of (series, res) into its segment:
+ * rows the writer still keeps stay open (pending cleared), the others go. */
+static int flush_group(struct vg_store *st, MDB_txn *txn, uint64_t series, uint8_t res,
+                       int64_t span, char *errstr, size_t size) {
+  MDB_cursor *cur = NULL;
+  struct vg_wentry *w = NULL;
+  const struct vg_wentry **p = NULL;
+  size_t n = 0, cap = 0;
+  int64_t end = span + vg_seg_span_len(res);
+  uint8_t k[WKEY_LEN];
+  MDB_val key, val;
+  int rc = mdb_cursor_open(txn, st->open, &cur);
+  if (rc)
+    goto fail;
+  wkey(k, series, res, span);
+  key = (MDB_val){WKEY_LEN, k};
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    uint64_t s2;
+    uint8_t r2;
+    int64_t t;
+    wkey_get(key.mv_data, &s2, &r2, &t);
+    if (s2 != series || r2 != res || t >= end)
+      break;
+    if (val.mv_size < OPEN_HDR || !(((const uint8_t *)val.mv_data)[1] & OPEN_PENDING))
+      continue;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 64;
+      struct vg_wentry *nw = realloc(w, cap * sizeof *w);
+      if (!nw) {
+        rc = fail_msg(-ENOMEM, errstr, size, "out of memory sealing windows");
+        goto fail;
+      }
+      w = nw;
+    }
+    if ((rc = get_open(&key, &val, &w[n], errstr, size)))
+      goto fail;
+    n++;
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    goto fail;
+  rc = 0;
+  if (n == 0)
+    goto fail;
+  p = malloc(n * sizeof *p);
+  if (!p) {
+    rc = fail_msg(-ENOMEM, errstr, size, "out of memory sealing windows");
+    goto fail;
+  }
+  for (size_t i = 0; i < n; i++)
+    p[i] = &w[i];
+  if ((rc = seal_group(st, txn, p, n, errstr, size)))
+    goto fail;
+  /* the rows: kept ones lose the pending flag, the others are deleted */
+  for (size_t i = 0; i < n; i++) {
+    wkey(k, series, res, w[i].start);
+    key = (MDB_val){WKEY_LEN, k};
+    if ((rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY)))
+      goto fail;
+    if (((const uint8_t *)val.mv_data)[1] & OPEN_KEEP) {
+      st->scratch.len = 0;
+      sbuf_put(&st->scratch, val.mv_data, val.mv_size);
+      if (st->scratch.err) {
+        rc = ENOMEM;
+        goto fail;
+      }
+      st->scratch.p[1] &= (uint8_t)~OPEN_PENDING;
+      MDB_val nv = {val.mv_size, st->scratch.p};
+      rc = mdb_cursor_put(cur, &key, &nv, MDB_CURRENT);
+    } else {
+      rc = mdb_cursor_del(cur, 0);
+    }
+    if (rc)
+      goto fail;
+  }
+fail:
+  for (size_t i = 0; i < n; i++)
+    vg_acc_release(&w[i].acc);
+  free(w);
+  free(p);
+  if (cur)
+    mdb_cursor_close(cur);
+  return rc;
+}
+
+/* Seconds between the flushes of a resolution's pending windows: a sealed
+ * window that reaches a multiple of it flushes its span (0: every time). */
+static int64_t flush_every(const struct vg_store *st, uint8_t res) {
+  static const int64_t dflt[3] = {3600, 86400, 0};
+  if (res > 2)
+    return 0;
+  return st->o.seal_every_s[res] ? st->o.seal_every_s[res] : dflt[res];
+}
+
+static int64_t floor_div64(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b < 0) ? q - 1 : q;
 }
 
 static int put_series(struct vg_store *st, MDB_txn *txn, const struct vg_store_series *s,
@@ -557,20 +664,12 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
                        const struct vg_wentry **sealed, const struct okey *open,
                        char *errstr, size_t size) {
   MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
   int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
   if (rc)
     goto fail;
-  for (size_t i = 0; i < ep->nsealed;) {
-    size_t j = i + 1;
-    int64_t span = vg_seg_span(sealed[i]->res, sealed[i]->start);
-    while (j < ep->nsealed && sealed[j]->series == sealed[i]->series &&
-           sealed[j]->res == sealed[i]->res &&
-           vg_seg_span(sealed[j]->res, sealed[j]->start) == span)
-      j++;
-    if ((rc = seal_group(st, txn, sealed + i, j - i, errstr, size)))
-      goto fail;
-    i = j;
-  }
+  if ((rc = mdb_cursor_open(txn, st->open, &cur)))
+    goto fail;
   for (size_t i = 0; i < ep->nopen; i++) {
     /* the windows sit in the caller's order, not in key order: fetch
      * ahead to overlap the cache misses */
@@ -580,17 +679,58 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
       __builtin_prefetch(ahead + 64);
       __builtin_prefetch(ahead + 128);
     }
-    if ((rc = put_open(txn, st->open, &st->scratch, open[i].w)))
+    if ((rc = put_open(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING)))
       goto fail;
+  }
+  /* sealed windows wait in `open` (pending) and are written into their
+   * segment in batches: a segment is rewritten once per batch, not once
+   * per window */
+  int boundary = 0; /* a window of the current span reached a flush boundary */
+  for (size_t i = 0; i < ep->nsealed; i++) {
+    const struct vg_wentry *w = sealed[i];
+    int64_t span = vg_seg_span(w->res, w->start), every = flush_every(st, w->res);
+    if ((rc = put_open(cur, &st->scratch, w, OPEN_PENDING, OPEN_KEEP)))
+      goto fail;
+    if (every == 0 || floor_div64(w->end, every) > floor_div64(w->start, every))
+      boundary = 1;
+    int last_of_span = i + 1 == ep->nsealed || sealed[i + 1]->series != w->series ||
+                       sealed[i + 1]->res != w->res ||
+                       vg_seg_span(w->res, sealed[i + 1]->start) != span;
+    if (!last_of_span)
+      continue;
+    if (boundary || ep->flush)
+      if ((rc = flush_group(st, txn, w->series, w->res, span, errstr, size)))
+        goto fail;
+    boundary = 0;
   }
   for (size_t i = 0; i < ep->nevict; i++) {
     uint8_t k[WKEY_LEN];
     wkey(k, ep->evict[i].series, ep->evict[i].res, ep->evict[i].start);
-    MDB_val key = {WKEY_LEN, k};
-    rc = mdb_del(txn, st->open, &key, NULL);
-    if (rc && rc != MDB_NOTFOUND)
+    MDB_val key = {WKEY_LEN, k}, val;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+    if (rc == MDB_NOTFOUND)
+      continue;
+    if (rc)
+      goto fail;
+    if (val.mv_size >= OPEN_HDR && (((const uint8_t *)val.mv_data)[1] & OPEN_PENDING)) {
+      /* not in its segment yet: it stays until flushed, no longer kept */
+      st->scratch.len = 0;
+      sbuf_put(&st->scratch, val.mv_data, val.mv_size);
+      if (st->scratch.err) {
+        rc = ENOMEM;
+        goto fail;
+      }
+      st->scratch.p[1] &= (uint8_t)~OPEN_KEEP;
+      MDB_val nv = {val.mv_size, st->scratch.p};
+      rc = mdb_cursor_put(cur, &key, &nv, MDB_CURRENT);
+    } else {
+      rc = mdb_cursor_del(cur, 0);
+    }
+    if (rc)
       goto fail;
   }
+  mdb_cursor_close(cur);
+  cur = NULL;
   for (size_t i = 0; i < ep->nseries; i++)
     if ((rc = put_series(st, txn, &ep->series[i], errstr, size)))
       goto fail;
@@ -624,6 +764,8 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
   rc = mdb_txn_commit(txn);
   txn = NULL;
 fail:
+  if (cur)
+    mdb_cursor_close(cur);
   if (txn)
     mdb_txn_abort(txn);
   return rc;
@@ -712,6 +854,8 @@ int vg_store_load(struct vg_store *st,
   for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
     struct vg_wentry w;
+    if (val.mv_size >= OPEN_HDR && !(((const uint8_t *)val.mv_data)[1] & OPEN_KEEP))
+      continue; /* only waiting for its segment: not the writer's state */
     if ((rc = get_open(&key, &val, &w, errstr, errstr_size)))
       goto fail;
     s.nopen++;
@@ -863,6 +1007,108 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
   }
   if (deleted)
     *deleted = d;
+  if (more)
+    *more = !done;
+  return rc;
+}
+
+/* --- flushing pending sealed windows -------------------------------------- */
+
+static int flush_txn(struct vg_store *st, int64_t wm_s, size_t max_rows, size_t *flushed,
+                     int *done, char *errstr, size_t size) {
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  MDB_val key, val;
+  uint8_t k[WKEY_LEN];
+  size_t rows = 0, nflushed = 0;
+  *done = 0;
+  int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+  if (rc)
+    goto fail;
+  if ((rc = mdb_cursor_open(txn, st->open, &cur)))
+    goto fail;
+  if (st->flush_resume) {
+    memcpy(k, st->flush_key, WKEY_LEN);
+    key = (MDB_val){WKEY_LEN, k};
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+  } else {
+    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+  }
+  while (rc == 0 && rows < max_rows) {
+    rows++;
+    uint64_t series;
+    uint8_t res;
+    int64_t start;
+    if (key.mv_size != WKEY_LEN) {
+      rc = fail_msg(VG_ECORRUPT, errstr, size, "corrupt key in the open table");
+      goto fail;
+    }
+    wkey_get(key.mv_data, &series, &res, &start);
+    int64_t len = vg_seg_span_len(res);
+    int64_t span = len ? vg_seg_span(res, start) : 0;
+    if (len && val.mv_size >= OPEN_HDR && (((const uint8_t *)val.mv_data)[1] & OPEN_PENDING) &&
+        (wm_s == INT64_MAX || span + len <= wm_s)) {
+      if ((rc = flush_group(st, txn, series, res, span, errstr, size)))
+        goto fail;
+      nflushed++;
+      wkey(k, series, res, span + len); /* past this span */
+      key = (MDB_val){WKEY_LEN, k};
+      rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+      continue;
+    }
+    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+  }
+  if (rc == MDB_NOTFOUND) {
+    *done = 1;
+    st->flush_resume = 0;
+  } else if (rc) {
+    goto fail;
+  } else {
+    memcpy(st->flush_key, key.mv_data, WKEY_LEN);
+    st->flush_resume = 1;
+  }
+  mdb_cursor_close(cur);
+  cur = NULL;
+  rc = mdb_txn_commit(txn);
+  txn = NULL;
+  if (rc == 0)
+    *flushed += nflushed;
+fail:
+  if (cur)
+    mdb_cursor_close(cur);
+  if (txn)
+    mdb_txn_abort(txn);
+  return rc;
+}
+
+int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
+                   size_t max_txns, size_t *flushed, int *more, char *errstr,
+                   size_t errstr_size) {
+  size_t f = 0;
+  int done = 0, rc = 0;
+  if (st->o.readonly)
+    return fail_msg(VG_ECONFIG, errstr, errstr_size, "cannot flush: the store is read-only");
+  int64_t wm_s = watermark_ns == INT64_MAX ? INT64_MAX
+                 : watermark_ns == INT64_MIN ? INT64_MIN
+                                             : floor_div64(watermark_ns, 1000000000);
+  if (errstr_size)
+    errstr[0] = 0;
+  for (size_t t = 0; t < max_txns && !done && max_rows > 0 && wm_s != INT64_MIN; t++) {
+    rc = flush_txn(st, wm_s, max_rows, &f, &done, errstr, errstr_size);
+    if (rc == MDB_MAP_FULL && grow(st) == 0) {
+      t--; /* the same batch again in the bigger map */
+      continue;
+    }
+    if (rc > 0 || (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)) {
+      int lmdb = rc;
+      rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot flush sealed windows: %s",
+                    mdb_strerror(lmdb));
+    }
+    if (rc)
+      break;
+  }
+  if (flushed)
+    *flushed = f;
   if (more)
     *more = !done;
   return rc;

@@ -89,6 +89,12 @@ struct vg_store_opts {
   /* how long sealed segments are kept, per resolution (enum vg_res), in
    * seconds of event time behind the watermark; 0 = forever */
   int64_t retention_s[3];
+  /* sealed windows wait in `open` and are written into their segment when
+   * one of them reaches a multiple of this many UTC seconds (0: defaults
+   * 3600 for the base resolution, 86400 for hours, every window for days),
+   * so a segment is rewritten once per batch; vg_store_flush writes the
+   * rest once their span is over */
+  int64_t seal_every_s[3];
 };
 
 struct vg_store;
@@ -136,11 +142,18 @@ struct vg_store_wkey {
 };
 
 /* Everything one epoch changes. All pointers are borrowed for the call.
- * Applied in this order: sealed (merged into their segment, then deleted
- * from `open`), open (upserted: a window listed in both is sealed AND stays
- * open, which is how a final window that may still be revised survives a
- * restart exactly), evict (deleted from `open`), series, positions, emit,
- * watermark and epoch. */
+ * Applied in this order:
+ * - open: upserted; these rows are the writer's state that vg_store_load
+ *   gives back (a window keeps being "kept" until evicted);
+ * - sealed: final (or revised) windows, written into their segment -- in
+ *   batches: they wait in `open` as pending rows (readers already see
+ *   them) until a window reaches a seal_every_s boundary, the epoch asks
+ *   to flush, or vg_store_flush finds their span over. A window listed in
+ *   both is sealed AND stays open, which is how a final window that may
+ *   still be revised survives a restart exactly;
+ * - evict: the writer no longer holds these windows: deleted from `open`
+ *   (a pending one stays until it is in its segment);
+ * - series, positions, emit, watermark and epoch. */
 struct vg_store_epoch {
   uint64_t epoch; /* the caller's epoch number, stored in meta */
   const struct vg_wentry *const *open;
@@ -156,6 +169,7 @@ struct vg_store_epoch {
   const struct vg_store_emit *emit;
   size_t nemit;
   int64_t watermark_ns;
+  int flush; /* write every sealed window of this epoch into its segment now */
 };
 
 /* Writer: commits one epoch in one write transaction (see above). A new
@@ -190,6 +204,16 @@ int vg_store_load(struct vg_store *st,
 int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_deletes,
                     size_t max_txns, size_t *deleted, int *more, char *errstr,
                     size_t errstr_size);
+
+/* Writer, between epochs: writes pending sealed windows whose span ended
+ * at or before the watermark (or every pending window when watermark_ns is
+ * INT64_MAX) into their segments, visiting at most max_rows rows of `open`
+ * per write transaction and using at most max_txns transactions; resumes
+ * where the previous call stopped. *flushed (may be NULL) counts the spans
+ * written, *more (may be NULL) says whether rows remain to visit. */
+int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
+                   size_t max_txns, size_t *flushed, int *more, char *errstr,
+                   size_t errstr_size);
 
 /* Any thread: clears reader slots of dead processes (mdb_reader_check);
  * *dead gets their number. */

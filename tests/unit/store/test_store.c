@@ -218,21 +218,33 @@ static void seal_revise_and_read(void **state) {
    * halves to exercise the merge), keep window 100 open as well */
   struct vg_store_epoch ep = {.epoch = 1, .open = p, .nopen = N};
   commit(f, &ep);
-  ep = (struct vg_store_epoch){.epoch = 2, .sealed = p + 2000, .nsealed = N - 10 - 2000};
+  ep = (struct vg_store_epoch){.epoch = 2, .sealed = p + 2000, .nsealed = N - 10 - 2000,
+                               .flush = 1};
   commit(f, &ep);
   ep = (struct vg_store_epoch){.epoch = 3, .sealed = p, .nsealed = 2000,
-                               .open = p + 100, .nopen = 1};
+                               .open = p + 100, .nopen = 1, .flush = 1};
   commit(f, &ep);
   struct vg_store_stat ss;
   assert_int_equal(vg_store_stat(f->st, &ss), 0);
   assert_int_equal(ss.segments, 3);
+  assert_int_equal(ss.open_windows, N); /* the writer still holds them all */
+  /* it lets go of the sealed ones but window 100 */
+  struct vg_store_wkey *ev = calloc(N, sizeof *ev);
+  size_t nev = 0;
+  for (int i = 0; i < N - 10; i++)
+    if (i != 100)
+      ev[nev++] = (struct vg_store_wkey){11, VG_RES_BASE, T0 + i * 60LL};
+  ep = (struct vg_store_epoch){.epoch = 4, .evict = ev, .nevict = nev};
+  commit(f, &ep);
+  free(ev);
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
   assert_int_equal(ss.open_windows, 11);
   /* a revision of window 500 after it was sealed */
   struct vg_wentry rev;
   st_window(&rev, 11, VG_RES_BASE, T0 + 500 * 60, 60, 9, 20, &o, &rng);
   rev.revision = 1;
   const struct vg_wentry *rp = &rev;
-  ep = (struct vg_store_epoch){.epoch = 4, .sealed = &rp, .nsealed = 1};
+  ep = (struct vg_store_epoch){.epoch = 5, .sealed = &rp, .nsealed = 1};
   commit(f, &ep);
 
   struct range *r = calloc(1, sizeof *r);
@@ -270,6 +282,95 @@ static void seal_revise_and_read(void **state) {
     vg_acc_release(&w[i].acc);
   free(w);
   free(p);
+}
+
+/* The writer seals one base window per epoch, as the watermark moves:
+ * windows wait in `open` until one ends on the hour, then the hour's batch
+ * is written into the day segment in one rewrite; readers see every window
+ * throughout; an evicted pending window waits for its segment; a span left
+ * with pending windows is flushed once the watermark passes its end. */
+static void sealing_in_batches(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  uint64_t rng = 6;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  enum { N = 150 };
+  struct vg_wentry w[N];
+  struct range *r = calloc(1, sizeof *r);
+  char err[256];
+  for (int i = 0; i < N; i++) {
+    st_window(&w[i], 31, VG_RES_BASE, T0 + i * 60LL, 60, 6, 20, &o, &rng);
+    const struct vg_wentry *p = &w[i];
+    /* the writer holds windows 100.. (kept open), the older ones only sealed */
+    struct vg_store_epoch ep = {.epoch = (uint64_t)i + 1, .sealed = &p, .nsealed = 1,
+                                .open = i >= 100 ? &p : NULL, .nopen = i >= 100};
+    commit(f, &ep);
+    struct vg_store_stat ss;
+    assert_int_equal(vg_store_stat(f->st, &ss), 0);
+    assert_int_equal(ss.segments, i >= 59 ? 1 : 0);
+    /* pending rows: those since the last hour boundary, plus kept ones */
+    size_t pending = i >= 119 ? (size_t)(i - 119) : i >= 59 ? (size_t)(i - 59) : (size_t)i + 1;
+    size_t kept_flushed = i >= 119 ? 20 : 0; /* 100..119 stayed open after the flush */
+    if (i >= 119 && i < 149)
+      assert_int_equal(ss.open_windows, pending + kept_flushed);
+    if (i % 37 == 0 || i == N - 1) {
+      r->n = 0;
+      struct vg_store_reader *rd;
+      assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
+      assert_int_equal(vg_store_read_range(rd, 31, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
+                                           sizeof err),
+                       0);
+      vg_store_reader_end(rd);
+      assert_int_equal(r->n, (size_t)i + 1);
+      for (int j = 0; j <= i; j++)
+        assert_int_equal(r->starts[j], T0 + j * 60LL);
+    }
+  }
+  /* the writer's state: only the kept windows 100..149 */
+  struct collect *c = calloc(1, sizeof *c);
+  struct vg_store_state s;
+  assert_int_equal(vg_store_load(f->st, on_window, NULL, c, &s, err, sizeof err), 0);
+  assert_int_equal(c->n, 50);
+  assert_int_equal(c->w[0].start, T0 + 100 * 60);
+  collect_release(c);
+  free(c);
+  /* evict 100..149: 100..119 are in the segment (deleted), 120..149 are
+   * pending (stay until flushed, no longer the writer's) */
+  struct vg_store_wkey ev[50];
+  for (int i = 0; i < 50; i++)
+    ev[i] = (struct vg_store_wkey){31, VG_RES_BASE, T0 + (100 + i) * 60LL};
+  struct vg_store_epoch ep = {.epoch = N + 1, .evict = ev, .nevict = 50};
+  commit(f, &ep);
+  assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), 0);
+  assert_int_equal(s.nopen, 0);
+  struct vg_store_stat ss;
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.open_windows, 30);
+  /* the day is not over: nothing to flush; once it is, the rest goes */
+  size_t flushed;
+  int more;
+  assert_int_equal(vg_store_flush(f->st, (T0 + DAY - 1) * 1000000000LL, 1000, 10, &flushed,
+                                  &more, err, sizeof err),
+                   0);
+  assert_int_equal(flushed, 0);
+  assert_int_equal(more, 0);
+  assert_int_equal(vg_store_flush(f->st, (T0 + DAY) * 1000000000LL, 7, 100, &flushed, &more,
+                                  err, sizeof err),
+                   0);
+  assert_int_equal(flushed, 1);
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.open_windows, 0);
+  assert_int_equal(ss.segments, 1);
+  r->n = 0;
+  struct vg_store_reader *rd;
+  assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
+  assert_int_equal(
+      vg_store_read_range(rd, 31, VG_RES_BASE, T0, T0 + DAY, on_range, r, err, sizeof err), 0);
+  vg_store_reader_end(rd);
+  assert_int_equal(r->n, N);
+  for (int i = 0; i < N; i++)
+    vg_acc_release(&w[i].acc);
+  free(r);
 }
 
 /* A tiny map grows while the epoch is replayed; a map limit is a clear
@@ -349,7 +450,7 @@ static void retention_in_small_transactions(void **state) {
   st_window(&w[n], 1, VG_RES_HOUR, T0, 3600, 1, 1, &o, &rng); /* kept forever */
   p[n] = &w[n];
   n++;
-  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = n};
+  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = n, .flush = 1};
   commit(f, &ep);
   int64_t wm = (T0 + DAYS * DAY) * 1000000000LL; /* keeps days 16..29 */
   size_t total = 0, del;
@@ -382,7 +483,7 @@ static void corrupt_segment_is_reported(void **state) {
   const struct vg_wentry *p[] = {&w[0], &w[1]};
   struct vg_store_series ser[] = {{21, "noise{sensor_id=\"n1\"}", 21, 0}};
   struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = 2, .series = ser,
-                              .nseries = 1};
+                              .nseries = 1, .flush = 1};
   commit(f, &ep);
   vg_store_close(f->st);
   f->st = NULL;
@@ -430,7 +531,7 @@ static void corrupt_segment_is_reported(void **state) {
   assert_int_equal(r->n, 1);
   vg_store_reader_end(rd);
   /* sealing into the damaged segment fails the epoch, naming it */
-  ep = (struct vg_store_epoch){.epoch = 2, .sealed = p, .nsealed = 1};
+  ep = (struct vg_store_epoch){.epoch = 2, .sealed = p, .nsealed = 1, .flush = 1};
   assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), VG_ECORRUPT);
   assert_non_null(strstr(err, "noise{sensor_id=\"n1\"}"));
   free(r);
@@ -585,6 +686,7 @@ int vg_test_store_db(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(commit_and_reload, setup, teardown),
       cmocka_unit_test_setup_teardown(seal_revise_and_read, setup, teardown),
+      cmocka_unit_test_setup_teardown(sealing_in_batches, setup, teardown),
       cmocka_unit_test_setup_teardown(map_growth_and_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(retention_in_small_transactions, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_segment_is_reported, setup, teardown),
