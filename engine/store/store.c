@@ -1114,6 +1114,48 @@ int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
   return rc;
 }
 
+/* --- emit log ---------------------------------------------------------------- */
+
+int vg_store_trim_emit(struct vg_store *st, uint64_t below, size_t max_deletes,
+                       size_t *deleted, char *errstr, size_t errstr_size) {
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  MDB_val key, val;
+  size_t n = 0;
+  if (st->o.readonly)
+    return fail_msg(VG_ECONFIG, errstr, errstr_size, "cannot trim: the store is read-only");
+  int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+  if (rc)
+    goto fail;
+  if ((rc = mdb_cursor_open(txn, st->emit, &cur)))
+    goto fail;
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && n < max_deletes;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    if (key.mv_size != 8 || be64_get(key.mv_data) >= below)
+      break;
+    if ((rc = mdb_cursor_del(cur, 0)))
+      goto fail;
+    n++;
+  }
+  if (rc && rc != MDB_NOTFOUND)
+    goto fail;
+  mdb_cursor_close(cur);
+  cur = NULL;
+  rc = mdb_txn_commit(txn);
+  txn = NULL;
+fail:
+  if (cur)
+    mdb_cursor_close(cur);
+  if (txn)
+    mdb_txn_abort(txn);
+  if (deleted)
+    *deleted = rc ? 0 : n;
+  if (rc)
+    return fail_msg(map_err(rc), errstr, errstr_size, "cannot trim the emit log: %s",
+                    mdb_strerror(rc));
+  return 0;
+}
+
 /* --- readers ------------------------------------------------------------- */
 
 int vg_store_reader_check(struct vg_store *st, int *dead) {

@@ -215,6 +215,12 @@ int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
                    size_t max_txns, size_t *flushed, int *more, char *errstr,
                    size_t errstr_size);
 
+/* Writer, between epochs: deletes emit-log records with seq < below (what
+ * every consumer of the log has published), at most max_deletes in one
+ * write transaction; *deleted (may be NULL) counts them. */
+int vg_store_trim_emit(struct vg_store *st, uint64_t below, size_t max_deletes,
+                       size_t *deleted, char *errstr, size_t errstr_size);
+
 /* Any thread: clears reader slots of dead processes (mdb_reader_check);
  * *dead gets their number. */
 int vg_store_reader_check(struct vg_store *st, int *dead);

@@ -180,6 +180,17 @@ static void commit_and_reload(void **state) {
   assert_int_equal(got[1].revision, 3);
   assert_int_equal(got[1].start, T0 + 60);
   vg_store_reader_end(r);
+  /* the publication layer published record 0: trim it */
+  size_t trimmed;
+  assert_int_equal(vg_store_trim_emit(f->st, 1, 100, &trimmed, err, sizeof err), 0);
+  assert_int_equal(trimmed, 1);
+  memset(got, 0, sizeof got);
+  assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
+  assert_int_equal(vg_store_read_emit(r, 0, on_emit, got), 0);
+  assert_int_equal(got[0].series, 0); /* gone */
+  assert_int_equal(got[1].series, 9);
+  vg_store_reader_end(r);
+  assert_int_equal(vg_store_stat(f->st, &(struct vg_store_stat){0}), 0);
   for (int i = 0; i < 3; i++)
     vg_acc_release(&w[i].acc);
 }
