@@ -63,7 +63,8 @@ static void generate(struct gen *g, size_t n, uint32_t series) {
     g->idx[i] = k;
     g->ev[i] = (struct vg_agg_event){
         .series = mix(k ^ 0xabcdefULL),
-        .time_ns = 1717236000LL * 1000000000 + (int64_t)i * 30000 - (int64_t)(r2 % 1000000),
+        .time_ns =
+            1717236000LL * 1000000000 + (int64_t)i * 30000 - (int64_t)(r2 % 1000000),
         .value = exp(u * 6 - 1), /* 0.37 .. 148 */
     };
   }
@@ -89,10 +90,13 @@ struct result {
 
 static int run(const struct vg_tz *tz, const struct gen *g, size_t n, size_t epoch,
                int sketches, int writer, struct result *res) {
-  struct vg_agg_opts o = {.nworkers = 1, .nparts = 1, .base_s = 60, .ooo_ns = 0,
-                          .idle_ns = INT64_MAX / 2,
-                          .win = {.lateness_s = 0, .retention_s = 3600,
-                                  .acc = VG_ACC_OPTS_DEFAULT}};
+  struct vg_agg_opts o = {
+      .nworkers = 1,
+      .nparts = 1,
+      .base_s = 60,
+      .ooo_ns = 0,
+      .idle_ns = INT64_MAX / 2,
+      .win = {.lateness_s = 0, .retention_s = 3600, .acc = VG_ACC_OPTS_DEFAULT}};
   o.win.acc.quantiles = sketches;
   struct vg_agg *a;
   char err[256];
@@ -154,8 +158,8 @@ static int make_msgs(struct msgs *m, const struct gen *g, size_t n) {
   return 0;
 }
 
-static int run_decode(const struct vg_tz *tz, const struct msgs *m, size_t n, int sketches,
-                      double *eps) {
+static int run_decode(const struct vg_tz *tz, const struct msgs *m, size_t n,
+                      int sketches, double *eps) {
   struct vg_codec_config cc = {.format = VG_FORMAT_INFLUX};
   struct vg_codec *codec;
   char err[256];
@@ -163,10 +167,13 @@ static int run_decode(const struct vg_tz *tz, const struct msgs *m, size_t n, in
     fprintf(stderr, "vigie-bench-agg: %s\n", err);
     return -1;
   }
-  struct vg_agg_opts o = {.nworkers = 1, .nparts = 1, .base_s = 60, .ooo_ns = 0,
-                          .idle_ns = INT64_MAX / 2,
-                          .win = {.lateness_s = 0, .retention_s = 3600,
-                                  .acc = VG_ACC_OPTS_DEFAULT}};
+  struct vg_agg_opts o = {
+      .nworkers = 1,
+      .nparts = 1,
+      .base_s = 60,
+      .ooo_ns = 0,
+      .idle_ns = INT64_MAX / 2,
+      .win = {.lateness_s = 0, .retention_s = 3600, .acc = VG_ACC_OPTS_DEFAULT}};
   o.win.acc.quantiles = sketches;
   struct vg_agg *a;
   if (vg_agg_new(tz, &o, 0, &a, err, sizeof err) != 0) {
@@ -202,12 +209,11 @@ static int run_decode(const struct vg_tz *tz, const struct msgs *m, size_t n, in
 int main(int argc, char **argv) {
   size_t n = 4000000, epoch = 1000000;
   int repeat = 3;
-  static const struct option longopts[] = {
-      {"events", required_argument, NULL, 'n'},
-      {"epoch", required_argument, NULL, 'e'},
-      {"repeat", required_argument, NULL, 'r'},
-      {"help", no_argument, NULL, 'h'},
-      {0}};
+  static const struct option longopts[] = {{"events", required_argument, NULL, 'n'},
+                                           {"epoch", required_argument, NULL, 'e'},
+                                           {"repeat", required_argument, NULL, 'r'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {0}};
   int c;
   while ((c = getopt_long(argc, argv, "n:e:r:h", longopts, NULL)) != -1) {
     switch (c) {
@@ -215,7 +221,8 @@ int main(int argc, char **argv) {
     case 'e': epoch = strtoull(optarg, NULL, 10); break;
     case 'r': repeat = atoi(optarg); break;
     default:
-      fputs("usage: vigie-bench-agg [--events N] [--epoch N] [--repeat N]\n", c == 'h' ? stdout : stderr);
+      fputs("usage: vigie-bench-agg [--events N] [--epoch N] [--repeat N]\n",
+            c == 'h' ? stdout : stderr);
       return c == 'h' ? 0 : 2;
     }
   }
@@ -233,7 +240,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("vigie-bench-agg: %zu events per run, epoch %zu events, base window 60 s, "
-         "Europe/Paris, 1 worker thread, best of %d\n", n, epoch, repeat);
+         "Europe/Paris, 1 worker thread, best of %d\n",
+         n, epoch, repeat);
   printf("%-9s %-8s %12s %9s %10s %12s %14s %12s\n", "series", "sketch", "events/s",
          "vs array", "windows", "B/window", "sketch B/win", "writer d/s");
   const uint32_t series[] = {1, 10000, 1000000};
@@ -262,8 +270,8 @@ int main(int argc, char **argv) {
       else
         snprintf(wbuf, sizeof wbuf, "-");
       printf("%-9u %-8s %12.3g %8.2fx %10zu %12.1f %14.1f %12s\n", series[s],
-             sk ? "ddsketch" : "none", r.eps, r.eps / base, r.windows,
-             r.bytes_per_window, sk ? r.sketch_bytes_per_window : 0.0, wbuf);
+             sk ? "ddsketch" : "none", r.eps, r.eps / base, r.windows, r.bytes_per_window,
+             sk ? r.sketch_bytes_per_window : 0.0, wbuf);
     }
     printf("%-9u %-8s %12.3g %9s   (baseline: add into an array slot per series)\n",
            series[s], "array", base, "1.00x");
@@ -282,15 +290,17 @@ int main(int argc, char **argv) {
         eps = fmax(eps, t);
       }
       printf("%-9u %-8s %12.3g %8.2fx   (decode+agg: InfluxDB line protocol, one line "
-             "per message%s)\n", series[s], sk ? "ddsketch" : "none", eps, eps / base,
+             "per message%s)\n",
+             series[s], sk ? "ddsketch" : "none", eps, eps / base,
              sk ? ", sketches" : "");
     }
     free(m.buf);
     free(m.off);
   }
-  printf("sketch bound: %zu bytes per window at most (alpha %.2f, max_bins %d per sign)\n",
-         sizeof(struct vg_ddsketch) + 2 * (size_t)VG_DDSKETCH_MAX_BINS * 8,
-         VG_DDSKETCH_ALPHA, VG_DDSKETCH_MAX_BINS);
+  printf(
+      "sketch bound: %zu bytes per window at most (alpha %.2f, max_bins %d per sign)\n",
+      sizeof(struct vg_ddsketch) + 2 * (size_t)VG_DDSKETCH_MAX_BINS * 8,
+      VG_DDSKETCH_ALPHA, VG_DDSKETCH_MAX_BINS);
   free(g.ev);
   free(g.idx);
   vg_tz_free(tz);

@@ -64,11 +64,10 @@ int vg_acc_equal(const struct vg_acc *a, const struct vg_acc *b, double rel_tol)
   const struct vg_stats *s = &a->st, *t = &b->st;
   if (s->count != t->count)
     return 0;
-  if (s->count &&
-      (s->min != t->min || s->max != t->max ||
-       vg_rel_diff(vg_stats_sum(s), vg_stats_sum(t)) > rel_tol ||
-       vg_rel_diff(vg_stats_mean(s), vg_stats_mean(t)) > rel_tol ||
-       vg_rel_diff(vg_stats_m2(s), vg_stats_m2(t)) > rel_tol))
+  if (s->count && (s->min != t->min || s->max != t->max ||
+                   vg_rel_diff(vg_stats_sum(s), vg_stats_sum(t)) > rel_tol ||
+                   vg_rel_diff(vg_stats_mean(s), vg_stats_mean(t)) > rel_tol ||
+                   vg_rel_diff(vg_stats_m2(s), vg_stats_m2(t)) > rel_tol))
     return 0;
   if (memcmp(&a->fl, &b->fl, sizeof a->fl) != 0)
     return 0;

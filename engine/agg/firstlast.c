@@ -45,8 +45,8 @@ int vg_firstlast_decode(struct vg_firstlast *f, const uint8_t *buf, size_t len,
     t.first_v = rb_f64(&r);
     t.last_t = (int64_t)rb_u64le(&r);
     t.last_v = rb_f64(&r);
-    if (r.err || !isfinite(t.first_v) || !isfinite(t.last_v) ||
-        t.first_t > t.last_t || t.last_t == INT64_MIN ||
+    if (r.err || !isfinite(t.first_v) || !isfinite(t.last_v) || t.first_t > t.last_t ||
+        t.last_t == INT64_MIN ||
         (t.first_t == t.last_t &&
          vg__f64_order_key(t.first_v) > vg__f64_order_key(t.last_v)))
       return VG_EDECODE; /* first must come before last in (time, value) order */

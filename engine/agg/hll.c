@@ -190,7 +190,8 @@ int vg_hll_equal(struct vg_hll *a, struct vg_hll *b) {
     compact(a);
     compact(b);
     return a->nsparse == b->nsparse &&
-           (a->nsparse == 0 || memcmp(a->sparse, b->sparse, (size_t)a->nsparse * sizeof *a->sparse) == 0);
+           (a->nsparse == 0 ||
+            memcmp(a->sparse, b->sparse, (size_t)a->nsparse * sizeof *a->sparse) == 0);
   }
   struct vg_hll *d = a->dense ? a : b, *s = a->dense ? b : a;
   compact(s);
@@ -340,9 +341,8 @@ int vg_hll_decode(struct vg_hll *h, const uint8_t *buf, size_t len, size_t *used
       uint64_t d = rb_varint(&r);
       uint64_t e = prev + d;
       /* strictly increasing registers, ranks in 1..maxrank */
-      if (r.err || d > UINT32_MAX || e > UINT32_MAX || (e >> 8) >= m ||
-          (e & 0xff) == 0 || (e & 0xff) > maxrank ||
-          (k > 0 && (e >> 8) == (prev >> 8))) {
+      if (r.err || d > UINT32_MAX || e > UINT32_MAX || (e >> 8) >= m || (e & 0xff) == 0 ||
+          (e & 0xff) > maxrank || (k > 0 && (e >> 8) == (prev >> 8))) {
         vg_hll_release(h);
         return VG_EDECODE;
       }

@@ -93,10 +93,10 @@ int vg_stats_decode(struct vg_stats *s, const uint8_t *buf, size_t len, size_t *
   if (r.err)
     return VG_EDECODE;
   /* the invariants every later add/merge relies on */
-  if (t.count && (!isfinite(t.sum) || !isfinite(t.comp) || !isfinite(t.min) ||
-                  !isfinite(t.max) || !isfinite(t.mean) || !isfinite(t.mean_lo) ||
-                  !isfinite(t.m2) || !isfinite(t.m2_c) || t.min > t.max ||
-                  vg_stats_m2(&t) < 0))
+  if (t.count &&
+      (!isfinite(t.sum) || !isfinite(t.comp) || !isfinite(t.min) || !isfinite(t.max) ||
+       !isfinite(t.mean) || !isfinite(t.mean_lo) || !isfinite(t.m2) ||
+       !isfinite(t.m2_c) || t.min > t.max || vg_stats_m2(&t) < 0))
     return VG_EDECODE;
   *s = t;
   *used = (size_t)(r.p - buf);

@@ -10,8 +10,8 @@
 
 int vg_watermarks_init(struct vg_watermarks *wm, uint32_t nparts, int64_t ooo_ns,
                        int64_t idle_ns, int64_t now_ns) {
-  *wm = (struct vg_watermarks){.n = nparts, .ooo_ns = ooo_ns, .idle_ns = idle_ns,
-                               .global_ns = INT64_MIN};
+  *wm = (struct vg_watermarks){
+      .n = nparts, .ooo_ns = ooo_ns, .idle_ns = idle_ns, .global_ns = INT64_MIN};
   wm->parts = calloc(nparts ? nparts : 1, sizeof *wm->parts);
   if (!wm->parts)
     return -ENOMEM;

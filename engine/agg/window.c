@@ -55,8 +55,8 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
       *revised = 0;
     return VG_AGG_REJECT_RETENTION;
   }
-  struct vg_span spans[3] = {{start, end}, vg_calendar_hour(&w->cal, start),
-                             vg_calendar_day(&w->cal, start)};
+  struct vg_span spans[3] = {
+      {start, end}, vg_calendar_hour(&w->cal, start), vg_calendar_day(&w->cal, start)};
   for (int r = 0; r < 3; r++) {
     struct vg_wentry *e;
     int rc = vg_wtable_get(&w->t, series, (uint8_t)r, spans[r].start, spans[r].end, &e);

@@ -41,7 +41,7 @@ struct vg_worker {
   struct epoch *cur;
   struct vg_calendar cal;
   struct vg_acc_opts acc;
-  int64_t horizon_s; /* cached from agg->horizon_s at each flush */
+  int64_t horizon_s;       /* cached from agg->horizon_s at each flush */
   struct vg_part_pos *pos; /* running positions of every partition (own ones used) */
 };
 
@@ -108,8 +108,8 @@ int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t n
   }
   vg_atomic_store_relaxed_i64(&a->horizon_s, INT64_MIN);
   for (uint32_t i = 0; i < opts->nworkers; i++) {
-    size_t wsize = (sizeof(struct vg_worker) + VG_CACHE_LINE - 1) / VG_CACHE_LINE *
-                   VG_CACHE_LINE;
+    size_t wsize =
+        (sizeof(struct vg_worker) + VG_CACHE_LINE - 1) / VG_CACHE_LINE * VG_CACHE_LINE;
     struct vg_worker *w = aligned_alloc(VG_CACHE_LINE, wsize);
     if (!w)
       goto fail;

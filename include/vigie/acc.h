@@ -26,7 +26,7 @@
 #include "vigie/hll.h"
 #include "vigie/stats.h"
 
-#define VG_ACC_TAG 0x41
+#define VG_ACC_TAG     0x41
 #define VG_ACC_VERSION 1
 
 struct vg_acc_opts {
@@ -37,7 +37,7 @@ struct vg_acc_opts {
   unsigned hll_p;    /* HLL precision (VG_HLL_P) */
 };
 
-#define VG_ACC_OPTS_DEFAULT                                                    \
+#define VG_ACC_OPTS_DEFAULT                                                              \
   ((struct vg_acc_opts){0, 0, VG_DDSKETCH_ALPHA, VG_DDSKETCH_MAX_BINS, VG_HLL_P})
 
 struct vg_acc {

@@ -34,20 +34,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VG_DDSKETCH_TAG 0x44
-#define VG_DDSKETCH_VERSION 1
-#define VG_DDSKETCH_ALPHA 0.01
-#define VG_DDSKETCH_MAX_BINS 2048
+#define VG_DDSKETCH_TAG            0x44
+#define VG_DDSKETCH_VERSION        1
+#define VG_DDSKETCH_ALPHA          0.01
+#define VG_DDSKETCH_MAX_BINS       2048
 #define VG_DDSKETCH_MAX_BINS_LIMIT 65536 /* decoders refuse more */
-#define VG_DDSKETCH_MIN 1e-9             /* smaller magnitudes count as 0 */
+#define VG_DDSKETCH_MIN            1e-9  /* smaller magnitudes count as 0 */
 
 struct vg_ddstore {
   void *bins; /* counter k (1 << wshift bytes each) counts bucket offset + k */
   int32_t offset;
-  uint32_t len;  /* buckets in use, from offset */
-  uint32_t cap;  /* allocated */
-  int32_t floor; /* lowest index kept (INT32_MIN until max_bins is reached) */
-  int32_t hi;    /* highest index seen (INT32_MIN when empty) */
+  uint32_t len;   /* buckets in use, from offset */
+  uint32_t cap;   /* allocated */
+  int32_t floor;  /* lowest index kept (INT32_MIN until max_bins is reached) */
+  int32_t hi;     /* highest index seen (INT32_MIN when empty) */
   uint8_t wshift; /* counters are 1 << wshift bytes, wshift 1, 2 or 3 (2, 4, 8 bytes) */
 };
 

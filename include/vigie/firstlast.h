@@ -22,8 +22,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#define VG_FIRSTLAST_TAG 0x46
-#define VG_FIRSTLAST_VERSION 1
+#define VG_FIRSTLAST_TAG         0x46
+#define VG_FIRSTLAST_VERSION     1
 #define VG_FIRSTLAST_MAX_ENCODED 35
 
 struct vg_firstlast {

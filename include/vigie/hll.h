@@ -27,20 +27,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VG_HLL_TAG 0x48
+#define VG_HLL_TAG     0x48
 #define VG_HLL_VERSION 1
-#define VG_HLL_P 14
-#define VG_HLL_P_MIN 4
-#define VG_HLL_P_MAX 18
+#define VG_HLL_P       14
+#define VG_HLL_P_MIN   4
+#define VG_HLL_P_MAX   18
 
 struct vg_hll {
   uint8_t p;
   uint8_t dense;
-  uint32_t nsparse;  /* entries in sparse (may hold duplicates until compacted) */
-  uint32_t sorted;   /* sparse[0..sorted) is sorted and deduplicated */
-  uint32_t cap;      /* allocated entries of sparse */
-  uint32_t *sparse;  /* register << 8 | rank */
-  uint8_t *regs;     /* dense: 2^p ranks */
+  uint32_t nsparse; /* entries in sparse (may hold duplicates until compacted) */
+  uint32_t sorted;  /* sparse[0..sorted) is sorted and deduplicated */
+  uint32_t cap;     /* allocated entries of sparse */
+  uint32_t *sparse; /* register << 8 | rank */
+  uint8_t *regs;    /* dense: 2^p ranks */
 };
 
 /* Initializes an empty sparse sketch; p in [VG_HLL_P_MIN, VG_HLL_P_MAX]. */

@@ -29,8 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VG_STATS_TAG 0x53
-#define VG_STATS_VERSION 1
+#define VG_STATS_TAG         0x53
+#define VG_STATS_VERSION     1
 #define VG_STATS_MAX_ENCODED 76 /* 2 + 10 + 8 * 8 */
 
 struct vg_stats {

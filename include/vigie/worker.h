@@ -55,10 +55,10 @@ struct vg_agg_event {
 
 struct vg_agg_opts {
   uint32_t nworkers;
-  uint32_t nparts;     /* source partitions, numbered 0..nparts-1 */
-  int64_t base_s;      /* base window, a divisor of 3600 (default 60) */
-  int64_t ooo_ns;      /* allowed out-of-orderness */
-  int64_t idle_ns;     /* idle_timeout */
+  uint32_t nparts; /* source partitions, numbered 0..nparts-1 */
+  int64_t base_s;  /* base window, a divisor of 3600 (default 60) */
+  int64_t ooo_ns;  /* allowed out-of-orderness */
+  int64_t idle_ns; /* idle_timeout */
   struct vg_window_opts win;
 };
 
@@ -91,9 +91,9 @@ struct vg_worker *vg_agg_worker(struct vg_agg *a, uint32_t i);
 int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
                   const struct vg_agg_event *ev, int64_t now_ns);
 /* Worker thread: ends the epoch, handing the delta table and positions to
- * the writer (now_ns is reserved for epoch metadata). Returns 0, or VG_EFULL when the writer is VG_AGG_MAX_PENDING
- * epochs behind: the epoch then simply continues (retry later), nothing is
- * lost. */
+ * the writer (now_ns is reserved for epoch metadata). Returns 0, or VG_EFULL when the
+ * writer is VG_AGG_MAX_PENDING epochs behind: the epoch then simply continues (retry
+ * later), nothing is lost. */
 int vg_worker_flush(struct vg_worker *w, int64_t now_ns);
 /* Worker thread: how many epochs this worker handed over. */
 uint64_t vg_worker_epochs(const struct vg_worker *w);

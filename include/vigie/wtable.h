@@ -23,11 +23,11 @@
 
 struct vg_wentry {
   uint64_t series;
-  int64_t start; /* UTC seconds, inclusive */
-  int64_t end;   /* UTC seconds, exclusive */
-  uint8_t res;   /* enum vg_res */
-  uint8_t final; /* the watermark passed end + lateness */
-  uint8_t emit;  /* to be (re-)emitted */
+  int64_t start;     /* UTC seconds, inclusive */
+  int64_t end;       /* UTC seconds, exclusive */
+  uint8_t res;       /* enum vg_res */
+  uint8_t final;     /* the watermark passed end + lateness */
+  uint8_t emit;      /* to be (re-)emitted */
   uint32_t revision; /* bumped by every change after the window went final */
   struct vg_acc acc;
 };
@@ -56,9 +56,8 @@ static inline uint32_t vg__wtable_hash(uint64_t series, uint8_t res, int64_t sta
 }
 
 /* The entry of (series, res, start), or NULL. */
-static inline struct vg_wentry *vg_wtable_find(const struct vg_wtable *t,
-                                               uint64_t series, uint8_t res,
-                                               int64_t start) {
+static inline struct vg_wentry *vg_wtable_find(const struct vg_wtable *t, uint64_t series,
+                                               uint8_t res, int64_t start) {
   if (!t->slots)
     return NULL;
   uint32_t i = vg__wtable_hash(series, res, start) & t->mask;

@@ -102,8 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     break;
   }
-  default:
-    break;
+  default: break;
   }
   free(out);
   return 0;

@@ -70,8 +70,8 @@ static inline int load_column(struct dvec *d, const char *path, char delim, int 
       continue;
     char *end;
     double x = strtod(p, &end);
-    if (end != p && (*end == delim || *end == '\n' || *end == '\r' || *end == 0 ||
-                     *end == ' '))
+    if (end != p &&
+        (*end == delim || *end == '\n' || *end == '\r' || *end == 0 || *end == ' '))
       dvec_push(d, x);
   }
   fclose(f);

@@ -99,9 +99,15 @@ static void kolkata_hours_start_at_half_past(void **state) {
  * hours, hours tile days, days tile time; day starts are local midnights. */
 static void windows_tile_and_nest(void **state) {
   (void)state;
-  const char *zones[] = {"UTC", "Europe/Paris", "America/Los_Angeles", "Australia/Sydney",
-                         "Asia/Kolkata", "Australia/Lord_Howe", "Asia/Kathmandu",
-                         "America/St_Johns", "Pacific/Chatham"};
+  const char *zones[] = {"UTC",
+                         "Europe/Paris",
+                         "America/Los_Angeles",
+                         "Australia/Sydney",
+                         "Asia/Kolkata",
+                         "Australia/Lord_Howe",
+                         "Asia/Kathmandu",
+                         "America/St_Johns",
+                         "Pacific/Chatham"};
   const int64_t bases[] = {60, 300, 900, 1800, 3600, 45, 1};
   for (size_t z = 0; z < sizeof zones / sizeof *zones; z++) {
     struct vg_tz *tz = load(zones[z]);

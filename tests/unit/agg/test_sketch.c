@@ -28,7 +28,8 @@ static void check_quantiles(double *v, size_t n, double alpha, uint32_t max_bins
     double q = pct / 100.0;
     double exact = v[(size_t)floor(q * (double)(n - 1))];
     double est = vg_ddsketch_quantile(&sk, q);
-    double err = fabs(exact) < VG_DDSKETCH_MIN ? fabs(est) : fabs(est - exact) / fabs(exact);
+    double err =
+        fabs(exact) < VG_DDSKETCH_MIN ? fabs(est) : fabs(est - exact) / fabs(exact);
     if (err > worst)
       worst = err;
     if (err > alpha * (1 + 1e-9))
@@ -51,8 +52,8 @@ static void ddsketch_error_bound_synthetic(void **state) {
       double u = rng_unit(&r);
       switch (shape) {
       case 0: v[i] = u * 1000; break;
-      case 1: v[i] = exp(u * 30 - 15); break;        /* 13 decades */
-      case 2: v[i] = (u - 0.5) * 200; break;          /* negatives */
+      case 1: v[i] = exp(u * 30 - 15); break;          /* 13 decades */
+      case 2: v[i] = (u - 0.5) * 200; break;           /* negatives */
       default: v[i] = (i % 10 == 0) ? 0 : -exp(u * 5); /* zeros + negatives */
       }
     }
@@ -190,8 +191,8 @@ static void ddsketch_counters_widen(void **state) {
   len += 8;
   buf[len++] = 0x80; /* max_bins 2048 */
   buf[len++] = 0x10;
-  buf[len++] = 0; /* zero_count */
-  buf[len++] = 1; /* one positive bucket */
+  buf[len++] = 0;      /* zero_count */
+  buf[len++] = 1;      /* one positive bucket */
   buf[len++] = 2 * 40; /* at index 40 (zigzag) */
   uint64_t big = 3000000000ULL;
   for (uint64_t v = big; v >= 0x80; v >>= 7)
@@ -244,8 +245,8 @@ static void hll_error_within_bounds(void **state) {
     }
     double est = vg_hll_estimate(&h), n = (double)checkpoints[c];
     double rel = fabs(est - n) / n;
-    print_message("hll p=%d n=%.0f estimate %.1f error %.4f (%s, %zu bytes)\n", VG_HLL_P, n,
-                  est, rel, h.dense ? "dense" : "sparse", vg_hll_bytes(&h));
+    print_message("hll p=%d n=%.0f estimate %.1f error %.4f (%s, %zu bytes)\n", VG_HLL_P,
+                  n, est, rel, h.dense ? "dense" : "sparse", vg_hll_bytes(&h));
     assert_true(rel <= 0.02);
   }
   assert_true(h.dense);

@@ -69,8 +69,8 @@ static void window_goes_final_then_revises(void **state) {
   (void)state;
   struct vg_tz *tz = load("UTC");
   struct vg_windows w;
-  struct vg_window_opts o = {.lateness_s = 120, .retention_s = 7200,
-                             .acc = VG_ACC_OPTS_DEFAULT};
+  struct vg_window_opts o = {
+      .lateness_s = 120, .retention_s = 7200, .acc = VG_ACC_OPTS_DEFAULT};
   assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
   struct vg_acc d;
   delta_of(&d, 30, 1.5);
@@ -84,7 +84,8 @@ static void window_goes_final_then_revises(void **state) {
   assert_false(base->final);
   /* one nanosecond later: final, emitted once */
   assert_int_equal(vg_windows_advance(&w, 180 * S + 1, on_emit, &em), 1);
-  assert_true(em.last[0].final && em.last[0].revision == 0 && em.last[0].res == VG_RES_BASE);
+  assert_true(em.last[0].final && em.last[0].revision == 0 &&
+              em.last[0].res == VG_RES_BASE);
   assert_int_equal(vg_windows_advance(&w, 181 * S, on_emit, &em), 0);
   /* a late event still counts: revision 1, re-emitted */
   delta_of(&d, 59, 2.5);
@@ -128,8 +129,8 @@ static void rollups_are_exact_merges(void **state) {
   (void)state;
   struct vg_tz *tz = load("Europe/Paris");
   struct vg_windows w;
-  struct vg_window_opts o = {.lateness_s = 0, .retention_s = 100 * 86400,
-                             .acc = VG_ACC_OPTS_DEFAULT};
+  struct vg_window_opts o = {
+      .lateness_s = 0, .retention_s = 100 * 86400, .acc = VG_ACC_OPTS_DEFAULT};
   o.acc.quantiles = 1;
   assert_int_equal(vg_windows_init(&w, tz, 300, &o), 0);
   struct vg_calendar cal;
@@ -185,7 +186,7 @@ static void rollups_are_exact_merges(void **state) {
  * of Vigie's tz module. */
 
 struct pm_row {
-  int64_t t; /* UTC seconds */
+  int64_t t;   /* UTC seconds */
   double v[2]; /* P1, P2 */
 };
 
@@ -266,18 +267,23 @@ static void real_data_rollups_match_libc_oracle(void **state) {
   size_t n = load_pm(dir, &rows);
   assert_true(n > 10000);
   struct vg_tz *tz = load("Europe/London");
-  struct vg_agg_opts o = {.nworkers = 1, .nparts = 1, .base_s = 60, .ooo_ns = 0,
+  struct vg_agg_opts o = {.nworkers = 1,
+                          .nparts = 1,
+                          .base_s = 60,
+                          .ooo_ns = 0,
                           .idle_ns = INT64_MAX / 2,
-                          .win = {.lateness_s = 3600, .retention_s = 3650LL * 86400,
+                          .win = {.lateness_s = 3600,
+                                  .retention_s = 3650LL * 86400,
                                   .acc = VG_ACC_OPTS_DEFAULT}};
   struct vg_agg *a;
   assert_int_equal(vg_agg_new(tz, &o, 0, &a, NULL, 0), 0);
   struct vg_worker *w = vg_agg_worker(a, 0);
   for (size_t i = 0; i < n; i++) {
     for (int s = 0; s < 2; s++) {
-      struct vg_agg_event ev = {.series = (uint64_t)s + 1, .time_ns = rows[i].t * S,
-                            .value = rows[i].v[s]};
-      assert_int_equal(vg_worker_add(w, 0, (int64_t)(2 * i + s), &ev, 0), VG_AGG_ACCEPTED);
+      struct vg_agg_event ev = {
+          .series = (uint64_t)s + 1, .time_ns = rows[i].t * S, .value = rows[i].v[s]};
+      assert_int_equal(vg_worker_add(w, 0, (int64_t)(2 * i + s), &ev, 0),
+                       VG_AGG_ACCEPTED);
     }
     if (i % 777 == 0) {
       assert_int_equal(vg_worker_flush(w, 0), 0);

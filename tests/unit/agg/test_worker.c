@@ -23,9 +23,13 @@ static struct vg_tz *load(const char *name) {
 }
 
 static struct vg_agg_opts opts(uint32_t nworkers, uint32_t nparts) {
-  struct vg_agg_opts o = {.nworkers = nworkers, .nparts = nparts, .base_s = 60,
-                          .ooo_ns = 10 * S, .idle_ns = 30 * S,
-                          .win = {.lateness_s = 120, .retention_s = 3650LL * 86400,
+  struct vg_agg_opts o = {.nworkers = nworkers,
+                          .nparts = nparts,
+                          .base_s = 60,
+                          .ooo_ns = 10 * S,
+                          .idle_ns = 30 * S,
+                          .win = {.lateness_s = 120,
+                                  .retention_s = 3650LL * 86400,
                                   .acc = VG_ACC_OPTS_DEFAULT}};
   return o;
 }
@@ -89,7 +93,7 @@ static void worker_hands_epochs_to_writer(void **state) {
   assert_int_equal(vg_worker_flush(w1, 40 * S), 0);
   assert_int_equal(vg_agg_collect(a, 40 * S, NULL, NULL), 2);
   assert_true(vg_agg_watermark(a) == ev.time_ns - 10 * S); /* 2 and 3 idle */
-  assert_int_equal(vg_worker_flush(w0, 41 * S), 0); /* picks up the horizon */
+  assert_int_equal(vg_worker_flush(w0, 41 * S), 0);        /* picks up the horizon */
   ev.time_ns = t0;
   assert_int_equal(vg_worker_add(w0, 0, 302, &ev, 41 * S), VG_AGG_REJECT_RETENTION);
   assert_int_equal(vg_worker_flush(w0, 41 * S), 0);
@@ -112,8 +116,8 @@ static void bad_options_are_refused(void **state) {
 
 /* ---- the stress test ---- */
 
-#define NPARTS 12
-#define NSERIES 300
+#define NPARTS   12
+#define NSERIES  300
 #define PER_PART 10000
 
 /* The events of partition p, a pure function of (p, i): times mostly
