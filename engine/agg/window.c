@@ -49,10 +49,12 @@ static int64_t horizon_s(const struct vg_windows *w) {
 int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64_t end,
                      const struct vg_acc *delta, int *revised) {
   int rev = 0;
+  if (revised)
+    *revised = 0;
+  if (delta->st.count == 0) /* nothing to merge: no empty windows */
+    return VG_AGG_ACCEPTED;
   if (end <= horizon_s(w)) {
     w->c.rejected[VG_AGG_REJECT_RETENTION] += delta->st.count;
-    if (revised)
-      *revised = 0;
     return VG_AGG_REJECT_RETENTION;
   }
   struct vg_span spans[3] = {
@@ -87,11 +89,11 @@ static int past_horizon(const struct vg_wentry *e, void *ctx) {
   return e->end <= *(const int64_t *)ctx;
 }
 
-/* watermark > end + lateness, in ns without overflow for sane windows
- * (|end| < 2^33 s) */
+/* watermark > end + lateness, compared in seconds so that no product can
+ * overflow: wm > X * 1e9 <=> floor((wm - 1) / 1e9) >= X for an integer X */
 static int passed(const struct vg_windows *w, int64_t end) {
   return w->watermark_ns != INT64_MIN && end != INT64_MAX &&
-         w->watermark_ns > (end + w->opts.lateness_s) * 1000000000;
+         vg_floor_div(w->watermark_ns - 1, 1000000000) >= end + w->opts.lateness_s;
 }
 
 size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,

@@ -118,6 +118,19 @@ static void window_goes_final_then_revises(void **state) {
   assert_string_equal(vg_agg_reject_name(VG_AGG_REJECT_RETENTION),
                       "older than the retention horizon");
   assert_int_equal(w.c.evicted, 3);
+  /* an empty delta creates no window */
+  vg_acc_init(&d);
+  assert_int_equal(vg_windows_merge(&w, 8, 86400 * 3, 86400 * 3 + 60, &d, NULL),
+                   VG_AGG_ACCEPTED);
+  assert_null(vg_windows_get(&w, 8, VG_RES_BASE, 86400 * 3));
+  /* windows near the end of the representable range do not overflow */
+  delta_of(&d, 9000000000LL, 1);
+  assert_int_equal(vg_windows_merge(&w, 9, 9000000000LL, 9000000060LL, &d, NULL),
+                   VG_AGG_ACCEPTED);
+  vg_acc_release(&d);
+  em.n = 0;
+  assert_int_equal(vg_windows_advance(&w, INT64_MAX, on_emit, &em), 3);
+  assert_true(em.last[0].final && em.last[0].series == 9);
   vg_windows_release(&w);
   vg_tz_free(tz);
 }
