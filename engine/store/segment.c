@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,44 @@
 #define NS_PER_S 1000000000ULL
 
 static const double p10[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
+/* zstd contexts, one of each per thread and kept: creating one per
+ * segment cost more than compressing it. Freed when the thread exits. */
+static pthread_key_t cctx_key, dctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void free_cctx(void *p) {
+  ZSTD_freeCCtx(p);
+}
+
+static void free_dctx(void *p) {
+  ZSTD_freeDCtx(p);
+}
+
+static void make_keys(void) {
+  pthread_key_create(&cctx_key, free_cctx);
+  pthread_key_create(&dctx_key, free_dctx);
+}
+
+static ZSTD_CCtx *thread_cctx(void) {
+  pthread_once(&ctx_once, make_keys);
+  ZSTD_CCtx *c = pthread_getspecific(cctx_key);
+  if (!c && (c = ZSTD_createCCtx()) && pthread_setspecific(cctx_key, c)) {
+    ZSTD_freeCCtx(c);
+    c = NULL;
+  }
+  return c;
+}
+
+static ZSTD_DCtx *thread_dctx(void) {
+  pthread_once(&ctx_once, make_keys);
+  ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+  if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d)) {
+    ZSTD_freeDCtx(d);
+    d = NULL;
+  }
+  return d;
+}
 
 int64_t vg_seg_span_len(uint8_t res) {
   switch (res) {
@@ -283,7 +322,9 @@ int vg_seg_encode(const struct vg_seg_key *key, const struct vg_wentry *const *w
     goto fail;
   }
   tmp = malloc((n ? n : 1) * sizeof *tmp);
-  if (!tmp)
+  /* room for the usual case up front: growing by doubling copied and
+   * faulted in the buffer again and again */
+  if (!tmp || sbuf_reserve(&cols, 64 + n * ((codec & VG_SEG_DELTA) ? 48 : 112)))
     goto fail;
   put_columns(&cols, key, w, n, (codec & VG_SEG_DELTA) != 0, tmp);
   if (cols.err)
@@ -310,7 +351,10 @@ int vg_seg_encode(const struct vg_seg_key *key, const struct vg_wentry *const *w
   assert(seg.len == VG_SEG_HEADER_SIZE);
   size_t stored;
   if (codec & VG_SEG_ZSTD) {
-    stored = ZSTD_compress(seg.p + seg.len, bound, cols.p, cols.len, ZSTD_LEVEL);
+    ZSTD_CCtx *cctx = thread_cctx();
+    if (!cctx)
+      goto fail;
+    stored = ZSTD_compressCCtx(cctx, seg.p + seg.len, bound, cols.p, cols.len, ZSTD_LEVEL);
     if (ZSTD_isError(stored))
       goto fail;
   } else {
@@ -611,7 +655,12 @@ int vg_seg_decode(const uint8_t *buf, size_t len, const struct vg_seg_key *expec
       rc = -ENOMEM;
       goto fail;
     }
-    size_t got = ZSTD_decompress(raw, raw_len, cols, stored_len);
+    ZSTD_DCtx *dctx = thread_dctx();
+    if (!dctx) {
+      rc = -ENOMEM;
+      goto fail;
+    }
+    size_t got = ZSTD_decompressDCtx(dctx, raw, raw_len, cols, stored_len);
     if (ZSTD_isError(got) || got != raw_len) {
       why = "compressed frame does not decompress";
       goto fail;

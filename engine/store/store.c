@@ -691,7 +691,10 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
     int64_t span = vg_seg_span(w->res, w->start), every = flush_every(st, w->res);
     if ((rc = put_open(cur, &st->scratch, w, OPEN_PENDING, OPEN_KEEP)))
       goto fail;
-    if (every == 0 || floor_div64(w->end, every) > floor_div64(w->start, every))
+    /* each series has its own phase within the period, so the series do
+     * not all rewrite their segments in the same epoch */
+    int64_t phase = every ? (int64_t)((w->series * 0x9e3779b97f4a7c15ULL) >> 33) % every : 0;
+    if (every == 0 || floor_div64(w->end + phase, every) > floor_div64(w->start + phase, every))
       boundary = 1;
     int last_of_span = i + 1 == ep->nsealed || sealed[i + 1]->series != w->series ||
                        sealed[i + 1]->res != w->res ||

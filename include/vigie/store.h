@@ -90,8 +90,10 @@ struct vg_store_opts {
    * seconds of event time behind the watermark; 0 = forever */
   int64_t retention_s[3];
   /* sealed windows wait in `open` and are written into their segment when
-   * one of them reaches a multiple of this many UTC seconds (0: defaults
-   * 3600 for the base resolution, 86400 for hours, every window for days),
+   * one of them reaches a multiple of this many UTC seconds, shifted by a
+   * phase drawn from the series id so that series do not all flush in the
+   * same epoch (0: defaults 3600 for the base resolution, 86400 for hours,
+   * every window for days),
    * so a segment is rewritten once per batch; vg_store_flush writes the
    * rest once their span is over */
   int64_t seal_every_s[3];

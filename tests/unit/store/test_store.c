@@ -302,6 +302,7 @@ static void seal_revise_and_read(void **state) {
  * with pending windows is flushed once the watermark passes its end. */
 static void sealing_in_batches(void **state) {
   struct fx *f = *state;
+  /* series 0: its flush phase is 0, so batches end on the UTC hour */
   reopen(f);
   uint64_t rng = 6;
   struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
@@ -310,7 +311,7 @@ static void sealing_in_batches(void **state) {
   struct range *r = calloc(1, sizeof *r);
   char err[256];
   for (int i = 0; i < N; i++) {
-    st_window(&w[i], 31, VG_RES_BASE, T0 + i * 60LL, 60, 6, 20, &o, &rng);
+    st_window(&w[i], 0, VG_RES_BASE, T0 + i * 60LL, 60, 6, 20, &o, &rng);
     const struct vg_wentry *p = &w[i];
     /* the writer holds windows 100.. (kept open), the older ones only sealed */
     struct vg_store_epoch ep = {.epoch = (uint64_t)i + 1, .sealed = &p, .nsealed = 1,
@@ -328,7 +329,7 @@ static void sealing_in_batches(void **state) {
       r->n = 0;
       struct vg_store_reader *rd;
       assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
-      assert_int_equal(vg_store_read_range(rd, 31, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
+      assert_int_equal(vg_store_read_range(rd, 0, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
                                            sizeof err),
                        0);
       vg_store_reader_end(rd);
@@ -349,7 +350,7 @@ static void sealing_in_batches(void **state) {
    * pending (stay until flushed, no longer the writer's) */
   struct vg_store_wkey ev[50];
   for (int i = 0; i < 50; i++)
-    ev[i] = (struct vg_store_wkey){31, VG_RES_BASE, T0 + (100 + i) * 60LL};
+    ev[i] = (struct vg_store_wkey){0, VG_RES_BASE, T0 + (100 + i) * 60LL};
   struct vg_store_epoch ep = {.epoch = N + 1, .evict = ev, .nevict = 50};
   commit(f, &ep);
   assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), 0);
@@ -376,7 +377,7 @@ static void sealing_in_batches(void **state) {
   struct vg_store_reader *rd;
   assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
   assert_int_equal(
-      vg_store_read_range(rd, 31, VG_RES_BASE, T0, T0 + DAY, on_range, r, err, sizeof err), 0);
+      vg_store_read_range(rd, 0, VG_RES_BASE, T0, T0 + DAY, on_range, r, err, sizeof err), 0);
   vg_store_reader_end(rd);
   assert_int_equal(r->n, N);
   for (int i = 0; i < N; i++)
