@@ -51,8 +51,12 @@
  * open the same directory with opts.readonly -- read through their own
  * struct vg_store_reader (an LMDB read-only transaction; the env is opened
  * with MDB_NOTLS, so a reader may move between threads but is used by one
- * at a time). Readers never block the writer, but a reader held open keeps
- * old pages alive: end it quickly. Values handed to callbacks are copies
+ * at a time). Readers never block the writer's transactions, but a reader
+ * held open keeps old pages alive (the file grows): end it quickly, and
+ * watch vg_store_stale_readers. One exception: a commit that must grow the
+ * map waits until this process's readers have ended (LMDB may only be
+ * resized with no transaction of the process active); readers of other
+ * processes adopt the new size on their next begin. Values handed to callbacks are copies
  * owned by the store for the duration of the callback only (LMDB's own
  * memory dies with its transaction): copy what you keep.
  *
