@@ -265,8 +265,12 @@ int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
     struct epoch *e;
     while ((e = vg_spsc_pop(&w->full))) {
       int rc = merge_epoch(a, e);
-      if (rc < 0)
-        return rc; /* the epoch stays unmerged: the caller stops (no commit) */
+      if (rc < 0) {
+        /* fatal for this process: the windows hold part of the epoch, which
+         * is not committed; the caller restarts from the store */
+        epoch_free(e);
+        return rc;
+      }
       vg_wtable_clear(&e->deltas);
       memset(e->rejected, 0, sizeof e->rejected);
       rc = vg_spsc_push(&w->empty, e);

@@ -105,7 +105,10 @@ size_t vg_worker_bytes(const struct vg_worker *w, int with_sketches, size_t *n);
 
 /* Writer thread: merges every pending epoch, advances the watermark to its
  * new value at now_ns, emits (emit may be NULL) and recycles the tables.
- * Returns the number of epochs merged, or -ENOMEM. */
+ * Returns the number of epochs merged, or -ENOMEM, which is fatal: the open
+ * windows then hold part of an uncommitted epoch, and the process must
+ * restart from what the store committed (the epoch's events are read again).
+ * vg_agg_free still works after it. */
 int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
                    void (*emit)(const struct vg_wentry *, void *), void *ctx);
 /* Writer thread: the open windows and counters. */
