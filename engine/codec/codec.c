@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "codec/codec_internal.h"
+#include "vigie/utf8.h"
 #include "common/tzif.h"
 #include "vigie/error.h"
 #include "vigie/tz.h"
@@ -341,39 +342,6 @@ int vg__decimal_to_ns(const char *s, size_t n, int64_t unit_ns, int64_t *out) {
 
 /* ---- UTF-8 and JSON strings --------------------------------------------- */
 
-int vg__utf8_ok(const char *str, size_t n) {
-  const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0;
-  while (i < n) {
-    unsigned char ch = s[i];
-    if (ch < 0x80) {
-      i++;
-      continue;
-    }
-    size_t len;
-    uint32_t cp, min;
-    if (ch >= 0xc2 && ch <= 0xdf) {
-      len = 2, cp = ch & 0x1f, min = 0x80;
-    } else if (ch >= 0xe0 && ch <= 0xef) {
-      len = 3, cp = ch & 0x0f, min = 0x800;
-    } else if (ch >= 0xf0 && ch <= 0xf4) {
-      len = 4, cp = ch & 0x07, min = 0x10000;
-    } else {
-      return 0;
-    }
-    if (i + len > n)
-      return 0;
-    for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xc0) != 0x80)
-        return 0;
-      cp = cp << 6 | (s[i + k] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return 0;
-    i += len;
-  }
-  return 1;
-}
 
 static int hex4(const char *s, uint32_t *out) {
   uint32_t v = 0;
@@ -693,7 +661,7 @@ static int dup_list(const char *const *src, size_t n, char ***keys,
 static int path_ok(const char *p) {
   size_t n = strlen(p);
   return n > 0 && p[0] != '.' && p[n - 1] != '.' && !strstr(p, "..") &&
-         vg__utf8_ok(p, n);
+         vg_utf8_ok(p, n);
 }
 
 int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,

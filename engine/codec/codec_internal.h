@@ -108,8 +108,6 @@ int vg__parse_double(const char *s, size_t n, double *out);
  * unit_ns, exactly when no exponent: 0, -1 not a number, -2 out of range. */
 int vg__decimal_to_ns(const char *s, size_t n, int64_t unit_ns, int64_t *out);
 
-/* 1 if s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
-int vg__utf8_ok(const char *s, size_t n);
 
 /* Unescapes JSON string body s[0..n) into c->scratch; *out points into the
  * scratch (stable until the scratch grows: callers use offsets while

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "codec/codec_internal.h"
+#include "vigie/utf8.h"
 #include "vigie/error.h"
 
 struct field {
@@ -167,7 +168,7 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
     const char *meas;
     size_t mlen;
     token(c, s, len, &i, ", ", ", ", &meas, &mlen);
-    if (mlen == 0 || !vg__utf8_ok(meas, mlen)) {
+    if (mlen == 0 || !vg_utf8_ok(meas, mlen)) {
       if (mlen != 0) {
         r = vg__reject(b, VG_REJECT_INVALID_UTF8_KEY, line0);
         i = next_line(s, len, i);
@@ -193,7 +194,7 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
         bad = i;
         goto syntax;
       }
-      if (!vg__utf8_ok(k, kl) || !vg__utf8_ok(v, vl)) {
+      if (!vg_utf8_ok(k, kl) || !vg_utf8_ok(v, vl)) {
         bad = k0;
         goto badutf8;
       }
@@ -220,7 +221,7 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
         bad = i;
         goto syntax;
       }
-      if (!vg__utf8_ok(k, kl)) {
+      if (!vg_utf8_ok(k, kl)) {
         bad = k0;
         goto badutf8;
       }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "codec/codec_internal.h"
+#include "vigie/utf8.h"
 #include "vigie/error.h"
 
 #define MAX_DEPTH 32
@@ -102,7 +103,7 @@ static int walk_object(struct vg_codec *c, struct walk *w, int i, size_t plen,
       key = c->scratch + off;
       klen = n;
     }
-    if (!plain && !vg__utf8_ok(key, klen)) {
+    if (!plain && !vg_utf8_ok(key, klen)) {
       if (w->bad_key < 0)
         w->bad_key = (int)vg__tok_off(k);
       j = vg__json_skip(t, val);
@@ -248,7 +249,7 @@ static int tag_ref(struct vg_codec *c, const char *msg, const jsmntok_t *t,
     return r == -ENOMEM ? r : 1;
   if (t->type == JSMN_PRIMITIVE && n == 4 && memcmp(s, "null", 4) == 0)
     return 0;
-  if (!vg__plain_ascii(s, n) && !vg__utf8_ok(s, n))
+  if (!vg__plain_ascii(s, n) && !vg_utf8_ok(s, n))
     return 1;
   ref->in_scratch = so != SIZE_MAX;
   ref->off = ref->in_scratch ? so : (size_t)t->start;

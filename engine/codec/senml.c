@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "codec/codec_internal.h"
+#include "vigie/utf8.h"
 #include "vigie/error.h"
 
 struct str {
@@ -83,7 +84,7 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
         return r;
       if (r != 0)
         return vg__reject(b, VG_REJECT_BAD_SYNTAX, vo);
-      if (!vg__utf8_ok(s.p, s.n))
+      if (!vg_utf8_ok(s.p, s.n))
         return vg__reject(b, VG_REJECT_INVALID_UTF8_KEY, vo);
       if (key_is(msg, k, "bn"))
         base->bn = s;
