@@ -331,11 +331,22 @@ static int cmp_wentry(const void *a, const void *b) {
  * flags `set` added to the window's own and the flags `keep` carried over
  * from the row it replaces (cur is a cursor on the open table). */
 static int put_open(MDB_cursor *cur, struct sbuf *b, const struct vg_wentry *w,
-                    uint8_t set, uint8_t keep) {
+                    uint8_t set, uint8_t keep, int next_hint) {
   uint8_t k[WKEY_LEN];
   wkey(k, w->series, w->res, w->start);
-  MDB_val key = {WKEY_LEN, k}, old;
-  int rc = mdb_cursor_get(cur, &key, &old, MDB_SET_KEY);
+  MDB_val key, old;
+  int rc = MDB_NOTFOUND;
+  if (next_hint) {
+    /* windows come in key order and usually exist: the row after the
+     * cursor is often the one wanted, which spares a search from the root */
+    rc = mdb_cursor_get(cur, &key, &old, MDB_NEXT);
+    if (rc == 0 && (key.mv_size != WKEY_LEN || memcmp(key.mv_data, k, WKEY_LEN) != 0))
+      rc = MDB_NOTFOUND;
+  }
+  if (rc) {
+    key = (MDB_val){WKEY_LEN, k};
+    rc = mdb_cursor_get(cur, &key, &old, MDB_SET_KEY);
+  }
   if (rc && rc != MDB_NOTFOUND)
     return rc;
   uint8_t carried = rc == 0 && old.mv_size >= OPEN_HDR ? ((const uint8_t *)old.mv_data)[1] & keep : 0;
@@ -679,7 +690,7 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
       __builtin_prefetch(ahead + 64);
       __builtin_prefetch(ahead + 128);
     }
-    if ((rc = put_open(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING)))
+    if ((rc = put_open(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING, i > 0)))
       goto fail;
   }
   /* sealed windows wait in `open` (pending) and are written into their
@@ -689,7 +700,7 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
   for (size_t i = 0; i < ep->nsealed; i++) {
     const struct vg_wentry *w = sealed[i];
     int64_t span = vg_seg_span(w->res, w->start), every = flush_every(st, w->res);
-    if ((rc = put_open(cur, &st->scratch, w, OPEN_PENDING, OPEN_KEEP)))
+    if ((rc = put_open(cur, &st->scratch, w, OPEN_PENDING, OPEN_KEEP, 0)))
       goto fail;
     /* each series has its own phase within the period, so the series do
      * not all rewrite their segments in the same epoch */
