@@ -57,6 +57,9 @@ int main(int argc, char **argv) {
         continue;
       char p[4096];
       snprintf(p, sizeof p, "%s/%s", argv[a], e->d_name);
+      struct stat es;
+      if (stat(p, &es) != 0 || !S_ISREG(es.st_mode))
+        continue; /* libFuzzer leaves no subdirectories; skip anything else */
       if (run_file(p) != 0)
         return 1;
       ran++;
