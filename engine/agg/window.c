@@ -6,7 +6,9 @@
  * table when the watermark passes the earliest pending end; eviction is a
  * batch compaction. Both are per epoch, not per event.
  */
+#include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 
 #include "vigie/window.h"
 
@@ -32,11 +34,136 @@ int vg_windows_init(struct vg_windows *w, const struct vg_tz *tz, int64_t base_s
   w->c = (struct vg_window_counters){0};
   w->min_open_end = w->min_end = INT64_MAX;
   w->pending_emit = 0;
+  w->dirty = NULL;
+  w->ndirty = w->capdirty = 0;
+  w->load = NULL;
+  w->load_ctx = NULL;
   return 0;
 }
 
 void vg_windows_release(struct vg_windows *w) {
   vg_wtable_release(&w->t);
+  free(w->dirty);
+  w->dirty = NULL;
+  w->ndirty = w->capdirty = 0;
+}
+
+static int passed(const struct vg_windows *w, int64_t end);
+static int reserve_dirty(struct vg_windows *w);
+
+int vg_windows_set_loader(struct vg_windows *w, vg_window_loader load, void *ctx) {
+  w->load = load;
+  w->load_ctx = ctx;
+  return reserve_dirty(w);
+}
+
+/* The dirty list has room for every entry of the table, reserved when an
+ * entry is inserted, so that marking a window dirty cannot fail. */
+static int reserve_dirty(struct vg_windows *w) {
+  if (!w->load || w->capdirty >= w->t.n)
+    return 0;
+  uint32_t cap = w->t.cap > w->t.n ? w->t.cap : w->t.n;
+  uint32_t *d = realloc(w->dirty, (size_t)cap * sizeof *d);
+  if (!d)
+    return -ENOMEM;
+  w->dirty = d;
+  w->capdirty = cap;
+  return 0;
+}
+
+static void mark_dirty(struct vg_windows *w, struct vg_wentry *e) {
+  if (e->dirty)
+    return;
+  assert(w->ndirty < w->capdirty);
+  w->dirty[w->ndirty++] = (uint32_t)(e - w->t.e);
+  e->dirty = 1;
+}
+
+void vg_windows_clean(struct vg_windows *w) {
+  for (uint32_t i = 0; i < w->ndirty; i++)
+    w->t.e[w->dirty[i]].dirty = 0;
+  w->ndirty = 0;
+}
+
+/* Rebuilds the dirty list after a compaction moved entries. */
+static void reindex_dirty(struct vg_windows *w) {
+  w->ndirty = 0;
+  for (uint32_t k = 0; k < w->t.n; k++)
+    if (w->t.e[k].dirty)
+      w->dirty[w->ndirty++] = k;
+}
+
+static void recompute_mins(struct vg_windows *w) {
+  int64_t min_end = INT64_MAX, min_open = INT64_MAX;
+  for (uint32_t k = 0; k < w->t.n; k++) {
+    const struct vg_wentry *e = &w->t.e[k];
+    if (e->end < min_end)
+      min_end = e->end;
+    if (!e->final && e->end < min_open)
+      min_open = e->end;
+  }
+  w->min_end = min_end;
+  w->min_open_end = min_open;
+}
+
+static int final_and_clean(const struct vg_wentry *e, void *ctx) {
+  (void)ctx;
+  return e->final && !e->dirty && !e->emit;
+}
+
+uint32_t vg_windows_evict_final(struct vg_windows *w) {
+  uint32_t before = w->t.n;
+  vg_wtable_compact(&w->t, final_and_clean, NULL);
+  if (w->t.n != before) {
+    reindex_dirty(w);
+    recompute_mins(w);
+  }
+  return before - w->t.n;
+}
+
+int vg_windows_restore(struct vg_windows *w, const struct vg_wentry *src) {
+  if (vg_wtable_find(&w->t, src->series, src->res, src->start))
+    return -EEXIST;
+  struct vg_wentry *e;
+  int rc = vg_wtable_get(&w->t, src->series, src->res, src->start, src->end, &e);
+  if (rc == 0)
+    rc = reserve_dirty(w);
+  if (rc == 0)
+    rc = vg_acc_merge(&e->acc, &src->acc, &w->opts.acc);
+  if (rc)
+    return rc;
+  e->final = src->final;
+  e->revision = src->revision;
+  if (!e->final && e->end < w->min_open_end)
+    w->min_open_end = e->end;
+  if (e->end < w->min_end)
+    w->min_end = e->end;
+  return 0;
+}
+
+/* A window not in memory that is already final may be in the store: load it
+ * so that the delta revises the stored state instead of replacing it. */
+static int get_window(struct vg_windows *w, uint64_t series, uint8_t res,
+                      struct vg_span s, struct vg_wentry **out) {
+  struct vg_wentry *e = vg_wtable_find(&w->t, series, res, s.start);
+  if (e) {
+    *out = e;
+    return 0;
+  }
+  int rc = vg_wtable_get(&w->t, series, res, s.start, s.end, &e);
+  if (rc == 0)
+    rc = reserve_dirty(w);
+  if (rc)
+    return rc;
+  if (w->load && passed(w, s.end)) {
+    rc = w->load(w->load_ctx, series, res, s.start, e);
+    if (rc < 0)
+      return rc;
+    if (rc == 1)
+      e->final = 1; /* it was sealed; its revision came with it */
+  }
+  *out = e;
+  return 0;
 }
 
 /* The horizon in seconds: windows ending at or before it are out. */
@@ -61,9 +188,11 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
       {start, end}, vg_calendar_hour(&w->cal, start), vg_calendar_day(&w->cal, start)};
   for (int r = 0; r < 3; r++) {
     struct vg_wentry *e;
-    int rc = vg_wtable_get(&w->t, series, (uint8_t)r, spans[r].start, spans[r].end, &e);
+    int rc = get_window(w, series, (uint8_t)r, spans[r], &e);
     if (rc == 0)
       rc = vg_acc_merge(&e->acc, delta, &w->opts.acc);
+    if (rc == 0 && w->load)
+      mark_dirty(w, e);
     if (rc) {
       w->c.rejected[VG_AGG_REJECT_NOMEM] += delta->st.count;
       return rc;
@@ -85,8 +214,16 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
   return VG_AGG_ACCEPTED;
 }
 
+struct horizon {
+  int64_t h;
+  int keep_dirty;
+};
+
+/* Past the horizon, and (when persisting) committed: a window whose change
+ * is not in the store yet stays until it is. */
 static int past_horizon(const struct vg_wentry *e, void *ctx) {
-  return e->end <= *(const int64_t *)ctx;
+  const struct horizon *hz = ctx;
+  return e->end <= hz->h && !(hz->keep_dirty && (e->dirty || e->emit));
 }
 
 /* watermark > end + lateness, compared in seconds so that no product can
@@ -110,6 +247,8 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
           e->final = 1;
           e->emit = 1;
           w->c.finalized++;
+          if (w->load)
+            mark_dirty(w, e);
         } else if (e->end < min_open) {
           min_open = e->end;
         }
@@ -127,8 +266,11 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
   int64_t h = horizon_s(w);
   if (h != INT64_MIN && w->min_end <= h) {
     uint32_t before = w->t.n;
-    vg_wtable_compact(&w->t, past_horizon, &h);
+    struct horizon hz = {h, w->load != NULL};
+    vg_wtable_compact(&w->t, past_horizon, &hz);
     w->c.evicted += before - w->t.n;
+    if (w->t.n != before && w->load)
+      reindex_dirty(w);
     int64_t min_end = INT64_MAX;
     for (uint32_t k = 0; k < w->t.n; k++)
       if (w->t.e[k].end < min_end)

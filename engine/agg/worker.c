@@ -204,6 +204,12 @@ int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
   return VG_AGG_ACCEPTED;
 }
 
+void vg_worker_skip(struct vg_worker *w, uint32_t part, int64_t offset, int64_t now_ns) {
+  assert(part < w->agg->o.nparts && w->agg->owner[part] == w->id);
+  w->pos[part].next_offset = offset + 1;
+  w->pos[part].last_active_ns = now_ns;
+}
+
 int vg_worker_flush(struct vg_worker *w, int64_t now_ns) {
   struct vg_agg *a = w->agg;
   if (vg_spsc_size_producer(&w->full) >= VG_AGG_MAX_PENDING)
@@ -296,4 +302,31 @@ struct vg_part_pos vg_agg_position(const struct vg_agg *a, uint32_t part) {
 
 int64_t vg_agg_watermark(const struct vg_agg *a) {
   return a->win.watermark_ns;
+}
+
+void vg_agg_restore_position(struct vg_agg *a, uint32_t part, struct vg_part_pos pos) {
+  assert(part < a->o.nparts);
+  a->committed[part] = pos;
+  for (uint32_t i = 0; i < a->o.nworkers; i++)
+    a->workers[i]->pos[part] = pos;
+  vg_watermarks_observe(&a->wm, part, pos.max_event_ns, pos.last_active_ns);
+}
+
+void vg_agg_restore_watermark(struct vg_agg *a, int64_t watermark_ns) {
+  if (watermark_ns > a->win.watermark_ns)
+    a->win.watermark_ns = watermark_ns;
+  if (watermark_ns > a->wm.global_ns)
+    a->wm.global_ns = watermark_ns;
+  int64_t h = horizon_of(a, a->win.watermark_ns);
+  vg_atomic_store_relaxed_i64(&a->horizon_s, h);
+  for (uint32_t i = 0; i < a->o.nworkers; i++)
+    a->workers[i]->horizon_s = h;
+}
+
+int vg_agg_restore_window(struct vg_agg *a, const struct vg_wentry *w) {
+  return vg_windows_restore(&a->win, w);
+}
+
+struct vg_windows *vg_agg_writer_windows(struct vg_agg *a) {
+  return &a->win;
 }

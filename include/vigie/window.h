@@ -50,6 +50,12 @@ struct vg_window_counters {
   uint64_t evicted;                     /* windows dropped past retention */
 };
 
+/* Fills *out (its accumulator empty on entry) with the stored state of a
+ * window that is no longer in memory: returns 1 when found, 0 when the store
+ * has none, or a negative error. */
+typedef int (*vg_window_loader)(void *ctx, uint64_t series, uint8_t res, int64_t start,
+                                struct vg_wentry *out);
+
 struct vg_windows {
   struct vg_calendar cal;
   struct vg_window_opts opts;
@@ -61,6 +67,12 @@ struct vg_windows {
    * earliest end of any window, and whether a revision awaits emission */
   int64_t min_open_end, min_end;
   int pending_emit;
+  /* persistence (vg_windows_set_loader): the indices of dirty entries, and
+   * where to find final windows that were evicted after being sealed */
+  uint32_t *dirty;
+  uint32_t ndirty, capdirty;
+  vg_window_loader load;
+  void *load_ctx;
 };
 
 /* tz is borrowed. Returns 0 or VG_ECONFIG (base_s must divide an hour). */
@@ -81,6 +93,34 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
  * horizon. Returns the number of windows emitted. */
 size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
                           void (*emit)(const struct vg_wentry *, void *), void *ctx);
+
+/* ---- persistence (the daemon's writer; see DESIGN.md "Exactly-once") ----
+ *
+ * Every window a merge or a finalization changes is marked dirty; the writer
+ * commits the dirty ones (provisional ones to the store's open table, final
+ * ones sealed into segments), then calls vg_windows_clean and
+ * vg_windows_evict_final: a final, clean window leaves memory, since the store
+ * holds it. A later delta for it (a revision) finds it through the loader,
+ * merges into the stored state and bumps its revision. Without a loader,
+ * final windows stay in memory until the retention horizon (as before). */
+/* 0 or -ENOMEM. */
+int vg_windows_set_loader(struct vg_windows *w, vg_window_loader load, void *ctx);
+/* The dirty windows: pointers valid until the next merge, restore or
+ * eviction. */
+static inline uint32_t vg_windows_ndirty(const struct vg_windows *w) {
+  return w->ndirty;
+}
+static inline const struct vg_wentry *vg_windows_dirty_at(const struct vg_windows *w,
+                                                          uint32_t i) {
+  return &w->t.e[w->dirty[i]];
+}
+/* The store committed every dirty window: clear the marks. */
+void vg_windows_clean(struct vg_windows *w);
+/* Drops final windows that are clean and emitted. Returns how many. */
+uint32_t vg_windows_evict_final(struct vg_windows *w);
+/* Puts back a window reloaded from the store at start (clean). 0, -EEXIST
+ * or -ENOMEM. */
+int vg_windows_restore(struct vg_windows *w, const struct vg_wentry *src);
 
 /* The window of (series, res, start), or NULL. */
 static inline const struct vg_wentry *vg_windows_get(const struct vg_windows *w,

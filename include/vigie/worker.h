@@ -90,6 +90,10 @@ struct vg_worker *vg_agg_worker(struct vg_agg *a, uint32_t i);
  * partition must belong to this worker (asserted). */
 int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
                   const struct vg_agg_event *ev, int64_t now_ns);
+/* Worker thread: the message at `offset` of `part` produced no event (every
+ * reading was rejected by the codec): its offset moves on all the same. */
+void vg_worker_skip(struct vg_worker *w, uint32_t part, int64_t offset, int64_t now_ns);
+
 /* Worker thread: ends the epoch, handing the delta table and positions to
  * the writer (now_ns is reserved for epoch metadata). Returns 0, or VG_EFULL when the
  * writer is VG_AGG_MAX_PENDING epochs behind: the epoch then simply continues (retry
@@ -117,5 +121,18 @@ const struct vg_windows *vg_agg_windows(const struct vg_agg *a);
 struct vg_part_pos vg_agg_position(const struct vg_agg *a, uint32_t part);
 /* Writer thread: the global watermark. */
 int64_t vg_agg_watermark(const struct vg_agg *a);
+
+/* ---- persistence: restoring the committed state at start (before any
+ * worker runs) and the writer's access to its open windows ---- */
+/* A partition's committed position: where its worker resumes, what holds
+ * the watermark. */
+void vg_agg_restore_position(struct vg_agg *a, uint32_t part, struct vg_part_pos pos);
+/* The committed global watermark (it never moves back). */
+void vg_agg_restore_watermark(struct vg_agg *a, int64_t watermark_ns);
+/* An open window reloaded from the store. 0, -EEXIST or -ENOMEM. */
+int vg_agg_restore_window(struct vg_agg *a, const struct vg_wentry *w);
+/* Writer thread: the open windows, to commit the dirty ones, clean and
+ * evict them (window.h). */
+struct vg_windows *vg_agg_writer_windows(struct vg_agg *a);
 
 #endif

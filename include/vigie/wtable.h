@@ -28,6 +28,7 @@ struct vg_wentry {
   uint8_t res;       /* enum vg_res */
   uint8_t final;     /* the watermark passed end + lateness */
   uint8_t emit;      /* to be (re-)emitted */
+  uint8_t dirty;     /* changed since the store last committed it */
   uint32_t revision; /* bumped by every change after the window went final */
   struct vg_acc acc;
 };
