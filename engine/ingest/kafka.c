@@ -19,6 +19,7 @@
 struct part {
   char *topic; /* owned */
   int32_t partition;
+  int64_t start;    /* the offset (or logical offset) it was assigned at */
   int64_t position; /* next offset to consume, -1 unknown */
   int64_t end;      /* high watermark marked by vg_kafka_mark_end, -1 none */
 };
@@ -29,6 +30,7 @@ struct vg_kafka_consumer {
   struct part *parts;
   size_t nparts;
   rd_kafka_message_t **batch; /* the last batch, owned until next consume */
+  struct part *last;          /* find_part's cache */
   size_t batch_len, batch_cap;
 };
 
@@ -130,84 +132,121 @@ void vg_kafka_consumer_free(struct vg_kafka_consumer *c) {
   free(c);
 }
 
-int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
-                        size_t ntopics, vg_kafka_start_fn start, void *opaque,
-                        int timeout_ms, char *errstr, size_t errstr_size) {
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_topic_partition_list_t *list = NULL;
-  struct part *parts = NULL;
-  size_t nparts = 0, cap = 0;
-  int rc = 0;
-
-  /* One request for the whole cluster's metadata: asking for named topics
-   * would let a broker with auto-creation enabled create a misspelt one. */
-  rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 1, NULL, &md, timeout_ms);
+/* The metadata of each named topic, from one request for the whole cluster
+ * (asking for named topics would let a broker with auto-creation create a
+ * misspelt one). *md must be destroyed by the caller; mts[t] points into it. */
+static int topics_metadata(struct vg_kafka_consumer *c, const char *const *topics,
+                           size_t ntopics, int timeout_ms,
+                           const struct rd_kafka_metadata **md,
+                           const struct rd_kafka_metadata_topic **mts, char *errstr,
+                           size_t errstr_size) {
+  rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 1, NULL, md, timeout_ms);
   if (err) {
+    *md = NULL;
     snprintf(errstr, errstr_size, "reading topic metadata from the brokers: %s",
              rd_kafka_err2str(err));
-    rc = err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT
-             ? VG_ETIMEOUT
-             : VG_EKAFKA;
-    goto fail;
+    return err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT
+               ? VG_ETIMEOUT
+               : VG_EKAFKA;
   }
   for (size_t t = 0; t < ntopics; t++) {
     const struct rd_kafka_metadata_topic *mt = NULL;
-    for (int i = 0; i < md->topic_cnt && !mt; i++)
-      if (strcmp(md->topics[i].topic, topics[t]) == 0)
-        mt = &md->topics[i];
+    for (int i = 0; i < (*md)->topic_cnt && !mt; i++)
+      if (strcmp((*md)->topics[i].topic, topics[t]) == 0)
+        mt = &(*md)->topics[i];
     if (!mt || mt->err || mt->partition_cnt <= 0) {
       snprintf(errstr, errstr_size, "topic \"%s\": %s", topics[t],
                !mt       ? "does not exist"
                : mt->err ? rd_kafka_err2str(mt->err)
                          : "has no partitions");
-      rc = VG_ENOTFOUND;
-      goto fail;
+      return VG_ENOTFOUND;
     }
+    mts[t] = mt;
+  }
+  return 0;
+}
+
+int vg_kafka_list_partitions(struct vg_kafka_consumer *c, const char *const *topics,
+                             size_t ntopics, int timeout_ms,
+                             void (*fn)(void *ctx, const char *topic, int32_t partition,
+                                        int32_t npartitions),
+                             void *ctx, char *errstr, size_t errstr_size) {
+  const struct rd_kafka_metadata *md = NULL;
+  const struct rd_kafka_metadata_topic **mts = calloc(ntopics ? ntopics : 1, sizeof *mts);
+  if (!mts)
+    return -ENOMEM;
+  int rc = topics_metadata(c, topics, ntopics, timeout_ms, &md, mts, errstr, errstr_size);
+  for (size_t t = 0; rc == 0 && t < ntopics; t++)
+    for (int32_t p = 0; p < mts[t]->partition_cnt; p++)
+      fn(ctx, topics[t], p, mts[t]->partition_cnt);
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  free(mts);
+  return rc;
+}
+
+int64_t vg_kafka_high_watermark(struct vg_kafka_consumer *c, const char *topic,
+                                int32_t partition) {
+  int64_t lo, hi;
+  if (rd_kafka_get_watermark_offsets(c->rk, topic, partition, &lo, &hi) ||
+      hi == RD_KAFKA_OFFSET_INVALID)
+    return -1;
+  return hi;
+}
+
+int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
+                        size_t ntopics, vg_kafka_start_fn start, void *opaque,
+                        int timeout_ms, char *errstr, size_t errstr_size) {
+  const struct rd_kafka_metadata *md = NULL;
+  const struct rd_kafka_metadata_topic **mts = NULL;
+  rd_kafka_topic_partition_list_t *list = NULL;
+  struct part *parts = NULL;
+  size_t nparts = 0, cap = 0;
+  int rc = -ENOMEM;
+
+  if (!(mts = calloc(ntopics ? ntopics : 1, sizeof *mts)))
+    goto fail;
+  if ((rc = topics_metadata(c, topics, ntopics, timeout_ms, &md, mts, errstr,
+                            errstr_size)))
+    goto fail;
+  for (size_t t = 0; t < ntopics; t++) {
+    const struct rd_kafka_metadata_topic *mt = mts[t];
     int n = mt->partition_cnt;
-    if (nparts + (size_t)n > cap) {
-      cap = (nparts + (size_t)n) * 2;
-      struct part *np = realloc(parts, cap * sizeof *parts);
-      if (!np) {
-        rc = -ENOMEM;
-        goto fail;
+    /* metadata lists partitions in no promised order: by id, those kept */
+    for (int32_t id = 0; id < n; id++) {
+      int64_t off = start ? start(opaque, topics[t], id) : VG_KAFKA_OFFSET_BEGINNING;
+      if (off == VG_KAFKA_SKIP)
+        continue;
+      if (nparts == cap) {
+        cap = cap ? cap * 2 : 16;
+        struct part *np = realloc(parts, cap * sizeof *parts);
+        if (!np) {
+          rc = -ENOMEM;
+          goto fail;
+        }
+        parts = np;
+        /* zeroed so that the failure path may free every slot's topic */
+        memset(parts + nparts, 0, (cap - nparts) * sizeof *parts);
       }
-      parts = np;
-      /* zeroed so that the failure path may free every slot's topic */
-      memset(parts + nparts, 0, (cap - nparts) * sizeof *parts);
-    }
-    /* metadata lists partitions in no promised order: place by id */
-    for (int i = 0; i < n; i++) {
-      int32_t id = mt->partitions[i].id;
-      if (id < 0 || id >= n) {
-        snprintf(errstr, errstr_size, "topic \"%s\": partition id %d out of range",
-                 topics[t], (int)id);
-        rc = VG_EKAFKA;
-        goto fail;
-      }
-      struct part *p = &parts[nparts + (size_t)id];
+      struct part *p = &parts[nparts++];
       p->partition = id;
-      p->topic = strdup(topics[t]);
       p->end = -1;
-      p->position = -1;
-      if (!p->topic) {
+      p->position = off >= 0 ? off : -1;
+      p->start = off;
+      if (!(p->topic = strdup(topics[t]))) {
         rc = -ENOMEM;
         goto fail;
       }
     }
-    nparts += (size_t)n;
   }
   rd_kafka_metadata_destroy(md);
   md = NULL;
 
-  list = rd_kafka_topic_partition_list_new((int)nparts);
-  for (size_t i = 0; i < nparts; i++) {
-    int64_t off = start ? start(opaque, parts[i].topic, parts[i].partition)
-                        : VG_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_topic_partition_list_add(list, parts[i].topic, parts[i].partition)
-        ->offset = off;
-    parts[i].position = off >= 0 ? off : -1;
-  }
-  err = rd_kafka_assign(c->rk, list);
+  list = rd_kafka_topic_partition_list_new((int)(nparts ? nparts : 1));
+  for (size_t i = 0; i < nparts; i++)
+    rd_kafka_topic_partition_list_add(list, parts[i].topic, parts[i].partition)->offset =
+        parts[i].start;
+  rd_kafka_resp_err_t err = rd_kafka_assign(c->rk, list);
   if (err) {
     snprintf(errstr, errstr_size, "assigning %zu partitions: %s", nparts,
              rd_kafka_err2str(err));
@@ -215,10 +254,12 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
     goto fail;
   }
   rd_kafka_topic_partition_list_destroy(list);
+  free(mts);
   release_batch(c);
   free_parts(c);
   c->parts = parts;
   c->nparts = nparts;
+  c->last = NULL;
   return 0;
 fail:
   if (md)
@@ -228,6 +269,7 @@ fail:
   for (size_t i = 0; i < cap; i++)
     free(parts[i].topic);
   free(parts);
+  free(mts);
   if (rc == -ENOMEM)
     snprintf(errstr, errstr_size, "out of memory assigning partitions");
   return rc;
@@ -274,19 +316,17 @@ int vg_kafka_drained(const struct vg_kafka_consumer *c) {
   return 1;
 }
 
-/* Assigned partitions are grouped by topic with partitions 0..n-1 in order,
- * so a message maps to its slot by one topic lookup plus its partition. */
+/* The slot of a message's partition. Messages come in runs from one
+ * partition (a fetch response), so the last slot found is tried first. */
 static struct part *find_part(struct vg_kafka_consumer *c, const char *topic,
                               int32_t partition) {
-  for (size_t i = 0; i < c->nparts;) {
-    struct part *p = &c->parts[i];
-    if (strcmp(p->topic, topic) == 0) {
-      size_t j = i + (size_t)partition;
-      return j < c->nparts && strcmp(c->parts[j].topic, topic) == 0 ? &c->parts[j]
-                                                                  : NULL;
-    }
-    while (i < c->nparts && strcmp(c->parts[i].topic, p->topic) == 0)
-      i++;
+  struct part *p = c->last;
+  if (p && p->partition == partition && strcmp(p->topic, topic) == 0)
+    return p;
+  for (size_t i = 0; i < c->nparts; i++) {
+    p = &c->parts[i];
+    if (p->partition == partition && strcmp(p->topic, topic) == 0)
+      return c->last = p;
   }
   return NULL;
 }

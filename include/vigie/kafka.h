@@ -65,6 +65,24 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
                         size_t ntopics, vg_kafka_start_fn start, void *opaque,
                         int timeout_ms, char *errstr, size_t errstr_size);
 
+/* Value of start() for a partition this consumer must leave alone (another
+ * worker's). */
+#define VG_KAFKA_SKIP INT64_MIN
+
+/* Calls fn(ctx, topic, partition, npartitions) for every partition of every
+ * topic, in topic order then partition order, from one metadata request. A
+ * topic that does not exist is an error naming it. */
+int vg_kafka_list_partitions(struct vg_kafka_consumer *c, const char *const *topics,
+                             size_t ntopics, int timeout_ms,
+                             void (*fn)(void *ctx, const char *topic, int32_t partition,
+                                        int32_t npartitions),
+                             void *ctx, char *errstr, size_t errstr_size);
+
+/* The end offset (high watermark) of a partition as last seen by the client,
+ * without a network round trip; -1 while unknown. Thread-safe. */
+int64_t vg_kafka_high_watermark(struct vg_kafka_consumer *c, const char *topic,
+                                int32_t partition);
+
 /* The assigned partitions, in topic order then partition order. */
 size_t vg_kafka_assignment_count(const struct vg_kafka_consumer *c);
 void vg_kafka_assignment_get(const struct vg_kafka_consumer *c, size_t i,

@@ -127,6 +127,51 @@ static void starts_each_partition_where_asked(void **state) {
   vg_kafka_consumer_free(c);
 }
 
+/* Two consumers share the partitions (VG_KAFKA_SKIP) like two workers. */
+static int64_t odd_only(void *opaque, const char *topic, int32_t partition) {
+  (void)opaque;
+  (void)topic;
+  return partition % 2 ? VG_KAFKA_OFFSET_BEGINNING : VG_KAFKA_SKIP;
+}
+
+static int64_t even_only(void *opaque, const char *topic, int32_t partition) {
+  (void)opaque;
+  (void)topic;
+  return partition % 2 ? VG_KAFKA_SKIP : VG_KAFKA_OFFSET_BEGINNING;
+}
+
+static void list_parts(void *ctx, const char *topic, int32_t partition, int32_t n) {
+  char *out = ctx;
+  snprintf(out + strlen(out), 64, "%s/%d/%d ", topic, (int)partition, (int)n);
+}
+
+static void workers_share_partitions(void **state) {
+  struct fixture *f = *state;
+  char err[256], listed[256] = "";
+  const char *topics[] = {"events", "empty"};
+  struct vg_kafka_consumer *a = consumer(f), *b = consumer(f);
+  assert_int_equal(vg_kafka_list_partitions(a, topics, 2, 10000, list_parts, listed, err,
+                                            sizeof err),
+                   0);
+  assert_string_equal(listed, "events/0/3 events/1/3 events/2/3 empty/0/2 empty/1/2 ");
+  assert_int_equal(vg_kafka_assign_all(a, topics, 1, odd_only, NULL, 10000, err, sizeof err),
+                   0);
+  assert_int_equal(vg_kafka_assign_all(b, topics, 1, even_only, NULL, 10000, err, sizeof err),
+                   0);
+  assert_int_equal(vg_kafka_assignment_count(a), 1);
+  assert_int_equal(vg_kafka_assignment_count(b), 2);
+  assert_int_equal(vg_kafka_mark_end(a, 10000, err, sizeof err), 0);
+  assert_int_equal(vg_kafka_mark_end(b, 10000, err, sizeof err), 0);
+  uint64_t da, db;
+  uint64_t na = drain(a, &da), nb = drain(b, &db);
+  assert_int_equal(na, f->per_part[1]);
+  assert_int_equal(nb, f->per_part[0] + f->per_part[2]);
+  assert_int_equal(da + db, f->digest); /* the sum digest adds up */
+  assert_int_equal(vg_kafka_high_watermark(a, "events", 1), f->per_part[1]);
+  vg_kafka_consumer_free(a);
+  vg_kafka_consumer_free(b);
+}
+
 static void unknown_topic_is_named(void **state) {
   struct fixture *f = *state;
   struct vg_kafka_consumer *c = consumer(f);
@@ -154,6 +199,7 @@ int vg_test_ingest_kafka(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(assigns_every_partition_and_drains),
       cmocka_unit_test(starts_each_partition_where_asked),
+      cmocka_unit_test(workers_share_partitions),
       cmocka_unit_test(unknown_topic_is_named),
       cmocka_unit_test(bad_property_is_named),
   };
