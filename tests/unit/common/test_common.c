@@ -32,6 +32,21 @@ static void fnv1a64_matches_reference_vectors(void **state) {
   assert_int_equal(vg_fnv1a64(VG_FNV64_OFFSET, "foobar", 6), 0x85944171f73967e8ULL);
 }
 
+static void siphash_matches_the_paper(void **state) {
+  (void)state;
+  uint8_t key[16], msg[64];
+  for (int i = 0; i < 16; i++)
+    key[i] = (uint8_t)i;
+  for (int i = 0; i < 64; i++)
+    msg[i] = (uint8_t)i;
+  /* the paper's worked example (15 bytes) and the first reference vectors */
+  assert_int_equal(vg_siphash24(key, msg, 15), 0xa129ca6149be45e5ULL);
+  assert_int_equal(vg_siphash24(key, msg, 0), 0x726fdb47dd0e0e31ULL);
+  assert_int_equal(vg_siphash24(key, msg, 1), 0x74f839c593dc67fdULL);
+  key[0] ^= 1; /* another key, another value */
+  assert_int_not_equal(vg_siphash24(key, msg, 15), 0xa129ca6149be45e5ULL);
+}
+
 static void multiset_digest_ignores_order(void **state) {
   (void)state;
   uint64_t a = 0, b = 0;
@@ -110,6 +125,7 @@ int vg_test_common(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(strerror_names_every_code),
       cmocka_unit_test(fnv1a64_matches_reference_vectors),
+      cmocka_unit_test(siphash_matches_the_paper),
       cmocka_unit_test(multiset_digest_ignores_order),
       cmocka_unit_test(ratelimit_passes_once_per_interval),
       cmocka_unit_test(log_level_parses),
