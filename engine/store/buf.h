@@ -119,6 +119,26 @@ static inline uint32_t rb_u32le(struct rbuf *r) {
 }
 
 static inline uint64_t rb_varint(struct rbuf *r) {
+  if (!r->err && r->end - r->p >= 10) {
+    /* fast path: a whole varint fits, no bound check per byte */
+    const uint8_t *p = r->p;
+    uint64_t v = 0;
+    for (int shift = 0; shift < 63; shift += 7) {
+      uint8_t c = *p++;
+      v |= (uint64_t)(c & 0x7f) << shift;
+      if (!(c & 0x80)) {
+        r->p = p;
+        return v;
+      }
+    }
+    uint8_t c = *p++; /* the 10th byte holds bit 63 only */
+    if (c > 1) {
+      r->err = 1;
+      return 0;
+    }
+    r->p = p;
+    return v | (uint64_t)c << 63;
+  }
   uint64_t v = 0;
   for (int shift = 0; shift < 64; shift += 7) {
     uint8_t c = rb_u8(r);
