@@ -393,8 +393,8 @@ int main(int argc, char **argv) {
   bench_commit(dir, 10000, 10, VG_STORE_SYNC);
   bench_commit(dir, 10000, 10, VG_STORE_NOSYNC);
   if (max_series >= 1000000) {
-    bench_commit(dir, 1000000, 3, VG_STORE_SYNC);
-    bench_commit(dir, 1000000, 3, VG_STORE_NOSYNC);
+    bench_commit(dir, 1000000, 5, VG_STORE_SYNC);
+    bench_commit(dir, 1000000, 5, VG_STORE_NOSYNC);
   }
   printf("\nsealing: one base window per series per epoch (nosync), 12 h of event time\n");
   printf("  %9s  %7s  %14s  %14s  %17s\n", "series", "epochs", "wall us/window",

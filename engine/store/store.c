@@ -29,6 +29,7 @@
 
 #include "vigie/calendar.h"
 #include "vigie/error.h"
+#include "vigie/log.h"
 #include "vigie/store.h"
 #include "store/buf.h"
 
@@ -1385,6 +1386,69 @@ fail:
   free(open);
   if (cur)
     mdb_cursor_close(cur);
+  return rc;
+}
+
+int vg_store_window_loader(void *store, uint64_t series, uint8_t res, int64_t start,
+                           struct vg_wentry *out) {
+  struct vg_store *st = store;
+  struct vg_store_reader *r = NULL;
+  struct vg_segment seg = {0};
+  uint8_t k[WKEY_LEN];
+  MDB_val key, val;
+  char msg[512];
+  int rc = vg_store_reader_begin(st, &r);
+  if (rc)
+    return rc;
+  /* an open row (pending or kept) holds the full-precision state */
+  wkey(k, series, res, start);
+  key = (MDB_val){WKEY_LEN, k};
+  rc = mdb_get(r->txn, st->open, &key, &val);
+  if (rc == 0) {
+    rc = get_open(&key, &val, out, msg, sizeof msg);
+    if (rc == 0)
+      rc = 1;
+    goto done;
+  }
+  if (rc != MDB_NOTFOUND) {
+    rc = map_err(rc);
+    goto done;
+  }
+  int64_t len = vg_seg_span_len(res);
+  if (len == 0) {
+    rc = 0;
+    goto done;
+  }
+  struct vg_seg_key sk = {series, res, vg_seg_span(res, start)};
+  wkey(k, series, res, sk.span_start);
+  key = (MDB_val){WKEY_LEN, k};
+  rc = mdb_get(r->txn, st->seg, &key, &val);
+  if (rc == MDB_NOTFOUND) {
+    rc = 0;
+    goto done;
+  }
+  if (rc) {
+    rc = map_err(rc);
+    goto done;
+  }
+  rc = vg_seg_decode(val.mv_data, val.mv_size, &sk, &seg, msg, sizeof msg);
+  if (rc) {
+    char who[300];
+    name_series(r->txn, st, series, who, sizeof who);
+    VG_LOG_ERROR("cannot load a window to revise it", "series=\"%s\" error=\"%s\"", who, msg);
+    goto done;
+  }
+  rc = 0;
+  for (size_t i = 0; i < seg.n; i++)
+    if (seg.w[i].start == start) {
+      *out = seg.w[i];
+      vg_acc_init(&seg.w[i].acc); /* the sketches now belong to *out */
+      rc = 1;
+      break;
+    }
+done:
+  vg_segment_release(&seg);
+  vg_store_reader_end(r);
   return rc;
 }
 

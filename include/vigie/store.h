@@ -259,6 +259,17 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
                         int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
                         char *errstr, size_t errstr_size);
 
+/* Writer (outside vg_store_commit), with the signature of window.h's
+ * vg_window_loader (pass the store as ctx): fills *out, whose accumulator
+ * is empty on entry and becomes the caller's (release it), with the stored
+ * state of window (series, res, start) -- from its open row at full
+ * precision when it has one (pending or kept), else from its segment
+ * (sum and M2 as single doubles, mean recomputed). Returns 1 when found,
+ * 0 when the store has no such window, or a negative error (a damaged
+ * segment is also logged, naming the series and span). */
+int vg_store_window_loader(void *store, uint64_t series, uint8_t res, int64_t start,
+                           struct vg_wentry *out);
+
 /* Reader: series id of a canonical key, or VG_ENOTFOUND. */
 int vg_store_series_id(struct vg_store_reader *r, const char *key, size_t key_len,
                        uint64_t *id);

@@ -227,9 +227,162 @@ static void engine_windows_survive_the_store(void **state) {
   st_rmtree(dir);
 }
 
+/* The writer as the daemon will run it: after each commit the engine drops
+ * its final windows from memory (vg_windows_evict_final), and a late event
+ * for one of them loads it back through vg_store_window_loader, merges and
+ * bumps its revision. A reference engine fed the same events keeps
+ * everything in memory: the store ends up with the same windows (exact
+ * counts, min, max, revisions; sums within 1e-12), after a restart too. */
+struct ref_ctx {
+  const struct vg_windows *ref;
+  size_t n, bad;
+};
+
+static int against_reference(const struct vg_wentry *w, void *ctx) {
+  struct ref_ctx *c = ctx;
+  const struct vg_wentry *m = vg_windows_get(c->ref, w->series, (enum vg_res)w->res, w->start);
+  c->n++;
+  if (!m || m->revision != w->revision || m->acc.st.count != w->acc.st.count ||
+      m->acc.st.min != w->acc.st.min || m->acc.st.max != w->acc.st.max ||
+      vg_rel_diff(vg_stats_sum(&m->acc.st), vg_stats_sum(&w->acc.st)) > 1e-12) {
+    if (c->bad++ < 5)
+      print_message("window series %llu res %u start %lld: rev %u/%u count %llu/%llu\n",
+                    (unsigned long long)w->series, w->res, (long long)w->start,
+                    m ? m->revision : 0, w->revision,
+                    m ? (unsigned long long)m->acc.st.count : 0ULL,
+                    (unsigned long long)w->acc.st.count);
+  }
+  return 0;
+}
+
+static size_t loads, loads_found;
+
+static int counting_loader(void *store, uint64_t series, uint8_t res, int64_t start,
+                           struct vg_wentry *out) {
+  int rc = vg_store_window_loader(store, series, res, start, out);
+  loads++;
+  loads_found += rc == 1;
+  return rc;
+}
+
+static void evicted_windows_revise_through_the_loader(void **state) {
+  (void)state;
+  char dir[] = "/tmp/vigie-aggload-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  struct vg_tz *tz = NULL;
+  assert_int_equal(vg_tz_load("Europe/Paris", &tz, NULL, 0), 0);
+  struct vg_agg_opts o = {.nworkers = 1,
+                          .nparts = NPART,
+                          .base_s = 60,
+                          .ooo_ns = 10 * S,
+                          .idle_ns = 3600 * S,
+                          .win = {.lateness_s = 120,
+                                  .retention_s = 3650LL * 86400,
+                                  .acc = VG_ACC_OPTS_DEFAULT}};
+  struct vg_agg *ref, *a;
+  char err[256];
+  assert_int_equal(vg_agg_new(tz, &o, 0, &ref, err, sizeof err), 0);
+  assert_int_equal(vg_agg_new(tz, &o, 0, &a, err, sizeof err), 0);
+  struct vg_store *st;
+  struct vg_store_opts so = {.path = dir, .durability = VG_STORE_NOSYNC};
+  assert_int_equal(vg_store_open(&so, &st, err, sizeof err), 0);
+  struct vg_windows *ww = vg_agg_writer_windows(a);
+  assert_int_equal(vg_windows_set_loader(ww, counting_loader, st), 0);
+  struct vg_worker *wr = vg_agg_worker(ref, 0), *wk = vg_agg_worker(a, 0);
+  uint64_t rng = 21, epoch = 0;
+  int64_t t0 = 1711839600LL * S;
+  int64_t offsets[NPART] = {0};
+  size_t evicted = 0;
+  const struct vg_wentry **open = NULL, **sealed = NULL;
+  struct vg_store_wkey *ev = NULL;
+  for (int sec = 0; sec < 3 * 3600; sec += 5) {
+    for (int s = 0; s < NSER; s++) {
+      if (st_rng(&rng) % 3)
+        continue;
+      uint32_t part = (uint32_t)s % NPART;
+      int64_t late = st_rng(&rng) % 40 == 0 ? (int64_t)(st_rng(&rng) % 2400) * S : 0;
+      struct vg_agg_event e = {.series = (uint64_t)s + 1,
+                               .time_ns = t0 + sec * S - late,
+                               .value = (double)(st_rng(&rng) % 1000) / 10};
+      vg_worker_add(wr, part, offsets[part], &e, t0 + sec * S);
+      vg_worker_add(wk, part, offsets[part]++, &e, t0 + sec * S);
+    }
+    if (sec % 60 != 55)
+      continue;
+    assert_int_equal(vg_worker_flush(wr, t0 + sec * S), 0);
+    assert_int_equal(vg_worker_flush(wk, t0 + sec * S), 0);
+    assert_true(vg_agg_collect(ref, t0 + sec * S, NULL, NULL) >= 0);
+    assert_true(vg_agg_collect(a, t0 + sec * S, NULL, NULL) >= 0);
+    /* the daemon's writer: provisional dirty windows to `open`, final ones
+     * sealed and let go */
+    uint32_t nd = vg_windows_ndirty(ww);
+    open = realloc(open, (nd + 1) * sizeof *open);
+    sealed = realloc(sealed, (nd + 1) * sizeof *sealed);
+    ev = realloc(ev, (nd + 1) * sizeof *ev);
+    size_t no = 0, ns = 0;
+    for (uint32_t i = 0; i < nd; i++) {
+      const struct vg_wentry *w = vg_windows_dirty_at(ww, i);
+      if (w->final) {
+        sealed[ns] = w;
+        ev[ns++] = (struct vg_store_wkey){w->series, w->res, w->start};
+      } else {
+        open[no++] = w;
+      }
+    }
+    struct vg_store_pos pos[NPART];
+    for (uint32_t p = 0; p < NPART; p++) {
+      struct vg_part_pos pp = vg_agg_position(a, p);
+      pos[p] = (struct vg_store_pos){"air", p, pp.next_offset, pp.max_event_ns,
+                                     pp.last_active_ns};
+    }
+    struct vg_store_epoch ep = {.epoch = ++epoch, .open = open, .nopen = no, .sealed = sealed,
+                                .nsealed = ns, .evict = ev, .nevict = ns, .pos = pos,
+                                .npos = NPART, .watermark_ns = vg_agg_watermark(a)};
+    int rc = vg_store_commit(st, &ep, err, sizeof err);
+    if (rc)
+      print_message("commit: %s\n", err);
+    assert_int_equal(rc, 0);
+    vg_windows_clean(ww);
+    evicted += vg_windows_evict_final(ww);
+  }
+  const struct vg_windows *rw = vg_agg_windows(ref);
+  assert_true(evicted > 0);
+  assert_true(rw->c.revisions > 0);
+  print_message("%zu windows evicted, %zu loads (%zu found in the store), %llu revisions\n",
+                evicted, loads, loads_found, (unsigned long long)rw->c.revisions);
+  assert_true(loads_found > 0);
+  assert_int_equal(vg_agg_windows(a)->c.revisions, rw->c.revisions);
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1) { /* and after a restart */
+      vg_store_close(st);
+      assert_int_equal(vg_store_open(&so, &st, err, sizeof err), 0);
+    }
+    struct vg_store_reader *r;
+    assert_int_equal(vg_store_reader_begin(st, &r), 0);
+    struct ref_ctx c = {rw, 0, 0};
+    for (uint64_t id = 1; id <= NSER; id++)
+      for (uint8_t res = 0; res < 3; res++)
+        assert_int_equal(vg_store_read_range(r, id, res, t0 / S - 86400, t0 / S + 2 * 86400,
+                                             against_reference, &c, err, sizeof err),
+                         0);
+    vg_store_reader_end(r);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(c.n, rw->t.n);
+  }
+  vg_store_close(st);
+  free(open);
+  free(sealed);
+  free(ev);
+  vg_agg_free(a);
+  vg_agg_free(ref);
+  vg_tz_free(tz);
+  st_rmtree(dir);
+}
+
 int vg_test_store_agg(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(engine_windows_survive_the_store),
+      cmocka_unit_test(evicted_windows_revise_through_the_loader),
   };
   return cmocka_run_group_tests_name("store_agg", tests, NULL, NULL);
 }
