@@ -257,7 +257,7 @@ int vg_metrics_render(struct vg_metrics *m, char **out, size_t *len) {
         for (size_t i = 0; i <= s->u.h.nbounds; i++) {
           cum += atomic_load_explicit(&s->u.h.counts[i], memory_order_relaxed);
           if (i < s->u.h.nbounds)
-            snprintf(le, sizeof le, "le=\"%.17g\"", s->u.h.bounds[i]);
+            snprintf(le, sizeof le, "le=\"%.6g\"", s->u.h.bounds[i]);
           else
             snprintf(le, sizeof le, "le=\"+Inf\"");
           with_labels(f, fa->name, "_bucket", s->labels, le);

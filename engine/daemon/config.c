@@ -148,6 +148,10 @@ static const struct ckey top_keys[] = {
     {"store.durability", CT_ENUM, OFF(durability), "sync", 0, 0, 0, durabilities,
      "sync: every commit is on disk before offsets move on; nometasync and async "
      "trade the last commits of a crash of the machine (not of vigied) for speed."},
+    {"workers", CT_INT, OFF(workers), "1", 0, 1, 64, NULL,
+     "Worker threads; each owns a share of the source partitions (shared-nothing)."},
+    {"kafka.embedded_partitions", CT_INT, OFF(kafka_embedded_partitions), "4", 0, 1, 256,
+     NULL, "Partitions of each source topic the embedded broker creates."},
     {"kafka.brokers", CT_STR, OFF(kafka_brokers), "127.0.0.1:9092", 0, 0, 0, NULL,
      "Bootstrap servers, or \"embedded\" for an in-process mock cluster (quick start)."},
     {"kafka.group", CT_STR, OFF(kafka_group), "vigie", 0, 0, 0, NULL,

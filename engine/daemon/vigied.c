@@ -3,17 +3,37 @@
  *
  *   vigied --config FILE [--data-dir DIR] [--drain] [--check-config] [--version]
  *
- * This stage of the daemon loads and validates the configuration; consuming,
- * aggregating and committing are wired in by issue 6. Exit codes: 0 success,
- * 1 runtime failure, 2 usage or configuration error.
+ * Loads the configuration (errors name file, line and key, and nothing is
+ * touched before it is valid), serves /metrics, /healthz and /readyz, and
+ * runs the engine until SIGTERM/SIGINT (the epoch in progress is finished and
+ * committed) or, with --drain, until every partition is read up to the end
+ * it had at start. Signals are taken by one thread with sigwait, which also
+ * tells systemd READY, WATCHDOG and STOPPING.
+ *
+ * Exit codes: 0 success; 1 runtime failure; 2 usage or configuration error.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#ifdef VG_HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 #include "vigie/config.h"
+#include "vigie/engine.h"
 #include "vigie/error.h"
+#include "vigie/http.h"
+#include "vigie/log.h"
+#include "vigie/metrics.h"
 
 #ifndef VG_VERSION
 #define VG_VERSION "0.1.0"
@@ -28,9 +48,109 @@ static void usage(FILE *f) {
         "  --check-config      validate the configuration and exit (0 when valid)\n"
         "  --config-reference  print the configuration reference as markdown\n"
         "  --version           print the version\n\n"
+        "Signals: SIGTERM/SIGINT finish and commit the epoch, then exit 0; SIGHUP\n"
+        "re-reads the configuration's datasets (sources need a restart).\n\n"
         "Configuration keys:\n",
         f);
   vg_config_write_reference(f, 0);
+}
+
+struct daemon {
+  const char *config_path;
+  _Atomic(struct vg_engine *) engine; /* read by the HTTP and signal threads */
+  struct vg_metrics *metrics;
+  _Atomic int done;
+  _Atomic int stop_early; /* a stop signal before the engine existed */
+};
+
+/* ---- HTTP: metrics and health ------------------------------------------------ */
+
+static void h_metrics(void *ctx, const struct vg_http_request *req,
+                      struct vg_http_response *resp) {
+  struct daemon *d = ctx;
+  char *body;
+  size_t len;
+  if (vg_metrics_render(d->metrics, &body, &len) != 0) {
+    vg_http_reply(resp, 500, "text/plain", "out of memory\n");
+    return;
+  }
+  resp->status = 200;
+  resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+  resp->body = body;
+  resp->len = len;
+}
+
+static void h_healthz(void *ctx, const struct vg_http_request *req,
+                      struct vg_http_response *resp) {
+  vg_http_reply(resp, 200, "text/plain", "ok\n");
+}
+
+static void h_readyz(void *ctx, const struct vg_http_request *req,
+                     struct vg_http_response *resp) {
+  struct daemon *d = ctx;
+  struct vg_engine *e = atomic_load(&d->engine);
+  if (e && vg_engine_ready(e))
+    vg_http_reply(resp, 200, "text/plain", "ready\n");
+  else
+    vg_http_reply(resp, 503, "text/plain", "not ready\n");
+}
+
+#ifdef VG_HAVE_JEMALLOC
+static double je_stat(void *ctx) {
+  uint64_t epoch = 1;
+  size_t v = 0, sz = sizeof v;
+  mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+  if (mallctl(ctx, &v, &sz, NULL, 0) != 0)
+    return 0;
+  return (double)v;
+}
+#endif
+
+/* ---- signals -------------------------------------------------------------------- */
+
+static void *signal_main(void *arg) {
+  struct daemon *d = arg;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  uint64_t wd_usec = 0;
+  int watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+  int told_ready = 0;
+  while (!atomic_load(&d->done)) {
+    struct timespec ts = {1, 0};
+    int sig = sigtimedwait(&set, NULL, &ts);
+    struct vg_engine *e = atomic_load(&d->engine);
+    if (!told_ready && e && vg_engine_ready(e)) {
+      sd_notify(0, "READY=1\nSTATUS=consuming");
+      told_ready = 1;
+    }
+    if (watchdog && e && vg_engine_ready(e))
+      sd_notify(0, "WATCHDOG=1");
+    if (sig == SIGTERM || sig == SIGINT) {
+      VG_LOG_INFO("stopping: finishing and committing the epoch", "signal=%s",
+                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      sd_notify(0, "STOPPING=1");
+      if (e)
+        vg_engine_stop(e);
+      else
+        atomic_store(&d->stop_early, 1);
+    } else if (sig == SIGHUP) {
+      struct vg_config cfg;
+      static char err[16384];
+      if (vg_config_load(d->config_path, &cfg, err, sizeof err) != 0) {
+        VG_LOG_ERROR("SIGHUP: the configuration is invalid, keeping the running one",
+                     "errors=\"%s\"", err);
+        continue;
+      }
+      VG_LOG_INFO("SIGHUP: configuration re-read; dataset definitions apply to "
+                  "publication, changes to sources need a restart",
+                  "datasets=%zu", cfg.ndatasets);
+      vg_config_release(&cfg);
+    }
+  }
+  return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -75,9 +195,73 @@ int main(int argc, char **argv) {
     vg_config_release(&cfg);
     return 0;
   }
-  (void)drain;
+  vg_log_set_level((enum vg_log_level)cfg.log_level);
+
+  /* every thread created from here on inherits the blocked signals; the
+   * signal thread takes them */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  struct daemon d = {.config_path = config};
+  struct vg_http *http = NULL;
+  pthread_t sig_thread;
+  int exit_code = 1;
+  if (vg_metrics_new(&d.metrics) != 0) {
+    fprintf(stderr, "vigied: out of memory\n");
+    goto out;
+  }
+#ifdef VG_HAVE_JEMALLOC
+  vg_metrics_gauge_fn(d.metrics, "vigie_jemalloc_allocated_bytes",
+                      "Bytes allocated by the process (jemalloc stats.allocated).", NULL,
+                      je_stat, "stats.allocated");
+  vg_metrics_gauge_fn(d.metrics, "vigie_jemalloc_resident_bytes",
+                      "Bytes of physically resident allocator pages (stats.resident).",
+                      NULL, je_stat, "stats.resident");
+#endif
+  if (vg_http_new(cfg.http_listen, &http, err, sizeof err) != 0 ||
+      vg_http_route(http, "/metrics", h_metrics, &d) != 0 ||
+      vg_http_route(http, "/healthz", h_healthz, &d) != 0 ||
+      vg_http_route(http, "/readyz", h_readyz, &d) != 0 ||
+      vg_http_start(http, err, sizeof err) != 0) {
+    VG_LOG_ERROR("cannot start the HTTP server", "error=\"%s\"", err);
+    goto out;
+  }
+  VG_LOG_INFO("http listening", "address=%s port=%u", cfg.http_listen,
+              (unsigned)vg_http_port(http));
+  pthread_create(&sig_thread, NULL, signal_main, &d);
+
+  struct vg_engine_opts eo = {.cfg = &cfg, .data_dir = data_dir, .drain = drain,
+                              .metrics = d.metrics};
+  struct vg_engine *engine = NULL;
+  rc = vg_engine_new(&eo, &engine, err, sizeof err);
+  if (rc != 0) {
+    VG_LOG_ERROR("cannot start", "error=\"%s\"", err);
+  } else {
+    atomic_store(&d.engine, engine);
+    if (atomic_load(&d.stop_early))
+      vg_engine_stop(engine);
+    VG_LOG_INFO("vigied running", "version=%s brokers=%s drain=%d", VG_VERSION,
+                vg_engine_brokers(engine), drain);
+    rc = vg_engine_run(engine, err, sizeof err);
+    if (rc != 0)
+      VG_LOG_ERROR("stopped on an error", "error=\"%s\"", err);
+    else
+      exit_code = 0;
+  }
+  atomic_store(&d.done, 1);
+  pthread_join(sig_thread, NULL);
+  atomic_store(&d.engine, NULL);
+  vg_http_free(http); /* no handler may see the engine after this */
+  http = NULL;
+  vg_engine_free(engine);
+out:
+  vg_http_free(http);
+  vg_metrics_free(d.metrics);
   vg_config_release(&cfg);
-  fprintf(stderr, "vigied: consuming is not wired in yet (issue 6); only --check-config, "
-                  "--help and --config-reference work in this build\n");
-  return 1;
+  return exit_code;
 }

@@ -80,6 +80,8 @@ struct vg_config {
   int64_t checkpoint_interval_ns;
   int64_t retention_base_ns, retention_1h_ns, retention_1d_ns; /* 0: forever */
   int durability; /* enum vg_conf_durability */
+  int64_t workers;
+  int64_t kafka_embedded_partitions;
   char *kafka_brokers; /* "embedded" for the in-process mock cluster */
   char *kafka_group;
   char *kafka_dead_letter_topic;

@@ -55,7 +55,7 @@ static void renders_prometheus_text(void **state) {
       "vigie_store_bytes 7.25\n",
       "# TYPE vigie_commit_seconds histogram\n",
       "vigie_commit_seconds_bucket{le=\"0.01\"} 1\n",
-      "vigie_commit_seconds_bucket{le=\"0.10000000000000001\"} 2\n",
+      "vigie_commit_seconds_bucket{le=\"0.1\"} 2\n",
       "vigie_commit_seconds_bucket{le=\"1\"} 2\n",
       "vigie_commit_seconds_bucket{le=\"+Inf\"} 3\n",
       "vigie_commit_seconds_sum 5.0549999999999997\n",

@@ -1,0 +1,57 @@
+/*
+ * The ingest engine behind vigied (standalone mode): Kafka consumption,
+ * decoding, aggregation and the exactly-once commits to the store.
+ *
+ *   worker threads (config `workers`), shared-nothing: each owns a share of
+ *   the source partitions with its own consumer, codecs, dead-letter
+ *   producer and delta table; per message: decode -> dead letters for what
+ *   is rejected -> series id (SipHash of the canonical key) -> aggregate.
+ *   At each checkpoint_interval a worker waits for its dead letters to be
+ *   acknowledged, then hands its epoch (deltas + positions) to the writer.
+ *
+ *   the writer (the thread that calls vg_engine_run) collects the epochs,
+ *   advances the watermark, and commits in ONE store transaction the windows
+ *   that changed, the windows that went final (sealed), the new series, the
+ *   partitions' next offsets and the watermark. On start, every partition
+ *   resumes at its committed offset and the open windows are reloaded: a
+ *   crash at any instant loses nothing and counts nothing twice.
+ *
+ * Thread-safety: vg_engine_stop is async-signal-safe; vg_engine_ready and
+ * the metrics may be read from any thread; everything else from the thread
+ * that created the engine.
+ */
+#ifndef VIGIE_ENGINE_H
+#define VIGIE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigie/config.h"
+#include "vigie/metrics.h"
+
+struct vg_engine_opts {
+  const struct vg_config *cfg; /* borrowed for the engine's life */
+  const char *data_dir;        /* overrides cfg->data_dir when non-NULL */
+  int drain; /* consume every partition up to its end at start, commit, return */
+  struct vg_metrics *metrics; /* borrowed; NULL: no metrics */
+};
+
+struct vg_engine;
+
+/* Opens the store, resolves the partitions, reloads the committed state and
+ * prepares the workers (no thread runs yet). 0 or an error with errstr. */
+int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, char *errstr,
+                  size_t errstr_size);
+/* Runs until vg_engine_stop (then the last epoch is committed), until every
+ * partition is drained (--drain), or until a fatal error. 0 or the error. */
+int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size);
+/* Asks vg_engine_run to finish. Async-signal-safe. */
+void vg_engine_stop(struct vg_engine *e);
+/* 1 once the committed state is loaded and the brokers answered. */
+int vg_engine_ready(const struct vg_engine *e);
+/* The bootstrap servers in use (the embedded broker's address with
+ * kafka.brokers: embedded). */
+const char *vg_engine_brokers(const struct vg_engine *e);
+void vg_engine_free(struct vg_engine *e);
+
+#endif
