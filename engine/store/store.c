@@ -1485,6 +1485,36 @@ int vg_store_series_key(struct vg_store_reader *r, uint64_t id, char *buf, size_
   return 0;
 }
 
+int vg_store_series_each(struct vg_store_reader *r,
+                         int (*cb)(const struct vg_store_series *s, void *ctx), void *ctx) {
+  MDB_cursor *cur = NULL;
+  MDB_val k, v;
+  int rc = mdb_cursor_open(r->txn, r->st->series, &cur);
+  if (rc)
+    return map_err(rc);
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    struct rbuf b = {v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, 0};
+    if (rb_u8(&b) != SERIES_VERSION) {
+      rc = VG_EVERSION;
+      goto fail;
+    }
+    struct vg_store_series s = {.key = k.mv_data, .key_len = k.mv_size};
+    s.id = rb_u64le(&b);
+    s.first_seen_ns = (int64_t)rb_u64le(&b);
+    if (b.err) {
+      rc = VG_ECORRUPT;
+      goto fail;
+    }
+    if ((rc = cb(&s, ctx)))
+      goto fail;
+  }
+  rc = rc == MDB_NOTFOUND ? 0 : map_err(rc);
+fail:
+  mdb_cursor_close(cur);
+  return rc;
+}
+
 int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t partition,
                       struct vg_store_pos *out) {
   size_t tl = strlen(topic);

@@ -277,6 +277,12 @@ int vg_store_series_id(struct vg_store_reader *r, const char *key, size_t key_le
  * truncated to size), its full length in *len; VG_ENOTFOUND when unknown. */
 int vg_store_series_key(struct vg_store_reader *r, uint64_t id, char *buf, size_t size,
                         size_t *len);
+/* Reader: calls cb for every series of the dictionary, in byte order of
+ * the canonical key, until cb returns non-zero (returned). s and its key
+ * are valid during the call only. 0, or VG_ECORRUPT / VG_EVERSION for a
+ * damaged dictionary row, or an LMDB error. */
+int vg_store_series_each(struct vg_store_reader *r,
+                         int (*cb)(const struct vg_store_series *s, void *ctx), void *ctx);
 /* Reader: a partition's stored position, or VG_ENOTFOUND. */
 int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t partition,
                       struct vg_store_pos *out);
