@@ -109,18 +109,20 @@ static void bench_commit(const char *base, size_t nseries, int epochs, int durab
   if (!w || !p)
     exit(1);
   uint64_t rng = 1;
-  double best = 1e30, total = 0, cbest = 1e30;
+  double first = 0, best = 1e30, total = 0, cbest = 1e30;
   struct vg_store_pos pos[8];
   for (int e = 0; e < epochs; e++) {
+    /* the same minute every epoch (a 1 s checkpoint updates the current
+     * minute's window 60 times): the first epoch inserts, the others update */
     for (size_t i = 0; i < nseries; i++) {
       vg_acc_release(&w[i].acc);
       w[i] = (struct vg_wentry){.series = i * 0x9e3779b97f4a7c15ULL, /* hashed ids */
                                 .res = VG_RES_BASE,
-                                .start = T0 + e * 60,
-                                .end = T0 + e * 60 + 60};
+                                .start = T0,
+                                .end = T0 + 60};
       vg_acc_init(&w[i].acc);
-      for (int k = 0; k < 6; k++)
-        vg_acc_add(&w[i].acc, &o, (T0 + e * 60 + k * 10) * 1000000000LL,
+      for (int k = 0; k <= e && k < 6; k++)
+        vg_acc_add(&w[i].acc, &o, (T0 + k * 10) * 1000000000LL,
                    round(200 + 50 * unit(&rng)) / 10, 0, 0);
       p[i] = &w[i];
     }
@@ -132,16 +134,20 @@ static void bench_commit(const char *base, size_t nseries, int epochs, int durab
     commit_or_die(st, &ep);
     t = now_s() - t;
     c = cpu_s() - c;
+    if (e == 0) {
+      first = t;
+      continue;
+    }
     total += t;
     if (t < best)
       best = t;
     if (c < cbest)
       cbest = c;
   }
-  printf("  %9zu  %-6s  %6d  %9.1f  %9.1f  %9.1f  %11.0f  %11.0f  %11.0f\n", nseries,
-         durability == VG_STORE_SYNC ? "sync" : "nosync", epochs, best * 1e3,
-         total / epochs * 1e3, cbest * 1e3, (double)nseries / best,
-         (double)nseries / (total / epochs), (double)nseries / cbest);
+  int n = epochs - 1;
+  printf("  %9zu  %-6s  %6d  %9.1f  %9.1f  %9.1f  %9.1f  %11.0f  %11.0f\n", nseries,
+         durability == VG_STORE_SYNC ? "sync" : "nosync", n, first * 1e3, best * 1e3,
+         total / n * 1e3, cbest * 1e3, (double)nseries / best, (double)nseries / cbest);
   for (size_t i = 0; i < nseries; i++)
     vg_acc_release(&w[i].acc);
   free(w);
@@ -387,14 +393,15 @@ int main(int argc, char **argv) {
   }
   mkdir(dir, 0750);
   printf("vigie-bench-store (wall-clock on this machine; default durability is sync)\n\n");
-  printf("epoch commit: upsert of every open window of N active series in one write txn\n");
-  printf("  %9s  %-6s  %6s  %9s  %9s  %9s  %11s  %11s  %11s\n", "series", "sync", "epochs",
-         "best ms", "mean ms", "cpu ms", "best win/s", "mean win/s", "cpu win/s");
-  bench_commit(dir, 10000, 10, VG_STORE_SYNC);
-  bench_commit(dir, 10000, 10, VG_STORE_NOSYNC);
+  printf("epoch commit: every open window of N active series in one write txn\n");
+  printf("(insert: the first epoch creates the rows; update: the next epochs rewrite them)\n");
+  printf("  %9s  %-6s  %6s  %9s  %9s  %9s  %9s  %11s  %11s\n", "series", "sync", "epochs",
+         "insert ms", "upd best", "upd mean", "upd cpu", "best win/s", "cpu win/s");
+  bench_commit(dir, 10000, 11, VG_STORE_SYNC);
+  bench_commit(dir, 10000, 11, VG_STORE_NOSYNC);
   if (max_series >= 1000000) {
-    bench_commit(dir, 1000000, 5, VG_STORE_SYNC);
-    bench_commit(dir, 1000000, 5, VG_STORE_NOSYNC);
+    bench_commit(dir, 1000000, 6, VG_STORE_SYNC);
+    bench_commit(dir, 1000000, 6, VG_STORE_NOSYNC);
   }
   printf("\nsealing: one base window per series per epoch (nosync), 12 h of event time\n");
   printf("  %9s  %7s  %14s  %14s  %17s\n", "series", "epochs", "wall us/window",
