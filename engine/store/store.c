@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include <lmdb.h>
 
@@ -404,11 +405,15 @@ static int get_open(const MDB_val *key, const MDB_val *val, struct vg_wentry *w,
   return 0;
 fail:
   vg_acc_init(&w->acc);
+  char when[40];
+  time_t tt = (time_t)w->start;
+  struct tm tm;
+  if (!gmtime_r(&tt, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+    snprintf(when, sizeof when, "@%" PRId64, w->start);
   return fail_msg(rc, errstr, size,
-                  "%s open window of series %" PRIu64 " at resolution %s starting at %" PRId64
-                  ": %s",
+                  "%s open window of series %" PRIu64 " at resolution %s starting at %s: %s",
                   rc == VG_EVERSION ? "unsupported" : "corrupt", w->series, res_label(w->res),
-                  w->start, rc == -ENOMEM ? "out of memory" : "bad row");
+                  when, rc == -ENOMEM ? "out of memory" : "bad row");
 }
 
 /* Prefix of an error message about a series: its canonical key when the

@@ -551,6 +551,50 @@ static void corrupt_segment_is_reported(void **state) {
   vg_acc_release(&w[1].acc);
 }
 
+/* A damaged open row stops the reload with an error naming the window. */
+static void corrupt_open_row_is_reported(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  uint64_t rng = 2;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  struct vg_wentry w;
+  st_window(&w, 77, VG_RES_BASE, T0, 60, 6, 20, &o, &rng);
+  const struct vg_wentry *p = &w;
+  struct vg_store_epoch ep = {.epoch = 1, .open = &p, .nopen = 1};
+  commit(f, &ep);
+  vg_store_close(f->st);
+  f->st = NULL;
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  assert_int_equal(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 8);
+  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "open", 0, &dbi), 0);
+  assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+  assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+  uint8_t *copy = malloc(v.mv_size);
+  memcpy(copy, v.mv_data, v.mv_size);
+  copy[20] = 0xee; /* inside the accumulator's stats encoding */
+  MDB_val nv = {v.mv_size - 3, copy}; /* and truncated */
+  assert_int_equal(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT), 0);
+  mdb_cursor_close(cur);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  free(copy);
+  reopen(f);
+  char err[256];
+  struct vg_store_state s;
+  assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), VG_ECORRUPT);
+  print_message("expected error: %s\n", err);
+  assert_non_null(strstr(err, "series 77"));
+  assert_non_null(strstr(err, "starting at 2024-10-04T00:00:00Z"));
+  vg_acc_release(&w.acc);
+}
+
 static void foreign_format_is_refused(void **state) {
   struct fx *f = *state;
   reopen(f);
@@ -702,6 +746,7 @@ int vg_test_store_db(void) {
       cmocka_unit_test_setup_teardown(map_growth_and_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(retention_in_small_transactions, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_segment_is_reported, setup, teardown),
+      cmocka_unit_test_setup_teardown(corrupt_open_row_is_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(foreign_format_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(readonly_process_reads, setup, teardown),
       cmocka_unit_test_setup_teardown(disk_full_is_reported_and_recovers, setup, teardown),
