@@ -503,6 +503,23 @@ static void update_metrics(struct vg_engine *e) {
   }
 }
 
+/* Store upkeep between epochs, a little at a time so that no write
+ * transaction is long: pending sealed windows into their segments,
+ * retention, stale reader slots. Errors are logged; the next round retries. */
+static void upkeep(struct vg_engine *e) {
+  char err[512];
+  int64_t wm = vg_agg_watermark(e->agg);
+  int dead = 0;
+  if (wm == INT64_MIN)
+    return;
+  if (vg_store_flush(e->store, wm, 20000, 1, NULL, NULL, err, sizeof err) != 0)
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "store flush failed", "error=\"%s\"", err);
+  if (vg_store_retain(e->store, wm, 5000, 1, NULL, NULL, err, sizeof err) != 0)
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "retention failed", "error=\"%s\"", err);
+  if (vg_store_reader_check(e->store, &dead) == 0 && dead > 0)
+    VG_LOG_WARN("cleared reader slots of dead processes", "count=%d", dead);
+}
+
 /* Builds and commits the epoch. 0, VG_EFULL/-ENOSPC (retry later, nothing
  * lost), or a fatal error. */
 static int commit(struct vg_engine *e, char *err, size_t errsize) {
@@ -577,6 +594,7 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   atomic_store(&e->ready, !atomic_load(&e->failed));
   int64_t interval = e->cfg->checkpoint_interval_ns;
   int commit_pending = 0;
+  int64_t next_upkeep = now_ns() + 10 * NS_PER_S;
   char err[1024];
   for (;;) {
     /* sleep one interval, waking early when everyone is done or stopping */
@@ -620,6 +638,10 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     }
     commit_pending = 0;
     update_metrics(e);
+    if (now_ns() >= next_upkeep) {
+      upkeep(e);
+      next_upkeep = now_ns() + 10 * NS_PER_S;
+    }
     if (all_done)
       break; /* this round collected their last epochs */
   }
