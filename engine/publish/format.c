@@ -1,0 +1,219 @@
+/*
+ * Row formatting for publication (publish.h): shortest round-trip numbers,
+ * RFC 4180 CSV fields, JSON strings, ISO 8601 instants with a zone's offset
+ * and the parsing of time arguments. Calendar arithmetic uses the
+ * days-from-civil algorithm over the proleptic Gregorian calendar (eras of
+ * 400 years), so no libc time function and no TZ environment is involved:
+ * the zone is always the vg_tz passed in.
+ */
+#include "vigie/publish.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigie/calendar.h"
+
+size_t vg_fmt_double(double v, char buf[VG_FMT_DOUBLE_MAX]) {
+  if (isnan(v))
+    return (size_t)snprintf(buf, VG_FMT_DOUBLE_MAX, "nan");
+  if (isinf(v))
+    return (size_t)snprintf(buf, VG_FMT_DOUBLE_MAX, v < 0 ? "-inf" : "inf");
+  int n = 0;
+  for (int prec = 15; prec <= 17; prec++) {
+    n = snprintf(buf, VG_FMT_DOUBLE_MAX, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v)
+      break;
+  }
+  return (size_t)n;
+}
+
+int vg_csv_field(FILE *out, const char *f, size_t len) {
+  int quote = len && (f[0] == ' ' || f[len - 1] == ' ');
+  for (size_t i = 0; i < len && !quote; i++)
+    quote = f[i] == ',' || f[i] == '"' || f[i] == '\r' || f[i] == '\n';
+  if (!quote)
+    return fwrite(f, 1, len, out) == len ? 0 : -EIO;
+  if (putc('"', out) == EOF)
+    return -EIO;
+  for (size_t i = 0; i < len; i++) {
+    if (f[i] == '"' && putc('"', out) == EOF)
+      return -EIO;
+    if (putc(f[i], out) == EOF)
+      return -EIO;
+  }
+  return putc('"', out) == EOF ? -EIO : 0;
+}
+
+int vg_json_string(FILE *out, const char *s, size_t len) {
+  if (putc('"', out) == EOF)
+    return -EIO;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    int rc;
+    if (c == '"' || c == '\\')
+      rc = fprintf(out, "\\%c", c);
+    else if (c == '\n')
+      rc = fputs("\\n", out);
+    else if (c == '\t')
+      rc = fputs("\\t", out);
+    else if (c == '\r')
+      rc = fputs("\\r", out);
+    else if (c < 0x20)
+      rc = fprintf(out, "\\u%04x", c);
+    else
+      rc = putc(c, out);
+    if (rc < 0)
+      return -EIO;
+  }
+  return putc('"', out) == EOF ? -EIO : 0;
+}
+
+int64_t vg_days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  unsigned yoe = (unsigned)(y - era * 400);
+  unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+void vg_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  unsigned doe = (unsigned)(z - era * 146097);
+  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX]) {
+  int32_t off = vg_tz_offset_at(tz, t_s);
+  int64_t local = t_s + off;
+  int64_t days = vg_floor_div(local, 86400);
+  int64_t sec = local - days * 86400;
+  int64_t y;
+  unsigned m, d;
+  vg_civil_from_days(days, &y, &m, &d);
+  int32_t a = off < 0 ? -off : off;
+  int n = snprintf(buf, VG_FMT_ISO_MAX,
+                   "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d%c%02d:%02d", y, m, d,
+                   (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60),
+                   off < 0 ? '-' : '+', (int)(a / 3600), (int)(a / 60 % 60));
+  return (size_t)n;
+}
+
+static int bad(char *errstr, size_t size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (size)
+    vsnprintf(errstr, size, fmt, ap);
+  va_end(ap);
+  return -EINVAL;
+}
+
+/* Reads exactly n digits at *p. */
+static int digits(const char **p, int n, int *out) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)(*p)[i]))
+      return -1;
+    v = v * 10 + ((*p)[i] - '0');
+  }
+  *p += n;
+  *out = v;
+  return 0;
+}
+
+static int relative(const char *s, int64_t now_s, int64_t *out, char *errstr, size_t size) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(s + 1, &end, 10);
+  if (end == s + 1 || errno || n < 0 || n > 1000000000LL)
+    return bad(errstr, size, "expected a number after '%c' (like -7d)", s[0]);
+  int64_t unit;
+  switch (*end) {
+  case 's': unit = 1; break;
+  case 'm': unit = 60; break;
+  case 'h': unit = 3600; break;
+  case 'd': unit = 86400; break;
+  case 'w': unit = 7 * 86400; break;
+  default:
+    return bad(errstr, size, "unknown unit '%s' (use s, m, h, d or w, like -7d)", end);
+  }
+  if (end[1])
+    return bad(errstr, size, "unexpected '%s' after the unit", end + 1);
+  int64_t delta = (int64_t)n * unit;
+  *out = s[0] == '-' ? now_s - delta : now_s + delta;
+  return 0;
+}
+
+int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t *out,
+                  char *errstr, size_t size) {
+  if (!*s)
+    return bad(errstr, size, "empty time");
+  if (strcmp(s, "now") == 0) {
+    *out = now_s;
+    return 0;
+  }
+  if (s[0] == '-' || s[0] == '+')
+    return relative(s, now_s, out, errstr, size);
+  const char *p = s;
+  int y, mo, d, h = 0, mi = 0, se = 0;
+  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+      digits(&p, 2, &d))
+    return bad(errstr, size,
+               "expected YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or a relative "
+               "time like -7d");
+  if (mo < 1 || mo > 12)
+    return bad(errstr, size, "month %d is out of range", mo);
+  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+    return bad(errstr, size, "day %d does not exist in %04d-%02d", d, y, mo);
+  if (*p == 'T' || *p == 't' || *p == ' ') {
+    p++;
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+      return bad(errstr, size, "expected HH:MM after the date");
+    if (*p == ':') {
+      p++;
+      if (digits(&p, 2, &se))
+        return bad(errstr, size, "expected two digits of seconds");
+      if (*p == '.') /* fractions are accepted and truncated */
+        for (p++; isdigit((unsigned char)*p); p++)
+          ;
+    }
+    if (h > 23 || mi > 59 || se > 59)
+      return bad(errstr, size, "time %02d:%02d:%02d is out of range", h, mi, se);
+  }
+  int64_t local = vg_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
+                  mi * 60 + se;
+  if (!*p) {
+    *out = vg_tz_local_to_utc(tz, local, 0, NULL);
+    return 0;
+  }
+  if ((*p == 'Z' || *p == 'z') && !p[1]) {
+    *out = local;
+    return 0;
+  }
+  if (*p == '+' || *p == '-') {
+    int sign = *p == '-' ? -1 : 1, oh, om;
+    p++;
+    if (digits(&p, 2, &oh))
+      return bad(errstr, size, "expected an offset like +01:00");
+    if (*p == ':')
+      p++;
+    if (digits(&p, 2, &om) || *p || oh > 23 || om > 59)
+      return bad(errstr, size, "expected an offset like +01:00");
+    *out = local - sign * (oh * 3600 + om * 60);
+    return 0;
+  }
+  return bad(errstr, size, "unexpected '%s' (expected Z or an offset like +01:00)", p);
+}

@@ -1,0 +1,62 @@
+/*
+ * Row formatting for publication: what vigieq prints and what the HTTP API
+ * and the export files will print -- numbers that read back exactly, RFC 4180
+ * CSV fields, JSON strings, ISO 8601 instants with the offset of a zone, and
+ * the time arguments analysts type (ISO 8601 dates and datetimes, relative
+ * "-7d").
+ *
+ * Thread-safety: every function is reentrant (no hidden state); zones are
+ * borrowed and only read. Buffers are the caller's.
+ */
+#ifndef VIGIE_PUBLISH_H
+#define VIGIE_PUBLISH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vigie/tz.h"
+
+/* Room for any double printed by vg_fmt_double, with its NUL. */
+#define VG_FMT_DOUBLE_MAX 32
+/* Room for "-YYYYYY-MM-DDTHH:MM:SS+HH:MM" and its NUL. */
+#define VG_FMT_ISO_MAX 40
+
+/* Writes the shortest of %.15g, %.16g, %.17g that strtod() reads back as the
+ * same double (so 0.1 prints "0.1", and every value round-trips exactly).
+ * NaN and infinities print "nan", "inf", "-inf" (callers that publish them
+ * print an empty cell instead). Returns the length written. */
+size_t vg_fmt_double(double v, char buf[VG_FMT_DOUBLE_MAX]);
+
+/* Writes field as one RFC 4180 CSV field: quoted (quotes doubled) when it
+ * holds a comma, a quote, CR or LF, or starts or ends with a space; as is
+ * otherwise. Returns 0 or -errno of the stream. */
+int vg_csv_field(FILE *out, const char *field, size_t len);
+
+/* Writes s as a JSON string (quotes included; control characters, quote
+ * and backslash escaped; other bytes, UTF-8 included, as they are). */
+int vg_json_string(FILE *out, const char *s, size_t len);
+
+/* Writes UTC instant t_s as local time of tz with its offset,
+ * "2026-03-28T01:00:00+01:00" ("+00:00" for UTC, never "Z"). Returns the
+ * length written. */
+size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX]);
+
+/* Parses a time argument into UTC seconds:
+ * - "YYYY-MM-DD" (local midnight of tz),
+ * - "YYYY-MM-DDTHH:MM[:SS]" (also with ' ' for 'T'), local time of tz
+ *   (a repeated hour takes its first occurrence, a skipped one moves
+ *   forward, as vg_tz_local_to_utc), or with "Z" or "+HH:MM" / "-HH:MM" /
+ *   "+HHMM" that fix the offset,
+ * - relative to now_s: "-7d", "-12h", "-30m", "-90s", "-2w" (and "+..."),
+ * - "now".
+ * Returns 0, or -EINVAL with errstr saying why ("expected YYYY-MM-DD...",
+ * "month 13 is out of range"). */
+int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t *out,
+                  char *errstr, size_t errstr_size);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
+int64_t vg_days_from_civil(int64_t y, unsigned m, unsigned d);
+void vg_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+#endif

@@ -1,0 +1,196 @@
+/* Unit tests of publication formatting (publish.h): numbers that round-trip
+ * with the shortest of 15-17 digits, RFC 4180 CSV quoting, JSON strings,
+ * ISO 8601 instants with the offset of Europe/Paris across both DST changes,
+ * and the parsing of time arguments (dates, datetimes with and without
+ * offsets, relative times, and the errors that say why). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "vigie/publish.h"
+#include "vigie/tz.h"
+
+static void doubles_round_trip(void **state) {
+  (void)state;
+  char b[VG_FMT_DOUBLE_MAX];
+  struct {
+    double v;
+    const char *s;
+  } cases[] = {{0.1, "0.1"},           {12.57, "12.57"}, {0, "0"},
+               {-2.5, "-2.5"},         {1e300, "1e+300"}, {0.1 + 0.2, "0.30000000000000004"},
+               {1.0 / 3, "0.3333333333333333"}, {123456789012345678.0, "1.2345678901234568e+17"},
+               {5e-324, "4.94065645841247e-324"} /* 15 digits read back */};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    vg_fmt_double(cases[i].v, b);
+    assert_string_equal(b, cases[i].s);
+  }
+  /* every value of a pseudo-random walk over bit patterns reads back equal */
+  uint64_t x = 88172645463325252ULL;
+  for (int i = 0; i < 200000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    double v;
+    memcpy(&v, &x, sizeof v);
+    if (!isfinite(v))
+      continue;
+    size_t n = vg_fmt_double(v, b);
+    assert_true(n < VG_FMT_DOUBLE_MAX);
+    assert_true(strtod(b, NULL) == v);
+  }
+  vg_fmt_double(NAN, b);
+  assert_string_equal(b, "nan");
+  vg_fmt_double(-INFINITY, b);
+  assert_string_equal(b, "-inf");
+}
+
+static char *capture(int (*fn)(FILE *, const char *, size_t), const char *s) {
+  char *out = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&out, &size);
+  assert_non_null(f);
+  assert_int_equal(fn(f, s, strlen(s)), 0);
+  fclose(f);
+  return out;
+}
+
+static void csv_quoting(void **state) {
+  (void)state;
+  struct {
+    const char *in, *out;
+  } cases[] = {{"plain", "plain"},
+               {"", ""},
+               {"a,b", "\"a,b\""},
+               {"pm10{sensor_id=\"5331\"}", "\"pm10{sensor_id=\"\"5331\"\"}\""},
+               {"two\nlines", "\"two\nlines\""},
+               {"cr\r", "\"cr\r\""},
+               {" padded", "\" padded\""},
+               {"2026-03-28T01:00:00+01:00", "2026-03-28T01:00:00+01:00"}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char *got = capture(vg_csv_field, cases[i].in);
+    assert_string_equal(got, cases[i].out);
+    free(got);
+  }
+}
+
+static void json_strings(void **state) {
+  (void)state;
+  char *got = capture(vg_json_string, "no2{a=\"x\\y\"}\n\t\x01é");
+  assert_string_equal(got, "\"no2{a=\\\"x\\\\y\\\"}\\n\\t\\u0001é\"");
+  free(got);
+}
+
+static void iso_with_offsets_across_dst(void **state) {
+  (void)state;
+  struct vg_tz *paris = NULL, *utc = NULL;
+  char err[256], b[VG_FMT_ISO_MAX];
+  assert_int_equal(vg_tz_load("Europe/Paris", &paris, err, sizeof err), 0);
+  assert_int_equal(vg_tz_load("UTC", &utc, err, sizeof err), 0);
+  struct {
+    int64_t t;
+    const char *paris, *utc;
+  } cases[] = {
+      /* 2026-03-29 spring forward at 01:00Z: 02:00 CET -> 03:00 CEST */
+      {1774746000 - 1, "2026-03-29T01:59:59+01:00", "2026-03-29T00:59:59+00:00"},
+      {1774746000, "2026-03-29T03:00:00+02:00", "2026-03-29T01:00:00+00:00"},
+      {1774656000, "2026-03-28T01:00:00+01:00", "2026-03-28T00:00:00+00:00"},
+      /* 2026-10-25 fall back at 01:00Z: 03:00 CEST -> 02:00 CET, 02:30 twice */
+      {1792888200, "2026-10-25T02:30:00+02:00", "2026-10-25T00:30:00+00:00"},
+      {1792891800, "2026-10-25T02:30:00+01:00", "2026-10-25T01:30:00+00:00"},
+      {0, "1970-01-01T01:00:00+01:00", "1970-01-01T00:00:00+00:00"},
+      {-1, "1970-01-01T00:59:59+01:00", "1969-12-31T23:59:59+00:00"},
+      {951782400, "2000-02-29T01:00:00+01:00", "2000-02-29T00:00:00+00:00"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    vg_fmt_iso(cases[i].t, paris, b);
+    assert_string_equal(b, cases[i].paris);
+    vg_fmt_iso(cases[i].t, utc, b);
+    assert_string_equal(b, cases[i].utc);
+  }
+  vg_tz_free(paris);
+  vg_tz_free(utc);
+}
+
+static void civil_days(void **state) {
+  (void)state;
+  for (int64_t z = -800000; z <= 800000; z += 37) {
+    int64_t y;
+    unsigned m, d;
+    vg_civil_from_days(z, &y, &m, &d);
+    assert_true(vg_days_from_civil(y, m, d) == z);
+  }
+  assert_true(vg_days_from_civil(1970, 1, 1) == 0);
+  assert_true(vg_days_from_civil(2018, 10, 28) == 17832);
+}
+
+static void time_arguments(void **state) {
+  (void)state;
+  struct vg_tz *paris = NULL;
+  char err[256];
+  assert_int_equal(vg_tz_load("Europe/Paris", &paris, err, sizeof err), 0);
+  int64_t now = 1800000000, t;
+  struct {
+    const char *in;
+    int64_t want;
+  } ok[] = {
+      {"2026-03-28", 1774652400},                /* local midnight, +01:00 */
+      {"2026-03-30", 1774821600},                /* local midnight, +02:00 */
+      {"2026-03-28T01:00:00", 1774656000},
+      {"2026-03-28T01:00", 1774656000},
+      {"2026-03-28 01:00:00", 1774656000},
+      {"2026-03-28T01:00:00Z", 1774659600},
+      {"2026-03-28T01:00:00+01:00", 1774656000},
+      {"2026-03-28T01:00:00-0130", 1774665000},
+      {"2026-03-28T01:00:00.250+01:00", 1774656000},
+      {"2026-10-25T02:30:00", 1792888200},        /* repeated: first occurrence */
+      {"2026-03-29T02:30:00", 1774747800},        /* skipped: moved forward */
+      {"-7d", now - 7 * 86400},
+      {"-12h", now - 12 * 3600},
+      {"-30m", now - 1800},
+      {"+1w", now + 7 * 86400},
+      {"now", now},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+    err[0] = 0;
+    int rc = vg_parse_time(ok[i].in, paris, now, &t, err, sizeof err);
+    if (rc || t != ok[i].want)
+      fail_msg("%s: rc %d t %lld want %lld (%s)", ok[i].in, rc, (long long)t,
+               (long long)ok[i].want, err);
+  }
+  struct {
+    const char *in, *why;
+  } bad[] = {
+      {"", "empty"},
+      {"yesterday", "expected YYYY-MM-DD"},
+      {"2026-13-01", "month 13"},
+      {"2026-02-29", "day 29 does not exist in 2026-02"},
+      {"2026-03-28T25:00", "out of range"},
+      {"2026-03-28T01", "expected HH:MM"},
+      {"2026-03-28T01:00:00+1", "offset"},
+      {"2026-03-28junk", "unexpected 'junk'"},
+      {"-7x", "unknown unit"},
+      {"-d", "expected a number"},
+      {"-7dd", "unexpected"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    err[0] = 0;
+    assert_int_equal(vg_parse_time(bad[i].in, paris, now, &t, err, sizeof err), -EINVAL);
+    if (!strstr(err, bad[i].why))
+      fail_msg("%s: message '%s' lacks '%s'", bad[i].in, err, bad[i].why);
+  }
+  vg_tz_free(paris);
+}
+
+int vg_test_publish_format(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(doubles_round_trip),
+      cmocka_unit_test(csv_quoting),
+      cmocka_unit_test(json_strings),
+      cmocka_unit_test(iso_with_offsets_across_dst),
+      cmocka_unit_test(civil_days),
+      cmocka_unit_test(time_arguments),
+  };
+  return cmocka_run_group_tests_name("publish_format", tests, NULL, NULL);
+}
