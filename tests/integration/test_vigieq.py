@@ -1,0 +1,220 @@
+"""vigieq on a store built from real data: the Aberdeen Sensor.Community PM
+readings (../shared/data/aberdeen-sensorcommunity-pm) are produced with kcat
+into a real broker, `vigied --drain` fills a store, and vigieq's daily rows
+are compared with an oracle computed here from the raw CSV rows (local days
+of Europe/London by zoneinfo; 2018-10-28 lasts 25 hours).
+
+Also: the JSON output equals the CSV output read back by Python's csv
+module, NDJSON and table agree, and the errors have their documented exit
+codes (2 usage, 3 store missing) and say what is wrong.
+"""
+import csv
+import glob
+import io
+import json
+import os
+import subprocess
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.environ.get("VIGIE_SHARED_DATA",
+                        os.path.join(os.path.dirname(ROOT), "shared", "data"))
+ABERDEEN = os.path.join(SHARED, "aberdeen-sensorcommunity-pm", "daily_files")
+LONDON = ZoneInfo("Europe/London")
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(ABERDEEN),
+                                reason=f"shared data set absent ({ABERDEEN})")
+
+COLUMNS = ("start_datetime,end_datetime,series,metric,count,sum,min,max,mean,"
+           "stddev,p50,p95,first,last,distinct,status,revision").split(",")
+
+
+def raw_rows():
+    """(sensor_id, UTC datetime, {P1, P2}) of every reading, file order."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(ABERDEEN, "*.csv"))):
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f, delimiter=";"):
+                t = datetime.fromisoformat(r["timestamp"]).replace(tzinfo=timezone.utc)
+                vals = {k: float(r[k]) for k in ("P1", "P2") if r[k] != ""}
+                out.append((r["sensor_id"], t, r["timestamp"], vals))
+    return out
+
+
+def oracle_daily(rows, field):
+    """series key -> local day start (UTC s) -> [count, sum, min, max]."""
+    days = {}
+    for sensor, t, _, vals in rows:
+        if field not in vals:
+            continue
+        v = vals[field]
+        local = t.astimezone(LONDON)
+        start = int(datetime(local.year, local.month, local.day, tzinfo=LONDON).timestamp())
+        key = f'{field}{{sensor_id="{sensor}"}}'
+        a = days.setdefault(key, {}).get(start)
+        if a is None:
+            days[key][start] = [1, v, v, v]
+        else:
+            a[0] += 1
+            a[1] += v
+            a[2] = min(a[2], v)
+            a[3] = max(a[3], v)
+    return days
+
+
+@pytest.fixture(scope="module")
+def store(kafka, kcat, bin_path, tmp_path_factory):
+    rows = raw_rows()
+    assert rows, "no rows in the Aberdeen files"
+    topic = "vigieq-aberdeen"
+    kafka.create_topic(topic, 2)
+    lines = []
+    for sensor, _, ts, vals in rows:
+        msg = {"sensor_id": sensor, "timestamp": ts, **vals}
+        lines.append(sensor.encode() + b"\t" + json.dumps(msg).encode() + b"\n")
+    r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic, "-K", "\t",
+                        "-X", "acks=all"], input=b"".join(lines), capture_output=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    d = tmp_path_factory.mktemp("vigieq")
+    cfg = d / "vigie.yaml"
+    cfg.write_text("\n".join([
+        f"data_dir: {d / 'store'}",
+        "timezone: Europe/London",
+        "checkpoint_interval: 200ms",
+        "windows: {base: 1m, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}",
+        f"kafka: {{brokers: \"{kafka.bootstrap}\", dead_letter_topic: {topic}.dead}}",
+        "http: {listen: \"127.0.0.1:0\"}",
+        "sources:",
+        f"  - topic: {topic}",
+        "    format: json",
+        "    time_key: timestamp",
+        "    time_zone: UTC",
+        "    entity_key: sensor_id",
+        "    fields: [P1, P2]",
+    ]) + "\n")
+    r = subprocess.run([bin_path("vigied"), "--config", str(cfg), "--drain"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return {"config": str(cfg), "dir": str(d / "store"), "rows": rows}
+
+
+def vigieq(bin_path, *args, check=True):
+    r = subprocess.run([bin_path("vigieq"), *args], capture_output=True, text=True,
+                       timeout=300)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_daily_p1_equals_the_oracle(store, bin_path):
+    r = vigieq(bin_path, "--config", store["config"], "query", "--resolution", "1d",
+               "--metric", "P1", "--format", "csv")
+    rd = csv.reader(io.StringIO(r.stdout, newline=""))
+    header = next(rd)
+    assert header == COLUMNS
+    got = [dict(zip(header, row)) for row in rd]
+    want = oracle_daily(store["rows"], "P1")
+    assert len(got) == sum(len(v) for v in want.values())
+    seen = set()
+    for row in got:
+        assert row["metric"] == "P1"
+        start = datetime.fromisoformat(row["start_datetime"])
+        end = datetime.fromisoformat(row["end_datetime"])
+        s = int(start.timestamp())
+        key = (row["series"], s)
+        assert key not in seen
+        seen.add(key)
+        n, total, lo, hi = want[row["series"]][s]
+        assert int(row["count"]) == n, row
+        assert abs(float(row["sum"]) - total) <= 1e-9 * abs(total), row
+        assert float(row["min"]) == lo and float(row["max"]) == hi, row
+        assert float(row["mean"]) == pytest.approx(total / n, rel=1e-12)
+        # local midnights with London's offset of that day
+        local = start.astimezone(LONDON)
+        assert start.utcoffset() == local.utcoffset()
+        assert (local.hour, local.minute) == (0, 0)
+        hours = (end - start).total_seconds() / 3600
+        if local.date().isoformat() == "2018-10-28":
+            assert hours == 25
+            assert row["start_datetime"].endswith("+01:00")
+            assert row["end_datetime"].endswith("+00:00")
+        else:
+            assert hours == 24
+        assert row["p50"] == "" and row["distinct"] == ""  # not kept by this source
+        assert row["status"] in ("final", "provisional")
+    # sorted by series then start
+    order = [(r["series"], datetime.fromisoformat(r["start_datetime"])) for r in got]
+    assert order == sorted(order)
+
+
+def test_json_equals_csv_and_ndjson(store, bin_path):
+    base = ["--config", store["config"], "query", "--resolution", "1h", "--metric", "P2",
+            "--from", "2018-10-27", "--to", "2018-10-29"]
+    c = vigieq(bin_path, *base, "--format", "csv").stdout
+    j = json.loads(vigieq(bin_path, *base, "--format", "json").stdout)
+    nd = [json.loads(line) for line in
+          vigieq(bin_path, *base, "--format", "ndjson").stdout.splitlines()]
+    rows = list(csv.DictReader(io.StringIO(c, newline="")))
+    assert rows and len(rows) == len(j) == len(nd)
+    assert j == nd
+    for cr, jr in zip(rows, j):
+        assert list(jr) == COLUMNS
+        for k in COLUMNS:
+            if jr[k] is None:
+                assert cr[k] == ""
+            elif isinstance(jr[k], str):
+                assert cr[k] == jr[k]
+            else:
+                assert float(cr[k]) == jr[k]  # round-trip exact
+    # 25 local hours on 2018-10-28 and 24 on the 27th, per series
+    for series in {r["series"] for r in rows}:
+        days = [r["start_datetime"][:10] for r in rows if r["series"] == series]
+        assert days.count("2018-10-28") <= 25 and days.count("2018-10-27") <= 24
+    # the repeated 01:00 hour appears twice, with both offsets
+    starts = {r["start_datetime"] for r in rows}
+    assert {"2018-10-28T01:00:00+01:00", "2018-10-28T01:00:00+00:00"} <= starts
+
+
+def test_table_and_series_and_status(store, bin_path):
+    t = vigieq(bin_path, "--data-dir", store["dir"], "--tz", "UTC", "query",
+               "--resolution", "1d", "--metric", "P1", "--format", "table").stdout
+    lines = t.splitlines()
+    assert lines[0].split() == COLUMNS
+    # London days seen in UTC
+    assert lines[1].startswith("2018-09-30T23:00:00+00:00  2018-10-01T23:00:00+00:00")
+    s = vigieq(bin_path, "--config", store["config"], "series", "--format", "json")
+    series = json.loads(s.stdout)
+    assert {x["metric"] for x in series} == {"P1", "P2"}
+    assert all(int(x["windows_1d"]) > 0 and int(x["windows_1m"]) >= int(x["windows_1h"])
+               for x in series)
+    m = json.loads(vigieq(bin_path, "--config", store["config"], "series", "--match",
+                          "P2*", "--format", "json").stdout)
+    assert m and all(x["metric"] == "P2" for x in m)
+    st = list(csv.DictReader(io.StringIO(
+        vigieq(bin_path, "--config", store["config"], "status", "--format", "csv").stdout)))
+    parts = [r for r in st if r["kind"] == "partition"]
+    assert sum(int(r["value"]) for r in parts) == len(store["rows"])
+    assert any(r["kind"] == "watermark" for r in st)
+
+
+def test_errors_have_exit_codes_and_say_why(store, bin_path, tmp_path):
+    r = vigieq(bin_path, "--config", store["config"], "query", "--from", "2018-13-01",
+               check=False)
+    assert r.returncode == 2 and "--from" in r.stderr and "month 13" in r.stderr
+    r = vigieq(bin_path, "--config", store["config"], "query", "--to", "yesterday",
+               check=False)
+    assert r.returncode == 2 and "--to 'yesterday'" in r.stderr
+    r = vigieq(bin_path, "--config", store["config"], "query", "--metric", "P3",
+               check=False)
+    assert r.returncode == 2 and "unknown metric 'P3'" in r.stderr and "'P1'" in r.stderr
+    r = vigieq(bin_path, "--config", store["config"], "query", "--where", "sensor=5331",
+               check=False)
+    assert r.returncode == 2 and "'sensor_id'" in r.stderr
+    r = vigieq(bin_path, "--data-dir", str(tmp_path / "nowhere"), "query", check=False)
+    assert r.returncode == 3 and "no store at" in r.stderr
+    r = vigieq(bin_path, "--config", store["config"], "frobnicate", check=False)
+    assert r.returncode == 2
