@@ -67,7 +67,7 @@ static const char *usage_text =
     "exit codes: 0 ok, 1 runtime error, 2 usage error, 3 store missing, locked\n"
     "or of a newer format.\n";
 
-static int fail(int code, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static int fail(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("vigieq: ", stderr);

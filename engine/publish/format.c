@@ -110,7 +110,8 @@ size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX])
   return (size_t)n;
 }
 
-static int bad(char *errstr, size_t size, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int bad(char *errstr, size_t size,
+                                                   const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   if (size)
