@@ -33,7 +33,7 @@ def build_dir():
 def bin_path(build_dir):
     """bin_path('vigie-rawconsume') -> path of a built binary."""
     def find(name):
-        for sub in ("", "bench", "tools", "engine", "tests"):
+        for sub in ("", "bench", "tools", "engine/daemon", "engine", "tests"):
             p = os.path.join(build_dir, sub, name)
             if os.access(p, os.X_OK):
                 return p
