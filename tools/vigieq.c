@@ -14,6 +14,7 @@
  * closest existing names); 3 no usable store (missing, locked, or written
  * in a newer format).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
@@ -48,12 +49,17 @@ static const char *usage_text =
     "commands:\n"
     "  query   [--resolution 1m|1h|1d] [--metric NAME]... [--where TAG=VALUE]...\n"
     "          [--from TIME] [--to TIME] [--tz ZONE] [--format table|csv|json|ndjson]\n"
+    "          [--stats LIST] [--limit N]\n"
     "          rollup windows, one row per series and window, sorted by series\n"
     "          then start; columns start_datetime (inclusive), end_datetime\n"
     "          (exclusive), series, metric, count, sum, min, max, mean, stddev\n"
     "          (sample standard deviation, n - 1), p50, p95, first, last,\n"
     "          distinct, status (provisional|final), revision; an empty cell\n"
-    "          (JSON null) where the statistic is not kept\n"
+    "          (JSON null) where the statistic is not kept.\n"
+    "          --stats count,mean,p95,... keeps start_datetime, end_datetime,\n"
+    "          series, metric and then the listed columns: any of the above, and\n"
+    "          stddev_pop, variance, variance_pop, first_time, last_time, pNN\n"
+    "          (a quantile, like p99 or p99.9). --limit N prints N rows at most.\n"
     "  series  [--metric NAME] [--where TAG=VALUE]... [--match GLOB] [--format F]\n"
     "          the series with their tags and windows per resolution\n"
     "  status  [--format F]  partition positions, watermark, store size\n"
@@ -502,64 +508,192 @@ static int select_series(struct ctx *c, const struct filter *f, struct series_li
 
 /* --- query --------------------------------------------------------------- */
 
-static const char *const query_cols[] = {
-    "start_datetime", "end_datetime", "series", "metric", "count",  "sum",
-    "min",            "max",          "mean",   "stddev", "p50",    "p95",
-    "first",          "last",         "distinct", "status", "revision"};
+enum col_id {
+  C_START, C_END, C_SERIES, C_METRIC, C_COUNT, C_SUM, C_MIN, C_MAX, C_MEAN, C_STDDEV,
+  C_STDDEV_POP, C_VAR, C_VAR_POP, C_QUANT, C_FIRST, C_LAST, C_FIRST_TIME, C_LAST_TIME,
+  C_DISTINCT, C_STATUS, C_REVISION
+};
+
+/* Every column --stats may name (pNN aside), contract columns first. */
+static const struct {
+  const char *name;
+  int id;
+} known_cols[] = {
+    {"start_datetime", C_START}, {"end_datetime", C_END},   {"series", C_SERIES},
+    {"metric", C_METRIC},        {"count", C_COUNT},        {"sum", C_SUM},
+    {"min", C_MIN},              {"max", C_MAX},            {"mean", C_MEAN},
+    {"stddev", C_STDDEV},        {"p50", C_QUANT},          {"p95", C_QUANT},
+    {"first", C_FIRST},          {"last", C_LAST},          {"distinct", C_DISTINCT},
+    {"status", C_STATUS},        {"revision", C_REVISION},  {"stddev_pop", C_STDDEV_POP},
+    {"variance", C_VAR},         {"variance_pop", C_VAR_POP}, {"first_time", C_FIRST_TIME},
+    {"last_time", C_LAST_TIME}};
+#define N_CONTRACT_COLS 17
+
+struct col {
+  int id;
+  double q; /* C_QUANT: the quantile in [0, 1] */
+};
+
+struct colspec {
+  const char **names;
+  struct col *c;
+  size_t n;
+};
+
+/* "p95" or "p99.9" -> 0.95, 0.999; -1 when not a quantile name. */
+static double quantile_of(const char *name) {
+  if (name[0] != 'p' || !name[1])
+    return -1;
+  char *end;
+  double v = strtod(name + 1, &end);
+  if (*end || !(v >= 0 && v <= 100) || !strchr("0123456789", name[1]))
+    return -1;
+  return v / 100;
+}
+
+static int col_add(struct colspec *cs, const char *name, size_t cap) {
+  if (cs->n == cap)
+    return fail(EX_USAGE, "--stats: too many columns");
+  double q = quantile_of(name);
+  int id = -1;
+  for (size_t k = 0; k < sizeof known_cols / sizeof *known_cols && id < 0; k++)
+    if (strcmp(known_cols[k].name, name) == 0)
+      id = known_cols[k].id;
+  if (id < 0 && q < 0) {
+    struct names all = {0};
+    for (size_t k = 0; k < sizeof known_cols / sizeof *known_cols; k++)
+      names_add(&all, known_cols[k].name);
+    suggest("statistic (--stats)", name, &all);
+    names_release(&all);
+    return EX_USAGE;
+  }
+  cs->names[cs->n] = name;
+  cs->c[cs->n++] = (struct col){id < 0 ? C_QUANT : id, q};
+  return EX_OK;
+}
+
+/* The columns: the contract's by default; with --stats LIST, the window and
+ * series columns, then the listed statistics in their order. list is
+ * modified (split at commas) and must outlive the spec. */
+static int colspec_init(struct colspec *cs, char *list) {
+  size_t cap = sizeof known_cols / sizeof *known_cols + 64;
+  cs->n = 0;
+  cs->names = calloc(cap, sizeof *cs->names);
+  cs->c = calloc(cap, sizeof *cs->c);
+  if (!cs->names || !cs->c)
+    return fail(EX_RUNTIME, "out of memory");
+  size_t fixed = list ? 4 : N_CONTRACT_COLS;
+  for (size_t k = 0; k < fixed; k++) {
+    int ex = col_add(cs, known_cols[k].name, cap);
+    if (ex)
+      return ex;
+  }
+  if (!list)
+    return EX_OK;
+  char *save = NULL;
+  for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    while (*t == ' ')
+      t++;
+    if (!*t)
+      continue;
+    int ex = col_add(cs, t, cap);
+    if (ex)
+      return ex;
+  }
+  if (cs->n == 4)
+    return fail(EX_USAGE, "--stats: no statistic named (like --stats count,mean,p95)");
+  return EX_OK;
+}
+
+static void colspec_release(struct colspec *cs) {
+  free(cs->names);
+  free(cs->c);
+}
 
 struct qrow {
   struct rows *rows;
+  const struct colspec *cs;
   const struct vg_tz *tz;
   const char *key;
   const char *metric;
-  int err;
+  uint64_t *left; /* rows still allowed by --limit */
 };
+
+static int put_distinct(struct rows *r, const struct vg_acc *acc) {
+  if (!acc->hll)
+    return put(r, CELL_NULL, NULL);
+  /* the estimate is not const (it may compact the sparse list): a copy */
+  struct vg_acc a;
+  vg_acc_init(&a);
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  o.distinct = 1;
+  int rc = vg_acc_merge(&a, acc, &o);
+  rc = rc ? rc : put_double(r, a.hll ? round(vg_hll_estimate(a.hll)) : NAN);
+  vg_acc_release(&a);
+  return rc;
+}
+
+static int put_time_ns(struct rows *r, int64_t ns, const struct vg_tz *tz) {
+  char t[VG_FMT_ISO_MAX];
+  vg_fmt_iso(vg_floor_div(ns, 1000000000), tz, t);
+  return put(r, CELL_TEXT, t);
+}
 
 static int on_window(const struct vg_wentry *w, void *arg) {
   struct qrow *q = arg;
   struct rows *r = q->rows;
   const struct vg_stats *s = &w->acc.st;
+  const struct vg_firstlast *fl = &w->acc.fl;
+  int has_fl = !vg_firstlast_empty(fl);
   char t[VG_FMT_ISO_MAX];
   int rc = 0;
-  vg_fmt_iso(w->start, q->tz, t);
-  rc = rc ? rc : put(r, CELL_TEXT, t);
-  vg_fmt_iso(w->end, q->tz, t);
-  rc = rc ? rc : put(r, CELL_TEXT, t);
-  rc = rc ? rc : put(r, CELL_TEXT, q->key);
-  rc = rc ? rc : put(r, CELL_TEXT, q->metric);
-  rc = rc ? rc : put_u64(r, s->count);
-  rc = rc ? rc : put_double(r, s->count ? vg_stats_sum(s) : NAN);
-  rc = rc ? rc : put_double(r, s->count ? s->min : NAN);
-  rc = rc ? rc : put_double(r, s->count ? s->max : NAN);
-  rc = rc ? rc : put_double(r, vg_stats_mean(s));
-  rc = rc ? rc : put_double(r, vg_stats_stddev_sample(s));
-  rc = rc ? rc : put_double(r, w->acc.qs ? vg_ddsketch_quantile(w->acc.qs, 0.5) : NAN);
-  rc = rc ? rc : put_double(r, w->acc.qs ? vg_ddsketch_quantile(w->acc.qs, 0.95) : NAN);
-  int fl = !vg_firstlast_empty(&w->acc.fl);
-  rc = rc ? rc : put_double(r, fl ? w->acc.fl.first_v : NAN);
-  rc = rc ? rc : put_double(r, fl ? w->acc.fl.last_v : NAN);
-  /* the estimate is not const (it may compact the sparse list): a copy */
-  if (!rc && w->acc.hll) {
-    struct vg_acc a;
-    vg_acc_init(&a);
-    struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
-    o.distinct = 1;
-    rc = vg_acc_merge(&a, &w->acc, &o);
-    rc = rc ? rc : put_double(r, a.hll ? round(vg_hll_estimate(a.hll)) : NAN);
-    vg_acc_release(&a);
-  } else {
-    rc = rc ? rc : put(r, CELL_NULL, NULL);
+  if (*q->left == 0)
+    return 1; /* --limit reached: stop the walk */
+  (*q->left)--;
+  for (size_t k = 0; k < q->cs->n && !rc; k++) {
+    const struct col *c = &q->cs->c[k];
+    switch (c->id) {
+    case C_START:
+    case C_END:
+      vg_fmt_iso(c->id == C_START ? w->start : w->end, q->tz, t);
+      rc = put(r, CELL_TEXT, t);
+      break;
+    case C_SERIES: rc = put(r, CELL_TEXT, q->key); break;
+    case C_METRIC: rc = put(r, CELL_TEXT, q->metric); break;
+    case C_COUNT: rc = put_u64(r, s->count); break;
+    case C_SUM: rc = put_double(r, s->count ? vg_stats_sum(s) : NAN); break;
+    case C_MIN: rc = put_double(r, s->count ? s->min : NAN); break;
+    case C_MAX: rc = put_double(r, s->count ? s->max : NAN); break;
+    case C_MEAN: rc = put_double(r, vg_stats_mean(s)); break;
+    case C_STDDEV: rc = put_double(r, vg_stats_stddev_sample(s)); break;
+    case C_STDDEV_POP: rc = put_double(r, vg_stats_stddev_pop(s)); break;
+    case C_VAR: rc = put_double(r, vg_stats_var_sample(s)); break;
+    case C_VAR_POP: rc = put_double(r, vg_stats_var_pop(s)); break;
+    case C_QUANT:
+      rc = put_double(r, w->acc.qs ? vg_ddsketch_quantile(w->acc.qs, c->q) : NAN);
+      break;
+    case C_FIRST: rc = put_double(r, has_fl ? fl->first_v : NAN); break;
+    case C_LAST: rc = put_double(r, has_fl ? fl->last_v : NAN); break;
+    case C_FIRST_TIME:
+      rc = has_fl ? put_time_ns(r, fl->first_t, q->tz) : put(r, CELL_NULL, NULL);
+      break;
+    case C_LAST_TIME:
+      rc = has_fl ? put_time_ns(r, fl->last_t, q->tz) : put(r, CELL_NULL, NULL);
+      break;
+    case C_DISTINCT: rc = put_distinct(r, &w->acc); break;
+    case C_STATUS: rc = put(r, CELL_TEXT, w->final ? "final" : "provisional"); break;
+    case C_REVISION: rc = put_u64(r, w->revision); break;
+    default: assert(0);
+    }
   }
-  rc = rc ? rc : put(r, CELL_TEXT, w->final ? "final" : "provisional");
-  rc = rc ? rc : put_u64(r, w->revision);
-  q->err = rc;
   return rc;
 }
 
 /* --- main ---------------------------------------------------------------- */
 
 struct args {
-  const char *data_dir, *config, *resolution, *from, *to, *tz, *format, *match;
+  const char *data_dir, *config, *resolution, *from, *to, *tz, *format, *match, *stats,
+      *limit;
   struct filter f;
 };
 
@@ -599,23 +733,40 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
   if (from >= to)
     return fail(EX_USAGE, "--from '%s' is not before --to '%s'", a->from ? a->from : "",
                 a->to ? a->to : "");
-  int ex = open_store(c);
-  if (ex)
-    return ex;
+  uint64_t left = UINT64_MAX;
+  if (a->limit) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(a->limit, &end, 10);
+    if (end == a->limit || *end || errno || a->limit[0] == '-')
+      return fail(EX_USAGE, "--limit '%s': expected a number of rows", a->limit);
+    left = v;
+  }
+  struct colspec cs = {0};
   struct series_list l = {0};
-  struct rows rows = {query_cols, sizeof query_cols / sizeof *query_cols, NULL, 0, 0};
+  struct rows rows = {0};
+  char *stats = NULL;
+  if (a->stats && !(stats = strdup(a->stats)))
+    return fail(EX_RUNTIME, "out of memory");
+  int ex = colspec_init(&cs, stats);
+  if (ex)
+    goto done;
+  rows.cols = cs.names;
+  rows.ncols = cs.n;
+  if ((ex = open_store(c)))
+    goto done;
   if ((ex = select_series(c, &a->f, &l)))
     goto done;
-  for (size_t i = 0; i < l.n; i++) {
+  for (size_t i = 0; i < l.n && left; i++) {
     char metric[512];
     static struct tag tags[MAX_TAGS];
     int nt;
     parse_key(l.v[i].key, strlen(l.v[i].key), metric, sizeof metric, tags, &nt);
-    struct qrow q = {&rows, c->tz, l.v[i].key, metric, 0};
+    struct qrow q = {&rows, &cs, c->tz, l.v[i].key, metric, &left};
     char e[512] = "";
     int rc = vg_store_read_range(c->rd, l.v[i].id, (uint8_t)res, from, to, on_window, &q, e,
                                  sizeof e);
-    if (rc) {
+    if (rc < 0) { /* 1: --limit stopped the walk */
       ex = fail(EX_RUNTIME, "cannot read series %s: %s", l.v[i].key,
                 e[0] ? e : vg_strerror(rc));
       goto done;
@@ -629,6 +780,8 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
 done:
   rows_release(&rows);
   series_release(&l);
+  colspec_release(&cs);
+  free(stats);
   return ex;
 }
 
@@ -783,13 +936,14 @@ done:
 
 int main(int argc, char **argv) {
   enum { O_DATA = 1000, O_CONFIG, O_RES, O_METRIC, O_WHERE, O_FROM, O_TO, O_TZ, O_FORMAT,
-         O_MATCH, O_HELP };
+         O_MATCH, O_STATS, O_LIMIT, O_HELP };
   static const struct option opts[] = {
       {"data-dir", required_argument, 0, O_DATA}, {"config", required_argument, 0, O_CONFIG},
       {"resolution", required_argument, 0, O_RES}, {"metric", required_argument, 0, O_METRIC},
       {"where", required_argument, 0, O_WHERE},   {"from", required_argument, 0, O_FROM},
       {"to", required_argument, 0, O_TO},         {"tz", required_argument, 0, O_TZ},
       {"format", required_argument, 0, O_FORMAT}, {"match", required_argument, 0, O_MATCH},
+      {"stats", required_argument, 0, O_STATS},   {"limit", required_argument, 0, O_LIMIT},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   struct args a = {0};
   struct ctx c = {0};
@@ -834,6 +988,8 @@ int main(int argc, char **argv) {
     case O_TZ: a.tz = optarg; break;
     case O_FORMAT: a.format = optarg; break;
     case O_MATCH: a.match = optarg; break;
+    case O_STATS: a.stats = optarg; break;
+    case O_LIMIT: a.limit = optarg; break;
     case 'h':
     case O_HELP: fputs(usage_text, stdout); goto done;
     case ':':
@@ -856,7 +1012,7 @@ int main(int argc, char **argv) {
   if (a.config) {
     int rc = vg_config_load(a.config, &cfg, err, sizeof err);
     if (rc) {
-      ex = fail(rc == VG_ECONFIG ? EX_USAGE : EX_RUNTIME, "%s", err[0] ? err : vg_strerror(rc));
+      ex = fail(rc == -ENOMEM ? EX_RUNTIME : EX_USAGE, "%s", err[0] ? err : vg_strerror(rc));
       goto done;
     }
     have_cfg = 1;

@@ -218,3 +218,25 @@ def test_errors_have_exit_codes_and_say_why(store, bin_path, tmp_path):
     assert r.returncode == 3 and "no store at" in r.stderr
     r = vigieq(bin_path, "--config", store["config"], "frobnicate", check=False)
     assert r.returncode == 2
+
+
+def test_stats_and_limit(store, bin_path):
+    full = json.loads(vigieq(bin_path, "--config", store["config"], "query",
+                             "--resolution", "1d", "--format", "json").stdout)
+    r = vigieq(bin_path, "--config", store["config"], "query", "--resolution", "1d",
+               "--stats", "count,mean,stddev_pop,p99", "--limit", "5", "--format", "json")
+    some = json.loads(r.stdout)
+    assert len(some) == 5
+    assert list(some[0]) == ["start_datetime", "end_datetime", "series", "metric", "count",
+                             "mean", "stddev_pop", "p99"]
+    for s, f in zip(some, full):
+        assert (s["start_datetime"], s["series"], s["count"], s["mean"]) == \
+            (f["start_datetime"], f["series"], f["count"], f["mean"])
+        assert s["p99"] is None  # no sketch kept by this source
+        if f["stddev"] is not None:  # sample vs population standard deviation
+            n = f["count"]
+            assert s["stddev_pop"] == pytest.approx(f["stddev"] * ((n - 1) / n) ** 0.5,
+                                                    rel=1e-12)
+    r = vigieq(bin_path, "--config", store["config"], "query", "--stats", "meen",
+               check=False)
+    assert r.returncode == 2 and "'mean'" in r.stderr
