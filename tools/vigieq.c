@@ -184,17 +184,24 @@ static int write_rows(FILE *out, const struct rows *r, int fmt) {
     }
   } else {
     size_t *w = calloc(r->ncols, sizeof *w);
-    if (!w)
+    char *num = calloc(r->ncols, 1); /* numeric columns align right */
+    if (!w || !num) {
+      free(w);
+      free(num);
       return -ENOMEM;
+    }
     for (size_t j = 0; j < r->ncols; j++)
       w[j] = strlen(r->cols[j]);
     for (size_t i = 0; i < r->n; i++) {
       size_t l = r->c[i].s ? strlen(r->c[i].s) : 0;
       if (l > w[i % r->ncols])
         w[i % r->ncols] = l;
+      if (r->c[i].kind == CELL_NUM)
+        num[i % r->ncols] = 1;
     }
     for (size_t j = 0; j < r->ncols; j++)
-      fprintf(out, "%s%-*s", j ? "  " : "", j + 1 == r->ncols ? 0 : (int)w[j], r->cols[j]);
+      fprintf(out, num[j] ? "%s%*s" : "%s%-*s", j ? "  " : "",
+              j + 1 == r->ncols && !num[j] ? 0 : (int)w[j], r->cols[j]);
     putc('\n', out);
     for (size_t i = 0; i < nrows; i++) {
       for (size_t j = 0; j < r->ncols; j++) {
@@ -206,6 +213,7 @@ static int write_rows(FILE *out, const struct rows *r, int fmt) {
       putc('\n', out);
     }
     free(w);
+    free(num);
   }
   if (fflush(out) != 0 || ferror(out))
     return -EIO;
