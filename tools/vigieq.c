@@ -41,7 +41,7 @@ enum kind { CELL_TEXT, CELL_NUM, CELL_NULL };
 
 #define TIME_MIN (-(1LL << 36))
 #define TIME_MAX (1LL << 36)
-#define MAX_TAGS 64
+#define MAX_TAGS 128 /* a key holds at most 511 bytes: fewer tags than that */
 
 static const char *usage_text =
     "usage: vigieq [--data-dir DIR | --config FILE] COMMAND [OPTIONS]\n"
@@ -49,7 +49,7 @@ static const char *usage_text =
     "commands:\n"
     "  query   [--resolution 1m|1h|1d] [--metric NAME]... [--where TAG=VALUE]...\n"
     "          [--from TIME] [--to TIME] [--tz ZONE] [--format table|csv|json|ndjson]\n"
-    "          [--stats LIST] [--limit N]\n"
+    "          [--stats LIST] [--limit N] [--group-by TAG[,TAG]]\n"
     "          rollup windows, one row per series and window, sorted by series\n"
     "          then start; columns start_datetime (inclusive), end_datetime\n"
     "          (exclusive), series, metric, count, sum, min, max, mean, stddev\n"
@@ -60,6 +60,8 @@ static const char *usage_text =
     "          series, metric and then the listed columns: any of the above, and\n"
     "          stddev_pop, variance, variance_pop, first_time, last_time, pNN\n"
     "          (a quantile, like p99 or p99.9). --limit N prints N rows at most.\n"
+    "          --group-by TAG merges, per metric and value of TAG, the windows\n"
+    "          of all matching series exactly (sketches merged, not averaged).\n"
     "  series  [--metric NAME] [--where TAG=VALUE]... [--match GLOB] [--format F]\n"
     "          the series with their tags and windows per resolution\n"
     "  status  [--format F]  partition positions, watermark, store size\n"
@@ -702,6 +704,7 @@ static int on_window(const struct vg_wentry *w, void *arg) {
 struct args {
   const char *data_dir, *config, *resolution, *from, *to, *tz, *format, *match, *stats,
       *limit;
+  struct names group_by;
   struct filter f;
 };
 
@@ -719,6 +722,165 @@ static int parse_format(const char *s, int *fmt) {
   else
     return fail(EX_USAGE, "--format '%s': expected table, csv, json or ndjson", s);
   return EX_OK;
+}
+
+/* --- --group-by: exact merges of series ---------------------------------- */
+
+struct gwin {
+  size_t group; /* index into the group names */
+  struct vg_wentry w;
+  int partial_qs, partial_hll; /* a member lacked the sketch */
+};
+
+struct gather {
+  struct gwin *v;
+  size_t n, cap;
+  size_t group;
+};
+
+/* The group key of a series: its metric with only the grouping tags, in
+ * canonical form (tags sorted by name, as codec.h; a missing tag is left
+ * out, like an empty one). */
+static int group_key(const char *key, const struct names *by, char *out, size_t size) {
+  char metric[512];
+  static struct tag tags[MAX_TAGS];
+  int nt;
+  if (parse_key(key, strlen(key), metric, sizeof metric, tags, &nt))
+    return -1;
+  size_t o = (size_t)snprintf(out, size, "%s", metric);
+  int first = 1;
+  for (int t = 0; t < nt && o < size; t++) { /* tags are sorted in the key */
+    if (!names_has(by, tags[t].name) || !tags[t].value[0])
+      continue;
+    o += (size_t)snprintf(out + o, size - o, "%s%s=\"", first ? "{" : ",", tags[t].name);
+    for (const char *v = tags[t].value; *v && o + 3 < size; v++) {
+      if (*v == '\\' || *v == '"' || *v == '\n')
+        out[o++] = '\\';
+      out[o++] = *v == '\n' ? 'n' : *v;
+    }
+    o += (size_t)snprintf(out + o, o < size ? size - o : 0, "\"");
+    first = 0;
+  }
+  if (!first && o < size)
+    o += (size_t)snprintf(out + o, size - o, "}");
+  return o < size ? 0 : -1;
+}
+
+static int on_gather(const struct vg_wentry *w, void *arg) {
+  struct gather *g = arg;
+  if (g->n == g->cap) {
+    size_t cap = g->cap ? g->cap * 2 : 1024;
+    struct gwin *v = realloc(g->v, cap * sizeof *v);
+    if (!v)
+      return -ENOMEM;
+    g->v = v;
+    g->cap = cap;
+  }
+  struct gwin *d = &g->v[g->n];
+  d->group = g->group;
+  d->w = *w;
+  vg_acc_init(&d->w.acc);
+  d->partial_qs = w->acc.st.count && !w->acc.qs;
+  d->partial_hll = w->acc.st.count && !w->acc.hll;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  int rc = vg_acc_merge(&d->w.acc, &w->acc, &o); /* a deep copy */
+  if (rc) {
+    vg_acc_release(&d->w.acc);
+    return rc;
+  }
+  g->n++;
+  return 0;
+}
+
+static const struct names *sort_groups; /* qsort has no context argument */
+
+static int cmp_gwin(const void *a, const void *b) {
+  const struct gwin *x = a, *y = b;
+  int c = strcmp(sort_groups->v[x->group], sort_groups->v[y->group]);
+  if (c)
+    return c;
+  return (x->w.start > y->w.start) - (x->w.start < y->w.start);
+}
+
+static size_t names_index(const struct names *s, const char *name) {
+  for (size_t i = 0; i < s->n; i++)
+    if (strcmp(s->v[i], name) == 0)
+      return i;
+  return SIZE_MAX;
+}
+
+/* Reads every selected series, merges the windows of each group and start
+ * (vg_acc_merge: sums, M2 by Chan's formula, sketches merged, not
+ * averaged), and prints them through on_window. A merged window is final
+ * when all its parts are; its revision is the highest. */
+static int query_grouped(struct ctx *c, const struct series_list *l, const struct names *by,
+                         uint8_t res, int64_t from, int64_t to, struct qrow *q) {
+  struct gather g = {0};
+  struct names groups = {0};
+  int ex = EX_OK;
+  for (size_t i = 0; i < l->n; i++) {
+    char gk[1024];
+    if (group_key(l->v[i].key, by, gk, sizeof gk) || names_add(&groups, gk)) {
+      ex = fail(EX_RUNTIME, "cannot group series %s", l->v[i].key);
+      goto done;
+    }
+    g.group = names_index(&groups, gk);
+    char e[512] = "";
+    int rc = vg_store_read_range(c->rd, l->v[i].id, res, from, to, on_gather, &g, e, sizeof e);
+    if (rc) {
+      ex = fail(EX_RUNTIME, "cannot read series %s: %s", l->v[i].key,
+                e[0] ? e : vg_strerror(rc));
+      goto done;
+    }
+  }
+  sort_groups = &groups;
+  qsort(g.v, g.n, sizeof *g.v, cmp_gwin);
+  for (size_t i = 0; i < g.n;) {
+    struct gwin *m = &g.v[i];
+    size_t j = i + 1;
+    for (; j < g.n && g.v[j].group == m->group && g.v[j].w.start == m->w.start; j++) {
+      struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+      if (vg_acc_merge(&m->w.acc, &g.v[j].w.acc, &o)) {
+        ex = fail(EX_RUNTIME, "out of memory");
+        goto done;
+      }
+      m->w.final &= g.v[j].w.final;
+      if (g.v[j].w.revision > m->w.revision)
+        m->w.revision = g.v[j].w.revision;
+      m->partial_qs |= g.v[j].partial_qs;
+      m->partial_hll |= g.v[j].partial_hll;
+    }
+    /* a quantile or distinct count of only some members would mislead */
+    if (m->partial_qs && m->w.acc.qs) {
+      vg_ddsketch_free(m->w.acc.qs);
+      m->w.acc.qs = NULL;
+    }
+    if (m->partial_hll && m->w.acc.hll) {
+      vg_hll_free(m->w.acc.hll);
+      m->w.acc.hll = NULL;
+    }
+    char metric[512];
+    static struct tag tags[MAX_TAGS];
+    int nt;
+    const char *gk = groups.v[m->group];
+    parse_key(gk, strlen(gk), metric, sizeof metric, tags, &nt);
+    q->key = gk;
+    q->metric = metric;
+    int rc = on_window(&m->w, q);
+    if (rc < 0) {
+      ex = fail(EX_RUNTIME, "out of memory");
+      goto done;
+    }
+    if (rc > 0)
+      break; /* --limit */
+    i = j;
+  }
+done:
+  for (size_t i = 0; i < g.n; i++)
+    vg_acc_release(&g.v[i].w.acc);
+  free(g.v);
+  names_release(&groups);
+  return ex;
 }
 
 static int cmd_query(struct ctx *c, struct args *a, int fmt) {
@@ -765,7 +927,18 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
     goto done;
   if ((ex = select_series(c, &a->f, &l)))
     goto done;
-  for (size_t i = 0; i < l.n && left; i++) {
+  if (a->group_by.n) {
+    for (size_t i = 0; i < a->group_by.n; i++)
+      if (!names_has(&l.tagnames, a->group_by.v[i])) {
+        suggest("tag (--group-by)", a->group_by.v[i], &l.tagnames);
+        ex = EX_USAGE;
+        goto done;
+      }
+    struct qrow q = {&rows, &cs, c->tz, NULL, NULL, &left};
+    if ((ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &q)))
+      goto done;
+  }
+  for (size_t i = 0; i < l.n && left && !a->group_by.n; i++) {
     char metric[512];
     static struct tag tags[MAX_TAGS];
     int nt;
@@ -944,7 +1117,7 @@ done:
 
 int main(int argc, char **argv) {
   enum { O_DATA = 1000, O_CONFIG, O_RES, O_METRIC, O_WHERE, O_FROM, O_TO, O_TZ, O_FORMAT,
-         O_MATCH, O_STATS, O_LIMIT, O_HELP };
+         O_MATCH, O_STATS, O_LIMIT, O_GROUP, O_HELP };
   static const struct option opts[] = {
       {"data-dir", required_argument, 0, O_DATA}, {"config", required_argument, 0, O_CONFIG},
       {"resolution", required_argument, 0, O_RES}, {"metric", required_argument, 0, O_METRIC},
@@ -952,6 +1125,7 @@ int main(int argc, char **argv) {
       {"to", required_argument, 0, O_TO},         {"tz", required_argument, 0, O_TZ},
       {"format", required_argument, 0, O_FORMAT}, {"match", required_argument, 0, O_MATCH},
       {"stats", required_argument, 0, O_STATS},   {"limit", required_argument, 0, O_LIMIT},
+      {"group-by", required_argument, 0, O_GROUP},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   struct args a = {0};
   struct ctx c = {0};
@@ -998,6 +1172,19 @@ int main(int argc, char **argv) {
     case O_MATCH: a.match = optarg; break;
     case O_STATS: a.stats = optarg; break;
     case O_LIMIT: a.limit = optarg; break;
+    case O_GROUP: {
+      char *save = NULL, *list = strdup(optarg);
+      int rc = list ? 0 : -ENOMEM;
+      for (char *t = list ? strtok_r(list, ",", &save) : NULL; t && !rc;
+           t = strtok_r(NULL, ",", &save))
+        rc = names_add(&a.group_by, t);
+      free(list);
+      if (rc) {
+        ex = fail(EX_RUNTIME, "out of memory");
+        goto done;
+      }
+      break;
+    }
     case 'h':
     case O_HELP: fputs(usage_text, stdout); goto done;
     case ':':
@@ -1054,6 +1241,7 @@ done:
   if (have_cfg)
     vg_config_release(&cfg);
   names_release(&a.f.metrics);
+  names_release(&a.group_by);
   free(a.f.where);
   if (fflush(stdout) != 0 && ex == EX_OK)
     ex = fail(EX_RUNTIME, "cannot write the output: %s", strerror(errno));

@@ -33,27 +33,35 @@ COLUMNS = ("start_datetime,end_datetime,series,metric,count,sum,min,max,mean,"
 
 
 def raw_rows():
-    """(sensor_id, UTC datetime, {P1, P2}) of every reading, file order."""
+    """(sensor_id, location, UTC datetime, timestamp text, {P1, P2}) of every
+    reading, file order; plus a made-up second sensor at the same location
+    (the first ten days again, values x1.5) so that --group-by location has
+    something to merge."""
     out = []
     for path in sorted(glob.glob(os.path.join(ABERDEEN, "*.csv"))):
         with open(path, newline="") as f:
             for r in csv.DictReader(f, delimiter=";"):
                 t = datetime.fromisoformat(r["timestamp"]).replace(tzinfo=timezone.utc)
                 vals = {k: float(r[k]) for k in ("P1", "P2") if r[k] != ""}
-                out.append((r["sensor_id"], t, r["timestamp"], vals))
-    return out
+                out.append((r["sensor_id"], r["location"], t, r["timestamp"], vals))
+    first = out[0][2]
+    twin = [("9001", loc, t, ts, {k: v * 1.5 for k, v in vals.items()})
+            for _, loc, t, ts, vals in out if (t - first).days < 10]
+    return out + twin
 
 
-def oracle_daily(rows, field):
-    """series key -> local day start (UTC s) -> [count, sum, min, max]."""
+def oracle_daily(rows, field, by_location=False):
+    """series key -> local day start (UTC s) -> [count, sum, min, max]; with
+    by_location, one series per location (what --group-by location gives)."""
     days = {}
-    for sensor, t, _, vals in rows:
+    for sensor, loc, t, _, vals in rows:
         if field not in vals:
             continue
         v = vals[field]
         local = t.astimezone(LONDON)
         start = int(datetime(local.year, local.month, local.day, tzinfo=LONDON).timestamp())
-        key = f'{field}{{sensor_id="{sensor}"}}'
+        key = (f'{field}{{location="{loc}"}}' if by_location else
+               f'{field}{{location="{loc}",sensor_id="{sensor}"}}')
         a = days.setdefault(key, {}).get(start)
         if a is None:
             days[key][start] = [1, v, v, v]
@@ -72,8 +80,8 @@ def store(kafka, kcat, bin_path, tmp_path_factory):
     topic = "vigieq-aberdeen"
     kafka.create_topic(topic, 2)
     lines = []
-    for sensor, _, ts, vals in rows:
-        msg = {"sensor_id": sensor, "timestamp": ts, **vals}
+    for sensor, loc, _, ts, vals in rows:
+        msg = {"sensor_id": sensor, "location": loc, "timestamp": ts, **vals}
         lines.append(sensor.encode() + b"\t" + json.dumps(msg).encode() + b"\n")
     r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic, "-K", "\t",
                         "-X", "acks=all"], input=b"".join(lines), capture_output=True,
@@ -94,6 +102,7 @@ def store(kafka, kcat, bin_path, tmp_path_factory):
         "    time_key: timestamp",
         "    time_zone: UTC",
         "    entity_key: sensor_id",
+        "    tag_keys: [location]",
         "    fields: [P1, P2]",
     ]) + "\n")
     r = subprocess.run([bin_path("vigied"), "--config", str(cfg), "--drain"],
@@ -110,14 +119,17 @@ def vigieq(bin_path, *args, check=True):
     return r
 
 
-def test_daily_p1_equals_the_oracle(store, bin_path):
+@pytest.mark.parametrize("group", [False, True], ids=["series", "group-by-location"])
+def test_daily_p1_equals_the_oracle(store, bin_path, group):
     r = vigieq(bin_path, "--config", store["config"], "query", "--resolution", "1d",
-               "--metric", "P1", "--format", "csv")
+               "--metric", "P1", "--format", "csv", *(["--group-by", "location"] if group
+                                                     else []))
     rd = csv.reader(io.StringIO(r.stdout, newline=""))
     header = next(rd)
     assert header == COLUMNS
     got = [dict(zip(header, row)) for row in rd]
-    want = oracle_daily(store["rows"], "P1")
+    want = oracle_daily(store["rows"], "P1", by_location=group)
+    assert len(want) == (1 if group else 2)
     assert len(got) == sum(len(v) for v in want.values())
     seen = set()
     for row in got:
@@ -186,6 +198,8 @@ def test_table_and_series_and_status(store, bin_path):
     assert lines[0].split() == COLUMNS
     # London days seen in UTC
     assert lines[1].startswith("2018-09-30T23:00:00+00:00  2018-10-01T23:00:00+00:00")
+    # the days of the two sensors
+    assert len(lines) == 1 + sum(len(d) for d in oracle_daily(store["rows"], "P1").values())
     s = vigieq(bin_path, "--config", store["config"], "series", "--format", "json")
     series = json.loads(s.stdout)
     assert {x["metric"] for x in series} == {"P1", "P2"}
@@ -214,6 +228,9 @@ def test_errors_have_exit_codes_and_say_why(store, bin_path, tmp_path):
     r = vigieq(bin_path, "--config", store["config"], "query", "--where", "sensor=5331",
                check=False)
     assert r.returncode == 2 and "'sensor_id'" in r.stderr
+    r = vigieq(bin_path, "--config", store["config"], "query", "--group-by", "locaton",
+               check=False)
+    assert r.returncode == 2 and "'location'" in r.stderr
     r = vigieq(bin_path, "--data-dir", str(tmp_path / "nowhere"), "query", check=False)
     assert r.returncode == 3 and "no store at" in r.stderr
     r = vigieq(bin_path, "--config", store["config"], "frobnicate", check=False)
