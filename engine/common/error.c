@@ -14,6 +14,7 @@ static const char *const names[] = {
   [VG_EDECODE - VG_ERR_BASE] = "input rejected by decoder",
   [VG_ETIMEOUT - VG_ERR_BASE] = "timed out",
   [VG_EFULL - VG_ERR_BASE] = "full",
+  [VG_ERESTART - VG_ERR_BASE] = "restart needed to take new partitions",
 };
 
 const char *vg_strerror(int err) {

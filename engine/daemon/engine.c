@@ -520,6 +520,42 @@ static void upkeep(struct vg_engine *e) {
     VG_LOG_WARN("cleared reader slots of dead processes", "count=%d", dead);
 }
 
+struct count_ctx {
+  const struct vg_engine *e;
+  int grown;
+};
+
+static void count_part(void *ctx, const char *topic, int32_t partition, int32_t n) {
+  struct count_ctx *c = ctx;
+  if (partition != 0)
+    return;
+  for (size_t s = 0; s < c->e->nsrcs; s++)
+    if (strcmp(c->e->srcs[s].conf->topic, topic) == 0 && n > c->e->srcs[s].nparts) {
+      VG_LOG_INFO("partitions were added to a source topic", "topic=%s partitions=%d was=%d",
+                  topic, (int)n, (int)c->e->srcs[s].nparts);
+      c->grown = 1;
+    }
+}
+
+/* 1 when a source topic has more partitions than at start. */
+static int partitions_grew(struct vg_engine *e) {
+  const char **topics = calloc(e->nsrcs, sizeof *topics);
+  char err[512];
+  struct count_ctx c = {e, 0};
+  if (!topics)
+    return 0;
+  for (size_t s = 0; s < e->nsrcs; s++)
+    topics[s] = e->srcs[s].conf->topic;
+  /* a metadata request on a worker's client: librdkafka handles are
+   * thread-safe, and this neither consumes nor assigns */
+  if (vg_kafka_list_partitions(e->workers[0].kc, topics, e->nsrcs, 5000, count_part, &c,
+                               err, sizeof err) != 0)
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "cannot read topic metadata", "error=\"%s\"",
+                       err);
+  free(topics);
+  return c.grown;
+}
+
 /* Builds and commits the epoch. 0, VG_EFULL/-ENOSPC (retry later, nothing
  * lost), or a fatal error. */
 static int commit(struct vg_engine *e, char *err, size_t errsize) {
@@ -595,6 +631,7 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   int64_t interval = e->cfg->checkpoint_interval_ns;
   int commit_pending = 0;
   int64_t next_upkeep = now_ns() + 10 * NS_PER_S;
+  int restart = 0;
   char err[1024];
   for (;;) {
     /* sleep one interval, waking early when everyone is done or stopping */
@@ -641,6 +678,12 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     if (now_ns() >= next_upkeep) {
       upkeep(e);
       next_upkeep = now_ns() + 10 * NS_PER_S;
+      if (!e->o.drain && !restart && partitions_grew(e)) {
+        /* follow them: stop, commit, and let the caller rebuild the engine,
+         * which assigns every partition again from the store's offsets */
+        restart = 1;
+        atomic_store(&e->stop, 1);
+      }
     }
     if (all_done)
       break; /* this round collected their last epochs */
@@ -661,7 +704,7 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     return rc;
   }
   VG_LOG_INFO("stopped after committing", "epoch=%" PRIu64, e->epoch);
-  return 0;
+  return restart ? VG_ERESTART : 0;
 }
 
 /* ---- setup -------------------------------------------------------------------- */

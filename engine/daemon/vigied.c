@@ -57,10 +57,13 @@ static void usage(FILE *f) {
 
 struct daemon {
   const char *config_path;
-  _Atomic(struct vg_engine *) engine; /* read by the HTTP and signal threads */
+  /* the engine, used by the HTTP and signal threads under the read lock;
+   * the main thread takes the write lock to replace or free it */
+  pthread_rwlock_t lock;
+  struct vg_engine *engine;
   struct vg_metrics *metrics;
   _Atomic int done;
-  _Atomic int stop_early; /* a stop signal before the engine existed */
+  _Atomic int stopping; /* SIGTERM/SIGINT was received */
 };
 
 /* ---- HTTP: metrics and health ------------------------------------------------ */
@@ -88,8 +91,10 @@ static void h_healthz(void *ctx, const struct vg_http_request *req,
 static void h_readyz(void *ctx, const struct vg_http_request *req,
                      struct vg_http_response *resp) {
   struct daemon *d = ctx;
-  struct vg_engine *e = atomic_load(&d->engine);
-  if (e && vg_engine_ready(e))
+  pthread_rwlock_rdlock(&d->lock);
+  int ready = d->engine && vg_engine_ready(d->engine);
+  pthread_rwlock_unlock(&d->lock);
+  if (ready)
     vg_http_reply(resp, 200, "text/plain", "ready\n");
   else
     vg_http_reply(resp, 503, "text/plain", "not ready\n");
@@ -121,21 +126,24 @@ static void *signal_main(void *arg) {
   while (!atomic_load(&d->done)) {
     struct timespec ts = {1, 0};
     int sig = sigtimedwait(&set, NULL, &ts);
-    struct vg_engine *e = atomic_load(&d->engine);
-    if (!told_ready && e && vg_engine_ready(e)) {
+    pthread_rwlock_rdlock(&d->lock);
+    int ready = d->engine && vg_engine_ready(d->engine);
+    pthread_rwlock_unlock(&d->lock);
+    if (!told_ready && ready) {
       sd_notify(0, "READY=1\nSTATUS=consuming");
       told_ready = 1;
     }
-    if (watchdog && e && vg_engine_ready(e))
+    if (watchdog && ready)
       sd_notify(0, "WATCHDOG=1");
     if (sig == SIGTERM || sig == SIGINT) {
       VG_LOG_INFO("stopping: finishing and committing the epoch", "signal=%s",
                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
       sd_notify(0, "STOPPING=1");
-      if (e)
-        vg_engine_stop(e);
-      else
-        atomic_store(&d->stop_early, 1);
+      atomic_store(&d->stopping, 1);
+      pthread_rwlock_rdlock(&d->lock);
+      if (d->engine)
+        vg_engine_stop(d->engine);
+      pthread_rwlock_unlock(&d->lock);
     } else if (sig == SIGHUP) {
       struct vg_config cfg;
       static char err[16384];
@@ -208,6 +216,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   struct daemon d = {.config_path = config};
+  pthread_rwlock_init(&d.lock, NULL);
   struct vg_http *http = NULL;
   pthread_t sig_thread;
   int exit_code = 1;
@@ -237,28 +246,40 @@ int main(int argc, char **argv) {
 
   struct vg_engine_opts eo = {.cfg = &cfg, .data_dir = data_dir, .drain = drain,
                               .metrics = d.metrics};
-  struct vg_engine *engine = NULL;
-  rc = vg_engine_new(&eo, &engine, err, sizeof err);
-  if (rc != 0) {
-    VG_LOG_ERROR("cannot start", "error=\"%s\"", err);
-  } else {
-    atomic_store(&d.engine, engine);
-    if (atomic_load(&d.stop_early))
+  for (;;) {
+    struct vg_engine *engine = NULL;
+    rc = vg_engine_new(&eo, &engine, err, sizeof err);
+    if (rc != 0) {
+      VG_LOG_ERROR("cannot start", "error=\"%s\"", err);
+      break;
+    }
+    pthread_rwlock_wrlock(&d.lock);
+    d.engine = engine;
+    pthread_rwlock_unlock(&d.lock);
+    if (atomic_load(&d.stopping)) /* the signal came before the engine */
       vg_engine_stop(engine);
     VG_LOG_INFO("vigied running", "version=%s brokers=%s drain=%d", VG_VERSION,
                 vg_engine_brokers(engine), drain);
     rc = vg_engine_run(engine, err, sizeof err);
-    if (rc != 0)
+    /* the HTTP and signal threads see the engine: take it back first */
+    pthread_rwlock_wrlock(&d.lock);
+    d.engine = NULL;
+    pthread_rwlock_unlock(&d.lock);
+    vg_engine_free(engine);
+    if (rc == VG_ERESTART && !atomic_load(&d.stopping)) {
+      VG_LOG_INFO("restarting the engine to take the new partitions", NULL);
+      continue;
+    }
+    if (rc != 0 && rc != VG_ERESTART)
       VG_LOG_ERROR("stopped on an error", "error=\"%s\"", err);
     else
       exit_code = 0;
+    break;
   }
   atomic_store(&d.done, 1);
   pthread_join(sig_thread, NULL);
-  atomic_store(&d.engine, NULL);
-  vg_http_free(http); /* no handler may see the engine after this */
+  vg_http_free(http);
   http = NULL;
-  vg_engine_free(engine);
 out:
   vg_http_free(http);
   vg_metrics_free(d.metrics);

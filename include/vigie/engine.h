@@ -43,7 +43,10 @@ struct vg_engine;
 int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, char *errstr,
                   size_t errstr_size);
 /* Runs until vg_engine_stop (then the last epoch is committed), until every
- * partition is drained (--drain), or until a fatal error. 0 or the error. */
+ * partition is drained (--drain), or until a fatal error. 0 or the error;
+ * VG_ERESTART when partitions were added to a source topic (checked every
+ * 10 s): everything is committed, and the caller frees the engine and
+ * builds a new one, which takes every partition. */
 int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size);
 /* Asks vg_engine_run to finish. Async-signal-safe. */
 void vg_engine_stop(struct vg_engine *e);

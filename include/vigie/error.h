@@ -20,6 +20,8 @@ enum vg_error {
   VG_EDECODE,               /* input bytes were rejected by a codec */
   VG_ETIMEOUT,              /* an operation did not finish in its time */
   VG_EFULL,                 /* a bounded structure or the disk is full */
+  VG_ERESTART,              /* the input changed shape (partitions added): the
+                               caller rebuilds and resumes from the store */
   VG_ERR_LAST               /* keep last */
 };
 

@@ -266,3 +266,52 @@ def test_config_errors_name_file_line_and_key(bin_path, tmp_path):
                         str(tmp_path / "never")], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert not (tmp_path / "never").exists()
+
+
+def test_partitions_added_to_a_topic_are_followed(kafka, kcat, bin_path, tmp_path,
+                                                 topic_name):
+    from confluent_kafka.admin import NewPartitions
+    from e2e import produce
+    kafka.create_topic(topic_name, 2)
+    kafka.create_topic(topic_name + ".dead", 1)
+    port = free_port()
+    cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),
+                       kafka.bootstrap, "UTC",
+                       [dict(topic=topic_name, time_key="ts", entity_key="sensor_id",
+                             fields="[v]")], http=f"127.0.0.1:{port}")
+    oracle = Oracle("UTC")
+
+    def batch(first, n):
+        out = []
+        for i in range(first, first + n):
+            t = 1774656000 + i * 7
+            out.append((f"s{i % 13}", json.dumps({"ts": t, "sensor_id": f"s{i % 13}",
+                                                  "v": i % 50})))
+            oracle.add(f'v{{sensor_id="s{i % 13}"}}', t, float(i % 50))
+        return out
+
+    with open(tmp_path / "vigied.log", "w") as log:
+        p = start(bin_path, cfg, log)
+        try:
+            produce(kcat, kafka.bootstrap, topic_name, batch(0, 1000))
+            wait_consumed(port, topic_name, 1000)
+            admin = kafka.admin()  # must outlive its futures
+            fs = admin.create_partitions([NewPartitions(topic_name, 4)])
+            for f in fs.values():
+                f.result()
+            # the new partitions only: kcat -p
+            for part, first in ((2, 1000), (3, 1500)):
+                lines = b"".join(v.encode() + b"\n" for _, v in batch(first, 500))
+                r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic_name,
+                                    "-p", str(part)], input=lines, capture_output=True,
+                                   timeout=60)
+                assert r.returncode == 0, r.stderr
+            wait_consumed(port, topic_name, 2000, timeout=90)
+            time.sleep(1.5)
+        finally:
+            rc, _ = stop(p)
+    log_text = open(tmp_path / "vigied.log").read()
+    assert rc == 0, log_text[-3000:]
+    assert "partitions were added" in log_text
+    for res in ("1h", "1d"):
+        oracle.check(query(bin_path, cfg, res), res)
