@@ -14,6 +14,7 @@
 #include "vigie/deadletter.h"
 #include "vigie/error.h"
 #include "vigie/log.h"
+#include "ingest/kafka_internal.h"
 
 struct vg_deadletter {
   rd_kafka_t *rk;
@@ -59,6 +60,7 @@ int vg_deadletter_new(const struct vg_kafka_conf *kc, const char *topic,
       goto fail;
     }
   }
+  rd_kafka_conf_set_log_cb(conf, vg__kafka_log);
   rd_kafka_conf_set_opaque(conf, d);
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);

@@ -15,6 +15,7 @@
 #include "vigie/error.h"
 #include "vigie/kafka.h"
 #include "vigie/log.h"
+#include "ingest/kafka_internal.h"
 
 struct part {
   char *topic; /* owned */
@@ -33,6 +34,22 @@ struct vg_kafka_consumer {
   struct part *last;          /* find_part's cache */
   size_t batch_len, batch_cap;
 };
+
+/* librdkafka's own log lines, as logfmt lines of ours (syslog levels:
+ * 0-3 errors, 4 warnings, 5-6 info, 7 debug). */
+void vg__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  enum vg_log_level l = level <= 3 ? VG_LOG_ERROR : level == 4 ? VG_LOG_WARN
+                        : level <= 6                           ? VG_LOG_INFO
+                                                               : VG_LOG_DEBUG;
+  char msg[512];
+  size_t n = 0;
+  /* quotes and backslashes would end the logfmt value early */
+  for (const char *p = buf; *p && n < sizeof msg - 2; p++)
+    msg[n++] = (*p == '"' || *p == '\\') ? '\'' : *p;
+  msg[n] = '\0';
+  VG_LOG(l, "librdkafka", "client=%s facility=%s detail=\"%s\"", rd_kafka_name(rk), fac,
+         msg);
+}
 
 static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v,
                     char *errstr, size_t errstr_size) {
@@ -86,6 +103,7 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out,
     if ((rc = set_prop(conf, p[0], p[1], errstr, errstr_size)) != 0)
       goto fail;
   }
+  rd_kafka_conf_set_log_cb(conf, vg__kafka_log);
   c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!c->rk) {
     snprintf(errstr, errstr_size, "creating the Kafka consumer: %s", err);
