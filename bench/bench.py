@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Issue 9's end-to-end benchmark (run through bench/run.sh).
+
+One run, one real single-node Kafka broker (tests/kafka/broker.py), one
+8-partition topic filled with vigie-gen's air-quality traffic (fixed seed,
+3 readings per message: by default 3,402 stations x 2,040 minutes x 3 =
+20.8 M events over 10,206 series), the same messages in a file, then side by
+side: raw consume (vigie-rawconsume), vigied --drain, a Kafka Streams app
+(bench/kstreams, exactly_once_v2) and DuckDB over the file. Each run is a
+child process: wall clock, CPU seconds (user+sys) and peak RSS come from its
+rusage (wait4). Prints a table, writes JSON (and the table beside it).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "kafka"))
+import broker  # noqa: E402
+
+FIELDS = ["no2", "pm10", "pm25"]
+AIR_SHARE = 0.07  # vigie-gen: 70 air-quality stations per 1,000 sensors
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1048576:.1f} GiB"
+    return {"nproc": os.cpu_count(), "model_name": model, "memory": mem,
+            "kernel": platform.release()}
+
+
+class LoadSampler(threading.Thread):
+    """/proc/loadavg every 5 s during the run."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples, self.stop = [], threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            with open("/proc/loadavg") as f:
+                self.samples.append(float(f.read().split()[0]))
+            self.stop.wait(5)
+
+    def summary(self):
+        s = self.samples or [0.0]
+        return {"min": min(s), "median": statistics.median(s), "max": max(s),
+                "samples": len(s)}
+
+
+def measure(cmd, out_path, env=None, timeout=None):
+    """Runs cmd; returns (rc, wall s, cpu s, peak RSS MiB, stdout text)."""
+    with open(out_path, "w") as out, open(out_path + ".err", "w") as err:
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        deadline = None if timeout is None else t0 + timeout
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline and time.monotonic() > deadline:
+                p.kill()
+                pid, status, ru = os.wait4(p.pid, 0)
+                break
+            time.sleep(0.05)
+        wall = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+    with open(out_path) as f:
+        text = f.read()
+    return (p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0, text)
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                pass
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--sensors", type=int, default=48600)
+    ap.add_argument("--minutes", type=int, default=2040)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--partitions", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of raw consume, vigied and DuckDB (median)")
+    ap.add_argument("--ks-repeats", type=int, default=1,
+                    help="runs of the Kafka Streams app (slow)")
+    ap.add_argument("--ks-timeout", type=float, default=1200,
+                    help="seconds before a Kafka Streams run is killed (failed)")
+    ap.add_argument("--workers", default="1,2", help="vigied workers to measure")
+    ap.add_argument("--skip", default="", help="comma list: kstreams,duckdb,micro")
+    ap.add_argument("--workdir", default=None)
+    a = ap.parse_args()
+    skip = set(x for x in a.skip.split(",") if x)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    out = a.out or os.path.join(HERE, "results", started.strftime("%Y-%m-%d") + ".json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    work = a.workdir or tempfile.mkdtemp(prefix="vigie-bench-")
+    os.makedirs(work, exist_ok=True)
+    bld = a.build
+    gen = os.path.join(bld, "tools", "vigie-gen")
+    rawc = os.path.join(bld, "bench", "vigie-rawconsume")
+    vigied = os.path.join(bld, "engine", "daemon", "vigied")
+    py = sys.executable
+    load = LoadSampler()
+    load.start()
+    res = {"started_utc": started.isoformat(timespec="seconds"), "machine": machine(),
+           "git_commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"],
+                                        capture_output=True, text=True).stdout.strip(),
+           "workload": {}, "runs": {}, "median": {}, "micro": {}, "notes": []}
+
+    # 1. the events, in a file
+    log(f"vigie-gen: {a.sensors} sensors, {a.minutes} min, seed {a.seed}")
+    gdir = os.path.join(work, "gen")
+    os.makedirs(gdir, exist_ok=True)
+    t0 = time.monotonic()
+    subprocess.run([gen, "--sensors", str(a.sensors), "--duration", f"{a.minutes}m",
+                    "--seed", str(a.seed), "--output", os.path.join(gdir, "{kind}.jsonl")],
+                   check=True)
+    data = os.path.join(gdir, "air-quality.jsonl")
+    for k in os.listdir(gdir):  # only air quality is used
+        if k != "air-quality.jsonl":
+            os.unlink(os.path.join(gdir, k))
+    nmsg = 0
+    sensors = set()
+    with open(data, "rb") as f:
+        for line in f:
+            nmsg += 1
+    size = os.path.getsize(data)
+    nev = nmsg * len(FIELDS)
+    log(f"{nmsg} messages, {nev} events, {size / 1e6:.0f} MB in "
+        f"{time.monotonic() - t0:.0f} s")
+
+    with broker.Cluster(nodes=1) as k:
+        topic = "bench.air-quality"
+        k.create_topic(topic, a.partitions)
+        # 2. the same messages into the topic, keyed by sensor id, with kcat
+        log(f"producing to {topic} ({a.partitions} partitions) with kcat")
+        t0 = time.monotonic()
+        awk = subprocess.Popen(
+            ["awk", '{ i = index($0, "\\"sensor_id\\":\\""); s = substr($0, i + 13);'
+             ' print substr(s, 1, index(s, "\\"") - 1) "\\t" $0 }', data],
+            stdout=subprocess.PIPE)
+        subprocess.run(["kcat", "-P", "-b", k.bootstrap, "-t", topic, "-K", "\t",
+                        "-X", "linger.ms=20", "-X", "batch.num.messages=10000",
+                        "-X", "queue.buffering.max.messages=1000000"],
+                       stdin=awk.stdout, check=True)
+        awk.stdout.close()
+        if awk.wait() != 0:
+            raise RuntimeError("awk failed")
+        produce_s = time.monotonic() - t0
+        log(f"produced in {produce_s:.0f} s")
+        with open(data) as f:
+            for i, line in enumerate(f):
+                j = line.index('"sensor_id":"') + 13
+                sensors.add(line[j:line.index('"', j)])
+        res["workload"] = {
+            "generator": f"vigie-gen --sensors {a.sensors} --duration {a.minutes}m "
+                         f"--seed {a.seed} --output DIR/{{kind}}.jsonl (air-quality only)",
+            "producer": "kcat -P -K '\\t' (key = sensor_id) from the same file",
+            "topic": topic, "partitions": a.partitions, "messages": nmsg,
+            "events": nev, "series": len(sensors) * len(FIELDS), "stations": len(sensors),
+            "file_bytes": size, "produce_seconds": round(produce_s, 1)}
+        log(f"workload: {res['workload']}")
+
+        def record(name, i, rc, wall, cpu, rss, seconds=None, extra=None):
+            secs = seconds if seconds else wall
+            r = {"rc": rc, "wall_s": round(wall, 3), "seconds": round(secs, 3),
+                 "events_per_s": round(nev / secs, 1) if rc == 0 else None,
+                 "cpu_s": round(cpu, 2), "cpu_s_per_M_events": round(cpu / nev * 1e6, 3),
+                 "peak_rss_mib": round(rss, 1)}
+            if extra:
+                r.update(extra)
+            res["runs"].setdefault(name, []).append(r)
+            log(f"{name} #{i}: rc {rc}, {secs:.2f} s, "
+                f"{(nev / secs / 1e6) if rc == 0 else 0:.2f} M events/s, cpu {cpu:.1f} s, "
+                f"rss {rss:.0f} MiB")
+
+        # a. raw consume
+        for i in range(a.repeats):
+            rc, wall, cpu, rss, text = measure(
+                [rawc, "--brokers", k.bootstrap, "--topic", topic],
+                os.path.join(work, f"raw{i}.out"))
+            j = last_json(text) or {}
+            if j.get("messages") != nmsg:
+                res["notes"].append(f"raw consume #{i} read {j.get('messages')} messages")
+            record("raw consume", i, rc, wall, cpu, rss, j.get("seconds"), {"report": j})
+
+        # b. vigied --drain
+        for w in [int(x) for x in a.workers.split(",") if x]:
+            name = f"vigied --drain ({w} worker{'s' if w > 1 else ''})"
+            for i in range(a.repeats):
+                d = os.path.join(work, f"vigied-w{w}-{i}")
+                os.makedirs(d)
+                cfg = os.path.join(d, "vigie.yaml")
+                with open(cfg, "w") as f:
+                    f.write(f"""data_dir: {d}/data
+timezone: Europe/Paris
+windows: {{base: 1m, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}}
+checkpoint_interval: 1s
+store: {{durability: sync}}
+workers: {w}
+kafka:
+  brokers: {k.bootstrap}
+  dead_letter_topic: bench.dead
+  rollup_topic: bench.rollups.w{w}.{i}
+http: {{listen: 127.0.0.1:0}}
+sources:
+  - topic: {topic}
+    time_key: ts
+    entity_key: sensor_id
+    tag_keys: [district]
+    fields: [{", ".join(FIELDS)}]
+""")
+                rc, wall, cpu, rss, text = measure(
+                    [vigied, "--config", cfg, "--drain"], os.path.join(d, "vigied.out"))
+                du = subprocess.run(["du", "-sm", os.path.join(d, "data")],
+                                    capture_output=True, text=True).stdout.split()
+                record(name, i, rc, wall, cpu, rss,
+                       extra={"store_mib": int(du[0]) if du else None})
+                if rc != 0:
+                    with open(os.path.join(d, "vigied.out.err")) as f:
+                        res["notes"].append(f"{name} #{i} exited {rc}: {f.read()[-1500:]}")
+                shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
+
+        # c. Kafka Streams
+        if "kstreams" not in skip:
+            ksout = os.path.join(bld, "kstreams")
+            log("building bench/kstreams with Maven")
+            r = subprocess.run(
+                ["mvn", "-q", "-B", "-f", os.path.join(HERE, "kstreams", "pom.xml"),
+                 f"-Dmaven.repo.local={os.path.join(broker.CACHE, 'm2')}",
+                 f"-Dkstreams.out={ksout}", "package", "dependency:copy-dependencies"],
+                capture_output=True, text=True)
+            if r.returncode != 0:
+                res["notes"].append("kstreams: maven failed: " + r.stdout[-2000:])
+            else:
+                cp = os.path.join(ksout, "vigie-kstreams-bench-1.jar") + ":" + \
+                    os.path.join(ksout, "libs", "*")
+                for i in range(a.ks_repeats):
+                    sd = os.path.join(work, f"kstreams-{i}")
+                    rc, wall, cpu, rss, text = measure(
+                        ["java", "-Xmx2g", "-Dthreads=2",
+                         "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                         "-cp", cp, "vigie.bench.RollupBench", k.bootstrap, topic, sd]
+                        + FIELDS, os.path.join(work, f"kstreams{i}.out"), timeout=a.ks_timeout)
+                    j = last_json(text) or {}
+                    record("Kafka Streams (EOS v2)", i, rc, wall, cpu, rss,
+                           j.get("seconds"), {"report": j})
+                    if rc != 0:
+                        with open(os.path.join(work, f"kstreams{i}.out.err")) as f:
+                            res["notes"].append(f"kstreams #{i} exited {rc}: "
+                                                f"{f.read()[-2000:]}")
+                    shutil.rmtree(sd, ignore_errors=True)
+
+    # d. DuckDB over the file (no broker needed)
+    if "duckdb" not in skip:
+        for i in range(a.repeats):
+            rc, wall, cpu, rss, text = measure(
+                [py, os.path.join(HERE, "duckdb_rollup.py"), data],
+                os.path.join(work, f"duckdb{i}.out"))
+            j = last_json(text) or {}
+            if rc == 0 and j.get("events") != nev:
+                res["notes"].append(f"duckdb #{i} counted {j.get('events')} events")
+            record("DuckDB (file, load incl.)", i, rc, wall, cpu, rss, extra={"report": j})
+            if rc != 0:
+                with open(os.path.join(work, f"duckdb{i}.out.err")) as f:
+                    res["notes"].append(f"duckdb #{i} exited {rc}: {f.read()[-1500:]}")
+
+    # micro-benchmarks of the earlier issues, short settings, raw text
+    if "micro" not in skip:
+        for name, cmd in [
+                ("vigie-bench-codec", [os.path.join(bld, "bench", "vigie-bench-codec")]),
+                ("vigie-bench-agg", [os.path.join(bld, "bench", "vigie-bench-agg"),
+                                     "--events", "1000000", "--repeat", "1"]),
+                ("vigie-bench-store", [os.path.join(bld, "bench", "vigie-bench-store"),
+                                       "--dir", os.path.join(work, "store-bench"),
+                                       "--max-series", "10000"])]:
+            log(f"micro: {name}")
+            rc, wall, cpu, rss, text = measure(cmd, os.path.join(work, name + ".out"),
+                                               timeout=600)
+            res["micro"][name] = {"cmd": " ".join(os.path.basename(c) if c == cmd[0] else c
+                                                  for c in cmd),
+                                  "rc": rc, "wall_s": round(wall, 1), "output": text}
+
+    load.stop.set()
+    res["load_average"] = load.summary()
+    res["finished_utc"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds")
+
+    # medians and the table
+    for name, runs in res["runs"].items():
+        ok = [r for r in runs if r["rc"] == 0]
+        if not ok:
+            res["median"][name] = None
+            continue
+        res["median"][name] = {
+            "runs": len(ok),
+            "events_per_s": statistics.median(r["events_per_s"] for r in ok),
+            "cpu_s_per_M_events": statistics.median(r["cpu_s_per_M_events"] for r in ok),
+            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in ok)}
+    med = res["median"]
+    vig = [n for n in med if n.startswith("vigied") and med[n]]
+    best = max(vig, key=lambda n: med[n]["events_per_s"]) if vig else None
+    vbest = med[best]["events_per_s"] if best else None
+    lines = []
+    m = res["machine"]
+    w = res["workload"]
+    lines.append(f"Vigie end-to-end benchmark, {res['started_utc']}, commit "
+                 f"{res['git_commit'][:10]}")
+    lines.append(f"machine: {m['nproc']} CPUs, {m['model_name']}, {m['memory']}, "
+                 f"Linux {m['kernel']}")
+    la = res["load_average"]
+    lines.append(f"load average (1 min) during the run: median {la['median']:.2f}, "
+                 f"min {la['min']:.2f}, max {la['max']:.2f} (shared machine)")
+    lines.append(f"workload: {w.get('events', 0):,} events ({w.get('messages', 0):,} "
+                 f"messages) over {w.get('series', 0):,} series, {w.get('partitions')} "
+                 f"partitions, {w.get('file_bytes', 0) / 1e6:.0f} MB JSON")
+    lines.append(f"ratio = {best} / system (events/s); medians of the runs shown")
+    lines.append("")
+    hdr = f"{'system':<30} {'runs':>4} {'events/s':>12} {'ratio':>8} " \
+          f"{'CPU s/M ev':>11} {'peak RSS MiB':>13}"
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for name in res["runs"]:
+        md = med.get(name)
+        if not md:
+            lines.append(f"{name:<30} {'0':>4} {'failed':>12}")
+            continue
+        ratio = f"{vbest / md['events_per_s']:.2f}x" if vbest else "-"
+        lines.append(f"{name:<30} {md['runs']:>4} {md['events_per_s']:>12,.0f} "
+                     f"{ratio:>8} {md['cpu_s_per_M_events']:>11.2f} "
+                     f"{md['peak_rss_mib']:>13.0f}")
+    lines.append("")
+    targets = {}
+
+    def target(label, other, want, fmt):
+        if not vbest or not med.get(other):
+            targets[label] = None
+            lines.append(f"target {label}: not measured")
+            return
+        r = vbest / med[other]["events_per_s"]
+        targets[label] = {"ratio": round(r, 3), "met": r >= want}
+        lines.append(f"target {label}: {fmt(r)} -> {'MET' if r >= want else 'NOT MET'}")
+
+    target("vigied >= 5x Kafka Streams", "Kafka Streams (EOS v2)", 5.0,
+           lambda r: f"{r:.2f}x")
+    target("vigied >= 60% of raw consume", "raw consume", 0.6, lambda r: f"{r * 100:.0f} %")
+    target("vigied faster than DuckDB incl. load", "DuckDB (file, load incl.)", 1.0,
+           lambda r: f"{r:.2f}x")
+    res["targets"] = targets
+    for n in res["notes"]:
+        lines.append("note: " + n.splitlines()[0][:200])
+    table = "\n".join(lines)
+    print(table)
+    res["table"] = table
+    with open(out, "w") as f:
+        json.dump(res, f, indent=1)
+        f.write("\n")
+    with open(os.path.splitext(out)[0] + ".txt", "w") as f:
+        f.write(table + "\n")
+        for name, mb in res["micro"].items():
+            f.write(f"\n== {mb['cmd']} (rc {mb['rc']}, {mb['wall_s']} s)\n{mb['output']}")
+    log(f"wrote {out} and {os.path.splitext(out)[0]}.txt")
+    if not a.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
