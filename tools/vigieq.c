@@ -96,7 +96,9 @@ struct rows {
   const char *const *cols;
   size_t ncols;
   struct cell *c;
-  size_t n, cap; /* cells */
+  size_t n, cap;  /* cells */
+  int started;    /* streamed: the header is out */
+  size_t written; /* streamed: rows already out */
 };
 
 static int put(struct rows *r, int kind, const char *s) {
@@ -153,16 +155,24 @@ static void write_json_row(FILE *out, const struct rows *r, size_t row) {
   putc('}', out);
 }
 
-static int write_rows(FILE *out, const struct rows *r, int fmt) {
+/* CSV, JSON and NDJSON stream: writes the rows held (the header first)
+ * and drops them, so a long query needs no memory for all its rows. */
+static int rows_stream(FILE *out, struct rows *r, int fmt) {
+  assert(fmt != FMT_TABLE);
   size_t nrows = r->n / r->ncols;
-  if (fmt == FMT_CSV) {
+  if (!r->started && fmt == FMT_CSV) {
     for (size_t j = 0; j < r->ncols; j++) {
       if (j)
         putc(',', out);
       vg_csv_field(out, r->cols[j], strlen(r->cols[j]));
     }
     fputs("\r\n", out);
-    for (size_t i = 0; i < nrows; i++) {
+  } else if (!r->started && fmt == FMT_JSON) {
+    fputs("[", out);
+  }
+  r->started = 1;
+  for (size_t i = 0; i < nrows; i++) {
+    if (fmt == FMT_CSV) {
       for (size_t j = 0; j < r->ncols; j++) {
         const struct cell *c = &r->c[i * r->ncols + j];
         if (j)
@@ -171,20 +181,30 @@ static int write_rows(FILE *out, const struct rows *r, int fmt) {
           vg_csv_field(out, c->s, strlen(c->s));
       }
       fputs("\r\n", out);
-    }
-  } else if (fmt == FMT_JSON) {
-    fputs("[", out);
-    for (size_t i = 0; i < nrows; i++) {
-      fputs(i ? ",\n" : "\n", out);
+    } else if (fmt == FMT_JSON) {
+      fputs(r->written + i ? ",\n" : "\n", out);
       write_json_row(out, r, i);
-    }
-    fputs(nrows ? "\n]\n" : "]\n", out);
-  } else if (fmt == FMT_NDJSON) {
-    for (size_t i = 0; i < nrows; i++) {
+    } else {
       write_json_row(out, r, i);
       putc('\n', out);
     }
+  }
+  r->written += nrows;
+  for (size_t i = 0; i < r->n; i++)
+    free(r->c[i].s);
+  r->n = 0;
+  return ferror(out) ? -EIO : 0;
+}
+
+/* Writes what is left, and the end (table: everything, aligned). */
+static int write_rows(FILE *out, struct rows *r, int fmt) {
+  if (fmt != FMT_TABLE) {
+    if (rows_stream(out, r, fmt))
+      return -EIO;
+    if (fmt == FMT_JSON)
+      fputs(r->written ? "\n]\n" : "]\n", out);
   } else {
+    size_t nrows = r->n / r->ncols;
     size_t *w = calloc(r->ncols, sizeof *w);
     char *num = calloc(r->ncols, 1); /* numeric columns align right */
     if (!w || !num) {
@@ -627,6 +647,7 @@ struct qrow {
   const char *key;
   const char *metric;
   uint64_t *left; /* rows still allowed by --limit */
+  int fmt;
 };
 
 static int put_distinct(struct rows *r, const struct vg_acc *acc) {
@@ -696,6 +717,10 @@ static int on_window(const struct vg_wentry *w, void *arg) {
     default: assert(0);
     }
   }
+  /* CSV/JSON stream as they go (the snapshot stays open meanwhile); a
+   * table must see every row to measure its columns */
+  if (!rc && q->fmt != FMT_TABLE && r->n >= 64 * 1024)
+    rc = rows_stream(stdout, r, q->fmt);
   return rc;
 }
 
@@ -868,7 +893,7 @@ static int query_grouped(struct ctx *c, const struct series_list *l, const struc
     q->metric = metric;
     int rc = on_window(&m->w, q);
     if (rc < 0) {
-      ex = fail(EX_RUNTIME, "out of memory");
+      ex = fail(EX_RUNTIME, "cannot write the rows: %s", vg_strerror(rc));
       goto done;
     }
     if (rc > 0)
@@ -934,7 +959,7 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
         ex = EX_USAGE;
         goto done;
       }
-    struct qrow q = {&rows, &cs, c->tz, NULL, NULL, &left};
+    struct qrow q = {&rows, &cs, c->tz, NULL, NULL, &left, fmt};
     if ((ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &q)))
       goto done;
   }
@@ -943,16 +968,15 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
     static struct tag tags[MAX_TAGS];
     int nt;
     parse_key(l.v[i].key, strlen(l.v[i].key), metric, sizeof metric, tags, &nt);
-    struct qrow q = {&rows, &cs, c->tz, l.v[i].key, metric, &left};
+    struct qrow q = {&rows, &cs, c->tz, l.v[i].key, metric, &left, fmt};
     char e[512] = "";
     int rc = vg_store_read_range(c->rd, l.v[i].id, (uint8_t)res, from, to, on_window, &q, e,
                                  sizeof e);
     if (rc < 0) { /* 1: --limit stopped the walk */
-      ex = fail(EX_RUNTIME, "cannot read series %s: %s", l.v[i].key,
-                e[0] ? e : vg_strerror(rc));
+      ex = fail(EX_RUNTIME, "cannot %s series %s: %s", e[0] ? "read" : "write the rows of",
+                l.v[i].key, e[0] ? e : vg_strerror(rc));
       goto done;
-    }
-  }
+    }  }
   /* the snapshot is no longer needed: end it before printing */
   vg_store_reader_end(c->rd);
   c->rd = NULL;
@@ -979,7 +1003,7 @@ static int cmd_series(struct ctx *c, struct args *a, int fmt) {
   if (ex)
     return ex;
   struct series_list l = {0};
-  struct rows rows = {cols, sizeof cols / sizeof *cols, NULL, 0, 0};
+  struct rows rows = {.cols = cols, .ncols = sizeof cols / sizeof *cols};
   a->f.match = a->match;
   if ((ex = select_series(c, &a->f, &l)))
     goto done;
@@ -1043,7 +1067,7 @@ static int cmd_status(struct ctx *c, int fmt) {
    * watermark in one consistent view, without knowing the topics */
   vg_store_reader_end(c->rd);
   c->rd = NULL;
-  struct rows rows = {cols, sizeof cols / sizeof *cols, NULL, 0, 0};
+  struct rows rows = {.cols = cols, .ncols = sizeof cols / sizeof *cols};
   struct vg_store_state s;
   char err[512] = "", b[VG_FMT_ISO_MAX], n[64];
   int rc = vg_store_load(c->st, NULL, on_pos, &rows, &s, err, sizeof err);
