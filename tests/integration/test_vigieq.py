@@ -271,3 +271,55 @@ def test_long_output_streams_whole(store, bin_path):
     assert 10000 < len(c) == len(j) == len(nd) <= n
     assert sum(int(r["count"]) for r in c) == n
     assert [r["start_datetime"] for r in c] == [r["start_datetime"] for r in j]
+
+
+def test_queries_while_vigied_ingests(kafka, kcat, bin_path, tmp_path, store):
+    """vigieq in a loop while vigied consumes: every answer succeeds, the
+    total count of successive answers never goes down (each is one committed
+    snapshot), and the last answer holds every reading."""
+    import signal
+    import time
+    topic = "vigieq-live"
+    kafka.create_topic(topic, 1)
+    # the real sensor only: the made-up twin's readings come 20 days behind
+    # the watermark, older than the retention horizon vigied accepts
+    rows = [r for r in store["rows"] if "P1" in r[4] and r[0] != "9001"]
+    cfg = tmp_path / "vigie.yaml"
+    cfg.write_text(open(store["config"]).read()
+                   .replace(store["dir"], str(tmp_path / "store"))
+                   .replace("vigieq-aberdeen", topic))
+    d = subprocess.Popen([bin_path("vigied"), "--config", str(cfg)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        chunks = 6
+        size = (len(rows) + chunks - 1) // chunks
+        seen = []
+        for k in range(chunks):
+            lines = [json.dumps({"sensor_id": s, "location": loc, "timestamp": ts, **v})
+                     for s, loc, _, ts, v in rows[k * size:(k + 1) * size]]
+            r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic],
+                               input="\n".join(lines) + "\n", capture_output=True,
+                               text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            for _ in range(5):
+                q = vigieq(bin_path, "--config", str(cfg), "query", "--resolution", "1d",
+                           "--metric", "P1", "--stats", "count", "--format", "json",
+                           check=False)
+                if not seen and (q.returncode == 3 or "the store has none" in q.stderr):
+                    time.sleep(0.2)  # no store, or no series committed yet
+                    continue
+                assert q.returncode == 0, q.stderr
+                seen.append(sum(x["count"] for x in json.loads(q.stdout)))
+                time.sleep(0.1)
+        deadline = time.time() + 60
+        while seen[-1] < len(rows) and time.time() < deadline:
+            q = vigieq(bin_path, "--config", str(cfg), "query", "--resolution", "1d",
+                       "--metric", "P1", "--stats", "count", "--format", "json")
+            seen.append(sum(x["count"] for x in json.loads(q.stdout)))
+            time.sleep(0.2)
+    finally:
+        d.send_signal(signal.SIGTERM)
+        d.wait(timeout=60)
+    assert seen == sorted(seen), seen
+    assert seen[-1] == len(rows)
+    assert d.returncode == 0, d.stderr.read()
