@@ -235,6 +235,26 @@ def test_errors_have_exit_codes_and_say_why(store, bin_path, tmp_path):
     assert r.returncode == 3 and "no store at" in r.stderr
     r = vigieq(bin_path, "--config", store["config"], "frobnicate", check=False)
     assert r.returncode == 2
+    r = vigieq(bin_path, "--config", store["config"], "query", "--tz", "Mars/Olympus",
+               check=False)
+    assert r.returncode == 2 and "--tz 'Mars/Olympus'" in r.stderr
+    r = vigieq(bin_path, "--config", str(tmp_path / "missing.yaml"), "query", check=False)
+    assert r.returncode == 2 and "missing.yaml" in r.stderr
+    r = vigieq(bin_path, "--help")
+    assert "exit codes" in r.stdout
+
+
+def test_where_filters(store, bin_path):
+    def keys(*where):
+        r = vigieq(bin_path, "--config", store["config"], "series", "--format", "json",
+                   *[a for w in where for a in ("--where", w)])
+        return sorted(x["series"] for x in json.loads(r.stdout))
+    both = keys()
+    assert len(both) == 4
+    assert keys("sensor_id=5331") == [k for k in both if "5331" in k]
+    assert keys("sensor_id!=5331") == [k for k in both if "9001" in k]
+    assert keys("sensor_id=9*", "location=3121") == [k for k in both if "9001" in k]
+    assert keys("location=4*") == []
 
 
 def test_stats_and_limit(store, bin_path):
