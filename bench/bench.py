@@ -72,8 +72,28 @@ class LoadSampler(threading.Thread):
                 "samples": len(s)}
 
 
-def measure(cmd, out_path, env=None, timeout=None):
-    """Runs cmd; returns (rc, wall s, cpu s, peak RSS MiB, stdout text)."""
+def vigied_metrics(err_path):
+    """vigied's /metrics (the port is in its log), as {name: value}."""
+    import re
+    import urllib.request
+    try:
+        with open(err_path) as f:
+            port = re.search(r'"http listening".* port=(\d+)', f.read()).group(1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
+            text = r.read().decode()
+    except Exception as e:  # noqa: BLE001 - best effort, for the notes
+        return {"error": str(e)}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("vigie_") and "{" not in line and "_bucket" not in line:
+            k, _, v = line.partition(" ")
+            out[k] = float(v)
+    return out
+
+
+def measure(cmd, out_path, env=None, timeout=None, on_timeout=None):
+    """Runs cmd; returns (rc, wall s, cpu s, peak RSS MiB, stdout text).
+    On timeout on_timeout() is called before the kill (rc -9)."""
     with open(out_path, "w") as out, open(out_path + ".err", "w") as err:
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -83,6 +103,8 @@ def measure(cmd, out_path, env=None, timeout=None):
             if pid:
                 break
             if deadline and time.monotonic() > deadline:
+                if on_timeout:
+                    on_timeout()
                 p.kill()
                 pid, status, ru = os.wait4(p.pid, 0)
                 break
@@ -119,9 +141,15 @@ def main():
                     help="runs of the Kafka Streams app (slow)")
     ap.add_argument("--ks-timeout", type=float, default=1200,
                     help="seconds before a Kafka Streams run is killed (failed)")
+    ap.add_argument("--vigied-repeats", type=int, default=None,
+                    help="runs of vigied per worker count (default: --repeats)")
+    ap.add_argument("--vigied-timeout", type=float, default=1800,
+                    help="seconds before a vigied run is killed (failed)")
     ap.add_argument("--workers", default="1,2", help="vigied workers to measure")
     ap.add_argument("--skip", default="", help="comma list: kstreams,duckdb,micro")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--reuse-gen", action="store_true",
+                    help="keep WORKDIR/gen/air-quality.jsonl from an earlier run (same seed)")
     a = ap.parse_args()
     skip = set(x for x in a.skip.split(",") if x)
 
@@ -147,9 +175,11 @@ def main():
     gdir = os.path.join(work, "gen")
     os.makedirs(gdir, exist_ok=True)
     t0 = time.monotonic()
-    subprocess.run([gen, "--sensors", str(a.sensors), "--duration", f"{a.minutes}m",
-                    "--seed", str(a.seed), "--output", os.path.join(gdir, "{kind}.jsonl")],
-                   check=True)
+    data = os.path.join(gdir, "air-quality.jsonl")
+    if not (a.reuse_gen and os.path.exists(data)):
+        subprocess.run([gen, "--sensors", str(a.sensors), "--duration", f"{a.minutes}m",
+                        "--seed", str(a.seed), "--output", os.path.join(gdir, "{kind}.jsonl")],
+                       check=True)
     data = os.path.join(gdir, "air-quality.jsonl")
     for k in os.listdir(gdir):  # only air quality is used
         if k != "air-quality.jsonl":
@@ -222,7 +252,7 @@ def main():
         # b. vigied --drain
         for w in [int(x) for x in a.workers.split(",") if x]:
             name = f"vigied --drain ({w} worker{'s' if w > 1 else ''})"
-            for i in range(a.repeats):
+            for i in range(a.repeats if a.vigied_repeats is None else a.vigied_repeats):
                 d = os.path.join(work, f"vigied-w{w}-{i}")
                 os.makedirs(d)
                 cfg = os.path.join(d, "vigie.yaml")
@@ -245,8 +275,19 @@ sources:
     tag_keys: [district]
     fields: [{", ".join(FIELDS)}]
 """)
+                seen = {}
+                errp = os.path.join(d, "vigied.out.err")
                 rc, wall, cpu, rss, text = measure(
-                    [vigied, "--config", cfg, "--drain"], os.path.join(d, "vigied.out"))
+                    [vigied, "--config", cfg, "--drain"], os.path.join(d, "vigied.out"),
+                    timeout=a.vigied_timeout,
+                    on_timeout=lambda: seen.update(vigied_metrics(errp)))
+                if seen:
+                    res["notes"].append(
+                        f"{name} #{i} killed after {a.vigied_timeout:.0f} s: metrics then: "
+                        + ", ".join(f"{k}={v:g}" for k, v in seen.items()
+                                    if k in ("vigie_events_total", "vigie_epochs_committed_total",
+                                             "vigie_jemalloc_allocated_bytes",
+                                             "vigie_store_used_bytes", "error")))
                 du = subprocess.run(["du", "-sm", os.path.join(d, "data")],
                                     capture_output=True, text=True).stdout.split()
                 record(name, i, rc, wall, cpu, rss,
@@ -255,6 +296,36 @@ sources:
                     with open(os.path.join(d, "vigied.out.err")) as f:
                         res["notes"].append(f"{name} #{i} exited {rc}: {f.read()[-1500:]}")
                 shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
+
+        # d. DuckDB over the file (before Kafka Streams, the slowest)
+        if "duckdb" not in skip:
+            for i in range(a.repeats):
+                rc, wall, cpu, rss, text = measure(
+                    [py, os.path.join(HERE, "duckdb_rollup.py"), data],
+                    os.path.join(work, f"duckdb{i}.out"))
+                j = last_json(text) or {}
+                if rc == 0 and j.get("events") != nev:
+                    res["notes"].append(f"duckdb #{i} counted {j.get('events')} events")
+                record("DuckDB (file, load incl.)", i, rc, wall, cpu, rss, extra={"report": j})
+                if rc != 0:
+                    with open(os.path.join(work, f"duckdb{i}.out.err")) as f:
+                        res["notes"].append(f"duckdb #{i} exited {rc}: {f.read()[-1500:]}")
+
+        # micro-benchmarks of the earlier issues, short settings, raw text
+        if "micro" not in skip:
+            for name, cmd in [
+                    ("vigie-bench-codec", [os.path.join(bld, "bench", "vigie-bench-codec")]),
+                    ("vigie-bench-agg", [os.path.join(bld, "bench", "vigie-bench-agg"),
+                                         "--events", "1000000", "--repeat", "1"]),
+                    ("vigie-bench-store", [os.path.join(bld, "bench", "vigie-bench-store"),
+                                           "--dir", os.path.join(work, "store-bench"),
+                                           "--max-series", "10000"])]:
+                log(f"micro: {name}")
+                rc, wall, cpu, rss, text = measure(cmd, os.path.join(work, name + ".out"),
+                                                   timeout=600)
+                res["micro"][name] = {"cmd": " ".join(os.path.basename(c) if c == cmd[0] else c
+                                                      for c in cmd),
+                                      "rc": rc, "wall_s": round(wall, 1), "output": text}
 
         # c. Kafka Streams
         if "kstreams" not in skip:
@@ -286,35 +357,6 @@ sources:
                                                 f"{f.read()[-2000:]}")
                     shutil.rmtree(sd, ignore_errors=True)
 
-    # d. DuckDB over the file (no broker needed)
-    if "duckdb" not in skip:
-        for i in range(a.repeats):
-            rc, wall, cpu, rss, text = measure(
-                [py, os.path.join(HERE, "duckdb_rollup.py"), data],
-                os.path.join(work, f"duckdb{i}.out"))
-            j = last_json(text) or {}
-            if rc == 0 and j.get("events") != nev:
-                res["notes"].append(f"duckdb #{i} counted {j.get('events')} events")
-            record("DuckDB (file, load incl.)", i, rc, wall, cpu, rss, extra={"report": j})
-            if rc != 0:
-                with open(os.path.join(work, f"duckdb{i}.out.err")) as f:
-                    res["notes"].append(f"duckdb #{i} exited {rc}: {f.read()[-1500:]}")
-
-    # micro-benchmarks of the earlier issues, short settings, raw text
-    if "micro" not in skip:
-        for name, cmd in [
-                ("vigie-bench-codec", [os.path.join(bld, "bench", "vigie-bench-codec")]),
-                ("vigie-bench-agg", [os.path.join(bld, "bench", "vigie-bench-agg"),
-                                     "--events", "1000000", "--repeat", "1"]),
-                ("vigie-bench-store", [os.path.join(bld, "bench", "vigie-bench-store"),
-                                       "--dir", os.path.join(work, "store-bench"),
-                                       "--max-series", "10000"])]:
-            log(f"micro: {name}")
-            rc, wall, cpu, rss, text = measure(cmd, os.path.join(work, name + ".out"),
-                                               timeout=600)
-            res["micro"][name] = {"cmd": " ".join(os.path.basename(c) if c == cmd[0] else c
-                                                  for c in cmd),
-                                  "rc": rc, "wall_s": round(wall, 1), "output": text}
 
     load.stop.set()
     res["load_average"] = load.summary()
