@@ -990,15 +990,25 @@ done:
   return ex;
 }
 
+struct wcount {
+  uint64_t n;
+  int64_t first, last; /* earliest start, latest end (UTC s) */
+};
+
 static int count_window(const struct vg_wentry *w, void *arg) {
-  (void)w;
-  (*(uint64_t *)arg)++;
+  struct wcount *k = arg;
+  k->n++;
+  if (w->start < k->first)
+    k->first = w->start;
+  if (w->end > k->last)
+    k->last = w->end;
   return 0;
 }
 
 static int cmd_series(struct ctx *c, struct args *a, int fmt) {
   static const char *const cols[] = {"series",     "metric",     "tags",      "first_seen",
-                                     "windows_1m", "windows_1h", "windows_1d"};
+                                     "windows_1m", "windows_1h", "windows_1d",
+                                     "data_from",  "data_to"};
   int ex = open_store(c);
   if (ex)
     return ex;
@@ -1022,16 +1032,25 @@ static int cmd_series(struct ctx *c, struct args *a, int fmt) {
     rc = rc ? rc : put(&rows, CELL_TEXT, metric);
     rc = rc ? rc : put(&rows, CELL_TEXT, tagtext);
     rc = rc ? rc : put(&rows, CELL_TEXT, t);
+    struct wcount k = {0, INT64_MAX, INT64_MIN};
     for (uint8_t res = 0; res < 3 && !rc; res++) {
-      uint64_t n = 0;
       char e[512] = "";
-      rc = vg_store_read_range(c->rd, l.v[i].id, res, TIME_MIN, TIME_MAX, count_window, &n, e,
+      k.n = 0;
+      rc = vg_store_read_range(c->rd, l.v[i].id, res, TIME_MIN, TIME_MAX, count_window, &k, e,
                                sizeof e);
       if (rc)
         ex = fail(EX_RUNTIME, "cannot read series %s: %s", l.v[i].key,
                   e[0] ? e : vg_strerror(rc));
       else
-        rc = put_u64(&rows, n);
+        rc = put_u64(&rows, k.n);
+    }
+    for (int b = 0; b < 2 && !rc; b++) { /* the span its stored windows cover */
+      if (k.first == INT64_MAX) {
+        rc = put(&rows, CELL_NULL, NULL);
+        continue;
+      }
+      vg_fmt_iso(b ? k.last : k.first, c->tz, t);
+      rc = put(&rows, CELL_TEXT, t);
     }
     if (rc && !ex)
       ex = fail(EX_RUNTIME, "out of memory");

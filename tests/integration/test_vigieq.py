@@ -203,6 +203,8 @@ def test_table_and_series_and_status(store, bin_path):
     s = vigieq(bin_path, "--config", store["config"], "series", "--format", "json")
     series = json.loads(s.stdout)
     assert {x["metric"] for x in series} == {"P1", "P2"}
+    assert {x["data_from"] for x in series} == {"2018-10-01T00:00:00+01:00"}
+    assert max(x["data_to"] for x in series) == "2018-11-01T00:00:00+00:00"
     assert all(int(x["windows_1d"]) > 0 and int(x["windows_1m"]) >= int(x["windows_1h"])
                for x in series)
     m = json.loads(vigieq(bin_path, "--config", store["config"], "series", "--match",
