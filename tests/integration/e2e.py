@@ -133,5 +133,25 @@ def utc_naive(text):
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()
 
 
-__all__ = ["produce", "write_config", "vigied", "query", "Oracle", "naive_local_to_utc",
+def aarhus_traffic():
+    """Both directions of the Aarhus road as line protocol (seconds), keyed by
+    report id, with their oracle (duplicate rows included: they were
+    received)."""
+    oracle = Oracle("Europe/Copenhagen")
+    msgs = []
+    for rid in ("192600", "192574"):
+        path = os.path.join(SHARED, "aarhus-traffic-bt", f"trafficData{rid}.csv")
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                t = int(utc_naive(row["TIMESTAMP"]))
+                msgs.append((rid, f"traffic,report_id={rid} vehicle_count="
+                                  f"{row['vehicleCount']}i,avg_speed={row['avgSpeed']}i {t}"))
+                oracle.add(f'traffic_vehicle_count{{report_id="{rid}"}}', t,
+                           float(row["vehicleCount"]))
+                oracle.add(f'traffic_avg_speed{{report_id="{rid}"}}', t,
+                           float(row["avgSpeed"]))
+    return msgs, oracle
+
+
+__all__ = ["aarhus_traffic", "produce", "write_config", "vigied", "query", "Oracle", "naive_local_to_utc",
            "utc_naive", "SHARED", "timedelta"]

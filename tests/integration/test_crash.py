@@ -5,7 +5,6 @@ finishes. Every window must equal the oracle computed from the raw rows:
 count, min and max exactly, sum within 1e-9 relative. Nothing lost, nothing
 counted twice.
 """
-import csv
 import os
 import random
 import signal
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from e2e import SHARED, Oracle, produce, query, utc_naive, write_config
+from e2e import SHARED, aarhus_traffic, produce, query, write_config
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
                                 reason=f"shared data sets absent ({SHARED})")
@@ -22,30 +21,12 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
 KILLS = 20
 
 
-def traffic_messages():
-    """Both directions of the Aarhus road as line protocol, with the oracle."""
-    oracle = Oracle("Europe/Copenhagen")
-    msgs = []
-    for rid in ("192600", "192574"):
-        path = os.path.join(SHARED, "aarhus-traffic-bt", f"trafficData{rid}.csv")
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                t = int(utc_naive(row["TIMESTAMP"]))
-                msgs.append((rid, f"traffic,report_id={rid} vehicle_count="
-                                  f"{row['vehicleCount']}i,avg_speed={row['avgSpeed']}i {t}"))
-                oracle.add(f'traffic_vehicle_count{{report_id="{rid}"}}', t,
-                           float(row["vehicleCount"]))
-                oracle.add(f'traffic_avg_speed{{report_id="{rid}"}}', t,
-                           float(row["avgSpeed"]))
-    return msgs, oracle
-
-
 def test_kill_9_twenty_times_then_drain_equals_oracle(kafka, kcat, bin_path, tmp_path,
                                                       topic_name):
     seed = int(os.environ.get("VIGIE_CRASH_SEED", time.time_ns() % 1000003))
     rnd = random.Random(seed)
     print(f"crash test seed {seed} (VIGIE_CRASH_SEED to replay)")
-    msgs, oracle = traffic_messages()
+    msgs, oracle = aarhus_traffic()
     kafka.create_topic(topic_name, 4)
     kafka.create_topic(topic_name + ".dead", 1)
     cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),

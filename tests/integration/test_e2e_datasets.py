@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e import (SHARED, Oracle, naive_local_to_utc, produce, query, utc_naive,
-                 vigied, write_config)
+from e2e import (SHARED, Oracle, aarhus_traffic, naive_local_to_utc, produce, query,
+                 utc_naive, vigied, write_config)
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
                                 reason=f"shared data sets absent ({SHARED})")
@@ -114,20 +114,7 @@ def test_aarhus_traffic_line_protocol_with_duplicates(kafka, kcat, bin_path, tmp
     """Two directions of a road, 5-minute counts sent as InfluxDB line
     protocol, with the data set's exact duplicate rows and backward jumps
     (they count as received: the oracle counts them too)."""
-    oracle = Oracle("Europe/Copenhagen")
-    msgs = []
-    for rid in ("192600", "192574"):
-        path = os.path.join(SHARED, "aarhus-traffic-bt", f"trafficData{rid}.csv")
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                t = int(utc_naive(row["TIMESTAMP"]))
-                line = (f"traffic,report_id={rid} vehicle_count={row['vehicleCount']}i,"
-                        f"avg_speed={row['avgSpeed']}i {t}")
-                msgs.append((rid, line))
-                oracle.add(f'traffic_vehicle_count{{report_id="{rid}"}}', t,
-                           float(row["vehicleCount"]))
-                oracle.add(f'traffic_avg_speed{{report_id="{rid}"}}', t,
-                           float(row["avgSpeed"]))
+    msgs, oracle = aarhus_traffic()
     cfg, n = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
                       dict(format="influx", precision="s"), "Europe/Copenhagen")
     check_all(bin_path, cfg, oracle)
