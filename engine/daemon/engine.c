@@ -647,7 +647,11 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       nanosleep(&ts, NULL);
     }
     if (!commit_pending) {
-      int merged = vg_agg_collect(e->agg, now_ns(), on_emit, e);
+      /* a drain's last round: every partition was read to the end it had at
+       * start, so none has more to say -- all count as idle, and the
+       * watermark becomes the highest partition watermark (window.h) */
+      int64_t now = e->o.drain && all_done ? INT64_MAX : now_ns();
+      int merged = vg_agg_collect(e->agg, now, on_emit, e);
       if (merged < 0) {
         engine_fail(e, "out of memory merging an epoch");
         break;
