@@ -93,7 +93,7 @@ for line in sys.stdin:
         last[r["series"]] = r
 for s in sorted(last)[:3]:
     r = last[s]
-    print(f"    latest final hour {r[\"start_datetime\"]}  {s}  mean {r[\"mean\"]:.1f} ug/m3")
+    print("    latest final hour %s  %s  mean %.1f ug/m3" % (r["start_datetime"], s, r["mean"]))
 ' || true
   fi
   if [ -n "${VIGIE_DEMO_SECONDS:-}" ] && [ $((now - start)) -ge "$VIGIE_DEMO_SECONDS" ]; then
