@@ -31,6 +31,7 @@
 #include "vigie/calendar.h"
 #include "vigie/config.h"
 #include "vigie/error.h"
+#include "vigie/text.h"
 #include "vigie/publish.h"
 #include "vigie/store.h"
 #include "vigie/tz.h"
@@ -294,29 +295,6 @@ static int parse_key(const char *k, size_t len, char *metric, size_t msize,
 
 /* --- suggestions --------------------------------------------------------- */
 
-static size_t distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  size_t *row = malloc((lb + 1) * sizeof *row);
-  if (!row)
-    return SIZE_MAX;
-  for (size_t j = 0; j <= lb; j++)
-    row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t sub = diag + (a[i - 1] != b[j - 1]);
-      size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
-      row[j] = sub < best ? sub : best;
-      diag = up;
-    }
-  }
-  size_t d = row[lb];
-  free(row);
-  return d;
-}
-
 struct names {
   char **v;
   size_t n, cap;
@@ -363,7 +341,7 @@ static void suggest(const char *what, const char *name, const struct names *know
   const char *best[3] = {0};
   size_t bd[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
   for (size_t i = 0; i < known->n; i++) {
-    size_t d = distance(name, known->v[i]);
+    size_t d = vg_edit_distance(name, known->v[i]);
     for (int k = 0; k < 3; k++)
       if (d < bd[k]) {
         for (int m = 2; m > k; m--) {

@@ -20,6 +20,7 @@
 
 #include "vigie/config.h"
 #include "vigie/error.h"
+#include "vigie/text.h"
 #include "vigie/log.h"
 #include "vigie/tz.h"
 #include "vigie/utf8.h"
@@ -250,27 +251,6 @@ static yaml_node_t *item(struct ctx *c, yaml_node_item_t *i) {
        ((k) = yaml_document_get_node((c)->doc, p_->key),                            \
        (v) = yaml_document_get_node((c)->doc, p_->value), 1);                       \
        p_++)
-
-/* Edit distance, for "did you mean" (short names only). */
-static size_t distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), row[64];
-  if (la >= 63 || lb >= 63)
-    return 99;
-  for (size_t j = 0; j <= lb; j++)
-    row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t prev = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t cur = row[j];
-      size_t sub = prev + (a[i - 1] != b[j - 1]);
-      size_t del = row[j] + 1, ins = row[j - 1] + 1;
-      row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-      prev = cur;
-    }
-  }
-  return row[lb];
-}
 
 /* ---- values ---------------------------------------------------------------- */
 
@@ -629,7 +609,7 @@ static void walk(struct ctx *c, const struct ckey *table, void *base, yaml_node_
         char seg[128];
         snprintf(seg, sizeof seg, "%s", t->name + strlen(prefix));
         seg[strcspn(seg, ".")] = '\0';
-        size_t d = distance(seg, full + strlen(prefix));
+        size_t d = vg_edit_distance(seg, full + strlen(prefix));
         if (d < bd) {
           bd = d;
           best = t->name;

@@ -6,6 +6,7 @@
 #include "vigie/error.h"
 #include "vigie/hash.h"
 #include "vigie/log.h"
+#include "vigie/text.h"
 #include "vigie/utf8.h"
 
 #ifdef VG_HAVE_JEMALLOC
@@ -121,6 +122,18 @@ static void utf8_validation_is_strict(void **state) {
                vg_utf8_valid_prefix(v[i].s, v[i].n), v[i].valid);
 }
 
+static void edit_distance(void **state) {
+  (void)state;
+  assert_int_equal(vg_edit_distance("", ""), 0);
+  assert_int_equal(vg_edit_distance("windws", "windows"), 1);
+  assert_int_equal(vg_edit_distance("kitten", "sitting"), 3);
+  char long_a[200], long_b[200];
+  memset(long_a, 'a', 199), long_a[199] = 0;
+  memset(long_b, 'a', 199), long_b[199] = 0;
+  long_b[100] = 'b'; /* past the stack row: the heap one */
+  assert_int_equal(vg_edit_distance(long_a, long_b), 1);
+}
+
 int vg_test_common(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(strerror_names_every_code),
@@ -131,6 +144,7 @@ int vg_test_common(void) {
       cmocka_unit_test(log_level_parses),
       cmocka_unit_test(malloc_is_jemalloc),
       cmocka_unit_test(utf8_validation_is_strict),
+      cmocka_unit_test(edit_distance),
   };
   return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }
