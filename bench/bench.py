@@ -391,7 +391,8 @@ sources:
     lines.append(f"workload: {w.get('events', 0):,} events ({w.get('messages', 0):,} "
                  f"messages) over {w.get('series', 0):,} series, {w.get('partitions')} "
                  f"partitions, {w.get('file_bytes', 0) / 1e6:.0f} MB JSON")
-    lines.append(f"ratio = {best} / system (events/s); medians of the runs shown")
+    lines.append(f"ratio = {best or 'vigied (no successful run)'} / system (events/s); "
+                 "medians of the runs shown")
     lines.append("")
     hdr = f"{'system':<30} {'runs':>4} {'events/s':>12} {'ratio':>8} " \
           f"{'CPU s/M ev':>11} {'peak RSS MiB':>13}"
@@ -400,7 +401,10 @@ sources:
     for name in res["runs"]:
         md = med.get(name)
         if not md:
-            lines.append(f"{name:<30} {'0':>4} {'failed':>12}")
+            last = res["runs"][name][-1]
+            lines.append(f"{name:<30} {'0':>4} {'failed':>12}   (rc {last['rc']} after "
+                         f"{last['wall_s']:.0f} s, CPU {last['cpu_s']:.0f} s, peak RSS "
+                         f"{last['peak_rss_mib']:.0f} MiB)")
             continue
         ratio = f"{vbest / md['events_per_s']:.2f}x" if vbest else "-"
         lines.append(f"{name:<30} {md['runs']:>4} {md['events_per_s']:>12,.0f} "
