@@ -269,7 +269,10 @@ int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
   for (uint32_t i = 0; i < a->o.nworkers; i++) {
     struct vg_worker *w = a->workers[i];
     struct epoch *e;
-    while ((e = vg_spsc_pop(&w->full))) {
+    /* at most what a worker can have queued: workers keep handing epochs
+     * while this merges, and an unbounded loop would never return to let
+     * the caller commit */
+    for (int k = 0; k < VG_AGG_MAX_PENDING && (e = vg_spsc_pop(&w->full)); k++) {
       int rc = merge_epoch(a, e);
       if (rc < 0) {
         /* fatal for this process: the windows hold part of the epoch, which

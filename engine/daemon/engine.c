@@ -843,14 +843,8 @@ static void register_metrics(struct vg_engine *e) {
   }
 }
 
-static double store_used(void *ctx) {
-  struct vg_store_stat s;
-  return vg_store_stat(ctx, &s) == 0 ? (double)s.used_bytes : 0;
-}
-
-static double store_map(void *ctx) {
-  struct vg_store_stat s;
-  return vg_store_stat(ctx, &s) == 0 ? (double)s.map_bytes : 0;
+int vg_engine_store_stat(struct vg_engine *e, struct vg_store_stat *out) {
+  return vg_store_stat(e->store, out);
 }
 
 int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, char *errstr,
@@ -1031,12 +1025,6 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
       goto fail_quiet;
   }
   register_metrics(e);
-  if (opts->metrics) {
-    vg_metrics_gauge_fn(opts->metrics, "vigie_store_used_bytes",
-                        "Bytes of the LMDB map in use.", NULL, store_used, e->store);
-    vg_metrics_gauge_fn(opts->metrics, "vigie_store_map_bytes", "Size of the LMDB map.",
-                        NULL, store_map, e->store);
-  }
   *out = e;
   return 0;
 fail:

@@ -34,6 +34,7 @@
 #include "vigie/http.h"
 #include "vigie/log.h"
 #include "vigie/metrics.h"
+#include "vigie/store.h"
 
 #ifndef VG_VERSION
 #define VG_VERSION "0.1.0"
@@ -98,6 +99,26 @@ static void h_readyz(void *ctx, const struct vg_http_request *req,
     vg_http_reply(resp, 200, "text/plain", "ready\n");
   else
     vg_http_reply(resp, 503, "text/plain", "not ready\n");
+}
+
+/* Store gauges: through the daemon, under its lock, because the engine (and
+ * its store) may be rebuilt or freed while the registry lives on. */
+static double store_gauge(struct daemon *d, int map) {
+  struct vg_store_stat s;
+  double v = 0;
+  pthread_rwlock_rdlock(&d->lock);
+  if (d->engine && vg_engine_store_stat(d->engine, &s) == 0)
+    v = (double)(map ? s.map_bytes : s.used_bytes);
+  pthread_rwlock_unlock(&d->lock);
+  return v;
+}
+
+static double store_used(void *ctx) {
+  return store_gauge(ctx, 0);
+}
+
+static double store_map(void *ctx) {
+  return store_gauge(ctx, 1);
 }
 
 #ifdef VG_HAVE_JEMALLOC
@@ -224,6 +245,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vigied: out of memory\n");
     goto out;
   }
+  vg_metrics_gauge_fn(d.metrics, "vigie_store_used_bytes", "Bytes of the LMDB map in use.",
+                      NULL, store_used, &d);
+  vg_metrics_gauge_fn(d.metrics, "vigie_store_map_bytes", "Size of the LMDB map.", NULL,
+                      store_map, &d);
 #ifdef VG_HAVE_JEMALLOC
   vg_metrics_gauge_fn(d.metrics, "vigie_jemalloc_allocated_bytes",
                       "Bytes allocated by the process (jemalloc stats.allocated).", NULL,

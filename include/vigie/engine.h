@@ -55,6 +55,9 @@ int vg_engine_ready(const struct vg_engine *e);
 /* The bootstrap servers in use (the embedded broker's address with
  * kafka.brokers: embedded). */
 const char *vg_engine_brokers(const struct vg_engine *e);
+/* The store's size (any thread; the engine must outlive the call). */
+struct vg_store_stat;
+int vg_engine_store_stat(struct vg_engine *e, struct vg_store_stat *out);
 void vg_engine_free(struct vg_engine *e);
 
 #endif
