@@ -619,17 +619,6 @@ int vg_codec_parse_rfc3339(const char *s, size_t n, const struct vg_tz *tz,
 
 /* ---- configuration ------------------------------------------------------ */
 
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...) {
-  if (!errstr || size == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errstr, size, fmt, ap);
-  va_end(ap);
-}
 
 /* a path's name: '.' -> '_' (the rest is sanitised when keys are written) */
 static char *path_name(const char *path) {
@@ -677,12 +666,12 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
     c->max_bytes = INT32_MAX; /* jsmn offsets are int */
   if (cfg->format != VG_FORMAT_JSON && cfg->format != VG_FORMAT_INFLUX &&
       cfg->format != VG_FORMAT_SENML) {
-    seterr(errstr, errstr_size, "codec: unknown format %d", (int)cfg->format);
+    vg_errstr(errstr, errstr_size, "codec: unknown format %d", (int)cfg->format);
     err = VG_ECONFIG;
     goto fail;
   }
   if ((unsigned)cfg->time_format > VG_TIME_RFC3339) {
-    seterr(errstr, errstr_size, "codec: unknown time_format %d",
+    vg_errstr(errstr, errstr_size, "codec: unknown time_format %d",
            (int)cfg->time_format);
     err = VG_ECONFIG;
     goto fail;
@@ -690,7 +679,7 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
   c->time_format = cfg->time_format;
   static const int64_t prec[] = {1, 1000, 1000000, 1000000000};
   if ((unsigned)cfg->precision > VG_PRECISION_S) {
-    seterr(errstr, errstr_size, "codec: unknown precision %d",
+    vg_errstr(errstr, errstr_size, "codec: unknown precision %d",
            (int)cfg->precision);
     err = VG_ECONFIG;
     goto fail;
@@ -700,26 +689,26 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
                           NULL};
   for (int i = 0; i < 3; i++)
     if (paths[i] && !path_ok(paths[i])) {
-      seterr(errstr, errstr_size, "codec: bad key path \"%s\"", paths[i]);
+      vg_errstr(errstr, errstr_size, "codec: bad key path \"%s\"", paths[i]);
       err = VG_ECONFIG;
       goto fail;
     }
   for (size_t i = 0; i < cfg->n_tag_keys; i++)
     if (!cfg->tag_keys[i] || !path_ok(cfg->tag_keys[i])) {
-      seterr(errstr, errstr_size, "codec: bad tag key \"%s\"",
+      vg_errstr(errstr, errstr_size, "codec: bad tag key \"%s\"",
              cfg->tag_keys[i] ? cfg->tag_keys[i] : "(null)");
       err = VG_ECONFIG;
       goto fail;
     }
   for (size_t i = 0; i < cfg->n_fields; i++)
     if (!cfg->fields[i] || !path_ok(cfg->fields[i])) {
-      seterr(errstr, errstr_size, "codec: bad field \"%s\"",
+      vg_errstr(errstr, errstr_size, "codec: bad field \"%s\"",
              cfg->fields[i] ? cfg->fields[i] : "(null)");
       err = VG_ECONFIG;
       goto fail;
     }
   if (cfg->count_as && !path_ok(cfg->count_as)) {
-    seterr(errstr, errstr_size, "codec: bad count_as metric \"%s\"",
+    vg_errstr(errstr, errstr_size, "codec: bad count_as metric \"%s\"",
            cfg->count_as);
     err = VG_ECONFIG;
     goto fail;
@@ -744,7 +733,7 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
     char tzerr[256];
     err = vg_tz_load(cfg->time_zone, &c->tz, tzerr, sizeof tzerr);
     if (err != 0) {
-      seterr(errstr, errstr_size, "codec: time_zone: %s", tzerr);
+      vg_errstr(errstr, errstr_size, "codec: time_zone: %s", tzerr);
       if (err != -ENOMEM)
         err = VG_ECONFIG;
       goto fail;
@@ -788,7 +777,7 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
   return 0;
 fail:
   if (err == -ENOMEM)
-    seterr(errstr, errstr_size, "codec: out of memory");
+    vg_errstr(errstr, errstr_size, "codec: out of memory");
   vg_codec_free(c);
   return err;
 }

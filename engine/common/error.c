@@ -1,6 +1,8 @@
 /*
  * vg_strerror: one place that names every error code, ours and errno's.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vigie/error.h"
@@ -25,4 +27,13 @@ const char *vg_strerror(int err) {
   if (err < 0 && err > -4096) /* the kernel's errno range */
     return strerror(-err);    /* glibc's strerror is thread-safe for known codes */
   return "unknown error";
+}
+
+void vg_errstr(char *errstr, size_t size, const char *fmt, ...) {
+  if (!errstr || size == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errstr, size, fmt, ap);
+  va_end(ap);
 }

@@ -52,17 +52,6 @@ struct vg_tz {
   struct tz_rule rule;
 };
 
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...) {
-  if (!errstr || size == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errstr, size, fmt, ap);
-  va_end(ap);
-}
 
 static int64_t clamp(int64_t t) {
   return t < -TZ_LIMIT ? -TZ_LIMIT : t > TZ_LIMIT ? TZ_LIMIT : t;
@@ -469,19 +458,19 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
   int err = VG_ECORRUPT;
   *out = NULL;
   if (read_hdr(p, len, &h) != 0) {
-    seterr(errstr, errstr_size, "time zone \"%s\": not a TZif file", name);
+    vg_errstr(errstr, errstr_size, "time zone \"%s\": not a TZif file", name);
     return VG_ECORRUPT;
   }
   uint64_t bsz = block_size(&h, 4);
   if (bsz > (uint64_t)(len - 44)) {
-    seterr(errstr, errstr_size, "time zone \"%s\": truncated TZif data", name);
+    vg_errstr(errstr, errstr_size, "time zone \"%s\": truncated TZif data", name);
     return VG_ECORRUPT;
   }
   p += 44;
   if (h.version != 0) { /* skip the 32-bit block: the 64-bit one follows */
     p += bsz;
     if (read_hdr(p, (size_t)(end - p), &h) != 0) {
-      seterr(errstr, errstr_size, "time zone \"%s\": bad second TZif header",
+      vg_errstr(errstr, errstr_size, "time zone \"%s\": bad second TZif header",
              name);
       return VG_ECORRUPT;
     }
@@ -489,7 +478,7 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
     tsize = 8;
     bsz = block_size(&h, 8);
     if (bsz > (uint64_t)(end - p)) {
-      seterr(errstr, errstr_size, "time zone \"%s\": truncated TZif data",
+      vg_errstr(errstr, errstr_size, "time zone \"%s\": truncated TZif data",
              name);
       return VG_ECORRUPT;
     }
@@ -497,7 +486,7 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
   if (h.typecnt == 0 || h.typecnt > 256 ||
       (h.isutcnt != 0 && h.isutcnt != h.typecnt) ||
       (h.isstdcnt != 0 && h.isstdcnt != h.typecnt)) {
-    seterr(errstr, errstr_size, "time zone \"%s\": bad TZif counts", name);
+    vg_errstr(errstr, errstr_size, "time zone \"%s\": bad TZif counts", name);
     return VG_ECORRUPT;
   }
   tz = tz_new(name);
@@ -510,7 +499,7 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
   for (uint32_t i = 0; i < h.typecnt; i++) {
     int32_t o = (int32_t)be32(types + 6 * i);
     if (o < -TZ_MAX_OFF || o > TZ_MAX_OFF || types[6 * i + 4] > 1) {
-      seterr(errstr, errstr_size,
+      vg_errstr(errstr, errstr_size,
              "time zone \"%s\": local time type %u out of range", name, i);
       goto fail;
     }
@@ -529,7 +518,7 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
     int64_t t = tsize == 8 ? be64(times + 8 * (size_t)i)
                            : (int64_t)(int32_t)be32(times + 4 * (size_t)i);
     if (idx[i] >= h.typecnt || (i > 0 && t <= tz->trans[i - 1])) {
-      seterr(errstr, errstr_size,
+      vg_errstr(errstr, errstr_size,
              "time zone \"%s\": transition %u out of order or of bad type",
              name, i);
       goto fail;
@@ -543,7 +532,7 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
     const uint8_t *nl;
     if (p >= end || *p != '\n' ||
         !(nl = memchr(p + 1, '\n', (size_t)(end - p - 1)))) {
-      seterr(errstr, errstr_size, "time zone \"%s\": missing TZif footer",
+      vg_errstr(errstr, errstr_size, "time zone \"%s\": missing TZif footer",
              name);
       goto fail;
     }
@@ -551,13 +540,13 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
     if (flen > 0) {
       char rule[128];
       if (flen >= sizeof rule || memchr(p + 1, '\0', flen)) {
-        seterr(errstr, errstr_size, "time zone \"%s\": bad TZif footer", name);
+        vg_errstr(errstr, errstr_size, "time zone \"%s\": bad TZif footer", name);
         goto fail;
       }
       memcpy(rule, p + 1, flen);
       rule[flen] = '\0';
       if (parse_posix(rule, &tz->rule) != 0) {
-        seterr(errstr, errstr_size,
+        vg_errstr(errstr, errstr_size,
                "time zone \"%s\": bad TZ rule \"%s\" in TZif footer", name,
                rule);
         goto fail;
@@ -577,7 +566,7 @@ int vg__tz_from_posix(const char *tzstr, struct vg_tz **out, char *errstr,
   struct tz_rule r;
   *out = NULL;
   if (parse_posix(tzstr, &r) != 0) {
-    seterr(errstr, errstr_size, "bad TZ rule \"%s\"", tzstr);
+    vg_errstr(errstr, errstr_size, "bad TZ rule \"%s\"", tzstr);
     return VG_ECORRUPT;
   }
   struct vg_tz *tz = tz_new(tzstr);
@@ -614,7 +603,7 @@ int vg_tz_load(const char *name, struct vg_tz **out, char *errstr,
     return *out ? 0 : -ENOMEM;
   }
   if (!name_ok(name)) {
-    seterr(errstr, errstr_size, "unknown time zone \"%s\"", name);
+    vg_errstr(errstr, errstr_size, "unknown time zone \"%s\"", name);
     return VG_ENOTFOUND;
   }
   const char *dir = getenv("TZDIR");
@@ -622,18 +611,18 @@ int vg_tz_load(const char *name, struct vg_tz **out, char *errstr,
     dir = "/usr/share/zoneinfo";
   char path[4096];
   if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
-    seterr(errstr, errstr_size, "unknown time zone \"%s\"", name);
+    vg_errstr(errstr, errstr_size, "unknown time zone \"%s\"", name);
     return VG_ENOTFOUND;
   }
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
     if (e == ENOENT || e == ENOTDIR || e == EISDIR) {
-      seterr(errstr, errstr_size, "unknown time zone \"%s\" (no %s)", name,
+      vg_errstr(errstr, errstr_size, "unknown time zone \"%s\" (no %s)", name,
              path);
       return VG_ENOTFOUND;
     }
-    seterr(errstr, errstr_size, "time zone \"%s\": cannot open %s: %s", name,
+    vg_errstr(errstr, errstr_size, "time zone \"%s\": cannot open %s: %s", name,
            path, strerror(e));
     return -e;
   }
@@ -642,17 +631,17 @@ int vg_tz_load(const char *name, struct vg_tz **out, char *errstr,
   int err;
   if (fstat(fd, &st) != 0) {
     err = -errno;
-    seterr(errstr, errstr_size, "time zone \"%s\": %s", name, strerror(-err));
+    vg_errstr(errstr, errstr_size, "time zone \"%s\": %s", name, strerror(-err));
     goto out;
   }
   if (!S_ISREG(st.st_mode)) {
-    seterr(errstr, errstr_size, "unknown time zone \"%s\" (%s is not a file)",
+    vg_errstr(errstr, errstr_size, "unknown time zone \"%s\" (%s is not a file)",
            name, path);
     err = VG_ENOTFOUND;
     goto out;
   }
   if (st.st_size > TZ_FILE_MAX) {
-    seterr(errstr, errstr_size, "time zone \"%s\": %s is too large", name,
+    vg_errstr(errstr, errstr_size, "time zone \"%s\": %s is too large", name,
            path);
     err = VG_ECORRUPT;
     goto out;
@@ -669,7 +658,7 @@ int vg_tz_load(const char *name, struct vg_tz **out, char *errstr,
       continue;
     if (r <= 0) {
       err = r < 0 ? -errno : VG_ECORRUPT;
-      seterr(errstr, errstr_size, "time zone \"%s\": cannot read %s", name,
+      vg_errstr(errstr, errstr_size, "time zone \"%s\": cannot read %s", name,
              path);
       goto out;
     }

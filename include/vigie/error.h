@@ -9,6 +9,8 @@
 #ifndef VIGIE_ERROR_H
 #define VIGIE_ERROR_H
 
+#include <stddef.h>
+
 enum vg_error {
   VG_OK = 0,
   VG_ERR_BASE = -30000,     /* below every errno value */
@@ -27,5 +29,10 @@ enum vg_error {
 
 /* A static, human-readable description of err (never NULL). Thread-safe. */
 const char *vg_strerror(int err);
+
+/* Formats a message into errstr (size bytes, always NUL-terminated); does
+ * nothing when errstr is NULL or size is 0. */
+void vg_errstr(char *errstr, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif
