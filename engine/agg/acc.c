@@ -89,10 +89,37 @@ size_t vg_acc_encoded_size(const struct vg_acc *a) {
          (a->hll ? vg_hll_encoded_size(a->hll) : 0);
 }
 
+/* The short form's flag: one reading, no sketch (see acc.h). */
+#define ACC_SINGLE 4
+
+/* 1 when a holds exactly what adding its one reading to an empty
+ * accumulator gives, bit for bit (so the short form loses nothing). */
+static int is_single(const struct vg_acc *a) {
+  if (a->st.count != 1 || a->qs || a->hll || a->fl.first_t != a->fl.last_t ||
+      !isfinite(a->fl.first_v))
+    return 0;
+  struct vg_stats s;
+  struct vg_firstlast f;
+  vg_stats_init(&s);
+  vg_stats_add(&s, a->fl.first_v);
+  vg_firstlast_init(&f);
+  vg_firstlast_add(&f, a->fl.first_t, a->fl.first_v);
+  return memcmp(&s, &a->st, sizeof s) == 0 && memcmp(&f, &a->fl, sizeof f) == 0;
+}
+
 int vg_acc_encode(const struct vg_acc *a, uint8_t *buf, size_t cap, size_t *len) {
   struct vg_wbuf w = {buf, buf + cap, 0};
   wb_u8(&w, VG_ACC_TAG);
   wb_u8(&w, VG_ACC_VERSION);
+  if (is_single(a)) {
+    wb_u8(&w, ACC_SINGLE);
+    wb_f64(&w, a->fl.first_v);
+    wb_u64le(&w, (uint64_t)a->fl.first_t);
+    if (w.err)
+      return VG_EFULL;
+    *len = (size_t)(w.p - buf);
+    return 0;
+  }
   wb_u8(&w, (uint8_t)((a->qs ? 1 : 0) | (a->hll ? 2 : 0)));
   if (w.err)
     return VG_EFULL;
@@ -132,8 +159,18 @@ int vg_acc_decode(struct vg_acc *a, const uint8_t *buf, size_t len, size_t *used
   if (version != VG_ACC_VERSION)
     return VG_EVERSION;
   uint8_t flags = rb_u8(&r);
-  if (r.err || flags > 3)
+  if (r.err || (flags > 3 && flags != ACC_SINGLE))
     return VG_EDECODE;
+  if (flags == ACC_SINGLE) {
+    double v = rb_f64(&r);
+    int64_t t = (int64_t)rb_u64le(&r);
+    if (r.err || !isfinite(v) || t == INT64_MAX || t == INT64_MIN)
+      return VG_EDECODE;
+    vg_stats_add(&a->st, v);
+    vg_firstlast_add(&a->fl, t, v);
+    *used = (size_t)(r.p - buf);
+    return 0;
+  }
   size_t n;
   int rc = vg_stats_decode(&a->st, r.p, (size_t)(r.end - r.p), &n);
   if (rc)
@@ -145,6 +182,8 @@ int vg_acc_decode(struct vg_acc *a, const uint8_t *buf, size_t len, size_t *used
   r.p += n;
   if (!vg_firstlast_empty(&a->fl) != (a->st.count != 0))
     return VG_EDECODE;
+  if (!(flags & 3) && is_single(a))
+    return VG_EDECODE; /* not canonical: the short form says this */
   if (flags & 1) {
     struct vg_ddsketch *qs = malloc(sizeof *qs);
     if (!qs)

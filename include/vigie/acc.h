@@ -13,6 +13,12 @@
  * (1), u8 flags (bit 0: quantile sketch follows, bit 1: HLL follows), then
  * the encodings of stats, first/last, [ddsketch], [hll] back to back. A
  * decoder checks that they agree (same count, first/last empty iff count 0).
+ * Flags 4 (alone) is the short form of an accumulator holding exactly one
+ * reading and no sketch -- a sensor that reports once per base window makes
+ * most windows so: f64 value, i64 time (ns), 19 bytes instead of about 110;
+ * the decoder rebuilds the state by adding that reading to an empty
+ * accumulator. Encodings are canonical: such an accumulator is always
+ * written in the short form, and the long form of one is refused.
  */
 #ifndef VIGIE_ACC_H
 #define VIGIE_ACC_H

@@ -240,6 +240,63 @@ static void encodings_roundtrip(void **state) {
   }
 }
 
+/* One reading, no sketch: the 19-byte short form, exact, and the only one
+ * accepted for it; two readings, or a sketch, take the long form. */
+static void single_reading_has_a_short_canonical_form(void **state) {
+  (void)state;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  const double values[] = {0.0, -0.0, 18.68, -1e300, 5e-324, 1e15 + 0.5};
+  for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+    struct vg_acc a;
+    vg_acc_init(&a);
+    assert_int_equal(vg_acc_add(&a, &o, 1774656000123456789 + (int64_t)i, values[i], 0, 0),
+                     0);
+    uint8_t buf[256], longf[256];
+    size_t len, used;
+    assert_int_equal(vg_acc_encode(&a, buf, sizeof buf, &len), 0);
+    assert_int_equal(len, 19);
+    assert_int_equal(buf[2], 4);
+    roundtrip(&a);
+    /* the long form of the same state (stats and first/last encodings
+     * after flags 0) is refused as not canonical */
+    size_t n1, n2;
+    longf[0] = VG_ACC_TAG;
+    longf[1] = VG_ACC_VERSION;
+    longf[2] = 0;
+    assert_int_equal(vg_stats_encode(&a.st, longf + 3, sizeof longf - 3, &n1), 0);
+    assert_int_equal(vg_firstlast_encode(&a.fl, longf + 3 + n1, sizeof longf - 3 - n1, &n2),
+                     0);
+    struct vg_acc b;
+    assert_int_equal(vg_acc_decode(&b, longf, 3 + n1 + n2, &used), VG_EDECODE);
+    /* a second reading (even the same one) needs the long form */
+    assert_int_equal(vg_acc_add(&a, &o, 1774656000123456789 + (int64_t)i, values[i], 0, 0),
+                     0);
+    assert_int_equal(vg_acc_encode(&a, buf, sizeof buf, &len), 0);
+    assert_true(len > 19);
+    assert_int_equal(buf[2], 0);
+    roundtrip(&a);
+    vg_acc_release(&a);
+  }
+  /* with a quantile sketch, one reading keeps the long form */
+  o.quantiles = 1;
+  struct vg_acc q;
+  vg_acc_init(&q);
+  assert_int_equal(vg_acc_add(&q, &o, 1, 2.5, 0, 0), 0);
+  uint8_t buf[1 << 16];
+  size_t len;
+  assert_int_equal(vg_acc_encode(&q, buf, sizeof buf, &len), 0);
+  assert_int_equal(buf[2], 1);
+  roundtrip(&q);
+  vg_acc_release(&q);
+  /* a short form carrying a non-finite value or an empty time is refused */
+  uint8_t bad[19] = {VG_ACC_TAG, VG_ACC_VERSION, 4};
+  double inf = INFINITY;
+  memcpy(bad + 3, &inf, 8);
+  struct vg_acc c;
+  size_t used;
+  assert_int_equal(vg_acc_decode(&c, bad, sizeof bad, &used), VG_EDECODE);
+}
+
 static void encoding_is_little_endian_and_versioned(void **state) {
   (void)state;
   struct vg_stats s;
@@ -268,6 +325,7 @@ int vg_test_agg_acc(void) {
       cmocka_unit_test(acc_merge_commutative_and_associative),
       cmocka_unit_test(firstlast_ties_are_order_independent),
       cmocka_unit_test(encodings_roundtrip),
+      cmocka_unit_test(single_reading_has_a_short_canonical_form),
       cmocka_unit_test(encoding_is_little_endian_and_versioned),
   };
   return cmocka_run_group_tests_name("agg_acc", tests, NULL, NULL);
