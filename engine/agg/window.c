@@ -80,8 +80,10 @@ static void mark_dirty(struct vg_windows *w, struct vg_wentry *e) {
 }
 
 void vg_windows_clean(struct vg_windows *w) {
-  for (uint32_t i = 0; i < w->ndirty; i++)
+  for (uint32_t i = 0; i < w->ndirty; i++) {
     w->t.e[w->dirty[i]].dirty = 0;
+    w->t.e[w->dirty[i]].stored = 1;
+  }
   w->ndirty = 0;
 }
 
@@ -134,6 +136,7 @@ int vg_windows_restore(struct vg_windows *w, const struct vg_wentry *src) {
     return rc;
   e->final = src->final;
   e->revision = src->revision;
+  e->stored = 1;
   if (!e->final && e->end < w->min_open_end)
     w->min_open_end = e->end;
   if (e->end < w->min_end)
@@ -159,8 +162,10 @@ static int get_window(struct vg_windows *w, uint64_t series, uint8_t res,
     rc = w->load(w->load_ctx, series, res, s.start, e);
     if (rc < 0)
       return rc;
-    if (rc == 1)
+    if (rc == 1) {
       e->final = 1; /* it was sealed; its revision came with it */
+      e->stored = 1;
+    }
   }
   *out = e;
   return 0;

@@ -333,12 +333,15 @@ static int cmp_wentry(const void *a, const void *b) {
  * flags `set` added to the window's own and the flags `keep` carried over
  * from the row it replaces (cur is a cursor on the open table). */
 static int put_open(MDB_cursor *cur, struct sbuf *b, const struct vg_wentry *w,
-                    uint8_t set, uint8_t keep, int next_hint) {
+                    uint8_t set, uint8_t keep, int next_hint, int absent) {
   uint8_t k[WKEY_LEN];
   wkey(k, w->series, w->res, w->start);
   MDB_val key, old;
   int rc = MDB_NOTFOUND;
-  if (next_hint) {
+  if (absent) {
+    /* the caller knows there is no row: no flags to carry, no lookup (a
+     * fresh window is most of what a busy epoch writes) */
+  } else if (next_hint) {
     /* windows come in key order and usually exist: the row after the
      * cursor is often the one wanted, which spares a search from the root */
     rc = mdb_cursor_get(cur, &key, &old, MDB_NEXT);
@@ -696,17 +699,24 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
       __builtin_prefetch(ahead + 64);
       __builtin_prefetch(ahead + 128);
     }
-    if ((rc = put_open(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING, i > 0)))
+    if ((rc = put_open(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING, i > 0,
+                       !open[i].w->stored)))
       goto fail;
   }
   /* sealed windows wait in `open` (pending) and are written into their
    * segment in batches: a segment is rewritten once per batch, not once
    * per window */
   int boundary = 0; /* a window of the current span reached a flush boundary */
+  size_t j = 0;     /* walks `open` (same key order) to see which sealed ones it has */
   for (size_t i = 0; i < ep->nsealed; i++) {
     const struct vg_wentry *w = sealed[i];
     int64_t span = vg_seg_span(w->res, w->start), every = flush_every(st, w->res);
-    if ((rc = put_open(cur, &st->scratch, w, OPEN_PENDING, OPEN_KEEP, 0)))
+    struct okey probe = {w->series, w->start, w->res, w};
+    while (j < ep->nopen && cmp_okey(&open[j], &probe) < 0)
+      j++;
+    int in_open = j < ep->nopen && cmp_okey(&open[j], &probe) == 0;
+    if ((rc = put_open(cur, &st->scratch, w, OPEN_PENDING, OPEN_KEEP, 0,
+                       !w->stored && !in_open)))
       goto fail;
     /* each series has its own phase within the period, so the series do
      * not all rewrite their segments in the same epoch */

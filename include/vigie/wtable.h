@@ -28,7 +28,10 @@ struct vg_wentry {
   uint8_t res;       /* enum vg_res */
   uint8_t final;     /* the watermark passed end + lateness */
   uint8_t emit;      /* to be (re-)emitted */
-  uint8_t dirty;     /* changed since the store last committed it */
+  uint8_t dirty : 1; /* changed since the store last committed it */
+  /* the store may hold a row of this window (it was committed, restored or
+   * loaded); 0 means it certainly holds none, so a write needs no lookup */
+  uint8_t stored : 1;
   uint32_t revision; /* bumped by every change after the window went final */
   struct vg_acc acc;
 };
