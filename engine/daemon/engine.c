@@ -456,8 +456,14 @@ static void *worker_main(void *arg) {
 
 /* ---- the writer ------------------------------------------------------------------ */
 
+/* The emit log feeds publication (datasets, the rollup topic), which
+ * publishes hourly and daily rollups: base windows that go final are not
+ * logged (they were one record per event for a sensor reporting once per
+ * base window: most of the log's writes, read by no one). */
 static void on_emit(const struct vg_wentry *w, void *ctx) {
   struct vg_engine *e = ctx;
+  if (w->res == VG_RES_BASE)
+    return;
   struct vg_store_emit em = {.series = w->series, .res = w->res, .start = w->start,
                              .revision = w->revision};
   if (VEC_PUSH(e->emits, em) != 0)

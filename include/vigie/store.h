@@ -18,7 +18,7 @@
  *              i64 max event time (ns), i64 last active (ns)
  *   emit       u64 sequence -> u8 version, u64 series, u8 res, i64 start,
  *              u32 revision (what went final or was revised; publication
- *              reads it)
+ *              reads it; the daemon logs hourly and daily windows only)
  * (signed times in keys have their sign bit flipped so that byte order is
  * numeric order).
  *
