@@ -33,16 +33,17 @@ size_t vg_wtable_bytes(const struct vg_wtable *t) {
          (t->slots ? ((size_t)t->mask + 1) * sizeof *t->slots : 0);
 }
 
-static void index_put(uint32_t *slots, uint32_t mask, const struct vg_wentry *e,
+static void index_put(uint64_t *slots, uint32_t mask, const struct vg_wentry *e,
                       uint32_t idx) {
-  uint32_t i = vg__wtable_hash(e->series, e->res, e->start) & mask;
+  uint32_t h = vg__wtable_hash(e->series, e->res, e->start);
+  uint32_t i = h & mask;
   while (slots[i])
     i = (i + 1) & mask;
-  slots[i] = idx + 1;
+  slots[i] = (uint64_t)h << 32 | (idx + 1);
 }
 
 static int reindex(struct vg_wtable *t, uint32_t nslots) {
-  uint32_t *s = calloc(nslots, sizeof *s);
+  uint64_t *s = calloc(nslots, sizeof *s);
   if (!s)
     return -ENOMEM;
   free(t->slots);
