@@ -319,16 +319,6 @@ static int cmp_okey(const void *a, const void *b) {
   return (x->start > y->start) - (x->start < y->start);
 }
 
-static int cmp_wentry(const void *a, const void *b) {
-  const struct vg_wentry *x = *(const struct vg_wentry *const *)a;
-  const struct vg_wentry *y = *(const struct vg_wentry *const *)b;
-  if (x->series != y->series)
-    return x->series < y->series ? -1 : 1;
-  if (x->res != y->res)
-    return x->res < y->res ? -1 : 1;
-  return (x->start > y->start) - (x->start < y->start);
-}
-
 /* Writes the open row of w, encoded in the scratch buffer b, with the
  * flags `set` added to the window's own and the flags `keep` carried over
  * from the row it replaces (cur is a cursor on the open table). */
@@ -814,15 +804,28 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
     fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64, ep->epoch);
     goto fail;
   }
-  /* key order: segments are grouped, and B-tree puts stay local */
-  if (ep->nsealed)
-    memcpy(sealed, ep->sealed, ep->nsealed * sizeof *sealed);
+  /* key order: segments are grouped, and B-tree puts stay local; the keys
+   * are copied next to the pointers so that sorting does not chase them */
   for (size_t i = 0; i < ep->nopen; i++) {
     const struct vg_wentry *w = ep->open[i];
     open[i] = (struct okey){w->series, w->start, w->res, w};
   }
-  qsort(sealed, ep->nsealed, sizeof *sealed, cmp_wentry);
   qsort(open, ep->nopen, sizeof *open, cmp_okey);
+  if (ep->nsealed) {
+    struct okey *sk = malloc(ep->nsealed * sizeof *sk);
+    if (!sk) {
+      fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64, ep->epoch);
+      goto fail;
+    }
+    for (size_t i = 0; i < ep->nsealed; i++) {
+      const struct vg_wentry *w = ep->sealed[i];
+      sk[i] = (struct okey){w->series, w->start, w->res, w};
+    }
+    qsort(sk, ep->nsealed, sizeof *sk, cmp_okey);
+    for (size_t i = 0; i < ep->nsealed; i++)
+      sealed[i] = sk[i].w;
+    free(sk);
+  }
   for (;;) {
     if (errstr_size)
       errstr[0] = 0;
