@@ -93,9 +93,13 @@ static void sealed_windows_leave_memory_and_revise_from_the_store(void **state) 
   assert_int_equal(vg_windows_merge(&w, 7, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(vg_windows_ndirty(&w), 3); /* base, hour, day */
+  /* fresh windows: the store cannot hold them (their writes skip lookups) */
+  for (uint32_t i = 0; i < 3; i++)
+    assert_false(vg_windows_dirty_at(&w, i)->stored);
   save_dirty(&w, &st);
   vg_windows_clean(&w);
   assert_int_equal(vg_windows_ndirty(&w), 0);
+  assert_true(vg_windows_get(&w, 7, VG_RES_BASE, 0)->stored); /* committed now */
   assert_int_equal(vg_windows_evict_final(&w), 0); /* nothing final yet */
 
   /* the base window goes final: dirty again (it must be sealed) */
@@ -122,6 +126,7 @@ static void sealed_windows_leave_memory_and_revise_from_the_store(void **state) 
   assert_non_null(base);
   assert_int_equal(base->acc.st.count, 2);
   assert_true(base->final);
+  assert_true(base->stored); /* reloaded: its row may exist, writes must look */
   assert_int_equal(base->revision, 1);
   em.n = 0;
   assert_int_equal(vg_windows_advance(&w, 201 * S, on_emit, &em), 1);
