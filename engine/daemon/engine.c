@@ -166,6 +166,9 @@ struct vg_engine {
 
   /* writer state */
   uint64_t epoch;
+  /* final windows sealed since memory was last compacted, and epochs since */
+  uint64_t sealed_since_evict;
+  unsigned epochs_since_evict;
   VEC(struct vg_store_emit) emits;
   VEC(struct vg_store_series) series;
   struct keybuf series_keys;
@@ -618,7 +621,16 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
   VG_LOG_DEBUG("epoch committed", "epoch=%" PRIu64 " open=%zu sealed=%zu", e->epoch,
                e->open.n, e->sealed.n);
   vg_windows_clean(win);
-  vg_windows_evict_final(win);
+  /* sealed windows leave memory in batches: each compaction rebuilds the
+   * table's index, which per epoch would cost more than the epoch's merges
+   * once the table holds millions of windows. Until then a late event finds
+   * its final window in memory, which is what the loader would give. */
+  e->sealed_since_evict += e->sealed.n;
+  if (++e->epochs_since_evict >= 30 || e->sealed_since_evict * 8 >= win->t.n) {
+    vg_windows_evict_final(win);
+    e->sealed_since_evict = 0;
+    e->epochs_since_evict = 0;
+  }
   e->emits.n = 0;
   e->series_keys.len = e->series_keys.n = 0;
   return 0;

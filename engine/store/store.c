@@ -48,6 +48,13 @@
 #define POS_VERSION 1
 #define EMIT_VERSION 1
 
+struct okey {
+  uint64_t series;
+  int64_t start;
+  uint8_t res;
+  const struct vg_wentry *w;
+};
+
 struct vg_store {
   MDB_env *env;
   MDB_dbi meta, series, series_id, open, seg, pos, emit;
@@ -59,6 +66,11 @@ struct vg_store {
   unsigned readers;     /* active reader snapshots of this process */
   int growing;
   struct sbuf scratch; /* the writer's encoding buffer */
+  /* the writer's sort buffers, kept between commits: an epoch of a million
+   * windows would otherwise fault in tens of fresh megabytes every time */
+  struct okey *okeys, *skeys;
+  const struct vg_wentry **sealed;
+  size_t cap_okeys, cap_skeys;
   /* vg_store_flush resumes at this key of `open` */
   uint8_t flush_key[WKEY_LEN];
   int flush_resume;
@@ -256,6 +268,9 @@ void vg_store_close(struct vg_store *st) {
   if (st->env)
     mdb_env_close(st->env);
   free(st->scratch.p);
+  free(st->okeys);
+  free(st->skeys);
+  free(st->sealed);
   free(st->path);
   pthread_cond_destroy(&st->cond);
   pthread_mutex_destroy(&st->lock);
@@ -303,12 +318,6 @@ static int diagnose_eio(const struct vg_store *st) {
 
 /* A window's key next to its pointer, so sorting a million open windows
  * compares contiguous keys instead of chasing a pointer per comparison. */
-struct okey {
-  uint64_t series;
-  int64_t start;
-  uint8_t res;
-  const struct vg_wentry *w;
-};
 
 static int cmp_okey(const void *a, const void *b) {
   const struct okey *x = a, *y = b;
@@ -796,14 +805,29 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
   if (st->o.readonly)
     return fail_msg(VG_ECONFIG, errstr, errstr_size, "cannot commit: the store is read-only");
   int rc = -ENOMEM;
-  const struct vg_wentry **sealed = NULL;
-  struct okey *open = NULL;
-  sealed = malloc((ep->nsealed ? ep->nsealed : 1) * sizeof *sealed);
-  open = malloc((ep->nopen ? ep->nopen : 1) * sizeof *open);
-  if (!sealed || !open) {
-    fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64, ep->epoch);
-    goto fail;
+  if (ep->nopen > st->cap_okeys) {
+    size_t cap = ep->nopen + ep->nopen / 2;
+    struct okey *o = realloc(st->okeys, cap * sizeof *o);
+    if (!o)
+      return fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64,
+                      ep->epoch);
+    st->okeys = o;
+    st->cap_okeys = cap;
   }
+  if (ep->nsealed > st->cap_skeys) {
+    size_t cap = ep->nsealed + ep->nsealed / 2;
+    struct okey *o = realloc(st->skeys, cap * sizeof *o);
+    const struct vg_wentry **p = o ? realloc(st->sealed, cap * sizeof *p) : NULL;
+    if (o)
+      st->skeys = o;
+    if (!p)
+      return fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64,
+                      ep->epoch);
+    st->sealed = p;
+    st->cap_skeys = cap;
+  }
+  struct okey *open = st->okeys;
+  const struct vg_wentry **sealed = st->sealed;
   /* key order: segments are grouped, and B-tree puts stay local; the keys
    * are copied next to the pointers so that sorting does not chase them */
   for (size_t i = 0; i < ep->nopen; i++) {
@@ -811,21 +835,13 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
     open[i] = (struct okey){w->series, w->start, w->res, w};
   }
   qsort(open, ep->nopen, sizeof *open, cmp_okey);
-  if (ep->nsealed) {
-    struct okey *sk = malloc(ep->nsealed * sizeof *sk);
-    if (!sk) {
-      fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64, ep->epoch);
-      goto fail;
-    }
-    for (size_t i = 0; i < ep->nsealed; i++) {
-      const struct vg_wentry *w = ep->sealed[i];
-      sk[i] = (struct okey){w->series, w->start, w->res, w};
-    }
-    qsort(sk, ep->nsealed, sizeof *sk, cmp_okey);
-    for (size_t i = 0; i < ep->nsealed; i++)
-      sealed[i] = sk[i].w;
-    free(sk);
+  for (size_t i = 0; i < ep->nsealed; i++) {
+    const struct vg_wentry *w = ep->sealed[i];
+    st->skeys[i] = (struct okey){w->series, w->start, w->res, w};
   }
+  qsort(st->skeys, ep->nsealed, sizeof *st->skeys, cmp_okey);
+  for (size_t i = 0; i < ep->nsealed; i++)
+    sealed[i] = st->skeys[i].w;
   for (;;) {
     if (errstr_size)
       errstr[0] = 0;
@@ -858,8 +874,6 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
              ep->epoch, vg_strerror(rc));
   }
 fail:
-  free(sealed);
-  free(open);
   return rc;
 }
 
