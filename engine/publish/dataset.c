@@ -675,9 +675,14 @@ int vg_dataset_window(const struct vg_dataset *ds, struct vg_store_reader *r,
   if (rc)
     return rc;
   x.s = s;
-  x.only_start = start;
   int64_t lo, hi;
   widen(&x, start, start + 1, &lo, &hi);
+  if (ds->res == VG_RES_HOUR && ds->c.suppress_below > 0) {
+    sc.from_s = lo; /* the whole day: secondary suppression may have moved */
+    sc.to_s = hi;
+  } else {
+    x.only_start = start;
+  }
   rc = vg_store_read_range(r, s->id, ds->res, lo, hi, on_window, &x, errstr, errstr_size);
   if (!rc && x.n)
     rc = flush_group(&x);
@@ -686,6 +691,14 @@ int vg_dataset_window(const struct vg_dataset *ds, struct vg_store_reader *r,
     rc = 0;
   scanner_release(&x);
   return rc < 0 ? rc : sc.rows > 0;
+}
+
+int64_t vg_dataset_group(const struct vg_dataset *ds, int64_t start) {
+  if (ds->res != VG_RES_HOUR)
+    return start;
+  struct vg_calendar cal;
+  vg_calendar_init(&cal, ds->store_tz, 60);
+  return vg_calendar_day(&cal, start).start;
 }
 
 /* ---- formats --------------------------------------------------------------------- */

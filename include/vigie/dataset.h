@@ -117,13 +117,20 @@ int vg_dataset_scan(const struct vg_dataset *ds, struct vg_store_reader *r,
                     int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx,
                     char *errstr, size_t errstr_size);
 
-/* The rows of one window (the changed-since feed): the same row as a scan
- * gives, privacy included. 1 when produced (cb's value is kept in *cbrc),
- * 0 when the window is absent or filtered out, or an error. */
+/* The rows of one window (the changed-since feed): the same rows as a scan
+ * gives, privacy included -- and, for an hourly dataset with suppress_below,
+ * every row of the window's store day, since a change to one hour may move
+ * secondary suppression to another. 1 when a row was produced (cb's
+ * non-zero value is kept in *cbrc), 0 when none (absent or filtered out),
+ * or an error. */
 int vg_dataset_window(const struct vg_dataset *ds, struct vg_store_reader *r,
                       const struct vg_dataset_series *s, int64_t start,
                       int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx,
                       int *cbrc, char *errstr, size_t errstr_size);
+
+/* The start of the suppression group of the window starting at start: its
+ * store day (hourly datasets) or itself (daily). */
+int64_t vg_dataset_group(const struct vg_dataset *ds, int64_t start);
 
 /* Output formats of rows. sel: field indexes to write (nsel of them); tz:
  * the zone of the datetimes. */
