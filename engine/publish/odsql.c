@@ -252,7 +252,7 @@ static int lex(struct parser *p) {
     t->type = TK_IDENT;
     t->s = s + b;
     t->len = p->pos - b;
-    if (is_keyword(t, "date")) {
+    if (p->w && is_keyword(t, "date")) { /* select / order_by have no literals */
       size_t q = p->pos;
       while (q < p->len && (s[q] == ' ' || s[q] == '\t'))
         q++;
