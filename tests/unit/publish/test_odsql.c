@@ -437,8 +437,7 @@ static void time_pushdown(void **state) {
   /* the bounds are sound: over every hour of two months, each matching row
    * lies inside them */
   const char *clauses[] = {
-      "start_datetime >= date'2026-01-10' and start_datetime <= "
-      "date'2026-01-20T05:00:00Z'",
+      "start_datetime >= date'2026-01-10' and start_datetime <= date'2026-01-20T05:00Z'",
       "not start_datetime >= date'2026-01-15' and mean > 0",
       "start_datetime in (date'2026-01-03T04:00:00Z', date'2026-01-05') and true"};
   for (size_t c = 0; c < 3; c++) {
