@@ -597,9 +597,7 @@ struct query {
 };
 
 static void query_release(struct query *q) {
-#ifdef VG_HAVE_ODSQL
   vg_odsql_where_free(q->where);
-#endif
   vg_tz_free(q->tz);
 }
 
@@ -624,7 +622,6 @@ static int query_init(struct query *q, struct dsinfo *d, const struct vg_api_req
   }
   for (size_t i = 0; i < q->nfields && i < 64; i++)
     q->sel[q->nsel++] = i;
-#ifdef VG_HAVE_ODSQL
   if (rq->select && vg_odsql_select_parse(rq->select, strlen(rq->select), q->fields,
                                           q->nfields, q->sel, 64, &q->nsel, err,
                                           sizeof err) != 0)
@@ -640,24 +637,10 @@ static int query_init(struct query *q, struct dsinfo *d, const struct vg_api_req
 odsql:
   json_error(resp, 400, "ODSQLError", err[0] ? err : "ODSQL query is malformed.");
   return -1;
-#else
-  if (rq->select || rq->where || rq->order_by) {
-    json_error(resp, 400, "ODSQLError", "select, where and order_by need the ODSQL parser, "
-               "which this build lacks.");
-    return -1;
-  }
-  return 0;
-#endif
 }
 
 static int query_match(const struct query *q, const struct vg_dataset_row *row) {
-#ifdef VG_HAVE_ODSQL
   return vg_odsql_where_eval(q->where, row->v);
-#else
-  (void)q;
-  (void)row;
-  return 1;
-#endif
 }
 
 static void query_bounds(const struct query *q, struct vg_dataset_scan *sc) {
@@ -665,12 +648,8 @@ static void query_bounds(const struct query *q, struct vg_dataset_scan *sc) {
   sc->from_s = INT64_MIN;
   sc->to_s = INT64_MAX;
   sc->next_s = INT64_MIN;
-#ifdef VG_HAVE_ODSQL
   if (q->where)
     vg_odsql_where_time_bounds(q->where, 0, &sc->from_s, &sc->to_s);
-#else
-  (void)q;
-#endif
 }
 
 /* A row kept for ordering: values and their text in one block. */
@@ -714,11 +693,7 @@ static int cmp_kept(const void *x, const void *y, void *arg) {
   const struct kept *a = x, *b = y;
   const struct query *q = arg;
   int c = 0;
-#ifdef VG_HAVE_ODSQL
   c = vg_odsql_row_cmp(q->order, q->norder, q->fields, a->v, b->v);
-#else
-  (void)q;
-#endif
   return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
 }
 
