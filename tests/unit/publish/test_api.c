@@ -1,11 +1,18 @@
-/* Unit tests of the open-data API's request decoding (vg_api_parse): every
+/* Unit tests of the open-data API: request decoding (vg_api_parse) -- every
  * route, the defaults, the documented limits with Opendatasoft's messages,
- * and the refusals of malformed parameters (400) and paths (404). */
+ * the refusals of malformed parameters (400) and paths (404) -- and the
+ * handlers served over loopback from the publication test store: record
+ * counts, the changed-since feed (pages, whole days re-sent, and 410 once
+ * the emit log is trimmed past the cursor). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "testutil.h"
+#include "pubtest.h"
 #include "vigie/api.h"
-#include "vigie/dataset.h"
+#include "vigie/http.h"
 
 #define P VG_API_PREFIX "catalog/"
 
@@ -125,11 +132,175 @@ static void unknown_paths(void **state) {
   assert_int_equal(parse(longid, &rq, err, sizeof err, NULL), 404);
 }
 
+/* ---- served ---------------------------------------------------------------- */
+
+struct srv {
+  struct fx *f;
+  struct vg_api *api;
+  struct vg_http *http;
+  uint16_t port;
+};
+
+static int st_open(void *ctx, struct vg_store_reader **r) {
+  return vg_store_reader_begin(((struct fx *)ctx)->st, r);
+}
+
+static void st_close(void *ctx, struct vg_store_reader *r) {
+  vg_store_reader_end(r);
+}
+
+static int srv_setup(void **state) {
+  struct srv *s = calloc(1, sizeof *s);
+  char err[512];
+  if (pub_setup(state))
+    return -1;
+  s->f = *state;
+  struct vg_api_store ops = {st_open, st_close, s->f};
+  assert_int_equal(vg_api_new(&s->f->cfg, &ops, &s->api, err, sizeof err), 0);
+  assert_int_equal(vg_http_new("127.0.0.1:0", &s->http, err, sizeof err), 0);
+  assert_int_equal(vg_api_routes(s->api, s->http), 0);
+  assert_int_equal(vg_http_start(s->http, err, sizeof err), 0);
+  s->port = vg_http_port(s->http);
+  *state = s;
+  return 0;
+}
+
+static int srv_teardown(void **state) {
+  struct srv *s = *state;
+  vg_http_free(s->http);
+  vg_api_free(s->api);
+  *state = s->f;
+  free(s);
+  return pub_teardown(state);
+}
+
+/* GET path over HTTP/1.0; returns the status, the body in *body (free). */
+static int get(uint16_t port, const char *path, char **body) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  char req[1024];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+  assert_int_equal(write(fd, req, (size_t)n), n);
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  ssize_t r;
+  while ((r = read(fd, buf + len, cap - len - 1)) > 0)
+    if ((len += (size_t)r) + 4096 > cap)
+      buf = realloc(buf, cap *= 2);
+  buf[len] = 0;
+  close(fd);
+  int status = 0;
+  sscanf(buf, "HTTP/1.1 %d", &status);
+  char *b = strstr(buf, "\r\n\r\n");
+  *body = strdup(b ? b + 4 : "");
+  free(buf);
+  return status;
+}
+
+static long long json_int(const char *body, const char *key) {
+  char k[64];
+  snprintf(k, sizeof k, "\"%s\":", key);
+  const char *p = strstr(body, k);
+  assert_non_null(p);
+  return strtoll(p + strlen(k), NULL, 10);
+}
+
+static size_t count_of(const char *body, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(body, needle); p; p = strstr(p + 1, needle))
+    n++;
+  return n;
+}
+
+static void served_counts(void **state) {
+  struct srv *s = *state;
+  char *body;
+  size_t hours = 0, final_hours = 0;
+  for (int k = 0; k < NSERIES; k++)
+    for (int i = 0; i < NDAYS * 24; i++) {
+      hours += s->f->count[k][i] > 0;
+      final_hours += s->f->count[k][i] > 0 && i < (NDAYS - 1) * 24 + 12;
+    }
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-heure/records?limit=0",
+                       &body), 200);
+  assert_int_equal(json_int(body, "total_count"), (long long)hours);
+  free(body);
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-final/records?limit=3",
+                       &body), 200);
+  assert_int_equal(json_int(body, "total_count"), (long long)final_hours);
+  assert_int_equal(count_of(body, "\"start_datetime\""), 3);
+  free(body);
+  /* a where clause over suppressed cells never matches them (null) */
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-heure/records?"
+                                "where=count%20%3C%2010", &body), 200);
+  assert_int_equal(json_int(body, "total_count"), 0);
+  free(body);
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-heure/records?"
+                                "where=count%20is%20null&limit=1", &body), 200);
+  assert_true(json_int(body, "total_count") > 50);
+  assert_non_null(strstr(body, "\"suppressed\":\"count,sum,coverage\""));
+  free(body);
+}
+
+static void changes_pages_and_gone(void **state) {
+  struct srv *s = *state;
+  struct fx *f = s->f;
+  char *body, path[256], err[256];
+  const char *ch = VG_API_PREFIX "catalog/datasets/passages-jour/changes";
+  snprintf(path, sizeof path, "%s?since=0&limit=10000", ch);
+  assert_int_equal(get(s->port, path, &body), 200);
+  assert_int_equal(json_int(body, "next_cursor"), (long long)f->nemit);
+  assert_non_null(strstr(body, "\"more\":false"));
+  assert_int_equal(json_int(body, "total_count"), NSERIES * (NDAYS - 1));
+  free(body);
+  /* a page of the hourly dataset re-sends the whole day of the first hour */
+  const char *chh = VG_API_PREFIX "catalog/datasets/passages-heure/changes";
+  snprintf(path, sizeof path, "%s?since=0&limit=1", chh);
+  assert_int_equal(get(s->port, path, &body), 200);
+  size_t day0 = 0;
+  for (int h = 0; h < 24; h++)
+    day0 += f->count[0][h] > 0;
+  assert_int_equal(json_int(body, "total_count"), (long long)day0);
+  assert_int_equal(json_int(body, "next_cursor"), 1);
+  assert_non_null(strstr(body, "\"more\":true"));
+  free(body);
+  /* beyond the end: 400 */
+  snprintf(path, sizeof path, "%s?since=%zu", ch, f->nemit + 1);
+  assert_int_equal(get(s->port, path, &body), 400);
+  free(body);
+  /* trimmed: a cursor before the log kept is gone, with what to do */
+  size_t trimmed;
+  assert_int_equal(vg_store_trim_emit(f->st, 100, 1000, &trimmed, err, sizeof err), 0);
+  assert_int_equal(trimmed, 100);
+  snprintf(path, sizeof path, "%s?since=99", ch);
+  assert_int_equal(get(s->port, path, &body), 410);
+  assert_non_null(strstr(body, "\"error_code\":\"GoneError\""));
+  assert_non_null(strstr(body, "starts at 100"));
+  assert_non_null(strstr(body, "exports/jsonl"));
+  free(body);
+  snprintf(path, sizeof path, "%s?since=100", ch);
+  assert_int_equal(get(s->port, path, &body), 200);
+  free(body);
+  /* everything trimmed: only the current cursor is still valid */
+  assert_int_equal(vg_store_trim_emit(f->st, f->nemit, 100000, &trimmed, err, sizeof err), 0);
+  snprintf(path, sizeof path, "%s?since=%zu", ch, f->nemit - 1);
+  assert_int_equal(get(s->port, path, &body), 410);
+  free(body);
+  snprintf(path, sizeof path, "%s?since=%zu", ch, f->nemit);
+  assert_int_equal(get(s->port, path, &body), 200);
+  assert_int_equal(json_int(body, "total_count"), 0);
+  free(body);
+}
+
 int vg_test_publish_api(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(routes_and_defaults),
       cmocka_unit_test(limits_in_opendatasoft_words),
       cmocka_unit_test(unknown_paths),
+      cmocka_unit_test_setup_teardown(served_counts, srv_setup, srv_teardown),
+      cmocka_unit_test_setup_teardown(changes_pages_and_gone, srv_setup, srv_teardown),
   };
   return cmocka_run_group_tests_name("publish_api", tests, NULL, NULL);
 }
