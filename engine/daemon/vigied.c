@@ -64,6 +64,7 @@ struct daemon {
   pthread_rwlock_t lock;
   struct vg_engine *engine;
   struct vg_metrics *metrics;
+  struct vg_api *api; /* set before the signal thread starts, freed after it ends */
   _Atomic int done;
   _Atomic int stopping; /* SIGTERM/SIGINT was received */
 };
@@ -194,9 +195,13 @@ static void *signal_main(void *arg) {
                      "errors=\"%s\"", err);
         continue;
       }
-      VG_LOG_INFO("SIGHUP: configuration re-read; dataset definitions apply to "
-                  "publication, changes to sources need a restart",
-                  "datasets=%zu", cfg.ndatasets);
+      if (vg_api_reload(d->api, &cfg, err, sizeof err) != 0)
+        VG_LOG_ERROR("SIGHUP: the datasets do not compile, keeping the running ones",
+                     "error=\"%s\"", err);
+      else
+        VG_LOG_INFO("SIGHUP: configuration re-read; the datasets are served as defined "
+                    "now, changes to sources need a restart",
+                    "datasets=%zu", cfg.ndatasets);
       vg_config_release(&cfg);
     }
   }
@@ -295,6 +300,7 @@ int main(int argc, char **argv) {
   }
   VG_LOG_INFO("http listening", "address=%s port=%u", cfg.http_listen,
               (unsigned)vg_http_port(http));
+  d.api = api;
   pthread_create(&sig_thread, NULL, signal_main, &d);
 
   struct vg_engine_opts eo = {.cfg = &cfg, .data_dir = data_dir, .drain = drain,

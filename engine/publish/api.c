@@ -237,10 +237,17 @@ struct dsinfo {
   int64_t first_s, last_s; /* earliest start, latest end of its rows */
 };
 
-struct vg_api {
-  struct vg_api_store st;
+/* One generation of dataset definitions: replaced whole by vg_api_reload,
+ * freed when the last request or export using it is over. */
+struct gen {
+  int refs; /* under the API's mutex */
   struct dsinfo *d;
   size_t n;
+};
+
+struct vg_api {
+  struct vg_api_store st;
+  struct gen *cur;
   pthread_mutex_t mu;
   time_t catalog_modified;
   uint64_t catalog_tag;
@@ -270,34 +277,96 @@ static uint64_t def_hash(const struct vg_dataset_conf *c) {
   return h;
 }
 
+static void gen_free(struct gen *g) {
+  if (!g)
+    return;
+  for (size_t i = 0; i < g->n; i++)
+    vg_dataset_free(g->d[i].ds);
+  free(g->d);
+  free(g);
+}
+
+static int gen_new(const struct vg_config *cfg, struct gen **out, char *errstr,
+                   size_t errstr_size) {
+  struct gen *g = calloc(1, sizeof *g);
+  if (!g || !(g->d = calloc(cfg->ndatasets + 1, sizeof *g->d))) {
+    free(g);
+    return -ENOMEM;
+  }
+  g->refs = 1;
+  for (size_t i = 0; i < cfg->ndatasets; i++) {
+    int rc = vg_dataset_new(&cfg->datasets[i], cfg, &g->d[i].ds, errstr, errstr_size);
+    if (rc) {
+      gen_free(g);
+      return rc;
+    }
+    g->d[i].def_hash = def_hash(&cfg->datasets[i]);
+    g->n++;
+  }
+  *out = g;
+  return 0;
+}
+
+static struct gen *gen_get(struct vg_api *a) {
+  pthread_mutex_lock(&a->mu);
+  struct gen *g = a->cur;
+  g->refs++;
+  pthread_mutex_unlock(&a->mu);
+  return g;
+}
+
+static void gen_put(struct vg_api *a, struct gen *g) {
+  pthread_mutex_lock(&a->mu);
+  int last = --g->refs == 0;
+  pthread_mutex_unlock(&a->mu);
+  if (last)
+    gen_free(g);
+}
+
 int vg_api_new(const struct vg_config *cfg, const struct vg_api_store *store,
                struct vg_api **out, char *errstr, size_t errstr_size) {
   struct vg_api *a = calloc(1, sizeof *a);
-  if (!a || !(a->d = calloc(cfg->ndatasets + 1, sizeof *a->d))) {
-    free(a);
+  if (!a)
     return -ENOMEM;
+  int rc = gen_new(cfg, &a->cur, errstr, errstr_size);
+  if (rc) {
+    free(a);
+    return rc;
   }
   a->st = *store;
   pthread_mutex_init(&a->mu, NULL);
-  for (size_t i = 0; i < cfg->ndatasets; i++) {
-    int rc = vg_dataset_new(&cfg->datasets[i], cfg, &a->d[i].ds, errstr, errstr_size);
-    if (rc) {
-      vg_api_free(a);
-      return rc;
-    }
-    a->d[i].def_hash = def_hash(&cfg->datasets[i]);
-    a->n++;
-  }
   *out = a;
+  return 0;
+}
+
+int vg_api_reload(struct vg_api *a, const struct vg_config *cfg, char *errstr,
+                  size_t errstr_size) {
+  struct gen *g;
+  int rc = gen_new(cfg, &g, errstr, errstr_size);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&a->mu);
+  struct gen *old = a->cur;
+  /* an unchanged definition keeps what was learnt about its rows */
+  for (size_t i = 0; i < g->n; i++)
+    for (size_t j = 0; j < old->n; j++)
+      if (old->d[j].def_hash == g->d[i].def_hash) {
+        struct vg_dataset *ds = g->d[i].ds;
+        g->d[i] = old->d[j];
+        g->d[i].ds = ds;
+      }
+  a->cur = g;
+  int last = --old->refs == 0;
+  pthread_mutex_unlock(&a->mu);
+  if (last)
+    gen_free(old);
   return 0;
 }
 
 void vg_api_free(struct vg_api *a) {
   if (!a)
     return;
-  for (size_t i = 0; i < a->n; i++)
-    vg_dataset_free(a->d[i].ds);
-  free(a->d);
+  gen_free(a->cur);
   pthread_mutex_destroy(&a->mu);
   free(a);
 }
@@ -362,7 +431,8 @@ static int parse_http_date(const char *s, time_t *t) {
 
 /* The state a dataset's rows depend on, and when this process first saw
  * it. Returns 1 when the request's validators match (answer 304). */
-static int conditional(struct vg_api *a, struct dsinfo *d, const struct vg_store_state *m,
+static int conditional(struct vg_api *a, struct gen *g, struct dsinfo *d,
+                       const struct vg_store_state *m,
                        const struct vg_http_request *req, struct vg_http_response *resp) {
   uint64_t tag, hash;
   time_t *modified;
@@ -380,8 +450,8 @@ static int conditional(struct vg_api *a, struct dsinfo *d, const struct vg_store
   } else { /* the catalog: any dataset's state */
     tag = m->epoch;
     hash = 0;
-    for (size_t i = 0; i < a->n; i++)
-      hash = hash * 31 + a->d[i].def_hash;
+    for (size_t i = 0; i < g->n; i++)
+      hash = hash * 31 + g->d[i].def_hash;
     if (!a->have_catalog_tag || a->catalog_tag != tag) {
       a->catalog_tag = tag;
       a->have_catalog_tag = 1;
@@ -574,10 +644,10 @@ static int write_dataset(FILE *f, struct vg_api *a, struct dsinfo *d, struct vg_
   return ferror(f) ? -EIO : 0;
 }
 
-static struct dsinfo *find_ds(struct vg_api *a, const char *id) {
-  for (size_t i = 0; i < a->n; i++)
-    if (strcmp(vg_dataset_id(a->d[i].ds), id) == 0)
-      return &a->d[i];
+static struct dsinfo *find_ds(struct gen *g, const char *id) {
+  for (size_t i = 0; i < g->n; i++)
+    if (strcmp(vg_dataset_id(g->d[i].ds), id) == 0)
+      return &g->d[i];
   return NULL;
 }
 
@@ -749,6 +819,7 @@ static int on_record(const struct vg_dataset_row *row, void *arg) {
 
 struct export {
   struct vg_api *a;
+  struct gen *g; /* keeps q.d alive across a reload */
   struct query q;
   struct vg_dataset_series_list l;
   struct vg_dataset_scan sc;
@@ -861,6 +932,7 @@ static long export_read(void *ctx, char *buf, size_t max) {
 static void export_free(void *ctx) {
   struct export *x = ctx;
   query_release(&x->q);
+  gen_put(x->a, x->g);
   vg_dataset_series_release(&x->l);
   free(x->buf);
   free(x);
@@ -962,7 +1034,7 @@ static void base_url(const struct vg_http_request *req, char *buf, size_t size) 
   snprintf(buf, size, "http://%s", ok ? host : "localhost");
 }
 
-static void write_dcat(FILE *f, struct vg_api *a, struct vg_store_reader *r,
+static void write_dcat(FILE *f, struct vg_api *a, struct gen *g, struct vg_store_reader *r,
                        const struct vg_store_state *m, const char *base) {
   static const char *const media[] = {"text/csv", "application/json", "application/jsonl",
                                       "application/geo+json"};
@@ -976,13 +1048,13 @@ static void write_dcat(FILE *f, struct vg_api *a, struct vg_store_reader *r,
              "\"foaf:homepage\":{\"@id\":\"%s" VG_API_PREFIX "catalog/datasets\"},",
           base, base);
   const char *pub = NULL;
-  for (size_t i = 0; i < a->n && !pub; i++)
-    pub = vg_dataset_conf(a->d[i].ds)->publisher;
+  for (size_t i = 0; i < g->n && !pub; i++)
+    pub = vg_dataset_conf(g->d[i].ds)->publisher;
   fputs("\"dct:publisher\":{\"@type\":\"foaf:Agent\",\"foaf:name\":", f);
   jstr(f, pub ? pub : "Vigie");
   fputs("},\"dcat:dataset\":[", f);
-  for (size_t i = 0; i < a->n; i++) {
-    struct dsinfo *d = &a->d[i];
+  for (size_t i = 0; i < g->n; i++) {
+    struct dsinfo *d = &g->d[i];
     const struct vg_dataset_conf *c = vg_dataset_conf(d->ds);
     uint64_t nrows = 0;
     int64_t first = 0, last = 0;
@@ -1056,14 +1128,17 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     return;
   }
   struct dsinfo *d = NULL;
-  if (rq.route != VG_API_CATALOG && rq.route != VG_API_DCAT && !(d = find_ds(a, rq.id))) {
+  struct gen *g = gen_get(a);
+  if (rq.route != VG_API_CATALOG && rq.route != VG_API_DCAT && !(d = find_ds(g, rq.id))) {
     snprintf(err, sizeof err, "Unknown dataset: %s", rq.id);
     json_error(resp, 404, "UnknownDatasetError", err);
+    gen_put(a, g);
     return;
   }
   struct vg_store_reader *r = NULL;
   if (a->st.open(a->st.ctx, &r) != 0) {
     json_error(resp, 503, "ServiceUnavailable", "The store is not open yet; retry shortly.");
+    gen_put(a, g);
     return;
   }
   struct vg_store_state m;
@@ -1076,7 +1151,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     json_error(resp, 500, "InternalError", "cannot read the store's state");
     goto done;
   }
-  if (rq.route != VG_API_CHANGES && conditional(a, d, &m, req, resp)) {
+  if (rq.route != VG_API_CHANGES && conditional(a, g, d, &m, req, resp)) {
     resp->status = 304;
     goto done;
   }
@@ -1093,6 +1168,10 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
       goto done;
     }
     x->a = a;
+    pthread_mutex_lock(&a->mu);
+    g->refs++; /* the generation q.d belongs to, not a newer one */
+    pthread_mutex_unlock(&a->mu);
+    x->g = g;
     x->q = q;
     have_q = 0; /* the export owns it */
     query_bounds(&x->q, &x->sc);
@@ -1121,11 +1200,11 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   int rc = 0;
   switch (rq.route) {
   case VG_API_CATALOG:
-    fprintf(f, "{\"total_count\":%zu,\"results\":[", a->n);
-    for (size_t i = 0; i < a->n && !rc; i++) {
+    fprintf(f, "{\"total_count\":%zu,\"results\":[", g->n);
+    for (size_t i = 0; i < g->n && !rc; i++) {
       if (i)
         putc(',', f);
-      rc = write_dataset(f, a, &a->d[i], r, &m);
+      rc = write_dataset(f, a, &g->d[i], r, &m);
     }
     fputs("]}\n", f);
     break;
@@ -1224,7 +1303,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   case VG_API_DCAT: {
     char base[256];
     base_url(req, base, sizeof base);
-    write_dcat(f, a, r, &m, base);
+    write_dcat(f, a, g, r, &m, base);
     break;
   }
   }
@@ -1250,4 +1329,5 @@ done:
   if (have_q)
     query_release(&q);
   a->st.close(a->st.ctx, r);
+  gen_put(a, g);
 }

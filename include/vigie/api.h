@@ -87,6 +87,11 @@ struct vg_api;
  * an error with errstr (a dataset that does not compile). */
 int vg_api_new(const struct vg_config *cfg, const struct vg_api_store *store,
                struct vg_api **out, char *errstr, size_t errstr_size);
+/* Replaces the datasets with those of cfg (SIGHUP): requests and exports
+ * in progress finish with the definitions they started with. 0, or an
+ * error with errstr, and the running datasets stay. */
+int vg_api_reload(struct vg_api *a, const struct vg_config *cfg, char *errstr,
+                  size_t errstr_size);
 /* Registers the routes (VG_API_PREFIX, a prefix route). */
 int vg_api_routes(struct vg_api *a, struct vg_http *h);
 /* The handler itself (what vg_api_routes registers), for tests. */

@@ -465,3 +465,31 @@ def test_changes_feed_after_a_late_event(daemon):
     # and the export agrees
     rows = export_rows(port, "passages-heure", where=f"counter_id = 'c2'")
     assert [r for r in rows if r["start_datetime"] == hour][0] == row
+
+
+def test_sighup_serves_a_new_dataset(daemon):
+    """Last in the file: it changes the daemon's datasets."""
+    port = daemon["port"]
+    with open(daemon["cfg"], "a") as f:
+        f.write("  - id: no2-jour\n    title: \"NO2 journalier\"\n    resolution: 1d\n"
+                "    metrics: [no2]\n    columns: [mean]\n    tag_columns: [sensor_id]\n"
+                "    status: all\n")
+    daemon["proc"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        st, cat = jget(port, f"{API}/datasets")
+        if cat["total_count"] == 4:
+            break
+        time.sleep(0.2)
+    assert [d["dataset_id"] for d in cat["results"]][-1] == "no2-jour"
+    rows = export_rows(port, "no2-jour")
+    ref = query(daemon["bin_path"], daemon["cfg"], "1d", "--metric", "no2")
+    assert [(r["start_datetime"], str(r["mean"])) for r in rows] == \
+        [(r["start_datetime"], r["mean"]) for r in ref]
+    # an invalid file keeps what is served
+    with open(daemon["cfg"], "a") as f:
+        f.write("  - id: Not Valid\n")
+    daemon["proc"].send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    st, cat = jget(port, f"{API}/datasets")
+    assert st == 200 and cat["total_count"] == 4
