@@ -1255,6 +1255,8 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
                rq.since, m.emit_seq);
       fclose(f);
       f = NULL;
+      free(buf);
+      buf = NULL;
       json_error(resp, 400, "InvalidRESTParameterError", err);
       goto done;
     }
@@ -1266,6 +1268,8 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
                VG_API_PREFIX, rq.id, m.emit_seq);
       fclose(f);
       f = NULL;
+      free(buf);
+      buf = NULL;
       json_error(resp, 410, "GoneError", err);
       goto done;
     }

@@ -190,8 +190,9 @@ def daemon(kafka, kcat, bin_path, tmp_path_factory):
         pytest.fail(f"only {got} of {want} final hours after 120 s ({n} + {m} messages)")
     yield d
     p.send_signal(signal.SIGTERM)
-    p.wait(timeout=30)
+    rc = p.wait(timeout=30)
     log.close()
+    assert rc == 0, (tmp / "vigied.log").read_text()[-3000:]
 
 
 def export_rows(port, ds, **params):
