@@ -532,6 +532,17 @@ static void jstr(FILE *f, const char *s) {
     fputs("null", f);
 }
 
+/* A JSON array of strings. */
+static void jlist(FILE *f, const struct vg_strlist *l) {
+  putc('[', f);
+  for (size_t i = 0; i < l->n; i++) {
+    if (i)
+      putc(',', f);
+    jstr(f, l->v[i]);
+  }
+  putc(']', f);
+}
+
 /* Counts a dataset's rows and their time span (cached per store state). */
 static int on_count(const struct vg_dataset_row *row, void *arg) {
   struct dsinfo *d = arg;
@@ -617,13 +628,9 @@ static int write_dataset(FILE *f, struct vg_api *a, struct dsinfo *d, struct vg_
   jstr(f, c->title ? c->title : c->id);
   fputs(",\"description\":", f);
   jstr(f, c->description);
-  fputs(",\"keyword\":[", f);
-  for (size_t i = 0; i < c->keywords.n; i++) {
-    if (i)
-      putc(',', f);
-    jstr(f, c->keywords.v[i]);
-  }
-  fputs("],\"license\":", f);
+  fputs(",\"keyword\":", f);
+  jlist(f, &c->keywords);
+  fputs(",\"license\":", f);
   jstr(f, c->license);
   fputs(",\"license_url\":", f);
   jstr(f, license_url(c->license));
@@ -1068,13 +1075,9 @@ static void write_dcat(FILE *f, struct vg_api *a, struct gen *g, struct vg_store
     jstr(f, c->title ? c->title : c->id);
     fputs(",\"dct:description\":", f);
     jstr(f, c->description ? c->description : c->title ? c->title : c->id);
-    fputs(",\"dcat:keyword\":[", f);
-    for (size_t k = 0; k < c->keywords.n; k++) {
-      if (k)
-        putc(',', f);
-      jstr(f, c->keywords.v[k]);
-    }
-    fputs("],\"dct:publisher\":{\"@type\":\"foaf:Agent\",\"foaf:name\":", f);
+    fputs(",\"dcat:keyword\":", f);
+    jlist(f, &c->keywords);
+    fputs(",\"dct:publisher\":{\"@type\":\"foaf:Agent\",\"foaf:name\":", f);
     jstr(f, c->publisher ? c->publisher : pub ? pub : "Vigie");
     const char *lic = license_url(c->license);
     char licbuf[256];
