@@ -30,6 +30,7 @@
 
 #include "vigie/calendar.h"
 #include "vigie/config.h"
+#include "vigie/dataset.h"
 #include "vigie/error.h"
 #include "vigie/text.h"
 #include "vigie/publish.h"
@@ -250,47 +251,28 @@ struct tag {
   char value[512];
 };
 
-/* Splits a canonical key (codec.h) into metric and unescaped tags. */
+struct tagfill {
+  struct tag *tags;
+  int *ntags;
+};
+
+static int fill_tag(const char *name, const char *value, void *arg) {
+  struct tagfill *f = arg;
+  if (*f->ntags == MAX_TAGS)
+    return -1;
+  struct tag *t = &f->tags[(*f->ntags)++];
+  snprintf(t->name, sizeof t->name, "%s", name);
+  snprintf(t->value, sizeof t->value, "%s", value);
+  return 0;
+}
+
+/* Splits a canonical key (codec.h) into metric and unescaped tags, with the
+ * parser the HTTP API uses (dataset.h). */
 static int parse_key(const char *k, size_t len, char *metric, size_t msize,
                      struct tag *tags, int *ntags) {
-  size_t i = 0;
-  while (i < len && k[i] != '{')
-    i++;
-  snprintf(metric, msize, "%.*s", (int)i, k);
+  struct tagfill f = {tags, ntags};
   *ntags = 0;
-  if (i == len)
-    return 0;
-  i++;
-  while (i < len && k[i] != '}') {
-    if (*ntags == MAX_TAGS)
-      return -1;
-    struct tag *t = &tags[(*ntags)++];
-    size_t s = i;
-    while (i < len && k[i] != '=')
-      i++;
-    snprintf(t->name, sizeof t->name, "%.*s", (int)(i - s), k + s);
-    if (i + 1 >= len || k[i + 1] != '"')
-      return -1;
-    i += 2;
-    size_t o = 0;
-    while (i < len && k[i] != '"') {
-      char c = k[i++];
-      if (c == '\\' && i < len) {
-        c = k[i++];
-        if (c == 'n')
-          c = '\n';
-      }
-      if (o + 1 < sizeof t->value)
-        t->value[o++] = c;
-    }
-    t->value[o] = 0;
-    if (i >= len)
-      return -1;
-    i++;
-    if (i < len && k[i] == ',')
-      i++;
-  }
-  return 0;
+  return vg_series_key_split(k, len, metric, msize, fill_tag, &f) ? -1 : 0;
 }
 
 /* --- suggestions --------------------------------------------------------- */

@@ -122,6 +122,13 @@ static const struct ckey dataset_keys[] = {
      "Publish final windows only, or provisional ones too."},
     {"timezone", CT_TZ, DOFF(timezone), NULL, 0, 0, 0, NULL,
      "Zone of the published timestamps; default the top-level timezone."},
+    {"sensor_period", CT_DURATION, DOFF(sensor_period_ns), NULL, 0, NS(1), NS(86400), NULL,
+     "Expected interval between a sensor's readings; gives the coverage column "
+     "(readings received / expected). No coverage when unset."},
+    {"entity_tag", CT_STR, DOFF(entity_tag), NULL, 0, 0, 0, NULL,
+     "The tag naming the sensor, whose values key the coordinates."},
+    {"coordinates", CT_MAP, DOFF(coordinates), NULL, 0, 0, 0, NULL,
+     "Sensor positions for GeoJSON: entity value -> \"latitude,longitude\" (WGS 84)."},
     {0}};
 
 static const struct ckey top_keys[] = {
@@ -745,6 +752,18 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
       if (cfg->datasets[j].id && strcmp(cfg->datasets[j].id, d->id) == 0)
         fail(c, d->line, NULL, "datasets[%zu].id: \"%s\" is already the id of the "
              "dataset at line %d", i, d->id, cfg->datasets[j].line);
+    if (d->coordinates.n && !d->entity_tag)
+      fail(c, d->line, NULL, "datasets[%zu].coordinates: entity_tag is required too (the "
+           "tag whose values the coordinates are keyed by)", i);
+    for (size_t j = 1; j < d->coordinates.n; j += 2) {
+      double lat, lon;
+      char tail;
+      if (sscanf(d->coordinates.v[j], "%lf ,%lf %c", &lat, &lon, &tail) != 2 ||
+          !(lat >= -90 && lat <= 90) || !(lon >= -180 && lon <= 180))
+        fail(c, d->line, NULL, "datasets[%zu].coordinates.%s: expected \"latitude,"
+             "longitude\" in degrees such as \"48.8566,2.3522\", got \"%s\"", i,
+             d->coordinates.v[j - 1], d->coordinates.v[j]);
+    }
   }
 }
 

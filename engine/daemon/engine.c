@@ -865,6 +865,10 @@ int vg_engine_store_stat(struct vg_engine *e, struct vg_store_stat *out) {
   return vg_store_stat(e->store, out);
 }
 
+int vg_engine_reader_begin(struct vg_engine *e, struct vg_store_reader **out) {
+  return e->store ? vg_store_reader_begin(e->store, out) : VG_ENOTFOUND;
+}
+
 int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, char *errstr,
                   size_t errstr_size) {
   const struct vg_config *cfg = opts->cfg;

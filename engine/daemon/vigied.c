@@ -31,6 +31,7 @@
 #include "vigie/config.h"
 #include "vigie/engine.h"
 #include "vigie/error.h"
+#include "vigie/api.h"
 #include "vigie/http.h"
 #include "vigie/log.h"
 #include "vigie/metrics.h"
@@ -63,6 +64,7 @@ struct daemon {
   pthread_rwlock_t lock;
   struct vg_engine *engine;
   struct vg_metrics *metrics;
+  struct vg_api *api; /* set before the signal thread starts, freed after it ends */
   _Atomic int done;
   _Atomic int stopping; /* SIGTERM/SIGINT was received */
 };
@@ -99,6 +101,26 @@ static void h_readyz(void *ctx, const struct vg_http_request *req,
     vg_http_reply(resp, 200, "text/plain", "ready\n");
   else
     vg_http_reply(resp, 503, "text/plain", "not ready\n");
+}
+
+/* The API's store access: under the daemon's read lock, so the engine (and
+ * its store) cannot be freed while a reader is open; the lock is held from
+ * open to close, one request or one export chunk at a time. */
+static int api_open(void *ctx, struct vg_store_reader **r) {
+  struct daemon *d = ctx;
+  pthread_rwlock_rdlock(&d->lock);
+  int rc = d->engine ? vg_engine_reader_begin(d->engine, r) : VG_ENOTFOUND;
+  if (rc)
+    pthread_rwlock_unlock(&d->lock);
+  return rc;
+}
+
+static void api_close(void *ctx, struct vg_store_reader *r) {
+  struct daemon *d = ctx;
+  if (!r)
+    return;
+  vg_store_reader_end(r);
+  pthread_rwlock_unlock(&d->lock);
 }
 
 /* Store gauges: through the daemon, under its lock, because the engine (and
@@ -173,9 +195,13 @@ static void *signal_main(void *arg) {
                      "errors=\"%s\"", err);
         continue;
       }
-      VG_LOG_INFO("SIGHUP: configuration re-read; dataset definitions apply to "
-                  "publication, changes to sources need a restart",
-                  "datasets=%zu", cfg.ndatasets);
+      if (vg_api_reload(d->api, &cfg, err, sizeof err) != 0)
+        VG_LOG_ERROR("SIGHUP: the datasets do not compile, keeping the running ones",
+                     "error=\"%s\"", err);
+      else
+        VG_LOG_INFO("SIGHUP: configuration re-read; the datasets are served as defined "
+                    "now, changes to sources need a restart",
+                    "datasets=%zu", cfg.ndatasets);
       vg_config_release(&cfg);
     }
   }
@@ -239,6 +265,7 @@ int main(int argc, char **argv) {
   struct daemon d = {.config_path = config};
   pthread_rwlock_init(&d.lock, NULL);
   struct vg_http *http = NULL;
+  struct vg_api *api = NULL;
   pthread_t sig_thread;
   int exit_code = 1;
   if (vg_metrics_new(&d.metrics) != 0) {
@@ -257,16 +284,23 @@ int main(int argc, char **argv) {
                       "Bytes of physically resident allocator pages (stats.resident).",
                       NULL, je_stat, "stats.resident");
 #endif
+  struct vg_api_store as = {api_open, api_close, &d};
+  if (vg_api_new(&cfg, &as, &api, err, sizeof err) != 0) {
+    VG_LOG_ERROR("cannot publish the datasets", "error=\"%s\"", err);
+    goto out;
+  }
   if (vg_http_new(cfg.http_listen, &http, err, sizeof err) != 0 ||
       vg_http_route(http, "/metrics", h_metrics, &d) != 0 ||
       vg_http_route(http, "/healthz", h_healthz, &d) != 0 ||
       vg_http_route(http, "/readyz", h_readyz, &d) != 0 ||
+      vg_api_routes(api, http) != 0 ||
       vg_http_start(http, err, sizeof err) != 0) {
     VG_LOG_ERROR("cannot start the HTTP server", "error=\"%s\"", err);
     goto out;
   }
   VG_LOG_INFO("http listening", "address=%s port=%u", cfg.http_listen,
               (unsigned)vg_http_port(http));
+  d.api = api;
   pthread_create(&sig_thread, NULL, signal_main, &d);
 
   struct vg_engine_opts eo = {.cfg = &cfg, .data_dir = data_dir, .drain = drain,
@@ -306,7 +340,8 @@ int main(int argc, char **argv) {
   vg_http_free(http);
   http = NULL;
 out:
-  vg_http_free(http);
+  vg_http_free(http); /* stops serving first: no request uses the API after */
+  vg_api_free(api);
   vg_metrics_free(d.metrics);
   vg_config_release(&cfg);
   return exit_code;

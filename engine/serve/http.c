@@ -3,6 +3,10 @@
  * each request to the first matching route. Only GET and HEAD are served;
  * anything else is 405 with an Allow header, unknown paths 404 — both with a
  * JSON error body, like the API's other errors.
+ *
+ * Streamed bodies go through MHD_create_response_from_callback (chunked
+ * transfer encoding), gzip through zlib's deflate with a gzip header
+ * (windowBits 16 + 15), buffered or chunk by chunk.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
+#include <zlib.h>
 
 #include "vigie/http.h"
 
@@ -95,6 +101,19 @@ int vg_http_route(struct vg_http *h, const char *path, vg_http_handler fn, void 
   return 0;
 }
 
+struct args_it {
+  void (*cb)(const char *, const char *, void *);
+  void *ctx;
+};
+
+static enum MHD_Result args_each(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value) {
+  struct args_it *it = cls;
+  (void)kind;
+  it->cb(key, value, it->ctx);
+  return MHD_YES;
+}
+
 const char *vg_http_arg(const struct vg_http_request *req, const char *key) {
   return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
@@ -116,20 +135,195 @@ void vg_http_reply(struct vg_http_response *resp, int status, const char *conten
     resp->len = 0, resp->status = 500;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *conn, struct vg_http_response *r,
-                            const char *allow) {
-  struct MHD_Response *mr =
-      MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
-                                      r->body ? MHD_RESPMEM_MUST_FREE
-                                              : MHD_RESPMEM_PERSISTENT);
-  if (!mr) {
-    free(r->body);
-    return MHD_NO;
+size_t vg_http_args(const struct vg_http_request *req,
+                    void (*cb)(const char *key, const char *value, void *ctx), void *ctx) {
+  struct args_it it = {cb, ctx};
+  return (size_t)MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, args_each, &it);
+}
+
+void vg_http_add_header(struct vg_http_response *resp, const char *name, const char *value) {
+  if (resp->nheaders == VG_HTTP_MAX_HEADERS || strlen(name) >= sizeof resp->headers[0].name ||
+      strlen(value) >= sizeof resp->headers[0].value)
+    return;
+  strcpy(resp->headers[resp->nheaders].name, name);
+  strcpy(resp->headers[resp->nheaders].value, value);
+  resp->nheaders++;
+}
+
+int vg_http_accepts_gzip(const char *ae) {
+  if (!ae)
+    return 0;
+  /* codings separated by commas, each with optional ;q=VALUE */
+  for (const char *p = ae; *p;) {
+    while (*p == ' ' || *p == ',' || *p == '\t')
+      p++;
+    const char *name = p;
+    while (*p && *p != ',' && *p != ';' && *p != ' ')
+      p++;
+    size_t nl = (size_t)(p - name);
+    double q = 1;
+    while (*p && *p != ',') {
+      if (*p == ';') {
+        p++;
+        while (*p == ' ')
+          p++;
+        if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=')
+          q = strtod(p + 2, NULL);
+      } else {
+        p++;
+      }
+    }
+    if (((nl == 4 && strncasecmp(name, "gzip", 4) == 0) ||
+         (nl == 1 && name[0] == '*')) && q > 0)
+      return 1;
   }
-  MHD_add_response_header(mr, "Content-Type",
-                          r->content_type ? r->content_type : "text/plain; charset=utf-8");
+  return 0;
+}
+
+/* gzip of a whole buffer; NULL when out of memory. */
+static char *gzip_buffer(const char *in, size_t len, size_t *out_len) {
+  z_stream z = {0};
+  if (deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return NULL;
+  size_t cap = deflateBound(&z, (uLong)len) + 32;
+  char *out = malloc(cap);
+  if (!out) {
+    deflateEnd(&z);
+    return NULL;
+  }
+  z.next_in = (Bytef *)in;
+  z.avail_in = (uInt)len;
+  z.next_out = (Bytef *)out;
+  z.avail_out = (uInt)cap;
+  int rc = deflate(&z, Z_FINISH);
+  *out_len = cap - z.avail_out;
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+/* A streamed response, gzipped on the way when asked. */
+struct stream {
+  struct vg_http_stream s;
+  int gzip, eof, finished;
+  z_stream z;
+  char in[16384];
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  struct stream *st = cls;
+  (void)pos;
+  if (!st->gzip) {
+    long n = st->s.read(st->s.ctx, buf, max);
+    return n > 0 ? (ssize_t)n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                                       : MHD_CONTENT_READER_END_WITH_ERROR;
+  }
+  if (st->finished)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  st->z.next_out = (Bytef *)buf;
+  st->z.avail_out = (uInt)max;
+  /* until some compressed bytes are out (deflate buffers small inputs) */
+  while (st->z.avail_out == max) {
+    if (st->z.avail_in == 0 && !st->eof) {
+      long n = st->s.read(st->s.ctx, st->in, sizeof st->in);
+      if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+      if (n == 0)
+        st->eof = 1;
+      st->z.next_in = (Bytef *)st->in;
+      st->z.avail_in = (uInt)n;
+    }
+    int rc = deflate(&st->z, st->eof ? Z_FINISH : Z_NO_FLUSH);
+    if (rc == Z_STREAM_END) {
+      st->finished = 1;
+      break;
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR)
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+  }
+  size_t n = max - st->z.avail_out;
+  return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_free(void *cls) {
+  struct stream *st = cls;
+  if (st->gzip)
+    deflateEnd(&st->z);
+  if (st->s.free)
+    st->s.free(st->s.ctx);
+  free(st);
+}
+
+static void release_body(struct vg_http_response *r) {
+  free(r->body);
+  r->body = NULL;
+  if (r->stream.free)
+    r->stream.free(r->stream.ctx);
+  r->stream = (struct vg_http_stream){0};
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, struct vg_http_response *r,
+                               const char *allow) {
+  struct MHD_Response *mr;
+  int bodyless = r->status == 304 || r->status == 204;
+  int gzip = r->compress && !bodyless &&
+             vg_http_accepts_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                              "Accept-Encoding"));
+  if (bodyless)
+    release_body(r);
+  if (r->stream.read) {
+    struct stream *st = calloc(1, sizeof *st);
+    if (!st || (gzip && deflateInit2(&st->z, 6, Z_DEFLATED, 16 + 15, 8,
+                                     Z_DEFAULT_STRATEGY) != Z_OK)) {
+      free(st);
+      release_body(r);
+      return MHD_NO;
+    }
+    st->s = r->stream;
+    st->gzip = gzip;
+    r->stream = (struct vg_http_stream){0};
+    mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, stream_read, st,
+                                           stream_free);
+    if (!mr) {
+      stream_free(st);
+      return MHD_NO;
+    }
+  } else {
+    if (gzip && r->body) {
+      size_t zl;
+      char *z = gzip_buffer(r->body, r->len, &zl);
+      if (z) {
+        free(r->body);
+        r->body = z;
+        r->len = zl;
+      } else {
+        gzip = 0;
+      }
+    } else {
+      gzip = 0;
+    }
+    mr = MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
+                                         r->body ? MHD_RESPMEM_MUST_FREE
+                                                 : MHD_RESPMEM_PERSISTENT);
+    if (!mr) {
+      free(r->body);
+      return MHD_NO;
+    }
+  }
+  if (!bodyless)
+    MHD_add_response_header(mr, "Content-Type",
+                            r->content_type ? r->content_type : "text/plain; charset=utf-8");
   if (allow)
     MHD_add_response_header(mr, "Allow", allow);
+  if (gzip)
+    MHD_add_response_header(mr, "Content-Encoding", "gzip");
+  if (r->compress)
+    MHD_add_response_header(mr, "Vary", "Accept-Encoding");
+  for (size_t i = 0; i < r->nheaders; i++)
+    MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
   enum MHD_Result rc = MHD_queue_response(conn, (unsigned)r->status, mr);
   MHD_destroy_response(mr);
   return rc;

@@ -1573,6 +1573,7 @@ int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
   uint8_t k[8];
   be64_put(k, from);
   MDB_val key = {8, k}, val;
+  int cbrc = 0;
   int rc = mdb_cursor_open(r->txn, r->st->emit, &cur);
   if (rc)
     return map_err(rc);
@@ -1594,9 +1595,23 @@ int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
     e.res = rb_u8(&b);
     e.start = (int64_t)rb_u64le(&b);
     e.revision = rb_u32le(&b);
-    if ((rc = cb(&e, ctx)))
+    if ((cbrc = cb(&e, ctx)))
       break;
   }
   mdb_cursor_close(cur);
+  if (cbrc)
+    return cbrc; /* the callback's own value, as the header says */
   return rc == MDB_NOTFOUND ? 0 : rc > 0 ? map_err(rc) : rc;
+}
+
+int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out) {
+  uint64_t wm;
+  int rc;
+  memset(out, 0, sizeof *out);
+  if ((rc = meta_get_u64(r->txn, r->st->meta, "epoch", &out->epoch)) ||
+      (rc = meta_get_u64(r->txn, r->st->meta, "watermark", &wm)) ||
+      (rc = meta_get_u64(r->txn, r->st->meta, "emit_seq", &out->emit_seq)))
+    return map_err(rc);
+  out->watermark_ns = (int64_t)wm;
+  return 0;
 }

@@ -68,6 +68,9 @@ struct vg_dataset_conf {
   int64_t suppress_below; /* 0: no suppression */
   int status;             /* enum vg_conf_status */
   char *timezone;         /* NULL: the top-level timezone */
+  int64_t sensor_period_ns; /* expected interval between readings; 0: unknown */
+  char *entity_tag;       /* the tag naming the sensor (coordinates, GeoJSON) */
+  struct vg_strlist coordinates; /* entity, "lat,lon", entity, "lat,lon", ... */
   int line;
 };
 

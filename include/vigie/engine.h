@@ -58,6 +58,10 @@ const char *vg_engine_brokers(const struct vg_engine *e);
 /* The store's size (any thread; the engine must outlive the call). */
 struct vg_store_stat;
 int vg_engine_store_stat(struct vg_engine *e, struct vg_store_stat *out);
+/* Begins a read-only snapshot of the engine's store (any thread; end it
+ * with vg_store_reader_end before the engine is freed). */
+struct vg_store_reader;
+int vg_engine_reader_begin(struct vg_engine *e, struct vg_store_reader **out);
 void vg_engine_free(struct vg_engine *e);
 
 #endif

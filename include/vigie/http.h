@@ -2,6 +2,10 @@
  * The daemon's HTTP server (libmicrohttpd, one internal polling thread):
  * /metrics, /healthz and /readyz now, the open-data API (issue 8) later.
  *
+ * Responses are buffered (body) or streamed (a read callback, for exports
+ * with no size limit), optionally gzip-compressed (zlib) when the client
+ * accepts it.
+ *
  * Routes are registered between vg_http_new and vg_http_start and never
  * change afterwards, so dispatch takes no lock. Handlers run on the server's
  * thread: they must be thread-safe with respect to the rest of the daemon
@@ -25,12 +29,46 @@ struct vg_http_request {
 const char *vg_http_arg(const struct vg_http_request *req, const char *key);
 const char *vg_http_header(const struct vg_http_request *req, const char *key);
 
+/* Calls cb(key, value, ctx) for each query argument (URL-decoded; value
+ * NULL for a bare key) in request order; returns how many there were. */
+size_t vg_http_args(const struct vg_http_request *req,
+                    void (*cb)(const char *key, const char *value, void *ctx), void *ctx);
+
+#define VG_HTTP_MAX_HEADERS 8
+
+/* A streamed body: read fills buf with at most max bytes and returns how
+ * many (> 0), 0 at the end, or < 0 to abort the response (the client sees
+ * a cut connection: a body already started cannot become an error). It is
+ * called on the server's thread, as often as the client takes data, and
+ * should not block for long. free releases the stream once the response
+ * is over (or was never sent). */
+struct vg_http_stream {
+  long (*read)(void *ctx, char *buf, size_t max);
+  void (*free)(void *ctx);
+  void *ctx;
+};
+
 struct vg_http_response {
   int status;               /* default 200 */
   const char *content_type; /* static string; default text/plain */
   char *body;               /* malloc'd; the server frees it */
   size_t len;
+  struct vg_http_stream stream; /* when stream.read is set, body is ignored */
+  int compress; /* gzip the body when the request's Accept-Encoding allows */
+  struct {
+    char name[32];
+    char value[160];
+  } headers[VG_HTTP_MAX_HEADERS]; /* extra headers (vg_http_add_header) */
+  size_t nheaders;
 };
+
+/* Adds a response header (copied; silently dropped beyond
+ * VG_HTTP_MAX_HEADERS or when too long). */
+void vg_http_add_header(struct vg_http_response *resp, const char *name, const char *value);
+
+/* 1 when an Accept-Encoding value allows gzip (a "gzip" or "*" coding
+ * without q=0). Pure; NULL gives 0. */
+int vg_http_accepts_gzip(const char *accept_encoding);
 
 typedef void (*vg_http_handler)(void *ctx, const struct vg_http_request *req,
                                 struct vg_http_response *resp);

@@ -3,22 +3,33 @@
  * records endpoint accepts in its `where`, `select` and `order_by`
  * parameters, parsed against a dataset's fields and evaluated over rows.
  *
- * where:    comparisons (= != < <= > >=) between a field and a literal
- *           (either side), `and`, `or`, `not`, parentheses,
- *           `field in ("a", "b", ...)`, `field is null`, `field is not null`;
- *           literals: numbers, 'single' or "double" quoted strings,
- *           date'2026-03-29' and date'2026-03-29T02:00:00+02:00' (a date or
- *           a datetime without offset is read in the request's time zone),
- *           true/false; field names bare or `back-quoted`; keywords are
- *           case-insensitive.
- * select:   `*` or a comma-separated list of fields.
- * order_by: a comma-separated list of `field [asc|desc]`.
+ * where:    comparisons (= != < <= > >=, also == and <>) between a field
+ *           and a literal (either side), `and`, `or`, `not` (precedence
+ *           not > and > or), parentheses, `field in ("a", "b", ...)`,
+ *           `field not in (...)`, `field is null`, `field is not null`;
+ *           literals: numbers (12, -2.5, .5, 1e3), 'single' or "double"
+ *           quoted strings (a backslash escapes the next byte, a doubled
+ *           quote is one quote), date'2026-03-29' and
+ *           date'2026-03-29T02:00:00+02:00' (a date or a datetime without
+ *           offset is read in the request's time zone: a skipped local time
+ *           moves forward, a repeated one is its first occurrence), true and
+ *           false as whole conditions; field names bare ([A-Za-z_][A-Za-z0-9_]*,
+ *           matched exactly) or `back-quoted` (needed for names that are
+ *           keywords or start with a digit); keywords are case-insensitive.
+ *           Types are checked against the schema: a number field takes
+ *           number literals, a text field strings, a datetime field date'...'
+ *           or a string holding an ISO 8601 date; text compares by bytes.
+ * select:   `*` or a comma-separated list of fields (`*` may be one item of
+ *           the list); an empty or blank select means `*`.
+ * order_by: a comma-separated list of `field [asc|desc]`; empty means none.
  *
  * Errors: -EINVAL with errstr in Opendatasoft's wording ("ODSQL query is
- * malformed: ..." naming the position and what was expected, "Unknown field:
- * ..."), which the HTTP layer returns with status 400. Parsing bounds its
- * own work: inputs over VG_ODSQL_MAX_LEN bytes or nested deeper than
- * VG_ODSQL_MAX_DEPTH are refused, never a stack overflow.
+ * malformed: ..." naming the position, counted in bytes from 1, and what was
+ * expected; "Unknown field: x (did you mean y?)"), which the HTTP layer
+ * returns with status 400; -ENOMEM. Parsing bounds its own work: inputs over
+ * VG_ODSQL_MAX_LEN bytes or nested deeper than VG_ODSQL_MAX_DEPTH parentheses
+ * are refused, never a stack overflow (chains of and/or/not of any length
+ * are not nesting). docs/publication.md, "ODSQL subset", has the grammar.
  *
  * Thread-safety: a parsed expression is immutable; evaluation may run on
  * any number of threads at once. Parsing touches only its arguments.
@@ -46,7 +57,9 @@ struct vg_odsql_field {
   int type; /* enum vg_odsql_type */
 };
 
-/* One cell of a row under evaluation, indexed as the schema. */
+/* One cell of a row under evaluation, indexed as the schema: num for
+ * numbers (a NaN reads as null), time_s for datetimes, str/len for text
+ * (borrowed; str may be NULL when len is 0). */
 struct vg_odsql_value {
   int null; /* an empty cell (a statistic not kept, a suppressed cell) */
   double num;
@@ -57,9 +70,12 @@ struct vg_odsql_value {
 
 struct vg_odsql_where;
 
-/* Parses a where clause (len bytes of src; an empty or all-blank clause
- * gives *out = NULL, which matches every row). tz reads date literals
- * without an offset. 0 or -EINVAL / -ENOMEM with errstr. */
+/* Parses a where clause (len bytes of src, which need not be NUL-terminated;
+ * an empty or all-blank clause gives *out = NULL, which matches every row).
+ * tz reads date literals without an offset. fields and tz are only read
+ * during the call (the result copies what it needs). 0 or -EINVAL / -ENOMEM
+ * with errstr (*out stays NULL). The caller frees *out with
+ * vg_odsql_where_free(). */
 int vg_odsql_where_parse(const char *src, size_t len, const struct vg_odsql_field *fields,
                          size_t nfields, const struct vg_tz *tz,
                          struct vg_odsql_where **out, char *errstr, size_t errstr_size);
@@ -70,23 +86,30 @@ int vg_odsql_where_parse(const char *src, size_t len, const struct vg_odsql_fiel
 int vg_odsql_where_eval(const struct vg_odsql_where *w, const struct vg_odsql_value *row);
 
 /* Pushdown: the tightest [*from_s, *to_s) that a datetime field must lie
- * in for the clause to match (what the AND-ed top-level comparisons of that
- * field imply); INT64_MIN / INT64_MAX when unconstrained. The caller still
- * evaluates every row. */
+ * in for the clause to match (what the AND-ed top-level comparisons and
+ * `in` lists of that field imply; a `not` over a single comparison counts,
+ * being folded into it; `or`, `!=`, `not in` and a `not` over a group
+ * constrain nothing); INT64_MIN / INT64_MAX when unconstrained, and
+ * *from_s >= *to_s when no instant can match. The caller still evaluates
+ * every row. */
 void vg_odsql_where_time_bounds(const struct vg_odsql_where *w, size_t field,
                                 int64_t *from_s, int64_t *to_s);
 
 /* Pushdown: when the clause requires text field `field` to equal one of a
- * set of values (top-level AND-ed `field = "v"` or `field in (...)`),
- * returns their number and points *values / *lens at them (valid while w
- * lives); -1 when unconstrained. */
+ * set of values (top-level AND-ed `field = "v"` or `field in (...)`, several
+ * of them intersected), returns their number (distinct values; 0 when they
+ * contradict each other, so no row matches) and points *values / *lens at
+ * them (not NUL-terminated; valid while w lives); -1 when unconstrained
+ * (NULL w, a field out of range or not text). */
 int vg_odsql_where_text_values(const struct vg_odsql_where *w, size_t field,
                                const char *const **values, const size_t **lens);
 
 void vg_odsql_where_free(struct vg_odsql_where *w);
 
 /* Parses a select list into field indexes (idx, capacity cap; *n gets the
- * count). `*` yields every field in schema order. 0 or -EINVAL. */
+ * count). `*` yields every field in schema order. 0 or -EINVAL (also when
+ * the list needs more than cap entries) / -ENOMEM with errstr; *n is 0 on
+ * error. */
 int vg_odsql_select_parse(const char *src, size_t len, const struct vg_odsql_field *fields,
                           size_t nfields, size_t *idx, size_t cap, size_t *n, char *errstr,
                           size_t errstr_size);
@@ -96,13 +119,15 @@ struct vg_odsql_order {
   int desc;
 };
 
-/* Parses an order_by list (capacity cap; *n gets the count). 0 or -EINVAL. */
+/* Parses an order_by list (capacity cap; *n gets the count). 0 or -EINVAL /
+ * -ENOMEM with errstr; *n is 0 on error. */
 int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_field *fields,
                          size_t nfields, struct vg_odsql_order *keys, size_t cap, size_t *n,
                          char *errstr, size_t errstr_size);
 
-/* Compares two rows by the order keys (nulls first ascending, last
- * descending; text by bytes): <0, 0 or >0. */
+/* Compares two rows by the order keys (nulls, NaN included, first
+ * ascending, last descending; text by bytes, a prefix first): <0, 0 or >0.
+ * Reentrant, so usable from qsort_r or a merge. */
 int vg_odsql_row_cmp(const struct vg_odsql_order *keys, size_t nkeys,
                      const struct vg_odsql_field *fields, const struct vg_odsql_value *a,
                      const struct vg_odsql_value *b);

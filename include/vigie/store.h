@@ -287,8 +287,12 @@ int vg_store_series_each(struct vg_store_reader *r,
 int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t partition,
                       struct vg_store_pos *out);
 /* Reader: emit-log records with seq >= from, in order, until cb returns
- * non-zero (returned) or the log ends. */
+ * non-zero (returned as it is) or the log ends. */
 int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
                        int (*cb)(const struct vg_store_emit *e, void *ctx), void *ctx);
+/* Reader: the snapshot's committed epoch, watermark (INT64_MIN when none)
+ * and next emit-log sequence, in *out (nopen and npos are 0). Publication
+ * derives ETags and change cursors from them. 0 or an LMDB error. */
+int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out);
 
 #endif

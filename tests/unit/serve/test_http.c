@@ -1,6 +1,8 @@
 /*
  * Unit tests of engine/serve/http.c: routing, errors for unknown paths and
- * methods, query arguments, and clear messages for bad or busy addresses.
+ * methods, query arguments, and clear messages for bad or busy addresses;
+ * streamed bodies, gzip (buffered and streamed, decompressed here with
+ * zlib's inflate), extra headers, 304 without a body, Accept-Encoding.
  * Requests go over a real loopback socket.
  */
 #include <arpa/inet.h>
@@ -9,8 +11,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <zlib.h>
+
 #include "testutil.h"
 #include "vigie/http.h"
+
+static size_t last_len; /* bytes of the last answer (bodies may hold NULs) */
 
 /* Sends raw request text to 127.0.0.1:port and returns the whole answer. */
 static char *ask(uint16_t port, const char *request) {
@@ -22,8 +28,12 @@ static char *ask(uint16_t port, const char *request) {
   size_t cap = 65536, n = 0;
   char *buf = malloc(cap);
   ssize_t r;
-  while ((r = read(fd, buf + n, cap - n - 1)) > 0)
+  while ((r = read(fd, buf + n, cap - n - 1)) > 0) {
     n += (size_t)r;
+    if (cap - n < 4096)
+      buf = realloc(buf, cap *= 2);
+  }
+  last_len = n;
   buf[n] = '\0';
   close(fd);
   return buf;
@@ -97,10 +107,162 @@ static void bad_addresses_are_named(void **state) {
   vg_http_free(h);
 }
 
+/* A stream of "line N\n" for N in [0, 50000), handed out in odd sizes. */
+struct lines {
+  int next;
+  char pending[32];
+  size_t plen, ppos;
+  int *freed;
+};
+
+static long lines_read(void *ctx, char *buf, size_t max) {
+  struct lines *l = ctx;
+  size_t n = 0;
+  while (n < max && n < 777) {
+    if (l->ppos == l->plen) {
+      if (l->next == 50000)
+        break;
+      l->plen = (size_t)snprintf(l->pending, sizeof l->pending, "line %d\n", l->next++);
+      l->ppos = 0;
+    }
+    buf[n++] = l->pending[l->ppos++];
+  }
+  return (long)n;
+}
+
+static void lines_free(void *ctx) {
+  struct lines *l = ctx;
+  (*l->freed)++;
+  free(l);
+}
+
+static int freed;
+
+static void streamer(void *ctx, const struct vg_http_request *req,
+                     struct vg_http_response *resp) {
+  struct lines *l = calloc(1, sizeof *l);
+  l->freed = &freed;
+  resp->content_type = "text/plain";
+  resp->stream = (struct vg_http_stream){lines_read, lines_free, l};
+  resp->compress = 1;
+  vg_http_add_header(resp, "ETag", "W/\"x-1\"");
+}
+
+static void buffered(void *ctx, const struct vg_http_request *req,
+                     struct vg_http_response *resp) {
+  const char *inm = vg_http_header(req, "If-None-Match");
+  if (inm) {
+    resp->status = 304;
+    return;
+  }
+  char text[4096];
+  memset(text, 'a', sizeof text - 1);
+  text[sizeof text - 1] = 0;
+  vg_http_reply(resp, 200, "text/plain", text);
+  resp->compress = 1;
+}
+
+static char *body_of(char *r, size_t len, size_t *blen) {
+  char *b = strstr(r, "\r\n\r\n");
+  assert_non_null(b);
+  *blen = len - (size_t)(b + 4 - r);
+  return b + 4;
+}
+
+static char *gunzip(const char *in, size_t len, size_t *out_len) {
+  size_t cap = 1 << 22;
+  char *out = malloc(cap);
+  z_stream z = {0};
+  assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
+  z.next_in = (Bytef *)in;
+  z.avail_in = (uInt)len;
+  z.next_out = (Bytef *)out;
+  z.avail_out = (uInt)cap;
+  assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+  *out_len = cap - z.avail_out;
+  inflateEnd(&z);
+  return out;
+}
+
+static void streams_and_gzip(void **state) {
+  (void)state;
+  struct vg_http *h;
+  char err[256];
+  assert_int_equal(vg_http_new("127.0.0.1:0", &h, err, sizeof err), 0);
+  assert_int_equal(vg_http_route(h, "/stream", streamer, NULL), 0);
+  assert_int_equal(vg_http_route(h, "/buf", buffered, NULL), 0);
+  assert_int_equal(vg_http_start(h, err, sizeof err), 0);
+  uint16_t port = vg_http_port(h);
+  /* the expected text */
+  size_t wcap = 1 << 20, wlen = 0;
+  char *want = malloc(wcap);
+  for (int i = 0; i < 50000; i++)
+    wlen += (size_t)snprintf(want + wlen, wcap - wlen, "line %d\n", i);
+
+  char *r = ask(port, "GET /stream HTTP/1.0\r\n\r\n");
+  size_t blen;
+  char *b = body_of(r, last_len, &blen);
+  assert_non_null(strstr(r, "ETag: W/\"x-1\""));
+  assert_non_null(strstr(r, "Vary: Accept-Encoding"));
+  assert_null(strstr(r, "Content-Encoding"));
+  assert_int_equal(blen, wlen);
+  assert_memory_equal(b, want, wlen);
+  free(r);
+
+  r = ask(port, "GET /stream HTTP/1.0\r\nAccept-Encoding: br, gzip;q=0.5\r\n\r\n");
+  assert_non_null(strstr(r, "Content-Encoding: gzip"));
+  b = body_of(r, last_len, &blen);
+  assert_true(blen < wlen / 3); /* it did compress */
+  size_t ulen;
+  char *u = gunzip(b, blen, &ulen);
+  assert_int_equal(ulen, wlen);
+  assert_memory_equal(u, want, wlen);
+  free(u);
+  free(r);
+
+  r = ask(port, "GET /buf HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n");
+  assert_non_null(strstr(r, "Content-Encoding: gzip"));
+  b = body_of(r, last_len, &blen);
+  u = gunzip(b, blen, &ulen);
+  assert_int_equal(ulen, 4095);
+  assert_true(u[0] == 'a' && u[4094] == 'a');
+  free(u);
+  free(r);
+
+  r = ask(port, "GET /buf HTTP/1.0\r\nIf-None-Match: x\r\nAccept-Encoding: gzip\r\n\r\n");
+  assert_non_null(strstr(r, "HTTP/1.1 304"));
+  b = body_of(r, last_len, &blen);
+  assert_int_equal(blen, 0);
+  assert_null(strstr(r, "Content-Encoding"));
+  free(r);
+
+  r = ask(port, "HEAD /stream HTTP/1.0\r\n\r\n");
+  assert_non_null(strstr(r, "HTTP/1.1 200"));
+  assert_null(strstr(r, "line 0"));
+  free(r);
+  vg_http_free(h);
+  assert_int_equal(freed, 3); /* every stream released, HEAD's too */
+  free(want);
+}
+
+static void accept_encoding(void **state) {
+  (void)state;
+  assert_int_equal(vg_http_accepts_gzip(NULL), 0);
+  assert_int_equal(vg_http_accepts_gzip(""), 0);
+  assert_int_equal(vg_http_accepts_gzip("gzip"), 1);
+  assert_int_equal(vg_http_accepts_gzip("deflate, GZIP"), 1);
+  assert_int_equal(vg_http_accepts_gzip("gzip;q=0"), 0);
+  assert_int_equal(vg_http_accepts_gzip("gzip; q=0.0, br"), 0);
+  assert_int_equal(vg_http_accepts_gzip("br;q=1, *;q=0.1"), 1);
+  assert_int_equal(vg_http_accepts_gzip("x-gzip2"), 0);
+}
+
 int vg_test_serve_http_thread(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(routes_and_errors),
       cmocka_unit_test(bad_addresses_are_named),
+      cmocka_unit_test(streams_and_gzip),
+      cmocka_unit_test(accept_encoding),
   };
   return cmocka_run_group_tests_name("serve_http_thread", tests, NULL, NULL);
 }

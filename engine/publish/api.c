@@ -1,0 +1,1340 @@
+/*
+ * The open-data HTTP API (api.h): request decoding (a pure function, fuzzed),
+ * Opendatasoft Explore v2.1 catalog, dataset, records and exports
+ * responses, the DCAT-AP catalog and the changed-since feed.
+ *
+ * Buffered answers are written to a memory stream; exports stream: each
+ * chunk begins a store reader, formats the rows of up to a few hundred
+ * series-days from the scan cursor, and ends the reader, so a slow client
+ * never pins a snapshot nor the engine. Conditional GETs compare a weak
+ * ETag built from the dataset definition and the store state that can
+ * change its rows: the emit-log sequence for final-only datasets (rows
+ * change only when windows go final or are revised), the committed epoch
+ * otherwise. Last-Modified is when this process first saw that state.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vigie/api.h"
+#include "vigie/calendar.h"
+#include "vigie/dataset.h"
+#include "vigie/error.h"
+#include "vigie/hash.h"
+#include "vigie/odsql.h"
+#include "vigie/publish.h"
+
+/* ---- request decoding (pure) ------------------------------------------------ */
+
+static int bad(struct vg_api_req *out, const char *code, int status, char *errstr,
+               size_t errstr_size, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int bad(struct vg_api_req *out, const char *code, int status, char *errstr,
+               size_t errstr_size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (errstr_size)
+    vsnprintf(errstr, errstr_size, fmt, ap);
+  va_end(ap);
+  out->error_code = code;
+  return status;
+}
+
+/* A strict decimal integer (optional '-'), no overflow. */
+static int parse_int(const char *s, int64_t *v) {
+  if (!s || !*s)
+    return -1;
+  int neg = *s == '-';
+  const char *p = s + neg;
+  if (!*p)
+    return -1;
+  int64_t x = 0;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9' || x > (INT64_MAX - 9) / 10)
+      return -1;
+    x = x * 10 + (*p - '0');
+  }
+  *v = neg ? -x : x;
+  return 0;
+}
+
+static int valid_id(const char *s, size_t n) {
+  if (n == 0 || n >= 128)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-' ||
+          s[i] == '_'))
+      return 0;
+  return 1;
+}
+
+static const char *const fmt_names[] = {"csv", "json", "jsonl", "geojson"};
+
+int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
+                 struct vg_api_req *out, char *errstr, size_t errstr_size) {
+  static const char cat[] = VG_API_PREFIX "catalog/";
+  memset(out, 0, sizeof *out);
+  out->limit = -2; /* unset */
+  out->delimiter = ';';
+  out->with_bom = 1;
+  if (errstr_size)
+    errstr[0] = 0;
+  if (strncmp(path, cat, sizeof cat - 1) != 0)
+    return bad(out, "NotFound", 404, errstr, errstr_size, "Unknown path.");
+  const char *p = path + sizeof cat - 1;
+  if (strcmp(p, "datasets") == 0 || strcmp(p, "datasets/") == 0) {
+    out->route = VG_API_CATALOG;
+  } else if (strcmp(p, "exports/dcat") == 0) {
+    out->route = VG_API_DCAT;
+  } else if (strncmp(p, "datasets/", 9) == 0) {
+    const char *id = p + 9, *slash = strchr(id, '/');
+    size_t n = slash ? (size_t)(slash - id) : strlen(id);
+    if (!valid_id(id, n))
+      return bad(out, "NotFound", 404, errstr, errstr_size,
+                 "Unknown dataset: a dataset id is lower-case letters, digits, '-' and '_'.");
+    memcpy(out->id, id, n);
+    out->id[n] = 0;
+    const char *rest = slash ? slash + 1 : "";
+    if (!*rest) {
+      out->route = VG_API_DATASET;
+    } else if (strcmp(rest, "records") == 0) {
+      out->route = VG_API_RECORDS;
+    } else if (strcmp(rest, "changes") == 0) {
+      out->route = VG_API_CHANGES;
+    } else if (strncmp(rest, "exports/", 8) == 0) {
+      out->route = VG_API_EXPORT;
+      out->format = -1;
+      for (int i = 0; i < 4; i++)
+        if (strcmp(rest + 8, fmt_names[i]) == 0)
+          out->format = i;
+      if (out->format < 0)
+        return bad(out, "NotFound", 404, errstr, errstr_size,
+                   "Unknown export format: expected csv, json, jsonl or geojson.");
+    } else {
+      return bad(out, "NotFound", 404, errstr, errstr_size, "Unknown path.");
+    }
+  } else {
+    return bad(out, "NotFound", 404, errstr, errstr_size, "Unknown path.");
+  }
+  for (size_t i = 0; i < nargs; i++) {
+    const char *k = args[i].key, *v = args[i].value ? args[i].value : "";
+    if (!k)
+      continue;
+    int64_t x;
+    if (strcmp(k, "limit") == 0) {
+      if (parse_int(v, &x))
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Invalid value for limit API parameter: \"%.64s\" was found but an "
+                   "integer is expected.", v);
+      out->limit = x;
+    } else if (strcmp(k, "offset") == 0) {
+      if (parse_int(v, &x))
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Invalid value for offset API parameter: \"%.64s\" was found but an "
+                   "integer is expected.", v);
+      if (x < 0)
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Invalid value for offset API parameter: %" PRId64
+                   " was found but offset >= 0 is expected.", x);
+      out->offset = x;
+    } else if (strcmp(k, "select") == 0 || strcmp(k, "where") == 0 ||
+               strcmp(k, "order_by") == 0) {
+      if (strlen(v) > VG_ODSQL_MAX_LEN)
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Invalid value for %s API parameter: %zu bytes were found but at most "
+                   "%d are expected.", k, strlen(v), VG_ODSQL_MAX_LEN);
+      *(k[0] == 's' ? &out->select : k[0] == 'w' ? &out->where : &out->order_by) = v;
+    } else if (strcmp(k, "timezone") == 0) {
+      size_t n = strlen(v);
+      int ok = n > 0 && n < 64 && v[0] != '/' && !strstr(v, "..");
+      for (size_t j = 0; ok && j < n; j++)
+        ok = isalnum((unsigned char)v[j]) || strchr("/_+-", v[j]);
+      if (!ok)
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Invalid value for timezone API parameter: \"%.64s\" was found but a "
+                   "time zone name such as Europe/Paris or UTC is expected.", v);
+      out->timezone = v;
+    } else if (strcmp(k, "delimiter") == 0) {
+      if (strlen(v) != 1 || !strchr(";,\t|", v[0]))
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Invalid value for delimiter API parameter: \"%.16s\" was found but one "
+                   "of ';', ',', '\\t', '|' is expected.", v);
+      out->delimiter = v[0];
+    } else if (strcmp(k, "with_bom") == 0) {
+      if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Invalid value for with_bom API parameter: \"%.16s\" was found but true "
+                   "or false is expected.", v);
+      out->with_bom = v[0] == 't';
+    } else if (strcmp(k, "since") == 0) {
+      if (parse_int(v, &x) || x < 0)
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Invalid value for since API parameter: \"%.64s\" was found but a "
+                   "cursor (an integer >= 0 from next_cursor) is expected.", v);
+      out->since = (uint64_t)x;
+    } else if (strcmp(k, "group_by") == 0 || strcmp(k, "refine") == 0 ||
+               strcmp(k, "exclude") == 0) {
+      return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                 "The %s API parameter is not supported by this server.", k);
+    } /* others (lang, include_links, ...) change nothing here */
+  }
+  if (out->route == VG_API_RECORDS) {
+    if (out->limit == -2)
+      out->limit = 10;
+    else if (out->limit == -1)
+      out->limit = VG_API_MAX_LIMIT;
+    if (out->limit < 0 || out->limit > VG_API_MAX_LIMIT)
+      return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                 "Invalid value for limit API parameter: %" PRId64
+                 " was found but -1 <= limit <= %d is expected.", out->limit,
+                 VG_API_MAX_LIMIT);
+    if (out->offset + out->limit > VG_API_MAX_WINDOW)
+      return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                 "Invalid value for sum of offset + limit API parameter: %" PRId64
+                 " was found but <= %d is expected.", out->offset + out->limit,
+                 VG_API_MAX_WINDOW);
+  } else if (out->route == VG_API_CHANGES) {
+    if (out->limit == -2 || out->limit == -1)
+      out->limit = 1000;
+    if (out->limit < 1 || out->limit > VG_API_MAX_WINDOW)
+      return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                 "Invalid value for limit API parameter: %" PRId64
+                 " was found but 1 <= limit <= %d is expected.", out->limit,
+                 VG_API_MAX_WINDOW);
+  } else {
+    if (out->limit == -2)
+      out->limit = -1;
+    if (out->limit < -1)
+      return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                 "Invalid value for limit API parameter: %" PRId64
+                 " was found but limit >= -1 is expected.", out->limit);
+  }
+  if (out->order_by && out->route == VG_API_EXPORT)
+    return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+               "order_by is not supported on exports (they stream in series and time "
+               "order); use the records endpoint.");
+  return 0;
+}
+
+/* ---- the API object ------------------------------------------------------------ */
+
+struct dsinfo {
+  struct vg_dataset *ds;
+  uint64_t def_hash; /* of the definition: a new definition changes every ETag */
+  /* under the API's mutex */
+  uint64_t tag;
+  int have_tag;
+  time_t modified;
+  uint64_t counted_tag;
+  int counted;
+  uint64_t nrows;
+  int64_t first_s, last_s; /* earliest start, latest end of its rows */
+};
+
+/* One generation of dataset definitions: replaced whole by vg_api_reload,
+ * freed when the last request or export using it is over. */
+struct gen {
+  int refs; /* under the API's mutex */
+  struct dsinfo *d;
+  size_t n;
+};
+
+struct vg_api {
+  struct vg_api_store st;
+  struct gen *cur;
+  pthread_mutex_t mu;
+  time_t catalog_modified;
+  uint64_t catalog_tag;
+  int have_catalog_tag;
+};
+
+static uint64_t def_hash(const struct vg_dataset_conf *c) {
+  static const uint8_t key[16] = "vigie-dataset-v1";
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f)
+    return 0;
+  fprintf(f, "%s|%s|%s|%s|%s|%d|%" PRId64 "|%d|%s|%" PRId64 "|%s", c->id,
+          c->title ? c->title : "", c->description ? c->description : "",
+          c->publisher ? c->publisher : "", c->license ? c->license : "", c->resolution,
+          c->suppress_below, c->status, c->timezone ? c->timezone : "", c->sensor_period_ns,
+          c->entity_tag ? c->entity_tag : "");
+  const struct vg_strlist *lists[] = {&c->keywords, &c->metrics, &c->columns,
+                                      &c->tag_columns, &c->coordinates};
+  for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
+    for (size_t j = 0; j < lists[i]->n; j++)
+      fprintf(f, "|%zu:%s", i, lists[i]->v[j]);
+  fclose(f);
+  uint64_t h = vg_siphash24(key, buf, len);
+  free(buf);
+  return h;
+}
+
+static void gen_free(struct gen *g) {
+  if (!g)
+    return;
+  for (size_t i = 0; i < g->n; i++)
+    vg_dataset_free(g->d[i].ds);
+  free(g->d);
+  free(g);
+}
+
+static int gen_new(const struct vg_config *cfg, struct gen **out, char *errstr,
+                   size_t errstr_size) {
+  struct gen *g = calloc(1, sizeof *g);
+  if (!g || !(g->d = calloc(cfg->ndatasets + 1, sizeof *g->d))) {
+    free(g);
+    return -ENOMEM;
+  }
+  g->refs = 1;
+  for (size_t i = 0; i < cfg->ndatasets; i++) {
+    int rc = vg_dataset_new(&cfg->datasets[i], cfg, &g->d[i].ds, errstr, errstr_size);
+    if (rc) {
+      gen_free(g);
+      return rc;
+    }
+    g->d[i].def_hash = def_hash(&cfg->datasets[i]);
+    g->n++;
+  }
+  *out = g;
+  return 0;
+}
+
+static struct gen *gen_get(struct vg_api *a) {
+  pthread_mutex_lock(&a->mu);
+  struct gen *g = a->cur;
+  g->refs++;
+  pthread_mutex_unlock(&a->mu);
+  return g;
+}
+
+static void gen_put(struct vg_api *a, struct gen *g) {
+  pthread_mutex_lock(&a->mu);
+  int last = --g->refs == 0;
+  pthread_mutex_unlock(&a->mu);
+  if (last)
+    gen_free(g);
+}
+
+int vg_api_new(const struct vg_config *cfg, const struct vg_api_store *store,
+               struct vg_api **out, char *errstr, size_t errstr_size) {
+  struct vg_api *a = calloc(1, sizeof *a);
+  if (!a)
+    return -ENOMEM;
+  int rc = gen_new(cfg, &a->cur, errstr, errstr_size);
+  if (rc) {
+    free(a);
+    return rc;
+  }
+  a->st = *store;
+  pthread_mutex_init(&a->mu, NULL);
+  *out = a;
+  return 0;
+}
+
+int vg_api_reload(struct vg_api *a, const struct vg_config *cfg, char *errstr,
+                  size_t errstr_size) {
+  struct gen *g;
+  int rc = gen_new(cfg, &g, errstr, errstr_size);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&a->mu);
+  struct gen *old = a->cur;
+  /* an unchanged definition keeps what was learnt about its rows */
+  for (size_t i = 0; i < g->n; i++)
+    for (size_t j = 0; j < old->n; j++)
+      if (old->d[j].def_hash == g->d[i].def_hash) {
+        struct vg_dataset *ds = g->d[i].ds;
+        g->d[i] = old->d[j];
+        g->d[i].ds = ds;
+      }
+  a->cur = g;
+  int last = --old->refs == 0;
+  pthread_mutex_unlock(&a->mu);
+  if (last)
+    gen_free(old);
+  return 0;
+}
+
+void vg_api_free(struct vg_api *a) {
+  if (!a)
+    return;
+  gen_free(a->cur);
+  pthread_mutex_destroy(&a->mu);
+  free(a);
+}
+
+int vg_api_routes(struct vg_api *a, struct vg_http *h) {
+  return vg_http_route(h, VG_API_PREFIX, vg_api_handle, a);
+}
+
+/* ---- responses ------------------------------------------------------------------- */
+
+static void json_error(struct vg_http_response *resp, int status, const char *code,
+                       const char *msg) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f) {
+    vg_http_reply(resp, 500, "application/json", "{\"error_code\":\"InternalError\"}");
+    return;
+  }
+  fprintf(f, "{\"status_code\":%d,\"error_code\":", status);
+  vg_json_string(f, code, strlen(code));
+  fputs(",\"message\":", f);
+  vg_json_string(f, msg, strlen(msg));
+  fputs("}\n", f);
+  fclose(f);
+  free(resp->body);
+  resp->status = status;
+  resp->content_type = "application/json; charset=utf-8";
+  resp->body = buf;
+  resp->len = len;
+}
+
+/* Hands a memory stream's text to the response. */
+static void finish_json(struct vg_http_response *resp, FILE *f, char **buf, size_t *len) {
+  if (fclose(f) != 0 || !*buf) {
+    free(*buf);
+    json_error(resp, 500, "InternalError", "out of memory");
+    return;
+  }
+  free(resp->body);
+  resp->status = 200;
+  resp->content_type = "application/json; charset=utf-8";
+  resp->body = *buf;
+  resp->len = *len;
+  resp->compress = 1;
+}
+
+static void http_date(time_t t, char *buf, size_t size) {
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static int parse_http_date(const char *s, time_t *t) {
+  struct tm tm = {0};
+  const char *end = s ? strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm) : NULL;
+  if (!end || *end)
+    return -1;
+  *t = timegm(&tm);
+  return 0;
+}
+
+/* The state a dataset's rows depend on, and when this process first saw
+ * it. Returns 1 when the request's validators match (answer 304). */
+static int conditional(struct vg_api *a, struct gen *g, struct dsinfo *d,
+                       const struct vg_store_state *m,
+                       const struct vg_http_request *req, struct vg_http_response *resp) {
+  uint64_t tag, hash;
+  time_t *modified;
+  time_t now = time(NULL);
+  pthread_mutex_lock(&a->mu);
+  if (d) {
+    tag = vg_dataset_conf(d->ds)->status == VG_CONF_STATUS_FINAL ? m->emit_seq : m->epoch;
+    hash = d->def_hash;
+    if (!d->have_tag || d->tag != tag) {
+      d->tag = tag;
+      d->have_tag = 1;
+      d->modified = now;
+    }
+    modified = &d->modified;
+  } else { /* the catalog: any dataset's state */
+    tag = m->epoch;
+    hash = 0;
+    for (size_t i = 0; i < g->n; i++)
+      hash = hash * 31 + g->d[i].def_hash;
+    if (!a->have_catalog_tag || a->catalog_tag != tag) {
+      a->catalog_tag = tag;
+      a->have_catalog_tag = 1;
+      a->catalog_modified = now;
+    }
+    modified = &a->catalog_modified;
+  }
+  time_t mod = *modified;
+  pthread_mutex_unlock(&a->mu);
+  char etag[64], date[64];
+  snprintf(etag, sizeof etag, "W/\"%016" PRIx64 "-%" PRIu64 "\"", hash, tag);
+  http_date(mod, date, sizeof date);
+  vg_http_add_header(resp, "ETag", etag);
+  vg_http_add_header(resp, "Last-Modified", date);
+  vg_http_add_header(resp, "Cache-Control", "no-cache");
+  const char *inm = vg_http_header(req, "If-None-Match");
+  const char *ims = vg_http_header(req, "If-Modified-Since");
+  if (inm) { /* a list of tags, or *; weak comparison */
+    if (strcmp(inm, "*") == 0)
+      return 1;
+    const char *bare = etag + 2; /* without W/ */
+    for (const char *p = strstr(inm, bare); p; p = strstr(p + 1, bare))
+      return 1;
+    return 0;
+  }
+  time_t t;
+  if (ims && parse_http_date(ims, &t) == 0 && mod <= t)
+    return 1;
+  return 0;
+}
+
+static const char *field_type(const struct vg_odsql_field *f) {
+  if (f->type == VG_ODSQL_DATETIME)
+    return "datetime";
+  if (f->type == VG_ODSQL_TEXT)
+    return "text";
+  return strcmp(f->name, "count") == 0 || strcmp(f->name, "revision") == 0 ? "int"
+                                                                             : "double";
+}
+
+static const char *field_label(const char *name) {
+  static const struct {
+    const char *name, *label;
+  } labels[] = {{"start_datetime", "Start (inclusive)"}, {"end_datetime", "End (exclusive)"},
+                {"metric", "Metric"},   {"count", "Readings"},
+                {"sum", "Sum"},         {"min", "Minimum"},
+                {"max", "Maximum"},     {"mean", "Mean"},
+                {"stddev", "Standard deviation (sample)"},
+                {"p50", "Median (p50)"}, {"p95", "95th percentile"},
+                {"first", "First value"}, {"last", "Last value"},
+                {"distinct", "Distinct count (estimate)"},
+                {"coverage", "Coverage (readings received / expected)"},
+                {"status", "Status (provisional or final)"}, {"revision", "Revision"},
+                {"suppressed", "Cells suppressed for privacy"}};
+  for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
+    if (strcmp(labels[i].name, name) == 0)
+      return labels[i].label;
+  return name;
+}
+
+static const char *license_url(const char *id) {
+  static const struct {
+    const char *id, *url;
+  } known[] = {{"etalab-2.0", "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"},
+               {"ODbL-1.0", "https://opendatacommons.org/licenses/odbl/1-0/"},
+               {"CC-BY-4.0", "https://creativecommons.org/licenses/by/4.0/"},
+               {"CC0-1.0", "https://creativecommons.org/publicdomain/zero/1.0/"}};
+  for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+    if (id && strcmp(known[i].id, id) == 0)
+      return known[i].url;
+  return NULL;
+}
+
+static void jstr(FILE *f, const char *s) {
+  if (s)
+    vg_json_string(f, s, strlen(s));
+  else
+    fputs("null", f);
+}
+
+/* A JSON array of strings. */
+static void jlist(FILE *f, const struct vg_strlist *l) {
+  putc('[', f);
+  for (size_t i = 0; i < l->n; i++) {
+    if (i)
+      putc(',', f);
+    jstr(f, l->v[i]);
+  }
+  putc(']', f);
+}
+
+/* Counts a dataset's rows and their time span (cached per store state). */
+static int on_count(const struct vg_dataset_row *row, void *arg) {
+  struct dsinfo *d = arg;
+  d->nrows++;
+  if (row->start < d->first_s)
+    d->first_s = row->start;
+  if (row->end > d->last_s)
+    d->last_s = row->end;
+  return 0;
+}
+
+static int dataset_stats(struct vg_api *a, struct dsinfo *d, struct vg_store_reader *r,
+                         const struct vg_store_state *m, uint64_t *nrows, int64_t *first,
+                         int64_t *last) {
+  uint64_t tag = vg_dataset_conf(d->ds)->status == VG_CONF_STATUS_FINAL ? m->emit_seq
+                                                                         : m->epoch;
+  pthread_mutex_lock(&a->mu);
+  int fresh = d->counted && d->counted_tag == tag;
+  *nrows = d->nrows;
+  *first = d->first_s;
+  *last = d->last_s;
+  pthread_mutex_unlock(&a->mu);
+  if (fresh)
+    return 0;
+  struct dsinfo tmp = {.first_s = INT64_MAX, .last_s = INT64_MIN};
+  struct vg_dataset_series_list l;
+  char err[256];
+  int rc = vg_dataset_series(d->ds, r, &l);
+  if (rc)
+    return rc;
+  struct vg_dataset_scan sc = {.from_s = INT64_MIN, .to_s = INT64_MAX, .next_s = INT64_MIN};
+  rc = vg_dataset_scan(d->ds, r, &l, &sc, on_count, &tmp, err, sizeof err);
+  vg_dataset_series_release(&l);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&a->mu);
+  d->counted = 1;
+  d->counted_tag = tag;
+  d->nrows = *nrows = tmp.nrows;
+  d->first_s = *first = tmp.first_s;
+  d->last_s = *last = tmp.last_s;
+  pthread_mutex_unlock(&a->mu);
+  return 0;
+}
+
+static void iso_utc(int64_t t, char *buf) {
+  int64_t days = vg_floor_div(t, 86400), s = t - days * 86400, y;
+  unsigned mo, da;
+  vg_civil_from_days(days, &y, &mo, &da);
+  snprintf(buf, VG_FMT_ISO_MAX, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02dZ", y, mo, da,
+           (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60));
+}
+
+static int write_dataset(FILE *f, struct vg_api *a, struct dsinfo *d, struct vg_store_reader *r,
+                         const struct vg_store_state *m) {
+  const struct vg_dataset_conf *c = vg_dataset_conf(d->ds);
+  uint64_t nrows;
+  int64_t first, last;
+  int rc = dataset_stats(a, d, r, m, &nrows, &first, &last);
+  if (rc)
+    return rc;
+  size_t nf;
+  const struct vg_odsql_field *fl = vg_dataset_fields(d->ds, &nf);
+  fputs("{\"dataset_id\":", f);
+  jstr(f, c->id);
+  fprintf(f, ",\"dataset_uid\":\"vg_%016" PRIx64 "\",\"has_records\":%s,"
+             "\"data_visible\":true,\"features\":[\"timeserie\"],\"attachments\":[],"
+             "\"alternative_exports\":[],\"fields\":[",
+          d->def_hash, nrows ? "true" : "false");
+  for (size_t i = 0; i < nf; i++) {
+    fputs(i ? ",{\"name\":" : "{\"name\":", f);
+    jstr(f, fl[i].name);
+    fputs(",\"label\":", f);
+    jstr(f, field_label(fl[i].name));
+    fprintf(f, ",\"type\":\"%s\",\"description\":null,\"annotations\":{}}",
+            field_type(&fl[i]));
+  }
+  char mod[VG_FMT_ISO_MAX];
+  pthread_mutex_lock(&a->mu);
+  iso_utc(d->modified, mod);
+  pthread_mutex_unlock(&a->mu);
+  fputs("],\"metas\":{\"default\":{\"title\":", f);
+  jstr(f, c->title ? c->title : c->id);
+  fputs(",\"description\":", f);
+  jstr(f, c->description);
+  fputs(",\"keyword\":", f);
+  jlist(f, &c->keywords);
+  fputs(",\"license\":", f);
+  jstr(f, c->license);
+  fputs(",\"license_url\":", f);
+  jstr(f, license_url(c->license));
+  fputs(",\"publisher\":", f);
+  jstr(f, c->publisher);
+  fprintf(f, ",\"modified\":\"%s\",\"data_processed\":\"%s\",\"records_count\":%" PRIu64
+             ",\"timezone\":",
+          mod, mod, nrows);
+  jstr(f, vg_tz_name(vg_dataset_tz(d->ds)));
+  fprintf(f, ",\"resolution\":\"%s\"", c->resolution == VG_CONF_RES_1D ? "1d" : "1h");
+  if (nrows) {
+    char a1[VG_FMT_ISO_MAX], b1[VG_FMT_ISO_MAX];
+    vg_fmt_iso(first, vg_dataset_tz(d->ds), a1);
+    vg_fmt_iso(last, vg_dataset_tz(d->ds), b1);
+    fprintf(f, ",\"temporal_coverage_start\":\"%s\",\"temporal_coverage_end\":\"%s\"", a1, b1);
+  }
+  fputs("}}}", f);
+  return ferror(f) ? -EIO : 0;
+}
+
+static struct dsinfo *find_ds(struct gen *g, const char *id) {
+  for (size_t i = 0; i < g->n; i++)
+    if (strcmp(vg_dataset_id(g->d[i].ds), id) == 0)
+      return &g->d[i];
+  return NULL;
+}
+
+/* ---- records ------------------------------------------------------------------------ */
+
+struct query {
+  struct dsinfo *d;
+  const struct vg_odsql_field *fields;
+  size_t nfields;
+  size_t sel[64];
+  size_t nsel;
+  struct vg_odsql_where *where;
+  struct vg_odsql_order order[16];
+  size_t norder;
+  struct vg_tz *tz; /* owned when the request named one */
+  const struct vg_tz *zone;
+};
+
+static void query_release(struct query *q) {
+  vg_odsql_where_free(q->where);
+  vg_tz_free(q->tz);
+}
+
+/* Parses select, where, order_by and timezone against the dataset. 0, or
+ * fills an error response and returns -1. */
+static int query_init(struct query *q, struct dsinfo *d, const struct vg_api_req *rq,
+                      struct vg_http_response *resp) {
+  char err[512] = "";
+  memset(q, 0, sizeof *q);
+  q->d = d;
+  q->fields = vg_dataset_fields(d->ds, &q->nfields);
+  q->zone = vg_dataset_tz(d->ds);
+  if (rq->timezone) {
+    if (vg_tz_load(rq->timezone, &q->tz, err, sizeof err) != 0) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "Invalid value for timezone API parameter: \"%s\" is not a "
+               "known time zone.", rq->timezone);
+      json_error(resp, 400, "InvalidRESTParameterError", msg);
+      return -1;
+    }
+    q->zone = q->tz;
+  }
+  for (size_t i = 0; i < q->nfields && i < 64; i++)
+    q->sel[q->nsel++] = i;
+  if (rq->select && vg_odsql_select_parse(rq->select, strlen(rq->select), q->fields,
+                                          q->nfields, q->sel, 64, &q->nsel, err,
+                                          sizeof err) != 0)
+    goto odsql;
+  if (rq->where && vg_odsql_where_parse(rq->where, strlen(rq->where), q->fields, q->nfields,
+                                        q->zone, &q->where, err, sizeof err) != 0)
+    goto odsql;
+  if (rq->order_by && vg_odsql_order_parse(rq->order_by, strlen(rq->order_by), q->fields,
+                                           q->nfields, q->order, 16, &q->norder, err,
+                                           sizeof err) != 0)
+    goto odsql;
+  return 0;
+odsql:
+  json_error(resp, 400, "ODSQLError", err[0] ? err : "ODSQL query is malformed.");
+  return -1;
+}
+
+static int query_match(const struct query *q, const struct vg_dataset_row *row) {
+  return vg_odsql_where_eval(q->where, row->v);
+}
+
+static void query_bounds(const struct query *q, struct vg_dataset_scan *sc) {
+  memset(sc, 0, sizeof *sc);
+  sc->from_s = INT64_MIN;
+  sc->to_s = INT64_MAX;
+  sc->next_s = INT64_MIN;
+  if (q->where)
+    vg_odsql_where_time_bounds(q->where, 0, &sc->from_s, &sc->to_s);
+}
+
+/* A row kept for ordering: values and their text in one block. */
+struct kept {
+  struct vg_odsql_value *v;
+  uint64_t seq;
+};
+
+struct records {
+  struct query *q;
+  int64_t offset, limit;
+  uint64_t total;
+  FILE *out;     /* unordered: rows of the page written as they come */
+  uint64_t written;
+  struct kept *k; /* ordered: the best rows so far */
+  size_t nk, capk;
+  int oom;
+};
+
+static struct vg_odsql_value *copy_values(const struct vg_odsql_value *v, size_t n) {
+  size_t bytes = n * sizeof *v;
+  for (size_t i = 0; i < n; i++)
+    if (v[i].str)
+      bytes += v[i].len + 1;
+  struct vg_odsql_value *d = malloc(bytes);
+  if (!d)
+    return NULL;
+  memcpy(d, v, n * sizeof *v);
+  char *s = (char *)(d + n);
+  for (size_t i = 0; i < n; i++)
+    if (v[i].str) {
+      memcpy(s, v[i].str, v[i].len);
+      s[v[i].len] = 0;
+      d[i].str = s;
+      s += v[i].len + 1;
+    }
+  return d;
+}
+
+static int cmp_kept(const void *x, const void *y, void *arg) {
+  const struct kept *a = x, *b = y;
+  const struct query *q = arg;
+  int c = 0;
+  c = vg_odsql_row_cmp(q->order, q->norder, q->fields, a->v, b->v);
+  return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static void keep_best(struct records *rc, size_t keep) {
+  qsort_r(rc->k, rc->nk, sizeof *rc->k, cmp_kept, rc->q);
+  for (size_t i = keep; i < rc->nk; i++)
+    free(rc->k[i].v);
+  if (rc->nk > keep)
+    rc->nk = keep;
+}
+
+static void write_record(FILE *f, const struct query *q, const struct vg_odsql_value *v,
+                         uint64_t nth) {
+  struct vg_dataset_row row = {v, q->nfields, NULL, 0, 0};
+  if (nth)
+    putc(',', f);
+  vg_dataset_json_row(f, q->d->ds, &row, q->sel, q->nsel, q->zone);
+}
+
+static int on_record(const struct vg_dataset_row *row, void *arg) {
+  struct records *rc = arg;
+  if (!query_match(rc->q, row))
+    return 0;
+  uint64_t i = rc->total++;
+  if (!rc->q->norder) {
+    if ((int64_t)i >= rc->offset && (int64_t)i < rc->offset + rc->limit)
+      write_record(rc->out, rc->q, row->v, rc->written++);
+    return 0;
+  }
+  size_t window = (size_t)(rc->offset + rc->limit);
+  if (window == 0)
+    return 0;
+  if (rc->nk == rc->capk) {
+    if (rc->nk >= 2 * window + 64) {
+      keep_best(rc, window);
+    } else {
+      size_t cap = rc->capk ? 2 * rc->capk : 256;
+      struct kept *k = realloc(rc->k, cap * sizeof *k);
+      if (!k)
+        return -ENOMEM;
+      rc->k = k;
+      rc->capk = cap;
+    }
+  }
+  struct vg_odsql_value *v = copy_values(row->v, row->n);
+  if (!v)
+    return -ENOMEM;
+  rc->k[rc->nk++] = (struct kept){v, i};
+  return 0;
+}
+
+/* ---- exports (streamed) ----------------------------------------------------------- */
+
+struct export {
+  struct vg_api *a;
+  struct gen *g; /* keeps q.d alive across a reload */
+  struct query q;
+  struct vg_dataset_series_list l;
+  struct vg_dataset_scan sc;
+  int fmt;
+  char delim;
+  int bom;
+  int64_t skip, left; /* offset, limit (-1: all) */
+  uint64_t nrows;
+  int started, ended, full;
+  FILE *f;
+  char *buf;
+  size_t len, pos;
+};
+
+static int on_export(const struct vg_dataset_row *row, void *arg) {
+  struct export *x = arg;
+  if (!query_match(&x->q, row))
+    return 0;
+  if (x->skip > 0) {
+    x->skip--;
+    return 0;
+  }
+  if (x->left == 0) {
+    x->full = 1;
+    return 1;
+  }
+  if (x->left > 0)
+    x->left--;
+  switch (x->fmt) {
+  case VG_DS_CSV:
+    vg_dataset_csv_row(x->f, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone, x->delim);
+    break;
+  case VG_DS_JSON:
+    fputs(x->nrows ? ",\n" : "\n", x->f);
+    vg_dataset_json_row(x->f, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone);
+    break;
+  case VG_DS_JSONL:
+    vg_dataset_json_row(x->f, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone);
+    putc('\n', x->f);
+    break;
+  case VG_DS_GEOJSON:
+    fputs(x->nrows ? ",\n" : "\n", x->f);
+    vg_dataset_geojson_row(x->f, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone);
+    break;
+  }
+  x->nrows++;
+  return 0;
+}
+
+/* Produces the next chunk of text into x->buf. 0 or -1 (abort). */
+static int export_chunk(struct export *x) {
+  free(x->buf);
+  x->buf = NULL;
+  x->len = x->pos = 0;
+  if (!(x->f = open_memstream(&x->buf, &x->len)))
+    return -1;
+  int rc = 0;
+  if (!x->started) {
+    x->started = 1;
+    if (x->fmt == VG_DS_CSV) {
+      if (x->bom)
+        fputs("\xEF\xBB\xBF", x->f);
+      vg_dataset_csv_header(x->f, x->q.d->ds, x->q.sel, x->q.nsel, x->delim);
+    } else if (x->fmt == VG_DS_JSON) {
+      putc('[', x->f);
+    } else if (x->fmt == VG_DS_GEOJSON) {
+      fputs("{\"type\":\"FeatureCollection\",\"features\":[", x->f);
+    }
+  }
+  if (!x->sc.done && !x->full) {
+    struct vg_store_reader *r = NULL;
+    char err[256];
+    if (x->a->st.open(x->a->st.ctx, &r) != 0) {
+      rc = -1;
+    } else {
+      x->sc.max_rows = 2000;
+      int s = vg_dataset_scan(x->q.d->ds, r, &x->l, &x->sc, on_export, x, err, sizeof err);
+      x->a->st.close(x->a->st.ctx, r);
+      if (s < 0)
+        rc = -1;
+    }
+  }
+  if (!rc && (x->sc.done || x->full) && !x->ended) {
+    x->ended = 1;
+    if (x->fmt == VG_DS_JSON)
+      fputs(x->nrows ? "\n]\n" : "]\n", x->f);
+    else if (x->fmt == VG_DS_GEOJSON)
+      fputs(x->nrows ? "\n]}\n" : "]}\n", x->f);
+  }
+  if (fclose(x->f) != 0)
+    rc = -1;
+  x->f = NULL;
+  return rc;
+}
+
+static long export_read(void *ctx, char *buf, size_t max) {
+  struct export *x = ctx;
+  while (x->pos == x->len) {
+    if (x->ended)
+      return 0;
+    if (export_chunk(x) != 0)
+      return -1;
+  }
+  size_t n = x->len - x->pos < max ? x->len - x->pos : max;
+  memcpy(buf, x->buf + x->pos, n);
+  x->pos += n;
+  return (long)n;
+}
+
+static void export_free(void *ctx) {
+  struct export *x = ctx;
+  query_release(&x->q);
+  gen_put(x->a, x->g);
+  vg_dataset_series_release(&x->l);
+  free(x->buf);
+  free(x);
+}
+
+/* ---- changes ------------------------------------------------------------------------- */
+
+struct byid {
+  uint64_t id;
+  size_t idx;
+};
+
+static int cmp_byid(const void *a, const void *b) {
+  uint64_t x = ((const struct byid *)a)->id, y = ((const struct byid *)b)->id;
+  return (x > y) - (x < y);
+}
+
+struct changes {
+  struct query *q;
+  struct vg_store_reader *r;
+  const struct vg_dataset_series_list *l;
+  struct byid *ids;
+  uint64_t first_seq;
+  int have_first;
+  uint64_t scanned, limit, last_seq, nrows;
+  FILE *out;
+  struct {
+    uint64_t series;
+    int64_t group;
+  } seen[256];
+  size_t nseen;
+  int err;
+};
+
+static int on_first(const struct vg_store_emit *e, void *arg) {
+  struct changes *c = arg;
+  c->first_seq = e->seq;
+  c->have_first = 1;
+  return 1;
+}
+
+static int on_change_row(const struct vg_dataset_row *row, void *arg) {
+  struct changes *c = arg;
+  write_record(c->out, c->q, row->v, c->nrows++);
+  return 0;
+}
+
+static int on_change(const struct vg_store_emit *e, void *arg) {
+  struct changes *c = arg;
+  if (c->scanned == c->limit)
+    return 1;
+  c->scanned++;
+  c->last_seq = e->seq;
+  if (e->res != vg_dataset_res(c->q->d->ds))
+    return 0;
+  struct byid key = {e->series, 0};
+  const struct byid *hit = bsearch(&key, c->ids, c->l->n, sizeof key, cmp_byid);
+  if (!hit)
+    return 0;
+  /* the whole group is re-sent (a revision may move secondary
+   * suppression within its day); once per page */
+  int64_t group = vg_dataset_group(c->q->d->ds, e->start);
+  for (size_t i = 0; i < c->nseen; i++)
+    if (c->seen[i].series == e->series && c->seen[i].group == group)
+      return 0;
+  if (c->nseen < sizeof c->seen / sizeof *c->seen) {
+    c->seen[c->nseen].series = e->series;
+    c->seen[c->nseen++].group = group;
+  }
+  int cbrc;
+  char err[256];
+  int rc = vg_dataset_window(c->q->d->ds, c->r, &c->l->v[hit->idx], e->start, on_change_row, c,
+                             &cbrc, err, sizeof err);
+  if (rc < 0) {
+    c->err = rc;
+    return rc;
+  }
+  return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+struct argv {
+  struct vg_api_arg v[64];
+  size_t n;
+};
+
+static void on_arg(const char *key, const char *value, void *ctx) {
+  struct argv *a = ctx;
+  if (a->n < sizeof a->v / sizeof *a->v)
+    a->v[a->n++] = (struct vg_api_arg){key, value};
+}
+
+static void base_url(const struct vg_http_request *req, char *buf, size_t size) {
+  const char *host = vg_http_header(req, "Host");
+  int ok = host && *host && strlen(host) < 200;
+  for (const char *p = host; ok && *p; p++)
+    ok = isalnum((unsigned char)*p) || strchr(".-:[]", *p);
+  snprintf(buf, size, "http://%s", ok ? host : "localhost");
+}
+
+static void write_dcat(FILE *f, struct vg_api *a, struct gen *g, struct vg_store_reader *r,
+                       const struct vg_store_state *m, const char *base) {
+  static const char *const media[] = {"text/csv", "application/json", "application/jsonl",
+                                      "application/geo+json"};
+  static const char *const fmtlabel[] = {"CSV", "JSON", "JSONL", "GeoJSON"};
+  fprintf(f, "{\"@context\":{\"dcat\":\"http://www.w3.org/ns/dcat#\","
+             "\"dct\":\"http://purl.org/dc/terms/\",\"foaf\":\"http://xmlns.com/foaf/0.1/\","
+             "\"xsd\":\"http://www.w3.org/2001/XMLSchema#\"},"
+             "\"@id\":\"%s" VG_API_PREFIX "catalog/exports/dcat\",\"@type\":\"dcat:Catalog\","
+             "\"dct:title\":\"Vigie open data\",\"dct:description\":\"Hourly and daily "
+             "rollups of city sensor streams, published by Vigie.\","
+             "\"foaf:homepage\":{\"@id\":\"%s" VG_API_PREFIX "catalog/datasets\"},",
+          base, base);
+  const char *pub = NULL;
+  for (size_t i = 0; i < g->n && !pub; i++)
+    pub = vg_dataset_conf(g->d[i].ds)->publisher;
+  fputs("\"dct:publisher\":{\"@type\":\"foaf:Agent\",\"foaf:name\":", f);
+  jstr(f, pub ? pub : "Vigie");
+  fputs("},\"dcat:dataset\":[", f);
+  for (size_t i = 0; i < g->n; i++) {
+    struct dsinfo *d = &g->d[i];
+    const struct vg_dataset_conf *c = vg_dataset_conf(d->ds);
+    uint64_t nrows = 0;
+    int64_t first = 0, last = 0;
+    dataset_stats(a, d, r, m, &nrows, &first, &last);
+    char url[512];
+    snprintf(url, sizeof url, "%s" VG_API_PREFIX "catalog/datasets/%s", base, c->id);
+    fprintf(f, "%s{\"@id\":\"%s\",\"@type\":\"dcat:Dataset\",\"dct:identifier\":", i ? "," : "",
+            url);
+    jstr(f, c->id);
+    fputs(",\"dct:title\":", f);
+    jstr(f, c->title ? c->title : c->id);
+    fputs(",\"dct:description\":", f);
+    jstr(f, c->description ? c->description : c->title ? c->title : c->id);
+    fputs(",\"dcat:keyword\":", f);
+    jlist(f, &c->keywords);
+    fputs(",\"dct:publisher\":{\"@type\":\"foaf:Agent\",\"foaf:name\":", f);
+    jstr(f, c->publisher ? c->publisher : pub ? pub : "Vigie");
+    const char *lic = license_url(c->license);
+    char licbuf[256];
+    if (!lic) {
+      snprintf(licbuf, sizeof licbuf, "https://spdx.org/licenses/%s",
+               c->license ? c->license : "unknown");
+      lic = licbuf;
+    }
+    fprintf(f, "},\"dct:license\":{\"@id\":\"%s\"},\"dct:accrualPeriodicity\":{\"@id\":"
+               "\"http://publications.europa.eu/resource/authority/frequency/%s\"}",
+            lic, c->resolution == VG_CONF_RES_1D ? "DAILY" : "HOURLY");
+    if (nrows) {
+      char s1[VG_FMT_ISO_MAX], s2[VG_FMT_ISO_MAX];
+      vg_fmt_iso(first, vg_dataset_tz(d->ds), s1);
+      vg_fmt_iso(last, vg_dataset_tz(d->ds), s2);
+      fprintf(f, ",\"dct:temporal\":{\"@type\":\"dct:PeriodOfTime\",\"dcat:startDate\":"
+                 "{\"@value\":\"%s\",\"@type\":\"xsd:dateTime\"},\"dcat:endDate\":"
+                 "{\"@value\":\"%s\",\"@type\":\"xsd:dateTime\"}}",
+              s1, s2);
+    }
+    char mod[VG_FMT_ISO_MAX];
+    pthread_mutex_lock(&a->mu);
+    iso_utc(d->have_tag ? d->modified : time(NULL), mod);
+    pthread_mutex_unlock(&a->mu);
+    fprintf(f, ",\"dct:modified\":{\"@value\":\"%s\",\"@type\":\"xsd:dateTime\"},"
+               "\"dcat:landingPage\":{\"@id\":\"%s\"},\"dcat:distribution\":[",
+            mod, url);
+    for (int k = 0; k < 4; k++)
+      fprintf(f, "%s{\"@id\":\"%s/exports/%s\",\"@type\":\"dcat:Distribution\","
+                 "\"dct:title\":\"%s\",\"dcat:accessURL\":{\"@id\":\"%s/exports/%s\"},"
+                 "\"dcat:downloadURL\":{\"@id\":\"%s/exports/%s\"},"
+                 "\"dcat:mediaType\":{\"@id\":\"http://www.iana.org/assignments/media-types/%s\"},"
+                 "\"dct:format\":\"%s\",\"dct:license\":{\"@id\":\"%s\"}}",
+              k ? "," : "", url, fmt_names[k], fmtlabel[k], url, fmt_names[k], url,
+              fmt_names[k], media[k], fmtlabel[k], lic);
+    fputs("]}", f);
+  }
+  fputs("]}\n", f);
+}
+
+void vg_api_handle(void *api, const struct vg_http_request *req,
+                   struct vg_http_response *resp) {
+  struct vg_api *a = api;
+  struct argv args = {0};
+  struct vg_api_req rq;
+  char err[1024];
+  vg_http_args(req, on_arg, &args);
+  int st = vg_api_parse(req->path, args.v, args.n, &rq, err, sizeof err);
+  if (st) {
+    json_error(resp, st, rq.error_code, err);
+    return;
+  }
+  struct dsinfo *d = NULL;
+  struct gen *g = gen_get(a);
+  if (rq.route != VG_API_CATALOG && rq.route != VG_API_DCAT && !(d = find_ds(g, rq.id))) {
+    snprintf(err, sizeof err, "Unknown dataset: %s", rq.id);
+    json_error(resp, 404, "UnknownDatasetError", err);
+    gen_put(a, g);
+    return;
+  }
+  struct vg_store_reader *r = NULL;
+  if (a->st.open(a->st.ctx, &r) != 0) {
+    json_error(resp, 503, "ServiceUnavailable", "The store is not open yet; retry shortly.");
+    gen_put(a, g);
+    return;
+  }
+  struct vg_store_state m;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = NULL;
+  struct query q;
+  int have_q = 0;
+  if (vg_store_reader_meta(r, &m) != 0) {
+    json_error(resp, 500, "InternalError", "cannot read the store's state");
+    goto done;
+  }
+  if (rq.route != VG_API_CHANGES && conditional(a, g, d, &m, req, resp)) {
+    resp->status = 304;
+    goto done;
+  }
+  if (rq.route == VG_API_RECORDS || rq.route == VG_API_EXPORT || rq.route == VG_API_CHANGES) {
+    if (query_init(&q, d, &rq, resp) != 0)
+      goto done;
+    have_q = 1;
+  }
+  if (rq.route == VG_API_EXPORT) {
+    struct export *x = calloc(1, sizeof *x);
+    if (!x || vg_dataset_series(d->ds, r, &x->l) != 0) {
+      free(x);
+      json_error(resp, 500, "InternalError", "cannot list the dataset's series");
+      goto done;
+    }
+    x->a = a;
+    pthread_mutex_lock(&a->mu);
+    g->refs++; /* the generation q.d belongs to, not a newer one */
+    pthread_mutex_unlock(&a->mu);
+    x->g = g;
+    x->q = q;
+    have_q = 0; /* the export owns it */
+    query_bounds(&x->q, &x->sc);
+    x->fmt = rq.format;
+    x->delim = rq.delimiter;
+    x->bom = rq.with_bom;
+    x->skip = rq.offset;
+    x->left = rq.limit;
+    static const char *const ctype[] = {"text/csv; charset=utf-8",
+                                        "application/json; charset=utf-8",
+                                        "application/jsonl; charset=utf-8",
+                                        "application/geo+json; charset=utf-8"};
+    resp->status = 200;
+    resp->content_type = ctype[rq.format];
+    resp->stream = (struct vg_http_stream){export_read, export_free, x};
+    resp->compress = 1;
+    char disp[200];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s.%s\"", rq.id, fmt_names[rq.format]);
+    vg_http_add_header(resp, "Content-Disposition", disp);
+    goto done;
+  }
+  if (!(f = open_memstream(&buf, &len))) {
+    json_error(resp, 500, "InternalError", "out of memory");
+    goto done;
+  }
+  int rc = 0;
+  switch (rq.route) {
+  case VG_API_CATALOG:
+    fprintf(f, "{\"total_count\":%zu,\"results\":[", g->n);
+    for (size_t i = 0; i < g->n && !rc; i++) {
+      if (i)
+        putc(',', f);
+      rc = write_dataset(f, a, &g->d[i], r, &m);
+    }
+    fputs("]}\n", f);
+    break;
+  case VG_API_DATASET:
+    rc = write_dataset(f, a, d, r, &m);
+    putc('\n', f);
+    break;
+  case VG_API_RECORDS: {
+    struct records rs = {.q = &q, .offset = rq.offset, .limit = rq.limit};
+    char *page = NULL;
+    size_t plen = 0;
+    if (!(rs.out = open_memstream(&page, &plen))) {
+      rc = -ENOMEM;
+      break;
+    }
+    struct vg_dataset_series_list l;
+    struct vg_dataset_scan sc;
+    query_bounds(&q, &sc);
+    rc = vg_dataset_series(d->ds, r, &l);
+    if (!rc) {
+      rc = vg_dataset_scan(d->ds, r, &l, &sc, on_record, &rs, err, sizeof err);
+      vg_dataset_series_release(&l);
+    }
+    if (q.norder) {
+      keep_best(&rs, (size_t)(rq.offset + rq.limit));
+      for (size_t i = (size_t)rq.offset; i < rs.nk; i++)
+        write_record(rs.out, &q, rs.k[i].v, rs.written++);
+      for (size_t i = 0; i < rs.nk; i++)
+        free(rs.k[i].v);
+      free(rs.k);
+    }
+    fclose(rs.out);
+    fprintf(f, "{\"total_count\":%" PRIu64 ",\"results\":[%.*s]}\n", rs.total, (int)plen,
+            page ? page : "");
+    free(page);
+    break;
+  }
+  case VG_API_CHANGES: {
+    struct changes c = {.q = &q, .r = r, .limit = (uint64_t)rq.limit};
+    struct vg_dataset_series_list l;
+    if (vg_store_read_emit(r, 0, on_first, &c) < 0) {
+      rc = -EIO;
+      break;
+    }
+    if (rq.since > m.emit_seq) {
+      snprintf(err, sizeof err, "Invalid value for since API parameter: %" PRIu64
+               " was found but a cursor <= %" PRIu64 " (the next sequence) is expected.",
+               rq.since, m.emit_seq);
+      fclose(f);
+      f = NULL;
+      free(buf);
+      buf = NULL;
+      json_error(resp, 400, "InvalidRESTParameterError", err);
+      goto done;
+    }
+    if ((c.have_first && rq.since < c.first_seq) || (!c.have_first && rq.since < m.emit_seq)) {
+      snprintf(err, sizeof err, "Cursor %" PRIu64 " is older than the change log kept "
+               "(it starts at %" PRIu64 "): changes in between were trimmed. Take a full "
+               "export (%scatalog/datasets/%s/exports/jsonl), then follow changes from "
+               "cursor %" PRIu64 ".", rq.since, c.have_first ? c.first_seq : m.emit_seq,
+               VG_API_PREFIX, rq.id, m.emit_seq);
+      fclose(f);
+      f = NULL;
+      free(buf);
+      buf = NULL;
+      json_error(resp, 410, "GoneError", err);
+      goto done;
+    }
+    if ((rc = vg_dataset_series(d->ds, r, &l)))
+      break;
+    c.l = &l;
+    c.ids = calloc(l.n + 1, sizeof *c.ids);
+    char *page = NULL;
+    size_t plen = 0;
+    c.out = open_memstream(&page, &plen);
+    if (!c.ids || !c.out) {
+      rc = -ENOMEM;
+    } else {
+      for (size_t i = 0; i < l.n; i++)
+        c.ids[i] = (struct byid){l.v[i].id, i};
+      qsort(c.ids, l.n, sizeof *c.ids, cmp_byid);
+      rc = vg_store_read_emit(r, rq.since, on_change, &c);
+      rc = rc < 0 ? rc : c.err;
+      fclose(c.out);
+      c.out = NULL;
+    }
+    uint64_t next = c.scanned == c.limit ? c.last_seq + 1 : m.emit_seq;
+    if (!rc)
+      fprintf(f, "{\"since\":%" PRIu64 ",\"next_cursor\":%" PRIu64 ",\"more\":%s,"
+                 "\"total_count\":%" PRIu64 ",\"results\":[%.*s]}\n",
+              rq.since, next, next < m.emit_seq ? "true" : "false", c.nrows, (int)plen,
+              page ? page : "");
+    if (c.out)
+      fclose(c.out);
+    free(page);
+    free(c.ids);
+    vg_dataset_series_release(&l);
+    break;
+  }
+  case VG_API_DCAT: {
+    char base[256];
+    base_url(req, base, sizeof base);
+    write_dcat(f, a, g, r, &m, base);
+    break;
+  }
+  }
+  if (rc) {
+    fclose(f);
+    f = NULL;
+    free(buf);
+    buf = NULL;
+    snprintf(err, sizeof err, "cannot read the store: %s", vg_strerror(rc));
+    json_error(resp, 500, "InternalError", err);
+    goto done;
+  }
+  finish_json(resp, f, &buf, &len);
+  f = NULL;
+  if (rq.route == VG_API_DCAT)
+    resp->content_type = "application/ld+json; charset=utf-8";
+  buf = NULL;
+done:
+  if (f) {
+    fclose(f);
+    free(buf);
+  }
+  if (have_q)
+    query_release(&q);
+  a->st.close(a->st.ctx, r);
+  gen_put(a, g);
+}

@@ -1,0 +1,814 @@
+/*
+ * Dataset rows: a config dataset compiled into a schema, its series picked
+ * from the store's dictionary, and its rows streamed from a reader snapshot
+ * with the status filter and the privacy rule (dataset.h) applied.
+ *
+ * A series is read one store day at a time (hourly datasets) or one window
+ * at a time (daily ones): every hour of a day must be known before any of
+ * them is published, because secondary suppression looks at the whole day.
+ * Windows are copied out of the store callback as plain numbers, so no
+ * accumulator outlives its callback.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigie/acc.h"
+#include "vigie/calendar.h"
+#include "vigie/dataset.h"
+#include "vigie/ddsketch.h"
+#include "vigie/error.h"
+#include "vigie/hll.h"
+#include "vigie/publish.h"
+#include "vigie/stats.h"
+
+/* Statistics a dataset may publish (config.c stat_columns). */
+enum stat { S_COUNT, S_SUM, S_MIN, S_MAX, S_MEAN, S_STDDEV, S_P50, S_P95, S_FIRST, S_LAST,
+            S_DISTINCT, S_N };
+static const char *const stat_names[S_N] = {"count", "sum",  "min",   "max",  "mean",
+                                            "stddev", "p50", "p95", "first", "last",
+                                            "distinct"};
+
+enum kind { K_START, K_END, K_METRIC, K_TAG, K_STAT, K_COVERAGE, K_STATUS, K_REVISION,
+            K_SUPPRESSED };
+
+struct col {
+  int kind;
+  int arg; /* K_TAG: tag column index; K_STAT: enum stat */
+};
+
+struct vg_dataset {
+  struct vg_dataset_conf c; /* deep copy */
+  struct vg_strlist count_as;
+  struct vg_tz *tz, *store_tz;
+  uint8_t res;
+  struct vg_odsql_field *fields;
+  struct col *cols;
+  size_t nfields;
+  double *lat, *lon; /* per coordinates pair */
+};
+
+/* ---- copies -------------------------------------------------------------- */
+
+static int sdup(char **dst, const char *s) {
+  *dst = NULL;
+  return s && !(*dst = strdup(s)) ? -ENOMEM : 0;
+}
+
+static void list_release(struct vg_strlist *l) {
+  for (size_t i = 0; i < l->n; i++)
+    free(l->v[i]);
+  free(l->v);
+  l->v = NULL;
+  l->n = 0;
+}
+
+static int list_dup(struct vg_strlist *dst, const struct vg_strlist *src) {
+  dst->n = 0;
+  if (!(dst->v = calloc(src->n + 1, sizeof *dst->v)))
+    return -ENOMEM;
+  for (size_t i = 0; i < src->n; i++) {
+    if (!(dst->v[i] = strdup(src->v[i])))
+      return -ENOMEM;
+    dst->n++;
+  }
+  return 0;
+}
+
+static int list_has(const struct vg_strlist *l, const char *s) {
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->v[i], s) == 0)
+      return 1;
+  return 0;
+}
+
+static int add_field(struct vg_dataset *ds, const char *name, int type, int kind, int arg) {
+  ds->fields[ds->nfields] = (struct vg_odsql_field){name, type};
+  ds->cols[ds->nfields] = (struct col){kind, arg};
+  ds->nfields++;
+  return 0;
+}
+
+int vg_dataset_new(const struct vg_dataset_conf *dc, const struct vg_config *cfg,
+                   struct vg_dataset **out, char *errstr, size_t errstr_size) {
+  struct vg_dataset *ds = calloc(1, sizeof *ds);
+  int rc = -ENOMEM;
+  if (!ds)
+    return -ENOMEM;
+  ds->c = *dc;
+  if (sdup(&ds->c.id, dc->id) || sdup(&ds->c.title, dc->title) ||
+      sdup(&ds->c.description, dc->description) || sdup(&ds->c.publisher, dc->publisher) ||
+      sdup(&ds->c.license, dc->license) || sdup(&ds->c.timezone, dc->timezone) ||
+      sdup(&ds->c.entity_tag, dc->entity_tag) || list_dup(&ds->c.keywords, &dc->keywords) ||
+      list_dup(&ds->c.metrics, &dc->metrics) || list_dup(&ds->c.columns, &dc->columns) ||
+      list_dup(&ds->c.tag_columns, &dc->tag_columns) ||
+      list_dup(&ds->c.coordinates, &dc->coordinates) ||
+      !(ds->count_as.v = calloc(cfg->nsources + 1, sizeof *ds->count_as.v)))
+    goto fail;
+  for (size_t i = 0; i < cfg->nsources; i++)
+    if (cfg->sources[i].count_as && !list_has(&ds->count_as, cfg->sources[i].count_as)) {
+      if (!(ds->count_as.v[ds->count_as.n] = strdup(cfg->sources[i].count_as)))
+        goto fail;
+      ds->count_as.n++;
+    }
+  const char *zone = dc->timezone ? dc->timezone : cfg->timezone ? cfg->timezone : "UTC";
+  if ((rc = vg_tz_load(zone, &ds->tz, errstr, errstr_size)) ||
+      (rc = vg_tz_load(cfg->timezone ? cfg->timezone : "UTC", &ds->store_tz, errstr,
+                       errstr_size)))
+    goto fail;
+  rc = -ENOMEM;
+  ds->res = dc->resolution == VG_CONF_RES_1D ? VG_RES_DAY : VG_RES_HOUR;
+  size_t cap = 8 + ds->c.tag_columns.n + ds->c.columns.n;
+  if (!(ds->fields = calloc(cap, sizeof *ds->fields)) ||
+      !(ds->cols = calloc(cap, sizeof *ds->cols)))
+    goto fail;
+  add_field(ds, "start_datetime", VG_ODSQL_DATETIME, K_START, 0);
+  add_field(ds, "end_datetime", VG_ODSQL_DATETIME, K_END, 0);
+  add_field(ds, "metric", VG_ODSQL_TEXT, K_METRIC, 0);
+  for (size_t i = 0; i < ds->c.tag_columns.n; i++)
+    add_field(ds, ds->c.tag_columns.v[i], VG_ODSQL_TEXT, K_TAG, (int)i);
+  for (size_t i = 0; i < ds->c.columns.n; i++) {
+    int st = -1;
+    for (int k = 0; k < S_N; k++)
+      if (strcmp(stat_names[k], ds->c.columns.v[i]) == 0)
+        st = k;
+    if (st < 0) {
+      vg_errstr(errstr, errstr_size, "dataset %s: unknown column \"%s\"", ds->c.id,
+                ds->c.columns.v[i]);
+      rc = VG_ECONFIG;
+      goto fail;
+    }
+    add_field(ds, stat_names[st], VG_ODSQL_NUMBER, K_STAT, st);
+  }
+  if (ds->c.sensor_period_ns > 0)
+    add_field(ds, "coverage", VG_ODSQL_NUMBER, K_COVERAGE, 0);
+  add_field(ds, "status", VG_ODSQL_TEXT, K_STATUS, 0);
+  add_field(ds, "revision", VG_ODSQL_NUMBER, K_REVISION, 0);
+  if (ds->c.suppress_below > 0)
+    add_field(ds, "suppressed", VG_ODSQL_TEXT, K_SUPPRESSED, 0);
+  for (size_t i = 0; i < ds->nfields; i++) /* a tag named like a column */
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(ds->fields[i].name, ds->fields[j].name) == 0) {
+        vg_errstr(errstr, errstr_size, "dataset %s: column \"%s\" appears twice", ds->c.id,
+                  ds->fields[i].name);
+        rc = VG_ECONFIG;
+        goto fail;
+      }
+  size_t npairs = ds->c.coordinates.n / 2;
+  if (npairs) {
+    if (!(ds->lat = calloc(npairs, sizeof *ds->lat)) ||
+        !(ds->lon = calloc(npairs, sizeof *ds->lon)))
+      goto fail;
+    for (size_t i = 0; i < npairs; i++)
+      if (sscanf(ds->c.coordinates.v[2 * i + 1], "%lf ,%lf", &ds->lat[i], &ds->lon[i]) != 2) {
+        vg_errstr(errstr, errstr_size, "dataset %s: coordinates of %s: expected lat,lon",
+                  ds->c.id, ds->c.coordinates.v[2 * i]);
+        rc = VG_ECONFIG;
+        goto fail;
+      }
+  }
+  *out = ds;
+  return 0;
+fail:
+  vg_dataset_free(ds);
+  return rc;
+}
+
+void vg_dataset_free(struct vg_dataset *ds) {
+  if (!ds)
+    return;
+  free(ds->c.id);
+  free(ds->c.title);
+  free(ds->c.description);
+  free(ds->c.publisher);
+  free(ds->c.license);
+  free(ds->c.timezone);
+  free(ds->c.entity_tag);
+  list_release(&ds->c.keywords);
+  list_release(&ds->c.metrics);
+  list_release(&ds->c.columns);
+  list_release(&ds->c.tag_columns);
+  list_release(&ds->c.coordinates);
+  list_release(&ds->count_as);
+  vg_tz_free(ds->tz);
+  vg_tz_free(ds->store_tz);
+  free(ds->fields);
+  free(ds->cols);
+  free(ds->lat);
+  free(ds->lon);
+  free(ds);
+}
+
+const char *vg_dataset_id(const struct vg_dataset *ds) {
+  return ds->c.id;
+}
+
+const struct vg_dataset_conf *vg_dataset_conf(const struct vg_dataset *ds) {
+  return &ds->c;
+}
+
+const struct vg_tz *vg_dataset_tz(const struct vg_dataset *ds) {
+  return ds->tz;
+}
+
+uint8_t vg_dataset_res(const struct vg_dataset *ds) {
+  return ds->res;
+}
+
+const struct vg_odsql_field *vg_dataset_fields(const struct vg_dataset *ds, size_t *n) {
+  *n = ds->nfields;
+  return ds->fields;
+}
+
+int vg_dataset_field(const struct vg_dataset *ds, const char *name) {
+  for (size_t i = 0; i < ds->nfields; i++)
+    if (strcmp(ds->fields[i].name, name) == 0)
+      return (int)i;
+  return -1;
+}
+
+int vg_dataset_coords(const struct vg_dataset *ds, const char *entity, double *lat,
+                      double *lon) {
+  if (!entity)
+    return 0;
+  for (size_t i = 0; i + 1 < ds->c.coordinates.n; i += 2)
+    if (strcmp(ds->c.coordinates.v[i], entity) == 0) {
+      *lat = ds->lat[i / 2];
+      *lon = ds->lon[i / 2];
+      return 1;
+    }
+  return 0;
+}
+
+/* ---- series ---------------------------------------------------------------- */
+
+int vg_series_key_split(const char *k, size_t len, char *metric, size_t msize,
+                        int (*cb)(const char *name, const char *value, void *ctx),
+                        void *ctx) {
+  char name[256], value[1024];
+  size_t i = 0;
+  while (i < len && k[i] != '{')
+    i++;
+  snprintf(metric, msize, "%.*s", (int)i, k);
+  if (i == len)
+    return 0;
+  i++;
+  while (i < len && k[i] != '}') {
+    size_t s = i;
+    while (i < len && k[i] != '=')
+      i++;
+    if (i - s >= sizeof name || i + 1 >= len || k[i + 1] != '"')
+      return -EINVAL;
+    memcpy(name, k + s, i - s);
+    name[i - s] = 0;
+    i += 2;
+    size_t o = 0;
+    while (i < len && k[i] != '"') {
+      char c = k[i++];
+      if (c == '\\' && i < len) {
+        c = k[i++];
+        if (c == 'n')
+          c = '\n';
+      }
+      if (o + 1 < sizeof value)
+        value[o++] = c;
+    }
+    value[o] = 0;
+    if (i >= len)
+      return -EINVAL;
+    i++;
+    if (i < len && k[i] == ',')
+      i++;
+    int rc = cb ? cb(name, value, ctx) : 0;
+    if (rc)
+      return rc;
+  }
+  return i < len ? 0 : -EINVAL;
+}
+
+struct pick {
+  const struct vg_dataset *ds;
+  struct vg_dataset_series_list *l;
+  size_t cap;
+  struct vg_dataset_series *cur;
+};
+
+static int on_tag(const char *name, const char *value, void *arg) {
+  struct pick *p = arg;
+  const struct vg_dataset *ds = p->ds;
+  for (size_t i = 0; i < ds->c.tag_columns.n; i++)
+    if (strcmp(ds->c.tag_columns.v[i], name) == 0 && !p->cur->tags[i] &&
+        !(p->cur->tags[i] = strdup(value)))
+      return -ENOMEM;
+  if (ds->c.entity_tag && strcmp(ds->c.entity_tag, name) == 0 && !p->cur->entity &&
+      !(p->cur->entity = strdup(value)))
+    return -ENOMEM;
+  return 0;
+}
+
+static void series_release_one(struct vg_dataset_series *s, size_t ntags) {
+  free(s->key);
+  free(s->metric);
+  for (size_t i = 0; s->tags && i < ntags; i++)
+    free(s->tags[i]);
+  free(s->tags);
+  free(s->entity);
+}
+
+static int on_series(const struct vg_store_series *s, void *arg) {
+  struct pick *p = arg;
+  const struct vg_dataset *ds = p->ds;
+  char metric[512];
+  if (vg_series_key_split(s->key, s->key_len, metric, sizeof metric, NULL, NULL) != 0 ||
+      !list_has(&ds->c.metrics, metric))
+    return 0;
+  if (p->l->n == p->cap) {
+    size_t cap = p->cap ? 2 * p->cap : 64;
+    struct vg_dataset_series *v = realloc(p->l->v, cap * sizeof *v);
+    if (!v)
+      return -ENOMEM;
+    p->l->v = v;
+    p->cap = cap;
+  }
+  struct vg_dataset_series *d = &p->l->v[p->l->n];
+  memset(d, 0, sizeof *d);
+  d->id = s->id;
+  d->count_as = list_has(&ds->count_as, metric);
+  p->cur = d;
+  int rc = -ENOMEM;
+  if (!(d->key = strndup(s->key, s->key_len)) || !(d->metric = strdup(metric)) ||
+      !(d->tags = calloc(ds->c.tag_columns.n + 1, sizeof *d->tags)) ||
+      (rc = vg_series_key_split(s->key, s->key_len, metric, sizeof metric, on_tag, p))) {
+    series_release_one(d, ds->c.tag_columns.n);
+    return rc;
+  }
+  p->l->n++;
+  return 0;
+}
+
+static int cmp_series(const void *a, const void *b) {
+  return strcmp(((const struct vg_dataset_series *)a)->key,
+                ((const struct vg_dataset_series *)b)->key);
+}
+
+int vg_dataset_series(const struct vg_dataset *ds, struct vg_store_reader *r,
+                      struct vg_dataset_series_list *out) {
+  struct pick p = {.ds = ds, .l = out};
+  out->v = NULL;
+  out->n = 0;
+  out->ntags = ds->c.tag_columns.n;
+  int rc = vg_store_series_each(r, on_series, &p);
+  if (rc) {
+    for (size_t i = 0; i < out->n; i++)
+      series_release_one(&out->v[i], ds->c.tag_columns.n);
+    free(out->v);
+    out->v = NULL;
+    out->n = 0;
+    return rc;
+  }
+  if (out->n)
+    qsort(out->v, out->n, sizeof *out->v, cmp_series);
+  return 0;
+}
+
+void vg_dataset_series_release(struct vg_dataset_series_list *l) {
+  for (size_t i = 0; i < l->n; i++)
+    series_release_one(&l->v[i], l->ntags);
+  free(l->v);
+  l->v = NULL;
+  l->n = 0;
+}
+
+/* ---- windows and privacy ----------------------------------------------------- */
+
+/* A window copied out of the store as published numbers (NAN: empty). */
+struct win {
+  int64_t start, end;
+  uint32_t revision;
+  uint8_t final;
+  uint64_t count;
+  double stat[S_N];
+  unsigned supp; /* bit per enum stat suppressed; bit S_N: coverage */
+};
+
+#define SUPP_COVERAGE (1u << S_N)
+#define SUPP_PRIMARY ((1u << S_COUNT) | (1u << S_SUM) | SUPP_COVERAGE)
+
+static void win_from(struct win *d, const struct vg_wentry *w) {
+  const struct vg_stats *s = &w->acc.st;
+  int has_fl = !vg_firstlast_empty(&w->acc.fl);
+  memset(d, 0, sizeof *d);
+  d->start = w->start;
+  d->end = w->end;
+  d->revision = w->revision;
+  d->final = w->final;
+  d->count = s->count;
+  d->stat[S_COUNT] = (double)s->count;
+  d->stat[S_SUM] = s->count ? vg_stats_sum(s) : NAN;
+  d->stat[S_MIN] = s->count ? s->min : NAN;
+  d->stat[S_MAX] = s->count ? s->max : NAN;
+  d->stat[S_MEAN] = vg_stats_mean(s);
+  d->stat[S_STDDEV] = vg_stats_stddev_sample(s);
+  d->stat[S_P50] = w->acc.qs ? vg_ddsketch_quantile(w->acc.qs, 0.5) : NAN;
+  d->stat[S_P95] = w->acc.qs ? vg_ddsketch_quantile(w->acc.qs, 0.95) : NAN;
+  d->stat[S_FIRST] = has_fl ? w->acc.fl.first_v : NAN;
+  d->stat[S_LAST] = has_fl ? w->acc.fl.last_v : NAN;
+  d->stat[S_DISTINCT] = NAN;
+  if (w->acc.hll) { /* the estimate may compact the sketch: on a copy */
+    struct vg_acc a;
+    struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+    o.distinct = 1;
+    vg_acc_init(&a);
+    if (vg_acc_merge(&a, &w->acc, &o) == 0 && a.hll)
+      d->stat[S_DISTINCT] = round(vg_hll_estimate(a.hll));
+    vg_acc_release(&a);
+  }
+}
+
+/* Primary and secondary suppression over the windows of one group (the
+ * hours of one store day of one series, or one day). Exposed to the unit
+ * tests through the .c include. */
+static void suppress_group(struct win *w, size_t n, uint64_t k) {
+  if (k == 0)
+    return;
+  size_t nsupp = 0;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (w[i].count < k) {
+      w[i].supp |= SUPP_PRIMARY;
+      nsupp++;
+      sum += w[i].count;
+    }
+    if (!isnan(w[i].stat[S_DISTINCT]) && w[i].stat[S_DISTINCT] < (double)k)
+      w[i].supp |= 1u << S_DISTINCT;
+  }
+  /* secondary: the day's total minus the published hours must reveal
+   * neither a single hour nor a sum under k */
+  while (nsupp > 0 && nsupp < n && (nsupp < 2 || sum < k)) {
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) /* smallest published count; earliest on ties */
+      if (!(w[i].supp & (1u << S_COUNT)) && (best == SIZE_MAX || w[i].count < w[best].count))
+        best = i;
+    w[best].supp |= SUPP_PRIMARY;
+    nsupp++;
+    sum += w[best].count;
+  }
+}
+
+/* ---- scanning ------------------------------------------------------------------ */
+
+struct scanner {
+  const struct vg_dataset *ds;
+  const struct vg_dataset_series *s;
+  struct vg_dataset_scan *sc;
+  struct vg_calendar cal;
+  int (*cb)(const struct vg_dataset_row *row, void *ctx);
+  void *ctx;
+  struct win *buf;
+  size_t n, cap;
+  int64_t group_end; /* end of the store day the buffered windows belong to */
+  int64_t only_start; /* vg_dataset_window: the one start wanted, else INT64_MIN */
+  int cbrc;
+  int stopped; /* max_rows reached: next_s set */
+  struct vg_odsql_value *vals;
+  char supp_text[64];
+};
+
+static void fill_row(struct scanner *x, const struct win *w, struct vg_dataset_row *row) {
+  const struct vg_dataset *ds = x->ds;
+  struct vg_odsql_value *v = x->vals;
+  x->supp_text[0] = 0;
+  size_t o = 0;
+  for (size_t i = 0; i < ds->nfields; i++) {
+    const struct col *c = &ds->cols[i];
+    struct vg_odsql_value *d = &v[i];
+    memset(d, 0, sizeof *d);
+    switch (c->kind) {
+    case K_START: d->time_s = w->start; break;
+    case K_END: d->time_s = w->end; break;
+    case K_METRIC:
+      d->str = x->s->metric;
+      d->len = strlen(d->str);
+      break;
+    case K_TAG:
+      d->str = x->s->tags[c->arg];
+      d->null = !d->str;
+      d->len = d->str ? strlen(d->str) : 0;
+      break;
+    case K_STAT: {
+      unsigned bit = 1u << c->arg;
+      /* sum is count-derived for a count_as metric, and for any metric
+       * sum / mean gives the count back: blanked with it */
+      if (w->supp & bit) {
+        d->null = 1;
+        o += (size_t)snprintf(x->supp_text + o, sizeof x->supp_text - o, "%s%s",
+                              o ? "," : "", stat_names[c->arg]);
+      } else {
+        d->num = w->stat[c->arg];
+        d->null = !isfinite(d->num);
+      }
+      break;
+    }
+    case K_COVERAGE:
+      if (w->supp & SUPP_COVERAGE) {
+        d->null = 1;
+        o += (size_t)snprintf(x->supp_text + o, sizeof x->supp_text - o, "%scoverage",
+                              o ? "," : "");
+      } else {
+        double expected = (double)(w->end - w->start) * 1e9 / (double)ds->c.sensor_period_ns;
+        d->num = expected > 0 ? (double)w->count / expected : NAN;
+        d->null = !isfinite(d->num);
+      }
+      break;
+    case K_STATUS:
+      d->str = w->final ? "final" : "provisional";
+      d->len = strlen(d->str);
+      break;
+    case K_REVISION: d->num = w->revision; break;
+    case K_SUPPRESSED: break; /* below, once every cell is known */
+    }
+  }
+  for (size_t i = 0; i < ds->nfields; i++)
+    if (ds->cols[i].kind == K_SUPPRESSED) {
+      v[i].str = x->supp_text;
+      v[i].len = strlen(x->supp_text);
+      v[i].null = v[i].len == 0;
+    }
+  *row = (struct vg_dataset_row){v, ds->nfields, x->s, w->start, w->end};
+}
+
+/* Publishes the buffered group: privacy, status filter, the requested
+ * range. Returns cb's non-zero value. */
+static int flush_group(struct scanner *x) {
+  const struct vg_dataset *ds = x->ds;
+  suppress_group(x->buf, x->n, (uint64_t)ds->c.suppress_below);
+  for (size_t i = 0; i < x->n; i++) {
+    const struct win *w = &x->buf[i];
+    if (!w->final && ds->c.status == VG_CONF_STATUS_FINAL)
+      continue;
+    if (w->start < x->sc->from_s || w->start >= x->sc->to_s)
+      continue;
+    if (x->only_start != INT64_MIN && w->start != x->only_start)
+      continue;
+    struct vg_dataset_row row;
+    fill_row(x, w, &row);
+    x->sc->rows++;
+    int rc = x->cb(&row, x->ctx);
+    if (rc) {
+      x->cbrc = rc;
+      x->n = 0;
+      return rc;
+    }
+  }
+  x->n = 0;
+  return 0;
+}
+
+static int on_window(const struct vg_wentry *w, void *arg) {
+  struct scanner *x = arg;
+  int64_t gend = x->ds->res == VG_RES_HOUR ? vg_calendar_day(&x->cal, w->start).end : w->end;
+  if (x->n && gend != x->group_end) {
+    int rc = flush_group(x);
+    if (rc)
+      return rc;
+    if (x->sc->max_rows && x->sc->rows >= (uint64_t)x->sc->max_rows) {
+      /* stop at this day boundary: the window at hand starts the next one */
+      x->stopped = 1;
+      x->sc->next_s = x->ds->res == VG_RES_HOUR ? vg_calendar_day(&x->cal, w->start).start
+                                                 : w->start;
+      return 1;
+    }
+  }
+  x->group_end = gend;
+  if (x->n == x->cap) {
+    size_t cap = x->cap ? 2 * x->cap : 32;
+    struct win *b = realloc(x->buf, cap * sizeof *b);
+    if (!b)
+      return -ENOMEM;
+    x->buf = b;
+    x->cap = cap;
+  }
+  win_from(&x->buf[x->n++], w);
+  return 0;
+}
+
+#define FAR_TIME (1LL << 35) /* beyond any stored window; no day math there */
+
+/* The read range of [from, to): widened to whole store days (hourly), so a
+ * group is always complete. */
+static void widen(struct scanner *x, int64_t from, int64_t to, int64_t *lo, int64_t *hi) {
+  *lo = from;
+  *hi = to;
+  if (x->ds->res != VG_RES_HOUR)
+    return;
+  if (from > -FAR_TIME && from < FAR_TIME)
+    *lo = vg_calendar_day(&x->cal, from).start;
+  if (to > -FAR_TIME && to < FAR_TIME)
+    *hi = vg_calendar_day(&x->cal, to - 1).end;
+}
+
+static int scanner_init(struct scanner *x, const struct vg_dataset *ds,
+                        struct vg_dataset_scan *sc,
+                        int (*cb)(const struct vg_dataset_row *, void *), void *ctx) {
+  memset(x, 0, sizeof *x);
+  x->ds = ds;
+  x->sc = sc;
+  x->cb = cb;
+  x->ctx = ctx;
+  x->only_start = INT64_MIN;
+  vg_calendar_init(&x->cal, ds->store_tz, 60);
+  return (x->vals = calloc(ds->nfields, sizeof *x->vals)) ? 0 : -ENOMEM;
+}
+
+static void scanner_release(struct scanner *x) {
+  free(x->buf);
+  free(x->vals);
+}
+
+int vg_dataset_scan(const struct vg_dataset *ds, struct vg_store_reader *r,
+                    const struct vg_dataset_series_list *l, struct vg_dataset_scan *sc,
+                    int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx,
+                    char *errstr, size_t errstr_size) {
+  struct scanner x;
+  int rc = scanner_init(&x, ds, sc, cb, ctx);
+  sc->done = 0;
+  sc->rows = 0;
+  for (; !rc && sc->series_idx < l->n; sc->series_idx++, sc->next_s = INT64_MIN) {
+    x.s = &l->v[sc->series_idx];
+    x.n = 0;
+    x.stopped = 0;
+    int64_t from = sc->from_s > sc->next_s ? sc->from_s : sc->next_s, lo, hi;
+    widen(&x, from, sc->to_s, &lo, &hi);
+    if (sc->next_s > lo) /* resuming: the cursor is a group start */
+      lo = sc->next_s;
+    rc = vg_store_read_range(r, x.s->id, ds->res, lo, hi, on_window, &x, errstr, errstr_size);
+    if (rc == 1 && x.stopped) {
+      rc = 0;
+      break; /* resumable at (series_idx, next_s) */
+    }
+    if (!rc && x.n)
+      rc = flush_group(&x);
+    if (!rc && sc->max_rows && sc->rows >= (uint64_t)sc->max_rows &&
+        sc->series_idx + 1 < l->n) {
+      sc->series_idx++;
+      sc->next_s = INT64_MIN;
+      break;
+    }
+  }
+  if (!rc && sc->series_idx >= l->n)
+    sc->done = 1;
+  if (x.cbrc && rc == x.cbrc)
+    rc = x.cbrc;
+  scanner_release(&x);
+  return rc;
+}
+
+int vg_dataset_window(const struct vg_dataset *ds, struct vg_store_reader *r,
+                      const struct vg_dataset_series *s, int64_t start,
+                      int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx,
+                      int *cbrc, char *errstr, size_t errstr_size) {
+  struct vg_dataset_scan sc = {.from_s = start, .to_s = start + 1};
+  struct scanner x;
+  int rc = scanner_init(&x, ds, &sc, cb, ctx);
+  if (rc)
+    return rc;
+  x.s = s;
+  int64_t lo, hi;
+  widen(&x, start, start + 1, &lo, &hi);
+  if (ds->res == VG_RES_HOUR && ds->c.suppress_below > 0) {
+    sc.from_s = lo; /* the whole day: secondary suppression may have moved */
+    sc.to_s = hi;
+  } else {
+    x.only_start = start;
+  }
+  rc = vg_store_read_range(r, s->id, ds->res, lo, hi, on_window, &x, errstr, errstr_size);
+  if (!rc && x.n)
+    rc = flush_group(&x);
+  *cbrc = x.cbrc;
+  if (x.cbrc && rc == x.cbrc)
+    rc = 0;
+  scanner_release(&x);
+  return rc < 0 ? rc : sc.rows > 0;
+}
+
+int64_t vg_dataset_group(const struct vg_dataset *ds, int64_t start) {
+  if (ds->res != VG_RES_HOUR)
+    return start;
+  struct vg_calendar cal;
+  vg_calendar_init(&cal, ds->store_tz, 60);
+  return vg_calendar_day(&cal, start).start;
+}
+
+/* ---- formats --------------------------------------------------------------------- */
+
+int vg_dataset_csv_header(FILE *out, const struct vg_dataset *ds, const size_t *sel,
+                          size_t nsel, char delim) {
+  for (size_t j = 0; j < nsel; j++) {
+    if (j)
+      putc(delim, out);
+    fputs(ds->fields[sel[j]].name, out); /* names are plain identifiers */
+  }
+  fputs("\r\n", out);
+  return ferror(out) ? -EIO : 0;
+}
+
+static size_t cell_text(const struct vg_odsql_field *f, const struct vg_odsql_value *v,
+                        const struct vg_tz *tz, char *buf, const char **s) {
+  if (f->type == VG_ODSQL_DATETIME) {
+    *s = buf;
+    return vg_fmt_iso(v->time_s, tz, buf);
+  }
+  if (f->type == VG_ODSQL_NUMBER) {
+    *s = buf;
+    return vg_fmt_double(v->num, buf);
+  }
+  *s = v->str;
+  return v->len;
+}
+
+static void csv_cell(FILE *out, const char *s, size_t len, char delim) {
+  int quote = 0;
+  for (size_t i = 0; i < len && !quote; i++)
+    quote = s[i] == delim || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+  if (!quote) {
+    fwrite(s, 1, len, out);
+    return;
+  }
+  putc('"', out);
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '"')
+      putc('"', out);
+    putc(s[i], out);
+  }
+  putc('"', out);
+}
+
+int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds, const struct vg_dataset_row *row,
+                       const size_t *sel, size_t nsel, const struct vg_tz *tz, char delim) {
+  char buf[VG_FMT_ISO_MAX > VG_FMT_DOUBLE_MAX ? VG_FMT_ISO_MAX : VG_FMT_DOUBLE_MAX];
+  for (size_t j = 0; j < nsel; j++) {
+    const struct vg_odsql_value *v = &row->v[sel[j]];
+    if (j)
+      putc(delim, out);
+    if (v->null)
+      continue;
+    const char *s;
+    size_t len = cell_text(&ds->fields[sel[j]], v, tz, buf, &s);
+    csv_cell(out, s, len, delim);
+  }
+  fputs("\r\n", out);
+  return ferror(out) ? -EIO : 0;
+}
+
+static void json_fields(FILE *out, const struct vg_dataset *ds, const struct vg_dataset_row *row,
+                        const size_t *sel, size_t nsel, const struct vg_tz *tz) {
+  char buf[VG_FMT_ISO_MAX > VG_FMT_DOUBLE_MAX ? VG_FMT_ISO_MAX : VG_FMT_DOUBLE_MAX];
+  putc('{', out);
+  for (size_t j = 0; j < nsel; j++) {
+    const struct vg_odsql_field *f = &ds->fields[sel[j]];
+    const struct vg_odsql_value *v = &row->v[sel[j]];
+    if (j)
+      putc(',', out);
+    vg_json_string(out, f->name, strlen(f->name));
+    putc(':', out);
+    if (v->null) {
+      fputs("null", out);
+      continue;
+    }
+    const char *s;
+    size_t len = cell_text(f, v, tz, buf, &s);
+    if (f->type == VG_ODSQL_NUMBER)
+      fwrite(s, 1, len, out);
+    else
+      vg_json_string(out, s, len);
+  }
+  putc('}', out);
+}
+
+int vg_dataset_json_row(FILE *out, const struct vg_dataset *ds,
+                        const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
+                        const struct vg_tz *tz) {
+  json_fields(out, ds, row, sel, nsel, tz);
+  return ferror(out) ? -EIO : 0;
+}
+
+int vg_dataset_geojson_row(FILE *out, const struct vg_dataset *ds,
+                           const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
+                           const struct vg_tz *tz) {
+  double lat, lon;
+  fputs("{\"type\":\"Feature\",\"geometry\":", out);
+  if (vg_dataset_coords(ds, row->series->entity, &lat, &lon)) {
+    char a[VG_FMT_DOUBLE_MAX], b[VG_FMT_DOUBLE_MAX];
+    vg_fmt_double(lon, a);
+    vg_fmt_double(lat, b);
+    fprintf(out, "{\"type\":\"Point\",\"coordinates\":[%s,%s]}", a, b);
+  } else {
+    fputs("null", out);
+  }
+  fputs(",\"properties\":", out);
+  json_fields(out, ds, row, sel, nsel, tz);
+  putc('}', out);
+  return ferror(out) ? -EIO : 0;
+}

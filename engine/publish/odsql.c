@@ -1,0 +1,1250 @@
+/*
+ * ODSQL subset (odsql.h): a hand-written recursive-descent parser for the
+ * `where`, `select` and `order_by` parameters of the Explore v2.1 records
+ * endpoint, type-checked against the dataset's fields, and an evaluator with
+ * SQL's three-valued logic over rows of struct vg_odsql_value.
+ *
+ * A where clause becomes a small tree stored in one array of nodes: `and` and
+ * `or` are n-ary (chains are flattened, so `a and b and c ...` stays one level
+ * deep whatever its length), `not` applies to one child, leaves are
+ * comparisons of one field with literals. A `not` over a leaf is folded into
+ * the leaf (`not x < 3` is `x >= 3`, which is exact in three-valued logic: both
+ * are unknown when x is null), so the pushdown helpers see simple conjuncts.
+ * The tree's depth is bounded by the parenthesis nesting, which the parser
+ * caps at VG_ODSQL_MAX_DEPTH, so neither parsing nor evaluation recurses on
+ * an unbounded depth.
+ *
+ * Literals live in the where object: unescaped strings in one arena sized
+ * from the input (a string never grows when unescaped), numbers as doubles,
+ * dates as UTC seconds read by vg_parse_time in the request's zone.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigie/error.h"
+#include "vigie/odsql.h"
+#include "vigie/publish.h"
+#include "vigie/text.h"
+
+#define MALFORMED "ODSQL query is malformed: "
+
+/* ---- the where tree ---------------------------------------------------- */
+
+enum kind { K_AND, K_OR, K_NOT, K_CMP, K_IN, K_ISNULL, K_CONST };
+enum cmp_op { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
+enum tri { T_FALSE = 0, T_TRUE = 1, T_UNKNOWN = 2 };
+
+struct lit {
+  double num;
+  int64_t t;
+  const char *s;
+  size_t len;
+};
+
+struct node {
+  uint8_t kind; /* enum kind */
+  uint8_t op;   /* K_CMP: enum cmp_op; K_IN, K_ISNULL: negated; K_CONST: value */
+  uint8_t type; /* K_CMP, K_IN: the field's enum vg_odsql_type */
+  size_t field; /* K_CMP, K_IN, K_ISNULL */
+  size_t lit;   /* K_CMP: its literal; K_IN: the first of nlit */
+  size_t nlit;  /* K_IN */
+  int32_t kid;  /* K_AND, K_OR, K_NOT: first child, -1 when none */
+  int32_t next; /* next sibling, -1 at the end */
+};
+
+/* What the clause requires of one text field (pushdown), when it does. */
+struct text_set {
+  int n; /* -1: unconstrained */
+  const char **vals;
+  size_t *lens;
+};
+
+struct vg_odsql_where {
+  struct node *nodes;
+  size_t nnodes, capnodes;
+  struct lit *lits;
+  size_t nlits, caplits;
+  char *arena; /* unescaped strings; len + 1 bytes */
+  size_t arena_used;
+  int32_t root;
+  size_t nfields;
+  struct text_set *text; /* nfields entries */
+};
+
+/* ---- lexer ------------------------------------------------------------- */
+
+enum tok_type {
+  TK_END,
+  TK_IDENT,  /* bare name or keyword */
+  TK_QIDENT, /* `back-quoted` name, unescaped into name/name_len */
+  TK_STRING, /* 'x' or "x", unescaped into the arena */
+  TK_NUMBER,
+  TK_DATE, /* date'...' */
+  TK_LPAREN,
+  TK_RPAREN,
+  TK_COMMA,
+  TK_STAR,
+  TK_OP,  /* a comparison operator, in op */
+  TK_BAD, /* what the lexer refused (an error is set) */
+};
+
+struct tok {
+  int type;
+  size_t start, end; /* byte range in the source */
+  int op;
+  double num;
+  int64_t t;
+  const char *s; /* TK_STRING, TK_QIDENT: unescaped text; TK_IDENT: the source */
+  size_t len;
+};
+
+struct parser {
+  const char *src;
+  size_t len, pos;
+  struct tok tok;
+  const struct vg_odsql_field *fields;
+  size_t nfields;
+  const struct vg_tz *tz;
+  struct vg_odsql_where *w; /* NULL for select / order_by */
+  char *qbuf;               /* back-quoted names (select / order_by) */
+  int depth;
+  int err; /* first error, 0 while none */
+  char *errstr;
+  size_t errstr_size;
+};
+
+/* A short quotation of the source for messages: at most 24 bytes, bytes
+ * that are not printable ASCII shown as \xNN. */
+static void quote(const char *s, size_t n, char *buf, size_t size) {
+  size_t o = 0;
+  size_t max = n > 24 ? 24 : n;
+  for (size_t i = 0; i < max && o + 5 < size; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c < 0x7f)
+      buf[o++] = (char)c;
+    else
+      o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+  }
+  if (max < n && o + 4 < size) {
+    memcpy(buf + o, "...", 3);
+    o += 3;
+  }
+  buf[o < size ? o : size - 1] = '\0';
+}
+
+static int fail(struct parser *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(struct parser *p, const char *fmt, ...) {
+  if (p->err)
+    return p->err;
+  p->err = -EINVAL;
+  if (p->errstr && p->errstr_size) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->errstr, p->errstr_size, fmt, ap);
+    va_end(ap);
+  }
+  return p->err;
+}
+
+static int oom(struct parser *p) {
+  if (!p->err) {
+    p->err = -ENOMEM;
+    vg_errstr(p->errstr, p->errstr_size, "out of memory parsing an ODSQL clause");
+  }
+  return p->err;
+}
+
+/* "unexpected 'x' at position 3, expected ..." for the current token. */
+static int unexpected(struct parser *p, const char *expected) {
+  char q[128];
+  if (p->tok.type == TK_END)
+    return fail(p, MALFORMED "unexpected end of the clause, expected %s", expected);
+  quote(p->src + p->tok.start, p->tok.end - p->tok.start, q, sizeof q);
+  return fail(p, MALFORMED "unexpected '%s' at position %zu, expected %s", q,
+              p->tok.start + 1, expected);
+}
+
+static int is_ident_start(int c) {
+  return isalpha(c) || c == '_';
+}
+
+static int is_ident_char(int c) {
+  return isalnum(c) || c == '_';
+}
+
+/* Unescapes a quoted run starting at p->pos (the opening quote) into dst:
+ * backslash escapes the next byte, a doubled quote is one quote. Returns the
+ * unescaped length, or -1 (error set) when the quote is not closed. */
+static long unquote(struct parser *p, char *dst, const char *what) {
+  size_t open = p->pos;
+  char q = p->src[p->pos++];
+  size_t n = 0;
+  while (p->pos < p->len) {
+    char c = p->src[p->pos++];
+    if (c == '\\' && p->pos < p->len) {
+      dst[n++] = p->src[p->pos++];
+    } else if (c == q) {
+      if (p->pos < p->len && p->src[p->pos] == q) {
+        dst[n++] = q;
+        p->pos++;
+      } else {
+        return (long)n;
+      }
+    } else {
+      dst[n++] = c;
+    }
+  }
+  fail(p, MALFORMED "unterminated %s starting at position %zu", what, open + 1);
+  return -1;
+}
+
+static int is_keyword(const struct tok *t, const char *kw) {
+  size_t n = strlen(kw);
+  return t->type == TK_IDENT && t->len == n && strncasecmp(t->s, kw, n) == 0;
+}
+
+/* A date or datetime (date'...' or a string compared to a datetime field):
+ * ISO 8601 as vg_parse_time reads it, but never a relative time or "now". */
+static int read_date(struct parser *p, const char *s, size_t n, size_t at, int64_t *out) {
+  char buf[64], why[128], q[128];
+  quote(s, n, q, sizeof q);
+  if (n == 0 || n >= sizeof buf || !isdigit((unsigned char)s[0]) || memchr(s, '\0', n))
+    return fail(p,
+                MALFORMED "invalid date '%s' at position %zu, expected YYYY-MM-DD or "
+                          "YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]",
+                q, at + 1);
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  if (vg_parse_time(buf, p->tz, 0, out, why, sizeof why) != 0)
+    return fail(p, MALFORMED "invalid date '%s' at position %zu: %s", q, at + 1, why);
+  return 0;
+}
+
+static int lex(struct parser *p) {
+  struct tok *t = &p->tok;
+  const char *s = p->src;
+  while (p->pos < p->len && (s[p->pos] == ' ' || s[p->pos] == '\t' || s[p->pos] == '\n' ||
+                             s[p->pos] == '\r'))
+    p->pos++;
+  memset(t, 0, sizeof *t);
+  t->start = p->pos;
+  if (p->pos >= p->len) {
+    t->type = TK_END;
+    t->end = p->pos;
+    return 0;
+  }
+  t->type = TK_BAD;
+  unsigned char c = (unsigned char)s[p->pos];
+  unsigned char c1 = p->pos + 1 < p->len ? (unsigned char)s[p->pos + 1] : 0;
+  if (is_ident_start(c)) {
+    size_t b = p->pos;
+    while (p->pos < p->len && is_ident_char((unsigned char)s[p->pos]))
+      p->pos++;
+    t->type = TK_IDENT;
+    t->s = s + b;
+    t->len = p->pos - b;
+    if (p->w && is_keyword(t, "date")) { /* select / order_by have no literals */
+      size_t q = p->pos;
+      while (q < p->len && (s[q] == ' ' || s[q] == '\t'))
+        q++;
+      if (q < p->len && (s[q] == '\'' || s[q] == '"')) {
+        /* the raw literal: ISO 8601 has no quotes to escape */
+        size_t e = q + 1;
+        while (e < p->len && s[e] != s[q])
+          e++;
+        if (e >= p->len)
+          return fail(p, MALFORMED "unterminated date literal starting at position %zu",
+                      t->start + 1);
+        p->pos = e + 1;
+        t->type = TK_DATE;
+        t->end = p->pos;
+        return read_date(p, s + q + 1, e - q - 1, t->start, &t->t);
+      }
+    }
+    t->end = p->pos;
+    return 0;
+  }
+  if (isdigit(c) ||
+      ((c == '-' || c == '.') && (isdigit(c1) || (c1 == '.' && c == '-')))) {
+    size_t b = p->pos;
+    if (s[p->pos] == '-')
+      p->pos++;
+    size_t nd = 0;
+    while (p->pos < p->len && isdigit((unsigned char)s[p->pos]))
+      p->pos++, nd++;
+    if (p->pos < p->len && s[p->pos] == '.') {
+      p->pos++;
+      while (p->pos < p->len && isdigit((unsigned char)s[p->pos]))
+        p->pos++, nd++;
+    }
+    if (nd == 0) {
+      t->end = p->pos;
+      return unexpected(p, "a number");
+    }
+    if (p->pos < p->len && (s[p->pos] == 'e' || s[p->pos] == 'E')) {
+      size_t e = p->pos + 1;
+      if (e < p->len && (s[e] == '+' || s[e] == '-'))
+        e++;
+      if (e < p->len && isdigit((unsigned char)s[e])) {
+        while (e < p->len && isdigit((unsigned char)s[e]))
+          e++;
+        p->pos = e;
+      }
+    }
+    t->end = p->pos;
+    if (p->pos < p->len && is_ident_char((unsigned char)s[p->pos])) {
+      char q[128];
+      quote(s + b, p->pos + 1 - b, q, sizeof q);
+      return fail(p, MALFORMED "invalid number '%s' at position %zu", q, b + 1);
+    }
+    char buf[128];
+    size_t n = p->pos - b;
+    if (n >= sizeof buf)
+      return fail(p, MALFORMED "number at position %zu is too long", b + 1);
+    memcpy(buf, s + b, n);
+    buf[n] = '\0';
+    errno = 0;
+    t->num = strtod(buf, NULL);
+    if (!isfinite(t->num))
+      return fail(p, MALFORMED "number '%s' at position %zu is out of range", buf, b + 1);
+    t->type = TK_NUMBER;
+    return 0;
+  }
+  if (c == '\'' || c == '"' || c == '`') {
+    char *dst = p->w ? p->w->arena + p->w->arena_used : p->qbuf;
+    if (!dst || (c != '`' && !p->w)) {
+      t->end = p->pos + 1;
+      return unexpected(p, "a field name");
+    }
+    long n = unquote(p, dst, c == '`' ? "field name" : "string");
+    if (n < 0)
+      return p->err;
+    t->type = c == '`' ? TK_QIDENT : TK_STRING;
+    t->s = dst;
+    t->len = (size_t)n;
+    t->end = p->pos;
+    if (p->w)
+      p->w->arena_used += (size_t)n;
+    return 0;
+  }
+  p->pos++;
+  switch (c) {
+  case '(': t->type = TK_LPAREN; break;
+  case ')': t->type = TK_RPAREN; break;
+  case ',': t->type = TK_COMMA; break;
+  case '*': t->type = TK_STAR; break;
+  case '=':
+    t->type = TK_OP;
+    t->op = OP_EQ;
+    if (c1 == '=') /* "==" reads as "=" */
+      p->pos++;
+    break;
+  case '!':
+    if (c1 != '=') {
+      t->end = p->pos;
+      return unexpected(p, "'!='");
+    }
+    p->pos++;
+    t->type = TK_OP;
+    t->op = OP_NE;
+    break;
+  case '<':
+    t->type = TK_OP;
+    t->op = OP_LT;
+    if (c1 == '=') {
+      t->op = OP_LE;
+      p->pos++;
+    } else if (c1 == '>') {
+      t->op = OP_NE;
+      p->pos++;
+    }
+    break;
+  case '>':
+    t->type = TK_OP;
+    t->op = OP_GT;
+    if (c1 == '=') {
+      t->op = OP_GE;
+      p->pos++;
+    }
+    break;
+  default: {
+    char q[16];
+    quote(s + t->start, 1, q, sizeof q);
+    t->end = p->pos;
+    return fail(p, MALFORMED "unexpected character '%s' at position %zu", q,
+                t->start + 1);
+  }
+  }
+  t->end = p->pos;
+  return 0;
+}
+
+/* ---- fields ------------------------------------------------------------ */
+
+static const char *const keywords[] = {"and",  "or",    "not",  "in",  "is",  "null",
+                                       "true", "false", "date", "asc", "desc"};
+
+static int is_any_keyword(const struct tok *t) {
+  for (size_t i = 0; i < sizeof keywords / sizeof *keywords; i++)
+    if (is_keyword(t, keywords[i]))
+      return 1;
+  return 0;
+}
+
+static const char *const type_names[] = {"text", "number", "datetime"};
+
+static const char *type_name(int type) {
+  return type >= 0 && type <= VG_ODSQL_DATETIME ? type_names[type] : "unknown";
+}
+
+/* Looks the current token up as a field name: 0 with *idx, or an error
+ * ("Unknown field: x", with the nearest name when one is close). */
+static int field_of(struct parser *p, size_t *idx) {
+  const struct tok *t = &p->tok;
+  for (size_t i = 0; i < p->nfields; i++) {
+    const char *name = p->fields[i].name;
+    if (strlen(name) == t->len && memcmp(name, t->s, t->len) == 0) {
+      *idx = i;
+      return 0;
+    }
+  }
+  char q[128], key[80];
+  quote(t->s, t->len, q, sizeof q);
+  size_t kn = t->len < sizeof key - 1 ? t->len : sizeof key - 1;
+  memcpy(key, t->s, kn);
+  key[kn] = '\0';
+  size_t best = SIZE_MAX, bi = 0;
+  for (size_t i = 0; i < p->nfields && !memchr(t->s, '\0', t->len); i++) {
+    size_t d = vg_edit_distance(key, p->fields[i].name);
+    if (d < best) {
+      best = d;
+      bi = i;
+    }
+  }
+  if (best != SIZE_MAX && best <= 2 && best < t->len)
+    return fail(p, "Unknown field: %s (did you mean %s?)", q, p->fields[bi].name);
+  return fail(p, "Unknown field: %s", q);
+}
+
+static int is_field_token(const struct tok *t) {
+  return t->type == TK_QIDENT || (t->type == TK_IDENT && !is_any_keyword(t));
+}
+
+/* ---- where: building -------------------------------------------------- */
+
+static int32_t new_node(struct parser *p, int kind) {
+  struct vg_odsql_where *w = p->w;
+  if (w->nnodes == w->capnodes) {
+    size_t cap = w->capnodes ? w->capnodes * 2 : 16;
+    struct node *n = realloc(w->nodes, cap * sizeof *n);
+    if (!n)
+      return oom(p), -1;
+    w->nodes = n;
+    w->capnodes = cap;
+  }
+  if (w->nnodes >= INT32_MAX)
+    return oom(p), -1;
+  struct node *n = &w->nodes[w->nnodes];
+  memset(n, 0, sizeof *n);
+  n->kind = (uint8_t)kind;
+  n->kid = n->next = -1;
+  return (int32_t)w->nnodes++;
+}
+
+static int push_lit(struct parser *p, const struct lit *l) {
+  struct vg_odsql_where *w = p->w;
+  if (w->nlits == w->caplits) {
+    size_t cap = w->caplits ? w->caplits * 2 : 8;
+    struct lit *n = realloc(w->lits, cap * sizeof *n);
+    if (!n)
+      return oom(p);
+    w->lits = n;
+    w->caplits = cap;
+  }
+  w->lits[w->nlits++] = *l;
+  return 0;
+}
+
+static int is_literal_token(const struct tok *t) {
+  return t->type == TK_STRING || t->type == TK_NUMBER || t->type == TK_DATE ||
+         is_keyword(t, "true") || is_keyword(t, "false") || is_keyword(t, "null");
+}
+
+static const char *literal_kind(const struct tok *t) {
+  switch (t->type) {
+  case TK_STRING: return "a string";
+  case TK_NUMBER: return "a number";
+  case TK_DATE: return "a date";
+  default: return is_keyword(t, "null") ? "null" : "a boolean";
+  }
+}
+
+/* Converts the current literal token for a comparison with field f (type
+ * checking), then consumes it. */
+static int take_literal(struct parser *p, size_t f, struct lit *out) {
+  const struct tok *t = &p->tok;
+  int type = p->fields[f].type;
+  char q[128];
+  memset(out, 0, sizeof *out);
+  if (is_keyword(t, "null"))
+    return fail(p,
+                MALFORMED "comparison with null at position %zu: use `%s is null` or "
+                          "`%s is not null`",
+                t->start + 1, p->fields[f].name, p->fields[f].name);
+  int ok = 0;
+  if (type == VG_ODSQL_NUMBER && t->type == TK_NUMBER) {
+    out->num = t->num;
+    ok = 1;
+  } else if (type == VG_ODSQL_TEXT && t->type == TK_STRING) {
+    out->s = t->s;
+    out->len = t->len;
+    ok = 1;
+  } else if (type == VG_ODSQL_DATETIME && t->type == TK_DATE) {
+    out->t = t->t;
+    ok = 1;
+  } else if (type == VG_ODSQL_DATETIME && t->type == TK_STRING) {
+    if (read_date(p, t->s, t->len, t->start, &out->t) != 0)
+      return p->err;
+    ok = 1;
+  }
+  if (!ok) {
+    quote(p->src + t->start, t->end - t->start, q, sizeof q);
+    return fail(p,
+                MALFORMED "field `%s` is of type %s and cannot be compared with %s (%s) "
+                          "at position %zu",
+                p->fields[f].name, type_name(type), literal_kind(t), q, t->start + 1);
+  }
+  return lex(p);
+}
+
+static int negate_op(int op) {
+  static const int inv[] = {[OP_EQ] = OP_NE, [OP_NE] = OP_EQ, [OP_LT] = OP_GE,
+                            [OP_LE] = OP_GT, [OP_GT] = OP_LE, [OP_GE] = OP_LT};
+  return inv[op];
+}
+
+static int flip_op(int op) { /* 3 < x is x > 3 */
+  static const int fl[] = {[OP_EQ] = OP_EQ, [OP_NE] = OP_NE, [OP_LT] = OP_GT,
+                           [OP_LE] = OP_GE, [OP_GT] = OP_LT, [OP_GE] = OP_LE};
+  return fl[op];
+}
+
+/* field (cmp literal | [not] in (...) | is [not] null), the field already
+ * consumed. */
+static int32_t field_predicate(struct parser *p, size_t f) {
+  struct tok *t = &p->tok;
+  if (t->type == TK_OP) {
+    int op = t->op;
+    if (lex(p))
+      return -1;
+    if (is_field_token(t))
+      return fail(p, MALFORMED "comparing two fields (position %zu) is not supported",
+                  t->start + 1),
+             -1;
+    if (!is_literal_token(t))
+      return unexpected(p, "a literal (number, 'string', date'...')"), -1;
+    struct lit l;
+    size_t li = p->w->nlits;
+    if (take_literal(p, f, &l) || push_lit(p, &l))
+      return -1;
+    int32_t n = new_node(p, K_CMP);
+    if (n < 0)
+      return -1;
+    struct node *nd = &p->w->nodes[n];
+    nd->op = (uint8_t)op;
+    nd->type = (uint8_t)p->fields[f].type;
+    nd->field = f;
+    nd->lit = li;
+    return n;
+  }
+  int neg = 0;
+  if (is_keyword(t, "is")) {
+    if (lex(p))
+      return -1;
+    if (is_keyword(t, "not")) {
+      neg = 1;
+      if (lex(p))
+        return -1;
+    }
+    if (!is_keyword(t, "null"))
+      return unexpected(p, "null"), -1;
+    if (lex(p))
+      return -1;
+    int32_t n = new_node(p, K_ISNULL);
+    if (n < 0)
+      return -1;
+    p->w->nodes[n].field = f;
+    p->w->nodes[n].type = (uint8_t)p->fields[f].type;
+    p->w->nodes[n].op = (uint8_t)neg;
+    return n;
+  }
+  if (is_keyword(t, "not")) {
+    neg = 1;
+    if (lex(p))
+      return -1;
+    if (!is_keyword(t, "in"))
+      return unexpected(p, "in after not"), -1;
+  }
+  if (is_keyword(t, "in")) {
+    if (lex(p))
+      return -1;
+    if (t->type != TK_LPAREN)
+      return unexpected(p, "'(' after in"), -1;
+    if (lex(p))
+      return -1;
+    size_t first = p->w->nlits, count = 0;
+    for (;;) {
+      if (!is_literal_token(t))
+        return unexpected(p, "a literal in the list"), -1;
+      struct lit l;
+      if (take_literal(p, f, &l) || push_lit(p, &l))
+        return -1;
+      count++;
+      if (t->type == TK_RPAREN)
+        break;
+      if (t->type != TK_COMMA)
+        return unexpected(p, "',' or ')' in the list"), -1;
+      if (lex(p))
+        return -1;
+    }
+    if (lex(p))
+      return -1;
+    int32_t n = new_node(p, K_IN);
+    if (n < 0)
+      return -1;
+    struct node *nd = &p->w->nodes[n];
+    nd->op = (uint8_t)neg;
+    nd->type = (uint8_t)p->fields[f].type;
+    nd->field = f;
+    nd->lit = first;
+    nd->nlit = count;
+    return n;
+  }
+  char what[160];
+  snprintf(what, sizeof what,
+           "an operator (=, !=, <, <=, >, >=, in, is null) after field `%s`",
+           p->fields[f].name);
+  return unexpected(p, what), -1;
+}
+
+static int32_t parse_or(struct parser *p);
+
+static int32_t parse_primary(struct parser *p) {
+  struct tok *t = &p->tok;
+  if (t->type == TK_LPAREN) {
+    if (++p->depth > VG_ODSQL_MAX_DEPTH)
+      return fail(p, MALFORMED "expression nested deeper than %d levels at position %zu",
+                  VG_ODSQL_MAX_DEPTH, t->start + 1),
+             -1;
+    if (lex(p))
+      return -1;
+    int32_t n = parse_or(p);
+    if (n < 0)
+      return -1;
+    if (t->type != TK_RPAREN)
+      return unexpected(p, "')'"), -1;
+    p->depth--;
+    return lex(p) ? -1 : n;
+  }
+  if (is_keyword(t, "true") || is_keyword(t, "false")) {
+    int v = is_keyword(t, "true");
+    if (lex(p))
+      return -1;
+    if (t->type == TK_OP)
+      return fail(p, MALFORMED "a boolean cannot be compared (position %zu)",
+                  t->start + 1),
+             -1;
+    int32_t n = new_node(p, K_CONST);
+    if (n >= 0)
+      p->w->nodes[n].op = (uint8_t)v;
+    return n;
+  }
+  if (is_field_token(t)) {
+    size_t f;
+    if (field_of(p, &f) || lex(p))
+      return -1;
+    return field_predicate(p, f);
+  }
+  if (t->type == TK_STRING || t->type == TK_NUMBER || t->type == TK_DATE) {
+    /* literal op field */
+    struct tok lt = *t;
+    if (lex(p))
+      return -1;
+    if (t->type != TK_OP)
+      return unexpected(p, "a comparison operator after the literal"), -1;
+    int op = flip_op(t->op);
+    if (lex(p))
+      return -1;
+    if (!is_field_token(t))
+      return unexpected(p, "a field after the comparison operator"), -1;
+    size_t f;
+    if (field_of(p, &f))
+      return -1;
+    struct tok after = *t;
+    *t = lt; /* type-check the literal as if it followed the field */
+    struct lit l;
+    size_t li = p->w->nlits;
+    int type = p->fields[f].type;
+    if (!((type == VG_ODSQL_NUMBER && t->type == TK_NUMBER) ||
+          (type == VG_ODSQL_TEXT && t->type == TK_STRING) ||
+          (type == VG_ODSQL_DATETIME && (t->type == TK_DATE || t->type == TK_STRING)))) {
+      char q[128];
+      quote(p->src + t->start, t->end - t->start, q, sizeof q);
+      return fail(p,
+                  MALFORMED
+                  "field `%s` is of type %s and cannot be compared with %s (%s) "
+                  "at position %zu",
+                  p->fields[f].name, type_name(type), literal_kind(t), q, t->start + 1),
+             -1;
+    }
+    memset(&l, 0, sizeof l);
+    if (t->type == TK_NUMBER)
+      l.num = t->num;
+    else if (t->type == TK_DATE)
+      l.t = t->t;
+    else if (type == VG_ODSQL_DATETIME) {
+      if (read_date(p, t->s, t->len, t->start, &l.t))
+        return -1;
+    } else {
+      l.s = t->s;
+      l.len = t->len;
+    }
+    *t = after;
+    if (push_lit(p, &l) || lex(p))
+      return -1;
+    int32_t n = new_node(p, K_CMP);
+    if (n < 0)
+      return -1;
+    struct node *nd = &p->w->nodes[n];
+    nd->op = (uint8_t)op;
+    nd->type = (uint8_t)type;
+    nd->field = f;
+    nd->lit = li;
+    return n;
+  }
+  return unexpected(p, "a field, a literal, not or '('"), -1;
+}
+
+/* not* primary: nots are counted in a loop (no recursion); an even number
+ * cancels out, since negation in three-valued logic is an involution. A not
+ * over a leaf is folded into the leaf. */
+static int32_t parse_not(struct parser *p) {
+  int nots = 0;
+  while (is_keyword(&p->tok, "not")) {
+    nots ^= 1;
+    if (lex(p))
+      return -1;
+  }
+  int32_t n = parse_primary(p);
+  if (n < 0 || !nots)
+    return n;
+  struct node *nd = &p->w->nodes[n];
+  switch (nd->kind) {
+  case K_CMP: nd->op = (uint8_t)negate_op(nd->op); return n;
+  case K_IN:
+  case K_ISNULL:
+  case K_CONST: nd->op ^= 1; return n;
+  default: break;
+  }
+  int32_t m = new_node(p, K_NOT);
+  if (m >= 0)
+    p->w->nodes[m].kid = n;
+  return m;
+}
+
+/* A chain of `kind` (K_AND or K_OR): children are linked as siblings, and a
+ * child of the same kind (parenthesised) is spliced in. */
+static int32_t chain(struct parser *p, int kind, const char *kw,
+                     int32_t (*sub)(struct parser *)) {
+  int32_t first = sub(p);
+  if (first < 0 || !is_keyword(&p->tok, kw))
+    return first;
+  int32_t n = new_node(p, kind);
+  if (n < 0)
+    return -1;
+  int32_t last = -1;
+  int32_t kid = first;
+  for (;;) {
+    struct vg_odsql_where *w = p->w;
+    /* append kid (or its children when it has our kind) */
+    int32_t head = kid, tail = kid;
+    if (w->nodes[kid].kind == kind) {
+      head = w->nodes[kid].kid;
+      tail = head;
+      while (w->nodes[tail].next >= 0)
+        tail = w->nodes[tail].next;
+    }
+    if (last < 0)
+      w->nodes[n].kid = head;
+    else
+      w->nodes[last].next = head;
+    last = tail;
+    if (!is_keyword(&p->tok, kw))
+      break;
+    if (lex(p))
+      return -1;
+    kid = sub(p);
+    if (kid < 0)
+      return -1;
+  }
+  return n;
+}
+
+static int32_t parse_and(struct parser *p) {
+  return chain(p, K_AND, "and", parse_not);
+}
+
+static int32_t parse_or(struct parser *p) {
+  return chain(p, K_OR, "or", parse_and);
+}
+
+/* ---- where: pushdown ---------------------------------------------------- */
+
+static int lit_eq(const struct lit *a, const char *s, size_t n) {
+  return a->len == n && (n == 0 || memcmp(a->s, s, n) == 0);
+}
+
+/* The values one top-level conjunct allows for text field f, into set (the
+ * first constraint) or intersected with it. */
+static int text_constrain(struct vg_odsql_where *w, const struct node *nd, size_t f,
+                          struct text_set *set) {
+  const struct lit *l;
+  size_t nl;
+  if (nd->kind == K_CMP && nd->op == OP_EQ && nd->field == f) {
+    l = &w->lits[nd->lit];
+    nl = 1;
+  } else if (nd->kind == K_IN && !nd->op && nd->field == f) {
+    l = &w->lits[nd->lit];
+    nl = nd->nlit;
+  } else {
+    return 0;
+  }
+  if (set->n < 0) {
+    set->vals = malloc(nl * sizeof *set->vals);
+    set->lens = malloc(nl * sizeof *set->lens);
+    if (!set->vals || !set->lens)
+      return -ENOMEM;
+    set->n = 0;
+    for (size_t i = 0; i < nl; i++) {
+      int dup = 0;
+      for (int j = 0; j < set->n && !dup; j++)
+        dup = lit_eq(&l[i], set->vals[j], set->lens[j]);
+      if (!dup) {
+        set->vals[set->n] = l[i].s ? l[i].s : "";
+        set->lens[set->n++] = l[i].len;
+      }
+    }
+    return 0;
+  }
+  int kept = 0;
+  for (int j = 0; j < set->n; j++) {
+    int in = 0;
+    for (size_t i = 0; i < nl && !in; i++)
+      in = lit_eq(&l[i], set->vals[j], set->lens[j]);
+    if (in) {
+      set->vals[kept] = set->vals[j];
+      set->lens[kept++] = set->lens[j];
+    }
+  }
+  set->n = kept;
+  return 0;
+}
+
+static int compute_text_sets(struct vg_odsql_where *w,
+                             const struct vg_odsql_field *fields) {
+  w->text = calloc(w->nfields ? w->nfields : 1, sizeof *w->text);
+  if (!w->text)
+    return -ENOMEM;
+  for (size_t f = 0; f < w->nfields; f++) {
+    struct text_set *set = &w->text[f];
+    set->n = -1;
+    if (fields[f].type != VG_ODSQL_TEXT)
+      continue;
+    const struct node *root = &w->nodes[w->root];
+    if (root->kind != K_AND) {
+      if (text_constrain(w, root, f, set))
+        return -ENOMEM;
+      continue;
+    }
+    for (int32_t k = root->kid; k >= 0; k = w->nodes[k].next)
+      if (text_constrain(w, &w->nodes[k], f, set))
+        return -ENOMEM;
+  }
+  return 0;
+}
+
+/* ---- where: public ----------------------------------------------------- */
+
+void vg_odsql_where_free(struct vg_odsql_where *w) {
+  if (!w)
+    return;
+  if (w->text)
+    for (size_t f = 0; f < w->nfields; f++) {
+      free(w->text[f].vals);
+      free(w->text[f].lens);
+    }
+  free(w->text);
+  free(w->nodes);
+  free(w->lits);
+  free(w->arena);
+  free(w);
+}
+
+static int check_len(size_t len, char *errstr, size_t errstr_size) {
+  if (len > VG_ODSQL_MAX_LEN) {
+    vg_errstr(errstr, errstr_size,
+              MALFORMED "the clause is %zu bytes long, more than the %d allowed", len,
+              VG_ODSQL_MAX_LEN);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+int vg_odsql_where_parse(const char *src, size_t len, const struct vg_odsql_field *fields,
+                         size_t nfields, const struct vg_tz *tz,
+                         struct vg_odsql_where **out, char *errstr, size_t errstr_size) {
+  *out = NULL;
+  if (check_len(len, errstr, errstr_size))
+    return -EINVAL;
+  struct parser p = {.src = src,
+                     .len = len,
+                     .fields = fields,
+                     .nfields = nfields,
+                     .tz = tz,
+                     .errstr = errstr,
+                     .errstr_size = errstr_size};
+  struct vg_odsql_where *w = calloc(1, sizeof *w);
+  if (!w || !(w->arena = malloc(len + 1))) {
+    free(w);
+    vg_errstr(errstr, errstr_size, "out of memory parsing an ODSQL clause");
+    return -ENOMEM;
+  }
+  w->nfields = nfields;
+  p.w = w;
+  if (lex(&p))
+    goto fail;
+  if (p.tok.type == TK_END) { /* blank: matches everything */
+    vg_odsql_where_free(w);
+    return 0;
+  }
+  w->root = parse_or(&p);
+  if (w->root < 0)
+    goto fail;
+  if (p.tok.type != TK_END) {
+    unexpected(&p, p.tok.type == TK_RPAREN ? "the end of the clause (unbalanced ')')"
+                                           : "and, or or the end of the clause");
+    goto fail;
+  }
+  if (compute_text_sets(w, fields)) {
+    oom(&p);
+    goto fail;
+  }
+  *out = w;
+  return 0;
+fail:
+  assert(p.err);
+  vg_odsql_where_free(w);
+  return p.err ? p.err : -EINVAL;
+}
+
+static int cell_is_null(const struct vg_odsql_value *v, int type) {
+  return v->null || (type == VG_ODSQL_NUMBER && isnan(v->num));
+}
+
+static int cmp_cell(const struct vg_odsql_value *v, int type, const char *s, size_t len,
+                    double num, int64_t t) {
+  switch (type) {
+  case VG_ODSQL_NUMBER: return (v->num > num) - (v->num < num);
+  case VG_ODSQL_DATETIME: return (v->time_s > t) - (v->time_s < t);
+  default: {
+    size_t n = v->len < len ? v->len : len;
+    int c = n ? memcmp(v->str, s, n) : 0;
+    if (c)
+      return c < 0 ? -1 : 1;
+    return (v->len > len) - (v->len < len);
+  }
+  }
+}
+
+static int eval(const struct vg_odsql_where *w, int32_t i,
+                const struct vg_odsql_value *row) {
+  const struct node *nd = &w->nodes[i];
+  switch (nd->kind) {
+  case K_AND: {
+    int r = T_TRUE;
+    for (int32_t k = nd->kid; k >= 0; k = w->nodes[k].next) {
+      int v = eval(w, k, row);
+      if (v == T_FALSE)
+        return T_FALSE;
+      if (v == T_UNKNOWN)
+        r = T_UNKNOWN;
+    }
+    return r;
+  }
+  case K_OR: {
+    int r = T_FALSE;
+    for (int32_t k = nd->kid; k >= 0; k = w->nodes[k].next) {
+      int v = eval(w, k, row);
+      if (v == T_TRUE)
+        return T_TRUE;
+      if (v == T_UNKNOWN)
+        r = T_UNKNOWN;
+    }
+    return r;
+  }
+  case K_NOT: {
+    int v = eval(w, nd->kid, row);
+    return v == T_UNKNOWN ? T_UNKNOWN : !v;
+  }
+  case K_CONST: return nd->op ? T_TRUE : T_FALSE;
+  case K_ISNULL: return cell_is_null(&row[nd->field], nd->type) ^ nd->op;
+  case K_CMP: {
+    const struct vg_odsql_value *v = &row[nd->field];
+    if (cell_is_null(v, nd->type))
+      return T_UNKNOWN;
+    const struct lit *l = &w->lits[nd->lit];
+    int c = cmp_cell(v, nd->type, l->s, l->len, l->num, l->t);
+    switch (nd->op) {
+    case OP_EQ: return c == 0;
+    case OP_NE: return c != 0;
+    case OP_LT: return c < 0;
+    case OP_LE: return c <= 0;
+    case OP_GT: return c > 0;
+    default: return c >= 0;
+    }
+  }
+  default: { /* K_IN */
+    const struct vg_odsql_value *v = &row[nd->field];
+    if (cell_is_null(v, nd->type))
+      return T_UNKNOWN;
+    for (size_t k = 0; k < nd->nlit; k++) {
+      const struct lit *l = &w->lits[nd->lit + k];
+      if (cmp_cell(v, nd->type, l->s, l->len, l->num, l->t) == 0)
+        return nd->op ? T_FALSE : T_TRUE;
+    }
+    return nd->op ? T_TRUE : T_FALSE;
+  }
+  }
+}
+
+int vg_odsql_where_eval(const struct vg_odsql_where *w,
+                        const struct vg_odsql_value *row) {
+  if (!w)
+    return 1;
+  return eval(w, w->root, row) == T_TRUE;
+}
+
+static void time_constrain(const struct vg_odsql_where *w, const struct node *nd,
+                           size_t f, int64_t *from, int64_t *to) {
+  if (nd->field != f || nd->type != VG_ODSQL_DATETIME)
+    return;
+  if (nd->kind == K_IN && !nd->op) {
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t k = 0; k < nd->nlit; k++) {
+      int64_t t = w->lits[nd->lit + k].t;
+      lo = t < lo ? t : lo;
+      hi = t > hi ? t : hi;
+    }
+    *from = lo > *from ? lo : *from;
+    if (hi < INT64_MAX && hi + 1 < *to)
+      *to = hi + 1;
+    return;
+  }
+  if (nd->kind != K_CMP)
+    return;
+  int64_t t = w->lits[nd->lit].t;
+  int64_t lo = INT64_MIN, hi = INT64_MAX;
+  switch (nd->op) {
+  case OP_EQ:
+    lo = t;
+    hi = t < INT64_MAX ? t + 1 : t;
+    break;
+  case OP_LT: hi = t; break;
+  case OP_LE: hi = t < INT64_MAX ? t + 1 : t; break;
+  case OP_GT: lo = t < INT64_MAX ? t + 1 : t; break;
+  case OP_GE: lo = t; break;
+  default: break;
+  }
+  if (lo > *from)
+    *from = lo;
+  if (hi < *to)
+    *to = hi;
+}
+
+void vg_odsql_where_time_bounds(const struct vg_odsql_where *w, size_t field,
+                                int64_t *from_s, int64_t *to_s) {
+  *from_s = INT64_MIN;
+  *to_s = INT64_MAX;
+  if (!w || field >= w->nfields)
+    return;
+  const struct node *root = &w->nodes[w->root];
+  if (root->kind != K_AND) {
+    time_constrain(w, root, field, from_s, to_s);
+    return;
+  }
+  for (int32_t k = root->kid; k >= 0; k = w->nodes[k].next)
+    time_constrain(w, &w->nodes[k], field, from_s, to_s);
+}
+
+int vg_odsql_where_text_values(const struct vg_odsql_where *w, size_t field,
+                               const char *const **values, const size_t **lens) {
+  if (!w || field >= w->nfields || w->text[field].n < 0)
+    return -1;
+  *values = w->text[field].vals;
+  *lens = w->text[field].lens;
+  return w->text[field].n;
+}
+
+/* ---- select and order_by ----------------------------------------------- */
+
+/* Sets up a parser over a list clause; back-quoted names unescape into a
+ * buffer of the clause's size. */
+static int list_begin(struct parser *p, const char *src, size_t len,
+                      const struct vg_odsql_field *fields, size_t nfields, char *errstr,
+                      size_t errstr_size) {
+  memset(p, 0, sizeof *p);
+  p->src = src;
+  p->len = len;
+  p->fields = fields;
+  p->nfields = nfields;
+  p->errstr = errstr;
+  p->errstr_size = errstr_size;
+  if (check_len(len, errstr, errstr_size))
+    return -EINVAL;
+  p->qbuf = malloc(len + 1);
+  if (!p->qbuf) {
+    vg_errstr(errstr, errstr_size, "out of memory parsing an ODSQL clause");
+    return -ENOMEM;
+  }
+  return lex(p);
+}
+
+int vg_odsql_select_parse(const char *src, size_t len,
+                          const struct vg_odsql_field *fields, size_t nfields,
+                          size_t *idx, size_t cap, size_t *n, char *errstr,
+                          size_t errstr_size) {
+  struct parser p;
+  *n = 0;
+  int rc = list_begin(&p, src, len, fields, nfields, errstr, errstr_size);
+  if (rc)
+    goto out;
+  if (p.tok.type == TK_END) { /* no select: every field */
+    if (nfields > cap) {
+      rc = fail(&p, MALFORMED "select lists more than %zu fields", cap);
+      goto out;
+    }
+    for (size_t i = 0; i < nfields; i++)
+      idx[(*n)++] = i;
+    goto out;
+  }
+  for (;;) {
+    if (p.tok.type == TK_STAR) {
+      if (*n + nfields > cap) {
+        rc = fail(&p, MALFORMED "select lists more than %zu fields", cap);
+        goto out;
+      }
+      for (size_t i = 0; i < nfields; i++)
+        idx[(*n)++] = i;
+    } else if (is_field_token(&p.tok)) {
+      size_t f;
+      if ((rc = field_of(&p, &f)))
+        goto out;
+      if (*n == cap) {
+        rc = fail(&p, MALFORMED "select lists more than %zu fields", cap);
+        goto out;
+      }
+      idx[(*n)++] = f;
+    } else {
+      rc = unexpected(&p, "a field name or *");
+      goto out;
+    }
+    if ((rc = lex(&p)))
+      goto out;
+    if (p.tok.type == TK_END)
+      break;
+    if (p.tok.type != TK_COMMA) {
+      rc = unexpected(&p, "',' or the end of the select list");
+      goto out;
+    }
+    if ((rc = lex(&p)))
+      goto out;
+  }
+out:
+  free(p.qbuf);
+  if (rc)
+    *n = 0;
+  return rc;
+}
+
+int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_field *fields,
+                         size_t nfields, struct vg_odsql_order *keys, size_t cap,
+                         size_t *n, char *errstr, size_t errstr_size) {
+  struct parser p;
+  *n = 0;
+  int rc = list_begin(&p, src, len, fields, nfields, errstr, errstr_size);
+  if (rc || p.tok.type == TK_END)
+    goto out;
+  for (;;) {
+    size_t f;
+    if (!is_field_token(&p.tok)) {
+      rc = unexpected(&p, "a field name");
+      goto out;
+    }
+    if ((rc = field_of(&p, &f)) || (rc = lex(&p)))
+      goto out;
+    int desc = 0;
+    if (is_keyword(&p.tok, "asc") || is_keyword(&p.tok, "desc")) {
+      desc = is_keyword(&p.tok, "desc");
+      if ((rc = lex(&p)))
+        goto out;
+    }
+    if (*n == cap) {
+      rc = fail(&p, MALFORMED "order_by lists more than %zu fields", cap);
+      goto out;
+    }
+    keys[*n].field = f;
+    keys[*n].desc = desc;
+    (*n)++;
+    if (p.tok.type == TK_END)
+      break;
+    if (p.tok.type != TK_COMMA) {
+      rc = unexpected(&p, "asc, desc, ',' or the end of the order_by list");
+      goto out;
+    }
+    if ((rc = lex(&p)))
+      goto out;
+  }
+out:
+  free(p.qbuf);
+  if (rc)
+    *n = 0;
+  return rc;
+}
+
+int vg_odsql_row_cmp(const struct vg_odsql_order *keys, size_t nkeys,
+                     const struct vg_odsql_field *fields, const struct vg_odsql_value *a,
+                     const struct vg_odsql_value *b) {
+  for (size_t k = 0; k < nkeys; k++) {
+    size_t f = keys[k].field;
+    int type = fields[f].type;
+    const struct vg_odsql_value *x = &a[f], *y = &b[f];
+    int nx = cell_is_null(x, type), ny = cell_is_null(y, type);
+    int c;
+    if (nx || ny)
+      c = ny - nx; /* null first */
+    else
+      c = cmp_cell(x, type, y->str, y->len, y->num, y->time_s);
+    if (c)
+      return keys[k].desc ? -c : c;
+  }
+  return 0;
+}

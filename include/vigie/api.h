@@ -1,0 +1,103 @@
+/*
+ * The open-data HTTP API (docs/publication.md): an Opendatasoft Explore
+ * v2.1 compatible subset over the configured datasets, a DCAT-AP catalog in
+ * JSON-LD and a changed-since feed, served by the daemon's HTTP server.
+ *
+ *   /api/explore/v2.1/catalog/datasets                       catalog
+ *   /api/explore/v2.1/catalog/datasets/{id}                  one dataset
+ *   /api/explore/v2.1/catalog/datasets/{id}/records          select, where,
+ *       order_by, limit (<= 100), offset (offset + limit <= 10000), timezone
+ *   /api/explore/v2.1/catalog/datasets/{id}/exports/{csv,json,jsonl,geojson}
+ *       streamed; select, where, limit, timezone, delimiter, with_bom
+ *   /api/explore/v2.1/catalog/datasets/{id}/changes?since=CURSOR
+ *   /api/explore/v2.1/catalog/exports/dcat                   DCAT-AP JSON-LD
+ *
+ * Errors are JSON in Opendatasoft's shape {"status_code", "error_code",
+ * "message"}: 400 for an invalid parameter, 404 for an unknown dataset or
+ * path, 410 for a change cursor older than the kept emit log, 503 while
+ * the store is not open.
+ *
+ * Store access goes through the caller's open/close pair (the daemon takes
+ * its engine lock and begins a reader), held for one request or for one
+ * chunk of a streamed export, never across a slow client's pauses.
+ *
+ * Thread-safety: handlers may run on any thread; the API's own state (the
+ * per-dataset modification times and counts) is under a mutex.
+ */
+#ifndef VIGIE_API_H
+#define VIGIE_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigie/config.h"
+#include "vigie/http.h"
+#include "vigie/store.h"
+
+#define VG_API_PREFIX "/api/explore/v2.1/"
+#define VG_API_MAX_LIMIT 100
+#define VG_API_MAX_WINDOW 10000 /* offset + limit */
+
+enum vg_api_route {
+  VG_API_CATALOG,
+  VG_API_DATASET,
+  VG_API_RECORDS,
+  VG_API_EXPORT,
+  VG_API_CHANGES,
+  VG_API_DCAT,
+};
+
+/* A decoded and validated request (vg_api_parse). Strings point into the
+ * path and arguments given. */
+struct vg_api_req {
+  int route;       /* enum vg_api_route */
+  char id[128];    /* the dataset id (routes under datasets/{id}) */
+  int format;      /* exports: enum vg_dataset_fmt */
+  int64_t limit;   /* records: 1..100 (default 10); exports: -1 = all */
+  int64_t offset;  /* >= 0 */
+  const char *select, *where, *order_by, *timezone; /* NULL when absent */
+  char delimiter;  /* CSV: ';' by default */
+  int with_bom;    /* CSV: 1 by default */
+  uint64_t since;  /* changes: the cursor (0 by default) */
+  const char *error_code; /* on error: Opendatasoft's error_code */
+};
+
+struct vg_api_arg {
+  const char *key, *value; /* value NULL for a bare key */
+};
+
+/* Decodes a path (without the query string) and its URL-decoded query
+ * arguments into *out. Pure: no I/O, no allocation, any bytes accepted.
+ * Returns 0, or the HTTP status of the error (400, 404) with errstr the
+ * message (Opendatasoft's wording for the limits) and out->error_code. */
+int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
+                 struct vg_api_req *out, char *errstr, size_t errstr_size);
+
+/* How the API reaches the store: open begins a reader (0, or a negative
+ * error: the API answers 503), close ends it. */
+struct vg_api_store {
+  int (*open)(void *ctx, struct vg_store_reader **r);
+  void (*close)(void *ctx, struct vg_store_reader *r);
+  void *ctx;
+};
+
+struct vg_api;
+
+/* Compiles every dataset of cfg (which may be released afterwards). 0, or
+ * an error with errstr (a dataset that does not compile). */
+int vg_api_new(const struct vg_config *cfg, const struct vg_api_store *store,
+               struct vg_api **out, char *errstr, size_t errstr_size);
+/* Replaces the datasets with those of cfg (SIGHUP): requests and exports
+ * in progress finish with the definitions they started with. 0, or an
+ * error with errstr, and the running datasets stay. */
+int vg_api_reload(struct vg_api *a, const struct vg_config *cfg, char *errstr,
+                  size_t errstr_size);
+/* Registers the routes (VG_API_PREFIX, a prefix route). */
+int vg_api_routes(struct vg_api *a, struct vg_http *h);
+/* The handler itself (what vg_api_routes registers), for tests. */
+void vg_api_handle(void *api, const struct vg_http_request *req,
+                   struct vg_http_response *resp);
+/* No request may be in progress (stop the HTTP server first). */
+void vg_api_free(struct vg_api *a);
+
+#endif

@@ -1,0 +1,1 @@
+vg_fuzz_target(odsql ${CMAKE_CURRENT_LIST_DIR}/odsql.c)

@@ -1,0 +1,496 @@
+"""The open-data HTTP API of a running vigied fed from a real broker, asked
+with curl (a real HTTP client we did not write): the Explore v2.1 catalog,
+records with where/order_by/limit/offset, every export format (the CSV
+re-read with Python's csv module equals `vigieq query --format csv`), the
+limits and their errors, conditional GETs (304), gzip, the DCAT-AP catalog
+parsed as JSON-LD by rdflib with every mandatory property, privacy (no
+published count under k, secondary suppression that differencing with the
+true daily total cannot undo, suppressed cells marked), and the
+changed-since feed after a late event revises a final window.
+"""
+import csv
+import gzip
+import io
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from e2e import produce, query
+
+API = "/api/explore/v2.1/catalog"
+K = 10
+T0 = datetime(2026, 3, 2, tzinfo=timezone.utc)  # a Monday, far from DST
+DAYS = 4
+COUNTERS = ["c1", "c2", "c3"]
+SENSORS = ["s1", "s2"]
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def curl(port, path, *args, params=None, headers=(), raw=False):
+    """GET through the curl binary; returns (status, headers dict, body)."""
+    cmd = ["curl", "-s", "-S", "-G", "-D", "-", "--max-time", "60"]
+    for k, v in (params or {}).items():
+        cmd += ["--data-urlencode", f"{k}={v}"]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd += list(args) + [f"http://127.0.0.1:{port}{path}"]
+    r = subprocess.run(cmd, capture_output=True, timeout=90)
+    assert r.returncode == 0, r.stderr.decode()
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, body if raw else body.decode()
+
+
+def jget(port, path, **kw):
+    st, h, body = curl(port, path, **kw)
+    return st, json.loads(body) if body else None
+
+
+def traffic_events():
+    """Passages per counter and hour: many hours under k, some empty."""
+    rng = random.Random(7)
+    events, truth = [], defaultdict(int)
+    for d in range(DAYS):
+        for h in range(24):
+            for c in COUNTERS:
+                r = rng.random()
+                n = 0 if r < 0.1 else rng.randint(1, 9) if r < 0.45 else rng.randint(10, 40)
+                start = T0 + timedelta(days=d, hours=h)
+                for i in range(n):
+                    t = start + timedelta(seconds=(i * 3599) // max(n, 1))
+                    events.append((c, {"ts": int(t.timestamp() * 1000), "counter_id": c,
+                                       "direction": "in"}))
+                    truth[(c, start)] += 1
+    return events, truth
+
+
+def air_events():
+    rng = random.Random(11)
+    out = []
+    t = T0
+    while t < T0 + timedelta(days=DAYS):
+        for s in SENSORS:
+            out.append((s, {"ts": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "sensor_id": s,
+                            "no2": round(rng.uniform(5, 60), 1)}))
+        t += timedelta(minutes=10)
+    return out
+
+
+CONFIG = """data_dir: {store}
+timezone: Europe/Paris
+checkpoint_interval: 200ms
+windows: {{base: 1m, lateness: 30m, out_of_orderness: 0s, idle_timeout: 1s}}
+retention: {{base: forever}}
+kafka: {{brokers: "{bootstrap}", dead_letter_topic: {prefix}.dead}}
+http: {{listen: "127.0.0.1:{port}"}}
+sources:
+  - topic: {prefix}.traffic
+    time_key: ts
+    time_format: unix_ms
+    entity_key: counter_id
+    tag_keys: [direction]
+    count_as: passages
+  - topic: {prefix}.air
+    time_key: ts
+    entity_key: sensor_id
+    fields: [no2]
+datasets:
+  - id: passages-heure
+    title: "Passages horaires"
+    description: "Passages par compteur et par heure."
+    keywords: [mobilite, comptage]
+    publisher: "Ville de Test"
+    license: ODbL-1.0
+    resolution: 1h
+    metrics: [passages]
+    columns: [count, sum]
+    tag_columns: [counter_id, direction]
+    suppress_below: {k}
+    entity_tag: counter_id
+    coordinates: {{c1: "48.8566,2.3522"}}
+  - id: passages-jour
+    title: "Passages journaliers"
+    resolution: 1d
+    metrics: [passages]
+    columns: [count]
+    tag_columns: [counter_id]
+    suppress_below: {k}
+  - id: no2-heure
+    title: "NO2 horaire"
+    description: "Dioxyde d'azote, moyennes horaires."
+    publisher: "Ville de Test"
+    license: etalab-2.0
+    resolution: 1h
+    metrics: [no2]
+    columns: [count, mean, min, max]
+    tag_columns: [sensor_id]
+    status: all
+    sensor_period: 10m
+"""
+
+
+@pytest.fixture(scope="module")
+def daemon(kafka, kcat, bin_path, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pub")
+    prefix = f"pub{int(time.time() * 1000) % 10**9}"
+    for t in ("traffic", "air", "dead"):
+        kafka.create_topic(f"{prefix}.{t}", 1)
+    traffic, truth = traffic_events()
+    air = air_events()
+    n = produce(kcat, kafka.bootstrap, f"{prefix}.traffic",
+                [(k, json.dumps(v)) for k, v in traffic])
+    m = produce(kcat, kafka.bootstrap, f"{prefix}.air", [(k, json.dumps(v)) for k, v in air])
+    port = free_port()
+    cfg = tmp / "vigie.yaml"
+    cfg.write_text(CONFIG.format(store=tmp / "store", bootstrap=kafka.bootstrap, port=port,
+                                 prefix=prefix, k=K))
+    log = open(tmp / "vigied.log", "w")
+    p = subprocess.Popen([bin_path("vigied"), "--config", str(cfg)], stdout=log,
+                         stderr=subprocess.STDOUT)
+    d = dict(port=port, cfg=str(cfg), truth=truth, prefix=prefix, kafka=kafka, kcat=kcat,
+             proc=p, bin_path=bin_path)
+    # until every hour but the last ones is final (the watermark passed them)
+    deadline = time.monotonic() + 120
+    want = sum(1 for (c, s) in truth if s < T0 + timedelta(days=DAYS, hours=-1))
+    got = -1
+    while time.monotonic() < deadline:
+        try:
+            st, body = jget(port, f"{API}/datasets/passages-heure/records", params={"limit": 0})
+            if st == 200:
+                got = body["total_count"]
+                if got >= want:
+                    break
+        except (AssertionError, ValueError):
+            pass
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"only {got} of {want} final hours after 120 s ({n} + {m} messages)")
+    yield d
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=30)
+    log.close()
+    assert rc == 0, (tmp / "vigied.log").read_text()[-3000:]
+
+
+def export_rows(port, ds, **params):
+    st, h, body = curl(port, f"{API}/datasets/{ds}/exports/jsonl", params=params)
+    assert st == 200, body
+    return [json.loads(line) for line in body.splitlines() if line]
+
+
+def test_catalog_and_dataset(daemon):
+    port = daemon["port"]
+    st, cat = jget(port, f"{API}/datasets")
+    assert st == 200
+    assert cat["total_count"] == 3
+    ids = [d["dataset_id"] for d in cat["results"]]
+    assert ids == ["passages-heure", "passages-jour", "no2-heure"]
+    st, ds = jget(port, f"{API}/datasets/no2-heure")
+    assert st == 200
+    names = [f["name"] for f in ds["fields"]]
+    assert names == ["start_datetime", "end_datetime", "metric", "sensor_id", "count", "mean",
+                     "min", "max", "coverage", "status", "revision"]
+    types = {f["name"]: f["type"] for f in ds["fields"]}
+    assert types["start_datetime"] == "datetime" and types["mean"] == "double"
+    assert types["count"] == "int" and types["sensor_id"] == "text"
+    assert all(f["label"] for f in ds["fields"])
+    meta = ds["metas"]["default"]
+    assert meta["title"] == "NO2 horaire"
+    assert meta["license"] == "etalab-2.0"
+    assert meta["records_count"] == len(export_rows(port, "no2-heure"))
+    assert meta["records_count"] == DAYS * 24 * len(SENSORS)
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", meta["modified"])
+    st, err = jget(port, f"{API}/datasets/nope")
+    assert st == 404 and err["error_code"] == "UnknownDatasetError"
+
+
+def test_records_where_order_limit_offset_against_python(daemon):
+    port = daemon["port"]
+    rows = export_rows(port, "no2-heure")
+    cut = "2026-03-03T12:00:00+01:00"
+    where = f"sensor_id = 's1' and start_datetime >= date'{cut}' and mean > 30"
+    want = [r for r in rows if r["sensor_id"] == "s1" and r["mean"] > 30 and
+            datetime.fromisoformat(r["start_datetime"]) >= datetime.fromisoformat(cut)]
+    want.sort(key=lambda r: (-r["mean"]))
+    st, body = jget(port, f"{API}/datasets/no2-heure/records",
+                    params={"where": where, "order_by": "mean desc", "limit": 7, "offset": 3,
+                            "select": "start_datetime,sensor_id,mean,count"})
+    assert st == 200, body
+    assert body["total_count"] == len(want) > 10
+    got = body["results"]
+    assert [r["start_datetime"] for r in got] == [r["start_datetime"] for r in want[3:10]]
+    assert all(set(r) == {"start_datetime", "sensor_id", "mean", "count"} for r in got)
+    # default order (series, then time), paging covers everything once
+    seen = []
+    for off in range(0, 60, 20):
+        st, b = jget(port, f"{API}/datasets/no2-heure/records",
+                     params={"limit": 20, "offset": off, "where": "sensor_id in ('s2')"})
+        seen += b["results"]
+    assert seen == [r for r in rows if r["sensor_id"] == "s2"][:60]
+    # another zone: the same instants, other offsets
+    st, b = jget(port, f"{API}/datasets/no2-heure/records",
+                 params={"limit": 1, "timezone": "America/New_York"})
+    assert b["results"][0]["start_datetime"] == "2026-03-01T19:00:00-05:00"
+
+
+def test_limits_and_errors(daemon):
+    port = daemon["port"]
+    rec = f"{API}/datasets/no2-heure/records"
+    st, b = jget(port, rec, params={"limit": 101})
+    assert st == 400
+    assert b == {"status_code": 400, "error_code": "InvalidRESTParameterError",
+                 "message": "Invalid value for limit API parameter: 101 was found but "
+                            "-1 <= limit <= 100 is expected."}
+    st, b = jget(port, rec, params={"limit": 100, "offset": 9901})
+    assert st == 400 and "offset + limit" in b["message"] and "10001" in b["message"]
+    st, b = jget(port, rec, params={"limit": 100, "offset": 9900})
+    assert st == 200 and b["results"] == []
+    st, b = jget(port, rec, params={"where": "mean >>> 3"})
+    assert st == 400 and b["error_code"] == "ODSQLError"
+    assert "malformed" in b["message"]
+    st, b = jget(port, rec, params={"where": "colour = 'red'"})
+    assert st == 400 and "Unknown field" in b["message"]
+    st, b = jget(port, rec, params={"timezone": "Mars/Olympus"})
+    assert st == 400 and "Mars/Olympus" in b["message"]
+    st, b = jget(port, f"{API}/datasets/no2-heure/exports/xlsx")
+    assert st == 404
+    st, b = jget(port, f"{API}/datasets/no2-heure/exports/csv", params={"delimiter": "x"})
+    assert st == 400 and b["error_code"] == "InvalidRESTParameterError"
+
+
+def test_exports_equal_vigieq(daemon):
+    port = daemon["port"]
+    st, h, body = curl(port, f"{API}/datasets/no2-heure/exports/csv", raw=True)
+    assert st == 200
+    assert h["content-type"].startswith("text/csv")
+    assert 'filename="no2-heure.csv"' in h["content-disposition"]
+    assert body.startswith(b"\xef\xbb\xbf")  # BOM by default
+    text = body[3:].decode()
+    ours = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    ref = query(daemon["bin_path"], daemon["cfg"], "1h", "--metric", "no2")
+    assert len(ours) == len(ref) == DAYS * 24 * len(SENSORS)
+    for a, b in zip(ours, ref):
+        assert a["start_datetime"] == b["start_datetime"]
+        assert a["end_datetime"] == b["end_datetime"]
+        assert f'no2{{sensor_id="{a["sensor_id"]}"}}' == b["series"]
+        for col in ("count", "mean", "min", "max", "status", "revision"):
+            assert a[col] == b[col], (col, a, b)
+        assert float(a["coverage"]) == int(a["count"]) / 6  # 10 min readings
+    # delimiter and BOM options
+    st, h, body = curl(port, f"{API}/datasets/no2-heure/exports/csv",
+                       params={"delimiter": ",", "with_bom": "false"}, raw=True)
+    assert not body.startswith(b"\xef\xbb\xbf")
+    assert list(csv.DictReader(io.StringIO(body.decode()))) == ours
+    # json, jsonl, geojson: the same rows
+    js = json.loads(curl(port, f"{API}/datasets/no2-heure/exports/json")[2])
+    jl = export_rows(port, "no2-heure")
+    assert js == jl
+    assert [str(r["count"]) for r in js] == [r["count"] for r in ours]
+    geo = json.loads(curl(port, f"{API}/datasets/passages-heure/exports/geojson")[2])
+    assert geo["type"] == "FeatureCollection"
+    feats = geo["features"]
+    assert feats and all(f["type"] == "Feature" for f in feats)
+    for f in feats:
+        if f["properties"]["counter_id"] == "c1":
+            assert f["geometry"] == {"type": "Point", "coordinates": [2.3522, 48.8566]}
+        else:
+            assert f["geometry"] is None
+    # where and limit on an export
+    few = export_rows(port, "no2-heure", where="sensor_id = 's2'", limit=5)
+    assert few == [r for r in jl if r["sensor_id"] == "s2"][:5]
+
+
+def test_conditional_get_and_gzip(daemon):
+    port = daemon["port"]
+    path = f"{API}/datasets/passages-jour/exports/csv"
+    st, h, body = curl(port, path, raw=True)
+    assert st == 200 and h["etag"].startswith('W/"') and h["last-modified"].endswith("GMT")
+    st2, h2, body2 = curl(port, path, headers=[f"If-None-Match: {h['etag']}"], raw=True)
+    assert st2 == 304 and body2 == b""
+    st3, _, body3 = curl(port, path, headers=[f"If-Modified-Since: {h['last-modified']}"],
+                         raw=True)
+    assert st3 == 304 and body3 == b""
+    st4, _, _ = curl(port, path, headers=['If-None-Match: W/"other"'], raw=True)
+    assert st4 == 200
+    st5, h5, z = curl(port, path, headers=["Accept-Encoding: gzip"], raw=True)
+    assert st5 == 200 and h5["content-encoding"] == "gzip"
+    assert gzip.decompress(z) == body
+    st6, h6, z = curl(port, f"{API}/datasets", headers=["Accept-Encoding: gzip"], raw=True)
+    assert h6["content-encoding"] == "gzip"
+    assert json.loads(gzip.decompress(z))["total_count"] == 3
+
+
+def test_privacy_no_small_cell_and_no_differencing(daemon):
+    port = daemon["port"]
+    truth = daemon["truth"]
+    rows = export_rows(port, "passages-heure")
+    assert rows
+    by_day = defaultdict(list)
+    nsupp = 0
+    for r in rows:
+        start = datetime.fromisoformat(r["start_datetime"])
+        true = truth[(r["counter_id"], start.astimezone(timezone.utc))]
+        if r["count"] is None:
+            nsupp += 1
+            assert r["sum"] is None
+            assert r["suppressed"] == "count,sum"
+        else:
+            assert r["count"] >= K and r["sum"] >= K
+            assert r["count"] == true and r["suppressed"] is None
+        by_day[(r["counter_id"], start.astimezone(PARIS).date())].append((r, true))
+    assert nsupp > 20
+    for key, hours in by_day.items():
+        hidden = [t for r, t in hours if r["count"] is None]
+        total = sum(t for _, t in hours)
+        published = sum(r["count"] for r, _ in hours if r["count"] is not None)
+        assert total - published == sum(hidden)
+        if 0 < len(hidden) < len(hours):
+            assert len(hidden) >= 2, key
+            assert sum(hidden) >= K, key
+    # the daily dataset: small days blanked, others the true total
+    for r in export_rows(daemon["port"], "passages-jour"):
+        day = datetime.fromisoformat(r["start_datetime"])
+        total = sum(n for (c, s), n in truth.items()
+                    if c == r["counter_id"] and s.astimezone(PARIS).date() == day.date())
+        if total < K:
+            assert r["count"] is None and r["suppressed"] == "count"
+        else:
+            assert r["count"] == total
+
+
+def test_dcat_catalog_parses_as_json_ld_with_mandatory_properties(daemon):
+    from rdflib import Graph, Namespace, URIRef
+    from rdflib.namespace import DCAT, DCTERMS, RDF
+    port = daemon["port"]
+    st, h, body = curl(port, f"{API}/exports/dcat")
+    assert st == 200 and h["content-type"].startswith("application/ld+json")
+    g = Graph()
+    g.parse(data=body, format="json-ld")
+    cats = list(g.subjects(RDF.type, DCAT.Catalog))
+    assert len(cats) == 1
+    cat = cats[0]
+    for p in (DCTERMS.title, DCTERMS.description, DCTERMS.publisher):
+        assert g.value(cat, p) is not None, p
+    datasets = list(g.objects(cat, DCAT.dataset))
+    assert len(datasets) == 3
+    ids = set()
+    freq = Namespace("http://publications.europa.eu/resource/authority/frequency/")
+    for ds in datasets:
+        assert (ds, RDF.type, DCAT.Dataset) in g
+        ident = str(g.value(ds, DCTERMS.identifier))
+        ids.add(ident)
+        assert str(ds).endswith(f"{API}/datasets/{ident}")
+        for p in (DCTERMS.title, DCTERMS.description, DCTERMS.publisher, DCTERMS.license,
+                  DCTERMS.accrualPeriodicity, DCTERMS.temporal):
+            assert g.value(ds, p) is not None, (ident, p)
+        want = freq.DAILY if ident == "passages-jour" else freq.HOURLY
+        assert g.value(ds, DCTERMS.accrualPeriodicity) == want
+        per = g.value(ds, DCTERMS.temporal)
+        assert g.value(per, DCAT.startDate) is not None
+        assert g.value(per, DCAT.endDate) is not None
+        dists = list(g.objects(ds, DCAT.distribution))
+        assert len(dists) == 4
+        types = set()
+        for d in dists:
+            assert g.value(d, DCAT.accessURL) is not None
+            url = g.value(d, DCAT.downloadURL)
+            assert isinstance(url, URIRef) and f"/datasets/{ident}/exports/" in str(url)
+            types.add(str(g.value(d, DCAT.mediaType)).rsplit("/", 2)[-2:][-1])
+            st, _, _ = curl(port, str(url).split(f":{port}", 1)[1], raw=True)
+            assert st == 200
+        assert types == {"csv", "json", "jsonl", "geo+json"}
+    assert ids == {"passages-heure", "passages-jour", "no2-heure"}
+    # stable: the same identifiers on a second request
+    g2 = Graph()
+    g2.parse(data=curl(port, f"{API}/exports/dcat")[2], format="json-ld")
+    assert {str(o) for o in g2.objects(None, DCTERMS.identifier)} == ids
+
+
+def test_changes_feed_after_a_late_event(daemon):
+    port = daemon["port"]
+    path = f"{API}/datasets/passages-heure/changes"
+    st, b = jget(port, path, params={"since": 0, "limit": 10000})
+    assert st == 200, b
+    while b["more"]:
+        st, b = jget(port, path, params={"since": b["next_cursor"], "limit": 10000})
+    cursor = b["next_cursor"]
+    st, b = jget(port, path, params={"since": cursor})
+    assert st == 200 and b["results"] == [] and b["next_cursor"] == cursor
+    st, b = jget(port, path, params={"since": cursor + 1000})
+    assert st == 400
+    # a late passage into a final hour of the first day: revision 1
+    late = T0 + timedelta(hours=5, minutes=30)
+    produce(daemon["kcat"], daemon["kafka"].bootstrap, f"{daemon['prefix']}.traffic",
+            [("c2", json.dumps({"ts": int(late.timestamp() * 1000), "counter_id": "c2",
+                                "direction": "in"}))])
+    hour = (T0 + timedelta(hours=5)).astimezone(PARIS).isoformat()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        st, b = jget(port, path, params={"since": cursor})
+        if any(r["start_datetime"] == hour and r["counter_id"] == "c2" for r in b["results"]):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the revised hour never showed in the feed: {b}")
+    assert b["next_cursor"] > cursor
+    row = [r for r in b["results"] if r["start_datetime"] == hour and r["counter_id"] == "c2"][0]
+    assert row["revision"] == 1 and row["status"] == "final"
+    truth = daemon["truth"][("c2", T0 + timedelta(hours=5))] + 1
+    assert row["count"] == (truth if row["count"] is not None else None)
+    # the whole day is re-sent (suppression may move); each row once
+    day = [r for r in b["results"] if r["counter_id"] == "c2"]
+    assert len({r["start_datetime"] for r in day}) == len(day) > 1
+    # and the export agrees
+    rows = export_rows(port, "passages-heure", where=f"counter_id = 'c2'")
+    assert [r for r in rows if r["start_datetime"] == hour][0] == row
+
+
+def test_sighup_serves_a_new_dataset(daemon):
+    """Last in the file: it changes the daemon's datasets."""
+    port = daemon["port"]
+    with open(daemon["cfg"], "a") as f:
+        f.write("  - id: no2-jour\n    title: \"NO2 journalier\"\n    resolution: 1d\n"
+                "    metrics: [no2]\n    columns: [mean]\n    tag_columns: [sensor_id]\n"
+                "    status: all\n")
+    daemon["proc"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        st, cat = jget(port, f"{API}/datasets")
+        if cat["total_count"] == 4:
+            break
+        time.sleep(0.2)
+    assert [d["dataset_id"] for d in cat["results"]][-1] == "no2-jour"
+    rows = export_rows(port, "no2-jour")
+    ref = query(daemon["bin_path"], daemon["cfg"], "1d", "--metric", "no2")
+    assert [(r["start_datetime"], str(r["mean"])) for r in rows] == \
+        [(r["start_datetime"], r["mean"]) for r in ref]
+    # an invalid file keeps what is served
+    with open(daemon["cfg"], "a") as f:
+        f.write("  - id: Not Valid\n")
+    daemon["proc"].send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    st, cat = jget(port, f"{API}/datasets")
+    assert st == 200 and cat["total_count"] == 4

@@ -1,0 +1,349 @@
+/* Unit tests of the open-data API: request decoding (vg_api_parse) -- every
+ * route, the defaults, the documented limits with Opendatasoft's messages,
+ * the refusals of malformed parameters (400) and paths (404) -- and the
+ * handlers served over loopback from the publication test store: record
+ * counts, the changed-since feed (pages, whole days re-sent, and 410 once
+ * the emit log is trimmed past the cursor). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "testutil.h"
+#include "pubtest.h"
+#include "vigie/api.h"
+#include "vigie/http.h"
+
+#define P VG_API_PREFIX "catalog/"
+
+static int parse(const char *path, struct vg_api_req *rq, char *err, size_t n, ...) {
+  struct vg_api_arg args[16];
+  size_t nargs = 0;
+  va_list ap;
+  va_start(ap, n);
+  for (const char *k; (k = va_arg(ap, const char *));)
+    args[nargs++] = (struct vg_api_arg){k, va_arg(ap, const char *)};
+  va_end(ap);
+  return vg_api_parse(path, args, nargs, rq, err, n);
+}
+
+static void routes_and_defaults(void **state) {
+  (void)state;
+  struct vg_api_req rq;
+  char err[512];
+  assert_int_equal(parse(P "datasets", &rq, err, sizeof err, NULL), 0);
+  assert_int_equal(rq.route, VG_API_CATALOG);
+  assert_int_equal(parse(P "exports/dcat", &rq, err, sizeof err, NULL), 0);
+  assert_int_equal(rq.route, VG_API_DCAT);
+  assert_int_equal(parse(P "datasets/qualite-air_1", &rq, err, sizeof err, NULL), 0);
+  assert_int_equal(rq.route, VG_API_DATASET);
+  assert_string_equal(rq.id, "qualite-air_1");
+  assert_int_equal(parse(P "datasets/x/records", &rq, err, sizeof err, NULL), 0);
+  assert_int_equal(rq.route, VG_API_RECORDS);
+  assert_int_equal(rq.limit, 10);
+  assert_int_equal(rq.offset, 0);
+  assert_int_equal(parse(P "datasets/x/records", &rq, err, sizeof err, "limit", "-1", NULL), 0);
+  assert_int_equal(rq.limit, 100);
+  const char *fmts[] = {"csv", "json", "jsonl", "geojson"};
+  for (int i = 0; i < 4; i++) {
+    char path[128];
+    snprintf(path, sizeof path, P "datasets/x/exports/%s", fmts[i]);
+    assert_int_equal(parse(path, &rq, err, sizeof err, NULL), 0);
+    assert_int_equal(rq.route, VG_API_EXPORT);
+    assert_int_equal(rq.format, i);
+    assert_int_equal(rq.limit, -1);
+    assert_int_equal(rq.delimiter, ';');
+    assert_int_equal(rq.with_bom, 1);
+  }
+  assert_int_equal(parse(P "datasets/x/exports/csv", &rq, err, sizeof err, "delimiter", ",",
+                         "with_bom", "false", "where", "count > 3", "select", "count",
+                         "timezone", "America/New_York", NULL), 0);
+  assert_int_equal(rq.delimiter, ',');
+  assert_int_equal(rq.with_bom, 0);
+  assert_string_equal(rq.where, "count > 3");
+  assert_string_equal(rq.select, "count");
+  assert_string_equal(rq.timezone, "America/New_York");
+  assert_int_equal(parse(P "datasets/x/changes", &rq, err, sizeof err, "since", "42", NULL), 0);
+  assert_int_equal(rq.route, VG_API_CHANGES);
+  assert_true(rq.since == 42);
+  assert_int_equal(rq.limit, 1000);
+  /* parameters with no effect here are accepted */
+  assert_int_equal(parse(P "datasets/x/records", &rq, err, sizeof err, "lang", "fr",
+                         "include_links", "true", NULL), 0);
+}
+
+static void limits_in_opendatasoft_words(void **state) {
+  (void)state;
+  struct vg_api_req rq;
+  char err[512];
+  const char *rec = P "datasets/x/records";
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "101", NULL), 400);
+  assert_string_equal(rq.error_code, "InvalidRESTParameterError");
+  assert_string_equal(err, "Invalid value for limit API parameter: 101 was found but -1 <= "
+                           "limit <= 100 is expected.");
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "100", "offset", "9900", NULL), 0);
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "10", "offset", "9991", NULL), 400);
+  assert_string_equal(err, "Invalid value for sum of offset + limit API parameter: 10001 was "
+                           "found but <= 10000 is expected.");
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "offset", "-1", NULL), 400);
+  assert_non_null(strstr(err, "offset API parameter: -1 was found but offset >= 0"));
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "ten", NULL), 400);
+  assert_non_null(strstr(err, "\"ten\" was found but an integer is expected"));
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "99999999999999999999999", NULL),
+                   400);
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "group_by", "metric", NULL), 400);
+  assert_non_null(strstr(err, "group_by"));
+  /* exports have no row limit, and no order_by (they stream) */
+  const char *csv = P "datasets/x/exports/csv";
+  assert_int_equal(parse(csv, &rq, err, sizeof err, "limit", "50000", "offset", "20000", NULL),
+                   0);
+  assert_int_equal(parse(csv, &rq, err, sizeof err, "order_by", "count", NULL), 400);
+  assert_int_equal(parse(csv, &rq, err, sizeof err, "delimiter", "x", NULL), 400);
+  assert_int_equal(parse(csv, &rq, err, sizeof err, "delimiter", ";;", NULL), 400);
+  assert_int_equal(parse(csv, &rq, err, sizeof err, "with_bom", "yes", NULL), 400);
+  assert_int_equal(parse(csv, &rq, err, sizeof err, "timezone", "../../etc/passwd", NULL), 400);
+  assert_int_equal(parse(csv, &rq, err, sizeof err, "timezone", "", NULL), 400);
+  char big[VG_ODSQL_MAX_LEN + 2];
+  memset(big, 'a', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  assert_int_equal(parse(csv, &rq, err, sizeof err, "where", big, NULL), 400);
+  const char *ch = P "datasets/x/changes";
+  assert_int_equal(parse(ch, &rq, err, sizeof err, "since", "-1", NULL), 400);
+  assert_int_equal(parse(ch, &rq, err, sizeof err, "since", "x", NULL), 400);
+  assert_int_equal(parse(ch, &rq, err, sizeof err, "limit", "0", NULL), 400);
+  assert_int_equal(parse(ch, &rq, err, sizeof err, "limit", "10001", NULL), 400);
+}
+
+static void unknown_paths(void **state) {
+  (void)state;
+  struct vg_api_req rq;
+  char err[512];
+  const char *bad[] = {"/api/explore/v2.0/catalog/datasets", P, P "datasets/X/records",
+                       P "datasets//records", P "datasets/x/exports/xml",
+                       P "datasets/x/exports/", P "datasets/x/recordsz",
+                       P "datasets/x/records/1", P "exports/dcat2", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(parse(bad[i], &rq, err, sizeof err, NULL), 404);
+    assert_non_null(rq.error_code);
+    assert_true(err[0] != 0);
+  }
+  char longid[300] = P "datasets/";
+  memset(longid + strlen(longid), 'a', 200);
+  assert_int_equal(parse(longid, &rq, err, sizeof err, NULL), 404);
+}
+
+/* ---- served ---------------------------------------------------------------- */
+
+struct srv {
+  struct fx *f;
+  struct vg_api *api;
+  struct vg_http *http;
+  uint16_t port;
+};
+
+static int st_open(void *ctx, struct vg_store_reader **r) {
+  return vg_store_reader_begin(((struct fx *)ctx)->st, r);
+}
+
+static void st_close(void *ctx, struct vg_store_reader *r) {
+  vg_store_reader_end(r);
+}
+
+static int srv_setup(void **state) {
+  struct srv *s = calloc(1, sizeof *s);
+  char err[512];
+  if (pub_setup(state))
+    return -1;
+  s->f = *state;
+  struct vg_api_store ops = {st_open, st_close, s->f};
+  assert_int_equal(vg_api_new(&s->f->cfg, &ops, &s->api, err, sizeof err), 0);
+  assert_int_equal(vg_http_new("127.0.0.1:0", &s->http, err, sizeof err), 0);
+  assert_int_equal(vg_api_routes(s->api, s->http), 0);
+  assert_int_equal(vg_http_start(s->http, err, sizeof err), 0);
+  s->port = vg_http_port(s->http);
+  *state = s;
+  return 0;
+}
+
+static int srv_teardown(void **state) {
+  struct srv *s = *state;
+  vg_http_free(s->http);
+  vg_api_free(s->api);
+  *state = s->f;
+  free(s);
+  return pub_teardown(state);
+}
+
+/* GET path over HTTP/1.0; returns the status, the body in *body (free). */
+static int get(uint16_t port, const char *path, char **body) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  char req[1024];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+  assert_int_equal(write(fd, req, (size_t)n), n);
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  ssize_t r;
+  while ((r = read(fd, buf + len, cap - len - 1)) > 0)
+    if ((len += (size_t)r) + 4096 > cap)
+      buf = realloc(buf, cap *= 2);
+  buf[len] = 0;
+  close(fd);
+  int status = 0;
+  sscanf(buf, "HTTP/1.1 %d", &status);
+  char *b = strstr(buf, "\r\n\r\n");
+  *body = strdup(b ? b + 4 : "");
+  free(buf);
+  return status;
+}
+
+static long long json_int(const char *body, const char *key) {
+  char k[64];
+  snprintf(k, sizeof k, "\"%s\":", key);
+  const char *p = strstr(body, k);
+  assert_non_null(p);
+  return strtoll(p + strlen(k), NULL, 10);
+}
+
+static size_t count_of(const char *body, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(body, needle); p; p = strstr(p + 1, needle))
+    n++;
+  return n;
+}
+
+static void served_counts(void **state) {
+  struct srv *s = *state;
+  char *body;
+  size_t hours = 0, final_hours = 0;
+  for (int k = 0; k < NSERIES; k++)
+    for (int i = 0; i < NDAYS * 24; i++) {
+      hours += s->f->count[k][i] > 0;
+      final_hours += s->f->count[k][i] > 0 && i < (NDAYS - 1) * 24 + 12;
+    }
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-heure/records?limit=0",
+                       &body), 200);
+  assert_int_equal(json_int(body, "total_count"), (long long)hours);
+  free(body);
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-final/records?limit=3",
+                       &body), 200);
+  assert_int_equal(json_int(body, "total_count"), (long long)final_hours);
+  assert_int_equal(count_of(body, "\"start_datetime\""), 3);
+  free(body);
+  /* a where clause over suppressed cells never matches them (null) */
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-heure/records?"
+                                "where=count%20%3C%2010", &body), 200);
+  assert_int_equal(json_int(body, "total_count"), 0);
+  free(body);
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-heure/records?"
+                                "where=count%20is%20null&limit=1", &body), 200);
+  assert_true(json_int(body, "total_count") > 50);
+  assert_non_null(strstr(body, "\"suppressed\":\"count,sum,coverage\""));
+  free(body);
+}
+
+static void changes_pages_and_gone(void **state) {
+  struct srv *s = *state;
+  struct fx *f = s->f;
+  char *body, path[256], err[256];
+  const char *ch = VG_API_PREFIX "catalog/datasets/passages-jour/changes";
+  snprintf(path, sizeof path, "%s?since=0&limit=10000", ch);
+  assert_int_equal(get(s->port, path, &body), 200);
+  assert_int_equal(json_int(body, "next_cursor"), (long long)f->nemit);
+  assert_non_null(strstr(body, "\"more\":false"));
+  assert_int_equal(json_int(body, "total_count"), NSERIES * (NDAYS - 1));
+  free(body);
+  /* a page of the hourly dataset re-sends the whole day of the first hour */
+  const char *chh = VG_API_PREFIX "catalog/datasets/passages-heure/changes";
+  snprintf(path, sizeof path, "%s?since=0&limit=1", chh);
+  assert_int_equal(get(s->port, path, &body), 200);
+  size_t day0 = 0;
+  for (int h = 0; h < 24; h++)
+    day0 += f->count[0][h] > 0;
+  assert_int_equal(json_int(body, "total_count"), (long long)day0);
+  assert_int_equal(json_int(body, "next_cursor"), 1);
+  assert_non_null(strstr(body, "\"more\":true"));
+  free(body);
+  /* beyond the end: 400 */
+  snprintf(path, sizeof path, "%s?since=%zu", ch, f->nemit + 1);
+  assert_int_equal(get(s->port, path, &body), 400);
+  free(body);
+  /* trimmed: a cursor before the log kept is gone, with what to do */
+  size_t trimmed;
+  assert_int_equal(vg_store_trim_emit(f->st, 100, 1000, &trimmed, err, sizeof err), 0);
+  assert_int_equal(trimmed, 100);
+  snprintf(path, sizeof path, "%s?since=99", ch);
+  assert_int_equal(get(s->port, path, &body), 410);
+  assert_non_null(strstr(body, "\"error_code\":\"GoneError\""));
+  assert_non_null(strstr(body, "starts at 100"));
+  assert_non_null(strstr(body, "exports/jsonl"));
+  free(body);
+  snprintf(path, sizeof path, "%s?since=100", ch);
+  assert_int_equal(get(s->port, path, &body), 200);
+  free(body);
+  /* everything trimmed: only the current cursor is still valid */
+  assert_int_equal(vg_store_trim_emit(f->st, f->nemit, 100000, &trimmed, err, sizeof err), 0);
+  snprintf(path, sizeof path, "%s?since=%zu", ch, f->nemit - 1);
+  assert_int_equal(get(s->port, path, &body), 410);
+  free(body);
+  snprintf(path, sizeof path, "%s?since=%zu", ch, f->nemit);
+  assert_int_equal(get(s->port, path, &body), 200);
+  assert_int_equal(json_int(body, "total_count"), 0);
+  free(body);
+}
+
+/* SIGHUP's reload: new definitions are served, a bad file changes nothing. */
+static void reload(void **state) {
+  struct srv *s = *state;
+  char *body, err[1024];
+  const char *cat = VG_API_PREFIX "catalog/datasets";
+  assert_int_equal(get(s->port, cat, &body), 200);
+  assert_int_equal(json_int(body, "total_count"), 3);
+  free(body);
+  static const char more[] = "  - id: passages-semaine\n"
+                             "    resolution: 1d\n"
+                             "    metrics: [passages]\n"
+                             "    columns: [sum]\n";
+  size_t cap = sizeof yaml + 512;
+  char *text = malloc(cap);
+  snprintf(text, cap, "%s%s", yaml, more);
+  struct vg_config cfg;
+  assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
+  assert_int_equal(vg_api_reload(s->api, &cfg, err, sizeof err), 0);
+  vg_config_release(&cfg); /* the API keeps its own copies */
+  assert_int_equal(get(s->port, cat, &body), 200);
+  assert_int_equal(json_int(body, "total_count"), 4);
+  assert_non_null(strstr(body, "\"dataset_id\":\"passages-semaine\""));
+  free(body);
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-semaine/records",
+                       &body), 200);
+  assert_int_equal(json_int(body, "total_count"), NSERIES * (NDAYS - 1));
+  free(body);
+  /* a dataset that does not compile (a zone the system lacks is caught by
+   * the config; a column twice is not): nothing changes */
+  snprintf(text, cap, "%s%s", yaml,
+           "  - id: bad\n    resolution: 1h\n    metrics: [passages]\n"
+           "    columns: [count]\n    tag_columns: [count]\n");
+  assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
+  assert_int_equal(vg_api_reload(s->api, &cfg, err, sizeof err), VG_ECONFIG);
+  assert_non_null(strstr(err, "column \"count\" appears twice"));
+  vg_config_release(&cfg);
+  assert_int_equal(get(s->port, cat, &body), 200);
+  assert_int_equal(json_int(body, "total_count"), 4);
+  free(body);
+  free(text);
+}
+
+int vg_test_publish_api(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(routes_and_defaults),
+      cmocka_unit_test(limits_in_opendatasoft_words),
+      cmocka_unit_test(unknown_paths),
+      cmocka_unit_test_setup_teardown(served_counts, srv_setup, srv_teardown),
+      cmocka_unit_test_setup_teardown(changes_pages_and_gone, srv_setup, srv_teardown),
+      cmocka_unit_test_setup_teardown(reload, srv_setup, srv_teardown),
+  };
+  return cmocka_run_group_tests_name("publish_api", tests, NULL, NULL);
+}
