@@ -1,4 +1,4 @@
-"""`vigieq sql` on the store test_vigieq.py builds from the Aberdeen
+"""`vigieq sql` on a store built as test_vigieq.py builds it from the Aberdeen
 Sensor.Community readings (real data, through a real broker and vigied):
 
 - SQL rows equal `vigieq query` rows for the same selection (JSON and CSV);
@@ -20,9 +20,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from test_vigieq import COLUMNS, LONDON, pytestmark, store, vigieq  # noqa: F401
+from test_vigieq import COLUMNS, LONDON, build_store, pytestmark, vigieq  # noqa: F401
 
 COLS = ",".join(f'"{c}"' for c in COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def store(kafka, kcat, bin_path, tmp_path_factory):
+    return build_store(kafka, kcat, bin_path, tmp_path_factory.mktemp("vigieq-sql"),
+                       "vigieq-sql-aberdeen")
 
 
 def sql(bin_path, store, query, *args, fmt="json", check=True, stats=False):
