@@ -280,10 +280,17 @@ struct cursor {
   struct vtab *vt;
   size_t *sel; /* selected series (indexes into q->s), key order */
   size_t nsel, isel;
+  int all; /* every series is selected: sel is not filled (sel_at) */
   int64_t from, to; /* window starts read: [from, to) */
   int need;         /* NEED_* of the columns the statement uses */
   struct vrow *rows;
-  size_t nrows, irow;
+  size_t nrows, irow, end; /* rows[irow, end) are this scan's */
+  /* a short range (under 1/64 of a span) within one segment span is read
+   * as the whole span and kept: the next scans of that span (the inner
+   * side of a join) are answered from memory. cache_series is SIZE_MAX
+   * when rows is not such a span. */
+  size_t cache_series;
+  int64_t cache_from, cache_to;
   int64_t resume; /* the walk stopped at CHUNK rows: where it goes on */
   int more;
   sqlite3_int64 rowid;
@@ -436,6 +443,7 @@ static int x_open(sqlite3_vtab *v, sqlite3_vtab_cursor **out) {
     return SQLITE_NOMEM;
   memset(c, 0, sizeof *c);
   c->vt = (struct vtab *)v;
+  c->cache_series = SIZE_MAX;
   *out = &c->base;
   return SQLITE_OK;
 }
@@ -446,6 +454,19 @@ static int x_close(sqlite3_vtab_cursor *cur) {
   free(c->rows);
   sqlite3_free(c);
   return SQLITE_OK;
+}
+
+static size_t sel_at(const struct cursor *c, size_t j) {
+  return c->all ? j : c->sel[j];
+}
+
+static int cmp_key(const void *k, const void *s) {
+  return strcmp(k, ((const struct sser *)s)->key);
+}
+
+static int cmp_size(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return (x > y) - (x < y);
 }
 
 /* The text of series i's column col (a series-picking column), or NULL. */
@@ -503,8 +524,30 @@ static int narrow_series(struct cursor *c, int col, sqlite3_value *v) {
       goto done; /* let SQLite compare */
   }
   size_t kept = 0;
+  if (c->all && nv <= q->ns && col == (kind == KIND_SERIES ? S_KEY : R_SERIES)) {
+    /* keys: looked up (the inner side of a join does it per outer row) */
+    for (size_t k = 0; k < nv; k++) {
+      const unsigned char *t = sqlite3_value_type(all[k]) == SQLITE_TEXT
+                                   ? sqlite3_value_text(all[k])
+                                   : NULL;
+      const struct sser *hit =
+          t && strlen((const char *)t) == (size_t)sqlite3_value_bytes(all[k])
+              ? bsearch(t, q->s, q->ns, sizeof *q->s, cmp_key)
+              : NULL;
+      if (hit)
+        c->sel[kept++] = (size_t)(hit - q->s);
+    }
+    qsort(c->sel, kept, sizeof *c->sel, cmp_size);
+    size_t u = 0;
+    for (size_t k = 0; k < kept; k++)
+      if (!u || c->sel[u - 1] != c->sel[k])
+        c->sel[u++] = c->sel[k];
+    c->nsel = u;
+    c->all = 0;
+    goto done;
+  }
   for (size_t j = 0; j < c->nsel; j++) {
-    size_t i = c->sel[j];
+    size_t i = sel_at(c, j);
     const char *s = id_col ? NULL : series_text(q, kind, i, col);
     size_t sl = s ? strlen(s) : 0;
     int hit = 0;
@@ -522,6 +565,7 @@ static int narrow_series(struct cursor *c, int col, sqlite3_value *v) {
       c->sel[kept++] = i;
   }
   c->nsel = kept;
+  c->all = 0;
 done:
   for (size_t k = 0; k < nv; k++)
     sqlite3_value_free(all[k]);
@@ -638,7 +682,7 @@ static int on_window(const struct vg_wentry *w, void *arg) {
 
 static int store_error(struct cursor *c, int rc, const char *msg) {
   struct vgq_sql *q = c->vt->q;
-  const struct sser *s = &q->s[c->sel[c->isel]];
+  const struct sser *s = &q->s[sel_at(c, c->isel)];
   if (!q->store_rc) {
     q->store_rc = rc;
     snprintf(q->store_err, sizeof q->store_err, "cannot read series %s: %s", s->key,
@@ -649,24 +693,61 @@ static int store_error(struct cursor *c, int rc, const char *msg) {
   return rc == -ENOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
 }
 
+/* First buffered row starting at or after t. */
+static size_t lower_bound(const struct cursor *c, int64_t t) {
+  size_t lo = 0, hi = c->nrows;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (c->rows[mid].start < t)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 /* Fills the buffer with the next windows, from series c->isel on (from
  * c->resume when its walk stopped at CHUNK rows), moving to the next
- * selected series until some window is read or none is left. */
+ * selected series until some window is there or none is left. */
 static int fill(struct cursor *c) {
   struct vgq_sql *q = c->vt->q;
-  c->nrows = c->irow = 0;
+  uint8_t res = (uint8_t)c->vt->kind;
+  int64_t span_len = vg_seg_span_len(res);
   for (; c->isel < c->nsel; c->isel++) {
+    size_t si = sel_at(c, c->isel);
     int resuming = c->more;
+    int64_t from = resuming ? c->resume : c->from, to = c->to;
+    int whole = 0;
     c->more = 0;
-    if (!resuming)
+    if (!resuming) {
       q->stats.series_visited++;
+      whole = to - from < span_len / 64 && vg_seg_span(res, from) == vg_seg_span(res, to - 1);
+    }
+    if (whole && c->cache_series == si && from >= c->cache_from && to <= c->cache_to) {
+      c->irow = lower_bound(c, from);
+      c->end = lower_bound(c, to);
+      if (c->irow < c->end)
+        return SQLITE_OK;
+      continue;
+    }
+    if (whole) {
+      from = vg_seg_span(res, from);
+      to = from + span_len;
+    }
+    c->cache_series = SIZE_MAX;
+    c->nrows = 0;
     char e[512] = "";
-    int rc = vg_store_read_range(q->rd, q->s[c->sel[c->isel]].id, (uint8_t)c->vt->kind,
-                                 resuming ? c->resume : c->from, c->to, on_window, c, e,
-                                 sizeof e);
+    int rc = vg_store_read_range(q->rd, q->s[si].id, res, from, to, on_window, c, e, sizeof e);
     if (rc < 0)
       return store_error(c, rc, e);
-    if (c->nrows)
+    if (whole && !c->more) {
+      c->cache_series = si;
+      c->cache_from = from;
+      c->cache_to = to;
+    }
+    c->irow = whole ? lower_bound(c, c->from) : 0;
+    c->end = whole ? lower_bound(c, c->to) : c->nrows;
+    if (c->irow < c->end)
       return SQLITE_OK;
   }
   return SQLITE_OK;
@@ -677,19 +758,16 @@ static int x_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
   struct cursor *c = (struct cursor *)cur;
   struct vgq_sql *q = c->vt->q;
   int kind = c->vt->kind;
-  free(c->sel);
-  c->sel = malloc((q->ns ? q->ns : 1) * sizeof *c->sel);
-  if (!c->sel)
+  if (!c->sel && !(c->sel = malloc((q->ns ? q->ns : 1) * sizeof *c->sel)))
     return SQLITE_NOMEM;
-  for (size_t i = 0; i < q->ns; i++)
-    c->sel[i] = i;
+  c->all = 1;
   c->nsel = q->ns;
   c->isel = 0;
   c->from = TIME_LO;
   c->to = TIME_HI;
   c->need = idx_num;
   c->more = 0;
-  c->nrows = c->irow = 0;
+  c->irow = c->end = 0;
   c->rowid = 0;
   const char *p = idx_str ? idx_str : "";
   for (int k = 0; k < argc && *p; k++) {
@@ -728,7 +806,7 @@ static int x_next(sqlite3_vtab_cursor *cur) {
     c->isel++;
     return SQLITE_OK;
   }
-  if (++c->irow < c->nrows)
+  if (++c->irow < c->end)
     return SQLITE_OK;
   if (!c->more)
     c->isel++; /* this series is done */
@@ -763,7 +841,7 @@ static void result_text(sqlite3_context *ctx, const char *s) {
 static int x_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
   const struct cursor *c = (const struct cursor *)cur;
   const struct vgq_sql *q = c->vt->q;
-  size_t si = c->sel[c->isel];
+  size_t si = sel_at(c, c->isel);
   const struct sser *s = &q->s[si];
   int nt = (int)q->ntags;
   if (c->vt->kind == KIND_SERIES) {
