@@ -36,39 +36,14 @@
 
 #include "vigieq_sql.h"
 
+#include "bench.h"
+
 #define Y0 1735689600LL /* 2025-01-01T00:00:00Z */
 #define HOURS (365 * 24)
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t rng_next(uint64_t *s) {
-  *s += 0x9e3779b97f4a7c15ULL;
-  uint64_t z = *s;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 static void die(const char *what, const char *msg) {
   fprintf(stderr, "vigie-bench-vigieq-sql: %s: %s\n", what, msg);
   exit(1);
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-  (void)sb;
-  (void)flag;
-  (void)f;
-  return remove(p);
 }
 
 /* One series' year of hourly windows, committed in one epoch and sealed. */
@@ -87,8 +62,7 @@ static void write_series(struct vg_store *st, uint64_t id, const char *key, int 
                               .final = 1};
     vg_acc_init(&w[i].acc);
     for (int64_t t = s; t < s + 3600; t += 300) {
-      double v = 20 + 10 * sin((double)(t % 86400) / 86400 * 2 * M_PI) +
-                 4 * (double)(rng_next(&rng) >> 11) / 9007199254740992.0;
+      double v = 20 + 10 * sin((double)(t % 86400) / 86400 * 2 * M_PI) + 4 * unit(&rng);
       vg_acc_add(&w[i].acc, &o, t * 1000000000LL, round(v * 10) / 10, 0, 0);
     }
     p[i] = &w[i];
@@ -104,11 +78,6 @@ static void write_series(struct vg_store *st, uint64_t id, const char *key, int 
     vg_acc_release(&w[i].acc);
   free(w);
   free(p);
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
 }
 
 struct timing {
@@ -293,6 +262,6 @@ int main(int argc, char **argv) {
   vg_store_close(st);
   vg_tz_free(tz);
   if (strncmp(dir, "/tmp/vigie-bench-sql-", 21) == 0)
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    rmtree(dir);
   return 0;
 }

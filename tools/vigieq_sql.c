@@ -237,6 +237,7 @@ static int load_series(struct vgq_sql *q, char *errstr, size_t errstr_size) {
     for (int k = 0; k < ld.npairs[i]; k++) {
       int t = names_find(q->tagname, q->ntags, ld.pairs[i][2 * k]);
       assert(t >= 0);
+      free(q->s[i].tagv[t]); /* a tag twice in a malformed key: the last wins */
       q->s[i].tagv[t] = ld.pairs[i][2 * k + 1];
       ld.pairs[i][2 * k + 1] = NULL; /* now the series' */
     }
