@@ -286,12 +286,14 @@ struct cursor {
   int need;         /* NEED_* of the columns the statement uses */
   struct vrow *rows;
   size_t nrows, irow, end; /* rows[irow, end) are this scan's */
-  /* a short range (under 1/64 of a span) within one segment span is read
-   * as the whole span and kept: the next scans of that span (the inner
-   * side of a join) are answered from memory. cache_series is SIZE_MAX
-   * when rows is not such a span. */
+  /* from its second scan on, a short range (under 1/64 of a span) within
+   * one segment span is read as the whole span and kept: the next scans of
+   * that span (the inner side of a join) are answered from memory (the
+   * store decodes the whole segment for any window of it anyway).
+   * cache_series is SIZE_MAX when rows is not such a span. */
   size_t cache_series;
   int64_t cache_from, cache_to;
+  uint64_t nfilters; /* scans of this cursor: more than one is a join's inner side */
   int64_t resume; /* the walk stopped at CHUNK rows: where it goes on */
   int more;
   sqlite3_int64 rowid;
@@ -722,7 +724,8 @@ static int fill(struct cursor *c) {
     c->more = 0;
     if (!resuming) {
       q->stats.series_visited++;
-      whole = to - from < span_len / 64 && vg_seg_span(res, from) == vg_seg_span(res, to - 1);
+      whole = c->nfilters > 1 && to - from < span_len / 64 &&
+              vg_seg_span(res, from) == vg_seg_span(res, to - 1);
     }
     if (whole && c->cache_series == si && from >= c->cache_from && to <= c->cache_to) {
       c->irow = lower_bound(c, from);
@@ -789,6 +792,7 @@ static int x_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
   if (kind == KIND_SERIES)
     return SQLITE_OK;
   q->stats.filters++;
+  c->nfilters++;
   if (c->from > TIME_LO || c->to < TIME_HI)
     q->stats.ranges_narrowed++;
   if (c->from >= c->to) {
