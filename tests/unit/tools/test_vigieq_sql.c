@@ -4,7 +4,8 @@
  * reals, text) and on the series columns give exactly the rows that a
  * plain comparison over every row (done here in C: strcmp, integer
  * arithmetic) keeps; and a bound that is pushed really narrows what is
- * read. An empty store has the tables too. */
+ * read. An empty store has the tables too; tags named like a column get
+ * the column tag_<name>. */
 #include <math.h>
 #include <string.h>
 
@@ -283,7 +284,7 @@ static void epoch_and_series_bounds(void **state) {
   env_close(&e);
 }
 
-static void empty_store_has_the_tables(void **state) {
+static void dictionary_store_and_tag_columns(void **state) {
   (void)state;
   char d[] = "/tmp/vigie-sqlempty-XXXXXX";
   assert_non_null(mkdtemp(d));
@@ -307,6 +308,29 @@ static void empty_store_has_the_tables(void **state) {
   assert_int_equal(vgq_sql_step(q, err, sizeof err), 0);
   assert_int_equal(vgq_sql_prepare(q, "DELETE FROM series", err, sizeof err), -EINVAL);
   vgq_sql_close(q);
+  vg_store_reader_end(rd);
+
+  /* tag names that are column names already, and two that differ in case */
+  struct vg_store_series ser = {5, "m{Site=\"y\",count=\"x\",site=\"z\"}", 33, 0};
+  struct vg_store_epoch ep = {.epoch = 1, .series = &ser, .nseries = 1, .watermark_ns = 1};
+  assert_int_equal(vg_store_commit(st, &ep, err, sizeof err), 0);
+  assert_int_equal(vg_store_reader_begin(st, &rd), 0);
+  assert_int_equal(vgq_sql_open(&q, rd, tz, err, sizeof err), 0);
+  assert_int_equal(vgq_sql_prepare(q, "SELECT Site, tag_count, tag_site, id FROM series "
+                                      "WHERE tag_site = 'z'", err, sizeof err),
+                   0);
+  assert_int_equal(vgq_sql_step(q, err, sizeof err), 1);
+  static const char *const want[] = {"y", "x", "z", "5"};
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(vgq_sql_cell(q, i, &t), i == 3 ? VGQ_NUM : VGQ_TEXT);
+    assert_string_equal(t, want[i]);
+  }
+  assert_int_equal(vgq_sql_step(q, err, sizeof err), 0);
+  assert_int_equal(vgq_sql_prepare(q, "SELECT \"count\", tag_count FROM rollup_1d", err,
+                                   sizeof err),
+                   0);
+  assert_int_equal(vgq_sql_step(q, err, sizeof err), 0); /* no windows */
+  vgq_sql_close(q);
   vg_tz_free(tz);
   vg_store_reader_end(rd);
   vg_store_close(st);
@@ -317,7 +341,7 @@ int vg_test_vigieq_sql(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(text_bounds),
       cmocka_unit_test(epoch_and_series_bounds),
-      cmocka_unit_test(empty_store_has_the_tables),
+      cmocka_unit_test(dictionary_store_and_tag_columns),
   };
   return cmocka_run_group_tests_name("vigieq_sql", tests, setup, teardown);
 }
