@@ -261,3 +261,58 @@ def test_sql_errors(store, bin_path, tmp_path):
     assert r.returncode == 3 and "no store at" in r.stderr
     # a statement without the store's tables works too
     assert sql(bin_path, store, "SELECT 1 + 1 AS two") == [{"two": 2}]
+
+
+def test_one_snapshot_while_vigied_ingests(kafka, kcat, bin_path, tmp_path, store):
+    """sql in a loop while vigied consumes: the three resolutions of one
+    statement always hold the same number of readings (vigied commits an
+    event into all three in one epoch, and the statement reads one
+    snapshot), and successive totals never go down."""
+    import signal
+    import time
+    topic = "vigieq-sql-live"
+    kafka.create_topic(topic, 1)
+    rows = [r for r in store["rows"] if r[0] != "9001"]  # the twin is too late
+    cfg = tmp_path / "vigie.yaml"
+    cfg.write_text(open(store["config"]).read()
+                   .replace(store["dir"], str(tmp_path / "store"))
+                   .replace("vigieq-sql-aberdeen", topic))
+    d = subprocess.Popen([bin_path("vigied"), "--config", str(cfg)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    q = ("SELECT (SELECT total(count) FROM rollup_1m) AS m, "
+         "(SELECT total(count) FROM rollup_1h) AS h, (SELECT total(count) FROM rollup_1d) AS d")
+    want = sum(len(v) for *_, v in rows)
+    seen = []
+    try:
+        chunks = 6
+        size = (len(rows) + chunks - 1) // chunks
+        for k in range(chunks):
+            lines = [json.dumps({"sensor_id": s, "location": loc, "timestamp": ts, **v})
+                     for s, loc, _, ts, v in rows[k * size:(k + 1) * size]]
+            r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic],
+                               input="\n".join(lines) + "\n", capture_output=True,
+                               text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            for _ in range(8):
+                r = subprocess.run([bin_path("vigieq"), "--config", str(cfg), "sql", q,
+                                    "--format", "json"], capture_output=True, text=True)
+                if r.returncode == 3:  # no store yet
+                    time.sleep(0.2)
+                    continue
+                assert r.returncode == 0, r.stderr
+                x = json.loads(r.stdout)[0]
+                assert x["m"] == x["h"] == x["d"], x
+                seen.append(x["m"])
+                time.sleep(0.05)
+        deadline = time.time() + 60
+        while (not seen or seen[-1] < want) and time.time() < deadline:
+            x = sql(bin_path, {"config": str(cfg)}, q)[0]
+            assert x["m"] == x["h"] == x["d"], x
+            seen.append(x["m"])
+            time.sleep(0.2)
+    finally:
+        d.send_signal(signal.SIGTERM)
+        d.wait(timeout=60)
+    assert seen == sorted(seen) and len(set(seen)) > 2, seen
+    assert seen[-1] == want
+    assert d.returncode == 0, d.stderr.read()
