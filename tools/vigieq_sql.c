@@ -243,7 +243,8 @@ static int load_series(struct vgq_sql *q, char *errstr, size_t errstr_size) {
     }
   }
   /* the dictionary is in key order already; sorting says it here */
-  qsort(q->s, q->ns, sizeof *q->s, cmp_sser);
+  if (q->ns)
+    qsort(q->s, q->ns, sizeof *q->s, cmp_sser);
   rc = 0;
 fail:
   if (rc)

@@ -311,7 +311,8 @@ static void dictionary_store_and_tag_columns(void **state) {
   vg_store_reader_end(rd);
 
   /* tag names that are column names already, and two that differ in case */
-  struct vg_store_series ser = {5, "m{Site=\"y\",count=\"x\",site=\"z\"}", 33, 0};
+  static const char key[] = "m{Site=\"y\",count=\"x\",site=\"z\"}";
+  struct vg_store_series ser = {5, key, sizeof key - 1, 0};
   struct vg_store_epoch ep = {.epoch = 1, .series = &ser, .nseries = 1, .watermark_ns = 1};
   assert_int_equal(vg_store_commit(st, &ep, err, sizeof err), 0);
   assert_int_equal(vg_store_reader_begin(st, &rd), 0);
