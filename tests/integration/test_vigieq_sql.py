@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from e2e import produce
 from test_vigieq import COLUMNS, LONDON, build_store, pytestmark, vigieq  # noqa: F401
 
 COLS = ",".join(f'"{c}"' for c in COLUMNS)
@@ -284,15 +285,11 @@ def test_one_snapshot_while_vigied_ingests(kafka, kcat, bin_path, tmp_path, stor
     want = sum(len(v) for *_, v in rows)
     seen = []
     try:
-        chunks = 6
-        size = (len(rows) + chunks - 1) // chunks
-        for k in range(chunks):
-            lines = [json.dumps({"sensor_id": s, "location": loc, "timestamp": ts, **v})
-                     for s, loc, _, ts, v in rows[k * size:(k + 1) * size]]
-            r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic],
-                               input="\n".join(lines) + "\n", capture_output=True,
-                               text=True, timeout=120)
-            assert r.returncode == 0, r.stderr
+        size = (len(rows) + 5) // 6
+        for k in range(6):
+            produce(kcat, kafka.bootstrap, topic,
+                    [(s, json.dumps({"sensor_id": s, "location": loc, "timestamp": ts, **v}))
+                     for s, loc, _, ts, v in rows[k * size:(k + 1) * size]])
             for _ in range(8):
                 r = subprocess.run([bin_path("vigieq"), "--config", str(cfg), "sql", q,
                                     "--format", "json"], capture_output=True, text=True)
