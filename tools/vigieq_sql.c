@@ -35,6 +35,10 @@
  *
  * Order: rows come by series key (bytewise, as `vigieq query`) then start,
  * so ORDER BY series[, start_epoch|end_epoch] (ASC) is consumed.
+ *
+ * Joins: the inner side of a join on start scans one series for one
+ * window per outer row; the store decodes a whole segment for it each
+ * time, so a cursor keeps the span it read (struct cursor, cache_*).
  */
 #include <assert.h>
 #include <errno.h>
@@ -287,8 +291,8 @@ struct cursor {
   int need;         /* NEED_* of the columns the statement uses */
   struct vrow *rows;
   size_t nrows, irow, end; /* rows[irow, end) are this scan's */
-  /* from its second scan on, a short range (under 1/64 of a span) within
-   * one segment span is read as the whole span and kept: the next scans of
+  /* from its second scan on, a short range (under 1/64 of a span) of one
+   * series within one segment span is read as the whole span and kept: the next scans of
    * that span (the inner side of a join) are answered from memory (the
    * store decodes the whole segment for any window of it anyway).
    * cache_series is SIZE_MAX when rows is not such a span. */
@@ -725,7 +729,7 @@ static int fill(struct cursor *c) {
     c->more = 0;
     if (!resuming) {
       q->stats.series_visited++;
-      whole = c->nfilters > 1 && to - from < span_len / 64 &&
+      whole = c->nfilters > 1 && c->nsel == 1 && to - from < span_len / 64 &&
               vg_seg_span(res, from) == vg_seg_span(res, to - 1);
     }
     if (whole && c->cache_series == si && from >= c->cache_from && to <= c->cache_to) {
