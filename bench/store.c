@@ -39,44 +39,9 @@
 #include "vigie/segment.h"
 #include "vigie/store.h"
 
+#include "bench.h"
+
 #define T0 (20000LL * 86400) /* 2024-10-04T00:00:00Z */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU time of this thread: on a shared machine, wall-clock also counts the
- * time other processes held the cores. */
-static double cpu_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t rng_next(uint64_t *s) {
-  *s += 0x9e3779b97f4a7c15ULL;
-  uint64_t z = *s;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-static double unit(uint64_t *s) {
-  return (double)(rng_next(s) >> 11) / 9007199254740992.0;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-  (void)sb;
-  (void)flag;
-  (void)f;
-  return remove(p);
-}
-
-static void rmtree(const char *dir) {
-  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static struct vg_store *open_store(const char *dir, int durability) {
   struct vg_store_opts o = {.path = dir, .durability = durability};
@@ -310,11 +275,6 @@ static int count_cb(const struct vg_wentry *w, void *ctx) {
   size_t *n = ctx;
   (*n)++;
   return w->acc.st.count == 0; /* touch it */
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
 }
 
 static void bench_range(const char *base) {

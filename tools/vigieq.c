@@ -37,13 +37,14 @@
 #include "vigie/store.h"
 #include "vigie/tz.h"
 
+#include "vigieq_sql.h"
+
 enum { EX_OK = 0, EX_RUNTIME = 1, EX_USAGE = 2, EX_STORE = 3 };
 enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON, FMT_NDJSON };
 enum kind { CELL_TEXT, CELL_NUM, CELL_NULL };
 
 #define TIME_MIN (-(1LL << 36))
 #define TIME_MAX (1LL << 36)
-#define MAX_TAGS 128 /* a key holds at most 511 bytes: fewer tags than that */
 
 static const char *usage_text =
     "usage: vigieq [--data-dir DIR | --config FILE] COMMAND [OPTIONS]\n"
@@ -67,6 +68,8 @@ static const char *usage_text =
     "  series  [--metric NAME] [--where TAG=VALUE]... [--match GLOB] [--format F]\n"
     "          the series with their tags and windows per resolution\n"
     "  status  [--format F]  partition positions, watermark, store size\n"
+    "  sql     [--tz ZONE] [--format F] \"SELECT ...\"  one read-only SQLite statement\n"
+    "          over the tables series, rollup_1m, rollup_1h, rollup_1d (docs/vigieq.md)\n"
     "\n"
     "  --where TAG=VALUE matches a tag (VALUE may be a glob); TAG!=VALUE excludes.\n"
     "  TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (in --tz), with Z or +HH:MM,\n"
@@ -242,37 +245,6 @@ static int write_rows(FILE *out, struct rows *r, int fmt) {
   if (fflush(out) != 0 || ferror(out))
     return -EIO;
   return 0;
-}
-
-/* --- series keys --------------------------------------------------------- */
-
-struct tag {
-  char name[128];
-  char value[512];
-};
-
-struct tagfill {
-  struct tag *tags;
-  int *ntags;
-};
-
-static int fill_tag(const char *name, const char *value, void *arg) {
-  struct tagfill *f = arg;
-  if (*f->ntags == MAX_TAGS)
-    return -1;
-  struct tag *t = &f->tags[(*f->ntags)++];
-  snprintf(t->name, sizeof t->name, "%s", name);
-  snprintf(t->value, sizeof t->value, "%s", value);
-  return 0;
-}
-
-/* Splits a canonical key (codec.h) into metric and unescaped tags, with the
- * parser the HTTP API uses (dataset.h). */
-static int parse_key(const char *k, size_t len, char *metric, size_t msize,
-                     struct tag *tags, int *ntags) {
-  struct tagfill f = {tags, ntags};
-  *ntags = 0;
-  return vg_series_key_split(k, len, metric, msize, fill_tag, &f) ? -1 : 0;
 }
 
 /* --- suggestions --------------------------------------------------------- */
@@ -1118,6 +1090,70 @@ done:
   return ex;
 }
 
+/* --- sql (the tables are vigieq_sql.c's) ---------------------------------- */
+
+static int cmd_sql(struct ctx *c, const char *sql, int fmt) {
+  if (!sql)
+    return fail(EX_USAGE, "sql needs a statement, like: vigieq sql \"SELECT * FROM series\"");
+  int ex = open_store(c);
+  if (ex)
+    return ex;
+  struct vgq_sql *q = NULL;
+  struct rows rows = {0};
+  char **names = NULL, err[1024] = "";
+  int n = 0, rc = vgq_sql_open(&q, c->rd, c->tz, err, sizeof err);
+  if (rc) {
+    ex = fail(EX_RUNTIME, "sql: %s", err);
+    goto done;
+  }
+  /* the whole statement reads the snapshot open_store began */
+  if ((rc = vgq_sql_prepare(q, sql, err, sizeof err))) {
+    ex = fail(rc == -EINVAL ? EX_USAGE : EX_RUNTIME, "sql: %s", err);
+    goto done;
+  }
+  n = vgq_sql_ncols(q);
+  if (!(names = calloc((size_t)n + 1, sizeof *names)))
+    rc = -ENOMEM;
+  for (int i = 0; i < n && !rc; i++)
+    if (!(names[i] = strdup(vgq_sql_colname(q, i))))
+      rc = -ENOMEM;
+  rows.cols = (const char *const *)names;
+  rows.ncols = (size_t)n;
+  while (!rc && (rc = vgq_sql_step(q, err, sizeof err)) == 1) {
+    rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+      const char *t;
+      int kind = vgq_sql_cell(q, i, &t);
+      rc = put(&rows, kind == VGQ_TEXT ? CELL_TEXT : kind == VGQ_NUM ? CELL_NUM : CELL_NULL, t);
+    }
+    if (!rc && fmt != FMT_TABLE && rows.n >= 64 * 1024)
+      rc = rows_stream(stdout, &rows, fmt);
+  }
+  if (rc < 0) {
+    ex = err[0] ? fail(rc == -EINVAL ? EX_USAGE : EX_RUNTIME, "sql: %s", err)
+                : fail(EX_RUNTIME, "sql: %s", vg_strerror(rc));
+    goto done;
+  }
+  /* the snapshot is no longer needed: end it before printing */
+  vg_store_reader_end(c->rd);
+  c->rd = NULL;
+  if (n && write_rows(stdout, &rows, fmt))
+    ex = fail(EX_RUNTIME, "cannot write the output: %s", strerror(errno));
+done:
+  if (q && getenv("VIGIEQ_SQL_STATS")) {
+    const struct vgq_sql_stats *st = vgq_sql_stats(q);
+    fprintf(stderr, "vigieq: sql: %" PRIu64 " scans, %" PRIu64 " series visited, %" PRIu64
+            " windows read, %" PRIu64 " scans with a time range\n", st->filters,
+            st->series_visited, st->windows_read, st->ranges_narrowed);
+  }
+  vgq_sql_close(q);
+  rows_release(&rows);
+  for (int i = 0; names && i < n; i++)
+    free(names[i]);
+  free(names);
+  return ex;
+}
+
 int main(int argc, char **argv) {
   enum { O_DATA = 1000, O_CONFIG, O_RES, O_METRIC, O_WHERE, O_FROM, O_TO, O_TZ, O_FORMAT,
          O_MATCH, O_STATS, O_LIMIT, O_GROUP, O_HELP };
@@ -1134,7 +1170,7 @@ int main(int argc, char **argv) {
   struct ctx c = {0};
   struct vg_config cfg;
   int have_cfg = 0, ex = EX_OK, opt;
-  const char *cmd = NULL;
+  const char *cmd = NULL, *sql = NULL;
   static char buf[1 << 16];
   setvbuf(stdout, buf, _IOFBF, sizeof buf);
   a.f.where = calloc((size_t)argc, sizeof *a.f.where);
@@ -1144,6 +1180,10 @@ int main(int argc, char **argv) {
   /* options may come before or after the command (GNU getopt permutes) */
   while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1 || optind < argc) {
     if (opt == -1) {
+      if (cmd && !sql && strcmp(cmd, "sql") == 0) {
+        sql = argv[optind++];
+        continue;
+      }
       if (cmd) {
         ex = fail(EX_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
         goto done;
@@ -1232,10 +1272,12 @@ int main(int argc, char **argv) {
     ex = cmd_series(&c, &a, fmt);
   } else if (strcmp(cmd, "status") == 0) {
     ex = cmd_status(&c, fmt);
-  } else if (strcmp(cmd, "sql") == 0 || strcmp(cmd, "plot") == 0) {
+  } else if (strcmp(cmd, "sql") == 0) {
+    ex = cmd_sql(&c, sql, fmt);
+  } else if (strcmp(cmd, "plot") == 0) {
     ex = fail(EX_USAGE, "'%s' is not implemented yet (issue 7)", cmd);
   } else {
-    ex = fail(EX_USAGE, "unknown command '%s' (query, series, status; see --help)", cmd);
+    ex = fail(EX_USAGE, "unknown command '%s' (query, series, status, sql; see --help)", cmd);
   }
 done:
   vg_store_reader_end(c.rd);

@@ -75,9 +75,15 @@ def oracle_daily(rows, field, by_location=False):
 
 @pytest.fixture(scope="module")
 def store(kafka, kcat, bin_path, tmp_path_factory):
+    return build_store(kafka, kcat, bin_path, tmp_path_factory.mktemp("vigieq"),
+                       "vigieq-aberdeen")
+
+
+def build_store(kafka, kcat, bin_path, d, topic):
+    """The Aberdeen rows produced to a new topic, drained by vigied into a
+    store under directory d (other test modules build their own)."""
     rows = raw_rows()
     assert rows, "no rows in the Aberdeen files"
-    topic = "vigieq-aberdeen"
     kafka.create_topic(topic, 2)
     lines = []
     for sensor, loc, _, ts, vals in rows:
@@ -87,7 +93,6 @@ def store(kafka, kcat, bin_path, tmp_path_factory):
                         "-X", "acks=all"], input=b"".join(lines), capture_output=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr.decode()
-    d = tmp_path_factory.mktemp("vigieq")
     cfg = d / "vigie.yaml"
     cfg.write_text("\n".join([
         f"data_dir: {d / 'store'}",
