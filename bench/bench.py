@@ -254,6 +254,7 @@ def main():
             name = f"vigied --drain ({w} worker{'s' if w > 1 else ''})"
             for i in range(a.repeats if a.vigied_repeats is None else a.vigied_repeats):
                 d = os.path.join(work, f"vigied-w{w}-{i}")
+                shutil.rmtree(d, ignore_errors=True)  # a reused --workdir
                 os.makedirs(d)
                 cfg = os.path.join(d, "vigie.yaml")
                 with open(cfg, "w") as f:
