@@ -173,12 +173,13 @@ static int unexpected(struct parser *p, const char *expected) {
               p->tok.start + 1, expected);
 }
 
+/* ASCII only, whatever the locale */
 static int is_ident_start(int c) {
-  return isalpha(c) || c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
 static int is_ident_char(int c) {
-  return isalnum(c) || c == '_';
+  return is_ident_start(c) || (c >= '0' && c <= '9');
 }
 
 /* Unescapes a quoted run starting at p->pos (the opening quote) into dst:
