@@ -8,6 +8,7 @@
  * on the same clause written in SQL. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -941,6 +942,59 @@ static void oracle_sqlite(void **state) {
   free(g.od);
   free(g.sq);
   sqlite3_close(db);
+}
+
+/* ---- threads: one parsed clause, evaluated by several threads at once ----------------
+ */
+
+struct shared_eval {
+  const struct vg_odsql_where *w;
+  struct row rows[64];
+  int counts[4];
+};
+
+static void *evaluator(void *arg) {
+  void **a = arg;
+  struct shared_eval *sh = a[0];
+  int *count = a[1];
+  for (int rep = 0; rep < 2000; rep++)
+    for (int r = 0; r < 64; r++)
+      *count += vg_odsql_where_eval(sh->w, sh->rows[r].v);
+  return NULL;
+}
+
+static void threads_share_a_clause(void **state) {
+  (void)state;
+  static const char *const metrics[] = {"no2", "pm10", "o3", NULL};
+  struct shared_eval *sh = calloc(1, sizeof *sh);
+  assert_non_null(sh);
+  int want = 0;
+  sh->w = parse("start_datetime >= date'2026-03-29' and metric in ('no2', 'pm10') and "
+                "not (mean < 20 or status is null)");
+  for (int r = 0; r < 64; r++) {
+    sh->rows[r] = mkrow(1774738800 + (r - 32) * 3600, metrics[r % 4], "s", r, 0,
+                        r % 5 ? "final" : NULL);
+    want += vg_odsql_where_eval(sh->w, sh->rows[r].v);
+  }
+  assert_true(want > 0 && want < 64);
+  pthread_t th[4];
+  void *args[4][2];
+  for (int i = 0; i < 4; i++) {
+    args[i][0] = sh;
+    args[i][1] = &sh->counts[i];
+    assert_int_equal(pthread_create(&th[i], NULL, evaluator, args[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(sh->counts[i], want * 2000);
+  }
+  vg_odsql_where_free((struct vg_odsql_where *)sh->w);
+  free(sh);
+}
+
+int vg_test_publish_odsql_thread(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(threads_share_a_clause)};
+  return cmocka_run_group_tests_name("publish_odsql_thread", tests, setup, teardown);
 }
 
 int vg_test_publish_odsql(void) {
