@@ -278,6 +278,44 @@ static void errors(void **state) {
   FAILS("metric = 'a' and", "unexpected end of the clause");
 }
 
+/* The error table of docs/publication.md says what the parser answers: each
+ * row whose first cell is a clause in a code span is parsed and its message
+ * compared with the second cell. */
+static void errors_as_documented(void **state) {
+  (void)state;
+  FILE *f = fopen(VG_SOURCE_DIR "/docs/publication.md", "r");
+  assert_non_null(f);
+  char line[1024];
+  int rows = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "| `", 3) != 0)
+      continue;
+    char *clause = line + 3;
+    char *end = strstr(clause, "` | ");
+    assert_non_null(end);
+    *end = '\0';
+    char *msg = end + 4;
+    int ticks = strncmp(msg, "``", 2) == 0 ? 2 : 1;
+    msg += ticks;
+    char *close = strstr(msg, ticks == 2 ? "`` |" : "` |");
+    assert_non_null(close);
+    while (close > msg && close[-1] == ' ' && ticks == 2)
+      close--;
+    *close = '\0';
+    char err[256] = "";
+    struct vg_odsql_where *w = NULL;
+    assert_int_equal(vg_odsql_where_parse(clause, strlen(clause), schema, NF, utc, &w,
+                                          err, sizeof err),
+                     -EINVAL);
+    if (strcmp(err, msg) != 0)
+      print_message("docs say [%s] for [%s], the parser [%s]\n", msg, clause, err);
+    assert_string_equal(err, msg);
+    rows++;
+  }
+  fclose(f);
+  assert_true(rows >= 6);
+}
+
 static void errors_binary_and_limits(void **state) {
   (void)state;
   /* bytes that are not printable are quoted as \xNN */
@@ -999,12 +1037,19 @@ int vg_test_publish_odsql_thread(void) {
 
 int vg_test_publish_odsql(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(grammar),        cmocka_unit_test(precedence),
-      cmocka_unit_test(errors),         cmocka_unit_test(errors_binary_and_limits),
-      cmocka_unit_test(nulls),          cmocka_unit_test(time_pushdown),
-      cmocka_unit_test(text_pushdown),  cmocka_unit_test(dates_across_dst),
-      cmocka_unit_test(select_lists),   cmocka_unit_test(order_lists),
-      cmocka_unit_test(row_comparison), cmocka_unit_test(oracle_sqlite),
+      cmocka_unit_test(grammar),
+      cmocka_unit_test(precedence),
+      cmocka_unit_test(errors),
+      cmocka_unit_test(errors_as_documented),
+      cmocka_unit_test(errors_binary_and_limits),
+      cmocka_unit_test(nulls),
+      cmocka_unit_test(time_pushdown),
+      cmocka_unit_test(text_pushdown),
+      cmocka_unit_test(dates_across_dst),
+      cmocka_unit_test(select_lists),
+      cmocka_unit_test(order_lists),
+      cmocka_unit_test(row_comparison),
+      cmocka_unit_test(oracle_sqlite),
   };
   return cmocka_run_group_tests_name("publish_odsql", tests, setup, teardown);
 }
