@@ -173,12 +173,13 @@ static int unexpected(struct parser *p, const char *expected) {
               p->tok.start + 1, expected);
 }
 
+/* ASCII only, whatever the locale */
 static int is_ident_start(int c) {
-  return isalpha(c) || c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
 static int is_ident_char(int c) {
-  return isalnum(c) || c == '_';
+  return is_ident_start(c) || (c >= '0' && c <= '9');
 }
 
 /* Unescapes a quoted run starting at p->pos (the opening quote) into dst:
@@ -488,42 +489,52 @@ static const char *literal_kind(const struct tok *t) {
   }
 }
 
-/* Converts the current literal token for a comparison with field f (type
- * checking), then consumes it. */
-static int take_literal(struct parser *p, size_t f, struct lit *out) {
-  const struct tok *t = &p->tok;
+/* Appends literal token t to the where object's literals, converted for a
+ * comparison with field f (type checking). */
+static int push_literal(struct parser *p, size_t f, const struct tok *t) {
   int type = p->fields[f].type;
-  char q[128];
-  memset(out, 0, sizeof *out);
+  struct lit l;
+  memset(&l, 0, sizeof l);
   if (is_keyword(t, "null"))
     return fail(p,
                 MALFORMED "comparison with null at position %zu: use `%s is null` or "
                           "`%s is not null`",
                 t->start + 1, p->fields[f].name, p->fields[f].name);
-  int ok = 0;
   if (type == VG_ODSQL_NUMBER && t->type == TK_NUMBER) {
-    out->num = t->num;
-    ok = 1;
+    l.num = t->num;
   } else if (type == VG_ODSQL_TEXT && t->type == TK_STRING) {
-    out->s = t->s;
-    out->len = t->len;
-    ok = 1;
+    l.s = t->s;
+    l.len = t->len;
   } else if (type == VG_ODSQL_DATETIME && t->type == TK_DATE) {
-    out->t = t->t;
-    ok = 1;
+    l.t = t->t;
   } else if (type == VG_ODSQL_DATETIME && t->type == TK_STRING) {
-    if (read_date(p, t->s, t->len, t->start, &out->t) != 0)
+    if (read_date(p, t->s, t->len, t->start, &l.t) != 0)
       return p->err;
-    ok = 1;
-  }
-  if (!ok) {
+  } else {
+    char q[128];
     quote(p->src + t->start, t->end - t->start, q, sizeof q);
     return fail(p,
                 MALFORMED "field `%s` is of type %s and cannot be compared with %s (%s) "
                           "at position %zu",
                 p->fields[f].name, type_name(type), literal_kind(t), q, t->start + 1);
   }
-  return lex(p);
+  return push_lit(p, &l);
+}
+
+/* A leaf on field f: a comparison with literal lit, or an `in` over nlit
+ * literals from lit, or `is null`. */
+static int32_t leaf(struct parser *p, int kind, int op, size_t f, size_t lit,
+                    size_t nlit) {
+  int32_t n = new_node(p, kind);
+  if (n < 0)
+    return -1;
+  struct node *nd = &p->w->nodes[n];
+  nd->op = (uint8_t)op;
+  nd->type = (uint8_t)p->fields[f].type;
+  nd->field = f;
+  nd->lit = lit;
+  nd->nlit = nlit;
+  return n;
 }
 
 static int negate_op(int op) {
@@ -552,19 +563,10 @@ static int32_t field_predicate(struct parser *p, size_t f) {
              -1;
     if (!is_literal_token(t))
       return unexpected(p, "a literal (number, 'string', date'...')"), -1;
-    struct lit l;
     size_t li = p->w->nlits;
-    if (take_literal(p, f, &l) || push_lit(p, &l))
+    if (push_literal(p, f, t) || lex(p))
       return -1;
-    int32_t n = new_node(p, K_CMP);
-    if (n < 0)
-      return -1;
-    struct node *nd = &p->w->nodes[n];
-    nd->op = (uint8_t)op;
-    nd->type = (uint8_t)p->fields[f].type;
-    nd->field = f;
-    nd->lit = li;
-    return n;
+    return leaf(p, K_CMP, op, f, li, 1);
   }
   int neg = 0;
   if (is_keyword(t, "is")) {
@@ -579,13 +581,7 @@ static int32_t field_predicate(struct parser *p, size_t f) {
       return unexpected(p, "null"), -1;
     if (lex(p))
       return -1;
-    int32_t n = new_node(p, K_ISNULL);
-    if (n < 0)
-      return -1;
-    p->w->nodes[n].field = f;
-    p->w->nodes[n].type = (uint8_t)p->fields[f].type;
-    p->w->nodes[n].op = (uint8_t)neg;
-    return n;
+    return leaf(p, K_ISNULL, neg, f, 0, 0);
   }
   if (is_keyword(t, "not")) {
     neg = 1;
@@ -605,8 +601,7 @@ static int32_t field_predicate(struct parser *p, size_t f) {
     for (;;) {
       if (!is_literal_token(t))
         return unexpected(p, "a literal in the list"), -1;
-      struct lit l;
-      if (take_literal(p, f, &l) || push_lit(p, &l))
+      if (push_literal(p, f, t) || lex(p))
         return -1;
       count++;
       if (t->type == TK_RPAREN)
@@ -618,16 +613,7 @@ static int32_t field_predicate(struct parser *p, size_t f) {
     }
     if (lex(p))
       return -1;
-    int32_t n = new_node(p, K_IN);
-    if (n < 0)
-      return -1;
-    struct node *nd = &p->w->nodes[n];
-    nd->op = (uint8_t)neg;
-    nd->type = (uint8_t)p->fields[f].type;
-    nd->field = f;
-    nd->lit = first;
-    nd->nlit = count;
-    return n;
+    return leaf(p, K_IN, neg, f, first, count);
   }
   char what[160];
   snprintf(what, sizeof what,
@@ -689,47 +675,10 @@ static int32_t parse_primary(struct parser *p) {
     size_t f;
     if (field_of(p, &f))
       return -1;
-    struct tok after = *t;
-    *t = lt; /* type-check the literal as if it followed the field */
-    struct lit l;
     size_t li = p->w->nlits;
-    int type = p->fields[f].type;
-    if (!((type == VG_ODSQL_NUMBER && t->type == TK_NUMBER) ||
-          (type == VG_ODSQL_TEXT && t->type == TK_STRING) ||
-          (type == VG_ODSQL_DATETIME && (t->type == TK_DATE || t->type == TK_STRING)))) {
-      char q[128];
-      quote(p->src + t->start, t->end - t->start, q, sizeof q);
-      return fail(p,
-                  MALFORMED
-                  "field `%s` is of type %s and cannot be compared with %s (%s) "
-                  "at position %zu",
-                  p->fields[f].name, type_name(type), literal_kind(t), q, t->start + 1),
-             -1;
-    }
-    memset(&l, 0, sizeof l);
-    if (t->type == TK_NUMBER)
-      l.num = t->num;
-    else if (t->type == TK_DATE)
-      l.t = t->t;
-    else if (type == VG_ODSQL_DATETIME) {
-      if (read_date(p, t->s, t->len, t->start, &l.t))
-        return -1;
-    } else {
-      l.s = t->s;
-      l.len = t->len;
-    }
-    *t = after;
-    if (push_lit(p, &l) || lex(p))
+    if (push_literal(p, f, &lt) || lex(p))
       return -1;
-    int32_t n = new_node(p, K_CMP);
-    if (n < 0)
-      return -1;
-    struct node *nd = &p->w->nodes[n];
-    nd->op = (uint8_t)op;
-    nd->type = (uint8_t)type;
-    nd->field = f;
-    nd->lit = li;
-    return n;
+    return leaf(p, K_CMP, op, f, li, 1);
   }
   return unexpected(p, "a field, a literal, not or '('"), -1;
 }
@@ -979,23 +928,15 @@ static int eval(const struct vg_odsql_where *w, int32_t i,
                 const struct vg_odsql_value *row) {
   const struct node *nd = &w->nodes[i];
   switch (nd->kind) {
-  case K_AND: {
-    int r = T_TRUE;
-    for (int32_t k = nd->kid; k >= 0; k = w->nodes[k].next) {
-      int v = eval(w, k, row);
-      if (v == T_FALSE)
-        return T_FALSE;
-      if (v == T_UNKNOWN)
-        r = T_UNKNOWN;
-    }
-    return r;
-  }
+  case K_AND:
   case K_OR: {
-    int r = T_FALSE;
+    /* false decides an and, true an or; else unknown wins over the other */
+    int decides = nd->kind == K_AND ? T_FALSE : T_TRUE;
+    int r = !decides;
     for (int32_t k = nd->kid; k >= 0; k = w->nodes[k].next) {
       int v = eval(w, k, row);
-      if (v == T_TRUE)
-        return T_TRUE;
+      if (v == decides)
+        return v;
       if (v == T_UNKNOWN)
         r = T_UNKNOWN;
     }
@@ -1128,6 +1069,23 @@ static int list_begin(struct parser *p, const char *src, size_t len,
   return lex(p);
 }
 
+/* After an item: 1 at the end of the list, 0 past a comma (the next item is
+ * the current token), or an error. */
+static int list_next(struct parser *p, const char *expected) {
+  if (p->tok.type == TK_END)
+    return 1;
+  if (p->tok.type != TK_COMMA)
+    return unexpected(p, expected);
+  return lex(p);
+}
+
+static int list_end(struct parser *p, int rc, size_t *n) {
+  free(p->qbuf);
+  if (rc)
+    *n = 0;
+  return rc;
+}
+
 int vg_odsql_select_parse(const char *src, size_t len,
                           const struct vg_odsql_field *fields, size_t nfields,
                           size_t *idx, size_t cap, size_t *n, char *errstr,
@@ -1167,22 +1125,11 @@ int vg_odsql_select_parse(const char *src, size_t len,
       rc = unexpected(&p, "a field name or *");
       goto out;
     }
-    if ((rc = lex(&p)))
-      goto out;
-    if (p.tok.type == TK_END)
+    if ((rc = lex(&p)) || (rc = list_next(&p, "',' or the end of the select list")))
       break;
-    if (p.tok.type != TK_COMMA) {
-      rc = unexpected(&p, "',' or the end of the select list");
-      goto out;
-    }
-    if ((rc = lex(&p)))
-      goto out;
   }
 out:
-  free(p.qbuf);
-  if (rc)
-    *n = 0;
-  return rc;
+  return list_end(&p, rc < 0 ? rc : 0, n);
 }
 
 int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_field *fields,
@@ -1214,20 +1161,11 @@ int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_fiel
     keys[*n].field = f;
     keys[*n].desc = desc;
     (*n)++;
-    if (p.tok.type == TK_END)
+    if ((rc = list_next(&p, "asc, desc, ',' or the end of the order_by list")))
       break;
-    if (p.tok.type != TK_COMMA) {
-      rc = unexpected(&p, "asc, desc, ',' or the end of the order_by list");
-      goto out;
-    }
-    if ((rc = lex(&p)))
-      goto out;
   }
 out:
-  free(p.qbuf);
-  if (rc)
-    *n = 0;
-  return rc;
+  return list_end(&p, rc < 0 ? rc : 0, n);
 }
 
 int vg_odsql_row_cmp(const struct vg_odsql_order *keys, size_t nkeys,

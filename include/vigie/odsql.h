@@ -44,6 +44,9 @@
 
 #define VG_ODSQL_MAX_LEN 8192
 #define VG_ODSQL_MAX_DEPTH 64
+/* The "error_code" of the HTTP 400 answer that carries a parse error:
+ * {"error_code": "ODSQLError", "message": errstr}. */
+#define VG_ODSQL_ERROR_CODE "ODSQLError"
 
 enum vg_odsql_type {
   VG_ODSQL_TEXT = 0,

@@ -8,6 +8,7 @@
  * on the same clause written in SQL. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -275,6 +276,46 @@ static void errors(void **state) {
   FAILS("start_datetime > date'2026-01-01T25:00'", "time 25:00:00 is out of range");
   FAILS("date > 1", "unexpected 'date' at position 1, expected a field");
   FAILS("metric = 'a' and", "unexpected end of the clause");
+}
+
+/* The error table of docs/publication.md says what the parser answers: each
+ * row whose first cell is a clause in a code span is parsed and its message
+ * compared with the second cell. */
+static void errors_as_documented(void **state) {
+  (void)state;
+  FILE *f = fopen(VG_SOURCE_DIR "/docs/publication.md", "r");
+  assert_non_null(f);
+  char line[1024];
+  int rows = 0, in_errors = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (line[0] == '#') /* only the table of the ODSQL "Errors" section */
+      in_errors = strcmp(line, "### Errors\n") == 0;
+    if (!in_errors || strncmp(line, "| `", 3) != 0)
+      continue;
+    char *clause = line + 3;
+    char *end = strstr(clause, "` | ");
+    assert_non_null(end);
+    *end = '\0';
+    char *msg = end + 4;
+    int ticks = strncmp(msg, "``", 2) == 0 ? 2 : 1;
+    msg += ticks;
+    char *close = strstr(msg, ticks == 2 ? "`` |" : "` |");
+    assert_non_null(close);
+    while (close > msg && close[-1] == ' ' && ticks == 2)
+      close--;
+    *close = '\0';
+    char err[256] = "";
+    struct vg_odsql_where *w = NULL;
+    assert_int_equal(vg_odsql_where_parse(clause, strlen(clause), schema, NF, utc, &w,
+                                          err, sizeof err),
+                     -EINVAL);
+    if (strcmp(err, msg) != 0)
+      print_message("docs say [%s] for [%s], the parser [%s]\n", msg, clause, err);
+    assert_string_equal(err, msg);
+    rows++;
+  }
+  fclose(f);
+  assert_true(rows >= 6);
 }
 
 static void errors_binary_and_limits(void **state) {
@@ -943,14 +984,74 @@ static void oracle_sqlite(void **state) {
   sqlite3_close(db);
 }
 
+/* ---- threads: one parsed clause, evaluated by several threads at once ----------------
+ */
+
+struct shared_eval {
+  const struct vg_odsql_where *w;
+  struct row rows[64];
+  int counts[4];
+};
+
+static void *evaluator(void *arg) {
+  void **a = arg;
+  struct shared_eval *sh = a[0];
+  int *count = a[1];
+  for (int rep = 0; rep < 2000; rep++)
+    for (int r = 0; r < 64; r++)
+      *count += vg_odsql_where_eval(sh->w, sh->rows[r].v);
+  return NULL;
+}
+
+static void threads_share_a_clause(void **state) {
+  (void)state;
+  static const char *const metrics[] = {"no2", "pm10", "o3", NULL};
+  struct shared_eval *sh = calloc(1, sizeof *sh);
+  assert_non_null(sh);
+  int want = 0;
+  sh->w = parse("start_datetime >= date'2026-03-29' and metric in ('no2', 'pm10') and "
+                "not (mean < 20 or status is null)");
+  for (int r = 0; r < 64; r++) {
+    sh->rows[r] = mkrow(1774738800 + (r - 32) * 3600, metrics[r % 4], "s", r, 0,
+                        r % 5 ? "final" : NULL);
+    want += vg_odsql_where_eval(sh->w, sh->rows[r].v);
+  }
+  assert_true(want > 0 && want < 64);
+  pthread_t th[4];
+  void *args[4][2];
+  for (int i = 0; i < 4; i++) {
+    args[i][0] = sh;
+    args[i][1] = &sh->counts[i];
+    assert_int_equal(pthread_create(&th[i], NULL, evaluator, args[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(sh->counts[i], want * 2000);
+  }
+  vg_odsql_where_free((struct vg_odsql_where *)sh->w);
+  free(sh);
+}
+
+int vg_test_publish_odsql_thread(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(threads_share_a_clause)};
+  return cmocka_run_group_tests_name("publish_odsql_thread", tests, setup, teardown);
+}
+
 int vg_test_publish_odsql(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(grammar),        cmocka_unit_test(precedence),
-      cmocka_unit_test(errors),         cmocka_unit_test(errors_binary_and_limits),
-      cmocka_unit_test(nulls),          cmocka_unit_test(time_pushdown),
-      cmocka_unit_test(text_pushdown),  cmocka_unit_test(dates_across_dst),
-      cmocka_unit_test(select_lists),   cmocka_unit_test(order_lists),
-      cmocka_unit_test(row_comparison), cmocka_unit_test(oracle_sqlite),
+      cmocka_unit_test(grammar),
+      cmocka_unit_test(precedence),
+      cmocka_unit_test(errors),
+      cmocka_unit_test(errors_as_documented),
+      cmocka_unit_test(errors_binary_and_limits),
+      cmocka_unit_test(nulls),
+      cmocka_unit_test(time_pushdown),
+      cmocka_unit_test(text_pushdown),
+      cmocka_unit_test(dates_across_dst),
+      cmocka_unit_test(select_lists),
+      cmocka_unit_test(order_lists),
+      cmocka_unit_test(row_comparison),
+      cmocka_unit_test(oracle_sqlite),
   };
   return cmocka_run_group_tests_name("publish_odsql", tests, setup, teardown);
 }
