@@ -51,6 +51,7 @@ static const char *usage_text =
     "  query   [--resolution 1m|1h|1d] [--metric NAME]... [--where TAG=VALUE]...\n"
     "          [--from TIME] [--to TIME] [--tz ZONE] [--format table|csv|json|ndjson]\n"
     "          [--stats LIST] [--limit N] [--group-by TAG[,TAG]]\n"
+    "          [--fill none|null|previous]\n"
     "          rollup windows, one row per series and window, sorted by series\n"
     "          then start; columns start_datetime (inclusive), end_datetime\n"
     "          (exclusive), series, metric, count, sum, min, max, mean, stddev\n"
@@ -63,6 +64,10 @@ static const char *usage_text =
     "          (a quantile, like p99 or p99.9). --limit N prints N rows at most.\n"
     "          --group-by TAG merges, per metric and value of TAG, the windows\n"
     "          of all matching series exactly (sketches merged, not averaged).\n"
+    "          --fill null writes a row (status gap, empty statistics) for each\n"
+    "          window without data between --from and --to (else between the\n"
+    "          first and last stored window); --fill previous carries the last\n"
+    "          stored window's values into the gap rows; none (default) omits them.\n"
     "  series  [--metric NAME] [--where TAG=VALUE]... [--match GLOB] [--format F]\n"
     "          the series with their tags and windows per resolution\n"
     "  status  [--format F]  partition positions, watermark, store size\n"
@@ -367,6 +372,7 @@ struct ctx {
   struct vg_store_reader *rd;
   struct vg_tz *tz;
   int64_t base_s;
+  const char *store_zone; /* the zone of the store's hours and days */
 };
 
 static int open_store(struct ctx *c) {
@@ -626,7 +632,10 @@ struct qrow {
   const char *metric;
   uint64_t *left; /* rows still allowed by --limit */
   int fmt;
+  int gap; /* a window --fill made up: GAP_NULL or GAP_PREVIOUS, else 0 */
 };
+
+enum { GAP_NULL = 1, GAP_PREVIOUS = 2 };
 
 static int put_distinct(struct rows *r, const struct vg_acc *acc) {
   if (!acc->hll)
@@ -661,6 +670,11 @@ static int on_window(const struct vg_wentry *w, void *arg) {
   (*q->left)--;
   for (size_t k = 0; k < q->cs->n && !rc; k++) {
     const struct col *c = &q->cs->c[k];
+    if (q->gap == GAP_NULL && c->id != C_START && c->id != C_END && c->id != C_SERIES &&
+        c->id != C_METRIC && c->id != C_STATUS) {
+      rc = put(r, CELL_NULL, NULL);
+      continue;
+    }
     switch (c->id) {
     case C_START:
     case C_END:
@@ -690,8 +704,10 @@ static int on_window(const struct vg_wentry *w, void *arg) {
       rc = has_fl ? put_time_ns(r, fl->last_t, q->tz) : put(r, CELL_NULL, NULL);
       break;
     case C_DISTINCT: rc = put_distinct(r, &w->acc); break;
-    case C_STATUS: rc = put(r, CELL_TEXT, w->final ? "final" : "provisional"); break;
-    case C_REVISION: rc = put_u64(r, w->revision); break;
+    case C_STATUS:
+      rc = put(r, CELL_TEXT, q->gap ? "gap" : w->final ? "final" : "provisional");
+      break;
+    case C_REVISION: rc = q->gap ? put(r, CELL_NULL, NULL) : put_u64(r, w->revision); break;
     default: assert(0);
     }
   }
@@ -702,11 +718,119 @@ static int on_window(const struct vg_wentry *w, void *arg) {
   return rc;
 }
 
+/* --- --fill: the calendar's windows between the stored ones ------------- */
+
+enum { FILL_NONE, FILL_NULL, FILL_PREVIOUS };
+
+/* Walks one series' (or group's) windows in time order and, unless mode is
+ * FILL_NONE, writes a row for each window of the calendar that has no data:
+ * between --from and --to when given, else between the first and the last
+ * stored window. The calendar is the store's (its zone, its base windows),
+ * so a made-up day lasts 23 or 25 hours where the store's days do; a stored
+ * window the calendar does not predict (another zone or base resolution)
+ * stops the walk with a message in err. */
+struct fill {
+  int mode;
+  uint8_t res;
+  int64_t from, to;      /* TIME_MIN / TIME_MAX when not given */
+  int64_t next;          /* start of the next window; INT64_MIN before the first */
+  struct vg_calendar cal;
+  struct vg_wentry prev; /* FILL_PREVIOUS: a deep copy of the last stored window */
+  int has_prev;
+  struct qrow *q;
+  char err[512];
+};
+
+static int fill_mismatch(struct fill *f, int64_t start) {
+  char t[VG_FMT_ISO_MAX];
+  vg_fmt_iso(start, f->q->tz, t);
+  snprintf(f->err, sizeof f->err,
+           "--fill: the stored windows of %s do not follow the calendar of zone '%s' with "
+           "%" PRId64 " s base windows (at %s); give the store's --config",
+           f->q->key, vg_tz_name(f->cal.tz), f->cal.base_s, t);
+  return VG_ECONFIG;
+}
+
+/* The start of the first window that starts at or after t. */
+static int64_t fill_first(struct fill *f, int64_t t) {
+  struct vg_span s = vg_calendar_window(&f->cal, (enum vg_res)f->res, t);
+  return s.start < t ? s.end : s.start;
+}
+
+/* Writes the missing windows from f->next up to (not including) until. */
+static int fill_gaps(struct fill *f, int64_t until) {
+  int rc = 0;
+  while (f->next < until && !rc) {
+    struct vg_span s = vg_calendar_window(&f->cal, (enum vg_res)f->res, f->next);
+    if (s.start != f->next)
+      return fill_mismatch(f, f->next);
+    struct vg_wentry g;
+    if (f->mode == FILL_PREVIOUS && f->has_prev) {
+      g = f->prev;
+      f->q->gap = GAP_PREVIOUS;
+    } else {
+      memset(&g, 0, sizeof g);
+      vg_acc_init(&g.acc);
+      f->q->gap = GAP_NULL;
+    }
+    g.start = s.start;
+    g.end = s.end;
+    g.res = f->res;
+    rc = on_window(&g, f->q);
+    f->q->gap = 0;
+    f->next = s.end;
+  }
+  return rc;
+}
+
+/* vg_store_read_range's callback: the gaps before w, then w. */
+static int fill_window(const struct vg_wentry *w, void *arg) {
+  struct fill *f = arg;
+  if (f->mode == FILL_NONE)
+    return on_window(w, f->q);
+  if (f->next == INT64_MIN)
+    f->next = f->from != TIME_MIN ? fill_first(f, f->from) : w->start;
+  int rc = fill_gaps(f, w->start);
+  if (rc)
+    return rc;
+  if (f->next != w->start)
+    return fill_mismatch(f, w->start);
+  if ((rc = on_window(w, f->q)))
+    return rc;
+  f->next = w->end;
+  if (f->mode == FILL_PREVIOUS) {
+    struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+    vg_acc_release(&f->prev.acc);
+    f->prev = *w;
+    vg_acc_init(&f->prev.acc);
+    f->has_prev = 1;
+    rc = vg_acc_merge(&f->prev.acc, &w->acc, &o); /* a deep copy */
+  }
+  return rc;
+}
+
+/* After the last window of a series or group: the gaps up to --to, and a
+ * fresh start for the next one. */
+static int fill_end(struct fill *f) {
+  int rc = 0;
+  if (f->mode != FILL_NONE && f->to != TIME_MAX) {
+    if (f->next == INT64_MIN && f->from != TIME_MIN)
+      f->next = fill_first(f, f->from);
+    if (f->next != INT64_MIN)
+      rc = fill_gaps(f, f->to);
+  }
+  vg_acc_release(&f->prev.acc);
+  vg_acc_init(&f->prev.acc);
+  f->has_prev = 0;
+  f->next = INT64_MIN;
+  return rc;
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 struct args {
   const char *data_dir, *config, *resolution, *from, *to, *tz, *format, *match, *stats,
-      *limit;
+      *limit, *fill;
   struct names group_by;
   struct filter f;
 };
@@ -817,7 +941,9 @@ static size_t names_index(const struct names *s, const char *name) {
  * averaged), and prints them through on_window. A merged window is final
  * when all its parts are; its revision is the highest. */
 static int query_grouped(struct ctx *c, const struct series_list *l, const struct names *by,
-                         uint8_t res, int64_t from, int64_t to, struct qrow *q) {
+                         uint8_t res, int64_t from, int64_t to, struct fill *f) {
+  struct qrow *q = f->q;
+  char metric[512];
   struct gather g = {0};
   struct names groups = {0};
   int ex = EX_OK;
@@ -862,16 +988,21 @@ static int query_grouped(struct ctx *c, const struct series_list *l, const struc
       vg_hll_free(m->w.acc.hll);
       m->w.acc.hll = NULL;
     }
-    char metric[512];
     static struct tag tags[MAX_TAGS];
-    int nt;
+    int nt, rc = 0;
     const char *gk = groups.v[m->group];
-    parse_key(gk, strlen(gk), metric, sizeof metric, tags, &nt);
-    q->key = gk;
-    q->metric = metric;
-    int rc = on_window(&m->w, q);
+    if (q->key != gk) { /* a new group: the previous one's trailing gaps first */
+      rc = q->key ? fill_end(f) : 0;
+      parse_key(gk, strlen(gk), metric, sizeof metric, tags, &nt);
+      q->key = gk;
+      q->metric = metric;
+    }
+    rc = rc ? rc : fill_window(&m->w, f);
+    if (rc == 0 && j == g.n)
+      rc = fill_end(f);
     if (rc < 0) {
-      ex = fail(EX_RUNTIME, "cannot write the rows: %s", vg_strerror(rc));
+      ex = f->err[0] ? fail(EX_USAGE, "%s", f->err)
+                     : fail(EX_RUNTIME, "cannot write the rows: %s", vg_strerror(rc));
       goto done;
     }
     if (rc > 0)
@@ -915,13 +1046,36 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
       return fail(EX_USAGE, "--limit '%s': expected a number of rows", a->limit);
     left = v;
   }
+  struct fill fill = {.res = (uint8_t)res, .from = from, .to = to, .next = INT64_MIN};
+  vg_acc_init(&fill.prev.acc);
+  if (!a->fill || strcmp(a->fill, "none") == 0)
+    fill.mode = FILL_NONE;
+  else if (strcmp(a->fill, "null") == 0)
+    fill.mode = FILL_NULL;
+  else if (strcmp(a->fill, "previous") == 0)
+    fill.mode = FILL_PREVIOUS;
+  else
+    return fail(EX_USAGE, "--fill '%s': expected none, null or previous", a->fill);
+  struct vg_tz *store_tz = NULL;
+  if (fill.mode != FILL_NONE) {
+    if (vg_tz_load(c->store_zone, &store_tz, err, sizeof err))
+      return fail(EX_USAGE, "timezone '%s': %s", c->store_zone, err);
+    if (vg_calendar_init(&fill.cal, store_tz, c->base_s)) {
+      vg_tz_free(store_tz);
+      return fail(EX_USAGE, "the base resolution (%" PRId64 " s) does not divide an hour",
+                  c->base_s);
+    }
+  }
   struct colspec cs = {0};
   struct series_list l = {0};
   struct rows rows = {0};
   char *stats = NULL;
-  if (a->stats && !(stats = strdup(a->stats)))
-    return fail(EX_RUNTIME, "out of memory");
-  int ex = colspec_init(&cs, stats);
+  int ex = EX_OK;
+  if (a->stats && !(stats = strdup(a->stats))) {
+    ex = fail(EX_RUNTIME, "out of memory");
+    goto done;
+  }
+  ex = colspec_init(&cs, stats);
   if (ex)
     goto done;
   rows.cols = cs.names;
@@ -937,8 +1091,9 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
         ex = EX_USAGE;
         goto done;
       }
-    struct qrow q = {&rows, &cs, c->tz, NULL, NULL, &left, fmt};
-    if ((ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &q)))
+    struct qrow q = {&rows, &cs, c->tz, NULL, NULL, &left, fmt, 0};
+    fill.q = &q;
+    if ((ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &fill)))
       goto done;
   }
   for (size_t i = 0; i < l.n && left && !a->group_by.n; i++) {
@@ -946,10 +1101,17 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
     static struct tag tags[MAX_TAGS];
     int nt;
     parse_key(l.v[i].key, strlen(l.v[i].key), metric, sizeof metric, tags, &nt);
-    struct qrow q = {&rows, &cs, c->tz, l.v[i].key, metric, &left, fmt};
+    struct qrow q = {&rows, &cs, c->tz, l.v[i].key, metric, &left, fmt, 0};
     char e[512] = "";
-    int rc = vg_store_read_range(c->rd, l.v[i].id, (uint8_t)res, from, to, on_window, &q, e,
-                                 sizeof e);
+    fill.q = &q;
+    int rc = vg_store_read_range(c->rd, l.v[i].id, (uint8_t)res, from, to, fill_window, &fill,
+                                 e, sizeof e);
+    if (rc == 0)
+      rc = fill_end(&fill);
+    if (rc < 0 && fill.err[0]) {
+      ex = fail(EX_USAGE, "%s", fill.err);
+      goto done;
+    }
     if (rc < 0) { /* 1: --limit stopped the walk */
       ex = fail(EX_RUNTIME, "cannot %s series %s: %s", e[0] ? "read" : "write the rows of",
                 l.v[i].key, e[0] ? e : vg_strerror(rc));
@@ -965,6 +1127,8 @@ done:
   series_release(&l);
   colspec_release(&cs);
   free(stats);
+  vg_acc_release(&fill.prev.acc);
+  vg_tz_free(store_tz);
   return ex;
 }
 
@@ -1138,7 +1302,7 @@ done:
 
 int main(int argc, char **argv) {
   enum { O_DATA = 1000, O_CONFIG, O_RES, O_METRIC, O_WHERE, O_FROM, O_TO, O_TZ, O_FORMAT,
-         O_MATCH, O_STATS, O_LIMIT, O_GROUP, O_HELP };
+         O_MATCH, O_STATS, O_LIMIT, O_GROUP, O_FILL, O_HELP };
   static const struct option opts[] = {
       {"data-dir", required_argument, 0, O_DATA}, {"config", required_argument, 0, O_CONFIG},
       {"resolution", required_argument, 0, O_RES}, {"metric", required_argument, 0, O_METRIC},
@@ -1146,7 +1310,7 @@ int main(int argc, char **argv) {
       {"to", required_argument, 0, O_TO},         {"tz", required_argument, 0, O_TZ},
       {"format", required_argument, 0, O_FORMAT}, {"match", required_argument, 0, O_MATCH},
       {"stats", required_argument, 0, O_STATS},   {"limit", required_argument, 0, O_LIMIT},
-      {"group-by", required_argument, 0, O_GROUP},
+      {"group-by", required_argument, 0, O_GROUP}, {"fill", required_argument, 0, O_FILL},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   struct args a = {0};
   struct ctx c = {0};
@@ -1193,6 +1357,7 @@ int main(int argc, char **argv) {
     case O_MATCH: a.match = optarg; break;
     case O_STATS: a.stats = optarg; break;
     case O_LIMIT: a.limit = optarg; break;
+    case O_FILL: a.fill = optarg; break;
     case O_GROUP: {
       char *save = NULL, *list = strdup(optarg);
       int rc = list ? 0 : -ENOMEM;
@@ -1244,6 +1409,8 @@ int main(int argc, char **argv) {
     goto done;
   }
   c.base_s = have_cfg ? cfg.base_ns / 1000000000 : 60;
+  /* the store's own zone: the config's; without one, --tz is taken for it */
+  c.store_zone = have_cfg && cfg.timezone ? cfg.timezone : zone;
   if (strcmp(cmd, "query") == 0) {
     ex = cmd_query(&c, &a, fmt);
   } else if (strcmp(cmd, "series") == 0) {

@@ -345,3 +345,114 @@ def test_queries_while_vigied_ingests(kafka, kcat, bin_path, tmp_path, store):
     assert seen == sorted(seen), seen
     assert seen[-1] == len(rows)
     assert d.returncode == 0, d.stderr.read()
+
+
+def local_days(first, last):
+    """[start, end) UTC seconds of the local days of London from date first
+    to date last (exclusive), by zoneinfo: 23, 24 or 25 hours each."""
+    out, d = [], first
+    while d < last:
+        n = d.fromordinal(d.toordinal() + 1)
+        out.append((int(datetime(d.year, d.month, d.day, tzinfo=LONDON).timestamp()),
+                    int(datetime(n.year, n.month, n.day, tzinfo=LONDON).timestamp())))
+        d = n
+    return out
+
+
+def iso_s(text):
+    return int(datetime.fromisoformat(text).timestamp())
+
+
+def fill_query(store, bin_path, *args):
+    return json.loads(vigieq(bin_path, "--config", store["config"], "query", "--metric",
+                             "P1", "--format", "json", *args).stdout)
+
+
+def test_fill_null_days_across_dst(store, bin_path):
+    """The made-up sensor 9001 has data on Oct 1-11 only: --fill null from
+    Oct 5 to Nov 3 writes every London day (Oct 28 lasts 25 hours), the
+    stored ones unchanged and the others as gaps with empty statistics."""
+    from datetime import date
+    sel = ["--resolution", "1d", "--where", "sensor_id=9001", "--from", "2018-10-05",
+           "--to", "2018-11-03"]
+    stored = fill_query(store, bin_path, *sel)
+    filled = fill_query(store, bin_path, *sel, "--fill", "null")
+    want = local_days(date(2018, 10, 5), date(2018, 11, 3))
+    assert [(iso_s(r["start_datetime"]), iso_s(r["end_datetime"])) for r in filled] == want
+    assert 0 < len(stored) < len(want)
+    by_start = {r["start_datetime"]: r for r in stored}
+    for r in filled:
+        if r["start_datetime"] in by_start:
+            assert r == by_start[r["start_datetime"]]
+        else:
+            assert r["status"] == "gap"
+            assert all(r[k] is None for k in COLUMNS[4:] if k != "status"), r
+    assert sum(r["status"] == "gap" for r in filled) == len(want) - len(stored)
+    dst = [r for r in filled if r["start_datetime"].startswith("2018-10-28")]
+    assert dst[0]["end_datetime"] == "2018-10-29T00:00:00+00:00"
+    # the default is none: the stored rows only
+    assert fill_query(store, bin_path, *sel, "--fill", "none") == stored
+
+
+def test_fill_previous_hours_across_dst(store, bin_path):
+    """Hours of Oct 10-29 (the 28th has 25 of them): a gap carries the values
+    of the last stored hour before it."""
+    sel = ["--resolution", "1h", "--where", "sensor_id=9001", "--from", "2018-10-10",
+           "--to", "2018-10-29", "--stats", "count,mean,max,status,revision"]
+    stored = fill_query(store, bin_path, *sel)
+    filled = fill_query(store, bin_path, *sel, "--fill", "previous")
+    t0 = int(datetime(2018, 10, 10, tzinfo=LONDON).timestamp())
+    t1 = int(datetime(2018, 10, 29, tzinfo=LONDON).timestamp())
+    # London's offsets are whole hours: its clock hours are the UTC hours
+    assert [iso_s(r["start_datetime"]) for r in filled] == list(range(t0, t1, 3600))
+    assert len(filled) == 19 * 24 + 1
+    by_start = {iso_s(r["start_datetime"]): r for r in stored}
+    last = None
+    for r in filled:
+        s = iso_s(r["start_datetime"])
+        assert iso_s(r["end_datetime"]) == s + 3600
+        if s in by_start:
+            assert r == by_start[s]
+            last = r
+        elif last is None:  # nothing stored before it: nothing to carry
+            assert r["status"] == "gap" and r["count"] is None and r["mean"] is None
+        else:
+            assert r["status"] == "gap" and r["revision"] is None
+            assert (r["count"], r["mean"], r["max"]) == (last["count"], last["mean"],
+                                                         last["max"])
+    assert any(r["status"] == "gap" and r["count"] is not None for r in filled)
+
+
+def test_fill_unbounded_grouped_and_limited(store, bin_path):
+    """Without --from/--to the gaps between a series' first and last stored
+    windows; with --group-by the groups are filled; --limit counts gap rows."""
+    from datetime import date
+    for sel in (["--where", "sensor_id=5331"], ["--group-by", "location"]):
+        stored = fill_query(store, bin_path, "--resolution", "1d", *sel)
+        filled = fill_query(store, bin_path, "--resolution", "1d", *sel, "--fill", "null")
+        first = datetime.fromisoformat(stored[0]["start_datetime"]).date()
+        last = datetime.fromisoformat(stored[-1]["start_datetime"]).date()
+        want = local_days(first, date.fromordinal(last.toordinal() + 1))
+        assert [(iso_s(r["start_datetime"]), iso_s(r["end_datetime"])) for r in filled] \
+            == want
+        assert [r for r in filled if r["status"] != "gap"] == stored
+    some = fill_query(store, bin_path, "--resolution", "1d", "--where", "sensor_id=9001",
+                      "--from", "2018-10-09", "--to", "2018-11-01", "--fill", "null",
+                      "--limit", "6")
+    assert len(some) == 6 and [r["status"] for r in some].count("gap") == 3
+
+
+def test_fill_refuses_another_calendar(store, bin_path):
+    """--data-dir without --config: the store's zone is taken from --tz; a
+    zone whose days are not the store's is refused, not filled wrongly."""
+    r = vigieq(bin_path, "--data-dir", store["dir"], "--tz", "UTC", "query", "--resolution",
+               "1d", "--from", "2018-10-05", "--to", "2018-10-20", "--fill", "null",
+               check=False)
+    assert r.returncode == 2 and "do not follow the calendar of zone 'UTC'" in r.stderr
+    ok = vigieq(bin_path, "--data-dir", store["dir"], "--tz", "Europe/London", "query",
+                "--resolution", "1d", "--where", "sensor_id=9001", "--metric", "P1",
+                "--from", "2018-10-05", "--to", "2018-10-20", "--fill", "null",
+                "--format", "json")
+    assert len(json.loads(ok.stdout)) == 15
+    r = vigieq(bin_path, "--config", store["config"], "query", "--fill", "zero", check=False)
+    assert r.returncode == 2 and "--fill 'zero'" in r.stderr
