@@ -456,3 +456,71 @@ def test_fill_refuses_another_calendar(store, bin_path):
     assert len(json.loads(ok.stdout)) == 15
     r = vigieq(bin_path, "--config", store["config"], "query", "--fill", "zero", check=False)
     assert r.returncode == 2 and "--fill 'zero'" in r.stderr
+
+
+def status_rows(bin_path, config):
+    r = vigieq(bin_path, "--config", config, "status", "--format", "csv")
+    return list(csv.DictReader(io.StringIO(r.stdout, newline=""))), r.stderr
+
+
+def test_status_lag_against_the_broker(store, kafka, kcat, bin_path):
+    """Messages produced after the drain are the lag: end_offset (the real
+    broker's) - the stored offset, per partition."""
+    before, _ = status_rows(bin_path, store["config"])
+    parts = {(r["name"], int(r["partition"])): r for r in before if r["kind"] == "partition"}
+    assert parts and all(int(r["lag"]) == 0 and r["end_offset"] == r["value"]
+                         for r in parts.values())
+    extra = 7
+    topic, part = min(parts)
+    r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic, "-p", str(part)],
+                       input="\n".join('{"late": %d}' % i for i in range(extra)) + "\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    after, err = status_rows(bin_path, store["config"])
+    for r in after:
+        if r["kind"] != "partition":
+            continue
+        k = (r["name"], int(r["partition"]))
+        assert r["value"] == parts[k]["value"]  # the store did not move
+        more = extra if k == (topic, part) else 0
+        assert int(r["end_offset"]) == int(r["value"]) + more
+        assert int(r["lag"]) == int(r["end_offset"]) - int(r["value"]) == more
+    assert not [r for r in after if r["kind"] == "broker"] and "note" not in err
+
+
+def test_status_counts_windows_and_survives_a_dead_broker(store, bin_path, tmp_path):
+    """Provisional windows are those whose end + lateness (2 h) is past the
+    watermark: counted here from the raw rows per resolution. A broker that
+    does not answer leaves the lag empty with a note, quickly, exit 0."""
+    import time
+    rows, _ = status_rows(bin_path, store["config"])
+    wm = next(int(r["value"]) for r in rows if r["kind"] == "watermark") // 10**9
+    want = [set(), set(), set()]
+    for sensor, _, t, _, vals in store["rows"]:
+        for field in vals:
+            s = int(t.timestamp())
+            local = t.astimezone(LONDON)
+            day_end = int(datetime.fromordinal(local.toordinal() + 1)
+                          .replace(tzinfo=LONDON).timestamp())
+            for res, end in enumerate((s - s % 60 + 60, s - s % 3600 + 3600, day_end)):
+                if end + 7200 > wm:
+                    want[res].add((sensor, field, end))
+    win = {r["name"]: r for r in rows if r["kind"] == "windows"}
+    assert win["provisional"]["detail"] == "1m=%d 1h=%d 1d=%d" % tuple(map(len, want))
+    assert int(win["provisional"]["value"]) == sum(map(len, want))
+    store_rows = {r["name"]: int(r["value"]) for r in rows if r["kind"] == "store"}
+    assert store_rows["open_windows"] >= int(win["provisional"]["value"]) + \
+        int(win["final_open"]["value"])
+    assert 0 < store_rows["used_bytes"] <= store_rows["map_bytes"]
+    cfg = tmp_path / "dead.yaml"
+    text = open(store["config"]).read()
+    start = text.index("brokers: \"") + len("brokers: \"")
+    cfg.write_text(text[:start] + "127.0.0.1:1" + text[text.index("\"", start):])
+    t0 = time.monotonic()
+    dead, err = status_rows(bin_path, str(cfg))
+    assert time.monotonic() - t0 < 10
+    assert "not reachable" in err
+    assert [r["value"] for r in dead if r["kind"] == "partition"] == \
+        [r["value"] for r in rows if r["kind"] == "partition"]
+    assert all(r["lag"] == "" and r["end_offset"] == "" for r in dead)
+    assert any(r["kind"] == "broker" and "not reachable" in r["detail"] for r in dead)
