@@ -490,8 +490,66 @@ static int filter_ok(const struct filter *f, const char *key) {
   return 1;
 }
 
-/* Loads the dictionary, checks the filter's names against it (usage errors
- * with suggestions) and keeps the matching series, sorted by key. */
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --where TAG=VALUE with a plain VALUE (no glob) that no series has: a usage
+ * error naming the closest values of TAG. The values are sorted and made
+ * unique first, so that a store of many series costs n log n, not n^2. */
+static int check_where_value(const struct series_list *l, const char *name,
+                             const char *value) {
+  if (strpbrk(value, "*?[\\"))
+    return EX_OK;
+  struct names vals = {0};
+  static struct tag tags[MAX_TAGS];
+  char metric[512];
+  int nt, found = 0, ex = EX_OK;
+  for (size_t i = 0; i < l->n && !found; i++) {
+    if (parse_key(l->v[i].key, strlen(l->v[i].key), metric, sizeof metric, tags, &nt))
+      continue;
+    for (int t = 0; t < nt && !found; t++) {
+      if (strcmp(tags[t].name, name) != 0)
+        continue;
+      found = strcmp(tags[t].value, value) == 0;
+      if (vals.n == vals.cap) {
+        size_t cap = vals.cap ? vals.cap * 2 : 64;
+        char **v = realloc(vals.v, cap * sizeof *v);
+        if (!v)
+          goto oom;
+        vals.v = v;
+        vals.cap = cap;
+      }
+      if (!(vals.v[vals.n] = strdup(tags[t].value)))
+        goto oom;
+      vals.n++;
+    }
+  }
+  if (!found) {
+    qsort(vals.v, vals.n, sizeof *vals.v, cmp_str);
+    size_t k = 0;
+    for (size_t i = 0; i < vals.n; i++) {
+      if (k && strcmp(vals.v[k - 1], vals.v[i]) == 0)
+        free(vals.v[i]);
+      else
+        vals.v[k++] = vals.v[i];
+    }
+    vals.n = k;
+    char what[160];
+    snprintf(what, sizeof what, "--where %s value", name);
+    suggest(what, value, &vals);
+    ex = EX_USAGE;
+  }
+  names_release(&vals);
+  return ex;
+oom:
+  names_release(&vals);
+  return fail(EX_RUNTIME, "out of memory");
+}
+
+/* Loads the dictionary, checks the filter's names and plain tag values
+ * against it (usage errors with suggestions) and keeps the matching series,
+ * sorted by key. */
 static int select_series(struct ctx *c, const struct filter *f, struct series_list *l) {
   int rc = vg_store_series_each(c->rd, on_series, l);
   if (rc)
@@ -510,6 +568,9 @@ static int select_series(struct ctx *c, const struct filter *f, struct series_li
       suggest("tag", name, &l->tagnames);
       return EX_USAGE;
     }
+    int ex = eq[-1] == '!' ? EX_OK : check_where_value(l, name, eq + 1);
+    if (ex)
+      return ex;
   }
   size_t k = 0;
   for (size_t i = 0; i < l->n; i++) {

@@ -230,6 +230,13 @@ def test_errors_have_exit_codes_and_say_why(store, bin_path, tmp_path):
     r = vigieq(bin_path, "--config", store["config"], "query", "--where", "sensor=5331",
                check=False)
     assert r.returncode == 2 and "'sensor_id'" in r.stderr
+    r = vigieq(bin_path, "--config", store["config"], "query", "--where", "sensor_id=5332",
+               check=False)
+    assert r.returncode == 2 and "unknown --where sensor_id value '5332'" in r.stderr
+    assert r.stderr.index("'5331'") < r.stderr.index("'9001'")  # closest first
+    r = vigieq(bin_path, "--config", store["config"], "series", "--where", "location=312",
+               check=False)
+    assert r.returncode == 2 and r.stderr.rstrip().endswith("closest: '3121'")
     r = vigieq(bin_path, "--config", store["config"], "query", "--group-by", "locaton",
                check=False)
     assert r.returncode == 2 and "'location'" in r.stderr
