@@ -531,3 +531,92 @@ def test_status_counts_windows_and_survives_a_dead_broker(store, bin_path, tmp_p
         [r["value"] for r in rows if r["kind"] == "partition"]
     assert all(r["lag"] == "" and r["end_offset"] == "" for r in dead)
     assert any(r["kind"] == "broker" and "not reachable" in r["detail"] for r in dead)
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def plot_points(path):
+    """(svg root, plot area mapping, {series: [(M|L, t, value)]}) of a plot:
+    the line's points turned back into instants (UTC s) and values through
+    the plot area's data-* mapping."""
+    import re
+    import xml.etree.ElementTree as ET
+    root = ET.parse(path).getroot()
+    assert root.tag == SVG + "svg"
+    g = root.find(f"{SVG}g[@class='plot']")
+    m = {k: float(g.get("data-" + k)) for k in ("x", "y", "width", "height", "t0", "t1",
+                                                "y0", "y1")}
+    lines = {}
+    for p in g.findall(f"{SVG}path[@class='line']"):
+        pts = []
+        for cmd, x, y in re.findall(r"([ML])([-\d.]+) ([-\d.]+)", p.get("d")):
+            t = m["t0"] + (float(x) - m["x"]) / m["width"] * (m["t1"] - m["t0"])
+            v = m["y0"] + (m["y"] + m["height"] - float(y)) / m["height"] * (m["y1"] - m["y0"])
+            pts.append((cmd, t, v))
+        assert p.get("data-series") not in lines
+        lines[p.get("data-series")] = pts
+    return root, g, m, lines
+
+
+@pytest.mark.parametrize("args", [
+    ["--resolution", "1h", "--metric", "P1", "--from", "2018-10-26", "--to", "2018-10-30"],
+    ["--resolution", "1d", "--group-by", "location"],
+    ["--resolution", "1d", "--metric", "P2", "--fill", "null", "--where", "sensor_id=9001",
+     "--from", "2018-10-01", "--to", "2018-10-20"],
+], ids=["1h-dst-days", "1d-grouped", "1d-gaps"])
+def test_plot_draws_the_query(store, bin_path, tmp_path, args):
+    """One line per series whose points are the query's windows (the window
+    middle, the mean, within a pixel), the same extent, a band where min and
+    max are kept, ticks at local hours or days of London, valid XML."""
+    out = tmp_path / "chart.svg"
+    vigieq(bin_path, "--config", store["config"], "plot", *args, "--output", str(out),
+           "--unit", "µg/m³")
+    rows = json.loads(vigieq(bin_path, "--config", store["config"], "query", *args,
+                             "--stats", "mean,min,max", "--format", "json").stdout)
+    root, g, m, lines = plot_points(out)
+    assert rows and set(lines) == {r["series"] for r in rows}
+    assert m["t0"] == min(iso_s(r["start_datetime"]) for r in rows)
+    assert m["t1"] == max(iso_s(r["end_datetime"]) for r in rows)
+    px_t = (m["t1"] - m["t0"]) / m["width"]
+    px_v = (m["y1"] - m["y0"]) / m["height"]
+    for series, pts in lines.items():
+        mine = [r for r in rows if r["series"] == series and r["mean"] is not None]
+        assert len(pts) == len(mine)
+        prev_end = None
+        for (cmd, t, v), r in zip(pts, mine):
+            s, e = iso_s(r["start_datetime"]), iso_s(r["end_datetime"])
+            assert abs(t - (s + e) / 2) <= px_t and abs(v - r["mean"]) <= px_v
+            assert cmd == ("L" if prev_end == s else "M")  # broken at a gap
+            prev_end = e
+        assert m["y0"] <= min(r["min"] for r in mine) <= max(r["max"] for r in mine) \
+            <= m["y1"]
+    bands = g.findall(f"{SVG}path[@class='band']")
+    assert {b.get("data-series") for b in bands} == set(lines)
+    title = root.find(f"{SVG}text[@class='title']").text
+    assert "µg/m³" in title and ", ".join(sorted({r["metric"] for r in rows})) in title
+    legend = [t for t in g.findall(f"{SVG}text[@class='legend']")]
+    assert len(legend) == len(lines)
+    ticks = [int(t.get("data-time")) for t in g.findall(f"{SVG}text[@class='tick-label']")
+             if t.get("data-time")]
+    assert len(ticks) >= 3
+    for t in ticks:
+        assert m["t0"] <= t <= m["t1"]
+        local = datetime.fromtimestamp(t, LONDON)
+        assert (local.minute, local.second) == (0, 0)
+        if "1d" in args:
+            assert local.hour == 0
+    if "--fill" in args:
+        assert [c for c, _, _ in next(iter(lines.values()))].count("M") == 1
+        assert len(next(iter(lines.values()))) < len(rows)  # the gap rows have no point
+
+
+def test_plot_to_stdout_and_errors(store, bin_path):
+    import xml.etree.ElementTree as ET
+    r = vigieq(bin_path, "--config", store["config"], "plot", "--resolution", "1d",
+               "--where", "sensor_id=5331", "--metric", "P2")
+    root = ET.fromstring(r.stdout.encode())
+    assert len(root.findall(f".//{SVG}path[@class='line']")) == 1
+    r = vigieq(bin_path, "--config", store["config"], "plot", "--output",
+               "/nonexistent/dir/x.svg", check=False)
+    assert r.returncode == 1 and "/nonexistent/dir/x.svg" in r.stderr
