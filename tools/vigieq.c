@@ -101,8 +101,16 @@ __attribute__((format(printf, 2, 3))) static int fail(int code, const char *fmt,
 /* --- cells and output ---------------------------------------------------- */
 
 struct cell {
-  char *s; /* NULL when CELL_NULL */
+  char *s; /* in the rows' text blocks; NULL when CELL_NULL */
   int kind;
+};
+
+/* The cells' text, in blocks that never move (a cell points into one):
+ * one copy per cell and no allocation per cell. */
+struct textblock {
+  struct textblock *next;
+  size_t used, cap;
+  char data[];
 };
 
 struct rows {
@@ -110,6 +118,7 @@ struct rows {
   size_t ncols;
   struct cell *c;
   size_t n, cap;  /* cells */
+  struct textblock *text; /* the block being filled first */
   int started;    /* streamed: the header is out */
   size_t written; /* streamed: rows already out */
 };
@@ -124,10 +133,38 @@ static int put(struct rows *r, int kind, const char *s) {
     r->cap = cap;
   }
   char *d = NULL;
-  if (kind != CELL_NULL && !(d = strdup(s)))
-    return -ENOMEM;
+  if (kind != CELL_NULL) {
+    size_t len = strlen(s) + 1;
+    struct textblock *b = r->text;
+    if (!b || b->cap - b->used < len) {
+      size_t cap = len > 65536 ? len : 65536;
+      if (!(b = malloc(sizeof *b + cap)))
+        return -ENOMEM;
+      *b = (struct textblock){r->text, 0, cap};
+      r->text = b;
+    }
+    d = memcpy(b->data + b->used, s, len);
+    b->used += len;
+  }
   r->c[r->n++] = (struct cell){d, kind};
   return 0;
+}
+
+/* Drops every cell; keep_one keeps the first block for the next rows. */
+static void rows_clear(struct rows *r, int keep_one) {
+  struct textblock *b = r->text, *keep = keep_one ? b : NULL;
+  if (keep) {
+    b = b->next;
+    keep->next = NULL;
+    keep->used = 0;
+  }
+  while (b) {
+    struct textblock *next = b->next;
+    free(b);
+    b = next;
+  }
+  r->text = keep;
+  r->n = 0;
 }
 
 static int put_double(struct rows *r, double v) {
@@ -145,8 +182,7 @@ static int put_u64(struct rows *r, uint64_t v) {
 }
 
 static void rows_release(struct rows *r) {
-  for (size_t i = 0; i < r->n; i++)
-    free(r->c[i].s);
+  rows_clear(r, 0);
   free(r->c);
 }
 
@@ -203,9 +239,7 @@ static int rows_stream(FILE *out, struct rows *r, int fmt) {
     }
   }
   r->written += nrows;
-  for (size_t i = 0; i < r->n; i++)
-    free(r->c[i].s);
-  r->n = 0;
+  rows_clear(r, 1);
   return ferror(out) ? -EIO : 0;
 }
 

@@ -18,7 +18,61 @@
 
 #include "vigie/calendar.h"
 
+/* The powers of ten a double holds exactly. */
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* vg_fmt_double's fast path, for a value that is the double nearest to a
+ * decimal D of at most 15 significant digits and 9 decimals, with
+ * 1e-4 <= |D| < 1e15 (readings and their minima, maxima, firsts, lasts).
+ * "%.15g" then prints D in fixed notation (v is within half an ulp of D,
+ * far less than half a unit of D's 15th digit) and D reads back as v, so
+ * the slow path would stop at 15 digits with the same text. D = m / 10^d
+ * is found with the fewest decimals d; the check is exact: m < 2^53 and
+ * 10^d are exact doubles, so m / 10^d is correctly rounded, as strtod is.
+ * Returns the length, or 0 when v is not such a value. */
+static size_t fmt_short(double v, char buf[VG_FMT_DOUBLE_MAX]) {
+  double a = fabs(v);
+  if (!(a >= 1e-4 && a < 1e15))
+    return 0;
+  for (int d = 0; d <= 9; d++) {
+    double m = nearbyint(a * pow10_exact[d]);
+    if (m >= 1e15)
+      return 0;
+    if (m / pow10_exact[d] != a)
+      continue;
+    char dig[24];
+    int nd = 0;
+    for (uint64_t u = (uint64_t)m; u; u /= 10)
+      dig[nd++] = (char)('0' + u % 10); /* reversed */
+    while (nd <= d)
+      dig[nd++] = '0'; /* 0.000ddd */
+    size_t n = 0;
+    if (v < 0)
+      buf[n++] = '-';
+    for (int i = nd - 1; i >= d; i--)
+      buf[n++] = dig[i];
+    int last = 0; /* the last non-zero decimal (trailing zeros go) */
+    while (last < d && dig[last] == '0')
+      last++;
+    if (last < d) {
+      buf[n++] = '.';
+      for (int i = d - 1; i >= last; i--)
+        buf[n++] = dig[i];
+    }
+    buf[n] = 0;
+    return n;
+  }
+  return 0;
+}
+
 size_t vg_fmt_double(double v, char buf[VG_FMT_DOUBLE_MAX]) {
+  size_t fast = fmt_short(v, buf);
+  if (fast)
+    return fast;
+  if (v == 0)
+    return (size_t)snprintf(buf, VG_FMT_DOUBLE_MAX, signbit(v) ? "-0" : "0");
   if (isnan(v))
     return (size_t)snprintf(buf, VG_FMT_DOUBLE_MAX, "nan");
   if (isinf(v))

@@ -46,6 +46,53 @@ static void doubles_round_trip(void **state) {
   assert_string_equal(b, "-inf");
 }
 
+/* The definition of vg_fmt_double's text, written plainly: the first of
+ * %.15g, %.16g, %.17g that reads back as v (its fast path must agree). */
+static void reference_double(double v, char b[VG_FMT_DOUBLE_MAX]) {
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(b, VG_FMT_DOUBLE_MAX, "%.*g", prec, v);
+    if (strtod(b, NULL) == v)
+      return;
+  }
+}
+
+static void check_same(double v) {
+  char got[VG_FMT_DOUBLE_MAX], want[VG_FMT_DOUBLE_MAX];
+  size_t n = vg_fmt_double(v, got);
+  reference_double(v, want);
+  if (strcmp(got, want) != 0)
+    fail_msg("vg_fmt_double(%.17g) = \"%s\", the reference says \"%s\"", v, got, want);
+  assert_int_equal(n, strlen(got));
+}
+
+/* The fast path for short decimals gives the reference's text exactly:
+ * readings of 0-9 decimals over the whole fixed-notation range, values
+ * near its bounds, sums that picked up rounding, zeros and negatives. */
+static void doubles_fast_path_is_the_reference(void **state) {
+  (void)state;
+  static const double edges[] = {0.0,    -0.0,   1e-4,   -1e-4,  9.99e-5, 1.0001e-4,
+                                 1e15,   -1e15,  999999999999999.0, 99999999999999.9,
+                                 1e14,   0.5,    100.0,  1e-9,   123456.789012345,
+                                 0.000123456789, 4503599627370496.0, 0.1 + 0.7};
+  for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+    check_same(edges[i]);
+  uint64_t x = 2463534242ULL;
+  double sum = 0;
+  for (int i = 0; i < 300000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    int d = (int)(x % 11);                            /* decimals */
+    double k = (double)((x >> 8) % 2000000000000ULL) * ((x >> 60) & 1 ? -1 : 1);
+    double v = k / pow(10, d);                        /* short decimals */
+    check_same(v);
+    check_same(v * 1e-3);
+    sum += round(v) / 10; /* a running sum of one-decimal readings */
+    check_same(sum);
+    check_same(sum / (i + 1));
+  }
+}
+
 static char *capture(int (*fn)(FILE *, const char *, size_t), const char *s) {
   char *out = NULL;
   size_t size = 0;
@@ -186,6 +233,7 @@ static void time_arguments(void **state) {
 int vg_test_publish_format(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(doubles_round_trip),
+      cmocka_unit_test(doubles_fast_path_is_the_reference),
       cmocka_unit_test(csv_quoting),
       cmocka_unit_test(json_strings),
       cmocka_unit_test(iso_with_offsets_across_dst),
