@@ -67,9 +67,99 @@ static size_t fmt_short(double v, char buf[VG_FMT_DOUBLE_MAX]) {
   return 0;
 }
 
+/* Writes P significant digits dig[0..P) with decimal exponent x as "%.Pg"
+ * does: fixed notation when -4 <= x < P, else d.ddde+XX; trailing zeros of
+ * the fraction and a bare point dropped. */
+static size_t put_g(char *buf, int neg, const char *dig, int p, int x) {
+  size_t n = 0;
+  int last = p; /* digits after the last non-zero one are dropped */
+  while (last > 1 && dig[last - 1] == '0')
+    last--;
+  if (neg)
+    buf[n++] = '-';
+  if (x >= -4 && x < p) {
+    if (x < 0) {
+      buf[n++] = '0';
+      buf[n++] = '.';
+      for (int i = -1; i > x; i--)
+        buf[n++] = '0';
+      for (int i = 0; i < last; i++)
+        buf[n++] = dig[i];
+    } else {
+      for (int i = 0; i <= x; i++)
+        buf[n++] = dig[i];
+      if (last > x + 1) {
+        buf[n++] = '.';
+        for (int i = x + 1; i < last; i++)
+          buf[n++] = dig[i];
+      }
+    }
+  } else {
+    buf[n++] = dig[0];
+    if (last > 1) {
+      buf[n++] = '.';
+      for (int i = 1; i < last; i++)
+        buf[n++] = dig[i];
+    }
+    n += (size_t)snprintf(buf + n, VG_FMT_DOUBLE_MAX - n, "e%c%02d", x < 0 ? '-' : '+',
+                          x < 0 ? -x : x);
+  }
+  buf[n] = 0;
+  return n;
+}
+
+/* vg_fmt_double's general path with ONE conversion: the 17 correctly
+ * rounded digits of "%.16e" (which are %.17g's), rounded again to 15 and
+ * 16 digits -- exact unless the dropped digits are exactly a half (then 0:
+ * the caller asks libc) -- and each candidate read back with one exact
+ * floating operation (an integer below 2^53 times or over an exact power
+ * of ten is correctly rounded, as strtod is). Returns 0 where that does
+ * not apply. */
+static size_t fmt_digits(double v, char buf[VG_FMT_DOUBLE_MAX]) {
+  char e[40], dig[18];
+  snprintf(e, sizeof e, "%.16e", fabs(v)); /* d.dddddddddddddddde+XX */
+  dig[0] = e[0];
+  memcpy(dig + 1, e + 2, 16);
+  int x = atoi(e + 19);
+  for (int p = 15; p <= 16; p++) {
+    char r[18];
+    int rx = x;
+    memcpy(r, dig, (size_t)p);
+    /* the dropped digits against a half: 5 then zeros is a tie */
+    int cmp = dig[p] > '5' ? 1 : dig[p] < '5' ? -1 : 0;
+    for (int i = p + 1; i < 17 && cmp == 0; i++)
+      cmp = dig[i] != '0';
+    if (cmp == 0)
+      return 0;
+    if (cmp > 0) { /* round up, carrying */
+      int i = p - 1;
+      while (i >= 0 && r[i] == '9')
+        r[i--] = '0';
+      if (i < 0) {
+        r[0] = '1';
+        rx++;
+      } else {
+        r[i]++;
+      }
+    }
+    uint64_t m = 0;
+    for (int i = 0; i < p; i++)
+      m = m * 10 + (uint64_t)(r[i] - '0');
+    int k = rx - (p - 1);
+    if (m > (1ULL << 53) || k > 22 || k < -22)
+      return 0;
+    double back = k >= 0 ? (double)m * pow10_exact[k] : (double)m / pow10_exact[-k];
+    if (back == fabs(v))
+      return put_g(buf, v < 0, r, p, rx);
+  }
+  return put_g(buf, v < 0, dig, 17, x);
+}
+
 size_t vg_fmt_double(double v, char buf[VG_FMT_DOUBLE_MAX]) {
   size_t fast = fmt_short(v, buf);
   if (fast)
+    return fast;
+  if (isfinite(v) && v != 0 && (fast = fmt_digits(v, buf)))
     return fast;
   if (v == 0)
     return (size_t)snprintf(buf, VG_FMT_DOUBLE_MAX, signbit(v) ? "-0" : "0");
@@ -91,16 +181,16 @@ int vg_csv_field(FILE *out, const char *f, size_t len) {
   for (size_t i = 0; i < len && !quote; i++)
     quote = f[i] == ',' || f[i] == '"' || f[i] == '\r' || f[i] == '\n';
   if (!quote)
-    return fwrite(f, 1, len, out) == len ? 0 : -EIO;
-  if (putc('"', out) == EOF)
+    return fwrite_unlocked(f, 1, len, out) == len ? 0 : -EIO;
+  if (putc_unlocked('"', out) == EOF)
     return -EIO;
   for (size_t i = 0; i < len; i++) {
-    if (f[i] == '"' && putc('"', out) == EOF)
+    if (f[i] == '"' && putc_unlocked('"', out) == EOF)
       return -EIO;
-    if (putc(f[i], out) == EOF)
+    if (putc_unlocked(f[i], out) == EOF)
       return -EIO;
   }
-  return putc('"', out) == EOF ? -EIO : 0;
+  return putc_unlocked('"', out) == EOF ? -EIO : 0;
 }
 
 int vg_json_string(FILE *out, const char *s, size_t len) {
@@ -157,11 +247,24 @@ size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX])
   unsigned m, d;
   vg_civil_from_days(days, &y, &m, &d);
   int32_t a = off < 0 ? -off : off;
-  int n = snprintf(buf, VG_FMT_ISO_MAX,
-                   "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d%c%02d:%02d", y, m, d,
-                   (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60),
-                   off < 0 ? '-' : '+', (int)(a / 3600), (int)(a / 60 % 60));
-  return (size_t)n;
+  if (y < 0 || y > 9999) /* rare: let printf widen the year */
+    return (size_t)snprintf(buf, VG_FMT_ISO_MAX,
+                            "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d%c%02d:%02d", y, m, d,
+                            (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60),
+                            off < 0 ? '-' : '+', (int)(a / 3600), (int)(a / 60 % 60));
+  /* YYYY-MM-DDTHH:MM:SS+hh:mm without printf: it is on every row */
+  static const char tmpl[] = "0000-00-00T00:00:00+00:00";
+  unsigned f[] = {(unsigned)(y / 100), (unsigned)(y % 100), m, d, (unsigned)(sec / 3600),
+                  (unsigned)(sec / 60 % 60), (unsigned)(sec % 60), (unsigned)(a / 3600),
+                  (unsigned)(a / 60 % 60)};
+  static const unsigned char at[] = {0, 2, 5, 8, 11, 14, 17, 20, 23};
+  memcpy(buf, tmpl, sizeof tmpl);
+  for (int i = 0; i < 9; i++) {
+    buf[at[i]] = (char)('0' + f[i] / 10);
+    buf[at[i] + 1] = (char)('0' + f[i] % 10);
+  }
+  buf[19] = off < 0 ? '-' : '+';
+  return sizeof tmpl - 1;
 }
 
 __attribute__((format(printf, 3, 4))) static int bad(char *errstr, size_t size,

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 #include "vigie/publish.h"
@@ -65,7 +66,8 @@ static void check_same(double v) {
   assert_int_equal(n, strlen(got));
 }
 
-/* The fast path for short decimals gives the reference's text exactly:
+/* Both fast paths (short decimals; one conversion for the rest) give the
+ * reference's text exactly:
  * readings of 0-9 decimals over the whole fixed-notation range, values
  * near its bounds, sums that picked up rounding, zeros and negatives. */
 static void doubles_fast_path_is_the_reference(void **state) {
@@ -90,7 +92,41 @@ static void doubles_fast_path_is_the_reference(void **state) {
     sum += round(v) / 10; /* a running sum of one-decimal readings */
     check_same(sum);
     check_same(sum / (i + 1));
+    /* and any bit pattern: exponents far out, subnormals, 16-17 digits */
+    double any;
+    memcpy(&any, &x, sizeof any);
+    if (isfinite(any))
+      check_same(any);
+    check_same(ldexp((double)(x >> 11), (int)(x % 200) - 100));
   }
+}
+
+/* vg_fmt_iso writes its digits itself: the same text as gmtime_r and
+ * printf in UTC, over years 1 to 9999 and the ends of that range. */
+static void iso_digits_are_gmtime(void **state) {
+  (void)state;
+  struct vg_tz *utc;
+  char err[128], got[VG_FMT_ISO_MAX], want[64];
+  assert_int_equal(vg_tz_load("UTC", &utc, err, sizeof err), 0);
+  uint64_t x = 99991ULL;
+  for (int i = 0; i < 100000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    int64_t t = (int64_t)(x % 315537897600ULL) - 62135596800LL; /* 0001 to 9999 */
+    if (i == 0)
+      t = -62135596800LL; /* 0001-01-01T00:00:00 */
+    if (i == 1)
+      t = 253402300799LL; /* 9999-12-31T23:59:59 */
+    time_t tt = (time_t)t;
+    struct tm tm;
+    assert_non_null(gmtime_r(&tt, &tm));
+    snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    assert_int_equal(vg_fmt_iso(t, utc, got), strlen(want));
+    assert_string_equal(got, want);
+  }
+  vg_tz_free(utc);
 }
 
 static char *capture(int (*fn)(FILE *, const char *, size_t), const char *s) {
@@ -234,6 +270,7 @@ int vg_test_publish_format(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(doubles_round_trip),
       cmocka_unit_test(doubles_fast_path_is_the_reference),
+      cmocka_unit_test(iso_digits_are_gmtime),
       cmocka_unit_test(csv_quoting),
       cmocka_unit_test(json_strings),
       cmocka_unit_test(iso_with_offsets_across_dst),
