@@ -115,12 +115,59 @@ static size_t put_g(char *buf, int neg, const char *dig, int p, int x) {
  * floating operation (an integer below 2^53 times or over an exact power
  * of ten is correctly rounded, as strtod is). Returns 0 where that does
  * not apply. */
+/* The 17 significant digits of a (1e-4 <= a < 1e15) rounded half to even
+ * from its exact value, as "%.16e" gives them, in integer arithmetic:
+ * a = m * 2^q with m < 2^53 and -70 < q < 0, so m * 10^k (k <= 20) fits
+ * in 128 bits and the shift by -q is exact. *x gets the decimal exponent. */
+static void exact_digits17(double a, char dig[17], int *x) {
+  int e2;
+  double f = frexp(a, &e2); /* a = f * 2^e2, 0.5 <= f < 1 */
+  uint64_t m = (uint64_t)ldexp(f, 53);
+  int q = e2 - 53;
+  int ex = (int)floor(log10(a));
+  for (;;) {
+    int k = 16 - ex;
+    unsigned __int128 n = m;
+    for (int i = 0; i < k; i++)
+      n *= 10;
+    unsigned __int128 half = (unsigned __int128)1 << (-q - 1);
+    unsigned __int128 rem = n & ((half << 1) - 1);
+    uint64_t d = (uint64_t)(n >> -q);
+    if (rem > half || (rem == half && (d & 1)))
+      d++;
+    if (d < 10000000000000000ULL) { /* log10 said one too many */
+      ex--;
+      continue;
+    }
+    if (d >= 100000000000000000ULL) {
+      if (d == 100000000000000000ULL) { /* rounded up to a power of ten */
+        d /= 10;
+        ex++;
+      } else {
+        ex++;
+        continue;
+      }
+    }
+    for (int i = 16; i >= 0; i--, d /= 10)
+      dig[i] = (char)('0' + d % 10);
+    *x = ex;
+    return;
+  }
+}
+
 static size_t fmt_digits(double v, char buf[VG_FMT_DOUBLE_MAX]) {
-  char e[40], dig[18];
-  snprintf(e, sizeof e, "%.16e", fabs(v)); /* d.dddddddddddddddde+XX */
-  dig[0] = e[0];
-  memcpy(dig + 1, e + 2, 16);
-  int x = atoi(e + 19);
+  char dig[18];
+  int x;
+  double a = fabs(v);
+  if (a >= 1e-4 && a < 1e15) {
+    exact_digits17(a, dig, &x);
+  } else {
+    char e[40];
+    snprintf(e, sizeof e, "%.16e", a); /* d.dddddddddddddddde+XX */
+    dig[0] = e[0];
+    memcpy(dig + 1, e + 2, 16);
+    x = atoi(e + 19);
+  }
   for (int p = 15; p <= 16; p++) {
     char r[18];
     int rx = x;
