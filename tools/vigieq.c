@@ -102,6 +102,7 @@ __attribute__((format(printf, 2, 3))) static int fail(int code, const char *fmt,
 
 struct cell {
   char *s; /* in the rows' text blocks; NULL when CELL_NULL */
+  uint32_t len;
   int kind;
 };
 
@@ -123,7 +124,8 @@ struct rows {
   size_t written; /* streamed: rows already out */
 };
 
-static int put(struct rows *r, int kind, const char *s) {
+/* Appends a cell of len bytes of s (NUL-terminated there). */
+static int put_len(struct rows *r, int kind, const char *s, size_t len) {
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 1024;
     struct cell *c = realloc(r->c, cap * sizeof *c);
@@ -134,20 +136,25 @@ static int put(struct rows *r, int kind, const char *s) {
   }
   char *d = NULL;
   if (kind != CELL_NULL) {
-    size_t len = strlen(s) + 1;
     struct textblock *b = r->text;
-    if (!b || b->cap - b->used < len) {
-      size_t cap = len > 65536 ? len : 65536;
+    if (!b || b->cap - b->used < len + 1) {
+      size_t cap = len + 1 > 65536 ? len + 1 : 65536;
       if (!(b = malloc(sizeof *b + cap)))
         return -ENOMEM;
       *b = (struct textblock){r->text, 0, cap};
       r->text = b;
     }
-    d = memcpy(b->data + b->used, s, len);
-    b->used += len;
+    d = memcpy(b->data + b->used, s, len + 1);
+    b->used += len + 1;
+  } else {
+    len = 0;
   }
-  r->c[r->n++] = (struct cell){d, kind};
+  r->c[r->n++] = (struct cell){d, (uint32_t)len, kind};
   return 0;
+}
+
+static int put(struct rows *r, int kind, const char *s) {
+  return put_len(r, kind, s, kind == CELL_NULL ? 0 : strlen(s));
 }
 
 /* Drops every cell; keep_one keeps the first block for the next rows. */
@@ -171,8 +178,7 @@ static int put_double(struct rows *r, double v) {
   if (!isfinite(v))
     return put(r, CELL_NULL, NULL);
   char b[VG_FMT_DOUBLE_MAX];
-  vg_fmt_double(v, b);
-  return put(r, CELL_NUM, b);
+  return put_len(r, CELL_NUM, b, vg_fmt_double(v, b));
 }
 
 static int put_u64(struct rows *r, uint64_t v) {
@@ -181,7 +187,7 @@ static int put_u64(struct rows *r, uint64_t v) {
   do
     *--p = (char)('0' + v % 10);
   while (v /= 10);
-  return put(r, CELL_NUM, p);
+  return put_len(r, CELL_NUM, p, (size_t)(b + sizeof b - 1 - p));
 }
 
 static void rows_release(struct rows *r) {
@@ -230,7 +236,7 @@ static int rows_stream(FILE *out, struct rows *r, int fmt) {
         if (j)
           putc_unlocked(',', out);
         if (c->s)
-          vg_csv_field(out, c->s, strlen(c->s));
+          vg_csv_field(out, c->s, c->len);
       }
       fwrite_unlocked("\r\n", 1, 2, out);
     } else if (fmt == FMT_JSON) {
@@ -783,8 +789,7 @@ static int on_window(const struct vg_wentry *w, void *arg) {
     switch (c->id) {
     case C_START:
     case C_END:
-      vg_fmt_iso(c->id == C_START ? w->start : w->end, q->tz, t);
-      rc = put(r, CELL_TEXT, t);
+      rc = put_len(r, CELL_TEXT, t, vg_fmt_iso(c->id == C_START ? w->start : w->end, q->tz, t));
       break;
     case C_SERIES: rc = put(r, CELL_TEXT, q->key); break;
     case C_METRIC: rc = put(r, CELL_TEXT, q->metric); break;

@@ -24,7 +24,7 @@ static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* vg_fmt_double's fast path, for a value that is the double nearest to a
- * decimal D of at most 15 significant digits and 9 decimals, with
+ * decimal D of at most 15 significant digits and 3 decimals, with
  * 1e-4 <= |D| < 1e15 (readings and their minima, maxima, firsts, lasts).
  * "%.15g" then prints D in fixed notation (v is within half an ulp of D,
  * far less than half a unit of D's 15th digit) and D reads back as v, so
@@ -36,7 +36,9 @@ static size_t fmt_short(double v, char buf[VG_FMT_DOUBLE_MAX]) {
   double a = fabs(v);
   if (!(a >= 1e-4 && a < 1e15))
     return 0;
-  for (int d = 0; d <= 9; d++) {
+  /* up to 3 decimals, what sensors report; fmt_digits finds the others
+   * with the same text */
+  for (int d = 0; d <= 3; d++) {
     double m = nearbyint(a * pow10_exact[d]);
     if (m >= 1e15)
       return 0;
@@ -124,11 +126,32 @@ static void exact_digits17(double a, char dig[17], int *x) {
   double f = frexp(a, &e2); /* a = f * 2^e2, 0.5 <= f < 1 */
   uint64_t m = (uint64_t)ldexp(f, 53);
   int q = e2 - 53;
-  int ex = (int)floor(log10(a));
+  /* log10(2) ~ 0.30103: within one of the decimal exponent, fixed below */
+  int ex = (int)floor((e2 - 1) * 0.30102999566398120);
   for (;;) {
-    int k = 16 - ex;
-    unsigned __int128 n = m;
-    for (int i = 0; i < k; i++)
+    int k = 16 - ex; /* 2 <= k <= 22 */
+    static const uint64_t p10[] = {1ULL,
+                                   10ULL,
+                                   100ULL,
+                                   1000ULL,
+                                   10000ULL,
+                                   100000ULL,
+                                   1000000ULL,
+                                   10000000ULL,
+                                   100000000ULL,
+                                   1000000000ULL,
+                                   10000000000ULL,
+                                   100000000000ULL,
+                                   1000000000000ULL,
+                                   10000000000000ULL,
+                                   100000000000000ULL,
+                                   1000000000000000ULL,
+                                   10000000000000000ULL,
+                                   100000000000000000ULL,
+                                   1000000000000000000ULL,
+                                   10000000000000000000ULL};
+    unsigned __int128 n = (unsigned __int128)m * p10[k > 19 ? 19 : k];
+    for (int i = 19; i < k; i++)
       n *= 10;
     unsigned __int128 half = (unsigned __int128)1 << (-q - 1);
     unsigned __int128 rem = n & ((half << 1) - 1);
@@ -231,11 +254,13 @@ int vg_csv_field(FILE *out, const char *f, size_t len) {
     return fwrite_unlocked(f, 1, len, out) == len ? 0 : -EIO;
   if (putc_unlocked('"', out) == EOF)
     return -EIO;
-  for (size_t i = 0; i < len; i++) {
-    if (f[i] == '"' && putc_unlocked('"', out) == EOF)
+  /* runs up to and including each quote, then the quote again */
+  for (const char *p = f, *end = f + len; p < end;) {
+    const char *q = memchr(p, '"', (size_t)(end - p));
+    size_t n = q ? (size_t)(q - p) + 1 : (size_t)(end - p);
+    if (fwrite_unlocked(p, 1, n, out) != n || (q && putc_unlocked('"', out) == EOF))
       return -EIO;
-    if (putc_unlocked(f[i], out) == EOF)
-      return -EIO;
+    p += n;
   }
   return putc_unlocked('"', out) == EOF ? -EIO : 0;
 }
