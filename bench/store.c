@@ -34,18 +34,13 @@
 
 #include <ftw.h>
 
+#include "bench_util.h"
 #include "vigie/calendar.h"
 #include "vigie/error.h"
 #include "vigie/segment.h"
 #include "vigie/store.h"
 
 #define T0 (20000LL * 86400) /* 2024-10-04T00:00:00Z */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* CPU time of this thread: on a shared machine, wall-clock also counts the
  * time other processes held the cores. */
@@ -65,17 +60,6 @@ static uint64_t rng_next(uint64_t *s) {
 
 static double unit(uint64_t *s) {
   return (double)(rng_next(s) >> 11) / 9007199254740992.0;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-  (void)sb;
-  (void)flag;
-  (void)f;
-  return remove(p);
-}
-
-static void rmtree(const char *dir) {
-  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static struct vg_store *open_store(const char *dir, int durability) {
@@ -310,11 +294,6 @@ static int count_cb(const struct vg_wentry *w, void *ctx) {
   size_t *n = ctx;
   (*n)++;
   return w->acc.st.count == 0; /* touch it */
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
 }
 
 static void bench_range(const char *base) {

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "vigie/acc.h"
 #include "vigie/calendar.h"
 #include "vigie/store.h"
@@ -44,29 +45,11 @@ extern char **environ;
 
 #define T0 (20000LL * 86400) /* 2024-10-04T00:00:00Z */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double cpu_s(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-  (void)sb;
-  (void)flag;
-  (void)f;
-  return remove(p);
 }
 
 static void die(const char *what, const char *err) {
@@ -230,6 +213,6 @@ int main(int argc, char **argv) {
                "windows/s (cpu %.2f s = %.2f M/s; target >= 5 M/s)\n",
           n, best, n / best / 1e6, cbest, n / cbest / 1e6);
   if (!keep && dir == tmp)
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    rmtree(dir);
   return 0;
 }

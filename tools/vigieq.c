@@ -992,6 +992,19 @@ static void legend_label(FILE *out, const char *key, int with_metric) {
   }
 }
 
+/* "P1, P2 (unit)": the metrics of the chart and the unit when given. */
+static void plot_label(FILE *out, const struct names *metrics, const char *unit) {
+  for (size_t m = 0; m < metrics->n; m++) {
+    fputs(m ? ", " : "", out);
+    xml_text(out, metrics->v[m]);
+  }
+  if (unit) {
+    fputs(" (", out);
+    xml_text(out, unit);
+    fputs(")", out);
+  }
+}
+
 static double cell_num(const struct cell *c) {
   return c->kind == CELL_NULL ? NAN : strtod(c->s, NULL);
 }
@@ -1131,15 +1144,7 @@ static int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, c
           "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
           "<text class=\"title\" x=\"%d\" y=\"24\" font-size=\"16\">",
           PLOT_W, PLOT_H, PLOT_W, PLOT_H, PLOT_L);
-  for (size_t m = 0; m < metrics.n; m++) {
-    fputs(m ? ", " : "", out);
-    xml_text(out, metrics.v[m]);
-  }
-  if (unit) {
-    fputs(" (", out);
-    xml_text(out, unit);
-    fputs(")", out);
-  }
+  plot_label(out, &metrics, unit);
   fprintf(out, ": %s mean%s</text>\n", res, band ? " and min\xe2\x80\x93max band" : "");
   fprintf(out,
           "<g class=\"plot\" data-x=\"%d\" data-y=\"%d\" data-width=\"%.0f\" "
@@ -1169,15 +1174,7 @@ static int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, c
   fprintf(out, ")</text>\n<text class=\"axis-label\" transform=\"translate(16 %.0f) "
                "rotate(-90)\" text-anchor=\"middle\">",
           PLOT_T + ph / 2);
-  for (size_t m = 0; m < metrics.n; m++) {
-    fputs(m ? ", " : "", out);
-    xml_text(out, metrics.v[m]);
-  }
-  if (unit) {
-    fputs(" (", out);
-    xml_text(out, unit);
-    fputs(")", out);
-  }
+  plot_label(out, &metrics, unit);
   fputs("</text>\n", out);
   size_t si = 0;
   for (size_t i = 0; i < nrows; si++) {
