@@ -231,14 +231,32 @@ static int rows_stream(FILE *out, struct rows *r, int fmt) {
   r->started = 1;
   for (size_t i = 0; i < nrows; i++) {
     if (fmt == FMT_CSV) {
+      /* a row is gathered in line and written at once; a cell that needs
+       * quotes goes through vg_csv_field */
+      char line[4096];
+      size_t o = 0;
       for (size_t j = 0; j < r->ncols; j++) {
         const struct cell *c = &r->c[i * r->ncols + j];
+        int plain = c->len < 256 && strpbrk(c->s ? c->s : "", ",\"\r\n") == NULL &&
+                    (!c->len || (c->s[0] != ' ' && c->s[c->len - 1] != ' '));
+        if (o + 260 > sizeof line || !plain) {
+          fwrite_unlocked(line, 1, o, out);
+          o = 0;
+        }
         if (j)
-          putc_unlocked(',', out);
-        if (c->s)
+          line[o++] = ',';
+        if (plain) {
+          memcpy(line + o, c->s ? c->s : "", c->len);
+          o += c->len;
+        } else {
+          fwrite_unlocked(line, 1, o, out);
+          o = 0;
           vg_csv_field(out, c->s, c->len);
+        }
       }
-      fwrite_unlocked("\r\n", 1, 2, out);
+      line[o++] = '\r';
+      line[o++] = '\n';
+      fwrite_unlocked(line, 1, o, out);
     } else if (fmt == FMT_JSON) {
       fputs(r->written + i ? ",\n" : "\n", out);
       write_json_row(out, r, i);
@@ -744,6 +762,10 @@ struct qrow {
   uint64_t *left; /* rows still allowed by --limit */
   int fmt;
   int gap; /* a window --fill made up: GAP_NULL or GAP_PREVIOUS, else 0 */
+  /* the last instant formatted: a window's end is the next one's start */
+  int64_t iso_t;
+  size_t iso_len; /* 0: none yet */
+  char iso[VG_FMT_ISO_MAX];
 };
 
 enum { GAP_NULL = 1, GAP_PREVIOUS = 2 };
@@ -774,7 +796,6 @@ static int on_window(const struct vg_wentry *w, void *arg) {
   const struct vg_stats *s = &w->acc.st;
   const struct vg_firstlast *fl = &w->acc.fl;
   int has_fl = !vg_firstlast_empty(fl);
-  char t[VG_FMT_ISO_MAX];
   int rc = 0;
   if (*q->left == 0)
     return 1; /* --limit reached: stop the walk */
@@ -788,9 +809,15 @@ static int on_window(const struct vg_wentry *w, void *arg) {
     }
     switch (c->id) {
     case C_START:
-    case C_END:
-      rc = put_len(r, CELL_TEXT, t, vg_fmt_iso(c->id == C_START ? w->start : w->end, q->tz, t));
+    case C_END: {
+      int64_t at = c->id == C_START ? w->start : w->end;
+      if (!q->iso_len || q->iso_t != at) {
+        q->iso_t = at;
+        q->iso_len = vg_fmt_iso(at, q->tz, q->iso);
+      }
+      rc = put_len(r, CELL_TEXT, q->iso, q->iso_len);
       break;
+    }
     case C_SERIES: rc = put(r, CELL_TEXT, q->key); break;
     case C_METRIC: rc = put(r, CELL_TEXT, q->metric); break;
     case C_COUNT: rc = put_u64(r, s->count); break;
@@ -1529,7 +1556,7 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
         ex = EX_USAGE;
         goto done;
       }
-    struct qrow q = {&rows, &cs, c->tz, NULL, NULL, &left, fmt, 0};
+    struct qrow q = {.rows = &rows, .cs = &cs, .tz = c->tz, .left = &left, .fmt = fmt};
     fill.q = &q;
     if ((ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &fill)))
       goto done;
@@ -1539,7 +1566,8 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
     static struct tag tags[MAX_TAGS];
     int nt;
     parse_key(l.v[i].key, strlen(l.v[i].key), metric, sizeof metric, tags, &nt);
-    struct qrow q = {&rows, &cs, c->tz, l.v[i].key, metric, &left, fmt, 0};
+    struct qrow q = {.rows = &rows, .cs = &cs, .tz = c->tz, .key = l.v[i].key,
+                     .metric = metric, .left = &left, .fmt = fmt};
     char e[512] = "";
     fill.q = &q;
     int rc = vg_store_read_range(c->rd, l.v[i].id, (uint8_t)res, from, to, fill_window, &fill,
