@@ -237,8 +237,12 @@ static int rows_stream(FILE *out, struct rows *r, int fmt) {
       size_t o = 0;
       for (size_t j = 0; j < r->ncols; j++) {
         const struct cell *c = &r->c[i * r->ncols + j];
-        int plain = c->len < 256 && strpbrk(c->s ? c->s : "", ",\"\r\n") == NULL &&
-                    (!c->len || (c->s[0] != ' ' && c->s[c->len - 1] != ' '));
+        int plain = c->kind != CELL_TEXT || !c->len; /* numbers never need quotes */
+        if (!plain && c->len < 256 && c->s[0] != ' ' && c->s[c->len - 1] != ' ') {
+          plain = 1;
+          for (const char *s = c->s; *s && plain; s++)
+            plain = *s != ',' && *s != '"' && *s != '\r' && *s != '\n';
+        }
         if (o + 260 > sizeof line || !plain) {
           fwrite_unlocked(line, 1, o, out);
           o = 0;

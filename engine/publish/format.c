@@ -36,6 +36,11 @@ static size_t fmt_short(double v, char buf[VG_FMT_DOUBLE_MAX]) {
   double a = fabs(v);
   if (!(a >= 1e-4 && a < 1e15))
     return 0;
+  /* a value of at most 3 decimals is, times 1000, within rounding error of
+   * an integer: most long values (means, sums) leave here at once */
+  double t = a * 1000;
+  if (t < 9e15 && fabs(t - nearbyint(t)) > t * 0x1p-48)
+    return 0;
   /* up to 3 decimals, what sensors report; fmt_digits finds the others
    * with the same text */
   for (int d = 0; d <= 3; d++) {
