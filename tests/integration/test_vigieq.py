@@ -620,3 +620,58 @@ def test_plot_to_stdout_and_errors(store, bin_path):
     r = vigieq(bin_path, "--config", store["config"], "plot", "--output",
                "/nonexistent/dir/x.svg", check=False)
     assert r.returncode == 1 and "/nonexistent/dir/x.svg" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def spring_store(kafka, kcat, bin_path, store, tmp_path_factory):
+    """A small store around London's spring-forward (2019-03-31 lasts 23
+    hours): one sensor read every 10 minutes on Mar 29 and on Apr 2."""
+    topic = "vigieq-spring"
+    kafka.create_topic(topic, 1)
+    lines = []
+    for day in (29, 33):  # March 33 = April 2
+        base = datetime(2019, 3, 1, tzinfo=timezone.utc).timestamp() + (day - 1) * 86400
+        for k in range(144):
+            t = datetime.fromtimestamp(base + k * 600, timezone.utc)
+            lines.append(json.dumps({"sensor_id": "7", "location": "1",
+                                     "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S"),
+                                     "P1": k % 17 + 0.5, "P2": k % 5 + 0.25}))
+    r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic],
+                       input="\n".join(lines) + "\n", capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = tmp_path_factory.mktemp("spring")
+    cfg = d / "vigie.yaml"
+    cfg.write_text(open(store["config"]).read().replace(store["dir"], str(d / "store"))
+                   .replace("vigieq-aberdeen", topic))
+    kafka.create_topic(topic + ".dead", 1)
+    r = subprocess.run([bin_path("vigied"), "--config", str(cfg), "--drain"],
+                       capture_output=True, text=True, timeout=300)
+    dl = subprocess.run([kcat, "-C", "-b", kafka.bootstrap, "-t", topic + ".dead", "-e",
+                         "-c", "2", "-f", "%h %s\n"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and not dl.stdout, dl.stdout + r.stderr
+    return str(cfg)
+
+
+def test_fill_across_spring_forward(spring_store, bin_path):
+    """Days Mar 28 - Apr 4 and hours of Mar 31 with --fill null: the 23-hour
+    day and the skipped 01:00 local hour, as zoneinfo has them."""
+    from datetime import date
+    def q(*args):
+        return json.loads(vigieq(bin_path, "--config", spring_store, "query", "--metric",
+                                 "P1", "--format", "json", "--fill", "null", *args).stdout)
+    days = q("--resolution", "1d", "--from", "2019-03-28", "--to", "2019-04-04")
+    assert [(iso_s(r["start_datetime"]), iso_s(r["end_datetime"])) for r in days] == \
+        local_days(date(2019, 3, 28), date(2019, 4, 4))
+    # Apr 2 in UTC runs into Apr 3 in London (BST)
+    assert [r["status"] != "gap" for r in days] == [False, True, False, False, False, True,
+                                                    True]
+    short = [r for r in days if r["start_datetime"].startswith("2019-03-31")][0]
+    assert short["end_datetime"] == "2019-04-01T00:00:00+01:00"
+    assert iso_s(short["end_datetime"]) - iso_s(short["start_datetime"]) == 23 * 3600
+    hours = q("--resolution", "1h", "--from", "2019-03-31", "--to", "2019-04-01")
+    assert len(hours) == 23 and all(r["status"] == "gap" for r in hours)
+    assert [r["start_datetime"][11:] for r in hours[:3]] == \
+        ["00:00:00+00:00", "02:00:00+01:00", "03:00:00+01:00"]
+    t0 = int(datetime(2019, 3, 31, tzinfo=LONDON).timestamp())
+    assert [iso_s(r["start_datetime"]) for r in hours] == list(range(t0, t0 + 23 * 3600, 3600))
