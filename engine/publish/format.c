@@ -29,7 +29,7 @@ static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
  * "%.15g" then prints D in fixed notation (v is within half an ulp of D,
  * far less than half a unit of D's 15th digit) and D reads back as v, so
  * the slow path would stop at 15 digits with the same text. D = m / 10^d
- * is found with the fewest decimals d; the check is exact: m < 2^53 and
+ * with the fewest decimals d; the check is exact: m < 2^53 and
  * 10^d are exact doubles, so m / 10^d is correctly rounded, as strtod is.
  * Returns the length, or 0 when v is not such a value. */
 static size_t fmt_short(double v, char buf[VG_FMT_DOUBLE_MAX]) {
@@ -39,39 +39,44 @@ static size_t fmt_short(double v, char buf[VG_FMT_DOUBLE_MAX]) {
   /* a value of at most 3 decimals is, times 1000, within rounding error of
    * an integer: most long values (means, sums) leave here at once */
   double t = a * 1000;
-  if (t < 9e15 && fabs(t - nearbyint(t)) > t * 0x1p-48)
+  if (!(t < 9e15))
     return 0;
-  /* up to 3 decimals, what sensors report; fmt_digits finds the others
-   * with the same text */
-  for (int d = 0; d <= 3; d++) {
-    double m = nearbyint(a * pow10_exact[d]);
-    if (m >= 1e15)
-      return 0;
-    if (m / pow10_exact[d] != a)
-      continue;
-    char dig[24];
-    int nd = 0;
-    for (uint64_t u = (uint64_t)m; u; u /= 10)
-      dig[nd++] = (char)('0' + u % 10); /* reversed */
-    while (nd <= d)
-      dig[nd++] = '0'; /* 0.000ddd */
-    size_t n = 0;
-    if (v < 0)
-      buf[n++] = '-';
-    for (int i = nd - 1; i >= d; i--)
-      buf[n++] = dig[i];
-    int last = 0; /* the last non-zero decimal (trailing zeros go) */
-    while (last < d && dig[last] == '0')
-      last++;
-    if (last < d) {
-      buf[n++] = '.';
-      for (int i = d - 1; i >= last; i--)
-        buf[n++] = dig[i];
-    }
-    buf[n] = 0;
-    return n;
+  double nt = nearbyint(t);
+  if (fabs(t - nt) > t * 0x1p-48)
+    return 0;
+  /* up to 3 decimals, what sensors report (fmt_digits finds the others,
+   * with the same text): D = N / 1000 has as many decimals as N's trailing
+   * zeros leave, and one exact division says whether v is D's double */
+  uint64_t mi = (uint64_t)nt;
+  int d = 3;
+  while (d > 0 && mi % 10 == 0) {
+    mi /= 10;
+    d--;
   }
-  return 0;
+  double m = (double)mi;
+  if (m >= 1e15 || m / pow10_exact[d] != a)
+    return 0;
+  char dig[24];
+  int nd = 0;
+  for (uint64_t u = mi; u; u /= 10)
+    dig[nd++] = (char)('0' + u % 10); /* reversed */
+  while (nd <= d)
+    dig[nd++] = '0'; /* 0.000ddd */
+  size_t n = 0;
+  if (v < 0)
+    buf[n++] = '-';
+  for (int i = nd - 1; i >= d; i--)
+    buf[n++] = dig[i];
+  int last = 0; /* the last non-zero decimal (trailing zeros go) */
+  while (last < d && dig[last] == '0')
+    last++;
+  if (last < d) {
+    buf[n++] = '.';
+    for (int i = d - 1; i >= last; i--)
+      buf[n++] = dig[i];
+  }
+  buf[n] = 0;
+  return n;
 }
 
 /* Writes P significant digits dig[0..P) with decimal exponent x as "%.Pg"
