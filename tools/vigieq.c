@@ -1704,8 +1704,8 @@ struct status_scan {
   uint64_t open[3][2]; /* the writer's windows per resolution: [res][final] */
 };
 
-static int on_pos(const struct vg_store_pos *p, void *arg) {
-  struct status_scan *s = arg;
+static int scan_add(struct status_scan *s, const char *topic, uint32_t partition,
+                    int64_t next_offset, int64_t max_event_ns) {
   if (s->n == s->cap) {
     size_t cap = s->cap ? s->cap * 2 : 16;
     struct pos_row *v = realloc(s->v, cap * sizeof *v);
@@ -1714,11 +1714,33 @@ static int on_pos(const struct vg_store_pos *p, void *arg) {
     s->v = v;
     s->cap = cap;
   }
-  char *t = strdup(p->topic);
+  char *t = strdup(topic);
   if (!t)
     return -ENOMEM;
-  s->v[s->n++] = (struct pos_row){t, p->partition, p->next_offset, p->max_event_ns, -1, ""};
+  s->v[s->n++] = (struct pos_row){t, partition, next_offset, max_event_ns, -1, ""};
   return 0;
+}
+
+static int on_pos(const struct vg_store_pos *p, void *arg) {
+  return scan_add(arg, p->topic, p->partition, p->next_offset, p->max_event_ns);
+}
+
+/* vg_kafka_list_partitions' callback: a source partition the store has no
+ * position for yet (never consumed) gets a row too. */
+static void on_source_partition(void *arg, const char *topic, int32_t partition, int32_t n) {
+  struct status_scan *s = arg;
+  (void)n;
+  for (size_t i = 0; i < s->n; i++)
+    if (s->v[i].partition == (uint32_t)partition && strcmp(s->v[i].topic, topic) == 0)
+      return;
+  if (scan_add(s, topic, (uint32_t)partition, -1, INT64_MIN) == 0)
+    snprintf(s->v[s->n - 1].note, sizeof s->v[s->n - 1].note, "no position stored yet");
+}
+
+static int cmp_pos_row(const void *a, const void *b) {
+  const struct pos_row *x = a, *y = b;
+  int c = strcmp(x->topic, y->topic);
+  return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
 }
 
 static int on_open_window(const struct vg_wentry *w, void *arg) {
@@ -1741,7 +1763,7 @@ static void status_ends(const struct vg_config *cfg, struct status_scan *s, char
     snprintf(note, note_size, "the embedded broker lives inside vigied: no end offsets");
     return;
   }
-  if (!s->n)
+  if (!s->n && !cfg->nsources)
     return;
   /* the config's properties (TLS, SASL), then quiet: a broker that does
    * not answer is said once in the note, not logged by librdkafka */
@@ -1766,7 +1788,30 @@ static void status_ends(const struct vg_config *cfg, struct status_scan *s, char
     free(props);
     return;
   }
+  /* the sources' partitions, from one metadata request: it also tells
+   * whether the brokers answer at all */
+  const char **topics = calloc(cfg->nsources + 1, sizeof *topics);
   int reached = 0;
+  for (size_t i = 0; topics && i < cfg->nsources; i++)
+    topics[i] = cfg->sources[i].topic;
+  int rc = topics && cfg->nsources
+               ? vg_kafka_list_partitions(k, topics, cfg->nsources, 2500, on_source_partition,
+                                          s, err, sizeof err)
+               : VG_ENOTFOUND;
+  free(topics);
+  if (rc == 0) {
+    reached = 1;
+    qsort(s->v, s->n, sizeof *s->v, cmp_pos_row);
+  } else if (rc == VG_ENOTFOUND && cfg->nsources) { /* they answer; a source topic is gone */
+    reached = 1;
+    snprintf(note, note_size, "%s", err);
+  } else if (rc != VG_ENOTFOUND) { /* the stored positions stay, without lag */
+    snprintf(note, note_size, "brokers %s not reachable (%s): no lag", cfg->kafka_brokers,
+             err);
+    vg_kafka_consumer_free(k);
+    free(props);
+    return;
+  }
   for (size_t i = 0; i < s->n; i++) {
     err[0] = 0;
     /* a short wait: the first answer tells whether the brokers are up */
@@ -1826,13 +1871,15 @@ static int cmd_status(struct ctx *c, const struct vg_config *cfg, int fmt) {
     rc = put(&rows, CELL_TEXT, "partition");
     rc = rc ? rc : put(&rows, CELL_TEXT, p->topic);
     rc = rc ? rc : put_u64(&rows, p->partition);
-    rc = rc ? rc : put_u64(&rows, (uint64_t)p->next_offset);
-    if (p->end >= 0) { /* lag: what the broker holds that the store has not counted */
+    rc = rc ? rc
+            : p->next_offset >= 0 ? put_u64(&rows, (uint64_t)p->next_offset)
+                                  : put(&rows, CELL_NULL, NULL);
+    rc = rc ? rc : p->end >= 0 ? put_u64(&rows, (uint64_t)p->end) : put(&rows, CELL_NULL, NULL);
+    if (p->end >= 0 && p->next_offset >= 0) {
+      /* lag: what the broker holds that the store has not counted */
       snprintf(v, sizeof v, "%" PRId64, p->end - p->next_offset);
-      rc = rc ? rc : put_u64(&rows, (uint64_t)p->end);
       rc = rc ? rc : put(&rows, CELL_NUM, v);
     } else {
-      rc = rc ? rc : put(&rows, CELL_NULL, NULL);
       rc = rc ? rc : put(&rows, CELL_NULL, NULL);
     }
     d[0] = 0;
