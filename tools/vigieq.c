@@ -124,16 +124,27 @@ struct rows {
   size_t written; /* streamed: rows already out */
 };
 
+/* Makes room for one more element in the array whose pointer is at pv (a
+ * T **: n used of *cap, each size bytes), doubling from first. 0 or -ENOMEM
+ * (the array unchanged). The pointer is moved with memcpy: a T * is read
+ * and written as what it is, not through a void ** lvalue. */
+static int grow(void *pv, size_t n, size_t *cap, size_t size, size_t first) {
+  if (n < *cap)
+    return 0;
+  size_t c = *cap ? *cap * 2 : first;
+  void *old, *p;
+  memcpy(&old, pv, sizeof old);
+  if (!(p = realloc(old, c * size)))
+    return -ENOMEM;
+  memcpy(pv, &p, sizeof p);
+  *cap = c;
+  return 0;
+}
+
 /* Appends a cell of len bytes of s (NUL-terminated there). */
 static int put_len(struct rows *r, int kind, const char *s, size_t len) {
-  if (r->n == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 1024;
-    struct cell *c = realloc(r->c, cap * sizeof *c);
-    if (!c)
-      return -ENOMEM;
-    r->c = c;
-    r->cap = cap;
-  }
+  if (grow(&r->c, r->n, &r->cap, sizeof *r->c, 1024))
+    return -ENOMEM;
   char *d = NULL;
   if (kind != CELL_NULL) {
     struct textblock *b = r->text;
@@ -581,15 +592,8 @@ static int check_where_value(const struct series_list *l, const char *name,
       if (strcmp(tags[t].name, name) != 0)
         continue;
       found = strcmp(tags[t].value, value) == 0;
-      if (vals.n == vals.cap) {
-        size_t cap = vals.cap ? vals.cap * 2 : 64;
-        char **v = realloc(vals.v, cap * sizeof *v);
-        if (!v)
-          goto oom;
-        vals.v = v;
-        vals.cap = cap;
-      }
-      if (!(vals.v[vals.n] = strdup(tags[t].value)))
+      if (grow(&vals.v, vals.n, &vals.cap, sizeof *vals.v, 64) ||
+          !(vals.v[vals.n] = strdup(tags[t].value)))
         goto oom;
       vals.n++;
     }
@@ -1706,14 +1710,8 @@ struct status_scan {
 
 static int scan_add(struct status_scan *s, const char *topic, uint32_t partition,
                     int64_t next_offset, int64_t max_event_ns) {
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 16;
-    struct pos_row *v = realloc(s->v, cap * sizeof *v);
-    if (!v)
-      return -ENOMEM;
-    s->v = v;
-    s->cap = cap;
-  }
+  if (grow(&s->v, s->n, &s->cap, sizeof *s->v, 16))
+    return -ENOMEM;
   char *t = strdup(topic);
   if (!t)
     return -ENOMEM;
