@@ -319,7 +319,9 @@ sources:
                                          "--events", "1000000", "--repeat", "1"]),
                     ("vigie-bench-store", [os.path.join(bld, "bench", "vigie-bench-store"),
                                            "--dir", os.path.join(work, "store-bench"),
-                                           "--max-series", "10000"])]:
+                                           "--max-series", "10000"]),
+                    ("vigie-bench-vigieq", [os.path.join(bld, "bench", "vigie-bench-vigieq"),
+                                            "--dir", os.path.join(work, "vigieq-bench")])]:
                 log(f"micro: {name}")
                 rc, wall, cpu, rss, text = measure(cmd, os.path.join(work, name + ".out"),
                                                    timeout=600)

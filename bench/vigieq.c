@@ -139,6 +139,7 @@ int main(int argc, char **argv) {
   char tmp[] = "/tmp/vigie-bench-vigieq-XXXXXX";
   if (!dir && !(dir = mkdtemp(tmp)))
     die("mkdtemp", strerror(errno));
+  mkdir(dir, 0750); /* --dir may not exist yet */
   char sdir[600];
   snprintf(sdir, sizeof sdir, "%s/store", dir);
   struct stat sb;
