@@ -323,7 +323,9 @@ sources:
                                            "--max-series", "10000"]),
                     ("vigie-bench-vigieq-sql", [os.path.join(bld, "bench",
                                                              "vigie-bench-vigieq-sql"),
-                                                "--sensors", "50", "--repeat", "5"])]:
+                                                "--sensors", "50", "--repeat", "5"]),
+                    ("vigie-bench-vigieq", [os.path.join(bld, "bench", "vigie-bench-vigieq"),
+                                            "--dir", os.path.join(work, "vigieq-bench")])]:
                 log(f"micro: {name}")
                 rc, wall, cpu, rss, text = measure(cmd, os.path.join(work, name + ".out"),
                                                    timeout=600)

@@ -32,6 +32,7 @@
 #include "vigie/config.h"
 #include "vigie/dataset.h"
 #include "vigie/error.h"
+#include "vigie/kafka.h"
 #include "vigie/text.h"
 #include "vigie/publish.h"
 #include "vigie/store.h"
@@ -40,7 +41,7 @@
 #include "vigieq_sql.h"
 
 enum { EX_OK = 0, EX_RUNTIME = 1, EX_USAGE = 2, EX_STORE = 3 };
-enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON, FMT_NDJSON };
+enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON, FMT_NDJSON, FMT_PLOT /* plot: SVG */ };
 enum kind { CELL_TEXT, CELL_NUM, CELL_NULL };
 
 #define TIME_MIN (-(1LL << 36))
@@ -53,6 +54,7 @@ static const char *usage_text =
     "  query   [--resolution 1m|1h|1d] [--metric NAME]... [--where TAG=VALUE]...\n"
     "          [--from TIME] [--to TIME] [--tz ZONE] [--format table|csv|json|ndjson]\n"
     "          [--stats LIST] [--limit N] [--group-by TAG[,TAG]]\n"
+    "          [--fill none|null|previous]\n"
     "          rollup windows, one row per series and window, sorted by series\n"
     "          then start; columns start_datetime (inclusive), end_datetime\n"
     "          (exclusive), series, metric, count, sum, min, max, mean, stddev\n"
@@ -65,9 +67,19 @@ static const char *usage_text =
     "          (a quantile, like p99 or p99.9). --limit N prints N rows at most.\n"
     "          --group-by TAG merges, per metric and value of TAG, the windows\n"
     "          of all matching series exactly (sketches merged, not averaged).\n"
+    "          --fill null writes a row (status gap, empty statistics) for each\n"
+    "          window without data between --from and --to (else between the\n"
+    "          first and last stored window); --fill previous carries the last\n"
+    "          stored window's values into the gap rows; none (default) omits them.\n"
     "  series  [--metric NAME] [--where TAG=VALUE]... [--match GLOB] [--format F]\n"
     "          the series with their tags and windows per resolution\n"
-    "  status  [--format F]  partition positions, watermark, store size\n"
+    "  plot    [the options of query, but --format and --stats] [--output FILE]\n"
+    "          [--unit TEXT]  an SVG chart of the query (to FILE, else stdout):\n"
+    "          one line of means per series, its min-max band, a local-time\n"
+    "          axis in --tz, title and legend\n"
+    "  status  [--format F]  per source partition the stored offset, the\n"
+    "          broker's end offset and the lag (with --config), the watermark,\n"
+    "          the provisional and final windows held, store size and map use\n"
     "  sql     [--tz ZONE] [--format F] \"SELECT ...\"  one read-only SQLite statement\n"
     "          over the tables series, rollup_1m, rollup_1h, rollup_1d (docs/vigieq.md)\n"
     "\n"
@@ -93,8 +105,17 @@ __attribute__((format(printf, 2, 3))) static int fail(int code, const char *fmt,
 /* --- cells and output ---------------------------------------------------- */
 
 struct cell {
-  char *s; /* NULL when CELL_NULL */
+  char *s; /* in the rows' text blocks; NULL when CELL_NULL */
+  uint32_t len;
   int kind;
+};
+
+/* The cells' text, in blocks that never move (a cell points into one):
+ * one copy per cell and no allocation per cell. */
+struct textblock {
+  struct textblock *next;
+  size_t used, cap;
+  char data[];
 };
 
 struct rows {
@@ -102,43 +123,90 @@ struct rows {
   size_t ncols;
   struct cell *c;
   size_t n, cap;  /* cells */
+  struct textblock *text; /* the block being filled first */
   int started;    /* streamed: the header is out */
   size_t written; /* streamed: rows already out */
 };
 
-static int put(struct rows *r, int kind, const char *s) {
-  if (r->n == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 1024;
-    struct cell *c = realloc(r->c, cap * sizeof *c);
-    if (!c)
-      return -ENOMEM;
-    r->c = c;
-    r->cap = cap;
-  }
-  char *d = NULL;
-  if (kind != CELL_NULL && !(d = strdup(s)))
+/* Makes room for one more element in the array whose pointer is at pv (a
+ * T **: n used of *cap, each size bytes), doubling from first. 0 or -ENOMEM
+ * (the array unchanged). The pointer is moved with memcpy: a T * is read
+ * and written as what it is, not through a void ** lvalue. */
+static int grow(void *pv, size_t n, size_t *cap, size_t size, size_t first) {
+  if (n < *cap)
+    return 0;
+  size_t c = *cap ? *cap * 2 : first;
+  void *old, *p;
+  memcpy(&old, pv, sizeof old);
+  if (!(p = realloc(old, c * size)))
     return -ENOMEM;
-  r->c[r->n++] = (struct cell){d, kind};
+  memcpy(pv, &p, sizeof p);
+  *cap = c;
   return 0;
+}
+
+/* Appends a cell of len bytes of s (NUL-terminated there). */
+static int put_len(struct rows *r, int kind, const char *s, size_t len) {
+  if (grow(&r->c, r->n, &r->cap, sizeof *r->c, 1024))
+    return -ENOMEM;
+  char *d = NULL;
+  if (kind != CELL_NULL) {
+    struct textblock *b = r->text;
+    if (!b || b->cap - b->used < len + 1) {
+      size_t cap = len + 1 > 65536 ? len + 1 : 65536;
+      if (!(b = malloc(sizeof *b + cap)))
+        return -ENOMEM;
+      *b = (struct textblock){r->text, 0, cap};
+      r->text = b;
+    }
+    d = memcpy(b->data + b->used, s, len + 1);
+    b->used += len + 1;
+  } else {
+    len = 0;
+  }
+  r->c[r->n++] = (struct cell){d, (uint32_t)len, kind};
+  return 0;
+}
+
+static int put(struct rows *r, int kind, const char *s) {
+  return put_len(r, kind, s, kind == CELL_NULL ? 0 : strlen(s));
+}
+
+/* Drops every cell; keep_one keeps the first block for the next rows. */
+static void rows_clear(struct rows *r, int keep_one) {
+  struct textblock *b = r->text, *keep = keep_one ? b : NULL;
+  if (keep) {
+    b = b->next;
+    keep->next = NULL;
+    keep->used = 0;
+  }
+  while (b) {
+    struct textblock *next = b->next;
+    free(b);
+    b = next;
+  }
+  r->text = keep;
+  r->n = 0;
 }
 
 static int put_double(struct rows *r, double v) {
   if (!isfinite(v))
     return put(r, CELL_NULL, NULL);
   char b[VG_FMT_DOUBLE_MAX];
-  vg_fmt_double(v, b);
-  return put(r, CELL_NUM, b);
+  return put_len(r, CELL_NUM, b, vg_fmt_double(v, b));
 }
 
 static int put_u64(struct rows *r, uint64_t v) {
-  char b[24];
-  snprintf(b, sizeof b, "%" PRIu64, v);
-  return put(r, CELL_NUM, b);
+  char b[24], *p = b + sizeof b - 1; /* no printf: counts are on every row */
+  *p = 0;
+  do
+    *--p = (char)('0' + v % 10);
+  while (v /= 10);
+  return put_len(r, CELL_NUM, p, (size_t)(b + sizeof b - 1 - p));
 }
 
 static void rows_release(struct rows *r) {
-  for (size_t i = 0; i < r->n; i++)
-    free(r->c[i].s);
+  rows_clear(r, 0);
   free(r->c);
 }
 
@@ -178,14 +246,36 @@ static int rows_stream(FILE *out, struct rows *r, int fmt) {
   r->started = 1;
   for (size_t i = 0; i < nrows; i++) {
     if (fmt == FMT_CSV) {
+      /* a row is gathered in line and written at once; a cell that needs
+       * quotes goes through vg_csv_field */
+      char line[4096];
+      size_t o = 0;
       for (size_t j = 0; j < r->ncols; j++) {
         const struct cell *c = &r->c[i * r->ncols + j];
+        int plain = c->kind != CELL_TEXT || !c->len; /* numbers never need quotes */
+        if (!plain && c->len < 256 && c->s[0] != ' ' && c->s[c->len - 1] != ' ') {
+          plain = 1;
+          for (const char *s = c->s; *s && plain; s++)
+            plain = *s != ',' && *s != '"' && *s != '\r' && *s != '\n';
+        }
+        if (o + 260 > sizeof line || !plain) {
+          fwrite_unlocked(line, 1, o, out);
+          o = 0;
+        }
         if (j)
-          putc(',', out);
-        if (c->s)
-          vg_csv_field(out, c->s, strlen(c->s));
+          line[o++] = ',';
+        if (plain) {
+          memcpy(line + o, c->s ? c->s : "", c->len);
+          o += c->len;
+        } else {
+          fwrite_unlocked(line, 1, o, out);
+          o = 0;
+          vg_csv_field(out, c->s, c->len);
+        }
       }
-      fputs("\r\n", out);
+      line[o++] = '\r';
+      line[o++] = '\n';
+      fwrite_unlocked(line, 1, o, out);
     } else if (fmt == FMT_JSON) {
       fputs(r->written + i ? ",\n" : "\n", out);
       write_json_row(out, r, i);
@@ -195,9 +285,7 @@ static int rows_stream(FILE *out, struct rows *r, int fmt) {
     }
   }
   r->written += nrows;
-  for (size_t i = 0; i < r->n; i++)
-    free(r->c[i].s);
-  r->n = 0;
+  rows_clear(r, 1);
   return ferror(out) ? -EIO : 0;
 }
 
@@ -321,6 +409,7 @@ struct ctx {
   struct vg_store_reader *rd;
   struct vg_tz *tz;
   int64_t base_s;
+  const char *store_zone; /* the zone of the store's hours and days */
 };
 
 static int open_store(struct ctx *c) {
@@ -435,8 +524,59 @@ static int filter_ok(const struct filter *f, const char *key) {
   return 1;
 }
 
-/* Loads the dictionary, checks the filter's names against it (usage errors
- * with suggestions) and keeps the matching series, sorted by key. */
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --where TAG=VALUE with a plain VALUE (no glob) that no series has: a usage
+ * error naming the closest values of TAG. The values are sorted and made
+ * unique first, so that a store of many series costs n log n, not n^2. */
+static int check_where_value(const struct series_list *l, const char *name,
+                             const char *value) {
+  if (strpbrk(value, "*?[\\"))
+    return EX_OK;
+  struct names vals = {0};
+  static struct tag tags[MAX_TAGS];
+  char metric[512];
+  int nt, found = 0, ex = EX_OK;
+  for (size_t i = 0; i < l->n && !found; i++) {
+    if (parse_key(l->v[i].key, strlen(l->v[i].key), metric, sizeof metric, tags, &nt))
+      continue;
+    for (int t = 0; t < nt && !found; t++) {
+      if (strcmp(tags[t].name, name) != 0)
+        continue;
+      found = strcmp(tags[t].value, value) == 0;
+      if (grow(&vals.v, vals.n, &vals.cap, sizeof *vals.v, 64) ||
+          !(vals.v[vals.n] = strdup(tags[t].value)))
+        goto oom;
+      vals.n++;
+    }
+  }
+  if (!found) {
+    qsort(vals.v, vals.n, sizeof *vals.v, cmp_str);
+    size_t k = 0;
+    for (size_t i = 0; i < vals.n; i++) {
+      if (k && strcmp(vals.v[k - 1], vals.v[i]) == 0)
+        free(vals.v[i]);
+      else
+        vals.v[k++] = vals.v[i];
+    }
+    vals.n = k;
+    char what[160];
+    snprintf(what, sizeof what, "--where %s value", name);
+    suggest(what, value, &vals);
+    ex = EX_USAGE;
+  }
+  names_release(&vals);
+  return ex;
+oom:
+  names_release(&vals);
+  return fail(EX_RUNTIME, "out of memory");
+}
+
+/* Loads the dictionary, checks the filter's names and plain tag values
+ * against it (usage errors with suggestions) and keeps the matching series,
+ * sorted by key. */
 static int select_series(struct ctx *c, const struct filter *f, struct series_list *l) {
   int rc = vg_store_series_each(c->rd, on_series, l);
   if (rc)
@@ -455,6 +595,9 @@ static int select_series(struct ctx *c, const struct filter *f, struct series_li
       suggest("tag", name, &l->tagnames);
       return EX_USAGE;
     }
+    int ex = eq[-1] == '!' ? EX_OK : check_where_value(l, name, eq + 1);
+    if (ex)
+      return ex;
   }
   size_t k = 0;
   for (size_t i = 0; i < l->n; i++) {
@@ -580,7 +723,14 @@ struct qrow {
   const char *metric;
   uint64_t *left; /* rows still allowed by --limit */
   int fmt;
+  int gap; /* a window --fill made up: GAP_NULL or GAP_PREVIOUS, else 0 */
+  /* the last instant formatted: a window's end is the next one's start */
+  int64_t iso_t;
+  size_t iso_len; /* 0: none yet */
+  char iso[VG_FMT_ISO_MAX];
 };
+
+enum { GAP_NULL = 1, GAP_PREVIOUS = 2 };
 
 static int put_distinct(struct rows *r, const struct vg_acc *acc) {
   if (!acc->hll)
@@ -608,19 +758,28 @@ static int on_window(const struct vg_wentry *w, void *arg) {
   const struct vg_stats *s = &w->acc.st;
   const struct vg_firstlast *fl = &w->acc.fl;
   int has_fl = !vg_firstlast_empty(fl);
-  char t[VG_FMT_ISO_MAX];
   int rc = 0;
   if (*q->left == 0)
     return 1; /* --limit reached: stop the walk */
   (*q->left)--;
   for (size_t k = 0; k < q->cs->n && !rc; k++) {
     const struct col *c = &q->cs->c[k];
+    if (q->gap == GAP_NULL && c->id != C_START && c->id != C_END && c->id != C_SERIES &&
+        c->id != C_METRIC && c->id != C_STATUS) {
+      rc = put(r, CELL_NULL, NULL);
+      continue;
+    }
     switch (c->id) {
     case C_START:
-    case C_END:
-      vg_fmt_iso(c->id == C_START ? w->start : w->end, q->tz, t);
-      rc = put(r, CELL_TEXT, t);
+    case C_END: {
+      int64_t at = c->id == C_START ? w->start : w->end;
+      if (!q->iso_len || q->iso_t != at) {
+        q->iso_t = at;
+        q->iso_len = vg_fmt_iso(at, q->tz, q->iso);
+      }
+      rc = put_len(r, CELL_TEXT, q->iso, q->iso_len);
       break;
+    }
     case C_SERIES: rc = put(r, CELL_TEXT, q->key); break;
     case C_METRIC: rc = put(r, CELL_TEXT, q->metric); break;
     case C_COUNT: rc = put_u64(r, s->count); break;
@@ -644,15 +803,451 @@ static int on_window(const struct vg_wentry *w, void *arg) {
       rc = has_fl ? put_time_ns(r, fl->last_t, q->tz) : put(r, CELL_NULL, NULL);
       break;
     case C_DISTINCT: rc = put_distinct(r, &w->acc); break;
-    case C_STATUS: rc = put(r, CELL_TEXT, w->final ? "final" : "provisional"); break;
-    case C_REVISION: rc = put_u64(r, w->revision); break;
+    case C_STATUS:
+      rc = put(r, CELL_TEXT, q->gap ? "gap" : w->final ? "final" : "provisional");
+      break;
+    case C_REVISION: rc = q->gap ? put(r, CELL_NULL, NULL) : put_u64(r, w->revision); break;
     default: assert(0);
     }
   }
   /* CSV/JSON stream as they go (the snapshot stays open meanwhile); a
    * table must see every row to measure its columns */
-  if (!rc && q->fmt != FMT_TABLE && r->n >= 64 * 1024)
+  if (!rc && q->fmt != FMT_TABLE && q->fmt != FMT_PLOT && r->n >= 64 * 1024)
     rc = rows_stream(stdout, r, q->fmt);
+  return rc;
+}
+
+/* --- --fill: the calendar's windows between the stored ones ------------- */
+
+enum { FILL_NONE, FILL_NULL, FILL_PREVIOUS };
+
+/* Walks one series' (or group's) windows in time order and, unless mode is
+ * FILL_NONE, writes a row for each window of the calendar that has no data:
+ * between --from and --to when given, else between the first and the last
+ * stored window. The calendar is the store's (its zone, its base windows),
+ * so a made-up day lasts 23 or 25 hours where the store's days do; a stored
+ * window the calendar does not predict (another zone or base resolution)
+ * stops the walk with a message in err. */
+struct fill {
+  int mode;
+  uint8_t res;
+  int64_t from, to;      /* TIME_MIN / TIME_MAX when not given */
+  int64_t next;          /* start of the next window; INT64_MIN before the first */
+  struct vg_calendar cal;
+  struct vg_wentry prev; /* FILL_PREVIOUS: a deep copy of the last stored window */
+  int has_prev;
+  struct qrow *q;
+  char err[512];
+};
+
+static int fill_mismatch(struct fill *f, int64_t start) {
+  char t[VG_FMT_ISO_MAX];
+  vg_fmt_iso(start, f->q->tz, t);
+  snprintf(f->err, sizeof f->err,
+           "--fill: the stored windows of %s do not follow the calendar of zone '%s' with "
+           "%" PRId64 " s base windows (at %s); give the store's --config",
+           f->q->key, vg_tz_name(f->cal.tz), f->cal.base_s, t);
+  return VG_ECONFIG;
+}
+
+/* The start of the first window that starts at or after t. */
+static int64_t fill_first(struct fill *f, int64_t t) {
+  struct vg_span s = vg_calendar_window(&f->cal, (enum vg_res)f->res, t);
+  return s.start < t ? s.end : s.start;
+}
+
+/* Writes the missing windows from f->next up to (not including) until. */
+static int fill_gaps(struct fill *f, int64_t until) {
+  int rc = 0;
+  while (f->next < until && !rc) {
+    struct vg_span s = vg_calendar_window(&f->cal, (enum vg_res)f->res, f->next);
+    if (s.start != f->next)
+      return fill_mismatch(f, f->next);
+    struct vg_wentry g;
+    if (f->mode == FILL_PREVIOUS && f->has_prev) {
+      g = f->prev;
+      f->q->gap = GAP_PREVIOUS;
+    } else {
+      memset(&g, 0, sizeof g);
+      vg_acc_init(&g.acc);
+      f->q->gap = GAP_NULL;
+    }
+    g.start = s.start;
+    g.end = s.end;
+    g.res = f->res;
+    rc = on_window(&g, f->q);
+    f->q->gap = 0;
+    f->next = s.end;
+  }
+  return rc;
+}
+
+/* vg_store_read_range's callback: the gaps before w, then w. */
+static int fill_window(const struct vg_wentry *w, void *arg) {
+  struct fill *f = arg;
+  if (f->mode == FILL_NONE)
+    return on_window(w, f->q);
+  if (f->next == INT64_MIN)
+    f->next = f->from != TIME_MIN ? fill_first(f, f->from) : w->start;
+  int rc = fill_gaps(f, w->start);
+  if (rc)
+    return rc;
+  if (f->next != w->start)
+    return fill_mismatch(f, w->start);
+  if ((rc = on_window(w, f->q)))
+    return rc;
+  f->next = w->end;
+  if (f->mode == FILL_PREVIOUS) {
+    struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+    vg_acc_release(&f->prev.acc);
+    f->prev = *w;
+    vg_acc_init(&f->prev.acc);
+    f->has_prev = 1;
+    rc = vg_acc_merge(&f->prev.acc, &w->acc, &o); /* a deep copy */
+  }
+  return rc;
+}
+
+/* After the last window of a series or group: the gaps up to --to, and a
+ * fresh start for the next one. */
+static int fill_end(struct fill *f) {
+  int rc = 0;
+  if (f->mode != FILL_NONE && f->to != TIME_MAX) {
+    if (f->next == INT64_MIN && f->from != TIME_MIN)
+      f->next = fill_first(f, f->from);
+    if (f->next != INT64_MIN)
+      rc = fill_gaps(f, f->to);
+  }
+  vg_acc_release(&f->prev.acc);
+  vg_acc_init(&f->prev.acc);
+  f->has_prev = 0;
+  f->next = INT64_MIN;
+  return rc;
+}
+
+/* --- plot: an SVG chart of a query --------------------------------------- */
+
+/* The chart is drawn from the rows a query made (columns start_datetime,
+ * end_datetime, series, metric, mean, min, max): one line of means per
+ * series, broken where windows are missing or empty, the min-max band
+ * under it where min and max are kept, a time axis with ticks at local
+ * hours, days, months or years of --tz, a value axis with round steps, a
+ * title and a legend. The plot area's mapping is repeated as data-*
+ * attributes so that a reader (a test) can turn points back into values. */
+
+enum { PLOT_W = 1000, PLOT_H = 480, PLOT_L = 72, PLOT_R = 270, PLOT_T = 44, PLOT_B = 56 };
+
+struct ppoint {
+  int64_t start, end;
+  double mean, min, max;
+  size_t series; /* row index of the series' first row (its key cell) */
+};
+
+static void xml_text(FILE *out, const char *s) {
+  for (; *s; s++) {
+    switch (*s) {
+    case '&': fputs("&amp;", out); break;
+    case '<': fputs("&lt;", out); break;
+    case '>': fputs("&gt;", out); break;
+    case '"': fputs("&quot;", out); break;
+    case '\'': fputs("&apos;", out); break;
+    default:
+      if ((unsigned char)*s >= 0x20 || *s == '\t' || *s == '\n')
+        putc(*s, out); /* other control bytes are not XML */
+    }
+  }
+}
+
+/* A series' legend: its tags as name=value (the metric too when the chart
+ * has several), the whole key as a tooltip. */
+static void legend_label(FILE *out, const char *key, int with_metric) {
+  static struct tag tags[MAX_TAGS];
+  char metric[512];
+  int nt;
+  fputs("<title>", out);
+  xml_text(out, key);
+  fputs("</title>", out);
+  if (parse_key(key, strlen(key), metric, sizeof metric, tags, &nt) || (!nt && !with_metric)) {
+    xml_text(out, key);
+    return;
+  }
+  if (with_metric || !nt)
+    xml_text(out, metric);
+  for (int t = 0; t < nt; t++) {
+    fputs(t || with_metric ? " " : "", out);
+    xml_text(out, tags[t].name);
+    putc('=', out);
+    xml_text(out, tags[t].value);
+  }
+}
+
+/* "P1, P2 (unit)": the metrics of the chart and the unit when given. */
+static void plot_label(FILE *out, const struct names *metrics, const char *unit) {
+  for (size_t m = 0; m < metrics->n; m++) {
+    fputs(m ? ", " : "", out);
+    xml_text(out, metrics->v[m]);
+  }
+  if (unit) {
+    fputs(" (", out);
+    xml_text(out, unit);
+    fputs(")", out);
+  }
+}
+
+static double cell_num(const struct cell *c) {
+  return c->kind == CELL_NULL ? NAN : strtod(c->s, NULL);
+}
+
+/* A round step (1, 2 or 5 times a power of ten) for about n intervals. */
+static double nice_step(double range, int n) {
+  double raw = range / n, p = pow(10, floor(log10(raw))), f = raw / p;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+}
+
+/* Time ticks: every `step` local hours, days, months or years. */
+enum { TICK_HOUR, TICK_DAY, TICK_MONTH, TICK_YEAR };
+
+static void time_ticks(FILE *out, struct vg_calendar *cal, int64_t t0, int64_t t1, double px0,
+                       double pxs) {
+  static const struct {
+    int kind, step;
+    int64_t len;
+  } kinds[] = {{TICK_HOUR, 1, 3600},         {TICK_HOUR, 2, 7200},
+               {TICK_HOUR, 3, 10800},        {TICK_HOUR, 6, 21600},
+               {TICK_HOUR, 12, 43200},       {TICK_DAY, 1, 86400},
+               {TICK_DAY, 2, 172800},        {TICK_DAY, 7, 604800},
+               {TICK_MONTH, 1, 2629800},     {TICK_MONTH, 3, 7889400},
+               {TICK_MONTH, 6, 15778800},    {TICK_YEAR, 1, 31557600},
+               {TICK_YEAR, 5, 157788000},    {TICK_YEAR, 10, 315576000},
+               {TICK_YEAR, 50, 1577880000},  {TICK_YEAR, 100, 3155760000}};
+  size_t k = 0;
+  while (k + 1 < sizeof kinds / sizeof *kinds && (t1 - t0) / kinds[k].len > 8)
+    k++;
+  int kind = kinds[k].kind, step = kinds[k].step;
+  struct vg_span s = kind == TICK_HOUR ? vg_calendar_hour(cal, t0) : vg_calendar_day(cal, t0);
+  int64_t t = s.start < t0 ? s.end : s.start;
+  char iso[VG_FMT_ISO_MAX], label[16];
+  double last_x = -1e9;
+  for (int n = 0; t <= t1 && n < 100000; n++) {
+    vg_fmt_iso(t, cal->tz, iso); /* YYYY-MM-DDTHH:MM:SS+hh:mm, local */
+    int y = atoi(iso), mo = atoi(iso + 5), d = atoi(iso + 8), h = atoi(iso + 11), on;
+    switch (kind) {
+    case TICK_HOUR:
+      on = h % step == 0;
+      if (h == 0)
+        snprintf(label, sizeof label, "%.5s", iso + 5);
+      else
+        snprintf(label, sizeof label, "%.5s", iso + 11);
+      break;
+    case TICK_DAY:
+      on = (d - 1) % step == 0;
+      snprintf(label, sizeof label, "%.10s", iso);
+      break;
+    case TICK_MONTH:
+      on = d == 1 && (mo - 1) % step == 0;
+      snprintf(label, sizeof label, "%.7s", iso);
+      break;
+    default:
+      on = d == 1 && mo == 1 && y % step == 0;
+      snprintf(label, sizeof label, "%.4s", iso);
+    }
+    double x = px0 + (double)(t - t0) * pxs;
+    if (on && x - last_x >= 64) { /* a label needs room: skip a tick too close */
+      last_x = x;
+      fprintf(out,
+              "<line class=\"tick\" x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" "
+              "stroke=\"#ddd\"/>\n<text class=\"tick-label\" data-time=\"%" PRId64
+              "\" x=\"%.2f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+              x, PLOT_T, x, PLOT_H - PLOT_B, t, x, PLOT_H - PLOT_B + 18, label);
+    }
+    s = kind == TICK_HOUR ? vg_calendar_hour(cal, t) : vg_calendar_day(cal, t);
+    t = s.end;
+  }
+}
+
+static int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, const char *res,
+                      const char *unit) {
+  static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                       "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                                       "#bcbd22", "#17becf"};
+  size_t nrows = r->n / r->ncols, nser = 0, maxleg = (PLOT_H - PLOT_T - PLOT_B) / 18;
+  struct ppoint *p = calloc(nrows ? nrows : 1, sizeof *p);
+  struct names metrics = {0};
+  if (!p)
+    return -ENOMEM;
+  int64_t t0 = INT64_MAX, t1 = INT64_MIN;
+  double y0 = INFINITY, y1 = -INFINITY;
+  int rc = 0, band = 0;
+  char err[128];
+  for (size_t i = 0; i < nrows && !rc; i++) {
+    const struct cell *c = &r->c[i * r->ncols];
+    /* columns: start, end, series, metric, mean, min, max */
+    if (vg_parse_time(c[0].s, tz, 0, &p[i].start, err, sizeof err) ||
+        vg_parse_time(c[1].s, tz, 0, &p[i].end, err, sizeof err))
+      rc = -EINVAL;
+    p[i].series = i && strcmp(c[2].s, r->c[p[i - 1].series * r->ncols + 2].s) == 0
+                      ? p[i - 1].series
+                      : i;
+    nser += p[i].series == i;
+    rc = rc ? rc : names_add(&metrics, c[3].s);
+    p[i].mean = cell_num(&c[4]);
+    p[i].min = cell_num(&c[5]);
+    p[i].max = cell_num(&c[6]);
+    t0 = p[i].start < t0 ? p[i].start : t0;
+    t1 = p[i].end > t1 ? p[i].end : t1;
+    for (int k = 0; k < 3; k++) {
+      double v = k == 0 ? p[i].mean : k == 1 ? p[i].min : p[i].max;
+      if (isfinite(v)) {
+        y0 = v < y0 ? v : y0;
+        y1 = v > y1 ? v : y1;
+      }
+    }
+    band |= isfinite(p[i].min) && isfinite(p[i].max);
+  }
+  if (rc)
+    goto done;
+  if (!nrows) {
+    t0 = 0;
+    t1 = 1;
+  }
+  if (!(y0 <= y1)) { /* no value at all */
+    y0 = 0;
+    y1 = 1;
+  }
+  if (y0 == y1) {
+    double d = y0 ? fabs(y0) / 10 : 1;
+    y0 -= d;
+    y1 += d;
+  }
+  double ystep = nice_step(y1 - y0, 5);
+  y0 = floor(y0 / ystep) * ystep;
+  y1 = ceil(y1 / ystep) * ystep;
+  const double pw = PLOT_W - PLOT_L - PLOT_R, ph = PLOT_H - PLOT_T - PLOT_B;
+  const double pxs = pw / (double)(t1 - t0), pys = ph / (y1 - y0);
+#define PX(t) (PLOT_L + (double)((t) - t0) * pxs)
+#define PY(v) (PLOT_T + ph - ((v) - y0) * pys)
+  fprintf(out,
+          "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+          "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
+          "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+          "<text class=\"title\" x=\"%d\" y=\"24\" font-size=\"16\">",
+          PLOT_W, PLOT_H, PLOT_W, PLOT_H, PLOT_L);
+  plot_label(out, &metrics, unit);
+  fprintf(out, ": %s mean%s</text>\n", res, band ? " and min\xe2\x80\x93max band" : "");
+  fprintf(out,
+          "<g class=\"plot\" data-x=\"%d\" data-y=\"%d\" data-width=\"%.0f\" "
+          "data-height=\"%.0f\" data-t0=\"%" PRId64 "\" data-t1=\"%" PRId64
+          "\" data-y0=\"%.17g\" data-y1=\"%.17g\">\n",
+          PLOT_L, PLOT_T, pw, ph, t0, t1, y0, y1);
+  for (int k = 0; k <= (int)llround((y1 - y0) / ystep); k++) {
+    double v = y0 + k * ystep, y = PY(v);
+    char b[VG_FMT_DOUBLE_MAX];
+    vg_fmt_double(fabs(v) < ystep * 1e-9 ? 0 : v, b);
+    fprintf(out,
+            "<line class=\"grid\" x1=\"%d\" y1=\"%.2f\" x2=\"%.0f\" y2=\"%.2f\" "
+            "stroke=\"#eee\"/>\n<text class=\"tick-label\" x=\"%d\" y=\"%.2f\" "
+            "text-anchor=\"end\">%s</text>\n",
+            PLOT_L, y, PLOT_L + pw, y, PLOT_L - 6, y + 4, b);
+  }
+  struct vg_calendar cal;
+  if (vg_calendar_init(&cal, tz, 60) == 0)
+    time_ticks(out, &cal, t0, t1, PLOT_L, pxs);
+  fprintf(out,
+          "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" "
+          "fill=\"none\" stroke=\"#888\"/>\n"
+          "<text class=\"axis-label\" x=\"%.0f\" y=\"%d\" text-anchor=\"middle\">local time "
+          "(",
+          PLOT_L, PLOT_T, pw, ph, PLOT_L + pw / 2, PLOT_H - 12);
+  xml_text(out, vg_tz_name(tz));
+  fprintf(out, ")</text>\n<text class=\"axis-label\" transform=\"translate(16 %.0f) "
+               "rotate(-90)\" text-anchor=\"middle\">",
+          PLOT_T + ph / 2);
+  plot_label(out, &metrics, unit);
+  fputs("</text>\n", out);
+  size_t si = 0;
+  for (size_t i = 0; i < nrows; si++) {
+    size_t j = i;
+    while (j < nrows && p[j].series == p[i].series)
+      j++;
+    const char *color = colors[si % (sizeof colors / sizeof *colors)];
+    const char *key = r->c[i * r->ncols + 2].s;
+    /* the band: one closed shape per run of adjacent windows with min and max */
+    int any = 0;
+    for (size_t a = i; a < j;) {
+      size_t b = a;
+      if (!(isfinite(p[a].min) && isfinite(p[a].max))) {
+        a++;
+        continue;
+      }
+      while (b + 1 < j && isfinite(p[b + 1].min) && isfinite(p[b + 1].max) &&
+             p[b + 1].start == p[b].end)
+        b++;
+      if (!any) {
+        fprintf(out, "<path class=\"band\" data-series=\"");
+        xml_text(out, key);
+        fprintf(out, "\" fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" d=\"", color);
+        any = 1;
+      }
+      for (size_t k = a; k <= b; k++)
+        fprintf(out, "%c%.2f %.2f ", k == a ? 'M' : 'L', PX((p[k].start + p[k].end) / 2),
+                PY(p[k].max));
+      for (size_t k = b + 1; k-- > a;)
+        fprintf(out, "L%.2f %.2f ", PX((p[k].start + p[k].end) / 2), PY(p[k].min));
+      fputs("Z ", out);
+      a = b + 1;
+    }
+    if (any)
+      fputs("\"/>\n", out);
+    /* the line: a point per window with a mean, broken at missing windows */
+    fprintf(out, "<path class=\"line\" data-series=\"");
+    xml_text(out, key);
+    fprintf(out, "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                 "stroke-linejoin=\"round\" stroke-linecap=\"round\" d=\"", color);
+    int open = 0;
+    for (size_t k = i; k < j; k++) {
+      if (!isfinite(p[k].mean)) {
+        open = 0;
+        continue;
+      }
+      int cont = open && p[k].start == p[k - 1].end;
+      int next = k + 1 < j && isfinite(p[k + 1].mean) && p[k + 1].start == p[k].end;
+      fprintf(out, "%c%.2f %.2f ", cont ? 'L' : 'M', PX((p[k].start + p[k].end) / 2),
+              PY(p[k].mean));
+      if (!cont && !next)
+        fputs("Z ", out); /* a lone window: a dot (round cap) */
+      open = 1;
+    }
+    fputs("\"/>\n", out);
+    /* the legend, as many series as fit, then how many more */
+    double ly = PLOT_T + 10 + (double)si * 18;
+    if (si + 1 == maxleg && nser > maxleg)
+      fprintf(out, "<text class=\"legend\" x=\"%.0f\" y=\"%.0f\">and %zu more</text>\n",
+              PLOT_L + pw + 38, ly + 4, nser - si);
+    if (si + 1 >= maxleg && nser > maxleg) {
+      i = j;
+      continue;
+    }
+    fprintf(out,
+            "<line class=\"legend-mark\" x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" "
+            "stroke=\"%s\" stroke-width=\"3\"/>\n<text class=\"legend\" x=\"%.0f\" "
+            "y=\"%.0f\">",
+            PLOT_L + pw + 12, ly, PLOT_L + pw + 32, ly, color, PLOT_L + pw + 38, ly + 4);
+    legend_label(out, key, metrics.n > 1);
+    fputs("</text>\n", out);
+    i = j;
+  }
+  if (!nrows)
+    fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">no data</text>\n",
+            PLOT_L + pw / 2, PLOT_T + ph / 2);
+  fputs("</g>\n</svg>\n", out);
+#undef PX
+#undef PY
+done:
+  names_release(&metrics);
+  free(p);
+  if (!rc && (fflush(out) || ferror(out)))
+    rc = -EIO;
   return rc;
 }
 
@@ -660,7 +1255,7 @@ static int on_window(const struct vg_wentry *w, void *arg) {
 
 struct args {
   const char *data_dir, *config, *resolution, *from, *to, *tz, *format, *match, *stats,
-      *limit;
+      *limit, *fill, *output, *unit;
   struct names group_by;
   struct filter f;
 };
@@ -771,7 +1366,9 @@ static size_t names_index(const struct names *s, const char *name) {
  * averaged), and prints them through on_window. A merged window is final
  * when all its parts are; its revision is the highest. */
 static int query_grouped(struct ctx *c, const struct series_list *l, const struct names *by,
-                         uint8_t res, int64_t from, int64_t to, struct qrow *q) {
+                         uint8_t res, int64_t from, int64_t to, struct fill *f) {
+  struct qrow *q = f->q;
+  char metric[512];
   struct gather g = {0};
   struct names groups = {0};
   int ex = EX_OK;
@@ -816,16 +1413,21 @@ static int query_grouped(struct ctx *c, const struct series_list *l, const struc
       vg_hll_free(m->w.acc.hll);
       m->w.acc.hll = NULL;
     }
-    char metric[512];
     static struct tag tags[MAX_TAGS];
-    int nt;
+    int nt, rc = 0;
     const char *gk = groups.v[m->group];
-    parse_key(gk, strlen(gk), metric, sizeof metric, tags, &nt);
-    q->key = gk;
-    q->metric = metric;
-    int rc = on_window(&m->w, q);
+    if (q->key != gk) { /* a new group: the previous one's trailing gaps first */
+      rc = q->key ? fill_end(f) : 0;
+      parse_key(gk, strlen(gk), metric, sizeof metric, tags, &nt);
+      q->key = gk;
+      q->metric = metric;
+    }
+    rc = rc ? rc : fill_window(&m->w, f);
+    if (rc == 0 && j == g.n)
+      rc = fill_end(f);
     if (rc < 0) {
-      ex = fail(EX_RUNTIME, "cannot write the rows: %s", vg_strerror(rc));
+      ex = f->err[0] ? fail(EX_USAGE, "%s", f->err)
+                     : fail(EX_RUNTIME, "cannot write the rows: %s", vg_strerror(rc));
       goto done;
     }
     if (rc > 0)
@@ -869,13 +1471,38 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
       return fail(EX_USAGE, "--limit '%s': expected a number of rows", a->limit);
     left = v;
   }
+  struct fill fill = {.res = (uint8_t)res, .from = from, .to = to, .next = INT64_MIN};
+  vg_acc_init(&fill.prev.acc);
+  if (!a->fill || strcmp(a->fill, "none") == 0)
+    fill.mode = FILL_NONE;
+  else if (strcmp(a->fill, "null") == 0)
+    fill.mode = FILL_NULL;
+  else if (strcmp(a->fill, "previous") == 0)
+    fill.mode = FILL_PREVIOUS;
+  else
+    return fail(EX_USAGE, "--fill '%s': expected none, null or previous", a->fill);
+  struct vg_tz *store_tz = NULL;
+  if (fill.mode != FILL_NONE) {
+    if (vg_tz_load(c->store_zone, &store_tz, err, sizeof err))
+      return fail(EX_USAGE, "timezone '%s': %s", c->store_zone, err);
+    if (vg_calendar_init(&fill.cal, store_tz, c->base_s)) {
+      vg_tz_free(store_tz);
+      return fail(EX_USAGE, "the base resolution (%" PRId64 " s) does not divide an hour",
+                  c->base_s);
+    }
+  }
   struct colspec cs = {0};
   struct series_list l = {0};
   struct rows rows = {0};
   char *stats = NULL;
-  if (a->stats && !(stats = strdup(a->stats)))
-    return fail(EX_RUNTIME, "out of memory");
-  int ex = colspec_init(&cs, stats);
+  int ex = EX_OK;
+  /* a plot draws the mean, and the min-max band */
+  const char *want = fmt == FMT_PLOT ? "mean,min,max" : a->stats;
+  if (want && !(stats = strdup(want))) {
+    ex = fail(EX_RUNTIME, "out of memory");
+    goto done;
+  }
+  ex = colspec_init(&cs, stats);
   if (ex)
     goto done;
   rows.cols = cs.names;
@@ -891,8 +1518,9 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
         ex = EX_USAGE;
         goto done;
       }
-    struct qrow q = {&rows, &cs, c->tz, NULL, NULL, &left, fmt};
-    if ((ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &q)))
+    struct qrow q = {.rows = &rows, .cs = &cs, .tz = c->tz, .left = &left, .fmt = fmt};
+    fill.q = &q;
+    if ((ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &fill)))
       goto done;
   }
   for (size_t i = 0; i < l.n && left && !a->group_by.n; i++) {
@@ -900,10 +1528,18 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
     static struct tag tags[MAX_TAGS];
     int nt;
     parse_key(l.v[i].key, strlen(l.v[i].key), metric, sizeof metric, tags, &nt);
-    struct qrow q = {&rows, &cs, c->tz, l.v[i].key, metric, &left, fmt};
+    struct qrow q = {.rows = &rows, .cs = &cs, .tz = c->tz, .key = l.v[i].key,
+                     .metric = metric, .left = &left, .fmt = fmt};
     char e[512] = "";
-    int rc = vg_store_read_range(c->rd, l.v[i].id, (uint8_t)res, from, to, on_window, &q, e,
-                                 sizeof e);
+    fill.q = &q;
+    int rc = vg_store_read_range(c->rd, l.v[i].id, (uint8_t)res, from, to, fill_window, &fill,
+                                 e, sizeof e);
+    if (rc == 0)
+      rc = fill_end(&fill);
+    if (rc < 0 && fill.err[0]) {
+      ex = fail(EX_USAGE, "%s", fill.err);
+      goto done;
+    }
     if (rc < 0) { /* 1: --limit stopped the walk */
       ex = fail(EX_RUNTIME, "cannot %s series %s: %s", e[0] ? "read" : "write the rows of",
                 l.v[i].key, e[0] ? e : vg_strerror(rc));
@@ -912,13 +1548,26 @@ static int cmd_query(struct ctx *c, struct args *a, int fmt) {
   /* the snapshot is no longer needed: end it before printing */
   vg_store_reader_end(c->rd);
   c->rd = NULL;
-  if (write_rows(stdout, &rows, fmt))
+  if (fmt == FMT_PLOT) {
+    FILE *out = a->output ? fopen(a->output, "w") : stdout;
+    int rc = out ? write_plot(out, &rows, c->tz, a->resolution ? a->resolution : "1m",
+                              a->unit)
+                 : -errno;
+    if (out && out != stdout && fclose(out) && !rc)
+      rc = -errno;
+    if (rc)
+      ex = fail(EX_RUNTIME, "cannot write the plot to %s: %s",
+                a->output ? a->output : "stdout", vg_strerror(rc));
+  } else if (write_rows(stdout, &rows, fmt)) {
     ex = fail(EX_RUNTIME, "cannot write the output: %s", strerror(errno));
+  }
 done:
   rows_release(&rows);
   series_release(&l);
   colspec_release(&cs);
   free(stats);
+  vg_acc_release(&fill.prev.acc);
+  vg_tz_free(store_tz);
   return ex;
 }
 
@@ -997,88 +1646,242 @@ done:
   return ex;
 }
 
+/* --- status -------------------------------------------------------------- */
+
+struct pos_row {
+  char *topic;
+  uint32_t partition;
+  int64_t next_offset, max_event_ns;
+  int64_t end; /* the broker's end offset; -1 when unknown */
+  char note[256];
+};
+
+struct status_scan {
+  struct pos_row *v;
+  size_t n, cap;
+  uint64_t open[3][2]; /* the writer's windows per resolution: [res][final] */
+};
+
+static int scan_add(struct status_scan *s, const char *topic, uint32_t partition,
+                    int64_t next_offset, int64_t max_event_ns) {
+  if (grow(&s->v, s->n, &s->cap, sizeof *s->v, 16))
+    return -ENOMEM;
+  char *t = strdup(topic);
+  if (!t)
+    return -ENOMEM;
+  s->v[s->n++] = (struct pos_row){t, partition, next_offset, max_event_ns, -1, ""};
+  return 0;
+}
+
 static int on_pos(const struct vg_store_pos *p, void *arg) {
-  struct rows *r = arg;
-  char b[VG_FMT_ISO_MAX];
-  int rc = put(r, CELL_TEXT, "partition");
-  rc = rc ? rc : put(r, CELL_TEXT, p->topic);
-  rc = rc ? rc : put_u64(r, p->partition);
-  rc = rc ? rc : put_u64(r, (uint64_t)p->next_offset);
-  snprintf(b, sizeof b, "%" PRId64, p->max_event_ns);
-  rc = rc ? rc : put(r, CELL_NUM, b);
+  return scan_add(arg, p->topic, p->partition, p->next_offset, p->max_event_ns);
+}
+
+/* vg_kafka_list_partitions' callback: a source partition the store has no
+ * position for yet (never consumed) gets a row too. */
+static void on_source_partition(void *arg, const char *topic, int32_t partition, int32_t n) {
+  struct status_scan *s = arg;
+  (void)n;
+  for (size_t i = 0; i < s->n; i++)
+    if (s->v[i].partition == (uint32_t)partition && strcmp(s->v[i].topic, topic) == 0)
+      return;
+  if (scan_add(s, topic, (uint32_t)partition, -1, INT64_MIN) == 0)
+    snprintf(s->v[s->n - 1].note, sizeof s->v[s->n - 1].note, "no position stored yet");
+}
+
+static int cmp_pos_row(const void *a, const void *b) {
+  const struct pos_row *x = a, *y = b;
+  int c = strcmp(x->topic, y->topic);
+  return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+static int on_open_window(const struct vg_wentry *w, void *arg) {
+  struct status_scan *s = arg;
+  if (w->res < 3)
+    s->open[w->res][w->final ? 1 : 0]++;
+  return 0;
+}
+
+/* Asks the brokers for each partition's end offset. Failing that, *note
+ * says why (and the partitions' end stays -1); a partition the broker does
+ * not know gets its own note. */
+static void status_ends(const struct vg_config *cfg, struct status_scan *s, char *note,
+                        size_t note_size) {
+  if (!cfg) {
+    snprintf(note, note_size, "no --config: the brokers are not known");
+    return;
+  }
+  if (!cfg->kafka_brokers || strcmp(cfg->kafka_brokers, "embedded") == 0) {
+    snprintf(note, note_size, "the embedded broker lives inside vigied: no end offsets");
+    return;
+  }
+  if (!s->n && !cfg->nsources)
+    return;
+  /* the config's properties (TLS, SASL), then quiet: a broker that does
+   * not answer is said once in the note, not logged by librdkafka */
+  size_t np = cfg->kafka_properties.n;
+  const char **props = calloc(np + 5, sizeof *props);
+  if (!props) {
+    snprintf(note, note_size, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < np; i++)
+    props[i] = cfg->kafka_properties.v[i];
+  props[np] = "log_level";
+  props[np + 1] = "0";
+  props[np + 2] = "socket.connection.setup.timeout.ms";
+  props[np + 3] = "2000";
+  struct vg_kafka_conf kc = {.brokers = cfg->kafka_brokers, .client_id = "vigieq",
+                             .properties = props};
+  struct vg_kafka_consumer *k = NULL;
+  char err[512] = "";
+  if (vg_kafka_consumer_new(&k, &kc, err, sizeof err)) {
+    snprintf(note, note_size, "brokers %s: %s", cfg->kafka_brokers, err);
+    free(props);
+    return;
+  }
+  /* the sources' partitions, from one metadata request: it also tells
+   * whether the brokers answer at all */
+  const char **topics = calloc(cfg->nsources + 1, sizeof *topics);
+  int reached = 0;
+  for (size_t i = 0; topics && i < cfg->nsources; i++)
+    topics[i] = cfg->sources[i].topic;
+  int rc = topics && cfg->nsources
+               ? vg_kafka_list_partitions(k, topics, cfg->nsources, 2500, on_source_partition,
+                                          s, err, sizeof err)
+               : VG_ENOTFOUND;
+  free(topics);
+  if (rc == 0) {
+    reached = 1;
+    qsort(s->v, s->n, sizeof *s->v, cmp_pos_row);
+  } else if (rc == VG_ENOTFOUND && cfg->nsources) { /* they answer; a source topic is gone */
+    reached = 1;
+    snprintf(note, note_size, "%s", err);
+  } else if (rc != VG_ENOTFOUND) { /* the stored positions stay, without lag */
+    snprintf(note, note_size, "brokers %s not reachable (%s): no lag", cfg->kafka_brokers,
+             err);
+    vg_kafka_consumer_free(k);
+    free(props);
+    return;
+  }
+  for (size_t i = 0; i < s->n; i++) {
+    err[0] = 0;
+    /* a short wait: the first answer tells whether the brokers are up */
+    if (vg_kafka_end_offset(k, s->v[i].topic, (int32_t)s->v[i].partition,
+                            reached ? 5000 : 2500, &s->v[i].end, err, sizeof err) == 0) {
+      reached = 1;
+      continue;
+    }
+    s->v[i].end = -1;
+    if (!reached) {
+      snprintf(note, note_size, "brokers %s not reachable (%s): no lag", cfg->kafka_brokers,
+               err);
+      break;
+    }
+    snprintf(s->v[i].note, sizeof s->v[i].note, "%s", err);
+  }
+  vg_kafka_consumer_free(k);
+  free(props);
+}
+
+static int put_row(struct rows *r, const char *kind, const char *name, int64_t partition,
+                   const char *value, const char *detail) {
+  int rc = put(r, CELL_TEXT, kind);
+  rc = rc ? rc : put(r, CELL_TEXT, name);
+  rc = rc ? rc : partition < 0 ? put(r, CELL_NULL, NULL) : put_u64(r, (uint64_t)partition);
+  rc = rc ? rc : put(r, value ? CELL_NUM : CELL_NULL, value);
+  rc = rc ? rc : put(r, CELL_NULL, NULL); /* end_offset */
+  rc = rc ? rc : put(r, CELL_NULL, NULL); /* lag */
+  rc = rc ? rc : put(r, detail ? CELL_TEXT : CELL_NULL, detail);
   return rc;
 }
 
-static int cmd_status(struct ctx *c, int fmt) {
-  static const char *const cols[] = {"kind", "name", "partition", "value", "detail"};
+static int cmd_status(struct ctx *c, const struct vg_config *cfg, int fmt) {
+  static const char *const cols[] = {"kind",       "name", "partition", "value",
+                                     "end_offset", "lag",  "detail"};
   int ex = open_store(c);
   if (ex)
     return ex;
-  /* vg_store_load reads one read-only snapshot: positions and the global
-   * watermark in one consistent view, without knowing the topics */
+  /* vg_store_load reads one read-only snapshot: positions, the kept
+   * windows and the global watermark in one consistent view */
   vg_store_reader_end(c->rd);
   c->rd = NULL;
   struct rows rows = {.cols = cols, .ncols = sizeof cols / sizeof *cols};
+  struct status_scan scan = {0};
   struct vg_store_state s;
-  char err[512] = "", b[VG_FMT_ISO_MAX], n[64];
-  int rc = vg_store_load(c->st, NULL, on_pos, &rows, &s, err, sizeof err);
+  struct vg_store_stat stt;
+  char err[512] = "", b[VG_FMT_ISO_MAX], n[64], v[32], note[1024] = "", d[512];
+  int rc = vg_store_load(c->st, on_open_window, on_pos, &scan, &s, err, sizeof err);
+  int have_stat = rc == 0 && vg_store_stat(c->st, &stt) == 0;
   if (rc) {
     ex = fail(EX_RUNTIME, "cannot read the store's state: %s", err[0] ? err : vg_strerror(rc));
     goto done;
   }
-  /* max event time of partitions as ISO instants */
-  for (size_t i = 0; i < rows.n; i += rows.ncols) {
-    struct cell *cell = &rows.c[i + 4];
-    int64_t ns = strtoll(cell->s, NULL, 10);
-    free(cell->s);
-    if (ns == INT64_MIN) {
-      *cell = (struct cell){NULL, CELL_NULL};
-      continue;
+  status_ends(cfg, &scan, note, sizeof note);
+  for (size_t i = 0; i < scan.n && !rc; i++) {
+    const struct pos_row *p = &scan.v[i];
+    rc = put(&rows, CELL_TEXT, "partition");
+    rc = rc ? rc : put(&rows, CELL_TEXT, p->topic);
+    rc = rc ? rc : put_u64(&rows, p->partition);
+    rc = rc ? rc
+            : p->next_offset >= 0 ? put_u64(&rows, (uint64_t)p->next_offset)
+                                  : put(&rows, CELL_NULL, NULL);
+    rc = rc ? rc : p->end >= 0 ? put_u64(&rows, (uint64_t)p->end) : put(&rows, CELL_NULL, NULL);
+    if (p->end >= 0 && p->next_offset >= 0) {
+      /* lag: what the broker holds that the store has not counted */
+      snprintf(v, sizeof v, "%" PRId64, p->end - p->next_offset);
+      rc = rc ? rc : put(&rows, CELL_NUM, v);
+    } else {
+      rc = rc ? rc : put(&rows, CELL_NULL, NULL);
     }
-    vg_fmt_iso(vg_floor_div(ns, 1000000000), c->tz, b);
-    snprintf(n, sizeof n, "max_event_time=%s", b);
-    cell->s = strdup(n);
-    cell->kind = CELL_TEXT;
-    if (!cell->s) {
-      ex = fail(EX_RUNTIME, "out of memory");
-      goto done;
+    d[0] = 0;
+    if (p->max_event_ns != INT64_MIN) {
+      vg_fmt_iso(vg_floor_div(p->max_event_ns, 1000000000), c->tz, b);
+      snprintf(d, sizeof d, "max_event_time=%s", b);
     }
+    if (p->note[0])
+      snprintf(d + strlen(d), sizeof d - strlen(d), "%s%s", d[0] ? "; " : "", p->note);
+    rc = rc ? rc : put(&rows, d[0] ? CELL_TEXT : CELL_NULL, d);
   }
-  struct vg_store_stat stt;
-  rc = put(&rows, CELL_TEXT, "watermark");
-  rc = rc ? rc : put(&rows, CELL_TEXT, "global");
-  rc = rc ? rc : put(&rows, CELL_NULL, NULL);
+  if (note[0]) {
+    fprintf(stderr, "vigieq: note: %s\n", note);
+    rc = rc ? rc : put_row(&rows, "broker", cfg && cfg->kafka_brokers ? cfg->kafka_brokers : "",
+                           -1, NULL, note);
+  }
   if (s.watermark_ns == INT64_MIN) {
-    rc = rc ? rc : put(&rows, CELL_NULL, NULL);
-    rc = rc ? rc : put(&rows, CELL_TEXT, "none committed");
+    rc = rc ? rc : put_row(&rows, "watermark", "global", -1, NULL, "none committed");
   } else {
     vg_fmt_iso(vg_floor_div(s.watermark_ns, 1000000000), c->tz, b);
     snprintf(n, sizeof n, "%" PRId64, s.watermark_ns);
-    rc = rc ? rc : put(&rows, CELL_NUM, n);
-    rc = rc ? rc : put(&rows, CELL_TEXT, b);
+    rc = rc ? rc : put_row(&rows, "watermark", "global", -1, n, b);
   }
-  rc = rc ? rc : put(&rows, CELL_TEXT, "epoch");
-  rc = rc ? rc : put(&rows, CELL_TEXT, "last_committed");
-  rc = rc ? rc : put(&rows, CELL_NULL, NULL);
-  rc = rc ? rc : put_u64(&rows, s.epoch);
-  rc = rc ? rc : put(&rows, CELL_NULL, NULL);
-  if (!rc && vg_store_stat(c->st, &stt) == 0) {
+  snprintf(n, sizeof n, "%" PRIu64, s.epoch);
+  rc = rc ? rc : put_row(&rows, "epoch", "last_committed", -1, n, NULL);
+  /* the windows vigied holds: provisional ones, and final ones kept for
+   * late corrections; the rest of the final windows are in segments */
+  static const char *const status_names[2] = {"provisional", "final_open"};
+  for (int f = 0; f < 2 && !rc; f++) {
+    uint64_t (*o)[2] = scan.open;
+    snprintf(n, sizeof n, "%" PRIu64, o[0][f] + o[1][f] + o[2][f]);
+    snprintf(d, sizeof d, "1m=%" PRIu64 " 1h=%" PRIu64 " 1d=%" PRIu64, o[0][f], o[1][f],
+             o[2][f]);
+    rc = put_row(&rows, "windows", status_names[f], -1, n, d);
+  }
+  if (!rc && have_stat) {
     const char *names[] = {"used_bytes", "map_bytes", "series", "open_windows", "segments",
                            "emit_records"};
     uint64_t vals[] = {stt.used_bytes, stt.map_bytes,    stt.series,
                        stt.open_windows, stt.segments, stt.emit_records};
     for (int i = 0; i < 6 && !rc; i++) {
-      rc = put(&rows, CELL_TEXT, "store");
-      rc = rc ? rc : put(&rows, CELL_TEXT, names[i]);
-      rc = rc ? rc : put(&rows, CELL_NULL, NULL);
-      rc = rc ? rc : put_u64(&rows, vals[i]);
-      if (i == 0 && stt.map_bytes) {
-        snprintf(n, sizeof n, "%.1f%% of the map", 100.0 * (double)stt.used_bytes /
-                                                      (double)stt.map_bytes);
-        rc = rc ? rc : put(&rows, CELL_TEXT, n);
-      } else {
-        rc = rc ? rc : put(&rows, CELL_NULL, NULL);
-      }
+      snprintf(n, sizeof n, "%" PRIu64, vals[i]);
+      d[0] = 0;
+      if (i == 0 && stt.map_bytes)
+        snprintf(d, sizeof d, "%.1f%% of the map",
+                 100.0 * (double)stt.used_bytes / (double)stt.map_bytes);
+      if (i == 3)
+        snprintf(d, sizeof d, "rows of open: kept windows and final ones waiting for "
+                              "their segment");
+      rc = put_row(&rows, "store", names[i], -1, n, d[0] ? d : NULL);
     }
   }
   if (rc)
@@ -1086,6 +1889,9 @@ static int cmd_status(struct ctx *c, int fmt) {
   else if (write_rows(stdout, &rows, fmt))
     ex = fail(EX_RUNTIME, "cannot write the output: %s", strerror(errno));
 done:
+  for (size_t i = 0; i < scan.n; i++)
+    free(scan.v[i].topic);
+  free(scan.v);
   rows_release(&rows);
   return ex;
 }
@@ -1156,7 +1962,8 @@ done:
 
 int main(int argc, char **argv) {
   enum { O_DATA = 1000, O_CONFIG, O_RES, O_METRIC, O_WHERE, O_FROM, O_TO, O_TZ, O_FORMAT,
-         O_MATCH, O_STATS, O_LIMIT, O_GROUP, O_HELP };
+         O_MATCH, O_STATS, O_LIMIT, O_GROUP, O_FILL, O_OUTPUT, O_UNIT,
+         O_HELP };
   static const struct option opts[] = {
       {"data-dir", required_argument, 0, O_DATA}, {"config", required_argument, 0, O_CONFIG},
       {"resolution", required_argument, 0, O_RES}, {"metric", required_argument, 0, O_METRIC},
@@ -1164,7 +1971,8 @@ int main(int argc, char **argv) {
       {"to", required_argument, 0, O_TO},         {"tz", required_argument, 0, O_TZ},
       {"format", required_argument, 0, O_FORMAT}, {"match", required_argument, 0, O_MATCH},
       {"stats", required_argument, 0, O_STATS},   {"limit", required_argument, 0, O_LIMIT},
-      {"group-by", required_argument, 0, O_GROUP},
+      {"group-by", required_argument, 0, O_GROUP}, {"fill", required_argument, 0, O_FILL},
+      {"output", required_argument, 0, O_OUTPUT}, {"unit", required_argument, 0, O_UNIT},
       {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
   struct args a = {0};
   struct ctx c = {0};
@@ -1215,6 +2023,9 @@ int main(int argc, char **argv) {
     case O_MATCH: a.match = optarg; break;
     case O_STATS: a.stats = optarg; break;
     case O_LIMIT: a.limit = optarg; break;
+    case O_FILL: a.fill = optarg; break;
+    case O_OUTPUT: a.output = optarg; break;
+    case O_UNIT: a.unit = optarg; break;
     case O_GROUP: {
       char *save = NULL, *list = strdup(optarg);
       int rc = list ? 0 : -ENOMEM;
@@ -1266,18 +2077,21 @@ int main(int argc, char **argv) {
     goto done;
   }
   c.base_s = have_cfg ? cfg.base_ns / 1000000000 : 60;
+  /* the store's own zone: the config's; without one, --tz is taken for it */
+  c.store_zone = have_cfg && cfg.timezone ? cfg.timezone : zone;
   if (strcmp(cmd, "query") == 0) {
     ex = cmd_query(&c, &a, fmt);
   } else if (strcmp(cmd, "series") == 0) {
     ex = cmd_series(&c, &a, fmt);
   } else if (strcmp(cmd, "status") == 0) {
-    ex = cmd_status(&c, fmt);
+    ex = cmd_status(&c, have_cfg ? &cfg : NULL, fmt);
+  } else if (strcmp(cmd, "plot") == 0) {
+    ex = cmd_query(&c, &a, FMT_PLOT);
   } else if (strcmp(cmd, "sql") == 0) {
     ex = cmd_sql(&c, sql, fmt);
-  } else if (strcmp(cmd, "plot") == 0) {
-    ex = fail(EX_USAGE, "'%s' is not implemented yet (issue 7)", cmd);
   } else {
-    ex = fail(EX_USAGE, "unknown command '%s' (query, series, status, sql; see --help)", cmd);
+    ex = fail(EX_USAGE, "unknown command '%s' (query, series, status, plot, sql; see --help)",
+              cmd);
   }
 done:
   vg_store_reader_end(c.rd);

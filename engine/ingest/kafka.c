@@ -212,6 +212,20 @@ int64_t vg_kafka_high_watermark(struct vg_kafka_consumer *c, const char *topic,
   return hi;
 }
 
+int vg_kafka_end_offset(struct vg_kafka_consumer *c, const char *topic, int32_t partition,
+                        int timeout_ms, int64_t *end, char *errstr, size_t errstr_size) {
+  int64_t lo, hi;
+  rd_kafka_resp_err_t err =
+      rd_kafka_query_watermark_offsets(c->rk, topic, partition, &lo, &hi, timeout_ms);
+  if (err) {
+    snprintf(errstr, errstr_size, "end offset of %s [%d]: %s", topic, (int)partition,
+             rd_kafka_err2str(err));
+    return VG_EKAFKA;
+  }
+  *end = hi;
+  return 0;
+}
+
 int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
                         size_t ntopics, vg_kafka_start_fn start, void *opaque,
                         int timeout_ms, char *errstr, size_t errstr_size) {

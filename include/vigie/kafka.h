@@ -83,6 +83,13 @@ int vg_kafka_list_partitions(struct vg_kafka_consumer *c, const char *const *top
 int64_t vg_kafka_high_watermark(struct vg_kafka_consumer *c, const char *topic,
                                 int32_t partition);
 
+/* Asks the partition's leader for its end offset (high watermark), waiting
+ * at most timeout_ms; needs no assignment. 0 and *end, or VG_EKAFKA with
+ * errstr naming the partition and the cause (unreachable broker, timeout,
+ * unknown topic or partition). */
+int vg_kafka_end_offset(struct vg_kafka_consumer *c, const char *topic, int32_t partition,
+                        int timeout_ms, int64_t *end, char *errstr, size_t errstr_size);
+
 /* The assigned partitions, in topic order then partition order. */
 size_t vg_kafka_assignment_count(const struct vg_kafka_consumer *c);
 void vg_kafka_assignment_get(const struct vg_kafka_consumer *c, size_t i,

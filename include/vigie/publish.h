@@ -30,7 +30,8 @@ size_t vg_fmt_double(double v, char buf[VG_FMT_DOUBLE_MAX]);
 
 /* Writes field as one RFC 4180 CSV field: quoted (quotes doubled) when it
  * holds a comma, a quote, CR or LF, or starts or ends with a space; as is
- * otherwise. Returns 0 or -errno of the stream. */
+ * otherwise. Returns 0 or -errno of the stream. The stream is written
+ * without its lock (it is on every cell): one thread writes out at a time. */
 int vg_csv_field(FILE *out, const char *field, size_t len);
 
 /* Writes s as a JSON string (quotes included; control characters, quote

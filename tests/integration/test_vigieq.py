@@ -218,7 +218,7 @@ def test_table_and_series_and_status(store, bin_path):
     st = list(csv.DictReader(io.StringIO(
         vigieq(bin_path, "--config", store["config"], "status", "--format", "csv").stdout)))
     parts = [r for r in st if r["kind"] == "partition"]
-    assert sum(int(r["value"]) for r in parts) == len(store["rows"])
+    assert sum(int(r["value"]) for r in parts if r["value"]) == len(store["rows"])
     assert any(r["kind"] == "watermark" for r in st)
 
 
@@ -235,6 +235,13 @@ def test_errors_have_exit_codes_and_say_why(store, bin_path, tmp_path):
     r = vigieq(bin_path, "--config", store["config"], "query", "--where", "sensor=5331",
                check=False)
     assert r.returncode == 2 and "'sensor_id'" in r.stderr
+    r = vigieq(bin_path, "--config", store["config"], "query", "--where", "sensor_id=5332",
+               check=False)
+    assert r.returncode == 2 and "unknown --where sensor_id value '5332'" in r.stderr
+    assert r.stderr.index("'5331'") < r.stderr.index("'9001'")  # closest first
+    r = vigieq(bin_path, "--config", store["config"], "series", "--where", "location=312",
+               check=False)
+    assert r.returncode == 2 and r.stderr.rstrip().endswith("closest: '3121'")
     r = vigieq(bin_path, "--config", store["config"], "query", "--group-by", "locaton",
                check=False)
     assert r.returncode == 2 and "'location'" in r.stderr
@@ -350,3 +357,332 @@ def test_queries_while_vigied_ingests(kafka, kcat, bin_path, tmp_path, store):
     assert seen == sorted(seen), seen
     assert seen[-1] == len(rows)
     assert d.returncode == 0, d.stderr.read()
+
+
+def local_days(first, last):
+    """[start, end) UTC seconds of the local days of London from date first
+    to date last (exclusive), by zoneinfo: 23, 24 or 25 hours each."""
+    out, d = [], first
+    while d < last:
+        n = d.fromordinal(d.toordinal() + 1)
+        out.append((int(datetime(d.year, d.month, d.day, tzinfo=LONDON).timestamp()),
+                    int(datetime(n.year, n.month, n.day, tzinfo=LONDON).timestamp())))
+        d = n
+    return out
+
+
+def iso_s(text):
+    return int(datetime.fromisoformat(text).timestamp())
+
+
+def fill_query(store, bin_path, *args):
+    return json.loads(vigieq(bin_path, "--config", store["config"], "query", "--metric",
+                             "P1", "--format", "json", *args).stdout)
+
+
+def test_fill_null_days_across_dst(store, bin_path):
+    """The made-up sensor 9001 has data on Oct 1-11 only: --fill null from
+    Oct 5 to Nov 3 writes every London day (Oct 28 lasts 25 hours), the
+    stored ones unchanged and the others as gaps with empty statistics."""
+    from datetime import date
+    sel = ["--resolution", "1d", "--where", "sensor_id=9001", "--from", "2018-10-05",
+           "--to", "2018-11-03"]
+    stored = fill_query(store, bin_path, *sel)
+    filled = fill_query(store, bin_path, *sel, "--fill", "null")
+    want = local_days(date(2018, 10, 5), date(2018, 11, 3))
+    assert [(iso_s(r["start_datetime"]), iso_s(r["end_datetime"])) for r in filled] == want
+    assert 0 < len(stored) < len(want)
+    by_start = {r["start_datetime"]: r for r in stored}
+    for r in filled:
+        if r["start_datetime"] in by_start:
+            assert r == by_start[r["start_datetime"]]
+        else:
+            assert r["status"] == "gap"
+            assert all(r[k] is None for k in COLUMNS[4:] if k != "status"), r
+    assert sum(r["status"] == "gap" for r in filled) == len(want) - len(stored)
+    dst = [r for r in filled if r["start_datetime"].startswith("2018-10-28")]
+    assert dst[0]["end_datetime"] == "2018-10-29T00:00:00+00:00"
+    # the default is none: the stored rows only
+    assert fill_query(store, bin_path, *sel, "--fill", "none") == stored
+
+
+def test_fill_previous_hours_across_dst(store, bin_path):
+    """Hours of Oct 10-29 (the 28th has 25 of them): a gap carries the values
+    of the last stored hour before it."""
+    sel = ["--resolution", "1h", "--where", "sensor_id=9001", "--from", "2018-10-10",
+           "--to", "2018-10-29", "--stats", "count,mean,max,status,revision"]
+    stored = fill_query(store, bin_path, *sel)
+    filled = fill_query(store, bin_path, *sel, "--fill", "previous")
+    t0 = int(datetime(2018, 10, 10, tzinfo=LONDON).timestamp())
+    t1 = int(datetime(2018, 10, 29, tzinfo=LONDON).timestamp())
+    # London's offsets are whole hours: its clock hours are the UTC hours
+    assert [iso_s(r["start_datetime"]) for r in filled] == list(range(t0, t1, 3600))
+    assert len(filled) == 19 * 24 + 1
+    by_start = {iso_s(r["start_datetime"]): r for r in stored}
+    last = None
+    for r in filled:
+        s = iso_s(r["start_datetime"])
+        assert iso_s(r["end_datetime"]) == s + 3600
+        if s in by_start:
+            assert r == by_start[s]
+            last = r
+        elif last is None:  # nothing stored before it: nothing to carry
+            assert r["status"] == "gap" and r["count"] is None and r["mean"] is None
+        else:
+            assert r["status"] == "gap" and r["revision"] is None
+            assert (r["count"], r["mean"], r["max"]) == (last["count"], last["mean"],
+                                                         last["max"])
+    assert any(r["status"] == "gap" and r["count"] is not None for r in filled)
+
+
+def test_fill_unbounded_grouped_and_limited(store, bin_path):
+    """Without --from/--to the gaps between a series' first and last stored
+    windows; with --group-by the groups are filled; --limit counts gap rows."""
+    from datetime import date
+    for sel in (["--where", "sensor_id=5331"], ["--group-by", "location"]):
+        stored = fill_query(store, bin_path, "--resolution", "1d", *sel)
+        filled = fill_query(store, bin_path, "--resolution", "1d", *sel, "--fill", "null")
+        first = datetime.fromisoformat(stored[0]["start_datetime"]).date()
+        last = datetime.fromisoformat(stored[-1]["start_datetime"]).date()
+        want = local_days(first, date.fromordinal(last.toordinal() + 1))
+        assert [(iso_s(r["start_datetime"]), iso_s(r["end_datetime"])) for r in filled] \
+            == want
+        assert [r for r in filled if r["status"] != "gap"] == stored
+    some = fill_query(store, bin_path, "--resolution", "1d", "--where", "sensor_id=9001",
+                      "--from", "2018-10-09", "--to", "2018-11-01", "--fill", "null",
+                      "--limit", "6")
+    assert len(some) == 6 and [r["status"] for r in some].count("gap") == 3
+
+
+def test_fill_refuses_another_calendar(store, bin_path):
+    """--data-dir without --config: the store's zone is taken from --tz; a
+    zone whose days are not the store's is refused, not filled wrongly."""
+    r = vigieq(bin_path, "--data-dir", store["dir"], "--tz", "UTC", "query", "--resolution",
+               "1d", "--from", "2018-10-05", "--to", "2018-10-20", "--fill", "null",
+               check=False)
+    assert r.returncode == 2 and "do not follow the calendar of zone 'UTC'" in r.stderr
+    ok = vigieq(bin_path, "--data-dir", store["dir"], "--tz", "Europe/London", "query",
+                "--resolution", "1d", "--where", "sensor_id=9001", "--metric", "P1",
+                "--from", "2018-10-05", "--to", "2018-10-20", "--fill", "null",
+                "--format", "json")
+    assert len(json.loads(ok.stdout)) == 15
+    r = vigieq(bin_path, "--config", store["config"], "query", "--fill", "zero", check=False)
+    assert r.returncode == 2 and "--fill 'zero'" in r.stderr
+
+
+def status_rows(bin_path, config):
+    r = vigieq(bin_path, "--config", config, "status", "--format", "csv")
+    return list(csv.DictReader(io.StringIO(r.stdout, newline=""))), r.stderr
+
+
+def test_status_lag_against_the_broker(store, kafka, kcat, bin_path):
+    """Messages produced after the drain are the lag: end_offset (the real
+    broker's) - the stored offset, per partition."""
+    before, _ = status_rows(bin_path, store["config"])
+    # the topic has 2 partitions: one never got a message (kcat's keys all
+    # hash to the other), so the store has no position for it, and says so
+    unseen = [r for r in before if r["kind"] == "partition" and r["value"] == ""]
+    assert len(unseen) == 1 and unseen[0]["end_offset"] == "0" and unseen[0]["lag"] == ""
+    assert "no position stored yet" in unseen[0]["detail"]
+    parts = {(r["name"], int(r["partition"])): r for r in before
+             if r["kind"] == "partition" and r["value"] != ""}
+    assert parts and all(int(r["lag"]) == 0 and r["end_offset"] == r["value"]
+                         for r in parts.values())
+    extra = 7
+    topic, part = min(parts)
+    r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic, "-p", str(part)],
+                       input="\n".join('{"late": %d}' % i for i in range(extra)) + "\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    after, err = status_rows(bin_path, store["config"])
+    for r in after:
+        if r["kind"] != "partition" or r["value"] == "":
+            continue
+        k = (r["name"], int(r["partition"]))
+        assert r["value"] == parts[k]["value"]  # the store did not move
+        more = extra if k == (topic, part) else 0
+        assert int(r["end_offset"]) == int(r["value"]) + more
+        assert int(r["lag"]) == int(r["end_offset"]) - int(r["value"]) == more
+    assert not [r for r in after if r["kind"] == "broker"] and "note" not in err
+
+
+def test_status_counts_windows_and_survives_a_dead_broker(store, bin_path, tmp_path):
+    """Provisional windows are those whose end + lateness (2 h) is past the
+    watermark: counted here from the raw rows per resolution. A broker that
+    does not answer leaves the lag empty with a note, quickly, exit 0."""
+    import time
+    rows, _ = status_rows(bin_path, store["config"])
+    wm = next(int(r["value"]) for r in rows if r["kind"] == "watermark") // 10**9
+    want = [set(), set(), set()]
+    for sensor, _, t, _, vals in store["rows"]:
+        for field in vals:
+            s = int(t.timestamp())
+            local = t.astimezone(LONDON)
+            day_end = int(datetime.fromordinal(local.toordinal() + 1)
+                          .replace(tzinfo=LONDON).timestamp())
+            for res, end in enumerate((s - s % 60 + 60, s - s % 3600 + 3600, day_end)):
+                if end + 7200 > wm:
+                    want[res].add((sensor, field, end))
+    win = {r["name"]: r for r in rows if r["kind"] == "windows"}
+    assert win["provisional"]["detail"] == "1m=%d 1h=%d 1d=%d" % tuple(map(len, want))
+    assert int(win["provisional"]["value"]) == sum(map(len, want))
+    store_rows = {r["name"]: int(r["value"]) for r in rows if r["kind"] == "store"}
+    assert store_rows["open_windows"] >= int(win["provisional"]["value"]) + \
+        int(win["final_open"]["value"])
+    assert 0 < store_rows["used_bytes"] <= store_rows["map_bytes"]
+    cfg = tmp_path / "dead.yaml"
+    text = open(store["config"]).read()
+    start = text.index("brokers: \"") + len("brokers: \"")
+    cfg.write_text(text[:start] + "127.0.0.1:1" + text[text.index("\"", start):])
+    t0 = time.monotonic()
+    dead, err = status_rows(bin_path, str(cfg))
+    assert time.monotonic() - t0 < 10
+    assert "not reachable" in err
+    assert [r["value"] for r in dead if r["kind"] == "partition"] == \
+        [r["value"] for r in rows if r["kind"] == "partition" and r["value"] != ""]
+    assert all(r["lag"] == "" and r["end_offset"] == "" for r in dead)
+    assert any(r["kind"] == "broker" and "not reachable" in r["detail"] for r in dead)
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def plot_points(path):
+    """(svg root, plot area mapping, {series: [(M|L, t, value)]}) of a plot:
+    the line's points turned back into instants (UTC s) and values through
+    the plot area's data-* mapping."""
+    import re
+    import xml.etree.ElementTree as ET
+    root = ET.parse(path).getroot()
+    assert root.tag == SVG + "svg"
+    g = root.find(f"{SVG}g[@class='plot']")
+    m = {k: float(g.get("data-" + k)) for k in ("x", "y", "width", "height", "t0", "t1",
+                                                "y0", "y1")}
+    lines = {}
+    for p in g.findall(f"{SVG}path[@class='line']"):
+        pts = []
+        for cmd, x, y in re.findall(r"([ML])([-\d.]+) ([-\d.]+)", p.get("d")):
+            t = m["t0"] + (float(x) - m["x"]) / m["width"] * (m["t1"] - m["t0"])
+            v = m["y0"] + (m["y"] + m["height"] - float(y)) / m["height"] * (m["y1"] - m["y0"])
+            pts.append((cmd, t, v))
+        assert p.get("data-series") not in lines
+        lines[p.get("data-series")] = pts
+    return root, g, m, lines
+
+
+@pytest.mark.parametrize("args", [
+    ["--resolution", "1h", "--metric", "P1", "--from", "2018-10-26", "--to", "2018-10-30"],
+    ["--resolution", "1d", "--group-by", "location"],
+    ["--resolution", "1d", "--metric", "P2", "--fill", "null", "--where", "sensor_id=9001",
+     "--from", "2018-10-01", "--to", "2018-10-20"],
+], ids=["1h-dst-days", "1d-grouped", "1d-gaps"])
+def test_plot_draws_the_query(store, bin_path, tmp_path, args):
+    """One line per series whose points are the query's windows (the window
+    middle, the mean, within a pixel), the same extent, a band where min and
+    max are kept, ticks at local hours or days of London, valid XML."""
+    out = tmp_path / "chart.svg"
+    vigieq(bin_path, "--config", store["config"], "plot", *args, "--output", str(out),
+           "--unit", "µg/m³")
+    rows = json.loads(vigieq(bin_path, "--config", store["config"], "query", *args,
+                             "--stats", "mean,min,max", "--format", "json").stdout)
+    root, g, m, lines = plot_points(out)
+    assert rows and set(lines) == {r["series"] for r in rows}
+    assert m["t0"] == min(iso_s(r["start_datetime"]) for r in rows)
+    assert m["t1"] == max(iso_s(r["end_datetime"]) for r in rows)
+    px_t = (m["t1"] - m["t0"]) / m["width"]
+    px_v = (m["y1"] - m["y0"]) / m["height"]
+    for series, pts in lines.items():
+        mine = [r for r in rows if r["series"] == series and r["mean"] is not None]
+        assert len(pts) == len(mine)
+        prev_end = None
+        for (cmd, t, v), r in zip(pts, mine):
+            s, e = iso_s(r["start_datetime"]), iso_s(r["end_datetime"])
+            assert abs(t - (s + e) / 2) <= px_t and abs(v - r["mean"]) <= px_v
+            assert cmd == ("L" if prev_end == s else "M")  # broken at a gap
+            prev_end = e
+        assert m["y0"] <= min(r["min"] for r in mine) <= max(r["max"] for r in mine) \
+            <= m["y1"]
+    bands = g.findall(f"{SVG}path[@class='band']")
+    assert {b.get("data-series") for b in bands} == set(lines)
+    title = root.find(f"{SVG}text[@class='title']").text
+    assert "µg/m³" in title and ", ".join(sorted({r["metric"] for r in rows})) in title
+    legend = [t for t in g.findall(f"{SVG}text[@class='legend']")]
+    assert len(legend) == len(lines)
+    ticks = [int(t.get("data-time")) for t in g.findall(f"{SVG}text[@class='tick-label']")
+             if t.get("data-time")]
+    assert len(ticks) >= 3
+    for t in ticks:
+        assert m["t0"] <= t <= m["t1"]
+        local = datetime.fromtimestamp(t, LONDON)
+        assert (local.minute, local.second) == (0, 0)
+        if "1d" in args:
+            assert local.hour == 0
+    if "--fill" in args:
+        assert [c for c, _, _ in next(iter(lines.values()))].count("M") == 1
+        assert len(next(iter(lines.values()))) < len(rows)  # the gap rows have no point
+
+
+def test_plot_to_stdout_and_errors(store, bin_path):
+    import xml.etree.ElementTree as ET
+    r = vigieq(bin_path, "--config", store["config"], "plot", "--resolution", "1d",
+               "--where", "sensor_id=5331", "--metric", "P2")
+    root = ET.fromstring(r.stdout.encode())
+    assert len(root.findall(f".//{SVG}path[@class='line']")) == 1
+    r = vigieq(bin_path, "--config", store["config"], "plot", "--output",
+               "/nonexistent/dir/x.svg", check=False)
+    assert r.returncode == 1 and "/nonexistent/dir/x.svg" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def spring_store(kafka, kcat, bin_path, store, tmp_path_factory):
+    """A small store around London's spring-forward (2019-03-31 lasts 23
+    hours): one sensor read every 10 minutes on Mar 29 and on Apr 2."""
+    topic = "vigieq-spring"
+    kafka.create_topic(topic, 1)
+    lines = []
+    for day in (29, 33):  # March 33 = April 2
+        base = datetime(2019, 3, 1, tzinfo=timezone.utc).timestamp() + (day - 1) * 86400
+        for k in range(144):
+            t = datetime.fromtimestamp(base + k * 600, timezone.utc)
+            lines.append(json.dumps({"sensor_id": "7", "location": "1",
+                                     "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S"),
+                                     "P1": k % 17 + 0.5, "P2": k % 5 + 0.25}))
+    r = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic],
+                       input="\n".join(lines) + "\n", capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = tmp_path_factory.mktemp("spring")
+    cfg = d / "vigie.yaml"
+    cfg.write_text(open(store["config"]).read().replace(store["dir"], str(d / "store"))
+                   .replace("vigieq-aberdeen", topic))
+    kafka.create_topic(topic + ".dead", 1)
+    r = subprocess.run([bin_path("vigied"), "--config", str(cfg), "--drain"],
+                       capture_output=True, text=True, timeout=300)
+    dl = subprocess.run([kcat, "-C", "-b", kafka.bootstrap, "-t", topic + ".dead", "-e",
+                         "-c", "2", "-f", "%h %s\n"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and not dl.stdout, dl.stdout + r.stderr
+    return str(cfg)
+
+
+def test_fill_across_spring_forward(spring_store, bin_path):
+    """Days Mar 28 - Apr 4 and hours of Mar 31 with --fill null: the 23-hour
+    day and the skipped 01:00 local hour, as zoneinfo has them."""
+    from datetime import date
+    def q(*args):
+        return json.loads(vigieq(bin_path, "--config", spring_store, "query", "--metric",
+                                 "P1", "--format", "json", "--fill", "null", *args).stdout)
+    days = q("--resolution", "1d", "--from", "2019-03-28", "--to", "2019-04-04")
+    assert [(iso_s(r["start_datetime"]), iso_s(r["end_datetime"])) for r in days] == \
+        local_days(date(2019, 3, 28), date(2019, 4, 4))
+    # Apr 2 in UTC runs into Apr 3 in London (BST)
+    assert [r["status"] != "gap" for r in days] == [False, True, False, False, False, True,
+                                                    True]
+    short = [r for r in days if r["start_datetime"].startswith("2019-03-31")][0]
+    assert short["end_datetime"] == "2019-04-01T00:00:00+01:00"
+    assert iso_s(short["end_datetime"]) - iso_s(short["start_datetime"]) == 23 * 3600
+    hours = q("--resolution", "1h", "--from", "2019-03-31", "--to", "2019-04-01")
+    assert len(hours) == 23 and all(r["status"] == "gap" for r in hours)
+    assert [r["start_datetime"][11:] for r in hours[:3]] == \
+        ["00:00:00+00:00", "02:00:00+01:00", "03:00:00+01:00"]
+    t0 = int(datetime(2019, 3, 31, tzinfo=LONDON).timestamp())
+    assert [iso_s(r["start_datetime"]) for r in hours] == list(range(t0, t0 + 23 * 3600, 3600))

@@ -184,6 +184,32 @@ static void unknown_topic_is_named(void **state) {
   vg_kafka_consumer_free(c);
 }
 
+/* End offsets without an assignment; an unknown partition or a broker
+ * nobody listens on is an error that names the partition. */
+static void end_offset_of_any_partition(void **state) {
+  struct fixture *f = *state;
+  struct vg_kafka_consumer *c = consumer(f);
+  char err[256] = "";
+  int64_t end = -5;
+  for (int32_t p = 0; p < 3; p++) {
+    assert_int_equal(vg_kafka_end_offset(c, "events", p, 10000, &end, err, sizeof err), 0);
+    assert_int_equal(end, f->per_part[p]);
+  }
+  assert_int_equal(vg_kafka_end_offset(c, "empty", 1, 10000, &end, err, sizeof err), 0);
+  assert_int_equal(end, 0);
+  assert_int_equal(vg_kafka_end_offset(c, "events", 7, 2000, &end, err, sizeof err),
+                   VG_EKAFKA);
+  assert_non_null(strstr(err, "events [7]"));
+  vg_kafka_consumer_free(c);
+  struct vg_kafka_conf dead = {.brokers = "127.0.0.1:1"};
+  assert_int_equal(vg_kafka_consumer_new(&c, &dead, err, sizeof err), 0);
+  err[0] = 0;
+  assert_int_equal(vg_kafka_end_offset(c, "events", 0, 300, &end, err, sizeof err),
+                   VG_EKAFKA);
+  assert_non_null(strstr(err, "events [0]"));
+  vg_kafka_consumer_free(c);
+}
+
 static void bad_property_is_named(void **state) {
   struct fixture *f = *state;
   char err[256] = "";
@@ -202,6 +228,7 @@ int vg_test_ingest_kafka(void) {
       cmocka_unit_test(workers_share_partitions),
       cmocka_unit_test(unknown_topic_is_named),
       cmocka_unit_test(bad_property_is_named),
+      cmocka_unit_test(end_offset_of_any_partition),
   };
   return cmocka_run_group_tests_name("ingest_kafka", tests, setup, teardown);
 }

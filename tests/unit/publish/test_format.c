@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 #include "vigie/publish.h"
@@ -44,6 +45,88 @@ static void doubles_round_trip(void **state) {
   assert_string_equal(b, "nan");
   vg_fmt_double(-INFINITY, b);
   assert_string_equal(b, "-inf");
+}
+
+/* The definition of vg_fmt_double's text, written plainly: the first of
+ * %.15g, %.16g, %.17g that reads back as v (its fast path must agree). */
+static void reference_double(double v, char b[VG_FMT_DOUBLE_MAX]) {
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(b, VG_FMT_DOUBLE_MAX, "%.*g", prec, v);
+    if (strtod(b, NULL) == v)
+      return;
+  }
+}
+
+static void check_same(double v) {
+  char got[VG_FMT_DOUBLE_MAX], want[VG_FMT_DOUBLE_MAX];
+  size_t n = vg_fmt_double(v, got);
+  reference_double(v, want);
+  if (strcmp(got, want) != 0)
+    fail_msg("vg_fmt_double(%.17g) = \"%s\", the reference says \"%s\"", v, got, want);
+  assert_int_equal(n, strlen(got));
+}
+
+/* Both fast paths (short decimals; one conversion for the rest) give the
+ * reference's text exactly:
+ * readings of 0-9 decimals over the whole fixed-notation range, values
+ * near its bounds, sums that picked up rounding, zeros and negatives. */
+static void doubles_fast_path_is_the_reference(void **state) {
+  (void)state;
+  static const double edges[] = {0.0,    -0.0,   1e-4,   -1e-4,  9.99e-5, 1.0001e-4,
+                                 1e15,   -1e15,  999999999999999.0, 99999999999999.9,
+                                 1e14,   0.5,    100.0,  1e-9,   123456.789012345,
+                                 0.000123456789, 4503599627370496.0, 0.1 + 0.7};
+  for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+    check_same(edges[i]);
+  uint64_t x = 2463534242ULL;
+  double sum = 0;
+  for (int i = 0; i < 300000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    int d = (int)(x % 11);                            /* decimals */
+    double k = (double)((x >> 8) % 2000000000000ULL) * ((x >> 60) & 1 ? -1 : 1);
+    double v = k / pow(10, d);                        /* short decimals */
+    check_same(v);
+    check_same(v * 1e-3);
+    sum += round(v) / 10; /* a running sum of one-decimal readings */
+    check_same(sum);
+    check_same(sum / (i + 1));
+    /* and any bit pattern: exponents far out, subnormals, 16-17 digits */
+    double any;
+    memcpy(&any, &x, sizeof any);
+    if (isfinite(any))
+      check_same(any);
+    check_same(ldexp((double)(x >> 11), (int)(x % 200) - 100));
+  }
+}
+
+/* vg_fmt_iso writes its digits itself: the same text as gmtime_r and
+ * printf in UTC, over years 1 to 9999 and the ends of that range. */
+static void iso_digits_are_gmtime(void **state) {
+  (void)state;
+  struct vg_tz *utc;
+  char err[128], got[VG_FMT_ISO_MAX], want[64];
+  assert_int_equal(vg_tz_load("UTC", &utc, err, sizeof err), 0);
+  uint64_t x = 99991ULL;
+  for (int i = 0; i < 100000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    int64_t t = (int64_t)(x % 315537897600ULL) - 62135596800LL; /* 0001 to 9999 */
+    if (i == 0)
+      t = -62135596800LL; /* 0001-01-01T00:00:00 */
+    if (i == 1)
+      t = 253402300799LL; /* 9999-12-31T23:59:59 */
+    time_t tt = (time_t)t;
+    struct tm tm;
+    assert_non_null(gmtime_r(&tt, &tm));
+    snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    assert_int_equal(vg_fmt_iso(t, utc, got), strlen(want));
+    assert_string_equal(got, want);
+  }
+  vg_tz_free(utc);
 }
 
 static char *capture(int (*fn)(FILE *, const char *, size_t), const char *s) {
@@ -186,6 +269,8 @@ static void time_arguments(void **state) {
 int vg_test_publish_format(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(doubles_round_trip),
+      cmocka_unit_test(doubles_fast_path_is_the_reference),
+      cmocka_unit_test(iso_digits_are_gmtime),
       cmocka_unit_test(csv_quoting),
       cmocka_unit_test(json_strings),
       cmocka_unit_test(iso_with_offsets_across_dst),
