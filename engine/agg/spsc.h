@@ -36,6 +36,12 @@ static inline size_t vg_spsc_size_producer(const struct vg_spsc *q) {
                   vg_atomic_load_acquire_u64(&q->head));
 }
 
+/* Consumer: number of items it can pop now (a lower bound). */
+static inline size_t vg_spsc_size_consumer(const struct vg_spsc *q) {
+  return (size_t)(vg_atomic_load_acquire_u64(&q->tail) -
+                  vg_atomic_load_relaxed_u64(&q->head));
+}
+
 /* Producer: 0, or -1 when full. */
 static inline int vg_spsc_push(struct vg_spsc *q, void *p) {
   uint64_t t = vg_atomic_load_relaxed_u64(&q->tail); /* our own index */

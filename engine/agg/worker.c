@@ -263,6 +263,16 @@ static int merge_epoch(struct vg_agg *a, struct epoch *e) {
   return 0;
 }
 
+unsigned vg_agg_backlog(const struct vg_agg *a) {
+  size_t most = 0;
+  for (uint32_t i = 0; i < a->o.nworkers; i++) {
+    size_t n = vg_spsc_size_consumer(&a->workers[i]->full);
+    if (n > most)
+      most = n;
+  }
+  return (unsigned)most;
+}
+
 int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
                    void (*emit)(const struct vg_wentry *, void *), void *ctx) {
   int merged = 0;

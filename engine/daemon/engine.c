@@ -670,7 +670,10 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       all_done = 1;
       for (uint32_t i = 0; i < e->nworkers; i++)
         all_done &= atomic_load_explicit(&e->workers[i].done, memory_order_acquire);
-      if (all_done || now_ns() >= until)
+      /* a worker with half its queue of epochs full is ahead of the writer
+       * (a backlog, a backfill): commit now, not at the next interval, or
+       * the writer idles while the worker waits for room */
+      if (all_done || now_ns() >= until || vg_agg_backlog(e->agg) >= VG_AGG_MAX_PENDING / 2)
         break;
       struct timespec ts = {0, 2000000};
       nanosleep(&ts, NULL);

@@ -115,6 +115,10 @@ size_t vg_worker_bytes(const struct vg_worker *w, int with_sketches, size_t *n);
  * vg_agg_free still works after it. */
 int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
                    void (*emit)(const struct vg_wentry *, void *), void *ctx);
+/* Writer thread: the most epochs any worker has queued for collection (a
+ * worker stops at VG_AGG_MAX_PENDING): a writer that sees a backlog collects
+ * and commits at once instead of waiting for its next interval. */
+unsigned vg_agg_backlog(const struct vg_agg *a);
 /* Writer thread: the open windows and counters. */
 const struct vg_windows *vg_agg_windows(const struct vg_agg *a);
 /* Writer thread: committed position of a partition. */
