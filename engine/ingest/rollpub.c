@@ -271,7 +271,8 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
                                   "Emit-log records not yet acknowledged by the rollup topic.",
                                   NULL);
     p->gcursor = vg_metrics_gauge(o->metrics, "vigie_rollup_cursor",
-                                  "Emit-log sequence below which every rollup was acknowledged.",
+                                  "Emit-log sequence below which every rollup was "
+                                  "acknowledged.",
                                   NULL);
     if (p->gcursor)
       vg_gauge_set(p->gcursor, (int64_t)o->cursor);

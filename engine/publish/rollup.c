@@ -82,7 +82,7 @@ int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_w
     else
       put_num(out, st[i]);
   }
-  fprintf(out, ",\"status\":\"%s\",\"revision\":%" PRIu32 "}", w->final ? "final" : "provisional",
-          w->revision);
+  fprintf(out, ",\"status\":\"%s\",\"revision\":%" PRIu32 "}",
+          w->final ? "final" : "provisional", w->revision);
   return ferror(out) ? -EIO : 0;
 }

@@ -6,8 +6,9 @@
  * walk; values little-endian and versioned):
  *   meta       "format" -> u32 format version (VG_STORE_FORMAT); "epoch" ->
  *              u64 last committed epoch; "watermark" -> i64 global watermark
- *              (ns); "emit_seq" -> u64 next emit-log sequence; "rollup_seq" -> u64 emit-log sequence below
- *              which every record was produced to the rollup topic (absent: 0)
+ *              (ns); "emit_seq" -> u64 next emit-log sequence;
+ *              "rollup_seq" -> u64 emit-log sequence below which every
+ *              record was produced to the rollup topic (absent: 0)
  *   series     canonical key -> u8 version, u64 id, i64 first seen (ns)
  *   series_id  u64 id -> canonical key
  *   open       (u64 series, u8 res, i64 start) -> u8 version, u8 flags
