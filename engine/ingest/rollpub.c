@@ -198,15 +198,15 @@ static int round_once(struct vg_rollup *p) {
     return 0;
   }
   uint64_t next = p->recs[p->nrecs - 1].seq + 1;
-  pthread_mutex_lock(&p->mu);
-  atomic_store_explicit(&p->cursor, next, memory_order_release);
-  pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
-  if (p->published) {
+  if (p->published) { /* before the cursor moves: a waiter then reads them */
     vg_counter_add(p->published, produced);
     vg_gauge_set(p->gcursor, (int64_t)next);
     vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > next ? m.emit_seq - next : 0));
   }
+  pthread_mutex_lock(&p->mu);
+  atomic_store_explicit(&p->cursor, next, memory_order_release);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
   return p->nrecs == p->batch;
 }
 

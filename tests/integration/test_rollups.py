@@ -13,7 +13,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from e2e import produce, query
+from e2e import free_port, produce, query
 
 T0 = datetime(2026, 3, 9, tzinfo=timezone.utc)  # a Monday, far from DST
 DAYS = 3
@@ -65,14 +64,6 @@ datasets:
     tag_columns: [sensor_id]
     status: all
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def events():

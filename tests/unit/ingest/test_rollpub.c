@@ -12,32 +12,10 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "testutil.h"
+#include "mocktest.h"
 #include "../publish/pubtest.h"
 #include "vigie/error.h"
 #include "vigie/rollup.h"
-
-struct mock {
-  rd_kafka_t *owner;
-  rd_kafka_mock_cluster_t *mc;
-  const char *bootstrap;
-};
-
-static void mock_start(struct mock *m) {
-  char err[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "log_level", "2", err, sizeof err);
-  m->owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  assert_non_null(m->owner);
-  m->mc = rd_kafka_mock_cluster_new(m->owner, 1);
-  assert_non_null(m->mc);
-  m->bootstrap = rd_kafka_mock_cluster_bootstraps(m->mc);
-  assert_int_equal(rd_kafka_mock_topic_create(m->mc, "vigie.rollups", 2, 1), 0);
-}
-
-static void mock_stop(struct mock *m) {
-  rd_kafka_mock_cluster_destroy(m->mc);
-  rd_kafka_destroy(m->owner);
-}
 
 /* Reads n messages from both partitions; checks each against the truth of
  * the fixture and that no window appears twice. */
@@ -112,7 +90,7 @@ static void every_record_on_the_topic(void **state) {
   struct fx *f = *state;
   struct mock m;
   char err[512];
-  mock_start(&m);
+  mock_start(&m, "vigie.rollups", 2);
   struct vg_tz *tz;
   assert_int_equal(vg_tz_load("UTC", &tz, err, sizeof err), 0);
   struct vg_metrics *met;
@@ -141,7 +119,7 @@ static void broker_down_cursor_waits(void **state) {
   struct fx *f = *state;
   struct mock m;
   char err[512];
-  mock_start(&m);
+  mock_start(&m, "vigie.rollups", 2);
   struct vg_tz *tz;
   assert_int_equal(vg_tz_load("UTC", &tz, err, sizeof err), 0);
   struct vg_metrics *met;
