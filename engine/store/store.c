@@ -846,12 +846,14 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
     const struct vg_wentry *w = ep->open[i];
     open[i] = (struct okey){w->series, w->start, w->res, w};
   }
-  qsort(open, ep->nopen, sizeof *open, cmp_okey);
+  if (ep->nopen > 1) /* the buffers are NULL until a first epoch needs them */
+    qsort(open, ep->nopen, sizeof *open, cmp_okey);
   for (size_t i = 0; i < ep->nsealed; i++) {
     const struct vg_wentry *w = ep->sealed[i];
     st->skeys[i] = (struct okey){w->series, w->start, w->res, w};
   }
-  qsort(st->skeys, ep->nsealed, sizeof *st->skeys, cmp_okey);
+  if (ep->nsealed > 1)
+    qsort(st->skeys, ep->nsealed, sizeof *st->skeys, cmp_okey);
   for (size_t i = 0; i < ep->nsealed; i++)
     sealed[i] = st->skeys[i].w;
   for (;;) {
