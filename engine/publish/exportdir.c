@@ -3,6 +3,7 @@
  * when its ETag moved, streaming the API's export into an atomically
  * replaced file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vigie/dataset.h"
 #include "vigie/error.h"
@@ -153,6 +155,20 @@ static void *exportdir_main(void *arg) {
   return NULL;
 }
 
+/* Temporary files a crash left behind (".{name}.tmp.XXXXXX", filew.c). */
+static void remove_leftovers(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  if (!d)
+    return;
+  while ((e = readdir(d)))
+    if (e->d_name[0] == '.' && strstr(e->d_name, ".tmp.") &&
+        unlinkat(dirfd(d), e->d_name, 0) == 0)
+      VG_LOG_INFO("removed a temporary export file left by a crash", "file=%s/%s", dir,
+                  e->d_name);
+  closedir(d);
+}
+
 int vg_exportdir_new(const struct vg_exportdir_opts *o, struct vg_exportdir **out,
                      char *errstr, size_t errstr_size) {
   struct vg_exportdir *x = calloc(1, sizeof *x);
@@ -171,6 +187,7 @@ int vg_exportdir_new(const struct vg_exportdir_opts *o, struct vg_exportdir **ou
     snprintf(errstr, errstr_size, "export_dir %s: %s", x->dir, strerror(errno));
     goto fail;
   }
+  remove_leftovers(x->dir);
   if ((rc = vg_filew_new(o->filew_flags, &x->fw, errstr, errstr_size)))
     goto fail;
   if (o->metrics) {
