@@ -13,6 +13,7 @@
 #include "vigie/api.h"
 #include "vigie/exportdir.h"
 #include "vigie/filew.h"
+#include "vigie/publish.h"
 
 static char *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -248,6 +249,69 @@ static void export_folder(void **state) {
   vg_exportdir_free(x);
   vg_api_free(api);
   vg_metrics_free(m);
+}
+
+/* The folder's own thread while the writer commits: the files follow, and
+ * the thread stops cleanly (run under TSan by the *_thread groups). */
+static void export_thread_follows_commits(void **state) {
+  struct fx *f = *state;
+  char err[512], xdir[128], path[256];
+  struct vg_api *api;
+  struct vg_api_store ops = {st_open, st_close, f};
+  assert_int_equal(vg_api_new(&f->cfg, &ops, &api, err, sizeof err), 0);
+  snprintf(xdir, sizeof xdir, "%s/exports", f->dir);
+  struct vg_exportdir_opts o = {.api = api, .dir = xdir, .interval_ns = 5000000};
+  struct vg_exportdir *x;
+  assert_int_equal(vg_exportdir_new(&o, &x, err, sizeof err), 0);
+  snprintf(path, sizeof path, "%s/passages-final.csv", xdir);
+  size_t len0 = 0, len;
+  for (int i = 0; i < 200 && !len0; i++) {
+    char *b = slurp(path, &len0);
+    free(b);
+    usleep(10000);
+  }
+  assert_true(len0 > 0);
+  /* 20 more final hours, committed one by one while the thread exports */
+  struct vg_acc_opts ao = VG_ACC_OPTS_DEFAULT;
+  for (int h = 0; h < 20; h++) {
+    struct vg_wentry w;
+    memset(&w, 0, sizeof w);
+    w.series = 2;
+    w.res = VG_RES_HOUR;
+    w.start = T0 + NDAYS * DAY + h * 3600;
+    w.end = w.start + 3600;
+    w.final = 1;
+    vg_acc_init(&w.acc);
+    vg_acc_add(&w.acc, &ao, w.start * 1000000000LL, 1.0, 0, 0);
+    const struct vg_wentry *open[] = {&w};
+    struct vg_store_emit em = {0, 2, VG_RES_HOUR, w.start, 0};
+    struct vg_store_epoch ep = {.epoch = 2 + (uint64_t)h, .open = open, .nopen = 1,
+                                .emit = &em, .nemit = 1, .watermark_ns = INT64_MIN};
+    assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
+    vg_acc_release(&w.acc);
+    usleep(2000);
+  }
+  /* the file ends with the last hour's row */
+  char last[64];
+  vg_fmt_iso(T0 + NDAYS * DAY + 19 * 3600, vg_dataset_tz(f->final), last);
+  int found = 0;
+  for (int i = 0; i < 500 && !found; i++) {
+    char *b = slurp(path, &len);
+    found = b && memmem(b, len, last, strlen(last)) != NULL;
+    free(b);
+    usleep(10000);
+  }
+  assert_true(found);
+  vg_exportdir_free(x);
+  vg_api_free(api);
+}
+
+int vg_test_publish_filew_thread(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(export_thread_follows_commits, pub_setup,
+                                      pub_teardown),
+  };
+  return cmocka_run_group_tests_name("publish_filew_thread", tests, NULL, NULL);
 }
 
 int vg_test_publish_filew(void) {
