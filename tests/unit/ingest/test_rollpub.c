@@ -86,15 +86,27 @@ static void check_topic(struct mock *m, struct fx *f, size_t n) {
   rd_kafka_destroy(c);
 }
 
+/* The mock broker with the rollup topic, the store's zone, a registry. */
+static void env_start(struct mock *m, struct vg_tz **tz, struct vg_metrics **met) {
+  char err[256];
+  mock_start(m, "vigie.rollups", 2);
+  assert_int_equal(vg_tz_load("UTC", tz, err, sizeof err), 0);
+  assert_int_equal(vg_metrics_new(met), 0);
+}
+
+static void env_stop(struct mock *m, struct vg_tz *tz, struct vg_metrics *met) {
+  vg_metrics_free(met);
+  vg_tz_free(tz);
+  mock_stop(m);
+}
+
 static void every_record_on_the_topic(void **state) {
   struct fx *f = *state;
   struct mock m;
-  char err[512];
-  mock_start(&m, "vigie.rollups", 2);
   struct vg_tz *tz;
-  assert_int_equal(vg_tz_load("UTC", &tz, err, sizeof err), 0);
   struct vg_metrics *met;
-  assert_int_equal(vg_metrics_new(&met), 0);
+  char err[512];
+  env_start(&m, &tz, &met);
   struct vg_kafka_conf kc = {.brokers = m.bootstrap};
   /* small batches: the cursor moves batch by batch */
   struct vg_rollup_opts o = {.kafka = &kc, .topic = "vigie.rollups", .store = f->st,
@@ -110,20 +122,16 @@ static void every_record_on_the_topic(void **state) {
   assert_int_equal(atomic_load(&vg_metrics_gauge(met, "vigie_rollup_backlog", "", NULL)->v),
                    0);
   check_topic(&m, f, f->nemit);
-  vg_metrics_free(met);
-  vg_tz_free(tz);
-  mock_stop(&m);
+  env_stop(&m, tz, met);
 }
 
 static void broker_down_cursor_waits(void **state) {
   struct fx *f = *state;
   struct mock m;
-  char err[512];
-  mock_start(&m, "vigie.rollups", 2);
   struct vg_tz *tz;
-  assert_int_equal(vg_tz_load("UTC", &tz, err, sizeof err), 0);
   struct vg_metrics *met;
-  assert_int_equal(vg_metrics_new(&met), 0);
+  char err[512];
+  env_start(&m, &tz, &met);
   const char *props[] = {"message.timeout.ms", "1500", "log_level", "0", NULL};
   struct vg_kafka_conf kc = {.brokers = m.bootstrap, .properties = props};
   rd_kafka_mock_broker_set_down(m.mc, 1);
@@ -142,9 +150,7 @@ static void broker_down_cursor_waits(void **state) {
   vg_rollup_free(p);
   /* at least once: the topic holds every record from the cursor on */
   check_topic(&m, f, f->nemit - 10);
-  vg_metrics_free(met);
-  vg_tz_free(tz);
-  mock_stop(&m);
+  env_stop(&m, tz, met);
 }
 
 static int first_seq(const struct vg_store_emit *e, void *ctx) {

@@ -171,13 +171,20 @@ static size_t lines(const char *s, size_t len) {
   return n;
 }
 
-static void export_folder(void **state) {
-  struct fx *f = *state;
-  char err[512], xdir[128], path[256];
+/* The API over the fixture's store, and the export folder's path. */
+static struct vg_api *api_over(struct fx *f, char *xdir, size_t size) {
+  char err[512];
   struct vg_api *api;
   struct vg_api_store ops = {st_open, st_close, f};
   assert_int_equal(vg_api_new(&f->cfg, &ops, &api, err, sizeof err), 0);
-  snprintf(xdir, sizeof xdir, "%s/exports", f->dir);
+  snprintf(xdir, size, "%s/exports", f->dir);
+  return api;
+}
+
+static void export_folder(void **state) {
+  struct fx *f = *state;
+  char err[512], xdir[128], path[256];
+  struct vg_api *api = api_over(f, xdir, sizeof xdir);
   struct vg_metrics *m;
   assert_int_equal(vg_metrics_new(&m), 0);
   struct vg_exportdir_opts o = {.api = api, .dir = xdir, .metrics = m, .no_thread = 1,
@@ -256,10 +263,7 @@ static void export_folder(void **state) {
 static void export_thread_follows_commits(void **state) {
   struct fx *f = *state;
   char err[512], xdir[128], path[256];
-  struct vg_api *api;
-  struct vg_api_store ops = {st_open, st_close, f};
-  assert_int_equal(vg_api_new(&f->cfg, &ops, &api, err, sizeof err), 0);
-  snprintf(xdir, sizeof xdir, "%s/exports", f->dir);
+  struct vg_api *api = api_over(f, xdir, sizeof xdir);
   struct vg_exportdir_opts o = {.api = api, .dir = xdir, .interval_ns = 5000000};
   struct vg_exportdir *x;
   assert_int_equal(vg_exportdir_new(&o, &x, err, sizeof err), 0);
