@@ -335,6 +335,8 @@ int main(int argc, char **argv) {
     VG_LOG_INFO("vigied running", "version=%s brokers=%s drain=%d", VG_VERSION,
                 vg_engine_brokers(engine), drain);
     rc = vg_engine_run(engine, err, sizeof err);
+    if (rc == 0 && drain && xdir && vg_exportdir_sync(xdir, 120000) != 0)
+      VG_LOG_WARN("the export folder was not brought up to date before exiting", NULL);
     /* the HTTP and signal threads see the engine: take it back first */
     pthread_rwlock_wrlock(&d.lock);
     d.engine = NULL;

@@ -37,6 +37,7 @@ struct vg_exportdir {
   struct vg_counter *written, *errors;
   pthread_t th;
   int started, stop;
+  uint64_t asked, done; /* passes requested by vg_exportdir_sync, and answered */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   char buf[64 * 1024];
@@ -140,19 +141,42 @@ static void *exportdir_main(void *arg) {
   struct vg_exportdir *x = arg;
   pthread_mutex_lock(&x->mu);
   while (!x->stop) {
+    uint64_t asked = x->asked; /* this pass answers the requests made before it */
     pthread_mutex_unlock(&x->mu);
     vg_exportdir_run_once(x, NULL);
     pthread_mutex_lock(&x->mu);
+    x->done = asked;
+    pthread_cond_broadcast(&x->cv);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t t = (int64_t)ts.tv_nsec + x->interval_ns;
     ts.tv_sec += (time_t)(t / 1000000000LL);
     ts.tv_nsec = (long)(t % 1000000000LL);
-    while (!x->stop && pthread_cond_timedwait(&x->cv, &x->mu, &ts) == 0)
+    while (!x->stop && x->asked == x->done &&
+           pthread_cond_timedwait(&x->cv, &x->mu, &ts) == 0)
       ;
   }
   pthread_mutex_unlock(&x->mu);
   return NULL;
+}
+
+int vg_exportdir_sync(struct vg_exportdir *x, int timeout_ms) {
+  if (!x->started)
+    return vg_exportdir_run_once(x, NULL);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  int64_t t = (int64_t)until.tv_nsec + (int64_t)timeout_ms * 1000000LL;
+  until.tv_sec += (time_t)(t / 1000000000LL);
+  until.tv_nsec = (long)(t % 1000000000LL);
+  pthread_mutex_lock(&x->mu);
+  uint64_t want = ++x->asked;
+  pthread_cond_broadcast(&x->cv);
+  int rc = 0;
+  while (x->done < want && rc == 0)
+    rc = pthread_cond_timedwait(&x->cv, &x->mu, &until);
+  int ok = x->done >= want;
+  pthread_mutex_unlock(&x->mu);
+  return ok ? 0 : VG_ETIMEOUT;
 }
 
 /* Temporary files a crash left behind (".{name}.tmp.XXXXXX", filew.c). */

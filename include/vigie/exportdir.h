@@ -13,7 +13,7 @@
  *
  * Metrics: vigie_export_files_written_total, vigie_export_errors_total.
  *
- * Thread-safety: new, run_once and free from one thread; the API must
+ * Thread-safety: new, run_once and free from one thread; sync from any; the API must
  * outlive the folder writer.
  */
 #ifndef VIGIE_EXPORTDIR_H
@@ -41,6 +41,10 @@ int vg_exportdir_new(const struct vg_exportdir_opts *o, struct vg_exportdir **ou
 /* One look at every dataset; *written (may be NULL) gets the files
  * replaced. 0, or the first error (logged; the other files were tried). */
 int vg_exportdir_run_once(struct vg_exportdir *x, size_t *written);
+/* Another thread: asks for a pass that starts after this call and waits
+ * up to timeout_ms for it to end (vigied --drain, before it exits). 0 or
+ * VG_ETIMEOUT. Without a thread, runs the pass itself. */
+int vg_exportdir_sync(struct vg_exportdir *x, int timeout_ms);
 /* 1 when the folder's files go through io_uring. */
 int vg_exportdir_uring(const struct vg_exportdir *x);
 /* Stops the thread (after the file in progress) and frees. NULL is fine. */

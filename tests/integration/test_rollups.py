@@ -166,11 +166,22 @@ def same_values(msg, row):
 
 
 def test_rollups_after_drain_equal_vigieq_and_late_revision(kafka, kcat, bin_path, tmp_path):
-    prefix, cfg, _ = setup(kafka, kcat, tmp_path)
+    xdir = tmp_path / "exports"
+    prefix, cfg, _ = setup(kafka, kcat, tmp_path, extra=f"export_dir: {xdir}")
     r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "rollups not all acknowledged" not in r.stderr
+    # --drain brings the export folder up to date before it exits
+    days = json.loads((xdir / "no2-jour.json").read_text())
+    vq = {(r["series"], r["start_datetime"]): r for r in query(bin_path, cfg, "1d",
+                                                                "--metric", "no2")}
+    assert len(days) == len(vq) >= 4
+    for d in days:
+        v = vq[(f'no2{{sensor_id="{d["sensor_id"]}"}}', d["start_datetime"])]
+        assert d["count"] == int(v["count"]) and d["status"] == v["status"]
+        assert (d["mean"], d["min"], d["max"]) == (float(v["mean"]), float(v["min"]),
+                                                   float(v["max"]))
     want = final_windows(bin_path, cfg)
     assert sum(1 for k in want if "|1h|" in k) > 100 and sum(1 for k in want if "|1d|" in k) >= 4
     msgs = consume_all(kafka.bootstrap, f"{prefix}.rollups")
@@ -210,6 +221,10 @@ def test_rollups_after_drain_equal_vigieq_and_late_revision(kafka, kcat, bin_pat
     day = [v for k, v in new if k.startswith('passages{counter_id="c1"}|1d|')]
     assert len(day) == 1 and day[0]["revision"] == 1
     assert day[0]["start_datetime"] == "2026-03-09T00:00:00+01:00"
+    hours = json.loads((xdir / "passages-heure.json").read_text())
+    row = [h for h in hours if h["counter_id"] == "c1" and
+           h["start_datetime"] == start.astimezone(PARIS).isoformat()]
+    assert len(row) == 1 and row[0]["revision"] == 1
     want2 = final_windows(bin_path, cfg)
     got2 = latest(msgs2)
     assert set(got2) == set(want2)
