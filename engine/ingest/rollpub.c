@@ -37,6 +37,8 @@ struct vg_rollup {
   pthread_mutex_t mu;
   pthread_cond_t cv; /* notify, and cursor moves (vg_rollup_wait) */
   int signalled, stop;
+  uint64_t begun, ended; /* attempts: the last begun, the last ended (under mu) */
+  int stalled;           /* the last attempt failed: broker or topic unavailable */
   _Atomic uint64_t cursor;
   /* delivery reports of the batch in flight (publisher thread only) */
   uint64_t failed;
@@ -164,16 +166,16 @@ static int await_batch(struct vg_rollup *p) {
 
 /* One round: reads a batch from the cursor, produces it, waits for the
  * acknowledgements and moves the cursor. 1 when a full batch was done (go
- * on at once), 0 when caught up or failed (wait). */
+ * on at once), 0 when caught up, -1 when it failed (the cursor stays). */
 static int round_once(struct vg_rollup *p) {
   struct vg_store_reader *r = NULL;
   struct vg_store_state m;
   uint64_t from = atomic_load_explicit(&p->cursor, memory_order_relaxed), produced = 0;
   if (vg_store_reader_begin(p->store, &r) != 0)
-    return 0;
+    return -1;
   if (vg_store_reader_meta(r, &m) != 0) {
     vg_store_reader_end(r);
-    return 0;
+    return -1;
   }
   if (p->backlog)
     vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > from ? m.emit_seq - from : 0));
@@ -181,7 +183,7 @@ static int round_once(struct vg_rollup *p) {
   int rc = from < m.emit_seq ? vg_store_read_emit(r, from, take_rec, p) : 0;
   if (rc < 0 || p->nrecs == 0) {
     vg_store_reader_end(r);
-    return 0;
+    return rc < 0 ? -1 : 0;
   }
   p->failed = 0;
   for (size_t i = 0; i < p->nrecs && rc >= 0; i++)
@@ -195,7 +197,7 @@ static int round_once(struct vg_rollup *p) {
                        "rollups not acknowledged, the batch will be produced again",
                        "topic=%s from_seq=%" PRIu64 " error=\"%s\"", p->topic, from,
                        p->failed ? rd_kafka_err2str(p->last_err) : "timeout or read error");
-    return 0;
+    return -1;
   }
   uint64_t next = p->recs[p->nrecs - 1].seq + 1;
   if (p->published) { /* before the cursor moves: a waiter then reads them */
@@ -210,9 +212,46 @@ static int round_once(struct vg_rollup *p) {
   return p->nrecs == p->batch;
 }
 
+/* The backlog gauge, from a snapshot (while nothing can be produced). */
+static void show_backlog(struct vg_rollup *p) {
+  struct vg_store_reader *r;
+  struct vg_store_state m;
+  if (!p->backlog || vg_store_reader_begin(p->store, &r) != 0)
+    return;
+  uint64_t at = atomic_load_explicit(&p->cursor, memory_order_relaxed);
+  if (vg_store_reader_meta(r, &m) == 0)
+    vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > at ? m.emit_seq - at : 0));
+  vg_store_reader_end(r);
+}
+
+/* 1 when the broker answers and the topic exists with partitions; else
+ * logs why (rate-limited) and returns 0. Producing to a topic that does not
+ * exist would only fail after message.timeout.ms. */
+static int topic_ready(struct vg_rollup *p) {
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, p->topic, NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  if (!rkt)
+    return 0;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, rkt, &md, 5000);
+  if (!e) {
+    if (md->topic_cnt != 1)
+      e = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    else if (md->topics[0].err)
+      e = md->topics[0].err;
+    else if (md->topics[0].partition_cnt == 0)
+      e = RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+    rd_kafka_metadata_destroy(md);
+  }
+  rd_kafka_topic_destroy(rkt);
+  if (e)
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "the rollup topic cannot be written; rollups wait",
+                       "topic=%s error=\"%s\"", p->topic, rd_kafka_err2str(e));
+  return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 static void *publisher_main(void *arg) {
   struct vg_rollup *p = arg;
-  int backoff = 0;
+  int backoff = 0, ready = 0;
   for (;;) {
     pthread_mutex_lock(&p->mu);
     if (!p->signalled && !p->stop) {
@@ -223,19 +262,31 @@ static void *publisher_main(void *arg) {
     }
     p->signalled = 0;
     int stop = p->stop;
+    uint64_t attempt = ++p->begun;
     pthread_mutex_unlock(&p->mu);
     if (stop)
       break;
     uint64_t before = atomic_load_explicit(&p->cursor, memory_order_relaxed);
-    while (round_once(p) == 1) {
-      pthread_mutex_lock(&p->mu);
-      stop = p->stop;
-      pthread_mutex_unlock(&p->mu);
-      if (stop)
-        break;
+    int r = -1;
+    if (ready || (ready = topic_ready(p)))
+      while ((r = round_once(p)) == 1) {
+        pthread_mutex_lock(&p->mu);
+        stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+          break;
+      }
+    if (r < 0) {
+      ready = 0; /* look at the topic again before the next try */
+      show_backlog(p);
     }
     rd_kafka_poll(p->rk, 0);
     backoff = atomic_load_explicit(&p->cursor, memory_order_relaxed) == before;
+    pthread_mutex_lock(&p->mu);
+    p->ended = attempt;
+    p->stalled = r < 0;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
   }
   return NULL;
 }
@@ -314,11 +365,18 @@ int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms) {
   pthread_mutex_lock(&p->mu);
   p->signalled = 1;
   pthread_cond_broadcast(&p->cv);
-  int rc = 0;
-  while (atomic_load_explicit(&p->cursor, memory_order_acquire) < seq && rc == 0)
+  uint64_t b0 = p->begun;
+  int rc = 0, stalled = 0;
+  while (atomic_load_explicit(&p->cursor, memory_order_acquire) < seq && rc == 0 &&
+         !stalled) {
     rc = pthread_cond_timedwait(&p->cv, &p->mu, &until);
+    /* an attempt that began after this call failed: no use waiting */
+    stalled = p->ended > b0 && p->stalled;
+  }
   pthread_mutex_unlock(&p->mu);
-  return atomic_load_explicit(&p->cursor, memory_order_acquire) >= seq ? 0 : VG_ETIMEOUT;
+  if (atomic_load_explicit(&p->cursor, memory_order_acquire) >= seq)
+    return 0;
+  return stalled ? VG_EKAFKA : VG_ETIMEOUT;
 }
 
 void vg_rollup_free(struct vg_rollup *p) {

@@ -80,7 +80,9 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
 void vg_rollup_notify(struct vg_rollup *p);
 /* Every emit-log record below this sequence was acknowledged. */
 uint64_t vg_rollup_cursor(struct vg_rollup *p);
-/* Waits up to timeout_ms until the cursor reaches seq. 0, or VG_ETIMEOUT. */
+/* Waits up to timeout_ms until the cursor reaches seq. 0; VG_EKAFKA as
+ * soon as an attempt made after the call failed (broker unreachable, topic
+ * missing or not acknowledging): waiting longer is of no use; VG_ETIMEOUT. */
 int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms);
 /* Stops the thread (a batch in flight is given up to 5 s) and frees. NULL
  * is a no-op. */

@@ -95,10 +95,11 @@ def a_busy_hour(counter, skip=0):
     return T0 + timedelta(hours=hours[skip])
 
 
-def setup(kafka, kcat, tmp, extra=""):
+def setup(kafka, kcat, tmp, extra="", rollup_topic=True):
     prefix = f"ru{int(time.time() * 1000) % 10**9}"
     for t, n in (("traffic", 2), ("air", 1), ("dead", 1), ("rollups", 3)):
-        kafka.create_topic(f"{prefix}.{t}", n)
+        if t != "rollups" or rollup_topic:
+            kafka.create_topic(f"{prefix}.{t}", n)
     traffic, air, _ = events()
     produce(kcat, kafka.bootstrap, f"{prefix}.traffic", traffic)
     produce(kcat, kafka.bootstrap, f"{prefix}.air", air)
@@ -230,6 +231,28 @@ def test_rollups_after_drain_equal_vigieq_and_late_revision(kafka, kcat, bin_pat
     assert set(got2) == set(want2)
     for k, row in want2.items():
         same_values(got2[k], row)
+
+
+def test_missing_topic_waits_for_it(kafka, kcat, bin_path, tmp_path):
+    """No rollup topic: the drain does not hang on it, says so, and keeps
+    the rollups (cursor and emit log) for the run after it is created."""
+    prefix, cfg, _ = setup(kafka, kcat, tmp_path, rollup_topic=False)
+    t = time.monotonic()
+    r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert time.monotonic() - t < 30
+    assert "the rollup topic cannot be written" in r.stderr
+    kafka.create_topic(f"{prefix}.rollups", 3)
+    r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    want = final_windows(bin_path, cfg)
+    msgs = consume_all(kafka.bootstrap, f"{prefix}.rollups")
+    got = latest(msgs)
+    assert len(msgs) == len(got) and set(got) == set(want)
+    for k, row in want.items():
+        same_values(got[k], row)
 
 
 def metric(port, name):
