@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
@@ -303,6 +304,51 @@ def test_kill_9_and_restart_lose_no_rollup(kafka, kcat, bin_path, tmp_path):
         assert not missing, sorted(missing)[:5]
         for k, row in want.items():
             same_values(got[k], row)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=60)
+        log.close()
+    assert rc == 0, (tmp_path / "vigied.log").read_text()[-3000:]
+
+
+def changes_status(port):
+    try:
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}{API}/datasets/passages-heure/changes?since=0",
+                timeout=30) as f:
+            return f.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+def test_emit_log_trimmed_only_past_the_rollup_cursor(kafka, kcat, bin_path, tmp_path):
+    """publish.changes_keep: 10 -- while the rollup topic is missing the log
+    keeps everything (changes?since=0 answers), once the topic has them it
+    is trimmed to the last 10 records (since=0 answers 410)."""
+    prefix, cfg, port = setup(kafka, kcat, tmp_path, rollup_topic=False,
+                              extra="publish: {changes_keep: 10}")
+    log = open(tmp_path / "vigied.log", "w")
+    p = subprocess.Popen([bin_path("vigied"), "--config", cfg], stdout=log,
+                         stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (metric(port, "vigie_rollup_backlog") or 0):
+            time.sleep(0.5)
+        backlog = metric(port, "vigie_rollup_backlog")
+        assert backlog and backlog > 100
+        time.sleep(12)  # the writer's upkeep (every 10 s) ran at least once
+        assert changes_status(port) == 200
+        assert metric(port, "vigie_rollup_backlog") >= backlog
+        kafka.create_topic(f"{prefix}.rollups", 3)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and changes_status(port) != 410:
+            time.sleep(0.5)
+        assert changes_status(port) == 410
+        assert metric(port, "vigie_rollup_backlog") == 0
+        got = latest(consume_all(kafka.bootstrap, f"{prefix}.rollups"))
+        assert set(got) == set(final_windows(bin_path, cfg))
     finally:
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=60)
