@@ -152,6 +152,24 @@ def final_windows(bin_path, cfg):
     return want
 
 
+def topic_holds_final_windows(bootstrap, topic, bin_path, cfg, timeout=30):
+    """Every final window of the store is on the topic with its values, and
+    nothing else is (windows only ever become final, so the topic is read
+    between two reads of the store). Retried while publication catches up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = final_windows(bin_path, cfg)
+        got = latest(consume_all(bootstrap, topic))
+        after = final_windows(bin_path, cfg)
+        if set(before) <= set(got) <= set(after) or time.monotonic() > deadline:
+            break
+    missing, extra = set(before) - set(got), set(got) - set(after)
+    assert not missing and not extra, (sorted(missing)[:5], sorted(extra)[:5])
+    for k, row in before.items():
+        same_values(got[k], row)
+    return got
+
+
 def same_values(msg, row):
     assert msg["status"] == "final"
     assert msg["start_datetime"] == row["start_datetime"]
@@ -273,12 +291,14 @@ def test_kill_9_and_restart_lose_no_rollup(kafka, kcat, bin_path, tmp_path):
     for kill in range(3):
         p = subprocess.Popen([bin_path("vigied"), "--config", cfg], stdout=log,
                              stderr=subprocess.STDOUT)
+        # the first time as soon as the topic acknowledged rollups (their
+        # cursor is likely not stored yet: they are produced again), then
         # once windows go final, at a random instant of the publishing
+        name = "vigie_rollups_published_total" if kill == 0 else "vigie_windows_finalized_total"
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not (metric(port, "vigie_windows_finalized_total")
-                                                   or 0) > 0:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.5))
+        while time.monotonic() < deadline and not (metric(port, name) or 0) > 0:
+            time.sleep(0.01)
+        time.sleep(0 if kill == 0 else rng.uniform(0.0, 1.5))
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=30)
         # more events between crashes: more windows go final later
@@ -299,11 +319,7 @@ def test_kill_9_and_restart_lose_no_rollup(kafka, kcat, bin_path, tmp_path):
         else:
             pytest.fail("the rollup cursor never caught up")
         # every final window at least once, with the store's values
-        got = latest(consume_all(kafka.bootstrap, f"{prefix}.rollups"))
-        missing = set(want) - set(got)
-        assert not missing, sorted(missing)[:5]
-        for k, row in want.items():
-            same_values(got[k], row)
+        topic_holds_final_windows(kafka.bootstrap, f"{prefix}.rollups", bin_path, cfg)
     finally:
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=60)
@@ -347,8 +363,7 @@ def test_emit_log_trimmed_only_past_the_rollup_cursor(kafka, kcat, bin_path, tmp
             time.sleep(0.5)
         assert changes_status(port) == 410
         assert metric(port, "vigie_rollup_backlog") == 0
-        got = latest(consume_all(kafka.bootstrap, f"{prefix}.rollups"))
-        assert set(got) == set(final_windows(bin_path, cfg))
+        topic_holds_final_windows(kafka.bootstrap, f"{prefix}.rollups", bin_path, cfg)
     finally:
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=60)
