@@ -607,7 +607,8 @@ static int select_series(struct ctx *c, const struct filter *f, struct series_li
       free(l->v[i].key);
   }
   l->n = k;
-  qsort(l->v, l->n, sizeof *l->v, cmp_series);
+  if (l->n > 1) /* l->v is NULL for a store without series */
+    qsort(l->v, l->n, sizeof *l->v, cmp_series);
   return EX_OK;
 }
 
@@ -1388,7 +1389,8 @@ static int query_grouped(struct ctx *c, const struct series_list *l, const struc
     }
   }
   sort_groups = &groups;
-  qsort(g.v, g.n, sizeof *g.v, cmp_gwin);
+  if (g.n > 1) /* g.v is NULL when no window matched */
+    qsort(g.v, g.n, sizeof *g.v, cmp_gwin);
   for (size_t i = 0; i < g.n;) {
     struct gwin *m = &g.v[i];
     size_t j = i + 1;

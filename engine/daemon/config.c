@@ -173,7 +173,16 @@ static const struct ckey top_keys[] = {
     {"http.listen", CT_STR, OFF(http_listen), "127.0.0.1:8080", 0, 0, 0, NULL,
      "Address of the HTTP server (API, metrics, health)."},
     {"export_dir", CT_STR, OFF(export_dir), NULL, 0, 0, 0, NULL,
-     "Folder of the published dataset files; none when unset."},
+     "Folder of the published dataset files (CSV and JSON per dataset, replaced "
+     "atomically when their content changes); none when unset."},
+    {"publish.export_interval", CT_DURATION, OFF(publish_export_interval_ns), "5s", 0,
+     NS(1), NS(86400), NULL, "How often the export folder's files are checked for changes."},
+    {"publish.rollups", CT_BOOL, OFF(publish_rollups), "true", 0, 0, 0, NULL,
+     "Produce final and revised hourly and daily windows to kafka.rollup_topic."},
+    {"publish.changes_keep", CT_INT, OFF(publish_changes_keep), "1000000", 0, 0,
+     1000000000000LL, NULL,
+     "Emit-log records kept for the changes feed; older ones are trimmed once the "
+     "rollup topic has them (a changes cursor older than that answers 410)."},
     {"sources", CT_SECTIONS, 0, NULL, 1, 0, 0, NULL,
      "The topics consumed; each entry has the keys of the sources table."},
     {"datasets", CT_SECTIONS, 0, NULL, 0, 0, 0, NULL,

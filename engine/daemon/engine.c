@@ -35,6 +35,7 @@
 #include "vigie/hash.h"
 #include "vigie/kafka.h"
 #include "vigie/log.h"
+#include "vigie/rollup.h"
 #include "vigie/store.h"
 #include "vigie/tz.h"
 #include "vigie/worker.h"
@@ -166,6 +167,10 @@ struct vg_engine {
 
   /* writer state */
   uint64_t epoch;
+  /* publication: the rollup publisher (NULL when off), the next emit-log
+   * sequence, and the rollup cursor last committed to the store */
+  struct vg_rollup *rollup;
+  uint64_t emit_next, rollup_saved;
   /* final windows sealed since memory was last compacted, and epochs since */
   uint64_t sealed_since_evict;
   unsigned epochs_since_evict;
@@ -536,6 +541,14 @@ static void upkeep(struct vg_engine *e) {
     VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "store flush failed", "error=\"%s\"", err);
   if (vg_store_retain(e->store, wm, 5000, 1, NULL, NULL, err, sizeof err) != 0)
     VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "retention failed", "error=\"%s\"", err);
+  /* the emit log: keep publish.changes_keep records for the changes feed,
+   * and every record the rollup topic has not acknowledged */
+  uint64_t keep = (uint64_t)e->cfg->publish_changes_keep;
+  uint64_t below = e->emit_next > keep ? e->emit_next - keep : 0;
+  if (e->rollup && e->rollup_saved < below)
+    below = e->rollup_saved;
+  if (below && vg_store_trim_emit(e->store, below, 20000, NULL, err, sizeof err) != 0)
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "emit-log trim failed", "error=\"%s\"", err);
   if (vg_store_reader_check(e->store, &dead) == 0 && dead > 0)
     VG_LOG_WARN("cleared reader slots of dead processes", "count=%d", dead);
 }
@@ -616,6 +629,9 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
       .pos = e->pos.v, .npos = e->pos.n,
       .emit = e->emits.v, .nemit = e->emits.n,
       .watermark_ns = vg_agg_watermark(e->agg)};
+  uint64_t cursor = e->rollup ? vg_rollup_cursor(e->rollup) : 0;
+  if (cursor > e->rollup_saved)
+    ep.rollup_seq = cursor; /* acknowledged by the broker: persist it */
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int rc = vg_store_commit(e->store, &ep, err, errsize);
@@ -623,6 +639,11 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
   if (rc)
     return rc;
   e->epoch++;
+  if (ep.rollup_seq)
+    e->rollup_saved = ep.rollup_seq;
+  e->emit_next += e->emits.n;
+  if (e->rollup && e->emits.n)
+    vg_rollup_notify(e->rollup); /* the publisher reads them from the store */
   if (e->commit_seconds) {
     vg_histogram_observe(e->commit_seconds, (double)(t1.tv_sec - t0.tv_sec) +
                                                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -645,6 +666,20 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
   e->emits.n = 0;
   e->series_keys.len = e->series_keys.n = 0;
   return 0;
+}
+
+/* At the end of a run: gives the rollup publisher a bounded time to take
+ * everything committed to the topic, and persists its cursor (an epoch with
+ * no windows). What it could not send is sent at the next start. */
+static void flush_rollups(struct vg_engine *e) {
+  char err[512];
+  int timeout = e->o.drain ? 60000 : 10000;
+  if (vg_rollup_wait(e->rollup, e->emit_next, timeout) != 0)
+    VG_LOG_WARN("rollups not all acknowledged before stopping; the rest at the next start",
+                "cursor=%" PRIu64 " emit_seq=%" PRIu64, vg_rollup_cursor(e->rollup),
+                e->emit_next);
+  if (vg_rollup_cursor(e->rollup) > e->rollup_saved && commit(e, err, sizeof err) != 0)
+    VG_LOG_WARN("cannot persist the rollup cursor", "error=\"%s\"", err);
 }
 
 int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
@@ -730,6 +765,8 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       pthread_join(e->workers[i].th, NULL);
       e->workers[i].started = 0;
     }
+  if (e->rollup && !atomic_load(&e->failed) && !commit_pending)
+    flush_rollups(e);
   atomic_store(&e->ready, 0);
   if (atomic_load(&e->failed)) {
     snprintf(errstr, errstr_size, "%s", e->fail_msg);
@@ -1011,6 +1048,8 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
   if (st.watermark_ns != INT64_MIN)
     vg_agg_restore_watermark(e->agg, st.watermark_ns);
   e->epoch = st.epoch;
+  e->emit_next = st.emit_seq;
+  e->rollup_saved = st.rollup_seq;
   VG_LOG_INFO("store loaded", "data_dir=%s epoch=%" PRIu64 " open_windows=%" PRIu64
               " positions=%" PRIu64 " partitions=%zu workers=%u",
               e->data_dir, st.epoch, st.nopen, st.npos, e->nparts, e->nworkers);
@@ -1060,6 +1099,14 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     if (rc)
       goto fail_quiet;
   }
+  if (cfg->publish_rollups) {
+    kc.client_id = "vigied-rollups";
+    struct vg_rollup_opts ro = {.kafka = &kc, .topic = cfg->kafka_rollup_topic,
+                                .store = e->store, .tz = e->tz,
+                                .cursor = st.rollup_seq, .metrics = opts->metrics};
+    if ((rc = vg_rollup_new(&ro, &e->rollup, errstr, errstr_size)))
+      goto fail_quiet;
+  }
   register_metrics(e);
   *out = e;
   return 0;
@@ -1094,6 +1141,7 @@ void vg_engine_free(struct vg_engine *e) {
     pthread_mutex_destroy(&w->mu);
   }
   free(e->workers);
+  vg_rollup_free(e->rollup); /* reads the store: before it closes */
   vg_agg_free(e->agg);
   vg_store_close(e->store);
   vg_kafka_mock_free(e->mock);

@@ -31,6 +31,7 @@
 #include "vigie/config.h"
 #include "vigie/engine.h"
 #include "vigie/error.h"
+#include "vigie/exportdir.h"
 #include "vigie/api.h"
 #include "vigie/http.h"
 #include "vigie/log.h"
@@ -266,6 +267,7 @@ int main(int argc, char **argv) {
   pthread_rwlock_init(&d.lock, NULL);
   struct vg_http *http = NULL;
   struct vg_api *api = NULL;
+  struct vg_exportdir *xdir = NULL;
   pthread_t sig_thread;
   int exit_code = 1;
   if (vg_metrics_new(&d.metrics) != 0) {
@@ -301,6 +303,19 @@ int main(int argc, char **argv) {
   VG_LOG_INFO("http listening", "address=%s port=%u", cfg.http_listen,
               (unsigned)vg_http_port(http));
   d.api = api;
+  if (cfg.export_dir) {
+    /* the export folder follows the API's datasets across engine restarts
+     * and SIGHUP; it reads the store through api_open like a request */
+    struct vg_exportdir_opts xo = {.api = api, .dir = cfg.export_dir,
+                                   .interval_ns = cfg.publish_export_interval_ns,
+                                   .metrics = d.metrics};
+    if (vg_exportdir_new(&xo, &xdir, err, sizeof err) != 0) {
+      VG_LOG_ERROR("cannot start the export folder", "error=\"%s\"", err);
+      goto out;
+    }
+    VG_LOG_INFO("export folder", "dir=%s io_uring=%d", cfg.export_dir,
+                vg_exportdir_uring(xdir));
+  }
   pthread_create(&sig_thread, NULL, signal_main, &d);
 
   struct vg_engine_opts eo = {.cfg = &cfg, .data_dir = data_dir, .drain = drain,
@@ -320,6 +335,8 @@ int main(int argc, char **argv) {
     VG_LOG_INFO("vigied running", "version=%s brokers=%s drain=%d", VG_VERSION,
                 vg_engine_brokers(engine), drain);
     rc = vg_engine_run(engine, err, sizeof err);
+    if (rc == 0 && drain && xdir && vg_exportdir_sync(xdir, 120000) != 0)
+      VG_LOG_WARN("the export folder was not brought up to date before exiting", NULL);
     /* the HTTP and signal threads see the engine: take it back first */
     pthread_rwlock_wrlock(&d.lock);
     d.engine = NULL;
@@ -341,6 +358,7 @@ int main(int argc, char **argv) {
   http = NULL;
 out:
   vg_http_free(http); /* stops serving first: no request uses the API after */
+  vg_exportdir_free(xdir);
   vg_api_free(api);
   vg_metrics_free(d.metrics);
   vg_config_release(&cfg);

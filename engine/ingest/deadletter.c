@@ -35,50 +35,21 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 int vg_deadletter_new(const struct vg_kafka_conf *kc, const char *topic,
                       struct vg_deadletter **out, char *errstr, size_t errstr_size) {
-  char err[512];
   struct vg_deadletter *d = calloc(1, sizeof *d);
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (!d || !conf || !(d->topic = strdup(topic)))
-    goto oom;
-  static const char *const defaults[] = {
-      "enable.idempotence", "true", "acks", "all", "linger.ms", "5",
-      "message.timeout.ms", "60000", NULL};
-  for (const char *const *p = defaults; *p; p += 2)
-    rd_kafka_conf_set(conf, p[0], p[1], err, sizeof err);
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", kc->brokers, err, sizeof err) ||
-      rd_kafka_conf_set(conf, "client.id", kc->client_id ? kc->client_id : "vigie",
-                        err, sizeof err)) {
-    snprintf(errstr, errstr_size, "dead-letter producer: %s", err);
-    goto fail;
+  if (!d || !(d->topic = strdup(topic))) {
+    snprintf(errstr, errstr_size, "dead-letter producer: out of memory");
+    free(d);
+    return VG_EKAFKA;
   }
-  for (const char *const *p = kc->properties; p && p[0] && p[1]; p += 2) {
-    /* consumer-only properties are ignored with a warning by librdkafka;
-     * a bad value is an error */
-    if (rd_kafka_conf_set(conf, p[0], p[1], err, sizeof err) == RD_KAFKA_CONF_INVALID) {
-      snprintf(errstr, errstr_size, "dead-letter producer, property \"%s\": %s", p[0],
-               err);
-      goto fail;
-    }
-  }
-  rd_kafka_conf_set_log_cb(conf, vg__kafka_log);
-  rd_kafka_conf_set_opaque(conf, d);
-  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (!d->rk) {
-    snprintf(errstr, errstr_size, "dead-letter producer: %s", err);
-    goto fail;
+  int rc = vg__kafka_producer_new(kc, "dead-letter producer", on_delivery, d, &d->rk,
+                                  errstr, errstr_size);
+  if (rc) {
+    free(d->topic);
+    free(d);
+    return rc;
   }
   *out = d;
   return 0;
-oom:
-  snprintf(errstr, errstr_size, "dead-letter producer: out of memory");
-fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
-  if (d)
-    free(d->topic);
-  free(d);
-  return VG_EKAFKA;
 }
 
 int vg_deadletter_send(struct vg_deadletter *d, const struct vg_kafka_msg *src,

@@ -458,3 +458,48 @@ void vg_kafka_mock_free(struct vg_kafka_mock *m) {
   rd_kafka_destroy(m->rk);
   free(m);
 }
+
+/* ---- producers ------------------------------------------------------------- */
+
+int vg__kafka_producer_new(const struct vg_kafka_conf *kc, const char *what,
+                           void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                           void *opaque, rd_kafka_t **out, char *errstr,
+                           size_t errstr_size) {
+  char err[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  if (!conf) {
+    snprintf(errstr, errstr_size, "%s: out of memory", what);
+    return VG_EKAFKA;
+  }
+  static const char *const defaults[] = {
+      "enable.idempotence", "true", "acks", "all", "linger.ms", "5",
+      "message.timeout.ms", "60000", NULL};
+  for (const char *const *p = defaults; *p; p += 2)
+    rd_kafka_conf_set(conf, p[0], p[1], err, sizeof err);
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", kc->brokers, err, sizeof err) ||
+      rd_kafka_conf_set(conf, "client.id", kc->client_id ? kc->client_id : "vigie",
+                        err, sizeof err)) {
+    snprintf(errstr, errstr_size, "%s: %s", what, err);
+    goto fail;
+  }
+  for (const char *const *p = kc->properties; p && p[0] && p[1]; p += 2) {
+    /* consumer-only properties are ignored with a warning by librdkafka;
+     * a bad value is an error */
+    if (rd_kafka_conf_set(conf, p[0], p[1], err, sizeof err) == RD_KAFKA_CONF_INVALID) {
+      snprintf(errstr, errstr_size, "%s, property \"%s\": %s", what, p[0], err);
+      goto fail;
+    }
+  }
+  rd_kafka_conf_set_log_cb(conf, vg__kafka_log);
+  rd_kafka_conf_set_opaque(conf, opaque);
+  rd_kafka_conf_set_dr_msg_cb(conf, dr);
+  *out = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!*out) {
+    snprintf(errstr, errstr_size, "%s: %s", what, err);
+    goto fail;
+  }
+  return 0; /* conf is the client's now */
+fail:
+  rd_kafka_conf_destroy(conf);
+  return VG_EKAFKA;
+}

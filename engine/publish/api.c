@@ -429,6 +429,12 @@ static int parse_http_date(const char *s, time_t *t) {
   return 0;
 }
 
+/* The store state a dataset's rows depend on: the emit-log sequence for
+ * final-only datasets, the committed epoch otherwise. */
+static uint64_t ds_tag(const struct dsinfo *d, const struct vg_store_state *m) {
+  return vg_dataset_conf(d->ds)->status == VG_CONF_STATUS_FINAL ? m->emit_seq : m->epoch;
+}
+
 /* The state a dataset's rows depend on, and when this process first saw
  * it. Returns 1 when the request's validators match (answer 304). */
 static int conditional(struct vg_api *a, struct gen *g, struct dsinfo *d,
@@ -439,7 +445,7 @@ static int conditional(struct vg_api *a, struct gen *g, struct dsinfo *d,
   time_t now = time(NULL);
   pthread_mutex_lock(&a->mu);
   if (d) {
-    tag = vg_dataset_conf(d->ds)->status == VG_CONF_STATUS_FINAL ? m->emit_seq : m->epoch;
+    tag = ds_tag(d, m);
     hash = d->def_hash;
     if (!d->have_tag || d->tag != tag) {
       d->tag = tag;
@@ -557,8 +563,7 @@ static int on_count(const struct vg_dataset_row *row, void *arg) {
 static int dataset_stats(struct vg_api *a, struct dsinfo *d, struct vg_store_reader *r,
                          const struct vg_store_state *m, uint64_t *nrows, int64_t *first,
                          int64_t *last) {
-  uint64_t tag = vg_dataset_conf(d->ds)->status == VG_CONF_STATUS_FINAL ? m->emit_seq
-                                                                         : m->epoch;
+  uint64_t tag = ds_tag(d, m);
   pthread_mutex_lock(&a->mu);
   int fresh = d->counted && d->counted_tag == tag;
   *nrows = d->nrows;
@@ -945,6 +950,32 @@ static void export_free(void *ctx) {
   free(x);
 }
 
+/* A streamed export of d from the scan's start; takes q (released on
+ * failure). NULL when out of memory or the series cannot be listed. */
+static struct export *export_new(struct vg_api *a, struct gen *g, struct dsinfo *d,
+                                 struct vg_store_reader *r, const struct vg_api_req *rq,
+                                 struct query *q) {
+  struct export *x = calloc(1, sizeof *x);
+  if (!x || vg_dataset_series(d->ds, r, &x->l) != 0) {
+    free(x);
+    query_release(q);
+    return NULL;
+  }
+  x->a = a;
+  pthread_mutex_lock(&a->mu);
+  g->refs++; /* the generation q->d belongs to, not a newer one */
+  pthread_mutex_unlock(&a->mu);
+  x->g = g;
+  x->q = *q;
+  query_bounds(&x->q, &x->sc);
+  x->fmt = rq->format;
+  x->delim = rq->delimiter;
+  x->bom = rq->with_bom;
+  x->skip = rq->offset;
+  x->left = rq->limit;
+  return x;
+}
+
 /* ---- changes ------------------------------------------------------------------------- */
 
 struct byid {
@@ -1164,25 +1195,12 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     have_q = 1;
   }
   if (rq.route == VG_API_EXPORT) {
-    struct export *x = calloc(1, sizeof *x);
-    if (!x || vg_dataset_series(d->ds, r, &x->l) != 0) {
-      free(x);
+    struct export *x = export_new(a, g, d, r, &rq, &q);
+    have_q = 0; /* the export owns it, or released it */
+    if (!x) {
       json_error(resp, 500, "InternalError", "cannot list the dataset's series");
       goto done;
     }
-    x->a = a;
-    pthread_mutex_lock(&a->mu);
-    g->refs++; /* the generation q.d belongs to, not a newer one */
-    pthread_mutex_unlock(&a->mu);
-    x->g = g;
-    x->q = q;
-    have_q = 0; /* the export owns it */
-    query_bounds(&x->q, &x->sc);
-    x->fmt = rq.format;
-    x->delim = rq.delimiter;
-    x->bom = rq.with_bom;
-    x->skip = rq.offset;
-    x->left = rq.limit;
     static const char *const ctype[] = {"text/csv; charset=utf-8",
                                         "application/json; charset=utf-8",
                                         "application/jsonl; charset=utf-8",
@@ -1337,4 +1355,56 @@ done:
     query_release(&q);
   a->st.close(a->st.ctx, r);
   gen_put(a, g);
+}
+
+/* ---- export files ------------------------------------------------------------------ */
+
+int vg_api_dataset_id(struct vg_api *a, size_t i, char *buf, size_t size) {
+  pthread_mutex_lock(&a->mu);
+  int rc = i < a->cur->n ? 0 : VG_ENOTFOUND;
+  if (rc == 0)
+    snprintf(buf, size, "%s", vg_dataset_id(a->cur->d[i].ds));
+  pthread_mutex_unlock(&a->mu);
+  return rc;
+}
+
+int vg_api_export_open(struct vg_api *a, const char *id, int format, char *etag,
+                       size_t etag_size, struct vg_http_stream *out) {
+  static const char *const names[] = {"csv", "json", "jsonl", "geojson"};
+  char path[300], err[256];
+  struct vg_api_req rq;
+  if (format < 0 || format > VG_DS_GEOJSON)
+    return -EINVAL;
+  snprintf(path, sizeof path, VG_API_PREFIX "catalog/datasets/%s/exports/%s", id,
+           names[format]);
+  if (vg_api_parse(path, NULL, 0, &rq, err, sizeof err) != 0)
+    return VG_ENOTFOUND;
+  struct gen *g = gen_get(a);
+  struct dsinfo *d = find_ds(g, rq.id);
+  struct vg_store_reader *r = NULL;
+  struct vg_store_state m;
+  struct vg_http_response scratch = {0};
+  struct query q;
+  int rc = d ? a->st.open(a->st.ctx, &r) : VG_ENOTFOUND;
+  if (rc)
+    goto done;
+  if ((rc = vg_store_reader_meta(r, &m)))
+    goto done;
+  snprintf(etag, etag_size, "W/\"%016" PRIx64 "-%" PRIu64 "\"", d->def_hash, ds_tag(d, &m));
+  if (query_init(&q, d, &rq, &scratch) != 0) {
+    rc = -EINVAL;
+    goto done;
+  }
+  struct export *x = export_new(a, g, d, r, &rq, &q);
+  if (!x) {
+    rc = -ENOMEM;
+    goto done;
+  }
+  *out = (struct vg_http_stream){export_read, export_free, x};
+done:
+  free(scratch.body);
+  if (r)
+    a->st.close(a->st.ctx, r);
+  gen_put(a, g);
+  return rc;
 }

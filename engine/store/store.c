@@ -145,6 +145,16 @@ static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v
   return 0;
 }
 
+/* A key that older stores lack: 0 when absent. */
+static int meta_get_opt(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v) {
+  int rc = meta_get_u64(txn, dbi, name, v);
+  if (rc == MDB_NOTFOUND) {
+    *v = 0;
+    rc = 0;
+  }
+  return rc;
+}
+
 static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v) {
   uint8_t b[8];
   for (int i = 0; i < 8; i++)
@@ -790,6 +800,8 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
       (rc = meta_put_u64(txn, st->meta, "watermark", (uint64_t)ep->watermark_ns)) ||
       (rc = meta_put_u64(txn, st->meta, "epoch", ep->epoch)))
     goto fail;
+  if (ep->rollup_seq && (rc = meta_put_u64(txn, st->meta, "rollup_seq", ep->rollup_seq)))
+    goto fail;
   rc = mdb_txn_commit(txn);
   txn = NULL;
 fail:
@@ -834,13 +846,13 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
     const struct vg_wentry *w = ep->open[i];
     open[i] = (struct okey){w->series, w->start, w->res, w};
   }
-  if (ep->nopen) /* the buffers are NULL until a first epoch needs them */
+  if (ep->nopen > 1) /* the buffers are NULL until a first epoch needs them */
     qsort(open, ep->nopen, sizeof *open, cmp_okey);
   for (size_t i = 0; i < ep->nsealed; i++) {
     const struct vg_wentry *w = ep->sealed[i];
     st->skeys[i] = (struct okey){w->series, w->start, w->res, w};
   }
-  if (ep->nsealed)
+  if (ep->nsealed > 1)
     qsort(st->skeys, ep->nsealed, sizeof *st->skeys, cmp_okey);
   for (size_t i = 0; i < ep->nsealed; i++)
     sealed[i] = st->skeys[i].w;
@@ -895,7 +907,8 @@ int vg_store_load(struct vg_store *st,
     goto lmdb_fail;
   if ((rc = meta_get_u64(txn, st->meta, "epoch", &s.epoch)) ||
       (rc = meta_get_u64(txn, st->meta, "watermark", &wm)) ||
-      (rc = meta_get_u64(txn, st->meta, "emit_seq", &s.emit_seq)))
+      (rc = meta_get_u64(txn, st->meta, "emit_seq", &s.emit_seq)) ||
+      (rc = meta_get_opt(txn, st->meta, "rollup_seq", &s.rollup_seq)))
     goto lmdb_fail;
   s.watermark_ns = (int64_t)wm;
   if ((rc = mdb_cursor_open(txn, st->open, &cur)))
@@ -1612,7 +1625,8 @@ int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out) 
   memset(out, 0, sizeof *out);
   if ((rc = meta_get_u64(r->txn, r->st->meta, "epoch", &out->epoch)) ||
       (rc = meta_get_u64(r->txn, r->st->meta, "watermark", &wm)) ||
-      (rc = meta_get_u64(r->txn, r->st->meta, "emit_seq", &out->emit_seq)))
+      (rc = meta_get_u64(r->txn, r->st->meta, "emit_seq", &out->emit_seq)) ||
+      (rc = meta_get_opt(r->txn, r->st->meta, "rollup_seq", &out->rollup_seq)))
     return map_err(rc);
   out->watermark_ns = (int64_t)wm;
   return 0;

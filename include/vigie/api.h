@@ -97,6 +97,18 @@ int vg_api_routes(struct vg_api *a, struct vg_http *h);
 /* The handler itself (what vg_api_routes registers), for tests. */
 void vg_api_handle(void *api, const struct vg_http_request *req,
                    struct vg_http_response *resp);
+/* The id of the i-th dataset of the running definitions into buf; 0, or
+ * VG_ENOTFOUND past the last one. */
+int vg_api_dataset_id(struct vg_api *a, size_t i, char *buf, size_t size);
+/* The export folder's source: the body of GET .../datasets/{id}/exports/
+ * {csv|json|...} without parameters (format: enum vg_dataset_fmt), as a
+ * stream to read until it returns 0 and then free, and the ETag that GET
+ * would carry (a stream whose ETag is unchanged has unchanged content,
+ * unless a scan meets later commits; the stream's chunks read successive
+ * snapshots, as the HTTP export's do). 0, VG_ENOTFOUND (no such dataset),
+ * or the store's error (not open). */
+int vg_api_export_open(struct vg_api *a, const char *id, int format, char *etag,
+                       size_t etag_size, struct vg_http_stream *out);
 /* No request may be in progress (stop the HTTP server first). */
 void vg_api_free(struct vg_api *a);
 

@@ -92,6 +92,9 @@ struct vg_config {
   struct vg_strlist kafka_properties; /* key, value, key, value, ... */
   char *http_listen;
   char *export_dir;
+  int64_t publish_export_interval_ns;
+  int publish_rollups;          /* CT_BOOL */
+  int64_t publish_changes_keep; /* emit-log records kept */
   struct vg_source_conf *sources;
   size_t nsources;
   struct vg_dataset_conf *datasets;

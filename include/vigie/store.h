@@ -6,7 +6,9 @@
  * walk; values little-endian and versioned):
  *   meta       "format" -> u32 format version (VG_STORE_FORMAT); "epoch" ->
  *              u64 last committed epoch; "watermark" -> i64 global watermark
- *              (ns); "emit_seq" -> u64 next emit-log sequence
+ *              (ns); "emit_seq" -> u64 next emit-log sequence;
+ *              "rollup_seq" -> u64 emit-log sequence below which every
+ *              record was produced to the rollup topic (absent: 0)
  *   series     canonical key -> u8 version, u64 id, i64 first seen (ns)
  *   series_id  u64 id -> canonical key
  *   open       (u64 series, u8 res, i64 start) -> u8 version, u8 flags
@@ -176,6 +178,9 @@ struct vg_store_epoch {
   size_t nemit;
   int64_t watermark_ns;
   int flush; /* write every sealed window of this epoch into its segment now */
+  /* when non-zero: the rollup topic's cursor (meta "rollup_seq"), every
+   * emit-log record below it acknowledged by the broker */
+  uint64_t rollup_seq;
 };
 
 /* Writer: commits one epoch in one write transaction (see above). A new
@@ -189,6 +194,7 @@ struct vg_store_state {
   uint64_t epoch;       /* last committed epoch (0: none) */
   int64_t watermark_ns; /* INT64_MIN when none was committed */
   uint64_t emit_seq;    /* next emit-log sequence */
+  uint64_t rollup_seq;  /* the rollup topic's cursor (0 when never moved) */
   uint64_t nopen;       /* open windows reloaded */
   uint64_t npos;        /* positions reloaded */
 };
@@ -291,7 +297,7 @@ int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t par
 int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
                        int (*cb)(const struct vg_store_emit *e, void *ctx), void *ctx);
 /* Reader: the snapshot's committed epoch, watermark (INT64_MIN when none)
- * and next emit-log sequence, in *out (nopen and npos are 0). Publication
+ * next emit-log sequence and rollup cursor, in *out (nopen and npos are 0). Publication
  * derives ETags and change cursors from them. 0 or an LMDB error. */
 int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out);
 

@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import os
+import socket
 import subprocess
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -18,6 +19,15 @@ from zoneinfo import ZoneInfo
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("VIGIE_SHARED_DATA",
                         os.path.join(os.path.dirname(ROOT), "shared", "data"))
+
+
+def free_port():
+    """A loopback TCP port free now (for http.listen)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
 
 
 def produce(kcat, bootstrap, topic, keyed_values):

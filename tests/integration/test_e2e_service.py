@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 import broker
-from e2e import Oracle, query, write_config
+from e2e import Oracle, free_port, query, write_config
 
 KINDS = ["air-quality", "energy", "traffic", "bikes", "parking", "bikeshare"]
 FIELDS = ("no2", "pm10", "pm25")
@@ -27,14 +26,6 @@ REASONS = {"not_json", "truncated", "not_object", "missing_time", "unparsable_ti
            "time_out_of_range", "non_numeric_value", "nan_or_inf", "oversize",
            "invalid_utf8_key", "missing_field", "no_fields", "bad_syntax",
            "missing_name"}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def air_oracle(lines):

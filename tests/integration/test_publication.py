@@ -16,7 +16,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections import defaultdict
@@ -25,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e import produce, query
+from e2e import free_port, produce, query
 
 API = "/api/explore/v2.1/catalog"
 K = 10
@@ -34,14 +33,6 @@ DAYS = 4
 COUNTERS = ["c1", "c2", "c3"]
 SENSORS = ["s1", "s2"]
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def curl(port, path, *args, params=None, headers=(), raw=False):

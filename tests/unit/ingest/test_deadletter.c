@@ -10,31 +10,9 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "testutil.h"
+#include "mocktest.h"
 #include "vigie/deadletter.h"
 #include "vigie/error.h"
-
-struct mock {
-  rd_kafka_t *owner;
-  rd_kafka_mock_cluster_t *mc;
-  const char *bootstrap;
-};
-
-static void mock_start(struct mock *m) {
-  char err[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "log_level", "2", err, sizeof err);
-  m->owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  assert_non_null(m->owner);
-  m->mc = rd_kafka_mock_cluster_new(m->owner, 1);
-  assert_non_null(m->mc);
-  m->bootstrap = rd_kafka_mock_cluster_bootstraps(m->mc);
-  assert_int_equal(rd_kafka_mock_topic_create(m->mc, "vigie.dead", 1, 1), 0);
-}
-
-static void mock_stop(struct mock *m) {
-  rd_kafka_mock_cluster_destroy(m->mc);
-  rd_kafka_destroy(m->owner);
-}
 
 static const char *header(rd_kafka_message_t *msg, const char *name, char *buf,
                           size_t size) {
@@ -51,7 +29,7 @@ static void letters_carry_bytes_and_provenance(void **state) {
   (void)state;
   struct mock m;
   char err[512];
-  mock_start(&m);
+  mock_start(&m, "vigie.dead", 1);
   struct vg_kafka_conf kc = {.brokers = m.bootstrap};
   struct vg_deadletter *d;
   assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", &d, err, sizeof err), 0);
@@ -109,7 +87,7 @@ static void unwritable_topic_fails_the_flush(void **state) {
   (void)state;
   struct mock m;
   char err[512] = "";
-  mock_start(&m);
+  mock_start(&m, "vigie.dead", 1);
   const char *props[] = {"message.timeout.ms", "1500", "log_level", "0", NULL};
   struct vg_kafka_conf kc = {.brokers = m.bootstrap, .properties = props};
   struct vg_deadletter *d;

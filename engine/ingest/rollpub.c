@@ -1,0 +1,406 @@
+/*
+ * The rollup publisher (rollup.h): a thread that follows the store's emit
+ * log and produces each record's window to the rollup topic, moving its
+ * cursor only past batches the broker acknowledged in full.
+ *
+ * Why from the store and not from the writer: the writer only signals; the
+ * windows are read back from a committed snapshot, so a message never
+ * describes a state the store does not hold, the writer does no per-window
+ * work for publication, and a restart resumes from the persisted cursor
+ * with nothing else to recover. The reader is held for one batch's reads
+ * only, never while waiting for the broker.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "vigie/error.h"
+#include "vigie/log.h"
+#include "vigie/rollup.h"
+#include "ingest/kafka_internal.h"
+
+struct vg_rollup {
+  rd_kafka_t *rk;
+  char *topic;
+  struct vg_store *store;
+  const struct vg_tz *tz;
+  size_t batch;
+  pthread_t th;
+  int started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* notify, and cursor moves (vg_rollup_wait) */
+  int signalled, stop;
+  uint64_t begun, ended; /* attempts: the last begun, the last ended (under mu) */
+  int stalled;           /* the last attempt failed: broker or topic unavailable */
+  _Atomic uint64_t cursor;
+  /* delivery reports of the batch in flight (publisher thread only) */
+  uint64_t failed;
+  rd_kafka_resp_err_t last_err;
+  struct vg_counter *published, *failures;
+  struct vg_gauge *backlog, *gcursor;
+  /* the batch: records read from the log */
+  struct vg_store_emit *recs;
+  size_t nrecs;
+  char *key;     /* series key of the window being read */
+  size_t key_cap;
+  char *msg;     /* its message */
+  size_t msg_len;
+  uint32_t found_rev;
+  int found;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  struct vg_rollup *p = opaque;
+  if (m->err) {
+    p->failed++;
+    p->last_err = m->err;
+  }
+}
+
+static int take_rec(const struct vg_store_emit *e, void *ctx) {
+  struct vg_rollup *p = ctx;
+  p->recs[p->nrecs++] = *e;
+  return p->nrecs == p->batch; /* stop once the batch is full */
+}
+
+static int take_window(const struct vg_wentry *w, void *ctx) {
+  struct vg_rollup *p = ctx;
+  FILE *f = open_memstream(&p->msg, &p->msg_len);
+  if (!f)
+    return -ENOMEM;
+  int rc = vg_rollup_json(f, p->key, strlen(p->key), w, p->tz);
+  if (fclose(f) != 0 && rc == 0)
+    rc = -ENOMEM;
+  p->found = rc == 0;
+  p->found_rev = w->revision;
+  return rc;
+}
+
+/* Produces one record's window. 0 (produced or nothing to produce), or a
+ * negative error (the batch is retried). */
+static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
+                       const struct vg_store_emit *e, uint64_t *nproduced) {
+  char err[256];
+  size_t len;
+  int rc = vg_store_series_key(r, e->series, p->key, p->key_cap, &len);
+  if (rc == 0 && len >= p->key_cap) {
+    char *nk = realloc(p->key, len + 1);
+    if (!nk)
+      return -ENOMEM;
+    p->key = nk;
+    p->key_cap = len + 1;
+    rc = vg_store_series_key(r, e->series, p->key, p->key_cap, &len);
+  }
+  if (rc == VG_ENOTFOUND) {
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "rollup of an unknown series skipped",
+                       "series=%016" PRIx64, e->series);
+    return 0;
+  }
+  if (rc)
+    return rc;
+  p->found = 0;
+  rc = vg_store_read_range(r, e->series, e->res, e->start, e->start + 1, take_window, p, err,
+                           sizeof err);
+  if (rc) {
+    free(p->msg);
+    p->msg = NULL;
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "cannot read a window for the rollup topic",
+                       "error=\"%s\"", err);
+    return rc < 0 ? rc : -EIO;
+  }
+  if (!p->found)
+    return 0; /* gone (retention): nothing the store holds to publish */
+  if (p->found_rev > e->revision) {
+    /* revised again since: a later record of the log publishes that state */
+    free(p->msg);
+    p->msg = NULL;
+    return 0;
+  }
+  char key[1024];
+  size_t klen = vg_rollup_key(key, sizeof key, p->key, len, e->res, e->start);
+  if (klen >= sizeof key)
+    klen = sizeof key - 1;
+  for (;;) {
+    rd_kafka_resp_err_t ke = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(p->msg, p->msg_len),
+        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+    if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      p->msg = NULL; /* librdkafka frees it */
+      (*nproduced)++;
+      return 0;
+    }
+    if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      free(p->msg);
+      p->msg = NULL;
+      p->failed++;
+      p->last_err = ke;
+      return VG_EKAFKA;
+    }
+    rd_kafka_poll(p->rk, 100); /* the client's queue is the bound */
+  }
+}
+
+/* Waits (in the caller's thread) until nothing is in flight, or stop.
+ * 1 when everything was delivered. */
+static int await_batch(struct vg_rollup *p) {
+  for (;;) {
+    rd_kafka_flush(p->rk, 1000);
+    if (rd_kafka_outq_len(p->rk) == 0)
+      return p->failed == 0;
+    pthread_mutex_lock(&p->mu);
+    int stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    if (stop) {
+      rd_kafka_flush(p->rk, 5000);
+      return rd_kafka_outq_len(p->rk) == 0 && p->failed == 0;
+    }
+  }
+}
+
+/* One round: reads a batch from the cursor, produces it, waits for the
+ * acknowledgements and moves the cursor. 1 when a full batch was done (go
+ * on at once), 0 when caught up, -1 when it failed (the cursor stays). */
+static int round_once(struct vg_rollup *p) {
+  struct vg_store_reader *r = NULL;
+  struct vg_store_state m;
+  uint64_t from = atomic_load_explicit(&p->cursor, memory_order_relaxed), produced = 0;
+  if (vg_store_reader_begin(p->store, &r) != 0)
+    return -1;
+  if (vg_store_reader_meta(r, &m) != 0) {
+    vg_store_reader_end(r);
+    return -1;
+  }
+  if (p->backlog)
+    vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > from ? m.emit_seq - from : 0));
+  p->nrecs = 0;
+  int rc = from < m.emit_seq ? vg_store_read_emit(r, from, take_rec, p) : 0;
+  if (rc < 0 || p->nrecs == 0) {
+    vg_store_reader_end(r);
+    return rc < 0 ? -1 : 0;
+  }
+  p->failed = 0;
+  for (size_t i = 0; i < p->nrecs && rc >= 0; i++)
+    rc = produce_rec(p, r, &p->recs[i], &produced);
+  vg_store_reader_end(r);
+  int ok = await_batch(p) && rc >= 0;
+  if (!ok) {
+    if (p->failures)
+      vg_counter_add(p->failures, 1);
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 30000,
+                       "rollups not acknowledged, the batch will be produced again",
+                       "topic=%s from_seq=%" PRIu64 " error=\"%s\"", p->topic, from,
+                       p->failed ? rd_kafka_err2str(p->last_err) : "timeout or read error");
+    return -1;
+  }
+  uint64_t next = p->recs[p->nrecs - 1].seq + 1;
+  if (p->published) { /* before the cursor moves: a waiter then reads them */
+    vg_counter_add(p->published, produced);
+    vg_gauge_set(p->gcursor, (int64_t)next);
+    vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > next ? m.emit_seq - next : 0));
+  }
+  pthread_mutex_lock(&p->mu);
+  atomic_store_explicit(&p->cursor, next, memory_order_release);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  return p->nrecs == p->batch;
+}
+
+/* The backlog gauge, from a snapshot (while nothing can be produced). */
+static void show_backlog(struct vg_rollup *p) {
+  struct vg_store_reader *r;
+  struct vg_store_state m;
+  if (!p->backlog || vg_store_reader_begin(p->store, &r) != 0)
+    return;
+  uint64_t at = atomic_load_explicit(&p->cursor, memory_order_relaxed);
+  if (vg_store_reader_meta(r, &m) == 0)
+    vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > at ? m.emit_seq - at : 0));
+  vg_store_reader_end(r);
+}
+
+/* 1 when the broker answers and the topic exists with partitions; else
+ * logs why (rate-limited) and returns 0. Producing to a topic that does not
+ * exist would only fail after message.timeout.ms. */
+static int topic_ready(struct vg_rollup *p) {
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, p->topic, NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  if (!rkt)
+    return 0;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, rkt, &md, 5000);
+  if (!e) {
+    if (md->topic_cnt != 1)
+      e = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    else if (md->topics[0].err)
+      e = md->topics[0].err;
+    else if (md->topics[0].partition_cnt == 0)
+      e = RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+    rd_kafka_metadata_destroy(md);
+  }
+  rd_kafka_topic_destroy(rkt);
+  if (e)
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "the rollup topic cannot be written; rollups wait",
+                       "topic=%s error=\"%s\"", p->topic, rd_kafka_err2str(e));
+  return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+static void *publisher_main(void *arg) {
+  struct vg_rollup *p = arg;
+  int backoff = 0, ready = 0;
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    if (!p->signalled && !p->stop) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += backoff ? 2 : 1;
+      pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    p->signalled = 0;
+    int stop = p->stop;
+    uint64_t attempt = ++p->begun;
+    pthread_mutex_unlock(&p->mu);
+    if (stop)
+      break;
+    uint64_t before = atomic_load_explicit(&p->cursor, memory_order_relaxed);
+    int r = -1;
+    if (ready || (ready = topic_ready(p)))
+      while ((r = round_once(p)) == 1) {
+        pthread_mutex_lock(&p->mu);
+        stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+          break;
+      }
+    if (r < 0) {
+      ready = 0; /* look at the topic again before the next try */
+      show_backlog(p);
+    }
+    rd_kafka_poll(p->rk, 0);
+    backoff = atomic_load_explicit(&p->cursor, memory_order_relaxed) == before;
+    pthread_mutex_lock(&p->mu);
+    p->ended = attempt;
+    p->stalled = r < 0;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+  }
+  return NULL;
+}
+
+int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *errstr,
+                  size_t errstr_size) {
+  struct vg_rollup *p = calloc(1, sizeof *p);
+  if (!p)
+    goto oom;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  p->store = o->store;
+  p->tz = o->tz;
+  p->batch = o->batch ? o->batch : 5000;
+  atomic_init(&p->cursor, o->cursor);
+  p->key_cap = 256;
+  if (!(p->topic = strdup(o->topic)) || !(p->recs = calloc(p->batch, sizeof *p->recs)) ||
+      !(p->key = malloc(p->key_cap)))
+    goto oom;
+  int rc = vg__kafka_producer_new(o->kafka, "rollup producer", on_delivery, p, &p->rk,
+                                  errstr, errstr_size);
+  if (rc) {
+    vg_rollup_free(p);
+    return rc;
+  }
+  if (o->metrics) {
+    p->published = vg_metrics_counter(o->metrics, "vigie_rollups_published_total",
+                                      "Rollups acknowledged by the rollup topic.", NULL);
+    p->failures = vg_metrics_counter(o->metrics, "vigie_rollup_delivery_failures_total",
+                                     "Rollup batches not acknowledged (produced again).",
+                                     NULL);
+    p->backlog = vg_metrics_gauge(o->metrics, "vigie_rollup_backlog",
+                                  "Emit-log records not yet acknowledged by the rollup topic.",
+                                  NULL);
+    p->gcursor = vg_metrics_gauge(o->metrics, "vigie_rollup_cursor",
+                                  "Emit-log sequence below which every rollup was "
+                                  "acknowledged.",
+                                  NULL);
+    if (p->gcursor)
+      vg_gauge_set(p->gcursor, (int64_t)o->cursor);
+  }
+  if (pthread_create(&p->th, NULL, publisher_main, p) != 0) {
+    snprintf(errstr, errstr_size, "rollup producer: cannot start its thread");
+    vg_rollup_free(p);
+    return -EAGAIN;
+  }
+  p->started = 1;
+  *out = p;
+  return 0;
+oom:
+  snprintf(errstr, errstr_size, "rollup producer: out of memory");
+  vg_rollup_free(p);
+  return -ENOMEM;
+}
+
+void vg_rollup_notify(struct vg_rollup *p) {
+  pthread_mutex_lock(&p->mu);
+  p->signalled = 1;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+uint64_t vg_rollup_cursor(struct vg_rollup *p) {
+  return atomic_load_explicit(&p->cursor, memory_order_acquire);
+}
+
+int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&p->mu);
+  p->signalled = 1;
+  pthread_cond_broadcast(&p->cv);
+  uint64_t b0 = p->begun;
+  int rc = 0, stalled = 0;
+  while (atomic_load_explicit(&p->cursor, memory_order_acquire) < seq && rc == 0 &&
+         !stalled) {
+    rc = pthread_cond_timedwait(&p->cv, &p->mu, &until);
+    /* an attempt that began after this call failed: no use waiting */
+    stalled = p->ended > b0 && p->stalled;
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (atomic_load_explicit(&p->cursor, memory_order_acquire) >= seq)
+    return 0;
+  return stalled ? VG_EKAFKA : VG_ETIMEOUT;
+}
+
+void vg_rollup_free(struct vg_rollup *p) {
+  if (!p)
+    return;
+  if (p->started) {
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+  }
+  if (p->rk) {
+    if (rd_kafka_outq_len(p->rk) > 0)
+      VG_LOG_WARN("rollups still in flight at shutdown; produced again at the next start",
+                  "topic=%s count=%d", p->topic, rd_kafka_outq_len(p->rk));
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(p->rk);
+  }
+  free(p->msg);
+  free(p->key);
+  free(p->recs);
+  free(p->topic);
+  pthread_cond_destroy(&p->cv);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}

@@ -1,0 +1,91 @@
+/*
+ * The rollup topic (docs/publication.md "The rollup topic"): every hourly and
+ * daily window that goes final or is revised is produced to
+ * kafka.rollup_topic as one JSON message, after the store commit that
+ * decided it.
+ *
+ * Message (vg_rollup_json): one object
+ *   {"series": canonical key, "metric", "tags": {name: value, ...},
+ *    "resolution": "1h"|"1d", "start_datetime", "end_datetime" (ISO 8601
+ *    with the offset of the config's zone; start inclusive, end exclusive),
+ *    "count", "sum", "min", "max", "mean", "stddev", ["p50", "p95" when the
+ *    source keeps quantiles], "first", "last", ["distinct" when kept],
+ *    "status": "final"|"provisional", "revision"}
+ * numbers as vg_fmt_double prints them, null where undefined (an empty
+ * window's min, the stddev of one reading). Key (vg_rollup_key):
+ * `<series>|<resolution>|<start, Unix seconds>`, so a window's revisions go
+ * to one partition, in order.
+ *
+ * The publisher reads the store's emit log, never the writer's memory: a
+ * thread of its own begins a store reader, reads the emit-log records from
+ * its cursor and the windows they name (so nothing is produced that the
+ * store does not hold), produces them with an idempotent acks=all
+ * producer, and moves its cursor past a batch once the broker acknowledged
+ * all of it. The writer persists the cursor (meta "rollup_seq", in its next
+ * epoch) and trims the emit log below it; on start the publisher resumes
+ * from the stored cursor, so a crash re-produces at most the batches not yet
+ * persisted (at least once; a consumer deduplicates on key + revision).
+ * While the broker cannot be reached the cursor stays and the backlog grows
+ * (metric vigie_rollup_backlog); the writer is never blocked.
+ *
+ * Metrics: vigie_rollups_published_total, vigie_rollup_backlog (emit-log
+ * records not yet acknowledged), vigie_rollup_cursor,
+ * vigie_rollup_delivery_failures_total.
+ *
+ * Thread-safety: vg_rollup_notify and vg_rollup_cursor from any thread;
+ * new and free from one thread.
+ */
+#ifndef VIGIE_ROLLUP_H
+#define VIGIE_ROLLUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vigie/kafka.h"
+#include "vigie/metrics.h"
+#include "vigie/store.h"
+#include "vigie/tz.h"
+
+/* Writes window w of series key (canonical, key_len bytes) as the message
+ * above, times in tz. 0, -EINVAL for a malformed key, or -EIO when the
+ * stream fails. */
+int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_wentry *w,
+                   const struct vg_tz *tz);
+/* The message key into buf (NUL-terminated, truncated to size); returns its
+ * full length. */
+size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, uint8_t res,
+                     int64_t start);
+/* "1m"-style name of a resolution: "base", "1h", "1d". */
+const char *vg_rollup_res_name(uint8_t res);
+
+struct vg_rollup_opts {
+  const struct vg_kafka_conf *kafka; /* copied */
+  const char *topic;                 /* copied */
+  struct vg_store *store;            /* borrowed; outlives the publisher */
+  const struct vg_tz *tz;            /* borrowed; outlives the publisher */
+  uint64_t cursor;                   /* where to start (the stored rollup_seq) */
+  struct vg_metrics *metrics;        /* borrowed; NULL: no metrics */
+  size_t batch;                      /* records per batch (0: 5000) */
+};
+
+struct vg_rollup;
+
+/* Creates the producer and starts the thread. 0 or VG_EKAFKA / -ENOMEM
+ * with errstr. */
+int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *errstr,
+                  size_t errstr_size);
+/* Tells the publisher that a commit added emit-log records (cheap: a
+ * condition signal; it also looks every second). */
+void vg_rollup_notify(struct vg_rollup *p);
+/* Every emit-log record below this sequence was acknowledged. */
+uint64_t vg_rollup_cursor(struct vg_rollup *p);
+/* Waits up to timeout_ms until the cursor reaches seq. 0; VG_EKAFKA as
+ * soon as an attempt made after the call failed (broker unreachable, topic
+ * missing or not acknowledging): waiting longer is of no use; VG_ETIMEOUT. */
+int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms);
+/* Stops the thread (a batch in flight is given up to 5 s) and frees. NULL
+ * is a no-op. */
+void vg_rollup_free(struct vg_rollup *p);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * The rollup publisher (engine/ingest/rollpub.c) on librdkafka's mock
+ * cluster, over the publication store: every emit-log record's window is
+ * on the topic with the store's values, the cursor moves only past
+ * acknowledged batches, and waits (with the backlog shown) while the broker
+ * is down. The store keeps the cursor (meta rollup_seq) and the trim below it.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "testutil.h"
+#include "mocktest.h"
+#include "../publish/pubtest.h"
+#include "vigie/error.h"
+#include "vigie/rollup.h"
+
+/* Reads n messages from both partitions; checks each against the truth of
+ * the fixture and that no window appears twice. */
+static void check_topic(struct mock *m, struct fx *f, size_t n) {
+  char err[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", m->bootstrap, err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", "t", err, sizeof err);
+  rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+  for (int p = 0; p < 2; p++)
+    rd_kafka_topic_partition_list_add(l, "vigie.rollups", p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(c, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  char **seen = calloc(n, sizeof *seen);
+  size_t nhours = 0;
+  for (size_t i = 0; i < n;) {
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 10000);
+    assert_non_null(msg);
+    if (msg->err) {
+      rd_kafka_message_destroy(msg);
+      continue;
+    }
+    char key[256], res[4], body[2048];
+    snprintf(key, sizeof key, "%.*s", (int)msg->key_len, (const char *)msg->key);
+    snprintf(body, sizeof body, "%.*s", (int)msg->len, (const char *)msg->payload);
+    for (size_t j = 0; j < i; j++)
+      assert_string_not_equal(seen[j], key);
+    seen[i++] = strdup(key);
+    /* key: series|res|start */
+    char *bar = strchr(key, '|');
+    assert_non_null(bar);
+    *bar = 0;
+    long long start;
+    assert_int_equal(sscanf(bar + 1, "%3[^|]|%lld", res, &start), 2);
+    int s = -1;
+    for (int k = 0; k < NSERIES; k++)
+      if (strcmp(keys[k], key) == 0)
+        s = k;
+    assert_true(s >= 0);
+    assert_non_null(strstr(body, "\"status\":\"final\",\"revision\":0}"));
+    uint32_t want = 0;
+    if (strcmp(res, "1h") == 0) {
+      want = f->count[s][(start - T0) / 3600];
+      nhours++;
+    } else {
+      assert_string_equal(res, "1d");
+      for (int h = 0; h < 24; h++)
+        want += f->count[s][(start - T0) / 3600 + h];
+    }
+    char cnt[64];
+    snprintf(cnt, sizeof cnt, "\"count\":%" PRIu32 ",\"sum\":%" PRIu32 ",", want, want);
+    assert_non_null(strstr(body, cnt));
+    rd_kafka_message_destroy(msg);
+  }
+  /* and nothing more */
+  rd_kafka_message_t *msg;
+  while ((msg = rd_kafka_consumer_poll(c, 500))) {
+    assert_int_not_equal(msg->err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_message_destroy(msg);
+  }
+  assert_true(nhours > 0 && nhours < n);
+  for (size_t j = 0; j < n; j++)
+    free(seen[j]);
+  free(seen);
+  rd_kafka_consumer_close(c);
+  rd_kafka_destroy(c);
+}
+
+/* The mock broker with the rollup topic, the store's zone, a registry. */
+static void env_start(struct mock *m, struct vg_tz **tz, struct vg_metrics **met) {
+  char err[256];
+  mock_start(m, "vigie.rollups", 2);
+  assert_int_equal(vg_tz_load("UTC", tz, err, sizeof err), 0);
+  assert_int_equal(vg_metrics_new(met), 0);
+}
+
+static void env_stop(struct mock *m, struct vg_tz *tz, struct vg_metrics *met) {
+  vg_metrics_free(met);
+  vg_tz_free(tz);
+  mock_stop(m);
+}
+
+static void every_record_on_the_topic(void **state) {
+  struct fx *f = *state;
+  struct mock m;
+  struct vg_tz *tz;
+  struct vg_metrics *met;
+  char err[512];
+  env_start(&m, &tz, &met);
+  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
+  /* small batches: the cursor moves batch by batch */
+  struct vg_rollup_opts o = {.kafka = &kc, .topic = "vigie.rollups", .store = f->st,
+                             .tz = tz, .metrics = met, .batch = 97};
+  struct vg_rollup *p;
+  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  assert_int_equal(vg_rollup_wait(p, f->nemit, 30000), 0);
+  assert_int_equal(vg_rollup_cursor(p), f->nemit);
+  vg_rollup_free(p);
+  assert_int_equal(
+      atomic_load(&vg_metrics_counter(met, "vigie_rollups_published_total", "", NULL)->v),
+      f->nemit);
+  assert_int_equal(atomic_load(&vg_metrics_gauge(met, "vigie_rollup_backlog", "", NULL)->v),
+                   0);
+  check_topic(&m, f, f->nemit);
+  env_stop(&m, tz, met);
+}
+
+static void broker_down_cursor_waits(void **state) {
+  struct fx *f = *state;
+  struct mock m;
+  struct vg_tz *tz;
+  struct vg_metrics *met;
+  char err[512];
+  env_start(&m, &tz, &met);
+  const char *props[] = {"message.timeout.ms", "1500", "log_level", "0", NULL};
+  struct vg_kafka_conf kc = {.brokers = m.bootstrap, .properties = props};
+  rd_kafka_mock_broker_set_down(m.mc, 1);
+  /* resumes from a stored cursor: the first 10 records were published */
+  struct vg_rollup_opts o = {.kafka = &kc, .topic = "vigie.rollups", .store = f->st,
+                             .tz = tz, .metrics = met, .cursor = 10};
+  struct vg_rollup *p;
+  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  /* the broker does not answer: the wait gives up once an attempt failed */
+  assert_int_equal(vg_rollup_wait(p, f->nemit, 20000), VG_EKAFKA);
+  assert_int_equal(vg_rollup_wait(p, f->nemit, 20000), VG_EKAFKA);
+  assert_int_equal(vg_rollup_cursor(p), 10);
+  struct vg_gauge *backlog = vg_metrics_gauge(met, "vigie_rollup_backlog", "", NULL);
+  assert_int_equal(atomic_load(&backlog->v), (int64_t)f->nemit - 10);
+  rd_kafka_mock_broker_set_up(m.mc, 1);
+  assert_int_equal(vg_rollup_wait(p, f->nemit, 30000), 0);
+  assert_int_equal(atomic_load(&backlog->v), 0);
+  vg_rollup_free(p);
+  /* at least once: the topic holds every record from the cursor on */
+  check_topic(&m, f, f->nemit - 10);
+  env_stop(&m, tz, met);
+}
+
+static int first_seq(const struct vg_store_emit *e, void *ctx) {
+  *(uint64_t *)ctx = e->seq;
+  return 1;
+}
+
+static void store_keeps_the_cursor(void **state) {
+  struct fx *f = *state;
+  char err[512];
+  struct vg_store_reader *r;
+  struct vg_store_state s;
+  assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
+  assert_int_equal(vg_store_reader_meta(r, &s), 0);
+  assert_int_equal(s.rollup_seq, 0); /* never moved */
+  vg_store_reader_end(r);
+  struct vg_store_epoch ep = {.epoch = 2, .watermark_ns = INT64_MIN, .rollup_seq = 25};
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
+  /* an epoch that does not move it keeps it */
+  ep = (struct vg_store_epoch){.epoch = 3, .watermark_ns = INT64_MIN};
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
+  assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), 0);
+  assert_int_equal(s.rollup_seq, 25);
+  assert_int_equal(s.emit_seq, f->nemit);
+  size_t deleted;
+  assert_int_equal(vg_store_trim_emit(f->st, 25, 1000, &deleted, err, sizeof err), 0);
+  assert_int_equal(deleted, 25);
+  uint64_t first = UINT64_MAX;
+  assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
+  assert_int_equal(vg_store_read_emit(r, 0, first_seq, &first), 1);
+  assert_int_equal(first, 25);
+  assert_int_equal(vg_store_reader_meta(r, &s), 0);
+  assert_int_equal(s.rollup_seq, 25);
+  vg_store_reader_end(r);
+}
+
+int vg_test_ingest_rollpub(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(every_record_on_the_topic, pub_setup, pub_teardown),
+      cmocka_unit_test_setup_teardown(broker_down_cursor_waits, pub_setup, pub_teardown),
+      cmocka_unit_test_setup_teardown(store_keeps_the_cursor, pub_setup, pub_teardown),
+  };
+  return cmocka_run_group_tests_name("ingest_rollpub", tests, NULL, NULL);
+}

@@ -1,0 +1,135 @@
+/*
+ * The rollup topic's message (engine/publish/rollup.c): a window as JSON
+ * with times in the config's zone, statistics computed by hand from the
+ * readings, keys that keep a window's revisions together.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "vigie/acc.h"
+#include "vigie/calendar.h"
+#include "vigie/error.h"
+#include "vigie/publish.h"
+#include "vigie/rollup.h"
+#include "vigie/tz.h"
+
+static char *to_json(const char *key, const struct vg_wentry *w, const struct vg_tz *tz,
+                     int *rc) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  assert_non_null(f);
+  *rc = vg_rollup_json(f, key, strlen(key), w, tz);
+  fclose(f);
+  return buf;
+}
+
+static void window(struct vg_wentry *w, int64_t start, int64_t len, const double *v,
+                   size_t n, const struct vg_acc_opts *o) {
+  memset(w, 0, sizeof *w);
+  w->series = 7;
+  w->res = len == 3600 ? VG_RES_HOUR : VG_RES_DAY;
+  w->start = start;
+  w->end = start + len;
+  vg_acc_init(&w->acc);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(vg_acc_add(&w->acc, o, (start + (int64_t)i) * 1000000000LL, v[i], 0, 0),
+                     0);
+}
+
+static void message_of_a_final_hour(void **state) {
+  (void)state;
+  struct vg_tz *tz;
+  char err[256];
+  assert_int_equal(vg_tz_load("Europe/Paris", &tz, err, sizeof err), 0);
+  /* 2026-07-01 10:00 UTC is noon in Paris (summer time, +02:00) */
+  int64_t start = vg_days_from_civil(2026, 7, 1) * 86400 + 10 * 3600;
+  const double v[] = {1, 2, 3, 4};
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  struct vg_wentry w;
+  window(&w, start, 3600, v, 4, &o);
+  w.final = 1;
+  w.revision = 2;
+  int rc;
+  char *j = to_json("no2{district=\"Centre\",sensor_id=\"aq-12\"}", &w, tz, &rc);
+  assert_int_equal(rc, 0);
+  /* mean 2.5; sample variance ((1.5^2 + 0.5^2) * 2) / 3 = 5/3 */
+  char sd[VG_FMT_DOUBLE_MAX], want[1024];
+  sd[vg_fmt_double(sqrt(5.0 / 3.0), sd)] = 0;
+  snprintf(want, sizeof want,
+           "{\"series\":\"no2{district=\\\"Centre\\\",sensor_id=\\\"aq-12\\\"}\","
+           "\"tags\":{\"district\":\"Centre\",\"sensor_id\":\"aq-12\"},\"metric\":\"no2\","
+           "\"resolution\":\"1h\",\"start_datetime\":\"2026-07-01T12:00:00+02:00\","
+           "\"end_datetime\":\"2026-07-01T13:00:00+02:00\",\"count\":4,\"sum\":10,"
+           "\"min\":1,\"max\":4,\"mean\":2.5,\"stddev\":%s,\"first\":1,\"last\":4,"
+           "\"status\":\"final\",\"revision\":2}",
+           sd);
+  assert_string_equal(j, want);
+  free(j);
+  vg_acc_release(&w.acc);
+  vg_tz_free(tz);
+}
+
+static void quantiles_when_kept_and_nulls(void **state) {
+  (void)state;
+  struct vg_tz *tz;
+  char err[256];
+  assert_int_equal(vg_tz_load("Europe/Paris", &tz, err, sizeof err), 0);
+  /* a winter day: local midnight is 23:00 UTC the day before */
+  int64_t start = vg_days_from_civil(2026, 1, 14) * 86400 - 3600;
+  const double v[] = {42.5};
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  o.quantiles = 1;
+  struct vg_wentry w;
+  window(&w, start, 86400, v, 1, &o);
+  int rc;
+  char *j = to_json("passages{counter_id=\"c;3\"}", &w, tz, &rc);
+  assert_int_equal(rc, 0);
+  assert_non_null(strstr(j, "\"resolution\":\"1d\",\"start_datetime\":"
+                            "\"2026-01-14T00:00:00+01:00\",\"end_datetime\":"
+                            "\"2026-01-15T00:00:00+01:00\""));
+  assert_non_null(strstr(j, "\"tags\":{\"counter_id\":\"c;3\"},\"metric\":\"passages\""));
+  /* one reading: no sample stddev; the quantile sketch is kept: p50 within
+   * its 1 % relative error of the reading */
+  assert_non_null(strstr(j, "\"stddev\":null"));
+  const char *p = strstr(j, "\"p50\":");
+  assert_non_null(p);
+  double p50 = strtod(p + 6, NULL);
+  assert_true(fabs(p50 - 42.5) <= 42.5 * 0.011);
+  assert_non_null(strstr(j, "\"p95\":"));
+  assert_null(strstr(j, "\"distinct\""));
+  assert_non_null(strstr(j, "\"status\":\"provisional\",\"revision\":0}"));
+  free(j);
+  /* a key that is not canonical is refused */
+  j = to_json("no2{broken", &w, tz, &rc);
+  assert_int_equal(rc, -EINVAL);
+  free(j);
+  vg_acc_release(&w.acc);
+  vg_tz_free(tz);
+}
+
+static void keys_name_series_resolution_and_start(void **state) {
+  (void)state;
+  char k[64];
+  const char *s = "no2{a=\"b\"}";
+  assert_int_equal(vg_rollup_key(k, sizeof k, s, strlen(s), VG_RES_HOUR, 1782900000),
+                   strlen("no2{a=\"b\"}|1h|1782900000"));
+  assert_string_equal(k, "no2{a=\"b\"}|1h|1782900000");
+  vg_rollup_key(k, sizeof k, s, strlen(s), VG_RES_DAY, -86400);
+  assert_string_equal(k, "no2{a=\"b\"}|1d|-86400");
+  /* truncated, NUL-terminated, full length returned */
+  char small[8];
+  assert_int_equal(vg_rollup_key(small, sizeof small, s, strlen(s), VG_RES_DAY, 0),
+                   strlen("no2{a=\"b\"}|1d|0"));
+  assert_string_equal(small, "no2{a=\"");
+}
+
+int vg_test_publish_rollup(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(message_of_a_final_hour),
+      cmocka_unit_test(quantiles_when_kept_and_nulls),
+      cmocka_unit_test(keys_name_series_resolution_and_start),
+  };
+  return cmocka_run_group_tests_name("publish_rollup", tests, NULL, NULL);
+}
