@@ -182,8 +182,8 @@ int vg_acc_decode(struct vg_acc *a, const uint8_t *buf, size_t len, size_t *used
   r.p += n;
   if (!vg_firstlast_empty(&a->fl) != (a->st.count != 0))
     return VG_EDECODE;
-  if (!(flags & 3) && is_single(a))
-    return VG_EDECODE; /* not canonical: the short form says this */
+  /* the long form of one reading (what stores written before the short
+   * form hold) is read as it is; encoding it again gives the short form */
   if (flags & 1) {
     struct vg_ddsketch *qs = malloc(sizeof *qs);
     if (!qs)

@@ -17,8 +17,9 @@
  * reading and no sketch -- a sensor that reports once per base window makes
  * most windows so: f64 value, i64 time (ns), 19 bytes instead of about 110;
  * the decoder rebuilds the state by adding that reading to an empty
- * accumulator. Encodings are canonical: such an accumulator is always
- * written in the short form, and the long form of one is refused.
+ * accumulator. Such an accumulator is always written in the short form;
+ * its long form (what stores written before the short form hold) is still
+ * read, so an upgraded store loads. Otherwise encodings are canonical.
  */
 #ifndef VIGIE_ACC_H
 #define VIGIE_ACC_H
