@@ -194,10 +194,11 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
                  "Invalid value for limit API parameter: %" PRId64
                  " was found but -1 <= limit <= %d is expected.", out->limit,
                  VG_API_MAX_LIMIT);
-    if (out->offset + out->limit > VG_API_MAX_WINDOW)
+    if (out->offset > VG_API_MAX_WINDOW - out->limit) /* no overflow: both are checked */
       return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
-                 "Invalid value for sum of offset + limit API parameter: %" PRId64
-                 " was found but <= %d is expected.", out->offset + out->limit,
+                 "Invalid value for sum of offset + limit API parameter: %" PRIu64
+                 " was found but <= %d is expected.",
+                 (uint64_t)out->offset + (uint64_t)out->limit, /* both >= 0: no overflow */
                  VG_API_MAX_WINDOW);
   } else if (out->route == VG_API_CHANGES) {
     if (out->limit == -2 || out->limit == -1)
@@ -1022,6 +1023,7 @@ static int on_change(const struct vg_store_emit *e, void *arg) {
   struct changes *c = arg;
   if (c->scanned == c->limit)
     return 1;
+  uint64_t prev_seq = c->last_seq;
   c->scanned++;
   c->last_seq = e->seq;
   if (e->res != vg_dataset_res(c->q->d->ds))
@@ -1036,10 +1038,16 @@ static int on_change(const struct vg_store_emit *e, void *arg) {
   for (size_t i = 0; i < c->nseen; i++)
     if (c->seen[i].series == e->series && c->seen[i].group == group)
       return 0;
-  if (c->nseen < sizeof c->seen / sizeof *c->seen) {
-    c->seen[c->nseen].series = e->series;
-    c->seen[c->nseen++].group = group;
+  if (c->nseen == sizeof c->seen / sizeof *c->seen) {
+    /* the page is full of groups: it ends before this record, which the
+     * next page (cursor last_seq + 1) starts with */
+    c->scanned--;
+    c->last_seq = prev_seq;
+    c->limit = c->scanned;
+    return 1;
   }
+  c->seen[c->nseen].series = e->series;
+  c->seen[c->nseen++].group = group;
   int cbrc;
   char err[256];
   int rc = vg_dataset_window(c->q->d->ds, c->r, &c->l->v[hit->idx], e->start, on_change_row, c,
@@ -1209,7 +1217,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     resp->content_type = ctype[rq.format];
     resp->stream = (struct vg_http_stream){export_read, export_free, x};
     resp->compress = 1;
-    char disp[200];
+    char disp[sizeof resp->headers[0].value]; /* ids are short enough (config.c) */
     snprintf(disp, sizeof disp, "attachment; filename=\"%s.%s\"", rq.id, fmt_names[rq.format]);
     vg_http_add_header(resp, "Content-Disposition", disp);
     goto done;

@@ -57,7 +57,7 @@ struct vg_http_response {
   int compress; /* gzip the body when the request's Accept-Encoding allows */
   struct {
     char name[32];
-    char value[160];
+    char value[256]; /* Content-Disposition of a 127-byte dataset id fits */
   } headers[VG_HTTP_MAX_HEADERS]; /* extra headers (vg_http_add_header) */
   size_t nheaders;
 };

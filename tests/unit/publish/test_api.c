@@ -85,6 +85,11 @@ static void limits_in_opendatasoft_words(void **state) {
   assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "10", "offset", "9991", NULL), 400);
   assert_string_equal(err, "Invalid value for sum of offset + limit API parameter: 10001 was "
                            "found but <= 10000 is expected.");
+  /* an offset near INT64_MAX: no signed overflow passes the check (UBSan) */
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "100", "offset",
+                         "9223372036854775790", NULL), 400);
+  assert_string_equal(err, "Invalid value for sum of offset + limit API parameter: "
+                           "9223372036854775890 was found but <= 10000 is expected.");
   assert_int_equal(parse(rec, &rq, err, sizeof err, "offset", "-1", NULL), 400);
   assert_non_null(strstr(err, "offset API parameter: -1 was found but offset >= 0"));
   assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "ten", NULL), 400);
