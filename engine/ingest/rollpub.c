@@ -123,10 +123,18 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
     p->msg = NULL;
     return 0;
   }
-  char key[1024];
-  size_t klen = vg_rollup_key(key, sizeof key, p->key, len, e->res, e->start);
-  if (klen >= sizeof key)
-    klen = sizeof key - 1;
+  /* the whole series key: a truncated one could be shared by two series,
+   * which a compacted topic would then merge */
+  char small[1024], *key = small;
+  size_t need = len + 48;
+  if (need > sizeof small && !(key = malloc(need))) {
+    free(p->msg);
+    p->msg = NULL;
+    return -ENOMEM;
+  }
+  size_t klen = vg_rollup_key(key, need > sizeof small ? need : sizeof small, p->key, len,
+                              e->res, e->start);
+  int rc2 = 0;
   for (;;) {
     rd_kafka_resp_err_t ke = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(p->msg, p->msg_len),
@@ -134,17 +142,21 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
     if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
       p->msg = NULL; /* librdkafka frees it */
       (*nproduced)++;
-      return 0;
+      break;
     }
     if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       free(p->msg);
       p->msg = NULL;
       p->failed++;
       p->last_err = ke;
-      return VG_EKAFKA;
+      rc2 = VG_EKAFKA;
+      break;
     }
     rd_kafka_poll(p->rk, 100); /* the client's queue is the bound */
   }
+  if (key != small)
+    free(key);
+  return rc2;
 }
 
 /* Waits (in the caller's thread) until nothing is in flight, or stop.
@@ -200,11 +212,13 @@ static int round_once(struct vg_rollup *p) {
     return -1;
   }
   uint64_t next = p->recs[p->nrecs - 1].seq + 1;
-  if (p->published) { /* before the cursor moves: a waiter then reads them */
+  /* before the cursor moves: a waiter then reads them */
+  if (p->published)
     vg_counter_add(p->published, produced);
+  if (p->gcursor)
     vg_gauge_set(p->gcursor, (int64_t)next);
+  if (p->backlog)
     vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > next ? m.emit_seq - next : 0));
-  }
   pthread_mutex_lock(&p->mu);
   atomic_store_explicit(&p->cursor, next, memory_order_release);
   pthread_cond_broadcast(&p->cv);

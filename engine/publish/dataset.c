@@ -515,6 +515,8 @@ static void fill_row(struct scanner *x, const struct win *w, struct vg_dataset_r
         d->null = 1;
         o += (size_t)snprintf(x->supp_text + o, sizeof x->supp_text - o, "%s%s",
                               o ? "," : "", stat_names[c->arg]);
+        if (o >= sizeof x->supp_text) /* truncated: never past the end */
+          o = sizeof x->supp_text - 1;
       } else {
         d->num = w->stat[c->arg];
         d->null = !isfinite(d->num);
@@ -526,6 +528,8 @@ static void fill_row(struct scanner *x, const struct win *w, struct vg_dataset_r
         d->null = 1;
         o += (size_t)snprintf(x->supp_text + o, sizeof x->supp_text - o, "%scoverage",
                               o ? "," : "");
+        if (o >= sizeof x->supp_text) /* truncated: never past the end */
+          o = sizeof x->supp_text - 1;
       } else {
         double expected = (double)(w->end - w->start) * 1e9 / (double)ds->c.sensor_period_ns;
         d->num = expected > 0 ? (double)w->count / expected : NAN;
