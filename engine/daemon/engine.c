@@ -402,10 +402,6 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
   return s;
 }
 
-/* Delta entries (series x base window) at which a worker ends its epoch
- * before the checkpoint interval: about 40 MB of table. */
-#define EPOCH_MAX_ENTRIES (1u << 18)
-
 static void *worker_main(void *arg) {
   struct engine_worker *w = arg;
   struct vg_engine *e = w->e;
@@ -461,13 +457,6 @@ static void *worker_main(void *arg) {
     }
     if (e->o.drain && !drained && vg_kafka_drained(w->kc))
       drained = 1;
-    /* a catching-up worker hands its epoch early: its delta table, kept
-     * at its largest size for reuse by each of the epochs in flight, would
-     * otherwise grow with the speed of the backlog (GBs on a backfill) */
-    size_t nentries;
-    (void)vg_worker_bytes(w->aw, 0, &nentries);
-    if (nentries >= EPOCH_MAX_ENTRIES)
-      next_epoch = now;
   }
   atomic_store_explicit(&w->done, 1, memory_order_release);
   return NULL;
