@@ -6,6 +6,7 @@
 #ifndef VIGIE_TEST_STORETEST_H
 #define VIGIE_TEST_STORETEST_H
 
+#include <errno.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
 
 #include "vigie/acc.h"
 #include "vigie/calendar.h"
+#include "vigie/store.h"
+#include "vigie/window.h"
+#include "vigie/worker.h"
 #include "vigie/wtable.h"
 
 static inline uint64_t st_rng(uint64_t *s) {
@@ -77,6 +81,55 @@ static inline int st_rm(const char *p, const struct stat *sb, int flag, struct F
 
 static inline void st_rmtree(const char *dir) {
   nftw(dir, st_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The daemon's writer, as the tests run it: commits a's dirty windows
+ * (provisional ones to `open`, final ones sealed and let go) and the
+ * positions of partitions [0, nparts) of topic as epoch `epoch`, then cleans
+ * and evicts the final windows. vg_store_commit's code (err says why);
+ * *evicted (may be NULL) counts the windows evicted from memory. */
+static inline int st_writer_commit(struct vg_agg *a, struct vg_store *st, uint64_t epoch,
+                                   const char *topic, uint32_t nparts, size_t *evicted,
+                                   char *err, size_t errsize) {
+  struct vg_windows *ww = vg_agg_writer_windows(a);
+  uint32_t nd = vg_windows_ndirty(ww);
+  const struct vg_wentry **open = malloc((nd + 1) * sizeof *open);
+  const struct vg_wentry **sealed = malloc((nd + 1) * sizeof *sealed);
+  struct vg_store_wkey *ev = malloc((nd + 1) * sizeof *ev);
+  struct vg_store_pos *pos = malloc((nparts + 1) * sizeof *pos);
+  int rc = -ENOMEM;
+  if (open && sealed && ev && pos) {
+    size_t no = 0, ns = 0;
+    for (uint32_t i = 0; i < nd; i++) {
+      const struct vg_wentry *w = vg_windows_dirty_at(ww, i);
+      if (w->final) {
+        sealed[ns] = w;
+        ev[ns++] = (struct vg_store_wkey){w->series, w->res, w->start};
+      } else {
+        open[no++] = w;
+      }
+    }
+    for (uint32_t p = 0; p < nparts; p++) {
+      struct vg_part_pos pp = vg_agg_position(a, p);
+      pos[p] = (struct vg_store_pos){topic, p, pp.next_offset, pp.max_event_ns,
+                                     pp.last_active_ns};
+    }
+    struct vg_store_epoch ep = {.epoch = epoch, .open = open, .nopen = no, .sealed = sealed,
+                                .nsealed = ns, .evict = ev, .nevict = ns, .pos = pos,
+                                .npos = nparts, .watermark_ns = vg_agg_watermark(a)};
+    rc = vg_store_commit(st, &ep, err, errsize);
+  }
+  free(open);
+  free(sealed);
+  free(ev);
+  free(pos);
+  if (rc)
+    return rc;
+  vg_windows_clean(ww);
+  uint32_t n = vg_windows_evict_final(ww);
+  if (evicted)
+    *evicted += n;
+  return 0;
 }
 
 #endif

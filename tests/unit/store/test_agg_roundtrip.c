@@ -293,8 +293,6 @@ static void evicted_windows_revise_through_the_loader(void **state) {
   int64_t t0 = 1711839600LL * S;
   int64_t offsets[NPART] = {0};
   size_t evicted = 0;
-  const struct vg_wentry **open = NULL, **sealed = NULL;
-  struct vg_store_wkey *ev = NULL;
   for (int sec = 0; sec < 3 * 3600; sec += 5) {
     for (int s = 0; s < NSER; s++) {
       if (st_rng(&rng) % 3)
@@ -315,35 +313,10 @@ static void evicted_windows_revise_through_the_loader(void **state) {
     assert_true(vg_agg_collect(a, t0 + sec * S, NULL, NULL) >= 0);
     /* the daemon's writer: provisional dirty windows to `open`, final ones
      * sealed and let go */
-    uint32_t nd = vg_windows_ndirty(ww);
-    open = realloc(open, (nd + 1) * sizeof *open);
-    sealed = realloc(sealed, (nd + 1) * sizeof *sealed);
-    ev = realloc(ev, (nd + 1) * sizeof *ev);
-    size_t no = 0, ns = 0;
-    for (uint32_t i = 0; i < nd; i++) {
-      const struct vg_wentry *w = vg_windows_dirty_at(ww, i);
-      if (w->final) {
-        sealed[ns] = w;
-        ev[ns++] = (struct vg_store_wkey){w->series, w->res, w->start};
-      } else {
-        open[no++] = w;
-      }
-    }
-    struct vg_store_pos pos[NPART];
-    for (uint32_t p = 0; p < NPART; p++) {
-      struct vg_part_pos pp = vg_agg_position(a, p);
-      pos[p] = (struct vg_store_pos){"air", p, pp.next_offset, pp.max_event_ns,
-                                     pp.last_active_ns};
-    }
-    struct vg_store_epoch ep = {.epoch = ++epoch, .open = open, .nopen = no, .sealed = sealed,
-                                .nsealed = ns, .evict = ev, .nevict = ns, .pos = pos,
-                                .npos = NPART, .watermark_ns = vg_agg_watermark(a)};
-    int rc = vg_store_commit(st, &ep, err, sizeof err);
+    int rc = st_writer_commit(a, st, ++epoch, "air", NPART, &evicted, err, sizeof err);
     if (rc)
       print_message("commit: %s\n", err);
     assert_int_equal(rc, 0);
-    vg_windows_clean(ww);
-    evicted += vg_windows_evict_final(ww);
   }
   const struct vg_windows *rw = vg_agg_windows(ref);
   assert_true(evicted > 0);
@@ -370,9 +343,6 @@ static void evicted_windows_revise_through_the_loader(void **state) {
     assert_int_equal(c.n, rw->t.n);
   }
   vg_store_close(st);
-  free(open);
-  free(sealed);
-  free(ev);
   vg_agg_free(a);
   vg_agg_free(ref);
   vg_tz_free(tz);

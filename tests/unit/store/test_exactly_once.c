@@ -72,40 +72,8 @@ static int restore_pos(const struct vg_store_pos *p, void *ctx) {
 
 /* Commits the dirty windows and positions of the engine as epoch e. */
 static int writer_commit(struct vg_agg *a, struct vg_store *st, uint64_t e) {
-  struct vg_windows *ww = vg_agg_writer_windows(a);
-  uint32_t nd = vg_windows_ndirty(ww);
-  const struct vg_wentry **open = malloc((nd + 1) * sizeof *open);
-  const struct vg_wentry **sealed = malloc((nd + 1) * sizeof *sealed);
-  struct vg_store_wkey *ev = malloc((nd + 1) * sizeof *ev);
-  size_t no = 0, ns = 0;
-  for (uint32_t i = 0; i < nd; i++) {
-    const struct vg_wentry *w = vg_windows_dirty_at(ww, i);
-    if (w->final) {
-      sealed[ns] = w;
-      ev[ns++] = (struct vg_store_wkey){w->series, w->res, w->start};
-    } else {
-      open[no++] = w;
-    }
-  }
-  struct vg_store_pos pos[NPART];
-  for (uint32_t p = 0; p < NPART; p++) {
-    struct vg_part_pos pp = vg_agg_position(a, p);
-    pos[p] = (struct vg_store_pos){"src", p, pp.next_offset, pp.max_event_ns,
-                                   pp.last_active_ns};
-  }
-  struct vg_store_epoch ep = {.epoch = e, .open = open, .nopen = no, .sealed = sealed,
-                              .nsealed = ns, .evict = ev, .nevict = ns, .pos = pos,
-                              .npos = NPART, .watermark_ns = vg_agg_watermark(a)};
   char err[256];
-  int rc = vg_store_commit(st, &ep, err, sizeof err);
-  free(open);
-  free(sealed);
-  free(ev);
-  if (rc)
-    return rc;
-  vg_windows_clean(ww);
-  vg_windows_evict_final(ww);
-  return 0;
+  return st_writer_commit(a, st, e, "src", NPART, NULL, err, sizeof err);
 }
 
 /* One life of the consumer: restore, then consume to the end. Exit codes
