@@ -526,7 +526,11 @@ static void upkeep(struct vg_engine *e) {
   int dead = 0;
   if (wm == INT64_MIN)
     return;
-  if (vg_store_flush(e->store, wm, 20000, 1, NULL, NULL, err, sizeof err) != 0)
+  /* a span whose windows are all final (the watermark passed its end by
+   * the lateness) goes into its segment once; the commits flush the spans
+   * that reach their boundary, this the rest (a series that stopped) */
+  if (vg_store_flush(e->store, wm - e->cfg->lateness_ns, 20000, 1, NULL, NULL, err,
+                     sizeof err) != 0)
     VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "store flush failed", "error=\"%s\"", err);
   if (vg_store_retain(e->store, wm, 5000, 1, NULL, NULL, err, sizeof err) != 0)
     VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "retention failed", "error=\"%s\"", err);

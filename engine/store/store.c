@@ -32,6 +32,7 @@
 #include "vigie/error.h"
 #include "vigie/log.h"
 #include "vigie/store.h"
+#include "store/block.h"
 #include "store/buf.h"
 
 #define DEFAULT_MAP (64ULL << 20)
@@ -39,11 +40,6 @@
 #define WKEY_LEN 17
 #define OPEN_VERSION 1
 #define OPEN_HDR 14 /* u8 version, u8 flags, u32 revision, i64 end */
-/* open row flags */
-#define OPEN_FINAL 1
-#define OPEN_EMIT 2
-#define OPEN_PENDING 4 /* sealed, waiting to be written into its segment */
-#define OPEN_KEEP 8    /* the writer holds it (listed in `open`, not evicted) */
 #define SERIES_VERSION 1
 #define POS_VERSION 1
 #define EMIT_VERSION 1
@@ -57,7 +53,8 @@ struct okey {
 
 struct vg_store {
   MDB_env *env;
-  MDB_dbi meta, series, series_id, open, seg, pos, emit;
+  MDB_dbi meta, series, series_id, open, seg, pos, emit, blk;
+  int has_blk; /* 0: a read-only look at a store of format 1 (no blocks yet) */
   struct vg_store_opts o;
   char *path;
   size_t map_size;
@@ -66,6 +63,10 @@ struct vg_store {
   unsigned readers;     /* active reader snapshots of this process */
   int growing;
   struct sbuf scratch; /* the writer's encoding buffer */
+  struct blk be;       /* the writer's block being edited */
+  struct sbuf bscratch; /* a block's encoding */
+  struct vg_wentry *fw; /* flush_day's windows */
+  size_t cap_fw;
   /* the writer's sort buffers, kept between commits: an epoch of a million
    * windows would otherwise fault in tens of fresh megabytes every time */
   struct okey *okeys, *skeys;
@@ -74,6 +75,10 @@ struct vg_store {
   /* vg_store_flush resumes at this key of `open` */
   uint8_t flush_key[WKEY_LEN];
   int flush_resume;
+  /* and at this key of `blk` */
+  uint8_t bflush_key[WKEY_LEN];
+  int bflush_resume;
+  int flush_on_blk; /* vg_store_flush's current pass is over blocks */
   /* retention resumes here between calls: next (series, res) to look at */
   uint64_t ret_series;
   uint8_t ret_res;
@@ -83,6 +88,8 @@ struct vg_store_reader {
   struct vg_store *st;
   MDB_txn *txn;
 };
+
+static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t size);
 
 /* LMDB and errno codes to ours. */
 static int map_err(int rc) {
@@ -209,7 +216,7 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
     flags |= MDB_NOMETASYNC;
   else if (opts->durability == VG_STORE_NOSYNC)
     flags |= MDB_NOSYNC;
-  if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, 8)) ||
+  if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, 10)) ||
       (rc = mdb_env_set_maxreaders(st->env, opts->max_readers ? opts->max_readers : 126)) ||
       (rc = mdb_env_set_mapsize(st->env, st->map_size)) ||
       (rc = mdb_env_open(st->env, opts->path, flags, 0640))) {
@@ -233,8 +240,30 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
                   mdb_strerror(rc), rc == MDB_NOTFOUND ? " (not a Vigie store yet)" : "");
     goto fail;
   }
+  /* `blk` came with format 2: a read-only look at a store of format 1
+   * finds none */
+  rc = mdb_dbi_open(txn, "blk", opts->readonly ? 0 : MDB_CREATE, &st->blk);
+  if (rc == 0)
+    st->has_blk = 1;
+  else if (rc != MDB_NOTFOUND || !opts->readonly) {
+    rc = fail_msg(map_err(rc), errstr, errstr_size,
+                  "cannot open the databases of the store '%s': %s", opts->path,
+                  mdb_strerror(rc));
+    goto fail;
+  }
   uint64_t format;
   rc = meta_get_u64(txn, st->meta, "format", &format);
+  if (rc == 0 && format == 1 && !opts->readonly) {
+    /* format 1 kept base windows in `open`, one row each: pack them */
+    if ((rc = migrate_v1(st, txn, errstr, errstr_size)))
+      goto fail;
+    if ((rc = meta_put_u64(txn, st->meta, "format", VG_STORE_FORMAT))) {
+      rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot upgrade the store '%s': %s",
+                    opts->path, mdb_strerror(rc));
+      goto fail;
+    }
+    format = VG_STORE_FORMAT;
+  }
   if (rc == MDB_NOTFOUND && !opts->readonly) {
     if ((rc = meta_put_u64(txn, st->meta, "format", VG_STORE_FORMAT)) ||
         (rc = meta_put_u64(txn, st->meta, "epoch", 0)) ||
@@ -249,7 +278,7 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
                   "cannot read the format version of the store '%s': %s", opts->path,
                   mdb_strerror(rc));
     goto fail;
-  } else if (format != VG_STORE_FORMAT) {
+  } else if (format != VG_STORE_FORMAT && !(format == 1 && opts->readonly)) {
     rc = fail_msg(VG_EVERSION, errstr, errstr_size,
                   "store '%s' has format version %" PRIu64 ", this build knows %d",
                   opts->path, format, VG_STORE_FORMAT);
@@ -278,6 +307,9 @@ void vg_store_close(struct vg_store *st) {
   if (st->env)
     mdb_env_close(st->env);
   free(st->scratch.p);
+  free(st->bscratch.p);
+  blk_free(&st->be);
+  free(st->fw);
   free(st->okeys);
   free(st->skeys);
   free(st->sealed);
@@ -590,7 +622,7 @@ fail:
 /* Seconds between the flushes of a resolution's pending windows: a sealed
  * window that reaches a multiple of it flushes its span (0: every time). */
 static int64_t flush_every(const struct vg_store *st, uint8_t res) {
-  static const int64_t dflt[3] = {3600, 86400, 0};
+  static const int64_t dflt[3] = {86400, 86400, 0};
   if (res > 2)
     return 0;
   return st->o.seal_every_s[res] ? st->o.seal_every_s[res] : dflt[res];
@@ -687,6 +719,336 @@ static int get_pos(const MDB_val *key, const MDB_val *val, struct vg_store_pos *
   return 0;
 }
 
+/* --- blocks: the base windows outside their segment (store/block.h) ------- */
+
+static uint8_t wflags(const struct vg_wentry *w) {
+  return (uint8_t)((w->final ? OPEN_FINAL : 0) | (w->emit ? OPEN_EMIT : 0));
+}
+
+static int blk_fail(int rc, char *errstr, size_t size, uint64_t series, int64_t hour) {
+  if (rc == -ENOMEM)
+    return fail_msg(rc, errstr, size, "out of memory reading the windows of series %" PRIu64,
+                    series);
+  char when[40];
+  time_t tt = (time_t)hour;
+  struct tm tm;
+  if (!gmtime_r(&tt, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+    snprintf(when, sizeof when, "@%" PRId64, hour);
+  return fail_msg(rc, errstr, size,
+                  "%s block of open base windows of series %" PRIu64 " for the hour starting "
+                  "at %s",
+                  rc == VG_EVERSION ? "unsupported" : "corrupt", series, when);
+}
+
+/* Writes b back at key k (or deletes the row when b is empty); the cursor
+ * stands on the row when found. */
+static int blk_put(struct vg_store *st, MDB_cursor *cur, const uint8_t k[WKEY_LEN],
+                   const struct blk *b, int found) {
+  MDB_val key = {WKEY_LEN, (void *)k}, val;
+  if (b->n == 0)
+    return found ? mdb_cursor_del(cur, 0) : 0;
+  if (blk_encode(b, &st->bscratch))
+    return ENOMEM;
+  val = (MDB_val){st->bscratch.len, st->bscratch.p};
+  return mdb_cursor_put(cur, &key, &val, found ? MDB_CURRENT : 0);
+}
+
+/* Reads the block of (series, hour) into b through cur: 1 found (the cursor
+ * stands on it), 0 absent (b empty), or an error with a message. */
+static int blk_load(MDB_cursor *cur, struct blk *b, uint8_t k[WKEY_LEN], uint64_t series,
+                    int64_t hour, char *errstr, size_t size) {
+  wkey(k, series, VG_RES_BASE, hour);
+  MDB_val key = {WKEY_LEN, k}, val;
+  int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+  if (rc == MDB_NOTFOUND) {
+    blk_reset(b, hour);
+    return 0;
+  }
+  if (rc)
+    return rc;
+  if ((rc = blk_parse(b, hour, val.mv_data, val.mv_size)))
+    return blk_fail(rc, errstr, size, series, hour);
+  return 1;
+}
+
+/* Writes the pending base windows of one day of a series into its segment
+ * (one decode and one encode of the segment): kept ones stay in their
+ * block (pending cleared), the others leave it. */
+static int flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t day,
+                     char *errstr, size_t size) {
+  MDB_cursor *cur = NULL;
+  struct blk *b = &st->be;
+  const struct vg_wentry **p = NULL;
+  size_t n = 0;
+  int64_t end = day + vg_seg_span_len(VG_RES_BASE);
+  uint8_t k[WKEY_LEN];
+  MDB_val key, val;
+  int rc = mdb_cursor_open(txn, st->blk, &cur);
+  if (rc)
+    goto fail;
+  for (int pass = 0; pass < 2; pass++) {
+    wkey(k, series, VG_RES_BASE, day);
+    key = (MDB_val){WKEY_LEN, k};
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)) {
+      uint64_t s2;
+      uint8_t r2;
+      int64_t hour;
+      wkey_get(key.mv_data, &s2, &r2, &hour);
+      if (s2 != series || r2 != VG_RES_BASE || hour >= end)
+        break;
+      if ((rc = blk_parse(b, hour, val.mv_data, val.mv_size))) {
+        rc = blk_fail(rc, errstr, size, series, hour);
+        goto fail;
+      }
+      int changed = 0;
+      for (size_t i = 0; i < b->n; i++) {
+        if (!(b->e[i].flags & OPEN_PENDING))
+          continue;
+        if (pass == 0) {
+          if (n == st->cap_fw) {
+            size_t cap = st->cap_fw ? 2 * st->cap_fw : 256;
+            struct vg_wentry *nw = realloc(st->fw, cap * sizeof *nw);
+            if (!nw) {
+              rc = fail_msg(-ENOMEM, errstr, size, "out of memory sealing windows");
+              goto fail;
+            }
+            st->fw = nw;
+            st->cap_fw = cap;
+          }
+          if ((rc = blk_get(b, i, series, VG_RES_BASE, &st->fw[n]))) {
+            rc = blk_fail(rc, errstr, size, series, hour);
+            goto fail;
+          }
+          n++;
+        } else if (b->e[i].flags & OPEN_KEEP) {
+          b->e[i].flags &= (uint8_t)~OPEN_PENDING;
+          changed = 1;
+        } else {
+          blk_remove(b, i--);
+          changed = 1;
+        }
+      }
+      if (changed) {
+        uint8_t kk[WKEY_LEN];
+        memcpy(kk, key.mv_data, WKEY_LEN);
+        if ((rc = blk_put(st, cur, kk, b, 1)))
+          goto fail;
+      }
+      wkey(k, series, VG_RES_BASE, hour + 1); /* the next block */
+      key = (MDB_val){WKEY_LEN, k};
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      goto fail;
+    rc = 0;
+    if (pass == 0) {
+      if (n == 0)
+        goto fail;
+      p = malloc(n * sizeof *p);
+      if (!p) {
+        rc = fail_msg(-ENOMEM, errstr, size, "out of memory sealing windows");
+        goto fail;
+      }
+      for (size_t i = 0; i < n; i++)
+        p[i] = &st->fw[i];
+      if ((rc = seal_group(st, txn, p, n, errstr, size)))
+        goto fail;
+    }
+  }
+fail:
+  for (size_t i = 0; i < n; i++)
+    vg_acc_release(&st->fw[i].acc);
+  free(p);
+  if (cur)
+    mdb_cursor_close(cur);
+  return rc;
+}
+
+/* 1 when the sealed window w reaches a flush boundary of its resolution:
+ * each series has its own phase within the period, so the series do not
+ * all rewrite their segments in the same epoch. */
+static int at_boundary(const struct vg_store *st, const struct vg_wentry *w) {
+  int64_t every = flush_every(st, w->res);
+  int64_t phase = every ? (int64_t)((w->series * 0x9e3779b97f4a7c15ULL) >> 33) % every : 0;
+  return every == 0 || floor_div64(w->end + phase, every) > floor_div64(w->start + phase, every);
+}
+
+/* The epoch's base windows, in blocks: one read and one write per (series,
+ * hour) touched, with the same flags as `open` rows; then the days that
+ * reached a flush boundary (every day with sealed windows when the epoch
+ * says flush) go into their segments. open and sealed are in key order. */
+static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_store_epoch *ep,
+                         const struct vg_wentry *const *sealed, const struct okey *open,
+                         char *errstr, size_t size) {
+  MDB_cursor *cur = NULL;
+  struct blk *b = &st->be;
+  size_t io = 0, is = 0, no = ep->nopen, ns = ep->nsealed;
+  uint64_t day_series = 0;
+  int64_t day = 0;
+  int have_day = 0, boundary = 0, day_sealed = 0;
+  uint8_t k[WKEY_LEN];
+  int rc = mdb_cursor_open(txn, st->blk, &cur);
+  if (rc)
+    return rc;
+  for (;;) {
+    while (io < no && open[io].res != VG_RES_BASE)
+      io++;
+    while (is < ns && sealed[is]->res != VG_RES_BASE)
+      is++;
+    int more = io < no || is < ns;
+    uint64_t series = 0;
+    int64_t hour = 0;
+    if (more) {
+      if (is == ns || (io < no && (open[io].series < sealed[is]->series ||
+                                   (open[io].series == sealed[is]->series &&
+                                    open[io].start <= sealed[is]->start)))) {
+        series = open[io].series;
+        hour = blk_hour(open[io].start);
+      } else {
+        series = sealed[is]->series;
+        hour = blk_hour(sealed[is]->start);
+      }
+    }
+    /* a day of a series is complete: flush it when asked */
+    if (have_day && (!more || series != day_series || vg_seg_span(VG_RES_BASE, hour) != day)) {
+      if (day_sealed && (boundary || ep->flush) &&
+          (rc = flush_day(st, txn, day_series, day, errstr, size)))
+        goto fail;
+      have_day = boundary = day_sealed = 0;
+    }
+    if (!more)
+      break;
+    if (!have_day) {
+      have_day = 1;
+      day_series = series;
+      day = vg_seg_span(VG_RES_BASE, hour);
+    }
+    int found = blk_load(cur, b, k, series, hour, errstr, size);
+    if (found < 0) {
+      rc = found;
+      goto fail;
+    }
+    for (; io < no && open[io].series == series && open[io].res == VG_RES_BASE &&
+           blk_hour(open[io].start) == hour;
+         io++) {
+      const struct vg_wentry *w = open[io].w;
+      long at = found ? blk_find(b, w->start) : -1;
+      uint8_t carried = at >= 0 ? b->e[at].flags & OPEN_PENDING : 0;
+      if (blk_upsert(b, w, wflags(w) | OPEN_KEEP | carried)) {
+        rc = ENOMEM;
+        goto fail;
+      }
+    }
+    for (; is < ns && sealed[is]->series == series && sealed[is]->res == VG_RES_BASE &&
+           blk_hour(sealed[is]->start) == hour;
+         is++) {
+      const struct vg_wentry *w = sealed[is];
+      long at = blk_find(b, w->start);
+      uint8_t carried = at >= 0 ? b->e[at].flags & OPEN_KEEP : 0;
+      if (blk_upsert(b, w, wflags(w) | OPEN_PENDING | carried)) {
+        rc = ENOMEM;
+        goto fail;
+      }
+      day_sealed = 1;
+      boundary |= at_boundary(st, w);
+    }
+    if ((rc = blk_put(st, cur, k, b, found)))
+      goto fail;
+  }
+fail:
+  mdb_cursor_close(cur);
+  return rc;
+}
+
+/* Evicts the base window (series, start): a pending one stays in its block
+ * (no longer kept), another leaves it. */
+static int evict_base(struct vg_store *st, MDB_txn *txn, const struct vg_store_wkey *e,
+                      char *errstr, size_t size) {
+  MDB_cursor *cur = NULL;
+  uint8_t k[WKEY_LEN];
+  int rc = mdb_cursor_open(txn, st->blk, &cur);
+  if (rc)
+    return rc;
+  int found = blk_load(cur, &st->be, k, e->series, blk_hour(e->start), errstr, size);
+  long at = found > 0 ? blk_find(&st->be, e->start) : -1;
+  rc = found < 0 ? found : 0;
+  if (at >= 0) {
+    if (st->be.e[at].flags & OPEN_PENDING)
+      st->be.e[at].flags &= (uint8_t)~OPEN_KEEP;
+    else
+      blk_remove(&st->be, (size_t)at);
+    rc = blk_put(st, cur, k, &st->be, 1);
+  }
+  mdb_cursor_close(cur);
+  return rc;
+}
+
+/* Format 1 kept base windows in `open`, one row each: moves them into
+ * blocks (in the transaction that opens the store). */
+static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t size) {
+  MDB_cursor *oc = NULL, *bc = NULL;
+  struct blk *b = &st->be;
+  uint8_t k[WKEY_LEN], bk[WKEY_LEN];
+  MDB_val key, val;
+  uint64_t bseries = 0;
+  int have = 0, found = 0;
+  size_t moved = 0;
+  int rc;
+  if ((rc = mdb_cursor_open(txn, st->open, &oc)) || (rc = mdb_cursor_open(txn, st->blk, &bc)))
+    goto lmdb_fail;
+  wkey(k, 0, VG_RES_BASE, INT64_MIN);
+  key = (MDB_val){WKEY_LEN, k};
+  for (rc = mdb_cursor_get(oc, &key, &val, MDB_SET_RANGE); rc == 0;) {
+    struct vg_wentry w;
+    if (key.mv_size != WKEY_LEN || ((const uint8_t *)key.mv_data)[8] != VG_RES_BASE) {
+      rc = mdb_cursor_get(oc, &key, &val, MDB_NEXT);
+      continue;
+    }
+    if ((rc = get_open(&key, &val, &w, errstr, size)))
+      goto fail;
+    uint8_t flags = ((const uint8_t *)val.mv_data)[1] & OPEN_FLAGS_KNOWN;
+    int64_t hour = blk_hour(w.start);
+    if (have && (bseries != w.series || b->hour != hour)) {
+      if ((rc = blk_put(st, bc, bk, b, found)))
+        goto lmdb_fail;
+      have = 0;
+    }
+    if (!have) {
+      found = blk_load(bc, b, bk, w.series, hour, errstr, size);
+      if (found < 0) {
+        rc = found;
+        vg_acc_release(&w.acc);
+        goto fail;
+      }
+      bseries = w.series;
+      have = 1;
+    }
+    rc = blk_upsert(b, &w, flags) ? ENOMEM : 0;
+    vg_acc_release(&w.acc);
+    if (rc || (rc = mdb_cursor_del(oc, 0)))
+      goto lmdb_fail;
+    moved++;
+    rc = mdb_cursor_get(oc, &key, &val, MDB_NEXT); /* after a delete: the next row */
+  }
+  if (rc != MDB_NOTFOUND)
+    goto lmdb_fail;
+  rc = have ? blk_put(st, bc, bk, b, found) : 0;
+  if (rc)
+    goto lmdb_fail;
+  if (moved)
+    VG_LOG_INFO("store upgraded to format 2", "base_windows_packed=%zu", moved);
+  goto fail;
+lmdb_fail:
+  rc = fail_msg(map_err(rc), errstr, size, "cannot upgrade the store to format 2: %s",
+                mdb_strerror(rc));
+fail:
+  if (oc)
+    mdb_cursor_close(oc);
+  if (bc)
+    mdb_cursor_close(bc);
+  return rc;
+}
+
 /* One attempt: everything of the epoch in one write transaction. Returns
  * 0, an LMDB code (MDB_MAP_FULL asks for growth) or one of ours. */
 static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
@@ -699,7 +1061,12 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
     goto fail;
   if ((rc = mdb_cursor_open(txn, st->open, &cur)))
     goto fail;
+  /* base windows go into blocks */
+  if ((rc = commit_blocks(st, txn, ep, sealed, open, errstr, size)))
+    goto fail;
   for (size_t i = 0; i < ep->nopen; i++) {
+    if (open[i].res == VG_RES_BASE)
+      continue;
     /* the windows sit in the caller's order, not in key order: fetch
      * ahead to overlap the cache misses */
     if (i + 16 < ep->nopen) {
@@ -719,7 +1086,9 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
   size_t j = 0;     /* walks `open` (same key order) to see which sealed ones it has */
   for (size_t i = 0; i < ep->nsealed; i++) {
     const struct vg_wentry *w = sealed[i];
-    int64_t span = vg_seg_span(w->res, w->start), every = flush_every(st, w->res);
+    if (w->res == VG_RES_BASE)
+      continue;
+    int64_t span = vg_seg_span(w->res, w->start);
     struct okey probe = {w->series, w->start, w->res, w};
     while (j < ep->nopen && cmp_okey(&open[j], &probe) < 0)
       j++;
@@ -727,11 +1096,7 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
     if ((rc = put_open(cur, &st->scratch, w, OPEN_PENDING, OPEN_KEEP, 0,
                        !w->stored && !in_open)))
       goto fail;
-    /* each series has its own phase within the period, so the series do
-     * not all rewrite their segments in the same epoch */
-    int64_t phase = every ? (int64_t)((w->series * 0x9e3779b97f4a7c15ULL) >> 33) % every : 0;
-    if (every == 0 || floor_div64(w->end + phase, every) > floor_div64(w->start + phase, every))
-      boundary = 1;
+    boundary |= at_boundary(st, w);
     int last_of_span = i + 1 == ep->nsealed || sealed[i + 1]->series != w->series ||
                        sealed[i + 1]->res != w->res ||
                        vg_seg_span(w->res, sealed[i + 1]->start) != span;
@@ -743,6 +1108,11 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
     boundary = 0;
   }
   for (size_t i = 0; i < ep->nevict; i++) {
+    if (ep->evict[i].res == VG_RES_BASE) {
+      if ((rc = evict_base(st, txn, &ep->evict[i], errstr, size)))
+        goto fail;
+      continue;
+    }
     uint8_t k[WKEY_LEN];
     wkey(k, ep->evict[i].series, ep->evict[i].res, ep->evict[i].start);
     MDB_val key = {WKEY_LEN, k}, val;
@@ -901,6 +1271,7 @@ int vg_store_load(struct vg_store *st,
   MDB_cursor *cur = NULL;
   MDB_val key, val;
   struct vg_store_state s = {0};
+  struct blk lb = {0};
   uint64_t wm;
   int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
   if (rc)
@@ -929,6 +1300,43 @@ int vg_store_load(struct vg_store *st,
   if (rc != MDB_NOTFOUND)
     goto lmdb_fail;
   mdb_cursor_close(cur);
+  cur = NULL;
+  if (st->has_blk) {
+    if ((rc = mdb_cursor_open(txn, st->blk, &cur)))
+      goto lmdb_fail;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+      uint64_t series;
+      uint8_t res;
+      int64_t hour;
+      if (key.mv_size != WKEY_LEN) {
+        rc = fail_msg(VG_ECORRUPT, errstr, errstr_size, "corrupt key in the block table");
+        goto fail;
+      }
+      wkey_get(key.mv_data, &series, &res, &hour);
+      if ((rc = blk_parse(&lb, hour, val.mv_data, val.mv_size))) {
+        rc = blk_fail(rc, errstr, errstr_size, series, hour);
+        goto fail;
+      }
+      for (size_t i = 0; i < lb.n; i++) {
+        if (!(lb.e[i].flags & OPEN_KEEP))
+          continue; /* only waiting for its segment: not the writer's state */
+        struct vg_wentry w;
+        if ((rc = blk_get(&lb, i, series, res, &w))) {
+          rc = blk_fail(rc, errstr, errstr_size, series, hour);
+          goto fail;
+        }
+        s.nopen++;
+        rc = on_window ? on_window(&w, ctx) : 0;
+        vg_acc_release(&w.acc);
+        if (rc)
+          goto fail;
+      }
+    }
+    if (rc != MDB_NOTFOUND)
+      goto lmdb_fail;
+    mdb_cursor_close(cur);
+  }
   if ((rc = mdb_cursor_open(txn, st->pos, &cur)))
     goto lmdb_fail;
   for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
@@ -952,6 +1360,7 @@ int vg_store_load(struct vg_store *st,
 lmdb_fail:
   rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot load the store: %s", mdb_strerror(rc));
 fail:
+  blk_free(&lb);
   if (cur)
     mdb_cursor_close(cur);
   if (txn)
@@ -1143,6 +1552,84 @@ fail:
   return rc;
 }
 
+/* The same for blocks: a day of a series whose span ended at or before
+ * wm_s and that has pending windows goes into its segment. Visiting a
+ * block counts as one row. */
+static int flush_blk_txn(struct vg_store *st, int64_t wm_s, size_t max_rows, size_t *flushed,
+                         int *done, char *errstr, size_t size) {
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  MDB_val key, val;
+  uint8_t k[WKEY_LEN];
+  size_t rows = 0, nflushed = 0;
+  int64_t len = vg_seg_span_len(VG_RES_BASE);
+  *done = 0;
+  int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+  if (rc)
+    goto fail;
+  if ((rc = mdb_cursor_open(txn, st->blk, &cur)))
+    goto fail;
+  if (st->bflush_resume) {
+    memcpy(k, st->bflush_key, WKEY_LEN);
+    key = (MDB_val){WKEY_LEN, k};
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+  } else {
+    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+  }
+  while (rc == 0 && rows < max_rows) {
+    rows++;
+    uint64_t series;
+    uint8_t res;
+    int64_t hour;
+    if (key.mv_size != WKEY_LEN) {
+      rc = fail_msg(VG_ECORRUPT, errstr, size, "corrupt key in the block table");
+      goto fail;
+    }
+    wkey_get(key.mv_data, &series, &res, &hour);
+    int64_t day = vg_seg_span(VG_RES_BASE, hour);
+    if (wm_s == INT64_MAX || day + len <= wm_s) {
+      if ((rc = blk_parse(&st->be, hour, val.mv_data, val.mv_size))) {
+        rc = blk_fail(rc, errstr, size, series, hour);
+        goto fail;
+      }
+      int pending = 0;
+      for (size_t i = 0; i < st->be.n && !pending; i++)
+        pending = st->be.e[i].flags & OPEN_PENDING;
+      if (pending) {
+        if ((rc = flush_day(st, txn, series, day, errstr, size)))
+          goto fail;
+        nflushed++;
+        wkey(k, series, VG_RES_BASE, day + len); /* past this day */
+        key = (MDB_val){WKEY_LEN, k};
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        continue;
+      }
+    }
+    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+  }
+  if (rc == MDB_NOTFOUND) {
+    *done = 1;
+    st->bflush_resume = 0;
+  } else if (rc) {
+    goto fail;
+  } else {
+    memcpy(st->bflush_key, key.mv_data, WKEY_LEN);
+    st->bflush_resume = 1;
+  }
+  mdb_cursor_close(cur);
+  cur = NULL;
+  rc = mdb_txn_commit(txn);
+  txn = NULL;
+  if (rc == 0)
+    *flushed += nflushed;
+fail:
+  if (cur)
+    mdb_cursor_close(cur);
+  if (txn)
+    mdb_txn_abort(txn);
+  return rc;
+}
+
 int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
                    size_t max_txns, size_t *flushed, int *more, char *errstr,
                    size_t errstr_size) {
@@ -1155,8 +1642,24 @@ int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
                                              : floor_div64(watermark_ns, 1000000000);
   if (errstr_size)
     errstr[0] = 0;
+  /* a pass over `open`, then one over blocks, and so on; each resumes
+   * where the previous call stopped, and the call is done once each
+   * finished in it */
+  int done_open = 0, done_blk = !st->has_blk;
   for (size_t t = 0; t < max_txns && !done && max_rows > 0 && wm_s != INT64_MIN; t++) {
-    rc = flush_txn(st, wm_s, max_rows, &f, &done, errstr, errstr_size);
+    int d = 0;
+    if (!st->flush_on_blk)
+      rc = flush_txn(st, wm_s, max_rows, &f, &d, errstr, errstr_size);
+    else
+      rc = flush_blk_txn(st, wm_s, max_rows, &f, &d, errstr, errstr_size);
+    if (rc == 0 && d) {
+      if (st->flush_on_blk)
+        done_blk = 1;
+      else
+        done_open = 1;
+      st->flush_on_blk = st->has_blk && !st->flush_on_blk;
+    }
+    done = done_open && done_blk;
     if (rc == MDB_MAP_FULL && grow(st) == 0) {
       t--; /* the same batch again in the bigger map */
       continue;
@@ -1275,6 +1778,20 @@ int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
     out->segments = s.ms_entries;
   if (mdb_stat(txn, st->open, &s) == 0)
     out->open_windows = s.ms_entries;
+  MDB_cursor *cur;
+  if (st->has_blk && mdb_cursor_open(txn, st->blk, &cur) == 0) {
+    /* a block's window count is its second field: no decoding */
+    MDB_val key, val;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+      struct rbuf r = {val.mv_data, (const uint8_t *)val.mv_data + val.mv_size, 0};
+      rb_u8(&r);
+      uint64_t n = rb_varint(&r);
+      if (!r.err)
+        out->open_windows += n;
+    }
+    mdb_cursor_close(cur);
+  }
   if (mdb_stat(txn, st->series, &s) == 0)
     out->series = s.ms_entries;
   if (mdb_stat(txn, st->emit, &s) == 0)
@@ -1333,6 +1850,11 @@ void vg_store_reader_end(struct vg_store_reader *r) {
   free(r);
 }
 
+static int cmp_start(const void *a, const void *b) {
+  const struct vg_wentry *x = a, *y = b;
+  return (x->start > y->start) - (x->start < y->start);
+}
+
 int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
                         int64_t from_s, int64_t to_s,
                         int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
@@ -1345,9 +1867,55 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
   MDB_val key, val;
   uint8_t k[WKEY_LEN];
   int rc;
+  struct blk lb = {0};
+  size_t nblk = 0;
   if (vg_seg_span_len(res) == 0 || from_s >= to_s)
     return 0;
-  /* the open windows of the range first (usually few), to interleave */
+  /* the open windows of the range first (usually few), to interleave:
+   * base windows from their blocks, then rows of `open` */
+  if (res == VG_RES_BASE && st->has_blk) {
+    if ((rc = mdb_cursor_open(r->txn, st->blk, &cur)))
+      goto lmdb_fail;
+    wkey(k, series, res, blk_hour(from_s));
+    key = (MDB_val){WKEY_LEN, k};
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+      uint64_t s;
+      uint8_t rs;
+      int64_t hour;
+      wkey_get(key.mv_data, &s, &rs, &hour);
+      if (key.mv_size != WKEY_LEN || s != series || rs != res || hour >= to_s)
+        break;
+      if ((rc = blk_parse(&lb, hour, val.mv_data, val.mv_size))) {
+        rc = blk_fail(rc, errstr, errstr_size, series, hour);
+        goto fail;
+      }
+      for (size_t i = 0; i < lb.n; i++) {
+        if (lb.e[i].start < from_s || lb.e[i].start >= to_s)
+          continue;
+        if (nopen == capopen) {
+          size_t cap = capopen ? 2 * capopen : 16;
+          struct vg_wentry *p = realloc(open, cap * sizeof *p);
+          if (!p) {
+            rc = fail_msg(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
+            goto fail;
+          }
+          open = p;
+          capopen = cap;
+        }
+        if ((rc = blk_get(&lb, i, series, res, &open[nopen]))) {
+          rc = blk_fail(rc, errstr, errstr_size, series, hour);
+          goto fail;
+        }
+        nopen++;
+      }
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      goto lmdb_fail;
+    mdb_cursor_close(cur);
+    cur = NULL;
+    nblk = nopen;
+  }
   if ((rc = mdb_cursor_open(r->txn, st->open, &cur)))
     goto lmdb_fail;
   wkey(k, series, res, from_s);
@@ -1378,6 +1946,8 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
     goto lmdb_fail;
   mdb_cursor_close(cur);
   cur = NULL;
+  if (nblk && nopen > nblk) /* blocks and rows of a store of format 1: in time order */
+    qsort(open, nopen, sizeof *open, cmp_start);
   if ((rc = mdb_cursor_open(r->txn, st->seg, &cur)))
     goto lmdb_fail;
   wkey(k, series, res, vg_seg_span(res, from_s));
@@ -1427,6 +1997,7 @@ lmdb_fail:
   rc = fail_msg(map_err(rc), errstr, errstr_size, "cannot read series %" PRIu64 ": %s",
                 series, mdb_strerror(rc));
 fail:
+  blk_free(&lb);
   vg_segment_release(&seg);
   for (size_t i = 0; i < nopen; i++)
     vg_acc_release(&open[i].acc);
@@ -1447,7 +2018,30 @@ int vg_store_window_loader(void *store, uint64_t series, uint8_t res, int64_t st
   int rc = vg_store_reader_begin(st, &r);
   if (rc)
     return rc;
-  /* an open row (pending or kept) holds the full-precision state */
+  /* a block entry or an open row (pending or kept) holds the
+   * full-precision state */
+  if (res == VG_RES_BASE && st->has_blk) {
+    struct blk lb = {0};
+    int64_t hour = blk_hour(start);
+    wkey(k, series, res, hour);
+    key = (MDB_val){WKEY_LEN, k};
+    rc = mdb_get(r->txn, st->blk, &key, &val);
+    if (rc == 0) {
+      rc = blk_parse(&lb, hour, val.mv_data, val.mv_size);
+      long at = rc == 0 ? blk_find(&lb, start) : -1;
+      if (at >= 0 && (rc = blk_get(&lb, (size_t)at, series, res, out)) == 0)
+        rc = 1;
+      if (rc < 0)
+        VG_LOG_ERROR("cannot load a window to revise it", "series=%" PRIu64
+                     " error=\"corrupt block of open base windows\"", series);
+      blk_free(&lb);
+      if (rc != 0)
+        goto done;
+    } else if (rc != MDB_NOTFOUND) {
+      rc = map_err(rc);
+      goto done;
+    }
+  }
   wkey(k, series, res, start);
   key = (MDB_val){WKEY_LEN, k};
   rc = mdb_get(r->txn, st->open, &key, &val);

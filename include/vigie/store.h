@@ -13,7 +13,12 @@
  *   series_id  u64 id -> canonical key
  *   open       (u64 series, u8 res, i64 start) -> u8 version, u8 flags
  *              (bit 0 final, bit 1 emit), u32 revision, i64 end, and the
- *              accumulator's own encoding (acc.h) at full precision
+ *              accumulator's own encoding (acc.h) at full precision; hourly
+ *              and daily windows only since format 2
+ *   blk        (u64 series, u8 res 0, i64 UTC hour) -> the base windows of
+ *              that hour outside their segment, packed in one value: for
+ *              each, what an `open` row holds (engine/store/block.h), so an
+ *              epoch writes one row per series and hour, not per window
  *   seg        (u64 series, u8 res, i64 span start) -> a sealed columnar
  *              segment (segment.h: versioned, checksummed, compressed)
  *   pos        topic bytes, 0, u32 partition -> u8 version, i64 next offset,
@@ -76,7 +81,7 @@
 #include "vigie/segment.h"
 #include "vigie/wtable.h"
 
-#define VG_STORE_FORMAT 1
+#define VG_STORE_FORMAT 2
 
 enum vg_store_durability {
   VG_STORE_SYNC = 0,       /* fsync every commit (default) */
@@ -95,11 +100,11 @@ struct vg_store_opts {
   /* how long sealed segments are kept, per resolution (enum vg_res), in
    * seconds of event time behind the watermark; 0 = forever */
   int64_t retention_s[3];
-  /* sealed windows wait in `open` and are written into their segment when
-   * one of them reaches a multiple of this many UTC seconds, shifted by a
-   * phase drawn from the series id so that series do not all flush in the
-   * same epoch (0: defaults 3600 for the base resolution, 86400 for hours,
-   * every window for days),
+  /* sealed windows wait in `open` (base windows in their block) and are
+   * written into their segment when one of them reaches a multiple of this
+   * many UTC seconds, shifted by a phase drawn from the series id so that
+   * series do not all flush in the same epoch (0: defaults 86400 for the
+   * base resolution and for hours, every window for days),
    * so a segment is rewritten once per batch; vg_store_flush writes the
    * rest once their span is over */
   int64_t seal_every_s[3];
@@ -183,6 +188,10 @@ struct vg_store_epoch {
   uint64_t rollup_seq;
 };
 
+/* Format 2 added `blk`; a writer opening a store of format 1 moves its
+ * base windows from `open` into blocks in the opening transaction, and a
+ * read-only process reads a store of format 1 as it is. */
+
 /* Writer: commits one epoch in one write transaction (see above). A new
  * series whose key is known under another id, or whose id is known under
  * another key, fails the commit with VG_ECONFIG (nothing is written). */
@@ -199,7 +208,8 @@ struct vg_store_state {
   uint64_t npos;        /* positions reloaded */
 };
 
-/* Writer, at start: calls on_window for every open window (key order) and
+/* Writer, at start: calls on_window for every open window (rows of `open`, then
+ * the base windows of blocks, each in key order) and
  * on_pos for every partition position (either may be NULL); a callback's
  * non-zero return stops the load and is returned. The window passed is the
  * store's: merge it (vg_acc_merge) or copy it, do not keep it. */

@@ -145,12 +145,16 @@ static void commit_and_reload(void **state) {
   assert_int_equal(s.watermark_ns, 2);
   assert_int_equal(s.emit_seq, 2);
   assert_int_equal(c->n, 3);
-  /* key order: series 7 base, 7 hour, 9 base */
-  for (int i = 0; i < 3; i++) {
-    assert_int_equal(c->w[i].final, w[i].final);
-    assert_int_equal(c->w[i].emit, w[i].emit);
-    assert_true(vg_acc_equal(&c->w[i].acc, &w[i].acc, 0)); /* full precision */
-    assert_true(st_same(&c->w[i], &w[i]));
+  /* rows of `open` (the hour), then the blocks of base windows (7, 9) */
+  static const int order[3] = {1, 0, 2};
+  for (int j = 0; j < 3; j++) {
+    int i = order[j];
+    assert_int_equal(c->w[j].series, w[i].series);
+    assert_int_equal(c->w[j].res, w[i].res);
+    assert_int_equal(c->w[j].final, w[i].final);
+    assert_int_equal(c->w[j].emit, w[i].emit);
+    assert_true(vg_acc_equal(&c->w[j].acc, &w[i].acc, 0)); /* full precision */
+    assert_true(st_same(&c->w[j], &w[i]));
   }
   assert_int_equal(c->npos, 3);
   assert_string_equal(c->pos[2].topic, "traffic");
@@ -295,19 +299,43 @@ static void seal_revise_and_read(void **state) {
   free(p);
 }
 
+/* Reads series 0's base windows of [from, to) into r; checks they are the
+ * n windows starting at from, one a minute. */
+static void read_minutes(struct fx *f, struct range *r, int64_t from, int64_t to, size_t n) {
+  char err[256];
+  struct vg_store_reader *rd;
+  r->n = 0;
+  assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
+  assert_int_equal(vg_store_read_range(rd, 0, VG_RES_BASE, from, to, on_range, r, err,
+                                       sizeof err),
+                   0);
+  vg_store_reader_end(rd);
+  assert_int_equal(r->n, n);
+  for (size_t j = 0; j < n; j++)
+    assert_int_equal(r->starts[j], from + (int64_t)j * 60);
+}
+
+static void stat_is(struct fx *f, uint64_t segments, uint64_t open_windows) {
+  struct vg_store_stat ss;
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.segments, segments);
+  assert_int_equal(ss.open_windows, open_windows);
+}
+
 /* The writer seals one base window per epoch, as the watermark moves:
- * windows wait in `open` until one ends on the hour, then the hour's batch
- * is written into the day segment in one rewrite; readers see every window
- * throughout; an evicted pending window waits for its segment; a span left
- * with pending windows is flushed once the watermark passes its end. */
+ * windows wait in their hour's block until the last window of the UTC day
+ * goes final, then the day is written into its segment in one write, and
+ * kept windows stay open; readers see every window throughout; evicting
+ * drops what is in the segment; a day left with pending windows is flushed
+ * once the watermark passes its end. */
 static void sealing_in_batches(void **state) {
   struct fx *f = *state;
-  /* series 0: its flush phase is 0, so batches end on the UTC hour */
+  /* series 0: its flush phase is 0, so the boundary is the UTC day */
   reopen(f);
   uint64_t rng = 6;
   struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
   enum { N = 150 };
-  struct vg_wentry w[N];
+  struct vg_wentry w[N + 11];
   struct range *r = calloc(1, sizeof *r);
   char err[256];
   for (int i = 0; i < N; i++) {
@@ -317,26 +345,9 @@ static void sealing_in_batches(void **state) {
     struct vg_store_epoch ep = {.epoch = (uint64_t)i + 1, .sealed = &p, .nsealed = 1,
                                 .open = i >= 100 ? &p : NULL, .nopen = i >= 100};
     commit(f, &ep);
-    struct vg_store_stat ss;
-    assert_int_equal(vg_store_stat(f->st, &ss), 0);
-    assert_int_equal(ss.segments, i >= 59 ? 1 : 0);
-    /* pending rows: those since the last hour boundary, plus kept ones */
-    size_t pending = i >= 119 ? (size_t)(i - 119) : i >= 59 ? (size_t)(i - 59) : (size_t)i + 1;
-    size_t kept_flushed = i >= 119 ? 20 : 0; /* 100..119 stayed open after the flush */
-    if (i >= 119 && i < 149)
-      assert_int_equal(ss.open_windows, pending + kept_flushed);
-    if (i % 37 == 0 || i == N - 1) {
-      r->n = 0;
-      struct vg_store_reader *rd;
-      assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
-      assert_int_equal(vg_store_read_range(rd, 0, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
-                                           sizeof err),
-                       0);
-      vg_store_reader_end(rd);
-      assert_int_equal(r->n, (size_t)i + 1);
-      for (int j = 0; j <= i; j++)
-        assert_int_equal(r->starts[j], T0 + j * 60LL);
-    }
+    stat_is(f, 0, (uint64_t)i + 1);
+    if (i % 37 == 0 || i == N - 1)
+      read_minutes(f, r, T0, T0 + DAY, (size_t)i + 1);
   }
   /* the writer's state: only the kept windows 100..149 */
   struct collect *c = calloc(1, sizeof *c);
@@ -345,42 +356,51 @@ static void sealing_in_batches(void **state) {
   assert_int_equal(c->n, 50);
   assert_int_equal(c->w[0].start, T0 + 100 * 60);
   collect_release(c);
+  /* the day's last minute goes final: the day goes into its segment in
+   * that epoch, the kept windows stay */
+  st_window(&w[N], 0, VG_RES_BASE, T0 + DAY - 60, 60, 6, 20, &o, &rng);
+  const struct vg_wentry *last = &w[N];
+  struct vg_store_epoch ep = {.epoch = N + 1, .sealed = &last, .nsealed = 1};
+  commit(f, &ep);
+  stat_is(f, 1, 50);
+  assert_int_equal(vg_store_load(f->st, on_window, NULL, c, &s, err, sizeof err), 0);
+  assert_int_equal(c->n, 50);
+  collect_release(c);
   free(c);
-  /* evict 100..149: 100..119 are in the segment (deleted), 120..149 are
-   * pending (stay until flushed, no longer the writer's) */
+  read_minutes(f, r, T0, T0 + N * 60, N);
+  /* evict 100..149: in the segment, so they leave */
   struct vg_store_wkey ev[50];
   for (int i = 0; i < 50; i++)
     ev[i] = (struct vg_store_wkey){0, VG_RES_BASE, T0 + (100 + i) * 60LL};
-  struct vg_store_epoch ep = {.epoch = N + 1, .evict = ev, .nevict = 50};
+  ep = (struct vg_store_epoch){.epoch = N + 2, .evict = ev, .nevict = 50};
   commit(f, &ep);
   assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), 0);
   assert_int_equal(s.nopen, 0);
-  struct vg_store_stat ss;
-  assert_int_equal(vg_store_stat(f->st, &ss), 0);
-  assert_int_equal(ss.open_windows, 30);
-  /* the day is not over: nothing to flush; once it is, the rest goes */
+  stat_is(f, 1, 0);
+  read_minutes(f, r, T0, T0 + N * 60, N);
+  /* the next day: ten sealed windows wait; the day is not over: nothing to
+   * flush; once it is, they go */
+  for (int i = 0; i < 10; i++) {
+    st_window(&w[N + 1 + i], 0, VG_RES_BASE, T0 + DAY + i * 60LL, 60, 6, 20, &o, &rng);
+    const struct vg_wentry *p = &w[N + 1 + i];
+    ep = (struct vg_store_epoch){.epoch = N + 3 + (uint64_t)i, .sealed = &p, .nsealed = 1};
+    commit(f, &ep);
+  }
+  stat_is(f, 1, 10);
   size_t flushed;
   int more;
-  assert_int_equal(vg_store_flush(f->st, (T0 + DAY - 1) * 1000000000LL, 1000, 10, &flushed,
-                                  &more, err, sizeof err),
+  assert_int_equal(vg_store_flush(f->st, (T0 + 2 * DAY - 1) * 1000000000LL, 1000, 10,
+                                  &flushed, &more, err, sizeof err),
                    0);
   assert_int_equal(flushed, 0);
   assert_int_equal(more, 0);
-  assert_int_equal(vg_store_flush(f->st, (T0 + DAY) * 1000000000LL, 7, 100, &flushed, &more,
-                                  err, sizeof err),
+  assert_int_equal(vg_store_flush(f->st, (T0 + 2 * DAY) * 1000000000LL, 7, 100, &flushed,
+                                  &more, err, sizeof err),
                    0);
   assert_int_equal(flushed, 1);
-  assert_int_equal(vg_store_stat(f->st, &ss), 0);
-  assert_int_equal(ss.open_windows, 0);
-  assert_int_equal(ss.segments, 1);
-  r->n = 0;
-  struct vg_store_reader *rd;
-  assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
-  assert_int_equal(
-      vg_store_read_range(rd, 0, VG_RES_BASE, T0, T0 + DAY, on_range, r, err, sizeof err), 0);
-  vg_store_reader_end(rd);
-  assert_int_equal(r->n, N);
-  for (int i = 0; i < N; i++)
+  stat_is(f, 2, 0);
+  read_minutes(f, r, T0 + DAY, T0 + 2 * DAY, 10);
+  for (int i = 0; i < N + 11; i++)
     vg_acc_release(&w[i].acc);
   free(r);
 }
@@ -558,7 +578,7 @@ static void corrupt_open_row_is_reported(void **state) {
   uint64_t rng = 2;
   struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
   struct vg_wentry w;
-  st_window(&w, 77, VG_RES_BASE, T0, 60, 6, 20, &o, &rng);
+  st_window(&w, 77, VG_RES_HOUR, T0, 3600, 6, 20, &o, &rng);
   const struct vg_wentry *p = &w;
   struct vg_store_epoch ep = {.epoch = 1, .open = &p, .nopen = 1};
   commit(f, &ep);
@@ -593,6 +613,175 @@ static void corrupt_open_row_is_reported(void **state) {
   assert_non_null(strstr(err, "series 77"));
   assert_non_null(strstr(err, "starting at 2024-10-04T00:00:00Z"));
   vg_acc_release(&w.acc);
+}
+
+/* Opens the store's LMDB environment directly (the store closed). */
+static MDB_env *raw_env(struct fx *f) {
+  vg_store_close(f->st);
+  f->st = NULL;
+  MDB_env *env;
+  assert_int_equal(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 10);
+  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+  return env;
+}
+
+/* A damaged block of base windows is reported by load and by reads, naming
+ * the series and the hour. */
+static void corrupt_block_is_reported(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  uint64_t rng = 3;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  struct vg_wentry w[2];
+  st_window(&w[0], 78, VG_RES_BASE, T0 + 3600, 60, 6, 20, &o, &rng);
+  st_window(&w[1], 78, VG_RES_BASE, T0 + 3660, 60, 6, 20, &o, &rng);
+  const struct vg_wentry *p[] = {&w[0], &w[1]};
+  struct vg_store_epoch ep = {.epoch = 1, .open = p, .nopen = 2};
+  commit(f, &ep);
+  MDB_env *env = raw_env(f);
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "blk", 0, &dbi), 0);
+  assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+  assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+  uint8_t *copy = malloc(v.mv_size);
+  memcpy(copy, v.mv_data, v.mv_size);
+  copy[1] = 3; /* three windows said, two there */
+  MDB_val nv = {v.mv_size, copy};
+  assert_int_equal(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT), 0);
+  mdb_cursor_close(cur);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  free(copy);
+  reopen(f);
+  char err[256];
+  struct vg_store_state s;
+  assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), VG_ECORRUPT);
+  print_message("expected error: %s\n", err);
+  assert_non_null(strstr(err, "series 78"));
+  assert_non_null(strstr(err, "hour starting at 2024-10-04T01:00:00Z"));
+  struct range *r = calloc(1, sizeof *r);
+  struct vg_store_reader *rd;
+  assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
+  assert_int_equal(vg_store_read_range(rd, 78, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
+                                       sizeof err),
+                   VG_ECORRUPT);
+  vg_store_reader_end(rd);
+  assert_non_null(strstr(err, "series 78"));
+  free(r);
+  vg_acc_release(&w[0].acc);
+  vg_acc_release(&w[1].acc);
+}
+
+/* A store of format 1 kept base windows in `open`, one row each: a
+ * read-only process reads it as it is, and the writer's open packs them
+ * into blocks (format 2) with their flags. */
+static void format_1_is_upgraded(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  uint64_t rng = 4;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  enum { N = 90 };
+  struct vg_wentry w[N];
+  for (int i = 0; i < N; i++)
+    st_window(&w[i], 5, VG_RES_BASE, T0 + i * 60LL, 60, 6, 20, &o, &rng);
+  MDB_env *env = raw_env(f);
+  MDB_txn *txn;
+  MDB_dbi open, meta, blk;
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "open", 0, &open), 0);
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  assert_int_equal(mdb_dbi_open(txn, "blk", 0, &blk), 0);
+  assert_int_equal(mdb_drop(txn, blk, 1), 0); /* format 1 had no blocks */
+  for (int i = 0; i < N; i++) {
+    /* the format 1 row: key (series, res, start), version, flags, revision,
+     * end, accumulator; the first 60 kept, the others final and pending */
+    uint8_t key[17], val[512];
+    for (int b = 0; b < 8; b++) {
+      key[b] = (uint8_t)(5ULL >> (56 - 8 * b));
+      key[9 + b] = (uint8_t)(((uint64_t)w[i].start ^ 0x8000000000000000ULL) >> (56 - 8 * b));
+    }
+    key[8] = VG_RES_BASE;
+    val[0] = 1;
+    val[1] = i < 60 ? 8 : 1 | 4;
+    memset(val + 2, 0, 4);
+    for (int b = 0; b < 8; b++)
+      val[6 + b] = (uint8_t)((uint64_t)w[i].end >> (8 * b));
+    size_t used;
+    assert_int_equal(vg_acc_encode(&w[i].acc, val + 14, sizeof val - 14, &used), 0);
+    MDB_val k = {17, key}, v = {14 + used, val};
+    assert_int_equal(mdb_put(txn, open, &k, &v, 0), 0);
+  }
+  uint8_t one[8] = {1};
+  MDB_val fk = {6, "format"}, fv = {8, one};
+  assert_int_equal(mdb_put(txn, meta, &fk, &fv, 0), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  /* read-only: the rows as they are */
+  struct vg_store_opts ro = {.path = f->dir, .readonly = 1};
+  struct vg_store *rst;
+  char err[256];
+  struct range *r = calloc(1, sizeof *r);
+  assert_int_equal(vg_store_open(&ro, &rst, err, sizeof err), 0);
+  struct vg_store_reader *rd;
+  assert_int_equal(vg_store_reader_begin(rst, &rd), 0);
+  assert_int_equal(vg_store_read_range(rd, 5, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
+                                       sizeof err),
+                   0);
+  vg_store_reader_end(rd);
+  vg_store_close(rst);
+  assert_int_equal(r->n, N);
+  /* the writer upgrades: 90 windows in two blocks, none left in `open` */
+  reopen(f);
+  struct vg_store_stat ss;
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.open_windows, N);
+  struct collect *c = calloc(1, sizeof *c);
+  struct vg_store_state s;
+  assert_int_equal(vg_store_load(f->st, on_window, NULL, c, &s, err, sizeof err), 0);
+  assert_int_equal(c->n, 60); /* the kept ones */
+  for (int i = 0; i < 60; i++) {
+    assert_int_equal(c->w[i].start, w[i].start);
+    assert_true(vg_acc_equal(&c->w[i].acc, &w[i].acc, 0));
+  }
+  collect_release(c);
+  free(c);
+  r->n = 0;
+  assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
+  assert_int_equal(vg_store_read_range(rd, 5, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
+                                       sizeof err),
+                   0);
+  vg_store_reader_end(rd);
+  assert_int_equal(r->n, N);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(r->starts[i], T0 + i * 60LL);
+  /* the pending ones go into their segment once the day is over */
+  size_t flushed;
+  assert_int_equal(vg_store_flush(f->st, (T0 + DAY) * 1000000000LL, 1000, 10, &flushed, NULL,
+                                  err, sizeof err),
+                   0);
+  assert_int_equal(flushed, 1);
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.open_windows, 60);
+  assert_int_equal(ss.segments, 1);
+  env = raw_env(f);
+  assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "open", 0, &open), 0);
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  MDB_stat ms;
+  assert_int_equal(mdb_stat(txn, open, &ms), 0);
+  assert_int_equal(ms.ms_entries, 0);
+  assert_int_equal(mdb_get(txn, meta, &fk, &fv), 0);
+  assert_int_equal(((const uint8_t *)fv.mv_data)[0], VG_STORE_FORMAT);
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  free(r);
+  for (int i = 0; i < N; i++)
+    vg_acc_release(&w[i].acc);
 }
 
 static void foreign_format_is_refused(void **state) {
@@ -747,6 +936,8 @@ int vg_test_store_db(void) {
       cmocka_unit_test_setup_teardown(retention_in_small_transactions, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_segment_is_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_open_row_is_reported, setup, teardown),
+      cmocka_unit_test_setup_teardown(corrupt_block_is_reported, setup, teardown),
+      cmocka_unit_test_setup_teardown(format_1_is_upgraded, setup, teardown),
       cmocka_unit_test_setup_teardown(foreign_format_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(readonly_process_reads, setup, teardown),
       cmocka_unit_test_setup_teardown(disk_full_is_reported_and_recovers, setup, teardown),
