@@ -70,7 +70,6 @@ struct vg_store {
   /* the writer's sort buffers, kept between commits: an epoch of a million
    * windows would otherwise fault in tens of fresh megabytes every time */
   struct okey *okeys, *skeys;
-  const struct vg_wentry **sealed;
   size_t cap_okeys, cap_skeys;
   /* vg_store_flush resumes at this key of `open` */
   uint8_t flush_key[WKEY_LEN];
@@ -312,7 +311,6 @@ void vg_store_close(struct vg_store *st) {
   free(st->fw);
   free(st->okeys);
   free(st->skeys);
-  free(st->sealed);
   free(st->path);
   pthread_cond_destroy(&st->cond);
   pthread_mutex_destroy(&st->lock);
@@ -368,6 +366,73 @@ static int cmp_okey(const void *a, const void *b) {
   if (x->res != y->res)
     return x->res < y->res ? -1 : 1;
   return (x->start > y->start) - (x->start < y->start);
+}
+
+static inline int okey_lt(const struct okey *x, const struct okey *y) {
+  if (x->series != y->series)
+    return x->series < y->series;
+  if (x->res != y->res)
+    return x->res < y->res;
+  return x->start < y->start;
+}
+
+/* Sorts the keys of an epoch (hundreds of thousands): a quicksort with the
+ * comparison inlined instead of qsort's merge sort with a call per
+ * comparison and a temporary copy. Series ids are keyed hashes, so bad
+ * pivots are unlikely; past a depth limit the rest goes to qsort. */
+static void sort_okeys_depth(struct okey *a, size_t n, int depth) {
+  while (n > 16) {
+    if (depth-- == 0) {
+      qsort(a, n, sizeof *a, cmp_okey);
+      return;
+    }
+    /* median of three as the pivot, moved to the end */
+    struct okey *lo = a, *mid = a + n / 2, *hi = a + n - 1, t;
+    if (okey_lt(mid, lo))
+      t = *mid, *mid = *lo, *lo = t;
+    if (okey_lt(hi, mid)) {
+      t = *hi, *hi = *mid, *mid = t;
+      if (okey_lt(mid, lo))
+        t = *mid, *mid = *lo, *lo = t;
+    }
+    t = *mid, *mid = *hi, *hi = t;
+    struct okey pivot = *hi;
+    size_t i = 0;
+    for (size_t j = 0; j + 1 < n; j++)
+      if (okey_lt(&a[j], &pivot)) {
+        t = a[i], a[i] = a[j], a[j] = t;
+        i++;
+      }
+    t = a[i], a[i] = a[n - 1], a[n - 1] = t;
+    /* recurse into the smaller side, loop on the larger */
+    if (i < n - i - 1) {
+      sort_okeys_depth(a, i, depth);
+      a += i + 1;
+      n -= i + 1;
+    } else {
+      sort_okeys_depth(a + i + 1, n - i - 1, depth);
+      n = i;
+    }
+  }
+  for (size_t i = 1; i < n; i++) {
+    struct okey x = a[i];
+    size_t j = i;
+    for (; j > 0 && okey_lt(&x, &a[j - 1]); j--)
+      a[j] = a[j - 1];
+    a[j] = x;
+  }
+}
+
+static void sort_okeys(struct okey *a, size_t n) {
+  int depth = 0;
+  for (size_t m = n; m > 1; m >>= 1)
+    depth += 2;
+  if (n > 1)
+    sort_okeys_depth(a, n, depth);
+#ifndef NDEBUG
+  for (size_t i = 1; i < n; i++)
+    assert(!okey_lt(&a[i], &a[i - 1]));
+#endif
 }
 
 /* Writes the open row of w, encoded in the scratch buffer b, with the
@@ -876,9 +941,10 @@ static int at_boundary(const struct vg_store *st, const struct vg_wentry *w) {
 /* The epoch's base windows, in blocks: one read and one write per (series,
  * hour) touched, with the same flags as `open` rows; then the days that
  * reached a flush boundary (every day with sealed windows when the epoch
- * says flush) go into their segments. open and sealed are in key order. */
+ * says flush) go into their segments. open and skeys (the sealed
+ * windows) are in key order. */
 static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_store_epoch *ep,
-                         const struct vg_wentry *const *sealed, const struct okey *open,
+                         const struct okey *skeys, const struct okey *open,
                          char *errstr, size_t size) {
   MDB_cursor *cur = NULL;
   struct blk *b = &st->be;
@@ -893,20 +959,20 @@ static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_stor
   for (;;) {
     while (io < no && open[io].res != VG_RES_BASE)
       io++;
-    while (is < ns && sealed[is]->res != VG_RES_BASE)
+    while (is < ns && skeys[is].res != VG_RES_BASE)
       is++;
     int more = io < no || is < ns;
     uint64_t series = 0;
     int64_t hour = 0;
     if (more) {
-      if (is == ns || (io < no && (open[io].series < sealed[is]->series ||
-                                   (open[io].series == sealed[is]->series &&
-                                    open[io].start <= sealed[is]->start)))) {
+      if (is == ns || (io < no && (open[io].series < skeys[is].series ||
+                                   (open[io].series == skeys[is].series &&
+                                    open[io].start <= skeys[is].start)))) {
         series = open[io].series;
         hour = blk_hour(open[io].start);
       } else {
-        series = sealed[is]->series;
-        hour = blk_hour(sealed[is]->start);
+        series = skeys[is].series;
+        hour = blk_hour(skeys[is].start);
       }
     }
     /* a day of a series is complete: flush it when asked */
@@ -939,10 +1005,10 @@ static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_stor
         goto fail;
       }
     }
-    for (; is < ns && sealed[is]->series == series && sealed[is]->res == VG_RES_BASE &&
-           blk_hour(sealed[is]->start) == hour;
+    for (; is < ns && skeys[is].series == series && skeys[is].res == VG_RES_BASE &&
+           blk_hour(skeys[is].start) == hour;
          is++) {
-      const struct vg_wentry *w = sealed[is];
+      const struct vg_wentry *w = skeys[is].w;
       long at = blk_find(b, w->start);
       uint8_t carried = at >= 0 ? b->e[at].flags & OPEN_KEEP : 0;
       if (blk_upsert(b, w, wflags(w) | OPEN_PENDING | carried)) {
@@ -1052,8 +1118,8 @@ fail:
 /* One attempt: everything of the epoch in one write transaction. Returns
  * 0, an LMDB code (MDB_MAP_FULL asks for growth) or one of ours. */
 static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
-                       const struct vg_wentry **sealed, const struct okey *open,
-                       char *errstr, size_t size) {
+                       const struct okey *skeys, const struct okey *open, char *errstr,
+                       size_t size) {
   MDB_txn *txn = NULL;
   MDB_cursor *cur = NULL;
   int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
@@ -1062,7 +1128,7 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
   if ((rc = mdb_cursor_open(txn, st->open, &cur)))
     goto fail;
   /* base windows go into blocks */
-  if ((rc = commit_blocks(st, txn, ep, sealed, open, errstr, size)))
+  if ((rc = commit_blocks(st, txn, ep, skeys, open, errstr, size)))
     goto fail;
   for (size_t i = 0; i < ep->nopen; i++) {
     if (open[i].res == VG_RES_BASE)
@@ -1085,9 +1151,9 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
   int boundary = 0; /* a window of the current span reached a flush boundary */
   size_t j = 0;     /* walks `open` (same key order) to see which sealed ones it has */
   for (size_t i = 0; i < ep->nsealed; i++) {
-    const struct vg_wentry *w = sealed[i];
-    if (w->res == VG_RES_BASE)
+    if (skeys[i].res == VG_RES_BASE)
       continue;
+    const struct vg_wentry *w = skeys[i].w;
     int64_t span = vg_seg_span(w->res, w->start);
     struct okey probe = {w->series, w->start, w->res, w};
     while (j < ep->nopen && cmp_okey(&open[j], &probe) < 0)
@@ -1097,9 +1163,9 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
                        !w->stored && !in_open)))
       goto fail;
     boundary |= at_boundary(st, w);
-    int last_of_span = i + 1 == ep->nsealed || sealed[i + 1]->series != w->series ||
-                       sealed[i + 1]->res != w->res ||
-                       vg_seg_span(w->res, sealed[i + 1]->start) != span;
+    int last_of_span = i + 1 == ep->nsealed || skeys[i + 1].series != w->series ||
+                       skeys[i + 1].res != w->res ||
+                       vg_seg_span(w->res, skeys[i + 1].start) != span;
     if (!last_of_span)
       continue;
     if (boundary || ep->flush)
@@ -1199,37 +1265,29 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
   if (ep->nsealed > st->cap_skeys) {
     size_t cap = ep->nsealed + ep->nsealed / 2;
     struct okey *o = realloc(st->skeys, cap * sizeof *o);
-    const struct vg_wentry **p = o ? realloc(st->sealed, cap * sizeof *p) : NULL;
-    if (o)
-      st->skeys = o;
-    if (!p)
+    if (!o)
       return fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64,
                       ep->epoch);
-    st->sealed = p;
+    st->skeys = o;
     st->cap_skeys = cap;
   }
   struct okey *open = st->okeys;
-  const struct vg_wentry **sealed = st->sealed;
   /* key order: segments are grouped, and B-tree puts stay local; the keys
    * are copied next to the pointers so that sorting does not chase them */
   for (size_t i = 0; i < ep->nopen; i++) {
     const struct vg_wentry *w = ep->open[i];
     open[i] = (struct okey){w->series, w->start, w->res, w};
   }
-  if (ep->nopen > 1) /* the buffers are NULL until a first epoch needs them */
-    qsort(open, ep->nopen, sizeof *open, cmp_okey);
+  sort_okeys(open, ep->nopen);
   for (size_t i = 0; i < ep->nsealed; i++) {
     const struct vg_wentry *w = ep->sealed[i];
     st->skeys[i] = (struct okey){w->series, w->start, w->res, w};
   }
-  if (ep->nsealed > 1)
-    qsort(st->skeys, ep->nsealed, sizeof *st->skeys, cmp_okey);
-  for (size_t i = 0; i < ep->nsealed; i++)
-    sealed[i] = st->skeys[i].w;
+  sort_okeys(st->skeys, ep->nsealed);
   for (;;) {
     if (errstr_size)
       errstr[0] = 0;
-    rc = commit_once(st, ep, sealed, open, errstr, errstr_size);
+    rc = commit_once(st, ep, st->skeys, open, errstr, errstr_size);
     if (rc != MDB_MAP_FULL)
       break;
     int g = grow(st); /* the transaction was aborted: replay the epoch */
