@@ -246,8 +246,15 @@ size_t vg_worker_bytes(const struct vg_worker *w, int with_sketches, size_t *n) 
 }
 
 static int merge_epoch(struct vg_agg *a, struct epoch *e) {
+  const struct vg_wtable *t = &a->win.t;
   for (uint32_t k = 0; k < e->deltas.n; k++) {
     const struct vg_wentry *d = &e->deltas.e[k];
+    if (k + 16 < e->deltas.n && t->slots) {
+      /* the table is far bigger than the cache: fetch the index slot of a
+       * base window some deltas ahead (the merge waits on that miss) */
+      const struct vg_wentry *f = &e->deltas.e[k + 16];
+      __builtin_prefetch(&t->slots[vg__wtable_hash(f->series, 0, f->start) & t->mask]);
+    }
     int rc = vg_windows_merge(&a->win, d->series, d->start, d->end, &d->acc, NULL);
     if (rc < 0)
       return rc;

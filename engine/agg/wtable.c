@@ -43,9 +43,13 @@ static void index_put(uint64_t *slots, uint32_t mask, const struct vg_wentry *e,
 }
 
 static int reindex(struct vg_wtable *t, uint32_t nslots) {
-  uint64_t *s = calloc(nslots, sizeof *s);
+  /* written before it is read: calloc's fresh pages would first be mapped
+   * to the zero page by index_put's read, then faulted again (and the TLB
+   * flushed on every core) by its write */
+  uint64_t *s = malloc((size_t)nslots * sizeof *s);
   if (!s)
     return -ENOMEM;
+  memset(s, 0, (size_t)nslots * sizeof *s);
   free(t->slots);
   t->slots = s;
   t->mask = nslots - 1;
