@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "vigie/wtable.h"
 
@@ -23,7 +24,10 @@ void vg_wtable_clear(struct vg_wtable *t) {
 
 void vg_wtable_release(struct vg_wtable *t) {
   vg_wtable_clear(t);
-  free(t->e);
+  if (t->mapped)
+    munmap(t->e, t->mapped);
+  else
+    free(t->e);
   free(t->slots);
   vg_wtable_init(t);
 }
@@ -58,15 +62,46 @@ static int reindex(struct vg_wtable *t, uint32_t nslots) {
   return 0;
 }
 
-int vg__wtable_insert(struct vg_wtable *t, uint64_t series, uint8_t res, int64_t start,
-                      int64_t end, struct vg_wentry **out) {
-  if (t->n == t->cap) {
-    uint32_t cap = t->cap < 16 ? 16 : t->cap + t->cap / 2;
-    struct vg_wentry *e = realloc(t->e, (size_t)cap * sizeof *e);
+#define MAP_FROM ((size_t)1 << 20) /* bytes: a bigger dense array is mapped */
+
+/* Grows the dense array to cap entries: realloc while small, then a private
+ * mapping that mremap moves (its pages keep their contents, no copy). */
+static int grow_entries(struct vg_wtable *t, uint32_t cap) {
+  size_t bytes = (size_t)cap * sizeof *t->e;
+  if (bytes < MAP_FROM) {
+    struct vg_wentry *e = realloc(t->e, bytes);
     if (!e)
       return -ENOMEM;
     t->e = e;
     t->cap = cap;
+    return 0;
+  }
+  size_t page = 4096;
+  bytes = (bytes + page - 1) / page * page;
+  void *p;
+  if (t->mapped) {
+    p = mremap(t->e, t->mapped, bytes, MREMAP_MAYMOVE);
+  } else {
+    p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED && t->e) {
+      memcpy(p, t->e, (size_t)t->n * sizeof *t->e);
+      free(t->e);
+    }
+  }
+  if (p == MAP_FAILED)
+    return -ENOMEM;
+  t->e = p;
+  t->mapped = bytes;
+  t->cap = (uint32_t)(bytes / sizeof *t->e);
+  return 0;
+}
+
+int vg__wtable_insert(struct vg_wtable *t, uint64_t series, uint8_t res, int64_t start,
+                      int64_t end, struct vg_wentry **out) {
+  if (t->n == t->cap) {
+    uint32_t cap = t->cap < 16 ? 16 : t->cap + t->cap / 2;
+    if (grow_entries(t, cap) != 0)
+      return -ENOMEM;
   }
   if (!t->slots || (uint64_t)(t->n + 1) * 2 > (uint64_t)t->mask + 1) {
     uint32_t nslots = t->slots ? (t->mask + 1) * 2 : 32;

@@ -10,7 +10,10 @@
  * (every new window) costs one cache miss in the index, not one per probed
  * entry. 152 bytes per entry plus 16 per index slot pair; the dense array
  * grows by half, so an open series-window costs about 210 bytes without
- * sketches (vg_wtable_bytes measures it).
+ * sketches (vg_wtable_bytes measures it). Past 1 MiB the dense array is
+ * mapped with mmap and grows with mremap: the pages move instead of being
+ * copied into fresh ones (a table of millions of windows grew by copying
+ * gigabytes, a third of a drain's page faults).
  *
  * Ownership: the table owns its entries' accumulators (their sketches);
  * vg_wtable_clear releases them and keeps the memory for the next epoch.
@@ -42,6 +45,7 @@ struct vg_wentry {
 struct vg_wtable {
   struct vg_wentry *e;
   uint32_t n, cap;
+  size_t mapped;   /* bytes of e mapped with mmap (a big table), 0: malloc */
   uint64_t *slots; /* hash << 32 | (entry index + 1); 0 = empty */
   uint32_t mask;   /* slots - 1 */
 };
