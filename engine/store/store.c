@@ -69,8 +69,8 @@ struct vg_store {
   size_t cap_fw;
   /* the writer's sort buffers, kept between commits: an epoch of a million
    * windows would otherwise fault in tens of fresh megabytes every time */
-  struct okey *okeys, *skeys;
-  size_t cap_okeys, cap_skeys;
+  struct okey *okeys, *skeys, *tkeys; /* tkeys: the sort's scratch */
+  size_t cap_okeys, cap_skeys, cap_tkeys;
   /* vg_store_flush resumes at this key of `open` */
   uint8_t flush_key[WKEY_LEN];
   int flush_resume;
@@ -311,6 +311,7 @@ void vg_store_close(struct vg_store *st) {
   free(st->fw);
   free(st->okeys);
   free(st->skeys);
+  free(st->tkeys);
   free(st->path);
   pthread_cond_destroy(&st->cond);
   pthread_mutex_destroy(&st->lock);
@@ -423,12 +424,39 @@ static void sort_okeys_depth(struct okey *a, size_t n, int depth) {
   }
 }
 
-static void sort_okeys(struct okey *a, size_t n) {
+static void sort_small(struct okey *a, size_t n) {
   int depth = 0;
   for (size_t m = n; m > 1; m >>= 1)
     depth += 2;
   if (n > 1)
     sort_okeys_depth(a, n, depth);
+}
+
+/* Big epochs: one counting pass and one scatter by the top 16 bits of the
+ * series id (keyed hashes, so the buckets are even), then each bucket --
+ * a series or two, in cache -- sorted on its own. tmp holds n keys. */
+static void sort_okeys(struct okey *a, size_t n, struct okey *tmp) {
+  enum { BITS = 16, NB = 1 << BITS };
+  if (n < 4096 || !tmp) {
+    sort_small(a, n);
+    return;
+  }
+  static _Thread_local uint32_t count[NB + 1];
+  memset(count, 0, sizeof count);
+  for (size_t i = 0; i < n; i++)
+    count[(a[i].series >> (64 - BITS)) + 1]++;
+  for (size_t b = 1; b <= NB; b++)
+    count[b] += count[b - 1];
+  for (size_t i = 0; i < n; i++)
+    tmp[count[a[i].series >> (64 - BITS)]++] = a[i];
+  /* count[b] is now the end of bucket b */
+  size_t start = 0;
+  for (size_t b = 0; b < NB; b++) {
+    size_t end = count[b];
+    sort_small(tmp + start, end - start);
+    start = end;
+  }
+  memcpy(a, tmp, n * sizeof *a);
 #ifndef NDEBUG
   for (size_t i = 1; i < n; i++)
     assert(!okey_lt(&a[i], &a[i - 1]));
@@ -997,6 +1025,11 @@ static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_stor
     for (; io < no && open[io].series == series && open[io].res == VG_RES_BASE &&
            blk_hour(open[io].start) == hour;
          io++) {
+      if (io + 8 < no) { /* the windows sit in table order: fetch ahead */
+        const char *ahead = (const char *)open[io + 8].w;
+        __builtin_prefetch(ahead), __builtin_prefetch(ahead + 64);
+        __builtin_prefetch(ahead + 128);
+      }
       const struct vg_wentry *w = open[io].w;
       long at = found ? blk_find(b, w->start) : -1;
       uint8_t carried = at >= 0 ? b->e[at].flags & OPEN_PENDING : 0;
@@ -1008,6 +1041,11 @@ static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_stor
     for (; is < ns && skeys[is].series == series && skeys[is].res == VG_RES_BASE &&
            blk_hour(skeys[is].start) == hour;
          is++) {
+      if (is + 8 < ns) {
+        const char *ahead = (const char *)skeys[is + 8].w;
+        __builtin_prefetch(ahead), __builtin_prefetch(ahead + 64);
+        __builtin_prefetch(ahead + 128);
+      }
       const struct vg_wentry *w = skeys[is].w;
       long at = blk_find(b, w->start);
       uint8_t carried = at >= 0 ? b->e[at].flags & OPEN_KEEP : 0;
@@ -1271,6 +1309,14 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
     st->skeys = o;
     st->cap_skeys = cap;
   }
+  size_t most = ep->nopen > ep->nsealed ? ep->nopen : ep->nsealed;
+  if (most > st->cap_tkeys) {
+    struct okey *o = realloc(st->tkeys, (most + most / 2) * sizeof *o);
+    if (o) { /* without it the sort is slower, not wrong */
+      st->tkeys = o;
+      st->cap_tkeys = most + most / 2;
+    }
+  }
   struct okey *open = st->okeys;
   /* key order: segments are grouped, and B-tree puts stay local; the keys
    * are copied next to the pointers so that sorting does not chase them */
@@ -1278,12 +1324,12 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
     const struct vg_wentry *w = ep->open[i];
     open[i] = (struct okey){w->series, w->start, w->res, w};
   }
-  sort_okeys(open, ep->nopen);
+  sort_okeys(open, ep->nopen, st->cap_tkeys >= ep->nopen ? st->tkeys : NULL);
   for (size_t i = 0; i < ep->nsealed; i++) {
     const struct vg_wentry *w = ep->sealed[i];
     st->skeys[i] = (struct okey){w->series, w->start, w->res, w};
   }
-  sort_okeys(st->skeys, ep->nsealed);
+  sort_okeys(st->skeys, ep->nsealed, st->cap_tkeys >= ep->nsealed ? st->tkeys : NULL);
   for (;;) {
     if (errstr_size)
       errstr[0] = 0;

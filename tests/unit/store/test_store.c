@@ -405,6 +405,58 @@ static void sealing_in_batches(void **state) {
   free(r);
 }
 
+/* An epoch big enough for the commit's bucketed sort (thousands of windows
+ * of hundreds of series, handed in a shuffled order): every window lands in
+ * its series' blocks and reads back in time order (debug builds also check
+ * the sort itself). */
+static void big_shuffled_epoch(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  enum { S = 300, M = 40, N = S * M };
+  uint64_t rng = 11;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  struct vg_wentry *w = calloc(N, sizeof *w);
+  const struct vg_wentry **p = calloc(N, sizeof *p);
+  for (int i = 0; i < N; i++) {
+    /* series ids spread over the whole 64-bit range, as keyed hashes are */
+    uint64_t series = (uint64_t)(i / M + 1) * 0x9e3779b97f4a7c15ULL;
+    st_window(&w[i], series, VG_RES_BASE, T0 + (i % M) * 60LL, 60, 2, 20, &o, &rng);
+    p[i] = &w[i];
+  }
+  for (int i = N - 1; i > 0; i--) { /* Fisher-Yates with the test's rng */
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    int j = (int)((rng >> 33) % (uint64_t)(i + 1));
+    const struct vg_wentry *t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  struct vg_store_epoch ep = {.epoch = 1, .open = p, .nopen = N};
+  commit(f, &ep);
+  struct vg_store_stat ss;
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.open_windows, N);
+  struct range *r = calloc(1, sizeof *r);
+  char err[256];
+  struct vg_store_reader *rd;
+  assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
+  for (int s = 0; s < S; s += 37) {
+    r->n = 0;
+    uint64_t series = (uint64_t)(s + 1) * 0x9e3779b97f4a7c15ULL;
+    assert_int_equal(vg_store_read_range(rd, series, VG_RES_BASE, T0, T0 + DAY, on_range, r,
+                                         err, sizeof err),
+                     0);
+    assert_int_equal(r->n, M);
+    for (int m = 0; m < M; m++)
+      assert_int_equal(r->starts[m], T0 + m * 60LL);
+  }
+  vg_store_reader_end(rd);
+  for (int i = 0; i < N; i++)
+    vg_acc_release(&w[i].acc);
+  free(w);
+  free(p);
+  free(r);
+}
+
 /* A tiny map grows while the epoch is replayed; a map limit is a clear
  * VG_EFULL and leaves the committed state intact. */
 static void map_growth_and_limit(void **state) {
@@ -932,6 +984,7 @@ int vg_test_store_db(void) {
       cmocka_unit_test_setup_teardown(commit_and_reload, setup, teardown),
       cmocka_unit_test_setup_teardown(seal_revise_and_read, setup, teardown),
       cmocka_unit_test_setup_teardown(sealing_in_batches, setup, teardown),
+      cmocka_unit_test_setup_teardown(big_shuffled_epoch, setup, teardown),
       cmocka_unit_test_setup_teardown(map_growth_and_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(retention_in_small_transactions, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_segment_is_reported, setup, teardown),
