@@ -4,6 +4,7 @@
  * (vg_wtable_compact), which rebuilds the index, so probing needs no
  * tombstones.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,7 +63,21 @@ static int reindex(struct vg_wtable *t, uint32_t nslots) {
   return 0;
 }
 
-#define MAP_FROM ((size_t)1 << 20) /* bytes: a bigger dense array is mapped */
+/* bytes: a bigger dense array is mapped. Not under ThreadSanitizer, which
+ * does not follow pages that mremap moves (the shadow of the old range
+ * would keep stale accesses): there the array stays on the heap. */
+#if defined(__SANITIZE_THREAD__)
+#define VG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VG_TSAN 1
+#endif
+#endif
+#ifdef VG_TSAN
+#define MAP_FROM SIZE_MAX
+#else
+#define MAP_FROM ((size_t)1 << 20)
+#endif
 
 /* Grows the dense array to cap entries: realloc while small, then a private
  * mapping that mremap moves (its pages keep their contents, no copy). */
