@@ -1589,21 +1589,28 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
 
 /* --- flushing pending sealed windows -------------------------------------- */
 
-static int flush_txn(struct vg_store *st, int64_t wm_s, size_t max_rows, size_t *flushed,
-                     int *done, char *errstr, size_t size) {
+/* One transaction of a flush pass over `open` (blk 0) or over blocks (blk
+ * 1), resuming where the last one stopped: a span whose end is at or
+ * before wm_s and that holds pending windows goes into its segment -- an
+ * `open` row's span, or a block's day. Visiting a row or a block counts as
+ * one row. *done is set when the table was walked to its end. */
+static int flush_txn(struct vg_store *st, int blk, int64_t wm_s, size_t max_rows,
+                     size_t *flushed, int *done, char *errstr, size_t size) {
   MDB_txn *txn = NULL;
   MDB_cursor *cur = NULL;
   MDB_val key, val;
   uint8_t k[WKEY_LEN];
+  uint8_t *resume_key = blk ? st->bflush_key : st->flush_key;
+  int *resume = blk ? &st->bflush_resume : &st->flush_resume;
   size_t rows = 0, nflushed = 0;
   *done = 0;
   int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
   if (rc)
     goto fail;
-  if ((rc = mdb_cursor_open(txn, st->open, &cur)))
+  if ((rc = mdb_cursor_open(txn, blk ? st->blk : st->open, &cur)))
     goto fail;
-  if (st->flush_resume) {
-    memcpy(k, st->flush_key, WKEY_LEN);
+  if (*resume) {
+    memcpy(k, resume_key, WKEY_LEN);
     key = (MDB_val){WKEY_LEN, k};
     rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
   } else {
@@ -1615,15 +1622,31 @@ static int flush_txn(struct vg_store *st, int64_t wm_s, size_t max_rows, size_t 
     uint8_t res;
     int64_t start;
     if (key.mv_size != WKEY_LEN) {
-      rc = fail_msg(VG_ECORRUPT, errstr, size, "corrupt key in the open table");
+      rc = fail_msg(VG_ECORRUPT, errstr, size, "corrupt key in the %s table",
+                    blk ? "block" : "open");
       goto fail;
     }
     wkey_get(key.mv_data, &series, &res, &start);
     int64_t len = vg_seg_span_len(res);
     int64_t span = len ? vg_seg_span(res, start) : 0;
-    if (len && val.mv_size >= OPEN_HDR && (((const uint8_t *)val.mv_data)[1] & OPEN_PENDING) &&
-        (wm_s == INT64_MAX || span + len <= wm_s)) {
-      if ((rc = flush_group(st, txn, series, res, span, errstr, size)))
+    int pending = 0;
+    if (len && (wm_s == INT64_MAX || span + len <= wm_s)) {
+      if (!blk) {
+        pending = val.mv_size >= OPEN_HDR &&
+                  (((const uint8_t *)val.mv_data)[1] & OPEN_PENDING);
+      } else {
+        if ((rc = blk_parse(&st->be, start, val.mv_data, val.mv_size))) {
+          rc = blk_fail(rc, errstr, size, series, start);
+          goto fail;
+        }
+        for (size_t i = 0; i < st->be.n && !pending; i++)
+          pending = st->be.e[i].flags & OPEN_PENDING;
+      }
+    }
+    if (pending) {
+      rc = blk ? flush_day(st, txn, series, span, errstr, size)
+               : flush_group(st, txn, series, res, span, errstr, size);
+      if (rc)
         goto fail;
       nflushed++;
       wkey(k, series, res, span + len); /* past this span */
@@ -1635,90 +1658,12 @@ static int flush_txn(struct vg_store *st, int64_t wm_s, size_t max_rows, size_t 
   }
   if (rc == MDB_NOTFOUND) {
     *done = 1;
-    st->flush_resume = 0;
+    *resume = 0;
   } else if (rc) {
     goto fail;
   } else {
-    memcpy(st->flush_key, key.mv_data, WKEY_LEN);
-    st->flush_resume = 1;
-  }
-  mdb_cursor_close(cur);
-  cur = NULL;
-  rc = mdb_txn_commit(txn);
-  txn = NULL;
-  if (rc == 0)
-    *flushed += nflushed;
-fail:
-  if (cur)
-    mdb_cursor_close(cur);
-  if (txn)
-    mdb_txn_abort(txn);
-  return rc;
-}
-
-/* The same for blocks: a day of a series whose span ended at or before
- * wm_s and that has pending windows goes into its segment. Visiting a
- * block counts as one row. */
-static int flush_blk_txn(struct vg_store *st, int64_t wm_s, size_t max_rows, size_t *flushed,
-                         int *done, char *errstr, size_t size) {
-  MDB_txn *txn = NULL;
-  MDB_cursor *cur = NULL;
-  MDB_val key, val;
-  uint8_t k[WKEY_LEN];
-  size_t rows = 0, nflushed = 0;
-  int64_t len = vg_seg_span_len(VG_RES_BASE);
-  *done = 0;
-  int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-  if (rc)
-    goto fail;
-  if ((rc = mdb_cursor_open(txn, st->blk, &cur)))
-    goto fail;
-  if (st->bflush_resume) {
-    memcpy(k, st->bflush_key, WKEY_LEN);
-    key = (MDB_val){WKEY_LEN, k};
-    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-  } else {
-    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-  }
-  while (rc == 0 && rows < max_rows) {
-    rows++;
-    uint64_t series;
-    uint8_t res;
-    int64_t hour;
-    if (key.mv_size != WKEY_LEN) {
-      rc = fail_msg(VG_ECORRUPT, errstr, size, "corrupt key in the block table");
-      goto fail;
-    }
-    wkey_get(key.mv_data, &series, &res, &hour);
-    int64_t day = vg_seg_span(VG_RES_BASE, hour);
-    if (wm_s == INT64_MAX || day + len <= wm_s) {
-      if ((rc = blk_parse(&st->be, hour, val.mv_data, val.mv_size))) {
-        rc = blk_fail(rc, errstr, size, series, hour);
-        goto fail;
-      }
-      int pending = 0;
-      for (size_t i = 0; i < st->be.n && !pending; i++)
-        pending = st->be.e[i].flags & OPEN_PENDING;
-      if (pending) {
-        if ((rc = flush_day(st, txn, series, day, errstr, size)))
-          goto fail;
-        nflushed++;
-        wkey(k, series, VG_RES_BASE, day + len); /* past this day */
-        key = (MDB_val){WKEY_LEN, k};
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        continue;
-      }
-    }
-    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-  }
-  if (rc == MDB_NOTFOUND) {
-    *done = 1;
-    st->bflush_resume = 0;
-  } else if (rc) {
-    goto fail;
-  } else {
-    memcpy(st->bflush_key, key.mv_data, WKEY_LEN);
-    st->bflush_resume = 1;
+    memcpy(resume_key, key.mv_data, WKEY_LEN);
+    *resume = 1;
   }
   mdb_cursor_close(cur);
   cur = NULL;
@@ -1752,10 +1697,7 @@ int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
   int done_open = 0, done_blk = !st->has_blk;
   for (size_t t = 0; t < max_txns && !done && max_rows > 0 && wm_s != INT64_MIN; t++) {
     int d = 0;
-    if (!st->flush_on_blk)
-      rc = flush_txn(st, wm_s, max_rows, &f, &d, errstr, errstr_size);
-    else
-      rc = flush_blk_txn(st, wm_s, max_rows, &f, &d, errstr, errstr_size);
+    rc = flush_txn(st, st->flush_on_blk, wm_s, max_rows, &f, &d, errstr, errstr_size);
     if (rc == 0 && d) {
       if (st->flush_on_blk)
         done_blk = 1;

@@ -623,6 +623,17 @@ static void corrupt_segment_is_reported(void **state) {
   vg_acc_release(&w[1].acc);
 }
 
+/* Opens the store's LMDB environment directly (the store closed). */
+static MDB_env *raw_env(struct fx *f) {
+  vg_store_close(f->st);
+  f->st = NULL;
+  MDB_env *env;
+  assert_int_equal(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 10);
+  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+  return env;
+}
+
 /* A damaged open row stops the reload with an error naming the window. */
 static void corrupt_open_row_is_reported(void **state) {
   struct fx *f = *state;
@@ -634,16 +645,11 @@ static void corrupt_open_row_is_reported(void **state) {
   const struct vg_wentry *p = &w;
   struct vg_store_epoch ep = {.epoch = 1, .open = &p, .nopen = 1};
   commit(f, &ep);
-  vg_store_close(f->st);
-  f->st = NULL;
-  MDB_env *env;
+  MDB_env *env = raw_env(f);
   MDB_txn *txn;
   MDB_dbi dbi;
   MDB_cursor *cur;
   MDB_val k, v;
-  assert_int_equal(mdb_env_create(&env), 0);
-  mdb_env_set_maxdbs(env, 8);
-  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
   assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
   assert_int_equal(mdb_dbi_open(txn, "open", 0, &dbi), 0);
   assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
@@ -665,17 +671,6 @@ static void corrupt_open_row_is_reported(void **state) {
   assert_non_null(strstr(err, "series 77"));
   assert_non_null(strstr(err, "starting at 2024-10-04T00:00:00Z"));
   vg_acc_release(&w.acc);
-}
-
-/* Opens the store's LMDB environment directly (the store closed). */
-static MDB_env *raw_env(struct fx *f) {
-  vg_store_close(f->st);
-  f->st = NULL;
-  MDB_env *env;
-  assert_int_equal(mdb_env_create(&env), 0);
-  mdb_env_set_maxdbs(env, 10);
-  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
-  return env;
 }
 
 /* A damaged block of base windows is reported by load and by reads, naming
