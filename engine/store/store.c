@@ -1367,6 +1367,15 @@ fail:
 
 /* --- load ---------------------------------------------------------------- */
 
+/* Gives a decoded open window to vg_store_load's caller, then releases it. */
+static int hand_window(struct vg_wentry *w, int (*on_window)(const struct vg_wentry *, void *),
+                       void *ctx, struct vg_store_state *s) {
+  s->nopen++;
+  int rc = on_window ? on_window(w, ctx) : 0;
+  vg_acc_release(&w->acc);
+  return rc;
+}
+
 int vg_store_load(struct vg_store *st,
                   int (*on_window)(const struct vg_wentry *w, void *ctx),
                   int (*on_pos)(const struct vg_store_pos *p, void *ctx), void *ctx,
@@ -1395,10 +1404,7 @@ int vg_store_load(struct vg_store *st,
       continue; /* only waiting for its segment: not the writer's state */
     if ((rc = get_open(&key, &val, &w, errstr, errstr_size)))
       goto fail;
-    s.nopen++;
-    rc = on_window ? on_window(&w, ctx) : 0;
-    vg_acc_release(&w.acc);
-    if (rc)
+    if ((rc = hand_window(&w, on_window, ctx, &s)))
       goto fail;
   }
   if (rc != MDB_NOTFOUND)
@@ -1430,10 +1436,7 @@ int vg_store_load(struct vg_store *st,
           rc = blk_fail(rc, errstr, errstr_size, series, hour);
           goto fail;
         }
-        s.nopen++;
-        rc = on_window ? on_window(&w, ctx) : 0;
-        vg_acc_release(&w.acc);
-        if (rc)
+        if ((rc = hand_window(&w, on_window, ctx, &s)))
           goto fail;
       }
     }
@@ -1896,6 +1899,20 @@ void vg_store_reader_end(struct vg_store_reader *r) {
   free(r);
 }
 
+/* Makes room for one more window in a range read's array. */
+static int room_for_one(struct vg_wentry **v, size_t *cap, size_t n, char *errstr,
+                        size_t size) {
+  if (n < *cap)
+    return 0;
+  size_t nc = *cap ? 2 * *cap : 16;
+  struct vg_wentry *p = realloc(*v, nc * sizeof *p);
+  if (!p)
+    return fail_msg(-ENOMEM, errstr, size, "out of memory reading a range");
+  *v = p;
+  *cap = nc;
+  return 0;
+}
+
 static int cmp_start(const void *a, const void *b) {
   const struct vg_wentry *x = a, *y = b;
   return (x->start > y->start) - (x->start < y->start);
@@ -1939,16 +1956,8 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
       for (size_t i = 0; i < lb.n; i++) {
         if (lb.e[i].start < from_s || lb.e[i].start >= to_s)
           continue;
-        if (nopen == capopen) {
-          size_t cap = capopen ? 2 * capopen : 16;
-          struct vg_wentry *p = realloc(open, cap * sizeof *p);
-          if (!p) {
-            rc = fail_msg(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
-            goto fail;
-          }
-          open = p;
-          capopen = cap;
-        }
+        if ((rc = room_for_one(&open, &capopen, nopen, errstr, errstr_size)))
+          goto fail;
         if ((rc = blk_get(&lb, i, series, res, &open[nopen]))) {
           rc = blk_fail(rc, errstr, errstr_size, series, hour);
           goto fail;
@@ -1974,16 +1983,8 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
     wkey_get(key.mv_data, &s, &rs, &t);
     if (s != series || rs != res || t >= to_s)
       break;
-    if (nopen == capopen) {
-      size_t cap = capopen ? 2 * capopen : 16;
-      struct vg_wentry *p = realloc(open, cap * sizeof *p);
-      if (!p) {
-        rc = fail_msg(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
-        goto fail;
-      }
-      open = p;
-      capopen = cap;
-    }
+    if ((rc = room_for_one(&open, &capopen, nopen, errstr, errstr_size)))
+      goto fail;
     if ((rc = get_open(&key, &val, &open[nopen], errstr, errstr_size)))
       goto fail;
     nopen++;
