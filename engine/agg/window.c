@@ -38,6 +38,9 @@ int vg_windows_init(struct vg_windows *w, const struct vg_tz *tz, int64_t base_s
   w->ndirty = w->capdirty = 0;
   w->load = NULL;
   w->load_ctx = NULL;
+  w->coarse_mask = (1u << 15) - 1;
+  w->coarse = calloc((size_t)w->coarse_mask + 1, sizeof *w->coarse); /* optional */
+  w->gen = 1; /* the zeroed cache entries are stale */
   return 0;
 }
 
@@ -46,6 +49,8 @@ void vg_windows_release(struct vg_windows *w) {
   free(w->dirty);
   w->dirty = NULL;
   w->ndirty = w->capdirty = 0;
+  free(w->coarse);
+  w->coarse = NULL;
 }
 
 static int passed(const struct vg_windows *w, int64_t end);
@@ -116,6 +121,7 @@ static int final_and_clean(const struct vg_wentry *e, void *ctx) {
 uint32_t vg_windows_evict_final(struct vg_windows *w) {
   uint32_t before = w->t.n;
   vg_wtable_compact(&w->t, final_and_clean, NULL);
+  w->gen++;
   if (w->t.n != before) {
     reindex_dirty(w);
     recompute_mins(w);
@@ -189,11 +195,28 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
     w->c.rejected[VG_AGG_REJECT_RETENTION] += delta->st.count;
     return VG_AGG_REJECT_RETENTION;
   }
-  struct vg_span spans[3] = {
-      {start, end}, vg_calendar_hour(&w->cal, start), vg_calendar_day(&w->cal, start)};
+  struct vg_wcoarse *c = w->coarse ? &w->coarse[series & w->coarse_mask] : NULL;
+  if (c && (c->series != series || c->gen != w->gen))
+    *c = (struct vg_wcoarse){series, w->gen, {UINT32_MAX, UINT32_MAX}};
   for (int r = 0; r < 3; r++) {
-    struct vg_wentry *e;
-    int rc = get_window(w, series, (uint8_t)r, spans[r], &e);
+    struct vg_wentry *e = NULL;
+    if (r > 0 && c && c->at[r - 1] < w->t.n) {
+      /* entries move only in compactions (gen), and the calendar's windows
+       * of a resolution tile time: the one holding start is start's */
+      struct vg_wentry *x = &w->t.e[c->at[r - 1]];
+      assert(x->series == series && x->res == r);
+      if (x->start <= start && start < x->end)
+        e = x;
+    }
+    int rc = 0;
+    if (!e) {
+      struct vg_span s = r == 0   ? (struct vg_span){start, end}
+                         : r == 1 ? vg_calendar_hour(&w->cal, start)
+                                  : vg_calendar_day(&w->cal, start);
+      rc = get_window(w, series, (uint8_t)r, s, &e);
+      if (rc == 0 && r > 0 && c)
+        c->at[r - 1] = (uint32_t)(e - w->t.e);
+    }
     if (rc == 0)
       rc = vg_acc_merge(&e->acc, delta, &w->opts.acc);
     if (rc == 0 && w->load)
@@ -273,6 +296,7 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
     uint32_t before = w->t.n;
     struct horizon hz = {h, w->load != NULL};
     vg_wtable_compact(&w->t, past_horizon, &hz);
+    w->gen++;
     w->c.evicted += before - w->t.n;
     if (w->t.n != before && w->load)
       reindex_dirty(w);

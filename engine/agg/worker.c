@@ -245,10 +245,12 @@ size_t vg_worker_bytes(const struct vg_worker *w, int with_sketches, size_t *n) 
   return b;
 }
 
+/* Merges the epoch's deltas, releasing each once merged (while it is in
+ * the cache: a clear afterwards would walk the whole table again). */
 static int merge_epoch(struct vg_agg *a, struct epoch *e) {
   const struct vg_wtable *t = &a->win.t;
   for (uint32_t k = 0; k < e->deltas.n; k++) {
-    const struct vg_wentry *d = &e->deltas.e[k];
+    struct vg_wentry *d = &e->deltas.e[k];
     if (k + 16 < e->deltas.n && t->slots) {
       /* the table is far bigger than the cache: fetch the index slot of a
        * base window some deltas ahead (the merge waits on that miss) */
@@ -258,6 +260,8 @@ static int merge_epoch(struct vg_agg *a, struct epoch *e) {
     int rc = vg_windows_merge(&a->win, d->series, d->start, d->end, &d->acc, NULL);
     if (rc < 0)
       return rc;
+    if (d->acc.qs || d->acc.hll)
+      vg_acc_release(&d->acc);
   }
   for (int r = 1; r < VG_AGG_REJECT_MAX; r++)
     a->win.c.rejected[r] += e->rejected[r];
@@ -297,7 +301,7 @@ int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
         epoch_free(e);
         return rc;
       }
-      vg_wtable_clear(&e->deltas);
+      vg_wtable_forget(&e->deltas); /* merge_epoch released the deltas */
       memset(e->rejected, 0, sizeof e->rejected);
       rc = vg_spsc_push(&w->empty, e);
       assert(rc == 0); /* at most VG_AGG_MAX_PENDING + 2 epochs exist */

@@ -18,6 +18,10 @@ void vg_wtable_init(struct vg_wtable *t) {
 void vg_wtable_clear(struct vg_wtable *t) {
   for (uint32_t k = 0; k < t->n; k++)
     vg_acc_release(&t->e[k].acc);
+  vg_wtable_forget(t);
+}
+
+void vg_wtable_forget(struct vg_wtable *t) {
   t->n = 0;
   if (t->slots)
     memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof *t->slots);

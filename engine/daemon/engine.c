@@ -180,6 +180,9 @@ struct vg_engine {
   VEC(const struct vg_wentry *) open, sealed;
   VEC(struct vg_store_pos) pos;
   struct vg_window_counters last_counters;
+  /* the writer thread's CPU seconds merging epochs and committing them,
+   * logged at the end of a run (where the writer's time goes) */
+  double merge_cpu_s, commit_cpu_s;
 
   /* metrics (NULL without a registry) */
   struct vg_counter *rejects[VG_REJECT_REASON_COUNT], *agg_rejects[VG_AGG_REJECT_MAX];
@@ -195,6 +198,13 @@ static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+/* CPU seconds of the calling thread. */
+static double thread_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Records the first fatal error and asks everyone to stop. */
@@ -643,8 +653,10 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
     vg_counter_add(e->epochs, 1);
     vg_counter_add(e->series_new, e->series.n);
   }
-  VG_LOG_DEBUG("epoch committed", "epoch=%" PRIu64 " open=%zu sealed=%zu", e->epoch,
-               e->open.n, e->sealed.n);
+  VG_LOG_DEBUG("epoch committed",
+               "epoch=%" PRIu64 " open=%zu sealed=%zu windows=%" PRIu32 " seconds=%.3f",
+               e->epoch, e->open.n, e->sealed.n, win->t.n,
+               (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
   vg_windows_clean(win);
   /* sealed windows leave memory in batches: each compaction rebuilds the
    * table's index, which per epoch would cost more than the epoch's merges
@@ -711,7 +723,9 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
        * start, so none has more to say -- all count as idle, and the
        * watermark becomes the highest partition watermark (window.h) */
       int64_t now = e->o.drain && all_done ? INT64_MAX : now_ns();
+      double c0 = thread_cpu_s();
       int merged = vg_agg_collect(e->agg, now, on_emit, e);
+      e->merge_cpu_s += thread_cpu_s() - c0;
       if (merged < 0) {
         engine_fail(e, "out of memory merging an epoch");
         break;
@@ -723,7 +737,9 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     }
     if (atomic_load(&e->failed))
       break;
+    double c1 = thread_cpu_s();
     rc = commit(e, err, sizeof err);
+    e->commit_cpu_s += thread_cpu_s() - c1;
     if (rc == VG_EFULL || rc == -ENOSPC || rc == -ENOMEM) {
       /* nothing of the epoch was committed; the workers fill up and wait */
       commit_pending = 1;
@@ -769,7 +785,9 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     snprintf(errstr, errstr_size, "the last epoch could not be committed: %s", err);
     return rc;
   }
-  VG_LOG_INFO("stopped after committing", "epoch=%" PRIu64, e->epoch);
+  VG_LOG_INFO("stopped after committing",
+              "epoch=%" PRIu64 " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f", e->epoch,
+              e->merge_cpu_s, e->commit_cpu_s);
   return restart ? VG_ERESTART : 0;
 }
 

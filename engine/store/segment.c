@@ -311,6 +311,7 @@ int vg_seg_encode(const struct vg_seg_key *key, const struct vg_wentry *const *w
   struct sbuf cols = {0}, seg = {0};
   double *tmp = NULL;
   int64_t span_len = vg_seg_span_len(key->res);
+  (void)span_len; /* read by the assertions only */
   assert(span_len > 0 && (codec & ~3u) == 0);
   for (size_t i = 0; i < n; i++) {
     assert(w[i]->start >= key->span_start && w[i]->start < key->span_start + span_len);

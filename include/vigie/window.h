@@ -56,6 +56,14 @@ struct vg_window_counters {
 typedef int (*vg_window_loader)(void *ctx, uint64_t series, uint8_t res, int64_t start,
                                 struct vg_wentry *out);
 
+/* The hour and day windows a series merged into last, as entry indices (see
+ * vg_windows_merge). */
+struct vg_wcoarse {
+  uint64_t series;
+  uint32_t gen; /* the table's compaction count when filled */
+  uint32_t at[2]; /* hour, day */
+};
+
 struct vg_windows {
   struct vg_calendar cal;
   struct vg_window_opts opts;
@@ -73,6 +81,13 @@ struct vg_windows {
   uint32_t ndirty, capdirty;
   vg_window_loader load;
   void *load_ctx;
+  /* a small direct-mapped cache by series of its coarse windows: a base
+   * delta's hour and day are nearly always the previous delta's of its
+   * series, and finding them through the table's index costs two cache
+   * misses per delta once it holds millions of windows. gen counts the
+   * compactions, which move entries. NULL if it could not be allocated. */
+  struct vg_wcoarse *coarse;
+  uint32_t coarse_mask, gen;
 };
 
 /* tz is borrowed. Returns 0 or VG_ECONFIG (base_s must divide an hour). */

@@ -55,6 +55,9 @@ void vg_wtable_init(struct vg_wtable *t);
 void vg_wtable_release(struct vg_wtable *t);
 /* Releases every entry but keeps the memory. */
 void vg_wtable_clear(struct vg_wtable *t);
+/* Empties the table, keeping the memory, without touching the entries: the
+ * caller released each of them already. */
+void vg_wtable_forget(struct vg_wtable *t);
 /* Bytes held by the table itself (not counting sketches). */
 size_t vg_wtable_bytes(const struct vg_wtable *t);
 

@@ -193,6 +193,55 @@ static void rollups_are_exact_merges(void **state) {
   vg_tz_free(tz);
 }
 
+/* The merge remembers each series' hour and day windows by entry index; an
+ * eviction moves entries, and the next delta must still find its own hour
+ * and day, not a window that moved into the remembered place. */
+static void coarse_windows_found_after_eviction(void **state) {
+  (void)state;
+  struct vg_tz *tz = load("UTC");
+  struct vg_windows w;
+  struct vg_window_opts o = {
+      .lateness_s = 0, .retention_s = 30 * 86400, .acc = VG_ACC_OPTS_DEFAULT};
+  assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
+  struct vg_acc d;
+  delta_of(&d, 30, 1); /* series 1: base, hour and day at 0 (entries 0-2) */
+  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
+  vg_acc_release(&d);
+  delta_of(&d, 7230, 2); /* series 2: entries 3-5 */
+  assert_int_equal(vg_windows_merge(&w, 2, 7200, 7260, &d, NULL), VG_AGG_ACCEPTED);
+  vg_acc_release(&d);
+  /* series 1's base and hour go final and leave: series 2's move down */
+  struct emits em = {0};
+  assert_int_equal(vg_windows_advance(&w, 3601 * S, on_emit, &em), 2);
+  assert_int_equal(vg_windows_evict_final(&w), 2);
+  assert_int_equal(w.t.n, 4);
+  for (int k = 0; k < 3; k++) {
+    delta_of(&d, 7290 + 60 * k, 3);
+    assert_int_equal(vg_windows_merge(&w, 2, 7260 + 60 * k, 7320 + 60 * k, &d, NULL),
+                     VG_AGG_ACCEPTED);
+    vg_acc_release(&d);
+  }
+  /* one hour and one day window each, holding every delta */
+  assert_int_equal(w.t.n, 7); /* series 1: day; series 2: 4 bases, hour, day */
+  const struct vg_wentry *hour = vg_windows_get(&w, 2, VG_RES_HOUR, 7200);
+  const struct vg_wentry *day = vg_windows_get(&w, 2, VG_RES_DAY, 0);
+  assert_non_null(hour);
+  assert_non_null(day);
+  assert_int_equal(hour->acc.st.count, 4);
+  assert_true(hour->acc.st.sum == 11);
+  assert_int_equal(day->acc.st.count, 4);
+  assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 1);
+  /* a delta of series 1 after its hour left: a new hour window is made */
+  delta_of(&d, 40, 5);
+  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
+  vg_acc_release(&d);
+  assert_int_equal(vg_windows_get(&w, 1, VG_RES_HOUR, 0)->acc.st.count, 1);
+  assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 2);
+  assert_int_equal(vg_windows_get(&w, 2, VG_RES_DAY, 0)->acc.st.count, 4);
+  vg_windows_release(&w);
+  vg_tz_free(tz);
+}
+
 /* ---- real data: Aberdeen PM, October 2018 (UTC timestamps), in
  * Europe/London local hours and days, which include the 25-hour
  * 2018-10-28; the oracle groups events with glibc's localtime_r, independent
@@ -361,6 +410,7 @@ int vg_test_agg_window(void) {
       cmocka_unit_test(watermark_is_min_over_active_partitions),
       cmocka_unit_test(window_goes_final_then_revises),
       cmocka_unit_test(rollups_are_exact_merges),
+      cmocka_unit_test(coarse_windows_found_after_eviction),
       cmocka_unit_test(real_data_rollups_match_libc_oracle),
   };
   return cmocka_run_group_tests_name("agg_window", tests, NULL, NULL);
