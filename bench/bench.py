@@ -91,6 +91,16 @@ def vigied_metrics(err_path):
     return out
 
 
+def rollup_count(bootstrap, topic):
+    """Records in the single-partition topic (its high watermark)."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-count"})
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+    finally:
+        c.close()
+
+
 def measure(cmd, out_path, env=None, timeout=None, on_timeout=None):
     """Runs cmd; returns (rc, wall s, cpu s, peak RSS MiB, stdout text).
     On timeout on_timeout() is called before the kill (rc -9)."""
@@ -197,6 +207,10 @@ def main():
     with broker.Cluster(nodes=1) as k:
         topic = "bench.air-quality"
         k.create_topic(topic, a.partitions)
+        # the broker creates no topic on its own: vigied's dead letters and
+        # rollups need theirs, or rollups wait and the run would not include
+        # publishing them
+        k.create_topic("bench.dead", 1)
         # 2. the same messages into the topic, keyed by sensor id, with kcat
         log(f"producing to {topic} ({a.partitions} partitions) with kcat")
         t0 = time.monotonic()
@@ -256,6 +270,8 @@ def main():
                 d = os.path.join(work, f"vigied-w{w}-{i}")
                 shutil.rmtree(d, ignore_errors=True)  # a reused --workdir
                 os.makedirs(d)
+                rtopic = f"bench.rollups.w{w}.{i}"
+                k.create_topic(rtopic, 1)
                 cfg = os.path.join(d, "vigie.yaml")
                 with open(cfg, "w") as f:
                     f.write(f"""data_dir: {d}/data
@@ -267,7 +283,7 @@ workers: {w}
 kafka:
   brokers: {k.bootstrap}
   dead_letter_topic: bench.dead
-  rollup_topic: bench.rollups.w{w}.{i}
+  rollup_topic: {rtopic}
 http: {{listen: 127.0.0.1:0}}
 sources:
   - topic: {topic}
@@ -291,8 +307,20 @@ sources:
                                              "vigie_store_used_bytes", "error")))
                 du = subprocess.run(["du", "-sm", os.path.join(d, "data")],
                                     capture_output=True, text=True).stdout.split()
+                # the run counts only with every rollup acknowledged by the
+                # broker: vigied logs what it could not publish
+                rollups = rollup_count(k.bootstrap, rtopic)
+                with open(errp) as f:
+                    unpublished = [ln for ln in f if "rollups not all acknowledged" in ln
+                                   or "rollup topic cannot be written" in ln]
+                if unpublished:
+                    res["notes"].append(f"{name} #{i}: rollups not all published: "
+                                        + unpublished[-1].strip())
+                    if rc == 0:
+                        rc = 1
+                log(f"{name} #{i}: {rollups} rollups in {rtopic}")
                 record(name, i, rc, wall, cpu, rss,
-                       extra={"store_mib": int(du[0]) if du else None})
+                       extra={"store_mib": int(du[0]) if du else None, "rollups": rollups})
                 if rc != 0:
                     with open(os.path.join(d, "vigied.out.err")) as f:
                         res["notes"].append(f"{name} #{i} exited {rc}: {f.read()[-1500:]}")
