@@ -786,8 +786,8 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     return rc;
   }
   VG_LOG_INFO("stopped after committing",
-              "epoch=%" PRIu64 " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f", e->epoch,
-              e->merge_cpu_s, e->commit_cpu_s);
+              "epoch=%" PRIu64 " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f",
+              e->epoch, e->merge_cpu_s, e->commit_cpu_s);
   return restart ? VG_ERESTART : 0;
 }
 

@@ -205,7 +205,7 @@ static void export_folder(void **state) {
   static const char *const ids[] = {"passages-heure", "passages-jour", "passages-final"};
   for (int i = 0; i < 3; i++)
     for (int fmt = VG_DS_CSV; fmt <= VG_DS_JSON; fmt++) {
-      size_t flen, blen;
+      size_t flen = 0, blen = 0;
       snprintf(path, sizeof path, "%s/%s.%s", xdir, ids[i], fmt == VG_DS_CSV ? "csv" : "json");
       char *file = slurp(path, &flen), *body = export_body(api, ids[i], fmt, &blen);
       assert_non_null(file);
@@ -224,7 +224,7 @@ static void export_folder(void **state) {
   /* a new final hour of c1 after the last day: the final-only dataset
    * gains a row, and its files are replaced */
   snprintf(path, sizeof path, "%s/passages-final.csv", xdir);
-  size_t before_len, after_len;
+  size_t before_len = 0, after_len = 0;
   char *before = slurp(path, &before_len);
   struct vg_wentry w;
   memset(&w, 0, sizeof w);
@@ -268,7 +268,7 @@ static void export_thread_follows_commits(void **state) {
   struct vg_exportdir *x;
   assert_int_equal(vg_exportdir_new(&o, &x, err, sizeof err), 0);
   snprintf(path, sizeof path, "%s/passages-final.csv", xdir);
-  size_t len0 = 0, len;
+  size_t len0 = 0, len = 0;
   for (int i = 0; i < 200 && !len0; i++) {
     char *b = slurp(path, &len0);
     free(b);

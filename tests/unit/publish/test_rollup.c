@@ -14,8 +14,10 @@
 #include "vigie/rollup.h"
 #include "vigie/tz.h"
 
-static char *to_json(const char *key, const struct vg_wentry *w, const struct vg_tz *tz,
-                     int *rc) {
+/* not inlined: gcc -O3 then takes the returned buffer for the address of
+ * open_memstream's local pointer (-Wdangling-pointer) */
+__attribute__((noinline)) static char *
+to_json(const char *key, const struct vg_wentry *w, const struct vg_tz *tz, int *rc) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
