@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vigie/window.h"
 
@@ -113,6 +114,17 @@ static void recompute_mins(struct vg_windows *w) {
   w->min_open_end = min_open;
 }
 
+/* After a compaction that moved entries: the cached indices are stale. At
+ * the wrap of the generation the cache is emptied, so that no entry filled
+ * 2^32 compactions ago looks current. */
+static void entries_moved(struct vg_windows *w) {
+  if (++w->gen == 0) {
+    if (w->coarse)
+      memset(w->coarse, 0, ((size_t)w->coarse_mask + 1) * sizeof *w->coarse);
+    w->gen = 1;
+  }
+}
+
 static int final_and_clean(const struct vg_wentry *e, void *ctx) {
   (void)ctx;
   return e->final && !e->dirty && !e->emit;
@@ -121,8 +133,8 @@ static int final_and_clean(const struct vg_wentry *e, void *ctx) {
 uint32_t vg_windows_evict_final(struct vg_windows *w) {
   uint32_t before = w->t.n;
   vg_wtable_compact(&w->t, final_and_clean, NULL);
-  w->gen++;
   if (w->t.n != before) {
+    entries_moved(w);
     reindex_dirty(w);
     recompute_mins(w);
   }
@@ -201,11 +213,11 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
   for (int r = 0; r < 3; r++) {
     struct vg_wentry *e = NULL;
     if (r > 0 && c && c->at[r - 1] < w->t.n) {
-      /* entries move only in compactions (gen), and the calendar's windows
-       * of a resolution tile time: the one holding start is start's */
+      /* entries move only in compactions (gen); only windows with the
+       * calendar's own span are cached, and those tile time: the one
+       * holding start is start's */
       struct vg_wentry *x = &w->t.e[c->at[r - 1]];
-      assert(x->series == series && x->res == r);
-      if (x->start <= start && start < x->end)
+      if (x->series == series && x->res == r && x->start <= start && start < x->end)
         e = x;
     }
     int rc = 0;
@@ -214,7 +226,9 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
                          : r == 1 ? vg_calendar_hour(&w->cal, start)
                                   : vg_calendar_day(&w->cal, start);
       rc = get_window(w, series, (uint8_t)r, s, &e);
-      if (rc == 0 && r > 0 && c)
+      /* a window from the store may have another span (the time zone or
+       * its rules changed since): found by its start, never cached */
+      if (rc == 0 && r > 0 && c && e->start == s.start && e->end == s.end)
         c->at[r - 1] = (uint32_t)(e - w->t.e);
     }
     if (rc == 0)
@@ -296,7 +310,8 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
     uint32_t before = w->t.n;
     struct horizon hz = {h, w->load != NULL};
     vg_wtable_compact(&w->t, past_horizon, &hz);
-    w->gen++;
+    if (w->t.n != before)
+      entries_moved(w);
     w->c.evicted += before - w->t.n;
     if (w->t.n != before && w->load)
       reindex_dirty(w);

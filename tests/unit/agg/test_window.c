@@ -242,6 +242,43 @@ static void coarse_windows_found_after_eviction(void **state) {
   vg_tz_free(tz);
 }
 
+/* A window restored from the store keeps its stored span, which need not be
+ * the calendar's (the time zone or its rules changed between runs): a delta
+ * finds it by its start, but a later delta past the calendar's end goes to
+ * the calendar's next window, not to the stored one that still holds it. */
+static void stored_window_of_another_span_is_not_cached(void **state) {
+  (void)state;
+  struct vg_tz *tz = load("UTC");
+  struct vg_windows w;
+  struct vg_window_opts o = {
+      .lateness_s = 0, .retention_s = 30 * 86400, .acc = VG_ACC_OPTS_DEFAULT};
+  assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
+  /* a stored 25-hour day at 0 (a London fall-back day, say) */
+  struct vg_wentry day;
+  memset(&day, 0, sizeof day);
+  day.series = 1;
+  day.res = VG_RES_DAY;
+  day.start = 0;
+  day.end = 90000;
+  delta_of(&day.acc, 100, 7);
+  assert_int_equal(vg_windows_restore(&w, &day), 0);
+  vg_acc_release(&day.acc);
+  struct vg_acc d;
+  delta_of(&d, 30, 1); /* the first UTC day: into the stored window */
+  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
+  vg_acc_release(&d);
+  delta_of(&d, 86430, 2); /* the next UTC day, inside the stored span */
+  assert_int_equal(vg_windows_merge(&w, 1, 86400, 86460, &d, NULL), VG_AGG_ACCEPTED);
+  vg_acc_release(&d);
+  assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 2);
+  const struct vg_wentry *next = vg_windows_get(&w, 1, VG_RES_DAY, 86400);
+  assert_non_null(next);
+  assert_int_equal(next->end, 172800);
+  assert_int_equal(next->acc.st.count, 1);
+  vg_windows_release(&w);
+  vg_tz_free(tz);
+}
+
 /* ---- real data: Aberdeen PM, October 2018 (UTC timestamps), in
  * Europe/London local hours and days, which include the 25-hour
  * 2018-10-28; the oracle groups events with glibc's localtime_r, independent
@@ -411,6 +448,7 @@ int vg_test_agg_window(void) {
       cmocka_unit_test(window_goes_final_then_revises),
       cmocka_unit_test(rollups_are_exact_merges),
       cmocka_unit_test(coarse_windows_found_after_eviction),
+      cmocka_unit_test(stored_window_of_another_span_is_not_cached),
       cmocka_unit_test(real_data_rollups_match_libc_oracle),
   };
   return cmocka_run_group_tests_name("agg_window", tests, NULL, NULL);
