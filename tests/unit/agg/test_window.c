@@ -193,16 +193,23 @@ static void rollups_are_exact_merges(void **state) {
   vg_tz_free(tz);
 }
 
+/* Windows in zone over base_s windows, with lateness 0 and 30 days of
+ * retention (the cache tests); the caller frees the returned zone. */
+static struct vg_tz *windows_in(struct vg_windows *w, const char *zone, int64_t base_s) {
+  struct vg_tz *tz = load(zone);
+  struct vg_window_opts o = {
+      .lateness_s = 0, .retention_s = 30 * 86400, .acc = VG_ACC_OPTS_DEFAULT};
+  assert_int_equal(vg_windows_init(w, tz, base_s, &o), 0);
+  return tz;
+}
+
 /* The merge remembers each series' hour and day windows by entry index; an
  * eviction moves entries, and the next delta must still find its own hour
  * and day, not a window that moved into the remembered place. */
 static void coarse_windows_found_after_eviction(void **state) {
   (void)state;
-  struct vg_tz *tz = load("UTC");
   struct vg_windows w;
-  struct vg_window_opts o = {
-      .lateness_s = 0, .retention_s = 30 * 86400, .acc = VG_ACC_OPTS_DEFAULT};
-  assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
+  struct vg_tz *tz = windows_in(&w, "UTC", 60);
   struct vg_acc d;
   delta_of(&d, 30, 1); /* series 1: base, hour and day at 0 (entries 0-2) */
   assert_int_equal(vg_windows_merge(&w, 1, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
@@ -248,11 +255,8 @@ static void coarse_windows_found_after_eviction(void **state) {
  * the calendar's next window, not to the stored one that still holds it. */
 static void stored_window_of_another_span_is_not_cached(void **state) {
   (void)state;
-  struct vg_tz *tz = load("UTC");
   struct vg_windows w;
-  struct vg_window_opts o = {
-      .lateness_s = 0, .retention_s = 30 * 86400, .acc = VG_ACC_OPTS_DEFAULT};
-  assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
+  struct vg_tz *tz = windows_in(&w, "UTC", 60);
   /* a stored 25-hour day at 0 (a London fall-back day, say) */
   struct vg_wentry day;
   memset(&day, 0, sizeof day);
