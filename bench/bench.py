@@ -311,8 +311,10 @@ sources:
                 # broker: vigied logs what it could not publish
                 rollups = rollup_count(k.bootstrap, rtopic)
                 with open(errp) as f:
-                    unpublished = [ln for ln in f if "rollups not all acknowledged" in ln
-                                   or "rollup topic cannot be written" in ln]
+                    errtext = f.read()
+                unpublished = [ln for ln in errtext.splitlines()
+                               if "rollups not all acknowledged" in ln
+                               or "rollup topic cannot be written" in ln]
                 if unpublished:
                     res["notes"].append(f"{name} #{i}: rollups not all published: "
                                         + unpublished[-1].strip())
@@ -322,8 +324,7 @@ sources:
                 record(name, i, rc, wall, cpu, rss,
                        extra={"store_mib": int(du[0]) if du else None, "rollups": rollups})
                 if rc != 0:
-                    with open(os.path.join(d, "vigied.out.err")) as f:
-                        res["notes"].append(f"{name} #{i} exited {rc}: {f.read()[-1500:]}")
+                    res["notes"].append(f"{name} #{i} exited {rc}: {errtext[-1500:]}")
                 shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
 
         # d. DuckDB over the file (before Kafka Streams, the slowest)

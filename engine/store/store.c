@@ -567,6 +567,29 @@ static void name_series(MDB_txn *txn, const struct vg_store *st, uint64_t id, ch
     snprintf(buf, size, "series id %" PRIu64, id);
 }
 
+/* Room for one more window in *v (n used, *cap held; doubling). 0 or
+ * -ENOMEM. */
+static int room_for_window(struct vg_wentry **v, size_t *cap, size_t n) {
+  if (n < *cap)
+    return 0;
+  size_t nc = *cap ? 2 * *cap : 64;
+  struct vg_wentry *p = realloc(*v, nc * sizeof *p);
+  if (!p)
+    return -ENOMEM;
+  *v = p;
+  *cap = nc;
+  return 0;
+}
+
+/* Fetches the 152-byte window w into the cache ahead of its use: the
+ * commit walks windows in key order, scattered over the writer's table. */
+static inline void prefetch_window(const struct vg_wentry *w) {
+  const char *p = (const char *)w;
+  __builtin_prefetch(p);
+  __builtin_prefetch(p + 64);
+  __builtin_prefetch(p + 128);
+}
+
 /* Merges the sealed windows w[0..n) (one segment's, sorted) into their
  * segment: one decode and one encode of the segment. */
 static int seal_group(struct vg_store *st, MDB_txn *txn, const struct vg_wentry *const *w,
@@ -653,14 +676,9 @@ static int flush_group(struct vg_store *st, MDB_txn *txn, uint64_t series, uint8
       break;
     if (val.mv_size < OPEN_HDR || !(((const uint8_t *)val.mv_data)[1] & OPEN_PENDING))
       continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 64;
-      struct vg_wentry *nw = realloc(w, cap * sizeof *w);
-      if (!nw) {
-        rc = fail_msg(-ENOMEM, errstr, size, "out of memory sealing windows");
-        goto fail;
-      }
-      w = nw;
+    if (room_for_window(&w, &cap, n)) {
+      rc = fail_msg(-ENOMEM, errstr, size, "out of memory sealing windows");
+      goto fail;
     }
     if ((rc = get_open(&key, &val, &w[n], errstr, size)))
       goto fail;
@@ -899,15 +917,9 @@ static int flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t
         if (!(b->e[i].flags & OPEN_PENDING))
           continue;
         if (pass == 0) {
-          if (n == st->cap_fw) {
-            size_t cap = st->cap_fw ? 2 * st->cap_fw : 256;
-            struct vg_wentry *nw = realloc(st->fw, cap * sizeof *nw);
-            if (!nw) {
-              rc = fail_msg(-ENOMEM, errstr, size, "out of memory sealing windows");
-              goto fail;
-            }
-            st->fw = nw;
-            st->cap_fw = cap;
+          if (room_for_window(&st->fw, &st->cap_fw, n)) {
+            rc = fail_msg(-ENOMEM, errstr, size, "out of memory sealing windows");
+            goto fail;
           }
           if ((rc = blk_get(b, i, series, VG_RES_BASE, &st->fw[n]))) {
             rc = blk_fail(rc, errstr, size, series, hour);
@@ -1025,11 +1037,8 @@ static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_stor
     for (; io < no && open[io].series == series && open[io].res == VG_RES_BASE &&
            blk_hour(open[io].start) == hour;
          io++) {
-      if (io + 8 < no) { /* the windows sit in table order: fetch ahead */
-        const char *ahead = (const char *)open[io + 8].w;
-        __builtin_prefetch(ahead), __builtin_prefetch(ahead + 64);
-        __builtin_prefetch(ahead + 128);
-      }
+      if (io + 8 < no)
+        prefetch_window(open[io + 8].w);
       const struct vg_wentry *w = open[io].w;
       long at = found ? blk_find(b, w->start) : -1;
       uint8_t carried = at >= 0 ? b->e[at].flags & OPEN_PENDING : 0;
@@ -1041,11 +1050,8 @@ static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_stor
     for (; is < ns && skeys[is].series == series && skeys[is].res == VG_RES_BASE &&
            blk_hour(skeys[is].start) == hour;
          is++) {
-      if (is + 8 < ns) {
-        const char *ahead = (const char *)skeys[is + 8].w;
-        __builtin_prefetch(ahead), __builtin_prefetch(ahead + 64);
-        __builtin_prefetch(ahead + 128);
-      }
+      if (is + 8 < ns)
+        prefetch_window(skeys[is + 8].w);
       const struct vg_wentry *w = skeys[is].w;
       long at = blk_find(b, w->start);
       uint8_t carried = at >= 0 ? b->e[at].flags & OPEN_KEEP : 0;
@@ -1173,12 +1179,8 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
       continue;
     /* the windows sit in the caller's order, not in key order: fetch
      * ahead to overlap the cache misses */
-    if (i + 16 < ep->nopen) {
-      const char *ahead = (const char *)open[i + 16].w;
-      __builtin_prefetch(ahead);
-      __builtin_prefetch(ahead + 64);
-      __builtin_prefetch(ahead + 128);
-    }
+    if (i + 16 < ep->nopen)
+      prefetch_window(open[i + 16].w);
     if ((rc = put_open(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING, i > 0,
                        !open[i].w->stored)))
       goto fail;
@@ -1286,37 +1288,32 @@ fail:
   return rc;
 }
 
+/* Room for n keys in *v (kept between commits, grown by half again). 0 or
+ * -ENOMEM. */
+static int reserve_keys(struct okey **v, size_t *cap, size_t n) {
+  if (n <= *cap)
+    return 0;
+  size_t nc = n + n / 2;
+  struct okey *p = realloc(*v, nc * sizeof *p);
+  if (!p)
+    return -ENOMEM;
+  *v = p;
+  *cap = nc;
+  return 0;
+}
+
 int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *errstr,
                     size_t errstr_size) {
   if (st->o.readonly)
     return fail_msg(VG_ECONFIG, errstr, errstr_size, "cannot commit: the store is read-only");
   int rc = -ENOMEM;
-  if (ep->nopen > st->cap_okeys) {
-    size_t cap = ep->nopen + ep->nopen / 2;
-    struct okey *o = realloc(st->okeys, cap * sizeof *o);
-    if (!o)
-      return fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64,
-                      ep->epoch);
-    st->okeys = o;
-    st->cap_okeys = cap;
-  }
-  if (ep->nsealed > st->cap_skeys) {
-    size_t cap = ep->nsealed + ep->nsealed / 2;
-    struct okey *o = realloc(st->skeys, cap * sizeof *o);
-    if (!o)
-      return fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64,
-                      ep->epoch);
-    st->skeys = o;
-    st->cap_skeys = cap;
-  }
-  size_t most = ep->nopen > ep->nsealed ? ep->nopen : ep->nsealed;
-  if (most > st->cap_tkeys) {
-    struct okey *o = realloc(st->tkeys, (most + most / 2) * sizeof *o);
-    if (o) { /* without it the sort is slower, not wrong */
-      st->tkeys = o;
-      st->cap_tkeys = most + most / 2;
-    }
-  }
+  if (reserve_keys(&st->okeys, &st->cap_okeys, ep->nopen) ||
+      reserve_keys(&st->skeys, &st->cap_skeys, ep->nsealed))
+    return fail_msg(rc, errstr, errstr_size, "out of memory committing epoch %" PRIu64,
+                    ep->epoch);
+  /* the sort's scratch: without it the sort is slower, not wrong */
+  (void)reserve_keys(&st->tkeys, &st->cap_tkeys,
+                     ep->nopen > ep->nsealed ? ep->nopen : ep->nsealed);
   struct okey *open = st->okeys;
   /* key order: segments are grouped, and B-tree puts stay local; the keys
    * are copied next to the pointers so that sorting does not chase them */
@@ -1899,20 +1896,6 @@ void vg_store_reader_end(struct vg_store_reader *r) {
   free(r);
 }
 
-/* Makes room for one more window in a range read's array. */
-static int room_for_one(struct vg_wentry **v, size_t *cap, size_t n, char *errstr,
-                        size_t size) {
-  if (n < *cap)
-    return 0;
-  size_t nc = *cap ? 2 * *cap : 16;
-  struct vg_wentry *p = realloc(*v, nc * sizeof *p);
-  if (!p)
-    return fail_msg(-ENOMEM, errstr, size, "out of memory reading a range");
-  *v = p;
-  *cap = nc;
-  return 0;
-}
-
 static int cmp_start(const void *a, const void *b) {
   const struct vg_wentry *x = a, *y = b;
   return (x->start > y->start) - (x->start < y->start);
@@ -1956,8 +1939,10 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
       for (size_t i = 0; i < lb.n; i++) {
         if (lb.e[i].start < from_s || lb.e[i].start >= to_s)
           continue;
-        if ((rc = room_for_one(&open, &capopen, nopen, errstr, errstr_size)))
+        if (room_for_window(&open, &capopen, nopen)) {
+          rc = fail_msg(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
           goto fail;
+        }
         if ((rc = blk_get(&lb, i, series, res, &open[nopen]))) {
           rc = blk_fail(rc, errstr, errstr_size, series, hour);
           goto fail;
@@ -1983,8 +1968,10 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
     wkey_get(key.mv_data, &s, &rs, &t);
     if (s != series || rs != res || t >= to_s)
       break;
-    if ((rc = room_for_one(&open, &capopen, nopen, errstr, errstr_size)))
+    if (room_for_window(&open, &capopen, nopen)) {
+      rc = fail_msg(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
       goto fail;
+    }
     if ((rc = get_open(&key, &val, &open[nopen], errstr, errstr_size)))
       goto fail;
     nopen++;
