@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -152,13 +153,15 @@ void vg_kafka_consumer_free(struct vg_kafka_consumer *c) {
 
 /* The metadata of each named topic, from one request for the whole cluster
  * (asking for named topics would let a broker with auto-creation create a
- * misspelt one). *md must be destroyed by the caller; mts[t] points into it. */
-static int topics_metadata(struct vg_kafka_consumer *c, const char *const *topics,
-                           size_t ntopics, int timeout_ms,
+ * misspelt one). *md must be destroyed by the caller; mts[t] points into it,
+ * or is NULL for a missing topic when allow_missing (else that is an error
+ * naming it). */
+static int topics_metadata(rd_kafka_t *rk, const char *const *topics, size_t ntopics,
+                           int timeout_ms, int allow_missing,
                            const struct rd_kafka_metadata **md,
                            const struct rd_kafka_metadata_topic **mts, char *errstr,
                            size_t errstr_size) {
-  rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 1, NULL, md, timeout_ms);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, md, timeout_ms);
   if (err) {
     *md = NULL;
     snprintf(errstr, errstr_size, "reading topic metadata from the brokers: %s",
@@ -173,6 +176,11 @@ static int topics_metadata(struct vg_kafka_consumer *c, const char *const *topic
       if (strcmp((*md)->topics[i].topic, topics[t]) == 0)
         mt = &(*md)->topics[i];
     if (!mt || mt->err || mt->partition_cnt <= 0) {
+      if (allow_missing && (!mt || mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                            mt->partition_cnt <= 0)) {
+        mts[t] = NULL;
+        continue;
+      }
       snprintf(errstr, errstr_size, "topic \"%s\": %s", topics[t],
                !mt       ? "does not exist"
                : mt->err ? rd_kafka_err2str(mt->err)
@@ -184,6 +192,23 @@ static int topics_metadata(struct vg_kafka_consumer *c, const char *const *topic
   return 0;
 }
 
+int vg_kafka_count_partitions(struct vg_kafka_consumer *c, const char *const *topics,
+                              size_t ntopics, int timeout_ms, int32_t *counts,
+                              char *errstr, size_t errstr_size) {
+  const struct rd_kafka_metadata *md = NULL;
+  const struct rd_kafka_metadata_topic **mts = calloc(ntopics ? ntopics : 1, sizeof *mts);
+  if (!mts)
+    return -ENOMEM;
+  int rc = topics_metadata(c->rk, topics, ntopics, timeout_ms, 1, &md, mts, errstr,
+                           errstr_size);
+  for (size_t t = 0; rc == 0 && t < ntopics; t++)
+    counts[t] = mts[t] ? mts[t]->partition_cnt : 0;
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  free(mts);
+  return rc;
+}
+
 int vg_kafka_list_partitions(struct vg_kafka_consumer *c, const char *const *topics,
                              size_t ntopics, int timeout_ms,
                              void (*fn)(void *ctx, const char *topic, int32_t partition,
@@ -193,7 +218,8 @@ int vg_kafka_list_partitions(struct vg_kafka_consumer *c, const char *const *top
   const struct rd_kafka_metadata_topic **mts = calloc(ntopics ? ntopics : 1, sizeof *mts);
   if (!mts)
     return -ENOMEM;
-  int rc = topics_metadata(c, topics, ntopics, timeout_ms, &md, mts, errstr, errstr_size);
+  int rc = topics_metadata(c->rk, topics, ntopics, timeout_ms, 0, &md, mts, errstr,
+                           errstr_size);
   for (size_t t = 0; rc == 0 && t < ntopics; t++)
     for (int32_t p = 0; p < mts[t]->partition_cnt; p++)
       fn(ctx, topics[t], p, mts[t]->partition_cnt);
@@ -238,7 +264,7 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
 
   if (!(mts = calloc(ntopics ? ntopics : 1, sizeof *mts)))
     goto fail;
-  if ((rc = topics_metadata(c, topics, ntopics, timeout_ms, &md, mts, errstr,
+  if ((rc = topics_metadata(c->rk, topics, ntopics, timeout_ms, 0, &md, mts, errstr,
                             errstr_size)))
     goto fail;
   for (size_t t = 0; t < ntopics; t++) {
@@ -404,9 +430,235 @@ ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
     out[k].key_len = m->key_len;
     out[k].payload = m->payload;
     out[k].len = m->len;
+    out[k].rkm = m;
     k++;
   }
   return (ssize_t)k;
+}
+
+int vg_kafka_msg_header(const struct vg_kafka_msg *m, const char *name, const char **val,
+                        size_t *len) {
+  rd_kafka_headers_t *hdrs = NULL;
+  const void *v = NULL;
+  size_t n = 0;
+  if (!m->rkm || rd_kafka_message_headers((const rd_kafka_message_t *)m->rkm, &hdrs) ||
+      rd_kafka_header_get_last(hdrs, name, &v, &n) || !v)
+    return VG_ENOTFOUND;
+  *val = v;
+  *len = n;
+  return 0;
+}
+
+/* ---- positions and the read-back of a topic's tail ------------------------- */
+
+void vg_kafka_positions_release(struct vg_kafka_positions *p) {
+  free(p->off);
+  p->off = NULL;
+  p->n = 0;
+}
+
+int vg_kafka_positions_copy(struct vg_kafka_positions *dst,
+                            const struct vg_kafka_positions *src) {
+  dst->n = 0;
+  dst->off = NULL;
+  if (src->n <= 0)
+    return 0;
+  if (!(dst->off = malloc((size_t)src->n * sizeof *dst->off)))
+    return -ENOMEM;
+  memcpy(dst->off, src->off, (size_t)src->n * sizeof *dst->off);
+  dst->n = src->n;
+  return 0;
+}
+
+size_t vg_kafka_positions_encode(const char *topic, const struct vg_kafka_positions *p,
+                                 uint8_t *buf, size_t cap) {
+  size_t tl = strlen(topic), n = p->n > 0 ? (size_t)p->n : 0;
+  if (tl > UINT16_MAX)
+    tl = UINT16_MAX; /* Kafka caps topic names at 249 bytes */
+  size_t need = 1 + 2 + tl + 4 + 8 * n;
+  if (cap < need)
+    return need;
+  uint8_t *q = buf;
+  *q++ = 1;
+  *q++ = (uint8_t)tl;
+  *q++ = (uint8_t)(tl >> 8);
+  memcpy(q, topic, tl);
+  q += tl;
+  for (int i = 0; i < 4; i++)
+    *q++ = (uint8_t)(n >> (8 * i));
+  for (size_t k = 0; k < n; k++)
+    for (int i = 0; i < 8; i++)
+      *q++ = (uint8_t)((uint64_t)p->off[k] >> (8 * i));
+  return need;
+}
+
+int vg_kafka_positions_decode(const uint8_t *buf, size_t len, const char **topic,
+                              size_t *topic_len, struct vg_kafka_positions *p) {
+  p->n = 0;
+  p->off = NULL;
+  if (len < 7 || buf[0] != 1)
+    return VG_EDECODE;
+  size_t tl = (size_t)buf[1] | (size_t)buf[2] << 8;
+  if (len < 3 + tl + 4)
+    return VG_EDECODE;
+  const uint8_t *q = buf + 3 + tl;
+  uint32_t n = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 |
+               (uint32_t)q[3] << 24;
+  q += 4;
+  if (n > INT32_MAX || (size_t)(buf + len - q) != 8 * (size_t)n)
+    return VG_EDECODE;
+  if (n && !(p->off = malloc(n * sizeof *p->off)))
+    return -ENOMEM;
+  for (uint32_t k = 0; k < n; k++, q += 8) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+      v |= (uint64_t)q[i] << (8 * i);
+    p->off[k] = (int64_t)v;
+  }
+  p->n = (int32_t)n;
+  *topic = (const char *)buf + 3;
+  *topic_len = tl;
+  return 0;
+}
+
+int vg_kafka_read_tail(const struct vg_kafka_conf *kc, const char *topic,
+                       const struct vg_kafka_positions *from, int timeout_ms,
+                       int (*cb)(const struct vg_kafka_msg *m, void *ctx), void *ctx,
+                       struct vg_kafka_positions *end, char *errstr, size_t errstr_size) {
+  static const char *const props[] = {"enable.partition.eof", "true", NULL};
+  struct vg_kafka_consumer *c = NULL;
+  struct vg_kafka_conf own = *kc;
+  const struct rd_kafka_metadata *md = NULL;
+  const struct rd_kafka_metadata_topic *mt = NULL;
+  rd_kafka_topic_partition_list_t *list = NULL;
+  int64_t *stop = NULL;
+  const char *const *user = kc->properties;
+  const char **merged = NULL;
+  size_t nuser = 0;
+  int rc;
+  end->n = 0;
+  end->off = NULL;
+  /* the caller's properties (TLS, SASL), then ours */
+  while (user && user[nuser])
+    nuser++;
+  if (!(merged = calloc(nuser + 3, sizeof *merged)))
+    return -ENOMEM;
+  if (nuser)
+    memcpy(merged, user, nuser * sizeof *merged);
+  merged[nuser] = props[0];
+  merged[nuser + 1] = props[1];
+  own.properties = merged;
+  if ((rc = vg_kafka_consumer_new(&c, &own, errstr, errstr_size)))
+    goto done;
+  if ((rc = topics_metadata(c->rk, &topic, 1, timeout_ms, 0, &md, &mt, errstr,
+                            errstr_size)))
+    goto done;
+  int32_t n = mt->partition_cnt;
+  rd_kafka_metadata_destroy(md);
+  md = NULL;
+  if (!(end->off = calloc((size_t)n, sizeof *end->off)) ||
+      !(stop = calloc((size_t)n, sizeof *stop)) ||
+      !(list = rd_kafka_topic_partition_list_new(n))) {
+    rc = -ENOMEM;
+    goto done;
+  }
+  end->n = n;
+  int reading = 0;
+  for (int32_t p = 0; p < n; p++) {
+    int64_t lo, hi;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(c->rk, topic, p, &lo, &hi, timeout_ms);
+    if (err) {
+      snprintf(errstr, errstr_size, "end offset of %s [%d]: %s", topic, (int)p,
+               rd_kafka_err2str(err));
+      rc = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT
+               ? VG_ETIMEOUT
+               : VG_EKAFKA;
+      goto done;
+    }
+    end->off[p] = hi;
+    int64_t at = from && p < from->n ? from->off[p] : -1;
+    /* a position beyond the end: the topic was deleted and made again, so
+     * everything it holds is newer than the position */
+    if (at < 0 || at >= hi)
+      at = at > hi ? lo : hi;
+    if (at < lo)
+      at = lo;
+    stop[p] = hi;
+    if (at < hi) {
+      rd_kafka_topic_partition_list_add(list, topic, p)->offset = at;
+      reading++;
+    }
+  }
+  if (!reading)
+    goto done;
+  rd_kafka_resp_err_t err = rd_kafka_assign(c->rk, list);
+  if (err) {
+    snprintf(errstr, errstr_size, "reading back %s: %s", topic, rd_kafka_err2str(err));
+    rc = VG_EKAFKA;
+    goto done;
+  }
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (reading > 0) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t left = timeout_ms - ((int64_t)(t.tv_sec - t0.tv_sec) * 1000 +
+                                 (t.tv_nsec - t0.tv_nsec) / 1000000);
+    if (left <= 0) {
+      snprintf(errstr, errstr_size, "reading back %s: %d partitions not read to their end "
+               "in %d ms", topic, reading, timeout_ms);
+      rc = VG_ETIMEOUT;
+      goto done;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left < 200 ? (int)left : 200);
+    if (!m)
+      continue;
+    int32_t p = m->partition;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (p >= 0 && p < n && stop[p] >= 0 && m->offset >= stop[p]) {
+        stop[p] = -1;
+        reading--;
+      }
+    } else if (m->err) {
+      rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(c->rk, NULL, 0);
+      VG_LOG_RATELIMITED(VG_LOG_WARN, 5000, "reading back a topic", "topic=%s error=\"%s\"",
+                         topic, rd_kafka_message_errstr(m));
+      if (fatal) {
+        snprintf(errstr, errstr_size, "reading back %s: %s", topic,
+                 rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        rc = VG_EKAFKA;
+        goto done;
+      }
+    } else if (p >= 0 && p < n && stop[p] >= 0) {
+      struct vg_kafka_msg km = {.topic = topic, .partition = p, .offset = m->offset,
+                                .timestamp_ms = rd_kafka_message_timestamp(m, NULL),
+                                .key = m->key, .key_len = m->key_len,
+                                .payload = m->payload, .len = m->len, .rkm = m};
+      if (m->offset < stop[p])
+        rc = cb(&km, ctx);
+      if (m->offset + 1 >= stop[p]) {
+        stop[p] = -1;
+        reading--;
+      }
+    }
+    rd_kafka_message_destroy(m);
+    if (rc)
+      goto done;
+  }
+done:
+  if (list)
+    rd_kafka_topic_partition_list_destroy(list);
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  vg_kafka_consumer_free(c);
+  free(stop);
+  free(merged);
+  if (rc)
+    vg_kafka_positions_release(end);
+  if (rc == -ENOMEM)
+    snprintf(errstr, errstr_size, "out of memory reading back %s", topic);
+  return rc;
 }
 
 /* ---- embedded broker ---------------------------------------------------- */

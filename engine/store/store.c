@@ -1278,6 +1278,14 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
     goto fail;
   if (ep->rollup_seq && (rc = meta_put_u64(txn, st->meta, "rollup_seq", ep->rollup_seq)))
     goto fail;
+  for (size_t i = 0; i < ep->nblobs; i++) {
+    char name[128];
+    int n = snprintf(name, sizeof name, "x:%s", ep->blobs[i].name);
+    MDB_val key = {(size_t)n, name}, val = {ep->blobs[i].len, (void *)ep->blobs[i].data};
+    assert(n > 0 && (size_t)n < sizeof name);
+    if ((rc = mdb_put(txn, st->meta, &key, &val, 0)))
+      goto fail;
+  }
   rc = mdb_txn_commit(txn);
   txn = NULL;
 fail:
@@ -2245,6 +2253,25 @@ int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
   if (cbrc)
     return cbrc; /* the callback's own value, as the header says */
   return rc == MDB_NOTFOUND ? 0 : rc > 0 ? map_err(rc) : rc;
+}
+
+int vg_store_reader_blob(struct vg_store_reader *r, const char *name, void **data,
+                         size_t *len) {
+  char k[128];
+  int n = snprintf(k, sizeof k, "x:%s", name);
+  if (n <= 0 || (size_t)n >= sizeof k)
+    return VG_ENOTFOUND;
+  MDB_val key = {(size_t)n, k}, val;
+  int rc = mdb_get(r->txn, r->st->meta, &key, &val);
+  if (rc == MDB_NOTFOUND)
+    return VG_ENOTFOUND;
+  if (rc)
+    return map_err(rc);
+  if (!(*data = malloc(val.mv_size ? val.mv_size : 1)))
+    return -ENOMEM;
+  memcpy(*data, val.mv_data, val.mv_size);
+  *len = val.mv_size;
+  return 0;
 }
 
 int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out) {

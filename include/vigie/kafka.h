@@ -42,7 +42,47 @@ struct vg_kafka_msg {
   size_t key_len;
   const void *payload;
   size_t len;
+  const void *rkm; /* the client's message (headers); opaque */
 };
+
+/* The last header `name` of message m: 0 with *val (not NUL-terminated,
+ * valid as long as m) and *len, or VG_ENOTFOUND. */
+int vg_kafka_msg_header(const struct vg_kafka_msg *m, const char *name, const char **val,
+                        size_t *len);
+
+/* Per-partition offsets of one topic: off[p] for partition p < n, -1 when
+ * unknown. Owned by whoever filled it (vg_kafka_positions_release). */
+struct vg_kafka_positions {
+  int32_t n;
+  int64_t *off;
+};
+void vg_kafka_positions_release(struct vg_kafka_positions *p);
+/* Copies src into *dst (holding nothing). 0 or -ENOMEM. */
+int vg_kafka_positions_copy(struct vg_kafka_positions *dst,
+                            const struct vg_kafka_positions *src);
+/* Persisted form (the store keeps it beside the epoch): u8 version 1, u16
+ * topic length, topic, u32 n, n x i64 little-endian. encode returns the
+ * bytes needed (write nothing when cap is short); decode fills *topic_len /
+ * *topic (pointing into buf) and *p (allocated), 0 or VG_EDECODE/-ENOMEM. */
+size_t vg_kafka_positions_encode(const char *topic, const struct vg_kafka_positions *p,
+                                 uint8_t *buf, size_t cap);
+int vg_kafka_positions_decode(const uint8_t *buf, size_t len, const char **topic,
+                              size_t *topic_len, struct vg_kafka_positions *p);
+
+/* Reads what topic holds from from->off[p] (clamped to the partition's
+ * first offset; a partition without a known position, or beyond
+ * from->n, is not read) up to the end offsets of the call, calling
+ * cb(msg, ctx) for each message (headers readable; a non-zero return stops
+ * and is returned). *end gets the topic's partitions with their end
+ * offsets (release it). The topic's own consumer (no group) is created and
+ * closed by the call. 0; VG_ENOTFOUND (topic missing, named in errstr);
+ * VG_ETIMEOUT (brokers unreachable or the read not done in timeout_ms);
+ * VG_EKAFKA. This is how a producer finds what a crashed predecessor wrote
+ * (read-back of its own tail). */
+int vg_kafka_read_tail(const struct vg_kafka_conf *kc, const char *topic,
+                       const struct vg_kafka_positions *from, int timeout_ms,
+                       int (*cb)(const struct vg_kafka_msg *m, void *ctx), void *ctx,
+                       struct vg_kafka_positions *end, char *errstr, size_t errstr_size);
 
 struct vg_kafka_consumer;
 
@@ -77,6 +117,13 @@ int vg_kafka_list_partitions(struct vg_kafka_consumer *c, const char *const *top
                              void (*fn)(void *ctx, const char *topic, int32_t partition,
                                         int32_t npartitions),
                              void *ctx, char *errstr, size_t errstr_size);
+
+/* The number of partitions of every topic in counts[t], 0 for a topic that
+ * does not exist (yet), from one metadata request. 0; VG_ETIMEOUT when the
+ * brokers cannot be reached in timeout_ms; VG_EKAFKA. */
+int vg_kafka_count_partitions(struct vg_kafka_consumer *c, const char *const *topics,
+                              size_t ntopics, int timeout_ms, int32_t *counts,
+                              char *errstr, size_t errstr_size);
 
 /* The end offset (high watermark) of a partition as last seen by the client,
  * without a network round trip; -1 while unknown. Thread-safe. */

@@ -147,6 +147,14 @@ struct vg_store_emit {
   uint32_t revision;
 };
 
+/* A named value the caller keeps beside the epoch (meta "x:" + name):
+ * e.g. where a producer's read-back of its own output starts. */
+struct vg_store_blob {
+  const char *name;
+  const void *data;
+  size_t len;
+};
+
 /* A window key. */
 struct vg_store_wkey {
   uint64_t series;
@@ -186,6 +194,9 @@ struct vg_store_epoch {
   /* when non-zero: the rollup topic's cursor (meta "rollup_seq"), every
    * emit-log record below it acknowledged by the broker */
   uint64_t rollup_seq;
+  /* named values written with the epoch, each replacing its previous value */
+  const struct vg_store_blob *blobs;
+  size_t nblobs;
 };
 
 /* Format 2 added `blk`; a writer opening a store of format 1 moves its
@@ -306,6 +317,11 @@ int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t par
  * non-zero (returned as it is) or the log ends. */
 int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
                        int (*cb)(const struct vg_store_emit *e, void *ctx), void *ctx);
+/* Reader: the value of the named blob last committed (vg_store_epoch.blobs),
+ * copied into *data (malloc'd; the caller frees it) and *len. 0,
+ * VG_ENOTFOUND, -ENOMEM or an LMDB error. */
+int vg_store_reader_blob(struct vg_store_reader *r, const char *name, void **data,
+                         size_t *len);
 /* Reader: the snapshot's committed epoch, watermark (INT64_MIN when none)
  * next emit-log sequence and rollup cursor, in *out (nopen and npos are 0). Publication
  * derives ETags and change cursors from them. 0 or an LMDB error. */
