@@ -1383,6 +1383,13 @@ int vg_api_dataset_id(struct vg_api *a, size_t i, char *buf, size_t size) {
   return rc;
 }
 
+int vg_api_has_dataset(struct vg_api *a, const char *id) {
+  pthread_mutex_lock(&a->mu);
+  int found = find_ds(a->cur, id) != NULL;
+  pthread_mutex_unlock(&a->mu);
+  return found;
+}
+
 int vg_api_export_open(struct vg_api *a, const char *id, int format, char *etag,
                        size_t etag_size, struct vg_http_stream *out) {
   static const char *const names[] = {"csv", "json", "jsonl", "geojson"};
