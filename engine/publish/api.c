@@ -10,7 +10,8 @@
  * ETag built from the dataset definition and the store state that can
  * change its rows: the emit-log sequence for final-only datasets (rows
  * change only when windows go final or are revised), the committed epoch
- * otherwise. Last-Modified is when this process first saw that state.
+ * otherwise, plus the store's retention generation (rows deleted by
+ * retention). Last-Modified is when this process first saw that state.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -431,9 +432,15 @@ static int parse_http_date(const char *s, time_t *t) {
 }
 
 /* The store state a dataset's rows depend on: the emit-log sequence for
- * final-only datasets, the committed epoch otherwise. */
+ * final-only datasets, the committed epoch otherwise -- plus the retention
+ * generation, since retention deletes rows without moving either. Each term
+ * only grows, so the sum moves whenever one does and never returns to a
+ * value an earlier state had; a store that never deleted keeps the tags it
+ * had before the generation existed. */
 static uint64_t ds_tag(const struct dsinfo *d, const struct vg_store_state *m) {
-  return vg_dataset_conf(d->ds)->status == VG_CONF_STATUS_FINAL ? m->emit_seq : m->epoch;
+  uint64_t base =
+      vg_dataset_conf(d->ds)->status == VG_CONF_STATUS_FINAL ? m->emit_seq : m->epoch;
+  return base + m->retain_gen;
 }
 
 /* The state a dataset's rows depend on, and when this process first saw
@@ -454,8 +461,8 @@ static int conditional(struct vg_api *a, struct gen *g, struct dsinfo *d,
       d->modified = now;
     }
     modified = &d->modified;
-  } else { /* the catalog: any dataset's state */
-    tag = m->epoch;
+  } else { /* the catalog: any dataset's state (its row counts and spans) */
+    tag = m->epoch + m->retain_gen;
     hash = 0;
     for (size_t i = 0; i < g->n; i++)
       hash = hash * 31 + g->d[i].def_hash;
@@ -1374,6 +1381,13 @@ int vg_api_dataset_id(struct vg_api *a, size_t i, char *buf, size_t size) {
     snprintf(buf, size, "%s", vg_dataset_id(a->cur->d[i].ds));
   pthread_mutex_unlock(&a->mu);
   return rc;
+}
+
+int vg_api_has_dataset(struct vg_api *a, const char *id) {
+  pthread_mutex_lock(&a->mu);
+  int found = find_ds(a->cur, id) != NULL;
+  pthread_mutex_unlock(&a->mu);
+  return found;
 }
 
 int vg_api_export_open(struct vg_api *a, const char *id, int format, char *etag,

@@ -1,10 +1,12 @@
 /*
  * The export folder (exportdir.h): a thread that re-exports each dataset
  * when its ETag moved, streaming the API's export into an atomically
- * replaced file.
+ * replaced file, and removes the files it wrote for a dataset that is no
+ * longer defined (SIGHUP).
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +24,11 @@
 
 /* What was last written for one (dataset, format). */
 struct filestate {
+  char id[128];   /* the dataset */
   char name[160]; /* file name: id.csv / id.json */
   char etag[96];
   uint64_t hash;
+  int written; /* this process put the file in place (and did not remove it) */
 };
 
 struct vg_exportdir {
@@ -34,7 +38,7 @@ struct vg_exportdir {
   struct vg_filew *fw;
   struct filestate *files;
   size_t nfiles, capfiles;
-  struct vg_counter *written, *errors;
+  struct vg_counter *written, *removed, *errors;
   pthread_t th;
   int started, stop;
   uint64_t asked, done; /* passes requested by vg_exportdir_sync, and answered */
@@ -43,7 +47,7 @@ struct vg_exportdir {
   char buf[64 * 1024];
 };
 
-static struct filestate *state_of(struct vg_exportdir *x, const char *name) {
+static struct filestate *state_of(struct vg_exportdir *x, const char *id, const char *name) {
   for (size_t i = 0; i < x->nfiles; i++)
     if (strcmp(x->files[i].name, name) == 0)
       return &x->files[i];
@@ -57,6 +61,7 @@ static struct filestate *state_of(struct vg_exportdir *x, const char *name) {
   }
   struct filestate *f = &x->files[x->nfiles++];
   memset(f, 0, sizeof *f);
+  snprintf(f->id, sizeof f->id, "%s", id);
   snprintf(f->name, sizeof f->name, "%s", name);
   return f;
 }
@@ -67,7 +72,7 @@ static int export_one(struct vg_exportdir *x, const char *id, int fmt) {
   char name[160], etag[96], err[512];
   struct vg_http_stream s;
   snprintf(name, sizeof name, "%s.%s", id, fmt == VG_DS_CSV ? "csv" : "json");
-  struct filestate *st = state_of(x, name);
+  struct filestate *st = state_of(x, id, name);
   if (!st)
     return -ENOMEM;
   int rc = vg_api_export_open(x->api, id, fmt, etag, sizeof etag, &s);
@@ -108,10 +113,56 @@ static int export_one(struct vg_exportdir *x, const char *id, int fmt) {
   }
   snprintf(st->etag, sizeof st->etag, "%s", etag);
   st->hash = h;
+  st->written = 1;
   if (x->written)
     vg_counter_add(x->written, 1);
   VG_LOG_DEBUG("export file replaced", "file=%s/%s etag=%s", x->dir, name, etag);
   return 1;
+}
+
+/* Forgets the files of datasets that are no longer defined, removing those
+ * this process wrote -- never another file of the folder: a name it did not
+ * put in place is left to whoever did. Runs after the exports of the pass,
+ * so a renamed dataset has its new files before it loses the old ones.
+ * Returns 0 or the first error (logged; the file stays known and the next
+ * pass retries). */
+static int prune(struct vg_exportdir *x) {
+  int first = 0, removed = 0;
+  for (size_t i = 0; i < x->nfiles;) {
+    struct filestate *f = &x->files[i];
+    if (vg_api_has_dataset(x->api, f->id)) {
+      i++;
+      continue;
+    }
+    if (f->written) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/%s", x->dir, f->name);
+      if (unlink(path) != 0 && errno != ENOENT) {
+        int rc = -errno;
+        VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "cannot remove an export file",
+                           "file=%s error=\"%s\"", path, strerror(-rc));
+        if (x->errors)
+          vg_counter_add(x->errors, 1);
+        if (!first)
+          first = rc;
+        i++;
+        continue;
+      }
+      removed++;
+      if (x->removed)
+        vg_counter_add(x->removed, 1);
+      VG_LOG_INFO("export file removed: its dataset is no longer defined", "file=%s", path);
+    }
+    x->files[i] = x->files[--x->nfiles]; /* order does not matter */
+  }
+  if (removed) { /* the removals survive a crash, as a replacement does */
+    int fd = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      fsync(fd);
+      close(fd);
+    }
+  }
+  return first;
 }
 
 int vg_exportdir_run_once(struct vg_exportdir *x, size_t *written) {
@@ -128,6 +179,9 @@ int vg_exportdir_run_once(struct vg_exportdir *x, size_t *written) {
         first = rc;
     }
   }
+  int rc = prune(x);
+  if (rc && !first)
+    first = rc;
   if (written)
     *written = n;
   return first;
@@ -217,8 +271,11 @@ int vg_exportdir_new(const struct vg_exportdir_opts *o, struct vg_exportdir **ou
   if (o->metrics) {
     x->written = vg_metrics_counter(o->metrics, "vigie_export_files_written_total",
                                     "Export-folder files replaced.", NULL);
+    x->removed = vg_metrics_counter(o->metrics, "vigie_export_files_removed_total",
+                                    "Export-folder files removed with their dataset.", NULL);
     x->errors = vg_metrics_counter(o->metrics, "vigie_export_errors_total",
-                                   "Export-folder files that could not be written.", NULL);
+                                   "Export-folder files that could not be written "
+                                   "or removed.", NULL);
   }
   if (!o->no_thread) {
     if (pthread_create(&x->th, NULL, exportdir_main, x) != 0) {

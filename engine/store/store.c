@@ -1397,7 +1397,8 @@ int vg_store_load(struct vg_store *st,
   if ((rc = meta_get_u64(txn, st->meta, "epoch", &s.epoch)) ||
       (rc = meta_get_u64(txn, st->meta, "watermark", &wm)) ||
       (rc = meta_get_u64(txn, st->meta, "emit_seq", &s.emit_seq)) ||
-      (rc = meta_get_opt(txn, st->meta, "rollup_seq", &s.rollup_seq)))
+      (rc = meta_get_opt(txn, st->meta, "rollup_seq", &s.rollup_seq)) ||
+      (rc = meta_get_opt(txn, st->meta, "retain_gen", &s.retain_gen)))
     goto lmdb_fail;
   s.watermark_ns = (int64_t)wm;
   if ((rc = mdb_cursor_open(txn, st->open, &cur)))
@@ -1489,6 +1490,9 @@ static int retain_txn(struct vg_store *st, int64_t wm_s, size_t max_deletes,
   MDB_txn *txn = NULL;
   MDB_cursor *cur = NULL;
   size_t work = 0, dels = 0;
+  /* where this pass resumes when its transaction does not commit */
+  uint64_t from_series = st->ret_series;
+  uint8_t from_res = st->ret_res;
   *done = 0;
   int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
   if (rc)
@@ -1555,6 +1559,14 @@ static int retain_txn(struct vg_store *st, int64_t wm_s, size_t max_deletes,
   rc = 0;
   mdb_cursor_close(cur);
   cur = NULL;
+  if (dels > 0) {
+    /* rows left the store without an epoch or an emit record: readers that
+     * derive validators (ETags) from the meta see it here */
+    uint64_t gen;
+    if ((rc = meta_get_opt(txn, st->meta, "retain_gen", &gen)) ||
+        (rc = meta_put_u64(txn, st->meta, "retain_gen", gen + 1)))
+      goto fail;
+  }
   rc = mdb_txn_commit(txn);
   txn = NULL;
   *deleted += dels;
@@ -1563,6 +1575,11 @@ fail:
     mdb_cursor_close(cur);
   if (txn)
     mdb_txn_abort(txn);
+  if (rc) {
+    st->ret_series = from_series;
+    st->ret_res = from_res;
+    *done = 0;
+  }
   return rc;
 }
 
@@ -2281,7 +2298,8 @@ int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out) 
   if ((rc = meta_get_u64(r->txn, r->st->meta, "epoch", &out->epoch)) ||
       (rc = meta_get_u64(r->txn, r->st->meta, "watermark", &wm)) ||
       (rc = meta_get_u64(r->txn, r->st->meta, "emit_seq", &out->emit_seq)) ||
-      (rc = meta_get_opt(r->txn, r->st->meta, "rollup_seq", &out->rollup_seq)))
+      (rc = meta_get_opt(r->txn, r->st->meta, "rollup_seq", &out->rollup_seq)) ||
+      (rc = meta_get_opt(r->txn, r->st->meta, "retain_gen", &out->retain_gen)))
     return map_err(rc);
   out->watermark_ns = (int64_t)wm;
   return 0;

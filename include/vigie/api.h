@@ -100,6 +100,11 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
 /* The id of the i-th dataset of the running definitions into buf; 0, or
  * VG_ENOTFOUND past the last one. */
 int vg_api_dataset_id(struct vg_api *a, size_t i, char *buf, size_t size);
+/* 1 when the running definitions hold a dataset of this id, else 0 (the
+ * export folder asks it of each file it wrote: a SIGHUP between two calls
+ * of vg_api_dataset_id may show it a mix of two generations, this answer is
+ * one generation's). */
+int vg_api_has_dataset(struct vg_api *a, const char *id);
 /* The export folder's source: the body of GET .../datasets/{id}/exports/
  * {csv|json|...} without parameters (format: enum vg_dataset_fmt), as a
  * stream to read until it returns 0 and then free, and the ETag that GET

@@ -11,7 +11,14 @@
  * file and renamed over the old one -- unless its content is byte for byte
  * what was written last (a hash), in which case it is dropped.
  *
- * Metrics: vigie_export_files_written_total, vigie_export_errors_total.
+ * The datasets are the API's running ones: after a SIGHUP (vg_api_reload)
+ * the next look writes the files of a new or renamed dataset, then removes
+ * the files of a dataset no longer defined -- only files this process
+ * wrote: any other file of the folder, and a file written before a restart
+ * for a dataset the new configuration lacks, are left alone.
+ *
+ * Metrics: vigie_export_files_written_total, vigie_export_files_removed_total,
+ * vigie_export_errors_total.
  *
  * Thread-safety: new, run_once and free from one thread; sync from any; the API must
  * outlive the folder writer.
@@ -38,8 +45,9 @@ struct vg_exportdir;
 
 int vg_exportdir_new(const struct vg_exportdir_opts *o, struct vg_exportdir **out,
                      char *errstr, size_t errstr_size);
-/* One look at every dataset; *written (may be NULL) gets the files
- * replaced. 0, or the first error (logged; the other files were tried). */
+/* One look at every dataset, then at the files of datasets no longer
+ * defined (removed); *written (may be NULL) gets the files replaced. 0, or
+ * the first error (logged; the other files were tried). */
 int vg_exportdir_run_once(struct vg_exportdir *x, size_t *written);
 /* Another thread: asks for a pass that starts after this call and waits
  * up to timeout_ms for it to end (vigied --drain, before it exits). 0 or

@@ -8,7 +8,9 @@
  *              u64 last committed epoch; "watermark" -> i64 global watermark
  *              (ns); "emit_seq" -> u64 next emit-log sequence;
  *              "rollup_seq" -> u64 emit-log sequence below which every
- *              record was produced to the rollup topic (absent: 0)
+ *              record was produced to the rollup topic (absent: 0);
+ *              "retain_gen" -> u64 retention transactions that deleted at
+ *              least one segment (absent: 0; see vg_store_retain)
  *   series     canonical key -> u8 version, u64 id, i64 first seen (ns)
  *   series_id  u64 id -> canonical key
  *   open       (u64 series, u8 res, i64 start) -> u8 version, u8 flags
@@ -215,6 +217,7 @@ struct vg_store_state {
   int64_t watermark_ns; /* INT64_MIN when none was committed */
   uint64_t emit_seq;    /* next emit-log sequence */
   uint64_t rollup_seq;  /* the rollup topic's cursor (0 when never moved) */
+  uint64_t retain_gen;  /* retention transactions that deleted rows (0: none) */
   uint64_t nopen;       /* open windows reloaded */
   uint64_t npos;        /* positions reloaded */
 };
@@ -233,7 +236,12 @@ int vg_store_load(struct vg_store *st,
  * ended before watermark - retention, at most max_deletes per write
  * transaction (so no transaction is long), repeating until done or
  * max_txns transactions were used. *more (may be NULL) is set when
- * segments remain to delete. *deleted (may be NULL) counts them. */
+ * segments remain to delete. *deleted (may be NULL) counts them.
+ * Retention changes neither the epoch nor the emit log, so every
+ * transaction that deletes a segment also adds 1 to meta "retain_gen"
+ * (vg_store_state.retain_gen), in that same transaction; a pass that
+ * deletes nothing leaves it alone. It only grows: publication folds it into
+ * its validators so that rows gone by retention change a dataset's ETag. */
 int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_deletes,
                     size_t max_txns, size_t *deleted, int *more, char *errstr,
                     size_t errstr_size);
@@ -322,9 +330,11 @@ int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
  * VG_ENOTFOUND, -ENOMEM or an LMDB error. */
 int vg_store_reader_blob(struct vg_store_reader *r, const char *name, void **data,
                          size_t *len);
-/* Reader: the snapshot's committed epoch, watermark (INT64_MIN when none)
- * next emit-log sequence and rollup cursor, in *out (nopen and npos are 0). Publication
- * derives ETags and change cursors from them. 0 or an LMDB error. */
+/* Reader: the snapshot's committed epoch, watermark (INT64_MIN when none),
+ * next emit-log sequence, rollup cursor and retention generation, in *out
+ * (nopen and npos are 0); a key an older store lacks reads as 0.
+ * Publication derives ETags and change cursors from them. 0 or an LMDB
+ * error. */
 int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out);
 
 #endif

@@ -6,7 +6,10 @@ limits and their errors, conditional GETs (304), gzip, the DCAT-AP catalog
 parsed as JSON-LD by rdflib with every mandatory property, privacy (no
 published count under k, secondary suppression that differencing with the
 true daily total cannot undo, suppressed cells marked), and the
-changed-since feed after a late event revises a final window.
+changed-since feed after a late event revises a final window; and the
+export folder after a SIGHUP that drops a dataset and renames another:
+their old files go (an operator's files stay), the kept dataset's files
+still follow new rows.
 """
 import csv
 import gzip
@@ -460,7 +463,7 @@ def test_changes_feed_after_a_late_event(daemon):
 
 
 def test_sighup_serves_a_new_dataset(daemon):
-    """Last in the file: it changes the daemon's datasets."""
+    """Last of the tests on the shared daemon: it changes its datasets."""
     port = daemon["port"]
     with open(daemon["cfg"], "a") as f:
         f.write("  - id: no2-jour\n    title: \"NO2 journalier\"\n    resolution: 1d\n"
@@ -485,3 +488,162 @@ def test_sighup_serves_a_new_dataset(daemon):
     time.sleep(1.5)
     st, cat = jget(port, f"{API}/datasets")
     assert st == 200 and cat["total_count"] == 4
+
+
+XCONFIG = """data_dir: {store}
+timezone: Europe/Paris
+checkpoint_interval: 200ms
+windows: {{base: 1m, lateness: 30m, out_of_orderness: 0s, idle_timeout: 1s}}
+retention: {{base: forever}}
+kafka: {{brokers: "{bootstrap}", dead_letter_topic: {prefix}.dead}}
+http: {{listen: "127.0.0.1:{port}"}}
+export_dir: {xdir}
+publish: {{export_interval: 1s}}
+sources:
+  - topic: {prefix}.traffic
+    time_key: ts
+    time_format: unix_ms
+    entity_key: counter_id
+    count_as: passages
+  - topic: {prefix}.air
+    time_key: ts
+    entity_key: sensor_id
+    fields: [no2]
+datasets:
+{datasets}"""
+
+XDS = {
+    "passages-heure": "resolution: 1h\n    metrics: [passages]\n    columns: [count]\n"
+                      "    tag_columns: [counter_id]",
+    "no2-heure": "resolution: 1h\n    metrics: [no2]\n    columns: [mean]\n"
+                 "    tag_columns: [sensor_id]\n    status: all",
+    "passages-jour": "resolution: 1d\n    metrics: [passages]\n    columns: [count]\n"
+                     "    tag_columns: [counter_id]\n    status: all",
+}
+
+
+def x_datasets(ids):
+    """The datasets block: XDS entries, passages-quotidien being passages-jour renamed."""
+    return "".join(f"  - id: {i}\n    {XDS['passages-jour' if i == 'passages-quotidien' else i]}\n"
+                   for i in ids)
+
+
+def x_traffic(day, hours, rng, truth):
+    """Passages of c1 and c2 over the first hours of a day after T0."""
+    out = []
+    for h in range(hours):
+        start = T0 + timedelta(days=day, hours=h)
+        for c in ("c1", "c2"):
+            n = rng.randint(1, 12)
+            for i in range(n):
+                t = start + timedelta(seconds=(i * 3599) // n)
+                out.append((c, json.dumps({"ts": int(t.timestamp() * 1000), "counter_id": c})))
+            truth[(c, start.astimezone(PARIS).isoformat())] = n
+    return out
+
+
+def x_hours(xdir):
+    """{(counter, start): count} of the export file passages-heure.json (None: unreadable)."""
+    try:
+        rows = json.loads((xdir / "passages-heure.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return {(r["counter_id"], r["start_datetime"]): r["count"] for r in rows}
+
+
+def test_export_folder_follows_sighup(kafka, kcat, bin_path, tmp_path):
+    """SIGHUP drops no2-heure and renames passages-jour passages-quotidien:
+    within seconds their files are gone and the new name's are written;
+    the operator's files stay untouched, and passages-heure's files keep
+    following new final hours (counts equal the produced passages)."""
+    prefix = f"xd{int(time.time() * 1000) % 10**9}"
+    for t in ("traffic", "air", "dead"):
+        kafka.create_topic(f"{prefix}.{t}", 1)
+    rng = random.Random(5)
+    truth = {}
+    produce(kcat, kafka.bootstrap, f"{prefix}.traffic", x_traffic(0, 24, rng, truth))
+    air = [(s, json.dumps({"ts": (T0 + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "sensor_id": s, "no2": round(rng.uniform(5, 60), 1)}))
+           for m in range(0, 24 * 60, 10) for s in SENSORS]
+    produce(kcat, kafka.bootstrap, f"{prefix}.air", air)
+    xdir = tmp_path / "exports"
+    xdir.mkdir()
+    operator = {"LISEZMOI.txt": b"fichiers publies\n", "archive-2025.csv": b"a;b\r\n1;2\r\n"}
+    for name, body in operator.items():
+        (xdir / name).write_bytes(body)
+    port = free_port()
+    cfg = tmp_path / "vigie.yaml"
+
+    def write_cfg(ids):
+        cfg.write_text(XCONFIG.format(store=tmp_path / "store", bootstrap=kafka.bootstrap,
+                                      port=port, prefix=prefix, xdir=xdir,
+                                      datasets=x_datasets(ids)))
+
+    def final_hours_in_file(upto):
+        """True when passages-heure.json holds exactly the produced hours that
+        started before upto (they are final), and maybe later ones."""
+        got = x_hours(xdir)
+        if got is None:
+            return False
+        want = {k: v for k, v in truth.items() if datetime.fromisoformat(k[1]) < upto}
+        return all(got.get(k) == v for k, v in want.items()) and \
+            all(truth.get(k) == v for k, v in got.items())
+
+    write_cfg(["passages-heure", "no2-heure", "passages-jour"])
+    log = open(tmp_path / "vigied.log", "w")
+    p = subprocess.Popen([bin_path("vigied"), "--config", str(cfg)], stdout=log,
+                         stderr=subprocess.STDOUT)
+    first = {f"{d}.{e}" for d in XDS for e in ("csv", "json")}
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if first <= set(os.listdir(xdir)) and \
+                    final_hours_in_file(T0 + timedelta(hours=22)):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the first export files never came: {sorted(os.listdir(xdir))}")
+        assert set(os.listdir(xdir)) == first | set(operator)
+        # drop no2-heure, rename passages-jour
+        write_cfg(["passages-heure", "passages-quotidien"])
+        p.send_signal(signal.SIGHUP)
+        want = {f"{d}.{e}" for d in ("passages-heure", "passages-quotidien")
+                for e in ("csv", "json")} | set(operator)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and set(os.listdir(xdir)) != want:
+            time.sleep(0.2)
+        assert set(os.listdir(xdir)) == want, sorted(os.listdir(xdir))
+        for name, body in operator.items():
+            assert (xdir / name).read_bytes() == body
+        # the renamed dataset's files are its export
+        for fmt in ("csv", "json"):
+            st, _, body = curl(port, f"{API}/datasets/passages-quotidien/exports/{fmt}",
+                               raw=True)
+            assert st == 200 and (xdir / f"passages-quotidien.{fmt}").read_bytes() == body
+        st, _ = jget(port, f"{API}/datasets/no2-heure")
+        assert st == 404
+        # the kept dataset still follows: the next day's first hours
+        produce(kcat, kafka.bootstrap, f"{prefix}.traffic", x_traffic(1, 4, rng, truth))
+        upto = T0 + timedelta(days=1, hours=3)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not final_hours_in_file(upto):
+            time.sleep(0.5)
+        assert final_hours_in_file(upto), "passages-heure.json did not follow the new hours"
+        assert sum(1 for k in x_hours(xdir) if datetime.fromisoformat(k[1]) >=
+                   T0 + timedelta(days=1)) >= 6
+        assert set(os.listdir(xdir)) == want, sorted(os.listdir(xdir))
+        assert metric_value(port, "vigie_export_files_removed_total") == 4
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=60)
+        log.close()
+    assert rc == 0, (tmp_path / "vigied.log").read_text()[-3000:]
+    assert "export file removed" in (tmp_path / "vigied.log").read_text()
+
+
+def metric_value(port, name):
+    st, _, body = curl(port, "/metrics")
+    assert st == 200
+    m = re.search(rf"^{name} (\S+)$", body, re.M)
+    assert m, name
+    return float(m.group(1))

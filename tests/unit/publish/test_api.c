@@ -3,7 +3,8 @@
  * the refusals of malformed parameters (400) and paths (404) -- and the
  * handlers served over loopback from the publication test store: record
  * counts, the changed-since feed (pages, whole days re-sent, and 410 once
- * the emit log is trimmed past the cursor). */
+ * the emit log is trimmed past the cursor), ETags that move when retention
+ * deletes rows. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -179,14 +180,18 @@ static int srv_teardown(void **state) {
   return pub_teardown(state);
 }
 
-/* GET path over HTTP/1.0; returns the status, the body in *body (free). */
-static int get(uint16_t port, const char *path, char **body) {
+/* GET path over HTTP/1.0 with one more request header (NULL: none);
+ * returns the status, the body in *body (free), the ETag in etag (empty
+ * when none). */
+static int get_h(uint16_t port, const char *path, const char *header, char **body,
+                 char *etag, size_t etag_size) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
   assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
   char req[1024];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n%s%s\r\n", path,
+                   header ? header : "", header ? "\r\n" : "");
   assert_int_equal(write(fd, req, (size_t)n), n);
   size_t cap = 1 << 16, len = 0;
   char *buf = malloc(cap);
@@ -199,9 +204,19 @@ static int get(uint16_t port, const char *path, char **body) {
   int status = 0;
   sscanf(buf, "HTTP/1.1 %d", &status);
   char *b = strstr(buf, "\r\n\r\n");
+  if (etag) {
+    etag[0] = 0;
+    const char *e = strcasestr(buf, "\r\nETag: ");
+    if (e && (!b || e < b))
+      snprintf(etag, etag_size, "%.*s", (int)strcspn(e + 8, "\r\n"), e + 8);
+  }
   *body = strdup(b ? b + 4 : "");
   free(buf);
   return status;
+}
+
+static int get(uint16_t port, const char *path, char **body) {
+  return get_h(port, path, NULL, body, NULL, 0);
 }
 
 static long long json_int(const char *body, const char *key) {
@@ -299,6 +314,113 @@ static void changes_pages_and_gone(void **state) {
   free(body);
 }
 
+/* Rows that retention deletes change the ETag: the hours of the fixture's
+ * first ten days are moved into their (30-day) hourly segments, which
+ * changes no row and no final-only ETag; retention then deletes those
+ * segments: a conditional GET with the old ETag is a 200 with the rows
+ * left (counted from the fixture's truth), the export folder's ETag moved
+ * too, and a retention pass that deletes nothing keeps the new one. */
+static void retention_moves_the_etag(void **state) {
+  struct srv *s = *state;
+  struct fx *f = s->f;
+  char *body, err[512], inm[160], e1[128], e2[128], h1[128], h2[128], x1[96], x2[96];
+  const char *fin = VG_API_PREFIX "catalog/datasets/passages-final/records?limit=0";
+  const char *all = VG_API_PREFIX "catalog/datasets/passages-heure/records?limit=0";
+  const int64_t cut = T0 + 10 * DAY; /* the end of the first hourly span */
+  assert_int_equal(vg_seg_span(VG_RES_HOUR, T0) + vg_seg_span_len(VG_RES_HOUR), cut);
+  /* the truth: rows of each dataset, and those before cut */
+  long long final_hours = 0, hours = 0, final_gone = 0, gone = 0, series_gone = 0;
+  for (int k = 0; k < NSERIES; k++) {
+    int any = 0;
+    for (int i = 0; i < NDAYS * 24; i++) {
+      int c = f->count[k][i] > 0, fl = c && i < (NDAYS - 1) * 24 + 12;
+      int early = T0 + i * 3600LL < cut;
+      hours += c;
+      final_hours += fl;
+      gone += c && early;
+      final_gone += fl && early;
+      any |= c && early;
+    }
+    series_gone += any;
+  }
+  assert_true(final_gone > 0 && final_gone < final_hours);
+  /* the early hours go into their segments (sealed, evicted, flushed) */
+  size_t n = 0;
+  const struct vg_wentry **sealed = calloc(f->nw, sizeof *sealed);
+  struct vg_store_wkey *evict = calloc(f->nw, sizeof *evict);
+  for (size_t i = 0; i < f->nw; i++)
+    if (f->w[i].res == VG_RES_HOUR && f->w[i].start < cut) {
+      sealed[n] = &f->w[i];
+      evict[n++] = (struct vg_store_wkey){f->w[i].series, f->w[i].res, f->w[i].start};
+    }
+  assert_int_equal(n, gone);
+  assert_int_equal(get_h(s->port, fin, NULL, &body, e1, sizeof e1), 200);
+  free(body);
+  struct vg_store_epoch ep = {.epoch = 2, .sealed = sealed, .nsealed = n, .evict = evict,
+                              .nevict = n, .flush = 1, .watermark_ns = INT64_MIN};
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
+  free(sealed);
+  free(evict);
+  struct vg_store_stat ss;
+  assert_int_equal(vg_store_stat(f->st, &ss), 0);
+  assert_int_equal(ss.segments, series_gone);
+  /* the same rows, the same final-only ETag: 304 */
+  snprintf(inm, sizeof inm, "If-None-Match: %s", e1);
+  assert_int_equal(get_h(s->port, fin, inm, &body, NULL, 0), 304);
+  free(body);
+  assert_int_equal(get_h(s->port, fin, NULL, &body, e2, sizeof e2), 200);
+  assert_string_equal(e2, e1);
+  assert_int_equal(json_int(body, "total_count"), final_hours);
+  free(body);
+  assert_int_equal(get_h(s->port, all, NULL, &body, h1, sizeof h1), 200);
+  assert_int_equal(json_int(body, "total_count"), hours);
+  free(body);
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-final", &body), 200);
+  assert_int_equal(json_int(body, "records_count"), final_hours);
+  free(body);
+  struct vg_http_stream xs;
+  assert_int_equal(vg_api_export_open(s->api, "passages-final", VG_DS_CSV, x1, sizeof x1, &xs),
+                   0);
+  xs.free(xs.ctx);
+  /* retention of hours: 10 days behind a watermark at day 25 ends at the
+   * cut: the first span goes, the next one (open rows) stays */
+  vg_store_close(f->st);
+  struct vg_store_opts o = {.path = f->dir, .durability = VG_STORE_NOSYNC,
+                            .retention_s = {0, 10 * DAY, 0}};
+  assert_int_equal(vg_store_open(&o, &f->st, err, sizeof err), 0);
+  size_t deleted;
+  int more;
+  int64_t wm = (cut + 10 * DAY) * 1000000000LL;
+  assert_int_equal(vg_store_retain(f->st, wm, 1000, 10, &deleted, &more, err, sizeof err), 0);
+  assert_int_equal(deleted, series_gone);
+  assert_int_equal(more, 0);
+  /* the old ETag no longer matches: 200, with the rows left */
+  assert_int_equal(get_h(s->port, fin, inm, &body, e2, sizeof e2), 200);
+  assert_string_not_equal(e2, e1);
+  assert_int_equal(json_int(body, "total_count"), final_hours - final_gone);
+  free(body);
+  snprintf(inm, sizeof inm, "If-None-Match: %s", h1);
+  assert_int_equal(get_h(s->port, all, inm, &body, h2, sizeof h2), 200);
+  assert_string_not_equal(h2, h1);
+  assert_int_equal(json_int(body, "total_count"), hours - gone);
+  free(body);
+  /* the dataset's counted rows are not the cached ones */
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-final", &body), 200);
+  assert_int_equal(json_int(body, "records_count"), final_hours - final_gone);
+  free(body);
+  /* the export folder's ETag moved as well (it rewrites its files) */
+  assert_int_equal(vg_api_export_open(s->api, "passages-final", VG_DS_CSV, x2, sizeof x2, &xs),
+                   0);
+  xs.free(xs.ctx);
+  assert_string_not_equal(x2, x1);
+  /* a pass that deletes nothing: the new ETag still matches */
+  assert_int_equal(vg_store_retain(f->st, wm, 1000, 10, &deleted, &more, err, sizeof err), 0);
+  assert_int_equal(deleted, 0);
+  snprintf(inm, sizeof inm, "If-None-Match: %s", e2);
+  assert_int_equal(get_h(s->port, fin, inm, &body, NULL, 0), 304);
+  free(body);
+}
+
 /* SIGHUP's reload: new definitions are served, a bad file changes nothing. */
 static void reload(void **state) {
   struct srv *s = *state;
@@ -349,6 +471,7 @@ int vg_test_publish_api(void) {
       cmocka_unit_test_setup_teardown(served_counts, srv_setup, srv_teardown),
       cmocka_unit_test_setup_teardown(changes_pages_and_gone, srv_setup, srv_teardown),
       cmocka_unit_test_setup_teardown(reload, srv_setup, srv_teardown),
+      cmocka_unit_test_setup_teardown(retention_moves_the_etag, srv_setup, srv_teardown),
   };
   return cmocka_run_group_tests_name("publish_api", tests, NULL, NULL);
 }

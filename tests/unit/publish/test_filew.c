@@ -2,7 +2,8 @@
  * Atomic file replacement through io_uring and its plain fallback
  * (engine/publish/filew.c), and the export folder (exportdir.c) over the
  * publication store: files complete, replaced only when their content
- * changes, no temporary left behind.
+ * changes, no temporary left behind, the files of a dataset no longer
+ * defined removed (and no other file).
  */
 #include <dirent.h>
 #include <liburing.h>
@@ -258,6 +259,100 @@ static void export_folder(void **state) {
   vg_metrics_free(m);
 }
 
+static int exists(const char *dir, const char *name) {
+  char path[256];
+  struct stat sb;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return stat(path, &sb) == 0;
+}
+
+/* The fixture's YAML with its datasets from `from` on replaced by tail. */
+static void reload_with(struct vg_api *api, const char *from, const char *tail) {
+  char err[1024], text[4096];
+  const char *cut = strstr(yaml, from);
+  assert_non_null(cut);
+  snprintf(text, sizeof text, "%.*s%s", (int)(cut - yaml), yaml, tail);
+  struct vg_config cfg;
+  assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
+  assert_int_equal(vg_api_reload(api, &cfg, err, sizeof err), 0);
+  vg_config_release(&cfg);
+}
+
+/* SIGHUP drops a dataset and renames another: the next look writes the new
+ * name's files and removes the files of the datasets gone, and nothing
+ * else of the folder (an operator's files, one named like an export); a
+ * dataset defined again gets its files back. */
+static void export_folder_follows_the_datasets(void **state) {
+  struct fx *f = *state;
+  char err[512], xdir[128], path[256];
+  struct vg_api *api = api_over(f, xdir, sizeof xdir);
+  struct vg_metrics *m;
+  assert_int_equal(vg_metrics_new(&m), 0);
+  struct vg_exportdir_opts o = {.api = api, .dir = xdir, .metrics = m, .no_thread = 1,
+                                .filew_flags = VG_FILEW_PLAIN};
+  assert_int_equal(mkdir(xdir, 0755), 0);
+  static const char *const mine[] = {"LISEZMOI.txt", "ancien-jeu.csv", "ancien-jeu.json"};
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", xdir, mine[i]);
+    FILE *w = fopen(path, "w");
+    assert_non_null(w);
+    fputs("the operator's", w);
+    fclose(w);
+  }
+  struct vg_exportdir *x;
+  assert_int_equal(vg_exportdir_new(&o, &x, err, sizeof err), 0);
+  size_t written;
+  assert_int_equal(vg_exportdir_run_once(x, &written), 0);
+  assert_int_equal(written, 6);
+  assert_int_equal(entries(xdir), 9);
+  struct vg_counter *removed =
+      vg_metrics_counter(m, "vigie_export_files_removed_total", "", NULL);
+  assert_int_equal(atomic_load(&removed->v), 0);
+  /* passages-jour dropped, passages-final renamed passages-finale */
+  reload_with(api, "  - id: passages-jour\n",
+              "  - id: passages-finale\n"
+              "    resolution: 1h\n"
+              "    metrics: [passages]\n"
+              "    columns: [count]\n");
+  assert_int_equal(vg_exportdir_run_once(x, &written), 0);
+  assert_int_equal(written, 2);
+  assert_int_equal(atomic_load(&removed->v), 4);
+  assert_int_equal(entries(xdir), 7);
+  static const char *const gone[] = {"passages-jour.csv", "passages-jour.json",
+                                     "passages-final.csv", "passages-final.json"};
+  for (size_t i = 0; i < 4; i++)
+    assert_false(exists(xdir, gone[i]));
+  for (size_t i = 0; i < 3; i++)
+    assert_true(exists(xdir, mine[i]));
+  assert_true(exists(xdir, "passages-heure.csv") && exists(xdir, "passages-heure.json"));
+  for (int fmt = VG_DS_CSV; fmt <= VG_DS_JSON; fmt++) {
+    size_t flen = 0, blen = 0;
+    snprintf(path, sizeof path, "%s/passages-finale.%s", xdir, fmt == VG_DS_CSV ? "csv" : "json");
+    char *file = slurp(path, &flen), *body = export_body(api, "passages-finale", fmt, &blen);
+    assert_non_null(file);
+    assert_int_equal(flen, blen);
+    assert_memory_equal(file, body, flen);
+    free(file);
+    free(body);
+  }
+  /* a look with nothing new: nothing written, nothing removed */
+  assert_int_equal(vg_exportdir_run_once(x, &written), 0);
+  assert_int_equal(written, 0);
+  assert_int_equal(atomic_load(&removed->v), 4);
+  /* back to the first definitions: the files come back, the renamed go */
+  reload_with(api, "  - id: passages-heure\n", strstr(yaml, "  - id: passages-heure\n"));
+  assert_int_equal(vg_exportdir_run_once(x, &written), 0);
+  assert_int_equal(written, 4);
+  assert_int_equal(atomic_load(&removed->v), 6);
+  assert_int_equal(entries(xdir), 9);
+  for (size_t i = 0; i < 4; i++)
+    assert_true(exists(xdir, gone[i]));
+  assert_false(exists(xdir, "passages-finale.csv") || exists(xdir, "passages-finale.json"));
+  vg_exportdir_free(x);
+  vg_api_free(api);
+  vg_metrics_free(m);
+}
+
 /* The folder's own thread while the writer commits: the files follow, and
  * the thread stops cleanly (run under TSan by the *_thread groups). */
 static void export_thread_follows_commits(void **state) {
@@ -321,6 +416,8 @@ int vg_test_publish_filew(void) {
       cmocka_unit_test(plain_fallback_by_option),
       cmocka_unit_test(plain_fallback_by_env),
       cmocka_unit_test_setup_teardown(export_folder, pub_setup, pub_teardown),
+      cmocka_unit_test_setup_teardown(export_folder_follows_the_datasets, pub_setup,
+                                      pub_teardown),
   };
   return cmocka_run_group_tests_name("publish_filew", tests, NULL, NULL);
 }

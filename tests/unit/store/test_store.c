@@ -554,6 +554,84 @@ static void retention_in_small_transactions(void **state) {
     vg_acc_release(&w[i].acc);
 }
 
+/* The retention generation of the snapshot (vg_store_reader_meta). */
+static uint64_t retain_gen(struct fx *f) {
+  struct vg_store_reader *r;
+  struct vg_store_state m;
+  assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
+  assert_int_equal(vg_store_reader_meta(r, &m), 0);
+  vg_store_reader_end(r);
+  return m.retain_gen;
+}
+
+/* Retention changes neither the epoch nor the emit log, so every
+ * transaction that deletes segments moves meta "retain_gen" by one
+ * (publication's ETags follow it); a pass that deletes nothing leaves it,
+ * it survives a reopen, and a store without the key reads 0. */
+static void retention_moves_its_generation(void **state) {
+  struct fx *f = *state;
+  f->o.retention_s[VG_RES_BASE] = 14 * DAY;
+  reopen(f);
+  assert_int_equal(retain_gen(f), 0); /* a new store has no key yet */
+  uint64_t rng = 5;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  enum { DAYS = 20, SER = 3 };
+  struct vg_wentry w[DAYS * SER];
+  const struct vg_wentry *p[DAYS * SER];
+  size_t n = 0;
+  for (int s = 0; s < SER; s++)
+    for (int d = 0; d < DAYS; d++) {
+      st_window(&w[n], (uint64_t)s + 1, VG_RES_BASE, T0 + d * DAY, 60, 1, 1, &o, &rng);
+      p[n] = &w[n];
+      n++;
+    }
+  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = n, .flush = 1,
+                              .watermark_ns = INT64_MIN};
+  commit(f, &ep);
+  size_t del;
+  int more;
+  char err[256];
+  /* the watermark at day 6: no span ended 14 days before it, nothing moves */
+  int64_t wm = (T0 + 6 * DAY) * 1000000000LL;
+  assert_int_equal(vg_store_retain(f->st, wm, 100, 10, &del, &more, err, sizeof err), 0);
+  assert_int_equal(del, 0);
+  assert_int_equal(more, 0);
+  assert_int_equal(retain_gen(f), 0);
+  /* the watermark at day 20 expires days 0..5 of each series (18 spans):
+   * 4 per transaction, one transaction per call, each call moves it by 1 */
+  wm = (T0 + DAYS * DAY) * 1000000000LL;
+  size_t total = 0;
+  uint64_t calls_that_deleted = 0;
+  more = 1;
+  for (int rounds = 0; more; rounds++) {
+    assert_true(rounds < 100);
+    uint64_t before = retain_gen(f);
+    assert_int_equal(vg_store_retain(f->st, wm, 4, 1, &del, &more, err, sizeof err), 0);
+    assert_int_equal(retain_gen(f), before + (del > 0));
+    calls_that_deleted += del > 0;
+    total += del;
+  }
+  assert_int_equal(total, SER * 6);
+  assert_true(calls_that_deleted >= (SER * 6 + 3) / 4);
+  uint64_t gen = retain_gen(f);
+  assert_int_equal(gen, calls_that_deleted);
+  /* a whole pass with nothing left to delete leaves it */
+  assert_int_equal(vg_store_retain(f->st, wm, 100, 10, &del, &more, err, sizeof err), 0);
+  assert_int_equal(del, 0);
+  assert_int_equal(retain_gen(f), gen);
+  /* an epoch does not touch it; the load reports it; a reopen keeps it */
+  struct vg_store_epoch ep2 = {.epoch = 2, .watermark_ns = wm};
+  commit(f, &ep2);
+  reopen(f);
+  struct vg_store_state s;
+  assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), 0);
+  assert_int_equal(s.retain_gen, gen);
+  assert_int_equal(s.epoch, 2);
+  assert_int_equal(retain_gen(f), gen);
+  for (size_t i = 0; i < n; i++)
+    vg_acc_release(&w[i].acc);
+}
+
 /* Damages one stored segment behind the store's back: the range read fails
  * with VG_ECORRUPT naming the series and the span; other series read. */
 static void corrupt_segment_is_reported(void **state) {
@@ -982,6 +1060,7 @@ int vg_test_store_db(void) {
       cmocka_unit_test_setup_teardown(big_shuffled_epoch, setup, teardown),
       cmocka_unit_test_setup_teardown(map_growth_and_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(retention_in_small_transactions, setup, teardown),
+      cmocka_unit_test_setup_teardown(retention_moves_its_generation, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_segment_is_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_open_row_is_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_block_is_reported, setup, teardown),
