@@ -52,6 +52,7 @@ struct vg_agg {
   struct vg_windows win;
   struct vg_watermarks wm;
   struct vg_part_pos *committed;
+  uint64_t *merged;        /* per worker: epochs merged (the last one's seq + 1) */
   vg_atomic_i64 horizon_s; /* retention horizon hint for the workers */
 };
 
@@ -96,7 +97,8 @@ int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t n
   a->owner = calloc(opts->nparts, sizeof *a->owner);
   a->workers = calloc(opts->nworkers, sizeof *a->workers);
   a->committed = calloc(opts->nparts, sizeof *a->committed);
-  if (!a->owner || !a->workers || !a->committed)
+  a->merged = calloc(opts->nworkers, sizeof *a->merged);
+  if (!a->owner || !a->workers || !a->committed || !a->merged)
     goto fail;
   if (vg_windows_init(&a->win, tz, opts->base_s, &opts->win) != 0)
     goto fail;
@@ -162,6 +164,7 @@ void vg_agg_free(struct vg_agg *a) {
   free(a->workers);
   free(a->owner);
   free(a->committed);
+  free(a->merged);
   free(a);
 }
 
@@ -265,6 +268,7 @@ static int merge_epoch(struct vg_agg *a, struct epoch *e) {
   }
   for (int r = 1; r < VG_AGG_REJECT_MAX; r++)
     a->win.c.rejected[r] += e->rejected[r];
+  a->merged[e->worker] = e->seq + 1;
   for (uint32_t p = 0; p < a->o.nparts; p++) {
     if (a->owner[p] != e->worker || e->pos[p].next_offset < 0)
       continue;
@@ -313,6 +317,11 @@ int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
   vg_windows_advance(&a->win, wm, emit, ctx);
   vg_atomic_store_relaxed_i64(&a->horizon_s, horizon_of(a, a->win.watermark_ns));
   return merged;
+}
+
+uint64_t vg_agg_merged(const struct vg_agg *a, uint32_t worker) {
+  assert(worker < a->o.nworkers);
+  return a->merged[worker];
 }
 
 const struct vg_windows *vg_agg_windows(const struct vg_agg *a) {

@@ -14,11 +14,24 @@
  * - on start the store gives back the offsets and the provisional windows;
  *   final windows stay in the store, where a late event's revision finds
  *   them (agg loader).
+ *
+ * Outputs exactly once: the dead letters of epochs that were handed but
+ * never committed are found again at start by reading the dead-letter
+ * topic back from the positions committed with the last epoch
+ * (deadletter.h), and not written a second time.
+ *
+ * The store never waits for Kafka: vg_engine_new opens the store and
+ * nothing else, so the API serves at once; vg_engine_run then connects
+ * (ingest_start: partitions, committed state, dead-letter read-back,
+ * workers) and retries with backoff while the brokers are unreachable or
+ * no source topic exists, and rebuilds the ingestion (not the store) when
+ * partitions or a missing topic appear.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +134,7 @@ struct part {
   int32_t partition;
   uint32_t src, worker;
   int64_t start; /* where to resume: committed next offset, or beginning */
+  int64_t dl_found; /* the highest offset with a dead letter found at start, -1 */
   struct vg_gauge *lag;
 };
 
@@ -140,6 +154,14 @@ struct engine_worker {
   struct keybuf pending; /* keys first seen this epoch */
   pthread_mutex_t mu;
   struct keybuf handed; /* keys waiting for the writer (under mu) */
+  /* the dead-letter positions at each hand-off, by epoch sequence (under
+   * mu); the writer keeps those of the last epoch it merged (dl_merged):
+   * what it commits, so that a restart reads back from there */
+  struct {
+    uint64_t seq;
+    struct vg_kafka_positions pos;
+  } dlpos[VG_AGG_MAX_PENDING + 2];
+  struct vg_kafka_positions dl_merged;
   _Atomic int done;
 };
 
@@ -161,9 +183,31 @@ struct vg_engine {
   uint32_t nworkers;
   uint8_t hkey[16];
 
-  _Atomic int stop, ready, failed;
+  /* stop: the engine (SIGTERM); halt: the workers hand their last epoch
+   * (a stop, the end of a drain, or the ingestion being rebuilt) */
+  _Atomic int stop, halt, ready, failed;
   pthread_mutex_t fail_mu;
   char fail_msg[1024];
+
+  /* what is not ready (vg_engine_status), under status_mu; kafka_up: the
+   * brokers answered the last request (-1 before the first) */
+  pthread_mutex_t status_mu;
+  char status[1024];
+  _Atomic int kafka_up;
+  char missing[512]; /* source topics that do not exist (writer thread) */
+
+  /* the dead-letter topic's tail read back at start: dead letters of
+   * uncommitted epochs, and the topic's end offsets then */
+  struct vg_deadletter_seen *dl_seen;
+  struct vg_kafka_positions dl_from, dl_start;
+  /* the committed dead-letter positions stay at dl_from while a message
+   * whose dead letter the read-back found is beyond the committed offsets */
+  int dl_hold;
+  uint8_t *dl_blob; /* the positions committed with each epoch, encoded */
+  size_t dl_blob_cap;
+  uint8_t *rollup_blob; /* the rollup topic's positions at the cursor, encoded */
+  size_t rollup_blob_cap;
+  uint64_t rollup_gen_saved; /* the publisher's positions generation kept */
 
   /* writer state */
   uint64_t epoch;
@@ -187,7 +231,7 @@ struct vg_engine {
   /* metrics (NULL without a registry) */
   struct vg_counter *rejects[VG_REJECT_REASON_COUNT], *agg_rejects[VG_AGG_REJECT_MAX];
   struct vg_counter *dead_letters, *epochs, *finalized, *revisions, *series_new;
-  struct vg_gauge *watermark, *open_windows;
+  struct vg_gauge *watermark, *open_windows, *kafka_up_g;
   struct vg_histogram *commit_seconds;
 };
 
@@ -324,9 +368,11 @@ static int64_t start_offset(void *opaque, const char *topic, int32_t partition) 
   return VG_KAFKA_SKIP;
 }
 
-/* Hands the epoch to the writer: dead letters acknowledged first, then the
- * new series keys, then the deltas and positions. 0, VG_EFULL (the writer is
- * behind: try again) or a fatal error (already reported). */
+/* Hands the epoch to the writer: dead letters acknowledged first (their
+ * positions recorded for the epoch), then the new series keys, then the
+ * deltas and positions. 0, VG_EFULL (the writer is behind, or the dead
+ * letters are not acknowledged yet: try again) or a fatal error (already
+ * reported). */
 static int hand_epoch(struct engine_worker *w, int64_t now) {
   char err[512];
   int rc = vg_deadletter_flush(w->dl, 30000, err, sizeof err);
@@ -339,15 +385,28 @@ static int hand_epoch(struct engine_worker *w, int64_t now) {
     engine_fail(w->e, err);
     return rc;
   }
+  /* every dead letter of the epoch is acknowledged: whatever this worker
+   * writes from now on lands after these positions */
+  uint64_t seq = vg_worker_epochs(w->aw);
+  size_t slot = seq % (sizeof w->dlpos / sizeof w->dlpos[0]);
+  struct vg_kafka_positions pos;
+  if (vg_deadletter_positions(w->dl, &pos) != 0) {
+    engine_fail(w->e, "out of memory recording dead-letter positions");
+    return -ENOMEM;
+  }
+  pthread_mutex_lock(&w->mu);
+  vg_kafka_positions_release(&w->dlpos[slot].pos);
+  w->dlpos[slot].seq = seq;
+  w->dlpos[slot].pos = pos;
   if (w->pending.n) {
-    pthread_mutex_lock(&w->mu);
     rc = keybuf_append(&w->handed, &w->pending);
-    pthread_mutex_unlock(&w->mu);
-    if (rc) {
-      engine_fail(w->e, "out of memory handing series keys");
-      return rc;
-    }
-    w->pending.len = w->pending.n = 0;
+    if (rc == 0)
+      w->pending.len = w->pending.n = 0;
+  }
+  pthread_mutex_unlock(&w->mu);
+  if (rc) {
+    engine_fail(w->e, "out of memory handing series keys");
+    return rc;
   }
   rc = vg_worker_flush(w->aw, now);
   if (rc == -ENOMEM) {
@@ -378,7 +437,7 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
     /* the message goes whole to the dead letters, with its first reason;
      * every rejected reading is counted */
     if (vg_deadletter_send(w->dl, m, vg_reject_name(b->rejects[0].reason),
-                           b->rejects[0].offset) != 0) {
+                           b->rejects[0].offset, NULL) < 0) {
       engine_fail(e, "the dead-letter producer refused a message");
       return s;
     }
@@ -422,7 +481,7 @@ static void *worker_main(void *arg) {
   for (;;) {
     if (atomic_load_explicit(&e->failed, memory_order_relaxed))
       break;
-    if (!stopping && atomic_load_explicit(&e->stop, memory_order_relaxed))
+    if (!stopping && atomic_load_explicit(&e->halt, memory_order_relaxed))
       stopping = 1;
     int64_t now = now_ns();
     if (stopping || drained || now >= next_epoch) {
@@ -503,6 +562,73 @@ static int take_series(struct vg_engine *e) {
   return 0;
 }
 
+/* The dead-letter positions of each worker's last merged epoch (after the
+ * collect; pairs with hand_epoch). */
+static int take_dl_positions(struct vg_engine *e) {
+  int rc = 0;
+  for (uint32_t i = 0; i < e->nworkers && rc == 0; i++) {
+    struct engine_worker *w = &e->workers[i];
+    uint64_t merged = vg_agg_merged(e->agg, i);
+    if (merged == 0)
+      continue;
+    size_t slot = (merged - 1) % (sizeof w->dlpos / sizeof w->dlpos[0]);
+    pthread_mutex_lock(&w->mu);
+    if (w->dlpos[slot].seq == merged - 1 && w->dlpos[slot].pos.n > 0) {
+      vg_kafka_positions_release(&w->dl_merged);
+      rc = vg_kafka_positions_copy(&w->dl_merged, &w->dlpos[slot].pos);
+    }
+    pthread_mutex_unlock(&w->mu);
+  }
+  return rc;
+}
+
+/* Where the next start reads the dead-letter topic back from, encoded for
+ * the store: per partition, the lowest position of the workers' last
+ * merged epochs (a partition one of them does not know: from its start).
+ * NULL while no worker knows any position (the topic is missing). */
+static const struct vg_store_blob *dl_blob(struct vg_engine *e, struct vg_store_blob *b) {
+  if (e->dl_hold) {
+    e->dl_hold = 0;
+    for (size_t p = 0; p < e->nparts && !e->dl_hold; p++)
+      e->dl_hold = e->parts[p].dl_found >= 0 &&
+                   e->parts[p].dl_found >= vg_agg_position(e->agg, (uint32_t)p).next_offset;
+  }
+  int32_t n = 0;
+  for (uint32_t i = 0; i < e->nworkers; i++)
+    if (e->workers[i].dl_merged.n > n)
+      n = e->workers[i].dl_merged.n;
+  if (e->dl_hold)
+    n = e->dl_from.n;
+  if (n == 0)
+    return NULL;
+  int64_t low[256];
+  struct vg_kafka_positions pos = {n > 256 ? 256 : n, low};
+  for (int32_t p = 0; p < pos.n && e->dl_hold; p++)
+    low[p] = e->dl_from.off[p];
+  for (int32_t p = 0; p < pos.n && !e->dl_hold; p++) {
+    low[p] = INT64_MAX;
+    for (uint32_t i = 0; i < e->nworkers; i++) {
+      const struct vg_kafka_positions *w = &e->workers[i].dl_merged;
+      int64_t at = p < w->n ? w->off[p] : 0;
+      if (at < 0)
+        at = 0;
+      if (at < low[p])
+        low[p] = at;
+    }
+  }
+  size_t need = vg_kafka_positions_encode(e->cfg->kafka_dead_letter_topic, &pos, NULL, 0);
+  if (need > e->dl_blob_cap) {
+    uint8_t *nb = realloc(e->dl_blob, need);
+    if (!nb)
+      return NULL; /* the previous positions stay: older, so safe */
+    e->dl_blob = nb;
+    e->dl_blob_cap = need;
+  }
+  vg_kafka_positions_encode(e->cfg->kafka_dead_letter_topic, &pos, e->dl_blob, need);
+  *b = (struct vg_store_blob){"dead_letters", e->dl_blob, need};
+  return b;
+}
+
 static void update_metrics(struct vg_engine *e) {
   if (!e->epochs)
     return;
@@ -556,40 +682,125 @@ static void upkeep(struct vg_engine *e) {
     VG_LOG_WARN("cleared reader slots of dead processes", "count=%d", dead);
 }
 
-struct count_ctx {
-  const struct vg_engine *e;
-  int grown;
-};
-
-static void count_part(void *ctx, const char *topic, int32_t partition, int32_t n) {
-  struct count_ctx *c = ctx;
-  if (partition != 0)
-    return;
-  for (size_t s = 0; s < c->e->nsrcs; s++)
-    if (strcmp(c->e->srcs[s].conf->topic, topic) == 0 && n > c->e->srcs[s].nparts) {
-      VG_LOG_INFO("partitions were added to a source topic", "topic=%s partitions=%d was=%d",
-                  topic, (int)n, (int)c->e->srcs[s].nparts);
-      c->grown = 1;
-    }
+/* What is not ready, for /readyz and the systemd status (any thread). */
+static void set_status(struct vg_engine *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_status(struct vg_engine *e, const char *fmt, ...) {
+  va_list ap;
+  pthread_mutex_lock(&e->status_mu);
+  va_start(ap, fmt);
+  vsnprintf(e->status, sizeof e->status, fmt, ap);
+  va_end(ap);
+  pthread_mutex_unlock(&e->status_mu);
 }
 
-/* 1 when a source topic has more partitions than at start. */
+/* Whether the brokers answer: a gauge, and a log line at each change. */
+static void set_kafka_up(struct vg_engine *e, int up, const char *why) {
+  int was = atomic_exchange(&e->kafka_up, up);
+  if (e->kafka_up_g)
+    vg_gauge_set(e->kafka_up_g, up);
+  if (was == up)
+    return;
+  if (up)
+    VG_LOG_INFO("kafka brokers reachable", "brokers=%s", e->brokers);
+  else
+    VG_LOG_WARN("kafka brokers unreachable; serving the store and retrying",
+                "brokers=%s error=\"%s\"", e->brokers, why ? why : "");
+}
+
+/* The source topics as an array for the Kafka calls; NULL on -ENOMEM. */
+static const char **source_topics(const struct vg_engine *e) {
+  const char **topics = calloc(e->cfg->nsources ? e->cfg->nsources : 1, sizeof *topics);
+  for (size_t s = 0; topics && s < e->cfg->nsources; s++)
+    topics[s] = e->cfg->sources[s].topic;
+  return topics;
+}
+
+/* 1 when a source topic has more partitions than when the ingestion
+ * started (or exists now and did not then). Also tells whether the brokers
+ * answer. */
 static int partitions_grew(struct vg_engine *e) {
-  const char **topics = calloc(e->nsrcs, sizeof *topics);
+  const char **topics = source_topics(e);
+  int32_t *counts = calloc(e->nsrcs ? e->nsrcs : 1, sizeof *counts);
   char err[512];
-  struct count_ctx c = {e, 0};
-  if (!topics)
-    return 0;
-  for (size_t s = 0; s < e->nsrcs; s++)
-    topics[s] = e->srcs[s].conf->topic;
+  int grown = 0;
   /* a metadata request on a worker's client: librdkafka handles are
    * thread-safe, and this neither consumes nor assigns */
-  if (vg_kafka_list_partitions(e->workers[0].kc, topics, e->nsrcs, 5000, count_part, &c,
-                               err, sizeof err) != 0)
-    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "cannot read topic metadata", "error=\"%s\"",
-                       err);
+  int rc = topics && counts ? vg_kafka_count_partitions(e->workers[0].kc, topics, e->nsrcs,
+                                                        5000, counts, err, sizeof err)
+                            : -ENOMEM;
+  if (rc == 0) {
+    set_kafka_up(e, 1, NULL);
+    for (size_t s = 0; s < e->nsrcs; s++)
+      if (counts[s] > e->srcs[s].nparts) {
+        VG_LOG_INFO(e->srcs[s].nparts ? "partitions were added to a source topic"
+                                      : "a missing source topic exists now",
+                    "topic=%s partitions=%d was=%d", e->srcs[s].conf->topic, (int)counts[s],
+                    (int)e->srcs[s].nparts);
+        grown = 1;
+      }
+  } else if (rc != -ENOMEM) {
+    set_kafka_up(e, 0, err);
+  }
+  if (rc == 0 && !e->missing[0])
+    set_status(e, "%s", "");
+  else if (rc == 0)
+    set_status(e, "source topics missing (waited for): %s", e->missing);
+  else if (rc != -ENOMEM)
+    set_status(e, "kafka: %s", err);
+  free(counts);
   free(topics);
-  return c.grown;
+  return grown;
+}
+
+/* The rollup topic's positions at the publisher's cursor, encoded into *b,
+ * when the cursor moved or the publisher read the topic back since they
+ * were last kept (*cursor and *gen: what they belong to). 1 when *b is
+ * set, 0 when nothing changed, -ENOMEM. */
+static int rollup_blob(struct vg_engine *e, struct vg_store_blob *b, uint64_t *cursor,
+                       uint64_t *gen) {
+  struct vg_kafka_positions pos = {0, NULL};
+  *cursor = *gen = 0;
+  if (!e->rollup)
+    return 0;
+  if (vg_rollup_state(e->rollup, cursor, &pos, gen) != 0)
+    return -ENOMEM;
+  int rc = 0;
+  if (pos.n > 0 && (*cursor > e->rollup_saved || *gen != e->rollup_gen_saved)) {
+    size_t need = vg_kafka_positions_encode(e->cfg->kafka_rollup_topic, &pos, NULL, 0);
+    if (need > e->rollup_blob_cap) {
+      uint8_t *nb = realloc(e->rollup_blob, need);
+      if (!nb) {
+        vg_kafka_positions_release(&pos);
+        return -ENOMEM;
+      }
+      e->rollup_blob = nb;
+      e->rollup_blob_cap = need;
+    }
+    vg_kafka_positions_encode(e->cfg->kafka_rollup_topic, &pos, e->rollup_blob, need);
+    *b = (struct vg_store_blob){VG_ROLLUP_BLOB, e->rollup_blob, need};
+    rc = 1;
+  }
+  vg_kafka_positions_release(&pos);
+  return rc;
+}
+
+/* Between epochs, or while nothing is ingested: the positions of a new
+ * read-back of the rollup topic made durable at once, so that the
+ * publisher may produce. */
+static void keep_rollup_positions(struct vg_engine *e) {
+  struct vg_store_blob b;
+  uint64_t cursor, gen;
+  char err[512];
+  if (rollup_blob(e, &b, &cursor, &gen) != 1 || gen == e->rollup_gen_saved)
+    return;
+  if (vg_store_put_blob(e->store, b.name, b.data, b.len, err, sizeof err) != 0) {
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "cannot keep the rollup topic's positions",
+                       "error=\"%s\"", err);
+    return;
+  }
+  e->rollup_gen_saved = gen;
+  vg_rollup_kept(e->rollup, gen);
 }
 
 /* Builds and commits the epoch. 0, VG_EFULL/-ENOSPC (retry later, nothing
@@ -632,9 +843,17 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
       .pos = e->pos.v, .npos = e->pos.n,
       .emit = e->emits.v, .nemit = e->emits.n,
       .watermark_ns = vg_agg_watermark(e->agg)};
-  uint64_t cursor = e->rollup ? vg_rollup_cursor(e->rollup) : 0;
+  struct vg_store_blob blobs[2];
+  uint64_t cursor = 0, gen = 0;
+  int rb = rollup_blob(e, &blobs[0], &cursor, &gen);
+  if (rb < 0)
+    return rb;
   if (cursor > e->rollup_saved)
     ep.rollup_seq = cursor; /* acknowledged by the broker: persist it */
+  ep.nblobs = (size_t)rb;
+  if (dl_blob(e, &blobs[ep.nblobs]))
+    ep.nblobs++;
+  ep.blobs = blobs;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int rc = vg_store_commit(e->store, &ep, err, errsize);
@@ -644,6 +863,10 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
   e->epoch++;
   if (ep.rollup_seq)
     e->rollup_saved = ep.rollup_seq;
+  if (rb) {
+    e->rollup_gen_saved = gen;
+    vg_rollup_kept(e->rollup, gen);
+  }
   e->emit_next += e->emits.n;
   if (e->rollup && e->emits.n)
     vg_rollup_notify(e->rollup); /* the publisher reads them from the store */
@@ -678,8 +901,15 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
  * no windows). What it could not send is sent at the next start. */
 static void flush_rollups(struct vg_engine *e) {
   char err[512];
-  int timeout = e->o.drain ? 60000 : 10000;
-  if (vg_rollup_wait(e->rollup, e->emit_next, timeout) != 0)
+  int64_t until = now_ns() + (e->o.drain ? 60 : 10) * NS_PER_S;
+  int rc;
+  /* in slices: a read-back's positions are kept as soon as they come, the
+   * publisher waiting for them */
+  do {
+    keep_rollup_positions(e);
+    rc = vg_rollup_wait(e->rollup, e->emit_next, 200);
+  } while (rc == VG_ETIMEOUT && now_ns() < until);
+  if (rc != 0)
     VG_LOG_WARN("rollups not all acknowledged before stopping; the rest at the next start",
                 "cursor=%" PRIu64 " emit_seq=%" PRIu64, vg_rollup_cursor(e->rollup),
                 e->emit_next);
@@ -687,8 +917,12 @@ static void flush_rollups(struct vg_engine *e) {
     VG_LOG_WARN("cannot persist the rollup cursor", "error=\"%s\"", err);
 }
 
-int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
+/* Runs the ingestion until the engine stops, the drain is done, a fatal
+ * error, or the input changes shape (VG_ERESTART: the caller rebuilds the
+ * ingestion, not the store). */
+static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   int rc = 0;
+  atomic_store(&e->halt, 0);
   for (uint32_t i = 0; i < e->nworkers; i++) {
     if (pthread_create(&e->workers[i].th, NULL, worker_main, &e->workers[i]) != 0) {
       engine_fail(e, "cannot start a worker thread");
@@ -703,6 +937,8 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   int restart = 0;
   char err[1024];
   for (;;) {
+    if (atomic_load(&e->stop))
+      atomic_store(&e->halt, 1); /* the workers hand their last epochs */
     /* sleep one interval, waking early when everyone is done or stopping */
     int64_t until = now_ns() + interval;
     int all_done;
@@ -730,7 +966,7 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
         engine_fail(e, "out of memory merging an epoch");
         break;
       }
-      if (take_series(e) != 0) {
+      if (take_series(e) != 0 || take_dl_positions(e) != 0) {
         engine_fail(e, "out of memory taking series keys");
         break;
       }
@@ -759,24 +995,26 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       upkeep(e);
       next_upkeep = now_ns() + 10 * NS_PER_S;
       if (!e->o.drain && !restart && partitions_grew(e)) {
-        /* follow them: stop, commit, and let the caller rebuild the engine,
-         * which assigns every partition again from the store's offsets */
+        /* follow them: the workers hand their last epochs, everything is
+         * committed, and the ingestion is rebuilt from the store's offsets */
         restart = 1;
-        atomic_store(&e->stop, 1);
+        atomic_store(&e->halt, 1);
       }
     }
     if (all_done)
       break; /* this round collected their last epochs */
   }
-  atomic_store(&e->stop, 1);
+  atomic_store(&e->halt, 1);
   for (uint32_t i = 0; i < e->nworkers; i++)
     if (e->workers[i].started) {
       pthread_join(e->workers[i].th, NULL);
       e->workers[i].started = 0;
     }
+  atomic_store(&e->ready, 0);
+  if (restart && !atomic_load(&e->failed) && !commit_pending && !atomic_load(&e->stop))
+    return VG_ERESTART;
   if (e->rollup && !atomic_load(&e->failed) && !commit_pending)
     flush_rollups(e);
-  atomic_store(&e->ready, 0);
   if (atomic_load(&e->failed)) {
     snprintf(errstr, errstr_size, "%s", e->fail_msg);
     return rc ? rc : VG_EKAFKA;
@@ -788,31 +1026,29 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   VG_LOG_INFO("stopped after committing",
               "epoch=%" PRIu64 " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f",
               e->epoch, e->merge_cpu_s, e->commit_cpu_s);
-  return restart ? VG_ERESTART : 0;
+  return 0;
 }
 
 /* ---- setup -------------------------------------------------------------------- */
 
-static void add_part(void *ctx, const char *topic, int32_t partition, int32_t n) {
-  struct vg_engine *e = ctx;
-  size_t s = 0;
-  while (s < e->nsrcs && strcmp(e->srcs[s].conf->topic, topic) != 0)
-    s++;
-  if (e->nparts == e->capparts) {
-    size_t nc = e->capparts ? e->capparts * 2 : 64;
-    struct part *np = realloc(e->parts, nc * sizeof *np);
-    if (!np)
-      return; /* detected by the count check after listing */
-    e->parts = np;
-    e->capparts = nc;
+/* Adds partitions 0..n-1 of source s to the engine's table. 0 or -ENOMEM. */
+static int add_parts(struct vg_engine *e, size_t s, int32_t n) {
+  e->srcs[s].first_part = (uint32_t)e->nparts;
+  e->srcs[s].nparts = n;
+  for (int32_t p = 0; p < n; p++) {
+    if (e->nparts == e->capparts) {
+      size_t nc = e->capparts ? e->capparts * 2 : 64;
+      struct part *np = realloc(e->parts, nc * sizeof *np);
+      if (!np)
+        return -ENOMEM;
+      e->parts = np;
+      e->capparts = nc;
+    }
+    e->parts[e->nparts++] = (struct part){.topic = e->srcs[s].conf->topic, .partition = p,
+                                          .src = (uint32_t)s,
+                                          .start = VG_KAFKA_OFFSET_BEGINNING, .dl_found = -1};
   }
-  if (partition == 0) {
-    e->srcs[s].first_part = (uint32_t)e->nparts;
-    e->srcs[s].nparts = n;
-  }
-  e->parts[e->nparts++] = (struct part){.topic = e->srcs[s].conf->topic,
-                                        .partition = partition, .src = (uint32_t)s,
-                                        .start = VG_KAFKA_OFFSET_BEGINNING};
+  return 0;
 }
 
 static int restore_window(const struct vg_wentry *w, void *ctx) {
@@ -923,101 +1159,175 @@ static void register_metrics(struct vg_engine *e) {
   }
 }
 
-int vg_engine_store_stat(struct vg_engine *e, struct vg_store_stat *out) {
-  return vg_store_stat(e->store, out);
+/* A dead letter the read-back found: the highest per source partition. */
+static void note_found(void *ctx, const char *topic, int32_t partition, int64_t offset) {
+  struct vg_engine *e = ctx;
+  for (size_t s = 0; s < e->nsrcs; s++)
+    if (strcmp(e->srcs[s].conf->topic, topic) == 0 && partition >= 0 &&
+        partition < e->srcs[s].nparts) {
+      struct part *p = &e->parts[e->srcs[s].first_part + (uint32_t)partition];
+      if (offset > p->dl_found)
+        p->dl_found = offset;
+    }
 }
 
-int vg_engine_reader_begin(struct vg_engine *e, struct vg_store_reader **out) {
-  return e->store ? vg_store_reader_begin(e->store, out) : VG_ENOTFOUND;
+/* The dead letters of uncommitted epochs: the topic read back from the
+ * positions committed with the last epoch (deadletter.h). A missing topic
+ * holds nothing to find: the positions then stay unknown until the first
+ * acknowledgements. 0 or an error with errstr. */
+static int dl_read_back(struct vg_engine *e, const struct vg_kafka_conf *kc, char *errstr,
+                        size_t errstr_size) {
+  struct vg_store_reader *r;
+  struct vg_kafka_positions from = {0, NULL};
+  void *blob = NULL;
+  size_t len = 0;
+  int rc = vg_store_reader_begin(e->store, &r);
+  if (rc) {
+    snprintf(errstr, errstr_size, "reading the store: %s", vg_strerror(rc));
+    return rc;
+  }
+  rc = vg_store_reader_blob(r, "dead_letters", &blob, &len);
+  vg_store_reader_end(r);
+  int stored = rc == 0;
+  if (rc == 0) {
+    const char *topic;
+    size_t tlen;
+    if (vg_kafka_positions_decode(blob, len, &topic, &tlen, &from) != 0)
+      VG_LOG_WARN("the stored dead-letter positions do not decode; not read back", NULL);
+    else if (tlen != strlen(e->cfg->kafka_dead_letter_topic) ||
+             memcmp(topic, e->cfg->kafka_dead_letter_topic, tlen) != 0)
+      vg_kafka_positions_release(&from); /* another topic now: nothing of ours in it */
+  } else if (rc != VG_ENOTFOUND) {
+    snprintf(errstr, errstr_size, "reading the store: %s", vg_strerror(rc));
+    return rc;
+  }
+  free(blob);
+  rc = vg_deadletter_scan(kc, e->cfg->kafka_dead_letter_topic, &from, 30000, &e->dl_seen,
+                          &e->dl_start, errstr, errstr_size);
+  e->dl_from = from; /* released with the ingestion */
+  for (size_t p = 0; p < e->nparts; p++)
+    e->parts[p].dl_found = -1;
+  if (rc == 0 && vg_deadletter_seen_count(e->dl_seen)) {
+    vg_deadletter_seen_each(e->dl_seen, note_found, e);
+    e->dl_hold = 1;
+  }
+  if (rc == 0 && !stored && e->dl_start.n > 0) {
+    /* nothing kept yet (a new store): the end is kept before any dead
+     * letter is written, or a crash before the first commit would leave
+     * dead letters that the next start does not read back */
+    size_t need = vg_kafka_positions_encode(e->cfg->kafka_dead_letter_topic, &e->dl_start,
+                                            NULL, 0);
+    uint8_t *b = malloc(need);
+    if (!b)
+      return -ENOMEM;
+    vg_kafka_positions_encode(e->cfg->kafka_dead_letter_topic, &e->dl_start, b, need);
+    rc = vg_store_put_blob(e->store, "dead_letters", b, need, errstr, errstr_size);
+    free(b);
+  }
+  if (rc == VG_ENOTFOUND) {
+    VG_LOG_WARN("the dead-letter topic does not exist; dead letters wait until it does",
+                "topic=%s", e->cfg->kafka_dead_letter_topic);
+    return 0;
+  }
+  if (rc == 0)
+    VG_LOG_INFO("dead-letter topic read back", "topic=%s found=%zu partitions=%d",
+                e->cfg->kafka_dead_letter_topic, vg_deadletter_seen_count(e->dl_seen),
+                (int)e->dl_start.n);
+  return rc;
 }
 
-int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, char *errstr,
-                  size_t errstr_size) {
-  const struct vg_config *cfg = opts->cfg;
-  struct vg_engine *e = calloc(1, sizeof *e);
-  char err[1024];
+/* Frees what ingest_start built (the store stays). */
+static void ingest_stop(struct vg_engine *e) {
+  for (uint32_t i = 0; e->workers && i < e->nworkers; i++) {
+    struct engine_worker *w = &e->workers[i];
+    if (w->started)
+      pthread_join(w->th, NULL);
+    vg_kafka_consumer_free(w->kc);
+    vg_deadletter_free(w->dl);
+    for (size_t s = 0; w->codecs && s < e->nsrcs; s++)
+      vg_codec_free(w->codecs[s]);
+    free(w->codecs);
+    free(w->msgs);
+    free(w->bytes);
+    vg_event_batch_release(&w->batch);
+    free(w->known);
+    free(w->pending.b);
+    free(w->handed.b);
+    for (size_t k = 0; k < sizeof w->dlpos / sizeof w->dlpos[0]; k++)
+      vg_kafka_positions_release(&w->dlpos[k].pos);
+    vg_kafka_positions_release(&w->dl_merged);
+    pthread_mutex_destroy(&w->mu);
+  }
+  free(e->workers);
+  e->workers = NULL;
+  e->nworkers = 0;
+  vg_agg_free(e->agg);
+  e->agg = NULL;
+  vg_deadletter_seen_free(e->dl_seen);
+  e->dl_seen = NULL;
+  e->dl_hold = 0;
+  vg_kafka_positions_release(&e->dl_from);
+  vg_kafka_positions_release(&e->dl_start);
+  free(e->parts);
+  e->parts = NULL;
+  e->nparts = e->capparts = 0;
+  free(e->srcs);
+  e->srcs = NULL;
+  e->nsrcs = 0;
+  e->series_keys.len = e->series_keys.n = 0;
+  e->emits.n = 0;
+}
+
+/* Connects: the source partitions (a missing topic is waited for), the
+ * aggregator with the committed state, the dead letters' read-back, and
+ * the workers with their consumers assigned. 0; VG_ETIMEOUT / VG_EKAFKA
+ * (the brokers: retry later), VG_ENOTFOUND (no source topic exists yet:
+ * retry later), or another error, fatal. errstr says which. */
+static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
+  const struct vg_config *cfg = e->cfg;
+  char err[512];
   int rc = -ENOMEM;
-  if (!e)
-    return -ENOMEM;
-  e->cfg = cfg;
-  e->o = *opts;
-  pthread_mutex_init(&e->fail_mu, NULL);
-  if (!(e->data_dir = strdup(opts->data_dir ? opts->data_dir : cfg->data_dir)))
+  e->nsrcs = cfg->nsources;
+  e->srcs = calloc(e->nsrcs ? e->nsrcs : 1, sizeof *e->srcs);
+  const char **topics = source_topics(e);
+  int32_t *counts = calloc(e->nsrcs ? e->nsrcs : 1, sizeof *counts);
+  if (!e->srcs || !topics || !counts)
     goto fail;
-  if ((rc = vg_tz_load(cfg->timezone, &e->tz, errstr, errstr_size)))
-    goto fail_quiet;
-
-  /* the store first: a store that cannot open is reported before anything
-   * touches Kafka */
-  if (mkdir(e->data_dir, 0750) != 0 && errno != EEXIST) {
-    rc = -errno;
-    snprintf(errstr, errstr_size, "data_dir %s: %s", e->data_dir, strerror(errno));
-    goto fail_quiet;
-  }
-  struct vg_store_opts so = {
-      .path = e->data_dir,
-      .durability = cfg->durability == VG_CONF_DUR_ASYNC        ? VG_STORE_NOSYNC
-                    : cfg->durability == VG_CONF_DUR_NOMETASYNC ? VG_STORE_NOMETASYNC
-                                                                : VG_STORE_SYNC,
-      .retention_s = {cfg->retention_base_ns / NS_PER_S, cfg->retention_1h_ns / NS_PER_S,
-                      cfg->retention_1d_ns / NS_PER_S}};
-  if ((rc = vg_store_open(&so, &e->store, errstr, errstr_size)))
-    goto fail_quiet;
-  if ((rc = load_hash_key(e, errstr, errstr_size)))
-    goto fail_quiet;
-
-  /* Kafka: the embedded broker, or the configured one */
-  if (strcmp(cfg->kafka_brokers, "embedded") == 0) {
-    const char *bs;
-    if ((rc = vg_kafka_mock_new(&e->mock, 1, &bs, errstr, errstr_size)))
-      goto fail_quiet;
-    for (size_t s = 0; s < cfg->nsources; s++)
-      vg_kafka_mock_create_topic(e->mock, cfg->sources[s].topic,
-                                 (int)cfg->kafka_embedded_partitions);
-    vg_kafka_mock_create_topic(e->mock, cfg->kafka_dead_letter_topic, 1);
-    vg_kafka_mock_create_topic(e->mock, cfg->kafka_rollup_topic, 1);
-    e->brokers = strdup(bs);
-    VG_LOG_INFO("embedded Kafka broker (librdkafka mock cluster) started", "bootstrap=%s",
-                bs);
-  } else {
-    e->brokers = strdup(cfg->kafka_brokers);
-  }
-  if (!e->brokers)
-    goto fail;
-  e->props = calloc(cfg->kafka_properties.n + 1, sizeof *e->props);
-  if (!e->props)
-    goto fail;
-  for (size_t i = 0; i < cfg->kafka_properties.n; i++)
-    e->props[i] = cfg->kafka_properties.v[i];
+  for (size_t s = 0; s < e->nsrcs; s++)
+    e->srcs[s].conf = &cfg->sources[s];
 
   /* the partitions of every source topic, numbered for the aggregator */
-  e->nsrcs = cfg->nsources;
-  e->srcs = calloc(e->nsrcs, sizeof *e->srcs);
-  const char **topics = calloc(e->nsrcs, sizeof *topics);
-  if (!e->srcs || !topics) {
-    free(topics);
-    goto fail;
-  }
-  for (size_t s = 0; s < e->nsrcs; s++) {
-    e->srcs[s].conf = &cfg->sources[s];
-    topics[s] = cfg->sources[s].topic;
-  }
   struct vg_kafka_conf kc = {.brokers = e->brokers, .client_id = "vigied",
                              .properties = e->props};
   struct vg_kafka_consumer *meta = NULL;
   rc = vg_kafka_consumer_new(&meta, &kc, errstr, errstr_size);
   if (rc == 0)
-    rc = vg_kafka_list_partitions(meta, topics, e->nsrcs, 30000, add_part, e, errstr,
-                                  errstr_size);
+    rc = vg_kafka_count_partitions(meta, topics, e->nsrcs, 5000, counts, errstr,
+                                   errstr_size);
   vg_kafka_consumer_free(meta);
-  free(topics);
   if (rc)
     goto fail_quiet;
-  size_t expect = 0;
-  for (size_t s = 0; s < e->nsrcs; s++)
-    expect += (size_t)e->srcs[s].nparts;
-  if (e->nparts != expect)
-    goto fail;
+  size_t present = 0, off = 0;
+  e->missing[0] = '\0';
+  for (size_t s = 0; s < e->nsrcs; s++) {
+    if (counts[s] > 0) {
+      present++;
+      if ((rc = add_parts(e, s, counts[s])))
+        goto fail;
+    } else if (off < sizeof e->missing) {
+      off += (size_t)snprintf(e->missing + off, sizeof e->missing - off, "%s%s",
+                              off ? ", " : "", topics[s]);
+    }
+  }
+  if (present == 0) {
+    snprintf(errstr, errstr_size, "no source topic exists yet: %s", e->missing);
+    rc = VG_ENOTFOUND;
+    goto fail_quiet;
+  }
+  if (e->missing[0])
+    VG_LOG_WARN(e->o.drain ? "source topics missing: nothing to drain from them"
+                           : "source topics missing: waiting for them, the others are read",
+                "topics=\"%s\"", e->missing);
 
   /* the aggregator and its state from the store */
   e->nworkers = (uint32_t)cfg->workers;
@@ -1065,10 +1375,21 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
               " positions=%" PRIu64 " partitions=%zu workers=%u",
               e->data_dir, st.epoch, st.nopen, st.npos, e->nparts, e->nworkers);
 
+  /* what a crash may have left in the dead-letter topic */
+  if ((rc = dl_read_back(e, &kc, errstr, errstr_size)))
+    goto fail_quiet;
+
   /* the workers: consumer, codecs, dead-letter producer each */
   e->workers = calloc(e->nworkers, sizeof *e->workers);
   if (!e->workers)
     goto fail;
+  const char **assigned = calloc(e->nsrcs, sizeof *assigned);
+  size_t nassigned = 0;
+  if (!assigned)
+    goto fail;
+  for (size_t s = 0; s < e->nsrcs; s++)
+    if (e->srcs[s].nparts > 0)
+      assigned[nassigned++] = e->srcs[s].conf->topic;
   for (uint32_t i = 0; i < e->nworkers; i++) {
     struct engine_worker *w = &e->workers[i];
     w->e = e;
@@ -1078,13 +1399,17 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     w->aw = vg_agg_worker(e->agg, i);
     if (!(w->codecs = calloc(e->nsrcs, sizeof *w->codecs)) ||
         !(w->msgs = calloc(e->nsrcs, sizeof *w->msgs)) ||
-        !(w->bytes = calloc(e->nsrcs, sizeof *w->bytes)))
+        !(w->bytes = calloc(e->nsrcs, sizeof *w->bytes)) ||
+        vg_kafka_positions_copy(&w->dl_merged, &e->dl_start) != 0) {
+      free(assigned);
       goto fail;
+    }
     for (size_t s = 0; s < e->nsrcs; s++) {
       struct vg_codec_config cc;
       codec_config(e->srcs[s].conf, &cc);
       if ((rc = vg_codec_new(&cc, &w->codecs[s], err, sizeof err))) {
         snprintf(errstr, errstr_size, "source %s: %s", e->srcs[s].conf->topic, err);
+        free(assigned);
         goto fail_quiet;
       }
     }
@@ -1092,33 +1417,193 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     snprintf(cid, sizeof cid, "vigied-%u", i);
     kc.client_id = cid;
     if ((rc = vg_kafka_consumer_new(&w->kc, &kc, errstr, errstr_size)) ||
-        (rc = vg_deadletter_new(&kc, cfg->kafka_dead_letter_topic, &w->dl, errstr,
-                                errstr_size)))
+        (rc = vg_deadletter_new(&kc, cfg->kafka_dead_letter_topic,
+                                e->dl_start.n ? &e->dl_start : NULL, e->dl_seen, &w->dl,
+                                errstr, errstr_size)) ||
+        (rc = vg_kafka_assign_all(w->kc, assigned, nassigned, start_offset, w, 30000,
+                                  errstr, errstr_size)) ||
+        (e->o.drain && (rc = vg_kafka_mark_end(w->kc, 30000, errstr, errstr_size)))) {
+      free(assigned);
       goto fail_quiet;
-    const char *const *tl = NULL;
-    const char **tlist = calloc(e->nsrcs, sizeof *tlist);
-    if (!tlist)
-      goto fail;
-    for (size_t s = 0; s < e->nsrcs; s++)
-      tlist[s] = e->srcs[s].conf->topic;
-    tl = tlist;
-    rc = vg_kafka_assign_all(w->kc, tl, e->nsrcs, start_offset, w, 30000, errstr,
-                             errstr_size);
-    if (rc == 0 && opts->drain)
-      rc = vg_kafka_mark_end(w->kc, 30000, errstr, errstr_size);
-    free(tlist);
-    if (rc)
+    }
+  }
+  free(assigned);
+  register_metrics(e);
+  free(topics);
+  free(counts);
+  return 0;
+fail:
+  if (rc == 0 || rc == -ENOMEM) {
+    rc = -ENOMEM;
+    snprintf(errstr, errstr_size, "out of memory starting the ingestion");
+  }
+fail_quiet:
+  free(topics);
+  free(counts);
+  ingest_stop(e);
+  return rc;
+}
+
+/* 1 when the ingestion may start later (the brokers, a topic). */
+static int transient(int rc) {
+  return rc == VG_ETIMEOUT || rc == VG_EKAFKA || rc == VG_ENOTFOUND;
+}
+
+int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
+  int64_t backoff = NS_PER_S, first_fail = 0;
+  char err[1024], last[1024] = "";
+  for (;;) {
+    if (atomic_load(&e->stop))
+      return 0; /* nothing was consumed: nothing to commit */
+    int rc = ingest_start(e, err, sizeof err);
+    if (rc == 0) {
+      set_kafka_up(e, 1, NULL);
+      set_status(e, e->missing[0] ? "source topics missing (waited for): %s" : "%s",
+                 e->missing);
+      last[0] = '\0';
+      first_fail = 0;
+      backoff = NS_PER_S;
+      rc = ingest_run(e, errstr, errstr_size);
+      ingest_stop(e);
+      if (rc == VG_ERESTART) {
+        VG_LOG_INFO("restarting the ingestion to take the new partitions", NULL);
+        continue;
+      }
+      return rc;
+    }
+    if (!transient(rc)) {
+      snprintf(errstr, errstr_size, "%s", err);
+      return rc;
+    }
+    if (rc == VG_ETIMEOUT)
+      set_kafka_up(e, 0, err);
+    else if (rc == VG_ENOTFOUND)
+      set_kafka_up(e, 1, NULL);
+    set_status(e, "%s", err);
+    if (strcmp(err, last) != 0 && rc != VG_ETIMEOUT)
+      VG_LOG_WARN("cannot ingest yet; serving the store and retrying", "error=\"%s\"", err);
+    snprintf(last, sizeof last, "%s", err);
+    int64_t now = now_ns();
+    if (!first_fail)
+      first_fail = now;
+    if (e->o.drain && now - first_fail >= 60 * NS_PER_S) {
+      snprintf(errstr, errstr_size, "cannot drain: %s", err);
+      return rc;
+    }
+    /* the backoff, in small steps so that a stop is taken at once */
+    for (int64_t until = now + backoff; now_ns() < until && !atomic_load(&e->stop);) {
+      struct timespec ts = {0, 100000000};
+      nanosleep(&ts, NULL);
+      keep_rollup_positions(e); /* the publisher may work without the sources */
+    }
+    backoff = backoff * 2 > 30 * NS_PER_S ? 30 * NS_PER_S : backoff * 2;
+  }
+}
+
+int vg_engine_status(struct vg_engine *e, char *buf, size_t size) {
+  pthread_mutex_lock(&e->status_mu);
+  snprintf(buf, size, "%s", e->status);
+  pthread_mutex_unlock(&e->status_mu);
+  return atomic_load(&e->ready);
+}
+
+int vg_engine_store_stat(struct vg_engine *e, struct vg_store_stat *out) {
+  return vg_store_stat(e->store, out);
+}
+
+int vg_engine_reader_begin(struct vg_engine *e, struct vg_store_reader **out) {
+  return e->store ? vg_store_reader_begin(e->store, out) : VG_ENOTFOUND;
+}
+
+int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, char *errstr,
+                  size_t errstr_size) {
+  const struct vg_config *cfg = opts->cfg;
+  struct vg_engine *e = calloc(1, sizeof *e);
+  int rc = -ENOMEM;
+  if (!e)
+    return -ENOMEM;
+  e->cfg = cfg;
+  e->o = *opts;
+  pthread_mutex_init(&e->fail_mu, NULL);
+  pthread_mutex_init(&e->status_mu, NULL);
+  atomic_init(&e->kafka_up, -1);
+  snprintf(e->status, sizeof e->status, "kafka: connecting");
+  if (!(e->data_dir = strdup(opts->data_dir ? opts->data_dir : cfg->data_dir)))
+    goto fail;
+  if ((rc = vg_tz_load(cfg->timezone, &e->tz, errstr, errstr_size)))
+    goto fail_quiet;
+
+  /* the store first, and nothing that needs the brokers: the API serves it
+   * whatever Kafka's state */
+  if (mkdir(e->data_dir, 0750) != 0 && errno != EEXIST) {
+    rc = -errno;
+    snprintf(errstr, errstr_size, "data_dir %s: %s", e->data_dir, strerror(errno));
+    goto fail_quiet;
+  }
+  struct vg_store_opts so = {
+      .path = e->data_dir,
+      .durability = cfg->durability == VG_CONF_DUR_ASYNC        ? VG_STORE_NOSYNC
+                    : cfg->durability == VG_CONF_DUR_NOMETASYNC ? VG_STORE_NOMETASYNC
+                                                                : VG_STORE_SYNC,
+      .retention_s = {cfg->retention_base_ns / NS_PER_S, cfg->retention_1h_ns / NS_PER_S,
+                      cfg->retention_1d_ns / NS_PER_S}};
+  if ((rc = vg_store_open(&so, &e->store, errstr, errstr_size)))
+    goto fail_quiet;
+  if ((rc = load_hash_key(e, errstr, errstr_size)))
+    goto fail_quiet;
+
+  /* Kafka: the embedded broker, or the configured one */
+  if (strcmp(cfg->kafka_brokers, "embedded") == 0) {
+    const char *bs;
+    if ((rc = vg_kafka_mock_new(&e->mock, 1, &bs, errstr, errstr_size)))
       goto fail_quiet;
+    for (size_t s = 0; s < cfg->nsources; s++)
+      vg_kafka_mock_create_topic(e->mock, cfg->sources[s].topic,
+                                 (int)cfg->kafka_embedded_partitions);
+    vg_kafka_mock_create_topic(e->mock, cfg->kafka_dead_letter_topic, 1);
+    vg_kafka_mock_create_topic(e->mock, cfg->kafka_rollup_topic, 1);
+    e->brokers = strdup(bs);
+    VG_LOG_INFO("embedded Kafka broker (librdkafka mock cluster) started", "bootstrap=%s",
+                bs);
+  } else {
+    e->brokers = strdup(cfg->kafka_brokers);
+  }
+  if (!e->brokers)
+    goto fail;
+  e->props = calloc(cfg->kafka_properties.n + 1, sizeof *e->props);
+  if (!e->props)
+    goto fail;
+  for (size_t i = 0; i < cfg->kafka_properties.n; i++)
+    e->props[i] = cfg->kafka_properties.v[i];
+  if (opts->metrics) {
+    e->kafka_up_g = vg_metrics_gauge(opts->metrics, "vigie_kafka_up",
+                                     "1 when the Kafka brokers answered the last request, "
+                                     "0 when they could not be reached.",
+                                     NULL);
+    if (e->kafka_up_g)
+      vg_gauge_set(e->kafka_up_g, 0);
   }
   if (cfg->publish_rollups) {
-    kc.client_id = "vigied-rollups";
+    struct vg_store_reader *r;
+    struct vg_store_state st = {0};
+    if ((rc = vg_store_reader_begin(e->store, &r)) == 0) {
+      rc = vg_store_reader_meta(r, &st);
+      vg_store_reader_end(r);
+    }
+    if (rc) {
+      snprintf(errstr, errstr_size, "reading the store: %s", vg_strerror(rc));
+      goto fail_quiet;
+    }
+    struct vg_kafka_conf kc = {.brokers = e->brokers, .client_id = "vigied-rollups",
+                               .properties = e->props};
     struct vg_rollup_opts ro = {.kafka = &kc, .topic = cfg->kafka_rollup_topic,
                                 .store = e->store, .tz = e->tz,
-                                .cursor = st.rollup_seq, .metrics = opts->metrics};
+                                .cursor = st.rollup_seq, .metrics = opts->metrics,
+                                .keep_positions = 1};
+    e->rollup_saved = st.rollup_seq;
     if ((rc = vg_rollup_new(&ro, &e->rollup, errstr, errstr_size)))
       goto fail_quiet;
   }
-  register_metrics(e);
   *out = e;
   return 0;
 fail:
@@ -1134,26 +1619,8 @@ fail_quiet:
 void vg_engine_free(struct vg_engine *e) {
   if (!e)
     return;
-  for (uint32_t i = 0; e->workers && i < e->nworkers; i++) {
-    struct engine_worker *w = &e->workers[i];
-    if (w->started)
-      pthread_join(w->th, NULL);
-    vg_kafka_consumer_free(w->kc);
-    vg_deadletter_free(w->dl);
-    for (size_t s = 0; w->codecs && s < e->nsrcs; s++)
-      vg_codec_free(w->codecs[s]);
-    free(w->codecs);
-    free(w->msgs);
-    free(w->bytes);
-    vg_event_batch_release(&w->batch);
-    free(w->known);
-    free(w->pending.b);
-    free(w->handed.b);
-    pthread_mutex_destroy(&w->mu);
-  }
-  free(e->workers);
+  ingest_stop(e);
   vg_rollup_free(e->rollup); /* reads the store: before it closes */
-  vg_agg_free(e->agg);
   vg_store_close(e->store);
   vg_kafka_mock_free(e->mock);
   vg_tz_free(e->tz);
@@ -1163,11 +1630,12 @@ void vg_engine_free(struct vg_engine *e) {
   free(e->open.v);
   free(e->sealed.v);
   free(e->pos.v);
-  free(e->parts);
-  free(e->srcs);
+  free(e->dl_blob);
+  free(e->rollup_blob);
   free(e->props);
   free(e->brokers);
   free(e->data_dir);
+  pthread_mutex_destroy(&e->status_mu);
   pthread_mutex_destroy(&e->fail_mu);
   free(e);
 }

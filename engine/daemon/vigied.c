@@ -92,16 +92,34 @@ static void h_healthz(void *ctx, const struct vg_http_request *req,
   vg_http_reply(resp, 200, "text/plain", "ok\n");
 }
 
+/* Ready when ingesting; the body says what is not (the store is served
+ * whatever this says: /healthz is the liveness probe). */
 static void h_readyz(void *ctx, const struct vg_http_request *req,
                      struct vg_http_response *resp) {
   struct daemon *d = ctx;
+  char status[1024] = "", body[1200];
+  int ready = 0;
   pthread_rwlock_rdlock(&d->lock);
-  int ready = d->engine && vg_engine_ready(d->engine);
-  pthread_rwlock_unlock(&d->lock);
-  if (ready)
-    vg_http_reply(resp, 200, "text/plain", "ready\n");
+  if (d->engine)
+    ready = vg_engine_status(d->engine, status, sizeof status);
   else
+    snprintf(status, sizeof status, "store: not open");
+  pthread_rwlock_unlock(&d->lock);
+  if (ready && !status[0]) {
+    vg_http_reply(resp, 200, "text/plain", "ready\n");
+    return;
+  }
+  snprintf(body, sizeof body, "%s\n%s%s", ready ? "ready" : "not ready", status,
+           status[0] ? "\n" : "");
+  char *copy = strdup(body);
+  if (!copy) {
     vg_http_reply(resp, 503, "text/plain", "not ready\n");
+    return;
+  }
+  resp->status = ready ? 200 : 503;
+  resp->content_type = "text/plain; charset=utf-8";
+  resp->body = copy;
+  resp->len = strlen(copy);
 }
 
 /* The API's store access: under the daemon's read lock, so the engine (and
@@ -166,18 +184,33 @@ static void *signal_main(void *arg) {
   sigaddset(&set, SIGHUP);
   uint64_t wd_usec = 0;
   int watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
-  int told_ready = 0;
+  int told_ready = 0, was_ingesting = -1;
+  char said[1024] = "";
   while (!atomic_load(&d->done)) {
     struct timespec ts = {1, 0};
     int sig = sigtimedwait(&set, NULL, &ts);
+    char status[1024] = "", line[1100];
+    int serving = 0, ingesting = 0;
     pthread_rwlock_rdlock(&d->lock);
-    int ready = d->engine && vg_engine_ready(d->engine);
+    if (d->engine) {
+      serving = 1;
+      ingesting = vg_engine_status(d->engine, status, sizeof status);
+    }
     pthread_rwlock_unlock(&d->lock);
-    if (!told_ready && ready) {
-      sd_notify(0, "READY=1\nSTATUS=consuming");
+    /* ready for systemd once the store is served, with or without Kafka;
+     * the status line says what is missing */
+    if (!told_ready && serving) {
+      sd_notify(0, "READY=1");
       told_ready = 1;
     }
-    if (watchdog && ready)
+    if (serving && (ingesting != was_ingesting || strcmp(status, said) != 0)) {
+      snprintf(line, sizeof line, "STATUS=%s%s%s", ingesting ? "consuming" : "serving",
+               status[0] ? "; " : "", status);
+      sd_notify(0, line);
+      was_ingesting = ingesting;
+      snprintf(said, sizeof said, "%s", status);
+    }
+    if (watchdog && serving)
       sd_notify(0, "WATCHDOG=1");
     if (sig == SIGTERM || sig == SIGINT) {
       VG_LOG_INFO("stopping: finishing and committing the epoch", "signal=%s",
@@ -320,13 +353,11 @@ int main(int argc, char **argv) {
 
   struct vg_engine_opts eo = {.cfg = &cfg, .data_dir = data_dir, .drain = drain,
                               .metrics = d.metrics};
-  for (;;) {
-    struct vg_engine *engine = NULL;
-    rc = vg_engine_new(&eo, &engine, err, sizeof err);
-    if (rc != 0) {
-      VG_LOG_ERROR("cannot start", "error=\"%s\"", err);
-      break;
-    }
+  struct vg_engine *engine = NULL;
+  rc = vg_engine_new(&eo, &engine, err, sizeof err);
+  if (rc != 0) {
+    VG_LOG_ERROR("cannot open the store", "error=\"%s\"", err);
+  } else {
     pthread_rwlock_wrlock(&d.lock);
     d.engine = engine;
     pthread_rwlock_unlock(&d.lock);
@@ -342,15 +373,10 @@ int main(int argc, char **argv) {
     d.engine = NULL;
     pthread_rwlock_unlock(&d.lock);
     vg_engine_free(engine);
-    if (rc == VG_ERESTART && !atomic_load(&d.stopping)) {
-      VG_LOG_INFO("restarting the engine to take the new partitions", NULL);
-      continue;
-    }
-    if (rc != 0 && rc != VG_ERESTART)
+    if (rc != 0)
       VG_LOG_ERROR("stopped on an error", "error=\"%s\"", err);
     else
       exit_code = 0;
-    break;
   }
   atomic_store(&d.done, 1);
   pthread_join(sig_thread, NULL);

@@ -22,12 +22,21 @@
 #include <librdkafka/rdkafka.h>
 
 #include "vigie/error.h"
+#include "vigie/hash.h"
 #include "vigie/log.h"
 #include "vigie/rollup.h"
 #include "ingest/kafka_internal.h"
 
+/* A (message key, revision) the read-back found on the topic. */
+struct skip {
+  uint64_t h;
+  char *key; /* NULL: empty slot */
+  uint32_t revision;
+};
+
 struct vg_rollup {
   rd_kafka_t *rk;
+  struct vg_kafka_conf kc; /* for new clients and the read-back */
   char *topic;
   struct vg_store *store;
   const struct vg_tz *tz;
@@ -43,6 +52,21 @@ struct vg_rollup {
   /* delivery reports of the batch in flight (publisher thread only) */
   uint64_t failed;
   rd_kafka_resp_err_t last_err;
+  /* exactly once: positions acknowledged (delivery reports), positions as
+   * of the cursor (under mu: vg_rollup_state), whether the tail was read
+   * back since the start or the last fatal error, and what it found */
+  struct vg_kafka_positions acked, at_cursor, skip_from;
+  int scanned, fatal;
+  struct skip *skip;
+  size_t nskip, skipmask;
+  uint64_t skip_until; /* the skip set lives until the cursor reaches this */
+  /* each read-back gives new positions (gen, under mu); nothing is
+   * produced until the writer kept them (vg_rollup_kept): a crash before
+   * that would leave records behind positions the store does not know */
+  uint64_t gen;
+  _Atomic uint64_t kept;
+  _Atomic uint64_t skipped, recovered; /* read by any thread */
+  uint64_t produced, fatal_at;
   struct vg_counter *published, *failures;
   struct vg_gauge *backlog, *gcursor;
   /* the batch: records read from the log */
@@ -61,7 +85,81 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   if (m->err) {
     p->failed++;
     p->last_err = m->err;
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL || rd_kafka_fatal_error(rk, NULL, 0))
+      p->fatal = 1;
+    return;
   }
+  if (m->partition < 0)
+    return;
+  if (m->partition >= p->acked.n) {
+    int32_t n = m->partition + 1;
+    int64_t *no = realloc(p->acked.off, (size_t)n * sizeof *no);
+    if (!no)
+      return; /* the positions stay behind: a read-back reads more, safe */
+    for (int32_t k = p->acked.n; k < n; k++)
+      no[k] = 0; /* a partition added since: from its beginning */
+    p->acked.off = no;
+    p->acked.n = n;
+  }
+  if (m->offset + 1 > p->acked.off[m->partition])
+    p->acked.off[m->partition] = m->offset + 1;
+}
+
+/* ---- the skip set ------------------------------------------------------------ */
+
+static uint64_t skip_hash(const char *key, size_t len, uint32_t revision) {
+  return vg_fnv1a64(VG_FNV64_OFFSET, key, len) ^ ((uint64_t)revision * 0x9e3779b97f4a7c15ULL);
+}
+
+static struct skip *skip_slot(const struct vg_rollup *p, uint64_t h, const char *key,
+                              size_t len, uint32_t revision) {
+  for (size_t i = h & p->skipmask;; i = (i + 1) & p->skipmask) {
+    struct skip *q = &p->skip[i];
+    if (!q->key || (q->h == h && q->revision == revision && strlen(q->key) == len &&
+                    memcmp(q->key, key, len) == 0))
+      return q;
+  }
+}
+
+static int skip_has(const struct vg_rollup *p, const char *key, size_t len,
+                    uint32_t revision) {
+  if (!p->nskip)
+    return 0;
+  return skip_slot(p, skip_hash(key, len, revision), key, len, revision)->key != NULL;
+}
+
+static int skip_add(struct vg_rollup *p, const char *key, size_t len, uint32_t revision) {
+  if (!p->skip || (p->nskip + 1) * 2 > p->skipmask + 1) {
+    size_t nm = p->skip ? p->skipmask * 2 + 1 : 1023, om = p->skipmask;
+    struct skip *ns = calloc(nm + 1, sizeof *ns), *old = p->skip;
+    if (!ns)
+      return -ENOMEM;
+    p->skip = ns;
+    p->skipmask = nm;
+    for (size_t i = 0; old && i <= om; i++)
+      if (old[i].key)
+        *skip_slot(p, old[i].h, old[i].key, strlen(old[i].key), old[i].revision) = old[i];
+    free(old);
+  }
+  uint64_t h = skip_hash(key, len, revision);
+  struct skip *q = skip_slot(p, h, key, len, revision);
+  if (q->key)
+    return 0;
+  if (!(q->key = strndup(key, len)))
+    return -ENOMEM;
+  q->h = h;
+  q->revision = revision;
+  p->nskip++;
+  return 0;
+}
+
+static void skip_clear(struct vg_rollup *p) {
+  for (size_t i = 0; p->skip && i <= p->skipmask; i++)
+    free(p->skip[i].key);
+  free(p->skip);
+  p->skip = NULL;
+  p->nskip = p->skipmask = 0;
+  vg_kafka_positions_release(&p->skip_from);
 }
 
 static int take_rec(const struct vg_store_emit *e, void *ctx) {
@@ -135,13 +233,28 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
   size_t klen = vg_rollup_key(key, need > sizeof small ? need : sizeof small, p->key, len,
                               e->res, e->start);
   int rc2 = 0;
+  if (skip_has(p, key, klen, p->found_rev)) {
+    /* a crashed predecessor (or a failed client) wrote it: once is enough */
+    atomic_fetch_add_explicit(&p->skipped, 1, memory_order_relaxed);
+    free(p->msg);
+    p->msg = NULL;
+    if (key != small)
+      free(key);
+    return 0;
+  }
+  char rev[16];
+  snprintf(rev, sizeof rev, "%" PRIu32, p->found_rev);
   for (;;) {
     rd_kafka_resp_err_t ke = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(p->msg, p->msg_len),
-        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_HEADER("vigie.revision", rev, (ssize_t)strlen(rev)), RD_KAFKA_V_END);
     if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
       p->msg = NULL; /* librdkafka frees it */
       (*nproduced)++;
+      if (p->fatal_at && ++p->produced == p->fatal_at)
+        rd_kafka_test_fatal_error(p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                  "VIGIE_TEST_FATAL_ROLLUP");
       break;
     }
     if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -149,6 +262,8 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
       p->msg = NULL;
       p->failed++;
       p->last_err = ke;
+      if (ke == RD_KAFKA_RESP_ERR__FATAL || rd_kafka_fatal_error(p->rk, NULL, 0))
+        p->fatal = 1;
       rc2 = VG_EKAFKA;
       break;
     }
@@ -163,6 +278,10 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
  * 1 when everything was delivered. */
 static int await_batch(struct vg_rollup *p) {
   for (;;) {
+    if (p->fatal || rd_kafka_fatal_error(p->rk, NULL, 0)) {
+      p->fatal = 1;
+      return 0; /* the client is replaced and the batch produced again */
+    }
     rd_kafka_flush(p->rk, 1000);
     if (rd_kafka_outq_len(p->rk) == 0)
       return p->failed == 0;
@@ -180,6 +299,11 @@ static int await_batch(struct vg_rollup *p) {
  * acknowledgements and moves the cursor. 1 when a full batch was done (go
  * on at once), 0 when caught up, -1 when it failed (the cursor stays). */
 static int round_once(struct vg_rollup *p) {
+  pthread_mutex_lock(&p->mu);
+  int kept = atomic_load_explicit(&p->kept, memory_order_acquire) >= p->gen;
+  pthread_mutex_unlock(&p->mu);
+  if (!kept)
+    return 0; /* the writer persists the positions first (vg_rollup_kept) */
   struct vg_store_reader *r = NULL;
   struct vg_store_state m;
   uint64_t from = atomic_load_explicit(&p->cursor, memory_order_relaxed), produced = 0;
@@ -219,8 +343,19 @@ static int round_once(struct vg_rollup *p) {
     vg_gauge_set(p->gcursor, (int64_t)next);
   if (p->backlog)
     vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > next ? m.emit_seq - next : 0));
+  if (p->skip && next >= p->skip_until)
+    skip_clear(p); /* every record the read-back found is behind the cursor */
+  struct vg_kafka_positions at;
+  int pos_ok = vg_kafka_positions_copy(&at, p->skip ? &p->skip_from : &p->acked) == 0;
   pthread_mutex_lock(&p->mu);
   atomic_store_explicit(&p->cursor, next, memory_order_release);
+  if (pos_ok) {
+    vg_kafka_positions_release(&p->at_cursor);
+    p->at_cursor = at;
+  } else {
+    /* the positions of an earlier cursor stay: older, so a read-back from
+     * them reads more, never less */
+  }
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
   return p->nrecs == p->batch;
@@ -263,6 +398,115 @@ static int topic_ready(struct vg_rollup *p) {
   return e == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+static int on_tail(const struct vg_kafka_msg *m, void *ctx) {
+  struct vg_rollup *p = ctx;
+  const char *rev;
+  size_t n;
+  char buf[16];
+  if (!m->key || vg_kafka_msg_header(m, "vigie.revision", &rev, &n) || n == 0 ||
+      n >= sizeof buf)
+    return 0; /* not one of ours */
+  memcpy(buf, rev, n);
+  buf[n] = '\0';
+  char *end;
+  unsigned long r = strtoul(buf, &end, 10);
+  if (*end || r > UINT32_MAX)
+    return 0;
+  return skip_add(p, m->key, m->key_len, (uint32_t)r);
+}
+
+/* Reads the topic back before producing (at start: from the positions
+ * persisted with the cursor; after a fatal error: from the cursor's
+ * positions) so that nothing the topic holds is produced again. 0, or -1
+ * (logged; retried at the next attempt). */
+static int read_back(struct vg_rollup *p, int first) {
+  char err[512];
+  struct vg_store_reader *r;
+  struct vg_store_state m;
+  struct vg_kafka_positions from = {0, NULL}, end;
+  void *blob = NULL;
+  size_t len = 0;
+  if (vg_store_reader_begin(p->store, &r) != 0)
+    return -1;
+  int rc = vg_store_reader_meta(r, &m);
+  if (rc == 0 && first) {
+    rc = vg_store_reader_blob(r, VG_ROLLUP_BLOB, &blob, &len);
+    const char *topic;
+    size_t tlen;
+    if (rc == 0 && (vg_kafka_positions_decode(blob, len, &topic, &tlen, &from) != 0 ||
+                    tlen != strlen(p->topic) || memcmp(topic, p->topic, tlen) != 0))
+      vg_kafka_positions_release(&from); /* not this topic's: nothing to read back */
+    if (rc == VG_ENOTFOUND)
+      rc = 0;
+    free(blob);
+  } else if (rc == 0) {
+    pthread_mutex_lock(&p->mu);
+    rc = vg_kafka_positions_copy(&from, &p->at_cursor);
+    pthread_mutex_unlock(&p->mu);
+  }
+  vg_store_reader_end(r);
+  if (rc)
+    return -1;
+  skip_clear(p);
+  rc = vg_kafka_read_tail(&p->kc, p->topic, &from, 30000, on_tail, p, &end, err, sizeof err);
+  if (rc) {
+    vg_kafka_positions_release(&from);
+    skip_clear(p);
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 30000, "cannot read the rollup topic back; retrying",
+                       "topic=%s error=\"%s\"", p->topic, err);
+    return -1;
+  }
+  /* our next records land after the end; until the cursor passes every
+   * record found, a read-back must still begin where this one did */
+  vg_kafka_positions_release(&p->acked);
+  p->acked = end;
+  struct vg_kafka_positions at;
+  if (p->nskip) {
+    p->skip_until = m.emit_seq;
+    p->skip_from = from;
+    rc = vg_kafka_positions_copy(&at, &from);
+  } else {
+    vg_kafka_positions_release(&from);
+    rc = vg_kafka_positions_copy(&at, &p->acked);
+  }
+  if (rc)
+    return -1;
+  pthread_mutex_lock(&p->mu);
+  vg_kafka_positions_release(&p->at_cursor);
+  p->at_cursor = at;
+  p->gen++;
+  pthread_mutex_unlock(&p->mu);
+  p->scanned = 1;
+  if (p->nskip || !first)
+    VG_LOG_INFO("rollup topic read back", "topic=%s found=%zu until_seq=%" PRIu64, p->topic,
+                p->nskip, p->nskip ? p->skip_until : 0);
+  return 0;
+}
+
+/* After a fatal producer error: what is in flight answered, the client
+ * replaced, and the tail to be read back before the next batch. */
+static void replace_client(struct vg_rollup *p) {
+  char reason[256] = "", err[512];
+  rd_kafka_fatal_error(p->rk, reason, sizeof reason);
+  VG_LOG_WARN("rollup producer: fatal error, recovering with a new producer",
+              "topic=%s error=\"%s\"", p->topic, reason);
+  rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE);
+  for (int i = 0; i < 100 && rd_kafka_outq_len(p->rk) > 0; i++)
+    rd_kafka_poll(p->rk, 100);
+  rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_destroy(p->rk);
+  p->rk = NULL;
+  if (vg__kafka_producer_new(&p->kc, "rollup producer", on_delivery, p, &p->rk, err,
+                             sizeof err) != 0) {
+    VG_LOG_ERROR("rollup producer: cannot create a new producer", "error=\"%s\"", err);
+    return; /* retried at the next attempt */
+  }
+  p->fatal = 0;
+  p->fatal_at = 0; /* the test hook fires once */
+  p->scanned = 0;
+  atomic_fetch_add_explicit(&p->recovered, 1, memory_order_relaxed);
+}
+
 static void *publisher_main(void *arg) {
   struct vg_rollup *p = arg;
   int backoff = 0, ready = 0;
@@ -282,7 +526,11 @@ static void *publisher_main(void *arg) {
       break;
     uint64_t before = atomic_load_explicit(&p->cursor, memory_order_relaxed);
     int r = -1;
-    if (ready || (ready = topic_ready(p)))
+    if (!p->rk || p->fatal || rd_kafka_fatal_error(p->rk, NULL, 0))
+      replace_client(p);
+    if (p->rk && (ready || (ready = topic_ready(p))) &&
+        (p->scanned ||
+         read_back(p, atomic_load_explicit(&p->recovered, memory_order_relaxed) == 0) == 0))
       while ((r = round_once(p)) == 1) {
         pthread_mutex_lock(&p->mu);
         stop = p->stop;
@@ -294,7 +542,8 @@ static void *publisher_main(void *arg) {
       ready = 0; /* look at the topic again before the next try */
       show_backlog(p);
     }
-    rd_kafka_poll(p->rk, 0);
+    if (p->rk)
+      rd_kafka_poll(p->rk, 0);
     backoff = atomic_load_explicit(&p->cursor, memory_order_relaxed) == before;
     pthread_mutex_lock(&p->mu);
     p->ended = attempt;
@@ -314,6 +563,12 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   pthread_cond_init(&p->cv, NULL);
   p->store = o->store;
   p->tz = o->tz;
+  p->kc = *o->kafka;
+  if (!o->keep_positions)
+    atomic_init(&p->kept, UINT64_MAX);
+  const char *hook = getenv("VIGIE_TEST_FATAL_ROLLUP");
+  if (hook && *hook)
+    p->fatal_at = strtoull(hook, NULL, 10);
   p->batch = o->batch ? o->batch : 5000;
   atomic_init(&p->cursor, o->cursor);
   p->key_cap = 256;
@@ -367,6 +622,34 @@ uint64_t vg_rollup_cursor(struct vg_rollup *p) {
   return atomic_load_explicit(&p->cursor, memory_order_acquire);
 }
 
+int vg_rollup_state(struct vg_rollup *p, uint64_t *cursor, struct vg_kafka_positions *pos,
+                    uint64_t *gen) {
+  pthread_mutex_lock(&p->mu);
+  *cursor = atomic_load_explicit(&p->cursor, memory_order_relaxed);
+  *gen = p->gen;
+  int rc = vg_kafka_positions_copy(pos, &p->at_cursor);
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+void vg_rollup_kept(struct vg_rollup *p, uint64_t gen) {
+  pthread_mutex_lock(&p->mu);
+  if (gen > atomic_load_explicit(&p->kept, memory_order_relaxed)) {
+    atomic_store_explicit(&p->kept, gen, memory_order_release);
+    p->signalled = 1;
+    pthread_cond_broadcast(&p->cv);
+  }
+  pthread_mutex_unlock(&p->mu);
+}
+
+uint64_t vg_rollup_skipped(struct vg_rollup *p) {
+  return atomic_load_explicit(&p->skipped, memory_order_relaxed);
+}
+
+uint64_t vg_rollup_recovered(struct vg_rollup *p) {
+  return atomic_load_explicit(&p->recovered, memory_order_relaxed);
+}
+
 int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms) {
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
@@ -410,6 +693,9 @@ void vg_rollup_free(struct vg_rollup *p) {
     rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_destroy(p->rk);
   }
+  skip_clear(p);
+  vg_kafka_positions_release(&p->acked);
+  vg_kafka_positions_release(&p->at_cursor);
   free(p->msg);
   free(p->key);
   free(p->recs);

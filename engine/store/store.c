@@ -1370,6 +1370,36 @@ fail:
   return rc;
 }
 
+static int put_blob_once(struct vg_store *st, const char *name, const void *data, size_t len) {
+  MDB_txn *txn;
+  char k[128];
+  int n = snprintf(k, sizeof k, "x:%s", name);
+  assert(n > 0 && (size_t)n < sizeof k);
+  int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+  if (rc)
+    return rc;
+  MDB_val key = {(size_t)n, k}, val = {len, (void *)data};
+  if ((rc = mdb_put(txn, st->meta, &key, &val, 0))) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  return mdb_txn_commit(txn);
+}
+
+int vg_store_put_blob(struct vg_store *st, const char *name, const void *data, size_t len,
+                      char *errstr, size_t errstr_size) {
+  if (st->o.readonly)
+    return fail_msg(VG_ECONFIG, errstr, errstr_size, "cannot write: the store is read-only");
+  int rc;
+  while ((rc = put_blob_once(st, name, data, len)) == MDB_MAP_FULL)
+    if ((rc = grow(st)))
+      break;
+  if (rc)
+    return fail_msg(rc > 0 ? map_err(rc) : rc, errstr, errstr_size, "cannot write %s: %s",
+                    name, rc > 0 ? mdb_strerror(rc) : vg_strerror(rc));
+  return 0;
+}
+
 /* --- load ---------------------------------------------------------------- */
 
 /* Gives a decoded open window to vg_store_load's caller, then releases it. */

@@ -38,20 +38,30 @@ struct vg_engine_opts {
 
 struct vg_engine;
 
-/* Opens the store, resolves the partitions, reloads the committed state and
- * prepares the workers (no thread runs yet). 0 or an error with errstr. */
+/* Opens the store (and the embedded broker, and the rollup publisher, which
+ * waits for the brokers on its own): nothing here needs Kafka to answer,
+ * so the store is served at once. 0 or an error with errstr. */
 int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, char *errstr,
                   size_t errstr_size);
-/* Runs until vg_engine_stop (then the last epoch is committed), until every
- * partition is drained (--drain), or until a fatal error. 0 or the error;
- * VG_ERESTART when partitions were added to a source topic (checked every
- * 10 s): everything is committed, and the caller frees the engine and
- * builds a new one, which takes every partition. */
+/* Connects to Kafka and ingests until vg_engine_stop (then the last epoch
+ * is committed), until every partition is drained (--drain), or until a
+ * fatal error. While the brokers cannot be reached or no source topic
+ * exists it retries with backoff (1 s doubling to 30 s), logging each
+ * change of state once; a missing topic among others is waited for while
+ * the others are read. When partitions are added to a source topic or a
+ * missing one appears (checked every 10 s), everything is committed and
+ * the ingestion is rebuilt from the store's offsets. With --drain it waits
+ * at most 60 s for the brokers and a source topic. 0 or the error. */
 int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size);
 /* Asks vg_engine_run to finish. Async-signal-safe. */
 void vg_engine_stop(struct vg_engine *e);
-/* 1 once the committed state is loaded and the brokers answered. */
+/* 1 while ingesting: the committed state is loaded and the brokers
+ * answered. */
 int vg_engine_ready(const struct vg_engine *e);
+/* What is not ready, as one line into buf ("" when all is well: "kafka:
+ * ...", "no source topic exists yet: ...", "source topics missing (waited
+ * for): ..."); returns vg_engine_ready. Any thread. */
+int vg_engine_status(struct vg_engine *e, char *buf, size_t size);
 /* The bootstrap servers in use (the embedded broker's address with
  * kafka.brokers: embedded). */
 const char *vg_engine_brokers(const struct vg_engine *e);

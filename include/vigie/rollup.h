@@ -20,13 +20,30 @@
  * thread of its own begins a store reader, reads the emit-log records from
  * its cursor and the windows they name (so nothing is produced that the
  * store does not hold), produces them with an idempotent acks=all
- * producer, and moves its cursor past a batch once the broker acknowledged
- * all of it. The writer persists the cursor (meta "rollup_seq", in its next
- * epoch) and trims the emit log below it; on start the publisher resumes
- * from the stored cursor, so a crash re-produces at most the batches not yet
- * persisted (at least once; a consumer deduplicates on key + revision).
+ * producer (each message carries the header vigie.revision), and moves its
+ * cursor past a batch once the broker acknowledged all of it. The writer
+ * persists the cursor (meta "rollup_seq", in its next epoch) with the
+ * topic's positions as of that cursor (vg_rollup_state: per partition, one
+ * past the last record acknowledged before it) and trims the emit log
+ * below it.
+ *
+ * Exactly once per (window, revision): a crash re-produces the batches
+ * published after the persisted cursor, so before its first batch the
+ * publisher reads the topic back from the persisted positions and skips
+ * every (key, revision) it finds there; while those skipped records lie
+ * ahead of the cursor the persisted positions stay where the read-back
+ * began. A fatal error of the idempotent producer is recovered the same
+ * way without a restart: the failed client is drained and replaced, the
+ * tail read back from the cursor's positions, and the batch produced
+ * again without what the topic already holds. (A window's state at a
+ * revision never changes once committed, so a record found is the record
+ * that would be produced.)
+ *
  * While the broker cannot be reached the cursor stays and the backlog grows
  * (metric vigie_rollup_backlog); the writer is never blocked.
+ *
+ * Test hook: VIGIE_TEST_FATAL_ROLLUP=N in the environment makes the N-th
+ * rollup produced raise a fatal producer error (rd_kafka_test_fatal_error).
  *
  * Metrics: vigie_rollups_published_total, vigie_rollup_backlog (emit-log
  * records not yet acknowledged), vigie_rollup_cursor,
@@ -60,13 +77,17 @@ size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, ui
 const char *vg_rollup_res_name(uint8_t res);
 
 struct vg_rollup_opts {
-  const struct vg_kafka_conf *kafka; /* copied */
+  const struct vg_kafka_conf *kafka; /* copied; its strings outlive the publisher */
   const char *topic;                 /* copied */
   struct vg_store *store;            /* borrowed; outlives the publisher */
   const struct vg_tz *tz;            /* borrowed; outlives the publisher */
   uint64_t cursor;                   /* where to start (the stored rollup_seq) */
   struct vg_metrics *metrics;        /* borrowed; NULL: no metrics */
   size_t batch;                      /* records per batch (0: 5000) */
+  /* the caller persists the read-back positions (vg_rollup_state,
+   * vg_rollup_kept) before anything is produced: exactly once. 0: nothing
+   * waits for them (at least once across crashes) */
+  int keep_positions;
 };
 
 struct vg_rollup;
@@ -80,6 +101,23 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
 void vg_rollup_notify(struct vg_rollup *p);
 /* Every emit-log record below this sequence was acknowledged. */
 uint64_t vg_rollup_cursor(struct vg_rollup *p);
+/* The cursor and, consistent with it, where a read-back after a crash must
+ * begin (copied into *pos: release it; n = 0 while unknown), and the
+ * generation of those positions: each read-back of the topic (at start,
+ * after a fatal error) gives a new one, and the publisher produces nothing
+ * until the caller persisted it and said so with vg_rollup_kept -- a crash
+ * before that would leave records the next read-back does not look at.
+ * 0 or -ENOMEM. */
+int vg_rollup_state(struct vg_rollup *p, uint64_t *cursor, struct vg_kafka_positions *pos,
+                    uint64_t *gen);
+/* The positions of generation gen are in the store (any thread). */
+void vg_rollup_kept(struct vg_rollup *p, uint64_t gen);
+/* The persisted form of those positions is a store blob of this name. */
+#define VG_ROLLUP_BLOB "rollups"
+/* Rollups skipped because the topic already held them, and fatal producer
+ * errors recovered. */
+uint64_t vg_rollup_skipped(struct vg_rollup *p);
+uint64_t vg_rollup_recovered(struct vg_rollup *p);
 /* Waits up to timeout_ms until the cursor reaches seq. 0; VG_EKAFKA as
  * soon as an attempt made after the call failed (broker unreachable, topic
  * missing or not acknowledging): waiting longer is of no use; VG_ETIMEOUT. */

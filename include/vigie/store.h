@@ -211,6 +211,13 @@ struct vg_store_epoch {
 int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *errstr,
                     size_t errstr_size);
 
+/* Writer, between epochs: one named blob (as vg_store_epoch.blobs) in a
+ * write transaction of its own, for a value that must be durable before
+ * the next epoch (e.g. where a read-back begins, before anything is
+ * produced). 0 or an error with errstr. */
+int vg_store_put_blob(struct vg_store *st, const char *name, const void *data, size_t len,
+                      char *errstr, size_t errstr_size);
+
 /* What vg_store_load reports besides the callbacks. */
 struct vg_store_state {
   uint64_t epoch;       /* last committed epoch (0: none) */

@@ -119,6 +119,11 @@ int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
  * worker stops at VG_AGG_MAX_PENDING): a writer that sees a backlog collects
  * and commits at once instead of waiting for its next interval. */
 unsigned vg_agg_backlog(const struct vg_agg *a);
+/* Writer thread: how many epochs of a worker were merged so far (the last
+ * one's sequence + 1; a worker numbers its epochs 0, 1, ... in the order it
+ * hands them, see vg_worker_epochs): what the caller pairs with what it
+ * recorded at each hand-off. */
+uint64_t vg_agg_merged(const struct vg_agg *a, uint32_t worker);
 /* Writer thread: the open windows and counters. */
 const struct vg_windows *vg_agg_windows(const struct vg_agg *a);
 /* Writer thread: committed position of a partition. */

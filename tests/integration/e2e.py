@@ -13,6 +13,7 @@ import math
 import os
 import socket
 import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -133,6 +134,60 @@ class Oracle:
         return len(want)
 
 
+def with_malformed(msgs, every=37):
+    """Line-protocol messages with malformed ones inserted (one in `every`),
+    each unique so that they are told apart by their bytes: (messages, the
+    malformed payloads)."""
+    out, bad = [], []
+    for i, m in enumerate(msgs):
+        out.append(m)
+        if i % every == 5:
+            key, _ = m
+            line = f"traffic,report_id={key} vehicle_count=oops{i} {1400000000 + i}"
+            out.append((key, line))
+            bad.append(line.encode())
+    return out, bad
+
+
+def read_topic(bootstrap, topic, timeout=60):
+    """Every message a topic holds now, read up to the end offsets of each
+    partition with confluent-kafka: list of (partition, offset, key bytes,
+    value bytes, headers dict of bytes)."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{time.time_ns()}",
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    md = c.list_topics(topic, timeout=10)
+    parts = sorted(md.topics[topic].partitions)
+    ends = {}
+    for p in parts:
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if hi > lo:
+            ends[p] = hi
+    c.assign([TopicPartition(topic, p, 0) for p in ends])
+    out, deadline = [], time.monotonic() + timeout
+    left = dict(ends)
+    while left and time.monotonic() < deadline:
+        m = c.poll(1.0)
+        if m is None:
+            continue
+        if m.error():
+            continue
+        out.append((m.partition(), m.offset(), m.key(), m.value(),
+                    dict(m.headers() or [])))
+        if m.offset() + 1 >= left.get(m.partition(), 0):
+            left.pop(m.partition(), None)
+    c.close()
+    assert not left, f"{topic}: partitions {sorted(left)} not read to their end"
+    return out
+
+
+def assert_once_each(items, what):
+    """Every item once: the duplicates, if any, named."""
+    from collections import Counter
+    dup = [(k, n) for k, n in Counter(items).items() if n > 1]
+    assert not dup, f"{len(dup)} {what} more than once, e.g. {dup[:3]}"
+
+
 def naive_local_to_utc(text, tz):
     """'2014-03-09T02:30:00' in tz -> Unix seconds, by the documented rule."""
     dt = datetime.fromisoformat(text).replace(tzinfo=tz)  # fold=0
@@ -163,5 +218,5 @@ def aarhus_traffic():
     return msgs, oracle
 
 
-__all__ = ["aarhus_traffic", "produce", "write_config", "vigied", "query", "Oracle", "naive_local_to_utc",
+__all__ = ["aarhus_traffic", "produce", "read_topic", "assert_once_each", "with_malformed", "write_config", "vigied", "query", "Oracle", "naive_local_to_utc",
            "utc_naive", "SHARED", "timedelta"]

@@ -4,7 +4,8 @@
   write): after a drain it holds exactly vigieq's final hourly and daily
   windows (values, counts); a late event produces the revised window with
   revision 1; kill -9 at random instants and a restart lose no final window
-  (at least once) and the cursor catches up (backlog 0);
+  and write none twice (exactly once per window and revision), and the
+  cursor catches up (backlog 0);
 - the export folder: per dataset a CSV and a JSON file byte for byte equal
   to the HTTP API's exports, complete, replaced after a late event.
 """
@@ -24,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from e2e import free_port, produce, query
+from e2e import assert_once_each, free_port, produce, query
 
 T0 = datetime(2026, 3, 9, tzinfo=timezone.utc)  # a Monday, far from DST
 DAYS = 3
@@ -318,8 +319,11 @@ def test_kill_9_and_restart_lose_no_rollup(kafka, kcat, bin_path, tmp_path):
             time.sleep(0.5)
         else:
             pytest.fail("the rollup cursor never caught up")
-        # every final window at least once, with the store's values
+        # every final window, with the store's values, and each (window,
+        # revision) exactly once although rollups were in flight at kill -9
         topic_holds_final_windows(kafka.bootstrap, f"{prefix}.rollups", bin_path, cfg)
+        msgs = consume_all(kafka.bootstrap, f"{prefix}.rollups")
+        assert_once_each([(k, v["revision"]) for k, v in msgs], "rollups")
     finally:
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=60)

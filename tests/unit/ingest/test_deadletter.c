@@ -1,10 +1,13 @@
 /*
  * Unit tests of engine/ingest/deadletter.c on librdkafka's mock cluster:
- * dead letters carry the original bytes, key and provenance headers, and an
+ * dead letters carry the original bytes, key and provenance headers, an
  * unwritable dead-letter topic is reported by flush (the daemon then stops
- * before committing past it).
+ * before committing past it), the read-back of the tail finds what an
+ * earlier producer wrote so that it is not written again, and a fatal
+ * producer error is recovered without losing or doubling a dead letter.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -19,7 +22,8 @@ static const char *header(rd_kafka_message_t *msg, const char *name, char *buf,
   rd_kafka_headers_t *hdrs;
   const void *v;
   size_t n;
-  if (rd_kafka_message_headers(msg, &hdrs) || rd_kafka_header_get_last(hdrs, name, &v, &n))
+  if (rd_kafka_message_headers(msg, &hdrs) ||
+      rd_kafka_header_get_last(hdrs, name, &v, &n))
     return NULL;
   snprintf(buf, size, "%.*s", (int)n, (const char *)v);
   return buf;
@@ -32,17 +36,32 @@ static void letters_carry_bytes_and_provenance(void **state) {
   mock_start(&m, "vigie.dead", 1);
   struct vg_kafka_conf kc = {.brokers = m.bootstrap};
   struct vg_deadletter *d;
-  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", &d, err, sizeof err), 0);
+  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", NULL, NULL, &d, err, sizeof err),
+                   0);
   struct vg_kafka_msg src[3] = {
-      {.topic = "air-quality", .partition = 2, .offset = 41, .payload = "{\"ts\":", .len = 6,
-       .key = "aq-1", .key_len = 4},
-      {.topic = "air-quality", .partition = 0, .offset = 7, .payload = "<html>", .len = 6},
-      {.topic = "traffic", .partition = 5, .offset = 123456789012LL,
-       .payload = "\xff\xfe", .len = 2},
+      {.topic = "air-quality",
+       .partition = 2,
+       .offset = 41,
+       .payload = "{\"ts\":",
+       .len = 6,
+       .key = "aq-1",
+       .key_len = 4},
+      {.topic = "air-quality",
+       .partition = 0,
+       .offset = 7,
+       .payload = "<html>",
+       .len = 6},
+      {.topic = "traffic",
+       .partition = 5,
+       .offset = 123456789012LL,
+       .payload = "\xff\xfe",
+       .len = 2},
   };
   const char *reasons[3] = {"truncated", "not_json", "invalid_utf8_key"};
   for (int i = 0; i < 3; i++)
-    assert_int_equal(vg_deadletter_send(d, &src[i], reasons[i], (size_t)i * 3), 0);
+    assert_int_equal(vg_deadletter_send(d, &src[i], reasons[i], (size_t)i * 3,
+                                        i == 1 ? "0-6=not_json" : NULL),
+                     0);
   assert_int_equal(vg_deadletter_flush(d, 10000, err, sizeof err), 0);
   assert_int_equal(vg_deadletter_delivered(d), 3);
   vg_deadletter_free(d);
@@ -53,7 +72,8 @@ static void letters_carry_bytes_and_provenance(void **state) {
   rd_kafka_conf_set(conf, "group.id", "t", err, sizeof err);
   rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, "vigie.dead", 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_topic_partition_list_add(l, "vigie.dead", 0)->offset =
+      RD_KAFKA_OFFSET_BEGINNING;
   rd_kafka_assign(c, l);
   rd_kafka_topic_partition_list_destroy(l);
   for (int i = 0; i < 3;) {
@@ -75,6 +95,10 @@ static void letters_carry_bytes_and_provenance(void **state) {
     assert_string_equal(header(msg, "vigie.partition", h, sizeof h), err);
     snprintf(err, sizeof err, "%d", i * 3);
     assert_string_equal(header(msg, "vigie.byte_offset", h, sizeof h), err);
+    if (i == 1)
+      assert_string_equal(header(msg, "vigie.rejected", h, sizeof h), "0-6=not_json");
+    else
+      assert_null(header(msg, "vigie.rejected", h, sizeof h));
     rd_kafka_message_destroy(msg);
     i++;
   }
@@ -91,15 +115,129 @@ static void unwritable_topic_fails_the_flush(void **state) {
   const char *props[] = {"message.timeout.ms", "1500", "log_level", "0", NULL};
   struct vg_kafka_conf kc = {.brokers = m.bootstrap, .properties = props};
   struct vg_deadletter *d;
-  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", &d, err, sizeof err), 0);
+  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", NULL, NULL, &d, err, sizeof err),
+                   0);
   rd_kafka_mock_broker_set_down(m.mc, 1);
   struct vg_kafka_msg src = {.topic = "t", .payload = "x", .len = 1};
-  assert_int_equal(vg_deadletter_send(d, &src, "not_json", 0), 0);
+  assert_int_equal(vg_deadletter_send(d, &src, "not_json", 0, NULL), 0);
   int rc = vg_deadletter_flush(d, 15000, err, sizeof err);
   assert_int_equal(rc, VG_EKAFKA);
   assert_int_equal(vg_deadletter_failed(d), 1);
-  assert_non_null(strstr(err, "1 dead letters could not be written to topic \"vigie.dead\""));
+  assert_non_null(
+      strstr(err, "1 dead letters could not be written to topic \"vigie.dead\""));
   vg_deadletter_free(d);
+  mock_stop(&m);
+}
+
+/* Every dead letter of topic (one partition) as "topic/partition/offset"
+ * lines, in order, into out. Returns how many. */
+static int read_all(const char *bootstrap, const char *topic, char *out, size_t size) {
+  char err[256];
+  struct vg_kafka_conf kc = {.brokers = bootstrap};
+  struct vg_kafka_positions from = {1, (int64_t[]){0}}, end;
+  struct vg_deadletter_seen *seen;
+  (void)out;
+  (void)size;
+  assert_int_equal(
+      vg_deadletter_scan(&kc, topic, &from, 10000, &seen, &end, err, sizeof err), 0);
+  int n = (int)vg_deadletter_seen_count(seen);
+  assert_int_equal(end.n, 1);
+  assert_true(end.off[0] >= n);
+  vg_deadletter_seen_free(seen);
+  vg_kafka_positions_release(&end);
+  return n;
+}
+
+static void tail_is_read_back_and_not_written_again(void **state) {
+  (void)state;
+  struct mock m;
+  char err[512];
+  mock_start(&m, "vigie.dead", 1);
+  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
+  struct vg_deadletter *d;
+  /* a first producer writes 3 dead letters and "crashes" before its epoch
+   * is committed: the committed positions are the start (offset 0) */
+  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", NULL, NULL, &d, err, sizeof err),
+                   0);
+  struct vg_kafka_msg src[4];
+  for (int i = 0; i < 4; i++)
+    src[i] = (struct vg_kafka_msg){
+        .topic = "aq", .partition = i % 2, .offset = 10 + i, .payload = "bad", .len = 3};
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(vg_deadletter_send(d, &src[i], "not_json", 0, NULL), 0);
+  assert_int_equal(vg_deadletter_flush(d, 10000, err, sizeof err), 0);
+  struct vg_kafka_positions pos;
+  assert_int_equal(vg_deadletter_positions(d, &pos), 0);
+  assert_int_equal(pos.n, 1);
+  assert_int_equal(pos.off[0], 3);
+  vg_kafka_positions_release(&pos);
+  vg_deadletter_free(d);
+
+  /* the restart reads the tail from the committed positions and finds them */
+  struct vg_kafka_positions committed = {1, (int64_t[]){0}}, end;
+  struct vg_deadletter_seen *seen;
+  assert_int_equal(vg_deadletter_scan(&kc, "vigie.dead", &committed, 10000, &seen, &end,
+                                      err, sizeof err),
+                   0);
+  assert_int_equal(vg_deadletter_seen_count(seen), 3);
+  assert_true(vg_deadletter_seen_has(seen, "aq", 1, 11));
+  assert_false(vg_deadletter_seen_has(seen, "aq", 1, 13));
+  assert_false(vg_deadletter_seen_has(seen, "other", 1, 11));
+  assert_int_equal(end.off[0], 3);
+  /* the replay of the epoch rejects the same 4 messages: 3 are skipped */
+  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", &end, seen, &d, err, sizeof err),
+                   0);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(vg_deadletter_send(d, &src[i], "not_json", 0, NULL), i < 3 ? 1 : 0);
+  assert_int_equal(vg_deadletter_flush(d, 10000, err, sizeof err), 0);
+  assert_int_equal(vg_deadletter_skipped(d), 3);
+  vg_deadletter_free(d);
+  vg_deadletter_seen_free(seen);
+  vg_kafka_positions_release(&end);
+  assert_int_equal(read_all(m.bootstrap, "vigie.dead", NULL, 0), 4);
+  mock_stop(&m);
+}
+
+static void fatal_error_is_recovered_without_duplicates(void **state) {
+  (void)state;
+  struct mock m;
+  char err[512];
+  mock_start(&m, "vigie.dead", 1);
+  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
+  struct vg_kafka_positions start = {1, (int64_t[]){0}};
+  struct vg_deadletter *d;
+  setenv("VIGIE_TEST_FATAL_DEADLETTER", "3", 1);
+  assert_int_equal(
+      vg_deadletter_new(&kc, "vigie.dead", &start, NULL, &d, err, sizeof err), 0);
+  unsetenv("VIGIE_TEST_FATAL_DEADLETTER");
+  struct vg_kafka_msg src = {.topic = "aq", .partition = 0, .payload = "bad", .len = 3};
+  for (int i = 0; i < 6; i++) {
+    src.offset = i;
+    if (i == 2) /* the first two reach the broker before the error */
+      usleep(500000);
+    assert_int_equal(vg_deadletter_send(d, &src, "not_json", 0, NULL), 0);
+  }
+  int rc, tries = 0;
+  while ((rc = vg_deadletter_flush(d, 5000, err, sizeof err)) == VG_ETIMEOUT &&
+         tries++ < 10)
+    ;
+  assert_int_equal(rc, 0);
+  assert_int_equal(vg_deadletter_recovered(d), 1);
+  assert_int_equal(vg_deadletter_failed(d), 0);
+  src.offset = 6; /* the new producer goes on */
+  assert_int_equal(vg_deadletter_send(d, &src, "not_json", 0, NULL), 0);
+  assert_int_equal(vg_deadletter_flush(d, 10000, err, sizeof err), 0);
+  vg_deadletter_free(d);
+  /* each of the 7 once */
+  struct vg_kafka_positions from = {1, (int64_t[]){0}}, end;
+  struct vg_deadletter_seen *seen;
+  assert_int_equal(
+      vg_deadletter_scan(&kc, "vigie.dead", &from, 10000, &seen, &end, err, sizeof err),
+      0);
+  assert_int_equal(vg_deadletter_seen_count(seen), 7);
+  assert_int_equal(end.off[0], 7);
+  vg_deadletter_seen_free(seen);
+  vg_kafka_positions_release(&end);
   mock_stop(&m);
 }
 
@@ -107,6 +245,8 @@ int vg_test_ingest_deadletter(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(letters_carry_bytes_and_provenance),
       cmocka_unit_test(unwritable_topic_fails_the_flush),
+      cmocka_unit_test(tail_is_read_back_and_not_written_again),
+      cmocka_unit_test(fatal_error_is_recovered_without_duplicates),
   };
   return cmocka_run_group_tests_name("ingest_deadletter", tests, NULL, NULL);
 }

@@ -4,8 +4,12 @@
  * on the topic with the store's values, the cursor moves only past
  * acknowledged batches, and waits (with the backlog shown) while the broker
  * is down. The store keeps the cursor (meta rollup_seq) and the trim below it.
+ * Exactly once: a publisher that died before its cursor was kept, and a
+ * fatal producer error, leave each record on the topic once.
  */
 #include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <librdkafka/rdkafka.h>
@@ -155,6 +159,109 @@ static void broker_down_cursor_waits(void **state) {
   env_stop(&m, tz, met);
 }
 
+/* The store keeps the positions a read-back begins at with the cursor. */
+static void commit_positions(struct fx *f, uint64_t epoch, int64_t p0, int64_t p1) {
+  char err[256];
+  uint8_t buf[64];
+  struct vg_kafka_positions pos = {2, (int64_t[]){p0, p1}};
+  size_t len = vg_kafka_positions_encode("vigie.rollups", &pos, buf, sizeof buf);
+  assert_true(len <= sizeof buf);
+  struct vg_store_blob b = {VG_ROLLUP_BLOB, buf, len};
+  struct vg_store_epoch ep = {.epoch = epoch, .watermark_ns = INT64_MIN, .blobs = &b,
+                              .nblobs = 1};
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
+}
+
+/* What the writer does for a publisher that keeps positions: once it read
+ * the topic back, its positions go into the store, then it may produce. */
+static void keep_positions(struct fx *f, struct vg_rollup *p, uint64_t epoch) {
+  char err[256];
+  uint8_t buf[64];
+  uint64_t cursor, gen = 0;
+  struct vg_kafka_positions pos;
+  for (int i = 0; i < 200; i++) {
+    assert_int_equal(vg_rollup_state(p, &cursor, &pos, &gen), 0);
+    if (gen > 0)
+      break;
+    vg_kafka_positions_release(&pos);
+    usleep(50000);
+  }
+  assert_true(gen > 0);
+  size_t len = vg_kafka_positions_encode("vigie.rollups", &pos, buf, sizeof buf);
+  vg_kafka_positions_release(&pos);
+  struct vg_store_blob b = {VG_ROLLUP_BLOB, buf, len};
+  struct vg_store_epoch ep = {.epoch = epoch, .watermark_ns = INT64_MIN, .blobs = &b,
+                              .nblobs = 1};
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
+  vg_rollup_kept(p, gen);
+}
+
+/* A publisher that dies before its cursor is persisted: the next one reads
+ * the topic back and produces nothing twice. */
+static void crash_before_the_cursor_is_kept(void **state) {
+  struct fx *f = *state;
+  struct mock m;
+  struct vg_tz *tz;
+  struct vg_metrics *met;
+  char err[512];
+  env_start(&m, &tz, &met);
+  commit_positions(f, 2, 0, 0); /* what the last commit said: cursor 0 at 0, 0 */
+  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
+  struct vg_rollup_opts o = {.kafka = &kc, .topic = "vigie.rollups", .store = f->st,
+                             .tz = tz, .metrics = met, .batch = 97, .keep_positions = 1};
+  struct vg_rollup *p;
+  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  /* nothing is produced before the positions are kept */
+  usleep(300000);
+  assert_int_equal(vg_rollup_cursor(p), 0);
+  keep_positions(f, p, 3);
+  assert_int_equal(vg_rollup_wait(p, f->nemit, 30000), 0);
+  uint64_t cursor, gen;
+  struct vg_kafka_positions pos;
+  assert_int_equal(vg_rollup_state(p, &cursor, &pos, &gen), 0);
+  assert_int_equal(cursor, f->nemit);
+  assert_int_equal(pos.n, 2);
+  assert_int_equal(pos.off[0] + pos.off[1], (int64_t)f->nemit);
+  vg_kafka_positions_release(&pos);
+  vg_rollup_free(p); /* "crashes": nothing of its cursor is persisted */
+  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  keep_positions(f, p, 4);
+  assert_int_equal(vg_rollup_wait(p, f->nemit, 30000), 0);
+  assert_int_equal(vg_rollup_skipped(p), f->nemit);
+  /* while what was skipped lies ahead of the cursor a read-back still
+   * begins where this one did; once the cursor passed it all, at the end */
+  assert_int_equal(vg_rollup_state(p, &cursor, &pos, &gen), 0);
+  assert_int_equal(pos.off[0] + pos.off[1], (int64_t)f->nemit);
+  vg_kafka_positions_release(&pos);
+  vg_rollup_free(p);
+  check_topic(&m, f, f->nemit);
+  env_stop(&m, tz, met);
+}
+
+static void fatal_error_recovered_once_each(void **state) {
+  struct fx *f = *state;
+  struct mock m;
+  struct vg_tz *tz;
+  struct vg_metrics *met;
+  char err[512];
+  env_start(&m, &tz, &met);
+  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
+  struct vg_rollup_opts o = {.kafka = &kc, .topic = "vigie.rollups", .store = f->st,
+                             .tz = tz, .metrics = met, .batch = 97};
+  struct vg_rollup *p;
+  setenv("VIGIE_TEST_FATAL_ROLLUP", "150", 1); /* inside the second batch */
+  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  unsetenv("VIGIE_TEST_FATAL_ROLLUP");
+  int rc;
+  for (int tries = 0; (rc = vg_rollup_wait(p, f->nemit, 30000)) != 0 && tries < 10; tries++)
+    ;
+  assert_int_equal(rc, 0);
+  assert_int_equal(vg_rollup_recovered(p), 1);
+  vg_rollup_free(p);
+  check_topic(&m, f, f->nemit);
+  env_stop(&m, tz, met);
+}
+
 static int first_seq(const struct vg_store_emit *e, void *ctx) {
   *(uint64_t *)ctx = e->seq;
   return 1;
@@ -194,6 +301,10 @@ int vg_test_ingest_rollpub(void) {
       cmocka_unit_test_setup_teardown(every_record_on_the_topic, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(broker_down_cursor_waits, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(store_keeps_the_cursor, pub_setup, pub_teardown),
+      cmocka_unit_test_setup_teardown(crash_before_the_cursor_is_kept, pub_setup,
+                                      pub_teardown),
+      cmocka_unit_test_setup_teardown(fatal_error_recovered_once_each, pub_setup,
+                                      pub_teardown),
   };
   return cmocka_run_group_tests_name("ingest_rollpub", tests, NULL, NULL);
 }
