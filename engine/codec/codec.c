@@ -65,13 +65,16 @@ int vg__grow_slow(void **p, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-int vg__reject(struct vg_event_batch *b, enum vg_reject_reason r, size_t off) {
+int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
+               enum vg_reject_reason r, size_t off) {
   if (vg__grow((void **)&b->rejects, &b->cap_rejects, b->n_rejects + 1,
                sizeof *b->rejects) != 0)
     return -ENOMEM;
-  b->rejects[b->n_rejects].reason = r;
-  b->rejects[b->n_rejects].offset = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
-  b->n_rejects++;
+  struct vg_reject *j = &b->rejects[b->n_rejects++];
+  j->reason = r;
+  j->offset = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
+  j->item_off = c->item_off;
+  j->item_len = c->item_len;
   return 0;
 }
 
@@ -122,6 +125,8 @@ int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
   }
   e->time_ns = t_ns;
   e->value = v;
+  e->item_off = c->item_off;
+  e->item_len = c->item_len;
   return 0;
 }
 
@@ -432,6 +437,19 @@ int vg__json_skip(const jsmntok_t *t, int i) {
     pending += t[i].size - 1;
     i++;
   }
+  return i;
+}
+
+int vg__json_skip_end(const jsmntok_t *t, int i, size_t *end) {
+  int pending = 1;
+  size_t e = 0;
+  while (pending > 0) {
+    size_t te = vg__tok_end(&t[i]);
+    e = te > e ? te : e;
+    pending += t[i].size - 1;
+    i++;
+  }
+  *end = e;
   return i;
 }
 
@@ -824,8 +842,10 @@ int vg_codec_decode(struct vg_codec *c, const char *msg, size_t len,
                     int64_t now_ns, struct vg_event_batch *out) {
   size_t rejects0 = out->n_rejects;
   int rc;
+  /* until a decoder delimits an item, a rejection is about the message */
+  vg__set_item(c, 0, len > UINT32_MAX ? UINT32_MAX : len);
   if (len > c->max_bytes) {
-    rc = vg__reject(out, VG_REJECT_OVERSIZE, c->max_bytes);
+    rc = vg__reject(c, out, VG_REJECT_OVERSIZE, c->max_bytes);
   } else {
     c->n_scratch = 0;
     switch (c->format) {

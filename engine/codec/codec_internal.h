@@ -48,6 +48,11 @@ struct vg_codec {
   char *distinct_key;
   int64_t prec_mul;   /* line protocol: ns per timestamp unit */
 
+  /* the item being decoded (codec.h, "Items"): vg__emit and vg__reject
+   * stamp it on what they append; the whole message until a decoder has
+   * delimited an item */
+  uint32_t item_off, item_len;
+
   /* scratch, reused from message to message */
   jsmntok_t *toks;
   unsigned cap_toks;
@@ -88,10 +93,20 @@ static inline int vg__plain_ascii(const char *s, size_t n) {
   return acc < 0x80 && !bs;
 }
 
-int vg__reject(struct vg_event_batch *b, enum vg_reject_reason r, size_t off);
+/* Makes msg[off..off+len) the current item. Messages are at most INT32_MAX
+ * bytes once past the oversize check, so the casts are exact. */
+static inline void vg__set_item(struct vg_codec *c, size_t off, size_t len) {
+  c->item_off = (uint32_t)off;
+  c->item_len = (uint32_t)len;
+}
 
-/* Appends an event whose key is metric name (sanitised on the way) followed
- * by the codec's current suffix; distinct may be NULL. */
+/* Appends a rejection at message offset off, about the current item. */
+int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
+               enum vg_reject_reason r, size_t off);
+
+/* Appends an event of the current item whose key is metric name (sanitised
+ * on the way) followed by the codec's current suffix; distinct may be
+ * NULL. */
 int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
              size_t mlen, int64_t t_ns, double v, const char *distinct,
              size_t dlen);
@@ -133,7 +148,20 @@ static inline size_t vg__tok_off(const jsmntok_t *t) {
   return (size_t)(t->type == JSMN_STRING ? t->start - 1 : t->start);
 }
 
+/* End of a token in its message, exclusive: past a string's closing quote.
+ * [vg__tok_off, vg__tok_end) is the whole value. */
+static inline size_t vg__tok_end(const jsmntok_t *t) {
+  return (size_t)(t->type == JSMN_STRING ? t->end + 1 : t->end);
+}
+
 /* Index of the token after the subtree rooted at token i. */
 int vg__json_skip(const jsmntok_t *t, int i);
+
+/* The same, and *end receives the end of the subtree in the message: the
+ * largest vg__tok_end() in it. That is the end of token i itself in JSON
+ * text, but jsmn also hangs values after a closing bracket on the key
+ * before it ('[{"a":1}:"k":5]'): an item then runs to the last of them, so
+ * that it holds every byte decoded or rejected as its part. */
+int vg__json_skip_end(const jsmntok_t *t, int i, size_t *end);
 
 #endif

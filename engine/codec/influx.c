@@ -147,6 +147,20 @@ static size_t next_line(const char *s, size_t len, size_t i) {
   return nl ? (size_t)(nl - s) + 1 : len;
 }
 
+/* Makes the line that starts at bol and whose decoding resumes at next (past
+ * its '\n', or the end of the message) the current item: s[bol..next)
+ * without its "\n" or "\r\n". */
+static void line_item(struct vg_codec *c, const char *s, size_t bol,
+                      size_t next) {
+  size_t e = next;
+  if (e > bol && s[e - 1] == '\n') {
+    e--;
+    if (e > bol && s[e - 1] == '\r')
+      e--;
+  }
+  vg__set_item(c, bol, e - bol);
+}
+
 int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
                       int64_t now_ns, struct vg_event_batch *b) {
   struct field fields[64];
@@ -155,6 +169,7 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
   size_t i = 0, lines = 0;
   int r = 0;
   while (i < len && r == 0) {
+    size_t bol = i; /* the line's first byte: its item starts here */
     while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
       i++;
     if (i >= len)
@@ -170,8 +185,9 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
     token(c, s, len, &i, ", ", ", ", &meas, &mlen);
     if (mlen == 0 || !vg_utf8_ok(meas, mlen)) {
       if (mlen != 0) {
-        r = vg__reject(b, VG_REJECT_INVALID_UTF8_KEY, line0);
         i = next_line(s, len, i);
+        line_item(c, s, bol, i);
+        r = vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY, line0);
         continue;
       }
       bad = i;
@@ -273,8 +289,9 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
         goto syntax;
       }
       if (pr == -2 || __builtin_mul_overflow(raw, c->prec_mul, &ts)) {
-        r = vg__reject(b, VG_REJECT_TIME_OUT_OF_RANGE, t0);
         i = next_line(s, len, i);
+        line_item(c, s, bol, i);
+        r = vg__reject(c, b, VG_REJECT_TIME_OUT_OF_RANGE, t0);
         continue;
       }
     }
@@ -286,11 +303,12 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
     }
     if (i < len)
       i++;
+    line_item(c, s, bol, i);
     /* the line parsed: its events */
     r = vg__build_suffix(c, c->tags, nt);
     for (size_t f = 0; f < nf && r == 0; f++) {
       if (fields[f].nan) {
-        r = vg__reject(b, VG_REJECT_NAN_OR_INF, fields[f].off);
+        r = vg__reject(c, b, VG_REJECT_NAN_OR_INF, fields[f].off);
         continue;
       }
       size_t n = mlen + 1 + fields[f].nlen;
@@ -304,20 +322,24 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
       r = vg__emit(c, b, c->name, n, ts, fields[f].v, NULL, 0);
     }
     if (r == 0 && nf == 0 && nstr > 0)
-      r = vg__reject(b, VG_REJECT_NO_FIELDS, line0);
+      r = vg__reject(c, b, VG_REJECT_NO_FIELDS, line0);
     c->n_scratch = 0;
     continue;
   syntax:
-    r = vg__reject(b, VG_REJECT_BAD_SYNTAX, bad);
     i = next_line(s, len, i < len ? i : len);
+    line_item(c, s, bol, i);
+    r = vg__reject(c, b, VG_REJECT_BAD_SYNTAX, bad);
     c->n_scratch = 0;
     continue;
   badutf8:
-    r = vg__reject(b, VG_REJECT_INVALID_UTF8_KEY, bad);
     i = next_line(s, len, i < len ? i : len);
+    line_item(c, s, bol, i);
+    r = vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY, bad);
     c->n_scratch = 0;
   }
-  if (r == 0 && lines == 0)
-    r = vg__reject(b, VG_REJECT_NO_FIELDS, 0);
+  if (r == 0 && lines == 0) { /* no line at all: the message */
+    vg__set_item(c, 0, len);
+    r = vg__reject(c, b, VG_REJECT_NO_FIELDS, 0);
+  }
   return r;
 }

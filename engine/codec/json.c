@@ -262,6 +262,7 @@ static const char *ref_ptr(struct vg_codec *c, const char *msg,
   return r->in_scratch ? c->scratch + r->off : msg + r->off;
 }
 
+/* Decodes object token obj, the current item. */
 static int decode_object(struct vg_codec *c, const char *msg,
                          const jsmntok_t *t, int obj, struct vg_event_batch *b) {
   struct walk w = {.msg = msg, .t = t, .time_tok = -1, .entity_tok = -1,
@@ -276,16 +277,16 @@ static int decode_object(struct vg_codec *c, const char *msg,
   if (r != 0)
     return r;
   if (w.bad_key >= 0)
-    return vg__reject(b, VG_REJECT_INVALID_UTF8_KEY, (size_t)w.bad_key);
+    return vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY, (size_t)w.bad_key);
   if (w.time_tok < 0)
-    return vg__reject(b, VG_REJECT_MISSING_TIME, obj_off);
+    return vg__reject(c, b, VG_REJECT_MISSING_TIME, obj_off);
   int64_t ns;
   enum vg_reject_reason why;
   r = json_time(c, msg, &t[w.time_tok], &ns, &why);
   if (r == -ENOMEM)
     return r;
   if (r != 0)
-    return vg__reject(b, why, vg__tok_off(&t[w.time_tok]));
+    return vg__reject(c, b, why, vg__tok_off(&t[w.time_tok]));
 
   /* tags: collect as offsets (the scratch may move), then resolve */
   size_t ntags = c->n_tag_keys + 1;
@@ -305,8 +306,8 @@ static int decode_object(struct vg_codec *c, const char *msg,
     if (r != 0) {
       if (rp != refs)
         free(rp);
-      return r < 0 ? r : vg__reject(b, VG_REJECT_INVALID_UTF8_KEY,
-                                    vg__tok_off(&t[tok]));
+      return r < 0 ? r : vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY,
+                                       vg__tok_off(&t[tok]));
     }
   }
   if (w.distinct_tok >= 0) {
@@ -314,8 +315,8 @@ static int decode_object(struct vg_codec *c, const char *msg,
     if (r != 0) {
       if (rp != refs)
         free(rp);
-      return r < 0 ? r : vg__reject(b, VG_REJECT_INVALID_UTF8_KEY,
-                                    vg__tok_off(&t[w.distinct_tok]));
+      return r < 0 ? r : vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY,
+                                       vg__tok_off(&t[w.distinct_tok]));
     }
   }
   for (size_t i = 0; i <= c->n_tag_keys; i++) {
@@ -355,14 +356,14 @@ static int decode_object(struct vg_codec *c, const char *msg,
     for (size_t i = 0; i < c->n_fields && r == 0; i++) {
       int tok = c->field_tok[i];
       if (tok < 0) {
-        r = vg__reject(b, VG_REJECT_MISSING_FIELD, obj_off);
+        r = vg__reject(c, b, VG_REJECT_MISSING_FIELD, obj_off);
         continue;
       }
       int vr = json_value(c, msg, &t[tok], &v, &why);
       if (vr == -ENOMEM)
         r = vr;
       else if (vr != 0)
-        r = vg__reject(b, why, vg__tok_off(&t[tok]));
+        r = vg__reject(c, b, why, vg__tok_off(&t[tok]));
       else
         r = vg__emit(c, b, c->field_names[i], c->field_name_len[i], ns, v,
                      dist, dlen);
@@ -373,10 +374,10 @@ static int decode_object(struct vg_codec *c, const char *msg,
       int pr = vg__parse_double(msg + tk->start, (size_t)(tk->end - tk->start),
                                 &v);
       if (c->leaves[i].name_len == 0) /* the key "" */
-        r = vg__reject(b, VG_REJECT_MISSING_NAME, vg__tok_off(tk));
+        r = vg__reject(c, b, VG_REJECT_MISSING_NAME, vg__tok_off(tk));
       else if (pr != 0)
-        r = vg__reject(b, pr == -2 ? VG_REJECT_NAN_OR_INF
-                                   : VG_REJECT_NON_NUMERIC_VALUE,
+        r = vg__reject(c, b, pr == -2 ? VG_REJECT_NAN_OR_INF
+                                      : VG_REJECT_NON_NUMERIC_VALUE,
                        vg__tok_off(tk));
       else
         r = vg__emit(c, b, c->names + c->leaves[i].name_off,
@@ -387,7 +388,7 @@ static int decode_object(struct vg_codec *c, const char *msg,
     r = vg__emit(c, b, c->count_as, c->count_as_len, ns, 1.0, dist, dlen);
   free(dheap);
   if (r == 0 && b->n_events == events0 && b->n_rejects == rejects0)
-    r = vg__reject(b, VG_REJECT_NO_FIELDS, obj_off);
+    r = vg__reject(c, b, VG_REJECT_NO_FIELDS, obj_off);
   return r;
 }
 
@@ -404,20 +405,27 @@ int vg__decode_json(struct vg_codec *c, const char *msg, size_t len,
   if (n == -ENOMEM)
     return n;
   if (n < 0)
-    return vg__reject(b, why, off);
+    return vg__reject(c, b, why, off); /* about the whole message */
   const jsmntok_t *t = c->toks;
-  if (t[0].type == JSMN_OBJECT)
+  if (t[0].type == JSMN_OBJECT) {
+    /* nothing but blanks follows it (vg__json_tokenize) */
+    vg__set_item(c, (size_t)t[0].start, (size_t)(t[0].end - t[0].start));
     return decode_object(c, msg, t, 0, b);
-  if (t[0].size == 0)
-    return vg__reject(b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
+  }
+  if (t[0].size == 0) /* no item at all: the message */
+    return vg__reject(c, b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
   int j = 1;
   for (int m = 0; m < t[0].size; m++) {
+    size_t o = vg__tok_off(&t[j]), end;
+    int next = vg__json_skip_end(t, j, &end);
+    vg__set_item(c, o, end - o);
+    /* a value that is not an object is an item of its own */
     int r = t[j].type == JSMN_OBJECT
                 ? decode_object(c, msg, t, j, b)
-                : vg__reject(b, VG_REJECT_NOT_OBJECT, vg__tok_off(&t[j]));
+                : vg__reject(c, b, VG_REJECT_NOT_OBJECT, o);
     if (r != 0)
       return r;
-    j = vg__json_skip(t, j);
+    j = next;
   }
   return 0;
 }

@@ -64,6 +64,7 @@ static int is_sep(char ch) {
   return ch == ':' || ch == '/' || ch == '.' || ch == '-' || ch == '_';
 }
 
+/* Decodes record token rec, the current item, updating the base fields. */
 static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
                   int rec, int64_t now_ns, struct base *base,
                   struct vg_event_batch *b) {
@@ -83,9 +84,9 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
       if (r == -ENOMEM)
         return r;
       if (r != 0)
-        return vg__reject(b, VG_REJECT_BAD_SYNTAX, vo);
+        return vg__reject(c, b, VG_REJECT_BAD_SYNTAX, vo);
       if (!vg_utf8_ok(s.p, s.n))
-        return vg__reject(b, VG_REJECT_INVALID_UTF8_KEY, vo);
+        return vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY, vo);
       if (key_is(msg, k, "bn"))
         base->bn = s;
       else if (key_is(msg, k, "n"))
@@ -97,12 +98,12 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
     } else if (key_is(msg, k, "bt") || key_is(msg, k, "t")) {
       int64_t ns;
       if (!is_num(msg, val))
-        return vg__reject(b, VG_REJECT_UNPARSABLE_TIME, vo);
+        return vg__reject(c, b, VG_REJECT_UNPARSABLE_TIME, vo);
       r = vg__decimal_to_ns(msg + val->start, (size_t)(val->end - val->start),
                             1000000000, &ns);
       if (r != 0)
-        return vg__reject(b, r == -2 ? VG_REJECT_TIME_OUT_OF_RANGE
-                                     : VG_REJECT_UNPARSABLE_TIME, vo);
+        return vg__reject(c, b, r == -2 ? VG_REJECT_TIME_OUT_OF_RANGE
+                                        : VG_REJECT_UNPARSABLE_TIME, vo);
       if (key_is(msg, k, "bt"))
         base->bt_ns = ns;
       else
@@ -110,12 +111,12 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
     } else if (key_is(msg, k, "bv") || key_is(msg, k, "v")) {
       double d;
       if (!is_num(msg, val))
-        return vg__reject(b, VG_REJECT_NON_NUMERIC_VALUE, vo);
+        return vg__reject(c, b, VG_REJECT_NON_NUMERIC_VALUE, vo);
       r = vg__parse_double(msg + val->start, (size_t)(val->end - val->start),
                            &d);
       if (r != 0)
-        return vg__reject(b, r == -2 ? VG_REJECT_NAN_OR_INF
-                                     : VG_REJECT_NON_NUMERIC_VALUE, vo);
+        return vg__reject(c, b, r == -2 ? VG_REJECT_NAN_OR_INF
+                                        : VG_REJECT_NON_NUMERIC_VALUE, vo);
       if (key_is(msg, k, "bv")) {
         base->bv = d;
       } else {
@@ -129,7 +130,7 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
     /* bver, ut and unknown labels: ignored */
   }
   if (!has_v)
-    return has_other ? 0 : vg__reject(b, VG_REJECT_NO_FIELDS, off);
+    return has_other ? 0 : vg__reject(c, b, VG_REJECT_NO_FIELDS, off);
 
   /* metric and device */
   struct str metric = n, dev = base->bn;
@@ -145,17 +146,17 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
     while (dev.n > 0 && is_sep(dev.p[dev.n - 1]))
       dev.n--;
     if (metric.n == 0)
-      return vg__reject(b, VG_REJECT_MISSING_NAME, off);
+      return vg__reject(c, b, VG_REJECT_MISSING_NAME, off);
   }
   int64_t tot;
   if (__builtin_add_overflow(base->bt_ns, t_ns, &tot))
-    return vg__reject(b, VG_REJECT_TIME_OUT_OF_RANGE, off);
+    return vg__reject(c, b, VG_REJECT_TIME_OUT_OF_RANGE, off);
   if (tot < (INT64_C(1) << 28) * INT64_C(1000000000) &&
       __builtin_add_overflow(now_ns, tot, &tot))
-    return vg__reject(b, VG_REJECT_TIME_OUT_OF_RANGE, off);
+    return vg__reject(c, b, VG_REJECT_TIME_OUT_OF_RANGE, off);
   double value = base->bv + v;
   if (value - value != 0)
-    return vg__reject(b, VG_REJECT_NAN_OR_INF, off);
+    return vg__reject(c, b, VG_REJECT_NAN_OR_INF, off);
   struct vg__tag tags[2];
   size_t nt = 0;
   if (dev.n)
@@ -179,21 +180,28 @@ int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
   if (n == -ENOMEM)
     return n;
   if (n < 0)
-    return vg__reject(b, why, off);
+    return vg__reject(c, b, why, off); /* about the whole message */
   const jsmntok_t *t = c->toks;
   struct base base = {{"", 0}, {"", 0}, 0, 0};
-  if (t[0].type == JSMN_OBJECT)
+  if (t[0].type == JSMN_OBJECT) {
+    /* nothing but blanks follows it (vg__json_tokenize) */
+    vg__set_item(c, (size_t)t[0].start, (size_t)(t[0].end - t[0].start));
     return record(c, msg, t, 0, now_ns, &base, b);
-  if (t[0].size == 0)
-    return vg__reject(b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
+  }
+  if (t[0].size == 0) /* no item at all: the message */
+    return vg__reject(c, b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
   int j = 1;
   for (int m = 0; m < t[0].size; m++) {
+    size_t o = vg__tok_off(&t[j]), end;
+    int next = vg__json_skip_end(t, j, &end);
+    vg__set_item(c, o, end - o);
+    /* a value that is not an object is an item of its own */
     int r = t[j].type == JSMN_OBJECT
                 ? record(c, msg, t, j, now_ns, &base, b)
-                : vg__reject(b, VG_REJECT_NOT_OBJECT, vg__tok_off(&t[j]));
+                : vg__reject(c, b, VG_REJECT_NOT_OBJECT, o);
     if (r != 0)
       return r;
-    j = vg__json_skip(t, j);
+    j = next;
   }
   return 0;
 }

@@ -26,6 +26,45 @@
  * the fixed list below and the byte offset where the problem is) to the
  * batch, and good readings of the same message are still decoded.
  *
+ * Items. A message is made of items, the units that carry one event time:
+ * - JSON: an object, i.e. the message itself when it is one object, else
+ *   each element of the top-level array, from its '{' to its '}' inclusive;
+ * - line protocol: a line, from its first byte (leading blanks included) to
+ *   its last, without its "\n" or "\r\n" terminator (a trailing blank or a
+ *   '\r' that does not precede "\n" is part of the line; a string field
+ *   that spans a newline keeps its line going);
+ * - SenML: a record (an element of the array, or the single record object),
+ *   from its '{' to its '}'.
+ * (The JSON tokenizer, jsmn, lets some malformed arrays through and hangs
+ * the values after a closing bracket on the key before it: in
+ * '[{"a":1}:"k":5]' the item runs on to the 5, so that it holds every byte
+ * decoded or rejected as its part.)
+ * Every event and every rejection names its item as a byte range
+ * [item_off, item_off + item_len) of the message, so that a consumer can set
+ * aside whole items (a dead-letter topic that a replay reads back item by
+ * item). Guarantees, for any input of len bytes:
+ * - ranges lie within [0, len); an item range is never empty unless the
+ *   message is;
+ * - the events of one item all carry the same range, and the ranges of two
+ *   items never overlap: two ranges in a batch are equal or disjoint, so an
+ *   event lies inside a rejection's range only when both are about the same
+ *   item (a partly bad item keeps its good readings: the consumer decides
+ *   whether to drop them with the item);
+ * - events, and rejections, come in the order of their items in the message;
+ * - a rejection's range is the item that holds its offset: item_off <=
+ *   offset <= item_off + item_len (a problem at an item's end points just
+ *   past it; a line that ends too early points at its terminator, which for
+ *   "\r\n" is offset == item_off + item_len + 1);
+ * - a rejection found before items can be delimited names the whole message
+ *   [0, len): not_json, truncated, oversize (len clamped to UINT32_MAX),
+ *   an empty JSON or SenML array, a line-protocol message without a line;
+ * - a JSON or SenML array element that is not an object (not_object) is an
+ *   item of its own: the range of its value, quotes of a string included;
+ *   its offset is the item's first byte.
+ * Caveats for a consumer that replays items alone: a SenML record may depend
+ * on the base fields (bn, bt, bu, bv) of records before it, and a line
+ * without a timestamp takes the arrival time passed to vg_codec_decode().
+ *
  * Thread-safety: a struct vg_codec holds scratch space; use one per thread.
  * Batches belong to their caller.
  */
@@ -113,6 +152,7 @@ const char *vg_reject_name(enum vg_reject_reason reason);
 struct vg_reject {
   enum vg_reject_reason reason;
   uint32_t offset; /* byte offset in the message where the problem is */
+  uint32_t item_off, item_len; /* the item it is about, in the message (above) */
 };
 
 /* Key and distinct key are byte ranges of batch->bytes (not NUL-terminated;
@@ -123,6 +163,7 @@ struct vg_event {
   uint32_t key_off, key_len;
   uint32_t distinct_off, distinct_len; /* has_distinct says if present */
   int has_distinct;
+  uint32_t item_off, item_len; /* its item, a byte range of the message */
 };
 
 /* Reusable output of vg_codec_decode(); appended to, never shrunk. */

@@ -1,7 +1,8 @@
 /*
  * Shared by the codec fuzz targets: decode one input with a codec and check
  * what every decoder promises (finite values, keys and distinct keys inside
- * the batch, rejection offsets inside the message, known reasons).
+ * the batch, rejection offsets inside the message, known reasons) and what
+ * codec.h's "Items" section promises about the item ranges.
  */
 #ifndef VIGIE_FUZZ_CODEC_COMMON_H
 #define VIGIE_FUZZ_CODEC_COMMON_H
@@ -14,8 +15,142 @@
 #include "vigie/codec.h"
 #include "vigie/error.h"
 
-static void fuzz_decode(struct vg_codec *c, struct vg_event_batch *b,
-                        const uint8_t *data, size_t size) {
+struct fuzz_range {
+  size_t off, end;
+};
+
+/* The input under check: its bytes, and [a, z) without the blanks around. */
+struct fuzz_msg {
+  enum vg_codec_format f;
+  const uint8_t *d;
+  size_t size, a, z;
+};
+
+static int fuzz_blank(uint8_t ch) {
+  return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+/* Two ranges of a batch are equal or disjoint (an item range is never empty
+ * in a message that is not). */
+static void fuzz_same_or_apart(struct fuzz_range a, struct fuzz_range b) {
+  assert((a.off == b.off && a.end == b.end) || a.end <= b.off ||
+         b.end <= a.off);
+}
+
+/* The item of a JSON or SenML reading: the top-level object, or a value
+ * inside the top-level array. (Little else can be said from the bytes: the
+ * tokenizer, jsmn, lets "[1 2]" and the primitive "1{" through, and hangs
+ * the values of '[{"a":1}:"k":5]' on "a", which makes the item run to 5.) */
+static void fuzz_json_element(const struct fuzz_msg *m, struct fuzz_range r) {
+  const uint8_t *d = m->d;
+  assert(m->a < m->z);
+  if (d[m->a] == '{') {
+    assert(r.off == m->a && r.end == m->z);
+    return;
+  }
+  assert(d[m->a] == '[' && d[m->z - 1] == ']');
+  assert(r.off > m->a && r.end < m->z);
+  assert(!fuzz_blank(d[r.off]) && !fuzz_blank(d[r.end - 1]));
+}
+
+/* The item of a line: a whole line, without its "\n" or "\r\n". */
+static void fuzz_line(const struct fuzz_msg *m, struct fuzz_range r) {
+  const uint8_t *d = m->d;
+  assert(r.off == 0 || d[r.off - 1] == '\n');
+  assert(r.end == m->size || d[r.end] == '\n' ||
+         (d[r.end] == '\r' && r.end + 1 < m->size && d[r.end + 1] == '\n'));
+  /* the '\r' of a "\r\n" terminator is not the line's */
+  assert(r.end == m->size || d[r.end] != '\n' || d[r.end - 1] != '\r');
+}
+
+/* An item that carries readings: a line, or an object. */
+static void fuzz_item_shape(const struct fuzz_msg *m, struct fuzz_range r) {
+  if (m->f == VG_FORMAT_INFLUX) {
+    fuzz_line(m, r);
+    return;
+  }
+  fuzz_json_element(m, r);
+  assert(m->d[r.off] == '{');
+}
+
+static struct fuzz_range fuzz_ev_range(const struct vg_event *e) {
+  return (struct fuzz_range){e->item_off, (size_t)e->item_off + e->item_len};
+}
+
+static struct fuzz_range fuzz_rj_range(const struct vg_reject *x) {
+  return (struct fuzz_range){x->item_off, (size_t)x->item_off + x->item_len};
+}
+
+static void fuzz_check_reject(const struct fuzz_msg *m,
+                              const struct vg_reject *x, size_t n_events) {
+  struct fuzz_range r = fuzz_rj_range(x);
+  int whole = r.off == 0 && r.end == m->size;
+  if (x->reason == VG_REJECT_NOT_JSON || x->reason == VG_REJECT_TRUNCATED ||
+      x->reason == VG_REJECT_OVERSIZE) {
+    assert(whole && n_events == 0); /* found before items are delimited */
+    return;
+  }
+  /* the item that holds the offset; a problem at its end points just past
+   * it, a line that ends too early at the '\n' of its "\r\n" */
+  assert(x->offset >= r.off);
+  assert(x->offset <= r.end ||
+         (m->f == VG_FORMAT_INFLUX && x->offset == r.end + 1 &&
+          m->d[r.end] == '\r'));
+  if (whole && x->reason == VG_REJECT_NO_FIELDS)
+    return; /* an empty array, a message without a line, or an item that
+               is the whole message */
+  if (x->reason == VG_REJECT_NOT_OBJECT) {
+    assert(m->f != VG_FORMAT_INFLUX);
+    assert(x->offset == r.off && m->d[r.off] != '{');
+    fuzz_json_element(m, r);
+    return;
+  }
+  fuzz_item_shape(m, r);
+}
+
+static void fuzz_check_items(enum vg_codec_format f,
+                             const struct vg_event_batch *b,
+                             const uint8_t *d, size_t size) {
+  struct fuzz_msg m = {f, d, size, 0, size};
+  while (m.a < m.z && fuzz_blank(d[m.a]))
+    m.a++;
+  while (m.z > m.a && fuzz_blank(d[m.z - 1]))
+    m.z--;
+  for (size_t i = 0; i < b->n_events; i++) {
+    struct fuzz_range r = fuzz_ev_range(&b->events[i]);
+    assert(r.end <= size && r.end > r.off);
+    fuzz_item_shape(&m, r);
+    if (i > 0) /* in item order */
+      assert(r.off >= b->events[i - 1].item_off);
+  }
+  for (size_t j = 0; j < b->n_rejects; j++) {
+    struct fuzz_range r = fuzz_rj_range(&b->rejects[j]);
+    assert(r.end <= size && (r.end > r.off || size == 0));
+    fuzz_check_reject(&m, &b->rejects[j], b->n_events);
+    if (j > 0)
+      assert(r.off >= b->rejects[j - 1].item_off);
+  }
+  /* events and rejections merged by offset: each range equal to or apart
+   * from the one before it makes any two ranges equal or apart, so an event
+   * lies in a rejection's item only when it is of that same item */
+  size_t i = 0, j = 0;
+  struct fuzz_range last = {0, 0};
+  while (i < b->n_events || j < b->n_rejects) {
+    int ev = j == b->n_rejects ||
+             (i < b->n_events &&
+              b->events[i].item_off <= b->rejects[j].item_off);
+    struct fuzz_range r = ev ? fuzz_ev_range(&b->events[i++])
+                             : fuzz_rj_range(&b->rejects[j++]);
+    if (i + j > 1)
+      fuzz_same_or_apart(last, r);
+    last = r;
+  }
+}
+
+/* Decodes data[0..size) with c (of format f) into b and checks the batch. */
+static void fuzz_decode(struct vg_codec *c, enum vg_codec_format f,
+                        struct vg_event_batch *b, const uint8_t *data,
+                        size_t size) {
   vg_event_batch_clear(b);
   int rc = vg_codec_decode(c, (const char *)data, size, 1700000000000000000,
                            b);
@@ -32,6 +167,7 @@ static void fuzz_decode(struct vg_codec *c, struct vg_event_batch *b,
     assert(b->rejects[i].reason < VG_REJECT_REASON_COUNT);
     assert(b->rejects[i].offset <= size);
   }
+  fuzz_check_items(f, b, data, size);
 }
 
 #endif

@@ -36,6 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (size == 0)
     return 0;
-  fuzz_decode(c[data[0] % 3], &b, data + 1, size - 1);
+  fuzz_decode(c[data[0] % 3], VG_FORMAT_JSON, &b, data + 1, size - 1);
   return 0;
 }

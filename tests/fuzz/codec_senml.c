@@ -15,6 +15,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     vg_event_batch_init(&b);
   }
-  fuzz_decode(c, &b, data, size);
+  fuzz_decode(c, VG_FORMAT_SENML, &b, data, size);
   return 0;
 }
