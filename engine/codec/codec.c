@@ -73,8 +73,8 @@ int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
   struct vg_reject *j = &b->rejects[b->n_rejects++];
   j->reason = r;
   j->offset = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
-  j->item_off = c->item_off;
-  j->item_len = c->item_len;
+  j->item_off = j->field_off = c->item_off;
+  j->item_len = j->field_len = c->item_len;
   return 0;
 }
 
@@ -125,8 +125,8 @@ int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
   }
   e->time_ns = t_ns;
   e->value = v;
-  e->item_off = c->item_off;
-  e->item_len = c->item_len;
+  e->item_off = e->field_off = c->item_off;
+  e->item_len = e->field_len = c->item_len;
   return 0;
 }
 

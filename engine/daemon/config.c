@@ -98,6 +98,12 @@ static const struct ckey source_keys[] = {
      "Keep quantile sketches (p50, p95) for this source's series."},
     {"max_message_bytes", CT_INT, SOFF(max_message_bytes), "1048576", 0, 64, 1 << 30,
      NULL, "Messages larger than this are dead letters (oversize)."},
+    {"replay_of", CT_STR, SOFF(replay_of), NULL, 0, 0, 0, NULL,
+     "Makes this source a replay of a dead-letter topic (its `topic`): only the dead "
+     "letters of source topic REPLAY_OF are read, and of each only the readings its "
+     "vigie.rejected header names, decoded with this source's settings; the readings "
+     "aggregated the first time are never taken again (docs/ingestion.md). Its topic must "
+     "differ from kafka.dead_letter_topic."},
     {0}};
 
 static const struct ckey dataset_keys[] = {
@@ -751,6 +757,11 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
       if (cfg->sources[j].topic && strcmp(cfg->sources[j].topic, s->topic) == 0)
         fail(c, s->line, NULL, "sources[%zu]: topic \"%s\" is already consumed by the "
              "source at line %d", i, s->topic, cfg->sources[j].line);
+    if (s->replay_of && s->topic && cfg->kafka_dead_letter_topic &&
+        strcmp(s->topic, cfg->kafka_dead_letter_topic) == 0)
+      fail(c, s->line, NULL, "sources[%zu].replay_of: the replayed topic \"%s\" is also "
+           "kafka.dead_letter_topic: what is still rejected would be read again forever; "
+           "write this run's dead letters to another topic", i, s->topic);
   }
   for (size_t i = 0; i < cfg->ndatasets; i++) {
     struct vg_dataset_conf *d = &cfg->datasets[i];

@@ -162,6 +162,11 @@ struct engine_worker {
     struct vg_kafka_positions pos;
   } dlpos[VG_AGG_MAX_PENDING + 2];
   struct vg_kafka_positions dl_merged;
+  /* a message's rejected readings, a replay's wanted ones, the header */
+  struct vg_rejected *rj, *want;
+  size_t nrj, caprj, nwant, capwant;
+  char *hdr;
+  size_t caphdr;
   _Atomic int done;
 };
 
@@ -416,7 +421,72 @@ static int hand_epoch(struct engine_worker *w, int64_t now) {
   return rc;
 }
 
-/* Decodes and aggregates one message; returns its source's index. */
+/* Room for one more entry in a worker's vector of rejected readings. */
+static int rejected_push(struct engine_worker *w, struct vg_rejected r) {
+  if (w->nrj == w->caprj) {
+    size_t nc = w->caprj ? w->caprj * 2 : 16;
+    struct vg_rejected *nr = realloc(w->rj, nc * sizeof *nr);
+    if (!nr)
+      return -ENOMEM;
+    w->rj = nr;
+    w->caprj = nc;
+  }
+  w->rj[w->nrj++] = r;
+  return 0;
+}
+
+/* The codec rejected the whole item (not one reading of it). */
+static int item_rejected(const struct vg_event_batch *b, const struct vg_event *ev,
+                         enum vg_reject_reason *why) {
+  for (size_t j = 0; j < b->n_rejects; j++) {
+    const struct vg_reject *r = &b->rejects[j];
+    if (r->item_off == ev->item_off && r->item_len == ev->item_len &&
+        r->field_off == r->item_off && r->field_len == r->item_len) {
+      *why = r->reason;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* A replay source (replay_of): whether the dead letter is one of the
+ * replayed topic's, and which of its readings to take (w->want, w->nwant;
+ * none listed: the whole message, as an older vigied wrote it). 1: take
+ * it; 0: not this replay's (skip); -1: its vigie.rejected header does not
+ * parse (the message becomes a dead letter again, whole). */
+static int replay_filter(struct engine_worker *w, const struct vg_source_conf *src,
+                         const struct vg_kafka_msg *m) {
+  const char *v;
+  size_t n;
+  w->nwant = 0;
+  if (vg_kafka_msg_header(m, "vigie.topic", &v, &n) != 0 || n != strlen(src->replay_of) ||
+      memcmp(v, src->replay_of, n) != 0)
+    return 0;
+  if (vg_kafka_msg_header(m, "vigie.rejected", &v, &n) != 0)
+    return 1;
+  /* entries are at least 5 bytes and a comma apart */
+  size_t most = n / 6 + 1;
+  if (most > w->capwant) {
+    struct vg_rejected *nw = realloc(w->want, most * sizeof *nw);
+    if (!nw)
+      return -1;
+    w->want = nw;
+    w->capwant = most;
+  }
+  if (vg_rejected_parse(v, n, w->want, w->capwant, &w->nwant) != 0) {
+    w->nwant = 0;
+    return -1;
+  }
+  return 1;
+}
+
+/* Decodes and aggregates one message; returns its source's index.
+ *
+ * Dead letters name what they reject (vigie.rejected, deadletter.h): a
+ * reading the codec rejects alone (one field), every reading of an item
+ * the codec rejects whole (its good siblings are not aggregated either, so
+ * that a replay of the item counts each once), and a reading no
+ * resolution retains. Everything else of the message is aggregated. */
 static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int64_t now,
                       uint64_t *nevents) {
   struct vg_engine *e = w->e;
@@ -425,30 +495,76 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
     s++;
   if (s == e->nsrcs || m->partition >= e->srcs[s].nparts)
     return s; /* not assigned by us: cannot happen */
+  const struct vg_source_conf *src = e->srcs[s].conf;
   uint32_t part = e->srcs[s].first_part + (uint32_t)m->partition;
   struct vg_event_batch *b = &w->batch;
   vg_event_batch_clear(b);
-  int rc = vg_codec_decode(w->codecs[s], m->payload, m->len, now, b);
-  if (rc == -ENOMEM) {
+  w->nrj = 0;
+  int replay = 0;
+  if (src->replay_of) {
+    replay = replay_filter(w, src, m);
+    if (replay == 0) {
+      vg_worker_skip(w->aw, part, m->offset, now); /* another topic's dead letter */
+      return s;
+    }
+    if (replay < 0) {
+      uint32_t len = m->len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->len;
+      if (rejected_push(w, (struct vg_rejected){0, len, 0, len, "bad_replay_header", 0})) {
+        engine_fail(e, "out of memory recording rejected readings");
+        return s;
+      }
+    }
+  }
+  if (replay >= 0 && vg_codec_decode(w->codecs[s], m->payload, m->len, now, b) == -ENOMEM) {
     engine_fail(e, "out of memory decoding a message");
     return s;
   }
-  if (b->n_rejects) {
-    /* the message goes whole to the dead letters, with its first reason;
-     * every rejected reading is counted */
-    if (vg_deadletter_send(w->dl, m, vg_reject_name(b->rejects[0].reason),
-                           b->rejects[0].offset, NULL) < 0) {
-      engine_fail(e, "the dead-letter producer refused a message");
+  for (size_t j = 0; j < b->n_rejects; j++) {
+    const struct vg_reject *r = &b->rejects[j];
+    struct vg_rejected x = {r->item_off, r->item_len, r->field_off, r->field_len,
+                            vg_reject_name(r->reason), 0};
+    if (replay && w->nwant) {
+      /* a replay rejects again only what it was asked to take: of a whole
+       * item rejected now, the readings the header names */
+      for (size_t k = 0; k < w->nwant; k++) {
+        const struct vg_rejected *q = &w->want[k];
+        if (q->item_off != r->item_off || q->item_len != r->item_len)
+          continue;
+        int whole = x.field_off == x.item_off && x.field_len == x.item_len;
+        if (!whole && !vg_rejected_names(q, 1, x.item_off, x.item_len, x.field_off,
+                                         x.field_len))
+          continue;
+        struct vg_rejected y = whole ? *q : x;
+        y.reason = x.reason;
+        if (rejected_push(w, y)) {
+          engine_fail(e, "out of memory recording rejected readings");
+          return s;
+        }
+        if (e->rejects[r->reason])
+          vg_counter_add(e->rejects[r->reason], 1);
+      }
+      continue;
+    }
+    if (rejected_push(w, x)) {
+      engine_fail(e, "out of memory recording rejected readings");
       return s;
     }
-    if (e->dead_letters) {
-      vg_counter_add(e->dead_letters, 1);
-      for (size_t i = 0; i < b->n_rejects; i++)
-        vg_counter_add(e->rejects[b->rejects[i].reason], 1);
-    }
+    if (e->rejects[r->reason])
+      vg_counter_add(e->rejects[r->reason], 1);
   }
+  uint64_t accepted = 0;
   for (size_t i = 0; i < b->n_events; i++) {
     const struct vg_event *ev = &b->events[i];
+    enum vg_reject_reason why;
+    if (replay && w->nwant &&
+        !vg_rejected_names(w->want, w->nwant, ev->item_off, ev->item_len, ev->field_off,
+                           ev->field_len))
+      continue; /* aggregated when the message first came */
+    if (b->n_rejects && item_rejected(b, ev, &why)) {
+      if (e->rejects[why]) /* a good sibling of a rejected item: with the item */
+        vg_counter_add(e->rejects[why], 1);
+      continue;
+    }
     const char *key = vg_event_key(b, ev);
     uint64_t id = vg_siphash24(e->hkey, key, ev->key_len);
     int seen = known_add(w, id);
@@ -463,11 +579,49 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
       ae.has_distinct = 1;
       ae.distinct = vg_siphash24(e->hkey, vg_event_distinct(b, ev), ev->distinct_len);
     }
-    vg_worker_add(w->aw, part, m->offset, &ae, now);
+    int rc = vg_worker_add(w->aw, part, m->offset, &ae, now);
+    if (rc == VG_AGG_ACCEPTED) {
+      accepted++;
+      continue;
+    }
+    if (rc < 0 || rc == VG_AGG_REJECT_NOMEM) {
+      engine_fail(e, "out of memory aggregating a reading");
+      return s;
+    }
+    struct vg_rejected x = {ev->item_off, ev->item_len, ev->field_off, ev->field_len,
+                            rc == VG_AGG_REJECT_RETENTION ? "older_than_retention"
+                                                          : "nan_or_inf",
+                            0};
+    if (rejected_push(w, x)) {
+      engine_fail(e, "out of memory recording rejected readings");
+      return s;
+    }
   }
-  if (b->n_events == 0)
-    vg_worker_skip(w->aw, part, m->offset, now);
-  *nevents += b->n_events;
+  if (accepted == 0)
+    vg_worker_skip(w->aw, part, m->offset, now); /* its offset moves all the same */
+  *nevents += accepted;
+  if (w->nrj == 0)
+    return s;
+  /* the message goes to the dead letters with what was rejected of it */
+  size_t need = vg_rejected_format(w->hdr, w->caphdr, w->rj, w->nrj);
+  if (need >= w->caphdr) {
+    char *nh = realloc(w->hdr, need + 1);
+    if (!nh) {
+      engine_fail(e, "out of memory writing a dead letter's header");
+      return s;
+    }
+    w->hdr = nh;
+    w->caphdr = need + 1;
+    vg_rejected_format(w->hdr, w->caphdr, w->rj, w->nrj);
+  }
+  size_t at = b->n_rejects ? b->rejects[0].offset : w->rj[0].field_off;
+  int rc = vg_deadletter_send(w->dl, m, w->rj[0].reason, at, w->hdr);
+  if (rc < 0) {
+    engine_fail(e, "the dead-letter producer refused a message");
+    return s;
+  }
+  if (e->dead_letters && rc == 0)
+    vg_counter_add(e->dead_letters, 1);
   return s;
 }
 
@@ -1256,6 +1410,9 @@ static void ingest_stop(struct vg_engine *e) {
     for (size_t k = 0; k < sizeof w->dlpos / sizeof w->dlpos[0]; k++)
       vg_kafka_positions_release(&w->dlpos[k].pos);
     vg_kafka_positions_release(&w->dl_merged);
+    free(w->rj);
+    free(w->want);
+    free(w->hdr);
     pthread_mutex_destroy(&w->mu);
   }
   free(e->workers);

@@ -186,6 +186,105 @@ int vg_deadletter_scan(const struct vg_kafka_conf *kc, const char *topic,
   return 0;
 }
 
+/* ---- the vigie.rejected header ------------------------------------------------ */
+
+static int whole_item(const struct vg_rejected *r) {
+  return r->field_off == r->item_off && r->field_len == r->item_len;
+}
+
+size_t vg_rejected_format(char *buf, size_t size, const struct vg_rejected *r, size_t n) {
+  size_t at = 0;
+  if (size)
+    buf[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    char one[128];
+    int k;
+    if (whole_item(&r[i]))
+      k = snprintf(one, sizeof one, "%s%" PRIu32 "-%" PRIu64 "=%s", i ? "," : "",
+                   r[i].item_off, (uint64_t)r[i].item_off + r[i].item_len, r[i].reason);
+    else
+      k = snprintf(one, sizeof one,
+                   "%s%" PRIu32 "-%" PRIu64 ":%" PRIu32 "-%" PRIu64 "=%s", i ? "," : "",
+                   r[i].item_off, (uint64_t)r[i].item_off + r[i].item_len, r[i].field_off,
+                   (uint64_t)r[i].field_off + r[i].field_len, r[i].reason);
+    if (k < 0)
+      continue;
+    if (at + (size_t)k < size)
+      memcpy(buf + at, one, (size_t)k + 1);
+    at += (size_t)k;
+  }
+  return at;
+}
+
+/* A decimal uint32 at *p (digits only). 0 or -1. */
+static int parse_u32(const char **p, const char *end, uint32_t *v) {
+  uint64_t x = 0;
+  const char *q = *p;
+  if (q == end || *q < '0' || *q > '9')
+    return -1;
+  for (; q < end && *q >= '0' && *q <= '9'; q++)
+    if ((x = x * 10 + (uint64_t)(*q - '0')) > UINT32_MAX)
+      return -1;
+  *p = q;
+  *v = (uint32_t)x;
+  return 0;
+}
+
+/* "A-B" at *p into (off, len), B >= A. 0 or -1. */
+static int parse_range(const char **p, const char *end, uint32_t *off, uint32_t *len) {
+  uint32_t a, b;
+  if (parse_u32(p, end, &a) || *p == end || **p != '-')
+    return -1;
+  (*p)++;
+  if (parse_u32(p, end, &b) || b < a)
+    return -1;
+  *off = a;
+  *len = b - a;
+  return 0;
+}
+
+int vg_rejected_parse(const char *text, size_t len, struct vg_rejected *out, size_t max,
+                      size_t *n) {
+  const char *p = text, *end = text + len;
+  *n = 0;
+  if (len == 0)
+    return VG_EDECODE;
+  for (;;) {
+    struct vg_rejected r;
+    if (*n == max || parse_range(&p, end, &r.item_off, &r.item_len))
+      return VG_EDECODE;
+    r.field_off = r.item_off;
+    r.field_len = r.item_len;
+    if (p < end && *p == ':') {
+      p++;
+      if (parse_range(&p, end, &r.field_off, &r.field_len) || r.field_off < r.item_off ||
+          (uint64_t)r.field_off + r.field_len > (uint64_t)r.item_off + r.item_len)
+        return VG_EDECODE;
+    }
+    if (p == end || *p != '=')
+      return VG_EDECODE;
+    r.reason = ++p;
+    while (p < end && *p != ',')
+      p++;
+    r.reason_len = (size_t)(p - r.reason);
+    if (r.reason_len == 0)
+      return VG_EDECODE;
+    out[(*n)++] = r;
+    if (p == end)
+      return 0;
+    p++; /* the comma: another entry must follow */
+  }
+}
+
+int vg_rejected_names(const struct vg_rejected *r, size_t n, uint32_t item_off,
+                      uint32_t item_len, uint32_t field_off, uint32_t field_len) {
+  for (size_t i = 0; i < n; i++)
+    if (r[i].item_off == item_off && r[i].item_len == item_len &&
+        (whole_item(&r[i]) || (r[i].field_off == field_off && r[i].field_len == field_len)))
+      return 1;
+  return 0;
+}
+
 /* ---- the producer --------------------------------------------------------------- */
 
 /* A dead letter of the current epoch, kept until a flush acknowledged it:

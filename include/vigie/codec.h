@@ -153,6 +153,9 @@ struct vg_reject {
   enum vg_reject_reason reason;
   uint32_t offset; /* byte offset in the message where the problem is */
   uint32_t item_off, item_len; /* the item it is about, in the message (above) */
+  /* the one reading it is about, inside the item; the item itself when the
+   * whole item is rejected (until each decoder delimits fields: always) */
+  uint32_t field_off, field_len;
 };
 
 /* Key and distinct key are byte ranges of batch->bytes (not NUL-terminated;
@@ -164,6 +167,9 @@ struct vg_event {
   uint32_t distinct_off, distinct_len; /* has_distinct says if present */
   int has_distinct;
   uint32_t item_off, item_len; /* its item, a byte range of the message */
+  /* the reading's own bytes inside the item (until each decoder delimits
+   * fields: the item) */
+  uint32_t field_off, field_len;
 };
 
 /* Reusable output of vg_codec_decode(); appended to, never shrunk. */

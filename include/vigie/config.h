@@ -51,6 +51,7 @@ struct vg_source_conf {
   int precision;   /* enum vg_conf_precision */
   int quantiles;   /* keep quantile sketches (p50, p95) for its series */
   int64_t max_message_bytes;
+  char *replay_of; /* a dead-letter topic's replay: the source topic replayed */
   int line;        /* where it is declared */
 };
 

@@ -83,6 +83,40 @@ void vg_deadletter_seen_each(const struct vg_deadletter_seen *s,
 size_t vg_deadletter_seen_count(const struct vg_deadletter_seen *s);
 void vg_deadletter_seen_free(struct vg_deadletter_seen *s);
 
+/* ---- the vigie.rejected header ----------------------------------------------
+ *
+ * Which readings of a dead letter were rejected (the rest of the message
+ * was aggregated): comma-separated entries, each
+ *
+ *   ITEM_START-ITEM_END=REASON                  the whole item
+ *   ITEM_START-ITEM_END:FIELD_START-FIELD_END=REASON   one reading of it
+ *
+ * byte offsets of the message as it is (ends exclusive), items and fields
+ * as the codec delimits them (codec.h): a JSON object, a line, a SenML
+ * record; one field of it. A replay (source key replay_of) decodes the
+ * message again and takes exactly the readings these entries name, so a
+ * reading aggregated the first time is never taken twice. Example:
+ * "0-57=missing_time,58-131:90-104=nan_or_inf". */
+struct vg_rejected {
+  uint32_t item_off, item_len;
+  uint32_t field_off, field_len; /* the item itself: the whole item */
+  const char *reason;            /* a static name (format); into the text (parse) */
+  size_t reason_len;             /* parse only */
+};
+
+/* Writes the header for n entries into buf (NUL-terminated); returns the
+ * length it needs (excluding the NUL), writing nothing past size. */
+size_t vg_rejected_format(char *buf, size_t size, const struct vg_rejected *r, size_t n);
+/* Parses a header of len bytes: entries into out (at most max), their
+ * number in *n. 0, or VG_EDECODE for text that is not such a header
+ * (also: more than max entries, a field outside its item, an empty
+ * reason). Reasons point into text. */
+int vg_rejected_parse(const char *text, size_t len, struct vg_rejected *out, size_t max,
+                      size_t *n);
+/* 1 when a reading (item, field) is one that entries r[0..n) name. */
+int vg_rejected_names(const struct vg_rejected *r, size_t n, uint32_t item_off,
+                      uint32_t item_len, uint32_t field_off, uint32_t field_len);
+
 struct vg_deadletter;
 
 /* A producer for topic. start: the positions it starts at (the end offsets

@@ -241,12 +241,50 @@ static void fatal_error_is_recovered_without_duplicates(void **state) {
   mock_stop(&m);
 }
 
+static void rejected_header_round_trip(void **state) {
+  (void)state;
+  struct vg_rejected r[3] = {{0, 57, 0, 57, "missing_time", 0},
+                             {58, 73, 90, 14, "nan_or_inf", 0},
+                             {58, 73, 110, 5, "older_than_retention", 0}};
+  char buf[256];
+  size_t n = vg_rejected_format(buf, sizeof buf, r, 3);
+  assert_string_equal(buf, "0-57=missing_time,58-131:90-104=nan_or_inf,"
+                           "58-131:110-115=older_than_retention");
+  assert_int_equal(n, strlen(buf));
+  /* too small a buffer: nothing past it, the length it needs */
+  char small[8];
+  assert_int_equal(vg_rejected_format(small, sizeof small, r, 3), n);
+  struct vg_rejected p[4];
+  size_t np;
+  assert_int_equal(vg_rejected_parse(buf, n, p, 4, &np), 0);
+  assert_int_equal(np, 3);
+  assert_int_equal(p[1].item_off, 58);
+  assert_int_equal(p[1].item_len, 73);
+  assert_int_equal(p[1].field_off, 90);
+  assert_int_equal(p[1].field_len, 14);
+  assert_int_equal(p[2].reason_len, strlen("older_than_retention"));
+  assert_memory_equal(p[2].reason, "older_than_retention", p[2].reason_len);
+  /* a whole item names every reading in it; a field only itself */
+  assert_true(vg_rejected_names(p, np, 0, 57, 10, 5));
+  assert_true(vg_rejected_names(p, np, 58, 73, 90, 14));
+  assert_false(vg_rejected_names(p, np, 58, 73, 95, 5));
+  assert_false(vg_rejected_names(p, np, 0, 58, 0, 58));
+  static const char *const bad[] = {"",          "1-0=x",     "0-5:3-9=x", "0-5=",
+                                    "0-5=x,",    "a-b=x",     "0-5x",      "0-5:1=x",
+                                    "-1-5=x",    "0-99999999999=x", "0-5=x,,1-2=y"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(vg_rejected_parse(bad[i], strlen(bad[i]), p, 4, &np), VG_EDECODE);
+  /* more entries than room */
+  assert_int_equal(vg_rejected_parse(buf, n, p, 2, &np), VG_EDECODE);
+}
+
 int vg_test_ingest_deadletter(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(letters_carry_bytes_and_provenance),
       cmocka_unit_test(unwritable_topic_fails_the_flush),
       cmocka_unit_test(tail_is_read_back_and_not_written_again),
       cmocka_unit_test(fatal_error_is_recovered_without_duplicates),
+      cmocka_unit_test(rejected_header_round_trip),
   };
   return cmocka_run_group_tests_name("ingest_deadletter", tests, NULL, NULL);
 }
