@@ -755,10 +755,12 @@ static const struct vg_store_blob *dl_blob(struct vg_engine *e, struct vg_store_
     n = e->dl_from.n;
   if (n == 0)
     return NULL;
-  int64_t low[256];
-  struct vg_kafka_positions pos = {n > 256 ? 256 : n, low};
+  int64_t *low = calloc((size_t)n, sizeof *low);
+  if (!low)
+    return NULL; /* the previous positions stay: older, so safe */
+  struct vg_kafka_positions pos = {n, low};
   for (int32_t p = 0; p < pos.n && e->dl_hold; p++)
-    low[p] = e->dl_from.off[p];
+    low[p] = p < e->dl_from.n ? e->dl_from.off[p] : 0;
   for (int32_t p = 0; p < pos.n && !e->dl_hold; p++) {
     low[p] = INT64_MAX;
     for (uint32_t i = 0; i < e->nworkers; i++) {
@@ -773,12 +775,15 @@ static const struct vg_store_blob *dl_blob(struct vg_engine *e, struct vg_store_
   size_t need = vg_kafka_positions_encode(e->cfg->kafka_dead_letter_topic, &pos, NULL, 0);
   if (need > e->dl_blob_cap) {
     uint8_t *nb = realloc(e->dl_blob, need);
-    if (!nb)
+    if (!nb) {
+      free(low);
       return NULL; /* the previous positions stay: older, so safe */
+    }
     e->dl_blob = nb;
     e->dl_blob_cap = need;
   }
   vg_kafka_positions_encode(e->cfg->kafka_dead_letter_topic, &pos, e->dl_blob, need);
+  free(low);
   *b = (struct vg_store_blob){"dead_letters", e->dl_blob, need};
   return b;
 }
