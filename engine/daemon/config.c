@@ -174,6 +174,9 @@ static const struct ckey top_keys[] = {
      0, NULL, "Where rejected messages go, with their reason in headers."},
     {"kafka.rollup_topic", CT_STR, OFF(kafka_rollup_topic), "vigie.rollups", 0, 0, 0,
      NULL, "Where final and revised rollups are produced."},
+    {"kafka.drain_wait", CT_DURATION, OFF(kafka_drain_wait_ns), "60s", 0, NS(1), NS(86400),
+     NULL, "With --drain, how long to wait for the brokers and a source topic before "
+     "exiting 1 (a service waits for them as long as it runs)."},
     {"kafka.properties", CT_MAP, OFF(kafka_properties), NULL, 0, 0, 0, NULL,
      "librdkafka properties passed through (TLS, SASL, tuning)."},
     {"http.listen", CT_STR, OFF(http_listen), "127.0.0.1:8080", 0, 0, 0, NULL,

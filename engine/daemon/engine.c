@@ -1648,7 +1648,7 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     int64_t now = now_ns();
     if (!first_fail)
       first_fail = now;
-    if (e->o.drain && now - first_fail >= 60 * NS_PER_S) {
+    if (e->o.drain && now - first_fail >= e->cfg->kafka_drain_wait_ns) {
       snprintf(errstr, errstr_size, "cannot drain: %s", err);
       return rc;
     }

@@ -90,6 +90,7 @@ struct vg_config {
   char *kafka_group;
   char *kafka_dead_letter_topic;
   char *kafka_rollup_topic;
+  int64_t kafka_drain_wait_ns; /* --drain: how long the brokers are waited for */
   struct vg_strlist kafka_properties; /* key, value, key, value, ... */
   char *http_listen;
   char *export_dir;

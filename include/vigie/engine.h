@@ -51,7 +51,7 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
  * the others are read. When partitions are added to a source topic or a
  * missing one appears (checked every 10 s), everything is committed and
  * the ingestion is rebuilt from the store's offsets. With --drain it waits
- * at most 60 s for the brokers and a source topic. 0 or the error. */
+ * at most kafka.drain_wait for the brokers and a source topic. 0 or the error. */
 int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size);
 /* Asks vg_engine_run to finish. Async-signal-safe. */
 void vg_engine_stop(struct vg_engine *e);

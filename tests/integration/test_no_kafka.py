@@ -156,9 +156,11 @@ def test_store_served_without_kafka_and_ingestion_resumes(bin_path, kcat, tmp_pa
                 rc = p.wait(timeout=60)
         assert rc == 0, logf.read_text()[-3000:]
     assert "kafka brokers reachable" in logf.read_text()
+    text = open(cfg).read().replace("kafka: {", "kafka: {drain_wait: 5s, ")
+    open(cfg, "w").write(text)
     r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
                        text=True, timeout=300)
-    # the broker is gone: a drain waits a minute for it, then says why
+    # the broker is gone: a drain waits kafka.drain_wait for it, then says why
     assert r.returncode != 0 and "cannot drain" in r.stderr, r.stderr[-2000:]
     for res in ("1h", "1d"):
         oracle.check(query(bin_path, cfg, res), res)
