@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JSMN_STATIC
-#define JSMN_STRICT
+/* Only jsmn's token layout (jsmntok_t with parent links): the tokenizer is
+ * vg__json_tokenize, stricter than jsmn_parse. */
+#define JSMN_HEADER
 #define JSMN_PARENT_LINKS
 #include <jsmn.h>
 
@@ -55,7 +56,7 @@ struct vg_codec {
 
   /* scratch, reused from message to message */
   jsmntok_t *toks;
-  unsigned cap_toks;
+  size_t cap_toks;
   struct vg__tag *tags;
   size_t cap_tags;
   char *scratch; /* unescaped strings */
@@ -138,8 +139,13 @@ int vg__decode_influx(struct vg_codec *c, const char *msg, size_t len,
 int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
                      int64_t now_ns, struct vg_event_batch *b);
 
-/* Tokenizes msg with jsmn into c->toks, growing it. Returns the token count,
- * -1 with *why (not_json, truncated, oversize) and *off set, or -ENOMEM. */
+/* Tokenizes msg into c->toks (growing it), in jsmn's layout: in document
+ * order, strings without their quotes, containers from bracket to bracket,
+ * size = members / elements / 1 for a key, parent links. msg must be one
+ * object or array, blanks around it, in JSON's grammar with codec.h's two
+ * leniencies. Returns the token count, -1 with *why (not_json, truncated)
+ * and *off (the first byte that breaks the grammar; len when the text ends
+ * too early) set, or -ENOMEM. */
 int vg__json_tokenize(struct vg_codec *c, const char *msg, size_t len,
                       enum vg_reject_reason *why, size_t *off);
 
@@ -156,12 +162,5 @@ static inline size_t vg__tok_end(const jsmntok_t *t) {
 
 /* Index of the token after the subtree rooted at token i. */
 int vg__json_skip(const jsmntok_t *t, int i);
-
-/* The same, and *end receives the end of the subtree in the message: the
- * largest vg__tok_end() in it. That is the end of token i itself in JSON
- * text, but jsmn also hangs values after a closing bracket on the key
- * before it ('[{"a":1}:"k":5]'): an item then runs to the last of them, so
- * that it holds every byte decoded or rejected as its part. */
-int vg__json_skip_end(const jsmntok_t *t, int i, size_t *end);
 
 #endif

@@ -2,10 +2,11 @@
  * The JSON codec: one object per message, or an array of objects, mapped to
  * events the way Telegraf's JSON parser maps them (time_key, time_format,
  * time_zone, entity_key, tag_keys, fields, count_as, distinct_key, dotted
- * paths into nested objects). jsmn tokenizes the message into the codec's
- * reusable token array; each object is then walked once, its leaves matched
- * against the configured paths, and its events written with one canonical
- * tag suffix shared by all of them. Arrays inside objects are not descended.
+ * paths into nested objects). vg__json_tokenize turns the message into the
+ * codec's reusable token array; each object is then walked once, its leaves
+ * matched against the configured paths, and its events written with one
+ * canonical tag suffix shared by all of them. Arrays inside objects are not
+ * descended.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -416,9 +417,9 @@ int vg__decode_json(struct vg_codec *c, const char *msg, size_t len,
     return vg__reject(c, b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
   int j = 1;
   for (int m = 0; m < t[0].size; m++) {
-    size_t o = vg__tok_off(&t[j]), end;
-    int next = vg__json_skip_end(t, j, &end);
-    vg__set_item(c, o, end - o);
+    size_t o = vg__tok_off(&t[j]);
+    int next = vg__json_skip(t, j);
+    vg__set_item(c, o, vg__tok_end(&t[j]) - o);
     /* a value that is not an object is an item of its own */
     int r = t[j].type == JSMN_OBJECT
                 ? decode_object(c, msg, t, j, b)

@@ -26,6 +26,18 @@
  * the fixed list below and the byte offset where the problem is) to the
  * batch, and good readings of the same message are still decoded.
  *
+ * JSON (and SenML) messages are read strictly: one object or array with only
+ * blanks around it, members and elements separated by ',', each key followed
+ * by ':' and one value, true, false and null spelled out. Anything else
+ * rejects the whole message, its well-formed objects included (once the
+ * text is broken, where its objects begin and end is a guess): not_json at
+ * the first byte that breaks the grammar, or truncated at offset len when
+ * none does but the text ends too early. Two leniencies remain, and neither
+ * drops a reading: a number is any run of letters, digits, '+', '-' and '.'
+ * that starts with a digit or '-' (the value parser rejects the reading when
+ * it is no number: non_numeric_value, or nan_or_inf for "-Infinity"), and
+ * strings may hold raw control bytes other than NUL.
+ *
  * Items. A message is made of items, the units that carry one event time:
  * - JSON: an object, i.e. the message itself when it is one object, else
  *   each element of the top-level array, from its '{' to its '}' inclusive;
@@ -35,10 +47,6 @@
  *   that spans a newline keeps its line going);
  * - SenML: a record (an element of the array, or the single record object),
  *   from its '{' to its '}'.
- * (The JSON tokenizer, jsmn, lets some malformed arrays through and hangs
- * the values after a closing bracket on the key before it: in
- * '[{"a":1}:"k":5]' the item runs on to the 5, so that it holds every byte
- * decoded or rejected as its part.)
  * Every event and every rejection names its item as a byte range
  * [item_off, item_off + item_len) of the message, so that a consumer can set
  * aside whole items (a dead-letter topic that a replay reads back item by
