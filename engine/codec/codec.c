@@ -66,8 +66,9 @@ int vg__grow_slow(void **p, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
-               enum vg_reject_reason r, size_t off) {
+int vg__reject_reading(struct vg_codec *c, struct vg_event_batch *b,
+                       enum vg_reject_reason r, size_t off, size_t field_off,
+                       size_t field_len) {
   if (vg__grow((void **)&b->rejects, &b->cap_rejects, b->n_rejects + 1,
                sizeof *b->rejects) != 0)
     return -ENOMEM;
@@ -76,6 +77,9 @@ int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
   j->offset = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
   j->item_off = c->item_off;
   j->item_len = c->item_len;
+  /* within the item, hence exact (the item is clamped for oversize) */
+  j->field_off = (uint32_t)field_off;
+  j->field_len = (uint32_t)field_len;
   return 0;
 }
 
@@ -99,9 +103,9 @@ static inline char name_byte(unsigned char ch) {
   return (ch >= 0x80 || name_keep[ch]) ? (char)ch : '_';
 }
 
-int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
-             size_t mlen, int64_t t_ns, double v, const char *distinct,
-             size_t dlen) {
+int vg__emit(struct vg_codec *c, struct vg_event_batch *b, size_t field_off,
+             size_t field_len, const char *metric, size_t mlen, int64_t t_ns,
+             double v, const char *distinct, size_t dlen) {
   size_t need = mlen + c->n_suffix + (distinct ? dlen : 0);
   if (b->n_bytes + need > UINT32_MAX)
     return -ENOMEM; /* offsets are 32-bit: a batch holds at most 4 GiB */
@@ -128,6 +132,8 @@ int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
   e->value = v;
   e->item_off = c->item_off;
   e->item_len = c->item_len;
+  e->field_off = (uint32_t)field_off;
+  e->field_len = (uint32_t)field_len;
   return 0;
 }
 

@@ -101,16 +101,27 @@ static inline void vg__set_item(struct vg_codec *c, size_t off, size_t len) {
   c->item_len = (uint32_t)len;
 }
 
-/* Appends a rejection at message offset off, about the current item. */
-int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
-               enum vg_reject_reason r, size_t off);
+/* Appends a rejection at message offset off about one reading of the current
+ * item, msg[field_off..field_off+field_len): the range the reading would
+ * have as an event, or an empty range for a reading without bytes. */
+int vg__reject_reading(struct vg_codec *c, struct vg_event_batch *b,
+                       enum vg_reject_reason r, size_t off, size_t field_off,
+                       size_t field_len);
 
-/* Appends an event of the current item whose key is metric name (sanitised
+/* Appends a rejection at message offset off about the whole current item
+ * (its field range is the item's: codec.h, "Fields"). */
+static inline int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
+                             enum vg_reject_reason r, size_t off) {
+  return vg__reject_reading(c, b, r, off, c->item_off, c->item_len);
+}
+
+/* Appends an event of the current item, its reading being the message bytes
+ * [field_off, field_off + field_len), whose key is metric name (sanitised
  * on the way) followed by the codec's current suffix; distinct may be
  * NULL. */
-int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
-             size_t mlen, int64_t t_ns, double v, const char *distinct,
-             size_t dlen);
+int vg__emit(struct vg_codec *c, struct vg_event_batch *b, size_t field_off,
+             size_t field_len, const char *metric, size_t mlen, int64_t t_ns,
+             double v, const char *distinct, size_t dlen);
 
 /* Sorts tags[0..n) and writes c->suffix ("" when n == 0). */
 int vg__build_suffix(struct vg_codec *c, struct vg__tag *tags, size_t n);

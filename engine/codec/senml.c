@@ -167,7 +167,9 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
   r = vg__build_suffix(c, tags, nt);
   if (r != 0)
     return r;
-  return vg__emit(c, b, metric.p, metric.n, tot, value, NULL, 0);
+  /* a record is one reading */
+  return vg__emit(c, b, c->item_off, c->item_len, metric.p, metric.n, tot,
+                  value, NULL, 0);
 }
 
 int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
