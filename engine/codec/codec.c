@@ -3,8 +3,9 @@
  * pieces every format shares — canonical series keys (metric{tag="value",...},
  * tags sorted, values escaped), exact decimal and RFC 3339 time parsing,
  * number parsing with a fast exact path, UTF-8 checks, JSON string
- * unescaping and tokenizing (jsmn, chosen by measurement: see
- * bench/codec.c). The formats themselves live in json.c, influx.c, senml.c.
+ * unescaping and a strict one-pass JSON tokenizer (into jsmn's token layout;
+ * see vg__json_tokenize for why not jsmn itself). The formats themselves
+ * live in json.c, influx.c, senml.c.
  */
 #include <errno.h>
 #include <math.h>
@@ -65,16 +66,20 @@ int vg__grow_slow(void **p, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
-               enum vg_reject_reason r, size_t off) {
+int vg__reject_reading(struct vg_codec *c, struct vg_event_batch *b,
+                       enum vg_reject_reason r, size_t off, size_t field_off,
+                       size_t field_len) {
   if (vg__grow((void **)&b->rejects, &b->cap_rejects, b->n_rejects + 1,
                sizeof *b->rejects) != 0)
     return -ENOMEM;
   struct vg_reject *j = &b->rejects[b->n_rejects++];
   j->reason = r;
   j->offset = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
-  j->item_off = j->field_off = c->item_off;
-  j->item_len = j->field_len = c->item_len;
+  j->item_off = c->item_off;
+  j->item_len = c->item_len;
+  /* within the item, hence exact (the item is clamped for oversize) */
+  j->field_off = (uint32_t)field_off;
+  j->field_len = (uint32_t)field_len;
   return 0;
 }
 
@@ -98,9 +103,9 @@ static inline char name_byte(unsigned char ch) {
   return (ch >= 0x80 || name_keep[ch]) ? (char)ch : '_';
 }
 
-int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
-             size_t mlen, int64_t t_ns, double v, const char *distinct,
-             size_t dlen) {
+int vg__emit(struct vg_codec *c, struct vg_event_batch *b, size_t field_off,
+             size_t field_len, const char *metric, size_t mlen, int64_t t_ns,
+             double v, const char *distinct, size_t dlen) {
   size_t need = mlen + c->n_suffix + (distinct ? dlen : 0);
   if (b->n_bytes + need > UINT32_MAX)
     return -ENOMEM; /* offsets are 32-bit: a batch holds at most 4 GiB */
@@ -125,8 +130,10 @@ int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
   }
   e->time_ns = t_ns;
   e->value = v;
-  e->item_off = e->field_off = c->item_off;
-  e->item_len = e->field_len = c->item_len;
+  e->item_off = c->item_off;
+  e->item_len = c->item_len;
+  e->field_off = (uint32_t)field_off;
+  e->field_len = (uint32_t)field_len;
   return 0;
 }
 
@@ -440,103 +447,220 @@ int vg__json_skip(const jsmntok_t *t, int i) {
   return i;
 }
 
-int vg__json_skip_end(const jsmntok_t *t, int i, size_t *end) {
-  int pending = 1;
-  size_t e = 0;
-  while (pending > 0) {
-    size_t te = vg__tok_end(&t[i]);
-    e = te > e ? te : e;
-    pending += t[i].size - 1;
+static inline int json_blank(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+static inline size_t skip_blanks(const char *msg, size_t len, size_t i) {
+  while (i < len && json_blank(msg[i]))
     i++;
-  }
-  *end = e;
   return i;
 }
 
+/* Bytes of a number token. Letters are in: the field's value parser judges
+ * the token ("1e5", "-Infinity", "1x"), so that a malformed number costs its
+ * reading, not the message. */
+static const uint8_t number_byte[128] = {
+    ['+'] = 1, ['-'] = 1, ['.'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+    ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+static inline int is_hex(char ch) {
+  return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+         (ch >= 'A' && ch <= 'F');
+}
+
+/* Where a token ends (exclusive) when its text starts at msg[i], a value's
+ * first byte; 0 or, when the bytes are not that token, -1 with *bad at the
+ * first wrong byte (len: the input ended inside it). A string's end is past
+ * its closing quote; its escapes are checked, its other bytes are not. */
+static int scan_value(const char *msg, size_t len, size_t i, size_t *end,
+                      size_t *bad) {
+  char ch = msg[i];
+  size_t j = i + 1;
+  if (ch == '"') {
+    for (;;) {
+      while (j < len && msg[j] != '"' && msg[j] != '\\')
+        j++;
+      if (j >= len)
+        break;
+      if (msg[j] == '"') {
+        *end = j + 1;
+        return 0;
+      }
+      if (++j >= len) /* a backslash, then */
+        break;
+      ch = msg[j];
+      if (ch == 'u') {
+        for (int h = 0; h < 4; h++)
+          if (++j >= len || !is_hex(msg[j]))
+            goto bad;
+      } else if (ch != '"' && ch != '\\' && ch != '/' && ch != 'b' &&
+                 ch != 'f' && ch != 'n' && ch != 'r' && ch != 't') {
+        goto bad;
+      }
+      j++;
+    }
+    j = len;
+    goto bad;
+  }
+  if (ch == 't' || ch == 'f' || ch == 'n') {
+    const char *lit = ch == 't' ? "true" : ch == 'f' ? "false" : "null";
+    for (; lit[j - i]; j++)
+      if (j >= len || msg[j] != lit[j - i])
+        goto bad;
+  } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+    while (j < len && (unsigned char)msg[j] < 0x80 &&
+           number_byte[(unsigned char)msg[j]])
+      j++;
+  } else {
+    j = i;
+    goto bad;
+  }
+  /* a number or literal runs to a blank, ',', ']' or '}' */
+  if (j < len && !json_blank(msg[j]) && msg[j] != ',' && msg[j] != ']' &&
+      msg[j] != '}')
+    goto bad;
+  *end = j;
+  return 0;
+bad:
+  *bad = j < len ? j : len;
+  return -1;
+}
+
+/* One pass over the text, strict JSON grammar (RFC 8259, but for the two
+ * leniencies of codec.h), into tokens laid out as jsmn's: strings without
+ * their quotes, containers from bracket to bracket, size = members of an
+ * object / elements of an array / 1 for a key, parent = the container or
+ * the key a token is the value of. jsmn itself, the fastest tokenizer that
+ * bench/codec.c measured, checks no separator and lets '[1 2]' or
+ * '[{"a":1}:"k":5]' through (it hung "k":5 on the 1, and the decoder never
+ * saw it); validating its tokens afterwards cost 15% of a JSON decode. */
 int vg__json_tokenize(struct vg_codec *c, const char *msg, size_t len,
                       enum vg_reject_reason *why, size_t *off) {
-  size_t i = 0;
-  while (i < len && (msg[i] == ' ' || msg[i] == '\t' || msg[i] == '\n' ||
-                     msg[i] == '\r'))
-    i++;
+  size_t i = skip_blanks(msg, len, 0);
   if (i == len || (msg[i] != '{' && msg[i] != '[')) {
     *why = i == len ? VG_REJECT_TRUNCATED : VG_REJECT_NOT_JSON;
     *off = i;
     return -1;
   }
-  /* jsmn stops at a NUL byte; JSON text never holds one raw */
+  /* JSON text never holds a raw NUL */
   const char *nul = memchr(msg, '\0', len);
   if (nul) {
     *why = VG_REJECT_NOT_JSON;
     *off = (size_t)(nul - msg);
     return -1;
   }
+  /* what the grammar takes next, inside the innermost open container sup */
+  enum { VALUE, FIRST_VALUE, KEY, FIRST_KEY, COLON, NEXT } want = VALUE;
+  int n = 0, sup = -1, key = -1;
+  jsmntok_t *t = c->toks;
   for (;;) {
-    jsmn_parser p;
-    jsmn_init(&p);
-    int r = jsmn_parse(&p, msg, len, c->toks, c->cap_toks);
-    if (r == JSMN_ERROR_NOMEM) {
-      /* a token is at least 2 bytes ("1,"), so len/2 + 2 always suffice */
-      size_t need = (size_t)c->cap_toks * 2;
-      if (need > len / 2 + 2)
-        need = len / 2 + 2;
-      if (need <= c->cap_toks)
-        need = c->cap_toks + 16;
-      jsmntok_t *t = realloc(c->toks, need * sizeof *t);
-      if (!t)
-        return -ENOMEM;
-      c->toks = t;
-      c->cap_toks = (unsigned)need;
+    i = skip_blanks(msg, len, i);
+    if (i == len) {
+      if (sup >= 0 || n == 0)
+        goto truncated;
+      return n;
+    }
+    if (sup < 0 && n > 0)
+      goto bad; /* a second top-level value */
+    char ch = msg[i];
+    if (want == NEXT || want == FIRST_VALUE || want == FIRST_KEY) {
+      char close = t[sup].type == JSMN_OBJECT ? '}' : ']';
+      if (ch == close) {
+        t[sup].end = (int)i + 1;
+        i++;
+        /* back to the container that holds this one (past its key) */
+        int p = t[sup].parent;
+        if (p >= 0 && t[p].type == JSMN_STRING)
+          p = t[p].parent;
+        sup = p;
+        want = NEXT;
+        continue;
+      }
+      if (want == NEXT) {
+        if (ch != ',')
+          goto bad;
+        want = t[sup].type == JSMN_OBJECT ? KEY : VALUE;
+        i++;
+        continue;
+      }
+      want = want == FIRST_KEY ? KEY : VALUE;
+    }
+    if (want == COLON) {
+      if (ch != ':')
+        goto bad;
+      want = VALUE;
+      i++;
       continue;
     }
-    if (r < 0) {
-      /* truncated: more bytes were expected at the end */
-      *why = r == JSMN_ERROR_PART ? VG_REJECT_TRUNCATED : VG_REJECT_NOT_JSON;
-      *off = r == JSMN_ERROR_PART ? len : p.pos;
-      return -1;
+    if (want == KEY && ch != '"')
+      goto bad;
+    /* a token: a key, or a value of sup or of the key */
+    if ((size_t)n == c->cap_toks) {
+      if (vg__grow((void **)&c->toks, &c->cap_toks, (size_t)n + 1,
+                   sizeof *c->toks) != 0)
+        return -ENOMEM;
+      t = c->toks;
     }
-    if (r == 0) {
-      *why = VG_REJECT_TRUNCATED;
-      *off = len;
-      return -1;
+    jsmntok_t *k = &t[n];
+    k->parent = key >= 0 ? key : sup;
+    k->size = 0;
+    if (k->parent >= 0)
+      t[k->parent].size++;
+    if (ch == '{' || ch == '[') {
+      k->type = ch == '{' ? JSMN_OBJECT : JSMN_ARRAY;
+      k->start = (int)i;
+      k->end = -1;
+      want = ch == '{' ? FIRST_KEY : FIRST_VALUE;
+      sup = n++;
+      key = -1;
+      i++;
+      continue;
     }
-    /* jsmn reports a complete first value: it must be the whole text, and
-     * every container must be closed (end >= 0) */
-    if (c->toks[0].end < 0) {
-      *why = VG_REJECT_TRUNCATED;
-      *off = len;
-      return -1;
-    }
-    size_t e = (size_t)c->toks[0].end;
-    while (e < len && (msg[e] == ' ' || msg[e] == '\t' || msg[e] == '\n' ||
-                       msg[e] == '\r'))
-      e++;
-    if (e != len) {
+    size_t end;
+    if (scan_value(msg, len, i, &end, off) != 0) {
+      if (*off == len)
+        goto truncated;
       *why = VG_REJECT_NOT_JSON;
-      *off = e;
       return -1;
     }
-    for (int k = 0; k < r; k++) {
-      if (c->toks[k].end < 0) {
-        *why = VG_REJECT_TRUNCATED;
-        *off = len;
-        return -1;
-      }
-      /* keys carry exactly one value */
-      if (c->toks[k].type == JSMN_OBJECT) {
-        int j = k + 1;
-        for (int m = 0; m < c->toks[k].size; m++) {
-          if (c->toks[j].type != JSMN_STRING || c->toks[j].size != 1) {
-            *why = VG_REJECT_NOT_JSON;
-            *off = (size_t)c->toks[j].start;
-            return -1;
-          }
-          j = vg__json_skip(c->toks, j);
-        }
-      }
+    if (ch == '"') {
+      k->type = JSMN_STRING;
+      k->start = (int)i + 1;
+      k->end = (int)end - 1;
+    } else {
+      k->type = JSMN_PRIMITIVE;
+      k->start = (int)i;
+      k->end = (int)end;
     }
-    return r;
+    i = end;
+    if (want == KEY) {
+      key = n;
+      want = COLON;
+    } else {
+      key = -1;
+      want = NEXT;
+    }
+    n++;
   }
+truncated:
+  *why = VG_REJECT_TRUNCATED;
+  *off = len;
+  return -1;
+bad:
+  *why = VG_REJECT_NOT_JSON;
+  *off = i;
+  return -1;
 }
 
 /* ---- RFC 3339 ----------------------------------------------------------- */
@@ -681,7 +805,7 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
   c->format = cfg->format;
   c->max_bytes = cfg->max_message_bytes ? cfg->max_message_bytes : 1 << 20;
   if (c->max_bytes > INT32_MAX)
-    c->max_bytes = INT32_MAX; /* jsmn offsets are int */
+    c->max_bytes = INT32_MAX; /* token offsets are int */
   if (cfg->format != VG_FORMAT_JSON && cfg->format != VG_FORMAT_INFLUX &&
       cfg->format != VG_FORMAT_SENML) {
     vg_errstr(errstr, errstr_size, "codec: unknown format %d", (int)cfg->format);

@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JSMN_STATIC
-#define JSMN_STRICT
+/* Only jsmn's token layout (jsmntok_t with parent links): the tokenizer is
+ * vg__json_tokenize, stricter than jsmn_parse. */
+#define JSMN_HEADER
 #define JSMN_PARENT_LINKS
 #include <jsmn.h>
 
@@ -55,7 +56,7 @@ struct vg_codec {
 
   /* scratch, reused from message to message */
   jsmntok_t *toks;
-  unsigned cap_toks;
+  size_t cap_toks;
   struct vg__tag *tags;
   size_t cap_tags;
   char *scratch; /* unescaped strings */
@@ -100,16 +101,27 @@ static inline void vg__set_item(struct vg_codec *c, size_t off, size_t len) {
   c->item_len = (uint32_t)len;
 }
 
-/* Appends a rejection at message offset off, about the current item. */
-int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
-               enum vg_reject_reason r, size_t off);
+/* Appends a rejection at message offset off about one reading of the current
+ * item, msg[field_off..field_off+field_len): the range the reading would
+ * have as an event, or an empty range for a reading without bytes. */
+int vg__reject_reading(struct vg_codec *c, struct vg_event_batch *b,
+                       enum vg_reject_reason r, size_t off, size_t field_off,
+                       size_t field_len);
 
-/* Appends an event of the current item whose key is metric name (sanitised
+/* Appends a rejection at message offset off about the whole current item
+ * (its field range is the item's: codec.h, "Fields"). */
+static inline int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
+                             enum vg_reject_reason r, size_t off) {
+  return vg__reject_reading(c, b, r, off, c->item_off, c->item_len);
+}
+
+/* Appends an event of the current item, its reading being the message bytes
+ * [field_off, field_off + field_len), whose key is metric name (sanitised
  * on the way) followed by the codec's current suffix; distinct may be
  * NULL. */
-int vg__emit(struct vg_codec *c, struct vg_event_batch *b, const char *metric,
-             size_t mlen, int64_t t_ns, double v, const char *distinct,
-             size_t dlen);
+int vg__emit(struct vg_codec *c, struct vg_event_batch *b, size_t field_off,
+             size_t field_len, const char *metric, size_t mlen, int64_t t_ns,
+             double v, const char *distinct, size_t dlen);
 
 /* Sorts tags[0..n) and writes c->suffix ("" when n == 0). */
 int vg__build_suffix(struct vg_codec *c, struct vg__tag *tags, size_t n);
@@ -138,8 +150,13 @@ int vg__decode_influx(struct vg_codec *c, const char *msg, size_t len,
 int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
                      int64_t now_ns, struct vg_event_batch *b);
 
-/* Tokenizes msg with jsmn into c->toks, growing it. Returns the token count,
- * -1 with *why (not_json, truncated, oversize) and *off set, or -ENOMEM. */
+/* Tokenizes msg into c->toks (growing it), in jsmn's layout: in document
+ * order, strings without their quotes, containers from bracket to bracket,
+ * size = members / elements / 1 for a key, parent links. msg must be one
+ * object or array, blanks around it, in JSON's grammar with codec.h's two
+ * leniencies. Returns the token count, -1 with *why (not_json, truncated)
+ * and *off (the first byte that breaks the grammar; len when the text ends
+ * too early) set, or -ENOMEM. */
 int vg__json_tokenize(struct vg_codec *c, const char *msg, size_t len,
                       enum vg_reject_reason *why, size_t *off);
 
@@ -156,12 +173,5 @@ static inline size_t vg__tok_end(const jsmntok_t *t) {
 
 /* Index of the token after the subtree rooted at token i. */
 int vg__json_skip(const jsmntok_t *t, int i);
-
-/* The same, and *end receives the end of the subtree in the message: the
- * largest vg__tok_end() in it. That is the end of token i itself in JSON
- * text, but jsmn also hangs values after a closing bracket on the key
- * before it ('[{"a":1}:"k":5]'): an item then runs to the last of them, so
- * that it holds every byte decoded or rejected as its part. */
-int vg__json_skip_end(const jsmntok_t *t, int i, size_t *end);
 
 #endif

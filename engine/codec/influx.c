@@ -26,7 +26,8 @@
 struct field {
   const char *name;
   uint32_t nlen;
-  uint32_t off; /* where its value starts */
+  uint32_t off;       /* where its value starts */
+  uint32_t key, end;  /* its key=value bytes, the reading [key, end) */
   double v;
   int nan;
 };
@@ -267,7 +268,8 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
           bad = k0; /* more numeric fields than a reading should carry */
           goto syntax;
         }
-        fields[nf++] = (struct field){k, (uint32_t)kl, (uint32_t)v0, v, fr == -2};
+        fields[nf++] = (struct field){k, (uint32_t)kl, (uint32_t)v0,
+                                      (uint32_t)k0, (uint32_t)i, v, fr == -2};
       }
       if (i < len && s[i] == ',') {
         i++;
@@ -307,8 +309,10 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
     /* the line parsed: its events */
     r = vg__build_suffix(c, c->tags, nt);
     for (size_t f = 0; f < nf && r == 0; f++) {
+      size_t fo = fields[f].key, fl = fields[f].end - fields[f].key;
       if (fields[f].nan) {
-        r = vg__reject(c, b, VG_REJECT_NAN_OR_INF, fields[f].off);
+        r = vg__reject_reading(c, b, VG_REJECT_NAN_OR_INF, fields[f].off, fo,
+                               fl);
         continue;
       }
       size_t n = mlen + 1 + fields[f].nlen;
@@ -319,7 +323,7 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
       memcpy(c->name, meas, mlen);
       c->name[mlen] = '_';
       memcpy(c->name + mlen + 1, fields[f].name, fields[f].nlen);
-      r = vg__emit(c, b, c->name, n, ts, fields[f].v, NULL, 0);
+      r = vg__emit(c, b, fo, fl, c->name, n, ts, fields[f].v, NULL, 0);
     }
     if (r == 0 && nf == 0 && nstr > 0)
       r = vg__reject(c, b, VG_REJECT_NO_FIELDS, line0);

@@ -2,10 +2,11 @@
  * The JSON codec: one object per message, or an array of objects, mapped to
  * events the way Telegraf's JSON parser maps them (time_key, time_format,
  * time_zone, entity_key, tag_keys, fields, count_as, distinct_key, dotted
- * paths into nested objects). jsmn tokenizes the message into the codec's
- * reusable token array; each object is then walked once, its leaves matched
- * against the configured paths, and its events written with one canonical
- * tag suffix shared by all of them. Arrays inside objects are not descended.
+ * paths into nested objects). vg__json_tokenize turns the message into the
+ * codec's reusable token array; each object is then walked once, its leaves
+ * matched against the configured paths, and its events written with one
+ * canonical tag suffix shared by all of them. Arrays inside objects are not
+ * descended.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -262,6 +263,15 @@ static const char *ref_ptr(struct vg_codec *c, const char *msg,
   return r->in_scratch ? c->scratch + r->off : msg + r->off;
 }
 
+/* The reading of value token val (codec.h, "Fields"): from its key's
+ * opening quote (the key token comes right before its value) to the end of
+ * the value. */
+static inline void reading(const jsmntok_t *t, int val, size_t *off,
+                           size_t *len) {
+  *off = vg__tok_off(&t[val - 1]);
+  *len = vg__tok_end(&t[val]) - *off;
+}
+
 /* Decodes object token obj, the current item. */
 static int decode_object(struct vg_codec *c, const char *msg,
                          const jsmntok_t *t, int obj, struct vg_event_batch *b) {
@@ -351,41 +361,49 @@ static int decode_object(struct vg_codec *c, const char *msg,
 
   size_t events0 = b->n_events, rejects0 = b->n_rejects;
   double v;
+  size_t fo, fl;
   r = 0;
   if (c->n_fields) {
     for (size_t i = 0; i < c->n_fields && r == 0; i++) {
       int tok = c->field_tok[i];
-      if (tok < 0) {
-        r = vg__reject(c, b, VG_REJECT_MISSING_FIELD, obj_off);
+      if (tok < 0) { /* no bytes: an empty reading, the others still count */
+        r = vg__reject_reading(c, b, VG_REJECT_MISSING_FIELD, obj_off,
+                               c->item_off, 0);
         continue;
       }
+      reading(t, tok, &fo, &fl);
       int vr = json_value(c, msg, &t[tok], &v, &why);
       if (vr == -ENOMEM)
         r = vr;
       else if (vr != 0)
-        r = vg__reject(c, b, why, vg__tok_off(&t[tok]));
+        r = vg__reject_reading(c, b, why, vg__tok_off(&t[tok]), fo, fl);
       else
-        r = vg__emit(c, b, c->field_names[i], c->field_name_len[i], ns, v,
-                     dist, dlen);
+        r = vg__emit(c, b, fo, fl, c->field_names[i], c->field_name_len[i],
+                     ns, v, dist, dlen);
     }
   } else {
     for (size_t i = 0; i < c->n_leaves && r == 0; i++) {
-      const jsmntok_t *tk = &t[c->leaves[i].tok];
+      int tok = c->leaves[i].tok;
+      const jsmntok_t *tk = &t[tok];
       int pr = vg__parse_double(msg + tk->start, (size_t)(tk->end - tk->start),
                                 &v);
+      reading(t, tok, &fo, &fl);
       if (c->leaves[i].name_len == 0) /* the key "" */
-        r = vg__reject(c, b, VG_REJECT_MISSING_NAME, vg__tok_off(tk));
+        r = vg__reject_reading(c, b, VG_REJECT_MISSING_NAME, vg__tok_off(tk),
+                               fo, fl);
       else if (pr != 0)
-        r = vg__reject(c, b, pr == -2 ? VG_REJECT_NAN_OR_INF
-                                      : VG_REJECT_NON_NUMERIC_VALUE,
-                       vg__tok_off(tk));
+        r = vg__reject_reading(c, b,
+                               pr == -2 ? VG_REJECT_NAN_OR_INF
+                                        : VG_REJECT_NON_NUMERIC_VALUE,
+                               vg__tok_off(tk), fo, fl);
       else
-        r = vg__emit(c, b, c->names + c->leaves[i].name_off,
+        r = vg__emit(c, b, fo, fl, c->names + c->leaves[i].name_off,
                      c->leaves[i].name_len, ns, v, dist, dlen);
     }
   }
-  if (r == 0 && c->count_as)
-    r = vg__emit(c, b, c->count_as, c->count_as_len, ns, 1.0, dist, dlen);
+  if (r == 0 && c->count_as) /* the object is the reading */
+    r = vg__emit(c, b, c->item_off, c->item_len, c->count_as, c->count_as_len,
+                 ns, 1.0, dist, dlen);
   free(dheap);
   if (r == 0 && b->n_events == events0 && b->n_rejects == rejects0)
     r = vg__reject(c, b, VG_REJECT_NO_FIELDS, obj_off);
@@ -416,9 +434,9 @@ int vg__decode_json(struct vg_codec *c, const char *msg, size_t len,
     return vg__reject(c, b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
   int j = 1;
   for (int m = 0; m < t[0].size; m++) {
-    size_t o = vg__tok_off(&t[j]), end;
-    int next = vg__json_skip_end(t, j, &end);
-    vg__set_item(c, o, end - o);
+    size_t o = vg__tok_off(&t[j]);
+    int next = vg__json_skip(t, j);
+    vg__set_item(c, o, vg__tok_end(&t[j]) - o);
     /* a value that is not an object is an item of its own */
     int r = t[j].type == JSMN_OBJECT
                 ? decode_object(c, msg, t, j, b)

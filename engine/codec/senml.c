@@ -167,7 +167,9 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
   r = vg__build_suffix(c, tags, nt);
   if (r != 0)
     return r;
-  return vg__emit(c, b, metric.p, metric.n, tot, value, NULL, 0);
+  /* a record is one reading */
+  return vg__emit(c, b, c->item_off, c->item_len, metric.p, metric.n, tot,
+                  value, NULL, 0);
 }
 
 int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
@@ -192,9 +194,9 @@ int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
     return vg__reject(c, b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
   int j = 1;
   for (int m = 0; m < t[0].size; m++) {
-    size_t o = vg__tok_off(&t[j]), end;
-    int next = vg__json_skip_end(t, j, &end);
-    vg__set_item(c, o, end - o);
+    size_t o = vg__tok_off(&t[j]);
+    int next = vg__json_skip(t, j);
+    vg__set_item(c, o, vg__tok_end(&t[j]) - o);
     /* a value that is not an object is an item of its own */
     int r = t[j].type == JSMN_OBJECT
                 ? record(c, msg, t, j, now_ns, &base, b)

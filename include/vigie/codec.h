@@ -26,6 +26,18 @@
  * the fixed list below and the byte offset where the problem is) to the
  * batch, and good readings of the same message are still decoded.
  *
+ * JSON (and SenML) messages are read strictly: one object or array with only
+ * blanks around it, members and elements separated by ',', each key followed
+ * by ':' and one value, true, false and null spelled out. Anything else
+ * rejects the whole message, its well-formed objects included (once the
+ * text is broken, where its objects begin and end is a guess): not_json at
+ * the first byte that breaks the grammar, or truncated at offset len when
+ * none does but the text ends too early. Two leniencies remain, and neither
+ * drops a reading: a number is any run of letters, digits, '+', '-' and '.'
+ * that starts with a digit or '-' (the value parser rejects the reading when
+ * it is no number: non_numeric_value, or nan_or_inf for "-Infinity"), and
+ * strings may hold raw control bytes other than NUL.
+ *
  * Items. A message is made of items, the units that carry one event time:
  * - JSON: an object, i.e. the message itself when it is one object, else
  *   each element of the top-level array, from its '{' to its '}' inclusive;
@@ -35,10 +47,6 @@
  *   that spans a newline keeps its line going);
  * - SenML: a record (an element of the array, or the single record object),
  *   from its '{' to its '}'.
- * (The JSON tokenizer, jsmn, lets some malformed arrays through and hangs
- * the values after a closing bracket on the key before it: in
- * '[{"a":1}:"k":5]' the item runs on to the 5, so that it holds every byte
- * decoded or rejected as its part.)
  * Every event and every rejection names its item as a byte range
  * [item_off, item_off + item_len) of the message, so that a consumer can set
  * aside whole items (a dead-letter topic that a replay reads back item by
@@ -61,6 +69,45 @@
  * - a JSON or SenML array element that is not an object (not_object) is an
  *   item of its own: the range of its value, quotes of a string included;
  *   its offset is the item's first byte.
+ *
+ * Fields. Inside its item, every event also names the bytes of its reading,
+ * [field_off, field_off + field_len):
+ * - JSON: from the opening quote of the field's key (for a path a.b.c, the
+ *   innermost key "c") to the last byte of its value (a string's closing
+ *   quote included); the count_as event: the whole item (the object is the
+ *   reading);
+ * - line protocol: the field's key=value, escapes and quotes included;
+ * - SenML: the whole record (a record is one reading).
+ * A rejection names either the one reading of its item it is about, with
+ * the range that reading would have as an event, or the whole item
+ * (field == item):
+ *
+ *   reason             JSON                          line protocol  SenML
+ *   non_numeric_value  the reading                   -              item
+ *   nan_or_inf         the reading                   the reading    item
+ *   missing_name       the reading (key "")          -              item
+ *   missing_field      the reading when its value    -              -
+ *                      is null; empty when absent
+ *   any other reason   item                          item           item
+ *
+ * (the other reasons: not_json, truncated, oversize, not_object,
+ * missing_time, unparsable_time, time_out_of_range, invalid_utf8_key,
+ * no_fields, bad_syntax; SenML's bad_syntax and missing_name too). A listed
+ * JSON field that is absent has no bytes: its missing_field has the empty
+ * range [item_off, item_off) and leaves the item's other readings decoded.
+ * Guarantees, for any input:
+ * - a field range lies inside its item range;
+ * - the field ranges of a batch's events are pairwise different and never
+ *   empty; within an item only the count_as event's is the whole item.
+ *   They may nest (a listed field "m" holding an object is a reading,
+ *   rejected, around the reading "m.x") and need not come in message order
+ *   (listed fields come in the order of the list);
+ * - a rejection about one reading has a field range that is not its item's
+ *   and that no event of the message has (the reading made no event), and
+ *   holds the rejection's offset unless empty;
+ * - a rejection whose field range is its item comes with no event of that
+ *   item: the item made nothing, and replaying it whole counts nothing
+ *   twice (in SenML a record's one reading is the record).
  * Caveats for a consumer that replays items alone: a SenML record may depend
  * on the base fields (bn, bt, bu, bv) of records before it, and a line
  * without a timestamp takes the arrival time passed to vg_codec_decode().
@@ -153,9 +200,8 @@ struct vg_reject {
   enum vg_reject_reason reason;
   uint32_t offset; /* byte offset in the message where the problem is */
   uint32_t item_off, item_len; /* the item it is about, in the message (above) */
-  /* the one reading it is about, inside the item; the item itself when the
-   * whole item is rejected (until each decoder delimits fields: always) */
-  uint32_t field_off, field_len;
+  uint32_t field_off, field_len; /* the reading it is about, or the item
+                                    (above, "Fields") */
 };
 
 /* Key and distinct key are byte ranges of batch->bytes (not NUL-terminated;
@@ -167,9 +213,7 @@ struct vg_event {
   uint32_t distinct_off, distinct_len; /* has_distinct says if present */
   int has_distinct;
   uint32_t item_off, item_len; /* its item, a byte range of the message */
-  /* the reading's own bytes inside the item (until each decoder delimits
-   * fields: the item) */
-  uint32_t field_off, field_len;
+  uint32_t field_off, field_len; /* its reading inside the item ("Fields") */
 };
 
 /* Reusable output of vg_codec_decode(); appended to, never shrunk. */

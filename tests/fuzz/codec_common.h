@@ -1,16 +1,20 @@
 /*
  * Shared by the codec fuzz targets: decode one input with a codec and check
  * what every decoder promises (finite values, keys and distinct keys inside
- * the batch, rejection offsets inside the message, known reasons) and what
- * codec.h's "Items" section promises about the item ranges.
+ * the batch, rejection offsets inside the message, known reasons), what
+ * codec.h's "Items" and "Fields" promise about the item and field ranges,
+ * and that JSON text is rejected exactly when an independent check finds it
+ * is not JSON.
  */
 #ifndef VIGIE_FUZZ_CODEC_COMMON_H
 #define VIGIE_FUZZ_CODEC_COMMON_H
 
 #include <assert.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vigie/codec.h"
 #include "vigie/error.h"
@@ -38,9 +42,8 @@ static void fuzz_same_or_apart(struct fuzz_range a, struct fuzz_range b) {
 }
 
 /* The item of a JSON or SenML reading: the top-level object, or a value
- * inside the top-level array. (Little else can be said from the bytes: the
- * tokenizer, jsmn, lets "[1 2]" and the primitive "1{" through, and hangs
- * the values of '[{"a":1}:"k":5]' on "a", which makes the item run to 5.) */
+ * inside the top-level array, between the '[' or ',' before it and the ','
+ * or ']' after it (blanks aside). */
 static void fuzz_json_element(const struct fuzz_msg *m, struct fuzz_range r) {
   const uint8_t *d = m->d;
   assert(m->a < m->z);
@@ -50,7 +53,119 @@ static void fuzz_json_element(const struct fuzz_msg *m, struct fuzz_range r) {
   }
   assert(d[m->a] == '[' && d[m->z - 1] == ']');
   assert(r.off > m->a && r.end < m->z);
-  assert(!fuzz_blank(d[r.off]) && !fuzz_blank(d[r.end - 1]));
+  size_t i = r.off, j = r.end;
+  while (fuzz_blank(d[i - 1]))
+    i--;
+  while (fuzz_blank(d[j]))
+    j++;
+  assert(d[i - 1] == '[' || d[i - 1] == ',');
+  assert(d[j] == ']' || d[j] == ',');
+}
+
+/* Independent of the codec: 1 if d[0..n) is a JSON object or array with
+ * only blanks around it, under codec.h's two leniencies (a number is any run
+ * of letters, digits, '+', '-', '.' from a digit or '-'; strings may hold
+ * raw control bytes) and without NUL bytes. Iterative: one byte of stack
+ * per open container. */
+static int fuzz_json_valid(const uint8_t *d, size_t n) {
+  char *stack = malloc(n + 1);
+  size_t depth = 0, i = 0;
+  int ok = 0;
+  /* what may come next: a value, a key, ':' , or ',' / a closing bracket */
+  enum { VALUE, KEY, COLON, NEXT } want = VALUE;
+  if (!stack)
+    abort();
+  while (i < n && fuzz_blank(d[i]))
+    i++;
+  if (i == n || (d[i] != '{' && d[i] != '['))
+    goto done;
+  for (; i < n; i++) {
+    uint8_t ch = d[i];
+    if (ch == 0)
+      goto done;
+    if (fuzz_blank(ch))
+      continue;
+    if (depth == 0 && want == NEXT)
+      goto done; /* something after the top-level value */
+    if (want == COLON) {
+      if (ch != ':')
+        goto done;
+      want = VALUE;
+      continue;
+    }
+    if (want == NEXT) {
+      if (ch == ',') {
+        want = stack[depth - 1] == '{' ? KEY : VALUE;
+        continue;
+      }
+      if (ch != (stack[depth - 1] == '{' ? '}' : ']'))
+        goto done;
+      depth--;
+      continue;
+    }
+    /* a value, or a key; an empty container may close right away */
+    if ((ch == '}' || ch == ']') && depth > 0 && i > 0) {
+      size_t k = i - 1;
+      while (fuzz_blank(d[k]))
+        k--;
+      if (d[k] == stack[depth - 1] && ch == (d[k] == '{' ? '}' : ']')) {
+        depth--;
+        want = NEXT;
+        continue;
+      }
+      goto done;
+    }
+    if (ch == '"') {
+      for (i++; i < n && d[i] != '"'; i++) {
+        if (d[i] == 0)
+          goto done;
+        if (d[i] != '\\')
+          continue;
+        if (++i == n)
+          goto done;
+        if (d[i] == 'u') {
+          for (int h = 0; h < 4; h++) {
+            uint8_t x = ++i < n ? d[i] : 0;
+            if (!((x >= '0' && x <= '9') || (x >= 'a' && x <= 'f') ||
+                  (x >= 'A' && x <= 'F')))
+              goto done;
+          }
+        } else if (!strchr("\"\\/bfnrt", d[i]) || d[i] == 0) {
+          goto done;
+        }
+      }
+      if (i == n)
+        goto done;
+      want = want == KEY ? COLON : NEXT;
+      continue;
+    }
+    if (want == KEY)
+      goto done;
+    if (ch == '{' || ch == '[') {
+      stack[depth++] = (char)ch;
+      want = ch == '{' ? KEY : VALUE;
+      continue;
+    }
+    size_t e = i;
+    if (ch == '-' || (ch >= '0' && ch <= '9')) {
+      while (e < n && (isalnum(d[e]) || d[e] == '+' || d[e] == '-' ||
+                       d[e] == '.'))
+        e++;
+    } else {
+      static const char *const lit[] = {"true", "false", "null"};
+      for (int k = 0; k < 3 && e == i; k++)
+        if (n - i >= strlen(lit[k]) && !memcmp(d + i, lit[k], strlen(lit[k])))
+          e = i + strlen(lit[k]);
+      if (e == i)
+        goto done;
+    }
+    i = e - 1;
+    want = NEXT;
+  }
+  ok = depth == 0 && want == NEXT;
+done:
+  free(stack);
+  return ok;
 }
 
 /* The item of a line: a whole line, without its "\n" or "\r\n". */
@@ -81,6 +196,65 @@ static struct fuzz_range fuzz_rj_range(const struct vg_reject *x) {
   return (struct fuzz_range){x->item_off, (size_t)x->item_off + x->item_len};
 }
 
+static struct fuzz_range fuzz_ev_field(const struct vg_event *e) {
+  return (struct fuzz_range){e->field_off,
+                             (size_t)e->field_off + e->field_len};
+}
+
+static struct fuzz_range fuzz_rj_field(const struct vg_reject *x) {
+  return (struct fuzz_range){x->field_off,
+                             (size_t)x->field_off + x->field_len};
+}
+
+static int fuzz_range_eq(struct fuzz_range a, struct fuzz_range b) {
+  return a.off == b.off && a.end == b.end;
+}
+
+static int fuzz_range_cmp(const void *a, const void *b) {
+  const struct fuzz_range *x = a, *y = b;
+  if (x->off != y->off)
+    return x->off < y->off ? -1 : 1;
+  return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* The rejections codec.h's "Fields" table says are about one reading. */
+static int fuzz_reading_reason(enum vg_codec_format f,
+                               enum vg_reject_reason r) {
+  if (f == VG_FORMAT_SENML)
+    return 0;
+  if (f == VG_FORMAT_INFLUX)
+    return r == VG_REJECT_NAN_OR_INF;
+  return r == VG_REJECT_NON_NUMERIC_VALUE || r == VG_REJECT_NAN_OR_INF ||
+         r == VG_REJECT_MISSING_NAME || r == VG_REJECT_MISSING_FIELD;
+}
+
+/* The bytes of one reading, strictly inside item it: a JSON field from its
+ * key's opening quote to its value's last byte, with ':' after the key; a
+ * line-protocol key=value after the ' ' or ',' before it. */
+static void fuzz_reading_shape(const struct fuzz_msg *m, struct fuzz_range it,
+                               struct fuzz_range fr) {
+  const uint8_t *d = m->d;
+  assert(fr.off > it.off && fr.end <= it.end && fr.end > fr.off);
+  if (m->f == VG_FORMAT_INFLUX) {
+    assert(d[fr.off - 1] == ' ' || d[fr.off - 1] == ',');
+    assert(memchr(d + fr.off, '=', fr.end - fr.off) != NULL);
+    assert(fr.end == it.end || d[fr.end] == ',' || d[fr.end] == ' ' ||
+           d[fr.end] == '\r');
+    return;
+  }
+  assert(m->f == VG_FORMAT_JSON && fr.end < it.end);
+  size_t i = fr.off + 1;
+  assert(d[fr.off] == '"');
+  while (d[i] != '"')
+    i += d[i] == '\\' ? 2 : 1;
+  for (i++; fuzz_blank(d[i]); i++)
+    ;
+  assert(d[i] == ':' && i + 1 < fr.end);
+  uint8_t last = d[fr.end - 1];
+  assert(last == '"' || last == '}' || last == ']' || isalnum(last) ||
+         last == '.' || last == '+' || last == '-');
+}
+
 static void fuzz_check_reject(const struct fuzz_msg *m,
                               const struct vg_reject *x, size_t n_events) {
   struct fuzz_range r = fuzz_rj_range(x);
@@ -108,6 +282,64 @@ static void fuzz_check_reject(const struct fuzz_msg *m,
   fuzz_item_shape(m, r);
 }
 
+/* codec.h's "Fields": a field range inside its item; events' ranges
+ * pairwise different and never empty, the whole item only for JSON's
+ * count_as; a rejection about one reading as the table says, about a range
+ * no event has, holding its offset; a rejection about the whole item with
+ * no event of that item. */
+static void fuzz_check_fields(const struct fuzz_msg *m,
+                              const struct vg_event_batch *b) {
+  static struct fuzz_range *fields, *items;
+  static size_t cap;
+  if (cap == 0 || b->n_events > cap) { /* never NULL for qsort, bsearch */
+    cap = b->n_events * 2 + 16;
+    fields = realloc(fields, cap * sizeof *fields);
+    items = realloc(items, cap * sizeof *items);
+    if (!fields || !items)
+      abort();
+  }
+  for (size_t i = 0; i < b->n_events; i++) {
+    struct fuzz_range it = fuzz_ev_range(&b->events[i]);
+    struct fuzz_range fr = fuzz_ev_field(&b->events[i]);
+    assert(fr.off >= it.off && fr.end <= it.end && fr.end > fr.off);
+    if (fuzz_range_eq(fr, it))
+      assert(m->f != VG_FORMAT_INFLUX); /* count_as, or a SenML record */
+    else
+      fuzz_reading_shape(m, it, fr);
+    if (m->f == VG_FORMAT_SENML)
+      assert(fuzz_range_eq(fr, it));
+    fields[i] = fr;
+    items[i] = it;
+  }
+  /* items come in order: already sorted; any two fields of a batch differ
+   * (those of two items are apart, items being equal or apart) */
+  qsort(fields, b->n_events, sizeof *fields, fuzz_range_cmp);
+  for (size_t i = 1; i < b->n_events; i++)
+    assert(!fuzz_range_eq(fields[i - 1], fields[i]));
+  for (size_t j = 0; j < b->n_rejects; j++) {
+    const struct vg_reject *x = &b->rejects[j];
+    struct fuzz_range it = fuzz_rj_range(x), fr = fuzz_rj_field(x);
+    assert(fr.off >= it.off && fr.end <= it.end);
+    if (!fuzz_reading_reason(m->f, x->reason)) {
+      assert(fuzz_range_eq(fr, it));
+      assert(!bsearch(&it, items, b->n_events, sizeof *items,
+                      fuzz_range_cmp));
+      continue;
+    }
+    assert(!fuzz_range_eq(fr, it));
+    assert(!bsearch(&fr, fields, b->n_events, sizeof *fields,
+                    fuzz_range_cmp));
+    if (fr.end == fr.off) { /* a listed JSON field that is absent */
+      assert(x->reason == VG_REJECT_MISSING_FIELD && fr.off == it.off);
+      continue;
+    }
+    assert(x->offset >= fr.off && x->offset < fr.end);
+    fuzz_reading_shape(m, it, fr);
+    if (x->reason == VG_REJECT_MISSING_FIELD) /* a null value */
+      assert(fr.end - fr.off >= 4 && !memcmp(m->d + fr.end - 4, "null", 4));
+  }
+}
+
 static void fuzz_check_items(enum vg_codec_format f,
                              const struct vg_event_batch *b,
                              const uint8_t *d, size_t size) {
@@ -129,6 +361,18 @@ static void fuzz_check_items(enum vg_codec_format f,
     fuzz_check_reject(&m, &b->rejects[j], b->n_events);
     if (j > 0)
       assert(r.off >= b->rejects[j - 1].item_off);
+  }
+  fuzz_check_fields(&m, b);
+  /* JSON text is read strictly (codec.h): not_json or truncated exactly
+   * when the independent check above says the text is not JSON */
+  if (f != VG_FORMAT_INFLUX &&
+      !(b->n_rejects == 1 && b->rejects[0].reason == VG_REJECT_OVERSIZE)) {
+    int broken = 0;
+    for (size_t j = 0; j < b->n_rejects; j++)
+      broken |= b->rejects[j].reason == VG_REJECT_NOT_JSON ||
+                b->rejects[j].reason == VG_REJECT_TRUNCATED;
+    assert(broken == !fuzz_json_valid(d, size));
+    assert(!broken || b->n_rejects == 1);
   }
   /* events and rejections merged by offset: each range equal to or apart
    * from the one before it makes any two ranges equal or apart, so an event

@@ -392,6 +392,80 @@ static void json_rejections(void **state) {
   vg_codec_free(c);
 }
 
+/* jsmn alone lets through text that is not JSON, and hangs what it cannot
+ * place on the token before it: '"k":5' after an object's '}' became a
+ * member of its last value and vanished, the object after it too. Such a
+ * message is not_json as a whole, at the first byte that breaks it. */
+static void json_strict_text(void **state) {
+  (void)state;
+  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON};
+  struct vg_codec *c = mk(&cfg);
+  static const struct {
+    const char *msg;
+    size_t off;
+  } cases[] = {
+      {"[{\"time\":1,\"a\":1}:\"k\":5]", 17},
+      {"[{\"time\":1,\"a\":1}:\"k\":5,\"x\":\"y\",{\"time\":2,\"b\":2}]", 17},
+      {"[1 2]", 3},
+      {"1{", 0},
+      {"[1{]", 2},
+      {"[{\"time\":1,\"a\":1{}]", 16},
+      {"[{\"time\":1,\"a\":1} {\"time\":2,\"b\":2}]", 18},
+      {"{\"time\":1 \"a\":1}", 10},
+      {"[{\"time\":1,\"a\":1},]", 18},
+      {"{\"time\":1,\"a\":1,}", 16},
+      {"[,{\"time\":1,\"a\":1}]", 1},
+      {"[{\"time\":1,\"a\":1},,{\"time\":2,\"b\":2}]", 18},
+      {"{\"time\":1,\"a\"}", 13},
+      {"{\"time\":1,\"a\":\"b\":2}", 17},
+      {"[\"a\":1]", 4},
+      {"{\"time\":1,\"a\":1,\"b\":tru}", 23},
+      {"{\"time\":1,\"a\":1,\"b\":nulll}", 24},
+      {"{\"time\":1,\"a\":1,\"b\":1\"x\"}", 21},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int rc = dec(c, cases[i].msg);
+    if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
+        B.rejects[0].reason != VG_REJECT_NOT_JSON ||
+        B.rejects[0].offset != cases[i].off ||
+        B.rejects[0].item_off != 0 ||
+        B.rejects[0].item_len != strlen(cases[i].msg)) {
+      print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want "
+                    "not_json@%zu about the message\n",
+                    cases[i].msg, rc, B.n_events, B.n_rejects,
+                    B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
+                    B.n_rejects ? B.rejects[0].offset : 0, cases[i].off);
+      fail();
+    }
+  }
+  /* the same shapes written as JSON decode, blanks anywhere between tokens */
+  assert_int_equal(dec(c, "\t[ {\"time\" : 1 , \"a\" : 1 } ,\r\n{\"time\":2,"
+                          "\"b\":true,\"c\":null,\"d\":false,\"e\":{},"
+                          "\"f\":[],\"g\":2} ]\n"),
+                   0);
+  assert_int_equal(B.n_events, 2);
+  ev(0, "a", 1 * NS, 1);
+  ev(1, "g", 2 * NS, 2);
+  /* a number the value parser judges costs its reading only */
+  assert_int_equal(dec(c, "{\"time\":1,\"a\":1x,\"b\":-Infinity,\"c\":3}"),
+                   VG_EDECODE);
+  assert_int_equal(B.n_events, 1);
+  ev(0, "c", 1 * NS, 3);
+  assert_int_equal(B.n_rejects, 2);
+  rej(0, VG_REJECT_NON_NUMERIC_VALUE, 14);
+  rej(1, VG_REJECT_NAN_OR_INF, 21);
+  vg_codec_free(c);
+  /* SenML shares the tokenizer */
+  struct vg_codec_config s = {.format = VG_FORMAT_SENML};
+  c = mk(&s);
+  assert_int_equal(dec(c, "[{\"n\":\"a\",\"v\":1} {\"n\":\"b\",\"v\":2}]"),
+                   VG_EDECODE);
+  assert_int_equal(B.n_events, 0);
+  assert_int_equal(B.n_rejects, 1);
+  rej(0, VG_REJECT_NOT_JSON, 17);
+  vg_codec_free(c);
+}
+
 static void reject_names_stable(void **state) {
   (void)state;
   static const char *const want[] = {
@@ -862,6 +936,7 @@ int vg_test_codec(void) {
       cmocka_unit_test(json_local_times),
       cmocka_unit_test(json_array_partial),
       cmocka_unit_test(json_rejections),
+      cmocka_unit_test(json_strict_text),
       cmocka_unit_test(reject_names_stable),
       cmocka_unit_test(config_errors),
       cmocka_unit_test(influx_basic),

@@ -1,10 +1,13 @@
 /*
- * Unit tests of the item ranges of engine/codec (codec.h, "Items"): every
- * event and every rejection names the JSON object, line or SenML record it
- * comes from. Each message is assembled here from its items and the bytes
- * between them, so the expected ranges are known by construction, not read
- * back from the codec; each test then says which item every event and every
- * rejection belongs to (ITEM_MSG: the whole message).
+ * Unit tests of the item and field ranges of engine/codec (codec.h, "Items"
+ * and "Fields"): every event and every rejection names the JSON object, line
+ * or SenML record it comes from, and the reading inside it. Each message is
+ * assembled here from its items, the readings inside them and the bytes
+ * between, so the expected ranges are known by construction, not read back
+ * from the codec; each test then says which item every event and every
+ * rejection belongs to (ITEM_MSG: the whole message), and which reading
+ * (FIELD_ITEM: the whole item, FIELD_EMPTY: the empty range at the item's
+ * start).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +18,22 @@
 
 #define NS 1000000000LL
 #define ITEM_MSG (-1)
+#define FIELD_ITEM (-1)
+#define FIELD_EMPTY (-3)
 
-/* A message under construction: its bytes and where each item lies. */
+/* A message under construction: its bytes, where each item lies, and where
+ * each reading marked with fld() lies. */
 struct msg {
   char buf[1024];
   size_t len;
   size_t off[16], n[16];
   int items;
+  size_t foff[32], fn[32];
+  int fields;
 };
 
-/* Bytes that belong to no item (separators, brackets, blanks). */
+/* Bytes that belong to no item (separators, brackets, blanks), or, between
+ * item_begin() and item_end(), to the item but to none of its readings. */
 static void gap(struct msg *m, const char *s) {
   size_t n = strlen(s);
   assert_true(m->len + n < sizeof m->buf);
@@ -32,12 +41,29 @@ static void gap(struct msg *m, const char *s) {
   m->len += n;
 }
 
-/* The bytes of one item. */
-static void item(struct msg *m, const char *s) {
+static void item_begin(struct msg *m) {
   assert_true(m->items < 16);
   m->off[m->items] = m->len;
-  m->n[m->items] = strlen(s);
+}
+
+static void item_end(struct msg *m) {
+  m->n[m->items] = m->len - m->off[m->items];
   m->items++;
+}
+
+/* The bytes of one item. */
+static void item(struct msg *m, const char *s) {
+  item_begin(m);
+  gap(m, s);
+  item_end(m);
+}
+
+/* The bytes of one reading, inside the item begun. */
+static void fld(struct msg *m, const char *s) {
+  assert_true(m->fields < 32);
+  m->foff[m->fields] = m->len;
+  m->fn[m->fields] = strlen(s);
+  m->fields++;
   gap(m, s);
 }
 
@@ -86,6 +112,8 @@ static void expect(const struct msg *m, const int *ev, size_t nev,
                     e->item_off, e->item_len, k, ev[i]);
       fail();
     }
+    assert_true(e->field_len > 0 && e->field_off >= e->item_off &&
+                e->field_off + e->field_len <= e->item_off + e->item_len);
   }
   for (size_t i = 0; i < nrj; i++) {
     const struct vg_reject *r = &B.rejects[i];
@@ -97,6 +125,8 @@ static void expect(const struct msg *m, const int *ev, size_t nev,
       fail();
     }
     size_t end = (size_t)r->item_off + r->item_len;
+    assert_true(r->field_off >= r->item_off &&
+                r->field_off + r->field_len <= end);
     assert_true(r->offset >= r->item_off);
     assert_true(r->offset <= end ||
                 (r->offset == end + 1 && m->buf[end] == '\r' &&
@@ -105,6 +135,51 @@ static void expect(const struct msg *m, const int *ev, size_t nev,
 }
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The reading [off, off+len) of item [ioff, ioff+ilen): index of a fld() of
+ * m, FIELD_ITEM, FIELD_EMPTY, or -2 for a range that is none of them. */
+static int which_field(const struct msg *m, uint32_t off, uint32_t len,
+                       uint32_t ioff, uint32_t ilen) {
+  for (int k = 0; k < m->fields; k++)
+    if (off == m->foff[k] && len == m->fn[k])
+      return k;
+  if (off == ioff && len == ilen)
+    return FIELD_ITEM;
+  return off == ioff && len == 0 ? FIELD_EMPTY : -2;
+}
+
+/* The events' readings are, in order, fev[0..nev); the rejections' frj[]
+ * (the counts and items having been checked by expect()). */
+static void expect_fields(const struct msg *m, const int *fev, size_t nev,
+                          const int *frj, size_t nrj) {
+  assert_int_equal(B.n_events, nev);
+  assert_int_equal(B.n_rejects, nrj);
+  for (size_t i = 0; i < nev; i++) {
+    const struct vg_event *e = &B.events[i];
+    int k = which_field(m, e->field_off, e->field_len, e->item_off,
+                        e->item_len);
+    if (k != fev[i]) {
+      print_message("event %zu: field [%u,+%u) = #%d, want #%d\n", i,
+                    e->field_off, e->field_len, k, fev[i]);
+      fail();
+    }
+  }
+  for (size_t i = 0; i < nrj; i++) {
+    const struct vg_reject *r = &B.rejects[i];
+    int k = which_field(m, r->field_off, r->field_len, r->item_off,
+                        r->item_len);
+    if (k != frj[i]) {
+      print_message("reject %zu (%s): field [%u,+%u) = #%d, want #%d\n", i,
+                    vg_reject_name(r->reason), r->field_off, r->field_len, k,
+                    frj[i]);
+      fail();
+    }
+    /* a reading's rejection points into it */
+    if (k >= 0)
+      assert_true(r->offset >= r->field_off &&
+                  r->offset < r->field_off + r->field_len);
+  }
+}
 
 /* ---- JSON --------------------------------------------------------------- */
 
@@ -175,31 +250,125 @@ static void json_single_object(void **state) {
   vg_codec_free(c);
 }
 
-/* jsmn lets some malformed arrays through: it hangs the values after a
- * closing bracket on the key before it. Whatever the decoder then makes of
- * them, the item holds their bytes. */
-static void json_lenient_tokenizer(void **state) {
+/* Default mapping: every number is a reading, from its key's opening quote
+ * (the innermost key of a nested path) to its value's last byte. */
+static void json_fields_default(void **state) {
   (void)state;
   struct vg_codec_config cfg = {.format = VG_FORMAT_JSON};
   struct vg_codec *c = mk(&cfg);
   struct msg m = {0};
   gap(&m, "[");
-  item(&m, "{\"time\":1,\"a\":1}:\"k\":5");
+  item_begin(&m);                 /* 0 */
+  gap(&m, "{\"time\":1, ");
+  fld(&m, "\"a\" :\t1.5");        /* f0 */
+  gap(&m, ",\"m\":{\"s\":\"x\",");
+  fld(&m, "\"x\\u0041\":2");      /* f1: m_xA */
+  gap(&m, "}, ");
+  fld(&m, "\"\":3");              /* f2: missing_name */
+  gap(&m, ",");
+  fld(&m, "\"n\":1e999");         /* f3: nan_or_inf */
+  gap(&m, ",");
+  fld(&m, "\"b\":-1x");           /* f4: non_numeric_value */
+  gap(&m, ",");
+  fld(&m, "\"a\":7");             /* f5: the same key again, its own bytes */
+  gap(&m, ",\"t\":true}");
+  item_end(&m);
+  gap(&m, ",\n");
+  item(&m, "{\"time\":\"x\",\"a\":1}"); /* 1: about the whole item */
+  gap(&m, ",");
+  item(&m, "{\"time\":2,\"s\":\"only text\"}"); /* 2: no_fields */
+  gap(&m, ",");
+  item(&m, "9");                        /* 3: not_object */
   gap(&m, "]");
-  assert_int_equal(dec(c, &m), 0);
-  static const int ev[] = {0};
-  expect(&m, ev, N(ev), NULL, NULL, 0);
-  struct msg n = {0};
-  gap(&n, "[");
-  item(&n, "\"x\":\"y\"");
-  gap(&n, ",");
-  item(&n, "{\"time\":2,\"b\":2}");
-  gap(&n, "]");
-  assert_int_equal(dec(c, &n), VG_EDECODE);
-  static const int ev2[] = {1};
-  static const int rj2[] = {0};
-  static const enum vg_reject_reason why2[] = {VG_REJECT_NOT_OBJECT};
-  expect(&n, ev2, N(ev2), rj2, why2, N(rj2));
+  assert_int_equal(dec(c, &m), VG_EDECODE);
+  static const int ev[] = {0, 0, 0};
+  static const int rj[] = {0, 0, 0, 1, 2, 3};
+  static const enum vg_reject_reason why[] = {
+      VG_REJECT_MISSING_NAME, VG_REJECT_NAN_OR_INF,
+      VG_REJECT_NON_NUMERIC_VALUE, VG_REJECT_UNPARSABLE_TIME,
+      VG_REJECT_NO_FIELDS, VG_REJECT_NOT_OBJECT};
+  expect(&m, ev, N(ev), rj, why, N(rj));
+  static const int fev[] = {0, 1, 5};
+  static const int frj[] = {2, 3, 4, FIELD_ITEM, FIELD_ITEM, FIELD_ITEM};
+  expect_fields(&m, fev, N(fev), frj, N(frj));
+  assert_true(B.events[1].value == 2 && B.events[2].value == 7);
+  vg_codec_free(c);
+}
+
+/* Listed fields and count_as: a listed field's reading whatever its value
+ * (a string holding a number, an object, null); an absent one has no bytes
+ * and an empty range; the count_as reading is the object. */
+static void json_fields_listed(void **state) {
+  (void)state;
+  const char *fields[] = {"no2", "pm.p10", "ok", "gone", "v"};
+  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .time_key = "ts",
+                                .fields = fields, .n_fields = 5,
+                                .count_as = "n", .entity_key = "id"};
+  struct vg_codec *c = mk(&cfg);
+  struct msg m = {0};
+  item_begin(&m);                   /* 0: the message is one object */
+  gap(&m, "{\"ts\":1,\"id\":\"s1\",\"pm\":{");
+  fld(&m, "\"p10\":{\"x\":1}");     /* f0: non_numeric_value */
+  gap(&m, "},");
+  fld(&m, "\"no2\" : \"12.5\"");    /* f1 */
+  gap(&m, ",");
+  fld(&m, "\"ok\":true");           /* f2 */
+  gap(&m, ",");
+  fld(&m, "\"v\":null");            /* f3: missing_field */
+  gap(&m, "}");
+  item_end(&m);
+  gap(&m, "\n");
+  assert_int_equal(dec(c, &m), VG_EDECODE);
+  /* readings in the order of the listed fields, then count_as */
+  static const int ev[] = {0, 0, 0};
+  static const int rj[] = {0, 0, 0};
+  static const enum vg_reject_reason why[] = {VG_REJECT_NON_NUMERIC_VALUE,
+                                              VG_REJECT_MISSING_FIELD,
+                                              VG_REJECT_MISSING_FIELD};
+  expect(&m, ev, N(ev), rj, why, N(rj));
+  static const int fev[] = {1, 2, FIELD_ITEM};
+  static const int frj[] = {0, FIELD_EMPTY, 3};
+  expect_fields(&m, fev, N(fev), frj, N(frj));
+  assert_true(B.events[0].value == 12.5 && B.events[2].value == 1);
+  /* a rejection of the whole item comes with no event of it, count_as
+   * included */
+  struct msg w = {0};
+  gap(&w, "[");
+  item(&w, "{\"id\":\"s1\",\"no2\":1}");
+  gap(&w, ",");
+  item(&w, "{\"ts\":2,\"id\":\"s\\udc00\",\"no2\":1}");
+  gap(&w, "]");
+  assert_int_equal(dec(c, &w), VG_EDECODE);
+  static const int rj2[] = {0, 1};
+  static const enum vg_reject_reason why2[] = {VG_REJECT_MISSING_TIME,
+                                               VG_REJECT_INVALID_UTF8_KEY};
+  expect(&w, NULL, 0, rj2, why2, N(rj2));
+  static const int frj2[] = {FIELD_ITEM, FIELD_ITEM};
+  expect_fields(&w, NULL, 0, frj2, N(frj2));
+  vg_codec_free(c);
+}
+
+/* Text that is not JSON is one rejection about the whole message, even when
+ * some of its objects look whole: jsmn alone used to hang '"k":5' on the
+ * object before it, and the items were guesses. */
+static void json_malformed_is_message(void **state) {
+  (void)state;
+  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON};
+  struct vg_codec *c = mk(&cfg);
+  static const char *const cases[] = {
+      "[{\"time\":1,\"a\":1}:\"k\":5]",
+      "[{\"time\":1,\"a\":1}:\"k\":5,\"x\":\"y\",{\"time\":2,\"b\":2}]",
+      "[\"x\":\"y\",{\"time\":2,\"b\":2}]",
+      "[{\"time\":1,\"a\":1} {\"time\":2,\"b\":2}]",
+  };
+  static const int rj[] = {ITEM_MSG};
+  static const enum vg_reject_reason why[] = {VG_REJECT_NOT_JSON};
+  for (size_t i = 0; i < N(cases); i++) {
+    struct msg m = {0};
+    gap(&m, cases[i]);
+    assert_int_equal(dec(c, &m), VG_EDECODE);
+    expect(&m, NULL, 0, rj, why, N(rj));
+  }
   vg_codec_free(c);
 }
 
@@ -332,6 +501,49 @@ static void influx_message_level(void **state) {
   vg_codec_free(c);
 }
 
+/* A line's readings are its fields' key=value bytes, escapes and quotes
+ * included; string fields are no reading. */
+static void influx_fields(void **state) {
+  (void)state;
+  struct vg_codec_config cfg = {.format = VG_FORMAT_INFLUX};
+  struct vg_codec *c = mk(&cfg);
+  struct msg m = {0};
+  item_begin(&m);                   /* 0 */
+  gap(&m, "m\\ 1,t=a\\,b  ");
+  fld(&m, "v=1i");                  /* f0 */
+  gap(&m, ",");
+  fld(&m, "w\\ x\\=y=NaN");         /* f1: nan_or_inf */
+  gap(&m, ",s=\"a, \\\"b\\\"\",");
+  fld(&m, "u=2u");                  /* f2 */
+  gap(&m, ",");
+  fld(&m, "v=-1.5e3");              /* f3: the same key again */
+  gap(&m, " 5");
+  item_end(&m);
+  gap(&m, "\r\n");
+  item_begin(&m);                   /* 1: no timestamp, the line ends */
+  gap(&m, "m ");
+  fld(&m, "b=t");                   /* f4 */
+  item_end(&m);
+  gap(&m, "\n");
+  item(&m, "m v=1 x");              /* 2: bad_syntax */
+  gap(&m, "\n");
+  item(&m, "m s=\"x\" 1");          /* 3: no_fields */
+  gap(&m, "\n");
+  item(&m, "m v=1 99999999999999999999"); /* 4: time_out_of_range */
+  assert_int_equal(dec(c, &m), VG_EDECODE);
+  static const int ev[] = {0, 0, 0, 1};
+  static const int rj[] = {0, 2, 3, 4};
+  static const enum vg_reject_reason why[] = {
+      VG_REJECT_NAN_OR_INF, VG_REJECT_BAD_SYNTAX, VG_REJECT_NO_FIELDS,
+      VG_REJECT_TIME_OUT_OF_RANGE};
+  expect(&m, ev, N(ev), rj, why, N(rj));
+  static const int fev[] = {0, 2, 3, 4};
+  static const int frj[] = {1, FIELD_ITEM, FIELD_ITEM, FIELD_ITEM};
+  expect_fields(&m, fev, N(fev), frj, N(frj));
+  assert_true(B.events[2].value == -1500 && B.events[3].value == 1);
+  vg_codec_free(c);
+}
+
 /* ---- SenML -------------------------------------------------------------- */
 
 static void senml_records(void **state) {
@@ -361,6 +573,10 @@ static void senml_records(void **state) {
       VG_REJECT_NON_NUMERIC_VALUE, VG_REJECT_NOT_OBJECT, VG_REJECT_NOT_OBJECT,
       VG_REJECT_NO_FIELDS};
   expect(&m, ev, N(ev), rj, why, N(rj));
+  /* a record is one reading: every range is its item */
+  static const int fev[] = {FIELD_ITEM, FIELD_ITEM};
+  static const int frj[] = {FIELD_ITEM, FIELD_ITEM, FIELD_ITEM, FIELD_ITEM};
+  expect_fields(&m, fev, N(fev), frj, N(frj));
   assert_int_equal(B.events[1].time_ns, 1700000002 * NS);
   /* a single record object */
   struct msg o = {0};
@@ -414,11 +630,14 @@ int vg_test_codec_items(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(json_array_items),
       cmocka_unit_test(json_single_object),
-      cmocka_unit_test(json_lenient_tokenizer),
+      cmocka_unit_test(json_fields_default),
+      cmocka_unit_test(json_fields_listed),
+      cmocka_unit_test(json_malformed_is_message),
       cmocka_unit_test(json_message_level),
       cmocka_unit_test(influx_lines),
       cmocka_unit_test(influx_terminators),
       cmocka_unit_test(influx_message_level),
+      cmocka_unit_test(influx_fields),
       cmocka_unit_test(senml_records),
       cmocka_unit_test(senml_message_level),
   };
