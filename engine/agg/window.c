@@ -247,10 +247,14 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
     if (rc)
       return rc;
     if (e->final) {
-      e->revision++;
-      e->emit = 1;
-      w->c.revisions++;
-      w->pending_emit = 1;
+      /* one revision per emission: a window already waiting to be
+       * re-emitted carries this change in the same revision */
+      if (!e->emit) {
+        e->revision++;
+        e->emit = 1;
+        w->c.revisions++;
+        w->pending_emit = 1;
+      }
       rev = 1;
     } else if (e->end < w->min_open_end) {
       w->min_open_end = e->end;

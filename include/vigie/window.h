@@ -10,8 +10,10 @@
  * day (calendar.h), by the same exact merge -- and never re-decides or
  * rejects anything. A window is provisional until the global watermark
  * passes end + lateness; it then becomes final and is emitted once. A delta
- * for a final window still counts: the window's revision goes up by one and
- * it is marked for re-emission. Windows of a resolution whose end passes that
+ * for a final window still counts: the window is marked for re-emission,
+ * and its revision goes up by one per emission, however many deltas
+ * changed it in between (a backfill of 60 minutes into one final hour is
+ * one revision, not 60). Windows of a resolution whose end passes that
  * resolution's retention horizon (global watermark - retention, when the
  * retention is not 0 = forever) are evicted from memory after emission; that
  * only decides what memory holds (the store holds the rest).
@@ -62,7 +64,7 @@ struct vg_window_counters {
   uint64_t aggregated;                  /* readings merged (the workers accepted them) */
   uint64_t rejected[VG_AGG_REJECT_MAX]; /* readings, per reason */
   uint64_t finalized;                   /* windows that went final */
-  uint64_t revisions;                   /* changes to final windows */
+  uint64_t revisions;                   /* re-emissions of changed final windows (+1 each) */
   uint64_t evicted;                     /* windows dropped past retention */
 };
 
@@ -116,8 +118,8 @@ void vg_windows_release(struct vg_windows *w);
  * windows of the resolutions in `into` (VG_INTO_* bits, not empty: the
  * worker's decision) among its base window, its hour and its day; windows
  * not in memory but past their lateness are loaded first (the loader). A
- * final window that changes gets revision + 1 and is marked for
- * re-emission. Returns 0 (VG_AGG_ACCEPTED) or -ENOMEM, fatal
+ * final window that changes is marked for re-emission (its revision goes up
+ * at most once per emission). Returns 0 (VG_AGG_ACCEPTED) or -ENOMEM, fatal
  * to the epoch (some windows may hold part of the delta). *revised (may be
  * NULL) tells whether a final window changed. */
 int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64_t end,
@@ -125,7 +127,8 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
 
 /* Moves the watermark to watermark_ns (never back), finalizes windows, calls
  * emit(window, ctx) for each window that went final or was revised since the
- * last call (emit may be NULL), then evicts windows past their resolution's retention
+ * last call (emit may be NULL; a revised window comes with its revision
+ * bumped by one), then evicts windows past their resolution's retention
  * horizon. Returns the number of windows emitted. */
 size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
                           void (*emit)(const struct vg_wentry *, void *), void *ctx);

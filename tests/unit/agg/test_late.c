@@ -3,7 +3,9 @@
  * watermark -- hour and day when its base window is retired, rejected only
  * when nothing retains it -- the decision depends on the partition's
  * history only (not on the global watermark, a restart, or other
- * partitions), and the writer merges into exactly those windows. */
+ * partitions), the writer merges into exactly those windows, and a final
+ * window changed any number of times between two emissions gets revision + 1
+ * once. */
 #include <string.h>
 
 #include "testutil.h"
@@ -222,6 +224,53 @@ static void decision_is_the_partitions_own(void **state) {
   assert_int_equal(emitted_count(&s, 7, VG_RES_BASE, T_S - 20 * DAY), 1);
 }
 
+/* A final hour changed by 60 late minute deltas between two emissions is
+ * re-emitted once with revision 1; one more change before the next
+ * emission, revision 2; no change, no emission. */
+static void revision_once_per_emission(void **state) {
+  (void)state;
+  struct vg_tz *tz = utc();
+  struct vg_windows w;
+  struct vg_window_opts o = {.lateness_s = 0, .retention_s = {0, 0, 0},
+                             .acc = VG_ACC_OPTS_DEFAULT};
+  assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
+  struct vg_acc_opts ao = VG_ACC_OPTS_DEFAULT;
+  struct vg_acc d;
+  vg_acc_init(&d);
+  assert_int_equal(vg_acc_add(&d, &ao, 30 * S, 1, 0, 0), 0);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, NULL), 0);
+  struct seen s = {0};
+  assert_int_equal(vg_windows_advance(&w, 3600 * S + 1, on_emit, &s), 2); /* base, hour */
+  assert_int_equal(w.c.revisions, 0);
+  for (int k = 0; k < 60; k++) {
+    int revised = 0;
+    assert_int_equal(
+        vg_windows_merge(&w, 7, 60 * k, 60 * k + 60, VG_INTO_HOUR | VG_INTO_DAY, &d, &revised),
+        0);
+    assert_true(revised);
+  }
+  assert_int_equal(w.c.revisions, 1);
+  s.n = 0;
+  assert_int_equal(vg_windows_advance(&w, 3600 * S + 2, on_emit, &s), 1);
+  assert_true(s.w[0].res == VG_RES_HOUR && s.w[0].revision == 1 && s.w[0].count == 61);
+  assert_int_equal(vg_windows_advance(&w, 3600 * S + 3, on_emit, &s), 0);
+  assert_int_equal(vg_windows_merge(&w, 7, 120, 180, VG_INTO_HOUR | VG_INTO_DAY, &d, NULL),
+                   0);
+  s.n = 0;
+  assert_int_equal(vg_windows_advance(&w, 3600 * S + 4, on_emit, &s), 1);
+  assert_true(s.w[0].revision == 2 && s.w[0].count == 62);
+  assert_int_equal(w.c.revisions, 2);
+  /* the day was never final: no revision, one emission when it goes final */
+  s.n = 0;
+  assert_int_equal(vg_windows_advance(&w, DAY * S + 1, on_emit, &s), 1);
+  assert_true(s.w[0].res == VG_RES_DAY && s.w[0].revision == 0 && s.w[0].count == 62);
+  /* the base window at 0 saw the first delta only */
+  assert_int_equal(vg_windows_get(&w, 7, VG_RES_BASE, 0)->acc.st.count, 1);
+  vg_acc_release(&d);
+  vg_windows_release(&w);
+  vg_tz_free(tz);
+}
+
 /* Retentions shorter than the lateness (a window would leave before it is
  * final) are refused; 0 means forever. */
 static void retention_below_lateness_refused(void **state) {
@@ -246,6 +295,7 @@ int vg_test_agg_late(void) {
       cmocka_unit_test(retired_base_still_feeds_hour_and_day),
       cmocka_unit_test(rejected_only_when_nothing_retains_it),
       cmocka_unit_test(decision_is_the_partitions_own),
+      cmocka_unit_test(revision_once_per_emission),
       cmocka_unit_test(retention_below_lateness_refused),
   };
   return cmocka_run_group_tests_name("agg_late", tests, NULL, NULL);
