@@ -1915,16 +1915,21 @@ int vg_store_stale_readers(struct vg_store *st, uint64_t max_lag, int *n) {
 int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
   MDB_envinfo info;
   MDB_stat ms;
-  MDB_txn *txn = NULL;
-  int rc;
-  if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_stat(st->env, &ms)))
+  struct vg_store_reader *r = NULL;
+  /* a registered reader: the map cannot be resized under the env info and
+   * the snapshot (any thread calls this: the daemon's /metrics does) */
+  int rc = vg_store_reader_begin(st, &r);
+  if (rc)
+    return rc;
+  if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_stat(st->env, &ms))) {
+    vg_store_reader_end(r);
     return map_err(rc);
+  }
+  MDB_txn *txn = r->txn;
   memset(out, 0, sizeof *out);
   out->segment_writes = st->seals;
   out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
   out->map_bytes = info.me_mapsize;
-  if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))
-    return map_err(rc);
   MDB_stat s;
   if (mdb_stat(txn, st->seg, &s) == 0)
     out->segments = s.ms_entries;
@@ -1936,10 +1941,10 @@ int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
     MDB_val key, val;
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-      struct rbuf r = {val.mv_data, (const uint8_t *)val.mv_data + val.mv_size, 0};
-      rb_u8(&r);
-      uint64_t n = rb_varint(&r);
-      if (!r.err)
+      struct rbuf rb = {val.mv_data, (const uint8_t *)val.mv_data + val.mv_size, 0};
+      rb_u8(&rb);
+      uint64_t n = rb_varint(&rb);
+      if (!rb.err)
         out->open_windows += n;
     }
     mdb_cursor_close(cur);
@@ -1948,7 +1953,7 @@ int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
     out->series = s.ms_entries;
   if (mdb_stat(txn, st->emit, &s) == 0)
     out->emit_records = s.ms_entries;
-  mdb_txn_abort(txn);
+  vg_store_reader_end(r);
   return 0;
 }
 

@@ -265,7 +265,8 @@ int vg_store_reader_check(struct vg_store *st, int *dead);
  * behind the last commit (held open too long); *n gets their number. */
 int vg_store_stale_readers(struct vg_store *st, uint64_t max_lag, int *n);
 
-/* Store statistics: bytes of the map in use and of the map itself. */
+/* Any thread: store statistics (bytes of the map in use and of the map
+ * itself, rows), read as a reader (a commit growing the map waits for it). */
 struct vg_store_stat {
   uint64_t used_bytes;
   uint64_t map_bytes;
