@@ -315,7 +315,8 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
     w->min_open_end = min_open;
     w->pending_emit = 0;
   }
-  struct horizon hz = {{horizon_s(w, 0), horizon_s(w, 1), horizon_s(w, 2)}, w->load != NULL};
+  struct horizon hz = {{horizon_s(w, 0), horizon_s(w, 1), horizon_s(w, 2)},
+                       w->load != NULL};
   int due = 0;
   for (int r = 0; r < 3; r++)
     due |= hz.h[r] != INT64_MIN && w->min_end[r] <= hz.h[r];

@@ -1004,7 +1004,8 @@ static int due_at(const struct vg_store *st, uint64_t series, uint8_t res, int64
                   int64_t end) {
   int64_t every = flush_every(st, res);
   int64_t phase = every ? (int64_t)((series * 0x9e3779b97f4a7c15ULL) >> 33) % every : 0;
-  return every == 0 || floor_div64(end + phase, every) > floor_div64(start + phase, every);
+  return every == 0 ||
+         floor_div64(end + phase, every) > floor_div64(start + phase, every);
 }
 
 static int at_boundary(const struct vg_store *st, const struct vg_wentry *w) {

@@ -64,7 +64,7 @@ struct vg_window_counters {
   uint64_t aggregated;                  /* readings merged (the workers accepted them) */
   uint64_t rejected[VG_AGG_REJECT_MAX]; /* readings, per reason */
   uint64_t finalized;                   /* windows that went final */
-  uint64_t revisions;                   /* re-emissions of changed final windows (+1 each) */
+  uint64_t revisions;                   /* re-emissions of changed final windows */
   uint64_t evicted;                     /* windows dropped past retention */
 };
 

@@ -245,7 +245,8 @@ static void revision_once_per_emission(void **state) {
   for (int k = 0; k < 60; k++) {
     int revised = 0;
     assert_int_equal(
-        vg_windows_merge(&w, 7, 60 * k, 60 * k + 60, VG_INTO_HOUR | VG_INTO_DAY, &d, &revised),
+        vg_windows_merge(&w, 7, 60 * k, 60 * k + 60, VG_INTO_HOUR | VG_INTO_DAY, &d,
+                         &revised),
         0);
     assert_true(revised);
   }
@@ -254,8 +255,8 @@ static void revision_once_per_emission(void **state) {
   assert_int_equal(vg_windows_advance(&w, 3600 * S + 2, on_emit, &s), 1);
   assert_true(s.w[0].res == VG_RES_HOUR && s.w[0].revision == 1 && s.w[0].count == 61);
   assert_int_equal(vg_windows_advance(&w, 3600 * S + 3, on_emit, &s), 0);
-  assert_int_equal(vg_windows_merge(&w, 7, 120, 180, VG_INTO_HOUR | VG_INTO_DAY, &d, NULL),
-                   0);
+  assert_int_equal(
+      vg_windows_merge(&w, 7, 120, 180, VG_INTO_HOUR | VG_INTO_DAY, &d, NULL), 0);
   s.n = 0;
   assert_int_equal(vg_windows_advance(&w, 3600 * S + 4, on_emit, &s), 1);
   assert_true(s.w[0].revision == 2 && s.w[0].count == 62);

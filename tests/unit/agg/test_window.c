@@ -74,7 +74,8 @@ static void window_goes_final_then_revises(void **state) {
   assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
   struct vg_acc d;
   delta_of(&d, 30, 1.5);
-  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(
+      vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   struct emits em = {0};
   /* watermark == end + lateness: still provisional */
@@ -90,7 +91,8 @@ static void window_goes_final_then_revises(void **state) {
   /* a late event still counts: revision 1, re-emitted */
   delta_of(&d, 59, 2.5);
   int revised = 0;
-  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, &revised), VG_AGG_ACCEPTED);
+  assert_int_equal(
+      vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, &revised), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_true(revised);
   base = vg_windows_get(&w, 7, VG_RES_BASE, 0);
@@ -228,10 +230,12 @@ static void coarse_windows_found_after_eviction(void **state) {
   struct vg_tz *tz = windows_in(&w, "UTC", 60);
   struct vg_acc d;
   delta_of(&d, 30, 1); /* series 1: base, hour and day at 0 (entries 0-2) */
-  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(
+      vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   delta_of(&d, 7230, 2); /* series 2: entries 3-5 */
-  assert_int_equal(vg_windows_merge(&w, 2, 7200, 7260, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(
+      vg_windows_merge(&w, 2, 7200, 7260, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   /* series 1's base and hour go final and leave: series 2's move down */
   struct emits em = {0};
@@ -257,7 +261,8 @@ static void coarse_windows_found_after_eviction(void **state) {
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 1);
   /* a delta of series 1 after its hour left: a new hour window is made */
   delta_of(&d, 40, 5);
-  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(
+      vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_HOUR, 0)->acc.st.count, 1);
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 2);
@@ -286,10 +291,12 @@ static void stored_window_of_another_span_is_not_cached(void **state) {
   vg_acc_release(&day.acc);
   struct vg_acc d;
   delta_of(&d, 30, 1); /* the first UTC day: into the stored window */
-  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(
+      vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   delta_of(&d, 86430, 2); /* the next UTC day, inside the stored span */
-  assert_int_equal(vg_windows_merge(&w, 1, 86400, 86460, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(
+      vg_windows_merge(&w, 1, 86400, 86460, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 2);
   const struct vg_wentry *next = vg_windows_get(&w, 1, VG_RES_DAY, 86400);

@@ -111,7 +111,8 @@ static size_t flush_all(struct fx *f, int64_t wm_ns) {
   char err[256];
   while (more) {
     uint64_t before = seg_writes(f);
-    assert_int_equal(vg_store_flush(f->st, wm_ns, 100000, 1, &n, &more, err, sizeof err), 0);
+    assert_int_equal(
+        vg_store_flush(f->st, wm_ns, 100000, 1, &n, &more, err, sizeof err), 0);
     assert_true(seg_writes(f) - before <= SEAL);
     total += n;
     assert_true(++rounds < 1000);
@@ -260,7 +261,8 @@ static void deferred_spans_are_written_later(void **state) {
   /* two empty epochs: SEAL more each */
   for (int k = 0; k < 2; k++) {
     before = seg_writes(f);
-    ep = (struct vg_store_epoch){.epoch = 2 + (uint64_t)k, .watermark_ns = (day + DAY) * S};
+    ep = (struct vg_store_epoch){.epoch = 2 + (uint64_t)k,
+                                 .watermark_ns = (day + DAY) * S};
     assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
     assert_int_equal(seg_writes(f) - before, SEAL);
   }
@@ -297,7 +299,8 @@ static void deferred_spans_are_written_later(void **state) {
 
 int vg_test_store_late(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(revision_of_windows_only_in_the_store, setup, teardown),
+      cmocka_unit_test_setup_teardown(revision_of_windows_only_in_the_store, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(deferred_spans_are_written_later, setup, teardown),
   };
   return cmocka_run_group_tests_name("store_late", tests, NULL, NULL);
