@@ -275,13 +275,12 @@ def test_one_snapshot_while_vigied_ingests(kafka, kcat, bin_path, tmp_path, stor
     kafka.create_topic(topic, 1)
     rows = [r for r in store["rows"] if r[0] != "9001"]  # the twin is too late
     cfg = tmp_path / "vigie.yaml"
-    # the data spans 31 days: with the default 14-day retention of base
-    # windows, vigied's upkeep (every 10 s) may delete old 1m segments while
-    # the 1h and 1d ones stay, and m == h would no longer hold
+    # the data spans 31 days: build_store keeps base windows forever, or
+    # vigied's upkeep (every 10 s) could delete old 1m segments while the 1h
+    # and 1d ones stay, and m == h would no longer hold
     cfg.write_text(open(store["config"]).read()
                    .replace(store["dir"], str(tmp_path / "store"))
-                   .replace("vigieq-sql-aberdeen", topic)
-                   + "retention: {base: forever}\n")
+                   .replace("vigieq-sql-aberdeen", topic))
     d = subprocess.Popen([bin_path("vigied"), "--config", str(cfg)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     q = ("SELECT (SELECT total(count) FROM rollup_1m) AS m, "

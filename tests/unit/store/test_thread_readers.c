@@ -1,7 +1,10 @@
 /* Readers in other threads while the writer commits and grows the map: each
  * snapshot sees one whole epoch (every open window of the range holds the
  * same epoch's value), readers never block commits for long, and growth
- * waits for the readers of this process (no reader sees a remapped env). */
+ * waits for the readers of this process (no reader sees a remapped env) --
+ * vg_store_stat's too (the daemon's /metrics calls it from the HTTP thread;
+ * it used to read outside the reader count and crashed in LMDB when a commit
+ * grew the map). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -58,6 +61,17 @@ static void *reader(void *arg) {
   return NULL;
 }
 
+static void *stat_reader(void *arg) {
+  struct shared *sh = arg;
+  while (!atomic_load(&sh->stop)) {
+    struct vg_store_stat ss;
+    if (vg_store_stat(sh->st, &ss) || ss.used_bytes > ss.map_bytes || ss.segments != 0)
+      atomic_fetch_add(&sh->bad, 1);
+    atomic_fetch_add(&sh->reads, 1);
+  }
+  return NULL;
+}
+
 static void readers_see_whole_epochs(void **state) {
   (void)state;
   char dir[] = "/tmp/vigie-readers-XXXXXX";
@@ -66,9 +80,9 @@ static void readers_see_whole_epochs(void **state) {
   struct shared sh = {0};
   char err[256];
   assert_int_equal(vg_store_open(&o, &sh.st, err, sizeof err), 0);
-  pthread_t th[3];
-  for (int i = 0; i < 3; i++)
-    assert_int_equal(pthread_create(&th[i], NULL, reader, &sh), 0);
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, i < 3 ? reader : stat_reader, &sh), 0);
   struct vg_acc_opts ao = VG_ACC_OPTS_DEFAULT;
   struct vg_wentry *w = calloc(NWIN + 2000, sizeof *w);
   const struct vg_wentry **p = calloc(NWIN + 2000, sizeof *p);
@@ -95,7 +109,7 @@ static void readers_see_whole_epochs(void **state) {
       vg_acc_release(&w[i].acc);
   }
   atomic_store(&sh.stop, 1);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     pthread_join(th[i], NULL);
   struct vg_store_stat ss;
   assert_int_equal(vg_store_stat(sh.st, &ss), 0);
