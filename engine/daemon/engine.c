@@ -1182,9 +1182,12 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     snprintf(errstr, errstr_size, "the last epoch could not be committed: %s", err);
     return rc;
   }
+  const struct vg_window_counters *c = &vg_agg_windows(e->agg)->c;
   VG_LOG_INFO("stopped after committing",
-              "epoch=%" PRIu64 " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f",
-              e->epoch, e->merge_cpu_s, e->commit_cpu_s);
+              "epoch=%" PRIu64 " events_aggregated=%" PRIu64 " rejected_retention=%" PRIu64
+              " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f",
+              e->epoch, c->aggregated, c->rejected[VG_AGG_REJECT_RETENTION],
+              e->merge_cpu_s, e->commit_cpu_s);
   return 0;
 }
 
