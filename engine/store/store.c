@@ -393,6 +393,22 @@ static int cmp_okey(const void *a, const void *b) {
   return (x->start > y->start) - (x->start < y->start);
 }
 
+/* 1 when key is among the n sorted keys of v (binary search). */
+static int in_okeys(const struct okey *v, size_t n, const struct okey *key) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = cmp_okey(&v[mid], key);
+    if (c == 0)
+      return 1;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return 0;
+}
+
 static inline int okey_lt(const struct okey *x, const struct okey *y) {
   if (x->series != y->series)
     return x->series < y->series;
@@ -1105,6 +1121,7 @@ static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_stor
       rc = found;
       goto fail;
     }
+    size_t io0 = io; /* this hour's open windows: open[io0..io) after the loop */
     for (; io < no && open[io].series == series && open[io].res == VG_RES_BASE &&
            blk_hour(open[io].start) == hour;
          io++) {
@@ -1125,7 +1142,11 @@ static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_stor
         prefetch_window(skeys[is + 8].w);
       const struct vg_wentry *w = skeys[is].w;
       long at = blk_find(b, w->start);
-      uint8_t carried = at >= 0 ? b->e[at].flags & OPEN_KEEP : 0;
+      /* a final window is never the writer's state to restore: it stays
+       * kept only when this epoch also lists it open (store.h) */
+      uint8_t carried = at >= 0 && in_okeys(open + io0, io - io0, &skeys[is])
+                            ? b->e[at].flags & OPEN_KEEP
+                            : 0;
       if (blk_upsert(b, w, wflags(w) | OPEN_PENDING | carried)) {
         rc = ENOMEM;
         goto fail;
@@ -1274,7 +1295,9 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
     while (j < ep->nopen && cmp_okey(&open[j], &probe) < 0)
       j++;
     int in_open = j < ep->nopen && cmp_okey(&open[j], &probe) == 0;
-    if ((rc = put_open(cur, &st->scratch, w, OPEN_PENDING, OPEN_KEEP, 0,
+    /* a final window is never the writer's state to restore: kept only
+     * when this epoch also lists it open */
+    if ((rc = put_open(cur, &st->scratch, w, OPEN_PENDING, in_open ? OPEN_KEEP : 0, 0,
                        !w->stored && !in_open)))
       goto fail;
     boundary |= at_boundary(st, w);

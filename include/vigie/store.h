@@ -183,9 +183,11 @@ struct vg_store_wkey {
  *   ignores that bound: bulk loads), the spans beyond it written by the
  *   next commits. A revision of a window sealed long ago (loaded through
  *   vg_store_window_loader) is listed here like any other: its segment is
- *   rewritten with the new revision, within the same bound. A window listed in
- *   both is sealed AND stays open, which is how a final window that may
- *   still be revised survives a restart exactly;
+ *   rewritten with the new revision, within the same bound. A sealed
+ *   window stops being "kept" (vg_store_load no longer gives it back: a
+ *   final window is revised from the store through
+ *   vg_store_window_loader), so its row goes once it is in its segment; a
+ *   window listed in both is sealed AND stays kept;
  * - evict: the writer no longer holds these windows: deleted from `open`
  *   (a pending one stays until it is in its segment);
  * - series, positions, emit, watermark and epoch. */
