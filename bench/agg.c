@@ -96,7 +96,7 @@ static int run(const struct vg_tz *tz, const struct gen *g, size_t n, size_t epo
       .base_s = 60,
       .ooo_ns = 0,
       .idle_ns = INT64_MAX / 2,
-      .win = {.lateness_s = 0, .retention_s = 3600, .acc = VG_ACC_OPTS_DEFAULT}};
+      .win = {.lateness_s = 0, .retention_s = {3600, 3600, 3600}, .acc = VG_ACC_OPTS_DEFAULT}};
   o.win.acc.quantiles = sketches;
   struct vg_agg *a;
   char err[256];
@@ -173,7 +173,7 @@ static int run_decode(const struct vg_tz *tz, const struct msgs *m, size_t n,
       .base_s = 60,
       .ooo_ns = 0,
       .idle_ns = INT64_MAX / 2,
-      .win = {.lateness_s = 0, .retention_s = 3600, .acc = VG_ACC_OPTS_DEFAULT}};
+      .win = {.lateness_s = 0, .retention_s = {3600, 3600, 3600}, .acc = VG_ACC_OPTS_DEFAULT}};
   o.win.acc.quantiles = sketches;
   struct vg_agg *a;
   if (vg_agg_new(tz, &o, 0, &a, err, sizeof err) != 0) {

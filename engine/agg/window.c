@@ -1,10 +1,12 @@
 /*
  * Open windows with status, revisions and retention (include/vigie/window.h).
  *
- * Every base delta is merged three times -- base, hour, day -- so the coarse
- * windows are exact merges of the base ones. Finalization is a scan of the
- * table when the watermark passes the earliest pending end; eviction is a
- * batch compaction. Both are per epoch, not per event.
+ * Every base delta is merged into the resolutions the worker chose for it --
+ * base, hour, day, or the coarser ones only once its base window is retired
+ * -- so the coarse windows are exact merges of the readings they were given.
+ * Finalization is a scan of the table when the watermark passes the
+ * earliest pending end; eviction is a batch compaction. Both are per epoch,
+ * not per event.
  */
 #include <assert.h>
 #include <errno.h>
@@ -33,7 +35,9 @@ int vg_windows_init(struct vg_windows *w, const struct vg_tz *tz, int64_t base_s
   vg_wtable_init(&w->t);
   w->watermark_ns = INT64_MIN;
   w->c = (struct vg_window_counters){0};
-  w->min_open_end = w->min_end = INT64_MAX;
+  w->min_open_end = INT64_MAX;
+  for (int r = 0; r < 3; r++)
+    w->min_end[r] = INT64_MAX;
   w->pending_emit = 0;
   w->dirty = NULL;
   w->ndirty = w->capdirty = 0;
@@ -101,16 +105,21 @@ static void reindex_dirty(struct vg_windows *w) {
       w->dirty[w->ndirty++] = k;
 }
 
+static inline void note_end(struct vg_windows *w, const struct vg_wentry *e) {
+  if (e->end < w->min_end[e->res])
+    w->min_end[e->res] = e->end;
+}
+
 static void recompute_mins(struct vg_windows *w) {
-  int64_t min_end = INT64_MAX, min_open = INT64_MAX;
+  int64_t min_open = INT64_MAX;
+  for (int r = 0; r < 3; r++)
+    w->min_end[r] = INT64_MAX;
   for (uint32_t k = 0; k < w->t.n; k++) {
     const struct vg_wentry *e = &w->t.e[k];
-    if (e->end < min_end)
-      min_end = e->end;
+    note_end(w, e);
     if (!e->final && e->end < min_open)
       min_open = e->end;
   }
-  w->min_end = min_end;
   w->min_open_end = min_open;
 }
 
@@ -157,8 +166,7 @@ int vg_windows_restore(struct vg_windows *w, const struct vg_wentry *src) {
   e->stored = 1;
   if (!e->final && e->end < w->min_open_end)
     w->min_open_end = e->end;
-  if (e->end < w->min_end)
-    w->min_end = e->end;
+  note_end(w, e);
   return 0;
 }
 
@@ -189,28 +197,29 @@ static int get_window(struct vg_windows *w, uint64_t series, uint8_t res,
   return 0;
 }
 
-/* The horizon in seconds: windows ending at or before it are out. */
-static int64_t horizon_s(const struct vg_windows *w) {
-  if (w->watermark_ns == INT64_MIN)
+/* The horizon of resolution res in seconds: its windows ending at or before
+ * it are out of memory (INT64_MIN: none, the resolution is kept forever). */
+static int64_t horizon_s(const struct vg_windows *w, int res) {
+  if (w->watermark_ns == INT64_MIN || w->opts.retention_s[res] == 0)
     return INT64_MIN;
-  return vg_floor_div(w->watermark_ns, 1000000000) - w->opts.retention_s;
+  return vg_floor_div(w->watermark_ns, 1000000000) - w->opts.retention_s[res];
 }
 
 int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64_t end,
-                     const struct vg_acc *delta, int *revised) {
+                     unsigned into, const struct vg_acc *delta, int *revised) {
+  /* the worker decided where the delta goes; nothing is rejected here */
+  assert(into != 0 && (into & ~VG_INTO_ALL) == 0);
   int rev = 0;
   if (revised)
     *revised = 0;
   if (delta->st.count == 0) /* nothing to merge: no empty windows */
-    return VG_AGG_ACCEPTED;
-  if (end <= horizon_s(w)) {
-    w->c.rejected[VG_AGG_REJECT_RETENTION] += delta->st.count;
-    return VG_AGG_REJECT_RETENTION;
-  }
+    return 0;
   struct vg_wcoarse *c = w->coarse ? &w->coarse[series & w->coarse_mask] : NULL;
   if (c && (c->series != series || c->gen != w->gen))
     *c = (struct vg_wcoarse){series, w->gen, {UINT32_MAX, UINT32_MAX}};
   for (int r = 0; r < 3; r++) {
+    if (!(into & (1u << r)))
+      continue;
     struct vg_wentry *e = NULL;
     if (r > 0 && c && c->at[r - 1] < w->t.n) {
       /* entries move only in compactions (gen); only windows with the
@@ -235,37 +244,38 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
       rc = vg_acc_merge(&e->acc, delta, &w->opts.acc);
     if (rc == 0 && w->load)
       mark_dirty(w, e);
-    if (rc) {
-      w->c.rejected[VG_AGG_REJECT_NOMEM] += delta->st.count;
+    if (rc)
       return rc;
-    }
     if (e->final) {
-      e->revision++;
-      e->emit = 1;
-      w->c.revisions++;
-      w->pending_emit = 1;
+      /* one revision per emission: a window already waiting to be
+       * re-emitted carries this change in the same revision */
+      if (!e->emit) {
+        e->revision++;
+        e->emit = 1;
+        w->c.revisions++;
+        w->pending_emit = 1;
+      }
       rev = 1;
     } else if (e->end < w->min_open_end) {
       w->min_open_end = e->end;
     }
-    if (e->end < w->min_end)
-      w->min_end = e->end;
+    note_end(w, e);
   }
   if (revised)
     *revised = rev;
-  return VG_AGG_ACCEPTED;
+  return 0;
 }
 
 struct horizon {
-  int64_t h;
+  int64_t h[3];
   int keep_dirty;
 };
 
-/* Past the horizon, and (when persisting) committed: a window whose change
- * is not in the store yet stays until it is. */
+/* Past the horizon of its resolution, and (when persisting) committed: a
+ * window whose change is not in the store yet stays until it is. */
 static int past_horizon(const struct vg_wentry *e, void *ctx) {
   const struct horizon *hz = ctx;
-  return e->end <= hz->h && !(hz->keep_dirty && (e->dirty || e->emit));
+  return e->end <= hz->h[e->res] && !(hz->keep_dirty && (e->dirty || e->emit));
 }
 
 /* watermark > end + lateness, compared in seconds so that no product can
@@ -305,21 +315,22 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
     w->min_open_end = min_open;
     w->pending_emit = 0;
   }
-  int64_t h = horizon_s(w);
-  if (h != INT64_MIN && w->min_end <= h) {
+  struct horizon hz = {{horizon_s(w, 0), horizon_s(w, 1), horizon_s(w, 2)}, w->load != NULL};
+  int due = 0;
+  for (int r = 0; r < 3; r++)
+    due |= hz.h[r] != INT64_MIN && w->min_end[r] <= hz.h[r];
+  if (due) {
     uint32_t before = w->t.n;
-    struct horizon hz = {h, w->load != NULL};
     vg_wtable_compact(&w->t, past_horizon, &hz);
     if (w->t.n != before)
       entries_moved(w);
     w->c.evicted += before - w->t.n;
     if (w->t.n != before && w->load)
       reindex_dirty(w);
-    int64_t min_end = INT64_MAX;
+    for (int r = 0; r < 3; r++)
+      w->min_end[r] = INT64_MAX;
     for (uint32_t k = 0; k < w->t.n; k++)
-      if (w->t.e[k].end < min_end)
-        min_end = w->t.e[k].end;
-    w->min_end = min_end;
+      note_end(w, &w->t.e[k]);
   }
   return emitted;
 }

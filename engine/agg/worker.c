@@ -7,8 +7,14 @@
  * epochs). An epoch object is always in exactly one place -- the worker's
  * hands, a ring, or the writer's hands -- so at most VG_AGG_MAX_PENDING + 2
  * exist per worker and both rings (VG_SPSC_CAP slots) can always take them.
- * The retention horizon travels the other way as a relaxed atomic hint; the
- * writer re-checks it.
+ *
+ * Late readings: the worker decides which resolutions a reading goes into
+ * from the positions of its own partitions only (worker.h), and keys the
+ * delta by that decision: a delta entry's res field holds the set of
+ * resolutions its readings skip (VG_INTO_ALL ^ into), so the usual delta --
+ * into every resolution -- is keyed (series, 0, base start) as a base window
+ * is, and a late reading whose base window is retired gets an entry of its
+ * own beside it. merge_epoch hands the set to vg_windows_merge.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,6 +34,7 @@ struct epoch {
   uint32_t worker;
   uint64_t seq;
   struct vg_wtable deltas;
+  uint64_t aggregated; /* readings accepted */
   uint64_t rejected[VG_AGG_REJECT_MAX];
   struct vg_part_pos pos[]; /* nparts entries; only the worker's are used */
 };
@@ -41,7 +48,10 @@ struct vg_worker {
   struct epoch *cur;
   struct vg_calendar cal;
   struct vg_acc_opts acc;
-  int64_t horizon_s;       /* cached from agg->horizon_s at each flush */
+  int64_t ooo_ns;
+  int64_t keep_s[3];  /* retention per resolution, 0 = forever */
+  int64_t keep_min_s; /* the shortest non-zero one (0: all forever) */
+  int failed;         /* ran out of memory: the epoch is incomplete */
   struct vg_part_pos *pos; /* running positions of every partition (own ones used) */
 };
 
@@ -52,8 +62,7 @@ struct vg_agg {
   struct vg_windows win;
   struct vg_watermarks wm;
   struct vg_part_pos *committed;
-  uint64_t *merged;        /* per worker: epochs merged (the last one's seq + 1) */
-  vg_atomic_i64 horizon_s; /* retention horizon hint for the workers */
+  uint64_t *merged; /* per worker: epochs merged (the last one's seq + 1) */
 };
 
 static struct epoch *epoch_new(uint32_t nparts, uint32_t worker) {
@@ -72,21 +81,21 @@ static void epoch_free(struct epoch *e) {
   free(e);
 }
 
-static int64_t horizon_of(const struct vg_agg *a, int64_t wm_ns) {
-  if (wm_ns == INT64_MIN)
-    return INT64_MIN;
-  return vg_floor_div(wm_ns, 1000000000) - a->o.win.retention_s;
-}
-
 int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t now_ns,
                struct vg_agg **out, char *errstr, size_t errstr_size) {
+  int keep_ok = 1;
+  for (int r = 0; r < 3; r++)
+    keep_ok &= opts->win.retention_s[r] == 0 ||
+               (opts->win.retention_s[r] > 0 &&
+                opts->win.retention_s[r] >= opts->win.lateness_s);
   if (opts->nworkers == 0 || opts->nparts == 0 || opts->base_s <= 0 ||
-      3600 % opts->base_s != 0 || opts->win.retention_s < opts->win.lateness_s ||
+      3600 % opts->base_s != 0 || !keep_ok || opts->win.lateness_s < 0 ||
       opts->ooo_ns < 0 || opts->idle_ns < 0) {
     if (errstr_size)
       snprintf(errstr, errstr_size,
                "invalid aggregation options: need workers >= 1, partitions >= 1, a base "
-               "window dividing an hour (got %lld s), retention >= lateness",
+               "window dividing an hour (got %lld s), each retention 0 (forever) or >= "
+               "lateness",
                (long long)opts->base_s);
     return VG_ECONFIG;
   }
@@ -108,7 +117,6 @@ int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t n
     a->owner[p] = p % opts->nworkers;
     a->committed[p] = (struct vg_part_pos){-1, INT64_MIN, now_ns};
   }
-  vg_atomic_store_relaxed_i64(&a->horizon_s, INT64_MIN);
   for (uint32_t i = 0; i < opts->nworkers; i++) {
     size_t wsize =
         (sizeof(struct vg_worker) + VG_CACHE_LINE - 1) / VG_CACHE_LINE * VG_CACHE_LINE;
@@ -122,7 +130,13 @@ int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t n
     w->agg = a;
     w->id = i;
     w->acc = opts->win.acc;
-    w->horizon_s = INT64_MIN;
+    w->ooo_ns = opts->ooo_ns;
+    for (int r = 0; r < 3; r++) {
+      int64_t k = opts->win.retention_s[r];
+      w->keep_s[r] = k;
+      if (k && (!w->keep_min_s || k < w->keep_min_s))
+        w->keep_min_s = k;
+    }
     vg_calendar_init(&w->cal, tz, opts->base_s);
     w->pos = calloc(opts->nparts, sizeof *w->pos);
     w->cur = epoch_new(opts->nparts, i);
@@ -178,6 +192,28 @@ struct vg_worker *vg_agg_worker(struct vg_agg *a, uint32_t i) {
   return a->workers[i];
 }
 
+/* The resolutions that still retain a reading in base window b, by its
+ * partition's watermark (worker.h, "Late readings"). */
+static unsigned retained_by(struct vg_worker *w, const struct vg_part_pos *pos,
+                            struct vg_span b) {
+  if (w->keep_min_s == 0)
+    return VG_INTO_ALL;
+  /* the partition watermark in seconds; event times stay far from
+   * INT64_MIN, and max_event_ns includes this reading */
+  int64_t wm_s = vg_floor_div(pos->max_event_ns - w->ooo_ns, 1000000000);
+  /* the usual case: the base window, which ends first, is newer than the
+   * shortest horizon, so every resolution keeps it */
+  if (b.end > wm_s - w->keep_min_s)
+    return VG_INTO_ALL;
+  int64_t end[3] = {b.end, vg_calendar_hour(&w->cal, b.start).end,
+                    vg_calendar_day(&w->cal, b.start).end};
+  unsigned into = 0;
+  for (int r = 0; r < 3; r++)
+    if (w->keep_s[r] == 0 || end[r] > wm_s - w->keep_s[r])
+      into |= 1u << r;
+  return into;
+}
+
 int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
                   const struct vg_agg_event *ev, int64_t now_ns) {
   assert(part < w->agg->o.nparts && w->agg->owner[part] == w->id);
@@ -193,17 +229,20 @@ int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
   if (ev->time_ns > pos->max_event_ns)
     pos->max_event_ns = ev->time_ns;
   struct vg_span s = vg_calendar_base_ns(&w->cal, ev->time_ns);
-  if (s.end <= w->horizon_s) {
+  unsigned into = retained_by(w, pos, s);
+  if (into == 0) {
     e->rejected[VG_AGG_REJECT_RETENTION]++;
     return VG_AGG_REJECT_RETENTION;
   }
   struct vg_wentry *d;
-  if (vg_wtable_get(&e->deltas, ev->series, VG_RES_BASE, s.start, s.end, &d) != 0 ||
+  uint8_t key = (uint8_t)(VG_INTO_ALL ^ into);
+  if (vg_wtable_get(&e->deltas, ev->series, key, s.start, s.end, &d) != 0 ||
       vg_acc_add(&d->acc, &w->acc, ev->time_ns, ev->value, ev->has_distinct,
                  ev->distinct) != 0) {
-    e->rejected[VG_AGG_REJECT_NOMEM]++;
-    return VG_AGG_REJECT_NOMEM;
+    w->failed = 1; /* the epoch may hold part of the reading: never hand it */
+    return -ENOMEM;
   }
+  e->aggregated++;
   return VG_AGG_ACCEPTED;
 }
 
@@ -215,6 +254,8 @@ void vg_worker_skip(struct vg_worker *w, uint32_t part, int64_t offset, int64_t 
 
 int vg_worker_flush(struct vg_worker *w, int64_t now_ns) {
   struct vg_agg *a = w->agg;
+  if (w->failed)
+    return -ENOMEM;
   if (vg_spsc_size_producer(&w->full) >= VG_AGG_MAX_PENDING)
     return VG_EFULL;
   struct epoch *next = vg_spsc_pop(&w->empty);
@@ -229,8 +270,6 @@ int vg_worker_flush(struct vg_worker *w, int64_t now_ns) {
   assert(rc == 0); /* size checked above; only this thread pushes */
   (void)rc;
   w->cur = next;
-  /* a hint: relaxed is enough, the writer re-checks every delta */
-  w->horizon_s = vg_atomic_load_relaxed_i64(&a->horizon_s);
   return 0;
 }
 
@@ -260,12 +299,15 @@ static int merge_epoch(struct vg_agg *a, struct epoch *e) {
       const struct vg_wentry *f = &e->deltas.e[k + 16];
       __builtin_prefetch(&t->slots[vg__wtable_hash(f->series, 0, f->start) & t->mask]);
     }
-    int rc = vg_windows_merge(&a->win, d->series, d->start, d->end, &d->acc, NULL);
+    /* the worker's decision (the key's skipped resolutions), obeyed */
+    unsigned into = VG_INTO_ALL ^ d->res;
+    int rc = vg_windows_merge(&a->win, d->series, d->start, d->end, into, &d->acc, NULL);
     if (rc < 0)
       return rc;
     if (d->acc.qs || d->acc.hll)
       vg_acc_release(&d->acc);
   }
+  a->win.c.aggregated += e->aggregated;
   for (int r = 1; r < VG_AGG_REJECT_MAX; r++)
     a->win.c.rejected[r] += e->rejected[r];
   a->merged[e->worker] = e->seq + 1;
@@ -306,6 +348,7 @@ int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
         return rc;
       }
       vg_wtable_forget(&e->deltas); /* merge_epoch released the deltas */
+      e->aggregated = 0;
       memset(e->rejected, 0, sizeof e->rejected);
       rc = vg_spsc_push(&w->empty, e);
       assert(rc == 0); /* at most VG_AGG_MAX_PENDING + 2 epochs exist */
@@ -315,7 +358,6 @@ int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
   }
   int64_t wm = vg_watermarks_advance(&a->wm, now_ns);
   vg_windows_advance(&a->win, wm, emit, ctx);
-  vg_atomic_store_relaxed_i64(&a->horizon_s, horizon_of(a, a->win.watermark_ns));
   return merged;
 }
 
@@ -350,10 +392,6 @@ void vg_agg_restore_watermark(struct vg_agg *a, int64_t watermark_ns) {
     a->win.watermark_ns = watermark_ns;
   if (watermark_ns > a->wm.global_ns)
     a->wm.global_ns = watermark_ns;
-  int64_t h = horizon_of(a, a->win.watermark_ns);
-  vg_atomic_store_relaxed_i64(&a->horizon_s, h);
-  for (uint32_t i = 0; i < a->o.nworkers; i++)
-    a->workers[i]->horizon_s = h;
 }
 
 int vg_agg_restore_window(struct vg_agg *a, const struct vg_wentry *w) {

@@ -1497,16 +1497,20 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
       .ooo_ns = cfg->out_of_orderness_ns,
       .idle_ns = cfg->idle_timeout_ns,
       .win = {.lateness_s = cfg->lateness_ns / NS_PER_S,
-              /* events older than the base retention have nowhere to go */
-              .retention_s = cfg->retention_base_ns ? cfg->retention_base_ns / NS_PER_S
-                                                    : 200LL * 366 * 86400,
+              /* a reading goes into each resolution that still retains it
+               * (0 = forever): late ones into hours and days when their
+               * base windows are retired */
+              .retention_s = {cfg->retention_base_ns / NS_PER_S,
+                              cfg->retention_1h_ns / NS_PER_S,
+                              cfg->retention_1d_ns / NS_PER_S},
               .acc = VG_ACC_OPTS_DEFAULT}};
   for (size_t s = 0; s < e->nsrcs; s++) {
     ao.win.acc.quantiles |= cfg->sources[s].quantiles;
     ao.win.acc.distinct |= cfg->sources[s].distinct_key != NULL;
   }
-  if (ao.win.retention_s < ao.win.lateness_s)
-    ao.win.retention_s = ao.win.lateness_s;
+  for (int r = 0; r < 3; r++) /* a window is kept at least until it is final */
+    if (ao.win.retention_s[r] && ao.win.retention_s[r] < ao.win.lateness_s)
+      ao.win.retention_s[r] = ao.win.lateness_s;
   if ((rc = vg_agg_new(e->tz, &ao, now_ns(), &e->agg, errstr, errstr_size)))
     goto fail_quiet;
   for (size_t p = 0; p < e->nparts; p++) {

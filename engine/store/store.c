@@ -6,6 +6,16 @@
  * bounded retention passes, and read-only snapshots for readers in other
  * threads or processes.
  *
+ * Segment rewrites are the heavy part of a write transaction (a decode and
+ * an encode of up to a year of windows each), and a late backfill can
+ * revise windows of thousands of spans long past in one epoch: every write
+ * transaction rewrites at most seal_max segments (seal_room). A commit whose
+ * windows reach more flush boundaries than that leaves the rest pending
+ * (readers see pending rows) and queues their spans (`deferred`); the next
+ * commits flush the queue first, oldest first, within the same budget. The
+ * queue lives in memory only: after a restart, vg_store_flush finds those
+ * spans by their pending rows (a row at its flush boundary is due).
+ *
  * Growing the map (mdb_env_set_mapsize) is only allowed while no
  * transaction of this process is active, so readers of this process
  * register in a counter under a mutex and a growing writer waits for them
@@ -37,6 +47,7 @@
 
 #define DEFAULT_MAP (64ULL << 20)
 #define DEFAULT_MAP_MAX (1ULL << 40)
+#define DEFAULT_SEAL_MAX 1024
 #define WKEY_LEN 17
 #define OPEN_VERSION 1
 #define OPEN_HDR 14 /* u8 version, u8 flags, u32 revision, i64 end */
@@ -78,9 +89,19 @@ struct vg_store {
   uint8_t bflush_key[WKEY_LEN];
   int bflush_resume;
   int flush_on_blk; /* vg_store_flush's current pass is over blocks */
+  /* the passes (1: `open`, 2: blocks) walked to their end since the last
+   * full round, which may take several calls */
+  int flush_walked;
   /* retention resumes here between calls: next (series, res) to look at */
   uint64_t ret_series;
   uint8_t ret_res;
+  /* segment rewrites left to the current write transaction, and in all */
+  size_t seals_left;
+  uint64_t seals;
+  /* spans due for their segment that a commit had no budget for: a FIFO
+   * of (series, res, span start), [dhead, ndef) in use */
+  struct vg_store_wkey *deferred;
+  size_t dhead, ndef, capdef;
 };
 
 struct vg_store_reader {
@@ -200,6 +221,8 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
     st->o.seg_codec = VG_SEG_DEFAULT_CODEC;
   if (!st->o.map_max)
     st->o.map_max = DEFAULT_MAP_MAX;
+  if (!st->o.seal_max)
+    st->o.seal_max = DEFAULT_SEAL_MAX;
   st->map_size = opts->map_size ? opts->map_size : DEFAULT_MAP;
   pthread_mutex_init(&st->lock, NULL);
   pthread_cond_init(&st->cond, NULL);
@@ -312,6 +335,7 @@ void vg_store_close(struct vg_store *st) {
   free(st->okeys);
   free(st->skeys);
   free(st->tkeys);
+  free(st->deferred);
   free(st->path);
   pthread_cond_destroy(&st->cond);
   pthread_mutex_destroy(&st->lock);
@@ -594,6 +618,9 @@ static inline void prefetch_window(const struct vg_wentry *w) {
  * segment: one decode and one encode of the segment. */
 static int seal_group(struct vg_store *st, MDB_txn *txn, const struct vg_wentry *const *w,
                       size_t n, char *errstr, size_t size) {
+  if (st->seals_left)
+    st->seals_left--;
+  st->seals++;
   struct vg_seg_key sk = {w[0]->series, w[0]->res, vg_seg_span(w[0]->res, w[0]->start)};
   uint8_t k[WKEY_LEN];
   wkey(k, sk.series, sk.res, sk.span_start);
@@ -969,13 +996,52 @@ fail:
   return rc;
 }
 
-/* 1 when the sealed window w reaches a flush boundary of its resolution:
- * each series has its own phase within the period, so the series do not
- * all rewrite their segments in the same epoch. */
+/* 1 when the sealed window [start, end) of (series, res) reaches a flush
+ * boundary of its resolution: each series has its own phase within the
+ * period, so the series do not all rewrite their segments in the same
+ * epoch. */
+static int due_at(const struct vg_store *st, uint64_t series, uint8_t res, int64_t start,
+                  int64_t end) {
+  int64_t every = flush_every(st, res);
+  int64_t phase = every ? (int64_t)((series * 0x9e3779b97f4a7c15ULL) >> 33) % every : 0;
+  return every == 0 || floor_div64(end + phase, every) > floor_div64(start + phase, every);
+}
+
 static int at_boundary(const struct vg_store *st, const struct vg_wentry *w) {
-  int64_t every = flush_every(st, w->res);
-  int64_t phase = every ? (int64_t)((w->series * 0x9e3779b97f4a7c15ULL) >> 33) % every : 0;
-  return every == 0 || floor_div64(w->end + phase, every) > floor_div64(w->start + phase, every);
+  return due_at(st, w->series, w->res, w->start, w->end);
+}
+
+/* 1 when the write transaction may rewrite one more segment. */
+static int seal_room(const struct vg_store *st) {
+  return st->seals_left > 0;
+}
+
+/* Queues a span due for its segment that the transaction has no budget
+ * for. Best effort: without memory it stays pending, and vg_store_flush
+ * finds it by its rows. */
+static void defer_span(struct vg_store *st, uint64_t series, uint8_t res, int64_t span) {
+  if (st->ndef == st->capdef) {
+    size_t nc = st->capdef ? st->capdef * 2 : 256;
+    struct vg_store_wkey *d = realloc(st->deferred, nc * sizeof *d);
+    if (!d)
+      return;
+    st->deferred = d;
+    st->capdef = nc;
+  }
+  st->deferred[st->ndef++] = (struct vg_store_wkey){series, res, span};
+}
+
+/* Writes queued spans, oldest first, while the budget lasts. */
+static int flush_deferred(struct vg_store *st, MDB_txn *txn, char *errstr, size_t size) {
+  while (st->dhead < st->ndef && seal_room(st)) {
+    const struct vg_store_wkey *k = &st->deferred[st->dhead++];
+    int rc = k->res == VG_RES_BASE
+                 ? flush_day(st, txn, k->series, k->start, errstr, size)
+                 : flush_group(st, txn, k->series, k->res, k->start, errstr, size);
+    if (rc)
+      return rc;
+  }
+  return 0;
 }
 
 /* The epoch's base windows, in blocks: one read and one write per (series,
@@ -1015,11 +1081,15 @@ static int commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_stor
         hour = blk_hour(skeys[is].start);
       }
     }
-    /* a day of a series is complete: flush it when asked */
+    /* a day of a series is complete: flush it when asked, or queue it
+     * when the transaction's budget is spent */
     if (have_day && (!more || series != day_series || vg_seg_span(VG_RES_BASE, hour) != day)) {
-      if (day_sealed && (boundary || ep->flush) &&
-          (rc = flush_day(st, txn, day_series, day, errstr, size)))
-        goto fail;
+      if (day_sealed && (boundary || ep->flush)) {
+        if (!ep->flush && !seal_room(st))
+          defer_span(st, day_series, VG_RES_BASE, day);
+        else if ((rc = flush_day(st, txn, day_series, day, errstr, size)))
+          goto fail;
+      }
       have_day = boundary = day_sealed = 0;
     }
     if (!more)
@@ -1169,6 +1239,10 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
   int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
   if (rc)
     goto fail;
+  /* spans earlier commits had no budget for come first */
+  st->seals_left = st->o.seal_max;
+  if ((rc = flush_deferred(st, txn, errstr, size)))
+    goto fail;
   if ((rc = mdb_cursor_open(txn, st->open, &cur)))
     goto fail;
   /* base windows go into blocks */
@@ -1208,9 +1282,11 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
                        vg_seg_span(w->res, skeys[i + 1].start) != span;
     if (!last_of_span)
       continue;
-    if (boundary || ep->flush)
-      if ((rc = flush_group(st, txn, w->series, w->res, span, errstr, size)))
-        goto fail;
+    if (boundary && !ep->flush && !seal_room(st))
+      defer_span(st, w->series, w->res, span);
+    else if ((boundary || ep->flush) &&
+             (rc = flush_group(st, txn, w->series, w->res, span, errstr, size)))
+      goto fail;
     boundary = 0;
   }
   for (size_t i = 0; i < ep->nevict; i++) {
@@ -1335,9 +1411,22 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
     st->skeys[i] = (struct okey){w->series, w->start, w->res, w};
   }
   sort_okeys(st->skeys, ep->nsealed, st->cap_tkeys >= ep->nsealed ? st->tkeys : NULL);
+  /* the queue of deferred spans: compacted between transactions, and put
+   * back as it was when one aborts */
+  if (st->dhead == st->ndef) {
+    st->dhead = st->ndef = 0;
+  } else if (st->dhead >= st->capdef / 2) {
+    memmove(st->deferred, st->deferred + st->dhead,
+            (st->ndef - st->dhead) * sizeof *st->deferred);
+    st->ndef -= st->dhead;
+    st->dhead = 0;
+  }
+  size_t dhead = st->dhead, ndef = st->ndef;
   for (;;) {
     if (errstr_size)
       errstr[0] = 0;
+    st->dhead = dhead;
+    st->ndef = ndef;
     rc = commit_once(st, ep, st->skeys, open, errstr, errstr_size);
     if (rc != MDB_MAP_FULL)
       break;
@@ -1367,6 +1456,10 @@ int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *
              ep->epoch, vg_strerror(rc));
   }
 fail:
+  if (rc) { /* nothing of the epoch was written: nor taken from the queue */
+    st->dhead = dhead;
+    st->ndef = ndef;
+  }
   return rc;
 }
 
@@ -1645,10 +1738,13 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
 /* --- flushing pending sealed windows -------------------------------------- */
 
 /* One transaction of a flush pass over `open` (blk 0) or over blocks (blk
- * 1), resuming where the last one stopped: a span whose end is at or
- * before wm_s and that holds pending windows goes into its segment -- an
- * `open` row's span, or a block's day. Visiting a row or a block counts as
- * one row. *done is set when the table was walked to its end. */
+ * 1), resuming where the last one stopped: a span that holds pending
+ * windows goes into its segment -- an `open` row's span, or a block's day
+ * -- when its end is at or before wm_s or when one of them reached its
+ * flush boundary (commits flush those themselves, unless they had no
+ * budget left and the process stopped before a later commit did). Visiting
+ * a row or a block counts as one row; at most seal_max segments per
+ * transaction. *done is set when the table was walked to its end. */
 static int flush_txn(struct vg_store *st, int blk, int64_t wm_s, size_t max_rows,
                      size_t *flushed, int *done, char *errstr, size_t size) {
   MDB_txn *txn = NULL;
@@ -1662,6 +1758,7 @@ static int flush_txn(struct vg_store *st, int blk, int64_t wm_s, size_t max_rows
   int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
   if (rc)
     goto fail;
+  st->seals_left = st->o.seal_max;
   if ((rc = mdb_cursor_open(txn, blk ? st->blk : st->open, &cur)))
     goto fail;
   if (*resume) {
@@ -1684,20 +1781,28 @@ static int flush_txn(struct vg_store *st, int blk, int64_t wm_s, size_t max_rows
     wkey_get(key.mv_data, &series, &res, &start);
     int64_t len = vg_seg_span_len(res);
     int64_t span = len ? vg_seg_span(res, start) : 0;
+    int over = len && (wm_s == INT64_MAX || span + len <= wm_s);
     int pending = 0;
-    if (len && (wm_s == INT64_MAX || span + len <= wm_s)) {
-      if (!blk) {
-        pending = val.mv_size >= OPEN_HDR &&
-                  (((const uint8_t *)val.mv_data)[1] & OPEN_PENDING);
-      } else {
-        if ((rc = blk_parse(&st->be, start, val.mv_data, val.mv_size))) {
-          rc = blk_fail(rc, errstr, size, series, start);
-          goto fail;
-        }
-        for (size_t i = 0; i < st->be.n && !pending; i++)
-          pending = st->be.e[i].flags & OPEN_PENDING;
+    if (!len) {
+      /* no segment for this resolution */
+    } else if (!blk) {
+      if (val.mv_size >= OPEN_HDR && (((const uint8_t *)val.mv_data)[1] & OPEN_PENDING)) {
+        struct rbuf r = {(const uint8_t *)val.mv_data + 6,
+                         (const uint8_t *)val.mv_data + OPEN_HDR, 0};
+        int64_t end = (int64_t)rb_u64le(&r);
+        pending = over || due_at(st, series, res, start, end);
       }
+    } else {
+      if ((rc = blk_parse(&st->be, start, val.mv_data, val.mv_size))) {
+        rc = blk_fail(rc, errstr, size, series, start);
+        goto fail;
+      }
+      for (size_t i = 0; i < st->be.n && !pending; i++)
+        pending = (st->be.e[i].flags & OPEN_PENDING) &&
+                  (over || due_at(st, series, res, st->be.e[i].start, st->be.e[i].end));
     }
+    if (pending && !seal_room(st))
+      break; /* the next transaction resumes at this row */
     if (pending) {
       rc = blk ? flush_day(st, txn, series, span, errstr, size)
                : flush_group(st, txn, series, res, span, errstr, size);
@@ -1747,20 +1852,20 @@ int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
   if (errstr_size)
     errstr[0] = 0;
   /* a pass over `open`, then one over blocks, and so on; each resumes
-   * where the previous call stopped, and the call is done once each
-   * finished in it */
-  int done_open = 0, done_blk = !st->has_blk;
+   * where the previous call stopped, and a round is done once each was
+   * walked to its end (in this call or earlier ones) */
+  int all = st->has_blk ? 3 : 1;
   for (size_t t = 0; t < max_txns && !done && max_rows > 0 && wm_s != INT64_MIN; t++) {
     int d = 0;
     rc = flush_txn(st, st->flush_on_blk, wm_s, max_rows, &f, &d, errstr, errstr_size);
     if (rc == 0 && d) {
-      if (st->flush_on_blk)
-        done_blk = 1;
-      else
-        done_open = 1;
+      st->flush_walked |= st->flush_on_blk ? 2 : 1;
       st->flush_on_blk = st->has_blk && !st->flush_on_blk;
     }
-    done = done_open && done_blk;
+    if (st->flush_walked == all) {
+      done = 1;
+      st->flush_walked = 0;
+    }
     if (rc == MDB_MAP_FULL && grow(st) == 0) {
       t--; /* the same batch again in the bigger map */
       continue;
@@ -1870,6 +1975,7 @@ int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
   if ((rc = mdb_env_info(st->env, &info)) || (rc = mdb_env_stat(st->env, &ms)))
     return map_err(rc);
   memset(out, 0, sizeof *out);
+  out->segment_writes = st->seals;
   out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
   out->map_bytes = info.me_mapsize;
   if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)))

@@ -110,6 +110,13 @@ struct vg_store_opts {
    * so a segment is rewritten once per batch; vg_store_flush writes the
    * rest once their span is over */
   int64_t seal_every_s[3];
+  /* at most this many segment rewrites per write transaction (0: 1024),
+   * so that no transaction is long even when a late backfill revises
+   * windows of thousands of spans long past: a commit leaves the spans it
+   * has no budget for pending (readers see them) and the next commits
+   * write them first, oldest first (a restart leaves them to
+   * vg_store_flush) */
+  size_t seal_max;
 };
 
 struct vg_store;
@@ -171,7 +178,12 @@ struct vg_store_wkey {
  * - sealed: final (or revised) windows, written into their segment -- in
  *   batches: they wait in `open` as pending rows (readers already see
  *   them) until a window reaches a seal_every_s boundary, the epoch asks
- *   to flush, or vg_store_flush finds their span over. A window listed in
+ *   to flush, or vg_store_flush finds their span over; at most
+ *   opts.seal_max segments per transaction (a flush the epoch asks for
+ *   ignores that bound: bulk loads), the spans beyond it written by the
+ *   next commits. A revision of a window sealed long ago (loaded through
+ *   vg_store_window_loader) is listed here like any other: its segment is
+ *   rewritten with the new revision, within the same bound. A window listed in
  *   both is sealed AND stays open, which is how a final window that may
  *   still be revised survives a restart exactly;
  * - evict: the writer no longer holds these windows: deleted from `open`
@@ -255,8 +267,10 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
 
 /* Writer, between epochs: writes pending sealed windows whose span ended
  * at or before the watermark (or every pending window when watermark_ns is
- * INT64_MAX) into their segments, visiting at most max_rows rows of `open`
- * per write transaction and using at most max_txns transactions; resumes
+ * INT64_MAX), or that reached their flush boundary (a commit had no budget
+ * for them before a restart), into their segments, visiting at most
+ * max_rows rows of `open` and rewriting at most opts.seal_max segments
+ * per write transaction, using at most max_txns transactions; resumes
  * where the previous call stopped. *flushed (may be NULL) counts the spans
  * written, *more (may be NULL) says whether rows remain to visit. */
 int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
@@ -282,6 +296,9 @@ struct vg_store_stat {
   uint64_t used_bytes;
   uint64_t map_bytes;
   uint64_t segments, open_windows, series, emit_records;
+  /* segment writes by this process since it opened the store (a
+   * transaction replayed after the map grew counts again) */
+  uint64_t segment_writes;
 };
 int vg_store_stat(struct vg_store *st, struct vg_store_stat *out);
 

@@ -4,15 +4,19 @@
  * module persists it).
  *
  * Deltas arrive per (series, base window) -- the workers' epoch tables --
- * and are merged into the base window and, by the same exact merge, into
- * its clock hour and its local day (calendar.h). A window is provisional
- * until the global watermark passes end + lateness; it then becomes final
- * and is emitted once. A delta for a final window still counts: the window's
- * revision goes up by one and it is marked for re-emission. A delta whose
- * base window ended at or before the retention horizon (watermark -
- * retention) is rejected with VG_AGG_REJECT_RETENTION and its events are
- * counted in the rejection counters, never merged silently; windows whose end
- * passes the horizon are evicted after emission.
+ * each with the set of resolutions its readings go into, decided once by
+ * the worker (worker.h, "Late readings"): the writer merges a delta into
+ * exactly those windows -- its base window, its clock hour and its local
+ * day (calendar.h), by the same exact merge -- and never re-decides or
+ * rejects anything. A window is provisional until the global watermark
+ * passes end + lateness; it then becomes final and is emitted once. A delta
+ * for a final window still counts: the window is marked for re-emission,
+ * and its revision goes up by one per emission, however many deltas
+ * changed it in between (a backfill of 60 minutes into one final hour is
+ * one revision, not 60). Windows of a resolution whose end passes that
+ * resolution's retention horizon (global watermark - retention, when the
+ * retention is not 0 = forever) are evicted from memory after emission; that
+ * only decides what memory holds (the store holds the rest).
  *
  * Not thread-safe: owned by the writer thread.
  */
@@ -25,28 +29,42 @@
 #include "vigie/calendar.h"
 #include "vigie/wtable.h"
 
-/* Why events were not aggregated (counters are indexed by it). */
+/* Why events were not aggregated (counters are indexed by it). Running out
+ * of memory is not a reason: it is an error (-ENOMEM), fatal to the epoch. */
 enum vg_agg_reject {
   VG_AGG_ACCEPTED = 0,
-  VG_AGG_REJECT_RETENTION, /* older than the retention horizon */
+  VG_AGG_REJECT_RETENTION, /* no resolution retains its time any more */
   VG_AGG_REJECT_NONFINITE, /* value is NaN or infinite */
-  VG_AGG_REJECT_NOMEM,     /* out of memory while aggregating */
+  /* never returned nor counted any more (out of memory is -ENOMEM); the
+   * value stays until the daemon's metric table drops its label */
+  VG_AGG_REJECT_NOMEM,
   VG_AGG_REJECT_MAX
 };
+
+/* The resolutions a reading (a delta) goes into: a set of these bits. */
+#define VG_INTO_BASE (1u << VG_RES_BASE)
+#define VG_INTO_HOUR (1u << VG_RES_HOUR)
+#define VG_INTO_DAY  (1u << VG_RES_DAY)
+#define VG_INTO_ALL  (VG_INTO_BASE | VG_INTO_HOUR | VG_INTO_DAY)
 
 /* A static name of a rejection reason ("retention", ...). */
 const char *vg_agg_reject_name(enum vg_agg_reject r);
 
 struct vg_window_opts {
-  int64_t lateness_s;  /* a window is final once watermark > end + lateness */
-  int64_t retention_s; /* deltas older than watermark - retention are refused */
+  int64_t lateness_s; /* a window is final once watermark > end + lateness */
+  /* per resolution (enum vg_res), seconds of event time a window is kept
+   * behind the watermark: 0 = forever, else at least lateness_s. The
+   * workers decide with it which resolutions a reading goes into (worker.h);
+   * the writer evicts from memory the windows past it. */
+  int64_t retention_s[3];
   struct vg_acc_opts acc;
 };
 
 struct vg_window_counters {
-  uint64_t rejected[VG_AGG_REJECT_MAX]; /* events, per reason */
+  uint64_t aggregated;                  /* readings merged (the workers accepted them) */
+  uint64_t rejected[VG_AGG_REJECT_MAX]; /* readings, per reason */
   uint64_t finalized;                   /* windows that went final */
-  uint64_t revisions;                   /* changes to final windows */
+  uint64_t revisions;                   /* re-emissions of changed final windows (+1 each) */
   uint64_t evicted;                     /* windows dropped past retention */
 };
 
@@ -72,8 +90,9 @@ struct vg_windows {
   struct vg_window_counters c;
   /* what the next advance has to look at, so an advance that changes
    * nothing costs nothing: the earliest end of a provisional window, the
-   * earliest end of any window, and whether a revision awaits emission */
-  int64_t min_open_end, min_end;
+   * earliest end of any window per resolution, and whether a revision
+   * awaits emission */
+  int64_t min_open_end, min_end[3];
   int pending_emit;
   /* persistence (vg_windows_set_loader): the indices of dirty entries, and
    * where to find final windows that were evicted after being sealed */
@@ -95,16 +114,21 @@ int vg_windows_init(struct vg_windows *w, const struct vg_tz *tz, int64_t base_s
                     const struct vg_window_opts *opts);
 void vg_windows_release(struct vg_windows *w);
 
-/* Merges the delta of one base window [start, end) of a series into its base,
- * hour and day windows. Returns VG_AGG_ACCEPTED or VG_AGG_REJECT_RETENTION
- * (then counted), or -ENOMEM. *revised (may be NULL) tells whether a final
- * window changed. */
+/* Merges the delta of one base window [start, end) of a series into the
+ * windows of the resolutions in `into` (VG_INTO_* bits, not empty: the
+ * worker's decision) among its base window, its hour and its day; windows
+ * not in memory but past their lateness are loaded first (the loader). A
+ * final window that changes is marked for re-emission (its revision goes up
+ * at most once per emission). Returns 0 (VG_AGG_ACCEPTED) or -ENOMEM, fatal
+ * to the epoch (some windows may hold part of the delta). *revised (may be
+ * NULL) tells whether a final window changed. */
 int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64_t end,
-                     const struct vg_acc *delta, int *revised);
+                     unsigned into, const struct vg_acc *delta, int *revised);
 
 /* Moves the watermark to watermark_ns (never back), finalizes windows, calls
  * emit(window, ctx) for each window that went final or was revised since the
- * last call (emit may be NULL), then evicts windows past the retention
+ * last call (emit may be NULL; a revised window comes with its revision
+ * bumped by one), then evicts windows past their resolution's retention
  * horizon. Returns the number of windows emitted. */
 size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
                           void (*emit)(const struct vg_wentry *, void *), void *ctx);
@@ -117,7 +141,8 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
  * vg_windows_evict_final: a final, clean window leaves memory, since the store
  * holds it. A later delta for it (a revision) finds it through the loader,
  * merges into the stored state and bumps its revision. Without a loader,
- * final windows stay in memory until the retention horizon (as before). */
+ * final windows stay in memory until their retention horizon (forever for a
+ * resolution kept forever). */
 /* 0 or -ENOMEM. */
 int vg_windows_set_loader(struct vg_windows *w, vg_window_loader load, void *ctx);
 /* The dirty windows: pointers valid until the next merge, restore or

@@ -25,6 +25,26 @@
  * Event times are int64 nanoseconds since the epoch (UTC); `now` arguments
  * are nanoseconds of one clock chosen by the caller (idle detection).
  *
+ * Late readings (DESIGN.md "Late data, retention, duplicates"): a reading
+ * counts in every resolution that still retains its time, however late it
+ * comes. The worker decides it, once, when it takes the reading, from the
+ * reading's own source partition: with W = floor(partition watermark / 1e9)
+ * -- the partition's highest event time so far, this reading included,
+ * minus out_of_orderness -- the reading goes into resolution r (base, hour,
+ * day) unless r has a retention R_r (opts.win.retention_s[r], 0 = forever)
+ * and the reading's window of r ends at or before W - R_r. So once its base
+ * window is retired a reading still goes into its hour and its day (kept
+ * forever by default); only a reading that no resolution retains is
+ * rejected (VG_AGG_REJECT_RETENTION). The partition's highest event time is
+ * part of its committed position (struct vg_part_pos, restored from the
+ * store at start), so replaying the same messages from a committed position
+ * gives the same decisions whatever the global watermark, the wall clock,
+ * idle timeouts or commit timing were: a rejected reading is the same
+ * reading after a crash (the daemon dead-letters it and dedupes those by
+ * source coordinates). The decision travels with the delta (a delta entry
+ * per base window and set of resolutions) and the writer merges into
+ * exactly those windows, never deciding again (window.h).
+ *
  * Thread-safety: vg_worker_* functions of one worker from one thread at a
  * time (different workers in parallel); vg_agg_collect and the vg_agg
  * accessors from the writer thread only; vg_agg_new/free with no worker
@@ -59,6 +79,8 @@ struct vg_agg_opts {
   int64_t base_s;  /* base window, a divisor of 3600 (default 60) */
   int64_t ooo_ns;  /* allowed out-of-orderness */
   int64_t idle_ns; /* idle_timeout */
+  /* lateness and per-resolution retention: each retention 0 (forever) or
+   * at least the lateness, else VG_ECONFIG */
   struct vg_window_opts win;
 };
 
@@ -84,10 +106,15 @@ void vg_agg_assign(struct vg_agg *a, uint32_t part, uint32_t worker);
 /* Worker i, owned by the aggregator. */
 struct vg_worker *vg_agg_worker(struct vg_agg *a, uint32_t i);
 
-/* Worker thread: aggregates one event read from `part` at `offset`.
- * Returns VG_AGG_ACCEPTED or the reason it was rejected (counted in the
- * epoch and, after collection, in vg_agg_windows()->c.rejected). The
- * partition must belong to this worker (asserted). */
+/* Worker thread: aggregates one event read from `part` at `offset` into
+ * the resolutions that retain its time ("Late readings" above). Returns
+ * VG_AGG_ACCEPTED (counted in the epoch and, after collection, in
+ * vg_agg_windows()->c.aggregated), VG_AGG_REJECT_RETENTION or
+ * VG_AGG_REJECT_NONFINITE (counted in c.rejected), or -ENOMEM: then the
+ * epoch holds part of the reading, and the worker refuses to hand it over
+ * (vg_worker_flush returns -ENOMEM from then on): fatal, the process
+ * restarts from what the store committed. The offset moves on whatever the
+ * outcome. The partition must belong to this worker (asserted). */
 int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
                   const struct vg_agg_event *ev, int64_t now_ns);
 /* Worker thread: the message at `offset` of `part` produced no event (every
@@ -97,7 +124,8 @@ void vg_worker_skip(struct vg_worker *w, uint32_t part, int64_t offset, int64_t 
 /* Worker thread: ends the epoch, handing the delta table and positions to
  * the writer (now_ns is reserved for epoch metadata). Returns 0, or VG_EFULL when the
  * writer is VG_AGG_MAX_PENDING epochs behind: the epoch then simply continues (retry
- * later), nothing is lost. */
+ * later), nothing is lost; or -ENOMEM (fatal after a vg_worker_add that ran
+ * out of memory; otherwise the epoch continues). */
 int vg_worker_flush(struct vg_worker *w, int64_t now_ns);
 /* Worker thread: how many epochs this worker handed over. */
 uint64_t vg_worker_epochs(const struct vg_worker *w);

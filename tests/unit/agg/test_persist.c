@@ -83,14 +83,14 @@ static void sealed_windows_leave_memory_and_revise_from_the_store(void **state) 
   (void)state;
   struct vg_tz *tz = utc();
   struct vg_windows w;
-  struct vg_window_opts o = {.lateness_s = 120, .retention_s = 86400 * 30,
+  struct vg_window_opts o = {.lateness_s = 120, .retention_s = {86400 * 30, 86400 * 30, 86400 * 30},
                              .acc = VG_ACC_OPTS_DEFAULT};
   struct fake_store st = {0};
   assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
   assert_int_equal(vg_windows_set_loader(&w, load, &st), 0);
   struct vg_acc d;
   delta_of(&d, 30, 1.5);
-  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(vg_windows_ndirty(&w), 3); /* base, hour, day */
   /* fresh windows: the store cannot hold them (their writes skip lookups) */
@@ -118,7 +118,7 @@ static void sealed_windows_leave_memory_and_revise_from_the_store(void **state) 
   /* a late event for the sealed window: loaded, merged, revised, re-emitted */
   delta_of(&d, 59, 2.5);
   int revised = 0;
-  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, &d, &revised), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, &revised), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_true(revised);
   assert_int_equal(st.loads, 1); /* only the evicted window was looked up */
@@ -136,7 +136,7 @@ static void sealed_windows_leave_memory_and_revise_from_the_store(void **state) 
   /* a late event for a window the store never had: a new final window */
   vg_windows_advance(&w, 1000 * S, NULL, NULL);
   delta_of(&d, 65, 4);
-  assert_int_equal(vg_windows_merge(&w, 7, 60, 120, &d, &revised), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 7, 60, 120, VG_INTO_ALL, &d, &revised), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(st.loads, 2);
   assert_false(vg_windows_get(&w, 7, VG_RES_BASE, 60)->final);
@@ -156,14 +156,14 @@ static void horizon_keeps_uncommitted_windows(void **state) {
   (void)state;
   struct vg_tz *tz = utc();
   struct vg_windows w;
-  struct vg_window_opts o = {.lateness_s = 60, .retention_s = 3600,
+  struct vg_window_opts o = {.lateness_s = 60, .retention_s = {3600, 3600, 3600},
                              .acc = VG_ACC_OPTS_DEFAULT};
   struct fake_store st = {0};
   assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
   assert_int_equal(vg_windows_set_loader(&w, load, &st), 0);
   struct vg_acc d;
   delta_of(&d, 30, 1);
-  vg_windows_merge(&w, 1, 0, 60, &d, NULL);
+  vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL);
   vg_acc_release(&d);
   /* the watermark jumps years ahead: every window is final and past the
    * horizon, but none has been committed, so none may vanish */
@@ -183,7 +183,7 @@ static void restore_and_skip(void **state) {
   struct vg_agg *a;
   struct vg_agg_opts o = {.nworkers = 1, .nparts = 2, .base_s = 60, .ooo_ns = 0,
                           .idle_ns = 3600 * S,
-                          .win = {.lateness_s = 60, .retention_s = 86400,
+                          .win = {.lateness_s = 60, .retention_s = {86400, 86400, 86400},
                                   .acc = VG_ACC_OPTS_DEFAULT}};
   assert_int_equal(vg_agg_new(tz, &o, 0, &a, err, sizeof err), 0);
   struct vg_wentry saved = {.series = 5, .start = 600, .end = 660, .res = VG_RES_BASE};

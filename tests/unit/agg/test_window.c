@@ -70,11 +70,11 @@ static void window_goes_final_then_revises(void **state) {
   struct vg_tz *tz = load("UTC");
   struct vg_windows w;
   struct vg_window_opts o = {
-      .lateness_s = 120, .retention_s = 7200, .acc = VG_ACC_OPTS_DEFAULT};
+      .lateness_s = 120, .retention_s = {7200, 7200, 0}, .acc = VG_ACC_OPTS_DEFAULT};
   assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
   struct vg_acc d;
   delta_of(&d, 30, 1.5);
-  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   struct emits em = {0};
   /* watermark == end + lateness: still provisional */
@@ -90,7 +90,7 @@ static void window_goes_final_then_revises(void **state) {
   /* a late event still counts: revision 1, re-emitted */
   delta_of(&d, 59, 2.5);
   int revised = 0;
-  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, &d, &revised), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, &revised), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_true(revised);
   base = vg_windows_get(&w, 7, VG_RES_BASE, 0);
@@ -105,28 +105,41 @@ static void window_goes_final_then_revises(void **state) {
   assert_int_equal(hour->revision, 0);
   assert_int_equal(hour->acc.st.count, 2);
   assert_int_equal(w.c.revisions, 1);
-  /* past the retention horizon (watermark - 7200 s): rejected with a reason,
-   * counted, and the old windows are evicted */
+  /* past the retention horizon of base and hour windows (watermark - 7200
+   * s) they leave memory; days are kept forever */
   em.n = 0;
   vg_windows_advance(&w, 86400 * 2 * S, on_emit, &em);
   assert_int_equal(em.n, 2); /* the hour and the day went final */
   assert_null(vg_windows_get(&w, 7, VG_RES_BASE, 0));
+  assert_null(vg_windows_get(&w, 7, VG_RES_HOUR, 0));
+  assert_int_equal(w.c.evicted, 2);
+  /* a late delta the worker sent to the day only (its base window and hour
+   * retired): merged there and nowhere else, the day revised */
   delta_of(&d, 10, 1);
-  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, &d, NULL), VG_AGG_REJECT_RETENTION);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_DAY, &d, &revised), 0);
   vg_acc_release(&d);
-  assert_int_equal(w.c.rejected[VG_AGG_REJECT_RETENTION], 1);
+  assert_true(revised);
+  assert_null(vg_windows_get(&w, 7, VG_RES_BASE, 0));
+  assert_null(vg_windows_get(&w, 7, VG_RES_HOUR, 0));
+  const struct vg_wentry *day = vg_windows_get(&w, 7, VG_RES_DAY, 0);
+  assert_int_equal(day->acc.st.count, 3);
+  em.n = 0;
+  assert_int_equal(vg_windows_advance(&w, 86400 * 2 * S + 1, on_emit, &em), 1);
+  assert_true(em.last[0].res == VG_RES_DAY && em.last[0].revision == 1);
+  assert_int_equal(w.c.revisions, 2);
   assert_string_equal(vg_agg_reject_name(VG_AGG_REJECT_RETENTION),
                       "older than the retention horizon");
-  assert_int_equal(w.c.evicted, 3);
   /* an empty delta creates no window */
   vg_acc_init(&d);
-  assert_int_equal(vg_windows_merge(&w, 8, 86400 * 3, 86400 * 3 + 60, &d, NULL),
-                   VG_AGG_ACCEPTED);
+  assert_int_equal(
+      vg_windows_merge(&w, 8, 86400 * 3, 86400 * 3 + 60, VG_INTO_ALL, &d, NULL),
+      VG_AGG_ACCEPTED);
   assert_null(vg_windows_get(&w, 8, VG_RES_BASE, 86400 * 3));
   /* windows near the end of the representable range do not overflow */
   delta_of(&d, 9000000000LL, 1);
-  assert_int_equal(vg_windows_merge(&w, 9, 9000000000LL, 9000000060LL, &d, NULL),
-                   VG_AGG_ACCEPTED);
+  assert_int_equal(
+      vg_windows_merge(&w, 9, 9000000000LL, 9000000060LL, VG_INTO_ALL, &d, NULL),
+      VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   em.n = 0;
   assert_int_equal(vg_windows_advance(&w, INT64_MAX, on_emit, &em), 3);
@@ -143,7 +156,8 @@ static void rollups_are_exact_merges(void **state) {
   struct vg_tz *tz = load("Europe/Paris");
   struct vg_windows w;
   struct vg_window_opts o = {
-      .lateness_s = 0, .retention_s = 100 * 86400, .acc = VG_ACC_OPTS_DEFAULT};
+      .lateness_s = 0, .retention_s = {100 * 86400, 100 * 86400, 100 * 86400},
+      .acc = VG_ACC_OPTS_DEFAULT};
   o.acc.quantiles = 1;
   assert_int_equal(vg_windows_init(&w, tz, 300, &o), 0);
   struct vg_calendar cal;
@@ -157,7 +171,8 @@ static void rollups_are_exact_merges(void **state) {
     struct vg_acc_opts ao = o.acc;
     vg_acc_init(&d);
     vg_acc_add(&d, &ao, t * S, rng_unit(&r) * 100, 0, 0);
-    assert_int_equal(vg_windows_merge(&w, 1 + i % 3, b.start, b.end, &d, NULL), 0);
+    assert_int_equal(
+        vg_windows_merge(&w, 1 + i % 3, b.start, b.end, VG_INTO_ALL, &d, NULL), 0);
     vg_acc_release(&d);
   }
   for (uint64_t series = 1; series <= 3; series++) {
@@ -198,7 +213,8 @@ static void rollups_are_exact_merges(void **state) {
 static struct vg_tz *windows_in(struct vg_windows *w, const char *zone, int64_t base_s) {
   struct vg_tz *tz = load(zone);
   struct vg_window_opts o = {
-      .lateness_s = 0, .retention_s = 30 * 86400, .acc = VG_ACC_OPTS_DEFAULT};
+      .lateness_s = 0, .retention_s = {30 * 86400, 30 * 86400, 30 * 86400},
+      .acc = VG_ACC_OPTS_DEFAULT};
   assert_int_equal(vg_windows_init(w, tz, base_s, &o), 0);
   return tz;
 }
@@ -212,10 +228,10 @@ static void coarse_windows_found_after_eviction(void **state) {
   struct vg_tz *tz = windows_in(&w, "UTC", 60);
   struct vg_acc d;
   delta_of(&d, 30, 1); /* series 1: base, hour and day at 0 (entries 0-2) */
-  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   delta_of(&d, 7230, 2); /* series 2: entries 3-5 */
-  assert_int_equal(vg_windows_merge(&w, 2, 7200, 7260, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 2, 7200, 7260, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   /* series 1's base and hour go final and leave: series 2's move down */
   struct emits em = {0};
@@ -224,7 +240,8 @@ static void coarse_windows_found_after_eviction(void **state) {
   assert_int_equal(w.t.n, 4);
   for (int k = 0; k < 3; k++) {
     delta_of(&d, 7290 + 60 * k, 3);
-    assert_int_equal(vg_windows_merge(&w, 2, 7260 + 60 * k, 7320 + 60 * k, &d, NULL),
+    assert_int_equal(
+        vg_windows_merge(&w, 2, 7260 + 60 * k, 7320 + 60 * k, VG_INTO_ALL, &d, NULL),
                      VG_AGG_ACCEPTED);
     vg_acc_release(&d);
   }
@@ -240,7 +257,7 @@ static void coarse_windows_found_after_eviction(void **state) {
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 1);
   /* a delta of series 1 after its hour left: a new hour window is made */
   delta_of(&d, 40, 5);
-  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_HOUR, 0)->acc.st.count, 1);
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 2);
@@ -269,10 +286,10 @@ static void stored_window_of_another_span_is_not_cached(void **state) {
   vg_acc_release(&day.acc);
   struct vg_acc d;
   delta_of(&d, 30, 1); /* the first UTC day: into the stored window */
-  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   delta_of(&d, 86430, 2); /* the next UTC day, inside the stored span */
-  assert_int_equal(vg_windows_merge(&w, 1, 86400, 86460, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 1, 86400, 86460, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 2);
   const struct vg_wentry *next = vg_windows_get(&w, 1, VG_RES_DAY, 86400);
@@ -376,7 +393,7 @@ static void real_data_rollups_match_libc_oracle(void **state) {
                           .ooo_ns = 0,
                           .idle_ns = INT64_MAX / 2,
                           .win = {.lateness_s = 3600,
-                                  .retention_s = 3650LL * 86400,
+                                  .retention_s = {0, 0, 0},
                                   .acc = VG_ACC_OPTS_DEFAULT}};
   struct vg_agg *a;
   assert_int_equal(vg_agg_new(tz, &o, 0, &a, NULL, 0), 0);

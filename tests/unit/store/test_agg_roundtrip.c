@@ -91,7 +91,7 @@ static void engine_windows_survive_the_store(void **state) {
                           .ooo_ns = 10 * S,
                           .idle_ns = 3600 * S,
                           .win = {.lateness_s = 300,
-                                  .retention_s = 3650LL * 86400,
+                                  .retention_s = {3650LL * 86400, 3650LL * 86400, 3650LL * 86400},
                                   .acc = VG_ACC_OPTS_DEFAULT}};
   o.win.acc.quantiles = 1;
   o.win.acc.distinct = 1;
@@ -277,7 +277,7 @@ static void evicted_windows_revise_through_the_loader(void **state) {
                           .ooo_ns = 10 * S,
                           .idle_ns = 3600 * S,
                           .win = {.lateness_s = 120,
-                                  .retention_s = 3650LL * 86400,
+                                  .retention_s = {3650LL * 86400, 3650LL * 86400, 3650LL * 86400},
                                   .acc = VG_ACC_OPTS_DEFAULT}};
   struct vg_agg *ref, *a;
   char err[256];

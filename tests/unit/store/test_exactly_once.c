@@ -45,7 +45,7 @@ static struct vg_agg_opts agg_opts(void) {
                               .ooo_ns = 10 * S,
                               .idle_ns = INT64_MAX / 4,
                               .win = {.lateness_s = 120,
-                                      .retention_s = 3650LL * 86400,
+                                      .retention_s = {3650LL * 86400, 3650LL * 86400, 3650LL * 86400},
                                       .acc = VG_ACC_OPTS_DEFAULT}};
 }
 
