@@ -24,8 +24,10 @@ static inline int fp_eq(struct vg_fp a, struct vg_fp b) {
 }
 
 void vg_fpset_release(struct vg_fpset *s) {
-  free(s->v);
-  free(s->slots);
+  if (s->cap) {
+    free(s->u.h.v);
+    free(s->u.h.slots);
+  }
   vg_fpset_init(s);
 }
 
@@ -37,17 +39,20 @@ static void index_put(uint32_t *slots, uint32_t mask, struct vg_fp fp, uint32_t 
 }
 
 int vg_fpset_has(const struct vg_fpset *s, struct vg_fp fp) {
-  if (!s->slots) {
+  if (!s->cap)
+    return s->n && fp_eq(s->u.one, fp);
+  const struct vg_fp *v = s->u.h.v;
+  if (!s->u.h.slots) {
     for (uint32_t i = 0; i < s->n; i++)
-      if (fp_eq(s->v[i], fp))
+      if (fp_eq(v[i], fp))
         return 1;
     return 0;
   }
   for (uint32_t i = fp_hash(fp) & s->mask;; i = (i + 1) & s->mask) {
-    uint32_t k = s->slots[i];
+    uint32_t k = s->u.h.slots[i];
     if (k == 0)
       return 0;
-    if (fp_eq(s->v[k - 1], fp))
+    if (fp_eq(v[k - 1], fp))
       return 1;
   }
 }
@@ -57,41 +62,53 @@ static int reindex(struct vg_fpset *s, uint32_t nslots) {
   uint32_t *sl = calloc(nslots, sizeof *sl);
   if (!sl)
     return -ENOMEM;
-  free(s->slots);
-  s->slots = sl;
+  free(s->u.h.slots);
+  s->u.h.slots = sl;
   s->mask = nslots - 1;
   for (uint32_t i = 0; i < s->n; i++)
-    index_put(sl, s->mask, s->v[i], i);
+    index_put(sl, s->mask, s->u.h.v[i], i);
   return 0;
 }
 
 int vg_fpset_add(struct vg_fpset *s, struct vg_fp fp) {
+  if (s->n == 0 && s->cap == 0) {
+    s->u.one = fp;
+    s->n = 1;
+    return 0;
+  }
   if (s->n == UINT32_MAX)
     return -ENOMEM;
-  if (s->n == s->cap) {
-    uint32_t cap = s->cap ? (s->cap > UINT32_MAX / 2 ? UINT32_MAX : s->cap * 2) : 1;
-    struct vg_fp *v = realloc(s->v, (size_t)cap * sizeof *v);
+  if (s->n == s->cap || s->cap == 0) {
+    /* from the struct to the heap at the second fingerprint */
+    uint32_t cap = s->cap ? (s->cap > UINT32_MAX / 2 ? UINT32_MAX : s->cap * 2) : 4;
+    struct vg_fp *v = realloc(s->cap ? s->u.h.v : NULL, (size_t)cap * sizeof *v);
     if (!v)
       return -ENOMEM;
-    s->v = v;
+    if (!s->cap) {
+      v[0] = s->u.one;
+      s->u.h.slots = NULL;
+    }
+    s->u.h.v = v;
     s->cap = cap;
   }
   if (s->n + 1 > VG_FPSET_LINEAR &&
-      (!s->slots || (uint64_t)(s->n + 1) * 2 > (uint64_t)s->mask + 1)) {
-    uint32_t nslots = s->slots ? (s->mask + 1) * 2 : 64;
+      (!s->u.h.slots || (uint64_t)(s->n + 1) * 2 > (uint64_t)s->mask + 1)) {
+    uint32_t nslots = s->u.h.slots ? (s->mask + 1) * 2 : 64;
     if ((uint64_t)nslots > (uint64_t)UINT32_MAX / 2 || reindex(s, nslots) < 0)
       return -ENOMEM;
   }
-  s->v[s->n] = fp;
-  if (s->slots)
-    index_put(s->slots, s->mask, fp, s->n);
+  s->u.h.v[s->n] = fp;
+  if (s->u.h.slots)
+    index_put(s->u.h.slots, s->mask, fp, s->n);
   s->n++;
   return 0;
 }
 
 size_t vg_fpset_bytes(const struct vg_fpset *s) {
-  return (size_t)s->cap * sizeof *s->v +
-         (s->slots ? ((size_t)s->mask + 1) * sizeof *s->slots : 0);
+  if (!s->cap)
+    return 0;
+  return (size_t)s->cap * sizeof *s->u.h.v +
+         (s->u.h.slots ? ((size_t)s->mask + 1) * sizeof *s->u.h.slots : 0);
 }
 
 /* ---- the table of sets ---------------------------------------------------- */

@@ -103,9 +103,17 @@ static void mark_dirty(struct vg_windows *w, struct vg_wentry *e) {
   e->dirty = 1;
 }
 
+struct fp_idle_ctx {
+  uint32_t gen;  /* the table's, after this clean */
+  int64_t wm_s;  /* the watermark, seconds (INT64_MIN: none yet) */
+};
+
+/* Not used since the previous clean, and either its window is behind the
+ * watermark (what comes now is late or a copy) or it has been idle long. */
 static int fp_idle(const struct vg_fpent *f, void *ctx) {
-  const struct vg_fpsets *t = ctx;
-  return t->gen - f->used >= VG_FP_IDLE_CLEANS;
+  const struct fp_idle_ctx *c = ctx;
+  uint32_t idle = c->gen - f->used; /* 1: used in the epoch just committed */
+  return idle >= 2 && (f->end <= c->wm_s || idle >= VG_FP_IDLE_CLEANS);
 }
 
 void vg_windows_clean(struct vg_windows *w) {
@@ -124,9 +132,13 @@ void vg_windows_clean(struct vg_windows *w) {
   }
   t->ndirty = 0;
   t->gen++;
-  /* every few cleans: what is idle is in the store and can leave */
-  if (w->fpload && t->gen % VG_FP_IDLE_CLEANS == 0)
-    vg_fpsets_drop(t, fp_idle, t);
+  /* what is idle is in the store and can leave */
+  if (w->fpload && t->n) {
+    struct fp_idle_ctx c = {t->gen, w->watermark_ns == INT64_MIN
+                                        ? INT64_MIN
+                                        : vg_floor_div(w->watermark_ns, 1000000000)};
+    vg_fpsets_drop(t, fp_idle, &c);
+  }
 }
 
 static int fp_window_gone(const struct vg_fpent *f, void *ctx) {

@@ -22,10 +22,11 @@
  * struct vg_fpsets is the writer's table of sets by (series, base window)
  * (window.h keeps it beside the open windows).
  *
- * Memory: 16 bytes per fingerprint (arrays grow by doubling) plus 4 bytes
- * per index slot (2 to 4 slots per fingerprint past VG_FPSET_LINEAR), and
- * 88 bytes per set in the table plus 16 per index slot pair. bench/dedupe.c
- * measures it.
+ * Memory: a set of one fingerprint (a sensor's base window) is held in its
+ * struct; a bigger one takes 16 bytes per fingerprint (arrays grow by
+ * doubling) plus 4 bytes per index slot (2 to 4 slots per fingerprint past
+ * VG_FPSET_LINEAR). The table takes 72 bytes per set plus 16 to 32 of
+ * index. bench/dedupe.c measures it.
  *
  * Not thread-safe: one owner (the writer thread).
  */
@@ -45,14 +46,24 @@ struct vg_fp {
 #define VG_FPSET_LINEAR 8
 
 struct vg_fpset {
-  struct vg_fp *v;  /* n fingerprints, in the order recorded */
-  uint32_t n, cap;
-  uint32_t *slots;  /* index + 1 of v, 0 = empty; NULL while n <= VG_FPSET_LINEAR */
-  uint32_t mask;    /* slots - 1 */
+  uint32_t n, cap; /* cap 0: at most one fingerprint, held in u.one */
+  uint32_t mask;   /* index slots - 1 */
+  union {
+    struct vg_fp one; /* a sensor's window: no allocation */
+    struct {
+      struct vg_fp *v;  /* n fingerprints, in the order recorded */
+      uint32_t *slots;  /* index + 1 of v, 0 = empty; NULL while n <= VG_FPSET_LINEAR */
+    } h;
+  } u;
 };
 
 static inline void vg_fpset_init(struct vg_fpset *s) {
   *s = (struct vg_fpset){0};
+}
+/* The fingerprints, in the order recorded (n of them). Valid until the set
+ * changes or moves. */
+static inline const struct vg_fp *vg_fpset_v(const struct vg_fpset *s) {
+  return s->cap ? s->u.h.v : &s->u.one;
 }
 void vg_fpset_release(struct vg_fpset *s);
 /* 1 when fp is in the set. */

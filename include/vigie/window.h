@@ -178,9 +178,8 @@ static inline const struct vg_wentry *vg_windows_dirty_at(const struct vg_window
   return &w->t.e[w->dirty[i]];
 }
 /* The store committed every dirty window (and the new fingerprints of
- * every set listed by vg_windows_fprow): clear the marks, and let the sets
- * idle for VG_FP_IDLE_CLEANS cleans leave memory (with a fingerprint
- * loader). */
+ * every set listed by vg_windows_fprow): clear the marks, and let the idle
+ * sets leave memory (with a fingerprint loader; "duplicates" below). */
 void vg_windows_clean(struct vg_windows *w);
 /* Drops final windows that are clean and emitted. Returns how many. */
 uint32_t vg_windows_evict_final(struct vg_windows *w);
@@ -192,11 +191,14 @@ int vg_windows_restore(struct vg_windows *w, const struct vg_wentry *src);
  *
  * Each base window that a dedupe delta reached has a fingerprint set,
  * kept while the window is in memory -- and, with a fingerprint loader,
- * only while it is in use: a clean set not looked up during the last
- * VG_FP_IDLE_CLEANS cleans leaves memory (a sensor's window gets its
- * reading and no more; a mobility counter's, hundreds during its minute),
- * to be loaded again from the store at its next lookup (a re-sent copy, a
- * late reading). A set whose base window leaves memory leaves with it. The
+ * only while it is in use: at each clean, a set not looked up since the
+ * previous clean leaves memory once the watermark has passed its window's
+ * end (only late readings and copies come after that), or after
+ * VG_FP_IDLE_CLEANS cleans anyway; it is loaded again from the store at its
+ * next lookup (a re-sent copy, a late reading). A sensor's window gets its
+ * reading and no more, a mobility counter's hundreds during its minute: so
+ * memory holds the sets of the windows being filled. A set whose base
+ * window leaves memory leaves with it. The
  * writer persists the new fingerprints of each set in the same transaction
  * as the windows (vg_windows_fprow), then vg_windows_clean marks them
  * saved. */
@@ -225,7 +227,7 @@ static inline uint32_t vg_windows_nfpdirty(const struct vg_windows *w) {
 static inline struct vg_fprow vg_windows_fprow(const struct vg_windows *w, uint32_t i) {
   const struct vg_fpent *f = &w->fps->e[w->fps->dirty[i]];
   return (struct vg_fprow){f->series, f->start, f->end, f->saved, f->s.n - f->saved,
-                           f->s.v + f->saved};
+                           vg_fpset_v(&f->s) + f->saved};
 }
 /* Bytes held by the fingerprint sets; *nsets and *nfps (may be NULL) get
  * their numbers. */

@@ -329,6 +329,36 @@ static void copy_of_a_final_window_is_no_revision(void **state) {
   vg_tz_free(tz);
 }
 
+/* A set: one fingerprint in its struct, then on the heap, scanned, then
+ * indexed; every member found, in the order recorded, no other. */
+static void a_set_grows_and_finds(void **state) {
+  (void)state;
+  struct vg_fpset s;
+  vg_fpset_init(&s);
+  struct rng g = {9};
+  enum { N = 3000 };
+  static struct vg_fp f[N];
+  for (int i = 0; i < N; i++) {
+    f[i] = (struct vg_fp){(int64_t)(rng_next(&g) >> 1), i % 3 ? rng_next(&g) : 0};
+    assert_false(vg_fpset_has(&s, f[i]));
+    assert_int_equal(vg_fpset_add(&s, f[i]), 0);
+    if (i == 0)
+      assert_int_equal(vg_fpset_bytes(&s), 0); /* in the struct */
+    if (i % 97 == 0 || i < 20)
+      for (int k = 0; k <= i; k++)
+        assert_true(vg_fpset_has(&s, f[k]));
+  }
+  assert_int_equal(s.n, N);
+  assert_memory_equal(vg_fpset_v(&s), f, sizeof f);
+  for (int i = 0; i < N; i++) {
+    assert_true(vg_fpset_has(&s, f[i]));
+    assert_false(vg_fpset_has(&s, (struct vg_fp){f[i].t, f[i].key ^ 1}));
+  }
+  assert_true(vg_fpset_bytes(&s) >= N * sizeof f[0]);
+  vg_fpset_release(&s);
+  assert_int_equal(s.n, 0);
+}
+
 /* Randomized: NSER series (every other one with distinct keys, several
  * readings per instant) over 3 hours, sent by 4 partitions of 2 workers
  * in epochs of random length; one reading in five is sent again, some
@@ -463,6 +493,7 @@ int vg_test_agg_dedupe(void) {
       cmocka_unit_test(past_the_horizon_unchecked),
       cmocka_unit_test(without_dedupe_copies_count),
       cmocka_unit_test(copy_of_a_final_window_is_no_revision),
+      cmocka_unit_test(a_set_grows_and_finds),
       cmocka_unit_test(random_copies_equal_the_oracle),
   };
   return cmocka_run_group_tests_name("agg_dedupe", tests, NULL, NULL);

@@ -81,10 +81,10 @@ static void fingerprints_round_trip(void **state) {
   assert_int_equal(dedupe_rows(st), 4);
   struct vg_fpset s;
   assert_int_equal(stored_fps(st, 1, a0, a0 + 60, &s), 3);
-  assert_memory_equal(s.v, fa, sizeof fa);
+  assert_memory_equal(vg_fpset_v(&s), fa, sizeof fa);
   vg_fpset_release(&s);
   assert_int_equal(stored_fps(st, 2, a0, a0 + 60, &s), 1);
-  assert_true(s.v[0].t == fb.t && s.v[0].key == fb.key);
+  assert_true(vg_fpset_v(&s)[0].t == fb.t && vg_fpset_v(&s)[0].key == fb.key);
   vg_fpset_release(&s);
   assert_int_equal(stored_fps(st, 1, a1, a1 + 60, &s), 1);
   vg_fpset_release(&s);
