@@ -94,7 +94,7 @@ static void design_sample_parses(void **state) {
   assert_int_equal(c.sources[1].precision, VG_CONF_PREC_NS);
   assert_int_equal(c.sources[1].dedupe, 0); /* opt-in */
   assert_int_equal(c.sources[1].dedupe_max, 10000);
-  assert_int_equal(c.retention_dedupe_ns, 7 * 86400 * 1000000000LL);
+  assert_int_equal(c.retention_dedupe_ns, 86400 * 1000000000LL);
   vg_config_release(&c);
   /* the dedupe keys */
   assert_int_equal(parse("retention: {dedupe: 2d}\nsources:\n  - topic: a\n    time_key: t\n"
