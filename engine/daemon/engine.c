@@ -64,10 +64,12 @@
     size_t n, cap;                                                             \
   }
 
+/* 0 or -ENOMEM; one expression, parenthesized so that it composes (x &&
+ * VEC_PUSH(...) once pushed without growing) */
 #define VEC_PUSH(vec, x)                                                       \
-  ((vec).n == (vec).cap ? vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v) : 0) \
-      ? -ENOMEM                                                                \
-      : ((vec).v[(vec).n++] = (x), 0)
+  (((vec).n == (vec).cap ? vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v) : 0) \
+       ? -ENOMEM                                                               \
+       : ((vec).v[(vec).n++] = (x), 0))
 
 static int vec_grow(void **v, size_t *cap, size_t elem) {
   size_t nc = *cap ? *cap * 2 : 64;
@@ -994,7 +996,9 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
   /* the new fingerprints of dedupe sources, with their windows */
   for (uint32_t i = 0; i < vg_windows_nfpdirty(win); i++) {
     struct vg_fprow r = vg_windows_fprow(win, i);
-    if (r.n && VEC_PUSH(e->fps, r) != 0)
+    if (r.n == 0)
+      continue; /* looked up, nothing new (copies only) */
+    if (VEC_PUSH(e->fps, r) != 0)
       return -ENOMEM;
   }
   for (size_t off = 0; off < e->series_keys.len;) {
