@@ -9,7 +9,8 @@ so many copies reach windows that are final and out of vigied's memory).
 The two directions are interleaved, each in its file's order.
 
 - dedupe on, with kill -9 at random moments while the stream is produced
-  in chunks, then a last run in service mode: every window (1m, 1h, 1d)
+  in chunks (each run is killed while it reads its chunk, or just after),
+  then a last run in service mode: every window (1m, 1h, 1d)
   equals the oracle computed from the first copy of each reading only; the
   last run's vigie_duplicates_total equals the copies among the messages it
   read (from the offsets the killed runs committed, read back from the
@@ -201,11 +202,15 @@ def test_resent_readings_count_once_through_kill_9(kafka, kcat, bin_path, tmp_pa
     log = open(tmp_path / "crash.log", "w")
     exited = []
     for i in range(KILLS - 1):
-        produce(kcat, kafka.bootstrap, topic_name,
-                [(k, line) for k, line, *_ in msgs[i * chunk:(i + 1) * chunk]])
+        # half the chunk, vigied, the other half while it reads: killed
+        # while it reads and commits, or just after
+        part = [(k, line) for k, line, *_ in msgs[i * chunk:(i + 1) * chunk]]
+        produce(kcat, kafka.bootstrap, topic_name, part[:len(part) // 2])
         p = subprocess.Popen([bin_path("vigied"), "--config", cfg], stdout=log,
                              stderr=subprocess.STDOUT)
-        time.sleep(rnd.uniform(0.3, 2.5))
+        time.sleep(rnd.uniform(0.1, 0.6))
+        produce(kcat, kafka.bootstrap, topic_name, part[len(part) // 2:])
+        time.sleep(rnd.uniform(0.0, 0.6))
         if p.poll() is not None:
             exited.append(p.returncode)
         p.send_signal(signal.SIGKILL)
