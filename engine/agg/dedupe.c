@@ -134,7 +134,8 @@ void vg_fpsets_release(struct vg_fpsets *t) {
   vg_fpsets_init(t);
 }
 
-struct vg_fpent *vg_fpsets_find(const struct vg_fpsets *t, uint64_t series, int64_t start) {
+struct vg_fpent *vg_fpsets_find(const struct vg_fpsets *t, uint64_t series,
+                                int64_t start) {
   if (!t->slots)
     return NULL;
   uint32_t h = ent_hash(series, start);

@@ -51,8 +51,8 @@ struct vg_fpset {
   union {
     struct vg_fp one; /* a sensor's window: no allocation */
     struct {
-      struct vg_fp *v;  /* n fingerprints, in the order recorded */
-      uint32_t *slots;  /* index + 1 of v, 0 = empty; NULL while n <= VG_FPSET_LINEAR */
+      struct vg_fp *v; /* n fingerprints, in the order recorded */
+      uint32_t *slots; /* index + 1 of v, 0 = empty; NULL while n <= VG_FPSET_LINEAR */
     } h;
   } u;
 };
@@ -89,9 +89,9 @@ struct vg_fprow {
 struct vg_fpent {
   uint64_t series;
   int64_t start, end;
-  uint32_t saved;   /* s.v[0, saved) are in the store */
-  uint32_t used;    /* the table's clean count when last looked up */
-  uint8_t dirty;    /* listed in dirty[] */
+  uint32_t saved; /* the set's first `saved` fingerprints are in the store */
+  uint32_t used;  /* the table's clean count when last looked up */
+  uint8_t dirty;  /* listed in dirty[] */
   struct vg_fpset s;
 };
 
@@ -108,7 +108,8 @@ struct vg_fpsets {
 void vg_fpsets_init(struct vg_fpsets *t);
 void vg_fpsets_release(struct vg_fpsets *t);
 /* The set of (series, base window start), or NULL. */
-struct vg_fpent *vg_fpsets_find(const struct vg_fpsets *t, uint64_t series, int64_t start);
+struct vg_fpent *vg_fpsets_find(const struct vg_fpsets *t, uint64_t series,
+                                int64_t start);
 /* Adds an empty set for (series, [start, end)) (not in the table: the
  * caller checked), listed dirty. The pointer is valid until the next
  * insert or drop. 0 or -ENOMEM. */
