@@ -347,6 +347,8 @@ sources:
                     ("vigie-bench-codec", [os.path.join(bld, "bench", "vigie-bench-codec")]),
                     ("vigie-bench-agg", [os.path.join(bld, "bench", "vigie-bench-agg"),
                                          "--events", "1000000", "--repeat", "1"]),
+                    ("vigie-bench-dedupe", [os.path.join(bld, "bench", "vigie-bench-dedupe"),
+                                            "--repeat", "1", "--workdir", work]),
                     ("vigie-bench-store", [os.path.join(bld, "bench", "vigie-bench-store"),
                                            "--dir", os.path.join(work, "store-bench"),
                                            "--max-series", "10000"]),

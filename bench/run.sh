@@ -19,5 +19,6 @@ done
 [ -x "$py" ] || { echo "bench/run.sh: no Python venv at $py (tools/bootstrap.sh)" >&2; exit 1; }
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C "$build" vigied vigie-gen vigie-rawconsume vigie-bench-codec vigie-bench-agg \
+  vigie-bench-dedupe \
   vigie-bench-store vigie-bench-vigieq-sql vigie-bench-vigieq vigieq >/dev/null
 exec "$py" "$root/bench/bench.py" --build "$build" "$@"

@@ -7,6 +7,12 @@
  * Finalization is a scan of the table when the watermark passes the
  * earliest pending end; eviction is a batch compaction. Both are per epoch,
  * not per event.
+ *
+ * The fingerprint sets of dedupe sources (dedupe.h) sit beside the base
+ * windows in a table of their own, so that windows of other sources carry
+ * nothing for them: every compaction of the windows drops the sets whose
+ * window left, and each clean drops the sets idle for a while (they are
+ * in the store, and loaded again at their next lookup).
  */
 #include <assert.h>
 #include <errno.h>
@@ -46,6 +52,9 @@ int vg_windows_init(struct vg_windows *w, const struct vg_tz *tz, int64_t base_s
   w->coarse_mask = (1u << 15) - 1;
   w->coarse = calloc((size_t)w->coarse_mask + 1, sizeof *w->coarse); /* optional */
   w->gen = 1; /* the zeroed cache entries are stale */
+  w->fps = NULL;
+  w->fpload = NULL;
+  w->fpload_ctx = NULL;
   return 0;
 }
 
@@ -56,6 +65,11 @@ void vg_windows_release(struct vg_windows *w) {
   w->ndirty = w->capdirty = 0;
   free(w->coarse);
   w->coarse = NULL;
+  if (w->fps) {
+    vg_fpsets_release(w->fps);
+    free(w->fps);
+    w->fps = NULL;
+  }
 }
 
 static int passed(const struct vg_windows *w, int64_t end);
@@ -89,12 +103,53 @@ static void mark_dirty(struct vg_windows *w, struct vg_wentry *e) {
   e->dirty = 1;
 }
 
+struct fp_idle_ctx {
+  uint32_t gen;  /* the table's, after this clean */
+  int64_t wm_s;  /* the watermark, seconds (INT64_MIN: none yet) */
+};
+
+/* Not used since the previous clean, and either its window is behind the
+ * watermark (what comes now is late or a copy) or it has been idle long. */
+static int fp_idle(const struct vg_fpent *f, void *ctx) {
+  const struct fp_idle_ctx *c = ctx;
+  uint32_t idle = c->gen - f->used; /* 1: used in the epoch just committed */
+  return idle >= 2 && (f->end <= c->wm_s || idle >= VG_FP_IDLE_CLEANS);
+}
+
 void vg_windows_clean(struct vg_windows *w) {
   for (uint32_t i = 0; i < w->ndirty; i++) {
     w->t.e[w->dirty[i]].dirty = 0;
     w->t.e[w->dirty[i]].stored = 1;
   }
   w->ndirty = 0;
+  struct vg_fpsets *t = w->fps;
+  if (!t)
+    return;
+  for (uint32_t i = 0; i < t->ndirty; i++) {
+    struct vg_fpent *f = &t->e[t->dirty[i]];
+    f->saved = f->s.n;
+    f->dirty = 0;
+  }
+  t->ndirty = 0;
+  t->gen++;
+  /* what is idle is in the store and can leave */
+  if (w->fpload && t->n) {
+    struct fp_idle_ctx c = {t->gen, w->watermark_ns == INT64_MIN
+                                        ? INT64_MIN
+                                        : vg_floor_div(w->watermark_ns, 1000000000)};
+    vg_fpsets_drop(t, fp_idle, &c);
+  }
+}
+
+static int fp_window_gone(const struct vg_fpent *f, void *ctx) {
+  const struct vg_windows *w = ctx;
+  return !vg_wtable_find(&w->t, f->series, VG_RES_BASE, f->start);
+}
+
+/* After a compaction of the windows: the sets of base windows that left. */
+static void fp_follow_windows(struct vg_windows *w) {
+  if (w->fps && w->fps->n)
+    vg_fpsets_drop(w->fps, fp_window_gone, w);
 }
 
 /* Rebuilds the dirty list after a compaction moved entries. */
@@ -146,6 +201,7 @@ uint32_t vg_windows_evict_final(struct vg_windows *w) {
     entries_moved(w);
     reindex_dirty(w);
     recompute_mins(w);
+    fp_follow_windows(w);
   }
   return before - w->t.n;
 }
@@ -323,8 +379,10 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
   if (due) {
     uint32_t before = w->t.n;
     vg_wtable_compact(&w->t, past_horizon, &hz);
-    if (w->t.n != before)
+    if (w->t.n != before) {
       entries_moved(w);
+      fp_follow_windows(w);
+    }
     w->c.evicted += before - w->t.n;
     if (w->t.n != before && w->load)
       reindex_dirty(w);
@@ -334,4 +392,55 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
       note_end(w, &w->t.e[k]);
   }
   return emitted;
+}
+
+/* ---- duplicates ---------------------------------------------------------- */
+
+void vg_windows_set_fp_loader(struct vg_windows *w, vg_fpset_loader load, void *ctx) {
+  w->fpload = load;
+  w->fpload_ctx = ctx;
+}
+
+int vg_windows_fpset(struct vg_windows *w, uint64_t series, int64_t start, int64_t end,
+                     struct vg_fpset **out) {
+  if (!w->fps) {
+    if (!(w->fps = malloc(sizeof *w->fps)))
+      return -ENOMEM;
+    vg_fpsets_init(w->fps);
+  }
+  struct vg_fpent *f = vg_fpsets_find(w->fps, series, start);
+  if (f) {
+    *out = &f->s;
+    return vg_fpsets_touch(w->fps, f);
+  }
+  /* the window first: a final one out of memory is loaded, and whether the
+   * store may hold it tells whether it may hold fingerprints of it (a
+   * window never committed has none: no lookup) */
+  struct vg_wentry *e;
+  int rc = get_window(w, series, VG_RES_BASE, (struct vg_span){start, end}, &e);
+  if (rc)
+    return rc;
+  int stored = e->stored;
+  if ((rc = vg_fpsets_insert(w->fps, series, start, end, &f)))
+    return rc;
+  if (stored && w->fpload) {
+    rc = w->fpload(w->fpload_ctx, series, start, end, &f->s);
+    if (rc < 0)
+      return rc; /* the set stays empty; fatal to the epoch anyway */
+    f->saved = f->s.n;
+  }
+  *out = &f->s;
+  return 0;
+}
+
+size_t vg_windows_fp_bytes(const struct vg_windows *w, uint32_t *nsets, uint64_t *nfps) {
+  uint64_t n = 0;
+  if (w->fps)
+    for (uint32_t k = 0; k < w->fps->n; k++)
+      n += w->fps->e[k].s.n;
+  if (nsets)
+    *nsets = w->fps ? w->fps->n : 0;
+  if (nfps)
+    *nfps = n;
+  return w->fps ? vg_fpsets_bytes(w->fps) : 0;
 }

@@ -15,6 +15,13 @@
  * into every resolution -- is keyed (series, 0, base start) as a base window
  * is, and a late reading whose base window is retired gets an entry of its
  * own beside it. merge_epoch hands the set to vg_windows_merge.
+ *
+ * Duplicates (worker.h): readings of dedupe sources go into a delta table
+ * of their own (struct dd_epoch) that also keeps each reading, chained per
+ * entry in arrival order, and indexes them by identity, so that a copy
+ * within the epoch is found in one probe. The writer checks each entry's
+ * readings against its base window's fingerprint set and rebuilds the
+ * entry's accumulator without the copies it finds (merge_dedupe).
  */
 #include <errno.h>
 #include <math.h>
@@ -30,12 +37,45 @@
 
 _Static_assert(VG_SPSC_CAP >= VG_AGG_MAX_PENDING + 2, "rings must hold every epoch");
 
+#define DD_NONE    UINT32_MAX
+#define DD_HAS_KEY (1u << 31) /* in dd_reading.part */
+
+/* A reading of a dedupe source, kept with its epoch. */
+struct dd_reading {
+  int64_t t;      /* event time, ns */
+  double v;
+  uint64_t key;   /* distinct-key hash, 0 without one */
+  uint32_t part;  /* its partition, | DD_HAS_KEY when it has a distinct key */
+  uint32_t delta; /* its entry in dd_epoch.deltas */
+  uint32_t next;  /* the entry's next reading, DD_NONE after the last */
+  uint32_t dup;   /* the writer found it counted before */
+};
+
+/* An entry's readings (head .. tail by next) and its dedupe_max. */
+struct dd_delta {
+  uint32_t head, tail, max;
+};
+
+/* The epoch's readings of dedupe sources (worker.h "Duplicates"). */
+struct dd_epoch {
+  struct vg_wtable deltas; /* keyed as epoch.deltas */
+  struct dd_delta *info;   /* per entry of deltas */
+  uint32_t capinfo;
+  struct dd_reading *r;
+  uint32_t nr, capr;
+  uint32_t *slots; /* readings by identity: index + 1, 0 = empty */
+  uint32_t mask;
+  int used; /* anything to merge or count (ddc) */
+};
+
 struct epoch {
   uint32_t worker;
   uint64_t seq;
   struct vg_wtable deltas;
   uint64_t aggregated; /* readings accepted */
   uint64_t rejected[VG_AGG_REJECT_MAX];
+  struct dd_epoch dd;
+  struct vg_dedupe_counts *ddc; /* nparts entries, counted by the worker */
   struct vg_part_pos pos[]; /* nparts entries; only the worker's are used */
 };
 
@@ -51,6 +91,7 @@ struct vg_worker {
   int64_t ooo_ns;
   int64_t keep_s[3];  /* retention per resolution, 0 = forever */
   int64_t keep_min_s; /* the shortest non-zero one (0: all forever) */
+  int64_t dedupe_s;   /* dedupe horizon, 0: as long as base windows */
   int failed;         /* ran out of memory: the epoch is incomplete */
   struct vg_part_pos *pos; /* running positions of every partition (own ones used) */
 };
@@ -63,7 +104,10 @@ struct vg_agg {
   struct vg_watermarks wm;
   struct vg_part_pos *committed;
   uint64_t *merged; /* per worker: epochs merged (the last one's seq + 1) */
+  struct vg_dedupe_counts *dd; /* per partition, collected */
 };
+
+static void epoch_free(struct epoch *e);
 
 static struct epoch *epoch_new(uint32_t nparts, uint32_t worker) {
   struct epoch *e = calloc(1, sizeof *e + (size_t)nparts * sizeof e->pos[0]);
@@ -71,6 +115,11 @@ static struct epoch *epoch_new(uint32_t nparts, uint32_t worker) {
     return NULL;
   e->worker = worker;
   vg_wtable_init(&e->deltas);
+  vg_wtable_init(&e->dd.deltas);
+  if (!(e->ddc = calloc(nparts, sizeof *e->ddc))) {
+    epoch_free(e);
+    return NULL;
+  }
   return e;
 }
 
@@ -78,6 +127,11 @@ static void epoch_free(struct epoch *e) {
   if (!e)
     return;
   vg_wtable_release(&e->deltas);
+  vg_wtable_release(&e->dd.deltas);
+  free(e->dd.info);
+  free(e->dd.r);
+  free(e->dd.slots);
+  free(e->ddc);
   free(e);
 }
 
@@ -90,7 +144,7 @@ int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t n
                 opts->win.retention_s[r] >= opts->win.lateness_s);
   if (opts->nworkers == 0 || opts->nparts == 0 || opts->base_s <= 0 ||
       3600 % opts->base_s != 0 || !keep_ok || opts->win.lateness_s < 0 ||
-      opts->ooo_ns < 0 || opts->idle_ns < 0) {
+      opts->ooo_ns < 0 || opts->idle_ns < 0 || opts->dedupe_s < 0) {
     if (errstr_size)
       snprintf(errstr, errstr_size,
                "invalid aggregation options: need workers >= 1, partitions >= 1, a base "
@@ -107,7 +161,8 @@ int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t n
   a->workers = calloc(opts->nworkers, sizeof *a->workers);
   a->committed = calloc(opts->nparts, sizeof *a->committed);
   a->merged = calloc(opts->nworkers, sizeof *a->merged);
-  if (!a->owner || !a->workers || !a->committed || !a->merged)
+  a->dd = calloc(opts->nparts, sizeof *a->dd);
+  if (!a->owner || !a->workers || !a->committed || !a->merged || !a->dd)
     goto fail;
   if (vg_windows_init(&a->win, tz, opts->base_s, &opts->win) != 0)
     goto fail;
@@ -131,6 +186,7 @@ int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t n
     w->id = i;
     w->acc = opts->win.acc;
     w->ooo_ns = opts->ooo_ns;
+    w->dedupe_s = opts->dedupe_s;
     for (int r = 0; r < 3; r++) {
       int64_t k = opts->win.retention_s[r];
       w->keep_s[r] = k;
@@ -179,6 +235,7 @@ void vg_agg_free(struct vg_agg *a) {
   free(a->owner);
   free(a->committed);
   free(a->merged);
+  free(a->dd);
   free(a);
 }
 
@@ -214,6 +271,130 @@ static unsigned retained_by(struct vg_worker *w, const struct vg_part_pos *pos,
   return into;
 }
 
+/* A reading of a source without dedupe, or past the dedupe horizon, into
+ * its delta. */
+static inline int add_plain(struct vg_worker *w, struct epoch *e,
+                            const struct vg_agg_event *ev, struct vg_span s, unsigned into) {
+  struct vg_wentry *d;
+  uint8_t key = (uint8_t)(VG_INTO_ALL ^ into);
+  if (vg_wtable_get(&e->deltas, ev->series, key, s.start, s.end, &d) != 0 ||
+      vg_acc_add(&d->acc, &w->acc, ev->time_ns, ev->value, ev->has_distinct,
+                 ev->distinct) != 0) {
+    w->failed = 1; /* the epoch may hold part of the reading: never hand it */
+    return -ENOMEM;
+  }
+  e->aggregated++;
+  return VG_AGG_ACCEPTED;
+}
+
+static inline uint32_t dd_hash(uint32_t delta, int64_t t, uint64_t key) {
+  uint64_t h = (uint64_t)t * 0x9e3779b97f4a7c15ULL ^ key ^ ((uint64_t)delta << 40);
+  h ^= h >> 32;
+  h *= 0xd6e8feb86659fd93ULL;
+  h ^= h >> 32;
+  return (uint32_t)h;
+}
+
+static void dd_index_put(struct dd_epoch *dd, uint32_t idx) {
+  const struct dd_reading *r = &dd->r[idx];
+  uint32_t i = dd_hash(r->delta, r->t, r->key) & dd->mask;
+  while (dd->slots[i])
+    i = (i + 1) & dd->mask;
+  dd->slots[i] = idx + 1;
+}
+
+/* Room for one more reading (and its index slot) and for the info of
+ * every entry of the table. 0 or -ENOMEM. */
+static int dd_reserve(struct dd_epoch *dd) {
+  if (dd->capinfo < dd->deltas.cap) {
+    struct dd_delta *in = realloc(dd->info, (size_t)dd->deltas.cap * sizeof *in);
+    if (!in)
+      return -ENOMEM;
+    dd->info = in;
+    dd->capinfo = dd->deltas.cap;
+  }
+  if (dd->nr == dd->capr) {
+    if (dd->capr >= UINT32_MAX / 4)
+      return -ENOMEM;
+    uint32_t cap = dd->capr ? dd->capr * 2 : 256;
+    struct dd_reading *r = realloc(dd->r, (size_t)cap * sizeof *r);
+    if (!r)
+      return -ENOMEM;
+    dd->r = r;
+    dd->capr = cap;
+  }
+  if (!dd->slots || (uint64_t)(dd->nr + 1) * 2 > (uint64_t)dd->mask + 1) {
+    uint32_t nslots = dd->slots ? (dd->mask + 1) * 2 : 512;
+    uint32_t *sl = calloc(nslots, sizeof *sl);
+    if (!sl)
+      return -ENOMEM;
+    free(dd->slots);
+    dd->slots = sl;
+    dd->mask = nslots - 1;
+    for (uint32_t i = 0; i < dd->nr; i++)
+      dd_index_put(dd, i);
+  }
+  return 0;
+}
+
+/* Slow path of vg_worker_add for a reading of a dedupe source: past the
+ * horizon it goes the plain way, counted unchecked; else a copy of a
+ * reading of its entry is dropped, and a new one is kept and aggregated. */
+static __attribute__((noinline)) int add_dedupe(struct vg_worker *w, struct epoch *e,
+                                                uint32_t part,
+                                                const struct vg_part_pos *pos,
+                                                const struct vg_agg_event *ev,
+                                                struct vg_span s, unsigned into) {
+  struct dd_epoch *dd = &e->dd;
+  dd->used = 1;
+  if (!(into & VG_INTO_BASE) ||
+      (w->dedupe_s &&
+       s.end <= vg_floor_div(pos->max_event_ns - w->ooo_ns, 1000000000) - w->dedupe_s)) {
+    e->ddc[part].past++;
+    return add_plain(w, e, ev, s, into);
+  }
+  struct vg_wentry *d;
+  uint32_t before = dd->deltas.n;
+  if (vg_wtable_get(&dd->deltas, ev->series, (uint8_t)(VG_INTO_ALL ^ into), s.start, s.end,
+                    &d) != 0)
+    goto oom;
+  uint32_t di = (uint32_t)(d - dd->deltas.e);
+  if (dd_reserve(dd) != 0)
+    goto oom;
+  if (dd->deltas.n != before)
+    dd->info[di] = (struct dd_delta){DD_NONE, DD_NONE, ev->dedupe};
+  uint64_t key = ev->has_distinct ? ev->distinct : 0;
+  uint32_t i = dd_hash(di, ev->time_ns, key) & dd->mask;
+  for (uint32_t k; (k = dd->slots[i]) != 0; i = (i + 1) & dd->mask) {
+    const struct dd_reading *o = &dd->r[k - 1];
+    if (o->delta == di && o->t == ev->time_ns && o->key == key) {
+      e->ddc[part].duplicates++; /* a copy within the epoch */
+      return VG_AGG_ACCEPTED;
+    }
+  }
+  if (vg_acc_add(&d->acc, &w->acc, ev->time_ns, ev->value, ev->has_distinct,
+                 ev->distinct) != 0)
+    goto oom;
+  uint32_t idx = dd->nr++;
+  dd->r[idx] = (struct dd_reading){ev->time_ns, ev->value, key,
+                                   part | (ev->has_distinct ? DD_HAS_KEY : 0), di, DD_NONE,
+                                   0};
+  dd->slots[i] = idx + 1; /* the empty slot the probe ended on */
+  struct dd_delta *in = &dd->info[di];
+  if (in->tail == DD_NONE)
+    in->head = idx;
+  else
+    dd->r[in->tail].next = idx;
+  in->tail = idx;
+  if (ev->dedupe > in->max)
+    in->max = ev->dedupe;
+  e->aggregated++;
+  return VG_AGG_ACCEPTED;
+oom:
+  w->failed = 1; /* the epoch may hold part of the reading: never hand it */
+  return -ENOMEM;
+}
+
 int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
                   const struct vg_agg_event *ev, int64_t now_ns) {
   assert(part < w->agg->o.nparts && w->agg->owner[part] == w->id);
@@ -234,16 +415,9 @@ int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
     e->rejected[VG_AGG_REJECT_RETENTION]++;
     return VG_AGG_REJECT_RETENTION;
   }
-  struct vg_wentry *d;
-  uint8_t key = (uint8_t)(VG_INTO_ALL ^ into);
-  if (vg_wtable_get(&e->deltas, ev->series, key, s.start, s.end, &d) != 0 ||
-      vg_acc_add(&d->acc, &w->acc, ev->time_ns, ev->value, ev->has_distinct,
-                 ev->distinct) != 0) {
-    w->failed = 1; /* the epoch may hold part of the reading: never hand it */
-    return -ENOMEM;
-  }
-  e->aggregated++;
-  return VG_AGG_ACCEPTED;
+  if (__builtin_expect(ev->dedupe != 0, 0))
+    return add_dedupe(w, e, part, pos, ev, s, into);
+  return add_plain(w, e, ev, s, into);
 }
 
 void vg_worker_skip(struct vg_worker *w, uint32_t part, int64_t offset, int64_t now_ns) {
@@ -279,12 +453,76 @@ uint64_t vg_worker_epochs(const struct vg_worker *w) {
 
 size_t vg_worker_bytes(const struct vg_worker *w, int with_sketches, size_t *n) {
   const struct vg_wtable *t = &w->cur->deltas;
+  const struct dd_epoch *dd = &w->cur->dd;
   size_t b = vg_wtable_bytes(t);
   if (with_sketches)
     for (uint32_t k = 0; k < t->n; k++)
       b += vg_acc_bytes(&t->e[k].acc) - sizeof(struct vg_acc);
   *n = t->n;
+  if (dd->deltas.cap) {
+    b += vg_wtable_bytes(&dd->deltas) + (size_t)dd->capinfo * sizeof *dd->info +
+         (size_t)dd->capr * sizeof *dd->r +
+         (dd->slots ? ((size_t)dd->mask + 1) * sizeof *dd->slots : 0);
+    if (with_sketches)
+      for (uint32_t k = 0; k < dd->deltas.n; k++)
+        b += vg_acc_bytes(&dd->deltas.e[k].acc) - sizeof(struct vg_acc);
+    *n += dd->deltas.n;
+  }
   return b;
+}
+
+/* Merges the entries of the epoch's dedupe table: each entry's readings
+ * checked against its base window's fingerprints (worker.h "Duplicates"),
+ * the new ones recorded, the entry rebuilt without its copies when it had
+ * some. *dups counts the copies found. */
+static int merge_dedupe(struct vg_agg *a, struct epoch *e, uint64_t *dups) {
+  struct dd_epoch *dd = &e->dd;
+  struct vg_window_counters *c = &a->win.c;
+  for (uint32_t k = 0; k < dd->deltas.n; k++) {
+    struct vg_wentry *d = &dd->deltas.e[k];
+    const struct dd_delta *in = &dd->info[k];
+    unsigned into = VG_INTO_ALL ^ d->res;
+    assert(into & VG_INTO_BASE); /* the worker checks only those */
+    struct vg_fpset *set;
+    int rc = vg_windows_fpset(&a->win, d->series, d->start, d->end, &set);
+    if (rc < 0)
+      return rc;
+    uint32_t ndup = 0;
+    for (uint32_t i = in->head; i != DD_NONE; i = dd->r[i].next) {
+      struct dd_reading *r = &dd->r[i];
+      struct vg_fp fp = {r->t, r->key};
+      uint32_t part = r->part & ~DD_HAS_KEY;
+      if (vg_fpset_has(set, fp)) {
+        r->dup = 1;
+        ndup++;
+        a->dd[part].duplicates++;
+        c->duplicates++;
+      } else if (set->n < in->max) {
+        if ((rc = vg_fpset_add(set, fp)) < 0)
+          return rc;
+      } else {
+        a->dd[part].full++;
+        c->dedupe_full++;
+      }
+    }
+    if (ndup) {
+      /* the entry as if the copies had never come: its other readings, in
+       * their order */
+      vg_acc_release(&d->acc);
+      vg_acc_init(&d->acc);
+      for (uint32_t i = in->head; i != DD_NONE; i = dd->r[i].next) {
+        const struct dd_reading *r = &dd->r[i];
+        if (!r->dup && (rc = vg_acc_add(&d->acc, &a->o.win.acc, r->t, r->v,
+                                        (r->part & DD_HAS_KEY) != 0, r->key)) != 0)
+          return rc;
+      }
+      *dups += ndup;
+    }
+    if ((rc = vg_windows_merge(&a->win, d->series, d->start, d->end, into, &d->acc, NULL)))
+      return rc;
+    vg_acc_release(&d->acc);
+  }
+  return 0;
 }
 
 /* Merges the epoch's deltas, releasing each once merged (while it is in
@@ -307,7 +545,20 @@ static int merge_epoch(struct vg_agg *a, struct epoch *e) {
     if (d->acc.qs || d->acc.hll)
       vg_acc_release(&d->acc);
   }
-  a->win.c.aggregated += e->aggregated;
+  uint64_t dups = 0;
+  if (e->dd.used) {
+    int rc = merge_dedupe(a, e, &dups);
+    if (rc < 0)
+      return rc;
+    for (uint32_t p = 0; p < a->o.nparts; p++) {
+      const struct vg_dedupe_counts *x = &e->ddc[p];
+      a->dd[p].duplicates += x->duplicates;
+      a->dd[p].past += x->past;
+      a->win.c.duplicates += x->duplicates;
+      a->win.c.dedupe_past += x->past;
+    }
+  }
+  a->win.c.aggregated += e->aggregated - dups;
   for (int r = 1; r < VG_AGG_REJECT_MAX; r++)
     a->win.c.rejected[r] += e->rejected[r];
   a->merged[e->worker] = e->seq + 1;
@@ -348,6 +599,14 @@ int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
         return rc;
       }
       vg_wtable_forget(&e->deltas); /* merge_epoch released the deltas */
+      if (e->dd.used) {
+        vg_wtable_forget(&e->dd.deltas);
+        if (e->dd.nr)
+          memset(e->dd.slots, 0, ((size_t)e->dd.mask + 1) * sizeof *e->dd.slots);
+        e->dd.nr = 0;
+        e->dd.used = 0;
+        memset(e->ddc, 0, a->o.nparts * sizeof *e->ddc);
+      }
       e->aggregated = 0;
       memset(e->rejected, 0, sizeof e->rejected);
       rc = vg_spsc_push(&w->empty, e);
@@ -377,6 +636,11 @@ struct vg_part_pos vg_agg_position(const struct vg_agg *a, uint32_t part) {
 
 int64_t vg_agg_watermark(const struct vg_agg *a) {
   return a->win.watermark_ns;
+}
+
+struct vg_dedupe_counts vg_agg_dedupe(const struct vg_agg *a, uint32_t part) {
+  assert(part < a->o.nparts);
+  return a->dd[part];
 }
 
 void vg_agg_restore_position(struct vg_agg *a, uint32_t part, struct vg_part_pos pos) {

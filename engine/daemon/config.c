@@ -104,6 +104,16 @@ static const struct ckey source_keys[] = {
      "vigie.rejected header names, decoded with this source's settings; the readings "
      "aggregated the first time are never taken again (docs/ingestion.md). Its topic must "
      "differ from kafka.dead_letter_topic."},
+    {"dedupe", CT_BOOL, SOFF(dedupe), "false", 0, 0, 0, NULL,
+     "Drop a reading whose series, event time and distinct key (when it has one) equal "
+     "those of a reading already counted in its base window: a gateway's re-send counts "
+     "once, across restarts and crashes too (vigie_duplicates_total). Checked for "
+     "readings within retention.dedupe (docs/aggregation.md)."},
+    {"dedupe_max", CT_INT, SOFF(dedupe_max), "10000", 0, 1, 10000000, NULL,
+     "With dedupe: the most readings per series and base window whose fingerprint is "
+     "kept (16 bytes each, in memory while the window is in use, and in the store); "
+     "beyond, a reading is still checked and counted, but a copy of it would count too "
+     "(vigie_dedupe_unchecked_total{reason=\"window_full\"})."},
     {0}};
 
 static const struct ckey dataset_keys[] = {
@@ -155,6 +165,15 @@ static const struct ckey top_keys[] = {
      10000000, NS(3600), NULL, "Epoch length: how often deltas and offsets are committed."},
     {"retention.base", CT_RETENTION, OFF(retention_base_ns), "14d", 0, NS(3600), 0, NULL,
      "How long base windows are kept (or forever)."},
+    {"retention.dedupe", CT_RETENTION, OFF(retention_dedupe_ns), "1d", 0, NS(3600), 0,
+     NULL,
+     "How far back duplicates are checked (sources with dedupe): a reading whose base "
+     "window ended more than this behind its partition's watermark is counted unchecked "
+     "(vigie_dedupe_unchecked_total{reason=\"past_horizon\"}), and fingerprints older "
+     "than this leave the store (about 60 bytes per sensor reading, 25 per passage). "
+     "Never longer than retention.base: the check lives with the base window. Raise it "
+     "for gateways that replay their buffer after being offline for days "
+     "(docs/aggregation.md)."},
     {"retention.1h", CT_RETENTION, OFF(retention_1h_ns), "forever", 0, NS(86400), 0, NULL,
      "How long hourly windows are kept."},
     {"retention.1d", CT_RETENTION, OFF(retention_1d_ns), "forever", 0, NS(86400), 0, NULL,

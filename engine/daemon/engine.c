@@ -64,10 +64,12 @@
     size_t n, cap;                                                             \
   }
 
+/* 0 or -ENOMEM; one expression, parenthesized so that it composes (x &&
+ * VEC_PUSH(...) once pushed without growing) */
 #define VEC_PUSH(vec, x)                                                       \
-  ((vec).n == (vec).cap ? vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v) : 0) \
-      ? -ENOMEM                                                                \
-      : ((vec).v[(vec).n++] = (x), 0)
+  (((vec).n == (vec).cap ? vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v) : 0) \
+       ? -ENOMEM                                                               \
+       : ((vec).v[(vec).n++] = (x), 0))
 
 static int vec_grow(void **v, size_t *cap, size_t elem) {
   size_t nc = *cap ? *cap * 2 : 64;
@@ -127,6 +129,10 @@ struct src {
   uint32_t first_part; /* index of its partition 0 in the engine's table */
   int32_t nparts;
   struct vg_counter *messages, *bytes, *events;
+  /* dedupe: duplicates dropped, readings unchecked (window_full,
+   * past_horizon), and what was added to them so far */
+  struct vg_counter *duplicates, *unchecked[2];
+  struct vg_dedupe_counts dd_last;
 };
 
 struct part {
@@ -228,6 +234,7 @@ struct vg_engine {
   struct keybuf series_keys;
   VEC(const struct vg_wentry *) open, sealed;
   VEC(struct vg_store_pos) pos;
+  VEC(struct vg_fprow) fps;
   struct vg_window_counters last_counters;
   /* the writer thread's CPU seconds merging epochs and committing them,
    * logged at the end of a run (where the writer's time goes) */
@@ -487,8 +494,7 @@ static int replay_filter(struct engine_worker *w, const struct vg_source_conf *s
  * the codec rejects whole (its good siblings are not aggregated either, so
  * that a replay of the item counts each once), and a reading no
  * resolution retains. Everything else of the message is aggregated. */
-static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int64_t now,
-                      uint64_t *nevents) {
+static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int64_t now) {
   struct vg_engine *e = w->e;
   size_t s = 0;
   while (s < e->nsrcs && strcmp(e->srcs[s].conf->topic, m->topic) != 0)
@@ -574,7 +580,8 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
       engine_fail(e, "out of memory recording a new series");
       return s;
     }
-    struct vg_agg_event ae = {.series = id, .time_ns = ev->time_ns, .value = ev->value};
+    struct vg_agg_event ae = {.series = id, .time_ns = ev->time_ns, .value = ev->value,
+                              .dedupe = src->dedupe ? (uint32_t)src->dedupe_max : 0};
     if (ev->has_distinct) {
       ae.has_distinct = 1;
       ae.distinct = vg_siphash24(e->hkey, vg_event_distinct(b, ev), ev->distinct_len);
@@ -599,7 +606,6 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
   }
   if (accepted == 0)
     vg_worker_skip(w->aw, part, m->offset, now); /* its offset moves all the same */
-  *nevents += accepted;
   if (w->nrj == 0)
     return s;
   /* the message goes to the dead letters with what was rejected of it */
@@ -659,10 +665,9 @@ static void *worker_main(void *arg) {
       engine_fail(e, "the Kafka consumer failed fatally");
       break;
     }
-    uint64_t nevents = 0;
     now = now_ns();
     for (ssize_t i = 0; i < n; i++) {
-      size_t s = process(w, &msgs[i], now, &nevents);
+      size_t s = process(w, &msgs[i], now);
       if (s < e->nsrcs) {
         w->msgs[s]++;
         w->bytes[s] += msgs[i].len;
@@ -676,7 +681,8 @@ static void *worker_main(void *arg) {
         vg_counter_add(e->srcs[s].bytes, w->bytes[s]);
         w->msgs[s] = w->bytes[s] = 0;
       }
-      vg_counter_add(e->srcs[0].events, nevents);
+      /* vigie_events_total moves with the writer's aggregated count
+       * (update_metrics): a duplicate is known only there */
     }
     if (e->o.drain && !drained && vg_kafka_drained(w->kc))
       drained = 1;
@@ -797,7 +803,24 @@ static void update_metrics(struct vg_engine *e) {
     vg_counter_add(e->agg_rejects[r], c->rejected[r] - e->last_counters.rejected[r]);
   vg_counter_add(e->finalized, c->finalized - e->last_counters.finalized);
   vg_counter_add(e->revisions, c->revisions - e->last_counters.revisions);
+  vg_counter_add(e->srcs[0].events, c->aggregated - e->last_counters.aggregated);
   e->last_counters = *c;
+  for (size_t s = 0; s < e->nsrcs; s++) {
+    struct src *sr = &e->srcs[s];
+    if (!sr->conf->dedupe)
+      continue;
+    struct vg_dedupe_counts t = {0};
+    for (int32_t p = 0; p < sr->nparts; p++) {
+      struct vg_dedupe_counts x = vg_agg_dedupe(e->agg, sr->first_part + (uint32_t)p);
+      t.duplicates += x.duplicates;
+      t.full += x.full;
+      t.past += x.past;
+    }
+    vg_counter_add(sr->duplicates, t.duplicates - sr->dd_last.duplicates);
+    vg_counter_add(sr->unchecked[0], t.full - sr->dd_last.full);
+    vg_counter_add(sr->unchecked[1], t.past - sr->dd_last.past);
+    sr->dd_last = t;
+  }
   vg_gauge_set(e->open_windows, (int64_t)win->t.n);
   int64_t wm = vg_agg_watermark(e->agg);
   vg_gauge_set(e->watermark, wm == INT64_MIN ? 0 : wm / NS_PER_S);
@@ -966,10 +989,18 @@ static void keep_rollup_positions(struct vg_engine *e) {
  * lost), or a fatal error. */
 static int commit(struct vg_engine *e, char *err, size_t errsize) {
   struct vg_windows *win = vg_agg_writer_windows(e->agg);
-  e->open.n = e->sealed.n = e->series.n = e->pos.n = 0;
+  e->open.n = e->sealed.n = e->series.n = e->pos.n = e->fps.n = 0;
   for (uint32_t i = 0; i < vg_windows_ndirty(win); i++) {
     const struct vg_wentry *w = vg_windows_dirty_at(win, i);
     if ((w->final ? VEC_PUSH(e->sealed, w) : VEC_PUSH(e->open, w)) != 0)
+      return -ENOMEM;
+  }
+  /* the new fingerprints of dedupe sources, with their windows */
+  for (uint32_t i = 0; i < vg_windows_nfpdirty(win); i++) {
+    struct vg_fprow r = vg_windows_fprow(win, i);
+    if (r.n == 0)
+      continue; /* looked up, nothing new (copies only) */
+    if (VEC_PUSH(e->fps, r) != 0)
       return -ENOMEM;
   }
   for (size_t off = 0; off < e->series_keys.len;) {
@@ -1001,6 +1032,7 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
       .series = e->series.v, .nseries = e->series.n,
       .pos = e->pos.v, .npos = e->pos.n,
       .emit = e->emits.v, .nemit = e->emits.n,
+      .fps = e->fps.v, .nfps = e->fps.n,
       .watermark_ns = vg_agg_watermark(e->agg)};
   struct vg_store_blob blobs[2];
   uint64_t cursor = 0, gen = 0;
@@ -1240,6 +1272,17 @@ static int restore_pos(const struct vg_store_pos *p, void *ctx) {
   return 0;
 }
 
+/* How far back duplicates are checked, in seconds (0: forever): the
+ * dedupe retention, never longer than base windows are kept, since the
+ * fingerprints live with the base window. The workers check against it and
+ * the store deletes fingerprints past it. */
+static int64_t dedupe_horizon_s(const struct vg_config *cfg) {
+  int64_t h = cfg->retention_dedupe_ns / NS_PER_S, base = cfg->retention_base_ns / NS_PER_S;
+  if (base && base < cfg->lateness_ns / NS_PER_S)
+    base = cfg->lateness_ns / NS_PER_S; /* as ingest_start keeps base windows */
+  return base && (h == 0 || h > base) ? base : h;
+}
+
 static int codec_config(const struct vg_source_conf *s, struct vg_codec_config *c) {
   static const enum vg_time_format tf[] = {VG_TIME_AUTO, VG_TIME_UNIX, VG_TIME_UNIX_MS,
                                            VG_TIME_UNIX_US, VG_TIME_UNIX_NS,
@@ -1276,6 +1319,22 @@ static void register_metrics(struct vg_engine *e) {
                                              "Messages consumed, by source topic.", lb);
     e->srcs[s].bytes = vg_metrics_counter(m, "vigie_bytes_total",
                                           "Message bytes consumed, by source topic.", lb);
+    if (!e->srcs[s].conf->dedupe)
+      continue;
+    e->srcs[s].duplicates = vg_metrics_counter(
+        m, "vigie_duplicates_total",
+        "Readings of dedupe sources dropped as copies of a reading already counted.", lb);
+    static const char *const why[2] = {"window_full", "past_horizon"};
+    for (int r = 0; r < 2; r++) {
+      vg_metrics_labels(lb, sizeof lb, "topic", e->srcs[s].conf->topic, "reason", why[r],
+                        NULL);
+      e->srcs[s].unchecked[r] = vg_metrics_counter(
+          m, "vigie_dedupe_unchecked_total",
+          "Readings of dedupe sources counted without the duplicate guarantee: their base "
+          "window held dedupe_max fingerprints (a copy of them would count), or was past "
+          "retention.dedupe (not checked).",
+          lb);
+    }
   }
   struct vg_counter *events =
       vg_metrics_counter(m, "vigie_events_total", "Readings decoded and aggregated.", NULL);
@@ -1428,6 +1487,8 @@ static void ingest_stop(struct vg_engine *e) {
   e->nworkers = 0;
   vg_agg_free(e->agg);
   e->agg = NULL;
+  /* the next aggregator counts from 0: so do the metrics' deltas */
+  e->last_counters = (struct vg_window_counters){0};
   vg_deadletter_seen_free(e->dl_seen);
   e->dl_seen = NULL;
   e->dl_hold = 0;
@@ -1511,7 +1572,8 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
               .retention_s = {cfg->retention_base_ns / NS_PER_S,
                               cfg->retention_1h_ns / NS_PER_S,
                               cfg->retention_1d_ns / NS_PER_S},
-              .acc = VG_ACC_OPTS_DEFAULT}};
+              .acc = VG_ACC_OPTS_DEFAULT},
+      .dedupe_s = dedupe_horizon_s(cfg)};
   for (size_t s = 0; s < e->nsrcs; s++) {
     ao.win.acc.quantiles |= cfg->sources[s].quantiles;
     ao.win.acc.distinct |= cfg->sources[s].distinct_key != NULL;
@@ -1530,6 +1592,8 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   if ((rc = vg_windows_set_loader(vg_agg_writer_windows(e->agg), vg_store_window_loader,
                                   e->store)))
     goto fail;
+  /* and a duplicate of a reading committed earlier, from its fingerprints */
+  vg_windows_set_fp_loader(vg_agg_writer_windows(e->agg), vg_store_fp_loader, e->store);
   struct vg_store_state st;
   if ((rc = vg_store_load(e->store, restore_window, restore_pos, e, &st, err, sizeof err))) {
     snprintf(errstr, errstr_size, "loading the store's state: %s", err);
@@ -1715,7 +1779,8 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
                     : cfg->durability == VG_CONF_DUR_NOMETASYNC ? VG_STORE_NOMETASYNC
                                                                 : VG_STORE_SYNC,
       .retention_s = {cfg->retention_base_ns / NS_PER_S, cfg->retention_1h_ns / NS_PER_S,
-                      cfg->retention_1d_ns / NS_PER_S}};
+                      cfg->retention_1d_ns / NS_PER_S},
+      .dedupe_retention_s = dedupe_horizon_s(cfg)};
   if ((rc = vg_store_open(&so, &e->store, errstr, errstr_size)))
     goto fail_quiet;
   if ((rc = load_hash_key(e, errstr, errstr_size)))
@@ -1799,6 +1864,7 @@ void vg_engine_free(struct vg_engine *e) {
   free(e->open.v);
   free(e->sealed.v);
   free(e->pos.v);
+  free(e->fps.v);
   free(e->dl_blob);
   free(e->rollup_blob);
   free(e->props);

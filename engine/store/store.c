@@ -1,5 +1,5 @@
 /*
- * The LMDB store (include/vigie/store.h): one environment with seven named
+ * The LMDB store (include/vigie/store.h): one environment with nine named
  * databases, the per-epoch commit that writes everything an epoch changed in
  * one write transaction (and replays it after growing the map when LMDB
  * says the map is full), the reload of open windows and positions at start,
@@ -54,6 +54,9 @@
 #define SERIES_VERSION 1
 #define POS_VERSION 1
 #define EMIT_VERSION 1
+#define DUP_VERSION 1
+#define DUP_KEY_LEN 20 /* i64 end, u64 series, u32 first */
+#define DUP_HAS_KEYS 1
 
 struct okey {
   uint64_t series;
@@ -64,8 +67,9 @@ struct okey {
 
 struct vg_store {
   MDB_env *env;
-  MDB_dbi meta, series, series_id, open, seg, pos, emit, blk;
+  MDB_dbi meta, series, series_id, open, seg, pos, emit, blk, dup;
   int has_blk; /* 0: a read-only look at a store of format 1 (no blocks yet) */
+  int has_dup; /* 0: a read-only look at a store written before dedupe */
   struct vg_store_opts o;
   char *path;
   size_t map_size;
@@ -267,6 +271,17 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
   rc = mdb_dbi_open(txn, "blk", opts->readonly ? 0 : MDB_CREATE, &st->blk);
   if (rc == 0)
     st->has_blk = 1;
+  else if (rc != MDB_NOTFOUND || !opts->readonly) {
+    rc = fail_msg(map_err(rc), errstr, errstr_size,
+                  "cannot open the databases of the store '%s': %s", opts->path,
+                  mdb_strerror(rc));
+    goto fail;
+  }
+  /* `dup` came with dedupe, without a format change: a writer creates it,
+   * a reader of an older store finds none (no fingerprints) */
+  rc = mdb_dbi_open(txn, "dup", opts->readonly ? 0 : MDB_CREATE, &st->dup);
+  if (rc == 0)
+    st->has_dup = 1;
   else if (rc != MDB_NOTFOUND || !opts->readonly) {
     rc = fail_msg(map_err(rc), errstr, errstr_size,
                   "cannot open the databases of the store '%s': %s", opts->path,
@@ -873,6 +888,150 @@ static int get_pos(const MDB_val *key, const MDB_val *val, struct vg_store_pos *
   return 0;
 }
 
+/* --- fingerprints of dedupe sources (dup) ----------------------------------- */
+
+static void dup_key(uint8_t k[DUP_KEY_LEN], int64_t end, uint64_t series, uint32_t first) {
+  be64_put(k, i64_key(end));
+  be64_put(k + 8, series);
+  for (int i = 0; i < 4; i++)
+    k[16 + i] = (uint8_t)(first >> (24 - 8 * i));
+}
+
+/* One row: the window's fingerprints first .. first + n - 1. Times alone
+ * when none of them has a distinct key (most sources): 8 bytes each. */
+static int put_fps(struct vg_store *st, MDB_txn *txn, const struct vg_fprow *r) {
+  int keys = 0;
+  for (uint32_t i = 0; i < r->n && !keys; i++)
+    keys = r->fp[i].key != 0;
+  size_t each = keys ? 16 : 8;
+  st->scratch.len = 0;
+  if (sbuf_reserve(&st->scratch, 2 + each * r->n))
+    return ENOMEM;
+  uint8_t *p = st->scratch.p;
+  p[0] = DUP_VERSION;
+  p[1] = keys ? DUP_HAS_KEYS : 0;
+  uint8_t *q = p + 2;
+  for (uint32_t i = 0; i < r->n; i++) {
+    for (int b = 0; b < 8; b++)
+      *q++ = (uint8_t)((uint64_t)r->fp[i].t >> (8 * b));
+    if (keys)
+      for (int b = 0; b < 8; b++)
+        *q++ = (uint8_t)(r->fp[i].key >> (8 * b));
+  }
+  uint8_t k[DUP_KEY_LEN];
+  dup_key(k, r->end, r->series, r->first);
+  MDB_val key = {DUP_KEY_LEN, k}, val = {(size_t)(q - p), p};
+  return mdb_put(txn, st->dup, &key, &val, 0);
+}
+
+int vg_store_fp_loader(void *store, uint64_t series, int64_t start, int64_t end,
+                       struct vg_fpset *out) {
+  struct vg_store *st = store;
+  struct vg_store_reader *r = NULL;
+  MDB_cursor *cur = NULL;
+  uint8_t k[DUP_KEY_LEN];
+  MDB_val key, val;
+  (void)start;
+  if (!st->has_dup)
+    return 0;
+  int rc = vg_store_reader_begin(st, &r);
+  if (rc)
+    return rc;
+  if ((rc = mdb_cursor_open(r->txn, st->dup, &cur))) {
+    rc = map_err(rc);
+    goto done;
+  }
+  dup_key(k, end, series, 0);
+  key = (MDB_val){DUP_KEY_LEN, k};
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    if (key.mv_size != DUP_KEY_LEN || memcmp(key.mv_data, k, 16) != 0)
+      break;
+    const uint8_t *kk = key.mv_data, *v = val.mv_data;
+    uint32_t first = (uint32_t)kk[16] << 24 | (uint32_t)kk[17] << 16 |
+                     (uint32_t)kk[18] << 8 | kk[19];
+    size_t each = val.mv_size >= 2 && (v[1] & DUP_HAS_KEYS) ? 16 : 8;
+    if (val.mv_size < 2 || v[0] != DUP_VERSION || (val.mv_size - 2) % each != 0 ||
+        first != out->n) {
+      rc = val.mv_size >= 2 && v[0] != DUP_VERSION ? VG_EVERSION : VG_ECORRUPT;
+      VG_LOG_ERROR("cannot load the fingerprints of a base window",
+                   "series=%" PRIu64 " end=%" PRId64 " error=\"%s row\"", series, end,
+                   rc == VG_EVERSION ? "unsupported" : "corrupt");
+      goto done;
+    }
+    struct rbuf b = {v + 2, v + val.mv_size, 0};
+    for (size_t i = 0; i < (val.mv_size - 2) / each; i++) {
+      struct vg_fp fp;
+      fp.t = (int64_t)rb_u64le(&b);
+      fp.key = each == 16 ? rb_u64le(&b) : 0;
+      if ((rc = vg_fpset_add(out, fp)) < 0)
+        goto done;
+    }
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    rc = map_err(rc);
+    goto done;
+  }
+  rc = out->n > 0;
+done:
+  if (rc < 0)
+    vg_fpset_release(out);
+  if (cur)
+    mdb_cursor_close(cur);
+  vg_store_reader_end(r);
+  return rc;
+}
+
+/* One transaction deleting fingerprint rows of windows that ended at or
+ * before horizon_s, from the front, at most max_deletes; *done when none
+ * is left. */
+static int retain_dup_txn(struct vg_store *st, int64_t horizon_s, size_t max_deletes,
+                          int *done) {
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  MDB_val key, val;
+  size_t dels = 0;
+  *done = 0;
+  int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+  if (rc)
+    goto fail;
+  if ((rc = mdb_cursor_open(txn, st->dup, &cur)))
+    goto fail;
+  /* after a delete, MDB_NEXT gives the row that followed it */
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    if (key.mv_size != DUP_KEY_LEN || i64_unkey(be64_get(key.mv_data)) > horizon_s) {
+      *done = 1;
+      break;
+    }
+    if (dels == max_deletes)
+      break;
+    if ((rc = mdb_cursor_del(cur, 0)))
+      goto fail;
+    dels++;
+  }
+  if (rc == MDB_NOTFOUND) {
+    *done = 1;
+    rc = 0;
+  }
+  if (rc)
+    goto fail;
+  mdb_cursor_close(cur);
+  cur = NULL;
+  if (dels == 0) {
+    mdb_txn_abort(txn);
+    return 0;
+  }
+  rc = mdb_txn_commit(txn);
+  txn = NULL;
+fail:
+  if (cur)
+    mdb_cursor_close(cur);
+  if (txn)
+    mdb_txn_abort(txn);
+  return rc;
+}
+
 /* --- blocks: the base windows outside their segment (store/block.h) ------- */
 
 static uint8_t wflags(const struct vg_wentry *w) {
@@ -1346,6 +1505,9 @@ static int commit_once(struct vg_store *st, const struct vg_store_epoch *ep,
   }
   mdb_cursor_close(cur);
   cur = NULL;
+  for (size_t i = 0; i < ep->nfps; i++)
+    if (ep->fps[i].n && (rc = put_fps(st, txn, &ep->fps[i])))
+      goto fail;
   for (size_t i = 0; i < ep->nseries; i++)
     if ((rc = put_series(st, txn, &ep->series[i], errstr, size)))
       goto fail;
@@ -1737,6 +1899,17 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
   int done = 1, rc = 0;
   if (st->o.readonly)
     return fail_msg(VG_ECONFIG, errstr, errstr_size, "cannot apply retention: read-only");
+  int dup_done = 1;
+  if (watermark_ns != INT64_MIN && max_deletes > 0 && st->has_dup &&
+      st->o.dedupe_retention_s > 0) {
+    int64_t horizon = floor_div64(watermark_ns, 1000000000) - st->o.dedupe_retention_s;
+    while ((rc = retain_dup_txn(st, horizon, max_deletes, &dup_done)) == MDB_MAP_FULL &&
+           grow(st) == 0)
+      ;
+    if (rc)
+      return fail_msg(map_err(rc), errstr, errstr_size,
+                      "retention of fingerprints failed: %s", mdb_strerror(rc));
+  }
   if (watermark_ns != INT64_MIN && max_deletes > 0) {
     int64_t wm_s = watermark_ns / 1000000000;
     for (size_t t = 0; t < max_txns; t++) {
@@ -1755,7 +1928,7 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
   if (deleted)
     *deleted = d;
   if (more)
-    *more = !done;
+    *more = !done || !dup_done;
   return rc;
 }
 
@@ -2032,6 +2205,15 @@ int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
     out->series = s.ms_entries;
   if (mdb_stat(txn, st->emit, &s) == 0)
     out->emit_records = s.ms_entries;
+  if (st->has_dup && mdb_cursor_open(txn, st->dup, &cur) == 0) {
+    MDB_val key, val;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+      out->dedupe_rows++;
+      out->dedupe_bytes += key.mv_size + val.mv_size;
+    }
+    mdb_cursor_close(cur);
+  }
   vg_store_reader_end(r);
   return 0;
 }

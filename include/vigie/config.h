@@ -52,6 +52,8 @@ struct vg_source_conf {
   int quantiles;   /* keep quantile sketches (p50, p95) for its series */
   int64_t max_message_bytes;
   char *replay_of; /* a dead-letter topic's replay: the source topic replayed */
+  int dedupe;      /* drop re-sent readings (worker.h "Duplicates") */
+  int64_t dedupe_max; /* fingerprints kept per series and base window */
   int line;        /* where it is declared */
 };
 
@@ -83,6 +85,7 @@ struct vg_config {
   int64_t base_ns, lateness_ns, out_of_orderness_ns, idle_timeout_ns;
   int64_t checkpoint_interval_ns;
   int64_t retention_base_ns, retention_1h_ns, retention_1d_ns; /* 0: forever */
+  int64_t retention_dedupe_ns; /* how far back duplicates are checked; 0: forever */
   int durability; /* enum vg_conf_durability */
   int64_t workers;
   int64_t kafka_embedded_partitions;

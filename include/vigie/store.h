@@ -28,6 +28,13 @@
  *   emit       u64 sequence -> u8 version, u64 series, u8 res, i64 start,
  *              u32 revision (what went final or was revised; publication
  *              reads it; the daemon logs hourly and daily windows only)
+ *   dup        (i64 base window end, u64 series, u32 first) -> u8 version,
+ *              u8 flags (bit 0: distinct-key hashes follow the times), then
+ *              each fingerprint (dedupe.h): i64 event time ns [, u64 key]:
+ *              fingerprints first .. of the base window of dedupe sources
+ *              ending there, one row per epoch that added some. Keyed by
+ *              time first, so that retention deletes from the front; absent
+ *              from stores written before dedupe (a writer creates it)
  * (signed times in keys have their sign bit flipped so that byte order is
  * numeric order).
  *
@@ -80,6 +87,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vigie/dedupe.h"
 #include "vigie/segment.h"
 #include "vigie/wtable.h"
 
@@ -102,6 +110,10 @@ struct vg_store_opts {
   /* how long sealed segments are kept, per resolution (enum vg_res), in
    * seconds of event time behind the watermark; 0 = forever */
   int64_t retention_s[3];
+  /* how long the fingerprints of dedupe sources are kept, in seconds of
+   * event time behind the watermark (by their base window's end); 0 =
+   * forever */
+  int64_t dedupe_retention_s;
   /* sealed windows wait in `open` (base windows in their block) and are
    * written into their segment when one of them reaches a multiple of this
    * many UTC seconds, shifted by a phase drawn from the series id so that
@@ -190,6 +202,8 @@ struct vg_store_wkey {
  *   window listed in both is sealed AND stays kept;
  * - evict: the writer no longer holds these windows: deleted from `open`
  *   (a pending one stays until it is in its segment);
+ * - fps: new fingerprints of base windows of dedupe sources, each row
+ *   added to the window's rows (rows with n 0 are skipped);
  * - series, positions, emit, watermark and epoch. */
 struct vg_store_epoch {
   uint64_t epoch; /* the caller's epoch number, stored in meta */
@@ -213,6 +227,8 @@ struct vg_store_epoch {
   /* named values written with the epoch, each replacing its previous value */
   const struct vg_store_blob *blobs;
   size_t nblobs;
+  const struct vg_fprow *fps;
+  size_t nfps;
 };
 
 /* Format 2 added `blk`; a writer opening a store of format 1 moves its
@@ -258,6 +274,11 @@ int vg_store_load(struct vg_store *st,
  * transaction (so no transaction is long), repeating until done or
  * max_txns transactions were used. *more (may be NULL) is set when
  * segments remain to delete. *deleted (may be NULL) counts them.
+ * Fingerprint rows whose base window ended at or before watermark -
+ * dedupe_retention_s are deleted too, from the front of `dup`, at most
+ * max_deletes per call in a transaction of their own (not counted in
+ * *deleted, nor in retain_gen: they are never published); *more is set
+ * while some remain.
  * Retention changes neither the epoch nor the emit log, so every
  * transaction that deletes a segment also adds 1 to meta "retain_gen"
  * (vg_store_state.retain_gen), in that same transaction; a pass that
@@ -302,6 +323,8 @@ struct vg_store_stat {
   /* segment writes by this process since it opened the store (a
    * transaction replayed after the map grew counts again) */
   uint64_t segment_writes;
+  /* rows of fingerprints (dup) and the bytes of their keys and values */
+  uint64_t dedupe_rows, dedupe_bytes;
 };
 int vg_store_stat(struct vg_store *st, struct vg_store_stat *out);
 
@@ -331,6 +354,15 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
  * segment is also logged, naming the series and span). */
 int vg_store_window_loader(void *store, uint64_t series, uint8_t res, int64_t start,
                            struct vg_wentry *out);
+
+/* Writer (outside vg_store_commit), with the signature of window.h's
+ * vg_fpset_loader (pass the store as ctx): appends to *out (empty) the
+ * fingerprints stored for base window [start, end) of series, in the order
+ * recorded. 1 when there were some, 0 when none, or a negative error
+ * (VG_ECORRUPT for rows that do not follow each other, logged; *out is
+ * then released). */
+int vg_store_fp_loader(void *store, uint64_t series, int64_t start, int64_t end,
+                       struct vg_fpset *out);
 
 /* Reader: series id of a canonical key, or VG_ENOTFOUND. */
 int vg_store_series_id(struct vg_store_reader *r, const char *key, size_t key_len,

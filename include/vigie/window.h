@@ -27,6 +27,7 @@
 
 #include "vigie/acc.h"
 #include "vigie/calendar.h"
+#include "vigie/dedupe.h"
 #include "vigie/wtable.h"
 
 /* Why events were not aggregated (counters are indexed by it). Running out
@@ -61,11 +62,21 @@ struct vg_window_opts {
 };
 
 struct vg_window_counters {
-  uint64_t aggregated;                  /* readings merged (the workers accepted them) */
+  /* readings merged: the workers accepted them and they were no duplicate
+   * (what vigie_events_total counts) */
+  uint64_t aggregated;
   uint64_t rejected[VG_AGG_REJECT_MAX]; /* readings, per reason */
   uint64_t finalized;                   /* windows that went final */
   uint64_t revisions;                   /* re-emissions of changed final windows */
   uint64_t evicted;                     /* windows dropped past retention */
+  /* dedupe sources (worker.h "Duplicates"): readings dropped as copies of
+   * one already counted; readings aggregated with their fingerprint not
+   * kept because their base window holds dedupe_max already (a later copy
+   * of them would count); readings aggregated unchecked, their base window
+   * past the dedupe horizon. Counted once the writer merged their epoch. */
+  uint64_t duplicates;
+  uint64_t dedupe_full;
+  uint64_t dedupe_past;
 };
 
 /* Fills *out (its accumulator empty on entry) with the stored state of a
@@ -73,6 +84,12 @@ struct vg_window_counters {
  * has none, or a negative error. */
 typedef int (*vg_window_loader)(void *ctx, uint64_t series, uint8_t res, int64_t start,
                                 struct vg_wentry *out);
+
+/* Fills *out (empty on entry; on error left empty) with the fingerprints the
+ * store holds for base window [start, end) of series (dedupe.h): returns 1
+ * when it has some, 0 when none, or a negative error. */
+typedef int (*vg_fpset_loader)(void *ctx, uint64_t series, int64_t start, int64_t end,
+                               struct vg_fpset *out);
 
 /* The hour and day windows a series merged into last, as entry indices (see
  * vg_windows_merge). */
@@ -107,6 +124,12 @@ struct vg_windows {
    * compactions, which move entries. NULL if it could not be allocated. */
   struct vg_wcoarse *coarse;
   uint32_t coarse_mask, gen;
+  /* dedupe (dedupe.h): the fingerprint sets of base windows, allocated at
+   * the first dedupe delta (a deployment without dedupe sources pays
+   * nothing), and where a set the table does not hold is loaded from */
+  struct vg_fpsets *fps;
+  vg_fpset_loader fpload;
+  void *fpload_ctx;
 };
 
 /* tz is borrowed. Returns 0 or VG_ECONFIG (base_s must divide an hour). */
@@ -154,13 +177,61 @@ static inline const struct vg_wentry *vg_windows_dirty_at(const struct vg_window
                                                           uint32_t i) {
   return &w->t.e[w->dirty[i]];
 }
-/* The store committed every dirty window: clear the marks. */
+/* The store committed every dirty window (and the new fingerprints of
+ * every set listed by vg_windows_fprow): clear the marks, and let the idle
+ * sets leave memory (with a fingerprint loader; "duplicates" below). */
 void vg_windows_clean(struct vg_windows *w);
 /* Drops final windows that are clean and emitted. Returns how many. */
 uint32_t vg_windows_evict_final(struct vg_windows *w);
 /* Puts back a window reloaded from the store at start (clean). 0, -EEXIST
  * or -ENOMEM. */
 int vg_windows_restore(struct vg_windows *w, const struct vg_wentry *src);
+
+/* ---- duplicates (dedupe.h; worker.h "Duplicates") ----
+ *
+ * Each base window that a dedupe delta reached has a fingerprint set,
+ * kept while the window is in memory -- and, with a fingerprint loader,
+ * only while it is in use: at each clean, a set not looked up since the
+ * previous clean leaves memory once the watermark has passed its window's
+ * end (only late readings and copies come after that), or after
+ * VG_FP_IDLE_CLEANS cleans anyway; it is loaded again from the store at its
+ * next lookup (a re-sent copy, a late reading). A sensor's window gets its
+ * reading and no more, a mobility counter's hundreds during its minute: so
+ * memory holds the sets of the windows being filled. A set whose base
+ * window leaves memory leaves with it. The
+ * writer persists the new fingerprints of each set in the same transaction
+ * as the windows (vg_windows_fprow), then vg_windows_clean marks them
+ * saved. */
+#define VG_FP_IDLE_CLEANS 8
+
+/* Where the fingerprints of a base window that the table does not hold are
+ * loaded from: asked only for a window the store may hold (its `stored`
+ * bit); without a loader such a set starts empty and sets stay in memory
+ * as long as their windows. */
+void vg_windows_set_fp_loader(struct vg_windows *w, vg_fpset_loader load, void *ctx);
+/* The fingerprint set of base window [start, end) of series, from the
+ * table, else from the loader (after loading the window itself when it is
+ * final and out of memory, as vg_windows_merge would), else empty; listed
+ * dirty (vg_windows_fprow). The caller checks readings against it and adds
+ * the new ones. The pointer is valid until the next call, merge, clean or
+ * eviction. 0 or a negative error (-ENOMEM, a loader's), fatal to the
+ * epoch like a merge's. */
+int vg_windows_fpset(struct vg_windows *w, uint64_t series, int64_t start, int64_t end,
+                     struct vg_fpset **out);
+/* The sets looked up since the last clean, and the fingerprints of the
+ * i-th of them not in the store yet (row.n may be 0: nothing to write).
+ * Pointers valid until the next merge, lookup, clean or eviction. */
+static inline uint32_t vg_windows_nfpdirty(const struct vg_windows *w) {
+  return w->fps ? w->fps->ndirty : 0;
+}
+static inline struct vg_fprow vg_windows_fprow(const struct vg_windows *w, uint32_t i) {
+  const struct vg_fpent *f = &w->fps->e[w->fps->dirty[i]];
+  return (struct vg_fprow){f->series, f->start, f->end, f->saved, f->s.n - f->saved,
+                           vg_fpset_v(&f->s) + f->saved};
+}
+/* Bytes held by the fingerprint sets; *nsets and *nfps (may be NULL) get
+ * their numbers. */
+size_t vg_windows_fp_bytes(const struct vg_windows *w, uint32_t *nsets, uint64_t *nfps);
 
 /* The window of (series, res, start), or NULL. */
 static inline const struct vg_wentry *vg_windows_get(const struct vg_windows *w,

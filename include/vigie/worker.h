@@ -45,6 +45,36 @@
  * per base window and set of resolutions) and the writer merges into
  * exactly those windows, never deciding again (window.h).
  *
+ * Duplicates (dedupe.h; DESIGN.md "Late data, retention, duplicates"): an
+ * event with dedupe > 0 (its source has `dedupe: true`, dedupe = its
+ * dedupe_max) is dropped when a reading with the same identity -- series,
+ * event time in ns, distinct-key hash -- was already counted in its base
+ * window. It is checked when its base window is among the resolutions it
+ * goes into and ends after W - opts.dedupe_s (W as above, from its own
+ * partition; dedupe_s 0: as long as base windows are retained); otherwise
+ * it is aggregated unchecked (c.dedupe_past). Checked twice:
+ * - by the worker, within its epoch: the readings of dedupe sources go into
+ *   delta entries of their own that keep the readings themselves (time,
+ *   value, key, partition: 40 bytes each, for the epoch only), and a copy of
+ *   one already in its entry is dropped at once. The other sources' path is
+ *   unchanged but for one test of ev->dedupe.
+ * - by the writer, against the base window's fingerprint set (window.h),
+ *   which holds what earlier epochs counted -- kept in the store in the same
+ *   transaction as the window, so across restarts and crashes too -- and
+ *   what other workers' deltas of this epoch counted. A delta with no copy
+ *   in it (the usual case) merges as it is; one with copies is rebuilt from
+ *   its other readings, in their order, and that merges. A set holding
+ *   dedupe_max fingerprints takes no more: a further reading is still
+ *   checked against them and aggregated, but its own copies would count
+ *   (c.dedupe_full).
+ * A duplicate is not a rejection: vg_worker_add returns VG_AGG_ACCEPTED for
+ * it (the reading was taken; no dead letter), and it is counted in
+ * c.duplicates and vg_agg_dedupe() of its partition once collected, not in
+ * c.aggregated. Replaying the same messages from a committed position drops
+ * the same copies: the sets committed with that position hold exactly
+ * what was counted up to it. Of two readings with the same identity from
+ * two partitions in one epoch, the one merged first is kept.
+ *
  * Thread-safety: vg_worker_* functions of one worker from one thread at a
  * time (different workers in parallel); vg_agg_collect and the vg_agg
  * accessors from the writer thread only; vg_agg_new/free with no worker
@@ -71,6 +101,9 @@ struct vg_agg_event {
   double value;
   uint64_t distinct; /* hash of the distinct key, when has_distinct */
   int has_distinct;
+  /* 0: no duplicate check; else its source dedupes, and this is the most
+   * fingerprints its base window keeps (dedupe_max; "Duplicates" above) */
+  uint32_t dedupe;
 };
 
 struct vg_agg_opts {
@@ -82,6 +115,15 @@ struct vg_agg_opts {
   /* lateness and per-resolution retention: each retention 0 (forever) or
    * at least the lateness, else VG_ECONFIG */
   struct vg_window_opts win;
+  /* how far behind its partition's watermark a dedupe reading is checked
+   * (seconds; 0: as long as its base window is retained) */
+  int64_t dedupe_s;
+};
+
+/* Per partition: readings of dedupe sources dropped as duplicates, and
+ * aggregated beyond dedupe_max or past the horizon (window.h's counters). */
+struct vg_dedupe_counts {
+  uint64_t duplicates, full, past;
 };
 
 /* Where a partition is: what the writer commits with the epoch's deltas. */
@@ -109,7 +151,8 @@ struct vg_worker *vg_agg_worker(struct vg_agg *a, uint32_t i);
 /* Worker thread: aggregates one event read from `part` at `offset` into
  * the resolutions that retain its time ("Late readings" above). Returns
  * VG_AGG_ACCEPTED (counted in the epoch and, after collection, in
- * vg_agg_windows()->c.aggregated), VG_AGG_REJECT_RETENTION or
+ * vg_agg_windows()->c.aggregated -- or, for a duplicate, in c.duplicates:
+ * "Duplicates" above), VG_AGG_REJECT_RETENTION or
  * VG_AGG_REJECT_NONFINITE (counted in c.rejected), or -ENOMEM: then the
  * epoch holds part of the reading, and the worker refuses to hand it over
  * (vg_worker_flush returns -ENOMEM from then on): fatal, the process
@@ -130,7 +173,8 @@ int vg_worker_flush(struct vg_worker *w, int64_t now_ns);
 /* Worker thread: how many epochs this worker handed over. */
 uint64_t vg_worker_epochs(const struct vg_worker *w);
 /* Worker thread: bytes held by the current delta table (and sketches when
- * with_sketches), for memory reporting; entries in *n. */
+ * with_sketches, and the readings kept for dedupe), for memory reporting;
+ * entries in *n. */
 size_t vg_worker_bytes(const struct vg_worker *w, int with_sketches, size_t *n);
 
 #define VG_AGG_MAX_PENDING 8
@@ -158,6 +202,9 @@ const struct vg_windows *vg_agg_windows(const struct vg_agg *a);
 struct vg_part_pos vg_agg_position(const struct vg_agg *a, uint32_t part);
 /* Writer thread: the global watermark. */
 int64_t vg_agg_watermark(const struct vg_agg *a);
+/* Writer thread: the dedupe counts of a partition's readings collected so
+ * far ("Duplicates"). */
+struct vg_dedupe_counts vg_agg_dedupe(const struct vg_agg *a, uint32_t part);
 
 /* ---- persistence: restoring the committed state at start (before any
  * worker runs) and the writer's access to its open windows ---- */

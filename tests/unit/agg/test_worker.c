@@ -1,8 +1,10 @@
 /* Tests of the shared-nothing workers and the collecting writer: the epoch
  * hand-off, positions, rejections with reasons, back-pressure, and a
  * threaded stress test (many workers, random epoch lengths, a concurrent
- * writer) whose merged windows must equal a single-threaded run. The group
- * name starts with agg_thread so CI runs it under ThreadSanitizer. */
+ * writer) whose merged windows must equal a single-threaded run -- also
+ * for a dedupe source whose copies cross epochs and workers' hand-offs.
+ * The group name starts with agg_thread so CI runs it under
+ * ThreadSanitizer. */
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -120,9 +122,15 @@ static void bad_options_are_refused(void **state) {
 #define NSERIES  300
 #define PER_PART 10000
 
+/* 1: the events are a dedupe source's, and every seventh is a copy of the
+ * partition's event 5 before it */
+static int stress_dedupe;
+
 /* The events of partition p, a pure function of (p, i): times mostly
  * increasing with jitter and some very late ones, over a Sydney DST day. */
 static void event_at(uint32_t p, uint32_t i, struct vg_agg_event *ev) {
+  if (stress_dedupe && i % 7 == 3 && i >= 5)
+    i -= 5;
   struct rng r = {((uint64_t)p << 32) | i};
   uint64_t x = rng_next(&r);
   int64_t base = 1712408400LL * S - 3600 * S; /* around 2024-04-07, 25 h day */
@@ -134,6 +142,7 @@ static void event_at(uint32_t p, uint32_t i, struct vg_agg_event *ev) {
   ev->value = (double)(rng_next(&r) % 100000) / 7.0 - 1000;
   ev->has_distinct = 1;
   ev->distinct = rng_next(&r) % 5000;
+  ev->dedupe = stress_dedupe ? 1000 : 0;
 }
 
 struct stress {
@@ -204,8 +213,8 @@ static int compare_windows(const struct vg_windows *x, const struct vg_windows *
   return 1;
 }
 
-static void threaded_run_equals_single_threaded(void **state) {
-  (void)state;
+static void run_stress(int dedupe) {
+  stress_dedupe = dedupe;
   struct vg_tz *tz = load("Australia/Sydney");
   char err[200];
   struct vg_agg_opts o = opts(1, NPARTS);
@@ -258,10 +267,28 @@ static void threaded_run_equals_single_threaded(void **state) {
     assert_true(compare_windows(vg_agg_windows(ref), vg_agg_windows(st.a)));
     for (uint32_t q = 0; q < NPARTS; q++)
       assert_int_equal(vg_agg_position(st.a, q).next_offset, PER_PART);
+    /* every copy found, wherever the epochs were cut */
+    uint64_t copies = 0;
+    for (uint32_t i = 5; dedupe && i < PER_PART; i++)
+      copies += NPARTS * (i % 7 == 3);
+    assert_int_equal(vg_agg_windows(st.a)->c.duplicates, copies);
+    assert_int_equal(vg_agg_windows(ref)->c.duplicates, copies);
+    assert_int_equal(vg_agg_windows(st.a)->c.aggregated, NPARTS * PER_PART - copies);
     vg_agg_free(st.a);
   }
   vg_agg_free(ref);
   vg_tz_free(tz);
+  stress_dedupe = 0;
+}
+
+static void threaded_run_equals_single_threaded(void **state) {
+  (void)state;
+  run_stress(0);
+}
+
+static void threaded_dedupe_equals_single_threaded(void **state) {
+  (void)state;
+  run_stress(1);
 }
 
 int vg_test_agg_thread_worker(void) {
@@ -269,6 +296,7 @@ int vg_test_agg_thread_worker(void) {
       cmocka_unit_test(worker_hands_epochs_to_writer),
       cmocka_unit_test(bad_options_are_refused),
       cmocka_unit_test(threaded_run_equals_single_threaded),
+      cmocka_unit_test(threaded_dedupe_equals_single_threaded),
   };
   return cmocka_run_group_tests_name("agg_thread_worker", tests, NULL, NULL);
 }

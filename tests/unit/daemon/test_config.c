@@ -92,6 +92,18 @@ static void design_sample_parses(void **state) {
   assert_int_equal(c.datasets[1].status, VG_CONF_STATUS_FINAL);
   assert_string_equal(c.datasets[1].license, "etalab-2.0");
   assert_int_equal(c.sources[1].precision, VG_CONF_PREC_NS);
+  assert_int_equal(c.sources[1].dedupe, 0); /* opt-in */
+  assert_int_equal(c.sources[1].dedupe_max, 10000);
+  assert_int_equal(c.retention_dedupe_ns, 86400 * 1000000000LL);
+  vg_config_release(&c);
+  /* the dedupe keys */
+  assert_int_equal(parse("retention: {dedupe: 2d}\nsources:\n  - topic: a\n    time_key: t\n"
+                         "    dedupe: true\n    dedupe_max: 500\n",
+                         &c),
+                   0);
+  assert_int_equal(c.sources[0].dedupe, 1);
+  assert_int_equal(c.sources[0].dedupe_max, 500);
+  assert_int_equal(c.retention_dedupe_ns, 2 * 86400 * 1000000000LL);
   vg_config_release(&c);
 }
 
@@ -156,6 +168,10 @@ static const struct {
     {"sources:\n%\xff\xff\n", "vigie.yaml:2: invalid UTF-8 at byte 10 (0xff)"},
     {"sources: [{topic: a, time_key: t, max_message_bytes: 10}]\n",
      "sources[0].max_message_bytes: 10 is out of range [64, 1073741824]"},
+    {"sources: [{topic: a, time_key: t, dedupe: true, dedupe_max: 0}]\n",
+     "sources[0].dedupe_max: 0 is out of range [1, 10000000]"},
+    {"sources: [{topic: a, time_key: t}]\nretention: {dedupe: 10m}\n",
+     "vigie.yaml:2: retention.dedupe: 10m is shorter than 1h"},
 };
 
 static void mistakes_name_file_line_and_key(void **state) {

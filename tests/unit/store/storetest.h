@@ -84,9 +84,10 @@ static inline void st_rmtree(const char *dir) {
 }
 
 /* The daemon's writer, as the tests run it: commits a's dirty windows
- * (provisional ones to `open`, final ones sealed and let go) and the
- * positions of partitions [0, nparts) of topic as epoch `epoch`, then cleans
- * and evicts the final windows. vg_store_commit's code (err says why);
+ * (provisional ones to `open`, final ones sealed and let go), the new
+ * fingerprints of dedupe sources and the positions of partitions
+ * [0, nparts) of topic as epoch `epoch`, then cleans and evicts the final
+ * windows. vg_store_commit's code (err says why);
  * *evicted (may be NULL) counts the windows evicted from memory. */
 static inline int st_writer_commit(struct vg_agg *a, struct vg_store *st, uint64_t epoch,
                                    const char *topic, uint32_t nparts, size_t *evicted,
@@ -97,8 +98,12 @@ static inline int st_writer_commit(struct vg_agg *a, struct vg_store *st, uint64
   const struct vg_wentry **sealed = malloc((nd + 1) * sizeof *sealed);
   struct vg_store_wkey *ev = malloc((nd + 1) * sizeof *ev);
   struct vg_store_pos *pos = malloc((nparts + 1) * sizeof *pos);
+  uint32_t nf = vg_windows_nfpdirty(ww);
+  struct vg_fprow *fps = malloc((nf + 1) * sizeof *fps);
   int rc = -ENOMEM;
-  if (open && sealed && ev && pos) {
+  if (open && sealed && ev && pos && fps) {
+    for (uint32_t i = 0; i < nf; i++)
+      fps[i] = vg_windows_fprow(ww, i);
     size_t no = 0, ns = 0;
     for (uint32_t i = 0; i < nd; i++) {
       const struct vg_wentry *w = vg_windows_dirty_at(ww, i);
@@ -116,9 +121,11 @@ static inline int st_writer_commit(struct vg_agg *a, struct vg_store *st, uint64
     }
     struct vg_store_epoch ep = {.epoch = epoch, .open = open, .nopen = no, .sealed = sealed,
                                 .nsealed = ns, .evict = ev, .nevict = ns, .pos = pos,
-                                .npos = nparts, .watermark_ns = vg_agg_watermark(a)};
+                                .npos = nparts, .watermark_ns = vg_agg_watermark(a),
+                                .fps = fps, .nfps = nf};
     rc = vg_store_commit(st, &ep, err, errsize);
   }
+  free(fps);
   free(open);
   free(sealed);
   free(ev);
