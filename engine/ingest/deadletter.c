@@ -41,6 +41,16 @@ static uint64_t coord_hash(const char *topic, int32_t partition, int64_t offset)
   return h ^ (h >> 29);
 }
 
+static char *dup_bytes(const void *p, size_t n) {
+  char *q = malloc(n + 1);
+  if (q) {
+    if (n)
+      memcpy(q, p, n);
+    q[n] = '\0';
+  }
+  return q;
+}
+
 static int seen_topic(struct vg_deadletter_seen *s, const char *topic, size_t len,
                       uint32_t *idx) {
   for (uint32_t i = 0; i < s->ntopics; i++)
@@ -52,7 +62,7 @@ static int seen_topic(struct vg_deadletter_seen *s, const char *topic, size_t le
   if (!nt)
     return -ENOMEM;
   s->topics = nt;
-  if (!(nt[s->ntopics] = strndup(topic, len)))
+  if (!(nt[s->ntopics] = dup_bytes(topic, len))) /* not a string: len bytes */
     return -ENOMEM;
   *idx = ++s->ntopics;
   return 0;
@@ -374,16 +384,6 @@ int vg_deadletter_new(const struct vg_kafka_conf *kc, const char *topic,
   }
   *out = d;
   return 0;
-}
-
-static char *dup_bytes(const void *p, size_t n) {
-  char *q = malloc(n + 1);
-  if (q) {
-    if (n)
-      memcpy(q, p, n);
-    q[n] = '\0';
-  }
-  return q;
 }
 
 static void jentry_release(struct jentry *j) {

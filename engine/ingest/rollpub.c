@@ -145,8 +145,11 @@ static int skip_add(struct vg_rollup *p, const char *key, size_t len, uint32_t r
   struct skip *q = skip_slot(p, h, key, len, revision);
   if (q->key)
     return 0;
-  if (!(q->key = strndup(key, len)))
+  /* not strndup: key is not a string, and its bytes end where len says */
+  if (!(q->key = malloc(len + 1)))
     return -ENOMEM;
+  memcpy(q->key, key, len);
+  q->key[len] = '\0';
   q->h = h;
   q->revision = revision;
   p->nskip++;
