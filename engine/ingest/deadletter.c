@@ -273,11 +273,13 @@ int vg_rejected_parse(const char *text, size_t len, struct vg_rejected *out, siz
     }
     if (p == end || *p != '=')
       return VG_EDECODE;
+    /* a reason is a snake_case name (codec.h, window.h) */
     r.reason = ++p;
-    while (p < end && *p != ',')
+    while (p < end && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                       (*p >= '0' && *p <= '9') || *p == '_'))
       p++;
     r.reason_len = (size_t)(p - r.reason);
-    if (r.reason_len == 0)
+    if (r.reason_len == 0 || (p < end && *p != ','))
       return VG_EDECODE;
     out[(*n)++] = r;
     if (p == end)

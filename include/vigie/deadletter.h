@@ -109,8 +109,8 @@ struct vg_rejected {
 size_t vg_rejected_format(char *buf, size_t size, const struct vg_rejected *r, size_t n);
 /* Parses a header of len bytes: entries into out (at most max), their
  * number in *n. 0, or VG_EDECODE for text that is not such a header
- * (also: more than max entries, a field outside its item, an empty
- * reason). Reasons point into text. */
+ * (also: more than max entries, a field outside its item, a reason that
+ * is not a name of letters, digits and '_'). Reasons point into text. */
 int vg_rejected_parse(const char *text, size_t len, struct vg_rejected *out, size_t max,
                       size_t *n);
 /* 1 when a reading (item, field) is one that entries r[0..n) name. */

@@ -271,7 +271,8 @@ static void rejected_header_round_trip(void **state) {
   assert_false(vg_rejected_names(p, np, 0, 58, 0, 58));
   static const char *const bad[] = {"",          "1-0=x",     "0-5:3-9=x", "0-5=",
                                     "0-5=x,",    "a-b=x",     "0-5x",      "0-5:1=x",
-                                    "-1-5=x",    "0-99999999999=x", "0-5=x,,1-2=y"};
+                                    "-1-5=x",    "0-99999999999=x", "0-5=x,,1-2=y", "0-5=a b",
+                                    "0-5=a\001"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(vg_rejected_parse(bad[i], strlen(bad[i]), p, 4, &np), VG_EDECODE);
   /* more entries than room */
