@@ -121,17 +121,23 @@ static int sparse_put(struct vg_hll *h, uint32_t e) {
   return 0;
 }
 
+/* A (register, rank) pair into the sketch, dense or sparse. */
+static int put_pair(struct vg_hll *h, uint32_t e) {
+  if (h->dense) {
+    uint32_t i = e >> 8;
+    if ((e & 0xff) > h->regs[i])
+      h->regs[i] = (uint8_t)(e & 0xff);
+    return 0;
+  }
+  return sparse_put(h, e);
+}
+
 int vg_hll_add(struct vg_hll *h, uint64_t hash) {
   uint64_t x = mix64(hash);
   uint32_t i = (uint32_t)(x >> (64 - h->p));
   uint64_t w = (x << h->p) | (1ULL << (h->p - 1)); /* guard bit bounds the rank */
   uint8_t r = (uint8_t)(__builtin_clzll(w) + 1);
-  if (h->dense) {
-    if (r > h->regs[i])
-      h->regs[i] = r;
-    return 0;
-  }
-  return sparse_put(h, i << 8 | r);
+  return put_pair(h, i << 8 | r);
 }
 
 int vg_hll_merge(struct vg_hll *dst, const struct vg_hll *src) {
@@ -157,7 +163,10 @@ int vg_hll_merge(struct vg_hll *dst, const struct vg_hll *src) {
     return 0;
   }
   for (uint32_t k = 0; k < src->nsparse; k++) {
-    int rc = sparse_put(dst, src->sparse[k]);
+    /* dst may turn dense on the way: the pairs after that go into its
+     * registers (they went into a sparse list a dense sketch ignores, and a
+     * distinct count merged past the threshold came out short) */
+    int rc = put_pair(dst, src->sparse[k]);
     if (rc)
       return rc; /* dst still holds a valid subset-merge; documented as unchanged
                     only for the dense path */

@@ -293,6 +293,43 @@ static void hll_merge_is_exact_and_sparse_for_small_sets(void **state) {
   }
 }
 
+/* A sparse sketch that a merge of another sparse one turns dense on the
+ * way keeps every pair of the rest of the merge (they used to go into a
+ * sparse list the dense sketch ignored: found by the agg_decode fuzzer). */
+static void hll_merge_turning_dense_midway_keeps_everything(void **state) {
+  (void)state;
+  int turned = 0; /* merges that turned dst dense */
+  for (unsigned p = VG_HLL_P_MIN; p <= 14; p += 2) {
+    uint32_t limit = (1u << p) / 16;
+    for (uint32_t before = 0; before <= limit + 1; before += limit / 4 + 1) {
+      struct vg_hll whole, dst, src;
+      vg_hll_init(&whole, p);
+      vg_hll_init(&dst, p);
+      vg_hll_init(&src, p);
+      struct rng r = {p * 1000 + before};
+      for (uint32_t i = 0; i < before; i++) {
+        uint64_t k = key_hash(rng_below(&r, 1u << 30));
+        vg_hll_add(&dst, k);
+        vg_hll_add(&whole, k);
+      }
+      for (uint32_t i = 0; i + 1 < limit; i++) {
+        uint64_t k = key_hash(rng_below(&r, 1u << 30));
+        vg_hll_add(&src, k);
+        vg_hll_add(&whole, k);
+      }
+      assert_false(src.dense); /* what the test is about: sparse into sparse */
+      assert_int_equal(vg_hll_merge(&dst, &src), 0);
+      assert_true(vg_hll_equal(&dst, &whole));
+      assert_true(vg_hll_estimate(&dst) == vg_hll_estimate(&whole));
+      turned += dst.dense;
+      vg_hll_release(&whole);
+      vg_hll_release(&dst);
+      vg_hll_release(&src);
+    }
+  }
+  assert_true(turned > 0);
+}
+
 /* Decoders never crash on arbitrary bytes (the fuzz target does this at
  * length; this keeps a quick version in every test run). */
 static void decoders_survive_garbage(void **state) {
@@ -327,6 +364,7 @@ int vg_test_agg_sketch(void) {
       cmocka_unit_test(ddsketch_counters_widen),
       cmocka_unit_test(hll_error_within_bounds),
       cmocka_unit_test(hll_merge_is_exact_and_sparse_for_small_sets),
+      cmocka_unit_test(hll_merge_turning_dense_midway_keeps_everything),
       cmocka_unit_test(decoders_survive_garbage),
   };
   return cmocka_run_group_tests_name("agg_sketch", tests, NULL, NULL);
