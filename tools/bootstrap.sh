@@ -16,7 +16,7 @@ cache=${VIGIE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vigie}
 # (each justified in the commit that brought it), and the test tools.
 apt_pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  clang libclang-rt-14-dev libfuzzer-14-dev
+  clang clang-format libclang-rt-14-dev libfuzzer-14-dev
   librdkafka-dev liblmdb-dev lmdb-utils liburing-dev libjemalloc-dev
   libcmocka-dev libyaml-dev libmicrohttpd-dev libzstd-dev zlib1g-dev libsystemd-dev
   libsqlite3-dev libyajl-dev libcjson-dev libjansson-dev libjsmn-dev
