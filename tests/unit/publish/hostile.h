@@ -58,7 +58,7 @@ static const char *hostile_long(size_t *len) {
 
 /* The string at path (NULL-terminated keys; an array index as "#N") of the
  * JSON text doc, which must parse; copied into a malloc'd buffer. */
-static char *hostile_get(const char *doc, const char **path, size_t *len) {
+static char *hostile_get(const char *doc, const char *const *path, size_t *len) {
   char err[256];
   yajl_val root = yajl_tree_parse(doc, err, sizeof err);
   if (!root)
@@ -84,7 +84,7 @@ static char *hostile_get(const char *doc, const char **path, size_t *len) {
 }
 
 /* Asserts that doc holds want (want_len bytes) at path. */
-static void hostile_check(const char *doc, const char **path, const char *want,
+static void hostile_check(const char *doc, const char *const *path, const char *want,
                           size_t want_len) {
   size_t len;
   char *got = hostile_get(doc, path, &len);
