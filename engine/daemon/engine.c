@@ -1,5 +1,5 @@
 /*
- * The ingest engine (include/vigie/engine.h): worker threads that consume,
+ * The ingest engine (engine/daemon/engine.h): worker threads that consume,
  * decode and aggregate, and the writer that commits each epoch to the store
  * in one transaction with the partitions' next offsets.
  *
@@ -43,7 +43,7 @@
 
 #include "vigie/codec.h"
 #include "vigie/deadletter.h"
-#include "vigie/engine.h"
+#include "daemon/engine.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
 #include "vigie/kafka.h"

@@ -29,7 +29,7 @@
 #endif
 
 #include "vigie/config.h"
-#include "vigie/engine.h"
+#include "daemon/engine.h"
 #include "vigie/error.h"
 #include "vigie/exportdir.h"
 #include "vigie/api.h"

@@ -13,7 +13,7 @@
 #include "pubtest.h"
 #include "vigie/api.h"
 #include "vigie/exportdir.h"
-#include "vigie/filew.h"
+#include "publish/filew.h"
 #include "vigie/publish.h"
 
 static char *slurp(const char *path, size_t *len) {

@@ -20,8 +20,8 @@
  * the metrics may be read from any thread; everything else from the thread
  * that created the engine.
  */
-#ifndef VIGIE_ENGINE_H
-#define VIGIE_ENGINE_H
+#ifndef VIGIE_DAEMON_ENGINE_H
+#define VIGIE_DAEMON_ENGINE_H
 
 #include <stddef.h>
 #include <stdint.h>
