@@ -1284,17 +1284,10 @@ static int64_t dedupe_horizon_s(const struct vg_config *cfg) {
 }
 
 static int codec_config(const struct vg_source_conf *s, struct vg_codec_config *c) {
-  static const enum vg_time_format tf[] = {VG_TIME_AUTO, VG_TIME_UNIX, VG_TIME_UNIX_MS,
-                                           VG_TIME_UNIX_US, VG_TIME_UNIX_NS,
-                                           VG_TIME_RFC3339};
-  static const enum vg_precision pr[] = {VG_PRECISION_NS, VG_PRECISION_US,
-                                         VG_PRECISION_MS, VG_PRECISION_S};
   *c = (struct vg_codec_config){
-      .format = s->format == VG_CONF_INFLUX  ? VG_FORMAT_INFLUX
-                : s->format == VG_CONF_SENML ? VG_FORMAT_SENML
-                                             : VG_FORMAT_JSON,
+      .format = (enum vg_codec_format)s->format,
       .time_key = s->time_key,
-      .time_format = tf[s->time_format],
+      .time_format = (enum vg_time_format)s->time_format,
       .time_zone = s->time_zone,
       .entity_key = s->entity_key,
       .tag_keys = (const char *const *)s->tag_keys.v,
@@ -1303,7 +1296,7 @@ static int codec_config(const struct vg_source_conf *s, struct vg_codec_config *
       .n_fields = s->fields.n,
       .count_as = s->count_as,
       .distinct_key = s->distinct_key,
-      .precision = pr[s->precision],
+      .precision = (enum vg_precision)s->precision,
       .max_message_bytes = (size_t)s->max_message_bytes};
   return 0;
 }
@@ -1775,9 +1768,7 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
   }
   struct vg_store_opts so = {
       .path = e->data_dir,
-      .durability = cfg->durability == VG_CONF_DUR_ASYNC        ? VG_STORE_NOSYNC
-                    : cfg->durability == VG_CONF_DUR_NOMETASYNC ? VG_STORE_NOMETASYNC
-                                                                : VG_STORE_SYNC,
+      .durability = cfg->durability,
       .retention_s = {cfg->retention_base_ns / NS_PER_S, cfg->retention_1h_ns / NS_PER_S,
                       cfg->retention_1d_ns / NS_PER_S},
       .dedupe_retention_s = dedupe_horizon_s(cfg)};

@@ -162,7 +162,7 @@ static int srv_setup(void **state) {
     return -1;
   s->f = *state;
   struct vg_api_store ops = {st_open, st_close, s->f};
-  assert_int_equal(vg_api_new(&s->f->cfg, &ops, &s->api, err, sizeof err), 0);
+  assert_int_equal(vg_api_new(&s->f->ao, &ops, &s->api, err, sizeof err), 0);
   assert_int_equal(vg_http_new("127.0.0.1:0", &s->http, err, sizeof err), 0);
   assert_int_equal(vg_api_routes(s->api, s->http), 0);
   assert_int_equal(vg_http_start(s->http, err, sizeof err), 0);
@@ -437,8 +437,11 @@ static void reload(void **state) {
   char *text = malloc(cap);
   snprintf(text, cap, "%s%s", yaml, more);
   struct vg_config cfg;
+  struct vg_api_opts ao;
   assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
-  assert_int_equal(vg_api_reload(s->api, &cfg, err, sizeof err), 0);
+  assert_int_equal(vg_config_api(&cfg, &ao), 0);
+  assert_int_equal(vg_api_reload(s->api, &ao, err, sizeof err), 0);
+  vg_config_api_release(&ao);
   vg_config_release(&cfg); /* the API keeps its own copies */
   assert_int_equal(get(s->port, cat, &body), 200);
   assert_int_equal(json_int(body, "total_count"), 4);
@@ -454,8 +457,10 @@ static void reload(void **state) {
            "  - id: bad\n    resolution: 1h\n    metrics: [passages]\n"
            "    columns: [count]\n    tag_columns: [count]\n");
   assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
-  assert_int_equal(vg_api_reload(s->api, &cfg, err, sizeof err), VG_ECONFIG);
+  assert_int_equal(vg_config_api(&cfg, &ao), 0);
+  assert_int_equal(vg_api_reload(s->api, &ao, err, sizeof err), VG_ECONFIG);
   assert_non_null(strstr(err, "column \"count\" appears twice"));
+  vg_config_api_release(&ao);
   vg_config_release(&cfg);
   assert_int_equal(get(s->port, cat, &body), 200);
   assert_int_equal(json_int(body, "total_count"), 4);
