@@ -225,6 +225,7 @@ struct vg_engine {
   /* publication: the rollup publisher (NULL when off), the next emit-log
    * sequence, and the rollup cursor last committed to the store */
   struct vg_rollup *rollup;
+  struct vg_kafka_conf rollup_kc; /* the publisher's client's (outlives it) */
   uint64_t emit_next, rollup_saved;
   /* final windows sealed since memory was last compacted, and epochs since */
   uint64_t sealed_since_evict;
@@ -933,6 +934,45 @@ static int partitions_grew(struct vg_engine *e) {
   free(counts);
   free(topics);
   return grown;
+}
+
+/* ---- the rollup publisher's Kafka client: ingest's ---------------------- */
+
+static int rollup_producer_new(void *ctx,
+                               void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               void *opaque, rd_kafka_t **out, char *errstr,
+                               size_t errstr_size) {
+  return vg_kafka_producer_new(ctx, "rollup producer", dr, opaque, out, errstr, errstr_size);
+}
+
+struct tail_read {
+  const char *header;
+  int (*cb)(const void *key, size_t key_len, const void *hval, size_t hval_len, void *ctx);
+  void *ctx;
+};
+
+static int on_tail_msg(const struct vg_kafka_msg *m, void *ctx) {
+  struct tail_read *t = ctx;
+  const char *v = NULL;
+  size_t n = 0;
+  if (vg_kafka_msg_header(m, t->header, &v, &n) != 0)
+    v = NULL; /* no such header */
+  return t->cb(m->key, m->key_len, v, n, t->ctx);
+}
+
+static int rollup_read_tail(void *ctx, const char *topic, const char *header,
+                            const struct vg_kafka_positions *from, int timeout_ms,
+                            int (*cb)(const void *key, size_t key_len, const void *hval,
+                                      size_t hval_len, void *cb_ctx),
+                            void *cb_ctx, struct vg_kafka_positions *end, char *errstr,
+                            size_t errstr_size) {
+  struct tail_read t = {header, cb, cb_ctx};
+  return vg_kafka_read_tail(ctx, topic, from, timeout_ms, on_tail_msg, &t, end, errstr,
+                            errstr_size);
+}
+
+struct vg_rollup_client vg_engine_rollup_client(const struct vg_kafka_conf *kc) {
+  return (struct vg_rollup_client){rollup_producer_new, rollup_read_tail, (void *)kc};
 }
 
 /* The rollup topic's positions at the publisher's cursor, encoded into *b,
@@ -1819,9 +1859,11 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
       snprintf(errstr, errstr_size, "reading the store: %s", vg_strerror(rc));
       goto fail_quiet;
     }
-    struct vg_kafka_conf kc = {.brokers = e->brokers, .client_id = "vigied-rollups",
-                               .properties = e->props};
-    struct vg_rollup_opts ro = {.kafka = &kc, .topic = cfg->kafka_rollup_topic,
+    e->rollup_kc = (struct vg_kafka_conf){.brokers = e->brokers,
+                                          .client_id = "vigied-rollups",
+                                          .properties = e->props};
+    struct vg_rollup_opts ro = {.client = vg_engine_rollup_client(&e->rollup_kc),
+                                .topic = cfg->kafka_rollup_topic,
                                 .store = e->store, .tz = e->tz,
                                 .cursor = st.rollup_seq, .metrics = opts->metrics,
                                 .keep_positions = 1};
