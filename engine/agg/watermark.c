@@ -1,12 +1,12 @@
 /*
- * Event-time watermarks (include/vigie/watermark.h): per partition the
+ * Event-time watermarks (watermark.h): per partition the
  * highest event time minus the out-of-orderness, globally the minimum over
  * the partitions that are not idle, never moving back.
  */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "vigie/watermark.h"
+#include "agg/watermark.h"
 
 int vg_watermarks_init(struct vg_watermarks *wm, uint32_t nparts, int64_t ooo_ns,
                        int64_t idle_ns, int64_t now_ns) {

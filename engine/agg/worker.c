@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "vigie/error.h"
-#include "vigie/watermark.h"
+#include "agg/watermark.h"
 #include "vigie/worker.h"
 #include "agg/spsc.h"
 #include "common/atomic.h"

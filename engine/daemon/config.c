@@ -8,6 +8,7 @@
  * their position); this file walks it, key by key, against the tables, and
  * collects every error with its file, line and key.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -18,10 +19,13 @@
 
 #include <yaml.h>
 
+#include "vigie/calendar.h"
+#include "vigie/codec.h"
 #include "vigie/config.h"
 #include "vigie/error.h"
 #include "vigie/text.h"
 #include "vigie/log.h"
+#include "vigie/store.h"
 #include "vigie/tz.h"
 #include "vigie/utf8.h"
 
@@ -33,7 +37,7 @@ enum ctype {
   CT_DURATION,  /* int64_t ns, in [min, max] */
   CT_RETENTION, /* int64_t ns or "forever" (0) */
   CT_BOOL,      /* int */
-  CT_ENUM,      /* int: index in choices */
+  CT_ENUM,      /* int: the module's enum value of the choice (enum_value) */
   CT_TZ,        /* char *, an IANA zone the tz database knows */
   CT_LIST,      /* struct vg_strlist */
   CT_MAP,       /* struct vg_strlist of key, value pairs */
@@ -54,16 +58,46 @@ struct ckey {
 #define NS(x) ((int64_t)(x) * 1000000000LL)
 #define OFF(field) offsetof(struct vg_config, field)
 #define SOFF(field) offsetof(struct vg_source_conf, field)
-#define DOFF(field) offsetof(struct vg_dataset_conf, field)
+#define DOFF(field) offsetof(struct vg_dataset_conf, def.field)
 
+/* The choices of each CT_ENUM key and, in the same order, the values of the
+ * modules' own enums they stand for. */
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const int log_level_values[] = {VG_LOG_ERROR, VG_LOG_WARN, VG_LOG_INFO,
+                                       VG_LOG_DEBUG};
 static const char *const durabilities[] = {"sync", "nometasync", "async", NULL};
+static const int durability_values[] = {VG_STORE_SYNC, VG_STORE_NOMETASYNC, VG_STORE_NOSYNC};
 static const char *const formats[] = {"json", "influx", "senml", NULL};
+static const int format_values[] = {VG_FORMAT_JSON, VG_FORMAT_INFLUX, VG_FORMAT_SENML};
 static const char *const time_formats[] = {"auto", "unix", "unix_ms", "unix_us",
                                            "unix_ns", "rfc3339", NULL};
+static const int time_format_values[] = {VG_TIME_AUTO,    VG_TIME_UNIX,    VG_TIME_UNIX_MS,
+                                         VG_TIME_UNIX_US, VG_TIME_UNIX_NS, VG_TIME_RFC3339};
 static const char *const precisions[] = {"ns", "us", "ms", "s", NULL};
+static const int precision_values[] = {VG_PRECISION_NS, VG_PRECISION_US, VG_PRECISION_MS,
+                                       VG_PRECISION_S};
 static const char *const resolutions[] = {"1h", "1d", NULL};
+static const int resolution_values[] = {VG_RES_HOUR, VG_RES_DAY};
 static const char *const statuses[] = {"final", "all", NULL};
+static const int status_values[] = {VG_DATASET_FINAL, VG_DATASET_ALL};
+static const struct {
+  const char *const *choices;
+  const int *values;
+} enum_values[] = {
+    {log_levels, log_level_values}, {durabilities, durability_values},
+    {formats, format_values},       {time_formats, time_format_values},
+    {precisions, precision_values}, {resolutions, resolution_values},
+    {statuses, status_values},
+};
+
+/* The value a CT_ENUM key stores for its i-th choice. */
+static int enum_value(const char *const *choices, int i) {
+  for (size_t j = 0; j < sizeof enum_values / sizeof *enum_values; j++)
+    if (enum_values[j].choices == choices)
+      return enum_values[j].values[i];
+  assert(!"a CT_ENUM key without values");
+  return i;
+}
 static const char *const stat_columns[] = {"count", "sum",  "min",  "max",
                                            "mean",  "stddev", "p50", "p95",
                                            "first", "last", "distinct", NULL};
@@ -479,7 +513,7 @@ static void set_scalar(struct ctx *c, const struct ckey *k, const char *fullkey,
   case CT_ENUM:
     for (int i = 0; k->choices[i]; i++)
       if (strlen(k->choices[i]) == len && memcmp(k->choices[i], s, len) == 0) {
-        *(int *)field = i;
+        *(int *)field = enum_value(k->choices, i);
         return;
       }
     char all[256];
@@ -734,7 +768,8 @@ static void parse_sections(struct ctx *c, struct vg_config *cfg, const char *nam
     if (is_map(e) && e->data.mapping.pairs.start < e->data.mapping.pairs.top)
       eline = node_line(yaml_document_get_node(c->doc, e->data.mapping.pairs.start->key),
                         line);
-    *(int *)((char *)base + (is_src ? SOFF(line) : DOFF(line))) = eline;
+    size_t line_off = is_src ? SOFF(line) : offsetof(struct vg_dataset_conf, line);
+    *(int *)((char *)base + line_off) = eline;
     apply_defaults(c, table, base);
     walk(c, table, base, e, "", label, seen, cfg, NULL, eline);
     check_required(c, table, seen, label, eline);
@@ -772,7 +807,7 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
   }
   for (size_t i = 0; i < cfg->nsources; i++) {
     struct vg_source_conf *s = &cfg->sources[i];
-    if (s->format == VG_CONF_JSON && !s->time_key)
+    if (s->format == VG_FORMAT_JSON && !s->time_key)
       fail(c, s->line, NULL, "sources[%zu] (topic %s): time_key is required for format "
            "json (the field that holds the event time)", i, s->topic ? s->topic : "?");
     for (size_t j = 0; j < i && s->topic; j++)
@@ -786,23 +821,24 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
            "write this run's dead letters to another topic", i, s->topic);
   }
   for (size_t i = 0; i < cfg->ndatasets; i++) {
-    struct vg_dataset_conf *d = &cfg->datasets[i];
+    struct vg_dataset_conf *dc = &cfg->datasets[i];
+    struct vg_dataset_def *d = &dc->def;
     if (d->id && !valid_id(d->id))
-      fail(c, d->line, NULL, "datasets[%zu].id: \"%s\" must be lower-case letters, "
+      fail(c, dc->line, NULL, "datasets[%zu].id: \"%s\" must be lower-case letters, "
            "digits, '-' and '_'", i, d->id);
     for (size_t j = 0; j < i && d->id; j++)
-      if (cfg->datasets[j].id && strcmp(cfg->datasets[j].id, d->id) == 0)
-        fail(c, d->line, NULL, "datasets[%zu].id: \"%s\" is already the id of the "
+      if (cfg->datasets[j].def.id && strcmp(cfg->datasets[j].def.id, d->id) == 0)
+        fail(c, dc->line, NULL, "datasets[%zu].id: \"%s\" is already the id of the "
              "dataset at line %d", i, d->id, cfg->datasets[j].line);
     if (d->coordinates.n && !d->entity_tag)
-      fail(c, d->line, NULL, "datasets[%zu].coordinates: entity_tag is required too (the "
+      fail(c, dc->line, NULL, "datasets[%zu].coordinates: entity_tag is required too (the "
            "tag whose values the coordinates are keyed by)", i);
     for (size_t j = 1; j < d->coordinates.n; j += 2) {
       double lat, lon;
       char tail;
       if (sscanf(d->coordinates.v[j], "%lf ,%lf %c", &lat, &lon, &tail) != 2 ||
           !(lat >= -90 && lat <= 90) || !(lon >= -180 && lon <= 180))
-        fail(c, d->line, NULL, "datasets[%zu].coordinates.%s: expected \"latitude,"
+        fail(c, dc->line, NULL, "datasets[%zu].coordinates.%s: expected \"latitude,"
              "longitude\" in degrees such as \"48.8566,2.3522\", got \"%s\"", i,
              d->coordinates.v[j - 1], d->coordinates.v[j]);
     }
@@ -919,6 +955,37 @@ void vg_config_release(struct vg_config *cfg) {
   release_table(top_keys, cfg);
   free(cfg->path);
   memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- what publication receives ----------------------------------------------- */
+
+int vg_config_api(const struct vg_config *cfg, struct vg_api_opts *o) {
+  *o = (struct vg_api_opts){0};
+  struct vg_dataset_def *defs = calloc(cfg->ndatasets + 1, sizeof *defs);
+  const char **count_as = calloc(cfg->nsources + 1, sizeof *count_as);
+  if (!defs || !count_as) {
+    free(defs);
+    free(count_as);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < cfg->ndatasets; i++)
+    defs[i] = cfg->datasets[i].def;
+  size_t n = 0;
+  for (size_t i = 0; i < cfg->nsources; i++)
+    if (cfg->sources[i].count_as)
+      count_as[n++] = cfg->sources[i].count_as;
+  *o = (struct vg_api_opts){.datasets = defs,
+                            .ndatasets = cfg->ndatasets,
+                            .env = {.store_timezone = cfg->timezone,
+                                    .count_as = count_as,
+                                    .ncount_as = n}};
+  return 0;
+}
+
+void vg_config_api_release(struct vg_api_opts *o) {
+  free((void *)o->datasets);
+  free((void *)o->env.count_as);
+  memset(o, 0, sizeof *o);
 }
 
 /* ---- reference --------------------------------------------------------------- */

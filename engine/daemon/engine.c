@@ -1,5 +1,5 @@
 /*
- * The ingest engine (include/vigie/engine.h): worker threads that consume,
+ * The ingest engine (engine/daemon/engine.h): worker threads that consume,
  * decode and aggregate, and the writer that commits each epoch to the store
  * in one transaction with the partitions' next offsets.
  *
@@ -43,7 +43,7 @@
 
 #include "vigie/codec.h"
 #include "vigie/deadletter.h"
-#include "vigie/engine.h"
+#include "daemon/engine.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
 #include "vigie/kafka.h"
@@ -225,6 +225,7 @@ struct vg_engine {
   /* publication: the rollup publisher (NULL when off), the next emit-log
    * sequence, and the rollup cursor last committed to the store */
   struct vg_rollup *rollup;
+  struct vg_kafka_conf rollup_kc; /* the publisher's client's (outlives it) */
   uint64_t emit_next, rollup_saved;
   /* final windows sealed since memory was last compacted, and epochs since */
   uint64_t sealed_since_evict;
@@ -935,6 +936,45 @@ static int partitions_grew(struct vg_engine *e) {
   return grown;
 }
 
+/* ---- the rollup publisher's Kafka client: ingest's ---------------------- */
+
+static int rollup_producer_new(void *ctx,
+                               void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               void *opaque, rd_kafka_t **out, char *errstr,
+                               size_t errstr_size) {
+  return vg_kafka_producer_new(ctx, "rollup producer", dr, opaque, out, errstr, errstr_size);
+}
+
+struct tail_read {
+  const char *header;
+  int (*cb)(const void *key, size_t key_len, const void *hval, size_t hval_len, void *ctx);
+  void *ctx;
+};
+
+static int on_tail_msg(const struct vg_kafka_msg *m, void *ctx) {
+  struct tail_read *t = ctx;
+  const char *v = NULL;
+  size_t n = 0;
+  if (vg_kafka_msg_header(m, t->header, &v, &n) != 0)
+    v = NULL; /* no such header */
+  return t->cb(m->key, m->key_len, v, n, t->ctx);
+}
+
+static int rollup_read_tail(void *ctx, const char *topic, const char *header,
+                            const struct vg_kafka_positions *from, int timeout_ms,
+                            int (*cb)(const void *key, size_t key_len, const void *hval,
+                                      size_t hval_len, void *cb_ctx),
+                            void *cb_ctx, struct vg_kafka_positions *end, char *errstr,
+                            size_t errstr_size) {
+  struct tail_read t = {header, cb, cb_ctx};
+  return vg_kafka_read_tail(ctx, topic, from, timeout_ms, on_tail_msg, &t, end, errstr,
+                            errstr_size);
+}
+
+struct vg_rollup_client vg_engine_rollup_client(const struct vg_kafka_conf *kc) {
+  return (struct vg_rollup_client){rollup_producer_new, rollup_read_tail, (void *)kc};
+}
+
 /* The rollup topic's positions at the publisher's cursor, encoded into *b,
  * when the cursor moved or the publisher read the topic back since they
  * were last kept (*cursor and *gen: what they belong to). 1 when *b is
@@ -1284,17 +1324,10 @@ static int64_t dedupe_horizon_s(const struct vg_config *cfg) {
 }
 
 static int codec_config(const struct vg_source_conf *s, struct vg_codec_config *c) {
-  static const enum vg_time_format tf[] = {VG_TIME_AUTO, VG_TIME_UNIX, VG_TIME_UNIX_MS,
-                                           VG_TIME_UNIX_US, VG_TIME_UNIX_NS,
-                                           VG_TIME_RFC3339};
-  static const enum vg_precision pr[] = {VG_PRECISION_NS, VG_PRECISION_US,
-                                         VG_PRECISION_MS, VG_PRECISION_S};
   *c = (struct vg_codec_config){
-      .format = s->format == VG_CONF_INFLUX  ? VG_FORMAT_INFLUX
-                : s->format == VG_CONF_SENML ? VG_FORMAT_SENML
-                                             : VG_FORMAT_JSON,
+      .format = (enum vg_codec_format)s->format,
       .time_key = s->time_key,
-      .time_format = tf[s->time_format],
+      .time_format = (enum vg_time_format)s->time_format,
       .time_zone = s->time_zone,
       .entity_key = s->entity_key,
       .tag_keys = (const char *const *)s->tag_keys.v,
@@ -1303,7 +1336,7 @@ static int codec_config(const struct vg_source_conf *s, struct vg_codec_config *
       .n_fields = s->fields.n,
       .count_as = s->count_as,
       .distinct_key = s->distinct_key,
-      .precision = pr[s->precision],
+      .precision = (enum vg_precision)s->precision,
       .max_message_bytes = (size_t)s->max_message_bytes};
   return 0;
 }
@@ -1775,9 +1808,7 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
   }
   struct vg_store_opts so = {
       .path = e->data_dir,
-      .durability = cfg->durability == VG_CONF_DUR_ASYNC        ? VG_STORE_NOSYNC
-                    : cfg->durability == VG_CONF_DUR_NOMETASYNC ? VG_STORE_NOMETASYNC
-                                                                : VG_STORE_SYNC,
+      .durability = cfg->durability,
       .retention_s = {cfg->retention_base_ns / NS_PER_S, cfg->retention_1h_ns / NS_PER_S,
                       cfg->retention_1d_ns / NS_PER_S},
       .dedupe_retention_s = dedupe_horizon_s(cfg)};
@@ -1828,9 +1859,11 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
       snprintf(errstr, errstr_size, "reading the store: %s", vg_strerror(rc));
       goto fail_quiet;
     }
-    struct vg_kafka_conf kc = {.brokers = e->brokers, .client_id = "vigied-rollups",
-                               .properties = e->props};
-    struct vg_rollup_opts ro = {.kafka = &kc, .topic = cfg->kafka_rollup_topic,
+    e->rollup_kc = (struct vg_kafka_conf){.brokers = e->brokers,
+                                          .client_id = "vigied-rollups",
+                                          .properties = e->props};
+    struct vg_rollup_opts ro = {.client = vg_engine_rollup_client(&e->rollup_kc),
+                                .topic = cfg->kafka_rollup_topic,
                                 .store = e->store, .tz = e->tz,
                                 .cursor = st.rollup_seq, .metrics = opts->metrics,
                                 .keep_positions = 1};

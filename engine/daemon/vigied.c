@@ -29,7 +29,7 @@
 #endif
 
 #include "vigie/config.h"
-#include "vigie/engine.h"
+#include "daemon/engine.h"
 #include "vigie/error.h"
 #include "vigie/exportdir.h"
 #include "vigie/api.h"
@@ -229,13 +229,17 @@ static void *signal_main(void *arg) {
                      "errors=\"%s\"", err);
         continue;
       }
-      if (vg_api_reload(d->api, &cfg, err, sizeof err) != 0)
+      struct vg_api_opts ao;
+      if (vg_config_api(&cfg, &ao) != 0)
+        VG_LOG_ERROR("SIGHUP: out of memory, keeping the running datasets", NULL);
+      else if (vg_api_reload(d->api, &ao, err, sizeof err) != 0)
         VG_LOG_ERROR("SIGHUP: the datasets do not compile, keeping the running ones",
                      "error=\"%s\"", err);
       else
         VG_LOG_INFO("SIGHUP: configuration re-read; the datasets are served as defined "
                     "now, changes to sources need a restart",
                     "datasets=%zu", cfg.ndatasets);
+      vg_config_api_release(&ao);
       vg_config_release(&cfg);
     }
   }
@@ -320,7 +324,14 @@ int main(int argc, char **argv) {
                       NULL, je_stat, "stats.resident");
 #endif
   struct vg_api_store as = {api_open, api_close, &d};
-  if (vg_api_new(&cfg, &as, &api, err, sizeof err) != 0) {
+  struct vg_api_opts ao;
+  if (vg_config_api(&cfg, &ao) != 0) {
+    VG_LOG_ERROR("cannot publish the datasets", "error=\"out of memory\"");
+    goto out;
+  }
+  rc = vg_api_new(&ao, &as, &api, err, sizeof err);
+  vg_config_api_release(&ao);
+  if (rc != 0) {
     VG_LOG_ERROR("cannot publish the datasets", "error=\"%s\"", err);
     goto out;
   }

@@ -358,8 +358,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 static int new_client(struct vg_deadletter *d, char *errstr, size_t errstr_size) {
-  return vg__kafka_producer_new(&d->kc, "dead-letter producer", on_delivery, d, &d->rk,
-                                errstr, errstr_size);
+  return vg_kafka_producer_new(&d->kc, "dead-letter producer", on_delivery, d, &d->rk,
+                               errstr, errstr_size);
 }
 
 int vg_deadletter_new(const struct vg_kafka_conf *kc, const char *topic,

@@ -257,7 +257,7 @@ struct vg_api {
   int have_catalog_tag;
 };
 
-static uint64_t def_hash(const struct vg_dataset_conf *c) {
+static uint64_t def_hash(const struct vg_dataset_def *c) {
   static const uint8_t key[16] = "vigie-dataset-v1";
   char *buf = NULL;
   size_t len = 0;
@@ -266,7 +266,8 @@ static uint64_t def_hash(const struct vg_dataset_conf *c) {
     return 0;
   fprintf(f, "%s|%s|%s|%s|%s|%d|%" PRId64 "|%d|%s|%" PRId64 "|%s", c->id,
           c->title ? c->title : "", c->description ? c->description : "",
-          c->publisher ? c->publisher : "", c->license ? c->license : "", c->resolution,
+          c->publisher ? c->publisher : "", c->license ? c->license : "",
+          c->resolution == VG_RES_DAY, /* 0: 1h, 1: 1d, as hashed before enum vg_res */
           c->suppress_below, c->status, c->timezone ? c->timezone : "", c->sensor_period_ns,
           c->entity_tag ? c->entity_tag : "");
   const struct vg_strlist *lists[] = {&c->keywords, &c->metrics, &c->columns,
@@ -289,21 +290,21 @@ static void gen_free(struct gen *g) {
   free(g);
 }
 
-static int gen_new(const struct vg_config *cfg, struct gen **out, char *errstr,
+static int gen_new(const struct vg_api_opts *o, struct gen **out, char *errstr,
                    size_t errstr_size) {
   struct gen *g = calloc(1, sizeof *g);
-  if (!g || !(g->d = calloc(cfg->ndatasets + 1, sizeof *g->d))) {
+  if (!g || !(g->d = calloc(o->ndatasets + 1, sizeof *g->d))) {
     free(g);
     return -ENOMEM;
   }
   g->refs = 1;
-  for (size_t i = 0; i < cfg->ndatasets; i++) {
-    int rc = vg_dataset_new(&cfg->datasets[i], cfg, &g->d[i].ds, errstr, errstr_size);
+  for (size_t i = 0; i < o->ndatasets; i++) {
+    int rc = vg_dataset_new(&o->datasets[i], &o->env, &g->d[i].ds, errstr, errstr_size);
     if (rc) {
       gen_free(g);
       return rc;
     }
-    g->d[i].def_hash = def_hash(&cfg->datasets[i]);
+    g->d[i].def_hash = def_hash(&o->datasets[i]);
     g->n++;
   }
   *out = g;
@@ -326,12 +327,12 @@ static void gen_put(struct vg_api *a, struct gen *g) {
     gen_free(g);
 }
 
-int vg_api_new(const struct vg_config *cfg, const struct vg_api_store *store,
+int vg_api_new(const struct vg_api_opts *o, const struct vg_api_store *store,
                struct vg_api **out, char *errstr, size_t errstr_size) {
   struct vg_api *a = calloc(1, sizeof *a);
   if (!a)
     return -ENOMEM;
-  int rc = gen_new(cfg, &a->cur, errstr, errstr_size);
+  int rc = gen_new(o, &a->cur, errstr, errstr_size);
   if (rc) {
     free(a);
     return rc;
@@ -342,10 +343,10 @@ int vg_api_new(const struct vg_config *cfg, const struct vg_api_store *store,
   return 0;
 }
 
-int vg_api_reload(struct vg_api *a, const struct vg_config *cfg, char *errstr,
+int vg_api_reload(struct vg_api *a, const struct vg_api_opts *o, char *errstr,
                   size_t errstr_size) {
   struct gen *g;
-  int rc = gen_new(cfg, &g, errstr, errstr_size);
+  int rc = gen_new(o, &g, errstr, errstr_size);
   if (rc)
     return rc;
   pthread_mutex_lock(&a->mu);
@@ -444,7 +445,7 @@ static int parse_http_date(const char *s, time_t *t) {
  * had before the generation existed. */
 static uint64_t ds_tag(const struct dsinfo *d, const struct vg_store_state *m) {
   uint64_t base =
-      vg_dataset_conf(d->ds)->status == VG_CONF_STATUS_FINAL ? m->emit_seq : m->epoch;
+      vg_dataset_definition(d->ds)->status == VG_DATASET_FINAL ? m->emit_seq : m->epoch;
   return base + m->retain_gen;
 }
 
@@ -613,7 +614,7 @@ static void iso_utc(int64_t t, char *buf) {
 
 static int write_dataset(struct vg_jsonw *w, struct vg_api *a, struct dsinfo *d,
                          struct vg_store_reader *r, const struct vg_store_state *m) {
-  const struct vg_dataset_conf *c = vg_dataset_conf(d->ds);
+  const struct vg_dataset_def *c = vg_dataset_definition(d->ds);
   uint64_t nrows;
   int64_t first, last;
   int rc = dataset_stats(a, d, r, m, &nrows, &first, &last);
@@ -674,7 +675,7 @@ static int write_dataset(struct vg_jsonw *w, struct vg_api *a, struct dsinfo *d,
   vg_jsonw_cstr(w, "records_count");
   vg_jsonw_u64(w, nrows);
   vg_jsonw_kv(w, "timezone", vg_tz_name(vg_dataset_tz(d->ds)));
-  vg_jsonw_kv(w, "resolution", c->resolution == VG_CONF_RES_1D ? "1d" : "1h");
+  vg_jsonw_kv(w, "resolution", c->resolution == VG_RES_DAY ? "1d" : "1h");
   if (nrows) {
     jiso(w, "temporal_coverage_start", first, vg_dataset_tz(d->ds));
     jiso(w, "temporal_coverage_end", last, vg_dataset_tz(d->ds));
@@ -1160,13 +1161,13 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
   jid(w, "foaf:homepage", url);
   const char *pub = NULL;
   for (size_t i = 0; i < g->n && !pub; i++)
-    pub = vg_dataset_conf(g->d[i].ds)->publisher;
+    pub = vg_dataset_definition(g->d[i].ds)->publisher;
   jpublisher(w, pub ? pub : "Vigie");
   vg_jsonw_cstr(w, "dcat:dataset");
   vg_jsonw_array(w);
   for (size_t i = 0; i < g->n; i++) {
     struct dsinfo *d = &g->d[i];
-    const struct vg_dataset_conf *c = vg_dataset_conf(d->ds);
+    const struct vg_dataset_def *c = vg_dataset_definition(d->ds);
     uint64_t nrows = 0;
     int64_t first = 0, last = 0;
     dataset_stats(a, d, r, m, &nrows, &first, &last);
@@ -1193,7 +1194,7 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
     const char *licurl = known ? known : lic ? lic : "https://spdx.org/licenses/unknown";
     jid(w, "dct:license", licurl);
     jid(w, "dct:accrualPeriodicity",
-        c->resolution == VG_CONF_RES_1D
+        c->resolution == VG_RES_DAY
             ? "http://publications.europa.eu/resource/authority/frequency/DAILY"
             : "http://publications.europa.eu/resource/authority/frequency/HOURLY");
     if (nrows) {

@@ -43,7 +43,7 @@ struct col {
 };
 
 struct vg_dataset {
-  struct vg_dataset_conf c; /* deep copy */
+  struct vg_dataset_def c; /* deep copy */
   struct vg_strlist count_as;
   struct vg_tz *tz, *store_tz;
   uint8_t res;
@@ -94,7 +94,7 @@ static int add_field(struct vg_dataset *ds, const char *name, int type, int kind
   return 0;
 }
 
-int vg_dataset_new(const struct vg_dataset_conf *dc, const struct vg_config *cfg,
+int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env *env,
                    struct vg_dataset **out, char *errstr, size_t errstr_size) {
   struct vg_dataset *ds = calloc(1, sizeof *ds);
   int rc = -ENOMEM;
@@ -108,21 +108,21 @@ int vg_dataset_new(const struct vg_dataset_conf *dc, const struct vg_config *cfg
       list_dup(&ds->c.metrics, &dc->metrics) || list_dup(&ds->c.columns, &dc->columns) ||
       list_dup(&ds->c.tag_columns, &dc->tag_columns) ||
       list_dup(&ds->c.coordinates, &dc->coordinates) ||
-      !(ds->count_as.v = calloc(cfg->nsources + 1, sizeof *ds->count_as.v)))
+      !(ds->count_as.v = calloc(env->ncount_as + 1, sizeof *ds->count_as.v)))
     goto fail;
-  for (size_t i = 0; i < cfg->nsources; i++)
-    if (cfg->sources[i].count_as && !list_has(&ds->count_as, cfg->sources[i].count_as)) {
-      if (!(ds->count_as.v[ds->count_as.n] = strdup(cfg->sources[i].count_as)))
+  for (size_t i = 0; i < env->ncount_as; i++)
+    if (!list_has(&ds->count_as, env->count_as[i])) {
+      if (!(ds->count_as.v[ds->count_as.n] = strdup(env->count_as[i])))
         goto fail;
       ds->count_as.n++;
     }
-  const char *zone = dc->timezone ? dc->timezone : cfg->timezone ? cfg->timezone : "UTC";
+  const char *store_zone = env->store_timezone ? env->store_timezone : "UTC";
+  const char *zone = dc->timezone ? dc->timezone : store_zone;
   if ((rc = vg_tz_load(zone, &ds->tz, errstr, errstr_size)) ||
-      (rc = vg_tz_load(cfg->timezone ? cfg->timezone : "UTC", &ds->store_tz, errstr,
-                       errstr_size)))
+      (rc = vg_tz_load(store_zone, &ds->store_tz, errstr, errstr_size)))
     goto fail;
   rc = -ENOMEM;
-  ds->res = dc->resolution == VG_CONF_RES_1D ? VG_RES_DAY : VG_RES_HOUR;
+  ds->res = dc->resolution == VG_RES_DAY ? VG_RES_DAY : VG_RES_HOUR;
   size_t cap = 8 + ds->c.tag_columns.n + ds->c.columns.n;
   if (!(ds->fields = calloc(cap, sizeof *ds->fields)) ||
       !(ds->cols = calloc(cap, sizeof *ds->cols)))
@@ -208,7 +208,7 @@ const char *vg_dataset_id(const struct vg_dataset *ds) {
   return ds->c.id;
 }
 
-const struct vg_dataset_conf *vg_dataset_conf(const struct vg_dataset *ds) {
+const struct vg_dataset_def *vg_dataset_definition(const struct vg_dataset *ds) {
   return &ds->c;
 }
 
@@ -561,7 +561,7 @@ static int flush_group(struct scanner *x) {
   suppress_group(x->buf, x->n, (uint64_t)ds->c.suppress_below);
   for (size_t i = 0; i < x->n; i++) {
     const struct win *w = &x->buf[i];
-    if (!w->final && ds->c.status == VG_CONF_STATUS_FINAL)
+    if (!w->final && ds->c.status == VG_DATASET_FINAL)
       continue;
     if (w->start < x->sc->from_s || w->start >= x->sc->to_s)
       continue;

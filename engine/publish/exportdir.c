@@ -18,7 +18,7 @@
 #include "vigie/dataset.h"
 #include "vigie/error.h"
 #include "vigie/exportdir.h"
-#include "vigie/filew.h"
+#include "publish/filew.h"
 #include "vigie/hash.h"
 #include "vigie/log.h"
 

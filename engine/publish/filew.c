@@ -13,7 +13,7 @@
 
 #include <liburing.h>
 
-#include "vigie/filew.h"
+#include "publish/filew.h"
 #include "vigie/log.h"
 
 #define STAGE (256 * 1024)

@@ -1,6 +1,6 @@
 /*
  * The rollup topic's message (rollup.h): one window as a JSON object and its
- * key. The producing side lives in engine/ingest/rollpub.c.
+ * key. The producing side lives in rollpub.c.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vigie/config.h"
+#include "vigie/dataset.h"
 #include "vigie/http.h"
 #include "vigie/store.h"
 
@@ -81,16 +81,24 @@ struct vg_api_store {
   void *ctx;
 };
 
+/* What the API publishes: the dataset definitions, in catalog order, and
+ * what they share. Borrowed: the API copies what it keeps. */
+struct vg_api_opts {
+  const struct vg_dataset_def *datasets;
+  size_t ndatasets;
+  struct vg_dataset_env env;
+};
+
 struct vg_api;
 
-/* Compiles every dataset of cfg (which may be released afterwards). 0, or
- * an error with errstr (a dataset that does not compile). */
-int vg_api_new(const struct vg_config *cfg, const struct vg_api_store *store,
+/* Compiles every dataset of o (which may be released afterwards). 0, or an
+ * error with errstr (a dataset that does not compile). */
+int vg_api_new(const struct vg_api_opts *o, const struct vg_api_store *store,
                struct vg_api **out, char *errstr, size_t errstr_size);
-/* Replaces the datasets with those of cfg (SIGHUP): requests and exports
- * in progress finish with the definitions they started with. 0, or an
- * error with errstr, and the running datasets stay. */
-int vg_api_reload(struct vg_api *a, const struct vg_config *cfg, char *errstr,
+/* Replaces the datasets with those of o (SIGHUP): requests and exports in
+ * progress finish with the definitions they started with. 0, or an error
+ * with errstr, and the running datasets stay. */
+int vg_api_reload(struct vg_api *a, const struct vg_api_opts *o, char *errstr,
                   size_t errstr_size);
 /* Registers the routes (VG_API_PREFIX, a prefix route). */
 int vg_api_routes(struct vg_api *a, struct vg_http *h);

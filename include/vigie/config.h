@@ -21,34 +21,21 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* A NULL-terminated array of strings, and its length. */
-struct vg_strlist {
-  char **v;
-  size_t n;
-};
-
-enum vg_conf_format { VG_CONF_JSON, VG_CONF_INFLUX, VG_CONF_SENML };
-enum vg_conf_time_format {
-  VG_CONF_TIME_AUTO, VG_CONF_TIME_UNIX, VG_CONF_TIME_UNIX_MS, VG_CONF_TIME_UNIX_US,
-  VG_CONF_TIME_UNIX_NS, VG_CONF_TIME_RFC3339
-};
-enum vg_conf_precision { VG_CONF_PREC_NS, VG_CONF_PREC_US, VG_CONF_PREC_MS, VG_CONF_PREC_S };
-enum vg_conf_resolution { VG_CONF_RES_1H, VG_CONF_RES_1D };
-enum vg_conf_status { VG_CONF_STATUS_FINAL, VG_CONF_STATUS_ALL };
-enum vg_conf_durability { VG_CONF_DUR_SYNC, VG_CONF_DUR_NOMETASYNC, VG_CONF_DUR_ASYNC };
+#include "vigie/api.h"
+#include "vigie/text.h"
 
 struct vg_source_conf {
   char *topic;
-  int format;      /* enum vg_conf_format */
+  int format;      /* enum vg_codec_format (codec.h) */
   char *time_key;
-  int time_format; /* enum vg_conf_time_format */
+  int time_format; /* enum vg_time_format (codec.h) */
   char *time_zone;
   char *entity_key;
   struct vg_strlist tag_keys;
   struct vg_strlist fields;
   char *count_as;
   char *distinct_key;
-  int precision;   /* enum vg_conf_precision */
+  int precision;   /* enum vg_precision (codec.h) */
   int quantiles;   /* keep quantile sketches (p50, p95) for its series */
   int64_t max_message_bytes;
   char *replay_of; /* a dead-letter topic's replay: the source topic replayed */
@@ -57,23 +44,10 @@ struct vg_source_conf {
   int line;        /* where it is declared */
 };
 
+/* A datasets[] entry: the definition publication receives, and where it is
+ * declared. */
 struct vg_dataset_conf {
-  char *id;
-  char *title;
-  char *description;
-  struct vg_strlist keywords;
-  char *publisher;
-  char *license;
-  int resolution; /* enum vg_conf_resolution */
-  struct vg_strlist metrics;
-  struct vg_strlist columns;
-  struct vg_strlist tag_columns;
-  int64_t suppress_below; /* 0: no suppression */
-  int status;             /* enum vg_conf_status */
-  char *timezone;         /* NULL: the top-level timezone */
-  int64_t sensor_period_ns; /* expected interval between readings; 0: unknown */
-  char *entity_tag;       /* the tag naming the sensor (coordinates, GeoJSON) */
-  struct vg_strlist coordinates; /* entity, "lat,lon", entity, "lat,lon", ... */
+  struct vg_dataset_def def;
   int line;
 };
 
@@ -81,12 +55,12 @@ struct vg_config {
   char *path; /* the file it came from */
   char *data_dir;
   char *timezone;
-  int log_level; /* enum vg_log_level */
+  int log_level; /* enum vg_log_level (log.h) */
   int64_t base_ns, lateness_ns, out_of_orderness_ns, idle_timeout_ns;
   int64_t checkpoint_interval_ns;
   int64_t retention_base_ns, retention_1h_ns, retention_1d_ns; /* 0: forever */
   int64_t retention_dedupe_ns; /* how far back duplicates are checked; 0: forever */
-  int durability; /* enum vg_conf_durability */
+  int durability; /* enum vg_store_durability (store.h) */
   int64_t workers;
   int64_t kafka_embedded_partitions;
   char *kafka_brokers; /* "embedded" for the in-process mock cluster */
@@ -115,6 +89,13 @@ int vg_config_load(const char *path, struct vg_config *cfg, char *errstr,
 int vg_config_parse(const char *name, const char *text, size_t len,
                     struct vg_config *cfg, char *errstr, size_t errstr_size);
 void vg_config_release(struct vg_config *cfg);
+
+/* What the API publishes of cfg: its datasets' definitions, the store's
+ * zone and the sources' count_as metrics. *o points into cfg (valid while
+ * cfg is) and holds arrays of its own: vg_config_api_release (also after
+ * an error). 0 or -ENOMEM. */
+int vg_config_api(const struct vg_config *cfg, struct vg_api_opts *o);
+void vg_config_api_release(struct vg_api_opts *o);
 
 /* Writes the reference of every key: markdown tables when markdown is
  * non-zero (docs/configuration.md), aligned text otherwise (--help). */

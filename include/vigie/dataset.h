@@ -23,7 +23,7 @@
  * request (a narrower query sees the same cells blanked).
  *
  * Ownership and threads: a struct vg_dataset owns copies of what it needs
- * (the config may be released after vg_dataset_new) and is immutable
+ * (the definition may be released after vg_dataset_new) and is immutable
  * afterwards: any number of threads may scan it at once, each with its own
  * reader and series list.
  */
@@ -34,23 +34,61 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "vigie/config.h"
 #include "vigie/jsonw.h"
 #include "vigie/odsql.h"
 #include "vigie/store.h"
+#include "vigie/text.h"
 #include "vigie/tz.h"
+
+/* Which windows a dataset publishes. */
+enum vg_dataset_status {
+  VG_DATASET_FINAL, /* final windows only */
+  VG_DATASET_ALL,   /* provisional ones too */
+};
+
+/* A dataset's definition: what publication receives of a datasets[] entry
+ * of the configuration (docs/configuration.md names the keys; the daemon
+ * builds it). Strings and lists are the caller's; NULL strings are unset. */
+struct vg_dataset_def {
+  char *id;
+  char *title;
+  char *description;
+  struct vg_strlist keywords;
+  char *publisher;
+  char *license;
+  int resolution; /* enum vg_res: VG_RES_HOUR or VG_RES_DAY */
+  struct vg_strlist metrics;
+  struct vg_strlist columns;
+  struct vg_strlist tag_columns;
+  int64_t suppress_below;   /* 0: no suppression */
+  int status;               /* enum vg_dataset_status */
+  char *timezone;           /* NULL: the store's zone */
+  int64_t sensor_period_ns; /* expected interval between readings; 0: unknown */
+  char *entity_tag;         /* the tag naming the sensor (coordinates, GeoJSON) */
+  struct vg_strlist coordinates; /* entity, "lat,lon", entity, "lat,lon", ... */
+};
+
+/* What every dataset of one store shares: the store's zone (the local days
+ * of its 1d rollup; NULL: UTC) and the count_as metrics of the sources (a
+ * count_as metric's sum is a count too; duplicates are allowed). Borrowed:
+ * vg_dataset_new copies what it keeps. */
+struct vg_dataset_env {
+  const char *store_timezone;
+  const char *const *count_as;
+  size_t ncount_as;
+};
 
 struct vg_dataset;
 
-/* Compiles dataset dc of cfg (count_as metrics and the store's zone come
- * from cfg). 0, VG_ECONFIG / VG_ENOTFOUND (a zone) with errstr, or -ENOMEM. */
-int vg_dataset_new(const struct vg_dataset_conf *dc, const struct vg_config *cfg,
+/* Compiles definition def in env. 0, VG_ECONFIG / VG_ENOTFOUND (a zone)
+ * with errstr, or -ENOMEM. */
+int vg_dataset_new(const struct vg_dataset_def *def, const struct vg_dataset_env *env,
                    struct vg_dataset **out, char *errstr, size_t errstr_size);
 void vg_dataset_free(struct vg_dataset *ds);
 
 const char *vg_dataset_id(const struct vg_dataset *ds);
 /* The copy of the definition it was built from (valid while ds lives). */
-const struct vg_dataset_conf *vg_dataset_conf(const struct vg_dataset *ds);
+const struct vg_dataset_def *vg_dataset_definition(const struct vg_dataset *ds);
 /* The zone of published timestamps. */
 const struct vg_tz *vg_dataset_tz(const struct vg_dataset *ds);
 /* The store resolution (enum vg_res) it publishes. */

@@ -21,6 +21,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <librdkafka/rdkafka.h>
+
+#include "vigie/positions.h"
+
 #define VG_KAFKA_OFFSET_BEGINNING (-2)
 #define VG_KAFKA_OFFSET_END (-1)
 
@@ -50,25 +54,6 @@ struct vg_kafka_msg {
 int vg_kafka_msg_header(const struct vg_kafka_msg *m, const char *name, const char **val,
                         size_t *len);
 
-/* Per-partition offsets of one topic: off[p] for partition p < n, -1 when
- * unknown. Owned by whoever filled it (vg_kafka_positions_release). */
-struct vg_kafka_positions {
-  int32_t n;
-  int64_t *off;
-};
-void vg_kafka_positions_release(struct vg_kafka_positions *p);
-/* Copies src into *dst (holding nothing). 0 or -ENOMEM. */
-int vg_kafka_positions_copy(struct vg_kafka_positions *dst,
-                            const struct vg_kafka_positions *src);
-/* Persisted form (the store keeps it beside the epoch): u8 version 1, u16
- * topic length, topic, u32 n, n x i64 little-endian. encode returns the
- * bytes needed (write nothing when cap is short); decode fills *topic_len /
- * *topic (pointing into buf) and *p (allocated), 0 or VG_EDECODE/-ENOMEM. */
-size_t vg_kafka_positions_encode(const char *topic, const struct vg_kafka_positions *p,
-                                 uint8_t *buf, size_t cap);
-int vg_kafka_positions_decode(const uint8_t *buf, size_t len, const char **topic,
-                              size_t *topic_len, struct vg_kafka_positions *p);
-
 /* Reads what topic holds from from->off[p] (clamped to the partition's
  * first offset; a partition without a known position, or beyond
  * from->n, is not read) up to the end offsets of the call, calling
@@ -83,6 +68,15 @@ int vg_kafka_read_tail(const struct vg_kafka_conf *kc, const char *topic,
                        const struct vg_kafka_positions *from, int timeout_ms,
                        int (*cb)(const struct vg_kafka_msg *m, void *ctx), void *ctx,
                        struct vg_kafka_positions *end, char *errstr, size_t errstr_size);
+
+/* An idempotent acks=all producer (the dead-letter and rollup producers):
+ * the configured brokers, client id and extra properties, delivery reports
+ * to dr with opaque. what names it in errstr ("dead-letter producer").
+ * 0, or VG_EKAFKA with errstr. */
+int vg_kafka_producer_new(const struct vg_kafka_conf *kc, const char *what,
+                          void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                          void *opaque, rd_kafka_t **out, char *errstr,
+                          size_t errstr_size);
 
 struct vg_kafka_consumer;
 

@@ -49,6 +49,11 @@
  * records not yet acknowledged), vigie_rollup_cursor,
  * vigie_rollup_delivery_failures_total.
  *
+ * Kafka: the publisher drives its producer with librdkafka itself, but it
+ * gets its clients from the caller (struct vg_rollup_client: the daemon
+ * wires ingest's Kafka client, kafka.h), so that publication does not
+ * depend on ingest.
+ *
  * Thread-safety: vg_rollup_notify and vg_rollup_cursor from any thread;
  * new and free from one thread.
  */
@@ -59,8 +64,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "vigie/kafka.h"
+#include <librdkafka/rdkafka.h>
+
 #include "vigie/metrics.h"
+#include "vigie/positions.h"
 #include "vigie/store.h"
 #include "vigie/tz.h"
 
@@ -76,8 +83,33 @@ size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, ui
 /* "1m"-style name of a resolution: "base", "1h", "1d". */
 const char *vg_rollup_res_name(uint8_t res);
 
+/* The header of each rollup message that carries its revision. */
+#define VG_ROLLUP_REVISION_HEADER "vigie.revision"
+
+/* What the publisher needs of a Kafka client; ctx is passed to each call.
+ * Both are called from the publisher's thread only. */
+struct vg_rollup_client {
+  /* A new idempotent acks=all producer whose delivery reports go to dr with
+   * opaque (at start, and again after each fatal producer error). 0, or
+   * VG_EKAFKA with errstr. */
+  int (*producer_new)(void *ctx, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                      void *opaque, rd_kafka_t **out, char *errstr, size_t errstr_size);
+  /* Reads topic back from from->off[p] up to its end offsets (kafka.h,
+   * vg_kafka_read_tail), calling cb for each record with its key and the
+   * value of its last header `header` (hval NULL when it has none; both
+   * valid during the call; a non-zero return stops and is returned). *end
+   * gets the end offsets (release it). 0, or a VG_E* code with errstr. */
+  int (*read_tail)(void *ctx, const char *topic, const char *header,
+                   const struct vg_kafka_positions *from, int timeout_ms,
+                   int (*cb)(const void *key, size_t key_len, const void *hval,
+                             size_t hval_len, void *cb_ctx),
+                   void *cb_ctx, struct vg_kafka_positions *end, char *errstr,
+                   size_t errstr_size);
+  void *ctx; /* borrowed; outlives the publisher */
+};
+
 struct vg_rollup_opts {
-  const struct vg_kafka_conf *kafka; /* copied; its strings outlive the publisher */
+  struct vg_rollup_client client;    /* copied */
   const char *topic;                 /* copied */
   struct vg_store *store;            /* borrowed; outlives the publisher */
   const struct vg_tz *tz;            /* borrowed; outlives the publisher */

@@ -87,7 +87,6 @@
 
 #include "vigie/acc.h"
 #include "vigie/tz.h"
-#include "vigie/watermark.h"
 #include "vigie/window.h"
 #include "vigie/wtable.h"
 

@@ -8,7 +8,7 @@
 #include "testutil.h"
 #include "aggtest.h"
 #include "vigie/error.h"
-#include "vigie/watermark.h"
+#include "agg/watermark.h"
 #include "vigie/window.h"
 #include "vigie/worker.h"
 

@@ -7,8 +7,11 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "vigie/calendar.h"
+#include "vigie/codec.h"
 #include "vigie/config.h"
 #include "vigie/error.h"
+#include "vigie/log.h"
 
 /* DESIGN.md's sample, verbatim. */
 static const char sample[] =
@@ -72,8 +75,8 @@ static void design_sample_parses(void **state) {
   assert_string_equal(c.http_listen, "127.0.0.1:8080");
   assert_int_equal(c.nsources, 2);
   assert_string_equal(c.sources[0].topic, "air-quality");
-  assert_int_equal(c.sources[0].format, VG_CONF_JSON);
-  assert_int_equal(c.sources[0].time_format, VG_CONF_TIME_AUTO);
+  assert_int_equal(c.sources[0].format, VG_FORMAT_JSON);
+  assert_int_equal(c.sources[0].time_format, VG_TIME_AUTO);
   assert_int_equal(c.sources[0].fields.n, 3);
   assert_string_equal(c.sources[0].fields.v[2], "pm25");
   assert_null(c.sources[0].fields.v[3]);
@@ -81,20 +84,47 @@ static void design_sample_parses(void **state) {
   assert_string_equal(c.sources[1].distinct_key, "device_hash");
   assert_int_equal(c.sources[1].line, 19);
   assert_int_equal(c.ndatasets, 2);
-  assert_string_equal(c.datasets[0].title,
+  assert_string_equal(c.datasets[0].def.title,
                       "Qualit\xc3\xa9 de l'air \xe2\x80\x94 moyennes horaires");
-  assert_int_equal(c.datasets[0].resolution, VG_CONF_RES_1H);
-  assert_int_equal(c.datasets[1].suppress_below, 10);
-  assert_int_equal(c.datasets[1].columns.n, 1);
+  assert_int_equal(c.datasets[0].def.resolution, VG_RES_HOUR);
+  assert_int_equal(c.datasets[1].def.suppress_below, 10);
+  assert_int_equal(c.datasets[1].def.columns.n, 1);
   /* defaults */
   assert_int_equal(c.retention_base_ns, 14 * 86400 * 1000000000LL);
   assert_int_equal(c.retention_1h_ns, 0);
-  assert_int_equal(c.datasets[1].status, VG_CONF_STATUS_FINAL);
-  assert_string_equal(c.datasets[1].license, "etalab-2.0");
-  assert_int_equal(c.sources[1].precision, VG_CONF_PREC_NS);
+  assert_int_equal(c.datasets[1].def.status, VG_DATASET_FINAL);
+  assert_string_equal(c.datasets[1].def.license, "etalab-2.0");
+  assert_int_equal(c.sources[1].precision, VG_PRECISION_NS);
   assert_int_equal(c.sources[1].dedupe, 0); /* opt-in */
   assert_int_equal(c.sources[1].dedupe_max, 10000);
   assert_int_equal(c.retention_dedupe_ns, 86400 * 1000000000LL);
+  assert_int_equal(c.datasets[1].def.resolution, VG_RES_DAY);
+  assert_int_equal(c.durability, VG_STORE_SYNC);
+  assert_int_equal(c.log_level, VG_LOG_INFO);
+  /* what publication receives: the definitions, the store's zone and the
+   * count_as metrics of the sources */
+  struct vg_api_opts ao;
+  assert_int_equal(vg_config_api(&c, &ao), 0);
+  assert_int_equal(ao.ndatasets, 2);
+  assert_string_equal(ao.datasets[1].id, "passages-velo-jour");
+  assert_string_equal(ao.env.store_timezone, "Europe/Paris");
+  assert_int_equal(ao.env.ncount_as, 1);
+  assert_string_equal(ao.env.count_as[0], "passages");
+  vg_config_api_release(&ao);
+  vg_config_release(&c);
+  /* every enum key stores the value of its module's enum */
+  assert_int_equal(parse("log_level: debug\nstore: {durability: async}\nsources:\n"
+                         "  - topic: a\n    format: senml\n  - topic: b\n    format: influx\n"
+                         "    precision: ms\n  - topic: c\n    time_key: t\n"
+                         "    time_format: rfc3339\n",
+                         &c),
+                   0);
+  assert_int_equal(c.log_level, VG_LOG_DEBUG);
+  assert_int_equal(c.durability, VG_STORE_NOSYNC);
+  assert_int_equal(c.sources[0].format, VG_FORMAT_SENML);
+  assert_int_equal(c.sources[1].format, VG_FORMAT_INFLUX);
+  assert_int_equal(c.sources[1].precision, VG_PRECISION_MS);
+  assert_int_equal(c.sources[2].time_format, VG_TIME_RFC3339);
   vg_config_release(&c);
   /* the dedupe keys */
   assert_int_equal(parse("retention: {dedupe: 2d}\nsources:\n  - topic: a\n    time_key: t\n"

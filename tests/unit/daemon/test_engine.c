@@ -19,7 +19,7 @@
 
 #include "testutil.h"
 #include "vigie/config.h"
-#include "vigie/engine.h"
+#include "daemon/engine.h"
 #include "vigie/error.h"
 #include "vigie/kafka.h"
 #include "vigie/log.h"

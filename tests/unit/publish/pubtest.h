@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../store/storetest.h"
+#include "vigie/config.h"
 #include "vigie/dataset.h"
 #include "vigie/error.h"
 #include "vigie/store.h"
@@ -60,6 +61,7 @@ struct fx {
   char dir[64];
   struct vg_store *st;
   struct vg_config cfg;
+  struct vg_api_opts ao; /* what publication receives of cfg */
   struct vg_dataset *hourly, *daily, *final;
   /* the truth: count of each hour (0: no window) */
   uint32_t count[NSERIES][NDAYS * 24];
@@ -92,9 +94,13 @@ static int pub_setup(void **state) {
   struct vg_store_opts o = {.path = f->dir, .durability = VG_STORE_NOSYNC};
   assert_int_equal(vg_store_open(&o, &f->st, err, sizeof err), 0);
   assert_int_equal(vg_config_parse("t.yaml", yaml, strlen(yaml), &f->cfg, err, sizeof err), 0);
-  assert_int_equal(vg_dataset_new(&f->cfg.datasets[0], &f->cfg, &f->hourly, err, sizeof err), 0);
-  assert_int_equal(vg_dataset_new(&f->cfg.datasets[1], &f->cfg, &f->daily, err, sizeof err), 0);
-  assert_int_equal(vg_dataset_new(&f->cfg.datasets[2], &f->cfg, &f->final, err, sizeof err), 0);
+  assert_int_equal(vg_config_api(&f->cfg, &f->ao), 0);
+  assert_int_equal(vg_dataset_new(&f->ao.datasets[0], &f->ao.env, &f->hourly, err, sizeof err),
+                   0);
+  assert_int_equal(vg_dataset_new(&f->ao.datasets[1], &f->ao.env, &f->daily, err, sizeof err),
+                   0);
+  assert_int_equal(vg_dataset_new(&f->ao.datasets[2], &f->ao.env, &f->final, err, sizeof err),
+                   0);
   /* counts skewed small so that many hours fall under k; some hours empty */
   uint64_t rng = 42;
   f->w = calloc(NSERIES * NDAYS * 25, sizeof *f->w);
@@ -145,6 +151,7 @@ static int pub_teardown(void **state) {
   vg_dataset_free(f->hourly);
   vg_dataset_free(f->daily);
   vg_dataset_free(f->final);
+  vg_config_api_release(&f->ao);
   vg_config_release(&f->cfg);
   vg_store_close(f->st);
   st_rmtree(f->dir);

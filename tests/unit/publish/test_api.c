@@ -163,7 +163,7 @@ static int srv_setup(void **state) {
     return -1;
   s->f = *state;
   struct vg_api_store ops = {st_open, st_close, s->f};
-  assert_int_equal(vg_api_new(&s->f->cfg, &ops, &s->api, err, sizeof err), 0);
+  assert_int_equal(vg_api_new(&s->f->ao, &ops, &s->api, err, sizeof err), 0);
   assert_int_equal(vg_http_new("127.0.0.1:0", &s->http, err, sizeof err), 0);
   assert_int_equal(vg_api_routes(s->api, s->http), 0);
   assert_int_equal(vg_http_start(s->http, err, sizeof err), 0);
@@ -438,8 +438,11 @@ static void reload(void **state) {
   char *text = malloc(cap);
   snprintf(text, cap, "%s%s", yaml, more);
   struct vg_config cfg;
+  struct vg_api_opts ao;
   assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
-  assert_int_equal(vg_api_reload(s->api, &cfg, err, sizeof err), 0);
+  assert_int_equal(vg_config_api(&cfg, &ao), 0);
+  assert_int_equal(vg_api_reload(s->api, &ao, err, sizeof err), 0);
+  vg_config_api_release(&ao);
   vg_config_release(&cfg); /* the API keeps its own copies */
   assert_int_equal(get(s->port, cat, &body), 200);
   assert_int_equal(json_int(body, "total_count"), 4);
@@ -455,8 +458,10 @@ static void reload(void **state) {
            "  - id: bad\n    resolution: 1h\n    metrics: [passages]\n"
            "    columns: [count]\n    tag_columns: [count]\n");
   assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
-  assert_int_equal(vg_api_reload(s->api, &cfg, err, sizeof err), VG_ECONFIG);
+  assert_int_equal(vg_config_api(&cfg, &ao), 0);
+  assert_int_equal(vg_api_reload(s->api, &ao, err, sizeof err), VG_ECONFIG);
   assert_non_null(strstr(err, "column \"count\" appears twice"));
+  vg_config_api_release(&ao);
   vg_config_release(&cfg);
   assert_int_equal(get(s->port, cat, &body), 200);
   assert_int_equal(json_int(body, "total_count"), 4);
@@ -478,7 +483,7 @@ static void set_str(char **dst, const char *s) {
  * UTF-8 as U+FFFD). */
 static void hostile_metadata(void **state) {
   struct srv *s = *state;
-  struct vg_dataset_conf *dc = &s->f->cfg.datasets[0];
+  struct vg_dataset_def *dc = &s->f->cfg.datasets[0].def;
   const char *id = dc->id;
   char path[256], err[512], *body;
   size_t nlong;
@@ -495,7 +500,10 @@ static void hostile_metadata(void **state) {
       dc->keywords.n = 1;
     }
     set_str(&dc->keywords.v[0], h.s);
-    assert_int_equal(vg_api_reload(s->api, &s->f->cfg, err, sizeof err), 0);
+    struct vg_api_opts ao;
+    assert_int_equal(vg_config_api(&s->f->cfg, &ao), 0);
+    assert_int_equal(vg_api_reload(s->api, &ao, err, sizeof err), 0);
+    vg_config_api_release(&ao);
     const char *w = h.want;
     size_t wl = h.want_len;
 

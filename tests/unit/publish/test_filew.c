@@ -13,7 +13,7 @@
 #include "pubtest.h"
 #include "vigie/api.h"
 #include "vigie/exportdir.h"
-#include "vigie/filew.h"
+#include "publish/filew.h"
 #include "vigie/publish.h"
 
 static char *slurp(const char *path, size_t *len) {
@@ -177,7 +177,7 @@ static struct vg_api *api_over(struct fx *f, char *xdir, size_t size) {
   char err[512];
   struct vg_api *api;
   struct vg_api_store ops = {st_open, st_close, f};
-  assert_int_equal(vg_api_new(&f->cfg, &ops, &api, err, sizeof err), 0);
+  assert_int_equal(vg_api_new(&f->ao, &ops, &api, err, sizeof err), 0);
   snprintf(xdir, size, "%s/exports", f->dir);
   return api;
 }
@@ -273,8 +273,11 @@ static void reload_with(struct vg_api *api, const char *from, const char *tail) 
   assert_non_null(cut);
   snprintf(text, sizeof text, "%.*s%s", (int)(cut - yaml), yaml, tail);
   struct vg_config cfg;
+  struct vg_api_opts ao;
   assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
-  assert_int_equal(vg_api_reload(api, &cfg, err, sizeof err), 0);
+  assert_int_equal(vg_config_api(&cfg, &ao), 0);
+  assert_int_equal(vg_api_reload(api, &ao, err, sizeof err), 0);
+  vg_config_api_release(&ao);
   vg_config_release(&cfg);
 }
 

@@ -1,5 +1,6 @@
 /*
- * The rollup publisher (engine/ingest/rollpub.c) on librdkafka's mock
+ * The rollup publisher (engine/publish/rollpub.c), with the daemon's
+ * Kafka client (vg_engine_rollup_client), on librdkafka's mock
  * cluster, over the publication store: every emit-log record's window is
  * on the topic with the store's values, the cursor moves only past
  * acknowledged batches, and waits (with the backlog shown) while the broker
@@ -16,8 +17,9 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "testutil.h"
-#include "mocktest.h"
-#include "../publish/pubtest.h"
+#include "ingest/mocktest.h"
+#include "pubtest.h"
+#include "daemon/engine.h"
 #include "vigie/error.h"
 #include "vigie/rollup.h"
 
@@ -113,7 +115,8 @@ static void every_record_on_the_topic(void **state) {
   env_start(&m, &tz, &met);
   struct vg_kafka_conf kc = {.brokers = m.bootstrap};
   /* small batches: the cursor moves batch by batch */
-  struct vg_rollup_opts o = {.kafka = &kc, .topic = "vigie.rollups", .store = f->st,
+  struct vg_rollup_opts o = {.client = vg_engine_rollup_client(&kc),
+                             .topic = "vigie.rollups", .store = f->st,
                              .tz = tz, .metrics = met, .batch = 97};
   struct vg_rollup *p;
   assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
@@ -140,7 +143,8 @@ static void broker_down_cursor_waits(void **state) {
   struct vg_kafka_conf kc = {.brokers = m.bootstrap, .properties = props};
   rd_kafka_mock_broker_set_down(m.mc, 1);
   /* resumes from a stored cursor: the first 10 records were published */
-  struct vg_rollup_opts o = {.kafka = &kc, .topic = "vigie.rollups", .store = f->st,
+  struct vg_rollup_opts o = {.client = vg_engine_rollup_client(&kc),
+                             .topic = "vigie.rollups", .store = f->st,
                              .tz = tz, .metrics = met, .cursor = 10};
   struct vg_rollup *p;
   assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
@@ -207,7 +211,8 @@ static void crash_before_the_cursor_is_kept(void **state) {
   env_start(&m, &tz, &met);
   commit_positions(f, 2, 0, 0); /* what the last commit said: cursor 0 at 0, 0 */
   struct vg_kafka_conf kc = {.brokers = m.bootstrap};
-  struct vg_rollup_opts o = {.kafka = &kc, .topic = "vigie.rollups", .store = f->st,
+  struct vg_rollup_opts o = {.client = vg_engine_rollup_client(&kc),
+                             .topic = "vigie.rollups", .store = f->st,
                              .tz = tz, .metrics = met, .batch = 97, .keep_positions = 1};
   struct vg_rollup *p;
   assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
@@ -246,7 +251,8 @@ static void fatal_error_recovered_once_each(void **state) {
   char err[512];
   env_start(&m, &tz, &met);
   struct vg_kafka_conf kc = {.brokers = m.bootstrap};
-  struct vg_rollup_opts o = {.kafka = &kc, .topic = "vigie.rollups", .store = f->st,
+  struct vg_rollup_opts o = {.client = vg_engine_rollup_client(&kc),
+                             .topic = "vigie.rollups", .store = f->st,
                              .tz = tz, .metrics = met, .batch = 97};
   struct vg_rollup *p;
   setenv("VIGIE_TEST_FATAL_ROLLUP", "150", 1); /* inside the second batch */
@@ -296,7 +302,7 @@ static void store_keeps_the_cursor(void **state) {
   vg_store_reader_end(r);
 }
 
-int vg_test_ingest_rollpub(void) {
+int vg_test_publish_rollpub(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(every_record_on_the_topic, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(broker_down_cursor_waits, pub_setup, pub_teardown),
@@ -306,5 +312,5 @@ int vg_test_ingest_rollpub(void) {
       cmocka_unit_test_setup_teardown(fatal_error_recovered_once_each, pub_setup,
                                       pub_teardown),
   };
-  return cmocka_run_group_tests_name("ingest_rollpub", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("publish_rollpub", tests, NULL, NULL);
 }

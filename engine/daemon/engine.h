@@ -20,14 +20,16 @@
  * the metrics may be read from any thread; everything else from the thread
  * that created the engine.
  */
-#ifndef VIGIE_ENGINE_H
-#define VIGIE_ENGINE_H
+#ifndef VIGIE_DAEMON_ENGINE_H
+#define VIGIE_DAEMON_ENGINE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "vigie/config.h"
+#include "vigie/kafka.h"
 #include "vigie/metrics.h"
+#include "vigie/rollup.h"
 
 struct vg_engine_opts {
   const struct vg_config *cfg; /* borrowed for the engine's life */
@@ -73,5 +75,10 @@ int vg_engine_store_stat(struct vg_engine *e, struct vg_store_stat *out);
 struct vg_store_reader;
 int vg_engine_reader_begin(struct vg_engine *e, struct vg_store_reader **out);
 void vg_engine_free(struct vg_engine *e);
+
+/* The rollup publisher's Kafka client (rollup.h) over ingest's (kafka.h):
+ * producers named "rollup producer" in errors, and the read-back with
+ * vg_kafka_read_tail. kc is borrowed and must outlive the publisher. */
+struct vg_rollup_client vg_engine_rollup_client(const struct vg_kafka_conf *kc);
 
 #endif

@@ -16,8 +16,8 @@
  * start at INT64_MIN (nothing is complete). Not thread-safe: the writer owns
  * it (workers report positions in their epoch hand-off).
  */
-#ifndef VIGIE_WATERMARK_H
-#define VIGIE_WATERMARK_H
+#ifndef VIGIE_AGG_WATERMARK_H
+#define VIGIE_AGG_WATERMARK_H
 
 #include <stdint.h>
 

@@ -18,8 +18,8 @@
  * Thread-safety: a writer is used by one thread at a time. Errors: 0 or a
  * negative errno, with errstr naming the file and the step.
  */
-#ifndef VIGIE_FILEW_H
-#define VIGIE_FILEW_H
+#ifndef VIGIE_PUBLISH_FILEW_H
+#define VIGIE_PUBLISH_FILEW_H
 
 #include <stddef.h>
 

@@ -9,6 +9,12 @@
  * work for publication, and a restart resumes from the persisted cursor
  * with nothing else to recover. The reader is held for one batch's reads
  * only, never while waiting for the broker.
+ *
+ * Its Kafka clients come from the caller (struct vg_rollup_client): a
+ * producer factory, called again after each fatal error, and the
+ * read-back of the topic's tail. The daemon wires ingest's client there,
+ * so publish does not depend on ingest; what is produced, when the cursor
+ * moves and what the read-back skips are decided here, as before.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,7 +31,6 @@
 #include "vigie/hash.h"
 #include "vigie/log.h"
 #include "vigie/rollup.h"
-#include "ingest/kafka_internal.h"
 
 /* A (message key, revision) the read-back found on the topic. */
 struct skip {
@@ -36,7 +41,7 @@ struct skip {
 
 struct vg_rollup {
   rd_kafka_t *rk;
-  struct vg_kafka_conf kc; /* for new clients and the read-back */
+  struct vg_rollup_client client; /* new producers and the read-back */
   char *topic;
   struct vg_store *store;
   const struct vg_tz *tz;
@@ -251,7 +256,8 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
     rd_kafka_resp_err_t ke = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(p->msg, p->msg_len),
         RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADER("vigie.revision", rev, (ssize_t)strlen(rev)), RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADER(VG_ROLLUP_REVISION_HEADER, rev, (ssize_t)strlen(rev)),
+        RD_KAFKA_V_END);
     if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
       p->msg = NULL; /* librdkafka frees it */
       (*nproduced)++;
@@ -401,13 +407,10 @@ static int topic_ready(struct vg_rollup *p) {
   return e == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-static int on_tail(const struct vg_kafka_msg *m, void *ctx) {
+static int on_tail(const void *key, size_t key_len, const void *rev, size_t n, void *ctx) {
   struct vg_rollup *p = ctx;
-  const char *rev;
-  size_t n;
   char buf[16];
-  if (!m->key || vg_kafka_msg_header(m, "vigie.revision", &rev, &n) || n == 0 ||
-      n >= sizeof buf)
+  if (!key || !rev || n == 0 || n >= sizeof buf)
     return 0; /* not one of ours */
   memcpy(buf, rev, n);
   buf[n] = '\0';
@@ -415,7 +418,7 @@ static int on_tail(const struct vg_kafka_msg *m, void *ctx) {
   unsigned long r = strtoul(buf, &end, 10);
   if (*end || r > UINT32_MAX)
     return 0;
-  return skip_add(p, m->key, m->key_len, (uint32_t)r);
+  return skip_add(p, key, key_len, (uint32_t)r);
 }
 
 /* Reads the topic back before producing (at start: from the positions
@@ -451,7 +454,8 @@ static int read_back(struct vg_rollup *p, int first) {
   if (rc)
     return -1;
   skip_clear(p);
-  rc = vg_kafka_read_tail(&p->kc, p->topic, &from, 30000, on_tail, p, &end, err, sizeof err);
+  rc = p->client.read_tail(p->client.ctx, p->topic, VG_ROLLUP_REVISION_HEADER, &from, 30000,
+                           on_tail, p, &end, err, sizeof err);
   if (rc) {
     vg_kafka_positions_release(&from);
     skip_clear(p);
@@ -499,8 +503,7 @@ static void replace_client(struct vg_rollup *p) {
   rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   rd_kafka_destroy(p->rk);
   p->rk = NULL;
-  if (vg__kafka_producer_new(&p->kc, "rollup producer", on_delivery, p, &p->rk, err,
-                             sizeof err) != 0) {
+  if (p->client.producer_new(p->client.ctx, on_delivery, p, &p->rk, err, sizeof err) != 0) {
     VG_LOG_ERROR("rollup producer: cannot create a new producer", "error=\"%s\"", err);
     return; /* retried at the next attempt */
   }
@@ -566,7 +569,7 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   pthread_cond_init(&p->cv, NULL);
   p->store = o->store;
   p->tz = o->tz;
-  p->kc = *o->kafka;
+  p->client = o->client;
   if (!o->keep_positions)
     atomic_init(&p->kept, UINT64_MAX);
   const char *hook = getenv("VIGIE_TEST_FATAL_ROLLUP");
@@ -578,8 +581,7 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   if (!(p->topic = strdup(o->topic)) || !(p->recs = calloc(p->batch, sizeof *p->recs)) ||
       !(p->key = malloc(p->key_cap)))
     goto oom;
-  int rc = vg__kafka_producer_new(o->kafka, "rollup producer", on_delivery, p, &p->rk,
-                                  errstr, errstr_size);
+  int rc = p->client.producer_new(p->client.ctx, on_delivery, p, &p->rk, errstr, errstr_size);
   if (rc) {
     vg_rollup_free(p);
     return rc;
