@@ -45,7 +45,7 @@ static int reserve(struct blk *b, size_t n) {
 
 int blk_parse(struct blk *b, int64_t hour, const void *p, size_t len) {
   blk_reset(b, hour);
-  struct rbuf r = {p, (const uint8_t *)p + len, 0};
+  struct vg_rbuf r = {p, (const uint8_t *)p + len, 0};
   uint8_t version = rb_u8(&r);
   if (r.err)
     return VG_ECORRUPT;
@@ -133,7 +133,7 @@ void blk_remove(struct blk *b, size_t i) {
   b->n--;
 }
 
-int blk_encode(const struct blk *b, struct sbuf *out) {
+int blk_encode(const struct blk *b, struct vg_sbuf *out) {
   out->len = 0;
   out->err = 0;
   size_t need = 11;

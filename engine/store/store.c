@@ -43,7 +43,7 @@
 #include "vigie/log.h"
 #include "vigie/store.h"
 #include "store/block.h"
-#include "store/buf.h"
+#include "common/bytes.h"
 
 #define DEFAULT_MAP (64ULL << 20)
 #define DEFAULT_MAP_MAX (1ULL << 40)
@@ -77,9 +77,9 @@ struct vg_store {
   pthread_cond_t cond;
   unsigned readers;     /* active reader snapshots of this process */
   int growing;
-  struct sbuf scratch; /* the writer's encoding buffer */
+  struct vg_sbuf scratch; /* the writer's encoding buffer */
   struct blk be;       /* the writer's block being edited */
-  struct sbuf bscratch; /* a block's encoding */
+  struct vg_sbuf bscratch; /* a block's encoding */
   struct vg_wentry *fw; /* flush_day's windows */
   size_t cap_fw;
   /* the writer's sort buffers, kept between commits: an epoch of a million
@@ -171,7 +171,7 @@ static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v
     return rc;
   if (d.mv_size != 8)
     return MDB_CORRUPTED;
-  struct rbuf r = {d.mv_data, (const uint8_t *)d.mv_data + 8, 0};
+  struct vg_rbuf r = {d.mv_data, (const uint8_t *)d.mv_data + 8, 0};
   *v = rb_u64le(&r);
   return 0;
 }
@@ -521,7 +521,7 @@ static void sort_okeys(struct okey *a, size_t n, struct okey *tmp) {
 /* Writes the open row of w, encoded in the scratch buffer b, with the
  * flags `set` added to the window's own and the flags `keep` carried over
  * from the row it replaces (cur is a cursor on the open table). */
-static int put_open(MDB_cursor *cur, struct sbuf *b, const struct vg_wentry *w,
+static int put_open(MDB_cursor *cur, struct vg_sbuf *b, const struct vg_wentry *w,
                     uint8_t set, uint8_t keep, int next_hint, int absent) {
   uint8_t k[WKEY_LEN];
   wkey(k, w->series, w->res, w->start);
@@ -581,7 +581,7 @@ static int get_open(const MDB_val *key, const MDB_val *val, struct vg_wentry *w,
   }
   w->final = p[1] & OPEN_FINAL;
   w->emit = (p[1] & OPEN_EMIT) ? 1 : 0;
-  struct rbuf r = {p + 2, p + OPEN_HDR, 0};
+  struct vg_rbuf r = {p + 2, p + OPEN_HDR, 0};
   w->revision = rb_u32le(&r);
   w->end = (int64_t)rb_u64le(&r);
   size_t used;
@@ -810,7 +810,7 @@ static int put_series(struct vg_store *st, MDB_txn *txn, const struct vg_store_s
   MDB_val key = {s->key_len, (void *)s->key}, val;
   int rc = mdb_get(txn, st->series, &key, &val);
   if (rc == 0) {
-    struct rbuf r = {val.mv_data, (const uint8_t *)val.mv_data + val.mv_size, 0};
+    struct vg_rbuf r = {val.mv_data, (const uint8_t *)val.mv_data + val.mv_size, 0};
     rb_u8(&r);
     uint64_t id = rb_u64le(&r);
     if (r.err)
@@ -881,7 +881,7 @@ static int get_pos(const MDB_val *key, const MDB_val *val, struct vg_store_pos *
   p->topic = topic;
   p->partition = (uint32_t)k[tl + 1] << 24 | (uint32_t)k[tl + 2] << 16 |
                  (uint32_t)k[tl + 3] << 8 | k[tl + 4];
-  struct rbuf r = {v + 1, v + 25, 0};
+  struct vg_rbuf r = {v + 1, v + 25, 0};
   p->next_offset = (int64_t)rb_u64le(&r);
   p->max_event_ns = (int64_t)rb_u64le(&r);
   p->last_active_ns = (int64_t)rb_u64le(&r);
@@ -959,7 +959,7 @@ int vg_store_fp_loader(void *store, uint64_t series, int64_t start, int64_t end,
                    rc == VG_EVERSION ? "unsupported" : "corrupt");
       goto done;
     }
-    struct rbuf b = {v + 2, v + val.mv_size, 0};
+    struct vg_rbuf b = {v + 2, v + val.mv_size, 0};
     for (size_t i = 0; i < (val.mv_size - 2) / each; i++) {
       struct vg_fp fp;
       fp.t = (int64_t)rb_u64le(&b);
@@ -1984,7 +1984,7 @@ static int flush_txn(struct vg_store *st, int blk, int64_t wm_s, size_t max_rows
       /* no segment for this resolution */
     } else if (!blk) {
       if (val.mv_size >= OPEN_HDR && (((const uint8_t *)val.mv_data)[1] & OPEN_PENDING)) {
-        struct rbuf r = {(const uint8_t *)val.mv_data + 6,
+        struct vg_rbuf r = {(const uint8_t *)val.mv_data + 6,
                          (const uint8_t *)val.mv_data + OPEN_HDR, 0};
         int64_t end = (int64_t)rb_u64le(&r);
         pending = over || due_at(st, series, res, start, end);
@@ -2193,7 +2193,7 @@ int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
     MDB_val key, val;
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-      struct rbuf rb = {val.mv_data, (const uint8_t *)val.mv_data + val.mv_size, 0};
+      struct vg_rbuf rb = {val.mv_data, (const uint8_t *)val.mv_data + val.mv_size, 0};
       rb_u8(&rb);
       uint64_t n = rb_varint(&rb);
       if (!rb.err)
@@ -2507,7 +2507,7 @@ int vg_store_series_id(struct vg_store_reader *r, const char *key, size_t key_le
   int rc = mdb_get(r->txn, r->st->series, &k, &v);
   if (rc)
     return map_err(rc);
-  struct rbuf b = {v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, 0};
+  struct vg_rbuf b = {v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, 0};
   if (rb_u8(&b) != SERIES_VERSION)
     return VG_EVERSION;
   *id = rb_u64le(&b);
@@ -2541,7 +2541,7 @@ int vg_store_series_each(struct vg_store_reader *r,
     return map_err(rc);
   for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    struct rbuf b = {v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, 0};
+    struct vg_rbuf b = {v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, 0};
     if (rb_u8(&b) != SERIES_VERSION) {
       rc = VG_EVERSION;
       goto fail;
@@ -2603,7 +2603,7 @@ int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
       rc = VG_EVERSION;
       break;
     }
-    struct rbuf b = {v + 1, v + 27, 0};
+    struct vg_rbuf b = {v + 1, v + 27, 0};
     struct vg_store_emit e;
     e.seq = be64_get(key.mv_data);
     e.series = rb_u64le(&b);
