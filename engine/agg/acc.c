@@ -9,7 +9,7 @@
 
 #include "vigie/acc.h"
 #include "vigie/error.h"
-#include "agg/bytes.h"
+#include "common/bytes.h"
 
 void vg_acc_release(struct vg_acc *a) {
   vg_ddsketch_free(a->qs);

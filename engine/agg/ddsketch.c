@@ -22,7 +22,7 @@
 
 #include "vigie/ddsketch.h"
 #include "vigie/error.h"
-#include "agg/bytes.h"
+#include "common/bytes.h"
 
 static void store_init(struct vg_ddstore *s) {
   *s = (struct vg_ddstore){.floor = INT32_MIN, .hi = INT32_MIN, .wshift = 1};

@@ -4,7 +4,7 @@
  */
 #include "vigie/error.h"
 #include "vigie/firstlast.h"
-#include "agg/bytes.h"
+#include "common/bytes.h"
 
 int vg_firstlast_encode(const struct vg_firstlast *f, uint8_t *buf, size_t cap,
                         size_t *len) {

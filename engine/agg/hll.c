@@ -15,7 +15,7 @@
 
 #include "vigie/error.h"
 #include "vigie/hll.h"
-#include "agg/bytes.h"
+#include "common/bytes.h"
 
 static inline uint64_t mix64(uint64_t x) {
   x ^= x >> 30;

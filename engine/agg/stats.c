@@ -8,7 +8,7 @@
 
 #include "vigie/error.h"
 #include "vigie/stats.h"
-#include "agg/bytes.h"
+#include "common/bytes.h"
 
 /* A total order on states, so merge can pick which operand is the base and
  * give bitwise the same result whatever the argument order. */

@@ -7,7 +7,10 @@
  * - relaxed: counters and hints whose readers need no other data with them;
  * - release (store) / acquire (load): publishing data -- every write before
  *   the release store is visible to the thread whose acquire load reads it
- *   (the hand-off queues).
+ *   (the hand-off queues, the engine's stop and failure flags);
+ * - acq_rel (exchange): both, for a read-modify-write that hands a state
+ *   over in either direction.
+ * A compare-and-swap names its success and failure orders together.
  * Threads talk through queues (engine/agg/spsc.h), not shared state.
  */
 #ifndef VIGIE_COMMON_ATOMIC_H
@@ -18,6 +21,7 @@
 
 typedef _Atomic uint64_t vg_atomic_u64;
 typedef _Atomic int64_t vg_atomic_i64;
+typedef _Atomic int vg_atomic_int; /* flags and small states */
 
 /* A cache line, to keep a producer's and a consumer's indices apart. */
 #define VG_CACHE_LINE 64
@@ -38,11 +42,45 @@ static inline uint64_t vg_atomic_fetch_add_relaxed_u64(vg_atomic_u64 *p, uint64_
   return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
 }
 
+static inline uint64_t vg_atomic_exchange_relaxed_u64(vg_atomic_u64 *p, uint64_t v) {
+  return atomic_exchange_explicit(p, v, memory_order_relaxed);
+}
+/* Replaces *p by v when it holds *expected (1), else loads it into
+ * *expected (0); may fail spuriously: for loops. */
+static inline int vg_atomic_cas_weak_relaxed_u64(vg_atomic_u64 *p, uint64_t *expected,
+                                                 uint64_t v) {
+  return atomic_compare_exchange_weak_explicit(p, expected, v, memory_order_relaxed,
+                                               memory_order_relaxed);
+}
+
 static inline int64_t vg_atomic_load_relaxed_i64(const vg_atomic_i64 *p) {
   return atomic_load_explicit((vg_atomic_i64 *)p, memory_order_relaxed);
 }
 static inline void vg_atomic_store_relaxed_i64(vg_atomic_i64 *p, int64_t v) {
   atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+/* As vg_atomic_cas_weak_relaxed_u64, without spurious failures. */
+static inline int vg_atomic_cas_strong_relaxed_i64(vg_atomic_i64 *p, int64_t *expected,
+                                                   int64_t v) {
+  return atomic_compare_exchange_strong_explicit(p, expected, v, memory_order_relaxed,
+                                                 memory_order_relaxed);
+}
+
+static inline int vg_atomic_load_relaxed_int(const vg_atomic_int *p) {
+  return atomic_load_explicit((vg_atomic_int *)p, memory_order_relaxed);
+}
+static inline int vg_atomic_load_acquire_int(const vg_atomic_int *p) {
+  return atomic_load_explicit((vg_atomic_int *)p, memory_order_acquire);
+}
+static inline void vg_atomic_store_relaxed_int(vg_atomic_int *p, int v) {
+  atomic_store_explicit(p, v, memory_order_relaxed);
+}
+static inline void vg_atomic_store_release_int(vg_atomic_int *p, int v) {
+  atomic_store_explicit(p, v, memory_order_release);
+}
+static inline int vg_atomic_exchange_acq_rel_int(vg_atomic_int *p, int v) {
+  return atomic_exchange_explicit(p, v, memory_order_acq_rel);
 }
 
 #endif

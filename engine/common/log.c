@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomic.h"
 #include "vigie/log.h"
 
 _Atomic int vg_log_threshold = VG_LOG_INFO;
@@ -17,7 +18,7 @@ _Atomic int vg_log_threshold = VG_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void vg_log_set_level(enum vg_log_level level) {
-  atomic_store_explicit(&vg_log_threshold, (int)level, memory_order_relaxed);
+  vg_atomic_store_relaxed_int(&vg_log_threshold, (int)level);
 }
 
 int vg_log_parse_level(const char *name, enum vg_log_level *out) {
@@ -38,14 +39,11 @@ static int64_t now_ms(void) {
 
 int64_t vg_log_ratelimit_pass(struct vg_log_ratelimit *rl, int64_t interval_ms) {
   int64_t now = now_ms();
-  int64_t next = atomic_load_explicit(&rl->next_ms, memory_order_relaxed);
+  int64_t next = vg_atomic_load_relaxed_i64(&rl->next_ms);
   /* one thread wins the slot; the others count themselves suppressed */
-  if (now >= next && atomic_compare_exchange_strong_explicit(
-                         &rl->next_ms, &next, now + interval_ms,
-                         memory_order_relaxed, memory_order_relaxed))
-    return (int64_t)atomic_exchange_explicit(&rl->suppressed, 0,
-                                             memory_order_relaxed);
-  atomic_fetch_add_explicit(&rl->suppressed, 1, memory_order_relaxed);
+  if (now >= next && vg_atomic_cas_strong_relaxed_i64(&rl->next_ms, &next, now + interval_ms))
+    return (int64_t)vg_atomic_exchange_relaxed_u64(&rl->suppressed, 0);
+  vg_atomic_fetch_add_relaxed_u64(&rl->suppressed, 1);
   return -1;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atomic.h"
 #include "vigie/metrics.h"
 
 enum kind { K_COUNTER, K_GAUGE, K_HISTOGRAM };
@@ -171,16 +172,14 @@ void vg_histogram_observe(struct vg_histogram *h, double v) {
   size_t i = 0;
   while (i < h->nbounds && v > h->bounds[i])
     i++;
-  atomic_fetch_add_explicit(&h->counts[i], 1, memory_order_relaxed);
-  uint64_t old = atomic_load_explicit(&h->sum_bits, memory_order_relaxed), nw;
+  vg_atomic_fetch_add_relaxed_u64(&h->counts[i], 1);
+  uint64_t old = vg_atomic_load_relaxed_u64(&h->sum_bits), nw;
   do {
     double sum;
     memcpy(&sum, &old, sizeof sum);
     sum += v;
     memcpy(&nw, &sum, sizeof nw);
-  } while (!atomic_compare_exchange_weak_explicit(&h->sum_bits, &old, nw,
-                                                  memory_order_relaxed,
-                                                  memory_order_relaxed));
+  } while (!vg_atomic_cas_weak_relaxed_u64(&h->sum_bits, &old, nw));
 }
 
 char *vg_metrics_labels(char *buf, size_t size, ...) {
@@ -241,21 +240,19 @@ int vg_metrics_render(struct vg_metrics *m, char **out, size_t *len) {
     for (struct series *s = fa->series; s; s = s->next) {
       if (fa->kind == K_COUNTER) {
         with_labels(f, fa->name, "", s->labels, NULL);
-        fprintf(f, "%llu\n", (unsigned long long)atomic_load_explicit(
-                                 &s->u.c.v, memory_order_relaxed));
+        fprintf(f, "%llu\n", (unsigned long long)vg_atomic_load_relaxed_u64(&s->u.c.v));
       } else if (fa->kind == K_GAUGE) {
         with_labels(f, fa->name, "", s->labels, NULL);
         if (s->fn)
           num(f, s->fn(s->ctx));
         else
-          fprintf(f, "%lld", (long long)atomic_load_explicit(&s->u.g.v,
-                                                             memory_order_relaxed));
+          fprintf(f, "%lld", (long long)vg_atomic_load_relaxed_i64(&s->u.g.v));
         fputc('\n', f);
       } else if (s->u.h.counts) {
         uint64_t cum = 0;
         char le[64];
         for (size_t i = 0; i <= s->u.h.nbounds; i++) {
-          cum += atomic_load_explicit(&s->u.h.counts[i], memory_order_relaxed);
+          cum += vg_atomic_load_relaxed_u64(&s->u.h.counts[i]);
           if (i < s->u.h.nbounds)
             snprintf(le, sizeof le, "le=\"%.6g\"", s->u.h.bounds[i]);
           else
@@ -263,7 +260,7 @@ int vg_metrics_render(struct vg_metrics *m, char **out, size_t *len) {
           with_labels(f, fa->name, "_bucket", s->labels, le);
           fprintf(f, "%llu\n", (unsigned long long)cum);
         }
-        uint64_t bits = atomic_load_explicit(&s->u.h.sum_bits, memory_order_relaxed);
+        uint64_t bits = vg_atomic_load_relaxed_u64(&s->u.h.sum_bits);
         double sum;
         memcpy(&sum, &bits, sizeof sum);
         with_labels(f, fa->name, "_sum", s->labels, NULL);

@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomic.h"
 #include "vigie/codec.h"
 #include "vigie/deadletter.h"
 #include "daemon/engine.h"
@@ -267,21 +268,21 @@ static double thread_cpu_s(void) {
 /* Records the first fatal error and asks everyone to stop. */
 static void engine_fail(struct vg_engine *e, const char *msg) {
   pthread_mutex_lock(&e->fail_mu);
-  if (!atomic_load(&e->failed)) {
+  if (!vg_atomic_load_acquire_int(&e->failed)) {
     snprintf(e->fail_msg, sizeof e->fail_msg, "%s", msg);
-    atomic_store(&e->failed, 1);
+    vg_atomic_store_release_int(&e->failed, 1);
   }
   pthread_mutex_unlock(&e->fail_mu);
-  atomic_store(&e->stop, 1);
+  vg_atomic_store_release_int(&e->stop, 1);
   VG_LOG_ERROR("fatal error, stopping", "error=\"%s\"", msg);
 }
 
 void vg_engine_stop(struct vg_engine *e) {
-  atomic_store_explicit(&e->stop, 1, memory_order_relaxed);
+  vg_atomic_store_relaxed_int(&e->stop, 1);
 }
 
 int vg_engine_ready(const struct vg_engine *e) {
-  return atomic_load_explicit(&e->ready, memory_order_relaxed);
+  return vg_atomic_load_relaxed_int(&e->ready);
 }
 
 const char *vg_engine_brokers(const struct vg_engine *e) {
@@ -640,9 +641,9 @@ static void *worker_main(void *arg) {
   int64_t next_epoch = now_ns() + interval;
   int stopping = 0, drained = 0;
   for (;;) {
-    if (atomic_load_explicit(&e->failed, memory_order_relaxed))
+    if (vg_atomic_load_relaxed_int(&e->failed))
       break;
-    if (!stopping && atomic_load_explicit(&e->halt, memory_order_relaxed))
+    if (!stopping && vg_atomic_load_relaxed_int(&e->halt))
       stopping = 1;
     int64_t now = now_ns();
     if (stopping || drained || now >= next_epoch) {
@@ -688,7 +689,7 @@ static void *worker_main(void *arg) {
     if (e->o.drain && !drained && vg_kafka_drained(w->kc))
       drained = 1;
   }
-  atomic_store_explicit(&w->done, 1, memory_order_release);
+  vg_atomic_store_release_int(&w->done, 1);
   return NULL;
 }
 
@@ -879,7 +880,7 @@ static void set_status(struct vg_engine *e, const char *fmt, ...) {
 
 /* Whether the brokers answer: a gauge, and a log line at each change. */
 static void set_kafka_up(struct vg_engine *e, int up, const char *why) {
-  int was = atomic_exchange(&e->kafka_up, up);
+  int was = vg_atomic_exchange_acq_rel_int(&e->kafka_up, up);
   if (e->kafka_up_g)
     vg_gauge_set(e->kafka_up_g, up);
   if (was == up)
@@ -1153,7 +1154,7 @@ static void flush_rollups(struct vg_engine *e) {
  * ingestion, not the store). */
 static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   int rc = 0;
-  atomic_store(&e->halt, 0);
+  vg_atomic_store_release_int(&e->halt, 0);
   for (uint32_t i = 0; i < e->nworkers; i++) {
     if (pthread_create(&e->workers[i].th, NULL, worker_main, &e->workers[i]) != 0) {
       engine_fail(e, "cannot start a worker thread");
@@ -1161,22 +1162,22 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     }
     e->workers[i].started = 1;
   }
-  atomic_store(&e->ready, !atomic_load(&e->failed));
+  vg_atomic_store_release_int(&e->ready, !vg_atomic_load_acquire_int(&e->failed));
   int64_t interval = e->cfg->checkpoint_interval_ns;
   int commit_pending = 0;
   int64_t next_upkeep = now_ns() + 10 * NS_PER_S;
   int restart = 0;
   char err[1024];
   for (;;) {
-    if (atomic_load(&e->stop))
-      atomic_store(&e->halt, 1); /* the workers hand their last epochs */
+    if (vg_atomic_load_acquire_int(&e->stop))
+      vg_atomic_store_release_int(&e->halt, 1); /* the workers hand their last epochs */
     /* sleep one interval, waking early when everyone is done or stopping */
     int64_t until = now_ns() + interval;
     int all_done;
     for (;;) {
       all_done = 1;
       for (uint32_t i = 0; i < e->nworkers; i++)
-        all_done &= atomic_load_explicit(&e->workers[i].done, memory_order_acquire);
+        all_done &= vg_atomic_load_acquire_int(&e->workers[i].done);
       /* a worker with half its queue of epochs full is ahead of the writer
        * (a backlog, a backfill): commit now, not at the next interval, or
        * the writer idles while the worker waits for room */
@@ -1202,7 +1203,7 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
         break;
       }
     }
-    if (atomic_load(&e->failed))
+    if (vg_atomic_load_acquire_int(&e->failed))
       break;
     double c1 = thread_cpu_s();
     rc = commit(e, err, sizeof err);
@@ -1229,24 +1230,24 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
         /* follow them: the workers hand their last epochs, everything is
          * committed, and the ingestion is rebuilt from the store's offsets */
         restart = 1;
-        atomic_store(&e->halt, 1);
+        vg_atomic_store_release_int(&e->halt, 1);
       }
     }
     if (all_done)
       break; /* this round collected their last epochs */
   }
-  atomic_store(&e->halt, 1);
+  vg_atomic_store_release_int(&e->halt, 1);
   for (uint32_t i = 0; i < e->nworkers; i++)
     if (e->workers[i].started) {
       pthread_join(e->workers[i].th, NULL);
       e->workers[i].started = 0;
     }
-  atomic_store(&e->ready, 0);
-  if (restart && !atomic_load(&e->failed) && !commit_pending && !atomic_load(&e->stop))
+  vg_atomic_store_release_int(&e->ready, 0);
+  if (restart && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending && !vg_atomic_load_acquire_int(&e->stop))
     return VG_ERESTART;
-  if (e->rollup && !atomic_load(&e->failed) && !commit_pending)
+  if (e->rollup && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending)
     flush_rollups(e);
-  if (atomic_load(&e->failed)) {
+  if (vg_atomic_load_acquire_int(&e->failed)) {
     snprintf(errstr, errstr_size, "%s", e->fail_msg);
     return rc ? rc : VG_EKAFKA;
   }
@@ -1719,7 +1720,7 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   int64_t backoff = NS_PER_S, first_fail = 0;
   char err[1024], last[1024] = "";
   for (;;) {
-    if (atomic_load(&e->stop))
+    if (vg_atomic_load_acquire_int(&e->stop))
       return 0; /* nothing was consumed: nothing to commit */
     int rc = ingest_start(e, err, sizeof err);
     if (rc == 0) {
@@ -1757,7 +1758,7 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       return rc;
     }
     /* the backoff, in small steps so that a stop is taken at once */
-    for (int64_t until = now + backoff; now_ns() < until && !atomic_load(&e->stop);) {
+    for (int64_t until = now + backoff; now_ns() < until && !vg_atomic_load_acquire_int(&e->stop);) {
       struct timespec ts = {0, 100000000};
       nanosleep(&ts, NULL);
       keep_rollup_positions(e); /* the publisher may work without the sources */
@@ -1770,7 +1771,7 @@ int vg_engine_status(struct vg_engine *e, char *buf, size_t size) {
   pthread_mutex_lock(&e->status_mu);
   snprintf(buf, size, "%s", e->status);
   pthread_mutex_unlock(&e->status_mu);
-  return atomic_load(&e->ready);
+  return vg_atomic_load_acquire_int(&e->ready);
 }
 
 int vg_engine_store_stat(struct vg_engine *e, struct vg_store_stat *out) {

@@ -28,6 +28,7 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
+#include "common/atomic.h"
 #include "vigie/config.h"
 #include "daemon/engine.h"
 #include "vigie/error.h"
@@ -186,7 +187,7 @@ static void *signal_main(void *arg) {
   int watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
   int told_ready = 0, was_ingesting = -1;
   char said[1024] = "";
-  while (!atomic_load(&d->done)) {
+  while (!vg_atomic_load_acquire_int(&d->done)) {
     struct timespec ts = {1, 0};
     int sig = sigtimedwait(&set, NULL, &ts);
     char status[1024] = "", line[1100];
@@ -216,7 +217,7 @@ static void *signal_main(void *arg) {
       VG_LOG_INFO("stopping: finishing and committing the epoch", "signal=%s",
                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
       sd_notify(0, "STOPPING=1");
-      atomic_store(&d->stopping, 1);
+      vg_atomic_store_release_int(&d->stopping, 1);
       pthread_rwlock_rdlock(&d->lock);
       if (d->engine)
         vg_engine_stop(d->engine);
@@ -372,7 +373,7 @@ int main(int argc, char **argv) {
     pthread_rwlock_wrlock(&d.lock);
     d.engine = engine;
     pthread_rwlock_unlock(&d.lock);
-    if (atomic_load(&d.stopping)) /* the signal came before the engine */
+    if (vg_atomic_load_acquire_int(&d.stopping)) /* the signal came before the engine */
       vg_engine_stop(engine);
     VG_LOG_INFO("vigied running", "version=%s brokers=%s drain=%d", VG_VERSION,
                 vg_engine_brokers(engine), drain);
@@ -389,7 +390,7 @@ int main(int argc, char **argv) {
     else
       exit_code = 0;
   }
-  atomic_store(&d.done, 1);
+  vg_atomic_store_release_int(&d.done, 1);
   pthread_join(sig_thread, NULL);
   vg_http_free(http);
   http = NULL;

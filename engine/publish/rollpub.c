@@ -27,6 +27,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "common/atomic.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
 #include "vigie/log.h"
@@ -243,7 +244,7 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
   int rc2 = 0;
   if (skip_has(p, key, klen, p->found_rev)) {
     /* a crashed predecessor (or a failed client) wrote it: once is enough */
-    atomic_fetch_add_explicit(&p->skipped, 1, memory_order_relaxed);
+    vg_atomic_fetch_add_relaxed_u64(&p->skipped, 1);
     free(p->msg);
     p->msg = NULL;
     if (key != small)
@@ -309,13 +310,13 @@ static int await_batch(struct vg_rollup *p) {
  * on at once), 0 when caught up, -1 when it failed (the cursor stays). */
 static int round_once(struct vg_rollup *p) {
   pthread_mutex_lock(&p->mu);
-  int kept = atomic_load_explicit(&p->kept, memory_order_acquire) >= p->gen;
+  int kept = vg_atomic_load_acquire_u64(&p->kept) >= p->gen;
   pthread_mutex_unlock(&p->mu);
   if (!kept)
     return 0; /* the writer persists the positions first (vg_rollup_kept) */
   struct vg_store_reader *r = NULL;
   struct vg_store_state m;
-  uint64_t from = atomic_load_explicit(&p->cursor, memory_order_relaxed), produced = 0;
+  uint64_t from = vg_atomic_load_relaxed_u64(&p->cursor), produced = 0;
   if (vg_store_reader_begin(p->store, &r) != 0)
     return -1;
   if (vg_store_reader_meta(r, &m) != 0) {
@@ -357,7 +358,7 @@ static int round_once(struct vg_rollup *p) {
   struct vg_kafka_positions at;
   int pos_ok = vg_kafka_positions_copy(&at, p->skip ? &p->skip_from : &p->acked) == 0;
   pthread_mutex_lock(&p->mu);
-  atomic_store_explicit(&p->cursor, next, memory_order_release);
+  vg_atomic_store_release_u64(&p->cursor, next);
   if (pos_ok) {
     vg_kafka_positions_release(&p->at_cursor);
     p->at_cursor = at;
@@ -376,7 +377,7 @@ static void show_backlog(struct vg_rollup *p) {
   struct vg_store_state m;
   if (!p->backlog || vg_store_reader_begin(p->store, &r) != 0)
     return;
-  uint64_t at = atomic_load_explicit(&p->cursor, memory_order_relaxed);
+  uint64_t at = vg_atomic_load_relaxed_u64(&p->cursor);
   if (vg_store_reader_meta(r, &m) == 0)
     vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > at ? m.emit_seq - at : 0));
   vg_store_reader_end(r);
@@ -510,7 +511,7 @@ static void replace_client(struct vg_rollup *p) {
   p->fatal = 0;
   p->fatal_at = 0; /* the test hook fires once */
   p->scanned = 0;
-  atomic_fetch_add_explicit(&p->recovered, 1, memory_order_relaxed);
+  vg_atomic_fetch_add_relaxed_u64(&p->recovered, 1);
 }
 
 static void *publisher_main(void *arg) {
@@ -530,13 +531,13 @@ static void *publisher_main(void *arg) {
     pthread_mutex_unlock(&p->mu);
     if (stop)
       break;
-    uint64_t before = atomic_load_explicit(&p->cursor, memory_order_relaxed);
+    uint64_t before = vg_atomic_load_relaxed_u64(&p->cursor);
     int r = -1;
     if (!p->rk || p->fatal || rd_kafka_fatal_error(p->rk, NULL, 0))
       replace_client(p);
     if (p->rk && (ready || (ready = topic_ready(p))) &&
         (p->scanned ||
-         read_back(p, atomic_load_explicit(&p->recovered, memory_order_relaxed) == 0) == 0))
+         read_back(p, vg_atomic_load_relaxed_u64(&p->recovered) == 0) == 0))
       while ((r = round_once(p)) == 1) {
         pthread_mutex_lock(&p->mu);
         stop = p->stop;
@@ -550,7 +551,7 @@ static void *publisher_main(void *arg) {
     }
     if (p->rk)
       rd_kafka_poll(p->rk, 0);
-    backoff = atomic_load_explicit(&p->cursor, memory_order_relaxed) == before;
+    backoff = vg_atomic_load_relaxed_u64(&p->cursor) == before;
     pthread_mutex_lock(&p->mu);
     p->ended = attempt;
     p->stalled = r < 0;
@@ -624,13 +625,13 @@ void vg_rollup_notify(struct vg_rollup *p) {
 }
 
 uint64_t vg_rollup_cursor(struct vg_rollup *p) {
-  return atomic_load_explicit(&p->cursor, memory_order_acquire);
+  return vg_atomic_load_acquire_u64(&p->cursor);
 }
 
 int vg_rollup_state(struct vg_rollup *p, uint64_t *cursor, struct vg_kafka_positions *pos,
                     uint64_t *gen) {
   pthread_mutex_lock(&p->mu);
-  *cursor = atomic_load_explicit(&p->cursor, memory_order_relaxed);
+  *cursor = vg_atomic_load_relaxed_u64(&p->cursor);
   *gen = p->gen;
   int rc = vg_kafka_positions_copy(pos, &p->at_cursor);
   pthread_mutex_unlock(&p->mu);
@@ -639,8 +640,8 @@ int vg_rollup_state(struct vg_rollup *p, uint64_t *cursor, struct vg_kafka_posit
 
 void vg_rollup_kept(struct vg_rollup *p, uint64_t gen) {
   pthread_mutex_lock(&p->mu);
-  if (gen > atomic_load_explicit(&p->kept, memory_order_relaxed)) {
-    atomic_store_explicit(&p->kept, gen, memory_order_release);
+  if (gen > vg_atomic_load_relaxed_u64(&p->kept)) {
+    vg_atomic_store_release_u64(&p->kept, gen);
     p->signalled = 1;
     pthread_cond_broadcast(&p->cv);
   }
@@ -648,11 +649,11 @@ void vg_rollup_kept(struct vg_rollup *p, uint64_t gen) {
 }
 
 uint64_t vg_rollup_skipped(struct vg_rollup *p) {
-  return atomic_load_explicit(&p->skipped, memory_order_relaxed);
+  return vg_atomic_load_relaxed_u64(&p->skipped);
 }
 
 uint64_t vg_rollup_recovered(struct vg_rollup *p) {
-  return atomic_load_explicit(&p->recovered, memory_order_relaxed);
+  return vg_atomic_load_relaxed_u64(&p->recovered);
 }
 
 int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms) {
@@ -669,14 +670,14 @@ int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms) {
   pthread_cond_broadcast(&p->cv);
   uint64_t b0 = p->begun;
   int rc = 0, stalled = 0;
-  while (atomic_load_explicit(&p->cursor, memory_order_acquire) < seq && rc == 0 &&
+  while (vg_atomic_load_acquire_u64(&p->cursor) < seq && rc == 0 &&
          !stalled) {
     rc = pthread_cond_timedwait(&p->cv, &p->mu, &until);
     /* an attempt that began after this call failed: no use waiting */
     stalled = p->ended > b0 && p->stalled;
   }
   pthread_mutex_unlock(&p->mu);
-  if (atomic_load_explicit(&p->cursor, memory_order_acquire) >= seq)
+  if (vg_atomic_load_acquire_u64(&p->cursor) >= seq)
     return 0;
   return stalled ? VG_EKAFKA : VG_ETIMEOUT;
 }

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/buf.h"
+#include "common/bytes.h"
 #include "vigie/wtable.h"
 
 #define BLK_VERSION 1
@@ -51,7 +51,7 @@ struct blk {
   int64_t hour;
   struct blk_ent *e;
   size_t n, cap;
-  struct sbuf arena;
+  struct vg_sbuf arena;
 };
 
 /* The UTC hour a window starting at start belongs to. */
@@ -70,7 +70,7 @@ int blk_upsert(struct blk *b, const struct vg_wentry *w, uint8_t flags);
 /* Removes entry i. */
 void blk_remove(struct blk *b, size_t i);
 /* Encodes b into out (emptied first). 0 or -ENOMEM. */
-int blk_encode(const struct blk *b, struct sbuf *out);
+int blk_encode(const struct blk *b, struct vg_sbuf *out);
 /* Decodes entry i of series into *w (its accumulator is the caller's). 0,
  * VG_ECORRUPT or -ENOMEM. */
 int blk_get(const struct blk *b, size_t i, uint64_t series, uint8_t res,

@@ -27,7 +27,7 @@
 #include "vigie/calendar.h"
 #include "vigie/error.h"
 #include "vigie/segment.h"
-#include "store/buf.h"
+#include "common/bytes.h"
 
 #define ZSTD_LEVEL 3
 #define NS_PER_S 1000000000ULL
@@ -121,7 +121,7 @@ static double bits_f64(uint64_t v) {
 
 /* Integer column value: a delta (wrapping, so any int64 round-trips) or 8
  * fixed bytes. */
-static void put_int(struct sbuf *b, int delta, int64_t v, int64_t *prev) {
+static void put_int(struct vg_sbuf *b, int delta, int64_t v, int64_t *prev) {
   if (delta)
     sbuf_svarint(b, (int64_t)((uint64_t)v - (uint64_t)*prev));
   else
@@ -129,7 +129,7 @@ static void put_int(struct sbuf *b, int delta, int64_t v, int64_t *prev) {
   *prev = v;
 }
 
-static int64_t get_int(struct rbuf *r, int delta, int64_t *prev) {
+static int64_t get_int(struct vg_rbuf *r, int delta, int64_t *prev) {
   int64_t v = delta ? (int64_t)((uint64_t)*prev + (uint64_t)rb_svarint(r))
                     : (int64_t)rb_u64le(r);
   *prev = v;
@@ -155,7 +155,7 @@ static int decimal_scale(const double *v, size_t m) {
   return -1;
 }
 
-static void put_f64_col(struct sbuf *b, int delta, const double *v, size_t m) {
+static void put_f64_col(struct vg_sbuf *b, int delta, const double *v, size_t m) {
   if (!delta) {
     for (size_t i = 0; i < m; i++)
       sbuf_u64le(b, f64_bits(v[i]));
@@ -186,7 +186,7 @@ static void put_f64_col(struct sbuf *b, int delta, const double *v, size_t m) {
   }
 }
 
-static void get_f64_col(struct rbuf *r, int delta, double *v, size_t m) {
+static void get_f64_col(struct vg_rbuf *r, int delta, double *v, size_t m) {
   if (!delta) {
     for (size_t i = 0; i < m; i++)
       v[i] = bits_f64(rb_u64le(r));
@@ -221,7 +221,7 @@ static void get_f64_col(struct rbuf *r, int delta, double *v, size_t m) {
   }
 }
 
-static void put_sketches(struct sbuf *b, const struct vg_acc *a) {
+static void put_sketches(struct vg_sbuf *b, const struct vg_acc *a) {
   if (!a->qs && !a->hll) {
     sbuf_varint(b, 0);
     return;
@@ -250,7 +250,7 @@ static void put_sketches(struct sbuf *b, const struct vg_acc *a) {
 }
 
 /* The columns of n windows into b. */
-static void put_columns(struct sbuf *b, const struct vg_seg_key *key,
+static void put_columns(struct vg_sbuf *b, const struct vg_seg_key *key,
                         const struct vg_wentry *const *w, size_t n, int d,
                         double *tmp) {
   int64_t prev, pd = 0, ps = key->span_start;
@@ -308,7 +308,7 @@ static void put_columns(struct sbuf *b, const struct vg_seg_key *key,
 int vg_seg_encode(const struct vg_seg_key *key, const struct vg_wentry *const *w,
                   size_t n, unsigned codec, uint8_t **out, size_t *len) {
   int rc = -ENOMEM;
-  struct sbuf cols = {0}, seg = {0};
+  struct vg_sbuf cols = {0}, seg = {0};
   double *tmp = NULL;
   int64_t span_len = vg_seg_span_len(key->res);
   (void)span_len; /* read by the assertions only */
@@ -406,7 +406,7 @@ static int seg_error(int rc, const struct vg_seg_key *k, char *errstr, size_t si
   return rc;
 }
 
-static int get_sketches(struct rbuf *r, struct vg_acc *a, const char **why) {
+static int get_sketches(struct vg_rbuf *r, struct vg_acc *a, const char **why) {
   uint64_t len = rb_varint(r);
   if (r->err || len > (uint64_t)(r->end - r->p)) {
     *why = "truncated sketch column";
@@ -457,7 +457,7 @@ bad:
   return rc == -ENOMEM ? rc : rc == VG_EVERSION ? VG_EVERSION : VG_ECORRUPT;
 }
 
-static int get_columns(struct rbuf *r, struct vg_segment *s, int d, double *tmp,
+static int get_columns(struct vg_rbuf *r, struct vg_segment *s, int d, double *tmp,
                        const char **why) {
   size_t n = s->n;
   int64_t span_len = vg_seg_span_len(s->key.res), prev, pd = 0,
@@ -597,7 +597,7 @@ int vg_seg_decode(const uint8_t *buf, size_t len, const struct vg_seg_key *expec
   *s = (struct vg_segment){0};
   if (len < VG_SEG_HEADER_SIZE)
     goto fail;
-  struct rbuf r = {buf, buf + len, 0};
+  struct vg_rbuf r = {buf, buf + len, 0};
   uint8_t tag = rb_u8(&r), version = rb_u8(&r), codec = rb_u8(&r), reserved = rb_u8(&r);
   struct vg_seg_key hk;
   hk.series = rb_u64le(&r);
@@ -687,7 +687,7 @@ int vg_seg_decode(const uint8_t *buf, size_t len, const struct vg_seg_key *expec
     e->res = hk.res;
     e->final = 1;
   }
-  r = (struct rbuf){cols, cols + raw_len, 0};
+  r = (struct vg_rbuf){cols, cols + raw_len, 0};
   rc = get_columns(&r, s, (codec & VG_SEG_DELTA) != 0, tmp, &why);
   if (rc)
     goto fail;

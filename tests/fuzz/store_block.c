@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   int64_t hour = hours[data[0] & 3];
   struct blk b = {0}, c = {0};
-  struct sbuf e1 = {0}, e2 = {0};
+  struct vg_sbuf e1 = {0}, e2 = {0};
   int rc = blk_parse(&b, hour, data + 1, size - 1);
   if (rc != 0) {
     if (rc != VG_ECORRUPT && rc != VG_EVERSION && rc != -ENOMEM)

@@ -557,6 +557,34 @@ static void retention_in_small_transactions(void **state) {
     vg_acc_release(&w[i].acc);
 }
 
+/* Retention and flushing take the watermark in whole seconds the same way,
+ * rounded down: half a second before a span is due, a watermark before 1970
+ * (negative) must not expire it (retention truncated toward zero, one
+ * second late). */
+static void retention_floors_the_watermark(void **state) {
+  struct fx *f = *state;
+  f->o.retention_s[VG_RES_BASE] = DAY;
+  reopen(f);
+  uint64_t rng = 9;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  struct vg_wentry w;
+  const struct vg_wentry *p = &w;
+  st_window(&w, 7, VG_RES_BASE, -3 * DAY, 60, 1, 1, &o, &rng); /* span [-3d, -2d) */
+  struct vg_store_epoch ep = {.epoch = 1, .sealed = &p, .nsealed = 1, .flush = 1};
+  commit(f, &ep);
+  size_t del;
+  int more;
+  char err[256];
+  /* expires once the watermark reaches -2d + 1d = -1d */
+  int64_t wm = -DAY * 1000000000LL - 500000000;
+  assert_int_equal(vg_store_retain(f->st, wm, 100, 10, &del, &more, err, sizeof err), 0);
+  assert_int_equal(del, 0);
+  wm = -DAY * 1000000000LL;
+  assert_int_equal(vg_store_retain(f->st, wm, 100, 10, &del, &more, err, sizeof err), 0);
+  assert_int_equal(del, 1);
+  vg_acc_release(&w.acc);
+}
+
 /* The retention generation of the snapshot (vg_store_reader_meta). */
 static uint64_t retain_gen(struct fx *f) {
   struct vg_store_reader *r;
@@ -1064,6 +1092,7 @@ int vg_test_store_db(void) {
       cmocka_unit_test_setup_teardown(map_growth_and_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(retention_in_small_transactions, setup, teardown),
       cmocka_unit_test_setup_teardown(retention_moves_its_generation, setup, teardown),
+      cmocka_unit_test_setup_teardown(retention_floors_the_watermark, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_segment_is_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_open_row_is_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(corrupt_block_is_reported, setup, teardown),

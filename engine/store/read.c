@@ -1,0 +1,595 @@
+/*
+ * Reading the store: the writer's reload at start (vg_store_load), and
+ * snapshots for readers in any thread or process -- ranges of windows,
+ * the window a revision starts from, the series dictionary, positions,
+ * blobs, meta and statistics.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+#include "vigie/log.h"
+
+/* Gives a decoded open window to vg_store_load's caller, then releases it. */
+static int hand_window(struct vg_wentry *w,
+                       int (*on_window)(const struct vg_wentry *, void *), void *ctx,
+                       struct vg_store_state *s) {
+  s->nopen++;
+  int rc = on_window ? on_window(w, ctx) : 0;
+  vg_acc_release(&w->acc);
+  return rc;
+}
+
+int vg_store_load(struct vg_store *st,
+                  int (*on_window)(const struct vg_wentry *w, void *ctx),
+                  int (*on_pos)(const struct vg_store_pos *p, void *ctx), void *ctx,
+                  struct vg_store_state *state, char *errstr, size_t errstr_size) {
+  MDB_txn *txn = NULL;
+  MDB_cursor *cur = NULL;
+  MDB_val key, val;
+  struct vg_store_state s = {0};
+  struct blk lb = {0};
+  int rc = vg__store_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
+  if (rc)
+    goto fail;
+  if ((rc = vg__meta_state(st, txn, &s)))
+    goto fail;
+  if ((rc = vg__store_err(mdb_cursor_open(txn, st->open, &cur))))
+    goto fail;
+  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
+       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
+    struct vg_wentry w;
+    if (val.mv_size >= OPEN_HDR && !(((const uint8_t *)val.mv_data)[1] & OPEN_KEEP))
+      continue; /* only waiting for its segment: not the writer's state */
+    if ((rc = vg__open_get(&key, &val, &w, errstr, errstr_size)))
+      goto done;
+    if ((rc = hand_window(&w, on_window, ctx, &s)))
+      goto done;
+  }
+  if (rc != VG_ENOTFOUND)
+    goto fail;
+  mdb_cursor_close(cur);
+  cur = NULL;
+  if (st->has_blk) {
+    if ((rc = vg__store_err(mdb_cursor_open(txn, st->blk, &cur))))
+      goto fail;
+    for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
+         rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
+      uint64_t series;
+      uint8_t res;
+      int64_t hour;
+      if (key.mv_size != WKEY_LEN) {
+        rc = vg__store_fail(VG_ECORRUPT, errstr, errstr_size,
+                            "corrupt key in the block table");
+        goto done;
+      }
+      wkey_get(key.mv_data, &series, &res, &hour);
+      if ((rc = blk_parse(&lb, hour, val.mv_data, val.mv_size))) {
+        rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
+        goto done;
+      }
+      for (size_t i = 0; i < lb.n; i++) {
+        if (!(lb.e[i].flags & OPEN_KEEP))
+          continue; /* only waiting for its segment: not the writer's state */
+        struct vg_wentry w;
+        if ((rc = blk_get(&lb, i, series, res, &w))) {
+          rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
+          goto done;
+        }
+        if ((rc = hand_window(&w, on_window, ctx, &s)))
+          goto done;
+      }
+    }
+    if (rc != VG_ENOTFOUND)
+      goto fail;
+    mdb_cursor_close(cur);
+  }
+  if ((rc = vg__store_err(mdb_cursor_open(txn, st->pos, &cur))))
+    goto fail;
+  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
+       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
+    struct vg_store_pos p;
+    char topic[256];
+    if ((rc = vg__pos_get(&key, &val, &p, topic))) {
+      vg__store_fail(rc, errstr, errstr_size,
+                     "corrupt or unsupported partition position row");
+      goto done;
+    }
+    s.npos++;
+    if (on_pos && (rc = on_pos(&p, ctx)))
+      goto done;
+  }
+  if (rc != VG_ENOTFOUND)
+    goto fail;
+  rc = 0;
+  if (state)
+    *state = s;
+  goto done;
+fail:
+  vg__store_fail(rc, errstr, errstr_size, "cannot load the store: %s", vg_strerror(rc));
+done:
+  blk_free(&lb);
+  if (cur)
+    mdb_cursor_close(cur);
+  if (txn)
+    mdb_txn_abort(txn);
+  return rc;
+}
+
+int vg_store_reader_check(struct vg_store *st, int *dead) {
+  int n = 0;
+  int rc = vg__store_err(mdb_reader_check(st->env, &n));
+  if (dead)
+    *dead = n;
+  return rc;
+}
+
+struct stale_ctx {
+  uint64_t last, max_lag;
+  int n;
+};
+
+static int stale_line(const char *msg, void *ctx) {
+  struct stale_ctx *c = ctx;
+  unsigned long pid;
+  char thr[64];
+  char txn[32];
+  /* "    pid     thread     txnid" lines; the header and empty slots ("-") skip */
+  if (sscanf(msg, "%lu %63s %31s", &pid, thr, txn) == 3 && txn[0] != '-') {
+    uint64_t id = strtoull(txn, NULL, 10);
+    if (c->last > id && c->last - id > c->max_lag)
+      c->n++;
+  }
+  return 0;
+}
+
+int vg_store_stale_readers(struct vg_store *st, uint64_t max_lag, int *n) {
+  MDB_envinfo info;
+  int rc = vg__store_err(mdb_env_info(st->env, &info));
+  if (rc)
+    return rc;
+  struct stale_ctx c = {info.me_last_txnid, max_lag, 0};
+  int n_or_err = mdb_reader_list(st->env, stale_line, &c); /* -1 on failure */
+  *n = c.n;
+  return n_or_err < 0 ? -EIO : 0;
+}
+
+int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
+  MDB_envinfo info;
+  MDB_stat ms;
+  struct vg_store_reader *r = NULL;
+  /* a registered reader: the map cannot be resized under the env info and
+   * the snapshot (any thread calls this: the daemon's /metrics does) */
+  int rc = vg_store_reader_begin(st, &r);
+  if (rc)
+    return rc;
+  if ((rc = vg__store_err(mdb_env_info(st->env, &info))) ||
+      (rc = vg__store_err(mdb_env_stat(st->env, &ms)))) {
+    vg_store_reader_end(r);
+    return rc;
+  }
+  MDB_txn *txn = r->txn;
+  memset(out, 0, sizeof *out);
+  out->segment_writes = st->seals;
+  out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+  out->map_bytes = info.me_mapsize;
+  MDB_stat s;
+  if (mdb_stat(txn, st->seg, &s) == 0)
+    out->segments = s.ms_entries;
+  if (mdb_stat(txn, st->open, &s) == 0)
+    out->open_windows = s.ms_entries;
+  MDB_cursor *cur;
+  if (st->has_blk && mdb_cursor_open(txn, st->blk, &cur) == 0) {
+    /* a block's window count is its second field: no decoding */
+    MDB_val key, val;
+    for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
+         rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
+      struct vg_rbuf rb = {val.mv_data, (const uint8_t *)val.mv_data + val.mv_size, 0};
+      rb_u8(&rb);
+      uint64_t n = rb_varint(&rb);
+      if (!rb.err)
+        out->open_windows += n;
+    }
+    mdb_cursor_close(cur);
+  }
+  if (mdb_stat(txn, st->series, &s) == 0)
+    out->series = s.ms_entries;
+  if (mdb_stat(txn, st->emit, &s) == 0)
+    out->emit_records = s.ms_entries;
+  if (st->has_dup && mdb_cursor_open(txn, st->dup, &cur) == 0) {
+    MDB_val key, val;
+    for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
+         rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
+      out->dedupe_rows++;
+      out->dedupe_bytes += key.mv_size + val.mv_size;
+    }
+    mdb_cursor_close(cur);
+  }
+  vg_store_reader_end(r);
+  return 0;
+}
+
+int vg_store_reader_begin(struct vg_store *st, struct vg_store_reader **out) {
+  struct vg_store_reader *r = calloc(1, sizeof *r);
+  if (!r)
+    return -ENOMEM;
+  r->st = st;
+  pthread_mutex_lock(&st->lock);
+  while (st->growing)
+    pthread_cond_wait(&st->cond, &st->lock);
+  st->readers++;
+  pthread_mutex_unlock(&st->lock);
+  int mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
+  if (mrc == MDB_MAP_RESIZED) {
+    /* another process grew the map: adopt its size (no txn of ours is
+     * active while we hold every reader slot of this process) */
+    pthread_mutex_lock(&st->lock);
+    st->readers--;
+    st->growing = 1;
+    while (st->readers)
+      pthread_cond_wait(&st->cond, &st->lock);
+    mrc = mdb_env_set_mapsize(st->env, 0);
+    st->growing = 0;
+    st->readers++;
+    pthread_cond_broadcast(&st->cond);
+    pthread_mutex_unlock(&st->lock);
+    if (mrc == 0)
+      mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn);
+  }
+  if (mrc) {
+    r->txn = NULL;
+    vg_store_reader_end(r);
+    return vg__store_err(mrc);
+  }
+  *out = r;
+  return 0;
+}
+
+void vg_store_reader_end(struct vg_store_reader *r) {
+  if (!r)
+    return;
+  if (r->txn)
+    mdb_txn_abort(r->txn);
+  struct vg_store *st = r->st;
+  pthread_mutex_lock(&st->lock);
+  st->readers--;
+  if (st->readers == 0)
+    pthread_cond_broadcast(&st->cond);
+  pthread_mutex_unlock(&st->lock);
+  free(r);
+}
+
+static int cmp_start(const void *a, const void *b) {
+  const struct vg_wentry *x = a, *y = b;
+  return (x->start > y->start) - (x->start < y->start);
+}
+
+int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
+                        int64_t from_s, int64_t to_s,
+                        int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
+                        char *errstr, size_t errstr_size) {
+  struct vg_store *st = r->st;
+  MDB_cursor *cur = NULL;
+  struct vg_wentry *open = NULL;
+  size_t nopen = 0, capopen = 0, j = 0;
+  struct vg_segment seg = {0};
+  MDB_val key, val;
+  uint8_t k[WKEY_LEN];
+  int rc;
+  struct blk lb = {0};
+  size_t nblk = 0;
+  if (vg_seg_span_len(res) == 0 || from_s >= to_s)
+    return 0;
+  /* the open windows of the range first (usually few), to interleave:
+   * base windows from their blocks, then rows of `open` */
+  if (res == VG_RES_BASE && st->has_blk) {
+    if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->blk, &cur))))
+      goto fail;
+    wkey(k, series, res, blk_hour(from_s));
+    key = (MDB_val){WKEY_LEN, k};
+    for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
+         rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
+      uint64_t s;
+      uint8_t rs;
+      int64_t hour;
+      wkey_get(key.mv_data, &s, &rs, &hour);
+      if (key.mv_size != WKEY_LEN || s != series || rs != res || hour >= to_s)
+        break;
+      if ((rc = blk_parse(&lb, hour, val.mv_data, val.mv_size))) {
+        rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
+        goto done;
+      }
+      for (size_t i = 0; i < lb.n; i++) {
+        if (lb.e[i].start < from_s || lb.e[i].start >= to_s)
+          continue;
+        if (vg__room_for_window(&open, &capopen, nopen)) {
+          rc = vg__store_fail(-ENOMEM, errstr, errstr_size,
+                              "out of memory reading a range");
+          goto done;
+        }
+        if ((rc = blk_get(&lb, i, series, res, &open[nopen]))) {
+          rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
+          goto done;
+        }
+        nopen++;
+      }
+    }
+    if (rc != 0 && rc != VG_ENOTFOUND)
+      goto fail;
+    mdb_cursor_close(cur);
+    cur = NULL;
+    nblk = nopen;
+  }
+  if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->open, &cur))))
+    goto fail;
+  wkey(k, series, res, from_s);
+  key = (MDB_val){WKEY_LEN, k};
+  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
+       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
+    uint64_t s;
+    uint8_t rs;
+    int64_t t;
+    wkey_get(key.mv_data, &s, &rs, &t);
+    if (s != series || rs != res || t >= to_s)
+      break;
+    if (vg__room_for_window(&open, &capopen, nopen)) {
+      rc = vg__store_fail(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
+      goto done;
+    }
+    if ((rc = vg__open_get(&key, &val, &open[nopen], errstr, errstr_size)))
+      goto done;
+    nopen++;
+  }
+  if (rc != 0 && rc != VG_ENOTFOUND)
+    goto fail;
+  mdb_cursor_close(cur);
+  cur = NULL;
+  if (nblk && nopen > nblk) /* blocks and rows of a store of format 1: in time order */
+    qsort(open, nopen, sizeof *open, cmp_start);
+  if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->seg, &cur))))
+    goto fail;
+  wkey(k, series, res, vg_seg_span(res, from_s));
+  key = (MDB_val){WKEY_LEN, k};
+  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
+       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
+    uint64_t s;
+    uint8_t rs;
+    int64_t span;
+    wkey_get(key.mv_data, &s, &rs, &span);
+    if (s != series || rs != res || span >= to_s)
+      break;
+    struct vg_seg_key sk = {series, res, span};
+    char msg[256];
+    rc = vg_seg_decode(val.mv_data, val.mv_size, &sk, &seg, msg, sizeof msg);
+    if (rc) {
+      char who[300];
+      vg__name_series(r->txn, st, series, who, sizeof who);
+      rc = vg__store_fail(rc, errstr, errstr_size, "cannot read %s: %s", who, msg);
+      goto done;
+    }
+    for (size_t i = 0; i < seg.n; i++) {
+      const struct vg_wentry *w = &seg.w[i];
+      if (w->start < from_s || w->start >= to_s)
+        continue;
+      while (j < nopen && open[j].start < w->start)
+        if ((rc = cb(&open[j++], ctx)))
+          goto done;
+      if (j < nopen && open[j].start == w->start) {
+        if ((rc = cb(&open[j++], ctx)))
+          goto done;
+        continue;
+      }
+      if ((rc = cb(w, ctx)))
+        goto done;
+    }
+    vg_segment_release(&seg);
+  }
+  if (rc != 0 && rc != VG_ENOTFOUND)
+    goto fail;
+  while (j < nopen)
+    if ((rc = cb(&open[j++], ctx)))
+      goto done;
+  rc = 0;
+  goto done;
+fail:
+  vg__store_fail(rc, errstr, errstr_size, "cannot read series %" PRIu64 ": %s", series,
+                 vg_strerror(rc));
+done:
+  blk_free(&lb);
+  vg_segment_release(&seg);
+  for (size_t i = 0; i < nopen; i++)
+    vg_acc_release(&open[i].acc);
+  free(open);
+  if (cur)
+    mdb_cursor_close(cur);
+  return rc;
+}
+
+int vg_store_window_loader(void *store, uint64_t series, uint8_t res, int64_t start,
+                           struct vg_wentry *out) {
+  struct vg_store *st = store;
+  struct vg_store_reader *r = NULL;
+  struct vg_segment seg = {0};
+  uint8_t k[WKEY_LEN];
+  MDB_val key, val;
+  char msg[512];
+  int rc = vg_store_reader_begin(st, &r);
+  if (rc)
+    return rc;
+  /* a block entry or an open row (pending or kept) holds the
+   * full-precision state */
+  if (res == VG_RES_BASE && st->has_blk) {
+    struct blk lb = {0};
+    int64_t hour = blk_hour(start);
+    wkey(k, series, res, hour);
+    key = (MDB_val){WKEY_LEN, k};
+    rc = vg__store_err(mdb_get(r->txn, st->blk, &key, &val));
+    if (rc == 0) {
+      rc = blk_parse(&lb, hour, val.mv_data, val.mv_size);
+      long at = rc == 0 ? blk_find(&lb, start) : -1;
+      if (at >= 0 && (rc = blk_get(&lb, (size_t)at, series, res, out)) == 0)
+        rc = 1;
+      if (rc < 0)
+        VG_LOG_ERROR("cannot load a window to revise it",
+                     "series=%" PRIu64 " error=\"corrupt block of open base windows\"",
+                     series);
+      blk_free(&lb);
+      if (rc != 0)
+        goto done;
+    } else if (rc != VG_ENOTFOUND) {
+      goto done;
+    }
+  }
+  wkey(k, series, res, start);
+  key = (MDB_val){WKEY_LEN, k};
+  rc = vg__store_err(mdb_get(r->txn, st->open, &key, &val));
+  if (rc == 0) {
+    rc = vg__open_get(&key, &val, out, msg, sizeof msg);
+    if (rc == 0)
+      rc = 1;
+    goto done;
+  }
+  if (rc != VG_ENOTFOUND) {
+    goto done;
+  }
+  int64_t len = vg_seg_span_len(res);
+  if (len == 0) {
+    rc = 0;
+    goto done;
+  }
+  struct vg_seg_key sk = {series, res, vg_seg_span(res, start)};
+  wkey(k, series, res, sk.span_start);
+  key = (MDB_val){WKEY_LEN, k};
+  rc = vg__store_err(mdb_get(r->txn, st->seg, &key, &val));
+  if (rc == VG_ENOTFOUND) {
+    rc = 0;
+    goto done;
+  }
+  if (rc) {
+    goto done;
+  }
+  rc = vg_seg_decode(val.mv_data, val.mv_size, &sk, &seg, msg, sizeof msg);
+  if (rc) {
+    char who[300];
+    vg__name_series(r->txn, st, series, who, sizeof who);
+    VG_LOG_ERROR("cannot load a window to revise it", "series=\"%s\" error=\"%s\"", who,
+                 msg);
+    goto done;
+  }
+  rc = 0;
+  for (size_t i = 0; i < seg.n; i++)
+    if (seg.w[i].start == start) {
+      *out = seg.w[i];
+      vg_acc_init(&seg.w[i].acc); /* the sketches now belong to *out */
+      rc = 1;
+      break;
+    }
+done:
+  vg_segment_release(&seg);
+  vg_store_reader_end(r);
+  return rc;
+}
+
+int vg_store_series_id(struct vg_store_reader *r, const char *key, size_t key_len,
+                       uint64_t *id) {
+  if (key_len == 0 || key_len > 511)
+    return VG_ENOTFOUND;
+  MDB_val k = {key_len, (void *)key}, v;
+  int rc = vg__store_err(mdb_get(r->txn, r->st->series, &k, &v));
+  if (rc)
+    return rc;
+  struct vg_rbuf b = {v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, 0};
+  if (rb_u8(&b) != SERIES_VERSION)
+    return VG_EVERSION;
+  *id = rb_u64le(&b);
+  return b.err ? VG_ECORRUPT : 0;
+}
+
+int vg_store_series_key(struct vg_store_reader *r, uint64_t id, char *buf, size_t size,
+                        size_t *len) {
+  uint8_t ik[8];
+  be64_put(ik, id);
+  MDB_val k = {8, ik}, v;
+  int rc = vg__store_err(mdb_get(r->txn, r->st->series_id, &k, &v));
+  if (rc)
+    return rc;
+  if (size) {
+    size_t n = v.mv_size < size - 1 ? v.mv_size : size - 1;
+    memcpy(buf, v.mv_data, n);
+    buf[n] = 0;
+  }
+  if (len)
+    *len = v.mv_size;
+  return 0;
+}
+
+int vg_store_series_each(struct vg_store_reader *r,
+                         int (*cb)(const struct vg_store_series *s, void *ctx),
+                         void *ctx) {
+  MDB_cursor *cur = NULL;
+  MDB_val k, v;
+  int rc = vg__store_err(mdb_cursor_open(r->txn, r->st->series, &cur));
+  if (rc)
+    return rc;
+  for (rc = vg__store_err(mdb_cursor_get(cur, &k, &v, MDB_FIRST)); rc == 0;
+       rc = vg__store_err(mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
+    struct vg_rbuf b = {v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, 0};
+    if (rb_u8(&b) != SERIES_VERSION) {
+      rc = VG_EVERSION;
+      goto done;
+    }
+    struct vg_store_series s = {.key = k.mv_data, .key_len = k.mv_size};
+    s.id = rb_u64le(&b);
+    s.first_seen_ns = (int64_t)rb_u64le(&b);
+    if (b.err) {
+      rc = VG_ECORRUPT;
+      goto done;
+    }
+    if ((rc = cb(&s, ctx)))
+      goto done;
+  }
+  rc = rc == VG_ENOTFOUND ? 0 : rc;
+done:
+  mdb_cursor_close(cur);
+  return rc;
+}
+
+int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t partition,
+                      struct vg_store_pos *out) {
+  uint8_t k[POS_KEY_MAX];
+  size_t kl = vg__pos_key(k, topic, partition);
+  if (kl == 0)
+    return VG_ENOTFOUND;
+  MDB_val key = {kl, k}, val;
+  int rc = vg__store_err(mdb_get(r->txn, r->st->pos, &key, &val));
+  if (rc)
+    return rc;
+  char tmp[256];
+  rc = vg__pos_get(&key, &val, out, tmp);
+  out->topic = topic;
+  return rc;
+}
+
+int vg_store_reader_blob(struct vg_store_reader *r, const char *name, void **data,
+                         size_t *len) {
+  char k[128];
+  int n = snprintf(k, sizeof k, "x:%s", name);
+  if (n <= 0 || (size_t)n >= sizeof k)
+    return VG_ENOTFOUND;
+  MDB_val key = {(size_t)n, k}, val;
+  int rc = vg__store_err(mdb_get(r->txn, r->st->meta, &key, &val));
+  if (rc)
+    return rc;
+  if (!(*data = malloc(val.mv_size ? val.mv_size : 1)))
+    return -ENOMEM;
+  memcpy(*data, val.mv_data, val.mv_size);
+  *len = val.mv_size;
+  return 0;
+}
+
+int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out) {
+  return vg__meta_state(r->st, r->txn, out);
+}
