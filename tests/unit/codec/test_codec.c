@@ -10,24 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "testutil.h"
-#include "vigie/codec.h"
-#include "vigie/error.h"
+#include "codectest.h"
 #include "vigie/tz.h"
-
-#define NS 1000000000LL
-
-static struct vg_codec *mk(const struct vg_codec_config *cfg) {
-  struct vg_codec *c = NULL;
-  char err[256] = "";
-  int rc = vg_codec_new(cfg, &c, err, sizeof err);
-  if (rc != 0)
-    print_message("vg_codec_new: %s\n", err);
-  assert_int_equal(rc, 0);
-  return c;
-}
-
-static struct vg_event_batch B;
 
 static int dec(struct vg_codec *c, const char *msg) {
   vg_event_batch_clear(&B);
@@ -58,6 +42,28 @@ static void rej(size_t i, enum vg_reject_reason r, size_t off) {
                   vg_reject_name(B.rejects[i].reason), B.rejects[i].offset,
                   vg_reject_name(r), off);
     fail();
+  }
+}
+
+/* Each message of cases, decoded with c, is one rejection and no event:
+ * with the reason and offset of its case, and, when whole, about the whole
+ * message. */
+static void expect_rejected(struct vg_codec *c, const struct reject_case *cases,
+                            size_t n, int whole) {
+  for (size_t i = 0; i < n; i++) {
+    int rc = dec(c, cases[i].msg);
+    if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
+        B.rejects[0].reason != cases[i].r || B.rejects[0].offset != cases[i].off ||
+        (whole && (B.rejects[0].item_off != 0 ||
+                   B.rejects[0].item_len != strlen(cases[i].msg)))) {
+      print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want %s@%zu%s\n",
+                    cases[i].msg, rc, B.n_events, B.n_rejects,
+                    B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
+                    B.n_rejects ? B.rejects[0].offset : 0,
+                    vg_reject_name(cases[i].r), cases[i].off,
+                    whole ? " about the message" : "");
+      fail();
+    }
   }
 }
 
@@ -329,11 +335,7 @@ static void json_rejections(void **state) {
   struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .fields = fields,
                                 .n_fields = 1, .max_message_bytes = 200};
   struct vg_codec *c = mk(&cfg);
-  static const struct {
-    const char *msg;
-    enum vg_reject_reason r;
-    size_t off;
-  } cases[] = {
+  static const struct reject_case cases[] = {
       {"hello", VG_REJECT_NOT_JSON, 0},
       {"  42", VG_REJECT_NOT_JSON, 2},
       {"{\"time\":1,\"v\":1} x", VG_REJECT_NOT_JSON, 17},
@@ -362,18 +364,7 @@ static void json_rejections(void **state) {
       {"[]", VG_REJECT_NO_FIELDS, 0},
       {"[1]", VG_REJECT_NOT_OBJECT, 1},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int rc = dec(c, cases[i].msg);
-    if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
-        B.rejects[0].reason != cases[i].r || B.rejects[0].offset != cases[i].off) {
-      print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want %s@%zu\n",
-                    cases[i].msg, rc, B.n_events, B.n_rejects,
-                    B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
-                    B.n_rejects ? B.rejects[0].offset : 0,
-                    vg_reject_name(cases[i].r), cases[i].off);
-      fail();
-    }
-  }
+  expect_rejected(c, cases, N(cases), 0);
   char big[300];
   memset(big, ' ', sizeof big);
   memcpy(big, "{\"time\":1,\"v\":1}", 16);
@@ -400,44 +391,28 @@ static void json_strict_text(void **state) {
   (void)state;
   struct vg_codec_config cfg = {.format = VG_FORMAT_JSON};
   struct vg_codec *c = mk(&cfg);
-  static const struct {
-    const char *msg;
-    size_t off;
-  } cases[] = {
-      {"[{\"time\":1,\"a\":1}:\"k\":5]", 17},
-      {"[{\"time\":1,\"a\":1}:\"k\":5,\"x\":\"y\",{\"time\":2,\"b\":2}]", 17},
-      {"[1 2]", 3},
-      {"1{", 0},
-      {"[1{]", 2},
-      {"[{\"time\":1,\"a\":1{}]", 16},
-      {"[{\"time\":1,\"a\":1} {\"time\":2,\"b\":2}]", 18},
-      {"{\"time\":1 \"a\":1}", 10},
-      {"[{\"time\":1,\"a\":1},]", 18},
-      {"{\"time\":1,\"a\":1,}", 16},
-      {"[,{\"time\":1,\"a\":1}]", 1},
-      {"[{\"time\":1,\"a\":1},,{\"time\":2,\"b\":2}]", 18},
-      {"{\"time\":1,\"a\"}", 13},
-      {"{\"time\":1,\"a\":\"b\":2}", 17},
-      {"[\"a\":1]", 4},
-      {"{\"time\":1,\"a\":1,\"b\":tru}", 23},
-      {"{\"time\":1,\"a\":1,\"b\":nulll}", 24},
-      {"{\"time\":1,\"a\":1,\"b\":1\"x\"}", 21},
+  static const struct reject_case cases[] = {
+      {"[{\"time\":1,\"a\":1}:\"k\":5]", VG_REJECT_NOT_JSON, 17},
+      {"[{\"time\":1,\"a\":1}:\"k\":5,\"x\":\"y\",{\"time\":2,\"b\":2}]",
+       VG_REJECT_NOT_JSON, 17},
+      {"[1 2]", VG_REJECT_NOT_JSON, 3},
+      {"1{", VG_REJECT_NOT_JSON, 0},
+      {"[1{]", VG_REJECT_NOT_JSON, 2},
+      {"[{\"time\":1,\"a\":1{}]", VG_REJECT_NOT_JSON, 16},
+      {"[{\"time\":1,\"a\":1} {\"time\":2,\"b\":2}]", VG_REJECT_NOT_JSON, 18},
+      {"{\"time\":1 \"a\":1}", VG_REJECT_NOT_JSON, 10},
+      {"[{\"time\":1,\"a\":1},]", VG_REJECT_NOT_JSON, 18},
+      {"{\"time\":1,\"a\":1,}", VG_REJECT_NOT_JSON, 16},
+      {"[,{\"time\":1,\"a\":1}]", VG_REJECT_NOT_JSON, 1},
+      {"[{\"time\":1,\"a\":1},,{\"time\":2,\"b\":2}]", VG_REJECT_NOT_JSON, 18},
+      {"{\"time\":1,\"a\"}", VG_REJECT_NOT_JSON, 13},
+      {"{\"time\":1,\"a\":\"b\":2}", VG_REJECT_NOT_JSON, 17},
+      {"[\"a\":1]", VG_REJECT_NOT_JSON, 4},
+      {"{\"time\":1,\"a\":1,\"b\":tru}", VG_REJECT_NOT_JSON, 23},
+      {"{\"time\":1,\"a\":1,\"b\":nulll}", VG_REJECT_NOT_JSON, 24},
+      {"{\"time\":1,\"a\":1,\"b\":1\"x\"}", VG_REJECT_NOT_JSON, 21},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int rc = dec(c, cases[i].msg);
-    if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
-        B.rejects[0].reason != VG_REJECT_NOT_JSON ||
-        B.rejects[0].offset != cases[i].off ||
-        B.rejects[0].item_off != 0 ||
-        B.rejects[0].item_len != strlen(cases[i].msg)) {
-      print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want "
-                    "not_json@%zu about the message\n",
-                    cases[i].msg, rc, B.n_events, B.n_rejects,
-                    B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
-                    B.n_rejects ? B.rejects[0].offset : 0, cases[i].off);
-      fail();
-    }
-  }
+  expect_rejected(c, cases, N(cases), 1);
   /* the same shapes written as JSON decode, blanks anywhere between tokens */
   assert_int_equal(dec(c, "\t[ {\"time\" : 1 , \"a\" : 1 } ,\r\n{\"time\":2,"
                           "\"b\":true,\"c\":null,\"d\":false,\"e\":{},"
@@ -637,11 +612,7 @@ static void senml_rejections(void **state) {
   (void)state;
   struct vg_codec_config cfg = {.format = VG_FORMAT_SENML};
   struct vg_codec *c = mk(&cfg);
-  static const struct {
-    const char *msg;
-    enum vg_reject_reason r;
-    size_t off;
-  } cases[] = {
+  static const struct reject_case cases[] = {
       {"nope", VG_REJECT_NOT_JSON, 0},
       {"[{\"n\":\"a\",\"v\":1}", VG_REJECT_TRUNCATED, 16},
       {"[{\"n\":\"a\",\"v\":\"1\"}]", VG_REJECT_NON_NUMERIC_VALUE, 14},
@@ -656,18 +627,7 @@ static void senml_rejections(void **state) {
       {"[7]", VG_REJECT_NOT_OBJECT, 1},
       {"[]", VG_REJECT_NO_FIELDS, 0},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int rc = dec(c, cases[i].msg);
-    if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
-        B.rejects[0].reason != cases[i].r || B.rejects[0].offset != cases[i].off) {
-      print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want %s@%zu\n",
-                    cases[i].msg, rc, B.n_events, B.n_rejects,
-                    B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
-                    B.n_rejects ? B.rejects[0].offset : 0,
-                    vg_reject_name(cases[i].r), cases[i].off);
-      fail();
-    }
-  }
+  expect_rejected(c, cases, N(cases), 0);
   /* one bad record keeps the good ones */
   assert_int_equal(dec(c, "[{\"n\":\"a\",\"v\":1},{\"n\":\"b\",\"v\":\"x\"},{\"n\":\"c\",\"v\":3}]"),
                    VG_EDECODE);
@@ -912,18 +872,6 @@ static void real_aberdeen_json_and_influx(void **state) {
   vg_codec_free(ci);
 }
 
-static int setup(void **state) {
-  (void)state;
-  vg_event_batch_init(&B);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  vg_event_batch_release(&B);
-  return 0;
-}
-
 int vg_test_codec(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(json_mapping),
@@ -947,5 +895,5 @@ int vg_test_codec(void) {
       cmocka_unit_test(real_seattle_json),
       cmocka_unit_test(real_aberdeen_json_and_influx),
   };
-  return cmocka_run_group_tests_name("codec", tests, setup, teardown);
+  return cmocka_run_group_tests_name("codec", tests, codec_setup, codec_teardown);
 }
