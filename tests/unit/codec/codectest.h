@@ -29,6 +29,10 @@ static inline struct vg_codec *mk(const struct vg_codec_config *cfg) {
   return c;
 }
 
+/* The codec of the configuration whose designated initializers are given,
+ * e.g. CODEC(.format = VG_FORMAT_JSON, .fields = f, .n_fields = 1). */
+#define CODEC(...) mk(&(struct vg_codec_config){__VA_ARGS__})
+
 static inline int codec_setup(void **state) {
   (void)state;
   vg_event_batch_init(&B);

@@ -275,12 +275,15 @@ static void rejected_header_round_trip(void **state) {
   assert_int_equal(vg_rejected_parse(buf, n, p, 2, &np), VG_EDECODE);
 }
 
+/* A test on the mock broker, which it has to itself. */
+#define DL_TEST(f) cmocka_unit_test_setup_teardown(f, dl_setup, dl_teardown)
+
 int vg_test_ingest_deadletter(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(letters_carry_bytes_and_provenance, dl_setup, dl_teardown),
-      cmocka_unit_test_setup_teardown(unwritable_topic_fails_the_flush, dl_setup, dl_teardown),
-      cmocka_unit_test_setup_teardown(tail_is_read_back_and_not_written_again, dl_setup, dl_teardown),
-      cmocka_unit_test_setup_teardown(fatal_error_is_recovered_without_duplicates, dl_setup, dl_teardown),
+      DL_TEST(letters_carry_bytes_and_provenance),
+      DL_TEST(unwritable_topic_fails_the_flush),
+      DL_TEST(tail_is_read_back_and_not_written_again),
+      DL_TEST(fatal_error_is_recovered_without_duplicates),
       cmocka_unit_test(rejected_header_round_trip),
   };
   return cmocka_run_group_tests_name("ingest_deadletter", tests, NULL, NULL);
