@@ -88,8 +88,10 @@ struct result {
   size_t windows;
 };
 
-static int run(const struct vg_tz *tz, const struct gen *g, size_t n, size_t epoch,
-               int sketches, int writer, struct result *res) {
+/* The engine every run measures: one worker over one partition, minute
+ * base windows, nothing late, an hour of retention, quantile sketches or
+ * not. vg_agg_new's code (said on stderr). */
+static int new_agg(const struct vg_tz *tz, int sketches, struct vg_agg **a) {
   struct vg_agg_opts o = {
       .nworkers = 1,
       .nparts = 1,
@@ -100,13 +102,19 @@ static int run(const struct vg_tz *tz, const struct gen *g, size_t n, size_t epo
               .retention_s = {3600, 3600, 3600},
               .acc = VG_ACC_OPTS_DEFAULT}};
   o.win.acc.quantiles = sketches;
-  struct vg_agg *a;
   char err[256];
-  int rc = vg_agg_new(tz, &o, 0, &a, err, sizeof err);
-  if (rc) {
+  int rc = vg_agg_new(tz, &o, 0, a, err, sizeof err);
+  if (rc)
     fprintf(stderr, "vigie-bench-agg: %s\n", err);
+  return rc;
+}
+
+static int run(const struct vg_tz *tz, const struct gen *g, size_t n, size_t epoch,
+               int sketches, int writer, struct result *res) {
+  struct vg_agg *a;
+  int rc = new_agg(tz, sketches, &a);
+  if (rc)
     return rc;
-  }
   struct vg_worker *w = vg_agg_worker(a, 0);
   double work = 0, wtime = 0;
   size_t deltas = 0;
@@ -169,18 +177,8 @@ static int run_decode(const struct vg_tz *tz, const struct msgs *m, size_t n,
     fprintf(stderr, "vigie-bench-agg: %s\n", err);
     return -1;
   }
-  struct vg_agg_opts o = {
-      .nworkers = 1,
-      .nparts = 1,
-      .base_s = 60,
-      .ooo_ns = 0,
-      .idle_ns = INT64_MAX / 2,
-      .win = {.lateness_s = 0,
-              .retention_s = {3600, 3600, 3600},
-              .acc = VG_ACC_OPTS_DEFAULT}};
-  o.win.acc.quantiles = sketches;
   struct vg_agg *a;
-  if (vg_agg_new(tz, &o, 0, &a, err, sizeof err) != 0) {
+  if (new_agg(tz, sketches, &a) != 0) {
     vg_codec_free(codec);
     return -1;
   }

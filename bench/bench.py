@@ -137,14 +137,35 @@ def last_json(text):
     return None
 
 
-def main():
+def arg_parser(**ints):
+    """The options of a benchmark script: --build and --out, then an integer
+    option --NAME for each NAME=default of ints, in that order."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
     ap.add_argument("--out", default=None)
-    ap.add_argument("--sensors", type=int, default=48600)
-    ap.add_argument("--minutes", type=int, default=2040)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--partitions", type=int, default=8)
+    for name, default in ints.items():
+        ap.add_argument("--" + name, type=int, default=default)
+    return ap
+
+
+def write_results(res, table, out, work, keep_work):
+    """Prints table, stores it in res, writes res to out (JSON) and the table
+    to out's .txt twin (returned open, to append to), and removes the work
+    folder unless keep_work."""
+    print(table)
+    res["table"] = table
+    with open(out, "w") as f:
+        json.dump(res, f, indent=1)
+        f.write("\n")
+    txt = open(os.path.splitext(out)[0] + ".txt", "w")
+    txt.write(table + "\n")
+    if not keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return txt
+
+
+def main():
+    ap = arg_parser(sensors=48600, minutes=2040, seed=1, partitions=8)
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs of raw consume, vigied and DuckDB (median)")
     ap.add_argument("--ks-repeats", type=int, default=1,
@@ -467,19 +488,10 @@ sources:
     res["targets"] = targets
     for n in res["notes"]:
         lines.append("note: " + n.splitlines()[0][:200])
-    table = "\n".join(lines)
-    print(table)
-    res["table"] = table
-    with open(out, "w") as f:
-        json.dump(res, f, indent=1)
-        f.write("\n")
-    with open(os.path.splitext(out)[0] + ".txt", "w") as f:
-        f.write(table + "\n")
+    with write_results(res, "\n".join(lines), out, work, a.workdir) as f:
         for name, mb in res["micro"].items():
             f.write(f"\n== {mb['cmd']} (rc {mb['rc']}, {mb['wall_s']} s)\n{mb['output']}")
     log(f"wrote {out} and {os.path.splitext(out)[0]}.txt")
-    if not a.workdir:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

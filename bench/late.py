@@ -28,9 +28,7 @@ same for a drain with nothing to read from the store after the run
 drain's own seconds and bytes. Prints a table; writes JSON (+ .txt).
 """
 
-import argparse
 import datetime
-import json
 import os
 import shutil
 import statistics
@@ -46,7 +44,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import broker  # noqa: E402
 from late_data import AARHUS, TZ, station_scenario  # noqa: E402
 
-from bench import machine, LoadSampler  # noqa: E402  (bench/bench.py)
+from bench import arg_parser, machine, LoadSampler, write_results  # noqa: E402  (bench.py)
 
 
 def log(msg):
@@ -116,13 +114,7 @@ def drain(cfg, vigied, out_path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
-    ap.add_argument("--out", default=None)
-    ap.add_argument("--stations", type=int, default=1000)
-    ap.add_argument("--days", type=int, default=34)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--partitions", type=int, default=4)
+    ap = arg_parser(stations=1000, days=34, repeats=3, partitions=4)
     ap.add_argument("--checkpoint", default="1s", help="checkpoint_interval")
     ap.add_argument("--cases", default="late,on time", help="comma list: late,on time")
     ap.add_argument("--workdir", default=None)
@@ -245,17 +237,8 @@ def main():
                      f"{md['events_per_s']:>11,.0f} {md['cpu_s']:>6.2f} "
                      f"{md['writer_merge_cpu_s']:>8.2f} {md['writer_commit_cpu_s']:>9.2f} "
                      f"{md['write_mb']:>11.1f} {md['bytes_per_reading']:>10.0f}")
-    table = "\n".join(lines)
-    print(table)
-    res["table"] = table
-    with open(out, "w") as f:
-        json.dump(res, f, indent=1)
-        f.write("\n")
-    with open(os.path.splitext(out)[0] + ".txt", "w") as f:
-        f.write(table + "\n")
+    write_results(res, "\n".join(lines), out, work, a.workdir).close()
     log(f"wrote {out}")
-    if not a.workdir:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

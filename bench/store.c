@@ -62,43 +62,95 @@ static void commit_or_die(struct vg_store *st, const struct vg_store_epoch *ep) 
   }
 }
 
+/* One window per series: the windows and the pointers a store epoch takes. */
+struct wset {
+  struct vg_wentry *w;
+  const struct vg_wentry **p;
+  size_t n;
+};
+
+static void wset_init(struct wset *s, size_t n) {
+  s->w = calloc(n, sizeof *s->w);
+  s->p = calloc(n, sizeof *s->p);
+  s->n = n;
+  if (!s->w || !s->p)
+    exit(1);
+}
+
+static void wset_release(struct wset *s) {
+  for (size_t i = 0; i < s->n; i++)
+    vg_acc_release(&s->w[i].acc);
+  free(s->w);
+  free(s->p);
+}
+
+/* Window i of s becomes the minute at start of series i * id_mul, holding
+ * nread readings 10 s apart, values with one decimal around 20. */
+static void minute_windows(struct wset *s, uint64_t id_mul, int64_t start, int nread, int final,
+                           uint64_t *rng) {
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  for (size_t i = 0; i < s->n; i++) {
+    struct vg_wentry *w = &s->w[i];
+    vg_acc_release(&w->acc);
+    *w = (struct vg_wentry){.series = i * id_mul, .res = VG_RES_BASE, .start = start,
+                            .end = start + 60, .final = final};
+    vg_acc_init(&w->acc);
+    for (int k = 0; k < nread; k++)
+      vg_acc_add(&w->acc, &o, (start + k * 10) * 1000000000LL,
+                 round(200 + 50 * unit(rng)) / 10, 0, 0);
+    s->p[i] = w;
+  }
+}
+
+/* Commits ep; *wall and *cpu the seconds it took. */
+static void timed_commit(struct vg_store *st, const struct vg_store_epoch *ep, double *wall,
+                         double *cpu) {
+  double t = now_s(), c = cpu_s();
+  commit_or_die(st, ep);
+  *wall = now_s() - t;
+  *cpu = cpu_s() - c;
+}
+
+/* A store of its own in base/<kind>-<n> and the windows of n series. */
+struct bench_run {
+  char dir[512];
+  struct vg_store *st;
+  struct wset ws;
+};
+
+static void bench_run_start(struct bench_run *r, const char *base, const char *kind, size_t n,
+                            int durability) {
+  snprintf(r->dir, sizeof r->dir, "%s/%s-%zu", base, kind, n);
+  r->st = open_store(r->dir, durability);
+  wset_init(&r->ws, n);
+}
+
+/* Frees the windows, closes the store and removes it. */
+static void bench_run_end(struct bench_run *r) {
+  wset_release(&r->ws);
+  vg_store_close(r->st);
+  rmtree(r->dir);
+}
+
 /* --- 1. epoch commit ----------------------------------------------------- */
 
 static void bench_commit(const char *base, size_t nseries, int epochs, int durability) {
-  char dir[512];
-  snprintf(dir, sizeof dir, "%s/commit-%zu", base, nseries);
-  struct vg_store *st = open_store(dir, durability);
-  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
-  struct vg_wentry *w = calloc(nseries, sizeof *w);
-  const struct vg_wentry **p = calloc(nseries, sizeof *p);
-  if (!w || !p)
-    exit(1);
+  struct bench_run r;
+  bench_run_start(&r, base, "commit", nseries, durability);
   uint64_t rng = 1;
   double first = 0, best = 1e30, total = 0, cbest = 1e30;
   struct vg_store_pos pos[8];
   for (int e = 0; e < epochs; e++) {
     /* the same minute every epoch (a 1 s checkpoint updates the current
      * minute's window 60 times): the first epoch inserts, the others update */
-    for (size_t i = 0; i < nseries; i++) {
-      vg_acc_release(&w[i].acc);
-      w[i] = (struct vg_wentry){.series = i * 0x9e3779b97f4a7c15ULL, /* hashed ids */
-                                .res = VG_RES_BASE,
-                                .start = T0,
-                                .end = T0 + 60};
-      vg_acc_init(&w[i].acc);
-      for (int k = 0; k <= e && k < 6; k++)
-        vg_acc_add(&w[i].acc, &o, (T0 + k * 10) * 1000000000LL,
-                   round(200 + 50 * unit(&rng)) / 10, 0, 0);
-      p[i] = &w[i];
-    }
+    minute_windows(&r.ws, 0x9e3779b97f4a7c15ULL /* hashed ids */, T0, e < 6 ? e + 1 : 6, 0,
+                   &rng);
     for (int k = 0; k < 8; k++)
       pos[k] = (struct vg_store_pos){"air", (uint32_t)k, e * 1000 + k, 0, 0};
-    struct vg_store_epoch ep = {.epoch = (uint64_t)e + 1, .open = p, .nopen = nseries,
+    struct vg_store_epoch ep = {.epoch = (uint64_t)e + 1, .open = r.ws.p, .nopen = nseries,
                                 .pos = pos, .npos = 8, .watermark_ns = e};
-    double t = now_s(), c = cpu_s();
-    commit_or_die(st, &ep);
-    t = now_s() - t;
-    c = cpu_s() - c;
+    double t, c;
+    timed_commit(r.st, &ep, &t, &c);
     if (e == 0) {
       first = t;
       continue;
@@ -113,12 +165,7 @@ static void bench_commit(const char *base, size_t nseries, int epochs, int durab
   printf("  %9zu  %-6s  %6d  %9.1f  %9.1f  %9.1f  %9.1f  %11.0f  %11.0f\n", nseries,
          durability == VG_STORE_SYNC ? "sync" : "nosync", n, first * 1e3, best * 1e3,
          total / n * 1e3, cbest * 1e3, (double)nseries / best, (double)nseries / cbest);
-  for (size_t i = 0; i < nseries; i++)
-    vg_acc_release(&w[i].acc);
-  free(w);
-  free(p);
-  vg_store_close(st);
-  rmtree(dir);
+  bench_run_end(&r);
 }
 
 /* --- 1b. sealing ----------------------------------------------------------- */
@@ -127,31 +174,16 @@ static void bench_commit(const char *base, size_t nseries, int epochs, int durab
  * the watermark moves, for `minutes` epochs: CPU per sealed window,
  * amortized over the hourly batch rewrites of the day segments. */
 static void bench_seal(const char *base, size_t nseries, int minutes) {
-  char dir[512];
-  snprintf(dir, sizeof dir, "%s/seal-%zu", base, nseries);
-  struct vg_store *st = open_store(dir, VG_STORE_NOSYNC);
-  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
-  struct vg_wentry *w = calloc(nseries, sizeof *w);
-  const struct vg_wentry **p = calloc(nseries, sizeof *p);
+  struct bench_run r;
+  bench_run_start(&r, base, "seal", nseries, VG_STORE_NOSYNC);
   uint64_t rng = 3;
   double cpu = 0, wall = 0, worst = 0;
   for (int m = 0; m < minutes; m++) {
-    for (size_t i = 0; i < nseries; i++) {
-      vg_acc_release(&w[i].acc);
-      int64_t s = T0 + m * 60LL;
-      w[i] = (struct vg_wentry){.series = i, .res = VG_RES_BASE, .start = s, .end = s + 60,
-                                .final = 1};
-      vg_acc_init(&w[i].acc);
-      for (int k = 0; k < 6; k++)
-        vg_acc_add(&w[i].acc, &o, (s + k * 10) * 1000000000LL,
-                   round(200 + 50 * unit(&rng)) / 10, 0, 0);
-      p[i] = &w[i];
-    }
-    struct vg_store_epoch ep = {.epoch = (uint64_t)m + 1, .sealed = p, .nsealed = nseries};
-    double t = now_s(), c = cpu_s();
-    commit_or_die(st, &ep);
-    c = cpu_s() - c;
-    wall += now_s() - t;
+    minute_windows(&r.ws, 1, T0 + m * 60LL, 6, 1, &rng);
+    struct vg_store_epoch ep = {.epoch = (uint64_t)m + 1, .sealed = r.ws.p, .nsealed = nseries};
+    double t, c;
+    timed_commit(r.st, &ep, &t, &c);
+    wall += t;
     cpu += c;
     if (c > worst)
       worst = c;
@@ -159,12 +191,7 @@ static void bench_seal(const char *base, size_t nseries, int minutes) {
   printf("  %9zu  %7d  %14.2f  %14.2f  %17.1f\n", nseries, minutes,
          wall / minutes / (double)nseries * 1e6, cpu / minutes / (double)nseries * 1e6,
          worst * 1e3);
-  for (size_t i = 0; i < nseries; i++)
-    vg_acc_release(&w[i].acc);
-  free(w);
-  free(p);
-  vg_store_close(st);
-  rmtree(dir);
+  bench_run_end(&r);
 }
 
 /* --- 2. bytes per stored window ------------------------------------------ */

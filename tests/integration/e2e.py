@@ -11,9 +11,11 @@ import csv
 import io
 import math
 import os
+import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -64,6 +66,66 @@ def write_config(path, data_dir, bootstrap, timezone_name, sources, extra="",
     with open(path, "w") as f:
         f.write("\n".join(text) + "\n")
     return path
+
+
+def edit_config(path, replacements):
+    """Rewrites the config file at path, each (old, new) of replacements in
+    turn; every old text must be there."""
+    with open(path) as f:
+        text = f.read()
+    for old, new in replacements:
+        assert old in text, (old, text)
+        text = text.replace(old, new)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def metrics(port):
+    """vigied's /metrics at port as {series: value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def run_service_until(bin_path, cfg, port, log_path, done, timeout, what):
+    """vigied --config cfg as a service (output to log_path) until done(m)
+    is true of its metrics m, polled every 0.2 s for up to timeout seconds
+    (TimeoutError naming `what` past it); then a clean SIGTERM, which it
+    must exit 0 from. Returns the last metrics."""
+    with open(log_path, "w") as log:
+        p = subprocess.Popen([bin_path("vigied"), "--config", cfg], stdout=log,
+                             stderr=subprocess.STDOUT)
+        try:
+            deadline, m = time.monotonic() + timeout, {}
+            while time.monotonic() < deadline:
+                assert p.poll() is None, open(log_path).read()[-3000:]
+                try:
+                    m = metrics(port)
+                except OSError:
+                    time.sleep(0.2)
+                    continue
+                if done(m):
+                    break
+                time.sleep(0.2)
+            else:
+                raise TimeoutError(f"{what}: metrics {m}")
+        finally:
+            p.send_signal(signal.SIGTERM)
+            rc = p.wait(timeout=60)
+    assert rc == 0, open(log_path).read()[-3000:]
+    return m
+
+
+def lags(m, topic, nparts):
+    """The consumer lag of each partition of topic in metrics m."""
+    return [m.get(f'vigie_consumer_lag{{topic="{topic}",partition="{i}"}}')
+            for i in range(nparts)]
 
 
 def vigied(bin_path, config, *args, timeout=600):
@@ -220,3 +282,77 @@ def aarhus_traffic():
 
 __all__ = ["aarhus_traffic", "produce", "read_topic", "assert_once_each", "with_malformed", "write_config", "vigied", "query", "Oracle", "naive_local_to_utc",
            "utc_naive", "SHARED", "timedelta"]
+
+
+def aarhus_source(kafka, tmp_path, topic, checkpoint_interval=None):
+    """The Aarhus traffic with malformed messages among it (not produced
+    yet), the topics of a source of 4 partitions with its dead letters (2)
+    and rollups (3), and a config reading it (its checkpoint_interval
+    changed when given). Returns (config path, messages, malformed ones,
+    the oracle of the good ones)."""
+    good, oracle = aarhus_traffic()
+    msgs, bad = with_malformed(good)
+    kafka.create_topic(topic, 4)
+    kafka.create_topic(topic + ".dead", 2)
+    kafka.create_topic(topic + ".rollups", 3)
+    cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),
+                       kafka.bootstrap, "Europe/Copenhagen",
+                       [dict(topic=topic, format="influx", precision="s")])
+    edits = [("dead_letter_topic:", f"rollup_topic: {topic}.rollups, dead_letter_topic:")]
+    if checkpoint_interval:
+        edits.insert(0, ("checkpoint_interval: 200ms",
+                         f"checkpoint_interval: {checkpoint_interval}"))
+    return edit_config(cfg, edits), msgs, bad, oracle
+
+
+def assert_dead_letters_once(bootstrap, topic, bad, what):
+    """The dead letters of topic: each source message (by its coordinates)
+    once, and together exactly the malformed messages bad."""
+    dl = read_topic(bootstrap, topic + ".dead")
+    assert_once_each([(h["vigie.topic"], int(h["vigie.partition"]), int(h["vigie.offset"]))
+                      for *_, h in dl], what)
+    assert sorted(v for _, _, _, v, _ in dl) == sorted(bad)
+
+
+def two_source_template(kafka_extra="", after_http="", traffic_tags=""):
+    """The start of a config template, up to "datasets:", of a daemon in
+    Europe/Paris reading {prefix}.traffic (JSON counter passages, times in
+    ms) and {prefix}.air (JSON NO2 readings), its HTTP API on {port} and its
+    store in {store}: str.format keys store, bootstrap, prefix, port.
+    kafka_extra ends the kafka map's keys, after_http is lines (each ending
+    with a newline) after http, traffic_tags the traffic source's tag keys
+    (a YAML list)."""
+    tags = f"    tag_keys: {traffic_tags}\n" if traffic_tags else ""
+    return ("data_dir: {store}\n"
+            "timezone: Europe/Paris\n"
+            "checkpoint_interval: 200ms\n"
+            "windows: {{base: 1m, lateness: 30m, out_of_orderness: 0s, idle_timeout: 1s}}\n"
+            "retention: {{base: forever}}\n"
+            "kafka: {{brokers: \"{bootstrap}\", dead_letter_topic: {prefix}.dead"
+            + kafka_extra + "}}\n"
+            "http: {{listen: \"127.0.0.1:{port}\"}}\n"
+            + after_http +
+            "sources:\n"
+            "  - topic: {prefix}.traffic\n"
+            "    time_key: ts\n"
+            "    time_format: unix_ms\n"
+            "    entity_key: counter_id\n"
+            + tags +
+            "    count_as: passages\n"
+            "  - topic: {prefix}.air\n"
+            "    time_key: ts\n"
+            "    entity_key: sensor_id\n"
+            "    fields: [no2]\n"
+            "datasets:\n")
+
+
+def vigied_on_copy(bin_path, config, path, replacements):
+    """vigied started (stdout dropped, stderr piped) on a copy at path of
+    the config file config with each (old, new) of replacements made."""
+    with open(config) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text)
+    edit_config(path, replacements)
+    return subprocess.Popen([bin_path("vigied"), "--config", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

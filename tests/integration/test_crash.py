@@ -21,8 +21,8 @@ from datetime import datetime
 
 import pytest
 
-from e2e import (SHARED, aarhus_traffic, assert_once_each, produce, query, read_topic,
-                 with_malformed, write_config)
+from e2e import (SHARED, aarhus_source, assert_dead_letters_once, assert_once_each, produce,
+                 query, read_topic)
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
                                 reason=f"shared data sets absent ({SHARED})")
@@ -35,20 +35,8 @@ def test_kill_9_twenty_times_then_drain_equals_oracle(kafka, kcat, bin_path, tmp
     seed = int(os.environ.get("VIGIE_CRASH_SEED", time.time_ns() % 1000003))
     rnd = random.Random(seed)
     print(f"crash test seed {seed} (VIGIE_CRASH_SEED to replay)")
-    good, oracle = aarhus_traffic()
-    msgs, bad = with_malformed(good)
-    kafka.create_topic(topic_name, 4)
-    kafka.create_topic(topic_name + ".dead", 2)
-    kafka.create_topic(topic_name + ".rollups", 3)
-    cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),
-                       kafka.bootstrap, "Europe/Copenhagen",
-                       [dict(topic=topic_name, format="influx", precision="s")])
-    with open(cfg) as f:  # short epochs: many commits to be killed in
-        text = f.read().replace("checkpoint_interval: 200ms", "checkpoint_interval: 50ms")
-    text = text.replace("dead_letter_topic:",
-                        f"rollup_topic: {topic_name}.rollups, dead_letter_topic:")
-    with open(cfg, "w") as f:
-        f.write(text)
+    # short epochs: many commits to be killed in
+    cfg, msgs, bad, oracle = aarhus_source(kafka, tmp_path, topic_name, "50ms")
     chunk = (len(msgs) + KILLS - 1) // KILLS
     killed_alive = 0
     log = open(tmp_path / "vigied.log", "w")
@@ -73,11 +61,8 @@ def test_kill_9_twenty_times_then_drain_equals_oracle(kafka, kcat, bin_path, tmp
         oracle.check(rows[res], res)
 
     # dead letters: each malformed message once
-    dl = read_topic(kafka.bootstrap, topic_name + ".dead")
-    coords = [(h["vigie.topic"], int(h["vigie.partition"]), int(h["vigie.offset"]))
-              for _, _, _, _, h in dl]
-    assert_once_each(coords, "dead letters (by source coordinates)")
-    assert sorted(v for _, _, _, v, _ in dl) == sorted(bad)
+    assert_dead_letters_once(kafka.bootstrap, topic_name, bad,
+                             "dead letters (by source coordinates)")
 
     # rollups: each (window, revision) once, the last one the store's
     rollups = read_topic(kafka.bootstrap, topic_name + ".rollups")

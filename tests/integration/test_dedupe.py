@@ -32,11 +32,11 @@ import random
 import signal
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
-from e2e import Oracle, free_port, produce, query, read_topic, write_config
+from e2e import (Oracle, edit_config, free_port, lags, produce, query, read_topic,
+                 run_service_until, write_config)
 from late_data import AARHUS, RIDS, TZ, aarhus_rows
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(AARHUS),
@@ -97,60 +97,27 @@ def config(tmp_path, name, bootstrap, topic, dedupe, port=None):
                         [dict(topic=topic, format="influx", precision="s",
                               dedupe="true" if dedupe else "false")],
                         http=f"127.0.0.1:{port or 0}")
-    with open(path) as f:
-        text = f.read()
     # checked however far back a copy comes: the oracle is the plain rule
-    assert "retention: {base: forever}" in text
-    text = text.replace("retention: {base: forever}", "retention: {base: forever, dedupe: forever}")
-    text = text.replace("checkpoint_interval: 200ms", "checkpoint_interval: 100ms")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
+    return edit_config(path, [
+        ("retention: {base: forever}", "retention: {base: forever, dedupe: forever}"),
+        ("checkpoint_interval: 200ms", "checkpoint_interval: 100ms")])
 
 
 def service_run(bin_path, cfg, port, topic, nmsgs, log_path):
     """vigied in service mode until it consumed nmsgs messages and committed
     everything (lag 0 on every partition, two more epochs); its metrics
     then, after a clean SIGTERM."""
-    with open(log_path, "w") as log:
-        p = subprocess.Popen([bin_path("vigied"), "--config", cfg], stdout=log,
-                             stderr=subprocess.STDOUT)
-        try:
-            deadline, at, m = time.monotonic() + 300, None, {}
-            while time.monotonic() < deadline:
-                assert p.poll() is None, open(log_path).read()[-3000:]
-                try:
-                    m = metrics(port)
-                except OSError:
-                    time.sleep(0.2)
-                    continue
-                lags = [m.get(f'vigie_consumer_lag{{topic="{topic}",partition="{i}"}}')
-                        for i in range(NPARTS)]
-                epochs = m.get("vigie_epochs_committed_total", 0)
-                if at is None and lags == [0] * NPARTS and \
-                        m.get(f'vigie_messages_total{{topic="{topic}"}}', 0) >= nmsgs:
-                    at = epochs
-                if at is not None and epochs >= at + 2:
-                    break
-                time.sleep(0.2)
-            else:
-                raise TimeoutError(f"service run: metrics {m}")
-        finally:
-            p.send_signal(signal.SIGTERM)
-            rc = p.wait(timeout=60)
-    assert rc == 0, open(log_path).read()[-3000:]
-    return m
+    at = None
+
+    def done(m):
+        nonlocal at
+        epochs = m.get("vigie_epochs_committed_total", 0)
+        if at is None and lags(m, topic, NPARTS) == [0] * NPARTS and \
+                m.get(f'vigie_messages_total{{topic="{topic}"}}', 0) >= nmsgs:
+            at = epochs
+        return at is not None and epochs >= at + 2
+
+    return run_service_until(bin_path, cfg, port, log_path, done, 300, "service run")
 
 
 def committed(bin_path, cfg, topic):

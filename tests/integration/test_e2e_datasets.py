@@ -20,24 +20,32 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
                                 reason=f"shared data sets absent ({SHARED})")
 
 
-def run_case(kafka, kcat, bin_path, tmp_path, topic, messages, source, tz_name,
+def run_case(kafka, kcat, bin_path, tmp_path, topic, messages, source, tz_name, oracle,
              partitions=4):
+    """Produces messages to topic, drains them with vigied reading it as
+    source in zone tz_name, and checks its hourly and daily rollups against
+    oracle. Returns the config and, per resolution, what oracle.check
+    counted."""
     kafka.create_topic(topic, partitions)
     kafka.create_topic(topic + ".dead", 1)
-    n = produce(kcat, kafka.bootstrap, topic, messages)
+    produce(kcat, kafka.bootstrap, topic, messages)
     cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),
                        kafka.bootstrap, tz_name, [dict(topic=topic, **source)])
     r = vigied(bin_path, cfg, "--drain")
     assert r.returncode == 0, r.stderr
-    return cfg, n
-
-
-def check_all(bin_path, cfg, oracle):
     counted = {}
     for res in ("1h", "1d"):
         rows = query(bin_path, cfg, res)
         counted[res] = oracle.check(rows, res)
-    return counted
+    return cfg, counted
+
+
+def add_message(msgs, oracle, key, doc, t, fields, tags):
+    """doc as a JSON message keyed key into msgs; the value in doc of each of
+    fields into oracle, as the series field{tags} at t."""
+    msgs.append((key, json.dumps(doc)))
+    for f in fields:
+        oracle.add(f"{f}{{{tags}}}", t, float(doc[f]))
 
 
 def test_seattle_bike_counter_local_times_with_dst(kafka, kcat, bin_path, tmp_path,
@@ -55,16 +63,14 @@ def test_seattle_bike_counter_local_times_with_dst(kafka, kcat, bin_path, tmp_pa
         for k in ("east", "west"):
             if k in rec:
                 doc[k] = rec[k]
-        msgs.append(("spokane-st", json.dumps(doc)))
-        if "east" in rec and "west" in rec:
-            t = naive_local_to_utc(rec["date"], tz)
-            for k in ("east", "west"):
-                oracle.add(f'{k}{{counter="spokane-st"}}', t, float(rec[k]))
-    cfg, n = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
-                      dict(time_key="date", time_zone="America/Los_Angeles",
-                           entity_key="counter", fields="[east, west]"),
-                      "America/Los_Angeles")
-    counted = check_all(bin_path, cfg, oracle)
+        both = "east" in rec and "west" in rec  # the oracle's hours are whole
+        add_message(msgs, oracle, "spokane-st", doc,
+                    naive_local_to_utc(rec["date"], tz) if both else None,
+                    ("east", "west") if both else (), 'counter="spokane-st"')
+    source = dict(time_key="date", time_zone="America/Los_Angeles", entity_key="counter",
+                  fields="[east, west]")
+    cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs, source,
+                            "America/Los_Angeles", oracle)
     assert counted["1d"] > 2 * 1600  # both directions, every day of 2014-2018
     # the city's own total is an independent check of east + west per day
     days = {}
@@ -98,10 +104,9 @@ def test_aberdeen_pm_utc_rows_in_london_days(kafka, kcat, bin_path, tmp_path, to
                 for m in ("P1", "P2"):
                     oracle.add(f'{m}{{sensor_id="{row["sensor_id"]}"}}', t, float(row[m]))
     assert len(msgs) == 17837
-    cfg, n = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
-                      dict(time_key="timestamp", time_zone="UTC", entity_key="sensor_id",
-                           fields="[P1, P2]"), "Europe/London")
-    counted = check_all(bin_path, cfg, oracle)
+    cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
+                            dict(time_key="timestamp", time_zone="UTC", entity_key="sensor_id",
+                                 fields="[P1, P2]"), "Europe/London", oracle)
     assert counted["1d"] == 2 * 31  # October's local days (01:00 BST is 00:00 UTC)
     rows = [r for r in query(bin_path, cfg, "1d") if r["series"].startswith("P1")]
     long_day = [r for r in rows if r["start_datetime"].startswith("2018-10-28")]
@@ -115,9 +120,8 @@ def test_aarhus_traffic_line_protocol_with_duplicates(kafka, kcat, bin_path, tmp
     protocol, with the data set's exact duplicate rows and backward jumps
     (they count as received: the oracle counts them too)."""
     msgs, oracle = aarhus_traffic()
-    cfg, n = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
-                      dict(format="influx", precision="s"), "Europe/Copenhagen")
-    check_all(bin_path, cfg, oracle)
+    cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
+                            dict(format="influx", precision="s"), "Europe/Copenhagen", oracle)
 
 
 def test_aarhus_parking_naive_copenhagen_times_repeated_hour(kafka, kcat, bin_path, tmp_path,
@@ -132,15 +136,13 @@ def test_aarhus_parking_naive_copenhagen_times_repeated_hour(kafka, kcat, bin_pa
             doc = {"updatetime": row["updatetime"], "garagecode": row["garagecode"],
                    "vehiclecount": int(row["vehiclecount"]),
                    "totalspaces": int(row["totalspaces"])}
-            msgs.append((row["garagecode"], json.dumps(doc)))
-            t = naive_local_to_utc(row["updatetime"].replace(" ", "T"), tz)
-            for m in ("vehiclecount", "totalspaces"):
-                oracle.add(f'{m}{{garagecode="{row["garagecode"]}"}}', t, float(doc[m]))
-    cfg, n = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
-                      dict(time_key="updatetime", time_zone="Europe/Copenhagen",
-                           entity_key="garagecode", fields="[vehiclecount, totalspaces]"),
-                      "Europe/Copenhagen")
-    check_all(bin_path, cfg, oracle)
+            add_message(msgs, oracle, row["garagecode"], doc,
+                        naive_local_to_utc(row["updatetime"].replace(" ", "T"), tz),
+                        ("vehiclecount", "totalspaces"), f'garagecode="{row["garagecode"]}"')
+    source = dict(time_key="updatetime", time_zone="Europe/Copenhagen",
+                  entity_key="garagecode", fields="[vehiclecount, totalspaces]")
+    cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs, source,
+                            "Europe/Copenhagen", oracle)
 
 
 def test_london_smart_meter_senml(kafka, kcat, bin_path, tmp_path, topic_name):
@@ -158,7 +160,6 @@ def test_london_smart_meter_senml(kafka, kcat, bin_path, tmp_path, topic_name):
                     "v": float(kwh)}]
             msgs.append(("MAC000060", json.dumps(rec)))
             oracle.add('energy{device="urn:dev:MAC000060",unit="kWh"}', t, float(kwh))
-    cfg, n = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
-                      dict(format="senml"), "Europe/London")
-    counted = check_all(bin_path, cfg, oracle)
+    cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
+                            dict(format="senml"), "Europe/London", oracle)
     assert counted["1d"] >= 808

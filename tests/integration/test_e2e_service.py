@@ -11,14 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 import broker
-from e2e import Oracle, free_port, query, write_config
+from e2e import Oracle, free_port, metrics, query, write_config
 
 KINDS = ["air-quality", "energy", "traffic", "bikes", "parking", "bikeshare"]
 FIELDS = ("no2", "pm10", "pm25")
@@ -69,17 +68,6 @@ def send(bin_path, bootstrap, prefix, *args):
     r = subprocess.run([bin_path("vigie-gen"), "--brokers", bootstrap, "--topic",
                         prefix + ".{kind}", *args], capture_output=True, timeout=300)
     assert r.returncode == 0, r.stderr
-
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
 
 
 def wait_consumed(port, topic, n, timeout=120):

@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from e2e import (SHARED, aarhus_traffic, assert_once_each, produce, query, read_topic,
-                 with_malformed, write_config)
+from e2e import (SHARED, aarhus_source, assert_dead_letters_once, assert_once_each, produce,
+                 query, read_topic)
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
                                 reason=f"shared data sets absent ({SHARED})")
@@ -21,17 +21,7 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
 
 def test_fatal_producer_errors_recovered_without_restart(kafka, kcat, bin_path, tmp_path,
                                                          topic_name):
-    good, oracle = aarhus_traffic()
-    msgs, bad = with_malformed(good)
-    kafka.create_topic(topic_name, 4)
-    kafka.create_topic(topic_name + ".dead", 2)
-    kafka.create_topic(topic_name + ".rollups", 3)
-    cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),
-                       kafka.bootstrap, "Europe/Copenhagen",
-                       [dict(topic=topic_name, format="influx", precision="s")])
-    text = open(cfg).read().replace("dead_letter_topic:",
-                                    f"rollup_topic: {topic_name}.rollups, dead_letter_topic:")
-    open(cfg, "w").write(text)
+    cfg, msgs, bad, oracle = aarhus_source(kafka, tmp_path, topic_name)
     produce(kcat, kafka.bootstrap, topic_name, msgs)
     env = dict(os.environ, VIGIE_TEST_FATAL_DEADLETTER="40", VIGIE_TEST_FATAL_ROLLUP="3000")
     r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
@@ -44,10 +34,7 @@ def test_fatal_producer_errors_recovered_without_restart(kafka, kcat, bin_path, 
     assert "rollups not all acknowledged" not in log
     assert log.count("vigied running") == 1
 
-    dl = read_topic(kafka.bootstrap, topic_name + ".dead")
-    assert_once_each([(h["vigie.topic"], int(h["vigie.partition"]), int(h["vigie.offset"]))
-                      for *_, h in dl], "dead letters")
-    assert sorted(v for _, _, _, v, _ in dl) == sorted(bad)
+    assert_dead_letters_once(kafka.bootstrap, topic_name, bad, "dead letters")
     rollups = read_topic(kafka.bootstrap, topic_name + ".rollups")
     assert_once_each([(k, int(h["vigie.revision"])) for _, _, k, _, h in rollups], "rollups")
     final = sum(1 for res in ("1h", "1d") for row in query(bin_path, cfg, res)

@@ -13,16 +13,14 @@ longer than the time they take to read, so that they all fall in one epoch:
 a window changed by them is revised once.
 """
 import os
-import signal
 import subprocess
-import time
-import urllib.request
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e import Oracle, free_port, produce, query, write_config
+from e2e import (Oracle, edit_config, free_port, lags, produce, query, run_service_until,
+                 write_config)
 from late_data import (AARHUS, RIDS, TZ, aarhus_rows, into, station_scenario,
                        windows_of)
 
@@ -41,25 +39,9 @@ def configs(tmp_path, bootstrap, topic, port):
         path = write_config(str(tmp_path / name), str(tmp_path / "store"), bootstrap, TZ,
                             [dict(topic=topic, format="influx", precision="s")],
                             http=f"127.0.0.1:{port}")
-        with open(path) as f:
-            text = f.read()
-        assert "retention: {base: forever}" in text and "checkpoint_interval: 200ms" in text
-        text = text.replace("retention: {base: forever}", "retention: {base: 14d}")
-        text = text.replace("checkpoint_interval: 200ms", f"checkpoint_interval: {interval}")
-        with open(path, "w") as f:
-            f.write(text)
-        out.append(path)
-    return out
-
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
+        out.append(edit_config(path, [
+            ("retention: {base: forever}", "retention: {base: 14d}"),
+            ("checkpoint_interval: 200ms", f"checkpoint_interval: {interval}")]))
     return out
 
 
@@ -68,36 +50,18 @@ def late_run(bin_path, cfg, port, topic, nparts, nmsgs, log_path):
     starts); once they are consumed and two more epochs committed (the one
     holding them, whichever the writer took them in), returns its metrics
     after a clean SIGTERM."""
-    with open(log_path, "w") as log:
-        p = subprocess.Popen([bin_path("vigied"), "--config", cfg], stdout=log,
-                             stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 240
-            consumed_at = None
-            m = {}
-            while time.monotonic() < deadline:
-                assert p.poll() is None, open(log_path).read()[-3000:]
-                try:
-                    m = metrics(port)
-                except OSError:
-                    time.sleep(0.2)
-                    continue
-                epochs = m.get("vigie_epochs_committed_total", 0)
-                if consumed_at is None and \
-                        m.get(f'vigie_messages_total{{topic="{topic}"}}', 0) >= nmsgs:
-                    consumed_at = epochs
-                if consumed_at is not None and epochs >= consumed_at + 2:
-                    break
-                time.sleep(0.2)
-            else:
-                raise TimeoutError(f"late run: metrics {m}")
-            lags = [m.get(f'vigie_consumer_lag{{topic="{topic}",partition="{i}"}}')
-                    for i in range(nparts)]
-            assert lags == [0] * nparts, lags
-        finally:
-            p.send_signal(signal.SIGTERM)
-            rc = p.wait(timeout=60)
-    assert rc == 0, open(log_path).read()[-3000:]
+    consumed_at = None
+
+    def done(m):
+        nonlocal consumed_at
+        epochs = m.get("vigie_epochs_committed_total", 0)
+        if consumed_at is None and \
+                m.get(f'vigie_messages_total{{topic="{topic}"}}', 0) >= nmsgs:
+            consumed_at = epochs
+        return consumed_at is not None and epochs >= consumed_at + 2
+
+    m = run_service_until(bin_path, cfg, port, log_path, done, 240, "late run")
+    assert lags(m, topic, nparts) == [0] * nparts, lags(m, topic, nparts)
     return m
 
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e import free_port, produce, query
+from e2e import free_port, produce, query, two_source_template
 
 API = "/api/explore/v2.1/catalog"
 K = 10
@@ -93,26 +93,7 @@ def air_events():
     return out
 
 
-CONFIG = """data_dir: {store}
-timezone: Europe/Paris
-checkpoint_interval: 200ms
-windows: {{base: 1m, lateness: 30m, out_of_orderness: 0s, idle_timeout: 1s}}
-retention: {{base: forever}}
-kafka: {{brokers: "{bootstrap}", dead_letter_topic: {prefix}.dead}}
-http: {{listen: "127.0.0.1:{port}"}}
-sources:
-  - topic: {prefix}.traffic
-    time_key: ts
-    time_format: unix_ms
-    entity_key: counter_id
-    tag_keys: [direction]
-    count_as: passages
-  - topic: {prefix}.air
-    time_key: ts
-    entity_key: sensor_id
-    fields: [no2]
-datasets:
-  - id: passages-heure
+CONFIG = two_source_template(traffic_tags="[direction]") + """  - id: passages-heure
     title: "Passages horaires"
     description: "Passages par compteur et par heure."
     keywords: [mobilite, comptage]
@@ -490,27 +471,8 @@ def test_sighup_serves_a_new_dataset(daemon):
     assert st == 200 and cat["total_count"] == 4
 
 
-XCONFIG = """data_dir: {store}
-timezone: Europe/Paris
-checkpoint_interval: 200ms
-windows: {{base: 1m, lateness: 30m, out_of_orderness: 0s, idle_timeout: 1s}}
-retention: {{base: forever}}
-kafka: {{brokers: "{bootstrap}", dead_letter_topic: {prefix}.dead}}
-http: {{listen: "127.0.0.1:{port}"}}
-export_dir: {xdir}
-publish: {{export_interval: 1s}}
-sources:
-  - topic: {prefix}.traffic
-    time_key: ts
-    time_format: unix_ms
-    entity_key: counter_id
-    count_as: passages
-  - topic: {prefix}.air
-    time_key: ts
-    entity_key: sensor_id
-    fields: [no2]
-datasets:
-{datasets}"""
+XCONFIG = two_source_template(
+    after_http="export_dir: {xdir}\npublish: {{export_interval: 1s}}\n") + "{datasets}"
 
 XDS = {
     "passages-heure": "resolution: 1h\n    metrics: [passages]\n    columns: [count]\n"

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from e2e import assert_once_each, free_port, produce, query
+from e2e import assert_once_each, free_port, produce, query, two_source_template
 
 T0 = datetime(2026, 3, 9, tzinfo=timezone.utc)  # a Monday, far from DST
 DAYS = 3
@@ -34,26 +34,8 @@ SENSORS = ["s1", "s2"]
 PARIS = ZoneInfo("Europe/Paris")
 API = "/api/explore/v2.1/catalog"
 
-CONFIG = """data_dir: {store}
-timezone: Europe/Paris
-checkpoint_interval: 200ms
-windows: {{base: 1m, lateness: 30m, out_of_orderness: 0s, idle_timeout: 1s}}
-retention: {{base: forever}}
-kafka: {{brokers: "{bootstrap}", dead_letter_topic: {prefix}.dead, rollup_topic: {prefix}.rollups}}
-http: {{listen: "127.0.0.1:{port}"}}
-{extra}
-sources:
-  - topic: {prefix}.traffic
-    time_key: ts
-    time_format: unix_ms
-    entity_key: counter_id
-    count_as: passages
-  - topic: {prefix}.air
-    time_key: ts
-    entity_key: sensor_id
-    fields: [no2]
-datasets:
-  - id: passages-heure
+CONFIG = two_source_template(kafka_extra=", rollup_topic: {prefix}.rollups",
+                             after_http="{extra}\n") + """  - id: passages-heure
     resolution: 1h
     metrics: [passages]
     columns: [count, sum]

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from e2e import vigied_on_copy
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("VIGIE_SHARED_DATA",
                         os.path.join(os.path.dirname(ROOT), "shared", "data"))
@@ -228,37 +230,30 @@ def test_table_and_series_and_status(store, bin_path):
 
 
 def test_errors_have_exit_codes_and_say_why(store, bin_path, tmp_path):
-    r = vigieq(bin_path, "--config", store["config"], "query", "--from", "2018-13-01",
-               check=False)
-    assert r.returncode == 2 and "--from" in r.stderr and "month 13" in r.stderr
-    r = vigieq(bin_path, "--config", store["config"], "query", "--to", "yesterday",
-               check=False)
-    assert r.returncode == 2 and "--to 'yesterday'" in r.stderr
-    r = vigieq(bin_path, "--config", store["config"], "query", "--metric", "P3",
-               check=False)
-    assert r.returncode == 2 and "unknown metric 'P3'" in r.stderr and "'P1'" in r.stderr
-    r = vigieq(bin_path, "--config", store["config"], "query", "--where", "sensor=5331",
-               check=False)
-    assert r.returncode == 2 and "'sensor_id'" in r.stderr
-    r = vigieq(bin_path, "--config", store["config"], "query", "--where", "sensor_id=5332",
-               check=False)
-    assert r.returncode == 2 and "unknown --where sensor_id value '5332'" in r.stderr
-    assert r.stderr.index("'5331'") < r.stderr.index("'9001'")  # closest first
-    r = vigieq(bin_path, "--config", store["config"], "series", "--where", "location=312",
-               check=False)
-    assert r.returncode == 2 and r.stderr.rstrip().endswith("closest: '3121'")
-    r = vigieq(bin_path, "--config", store["config"], "query", "--group-by", "locaton",
-               check=False)
-    assert r.returncode == 2 and "'location'" in r.stderr
-    r = vigieq(bin_path, "--data-dir", str(tmp_path / "nowhere"), "query", check=False)
-    assert r.returncode == 3 and "no store at" in r.stderr
-    r = vigieq(bin_path, "--config", store["config"], "frobnicate", check=False)
-    assert r.returncode == 2
-    r = vigieq(bin_path, "--config", store["config"], "query", "--tz", "Mars/Olympus",
-               check=False)
-    assert r.returncode == 2 and "--tz 'Mars/Olympus'" in r.stderr
-    r = vigieq(bin_path, "--config", str(tmp_path / "missing.yaml"), "query", check=False)
-    assert r.returncode == 2 and "missing.yaml" in r.stderr
+    cfg = ("--config", store["config"])
+    # the arguments, the exit code, what stderr says
+    cases = [
+        (cfg + ("query", "--from", "2018-13-01"), 2, ["--from", "month 13"]),
+        (cfg + ("query", "--to", "yesterday"), 2, ["--to 'yesterday'"]),
+        (cfg + ("query", "--metric", "P3"), 2, ["unknown metric 'P3'", "'P1'"]),
+        (cfg + ("query", "--where", "sensor=5331"), 2, ["'sensor_id'"]),
+        (cfg + ("query", "--where", "sensor_id=5332"), 2,
+         ["unknown --where sensor_id value '5332'"]),
+        (cfg + ("series", "--where", "location=312"), 2, []),
+        (cfg + ("query", "--group-by", "locaton"), 2, ["'location'"]),
+        (("--data-dir", str(tmp_path / "nowhere"), "query"), 3, ["no store at"]),
+        (cfg + ("frobnicate",), 2, []),
+        (cfg + ("query", "--tz", "Mars/Olympus"), 2, ["--tz 'Mars/Olympus'"]),
+        (("--config", str(tmp_path / "missing.yaml"), "query"), 2, ["missing.yaml"]),
+    ]
+    errs = {}
+    for args, code, said in cases:
+        r = vigieq(bin_path, *args, check=False)
+        assert r.returncode == code and all(s in r.stderr for s in said), (args, r.stderr)
+        errs[args[2:]] = r.stderr
+    closest = errs[("query", "--where", "sensor_id=5332")]
+    assert closest.index("'5331'") < closest.index("'9001'")  # closest first
+    assert errs[("series", "--where", "location=312")].rstrip().endswith("closest: '3121'")
     r = vigieq(bin_path, "--help")
     assert "exit codes" in r.stdout
 
@@ -324,11 +319,8 @@ def test_queries_while_vigied_ingests(kafka, kcat, bin_path, tmp_path, store):
     # the watermark, late for the live check of this test
     rows = [r for r in store["rows"] if "P1" in r[4] and r[0] != "9001"]
     cfg = tmp_path / "vigie.yaml"
-    cfg.write_text(open(store["config"]).read()
-                   .replace(store["dir"], str(tmp_path / "store"))
-                   .replace("vigieq-aberdeen", topic))
-    d = subprocess.Popen([bin_path("vigied"), "--config", str(cfg)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    d = vigied_on_copy(bin_path, store["config"], cfg,
+                       [(store["dir"], str(tmp_path / "store")), ("vigieq-aberdeen", topic)])
     try:
         chunks = 6
         size = (len(rows) + chunks - 1) // chunks

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from e2e import produce
+from e2e import produce, vigied_on_copy
 from test_vigieq import COLUMNS, LONDON, build_store, pytestmark, vigieq  # noqa: F401
 
 COLS = ",".join(f'"{c}"' for c in COLUMNS)
@@ -278,11 +278,8 @@ def test_one_snapshot_while_vigied_ingests(kafka, kcat, bin_path, tmp_path, stor
     # the data spans 31 days: build_store keeps base windows forever, or
     # vigied's upkeep (every 10 s) could delete old 1m segments while the 1h
     # and 1d ones stay, and m == h would no longer hold
-    cfg.write_text(open(store["config"]).read()
-                   .replace(store["dir"], str(tmp_path / "store"))
-                   .replace("vigieq-sql-aberdeen", topic))
-    d = subprocess.Popen([bin_path("vigied"), "--config", str(cfg)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    d = vigied_on_copy(bin_path, store["config"], cfg,
+                       [(store["dir"], str(tmp_path / "store")), ("vigieq-sql-aberdeen", topic)])
     q = ("SELECT (SELECT total(count) FROM rollup_1m) AS m, "
          "(SELECT total(count) FROM rollup_1h) AS h, (SELECT total(count) FROM rollup_1d) AS d")
     want = sum(len(v) for *_, v in rows)

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vigie/acc.h"
+#include "vigie/window.h"
+
 struct rng {
   uint64_t s;
 };
@@ -95,6 +98,25 @@ static inline int load_aberdeen(struct dvec *d, const char *dir, int col) {
   }
   closedir(dp);
   return 0;
+}
+
+/* An accumulator holding the single reading v at t_s seconds. */
+static inline void delta_of(struct vg_acc *a, int64_t t_s, double v) {
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  vg_acc_init(a);
+  vg_acc_add(a, &o, t_s * 1000000000LL, v, 0, 0);
+}
+
+/* Merges the single reading v at t_s seconds into the window [start, end)
+ * of series and its coarser windows: vg_windows_merge's code, *revised as
+ * it sets it. */
+static inline int merge_reading(struct vg_windows *w, uint64_t series, int64_t start,
+                                int64_t end, int64_t t_s, double v, int *revised) {
+  struct vg_acc d;
+  delta_of(&d, t_s, v);
+  int rc = vg_windows_merge(w, series, start, end, VG_INTO_ALL, &d, revised);
+  vg_acc_release(&d);
+  return rc;
 }
 
 static inline int cmp_double(const void *a, const void *b) {

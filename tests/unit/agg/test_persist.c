@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "aggtest.h"
 #include "vigie/tz.h"
 #include "vigie/window.h"
 #include "vigie/worker.h"
@@ -19,12 +20,6 @@ static struct vg_tz *utc(void) {
   char err[128];
   assert_int_equal(vg_tz_load("UTC", &tz, err, sizeof err), 0);
   return tz;
-}
-
-static void delta_of(struct vg_acc *a, int64_t t_s, double v) {
-  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
-  vg_acc_init(a);
-  vg_acc_add(a, &o, t_s * S, v, 0, 0);
 }
 
 /* A store in a table: what the loader finds after a window was evicted. */
@@ -118,11 +113,8 @@ static void sealed_windows_leave_memory_and_revise_from_the_store(void **state) 
   assert_non_null(vg_windows_get(&w, 7, VG_RES_HOUR, 0)); /* still provisional */
 
   /* a late event for the sealed window: loaded, merged, revised, re-emitted */
-  delta_of(&d, 59, 2.5);
   int revised = 0;
-  assert_int_equal(
-      vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, &revised), VG_AGG_ACCEPTED);
-  vg_acc_release(&d);
+  assert_int_equal(merge_reading(&w, 7, 0, 60, 59, 2.5, &revised), VG_AGG_ACCEPTED);
   assert_true(revised);
   assert_int_equal(st.loads, 1); /* only the evicted window was looked up */
   const struct vg_wentry *base = vg_windows_get(&w, 7, VG_RES_BASE, 0);

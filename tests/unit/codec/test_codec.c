@@ -10,24 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "testutil.h"
-#include "vigie/codec.h"
-#include "vigie/error.h"
+#include "codectest.h"
 #include "vigie/tz.h"
-
-#define NS 1000000000LL
-
-static struct vg_codec *mk(const struct vg_codec_config *cfg) {
-  struct vg_codec *c = NULL;
-  char err[256] = "";
-  int rc = vg_codec_new(cfg, &c, err, sizeof err);
-  if (rc != 0)
-    print_message("vg_codec_new: %s\n", err);
-  assert_int_equal(rc, 0);
-  return c;
-}
-
-static struct vg_event_batch B;
 
 static int dec(struct vg_codec *c, const char *msg) {
   vg_event_batch_clear(&B);
@@ -61,17 +45,37 @@ static void rej(size_t i, enum vg_reject_reason r, size_t off) {
   }
 }
 
+/* Each message of cases, decoded with c, is one rejection and no event:
+ * with the reason and offset of its case, and, when whole, about the whole
+ * message. */
+static void expect_rejected(struct vg_codec *c, const struct reject_case *cases,
+                            size_t n, int whole) {
+  for (size_t i = 0; i < n; i++) {
+    int rc = dec(c, cases[i].msg);
+    if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
+        B.rejects[0].reason != cases[i].r || B.rejects[0].offset != cases[i].off ||
+        (whole && (B.rejects[0].item_off != 0 ||
+                   B.rejects[0].item_len != strlen(cases[i].msg)))) {
+      print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want %s@%zu%s\n",
+                    cases[i].msg, rc, B.n_events, B.n_rejects,
+                    B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
+                    B.n_rejects ? B.rejects[0].offset : 0,
+                    vg_reject_name(cases[i].r), cases[i].off,
+                    whole ? " about the message" : "");
+      fail();
+    }
+  }
+}
+
 /* ---- JSON --------------------------------------------------------------- */
 
 static void json_mapping(void **state) {
   (void)state;
   const char *tags[] = {"district"};
   const char *fields[] = {"no2", "pm10"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .time_key = "ts",
-                                .entity_key = "sensor_id", .tag_keys = tags,
-                                .n_tag_keys = 1, .fields = fields,
-                                .n_fields = 2};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "ts",
+                             .entity_key = "sensor_id", .tag_keys = tags, .n_tag_keys = 1,
+                             .fields = fields, .n_fields = 2);
   assert_int_equal(dec(c, "{\"ts\":1700000000,\"sensor_id\":\"aq-12\","
                           "\"district\":\"Centre\",\"no2\":41.5,\"pm10\":18,"
                           "\"other\":3}"),
@@ -90,10 +94,8 @@ static void json_keys_canonical(void **state) {
   (void)state;
   const char *tags[] = {"b", "a", "c"};
   const char *fields[] = {"v"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .time_key = "t",
-                                .tag_keys = tags, .n_tag_keys = 3,
-                                .fields = fields, .n_fields = 1};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "t", .tag_keys = tags,
+                             .n_tag_keys = 3, .fields = fields, .n_fields = 1);
   const char *want = "v{a=\"x\\\"y\",b=\"back\\\\slash\",c=\"line\\nfeed\"}";
   assert_int_equal(dec(c, "{\"t\":1,\"v\":1,\"a\":\"x\\\"y\","
                           "\"b\":\"back\\\\slash\",\"c\":\"line\\nfeed\"}"), 0);
@@ -108,9 +110,7 @@ static void json_keys_canonical(void **state) {
   vg_codec_free(c);
   /* names: '.' of paths -> '_', structural bytes -> '_' */
   const char *f2[] = {"a b{c}", "m.x"};
-  struct vg_codec_config cfg2 = {.format = VG_FORMAT_JSON, .fields = f2,
-                                 .n_fields = 2};
-  c = mk(&cfg2);
+  c = CODEC(.format = VG_FORMAT_JSON, .fields = f2, .n_fields = 2);
   assert_int_equal(dec(c, "{\"time\":1,\"a b{c}\":1,\"m\":{\"x\":2}}"), 0);
   key_is(0, "a_b_c_");
   key_is(1, "m_x");
@@ -121,12 +121,9 @@ static void json_dotted_paths(void **state) {
   (void)state;
   const char *tags[] = {"meta.site.name"};
   const char *fields[] = {"data.pm.p10"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON,
-                                .time_key = "meta.time",
-                                .entity_key = "meta.id",
-                                .tag_keys = tags, .n_tag_keys = 1,
-                                .fields = fields, .n_fields = 1};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "meta.time",
+                             .entity_key = "meta.id", .tag_keys = tags, .n_tag_keys = 1,
+                             .fields = fields, .n_fields = 1);
   assert_int_equal(dec(c, "{\"meta\":{\"id\":\"s1\",\"time\":\"2024-01-01T00:00:00Z\","
                           "\"site\":{\"name\":\"Port\"}},\"data\":{\"pm\":{\"p10\":7.25},"
                           "\"list\":[1,2,{\"p10\":9}]}}"),
@@ -138,9 +135,7 @@ static void json_dotted_paths(void **state) {
   /* paths deeper than 32 objects are not looked at: a field there is
    * missing, and the walk neither recurses without bound nor crashes */
   const char *deep_f[] = {"a"};
-  struct vg_codec_config dcfg = {.format = VG_FORMAT_JSON, .fields = deep_f,
-                                 .n_fields = 1};
-  c = mk(&dcfg);
+  c = CODEC(.format = VG_FORMAT_JSON, .fields = deep_f, .n_fields = 1);
   char deep[8192];
   size_t n = 0;
   n += (size_t)sprintf(deep + n, "{\"time\":1,\"a\":2,\"x\":");
@@ -167,10 +162,8 @@ static void json_dotted_paths(void **state) {
 static void json_default_fields(void **state) {
   (void)state;
   const char *tags[] = {"kind"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .time_key = "ts",
-                                .entity_key = "id", .tag_keys = tags,
-                                .n_tag_keys = 1};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "ts",
+                             .entity_key = "id", .tag_keys = tags, .n_tag_keys = 1);
   /* numbers become metrics, nested objects flattened; strings ("12.5"),
    * booleans, nulls, arrays and the mapped keys do not */
   assert_int_equal(dec(c, "{\"ts\":5,\"id\":7,\"kind\":3,\"temp\":-1.5e1,"
@@ -187,9 +180,7 @@ static void json_default_fields(void **state) {
 static void json_strings_and_booleans(void **state) {
   (void)state;
   const char *fields[] = {"a", "b", "on", "off"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .fields = fields,
-                                .n_fields = 4};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .fields = fields, .n_fields = 4);
   assert_int_equal(dec(c, "{\"time\":1,\"a\":\"12.5\",\"b\":\" -3 \",\"on\":true,"
                           "\"off\":false}"),
                    0);
@@ -203,13 +194,11 @@ static void json_strings_and_booleans(void **state) {
 static void json_count_as_and_distinct(void **state) {
   (void)state;
   const char *tags[] = {"direction"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .time_key = "ts",
-                                .entity_key = "counter_id", .tag_keys = tags,
-                                .n_tag_keys = 1, .count_as = "passages",
-                                .distinct_key = "device_hash",
-                                .fields = (const char *[]){"speed"},
-                                .n_fields = 1};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "ts",
+                             .entity_key = "counter_id", .tag_keys = tags,
+                             .n_tag_keys = 1, .count_as = "passages",
+                             .distinct_key = "device_hash",
+                             .fields = (const char *[]){"speed"}, .n_fields = 1);
   assert_int_equal(dec(c, "[{\"ts\":10,\"counter_id\":\"c1\",\"direction\":\"in\","
                           "\"device_hash\":\"ab\\u0063\",\"speed\":12},"
                           "{\"ts\":11,\"counter_id\":\"c1\",\"direction\":\"out\","
@@ -256,9 +245,7 @@ static void json_time_formats(void **state) {
   };
   char msg[200];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    struct vg_codec_config cfg = {.format = VG_FORMAT_JSON,
-                                  .time_format = cases[i].f};
-    struct vg_codec *c = mk(&cfg);
+    struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_format = cases[i].f);
     snprintf(msg, sizeof msg, "{\"time\":%s,\"v\":1}", cases[i].ts);
     int rc = dec(c, msg);
     if (rc != 0 || B.events[0].time_ns != cases[i].want) {
@@ -304,9 +291,7 @@ static void json_local_times(void **state) {
 static void json_array_partial(void **state) {
   (void)state;
   const char *fields[] = {"a", "b"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .fields = fields,
-                                .n_fields = 2};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .fields = fields, .n_fields = 2);
   const char *m = "[{\"time\":1,\"a\":1,\"b\":2},{\"a\":1},5,"
                   "{\"time\":2,\"a\":\"x\",\"b\":3},{\"time\":3,\"b\":4}]";
   assert_int_equal(dec(c, m), VG_EDECODE);
@@ -326,14 +311,9 @@ static void json_array_partial(void **state) {
 static void json_rejections(void **state) {
   (void)state;
   const char *fields[] = {"v"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .fields = fields,
-                                .n_fields = 1, .max_message_bytes = 200};
-  struct vg_codec *c = mk(&cfg);
-  static const struct {
-    const char *msg;
-    enum vg_reject_reason r;
-    size_t off;
-  } cases[] = {
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .fields = fields, .n_fields = 1,
+                             .max_message_bytes = 200);
+  static const struct reject_case cases[] = {
       {"hello", VG_REJECT_NOT_JSON, 0},
       {"  42", VG_REJECT_NOT_JSON, 2},
       {"{\"time\":1,\"v\":1} x", VG_REJECT_NOT_JSON, 17},
@@ -362,18 +342,7 @@ static void json_rejections(void **state) {
       {"[]", VG_REJECT_NO_FIELDS, 0},
       {"[1]", VG_REJECT_NOT_OBJECT, 1},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int rc = dec(c, cases[i].msg);
-    if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
-        B.rejects[0].reason != cases[i].r || B.rejects[0].offset != cases[i].off) {
-      print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want %s@%zu\n",
-                    cases[i].msg, rc, B.n_events, B.n_rejects,
-                    B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
-                    B.n_rejects ? B.rejects[0].offset : 0,
-                    vg_reject_name(cases[i].r), cases[i].off);
-      fail();
-    }
-  }
+  expect_rejected(c, cases, N(cases), 0);
   char big[300];
   memset(big, ' ', sizeof big);
   memcpy(big, "{\"time\":1,\"v\":1}", 16);
@@ -382,8 +351,7 @@ static void json_rejections(void **state) {
   rej(0, VG_REJECT_OVERSIZE, 200);
   vg_codec_free(c);
   /* default mode: an object with nothing numeric is said, not dropped */
-  struct vg_codec_config d = {.format = VG_FORMAT_JSON};
-  c = mk(&d);
+  c = CODEC(.format = VG_FORMAT_JSON);
   assert_int_equal(dec(c, "{\"time\":1,\"name\":\"x\"}"), VG_EDECODE);
   rej(0, VG_REJECT_NO_FIELDS, 0);
   assert_int_equal(dec(c, "{\"time\":1,\"\":2,\"a\":3}"), VG_EDECODE);
@@ -398,46 +366,29 @@ static void json_rejections(void **state) {
  * message is not_json as a whole, at the first byte that breaks it. */
 static void json_strict_text(void **state) {
   (void)state;
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON};
-  struct vg_codec *c = mk(&cfg);
-  static const struct {
-    const char *msg;
-    size_t off;
-  } cases[] = {
-      {"[{\"time\":1,\"a\":1}:\"k\":5]", 17},
-      {"[{\"time\":1,\"a\":1}:\"k\":5,\"x\":\"y\",{\"time\":2,\"b\":2}]", 17},
-      {"[1 2]", 3},
-      {"1{", 0},
-      {"[1{]", 2},
-      {"[{\"time\":1,\"a\":1{}]", 16},
-      {"[{\"time\":1,\"a\":1} {\"time\":2,\"b\":2}]", 18},
-      {"{\"time\":1 \"a\":1}", 10},
-      {"[{\"time\":1,\"a\":1},]", 18},
-      {"{\"time\":1,\"a\":1,}", 16},
-      {"[,{\"time\":1,\"a\":1}]", 1},
-      {"[{\"time\":1,\"a\":1},,{\"time\":2,\"b\":2}]", 18},
-      {"{\"time\":1,\"a\"}", 13},
-      {"{\"time\":1,\"a\":\"b\":2}", 17},
-      {"[\"a\":1]", 4},
-      {"{\"time\":1,\"a\":1,\"b\":tru}", 23},
-      {"{\"time\":1,\"a\":1,\"b\":nulll}", 24},
-      {"{\"time\":1,\"a\":1,\"b\":1\"x\"}", 21},
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON);
+  static const struct reject_case cases[] = {
+      {"[{\"time\":1,\"a\":1}:\"k\":5]", VG_REJECT_NOT_JSON, 17},
+      {"[{\"time\":1,\"a\":1}:\"k\":5,\"x\":\"y\",{\"time\":2,\"b\":2}]",
+       VG_REJECT_NOT_JSON, 17},
+      {"[1 2]", VG_REJECT_NOT_JSON, 3},
+      {"1{", VG_REJECT_NOT_JSON, 0},
+      {"[1{]", VG_REJECT_NOT_JSON, 2},
+      {"[{\"time\":1,\"a\":1{}]", VG_REJECT_NOT_JSON, 16},
+      {"[{\"time\":1,\"a\":1} {\"time\":2,\"b\":2}]", VG_REJECT_NOT_JSON, 18},
+      {"{\"time\":1 \"a\":1}", VG_REJECT_NOT_JSON, 10},
+      {"[{\"time\":1,\"a\":1},]", VG_REJECT_NOT_JSON, 18},
+      {"{\"time\":1,\"a\":1,}", VG_REJECT_NOT_JSON, 16},
+      {"[,{\"time\":1,\"a\":1}]", VG_REJECT_NOT_JSON, 1},
+      {"[{\"time\":1,\"a\":1},,{\"time\":2,\"b\":2}]", VG_REJECT_NOT_JSON, 18},
+      {"{\"time\":1,\"a\"}", VG_REJECT_NOT_JSON, 13},
+      {"{\"time\":1,\"a\":\"b\":2}", VG_REJECT_NOT_JSON, 17},
+      {"[\"a\":1]", VG_REJECT_NOT_JSON, 4},
+      {"{\"time\":1,\"a\":1,\"b\":tru}", VG_REJECT_NOT_JSON, 23},
+      {"{\"time\":1,\"a\":1,\"b\":nulll}", VG_REJECT_NOT_JSON, 24},
+      {"{\"time\":1,\"a\":1,\"b\":1\"x\"}", VG_REJECT_NOT_JSON, 21},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int rc = dec(c, cases[i].msg);
-    if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
-        B.rejects[0].reason != VG_REJECT_NOT_JSON ||
-        B.rejects[0].offset != cases[i].off ||
-        B.rejects[0].item_off != 0 ||
-        B.rejects[0].item_len != strlen(cases[i].msg)) {
-      print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want "
-                    "not_json@%zu about the message\n",
-                    cases[i].msg, rc, B.n_events, B.n_rejects,
-                    B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
-                    B.n_rejects ? B.rejects[0].offset : 0, cases[i].off);
-      fail();
-    }
-  }
+  expect_rejected(c, cases, N(cases), 1);
   /* the same shapes written as JSON decode, blanks anywhere between tokens */
   assert_int_equal(dec(c, "\t[ {\"time\" : 1 , \"a\" : 1 } ,\r\n{\"time\":2,"
                           "\"b\":true,\"c\":null,\"d\":false,\"e\":{},"
@@ -456,8 +407,7 @@ static void json_strict_text(void **state) {
   rej(1, VG_REJECT_NAN_OR_INF, 21);
   vg_codec_free(c);
   /* SenML shares the tokenizer */
-  struct vg_codec_config s = {.format = VG_FORMAT_SENML};
-  c = mk(&s);
+  c = CODEC(.format = VG_FORMAT_SENML);
   assert_int_equal(dec(c, "[{\"n\":\"a\",\"v\":1} {\"n\":\"b\",\"v\":2}]"),
                    VG_EDECODE);
   assert_int_equal(B.n_events, 0);
@@ -497,8 +447,7 @@ static void config_errors(void **state) {
 
 static void influx_basic(void **state) {
   (void)state;
-  struct vg_codec_config cfg = {.format = VG_FORMAT_INFLUX};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_INFLUX);
   assert_int_equal(dec(c, "air,sensor=aq-12,district=Centre no2=41.5,pm10=18i,"
                           "n=7u,ok=t,bad=F,label=\"hi, there\" 1700000000000000001\n"),
                    0);
@@ -520,22 +469,16 @@ static void influx_basic(void **state) {
   ev(0, "cpu_value", 1700000000 * NS, -1500);
   vg_codec_free(c);
 
-  struct vg_codec_config s = {.format = VG_FORMAT_INFLUX,
-                              .precision = VG_PRECISION_S};
-  c = mk(&s);
+  c = CODEC(.format = VG_FORMAT_INFLUX, .precision = VG_PRECISION_S);
   assert_int_equal(dec(c, "m v=1 1700000000\nm v=2 -1\n"), 0);
   ev(0, "m_v", 1700000000 * NS, 1);
   ev(1, "m_v", -NS, 2);
   vg_codec_free(c);
-  struct vg_codec_config ms = {.format = VG_FORMAT_INFLUX,
-                               .precision = VG_PRECISION_MS};
-  c = mk(&ms);
+  c = CODEC(.format = VG_FORMAT_INFLUX, .precision = VG_PRECISION_MS);
   assert_int_equal(dec(c, "m v=1 1700000000123"), 0);
   ev(0, "m_v", 1700000000123000000, 1);
   vg_codec_free(c);
-  struct vg_codec_config us = {.format = VG_FORMAT_INFLUX,
-                               .precision = VG_PRECISION_US};
-  c = mk(&us);
+  c = CODEC(.format = VG_FORMAT_INFLUX, .precision = VG_PRECISION_US);
   assert_int_equal(dec(c, "m v=1 1700000000123456"), 0);
   ev(0, "m_v", 1700000000123456000, 1);
   vg_codec_free(c);
@@ -543,8 +486,7 @@ static void influx_basic(void **state) {
 
 static void influx_escapes_and_order(void **state) {
   (void)state;
-  struct vg_codec_config cfg = {.format = VG_FORMAT_INFLUX};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_INFLUX);
   assert_int_equal(dec(c, "my\\ meas\\,x,t\\ k=v\\,1\\=2,a=\"q\" f\\=x=1,s=\"a \\\"b\\\" c=d,e\" 5"),
                    0);
   assert_int_equal(B.n_events, 1);
@@ -558,9 +500,7 @@ static void influx_escapes_and_order(void **state) {
 
 static void influx_lines_and_rejections(void **state) {
   (void)state;
-  struct vg_codec_config cfg = {.format = VG_FORMAT_INFLUX,
-                                .max_message_bytes = 4096};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_INFLUX, .max_message_bytes = 4096);
   const char *m = "# comment\r\n\nm v=1 1\r\n"
                   "bad line\n"
                   "m v=abc 2\n"
@@ -590,9 +530,7 @@ static void influx_lines_and_rejections(void **state) {
   rej(8, VG_REJECT_BAD_SYNTAX, strstr(m, ",t v") - m + 2);
   rej(9, VG_REJECT_BAD_SYNTAX, strstr(m, "\"open") - m);
   /* precision overflow: ns fits, seconds do not */
-  struct vg_codec_config s = {.format = VG_FORMAT_INFLUX,
-                              .precision = VG_PRECISION_S};
-  struct vg_codec *cs = mk(&s);
+  struct vg_codec *cs = CODEC(.format = VG_FORMAT_INFLUX, .precision = VG_PRECISION_S);
   assert_int_equal(dec(cs, "m v=1 9223372036854775"), VG_EDECODE);
   rej(0, VG_REJECT_TIME_OUT_OF_RANGE, 6);
   vg_codec_free(cs);
@@ -605,8 +543,7 @@ static void influx_lines_and_rejections(void **state) {
 
 static void senml_records(void **state) {
   (void)state;
-  struct vg_codec_config cfg = {.format = VG_FORMAT_SENML};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_SENML);
   /* RFC 8428 section 5.1.2-like pack: base name, time, unit; relative t */
   const char *m = "[{\"bn\":\"urn:dev:ow:10e2073a01080063:\",\"bt\":1.320067464e9,"
                   "\"bu\":\"%RH\",\"v\":21.2},"
@@ -635,13 +572,8 @@ static void senml_records(void **state) {
 
 static void senml_rejections(void **state) {
   (void)state;
-  struct vg_codec_config cfg = {.format = VG_FORMAT_SENML};
-  struct vg_codec *c = mk(&cfg);
-  static const struct {
-    const char *msg;
-    enum vg_reject_reason r;
-    size_t off;
-  } cases[] = {
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_SENML);
+  static const struct reject_case cases[] = {
       {"nope", VG_REJECT_NOT_JSON, 0},
       {"[{\"n\":\"a\",\"v\":1}", VG_REJECT_TRUNCATED, 16},
       {"[{\"n\":\"a\",\"v\":\"1\"}]", VG_REJECT_NON_NUMERIC_VALUE, 14},
@@ -656,18 +588,7 @@ static void senml_rejections(void **state) {
       {"[7]", VG_REJECT_NOT_OBJECT, 1},
       {"[]", VG_REJECT_NO_FIELDS, 0},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int rc = dec(c, cases[i].msg);
-    if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
-        B.rejects[0].reason != cases[i].r || B.rejects[0].offset != cases[i].off) {
-      print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want %s@%zu\n",
-                    cases[i].msg, rc, B.n_events, B.n_rejects,
-                    B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
-                    B.n_rejects ? B.rejects[0].offset : 0,
-                    vg_reject_name(cases[i].r), cases[i].off);
-      fail();
-    }
-  }
+  expect_rejected(c, cases, N(cases), 0);
   /* one bad record keeps the good ones */
   assert_int_equal(dec(c, "[{\"n\":\"a\",\"v\":1},{\"n\":\"b\",\"v\":\"x\"},{\"n\":\"c\",\"v\":3}]"),
                    VG_EDECODE);
@@ -759,12 +680,10 @@ static void real_seattle_json(void **state) {
   }
   assert_true(records > 38000);
 
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .time_key = "date",
-                                .time_format = VG_TIME_AUTO,
-                                .time_zone = "America/Los_Angeles",
-                                .fields = names, .n_fields = 3,
-                                .max_message_bytes = 8 << 20};
-  struct vg_codec *c = mk(&cfg);
+  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "date",
+                             .time_format = VG_TIME_AUTO,
+                             .time_zone = "America/Los_Angeles", .fields = names,
+                             .n_fields = 3, .max_message_bytes = 8 << 20);
   vg_event_batch_clear(&B);
   assert_int_equal(vg_codec_decode(c, buf, len, 0, &B),
                    missing ? VG_EDECODE : 0);
@@ -912,18 +831,6 @@ static void real_aberdeen_json_and_influx(void **state) {
   vg_codec_free(ci);
 }
 
-static int setup(void **state) {
-  (void)state;
-  vg_event_batch_init(&B);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  vg_event_batch_release(&B);
-  return 0;
-}
-
 int vg_test_codec(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(json_mapping),
@@ -947,5 +854,5 @@ int vg_test_codec(void) {
       cmocka_unit_test(real_seattle_json),
       cmocka_unit_test(real_aberdeen_json_and_influx),
   };
-  return cmocka_run_group_tests_name("codec", tests, setup, teardown);
+  return cmocka_run_group_tests_name("codec", tests, codec_setup, codec_teardown);
 }

@@ -12,11 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "testutil.h"
-#include "vigie/codec.h"
-#include "vigie/error.h"
+#include "codectest.h"
 
-#define NS 1000000000LL
 #define ITEM_MSG (-1)
 #define FIELD_ITEM (-1)
 #define FIELD_EMPTY (-3)
@@ -67,22 +64,23 @@ static void fld(struct msg *m, const char *s) {
   gap(m, s);
 }
 
-static struct vg_event_batch B;
-
-static struct vg_codec *mk(const struct vg_codec_config *cfg) {
-  struct vg_codec *c = NULL;
-  char err[256] = "";
-  int rc = vg_codec_new(cfg, &c, err, sizeof err);
-  if (rc != 0)
-    print_message("vg_codec_new: %s\n", err);
-  assert_int_equal(rc, 0);
-  return c;
-}
-
 static int dec(struct vg_codec *c, const struct msg *m) {
   vg_event_batch_clear(&B);
   return vg_codec_decode(c, m->buf, m->len, 1700000000 * NS, &B);
 }
+
+/* A rejection expected: of which item, and why. */
+struct rj {
+  int item;
+  enum vg_reject_reason why;
+};
+
+/* An expected list and its length, written in place: the events' items or
+ * readings (INTS), the rejections (RJS), or nothing (NONE). */
+#define INTS(...) (const int[]){__VA_ARGS__}, N(((const int[]){__VA_ARGS__}))
+#define RJS(...)                                                                  \
+  (const struct rj[]){__VA_ARGS__}, N(((const struct rj[]){__VA_ARGS__}))
+#define NONE NULL, 0
 
 /* Index of the item [off, off+len) of m, ITEM_MSG for [0, m->len), -2 for a
  * range that is neither. */
@@ -93,12 +91,11 @@ static int which(const struct msg *m, uint32_t off, uint32_t len) {
   return off == 0 && len == m->len ? ITEM_MSG : -2;
 }
 
-/* The events are, in order, of items ev[0..nev); the rejections of items
- * rj[0..nrj) with reasons why[]; each rejection's offset lies in its item or
- * just past it, or on the '\n' of the "\r\n" that ends it. */
+/* The events are, in order, of items ev[0..nev); the rejections of the
+ * items and with the reasons of rj[0..nrj); each rejection's offset lies in
+ * its item or just past it, or on the '\n' of the "\r\n" that ends it. */
 static void expect(const struct msg *m, const int *ev, size_t nev,
-                   const int *rj, const enum vg_reject_reason *why,
-                   size_t nrj) {
+                   const struct rj *rj, size_t nrj) {
   if (B.n_events != nev || B.n_rejects != nrj) {
     print_message("%.*s: %zu events, %zu rejects; want %zu, %zu\n",
                   (int)m->len, m->buf, B.n_events, B.n_rejects, nev, nrj);
@@ -118,10 +115,10 @@ static void expect(const struct msg *m, const int *ev, size_t nev,
   for (size_t i = 0; i < nrj; i++) {
     const struct vg_reject *r = &B.rejects[i];
     int k = which(m, r->item_off, r->item_len);
-    if (k != rj[i] || r->reason != why[i]) {
+    if (k != rj[i].item || r->reason != rj[i].why) {
       print_message("reject %zu: %s@%u item [%u,+%u) = #%d, want %s #%d\n", i,
                     vg_reject_name(r->reason), r->offset, r->item_off,
-                    r->item_len, k, vg_reject_name(why[i]), rj[i]);
+                    r->item_len, k, vg_reject_name(rj[i].why), rj[i].item);
       fail();
     }
     size_t end = (size_t)r->item_off + r->item_len;
@@ -133,8 +130,6 @@ static void expect(const struct msg *m, const int *ev, size_t nev,
                  m->buf[end + 1] == '\n'));
   }
 }
-
-#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The reading [off, off+len) of item [ioff, ioff+ilen): index of a fld() of
  * m, FIELD_ITEM, FIELD_EMPTY, or -2 for a range that is none of them. */
@@ -181,6 +176,33 @@ static void expect_fields(const struct msg *m, const int *fev, size_t nev,
   }
 }
 
+/* Decoding m with c returns rc, with the events and rejections expect()
+ * checks. */
+static void check(struct vg_codec *c, const struct msg *m, int rc, const int *ev,
+                  size_t nev, const struct rj *rj, size_t nrj) {
+  assert_int_equal(dec(c, m), rc);
+  expect(m, ev, nev, rj, nrj);
+}
+
+/* A message refused as a whole, and why. */
+struct level_case {
+  const char *msg;
+  enum vg_reject_reason r;
+};
+
+/* Each message of cases, decoded under cfg, is one rejection about the
+ * whole message and no event. */
+static void message_level(const struct vg_codec_config *cfg,
+                          const struct level_case *cases, size_t n) {
+  struct vg_codec *c = mk(cfg);
+  for (size_t i = 0; i < n; i++) {
+    struct msg m = {0};
+    gap(&m, cases[i].msg);
+    check(c, &m, VG_EDECODE, NONE, &(const struct rj){ITEM_MSG, cases[i].r}, 1);
+  }
+  vg_codec_free(c);
+}
+
 /* ---- JSON --------------------------------------------------------------- */
 
 static void json_array_items(void **state) {
@@ -209,14 +231,11 @@ static void json_array_items(void **state) {
   gap(&m, ",");
   item(&m, "{\"time\":8,\"b\":4}");                          /* 8: a missing */
   gap(&m, "]\r\n");
-  assert_int_equal(dec(c, &m), VG_EDECODE);
-  static const int ev[] = {0, 0, 1, 8};
-  static const int rj[] = {1, 2, 3, 4, 5, 6, 7, 8};
-  static const enum vg_reject_reason why[] = {
-      VG_REJECT_NON_NUMERIC_VALUE, VG_REJECT_NOT_OBJECT, VG_REJECT_NOT_OBJECT,
-      VG_REJECT_NOT_OBJECT,        VG_REJECT_NOT_OBJECT, VG_REJECT_MISSING_TIME,
-      VG_REJECT_INVALID_UTF8_KEY,  VG_REJECT_MISSING_FIELD};
-  expect(&m, ev, N(ev), rj, why, N(rj));
+  check(c, &m, VG_EDECODE, INTS(0, 0, 1, 8),
+        RJS({1, VG_REJECT_NON_NUMERIC_VALUE}, {2, VG_REJECT_NOT_OBJECT},
+            {3, VG_REJECT_NOT_OBJECT}, {4, VG_REJECT_NOT_OBJECT},
+            {5, VG_REJECT_NOT_OBJECT}, {6, VG_REJECT_MISSING_TIME},
+            {7, VG_REJECT_INVALID_UTF8_KEY}, {8, VG_REJECT_MISSING_FIELD}));
   /* the good reading of the partly bad object is still decoded */
   assert_true(B.events[2].value == 3 && B.events[2].time_ns == 2 * NS);
   /* a non-object names its own value, quotes of a string included */
@@ -235,18 +254,12 @@ static void json_single_object(void **state) {
   gap(&m, "\r\n\t ");
   item(&m, "{\"time\":1,\"x\":{\"y\":{\"z\":1}},\"w\":2}");
   gap(&m, "  \n");
-  assert_int_equal(dec(c, &m), 0);
-  static const int ev[] = {0, 0, 0};
-  expect(&m, ev, N(ev), NULL, NULL, 0);
+  check(c, &m, 0, INTS(0, 0, 0), NONE);
   /* a bad reading and a good one of the same object */
   struct msg p = {0};
   item(&p, "{\"time\":1,\"a\":1e999,\"b\":2}");
   gap(&p, "\n");
-  assert_int_equal(dec(c, &p), VG_EDECODE);
-  static const int ev2[] = {0, 0};
-  static const int rj2[] = {0};
-  static const enum vg_reject_reason why2[] = {VG_REJECT_NAN_OR_INF};
-  expect(&p, ev2, N(ev2), rj2, why2, N(rj2));
+  check(c, &p, VG_EDECODE, INTS(0, 0), RJS({0, VG_REJECT_NAN_OR_INF}));
   vg_codec_free(c);
 }
 
@@ -280,17 +293,11 @@ static void json_fields_default(void **state) {
   gap(&m, ",");
   item(&m, "9");                        /* 3: not_object */
   gap(&m, "]");
-  assert_int_equal(dec(c, &m), VG_EDECODE);
-  static const int ev[] = {0, 0, 0};
-  static const int rj[] = {0, 0, 0, 1, 2, 3};
-  static const enum vg_reject_reason why[] = {
-      VG_REJECT_MISSING_NAME, VG_REJECT_NAN_OR_INF,
-      VG_REJECT_NON_NUMERIC_VALUE, VG_REJECT_UNPARSABLE_TIME,
-      VG_REJECT_NO_FIELDS, VG_REJECT_NOT_OBJECT};
-  expect(&m, ev, N(ev), rj, why, N(rj));
-  static const int fev[] = {0, 1, 5};
-  static const int frj[] = {2, 3, 4, FIELD_ITEM, FIELD_ITEM, FIELD_ITEM};
-  expect_fields(&m, fev, N(fev), frj, N(frj));
+  check(c, &m, VG_EDECODE, INTS(0, 0, 0),
+        RJS({0, VG_REJECT_MISSING_NAME}, {0, VG_REJECT_NAN_OR_INF},
+            {0, VG_REJECT_NON_NUMERIC_VALUE}, {1, VG_REJECT_UNPARSABLE_TIME},
+            {2, VG_REJECT_NO_FIELDS}, {3, VG_REJECT_NOT_OBJECT}));
+  expect_fields(&m, INTS(0, 1, 5), INTS(2, 3, 4, FIELD_ITEM, FIELD_ITEM, FIELD_ITEM));
   assert_true(B.events[1].value == 2 && B.events[2].value == 7);
   vg_codec_free(c);
 }
@@ -318,17 +325,11 @@ static void json_fields_listed(void **state) {
   gap(&m, "}");
   item_end(&m);
   gap(&m, "\n");
-  assert_int_equal(dec(c, &m), VG_EDECODE);
   /* readings in the order of the listed fields, then count_as */
-  static const int ev[] = {0, 0, 0};
-  static const int rj[] = {0, 0, 0};
-  static const enum vg_reject_reason why[] = {VG_REJECT_NON_NUMERIC_VALUE,
-                                              VG_REJECT_MISSING_FIELD,
-                                              VG_REJECT_MISSING_FIELD};
-  expect(&m, ev, N(ev), rj, why, N(rj));
-  static const int fev[] = {1, 2, FIELD_ITEM};
-  static const int frj[] = {0, FIELD_EMPTY, 3};
-  expect_fields(&m, fev, N(fev), frj, N(frj));
+  check(c, &m, VG_EDECODE, INTS(0, 0, 0),
+        RJS({0, VG_REJECT_NON_NUMERIC_VALUE}, {0, VG_REJECT_MISSING_FIELD},
+            {0, VG_REJECT_MISSING_FIELD}));
+  expect_fields(&m, INTS(1, 2, FIELD_ITEM), INTS(0, FIELD_EMPTY, 3));
   assert_true(B.events[0].value == 12.5 && B.events[2].value == 1);
   /* a rejection of the whole item comes with no event of it, count_as
    * included */
@@ -338,13 +339,9 @@ static void json_fields_listed(void **state) {
   gap(&w, ",");
   item(&w, "{\"ts\":2,\"id\":\"s\\udc00\",\"no2\":1}");
   gap(&w, "]");
-  assert_int_equal(dec(c, &w), VG_EDECODE);
-  static const int rj2[] = {0, 1};
-  static const enum vg_reject_reason why2[] = {VG_REJECT_MISSING_TIME,
-                                               VG_REJECT_INVALID_UTF8_KEY};
-  expect(&w, NULL, 0, rj2, why2, N(rj2));
-  static const int frj2[] = {FIELD_ITEM, FIELD_ITEM};
-  expect_fields(&w, NULL, 0, frj2, N(frj2));
+  check(c, &w, VG_EDECODE, NONE,
+        RJS({0, VG_REJECT_MISSING_TIME}, {1, VG_REJECT_INVALID_UTF8_KEY}));
+  expect_fields(&w, NONE, INTS(FIELD_ITEM, FIELD_ITEM));
   vg_codec_free(c);
 }
 
@@ -354,22 +351,14 @@ static void json_fields_listed(void **state) {
 static void json_malformed_is_message(void **state) {
   (void)state;
   struct vg_codec_config cfg = {.format = VG_FORMAT_JSON};
-  struct vg_codec *c = mk(&cfg);
-  static const char *const cases[] = {
-      "[{\"time\":1,\"a\":1}:\"k\":5]",
-      "[{\"time\":1,\"a\":1}:\"k\":5,\"x\":\"y\",{\"time\":2,\"b\":2}]",
-      "[\"x\":\"y\",{\"time\":2,\"b\":2}]",
-      "[{\"time\":1,\"a\":1} {\"time\":2,\"b\":2}]",
+  static const struct level_case cases[] = {
+      {"[{\"time\":1,\"a\":1}:\"k\":5]", VG_REJECT_NOT_JSON},
+      {"[{\"time\":1,\"a\":1}:\"k\":5,\"x\":\"y\",{\"time\":2,\"b\":2}]",
+       VG_REJECT_NOT_JSON},
+      {"[\"x\":\"y\",{\"time\":2,\"b\":2}]", VG_REJECT_NOT_JSON},
+      {"[{\"time\":1,\"a\":1} {\"time\":2,\"b\":2}]", VG_REJECT_NOT_JSON},
   };
-  static const int rj[] = {ITEM_MSG};
-  static const enum vg_reject_reason why[] = {VG_REJECT_NOT_JSON};
-  for (size_t i = 0; i < N(cases); i++) {
-    struct msg m = {0};
-    gap(&m, cases[i]);
-    assert_int_equal(dec(c, &m), VG_EDECODE);
-    expect(&m, NULL, 0, rj, why, N(rj));
-  }
-  vg_codec_free(c);
+  message_level(&cfg, cases, N(cases));
 }
 
 static void json_message_level(void **state) {
@@ -377,11 +366,7 @@ static void json_message_level(void **state) {
   const char *fields[] = {"v"};
   struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .fields = fields,
                                 .n_fields = 1, .max_message_bytes = 64};
-  struct vg_codec *c = mk(&cfg);
-  static const struct {
-    const char *msg;
-    enum vg_reject_reason r;
-  } cases[] = {
+  static const struct level_case cases[] = {
       {"hello", VG_REJECT_NOT_JSON},
       {"  42 ", VG_REJECT_NOT_JSON},
       {"\"just a string\"", VG_REJECT_NOT_JSON},
@@ -395,14 +380,7 @@ static void json_message_level(void **state) {
        "{\"time\":4,\"v\":4}]",
        VG_REJECT_OVERSIZE},
   };
-  static const int rj[] = {ITEM_MSG};
-  for (size_t i = 0; i < N(cases); i++) {
-    struct msg m = {0};
-    gap(&m, cases[i].msg);
-    assert_int_equal(dec(c, &m), VG_EDECODE);
-    expect(&m, NULL, 0, rj, &cases[i].r, 1);
-  }
-  vg_codec_free(c);
+  message_level(&cfg, cases, N(cases));
 }
 
 /* ---- line protocol ------------------------------------------------------ */
@@ -426,13 +404,9 @@ static void influx_lines(void **state) {
   item(&m, "m s=\"only text\" 5");       /* 5 */
   gap(&m, "\n");
   item(&m, "m v=4 6\r");                 /* 6: a lone '\r' at the end */
-  assert_int_equal(dec(c, &m), VG_EDECODE);
-  static const int ev[] = {0, 0, 1, 2, 6};
-  static const int rj[] = {1, 3, 4, 5};
-  static const enum vg_reject_reason why[] = {
-      VG_REJECT_NAN_OR_INF, VG_REJECT_BAD_SYNTAX,
-      VG_REJECT_TIME_OUT_OF_RANGE, VG_REJECT_NO_FIELDS};
-  expect(&m, ev, N(ev), rj, why, N(rj));
+  check(c, &m, VG_EDECODE, INTS(0, 0, 1, 2, 6),
+        RJS({1, VG_REJECT_NAN_OR_INF}, {3, VG_REJECT_BAD_SYNTAX},
+            {4, VG_REJECT_TIME_OUT_OF_RANGE}, {5, VG_REJECT_NO_FIELDS}));
   assert_true(B.events[2].value == 1 && B.events[2].time_ns == 2);
   vg_codec_free(c);
 }
@@ -451,13 +425,10 @@ static void influx_terminators(void **state) {
   item(&m, "m v=1 1");
   gap(&m, "\r\n");
   item(&m, "m v=");
-  assert_int_equal(dec(c, &m), VG_EDECODE);
-  static const int ev[] = {2};
-  static const int rj[] = {0, 1, 3};
-  static const enum vg_reject_reason why[] = {
-      VG_REJECT_BAD_SYNTAX, VG_REJECT_BAD_SYNTAX, VG_REJECT_BAD_SYNTAX};
+  check(c, &m, VG_EDECODE, INTS(2),
+        RJS({0, VG_REJECT_BAD_SYNTAX}, {1, VG_REJECT_BAD_SYNTAX},
+            {3, VG_REJECT_BAD_SYNTAX}));
   assert_int_equal(B.n_rejects, 3);
-  expect(&m, ev, N(ev), rj, why, N(rj));
   assert_int_equal(B.rejects[0].offset, 2); /* the '\n' of "m\r\n" */
   assert_int_equal(B.rejects[1].offset, m.off[1] + m.n[1]);
   assert_int_equal(B.rejects[2].offset, m.len);
@@ -468,11 +439,7 @@ static void influx_terminators(void **state) {
   item(&s, "m s=\"c\r\nd\" x");
   gap(&s, "\r\n");
   item(&s, "m v=2 2");
-  assert_int_equal(dec(c, &s), VG_EDECODE);
-  static const int ev2[] = {0, 2};
-  static const int rj2[] = {1};
-  static const enum vg_reject_reason why2[] = {VG_REJECT_BAD_SYNTAX};
-  expect(&s, ev2, N(ev2), rj2, why2, N(rj2));
+  check(c, &s, VG_EDECODE, INTS(0, 2), RJS({1, VG_REJECT_BAD_SYNTAX}));
   vg_codec_free(c);
 }
 
@@ -480,25 +447,14 @@ static void influx_message_level(void **state) {
   (void)state;
   struct vg_codec_config cfg = {.format = VG_FORMAT_INFLUX,
                                 .max_message_bytes = 64};
-  struct vg_codec *c = mk(&cfg);
-  static const struct {
-    const char *msg;
-    enum vg_reject_reason r;
-  } cases[] = {
+  static const struct level_case cases[] = {
       {"", VG_REJECT_NO_FIELDS},
       {"\r\n  \n# only a comment\r\n", VG_REJECT_NO_FIELDS},
       {"m v=1 1\nm v=2 2\nm v=3 3\nm v=4 4\nm v=5 5\nm v=6 6\nm v=7 7\n"
        "m v=8 8\nm v=9 9\n",
        VG_REJECT_OVERSIZE},
   };
-  static const int rj[] = {ITEM_MSG};
-  for (size_t i = 0; i < N(cases); i++) {
-    struct msg m = {0};
-    gap(&m, cases[i].msg);
-    assert_int_equal(dec(c, &m), VG_EDECODE);
-    expect(&m, NULL, 0, rj, &cases[i].r, 1);
-  }
-  vg_codec_free(c);
+  message_level(&cfg, cases, N(cases));
 }
 
 /* A line's readings are its fields' key=value bytes, escapes and quotes
@@ -530,16 +486,10 @@ static void influx_fields(void **state) {
   item(&m, "m s=\"x\" 1");          /* 3: no_fields */
   gap(&m, "\n");
   item(&m, "m v=1 99999999999999999999"); /* 4: time_out_of_range */
-  assert_int_equal(dec(c, &m), VG_EDECODE);
-  static const int ev[] = {0, 0, 0, 1};
-  static const int rj[] = {0, 2, 3, 4};
-  static const enum vg_reject_reason why[] = {
-      VG_REJECT_NAN_OR_INF, VG_REJECT_BAD_SYNTAX, VG_REJECT_NO_FIELDS,
-      VG_REJECT_TIME_OUT_OF_RANGE};
-  expect(&m, ev, N(ev), rj, why, N(rj));
-  static const int fev[] = {0, 2, 3, 4};
-  static const int frj[] = {1, FIELD_ITEM, FIELD_ITEM, FIELD_ITEM};
-  expect_fields(&m, fev, N(fev), frj, N(frj));
+  check(c, &m, VG_EDECODE, INTS(0, 0, 0, 1),
+        RJS({0, VG_REJECT_NAN_OR_INF}, {2, VG_REJECT_BAD_SYNTAX},
+            {3, VG_REJECT_NO_FIELDS}, {4, VG_REJECT_TIME_OUT_OF_RANGE}));
+  expect_fields(&m, INTS(0, 2, 3, 4), INTS(1, FIELD_ITEM, FIELD_ITEM, FIELD_ITEM));
   assert_true(B.events[2].value == -1500 && B.events[3].value == 1);
   vg_codec_free(c);
 }
@@ -566,26 +516,19 @@ static void senml_records(void **state) {
   gap(&m, ",");
   item(&m, "{\"n\":\"h\",\"t\":2,\"v\":3}");                      /* 6 */
   gap(&m, "\n]\r\n");
-  assert_int_equal(dec(c, &m), VG_EDECODE);
-  static const int ev[] = {0, 6};
-  static const int rj[] = {1, 2, 3, 5};
-  static const enum vg_reject_reason why[] = {
-      VG_REJECT_NON_NUMERIC_VALUE, VG_REJECT_NOT_OBJECT, VG_REJECT_NOT_OBJECT,
-      VG_REJECT_NO_FIELDS};
-  expect(&m, ev, N(ev), rj, why, N(rj));
+  check(c, &m, VG_EDECODE, INTS(0, 6),
+        RJS({1, VG_REJECT_NON_NUMERIC_VALUE}, {2, VG_REJECT_NOT_OBJECT},
+            {3, VG_REJECT_NOT_OBJECT}, {5, VG_REJECT_NO_FIELDS}));
   /* a record is one reading: every range is its item */
-  static const int fev[] = {FIELD_ITEM, FIELD_ITEM};
-  static const int frj[] = {FIELD_ITEM, FIELD_ITEM, FIELD_ITEM, FIELD_ITEM};
-  expect_fields(&m, fev, N(fev), frj, N(frj));
+  expect_fields(&m, INTS(FIELD_ITEM, FIELD_ITEM),
+                INTS(FIELD_ITEM, FIELD_ITEM, FIELD_ITEM, FIELD_ITEM));
   assert_int_equal(B.events[1].time_ns, 1700000002 * NS);
   /* a single record object */
   struct msg o = {0};
   gap(&o, "  ");
   item(&o, "{\"n\":\"x\",\"v\":1}");
   gap(&o, " \r\n");
-  assert_int_equal(dec(c, &o), 0);
-  static const int ev2[] = {0};
-  expect(&o, ev2, N(ev2), NULL, NULL, 0);
+  check(c, &o, 0, INTS(0), NONE);
   vg_codec_free(c);
 }
 
@@ -593,37 +536,14 @@ static void senml_message_level(void **state) {
   (void)state;
   struct vg_codec_config cfg = {.format = VG_FORMAT_SENML,
                                 .max_message_bytes = 32};
-  struct vg_codec *c = mk(&cfg);
-  static const struct {
-    const char *msg;
-    enum vg_reject_reason r;
-  } cases[] = {
+  static const struct level_case cases[] = {
       {"nope", VG_REJECT_NOT_JSON},
       {"3", VG_REJECT_NOT_JSON},
       {"[{\"n\":\"a\",\"v\":1}", VG_REJECT_TRUNCATED},
       {" [] ", VG_REJECT_NO_FIELDS},
       {"[{\"n\":\"a\",\"v\":1},{\"n\":\"b\",\"v\":2}]", VG_REJECT_OVERSIZE},
   };
-  static const int rj[] = {ITEM_MSG};
-  for (size_t i = 0; i < N(cases); i++) {
-    struct msg m = {0};
-    gap(&m, cases[i].msg);
-    assert_int_equal(dec(c, &m), VG_EDECODE);
-    expect(&m, NULL, 0, rj, &cases[i].r, 1);
-  }
-  vg_codec_free(c);
-}
-
-static int setup(void **state) {
-  (void)state;
-  vg_event_batch_init(&B);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  vg_event_batch_release(&B);
-  return 0;
+  message_level(&cfg, cases, N(cases));
 }
 
 int vg_test_codec_items(void) {
@@ -641,5 +561,6 @@ int vg_test_codec_items(void) {
       cmocka_unit_test(senml_records),
       cmocka_unit_test(senml_message_level),
   };
-  return cmocka_run_group_tests_name("codec_items", tests, setup, teardown);
+  return cmocka_run_group_tests_name("codec_items", tests, codec_setup,
+                                    codec_teardown);
 }

@@ -29,15 +29,45 @@ static const char *header(rd_kafka_message_t *msg, const char *name, char *buf,
   return buf;
 }
 
-static void letters_carry_bytes_and_provenance(void **state) {
-  (void)state;
-  struct mock m;
+/* A dead-letter producer to topic "vigie.dead" (vg_deadletter_new's
+ * arguments start and seen); the test fails if it cannot be made. */
+static struct vg_deadletter *dl_new(const struct vg_kafka_conf *kc,
+                                    const struct vg_kafka_positions *start,
+                                    struct vg_deadletter_seen *seen) {
   char err[512];
-  mock_start(&m, "vigie.dead", 1);
-  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
   struct vg_deadletter *d;
-  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", NULL, NULL, &d, err, sizeof err),
-                   0);
+  assert_int_equal(vg_deadletter_new(kc, "vigie.dead", start, seen, &d, err, sizeof err), 0);
+  return d;
+}
+
+/* The mock broker with the dead-letter topic, and a configuration to reach
+ * it (a test may add properties). */
+struct dlfx {
+  struct mock m;
+  struct vg_kafka_conf kc;
+};
+
+static int dl_setup(void **state) {
+  struct dlfx *x = calloc(1, sizeof *x);
+  if (!x)
+    return -1;
+  mock_start(&x->m, "vigie.dead", 1);
+  x->kc = (struct vg_kafka_conf){.brokers = x->m.bootstrap};
+  *state = x;
+  return 0;
+}
+
+static int dl_teardown(void **state) {
+  struct dlfx *x = *state;
+  mock_stop(&x->m);
+  free(x);
+  return 0;
+}
+
+static void letters_carry_bytes_and_provenance(void **state) {
+  struct dlfx *x = *state;
+  char err[512];
+  struct vg_deadletter *d = dl_new(&x->kc, NULL, NULL);
   struct vg_kafka_msg src[3] = {
       {.topic = "air-quality",
        .partition = 2,
@@ -67,15 +97,7 @@ static void letters_carry_bytes_and_provenance(void **state) {
   vg_deadletter_free(d);
 
   /* read them back with a plain librdkafka consumer */
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", m.bootstrap, err, sizeof err);
-  rd_kafka_conf_set(conf, "group.id", "t", err, sizeof err);
-  rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, "vigie.dead", 0)->offset =
-      RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_assign(c, l);
-  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_t *c = mock_consumer(x->m.bootstrap, "vigie.dead", 1);
   for (int i = 0; i < 3;) {
     rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 5000);
     assert_non_null(msg);
@@ -102,22 +124,16 @@ static void letters_carry_bytes_and_provenance(void **state) {
     rd_kafka_message_destroy(msg);
     i++;
   }
-  rd_kafka_consumer_close(c);
-  rd_kafka_destroy(c);
-  mock_stop(&m);
+  mock_consumer_free(c);
 }
 
 static void unwritable_topic_fails_the_flush(void **state) {
-  (void)state;
-  struct mock m;
+  struct dlfx *x = *state;
   char err[512] = "";
-  mock_start(&m, "vigie.dead", 1);
   const char *props[] = {"message.timeout.ms", "1500", "log_level", "0", NULL};
-  struct vg_kafka_conf kc = {.brokers = m.bootstrap, .properties = props};
-  struct vg_deadletter *d;
-  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", NULL, NULL, &d, err, sizeof err),
-                   0);
-  rd_kafka_mock_broker_set_down(m.mc, 1);
+  x->kc.properties = props;
+  struct vg_deadletter *d = dl_new(&x->kc, NULL, NULL);
+  rd_kafka_mock_broker_set_down(x->m.mc, 1);
   struct vg_kafka_msg src = {.topic = "t", .payload = "x", .len = 1};
   assert_int_equal(vg_deadletter_send(d, &src, "not_json", 0, NULL), 0);
   int rc = vg_deadletter_flush(d, 15000, err, sizeof err);
@@ -126,39 +142,33 @@ static void unwritable_topic_fails_the_flush(void **state) {
   assert_non_null(
       strstr(err, "1 dead letters could not be written to topic \"vigie.dead\""));
   vg_deadletter_free(d);
-  mock_stop(&m);
 }
 
-/* Every dead letter of topic (one partition) as "topic/partition/offset"
- * lines, in order, into out. Returns how many. */
-static int read_all(const char *bootstrap, const char *topic, char *out, size_t size) {
+/* How many dead letters topic (one partition) holds, read back from its
+ * start; *end (may be NULL) is where the scan ended. */
+static int read_all(const char *bootstrap, const char *topic, int64_t *end_off) {
   char err[256];
   struct vg_kafka_conf kc = {.brokers = bootstrap};
   struct vg_kafka_positions from = {1, (int64_t[]){0}}, end;
   struct vg_deadletter_seen *seen;
-  (void)out;
-  (void)size;
   assert_int_equal(
       vg_deadletter_scan(&kc, topic, &from, 10000, &seen, &end, err, sizeof err), 0);
   int n = (int)vg_deadletter_seen_count(seen);
   assert_int_equal(end.n, 1);
   assert_true(end.off[0] >= n);
+  if (end_off)
+    *end_off = end.off[0];
   vg_deadletter_seen_free(seen);
   vg_kafka_positions_release(&end);
   return n;
 }
 
 static void tail_is_read_back_and_not_written_again(void **state) {
-  (void)state;
-  struct mock m;
+  struct dlfx *x = *state;
   char err[512];
-  mock_start(&m, "vigie.dead", 1);
-  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
-  struct vg_deadletter *d;
   /* a first producer writes 3 dead letters and "crashes" before its epoch
    * is committed: the committed positions are the start (offset 0) */
-  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", NULL, NULL, &d, err, sizeof err),
-                   0);
+  struct vg_deadletter *d = dl_new(&x->kc, NULL, NULL);
   struct vg_kafka_msg src[4];
   for (int i = 0; i < 4; i++)
     src[i] = (struct vg_kafka_msg){
@@ -176,7 +186,7 @@ static void tail_is_read_back_and_not_written_again(void **state) {
   /* the restart reads the tail from the committed positions and finds them */
   struct vg_kafka_positions committed = {1, (int64_t[]){0}}, end;
   struct vg_deadletter_seen *seen;
-  assert_int_equal(vg_deadletter_scan(&kc, "vigie.dead", &committed, 10000, &seen, &end,
+  assert_int_equal(vg_deadletter_scan(&x->kc, "vigie.dead", &committed, 10000, &seen, &end,
                                       err, sizeof err),
                    0);
   assert_int_equal(vg_deadletter_seen_count(seen), 3);
@@ -185,8 +195,7 @@ static void tail_is_read_back_and_not_written_again(void **state) {
   assert_false(vg_deadletter_seen_has(seen, "other", 1, 11));
   assert_int_equal(end.off[0], 3);
   /* the replay of the epoch rejects the same 4 messages: 3 are skipped */
-  assert_int_equal(vg_deadletter_new(&kc, "vigie.dead", &end, seen, &d, err, sizeof err),
-                   0);
+  d = dl_new(&x->kc, &end, seen);
   for (int i = 0; i < 4; i++)
     assert_int_equal(vg_deadletter_send(d, &src[i], "not_json", 0, NULL), i < 3 ? 1 : 0);
   assert_int_equal(vg_deadletter_flush(d, 10000, err, sizeof err), 0);
@@ -194,21 +203,15 @@ static void tail_is_read_back_and_not_written_again(void **state) {
   vg_deadletter_free(d);
   vg_deadletter_seen_free(seen);
   vg_kafka_positions_release(&end);
-  assert_int_equal(read_all(m.bootstrap, "vigie.dead", NULL, 0), 4);
-  mock_stop(&m);
+  assert_int_equal(read_all(x->m.bootstrap, "vigie.dead", NULL), 4);
 }
 
 static void fatal_error_is_recovered_without_duplicates(void **state) {
-  (void)state;
-  struct mock m;
+  struct dlfx *x = *state;
   char err[512];
-  mock_start(&m, "vigie.dead", 1);
-  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
   struct vg_kafka_positions start = {1, (int64_t[]){0}};
-  struct vg_deadletter *d;
   setenv("VIGIE_TEST_FATAL_DEADLETTER", "3", 1);
-  assert_int_equal(
-      vg_deadletter_new(&kc, "vigie.dead", &start, NULL, &d, err, sizeof err), 0);
+  struct vg_deadletter *d = dl_new(&x->kc, &start, NULL);
   unsetenv("VIGIE_TEST_FATAL_DEADLETTER");
   struct vg_kafka_msg src = {.topic = "aq", .partition = 0, .payload = "bad", .len = 3};
   for (int i = 0; i < 6; i++) {
@@ -229,16 +232,9 @@ static void fatal_error_is_recovered_without_duplicates(void **state) {
   assert_int_equal(vg_deadletter_flush(d, 10000, err, sizeof err), 0);
   vg_deadletter_free(d);
   /* each of the 7 once */
-  struct vg_kafka_positions from = {1, (int64_t[]){0}}, end;
-  struct vg_deadletter_seen *seen;
-  assert_int_equal(
-      vg_deadletter_scan(&kc, "vigie.dead", &from, 10000, &seen, &end, err, sizeof err),
-      0);
-  assert_int_equal(vg_deadletter_seen_count(seen), 7);
-  assert_int_equal(end.off[0], 7);
-  vg_deadletter_seen_free(seen);
-  vg_kafka_positions_release(&end);
-  mock_stop(&m);
+  int64_t end;
+  assert_int_equal(read_all(x->m.bootstrap, "vigie.dead", &end), 7);
+  assert_int_equal(end, 7);
 }
 
 static void rejected_header_round_trip(void **state) {
@@ -279,12 +275,15 @@ static void rejected_header_round_trip(void **state) {
   assert_int_equal(vg_rejected_parse(buf, n, p, 2, &np), VG_EDECODE);
 }
 
+/* A test on the mock broker, which it has to itself. */
+#define DL_TEST(f) cmocka_unit_test_setup_teardown(f, dl_setup, dl_teardown)
+
 int vg_test_ingest_deadletter(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(letters_carry_bytes_and_provenance),
-      cmocka_unit_test(unwritable_topic_fails_the_flush),
-      cmocka_unit_test(tail_is_read_back_and_not_written_again),
-      cmocka_unit_test(fatal_error_is_recovered_without_duplicates),
+      DL_TEST(letters_carry_bytes_and_provenance),
+      DL_TEST(unwritable_topic_fails_the_flush),
+      DL_TEST(tail_is_read_back_and_not_written_again),
+      DL_TEST(fatal_error_is_recovered_without_duplicates),
       cmocka_unit_test(rejected_header_round_trip),
   };
   return cmocka_run_group_tests_name("ingest_deadletter", tests, NULL, NULL);

@@ -182,23 +182,60 @@ static struct vg_api *api_over(struct fx *f, char *xdir, size_t size) {
   return api;
 }
 
+/* An export folder, made and empty, over the fixture's API; its registry,
+ * and the options of an exporter run by hand writing plain files. */
+struct xfolder {
+  char dir[128];
+  struct vg_api *api;
+  struct vg_metrics *m;
+  struct vg_exportdir_opts o;
+};
+
+static void xfolder_start(struct fx *f, struct xfolder *xf) {
+  xf->api = api_over(f, xf->dir, sizeof xf->dir);
+  assert_int_equal(vg_metrics_new(&xf->m), 0);
+  xf->o = (struct vg_exportdir_opts){.api = xf->api, .dir = xf->dir, .metrics = xf->m,
+                                     .no_thread = 1, .filew_flags = VG_FILEW_PLAIN};
+  assert_int_equal(mkdir(xf->dir, 0755), 0);
+}
+
+/* Writes text into the file dir/name. */
+static void put_file(const char *dir, const char *name, const char *text) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *w = fopen(path, "w");
+  assert_non_null(w);
+  fputs(text, w);
+  fclose(w);
+}
+
+/* The file of dataset id in format fmt in xdir, which holds what the API
+ * exports; *flen its length. */
+static char *file_as_exported(struct vg_api *api, const char *xdir, const char *id, int fmt,
+                              size_t *flen) {
+  char path[256];
+  size_t blen = 0;
+  snprintf(path, sizeof path, "%s/%s.%s", xdir, id, fmt == VG_DS_CSV ? "csv" : "json");
+  char *file = slurp(path, flen), *body = export_body(api, id, fmt, &blen);
+  assert_non_null(file);
+  assert_int_equal(*flen, blen);
+  assert_memory_equal(file, body, *flen);
+  free(body);
+  return file;
+}
+
 static void export_folder(void **state) {
   struct fx *f = *state;
-  char err[512], xdir[128], path[256];
-  struct vg_api *api = api_over(f, xdir, sizeof xdir);
-  struct vg_metrics *m;
-  assert_int_equal(vg_metrics_new(&m), 0);
-  struct vg_exportdir_opts o = {.api = api, .dir = xdir, .metrics = m, .no_thread = 1,
-                                .filew_flags = VG_FILEW_PLAIN};
+  char err[512], path[256];
+  struct xfolder xf;
+  xfolder_start(f, &xf);
+  struct vg_api *api = xf.api;
+  struct vg_metrics *m = xf.m;
+  const char *xdir = xf.dir;
   /* a temporary file a crash left behind goes at start */
-  assert_int_equal(mkdir(xdir, 0755), 0);
-  snprintf(path, sizeof path, "%s/.passages-jour.csv.tmp.a1b2c3", xdir);
-  FILE *left = fopen(path, "w");
-  assert_non_null(left);
-  fputs("half a file", left);
-  fclose(left);
+  put_file(xdir, ".passages-jour.csv.tmp.a1b2c3", "half a file");
   struct vg_exportdir *x;
-  assert_int_equal(vg_exportdir_new(&o, &x, err, sizeof err), 0);
+  assert_int_equal(vg_exportdir_new(&xf.o, &x, err, sizeof err), 0);
   size_t written;
   assert_int_equal(vg_exportdir_run_once(x, &written), 0);
   assert_int_equal(written, 6); /* three datasets, CSV and JSON each */
@@ -206,18 +243,13 @@ static void export_folder(void **state) {
   static const char *const ids[] = {"passages-heure", "passages-jour", "passages-final"};
   for (int i = 0; i < 3; i++)
     for (int fmt = VG_DS_CSV; fmt <= VG_DS_JSON; fmt++) {
-      size_t flen = 0, blen = 0;
-      snprintf(path, sizeof path, "%s/%s.%s", xdir, ids[i], fmt == VG_DS_CSV ? "csv" : "json");
-      char *file = slurp(path, &flen), *body = export_body(api, ids[i], fmt, &blen);
-      assert_non_null(file);
-      assert_int_equal(flen, blen);
-      assert_memory_equal(file, body, flen);
+      size_t flen = 0;
+      char *file = file_as_exported(api, xdir, ids[i], fmt, &flen);
       if (fmt == VG_DS_CSV)
         assert_memory_equal(file, "\xEF\xBB\xBF" "start_datetime;", 18);
       else
         assert_true(file[0] == '[' && flen >= 2 && memcmp(file + flen - 2, "]\n", 2) == 0);
       free(file);
-      free(body);
     }
   /* nothing changed: nothing rewritten */
   assert_int_equal(vg_exportdir_run_once(x, &written), 0);
@@ -287,23 +319,17 @@ static void reload_with(struct vg_api *api, const char *from, const char *tail) 
  * dataset defined again gets its files back. */
 static void export_folder_follows_the_datasets(void **state) {
   struct fx *f = *state;
-  char err[512], xdir[128], path[256];
-  struct vg_api *api = api_over(f, xdir, sizeof xdir);
-  struct vg_metrics *m;
-  assert_int_equal(vg_metrics_new(&m), 0);
-  struct vg_exportdir_opts o = {.api = api, .dir = xdir, .metrics = m, .no_thread = 1,
-                                .filew_flags = VG_FILEW_PLAIN};
-  assert_int_equal(mkdir(xdir, 0755), 0);
+  char err[512];
+  struct xfolder xf;
+  xfolder_start(f, &xf);
+  struct vg_api *api = xf.api;
+  struct vg_metrics *m = xf.m;
+  const char *xdir = xf.dir;
   static const char *const mine[] = {"LISEZMOI.txt", "ancien-jeu.csv", "ancien-jeu.json"};
-  for (size_t i = 0; i < 3; i++) {
-    snprintf(path, sizeof path, "%s/%s", xdir, mine[i]);
-    FILE *w = fopen(path, "w");
-    assert_non_null(w);
-    fputs("the operator's", w);
-    fclose(w);
-  }
+  for (size_t i = 0; i < 3; i++)
+    put_file(xdir, mine[i], "the operator's");
   struct vg_exportdir *x;
-  assert_int_equal(vg_exportdir_new(&o, &x, err, sizeof err), 0);
+  assert_int_equal(vg_exportdir_new(&xf.o, &x, err, sizeof err), 0);
   size_t written;
   assert_int_equal(vg_exportdir_run_once(x, &written), 0);
   assert_int_equal(written, 6);
@@ -329,14 +355,8 @@ static void export_folder_follows_the_datasets(void **state) {
     assert_true(exists(xdir, mine[i]));
   assert_true(exists(xdir, "passages-heure.csv") && exists(xdir, "passages-heure.json"));
   for (int fmt = VG_DS_CSV; fmt <= VG_DS_JSON; fmt++) {
-    size_t flen = 0, blen = 0;
-    snprintf(path, sizeof path, "%s/passages-finale.%s", xdir, fmt == VG_DS_CSV ? "csv" : "json");
-    char *file = slurp(path, &flen), *body = export_body(api, "passages-finale", fmt, &blen);
-    assert_non_null(file);
-    assert_int_equal(flen, blen);
-    assert_memory_equal(file, body, flen);
-    free(file);
-    free(body);
+    size_t flen = 0;
+    free(file_as_exported(api, xdir, "passages-finale", fmt, &flen));
   }
   /* a look with nothing new: nothing written, nothing removed */
   assert_int_equal(vg_exportdir_run_once(x, &written), 0);

@@ -26,17 +26,7 @@
 /* Reads n messages from both partitions; checks each against the truth of
  * the fixture and that no window appears twice. */
 static void check_topic(struct mock *m, struct fx *f, size_t n) {
-  char err[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", m->bootstrap, err, sizeof err);
-  rd_kafka_conf_set(conf, "group.id", "t", err, sizeof err);
-  rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
-  for (int p = 0; p < 2; p++)
-    rd_kafka_topic_partition_list_add(l, "vigie.rollups", p)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_assign(c, l);
-  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_t *c = mock_consumer(m->bootstrap, "vigie.rollups", 2);
   char **seen = calloc(n, sizeof *seen);
   size_t nhours = 0;
   for (size_t i = 0; i < n;) {
@@ -88,38 +78,46 @@ static void check_topic(struct mock *m, struct fx *f, size_t n) {
   for (size_t j = 0; j < n; j++)
     free(seen[j]);
   free(seen);
-  rd_kafka_consumer_close(c);
-  rd_kafka_destroy(c);
+  mock_consumer_free(c);
 }
 
-/* The mock broker with the rollup topic, the store's zone, a registry. */
-static void env_start(struct mock *m, struct vg_tz **tz, struct vg_metrics **met) {
+/* A publisher's surroundings: the mock broker with the rollup topic, the
+ * store's zone, a registry, and the options of a publisher over the
+ * fixture's store in batches of 97 (which a test may change). */
+struct env {
+  struct mock m;
+  struct vg_tz *tz;
+  struct vg_metrics *met;
+  struct vg_kafka_conf kc;
+  struct vg_rollup_opts o;
+};
+
+/* props: the producer's extra librdkafka properties (NULL: none). */
+static void env_start(struct env *e, struct fx *f, const char **props) {
   char err[256];
-  mock_start(m, "vigie.rollups", 2);
-  assert_int_equal(vg_tz_load("UTC", tz, err, sizeof err), 0);
-  assert_int_equal(vg_metrics_new(met), 0);
+  mock_start(&e->m, "vigie.rollups", 2);
+  assert_int_equal(vg_tz_load("UTC", &e->tz, err, sizeof err), 0);
+  assert_int_equal(vg_metrics_new(&e->met), 0);
+  e->kc = (struct vg_kafka_conf){.brokers = e->m.bootstrap, .properties = props};
+  e->o = (struct vg_rollup_opts){.client = vg_engine_rollup_client(&e->kc), .topic = "vigie.rollups", .store = f->st,
+                                 .tz = e->tz, .metrics = e->met, .batch = 97};
 }
 
-static void env_stop(struct mock *m, struct vg_tz *tz, struct vg_metrics *met) {
-  vg_metrics_free(met);
-  vg_tz_free(tz);
-  mock_stop(m);
+static void env_stop(struct env *e) {
+  vg_metrics_free(e->met);
+  vg_tz_free(e->tz);
+  mock_stop(&e->m);
 }
 
 static void every_record_on_the_topic(void **state) {
   struct fx *f = *state;
-  struct mock m;
-  struct vg_tz *tz;
-  struct vg_metrics *met;
+  struct env e;
   char err[512];
-  env_start(&m, &tz, &met);
-  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
   /* small batches: the cursor moves batch by batch */
-  struct vg_rollup_opts o = {.client = vg_engine_rollup_client(&kc),
-                             .topic = "vigie.rollups", .store = f->st,
-                             .tz = tz, .metrics = met, .batch = 97};
+  env_start(&e, f, NULL);
+  struct vg_metrics *met = e.met;
   struct vg_rollup *p;
-  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  assert_int_equal(vg_rollup_new(&e.o, &p, err, sizeof err), 0);
   assert_int_equal(vg_rollup_wait(p, f->nemit, 30000), 0);
   assert_int_equal(vg_rollup_cursor(p), f->nemit);
   vg_rollup_free(p);
@@ -128,47 +126,43 @@ static void every_record_on_the_topic(void **state) {
       f->nemit);
   assert_int_equal(atomic_load(&vg_metrics_gauge(met, "vigie_rollup_backlog", "", NULL)->v),
                    0);
-  check_topic(&m, f, f->nemit);
-  env_stop(&m, tz, met);
+  check_topic(&e.m, f, f->nemit);
+  env_stop(&e);
 }
 
 static void broker_down_cursor_waits(void **state) {
   struct fx *f = *state;
-  struct mock m;
-  struct vg_tz *tz;
-  struct vg_metrics *met;
+  struct env e;
   char err[512];
-  env_start(&m, &tz, &met);
   const char *props[] = {"message.timeout.ms", "1500", "log_level", "0", NULL};
-  struct vg_kafka_conf kc = {.brokers = m.bootstrap, .properties = props};
-  rd_kafka_mock_broker_set_down(m.mc, 1);
-  /* resumes from a stored cursor: the first 10 records were published */
-  struct vg_rollup_opts o = {.client = vg_engine_rollup_client(&kc),
-                             .topic = "vigie.rollups", .store = f->st,
-                             .tz = tz, .metrics = met, .cursor = 10};
+  env_start(&e, f, props);
+  rd_kafka_mock_broker_set_down(e.m.mc, 1);
+  /* resumes from a stored cursor: the first 10 records were published;
+   * batches of the default size */
+  e.o.cursor = 10;
+  e.o.batch = 0;
   struct vg_rollup *p;
-  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  assert_int_equal(vg_rollup_new(&e.o, &p, err, sizeof err), 0);
   /* the broker does not answer: the wait gives up once an attempt failed */
   assert_int_equal(vg_rollup_wait(p, f->nemit, 20000), VG_EKAFKA);
   assert_int_equal(vg_rollup_wait(p, f->nemit, 20000), VG_EKAFKA);
   assert_int_equal(vg_rollup_cursor(p), 10);
-  struct vg_gauge *backlog = vg_metrics_gauge(met, "vigie_rollup_backlog", "", NULL);
+  struct vg_gauge *backlog = vg_metrics_gauge(e.met, "vigie_rollup_backlog", "", NULL);
   assert_int_equal(atomic_load(&backlog->v), (int64_t)f->nemit - 10);
-  rd_kafka_mock_broker_set_up(m.mc, 1);
+  rd_kafka_mock_broker_set_up(e.m.mc, 1);
   assert_int_equal(vg_rollup_wait(p, f->nemit, 30000), 0);
   assert_int_equal(atomic_load(&backlog->v), 0);
   vg_rollup_free(p);
   /* at least once: the topic holds every record from the cursor on */
-  check_topic(&m, f, f->nemit - 10);
-  env_stop(&m, tz, met);
+  check_topic(&e.m, f, f->nemit - 10);
+  env_stop(&e);
 }
 
-/* The store keeps the positions a read-back begins at with the cursor. */
-static void commit_positions(struct fx *f, uint64_t epoch, int64_t p0, int64_t p1) {
+/* Commits epoch with the publisher's positions pos as its blob. */
+static void commit_blob(struct fx *f, uint64_t epoch, const struct vg_kafka_positions *pos) {
   char err[256];
   uint8_t buf[64];
-  struct vg_kafka_positions pos = {2, (int64_t[]){p0, p1}};
-  size_t len = vg_kafka_positions_encode("vigie.rollups", &pos, buf, sizeof buf);
+  size_t len = vg_kafka_positions_encode("vigie.rollups", pos, buf, sizeof buf);
   assert_true(len <= sizeof buf);
   struct vg_store_blob b = {VG_ROLLUP_BLOB, buf, len};
   struct vg_store_epoch ep = {.epoch = epoch, .watermark_ns = INT64_MIN, .blobs = &b,
@@ -176,11 +170,15 @@ static void commit_positions(struct fx *f, uint64_t epoch, int64_t p0, int64_t p
   assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
 }
 
+/* The store keeps the positions a read-back begins at with the cursor. */
+static void commit_positions(struct fx *f, uint64_t epoch, int64_t p0, int64_t p1) {
+  struct vg_kafka_positions pos = {2, (int64_t[]){p0, p1}};
+  commit_blob(f, epoch, &pos);
+}
+
 /* What the writer does for a publisher that keeps positions: once it read
  * the topic back, its positions go into the store, then it may produce. */
 static void keep_positions(struct fx *f, struct vg_rollup *p, uint64_t epoch) {
-  char err[256];
-  uint8_t buf[64];
   uint64_t cursor, gen = 0;
   struct vg_kafka_positions pos;
   for (int i = 0; i < 200; i++) {
@@ -191,12 +189,8 @@ static void keep_positions(struct fx *f, struct vg_rollup *p, uint64_t epoch) {
     usleep(50000);
   }
   assert_true(gen > 0);
-  size_t len = vg_kafka_positions_encode("vigie.rollups", &pos, buf, sizeof buf);
+  commit_blob(f, epoch, &pos);
   vg_kafka_positions_release(&pos);
-  struct vg_store_blob b = {VG_ROLLUP_BLOB, buf, len};
-  struct vg_store_epoch ep = {.epoch = epoch, .watermark_ns = INT64_MIN, .blobs = &b,
-                              .nblobs = 1};
-  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
   vg_rollup_kept(p, gen);
 }
 
@@ -204,18 +198,13 @@ static void keep_positions(struct fx *f, struct vg_rollup *p, uint64_t epoch) {
  * the topic back and produces nothing twice. */
 static void crash_before_the_cursor_is_kept(void **state) {
   struct fx *f = *state;
-  struct mock m;
-  struct vg_tz *tz;
-  struct vg_metrics *met;
+  struct env e;
   char err[512];
-  env_start(&m, &tz, &met);
+  env_start(&e, f, NULL);
   commit_positions(f, 2, 0, 0); /* what the last commit said: cursor 0 at 0, 0 */
-  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
-  struct vg_rollup_opts o = {.client = vg_engine_rollup_client(&kc),
-                             .topic = "vigie.rollups", .store = f->st,
-                             .tz = tz, .metrics = met, .batch = 97, .keep_positions = 1};
+  e.o.keep_positions = 1;
   struct vg_rollup *p;
-  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  assert_int_equal(vg_rollup_new(&e.o, &p, err, sizeof err), 0);
   /* nothing is produced before the positions are kept */
   usleep(300000);
   assert_int_equal(vg_rollup_cursor(p), 0);
@@ -229,7 +218,7 @@ static void crash_before_the_cursor_is_kept(void **state) {
   assert_int_equal(pos.off[0] + pos.off[1], (int64_t)f->nemit);
   vg_kafka_positions_release(&pos);
   vg_rollup_free(p); /* "crashes": nothing of its cursor is persisted */
-  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  assert_int_equal(vg_rollup_new(&e.o, &p, err, sizeof err), 0);
   keep_positions(f, p, 4);
   assert_int_equal(vg_rollup_wait(p, f->nemit, 30000), 0);
   assert_int_equal(vg_rollup_skipped(p), f->nemit);
@@ -239,24 +228,18 @@ static void crash_before_the_cursor_is_kept(void **state) {
   assert_int_equal(pos.off[0] + pos.off[1], (int64_t)f->nemit);
   vg_kafka_positions_release(&pos);
   vg_rollup_free(p);
-  check_topic(&m, f, f->nemit);
-  env_stop(&m, tz, met);
+  check_topic(&e.m, f, f->nemit);
+  env_stop(&e);
 }
 
 static void fatal_error_recovered_once_each(void **state) {
   struct fx *f = *state;
-  struct mock m;
-  struct vg_tz *tz;
-  struct vg_metrics *met;
+  struct env e;
   char err[512];
-  env_start(&m, &tz, &met);
-  struct vg_kafka_conf kc = {.brokers = m.bootstrap};
-  struct vg_rollup_opts o = {.client = vg_engine_rollup_client(&kc),
-                             .topic = "vigie.rollups", .store = f->st,
-                             .tz = tz, .metrics = met, .batch = 97};
+  env_start(&e, f, NULL);
   struct vg_rollup *p;
   setenv("VIGIE_TEST_FATAL_ROLLUP", "150", 1); /* inside the second batch */
-  assert_int_equal(vg_rollup_new(&o, &p, err, sizeof err), 0);
+  assert_int_equal(vg_rollup_new(&e.o, &p, err, sizeof err), 0);
   unsetenv("VIGIE_TEST_FATAL_ROLLUP");
   int rc;
   for (int tries = 0; (rc = vg_rollup_wait(p, f->nemit, 30000)) != 0 && tries < 10; tries++)
@@ -264,8 +247,8 @@ static void fatal_error_recovered_once_each(void **state) {
   assert_int_equal(rc, 0);
   assert_int_equal(vg_rollup_recovered(p), 1);
   vg_rollup_free(p);
-  check_topic(&m, f, f->nemit);
-  env_stop(&m, tz, met);
+  check_topic(&e.m, f, f->nemit);
+  env_stop(&e);
 }
 
 static int first_seq(const struct vg_store_emit *e, void *ctx) {
@@ -302,15 +285,16 @@ static void store_keeps_the_cursor(void **state) {
   vg_store_reader_end(r);
 }
 
+/* Every test of the group runs over a publication store of its own. */
+#define PUB_TEST(f) cmocka_unit_test_setup_teardown(f, pub_setup, pub_teardown)
+
 int vg_test_publish_rollpub(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(every_record_on_the_topic, pub_setup, pub_teardown),
-      cmocka_unit_test_setup_teardown(broker_down_cursor_waits, pub_setup, pub_teardown),
-      cmocka_unit_test_setup_teardown(store_keeps_the_cursor, pub_setup, pub_teardown),
-      cmocka_unit_test_setup_teardown(crash_before_the_cursor_is_kept, pub_setup,
-                                      pub_teardown),
-      cmocka_unit_test_setup_teardown(fatal_error_recovered_once_each, pub_setup,
-                                      pub_teardown),
+      PUB_TEST(every_record_on_the_topic),
+      PUB_TEST(broker_down_cursor_waits),
+      PUB_TEST(store_keeps_the_cursor),
+      PUB_TEST(crash_before_the_cursor_is_kept),
+      PUB_TEST(fatal_error_recovered_once_each),
   };
   return cmocka_run_group_tests_name("publish_rollpub", tests, NULL, NULL);
 }

@@ -59,25 +59,28 @@ static void routes_and_errors(void **state) {
   uint16_t port = vg_http_port(h);
   assert_true(port > 0);
 
-  char *r = ask(port, "GET /healthz?who=ops HTTP/1.0\r\n\r\n");
-  assert_non_null(strstr(r, "HTTP/1.1 200"));
-  assert_non_null(strstr(r, "\r\n\r\nexact /healthz for ops"));
-  free(r);
-  r = ask(port, "GET /api/explore/v2.1/catalog HTTP/1.0\r\n\r\n");
-  assert_non_null(strstr(r, "prefix /api/explore/v2.1/catalog for nobody"));
-  free(r);
-  r = ask(port, "GET /healthzz HTTP/1.0\r\n\r\n");
-  assert_non_null(strstr(r, "HTTP/1.1 404"));
-  assert_non_null(strstr(r, "\"error_code\":\"NotFound\""));
-  free(r);
-  r = ask(port, "POST /healthz HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc");
-  assert_non_null(strstr(r, "HTTP/1.1 405"));
-  assert_non_null(strstr(r, "Allow: GET, HEAD"));
-  free(r);
-  r = ask(port, "HEAD /healthz HTTP/1.0\r\n\r\n");
-  assert_non_null(strstr(r, "HTTP/1.1 200"));
-  assert_null(strstr(r, "exact")); /* no body for HEAD */
-  free(r);
+  /* each request, what its answer holds and what it does not */
+  static const struct {
+    const char *request, *has[2], *lacks;
+  } cases[] = {
+      {"GET /healthz?who=ops HTTP/1.0\r\n\r\n",
+       {"HTTP/1.1 200", "\r\n\r\nexact /healthz for ops"}, NULL},
+      {"GET /api/explore/v2.1/catalog HTTP/1.0\r\n\r\n",
+       {"prefix /api/explore/v2.1/catalog for nobody", NULL}, NULL},
+      {"GET /healthzz HTTP/1.0\r\n\r\n", {"HTTP/1.1 404", "\"error_code\":\"NotFound\""}, NULL},
+      {"POST /healthz HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc",
+       {"HTTP/1.1 405", "Allow: GET, HEAD"}, NULL},
+      {"HEAD /healthz HTTP/1.0\r\n\r\n", {"HTTP/1.1 200", NULL}, "exact"}, /* no body */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *r = ask(port, cases[i].request);
+    for (int k = 0; k < 2; k++)
+      if (cases[i].has[k])
+        assert_non_null(strstr(r, cases[i].has[k]));
+    if (cases[i].lacks)
+      assert_null(strstr(r, cases[i].lacks));
+    free(r);
+  }
 
   /* the same port again: a clear error naming the address */
   char busy[64];

@@ -12,7 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "testutil.h"
 #include "vigie/acc.h"
 #include "vigie/calendar.h"
 #include "vigie/store.h"
@@ -137,6 +142,98 @@ static inline int st_writer_commit(struct vg_agg *a, struct vg_store *st, uint64
   if (evicted)
     *evicted += n;
   return 0;
+}
+
+/* The seed of a randomized test: $VIGIE_TEST_SEED, or else the time, printed
+ * so that a failing run can be replayed. */
+static inline uint64_t st_seed(void) {
+  const char *seed = getenv("VIGIE_TEST_SEED");
+  uint64_t rng = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
+  print_message("seed %llu (VIGIE_TEST_SEED replays it)\n", (unsigned long long)rng);
+  return rng;
+}
+
+/* fork() with a pipe for the child's 8-byte reports: the child (0 returned)
+ * gets the write end in *fd, the parent the child's pid and the read end. */
+static inline pid_t st_fork_reporter(int *fd) {
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  close(fds[pid == 0 ? 0 : 1]);
+  *fd = fds[pid == 0 ? 1 : 0];
+  return pid;
+}
+
+/* Waits for the child pid and returns its wait status. With kill_after_ns
+ * > 0 the child is first sent SIGKILL after a random pause below
+ * kill_after_ns; with must_die it must have died of that signal. */
+static inline int st_reap(pid_t pid, uint64_t *rng, long kill_after_ns, int must_die) {
+  if (kill_after_ns > 0) {
+    struct timespec ts = {0, (long)(st_rng(rng) % (uint64_t)kill_after_ns)};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  if (must_die)
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  return status;
+}
+
+/* Windows read from the store compared with a reference engine's: exact
+ * counts, min and max (and revisions, with `revisions`), sums within tol. */
+struct st_ref_ctx {
+  const struct vg_windows *ref;
+  size_t n, bad;
+  double tol;
+  int revisions;
+};
+
+static inline int st_against_reference(const struct vg_wentry *w, void *ctx) {
+  struct st_ref_ctx *c = ctx;
+  const struct vg_wentry *m = vg_windows_get(c->ref, w->series, (enum vg_res)w->res, w->start);
+  c->n++;
+  if (!m || (c->revisions && m->revision != w->revision) ||
+      m->acc.st.count != w->acc.st.count || m->acc.st.min != w->acc.st.min ||
+      m->acc.st.max != w->acc.st.max ||
+      vg_rel_diff(vg_stats_sum(&m->acc.st), vg_stats_sum(&w->acc.st)) > c->tol) {
+    if (c->bad++ < 5)
+      print_message("window series %llu res %u start %lld: rev %u/%u count %llu/%llu\n",
+                    (unsigned long long)w->series, w->res, (long long)w->start,
+                    m ? m->revision : 0, w->revision,
+                    m ? (unsigned long long)m->acc.st.count : 0ULL,
+                    (unsigned long long)w->acc.st.count);
+  }
+  return 0;
+}
+
+/* Reads the windows of series 1..nser at every resolution, starts in
+ * [from_s, to_s), through cb; every read must succeed. */
+static inline void st_read_series(struct vg_store_reader *r, uint64_t nser, int64_t from_s,
+                                  int64_t to_s, int (*cb)(const struct vg_wentry *, void *),
+                                  void *ctx) {
+  char err[256];
+  for (uint64_t id = 1; id <= nser; id++)
+    for (uint8_t res = 0; res < 3; res++)
+      assert_int_equal(vg_store_read_range(r, id, res, from_s, to_s, cb, ctx, err, sizeof err),
+                       0);
+}
+
+/* Options of an engine of one worker over nparts partitions as the store
+ * tests run it: minute base windows, 10 s out of order, windows idle after
+ * idle_ns, lateness_s of lateness and ten years of retention. */
+static inline struct vg_agg_opts st_agg_opts(uint32_t nparts, int64_t idle_ns,
+                                             int64_t lateness_s) {
+  return (struct vg_agg_opts){
+      .nworkers = 1,
+      .nparts = nparts,
+      .base_s = 60,
+      .ooo_ns = 10 * 1000000000LL,
+      .idle_ns = idle_ns,
+      .win = {.lateness_s = lateness_s,
+              .retention_s = {3650LL * 86400, 3650LL * 86400, 3650LL * 86400},
+              .acc = VG_ACC_OPTS_DEFAULT}};
 }
 
 #endif

@@ -79,21 +79,31 @@ static int range_window(const struct vg_wentry *w, void *ctx) {
   return 0;
 }
 
+/* Range reads of every series and resolution give each window of win once,
+ * at segment precision, latest revision, in time order. */
+static void read_every_range(struct vg_store_reader *r, const struct vg_windows *win,
+                             int64_t t0) {
+  char err[256];
+  size_t total = 0;
+  for (uint64_t id = 1; id <= NSER; id++)
+    for (uint8_t res = 0; res < 3; res++) {
+      struct range_ctx rc = {win, 0, 0, INT64_MIN};
+      assert_int_equal(vg_store_read_range(r, id, res, t0 / S - 86400, t0 / S + 2 * 86400,
+                                           range_window, &rc, err, sizeof err),
+                       0);
+      assert_int_equal(rc.bad, 0);
+      total += rc.n;
+    }
+  assert_int_equal(total, win->t.n);
+}
+
 static void engine_windows_survive_the_store(void **state) {
   (void)state;
   char dir[] = "/tmp/vigie-aggstore-XXXXXX";
   assert_non_null(mkdtemp(dir));
   struct vg_tz *tz = NULL;
   assert_int_equal(vg_tz_load("Europe/Paris", &tz, NULL, 0), 0);
-  struct vg_agg_opts o = {.nworkers = 1,
-                          .nparts = NPART,
-                          .base_s = 60,
-                          .ooo_ns = 10 * S,
-                          .idle_ns = 3600 * S,
-                          .win = {.lateness_s = 300,
-                                  .retention_s = {3650LL * 86400, 3650LL * 86400,
-                                                  3650LL * 86400},
-                                  .acc = VG_ACC_OPTS_DEFAULT}};
+  struct vg_agg_opts o = st_agg_opts(NPART, 3600 * S, 300);
   o.win.acc.quantiles = 1;
   o.win.acc.distinct = 1;
   struct vg_agg *a;
@@ -173,17 +183,7 @@ static void engine_windows_survive_the_store(void **state) {
     assert_int_equal(vg_store_position(r, "air", p, &sp), 0);
     assert_int_equal(sp.next_offset, vg_agg_position(a, p).next_offset);
   }
-  size_t total = 0;
-  for (uint64_t id = 1; id <= NSER; id++)
-    for (uint8_t res = 0; res < 3; res++) {
-      struct range_ctx rc = {win, 0, 0, INT64_MIN};
-      assert_int_equal(vg_store_read_range(r, id, res, t0 / S - 86400, t0 / S + 2 * 86400,
-                                           range_window, &rc, err, sizeof err),
-                       0);
-      assert_int_equal(rc.bad, 0);
-      total += rc.n;
-    }
-  assert_int_equal(total, win->t.n);
+  read_every_range(r, win, t0);
   vg_store_reader_end(r);
 
   /* the writer lets go of its final windows and every pending one is
@@ -208,17 +208,7 @@ static void engine_windows_survive_the_store(void **state) {
   assert_int_equal(ss.open_windows, win->t.n - nev);
   assert_true(ss.segments > 0);
   assert_int_equal(vg_store_reader_begin(st, &r), 0);
-  total = 0;
-  for (uint64_t id = 1; id <= NSER; id++)
-    for (uint8_t res = 0; res < 3; res++) {
-      struct range_ctx rc = {win, 0, 0, INT64_MIN};
-      assert_int_equal(vg_store_read_range(r, id, res, t0 / S - 86400, t0 / S + 2 * 86400,
-                                           range_window, &rc, err, sizeof err),
-                       0);
-      assert_int_equal(rc.bad, 0);
-      total += rc.n;
-    }
-  assert_int_equal(total, win->t.n);
+  read_every_range(r, win, t0);
   vg_store_reader_end(r);
   vg_store_close(st);
   free(open);
@@ -234,28 +224,6 @@ static void engine_windows_survive_the_store(void **state) {
  * bumps its revision. A reference engine fed the same events keeps
  * everything in memory: the store ends up with the same windows (exact
  * counts, min, max, revisions; sums within 1e-12), after a restart too. */
-struct ref_ctx {
-  const struct vg_windows *ref;
-  size_t n, bad;
-};
-
-static int against_reference(const struct vg_wentry *w, void *ctx) {
-  struct ref_ctx *c = ctx;
-  const struct vg_wentry *m = vg_windows_get(c->ref, w->series, (enum vg_res)w->res, w->start);
-  c->n++;
-  if (!m || m->revision != w->revision || m->acc.st.count != w->acc.st.count ||
-      m->acc.st.min != w->acc.st.min || m->acc.st.max != w->acc.st.max ||
-      vg_rel_diff(vg_stats_sum(&m->acc.st), vg_stats_sum(&w->acc.st)) > 1e-12) {
-    if (c->bad++ < 5)
-      print_message("window series %llu res %u start %lld: rev %u/%u count %llu/%llu\n",
-                    (unsigned long long)w->series, w->res, (long long)w->start,
-                    m ? m->revision : 0, w->revision,
-                    m ? (unsigned long long)m->acc.st.count : 0ULL,
-                    (unsigned long long)w->acc.st.count);
-  }
-  return 0;
-}
-
 static size_t loads, loads_found;
 
 static int counting_loader(void *store, uint64_t series, uint8_t res, int64_t start,
@@ -272,15 +240,7 @@ static void evicted_windows_revise_through_the_loader(void **state) {
   assert_non_null(mkdtemp(dir));
   struct vg_tz *tz = NULL;
   assert_int_equal(vg_tz_load("Europe/Paris", &tz, NULL, 0), 0);
-  struct vg_agg_opts o = {.nworkers = 1,
-                          .nparts = NPART,
-                          .base_s = 60,
-                          .ooo_ns = 10 * S,
-                          .idle_ns = 3600 * S,
-                          .win = {.lateness_s = 120,
-                                  .retention_s = {3650LL * 86400, 3650LL * 86400,
-                                                  3650LL * 86400},
-                                  .acc = VG_ACC_OPTS_DEFAULT}};
+  struct vg_agg_opts o = st_agg_opts(NPART, 3600 * S, 120);
   struct vg_agg *ref, *a;
   char err[256];
   assert_int_equal(vg_agg_new(tz, &o, 0, &ref, err, sizeof err), 0);
@@ -334,12 +294,8 @@ static void evicted_windows_revise_through_the_loader(void **state) {
     }
     struct vg_store_reader *r;
     assert_int_equal(vg_store_reader_begin(st, &r), 0);
-    struct ref_ctx c = {rw, 0, 0};
-    for (uint64_t id = 1; id <= NSER; id++)
-      for (uint8_t res = 0; res < 3; res++)
-        assert_int_equal(vg_store_read_range(r, id, res, t0 / S - 86400, t0 / S + 2 * 86400,
-                                             against_reference, &c, err, sizeof err),
-                         0);
+    struct st_ref_ctx c = {rw, 0, 0, 1e-12, 1};
+    st_read_series(r, NSER, t0 / S - 86400, t0 / S + 2 * 86400, st_against_reference, &c);
     vg_store_reader_end(r);
     assert_int_equal(c.bad, 0);
     assert_int_equal(c.n, rw->t.n);

@@ -436,35 +436,23 @@ static void kill9_keeps_windows_and_fingerprints_together(void **state) {
   (void)state;
   char dir[] = "/tmp/vigie-dupcrash-XXXXXX";
   assert_non_null(mkdtemp(dir));
-  const char *seed = getenv("VIGIE_TEST_SEED");
-  uint64_t rng = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-  print_message("seed %llu (VIGIE_TEST_SEED replays it)\n", (unsigned long long)rng);
+  uint64_t rng = st_seed();
   int64_t upto = 0;
   for (int round = 0; round < 12; round++) {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      close(fds[0]);
-      crash_child(dir, fds[1]);
-    }
-    close(fds[1]);
+    int fd;
+    pid_t pid = st_fork_reporter(&fd);
+    if (pid == 0)
+      crash_child(dir, fd);
     int64_t k, last = upto;
     int want = 4 + (int)(st_rng(&rng) % 9);
     for (int i = 0; i < want; i++) {
-      assert_int_equal(read(fds[0], &k, sizeof k), sizeof k);
+      assert_int_equal(read(fd, &k, sizeof k), sizeof k);
       last = k;
     }
-    struct timespec ts = {0, (long)(st_rng(&rng) % 4000000)};
-    nanosleep(&ts, NULL);
-    kill(pid, SIGKILL);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    while (read(fds[0], &k, sizeof k) == sizeof k)
+    st_reap(pid, &rng, 4000000, 1);
+    while (read(fd, &k, sizeof k) == sizeof k)
       last = k;
-    close(fds[0]);
+    close(fd);
     upto = verify(dir);
     /* what the child reported is durable; the epoch in flight may be too */
     assert_true(upto == last || upto == last + PER_EPOCH);

@@ -39,15 +39,7 @@ static struct vg_agg_event event_of(uint32_t part, int64_t i) {
 }
 
 static struct vg_agg_opts agg_opts(void) {
-  return (struct vg_agg_opts){.nworkers = 1,
-                              .nparts = NPART,
-                              .base_s = 60,
-                              .ooo_ns = 10 * S,
-                              .idle_ns = INT64_MAX / 4,
-                              .win = {.lateness_s = 120,
-                                      .retention_s = {3650LL * 86400, 3650LL * 86400,
-                                                  3650LL * 86400},
-                                      .acc = VG_ACC_OPTS_DEFAULT}};
+  return st_agg_opts(NPART, INT64_MAX / 4, 120);
 }
 
 struct restore_pos {
@@ -124,66 +116,32 @@ static int consumer(const char *dir, int fd, struct vg_tz *tz) {
   return 0;
 }
 
-struct ref_ctx {
-  const struct vg_windows *ref;
-  size_t n, bad;
-};
-
-static int against_reference(const struct vg_wentry *w, void *ctx) {
-  struct ref_ctx *c = ctx;
-  const struct vg_wentry *m = vg_windows_get(c->ref, w->series, (enum vg_res)w->res, w->start);
-  c->n++;
-  if (!m || m->acc.st.count != w->acc.st.count || m->acc.st.min != w->acc.st.min ||
-      m->acc.st.max != w->acc.st.max ||
-      vg_rel_diff(vg_stats_sum(&m->acc.st), vg_stats_sum(&w->acc.st)) > 1e-9) {
-    if (c->bad++ < 5)
-      print_message("series %llu res %u start %lld: count %llu (reference %llu)\n",
-                    (unsigned long long)w->series, w->res, (long long)w->start,
-                    (unsigned long long)w->acc.st.count,
-                    m ? (unsigned long long)m->acc.st.count : 0ULL);
-  }
-  return 0;
-}
-
 static void kill9_then_resume_counts_every_event_once(void **state) {
   (void)state;
   char dir[] = "/tmp/vigie-exactly-XXXXXX";
   assert_non_null(mkdtemp(dir));
   struct vg_tz *tz = NULL;
   assert_int_equal(vg_tz_load("Europe/Paris", &tz, NULL, 0), 0);
-  const char *seed = getenv("VIGIE_TEST_SEED");
-  uint64_t rng = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-  print_message("seed %llu (VIGIE_TEST_SEED replays it)\n", (unsigned long long)rng);
+  uint64_t rng = st_seed();
   int kills = 0;
   for (int life = 0;; life++) {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      close(fds[0]);
-      _exit(consumer(dir, fds[1], tz));
-    }
-    close(fds[1]);
+    int fd;
+    pid_t pid = st_fork_reporter(&fd);
+    if (pid == 0)
+      _exit(consumer(dir, fd, tz));
     int last_life = life >= 10;
     int want = last_life ? -1 : 1 + (int)(st_rng(&rng) % 8);
     uint64_t k;
     int got = 0, ended = 0;
     while (want < 0 || got < want) {
-      if (read(fds[0], &k, sizeof k) != sizeof k) {
+      if (read(fd, &k, sizeof k) != sizeof k) {
         ended = 1;
         break;
       }
       got++;
     }
-    if (!ended) {
-      struct timespec ts = {0, (long)(st_rng(&rng) % 5000000)};
-      nanosleep(&ts, NULL);
-      kill(pid, SIGKILL);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    close(fds[0]);
+    int status = st_reap(pid, &rng, ended ? 0 : 5000000, 0);
+    close(fd);
     if (WIFSIGNALED(status)) {
       assert_int_equal(WTERMSIG(status), SIGKILL);
       kills++;
@@ -216,12 +174,8 @@ static void kill9_then_resume_counts_every_event_once(void **state) {
   assert_int_equal(vg_store_open(&so, &st, err, sizeof err), 0);
   struct vg_store_reader *r;
   assert_int_equal(vg_store_reader_begin(st, &r), 0);
-  struct ref_ctx c = {vg_agg_windows(ref), 0, 0};
-  for (uint64_t id = 1; id <= NSER; id++)
-    for (uint8_t res = 0; res < 3; res++)
-      assert_int_equal(vg_store_read_range(r, id, res, T0 / S - 2 * 86400, T0 / S + 2 * 86400,
-                                           against_reference, &c, err, sizeof err),
-                       0);
+  struct st_ref_ctx c = {vg_agg_windows(ref), 0, 0, 1e-9, 0};
+  st_read_series(r, NSER, T0 / S - 2 * 86400, T0 / S + 2 * 86400, st_against_reference, &c);
   for (uint32_t p = 0; p < NPART; p++) {
     struct vg_store_pos sp;
     assert_int_equal(vg_store_position(r, "src", p, &sp), 0);

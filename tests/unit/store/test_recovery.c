@@ -133,37 +133,25 @@ static void kill9_at_random_moments(void **state) {
   (void)state;
   char dir[] = "/tmp/vigie-recovery-XXXXXX";
   assert_non_null(mkdtemp(dir));
-  const char *seed = getenv("VIGIE_TEST_SEED");
-  uint64_t rng = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-  print_message("seed %llu (VIGIE_TEST_SEED replays it)\n", (unsigned long long)rng);
+  uint64_t rng = st_seed();
   uint64_t epoch = 0;
   for (int round = 0; round < 20; round++) {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      close(fds[0]);
-      child(dir, epoch, fds[1]);
-    }
-    close(fds[1]);
+    int fd;
+    pid_t pid = st_fork_reporter(&fd);
+    if (pid == 0)
+      child(dir, epoch, fd);
     /* let it commit a few epochs, then kill it at a random instant */
     uint64_t last = epoch, k;
     int want = 1 + (int)(st_rng(&rng) % 4);
     for (int i = 0; i < want; i++) {
-      ssize_t n = read(fds[0], &k, sizeof k);
+      ssize_t n = read(fd, &k, sizeof k);
       assert_int_equal(n, sizeof k);
       last = k;
     }
-    struct timespec ts = {0, (long)(st_rng(&rng) % 3000000)};
-    nanosleep(&ts, NULL);
-    kill(pid, SIGKILL);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    while (read(fds[0], &k, sizeof k) == sizeof k)
+    st_reap(pid, &rng, 3000000, 1);
+    while (read(fd, &k, sizeof k) == sizeof k)
       last = k;
-    close(fds[0]);
+    close(fd);
     /* reported epochs are durable; the one being committed may or may not be */
     epoch = verify(dir, last, last + 1);
   }

@@ -34,15 +34,22 @@ static void free_windows(struct vg_wentry *w, size_t n) {
   free(w);
 }
 
+/* The segment of key holding p[0..n) with codec; *len its size. */
+static uint8_t *encode(const struct vg_seg_key *key, const struct vg_wentry *const *p, size_t n,
+                       unsigned codec, size_t *len) {
+  uint8_t *buf;
+  assert_int_equal(vg_seg_encode(key, p, n, codec, &buf, len), 0);
+  return buf;
+}
+
 static void roundtrip_codec(unsigned codec, int sketches, size_t n) {
   struct vg_wentry *w = make_day(n, sketches, codec * 7 + (uint64_t)sketches);
   const struct vg_wentry **p = calloc(n ? n : 1, sizeof *p);
   for (size_t i = 0; i < n; i++)
     p[i] = &w[i];
   struct vg_seg_key key = {SERIES, VG_RES_BASE, SPAN0};
-  uint8_t *buf;
   size_t len;
-  assert_int_equal(vg_seg_encode(&key, p, n, codec, &buf, &len), 0);
+  uint8_t *buf = encode(&key, p, n, codec, &len);
   struct vg_segment s;
   char err[256];
   assert_int_equal(vg_seg_decode(buf, len, &key, &s, err, sizeof err), 0);
@@ -99,9 +106,8 @@ static void roundtrip_awkward_values(void **state) {
   struct vg_seg_key key = {SERIES, VG_RES_DAY, vg_seg_span(VG_RES_DAY, w[0].start)};
   assert_int_equal(key.span_start, w[0].start);
   for (unsigned codec = 0; codec < 4; codec++) {
-    uint8_t *buf;
     size_t len;
-    assert_int_equal(vg_seg_encode(&key, p, n, codec, &buf, &len), 0);
+    uint8_t *buf = encode(&key, p, n, codec, &len);
     struct vg_segment s;
     char err[256];
     int rc = vg_seg_decode(buf, len, &key, &s, err, sizeof err);
@@ -136,9 +142,8 @@ static void corruption_is_detected(void **state) {
     p[i] = &w[i];
   struct vg_seg_key key = {SERIES, VG_RES_BASE, SPAN0};
   for (unsigned codec = 0; codec < 4; codec++) {
-    uint8_t *buf;
     size_t len;
-    assert_int_equal(vg_seg_encode(&key, p, n, codec, &buf, &len), 0);
+    uint8_t *buf = encode(&key, p, n, codec, &len);
     struct vg_segment s;
     char err[256];
     size_t step = len > 4000 ? 7 : 1; /* bit flips at (nearly) every byte */

@@ -663,6 +663,55 @@ static void retention_moves_its_generation(void **state) {
     vg_acc_release(&w[i].acc);
 }
 
+/* Opens the store's LMDB environment directly (the store closed). */
+static MDB_env *raw_env(struct fx *f) {
+  vg_store_close(f->st);
+  f->st = NULL;
+  MDB_env *env;
+  assert_int_equal(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 10);
+  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+  return env;
+}
+
+/* Damages, behind the store's back, the first row of its sub-database db:
+ * damage() changes the row's bytes in place and returns its new length.
+ * The store is reopened after. */
+static void damage_first_row(struct fx *f, const char *db,
+                             size_t (*damage)(uint8_t *row, size_t len)) {
+  MDB_env *env = raw_env(f);
+  MDB_txn *txn;
+  MDB_dbi dbi, meta;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+  assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+  assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+  uint8_t *copy = malloc(v.mv_size);
+  memcpy(copy, v.mv_data, v.mv_size);
+  MDB_val nv = {damage(copy, v.mv_size), copy};
+  assert_int_equal(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT), 0);
+  mdb_cursor_close(cur);
+  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+  free(copy);
+  reopen(f);
+}
+
+/* Loading the store fails with VG_ECORRUPT; err says why. */
+static void load_is_corrupt(struct fx *f, char *err, size_t errsize) {
+  struct vg_store_state s;
+  assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, errsize), VG_ECORRUPT);
+  print_message("expected error: %s\n", err);
+}
+
+static size_t flip_middle_bit(uint8_t *row, size_t len) {
+  row[len / 2] ^= 0x10;
+  return len;
+}
+
 /* Damages one stored segment behind the store's back: the range read fails
  * with VG_ECORRUPT naming the series and the span; other series read. */
 static void corrupt_segment_is_reported(void **state) {
@@ -678,34 +727,7 @@ static void corrupt_segment_is_reported(void **state) {
   struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = 2, .series = ser,
                               .nseries = 1, .flush = 1};
   commit(f, &ep);
-  vg_store_close(f->st);
-  f->st = NULL;
-
-  MDB_env *env;
-  MDB_txn *txn;
-  MDB_dbi dbi;
-  MDB_cursor *cur;
-  MDB_val k, v;
-  assert_int_equal(mdb_env_create(&env), 0);
-  mdb_env_set_maxdbs(env, 8);
-  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
-  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-  assert_int_equal(mdb_dbi_open(txn, "seg", 0, &dbi), 0);
-  assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
-  assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0); /* series 21 */
-  uint8_t *copy = malloc(v.mv_size);
-  memcpy(copy, v.mv_data, v.mv_size);
-  copy[v.mv_size / 2] ^= 0x10;
-  MDB_val nv = {v.mv_size, copy};
-  assert_int_equal(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT), 0);
-  mdb_cursor_close(cur);
-  MDB_dbi meta;
-  assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-  assert_int_equal(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
-  free(copy);
-
-  reopen(f);
+  damage_first_row(f, "seg", flip_middle_bit); /* series 21 */
   struct range *r = calloc(1, sizeof *r);
   struct vg_store_reader *rd;
   char err[512];
@@ -732,15 +754,14 @@ static void corrupt_segment_is_reported(void **state) {
   vg_acc_release(&w[1].acc);
 }
 
-/* Opens the store's LMDB environment directly (the store closed). */
-static MDB_env *raw_env(struct fx *f) {
-  vg_store_close(f->st);
-  f->st = NULL;
-  MDB_env *env;
-  assert_int_equal(mdb_env_create(&env), 0);
-  mdb_env_set_maxdbs(env, 10);
-  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
-  return env;
+static size_t damage_stats_and_truncate(uint8_t *row, size_t len) {
+  row[20] = 0xee; /* inside the accumulator's stats encoding */
+  return len - 3; /* and truncated */
+}
+
+static size_t count_three_of_two(uint8_t *row, size_t len) {
+  row[1] = 3; /* three windows said, two there */
+  return len;
 }
 
 /* A damaged open row stops the reload with an error naming the window. */
@@ -754,29 +775,9 @@ static void corrupt_open_row_is_reported(void **state) {
   const struct vg_wentry *p = &w;
   struct vg_store_epoch ep = {.epoch = 1, .open = &p, .nopen = 1};
   commit(f, &ep);
-  MDB_env *env = raw_env(f);
-  MDB_txn *txn;
-  MDB_dbi dbi;
-  MDB_cursor *cur;
-  MDB_val k, v;
-  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-  assert_int_equal(mdb_dbi_open(txn, "open", 0, &dbi), 0);
-  assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
-  assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
-  uint8_t *copy = malloc(v.mv_size);
-  memcpy(copy, v.mv_data, v.mv_size);
-  copy[20] = 0xee; /* inside the accumulator's stats encoding */
-  MDB_val nv = {v.mv_size - 3, copy}; /* and truncated */
-  assert_int_equal(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT), 0);
-  mdb_cursor_close(cur);
-  assert_int_equal(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
-  free(copy);
-  reopen(f);
+  damage_first_row(f, "open", damage_stats_and_truncate);
   char err[256];
-  struct vg_store_state s;
-  assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), VG_ECORRUPT);
-  print_message("expected error: %s\n", err);
+  load_is_corrupt(f, err, sizeof err);
   assert_non_null(strstr(err, "series 77"));
   assert_non_null(strstr(err, "starting at 2024-10-04T00:00:00Z"));
   vg_acc_release(&w.acc);
@@ -795,29 +796,9 @@ static void corrupt_block_is_reported(void **state) {
   const struct vg_wentry *p[] = {&w[0], &w[1]};
   struct vg_store_epoch ep = {.epoch = 1, .open = p, .nopen = 2};
   commit(f, &ep);
-  MDB_env *env = raw_env(f);
-  MDB_txn *txn;
-  MDB_dbi dbi;
-  MDB_cursor *cur;
-  MDB_val k, v;
-  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-  assert_int_equal(mdb_dbi_open(txn, "blk", 0, &dbi), 0);
-  assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
-  assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
-  uint8_t *copy = malloc(v.mv_size);
-  memcpy(copy, v.mv_data, v.mv_size);
-  copy[1] = 3; /* three windows said, two there */
-  MDB_val nv = {v.mv_size, copy};
-  assert_int_equal(mdb_cursor_put(cur, &k, &nv, MDB_CURRENT), 0);
-  mdb_cursor_close(cur);
-  assert_int_equal(mdb_txn_commit(txn), 0);
-  mdb_env_close(env);
-  free(copy);
-  reopen(f);
+  damage_first_row(f, "blk", count_three_of_two);
   char err[256];
-  struct vg_store_state s;
-  assert_int_equal(vg_store_load(f->st, NULL, NULL, NULL, &s, err, sizeof err), VG_ECORRUPT);
-  print_message("expected error: %s\n", err);
+  load_is_corrupt(f, err, sizeof err);
   assert_non_null(strstr(err, "series 78"));
   assert_non_null(strstr(err, "hour starting at 2024-10-04T01:00:00Z"));
   struct range *r = calloc(1, sizeof *r);
@@ -943,14 +924,9 @@ static void format_1_is_upgraded(void **state) {
 static void foreign_format_is_refused(void **state) {
   struct fx *f = *state;
   reopen(f);
-  vg_store_close(f->st);
-  f->st = NULL;
-  MDB_env *env;
+  MDB_env *env = raw_env(f);
   MDB_txn *txn;
   MDB_dbi dbi;
-  assert_int_equal(mdb_env_create(&env), 0);
-  mdb_env_set_maxdbs(env, 8);
-  assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
   assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
   assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
   uint8_t v[8] = {99};
@@ -1083,23 +1059,26 @@ static void disk_full_is_reported_and_recovers(void **state) {
   assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Every test of the group runs in a store directory of its own. */
+#define FX_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int vg_test_store_db(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(commit_and_reload, setup, teardown),
-      cmocka_unit_test_setup_teardown(seal_revise_and_read, setup, teardown),
-      cmocka_unit_test_setup_teardown(sealing_in_batches, setup, teardown),
-      cmocka_unit_test_setup_teardown(big_shuffled_epoch, setup, teardown),
-      cmocka_unit_test_setup_teardown(map_growth_and_limit, setup, teardown),
-      cmocka_unit_test_setup_teardown(retention_in_small_transactions, setup, teardown),
-      cmocka_unit_test_setup_teardown(retention_moves_its_generation, setup, teardown),
-      cmocka_unit_test_setup_teardown(retention_floors_the_watermark, setup, teardown),
-      cmocka_unit_test_setup_teardown(corrupt_segment_is_reported, setup, teardown),
-      cmocka_unit_test_setup_teardown(corrupt_open_row_is_reported, setup, teardown),
-      cmocka_unit_test_setup_teardown(corrupt_block_is_reported, setup, teardown),
-      cmocka_unit_test_setup_teardown(format_1_is_upgraded, setup, teardown),
-      cmocka_unit_test_setup_teardown(foreign_format_is_refused, setup, teardown),
-      cmocka_unit_test_setup_teardown(readonly_process_reads, setup, teardown),
-      cmocka_unit_test_setup_teardown(disk_full_is_reported_and_recovers, setup, teardown),
+      FX_TEST(commit_and_reload),
+      FX_TEST(seal_revise_and_read),
+      FX_TEST(sealing_in_batches),
+      FX_TEST(big_shuffled_epoch),
+      FX_TEST(map_growth_and_limit),
+      FX_TEST(retention_in_small_transactions),
+      FX_TEST(retention_moves_its_generation),
+      FX_TEST(retention_floors_the_watermark),
+      FX_TEST(corrupt_segment_is_reported),
+      FX_TEST(corrupt_open_row_is_reported),
+      FX_TEST(corrupt_block_is_reported),
+      FX_TEST(format_1_is_upgraded),
+      FX_TEST(foreign_format_is_refused),
+      FX_TEST(readonly_process_reads),
+      FX_TEST(disk_full_is_reported_and_recovers),
   };
   return cmocka_run_group_tests_name("store_db", tests, NULL, NULL);
 }
