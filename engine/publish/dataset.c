@@ -246,50 +246,6 @@ int vg_dataset_coords(const struct vg_dataset *ds, const char *entity, double *l
 
 /* ---- series ---------------------------------------------------------------- */
 
-int vg_series_key_split(const char *k, size_t len, char *metric, size_t msize,
-                        int (*cb)(const char *name, const char *value, void *ctx),
-                        void *ctx) {
-  char name[256], value[1024];
-  size_t i = 0;
-  while (i < len && k[i] != '{')
-    i++;
-  snprintf(metric, msize, "%.*s", (int)i, k);
-  if (i == len)
-    return 0;
-  i++;
-  while (i < len && k[i] != '}') {
-    size_t s = i;
-    while (i < len && k[i] != '=')
-      i++;
-    if (i - s >= sizeof name || i + 1 >= len || k[i + 1] != '"')
-      return -EINVAL;
-    memcpy(name, k + s, i - s);
-    name[i - s] = 0;
-    i += 2;
-    size_t o = 0;
-    while (i < len && k[i] != '"') {
-      char c = k[i++];
-      if (c == '\\' && i < len) {
-        c = k[i++];
-        if (c == 'n')
-          c = '\n';
-      }
-      if (o + 1 < sizeof value)
-        value[o++] = c;
-    }
-    value[o] = 0;
-    if (i >= len)
-      return -EINVAL;
-    i++;
-    if (i < len && k[i] == ',')
-      i++;
-    int rc = cb ? cb(name, value, ctx) : 0;
-    if (rc)
-      return rc;
-  }
-  return i < len ? 0 : -EINVAL;
-}
-
 struct pick {
   const struct vg_dataset *ds;
   struct vg_dataset_series_list *l;

@@ -1,10 +1,9 @@
 /*
  * Row formatting for publication (publish.h): shortest round-trip numbers,
- * RFC 4180 CSV fields, JSON strings, ISO 8601 instants with a zone's offset
- * and the parsing of time arguments. Calendar arithmetic uses the
- * days-from-civil algorithm over the proleptic Gregorian calendar (eras of
- * 400 years), so no libc time function and no TZ environment is involved:
- * the zone is always the vg_tz passed in.
+ * RFC 4180 CSV fields, JSON strings and the parsing of time arguments.
+ * Calendar arithmetic (civil days, ISO 8601 instants) is calendar.h's, so no
+ * libc time function and no TZ environment is involved: the zone is always
+ * the vg_tz passed in.
  */
 #include "vigie/publish.h"
 
@@ -297,56 +296,6 @@ int vg_json_string(FILE *out, const char *s, size_t len) {
       return -EIO;
   }
   return putc('"', out) == EOF ? -EIO : 0;
-}
-
-int64_t vg_days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  unsigned yoe = (unsigned)(y - era * 400);
-  unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
-void vg_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX]) {
-  int32_t off = vg_tz_offset_at(tz, t_s);
-  int64_t local = t_s + off;
-  int64_t days = vg_floor_div(local, 86400);
-  int64_t sec = local - days * 86400;
-  int64_t y;
-  unsigned m, d;
-  vg_civil_from_days(days, &y, &m, &d);
-  int32_t a = off < 0 ? -off : off;
-  if (y < 0 || y > 9999) /* rare: let printf widen the year */
-    return (size_t)snprintf(buf, VG_FMT_ISO_MAX,
-                            "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d%c%02d:%02d", y, m, d,
-                            (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60),
-                            off < 0 ? '-' : '+', (int)(a / 3600), (int)(a / 60 % 60));
-  /* YYYY-MM-DDTHH:MM:SS+hh:mm without printf: it is on every row */
-  static const char tmpl[] = "0000-00-00T00:00:00+00:00";
-  unsigned f[] = {(unsigned)(y / 100), (unsigned)(y % 100), m, d, (unsigned)(sec / 3600),
-                  (unsigned)(sec / 60 % 60), (unsigned)(sec % 60), (unsigned)(a / 3600),
-                  (unsigned)(a / 60 % 60)};
-  static const unsigned char at[] = {0, 2, 5, 8, 11, 14, 17, 20, 23};
-  memcpy(buf, tmpl, sizeof tmpl);
-  for (int i = 0; i < 9; i++) {
-    buf[at[i]] = (char)('0' + f[i] / 10);
-    buf[at[i] + 1] = (char)('0' + f[i] % 10);
-  }
-  buf[19] = off < 0 ? '-' : '+';
-  return sizeof tmpl - 1;
 }
 
 __attribute__((format(printf, 3, 4))) static int bad(char *errstr, size_t size,

@@ -4,6 +4,7 @@
  * changes of Australia/Lord_Howe and Asia/Kathmandu's +05:45, against
  * expectations computed with Python's zoneinfo (dst_cases.h); and tiling and
  * nesting properties over whole years. */
+#include <errno.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -170,8 +171,73 @@ static void negative_event_times_floor(void **state) {
   vg_tz_free(tz);
 }
 
-int vg_test_agg_calendar(void) {
+static void resolution_names(void **state) {
+  (void)state;
+  assert_string_equal(vg_res_name(VG_RES_BASE), "base");
+  assert_string_equal(vg_res_name(VG_RES_HOUR), "1h");
+  assert_string_equal(vg_res_name(VG_RES_DAY), "1d");
+  assert_string_equal(vg_res_name((enum vg_res)7), "?");
+  enum vg_res r = VG_RES_BASE;
+  assert_int_equal(vg_res_from_name("1d", 2, &r), 0);
+  assert_int_equal(r, VG_RES_DAY);
+  assert_int_equal(vg_res_from_name("1hx", 2, &r), 0); /* by length */
+  assert_int_equal(r, VG_RES_HOUR);
+  assert_int_equal(vg_res_from_name("base", 4, &r), 0);
+  assert_int_equal(r, VG_RES_BASE);
+  assert_int_equal(vg_res_from_name("1h", 1, &r), -EINVAL);
+  assert_int_equal(vg_res_from_name("hour", 4, &r), -EINVAL);
+  assert_int_equal(vg_res_from_name("", 0, &r), -EINVAL);
+}
+
+static void floor_div_rounds_down(void **state) {
+  (void)state;
+  assert_int_equal(vg_floor_div(7, 2), 3);
+  assert_int_equal(vg_floor_div(-7, 2), -4);
+  assert_int_equal(vg_floor_div(-8, 2), -4);
+  assert_int_equal(vg_floor_div(7, -2), -4);
+  assert_int_equal(vg_floor_div(-1, 1000000000), -1);
+  assert_int_equal(vg_floor_div(INT64_MIN, 1), INT64_MIN);
+}
+
+static void civil_days_round_trip(void **state) {
+  (void)state;
+  for (int64_t z = -800000; z <= 800000; z += 37) {
+    int64_t y;
+    unsigned m, d;
+    vg_civil_from_days(z, &y, &m, &d);
+    assert_true(m >= 1 && m <= 12 && d >= 1 && d <= 31);
+    assert_true(vg_days_from_civil(y, m, d) == z);
+  }
+  assert_true(vg_days_from_civil(1970, 1, 1) == 0);
+  assert_true(vg_days_from_civil(2000, 3, 1) == 11017);
+  assert_true(vg_days_from_civil(1969, 12, 31) == -1);
+}
+
+static void utc_formats(void **state) {
+  (void)state;
+  char b[VG_FMT_ISO_MAX];
+  assert_int_equal(vg_fmt_utc(0, b), 20);
+  assert_string_equal(b, "1970-01-01T00:00:00Z");
+  vg_fmt_utc(1774656000 + 3661, b);
+  assert_string_equal(b, "2026-03-28T01:01:01Z");
+  vg_fmt_utc(-1, b);
+  assert_string_equal(b, "1969-12-31T23:59:59Z");
+  vg_fmt_utc(-62167219200 - 86400, b); /* 0000-01-01 minus a day */
+  assert_string_equal(b, "-001-12-31T00:00:00Z");
+  assert_int_equal(vg_fmt_utc_ms(1774656000250999999, b), 24);
+  assert_string_equal(b, "2026-03-28T00:00:00.250Z");
+  vg_fmt_utc_ms(-1, b); /* floored to the millisecond */
+  assert_string_equal(b, "1969-12-31T23:59:59.999Z");
+  vg_fmt_utc_ms(5000000, b);
+  assert_string_equal(b, "1970-01-01T00:00:00.005Z");
+}
+
+int vg_test_common_calendar(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(resolution_names),
+      cmocka_unit_test(floor_div_rounds_down),
+      cmocka_unit_test(civil_days_round_trip),
+      cmocka_unit_test(utc_formats),
       cmocka_unit_test(dst_days_and_hours_match_zoneinfo),
       cmocka_unit_test(repeated_hour_is_two_windows),
       cmocka_unit_test(kolkata_hours_start_at_half_past),
@@ -179,5 +245,5 @@ int vg_test_agg_calendar(void) {
       cmocka_unit_test(base_must_divide_an_hour),
       cmocka_unit_test(negative_event_times_floor),
   };
-  return cmocka_run_group_tests_name("agg_calendar", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("common_calendar", tests, NULL, NULL);
 }
