@@ -16,7 +16,7 @@
 
 #include "codec/codec_internal.h"
 #include "vigie/utf8.h"
-#include "common/tzif.h"
+#include "vigie/calendar.h"
 #include "vigie/error.h"
 #include "vigie/tz.h"
 
@@ -741,7 +741,7 @@ int vg_codec_parse_rfc3339(const char *s, size_t n, const struct vg_tz *tz,
   }
   if (i != n)
     return VG_EDECODE;
-  int64_t local = vg__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+  int64_t local = vg_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
   int64_t t;
   if (has_off)
     t = local - off;
