@@ -601,14 +601,6 @@ static int dataset_stats(struct vg_api *a, struct dsinfo *d, struct vg_store_rea
   return 0;
 }
 
-static void iso_utc(int64_t t, char *buf) {
-  int64_t days = vg_floor_div(t, 86400), s = t - days * 86400, y;
-  unsigned mo, da;
-  vg_civil_from_days(days, &y, &mo, &da);
-  snprintf(buf, VG_FMT_ISO_MAX, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02dZ", y, mo, da,
-           (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60));
-}
-
 static int write_dataset(FILE *f, struct vg_api *a, struct dsinfo *d, struct vg_store_reader *r,
                          const struct vg_store_state *m) {
   const struct vg_dataset_conf *c = vg_dataset_conf(d->ds);
@@ -635,7 +627,7 @@ static int write_dataset(FILE *f, struct vg_api *a, struct dsinfo *d, struct vg_
   }
   char mod[VG_FMT_ISO_MAX];
   pthread_mutex_lock(&a->mu);
-  iso_utc(d->modified, mod);
+  vg_fmt_utc(d->modified, mod);
   pthread_mutex_unlock(&a->mu);
   fputs("],\"metas\":{\"default\":{\"title\":", f);
   jstr(f, c->title ? c->title : c->id);
@@ -1146,7 +1138,7 @@ static void write_dcat(FILE *f, struct vg_api *a, struct gen *g, struct vg_store
     }
     char mod[VG_FMT_ISO_MAX];
     pthread_mutex_lock(&a->mu);
-    iso_utc(d->have_tag ? d->modified : time(NULL), mod);
+    vg_fmt_utc(d->have_tag ? d->modified : time(NULL), mod);
     pthread_mutex_unlock(&a->mu);
     fprintf(f, ",\"dct:modified\":{\"@value\":\"%s\",\"@type\":\"xsd:dateTime\"},"
                "\"dcat:landingPage\":{\"@id\":\"%s\"},\"dcat:distribution\":[",
