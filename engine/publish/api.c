@@ -40,8 +40,7 @@ static int bad(struct vg_api_req *out, const char *code, int status, char *errst
                size_t errstr_size, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (errstr_size)
-    vsnprintf(errstr, errstr_size, fmt, ap);
+  vg_verrstr(errstr, errstr_size, fmt, ap);
   va_end(ap);
   out->error_code = code;
   return status;

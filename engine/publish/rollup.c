@@ -14,13 +14,9 @@
 #include "vigie/rollup.h"
 #include "vigie/calendar.h"
 
-const char *vg_rollup_res_name(uint8_t res) {
-  return res == VG_RES_HOUR ? "1h" : res == VG_RES_DAY ? "1d" : "base";
-}
-
 size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, uint8_t res,
                      int64_t start) {
-  int n = snprintf(buf, size, "%.*s|%s|%" PRId64, (int)key_len, key, vg_rollup_res_name(res),
+  int n = snprintf(buf, size, "%.*s|%s|%" PRId64, (int)key_len, key, vg_res_name(res),
                    start);
   return n < 0 ? 0 : (size_t)n;
 }
@@ -65,7 +61,7 @@ int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_w
   fputs("},\"metric\":", out);
   vg_json_string(out, metric, strlen(metric));
   free(metric);
-  fprintf(out, ",\"resolution\":\"%s\",\"start_datetime\":\"", vg_rollup_res_name(w->res));
+  fprintf(out, ",\"resolution\":\"%s\",\"start_datetime\":\"", vg_res_name(w->res));
   fwrite(iso, 1, vg_fmt_iso(w->start, tz, iso), out);
   fputs("\",\"end_datetime\":\"", out);
   fwrite(iso, 1, vg_fmt_iso(w->end, tz, iso), out);

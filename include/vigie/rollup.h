@@ -73,8 +73,6 @@ int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_w
  * full length. */
 size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, uint8_t res,
                      int64_t start);
-/* "1m"-style name of a resolution: "base", "1h", "1d". */
-const char *vg_rollup_res_name(uint8_t res);
 
 struct vg_rollup_opts {
   const struct vg_kafka_conf *kafka; /* copied; its strings outlive the publisher */
