@@ -644,7 +644,7 @@ static int write_dataset(FILE *f, struct vg_api *a, struct dsinfo *d, struct vg_
              ",\"timezone\":",
           mod, mod, nrows);
   jstr(f, vg_tz_name(vg_dataset_tz(d->ds)));
-  fprintf(f, ",\"resolution\":\"%s\"", c->resolution == VG_CONF_RES_1D ? "1d" : "1h");
+  fprintf(f, ",\"resolution\":\"%s\"", vg_res_name(vg_dataset_res(d->ds)));
   if (nrows) {
     char a1[VG_FMT_ISO_MAX], b1[VG_FMT_ISO_MAX];
     vg_fmt_iso(first, vg_dataset_tz(d->ds), a1);

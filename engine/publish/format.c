@@ -11,11 +11,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vigie/calendar.h"
+#include "vigie/error.h"
 
 /* The powers of ten a double holds exactly. */
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -298,16 +298,6 @@ int vg_json_string(FILE *out, const char *s, size_t len) {
   return putc('"', out) == EOF ? -EIO : 0;
 }
 
-__attribute__((format(printf, 3, 4))) static int bad(char *errstr, size_t size,
-                                                   const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (size)
-    vsnprintf(errstr, size, fmt, ap);
-  va_end(ap);
-  return -EINVAL;
-}
-
 /* Reads exactly n digits at *p. */
 static int digits(const char **p, int n, int *out) {
   int v = 0;
@@ -326,7 +316,8 @@ static int relative(const char *s, int64_t now_s, int64_t *out, char *errstr, si
   errno = 0;
   long long n = strtoll(s + 1, &end, 10);
   if (end == s + 1 || errno || n < 0 || n > 1000000000LL)
-    return bad(errstr, size, "expected a number after '%c' (like -7d)", s[0]);
+    return vg_errstr_rc(-EINVAL, errstr, size,
+                        "expected a number after '%c' (like -7d)", s[0]);
   int64_t unit;
   switch (*end) {
   case 's': unit = 1; break;
@@ -335,10 +326,11 @@ static int relative(const char *s, int64_t now_s, int64_t *out, char *errstr, si
   case 'd': unit = 86400; break;
   case 'w': unit = 7 * 86400; break;
   default:
-    return bad(errstr, size, "unknown unit '%s' (use s, m, h, d or w, like -7d)", end);
+    return vg_errstr_rc(-EINVAL, errstr, size,
+                        "unknown unit '%s' (use s, m, h, d or w, like -7d)", end);
   }
   if (end[1])
-    return bad(errstr, size, "unexpected '%s' after the unit", end + 1);
+    return vg_errstr_rc(-EINVAL, errstr, size, "unexpected '%s' after the unit", end + 1);
   int64_t delta = (int64_t)n * unit;
   *out = s[0] == '-' ? now_s - delta : now_s + delta;
   return 0;
@@ -347,7 +339,7 @@ static int relative(const char *s, int64_t now_s, int64_t *out, char *errstr, si
 int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t *out,
                   char *errstr, size_t size) {
   if (!*s)
-    return bad(errstr, size, "empty time");
+    return vg_errstr_rc(-EINVAL, errstr, size, "empty time");
   if (strcmp(s, "now") == 0) {
     *out = now_s;
     return 0;
@@ -358,29 +350,31 @@ int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t 
   int y, mo, d, h = 0, mi = 0, se = 0;
   if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
       digits(&p, 2, &d))
-    return bad(errstr, size,
+    return vg_errstr_rc(-EINVAL, errstr, size,
                "expected YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or a relative "
                "time like -7d");
   if (mo < 1 || mo > 12)
-    return bad(errstr, size, "month %d is out of range", mo);
+    return vg_errstr_rc(-EINVAL, errstr, size, "month %d is out of range", mo);
   static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
-    return bad(errstr, size, "day %d does not exist in %04d-%02d", d, y, mo);
+    return vg_errstr_rc(-EINVAL, errstr, size,
+                        "day %d does not exist in %04d-%02d", d, y, mo);
   if (*p == 'T' || *p == 't' || *p == ' ') {
     p++;
     if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
-      return bad(errstr, size, "expected HH:MM after the date");
+      return vg_errstr_rc(-EINVAL, errstr, size, "expected HH:MM after the date");
     if (*p == ':') {
       p++;
       if (digits(&p, 2, &se))
-        return bad(errstr, size, "expected two digits of seconds");
+        return vg_errstr_rc(-EINVAL, errstr, size, "expected two digits of seconds");
       if (*p == '.') /* fractions are accepted and truncated */
         for (p++; isdigit((unsigned char)*p); p++)
           ;
     }
     if (h > 23 || mi > 59 || se > 59)
-      return bad(errstr, size, "time %02d:%02d:%02d is out of range", h, mi, se);
+      return vg_errstr_rc(-EINVAL, errstr, size,
+                          "time %02d:%02d:%02d is out of range", h, mi, se);
   }
   int64_t local = vg_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
                   mi * 60 + se;
@@ -396,13 +390,14 @@ int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t 
     int sign = *p == '-' ? -1 : 1, oh, om;
     p++;
     if (digits(&p, 2, &oh))
-      return bad(errstr, size, "expected an offset like +01:00");
+      return vg_errstr_rc(-EINVAL, errstr, size, "expected an offset like +01:00");
     if (*p == ':')
       p++;
     if (digits(&p, 2, &om) || *p || oh > 23 || om > 59)
-      return bad(errstr, size, "expected an offset like +01:00");
+      return vg_errstr_rc(-EINVAL, errstr, size, "expected an offset like +01:00");
     *out = local - sign * (oh * 3600 + om * 60);
     return 0;
   }
-  return bad(errstr, size, "unexpected '%s' (expected Z or an offset like +01:00)", p);
+  return vg_errstr_rc(-EINVAL, errstr, size,
+                      "unexpected '%s' (expected Z or an offset like +01:00)", p);
 }

@@ -146,12 +146,10 @@ static int fail(struct parser *p, const char *fmt, ...) {
   if (p->err)
     return p->err;
   p->err = -EINVAL;
-  if (p->errstr && p->errstr_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->errstr, p->errstr_size, fmt, ap);
-    va_end(ap);
-  }
+  va_list ap;
+  va_start(ap, fmt);
+  vg_verrstr(p->errstr, p->errstr_size, fmt, ap);
+  va_end(ap);
   return p->err;
 }
 
