@@ -29,6 +29,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "vigie/array.h"
 #include "vigie/calendar.h"
 #include "vigie/hash.h"
 
@@ -164,13 +165,9 @@ static int item_less(const struct item *a, const struct item *b) {
 }
 
 static void heap_push(struct heap *h, struct item it) {
-  if (h->n == h->cap) {
-    h->cap = h->cap ? h->cap * 2 : 1024;
-    h->v = realloc(h->v, h->cap * sizeof *h->v);
-    if (!h->v) {
-      perror("vigie-gen");
-      exit(1);
-    }
+  if (VG_GROW(h->v, h->n + 1, h->cap)) {
+    perror("vigie-gen");
+    exit(1);
   }
   it.seq = h->seq++;
   size_t i = h->n++;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "vigie/acc.h"
+#include "vigie/array.h"
 #include "vigie/calendar.h"
 #include "vigie/dataset.h"
 #include "vigie/ddsketch.h"
@@ -282,14 +283,8 @@ static int on_series(const struct vg_store_series *s, void *arg) {
   if (vg_series_key_split(s->key, s->key_len, metric, sizeof metric, NULL, NULL) != 0 ||
       !list_has(&ds->c.metrics, metric))
     return 0;
-  if (p->l->n == p->cap) {
-    size_t cap = p->cap ? 2 * p->cap : 64;
-    struct vg_dataset_series *v = realloc(p->l->v, cap * sizeof *v);
-    if (!v)
-      return -ENOMEM;
-    p->l->v = v;
-    p->cap = cap;
-  }
+  if (VG_GROW(p->l->v, p->l->n + 1, p->cap))
+    return -ENOMEM;
   struct vg_dataset_series *d = &p->l->v[p->l->n];
   memset(d, 0, sizeof *d);
   d->id = s->id;
@@ -552,14 +547,8 @@ static int on_window(const struct vg_wentry *w, void *arg) {
     }
   }
   x->group_end = gend;
-  if (x->n == x->cap) {
-    size_t cap = x->cap ? 2 * x->cap : 32;
-    struct win *b = realloc(x->buf, cap * sizeof *b);
-    if (!b)
-      return -ENOMEM;
-    x->buf = b;
-    x->cap = cap;
-  }
+  if (VG_GROW(x->buf, x->n + 1, x->cap))
+    return -ENOMEM;
   win_from(&x->buf[x->n++], w);
   return 0;
 }
