@@ -28,9 +28,9 @@
 /* ---- resolutions ---------------------------------------------------------- */
 
 static const char *const res_names[] = {
-    [VG_RES_BASE] = "base",
-    [VG_RES_HOUR] = "1h",
-    [VG_RES_DAY] = "1d",
+    [VG_RES_BASE] = VG_RES_NAME_BASE,
+    [VG_RES_HOUR] = VG_RES_NAME_HOUR,
+    [VG_RES_DAY] = VG_RES_NAME_DAY,
 };
 
 const char *vg_res_name(enum vg_res res) {

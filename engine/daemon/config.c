@@ -18,6 +18,7 @@
 
 #include <yaml.h>
 
+#include "vigie/calendar.h"
 #include "vigie/config.h"
 #include "vigie/error.h"
 #include "vigie/text.h"
@@ -62,7 +63,8 @@ static const char *const formats[] = {"json", "influx", "senml", NULL};
 static const char *const time_formats[] = {"auto", "unix", "unix_ms", "unix_us",
                                            "unix_ns", "rfc3339", NULL};
 static const char *const precisions[] = {"ns", "us", "ms", "s", NULL};
-static const char *const resolutions[] = {"1h", "1d", NULL};
+/* indexed by enum vg_conf_resolution */
+static const char *const resolutions[] = {VG_RES_NAME_HOUR, VG_RES_NAME_DAY, NULL};
 static const char *const statuses[] = {"final", "all", NULL};
 static const char *const stat_columns[] = {"count", "sum",  "min",  "max",
                                            "mean",  "stddev", "p50", "p95",

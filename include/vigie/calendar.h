@@ -31,8 +31,14 @@
 
 enum vg_res { VG_RES_BASE = 0, VG_RES_HOUR = 1, VG_RES_DAY = 2 };
 
-/* The name of a resolution as outputs and the configuration spell it:
- * "base", "1h", "1d"; "?" for a value out of the enum. */
+/* The names of the resolutions, as outputs and the configuration spell them
+ * (for static tables; code asks vg_res_name). */
+#define VG_RES_NAME_BASE "base"
+#define VG_RES_NAME_HOUR "1h"
+#define VG_RES_NAME_DAY  "1d"
+
+/* The name of a resolution: "base", "1h", "1d"; "?" for a value out of the
+ * enum. */
 const char *vg_res_name(enum vg_res res);
 
 /* Reads a resolution name s[0..len) ("base", "1h", "1d", as vg_res_name
