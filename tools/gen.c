@@ -29,6 +29,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "vigie/array.h"
+#include "vigie/calendar.h"
 #include "vigie/hash.h"
 
 /* ---- random numbers ------------------------------------------------------ */
@@ -163,13 +165,9 @@ static int item_less(const struct item *a, const struct item *b) {
 }
 
 static void heap_push(struct heap *h, struct item it) {
-  if (h->n == h->cap) {
-    h->cap = h->cap ? h->cap * 2 : 1024;
-    h->v = realloc(h->v, h->cap * sizeof *h->v);
-    if (!h->v) {
-      perror("vigie-gen");
-      exit(1);
-    }
+  if (VG_GROW(h->v, h->n + 1, h->cap)) {
+    perror("vigie-gen");
+    exit(1);
   }
   it.seq = h->seq++;
   size_t i = h->n++;
@@ -218,14 +216,6 @@ __attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char 
     b->n += (size_t)w < sizeof b->d - b->n ? (size_t)w : sizeof b->d - b->n - 1;
 }
 
-static void rfc3339(char *out, size_t size, int64_t t_ns) {
-  time_t s = (time_t)(t_ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out + n, size - n, ".%03dZ", (int)(t_ns / 1000000 % 1000));
-}
-
 /* One reading: up to 3 named values. Mobility passages carry strings too. */
 struct reading {
   const char *names[3];
@@ -245,7 +235,7 @@ enum { F_OMIT_TIME = 1, F_BAD_TIME = 2, F_BAD_VALUE = 4 };
 static void format_msg(struct buf *b, enum fmt f, const struct sensor *s, int64_t t_ns,
                        const struct reading *r, int flags) {
   b->n = 0;
-  char ts[40];
+  char ts[VG_FMT_ISO_MAX];
   int omit_time = flags & F_OMIT_TIME;
   int nv = r->nvalues - ((flags & F_BAD_VALUE) && r->nvalues ? 1 : 0);
   if (f == FMT_JSON) {
@@ -257,7 +247,7 @@ static void format_msg(struct buf *b, enum fmt f, const struct sensor *s, int64_
       case ENERGY: put(b, "\"ts\":%" PRId64 ",", t_ns / 1000000000); break;
       case TRAFFIC:
       case BIKES: put(b, "\"ts\":%" PRId64 ",", t_ns / 1000000); break;
-      default: rfc3339(ts, sizeof ts, t_ns); put(b, "\"ts\":\"%s\",", ts);
+      default: vg_fmt_utc_ms(t_ns, ts); put(b, "\"ts\":\"%s\",", ts);
       }
     }
     put(b, "\"%s\":\"%s\",\"district\":\"%s\"",
@@ -778,8 +768,8 @@ int main(int argc, char **argv) {
       }
     }
     if (o.progress && mono_s() - last_progress >= 1.0) {
-      char ts[40];
-      rfc3339(ts, sizeof ts, it.at);
+      char ts[VG_FMT_ISO_MAX];
+      vg_fmt_utc_ms(it.at, ts);
       last_progress = mono_s();
       fprintf(stderr, "vigie-gen: simulated %s  messages %" PRIu64 "  %.0f msg/s\n", ts,
               sent, (double)sent / (last_progress - t0));

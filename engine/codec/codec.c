@@ -1,7 +1,7 @@
 /*
  * The codec interface: configuration, the reusable event batch, and the
- * pieces every format shares — canonical series keys (metric{tag="value",...},
- * tags sorted, values escaped), exact decimal and RFC 3339 time parsing,
+ * pieces every format shares — canonical series keys (written by serieskey.h:
+ * metric{tag="value",...}, tags sorted, values escaped), exact decimal and RFC 3339 time parsing,
  * number parsing with a fast exact path, UTF-8 checks, JSON string
  * unescaping and a strict one-pass JSON tokenizer (into jsmn's token layout;
  * see vg__json_tokenize for why not jsmn itself). The formats themselves
@@ -15,8 +15,10 @@
 #include <string.h>
 
 #include "codec/codec_internal.h"
+#include "vigie/array.h"
+#include "vigie/serieskey.h"
 #include "vigie/utf8.h"
-#include "common/tzif.h"
+#include "vigie/calendar.h"
 #include "vigie/error.h"
 #include "vigie/tz.h"
 
@@ -54,23 +56,10 @@ void vg_event_batch_release(struct vg_event_batch *b) {
   memset(b, 0, sizeof *b);
 }
 
-int vg__grow_slow(void **p, size_t *cap, size_t need, size_t elem) {
-  size_t n = *cap ? *cap : 16;
-  while (n < need)
-    n *= 2;
-  void *q = realloc(*p, n * elem);
-  if (!q)
-    return -ENOMEM;
-  *p = q;
-  *cap = n;
-  return 0;
-}
-
 int vg__reject_reading(struct vg_codec *c, struct vg_event_batch *b,
                        enum vg_reject_reason r, size_t off, size_t field_off,
                        size_t field_len) {
-  if (vg__grow((void **)&b->rejects, &b->cap_rejects, b->n_rejects + 1,
-               sizeof *b->rejects) != 0)
+  if (VG_GROW(b->rejects, b->n_rejects + 1, b->cap_rejects) != 0)
     return -ENOMEM;
   struct vg_reject *j = &b->rejects[b->n_rejects++];
   j->reason = r;
@@ -83,41 +72,19 @@ int vg__reject_reading(struct vg_codec *c, struct vg_event_batch *b,
   return 0;
 }
 
-/* Which ASCII bytes a metric or tag name keeps (others become '_'); bytes
- * >= 0x80 are kept (names are valid UTF-8 by then). */
-static const uint8_t name_keep[128] = {
-    ['-'] = 1, ['.'] = 1, ['/'] = 1, [':'] = 1, ['_'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-    ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
-
-static inline char name_byte(unsigned char ch) {
-  return (ch >= 0x80 || name_keep[ch]) ? (char)ch : '_';
-}
-
 int vg__emit(struct vg_codec *c, struct vg_event_batch *b, size_t field_off,
              size_t field_len, const char *metric, size_t mlen, int64_t t_ns,
              double v, const char *distinct, size_t dlen) {
   size_t need = mlen + c->n_suffix + (distinct ? dlen : 0);
   if (b->n_bytes + need > UINT32_MAX)
     return -ENOMEM; /* offsets are 32-bit: a batch holds at most 4 GiB */
-  if (vg__grow((void **)&b->bytes, &b->cap_bytes, b->n_bytes + need, 1) != 0 ||
-      vg__grow((void **)&b->events, &b->cap_events, b->n_events + 1,
-               sizeof *b->events) != 0)
+  if (VG_GROW(b->bytes, b->n_bytes + need, b->cap_bytes) != 0 ||
+      VG_GROW(b->events, b->n_events + 1, b->cap_events) != 0)
     return -ENOMEM;
   struct vg_event *e = &b->events[b->n_events++];
   char *p = b->bytes + b->n_bytes;
   e->key_off = (uint32_t)b->n_bytes;
-  for (size_t i = 0; i < mlen; i++)
-    p[i] = name_byte((unsigned char)metric[i]);
+  vg_series_key_name(p, metric, mlen);
   memcpy(p + mlen, c->suffix, c->n_suffix);
   e->key_len = (uint32_t)(mlen + c->n_suffix);
   b->n_bytes += e->key_len;
@@ -137,63 +104,10 @@ int vg__emit(struct vg_codec *c, struct vg_event_batch *b, size_t field_off,
   return 0;
 }
 
-static int tag_cmp(const struct vg__tag *a, const struct vg__tag *b) {
-  size_t n = a->klen < b->klen ? a->klen : b->klen;
-  int r = memcmp(a->k, b->k, n);
-  if (r != 0 || a->klen != b->klen)
-    return r != 0 ? r : (a->klen < b->klen ? -1 : 1);
-  n = a->vlen < b->vlen ? a->vlen : b->vlen;
-  r = memcmp(a->v, b->v, n);
-  if (r != 0 || a->vlen != b->vlen)
-    return r != 0 ? r : (a->vlen < b->vlen ? -1 : 1);
-  return 0;
-}
-
-int vg__build_suffix(struct vg_codec *c, struct vg__tag *tags, size_t n) {
-  /* insertion sort: tag sets are small and usually sorted already */
-  for (size_t i = 1; i < n; i++) {
-    struct vg__tag t = tags[i];
-    size_t j = i;
-    while (j > 0 && tag_cmp(&tags[j - 1], &t) > 0) {
-      tags[j] = tags[j - 1];
-      j--;
-    }
-    tags[j] = t;
-  }
-  size_t need = 2;
-  for (size_t i = 0; i < n; i++)
-    need += tags[i].klen + 2 * (size_t)tags[i].vlen + 4;
-  if (vg__grow((void **)&c->suffix, &c->cap_suffix, need, 1) != 0)
+int vg__build_suffix(struct vg_codec *c, struct vg_series_tag *tags, size_t n) {
+  if (VG_GROW(c->suffix, vg_series_key_max(0, tags, n), c->cap_suffix) != 0)
     return -ENOMEM;
-  char *p = c->suffix;
-  size_t written = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (tags[i].vlen == 0)
-      continue;
-    if (i > 0 && tag_cmp(&tags[i - 1], &tags[i]) == 0)
-      continue; /* the same tag twice */
-    *p++ = written++ ? ',' : '{';
-    for (uint32_t k = 0; k < tags[i].klen; k++)
-      *p++ = name_byte((unsigned char)tags[i].k[k]);
-    *p++ = '=';
-    *p++ = '"';
-    for (uint32_t k = 0; k < tags[i].vlen; k++) {
-      char ch = tags[i].v[k];
-      if (ch == '\\' || ch == '"') {
-        *p++ = '\\';
-        *p++ = ch;
-      } else if (ch == '\n') {
-        *p++ = '\\';
-        *p++ = 'n';
-      } else {
-        *p++ = ch;
-      }
-    }
-    *p++ = '"';
-  }
-  if (written)
-    *p++ = '}';
-  c->n_suffix = (size_t)(p - c->suffix);
+  c->n_suffix = vg_series_key_build(c->suffix, "", 0, tags, n);
   return 0;
 }
 
@@ -375,8 +289,7 @@ static int hex4(const char *s, uint32_t *out) {
 
 int vg__json_unescape(struct vg_codec *c, const char *s, size_t n,
                       size_t *off, size_t *outlen) {
-  if (vg__grow((void **)&c->scratch, &c->cap_scratch, c->n_scratch + n + 1,
-               1) != 0)
+  if (VG_GROW(c->scratch, c->n_scratch + n + 1, c->cap_scratch) != 0)
     return -ENOMEM;
   char *d = c->scratch + c->n_scratch;
   char *d0 = d;
@@ -607,8 +520,7 @@ int vg__json_tokenize(struct vg_codec *c, const char *msg, size_t len,
       goto bad;
     /* a token: a key, or a value of sup or of the key */
     if ((size_t)n == c->cap_toks) {
-      if (vg__grow((void **)&c->toks, &c->cap_toks, (size_t)n + 1,
-                   sizeof *c->toks) != 0)
+      if (VG_GROW(c->toks, (size_t)n + 1, c->cap_toks) != 0)
         return -ENOMEM;
       t = c->toks;
     }
@@ -741,7 +653,7 @@ int vg_codec_parse_rfc3339(const char *s, size_t n, const struct vg_tz *tz,
   }
   if (i != n)
     return VG_EDECODE;
-  int64_t local = vg__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+  int64_t local = vg_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
   int64_t t;
   if (has_off)
     t = local - off;

@@ -16,13 +16,8 @@
 #include <jsmn.h>
 
 #include "vigie/codec.h"
+#include "vigie/serieskey.h"
 
-/* A tag before canonicalisation: raw name and value bytes (already
- * unescaped), pointing into the message or the codec's scratch. */
-struct vg__tag {
-  const char *k, *v;
-  uint32_t klen, vlen;
-};
 
 struct vg__leaf {
   uint32_t name_off, name_len; /* in vg_codec.names */
@@ -57,7 +52,7 @@ struct vg_codec {
   /* scratch, reused from message to message */
   jsmntok_t *toks;
   size_t cap_toks;
-  struct vg__tag *tags;
+  struct vg_series_tag *tags;
   size_t cap_tags;
   char *scratch; /* unescaped strings */
   size_t n_scratch, cap_scratch;
@@ -74,13 +69,6 @@ struct vg_codec {
   char *names;                  /* their names */
   size_t n_names, cap_names;
 };
-
-int vg__grow_slow(void **p, size_t *cap, size_t need, size_t elem);
-
-/* Makes room for `need` elements of size elem in *p (capacity *cap). */
-static inline int vg__grow(void **p, size_t *cap, size_t need, size_t elem) {
-  return need <= *cap ? 0 : vg__grow_slow(p, cap, need, elem);
-}
 
 /* 1 if s[0..n) is plain ASCII without a backslash: nothing to unescape and
  * valid UTF-8, the common case of keys and values, checked in one pass. */
@@ -124,7 +112,7 @@ int vg__emit(struct vg_codec *c, struct vg_event_batch *b, size_t field_off,
              double v, const char *distinct, size_t dlen);
 
 /* Sorts tags[0..n) and writes c->suffix ("" when n == 0). */
-int vg__build_suffix(struct vg_codec *c, struct vg__tag *tags, size_t n);
+int vg__build_suffix(struct vg_codec *c, struct vg_series_tag *tags, size_t n);
 
 /* Number text to double: 0, -1 (not a number), -2 (NaN or infinite).
  * Accepts [+-]digits[.digits][(e|E)[+-]digits], ".5", "5."; and names NaN

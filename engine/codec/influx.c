@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "codec/codec_internal.h"
+#include "vigie/array.h"
 #include "vigie/utf8.h"
 #include "vigie/error.h"
 
@@ -165,7 +166,7 @@ static void line_item(struct vg_codec *c, const char *s, size_t bol,
 int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
                       int64_t now_ns, struct vg_event_batch *b) {
   struct field fields[64];
-  if (vg__grow((void **)&c->scratch, &c->cap_scratch, len + 1, 1) != 0)
+  if (VG_GROW(c->scratch, len + 1, c->cap_scratch) != 0)
     return -ENOMEM;
   size_t i = 0, lines = 0;
   int r = 0;
@@ -215,11 +216,11 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
         bad = k0;
         goto badutf8;
       }
-      if (vg__grow((void **)&c->tags, &c->cap_tags, nt + 1, sizeof *c->tags)) {
+      if (VG_GROW(c->tags, nt + 1, c->cap_tags)) {
         r = -ENOMEM;
         break;
       }
-      c->tags[nt++] = (struct vg__tag){k, v, (uint32_t)kl, (uint32_t)vl};
+      c->tags[nt++] = (struct vg_series_tag){k, v, (uint32_t)kl, (uint32_t)vl};
     }
     if (r != 0)
       break;
@@ -316,7 +317,7 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
         continue;
       }
       size_t n = mlen + 1 + fields[f].nlen;
-      if (vg__grow((void **)&c->name, &c->cap_name, n, 1) != 0) {
+      if (VG_GROW(c->name, n, c->cap_name) != 0) {
         r = -ENOMEM;
         break;
       }

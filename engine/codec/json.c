@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codec/codec_internal.h"
+#include "vigie/array.h"
 #include "vigie/utf8.h"
 #include "vigie/error.h"
 
@@ -65,9 +66,8 @@ static int leaf(struct vg_codec *c, struct walk *w, const char *path,
   if (w->t[tok].type != JSMN_PRIMITIVE ||
       !is_number_start(w->msg[w->t[tok].start]))
     return 0;
-  if (vg__grow((void **)&c->leaves, &c->cap_leaves, c->n_leaves + 1,
-               sizeof *c->leaves) != 0 ||
-      vg__grow((void **)&c->names, &c->cap_names, c->n_names + plen, 1) != 0)
+  if (VG_GROW(c->leaves, c->n_leaves + 1, c->cap_leaves) != 0 ||
+      VG_GROW(c->names, c->n_names + plen, c->cap_names) != 0)
     return -ENOMEM;
   struct vg__leaf *l = &c->leaves[c->n_leaves++];
   l->name_off = (uint32_t)c->n_names;
@@ -113,7 +113,7 @@ static int walk_object(struct vg_codec *c, struct walk *w, int i, size_t plen,
     size_t np = plen + (plen ? 1 : 0) + klen;
     const char *path = key; /* a top-level key is its own path */
     if (plen || t[val].type == JSMN_OBJECT) {
-      if (vg__grow((void **)&c->path, &c->cap_path, np + 1, 1) != 0)
+      if (VG_GROW(c->path, np + 1, c->cap_path) != 0)
         return -ENOMEM;
       if (plen)
         c->path[plen] = '.';
@@ -300,7 +300,7 @@ static int decode_object(struct vg_codec *c, const char *msg,
 
   /* tags: collect as offsets (the scratch may move), then resolve */
   size_t ntags = c->n_tag_keys + 1;
-  if (vg__grow((void **)&c->tags, &c->cap_tags, ntags, sizeof *c->tags) != 0)
+  if (VG_GROW(c->tags, ntags, c->cap_tags) != 0)
     return -ENOMEM;
   struct tagref refs[64], dref = {0, 0, 0};
   struct tagref *rp = ntags <= 64 ? refs : malloc(ntags * sizeof *rp);
@@ -333,10 +333,10 @@ static int decode_object(struct vg_codec *c, const char *msg,
     if (rp[i].len == 0)
       continue;
     int ent = i == c->n_tag_keys;
-    c->tags[nt].k = ent ? c->entity_name : c->tag_names[i];
-    c->tags[nt].klen = (uint32_t)(ent ? c->entity_name_len : c->tag_name_len[i]);
-    c->tags[nt].v = ref_ptr(c, msg, &rp[i]);
-    c->tags[nt].vlen = (uint32_t)rp[i].len;
+    c->tags[nt].name = ent ? c->entity_name : c->tag_names[i];
+    c->tags[nt].name_len = (uint32_t)(ent ? c->entity_name_len : c->tag_name_len[i]);
+    c->tags[nt].value = ref_ptr(c, msg, &rp[i]);
+    c->tags[nt].value_len = (uint32_t)rp[i].len;
     nt++;
   }
   if (rp != refs)
@@ -417,7 +417,7 @@ int vg__decode_json(struct vg_codec *c, const char *msg, size_t len,
   size_t off;
   /* unescaped strings never outgrow the message: with this reserve the
    * scratch does not move while the message is decoded */
-  if (vg__grow((void **)&c->scratch, &c->cap_scratch, len + 1, 1) != 0)
+  if (VG_GROW(c->scratch, len + 1, c->cap_scratch) != 0)
     return -ENOMEM;
   int n = vg__json_tokenize(c, msg, len, &why, &off);
   if (n == -ENOMEM)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "codec/codec_internal.h"
+#include "vigie/array.h"
 #include "vigie/utf8.h"
 #include "vigie/error.h"
 
@@ -157,13 +158,13 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
   double value = base->bv + v;
   if (value - value != 0)
     return vg__reject(c, b, VG_REJECT_NAN_OR_INF, off);
-  struct vg__tag tags[2];
+  struct vg_series_tag tags[2];
   size_t nt = 0;
   if (dev.n)
-    tags[nt++] = (struct vg__tag){"device", dev.p, 6, (uint32_t)dev.n};
+    tags[nt++] = (struct vg_series_tag){"device", dev.p, 6, (uint32_t)dev.n};
   struct str unit = u.n ? u : base->bu;
   if (unit.n)
-    tags[nt++] = (struct vg__tag){"unit", unit.p, 4, (uint32_t)unit.n};
+    tags[nt++] = (struct vg_series_tag){"unit", unit.p, 4, (uint32_t)unit.n};
   r = vg__build_suffix(c, tags, nt);
   if (r != 0)
     return r;
@@ -176,7 +177,7 @@ int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
                      int64_t now_ns, struct vg_event_batch *b) {
   enum vg_reject_reason why;
   size_t off;
-  if (vg__grow((void **)&c->scratch, &c->cap_scratch, len + 1, 1) != 0)
+  if (VG_GROW(c->scratch, len + 1, c->cap_scratch) != 0)
     return -ENOMEM;
   int n = vg__json_tokenize(c, msg, len, &why, &off);
   if (n == -ENOMEM)

@@ -29,11 +29,22 @@ const char *vg_strerror(int err) {
   return "unknown error";
 }
 
+void vg_verrstr(char *errstr, size_t size, const char *fmt, va_list ap) {
+  if (errstr && size)
+    vsnprintf(errstr, size, fmt, ap);
+}
+
 void vg_errstr(char *errstr, size_t size, const char *fmt, ...) {
-  if (!errstr || size == 0)
-    return;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(errstr, size, fmt, ap);
+  vg_verrstr(errstr, size, fmt, ap);
   va_end(ap);
+}
+
+int vg_errstr_rc(int rc, char *errstr, size_t size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vg_verrstr(errstr, size, fmt, ap);
+  va_end(ap);
+  return rc;
 }

@@ -13,6 +13,8 @@
 #include "common/atomic.h"
 #include "vigie/log.h"
 
+#include "vigie/calendar.h"
+
 _Atomic int vg_log_threshold = VG_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -49,13 +51,12 @@ int64_t vg_log_ratelimit_pass(struct vg_log_ratelimit *rl, int64_t interval_ms) 
 
 void vg_log_write(enum vg_log_level level, const char *msg, const char *fmt, ...) {
   char line[2048];
+  char when[VG_FMT_ISO_MAX];
   struct timespec ts;
-  struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t n = strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
-  n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ level=%s msg=\"",
-                        ts.tv_nsec / 1000000, level_names[level]);
+  vg_fmt_utc_ms((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, when);
+  size_t n = (size_t)snprintf(line, sizeof line, "ts=%s level=%s msg=\"", when,
+                              level_names[level]);
   /* msg is quoted: escape what would break the quoting */
   for (const char *p = msg; *p && n < sizeof line - 64; p++) {
     if (*p == '"' || *p == '\\')

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/tzif.h"
+#include "vigie/calendar.h"
 #include "vigie/error.h"
 
 /* Inputs are clamped to +-2^59 s (about 18 billion years) so that adding an
@@ -57,34 +58,11 @@ static int64_t clamp(int64_t t) {
   return t < -TZ_LIMIT ? -TZ_LIMIT : t > TZ_LIMIT ? TZ_LIMIT : t;
 }
 
-static int64_t floordiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (era arithmetic: 400
- * years are exactly 146097 days, counted from March so leap days come last). */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-  y -= m <= 2;
-  int64_t era = floordiv(y, 400);
-  int64_t yoe = y - era * 400;
-  int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
 static int64_t year_from_days(int64_t z) {
-  z += 719468;
-  int64_t era = floordiv(z, 146097);
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  return yoe + era * 400 + (mp >= 10);
-}
-
-int64_t vg__days_from_civil(int64_t y, int m, int d) {
-  return days_from_civil(y, m, d);
+  int64_t y;
+  unsigned m, d;
+  vg_civil_from_days(z, &y, &m, &d);
+  return y;
 }
 
 static int is_leap(int64_t y) {
@@ -99,14 +77,14 @@ static int month_len(int64_t y, int m) {
 /* ---- POSIX TZ rule ------------------------------------------------------ */
 
 static int64_t rule_date_days(const struct tz_date *d, int64_t y) {
-  int64_t jan1 = days_from_civil(y, 1, 1);
+  int64_t jan1 = vg_days_from_civil(y, 1, 1);
   switch (d->kind) {
   case 'J': /* 1..365, February 29 never counted */
     return jan1 + d->n - 1 + (is_leap(y) && d->n >= 60);
   case 'D': /* 0..365, zero-based, leap day counted */
     return jan1 + d->n;
   default: { /* day d of week w (5 = last) of month m */
-    int64_t first = days_from_civil(y, d->m, 1);
+    int64_t first = vg_days_from_civil(y, (unsigned)d->m, 1);
     int wday1 = (int)(((first + 4) % 7 + 7) % 7); /* 1970-01-01: Thursday */
     int dd = (d->d - wday1 + 7) % 7 + 7 * (d->w - 1);
     while (dd >= month_len(y, d->m))
@@ -127,7 +105,7 @@ static void rule_year(const struct tz_rule *r, int64_t y, int64_t *start,
 static int32_t rule_offset(const struct tz_rule *r, int64_t t) {
   if (!r->has_dst)
     return r->std_off;
-  int64_t y = year_from_days(floordiv(t + r->std_off, 86400));
+  int64_t y = year_from_days(vg_floor_div(t + r->std_off, 86400));
   /* the latest rule transition at or before t decides; a start wins a tie
    * with the previous year's end (all-year DST rules such as 0/0,J365/25) */
   int64_t best = INT64_MIN;
@@ -153,7 +131,7 @@ static int64_t rule_next(const struct tz_rule *r, int64_t t) {
   if (!r->has_dst || r->std_off == r->dst_off)
     return INT64_MAX;
   for (int iter = 0; iter < 8 && t < TZ_LIMIT; iter++) {
-    int64_t y = year_from_days(floordiv(t + r->std_off, 86400));
+    int64_t y = year_from_days(vg_floor_div(t + r->std_off, 86400));
     int64_t c = INT64_MAX;
     for (int64_t yy = y - 1; yy <= y + 2; yy++) {
       int64_t s, e;

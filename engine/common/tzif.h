@@ -21,7 +21,4 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
 int vg__tz_from_posix(const char *tzstr, struct vg_tz **out, char *errstr,
                       size_t errstr_size);
 
-/* Days since 1970-01-01 of proleptic Gregorian date y-m-d (m 1..12). */
-int64_t vg__days_from_civil(int64_t y, int m, int d);
-
 #endif

@@ -76,7 +76,7 @@ static const int time_format_values[] = {VG_TIME_AUTO,    VG_TIME_UNIX,    VG_TI
 static const char *const precisions[] = {"ns", "us", "ms", "s", NULL};
 static const int precision_values[] = {VG_PRECISION_NS, VG_PRECISION_US, VG_PRECISION_MS,
                                        VG_PRECISION_S};
-static const char *const resolutions[] = {"1h", "1d", NULL};
+static const char *const resolutions[] = {VG_RES_NAME_HOUR, VG_RES_NAME_DAY, NULL};
 static const int resolution_values[] = {VG_RES_HOUR, VG_RES_DAY};
 static const char *const statuses[] = {"final", "all", NULL};
 static const int status_values[] = {VG_DATASET_FINAL, VG_DATASET_ALL};

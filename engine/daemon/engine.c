@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "common/atomic.h"
+#include "vigie/array.h"
 #include "vigie/codec.h"
 #include "vigie/deadletter.h"
 #include "daemon/engine.h"
@@ -68,19 +69,7 @@
 /* 0 or -ENOMEM; one expression, parenthesized so that it composes (x &&
  * VEC_PUSH(...) once pushed without growing) */
 #define VEC_PUSH(vec, x)                                                       \
-  (((vec).n == (vec).cap ? vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v) : 0) \
-       ? -ENOMEM                                                               \
-       : ((vec).v[(vec).n++] = (x), 0))
-
-static int vec_grow(void **v, size_t *cap, size_t elem) {
-  size_t nc = *cap ? *cap * 2 : 64;
-  void *nv = realloc(*v, nc * elem);
-  if (!nv)
-    return -1;
-  *v = nv;
-  *cap = nc;
-  return 0;
-}
+  (VG_GROW((vec).v, (vec).n + 1, (vec).cap) ? -ENOMEM : ((vec).v[(vec).n++] = (x), 0))
 
 /* Series keys handed from a worker to the writer: u32 length + bytes, back
  * to back. */
@@ -432,14 +421,8 @@ static int hand_epoch(struct engine_worker *w, int64_t now) {
 
 /* Room for one more entry in a worker's vector of rejected readings. */
 static int rejected_push(struct engine_worker *w, struct vg_rejected r) {
-  if (w->nrj == w->caprj) {
-    size_t nc = w->caprj ? w->caprj * 2 : 16;
-    struct vg_rejected *nr = realloc(w->rj, nc * sizeof *nr);
-    if (!nr)
-      return -ENOMEM;
-    w->rj = nr;
-    w->caprj = nc;
-  }
+  if (VG_GROW(w->rj, w->nrj + 1, w->caprj))
+    return -ENOMEM;
   w->rj[w->nrj++] = r;
   return 0;
 }
@@ -1271,14 +1254,8 @@ static int add_parts(struct vg_engine *e, size_t s, int32_t n) {
   e->srcs[s].first_part = (uint32_t)e->nparts;
   e->srcs[s].nparts = n;
   for (int32_t p = 0; p < n; p++) {
-    if (e->nparts == e->capparts) {
-      size_t nc = e->capparts ? e->capparts * 2 : 64;
-      struct part *np = realloc(e->parts, nc * sizeof *np);
-      if (!np)
-        return -ENOMEM;
-      e->parts = np;
-      e->capparts = nc;
-    }
+    if (VG_GROW(e->parts, e->nparts + 1, e->capparts))
+      return -ENOMEM;
     e->parts[e->nparts++] = (struct part){.topic = e->srcs[s].conf->topic, .partition = p,
                                           .src = (uint32_t)s,
                                           .start = VG_KAFKA_OFFSET_BEGINNING, .dl_found = -1};

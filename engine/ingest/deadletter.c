@@ -13,6 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "vigie/array.h"
 #include "vigie/deadletter.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
@@ -436,14 +437,8 @@ int vg_deadletter_send(struct vg_deadletter *d, const struct vg_kafka_msg *src,
     d->skipped++;
     return 1;
   }
-  if (d->njournal == d->capjournal) {
-    size_t nc = d->capjournal ? d->capjournal * 2 : 16;
-    struct jentry *nj = realloc(d->journal, nc * sizeof *nj);
-    if (!nj)
-      return -ENOMEM;
-    d->journal = nj;
-    d->capjournal = nc;
-  }
+  if (VG_GROW(d->journal, d->njournal + 1, d->capjournal))
+    return -ENOMEM;
   struct jentry *j = &d->journal[d->njournal];
   *j = (struct jentry){.partition = src->partition,
                        .offset = src->offset,

@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "vigie/array.h"
 #include "vigie/error.h"
 #include "vigie/kafka.h"
 #include "vigie/log.h"
@@ -276,13 +277,10 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
       if (off == VG_KAFKA_SKIP)
         continue;
       if (nparts == cap) {
-        cap = cap ? cap * 2 : 16;
-        struct part *np = realloc(parts, cap * sizeof *parts);
-        if (!np) {
+        if (VG_GROW(parts, nparts + 1, cap)) {
           rc = -ENOMEM;
           goto fail;
         }
-        parts = np;
         /* zeroed so that the failure path may free every slot's topic */
         memset(parts + nparts, 0, (cap - nparts) * sizeof *parts);
       }

@@ -41,8 +41,7 @@ static int bad(struct vg_api_req *out, const char *code, int status, char *errst
                size_t errstr_size, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (errstr_size)
-    vsnprintf(errstr, errstr_size, fmt, ap);
+  vg_verrstr(errstr, errstr_size, fmt, ap);
   va_end(ap);
   out->error_code = code;
   return status;
@@ -604,14 +603,6 @@ static int dataset_stats(struct vg_api *a, struct dsinfo *d, struct vg_store_rea
   return 0;
 }
 
-static void iso_utc(int64_t t, char *buf) {
-  int64_t days = vg_floor_div(t, 86400), s = t - days * 86400, y;
-  unsigned mo, da;
-  vg_civil_from_days(days, &y, &mo, &da);
-  snprintf(buf, VG_FMT_ISO_MAX, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02dZ", y, mo, da,
-           (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60));
-}
-
 static int write_dataset(struct vg_jsonw *w, struct vg_api *a, struct dsinfo *d,
                          struct vg_store_reader *r, const struct vg_store_state *m) {
   const struct vg_dataset_def *c = vg_dataset_definition(d->ds);
@@ -657,7 +648,7 @@ static int write_dataset(struct vg_jsonw *w, struct vg_api *a, struct dsinfo *d,
   vg_jsonw_array_end(w);
   char mod[VG_FMT_ISO_MAX];
   pthread_mutex_lock(&a->mu);
-  iso_utc(d->modified, mod);
+  vg_fmt_utc(d->modified, mod);
   pthread_mutex_unlock(&a->mu);
   vg_jsonw_cstr(w, "metas");
   vg_jsonw_map(w);
@@ -675,7 +666,7 @@ static int write_dataset(struct vg_jsonw *w, struct vg_api *a, struct dsinfo *d,
   vg_jsonw_cstr(w, "records_count");
   vg_jsonw_u64(w, nrows);
   vg_jsonw_kv(w, "timezone", vg_tz_name(vg_dataset_tz(d->ds)));
-  vg_jsonw_kv(w, "resolution", c->resolution == VG_RES_DAY ? "1d" : "1h");
+  vg_jsonw_kv(w, "resolution", vg_res_name(vg_dataset_res(d->ds)));
   if (nrows) {
     jiso(w, "temporal_coverage_start", first, vg_dataset_tz(d->ds));
     jiso(w, "temporal_coverage_end", last, vg_dataset_tz(d->ds));
@@ -1210,7 +1201,7 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
     }
     char mod[VG_FMT_ISO_MAX];
     pthread_mutex_lock(&a->mu);
-    iso_utc(d->have_tag ? d->modified : time(NULL), mod);
+    vg_fmt_utc(d->have_tag ? d->modified : time(NULL), mod);
     pthread_mutex_unlock(&a->mu);
     jdate(w, "dct:modified", mod);
     jid(w, "dcat:landingPage", url);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "vigie/acc.h"
+#include "vigie/array.h"
 #include "vigie/calendar.h"
 #include "vigie/dataset.h"
 #include "vigie/ddsketch.h"
@@ -247,50 +248,6 @@ int vg_dataset_coords(const struct vg_dataset *ds, const char *entity, double *l
 
 /* ---- series ---------------------------------------------------------------- */
 
-int vg_series_key_split(const char *k, size_t len, char *metric, size_t msize,
-                        int (*cb)(const char *name, const char *value, void *ctx),
-                        void *ctx) {
-  char name[256], value[1024];
-  size_t i = 0;
-  while (i < len && k[i] != '{')
-    i++;
-  snprintf(metric, msize, "%.*s", (int)i, k);
-  if (i == len)
-    return 0;
-  i++;
-  while (i < len && k[i] != '}') {
-    size_t s = i;
-    while (i < len && k[i] != '=')
-      i++;
-    if (i - s >= sizeof name || i + 1 >= len || k[i + 1] != '"')
-      return -EINVAL;
-    memcpy(name, k + s, i - s);
-    name[i - s] = 0;
-    i += 2;
-    size_t o = 0;
-    while (i < len && k[i] != '"') {
-      char c = k[i++];
-      if (c == '\\' && i < len) {
-        c = k[i++];
-        if (c == 'n')
-          c = '\n';
-      }
-      if (o + 1 < sizeof value)
-        value[o++] = c;
-    }
-    value[o] = 0;
-    if (i >= len)
-      return -EINVAL;
-    i++;
-    if (i < len && k[i] == ',')
-      i++;
-    int rc = cb ? cb(name, value, ctx) : 0;
-    if (rc)
-      return rc;
-  }
-  return i < len ? 0 : -EINVAL;
-}
-
 struct pick {
   const struct vg_dataset *ds;
   struct vg_dataset_series_list *l;
@@ -327,14 +284,8 @@ static int on_series(const struct vg_store_series *s, void *arg) {
   if (vg_series_key_split(s->key, s->key_len, metric, sizeof metric, NULL, NULL) != 0 ||
       !list_has(&ds->c.metrics, metric))
     return 0;
-  if (p->l->n == p->cap) {
-    size_t cap = p->cap ? 2 * p->cap : 64;
-    struct vg_dataset_series *v = realloc(p->l->v, cap * sizeof *v);
-    if (!v)
-      return -ENOMEM;
-    p->l->v = v;
-    p->cap = cap;
-  }
+  if (VG_GROW(p->l->v, p->l->n + 1, p->cap))
+    return -ENOMEM;
   struct vg_dataset_series *d = &p->l->v[p->l->n];
   memset(d, 0, sizeof *d);
   d->id = s->id;
@@ -597,14 +548,8 @@ static int on_window(const struct vg_wentry *w, void *arg) {
     }
   }
   x->group_end = gend;
-  if (x->n == x->cap) {
-    size_t cap = x->cap ? 2 * x->cap : 32;
-    struct win *b = realloc(x->buf, cap * sizeof *b);
-    if (!b)
-      return -ENOMEM;
-    x->buf = b;
-    x->cap = cap;
-  }
+  if (VG_GROW(x->buf, x->n + 1, x->cap))
+    return -ENOMEM;
   win_from(&x->buf[x->n++], w);
   return 0;
 }

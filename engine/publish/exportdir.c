@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vigie/array.h"
 #include "vigie/dataset.h"
 #include "vigie/error.h"
 #include "vigie/exportdir.h"
@@ -51,14 +52,8 @@ static struct filestate *state_of(struct vg_exportdir *x, const char *id, const 
   for (size_t i = 0; i < x->nfiles; i++)
     if (strcmp(x->files[i].name, name) == 0)
       return &x->files[i];
-  if (x->nfiles == x->capfiles) {
-    size_t nc = x->capfiles ? x->capfiles * 2 : 16;
-    struct filestate *nf = realloc(x->files, nc * sizeof *nf);
-    if (!nf)
-      return NULL;
-    x->files = nf;
-    x->capfiles = nc;
-  }
+  if (VG_GROW(x->files, x->nfiles + 1, x->capfiles))
+    return NULL;
   struct filestate *f = &x->files[x->nfiles++];
   memset(f, 0, sizeof *f);
   snprintf(f->id, sizeof f->id, "%s", id);

@@ -1,10 +1,9 @@
 /*
  * Row formatting for publication (publish.h): shortest round-trip numbers,
- * RFC 4180 CSV fields (JSON is jsonw.c's), ISO 8601 instants with a zone's offset
- * and the parsing of time arguments. Calendar arithmetic uses the
- * days-from-civil algorithm over the proleptic Gregorian calendar (eras of
- * 400 years), so no libc time function and no TZ environment is involved:
- * the zone is always the vg_tz passed in.
+ * RFC 4180 CSV fields (JSON is jsonw.c's) and the parsing of time arguments.
+ * Calendar arithmetic (civil days, ISO 8601 instants) is calendar.h's, so no
+ * libc time function and no TZ environment is involved: the zone is always
+ * the vg_tz passed in.
  */
 #include "vigie/publish.h"
 
@@ -12,11 +11,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vigie/calendar.h"
+#include "vigie/error.h"
 
 /* The powers of ten a double holds exactly. */
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -281,66 +280,6 @@ int vg_csv_field(FILE *out, const char *f, size_t len, char delim) {
   return putc_unlocked('"', out) == EOF ? -EIO : 0;
 }
 
-int64_t vg_days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  unsigned yoe = (unsigned)(y - era * 400);
-  unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
-void vg_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX]) {
-  int32_t off = vg_tz_offset_at(tz, t_s);
-  int64_t local = t_s + off;
-  int64_t days = vg_floor_div(local, 86400);
-  int64_t sec = local - days * 86400;
-  int64_t y;
-  unsigned m, d;
-  vg_civil_from_days(days, &y, &m, &d);
-  int32_t a = off < 0 ? -off : off;
-  if (y < 0 || y > 9999) /* rare: let printf widen the year */
-    return (size_t)snprintf(buf, VG_FMT_ISO_MAX,
-                            "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d%c%02d:%02d", y, m, d,
-                            (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60),
-                            off < 0 ? '-' : '+', (int)(a / 3600), (int)(a / 60 % 60));
-  /* YYYY-MM-DDTHH:MM:SS+hh:mm without printf: it is on every row */
-  static const char tmpl[] = "0000-00-00T00:00:00+00:00";
-  unsigned f[] = {(unsigned)(y / 100), (unsigned)(y % 100), m, d, (unsigned)(sec / 3600),
-                  (unsigned)(sec / 60 % 60), (unsigned)(sec % 60), (unsigned)(a / 3600),
-                  (unsigned)(a / 60 % 60)};
-  static const unsigned char at[] = {0, 2, 5, 8, 11, 14, 17, 20, 23};
-  memcpy(buf, tmpl, sizeof tmpl);
-  for (int i = 0; i < 9; i++) {
-    buf[at[i]] = (char)('0' + f[i] / 10);
-    buf[at[i] + 1] = (char)('0' + f[i] % 10);
-  }
-  buf[19] = off < 0 ? '-' : '+';
-  return sizeof tmpl - 1;
-}
-
-__attribute__((format(printf, 3, 4))) static int bad(char *errstr, size_t size,
-                                                   const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (size)
-    vsnprintf(errstr, size, fmt, ap);
-  va_end(ap);
-  return -EINVAL;
-}
-
 /* Reads exactly n digits at *p. */
 static int digits(const char **p, int n, int *out) {
   int v = 0;
@@ -359,7 +298,8 @@ static int relative(const char *s, int64_t now_s, int64_t *out, char *errstr, si
   errno = 0;
   long long n = strtoll(s + 1, &end, 10);
   if (end == s + 1 || errno || n < 0 || n > 1000000000LL)
-    return bad(errstr, size, "expected a number after '%c' (like -7d)", s[0]);
+    return vg_errstr_rc(-EINVAL, errstr, size,
+                        "expected a number after '%c' (like -7d)", s[0]);
   int64_t unit;
   switch (*end) {
   case 's': unit = 1; break;
@@ -368,10 +308,11 @@ static int relative(const char *s, int64_t now_s, int64_t *out, char *errstr, si
   case 'd': unit = 86400; break;
   case 'w': unit = 7 * 86400; break;
   default:
-    return bad(errstr, size, "unknown unit '%s' (use s, m, h, d or w, like -7d)", end);
+    return vg_errstr_rc(-EINVAL, errstr, size,
+                        "unknown unit '%s' (use s, m, h, d or w, like -7d)", end);
   }
   if (end[1])
-    return bad(errstr, size, "unexpected '%s' after the unit", end + 1);
+    return vg_errstr_rc(-EINVAL, errstr, size, "unexpected '%s' after the unit", end + 1);
   int64_t delta = (int64_t)n * unit;
   *out = s[0] == '-' ? now_s - delta : now_s + delta;
   return 0;
@@ -380,7 +321,7 @@ static int relative(const char *s, int64_t now_s, int64_t *out, char *errstr, si
 int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t *out,
                   char *errstr, size_t size) {
   if (!*s)
-    return bad(errstr, size, "empty time");
+    return vg_errstr_rc(-EINVAL, errstr, size, "empty time");
   if (strcmp(s, "now") == 0) {
     *out = now_s;
     return 0;
@@ -391,29 +332,31 @@ int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t 
   int y, mo, d, h = 0, mi = 0, se = 0;
   if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
       digits(&p, 2, &d))
-    return bad(errstr, size,
+    return vg_errstr_rc(-EINVAL, errstr, size,
                "expected YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or a relative "
                "time like -7d");
   if (mo < 1 || mo > 12)
-    return bad(errstr, size, "month %d is out of range", mo);
+    return vg_errstr_rc(-EINVAL, errstr, size, "month %d is out of range", mo);
   static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
-    return bad(errstr, size, "day %d does not exist in %04d-%02d", d, y, mo);
+    return vg_errstr_rc(-EINVAL, errstr, size,
+                        "day %d does not exist in %04d-%02d", d, y, mo);
   if (*p == 'T' || *p == 't' || *p == ' ') {
     p++;
     if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
-      return bad(errstr, size, "expected HH:MM after the date");
+      return vg_errstr_rc(-EINVAL, errstr, size, "expected HH:MM after the date");
     if (*p == ':') {
       p++;
       if (digits(&p, 2, &se))
-        return bad(errstr, size, "expected two digits of seconds");
+        return vg_errstr_rc(-EINVAL, errstr, size, "expected two digits of seconds");
       if (*p == '.') /* fractions are accepted and truncated */
         for (p++; isdigit((unsigned char)*p); p++)
           ;
     }
     if (h > 23 || mi > 59 || se > 59)
-      return bad(errstr, size, "time %02d:%02d:%02d is out of range", h, mi, se);
+      return vg_errstr_rc(-EINVAL, errstr, size,
+                          "time %02d:%02d:%02d is out of range", h, mi, se);
   }
   int64_t local = vg_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
                   mi * 60 + se;
@@ -429,13 +372,14 @@ int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t 
     int sign = *p == '-' ? -1 : 1, oh, om;
     p++;
     if (digits(&p, 2, &oh))
-      return bad(errstr, size, "expected an offset like +01:00");
+      return vg_errstr_rc(-EINVAL, errstr, size, "expected an offset like +01:00");
     if (*p == ':')
       p++;
     if (digits(&p, 2, &om) || *p || oh > 23 || om > 59)
-      return bad(errstr, size, "expected an offset like +01:00");
+      return vg_errstr_rc(-EINVAL, errstr, size, "expected an offset like +01:00");
     *out = local - sign * (oh * 3600 + om * 60);
     return 0;
   }
-  return bad(errstr, size, "unexpected '%s' (expected Z or an offset like +01:00)", p);
+  return vg_errstr_rc(-EINVAL, errstr, size,
+                      "unexpected '%s' (expected Z or an offset like +01:00)", p);
 }

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vigie/array.h"
 #include "vigie/error.h"
 #include "vigie/odsql.h"
 #include "vigie/publish.h"
@@ -146,12 +147,10 @@ static int fail(struct parser *p, const char *fmt, ...) {
   if (p->err)
     return p->err;
   p->err = -EINVAL;
-  if (p->errstr && p->errstr_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->errstr, p->errstr_size, fmt, ap);
-    va_end(ap);
-  }
+  va_list ap;
+  va_start(ap, fmt);
+  vg_verrstr(p->errstr, p->errstr_size, fmt, ap);
+  va_end(ap);
   return p->err;
 }
 
@@ -444,14 +443,8 @@ static int is_field_token(const struct tok *t) {
 
 static int32_t new_node(struct parser *p, int kind) {
   struct vg_odsql_where *w = p->w;
-  if (w->nnodes == w->capnodes) {
-    size_t cap = w->capnodes ? w->capnodes * 2 : 16;
-    struct node *n = realloc(w->nodes, cap * sizeof *n);
-    if (!n)
-      return oom(p), -1;
-    w->nodes = n;
-    w->capnodes = cap;
-  }
+  if (VG_GROW(w->nodes, w->nnodes + 1, w->capnodes))
+    return oom(p), -1;
   if (w->nnodes >= INT32_MAX)
     return oom(p), -1;
   struct node *n = &w->nodes[w->nnodes];
@@ -463,14 +456,8 @@ static int32_t new_node(struct parser *p, int kind) {
 
 static int push_lit(struct parser *p, const struct lit *l) {
   struct vg_odsql_where *w = p->w;
-  if (w->nlits == w->caplits) {
-    size_t cap = w->caplits ? w->caplits * 2 : 8;
-    struct lit *n = realloc(w->lits, cap * sizeof *n);
-    if (!n)
-      return oom(p);
-    w->lits = n;
-    w->caplits = cap;
-  }
+  if (VG_GROW(w->lits, w->nlits + 1, w->caplits))
+    return oom(p);
   w->lits[w->nlits++] = *l;
   return 0;
 }

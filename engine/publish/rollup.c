@@ -14,13 +14,9 @@
 #include "vigie/rollup.h"
 #include "vigie/calendar.h"
 
-const char *vg_rollup_res_name(uint8_t res) {
-  return res == VG_RES_HOUR ? "1h" : res == VG_RES_DAY ? "1d" : "base";
-}
-
 size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, uint8_t res,
                      int64_t start) {
-  int n = snprintf(buf, size, "%.*s|%s|%" PRId64, (int)key_len, key, vg_rollup_res_name(res),
+  int n = snprintf(buf, size, "%.*s|%s|%" PRId64, (int)key_len, key, vg_res_name(res),
                    start);
   return n < 0 ? 0 : (size_t)n;
 }
@@ -48,7 +44,7 @@ static int rollup_json(struct vg_jsonw *w, const char *key, size_t key_len,
   free(metric);
   if (rc)
     return rc;
-  vg_jsonw_kv(w, "resolution", vg_rollup_res_name(win->res));
+  vg_jsonw_kv(w, "resolution", vg_res_name(win->res));
   vg_jsonw_cstr(w, "start_datetime");
   vg_jsonw_str(w, iso, vg_fmt_iso(win->start, tz, iso));
   vg_jsonw_cstr(w, "end_datetime");

@@ -24,11 +24,26 @@
 #ifndef VIGIE_CALENDAR_H
 #define VIGIE_CALENDAR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vigie/tz.h"
 
 enum vg_res { VG_RES_BASE = 0, VG_RES_HOUR = 1, VG_RES_DAY = 2 };
+
+/* The names of the resolutions, as outputs and the configuration spell them
+ * (for static tables; code asks vg_res_name). */
+#define VG_RES_NAME_BASE "base"
+#define VG_RES_NAME_HOUR "1h"
+#define VG_RES_NAME_DAY  "1d"
+
+/* The name of a resolution: "base", "1h", "1d"; "?" for a value out of the
+ * enum. */
+const char *vg_res_name(enum vg_res res);
+
+/* Reads a resolution name s[0..len) ("base", "1h", "1d", as vg_res_name
+ * writes them). Returns 0, or -EINVAL for any other name. */
+int vg_res_from_name(const char *s, size_t len, enum vg_res *out);
 
 #define VG_CAL_MAX_CHANGES 6 /* offset changes within one local day */
 
@@ -54,10 +69,33 @@ struct vg_span {
  * Returns 0, or VG_ECONFIG when base_s does not divide an hour. */
 int vg_calendar_init(struct vg_calendar *cal, const struct vg_tz *tz, int64_t base_s);
 
+/* a / b rounded toward minus infinity (b != 0). */
 static inline int64_t vg_floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   return q - ((a % b != 0) & ((a < 0) != (b < 0)));
 }
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31),
+ * and back. Exact over the whole int64 range of days that fits a year. */
+int64_t vg_days_from_civil(int64_t y, unsigned m, unsigned d);
+void vg_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+/* Room for "-YYYYYY-MM-DDTHH:MM:SS+HH:MM" and its NUL. */
+#define VG_FMT_ISO_MAX 40
+
+/* Writes UTC instant t_s as local time of tz with its offset,
+ * "2026-03-28T01:00:00+01:00" ("+00:00" for UTC, never "Z"). Returns the
+ * length written. */
+size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX]);
+
+/* Writes UTC instant t_s as "2026-03-28T00:00:00Z". Returns the length
+ * written. Years outside 0..9999 print with as many digits as they need. */
+size_t vg_fmt_utc(int64_t t_s, char buf[VG_FMT_ISO_MAX]);
+
+/* Writes UTC instant t_ns (nanoseconds) with milliseconds,
+ * "2026-03-28T00:00:00.250Z" (the instant floored to the millisecond).
+ * Returns the length written. */
+size_t vg_fmt_utc_ms(int64_t t_ns, char buf[VG_FMT_ISO_MAX]);
 
 /* Slow path: moves the cache to the hour (and the day) of t_s. */
 void vg__calendar_seek(struct vg_calendar *cal, int64_t t_s);

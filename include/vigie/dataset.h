@@ -36,6 +36,7 @@
 
 #include "vigie/jsonw.h"
 #include "vigie/odsql.h"
+#include "vigie/serieskey.h" /* vg_series_key_split */
 #include "vigie/store.h"
 #include "vigie/text.h"
 #include "vigie/tz.h"
@@ -202,13 +203,5 @@ enum { VG_STAT_COUNT, VG_STAT_SUM, VG_STAT_MIN, VG_STAT_MAX, VG_STAT_MEAN, VG_ST
 void vg_window_stats(const struct vg_wentry *w, double out[VG_STAT_N]);
 /* The column name of a statistic ("count", ...), NULL out of range. */
 const char *vg_stat_name(int stat);
-
-/* Splits a canonical series key `metric{a="x",b="y"}` (codec.h) into its
- * metric and unescaped tag names and values, calling cb for each tag (name
- * and value NUL-terminated, valid during the call). metric gets at most
- * msize - 1 bytes. 0, -EINVAL for a malformed key, or cb's non-zero value. */
-int vg_series_key_split(const char *key, size_t len, char *metric, size_t msize,
-                        int (*cb)(const char *name, const char *value, void *ctx),
-                        void *ctx);
 
 #endif

@@ -9,6 +9,7 @@
 #ifndef VIGIE_ERROR_H
 #define VIGIE_ERROR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum vg_error {
@@ -34,5 +35,14 @@ const char *vg_strerror(int err);
  * nothing when errstr is NULL or size is 0. */
 void vg_errstr(char *errstr, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* vg_errstr that returns rc, for `return vg_errstr_rc(-EINVAL, errstr, size,
+ * "month %d is out of range", m);`. */
+int vg_errstr_rc(int rc, char *errstr, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* vg_errstr over a va_list, for helpers that add their own bookkeeping. */
+void vg_verrstr(char *errstr, size_t size, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #endif

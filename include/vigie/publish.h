@@ -15,12 +15,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "vigie/calendar.h" /* vg_fmt_iso, vg_days_from_civil */
 #include "vigie/tz.h"
 
 /* Room for any double printed by vg_fmt_double, with its NUL. */
 #define VG_FMT_DOUBLE_MAX 32
-/* Room for "-YYYYYY-MM-DDTHH:MM:SS+HH:MM" and its NUL. */
-#define VG_FMT_ISO_MAX 40
 
 /* Writes the shortest of %.15g, %.16g, %.17g that strtod() reads back as the
  * same double (so 0.1 prints "0.1", and every value round-trips exactly).
@@ -39,11 +38,6 @@ int vg_csv_plain(const char *field, size_t len, char delim);
  * without its lock (it is on every cell): one thread writes out at a time. */
 int vg_csv_field(FILE *out, const char *field, size_t len, char delim);
 
-/* Writes UTC instant t_s as local time of tz with its offset,
- * "2026-03-28T01:00:00+01:00" ("+00:00" for UTC, never "Z"). Returns the
- * length written. */
-size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX]);
-
 /* Parses a time argument into UTC seconds:
  * - "YYYY-MM-DD" (local midnight of tz),
  * - "YYYY-MM-DDTHH:MM[:SS]" (also with ' ' for 'T'), local time of tz
@@ -56,9 +50,5 @@ size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX])
  * "month 13 is out of range"). */
 int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t *out,
                   char *errstr, size_t errstr_size);
-
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
-int64_t vg_days_from_civil(int64_t y, unsigned m, unsigned d);
-void vg_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 
 #endif

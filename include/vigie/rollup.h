@@ -80,8 +80,6 @@ int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_w
  * full length. */
 size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, uint8_t res,
                      int64_t start);
-/* "1m"-style name of a resolution: "base", "1h", "1d". */
-const char *vg_rollup_res_name(uint8_t res);
 
 /* The header of each rollup message that carries its revision. */
 #define VG_ROLLUP_REVISION_HEADER "vigie.revision"

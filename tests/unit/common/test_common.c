@@ -25,6 +25,19 @@ static void strerror_names_every_code(void **state) {
   assert_string_equal(vg_strerror(VG_ERR_LAST), "unknown error");
 }
 
+static void errstr_formats_and_returns(void **state) {
+  (void)state;
+  char b[16];
+  assert_int_equal(vg_errstr_rc(-EINVAL, b, sizeof b, "month %d is out", 13), -EINVAL);
+  assert_string_equal(b, "month 13 is out");
+  assert_int_equal(vg_errstr_rc(VG_ECONFIG, b, 6, "%s", "truncated"), VG_ECONFIG);
+  assert_string_equal(b, "trunc");
+  /* no buffer: nothing written, the code still returned */
+  assert_int_equal(vg_errstr_rc(-EIO, NULL, 16, "x"), -EIO);
+  assert_int_equal(vg_errstr_rc(-EIO, b, 0, "x"), -EIO);
+  assert_string_equal(b, "trunc");
+}
+
 static void fnv1a64_matches_reference_vectors(void **state) {
   (void)state;
   /* published FNV-1a 64 test vectors */
@@ -137,6 +150,7 @@ static void edit_distance(void **state) {
 int vg_test_common(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(strerror_names_every_code),
+      cmocka_unit_test(errstr_formats_and_returns),
       cmocka_unit_test(fnv1a64_matches_reference_vectors),
       cmocka_unit_test(siphash_matches_the_paper),
       cmocka_unit_test(multiset_digest_ignores_order),

@@ -339,18 +339,6 @@ static void formats(void **state) {
   free(buf);
 }
 
-static void series_keys(void **state) {
-  (void)state;
-  char metric[64];
-  const char *k = "no2{district=\"Centre \\\"Nord\\\"\",sensor_id=\"aq-12\"}";
-  assert_int_equal(vg_series_key_split(k, strlen(k), metric, sizeof metric, NULL, NULL), 0);
-  assert_string_equal(metric, "no2");
-  assert_int_equal(vg_series_key_split("x{a=\"b", 6, metric, sizeof metric, NULL, NULL),
-                   -EINVAL);
-  assert_int_equal(vg_series_key_split("bare", 4, metric, sizeof metric, NULL, NULL), 0);
-  assert_string_equal(metric, "bare");
-}
-
 int vg_test_publish_dataset(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(schema, pub_setup, pub_teardown),
@@ -360,7 +348,6 @@ int vg_test_publish_dataset(void) {
                                       pub_teardown),
       cmocka_unit_test_setup_teardown(resume_and_status, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(formats, pub_setup, pub_teardown),
-      cmocka_unit_test(series_keys),
   };
   return cmocka_run_group_tests_name("publish_dataset", tests, NULL, NULL);
 }

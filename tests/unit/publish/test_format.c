@@ -1,8 +1,8 @@
 /* Unit tests of publication formatting (publish.h): numbers that round-trip
  * with the shortest of 15-17 digits, RFC 4180 CSV quoting, JSON strings,
- * ISO 8601 instants with the offset of Europe/Paris across both DST changes,
  * and the parsing of time arguments (dates, datetimes with and without
- * offsets, relative times, and the errors that say why). */
+ * offsets, relative times, and the errors that say why). ISO 8601 instants
+ * and civil days are calendar.h's: tests/unit/common/test_calendar.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -101,34 +101,6 @@ static void doubles_fast_path_is_the_reference(void **state) {
   }
 }
 
-/* vg_fmt_iso writes its digits itself: the same text as gmtime_r and
- * printf in UTC, over years 1 to 9999 and the ends of that range. */
-static void iso_digits_are_gmtime(void **state) {
-  (void)state;
-  struct vg_tz *utc;
-  char err[128], got[VG_FMT_ISO_MAX], want[64];
-  assert_int_equal(vg_tz_load("UTC", &utc, err, sizeof err), 0);
-  uint64_t x = 99991ULL;
-  for (int i = 0; i < 100000; i++) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    int64_t t = (int64_t)(x % 315537897600ULL) - 62135596800LL; /* 0001 to 9999 */
-    if (i == 0)
-      t = -62135596800LL; /* 0001-01-01T00:00:00 */
-    if (i == 1)
-      t = 253402300799LL; /* 9999-12-31T23:59:59 */
-    time_t tt = (time_t)t;
-    struct tm tm;
-    assert_non_null(gmtime_r(&tt, &tm));
-    snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    assert_int_equal(vg_fmt_iso(t, utc, got), strlen(want));
-    assert_string_equal(got, want);
-  }
-  vg_tz_free(utc);
-}
-
 static char *capture(const char *s, char delim) {
   char *out = NULL;
   size_t size = 0;
@@ -166,49 +138,6 @@ static void csv_quoting(void **state) {
                      strcmp(got, cases[i].in) == 0);
     free(got);
   }
-}
-
-static void iso_with_offsets_across_dst(void **state) {
-  (void)state;
-  struct vg_tz *paris = NULL, *utc = NULL;
-  char err[256], b[VG_FMT_ISO_MAX];
-  assert_int_equal(vg_tz_load("Europe/Paris", &paris, err, sizeof err), 0);
-  assert_int_equal(vg_tz_load("UTC", &utc, err, sizeof err), 0);
-  struct {
-    int64_t t;
-    const char *paris, *utc;
-  } cases[] = {
-      /* 2026-03-29 spring forward at 01:00Z: 02:00 CET -> 03:00 CEST */
-      {1774746000 - 1, "2026-03-29T01:59:59+01:00", "2026-03-29T00:59:59+00:00"},
-      {1774746000, "2026-03-29T03:00:00+02:00", "2026-03-29T01:00:00+00:00"},
-      {1774656000, "2026-03-28T01:00:00+01:00", "2026-03-28T00:00:00+00:00"},
-      /* 2026-10-25 fall back at 01:00Z: 03:00 CEST -> 02:00 CET, 02:30 twice */
-      {1792888200, "2026-10-25T02:30:00+02:00", "2026-10-25T00:30:00+00:00"},
-      {1792891800, "2026-10-25T02:30:00+01:00", "2026-10-25T01:30:00+00:00"},
-      {0, "1970-01-01T01:00:00+01:00", "1970-01-01T00:00:00+00:00"},
-      {-1, "1970-01-01T00:59:59+01:00", "1969-12-31T23:59:59+00:00"},
-      {951782400, "2000-02-29T01:00:00+01:00", "2000-02-29T00:00:00+00:00"},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    vg_fmt_iso(cases[i].t, paris, b);
-    assert_string_equal(b, cases[i].paris);
-    vg_fmt_iso(cases[i].t, utc, b);
-    assert_string_equal(b, cases[i].utc);
-  }
-  vg_tz_free(paris);
-  vg_tz_free(utc);
-}
-
-static void civil_days(void **state) {
-  (void)state;
-  for (int64_t z = -800000; z <= 800000; z += 37) {
-    int64_t y;
-    unsigned m, d;
-    vg_civil_from_days(z, &y, &m, &d);
-    assert_true(vg_days_from_civil(y, m, d) == z);
-  }
-  assert_true(vg_days_from_civil(1970, 1, 1) == 0);
-  assert_true(vg_days_from_civil(2018, 10, 28) == 17832);
 }
 
 static void time_arguments(void **state) {
@@ -273,10 +202,7 @@ int vg_test_publish_format(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(doubles_round_trip),
       cmocka_unit_test(doubles_fast_path_is_the_reference),
-      cmocka_unit_test(iso_digits_are_gmtime),
       cmocka_unit_test(csv_quoting),
-      cmocka_unit_test(iso_with_offsets_across_dst),
-      cmocka_unit_test(civil_days),
       cmocka_unit_test(time_arguments),
   };
   return cmocka_run_group_tests_name("publish_format", tests, NULL, NULL);

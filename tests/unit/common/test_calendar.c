@@ -3,8 +3,12 @@
  * Asia/Kolkata (its 1942 war-time changes and its :30 hours today), the 30-minute
  * changes of Australia/Lord_Howe and Asia/Kathmandu's +05:45, against
  * expectations computed with Python's zoneinfo (dst_cases.h); and tiling and
- * nesting properties over whole years. */
+ * nesting properties over whole years. Then the helpers calendar.h shares:
+ * resolution names, floor division, civil days, ISO 8601 instants (with an
+ * offset and in UTC). */
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 #include "vigie/calendar.h"
@@ -170,8 +174,140 @@ static void negative_event_times_floor(void **state) {
   vg_tz_free(tz);
 }
 
-int vg_test_agg_calendar(void) {
+static void resolution_names(void **state) {
+  (void)state;
+  assert_string_equal(vg_res_name(VG_RES_BASE), "base");
+  assert_string_equal(vg_res_name(VG_RES_HOUR), "1h");
+  assert_string_equal(vg_res_name(VG_RES_DAY), "1d");
+  assert_string_equal(vg_res_name((enum vg_res)7), "?");
+  enum vg_res r = VG_RES_BASE;
+  assert_int_equal(vg_res_from_name("1d", 2, &r), 0);
+  assert_int_equal(r, VG_RES_DAY);
+  assert_int_equal(vg_res_from_name("1hx", 2, &r), 0); /* by length */
+  assert_int_equal(r, VG_RES_HOUR);
+  assert_int_equal(vg_res_from_name("base", 4, &r), 0);
+  assert_int_equal(r, VG_RES_BASE);
+  assert_int_equal(vg_res_from_name("1h", 1, &r), -EINVAL);
+  assert_int_equal(vg_res_from_name("hour", 4, &r), -EINVAL);
+  assert_int_equal(vg_res_from_name("", 0, &r), -EINVAL);
+}
+
+static void floor_div_rounds_down(void **state) {
+  (void)state;
+  assert_int_equal(vg_floor_div(7, 2), 3);
+  assert_int_equal(vg_floor_div(-7, 2), -4);
+  assert_int_equal(vg_floor_div(-8, 2), -4);
+  assert_int_equal(vg_floor_div(7, -2), -4);
+  assert_int_equal(vg_floor_div(-1, 1000000000), -1);
+  assert_int_equal(vg_floor_div(INT64_MIN, 1), INT64_MIN);
+}
+
+static void civil_days(void **state) {
+  (void)state;
+  for (int64_t z = -800000; z <= 800000; z += 37) {
+    int64_t y;
+    unsigned m, d;
+    vg_civil_from_days(z, &y, &m, &d);
+    assert_true(m >= 1 && m <= 12 && d >= 1 && d <= 31);
+    assert_true(vg_days_from_civil(y, m, d) == z);
+  }
+  assert_true(vg_days_from_civil(1970, 1, 1) == 0);
+  assert_true(vg_days_from_civil(2018, 10, 28) == 17832);
+  assert_true(vg_days_from_civil(2000, 3, 1) == 11017);
+  assert_true(vg_days_from_civil(1969, 12, 31) == -1);
+}
+
+/* vg_fmt_iso and vg_fmt_utc write their digits themselves: the same text as
+ * gmtime_r and printf in UTC, over years 1 to 9999 and the ends of that
+ * range. */
+static void iso_digits_are_gmtime(void **state) {
+  (void)state;
+  struct vg_tz *utc;
+  char err[128], got[VG_FMT_ISO_MAX], want[64];
+  assert_int_equal(vg_tz_load("UTC", &utc, err, sizeof err), 0);
+  uint64_t x = 99991ULL;
+  for (int i = 0; i < 100000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    int64_t t = (int64_t)(x % 315537897600ULL) - 62135596800LL; /* 0001 to 9999 */
+    if (i == 0)
+      t = -62135596800LL; /* 0001-01-01T00:00:00 */
+    if (i == 1)
+      t = 253402300799LL; /* 9999-12-31T23:59:59 */
+    time_t tt = (time_t)t;
+    struct tm tm;
+    assert_non_null(gmtime_r(&tt, &tm));
+    snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d+00:00", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    assert_int_equal(vg_fmt_iso(t, utc, got), strlen(want));
+    assert_string_equal(got, want);
+    memcpy(want + 19, "Z", 2); /* the same instant, "Z" for "+00:00" */
+    assert_int_equal(vg_fmt_utc(t, got), strlen(want));
+    assert_string_equal(got, want);
+  }
+  vg_tz_free(utc);
+}
+
+
+static void iso_with_offsets_across_dst(void **state) {
+  (void)state;
+  struct vg_tz *paris = NULL, *utc = NULL;
+  char err[256], b[VG_FMT_ISO_MAX];
+  assert_int_equal(vg_tz_load("Europe/Paris", &paris, err, sizeof err), 0);
+  assert_int_equal(vg_tz_load("UTC", &utc, err, sizeof err), 0);
+  struct {
+    int64_t t;
+    const char *paris, *utc;
+  } cases[] = {
+      /* 2026-03-29 spring forward at 01:00Z: 02:00 CET -> 03:00 CEST */
+      {1774746000 - 1, "2026-03-29T01:59:59+01:00", "2026-03-29T00:59:59+00:00"},
+      {1774746000, "2026-03-29T03:00:00+02:00", "2026-03-29T01:00:00+00:00"},
+      {1774656000, "2026-03-28T01:00:00+01:00", "2026-03-28T00:00:00+00:00"},
+      /* 2026-10-25 fall back at 01:00Z: 03:00 CEST -> 02:00 CET, 02:30 twice */
+      {1792888200, "2026-10-25T02:30:00+02:00", "2026-10-25T00:30:00+00:00"},
+      {1792891800, "2026-10-25T02:30:00+01:00", "2026-10-25T01:30:00+00:00"},
+      {0, "1970-01-01T01:00:00+01:00", "1970-01-01T00:00:00+00:00"},
+      {-1, "1970-01-01T00:59:59+01:00", "1969-12-31T23:59:59+00:00"},
+      {951782400, "2000-02-29T01:00:00+01:00", "2000-02-29T00:00:00+00:00"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    vg_fmt_iso(cases[i].t, paris, b);
+    assert_string_equal(b, cases[i].paris);
+    vg_fmt_iso(cases[i].t, utc, b);
+    assert_string_equal(b, cases[i].utc);
+  }
+  vg_tz_free(paris);
+  vg_tz_free(utc);
+}
+
+static void utc_formats(void **state) {
+  (void)state;
+  char b[VG_FMT_ISO_MAX];
+  assert_int_equal(vg_fmt_utc(0, b), 20);
+  assert_string_equal(b, "1970-01-01T00:00:00Z");
+  vg_fmt_utc(1774656000 + 3661, b);
+  assert_string_equal(b, "2026-03-28T01:01:01Z");
+  vg_fmt_utc(-1, b);
+  assert_string_equal(b, "1969-12-31T23:59:59Z");
+  vg_fmt_utc(-62167219200 - 86400, b); /* 0000-01-01 minus a day */
+  assert_string_equal(b, "-001-12-31T00:00:00Z");
+  assert_int_equal(vg_fmt_utc_ms(1774656000250999999, b), 24);
+  assert_string_equal(b, "2026-03-28T00:00:00.250Z");
+  vg_fmt_utc_ms(-1, b); /* floored to the millisecond */
+  assert_string_equal(b, "1969-12-31T23:59:59.999Z");
+  vg_fmt_utc_ms(5000000, b);
+  assert_string_equal(b, "1970-01-01T00:00:00.005Z");
+}
+
+int vg_test_common_calendar(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(resolution_names),
+      cmocka_unit_test(floor_div_rounds_down),
+      cmocka_unit_test(civil_days),
+      cmocka_unit_test(iso_digits_are_gmtime),
+      cmocka_unit_test(iso_with_offsets_across_dst),
+      cmocka_unit_test(utc_formats),
       cmocka_unit_test(dst_days_and_hours_match_zoneinfo),
       cmocka_unit_test(repeated_hour_is_two_windows),
       cmocka_unit_test(kolkata_hours_start_at_half_past),
@@ -179,5 +315,5 @@ int vg_test_agg_calendar(void) {
       cmocka_unit_test(base_must_divide_an_hour),
       cmocka_unit_test(negative_event_times_floor),
   };
-  return cmocka_run_group_tests_name("agg_calendar", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("common_calendar", tests, NULL, NULL);
 }

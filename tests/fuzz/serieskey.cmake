@@ -1,0 +1,1 @@
+vg_fuzz_target(serieskey ${CMAKE_CURRENT_LIST_DIR}/serieskey.c)
