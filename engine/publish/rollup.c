@@ -13,6 +13,7 @@
 #include "vigie/publish.h"
 #include "vigie/rollup.h"
 #include "vigie/calendar.h"
+#include "vigie/wstats.h"
 
 const char *vg_rollup_res_name(uint8_t res) {
   return res == VG_RES_HOUR ? "1h" : res == VG_RES_DAY ? "1d" : "base";
