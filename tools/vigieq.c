@@ -37,6 +37,7 @@
 #include "vigie/publish.h"
 #include "vigie/store.h"
 #include "vigie/tz.h"
+#include "vigie/wstats.h"
 
 #include "vigieq_sql.h"
 
@@ -644,7 +645,23 @@ struct colspec {
   const char **names;
   struct col *c;
   size_t n;
+  unsigned want; /* VG_STAT_BIT of the window statistics the columns show */
 };
+
+/* The statistic (wstats.h) a column shows, or -1. */
+static int col_stat(int id) {
+  switch (id) {
+  case C_SUM: return VG_STAT_SUM;
+  case C_MIN: return VG_STAT_MIN;
+  case C_MAX: return VG_STAT_MAX;
+  case C_MEAN: return VG_STAT_MEAN;
+  case C_STDDEV: return VG_STAT_STDDEV;
+  case C_FIRST: return VG_STAT_FIRST;
+  case C_LAST: return VG_STAT_LAST;
+  case C_DISTINCT: return VG_STAT_DISTINCT;
+  default: return -1;
+  }
+}
 
 /* "p95" or "p99.9" -> 0.95, 0.999; -1 when not a quantile name. */
 static double quantile_of(const char *name) {
@@ -675,6 +692,8 @@ static int col_add(struct colspec *cs, const char *name, size_t cap) {
   }
   cs->names[cs->n] = name;
   cs->c[cs->n++] = (struct col){id < 0 ? C_QUANT : id, q};
+  if (col_stat(id) >= 0)
+    cs->want |= VG_STAT_BIT(col_stat(id));
   return EX_OK;
 }
 
@@ -684,6 +703,7 @@ static int col_add(struct colspec *cs, const char *name, size_t cap) {
 static int colspec_init(struct colspec *cs, char *list) {
   size_t cap = sizeof known_cols / sizeof *known_cols + 64;
   cs->n = 0;
+  cs->want = 0;
   cs->names = calloc(cap, sizeof *cs->names);
   cs->c = calloc(cap, sizeof *cs->c);
   if (!cs->names || !cs->c)
@@ -733,20 +753,6 @@ struct qrow {
 
 enum { GAP_NULL = 1, GAP_PREVIOUS = 2 };
 
-static int put_distinct(struct rows *r, const struct vg_acc *acc) {
-  if (!acc->hll)
-    return put(r, CELL_NULL, NULL);
-  /* the estimate is not const (it may compact the sparse list): a copy */
-  struct vg_acc a;
-  vg_acc_init(&a);
-  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
-  o.distinct = 1;
-  int rc = vg_acc_merge(&a, acc, &o);
-  rc = rc ? rc : put_double(r, a.hll ? round(vg_hll_estimate(a.hll)) : NAN);
-  vg_acc_release(&a);
-  return rc;
-}
-
 static int put_time_ns(struct rows *r, int64_t ns, const struct vg_tz *tz) {
   char t[VG_FMT_ISO_MAX];
   vg_fmt_iso(vg_floor_div(ns, 1000000000), tz, t);
@@ -763,6 +769,8 @@ static int on_window(const struct vg_wentry *w, void *arg) {
   if (*q->left == 0)
     return 1; /* --limit reached: stop the walk */
   (*q->left)--;
+  double st[VG_STAT_N];
+  vg_acc_stats(&w->acc, q->gap == GAP_NULL ? 0 : q->cs->want, st);
   for (size_t k = 0; k < q->cs->n && !rc; k++) {
     const struct col *c = &q->cs->c[k];
     if (q->gap == GAP_NULL && c->id != C_START && c->id != C_END && c->id != C_SERIES &&
@@ -784,26 +792,24 @@ static int on_window(const struct vg_wentry *w, void *arg) {
     case C_SERIES: rc = put(r, CELL_TEXT, q->key); break;
     case C_METRIC: rc = put(r, CELL_TEXT, q->metric); break;
     case C_COUNT: rc = put_u64(r, s->count); break;
-    case C_SUM: rc = put_double(r, s->count ? vg_stats_sum(s) : NAN); break;
-    case C_MIN: rc = put_double(r, s->count ? s->min : NAN); break;
-    case C_MAX: rc = put_double(r, s->count ? s->max : NAN); break;
-    case C_MEAN: rc = put_double(r, vg_stats_mean(s)); break;
-    case C_STDDEV: rc = put_double(r, vg_stats_stddev_sample(s)); break;
     case C_STDDEV_POP: rc = put_double(r, vg_stats_stddev_pop(s)); break;
     case C_VAR: rc = put_double(r, vg_stats_var_sample(s)); break;
     case C_VAR_POP: rc = put_double(r, vg_stats_var_pop(s)); break;
-    case C_QUANT:
-      rc = put_double(r, w->acc.qs ? vg_ddsketch_quantile(w->acc.qs, c->q) : NAN);
-      break;
-    case C_FIRST: rc = put_double(r, has_fl ? fl->first_v : NAN); break;
-    case C_LAST: rc = put_double(r, has_fl ? fl->last_v : NAN); break;
+    case C_QUANT: rc = put_double(r, vg_acc_quantile(&w->acc, c->q)); break;
+    case C_SUM:
+    case C_MIN:
+    case C_MAX:
+    case C_MEAN:
+    case C_STDDEV:
+    case C_FIRST:
+    case C_LAST:
+    case C_DISTINCT: rc = put_double(r, st[col_stat(c->id)]); break;
     case C_FIRST_TIME:
       rc = has_fl ? put_time_ns(r, fl->first_t, q->tz) : put(r, CELL_NULL, NULL);
       break;
     case C_LAST_TIME:
       rc = has_fl ? put_time_ns(r, fl->last_t, q->tz) : put(r, CELL_NULL, NULL);
       break;
-    case C_DISTINCT: rc = put_distinct(r, &w->acc); break;
     case C_STATUS:
       rc = put(r, CELL_TEXT, q->gap ? "gap" : w->final ? "final" : "provisional");
       break;
