@@ -1,0 +1,242 @@
+/*
+ * vigieq's rows (vigieq.h): cells of text, numbers or nothing, kept in text
+ * blocks that never move, and one writer per output format -- a table
+ * measured over every row, RFC 4180 CSV, JSON and NDJSON streamed as the
+ * rows come. Value formatting is engine/publish's (publish.h), shared with
+ * the HTTP API.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vigie/publish.h"
+
+#include "vigieq.h"
+
+
+/* Makes room for one more element in the array whose pointer is at pv (a
+ * T **: n used of *cap, each size bytes), doubling from first. 0 or -ENOMEM
+ * (the array unchanged). The pointer is moved with memcpy: a T * is read
+ * and written as what it is, not through a void ** lvalue. */
+int grow(void *pv, size_t n, size_t *cap, size_t size, size_t first) {
+  if (n < *cap)
+    return 0;
+  size_t c = *cap ? *cap * 2 : first;
+  void *old, *p;
+  memcpy(&old, pv, sizeof old);
+  if (!(p = realloc(old, c * size)))
+    return -ENOMEM;
+  memcpy(pv, &p, sizeof p);
+  *cap = c;
+  return 0;
+}
+
+/* Appends a cell of len bytes of s (NUL-terminated there). */
+int put_len(struct rows *r, int kind, const char *s, size_t len) {
+  if (grow(&r->c, r->n, &r->cap, sizeof *r->c, 1024))
+    return -ENOMEM;
+  char *d = NULL;
+  if (kind != CELL_NULL) {
+    struct textblock *b = r->text;
+    if (!b || b->cap - b->used < len + 1) {
+      size_t cap = len + 1 > 65536 ? len + 1 : 65536;
+      if (!(b = malloc(sizeof *b + cap)))
+        return -ENOMEM;
+      *b = (struct textblock){r->text, 0, cap};
+      r->text = b;
+    }
+    d = memcpy(b->data + b->used, s, len + 1);
+    b->used += len + 1;
+  } else {
+    len = 0;
+  }
+  r->c[r->n++] = (struct cell){d, (uint32_t)len, kind};
+  return 0;
+}
+
+int put(struct rows *r, int kind, const char *s) {
+  return put_len(r, kind, s, kind == CELL_NULL ? 0 : strlen(s));
+}
+
+/* Drops every cell; keep_one keeps the first block for the next rows. */
+static void rows_clear(struct rows *r, int keep_one) {
+  struct textblock *b = r->text, *keep = keep_one ? b : NULL;
+  if (keep) {
+    b = b->next;
+    keep->next = NULL;
+    keep->used = 0;
+  }
+  while (b) {
+    struct textblock *next = b->next;
+    free(b);
+    b = next;
+  }
+  r->text = keep;
+  r->n = 0;
+}
+
+int put_double(struct rows *r, double v) {
+  if (!isfinite(v))
+    return put(r, CELL_NULL, NULL);
+  char b[VG_FMT_DOUBLE_MAX];
+  return put_len(r, CELL_NUM, b, vg_fmt_double(v, b));
+}
+
+int put_u64(struct rows *r, uint64_t v) {
+  char b[24], *p = b + sizeof b - 1; /* no printf: counts are on every row */
+  *p = 0;
+  do
+    *--p = (char)('0' + v % 10);
+  while (v /= 10);
+  return put_len(r, CELL_NUM, p, (size_t)(b + sizeof b - 1 - p));
+}
+
+void rows_release(struct rows *r) {
+  rows_clear(r, 0);
+  free(r->c);
+}
+
+static void write_json_row(FILE *out, const struct rows *r, size_t row) {
+  putc('{', out);
+  for (size_t j = 0; j < r->ncols; j++) {
+    const struct cell *c = &r->c[row * r->ncols + j];
+    if (j)
+      putc(',', out);
+    vg_json_string(out, r->cols[j], strlen(r->cols[j]));
+    putc(':', out);
+    if (c->kind == CELL_NULL)
+      fputs("null", out);
+    else if (c->kind == CELL_NUM)
+      fputs(c->s, out);
+    else
+      vg_json_string(out, c->s, strlen(c->s));
+  }
+  putc('}', out);
+}
+
+/* CSV, JSON and NDJSON stream: writes the rows held (the header first)
+ * and drops them, so a long query needs no memory for all its rows. */
+int rows_stream(FILE *out, struct rows *r, int fmt) {
+  assert(fmt != FMT_TABLE);
+  size_t nrows = r->n / r->ncols;
+  if (!r->started && fmt == FMT_CSV) {
+    for (size_t j = 0; j < r->ncols; j++) {
+      if (j)
+        putc(',', out);
+      vg_csv_field(out, r->cols[j], strlen(r->cols[j]));
+    }
+    fputs("\r\n", out);
+  } else if (!r->started && fmt == FMT_JSON) {
+    fputs("[", out);
+  }
+  r->started = 1;
+  for (size_t i = 0; i < nrows; i++) {
+    if (fmt == FMT_CSV) {
+      /* a row is gathered in line and written at once; a cell that needs
+       * quotes goes through vg_csv_field */
+      char line[4096];
+      size_t o = 0;
+      for (size_t j = 0; j < r->ncols; j++) {
+        const struct cell *c = &r->c[i * r->ncols + j];
+        int plain = c->kind != CELL_TEXT || !c->len; /* numbers never need quotes */
+        if (!plain && c->len < 256 && c->s[0] != ' ' && c->s[c->len - 1] != ' ') {
+          plain = 1;
+          for (const char *s = c->s; *s && plain; s++)
+            plain = *s != ',' && *s != '"' && *s != '\r' && *s != '\n';
+        }
+        if (o + 260 > sizeof line || !plain) {
+          fwrite_unlocked(line, 1, o, out);
+          o = 0;
+        }
+        if (j)
+          line[o++] = ',';
+        if (plain) {
+          memcpy(line + o, c->s ? c->s : "", c->len);
+          o += c->len;
+        } else {
+          fwrite_unlocked(line, 1, o, out);
+          o = 0;
+          vg_csv_field(out, c->s, c->len);
+        }
+      }
+      line[o++] = '\r';
+      line[o++] = '\n';
+      fwrite_unlocked(line, 1, o, out);
+    } else if (fmt == FMT_JSON) {
+      fputs(r->written + i ? ",\n" : "\n", out);
+      write_json_row(out, r, i);
+    } else {
+      write_json_row(out, r, i);
+      putc('\n', out);
+    }
+  }
+  r->written += nrows;
+  rows_clear(r, 1);
+  return ferror(out) ? -EIO : 0;
+}
+
+/* Writes what is left, and the end (table: everything, aligned). */
+int write_rows(FILE *out, struct rows *r, int fmt) {
+  if (fmt != FMT_TABLE) {
+    if (rows_stream(out, r, fmt))
+      return -EIO;
+    if (fmt == FMT_JSON)
+      fputs(r->written ? "\n]\n" : "]\n", out);
+  } else {
+    size_t nrows = r->n / r->ncols;
+    size_t *w = calloc(r->ncols, sizeof *w);
+    char *num = calloc(r->ncols, 1); /* numeric columns align right */
+    if (!w || !num) {
+      free(w);
+      free(num);
+      return -ENOMEM;
+    }
+    for (size_t j = 0; j < r->ncols; j++)
+      w[j] = strlen(r->cols[j]);
+    for (size_t i = 0; i < r->n; i++) {
+      size_t l = r->c[i].s ? strlen(r->c[i].s) : 0;
+      if (l > w[i % r->ncols])
+        w[i % r->ncols] = l;
+      if (r->c[i].kind == CELL_NUM)
+        num[i % r->ncols] = 1;
+    }
+    for (size_t j = 0; j < r->ncols; j++)
+      fprintf(out, num[j] ? "%s%*s" : "%s%-*s", j ? "  " : "",
+              j + 1 == r->ncols && !num[j] ? 0 : (int)w[j], r->cols[j]);
+    putc('\n', out);
+    for (size_t i = 0; i < nrows; i++) {
+      for (size_t j = 0; j < r->ncols; j++) {
+        const struct cell *c = &r->c[i * r->ncols + j];
+        const char *s = c->s ? c->s : "";
+        int width = j + 1 == r->ncols && c->kind != CELL_NUM ? 0 : (int)w[j];
+        fprintf(out, c->kind == CELL_NUM ? "%s%*s" : "%s%-*s", j ? "  " : "", width, s);
+      }
+      putc('\n', out);
+    }
+    free(w);
+    free(num);
+  }
+  if (fflush(out) != 0 || ferror(out))
+    return -EIO;
+  return 0;
+}
+
+int parse_format(const char *s, int *fmt) {
+  if (!s)
+    *fmt = isatty(STDOUT_FILENO) ? FMT_TABLE : FMT_CSV;
+  else if (strcmp(s, "table") == 0)
+    *fmt = FMT_TABLE;
+  else if (strcmp(s, "csv") == 0)
+    *fmt = FMT_CSV;
+  else if (strcmp(s, "json") == 0)
+    *fmt = FMT_JSON;
+  else if (strcmp(s, "ndjson") == 0)
+    *fmt = FMT_NDJSON;
+  else
+    return fail(EX_USAGE, "--format '%s': expected table, csv, json or ndjson", s);
+  return EX_OK;
+}
