@@ -19,14 +19,8 @@ int names_add(struct names *s, const char *name) {
   for (size_t i = 0; i < s->n; i++)
     if (strcmp(s->v[i], name) == 0)
       return 0;
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 16;
-    char **v = realloc(s->v, cap * sizeof *v);
-    if (!v)
-      return -ENOMEM;
-    s->v = v;
-    s->cap = cap;
-  }
+  if (grow(&s->v, s->n, &s->cap, sizeof *s->v, 16))
+    return -ENOMEM;
   if (!(s->v[s->n] = strdup(name)))
     return -ENOMEM;
   s->n++;
@@ -83,14 +77,8 @@ size_t names_index(const struct names *s, const char *name) {
 
 static int on_series(const struct vg_store_series *s, void *arg) {
   struct series_list *l = arg;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 256;
-    struct series *v = realloc(l->v, cap * sizeof *v);
-    if (!v)
-      return -ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
+  if (grow(&l->v, l->n, &l->cap, sizeof *l->v, 256))
+    return -ENOMEM;
   char *k = strndup(s->key, s->key_len);
   if (!k)
     return -ENOMEM;

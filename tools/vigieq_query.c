@@ -420,14 +420,8 @@ static int group_key(const char *key, const struct names *by, char *out, size_t 
 
 static int on_gather(const struct vg_wentry *w, void *arg) {
   struct gather *g = arg;
-  if (g->n == g->cap) {
-    size_t cap = g->cap ? g->cap * 2 : 1024;
-    struct gwin *v = realloc(g->v, cap * sizeof *v);
-    if (!v)
-      return -ENOMEM;
-    g->v = v;
-    g->cap = cap;
-  }
+  if (grow(&g->v, g->n, &g->cap, sizeof *g->v, 1024))
+    return -ENOMEM;
   struct gwin *d = &g->v[g->n];
   d->group = g->group;
   d->w = *w;
