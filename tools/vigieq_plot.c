@@ -154,20 +154,49 @@ static void time_ticks(FILE *out, struct vg_calendar *cal, int64_t t0, int64_t t
   }
 }
 
-int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, const char *res,
-               const char *unit) {
-  static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
-                                       "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                                       "#bcbd22", "#17becf"};
-  size_t nrows = r->n / r->ncols, nser = 0, maxleg = (PLOT_H - PLOT_T - PLOT_B) / 18;
-  struct ppoint *p = calloc(nrows ? nrows : 1, sizeof *p);
-  struct names metrics = {0};
-  if (!p)
+/* The chart being drawn: its points (a row each), what they span and the
+ * plot area's mapping of time and value to pixels. */
+struct chart {
+  FILE *out;
+  struct ppoint *p;
+  size_t n, nser;       /* points; series (runs of points of one key) */
+  struct names metrics; /* of the rows, in order */
+  int band;             /* some point has min and max */
+  int64_t t0, t1;       /* the time axis (UTC s) */
+  double y0, y1, ystep; /* the value axis and its step */
+  double pw, ph;        /* plot area size */
+  double pxs, pys;      /* pixels per second, per unit of value */
+};
+
+/* x of instant t, y of value v. */
+static double chart_x(const struct chart *ch, int64_t t) {
+  return PLOT_L + (double)(t - ch->t0) * ch->pxs;
+}
+
+static double chart_y(const struct chart *ch, double v) {
+  return PLOT_T + ch->ph - (v - ch->y0) * ch->pys;
+}
+
+/* A point at the middle of window k, at value v; cmd 'M' or 'L'. */
+static void path_point(const struct chart *ch, char cmd, size_t k, double v) {
+  const struct ppoint *p = &ch->p[k];
+  fprintf(ch->out, "%c%.2f %.2f ", cmd, chart_x(ch, (p->start + p->end) / 2),
+          chart_y(ch, v));
+}
+
+/* Reads the rows into points, and the axes' ranges: the time the windows
+ * cover, the values rounded out to a step of about five intervals. 0,
+ * -EINVAL (a time cell that does not parse) or -ENOMEM. */
+static int chart_init(struct chart *ch, const struct rows *r, const struct vg_tz *tz) {
+  size_t nrows = r->n / r->ncols;
+  if (!(ch->p = calloc(nrows ? nrows : 1, sizeof *ch->p)))
     return -ENOMEM;
+  ch->n = nrows;
   int64_t t0 = INT64_MAX, t1 = INT64_MIN;
   double y0 = INFINITY, y1 = -INFINITY;
-  int rc = 0, band = 0;
+  int rc = 0;
   char err[128];
+  struct ppoint *p = ch->p;
   for (size_t i = 0; i < nrows && !rc; i++) {
     const struct cell *c = &r->c[i * r->ncols];
     /* columns: start, end, series, metric, mean, min, max */
@@ -177,8 +206,8 @@ int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, const ch
     p[i].series = i && strcmp(c[2].s, r->c[p[i - 1].series * r->ncols + 2].s) == 0
                       ? p[i - 1].series
                       : i;
-    nser += p[i].series == i;
-    rc = rc ? rc : names_add(&metrics, c[3].s);
+    ch->nser += p[i].series == i;
+    rc = rc ? rc : names_add(&ch->metrics, c[3].s);
     p[i].mean = cell_num(&c[4]);
     p[i].min = cell_num(&c[5]);
     p[i].max = cell_num(&c[6]);
@@ -191,10 +220,10 @@ int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, const ch
         y1 = v > y1 ? v : y1;
       }
     }
-    band |= isfinite(p[i].min) && isfinite(p[i].max);
+    ch->band |= isfinite(p[i].min) && isfinite(p[i].max);
   }
   if (rc)
-    goto done;
+    return rc;
   if (!nrows) {
     t0 = 0;
     t1 = 1;
@@ -208,13 +237,24 @@ int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, const ch
     y0 -= d;
     y1 += d;
   }
-  double ystep = nice_step(y1 - y0, 5);
-  y0 = floor(y0 / ystep) * ystep;
-  y1 = ceil(y1 / ystep) * ystep;
-  const double pw = PLOT_W - PLOT_L - PLOT_R, ph = PLOT_H - PLOT_T - PLOT_B;
-  const double pxs = pw / (double)(t1 - t0), pys = ph / (y1 - y0);
-#define PX(t) (PLOT_L + (double)((t)-t0) * pxs)
-#define PY(v) (PLOT_T + ph - ((v)-y0) * pys)
+  ch->ystep = nice_step(y1 - y0, 5);
+  ch->y0 = floor(y0 / ch->ystep) * ch->ystep;
+  ch->y1 = ceil(y1 / ch->ystep) * ch->ystep;
+  ch->t0 = t0;
+  ch->t1 = t1;
+  ch->pw = PLOT_W - PLOT_L - PLOT_R;
+  ch->ph = PLOT_H - PLOT_T - PLOT_B;
+  ch->pxs = ch->pw / (double)(t1 - t0);
+  ch->pys = ch->ph / (ch->y1 - ch->y0);
+  return 0;
+}
+
+/* The document's head, the title, the plot area's mapping (data-*), the
+ * value grid, the time ticks, the frame and the axis labels. */
+static void chart_axes(const struct chart *ch, const struct vg_tz *tz, const char *res,
+                       const char *unit) {
+  FILE *out = ch->out;
+  const double pw = ch->pw, ph = ch->ph;
   fprintf(out,
           "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -222,17 +262,18 @@ int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, const ch
           "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
           "<text class=\"title\" x=\"%d\" y=\"24\" font-size=\"16\">",
           PLOT_W, PLOT_H, PLOT_W, PLOT_H, PLOT_L);
-  plot_label(out, &metrics, unit);
-  fprintf(out, ": %s mean%s</text>\n", res, band ? " and min\xe2\x80\x93max band" : "");
+  plot_label(out, &ch->metrics, unit);
+  fprintf(out, ": %s mean%s</text>\n", res,
+          ch->band ? " and min\xe2\x80\x93max band" : "");
   fprintf(out,
           "<g class=\"plot\" data-x=\"%d\" data-y=\"%d\" data-width=\"%.0f\" "
           "data-height=\"%.0f\" data-t0=\"%" PRId64 "\" data-t1=\"%" PRId64
           "\" data-y0=\"%.17g\" data-y1=\"%.17g\">\n",
-          PLOT_L, PLOT_T, pw, ph, t0, t1, y0, y1);
-  for (int k = 0; k <= (int)llround((y1 - y0) / ystep); k++) {
-    double v = y0 + k * ystep, y = PY(v);
+          PLOT_L, PLOT_T, pw, ph, ch->t0, ch->t1, ch->y0, ch->y1);
+  for (int k = 0; k <= (int)llround((ch->y1 - ch->y0) / ch->ystep); k++) {
+    double v = ch->y0 + k * ch->ystep, y = chart_y(ch, v);
     char b[VG_FMT_DOUBLE_MAX];
-    vg_fmt_double(fabs(v) < ystep * 1e-9 ? 0 : v, b);
+    vg_fmt_double(fabs(v) < ch->ystep * 1e-9 ? 0 : v, b);
     fprintf(out,
             "<line class=\"grid\" x1=\"%d\" y1=\"%.2f\" x2=\"%.0f\" y2=\"%.2f\" "
             "stroke=\"#eee\"/>\n<text class=\"tick-label\" x=\"%d\" y=\"%.2f\" "
@@ -241,7 +282,7 @@ int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, const ch
   }
   struct vg_calendar cal;
   if (vg_calendar_init(&cal, tz, 60) == 0)
-    time_ticks(out, &cal, t0, t1, PLOT_L, pxs);
+    time_ticks(out, &cal, ch->t0, ch->t1, PLOT_L, ch->pxs);
   fprintf(
       out,
       "<rect class=\"frame\" x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" "
@@ -254,91 +295,117 @@ int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, const ch
           ")</text>\n<text class=\"axis-label\" transform=\"translate(16 %.0f) "
           "rotate(-90)\" text-anchor=\"middle\">",
           PLOT_T + ph / 2);
-  plot_label(out, &metrics, unit);
+  plot_label(out, &ch->metrics, unit);
   fputs("</text>\n", out);
-  size_t si = 0;
-  for (size_t i = 0; i < nrows; si++) {
-    size_t j = i;
-    while (j < nrows && p[j].series == p[i].series)
-      j++;
-    const char *color = colors[si % (sizeof colors / sizeof *colors)];
-    const char *key = r->c[i * r->ncols + 2].s;
-    /* the band: one closed shape per run of adjacent windows with min and max */
-    int any = 0;
-    for (size_t a = i; a < j;) {
-      size_t b = a;
-      if (!(isfinite(p[a].min) && isfinite(p[a].max))) {
-        a++;
-        continue;
-      }
-      while (b + 1 < j && isfinite(p[b + 1].min) && isfinite(p[b + 1].max) &&
-             p[b + 1].start == p[b].end)
-        b++;
-      if (!any) {
-        fprintf(out, "<path class=\"band\" data-series=\"");
-        xml_text(out, key);
-        fprintf(out, "\" fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" d=\"", color);
-        any = 1;
-      }
-      for (size_t k = a; k <= b; k++)
-        fprintf(out, "%c%.2f %.2f ", k == a ? 'M' : 'L', PX((p[k].start + p[k].end) / 2),
-                PY(p[k].max));
-      for (size_t k = b + 1; k-- > a;)
-        fprintf(out, "L%.2f %.2f ", PX((p[k].start + p[k].end) / 2), PY(p[k].min));
-      fputs("Z ", out);
-      a = b + 1;
-    }
-    if (any)
-      fputs("\"/>\n", out);
-    /* the line: a point per window with a mean, broken at missing windows */
-    fprintf(out, "<path class=\"line\" data-series=\"");
-    xml_text(out, key);
-    fprintf(out,
-            "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
-            "stroke-linejoin=\"round\" stroke-linecap=\"round\" d=\"",
-            color);
-    int open = 0;
-    for (size_t k = i; k < j; k++) {
-      if (!isfinite(p[k].mean)) {
-        open = 0;
-        continue;
-      }
-      int cont = open && p[k].start == p[k - 1].end;
-      int next = k + 1 < j && isfinite(p[k + 1].mean) && p[k + 1].start == p[k].end;
-      fprintf(out, "%c%.2f %.2f ", cont ? 'L' : 'M', PX((p[k].start + p[k].end) / 2),
-              PY(p[k].mean));
-      if (!cont && !next)
-        fputs("Z ", out); /* a lone window: a dot (round cap) */
-      open = 1;
-    }
-    fputs("\"/>\n", out);
-    /* the legend, as many series as fit, then how many more */
-    double ly = PLOT_T + 10 + (double)si * 18;
-    if (si + 1 == maxleg && nser > maxleg)
-      fprintf(out, "<text class=\"legend\" x=\"%.0f\" y=\"%.0f\">and %zu more</text>\n",
-              PLOT_L + pw + 38, ly + 4, nser - si);
-    if (si + 1 >= maxleg && nser > maxleg) {
-      i = j;
+}
+
+/* The min-max band of points [i, j) (one series): one closed shape per run
+ * of adjacent windows with min and max. */
+static void chart_band(const struct chart *ch, size_t i, size_t j, const char *key,
+                       const char *color) {
+  const struct ppoint *p = ch->p;
+  int any = 0;
+  for (size_t a = i; a < j;) {
+    size_t b = a;
+    if (!(isfinite(p[a].min) && isfinite(p[a].max))) {
+      a++;
       continue;
     }
-    fprintf(out,
-            "<line class=\"legend-mark\" x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" "
-            "stroke=\"%s\" stroke-width=\"3\"/>\n<text class=\"legend\" x=\"%.0f\" "
-            "y=\"%.0f\">",
-            PLOT_L + pw + 12, ly, PLOT_L + pw + 32, ly, color, PLOT_L + pw + 38, ly + 4);
-    legend_label(out, key, metrics.n > 1);
-    fputs("</text>\n", out);
-    i = j;
+    while (b + 1 < j && isfinite(p[b + 1].min) && isfinite(p[b + 1].max) &&
+           p[b + 1].start == p[b].end)
+      b++;
+    if (!any) {
+      fprintf(ch->out, "<path class=\"band\" data-series=\"");
+      xml_text(ch->out, key);
+      fprintf(ch->out, "\" fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" d=\"",
+              color);
+      any = 1;
+    }
+    for (size_t k = a; k <= b; k++)
+      path_point(ch, k == a ? 'M' : 'L', k, p[k].max);
+    for (size_t k = b + 1; k-- > a;)
+      path_point(ch, 'L', k, p[k].min);
+    fputs("Z ", ch->out);
+    a = b + 1;
   }
-  if (!nrows)
+  if (any)
+    fputs("\"/>\n", ch->out);
+}
+
+/* The line of means of points [i, j): a point per window with a mean,
+ * broken at missing windows. */
+static void chart_line(const struct chart *ch, size_t i, size_t j, const char *key,
+                       const char *color) {
+  const struct ppoint *p = ch->p;
+  fprintf(ch->out, "<path class=\"line\" data-series=\"");
+  xml_text(ch->out, key);
+  fprintf(ch->out,
+          "\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+          "stroke-linejoin=\"round\" stroke-linecap=\"round\" d=\"",
+          color);
+  int open = 0;
+  for (size_t k = i; k < j; k++) {
+    if (!isfinite(p[k].mean)) {
+      open = 0;
+      continue;
+    }
+    int cont = open && p[k].start == p[k - 1].end;
+    int next = k + 1 < j && isfinite(p[k + 1].mean) && p[k + 1].start == p[k].end;
+    path_point(ch, cont ? 'L' : 'M', k, p[k].mean);
+    if (!cont && !next)
+      fputs("Z ", ch->out); /* a lone window: a dot (round cap) */
+    open = 1;
+  }
+  fputs("\"/>\n", ch->out);
+}
+
+/* The legend entry of series si: as many series as fit, then how many
+ * more. */
+static void chart_legend(const struct chart *ch, size_t si, const char *key,
+                         const char *color) {
+  const size_t maxleg = (PLOT_H - PLOT_T - PLOT_B) / 18;
+  const double lx = PLOT_L + ch->pw, ly = PLOT_T + 10 + (double)si * 18;
+  if (si + 1 == maxleg && ch->nser > maxleg)
+    fprintf(ch->out, "<text class=\"legend\" x=\"%.0f\" y=\"%.0f\">and %zu more</text>\n",
+            lx + 38, ly + 4, ch->nser - si);
+  if (si + 1 >= maxleg && ch->nser > maxleg)
+    return;
+  fprintf(ch->out,
+          "<line class=\"legend-mark\" x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" "
+          "stroke=\"%s\" stroke-width=\"3\"/>\n<text class=\"legend\" x=\"%.0f\" "
+          "y=\"%.0f\">",
+          lx + 12, ly, lx + 32, ly, color, lx + 38, ly + 4);
+  legend_label(ch->out, key, ch->metrics.n > 1);
+  fputs("</text>\n", ch->out);
+}
+
+int write_plot(FILE *out, const struct rows *r, const struct vg_tz *tz, const char *res,
+               const char *unit) {
+  static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                       "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                                       "#bcbd22", "#17becf"};
+  struct chart ch = {.out = out};
+  int rc = chart_init(&ch, r, tz);
+  if (rc)
+    goto done;
+  chart_axes(&ch, tz, res, unit);
+  size_t si = 0;
+  for (size_t i = 0, j; i < ch.n; i = j, si++) {
+    for (j = i; j < ch.n && ch.p[j].series == ch.p[i].series; j++)
+      ;
+    const char *color = colors[si % (sizeof colors / sizeof *colors)];
+    const char *key = r->c[i * r->ncols + 2].s;
+    chart_band(&ch, i, j, key, color);
+    chart_line(&ch, i, j, key, color);
+    chart_legend(&ch, si, key, color);
+  }
+  if (!ch.n)
     fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">no data</text>\n",
-            PLOT_L + pw / 2, PLOT_T + ph / 2);
+            PLOT_L + ch.pw / 2, PLOT_T + ch.ph / 2);
   fputs("</g>\n</svg>\n", out);
-#undef PX
-#undef PY
 done:
-  names_release(&metrics);
-  free(p);
+  names_release(&ch.metrics);
+  free(ch.p);
   if (!rc && (fflush(out) || ferror(out)))
     rc = -EIO;
   return rc;
