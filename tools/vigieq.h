@@ -18,11 +18,15 @@
 #ifndef VIGIEQ_H
 #define VIGIEQ_H
 
+#include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "vigie/config.h"
+#include "vigie/publish.h"
 #include "vigie/store.h"
 #include "vigie/tz.h"
 
@@ -71,12 +75,47 @@ struct rows {
  * T **: n used of *cap, each size bytes), doubling from first. 0 or -ENOMEM
  * (the array unchanged). */
 int grow(void *pv, size_t n, size_t *cap, size_t size, size_t first);
+/* Slow path of put_len: room for one more cell and text bytes of text. 0
+ * or -ENOMEM. */
+int rows_reserve(struct rows *r, size_t text);
+
 /* Appends a cell: len bytes of s (NUL-terminated there), or s; a number
- * (NULL when not finite); an integer. 0 or -ENOMEM. */
-int put_len(struct rows *r, int kind, const char *s, size_t len);
-int put(struct rows *r, int kind, const char *s);
-int put_double(struct rows *r, double v);
-int put_u64(struct rows *r, uint64_t v);
+ * (NULL when not finite); an integer. 0 or -ENOMEM. Inline: every cell of
+ * every row goes through them. */
+static inline int put_len(struct rows *r, int kind, const char *s, size_t len) {
+  size_t text = kind == CELL_NULL ? 0 : len + 1;
+  if ((r->n == r->cap || (text && (!r->text || r->text->cap - r->text->used < text))) &&
+      rows_reserve(r, text))
+    return -ENOMEM;
+  char *d = NULL;
+  if (text) {
+    d = memcpy(r->text->data + r->text->used, s, text);
+    r->text->used += text;
+  }
+  r->c[r->n++] = (struct cell){d, (uint32_t)(text ? len : 0), kind};
+  return 0;
+}
+
+static inline int put(struct rows *r, int kind, const char *s) {
+  return put_len(r, kind, s, kind == CELL_NULL ? 0 : strlen(s));
+}
+
+static inline int put_double(struct rows *r, double v) {
+  if (!isfinite(v))
+    return put(r, CELL_NULL, NULL);
+  char b[VG_FMT_DOUBLE_MAX];
+  return put_len(r, CELL_NUM, b, vg_fmt_double(v, b));
+}
+
+static inline int put_u64(struct rows *r, uint64_t v) {
+  char b[24], *p = b + sizeof b - 1; /* no printf: counts are on every row */
+  *p = 0;
+  do
+    *--p = (char)('0' + v % 10);
+  while (v /= 10);
+  return put_len(r, CELL_NUM, p, (size_t)(b + sizeof b - 1 - p));
+}
+
 void rows_release(struct rows *r);
 /* CSV, JSON and NDJSON: writes the rows held (the header first) and drops
  * them. 0 or -EIO. */

@@ -17,7 +17,6 @@
 
 #include "vigieq.h"
 
-
 /* Makes room for one more element in the array whose pointer is at pv (a
  * T **: n used of *cap, each size bytes), doubling from first. 0 or -ENOMEM
  * (the array unchanged). The pointer is moved with memcpy: a T * is read
@@ -35,31 +34,18 @@ int grow(void *pv, size_t n, size_t *cap, size_t size, size_t first) {
   return 0;
 }
 
-/* Appends a cell of len bytes of s (NUL-terminated there). */
-int put_len(struct rows *r, int kind, const char *s, size_t len) {
+int rows_reserve(struct rows *r, size_t text) {
   if (grow(&r->c, r->n, &r->cap, sizeof *r->c, 1024))
     return -ENOMEM;
-  char *d = NULL;
-  if (kind != CELL_NULL) {
-    struct textblock *b = r->text;
-    if (!b || b->cap - b->used < len + 1) {
-      size_t cap = len + 1 > 65536 ? len + 1 : 65536;
-      if (!(b = malloc(sizeof *b + cap)))
-        return -ENOMEM;
-      *b = (struct textblock){r->text, 0, cap};
-      r->text = b;
-    }
-    d = memcpy(b->data + b->used, s, len + 1);
-    b->used += len + 1;
-  } else {
-    len = 0;
+  struct textblock *b = r->text;
+  if (text && (!b || b->cap - b->used < text)) {
+    size_t cap = text > 65536 ? text : 65536;
+    if (!(b = malloc(sizeof *b + cap)))
+      return -ENOMEM;
+    *b = (struct textblock){r->text, 0, cap};
+    r->text = b;
   }
-  r->c[r->n++] = (struct cell){d, (uint32_t)len, kind};
   return 0;
-}
-
-int put(struct rows *r, int kind, const char *s) {
-  return put_len(r, kind, s, kind == CELL_NULL ? 0 : strlen(s));
 }
 
 /* Drops every cell; keep_one keeps the first block for the next rows. */
@@ -77,22 +63,6 @@ static void rows_clear(struct rows *r, int keep_one) {
   }
   r->text = keep;
   r->n = 0;
-}
-
-int put_double(struct rows *r, double v) {
-  if (!isfinite(v))
-    return put(r, CELL_NULL, NULL);
-  char b[VG_FMT_DOUBLE_MAX];
-  return put_len(r, CELL_NUM, b, vg_fmt_double(v, b));
-}
-
-int put_u64(struct rows *r, uint64_t v) {
-  char b[24], *p = b + sizeof b - 1; /* no printf: counts are on every row */
-  *p = 0;
-  do
-    *--p = (char)('0' + v % 10);
-  while (v /= 10);
-  return put_len(r, CELL_NUM, p, (size_t)(b + sizeof b - 1 - p));
 }
 
 void rows_release(struct rows *r) {
