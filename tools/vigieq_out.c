@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vigie/jsonw.h"
 #include "vigie/publish.h"
 
 #include "vigieq.h"
@@ -70,22 +71,22 @@ void rows_release(struct rows *r) {
   free(r->c);
 }
 
-static void write_json_row(FILE *out, const struct rows *r, size_t row) {
-  putc('{', out);
+/* One row as a JSON object into w, then out. */
+static int write_json_row(FILE *out, struct vg_jsonw *w, const struct rows *r,
+                          size_t row) {
+  vg_jsonw_map(w);
   for (size_t j = 0; j < r->ncols; j++) {
     const struct cell *c = &r->c[row * r->ncols + j];
-    if (j)
-      putc(',', out);
-    vg_json_string(out, r->cols[j], strlen(r->cols[j]));
-    putc(':', out);
+    vg_jsonw_cstr(w, r->cols[j]);
     if (c->kind == CELL_NULL)
-      fputs("null", out);
+      vg_jsonw_null(w);
     else if (c->kind == CELL_NUM)
-      fputs(c->s, out);
+      vg_jsonw_number(w, c->s, c->len);
     else
-      vg_json_string(out, c->s, strlen(c->s));
+      vg_jsonw_str(w, c->s, c->len);
   }
-  putc('}', out);
+  vg_jsonw_map_end(w);
+  return vg_jsonw_flush(w, out);
 }
 
 /* CSV, JSON and NDJSON stream: writes the rows held (the header first)
@@ -93,11 +94,15 @@ static void write_json_row(FILE *out, const struct rows *r, size_t row) {
 int rows_stream(FILE *out, struct rows *r, int fmt) {
   assert(fmt != FMT_TABLE);
   size_t nrows = r->n / r->ncols;
+  struct vg_jsonw *w = NULL;
+  if (fmt != FMT_CSV && !(w = vg_jsonw_new(0)))
+    return -ENOMEM;
+  int rc = 0;
   if (!r->started && fmt == FMT_CSV) {
     for (size_t j = 0; j < r->ncols; j++) {
       if (j)
         putc(',', out);
-      vg_csv_field(out, r->cols[j], strlen(r->cols[j]));
+      vg_csv_field(out, r->cols[j], strlen(r->cols[j]), ',');
     }
     fputs("\r\n", out);
   } else if (!r->started && fmt == FMT_JSON) {
@@ -113,11 +118,8 @@ int rows_stream(FILE *out, struct rows *r, int fmt) {
       for (size_t j = 0; j < r->ncols; j++) {
         const struct cell *c = &r->c[i * r->ncols + j];
         int plain = c->kind != CELL_TEXT || !c->len; /* numbers never need quotes */
-        if (!plain && c->len < 256 && c->s[0] != ' ' && c->s[c->len - 1] != ' ') {
-          plain = 1;
-          for (const char *s = c->s; *s && plain; s++)
-            plain = *s != ',' && *s != '"' && *s != '\r' && *s != '\n';
-        }
+        if (!plain && c->len < 256)
+          plain = vg_csv_plain(c->s, c->len, ',');
         if (o + 260 > sizeof line || !plain) {
           fwrite_unlocked(line, 1, o, out);
           o = 0;
@@ -130,23 +132,24 @@ int rows_stream(FILE *out, struct rows *r, int fmt) {
         } else {
           fwrite_unlocked(line, 1, o, out);
           o = 0;
-          vg_csv_field(out, c->s, c->len);
+          vg_csv_field(out, c->s, c->len, ',');
         }
       }
       line[o++] = '\r';
       line[o++] = '\n';
       fwrite_unlocked(line, 1, o, out);
-    } else if (fmt == FMT_JSON) {
+    } else if (fmt == FMT_JSON) { /* the array's framing is fixed text */
       fputs(r->written + i ? ",\n" : "\n", out);
-      write_json_row(out, r, i);
+      rc = rc ? rc : write_json_row(out, w, r, i);
     } else {
-      write_json_row(out, r, i);
+      rc = rc ? rc : write_json_row(out, w, r, i);
       putc('\n', out);
     }
   }
+  vg_jsonw_free(w);
   r->written += nrows;
   rows_clear(r, 1);
-  return ferror(out) ? -EIO : 0;
+  return rc ? rc : ferror(out) ? -EIO : 0;
 }
 
 /* Writes what is left, and the end (table: everything, aligned). */

@@ -29,6 +29,7 @@
 #include "vigie/dataset.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
+#include "vigie/jsonw.h"
 #include "vigie/odsql.h"
 #include "vigie/publish.h"
 
@@ -379,41 +380,45 @@ int vg_api_routes(struct vg_api *a, struct vg_http *h) {
 
 /* ---- responses ------------------------------------------------------------------- */
 
+/* Hands a finished writer's text to the response (200), or answers 500. */
 static void json_error(struct vg_http_response *resp, int status, const char *code,
-                       const char *msg) {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  if (!f) {
-    vg_http_reply(resp, 500, "application/json", "{\"error_code\":\"InternalError\"}");
+                       const char *msg);
+
+static void finish_json(struct vg_http_response *resp, struct vg_jsonw *w, int status) {
+  size_t len;
+  char *buf = vg_jsonw_take(w, &len);
+  if (!buf) {
+    if (status == 200) /* an error answer that fails falls back to a fixed one */
+      json_error(resp, 500, "InternalError", "out of memory");
+    else
+      vg_http_reply(resp, 500, "application/json", "{\"error_code\":\"InternalError\"}");
     return;
   }
-  fprintf(f, "{\"status_code\":%d,\"error_code\":", status);
-  vg_json_string(f, code, strlen(code));
-  fputs(",\"message\":", f);
-  vg_json_string(f, msg, strlen(msg));
-  fputs("}\n", f);
-  fclose(f);
   free(resp->body);
   resp->status = status;
   resp->content_type = "application/json; charset=utf-8";
   resp->body = buf;
   resp->len = len;
+  if (status == 200)
+    resp->compress = 1;
 }
 
-/* Hands a memory stream's text to the response. */
-static void finish_json(struct vg_http_response *resp, FILE *f, char **buf, size_t *len) {
-  if (fclose(f) != 0 || !*buf) {
-    free(*buf);
-    json_error(resp, 500, "InternalError", "out of memory");
+static void json_error(struct vg_http_response *resp, int status, const char *code,
+                       const char *msg) {
+  struct vg_jsonw *w = vg_jsonw_new(0);
+  if (!w) {
+    vg_http_reply(resp, 500, "application/json", "{\"error_code\":\"InternalError\"}");
     return;
   }
-  free(resp->body);
-  resp->status = 200;
-  resp->content_type = "application/json; charset=utf-8";
-  resp->body = *buf;
-  resp->len = *len;
-  resp->compress = 1;
+  vg_jsonw_map(w);
+  vg_jsonw_cstr(w, "status_code");
+  vg_jsonw_i64(w, status);
+  vg_jsonw_kv(w, "error_code", code);
+  vg_jsonw_kv(w, "message", msg);
+  vg_jsonw_map_end(w);
+  vg_jsonw_raw(w, "\n");
+  finish_json(resp, w, status);
+  vg_jsonw_free(w);
 }
 
 static void http_date(time_t t, char *buf, size_t size) {
@@ -539,22 +544,19 @@ static const char *license_url(const char *id) {
   return NULL;
 }
 
-static void jstr(FILE *f, const char *s) {
-  if (s)
-    vg_json_string(f, s, strlen(s));
-  else
-    fputs("null", f);
+/* A JSON array of strings. */
+static void jlist(struct vg_jsonw *w, const struct vg_strlist *l) {
+  vg_jsonw_array(w);
+  for (size_t i = 0; i < l->n; i++)
+    vg_jsonw_cstr(w, l->v[i]);
+  vg_jsonw_array_end(w);
 }
 
-/* A JSON array of strings. */
-static void jlist(FILE *f, const struct vg_strlist *l) {
-  putc('[', f);
-  for (size_t i = 0; i < l->n; i++) {
-    if (i)
-      putc(',', f);
-    jstr(f, l->v[i]);
-  }
-  putc(']', f);
+/* A key and an ISO 8601 instant of tz. */
+static void jiso(struct vg_jsonw *w, const char *key, int64_t t, const struct vg_tz *tz) {
+  char buf[VG_FMT_ISO_MAX];
+  vg_jsonw_cstr(w, key);
+  vg_jsonw_str(w, buf, vg_fmt_iso(t, tz, buf));
 }
 
 /* Counts a dataset's rows and their time span (cached per store state). */
@@ -609,8 +611,8 @@ static void iso_utc(int64_t t, char *buf) {
            (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60));
 }
 
-static int write_dataset(FILE *f, struct vg_api *a, struct dsinfo *d, struct vg_store_reader *r,
-                         const struct vg_store_state *m) {
+static int write_dataset(struct vg_jsonw *w, struct vg_api *a, struct dsinfo *d,
+                         struct vg_store_reader *r, const struct vg_store_state *m) {
   const struct vg_dataset_conf *c = vg_dataset_conf(d->ds);
   uint64_t nrows;
   int64_t first, last;
@@ -619,49 +621,68 @@ static int write_dataset(FILE *f, struct vg_api *a, struct dsinfo *d, struct vg_
     return rc;
   size_t nf;
   const struct vg_odsql_field *fl = vg_dataset_fields(d->ds, &nf);
-  fputs("{\"dataset_id\":", f);
-  jstr(f, c->id);
-  fprintf(f, ",\"dataset_uid\":\"vg_%016" PRIx64 "\",\"has_records\":%s,"
-             "\"data_visible\":true,\"features\":[\"timeserie\"],\"attachments\":[],"
-             "\"alternative_exports\":[],\"fields\":[",
-          d->def_hash, nrows ? "true" : "false");
-  for (size_t i = 0; i < nf; i++) {
-    fputs(i ? ",{\"name\":" : "{\"name\":", f);
-    jstr(f, fl[i].name);
-    fputs(",\"label\":", f);
-    jstr(f, field_label(fl[i].name));
-    fprintf(f, ",\"type\":\"%s\",\"description\":null,\"annotations\":{}}",
-            field_type(&fl[i]));
+  char uid[32];
+  snprintf(uid, sizeof uid, "vg_%016" PRIx64, d->def_hash);
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "dataset_id", c->id);
+  vg_jsonw_kv(w, "dataset_uid", uid);
+  vg_jsonw_cstr(w, "has_records");
+  vg_jsonw_bool(w, nrows != 0);
+  vg_jsonw_cstr(w, "data_visible");
+  vg_jsonw_bool(w, 1);
+  vg_jsonw_cstr(w, "features");
+  vg_jsonw_array(w);
+  vg_jsonw_cstr(w, "timeserie");
+  vg_jsonw_array_end(w);
+  static const char *const empty[] = {"attachments", "alternative_exports"};
+  for (size_t i = 0; i < 2; i++) {
+    vg_jsonw_cstr(w, empty[i]);
+    vg_jsonw_array(w);
+    vg_jsonw_array_end(w);
   }
+  vg_jsonw_cstr(w, "fields");
+  vg_jsonw_array(w);
+  for (size_t i = 0; i < nf; i++) {
+    vg_jsonw_map(w);
+    vg_jsonw_kv(w, "name", fl[i].name);
+    vg_jsonw_kv(w, "label", field_label(fl[i].name));
+    vg_jsonw_kv(w, "type", field_type(&fl[i]));
+    vg_jsonw_kv(w, "description", NULL);
+    vg_jsonw_cstr(w, "annotations");
+    vg_jsonw_map(w);
+    vg_jsonw_map_end(w);
+    vg_jsonw_map_end(w);
+  }
+  vg_jsonw_array_end(w);
   char mod[VG_FMT_ISO_MAX];
   pthread_mutex_lock(&a->mu);
   iso_utc(d->modified, mod);
   pthread_mutex_unlock(&a->mu);
-  fputs("],\"metas\":{\"default\":{\"title\":", f);
-  jstr(f, c->title ? c->title : c->id);
-  fputs(",\"description\":", f);
-  jstr(f, c->description);
-  fputs(",\"keyword\":", f);
-  jlist(f, &c->keywords);
-  fputs(",\"license\":", f);
-  jstr(f, c->license);
-  fputs(",\"license_url\":", f);
-  jstr(f, license_url(c->license));
-  fputs(",\"publisher\":", f);
-  jstr(f, c->publisher);
-  fprintf(f, ",\"modified\":\"%s\",\"data_processed\":\"%s\",\"records_count\":%" PRIu64
-             ",\"timezone\":",
-          mod, mod, nrows);
-  jstr(f, vg_tz_name(vg_dataset_tz(d->ds)));
-  fprintf(f, ",\"resolution\":\"%s\"", c->resolution == VG_CONF_RES_1D ? "1d" : "1h");
+  vg_jsonw_cstr(w, "metas");
+  vg_jsonw_map(w);
+  vg_jsonw_cstr(w, "default");
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "title", c->title ? c->title : c->id);
+  vg_jsonw_kv(w, "description", c->description);
+  vg_jsonw_cstr(w, "keyword");
+  jlist(w, &c->keywords);
+  vg_jsonw_kv(w, "license", c->license);
+  vg_jsonw_kv(w, "license_url", license_url(c->license));
+  vg_jsonw_kv(w, "publisher", c->publisher);
+  vg_jsonw_kv(w, "modified", mod);
+  vg_jsonw_kv(w, "data_processed", mod);
+  vg_jsonw_cstr(w, "records_count");
+  vg_jsonw_u64(w, nrows);
+  vg_jsonw_kv(w, "timezone", vg_tz_name(vg_dataset_tz(d->ds)));
+  vg_jsonw_kv(w, "resolution", c->resolution == VG_CONF_RES_1D ? "1d" : "1h");
   if (nrows) {
-    char a1[VG_FMT_ISO_MAX], b1[VG_FMT_ISO_MAX];
-    vg_fmt_iso(first, vg_dataset_tz(d->ds), a1);
-    vg_fmt_iso(last, vg_dataset_tz(d->ds), b1);
-    fprintf(f, ",\"temporal_coverage_start\":\"%s\",\"temporal_coverage_end\":\"%s\"", a1, b1);
+    jiso(w, "temporal_coverage_start", first, vg_dataset_tz(d->ds));
+    jiso(w, "temporal_coverage_end", last, vg_dataset_tz(d->ds));
   }
-  fputs("}}}", f);
-  return ferror(f) ? -EIO : 0;
+  vg_jsonw_map_end(w);
+  vg_jsonw_map_end(w);
+  vg_jsonw_map_end(w);
+  return vg_jsonw_error(w);
 }
 
 static struct dsinfo *find_ds(struct gen *g, const char *id) {
@@ -752,8 +773,7 @@ struct records {
   struct query *q;
   int64_t offset, limit;
   uint64_t total;
-  FILE *out;     /* unordered: rows of the page written as they come */
-  uint64_t written;
+  struct vg_jsonw *page; /* an array of the page's rows */
   struct kept *k; /* ordered: the best rows so far */
   size_t nk, capk;
   int oom;
@@ -795,12 +815,10 @@ static void keep_best(struct records *rc, size_t keep) {
     rc->nk = keep;
 }
 
-static void write_record(FILE *f, const struct query *q, const struct vg_odsql_value *v,
-                         uint64_t nth) {
+static void write_record(struct vg_jsonw *w, const struct query *q,
+                         const struct vg_odsql_value *v) {
   struct vg_dataset_row row = {v, q->nfields, NULL, 0, 0};
-  if (nth)
-    putc(',', f);
-  vg_dataset_json_row(f, q->d->ds, &row, q->sel, q->nsel, q->zone);
+  vg_dataset_json_row(w, q->d->ds, &row, q->sel, q->nsel, q->zone);
 }
 
 static int on_record(const struct vg_dataset_row *row, void *arg) {
@@ -810,7 +828,7 @@ static int on_record(const struct vg_dataset_row *row, void *arg) {
   uint64_t i = rc->total++;
   if (!rc->q->norder) {
     if ((int64_t)i >= rc->offset && (int64_t)i < rc->offset + rc->limit)
-      write_record(rc->out, rc->q, row->v, rc->written++);
+      write_record(rc->page, rc->q, row->v);
     return 0;
   }
   size_t window = (size_t)(rc->offset + rc->limit);
@@ -850,6 +868,7 @@ struct export {
   uint64_t nrows;
   int started, ended, full;
   FILE *f;
+  struct vg_jsonw *jw; /* a JSON row, then copied to f */
   char *buf;
   size_t len, pos;
 };
@@ -872,21 +891,21 @@ static int on_export(const struct vg_dataset_row *row, void *arg) {
   case VG_DS_CSV:
     vg_dataset_csv_row(x->f, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone, x->delim);
     break;
-  case VG_DS_JSON:
+  case VG_DS_JSON: /* the array's framing is fixed text around the rows */
     fputs(x->nrows ? ",\n" : "\n", x->f);
-    vg_dataset_json_row(x->f, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone);
+    vg_dataset_json_row(x->jw, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone);
     break;
   case VG_DS_JSONL:
-    vg_dataset_json_row(x->f, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone);
-    putc('\n', x->f);
+    vg_dataset_json_row(x->jw, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone);
+    vg_jsonw_raw(x->jw, "\n");
     break;
   case VG_DS_GEOJSON:
     fputs(x->nrows ? ",\n" : "\n", x->f);
-    vg_dataset_geojson_row(x->f, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone);
+    vg_dataset_geojson_row(x->jw, x->q.d->ds, row, x->q.sel, x->q.nsel, x->q.zone);
     break;
   }
   x->nrows++;
-  return 0;
+  return x->fmt == VG_DS_CSV ? 0 : vg_jsonw_flush(x->jw, x->f);
 }
 
 /* Produces the next chunk of text into x->buf. 0 or -1 (abort). */
@@ -954,6 +973,7 @@ static void export_free(void *ctx) {
   query_release(&x->q);
   gen_put(x->a, x->g);
   vg_dataset_series_release(&x->l);
+  vg_jsonw_free(x->jw);
   free(x->buf);
   free(x);
 }
@@ -964,7 +984,9 @@ static struct export *export_new(struct vg_api *a, struct gen *g, struct dsinfo 
                                  struct vg_store_reader *r, const struct vg_api_req *rq,
                                  struct query *q) {
   struct export *x = calloc(1, sizeof *x);
-  if (!x || vg_dataset_series(d->ds, r, &x->l) != 0) {
+  if (!x || !(x->jw = vg_jsonw_new(0)) || vg_dataset_series(d->ds, r, &x->l) != 0) {
+    if (x)
+      vg_jsonw_free(x->jw);
     free(x);
     query_release(q);
     return NULL;
@@ -1004,7 +1026,7 @@ struct changes {
   uint64_t first_seq;
   int have_first;
   uint64_t scanned, limit, last_seq, nrows;
-  FILE *out;
+  struct vg_jsonw *page; /* an array of the rows */
   struct {
     uint64_t series;
     int64_t group;
@@ -1022,7 +1044,8 @@ static int on_first(const struct vg_store_emit *e, void *arg) {
 
 static int on_change_row(const struct vg_dataset_row *row, void *arg) {
   struct changes *c = arg;
-  write_record(c->out, c->q, row->v, c->nrows++);
+  write_record(c->page, c->q, row->v);
+  c->nrows++;
   return 0;
 }
 
@@ -1087,81 +1110,134 @@ static void base_url(const struct vg_http_request *req, char *buf, size_t size) 
   snprintf(buf, size, "http://%s", ok ? host : "localhost");
 }
 
-static void write_dcat(FILE *f, struct vg_api *a, struct gen *g, struct vg_store_reader *r,
-                       const struct vg_store_state *m, const char *base) {
+/* A key whose value is {"@id": id}. */
+static void jid(struct vg_jsonw *w, const char *key, const char *id) {
+  vg_jsonw_cstr(w, key);
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "@id", id);
+  vg_jsonw_map_end(w);
+}
+
+/* A key whose value is {"@value": value, "@type": "xsd:dateTime"}. */
+static void jdate(struct vg_jsonw *w, const char *key, const char *value) {
+  vg_jsonw_cstr(w, key);
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "@value", value);
+  vg_jsonw_kv(w, "@type", "xsd:dateTime");
+  vg_jsonw_map_end(w);
+}
+
+static void jpublisher(struct vg_jsonw *w, const char *name) {
+  vg_jsonw_cstr(w, "dct:publisher");
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "@type", "foaf:Agent");
+  vg_jsonw_kv(w, "foaf:name", name);
+  vg_jsonw_map_end(w);
+}
+
+static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
+                       struct vg_store_reader *r, const struct vg_store_state *m,
+                       const char *base) {
   static const char *const media[] = {"text/csv", "application/json", "application/jsonl",
                                       "application/geo+json"};
   static const char *const fmtlabel[] = {"CSV", "JSON", "JSONL", "GeoJSON"};
-  fprintf(f, "{\"@context\":{\"dcat\":\"http://www.w3.org/ns/dcat#\","
-             "\"dct\":\"http://purl.org/dc/terms/\",\"foaf\":\"http://xmlns.com/foaf/0.1/\","
-             "\"xsd\":\"http://www.w3.org/2001/XMLSchema#\"},"
-             "\"@id\":\"%s" VG_API_PREFIX "catalog/exports/dcat\",\"@type\":\"dcat:Catalog\","
-             "\"dct:title\":\"Vigie open data\",\"dct:description\":\"Hourly and daily "
-             "rollups of city sensor streams, published by Vigie.\","
-             "\"foaf:homepage\":{\"@id\":\"%s" VG_API_PREFIX "catalog/datasets\"},",
-          base, base);
+  char url[512], link[640];
+  vg_jsonw_map(w);
+  vg_jsonw_cstr(w, "@context");
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "dcat", "http://www.w3.org/ns/dcat#");
+  vg_jsonw_kv(w, "dct", "http://purl.org/dc/terms/");
+  vg_jsonw_kv(w, "foaf", "http://xmlns.com/foaf/0.1/");
+  vg_jsonw_kv(w, "xsd", "http://www.w3.org/2001/XMLSchema#");
+  vg_jsonw_map_end(w);
+  snprintf(url, sizeof url, "%s" VG_API_PREFIX "catalog/exports/dcat", base);
+  vg_jsonw_kv(w, "@id", url);
+  vg_jsonw_kv(w, "@type", "dcat:Catalog");
+  vg_jsonw_kv(w, "dct:title", "Vigie open data");
+  vg_jsonw_kv(w, "dct:description",
+              "Hourly and daily rollups of city sensor streams, published by Vigie.");
+  snprintf(url, sizeof url, "%s" VG_API_PREFIX "catalog/datasets", base);
+  jid(w, "foaf:homepage", url);
   const char *pub = NULL;
   for (size_t i = 0; i < g->n && !pub; i++)
     pub = vg_dataset_conf(g->d[i].ds)->publisher;
-  fputs("\"dct:publisher\":{\"@type\":\"foaf:Agent\",\"foaf:name\":", f);
-  jstr(f, pub ? pub : "Vigie");
-  fputs("},\"dcat:dataset\":[", f);
+  jpublisher(w, pub ? pub : "Vigie");
+  vg_jsonw_cstr(w, "dcat:dataset");
+  vg_jsonw_array(w);
   for (size_t i = 0; i < g->n; i++) {
     struct dsinfo *d = &g->d[i];
     const struct vg_dataset_conf *c = vg_dataset_conf(d->ds);
     uint64_t nrows = 0;
     int64_t first = 0, last = 0;
     dataset_stats(a, d, r, m, &nrows, &first, &last);
-    char url[512];
     snprintf(url, sizeof url, "%s" VG_API_PREFIX "catalog/datasets/%s", base, c->id);
-    fprintf(f, "%s{\"@id\":\"%s\",\"@type\":\"dcat:Dataset\",\"dct:identifier\":", i ? "," : "",
-            url);
-    jstr(f, c->id);
-    fputs(",\"dct:title\":", f);
-    jstr(f, c->title ? c->title : c->id);
-    fputs(",\"dct:description\":", f);
-    jstr(f, c->description ? c->description : c->title ? c->title : c->id);
-    fputs(",\"dcat:keyword\":", f);
-    jlist(f, &c->keywords);
-    fputs(",\"dct:publisher\":{\"@type\":\"foaf:Agent\",\"foaf:name\":", f);
-    jstr(f, c->publisher ? c->publisher : pub ? pub : "Vigie");
-    const char *lic = license_url(c->license);
-    char licbuf[256];
-    if (!lic) {
-      snprintf(licbuf, sizeof licbuf, "https://spdx.org/licenses/%s",
-               c->license ? c->license : "unknown");
-      lic = licbuf;
-    }
-    fprintf(f, "},\"dct:license\":{\"@id\":\"%s\"},\"dct:accrualPeriodicity\":{\"@id\":"
-               "\"http://publications.europa.eu/resource/authority/frequency/%s\"}",
-            lic, c->resolution == VG_CONF_RES_1D ? "DAILY" : "HOURLY");
+    vg_jsonw_map(w);
+    vg_jsonw_kv(w, "@id", url);
+    vg_jsonw_kv(w, "@type", "dcat:Dataset");
+    vg_jsonw_kv(w, "dct:identifier", c->id);
+    vg_jsonw_kv(w, "dct:title", c->title ? c->title : c->id);
+    vg_jsonw_kv(w, "dct:description",
+                c->description ? c->description
+                : c->title     ? c->title
+                               : c->id);
+    vg_jsonw_cstr(w, "dcat:keyword");
+    jlist(w, &c->keywords);
+    jpublisher(w, c->publisher ? c->publisher : pub ? pub : "Vigie");
+    /* an unknown licence id goes into the URL as it is: the writer escapes
+     * whatever it holds (it used to be printed raw, quotes and all) */
+    const char *known = license_url(c->license);
+    char *lic = NULL;
+    if (!known && asprintf(&lic, "https://spdx.org/licenses/%s",
+                           c->license ? c->license : "unknown") < 0)
+      lic = NULL;
+    const char *licurl = known ? known : lic ? lic : "https://spdx.org/licenses/unknown";
+    jid(w, "dct:license", licurl);
+    jid(w, "dct:accrualPeriodicity",
+        c->resolution == VG_CONF_RES_1D
+            ? "http://publications.europa.eu/resource/authority/frequency/DAILY"
+            : "http://publications.europa.eu/resource/authority/frequency/HOURLY");
     if (nrows) {
       char s1[VG_FMT_ISO_MAX], s2[VG_FMT_ISO_MAX];
       vg_fmt_iso(first, vg_dataset_tz(d->ds), s1);
       vg_fmt_iso(last, vg_dataset_tz(d->ds), s2);
-      fprintf(f, ",\"dct:temporal\":{\"@type\":\"dct:PeriodOfTime\",\"dcat:startDate\":"
-                 "{\"@value\":\"%s\",\"@type\":\"xsd:dateTime\"},\"dcat:endDate\":"
-                 "{\"@value\":\"%s\",\"@type\":\"xsd:dateTime\"}}",
-              s1, s2);
+      vg_jsonw_cstr(w, "dct:temporal");
+      vg_jsonw_map(w);
+      vg_jsonw_kv(w, "@type", "dct:PeriodOfTime");
+      jdate(w, "dcat:startDate", s1);
+      jdate(w, "dcat:endDate", s2);
+      vg_jsonw_map_end(w);
     }
     char mod[VG_FMT_ISO_MAX];
     pthread_mutex_lock(&a->mu);
     iso_utc(d->have_tag ? d->modified : time(NULL), mod);
     pthread_mutex_unlock(&a->mu);
-    fprintf(f, ",\"dct:modified\":{\"@value\":\"%s\",\"@type\":\"xsd:dateTime\"},"
-               "\"dcat:landingPage\":{\"@id\":\"%s\"},\"dcat:distribution\":[",
-            mod, url);
-    for (int k = 0; k < 4; k++)
-      fprintf(f, "%s{\"@id\":\"%s/exports/%s\",\"@type\":\"dcat:Distribution\","
-                 "\"dct:title\":\"%s\",\"dcat:accessURL\":{\"@id\":\"%s/exports/%s\"},"
-                 "\"dcat:downloadURL\":{\"@id\":\"%s/exports/%s\"},"
-                 "\"dcat:mediaType\":{\"@id\":\"http://www.iana.org/assignments/media-types/%s\"},"
-                 "\"dct:format\":\"%s\",\"dct:license\":{\"@id\":\"%s\"}}",
-              k ? "," : "", url, fmt_names[k], fmtlabel[k], url, fmt_names[k], url,
-              fmt_names[k], media[k], fmtlabel[k], lic);
-    fputs("]}", f);
+    jdate(w, "dct:modified", mod);
+    jid(w, "dcat:landingPage", url);
+    vg_jsonw_cstr(w, "dcat:distribution");
+    vg_jsonw_array(w);
+    for (int k = 0; k < 4; k++) {
+      snprintf(link, sizeof link, "%s/exports/%s", url, fmt_names[k]);
+      vg_jsonw_map(w);
+      vg_jsonw_kv(w, "@id", link);
+      vg_jsonw_kv(w, "@type", "dcat:Distribution");
+      vg_jsonw_kv(w, "dct:title", fmtlabel[k]);
+      jid(w, "dcat:accessURL", link);
+      jid(w, "dcat:downloadURL", link);
+      char type[128];
+      snprintf(type, sizeof type, "http://www.iana.org/assignments/media-types/%s",
+               media[k]);
+      jid(w, "dcat:mediaType", type);
+      vg_jsonw_kv(w, "dct:format", fmtlabel[k]);
+      jid(w, "dct:license", licurl);
+      vg_jsonw_map_end(w);
+    }
+    vg_jsonw_array_end(w);
+    vg_jsonw_map_end(w);
+    free(lic);
   }
-  fputs("]}\n", f);
+  vg_jsonw_array_end(w);
+  vg_jsonw_map_end(w);
+  vg_jsonw_raw(w, "\n");
 }
 
 void vg_api_handle(void *api, const struct vg_http_request *req,
@@ -1191,9 +1267,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     return;
   }
   struct vg_store_state m;
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = NULL;
+  struct vg_jsonw *f = NULL, *page = NULL;
   struct query q;
   int have_q = 0;
   if (vg_store_reader_meta(r, &m) != 0) {
@@ -1229,33 +1303,32 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     vg_http_add_header(resp, "Content-Disposition", disp);
     goto done;
   }
-  if (!(f = open_memstream(&buf, &len))) {
+  /* a page of rows is built before the counts that precede it are known */
+  if (!(f = vg_jsonw_new(0)) || !(page = vg_jsonw_new(0))) {
     json_error(resp, 500, "InternalError", "out of memory");
     goto done;
   }
   int rc = 0;
   switch (rq.route) {
   case VG_API_CATALOG:
-    fprintf(f, "{\"total_count\":%zu,\"results\":[", g->n);
-    for (size_t i = 0; i < g->n && !rc; i++) {
-      if (i)
-        putc(',', f);
+    vg_jsonw_map(f);
+    vg_jsonw_cstr(f, "total_count");
+    vg_jsonw_u64(f, g->n);
+    vg_jsonw_cstr(f, "results");
+    vg_jsonw_array(f);
+    for (size_t i = 0; i < g->n && !rc; i++)
       rc = write_dataset(f, a, &g->d[i], r, &m);
-    }
-    fputs("]}\n", f);
+    vg_jsonw_array_end(f);
+    vg_jsonw_map_end(f);
+    vg_jsonw_raw(f, "\n");
     break;
   case VG_API_DATASET:
     rc = write_dataset(f, a, d, r, &m);
-    putc('\n', f);
+    vg_jsonw_raw(f, "\n");
     break;
   case VG_API_RECORDS: {
-    struct records rs = {.q = &q, .offset = rq.offset, .limit = rq.limit};
-    char *page = NULL;
-    size_t plen = 0;
-    if (!(rs.out = open_memstream(&page, &plen))) {
-      rc = -ENOMEM;
-      break;
-    }
+    struct records rs = {.q = &q, .offset = rq.offset, .limit = rq.limit, .page = page};
+    vg_jsonw_array(page);
     struct vg_dataset_series_list l;
     struct vg_dataset_scan sc;
     query_bounds(&q, &sc);
@@ -1267,15 +1340,19 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     if (q.norder) {
       keep_best(&rs, (size_t)(rq.offset + rq.limit));
       for (size_t i = (size_t)rq.offset; i < rs.nk; i++)
-        write_record(rs.out, &q, rs.k[i].v, rs.written++);
+        write_record(page, &q, rs.k[i].v);
       for (size_t i = 0; i < rs.nk; i++)
         free(rs.k[i].v);
       free(rs.k);
     }
-    fclose(rs.out);
-    fprintf(f, "{\"total_count\":%" PRIu64 ",\"results\":[%.*s]}\n", rs.total, (int)plen,
-            page ? page : "");
-    free(page);
+    vg_jsonw_array_end(page);
+    vg_jsonw_map(f);
+    vg_jsonw_cstr(f, "total_count");
+    vg_jsonw_u64(f, rs.total);
+    vg_jsonw_cstr(f, "results");
+    vg_jsonw_embed(f, page);
+    vg_jsonw_map_end(f);
+    vg_jsonw_raw(f, "\n");
     break;
   }
   case VG_API_CHANGES: {
@@ -1286,26 +1363,21 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
       break;
     }
     if (rq.since > m.emit_seq) {
-      snprintf(err, sizeof err, "Invalid value for since API parameter: %" PRIu64
+      snprintf(err, sizeof err,
+               "Invalid value for since API parameter: %" PRIu64
                " was found but a cursor <= %" PRIu64 " (the next sequence) is expected.",
                rq.since, m.emit_seq);
-      fclose(f);
-      f = NULL;
-      free(buf);
-      buf = NULL;
       json_error(resp, 400, "InvalidRESTParameterError", err);
       goto done;
     }
     if ((c.have_first && rq.since < c.first_seq) || (!c.have_first && rq.since < m.emit_seq)) {
-      snprintf(err, sizeof err, "Cursor %" PRIu64 " is older than the change log kept "
+      snprintf(err, sizeof err,
+               "Cursor %" PRIu64 " is older than the change log kept "
                "(it starts at %" PRIu64 "): changes in between were trimmed. Take a full "
                "export (%scatalog/datasets/%s/exports/jsonl), then follow changes from "
-               "cursor %" PRIu64 ".", rq.since, c.have_first ? c.first_seq : m.emit_seq,
-               VG_API_PREFIX, rq.id, m.emit_seq);
-      fclose(f);
-      f = NULL;
-      free(buf);
-      buf = NULL;
+               "cursor %" PRIu64 ".",
+               rq.since, c.have_first ? c.first_seq : m.emit_seq, VG_API_PREFIX, rq.id,
+               m.emit_seq);
       json_error(resp, 410, "GoneError", err);
       goto done;
     }
@@ -1313,29 +1385,34 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
       break;
     c.l = &l;
     c.ids = calloc(l.n + 1, sizeof *c.ids);
-    char *page = NULL;
-    size_t plen = 0;
-    c.out = open_memstream(&page, &plen);
-    if (!c.ids || !c.out) {
+    c.page = page;
+    if (!c.ids) {
       rc = -ENOMEM;
     } else {
       for (size_t i = 0; i < l.n; i++)
         c.ids[i] = (struct byid){l.v[i].id, i};
       qsort(c.ids, l.n, sizeof *c.ids, cmp_byid);
+      vg_jsonw_array(page);
       rc = vg_store_read_emit(r, rq.since, on_change, &c);
       rc = rc < 0 ? rc : c.err;
-      fclose(c.out);
-      c.out = NULL;
+      vg_jsonw_array_end(page);
     }
     uint64_t next = c.scanned == c.limit ? c.last_seq + 1 : m.emit_seq;
-    if (!rc)
-      fprintf(f, "{\"since\":%" PRIu64 ",\"next_cursor\":%" PRIu64 ",\"more\":%s,"
-                 "\"total_count\":%" PRIu64 ",\"results\":[%.*s]}\n",
-              rq.since, next, next < m.emit_seq ? "true" : "false", c.nrows, (int)plen,
-              page ? page : "");
-    if (c.out)
-      fclose(c.out);
-    free(page);
+    if (!rc) {
+      vg_jsonw_map(f);
+      vg_jsonw_cstr(f, "since");
+      vg_jsonw_u64(f, rq.since);
+      vg_jsonw_cstr(f, "next_cursor");
+      vg_jsonw_u64(f, next);
+      vg_jsonw_cstr(f, "more");
+      vg_jsonw_bool(f, next < m.emit_seq);
+      vg_jsonw_cstr(f, "total_count");
+      vg_jsonw_u64(f, c.nrows);
+      vg_jsonw_cstr(f, "results");
+      vg_jsonw_embed(f, page);
+      vg_jsonw_map_end(f);
+      vg_jsonw_raw(f, "\n");
+    }
     free(c.ids);
     vg_dataset_series_release(&l);
     break;
@@ -1348,24 +1425,16 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   }
   }
   if (rc) {
-    fclose(f);
-    f = NULL;
-    free(buf);
-    buf = NULL;
     snprintf(err, sizeof err, "cannot read the store: %s", vg_strerror(rc));
     json_error(resp, 500, "InternalError", err);
     goto done;
   }
-  finish_json(resp, f, &buf, &len);
-  f = NULL;
-  if (rq.route == VG_API_DCAT)
+  finish_json(resp, f, 200);
+  if (rq.route == VG_API_DCAT && resp->status == 200)
     resp->content_type = "application/ld+json; charset=utf-8";
-  buf = NULL;
 done:
-  if (f) {
-    fclose(f);
-    free(buf);
-  }
+  vg_jsonw_free(f);
+  vg_jsonw_free(page);
   if (have_q)
     query_release(&q);
   a->st.close(a->st.ctx, r);

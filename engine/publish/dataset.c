@@ -18,6 +18,7 @@
 #include "vigie/calendar.h"
 #include "vigie/dataset.h"
 #include "vigie/error.h"
+#include "vigie/jsonw.h"
 #include "vigie/publish.h"
 #include "vigie/wstats.h"
 
@@ -714,23 +715,6 @@ static size_t cell_text(const struct vg_odsql_field *f, const struct vg_odsql_va
   return v->len;
 }
 
-static void csv_cell(FILE *out, const char *s, size_t len, char delim) {
-  int quote = 0;
-  for (size_t i = 0; i < len && !quote; i++)
-    quote = s[i] == delim || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
-  if (!quote) {
-    fwrite(s, 1, len, out);
-    return;
-  }
-  putc('"', out);
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] == '"')
-      putc('"', out);
-    putc(s[i], out);
-  }
-  putc('"', out);
-}
-
 int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds, const struct vg_dataset_row *row,
                        const size_t *sel, size_t nsel, const struct vg_tz *tz, char delim) {
   char buf[VG_FMT_ISO_MAX > VG_FMT_DOUBLE_MAX ? VG_FMT_ISO_MAX : VG_FMT_DOUBLE_MAX];
@@ -742,59 +726,63 @@ int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds, const struct vg_d
       continue;
     const char *s;
     size_t len = cell_text(&ds->fields[sel[j]], v, tz, buf, &s);
-    csv_cell(out, s, len, delim);
+    vg_csv_field(out, s, len, delim);
   }
   fputs("\r\n", out);
   return ferror(out) ? -EIO : 0;
 }
 
-static void json_fields(FILE *out, const struct vg_dataset *ds, const struct vg_dataset_row *row,
-                        const size_t *sel, size_t nsel, const struct vg_tz *tz) {
+static void json_fields(struct vg_jsonw *w, const struct vg_dataset *ds,
+                        const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
+                        const struct vg_tz *tz) {
   char buf[VG_FMT_ISO_MAX > VG_FMT_DOUBLE_MAX ? VG_FMT_ISO_MAX : VG_FMT_DOUBLE_MAX];
-  putc('{', out);
+  vg_jsonw_map(w);
   for (size_t j = 0; j < nsel; j++) {
     const struct vg_odsql_field *f = &ds->fields[sel[j]];
     const struct vg_odsql_value *v = &row->v[sel[j]];
-    if (j)
-      putc(',', out);
-    vg_json_string(out, f->name, strlen(f->name));
-    putc(':', out);
+    vg_jsonw_cstr(w, f->name);
     if (v->null) {
-      fputs("null", out);
+      vg_jsonw_null(w);
       continue;
     }
     const char *s;
     size_t len = cell_text(f, v, tz, buf, &s);
     if (f->type == VG_ODSQL_NUMBER)
-      fwrite(s, 1, len, out);
+      vg_jsonw_number(w, s, len); /* finite: a non-finite number is null */
     else
-      vg_json_string(out, s, len);
+      vg_jsonw_str(w, s, len);
   }
-  putc('}', out);
+  vg_jsonw_map_end(w);
 }
 
-int vg_dataset_json_row(FILE *out, const struct vg_dataset *ds,
+int vg_dataset_json_row(struct vg_jsonw *w, const struct vg_dataset *ds,
                         const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
                         const struct vg_tz *tz) {
-  json_fields(out, ds, row, sel, nsel, tz);
-  return ferror(out) ? -EIO : 0;
+  json_fields(w, ds, row, sel, nsel, tz);
+  return vg_jsonw_error(w);
 }
 
-int vg_dataset_geojson_row(FILE *out, const struct vg_dataset *ds,
-                           const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
-                           const struct vg_tz *tz) {
+int vg_dataset_geojson_row(struct vg_jsonw *w, const struct vg_dataset *ds,
+                           const struct vg_dataset_row *row, const size_t *sel,
+                           size_t nsel, const struct vg_tz *tz) {
   double lat, lon;
-  fputs("{\"type\":\"Feature\",\"geometry\":", out);
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "type", "Feature");
+  vg_jsonw_cstr(w, "geometry");
   if (vg_dataset_coords(ds, row->series->entity, &lat, &lon)) {
-    char a[VG_FMT_DOUBLE_MAX], b[VG_FMT_DOUBLE_MAX];
-    vg_fmt_double(lon, a);
-    vg_fmt_double(lat, b);
-    fprintf(out, "{\"type\":\"Point\",\"coordinates\":[%s,%s]}", a, b);
+    vg_jsonw_map(w);
+    vg_jsonw_kv(w, "type", "Point");
+    vg_jsonw_cstr(w, "coordinates");
+    vg_jsonw_array(w);
+    vg_jsonw_double(w, lon);
+    vg_jsonw_double(w, lat);
+    vg_jsonw_array_end(w);
+    vg_jsonw_map_end(w);
   } else {
-    fputs("null", out);
+    vg_jsonw_null(w);
   }
-  fputs(",\"properties\":", out);
-  json_fields(out, ds, row, sel, nsel, tz);
-  putc('}', out);
-  return ferror(out) ? -EIO : 0;
+  vg_jsonw_cstr(w, "properties");
+  json_fields(w, ds, row, sel, nsel, tz);
+  vg_jsonw_map_end(w);
+  return vg_jsonw_error(w);
 }

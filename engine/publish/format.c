@@ -1,6 +1,6 @@
 /*
  * Row formatting for publication (publish.h): shortest round-trip numbers,
- * RFC 4180 CSV fields, JSON strings, ISO 8601 instants with a zone's offset
+ * RFC 4180 CSV fields (JSON is jsonw.c's), ISO 8601 instants with a zone's offset
  * and the parsing of time arguments. Calendar arithmetic uses the
  * days-from-civil algorithm over the proleptic Gregorian calendar (eras of
  * 400 years), so no libc time function and no TZ environment is involved:
@@ -256,11 +256,17 @@ size_t vg_fmt_double(double v, char buf[VG_FMT_DOUBLE_MAX]) {
   return (size_t)n;
 }
 
-int vg_csv_field(FILE *out, const char *f, size_t len) {
-  int quote = len && (f[0] == ' ' || f[len - 1] == ' ');
-  for (size_t i = 0; i < len && !quote; i++)
-    quote = f[i] == ',' || f[i] == '"' || f[i] == '\r' || f[i] == '\n';
-  if (!quote)
+int vg_csv_plain(const char *f, size_t len, char delim) {
+  if (len && (f[0] == ' ' || f[len - 1] == ' '))
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (f[i] == delim || f[i] == '"' || f[i] == '\r' || f[i] == '\n')
+      return 0;
+  return 1;
+}
+
+int vg_csv_field(FILE *out, const char *f, size_t len, char delim) {
+  if (vg_csv_plain(f, len, delim))
     return fwrite_unlocked(f, 1, len, out) == len ? 0 : -EIO;
   if (putc_unlocked('"', out) == EOF)
     return -EIO;
@@ -273,30 +279,6 @@ int vg_csv_field(FILE *out, const char *f, size_t len) {
     p += n;
   }
   return putc_unlocked('"', out) == EOF ? -EIO : 0;
-}
-
-int vg_json_string(FILE *out, const char *s, size_t len) {
-  if (putc('"', out) == EOF)
-    return -EIO;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    int rc;
-    if (c == '"' || c == '\\')
-      rc = fprintf(out, "\\%c", c);
-    else if (c == '\n')
-      rc = fputs("\\n", out);
-    else if (c == '\t')
-      rc = fputs("\\t", out);
-    else if (c == '\r')
-      rc = fputs("\\r", out);
-    else if (c < 0x20)
-      rc = fprintf(out, "\\u%04x", c);
-    else
-      rc = putc(c, out);
-    if (rc < 0)
-      return -EIO;
-  }
-  return putc('"', out) == EOF ? -EIO : 0;
 }
 
 int64_t vg_days_from_civil(int64_t y, unsigned m, unsigned d) {

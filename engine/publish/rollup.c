@@ -4,12 +4,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vigie/dataset.h"
+#include "vigie/jsonw.h"
 #include "vigie/publish.h"
 #include "vigie/rollup.h"
 #include "vigie/calendar.h"
@@ -26,64 +26,61 @@ size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, ui
   return n < 0 ? 0 : (size_t)n;
 }
 
-struct tagw {
-  FILE *out;
-  int n;
-};
-
 static int put_tag(const char *name, const char *value, void *ctx) {
-  struct tagw *t = ctx;
-  if (t->n++)
-    putc(',', t->out);
-  vg_json_string(t->out, name, strlen(name));
-  putc(':', t->out);
-  vg_json_string(t->out, value, strlen(value));
+  vg_jsonw_kv(ctx, name, value);
   return 0;
 }
 
-static void put_num(FILE *out, double v) {
-  char b[VG_FMT_DOUBLE_MAX];
-  if (isfinite(v))
-    fwrite(b, 1, vg_fmt_double(v, b), out);
-  else
-    fputs("null", out);
+/* The message into w; 0, -EINVAL (a malformed key) or w's error. */
+static int rollup_json(struct vg_jsonw *w, const char *key, size_t key_len,
+                       const struct vg_wentry *win, const struct vg_tz *tz) {
+  char *metric = malloc(key_len + 1), iso[VG_FMT_ISO_MAX];
+  if (!metric)
+    return -ENOMEM;
+  vg_jsonw_map(w);
+  vg_jsonw_cstr(w, "series");
+  vg_jsonw_str(w, key, key_len);
+  vg_jsonw_cstr(w, "tags");
+  vg_jsonw_map(w);
+  int rc = vg_series_key_split(key, key_len, metric, key_len + 1, put_tag, w);
+  vg_jsonw_map_end(w);
+  vg_jsonw_cstr(w, "metric");
+  vg_jsonw_cstr(w, metric);
+  free(metric);
+  if (rc)
+    return rc;
+  vg_jsonw_kv(w, "resolution", vg_rollup_res_name(win->res));
+  vg_jsonw_cstr(w, "start_datetime");
+  vg_jsonw_str(w, iso, vg_fmt_iso(win->start, tz, iso));
+  vg_jsonw_cstr(w, "end_datetime");
+  vg_jsonw_str(w, iso, vg_fmt_iso(win->end, tz, iso));
+  double st[VG_STAT_N];
+  vg_window_stats(win, st);
+  for (int i = 0; i < VG_STAT_N; i++) {
+    if (((i == VG_STAT_P50 || i == VG_STAT_P95) && !win->acc.qs) ||
+        (i == VG_STAT_DISTINCT && !win->acc.hll))
+      continue; /* not kept for this series */
+    vg_jsonw_cstr(w, vg_stat_name(i));
+    if (i == VG_STAT_COUNT)
+      vg_jsonw_u64(w, (uint64_t)win->acc.st.count);
+    else
+      vg_jsonw_double(w, st[i]);
+  }
+  vg_jsonw_kv(w, "status", win->final ? "final" : "provisional");
+  vg_jsonw_cstr(w, "revision");
+  vg_jsonw_u64(w, win->revision);
+  vg_jsonw_map_end(w);
+  return vg_jsonw_error(w);
 }
 
 int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_wentry *w,
                    const struct vg_tz *tz) {
-  char *metric = malloc(key_len + 1), iso[VG_FMT_ISO_MAX];
-  if (!metric)
+  struct vg_jsonw *jw = vg_jsonw_new(0);
+  if (!jw)
     return -ENOMEM;
-  fputs("{\"series\":", out);
-  vg_json_string(out, key, key_len);
-  fputs(",\"tags\":{", out);
-  struct tagw t = {out, 0};
-  int rc = vg_series_key_split(key, key_len, metric, key_len + 1, put_tag, &t);
-  if (rc) {
-    free(metric);
-    return rc;
-  }
-  fputs("},\"metric\":", out);
-  vg_json_string(out, metric, strlen(metric));
-  free(metric);
-  fprintf(out, ",\"resolution\":\"%s\",\"start_datetime\":\"", vg_rollup_res_name(w->res));
-  fwrite(iso, 1, vg_fmt_iso(w->start, tz, iso), out);
-  fputs("\",\"end_datetime\":\"", out);
-  fwrite(iso, 1, vg_fmt_iso(w->end, tz, iso), out);
-  putc('"', out);
-  double st[VG_STAT_N];
-  vg_window_stats(w, st);
-  for (int i = 0; i < VG_STAT_N; i++) {
-    if (((i == VG_STAT_P50 || i == VG_STAT_P95) && !w->acc.qs) ||
-        (i == VG_STAT_DISTINCT && !w->acc.hll))
-      continue; /* not kept for this series */
-    fprintf(out, ",\"%s\":", vg_stat_name(i));
-    if (i == VG_STAT_COUNT)
-      fprintf(out, "%" PRIu64, (uint64_t)w->acc.st.count);
-    else
-      put_num(out, st[i]);
-  }
-  fprintf(out, ",\"status\":\"%s\",\"revision\":%" PRIu32 "}",
-          w->final ? "final" : "provisional", w->revision);
-  return ferror(out) ? -EIO : 0;
+  int rc = rollup_json(jw, key, key_len, w, tz);
+  if (!rc)
+    rc = vg_jsonw_flush(jw, out);
+  vg_jsonw_free(jw);
+  return rc ? rc : ferror(out) ? -EIO : 0;
 }

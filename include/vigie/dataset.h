@@ -35,6 +35,7 @@
 #include <stdio.h>
 
 #include "vigie/config.h"
+#include "vigie/jsonw.h"
 #include "vigie/odsql.h"
 #include "vigie/store.h"
 #include "vigie/tz.h"
@@ -139,19 +140,19 @@ enum vg_dataset_fmt { VG_DS_CSV, VG_DS_JSON, VG_DS_JSONL, VG_DS_GEOJSON };
 /* A CSV header line (CRLF-terminated) with delimiter delim. */
 int vg_dataset_csv_header(FILE *out, const struct vg_dataset *ds, const size_t *sel,
                           size_t nsel, char delim);
-/* One CSV line: empty cells for nulls; fields quoted as RFC 4180 when they
- * hold the delimiter, a quote, CR or LF. */
+/* One CSV line: empty cells for nulls; fields quoted as vg_csv_field. */
 int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds, const struct vg_dataset_row *row,
                        const size_t *sel, size_t nsel, const struct vg_tz *tz, char delim);
-/* One JSON object {"field": value, ...} (no newline). */
-int vg_dataset_json_row(FILE *out, const struct vg_dataset *ds,
+/* One JSON object {"field": value, ...} as one value of w (jsonw.h);
+ * returns vg_jsonw_error(w). */
+int vg_dataset_json_row(struct vg_jsonw *w, const struct vg_dataset *ds,
                         const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
                         const struct vg_tz *tz);
 /* One GeoJSON Feature: geometry a Point [lon, lat] when the entity has
  * coordinates, else null; properties as the JSON row. */
-int vg_dataset_geojson_row(FILE *out, const struct vg_dataset *ds,
-                           const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
-                           const struct vg_tz *tz);
+int vg_dataset_geojson_row(struct vg_jsonw *w, const struct vg_dataset *ds,
+                           const struct vg_dataset_row *row, const size_t *sel,
+                           size_t nsel, const struct vg_tz *tz);
 
 /* The column name of a statistic (enum vg_stat, wstats.h: "count", ...),
  * NULL out of range. */

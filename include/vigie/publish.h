@@ -1,9 +1,9 @@
 /*
  * Row formatting for publication: what vigieq prints and what the HTTP API
  * and the export files will print -- numbers that read back exactly, RFC 4180
- * CSV fields, JSON strings, ISO 8601 instants with the offset of a zone, and
- * the time arguments analysts type (ISO 8601 dates and datetimes, relative
- * "-7d").
+ * CSV fields (JSON goes through jsonw.h), ISO 8601 instants with the offset
+ * of a zone, and the time arguments analysts type (ISO 8601 dates and
+ * datetimes, relative "-7d").
  *
  * Thread-safety: every function is reentrant (no hidden state); zones are
  * borrowed and only read. Buffers are the caller's.
@@ -28,15 +28,16 @@
  * print an empty cell instead). Returns the length written. */
 size_t vg_fmt_double(double v, char buf[VG_FMT_DOUBLE_MAX]);
 
-/* Writes field as one RFC 4180 CSV field: quoted (quotes doubled) when it
- * holds a comma, a quote, CR or LF, or starts or ends with a space; as is
- * otherwise. Returns 0 or -errno of the stream. The stream is written
+/* CSV, RFC 4180 -- the one rule of every CSV output (vigieq, the API's
+ * exports, the export folder): a field is quoted, its quotes doubled, when
+ * it holds the delimiter, a quote, CR or LF, or starts or ends with a space
+ * (which some readers trim); otherwise it is written as it is. Bytes are
+ * written as they are (no UTF-8 check: CSV has no escapes to break). */
+/* 1 when field needs no quotes with this delimiter. */
+int vg_csv_plain(const char *field, size_t len, char delim);
+/* Writes field as one CSV field. Returns 0 or -EIO. The stream is written
  * without its lock (it is on every cell): one thread writes out at a time. */
-int vg_csv_field(FILE *out, const char *field, size_t len);
-
-/* Writes s as a JSON string (quotes included; control characters, quote
- * and backslash escaped; other bytes, UTF-8 included, as they are). */
-int vg_json_string(FILE *out, const char *s, size_t len);
+int vg_csv_field(FILE *out, const char *field, size_t len, char delim);
 
 /* Writes UTC instant t_s as local time of tz with its offset,
  * "2026-03-28T01:00:00+01:00" ("+00:00" for UTC, never "Z"). Returns the

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "hostile.h"
 #include "testutil.h"
 #include "pubtest.h"
 #include "vigie/api.h"
@@ -463,6 +464,96 @@ static void reload(void **state) {
   free(text);
 }
 
+static void set_str(char **dst, const char *s) {
+  free(*dst);
+  *dst = strdup(s);
+}
+
+/* Parses body and checks the string at path. */
+#define CHECK(body, want, wlen, ...)                                                     \
+  hostile_check(body, (const char *[]){__VA_ARGS__, NULL}, want, wlen)
+
+/* Hostile title, description, keyword, publisher and licence through every
+ * JSON answer: each parses, and each value comes back exactly (invalid
+ * UTF-8 as U+FFFD). */
+static void hostile_metadata(void **state) {
+  struct srv *s = *state;
+  struct vg_dataset_conf *dc = &s->f->cfg.datasets[0];
+  const char *id = dc->id;
+  char path[256], err[512], *body;
+  size_t nlong;
+  const char *lng = hostile_long(&nlong);
+  for (size_t i = 0; i <= NHOSTILE_C; i++) {
+    struct hostile h =
+        i < NHOSTILE_C ? hostile_c[i] : (struct hostile){lng, lng, nlong, nlong};
+    set_str(&dc->title, h.s);
+    set_str(&dc->description, h.s);
+    set_str(&dc->publisher, h.s);
+    set_str(&dc->license, h.s);
+    if (dc->keywords.n == 0) {
+      dc->keywords.v = calloc(2, sizeof *dc->keywords.v);
+      dc->keywords.n = 1;
+    }
+    set_str(&dc->keywords.v[0], h.s);
+    assert_int_equal(vg_api_reload(s->api, &s->f->cfg, err, sizeof err), 0);
+    const char *w = h.want;
+    size_t wl = h.want_len;
+
+    assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets", &body), 200);
+    CHECK(body, w, wl, "results", "#0", "metas", "default", "title");
+    CHECK(body, w, wl, "results", "#0", "metas", "default", "description");
+    CHECK(body, w, wl, "results", "#0", "metas", "default", "license");
+    CHECK(body, w, wl, "results", "#0", "metas", "default", "publisher");
+    CHECK(body, w, wl, "results", "#0", "metas", "default", "keyword", "#0");
+    free(body);
+
+    snprintf(path, sizeof path, VG_API_PREFIX "catalog/datasets/%s", id);
+    assert_int_equal(get(s->port, path, &body), 200);
+    CHECK(body, w, wl, "metas", "default", "title");
+    CHECK(body, w, wl, "metas", "default", "keyword", "#0");
+    free(body);
+
+    assert_int_equal(get(s->port, VG_API_PREFIX "catalog/exports/dcat", &body), 200);
+    CHECK(body, w, wl, "dct:publisher", "foaf:name");
+    CHECK(body, w, wl, "dcat:dataset", "#0", "dct:title");
+    CHECK(body, w, wl, "dcat:dataset", "#0", "dct:description");
+    CHECK(body, w, wl, "dcat:dataset", "#0", "dcat:keyword", "#0");
+    CHECK(body, w, wl, "dcat:dataset", "#0", "dct:publisher", "foaf:name");
+    char *lic = malloc(wl + 64);
+    int n = sprintf(lic, "https://spdx.org/licenses/%.*s", (int)wl, w);
+    memcpy(lic + n - wl, w, wl); /* a NUL-free copy of any length */
+    CHECK(body, lic, (size_t)n, "dcat:dataset", "#0", "dct:license", "@id");
+    CHECK(body, lic, (size_t)n, "dcat:dataset", "#0", "dcat:distribution", "#3",
+          "dct:license", "@id");
+    free(lic);
+    free(body);
+
+    /* rows: valid JSON with the dataset's values (a JSON lines body is
+     * checked on its first line) */
+    static const struct {
+      const char *route, *want, *path[5];
+    } rows[] = {
+        {"records?limit=3", "passages", {"results", "#2", "metric"}},
+        {"exports/json?limit=2", "passages", {"#1", "metric"}},
+        {"exports/geojson?limit=2", "Feature", {"features", "#1", "type"}},
+        {"exports/jsonl?limit=2", "passages", {"metric"}},
+        {"changes?since=0&limit=3", "passages", {"results", "#0", "metric"}},
+    };
+    for (size_t k = 0; k < sizeof rows / sizeof *rows; k++) {
+      snprintf(path, sizeof path, VG_API_PREFIX "catalog/datasets/%s/%s", id, rows[k].route);
+      assert_int_equal(get(s->port, path, &body), 200);
+      if (strstr(rows[k].route, "jsonl"))
+        body[strcspn(body, "\n")] = 0;
+      hostile_check(body, rows[k].path, rows[k].want, strlen(rows[k].want));
+      free(body);
+    }
+  }
+  /* an error message quoting the request parses too */
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/nope", &body), 404);
+  CHECK(body, "Unknown dataset: nope", 21, "message");
+  free(body);
+}
+
 int vg_test_publish_api(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(routes_and_defaults),
@@ -472,6 +563,7 @@ int vg_test_publish_api(void) {
       cmocka_unit_test_setup_teardown(changes_pages_and_gone, srv_setup, srv_teardown),
       cmocka_unit_test_setup_teardown(reload, srv_setup, srv_teardown),
       cmocka_unit_test_setup_teardown(retention_moves_the_etag, srv_setup, srv_teardown),
+      cmocka_unit_test_setup_teardown(hostile_metadata, srv_setup, srv_teardown),
   };
   return cmocka_run_group_tests_name("publish_api", tests, NULL, NULL);
 }

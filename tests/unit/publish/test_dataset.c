@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "hostile.h"
+#include "vigie/jsonw.h"
 #include "pubtest.h"
 
 /* Rows as the portal sees them. */
@@ -235,10 +237,64 @@ static int on_fmt(const struct vg_dataset_row *row, void *arg) {
   if (row->series->id != 3 || c->n++ >= 1)
     return 0;
   vg_dataset_csv_row(c->out, c->ds, row, sel, nf, vg_dataset_tz(c->ds), ';');
-  vg_dataset_json_row(c->out, c->ds, row, sel, nf, vg_dataset_tz(c->ds));
+  struct vg_jsonw *w = vg_jsonw_new(0);
+  assert_int_equal(vg_dataset_json_row(w, c->ds, row, sel, nf, vg_dataset_tz(c->ds)), 0);
+  assert_int_equal(vg_jsonw_flush(w, c->out), 0);
   fputc('\n', c->out);
-  vg_dataset_geojson_row(c->out, c->ds, row, sel, 3, vg_dataset_tz(c->ds));
+  assert_int_equal(vg_dataset_geojson_row(w, c->ds, row, sel, 3, vg_dataset_tz(c->ds)),
+                   0);
+  assert_int_equal(vg_jsonw_flush(w, c->out), 0);
+  vg_jsonw_free(w);
   return 0;
+}
+
+/* Hostile metric and tag values (a NUL included: cells carry a length)
+ * through the JSON and GeoJSON rows parse back exactly. */
+static void hostile_rows(void **state) {
+  struct fx *f = *state;
+  size_t nf, nlong;
+  const struct vg_odsql_field *fl = vg_dataset_fields(f->hourly, &nf);
+  const char *lng = hostile_long(&nlong);
+  struct vg_odsql_value v[16];
+  size_t sel[16];
+  assert_true(nf <= 16);
+  struct vg_jsonw *w = vg_jsonw_new(0);
+  for (size_t i = 0; i <= NHOSTILE_C + 1; i++) {
+    struct hostile h = i < NHOSTILE_C    ? hostile_c[i]
+                       : i == NHOSTILE_C ? (struct hostile){lng, lng, nlong, nlong}
+                                         : (struct hostile){"a\0b", "a", 3, 1};
+    memset(v, 0, sizeof v);
+    for (size_t j = 0; j < nf; j++) {
+      sel[j] = j;
+      if (fl[j].type == VG_ODSQL_TEXT) {
+        v[j].str = h.s;
+        v[j].len = h.len;
+      } else if (fl[j].type == VG_ODSQL_NUMBER) {
+        v[j].num = 0.1;
+      } else {
+        v[j].time_s = T0;
+      }
+    }
+    struct vg_dataset_series ser = {.entity = i % 2 ? "c1" : (char *)h.s};
+    struct vg_dataset_row row = {v, nf, &ser, T0, T0 + 3600};
+    assert_int_equal(
+        vg_dataset_json_row(w, f->hourly, &row, sel, nf, vg_dataset_tz(f->hourly)), 0);
+    size_t len;
+    char *doc = vg_jsonw_take(w, &len);
+    /* a NUL comes back as \u0000, which yajl_tree's C strings end at */
+    hostile_check(doc, (const char *[]){"metric", NULL}, h.want, h.want_len);
+    hostile_check(doc, (const char *[]){"counter_id", NULL}, h.want, h.want_len);
+    free(doc);
+    assert_int_equal(
+        vg_dataset_geojson_row(w, f->hourly, &row, sel, nf, vg_dataset_tz(f->hourly)), 0);
+    doc = vg_jsonw_take(w, &len);
+    hostile_check(doc, (const char *[]){"properties", "counter_id", NULL}, h.want,
+                  h.want_len);
+    hostile_check(doc, (const char *[]){"properties", "status", NULL}, h.want,
+                  h.want_len);
+    free(doc);
+  }
+  vg_jsonw_free(w);
 }
 
 static void formats(void **state) {
@@ -298,8 +354,10 @@ static void series_keys(void **state) {
 int vg_test_publish_dataset(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(schema, pub_setup, pub_teardown),
+      cmocka_unit_test_setup_teardown(hostile_rows, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(privacy_oracle, pub_setup, pub_teardown),
-      cmocka_unit_test_setup_teardown(suppression_independent_of_range, pub_setup, pub_teardown),
+      cmocka_unit_test_setup_teardown(suppression_independent_of_range, pub_setup,
+                                      pub_teardown),
       cmocka_unit_test_setup_teardown(resume_and_status, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(formats, pub_setup, pub_teardown),
       cmocka_unit_test(series_keys),

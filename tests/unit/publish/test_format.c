@@ -129,12 +129,12 @@ static void iso_digits_are_gmtime(void **state) {
   vg_tz_free(utc);
 }
 
-static char *capture(int (*fn)(FILE *, const char *, size_t), const char *s) {
+static char *capture(const char *s, char delim) {
   char *out = NULL;
   size_t size = 0;
   FILE *f = open_memstream(&out, &size);
   assert_non_null(f);
-  assert_int_equal(fn(f, s, strlen(s)), 0);
+  assert_int_equal(vg_csv_field(f, s, strlen(s), delim), 0);
   fclose(f);
   return out;
 }
@@ -143,26 +143,29 @@ static void csv_quoting(void **state) {
   (void)state;
   struct {
     const char *in, *out;
-  } cases[] = {{"plain", "plain"},
-               {"", ""},
-               {"a,b", "\"a,b\""},
-               {"pm10{sensor_id=\"5331\"}", "\"pm10{sensor_id=\"\"5331\"\"}\""},
-               {"two\nlines", "\"two\nlines\""},
-               {"cr\r", "\"cr\r\""},
-               {" padded", "\" padded\""},
-               {"2026-03-28T01:00:00+01:00", "2026-03-28T01:00:00+01:00"}};
+    char delim;
+  } cases[] = {{"plain", "plain", ','},
+               {"", "", ','},
+               {"a,b", "\"a,b\"", ','},
+               {"a,b", "a,b", ';'}, /* the delimiter decides */
+               {"a;b", "\"a;b\"", ';'},
+               {"a\tb", "\"a\tb\"", '\t'},
+               {"a|b", "\"a|b\"", '|'},
+               {"pm10{sensor_id=\"5331\"}", "\"pm10{sensor_id=\"\"5331\"\"}\"", ','},
+               {"\"", "\"\"\"\"", ';'},
+               {"two\nlines", "\"two\nlines\"", ','},
+               {"cr\r", "\"cr\r\"", ';'},
+               {" padded", "\" padded\"", ','},
+               {"padded ", "\"padded \"", ';'},
+               {"in side", "in side", ';'},
+               {"2026-03-28T01:00:00+01:00", "2026-03-28T01:00:00+01:00", ','}};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    char *got = capture(vg_csv_field, cases[i].in);
+    char *got = capture(cases[i].in, cases[i].delim);
     assert_string_equal(got, cases[i].out);
+    assert_int_equal(vg_csv_plain(cases[i].in, strlen(cases[i].in), cases[i].delim),
+                     strcmp(got, cases[i].in) == 0);
     free(got);
   }
-}
-
-static void json_strings(void **state) {
-  (void)state;
-  char *got = capture(vg_json_string, "no2{a=\"x\\y\"}\n\t\x01é");
-  assert_string_equal(got, "\"no2{a=\\\"x\\\\y\\\"}\\n\\t\\u0001é\"");
-  free(got);
 }
 
 static void iso_with_offsets_across_dst(void **state) {
@@ -272,7 +275,6 @@ int vg_test_publish_format(void) {
       cmocka_unit_test(doubles_fast_path_is_the_reference),
       cmocka_unit_test(iso_digits_are_gmtime),
       cmocka_unit_test(csv_quoting),
-      cmocka_unit_test(json_strings),
       cmocka_unit_test(iso_with_offsets_across_dst),
       cmocka_unit_test(civil_days),
       cmocka_unit_test(time_arguments),

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "hostile.h"
 #include "testutil.h"
 #include "vigie/acc.h"
 #include "vigie/calendar.h"
@@ -127,11 +128,71 @@ static void keys_name_series_resolution_and_start(void **state) {
   assert_string_equal(small, "no2{a=\"");
 }
 
+/* A canonical key m{t="v",u="v"} of a hostile tag value (codec.h's
+ * escapes: backslash, quote, newline). */
+static char *hostile_key(const struct hostile *h) {
+  char *k = malloc(2 * 2 * h->len + 32), *o = k;
+  o += sprintf(o, "m{");
+  for (int t = 0; t < 2; t++) {
+    o += sprintf(o, t ? ",u=\"" : "t=\"");
+    for (size_t i = 0; i < h->len; i++) {
+      char c = h->s[i];
+      if (c == '\\' || c == '"' || c == '\n')
+        *o++ = '\\';
+      *o++ = c == '\n' ? 'n' : c;
+    }
+    *o++ = '"';
+  }
+  strcpy(o, "}");
+  return k;
+}
+
+/* Hostile tag values: the message parses back with the series key and
+ * each tag exact (invalid UTF-8 as U+FFFD). */
+static void hostile_tags(void **state) {
+  (void)state;
+  struct vg_tz *tz;
+  char err[256];
+  assert_int_equal(vg_tz_load("UTC", &tz, err, sizeof err), 0);
+  const double v[] = {1};
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  struct vg_wentry w;
+  window(&w, 0, 3600, v, 1, &o);
+  for (size_t i = 0; i < NHOSTILE_C; i++) {
+    const struct hostile *h = &hostile_c[i];
+    char *key = hostile_key(h);
+    int rc;
+    char *j = to_json(key, &w, tz, &rc);
+    assert_int_equal(rc, 0);
+    hostile_check(j, (const char *[]){"tags", "t", NULL}, h->want, h->want_len);
+    hostile_check(j, (const char *[]){"tags", "u", NULL}, h->want, h->want_len);
+    hostile_check(j, (const char *[]){"metric", NULL}, "m", 1);
+    if (h->len == h->want_len && memcmp(h->s, h->want, h->len) == 0) /* valid UTF-8 */
+      hostile_check(j, (const char *[]){"series", NULL}, key, strlen(key));
+    free(j);
+    free(key);
+  }
+  /* a 10 kB key: the series comes back whole */
+  size_t n;
+  const char *lng = hostile_long(&n);
+  struct hostile h = {lng, lng, n, n};
+  char *key = hostile_key(&h);
+  int rc;
+  char *j = to_json(key, &w, tz, &rc);
+  assert_int_equal(rc, 0);
+  hostile_check(j, (const char *[]){"series", NULL}, key, strlen(key));
+  free(j);
+  free(key);
+  vg_acc_release(&w.acc);
+  vg_tz_free(tz);
+}
+
 int vg_test_publish_rollup(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(message_of_a_final_hour),
       cmocka_unit_test(quantiles_when_kept_and_nulls),
       cmocka_unit_test(keys_name_series_resolution_and_start),
+      cmocka_unit_test(hostile_tags),
   };
   return cmocka_run_group_tests_name("publish_rollup", tests, NULL, NULL);
 }
