@@ -53,6 +53,7 @@
 #include "vigie/error.h"
 #include "vigie/publish.h"
 #include "vigie/text.h"
+#include "vigie/wstats.h"
 
 #include "vigieq_sql.h"
 
@@ -276,7 +277,7 @@ struct vtab {
 struct vrow {
   int64_t start, end;
   uint64_t count;
-  double sum, min, max, mean, stddev, p50, p95, first, last, distinct;
+  double st[VG_STAT_N]; /* vg_acc_stats: those the statement uses */
   uint32_t revision;
   uint8_t final;
 };
@@ -288,7 +289,7 @@ struct cursor {
   size_t nsel, isel;
   int all; /* every series is selected: sel is not filled (sel_at) */
   int64_t from, to; /* window starts read: [from, to) */
-  int need;         /* NEED_* of the columns the statement uses */
+  unsigned want;    /* VG_STAT_BIT of the statistics the statement uses */
   struct vrow *rows;
   size_t nrows, irow, end; /* rows[irow, end) are this scan's */
   /* from its second scan on, a short range (under 1/64 of a span) of one
@@ -303,8 +304,6 @@ struct cursor {
   int more;
   sqlite3_int64 rowid;
 };
-
-enum { NEED_QUANTILES = 1, NEED_DISTINCT = 2 };
 
 static int declare(sqlite3 *db, const struct vgq_sql *q, int kind) {
   sqlite3_str *d = sqlite3_str_new(db);
@@ -439,8 +438,13 @@ static int x_best_index(sqlite3_vtab *v, sqlite3_index_info *info) {
   if (kind != KIND_SERIES) {
     /* the costly statistics only when a column wants them */
     uint64_t used = info->colUsed;
-    info->idxNum = ((used >> R_P50) & 1 || (used >> R_P95) & 1 ? NEED_QUANTILES : 0) |
-                   ((used >> R_DISTINCT) & 1 ? NEED_DISTINCT : 0);
+    unsigned want = VG_STAT_ALL & ~(VG_STAT_BIT(VG_STAT_P50) | VG_STAT_BIT(VG_STAT_P95) |
+                                    VG_STAT_BIT(VG_STAT_DISTINCT));
+    if ((used >> R_P50) & 1 || (used >> R_P95) & 1)
+      want |= VG_STAT_BIT(VG_STAT_P50) | VG_STAT_BIT(VG_STAT_P95);
+    if ((used >> R_DISTINCT) & 1)
+      want |= VG_STAT_BIT(VG_STAT_DISTINCT);
+    info->idxNum = (int)want;
   }
   return SQLITE_OK;
 }
@@ -635,19 +639,6 @@ static void narrow_text(struct cursor *c, char op, sqlite3_value *v) {
     c->to = hi;
 }
 
-static double distinct_of(const struct vg_acc *acc) {
-  if (!acc->hll)
-    return NAN;
-  /* the estimate may compact the sparse list: on a copy */
-  struct vg_acc a;
-  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
-  o.distinct = 1;
-  vg_acc_init(&a);
-  double e = vg_acc_merge(&a, acc, &o) == 0 && a.hll ? round(vg_hll_estimate(a.hll)) : NAN;
-  vg_acc_release(&a);
-  return e;
-}
-
 enum { STOP_CHUNK = 1 };
 
 static int on_window(const struct vg_wentry *w, void *arg) {
@@ -657,33 +648,13 @@ static int on_window(const struct vg_wentry *w, void *arg) {
     c->more = 1;
     return STOP_CHUNK;
   }
-  const struct vg_stats *s = &w->acc.st;
-  const struct vg_firstlast *fl = &w->acc.fl;
-  int fle = vg_firstlast_empty(fl);
   struct vrow *r = &c->rows[c->nrows++];
-  *r = (struct vrow){
-      .start = w->start,
-      .end = w->end,
-      .count = s->count,
-      .sum = s->count ? vg_stats_sum(s) : NAN,
-      .min = s->count ? s->min : NAN,
-      .max = s->count ? s->max : NAN,
-      .mean = vg_stats_mean(s),
-      .stddev = vg_stats_stddev_sample(s),
-      .p50 = NAN,
-      .p95 = NAN,
-      .first = fle ? NAN : fl->first_v,
-      .last = fle ? NAN : fl->last_v,
-      .distinct = NAN,
-      .revision = w->revision,
-      .final = w->final,
-  };
-  if ((c->need & NEED_QUANTILES) && w->acc.qs) {
-    r->p50 = vg_ddsketch_quantile(w->acc.qs, 0.5);
-    r->p95 = vg_ddsketch_quantile(w->acc.qs, 0.95);
-  }
-  if (c->need & NEED_DISTINCT)
-    r->distinct = distinct_of(&w->acc);
+  r->start = w->start;
+  r->end = w->end;
+  r->count = w->acc.st.count;
+  r->revision = w->revision;
+  r->final = w->final;
+  vg_acc_stats(&w->acc, c->want, r->st);
   c->vt->q->stats.windows_read++;
   return 0;
 }
@@ -774,7 +745,7 @@ static int x_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
   c->isel = 0;
   c->from = TIME_LO;
   c->to = TIME_HI;
-  c->need = idx_num;
+  c->want = (unsigned)idx_num;
   c->more = 0;
   c->irow = c->end = 0;
   c->rowid = 0;
@@ -868,16 +839,16 @@ static int x_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
   case R_START: result_time(ctx, q, r->start); break;
   case R_END: result_time(ctx, q, r->end); break;
   case R_COUNT: sqlite3_result_int64(ctx, (sqlite3_int64)r->count); break;
-  case R_SUM: result_double(ctx, r->sum); break;
-  case R_MIN: result_double(ctx, r->min); break;
-  case R_MAX: result_double(ctx, r->max); break;
-  case R_MEAN: result_double(ctx, r->mean); break;
-  case R_STDDEV: result_double(ctx, r->stddev); break;
-  case R_P50: result_double(ctx, r->p50); break;
-  case R_P95: result_double(ctx, r->p95); break;
-  case R_FIRST: result_double(ctx, r->first); break;
-  case R_LAST: result_double(ctx, r->last); break;
-  case R_DISTINCT: result_double(ctx, r->distinct); break;
+  case R_SUM: result_double(ctx, r->st[VG_STAT_SUM]); break;
+  case R_MIN: result_double(ctx, r->st[VG_STAT_MIN]); break;
+  case R_MAX: result_double(ctx, r->st[VG_STAT_MAX]); break;
+  case R_MEAN: result_double(ctx, r->st[VG_STAT_MEAN]); break;
+  case R_STDDEV: result_double(ctx, r->st[VG_STAT_STDDEV]); break;
+  case R_P50: result_double(ctx, r->st[VG_STAT_P50]); break;
+  case R_P95: result_double(ctx, r->st[VG_STAT_P95]); break;
+  case R_FIRST: result_double(ctx, r->st[VG_STAT_FIRST]); break;
+  case R_LAST: result_double(ctx, r->st[VG_STAT_LAST]); break;
+  case R_DISTINCT: result_double(ctx, r->st[VG_STAT_DISTINCT]); break;
   case R_STATUS: result_text(ctx, r->final ? "final" : "provisional"); break;
   case R_REVISION: sqlite3_result_int64(ctx, r->revision); break;
   default:

@@ -241,18 +241,52 @@ static double tau(double x) {
   return z / 3;
 }
 
-double vg_hll_estimate(struct vg_hll *h) {
+/* The register histogram of a sparse list without touching it: c[r] counts
+ * the registers whose highest rank is r. The list is a sorted, deduplicated
+ * prefix and a tail appended since; the tail is sorted in scratch memory
+ * (up to 256 entries on the stack, more on the heap) and walked together
+ * with the prefix in order. In that order a register's entries are adjacent and its
+ * highest rank comes last, so each register is counted at its last entry.
+ * 0 or -ENOMEM. */
+static int sparse_histogram(const struct vg_hll *h, uint32_t c[66]) {
+  uint32_t stack[256], *tail = stack, nt = h->nsparse - h->sorted;
+  if (nt > sizeof stack / sizeof *stack && !(tail = malloc((size_t)nt * sizeof *tail)))
+    return -ENOMEM;
+  if (nt) {
+    memcpy(tail, h->sparse + h->sorted, (size_t)nt * sizeof *tail);
+    qsort(tail, nt, sizeof *tail, cmp_u32);
+  }
+  const uint32_t *pre = h->sparse;
+  uint32_t i = 0, j = 0, nonzero = 0, prev = 0;
+  int have = 0;
+  while (i < h->sorted || j < nt) {
+    uint32_t e = j == nt || (i < h->sorted && pre[i] <= tail[j]) ? pre[i++] : tail[j++];
+    if (have && (prev >> 8) != (e >> 8)) {
+      c[prev & 0xff]++;
+      nonzero++;
+    }
+    prev = e;
+    have = 1;
+  }
+  if (have) {
+    c[prev & 0xff]++;
+    nonzero++;
+  }
+  c[0] = (1u << h->p) - nonzero;
+  if (tail != stack)
+    free(tail);
+  return 0;
+}
+
+double vg_hll_estimate(const struct vg_hll *h) {
   uint32_t m = 1u << h->p;
   unsigned q = 64 - h->p;
   uint32_t c[66] = {0};
   if (h->dense) {
     for (uint32_t i = 0; i < m; i++)
       c[h->regs[i]]++;
-  } else {
-    compact(h);
-    c[0] = m - h->nsparse;
-    for (uint32_t k = 0; k < h->nsparse; k++)
-      c[h->sparse[k] & 0xff]++;
+  } else if (sparse_histogram(h, c)) {
+    return NAN;
   }
   double md = m;
   double z = md * tau((md - c[q + 1]) / md);

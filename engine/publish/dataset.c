@@ -19,12 +19,10 @@
 #include "vigie/array.h"
 #include "vigie/calendar.h"
 #include "vigie/dataset.h"
-#include "vigie/ddsketch.h"
 #include "vigie/error.h"
-#include "vigie/hll.h"
 #include "vigie/jsonw.h"
 #include "vigie/publish.h"
-#include "vigie/stats.h"
+#include "vigie/wstats.h"
 
 /* Statistics a dataset may publish (config.c stat_columns). */
 enum stat { S_COUNT, S_SUM, S_MIN, S_MAX, S_MEAN, S_STDDEV, S_P50, S_P95, S_FIRST, S_LAST,
@@ -349,31 +347,6 @@ struct win {
 
 #define SUPP_COVERAGE (1u << S_N)
 #define SUPP_PRIMARY ((1u << S_COUNT) | (1u << S_SUM) | SUPP_COVERAGE)
-
-void vg_window_stats(const struct vg_wentry *w, double out[VG_STAT_N]) {
-  const struct vg_stats *s = &w->acc.st;
-  int has_fl = !vg_firstlast_empty(&w->acc.fl);
-  out[S_COUNT] = (double)s->count;
-  out[S_SUM] = s->count ? vg_stats_sum(s) : NAN;
-  out[S_MIN] = s->count ? s->min : NAN;
-  out[S_MAX] = s->count ? s->max : NAN;
-  out[S_MEAN] = vg_stats_mean(s);
-  out[S_STDDEV] = vg_stats_stddev_sample(s);
-  out[S_P50] = w->acc.qs ? vg_ddsketch_quantile(w->acc.qs, 0.5) : NAN;
-  out[S_P95] = w->acc.qs ? vg_ddsketch_quantile(w->acc.qs, 0.95) : NAN;
-  out[S_FIRST] = has_fl ? w->acc.fl.first_v : NAN;
-  out[S_LAST] = has_fl ? w->acc.fl.last_v : NAN;
-  out[S_DISTINCT] = NAN;
-  if (w->acc.hll) { /* the estimate may compact the sketch: on a copy */
-    struct vg_acc a;
-    struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
-    o.distinct = 1;
-    vg_acc_init(&a);
-    if (vg_acc_merge(&a, &w->acc, &o) == 0 && a.hll)
-      out[S_DISTINCT] = round(vg_hll_estimate(a.hll));
-    vg_acc_release(&a);
-  }
-}
 
 const char *vg_stat_name(int stat) {
   return stat >= 0 && stat < S_N ? stat_names[stat] : NULL;

@@ -13,6 +13,7 @@
 #include "vigie/publish.h"
 #include "vigie/rollup.h"
 #include "vigie/calendar.h"
+#include "vigie/wstats.h"
 
 size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, uint8_t res,
                      int64_t start) {

@@ -193,15 +193,8 @@ int vg_dataset_geojson_row(struct vg_jsonw *w, const struct vg_dataset *ds,
                            const struct vg_dataset_row *row, const size_t *sel,
                            size_t nsel, const struct vg_tz *tz);
 
-/* The statistics of a window, in the order of the published columns:
- * count, sum, min, max, mean, stddev (sample), p50, p95, first, last,
- * distinct; NaN where undefined or not kept (p50/p95 without a quantile
- * sketch, distinct without an HLL, stddev under two readings). */
-enum { VG_STAT_COUNT, VG_STAT_SUM, VG_STAT_MIN, VG_STAT_MAX, VG_STAT_MEAN, VG_STAT_STDDEV,
-       VG_STAT_P50, VG_STAT_P95, VG_STAT_FIRST, VG_STAT_LAST, VG_STAT_DISTINCT,
-       VG_STAT_N };
-void vg_window_stats(const struct vg_wentry *w, double out[VG_STAT_N]);
-/* The column name of a statistic ("count", ...), NULL out of range. */
+/* The column name of a statistic (enum vg_stat, wstats.h: "count", ...),
+ * NULL out of range. */
 const char *vg_stat_name(int stat);
 
 #endif

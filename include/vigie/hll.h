@@ -54,8 +54,12 @@ int vg_hll_add(struct vg_hll *h, uint64_t hash);
 /* dst := dst (+) src. Returns 0 or -ENOMEM (dst then holds a partial merge
  * and must be discarded). */
 int vg_hll_merge(struct vg_hll *dst, const struct vg_hll *src);
-/* Estimated number of distinct keys. Not const: may compact the sparse list. */
-double vg_hll_estimate(struct vg_hll *h);
+/* Estimated number of distinct keys. Reads h only (a sketch shared by
+ * readers, like a window the store handed over, may be estimated as is):
+ * an uncompacted sparse list is sorted in scratch memory, so NaN when that
+ * memory cannot be had. The same for either representation of the same
+ * registers. */
+double vg_hll_estimate(const struct vg_hll *h);
 /* Rank of register i (0..2^p-1); 0 when never hit. */
 unsigned vg_hll_register(struct vg_hll *h, uint32_t i);
 /* 1 when both hold the same registers (whatever the representation). */
