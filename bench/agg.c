@@ -92,15 +92,14 @@ struct result {
  * base windows, nothing late, an hour of retention, quantile sketches or
  * not. vg_agg_new's code (said on stderr). */
 static int new_agg(const struct vg_tz *tz, int sketches, struct vg_agg **a) {
-  struct vg_agg_opts o = {
-      .nworkers = 1,
-      .nparts = 1,
-      .base_s = 60,
-      .ooo_ns = 0,
-      .idle_ns = INT64_MAX / 2,
-      .win = {.lateness_s = 0,
-              .retention_s = {3600, 3600, 3600},
-              .acc = VG_ACC_OPTS_DEFAULT}};
+  struct vg_agg_opts o = {.nworkers = 1,
+                          .nparts = 1,
+                          .base_s = 60,
+                          .ooo_ns = 0,
+                          .idle_ns = INT64_MAX / 2,
+                          .win = {.lateness_s = 0,
+                                  .retention_s = {3600, 3600, 3600},
+                                  .acc = VG_ACC_OPTS_DEFAULT}};
   o.win.acc.quantiles = sketches;
   char err[256];
   int rc = vg_agg_new(tz, &o, 0, a, err, sizeof err);

@@ -53,8 +53,8 @@ static uint32_t rnd(void) {
   return (uint32_t)rng;
 }
 
-static const char *const districts[] = {"Centre", "Port", "Gare", "Nord",
-                                        "Sud-Est", "Vieux-Lyon"};
+static const char *const districts[] = {"Centre", "Port",    "Gare",
+                                        "Nord",   "Sud-Est", "Vieux-Lyon"};
 
 static void add(struct msgs *m, int i, const char *s) {
   m->len[i] = strlen(s);
@@ -93,7 +93,9 @@ static double clock_s(clockid_t id) {
   clock_gettime(id, &ts);
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
-static double now(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
+static double now(void) {
+  return clock_s(CLOCK_THREAD_CPUTIME_ID);
+}
 
 typedef size_t (*decode_fn)(void *ctx, const char *msg, size_t len,
                             struct vg_event_batch *b);
@@ -149,13 +151,12 @@ struct dom_event {
 #if defined VG_HAVE_CJSON || defined VG_HAVE_JANSSON
 static char keybuf[512];
 
-static void dom_emit(struct vg_event_batch *b, const char *metric,
-                     const char *sensor, const char *district, long long ts,
-                     double v) {
+static void dom_emit(struct vg_event_batch *b, const char *metric, const char *sensor,
+                     const char *district, long long ts, double v) {
   /* the canonical key, tags sorted by construction */
-  size_t n = (size_t)snprintf(keybuf, sizeof keybuf,
-                              "%s{district=\"%s\",sensor_id=\"%s\"}", metric,
-                              district, sensor);
+  size_t n =
+      (size_t)snprintf(keybuf, sizeof keybuf, "%s{district=\"%s\",sensor_id=\"%s\"}",
+                       metric, district, sensor);
   if (b->n_bytes + n > b->cap_bytes) {
     b->cap_bytes = (b->n_bytes + n) * 2;
     b->bytes = realloc(b->bytes, b->cap_bytes);
@@ -218,9 +219,8 @@ static size_t jansson_decode(void *ctx, const char *msg, size_t len,
   for (int f = 0; f < 3; f++) {
     json_t *v = json_object_get(root, fields[f]);
     if (json_is_number(v))
-      dom_emit(b, fields[f], json_string_value(sensor),
-               json_string_value(district), (long long)json_integer_value(ts),
-               json_number_value(v));
+      dom_emit(b, fields[f], json_string_value(sensor), json_string_value(district),
+               (long long)json_integer_value(ts), json_number_value(v));
   }
   json_decref(root);
   return b->n_events;
@@ -232,8 +232,7 @@ static size_t jansson_decode(void *ctx, const char *msg, size_t len,
 
 static jsmntok_t toks[256];
 
-static size_t jsmn_raw(void *ctx, const char *msg, size_t len,
-                       struct vg_event_batch *b) {
+static size_t jsmn_raw(void *ctx, const char *msg, size_t len, struct vg_event_batch *b) {
   (void)ctx;
   (void)b;
   jsmn_parser p;
@@ -268,13 +267,17 @@ static int y_bool(void *ctx, int v) {
   return 1;
 }
 
-static const yajl_callbacks ycb = {
-    .yajl_null = y_any, .yajl_boolean = y_bool, .yajl_number = y_num,
-    .yajl_string = y_str, .yajl_start_map = y_any, .yajl_map_key = y_str,
-    .yajl_end_map = y_any, .yajl_start_array = y_any, .yajl_end_array = y_any};
+static const yajl_callbacks ycb = {.yajl_null = y_any,
+                                   .yajl_boolean = y_bool,
+                                   .yajl_number = y_num,
+                                   .yajl_string = y_str,
+                                   .yajl_start_map = y_any,
+                                   .yajl_map_key = y_str,
+                                   .yajl_end_map = y_any,
+                                   .yajl_start_array = y_any,
+                                   .yajl_end_array = y_any};
 
-static size_t yajl_raw(void *ctx, const char *msg, size_t len,
-                       struct vg_event_batch *b) {
+static size_t yajl_raw(void *ctx, const char *msg, size_t len, struct vg_event_batch *b) {
   (void)ctx;
   (void)b;
   yajl_handle h = yajl_alloc(&ycb, NULL, NULL);
@@ -315,11 +318,9 @@ static size_t jansson_raw(void *ctx, const char *msg, size_t len,
 }
 #endif
 
-static void row(const char *name, const struct msgs *m, struct result r,
-                double base) {
-  printf("%-36s %5.0f B %8.2f M %8.2f M %7.1f %5.0f%%", name,
-         (double)m->bytes / NMSG, r.msgs / 1e6, r.events / 1e6, r.mb,
-         100 * r.share);
+static void row(const char *name, const struct msgs *m, struct result r, double base) {
+  printf("%-36s %5.0f B %8.2f M %8.2f M %7.1f %5.0f%%", name, (double)m->bytes / NMSG,
+         r.msgs / 1e6, r.events / 1e6, r.mb, 100 * r.share);
   if (base > 0)
     printf(" %7.2fx", r.msgs / base);
   printf("\n");
@@ -332,10 +333,14 @@ int main(int argc, char **argv) {
   gen(&json, &lp, &senml);
   const char *tags[] = {"district"};
   const char *flds[] = {"no2", "pm10", "pm25"};
-  struct vg_codec_config jc = {.format = VG_FORMAT_JSON, .time_key = "ts",
+  struct vg_codec_config jc = {.format = VG_FORMAT_JSON,
+                               .time_key = "ts",
                                .time_format = VG_TIME_UNIX_MS,
-                               .entity_key = "sensor_id", .tag_keys = tags,
-                               .n_tag_keys = 1, .fields = flds, .n_fields = 3};
+                               .entity_key = "sensor_id",
+                               .tag_keys = tags,
+                               .n_tag_keys = 1,
+                               .fields = flds,
+                               .n_fields = 3};
   struct vg_codec_config jauto = jc;
   jauto.time_format = VG_TIME_AUTO;
   jauto.fields = NULL;
@@ -352,9 +357,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("vigie-bench-codec: %d distinct messages per format, single thread, "
-         "best of 3 x %.1f s\n\n", NMSG, seconds / 3 * 3);
-  printf("%-36s %7s %10s %10s %7s %6s %8s\n", "decoder (per CPU-second)",
-         "size", "msgs/s", "events/s", "MB/s", "cpu", "vs cJSON");
+         "best of 3 x %.1f s\n\n",
+         NMSG, seconds / 3 * 3);
+  printf("%-36s %7s %10s %10s %7s %6s %8s\n", "decoder (per CPU-second)", "size",
+         "msgs/s", "events/s", "MB/s", "cpu", "vs cJSON");
   /* the baselines that are installed (bench/codec.cmake); "vs cJSON" needs it */
   struct result dom_c = {0};
 #ifdef VG_HAVE_CJSON
@@ -368,7 +374,8 @@ int main(int argc, char **argv) {
   row("json: DOM cJSON + extraction", &json, dom_c, dom_c.msgs);
 #endif
 #ifdef VG_HAVE_JANSSON
-  row("json: DOM jansson + extraction", &json, run(jansson_decode, NULL, &json), dom_c.msgs);
+  row("json: DOM jansson + extraction", &json, run(jansson_decode, NULL, &json),
+      dom_c.msgs);
 #endif
   row("influx line protocol: vigie", &lp, run(vigie_decode, ci, &lp), 0);
   row("senml: vigie", &senml, run(vigie_decode, cs, &senml), 0);

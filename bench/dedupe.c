@@ -60,7 +60,7 @@ struct gen {
   struct {
     size_t due;
     struct vg_agg_event ev;
-  } *pend;
+  } * pend;
   size_t npend, cappend;
 };
 
@@ -182,7 +182,8 @@ struct result {
 
 /* engine.c's commit(): the dirty windows and the new fingerprints in one
  * transaction, then clean, and evict the final windows in batches. */
-static int commit(struct vg_agg *a, struct vg_store *st, uint64_t epoch, unsigned *since) {
+static int commit(struct vg_agg *a, struct vg_store *st, uint64_t epoch,
+                  unsigned *since) {
   struct vg_windows *w = vg_agg_writer_windows(a);
   uint32_t nd = vg_windows_ndirty(w), nf = vg_windows_nfpdirty(w);
   const struct vg_wentry **open = malloc((nd + 1) * sizeof *open);
@@ -203,8 +204,13 @@ static int commit(struct vg_agg *a, struct vg_store *st, uint64_t epoch, unsigne
       fps[nr] = vg_windows_fprow(w, i);
       nr += fps[nr].n > 0;
     }
-    struct vg_store_epoch ep = {.epoch = epoch, .open = open, .nopen = no, .sealed = sealed,
-                                .nsealed = ns, .fps = fps, .nfps = nr,
+    struct vg_store_epoch ep = {.epoch = epoch,
+                                .open = open,
+                                .nopen = no,
+                                .sealed = sealed,
+                                .nsealed = ns,
+                                .fps = fps,
+                                .nfps = nr,
                                 .watermark_ns = vg_agg_watermark(a)};
     rc = vg_store_commit(st, &ep, err, sizeof err);
     if (rc)
@@ -228,13 +234,16 @@ static int run(const struct vg_tz *tz, const struct load *l, int dedupe, size_t 
   char dir[4096];
   snprintf(dir, sizeof dir, "%s/vigie-bench-dedupe-%d", workdir, (int)getpid());
   rmtree(dir);
-  struct vg_store_opts so = {.path = dir, .durability = VG_STORE_NOSYNC,
-                             .map_size = 4ULL << 30};
-  struct vg_agg_opts ao = {.nworkers = 1, .nparts = 1, .base_s = 60, .ooo_ns = 10 * S,
-                           .idle_ns = INT64_MAX / 2,
-                           .win = {.lateness_s = 600, .retention_s = {0, 0, 0},
-                                   .acc = VG_ACC_OPTS_DEFAULT},
-                           .dedupe_s = 0};
+  struct vg_store_opts so = {
+      .path = dir, .durability = VG_STORE_NOSYNC, .map_size = 4ULL << 30};
+  struct vg_agg_opts ao = {
+      .nworkers = 1,
+      .nparts = 1,
+      .base_s = 60,
+      .ooo_ns = 10 * S,
+      .idle_ns = INT64_MAX / 2,
+      .win = {.lateness_s = 600, .retention_s = {0, 0, 0}, .acc = VG_ACC_OPTS_DEFAULT},
+      .dedupe_s = 0};
   ao.win.acc.distinct = 1;
   struct vg_store *st = NULL;
   struct vg_agg *a = NULL;
@@ -360,13 +369,15 @@ int main(int argc, char **argv) {
     fputs("vigie-bench-dedupe: out of memory\n", stderr);
     return 1;
   }
-  printf("vigie-bench-dedupe: sensor = 10000 sensors x 1 reading/min x %u min, mobility = "
-         "100 counters x 300 passages/min x %u min (distinct keys); %.1f %% re-sent 1-5000 "
-         "readings later; epoch %zu readings; lateness 10 min; LMDB NOSYNC in %s; one "
-         "thread, CPU time, best of %d\n",
-         minutes, minutes / 3, copies * 100, epoch, workdir, repeat);
-  printf("%-9s %-4s %11s %9s %11s %11s %11s %11s %11s\n", "workload", "dedupe", "events/s",
-         "vs off", "worker e/s", "writer e/s", "store e/s", "duplicates", "aggregated");
+  printf(
+      "vigie-bench-dedupe: sensor = 10000 sensors x 1 reading/min x %u min, mobility = "
+      "100 counters x 300 passages/min x %u min (distinct keys); %.1f %% re-sent 1-5000 "
+      "readings later; epoch %zu readings; lateness 10 min; LMDB NOSYNC in %s; one "
+      "thread, CPU time, best of %d\n",
+      minutes, minutes / 3, copies * 100, epoch, workdir, repeat);
+  printf("%-9s %-4s %11s %9s %11s %11s %11s %11s %11s\n", "workload", "dedupe",
+         "events/s", "vs off", "worker e/s", "writer e/s", "store e/s", "duplicates",
+         "aggregated");
   struct result res[2][2];
   for (int k = 0; k < 2; k++) {
     for (int on = 0; on < 2; on++) {
@@ -388,8 +399,9 @@ int main(int argc, char **argv) {
       }
       res[k][on] = best;
       if (on && best.dups != loads[k].copies) {
-        fprintf(stderr, "vigie-bench-dedupe: %s: %" PRIu64 " duplicates found, %" PRIu64
-                        " sent\n",
+        fprintf(stderr,
+                "vigie-bench-dedupe: %s: %" PRIu64 " duplicates found, %" PRIu64
+                " sent\n",
                 loads[k].name, best.dups, loads[k].copies);
         return 1;
       }
@@ -412,7 +424,8 @@ int main(int argc, char **argv) {
            on->fp_sets ? (double)on->fp_n / on->fp_sets : 0, on->fp_sets, per_set, per_fp,
            (double)on->fp_bytes / 1048576.0, wrd,
            kept ? (double)on->store_bytes / (double)kept : 0);
-    printf("%-9s   store: %" PRIu64 " rows of fingerprints, %.1f MiB of keys and values; map "
+    printf("%-9s   store: %" PRIu64
+           " rows of fingerprints, %.1f MiB of keys and values; map "
            "in use %.1f MiB with dedupe, %.1f MiB without\n",
            "", on->store_rows, (double)on->store_bytes / 1048576.0,
            (double)on->store_used / 1048576.0, (double)off->store_used / 1048576.0);

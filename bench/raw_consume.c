@@ -26,7 +26,7 @@
 #include "vigie/kafka.h"
 
 #define MAX_TOPICS 64
-#define BATCH 4096
+#define BATCH      4096
 
 static double now_s(void) {
   struct timespec ts;
@@ -94,14 +94,13 @@ int main(int argc, char **argv) {
   int embedded = 0;
   long nmsg = 100000;
   double timeout = 600;
-  static const struct option opts[] = {
-      {"brokers", required_argument, NULL, 'b'},
-      {"topic", required_argument, NULL, 't'},
-      {"embedded", no_argument, NULL, 'e'},
-      {"messages", required_argument, NULL, 'n'},
-      {"timeout", required_argument, NULL, 'T'},
-      {"help", no_argument, NULL, 'h'},
-      {0}};
+  static const struct option opts[] = {{"brokers", required_argument, NULL, 'b'},
+                                       {"topic", required_argument, NULL, 't'},
+                                       {"embedded", no_argument, NULL, 'e'},
+                                       {"messages", required_argument, NULL, 'n'},
+                                       {"timeout", required_argument, NULL, 'T'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0}};
   int o;
   while ((o = getopt_long(argc, argv, "b:t:X:", opts, NULL)) != -1) {
     switch (o) {
@@ -144,8 +143,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "vigie-rawconsume: %s\n", errstr);
       return 1;
     }
-    fprintf(stderr, "embedded broker at %s, producing %ld readings to %s\n",
-            brokers, nmsg, topic);
+    fprintf(stderr, "embedded broker at %s, producing %ld readings to %s\n", brokers,
+            nmsg, topic);
     if (fill_embedded(brokers, topic, nmsg, &expect_digest) != 0)
       return 1;
     topics[ntopics++] = topic;
@@ -156,8 +155,8 @@ int main(int argc, char **argv) {
   }
 
   struct vg_kafka_consumer *c = NULL;
-  struct vg_kafka_conf conf = {.brokers = brokers, .client_id = "vigie-rawconsume",
-                               .properties = props};
+  struct vg_kafka_conf conf = {
+      .brokers = brokers, .client_id = "vigie-rawconsume", .properties = props};
   int rc;
   if ((rc = vg_kafka_consumer_new(&c, &conf, errstr, sizeof errstr)) != 0 ||
       (rc = vg_kafka_assign_all(c, topics, ntopics, NULL, NULL, 30000, errstr,
@@ -198,8 +197,10 @@ int main(int argc, char **argv) {
   fflush(stdout);
   if (rc == 0 && embedded) {
     int same = count == (uint64_t)nmsg && digest == expect_digest;
-    fprintf(stderr, "read back %" PRIu64 " of %ld messages from %zu partitions, "
-            "digest %s: %s\n", count, nmsg, vg_kafka_assignment_count(c),
+    fprintf(stderr,
+            "read back %" PRIu64 " of %ld messages from %zu partitions, "
+            "digest %s: %s\n",
+            count, nmsg, vg_kafka_assignment_count(c),
             digest == expect_digest ? "equal" : "DIFFERS",
             same ? "every message arrived exactly once" : "MISMATCH");
     if (!same)

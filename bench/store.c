@@ -86,14 +86,17 @@ static void wset_release(struct wset *s) {
 
 /* Window i of s becomes the minute at start of series i * id_mul, holding
  * nread readings 10 s apart, values with one decimal around 20. */
-static void minute_windows(struct wset *s, uint64_t id_mul, int64_t start, int nread, int final,
-                           uint64_t *rng) {
+static void minute_windows(struct wset *s, uint64_t id_mul, int64_t start, int nread,
+                           int final, uint64_t *rng) {
   struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
   for (size_t i = 0; i < s->n; i++) {
     struct vg_wentry *w = &s->w[i];
     vg_acc_release(&w->acc);
-    *w = (struct vg_wentry){.series = i * id_mul, .res = VG_RES_BASE, .start = start,
-                            .end = start + 60, .final = final};
+    *w = (struct vg_wentry){.series = i * id_mul,
+                            .res = VG_RES_BASE,
+                            .start = start,
+                            .end = start + 60,
+                            .final = final};
     vg_acc_init(&w->acc);
     for (int k = 0; k < nread; k++)
       vg_acc_add(&w->acc, &o, (start + k * 10) * 1000000000LL,
@@ -103,8 +106,8 @@ static void minute_windows(struct wset *s, uint64_t id_mul, int64_t start, int n
 }
 
 /* Commits ep; *wall and *cpu the seconds it took. */
-static void timed_commit(struct vg_store *st, const struct vg_store_epoch *ep, double *wall,
-                         double *cpu) {
+static void timed_commit(struct vg_store *st, const struct vg_store_epoch *ep,
+                         double *wall, double *cpu) {
   double t = now_s(), c = cpu_s();
   commit_or_die(st, ep);
   *wall = now_s() - t;
@@ -118,8 +121,8 @@ struct bench_run {
   struct wset ws;
 };
 
-static void bench_run_start(struct bench_run *r, const char *base, const char *kind, size_t n,
-                            int durability) {
+static void bench_run_start(struct bench_run *r, const char *base, const char *kind,
+                            size_t n, int durability) {
   snprintf(r->dir, sizeof r->dir, "%s/%s-%zu", base, kind, n);
   r->st = open_store(r->dir, durability);
   wset_init(&r->ws, n);
@@ -143,12 +146,16 @@ static void bench_commit(const char *base, size_t nseries, int epochs, int durab
   for (int e = 0; e < epochs; e++) {
     /* the same minute every epoch (a 1 s checkpoint updates the current
      * minute's window 60 times): the first epoch inserts, the others update */
-    minute_windows(&r.ws, 0x9e3779b97f4a7c15ULL /* hashed ids */, T0, e < 6 ? e + 1 : 6, 0,
-                   &rng);
+    minute_windows(&r.ws, 0x9e3779b97f4a7c15ULL /* hashed ids */, T0, e < 6 ? e + 1 : 6,
+                   0, &rng);
     for (int k = 0; k < 8; k++)
       pos[k] = (struct vg_store_pos){"air", (uint32_t)k, e * 1000 + k, 0, 0};
-    struct vg_store_epoch ep = {.epoch = (uint64_t)e + 1, .open = r.ws.p, .nopen = nseries,
-                                .pos = pos, .npos = 8, .watermark_ns = e};
+    struct vg_store_epoch ep = {.epoch = (uint64_t)e + 1,
+                                .open = r.ws.p,
+                                .nopen = nseries,
+                                .pos = pos,
+                                .npos = 8,
+                                .watermark_ns = e};
     double t, c;
     timed_commit(r.st, &ep, &t, &c);
     if (e == 0) {
@@ -180,7 +187,8 @@ static void bench_seal(const char *base, size_t nseries, int minutes) {
   double cpu = 0, wall = 0, worst = 0;
   for (int m = 0; m < minutes; m++) {
     minute_windows(&r.ws, 1, T0 + m * 60LL, 6, 1, &rng);
-    struct vg_store_epoch ep = {.epoch = (uint64_t)m + 1, .sealed = r.ws.p, .nsealed = nseries};
+    struct vg_store_epoch ep = {
+        .epoch = (uint64_t)m + 1, .sealed = r.ws.p, .nsealed = nseries};
     double t, c;
     timed_commit(r.st, &ep, &t, &c);
     wall += t;
@@ -205,8 +213,8 @@ static struct vg_wentry *sensor_windows(uint8_t res, int64_t len, size_t nwin,
   uint64_t rng = seed;
   for (size_t i = 0; i < nwin; i++) {
     int64_t s = T0 + (int64_t)i * len;
-    w[i] = (struct vg_wentry){.series = 42, .res = res, .start = s, .end = s + len,
-                              .final = 1};
+    w[i] = (struct vg_wentry){
+        .series = 42, .res = res, .start = s, .end = s + len, .final = 1};
     vg_acc_init(&w[i].acc);
     for (int64_t t = s; t < s + len; t += 10) {
       double v = 30 + 15 * sin((double)(t % 86400) / 86400 * 2 * M_PI) + 3 * unit(&rng);
@@ -259,8 +267,8 @@ static double lmdb_bytes(const char *base, const struct vg_wentry *w, size_t n) 
       c[i].series = 1000 + (uint64_t)k; /* shares the sketches: read-only */
       p[i] = &c[i];
     }
-    struct vg_store_epoch ep = {.epoch = (uint64_t)k + 1, .sealed = p, .nsealed = n,
-                                .flush = 1};
+    struct vg_store_epoch ep = {
+        .epoch = (uint64_t)k + 1, .sealed = p, .nsealed = n, .flush = 1};
     commit_or_die(st, &ep);
   }
   vg_store_stat(st, &s1);
@@ -282,7 +290,8 @@ static void bench_bytes(const char *base) {
                {"1d", VG_RES_DAY, 86400, 3 * 365}};
   for (size_t c = 0; c < 3; c++)
     for (int dec = 1; dec >= 0; dec--) {
-      struct vg_wentry *w = sensor_windows(cases[c].res, cases[c].len, cases[c].nwin, dec, 7);
+      struct vg_wentry *w =
+          sensor_windows(cases[c].res, cases[c].len, cases[c].nwin, dec, 7);
       double b[4];
       for (unsigned codec = 0; codec < 4; codec++)
         b[codec] = (double)segment_bytes(w, cases[c].nwin, codec) / (double)cases[c].nwin;
@@ -331,8 +340,8 @@ static void bench_range(const char *base) {
     double t0 = now_s(), c0 = cpu_s();
     struct vg_store_reader *rd;
     if (vg_store_reader_begin(st, &rd) ||
-        vg_store_read_range(rd, 42, VG_RES_HOUR, T0, T0 + 365 * 86400LL, count_cb, &cnt, err,
-                            sizeof err)) {
+        vg_store_read_range(rd, 42, VG_RES_HOUR, T0, T0 + 365 * 86400LL, count_cb, &cnt,
+                            err, sizeof err)) {
       fprintf(stderr, "vigie-bench-store: range read failed: %s\n", err);
       exit(1);
     }
@@ -343,7 +352,8 @@ static void bench_range(const char *base) {
   }
   qsort(t, RUNS, sizeof t[0], cmp_double);
   qsort(ct, RUNS, sizeof ct[0], cmp_double);
-  printf("  %zu windows in %zu segments: wall best %.3f ms, median %.3f ms; cpu best %.3f ms, "
+  printf("  %zu windows in %zu segments: wall best %.3f ms, median %.3f ms; cpu best "
+         "%.3f ms, "
          "median %.3f ms (target <= 2 ms)\n",
          got, (size_t)(365 * 86400LL / vg_seg_span_len(VG_RES_HOUR) + 1), t[0] * 1e3,
          t[RUNS / 2] * 1e3, ct[0] * 1e3, ct[RUNS / 2] * 1e3);
@@ -379,9 +389,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   mkdir(dir, 0750);
-  printf("vigie-bench-store (wall-clock on this machine; default durability is sync)\n\n");
+  printf(
+      "vigie-bench-store (wall-clock on this machine; default durability is sync)\n\n");
   printf("epoch commit: every open window of N active series in one write txn\n");
-  printf("(insert: the first epoch creates the rows; update: the next epochs rewrite them)\n");
+  printf("(insert: the first epoch creates the rows; update: the next epochs rewrite "
+         "them)\n");
   printf("  %9s  %-6s  %6s  %9s  %9s  %9s  %9s  %11s  %11s\n", "series", "sync", "epochs",
          "insert ms", "upd best", "upd mean", "upd cpu", "best win/s", "cpu win/s");
   bench_commit(dir, 10000, 11, VG_STORE_SYNC);
@@ -390,15 +402,17 @@ int main(int argc, char **argv) {
     bench_commit(dir, 1000000, 6, VG_STORE_SYNC);
     bench_commit(dir, 1000000, 6, VG_STORE_NOSYNC);
   }
-  printf("\nsealing: one base window per series per epoch (nosync), 12 h of event time\n");
+  printf(
+      "\nsealing: one base window per series per epoch (nosync), 12 h of event time\n");
   printf("  %9s  %7s  %14s  %14s  %17s\n", "series", "epochs", "wall us/window",
          "cpu us/window", "worst epoch cpu ms");
   bench_seal(dir, 1000, 720);
   printf("\nbytes per stored window (regular sensor, a reading every 10 s)\n");
-  printf("  %-3s %-9s %7s  %7s  %7s  %10s  %10s  %12s\n", "res", "values", "windows", "plain",
-         "delta", "plain+zstd", "delta+zstd", "lmdb/default");
+  printf("  %-3s %-9s %7s  %7s  %7s  %10s  %10s  %12s\n", "res", "values", "windows",
+         "plain", "delta", "plain+zstd", "delta+zstd", "lmdb/default");
   bench_bytes(dir);
-  printf("\nrange read: one year of hourly windows of one series (fresh snapshot each)\n");
+  printf(
+      "\nrange read: one year of hourly windows of one series (fresh snapshot each)\n");
   bench_range(dir);
   if (dir == tmp)
     rmtree(dir);

@@ -68,17 +68,25 @@ static void put_series(struct vg_store *st, uint64_t *epoch, uint64_t id, const 
   struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
   for (size_t i = 0; i < n; i++) {
     int64_t s = start + (int64_t)i * len;
-    w[i] = (struct vg_wentry){.series = id, .res = res, .start = s, .end = s + len, .final = 1};
+    w[i] = (struct vg_wentry){
+        .series = id, .res = res, .start = s, .end = s + len, .final = 1};
     vg_acc_init(&w[i].acc);
     for (int k = 0; k < 3; k++) {
-      double v = round(200 + 80 * sin((double)(s % 86400) / 13751.0) + 7 * k + (double)(id % 5)) / 10;
+      double v = round(200 + 80 * sin((double)(s % 86400) / 13751.0) + 7 * k +
+                       (double)(id % 5)) /
+                 10;
       vg_acc_add(&w[i].acc, &o, (s + k * len / 3) * 1000000000LL, v, 0, 0);
     }
     p[i] = &w[i];
   }
   struct vg_store_series ser = {id, key, strlen(key), start * 1000000000LL};
-  struct vg_store_epoch ep = {.epoch = ++*epoch, .sealed = p, .nsealed = n, .flush = 1,
-                              .series = &ser, .nseries = 1, .watermark_ns = INT64_MIN};
+  struct vg_store_epoch ep = {.epoch = ++*epoch,
+                              .sealed = p,
+                              .nsealed = n,
+                              .flush = 1,
+                              .series = &ser,
+                              .nseries = 1,
+                              .watermark_ns = INT64_MIN};
   char err[256];
   if (vg_store_commit(st, &ep, err, sizeof err))
     die("commit", err);
@@ -162,8 +170,8 @@ int main(int argc, char **argv) {
       put_series(st, &epoch, 1000 + s, key, VG_RES_BASE, T0, 60, scan_windows);
     }
     vg_store_close(st);
-    printf("store: %zu x %zu base windows + 3 x 8760 hourly, built in %.1f s\n", scan_series,
-           scan_windows, now_s() - t0);
+    printf("store: %zu x %zu base windows + 3 x 8760 hourly, built in %.1f s\n",
+           scan_series, scan_windows, now_s() - t0);
   }
   fflush(stdout);
   int devnull = open("/dev/null", O_WRONLY), saved = dup(STDOUT_FILENO);
@@ -171,10 +179,12 @@ int main(int argc, char **argv) {
     die("/dev/null", strerror(errno));
   FILE *res = fdopen(saved, "w");
   setvbuf(res, NULL, _IOLBF, 0);
-  char *year[] = {"vigieq", "--data-dir", sdir,     "query", "--resolution", "1h",
-                  "--metric", "year",   "--where", "sensor_id=42", "--format", "csv", NULL};
-  char *scan[] = {"vigieq",   "--data-dir", sdir,  "query", "--resolution", "1m",
-                  "--metric", "scan",       "--format", "csv", NULL};
+  char *year[] = {"vigieq",   "--data-dir", sdir,   "query",   "--resolution",
+                  "1h",       "--metric",   "year", "--where", "sensor_id=42",
+                  "--format", "csv",        NULL};
+  char *scan[] = {"vigieq",       "--data-dir", sdir,       "query",
+                  "--resolution", "1m",         "--metric", "scan",
+                  "--format",     "csv",        NULL};
   dup2(devnull, STDOUT_FILENO);
   enum { RUNS = 200, CMDS = 50, SCANS = 3 };
   double t[RUNS], ct[RUNS];
@@ -187,8 +197,9 @@ int main(int argc, char **argv) {
   }
   qsort(t, RUNS, sizeof *t, cmp_double);
   qsort(ct, RUNS, sizeof *ct, cmp_double);
-  fprintf(res, "year of hourly windows (8760 rows), in-process, open to exit: "
-               "wall best %.3f ms median %.3f ms; cpu median %.3f ms (target <= 2 ms)\n",
+  fprintf(res,
+          "year of hourly windows (8760 rows), in-process, open to exit: "
+          "wall best %.3f ms median %.3f ms; cpu median %.3f ms (target <= 2 ms)\n",
           t[0] * 1e3, t[RUNS / 2] * 1e3, ct[RUNS / 2] * 1e3);
   for (int r = 0; r < CMDS; r++) {
     double t0 = now_s();
@@ -197,8 +208,9 @@ int main(int argc, char **argv) {
     t[r] = now_s() - t0;
   }
   qsort(t, CMDS, sizeof *t, cmp_double);
-  fprintf(res, "year of hourly windows, whole command (spawn to exit): wall best %.3f ms "
-               "median %.3f ms (target <= 20 ms)\n",
+  fprintf(res,
+          "year of hourly windows, whole command (spawn to exit): wall best %.3f ms "
+          "median %.3f ms (target <= 20 ms)\n",
           t[0] * 1e3, t[CMDS / 2] * 1e3);
   double best = 1e30, cbest = 1e30;
   for (int r = 0; r < SCANS; r++) {
@@ -210,8 +222,9 @@ int main(int argc, char **argv) {
     cbest = dc < cbest ? dc : cbest;
   }
   double n = (double)scan_series * (double)scan_windows;
-  fprintf(res, "full scan of %.0f base windows to CSV, in-process: best %.2f s = %.2f M "
-               "windows/s (cpu %.2f s = %.2f M/s; target >= 5 M/s)\n",
+  fprintf(res,
+          "full scan of %.0f base windows to CSV, in-process: best %.2f s = %.2f M "
+          "windows/s (cpu %.2f s = %.2f M/s; target >= 5 M/s)\n",
           n, best, n / best / 1e6, cbest, n / cbest / 1e6);
   if (!keep && dir == tmp)
     rmtree(dir);

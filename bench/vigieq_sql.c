@@ -38,7 +38,7 @@
 
 #include "bench.h"
 
-#define Y0 1735689600LL /* 2025-01-01T00:00:00Z */
+#define Y0    1735689600LL /* 2025-01-01T00:00:00Z */
 #define HOURS (365 * 24)
 
 static void die(const char *what, const char *msg) {
@@ -58,8 +58,8 @@ static void write_series(struct vg_store *st, uint64_t id, const char *key, int 
   uint64_t rng = seed;
   for (size_t i = 0; i < HOURS; i++) {
     int64_t s = Y0 + (int64_t)i * 3600;
-    w[i] = (struct vg_wentry){.series = id, .res = VG_RES_HOUR, .start = s, .end = s + 3600,
-                              .final = 1};
+    w[i] = (struct vg_wentry){
+        .series = id, .res = VG_RES_HOUR, .start = s, .end = s + 3600, .final = 1};
     vg_acc_init(&w[i].acc);
     for (int64_t t = s; t < s + 3600; t += 300) {
       double v = 20 + 10 * sin((double)(t % 86400) / 86400 * 2 * M_PI) + 4 * unit(&rng);
@@ -68,8 +68,12 @@ static void write_series(struct vg_store *st, uint64_t id, const char *key, int 
     p[i] = &w[i];
   }
   struct vg_store_series ser = {id, key, strlen(key), Y0 * 1000000000LL};
-  struct vg_store_epoch ep = {.epoch = id, .sealed = p, .nsealed = HOURS, .series = &ser,
-                              .nseries = 1, .watermark_ns = (Y0 + 366 * 86400LL) * 1000000000LL,
+  struct vg_store_epoch ep = {.epoch = id,
+                              .sealed = p,
+                              .nsealed = HOURS,
+                              .series = &ser,
+                              .nseries = 1,
+                              .watermark_ns = (Y0 + 366 * 86400LL) * 1000000000LL,
                               .flush = 1};
   char err[256];
   if (vg_store_commit(st, &ep, err, sizeof err))
@@ -136,26 +140,30 @@ static void make_sql(char *sql, size_t size, size_t i, const char *t, const char
     snprintf(sql, size, "SELECT count(*), sum(count), avg(mean), max(max) FROM %s", t);
     break;
   case 1:
-    snprintf(sql, size,
-             "SELECT start_datetime, count, mean, min, max FROM %s WHERE series = '%s' AND "
-             "start_epoch >= %lld AND start_epoch < %lld ORDER BY start_epoch",
-             t, one, Y0, Y0 + 365 * 86400LL);
+    snprintf(
+        sql, size,
+        "SELECT start_datetime, count, mean, min, max FROM %s WHERE series = '%s' AND "
+        "start_epoch >= %lld AND start_epoch < %lld ORDER BY start_epoch",
+        t, one, Y0, Y0 + 365 * 86400LL);
     break;
   case 2:
-    snprintf(sql, size,
-             "SELECT location, metric, substr(start_datetime, 1, 7) AS month, sum(count), "
-             "avg(mean), max(max) FROM %s GROUP BY location, metric, month",
-             t);
+    snprintf(
+        sql, size,
+        "SELECT location, metric, substr(start_datetime, 1, 7) AS month, sum(count), "
+        "avg(mean), max(max) FROM %s GROUP BY location, metric, month",
+        t);
     break;
   case 3:
     snprintf(sql, size,
-             "SELECT location, avg(p95) FROM %s WHERE metric = 'pm25' GROUP BY location", t);
+             "SELECT location, avg(p95) FROM %s WHERE metric = 'pm25' GROUP BY location",
+             t);
     break;
   default:
-    snprintf(sql, size,
-             "SELECT a.start_datetime, a.mean - b.mean FROM %s a JOIN %s b ON b.series = '%s' "
-             "AND b.start_epoch = a.start_epoch WHERE a.series = '%s' ORDER BY a.start_epoch",
-             t, t, two, one);
+    snprintf(
+        sql, size,
+        "SELECT a.start_datetime, a.mean - b.mean FROM %s a JOIN %s b ON b.series = '%s' "
+        "AND b.start_epoch = a.start_epoch WHERE a.series = '%s' ORDER BY a.start_epoch",
+        t, t, two, one);
   }
 }
 
@@ -183,7 +191,8 @@ int main(int argc, char **argv) {
       return 2;
   }
   if (sensors < 2 || repeat < 1) {
-    fprintf(stderr, "usage: vigie-bench-vigieq-sql [--dir DIR] [--sensors N>=2] [--repeat R]\n");
+    fprintf(stderr,
+            "usage: vigie-bench-vigieq-sql [--dir DIR] [--sensors N>=2] [--repeat R]\n");
     return 2;
   }
   char tmpl[] = "/tmp/vigie-bench-sql-XXXXXX";
@@ -207,7 +216,8 @@ int main(int argc, char **argv) {
     }
   struct vg_store_stat ss;
   vg_store_stat(st, &ss);
-  printf("store: %d series x %d hourly windows = %ld windows, %.1f MiB used, built in %.1f s\n",
+  printf("store: %d series x %d hourly windows = %ld windows, %.1f MiB used, built in "
+         "%.1f s\n",
          2 * sensors, HOURS, (long)2 * sensors * HOURS, (double)ss.used_bytes / 1048576.0,
          now_s() - t0);
 
@@ -223,13 +233,13 @@ int main(int argc, char **argv) {
     die("sql", err);
   sqlite3 *db = vgq_sql_db(q);
   t0 = now_s();
-  exec_or_die(db,
-              "CREATE TABLE native(start_datetime TEXT, end_datetime TEXT, series TEXT, "
-              "metric TEXT, count INTEGER, sum REAL, min REAL, max REAL, mean REAL, "
-              "stddev REAL, p50 REAL, p95 REAL, first REAL, last REAL, \"distinct\" REAL, "
-              "status TEXT, revision INTEGER, location TEXT, sensor_id TEXT, "
-              "start_epoch INTEGER, end_epoch INTEGER, series_id INTEGER, "
-              "PRIMARY KEY (series, start_epoch)) WITHOUT ROWID");
+  exec_or_die(
+      db, "CREATE TABLE native(start_datetime TEXT, end_datetime TEXT, series TEXT, "
+          "metric TEXT, count INTEGER, sum REAL, min REAL, max REAL, mean REAL, "
+          "stddev REAL, p50 REAL, p95 REAL, first REAL, last REAL, \"distinct\" REAL, "
+          "status TEXT, revision INTEGER, location TEXT, sensor_id TEXT, "
+          "start_epoch INTEGER, end_epoch INTEGER, series_id INTEGER, "
+          "PRIMARY KEY (series, start_epoch)) WITHOUT ROWID");
   exec_or_die(db, "INSERT INTO native SELECT *, start_epoch, end_epoch, series_id "
                   "FROM rollup_1h ORDER BY series, start_epoch");
   printf("native table filled from rollup_1h in %.1f s\n\n", now_s() - t0);
@@ -239,7 +249,8 @@ int main(int argc, char **argv) {
   snprintf(two, sizeof two, "no2{location=\"L%02d\",sensor_id=\"S%04d\"}", 8 % 10, 8);
   static const char *const names[] = {"full scan, aggregate", "one series, a year of 1h",
                                       "GROUP BY location, metric, month",
-                                      "GROUP BY with p95 (sketches)", "JOIN two series on start"};
+                                      "GROUP BY with p95 (sketches)",
+                                      "JOIN two series on start"};
   printf("%-34s %9s  %21s  %21s  %s\n", "query", "rows", "virtual ms (med/best)",
          "native ms (med/best)", "ratio wall (cpu)");
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
@@ -254,7 +265,8 @@ int main(int argc, char **argv) {
       die(names[i], "the two sides gave different answers");
     printf("%-34s %9ld  %9.2f / %9.2f  %9.2f / %9.2f  %5.2fx (%.2fx)\n", names[i],
            r[0].rows, r[0].wall_med * 1e3, r[0].wall_best * 1e3, r[1].wall_med * 1e3,
-           r[1].wall_best * 1e3, r[0].wall_med / r[1].wall_med, r[0].cpu_med / r[1].cpu_med);
+           r[1].wall_best * 1e3, r[0].wall_med / r[1].wall_med,
+           r[0].cpu_med / r[1].cpu_med);
   }
   printf("\n(target: virtual within 3x of native; %d runs per side)\n", repeat);
   vgq_sql_close(q);

@@ -83,15 +83,15 @@ static uint32_t below(struct rng *r, uint32_t n) {
 /* ---- the town ------------------------------------------------------------ */
 
 enum kind { AIR, ENERGY, TRAFFIC, BIKES, PARKING, BIKESHARE, NKINDS };
-static const char *const kind_name[NKINDS] = {"air-quality", "energy", "traffic",
+static const char *const kind_name[NKINDS] = {"air-quality", "energy",  "traffic",
                                               "bikes",       "parking", "bikeshare"};
 static const char *const kind_prefix[NKINDS] = {"aq", "em", "tl", "bc", "pk", "bs"};
 /* share of the sensors of each kind (per mille) and reading period (s);
  * traffic and bikes emit one event per passage instead */
 static const int kind_share[NKINDS] = {70, 450, 100, 80, 50, 250};
 static const int kind_period[NKINDS] = {60, 900, 0, 0, 300, 300};
-static const char *const districts[] = {"Centre", "Gare", "Nord", "Port", "Université",
-                                        "Vieux-Bourg"};
+static const char *const districts[] = {"Centre", "Gare",       "Nord",
+                                        "Port",   "Université", "Vieux-Bourg"};
 
 struct sensor {
   enum kind kind;
@@ -145,11 +145,11 @@ struct opts {
 /* ---- the time line -------------------------------------------------------- */
 
 struct item {
-  int64_t at;       /* emission instant, ns */
-  uint64_t seq;     /* insertion order: ties broken deterministically */
-  int32_t sensor;   /* >= 0: the sensor's next tick; -1: a held-back message */
+  int64_t at;     /* emission instant, ns */
+  uint64_t seq;   /* insertion order: ties broken deterministically */
+  int32_t sensor; /* >= 0: the sensor's next tick; -1: a held-back message */
   enum kind kind;
-  char *msg;        /* held-back message (owned) */
+  char *msg; /* held-back message (owned) */
   size_t len;
   char key[16];
 };
@@ -262,7 +262,8 @@ static void format_msg(struct buf *b, enum fmt f, const struct sensor *s, int64_
       put(b, ",\"%s\":\"n/a\"", r->names[nv]);
     put(b, "}");
   } else if (f == FMT_INFLUX) {
-    put(b, "%s,district=%s,%s=%s", kind_name[s->kind], s->district, s->kind == TRAFFIC || s->kind == BIKES ? "counter_id" : "sensor_id", s->id);
+    put(b, "%s,district=%s,%s=%s", kind_name[s->kind], s->district,
+        s->kind == TRAFFIC || s->kind == BIKES ? "counter_id" : "sensor_id", s->id);
     if (r->direction)
       put(b, ",direction=%s,vehicle_class=%s passages=1i,device_hash=\"%s\"",
           r->direction, r->vclass, r->device);
@@ -306,7 +307,10 @@ static void malformed(struct buf *b, struct rng *rng, enum fmt f, const struct s
                       int64_t t, const struct reading *r) {
   switch (below(rng, 6)) {
   case 0: b->n /= 2; break;
-  case 1: b->n = 0; put(b, "<html><body>502 Bad Gateway</body></html>"); break;
+  case 1:
+    b->n = 0;
+    put(b, "<html><body>502 Bad Gateway</body></html>");
+    break;
   case 2: /* passages carry no value to spoil: spoil their time instead */
     format_msg(b, f, s, t, r, r->nvalues ? F_BAD_VALUE : F_BAD_TIME);
     break;
@@ -346,10 +350,17 @@ static int sink_open(struct sink *s, const struct opts *o) {
   char name[512], err[512];
   if (o->brokers) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    static const char *const defaults[] = {
-        "linger.ms", "20", "batch.num.messages", "10000", "enable.idempotence", "true",
-        "queue.buffering.max.messages", "1000000", "queue.buffering.max.kbytes",
-        "1048576", NULL};
+    static const char *const defaults[] = {"linger.ms",
+                                           "20",
+                                           "batch.num.messages",
+                                           "10000",
+                                           "enable.idempotence",
+                                           "true",
+                                           "queue.buffering.max.messages",
+                                           "1000000",
+                                           "queue.buffering.max.kbytes",
+                                           "1048576",
+                                           NULL};
     for (const char *const *p = defaults; *p; p += 2)
       rd_kafka_conf_set(conf, p[0], p[1], err, sizeof err);
     if (rd_kafka_conf_set(conf, "bootstrap.servers", o->brokers, err, sizeof err) ||
@@ -403,7 +414,8 @@ static int sink_put(struct sink *s, enum kind k, const char *key, const char *ms
       if (r == 0)
         break;
       if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        fprintf(stderr, "vigie-gen: produce: %s\n", rd_kafka_err2str(rd_kafka_last_error()));
+        fprintf(stderr, "vigie-gen: produce: %s\n",
+                rd_kafka_err2str(rd_kafka_last_error()));
         return -1;
       }
       rd_kafka_poll(s->rk, 10);
@@ -516,7 +528,7 @@ static void make_reading(struct rng *rng, const struct sensor *s, int64_t t,
   }
   case TRAFFIC:
   case BIKES: {
-    static const char *const cars[] = {"car", "car", "car", "car", "car", "car",
+    static const char *const cars[] = {"car", "car", "car",   "car", "car", "car",
                                        "van", "van", "truck", "bus", "moto"};
     static const char *const bikes[] = {"bike", "bike", "bike", "ebike", "cargo"};
     int morning = h < 12.5;
@@ -598,19 +610,26 @@ static void usage(FILE *f) {
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o) {
-  static const struct option lo[] = {
-      {"brokers", required_argument, NULL, 'b'}, {"topic", required_argument, NULL, 't'},
-      {"output", required_argument, NULL, 'o'}, {"format", required_argument, NULL, 'f'},
-      {"sensors", required_argument, NULL, 'n'}, {"seed", required_argument, NULL, 's'},
-      {"start", required_argument, NULL, 'S'}, {"duration", required_argument, NULL, 'D'},
-      {"speed", required_argument, NULL, 'x'}, {"rate", required_argument, NULL, 'r'},
-      {"late", required_argument, NULL, 'L'}, {"late-max", required_argument, NULL, 'M'},
-      {"out-of-order", required_argument, NULL, 'O'},
-      {"duplicate", required_argument, NULL, 'd'},
-      {"malformed", required_argument, NULL, 'm'},
-      {"max-messages", required_argument, NULL, 'N'},
-      {"no-key", no_argument, NULL, 'k'}, {"progress", no_argument, NULL, 'p'},
-      {"help", no_argument, NULL, 'h'}, {0}};
+  static const struct option lo[] = {{"brokers", required_argument, NULL, 'b'},
+                                     {"topic", required_argument, NULL, 't'},
+                                     {"output", required_argument, NULL, 'o'},
+                                     {"format", required_argument, NULL, 'f'},
+                                     {"sensors", required_argument, NULL, 'n'},
+                                     {"seed", required_argument, NULL, 's'},
+                                     {"start", required_argument, NULL, 'S'},
+                                     {"duration", required_argument, NULL, 'D'},
+                                     {"speed", required_argument, NULL, 'x'},
+                                     {"rate", required_argument, NULL, 'r'},
+                                     {"late", required_argument, NULL, 'L'},
+                                     {"late-max", required_argument, NULL, 'M'},
+                                     {"out-of-order", required_argument, NULL, 'O'},
+                                     {"duplicate", required_argument, NULL, 'd'},
+                                     {"malformed", required_argument, NULL, 'm'},
+                                     {"max-messages", required_argument, NULL, 'N'},
+                                     {"no-key", no_argument, NULL, 'k'},
+                                     {"progress", no_argument, NULL, 'p'},
+                                     {"help", no_argument, NULL, 'h'},
+                                     {0}};
   size_t nprops = 0;
   int c;
   while ((c = getopt_long(argc, argv, "X:", lo, NULL)) != -1) {
@@ -624,8 +643,10 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
     case 's': o->seed = strtoull(optarg, &end, 10); break;
     case 'S':
       if (parse_time_ns(optarg, &o->start_ns)) {
-        fprintf(stderr, "vigie-gen: --start \"%s\": want 2026-03-28 or "
-                        "2026-03-28T00:00:00Z\n", optarg);
+        fprintf(stderr,
+                "vigie-gen: --start \"%s\": want 2026-03-28 or "
+                "2026-03-28T00:00:00Z\n",
+                optarg);
         return -1;
       }
       break;
@@ -689,8 +710,12 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
 }
 
 int main(int argc, char **argv) {
-  struct opts o = {.topic = "{kind}", .format = "json", .seed = 1, .sensors = 300,
-                   .duration_ns = 86400LL * 1000000000, .late_max_ns = 7200LL * 1000000000,
+  struct opts o = {.topic = "{kind}",
+                   .format = "json",
+                   .seed = 1,
+                   .sensors = 300,
+                   .duration_ns = 86400LL * 1000000000,
+                   .late_max_ns = 7200LL * 1000000000,
                    .keyed = 1};
   parse_time_ns("2026-03-28T00:00:00Z", &o.start_ns);
   if (parse_opts(argc, argv, &o) != 0)
@@ -698,7 +723,7 @@ int main(int argc, char **argv) {
   enum fmt f = strcmp(o.format, "json") == 0     ? FMT_JSON
                : strcmp(o.format, "influx") == 0 ? FMT_INFLUX
                : strcmp(o.format, "senml") == 0  ? FMT_SENML
-                                                 : (enum fmt)-1;
+                                                 : (enum fmt) - 1;
   if ((int)f < 0) {
     fprintf(stderr, "vigie-gen: --format \"%s\": want json, influx or senml\n", o.format);
     return 2;
@@ -727,15 +752,16 @@ int main(int argc, char **argv) {
       s->kind = (enum kind)k;
       snprintf(s->id, sizeof s->id, "%s-%04d", kind_prefix[k], i + 1);
       s->district = districts[below(&rng, 6)];
-      s->capacity = k == PARKING ? 100 + 50 * (int)below(&rng, 20) : 10 + (int)below(&rng, 30);
-      s->level = k == AIR ? 18 + 20 * uniform(&rng)
-               : k == ENERGY ? 0.2 + 0.5 * uniform(&rng)
-               : k == TRAFFIC ? 150 + 650 * uniform(&rng)
-               : 20 + 120 * uniform(&rng);
-      int64_t first = kind_period[k]
-                          ? o.start_ns + (int64_t)below(&rng, (uint32_t)kind_period[k]) *
-                                             1000000000
-                          : next_passage(&rng, s, o.start_ns);
+      s->capacity =
+          k == PARKING ? 100 + 50 * (int)below(&rng, 20) : 10 + (int)below(&rng, 30);
+      s->level = k == AIR       ? 18 + 20 * uniform(&rng)
+                 : k == ENERGY  ? 0.2 + 0.5 * uniform(&rng)
+                 : k == TRAFFIC ? 150 + 650 * uniform(&rng)
+                                : 20 + 120 * uniform(&rng);
+      int64_t first =
+          kind_period[k]
+              ? o.start_ns + (int64_t)below(&rng, (uint32_t)kind_period[k]) * 1000000000
+              : next_passage(&rng, s, o.start_ns);
       heap_push(&h, (struct item){.at = first, .sensor = n, .kind = (enum kind)k});
     }
 
@@ -785,8 +811,9 @@ int main(int argc, char **argv) {
     if (it.at >= end_ns)
       continue; /* this sensor is done */
     struct sensor *s = &sensors[it.sensor];
-    int64_t next = kind_period[s->kind] ? it.at + (int64_t)kind_period[s->kind] * 1000000000
-                                        : next_passage(&rng, s, it.at);
+    int64_t next = kind_period[s->kind]
+                       ? it.at + (int64_t)kind_period[s->kind] * 1000000000
+                       : next_passage(&rng, s, it.at);
     heap_push(&h, (struct item){.at = next, .sensor = it.sensor, .kind = s->kind});
     /* outages: about one a week per sensor, lasting ~3 h on average */
     if (it.at < s->down_until)
@@ -808,7 +835,8 @@ int main(int argc, char **argv) {
     double d = uniform(&rng);
     int64_t delay = 0;
     if (d < o.p_late)
-      delay = 60000000000LL + (int64_t)(uniform(&rng) * (double)(o.late_max_ns - 60000000000LL));
+      delay = 60000000000LL +
+              (int64_t)(uniform(&rng) * (double)(o.late_max_ns - 60000000000LL));
     else if (d < o.p_late + o.p_ooo)
       delay = 1000000000LL + (int64_t)(uniform(&rng) * 29e9);
     int copies = uniform(&rng) < o.p_dup ? 2 : 1;
@@ -816,8 +844,11 @@ int main(int argc, char **argv) {
     for (int c = 0; c < copies; c++) {
       if (delay > 0) {
         late++;
-        struct item held = {.at = it.at + delay, .sensor = -1, .kind = s->kind,
-                            .len = b.n, .msg = malloc(b.n + 1)};
+        struct item held = {.at = it.at + delay,
+                            .sensor = -1,
+                            .kind = s->kind,
+                            .len = b.n,
+                            .msg = malloc(b.n + 1)};
         if (!held.msg) {
           perror("vigie-gen");
           return 1;

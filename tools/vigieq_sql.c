@@ -64,22 +64,41 @@
 
 /* rollup columns: the contract of `vigieq query`, then tags, then hidden */
 enum {
-  R_START, R_END, R_SERIES, R_METRIC, R_COUNT, R_SUM, R_MIN, R_MAX, R_MEAN, R_STDDEV,
-  R_P50, R_P95, R_FIRST, R_LAST, R_DISTINCT, R_STATUS, R_REVISION, R_NFIXED
+  R_START,
+  R_END,
+  R_SERIES,
+  R_METRIC,
+  R_COUNT,
+  R_SUM,
+  R_MIN,
+  R_MAX,
+  R_MEAN,
+  R_STDDEV,
+  R_P50,
+  R_P95,
+  R_FIRST,
+  R_LAST,
+  R_DISTINCT,
+  R_STATUS,
+  R_REVISION,
+  R_NFIXED
 };
 static const char *const rollup_cols[R_NFIXED] = {
-    "start_datetime", "end_datetime", "series", "metric", "count", "sum",
-    "min",            "max",          "mean",   "stddev", "p50",   "p95",
-    "first",          "last",         "distinct", "status", "revision"};
+    "start_datetime", "end_datetime", "series",   "metric",
+    "count",          "sum",          "min",      "max",
+    "mean",           "stddev",       "p50",      "p95",
+    "first",          "last",         "distinct", "status",
+    "revision"};
 static const char *const rollup_types[R_NFIXED] = {
-    "TEXT", "TEXT", "TEXT", "TEXT", "INTEGER", "REAL", "REAL", "REAL", "REAL",
+    "TEXT", "TEXT", "TEXT", "TEXT", "INTEGER", "REAL", "REAL", "REAL",   "REAL",
     "REAL", "REAL", "REAL", "REAL", "REAL",    "REAL", "TEXT", "INTEGER"};
 static const char *const rollup_hidden[] = {"start_epoch", "end_epoch", "series_id"};
 enum { H_START_EPOCH, H_END_EPOCH, H_SERIES_ID, H_N };
 /* series columns: id, key, metric, tags, first_seen */
 enum { S_ID, S_KEY, S_METRIC, S_NFIXED };
 
-static const char *const table_names[] = {"series", "rollup_1m", "rollup_1h", "rollup_1d"};
+static const char *const table_names[] = {"series", "rollup_1m", "rollup_1h",
+                                          "rollup_1d"};
 #define KIND_SERIES (-1) /* vtab kind; otherwise the resolution */
 
 struct sser {
@@ -163,7 +182,8 @@ static int on_series(const struct vg_store_series *s, void *arg) {
   ld->npairs[q->ns - 1] = nt;
   for (int i = 0; i < nt; i++) {
     char **p = ld->pairs[q->ns - 1];
-    if (!(p[2 * i] = strdup(ld->tags[i].name)) || !(p[2 * i + 1] = strdup(ld->tags[i].value)))
+    if (!(p[2 * i] = strdup(ld->tags[i].name)) ||
+        !(p[2 * i + 1] = strdup(ld->tags[i].value)))
       return -ENOMEM;
     if (names_find(q->tagname, q->ntags, ld->tags[i].name) < 0) {
       char **v = realloc(q->tagname, (q->ntags + 1) * sizeof *v);
@@ -287,7 +307,7 @@ struct cursor {
   struct vtab *vt;
   size_t *sel; /* selected series (indexes into q->s), key order */
   size_t nsel, isel;
-  int all; /* every series is selected: sel is not filled (sel_at) */
+  int all;          /* every series is selected: sel is not filled (sel_at) */
   int64_t from, to; /* window starts read: [from, to) */
   unsigned want;    /* VG_STAT_BIT of the statistics the statement uses */
   struct vrow *rows;
@@ -300,7 +320,7 @@ struct cursor {
   size_t cache_series;
   int64_t cache_from, cache_to;
   uint64_t nfilters; /* scans of this cursor: more than one is a join's inner side */
-  int64_t resume; /* the walk stopped at CHUNK rows: where it goes on */
+  int64_t resume;    /* the walk stopped at CHUNK rows: where it goes on */
   int more;
   sqlite3_int64 rowid;
 };
@@ -312,7 +332,8 @@ static int declare(sqlite3 *db, const struct vgq_sql *q, int kind) {
     sqlite3_str_appendall(d, "id INTEGER, key TEXT, metric TEXT");
   } else {
     for (int i = 0; i < R_NFIXED; i++)
-      sqlite3_str_appendf(d, "%s\"%w\" %s", i ? ", " : "", rollup_cols[i], rollup_types[i]);
+      sqlite3_str_appendf(d, "%s\"%w\" %s", i ? ", " : "", rollup_cols[i],
+                          rollup_types[i]);
   }
   for (size_t i = 0; i < q->ntags; i++)
     sqlite3_str_appendf(d, ", \"%w\" TEXT", q->tagcol[i]);
@@ -362,11 +383,13 @@ static int series_col(const struct vgq_sql *q, int kind, int col) {
     return 1;
   if (kind == KIND_SERIES)
     return col == S_ID || col == S_KEY || col == S_METRIC;
-  return col == R_SERIES || col == R_METRIC || col == R_NFIXED + (int)q->ntags + H_SERIES_ID;
+  return col == R_SERIES || col == R_METRIC ||
+         col == R_NFIXED + (int)q->ntags + H_SERIES_ID;
 }
 
 static int is_id_col(const struct vgq_sql *q, int kind, int col) {
-  return kind == KIND_SERIES ? col == S_ID : col == R_NFIXED + (int)q->ntags + H_SERIES_ID;
+  return kind == KIND_SERIES ? col == S_ID
+                             : col == R_NFIXED + (int)q->ntags + H_SERIES_ID;
 }
 
 static int is_binary(sqlite3_index_info *info, int i) {
@@ -393,8 +416,9 @@ static int x_best_index(sqlite3_vtab *v, sqlite3_index_info *info) {
     if (c->op == SQLITE_INDEX_CONSTRAINT_EQ && series_col(q, kind, c->iColumn) &&
         is_binary(info, i)) {
       op = 'e';
-      int unique = kind == KIND_SERIES ? c->iColumn == S_ID || c->iColumn == S_KEY
-                                       : c->iColumn == R_SERIES || is_id_col(q, kind, c->iColumn);
+      int unique = kind == KIND_SERIES
+                       ? c->iColumn == S_ID || c->iColumn == S_KEY
+                       : c->iColumn == R_SERIES || is_id_col(q, kind, c->iColumn);
       series_sel *= unique ? 1 / nseries : 0.2;
       if (sqlite3_vtab_in(info, i, -1))
         sqlite3_vtab_in(info, i, 1);
@@ -539,9 +563,8 @@ static int narrow_series(struct cursor *c, int col, sqlite3_value *v) {
   if (c->all && nv <= q->ns && col == (kind == KIND_SERIES ? S_KEY : R_SERIES)) {
     /* keys: looked up (the inner side of a join does it per outer row) */
     for (size_t k = 0; k < nv; k++) {
-      const unsigned char *t = sqlite3_value_type(all[k]) == SQLITE_TEXT
-                                   ? sqlite3_value_text(all[k])
-                                   : NULL;
+      const unsigned char *t =
+          sqlite3_value_type(all[k]) == SQLITE_TEXT ? sqlite3_value_text(all[k]) : NULL;
       const struct sser *hit =
           t && strlen((const char *)t) == (size_t)sqlite3_value_bytes(all[k])
               ? bsearch(t, q->s, q->ns, sizeof *q->s, cmp_key)
@@ -589,7 +612,7 @@ done:
 static void narrow_epoch(struct cursor *c, char op, sqlite3_value *v) {
   int t = sqlite3_value_type(v);
   if (t != SQLITE_INTEGER && t != SQLITE_FLOAT)
-    return; /* text or NULL: SQLite decides */
+    return;       /* text or NULL: SQLite decides */
   int64_t lo, hi; /* the integers x with x >= lo satisfy "> or >="; x < hi "< or <=" */
   if (t == SQLITE_INTEGER) {
     int64_t x = sqlite3_value_int64(v);
@@ -624,8 +647,9 @@ static void narrow_text(struct cursor *c, char op, sqlite3_value *v) {
   if (m < 1 || m > 12 || d < 1 || d > 31)
     return;
   int64_t first = vg_days_from_civil(y, m, 1);
-  int64_t dim = (m == 12 ? vg_days_from_civil(y + 1, 1, 1) : vg_days_from_civil(y, m + 1, 1)) -
-                first;
+  int64_t dim =
+      (m == 12 ? vg_days_from_civil(y + 1, 1, 1) : vg_days_from_civil(y, m + 1, 1)) -
+      first;
   /* R >= V: R's date >= the first valid date not before V's (the next
    * month's first when V's day does not exist). R <= V: R's date <= V's
    * (a day past the month's end only widens); R < V with V a bare date:
@@ -717,7 +741,8 @@ static int fill(struct cursor *c) {
     c->cache_series = SIZE_MAX;
     c->nrows = 0;
     char e[512] = "";
-    int rc = vg_store_read_range(q->rd, q->s[si].id, res, from, to, on_window, c, e, sizeof e);
+    int rc =
+        vg_store_read_range(q->rd, q->s[si].id, res, from, to, on_window, c, e, sizeof e);
     if (rc < 0)
       return store_error(c, rc, e);
     if (whole && !c->more) {
@@ -900,8 +925,8 @@ int vgq_sql_open(struct vgq_sql **out, struct vg_store_reader *rd, const struct 
   q->tz = tz;
   if ((rc = load_series(q, errstr, errstr_size)))
     goto fail;
-  if (sqlite3_open_v2(":memory:", &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, NULL) !=
-      SQLITE_OK) {
+  if (sqlite3_open_v2(":memory:", &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY,
+                      NULL) != SQLITE_OK) {
     vg_errstr(errstr, errstr_size, "cannot open SQLite: %s",
               q->db ? sqlite3_errmsg(q->db) : "out of memory");
     rc = -ENOMEM;
@@ -971,9 +996,9 @@ static void closest(const struct vgq_sql *q, const char *msg, char *out, size_t 
   size_t n = tab ? 4 : R_NFIXED + H_N + 3 + q->ntags;
   for (size_t i = 0; i < n; i++) {
     static const char *const sfixed[] = {"id", "key", "first_seen"};
-    const char *c = tab                ? table_names[i]
-                    : i < R_NFIXED     ? rollup_cols[i]
-                    : i < R_NFIXED + H_N ? rollup_hidden[i - R_NFIXED]
+    const char *c = tab                      ? table_names[i]
+                    : i < R_NFIXED           ? rollup_cols[i]
+                    : i < R_NFIXED + H_N     ? rollup_hidden[i - R_NFIXED]
                     : i < R_NFIXED + H_N + 3 ? sfixed[i - R_NFIXED - H_N]
                                              : q->tagcol[i - R_NFIXED - H_N - 3];
     size_t d = vg_edit_distance(name, c);
@@ -983,8 +1008,10 @@ static void closest(const struct vgq_sql *q, const char *msg, char *out, size_t 
     }
   }
   if (tab)
-    snprintf(out, size, " (the tables are series, rollup_1m, rollup_1h, rollup_1d; "
-                        "closest: %s)", best);
+    snprintf(out, size,
+             " (the tables are series, rollup_1m, rollup_1h, rollup_1d; "
+             "closest: %s)",
+             best);
   else if (best)
     snprintf(out, size, " (closest column: %s)", best);
 }
@@ -996,7 +1023,8 @@ static int blank(const char *s) {
   return 1;
 }
 
-int vgq_sql_prepare(struct vgq_sql *q, const char *sql, char *errstr, size_t errstr_size) {
+int vgq_sql_prepare(struct vgq_sql *q, const char *sql, char *errstr,
+                    size_t errstr_size) {
   const char *tail = NULL;
   char hint[256];
   sqlite3_finalize(q->stmt);

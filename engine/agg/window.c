@@ -104,8 +104,8 @@ static void mark_dirty(struct vg_windows *w, struct vg_wentry *e) {
 }
 
 struct fp_idle_ctx {
-  uint32_t gen;  /* the table's, after this clean */
-  int64_t wm_s;  /* the watermark, seconds (INT64_MIN: none yet) */
+  uint32_t gen; /* the table's, after this clean */
+  int64_t wm_s; /* the watermark, seconds (INT64_MIN: none yet) */
 };
 
 /* Not used since the previous clean, and either its window is behind the

@@ -42,7 +42,7 @@ _Static_assert(VG_SPSC_CAP >= VG_AGG_MAX_PENDING + 2, "rings must hold every epo
 
 /* A reading of a dedupe source, kept with its epoch. */
 struct dd_reading {
-  int64_t t;      /* event time, ns */
+  int64_t t; /* event time, ns */
   double v;
   uint64_t key;   /* distinct-key hash, 0 without one */
   uint32_t part;  /* its partition, | DD_HAS_KEY when it has a distinct key */
@@ -76,7 +76,7 @@ struct epoch {
   uint64_t rejected[VG_AGG_REJECT_MAX];
   struct dd_epoch dd;
   struct vg_dedupe_counts *ddc; /* nparts entries, counted by the worker */
-  struct vg_part_pos pos[]; /* nparts entries; only the worker's are used */
+  struct vg_part_pos pos[];     /* nparts entries; only the worker's are used */
 };
 
 struct vg_worker {
@@ -89,10 +89,10 @@ struct vg_worker {
   struct vg_calendar cal;
   struct vg_acc_opts acc;
   int64_t ooo_ns;
-  int64_t keep_s[3];  /* retention per resolution, 0 = forever */
-  int64_t keep_min_s; /* the shortest non-zero one (0: all forever) */
-  int64_t dedupe_s;   /* dedupe horizon, 0: as long as base windows */
-  int failed;         /* ran out of memory: the epoch is incomplete */
+  int64_t keep_s[3];       /* retention per resolution, 0 = forever */
+  int64_t keep_min_s;      /* the shortest non-zero one (0: all forever) */
+  int64_t dedupe_s;        /* dedupe horizon, 0: as long as base windows */
+  int failed;              /* ran out of memory: the epoch is incomplete */
   struct vg_part_pos *pos; /* running positions of every partition (own ones used) */
 };
 
@@ -103,7 +103,7 @@ struct vg_agg {
   struct vg_windows win;
   struct vg_watermarks wm;
   struct vg_part_pos *committed;
-  uint64_t *merged; /* per worker: epochs merged (the last one's seq + 1) */
+  uint64_t *merged;            /* per worker: epochs merged (the last one's seq + 1) */
   struct vg_dedupe_counts *dd; /* per partition, collected */
 };
 
@@ -274,7 +274,8 @@ static unsigned retained_by(struct vg_worker *w, const struct vg_part_pos *pos,
 /* A reading of a source without dedupe, or past the dedupe horizon, into
  * its delta. */
 static inline int add_plain(struct vg_worker *w, struct epoch *e,
-                            const struct vg_agg_event *ev, struct vg_span s, unsigned into) {
+                            const struct vg_agg_event *ev, struct vg_span s,
+                            unsigned into) {
   struct vg_wentry *d;
   uint8_t key = (uint8_t)(VG_INTO_ALL ^ into);
   if (vg_wtable_get(&e->deltas, ev->series, key, s.start, s.end, &d) != 0 ||
@@ -355,8 +356,8 @@ static __attribute__((noinline)) int add_dedupe(struct vg_worker *w, struct epoc
   }
   struct vg_wentry *d;
   uint32_t before = dd->deltas.n;
-  if (vg_wtable_get(&dd->deltas, ev->series, (uint8_t)(VG_INTO_ALL ^ into), s.start, s.end,
-                    &d) != 0)
+  if (vg_wtable_get(&dd->deltas, ev->series, (uint8_t)(VG_INTO_ALL ^ into), s.start,
+                    s.end, &d) != 0)
     goto oom;
   uint32_t di = (uint32_t)(d - dd->deltas.e);
   if (dd_reserve(dd) != 0)
@@ -376,9 +377,9 @@ static __attribute__((noinline)) int add_dedupe(struct vg_worker *w, struct epoc
                  ev->distinct) != 0)
     goto oom;
   uint32_t idx = dd->nr++;
-  dd->r[idx] = (struct dd_reading){ev->time_ns, ev->value, key,
-                                   part | (ev->has_distinct ? DD_HAS_KEY : 0), di, DD_NONE,
-                                   0};
+  dd->r[idx] = (struct dd_reading){
+      ev->time_ns, ev->value, key, part | (ev->has_distinct ? DD_HAS_KEY : 0),
+      di,          DD_NONE,   0};
   dd->slots[i] = idx + 1; /* the empty slot the probe ended on */
   struct dd_delta *in = &dd->info[di];
   if (in->tail == DD_NONE)
@@ -518,7 +519,8 @@ static int merge_dedupe(struct vg_agg *a, struct epoch *e, uint64_t *dups) {
       }
       *dups += ndup;
     }
-    if ((rc = vg_windows_merge(&a->win, d->series, d->start, d->end, into, &d->acc, NULL)))
+    if ((rc =
+             vg_windows_merge(&a->win, d->series, d->start, d->end, into, &d->acc, NULL)))
       return rc;
     vg_acc_release(&d->acc);
   }

@@ -1,11 +1,10 @@
 /*
  * The codec interface: configuration, the reusable event batch, and the
  * pieces every format shares — canonical series keys (written by serieskey.h:
- * metric{tag="value",...}, tags sorted, values escaped), exact decimal and RFC 3339 time parsing,
- * number parsing with a fast exact path, UTF-8 checks, JSON string
- * unescaping and a strict one-pass JSON tokenizer (into jsmn's token layout;
- * see vg__json_tokenize for why not jsmn itself). The formats themselves
- * live in json.c, influx.c, senml.c.
+ * metric{tag="value",...}, tags sorted, values escaped), exact decimal and RFC 3339 time
+ * parsing, number parsing with a fast exact path, UTF-8 checks, JSON string unescaping
+ * and a strict one-pass JSON tokenizer (into jsmn's token layout; see vg__json_tokenize
+ * for why not jsmn itself). The formats themselves live in json.c, influx.c, senml.c.
  */
 #include <errno.h>
 #include <math.h>
@@ -47,7 +46,9 @@ const char *vg_reject_name(enum vg_reject_reason r) {
 
 /* ---- batch -------------------------------------------------------------- */
 
-void vg_event_batch_init(struct vg_event_batch *b) { memset(b, 0, sizeof *b); }
+void vg_event_batch_init(struct vg_event_batch *b) {
+  memset(b, 0, sizeof *b);
+}
 
 void vg_event_batch_release(struct vg_event_batch *b) {
   free(b->events);
@@ -73,8 +74,8 @@ int vg__reject_reading(struct vg_codec *c, struct vg_event_batch *b,
 }
 
 int vg__emit(struct vg_codec *c, struct vg_event_batch *b, size_t field_off,
-             size_t field_len, const char *metric, size_t mlen, int64_t t_ns,
-             double v, const char *distinct, size_t dlen) {
+             size_t field_len, const char *metric, size_t mlen, int64_t t_ns, double v,
+             const char *distinct, size_t dlen) {
   size_t need = mlen + c->n_suffix + (distinct ? dlen : 0);
   if (b->n_bytes + need > UINT32_MAX)
     return -ENOMEM; /* offsets are 32-bit: a batch holds at most 4 GiB */
@@ -113,9 +114,9 @@ int vg__build_suffix(struct vg_codec *c, struct vg_series_tag *tags, size_t n) {
 
 /* ---- numbers ------------------------------------------------------------ */
 
-static const double pow10_exact[23] = {
-    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 static int ieq(const char *s, size_t n, const char *lit) {
   size_t m = strlen(lit);
@@ -259,15 +260,13 @@ int vg__decimal_to_ns(const char *s, size_t n, int64_t unit_ns, int64_t *out) {
   if (i != n)
     return -1;
   int64_t v;
-  if (__builtin_mul_overflow(ip, unit_ns, &v) ||
-      __builtin_add_overflow(v, frac, &v))
+  if (__builtin_mul_overflow(ip, unit_ns, &v) || __builtin_add_overflow(v, frac, &v))
     return -2;
   *out = neg ? -v : v;
   return 0;
 }
 
 /* ---- UTF-8 and JSON strings --------------------------------------------- */
-
 
 static int hex4(const char *s, uint32_t *out) {
   uint32_t v = 0;
@@ -287,8 +286,8 @@ static int hex4(const char *s, uint32_t *out) {
   return 0;
 }
 
-int vg__json_unescape(struct vg_codec *c, const char *s, size_t n,
-                      size_t *off, size_t *outlen) {
+int vg__json_unescape(struct vg_codec *c, const char *s, size_t n, size_t *off,
+                      size_t *outlen) {
   if (VG_GROW(c->scratch, c->n_scratch + n + 1, c->cap_scratch) != 0)
     return -ENOMEM;
   char *d = c->scratch + c->n_scratch;
@@ -341,8 +340,7 @@ int vg__json_unescape(struct vg_codec *c, const char *s, size_t n,
       }
       break;
     }
-    default:
-      return -1;
+    default: return -1;
     }
   }
   *off = c->n_scratch;
@@ -374,30 +372,27 @@ static inline size_t skip_blanks(const char *msg, size_t len, size_t i) {
  * the token ("1e5", "-Infinity", "1x"), so that a malformed number costs its
  * reading, not the message. */
 static const uint8_t number_byte[128] = {
-    ['+'] = 1, ['-'] = 1, ['.'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-    ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1,
+    ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1,
+    ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,
+    ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+    ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
+    ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
 };
 
 static inline int is_hex(char ch) {
-  return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-         (ch >= 'A' && ch <= 'F');
+  return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
 }
 
 /* Where a token ends (exclusive) when its text starts at msg[i], a value's
  * first byte; 0 or, when the bytes are not that token, -1 with *bad at the
  * first wrong byte (len: the input ended inside it). A string's end is past
  * its closing quote; its escapes are checked, its other bytes are not. */
-static int scan_value(const char *msg, size_t len, size_t i, size_t *end,
-                      size_t *bad) {
+static int scan_value(const char *msg, size_t len, size_t i, size_t *end, size_t *bad) {
   char ch = msg[i];
   size_t j = i + 1;
   if (ch == '"') {
@@ -417,8 +412,8 @@ static int scan_value(const char *msg, size_t len, size_t i, size_t *end,
         for (int h = 0; h < 4; h++)
           if (++j >= len || !is_hex(msg[j]))
             goto bad;
-      } else if (ch != '"' && ch != '\\' && ch != '/' && ch != 'b' &&
-                 ch != 'f' && ch != 'n' && ch != 'r' && ch != 't') {
+      } else if (ch != '"' && ch != '\\' && ch != '/' && ch != 'b' && ch != 'f' &&
+                 ch != 'n' && ch != 'r' && ch != 't') {
         goto bad;
       }
       j++;
@@ -432,16 +427,14 @@ static int scan_value(const char *msg, size_t len, size_t i, size_t *end,
       if (j >= len || msg[j] != lit[j - i])
         goto bad;
   } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
-    while (j < len && (unsigned char)msg[j] < 0x80 &&
-           number_byte[(unsigned char)msg[j]])
+    while (j < len && (unsigned char)msg[j] < 0x80 && number_byte[(unsigned char)msg[j]])
       j++;
   } else {
     j = i;
     goto bad;
   }
   /* a number or literal runs to a blank, ',', ']' or '}' */
-  if (j < len && !json_blank(msg[j]) && msg[j] != ',' && msg[j] != ']' &&
-      msg[j] != '}')
+  if (j < len && !json_blank(msg[j]) && msg[j] != ',' && msg[j] != ']' && msg[j] != '}')
     goto bad;
   *end = j;
   return 0;
@@ -597,10 +590,10 @@ int vg_codec_parse_rfc3339(const char *s, size_t n, const struct vg_tz *tz,
   int y, mo, d, h, mi, sec = 0;
   size_t i = 0;
   *why = VG_REJECT_UNPARSABLE_TIME;
-  if (digits(s, n, 0, 4, &y) || n < 16 || s[4] != '-' ||
-      digits(s, n, 5, 2, &mo) || s[7] != '-' || digits(s, n, 8, 2, &d) ||
-      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-      digits(s, n, 11, 2, &h) || s[13] != ':' || digits(s, n, 14, 2, &mi))
+  if (digits(s, n, 0, 4, &y) || n < 16 || s[4] != '-' || digits(s, n, 5, 2, &mo) ||
+      s[7] != '-' || digits(s, n, 8, 2, &d) ||
+      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || digits(s, n, 11, 2, &h) ||
+      s[13] != ':' || digits(s, n, 14, 2, &mi))
     return VG_EDECODE;
   i = 16;
   if (i < n && s[i] == ':') {
@@ -622,8 +615,7 @@ int vg_codec_parse_rfc3339(const char *s, size_t n, const struct vg_tz *tz,
     if (i == f0)
       return VG_EDECODE;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-      sec > 60)
+  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
     return VG_EDECODE;
   if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
     return VG_EDECODE;
@@ -653,7 +645,8 @@ int vg_codec_parse_rfc3339(const char *s, size_t n, const struct vg_tz *tz,
   }
   if (i != n)
     return VG_EDECODE;
-  int64_t local = vg_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
+  int64_t local =
+      vg_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
   int64_t t;
   if (has_off)
     t = local - off;
@@ -673,7 +666,6 @@ int vg_codec_parse_rfc3339(const char *s, size_t n, const struct vg_tz *tz,
 
 /* ---- configuration ------------------------------------------------------ */
 
-
 /* a path's name: '.' -> '_' (the rest is sanitised when keys are written) */
 static char *path_name(const char *path) {
   char *s = strdup(path);
@@ -684,8 +676,7 @@ static char *path_name(const char *path) {
   return s;
 }
 
-static int dup_list(const char *const *src, size_t n, char ***keys,
-                    char ***names) {
+static int dup_list(const char *const *src, size_t n, char ***keys, char ***names) {
   if (n == 0)
     return 0;
   *keys = calloc(n, sizeof **keys);
@@ -703,12 +694,11 @@ static int dup_list(const char *const *src, size_t n, char ***keys,
 
 static int path_ok(const char *p) {
   size_t n = strlen(p);
-  return n > 0 && p[0] != '.' && p[n - 1] != '.' && !strstr(p, "..") &&
-         vg_utf8_ok(p, n);
+  return n > 0 && p[0] != '.' && p[n - 1] != '.' && !strstr(p, "..") && vg_utf8_ok(p, n);
 }
 
-int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
-                 char *errstr, size_t errstr_size) {
+int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out, char *errstr,
+                 size_t errstr_size) {
   *out = NULL;
   struct vg_codec *c = calloc(1, sizeof *c);
   int err = -ENOMEM;
@@ -726,21 +716,19 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
   }
   if ((unsigned)cfg->time_format > VG_TIME_RFC3339) {
     vg_errstr(errstr, errstr_size, "codec: unknown time_format %d",
-           (int)cfg->time_format);
+              (int)cfg->time_format);
     err = VG_ECONFIG;
     goto fail;
   }
   c->time_format = cfg->time_format;
   static const int64_t prec[] = {1, 1000, 1000000, 1000000000};
   if ((unsigned)cfg->precision > VG_PRECISION_S) {
-    vg_errstr(errstr, errstr_size, "codec: unknown precision %d",
-           (int)cfg->precision);
+    vg_errstr(errstr, errstr_size, "codec: unknown precision %d", (int)cfg->precision);
     err = VG_ECONFIG;
     goto fail;
   }
   c->prec_mul = prec[cfg->precision];
-  const char *paths[4] = {cfg->time_key, cfg->entity_key, cfg->distinct_key,
-                          NULL};
+  const char *paths[4] = {cfg->time_key, cfg->entity_key, cfg->distinct_key, NULL};
   for (int i = 0; i < 3; i++)
     if (paths[i] && !path_ok(paths[i])) {
       vg_errstr(errstr, errstr_size, "codec: bad key path \"%s\"", paths[i]);
@@ -750,29 +738,27 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
   for (size_t i = 0; i < cfg->n_tag_keys; i++)
     if (!cfg->tag_keys[i] || !path_ok(cfg->tag_keys[i])) {
       vg_errstr(errstr, errstr_size, "codec: bad tag key \"%s\"",
-             cfg->tag_keys[i] ? cfg->tag_keys[i] : "(null)");
+                cfg->tag_keys[i] ? cfg->tag_keys[i] : "(null)");
       err = VG_ECONFIG;
       goto fail;
     }
   for (size_t i = 0; i < cfg->n_fields; i++)
     if (!cfg->fields[i] || !path_ok(cfg->fields[i])) {
       vg_errstr(errstr, errstr_size, "codec: bad field \"%s\"",
-             cfg->fields[i] ? cfg->fields[i] : "(null)");
+                cfg->fields[i] ? cfg->fields[i] : "(null)");
       err = VG_ECONFIG;
       goto fail;
     }
   if (cfg->count_as && !path_ok(cfg->count_as)) {
-    vg_errstr(errstr, errstr_size, "codec: bad count_as metric \"%s\"",
-           cfg->count_as);
+    vg_errstr(errstr, errstr_size, "codec: bad count_as metric \"%s\"", cfg->count_as);
     err = VG_ECONFIG;
     goto fail;
   }
   c->time_key = strdup(cfg->time_key ? cfg->time_key : "time");
   if (!c->time_key)
     goto fail;
-  if (cfg->entity_key &&
-      (!(c->entity_key = strdup(cfg->entity_key)) ||
-       !(c->entity_name = path_name(cfg->entity_key))))
+  if (cfg->entity_key && (!(c->entity_key = strdup(cfg->entity_key)) ||
+                          !(c->entity_name = path_name(cfg->entity_key))))
     goto fail;
   if (cfg->distinct_key && !(c->distinct_key = strdup(cfg->distinct_key)))
     goto fail;
@@ -802,8 +788,7 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
   c->tag_name_len = calloc(c->n_tag_keys + 1, sizeof(size_t));
   c->field_len = calloc(c->n_fields + 1, sizeof(size_t));
   c->field_name_len = calloc(c->n_fields + 1, sizeof(size_t));
-  if (!c->tag_key_len || !c->tag_name_len || !c->field_len ||
-      !c->field_name_len) {
+  if (!c->tag_key_len || !c->tag_name_len || !c->field_len || !c->field_name_len) {
     err = -ENOMEM;
     goto fail;
   }
@@ -874,8 +859,8 @@ void vg_codec_free(struct vg_codec *c) {
   free(c);
 }
 
-int vg_codec_decode(struct vg_codec *c, const char *msg, size_t len,
-                    int64_t now_ns, struct vg_event_batch *out) {
+int vg_codec_decode(struct vg_codec *c, const char *msg, size_t len, int64_t now_ns,
+                    struct vg_event_batch *out) {
   size_t rejects0 = out->n_rejects;
   int rc;
   /* until a decoder delimits an item, a rejection is about the message */
@@ -885,15 +870,9 @@ int vg_codec_decode(struct vg_codec *c, const char *msg, size_t len,
   } else {
     c->n_scratch = 0;
     switch (c->format) {
-    case VG_FORMAT_JSON:
-      rc = vg__decode_json(c, msg, len, now_ns, out);
-      break;
-    case VG_FORMAT_INFLUX:
-      rc = vg__decode_influx(c, msg, len, now_ns, out);
-      break;
-    default:
-      rc = vg__decode_senml(c, msg, len, now_ns, out);
-      break;
+    case VG_FORMAT_JSON: rc = vg__decode_json(c, msg, len, now_ns, out); break;
+    case VG_FORMAT_INFLUX: rc = vg__decode_influx(c, msg, len, now_ns, out); break;
+    default: rc = vg__decode_senml(c, msg, len, now_ns, out); break;
     }
   }
   if (rc != 0)

@@ -18,7 +18,6 @@
 #include "vigie/codec.h"
 #include "vigie/serieskey.h"
 
-
 struct vg__leaf {
   uint32_t name_off, name_len; /* in vg_codec.names */
   int tok;
@@ -36,13 +35,12 @@ struct vg_codec {
   size_t n_tag_keys;
   char **fields, **field_names;
   size_t n_fields;
-  char *count_as;     /* sanitised metric name */
+  char *count_as; /* sanitised metric name */
   /* lengths of the strings above, for the per-leaf comparisons */
-  size_t time_key_len, entity_key_len, entity_name_len, distinct_key_len,
-      count_as_len;
+  size_t time_key_len, entity_key_len, entity_name_len, distinct_key_len, count_as_len;
   size_t *tag_key_len, *tag_name_len, *field_len, *field_name_len;
   char *distinct_key;
-  int64_t prec_mul;   /* line protocol: ns per timestamp unit */
+  int64_t prec_mul; /* line protocol: ns per timestamp unit */
 
   /* the item being decoded (codec.h, "Items"): vg__emit and vg__reject
    * stamp it on what they append; the whole message until a decoder has
@@ -56,17 +54,17 @@ struct vg_codec {
   size_t cap_tags;
   char *scratch; /* unescaped strings */
   size_t n_scratch, cap_scratch;
-  char *suffix;  /* the canonical {tags} part of the current keys */
+  char *suffix; /* the canonical {tags} part of the current keys */
   size_t n_suffix, cap_suffix;
-  char *name;    /* a metric name being assembled */
+  char *name; /* a metric name being assembled */
   size_t cap_name;
   /* json.c: the current object's dotted path and what the walk found */
   char *path;
   size_t cap_path;
-  int *field_tok, *tag_tok;     /* per configured field / tag: token or -1 */
-  struct vg__leaf *leaves;      /* default mode: every numeric leaf */
+  int *field_tok, *tag_tok; /* per configured field / tag: token or -1 */
+  struct vg__leaf *leaves;  /* default mode: every numeric leaf */
   size_t n_leaves, cap_leaves;
-  char *names;                  /* their names */
+  char *names; /* their names */
   size_t n_names, cap_names;
 };
 
@@ -108,8 +106,8 @@ static inline int vg__reject(struct vg_codec *c, struct vg_event_batch *b,
  * on the way) followed by the codec's current suffix; distinct may be
  * NULL. */
 int vg__emit(struct vg_codec *c, struct vg_event_batch *b, size_t field_off,
-             size_t field_len, const char *metric, size_t mlen, int64_t t_ns,
-             double v, const char *distinct, size_t dlen);
+             size_t field_len, const char *metric, size_t mlen, int64_t t_ns, double v,
+             const char *distinct, size_t dlen);
 
 /* Sorts tags[0..n) and writes c->suffix ("" when n == 0). */
 int vg__build_suffix(struct vg_codec *c, struct vg_series_tag *tags, size_t n);
@@ -123,20 +121,19 @@ int vg__parse_double(const char *s, size_t n, double *out);
  * unit_ns, exactly when no exponent: 0, -1 not a number, -2 out of range. */
 int vg__decimal_to_ns(const char *s, size_t n, int64_t unit_ns, int64_t *out);
 
-
 /* Unescapes JSON string body s[0..n) into c->scratch; *out points into the
  * scratch (stable until the scratch grows: callers use offsets while
  * collecting and resolve pointers after). Returns 0 or -1 on a bad escape /
  * lone surrogate, -ENOMEM. *off receives the scratch offset. */
-int vg__json_unescape(struct vg_codec *c, const char *s, size_t n,
-                      size_t *off, size_t *outlen);
+int vg__json_unescape(struct vg_codec *c, const char *s, size_t n, size_t *off,
+                      size_t *outlen);
 
-int vg__decode_json(struct vg_codec *c, const char *msg, size_t len,
-                    int64_t now_ns, struct vg_event_batch *b);
-int vg__decode_influx(struct vg_codec *c, const char *msg, size_t len,
-                      int64_t now_ns, struct vg_event_batch *b);
-int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
-                     int64_t now_ns, struct vg_event_batch *b);
+int vg__decode_json(struct vg_codec *c, const char *msg, size_t len, int64_t now_ns,
+                    struct vg_event_batch *b);
+int vg__decode_influx(struct vg_codec *c, const char *msg, size_t len, int64_t now_ns,
+                      struct vg_event_batch *b);
+int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len, int64_t now_ns,
+                     struct vg_event_batch *b);
 
 /* Tokenizes msg into c->toks (growing it), in jsmn's layout: in document
  * order, strings without their quotes, containers from bracket to bracket,

@@ -27,8 +27,8 @@
 struct field {
   const char *name;
   uint32_t nlen;
-  uint32_t off;       /* where its value starts */
-  uint32_t key, end;  /* its key=value bytes, the reading [key, end) */
+  uint32_t off;      /* where its value starts */
+  uint32_t key, end; /* its key=value bytes, the reading [key, end) */
   double v;
   int nan;
 };
@@ -65,8 +65,7 @@ static void token(struct vg_codec *c, const char *s, size_t len, size_t *i,
   }
   char *d = c->scratch + c->n_scratch, *d0 = d;
   for (size_t k = start; k < p; k++) {
-    if (s[k] == '\\' && k + 1 < p &&
-        (in_set(s[k + 1], escapable) || s[k + 1] == '\\'))
+    if (s[k] == '\\' && k + 1 < p && (in_set(s[k + 1], escapable) || s[k + 1] == '\\'))
       k++;
     *d++ = s[k];
   }
@@ -102,24 +101,24 @@ static int field_value(const char *s, size_t n, double *v) {
   if (n == 0)
     return -1;
   switch (s[0]) {
-  case 't': case 'T':
-    if ((n == 1) || (n == 4 && (memcmp(s, "true", 4) == 0 ||
-                                memcmp(s, "True", 4) == 0 ||
+  case 't':
+  case 'T':
+    if ((n == 1) || (n == 4 && (memcmp(s, "true", 4) == 0 || memcmp(s, "True", 4) == 0 ||
                                 memcmp(s, "TRUE", 4) == 0))) {
       *v = 1;
       return 0;
     }
     return -1;
-  case 'f': case 'F':
-    if ((n == 1) || (n == 5 && (memcmp(s, "false", 5) == 0 ||
-                                memcmp(s, "False", 5) == 0 ||
-                                memcmp(s, "FALSE", 5) == 0))) {
+  case 'f':
+  case 'F':
+    if ((n == 1) ||
+        (n == 5 && (memcmp(s, "false", 5) == 0 || memcmp(s, "False", 5) == 0 ||
+                    memcmp(s, "FALSE", 5) == 0))) {
       *v = 0;
       return 0;
     }
     return -1;
-  default:
-    break;
+  default: break;
   }
   char last = s[n - 1];
   if (last == 'i' || last == 'u') {
@@ -152,8 +151,7 @@ static size_t next_line(const char *s, size_t len, size_t i) {
 /* Makes the line that starts at bol and whose decoding resumes at next (past
  * its '\n', or the end of the message) the current item: s[bol..next)
  * without its "\n" or "\r\n". */
-static void line_item(struct vg_codec *c, const char *s, size_t bol,
-                      size_t next) {
+static void line_item(struct vg_codec *c, const char *s, size_t bol, size_t next) {
   size_t e = next;
   if (e > bol && s[e - 1] == '\n') {
     e--;
@@ -163,8 +161,8 @@ static void line_item(struct vg_codec *c, const char *s, size_t bol,
   vg__set_item(c, bol, e - bol);
 }
 
-int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
-                      int64_t now_ns, struct vg_event_batch *b) {
+int vg__decode_influx(struct vg_codec *c, const char *s, size_t len, int64_t now_ns,
+                      struct vg_event_batch *b) {
   struct field fields[64];
   if (VG_GROW(c->scratch, len + 1, c->cap_scratch) != 0)
     return -ENOMEM;
@@ -256,8 +254,7 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
         i++;
         nstr++;
       } else {
-        while (i < len && s[i] != ',' && s[i] != ' ' && s[i] != '\n' &&
-               s[i] != '\r')
+        while (i < len && s[i] != ',' && s[i] != ' ' && s[i] != '\n' && s[i] != '\r')
           i++;
         double v = 0;
         int fr = field_value(s + v0, i - v0, &v);
@@ -269,8 +266,8 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
           bad = k0; /* more numeric fields than a reading should carry */
           goto syntax;
         }
-        fields[nf++] = (struct field){k, (uint32_t)kl, (uint32_t)v0,
-                                      (uint32_t)k0, (uint32_t)i, v, fr == -2};
+        fields[nf++] = (struct field){
+            k, (uint32_t)kl, (uint32_t)v0, (uint32_t)k0, (uint32_t)i, v, fr == -2};
       }
       if (i < len && s[i] == ',') {
         i++;
@@ -312,8 +309,7 @@ int vg__decode_influx(struct vg_codec *c, const char *s, size_t len,
     for (size_t f = 0; f < nf && r == 0; f++) {
       size_t fo = fields[f].key, fl = fields[f].end - fields[f].key;
       if (fields[f].nan) {
-        r = vg__reject_reading(c, b, VG_REJECT_NAN_OR_INF, fields[f].off, fo,
-                               fl);
+        r = vg__reject_reading(c, b, VG_REJECT_NAN_OR_INF, fields[f].off, fo, fl);
         continue;
       }
       size_t n = mlen + 1 + fields[f].nlen;

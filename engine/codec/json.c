@@ -26,8 +26,7 @@ struct walk {
   int bad_key; /* offset of a key that is not UTF-8, or -1 */
 };
 
-static inline int path_eq(const char *path, size_t n, const char *cfg,
-                          size_t cfglen) {
+static inline int path_eq(const char *path, size_t n, const char *cfg, size_t cfglen) {
   return cfg && cfglen == n && memcmp(path, cfg, n) == 0;
 }
 
@@ -35,8 +34,8 @@ static int is_number_start(char ch) {
   return ch == '-' || (ch >= '0' && ch <= '9');
 }
 
-static int leaf(struct vg_codec *c, struct walk *w, const char *path,
-                size_t plen, int tok) {
+static int leaf(struct vg_codec *c, struct walk *w, const char *path, size_t plen,
+                int tok) {
   if (path_eq(path, plen, c->time_key, c->time_key_len)) {
     w->time_tok = tok;
     return 0;
@@ -63,8 +62,7 @@ static int leaf(struct vg_codec *c, struct walk *w, const char *path,
     return 0;
   }
   /* default: every JSON number is a field */
-  if (w->t[tok].type != JSMN_PRIMITIVE ||
-      !is_number_start(w->msg[w->t[tok].start]))
+  if (w->t[tok].type != JSMN_PRIMITIVE || !is_number_start(w->msg[w->t[tok].start]))
     return 0;
   if (VG_GROW(c->leaves, c->n_leaves + 1, c->cap_leaves) != 0 ||
       VG_GROW(c->names, c->n_names + plen, c->cap_names) != 0)
@@ -139,8 +137,7 @@ static int tok_text(struct vg_codec *c, const char *msg, const jsmntok_t *t,
   *s = msg + t->start;
   *n = (size_t)(t->end - t->start);
   *scratch_off = SIZE_MAX;
-  if (t->type == JSMN_STRING && !vg__plain_ascii(*s, *n) &&
-      memchr(*s, '\\', *n)) {
+  if (t->type == JSMN_STRING && !vg__plain_ascii(*s, *n) && memchr(*s, '\\', *n)) {
     size_t off;
     int r = vg__json_unescape(c, *s, *n, &off, n);
     if (r != 0)
@@ -151,8 +148,8 @@ static int tok_text(struct vg_codec *c, const char *msg, const jsmntok_t *t,
   return 0;
 }
 
-static int json_time(struct vg_codec *c, const char *msg, const jsmntok_t *t,
-                     int64_t *ns, enum vg_reject_reason *why) {
+static int json_time(struct vg_codec *c, const char *msg, const jsmntok_t *t, int64_t *ns,
+                     enum vg_reject_reason *why) {
   const char *s;
   size_t n, so;
   *why = VG_REJECT_UNPARSABLE_TIME;
@@ -180,8 +177,7 @@ static int json_time(struct vg_codec *c, const char *msg, const jsmntok_t *t,
     while (i + d < n && s[i + d] >= '0' && s[i + d] <= '9')
       d++;
     /* digit strings count as numbers; "2024-..." does not */
-    int numeric = t->type == JSMN_PRIMITIVE ||
-                  (d > 0 && (i + d == n || s[i + d] == '.'));
+    int numeric = t->type == JSMN_PRIMITIVE || (d > 0 && (i + d == n || s[i + d] == '.'));
     if (!numeric)
       return vg_codec_parse_rfc3339(s, n, c->tz, ns, why) == 0 ? 0 : -1;
     unit = d <= 11 ? 1000000000 : d <= 14 ? 1000000 : d <= 17 ? 1000 : 1;
@@ -194,8 +190,8 @@ static int json_time(struct vg_codec *c, const char *msg, const jsmntok_t *t,
 }
 
 /* A field's value; 0 or -1 with *why. */
-static int json_value(struct vg_codec *c, const char *msg, const jsmntok_t *t,
-                      double *v, enum vg_reject_reason *why) {
+static int json_value(struct vg_codec *c, const char *msg, const jsmntok_t *t, double *v,
+                      enum vg_reject_reason *why) {
   const char *s;
   size_t n, so;
   *why = VG_REJECT_NON_NUMERIC_VALUE;
@@ -258,25 +254,27 @@ static int tag_ref(struct vg_codec *c, const char *msg, const jsmntok_t *t,
   return 0;
 }
 
-static const char *ref_ptr(struct vg_codec *c, const char *msg,
-                           const struct tagref *r) {
+static const char *ref_ptr(struct vg_codec *c, const char *msg, const struct tagref *r) {
   return r->in_scratch ? c->scratch + r->off : msg + r->off;
 }
 
 /* The reading of value token val (codec.h, "Fields"): from its key's
  * opening quote (the key token comes right before its value) to the end of
  * the value. */
-static inline void reading(const jsmntok_t *t, int val, size_t *off,
-                           size_t *len) {
+static inline void reading(const jsmntok_t *t, int val, size_t *off, size_t *len) {
   *off = vg__tok_off(&t[val - 1]);
   *len = vg__tok_end(&t[val]) - *off;
 }
 
 /* Decodes object token obj, the current item. */
-static int decode_object(struct vg_codec *c, const char *msg,
-                         const jsmntok_t *t, int obj, struct vg_event_batch *b) {
-  struct walk w = {.msg = msg, .t = t, .time_tok = -1, .entity_tok = -1,
-                   .distinct_tok = -1, .bad_key = -1};
+static int decode_object(struct vg_codec *c, const char *msg, const jsmntok_t *t, int obj,
+                         struct vg_event_batch *b) {
+  struct walk w = {.msg = msg,
+                   .t = t,
+                   .time_tok = -1,
+                   .entity_tok = -1,
+                   .distinct_tok = -1,
+                   .bad_key = -1};
   for (size_t i = 0; i < c->n_fields; i++)
     c->field_tok[i] = -1;
   for (size_t i = 0; i < c->n_tag_keys; i++)
@@ -316,8 +314,8 @@ static int decode_object(struct vg_codec *c, const char *msg,
     if (r != 0) {
       if (rp != refs)
         free(rp);
-      return r < 0 ? r : vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY,
-                                       vg__tok_off(&t[tok]));
+      return r < 0 ? r
+                   : vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY, vg__tok_off(&t[tok]));
     }
   }
   if (w.distinct_tok >= 0) {
@@ -325,8 +323,9 @@ static int decode_object(struct vg_codec *c, const char *msg,
     if (r != 0) {
       if (rp != refs)
         free(rp);
-      return r < 0 ? r : vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY,
-                                       vg__tok_off(&t[w.distinct_tok]));
+      return r < 0 ? r
+                   : vg__reject(c, b, VG_REJECT_INVALID_UTF8_KEY,
+                                vg__tok_off(&t[w.distinct_tok]));
     }
   }
   for (size_t i = 0; i <= c->n_tag_keys; i++) {
@@ -344,8 +343,7 @@ static int decode_object(struct vg_codec *c, const char *msg,
   r = vg__build_suffix(c, c->tags, nt);
   if (r != 0)
     return r;
-  const char *dist = w.distinct_tok >= 0 && dref.len ? ref_ptr(c, msg, &dref)
-                                                      : NULL;
+  const char *dist = w.distinct_tok >= 0 && dref.len ? ref_ptr(c, msg, &dref) : NULL;
   size_t dlen = dref.len;
   /* json_value() may unescape into the scratch and move it: copy the
    * distinct key out of the way first when it lives there */
@@ -367,8 +365,7 @@ static int decode_object(struct vg_codec *c, const char *msg,
     for (size_t i = 0; i < c->n_fields && r == 0; i++) {
       int tok = c->field_tok[i];
       if (tok < 0) { /* no bytes: an empty reading, the others still count */
-        r = vg__reject_reading(c, b, VG_REJECT_MISSING_FIELD, obj_off,
-                               c->item_off, 0);
+        r = vg__reject_reading(c, b, VG_REJECT_MISSING_FIELD, obj_off, c->item_off, 0);
         continue;
       }
       reading(t, tok, &fo, &fl);
@@ -378,40 +375,37 @@ static int decode_object(struct vg_codec *c, const char *msg,
       else if (vr != 0)
         r = vg__reject_reading(c, b, why, vg__tok_off(&t[tok]), fo, fl);
       else
-        r = vg__emit(c, b, fo, fl, c->field_names[i], c->field_name_len[i],
-                     ns, v, dist, dlen);
+        r = vg__emit(c, b, fo, fl, c->field_names[i], c->field_name_len[i], ns, v, dist,
+                     dlen);
     }
   } else {
     for (size_t i = 0; i < c->n_leaves && r == 0; i++) {
       int tok = c->leaves[i].tok;
       const jsmntok_t *tk = &t[tok];
-      int pr = vg__parse_double(msg + tk->start, (size_t)(tk->end - tk->start),
-                                &v);
+      int pr = vg__parse_double(msg + tk->start, (size_t)(tk->end - tk->start), &v);
       reading(t, tok, &fo, &fl);
       if (c->leaves[i].name_len == 0) /* the key "" */
-        r = vg__reject_reading(c, b, VG_REJECT_MISSING_NAME, vg__tok_off(tk),
-                               fo, fl);
+        r = vg__reject_reading(c, b, VG_REJECT_MISSING_NAME, vg__tok_off(tk), fo, fl);
       else if (pr != 0)
-        r = vg__reject_reading(c, b,
-                               pr == -2 ? VG_REJECT_NAN_OR_INF
-                                        : VG_REJECT_NON_NUMERIC_VALUE,
-                               vg__tok_off(tk), fo, fl);
+        r = vg__reject_reading(
+            c, b, pr == -2 ? VG_REJECT_NAN_OR_INF : VG_REJECT_NON_NUMERIC_VALUE,
+            vg__tok_off(tk), fo, fl);
       else
         r = vg__emit(c, b, fo, fl, c->names + c->leaves[i].name_off,
                      c->leaves[i].name_len, ns, v, dist, dlen);
     }
   }
   if (r == 0 && c->count_as) /* the object is the reading */
-    r = vg__emit(c, b, c->item_off, c->item_len, c->count_as, c->count_as_len,
-                 ns, 1.0, dist, dlen);
+    r = vg__emit(c, b, c->item_off, c->item_len, c->count_as, c->count_as_len, ns, 1.0,
+                 dist, dlen);
   free(dheap);
   if (r == 0 && b->n_events == events0 && b->n_rejects == rejects0)
     r = vg__reject(c, b, VG_REJECT_NO_FIELDS, obj_off);
   return r;
 }
 
-int vg__decode_json(struct vg_codec *c, const char *msg, size_t len,
-                    int64_t now_ns, struct vg_event_batch *b) {
+int vg__decode_json(struct vg_codec *c, const char *msg, size_t len, int64_t now_ns,
+                    struct vg_event_batch *b) {
   (void)now_ns;
   enum vg_reject_reason why;
   size_t off;
@@ -438,9 +432,8 @@ int vg__decode_json(struct vg_codec *c, const char *msg, size_t len,
     int next = vg__json_skip(t, j);
     vg__set_item(c, o, vg__tok_end(&t[j]) - o);
     /* a value that is not an object is an item of its own */
-    int r = t[j].type == JSMN_OBJECT
-                ? decode_object(c, msg, t, j, b)
-                : vg__reject(c, b, VG_REJECT_NOT_OBJECT, o);
+    int r = t[j].type == JSMN_OBJECT ? decode_object(c, msg, t, j, b)
+                                     : vg__reject(c, b, VG_REJECT_NOT_OBJECT, o);
     if (r != 0)
       return r;
     j = next;

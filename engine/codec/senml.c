@@ -66,9 +66,8 @@ static int is_sep(char ch) {
 }
 
 /* Decodes record token rec, the current item, updating the base fields. */
-static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
-                  int rec, int64_t now_ns, struct base *base,
-                  struct vg_event_batch *b) {
+static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t, int rec,
+                  int64_t now_ns, struct base *base, struct vg_event_batch *b) {
   size_t off = (size_t)t[rec].start;
   struct str n = {"", 0}, u = {"", 0};
   int64_t t_ns = 0;
@@ -100,11 +99,11 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
       int64_t ns;
       if (!is_num(msg, val))
         return vg__reject(c, b, VG_REJECT_UNPARSABLE_TIME, vo);
-      r = vg__decimal_to_ns(msg + val->start, (size_t)(val->end - val->start),
-                            1000000000, &ns);
+      r = vg__decimal_to_ns(msg + val->start, (size_t)(val->end - val->start), 1000000000,
+                            &ns);
       if (r != 0)
-        return vg__reject(c, b, r == -2 ? VG_REJECT_TIME_OUT_OF_RANGE
-                                        : VG_REJECT_UNPARSABLE_TIME, vo);
+        return vg__reject(
+            c, b, r == -2 ? VG_REJECT_TIME_OUT_OF_RANGE : VG_REJECT_UNPARSABLE_TIME, vo);
       if (key_is(msg, k, "bt"))
         base->bt_ns = ns;
       else
@@ -113,19 +112,18 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
       double d;
       if (!is_num(msg, val))
         return vg__reject(c, b, VG_REJECT_NON_NUMERIC_VALUE, vo);
-      r = vg__parse_double(msg + val->start, (size_t)(val->end - val->start),
-                           &d);
+      r = vg__parse_double(msg + val->start, (size_t)(val->end - val->start), &d);
       if (r != 0)
-        return vg__reject(c, b, r == -2 ? VG_REJECT_NAN_OR_INF
-                                        : VG_REJECT_NON_NUMERIC_VALUE, vo);
+        return vg__reject(
+            c, b, r == -2 ? VG_REJECT_NAN_OR_INF : VG_REJECT_NON_NUMERIC_VALUE, vo);
       if (key_is(msg, k, "bv")) {
         base->bv = d;
       } else {
         v = d;
         has_v = 1;
       }
-    } else if (key_is(msg, k, "vs") || key_is(msg, k, "vb") ||
-               key_is(msg, k, "vd") || key_is(msg, k, "s")) {
+    } else if (key_is(msg, k, "vs") || key_is(msg, k, "vb") || key_is(msg, k, "vd") ||
+               key_is(msg, k, "s")) {
       has_other = 1;
     }
     /* bver, ut and unknown labels: ignored */
@@ -169,12 +167,12 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t,
   if (r != 0)
     return r;
   /* a record is one reading */
-  return vg__emit(c, b, c->item_off, c->item_len, metric.p, metric.n, tot,
-                  value, NULL, 0);
+  return vg__emit(c, b, c->item_off, c->item_len, metric.p, metric.n, tot, value, NULL,
+                  0);
 }
 
-int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
-                     int64_t now_ns, struct vg_event_batch *b) {
+int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len, int64_t now_ns,
+                     struct vg_event_batch *b) {
   enum vg_reject_reason why;
   size_t off;
   if (VG_GROW(c->scratch, len + 1, c->cap_scratch) != 0)
@@ -199,9 +197,8 @@ int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len,
     int next = vg__json_skip(t, j);
     vg__set_item(c, o, vg__tok_end(&t[j]) - o);
     /* a value that is not an object is an item of its own */
-    int r = t[j].type == JSMN_OBJECT
-                ? record(c, msg, t, j, now_ns, &base, b)
-                : vg__reject(c, b, VG_REJECT_NOT_OBJECT, o);
+    int r = t[j].type == JSMN_OBJECT ? record(c, msg, t, j, now_ns, &base, b)
+                                     : vg__reject(c, b, VG_REJECT_NOT_OBJECT, o);
     if (r != 0)
       return r;
     j = next;

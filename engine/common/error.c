@@ -8,15 +8,15 @@
 #include "vigie/error.h"
 
 static const char *const names[] = {
-  [VG_EKAFKA - VG_ERR_BASE] = "Kafka client error",
-  [VG_ECONFIG - VG_ERR_BASE] = "invalid configuration",
-  [VG_ECORRUPT - VG_ERR_BASE] = "corrupt data",
-  [VG_EVERSION - VG_ERR_BASE] = "unsupported format version",
-  [VG_ENOTFOUND - VG_ERR_BASE] = "not found",
-  [VG_EDECODE - VG_ERR_BASE] = "input rejected by decoder",
-  [VG_ETIMEOUT - VG_ERR_BASE] = "timed out",
-  [VG_EFULL - VG_ERR_BASE] = "full",
-  [VG_ERESTART - VG_ERR_BASE] = "restart needed to take new partitions",
+    [VG_EKAFKA - VG_ERR_BASE] = "Kafka client error",
+    [VG_ECONFIG - VG_ERR_BASE] = "invalid configuration",
+    [VG_ECORRUPT - VG_ERR_BASE] = "corrupt data",
+    [VG_EVERSION - VG_ERR_BASE] = "unsupported format version",
+    [VG_ENOTFOUND - VG_ERR_BASE] = "not found",
+    [VG_EDECODE - VG_ERR_BASE] = "input rejected by decoder",
+    [VG_ETIMEOUT - VG_ERR_BASE] = "timed out",
+    [VG_EFULL - VG_ERR_BASE] = "full",
+    [VG_ERESTART - VG_ERR_BASE] = "restart needed to take new partitions",
 };
 
 const char *vg_strerror(int err) {

@@ -43,7 +43,8 @@ int64_t vg_log_ratelimit_pass(struct vg_log_ratelimit *rl, int64_t interval_ms) 
   int64_t now = now_ms();
   int64_t next = vg_atomic_load_relaxed_i64(&rl->next_ms);
   /* one thread wins the slot; the others count themselves suppressed */
-  if (now >= next && vg_atomic_cas_strong_relaxed_i64(&rl->next_ms, &next, now + interval_ms))
+  if (now >= next &&
+      vg_atomic_cas_strong_relaxed_i64(&rl->next_ms, &next, now + interval_ms))
     return (int64_t)vg_atomic_exchange_relaxed_u64(&rl->suppressed, 0);
   vg_atomic_fetch_add_relaxed_u64(&rl->suppressed, 1);
   return -1;

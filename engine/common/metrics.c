@@ -217,8 +217,8 @@ static void num(FILE *f, double v) {
     fprintf(f, "%.17g", v);
 }
 
-static void with_labels(FILE *f, const char *name, const char *suffix,
-                        const char *labels, const char *extra) {
+static void with_labels(FILE *f, const char *name, const char *suffix, const char *labels,
+                        const char *extra) {
   fprintf(f, "%s%s", name, suffix);
   if (labels || extra)
     fprintf(f, "{%s%s%s}", labels ? labels : "", labels && extra ? "," : "",

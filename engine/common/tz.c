@@ -28,7 +28,7 @@
  * offset or a few days never overflows. */
 #define TZ_LIMIT (INT64_C(1) << 59)
 /* The largest |UTC offset| RFC 8536 lets a reader expect: 25:59:59. */
-#define TZ_MAX_OFF 93599
+#define TZ_MAX_OFF  93599
 #define TZ_FILE_MAX (1 << 20)
 
 struct tz_date {
@@ -52,7 +52,6 @@ struct vg_tz {
   int has_rule;
   struct tz_rule rule;
 };
-
 
 static int64_t clamp(int64_t t) {
   return t < -TZ_LIMIT ? -TZ_LIMIT : t > TZ_LIMIT ? TZ_LIMIT : t;
@@ -81,8 +80,7 @@ static int64_t rule_date_days(const struct tz_date *d, int64_t y) {
   switch (d->kind) {
   case 'J': /* 1..365, February 29 never counted */
     return jan1 + d->n - 1 + (is_leap(y) && d->n >= 60);
-  case 'D': /* 0..365, zero-based, leap day counted */
-    return jan1 + d->n;
+  case 'D': /* 0..365, zero-based, leap day counted */ return jan1 + d->n;
   default: { /* day d of week w (5 = last) of month m */
     int64_t first = vg_days_from_civil(y, (unsigned)d->m, 1);
     int wday1 = (int)(((first + 4) % 7 + 7) % 7); /* 1970-01-01: Thursday */
@@ -96,8 +94,7 @@ static int64_t rule_date_days(const struct tz_date *d, int64_t y) {
 
 /* UTC instants at which DST starts and ends in year y. The start time is
  * written in standard time, the end time in daylight time. */
-static void rule_year(const struct tz_rule *r, int64_t y, int64_t *start,
-                      int64_t *end) {
+static void rule_year(const struct tz_rule *r, int64_t y, int64_t *start, int64_t *end) {
   *start = rule_date_days(&r->start, y) * 86400 + r->start_time - r->std_off;
   *end = rule_date_days(&r->end, y) * 86400 + r->end_time - r->dst_off;
 }
@@ -265,8 +262,8 @@ static int parse_posix(const char *s, struct tz_rule *r) {
     r->start_time = r->end_time = 7200;
     return 0;
   }
-  if (*p++ != ',' || parse_date(&p, &r->start, &r->start_time) != 0 ||
-      *p++ != ',' || parse_date(&p, &r->end, &r->end_time) != 0 || *p != '\0')
+  if (*p++ != ',' || parse_date(&p, &r->start, &r->start_time) != 0 || *p++ != ',' ||
+      parse_date(&p, &r->end, &r->end_time) != 0 || *p != '\0')
     return -1;
   return 0;
 }
@@ -366,7 +363,9 @@ done:
   return res;
 }
 
-const char *vg_tz_name(const struct vg_tz *tz) { return tz->name; }
+const char *vg_tz_name(const struct vg_tz *tz) {
+  return tz->name;
+}
 
 void vg_tz_free(struct vg_tz *tz) {
   if (!tz)
@@ -392,8 +391,7 @@ static struct vg_tz *tz_new(const char *name) {
 /* ---- TZif parsing ------------------------------------------------------- */
 
 static uint32_t be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static int64_t be64(const uint8_t *p) {
@@ -421,14 +419,13 @@ static int read_hdr(const uint8_t *p, size_t avail, struct tzif_hdr *h) {
 }
 
 static uint64_t block_size(const struct tzif_hdr *h, int tsize) {
-  return (uint64_t)h->timecnt * (uint64_t)tsize + h->timecnt +
-         (uint64_t)h->typecnt * 6 + h->charcnt +
-         (uint64_t)h->leapcnt * (uint64_t)(tsize + 4) + h->isstdcnt +
+  return (uint64_t)h->timecnt * (uint64_t)tsize + h->timecnt + (uint64_t)h->typecnt * 6 +
+         h->charcnt + (uint64_t)h->leapcnt * (uint64_t)(tsize + 4) + h->isstdcnt +
          h->isutcnt;
 }
 
-int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
-                 struct vg_tz **out, char *errstr, size_t errstr_size) {
+int vg__tz_parse(const uint8_t *buf, size_t len, const char *name, struct vg_tz **out,
+                 char *errstr, size_t errstr_size) {
   struct tzif_hdr h;
   const uint8_t *p = buf, *end = buf + len;
   struct vg_tz *tz = NULL;
@@ -448,21 +445,18 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
   if (h.version != 0) { /* skip the 32-bit block: the 64-bit one follows */
     p += bsz;
     if (read_hdr(p, (size_t)(end - p), &h) != 0) {
-      vg_errstr(errstr, errstr_size, "time zone \"%s\": bad second TZif header",
-             name);
+      vg_errstr(errstr, errstr_size, "time zone \"%s\": bad second TZif header", name);
       return VG_ECORRUPT;
     }
     p += 44;
     tsize = 8;
     bsz = block_size(&h, 8);
     if (bsz > (uint64_t)(end - p)) {
-      vg_errstr(errstr, errstr_size, "time zone \"%s\": truncated TZif data",
-             name);
+      vg_errstr(errstr, errstr_size, "time zone \"%s\": truncated TZif data", name);
       return VG_ECORRUPT;
     }
   }
-  if (h.typecnt == 0 || h.typecnt > 256 ||
-      (h.isutcnt != 0 && h.isutcnt != h.typecnt) ||
+  if (h.typecnt == 0 || h.typecnt > 256 || (h.isutcnt != 0 && h.isutcnt != h.typecnt) ||
       (h.isstdcnt != 0 && h.isstdcnt != h.typecnt)) {
     vg_errstr(errstr, errstr_size, "time zone \"%s\": bad TZif counts", name);
     return VG_ECORRUPT;
@@ -477,8 +471,8 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
   for (uint32_t i = 0; i < h.typecnt; i++) {
     int32_t o = (int32_t)be32(types + 6 * i);
     if (o < -TZ_MAX_OFF || o > TZ_MAX_OFF || types[6 * i + 4] > 1) {
-      vg_errstr(errstr, errstr_size,
-             "time zone \"%s\": local time type %u out of range", name, i);
+      vg_errstr(errstr, errstr_size, "time zone \"%s\": local time type %u out of range",
+                name, i);
       goto fail;
     }
     offs[i] = o;
@@ -497,8 +491,7 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
                            : (int64_t)(int32_t)be32(times + 4 * (size_t)i);
     if (idx[i] >= h.typecnt || (i > 0 && t <= tz->trans[i - 1])) {
       vg_errstr(errstr, errstr_size,
-             "time zone \"%s\": transition %u out of order or of bad type",
-             name, i);
+                "time zone \"%s\": transition %u out of order or of bad type", name, i);
       goto fail;
     }
     tz->trans[i] = clamp(t);
@@ -508,10 +501,8 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
   p += bsz;
   if (tsize == 8) { /* footer: "\n" POSIX-TZ "\n" */
     const uint8_t *nl;
-    if (p >= end || *p != '\n' ||
-        !(nl = memchr(p + 1, '\n', (size_t)(end - p - 1)))) {
-      vg_errstr(errstr, errstr_size, "time zone \"%s\": missing TZif footer",
-             name);
+    if (p >= end || *p != '\n' || !(nl = memchr(p + 1, '\n', (size_t)(end - p - 1)))) {
+      vg_errstr(errstr, errstr_size, "time zone \"%s\": missing TZif footer", name);
       goto fail;
     }
     size_t flen = (size_t)(nl - p - 1);
@@ -525,8 +516,7 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name,
       rule[flen] = '\0';
       if (parse_posix(rule, &tz->rule) != 0) {
         vg_errstr(errstr, errstr_size,
-               "time zone \"%s\": bad TZ rule \"%s\" in TZif footer", name,
-               rule);
+                  "time zone \"%s\": bad TZ rule \"%s\" in TZif footer", name, rule);
         goto fail;
       }
       tz->has_rule = 1;
@@ -565,16 +555,14 @@ static int name_ok(const char *name) {
     return 0;
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-          (c >= '0' && c <= '9') || c == '/' || c == '_' || c == '-' ||
-          c == '+' || c == '.'))
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+          c == '/' || c == '_' || c == '-' || c == '+' || c == '.'))
       return 0;
   }
   return 1;
 }
 
-int vg_tz_load(const char *name, struct vg_tz **out, char *errstr,
-               size_t errstr_size) {
+int vg_tz_load(const char *name, struct vg_tz **out, char *errstr, size_t errstr_size) {
   *out = NULL;
   if (strcmp(name, "UTC") == 0) {
     *out = tz_new(name);
@@ -596,12 +584,11 @@ int vg_tz_load(const char *name, struct vg_tz **out, char *errstr,
   if (fd < 0) {
     int e = errno;
     if (e == ENOENT || e == ENOTDIR || e == EISDIR) {
-      vg_errstr(errstr, errstr_size, "unknown time zone \"%s\" (no %s)", name,
-             path);
+      vg_errstr(errstr, errstr_size, "unknown time zone \"%s\" (no %s)", name, path);
       return VG_ENOTFOUND;
     }
-    vg_errstr(errstr, errstr_size, "time zone \"%s\": cannot open %s: %s", name,
-           path, strerror(e));
+    vg_errstr(errstr, errstr_size, "time zone \"%s\": cannot open %s: %s", name, path,
+              strerror(e));
     return -e;
   }
   struct stat st;
@@ -613,14 +600,13 @@ int vg_tz_load(const char *name, struct vg_tz **out, char *errstr,
     goto out;
   }
   if (!S_ISREG(st.st_mode)) {
-    vg_errstr(errstr, errstr_size, "unknown time zone \"%s\" (%s is not a file)",
-           name, path);
+    vg_errstr(errstr, errstr_size, "unknown time zone \"%s\" (%s is not a file)", name,
+              path);
     err = VG_ENOTFOUND;
     goto out;
   }
   if (st.st_size > TZ_FILE_MAX) {
-    vg_errstr(errstr, errstr_size, "time zone \"%s\": %s is too large", name,
-           path);
+    vg_errstr(errstr, errstr_size, "time zone \"%s\": %s is too large", name, path);
     err = VG_ECORRUPT;
     goto out;
   }
@@ -636,8 +622,7 @@ int vg_tz_load(const char *name, struct vg_tz **out, char *errstr,
       continue;
     if (r <= 0) {
       err = r < 0 ? -errno : VG_ECORRUPT;
-      vg_errstr(errstr, errstr_size, "time zone \"%s\": cannot read %s", name,
-             path);
+      vg_errstr(errstr, errstr_size, "time zone \"%s\": cannot read %s", name, path);
       goto out;
     }
     got += (size_t)r;

@@ -55,8 +55,8 @@ struct ckey {
   const char *doc;
 };
 
-#define NS(x) ((int64_t)(x) * 1000000000LL)
-#define OFF(field) offsetof(struct vg_config, field)
+#define NS(x)       ((int64_t)(x)*1000000000LL)
+#define OFF(field)  offsetof(struct vg_config, field)
 #define SOFF(field) offsetof(struct vg_source_conf, field)
 #define DOFF(field) offsetof(struct vg_dataset_conf, def.field)
 
@@ -66,13 +66,15 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const int log_level_values[] = {VG_LOG_ERROR, VG_LOG_WARN, VG_LOG_INFO,
                                        VG_LOG_DEBUG};
 static const char *const durabilities[] = {"sync", "nometasync", "async", NULL};
-static const int durability_values[] = {VG_STORE_SYNC, VG_STORE_NOMETASYNC, VG_STORE_NOSYNC};
+static const int durability_values[] = {VG_STORE_SYNC, VG_STORE_NOMETASYNC,
+                                        VG_STORE_NOSYNC};
 static const char *const formats[] = {"json", "influx", "senml", NULL};
 static const int format_values[] = {VG_FORMAT_JSON, VG_FORMAT_INFLUX, VG_FORMAT_SENML};
-static const char *const time_formats[] = {"auto", "unix", "unix_ms", "unix_us",
+static const char *const time_formats[] = {"auto",    "unix",    "unix_ms", "unix_us",
                                            "unix_ns", "rfc3339", NULL};
-static const int time_format_values[] = {VG_TIME_AUTO,    VG_TIME_UNIX,    VG_TIME_UNIX_MS,
-                                         VG_TIME_UNIX_US, VG_TIME_UNIX_NS, VG_TIME_RFC3339};
+static const int time_format_values[] = {VG_TIME_AUTO,    VG_TIME_UNIX,
+                                         VG_TIME_UNIX_MS, VG_TIME_UNIX_US,
+                                         VG_TIME_UNIX_NS, VG_TIME_RFC3339};
 static const char *const precisions[] = {"ns", "us", "ms", "s", NULL};
 static const int precision_values[] = {VG_PRECISION_NS, VG_PRECISION_US, VG_PRECISION_MS,
                                        VG_PRECISION_S};
@@ -98,9 +100,9 @@ static int enum_value(const char *const *choices, int i) {
   assert(!"a CT_ENUM key without values");
   return i;
 }
-static const char *const stat_columns[] = {"count", "sum",  "min",  "max",
-                                           "mean",  "stddev", "p50", "p95",
-                                           "first", "last", "distinct", NULL};
+static const char *const stat_columns[] = {"count", "sum",    "min",      "max",
+                                           "mean",  "stddev", "p50",      "p95",
+                                           "first", "last",   "distinct", NULL};
 
 static const struct ckey source_keys[] = {
     {"topic", CT_STR, SOFF(topic), NULL, 1, 0, 0, NULL, "Kafka topic to consume."},
@@ -136,7 +138,8 @@ static const struct ckey source_keys[] = {
      "Makes this source a replay of a dead-letter topic (its `topic`): only the dead "
      "letters of source topic REPLAY_OF are read, and of each only the readings its "
      "vigie.rejected header names, decoded with this source's settings; the readings "
-     "aggregated the first time are never taken again (docs/ingestion.md). Its topic must "
+     "aggregated the first time are never taken again (docs/ingestion.md). Its topic "
+     "must "
      "differ from kafka.dead_letter_topic."},
     {"dedupe", CT_BOOL, SOFF(dedupe), "false", 0, 0, 0, NULL,
      "Drop a reading whose series, event time and distinct key (when it has one) equal "
@@ -172,7 +175,8 @@ static const struct ckey dataset_keys[] = {
      "Publish final windows only, or provisional ones too."},
     {"timezone", CT_TZ, DOFF(timezone), NULL, 0, 0, 0, NULL,
      "Zone of the published timestamps; default the top-level timezone."},
-    {"sensor_period", CT_DURATION, DOFF(sensor_period_ns), NULL, 0, NS(1), NS(86400), NULL,
+    {"sensor_period", CT_DURATION, DOFF(sensor_period_ns), NULL, 0, NS(1), NS(86400),
+     NULL,
      "Expected interval between a sensor's readings; gives the coverage column "
      "(readings received / expected). No coverage when unset."},
     {"entity_tag", CT_STR, DOFF(entity_tag), NULL, 0, 0, 0, NULL,
@@ -195,8 +199,8 @@ static const struct ckey top_keys[] = {
      NS(86400), NULL, "Watermark = highest event time seen minus this."},
     {"windows.idle_timeout", CT_DURATION, OFF(idle_timeout_ns), "30s", 0, NS(1),
      NS(86400), NULL, "A partition idle this long stops holding the watermark back."},
-    {"checkpoint_interval", CT_DURATION, OFF(checkpoint_interval_ns), "1s", 0,
-     10000000, NS(3600), NULL, "Epoch length: how often deltas and offsets are committed."},
+    {"checkpoint_interval", CT_DURATION, OFF(checkpoint_interval_ns), "1s", 0, 10000000,
+     NS(3600), NULL, "Epoch length: how often deltas and offsets are committed."},
     {"retention.base", CT_RETENTION, OFF(retention_base_ns), "14d", 0, NS(3600), 0, NULL,
      "How long base windows are kept (or forever)."},
     {"retention.dedupe", CT_RETENTION, OFF(retention_dedupe_ns), "1d", 0, NS(3600), 0,
@@ -227,8 +231,9 @@ static const struct ckey top_keys[] = {
      0, NULL, "Where rejected messages go, with their reason in headers."},
     {"kafka.rollup_topic", CT_STR, OFF(kafka_rollup_topic), "vigie.rollups", 0, 0, 0,
      NULL, "Where final and revised rollups are produced."},
-    {"kafka.drain_wait", CT_DURATION, OFF(kafka_drain_wait_ns), "60s", 0, NS(1), NS(86400),
-     NULL, "With --drain, how long to wait for the brokers and a source topic before "
+    {"kafka.drain_wait", CT_DURATION, OFF(kafka_drain_wait_ns), "60s", 0, NS(1),
+     NS(86400), NULL,
+     "With --drain, how long to wait for the brokers and a source topic before "
      "exiting 1 (a service waits for them as long as it runs)."},
     {"kafka.properties", CT_MAP, OFF(kafka_properties), NULL, 0, 0, 0, NULL,
      "librdkafka properties passed through (TLS, SASL, tuning)."},
@@ -238,7 +243,8 @@ static const struct ckey top_keys[] = {
      "Folder of the published dataset files (CSV and JSON per dataset, replaced "
      "atomically when their content changes); none when unset."},
     {"publish.export_interval", CT_DURATION, OFF(publish_export_interval_ns), "5s", 0,
-     NS(1), NS(86400), NULL, "How often the export folder's files are checked for changes."},
+     NS(1), NS(86400), NULL,
+     "How often the export folder's files are checked for changes."},
     {"publish.rollups", CT_BOOL, OFF(publish_rollups), "true", 0, 0, 0, NULL,
      "Produce final and revised hourly and daily windows to kafka.rollup_topic."},
     {"publish.changes_keep", CT_INT, OFF(publish_changes_keep), "1000000", 0, 0,
@@ -262,9 +268,8 @@ struct ctx {
   int oom;
 };
 
-__attribute__((format(printf, 4, 5))) static void fail(struct ctx *c, int line,
-                                                       const char *key,
-                                                       const char *fmt, ...) {
+__attribute__((format(printf, 4, 5))) static void
+fail(struct ctx *c, int line, const char *key, const char *fmt, ...) {
   c->nerr++;
   if (c->nerr > 25 || !c->err || c->errsize == 0)
     return;
@@ -275,8 +280,8 @@ __attribute__((format(printf, 4, 5))) static void fail(struct ctx *c, int line,
   va_end(ap);
   int w;
   if (c->nerr == 25)
-    w = snprintf(c->err + c->errlen, c->errsize - c->errlen,
-                 "%s(more errors not shown)", c->errlen ? "\n" : "");
+    w = snprintf(c->err + c->errlen, c->errsize - c->errlen, "%s(more errors not shown)",
+                 c->errlen ? "\n" : "");
   else if (key)
     w = snprintf(c->err + c->errlen, c->errsize - c->errlen, "%s%s:%d: %s: %s",
                  c->errlen ? "\n" : "", c->file, line, key, msg);
@@ -284,8 +289,8 @@ __attribute__((format(printf, 4, 5))) static void fail(struct ctx *c, int line,
     w = snprintf(c->err + c->errlen, c->errsize - c->errlen, "%s%s:%d: %s",
                  c->errlen ? "\n" : "", c->file, line, msg);
   if (w > 0)
-    c->errlen += (size_t)w < c->errsize - c->errlen ? (size_t)w
-                                                     : c->errsize - c->errlen - 1;
+    c->errlen +=
+        (size_t)w < c->errsize - c->errlen ? (size_t)w : c->errsize - c->errlen - 1;
 }
 
 static char *xstrdup(struct ctx *c, const char *s, size_t n) {
@@ -323,11 +328,11 @@ static yaml_node_t *item(struct ctx *c, yaml_node_item_t *i) {
   return yaml_document_get_node(c->doc, *i);
 }
 
-#define FOR_PAIRS(c, map, k, v)                                                      \
-  for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start;                      \
-       p_ < (map)->data.mapping.pairs.top &&                                        \
-       ((k) = yaml_document_get_node((c)->doc, p_->key),                            \
-       (v) = yaml_document_get_node((c)->doc, p_->value), 1);                       \
+#define FOR_PAIRS(c, map, k, v)                                                          \
+  for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start;                           \
+       p_ < (map)->data.mapping.pairs.top &&                                             \
+       ((k) = yaml_document_get_node((c)->doc, p_->key),                                 \
+       (v) = yaml_document_get_node((c)->doc, p_->value), 1);                            \
        p_++)
 
 /* ---- values ---------------------------------------------------------------- */
@@ -336,8 +341,8 @@ int vg_parse_duration(const char *s, int64_t *ns) {
   static const struct {
     const char *unit;
     int64_t ns;
-  } units[] = {{"ms", 1000000LL}, {"s", NS(1)}, {"m", NS(60)}, {"h", NS(3600)},
-               {"d", NS(86400)}, {"w", NS(604800)}};
+  } units[] = {{"ms", 1000000LL}, {"s", NS(1)},     {"m", NS(60)},
+               {"h", NS(3600)},   {"d", NS(86400)}, {"w", NS(604800)}};
   int64_t total = 0;
   const char *p = s;
   if (!*p)
@@ -449,8 +454,10 @@ static void set_scalar(struct ctx *c, const struct ckey *k, const char *fullkey,
     struct vg_tz *tz = NULL;
     char tzerr[256];
     if (vg_tz_load(buf, &tz, tzerr, sizeof tzerr) != 0) {
-      fail(c, line, fullkey, "expected an IANA time zone such as Europe/Paris, got "
-                             "\"%s\" (%s)", buf, tzerr);
+      fail(c, line, fullkey,
+           "expected an IANA time zone such as Europe/Paris, got "
+           "\"%s\" (%s)",
+           buf, tzerr);
       return;
     }
     vg_tz_free(tz);
@@ -484,7 +491,8 @@ static void set_scalar(struct ctx *c, const struct ckey *k, const char *fullkey,
   case CT_DURATION: {
     int64_t v;
     if (len >= 255 || vg_parse_duration(buf, &v) != 0) {
-      fail(c, line, fullkey, "expected a duration such as 90s, 15m, 2h or 1d%s, got \"%s\"",
+      fail(c, line, fullkey,
+           "expected a duration such as 90s, 15m, 2h or 1d%s, got \"%s\"",
            k->type == CT_RETENTION ? ", or forever" : "", buf);
       return;
     }
@@ -628,8 +636,8 @@ typedef void (*section_fn)(struct ctx *c, struct vg_config *cfg, const char *nam
  * `seen` marks the keys given (for required ones). label prefixes messages
  * ("sources[2]."). */
 static void walk(struct ctx *c, const struct ckey *table, void *base, yaml_node_t *m,
-                 const char *prefix, const char *label, int *seen,
-                 struct vg_config *cfg, section_fn on_sections, int line) {
+                 const char *prefix, const char *label, int *seen, struct vg_config *cfg,
+                 section_fn on_sections, int line) {
   if (!is_map(m)) {
     fail(c, line, *prefix ? prefix : NULL, "expected a mapping of keys");
     return;
@@ -651,8 +659,8 @@ static void walk(struct ctx *c, const struct ckey *table, void *base, yaml_node_
       size_t ql = 0;
       const char *qs = scalar(yaml_document_get_node(c->doc, q->key), &ql);
       if (qs && ql == kl && memcmp(qs, ks, kl) == 0) {
-        fail(c, kline, NULL, "key \"%s%.*s%.*s\" is given twice (first at line %d)", label,
-             (int)strlen(prefix), prefix, (int)kl, ks,
+        fail(c, kline, NULL, "key \"%s%.*s%.*s\" is given twice (first at line %d)",
+             label, (int)strlen(prefix), prefix, (int)kl, ks,
              node_line(yaml_document_get_node(c->doc, q->key), line));
         dup = 1;
       }
@@ -808,45 +816,58 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
   for (size_t i = 0; i < cfg->nsources; i++) {
     struct vg_source_conf *s = &cfg->sources[i];
     if (s->format == VG_FORMAT_JSON && !s->time_key)
-      fail(c, s->line, NULL, "sources[%zu] (topic %s): time_key is required for format "
-           "json (the field that holds the event time)", i, s->topic ? s->topic : "?");
+      fail(c, s->line, NULL,
+           "sources[%zu] (topic %s): time_key is required for format "
+           "json (the field that holds the event time)",
+           i, s->topic ? s->topic : "?");
     for (size_t j = 0; j < i && s->topic; j++)
       if (cfg->sources[j].topic && strcmp(cfg->sources[j].topic, s->topic) == 0)
-        fail(c, s->line, NULL, "sources[%zu]: topic \"%s\" is already consumed by the "
-             "source at line %d", i, s->topic, cfg->sources[j].line);
+        fail(c, s->line, NULL,
+             "sources[%zu]: topic \"%s\" is already consumed by the "
+             "source at line %d",
+             i, s->topic, cfg->sources[j].line);
     if (s->replay_of && s->topic && cfg->kafka_dead_letter_topic &&
         strcmp(s->topic, cfg->kafka_dead_letter_topic) == 0)
-      fail(c, s->line, NULL, "sources[%zu].replay_of: the replayed topic \"%s\" is also "
+      fail(c, s->line, NULL,
+           "sources[%zu].replay_of: the replayed topic \"%s\" is also "
            "kafka.dead_letter_topic: what is still rejected would be read again forever; "
-           "write this run's dead letters to another topic", i, s->topic);
+           "write this run's dead letters to another topic",
+           i, s->topic);
   }
   for (size_t i = 0; i < cfg->ndatasets; i++) {
     struct vg_dataset_conf *dc = &cfg->datasets[i];
     struct vg_dataset_def *d = &dc->def;
     if (d->id && !valid_id(d->id))
-      fail(c, dc->line, NULL, "datasets[%zu].id: \"%s\" must be lower-case letters, "
-           "digits, '-' and '_'", i, d->id);
+      fail(c, dc->line, NULL,
+           "datasets[%zu].id: \"%s\" must be lower-case letters, "
+           "digits, '-' and '_'",
+           i, d->id);
     for (size_t j = 0; j < i && d->id; j++)
       if (cfg->datasets[j].def.id && strcmp(cfg->datasets[j].def.id, d->id) == 0)
-        fail(c, dc->line, NULL, "datasets[%zu].id: \"%s\" is already the id of the "
-             "dataset at line %d", i, d->id, cfg->datasets[j].line);
+        fail(c, dc->line, NULL,
+             "datasets[%zu].id: \"%s\" is already the id of the "
+             "dataset at line %d",
+             i, d->id, cfg->datasets[j].line);
     if (d->coordinates.n && !d->entity_tag)
-      fail(c, dc->line, NULL, "datasets[%zu].coordinates: entity_tag is required too (the "
-           "tag whose values the coordinates are keyed by)", i);
+      fail(c, dc->line, NULL,
+           "datasets[%zu].coordinates: entity_tag is required too (the "
+           "tag whose values the coordinates are keyed by)",
+           i);
     for (size_t j = 1; j < d->coordinates.n; j += 2) {
       double lat, lon;
       char tail;
       if (sscanf(d->coordinates.v[j], "%lf ,%lf %c", &lat, &lon, &tail) != 2 ||
           !(lat >= -90 && lat <= 90) || !(lon >= -180 && lon <= 180))
-        fail(c, dc->line, NULL, "datasets[%zu].coordinates.%s: expected \"latitude,"
-             "longitude\" in degrees such as \"48.8566,2.3522\", got \"%s\"", i,
-             d->coordinates.v[j - 1], d->coordinates.v[j]);
+        fail(c, dc->line, NULL,
+             "datasets[%zu].coordinates.%s: expected \"latitude,"
+             "longitude\" in degrees such as \"48.8566,2.3522\", got \"%s\"",
+             i, d->coordinates.v[j - 1], d->coordinates.v[j]);
     }
   }
 }
 
-int vg_config_parse(const char *name, const char *text, size_t len,
-                    struct vg_config *cfg, char *errstr, size_t errstr_size) {
+int vg_config_parse(const char *name, const char *text, size_t len, struct vg_config *cfg,
+                    char *errstr, size_t errstr_size) {
   struct ctx c = {.file = name, .err = errstr, .errsize = errstr_size};
   yaml_parser_t parser;
   yaml_document_t doc;
@@ -974,11 +995,10 @@ int vg_config_api(const struct vg_config *cfg, struct vg_api_opts *o) {
   for (size_t i = 0; i < cfg->nsources; i++)
     if (cfg->sources[i].count_as)
       count_as[n++] = cfg->sources[i].count_as;
-  *o = (struct vg_api_opts){.datasets = defs,
-                            .ndatasets = cfg->ndatasets,
-                            .env = {.store_timezone = cfg->timezone,
-                                    .count_as = count_as,
-                                    .ncount_as = n}};
+  *o = (struct vg_api_opts){
+      .datasets = defs,
+      .ndatasets = cfg->ndatasets,
+      .env = {.store_timezone = cfg->timezone, .count_as = count_as, .ncount_as = n}};
   return 0;
 }
 

@@ -55,20 +55,20 @@
 #include "vigie/tz.h"
 #include "vigie/worker.h"
 
-#define BATCH 1024
+#define BATCH    1024
 #define NS_PER_S 1000000000LL
 
 /* ---- small vectors ---------------------------------------------------------- */
 
-#define VEC(T)                                                                 \
-  struct {                                                                     \
-    T *v;                                                                      \
-    size_t n, cap;                                                             \
+#define VEC(T)                                                                           \
+  struct {                                                                               \
+    T *v;                                                                                \
+    size_t n, cap;                                                                       \
   }
 
 /* 0 or -ENOMEM; one expression, parenthesized so that it composes (x &&
  * VEC_PUSH(...) once pushed without growing) */
-#define VEC_PUSH(vec, x)                                                       \
+#define VEC_PUSH(vec, x)                                                                 \
   (VG_GROW((vec).v, (vec).n + 1, (vec).cap) ? -ENOMEM : ((vec).v[(vec).n++] = (x), 0))
 
 /* Series keys handed from a worker to the writer: u32 length + bytes, back
@@ -129,7 +129,7 @@ struct part {
   const char *topic; /* the source's */
   int32_t partition;
   uint32_t src, worker;
-  int64_t start; /* where to resume: committed next offset, or beginning */
+  int64_t start;    /* where to resume: committed next offset, or beginning */
   int64_t dl_found; /* the highest offset with a dead letter found at start, -1 */
   struct vg_gauge *lag;
 };
@@ -479,7 +479,8 @@ static int replay_filter(struct engine_worker *w, const struct vg_source_conf *s
  * the codec rejects whole (its good siblings are not aggregated either, so
  * that a replay of the item counts each once), and a reading no
  * resolution retains. Everything else of the message is aggregated. */
-static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int64_t now) {
+static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m,
+                      int64_t now) {
   struct vg_engine *e = w->e;
   size_t s = 0;
   while (s < e->nsrcs && strcmp(e->srcs[s].conf->topic, m->topic) != 0)
@@ -500,20 +501,26 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
     }
     if (replay < 0) {
       uint32_t len = m->len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->len;
-      if (rejected_push(w, (struct vg_rejected){0, len, 0, len, "bad_replay_header", 0})) {
+      if (rejected_push(w,
+                        (struct vg_rejected){0, len, 0, len, "bad_replay_header", 0})) {
         engine_fail(e, "out of memory recording rejected readings");
         return s;
       }
     }
   }
-  if (replay >= 0 && vg_codec_decode(w->codecs[s], m->payload, m->len, now, b) == -ENOMEM) {
+  if (replay >= 0 &&
+      vg_codec_decode(w->codecs[s], m->payload, m->len, now, b) == -ENOMEM) {
     engine_fail(e, "out of memory decoding a message");
     return s;
   }
   for (size_t j = 0; j < b->n_rejects; j++) {
     const struct vg_reject *r = &b->rejects[j];
-    struct vg_rejected x = {r->item_off, r->item_len, r->field_off, r->field_len,
-                            vg_reject_name(r->reason), 0};
+    struct vg_rejected x = {r->item_off,
+                            r->item_len,
+                            r->field_off,
+                            r->field_len,
+                            vg_reject_name(r->reason),
+                            0};
     if (replay && w->nwant) {
       /* a replay rejects again only what it was asked to take: of a whole
        * item rejected now, the readings the header names */
@@ -522,8 +529,8 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
         if (q->item_off != r->item_off || q->item_len != r->item_len)
           continue;
         int whole = x.field_off == x.item_off && x.field_len == x.item_len;
-        if (!whole && !vg_rejected_names(q, 1, x.item_off, x.item_len, x.field_off,
-                                         x.field_len))
+        if (!whole &&
+            !vg_rejected_names(q, 1, x.item_off, x.item_len, x.field_off, x.field_len))
           continue;
         struct vg_rejected y = whole ? *q : x;
         y.reason = x.reason;
@@ -565,7 +572,9 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
       engine_fail(e, "out of memory recording a new series");
       return s;
     }
-    struct vg_agg_event ae = {.series = id, .time_ns = ev->time_ns, .value = ev->value,
+    struct vg_agg_event ae = {.series = id,
+                              .time_ns = ev->time_ns,
+                              .value = ev->value,
                               .dedupe = src->dedupe ? (uint32_t)src->dedupe_max : 0};
     if (ev->has_distinct) {
       ae.has_distinct = 1;
@@ -580,7 +589,10 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m, int
       engine_fail(e, "out of memory aggregating a reading");
       return s;
     }
-    struct vg_rejected x = {ev->item_off, ev->item_len, ev->field_off, ev->field_len,
+    struct vg_rejected x = {ev->item_off,
+                            ev->item_len,
+                            ev->field_off,
+                            ev->field_len,
                             rc == VG_AGG_REJECT_RETENTION ? "older_than_retention"
                                                           : "nan_or_inf",
                             0};
@@ -686,8 +698,8 @@ static void on_emit(const struct vg_wentry *w, void *ctx) {
   struct vg_engine *e = ctx;
   if (w->res == VG_RES_BASE)
     return;
-  struct vg_store_emit em = {.series = w->series, .res = w->res, .start = w->start,
-                             .revision = w->revision};
+  struct vg_store_emit em = {
+      .series = w->series, .res = w->res, .start = w->start, .revision = w->revision};
   if (VEC_PUSH(e->emits, em) != 0)
     engine_fail(e, "out of memory recording an emitted window");
 }
@@ -735,8 +747,9 @@ static const struct vg_store_blob *dl_blob(struct vg_engine *e, struct vg_store_
   if (e->dl_hold) {
     e->dl_hold = 0;
     for (size_t p = 0; p < e->nparts && !e->dl_hold; p++)
-      e->dl_hold = e->parts[p].dl_found >= 0 &&
-                   e->parts[p].dl_found >= vg_agg_position(e->agg, (uint32_t)p).next_offset;
+      e->dl_hold =
+          e->parts[p].dl_found >= 0 &&
+          e->parts[p].dl_found >= vg_agg_position(e->agg, (uint32_t)p).next_offset;
   }
   int32_t n = 0;
   for (uint32_t i = 0; i < e->nworkers; i++)
@@ -811,10 +824,11 @@ static void update_metrics(struct vg_engine *e) {
   vg_gauge_set(e->watermark, wm == INT64_MIN ? 0 : wm / NS_PER_S);
   for (size_t p = 0; p < e->nparts; p++) {
     struct part *pt = &e->parts[p];
-    int64_t hw = vg_kafka_high_watermark(e->workers[pt->worker].kc, pt->topic,
-                                         pt->partition);
+    int64_t hw =
+        vg_kafka_high_watermark(e->workers[pt->worker].kc, pt->topic, pt->partition);
     struct vg_part_pos pos = vg_agg_position(e->agg, (uint32_t)p);
-    int64_t at = pos.next_offset >= 0 ? pos.next_offset : (pt->start >= 0 ? pt->start : 0);
+    int64_t at =
+        pos.next_offset >= 0 ? pos.next_offset : (pt->start >= 0 ? pt->start : 0);
     if (hw >= 0)
       vg_gauge_set(pt->lag, hw > at ? hw - at : 0);
   }
@@ -893,17 +907,18 @@ static int partitions_grew(struct vg_engine *e) {
   int grown = 0;
   /* a metadata request on a worker's client: librdkafka handles are
    * thread-safe, and this neither consumes nor assigns */
-  int rc = topics && counts ? vg_kafka_count_partitions(e->workers[0].kc, topics, e->nsrcs,
-                                                        5000, counts, err, sizeof err)
-                            : -ENOMEM;
+  int rc = topics && counts
+               ? vg_kafka_count_partitions(e->workers[0].kc, topics, e->nsrcs, 5000,
+                                           counts, err, sizeof err)
+               : -ENOMEM;
   if (rc == 0) {
     set_kafka_up(e, 1, NULL);
     for (size_t s = 0; s < e->nsrcs; s++)
       if (counts[s] > e->srcs[s].nparts) {
         VG_LOG_INFO(e->srcs[s].nparts ? "partitions were added to a source topic"
                                       : "a missing source topic exists now",
-                    "topic=%s partitions=%d was=%d", e->srcs[s].conf->topic, (int)counts[s],
-                    (int)e->srcs[s].nparts);
+                    "topic=%s partitions=%d was=%d", e->srcs[s].conf->topic,
+                    (int)counts[s], (int)e->srcs[s].nparts);
         grown = 1;
       }
   } else if (rc != -ENOMEM) {
@@ -922,16 +937,18 @@ static int partitions_grew(struct vg_engine *e) {
 
 /* ---- the rollup publisher's Kafka client: ingest's ---------------------- */
 
-static int rollup_producer_new(void *ctx,
-                               void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
-                               void *opaque, rd_kafka_t **out, char *errstr,
-                               size_t errstr_size) {
-  return vg_kafka_producer_new(ctx, "rollup producer", dr, opaque, out, errstr, errstr_size);
+static int
+rollup_producer_new(void *ctx,
+                    void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                    void *opaque, rd_kafka_t **out, char *errstr, size_t errstr_size) {
+  return vg_kafka_producer_new(ctx, "rollup producer", dr, opaque, out, errstr,
+                               errstr_size);
 }
 
 struct tail_read {
   const char *header;
-  int (*cb)(const void *key, size_t key_len, const void *hval, size_t hval_len, void *ctx);
+  int (*cb)(const void *key, size_t key_len, const void *hval, size_t hval_len,
+            void *ctx);
   void *ctx;
 };
 
@@ -1031,8 +1048,10 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
     uint32_t len;
     memcpy(&len, e->series_keys.b + off, 4);
     const char *key = e->series_keys.b + off + 4;
-    struct vg_store_series s = {.id = vg_siphash24(e->hkey, key, len), .key = key,
-                                .key_len = len, .first_seen_ns = now_ns()};
+    struct vg_store_series s = {.id = vg_siphash24(e->hkey, key, len),
+                                .key = key,
+                                .key_len = len,
+                                .first_seen_ns = now_ns()};
     if (VEC_PUSH(e->series, s) != 0)
       return -ENOMEM;
     off += 4 + len;
@@ -1049,15 +1068,20 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
     if (VEC_PUSH(e->pos, sp) != 0)
       return -ENOMEM;
   }
-  struct vg_store_epoch ep = {
-      .epoch = e->epoch + 1,
-      .open = e->open.v, .nopen = e->open.n,
-      .sealed = e->sealed.v, .nsealed = e->sealed.n,
-      .series = e->series.v, .nseries = e->series.n,
-      .pos = e->pos.v, .npos = e->pos.n,
-      .emit = e->emits.v, .nemit = e->emits.n,
-      .fps = e->fps.v, .nfps = e->fps.n,
-      .watermark_ns = vg_agg_watermark(e->agg)};
+  struct vg_store_epoch ep = {.epoch = e->epoch + 1,
+                              .open = e->open.v,
+                              .nopen = e->open.n,
+                              .sealed = e->sealed.v,
+                              .nsealed = e->sealed.n,
+                              .series = e->series.v,
+                              .nseries = e->series.n,
+                              .pos = e->pos.v,
+                              .npos = e->pos.n,
+                              .emit = e->emits.v,
+                              .nemit = e->emits.n,
+                              .fps = e->fps.v,
+                              .nfps = e->fps.n,
+                              .watermark_ns = vg_agg_watermark(e->agg)};
   struct vg_store_blob blobs[2];
   uint64_t cursor = 0, gen = 0;
   int rb = rollup_blob(e, &blobs[0], &cursor, &gen);
@@ -1125,9 +1149,10 @@ static void flush_rollups(struct vg_engine *e) {
     rc = vg_rollup_wait(e->rollup, e->emit_next, 200);
   } while (rc == VG_ETIMEOUT && now_ns() < until);
   if (rc != 0)
-    VG_LOG_WARN("rollups not all acknowledged before stopping; the rest at the next start",
-                "cursor=%" PRIu64 " emit_seq=%" PRIu64, vg_rollup_cursor(e->rollup),
-                e->emit_next);
+    VG_LOG_WARN(
+        "rollups not all acknowledged before stopping; the rest at the next start",
+        "cursor=%" PRIu64 " emit_seq=%" PRIu64, vg_rollup_cursor(e->rollup),
+        e->emit_next);
   if (vg_rollup_cursor(e->rollup) > e->rollup_saved && commit(e, err, sizeof err) != 0)
     VG_LOG_WARN("cannot persist the rollup cursor", "error=\"%s\"", err);
 }
@@ -1164,7 +1189,8 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       /* a worker with half its queue of epochs full is ahead of the writer
        * (a backlog, a backfill): commit now, not at the next interval, or
        * the writer idles while the worker waits for room */
-      if (all_done || now_ns() >= until || vg_agg_backlog(e->agg) >= VG_AGG_MAX_PENDING / 2)
+      if (all_done || now_ns() >= until ||
+          vg_agg_backlog(e->agg) >= VG_AGG_MAX_PENDING / 2)
         break;
       struct timespec ts = {0, 2000000};
       nanosleep(&ts, NULL);
@@ -1226,7 +1252,8 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       e->workers[i].started = 0;
     }
   vg_atomic_store_release_int(&e->ready, 0);
-  if (restart && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending && !vg_atomic_load_acquire_int(&e->stop))
+  if (restart && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending &&
+      !vg_atomic_load_acquire_int(&e->stop))
     return VG_ERESTART;
   if (e->rollup && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending)
     flush_rollups(e);
@@ -1240,7 +1267,8 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   }
   const struct vg_window_counters *c = &vg_agg_windows(e->agg)->c;
   VG_LOG_INFO("stopped after committing",
-              "epoch=%" PRIu64 " events_aggregated=%" PRIu64 " rejected_retention=%" PRIu64
+              "epoch=%" PRIu64 " events_aggregated=%" PRIu64
+              " rejected_retention=%" PRIu64
               " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f",
               e->epoch, c->aggregated, c->rejected[VG_AGG_REJECT_RETENTION],
               e->merge_cpu_s, e->commit_cpu_s);
@@ -1256,9 +1284,11 @@ static int add_parts(struct vg_engine *e, size_t s, int32_t n) {
   for (int32_t p = 0; p < n; p++) {
     if (VG_GROW(e->parts, e->nparts + 1, e->capparts))
       return -ENOMEM;
-    e->parts[e->nparts++] = (struct part){.topic = e->srcs[s].conf->topic, .partition = p,
+    e->parts[e->nparts++] = (struct part){.topic = e->srcs[s].conf->topic,
+                                          .partition = p,
                                           .src = (uint32_t)s,
-                                          .start = VG_KAFKA_OFFSET_BEGINNING, .dl_found = -1};
+                                          .start = VG_KAFKA_OFFSET_BEGINNING,
+                                          .dl_found = -1};
   }
   return 0;
 }
@@ -1280,9 +1310,9 @@ static int restore_pos(const struct vg_store_pos *p, void *ctx) {
       return 0;
     uint32_t idx = e->srcs[s].first_part + p->partition;
     e->parts[idx].start = p->next_offset;
-    vg_agg_restore_position(e->agg, idx,
-                            (struct vg_part_pos){p->next_offset, p->max_event_ns,
-                                                 p->last_active_ns});
+    vg_agg_restore_position(
+        e->agg, idx,
+        (struct vg_part_pos){p->next_offset, p->max_event_ns, p->last_active_ns});
     return 0;
   }
   VG_LOG_WARN("stored position of a topic no longer configured is ignored",
@@ -1295,27 +1325,27 @@ static int restore_pos(const struct vg_store_pos *p, void *ctx) {
  * fingerprints live with the base window. The workers check against it and
  * the store deletes fingerprints past it. */
 static int64_t dedupe_horizon_s(const struct vg_config *cfg) {
-  int64_t h = cfg->retention_dedupe_ns / NS_PER_S, base = cfg->retention_base_ns / NS_PER_S;
+  int64_t h = cfg->retention_dedupe_ns / NS_PER_S,
+          base = cfg->retention_base_ns / NS_PER_S;
   if (base && base < cfg->lateness_ns / NS_PER_S)
     base = cfg->lateness_ns / NS_PER_S; /* as ingest_start keeps base windows */
   return base && (h == 0 || h > base) ? base : h;
 }
 
 static int codec_config(const struct vg_source_conf *s, struct vg_codec_config *c) {
-  *c = (struct vg_codec_config){
-      .format = (enum vg_codec_format)s->format,
-      .time_key = s->time_key,
-      .time_format = (enum vg_time_format)s->time_format,
-      .time_zone = s->time_zone,
-      .entity_key = s->entity_key,
-      .tag_keys = (const char *const *)s->tag_keys.v,
-      .n_tag_keys = s->tag_keys.n,
-      .fields = (const char *const *)s->fields.v,
-      .n_fields = s->fields.n,
-      .count_as = s->count_as,
-      .distinct_key = s->distinct_key,
-      .precision = (enum vg_precision)s->precision,
-      .max_message_bytes = (size_t)s->max_message_bytes};
+  *c = (struct vg_codec_config){.format = (enum vg_codec_format)s->format,
+                                .time_key = s->time_key,
+                                .time_format = (enum vg_time_format)s->time_format,
+                                .time_zone = s->time_zone,
+                                .entity_key = s->entity_key,
+                                .tag_keys = (const char *const *)s->tag_keys.v,
+                                .n_tag_keys = s->tag_keys.n,
+                                .fields = (const char *const *)s->fields.v,
+                                .n_fields = s->fields.n,
+                                .count_as = s->count_as,
+                                .distinct_key = s->distinct_key,
+                                .precision = (enum vg_precision)s->precision,
+                                .max_message_bytes = (size_t)s->max_message_bytes};
   return 0;
 }
 
@@ -1341,28 +1371,29 @@ static void register_metrics(struct vg_engine *e) {
                         NULL);
       e->srcs[s].unchecked[r] = vg_metrics_counter(
           m, "vigie_dedupe_unchecked_total",
-          "Readings of dedupe sources counted without the duplicate guarantee: their base "
+          "Readings of dedupe sources counted without the duplicate guarantee: their "
+          "base "
           "window held dedupe_max fingerprints (a copy of them would count), or was past "
           "retention.dedupe (not checked).",
           lb);
     }
   }
-  struct vg_counter *events =
-      vg_metrics_counter(m, "vigie_events_total", "Readings decoded and aggregated.", NULL);
+  struct vg_counter *events = vg_metrics_counter(
+      m, "vigie_events_total", "Readings decoded and aggregated.", NULL);
   for (size_t s = 0; s < e->nsrcs; s++)
     e->srcs[s].events = events;
   for (int r = 0; r < VG_REJECT_REASON_COUNT; r++) {
     vg_metrics_labels(lb, sizeof lb, "reason", vg_reject_name((enum vg_reject_reason)r),
                       NULL);
-    e->rejects[r] = vg_metrics_counter(m, "vigie_rejects_total",
-                                       "Readings rejected, by reason.", lb);
+    e->rejects[r] =
+        vg_metrics_counter(m, "vigie_rejects_total", "Readings rejected, by reason.", lb);
   }
   static const char *const agg_reasons[VG_AGG_REJECT_MAX] = {
       NULL, "older_than_retention", "nan_or_inf", "out_of_memory"};
   for (int r = 1; r < VG_AGG_REJECT_MAX; r++) {
     vg_metrics_labels(lb, sizeof lb, "reason", agg_reasons[r], NULL);
-    e->agg_rejects[r] = vg_metrics_counter(m, "vigie_rejects_total",
-                                           "Readings rejected, by reason.", lb);
+    e->agg_rejects[r] =
+        vg_metrics_counter(m, "vigie_rejects_total", "Readings rejected, by reason.", lb);
   }
   e->dead_letters = vg_metrics_counter(m, "vigie_dead_letters_total",
                                        "Messages sent to the dead-letter topic.", NULL);
@@ -1378,16 +1409,16 @@ static void register_metrics(struct vg_engine *e) {
                                   "Global event-time watermark (Unix seconds).", NULL);
   e->open_windows =
       vg_metrics_gauge(m, "vigie_open_windows", "Windows held in memory.", NULL);
-  e->commit_seconds = vg_metrics_histogram(m, "vigie_epoch_commit_seconds",
-                                           "Time of one epoch's store transaction.", NULL,
-                                           commit_bounds, sizeof commit_bounds /
-                                                              sizeof commit_bounds[0]);
+  e->commit_seconds = vg_metrics_histogram(
+      m, "vigie_epoch_commit_seconds", "Time of one epoch's store transaction.", NULL,
+      commit_bounds, sizeof commit_bounds / sizeof commit_bounds[0]);
   for (size_t p = 0; p < e->nparts; p++) {
     char part[16];
     snprintf(part, sizeof part, "%d", (int)e->parts[p].partition);
     vg_metrics_labels(lb, sizeof lb, "topic", e->parts[p].topic, "partition", part, NULL);
-    e->parts[p].lag = vg_metrics_gauge(
-        m, "vigie_consumer_lag", "Messages between the committed offset and the end.", lb);
+    e->parts[p].lag =
+        vg_metrics_gauge(m, "vigie_consumer_lag",
+                         "Messages between the committed offset and the end.", lb);
   }
 }
 
@@ -1447,8 +1478,8 @@ static int dl_read_back(struct vg_engine *e, const struct vg_kafka_conf *kc, cha
     /* nothing kept yet (a new store): the end is kept before any dead
      * letter is written, or a crash before the first commit would leave
      * dead letters that the next start does not read back */
-    size_t need = vg_kafka_positions_encode(e->cfg->kafka_dead_letter_topic, &e->dl_start,
-                                            NULL, 0);
+    size_t need =
+        vg_kafka_positions_encode(e->cfg->kafka_dead_letter_topic, &e->dl_start, NULL, 0);
     uint8_t *b = malloc(need);
     if (!b)
       return -ENOMEM;
@@ -1534,8 +1565,8 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
     e->srcs[s].conf = &cfg->sources[s];
 
   /* the partitions of every source topic, numbered for the aggregator */
-  struct vg_kafka_conf kc = {.brokers = e->brokers, .client_id = "vigied",
-                             .properties = e->props};
+  struct vg_kafka_conf kc = {
+      .brokers = e->brokers, .client_id = "vigied", .properties = e->props};
   struct vg_kafka_consumer *meta = NULL;
   rc = vg_kafka_consumer_new(&meta, &kc, errstr, errstr_size);
   if (rc == 0)
@@ -1562,29 +1593,29 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
     goto fail_quiet;
   }
   if (e->missing[0])
-    VG_LOG_WARN(e->o.drain ? "source topics missing: nothing to drain from them"
-                           : "source topics missing: waiting for them, the others are read",
+    VG_LOG_WARN(e->o.drain
+                    ? "source topics missing: nothing to drain from them"
+                    : "source topics missing: waiting for them, the others are read",
                 "topics=\"%s\"", e->missing);
 
   /* the aggregator and its state from the store */
   e->nworkers = (uint32_t)cfg->workers;
   if (e->nworkers > e->nparts)
     e->nworkers = (uint32_t)e->nparts; /* a worker without partitions is idle */
-  struct vg_agg_opts ao = {
-      .nworkers = e->nworkers,
-      .nparts = (uint32_t)e->nparts,
-      .base_s = cfg->base_ns / NS_PER_S,
-      .ooo_ns = cfg->out_of_orderness_ns,
-      .idle_ns = cfg->idle_timeout_ns,
-      .win = {.lateness_s = cfg->lateness_ns / NS_PER_S,
-              /* a reading goes into each resolution that still retains it
-               * (0 = forever): late ones into hours and days when their
-               * base windows are retired */
-              .retention_s = {cfg->retention_base_ns / NS_PER_S,
-                              cfg->retention_1h_ns / NS_PER_S,
-                              cfg->retention_1d_ns / NS_PER_S},
-              .acc = VG_ACC_OPTS_DEFAULT},
-      .dedupe_s = dedupe_horizon_s(cfg)};
+  struct vg_agg_opts ao = {.nworkers = e->nworkers,
+                           .nparts = (uint32_t)e->nparts,
+                           .base_s = cfg->base_ns / NS_PER_S,
+                           .ooo_ns = cfg->out_of_orderness_ns,
+                           .idle_ns = cfg->idle_timeout_ns,
+                           .win = {.lateness_s = cfg->lateness_ns / NS_PER_S,
+                                   /* a reading goes into each resolution that still
+                                    * retains it (0 = forever): late ones into hours and
+                                    * days when their base windows are retired */
+                                   .retention_s = {cfg->retention_base_ns / NS_PER_S,
+                                                   cfg->retention_1h_ns / NS_PER_S,
+                                                   cfg->retention_1d_ns / NS_PER_S},
+                                   .acc = VG_ACC_OPTS_DEFAULT},
+                           .dedupe_s = dedupe_horizon_s(cfg)};
   for (size_t s = 0; s < e->nsrcs; s++) {
     ao.win.acc.quantiles |= cfg->sources[s].quantiles;
     ao.win.acc.distinct |= cfg->sources[s].distinct_key != NULL;
@@ -1606,7 +1637,8 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   /* and a duplicate of a reading committed earlier, from its fingerprints */
   vg_windows_set_fp_loader(vg_agg_writer_windows(e->agg), vg_store_fp_loader, e->store);
   struct vg_store_state st;
-  if ((rc = vg_store_load(e->store, restore_window, restore_pos, e, &st, err, sizeof err))) {
+  if ((rc = vg_store_load(e->store, restore_window, restore_pos, e, &st, err,
+                          sizeof err))) {
     snprintf(errstr, errstr_size, "loading the store's state: %s", err);
     goto fail_quiet;
   }
@@ -1615,8 +1647,9 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   e->epoch = st.epoch;
   e->emit_next = st.emit_seq;
   e->rollup_saved = st.rollup_seq;
-  VG_LOG_INFO("store loaded", "data_dir=%s epoch=%" PRIu64 " open_windows=%" PRIu64
-              " positions=%" PRIu64 " partitions=%zu workers=%u",
+  VG_LOG_INFO("store loaded",
+              "data_dir=%s epoch=%" PRIu64 " open_windows=%" PRIu64 " positions=%" PRIu64
+              " partitions=%zu workers=%u",
               e->data_dir, st.epoch, st.nopen, st.npos, e->nparts, e->nworkers);
 
   /* what a crash may have left in the dead-letter topic */
@@ -1725,7 +1758,8 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       set_kafka_up(e, 1, NULL);
     set_status(e, "%s", err);
     if (strcmp(err, last) != 0 && rc != VG_ETIMEOUT)
-      VG_LOG_WARN("cannot ingest yet; serving the store and retrying", "error=\"%s\"", err);
+      VG_LOG_WARN("cannot ingest yet; serving the store and retrying", "error=\"%s\"",
+                  err);
     snprintf(last, sizeof last, "%s", err);
     int64_t now = now_ns();
     if (!first_fail)
@@ -1735,7 +1769,8 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       return rc;
     }
     /* the backoff, in small steps so that a stop is taken at once */
-    for (int64_t until = now + backoff; now_ns() < until && !vg_atomic_load_acquire_int(&e->stop);) {
+    for (int64_t until = now + backoff;
+         now_ns() < until && !vg_atomic_load_acquire_int(&e->stop);) {
       struct timespec ts = {0, 100000000};
       nanosleep(&ts, NULL);
       keep_rollup_positions(e); /* the publisher may work without the sources */
@@ -1784,12 +1819,12 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     snprintf(errstr, errstr_size, "data_dir %s: %s", e->data_dir, strerror(errno));
     goto fail_quiet;
   }
-  struct vg_store_opts so = {
-      .path = e->data_dir,
-      .durability = cfg->durability,
-      .retention_s = {cfg->retention_base_ns / NS_PER_S, cfg->retention_1h_ns / NS_PER_S,
-                      cfg->retention_1d_ns / NS_PER_S},
-      .dedupe_retention_s = dedupe_horizon_s(cfg)};
+  struct vg_store_opts so = {.path = e->data_dir,
+                             .durability = cfg->durability,
+                             .retention_s = {cfg->retention_base_ns / NS_PER_S,
+                                             cfg->retention_1h_ns / NS_PER_S,
+                                             cfg->retention_1d_ns / NS_PER_S},
+                             .dedupe_retention_s = dedupe_horizon_s(cfg)};
   if ((rc = vg_store_open(&so, &e->store, errstr, errstr_size)))
     goto fail_quiet;
   if ((rc = load_hash_key(e, errstr, errstr_size)))
@@ -1819,10 +1854,11 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
   for (size_t i = 0; i < cfg->kafka_properties.n; i++)
     e->props[i] = cfg->kafka_properties.v[i];
   if (opts->metrics) {
-    e->kafka_up_g = vg_metrics_gauge(opts->metrics, "vigie_kafka_up",
-                                     "1 when the Kafka brokers answered the last request, "
-                                     "0 when they could not be reached.",
-                                     NULL);
+    e->kafka_up_g =
+        vg_metrics_gauge(opts->metrics, "vigie_kafka_up",
+                         "1 when the Kafka brokers answered the last request, "
+                         "0 when they could not be reached.",
+                         NULL);
     if (e->kafka_up_g)
       vg_gauge_set(e->kafka_up_g, 0);
   }
@@ -1837,13 +1873,14 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
       snprintf(errstr, errstr_size, "reading the store: %s", vg_strerror(rc));
       goto fail_quiet;
     }
-    e->rollup_kc = (struct vg_kafka_conf){.brokers = e->brokers,
-                                          .client_id = "vigied-rollups",
-                                          .properties = e->props};
+    e->rollup_kc = (struct vg_kafka_conf){
+        .brokers = e->brokers, .client_id = "vigied-rollups", .properties = e->props};
     struct vg_rollup_opts ro = {.client = vg_engine_rollup_client(&e->rollup_kc),
                                 .topic = cfg->kafka_rollup_topic,
-                                .store = e->store, .tz = e->tz,
-                                .cursor = st.rollup_seq, .metrics = opts->metrics,
+                                .store = e->store,
+                                .tz = e->tz,
+                                .cursor = st.rollup_seq,
+                                .metrics = opts->metrics,
                                 .keep_positions = 1};
     e->rollup_saved = st.rollup_seq;
     if ((rc = vg_rollup_new(&ro, &e->rollup, errstr, errstr_size)))

@@ -48,7 +48,8 @@ static void usage(FILE *f) {
         "       vigied --version | --help | --config-reference\n\n"
         "  --config FILE       YAML configuration (keys below)\n"
         "  --data-dir DIR      store directory, overrides data_dir\n"
-        "  --drain             consume every partition up to its end at start, commit, exit 0\n"
+        "  --drain             consume every partition up to its end at start, commit, "
+        "exit 0\n"
         "  --check-config      validate the configuration and exit (0 when valid)\n"
         "  --config-reference  print the configuration reference as markdown\n"
         "  --version           print the version\n\n"
@@ -250,11 +251,14 @@ static void *signal_main(void *arg) {
 int main(int argc, char **argv) {
   const char *config = NULL, *data_dir = NULL;
   int check = 0, drain = 0;
-  static const struct option opts[] = {
-      {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
-      {"drain", no_argument, NULL, 'D'},        {"check-config", no_argument, NULL, 'C'},
-      {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
-      {"config-reference", no_argument, NULL, 'R'}, {0}};
+  static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                       {"data-dir", required_argument, NULL, 'd'},
+                                       {"drain", no_argument, NULL, 'D'},
+                                       {"check-config", no_argument, NULL, 'C'},
+                                       {"version", no_argument, NULL, 'V'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {"config-reference", no_argument, NULL, 'R'},
+                                       {0}};
   int o;
   while ((o = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
     switch (o) {
@@ -312,8 +316,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "vigied: out of memory\n");
     goto out;
   }
-  vg_metrics_gauge_fn(d.metrics, "vigie_store_used_bytes", "Bytes of the LMDB map in use.",
-                      NULL, store_used, &d);
+  vg_metrics_gauge_fn(d.metrics, "vigie_store_used_bytes",
+                      "Bytes of the LMDB map in use.", NULL, store_used, &d);
   vg_metrics_gauge_fn(d.metrics, "vigie_store_map_bytes", "Size of the LMDB map.", NULL,
                       store_map, &d);
 #ifdef VG_HAVE_JEMALLOC
@@ -340,8 +344,7 @@ int main(int argc, char **argv) {
       vg_http_route(http, "/metrics", h_metrics, &d) != 0 ||
       vg_http_route(http, "/healthz", h_healthz, &d) != 0 ||
       vg_http_route(http, "/readyz", h_readyz, &d) != 0 ||
-      vg_api_routes(api, http) != 0 ||
-      vg_http_start(http, err, sizeof err) != 0) {
+      vg_api_routes(api, http) != 0 || vg_http_start(http, err, sizeof err) != 0) {
     VG_LOG_ERROR("cannot start the HTTP server", "error=\"%s\"", err);
     goto out;
   }
@@ -351,7 +354,8 @@ int main(int argc, char **argv) {
   if (cfg.export_dir) {
     /* the export folder follows the API's datasets across engine restarts
      * and SIGHUP; it reads the store through api_open like a request */
-    struct vg_exportdir_opts xo = {.api = api, .dir = cfg.export_dir,
+    struct vg_exportdir_opts xo = {.api = api,
+                                   .dir = cfg.export_dir,
                                    .interval_ns = cfg.publish_export_interval_ns,
                                    .metrics = d.metrics};
     if (vg_exportdir_new(&xo, &xdir, err, sizeof err) != 0) {
@@ -363,8 +367,8 @@ int main(int argc, char **argv) {
   }
   pthread_create(&sig_thread, NULL, signal_main, &d);
 
-  struct vg_engine_opts eo = {.cfg = &cfg, .data_dir = data_dir, .drain = drain,
-                              .metrics = d.metrics};
+  struct vg_engine_opts eo = {
+      .cfg = &cfg, .data_dir = data_dir, .drain = drain, .metrics = d.metrics};
   struct vg_engine *engine = NULL;
   rc = vg_engine_new(&eo, &engine, err, sizeof err);
   if (rc != 0) {

@@ -293,7 +293,8 @@ int vg_rejected_names(const struct vg_rejected *r, size_t n, uint32_t item_off,
                       uint32_t item_len, uint32_t field_off, uint32_t field_len) {
   for (size_t i = 0; i < n; i++)
     if (r[i].item_off == item_off && r[i].item_len == item_len &&
-        (whole_item(&r[i]) || (r[i].field_off == field_off && r[i].field_len == field_len)))
+        (whole_item(&r[i]) ||
+         (r[i].field_off == field_off && r[i].field_len == field_len)))
       return 1;
   return 0;
 }

@@ -40,9 +40,10 @@ struct vg_kafka_consumer {
 /* librdkafka's own log lines, as logfmt lines of ours (syslog levels:
  * 0-3 errors, 4 warnings, 5-6 info, 7 debug). */
 void vg__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  enum vg_log_level l = level <= 3 ? VG_LOG_ERROR : level == 4 ? VG_LOG_WARN
-                        : level <= 6                           ? VG_LOG_INFO
-                                                               : VG_LOG_DEBUG;
+  enum vg_log_level l = level <= 3   ? VG_LOG_ERROR
+                        : level == 4 ? VG_LOG_WARN
+                        : level <= 6 ? VG_LOG_INFO
+                                     : VG_LOG_DEBUG;
   char msg[512];
   size_t n = 0;
   /* quotes and backslashes would end the logfmt value early */
@@ -53,8 +54,8 @@ void vg__kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char 
          msg);
 }
 
-static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v,
-                    char *errstr, size_t errstr_size) {
+static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr,
+                    size_t errstr_size) {
   char err[256];
   if (rd_kafka_conf_set(conf, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
     snprintf(errstr, errstr_size, "kafka property \"%s\": %s", k, err);
@@ -63,9 +64,8 @@ static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v,
   return 0;
 }
 
-int vg_kafka_consumer_new(struct vg_kafka_consumer **out,
-                          const struct vg_kafka_conf *kc, char *errstr,
-                          size_t errstr_size) {
+int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_conf *kc,
+                          char *errstr, size_t errstr_size) {
   struct vg_kafka_consumer *c = calloc(1, sizeof *c);
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   int rc = -ENOMEM;
@@ -76,25 +76,34 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out,
    * local prefetch queue, no partition EOF events (positions tell us). The
    * group.id is required by librdkafka's consumer API even though standalone
    * mode never joins the group nor commits to it. */
-  static const char *const defaults[] = {
-      "group.id", "vigie",
-      "enable.auto.commit", "false",
-      "enable.auto.offset.store", "false",
-      "enable.partition.eof", "false",
-      "auto.offset.reset", "earliest",
-      "fetch.wait.max.ms", "100",
-      "fetch.max.bytes", "52428800",
-      "max.partition.fetch.bytes", "4194304",
-      "queued.max.messages.kbytes", "131072",
-      "log.connection.close", "false",
-      NULL};
+  static const char *const defaults[] = {"group.id",
+                                         "vigie",
+                                         "enable.auto.commit",
+                                         "false",
+                                         "enable.auto.offset.store",
+                                         "false",
+                                         "enable.partition.eof",
+                                         "false",
+                                         "auto.offset.reset",
+                                         "earliest",
+                                         "fetch.wait.max.ms",
+                                         "100",
+                                         "fetch.max.bytes",
+                                         "52428800",
+                                         "max.partition.fetch.bytes",
+                                         "4194304",
+                                         "queued.max.messages.kbytes",
+                                         "131072",
+                                         "log.connection.close",
+                                         "false",
+                                         NULL};
   for (const char *const *p = defaults; *p; p += 2)
     if ((rc = set_prop(conf, p[0], p[1], errstr, errstr_size)) != 0)
       goto fail;
-  if ((rc = set_prop(conf, "bootstrap.servers", kc->brokers ? kc->brokers : "",
-                     errstr, errstr_size)) != 0 ||
-      (rc = set_prop(conf, "client.id", kc->client_id ? kc->client_id : "vigie",
-                     errstr, errstr_size)) != 0)
+  if ((rc = set_prop(conf, "bootstrap.servers", kc->brokers ? kc->brokers : "", errstr,
+                     errstr_size)) != 0 ||
+      (rc = set_prop(conf, "client.id", kc->client_id ? kc->client_id : "vigie", errstr,
+                     errstr_size)) != 0)
     goto fail;
   for (const char *const *p = kc->properties; p && p[0]; p += 2) {
     if (!p[1]) {
@@ -352,9 +361,8 @@ int vg_kafka_mark_end(struct vg_kafka_consumer *c, int timeout_ms, char *errstr,
     rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
         c->rk, c->parts[i].topic, c->parts[i].partition, &lo, &hi, timeout_ms);
     if (err) {
-      snprintf(errstr, errstr_size, "end offset of %s [%d]: %s",
-               c->parts[i].topic, (int)c->parts[i].partition,
-               rd_kafka_err2str(err));
+      snprintf(errstr, errstr_size, "end offset of %s [%d]: %s", c->parts[i].topic,
+               (int)c->parts[i].partition, rd_kafka_err2str(err));
       return VG_EKAFKA;
     }
     c->parts[i].end = hi;
@@ -412,8 +420,8 @@ ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
         return VG_EKAFKA;
       VG_LOG_RATELIMITED(VG_LOG_WARN, 5000, "kafka consumer error",
                          "topic=%s partition=%d error=\"%s\"",
-                         m->rkt ? rd_kafka_topic_name(m->rkt) : "-",
-                         (int)m->partition, rd_kafka_message_errstr(m));
+                         m->rkt ? rd_kafka_topic_name(m->rkt) : "-", (int)m->partition,
+                         rd_kafka_message_errstr(m));
       continue;
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -533,8 +541,10 @@ int vg_kafka_read_tail(const struct vg_kafka_conf *kc, const char *topic,
     int64_t left = timeout_ms - ((int64_t)(t.tv_sec - t0.tv_sec) * 1000 +
                                  (t.tv_nsec - t0.tv_nsec) / 1000000);
     if (left <= 0) {
-      snprintf(errstr, errstr_size, "reading back %s: %d partitions not read to their end "
-               "in %d ms", topic, reading, timeout_ms);
+      snprintf(errstr, errstr_size,
+               "reading back %s: %d partitions not read to their end "
+               "in %d ms",
+               topic, reading, timeout_ms);
       rc = VG_ETIMEOUT;
       goto done;
     }
@@ -549,8 +559,8 @@ int vg_kafka_read_tail(const struct vg_kafka_conf *kc, const char *topic,
       }
     } else if (m->err) {
       rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(c->rk, NULL, 0);
-      VG_LOG_RATELIMITED(VG_LOG_WARN, 5000, "reading back a topic", "topic=%s error=\"%s\"",
-                         topic, rd_kafka_message_errstr(m));
+      VG_LOG_RATELIMITED(VG_LOG_WARN, 5000, "reading back a topic",
+                         "topic=%s error=\"%s\"", topic, rd_kafka_message_errstr(m));
       if (fatal) {
         snprintf(errstr, errstr_size, "reading back %s: %s", topic,
                  rd_kafka_message_errstr(m));
@@ -559,10 +569,15 @@ int vg_kafka_read_tail(const struct vg_kafka_conf *kc, const char *topic,
         goto done;
       }
     } else if (p >= 0 && p < n && stop[p] >= 0) {
-      struct vg_kafka_msg km = {.topic = topic, .partition = p, .offset = m->offset,
+      struct vg_kafka_msg km = {.topic = topic,
+                                .partition = p,
+                                .offset = m->offset,
                                 .timestamp_ms = rd_kafka_message_timestamp(m, NULL),
-                                .key = m->key, .key_len = m->key_len,
-                                .payload = m->payload, .len = m->len, .rkm = m};
+                                .key = m->key,
+                                .key_len = m->key_len,
+                                .payload = m->payload,
+                                .len = m->len,
+                                .rkm = m};
       if (m->offset < stop[p])
         rc = cb(&km, ctx);
       if (m->offset + 1 >= stop[p]) {
@@ -596,8 +611,8 @@ struct vg_kafka_mock {
   rd_kafka_mock_cluster_t *mc;
 };
 
-int vg_kafka_mock_new(struct vg_kafka_mock **out, int nbrokers,
-                      const char **bootstrap, char *errstr, size_t errstr_size) {
+int vg_kafka_mock_new(struct vg_kafka_mock **out, int nbrokers, const char **bootstrap,
+                      char *errstr, size_t errstr_size) {
   struct vg_kafka_mock *m = calloc(1, sizeof *m);
   char err[256];
   if (!m)
@@ -626,8 +641,7 @@ int vg_kafka_mock_new(struct vg_kafka_mock **out, int nbrokers,
 
 int vg_kafka_mock_create_topic(struct vg_kafka_mock *m, const char *topic,
                                int partitions) {
-  rd_kafka_resp_err_t err =
-      rd_kafka_mock_topic_create(m->mc, topic, partitions, 1);
+  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(m->mc, topic, partitions, 1);
   return err ? VG_EKAFKA : 0;
 }
 
@@ -652,13 +666,13 @@ int vg_kafka_producer_new(const struct vg_kafka_conf *kc, const char *what,
     return VG_EKAFKA;
   }
   static const char *const defaults[] = {
-      "enable.idempotence", "true", "acks", "all", "linger.ms", "5",
+      "enable.idempotence", "true",  "acks", "all", "linger.ms", "5",
       "message.timeout.ms", "60000", NULL};
   for (const char *const *p = defaults; *p; p += 2)
     rd_kafka_conf_set(conf, p[0], p[1], err, sizeof err);
   if (rd_kafka_conf_set(conf, "bootstrap.servers", kc->brokers, err, sizeof err) ||
-      rd_kafka_conf_set(conf, "client.id", kc->client_id ? kc->client_id : "vigie",
-                        err, sizeof err)) {
+      rd_kafka_conf_set(conf, "client.id", kc->client_id ? kc->client_id : "vigie", err,
+                        sizeof err)) {
     snprintf(errstr, errstr_size, "%s: %s", what, err);
     goto fail;
   }

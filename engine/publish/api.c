@@ -36,7 +36,8 @@
 /* ---- request decoding (pure) ------------------------------------------------ */
 
 static int bad(struct vg_api_req *out, const char *code, int status, char *errstr,
-               size_t errstr_size, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+               size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 static int bad(struct vg_api_req *out, const char *code, int status, char *errstr,
                size_t errstr_size, const char *fmt, ...) {
   va_list ap;
@@ -97,8 +98,9 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
     const char *id = p + 9, *slash = strchr(id, '/');
     size_t n = slash ? (size_t)(slash - id) : strlen(id);
     if (!valid_id(id, n))
-      return bad(out, "NotFound", 404, errstr, errstr_size,
-                 "Unknown dataset: a dataset id is lower-case letters, digits, '-' and '_'.");
+      return bad(
+          out, "NotFound", 404, errstr, errstr_size,
+          "Unknown dataset: a dataset id is lower-case letters, digits, '-' and '_'.");
     memcpy(out->id, id, n);
     out->id[n] = 0;
     const char *rest = slash ? slash + 1 : "";
@@ -132,24 +134,28 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
       if (parse_int(v, &x))
         return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                    "Invalid value for limit API parameter: \"%.64s\" was found but an "
-                   "integer is expected.", v);
+                   "integer is expected.",
+                   v);
       out->limit = x;
     } else if (strcmp(k, "offset") == 0) {
       if (parse_int(v, &x))
         return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                    "Invalid value for offset API parameter: \"%.64s\" was found but an "
-                   "integer is expected.", v);
+                   "integer is expected.",
+                   v);
       if (x < 0)
         return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                    "Invalid value for offset API parameter: %" PRId64
-                   " was found but offset >= 0 is expected.", x);
+                   " was found but offset >= 0 is expected.",
+                   x);
       out->offset = x;
     } else if (strcmp(k, "select") == 0 || strcmp(k, "where") == 0 ||
                strcmp(k, "order_by") == 0) {
       if (strlen(v) > VG_ODSQL_MAX_LEN)
         return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                    "Invalid value for %s API parameter: %zu bytes were found but at most "
-                   "%d are expected.", k, strlen(v), VG_ODSQL_MAX_LEN);
+                   "%d are expected.",
+                   k, strlen(v), VG_ODSQL_MAX_LEN);
       *(k[0] == 's' ? &out->select : k[0] == 'w' ? &out->where : &out->order_by) = v;
     } else if (strcmp(k, "timezone") == 0) {
       size_t n = strlen(v);
@@ -159,25 +165,31 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
       if (!ok)
         return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                    "Invalid value for timezone API parameter: \"%.64s\" was found but a "
-                   "time zone name such as Europe/Paris or UTC is expected.", v);
+                   "time zone name such as Europe/Paris or UTC is expected.",
+                   v);
       out->timezone = v;
     } else if (strcmp(k, "delimiter") == 0) {
       if (strlen(v) != 1 || !strchr(";,\t|", v[0]))
-        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
-                   "Invalid value for delimiter API parameter: \"%.16s\" was found but one "
-                   "of ';', ',', '\\t', '|' is expected.", v);
+        return bad(
+            out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+            "Invalid value for delimiter API parameter: \"%.16s\" was found but one "
+            "of ';', ',', '\\t', '|' is expected.",
+            v);
       out->delimiter = v[0];
     } else if (strcmp(k, "with_bom") == 0) {
       if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
-                   "Invalid value for with_bom API parameter: \"%.16s\" was found but true "
-                   "or false is expected.", v);
+        return bad(
+            out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+            "Invalid value for with_bom API parameter: \"%.16s\" was found but true "
+            "or false is expected.",
+            v);
       out->with_bom = v[0] == 't';
     } else if (strcmp(k, "since") == 0) {
       if (parse_int(v, &x) || x < 0)
         return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                    "Invalid value for since API parameter: \"%.64s\" was found but a "
-                   "cursor (an integer >= 0 from next_cursor) is expected.", v);
+                   "cursor (an integer >= 0 from next_cursor) is expected.",
+                   v);
       out->since = (uint64_t)x;
     } else if (strcmp(k, "group_by") == 0 || strcmp(k, "refine") == 0 ||
                strcmp(k, "exclude") == 0) {
@@ -193,13 +205,14 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
     if (out->limit < 0 || out->limit > VG_API_MAX_LIMIT)
       return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                  "Invalid value for limit API parameter: %" PRId64
-                 " was found but -1 <= limit <= %d is expected.", out->limit,
-                 VG_API_MAX_LIMIT);
+                 " was found but -1 <= limit <= %d is expected.",
+                 out->limit, VG_API_MAX_LIMIT);
     if (out->offset > VG_API_MAX_WINDOW - out->limit) /* no overflow: both are checked */
       return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                  "Invalid value for sum of offset + limit API parameter: %" PRIu64
                  " was found but <= %d is expected.",
-                 (uint64_t)out->offset + (uint64_t)out->limit, /* both >= 0: no overflow */
+                 (uint64_t)out->offset +
+                     (uint64_t)out->limit, /* both >= 0: no overflow */
                  VG_API_MAX_WINDOW);
   } else if (out->route == VG_API_CHANGES) {
     if (out->limit == -2 || out->limit == -1)
@@ -207,15 +220,16 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
     if (out->limit < 1 || out->limit > VG_API_MAX_WINDOW)
       return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                  "Invalid value for limit API parameter: %" PRId64
-                 " was found but 1 <= limit <= %d is expected.", out->limit,
-                 VG_API_MAX_WINDOW);
+                 " was found but 1 <= limit <= %d is expected.",
+                 out->limit, VG_API_MAX_WINDOW);
   } else {
     if (out->limit == -2)
       out->limit = -1;
     if (out->limit < -1)
       return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                  "Invalid value for limit API parameter: %" PRId64
-                 " was found but limit >= -1 is expected.", out->limit);
+                 " was found but limit >= -1 is expected.",
+                 out->limit);
   }
   if (out->order_by && out->route == VG_API_EXPORT)
     return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
@@ -267,8 +281,8 @@ static uint64_t def_hash(const struct vg_dataset_def *c) {
           c->title ? c->title : "", c->description ? c->description : "",
           c->publisher ? c->publisher : "", c->license ? c->license : "",
           c->resolution == VG_RES_DAY, /* 0: 1h, 1: 1d, as hashed before enum vg_res */
-          c->suppress_below, c->status, c->timezone ? c->timezone : "", c->sensor_period_ns,
-          c->entity_tag ? c->entity_tag : "");
+          c->suppress_below, c->status, c->timezone ? c->timezone : "",
+          c->sensor_period_ns, c->entity_tag ? c->entity_tag : "");
   const struct vg_strlist *lists[] = {&c->keywords, &c->metrics, &c->columns,
                                       &c->tag_columns, &c->coordinates};
   for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
@@ -451,8 +465,8 @@ static uint64_t ds_tag(const struct dsinfo *d, const struct vg_store_state *m) {
 /* The state a dataset's rows depend on, and when this process first saw
  * it. Returns 1 when the request's validators match (answer 304). */
 static int conditional(struct vg_api *a, struct gen *g, struct dsinfo *d,
-                       const struct vg_store_state *m,
-                       const struct vg_http_request *req, struct vg_http_response *resp) {
+                       const struct vg_store_state *m, const struct vg_http_request *req,
+                       struct vg_http_response *resp) {
   uint64_t tag, hash;
   time_t *modified;
   time_t now = time(NULL);
@@ -508,22 +522,29 @@ static const char *field_type(const struct vg_odsql_field *f) {
   if (f->type == VG_ODSQL_TEXT)
     return "text";
   return strcmp(f->name, "count") == 0 || strcmp(f->name, "revision") == 0 ? "int"
-                                                                             : "double";
+                                                                           : "double";
 }
 
 static const char *field_label(const char *name) {
   static const struct {
     const char *name, *label;
-  } labels[] = {{"start_datetime", "Start (inclusive)"}, {"end_datetime", "End (exclusive)"},
-                {"metric", "Metric"},   {"count", "Readings"},
-                {"sum", "Sum"},         {"min", "Minimum"},
-                {"max", "Maximum"},     {"mean", "Mean"},
+  } labels[] = {{"start_datetime", "Start (inclusive)"},
+                {"end_datetime", "End (exclusive)"},
+                {"metric", "Metric"},
+                {"count", "Readings"},
+                {"sum", "Sum"},
+                {"min", "Minimum"},
+                {"max", "Maximum"},
+                {"mean", "Mean"},
                 {"stddev", "Standard deviation (sample)"},
-                {"p50", "Median (p50)"}, {"p95", "95th percentile"},
-                {"first", "First value"}, {"last", "Last value"},
+                {"p50", "Median (p50)"},
+                {"p95", "95th percentile"},
+                {"first", "First value"},
+                {"last", "Last value"},
                 {"distinct", "Distinct count (estimate)"},
                 {"coverage", "Coverage (readings received / expected)"},
-                {"status", "Status (provisional or final)"}, {"revision", "Revision"},
+                {"status", "Status (provisional or final)"},
+                {"revision", "Revision"},
                 {"suppressed", "Cells suppressed for privacy"}};
   for (size_t i = 0; i < sizeof labels / sizeof *labels; i++)
     if (strcmp(labels[i].name, name) == 0)
@@ -588,7 +609,8 @@ static int dataset_stats(struct vg_api *a, struct dsinfo *d, struct vg_store_rea
   int rc = vg_dataset_series(d->ds, r, &l);
   if (rc)
     return rc;
-  struct vg_dataset_scan sc = {.from_s = INT64_MIN, .to_s = INT64_MAX, .next_s = INT64_MIN};
+  struct vg_dataset_scan sc = {
+      .from_s = INT64_MIN, .to_s = INT64_MAX, .next_s = INT64_MIN};
   rc = vg_dataset_scan(d->ds, r, &l, &sc, on_count, &tmp, err, sizeof err);
   vg_dataset_series_release(&l);
   if (rc)
@@ -684,7 +706,8 @@ static struct dsinfo *find_ds(struct gen *g, const char *id) {
   return NULL;
 }
 
-/* ---- records ------------------------------------------------------------------------ */
+/* ---- records ------------------------------------------------------------------------
+ */
 
 struct query {
   struct dsinfo *d;
@@ -716,8 +739,10 @@ static int query_init(struct query *q, struct dsinfo *d, const struct vg_api_req
   if (rq->timezone) {
     if (vg_tz_load(rq->timezone, &q->tz, err, sizeof err) != 0) {
       char msg[256];
-      snprintf(msg, sizeof msg, "Invalid value for timezone API parameter: \"%s\" is not a "
-               "known time zone.", rq->timezone);
+      snprintf(msg, sizeof msg,
+               "Invalid value for timezone API parameter: \"%s\" is not a "
+               "known time zone.",
+               rq->timezone);
       json_error(resp, 400, "InvalidRESTParameterError", msg);
       return -1;
     }
@@ -725,16 +750,17 @@ static int query_init(struct query *q, struct dsinfo *d, const struct vg_api_req
   }
   for (size_t i = 0; i < q->nfields && i < 64; i++)
     q->sel[q->nsel++] = i;
-  if (rq->select && vg_odsql_select_parse(rq->select, strlen(rq->select), q->fields,
-                                          q->nfields, q->sel, 64, &q->nsel, err,
-                                          sizeof err) != 0)
+  if (rq->select &&
+      vg_odsql_select_parse(rq->select, strlen(rq->select), q->fields, q->nfields, q->sel,
+                            64, &q->nsel, err, sizeof err) != 0)
     goto odsql;
-  if (rq->where && vg_odsql_where_parse(rq->where, strlen(rq->where), q->fields, q->nfields,
-                                        q->zone, &q->where, err, sizeof err) != 0)
+  if (rq->where &&
+      vg_odsql_where_parse(rq->where, strlen(rq->where), q->fields, q->nfields, q->zone,
+                           &q->where, err, sizeof err) != 0)
     goto odsql;
-  if (rq->order_by && vg_odsql_order_parse(rq->order_by, strlen(rq->order_by), q->fields,
-                                           q->nfields, q->order, 16, &q->norder, err,
-                                           sizeof err) != 0)
+  if (rq->order_by &&
+      vg_odsql_order_parse(rq->order_by, strlen(rq->order_by), q->fields, q->nfields,
+                           q->order, 16, &q->norder, err, sizeof err) != 0)
     goto odsql;
   return 0;
 odsql:
@@ -766,7 +792,7 @@ struct records {
   int64_t offset, limit;
   uint64_t total;
   struct vg_jsonw *page; /* an array of the page's rows */
-  struct kept *k; /* ordered: the best rows so far */
+  struct kept *k;        /* ordered: the best rows so far */
   size_t nk, capk;
   int oom;
 };
@@ -927,7 +953,8 @@ static int export_chunk(struct export *x) {
       rc = -1;
     } else {
       x->sc.max_rows = 2000;
-      int s = vg_dataset_scan(x->q.d->ds, r, &x->l, &x->sc, on_export, x, err, sizeof err);
+      int s =
+          vg_dataset_scan(x->q.d->ds, r, &x->l, &x->sc, on_export, x, err, sizeof err);
       x->a->st.close(x->a->st.ctx, r);
       if (s < 0)
         rc = -1;
@@ -998,7 +1025,8 @@ static struct export *export_new(struct vg_api *a, struct gen *g, struct dsinfo 
   return x;
 }
 
-/* ---- changes ------------------------------------------------------------------------- */
+/* ---- changes -------------------------------------------------------------------------
+ */
 
 struct byid {
   uint64_t id;
@@ -1072,8 +1100,8 @@ static int on_change(const struct vg_store_emit *e, void *arg) {
   c->seen[c->nseen++].group = group;
   int cbrc;
   char err[256];
-  int rc = vg_dataset_window(c->q->d->ds, c->r, &c->l->v[hit->idx], e->start, on_change_row, c,
-                             &cbrc, err, sizeof err);
+  int rc = vg_dataset_window(c->q->d->ds, c->r, &c->l->v[hit->idx], e->start,
+                             on_change_row, c, &cbrc, err, sizeof err);
   if (rc < 0) {
     c->err = rc;
     return rc;
@@ -1081,7 +1109,8 @@ static int on_change(const struct vg_store_emit *e, void *arg) {
   return 0;
 }
 
-/* ---- dispatch ------------------------------------------------------------------------ */
+/* ---- dispatch ------------------------------------------------------------------------
+ */
 
 struct argv {
   struct vg_api_arg v[64];
@@ -1254,7 +1283,8 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   }
   struct vg_store_reader *r = NULL;
   if (a->st.open(a->st.ctx, &r) != 0) {
-    json_error(resp, 503, "ServiceUnavailable", "The store is not open yet; retry shortly.");
+    json_error(resp, 503, "ServiceUnavailable",
+               "The store is not open yet; retry shortly.");
     gen_put(a, g);
     return;
   }
@@ -1270,7 +1300,8 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     resp->status = 304;
     goto done;
   }
-  if (rq.route == VG_API_RECORDS || rq.route == VG_API_EXPORT || rq.route == VG_API_CHANGES) {
+  if (rq.route == VG_API_RECORDS || rq.route == VG_API_EXPORT ||
+      rq.route == VG_API_CHANGES) {
     if (query_init(&q, d, &rq, resp) != 0)
       goto done;
     have_q = 1;
@@ -1282,16 +1313,16 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
       json_error(resp, 500, "InternalError", "cannot list the dataset's series");
       goto done;
     }
-    static const char *const ctype[] = {"text/csv; charset=utf-8",
-                                        "application/json; charset=utf-8",
-                                        "application/jsonl; charset=utf-8",
-                                        "application/geo+json; charset=utf-8"};
+    static const char *const ctype[] = {
+        "text/csv; charset=utf-8", "application/json; charset=utf-8",
+        "application/jsonl; charset=utf-8", "application/geo+json; charset=utf-8"};
     resp->status = 200;
     resp->content_type = ctype[rq.format];
     resp->stream = (struct vg_http_stream){export_read, export_free, x};
     resp->compress = 1;
     char disp[sizeof resp->headers[0].value]; /* ids are short enough (config.c) */
-    snprintf(disp, sizeof disp, "attachment; filename=\"%s.%s\"", rq.id, fmt_names[rq.format]);
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s.%s\"", rq.id,
+             fmt_names[rq.format]);
     vg_http_add_header(resp, "Content-Disposition", disp);
     goto done;
   }
@@ -1362,7 +1393,8 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
       json_error(resp, 400, "InvalidRESTParameterError", err);
       goto done;
     }
-    if ((c.have_first && rq.since < c.first_seq) || (!c.have_first && rq.since < m.emit_seq)) {
+    if ((c.have_first && rq.since < c.first_seq) ||
+        (!c.have_first && rq.since < m.emit_seq)) {
       snprintf(err, sizeof err,
                "Cursor %" PRIu64 " is older than the change log kept "
                "(it starts at %" PRIu64 "): changes in between were trimmed. Take a full "
@@ -1473,7 +1505,8 @@ int vg_api_export_open(struct vg_api *a, const char *id, int format, char *etag,
     goto done;
   if ((rc = vg_store_reader_meta(r, &m)))
     goto done;
-  snprintf(etag, etag_size, "W/\"%016" PRIx64 "-%" PRIu64 "\"", d->def_hash, ds_tag(d, &m));
+  snprintf(etag, etag_size, "W/\"%016" PRIx64 "-%" PRIu64 "\"", d->def_hash,
+           ds_tag(d, &m));
   if (query_init(&q, d, &rq, &scratch) != 0) {
     rc = -EINVAL;
     goto done;

@@ -25,16 +25,37 @@
 #include "vigie/wstats.h"
 
 /* Statistics a dataset may publish (config.c stat_columns). */
-enum stat { S_COUNT, S_SUM, S_MIN, S_MAX, S_MEAN, S_STDDEV, S_P50, S_P95, S_FIRST, S_LAST,
-            S_DISTINCT, S_N };
+enum stat {
+  S_COUNT,
+  S_SUM,
+  S_MIN,
+  S_MAX,
+  S_MEAN,
+  S_STDDEV,
+  S_P50,
+  S_P95,
+  S_FIRST,
+  S_LAST,
+  S_DISTINCT,
+  S_N
+};
 _Static_assert((int)S_N == (int)VG_STAT_N && (int)S_DISTINCT == (int)VG_STAT_DISTINCT,
                "dataset.h order");
-static const char *const stat_names[S_N] = {"count", "sum",  "min",   "max",  "mean",
-                                            "stddev", "p50", "p95", "first", "last",
-                                            "distinct"};
+static const char *const stat_names[S_N] = {"count", "sum",    "min",     "max",
+                                            "mean",  "stddev", "p50",     "p95",
+                                            "first", "last",   "distinct"};
 
-enum kind { K_START, K_END, K_METRIC, K_TAG, K_STAT, K_COVERAGE, K_STATUS, K_REVISION,
-            K_SUPPRESSED };
+enum kind {
+  K_START,
+  K_END,
+  K_METRIC,
+  K_TAG,
+  K_STAT,
+  K_COVERAGE,
+  K_STATUS,
+  K_REVISION,
+  K_SUPPRESSED
+};
 
 struct col {
   int kind;
@@ -86,7 +107,8 @@ static int list_has(const struct vg_strlist *l, const char *s) {
   return 0;
 }
 
-static int add_field(struct vg_dataset *ds, const char *name, int type, int kind, int arg) {
+static int add_field(struct vg_dataset *ds, const char *name, int type, int kind,
+                     int arg) {
   ds->fields[ds->nfields] = (struct vg_odsql_field){name, type};
   ds->cols[ds->nfields] = (struct col){kind, arg};
   ds->nfields++;
@@ -101,9 +123,10 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
     return -ENOMEM;
   ds->c = *dc;
   if (sdup(&ds->c.id, dc->id) || sdup(&ds->c.title, dc->title) ||
-      sdup(&ds->c.description, dc->description) || sdup(&ds->c.publisher, dc->publisher) ||
-      sdup(&ds->c.license, dc->license) || sdup(&ds->c.timezone, dc->timezone) ||
-      sdup(&ds->c.entity_tag, dc->entity_tag) || list_dup(&ds->c.keywords, &dc->keywords) ||
+      sdup(&ds->c.description, dc->description) ||
+      sdup(&ds->c.publisher, dc->publisher) || sdup(&ds->c.license, dc->license) ||
+      sdup(&ds->c.timezone, dc->timezone) || sdup(&ds->c.entity_tag, dc->entity_tag) ||
+      list_dup(&ds->c.keywords, &dc->keywords) ||
       list_dup(&ds->c.metrics, &dc->metrics) || list_dup(&ds->c.columns, &dc->columns) ||
       list_dup(&ds->c.tag_columns, &dc->tag_columns) ||
       list_dup(&ds->c.coordinates, &dc->coordinates) ||
@@ -153,8 +176,8 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
   for (size_t i = 0; i < ds->nfields; i++) /* a tag named like a column */
     for (size_t j = 0; j < i; j++)
       if (strcmp(ds->fields[i].name, ds->fields[j].name) == 0) {
-        vg_errstr(errstr, errstr_size, "dataset %s: column \"%s\" appears twice", ds->c.id,
-                  ds->fields[i].name);
+        vg_errstr(errstr, errstr_size, "dataset %s: column \"%s\" appears twice",
+                  ds->c.id, ds->fields[i].name);
         rc = VG_ECONFIG;
         goto fail;
       }
@@ -164,7 +187,8 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
         !(ds->lon = calloc(npairs, sizeof *ds->lon)))
       goto fail;
     for (size_t i = 0; i < npairs; i++)
-      if (sscanf(ds->c.coordinates.v[2 * i + 1], "%lf ,%lf", &ds->lat[i], &ds->lon[i]) != 2) {
+      if (sscanf(ds->c.coordinates.v[2 * i + 1], "%lf ,%lf", &ds->lat[i], &ds->lon[i]) !=
+          2) {
         vg_errstr(errstr, errstr_size, "dataset %s: coordinates of %s: expected lat,lon",
                   ds->c.id, ds->c.coordinates.v[2 * i]);
         rc = VG_ECONFIG;
@@ -346,7 +370,7 @@ struct win {
 };
 
 #define SUPP_COVERAGE (1u << S_N)
-#define SUPP_PRIMARY ((1u << S_COUNT) | (1u << S_SUM) | SUPP_COVERAGE)
+#define SUPP_PRIMARY  ((1u << S_COUNT) | (1u << S_SUM) | SUPP_COVERAGE)
 
 const char *vg_stat_name(int stat) {
   return stat >= 0 && stat < S_N ? stat_names[stat] : NULL;
@@ -384,7 +408,8 @@ static void suppress_group(struct win *w, size_t n, uint64_t k) {
   while (nsupp > 0 && nsupp < n && (nsupp < 2 || sum < k)) {
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < n; i++) /* smallest published count; earliest on ties */
-      if (!(w[i].supp & (1u << S_COUNT)) && (best == SIZE_MAX || w[i].count < w[best].count))
+      if (!(w[i].supp & (1u << S_COUNT)) &&
+          (best == SIZE_MAX || w[i].count < w[best].count))
         best = i;
     w[best].supp |= SUPP_PRIMARY;
     nsupp++;
@@ -403,7 +428,7 @@ struct scanner {
   void *ctx;
   struct win *buf;
   size_t n, cap;
-  int64_t group_end; /* end of the store day the buffered windows belong to */
+  int64_t group_end;  /* end of the store day the buffered windows belong to */
   int64_t only_start; /* vg_dataset_window: the one start wanted, else INT64_MIN */
   int cbrc;
   int stopped; /* max_rows reached: next_s set */
@@ -456,7 +481,8 @@ static void fill_row(struct scanner *x, const struct win *w, struct vg_dataset_r
         if (o >= sizeof x->supp_text) /* truncated: never past the end */
           o = sizeof x->supp_text - 1;
       } else {
-        double expected = (double)(w->end - w->start) * 1e9 / (double)ds->c.sensor_period_ns;
+        double expected =
+            (double)(w->end - w->start) * 1e9 / (double)ds->c.sensor_period_ns;
         d->num = expected > 0 ? (double)w->count / expected : NAN;
         d->null = !isfinite(d->num);
       }
@@ -507,7 +533,8 @@ static int flush_group(struct scanner *x) {
 
 static int on_window(const struct vg_wentry *w, void *arg) {
   struct scanner *x = arg;
-  int64_t gend = x->ds->res == VG_RES_HOUR ? vg_calendar_day(&x->cal, w->start).end : w->end;
+  int64_t gend =
+      x->ds->res == VG_RES_HOUR ? vg_calendar_day(&x->cal, w->start).end : w->end;
   if (x->n && gend != x->group_end) {
     int rc = flush_group(x);
     if (rc)
@@ -515,8 +542,8 @@ static int on_window(const struct vg_wentry *w, void *arg) {
     if (x->sc->max_rows && x->sc->rows >= (uint64_t)x->sc->max_rows) {
       /* stop at this day boundary: the window at hand starts the next one */
       x->stopped = 1;
-      x->sc->next_s = x->ds->res == VG_RES_HOUR ? vg_calendar_day(&x->cal, w->start).start
-                                                 : w->start;
+      x->sc->next_s =
+          x->ds->res == VG_RES_HOUR ? vg_calendar_day(&x->cal, w->start).start : w->start;
       return 1;
     }
   }
@@ -576,7 +603,8 @@ int vg_dataset_scan(const struct vg_dataset *ds, struct vg_store_reader *r,
     widen(&x, from, sc->to_s, &lo, &hi);
     if (sc->next_s > lo) /* resuming: the cursor is a group start */
       lo = sc->next_s;
-    rc = vg_store_read_range(r, x.s->id, ds->res, lo, hi, on_window, &x, errstr, errstr_size);
+    rc = vg_store_read_range(r, x.s->id, ds->res, lo, hi, on_window, &x, errstr,
+                             errstr_size);
     if (rc == 1 && x.stopped) {
       rc = 0;
       break; /* resumable at (series_idx, next_s) */
@@ -661,8 +689,9 @@ static size_t cell_text(const struct vg_odsql_field *f, const struct vg_odsql_va
   return v->len;
 }
 
-int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds, const struct vg_dataset_row *row,
-                       const size_t *sel, size_t nsel, const struct vg_tz *tz, char delim) {
+int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds,
+                       const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
+                       const struct vg_tz *tz, char delim) {
   char buf[VG_FMT_ISO_MAX > VG_FMT_DOUBLE_MAX ? VG_FMT_ISO_MAX : VG_FMT_DOUBLE_MAX];
   for (size_t j = 0; j < nsel; j++) {
     const struct vg_odsql_value *v = &row->v[sel[j]];

@@ -48,7 +48,8 @@ struct vg_exportdir {
   char buf[64 * 1024];
 };
 
-static struct filestate *state_of(struct vg_exportdir *x, const char *id, const char *name) {
+static struct filestate *state_of(struct vg_exportdir *x, const char *id,
+                                  const char *name) {
   for (size_t i = 0; i < x->nfiles; i++)
     if (strcmp(x->files[i].name, name) == 0)
       return &x->files[i];
@@ -146,7 +147,8 @@ static int prune(struct vg_exportdir *x) {
       removed++;
       if (x->removed)
         vg_counter_add(x->removed, 1);
-      VG_LOG_INFO("export file removed: its dataset is no longer defined", "file=%s", path);
+      VG_LOG_INFO("export file removed: its dataset is no longer defined", "file=%s",
+                  path);
     }
     x->files[i] = x->files[--x->nfiles]; /* order does not matter */
   }
@@ -266,11 +268,13 @@ int vg_exportdir_new(const struct vg_exportdir_opts *o, struct vg_exportdir **ou
   if (o->metrics) {
     x->written = vg_metrics_counter(o->metrics, "vigie_export_files_written_total",
                                     "Export-folder files replaced.", NULL);
-    x->removed = vg_metrics_counter(o->metrics, "vigie_export_files_removed_total",
-                                    "Export-folder files removed with their dataset.", NULL);
+    x->removed =
+        vg_metrics_counter(o->metrics, "vigie_export_files_removed_total",
+                           "Export-folder files removed with their dataset.", NULL);
     x->errors = vg_metrics_counter(o->metrics, "vigie_export_errors_total",
                                    "Export-folder files that could not be written "
-                                   "or removed.", NULL);
+                                   "or removed.",
+                                   NULL);
   }
   if (!o->no_thread) {
     if (pthread_create(&x->th, NULL, exportdir_main, x) != 0) {

@@ -37,7 +37,8 @@ static void refused(struct vg_filew *w, const char *what, int err) {
   w->uring = 0;
 }
 
-int vg_filew_new(unsigned flags, struct vg_filew **out, char *errstr, size_t errstr_size) {
+int vg_filew_new(unsigned flags, struct vg_filew **out, char *errstr,
+                 size_t errstr_size) {
   struct vg_filew *w = calloc(1, sizeof *w);
   if (!w || !(w->stage = malloc(STAGE))) {
     free(w);

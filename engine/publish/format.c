@@ -293,13 +293,14 @@ static int digits(const char **p, int n, int *out) {
   return 0;
 }
 
-static int relative(const char *s, int64_t now_s, int64_t *out, char *errstr, size_t size) {
+static int relative(const char *s, int64_t now_s, int64_t *out, char *errstr,
+                    size_t size) {
   char *end;
   errno = 0;
   long long n = strtoll(s + 1, &end, 10);
   if (end == s + 1 || errno || n < 0 || n > 1000000000LL)
-    return vg_errstr_rc(-EINVAL, errstr, size,
-                        "expected a number after '%c' (like -7d)", s[0]);
+    return vg_errstr_rc(-EINVAL, errstr, size, "expected a number after '%c' (like -7d)",
+                        s[0]);
   int64_t unit;
   switch (*end) {
   case 's': unit = 1; break;
@@ -332,16 +333,17 @@ int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t 
   int y, mo, d, h = 0, mi = 0, se = 0;
   if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
       digits(&p, 2, &d))
-    return vg_errstr_rc(-EINVAL, errstr, size,
-               "expected YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or a relative "
-               "time like -7d");
+    return vg_errstr_rc(
+        -EINVAL, errstr, size,
+        "expected YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] or a relative "
+        "time like -7d");
   if (mo < 1 || mo > 12)
     return vg_errstr_rc(-EINVAL, errstr, size, "month %d is out of range", mo);
   static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
-    return vg_errstr_rc(-EINVAL, errstr, size,
-                        "day %d does not exist in %04d-%02d", d, y, mo);
+    return vg_errstr_rc(-EINVAL, errstr, size, "day %d does not exist in %04d-%02d", d, y,
+                        mo);
   if (*p == 'T' || *p == 't' || *p == ' ') {
     p++;
     if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
@@ -355,11 +357,11 @@ int vg_parse_time(const char *s, const struct vg_tz *tz, int64_t now_s, int64_t 
           ;
     }
     if (h > 23 || mi > 59 || se > 59)
-      return vg_errstr_rc(-EINVAL, errstr, size,
-                          "time %02d:%02d:%02d is out of range", h, mi, se);
+      return vg_errstr_rc(-EINVAL, errstr, size, "time %02d:%02d:%02d is out of range", h,
+                          mi, se);
   }
-  int64_t local = vg_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
-                  mi * 60 + se;
+  int64_t local =
+      vg_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
   if (!*p) {
     *out = vg_tz_local_to_utc(tz, local, 0, NULL);
     return 0;

@@ -78,9 +78,9 @@ struct vg_rollup {
   /* the batch: records read from the log */
   struct vg_store_emit *recs;
   size_t nrecs;
-  char *key;     /* series key of the window being read */
+  char *key; /* series key of the window being read */
   size_t key_cap;
-  char *msg;     /* its message */
+  char *msg; /* its message */
   size_t msg_len;
   uint32_t found_rev;
   int found;
@@ -114,7 +114,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 /* ---- the skip set ------------------------------------------------------------ */
 
 static uint64_t skip_hash(const char *key, size_t len, uint32_t revision) {
-  return vg_fnv1a64(VG_FNV64_OFFSET, key, len) ^ ((uint64_t)revision * 0x9e3779b97f4a7c15ULL);
+  return vg_fnv1a64(VG_FNV64_OFFSET, key, len) ^
+         ((uint64_t)revision * 0x9e3779b97f4a7c15ULL);
 }
 
 static struct skip *skip_slot(const struct vg_rollup *p, uint64_t h, const char *key,
@@ -213,8 +214,8 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
   if (rc)
     return rc;
   p->found = 0;
-  rc = vg_store_read_range(r, e->series, e->res, e->start, e->start + 1, take_window, p, err,
-                           sizeof err);
+  rc = vg_store_read_range(r, e->series, e->res, e->start, e->start + 1, take_window, p,
+                           err, sizeof err);
   if (rc) {
     free(p->msg);
     p->msg = NULL;
@@ -339,10 +340,10 @@ static int round_once(struct vg_rollup *p) {
   if (!ok) {
     if (p->failures)
       vg_counter_add(p->failures, 1);
-    VG_LOG_RATELIMITED(VG_LOG_WARN, 30000,
-                       "rollups not acknowledged, the batch will be produced again",
-                       "topic=%s from_seq=%" PRIu64 " error=\"%s\"", p->topic, from,
-                       p->failed ? rd_kafka_err2str(p->last_err) : "timeout or read error");
+    VG_LOG_RATELIMITED(
+        VG_LOG_WARN, 30000, "rollups not acknowledged, the batch will be produced again",
+        "topic=%s from_seq=%" PRIu64 " error=\"%s\"", p->topic, from,
+        p->failed ? rd_kafka_err2str(p->last_err) : "timeout or read error");
     return -1;
   }
   uint64_t next = p->recs[p->nrecs - 1].seq + 1;
@@ -403,12 +404,14 @@ static int topic_ready(struct vg_rollup *p) {
   }
   rd_kafka_topic_destroy(rkt);
   if (e)
-    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "the rollup topic cannot be written; rollups wait",
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000,
+                       "the rollup topic cannot be written; rollups wait",
                        "topic=%s error=\"%s\"", p->topic, rd_kafka_err2str(e));
   return e == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-static int on_tail(const void *key, size_t key_len, const void *rev, size_t n, void *ctx) {
+static int on_tail(const void *key, size_t key_len, const void *rev, size_t n,
+                   void *ctx) {
   struct vg_rollup *p = ctx;
   char buf[16];
   if (!key || !rev || n == 0 || n >= sizeof buf)
@@ -455,8 +458,8 @@ static int read_back(struct vg_rollup *p, int first) {
   if (rc)
     return -1;
   skip_clear(p);
-  rc = p->client.read_tail(p->client.ctx, p->topic, VG_ROLLUP_REVISION_HEADER, &from, 30000,
-                           on_tail, p, &end, err, sizeof err);
+  rc = p->client.read_tail(p->client.ctx, p->topic, VG_ROLLUP_REVISION_HEADER, &from,
+                           30000, on_tail, p, &end, err, sizeof err);
   if (rc) {
     vg_kafka_positions_release(&from);
     skip_clear(p);
@@ -486,8 +489,8 @@ static int read_back(struct vg_rollup *p, int first) {
   pthread_mutex_unlock(&p->mu);
   p->scanned = 1;
   if (p->nskip || !first)
-    VG_LOG_INFO("rollup topic read back", "topic=%s found=%zu until_seq=%" PRIu64, p->topic,
-                p->nskip, p->nskip ? p->skip_until : 0);
+    VG_LOG_INFO("rollup topic read back", "topic=%s found=%zu until_seq=%" PRIu64,
+                p->topic, p->nskip, p->nskip ? p->skip_until : 0);
   return 0;
 }
 
@@ -504,7 +507,8 @@ static void replace_client(struct vg_rollup *p) {
   rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   rd_kafka_destroy(p->rk);
   p->rk = NULL;
-  if (p->client.producer_new(p->client.ctx, on_delivery, p, &p->rk, err, sizeof err) != 0) {
+  if (p->client.producer_new(p->client.ctx, on_delivery, p, &p->rk, err, sizeof err) !=
+      0) {
     VG_LOG_ERROR("rollup producer: cannot create a new producer", "error=\"%s\"", err);
     return; /* retried at the next attempt */
   }
@@ -536,8 +540,7 @@ static void *publisher_main(void *arg) {
     if (!p->rk || p->fatal || rd_kafka_fatal_error(p->rk, NULL, 0))
       replace_client(p);
     if (p->rk && (ready || (ready = topic_ready(p))) &&
-        (p->scanned ||
-         read_back(p, vg_atomic_load_relaxed_u64(&p->recovered) == 0) == 0))
+        (p->scanned || read_back(p, vg_atomic_load_relaxed_u64(&p->recovered) == 0) == 0))
       while ((r = round_once(p)) == 1) {
         pthread_mutex_lock(&p->mu);
         stop = p->stop;
@@ -582,7 +585,8 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   if (!(p->topic = strdup(o->topic)) || !(p->recs = calloc(p->batch, sizeof *p->recs)) ||
       !(p->key = malloc(p->key_cap)))
     goto oom;
-  int rc = p->client.producer_new(p->client.ctx, on_delivery, p, &p->rk, errstr, errstr_size);
+  int rc =
+      p->client.producer_new(p->client.ctx, on_delivery, p, &p->rk, errstr, errstr_size);
   if (rc) {
     vg_rollup_free(p);
     return rc;
@@ -590,12 +594,12 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   if (o->metrics) {
     p->published = vg_metrics_counter(o->metrics, "vigie_rollups_published_total",
                                       "Rollups acknowledged by the rollup topic.", NULL);
-    p->failures = vg_metrics_counter(o->metrics, "vigie_rollup_delivery_failures_total",
-                                     "Rollup batches not acknowledged (produced again).",
-                                     NULL);
-    p->backlog = vg_metrics_gauge(o->metrics, "vigie_rollup_backlog",
-                                  "Emit-log records not yet acknowledged by the rollup topic.",
-                                  NULL);
+    p->failures =
+        vg_metrics_counter(o->metrics, "vigie_rollup_delivery_failures_total",
+                           "Rollup batches not acknowledged (produced again).", NULL);
+    p->backlog = vg_metrics_gauge(
+        o->metrics, "vigie_rollup_backlog",
+        "Emit-log records not yet acknowledged by the rollup topic.", NULL);
     p->gcursor = vg_metrics_gauge(o->metrics, "vigie_rollup_cursor",
                                   "Emit-log sequence below which every rollup was "
                                   "acknowledged.",
@@ -670,8 +674,7 @@ int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms) {
   pthread_cond_broadcast(&p->cv);
   uint64_t b0 = p->begun;
   int rc = 0, stalled = 0;
-  while (vg_atomic_load_acquire_u64(&p->cursor) < seq && rc == 0 &&
-         !stalled) {
+  while (vg_atomic_load_acquire_u64(&p->cursor) < seq && rc == 0 && !stalled) {
     rc = pthread_cond_timedwait(&p->cv, &p->mu, &until);
     /* an attempt that began after this call failed: no use waiting */
     stalled = p->ended > b0 && p->stalled;

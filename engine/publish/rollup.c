@@ -17,8 +17,8 @@
 
 size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, uint8_t res,
                      int64_t start) {
-  int n = snprintf(buf, size, "%.*s|%s|%" PRId64, (int)key_len, key, vg_res_name(res),
-                   start);
+  int n =
+      snprintf(buf, size, "%.*s|%s|%" PRId64, (int)key_len, key, vg_res_name(res), start);
   return n < 0 ? 0 : (size_t)n;
 }
 

@@ -75,9 +75,10 @@ int vg_http_new(const char *listen, struct vg_http **out, char *errstr,
   if (!h)
     return -ENOMEM;
   if (parse_listen(listen, &h->addr) != 0) {
-    snprintf(errstr, errstr_size,
-             "http.listen \"%s\": expected host:port such as 127.0.0.1:8080 or [::1]:8080",
-             listen);
+    snprintf(
+        errstr, errstr_size,
+        "http.listen \"%s\": expected host:port such as 127.0.0.1:8080 or [::1]:8080",
+        listen);
     free(h);
     return -EINVAL;
   }
@@ -136,13 +137,17 @@ void vg_http_reply(struct vg_http_response *resp, int status, const char *conten
 }
 
 size_t vg_http_args(const struct vg_http_request *req,
-                    void (*cb)(const char *key, const char *value, void *ctx), void *ctx) {
+                    void (*cb)(const char *key, const char *value, void *ctx),
+                    void *ctx) {
   struct args_it it = {cb, ctx};
-  return (size_t)MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, args_each, &it);
+  return (size_t)MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, args_each,
+                                           &it);
 }
 
-void vg_http_add_header(struct vg_http_response *resp, const char *name, const char *value) {
-  if (resp->nheaders == VG_HTTP_MAX_HEADERS || strlen(name) >= sizeof resp->headers[0].name ||
+void vg_http_add_header(struct vg_http_response *resp, const char *name,
+                        const char *value) {
+  if (resp->nheaders == VG_HTTP_MAX_HEADERS ||
+      strlen(name) >= sizeof resp->headers[0].name ||
       strlen(value) >= sizeof resp->headers[0].value)
     return;
   strcpy(resp->headers[resp->nheaders].name, name);
@@ -173,8 +178,8 @@ int vg_http_accepts_gzip(const char *ae) {
         p++;
       }
     }
-    if (((nl == 4 && strncasecmp(name, "gzip", 4) == 0) ||
-         (nl == 1 && name[0] == '*')) && q > 0)
+    if (((nl == 4 && strncasecmp(name, "gzip", 4) == 0) || (nl == 1 && name[0] == '*')) &&
+        q > 0)
       return 1;
   }
   return 0;
@@ -218,8 +223,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
   (void)pos;
   if (!st->gzip) {
     long n = st->s.read(st->s.ctx, buf, max);
-    return n > 0 ? (ssize_t)n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
-                                       : MHD_CONTENT_READER_END_WITH_ERROR;
+    return n > 0    ? (ssize_t)n
+           : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                    : MHD_CONTENT_READER_END_WITH_ERROR;
   }
   if (st->finished)
     return MHD_CONTENT_READER_END_OF_STREAM;
@@ -270,8 +276,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct vg_http_respo
   struct MHD_Response *mr;
   int bodyless = r->status == 304 || r->status == 204;
   int gzip = r->compress && !bodyless &&
-             vg_http_accepts_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                              "Accept-Encoding"));
+             vg_http_accepts_gzip(
+                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
   if (bodyless)
     release_body(r);
   if (r->stream.read) {
@@ -315,7 +321,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct vg_http_respo
   }
   if (!bodyless)
     MHD_add_response_header(mr, "Content-Type",
-                            r->content_type ? r->content_type : "text/plain; charset=utf-8");
+                            r->content_type ? r->content_type
+                                            : "text/plain; charset=utf-8");
   if (allow)
     MHD_add_response_header(mr, "Allow", allow);
   if (gzip)
@@ -343,8 +350,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-    vg_http_reply(&resp, 405, "application/json",
-                  "{\"error_code\":\"MethodNotAllowed\",\"message\":\"only GET and HEAD\"}");
+    vg_http_reply(
+        &resp, 405, "application/json",
+        "{\"error_code\":\"MethodNotAllowed\",\"message\":\"only GET and HEAD\"}");
     return respond(conn, &resp, "GET, HEAD");
   }
   for (size_t i = 0; i < h->nroutes; i++) {

@@ -30,7 +30,7 @@
 #include "common/bytes.h"
 
 #define ZSTD_LEVEL 3
-#define NS_PER_S 1000000000ULL
+#define NS_PER_S   1000000000ULL
 
 static const double p10[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 
@@ -74,14 +74,10 @@ static ZSTD_DCtx *thread_dctx(void) {
 
 int64_t vg_seg_span_len(uint8_t res) {
   switch (res) {
-  case VG_RES_BASE:
-    return 86400;
-  case VG_RES_HOUR:
-    return 30 * 86400;
-  case VG_RES_DAY:
-    return 360 * 86400;
-  default:
-    return 0;
+  case VG_RES_BASE: return 86400;
+  case VG_RES_HOUR: return 30 * 86400;
+  case VG_RES_DAY: return 360 * 86400;
+  default: return 0;
   }
 }
 
@@ -130,8 +126,8 @@ static void put_int(struct vg_sbuf *b, int delta, int64_t v, int64_t *prev) {
 }
 
 static int64_t get_int(struct vg_rbuf *r, int delta, int64_t *prev) {
-  int64_t v = delta ? (int64_t)((uint64_t)*prev + (uint64_t)rb_svarint(r))
-                    : (int64_t)rb_u64le(r);
+  int64_t v =
+      delta ? (int64_t)((uint64_t)*prev + (uint64_t)rb_svarint(r)) : (int64_t)rb_u64le(r);
   *prev = v;
   return v;
 }
@@ -251,8 +247,7 @@ static void put_sketches(struct vg_sbuf *b, const struct vg_acc *a) {
 
 /* The columns of n windows into b. */
 static void put_columns(struct vg_sbuf *b, const struct vg_seg_key *key,
-                        const struct vg_wentry *const *w, size_t n, int d,
-                        double *tmp) {
+                        const struct vg_wentry *const *w, size_t n, int d, double *tmp) {
   int64_t prev, pd = 0, ps = key->span_start;
   for (size_t i = 0; i < n; i++) {
     if (d) {
@@ -281,10 +276,15 @@ static void put_columns(struct vg_sbuf *b, const struct vg_seg_key *key,
   int64_t pf = 0, pl = 0;
   for (size_t i = 0; i < n; i++)
     if (w[i]->acc.st.count)
-      put_int(b, d, (int64_t)((uint64_t)w[i]->acc.fl.first_t - (uint64_t)w[i]->start * NS_PER_S), &pf);
+      put_int(
+          b, d,
+          (int64_t)((uint64_t)w[i]->acc.fl.first_t - (uint64_t)w[i]->start * NS_PER_S),
+          &pf);
   for (size_t i = 0; i < n; i++)
     if (w[i]->acc.st.count)
-      put_int(b, d, (int64_t)((uint64_t)w[i]->acc.fl.last_t - (uint64_t)w[i]->start * NS_PER_S), &pl);
+      put_int(b, d,
+              (int64_t)((uint64_t)w[i]->acc.fl.last_t - (uint64_t)w[i]->start * NS_PER_S),
+              &pl);
   for (int col = 0; col < 6; col++) {
     m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -355,7 +355,8 @@ int vg_seg_encode(const struct vg_seg_key *key, const struct vg_wentry *const *w
     ZSTD_CCtx *cctx = thread_cctx();
     if (!cctx)
       goto fail;
-    stored = ZSTD_compressCCtx(cctx, seg.p + seg.len, bound, cols.p, cols.len, ZSTD_LEVEL);
+    stored =
+        ZSTD_compressCCtx(cctx, seg.p + seg.len, bound, cols.p, cols.len, ZSTD_LEVEL);
     if (ZSTD_isError(stored))
       goto fail;
   } else {
@@ -381,7 +382,10 @@ fail:
 }
 
 static const char *res_name(uint8_t res) {
-  return res == VG_RES_BASE ? "base" : res == VG_RES_HOUR ? "1h" : res == VG_RES_DAY ? "1d" : "?";
+  return res == VG_RES_BASE   ? "base"
+         : res == VG_RES_HOUR ? "1h"
+         : res == VG_RES_DAY  ? "1d"
+                              : "?";
 }
 
 static void fmt_time(char *buf, size_t size, int64_t t) {
@@ -399,9 +403,10 @@ static int seg_error(int rc, const struct vg_seg_key *k, char *errstr, size_t si
     fmt_time(a, sizeof a, k->span_start);
     int sane = k->span_start <= VG_SEG_TIME_MAX && k->span_start >= -VG_SEG_TIME_MAX;
     fmt_time(b, sizeof b, sane ? k->span_start + len : k->span_start);
-    snprintf(errstr, size, "%s segment of series %" PRIu64 " at resolution %s, span [%s, %s): %s",
-             rc == VG_EVERSION ? "unsupported" : "corrupt", k->series, res_name(k->res), a,
-             b, what);
+    snprintf(errstr, size,
+             "%s segment of series %" PRIu64 " at resolution %s, span [%s, %s): %s",
+             rc == VG_EVERSION ? "unsupported" : "corrupt", k->series, res_name(k->res),
+             a, b, what);
   }
   return rc;
 }
@@ -460,8 +465,7 @@ bad:
 static int get_columns(struct vg_rbuf *r, struct vg_segment *s, int d, double *tmp,
                        const char **why) {
   size_t n = s->n;
-  int64_t span_len = vg_seg_span_len(s->key.res), prev, pd = 0,
-          ps = s->key.span_start;
+  int64_t span_len = vg_seg_span_len(s->key.res), prev, pd = 0, ps = s->key.span_start;
   *why = "truncated or malformed columns";
   for (size_t i = 0; i < n; i++) {
     struct vg_wentry *e = &s->w[i];
@@ -546,20 +550,11 @@ static int get_columns(struct vg_rbuf *r, struct vg_segment *s, int d, double *t
         a->st.sum = v;
         a->st.mean = v / (double)a->st.count;
         break;
-      case 1:
-        a->st.min = v;
-        break;
-      case 2:
-        a->st.max = v;
-        break;
-      case 3:
-        a->st.m2 = v;
-        break;
-      case 4:
-        a->fl.first_v = v;
-        break;
-      default:
-        a->fl.last_v = v;
+      case 1: a->st.min = v; break;
+      case 2: a->st.max = v; break;
+      case 3: a->st.m2 = v; break;
+      case 4: a->fl.first_v = v; break;
+      default: a->fl.last_v = v;
       }
     }
   }
@@ -631,7 +626,8 @@ int vg_seg_decode(const uint8_t *buf, size_t len, const struct vg_seg_key *expec
     goto fail;
   }
   if (vg_seg_span_len(hk.res) == 0 || hk.span_start > VG_SEG_TIME_MAX ||
-      hk.span_start < -VG_SEG_TIME_MAX || vg_seg_span(hk.res, hk.span_start) != hk.span_start) {
+      hk.span_start < -VG_SEG_TIME_MAX ||
+      vg_seg_span(hk.res, hk.span_start) != hk.span_start) {
     why = "bad resolution or span in the header";
     goto fail;
   }

@@ -34,8 +34,8 @@
 #include "vigie/http.h"
 #include "vigie/store.h"
 
-#define VG_API_PREFIX "/api/explore/v2.1/"
-#define VG_API_MAX_LIMIT 100
+#define VG_API_PREFIX     "/api/explore/v2.1/"
+#define VG_API_MAX_LIMIT  100
 #define VG_API_MAX_WINDOW 10000 /* offset + limit */
 
 enum vg_api_route {
@@ -50,15 +50,15 @@ enum vg_api_route {
 /* A decoded and validated request (vg_api_parse). Strings point into the
  * path and arguments given. */
 struct vg_api_req {
-  int route;       /* enum vg_api_route */
-  char id[128];    /* the dataset id (routes under datasets/{id}) */
-  int format;      /* exports: enum vg_dataset_fmt */
-  int64_t limit;   /* records: 1..100 (default 10); exports: -1 = all */
-  int64_t offset;  /* >= 0 */
+  int route;      /* enum vg_api_route */
+  char id[128];   /* the dataset id (routes under datasets/{id}) */
+  int format;     /* exports: enum vg_dataset_fmt */
+  int64_t limit;  /* records: 1..100 (default 10); exports: -1 = all */
+  int64_t offset; /* >= 0 */
   const char *select, *where, *order_by, *timezone; /* NULL when absent */
-  char delimiter;  /* CSV: ';' by default */
-  int with_bom;    /* CSV: 1 by default */
-  uint64_t since;  /* changes: the cursor (0 by default) */
+  char delimiter;                                   /* CSV: ';' by default */
+  int with_bom;                                     /* CSV: 1 by default */
+  uint64_t since;         /* changes: the cursor (0 by default) */
   const char *error_code; /* on error: Opendatasoft's error_code */
 };
 

@@ -129,9 +129,9 @@ enum vg_codec_format {
 
 /* How the JSON time_key is read. */
 enum vg_time_format {
-  VG_TIME_AUTO,    /* number or digit string: unit from its magnitude (below
-                      1e11 s, 1e14 ms, 1e17 us, else ns); other strings RFC 3339 */
-  VG_TIME_UNIX,    /* seconds, fractions allowed, number or digit string */
+  VG_TIME_AUTO, /* number or digit string: unit from its magnitude (below
+                   1e11 s, 1e14 ms, 1e17 us, else ns); other strings RFC 3339 */
+  VG_TIME_UNIX, /* seconds, fractions allowed, number or digit string */
   VG_TIME_UNIX_MS,
   VG_TIME_UNIX_US,
   VG_TIME_UNIX_NS,
@@ -139,8 +139,7 @@ enum vg_time_format {
 };
 
 /* Unit of line-protocol timestamps. */
-enum vg_precision { VG_PRECISION_NS, VG_PRECISION_US, VG_PRECISION_MS,
-                    VG_PRECISION_S };
+enum vg_precision { VG_PRECISION_NS, VG_PRECISION_US, VG_PRECISION_MS, VG_PRECISION_S };
 
 /* Per-source configuration. The codec copies what it needs: strings and arrays
  * may be freed after vg_codec_new(). NULL / 0 means the default. Paths are
@@ -151,11 +150,11 @@ struct vg_codec_config {
   enum vg_codec_format format;
 
   /* JSON */
-  const char *time_key;             /* default "time" */
-  enum vg_time_format time_format;  /* default auto */
-  const char *time_zone;            /* for times without an offset; default UTC */
-  const char *entity_key;           /* its value becomes a tag of that name */
-  const char *const *tag_keys;      /* values become tags; absent ones omitted */
+  const char *time_key;            /* default "time" */
+  enum vg_time_format time_format; /* default auto */
+  const char *time_zone;           /* for times without an offset; default UTC */
+  const char *entity_key;          /* its value becomes a tag of that name */
+  const char *const *tag_keys;     /* values become tags; absent ones omitted */
   size_t n_tag_keys;
   /* Fields that become metrics. A listed field must be present (else
    * missing_field) and be a number, a string holding a number ("12.5") or a
@@ -163,13 +162,13 @@ struct vg_codec_config {
    * becomes a metric (nested objects flattened, strings and booleans not). */
   const char *const *fields;
   size_t n_fields;
-  const char *count_as;             /* each object adds 1 to this metric */
-  const char *distinct_key;         /* its value is the events' distinct key */
+  const char *count_as;     /* each object adds 1 to this metric */
+  const char *distinct_key; /* its value is the events' distinct key */
 
   /* InfluxDB line protocol */
-  enum vg_precision precision;      /* default ns */
+  enum vg_precision precision; /* default ns */
 
-  size_t max_message_bytes;         /* larger messages: oversize; default 1 MiB */
+  size_t max_message_bytes; /* larger messages: oversize; default 1 MiB */
 };
 
 /* The fixed list of rejection reasons. Their names (vg_reject_name) are stable:
@@ -198,8 +197,8 @@ const char *vg_reject_name(enum vg_reject_reason reason);
 
 struct vg_reject {
   enum vg_reject_reason reason;
-  uint32_t offset; /* byte offset in the message where the problem is */
-  uint32_t item_off, item_len; /* the item it is about, in the message (above) */
+  uint32_t offset;               /* byte offset in the message where the problem is */
+  uint32_t item_off, item_len;   /* the item it is about, in the message (above) */
   uint32_t field_off, field_len; /* the reading it is about, or the item
                                     (above, "Fields") */
 };
@@ -212,7 +211,7 @@ struct vg_event {
   uint32_t key_off, key_len;
   uint32_t distinct_off, distinct_len; /* has_distinct says if present */
   int has_distinct;
-  uint32_t item_off, item_len; /* its item, a byte range of the message */
+  uint32_t item_off, item_len;   /* its item, a byte range of the message */
   uint32_t field_off, field_len; /* its reading inside the item ("Fields") */
 };
 
@@ -248,8 +247,8 @@ struct vg_codec;
 
 /* Builds a codec. Errors: VG_ECONFIG (message in errstr, e.g. an unknown time
  * zone or a count_as without a name), -ENOMEM. */
-int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out,
-                 char *errstr, size_t errstr_size);
+int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out, char *errstr,
+                 size_t errstr_size);
 void vg_codec_free(struct vg_codec *c);
 
 /* Decodes one message msg[0..len) and appends its events and rejections to
@@ -258,8 +257,8 @@ void vg_codec_free(struct vg_codec *c);
  * nothing was rejected, VG_EDECODE when at least one rejection was appended
  * (events of the good readings are appended all the same), -ENOMEM (the
  * batch then holds what was decoded before). msg need not be NUL-terminated. */
-int vg_codec_decode(struct vg_codec *c, const char *msg, size_t len,
-                    int64_t now_ns, struct vg_event_batch *out);
+int vg_codec_decode(struct vg_codec *c, const char *msg, size_t len, int64_t now_ns,
+                    struct vg_event_batch *out);
 
 /* RFC 3339 / ISO 8601 date-time to ns since the epoch: "2024-03-31T02:30:00Z",
  * "...+05:30", "t" or ' ' as separator, 'z', up to 9 fraction digits (more

@@ -26,7 +26,7 @@
 
 struct vg_source_conf {
   char *topic;
-  int format;      /* enum vg_codec_format (codec.h) */
+  int format; /* enum vg_codec_format (codec.h) */
   char *time_key;
   int time_format; /* enum vg_time_format (codec.h) */
   char *time_zone;
@@ -35,13 +35,13 @@ struct vg_source_conf {
   struct vg_strlist fields;
   char *count_as;
   char *distinct_key;
-  int precision;   /* enum vg_precision (codec.h) */
-  int quantiles;   /* keep quantile sketches (p50, p95) for its series */
+  int precision; /* enum vg_precision (codec.h) */
+  int quantiles; /* keep quantile sketches (p50, p95) for its series */
   int64_t max_message_bytes;
-  char *replay_of; /* a dead-letter topic's replay: the source topic replayed */
-  int dedupe;      /* drop re-sent readings (worker.h "Duplicates") */
+  char *replay_of;    /* a dead-letter topic's replay: the source topic replayed */
+  int dedupe;         /* drop re-sent readings (worker.h "Duplicates") */
   int64_t dedupe_max; /* fingerprints kept per series and base window */
-  int line;        /* where it is declared */
+  int line;           /* where it is declared */
 };
 
 /* A datasets[] entry: the definition publication receives, and where it is
@@ -60,14 +60,14 @@ struct vg_config {
   int64_t checkpoint_interval_ns;
   int64_t retention_base_ns, retention_1h_ns, retention_1d_ns; /* 0: forever */
   int64_t retention_dedupe_ns; /* how far back duplicates are checked; 0: forever */
-  int durability; /* enum vg_store_durability (store.h) */
+  int durability;              /* enum vg_store_durability (store.h) */
   int64_t workers;
   int64_t kafka_embedded_partitions;
   char *kafka_brokers; /* "embedded" for the in-process mock cluster */
   char *kafka_group;
   char *kafka_dead_letter_topic;
   char *kafka_rollup_topic;
-  int64_t kafka_drain_wait_ns; /* --drain: how long the brokers are waited for */
+  int64_t kafka_drain_wait_ns;        /* --drain: how long the brokers are waited for */
   struct vg_strlist kafka_properties; /* key, value, key, value, ... */
   char *http_listen;
   char *export_dir;
@@ -86,8 +86,8 @@ struct vg_config {
 int vg_config_load(const char *path, struct vg_config *cfg, char *errstr,
                    size_t errstr_size);
 /* The same from a buffer; name is used in messages. */
-int vg_config_parse(const char *name, const char *text, size_t len,
-                    struct vg_config *cfg, char *errstr, size_t errstr_size);
+int vg_config_parse(const char *name, const char *text, size_t len, struct vg_config *cfg,
+                    char *errstr, size_t errstr_size);
 void vg_config_release(struct vg_config *cfg);
 
 /* What the API publishes of cfg: its datasets' definitions, the store's

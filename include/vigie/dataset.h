@@ -61,11 +61,11 @@ struct vg_dataset_def {
   struct vg_strlist metrics;
   struct vg_strlist columns;
   struct vg_strlist tag_columns;
-  int64_t suppress_below;   /* 0: no suppression */
-  int status;               /* enum vg_dataset_status */
-  char *timezone;           /* NULL: the store's zone */
-  int64_t sensor_period_ns; /* expected interval between readings; 0: unknown */
-  char *entity_tag;         /* the tag naming the sensor (coordinates, GeoJSON) */
+  int64_t suppress_below;        /* 0: no suppression */
+  int status;                    /* enum vg_dataset_status */
+  char *timezone;                /* NULL: the store's zone */
+  int64_t sensor_period_ns;      /* expected interval between readings; 0: unknown */
+  char *entity_tag;              /* the tag naming the sensor (coordinates, GeoJSON) */
   struct vg_strlist coordinates; /* entity, "lat,lon", entity, "lat,lon", ... */
 };
 
@@ -105,11 +105,11 @@ int vg_dataset_coords(const struct vg_dataset *ds, const char *entity, double *l
 /* A series of the dataset, with its metric and tag-column values. */
 struct vg_dataset_series {
   uint64_t id;
-  char *key;     /* canonical key */
+  char *key; /* canonical key */
   char *metric;
-  char **tags;   /* one per tag column; NULL when the series lacks it */
-  char *entity;  /* the entity_tag's value, or NULL */
-  int count_as;  /* a count_as metric: its sum is a count too */
+  char **tags;  /* one per tag column; NULL when the series lacks it */
+  char *entity; /* the entity_tag's value, or NULL */
+  int count_as; /* a count_as metric: its sum is a count too */
 };
 
 struct vg_dataset_series_list {
@@ -180,8 +180,9 @@ enum vg_dataset_fmt { VG_DS_CSV, VG_DS_JSON, VG_DS_JSONL, VG_DS_GEOJSON };
 int vg_dataset_csv_header(FILE *out, const struct vg_dataset *ds, const size_t *sel,
                           size_t nsel, char delim);
 /* One CSV line: empty cells for nulls; fields quoted as vg_csv_field. */
-int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds, const struct vg_dataset_row *row,
-                       const size_t *sel, size_t nsel, const struct vg_tz *tz, char delim);
+int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds,
+                       const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
+                       const struct vg_tz *tz, char delim);
 /* One JSON object {"field": value, ...} as one value of w (jsonw.h);
  * returns vg_jsonw_error(w). */
 int vg_dataset_json_row(struct vg_jsonw *w, const struct vg_dataset *ds,

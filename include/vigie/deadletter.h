@@ -142,7 +142,8 @@ int vg_deadletter_flush(struct vg_deadletter *d, int timeout_ms, char *errstr,
                         size_t errstr_size);
 /* This producer's positions as of its last successful flush (see above),
  * copied into *out (release it). 0 or -ENOMEM. */
-int vg_deadletter_positions(const struct vg_deadletter *d, struct vg_kafka_positions *out);
+int vg_deadletter_positions(const struct vg_deadletter *d,
+                            struct vg_kafka_positions *out);
 /* Dead letters acknowledged, failed, skipped (already in the topic) and
  * fatal errors recovered, since creation. */
 uint64_t vg_deadletter_delivered(const struct vg_deadletter *d);

@@ -14,18 +14,18 @@
 
 enum vg_error {
   VG_OK = 0,
-  VG_ERR_BASE = -30000,     /* below every errno value */
-  VG_EKAFKA = VG_ERR_BASE,  /* a Kafka client call failed (details in errstr) */
-  VG_ECONFIG,               /* invalid configuration (details in errstr) */
-  VG_ECORRUPT,              /* stored data failed its checksum or framing */
-  VG_EVERSION,              /* stored data has a format version we do not know */
-  VG_ENOTFOUND,             /* no such key, series, topic or partition */
-  VG_EDECODE,               /* input bytes were rejected by a codec */
-  VG_ETIMEOUT,              /* an operation did not finish in its time */
-  VG_EFULL,                 /* a bounded structure or the disk is full */
-  VG_ERESTART,              /* the input changed shape (partitions added): the
-                               caller rebuilds and resumes from the store */
-  VG_ERR_LAST               /* keep last */
+  VG_ERR_BASE = -30000,    /* below every errno value */
+  VG_EKAFKA = VG_ERR_BASE, /* a Kafka client call failed (details in errstr) */
+  VG_ECONFIG,              /* invalid configuration (details in errstr) */
+  VG_ECORRUPT,             /* stored data failed its checksum or framing */
+  VG_EVERSION,             /* stored data has a format version we do not know */
+  VG_ENOTFOUND,            /* no such key, series, topic or partition */
+  VG_EDECODE,              /* input bytes were rejected by a codec */
+  VG_ETIMEOUT,             /* an operation did not finish in its time */
+  VG_EFULL,                /* a bounded structure or the disk is full */
+  VG_ERESTART,             /* the input changed shape (partitions added): the
+                              caller rebuilds and resumes from the store */
+  VG_ERR_LAST              /* keep last */
 };
 
 /* A static, human-readable description of err (never NULL). Thread-safe. */

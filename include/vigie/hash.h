@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define VG_FNV64_OFFSET 0xcbf29ce484222325ULL
-#define VG_FNV64_PRIME 0x100000001b3ULL
+#define VG_FNV64_PRIME  0x100000001b3ULL
 
 /* FNV-1a 64 of len bytes, continuing from h (start with VG_FNV64_OFFSET). */
 static inline uint64_t vg_fnv1a64(uint64_t h, const void *data, size_t len) {

@@ -57,14 +57,15 @@ struct vg_http_response {
   int compress; /* gzip the body when the request's Accept-Encoding allows */
   struct {
     char name[32];
-    char value[256]; /* Content-Disposition of a 127-byte dataset id fits */
+    char value[256];              /* Content-Disposition of a 127-byte dataset id fits */
   } headers[VG_HTTP_MAX_HEADERS]; /* extra headers (vg_http_add_header) */
   size_t nheaders;
 };
 
 /* Adds a response header (copied; silently dropped beyond
  * VG_HTTP_MAX_HEADERS or when too long). */
-void vg_http_add_header(struct vg_http_response *resp, const char *name, const char *value);
+void vg_http_add_header(struct vg_http_response *resp, const char *name,
+                        const char *value);
 
 /* 1 when an Accept-Encoding value allows gzip (a "gzip" or "*" coding
  * without q=0). Pure; NULL gives 0. */

@@ -26,7 +26,7 @@
 #include "vigie/positions.h"
 
 #define VG_KAFKA_OFFSET_BEGINNING (-2)
-#define VG_KAFKA_OFFSET_END (-1)
+#define VG_KAFKA_OFFSET_END       (-1)
 
 struct vg_kafka_conf {
   const char *brokers;   /* bootstrap list "host:port,..." (required) */
@@ -88,8 +88,7 @@ void vg_kafka_consumer_free(struct vg_kafka_consumer *c);
 
 /* Start offset for one partition: a real offset, VG_KAFKA_OFFSET_BEGINNING
  * or VG_KAFKA_OFFSET_END. */
-typedef int64_t (*vg_kafka_start_fn)(void *opaque, const char *topic,
-                                     int32_t partition);
+typedef int64_t (*vg_kafka_start_fn)(void *opaque, const char *topic, int32_t partition);
 
 /* Looks up the partitions of every topic (waiting up to timeout_ms for
  * metadata) and assigns them all, each starting at start(opaque, topic,
@@ -141,8 +140,8 @@ int64_t vg_kafka_position(const struct vg_kafka_consumer *c, size_t i);
 
 /* Records, for every assigned partition, its end offset (high watermark) now,
  * so that vg_kafka_drained() can tell when all of them were read up to it. */
-int vg_kafka_mark_end(struct vg_kafka_consumer *c, int timeout_ms,
-                      char *errstr, size_t errstr_size);
+int vg_kafka_mark_end(struct vg_kafka_consumer *c, int timeout_ms, char *errstr,
+                      size_t errstr_size);
 /* True once every partition's position reached the end marked before. */
 int vg_kafka_drained(const struct vg_kafka_consumer *c);
 
@@ -156,8 +155,8 @@ ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
 struct vg_kafka_mock;
 /* Starts an in-process mock cluster of nbrokers; *bootstrap stays valid until
  * vg_kafka_mock_free. */
-int vg_kafka_mock_new(struct vg_kafka_mock **out, int nbrokers,
-                      const char **bootstrap, char *errstr, size_t errstr_size);
+int vg_kafka_mock_new(struct vg_kafka_mock **out, int nbrokers, const char **bootstrap,
+                      char *errstr, size_t errstr_size);
 int vg_kafka_mock_create_topic(struct vg_kafka_mock *m, const char *topic,
                                int partitions);
 void vg_kafka_mock_free(struct vg_kafka_mock *m);

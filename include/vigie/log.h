@@ -27,16 +27,15 @@ int vg_log_parse_level(const char *name, enum vg_log_level *out);
 void vg_log_write(enum vg_log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define VG_LOG(level, msg, ...)                                                \
-  do {                                                                         \
-    if ((int)(level) <=                                                        \
-        atomic_load_explicit(&vg_log_threshold, memory_order_relaxed))         \
-      vg_log_write((level), (msg), __VA_ARGS__);                               \
+#define VG_LOG(level, msg, ...)                                                          \
+  do {                                                                                   \
+    if ((int)(level) <= atomic_load_explicit(&vg_log_threshold, memory_order_relaxed))   \
+      vg_log_write((level), (msg), __VA_ARGS__);                                         \
   } while (0)
 
 #define VG_LOG_ERROR(msg, ...) VG_LOG(VG_LOG_ERROR, msg, __VA_ARGS__)
-#define VG_LOG_WARN(msg, ...) VG_LOG(VG_LOG_WARN, msg, __VA_ARGS__)
-#define VG_LOG_INFO(msg, ...) VG_LOG(VG_LOG_INFO, msg, __VA_ARGS__)
+#define VG_LOG_WARN(msg, ...)  VG_LOG(VG_LOG_WARN, msg, __VA_ARGS__)
+#define VG_LOG_INFO(msg, ...)  VG_LOG(VG_LOG_INFO, msg, __VA_ARGS__)
 #ifdef VG_DEBUG_LOG
 #define VG_LOG_DEBUG(msg, ...) VG_LOG(VG_LOG_DEBUG, msg, __VA_ARGS__)
 #else
@@ -53,16 +52,15 @@ struct vg_log_ratelimit {
  * log, or -1 when it must stay quiet. */
 int64_t vg_log_ratelimit_pass(struct vg_log_ratelimit *rl, int64_t interval_ms);
 
-#define VG_LOG_RATELIMITED(level, interval_ms, msg, fmt, ...)                  \
-  do {                                                                         \
-    static struct vg_log_ratelimit vg__rl_;                                    \
-    if ((int)(level) <=                                                        \
-        atomic_load_explicit(&vg_log_threshold, memory_order_relaxed)) {       \
-      int64_t vg__n_ = vg_log_ratelimit_pass(&vg__rl_, (interval_ms));         \
-      if (vg__n_ >= 0)                                                         \
-        vg_log_write((level), (msg), fmt " suppressed=%lld", __VA_ARGS__,      \
-                     (long long)vg__n_);                                       \
-    }                                                                          \
+#define VG_LOG_RATELIMITED(level, interval_ms, msg, fmt, ...)                            \
+  do {                                                                                   \
+    static struct vg_log_ratelimit vg__rl_;                                              \
+    if ((int)(level) <= atomic_load_explicit(&vg_log_threshold, memory_order_relaxed)) { \
+      int64_t vg__n_ = vg_log_ratelimit_pass(&vg__rl_, (interval_ms));                   \
+      if (vg__n_ >= 0)                                                                   \
+        vg_log_write((level), (msg), fmt " suppressed=%lld", __VA_ARGS__,                \
+                     (long long)vg__n_);                                                 \
+    }                                                                                    \
   } while (0)
 
 #endif

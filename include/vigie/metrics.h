@@ -29,8 +29,8 @@ struct vg_gauge {
 };
 struct vg_histogram {
   size_t nbounds;
-  const double *bounds;     /* upper bounds, increasing; +Inf is implicit */
-  _Atomic uint64_t *counts; /* nbounds + 1, not cumulative */
+  const double *bounds;      /* upper bounds, increasing; +Inf is implicit */
+  _Atomic uint64_t *counts;  /* nbounds + 1, not cumulative */
   _Atomic uint64_t sum_bits; /* a double, updated by compare-and-swap */
 };
 

@@ -42,7 +42,7 @@
 
 #include "vigie/tz.h"
 
-#define VG_ODSQL_MAX_LEN 8192
+#define VG_ODSQL_MAX_LEN   8192
 #define VG_ODSQL_MAX_DEPTH 64
 /* The "error_code" of the HTTP 400 answer that carries a parse error:
  * {"error_code": "ODSQLError", "message": errstr}. */
@@ -113,8 +113,9 @@ void vg_odsql_where_free(struct vg_odsql_where *w);
  * count). `*` yields every field in schema order. 0 or -EINVAL (also when
  * the list needs more than cap entries) / -ENOMEM with errstr; *n is 0 on
  * error. */
-int vg_odsql_select_parse(const char *src, size_t len, const struct vg_odsql_field *fields,
-                          size_t nfields, size_t *idx, size_t cap, size_t *n, char *errstr,
+int vg_odsql_select_parse(const char *src, size_t len,
+                          const struct vg_odsql_field *fields, size_t nfields,
+                          size_t *idx, size_t cap, size_t *n, char *errstr,
                           size_t errstr_size);
 
 struct vg_odsql_order {
@@ -125,8 +126,8 @@ struct vg_odsql_order {
 /* Parses an order_by list (capacity cap; *n gets the count). 0 or -EINVAL /
  * -ENOMEM with errstr; *n is 0 on error. */
 int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_field *fields,
-                         size_t nfields, struct vg_odsql_order *keys, size_t cap, size_t *n,
-                         char *errstr, size_t errstr_size);
+                         size_t nfields, struct vg_odsql_order *keys, size_t cap,
+                         size_t *n, char *errstr, size_t errstr_size);
 
 /* Compares two rows by the order keys (nulls, NaN included, first
  * ascending, last descending; text by bytes, a prefix first): <0, 0 or >0.

@@ -90,7 +90,8 @@ struct vg_rollup_client {
   /* A new idempotent acks=all producer whose delivery reports go to dr with
    * opaque (at start, and again after each fatal producer error). 0, or
    * VG_EKAFKA with errstr. */
-  int (*producer_new)(void *ctx, void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+  int (*producer_new)(void *ctx,
+                      void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                       void *opaque, rd_kafka_t **out, char *errstr, size_t errstr_size);
   /* Reads topic back from from->off[p] up to its end offsets (kafka.h,
    * vg_kafka_read_tail), calling cb for each record with its key and the
@@ -107,13 +108,13 @@ struct vg_rollup_client {
 };
 
 struct vg_rollup_opts {
-  struct vg_rollup_client client;    /* copied */
-  const char *topic;                 /* copied */
-  struct vg_store *store;            /* borrowed; outlives the publisher */
-  const struct vg_tz *tz;            /* borrowed; outlives the publisher */
-  uint64_t cursor;                   /* where to start (the stored rollup_seq) */
-  struct vg_metrics *metrics;        /* borrowed; NULL: no metrics */
-  size_t batch;                      /* records per batch (0: 5000) */
+  struct vg_rollup_client client; /* copied */
+  const char *topic;              /* copied */
+  struct vg_store *store;         /* borrowed; outlives the publisher */
+  const struct vg_tz *tz;         /* borrowed; outlives the publisher */
+  uint64_t cursor;                /* where to start (the stored rollup_seq) */
+  struct vg_metrics *metrics;     /* borrowed; NULL: no metrics */
+  size_t batch;                   /* records per batch (0: 5000) */
   /* the caller persists the read-back positions (vg_rollup_state,
    * vg_rollup_kept) before anything is produced: exactly once. 0: nothing
    * waits for them (at least once across crashes) */

@@ -44,11 +44,11 @@
 
 #include "vigie/wtable.h"
 
-#define VG_SEG_TAG 0x47
-#define VG_SEG_VERSION 1
+#define VG_SEG_TAG         0x47
+#define VG_SEG_VERSION     1
 #define VG_SEG_HEADER_SIZE 37
-#define VG_SEG_MAX_WINDOWS (1u << 20)   /* decoders refuse more */
-#define VG_SEG_MAX_RAW (64u << 20)      /* decoders refuse larger columns */
+#define VG_SEG_MAX_WINDOWS (1u << 20)  /* decoders refuse more */
+#define VG_SEG_MAX_RAW     (64u << 20) /* decoders refuse larger columns */
 
 /* Codec bits. The default (VG_SEG_DEFAULT_CODEC) was chosen by measuring
  * bytes per stored window (vigie-bench-store). */
@@ -60,7 +60,7 @@ enum {
 
 struct vg_seg_key {
   uint64_t series;
-  uint8_t res; /* enum vg_res */
+  uint8_t res;        /* enum vg_res */
   int64_t span_start; /* UTC seconds */
 };
 

@@ -100,13 +100,13 @@ enum vg_store_durability {
 };
 
 struct vg_store_opts {
-  const char *path;      /* directory, created if missing (not when readonly) */
-  size_t map_size;       /* initial map size (0: 64 MiB); an existing larger file wins */
-  size_t map_max;        /* growth limit (0: 1 TiB) */
-  int durability;        /* enum vg_store_durability */
-  int readonly;          /* a reader process: no writes, no growth */
-  unsigned seg_codec;    /* segment codec bits (0: VG_SEG_DEFAULT_CODEC) */
-  unsigned max_readers;  /* LMDB reader slots (0: 126) */
+  const char *path;     /* directory, created if missing (not when readonly) */
+  size_t map_size;      /* initial map size (0: 64 MiB); an existing larger file wins */
+  size_t map_max;       /* growth limit (0: 1 TiB) */
+  int durability;       /* enum vg_store_durability */
+  int readonly;         /* a reader process: no writes, no growth */
+  unsigned seg_codec;   /* segment codec bits (0: VG_SEG_DEFAULT_CODEC) */
+  unsigned max_readers; /* LMDB reader slots (0: 126) */
   /* how long sealed segments are kept, per resolution (enum vg_res), in
    * seconds of event time behind the watermark; 0 = forever */
   int64_t retention_s[3];
@@ -136,8 +136,8 @@ struct vg_store_reader;
 
 /* Opens (creating when needed) the store. A store of another format
  * version is refused with VG_EVERSION. 0 or an error with errstr. */
-int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out,
-                  char *errstr, size_t errstr_size);
+int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char *errstr,
+                  size_t errstr_size);
 /* Closes the environment. No reader may be active. NULL is fine. */
 void vg_store_close(struct vg_store *st);
 
@@ -376,7 +376,8 @@ int vg_store_series_key(struct vg_store_reader *r, uint64_t id, char *buf, size_
  * are valid during the call only. 0, or VG_ECORRUPT / VG_EVERSION for a
  * damaged dictionary row, or an LMDB error. */
 int vg_store_series_each(struct vg_store_reader *r,
-                         int (*cb)(const struct vg_store_series *s, void *ctx), void *ctx);
+                         int (*cb)(const struct vg_store_series *s, void *ctx),
+                         void *ctx);
 /* Reader: a partition's stored position, or VG_ENOTFOUND. */
 int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t partition,
                       struct vg_store_pos *out);

@@ -31,8 +31,7 @@ struct vg_tz; /* immutable after load; safe to share between threads */
  * refused the same way), VG_ECORRUPT when the file is not valid TZif or its
  * footer rule does not parse, -ENOMEM, or another -errno from reading the
  * file. The message goes to errstr (may be NULL when errstr_size is 0). */
-int vg_tz_load(const char *name, struct vg_tz **out, char *errstr,
-               size_t errstr_size);
+int vg_tz_load(const char *name, struct vg_tz **out, char *errstr, size_t errstr_size);
 
 /* Frees a zone from vg_tz_load(); NULL is accepted. */
 void vg_tz_free(struct vg_tz *tz);

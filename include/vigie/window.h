@@ -95,7 +95,7 @@ typedef int (*vg_fpset_loader)(void *ctx, uint64_t series, int64_t start, int64_
  * vg_windows_merge). */
 struct vg_wcoarse {
   uint64_t series;
-  uint32_t gen; /* the table's compaction count when filled */
+  uint32_t gen;   /* the table's compaction count when filled */
   uint32_t at[2]; /* hour, day */
 };
 
@@ -226,8 +226,8 @@ static inline uint32_t vg_windows_nfpdirty(const struct vg_windows *w) {
 }
 static inline struct vg_fprow vg_windows_fprow(const struct vg_windows *w, uint32_t i) {
   const struct vg_fpent *f = &w->fps->e[w->fps->dirty[i]];
-  return (struct vg_fprow){f->series, f->start, f->end, f->saved, f->s.n - f->saved,
-                           vg_fpset_v(&f->s) + f->saved};
+  return (struct vg_fprow){f->series, f->start,          f->end,
+                           f->saved,  f->s.n - f->saved, vg_fpset_v(&f->s) + f->saved};
 }
 /* Bytes held by the fingerprint sets; *nsets and *nfps (may be NULL) get
  * their numbers. */

@@ -99,7 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct vg_acc c;
         size_t u2;
         if (vg_acc_decode(&c, o2, len, &u2) != 0 || u2 != len ||
-            memcmp(&c.st, &a.st, sizeof c.st) != 0 || memcmp(&c.fl, &a.fl, sizeof c.fl) != 0)
+            memcmp(&c.st, &a.st, sizeof c.st) != 0 ||
+            memcmp(&c.fl, &a.fl, sizeof c.fl) != 0)
           abort();
         vg_acc_release(&c);
       } else {

@@ -37,8 +37,7 @@ static int fuzz_blank(uint8_t ch) {
 /* Two ranges of a batch are equal or disjoint (an item range is never empty
  * in a message that is not). */
 static void fuzz_same_or_apart(struct fuzz_range a, struct fuzz_range b) {
-  assert((a.off == b.off && a.end == b.end) || a.end <= b.off ||
-         b.end <= a.off);
+  assert((a.off == b.off && a.end == b.end) || a.end <= b.off || b.end <= a.off);
 }
 
 /* The item of a JSON or SenML reading: the top-level object, or a value
@@ -148,8 +147,7 @@ static int fuzz_json_valid(const uint8_t *d, size_t n) {
     }
     size_t e = i;
     if (ch == '-' || (ch >= '0' && ch <= '9')) {
-      while (e < n && (isalnum(d[e]) || d[e] == '+' || d[e] == '-' ||
-                       d[e] == '.'))
+      while (e < n && (isalnum(d[e]) || d[e] == '+' || d[e] == '-' || d[e] == '.'))
         e++;
     } else {
       static const char *const lit[] = {"true", "false", "null"};
@@ -197,13 +195,11 @@ static struct fuzz_range fuzz_rj_range(const struct vg_reject *x) {
 }
 
 static struct fuzz_range fuzz_ev_field(const struct vg_event *e) {
-  return (struct fuzz_range){e->field_off,
-                             (size_t)e->field_off + e->field_len};
+  return (struct fuzz_range){e->field_off, (size_t)e->field_off + e->field_len};
 }
 
 static struct fuzz_range fuzz_rj_field(const struct vg_reject *x) {
-  return (struct fuzz_range){x->field_off,
-                             (size_t)x->field_off + x->field_len};
+  return (struct fuzz_range){x->field_off, (size_t)x->field_off + x->field_len};
 }
 
 static int fuzz_range_eq(struct fuzz_range a, struct fuzz_range b) {
@@ -218,8 +214,7 @@ static int fuzz_range_cmp(const void *a, const void *b) {
 }
 
 /* The rejections codec.h's "Fields" table says are about one reading. */
-static int fuzz_reading_reason(enum vg_codec_format f,
-                               enum vg_reject_reason r) {
+static int fuzz_reading_reason(enum vg_codec_format f, enum vg_reject_reason r) {
   if (f == VG_FORMAT_SENML)
     return 0;
   if (f == VG_FORMAT_INFLUX)
@@ -238,8 +233,7 @@ static void fuzz_reading_shape(const struct fuzz_msg *m, struct fuzz_range it,
   if (m->f == VG_FORMAT_INFLUX) {
     assert(d[fr.off - 1] == ' ' || d[fr.off - 1] == ',');
     assert(memchr(d + fr.off, '=', fr.end - fr.off) != NULL);
-    assert(fr.end == it.end || d[fr.end] == ',' || d[fr.end] == ' ' ||
-           d[fr.end] == '\r');
+    assert(fr.end == it.end || d[fr.end] == ',' || d[fr.end] == ' ' || d[fr.end] == '\r');
     return;
   }
   assert(m->f == VG_FORMAT_JSON && fr.end < it.end);
@@ -251,12 +245,12 @@ static void fuzz_reading_shape(const struct fuzz_msg *m, struct fuzz_range it,
     ;
   assert(d[i] == ':' && i + 1 < fr.end);
   uint8_t last = d[fr.end - 1];
-  assert(last == '"' || last == '}' || last == ']' || isalnum(last) ||
-         last == '.' || last == '+' || last == '-');
+  assert(last == '"' || last == '}' || last == ']' || isalnum(last) || last == '.' ||
+         last == '+' || last == '-');
 }
 
-static void fuzz_check_reject(const struct fuzz_msg *m,
-                              const struct vg_reject *x, size_t n_events) {
+static void fuzz_check_reject(const struct fuzz_msg *m, const struct vg_reject *x,
+                              size_t n_events) {
   struct fuzz_range r = fuzz_rj_range(x);
   int whole = r.off == 0 && r.end == m->size;
   if (x->reason == VG_REJECT_NOT_JSON || x->reason == VG_REJECT_TRUNCATED ||
@@ -268,8 +262,7 @@ static void fuzz_check_reject(const struct fuzz_msg *m,
    * it, a line that ends too early at the '\n' of its "\r\n" */
   assert(x->offset >= r.off);
   assert(x->offset <= r.end ||
-         (m->f == VG_FORMAT_INFLUX && x->offset == r.end + 1 &&
-          m->d[r.end] == '\r'));
+         (m->f == VG_FORMAT_INFLUX && x->offset == r.end + 1 && m->d[r.end] == '\r'));
   if (whole && x->reason == VG_REJECT_NO_FIELDS)
     return; /* an empty array, a message without a line, or an item that
                is the whole message */
@@ -287,8 +280,7 @@ static void fuzz_check_reject(const struct fuzz_msg *m,
  * count_as; a rejection about one reading as the table says, about a range
  * no event has, holding its offset; a rejection about the whole item with
  * no event of that item. */
-static void fuzz_check_fields(const struct fuzz_msg *m,
-                              const struct vg_event_batch *b) {
+static void fuzz_check_fields(const struct fuzz_msg *m, const struct vg_event_batch *b) {
   static struct fuzz_range *fields, *items;
   static size_t cap;
   if (cap == 0 || b->n_events > cap) { /* never NULL for qsort, bsearch */
@@ -322,13 +314,11 @@ static void fuzz_check_fields(const struct fuzz_msg *m,
     assert(fr.off >= it.off && fr.end <= it.end);
     if (!fuzz_reading_reason(m->f, x->reason)) {
       assert(fuzz_range_eq(fr, it));
-      assert(!bsearch(&it, items, b->n_events, sizeof *items,
-                      fuzz_range_cmp));
+      assert(!bsearch(&it, items, b->n_events, sizeof *items, fuzz_range_cmp));
       continue;
     }
     assert(!fuzz_range_eq(fr, it));
-    assert(!bsearch(&fr, fields, b->n_events, sizeof *fields,
-                    fuzz_range_cmp));
+    assert(!bsearch(&fr, fields, b->n_events, sizeof *fields, fuzz_range_cmp));
     if (fr.end == fr.off) { /* a listed JSON field that is absent */
       assert(x->reason == VG_REJECT_MISSING_FIELD && fr.off == it.off);
       continue;
@@ -340,8 +330,7 @@ static void fuzz_check_fields(const struct fuzz_msg *m,
   }
 }
 
-static void fuzz_check_items(enum vg_codec_format f,
-                             const struct vg_event_batch *b,
+static void fuzz_check_items(enum vg_codec_format f, const struct vg_event_batch *b,
                              const uint8_t *d, size_t size) {
   struct fuzz_msg m = {f, d, size, 0, size};
   while (m.a < m.z && fuzz_blank(d[m.a]))
@@ -381,10 +370,9 @@ static void fuzz_check_items(enum vg_codec_format f,
   struct fuzz_range last = {0, 0};
   while (i < b->n_events || j < b->n_rejects) {
     int ev = j == b->n_rejects ||
-             (i < b->n_events &&
-              b->events[i].item_off <= b->rejects[j].item_off);
-    struct fuzz_range r = ev ? fuzz_ev_range(&b->events[i++])
-                             : fuzz_rj_range(&b->rejects[j++]);
+             (i < b->n_events && b->events[i].item_off <= b->rejects[j].item_off);
+    struct fuzz_range r =
+        ev ? fuzz_ev_range(&b->events[i++]) : fuzz_rj_range(&b->rejects[j++]);
     if (i + j > 1)
       fuzz_same_or_apart(last, r);
     last = r;
@@ -393,11 +381,9 @@ static void fuzz_check_items(enum vg_codec_format f,
 
 /* Decodes data[0..size) with c (of format f) into b and checks the batch. */
 static void fuzz_decode(struct vg_codec *c, enum vg_codec_format f,
-                        struct vg_event_batch *b, const uint8_t *data,
-                        size_t size) {
+                        struct vg_event_batch *b, const uint8_t *data, size_t size) {
   vg_event_batch_clear(b);
-  int rc = vg_codec_decode(c, (const char *)data, size, 1700000000000000000,
-                           b);
+  int rc = vg_codec_decode(c, (const char *)data, size, 1700000000000000000, b);
   assert(rc == 0 || rc == VG_EDECODE);
   assert((rc == 0) == (b->n_rejects == 0));
   for (size_t i = 0; i < b->n_events; i++) {

@@ -14,15 +14,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!c[0]) {
     static const char *tags[] = {"district", "meta.site"};
     static const char *fields[] = {"no2", "pm.p10", "ok", "count"};
-    struct vg_codec_config d = {.format = VG_FORMAT_JSON, .time_key = "ts",
-                                .max_message_bytes = 1 << 16};
-    struct vg_codec_config m = {.format = VG_FORMAT_JSON, .time_key = "ts",
+    struct vg_codec_config d = {
+        .format = VG_FORMAT_JSON, .time_key = "ts", .max_message_bytes = 1 << 16};
+    struct vg_codec_config m = {.format = VG_FORMAT_JSON,
+                                .time_key = "ts",
                                 .time_zone = "Europe/Paris",
-                                .entity_key = "sensor_id", .tag_keys = tags,
-                                .n_tag_keys = 2, .fields = fields,
-                                .n_fields = 4, .count_as = "passages",
+                                .entity_key = "sensor_id",
+                                .tag_keys = tags,
+                                .n_tag_keys = 2,
+                                .fields = fields,
+                                .n_fields = 4,
+                                .count_as = "passages",
                                 .distinct_key = "dev"};
-    struct vg_codec_config u = {.format = VG_FORMAT_JSON, .time_key = "t",
+    struct vg_codec_config u = {.format = VG_FORMAT_JSON,
+                                .time_key = "t",
                                 .time_format = VG_TIME_UNIX_MS,
                                 .entity_key = "id"};
     if (vg_codec_new(&d, &c[0], NULL, 0) || vg_codec_new(&u, &c[2], NULL, 0))

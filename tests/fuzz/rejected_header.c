@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char reasons[MAX][64];
   for (size_t i = 0; i < na; i++) {
     if (a[i].reason_len == 0 || a[i].field_off < a[i].item_off ||
-        (uint64_t)a[i].field_off + a[i].field_len > (uint64_t)a[i].item_off + a[i].item_len)
+        (uint64_t)a[i].field_off + a[i].field_len >
+            (uint64_t)a[i].item_off + a[i].item_len)
       abort();
     if (memchr(a[i].reason, ',', a[i].reason_len))
       abort();
@@ -33,8 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!vg_rejected_names(a, na, a[i].item_off, a[i].item_len, a[i].field_off,
                            a[i].field_len))
       abort();
-    size_t n = a[i].reason_len < sizeof reasons[i] - 1 ? a[i].reason_len
-                                                        : sizeof reasons[i] - 1;
+    size_t n =
+        a[i].reason_len < sizeof reasons[i] - 1 ? a[i].reason_len : sizeof reasons[i] - 1;
     memcpy(reasons[i], a[i].reason, n);
     reasons[i][n] = '\0';
     a[i].reason = reasons[i];

@@ -21,9 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   static const int64_t probes[] = {
-      INT64_MIN, -(INT64_C(1) << 40), -2208988800, -1, 0, 1, 1711846800,
-      1729990800, 2147483647, 2524608000, 4102444800, INT64_C(1) << 40,
-      INT64_MAX};
+      INT64_MIN,  -(INT64_C(1) << 40), -2208988800, -1,         0,
+      1,          1711846800,          1729990800,  2147483647, 2524608000,
+      4102444800, INT64_C(1) << 40,    INT64_MAX};
   for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
     int64_t t = probes[i];
     int32_t off = vg_tz_offset_at(tz, t);

@@ -18,8 +18,7 @@
 
 /* Path of a file under ../shared/data, or NULL (and the test is skipped)
  * when the data set is absent. Writes into buf. */
-static inline const char *vg_test_shared_data(char *buf, size_t size,
-                                              const char *rel) {
+static inline const char *vg_test_shared_data(char *buf, size_t size, const char *rel) {
   const char *dir = getenv("VIGIE_SHARED_DATA");
   snprintf(buf, size, "%s/%s", dir ? dir : VG_SHARED_DATA_DIR, rel);
   if (access(buf, R_OK) != 0) {

@@ -249,8 +249,8 @@ static void single_reading_has_a_short_canonical_form(void **state) {
   for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
     struct vg_acc a;
     vg_acc_init(&a);
-    assert_int_equal(vg_acc_add(&a, &o, 1774656000123456789 + (int64_t)i, values[i], 0, 0),
-                     0);
+    assert_int_equal(
+        vg_acc_add(&a, &o, 1774656000123456789 + (int64_t)i, values[i], 0, 0), 0);
     uint8_t buf[256], longf[256];
     size_t len, used;
     assert_int_equal(vg_acc_encode(&a, buf, sizeof buf, &len), 0);
@@ -265,8 +265,8 @@ static void single_reading_has_a_short_canonical_form(void **state) {
     longf[1] = VG_ACC_VERSION;
     longf[2] = 0;
     assert_int_equal(vg_stats_encode(&a.st, longf + 3, sizeof longf - 3, &n1), 0);
-    assert_int_equal(vg_firstlast_encode(&a.fl, longf + 3 + n1, sizeof longf - 3 - n1, &n2),
-                     0);
+    assert_int_equal(
+        vg_firstlast_encode(&a.fl, longf + 3 + n1, sizeof longf - 3 - n1, &n2), 0);
     struct vg_acc b;
     assert_int_equal(vg_acc_decode(&b, longf, 3 + n1 + n2, &used), 0);
     assert_int_equal(used, 3 + n1 + n2);
@@ -279,8 +279,8 @@ static void single_reading_has_a_short_canonical_form(void **state) {
     assert_memory_equal(again, buf, 19);
     vg_acc_release(&b);
     /* a second reading (even the same one) needs the long form */
-    assert_int_equal(vg_acc_add(&a, &o, 1774656000123456789 + (int64_t)i, values[i], 0, 0),
-                     0);
+    assert_int_equal(
+        vg_acc_add(&a, &o, 1774656000123456789 + (int64_t)i, values[i], 0, 0), 0);
     assert_int_equal(vg_acc_encode(&a, buf, sizeof buf, &len), 0);
     assert_true(len > 19);
     assert_int_equal(buf[2], 0);

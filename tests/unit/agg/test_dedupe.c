@@ -60,8 +60,11 @@ struct rd {
 /* Adds r from partition part (its worker: part % nworkers) at offset off. */
 static int add(struct vg_agg *a, uint32_t nworkers, uint32_t part, int64_t off,
                struct rd r, uint32_t dedupe) {
-  struct vg_agg_event ev = {.series = r.series, .time_ns = r.t_ns, .value = r.v,
-                            .distinct = r.key, .has_distinct = r.has_key,
+  struct vg_agg_event ev = {.series = r.series,
+                            .time_ns = r.t_ns,
+                            .value = r.v,
+                            .distinct = r.key,
+                            .has_distinct = r.has_key,
                             .dedupe = dedupe};
   return vg_worker_add(vg_agg_worker(a, part % nworkers), part, off, &ev, 1);
 }
@@ -85,11 +88,12 @@ static uint64_t count(struct vg_agg *a, uint64_t series, enum vg_res res, int64_
 }
 
 static struct rd R(uint64_t series, int64_t t_s, double v) {
-  return (struct rd){series, t_s * S, v, 0, 0};
+  return (struct rd){series, t_s *S, v, 0, 0};
 }
 
 /* A copy within one epoch: dropped by the worker. */
-static void copy_within_an_epoch(void **state) {
+static void
+copy_within_an_epoch(void **state) {
   (void)state;
   struct vg_tz *tz = utc();
   struct vg_agg *a = agg_with(tz, (struct setup){1, 1, 3600, 0, 0, 0});
@@ -180,8 +184,10 @@ static void distinct_key_in_the_identity(void **state) {
   struct vg_tz *tz = utc();
   struct vg_agg *a = agg_with(tz, (struct setup){1, 1, 3600, 0, 0, 1});
   struct rd p[] = {
-      {9, T_S * S + 1000, 1, 1, 0x1111}, {9, T_S * S + 1000, 1, 1, 0x2222},
-      {9, T_S * S + 1000, 1, 0, 0},      {9, T_S * S + 2000, 1, 1, 0x1111},
+      {9, T_S * S + 1000, 1, 1, 0x1111},
+      {9, T_S * S + 1000, 1, 1, 0x2222},
+      {9, T_S * S + 1000, 1, 0, 0},
+      {9, T_S * S + 2000, 1, 1, 0x1111},
   };
   struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
   o.distinct = 1;
@@ -395,7 +401,10 @@ static void random_copies_equal_the_oracle(void **state) {
     struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
     o.distinct = 1;
     struct rd *u = calloc(NRD, sizeof *u);
-    struct { struct rd r; int at; } *q = calloc(NRD, sizeof *q); /* copies queued */
+    struct {
+      struct rd r;
+      int at;
+    } *q = calloc(NRD, sizeof *q); /* copies queued */
     int nq = 0;
     struct wkey *ow = calloc(3 * NRD, sizeof *ow);
     int nw = 0;
@@ -429,10 +438,10 @@ static void random_copies_equal_the_oracle(void **state) {
       for (int r = 0; r < 3; r++) {
         int64_t ts = vg_floor_div(u[i].t_ns, S);
         int64_t len = r == 0 ? 60 : r == 1 ? 3600 : DAY;
-        assert_int_equal(vg_acc_add(oracle_acc(ow, &nw, u[i].series, (uint8_t)r,
-                                               ts - ts % len),
-                                    &o, u[i].t_ns, u[i].v, u[i].has_key, u[i].key),
-                         0);
+        assert_int_equal(
+            vg_acc_add(oracle_acc(ow, &nw, u[i].series, (uint8_t)r, ts - ts % len), &o,
+                       u[i].t_ns, u[i].v, u[i].has_key, u[i].key),
+            0);
       }
       if (rng_below(&g, 5) == 0) {
         q[nq].r = u[i];

@@ -231,8 +231,8 @@ static void revision_once_per_emission(void **state) {
   (void)state;
   struct vg_tz *tz = utc();
   struct vg_windows w;
-  struct vg_window_opts o = {.lateness_s = 0, .retention_s = {0, 0, 0},
-                             .acc = VG_ACC_OPTS_DEFAULT};
+  struct vg_window_opts o = {
+      .lateness_s = 0, .retention_s = {0, 0, 0}, .acc = VG_ACC_OPTS_DEFAULT};
   assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
   struct vg_acc_opts ao = VG_ACC_OPTS_DEFAULT;
   struct vg_acc d;
@@ -244,10 +244,9 @@ static void revision_once_per_emission(void **state) {
   assert_int_equal(w.c.revisions, 0);
   for (int k = 0; k < 60; k++) {
     int revised = 0;
-    assert_int_equal(
-        vg_windows_merge(&w, 7, 60 * k, 60 * k + 60, VG_INTO_HOUR | VG_INTO_DAY, &d,
-                         &revised),
-        0);
+    assert_int_equal(vg_windows_merge(&w, 7, 60 * k, 60 * k + 60,
+                                      VG_INTO_HOUR | VG_INTO_DAY, &d, &revised),
+                     0);
     assert_true(revised);
   }
   assert_int_equal(w.c.revisions, 1);
@@ -277,9 +276,13 @@ static void revision_once_per_emission(void **state) {
 static void retention_below_lateness_refused(void **state) {
   (void)state;
   struct vg_tz *tz = utc();
-  struct vg_agg_opts o = {.nworkers = 1, .nparts = 1, .base_s = 60, .ooo_ns = 0,
+  struct vg_agg_opts o = {.nworkers = 1,
+                          .nparts = 1,
+                          .base_s = 60,
+                          .ooo_ns = 0,
                           .idle_ns = 0,
-                          .win = {.lateness_s = 7200, .retention_s = {0, 3600, 0},
+                          .win = {.lateness_s = 7200,
+                                  .retention_s = {0, 3600, 0},
                                   .acc = VG_ACC_OPTS_DEFAULT}};
   struct vg_agg *a = NULL;
   char err[200];

@@ -32,8 +32,8 @@ static void save_dirty(struct vg_windows *w, struct fake_store *st) {
   for (uint32_t i = 0; i < vg_windows_ndirty(w); i++) {
     const struct vg_wentry *e = vg_windows_dirty_at(w, i);
     int k = 0;
-    while (k < st->n && !(st->saved[k].series == e->series && st->saved[k].res == e->res &&
-                          st->saved[k].start == e->start))
+    while (k < st->n && !(st->saved[k].series == e->series &&
+                          st->saved[k].res == e->res && st->saved[k].start == e->start))
       k++;
     if (k == st->n) {
       assert_true(st->n < 8);
@@ -86,8 +86,8 @@ static void sealed_windows_leave_memory_and_revise_from_the_store(void **state) 
   assert_int_equal(vg_windows_set_loader(&w, load, &st), 0);
   struct vg_acc d;
   delta_of(&d, 30, 1.5);
-  assert_int_equal(
-      vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, NULL),
+                   VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(vg_windows_ndirty(&w), 3); /* base, hour, day */
   /* fresh windows: the store cannot hold them (their writes skip lookups) */
@@ -97,7 +97,7 @@ static void sealed_windows_leave_memory_and_revise_from_the_store(void **state) 
   vg_windows_clean(&w);
   assert_int_equal(vg_windows_ndirty(&w), 0);
   assert_true(vg_windows_get(&w, 7, VG_RES_BASE, 0)->stored); /* committed now */
-  assert_int_equal(vg_windows_evict_final(&w), 0); /* nothing final yet */
+  assert_int_equal(vg_windows_evict_final(&w), 0);            /* nothing final yet */
 
   /* the base window goes final: dirty again (it must be sealed) */
   struct emits em = {0};
@@ -131,8 +131,8 @@ static void sealed_windows_leave_memory_and_revise_from_the_store(void **state) 
   /* a late event for a window the store never had: a new final window */
   vg_windows_advance(&w, 1000 * S, NULL, NULL);
   delta_of(&d, 65, 4);
-  assert_int_equal(
-      vg_windows_merge(&w, 7, 60, 120, VG_INTO_ALL, &d, &revised), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 7, 60, 120, VG_INTO_ALL, &d, &revised),
+                   VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(st.loads, 2);
   assert_false(vg_windows_get(&w, 7, VG_RES_BASE, 60)->final);
@@ -152,8 +152,8 @@ static void horizon_keeps_uncommitted_windows(void **state) {
   (void)state;
   struct vg_tz *tz = utc();
   struct vg_windows w;
-  struct vg_window_opts o = {.lateness_s = 60, .retention_s = {3600, 3600, 3600},
-                             .acc = VG_ACC_OPTS_DEFAULT};
+  struct vg_window_opts o = {
+      .lateness_s = 60, .retention_s = {3600, 3600, 3600}, .acc = VG_ACC_OPTS_DEFAULT};
   struct fake_store st = {0};
   assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
   assert_int_equal(vg_windows_set_loader(&w, load, &st), 0);
@@ -177,9 +177,13 @@ static void restore_and_skip(void **state) {
   struct vg_tz *tz = utc();
   char err[256];
   struct vg_agg *a;
-  struct vg_agg_opts o = {.nworkers = 1, .nparts = 2, .base_s = 60, .ooo_ns = 0,
+  struct vg_agg_opts o = {.nworkers = 1,
+                          .nparts = 2,
+                          .base_s = 60,
+                          .ooo_ns = 0,
                           .idle_ns = 3600 * S,
-                          .win = {.lateness_s = 60, .retention_s = {86400, 86400, 86400},
+                          .win = {.lateness_s = 60,
+                                  .retention_s = {86400, 86400, 86400},
                                   .acc = VG_ACC_OPTS_DEFAULT}};
   assert_int_equal(vg_agg_new(tz, &o, 0, &a, err, sizeof err), 0);
   struct vg_wentry saved = {.series = 5, .start = 600, .end = 660, .res = VG_RES_BASE};

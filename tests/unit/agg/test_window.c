@@ -68,8 +68,8 @@ static void window_goes_final_then_revises(void **state) {
   assert_int_equal(vg_windows_init(&w, tz, 60, &o), 0);
   struct vg_acc d;
   delta_of(&d, 30, 1.5);
-  assert_int_equal(
-      vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 7, 0, 60, VG_INTO_ALL, &d, NULL),
+                   VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   struct emits em = {0};
   /* watermark == end + lateness: still provisional */
@@ -148,9 +148,9 @@ static void rollups_are_exact_merges(void **state) {
   (void)state;
   struct vg_tz *tz = load("Europe/Paris");
   struct vg_windows w;
-  struct vg_window_opts o = {
-      .lateness_s = 0, .retention_s = {100 * 86400, 100 * 86400, 100 * 86400},
-      .acc = VG_ACC_OPTS_DEFAULT};
+  struct vg_window_opts o = {.lateness_s = 0,
+                             .retention_s = {100 * 86400, 100 * 86400, 100 * 86400},
+                             .acc = VG_ACC_OPTS_DEFAULT};
   o.acc.quantiles = 1;
   assert_int_equal(vg_windows_init(&w, tz, 300, &o), 0);
   struct vg_calendar cal;
@@ -205,9 +205,9 @@ static void rollups_are_exact_merges(void **state) {
  * retention (the cache tests); the caller frees the returned zone. */
 static struct vg_tz *windows_in(struct vg_windows *w, const char *zone, int64_t base_s) {
   struct vg_tz *tz = load(zone);
-  struct vg_window_opts o = {
-      .lateness_s = 0, .retention_s = {30 * 86400, 30 * 86400, 30 * 86400},
-      .acc = VG_ACC_OPTS_DEFAULT};
+  struct vg_window_opts o = {.lateness_s = 0,
+                             .retention_s = {30 * 86400, 30 * 86400, 30 * 86400},
+                             .acc = VG_ACC_OPTS_DEFAULT};
   assert_int_equal(vg_windows_init(w, tz, base_s, &o), 0);
   return tz;
 }
@@ -221,12 +221,12 @@ static void coarse_windows_found_after_eviction(void **state) {
   struct vg_tz *tz = windows_in(&w, "UTC", 60);
   struct vg_acc d;
   delta_of(&d, 30, 1); /* series 1: base, hour and day at 0 (entries 0-2) */
-  assert_int_equal(
-      vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL),
+                   VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   delta_of(&d, 7230, 2); /* series 2: entries 3-5 */
-  assert_int_equal(
-      vg_windows_merge(&w, 2, 7200, 7260, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 2, 7200, 7260, VG_INTO_ALL, &d, NULL),
+                   VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   /* series 1's base and hour go final and leave: series 2's move down */
   struct emits em = {0};
@@ -237,7 +237,7 @@ static void coarse_windows_found_after_eviction(void **state) {
     delta_of(&d, 7290 + 60 * k, 3);
     assert_int_equal(
         vg_windows_merge(&w, 2, 7260 + 60 * k, 7320 + 60 * k, VG_INTO_ALL, &d, NULL),
-                     VG_AGG_ACCEPTED);
+        VG_AGG_ACCEPTED);
     vg_acc_release(&d);
   }
   /* one hour and one day window each, holding every delta */
@@ -252,8 +252,8 @@ static void coarse_windows_found_after_eviction(void **state) {
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 1);
   /* a delta of series 1 after its hour left: a new hour window is made */
   delta_of(&d, 40, 5);
-  assert_int_equal(
-      vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL),
+                   VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_HOUR, 0)->acc.st.count, 1);
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 2);
@@ -282,12 +282,12 @@ static void stored_window_of_another_span_is_not_cached(void **state) {
   vg_acc_release(&day.acc);
   struct vg_acc d;
   delta_of(&d, 30, 1); /* the first UTC day: into the stored window */
-  assert_int_equal(
-      vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 1, 0, 60, VG_INTO_ALL, &d, NULL),
+                   VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   delta_of(&d, 86430, 2); /* the next UTC day, inside the stored span */
-  assert_int_equal(
-      vg_windows_merge(&w, 1, 86400, 86460, VG_INTO_ALL, &d, NULL), VG_AGG_ACCEPTED);
+  assert_int_equal(vg_windows_merge(&w, 1, 86400, 86460, VG_INTO_ALL, &d, NULL),
+                   VG_AGG_ACCEPTED);
   vg_acc_release(&d);
   assert_int_equal(vg_windows_get(&w, 1, VG_RES_DAY, 0)->acc.st.count, 2);
   const struct vg_wentry *next = vg_windows_get(&w, 1, VG_RES_DAY, 86400);
@@ -385,14 +385,13 @@ static void real_data_rollups_match_libc_oracle(void **state) {
   size_t n = load_pm(dir, &rows);
   assert_true(n > 10000);
   struct vg_tz *tz = load("Europe/London");
-  struct vg_agg_opts o = {.nworkers = 1,
-                          .nparts = 1,
-                          .base_s = 60,
-                          .ooo_ns = 0,
-                          .idle_ns = INT64_MAX / 2,
-                          .win = {.lateness_s = 3600,
-                                  .retention_s = {0, 0, 0},
-                                  .acc = VG_ACC_OPTS_DEFAULT}};
+  struct vg_agg_opts o = {
+      .nworkers = 1,
+      .nparts = 1,
+      .base_s = 60,
+      .ooo_ns = 0,
+      .idle_ns = INT64_MAX / 2,
+      .win = {.lateness_s = 3600, .retention_s = {0, 0, 0}, .acc = VG_ACC_OPTS_DEFAULT}};
   struct vg_agg *a;
   assert_int_equal(vg_agg_new(tz, &o, 0, &a, NULL, 0), 0);
   struct vg_worker *w = vg_agg_worker(a, 0);

@@ -25,15 +25,15 @@ static struct vg_tz *load(const char *name) {
 }
 
 static struct vg_agg_opts opts(uint32_t nworkers, uint32_t nparts) {
-  struct vg_agg_opts o = {.nworkers = nworkers,
-                          .nparts = nparts,
-                          .base_s = 60,
-                          .ooo_ns = 10 * S,
-                          .idle_ns = 30 * S,
-                          .win = {.lateness_s = 120,
-                                  .retention_s = {3650LL * 86400, 3650LL * 86400,
-                                                  3650LL * 86400},
-                                  .acc = VG_ACC_OPTS_DEFAULT}};
+  struct vg_agg_opts o = {
+      .nworkers = nworkers,
+      .nparts = nparts,
+      .base_s = 60,
+      .ooo_ns = 10 * S,
+      .idle_ns = 30 * S,
+      .win = {.lateness_s = 120,
+              .retention_s = {3650LL * 86400, 3650LL * 86400, 3650LL * 86400},
+              .acc = VG_ACC_OPTS_DEFAULT}};
   return o;
 }
 

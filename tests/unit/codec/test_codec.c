@@ -21,10 +21,9 @@ static int dec(struct vg_codec *c, const char *msg) {
 static void key_is(size_t i, const char *want) {
   assert_true(i < B.n_events);
   const struct vg_event *e = &B.events[i];
-  if (e->key_len != strlen(want) ||
-      memcmp(vg_event_key(&B, e), want, e->key_len) != 0) {
-    print_message("event %zu key: got \"%.*s\", want \"%s\"\n", i,
-                  (int)e->key_len, vg_event_key(&B, e), want);
+  if (e->key_len != strlen(want) || memcmp(vg_event_key(&B, e), want, e->key_len) != 0) {
+    print_message("event %zu key: got \"%.*s\", want \"%s\"\n", i, (int)e->key_len,
+                  vg_event_key(&B, e), want);
     fail();
   }
 }
@@ -48,20 +47,19 @@ static void rej(size_t i, enum vg_reject_reason r, size_t off) {
 /* Each message of cases, decoded with c, is one rejection and no event:
  * with the reason and offset of its case, and, when whole, about the whole
  * message. */
-static void expect_rejected(struct vg_codec *c, const struct reject_case *cases,
-                            size_t n, int whole) {
+static void expect_rejected(struct vg_codec *c, const struct reject_case *cases, size_t n,
+                            int whole) {
   for (size_t i = 0; i < n; i++) {
     int rc = dec(c, cases[i].msg);
     if (rc != VG_EDECODE || B.n_rejects != 1 || B.n_events != 0 ||
         B.rejects[0].reason != cases[i].r || B.rejects[0].offset != cases[i].off ||
-        (whole && (B.rejects[0].item_off != 0 ||
-                   B.rejects[0].item_len != strlen(cases[i].msg)))) {
+        (whole &&
+         (B.rejects[0].item_off != 0 || B.rejects[0].item_len != strlen(cases[i].msg)))) {
       print_message("%s: rc %d, %zu events, %zu rejects, first %s@%u; want %s@%zu%s\n",
                     cases[i].msg, rc, B.n_events, B.n_rejects,
                     B.n_rejects ? vg_reject_name(B.rejects[0].reason) : "-",
-                    B.n_rejects ? B.rejects[0].offset : 0,
-                    vg_reject_name(cases[i].r), cases[i].off,
-                    whole ? " about the message" : "");
+                    B.n_rejects ? B.rejects[0].offset : 0, vg_reject_name(cases[i].r),
+                    cases[i].off, whole ? " about the message" : "");
       fail();
     }
   }
@@ -73,9 +71,9 @@ static void json_mapping(void **state) {
   (void)state;
   const char *tags[] = {"district"};
   const char *fields[] = {"no2", "pm10"};
-  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "ts",
-                             .entity_key = "sensor_id", .tag_keys = tags, .n_tag_keys = 1,
-                             .fields = fields, .n_fields = 2);
+  struct vg_codec *c =
+      CODEC(.format = VG_FORMAT_JSON, .time_key = "ts", .entity_key = "sensor_id",
+            .tag_keys = tags, .n_tag_keys = 1, .fields = fields, .n_fields = 2);
   assert_int_equal(dec(c, "{\"ts\":1700000000,\"sensor_id\":\"aq-12\","
                           "\"district\":\"Centre\",\"no2\":41.5,\"pm10\":18,"
                           "\"other\":3}"),
@@ -98,14 +96,17 @@ static void json_keys_canonical(void **state) {
                              .n_tag_keys = 3, .fields = fields, .n_fields = 1);
   const char *want = "v{a=\"x\\\"y\",b=\"back\\\\slash\",c=\"line\\nfeed\"}";
   assert_int_equal(dec(c, "{\"t\":1,\"v\":1,\"a\":\"x\\\"y\","
-                          "\"b\":\"back\\\\slash\",\"c\":\"line\\nfeed\"}"), 0);
+                          "\"b\":\"back\\\\slash\",\"c\":\"line\\nfeed\"}"),
+                   0);
   key_is(0, want);
   assert_int_equal(dec(c, "{\"c\":\"line\\u000afeed\",\"b\":\"back\\\\slash\","
-                          "\"v\":1,\"a\":\"x\\u0022y\",\"t\":1}"), 0);
+                          "\"v\":1,\"a\":\"x\\u0022y\",\"t\":1}"),
+                   0);
   key_is(0, want);
   /* \u escapes become UTF-8, surrogate pairs included; empty tags vanish */
   assert_int_equal(dec(c, "{\"t\":1,\"v\":1,\"a\":\"caf\\u00e9\","
-                          "\"b\":\"\\ud83d\\udeb2\",\"c\":\"\"}"), 0);
+                          "\"b\":\"\\ud83d\\udeb2\",\"c\":\"\"}"),
+                   0);
   key_is(0, "v{a=\"caf\xc3\xa9\",b=\"\xf0\x9f\x9a\xb2\"}");
   vg_codec_free(c);
   /* names: '.' of paths -> '_', structural bytes -> '_' */
@@ -121,16 +122,15 @@ static void json_dotted_paths(void **state) {
   (void)state;
   const char *tags[] = {"meta.site.name"};
   const char *fields[] = {"data.pm.p10"};
-  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "meta.time",
-                             .entity_key = "meta.id", .tag_keys = tags, .n_tag_keys = 1,
-                             .fields = fields, .n_fields = 1);
+  struct vg_codec *c =
+      CODEC(.format = VG_FORMAT_JSON, .time_key = "meta.time", .entity_key = "meta.id",
+            .tag_keys = tags, .n_tag_keys = 1, .fields = fields, .n_fields = 1);
   assert_int_equal(dec(c, "{\"meta\":{\"id\":\"s1\",\"time\":\"2024-01-01T00:00:00Z\","
                           "\"site\":{\"name\":\"Port\"}},\"data\":{\"pm\":{\"p10\":7.25},"
                           "\"list\":[1,2,{\"p10\":9}]}}"),
                    0);
   assert_int_equal(B.n_events, 1);
-  ev(0, "data_pm_p10{meta_id=\"s1\",meta_site_name=\"Port\"}", 1704067200 * NS,
-     7.25);
+  ev(0, "data_pm_p10{meta_id=\"s1\",meta_site_name=\"Port\"}", 1704067200 * NS, 7.25);
   vg_codec_free(c);
   /* paths deeper than 32 objects are not looked at: a field there is
    * missing, and the walk neither recurses without bound nor crashes */
@@ -194,11 +194,11 @@ static void json_strings_and_booleans(void **state) {
 static void json_count_as_and_distinct(void **state) {
   (void)state;
   const char *tags[] = {"direction"};
-  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "ts",
-                             .entity_key = "counter_id", .tag_keys = tags,
-                             .n_tag_keys = 1, .count_as = "passages",
-                             .distinct_key = "device_hash",
-                             .fields = (const char *[]){"speed"}, .n_fields = 1);
+  struct vg_codec *c =
+      CODEC(.format = VG_FORMAT_JSON, .time_key = "ts", .entity_key = "counter_id",
+            .tag_keys = tags, .n_tag_keys = 1, .count_as = "passages",
+            .distinct_key = "device_hash", .fields = (const char *[]){"speed"},
+            .n_fields = 1);
   assert_int_equal(dec(c, "[{\"ts\":10,\"counter_id\":\"c1\",\"direction\":\"in\","
                           "\"device_hash\":\"ab\\u0063\",\"speed\":12},"
                           "{\"ts\":11,\"counter_id\":\"c1\",\"direction\":\"out\","
@@ -398,8 +398,7 @@ static void json_strict_text(void **state) {
   ev(0, "a", 1 * NS, 1);
   ev(1, "g", 2 * NS, 2);
   /* a number the value parser judges costs its reading only */
-  assert_int_equal(dec(c, "{\"time\":1,\"a\":1x,\"b\":-Infinity,\"c\":3}"),
-                   VG_EDECODE);
+  assert_int_equal(dec(c, "{\"time\":1,\"a\":1x,\"b\":-Infinity,\"c\":3}"), VG_EDECODE);
   assert_int_equal(B.n_events, 1);
   ev(0, "c", 1 * NS, 3);
   assert_int_equal(B.n_rejects, 2);
@@ -408,8 +407,7 @@ static void json_strict_text(void **state) {
   vg_codec_free(c);
   /* SenML shares the tokenizer */
   c = CODEC(.format = VG_FORMAT_SENML);
-  assert_int_equal(dec(c, "[{\"n\":\"a\",\"v\":1} {\"n\":\"b\",\"v\":2}]"),
-                   VG_EDECODE);
+  assert_int_equal(dec(c, "[{\"n\":\"a\",\"v\":1} {\"n\":\"b\",\"v\":2}]"), VG_EDECODE);
   assert_int_equal(B.n_events, 0);
   assert_int_equal(B.n_rejects, 1);
   rej(0, VG_REJECT_NOT_JSON, 17);
@@ -419,10 +417,10 @@ static void json_strict_text(void **state) {
 static void reject_names_stable(void **state) {
   (void)state;
   static const char *const want[] = {
-      "not_json", "truncated", "not_object", "missing_time", "unparsable_time",
-      "time_out_of_range", "non_numeric_value", "nan_or_inf", "oversize",
-      "invalid_utf8_key", "missing_field", "no_fields", "bad_syntax",
-      "missing_name"};
+      "not_json",        "truncated",         "not_object",        "missing_time",
+      "unparsable_time", "time_out_of_range", "non_numeric_value", "nan_or_inf",
+      "oversize",        "invalid_utf8_key",  "missing_field",     "no_fields",
+      "bad_syntax",      "missing_name"};
   assert_int_equal(sizeof want / sizeof want[0], VG_REJECT_REASON_COUNT);
   for (int i = 0; i < VG_REJECT_REASON_COUNT; i++)
     assert_string_equal(vg_reject_name((enum vg_reject_reason)i), want[i]);
@@ -434,8 +432,7 @@ static void config_errors(void **state) {
   struct vg_codec *c = NULL;
   char err[256];
   const char *badf[] = {"a..b"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .fields = badf,
-                                .n_fields = 1};
+  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .fields = badf, .n_fields = 1};
   assert_int_equal(vg_codec_new(&cfg, &c, err, sizeof err), VG_ECONFIG);
   assert_non_null(strstr(err, "a..b"));
   struct vg_codec_config cfg2 = {.format = (enum vg_codec_format)9};
@@ -487,8 +484,9 @@ static void influx_basic(void **state) {
 static void influx_escapes_and_order(void **state) {
   (void)state;
   struct vg_codec *c = CODEC(.format = VG_FORMAT_INFLUX);
-  assert_int_equal(dec(c, "my\\ meas\\,x,t\\ k=v\\,1\\=2,a=\"q\" f\\=x=1,s=\"a \\\"b\\\" c=d,e\" 5"),
-                   0);
+  assert_int_equal(
+      dec(c, "my\\ meas\\,x,t\\ k=v\\,1\\=2,a=\"q\" f\\=x=1,s=\"a \\\"b\\\" c=d,e\" 5"),
+      0);
   assert_int_equal(B.n_events, 1);
   ev(0, "my_meas_x_f_x{a=\"\\\"q\\\"\",t_k=\"v,1=2\"}", 5, 1);
   /* tag order does not matter */
@@ -553,10 +551,8 @@ static void senml_records(void **state) {
                   "{\"bn\":\"room/\",\"bv\":100,\"n\":\"level\",\"v\":-1}]";
   assert_int_equal(dec(c, m), 0);
   assert_int_equal(B.n_events, 4);
-  ev(0, "10e2073a01080063{device=\"urn:dev:ow\",unit=\"%RH\"}", 1320067464 * NS,
-     21.2);
-  ev(1, "10e2073a01080063{device=\"urn:dev:ow\",unit=\"%RH\"}",
-     1320067474 * NS, 21.3);
+  ev(0, "10e2073a01080063{device=\"urn:dev:ow\",unit=\"%RH\"}", 1320067464 * NS, 21.2);
+  ev(1, "10e2073a01080063{device=\"urn:dev:ow\",unit=\"%RH\"}", 1320067474 * NS, 21.3);
   ev(2, "temp{device=\"urn:dev:ow:10e2073a01080063\",unit=\"Cel\"}",
      1320067484 * NS + 500000000, 23.1);
   ev(3, "level{device=\"room\",unit=\"%RH\"}", 1320067464 * NS, 99);
@@ -590,8 +586,9 @@ static void senml_rejections(void **state) {
   };
   expect_rejected(c, cases, N(cases), 0);
   /* one bad record keeps the good ones */
-  assert_int_equal(dec(c, "[{\"n\":\"a\",\"v\":1},{\"n\":\"b\",\"v\":\"x\"},{\"n\":\"c\",\"v\":3}]"),
-                   VG_EDECODE);
+  assert_int_equal(
+      dec(c, "[{\"n\":\"a\",\"v\":1},{\"n\":\"b\",\"v\":\"x\"},{\"n\":\"c\",\"v\":3}]"),
+      VG_EDECODE);
   assert_int_equal(B.n_events, 2);
   key_is(0, "a");
   key_is(1, "c");
@@ -646,8 +643,7 @@ static long day_of(const char *s) {
 static void real_seattle_json(void **state) {
   (void)state;
   char path[512];
-  if (!vg_test_shared_data(path, sizeof path,
-                           "seattle-spokane-bike/spokane-st.json"))
+  if (!vg_test_shared_data(path, sizeof path, "seattle-spokane-bike/spokane-st.json"))
     skip();
   size_t len;
   char *buf = slurp(path, &len);
@@ -680,13 +676,12 @@ static void real_seattle_json(void **state) {
   }
   assert_true(records > 38000);
 
-  struct vg_codec *c = CODEC(.format = VG_FORMAT_JSON, .time_key = "date",
-                             .time_format = VG_TIME_AUTO,
-                             .time_zone = "America/Los_Angeles", .fields = names,
-                             .n_fields = 3, .max_message_bytes = 8 << 20);
+  struct vg_codec *c =
+      CODEC(.format = VG_FORMAT_JSON, .time_key = "date", .time_format = VG_TIME_AUTO,
+            .time_zone = "America/Los_Angeles", .fields = names, .n_fields = 3,
+            .max_message_bytes = 8 << 20);
   vg_event_batch_clear(&B);
-  assert_int_equal(vg_codec_decode(c, buf, len, 0, &B),
-                   missing ? VG_EDECODE : 0);
+  assert_int_equal(vg_codec_decode(c, buf, len, 0, &B), missing ? VG_EDECODE : 0);
   assert_int_equal(B.n_events + B.n_rejects, 3 * records);
   assert_int_equal(B.n_rejects, missing);
   for (size_t i = 0; i < B.n_rejects; i++)
@@ -738,24 +733,26 @@ static void real_aberdeen_json_and_influx(void **state) {
                            "2018-10-01_sds011_sensor_5331.csv"))
     skip();
   const char *fields[] = {"P1", "P2"};
-  struct vg_codec_config jc = {.format = VG_FORMAT_JSON, .time_key = "timestamp",
+  struct vg_codec_config jc = {.format = VG_FORMAT_JSON,
+                               .time_key = "timestamp",
                                .time_format = VG_TIME_RFC3339,
                                .entity_key = "sensor_id",
                                .tag_keys = (const char *[]){"location"},
-                               .n_tag_keys = 1, .fields = fields, .n_fields = 2};
-  struct vg_codec_config ic = {.format = VG_FORMAT_INFLUX,
-                               .precision = VG_PRECISION_S};
+                               .n_tag_keys = 1,
+                               .fields = fields,
+                               .n_fields = 2};
+  struct vg_codec_config ic = {.format = VG_FORMAT_INFLUX, .precision = VG_PRECISION_S};
   struct vg_codec *cj = mk(&jc), *ci = mk(&ic);
   struct vg_event_batch bj, bi;
   vg_event_batch_init(&bj);
   vg_event_batch_init(&bi);
   long rows = 0;
   for (int day = 1; day <= 31; day++) {
-    snprintf(path, sizeof path,
-             "%s/aberdeen-sensorcommunity-pm/daily_files/2018-10-%02d_sds011_sensor_5331.csv",
-             getenv("VIGIE_SHARED_DATA") ? getenv("VIGIE_SHARED_DATA")
-                                         : VG_SHARED_DATA_DIR,
-             day);
+    snprintf(
+        path, sizeof path,
+        "%s/aberdeen-sensorcommunity-pm/daily_files/2018-10-%02d_sds011_sensor_5331.csv",
+        getenv("VIGIE_SHARED_DATA") ? getenv("VIGIE_SHARED_DATA") : VG_SHARED_DATA_DIR,
+        day);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     char line[512];

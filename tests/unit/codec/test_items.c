@@ -14,8 +14,8 @@
 
 #include "codectest.h"
 
-#define ITEM_MSG (-1)
-#define FIELD_ITEM (-1)
+#define ITEM_MSG    (-1)
+#define FIELD_ITEM  (-1)
 #define FIELD_EMPTY (-3)
 
 /* A message under construction: its bytes, where each item lies, and where
@@ -78,9 +78,8 @@ struct rj {
 /* An expected list and its length, written in place: the events' items or
  * readings (INTS), the rejections (RJS), or nothing (NONE). */
 #define INTS(...) (const int[]){__VA_ARGS__}, N(((const int[]){__VA_ARGS__}))
-#define RJS(...)                                                                  \
-  (const struct rj[]){__VA_ARGS__}, N(((const struct rj[]){__VA_ARGS__}))
-#define NONE NULL, 0
+#define RJS(...)  (const struct rj[]){__VA_ARGS__}, N(((const struct rj[]){__VA_ARGS__}))
+#define NONE      NULL, 0
 
 /* Index of the item [off, off+len) of m, ITEM_MSG for [0, m->len), -2 for a
  * range that is neither. */
@@ -94,19 +93,19 @@ static int which(const struct msg *m, uint32_t off, uint32_t len) {
 /* The events are, in order, of items ev[0..nev); the rejections of the
  * items and with the reasons of rj[0..nrj); each rejection's offset lies in
  * its item or just past it, or on the '\n' of the "\r\n" that ends it. */
-static void expect(const struct msg *m, const int *ev, size_t nev,
-                   const struct rj *rj, size_t nrj) {
+static void expect(const struct msg *m, const int *ev, size_t nev, const struct rj *rj,
+                   size_t nrj) {
   if (B.n_events != nev || B.n_rejects != nrj) {
-    print_message("%.*s: %zu events, %zu rejects; want %zu, %zu\n",
-                  (int)m->len, m->buf, B.n_events, B.n_rejects, nev, nrj);
+    print_message("%.*s: %zu events, %zu rejects; want %zu, %zu\n", (int)m->len, m->buf,
+                  B.n_events, B.n_rejects, nev, nrj);
     fail();
   }
   for (size_t i = 0; i < nev; i++) {
     const struct vg_event *e = &B.events[i];
     int k = which(m, e->item_off, e->item_len);
     if (k != ev[i]) {
-      print_message("event %zu: item [%u,+%u) = #%d, want #%d\n", i,
-                    e->item_off, e->item_len, k, ev[i]);
+      print_message("event %zu: item [%u,+%u) = #%d, want #%d\n", i, e->item_off,
+                    e->item_len, k, ev[i]);
       fail();
     }
     assert_true(e->field_len > 0 && e->field_off >= e->item_off &&
@@ -117,24 +116,22 @@ static void expect(const struct msg *m, const int *ev, size_t nev,
     int k = which(m, r->item_off, r->item_len);
     if (k != rj[i].item || r->reason != rj[i].why) {
       print_message("reject %zu: %s@%u item [%u,+%u) = #%d, want %s #%d\n", i,
-                    vg_reject_name(r->reason), r->offset, r->item_off,
-                    r->item_len, k, vg_reject_name(rj[i].why), rj[i].item);
+                    vg_reject_name(r->reason), r->offset, r->item_off, r->item_len, k,
+                    vg_reject_name(rj[i].why), rj[i].item);
       fail();
     }
     size_t end = (size_t)r->item_off + r->item_len;
-    assert_true(r->field_off >= r->item_off &&
-                r->field_off + r->field_len <= end);
+    assert_true(r->field_off >= r->item_off && r->field_off + r->field_len <= end);
     assert_true(r->offset >= r->item_off);
     assert_true(r->offset <= end ||
-                (r->offset == end + 1 && m->buf[end] == '\r' &&
-                 m->buf[end + 1] == '\n'));
+                (r->offset == end + 1 && m->buf[end] == '\r' && m->buf[end + 1] == '\n'));
   }
 }
 
 /* The reading [off, off+len) of item [ioff, ioff+ilen): index of a fld() of
  * m, FIELD_ITEM, FIELD_EMPTY, or -2 for a range that is none of them. */
-static int which_field(const struct msg *m, uint32_t off, uint32_t len,
-                       uint32_t ioff, uint32_t ilen) {
+static int which_field(const struct msg *m, uint32_t off, uint32_t len, uint32_t ioff,
+                       uint32_t ilen) {
   for (int k = 0; k < m->fields; k++)
     if (off == m->foff[k] && len == m->fn[k])
       return k;
@@ -145,34 +142,30 @@ static int which_field(const struct msg *m, uint32_t off, uint32_t len,
 
 /* The events' readings are, in order, fev[0..nev); the rejections' frj[]
  * (the counts and items having been checked by expect()). */
-static void expect_fields(const struct msg *m, const int *fev, size_t nev,
-                          const int *frj, size_t nrj) {
+static void expect_fields(const struct msg *m, const int *fev, size_t nev, const int *frj,
+                          size_t nrj) {
   assert_int_equal(B.n_events, nev);
   assert_int_equal(B.n_rejects, nrj);
   for (size_t i = 0; i < nev; i++) {
     const struct vg_event *e = &B.events[i];
-    int k = which_field(m, e->field_off, e->field_len, e->item_off,
-                        e->item_len);
+    int k = which_field(m, e->field_off, e->field_len, e->item_off, e->item_len);
     if (k != fev[i]) {
-      print_message("event %zu: field [%u,+%u) = #%d, want #%d\n", i,
-                    e->field_off, e->field_len, k, fev[i]);
+      print_message("event %zu: field [%u,+%u) = #%d, want #%d\n", i, e->field_off,
+                    e->field_len, k, fev[i]);
       fail();
     }
   }
   for (size_t i = 0; i < nrj; i++) {
     const struct vg_reject *r = &B.rejects[i];
-    int k = which_field(m, r->field_off, r->field_len, r->item_off,
-                        r->item_len);
+    int k = which_field(m, r->field_off, r->field_len, r->item_off, r->item_len);
     if (k != frj[i]) {
       print_message("reject %zu (%s): field [%u,+%u) = #%d, want #%d\n", i,
-                    vg_reject_name(r->reason), r->field_off, r->field_len, k,
-                    frj[i]);
+                    vg_reject_name(r->reason), r->field_off, r->field_len, k, frj[i]);
       fail();
     }
     /* a reading's rejection points into it */
     if (k >= 0)
-      assert_true(r->offset >= r->field_off &&
-                  r->offset < r->field_off + r->field_len);
+      assert_true(r->offset >= r->field_off && r->offset < r->field_off + r->field_len);
   }
 }
 
@@ -208,16 +201,16 @@ static void message_level(const struct vg_codec_config *cfg,
 static void json_array_items(void **state) {
   (void)state;
   const char *fields[] = {"a", "b"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .fields = fields,
-                                .n_fields = 2};
+  struct vg_codec_config cfg = {
+      .format = VG_FORMAT_JSON, .fields = fields, .n_fields = 2};
   struct vg_codec *c = mk(&cfg);
   struct msg m = {0};
   gap(&m, " [ ");
-  item(&m, "{\"time\":1,\"a\":1,\"b\":2}");                  /* 0: good */
+  item(&m, "{\"time\":1,\"a\":1,\"b\":2}"); /* 0: good */
   gap(&m, ",\n  ");
   item(&m, "{\"time\":2,\"a\":3,\"b\":\"x\",\"m\":{\"a\":9}}"); /* 1: partly bad */
   gap(&m, " , ");
-  item(&m, "5");                                             /* 2..5: not objects */
+  item(&m, "5"); /* 2..5: not objects */
   gap(&m, ",");
   item(&m, "\"str\"");
   gap(&m, ",");
@@ -225,11 +218,11 @@ static void json_array_items(void **state) {
   gap(&m, ",");
   item(&m, "null");
   gap(&m, ",");
-  item(&m, "{\"a\":1,\"b\":2}");                             /* 6: no time */
+  item(&m, "{\"a\":1,\"b\":2}"); /* 6: no time */
   gap(&m, ",");
-  item(&m, "{\"time\":7,\"\xff\":1,\"a\":1,\"b\":1}");       /* 7: bad key */
+  item(&m, "{\"time\":7,\"\xff\":1,\"a\":1,\"b\":1}"); /* 7: bad key */
   gap(&m, ",");
-  item(&m, "{\"time\":8,\"b\":4}");                          /* 8: a missing */
+  item(&m, "{\"time\":8,\"b\":4}"); /* 8: a missing */
   gap(&m, "]\r\n");
   check(c, &m, VG_EDECODE, INTS(0, 0, 1, 8),
         RJS({1, VG_REJECT_NON_NUMERIC_VALUE}, {2, VG_REJECT_NOT_OBJECT},
@@ -271,19 +264,19 @@ static void json_fields_default(void **state) {
   struct vg_codec *c = mk(&cfg);
   struct msg m = {0};
   gap(&m, "[");
-  item_begin(&m);                 /* 0 */
+  item_begin(&m); /* 0 */
   gap(&m, "{\"time\":1, ");
-  fld(&m, "\"a\" :\t1.5");        /* f0 */
+  fld(&m, "\"a\" :\t1.5"); /* f0 */
   gap(&m, ",\"m\":{\"s\":\"x\",");
-  fld(&m, "\"x\\u0041\":2");      /* f1: m_xA */
+  fld(&m, "\"x\\u0041\":2"); /* f1: m_xA */
   gap(&m, "}, ");
-  fld(&m, "\"\":3");              /* f2: missing_name */
+  fld(&m, "\"\":3"); /* f2: missing_name */
   gap(&m, ",");
-  fld(&m, "\"n\":1e999");         /* f3: nan_or_inf */
+  fld(&m, "\"n\":1e999"); /* f3: nan_or_inf */
   gap(&m, ",");
-  fld(&m, "\"b\":-1x");           /* f4: non_numeric_value */
+  fld(&m, "\"b\":-1x"); /* f4: non_numeric_value */
   gap(&m, ",");
-  fld(&m, "\"a\":7");             /* f5: the same key again, its own bytes */
+  fld(&m, "\"a\":7"); /* f5: the same key again, its own bytes */
   gap(&m, ",\"t\":true}");
   item_end(&m);
   gap(&m, ",\n");
@@ -291,7 +284,7 @@ static void json_fields_default(void **state) {
   gap(&m, ",");
   item(&m, "{\"time\":2,\"s\":\"only text\"}"); /* 2: no_fields */
   gap(&m, ",");
-  item(&m, "9");                        /* 3: not_object */
+  item(&m, "9"); /* 3: not_object */
   gap(&m, "]");
   check(c, &m, VG_EDECODE, INTS(0, 0, 0),
         RJS({0, VG_REJECT_MISSING_NAME}, {0, VG_REJECT_NAN_OR_INF},
@@ -308,20 +301,23 @@ static void json_fields_default(void **state) {
 static void json_fields_listed(void **state) {
   (void)state;
   const char *fields[] = {"no2", "pm.p10", "ok", "gone", "v"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .time_key = "ts",
-                                .fields = fields, .n_fields = 5,
-                                .count_as = "n", .entity_key = "id"};
+  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON,
+                                .time_key = "ts",
+                                .fields = fields,
+                                .n_fields = 5,
+                                .count_as = "n",
+                                .entity_key = "id"};
   struct vg_codec *c = mk(&cfg);
   struct msg m = {0};
-  item_begin(&m);                   /* 0: the message is one object */
+  item_begin(&m); /* 0: the message is one object */
   gap(&m, "{\"ts\":1,\"id\":\"s1\",\"pm\":{");
-  fld(&m, "\"p10\":{\"x\":1}");     /* f0: non_numeric_value */
+  fld(&m, "\"p10\":{\"x\":1}"); /* f0: non_numeric_value */
   gap(&m, "},");
-  fld(&m, "\"no2\" : \"12.5\"");    /* f1 */
+  fld(&m, "\"no2\" : \"12.5\""); /* f1 */
   gap(&m, ",");
-  fld(&m, "\"ok\":true");           /* f2 */
+  fld(&m, "\"ok\":true"); /* f2 */
   gap(&m, ",");
-  fld(&m, "\"v\":null");            /* f3: missing_field */
+  fld(&m, "\"v\":null"); /* f3: missing_field */
   gap(&m, "}");
   item_end(&m);
   gap(&m, "\n");
@@ -364,8 +360,8 @@ static void json_malformed_is_message(void **state) {
 static void json_message_level(void **state) {
   (void)state;
   const char *fields[] = {"v"};
-  struct vg_codec_config cfg = {.format = VG_FORMAT_JSON, .fields = fields,
-                                .n_fields = 1, .max_message_bytes = 64};
+  struct vg_codec_config cfg = {
+      .format = VG_FORMAT_JSON, .fields = fields, .n_fields = 1, .max_message_bytes = 64};
   static const struct level_case cases[] = {
       {"hello", VG_REJECT_NOT_JSON},
       {"  42 ", VG_REJECT_NOT_JSON},
@@ -391,19 +387,19 @@ static void influx_lines(void **state) {
   struct vg_codec *c = mk(&cfg);
   struct msg m = {0};
   gap(&m, "# a comment\r\n\r\n  \t\n");
-  item(&m, "m v=1,w=2 1");               /* 0: two events */
+  item(&m, "m v=1,w=2 1"); /* 0: two events */
   gap(&m, "\r\n");
-  item(&m, "m v=1,w=nan 2   ");          /* 1: partly bad, trailing blanks */
+  item(&m, "m v=1,w=nan 2   "); /* 1: partly bad, trailing blanks */
   gap(&m, "\n");
-  item(&m, "  m,t=a v=3 3");             /* 2: leading blanks are its own */
+  item(&m, "  m,t=a v=3 3"); /* 2: leading blanks are its own */
   gap(&m, "\r\n\n# again\n");
-  item(&m, "bad line");                  /* 3 */
+  item(&m, "bad line"); /* 3 */
   gap(&m, "\r\n");
   item(&m, "m v=1 99999999999999999999"); /* 4 */
   gap(&m, "\n");
-  item(&m, "m s=\"only text\" 5");       /* 5 */
+  item(&m, "m s=\"only text\" 5"); /* 5 */
   gap(&m, "\n");
-  item(&m, "m v=4 6\r");                 /* 6: a lone '\r' at the end */
+  item(&m, "m v=4 6\r"); /* 6: a lone '\r' at the end */
   check(c, &m, VG_EDECODE, INTS(0, 0, 1, 2, 6),
         RJS({1, VG_REJECT_NAN_OR_INF}, {3, VG_REJECT_BAD_SYNTAX},
             {4, VG_REJECT_TIME_OUT_OF_RANGE}, {5, VG_REJECT_NO_FIELDS}));
@@ -445,8 +441,7 @@ static void influx_terminators(void **state) {
 
 static void influx_message_level(void **state) {
   (void)state;
-  struct vg_codec_config cfg = {.format = VG_FORMAT_INFLUX,
-                                .max_message_bytes = 64};
+  struct vg_codec_config cfg = {.format = VG_FORMAT_INFLUX, .max_message_bytes = 64};
   static const struct level_case cases[] = {
       {"", VG_REJECT_NO_FIELDS},
       {"\r\n  \n# only a comment\r\n", VG_REJECT_NO_FIELDS},
@@ -464,26 +459,26 @@ static void influx_fields(void **state) {
   struct vg_codec_config cfg = {.format = VG_FORMAT_INFLUX};
   struct vg_codec *c = mk(&cfg);
   struct msg m = {0};
-  item_begin(&m);                   /* 0 */
+  item_begin(&m); /* 0 */
   gap(&m, "m\\ 1,t=a\\,b  ");
-  fld(&m, "v=1i");                  /* f0 */
+  fld(&m, "v=1i"); /* f0 */
   gap(&m, ",");
-  fld(&m, "w\\ x\\=y=NaN");         /* f1: nan_or_inf */
+  fld(&m, "w\\ x\\=y=NaN"); /* f1: nan_or_inf */
   gap(&m, ",s=\"a, \\\"b\\\"\",");
-  fld(&m, "u=2u");                  /* f2 */
+  fld(&m, "u=2u"); /* f2 */
   gap(&m, ",");
-  fld(&m, "v=-1.5e3");              /* f3: the same key again */
+  fld(&m, "v=-1.5e3"); /* f3: the same key again */
   gap(&m, " 5");
   item_end(&m);
   gap(&m, "\r\n");
-  item_begin(&m);                   /* 1: no timestamp, the line ends */
+  item_begin(&m); /* 1: no timestamp, the line ends */
   gap(&m, "m ");
-  fld(&m, "b=t");                   /* f4 */
+  fld(&m, "b=t"); /* f4 */
   item_end(&m);
   gap(&m, "\n");
-  item(&m, "m v=1 x");              /* 2: bad_syntax */
+  item(&m, "m v=1 x"); /* 2: bad_syntax */
   gap(&m, "\n");
-  item(&m, "m s=\"x\" 1");          /* 3: no_fields */
+  item(&m, "m s=\"x\" 1"); /* 3: no_fields */
   gap(&m, "\n");
   item(&m, "m v=1 99999999999999999999"); /* 4: time_out_of_range */
   check(c, &m, VG_EDECODE, INTS(0, 0, 0, 1),
@@ -504,17 +499,17 @@ static void senml_records(void **state) {
   gap(&m, "\n[\n  ");
   item(&m, "{\"bn\":\"dev1/\",\"bt\":1.7e9,\"n\":\"t\",\"v\":1}"); /* 0 */
   gap(&m, ",\n  ");
-  item(&m, "{\"n\":\"t\",\"v\":\"x\"}");                          /* 1: bad */
+  item(&m, "{\"n\":\"t\",\"v\":\"x\"}"); /* 1: bad */
   gap(&m, ",");
-  item(&m, "7");                                                  /* 2 */
+  item(&m, "7"); /* 2 */
   gap(&m, ", ");
-  item(&m, "\"s\"");                                              /* 3 */
+  item(&m, "\"s\""); /* 3 */
   gap(&m, ",");
-  item(&m, "{\"n\":\"door\",\"vb\":true}");                       /* 4: ignored */
+  item(&m, "{\"n\":\"door\",\"vb\":true}"); /* 4: ignored */
   gap(&m, ",");
-  item(&m, "{\"n\":\"empty\"}");                                  /* 5 */
+  item(&m, "{\"n\":\"empty\"}"); /* 5 */
   gap(&m, ",");
-  item(&m, "{\"n\":\"h\",\"t\":2,\"v\":3}");                      /* 6 */
+  item(&m, "{\"n\":\"h\",\"t\":2,\"v\":3}"); /* 6 */
   gap(&m, "\n]\r\n");
   check(c, &m, VG_EDECODE, INTS(0, 6),
         RJS({1, VG_REJECT_NON_NUMERIC_VALUE}, {2, VG_REJECT_NOT_OBJECT},
@@ -534,8 +529,7 @@ static void senml_records(void **state) {
 
 static void senml_message_level(void **state) {
   (void)state;
-  struct vg_codec_config cfg = {.format = VG_FORMAT_SENML,
-                                .max_message_bytes = 32};
+  struct vg_codec_config cfg = {.format = VG_FORMAT_SENML, .max_message_bytes = 32};
   static const struct level_case cases[] = {
       {"nope", VG_REJECT_NOT_JSON},
       {"3", VG_REJECT_NOT_JSON},
@@ -561,6 +555,5 @@ int vg_test_codec_items(void) {
       cmocka_unit_test(senml_records),
       cmocka_unit_test(senml_message_level),
   };
-  return cmocka_run_group_tests_name("codec_items", tests, codec_setup,
-                                    codec_teardown);
+  return cmocka_run_group_tests_name("codec_items", tests, codec_setup, codec_teardown);
 }

@@ -249,7 +249,6 @@ static void iso_digits_are_gmtime(void **state) {
   vg_tz_free(utc);
 }
 
-
 static void iso_with_offsets_across_dst(void **state) {
   (void)state;
   struct vg_tz *paris = NULL, *utc = NULL;

@@ -118,16 +118,16 @@ static void utf8_validation_is_strict(void **state) {
     size_t n, valid;
   } v[] = {
       {"plain", 5, 5},
-      {"caf\xc3\xa9", 5, 5},            /* U+00E9 */
-      {"\xe2\x80\x94", 3, 3},            /* U+2014 */
-      {"\xf0\x9f\x9a\xb2", 4, 4},        /* U+1F6B2 */
-      {"ab\xff", 3, 2},                  /* never valid */
-      {"\xc0\xaf", 2, 0},                /* overlong '/' */
-      {"\xe0\x80\xaf", 3, 0},            /* overlong */
-      {"\xed\xa0\x80", 3, 0},            /* surrogate U+D800 */
-      {"\xf4\x90\x80\x80", 4, 0},        /* above U+10FFFF */
-      {"x\xc3", 2, 1},                   /* truncated */
-      {"x\xc3(", 3, 1},                  /* bad continuation */
+      {"caf\xc3\xa9", 5, 5},      /* U+00E9 */
+      {"\xe2\x80\x94", 3, 3},     /* U+2014 */
+      {"\xf0\x9f\x9a\xb2", 4, 4}, /* U+1F6B2 */
+      {"ab\xff", 3, 2},           /* never valid */
+      {"\xc0\xaf", 2, 0},         /* overlong '/' */
+      {"\xe0\x80\xaf", 3, 0},     /* overlong */
+      {"\xed\xa0\x80", 3, 0},     /* surrogate U+D800 */
+      {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
+      {"x\xc3", 2, 1},            /* truncated */
+      {"x\xc3(", 3, 1},           /* bad continuation */
   };
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
     if (vg_utf8_valid_prefix(v[i].s, v[i].n) != v[i].valid)

@@ -25,9 +25,10 @@ static void renders_prometheus_text(void **state) {
   struct vg_metrics *m;
   char lb[256];
   assert_int_equal(vg_metrics_new(&m), 0);
-  struct vg_counter *c = vg_metrics_counter(
-      m, "vigie_rejects_total", "Rejected messages by reason.",
-      vg_metrics_labels(lb, sizeof lb, "reason", "not_json", "topic", "a\"b\\c\nd", NULL));
+  struct vg_counter *c =
+      vg_metrics_counter(m, "vigie_rejects_total", "Rejected messages by reason.",
+                         vg_metrics_labels(lb, sizeof lb, "reason", "not_json", "topic",
+                                           "a\"b\\c\nd", NULL));
   assert_non_null(c);
   vg_counter_add(c, 3);
   /* same name and labels: the same series */
@@ -37,9 +38,8 @@ static void renders_prometheus_text(void **state) {
   struct vg_gauge *g = vg_metrics_gauge(m, "vigie_open_windows", "Open windows.", NULL);
   vg_gauge_set(g, -5);
   double v = 7.25;
-  assert_int_equal(vg_metrics_gauge_fn(m, "vigie_store_bytes", "Store size.", NULL, seven,
-                                       &v),
-                   0);
+  assert_int_equal(
+      vg_metrics_gauge_fn(m, "vigie_store_bytes", "Store size.", NULL, seven, &v), 0);
   static const double bounds[] = {0.01, 0.1, 1};
   struct vg_histogram *h = vg_metrics_histogram(m, "vigie_commit_seconds",
                                                 "Epoch commit time.", NULL, bounds, 3);

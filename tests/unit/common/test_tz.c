@@ -17,8 +17,8 @@
 #include "vigie/tz.h"
 
 static const char *const zones[] = {
-    "Europe/Paris",     "America/Los_Angeles", "Australia/Sydney",
-    "Asia/Kolkata",     "Europe/London",       "Europe/Copenhagen",
+    "Europe/Paris", "America/Los_Angeles", "Australia/Sydney",
+    "Asia/Kolkata", "Europe/London",       "Europe/Copenhagen",
 };
 
 static char *saved_tz;
@@ -47,8 +47,8 @@ static long glibc_off(int64_t t) {
 
 /* seconds since the epoch of a UTC calendar time */
 static int64_t utc(int y, int mo, int d, int h, int mi) {
-  struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                  .tm_hour = h, .tm_min = mi};
+  struct tm tm = {
+      .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
   return (int64_t)timegm(&tm);
 }
 
@@ -202,7 +202,7 @@ struct local_case {
 };
 
 #define PARIS "Europe/Paris"
-#define LA "America/Los_Angeles"
+#define LA    "America/Los_Angeles"
 
 static void repeated_and_skipped_hours(void **state) {
   (void)state;
@@ -293,16 +293,13 @@ static void utc_and_errors(void **state) {
   vg_tz_free(tz);
   unsetenv("TZDIR");
 
-  assert_int_equal(vg_tz_load("Mars/Olympus_Mons", &tz, err, sizeof err),
-                   VG_ENOTFOUND);
+  assert_int_equal(vg_tz_load("Mars/Olympus_Mons", &tz, err, sizeof err), VG_ENOTFOUND);
   assert_null(tz);
   assert_non_null(strstr(err, "\"Mars/Olympus_Mons\""));
-  assert_int_equal(vg_tz_load("../../etc/passwd", &tz, err, sizeof err),
-                   VG_ENOTFOUND);
-  assert_int_equal(vg_tz_load("/etc/passwd", &tz, err, sizeof err),
-                   VG_ENOTFOUND);
+  assert_int_equal(vg_tz_load("../../etc/passwd", &tz, err, sizeof err), VG_ENOTFOUND);
+  assert_int_equal(vg_tz_load("/etc/passwd", &tz, err, sizeof err), VG_ENOTFOUND);
   assert_int_equal(vg_tz_load("", &tz, err, sizeof err), VG_ENOTFOUND);
-  assert_int_equal(vg_tz_load("Europe", &tz, NULL, 0) , VG_ENOTFOUND);
+  assert_int_equal(vg_tz_load("Europe", &tz, NULL, 0), VG_ENOTFOUND);
 
   /* a malformed file in a private TZDIR */
   char dir[] = "/tmp/vigie-tz-XXXXXX";
@@ -361,8 +358,7 @@ static void parse_rejects_damage(void **state) {
   for (size_t i = len - 2; i > 0 && bad[i] != '\n'; i--)
     if (bad[i] == ',')
       bad[i] = ';';
-  assert_int_equal(vg__tz_parse(bad, len, "p", &tz, err, sizeof err),
-                   VG_ECORRUPT);
+  assert_int_equal(vg__tz_parse(bad, len, "p", &tz, err, sizeof err), VG_ECORRUPT);
   assert_non_null(strstr(err, "footer"));
   free(bad);
   free(buf);
@@ -372,10 +368,15 @@ static void parse_rejects_damage(void **state) {
 static void posix_rules_match_glibc(void **state) {
   (void)state;
   static const char *const rules[] = {
-      "EST5EDT,M3.2.0,M11.1.0", "CET-1CEST,M3.5.0,M10.5.0/3",
-      "AEST-10AEDT,M10.1.0,M4.1.0/3", "<+0330>-3:30", "IST-5:30",
-      "GMT0BST,M3.5.0/1,M10.5.0", "NZST-12NZDT,M9.5.0,M4.1.0/3",
-      "<-03>3<-02>,M3.5.0/-2,M10.5.0/-1", "XXX3EDT4,J60/2,J300/2",
+      "EST5EDT,M3.2.0,M11.1.0",
+      "CET-1CEST,M3.5.0,M10.5.0/3",
+      "AEST-10AEDT,M10.1.0,M4.1.0/3",
+      "<+0330>-3:30",
+      "IST-5:30",
+      "GMT0BST,M3.5.0/1,M10.5.0",
+      "NZST-12NZDT,M9.5.0,M4.1.0/3",
+      "<-03>3<-02>,M3.5.0/-2,M10.5.0/-1",
+      "XXX3EDT4,J60/2,J300/2",
       "ABC-2DEF,100/1,250/26",
   };
   for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
@@ -384,11 +385,10 @@ static void posix_rules_match_glibc(void **state) {
     assert_int_equal(vg__tz_from_posix(rules[i], &tz, err, sizeof err), 0);
     setenv("TZ", rules[i], 1);
     tzset();
-    for (int64_t t = utc(2020, 1, 1, 0, 0); t < utc(2030, 1, 1, 0, 0);
-         t += 3571) {
+    for (int64_t t = utc(2020, 1, 1, 0, 0); t < utc(2030, 1, 1, 0, 0); t += 3571) {
       if (vg_tz_offset_at(tz, t) != glibc_off(t)) {
-        print_message("%s at %lld: got %d glibc %ld\n", rules[i],
-                      (long long)t, vg_tz_offset_at(tz, t), glibc_off(t));
+        print_message("%s at %lld: got %d glibc %ld\n", rules[i], (long long)t,
+                      vg_tz_offset_at(tz, t), glibc_off(t));
         fail();
       }
     }

@@ -28,7 +28,8 @@ static const char sample[] =
     "  - topic: air-quality\n"
     "    format: json                  # json | influx | senml (csv for file backfill)\n"
     "    time_key: ts\n"
-    "    time_format: auto             # unix | unix_ms | unix_us | unix_ns | rfc3339 | auto\n"
+    "    time_format: auto             # unix | unix_ms | unix_us | unix_ns | rfc3339 | "
+    "auto\n"
     "    time_zone: UTC                # for timestamps written without an offset\n"
     "    entity_key: sensor_id         # becomes the tag sensor_id=\"...\"\n"
     "    tag_keys: [district]\n"
@@ -113,12 +114,13 @@ static void design_sample_parses(void **state) {
   vg_config_api_release(&ao);
   vg_config_release(&c);
   /* every enum key stores the value of its module's enum */
-  assert_int_equal(parse("log_level: debug\nstore: {durability: async}\nsources:\n"
-                         "  - topic: a\n    format: senml\n  - topic: b\n    format: influx\n"
-                         "    precision: ms\n  - topic: c\n    time_key: t\n"
-                         "    time_format: rfc3339\n",
-                         &c),
-                   0);
+  assert_int_equal(
+      parse("log_level: debug\nstore: {durability: async}\nsources:\n"
+            "  - topic: a\n    format: senml\n  - topic: b\n    format: influx\n"
+            "    precision: ms\n  - topic: c\n    time_key: t\n"
+            "    time_format: rfc3339\n",
+            &c),
+      0);
   assert_int_equal(c.log_level, VG_LOG_DEBUG);
   assert_int_equal(c.durability, VG_STORE_NOSYNC);
   assert_int_equal(c.sources[0].format, VG_FORMAT_SENML);
@@ -127,10 +129,11 @@ static void design_sample_parses(void **state) {
   assert_int_equal(c.sources[2].time_format, VG_TIME_RFC3339);
   vg_config_release(&c);
   /* the dedupe keys */
-  assert_int_equal(parse("retention: {dedupe: 2d}\nsources:\n  - topic: a\n    time_key: t\n"
-                         "    dedupe: true\n    dedupe_max: 500\n",
-                         &c),
-                   0);
+  assert_int_equal(
+      parse("retention: {dedupe: 2d}\nsources:\n  - topic: a\n    time_key: t\n"
+            "    dedupe: true\n    dedupe_max: 500\n",
+            &c),
+      0);
   assert_int_equal(c.sources[0].dedupe, 1);
   assert_int_equal(c.sources[0].dedupe_max, 500);
   assert_int_equal(c.retention_dedupe_ns, 2 * 86400 * 1000000000LL);
@@ -210,8 +213,8 @@ static void mistakes_name_file_line_and_key(void **state) {
     struct vg_config c;
     int rc = parse(bad[i].text, &c);
     if (rc != VG_ECONFIG || !strstr(err, bad[i].expect))
-      fail_msg("case %zu: rc %d, report:\n%s\nwanted a line containing:\n%s", i, rc,
-               err, bad[i].expect);
+      fail_msg("case %zu: rc %d, report:\n%s\nwanted a line containing:\n%s", i, rc, err,
+               bad[i].expect);
     /* nothing is held after an error */
     assert_null(c.sources);
     assert_null(c.data_dir);
@@ -234,11 +237,12 @@ static void every_error_is_reported(void **state) {
 static void properties_pass_through(void **state) {
   (void)state;
   struct vg_config c;
-  assert_int_equal(parse("sources: [{topic: a, time_key: t}]\nkafka:\n  brokers: embedded\n"
-                         "  properties:\n    security.protocol: SASL_SSL\n"
-                         "    sasl.mechanism: PLAIN\n",
-                         &c),
-                   0);
+  assert_int_equal(
+      parse("sources: [{topic: a, time_key: t}]\nkafka:\n  brokers: embedded\n"
+            "  properties:\n    security.protocol: SASL_SSL\n"
+            "    sasl.mechanism: PLAIN\n",
+            &c),
+      0);
   assert_string_equal(c.kafka_brokers, "embedded");
   assert_int_equal(c.kafka_properties.n, 4);
   assert_string_equal(c.kafka_properties.v[0], "security.protocol");
@@ -258,8 +262,8 @@ static void durations_parse(void **state) {
   assert_int_equal(ns, 172800LL * 1000000000);
   assert_int_equal(vg_parse_duration("15m", &ns), 0);
   assert_int_equal(ns, 900LL * 1000000000);
-  static const char *const no[] = {"", "5", "m", "-1s", "1.5h", "1y", "3 s",
-                                    "99999999999999999999s", "1msx"};
+  static const char *const no[] = {
+      "", "5", "m", "-1s", "1.5h", "1y", "3 s", "99999999999999999999s", "1msx"};
   for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
     if (vg_parse_duration(no[i], &ns) != -EINVAL)
       fail_msg("\"%s\" was accepted as a duration", no[i]);

@@ -26,8 +26,8 @@
 #include "vigie/store.h"
 
 #define SENSORS 5
-#define HOURS 6
-#define T0 1774656000LL /* 2026-03-28T00:00:00Z */
+#define HOURS   6
+#define T0      1774656000LL /* 2026-03-28T00:00:00Z */
 
 struct expect {
   uint64_t count[SENSORS][HOURS];
@@ -49,7 +49,8 @@ static void produce(const char *bootstrap, int seq, int n, struct expect *x) {
     double v = (double)(i % 101) / 4.0;
     int len;
     if (i % 7 == 3) {
-      len = snprintf(msg, sizeof msg, "{\"ts\":%lld,\"sensor_id\":\"s%d\",\"v\":", (long long)ts,
+      len = snprintf(msg, sizeof msg,
+                     "{\"ts\":%lld,\"sensor_id\":\"s%d\",\"v\":", (long long)ts,
                      s); /* truncated */
       x->bad++;
     } else {
@@ -58,12 +59,11 @@ static void produce(const char *bootstrap, int seq, int n, struct expect *x) {
       x->count[s][h]++;
       x->sum[s][h] += v;
     }
-    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("aq"),
-                                       RD_KAFKA_V_PARTITION(i % 3),
-                                       RD_KAFKA_V_VALUE(msg, (size_t)len),
-                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                       RD_KAFKA_V_END),
-                     0);
+    assert_int_equal(
+        rd_kafka_producev(p, RD_KAFKA_V_TOPIC("aq"), RD_KAFKA_V_PARTITION(i % 3),
+                          RD_KAFKA_V_VALUE(msg, (size_t)len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+        0);
   }
   assert_int_equal(rd_kafka_flush(p, 10000), 0);
   rd_kafka_destroy(p);
@@ -136,7 +136,8 @@ static uint64_t dead_letters(const char *bootstrap) {
   struct vg_kafka_conf kc = {.brokers = bootstrap};
   assert_int_equal(vg_kafka_consumer_new(&c, &kc, err, sizeof err), 0);
   const char *topics[] = {"vigie.dead"};
-  assert_int_equal(vg_kafka_assign_all(c, topics, 1, NULL, NULL, 5000, err, sizeof err), 0);
+  assert_int_equal(vg_kafka_assign_all(c, topics, 1, NULL, NULL, 5000, err, sizeof err),
+                   0);
   assert_int_equal(vg_kafka_mark_end(c, 5000, err, sizeof err), 0);
   uint64_t n = 0;
   static struct vg_kafka_msg b[256];

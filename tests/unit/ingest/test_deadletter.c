@@ -36,7 +36,8 @@ static struct vg_deadletter *dl_new(const struct vg_kafka_conf *kc,
                                     struct vg_deadletter_seen *seen) {
   char err[512];
   struct vg_deadletter *d;
-  assert_int_equal(vg_deadletter_new(kc, "vigie.dead", start, seen, &d, err, sizeof err), 0);
+  assert_int_equal(vg_deadletter_new(kc, "vigie.dead", start, seen, &d, err, sizeof err),
+                   0);
   return d;
 }
 
@@ -186,8 +187,8 @@ static void tail_is_read_back_and_not_written_again(void **state) {
   /* the restart reads the tail from the committed positions and finds them */
   struct vg_kafka_positions committed = {1, (int64_t[]){0}}, end;
   struct vg_deadletter_seen *seen;
-  assert_int_equal(vg_deadletter_scan(&x->kc, "vigie.dead", &committed, 10000, &seen, &end,
-                                      err, sizeof err),
+  assert_int_equal(vg_deadletter_scan(&x->kc, "vigie.dead", &committed, 10000, &seen,
+                                      &end, err, sizeof err),
                    0);
   assert_int_equal(vg_deadletter_seen_count(seen), 3);
   assert_true(vg_deadletter_seen_has(seen, "aq", 1, 11));
@@ -265,10 +266,11 @@ static void rejected_header_round_trip(void **state) {
   assert_true(vg_rejected_names(p, np, 58, 73, 90, 14));
   assert_false(vg_rejected_names(p, np, 58, 73, 95, 5));
   assert_false(vg_rejected_names(p, np, 0, 58, 0, 58));
-  static const char *const bad[] = {"",          "1-0=x",     "0-5:3-9=x", "0-5=",
-                                    "0-5=x,",    "a-b=x",     "0-5x",      "0-5:1=x",
-                                    "-1-5=x",    "0-99999999999=x", "0-5=x,,1-2=y", "0-5=a b",
-                                    "0-5=a\001"};
+  static const char *const bad[] = {
+      "",         "1-0=x",           "0-5:3-9=x",    "0-5=",
+      "0-5=x,",   "a-b=x",           "0-5x",         "0-5:1=x",
+      "-1-5=x",   "0-99999999999=x", "0-5=x,,1-2=y", "0-5=a b",
+      "0-5=a\001"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(vg_rejected_parse(bad[i], strlen(bad[i]), p, 4, &np), VG_EDECODE);
   /* more entries than room */

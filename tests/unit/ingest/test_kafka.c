@@ -16,8 +16,8 @@
 struct fixture {
   struct vg_kafka_mock *mock;
   const char *bootstrap;
-  uint64_t digest;      /* of everything produced */
-  int64_t per_part[3];  /* messages produced per partition */
+  uint64_t digest;     /* of everything produced */
+  int64_t per_part[3]; /* messages produced per partition */
 };
 
 #define NMSG 3000
@@ -39,12 +39,11 @@ static int setup(void **state) {
     int32_t part = i % 3;
     f->per_part[part]++;
     f->digest = vg_multiset_digest_add(f->digest, msg, (size_t)n);
-    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("events"),
-                                       RD_KAFKA_V_PARTITION(part),
-                                       RD_KAFKA_V_VALUE(msg, (size_t)n),
-                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                       RD_KAFKA_V_END),
-                     0);
+    assert_int_equal(
+        rd_kafka_producev(p, RD_KAFKA_V_TOPIC("events"), RD_KAFKA_V_PARTITION(part),
+                          RD_KAFKA_V_VALUE(msg, (size_t)n),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+        0);
   }
   assert_int_equal(rd_kafka_flush(p, 10000), 0);
   rd_kafka_destroy(p);
@@ -88,7 +87,8 @@ static void assigns_every_partition_and_drains(void **state) {
   struct vg_kafka_consumer *c = consumer(f);
   char err[256];
   const char *topics[] = {"events", "empty"};
-  assert_int_equal(vg_kafka_assign_all(c, topics, 2, NULL, NULL, 10000, err, sizeof err), 0);
+  assert_int_equal(vg_kafka_assign_all(c, topics, 2, NULL, NULL, 10000, err, sizeof err),
+                   0);
   assert_int_equal(vg_kafka_assignment_count(c), 5);
   const char *t;
   int32_t p;
@@ -150,14 +150,14 @@ static void workers_share_partitions(void **state) {
   char err[256], listed[256] = "";
   const char *topics[] = {"events", "empty"};
   struct vg_kafka_consumer *a = consumer(f), *b = consumer(f);
-  assert_int_equal(vg_kafka_list_partitions(a, topics, 2, 10000, list_parts, listed, err,
-                                            sizeof err),
-                   0);
+  assert_int_equal(
+      vg_kafka_list_partitions(a, topics, 2, 10000, list_parts, listed, err, sizeof err),
+      0);
   assert_string_equal(listed, "events/0/3 events/1/3 events/2/3 empty/0/2 empty/1/2 ");
-  assert_int_equal(vg_kafka_assign_all(a, topics, 1, odd_only, NULL, 10000, err, sizeof err),
-                   0);
-  assert_int_equal(vg_kafka_assign_all(b, topics, 1, even_only, NULL, 10000, err, sizeof err),
-                   0);
+  assert_int_equal(
+      vg_kafka_assign_all(a, topics, 1, odd_only, NULL, 10000, err, sizeof err), 0);
+  assert_int_equal(
+      vg_kafka_assign_all(b, topics, 1, even_only, NULL, 10000, err, sizeof err), 0);
   assert_int_equal(vg_kafka_assignment_count(a), 1);
   assert_int_equal(vg_kafka_assignment_count(b), 2);
   assert_int_equal(vg_kafka_mark_end(a, 10000, err, sizeof err), 0);
@@ -192,7 +192,8 @@ static void end_offset_of_any_partition(void **state) {
   char err[256] = "";
   int64_t end = -5;
   for (int32_t p = 0; p < 3; p++) {
-    assert_int_equal(vg_kafka_end_offset(c, "events", p, 10000, &end, err, sizeof err), 0);
+    assert_int_equal(vg_kafka_end_offset(c, "events", p, 10000, &end, err, sizeof err),
+                     0);
     assert_int_equal(end, f->per_part[p]);
   }
   assert_int_equal(vg_kafka_end_offset(c, "empty", 1, 10000, &end, err, sizeof err), 0);

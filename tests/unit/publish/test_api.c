@@ -44,7 +44,8 @@ static void routes_and_defaults(void **state) {
   assert_int_equal(rq.route, VG_API_RECORDS);
   assert_int_equal(rq.limit, 10);
   assert_int_equal(rq.offset, 0);
-  assert_int_equal(parse(P "datasets/x/records", &rq, err, sizeof err, "limit", "-1", NULL), 0);
+  assert_int_equal(
+      parse(P "datasets/x/records", &rq, err, sizeof err, "limit", "-1", NULL), 0);
   assert_int_equal(rq.limit, 100);
   const char *fmts[] = {"csv", "json", "jsonl", "geojson"};
   for (int i = 0; i < 4; i++) {
@@ -57,21 +58,24 @@ static void routes_and_defaults(void **state) {
     assert_int_equal(rq.delimiter, ';');
     assert_int_equal(rq.with_bom, 1);
   }
-  assert_int_equal(parse(P "datasets/x/exports/csv", &rq, err, sizeof err, "delimiter", ",",
-                         "with_bom", "false", "where", "count > 3", "select", "count",
-                         "timezone", "America/New_York", NULL), 0);
+  assert_int_equal(parse(P "datasets/x/exports/csv", &rq, err, sizeof err, "delimiter",
+                         ",", "with_bom", "false", "where", "count > 3", "select",
+                         "count", "timezone", "America/New_York", NULL),
+                   0);
   assert_int_equal(rq.delimiter, ',');
   assert_int_equal(rq.with_bom, 0);
   assert_string_equal(rq.where, "count > 3");
   assert_string_equal(rq.select, "count");
   assert_string_equal(rq.timezone, "America/New_York");
-  assert_int_equal(parse(P "datasets/x/changes", &rq, err, sizeof err, "since", "42", NULL), 0);
+  assert_int_equal(
+      parse(P "datasets/x/changes", &rq, err, sizeof err, "since", "42", NULL), 0);
   assert_int_equal(rq.route, VG_API_CHANGES);
   assert_true(rq.since == 42);
   assert_int_equal(rq.limit, 1000);
   /* parameters with no effect here are accepted */
   assert_int_equal(parse(P "datasets/x/records", &rq, err, sizeof err, "lang", "fr",
-                         "include_links", "true", NULL), 0);
+                         "include_links", "true", NULL),
+                   0);
 }
 
 static void limits_in_opendatasoft_words(void **state) {
@@ -81,34 +85,40 @@ static void limits_in_opendatasoft_words(void **state) {
   const char *rec = P "datasets/x/records";
   assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "101", NULL), 400);
   assert_string_equal(rq.error_code, "InvalidRESTParameterError");
-  assert_string_equal(err, "Invalid value for limit API parameter: 101 was found but -1 <= "
-                           "limit <= 100 is expected.");
-  assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "100", "offset", "9900", NULL), 0);
-  assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "10", "offset", "9991", NULL), 400);
-  assert_string_equal(err, "Invalid value for sum of offset + limit API parameter: 10001 was "
-                           "found but <= 10000 is expected.");
+  assert_string_equal(err,
+                      "Invalid value for limit API parameter: 101 was found but -1 <= "
+                      "limit <= 100 is expected.");
+  assert_int_equal(
+      parse(rec, &rq, err, sizeof err, "limit", "100", "offset", "9900", NULL), 0);
+  assert_int_equal(
+      parse(rec, &rq, err, sizeof err, "limit", "10", "offset", "9991", NULL), 400);
+  assert_string_equal(err,
+                      "Invalid value for sum of offset + limit API parameter: 10001 was "
+                      "found but <= 10000 is expected.");
   /* an offset near INT64_MAX: no signed overflow passes the check (UBSan) */
   assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "100", "offset",
-                         "9223372036854775790", NULL), 400);
+                         "9223372036854775790", NULL),
+                   400);
   assert_string_equal(err, "Invalid value for sum of offset + limit API parameter: "
                            "9223372036854775890 was found but <= 10000 is expected.");
   assert_int_equal(parse(rec, &rq, err, sizeof err, "offset", "-1", NULL), 400);
   assert_non_null(strstr(err, "offset API parameter: -1 was found but offset >= 0"));
   assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "ten", NULL), 400);
   assert_non_null(strstr(err, "\"ten\" was found but an integer is expected"));
-  assert_int_equal(parse(rec, &rq, err, sizeof err, "limit", "99999999999999999999999", NULL),
-                   400);
+  assert_int_equal(
+      parse(rec, &rq, err, sizeof err, "limit", "99999999999999999999999", NULL), 400);
   assert_int_equal(parse(rec, &rq, err, sizeof err, "group_by", "metric", NULL), 400);
   assert_non_null(strstr(err, "group_by"));
   /* exports have no row limit, and no order_by (they stream) */
   const char *csv = P "datasets/x/exports/csv";
-  assert_int_equal(parse(csv, &rq, err, sizeof err, "limit", "50000", "offset", "20000", NULL),
-                   0);
+  assert_int_equal(
+      parse(csv, &rq, err, sizeof err, "limit", "50000", "offset", "20000", NULL), 0);
   assert_int_equal(parse(csv, &rq, err, sizeof err, "order_by", "count", NULL), 400);
   assert_int_equal(parse(csv, &rq, err, sizeof err, "delimiter", "x", NULL), 400);
   assert_int_equal(parse(csv, &rq, err, sizeof err, "delimiter", ";;", NULL), 400);
   assert_int_equal(parse(csv, &rq, err, sizeof err, "with_bom", "yes", NULL), 400);
-  assert_int_equal(parse(csv, &rq, err, sizeof err, "timezone", "../../etc/passwd", NULL), 400);
+  assert_int_equal(parse(csv, &rq, err, sizeof err, "timezone", "../../etc/passwd", NULL),
+                   400);
   assert_int_equal(parse(csv, &rq, err, sizeof err, "timezone", "", NULL), 400);
   char big[VG_ODSQL_MAX_LEN + 2];
   memset(big, 'a', sizeof big - 1);
@@ -125,10 +135,16 @@ static void unknown_paths(void **state) {
   (void)state;
   struct vg_api_req rq;
   char err[512];
-  const char *bad[] = {"/api/explore/v2.0/catalog/datasets", P, P "datasets/X/records",
-                       P "datasets//records", P "datasets/x/exports/xml",
-                       P "datasets/x/exports/", P "datasets/x/recordsz",
-                       P "datasets/x/records/1", P "exports/dcat2", ""};
+  const char *bad[] = {"/api/explore/v2.0/catalog/datasets",
+                       P,
+                       P "datasets/X/records",
+                       P "datasets//records",
+                       P "datasets/x/exports/xml",
+                       P "datasets/x/exports/",
+                       P "datasets/x/recordsz",
+                       P "datasets/x/records/1",
+                       P "exports/dcat2",
+                       ""};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     assert_int_equal(parse(bad[i], &rq, err, sizeof err, NULL), 404);
     assert_non_null(rq.error_code);
@@ -244,22 +260,32 @@ static void served_counts(void **state) {
       hours += s->f->count[k][i] > 0;
       final_hours += s->f->count[k][i] > 0 && i < (NDAYS - 1) * 24 + 12;
     }
-  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-heure/records?limit=0",
-                       &body), 200);
+  assert_int_equal(get(s->port,
+                       VG_API_PREFIX "catalog/datasets/passages-heure/records?limit=0",
+                       &body),
+                   200);
   assert_int_equal(json_int(body, "total_count"), (long long)hours);
   free(body);
-  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-final/records?limit=3",
-                       &body), 200);
+  assert_int_equal(get(s->port,
+                       VG_API_PREFIX "catalog/datasets/passages-final/records?limit=3",
+                       &body),
+                   200);
   assert_int_equal(json_int(body, "total_count"), (long long)final_hours);
   assert_int_equal(count_of(body, "\"start_datetime\""), 3);
   free(body);
   /* a where clause over suppressed cells never matches them (null) */
-  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-heure/records?"
-                                "where=count%20%3C%2010", &body), 200);
+  assert_int_equal(get(s->port,
+                       VG_API_PREFIX "catalog/datasets/passages-heure/records?"
+                                     "where=count%20%3C%2010",
+                       &body),
+                   200);
   assert_int_equal(json_int(body, "total_count"), 0);
   free(body);
-  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-heure/records?"
-                                "where=count%20is%20null&limit=1", &body), 200);
+  assert_int_equal(get(s->port,
+                       VG_API_PREFIX "catalog/datasets/passages-heure/records?"
+                                     "where=count%20is%20null&limit=1",
+                       &body),
+                   200);
   assert_true(json_int(body, "total_count") > 50);
   assert_non_null(strstr(body, "\"suppressed\":\"count,sum,coverage\""));
   free(body);
@@ -305,7 +331,8 @@ static void changes_pages_and_gone(void **state) {
   assert_int_equal(get(s->port, path, &body), 200);
   free(body);
   /* everything trimmed: only the current cursor is still valid */
-  assert_int_equal(vg_store_trim_emit(f->st, f->nemit, 100000, &trimmed, err, sizeof err), 0);
+  assert_int_equal(vg_store_trim_emit(f->st, f->nemit, 100000, &trimmed, err, sizeof err),
+                   0);
   snprintf(path, sizeof path, "%s?since=%zu", ch, f->nemit - 1);
   assert_int_equal(get(s->port, path, &body), 410);
   free(body);
@@ -357,8 +384,13 @@ static void retention_moves_the_etag(void **state) {
   assert_int_equal(n, gone);
   assert_int_equal(get_h(s->port, fin, NULL, &body, e1, sizeof e1), 200);
   free(body);
-  struct vg_store_epoch ep = {.epoch = 2, .sealed = sealed, .nsealed = n, .evict = evict,
-                              .nevict = n, .flush = 1, .watermark_ns = INT64_MIN};
+  struct vg_store_epoch ep = {.epoch = 2,
+                              .sealed = sealed,
+                              .nsealed = n,
+                              .evict = evict,
+                              .nevict = n,
+                              .flush = 1,
+                              .watermark_ns = INT64_MIN};
   assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
   free(sealed);
   free(evict);
@@ -376,23 +408,25 @@ static void retention_moves_the_etag(void **state) {
   assert_int_equal(get_h(s->port, all, NULL, &body, h1, sizeof h1), 200);
   assert_int_equal(json_int(body, "total_count"), hours);
   free(body);
-  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-final", &body), 200);
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-final", &body),
+                   200);
   assert_int_equal(json_int(body, "records_count"), final_hours);
   free(body);
   struct vg_http_stream xs;
-  assert_int_equal(vg_api_export_open(s->api, "passages-final", VG_DS_CSV, x1, sizeof x1, &xs),
-                   0);
+  assert_int_equal(
+      vg_api_export_open(s->api, "passages-final", VG_DS_CSV, x1, sizeof x1, &xs), 0);
   xs.free(xs.ctx);
   /* retention of hours: 10 days behind a watermark at day 25 ends at the
    * cut: the first span goes, the next one (open rows) stays */
   vg_store_close(f->st);
-  struct vg_store_opts o = {.path = f->dir, .durability = VG_STORE_NOSYNC,
-                            .retention_s = {0, 10 * DAY, 0}};
+  struct vg_store_opts o = {
+      .path = f->dir, .durability = VG_STORE_NOSYNC, .retention_s = {0, 10 * DAY, 0}};
   assert_int_equal(vg_store_open(&o, &f->st, err, sizeof err), 0);
   size_t deleted;
   int more;
   int64_t wm = (cut + 10 * DAY) * 1000000000LL;
-  assert_int_equal(vg_store_retain(f->st, wm, 1000, 10, &deleted, &more, err, sizeof err), 0);
+  assert_int_equal(vg_store_retain(f->st, wm, 1000, 10, &deleted, &more, err, sizeof err),
+                   0);
   assert_int_equal(deleted, series_gone);
   assert_int_equal(more, 0);
   /* the old ETag no longer matches: 200, with the rows left */
@@ -406,16 +440,18 @@ static void retention_moves_the_etag(void **state) {
   assert_int_equal(json_int(body, "total_count"), hours - gone);
   free(body);
   /* the dataset's counted rows are not the cached ones */
-  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-final", &body), 200);
+  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-final", &body),
+                   200);
   assert_int_equal(json_int(body, "records_count"), final_hours - final_gone);
   free(body);
   /* the export folder's ETag moved as well (it rewrites its files) */
-  assert_int_equal(vg_api_export_open(s->api, "passages-final", VG_DS_CSV, x2, sizeof x2, &xs),
-                   0);
+  assert_int_equal(
+      vg_api_export_open(s->api, "passages-final", VG_DS_CSV, x2, sizeof x2, &xs), 0);
   xs.free(xs.ctx);
   assert_string_not_equal(x2, x1);
   /* a pass that deletes nothing: the new ETag still matches */
-  assert_int_equal(vg_store_retain(f->st, wm, 1000, 10, &deleted, &more, err, sizeof err), 0);
+  assert_int_equal(vg_store_retain(f->st, wm, 1000, 10, &deleted, &more, err, sizeof err),
+                   0);
   assert_int_equal(deleted, 0);
   snprintf(inm, sizeof inm, "If-None-Match: %s", e2);
   assert_int_equal(get_h(s->port, fin, inm, &body, NULL, 0), 304);
@@ -439,7 +475,8 @@ static void reload(void **state) {
   snprintf(text, cap, "%s%s", yaml, more);
   struct vg_config cfg;
   struct vg_api_opts ao;
-  assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
+  assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err),
+                   0);
   assert_int_equal(vg_config_api(&cfg, &ao), 0);
   assert_int_equal(vg_api_reload(s->api, &ao, err, sizeof err), 0);
   vg_config_api_release(&ao);
@@ -448,8 +485,9 @@ static void reload(void **state) {
   assert_int_equal(json_int(body, "total_count"), 4);
   assert_non_null(strstr(body, "\"dataset_id\":\"passages-semaine\""));
   free(body);
-  assert_int_equal(get(s->port, VG_API_PREFIX "catalog/datasets/passages-semaine/records",
-                       &body), 200);
+  assert_int_equal(
+      get(s->port, VG_API_PREFIX "catalog/datasets/passages-semaine/records", &body),
+      200);
   assert_int_equal(json_int(body, "total_count"), NSERIES * (NDAYS - 1));
   free(body);
   /* a dataset that does not compile (a zone the system lacks is caught by
@@ -457,7 +495,8 @@ static void reload(void **state) {
   snprintf(text, cap, "%s%s", yaml,
            "  - id: bad\n    resolution: 1h\n    metrics: [passages]\n"
            "    columns: [count]\n    tag_columns: [count]\n");
-  assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
+  assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err),
+                   0);
   assert_int_equal(vg_config_api(&cfg, &ao), 0);
   assert_int_equal(vg_api_reload(s->api, &ao, err, sizeof err), VG_ECONFIG);
   assert_non_null(strstr(err, "column \"count\" appears twice"));
@@ -548,7 +587,8 @@ static void hostile_metadata(void **state) {
         {"changes?since=0&limit=3", "passages", {"results", "#0", "metric"}},
     };
     for (size_t k = 0; k < sizeof rows / sizeof *rows; k++) {
-      snprintf(path, sizeof path, VG_API_PREFIX "catalog/datasets/%s/%s", id, rows[k].route);
+      snprintf(path, sizeof path, VG_API_PREFIX "catalog/datasets/%s/%s", id,
+               rows[k].route);
       assert_int_equal(get(s->port, path, &body), 200);
       if (strstr(rows[k].route, "jsonl"))
         body[strcspn(body, "\n")] = 0;

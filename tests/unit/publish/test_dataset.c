@@ -38,7 +38,8 @@ static int on_row(const struct vg_dataset_row *row, void *arg) {
   p->series = (int)row->series->id - 1;
   p->start = row->start;
   int ic = vg_dataset_field(g->ds, "count"), is = vg_dataset_field(g->ds, "sum");
-  int isup = vg_dataset_field(g->ds, "suppressed"), ist = vg_dataset_field(g->ds, "status");
+  int isup = vg_dataset_field(g->ds, "suppressed"),
+      ist = vg_dataset_field(g->ds, "status");
   if (ic >= 0) {
     p->has_count = !row->v[ic].null;
     p->count = row->v[ic].num;
@@ -65,8 +66,8 @@ static size_t scan(struct fx *f, const struct vg_dataset *ds, int64_t from, int6
   g->ds = ds;
   g->n = 0;
   g->v = realloc(g->v, NSERIES * NDAYS * 25 * sizeof *g->v);
-  struct vg_dataset_scan sc = {.from_s = from, .to_s = to, .max_rows = max_rows,
-                               .next_s = INT64_MIN};
+  struct vg_dataset_scan sc = {
+      .from_s = from, .to_s = to, .max_rows = max_rows, .next_s = INT64_MIN};
   int calls = 0;
   do {
     assert_int_equal(vg_dataset_scan(ds, r, &l, &sc, on_row, g, err, sizeof err), 0);
@@ -83,8 +84,9 @@ static void schema(void **state) {
   struct fx *f = *state;
   size_t n;
   const struct vg_odsql_field *fl = vg_dataset_fields(f->hourly, &n);
-  const char *want[] = {"start_datetime", "end_datetime", "metric", "counter_id", "count",
-                        "sum", "mean", "coverage", "status", "revision", "suppressed"};
+  const char *want[] = {"start_datetime", "end_datetime", "metric",    "counter_id",
+                        "count",          "sum",          "mean",      "coverage",
+                        "status",         "revision",     "suppressed"};
   assert_int_equal(n, sizeof want / sizeof *want);
   for (size_t i = 0; i < n; i++)
     assert_string_equal(fl[i].name, want[i]);
@@ -121,8 +123,8 @@ static void privacy_oracle(void **state) {
         nhours++;
         total += c;
         if (p->has_count) {
-          assert_true(p->count >= K);       /* never a small count */
-          assert_true(p->count == c);       /* and the true one */
+          assert_true(p->count >= K); /* never a small count */
+          assert_true(p->count == c); /* and the true one */
           assert_false(p->sum_null);
           assert_string_equal(p->suppressed, "");
           published += (uint64_t)p->count;
@@ -146,13 +148,13 @@ static void privacy_oracle(void **state) {
         assert_true(diff - (uint64_t)(nhidden - 1) > 1);
       }
     }
-  assert_true(nsupp > 50);      /* the data does exercise the rule */
-  assert_true(nsecondary > 5);  /* and secondary suppression */
+  assert_true(nsupp > 50);     /* the data does exercise the rule */
+  assert_true(nsecondary > 5); /* and secondary suppression */
   /* the day with one small hour among 20s: that hour plus one more */
   size_t d3 = 0;
   for (size_t i = 0; i < n; i++)
-    if (g.v[i].series == 0 && g.v[i].start >= T0 + 3 * DAY && g.v[i].start < T0 + 4 * DAY &&
-        !g.v[i].has_count)
+    if (g.v[i].series == 0 && g.v[i].start >= T0 + 3 * DAY &&
+        g.v[i].start < T0 + 4 * DAY && !g.v[i].has_count)
       d3++;
   assert_int_equal(d3, 2);
   /* the daily dataset: days under k blanked, others the exact total */
@@ -182,12 +184,14 @@ static void suppression_independent_of_range(void **state) {
   struct fx *f = *state;
   struct got all = {0}, part = {0};
   size_t n = scan(f, f->hourly, INT64_MIN, INT64_MAX, 0, &all);
-  size_t m = scan(f, f->hourly, T0 + 5 * DAY + 7 * 3600, T0 + 9 * DAY + 13 * 3600, 0, &part);
+  size_t m =
+      scan(f, f->hourly, T0 + 5 * DAY + 7 * 3600, T0 + 9 * DAY + 13 * 3600, 0, &part);
   assert_true(m > 0 && m < n);
   for (size_t i = 0; i < m; i++) {
     assert_true(part.v[i].start >= T0 + 5 * DAY + 7 * 3600);
     size_t j = 0;
-    while (j < n && !(all.v[j].series == part.v[i].series && all.v[j].start == part.v[i].start))
+    while (j < n &&
+           !(all.v[j].series == part.v[i].series && all.v[j].start == part.v[i].start))
       j++;
     assert_true(j < n);
     assert_int_equal(part.v[i].has_count, all.v[j].has_count);
@@ -308,8 +312,10 @@ static void formats(void **state) {
   vg_dataset_csv_header(c.out, f->hourly, sel, 4, ';');
   assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
   assert_int_equal(vg_dataset_series(f->hourly, r, &l), 0);
-  struct vg_dataset_scan sc = {.from_s = T0 + 2 * 3600, .to_s = INT64_MAX, .next_s = INT64_MIN};
-  assert_int_equal(vg_dataset_scan(f->hourly, r, &l, &sc, on_fmt, &c, err, sizeof err), 0);
+  struct vg_dataset_scan sc = {
+      .from_s = T0 + 2 * 3600, .to_s = INT64_MAX, .next_s = INT64_MIN};
+  assert_int_equal(vg_dataset_scan(f->hourly, r, &l, &sc, on_fmt, &c, err, sizeof err),
+                   0);
   vg_dataset_series_release(&l);
   vg_store_reader_end(r);
   fclose(c.out);
@@ -322,17 +328,19 @@ static void formats(void **state) {
   uint32_t cnt = f->count[2][h];
   print_message("%s", buf);
   assert_true(strncmp(buf, "start_datetime;metric;counter_id;count\r\n", 40) == 0);
-  snprintf(want, sizeof want, "2024-10-04T%02d:00:00+00:00;2024-10-04T%02d:00:00+00:00;passages;\"c;3\";",
-           h, h + 1);
+  snprintf(want, sizeof want,
+           "2024-10-04T%02d:00:00+00:00;2024-10-04T%02d:00:00+00:00;passages;\"c;3\";", h,
+           h + 1);
   assert_non_null(strstr(buf, want));
   if (cnt >= K) {
-    snprintf(want, sizeof want, "\"count\":%u,\"sum\":%u,\"mean\":1,\"coverage\":%g", cnt, cnt,
-             cnt / 6.0);
+    snprintf(want, sizeof want, "\"count\":%u,\"sum\":%u,\"mean\":1,\"coverage\":%g", cnt,
+             cnt, cnt / 6.0);
     assert_non_null(strstr(buf, want));
   } else {
-    assert_non_null(strstr(buf, "\"count\":null,\"sum\":null,\"mean\":1,\"coverage\":null,"
-                                "\"status\":\"final\",\"revision\":0,\"suppressed\":"
-                                "\"count,sum,coverage\"}"));
+    assert_non_null(strstr(buf,
+                           "\"count\":null,\"sum\":null,\"mean\":1,\"coverage\":null,"
+                           "\"status\":\"final\",\"revision\":0,\"suppressed\":"
+                           "\"count,sum,coverage\"}"));
   }
   assert_non_null(strstr(buf, "{\"type\":\"Feature\",\"geometry\":null,\"properties\":{"
                               "\"start_datetime\":\"2024-10-04T"));

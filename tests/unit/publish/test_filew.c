@@ -194,8 +194,11 @@ struct xfolder {
 static void xfolder_start(struct fx *f, struct xfolder *xf) {
   xf->api = api_over(f, xf->dir, sizeof xf->dir);
   assert_int_equal(vg_metrics_new(&xf->m), 0);
-  xf->o = (struct vg_exportdir_opts){.api = xf->api, .dir = xf->dir, .metrics = xf->m,
-                                     .no_thread = 1, .filew_flags = VG_FILEW_PLAIN};
+  xf->o = (struct vg_exportdir_opts){.api = xf->api,
+                                     .dir = xf->dir,
+                                     .metrics = xf->m,
+                                     .no_thread = 1,
+                                     .filew_flags = VG_FILEW_PLAIN};
   assert_int_equal(mkdir(xf->dir, 0755), 0);
 }
 
@@ -211,8 +214,8 @@ static void put_file(const char *dir, const char *name, const char *text) {
 
 /* The file of dataset id in format fmt in xdir, which holds what the API
  * exports; *flen its length. */
-static char *file_as_exported(struct vg_api *api, const char *xdir, const char *id, int fmt,
-                              size_t *flen) {
+static char *file_as_exported(struct vg_api *api, const char *xdir, const char *id,
+                              int fmt, size_t *flen) {
   char path[256];
   size_t blen = 0;
   snprintf(path, sizeof path, "%s/%s.%s", xdir, id, fmt == VG_DS_CSV ? "csv" : "json");
@@ -246,9 +249,13 @@ static void export_folder(void **state) {
       size_t flen = 0;
       char *file = file_as_exported(api, xdir, ids[i], fmt, &flen);
       if (fmt == VG_DS_CSV)
-        assert_memory_equal(file, "\xEF\xBB\xBF" "start_datetime;", 18);
+        assert_memory_equal(file,
+                            "\xEF\xBB\xBF"
+                            "start_datetime;",
+                            18);
       else
-        assert_true(file[0] == '[' && flen >= 2 && memcmp(file + flen - 2, "]\n", 2) == 0);
+        assert_true(file[0] == '[' && flen >= 2 &&
+                    memcmp(file + flen - 2, "]\n", 2) == 0);
       free(file);
     }
   /* nothing changed: nothing rewritten */
@@ -272,16 +279,21 @@ static void export_folder(void **state) {
     vg_acc_add(&w.acc, &ao, (w.start + i) * 1000000000LL, 1.0, 0, 0);
   const struct vg_wentry *open[] = {&w};
   struct vg_store_emit em = {0, 1, VG_RES_HOUR, w.start, 0};
-  struct vg_store_epoch ep = {.epoch = 2, .open = open, .nopen = 1, .emit = &em, .nemit = 1,
+  struct vg_store_epoch ep = {.epoch = 2,
+                              .open = open,
+                              .nopen = 1,
+                              .emit = &em,
+                              .nemit = 1,
                               .watermark_ns = INT64_MIN};
   assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
   assert_int_equal(vg_exportdir_run_once(x, &written), 0);
   assert_true(written >= 2);
   char *after = slurp(path, &after_len);
   assert_int_equal(lines(after, after_len), lines(before, before_len) + 1);
-  assert_int_equal(atomic_load(&vg_metrics_counter(m, "vigie_export_files_written_total",
-                                                   "", NULL)->v),
-                   6 + written);
+  assert_int_equal(
+      atomic_load(
+          &vg_metrics_counter(m, "vigie_export_files_written_total", "", NULL)->v),
+      6 + written);
   assert_int_equal(entries(xdir), 6);
   free(before);
   free(after);
@@ -306,7 +318,8 @@ static void reload_with(struct vg_api *api, const char *from, const char *tail) 
   snprintf(text, sizeof text, "%.*s%s", (int)(cut - yaml), yaml, tail);
   struct vg_config cfg;
   struct vg_api_opts ao;
-  assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
+  assert_int_equal(vg_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err),
+                   0);
   assert_int_equal(vg_config_api(&cfg, &ao), 0);
   assert_int_equal(vg_api_reload(api, &ao, err, sizeof err), 0);
   vg_config_api_release(&ao);
@@ -370,7 +383,8 @@ static void export_folder_follows_the_datasets(void **state) {
   assert_int_equal(entries(xdir), 9);
   for (size_t i = 0; i < 4; i++)
     assert_true(exists(xdir, gone[i]));
-  assert_false(exists(xdir, "passages-finale.csv") || exists(xdir, "passages-finale.json"));
+  assert_false(exists(xdir, "passages-finale.csv") ||
+               exists(xdir, "passages-finale.json"));
   vg_exportdir_free(x);
   vg_api_free(api);
   vg_metrics_free(m);
@@ -407,8 +421,12 @@ static void export_thread_follows_commits(void **state) {
     vg_acc_add(&w.acc, &ao, w.start * 1000000000LL, 1.0, 0, 0);
     const struct vg_wentry *open[] = {&w};
     struct vg_store_emit em = {0, 2, VG_RES_HOUR, w.start, 0};
-    struct vg_store_epoch ep = {.epoch = 2 + (uint64_t)h, .open = open, .nopen = 1,
-                                .emit = &em, .nemit = 1, .watermark_ns = INT64_MIN};
+    struct vg_store_epoch ep = {.epoch = 2 + (uint64_t)h,
+                                .open = open,
+                                .nopen = 1,
+                                .emit = &em,
+                                .nemit = 1,
+                                .watermark_ns = INT64_MIN};
     assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
     vg_acc_release(&w.acc);
     usleep(2000);

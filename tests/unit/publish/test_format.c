@@ -19,9 +19,14 @@ static void doubles_round_trip(void **state) {
   struct {
     double v;
     const char *s;
-  } cases[] = {{0.1, "0.1"},           {12.57, "12.57"}, {0, "0"},
-               {-2.5, "-2.5"},         {1e300, "1e+300"}, {0.1 + 0.2, "0.30000000000000004"},
-               {1.0 / 3, "0.3333333333333333"}, {123456789012345678.0, "1.2345678901234568e+17"},
+  } cases[] = {{0.1, "0.1"},
+               {12.57, "12.57"},
+               {0, "0"},
+               {-2.5, "-2.5"},
+               {1e300, "1e+300"},
+               {0.1 + 0.2, "0.30000000000000004"},
+               {1.0 / 3, "0.3333333333333333"},
+               {123456789012345678.0, "1.2345678901234568e+17"},
                {5e-324, "4.94065645841247e-324"} /* 15 digits read back */};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     vg_fmt_double(cases[i].v, b);
@@ -72,10 +77,24 @@ static void check_same(double v) {
  * near its bounds, sums that picked up rounding, zeros and negatives. */
 static void doubles_fast_path_is_the_reference(void **state) {
   (void)state;
-  static const double edges[] = {0.0,    -0.0,   1e-4,   -1e-4,  9.99e-5, 1.0001e-4,
-                                 1e15,   -1e15,  999999999999999.0, 99999999999999.9,
-                                 1e14,   0.5,    100.0,  1e-9,   123456.789012345,
-                                 0.000123456789, 4503599627370496.0, 0.1 + 0.7};
+  static const double edges[] = {0.0,
+                                 -0.0,
+                                 1e-4,
+                                 -1e-4,
+                                 9.99e-5,
+                                 1.0001e-4,
+                                 1e15,
+                                 -1e15,
+                                 999999999999999.0,
+                                 99999999999999.9,
+                                 1e14,
+                                 0.5,
+                                 100.0,
+                                 1e-9,
+                                 123456.789012345,
+                                 0.000123456789,
+                                 4503599627370496.0,
+                                 0.1 + 0.7};
   for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
     check_same(edges[i]);
   uint64_t x = 2463534242ULL;
@@ -84,9 +103,9 @@ static void doubles_fast_path_is_the_reference(void **state) {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    int d = (int)(x % 11);                            /* decimals */
+    int d = (int)(x % 11); /* decimals */
     double k = (double)((x >> 8) % 2000000000000ULL) * ((x >> 60) & 1 ? -1 : 1);
-    double v = k / pow(10, d);                        /* short decimals */
+    double v = k / pow(10, d); /* short decimals */
     check_same(v);
     check_same(v * 1e-3);
     sum += round(v) / 10; /* a running sum of one-decimal readings */
@@ -150,8 +169,8 @@ static void time_arguments(void **state) {
     const char *in;
     int64_t want;
   } ok[] = {
-      {"2026-03-28", 1774652400},                /* local midnight, +01:00 */
-      {"2026-03-30", 1774821600},                /* local midnight, +02:00 */
+      {"2026-03-28", 1774652400}, /* local midnight, +01:00 */
+      {"2026-03-30", 1774821600}, /* local midnight, +02:00 */
       {"2026-03-28T01:00:00", 1774656000},
       {"2026-03-28T01:00", 1774656000},
       {"2026-03-28 01:00:00", 1774656000},
@@ -159,8 +178,8 @@ static void time_arguments(void **state) {
       {"2026-03-28T01:00:00+01:00", 1774656000},
       {"2026-03-28T01:00:00-0130", 1774665000},
       {"2026-03-28T01:00:00.250+01:00", 1774656000},
-      {"2026-10-25T02:30:00", 1792888200},        /* repeated: first occurrence */
-      {"2026-03-29T02:30:00", 1774747800},        /* skipped: moved forward */
+      {"2026-10-25T02:30:00", 1792888200}, /* repeated: first occurrence */
+      {"2026-03-29T02:30:00", 1774747800}, /* skipped: moved forward */
       {"-7d", now - 7 * 86400},
       {"-12h", now - 12 * 3600},
       {"-30m", now - 1800},

@@ -99,8 +99,12 @@ static void env_start(struct env *e, struct fx *f, const char **props) {
   assert_int_equal(vg_tz_load("UTC", &e->tz, err, sizeof err), 0);
   assert_int_equal(vg_metrics_new(&e->met), 0);
   e->kc = (struct vg_kafka_conf){.brokers = e->m.bootstrap, .properties = props};
-  e->o = (struct vg_rollup_opts){.client = vg_engine_rollup_client(&e->kc), .topic = "vigie.rollups", .store = f->st,
-                                 .tz = e->tz, .metrics = e->met, .batch = 97};
+  e->o = (struct vg_rollup_opts){.client = vg_engine_rollup_client(&e->kc),
+                                 .topic = "vigie.rollups",
+                                 .store = f->st,
+                                 .tz = e->tz,
+                                 .metrics = e->met,
+                                 .batch = 97};
 }
 
 static void env_stop(struct env *e) {
@@ -124,8 +128,8 @@ static void every_record_on_the_topic(void **state) {
   assert_int_equal(
       atomic_load(&vg_metrics_counter(met, "vigie_rollups_published_total", "", NULL)->v),
       f->nemit);
-  assert_int_equal(atomic_load(&vg_metrics_gauge(met, "vigie_rollup_backlog", "", NULL)->v),
-                   0);
+  assert_int_equal(
+      atomic_load(&vg_metrics_gauge(met, "vigie_rollup_backlog", "", NULL)->v), 0);
   check_topic(&e.m, f, f->nemit);
   env_stop(&e);
 }
@@ -159,14 +163,15 @@ static void broker_down_cursor_waits(void **state) {
 }
 
 /* Commits epoch with the publisher's positions pos as its blob. */
-static void commit_blob(struct fx *f, uint64_t epoch, const struct vg_kafka_positions *pos) {
+static void commit_blob(struct fx *f, uint64_t epoch,
+                        const struct vg_kafka_positions *pos) {
   char err[256];
   uint8_t buf[64];
   size_t len = vg_kafka_positions_encode("vigie.rollups", pos, buf, sizeof buf);
   assert_true(len <= sizeof buf);
   struct vg_store_blob b = {VG_ROLLUP_BLOB, buf, len};
-  struct vg_store_epoch ep = {.epoch = epoch, .watermark_ns = INT64_MIN, .blobs = &b,
-                              .nblobs = 1};
+  struct vg_store_epoch ep = {
+      .epoch = epoch, .watermark_ns = INT64_MIN, .blobs = &b, .nblobs = 1};
   assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
 }
 
@@ -242,7 +247,8 @@ static void fatal_error_recovered_once_each(void **state) {
   assert_int_equal(vg_rollup_new(&e.o, &p, err, sizeof err), 0);
   unsetenv("VIGIE_TEST_FATAL_ROLLUP");
   int rc;
-  for (int tries = 0; (rc = vg_rollup_wait(p, f->nemit, 30000)) != 0 && tries < 10; tries++)
+  for (int tries = 0; (rc = vg_rollup_wait(p, f->nemit, 30000)) != 0 && tries < 10;
+       tries++)
     ;
   assert_int_equal(rc, 0);
   assert_int_equal(vg_rollup_recovered(p), 1);

@@ -17,8 +17,8 @@
 
 /* not inlined: gcc -O3 then takes the returned buffer for the address of
  * open_memstream's local pointer (-Wdangling-pointer) */
-__attribute__((noinline)) static char *
-to_json(const char *key, const struct vg_wentry *w, const struct vg_tz *tz, int *rc) {
+__attribute__((noinline)) static char *to_json(const char *key, const struct vg_wentry *w,
+                                               const struct vg_tz *tz, int *rc) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
@@ -37,8 +37,8 @@ static void window(struct vg_wentry *w, int64_t start, int64_t len, const double
   w->end = start + len;
   vg_acc_init(&w->acc);
   for (size_t i = 0; i < n; i++)
-    assert_int_equal(vg_acc_add(&w->acc, o, (start + (int64_t)i) * 1000000000LL, v[i], 0, 0),
-                     0);
+    assert_int_equal(
+        vg_acc_add(&w->acc, o, (start + (int64_t)i) * 1000000000LL, v[i], 0, 0), 0);
 }
 
 static void message_of_a_final_hour(void **state) {
@@ -60,14 +60,15 @@ static void message_of_a_final_hour(void **state) {
   /* mean 2.5; sample variance ((1.5^2 + 0.5^2) * 2) / 3 = 5/3 */
   char sd[VG_FMT_DOUBLE_MAX], want[1024];
   sd[vg_fmt_double(sqrt(5.0 / 3.0), sd)] = 0;
-  snprintf(want, sizeof want,
-           "{\"series\":\"no2{district=\\\"Centre\\\",sensor_id=\\\"aq-12\\\"}\","
-           "\"tags\":{\"district\":\"Centre\",\"sensor_id\":\"aq-12\"},\"metric\":\"no2\","
-           "\"resolution\":\"1h\",\"start_datetime\":\"2026-07-01T12:00:00+02:00\","
-           "\"end_datetime\":\"2026-07-01T13:00:00+02:00\",\"count\":4,\"sum\":10,"
-           "\"min\":1,\"max\":4,\"mean\":2.5,\"stddev\":%s,\"first\":1,\"last\":4,"
-           "\"status\":\"final\",\"revision\":2}",
-           sd);
+  snprintf(
+      want, sizeof want,
+      "{\"series\":\"no2{district=\\\"Centre\\\",sensor_id=\\\"aq-12\\\"}\","
+      "\"tags\":{\"district\":\"Centre\",\"sensor_id\":\"aq-12\"},\"metric\":\"no2\","
+      "\"resolution\":\"1h\",\"start_datetime\":\"2026-07-01T12:00:00+02:00\","
+      "\"end_datetime\":\"2026-07-01T13:00:00+02:00\",\"count\":4,\"sum\":10,"
+      "\"min\":1,\"max\":4,\"mean\":2.5,\"stddev\":%s,\"first\":1,\"last\":4,"
+      "\"status\":\"final\",\"revision\":2}",
+      sd);
   assert_string_equal(j, want);
   free(j);
   vg_acc_release(&w.acc);

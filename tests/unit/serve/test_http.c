@@ -64,12 +64,17 @@ static void routes_and_errors(void **state) {
     const char *request, *has[2], *lacks;
   } cases[] = {
       {"GET /healthz?who=ops HTTP/1.0\r\n\r\n",
-       {"HTTP/1.1 200", "\r\n\r\nexact /healthz for ops"}, NULL},
+       {"HTTP/1.1 200", "\r\n\r\nexact /healthz for ops"},
+       NULL},
       {"GET /api/explore/v2.1/catalog HTTP/1.0\r\n\r\n",
-       {"prefix /api/explore/v2.1/catalog for nobody", NULL}, NULL},
-      {"GET /healthzz HTTP/1.0\r\n\r\n", {"HTTP/1.1 404", "\"error_code\":\"NotFound\""}, NULL},
+       {"prefix /api/explore/v2.1/catalog for nobody", NULL},
+       NULL},
+      {"GET /healthzz HTTP/1.0\r\n\r\n",
+       {"HTTP/1.1 404", "\"error_code\":\"NotFound\""},
+       NULL},
       {"POST /healthz HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc",
-       {"HTTP/1.1 405", "Allow: GET, HEAD"}, NULL},
+       {"HTTP/1.1 405", "Allow: GET, HEAD"},
+       NULL},
       {"HEAD /healthz HTTP/1.0\r\n\r\n", {"HTTP/1.1 200", NULL}, "exact"}, /* no body */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -95,8 +100,9 @@ static void routes_and_errors(void **state) {
 
 static void bad_addresses_are_named(void **state) {
   (void)state;
-  static const char *const bad[] = {"8080", "localhost", "127.0.0.1:", "127.0.0.1:99999",
-                                    "300.1.1.1:80", "[::1:80", "host:80"};
+  static const char *const bad[] = {
+      "8080",         "localhost", "127.0.0.1:", "127.0.0.1:99999",
+      "300.1.1.1:80", "[::1:80",   "host:80"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     struct vg_http *h = NULL;
     char err[256] = "";

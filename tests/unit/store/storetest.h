@@ -66,9 +66,9 @@ static inline int st_same(const struct vg_wentry *a, const struct vg_wentry *b) 
     return 1;
   if (x->st.min != y->st.min || x->st.max != y->st.max ||
       memcmp(&(double){vg_stats_sum(&x->st)}, &(double){vg_stats_sum(&y->st)}, 8) ||
-      memcmp(&(double){vg_stats_m2(&x->st)}, &(double){vg_stats_m2(&y->st)}, 8) || x->fl.first_t != y->fl.first_t ||
-      x->fl.last_t != y->fl.last_t || x->fl.first_v != y->fl.first_v ||
-      x->fl.last_v != y->fl.last_v)
+      memcmp(&(double){vg_stats_m2(&x->st)}, &(double){vg_stats_m2(&y->st)}, 8) ||
+      x->fl.first_t != y->fl.first_t || x->fl.last_t != y->fl.last_t ||
+      x->fl.first_v != y->fl.first_v || x->fl.last_v != y->fl.last_v)
     return 0;
   if (!x->qs != !y->qs || (x->qs && !vg_ddsketch_equal(x->qs, y->qs)))
     return 0;
@@ -124,10 +124,18 @@ static inline int st_writer_commit(struct vg_agg *a, struct vg_store *st, uint64
       pos[p] = (struct vg_store_pos){topic, p, pp.next_offset, pp.max_event_ns,
                                      pp.last_active_ns};
     }
-    struct vg_store_epoch ep = {.epoch = epoch, .open = open, .nopen = no, .sealed = sealed,
-                                .nsealed = ns, .evict = ev, .nevict = ns, .pos = pos,
-                                .npos = nparts, .watermark_ns = vg_agg_watermark(a),
-                                .fps = fps, .nfps = nf};
+    struct vg_store_epoch ep = {.epoch = epoch,
+                                .open = open,
+                                .nopen = no,
+                                .sealed = sealed,
+                                .nsealed = ns,
+                                .evict = ev,
+                                .nevict = ns,
+                                .pos = pos,
+                                .npos = nparts,
+                                .watermark_ns = vg_agg_watermark(a),
+                                .fps = fps,
+                                .nfps = nf};
     rc = vg_store_commit(st, &ep, err, errsize);
   }
   free(fps);
@@ -192,7 +200,8 @@ struct st_ref_ctx {
 
 static inline int st_against_reference(const struct vg_wentry *w, void *ctx) {
   struct st_ref_ctx *c = ctx;
-  const struct vg_wentry *m = vg_windows_get(c->ref, w->series, (enum vg_res)w->res, w->start);
+  const struct vg_wentry *m =
+      vg_windows_get(c->ref, w->series, (enum vg_res)w->res, w->start);
   c->n++;
   if (!m || (c->revisions && m->revision != w->revision) ||
       m->acc.st.count != w->acc.st.count || m->acc.st.min != w->acc.st.min ||
@@ -210,14 +219,15 @@ static inline int st_against_reference(const struct vg_wentry *w, void *ctx) {
 
 /* Reads the windows of series 1..nser at every resolution, starts in
  * [from_s, to_s), through cb; every read must succeed. */
-static inline void st_read_series(struct vg_store_reader *r, uint64_t nser, int64_t from_s,
-                                  int64_t to_s, int (*cb)(const struct vg_wentry *, void *),
+static inline void st_read_series(struct vg_store_reader *r, uint64_t nser,
+                                  int64_t from_s, int64_t to_s,
+                                  int (*cb)(const struct vg_wentry *, void *),
                                   void *ctx) {
   char err[256];
   for (uint64_t id = 1; id <= nser; id++)
     for (uint8_t res = 0; res < 3; res++)
-      assert_int_equal(vg_store_read_range(r, id, res, from_s, to_s, cb, ctx, err, sizeof err),
-                       0);
+      assert_int_equal(
+          vg_store_read_range(r, id, res, from_s, to_s, cb, ctx, err, sizeof err), 0);
 }
 
 /* Options of an engine of one worker over nparts partitions as the store

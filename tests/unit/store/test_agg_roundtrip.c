@@ -14,8 +14,8 @@
 #include "vigie/store.h"
 #include "vigie/worker.h"
 
-#define S 1000000000LL
-#define NSER 20
+#define S     1000000000LL
+#define NSER  20
 #define NPART 2
 
 struct emitted {
@@ -49,7 +49,8 @@ struct cmp_ctx {
 
 static int compare_window(const struct vg_wentry *w, void *ctx) {
   struct cmp_ctx *c = ctx;
-  const struct vg_wentry *m = vg_windows_get(c->win, w->series, (enum vg_res)w->res, w->start);
+  const struct vg_wentry *m =
+      vg_windows_get(c->win, w->series, (enum vg_res)w->res, w->start);
   c->n++;
   if (!m || m->end != w->end || m->final != w->final || m->revision != w->revision ||
       !vg_acc_equal(&m->acc, &w->acc, 0))
@@ -65,7 +66,8 @@ struct range_ctx {
 
 static int range_window(const struct vg_wentry *w, void *ctx) {
   struct range_ctx *c = ctx;
-  const struct vg_wentry *m = vg_windows_get(c->win, w->series, (enum vg_res)w->res, w->start);
+  const struct vg_wentry *m =
+      vg_windows_get(c->win, w->series, (enum vg_res)w->res, w->start);
   c->n++;
   /* at segment precision: exact count/min/max/first/last and sketches,
    * latest revision, in time order */
@@ -152,9 +154,15 @@ static void engine_windows_survive_the_store(void **state) {
     for (size_t i = 0; i < em->n; i++)
       log[i] = (struct vg_store_emit){0, em->w[i].series, em->w[i].res, em->w[i].start,
                                       em->w[i].revision};
-    struct vg_store_epoch ep = {.epoch = ++epoch, .open = open, .nopen = win->t.n,
-                                .sealed = em->p, .nsealed = em->n, .pos = pos,
-                                .npos = NPART, .emit = log, .nemit = em->n,
+    struct vg_store_epoch ep = {.epoch = ++epoch,
+                                .open = open,
+                                .nopen = win->t.n,
+                                .sealed = em->p,
+                                .nsealed = em->n,
+                                .pos = pos,
+                                .npos = NPART,
+                                .emit = log,
+                                .nemit = em->n,
                                 .watermark_ns = vg_agg_watermark(a)};
     int rc = vg_store_commit(st, &ep, err, sizeof err);
     if (rc)
@@ -192,16 +200,16 @@ static void engine_windows_survive_the_store(void **state) {
   size_t nev = 0;
   for (uint32_t k = 0; k < win->t.n; k++)
     if (win->t.e[k].final)
-      ev[nev++] = (struct vg_store_wkey){win->t.e[k].series, win->t.e[k].res,
-                                         win->t.e[k].start};
-  struct vg_store_epoch ep = {.epoch = ++epoch, .evict = ev, .nevict = nev,
-                              .watermark_ns = vg_agg_watermark(a)};
+      ev[nev++] =
+          (struct vg_store_wkey){win->t.e[k].series, win->t.e[k].res, win->t.e[k].start};
+  struct vg_store_epoch ep = {
+      .epoch = ++epoch, .evict = ev, .nevict = nev, .watermark_ns = vg_agg_watermark(a)};
   assert_int_equal(vg_store_commit(st, &ep, err, sizeof err), 0);
   free(ev);
   size_t flushed;
   int more;
-  assert_int_equal(vg_store_flush(st, INT64_MAX, 100000, 100, &flushed, &more, err, sizeof err),
-                   0);
+  assert_int_equal(
+      vg_store_flush(st, INT64_MAX, 100000, 100, &flushed, &more, err, sizeof err), 0);
   assert_int_equal(more, 0);
   struct vg_store_stat ss;
   assert_int_equal(vg_store_stat(st, &ss), 0);
@@ -283,8 +291,9 @@ static void evicted_windows_revise_through_the_loader(void **state) {
   const struct vg_windows *rw = vg_agg_windows(ref);
   assert_true(evicted > 0);
   assert_true(rw->c.revisions > 0);
-  print_message("%zu windows evicted, %zu loads (%zu found in the store), %llu revisions\n",
-                evicted, loads, loads_found, (unsigned long long)rw->c.revisions);
+  print_message(
+      "%zu windows evicted, %zu loads (%zu found in the store), %llu revisions\n",
+      evicted, loads, loads_found, (unsigned long long)rw->c.revisions);
   assert_true(loads_found > 0);
   assert_int_equal(vg_agg_windows(a)->c.revisions, rw->c.revisions);
   for (int pass = 0; pass < 2; pass++) {

@@ -19,13 +19,13 @@
 #include "vigie/window.h"
 #include "vigie/worker.h"
 
-#define S  1000000000LL
+#define S 1000000000LL
 /* 2024-06-01T12:00:00Z */
 #define T_S 1717243200LL
 
 static struct vg_store *open_store(const char *dir, int64_t dedupe_keep_s) {
-  struct vg_store_opts o = {.path = dir, .durability = VG_STORE_NOSYNC,
-                            .dedupe_retention_s = dedupe_keep_s};
+  struct vg_store_opts o = {
+      .path = dir, .durability = VG_STORE_NOSYNC, .dedupe_retention_s = dedupe_keep_s};
   struct vg_store *st = NULL;
   char err[256];
   int rc = vg_store_open(&o, &st, err, sizeof err);
@@ -37,7 +37,8 @@ static struct vg_store *open_store(const char *dir, int64_t dedupe_keep_s) {
 
 static void commit_rows(struct vg_store *st, uint64_t epoch, const struct vg_fprow *rows,
                         size_t n, int64_t wm_ns) {
-  struct vg_store_epoch ep = {.epoch = epoch, .fps = rows, .nfps = n, .watermark_ns = wm_ns};
+  struct vg_store_epoch ep = {
+      .epoch = epoch, .fps = rows, .nfps = n, .watermark_ns = wm_ns};
   char err[256];
   int rc = vg_store_commit(st, &ep, err, sizeof err);
   if (rc)
@@ -46,8 +47,8 @@ static void commit_rows(struct vg_store *st, uint64_t epoch, const struct vg_fpr
 }
 
 /* The set the store holds for a window: its size, or a negative error. */
-static int64_t stored_fps(struct vg_store *st, uint64_t series, int64_t start, int64_t end,
-                          struct vg_fpset *out) {
+static int64_t stored_fps(struct vg_store *st, uint64_t series, int64_t start,
+                          int64_t end, struct vg_fpset *out) {
   vg_fpset_init(out);
   int rc = vg_store_fp_loader(st, series, start, end, out);
   if (rc < 0)
@@ -73,7 +74,8 @@ static void fingerprints_round_trip(void **state) {
   int64_t a0 = T_S, a1 = T_S + 60;
   struct vg_fp fa[3] = {{a0 * S + 5, 0}, {a0 * S + 1, 0}, {a0 * S + 5, 0xfeedULL}};
   struct vg_fp fb = {a0 * S, 0x77}, fc = {a1 * S, 0};
-  struct vg_fprow r1[] = {{1, a0, a0 + 60, 0, 2, fa}, {2, a0, a0 + 60, 0, 1, &fb},
+  struct vg_fprow r1[] = {{1, a0, a0 + 60, 0, 2, fa},
+                          {2, a0, a0 + 60, 0, 1, &fb},
                           {1, a1, a1 + 60, 0, 0, &fc}}; /* n 0: nothing */
   commit_rows(st, 1, r1, 3, T_S * S);
   struct vg_fprow r2[] = {{1, a0, a0 + 60, 2, 1, fa + 2}, {1, a1, a1 + 60, 0, 1, &fc}};
@@ -111,7 +113,8 @@ static void retention_deletes_old_fingerprints(void **state) {
   enum { N = 10 };
   struct vg_fprow rows[N];
   for (int i = 0; i < N; i++) /* windows ending at T + 60 + i * 10 min */
-    rows[i] = (struct vg_fprow){(uint64_t)i % 3, T_S + i * 600, T_S + i * 600 + 60, 0, 1, &f};
+    rows[i] =
+        (struct vg_fprow){(uint64_t)i % 3, T_S + i * 600, T_S + i * 600 + 60, 0, 1, &f};
   commit_rows(st, 1, rows, N, T_S * S);
   assert_int_equal(dedupe_rows(st), N);
   size_t deleted = 0;
@@ -133,8 +136,8 @@ static void retention_deletes_old_fingerprints(void **state) {
   vg_store_close(st);
   /* kept forever without a dedupe retention */
   st = open_store(dir, 0);
-  assert_int_equal(vg_store_retain(st, INT64_MAX / 2, 100, 1, NULL, &more, err, sizeof err),
-                   0);
+  assert_int_equal(
+      vg_store_retain(st, INT64_MAX / 2, 100, 1, NULL, &more, err, sizeof err), 0);
   assert_int_equal(dedupe_rows(st), N - 4);
   vg_store_close(st);
   st_rmtree(dir);
@@ -158,19 +161,22 @@ static int restore_win(const struct vg_wentry *w, void *ctx) {
 
 static int restore_pos(const struct vg_store_pos *p, void *ctx) {
   struct run *r = ctx;
-  vg_agg_restore_position(r->a, p->partition,
-                          (struct vg_part_pos){p->next_offset, p->max_event_ns,
-                                               p->last_active_ns});
+  vg_agg_restore_position(
+      r->a, p->partition,
+      (struct vg_part_pos){p->next_offset, p->max_event_ns, p->last_active_ns});
   return 0;
 }
 
 /* A writer starting from what the store holds (engine.c ingest_start). */
 static int start(struct run *r, const char *dir, uint32_t dedupe_horizon_s) {
-  struct vg_agg_opts o = {.nworkers = 1, .nparts = 1, .base_s = 60, .ooo_ns = 10 * S,
-                          .idle_ns = 30 * S,
-                          .win = {.lateness_s = 120, .retention_s = {0, 0, 0},
-                                  .acc = VG_ACC_OPTS_DEFAULT},
-                          .dedupe_s = dedupe_horizon_s};
+  struct vg_agg_opts o = {
+      .nworkers = 1,
+      .nparts = 1,
+      .base_s = 60,
+      .ooo_ns = 10 * S,
+      .idle_ns = 30 * S,
+      .win = {.lateness_s = 120, .retention_s = {0, 0, 0}, .acc = VG_ACC_OPTS_DEFAULT},
+      .dedupe_s = dedupe_horizon_s};
   struct vg_store_opts so = {.path = dir, .durability = VG_STORE_SYNC};
   char err[256];
   int rc;
@@ -208,9 +214,10 @@ static int epoch_commit(struct run *r) {
 }
 
 static void add1(struct run *r, int64_t off, uint64_t series, int64_t t_s, double v) {
-  struct vg_agg_event ev = {.series = series, .time_ns = t_s * S, .value = v,
-                            .dedupe = 1000};
-  assert_int_equal(vg_worker_add(vg_agg_worker(r->a, 0), 0, off, &ev, 1), VG_AGG_ACCEPTED);
+  struct vg_agg_event ev = {
+      .series = series, .time_ns = t_s * S, .value = v, .dedupe = 1000};
+  assert_int_equal(vg_worker_add(vg_agg_worker(r->a, 0), 0, off, &ev, 1),
+                   VG_AGG_ACCEPTED);
 }
 
 struct got {
@@ -233,9 +240,9 @@ static struct got stored_window(struct vg_store *st, uint64_t series, uint8_t re
   struct got g = {0};
   char err[256];
   assert_int_equal(vg_store_reader_begin(st, &rd), 0);
-  assert_int_equal(vg_store_read_range(rd, series, res, start, start + 1, take, &g, err,
-                                       sizeof err),
-                   0);
+  assert_int_equal(
+      vg_store_read_range(rd, series, res, start, start + 1, take, &g, err, sizeof err),
+      0);
   vg_store_reader_end(rd);
   return g;
 }
@@ -262,7 +269,7 @@ static void restart_finds_committed_readings(void **state) {
   assert_int_equal(start(&r, dir, 0), 0);
   w = vg_agg_windows(r.a);
   assert_non_null(vg_windows_get(w, 7, VG_RES_BASE, T_S)); /* restored */
-  add1(&r, 3, 7, T_S, 2);       /* copy: open window */
+  add1(&r, 3, 7, T_S, 2);                                  /* copy: open window */
   add1(&r, 4, 7, T_S - 600, 1); /* copy: final window in the store only */
   add1(&r, 5, 7, T_S + 2, 4);   /* new */
   assert_int_equal(epoch_commit(&r), 0);
@@ -341,8 +348,8 @@ static void crash_child(const char *dir, int fd) {
       int64_t t;
       double v;
       reading(off, &series, &t, &v);
-      struct vg_agg_event ev = {.series = series, .time_ns = t * S, .value = v,
-                                .dedupe = 1000};
+      struct vg_agg_event ev = {
+          .series = series, .time_ns = t * S, .value = v, .dedupe = 1000};
       if (vg_worker_add(vg_agg_worker(r.a, 0), 0, off, &ev, 1) != VG_AGG_ACCEPTED)
         _exit(4);
     }
@@ -372,11 +379,12 @@ static int check_base(const struct vg_wentry *e, void *ctx) {
   int rc = vg_store_fp_loader(c->st, e->series, e->start, e->end, &s);
   if (e->acc.st.count != want || rc < 0 || s.n != e->acc.st.count || e->revision != 0) {
     if (c->bad++ < 5)
-      print_message("series %llu minute %lld: %llu readings, %u fingerprints, revision %u; "
-                    "want %llu\n",
-                    (unsigned long long)e->series, (long long)m,
-                    (unsigned long long)e->acc.st.count, s.n, e->revision,
-                    (unsigned long long)want);
+      print_message(
+          "series %llu minute %lld: %llu readings, %u fingerprints, revision %u; "
+          "want %llu\n",
+          (unsigned long long)e->series, (long long)m,
+          (unsigned long long)e->acc.st.count, s.n, e->revision,
+          (unsigned long long)want);
   }
   vg_fpset_release(&s);
   c->nwin++;

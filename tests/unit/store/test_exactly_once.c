@@ -20,11 +20,11 @@
 #include "vigie/store.h"
 #include "vigie/worker.h"
 
-#define S 1000000000LL
-#define T0 (1711839600LL * S) /* 2024-03-31 00:00 Paris */
-#define NPART 2
-#define NEV 6000 /* events per partition */
-#define NSER 12
+#define S         1000000000LL
+#define T0        (1711839600LL * S) /* 2024-03-31 00:00 Paris */
+#define NPART     2
+#define NEV       6000 /* events per partition */
+#define NSER      12
 #define PER_EPOCH 97
 
 static struct vg_agg_event event_of(uint32_t part, int64_t i) {
@@ -56,9 +56,9 @@ static int restore_pos(const struct vg_store_pos *p, void *ctx) {
   struct restore_pos *r = ctx;
   if (p->partition >= NPART)
     return -1;
-  vg_agg_restore_position(r->a, p->partition,
-                          (struct vg_part_pos){p->next_offset, p->max_event_ns,
-                                               p->last_active_ns});
+  vg_agg_restore_position(
+      r->a, p->partition,
+      (struct vg_part_pos){p->next_offset, p->max_event_ns, p->last_active_ns});
   r->next[p->partition] = p->next_offset;
   return 0;
 }
@@ -175,7 +175,8 @@ static void kill9_then_resume_counts_every_event_once(void **state) {
   struct vg_store_reader *r;
   assert_int_equal(vg_store_reader_begin(st, &r), 0);
   struct st_ref_ctx c = {vg_agg_windows(ref), 0, 0, 1e-9, 0};
-  st_read_series(r, NSER, T0 / S - 2 * 86400, T0 / S + 2 * 86400, st_against_reference, &c);
+  st_read_series(r, NSER, T0 / S - 2 * 86400, T0 / S + 2 * 86400, st_against_reference,
+                 &c);
   for (uint32_t p = 0; p < NPART; p++) {
     struct vg_store_pos sp;
     assert_int_equal(vg_store_position(r, "src", p, &sp), 0);

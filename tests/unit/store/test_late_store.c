@@ -32,13 +32,13 @@ static int setup(void **state) {
   struct fx *f = calloc(1, sizeof *f);
   strcpy(f->dir, "/tmp/vigie-latestore-XXXXXX");
   assert_non_null(mkdtemp(f->dir));
-  f->o = (struct vg_store_opts){.path = f->dir, .durability = VG_STORE_NOSYNC,
-                                .seal_max = SEAL};
+  f->o = (struct vg_store_opts){
+      .path = f->dir, .durability = VG_STORE_NOSYNC, .seal_max = SEAL};
   char err[256];
   assert_int_equal(vg_store_open(&f->o, &f->st, err, sizeof err), 0);
   assert_int_equal(vg_tz_load("UTC", &f->tz, NULL, 0), 0);
-  struct vg_window_opts wo = {.lateness_s = 0, .retention_s = {0, 0, 0},
-                              .acc = VG_ACC_OPTS_DEFAULT};
+  struct vg_window_opts wo = {
+      .lateness_s = 0, .retention_s = {0, 0, 0}, .acc = VG_ACC_OPTS_DEFAULT};
   assert_int_equal(vg_windows_init(&f->w, f->tz, 60, &wo), 0);
   assert_int_equal(vg_windows_set_loader(&f->w, vg_store_window_loader, f->st), 0);
   *state = f;
@@ -76,8 +76,11 @@ static void commit(struct fx *f) {
     else
       open[no++] = e;
   }
-  struct vg_store_epoch ep = {.epoch = ++f->epoch, .open = open, .nopen = no,
-                              .sealed = sealed, .nsealed = ns,
+  struct vg_store_epoch ep = {.epoch = ++f->epoch,
+                              .open = open,
+                              .nopen = no,
+                              .sealed = sealed,
+                              .nsealed = ns,
                               .watermark_ns = f->w.watermark_ns};
   char err[256];
   uint64_t before = seg_writes(f);
@@ -111,8 +114,8 @@ static size_t flush_all(struct fx *f, int64_t wm_ns) {
   char err[256];
   while (more) {
     uint64_t before = seg_writes(f);
-    assert_int_equal(
-        vg_store_flush(f->st, wm_ns, 100000, 1, &n, &more, err, sizeof err), 0);
+    assert_int_equal(vg_store_flush(f->st, wm_ns, 100000, 1, &n, &more, err, sizeof err),
+                     0);
     assert_true(seg_writes(f) - before <= SEAL);
     total += n;
     assert_true(++rounds < 1000);
@@ -151,9 +154,9 @@ static struct got read_window(struct fx *f, uint64_t series, uint8_t res, int64_
   struct got g = {0};
   char err[256];
   assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
-  assert_int_equal(vg_store_read_range(r, series, res, start, start + 1, take, &g, err,
-                                       sizeof err),
-                   0);
+  assert_int_equal(
+      vg_store_read_range(r, series, res, start, start + 1, take, &g, err, sizeof err),
+      0);
   vg_store_reader_end(r);
   return g;
 }
@@ -247,8 +250,8 @@ static void deferred_spans_are_written_later(void **state) {
     p[i] = &w[i];
   char err[256];
   uint64_t before = seg_writes(f);
-  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = 2 * N,
-                              .watermark_ns = (day + DAY) * S};
+  struct vg_store_epoch ep = {
+      .epoch = 1, .sealed = p, .nsealed = 2 * N, .watermark_ns = (day + DAY) * S};
   assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
   assert_int_equal(seg_writes(f) - before, SEAL);
   struct vg_store_stat ss;
@@ -270,8 +273,8 @@ static void deferred_spans_are_written_later(void **state) {
   assert_int_equal(ss.segments, 3 * SEAL);
   /* a restart forgets the queue: the rows are still pending, and due */
   vg_windows_release(&f->w);
-  struct vg_window_opts wo = {.lateness_s = 0, .retention_s = {0, 0, 0},
-                              .acc = VG_ACC_OPTS_DEFAULT};
+  struct vg_window_opts wo = {
+      .lateness_s = 0, .retention_s = {0, 0, 0}, .acc = VG_ACC_OPTS_DEFAULT};
   assert_int_equal(vg_windows_init(&f->w, f->tz, 60, &wo), 0);
   vg_store_close(f->st);
   assert_int_equal(vg_store_open(&f->o, &f->st, err, sizeof err), 0);

@@ -16,9 +16,9 @@
 #include "vigie/error.h"
 #include "vigie/store.h"
 
-#define T0 (20000LL * 86400)
-#define NOPEN 50
-#define NPART 4
+#define T0            (20000LL * 86400)
+#define NOPEN         50
+#define NPART         4
 #define SEALED_SERIES 1000
 
 /* The content of epoch k: every open window holds the single value k, the
@@ -41,11 +41,19 @@ static int commit_epoch(struct vg_store *st, uint64_t k) {
   sealed[0] = &w[NOPEN];
   struct vg_store_pos pos[NPART];
   for (int p = 0; p < NPART; p++)
-    pos[p] = (struct vg_store_pos){"air", (uint32_t)p, (int64_t)k * 1000 + p, (int64_t)k, 0};
+    pos[p] =
+        (struct vg_store_pos){"air", (uint32_t)p, (int64_t)k * 1000 + p, (int64_t)k, 0};
   struct vg_store_emit em = {0, SEALED_SERIES, VG_RES_BASE, T0 + (int64_t)k * 60, 0};
-  struct vg_store_epoch ep = {.epoch = k, .open = open, .nopen = NOPEN, .sealed = sealed,
-                              .nsealed = 1, .pos = pos, .npos = NPART, .emit = &em,
-                              .nemit = 1, .watermark_ns = (int64_t)k};
+  struct vg_store_epoch ep = {.epoch = k,
+                              .open = open,
+                              .nopen = NOPEN,
+                              .sealed = sealed,
+                              .nsealed = 1,
+                              .pos = pos,
+                              .npos = NPART,
+                              .emit = &em,
+                              .nemit = 1,
+                              .watermark_ns = (int64_t)k};
   char err[256];
   int rc = vg_store_commit(st, &ep, err, sizeof err);
   for (int i = 0; i <= NOPEN; i++)
@@ -75,7 +83,8 @@ struct check {
 
 static int check_window(const struct vg_wentry *w, void *ctx) {
   struct check *c = ctx;
-  if (w->series >= NOPEN || w->acc.st.count != 1 || vg_stats_sum(&w->acc.st) != (double)c->epoch)
+  if (w->series >= NOPEN || w->acc.st.count != 1 ||
+      vg_stats_sum(&w->acc.st) != (double)c->epoch)
     c->bad++;
   c->n++;
   return 0;
@@ -83,7 +92,8 @@ static int check_window(const struct vg_wentry *w, void *ctx) {
 
 static int check_pos(const struct vg_store_pos *p, void *ctx) {
   struct check *c = ctx;
-  if (strcmp(p->topic, "air") || p->next_offset != (int64_t)(c->epoch * 1000 + p->partition))
+  if (strcmp(p->topic, "air") ||
+      p->next_offset != (int64_t)(c->epoch * 1000 + p->partition))
     c->bad++;
   return 0;
 }
@@ -107,10 +117,12 @@ static uint64_t verify(const char *dir, uint64_t lo, uint64_t hi) {
   assert_int_equal(vg_store_load(st, NULL, NULL, NULL, &s, err, sizeof err), 0);
   struct check c = {s.epoch, 0, 0};
   if (s.epoch < lo || s.epoch > hi)
-    print_message("recovered epoch %llu, expected %llu..%llu\n", (unsigned long long)s.epoch,
-                  (unsigned long long)lo, (unsigned long long)hi);
+    print_message("recovered epoch %llu, expected %llu..%llu\n",
+                  (unsigned long long)s.epoch, (unsigned long long)lo,
+                  (unsigned long long)hi);
   assert_true(s.epoch >= lo && s.epoch <= hi);
-  assert_int_equal(vg_store_load(st, check_window, check_pos, &c, &s, err, sizeof err), 0);
+  assert_int_equal(vg_store_load(st, check_window, check_pos, &c, &s, err, sizeof err),
+                   0);
   assert_int_equal(c.bad, 0);
   assert_int_equal(s.nopen, s.epoch ? NOPEN : 0);
   assert_int_equal(s.npos, s.epoch ? NPART : 0);
@@ -119,8 +131,9 @@ static uint64_t verify(const char *dir, uint64_t lo, uint64_t hi) {
   struct vg_store_reader *r;
   assert_int_equal(vg_store_reader_begin(st, &r), 0);
   struct check sc = {s.epoch, 0, 0};
-  assert_int_equal(vg_store_read_range(r, SEALED_SERIES, VG_RES_BASE, T0, T0 + 365 * 86400,
-                                       check_sealed, &sc, err, sizeof err),
+  assert_int_equal(vg_store_read_range(r, SEALED_SERIES, VG_RES_BASE, T0,
+                                       T0 + 365 * 86400, check_sealed, &sc, err,
+                                       sizeof err),
                    0);
   assert_int_equal(sc.bad, 0);
   assert_int_equal(sc.n, s.epoch);

@@ -11,7 +11,7 @@
 #include "vigie/segment.h"
 
 #define SERIES 4242
-#define SPAN0 (20000LL * 86400) /* 2024-10-04 */
+#define SPAN0  (20000LL * 86400) /* 2024-10-04 */
 
 /* n base windows of one minute in the day span SPAN0, every other one
  * present, some with sketches. */
@@ -35,8 +35,8 @@ static void free_windows(struct vg_wentry *w, size_t n) {
 }
 
 /* The segment of key holding p[0..n) with codec; *len its size. */
-static uint8_t *encode(const struct vg_seg_key *key, const struct vg_wentry *const *p, size_t n,
-                       unsigned codec, size_t *len) {
+static uint8_t *encode(const struct vg_seg_key *key, const struct vg_wentry *const *p,
+                       size_t n, unsigned codec, size_t *len) {
   uint8_t *buf;
   assert_int_equal(vg_seg_encode(key, p, n, codec, &buf, len), 0);
   return buf;
@@ -80,8 +80,8 @@ static void roundtrip_all_codecs(void **state) {
  * an empty window, local days of 23 and 25 hours. */
 static void roundtrip_awkward_values(void **state) {
   (void)state;
-  const double vals[] = {-0.0, 1e300, -1e-300, 4.9e-324, 0.1 + 0.2, 123456789.123,
-                         -7, 3.14159, 1e15 + 0.5};
+  const double vals[] = {-0.0,          1e300, -1e-300, 4.9e-324,  0.1 + 0.2,
+                         123456789.123, -7,    3.14159, 1e15 + 0.5};
   size_t n = sizeof vals / sizeof vals[0];
   struct vg_wentry w[16];
   const struct vg_wentry *p[16];

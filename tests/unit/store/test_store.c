@@ -16,7 +16,7 @@
 #include "vigie/store.h"
 
 #define DAY 86400LL
-#define T0 (20000LL * DAY)
+#define T0  (20000LL * DAY)
 
 struct fx {
   char dir[64];
@@ -116,15 +116,24 @@ static void commit_and_reload(void **state) {
   const struct vg_wentry *open[] = {&w[0], &w[1], &w[2]};
   struct vg_store_series ser[] = {{7, "no2{sensor_id=\"a\"}", 18, 5},
                                   {9, "pm10{sensor_id=\"b\"}", 19, 6}};
-  struct vg_store_pos pos[] = {{"air", 0, 100, 5000, 1}, {"air", 1, 200, 6000, 2},
-                               {"traffic", 0, 7, 8000, 3}};
-  struct vg_store_emit em[] = {{0, 7, VG_RES_BASE, T0, 0}, {0, 9, VG_RES_BASE, T0 + 60, 3}};
-  struct vg_store_epoch ep = {.epoch = 1, .open = open, .nopen = 3, .series = ser,
-                              .nseries = 2, .pos = pos, .npos = 3, .emit = em, .nemit = 2,
+  struct vg_store_pos pos[] = {
+      {"air", 0, 100, 5000, 1}, {"air", 1, 200, 6000, 2}, {"traffic", 0, 7, 8000, 3}};
+  struct vg_store_emit em[] = {{0, 7, VG_RES_BASE, T0, 0},
+                               {0, 9, VG_RES_BASE, T0 + 60, 3}};
+  struct vg_store_epoch ep = {.epoch = 1,
+                              .open = open,
+                              .nopen = 3,
+                              .series = ser,
+                              .nseries = 2,
+                              .pos = pos,
+                              .npos = 3,
+                              .emit = em,
+                              .nemit = 2,
                               .watermark_ns = 123456789};
   commit(f, &ep);
   /* the same series again is fine; a clash of key or id is refused */
-  ep = (struct vg_store_epoch){.epoch = 2, .series = ser, .nseries = 1, .watermark_ns = 2};
+  ep =
+      (struct vg_store_epoch){.epoch = 2, .series = ser, .nseries = 1, .watermark_ns = 2};
   commit(f, &ep);
   struct vg_store_series clash[] = {{8, "no2{sensor_id=\"a\"}", 18, 5}};
   char err[256];
@@ -233,11 +242,11 @@ static void seal_revise_and_read(void **state) {
    * halves to exercise the merge), keep window 100 open as well */
   struct vg_store_epoch ep = {.epoch = 1, .open = p, .nopen = N};
   commit(f, &ep);
-  ep = (struct vg_store_epoch){.epoch = 2, .sealed = p + 2000, .nsealed = N - 10 - 2000,
-                               .flush = 1};
+  ep = (struct vg_store_epoch){
+      .epoch = 2, .sealed = p + 2000, .nsealed = N - 10 - 2000, .flush = 1};
   commit(f, &ep);
-  ep = (struct vg_store_epoch){.epoch = 3, .sealed = p, .nsealed = 2000,
-                               .open = p + 100, .nopen = 1, .flush = 1};
+  ep = (struct vg_store_epoch){
+      .epoch = 3, .sealed = p, .nsealed = 2000, .open = p + 100, .nopen = 1, .flush = 1};
   commit(f, &ep);
   struct vg_store_stat ss;
   assert_int_equal(vg_store_stat(f->st, &ss), 0);
@@ -280,8 +289,8 @@ static void seal_revise_and_read(void **state) {
   }
   /* a sub-range starting mid-span; other series and resolutions are empty */
   r->n = 0;
-  assert_int_equal(vg_store_read_range(rd, 11, VG_RES_BASE, T0 + 1500 * 60, T0 + 1510 * 60,
-                                       on_range, r, err, sizeof err),
+  assert_int_equal(vg_store_read_range(rd, 11, VG_RES_BASE, T0 + 1500 * 60,
+                                       T0 + 1510 * 60, on_range, r, err, sizeof err),
                    0);
   assert_int_equal(r->n, 10);
   assert_int_equal(r->starts[0], T0 + 1500 * 60);
@@ -304,14 +313,14 @@ static void seal_revise_and_read(void **state) {
 
 /* Reads series 0's base windows of [from, to) into r; checks they are the
  * n windows starting at from, one a minute. */
-static void read_minutes(struct fx *f, struct range *r, int64_t from, int64_t to, size_t n) {
+static void read_minutes(struct fx *f, struct range *r, int64_t from, int64_t to,
+                         size_t n) {
   char err[256];
   struct vg_store_reader *rd;
   r->n = 0;
   assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
-  assert_int_equal(vg_store_read_range(rd, 0, VG_RES_BASE, from, to, on_range, r, err,
-                                       sizeof err),
-                   0);
+  assert_int_equal(
+      vg_store_read_range(rd, 0, VG_RES_BASE, from, to, on_range, r, err, sizeof err), 0);
   vg_store_reader_end(rd);
   assert_int_equal(r->n, n);
   for (size_t j = 0; j < n; j++)
@@ -345,8 +354,11 @@ static void sealing_in_batches(void **state) {
     st_window(&w[i], 0, VG_RES_BASE, T0 + i * 60LL, 60, 6, 20, &o, &rng);
     const struct vg_wentry *p = &w[i];
     /* the writer holds windows 100.. (kept open), the older ones only sealed */
-    struct vg_store_epoch ep = {.epoch = (uint64_t)i + 1, .sealed = &p, .nsealed = 1,
-                                .open = i >= 100 ? &p : NULL, .nopen = i >= 100};
+    struct vg_store_epoch ep = {.epoch = (uint64_t)i + 1,
+                                .sealed = &p,
+                                .nsealed = 1,
+                                .open = i >= 100 ? &p : NULL,
+                                .nopen = i >= 100};
     commit(f, &ep);
     stat_is(f, 0, (uint64_t)i + 1);
     if (i % 37 == 0 || i == N - 1)
@@ -386,7 +398,8 @@ static void sealing_in_batches(void **state) {
   for (int i = 0; i < 10; i++) {
     st_window(&w[N + 1 + i], 0, VG_RES_BASE, T0 + DAY + i * 60LL, 60, 6, 20, &o, &rng);
     const struct vg_wentry *p = &w[N + 1 + i];
-    ep = (struct vg_store_epoch){.epoch = N + 3 + (uint64_t)i, .sealed = &p, .nsealed = 1};
+    ep =
+        (struct vg_store_epoch){.epoch = N + 3 + (uint64_t)i, .sealed = &p, .nsealed = 1};
     commit(f, &ep);
   }
   stat_is(f, 1, 10);
@@ -445,8 +458,8 @@ static void big_shuffled_epoch(void **state) {
   for (int s = 0; s < S; s += 37) {
     r->n = 0;
     uint64_t series = (uint64_t)(s + 1) * 0x9e3779b97f4a7c15ULL;
-    assert_int_equal(vg_store_read_range(rd, series, VG_RES_BASE, T0, T0 + DAY, on_range, r,
-                                         err, sizeof err),
+    assert_int_equal(vg_store_read_range(rd, series, VG_RES_BASE, T0, T0 + DAY, on_range,
+                                         r, err, sizeof err),
                      0);
     assert_int_equal(r->n, M);
     for (int m = 0; m < M; m++)
@@ -616,8 +629,8 @@ static void retention_moves_its_generation(void **state) {
       p[n] = &w[n];
       n++;
     }
-  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = n, .flush = 1,
-                              .watermark_ns = INT64_MIN};
+  struct vg_store_epoch ep = {
+      .epoch = 1, .sealed = p, .nsealed = n, .flush = 1, .watermark_ns = INT64_MIN};
   commit(f, &ep);
   size_t del;
   int more;
@@ -724,24 +737,24 @@ static void corrupt_segment_is_reported(void **state) {
   st_window(&w[1], 22, VG_RES_HOUR, T0, 3600, 60, 20, &o, &rng);
   const struct vg_wentry *p[] = {&w[0], &w[1]};
   struct vg_store_series ser[] = {{21, "noise{sensor_id=\"n1\"}", 21, 0}};
-  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = 2, .series = ser,
-                              .nseries = 1, .flush = 1};
+  struct vg_store_epoch ep = {
+      .epoch = 1, .sealed = p, .nsealed = 2, .series = ser, .nseries = 1, .flush = 1};
   commit(f, &ep);
   damage_first_row(f, "seg", flip_middle_bit); /* series 21 */
   struct range *r = calloc(1, sizeof *r);
   struct vg_store_reader *rd;
   char err[512];
   assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
-  assert_int_equal(vg_store_read_range(rd, 21, VG_RES_HOUR, T0, T0 + DAY, on_range, r, err,
-                                       sizeof err),
+  assert_int_equal(vg_store_read_range(rd, 21, VG_RES_HOUR, T0, T0 + DAY, on_range, r,
+                                       err, sizeof err),
                    VG_ECORRUPT);
   print_message("expected error: %s\n", err);
   assert_non_null(strstr(err, "noise{sensor_id=\"n1\"}"));
   assert_non_null(strstr(err, "resolution 1h"));
   assert_non_null(strstr(err, "2024-09-14T00:00:00Z"));
   assert_int_equal(r->n, 0);
-  assert_int_equal(vg_store_read_range(rd, 22, VG_RES_HOUR, T0, T0 + DAY, on_range, r, err,
-                                       sizeof err),
+  assert_int_equal(vg_store_read_range(rd, 22, VG_RES_HOUR, T0, T0 + DAY, on_range, r,
+                                       err, sizeof err),
                    0);
   assert_int_equal(r->n, 1);
   vg_store_reader_end(rd);
@@ -804,8 +817,8 @@ static void corrupt_block_is_reported(void **state) {
   struct range *r = calloc(1, sizeof *r);
   struct vg_store_reader *rd;
   assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
-  assert_int_equal(vg_store_read_range(rd, 78, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
-                                       sizeof err),
+  assert_int_equal(vg_store_read_range(rd, 78, VG_RES_BASE, T0, T0 + DAY, on_range, r,
+                                       err, sizeof err),
                    VG_ECORRUPT);
   vg_store_reader_end(rd);
   assert_non_null(strstr(err, "series 78"));
@@ -840,7 +853,8 @@ static void format_1_is_upgraded(void **state) {
     uint8_t key[17], val[512];
     for (int b = 0; b < 8; b++) {
       key[b] = (uint8_t)(5ULL >> (56 - 8 * b));
-      key[9 + b] = (uint8_t)(((uint64_t)w[i].start ^ 0x8000000000000000ULL) >> (56 - 8 * b));
+      key[9 + b] =
+          (uint8_t)(((uint64_t)w[i].start ^ 0x8000000000000000ULL) >> (56 - 8 * b));
     }
     key[8] = VG_RES_BASE;
     val[0] = 1;
@@ -866,9 +880,9 @@ static void format_1_is_upgraded(void **state) {
   assert_int_equal(vg_store_open(&ro, &rst, err, sizeof err), 0);
   struct vg_store_reader *rd;
   assert_int_equal(vg_store_reader_begin(rst, &rd), 0);
-  assert_int_equal(vg_store_read_range(rd, 5, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
-                                       sizeof err),
-                   0);
+  assert_int_equal(
+      vg_store_read_range(rd, 5, VG_RES_BASE, T0, T0 + DAY, on_range, r, err, sizeof err),
+      0);
   vg_store_reader_end(rd);
   vg_store_close(rst);
   assert_int_equal(r->n, N);
@@ -889,17 +903,17 @@ static void format_1_is_upgraded(void **state) {
   free(c);
   r->n = 0;
   assert_int_equal(vg_store_reader_begin(f->st, &rd), 0);
-  assert_int_equal(vg_store_read_range(rd, 5, VG_RES_BASE, T0, T0 + DAY, on_range, r, err,
-                                       sizeof err),
-                   0);
+  assert_int_equal(
+      vg_store_read_range(rd, 5, VG_RES_BASE, T0, T0 + DAY, on_range, r, err, sizeof err),
+      0);
   vg_store_reader_end(rd);
   assert_int_equal(r->n, N);
   for (int i = 0; i < N; i++)
     assert_int_equal(r->starts[i], T0 + i * 60LL);
   /* the pending ones go into their segment once the day is over */
   size_t flushed;
-  assert_int_equal(vg_store_flush(f->st, (T0 + DAY) * 1000000000LL, 1000, 10, &flushed, NULL,
-                                  err, sizeof err),
+  assert_int_equal(vg_store_flush(f->st, (T0 + DAY) * 1000000000LL, 1000, 10, &flushed,
+                                  NULL, err, sizeof err),
                    0);
   assert_int_equal(flushed, 1);
   assert_int_equal(vg_store_stat(f->st, &ss), 0);
@@ -957,8 +971,8 @@ static void readonly_process_reads(void **state) {
       _exit(1);
     struct vg_store_reader *r;
     struct vg_store_pos p;
-    int ok = vg_store_reader_begin(ro, &r) == 0 && vg_store_position(r, "air", 3, &p) == 0 &&
-             p.next_offset == 42;
+    int ok = vg_store_reader_begin(ro, &r) == 0 &&
+             vg_store_position(r, "air", 3, &p) == 0 && p.next_offset == 42;
     vg_store_reader_end(r);
     ok = ok && vg_store_commit(ro, &ep, err, sizeof err) == VG_ECONFIG;
     vg_store_close(ro);
@@ -1012,17 +1026,20 @@ static int disk_full_child(const char *dir) {
       p[i] = &w[i];
     }
     struct vg_store_pos pos = {"air", 0, (int64_t)e, 0, 0};
-    struct vg_store_epoch ep = {.epoch = e, .open = p, .nopen = N, .pos = &pos, .npos = 1};
+    struct vg_store_epoch ep = {
+        .epoch = e, .open = p, .nopen = N, .pos = &pos, .npos = 1};
     rc = vg_store_commit(st, &ep, err, sizeof err);
     if (rc) {
-      if ((rc != -EFBIG && rc != -ENOSPC) || !strstr(err, "nothing of this epoch was written") ||
+      if ((rc != -EFBIG && rc != -ENOSPC) ||
+          !strstr(err, "nothing of this epoch was written") ||
           !strstr(err, "disk full")) {
         fprintf(stderr, "unexpected commit error %d: %s\n", rc, err);
         return 12;
       }
       /* nothing of epoch e is visible */
       struct vg_store_state s;
-      if (vg_store_load(st, NULL, NULL, NULL, &s, err, sizeof err) || s.epoch != committed)
+      if (vg_store_load(st, NULL, NULL, NULL, &s, err, sizeof err) ||
+          s.epoch != committed)
         return 13;
       if (setrlimit(RLIMIT_FSIZE, &rl)) /* space returns */
         return 14;

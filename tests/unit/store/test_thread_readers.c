@@ -14,8 +14,8 @@
 #include "vigie/error.h"
 #include "vigie/store.h"
 
-#define T0 (20000LL * 86400)
-#define NWIN 200
+#define T0     (20000LL * 86400)
+#define NWIN   200
 #define EPOCHS 60
 
 struct shared {
@@ -76,7 +76,8 @@ static void readers_see_whole_epochs(void **state) {
   (void)state;
   char dir[] = "/tmp/vigie-readers-XXXXXX";
   assert_non_null(mkdtemp(dir));
-  struct vg_store_opts o = {.path = dir, .map_size = 64 << 10, .durability = VG_STORE_NOSYNC};
+  struct vg_store_opts o = {
+      .path = dir, .map_size = 64 << 10, .durability = VG_STORE_NOSYNC};
   struct shared sh = {0};
   char err[256];
   assert_int_equal(vg_store_open(&o, &sh.st, err, sizeof err), 0);

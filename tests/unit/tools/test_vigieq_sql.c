@@ -49,9 +49,15 @@ static int setup(void **state) {
       p[n] = &w[n];
       n++;
     }
-  struct vg_store_series ser[] = {{1, "m{site=\"a\"}", 11, 0}, {2, "m{site=\"b\"}", 11, 0}};
-  struct vg_store_epoch ep = {.epoch = 1, .sealed = p, .nsealed = n, .series = ser,
-                              .nseries = 2, .watermark_ns = 1, .flush = 1};
+  struct vg_store_series ser[] = {{1, "m{site=\"a\"}", 11, 0},
+                                  {2, "m{site=\"b\"}", 11, 0}};
+  struct vg_store_epoch ep = {.epoch = 1,
+                              .sealed = p,
+                              .nsealed = n,
+                              .series = ser,
+                              .nseries = 2,
+                              .watermark_ns = 1,
+                              .flush = 1};
   assert_int_equal(vg_store_commit(st, &ep, err, sizeof err), 0);
   for (size_t i = 0; i < n; i++)
     vg_acc_release(&w[i].acc);
@@ -86,8 +92,9 @@ static void env_open(struct env *e, const char *zone) {
   e->db = vgq_sql_db(e->q);
   /* the reference: every row, nothing pushed down */
   sqlite3_stmt *s;
-  assert_int_equal(sqlite3_prepare_v2(e->db, "SELECT series, start_datetime, start_epoch, "
-                                             "site FROM rollup_1h",
+  assert_int_equal(sqlite3_prepare_v2(e->db,
+                                      "SELECT series, start_datetime, start_epoch, "
+                                      "site FROM rollup_1h",
                                       -1, &s, NULL),
                    SQLITE_OK);
   e->ref = calloc(2 * NHOURS, sizeof *e->ref);
@@ -151,12 +158,16 @@ static void random_text(const struct env *e, uint64_t *rng, char *out, size_t si
   switch (st_rng(rng) % 7) {
   case 0: break;
   case 1: out[10 + st_rng(rng) % 15] = 0; break; /* 2018-10-28T01:3 */
-  case 2: out[19] = 0; break;                     /* no offset */
-  case 3: snprintf(out + 19, size - 19, "%c%02d:%02d", st_rng(rng) % 2 ? '+' : '-',
-                   (int)(st_rng(rng) % 15), (int)(st_rng(rng) % 4) * 15); break;
+  case 2: out[19] = 0; break;                    /* no offset */
+  case 3:
+    snprintf(out + 19, size - 19, "%c%02d:%02d", st_rng(rng) % 2 ? '+' : '-',
+             (int)(st_rng(rng) % 15), (int)(st_rng(rng) % 4) * 15);
+    break;
   case 4: out[11 + st_rng(rng) % 8] = (char)('0' + st_rng(rng) % 10); break;
-  case 5: snprintf(out, size, "2018-%02d-%02d", (int)(st_rng(rng) % 14),
-                   (int)(st_rng(rng) % 33)); break;
+  case 5:
+    snprintf(out, size, "2018-%02d-%02d", (int)(st_rng(rng) % 14),
+             (int)(st_rng(rng) % 33));
+    break;
   default: out[8 + st_rng(rng) % 2] = (char)('0' + st_rng(rng) % 10); break;
   }
 }
@@ -230,9 +241,10 @@ static void epoch_and_series_bounds(void **state) {
     char text[32];
     snprintf(text, sizeof text, "%lld", (long long)x);
     sqlite3_stmt *mk;
-    assert_int_equal(sqlite3_prepare_v2(e.db, kind == 2   ? "SELECT ?1 + 0.5"
-                                              : kind == 3 ? "SELECT CAST(?1 AS TEXT)"
-                                                          : "SELECT ?1",
+    assert_int_equal(sqlite3_prepare_v2(e.db,
+                                        kind == 2   ? "SELECT ?1 + 0.5"
+                                        : kind == 3 ? "SELECT CAST(?1 AS TEXT)"
+                                                    : "SELECT ?1",
                                         -1, &mk, NULL),
                      SQLITE_OK);
     sqlite3_bind_int64(mk, 1, x);
@@ -298,9 +310,9 @@ static void dictionary_store_and_tag_columns(void **state) {
   assert_int_equal(vg_store_reader_begin(st, &rd), 0);
   assert_int_equal(vg_tz_load("UTC", &tz, err, sizeof err), 0);
   assert_int_equal(vgq_sql_open(&q, rd, tz, err, sizeof err), 0);
-  assert_int_equal(vgq_sql_prepare(q, "SELECT count(*) FROM rollup_1m JOIN series", err,
-                                   sizeof err),
-                   0);
+  assert_int_equal(
+      vgq_sql_prepare(q, "SELECT count(*) FROM rollup_1m JOIN series", err, sizeof err),
+      0);
   assert_int_equal(vgq_sql_step(q, err, sizeof err), 1);
   const char *t;
   assert_int_equal(vgq_sql_cell(q, 0, &t), VGQ_NUM);
@@ -313,12 +325,15 @@ static void dictionary_store_and_tag_columns(void **state) {
   /* tag names that are column names already, and two that differ in case */
   static const char key[] = "m{Site=\"y\",count=\"x\",site=\"z\"}";
   struct vg_store_series ser = {5, key, sizeof key - 1, 0};
-  struct vg_store_epoch ep = {.epoch = 1, .series = &ser, .nseries = 1, .watermark_ns = 1};
+  struct vg_store_epoch ep = {
+      .epoch = 1, .series = &ser, .nseries = 1, .watermark_ns = 1};
   assert_int_equal(vg_store_commit(st, &ep, err, sizeof err), 0);
   assert_int_equal(vg_store_reader_begin(st, &rd), 0);
   assert_int_equal(vgq_sql_open(&q, rd, tz, err, sizeof err), 0);
-  assert_int_equal(vgq_sql_prepare(q, "SELECT Site, tag_count, tag_site, id FROM series "
-                                      "WHERE tag_site = 'z'", err, sizeof err),
+  assert_int_equal(vgq_sql_prepare(q,
+                                   "SELECT Site, tag_count, tag_site, id FROM series "
+                                   "WHERE tag_site = 'z'",
+                                   err, sizeof err),
                    0);
   assert_int_equal(vgq_sql_step(q, err, sizeof err), 1);
   static const char *const want[] = {"y", "x", "z", "5"};
@@ -327,9 +342,9 @@ static void dictionary_store_and_tag_columns(void **state) {
     assert_string_equal(t, want[i]);
   }
   assert_int_equal(vgq_sql_step(q, err, sizeof err), 0);
-  assert_int_equal(vgq_sql_prepare(q, "SELECT \"count\", tag_count FROM rollup_1d", err,
-                                   sizeof err),
-                   0);
+  assert_int_equal(
+      vgq_sql_prepare(q, "SELECT \"count\", tag_count FROM rollup_1d", err, sizeof err),
+      0);
   assert_int_equal(vgq_sql_step(q, err, sizeof err), 0); /* no windows */
   vgq_sql_close(q);
   vg_tz_free(tz);
