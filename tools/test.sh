@@ -5,7 +5,8 @@
 #   tools/test.sh --quick    only the gcc build, unit tests and integration tests
 #
 # 1. bootstrap (Debian packages, Python venv, Kafka jars; quiet when present)
-# 2. gcc build with -Werror; unit tests and fuzz-corpus replays under CTest
+# 2. every tracked .c and .h as clang-format lays it out (.clang-format);
+#    gcc build with -Werror; unit tests and fuzz-corpus replays under CTest
 # 3. clang build with ASan+UBSan and -Werror; the same CTest suite
 # 4. clang build with TSan; the threaded unit-test groups (names with "thread")
 # 5. clang libFuzzer build; every fuzz target for $VIGIE_FUZZ_SECONDS (default 30)
@@ -41,6 +42,9 @@ mkdir -p "$root"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+stage "formatting (clang-format --dry-run -Werror, the committed .clang-format)"
+git ls-files '*.c' '*.h' | grep -v '^tests/fuzz/corpus/' | xargs clang-format --dry-run -Werror
 
 stage "gcc build (-Werror)"
 CC=gcc configure_build "$root/gcc"
