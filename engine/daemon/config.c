@@ -59,6 +59,9 @@ struct ckey {
 #define OFF(field)  offsetof(struct vg_config, field)
 #define SOFF(field) offsetof(struct vg_source_conf, field)
 #define DOFF(field) offsetof(struct vg_dataset_conf, def.field)
+/* A key that may be left out: no default, bounds or choices. */
+#define OPTIONAL(name, type, off, doc)                                                   \
+  { name, type, off, NULL, 0, 0, 0, NULL, doc }
 
 /* The choices of each CT_ENUM key and, in the same order, the values of the
  * modules' own enums they stand for. */
@@ -109,38 +112,39 @@ static const struct ckey source_keys[] = {
     {"format", CT_ENUM, SOFF(format), "json", 0, 0, 0, formats,
      "Message format: JSON objects (or arrays of them), InfluxDB line protocol, "
      "or SenML JSON (RFC 8428)."},
-    {"time_key", CT_STR, SOFF(time_key), NULL, 0, 0, 0, NULL,
-     "JSON: the field holding the event time (dotted path for nested fields). "
-     "Required for format json."},
+    OPTIONAL("time_key", CT_STR, SOFF(time_key),
+             "JSON: the field holding the event time (dotted path for nested fields). "
+             "Required for format json."),
     {"time_format", CT_ENUM, SOFF(time_format), "auto", 0, 0, 0, time_formats,
      "JSON: how time_key is written; auto tells unix s/ms/us/ns by magnitude and "
      "reads other strings as RFC 3339."},
     {"time_zone", CT_TZ, SOFF(time_zone), "UTC", 0, 0, 0, NULL,
      "JSON: IANA zone of timestamps written without an offset. In a repeated hour "
      "the first occurrence is taken; a time in a skipped hour moves forward by the gap."},
-    {"entity_key", CT_STR, SOFF(entity_key), NULL, 0, 0, 0, NULL,
-     "JSON: the field naming the sensor; becomes the tag of the same name."},
-    {"tag_keys", CT_LIST, SOFF(tag_keys), NULL, 0, 0, 0, NULL,
-     "JSON: fields whose values become tags."},
-    {"fields", CT_LIST, SOFF(fields), NULL, 0, 0, 0, NULL,
-     "JSON: numeric fields that become metrics; default every numeric field."},
-    {"count_as", CT_STR, SOFF(count_as), NULL, 0, 0, 0, NULL,
-     "Each event adds 1 to this metric (mobility passages)."},
-    {"distinct_key", CT_STR, SOFF(distinct_key), NULL, 0, 0, 0, NULL,
-     "Field feeding a distinct-count sketch per window (HyperLogLog)."},
+    OPTIONAL("entity_key", CT_STR, SOFF(entity_key),
+             "JSON: the field naming the sensor; becomes the tag of the same name."),
+    OPTIONAL("tag_keys", CT_LIST, SOFF(tag_keys),
+             "JSON: fields whose values become tags."),
+    OPTIONAL("fields", CT_LIST, SOFF(fields),
+             "JSON: numeric fields that become metrics; default every numeric field."),
+    OPTIONAL("count_as", CT_STR, SOFF(count_as),
+             "Each event adds 1 to this metric (mobility passages)."),
+    OPTIONAL("distinct_key", CT_STR, SOFF(distinct_key),
+             "Field feeding a distinct-count sketch per window (HyperLogLog)."),
     {"precision", CT_ENUM, SOFF(precision), "ns", 0, 0, 0, precisions,
      "Influx: unit of line-protocol timestamps."},
     {"quantiles", CT_BOOL, SOFF(quantiles), "false", 0, 0, 0, NULL,
      "Keep quantile sketches (p50, p95) for this source's series."},
     {"max_message_bytes", CT_INT, SOFF(max_message_bytes), "1048576", 0, 64, 1 << 30,
      NULL, "Messages larger than this are dead letters (oversize)."},
-    {"replay_of", CT_STR, SOFF(replay_of), NULL, 0, 0, 0, NULL,
-     "Makes this source a replay of a dead-letter topic (its `topic`): only the dead "
-     "letters of source topic REPLAY_OF are read, and of each only the readings its "
-     "vigie.rejected header names, decoded with this source's settings; the readings "
-     "aggregated the first time are never taken again (docs/ingestion.md). Its topic "
-     "must "
-     "differ from kafka.dead_letter_topic."},
+    OPTIONAL(
+        "replay_of", CT_STR, SOFF(replay_of),
+        "Makes this source a replay of a dead-letter topic (its `topic`): only the dead "
+        "letters of source topic REPLAY_OF are read, and of each only the readings its "
+        "vigie.rejected header names, decoded with this source's settings; the readings "
+        "aggregated the first time are never taken again (docs/ingestion.md). Its topic "
+        "must "
+        "differ from kafka.dead_letter_topic."),
     {"dedupe", CT_BOOL, SOFF(dedupe), "false", 0, 0, 0, NULL,
      "Drop a reading whose series, event time and distinct key (when it has one) equal "
      "those of a reading already counted in its base window: a gateway's re-send counts "
@@ -156,10 +160,10 @@ static const struct ckey source_keys[] = {
 static const struct ckey dataset_keys[] = {
     {"id", CT_STR, DOFF(id), NULL, 1, 0, 0, NULL,
      "Stable identifier: lower-case letters, digits, '-' and '_'."},
-    {"title", CT_STR, DOFF(title), NULL, 0, 0, 0, NULL, "Title shown by the portal."},
-    {"description", CT_STR, DOFF(description), NULL, 0, 0, 0, NULL, "Description."},
-    {"keywords", CT_LIST, DOFF(keywords), NULL, 0, 0, 0, NULL, "Keywords."},
-    {"publisher", CT_STR, DOFF(publisher), NULL, 0, 0, 0, NULL, "Publisher's name."},
+    OPTIONAL("title", CT_STR, DOFF(title), "Title shown by the portal."),
+    OPTIONAL("description", CT_STR, DOFF(description), "Description."),
+    OPTIONAL("keywords", CT_LIST, DOFF(keywords), "Keywords."),
+    OPTIONAL("publisher", CT_STR, DOFF(publisher), "Publisher's name."),
     {"license", CT_STR, DOFF(license), "etalab-2.0", 0, 0, 0, NULL,
      "Licence identifier, e.g. etalab-2.0 or ODbL-1.0."},
     {"resolution", CT_ENUM, DOFF(resolution), NULL, 1, 0, 0, resolutions,
@@ -167,22 +171,22 @@ static const struct ckey dataset_keys[] = {
     {"metrics", CT_LIST, DOFF(metrics), NULL, 1, 0, 0, NULL, "Metrics published."},
     {"columns", CT_LIST, DOFF(columns), "[count, sum, min, max, mean]", 0, 0, 0,
      stat_columns, "Statistics published."},
-    {"tag_columns", CT_LIST, DOFF(tag_columns), NULL, 0, 0, 0, NULL,
-     "Tags published as columns."},
+    OPTIONAL("tag_columns", CT_LIST, DOFF(tag_columns), "Tags published as columns."),
     {"suppress_below", CT_INT, DOFF(suppress_below), "0", 0, 0, 1000000, NULL,
      "Privacy: count-derived cells under this are suppressed (0: off)."},
     {"status", CT_ENUM, DOFF(status), "final", 0, 0, 0, statuses,
      "Publish final windows only, or provisional ones too."},
-    {"timezone", CT_TZ, DOFF(timezone), NULL, 0, 0, 0, NULL,
-     "Zone of the published timestamps; default the top-level timezone."},
+    OPTIONAL("timezone", CT_TZ, DOFF(timezone),
+             "Zone of the published timestamps; default the top-level timezone."),
     {"sensor_period", CT_DURATION, DOFF(sensor_period_ns), NULL, 0, NS(1), NS(86400),
      NULL,
      "Expected interval between a sensor's readings; gives the coverage column "
      "(readings received / expected). No coverage when unset."},
-    {"entity_tag", CT_STR, DOFF(entity_tag), NULL, 0, 0, 0, NULL,
-     "The tag naming the sensor, whose values key the coordinates."},
-    {"coordinates", CT_MAP, DOFF(coordinates), NULL, 0, 0, 0, NULL,
-     "Sensor positions for GeoJSON: entity value -> \"latitude,longitude\" (WGS 84)."},
+    OPTIONAL("entity_tag", CT_STR, DOFF(entity_tag),
+             "The tag naming the sensor, whose values key the coordinates."),
+    OPTIONAL(
+        "coordinates", CT_MAP, DOFF(coordinates),
+        "Sensor positions for GeoJSON: entity value -> \"latitude,longitude\" (WGS 84)."),
     {0}};
 
 static const struct ckey top_keys[] = {
@@ -235,13 +239,13 @@ static const struct ckey top_keys[] = {
      NS(86400), NULL,
      "With --drain, how long to wait for the brokers and a source topic before "
      "exiting 1 (a service waits for them as long as it runs)."},
-    {"kafka.properties", CT_MAP, OFF(kafka_properties), NULL, 0, 0, 0, NULL,
-     "librdkafka properties passed through (TLS, SASL, tuning)."},
+    OPTIONAL("kafka.properties", CT_MAP, OFF(kafka_properties),
+             "librdkafka properties passed through (TLS, SASL, tuning)."),
     {"http.listen", CT_STR, OFF(http_listen), "127.0.0.1:8080", 0, 0, 0, NULL,
      "Address of the HTTP server (API, metrics, health)."},
-    {"export_dir", CT_STR, OFF(export_dir), NULL, 0, 0, 0, NULL,
-     "Folder of the published dataset files (CSV and JSON per dataset, replaced "
-     "atomically when their content changes); none when unset."},
+    OPTIONAL("export_dir", CT_STR, OFF(export_dir),
+             "Folder of the published dataset files (CSV and JSON per dataset, replaced "
+             "atomically when their content changes); none when unset."),
     {"publish.export_interval", CT_DURATION, OFF(publish_export_interval_ns), "5s", 0,
      NS(1), NS(86400), NULL,
      "How often the export folder's files are checked for changes."},
