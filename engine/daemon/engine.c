@@ -71,6 +71,8 @@
 #define VEC_PUSH(vec, x)                                                                 \
   (VG_GROW((vec).v, (vec).n + 1, (vec).cap) ? -ENOMEM : ((vec).v[(vec).n++] = (x), 0))
 
+#define VEC_FREE(vec) free((vec).v)
+
 /* Series keys handed from a worker to the writer: u32 length + bytes, back
  * to back. */
 struct keybuf {
@@ -1546,6 +1548,56 @@ static void ingest_stop(struct vg_engine *e) {
   e->emits.n = 0;
 }
 
+/* At a start's `fail:` label: a failure without a code of its own (0 or
+ * -ENOMEM) is out of memory, which errstr then says. Returns the code. */
+static int start_failed(int rc, const char *what, char *errstr, size_t errstr_size) {
+  if (rc != 0 && rc != -ENOMEM)
+    return rc;
+  snprintf(errstr, errstr_size, "out of memory %s", what);
+  return -ENOMEM;
+}
+
+/* Worker w's codecs, its consumer assigned to its partitions of the topics
+ * `assigned`, and its dead-letter producer. 0, or an error errstr names. */
+static int worker_start(struct vg_engine *e, struct engine_worker *w,
+                        const char *const *assigned, size_t nassigned,
+                        struct vg_kafka_conf kc, char *errstr, size_t errstr_size) {
+  const struct vg_config *cfg = e->cfg;
+  char err[512];
+  int rc;
+  w->codecs = calloc(e->nsrcs, sizeof *w->codecs);
+  w->msgs = calloc(e->nsrcs, sizeof *w->msgs);
+  w->bytes = calloc(e->nsrcs, sizeof *w->bytes);
+  if (!w->codecs || !w->msgs || !w->bytes ||
+      vg_kafka_positions_copy(&w->dl_merged, &e->dl_start) != 0)
+    return start_failed(0, "starting the ingestion", errstr, errstr_size);
+  for (size_t s = 0; s < e->nsrcs; s++) {
+    struct vg_codec_config cc;
+    codec_config(e->srcs[s].conf, &cc);
+    rc = vg_codec_new(&cc, &w->codecs[s], err, sizeof err);
+    if (rc) {
+      snprintf(errstr, errstr_size, "source %s: %s", e->srcs[s].conf->topic, err);
+      return rc;
+    }
+  }
+  char cid[32];
+  snprintf(cid, sizeof cid, "vigied-%u", w->id);
+  kc.client_id = cid;
+  rc = vg_kafka_consumer_new(&w->kc, &kc, errstr, errstr_size);
+  if (rc)
+    return rc;
+  rc = vg_deadletter_new(&kc, cfg->kafka_dead_letter_topic,
+                         e->dl_start.n ? &e->dl_start : NULL, e->dl_seen, &w->dl, errstr,
+                         errstr_size);
+  if (rc)
+    return rc;
+  rc = vg_kafka_assign_all(w->kc, assigned, nassigned, start_offset, w, 30000, errstr,
+                           errstr_size);
+  if (rc == 0 && e->o.drain)
+    rc = vg_kafka_mark_end(w->kc, 30000, errstr, errstr_size);
+  return rc;
+}
+
 /* Connects: the source partitions (a missing topic is waited for), the
  * aggregator with the committed state, the dead letters' read-back, and
  * the workers with their consumers assigned. 0; VG_ETIMEOUT / VG_EKAFKA
@@ -1580,7 +1632,8 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   for (size_t s = 0; s < e->nsrcs; s++) {
     if (counts[s] > 0) {
       present++;
-      if ((rc = add_parts(e, s, counts[s])))
+      rc = add_parts(e, s, counts[s]);
+      if (rc)
         goto fail;
     } else if (off < sizeof e->missing) {
       off += (size_t)snprintf(e->missing + off, sizeof e->missing - off, "%s%s",
@@ -1623,7 +1676,8 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   for (int r = 0; r < 3; r++) /* a window is kept at least until it is final */
     if (ao.win.retention_s[r] && ao.win.retention_s[r] < ao.win.lateness_s)
       ao.win.retention_s[r] = ao.win.lateness_s;
-  if ((rc = vg_agg_new(e->tz, &ao, now_ns(), &e->agg, errstr, errstr_size)))
+  rc = vg_agg_new(e->tz, &ao, now_ns(), &e->agg, errstr, errstr_size);
+  if (rc)
     goto fail_quiet;
   for (size_t p = 0; p < e->nparts; p++) {
     e->parts[p].worker = (uint32_t)(p % e->nworkers);
@@ -1631,14 +1685,15 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   }
   /* a revision of a sealed window (no longer in memory) starts from the
    * store's state of it */
-  if ((rc = vg_windows_set_loader(vg_agg_writer_windows(e->agg), vg_store_window_loader,
-                                  e->store)))
+  rc = vg_windows_set_loader(vg_agg_writer_windows(e->agg), vg_store_window_loader,
+                             e->store);
+  if (rc)
     goto fail;
   /* and a duplicate of a reading committed earlier, from its fingerprints */
   vg_windows_set_fp_loader(vg_agg_writer_windows(e->agg), vg_store_fp_loader, e->store);
   struct vg_store_state st;
-  if ((rc = vg_store_load(e->store, restore_window, restore_pos, e, &st, err,
-                          sizeof err))) {
+  rc = vg_store_load(e->store, restore_window, restore_pos, e, &st, err, sizeof err);
+  if (rc) {
     snprintf(errstr, errstr_size, "loading the store's state: %s", err);
     goto fail_quiet;
   }
@@ -1653,7 +1708,8 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
               e->data_dir, st.epoch, st.nopen, st.npos, e->nparts, e->nworkers);
 
   /* what a crash may have left in the dead-letter topic */
-  if ((rc = dl_read_back(e, &kc, errstr, errstr_size)))
+  rc = dl_read_back(e, &kc, errstr, errstr_size);
+  if (rc)
     goto fail_quiet;
 
   /* the workers: consumer, codecs, dead-letter producer each */
@@ -1674,32 +1730,8 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
     pthread_mutex_init(&w->mu, NULL);
     vg_event_batch_init(&w->batch);
     w->aw = vg_agg_worker(e->agg, i);
-    if (!(w->codecs = calloc(e->nsrcs, sizeof *w->codecs)) ||
-        !(w->msgs = calloc(e->nsrcs, sizeof *w->msgs)) ||
-        !(w->bytes = calloc(e->nsrcs, sizeof *w->bytes)) ||
-        vg_kafka_positions_copy(&w->dl_merged, &e->dl_start) != 0) {
-      free(assigned);
-      goto fail;
-    }
-    for (size_t s = 0; s < e->nsrcs; s++) {
-      struct vg_codec_config cc;
-      codec_config(e->srcs[s].conf, &cc);
-      if ((rc = vg_codec_new(&cc, &w->codecs[s], err, sizeof err))) {
-        snprintf(errstr, errstr_size, "source %s: %s", e->srcs[s].conf->topic, err);
-        free(assigned);
-        goto fail_quiet;
-      }
-    }
-    char cid[32];
-    snprintf(cid, sizeof cid, "vigied-%u", i);
-    kc.client_id = cid;
-    if ((rc = vg_kafka_consumer_new(&w->kc, &kc, errstr, errstr_size)) ||
-        (rc = vg_deadletter_new(&kc, cfg->kafka_dead_letter_topic,
-                                e->dl_start.n ? &e->dl_start : NULL, e->dl_seen, &w->dl,
-                                errstr, errstr_size)) ||
-        (rc = vg_kafka_assign_all(w->kc, assigned, nassigned, start_offset, w, 30000,
-                                  errstr, errstr_size)) ||
-        (e->o.drain && (rc = vg_kafka_mark_end(w->kc, 30000, errstr, errstr_size)))) {
+    rc = worker_start(e, w, assigned, nassigned, kc, errstr, errstr_size);
+    if (rc) {
       free(assigned);
       goto fail_quiet;
     }
@@ -1710,10 +1742,7 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   free(counts);
   return 0;
 fail:
-  if (rc == 0 || rc == -ENOMEM) {
-    rc = -ENOMEM;
-    snprintf(errstr, errstr_size, "out of memory starting the ingestion");
-  }
+  rc = start_failed(rc, "starting the ingestion", errstr, errstr_size);
 fail_quiet:
   free(topics);
   free(counts);
@@ -1807,9 +1836,11 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
   pthread_mutex_init(&e->status_mu, NULL);
   atomic_init(&e->kafka_up, -1);
   snprintf(e->status, sizeof e->status, "kafka: connecting");
-  if (!(e->data_dir = strdup(opts->data_dir ? opts->data_dir : cfg->data_dir)))
+  e->data_dir = strdup(opts->data_dir ? opts->data_dir : cfg->data_dir);
+  if (!e->data_dir)
     goto fail;
-  if ((rc = vg_tz_load(cfg->timezone, &e->tz, errstr, errstr_size)))
+  rc = vg_tz_load(cfg->timezone, &e->tz, errstr, errstr_size);
+  if (rc)
     goto fail_quiet;
 
   /* the store first, and nothing that needs the brokers: the API serves it
@@ -1825,15 +1856,18 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
                                              cfg->retention_1h_ns / NS_PER_S,
                                              cfg->retention_1d_ns / NS_PER_S},
                              .dedupe_retention_s = dedupe_horizon_s(cfg)};
-  if ((rc = vg_store_open(&so, &e->store, errstr, errstr_size)))
+  rc = vg_store_open(&so, &e->store, errstr, errstr_size);
+  if (rc)
     goto fail_quiet;
-  if ((rc = load_hash_key(e, errstr, errstr_size)))
+  rc = load_hash_key(e, errstr, errstr_size);
+  if (rc)
     goto fail_quiet;
 
   /* Kafka: the embedded broker, or the configured one */
   if (strcmp(cfg->kafka_brokers, "embedded") == 0) {
     const char *bs;
-    if ((rc = vg_kafka_mock_new(&e->mock, 1, &bs, errstr, errstr_size)))
+    rc = vg_kafka_mock_new(&e->mock, 1, &bs, errstr, errstr_size);
+    if (rc)
       goto fail_quiet;
     for (size_t s = 0; s < cfg->nsources; s++)
       vg_kafka_mock_create_topic(e->mock, cfg->sources[s].topic,
@@ -1865,7 +1899,8 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
   if (cfg->publish_rollups) {
     struct vg_store_reader *r;
     struct vg_store_state st = {0};
-    if ((rc = vg_store_reader_begin(e->store, &r)) == 0) {
+    rc = vg_store_reader_begin(e->store, &r);
+    if (rc == 0) {
       rc = vg_store_reader_meta(r, &st);
       vg_store_reader_end(r);
     }
@@ -1883,16 +1918,14 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
                                 .metrics = opts->metrics,
                                 .keep_positions = 1};
     e->rollup_saved = st.rollup_seq;
-    if ((rc = vg_rollup_new(&ro, &e->rollup, errstr, errstr_size)))
+    rc = vg_rollup_new(&ro, &e->rollup, errstr, errstr_size);
+    if (rc)
       goto fail_quiet;
   }
   *out = e;
   return 0;
 fail:
-  if (rc == 0 || rc == -ENOMEM) {
-    rc = -ENOMEM;
-    snprintf(errstr, errstr_size, "out of memory starting the engine");
-  }
+  rc = start_failed(rc, "starting the engine", errstr, errstr_size);
 fail_quiet:
   vg_engine_free(e);
   return rc;
@@ -1906,13 +1939,13 @@ void vg_engine_free(struct vg_engine *e) {
   vg_store_close(e->store);
   vg_kafka_mock_free(e->mock);
   vg_tz_free(e->tz);
-  free(e->emits.v);
-  free(e->series.v);
+  VEC_FREE(e->emits);
+  VEC_FREE(e->series);
   free(e->series_keys.b);
-  free(e->open.v);
-  free(e->sealed.v);
-  free(e->pos.v);
-  free(e->fps.v);
+  VEC_FREE(e->open);
+  VEC_FREE(e->sealed);
+  VEC_FREE(e->pos);
+  VEC_FREE(e->fps);
   free(e->dl_blob);
   free(e->rollup_blob);
   free(e->props);
