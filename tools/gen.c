@@ -858,7 +858,8 @@ int main(int argc, char **argv) {
         heap_push(&h, held);
         continue;
       }
-      if ((rc = sink_put(&sink, s->kind, key, b.d, b.n)) != 0)
+      rc = sink_put(&sink, s->kind, key, b.d, b.n);
+      if (rc != 0)
         break;
       sent++;
     }

@@ -110,7 +110,8 @@ static struct series *get(struct vg_metrics *m, const char *name, const char *he
   struct series *s = calloc(1, sizeof *s);
   if (!s)
     return NULL;
-  if (labels && !(s->labels = strdup(labels))) {
+  s->labels = labels ? strdup(labels) : NULL;
+  if (labels && !s->labels) {
     free(s);
     return NULL;
   }

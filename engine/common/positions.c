@@ -21,7 +21,8 @@ int vg_kafka_positions_copy(struct vg_kafka_positions *dst,
   dst->off = NULL;
   if (src->n <= 0)
     return 0;
-  if (!(dst->off = malloc((size_t)src->n * sizeof *dst->off)))
+  dst->off = malloc((size_t)src->n * sizeof *dst->off);
+  if (!dst->off)
     return -ENOMEM;
   memcpy(dst->off, src->off, (size_t)src->n * sizeof *dst->off);
   dst->n = src->n;
@@ -65,8 +66,11 @@ int vg_kafka_positions_decode(const uint8_t *buf, size_t len, const char **topic
   q += 4;
   if (n > INT32_MAX || (size_t)(buf + len - q) != 8 * (size_t)n)
     return VG_EDECODE;
-  if (n && !(p->off = malloc(n * sizeof *p->off)))
-    return -ENOMEM;
+  if (n) {
+    p->off = malloc(n * sizeof *p->off);
+    if (!p->off)
+      return -ENOMEM;
+  }
   for (uint32_t k = 0; k < n; k++, q += 8) {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)

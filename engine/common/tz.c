@@ -500,8 +500,10 @@ int vg__tz_parse(const uint8_t *buf, size_t len, const char *name, struct vg_tz 
   tz->ntrans = h.timecnt;
   p += bsz;
   if (tsize == 8) { /* footer: "\n" POSIX-TZ "\n" */
-    const uint8_t *nl;
-    if (p >= end || *p != '\n' || !(nl = memchr(p + 1, '\n', (size_t)(end - p - 1)))) {
+    const uint8_t *nl = NULL;
+    if (p < end && *p == '\n')
+      nl = memchr(p + 1, '\n', (size_t)(end - p - 1));
+    if (!nl) {
       vg_errstr(errstr, errstr_size, "time zone \"%s\": missing TZif footer", name);
       goto fail;
     }

@@ -430,7 +430,8 @@ static int list_push(struct ctx *c, struct vg_strlist *l, const char *s, size_t 
     return -1;
   }
   l->v = nv;
-  if (!(l->v[l->n] = xstrdup(c, s, len)))
+  l->v[l->n] = xstrdup(c, s, len);
+  if (!l->v[l->n])
     return -1;
   l->v[++l->n] = NULL;
   return 0;
@@ -879,7 +880,8 @@ int vg_config_parse(const char *name, const char *text, size_t len, struct vg_co
   memset(cfg, 0, sizeof *cfg);
   if (errstr_size)
     errstr[0] = '\0';
-  if (!(cfg->path = xstrdup(&c, name, strlen(name))))
+  cfg->path = xstrdup(&c, name, strlen(name));
+  if (!cfg->path)
     goto done;
   apply_defaults(&c, top_keys, cfg);
   /* YAML is UTF-8 text: a bad byte or a NUL is reported with its line before

@@ -63,7 +63,8 @@ static int seen_topic(struct vg_deadletter_seen *s, const char *topic, size_t le
   if (!nt)
     return -ENOMEM;
   s->topics = nt;
-  if (!(nt[s->ntopics] = dup_bytes(topic, len))) /* not a string: len bytes */
+  nt[s->ntopics] = dup_bytes(topic, len); /* not a string: len bytes */
+  if (!nt[s->ntopics])
     return -ENOMEM;
   *idx = ++s->ntopics;
   return 0;
@@ -233,9 +234,11 @@ static int parse_u32(const char **p, const char *end, uint32_t *v) {
   const char *q = *p;
   if (q == end || *q < '0' || *q > '9')
     return -1;
-  for (; q < end && *q >= '0' && *q <= '9'; q++)
-    if ((x = x * 10 + (uint64_t)(*q - '0')) > UINT32_MAX)
+  for (; q < end && *q >= '0' && *q <= '9'; q++) {
+    x = x * 10 + (uint64_t)(*q - '0');
+    if (x > UINT32_MAX)
       return -1;
+  }
   *p = q;
   *v = (uint32_t)x;
   return 0;
@@ -369,7 +372,9 @@ int vg_deadletter_new(const struct vg_kafka_conf *kc, const char *topic,
                       const struct vg_deadletter_seen *seen, struct vg_deadletter **out,
                       char *errstr, size_t errstr_size) {
   struct vg_deadletter *d = calloc(1, sizeof *d);
-  if (!d || !(d->topic = strdup(topic)) ||
+  if (d)
+    d->topic = strdup(topic);
+  if (!d || !d->topic ||
       (start && (vg_kafka_positions_copy(&d->acked, start) ||
                  vg_kafka_positions_copy(&d->flushed, start)))) {
     snprintf(errstr, errstr_size, "dead-letter producer: out of memory");
@@ -446,10 +451,13 @@ int vg_deadletter_send(struct vg_deadletter *d, const struct vg_kafka_msg *src,
                        .byte_offset = byte_offset,
                        .key_len = src->key ? src->key_len : 0,
                        .len = src->len};
-  if (!(j->topic = strdup(src->topic)) || !(j->reason = strdup(reason)) ||
-      (rejected && !(j->rejected = strdup(rejected))) ||
-      (src->key && !(j->key = dup_bytes(src->key, src->key_len))) ||
-      !(j->payload = dup_bytes(src->payload, src->len))) {
+  j->topic = strdup(src->topic);
+  j->reason = strdup(reason);
+  j->rejected = rejected ? strdup(rejected) : NULL;
+  j->key = src->key ? dup_bytes(src->key, src->key_len) : NULL;
+  j->payload = dup_bytes(src->payload, src->len);
+  if (!j->topic || !j->reason || (rejected && !j->rejected) || (src->key && !j->key) ||
+      !j->payload) {
     jentry_release(j);
     return -ENOMEM;
   }

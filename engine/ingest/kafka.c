@@ -97,13 +97,18 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
                                          "log.connection.close",
                                          "false",
                                          NULL};
-  for (const char *const *p = defaults; *p; p += 2)
-    if ((rc = set_prop(conf, p[0], p[1], errstr, errstr_size)) != 0)
+  for (const char *const *p = defaults; *p; p += 2) {
+    rc = set_prop(conf, p[0], p[1], errstr, errstr_size);
+    if (rc != 0)
       goto fail;
-  if ((rc = set_prop(conf, "bootstrap.servers", kc->brokers ? kc->brokers : "", errstr,
-                     errstr_size)) != 0 ||
-      (rc = set_prop(conf, "client.id", kc->client_id ? kc->client_id : "vigie", errstr,
-                     errstr_size)) != 0)
+  }
+  rc = set_prop(conf, "bootstrap.servers", kc->brokers ? kc->brokers : "", errstr,
+                errstr_size);
+  if (rc != 0)
+    goto fail;
+  rc = set_prop(conf, "client.id", kc->client_id ? kc->client_id : "vigie", errstr,
+                errstr_size);
+  if (rc != 0)
     goto fail;
   for (const char *const *p = kc->properties; p && p[0]; p += 2) {
     if (!p[1]) {
@@ -111,7 +116,8 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
       rc = VG_ECONFIG;
       goto fail;
     }
-    if ((rc = set_prop(conf, p[0], p[1], errstr, errstr_size)) != 0)
+    rc = set_prop(conf, p[0], p[1], errstr, errstr_size);
+    if (rc != 0)
       goto fail;
   }
   rd_kafka_conf_set_log_cb(conf, vg__kafka_log);
@@ -272,10 +278,12 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
   size_t nparts = 0, cap = 0;
   int rc = -ENOMEM;
 
-  if (!(mts = calloc(ntopics ? ntopics : 1, sizeof *mts)))
+  mts = calloc(ntopics ? ntopics : 1, sizeof *mts);
+  if (!mts)
     goto fail;
-  if ((rc = topics_metadata(c->rk, topics, ntopics, timeout_ms, 0, &md, mts, errstr,
-                            errstr_size)))
+  rc = topics_metadata(c->rk, topics, ntopics, timeout_ms, 0, &md, mts, errstr,
+                       errstr_size);
+  if (rc)
     goto fail;
   for (size_t t = 0; t < ntopics; t++) {
     const struct rd_kafka_metadata_topic *mt = mts[t];
@@ -298,7 +306,8 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
       p->end = -1;
       p->position = off >= 0 ? off : -1;
       p->start = off;
-      if (!(p->topic = strdup(topics[t]))) {
+      p->topic = strdup(topics[t]);
+      if (!p->topic) {
         rc = -ENOMEM;
         goto fail;
       }
@@ -477,24 +486,27 @@ int vg_kafka_read_tail(const struct vg_kafka_conf *kc, const char *topic,
   /* the caller's properties (TLS, SASL), then ours */
   while (user && user[nuser])
     nuser++;
-  if (!(merged = calloc(nuser + 3, sizeof *merged)))
+  merged = calloc(nuser + 3, sizeof *merged);
+  if (!merged)
     return -ENOMEM;
   if (nuser)
     memcpy(merged, user, nuser * sizeof *merged);
   merged[nuser] = props[0];
   merged[nuser + 1] = props[1];
   own.properties = merged;
-  if ((rc = vg_kafka_consumer_new(&c, &own, errstr, errstr_size)))
+  rc = vg_kafka_consumer_new(&c, &own, errstr, errstr_size);
+  if (rc)
     goto done;
-  if ((rc = topics_metadata(c->rk, &topic, 1, timeout_ms, 0, &md, &mt, errstr,
-                            errstr_size)))
+  rc = topics_metadata(c->rk, &topic, 1, timeout_ms, 0, &md, &mt, errstr, errstr_size);
+  if (rc)
     goto done;
   int32_t n = mt->partition_cnt;
   rd_kafka_metadata_destroy(md);
   md = NULL;
-  if (!(end->off = calloc((size_t)n, sizeof *end->off)) ||
-      !(stop = calloc((size_t)n, sizeof *stop)) ||
-      !(list = rd_kafka_topic_partition_list_new(n))) {
+  end->off = calloc((size_t)n, sizeof *end->off);
+  stop = calloc((size_t)n, sizeof *stop);
+  list = rd_kafka_topic_partition_list_new(n);
+  if (!end->off || !stop || !list) {
     rc = -ENOMEM;
     goto done;
   }

@@ -306,7 +306,9 @@ static void gen_free(struct gen *g) {
 static int gen_new(const struct vg_api_opts *o, struct gen **out, char *errstr,
                    size_t errstr_size) {
   struct gen *g = calloc(1, sizeof *g);
-  if (!g || !(g->d = calloc(o->ndatasets + 1, sizeof *g->d))) {
+  if (g)
+    g->d = calloc(o->ndatasets + 1, sizeof *g->d);
+  if (!g || !g->d) {
     free(g);
     return -ENOMEM;
   }
@@ -931,7 +933,8 @@ static int export_chunk(struct export *x) {
   free(x->buf);
   x->buf = NULL;
   x->len = x->pos = 0;
-  if (!(x->f = open_memstream(&x->buf, &x->len)))
+  x->f = open_memstream(&x->buf, &x->len);
+  if (!x->f)
     return -1;
   int rc = 0;
   if (!x->started) {
@@ -1003,7 +1006,9 @@ static struct export *export_new(struct vg_api *a, struct gen *g, struct dsinfo 
                                  struct vg_store_reader *r, const struct vg_api_req *rq,
                                  struct query *q) {
   struct export *x = calloc(1, sizeof *x);
-  if (!x || !(x->jw = vg_jsonw_new(0)) || vg_dataset_series(d->ds, r, &x->l) != 0) {
+  if (x)
+    x->jw = vg_jsonw_new(0);
+  if (!x || !x->jw || vg_dataset_series(d->ds, r, &x->l) != 0) {
     if (x)
       vg_jsonw_free(x->jw);
     free(x);
@@ -1273,9 +1278,10 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     json_error(resp, st, rq.error_code, err);
     return;
   }
-  struct dsinfo *d = NULL;
   struct gen *g = gen_get(a);
-  if (rq.route != VG_API_CATALOG && rq.route != VG_API_DCAT && !(d = find_ds(g, rq.id))) {
+  int per_dataset = rq.route != VG_API_CATALOG && rq.route != VG_API_DCAT;
+  struct dsinfo *d = per_dataset ? find_ds(g, rq.id) : NULL;
+  if (per_dataset && !d) {
     snprintf(err, sizeof err, "Unknown dataset: %s", rq.id);
     json_error(resp, 404, "UnknownDatasetError", err);
     gen_put(a, g);
@@ -1327,7 +1333,9 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     goto done;
   }
   /* a page of rows is built before the counts that precede it are known */
-  if (!(f = vg_jsonw_new(0)) || !(page = vg_jsonw_new(0))) {
+  f = vg_jsonw_new(0);
+  page = vg_jsonw_new(0);
+  if (!f || !page) {
     json_error(resp, 500, "InternalError", "out of memory");
     goto done;
   }
@@ -1405,7 +1413,8 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
       json_error(resp, 410, "GoneError", err);
       goto done;
     }
-    if ((rc = vg_dataset_series(d->ds, r, &l)))
+    rc = vg_dataset_series(d->ds, r, &l);
+    if (rc)
       break;
     c.l = &l;
     c.ids = calloc(l.n + 1, sizeof *c.ids);
@@ -1503,7 +1512,8 @@ int vg_api_export_open(struct vg_api *a, const char *id, int format, char *etag,
   int rc = d ? a->st.open(a->st.ctx, &r) : VG_ENOTFOUND;
   if (rc)
     goto done;
-  if ((rc = vg_store_reader_meta(r, &m)))
+  rc = vg_store_reader_meta(r, &m);
+  if (rc)
     goto done;
   snprintf(etag, etag_size, "W/\"%016" PRIx64 "-%" PRIu64 "\"", d->def_hash,
            ds_tag(d, &m));

@@ -247,7 +247,9 @@ static void remove_leftovers(const char *dir) {
 int vg_exportdir_new(const struct vg_exportdir_opts *o, struct vg_exportdir **out,
                      char *errstr, size_t errstr_size) {
   struct vg_exportdir *x = calloc(1, sizeof *x);
-  if (!x || !(x->dir = strdup(o->dir))) {
+  if (x)
+    x->dir = strdup(o->dir);
+  if (!x || !x->dir) {
     free(x);
     snprintf(errstr, errstr_size, "export folder: out of memory");
     return -ENOMEM;
@@ -263,7 +265,8 @@ int vg_exportdir_new(const struct vg_exportdir_opts *o, struct vg_exportdir **ou
     goto fail;
   }
   remove_leftovers(x->dir);
-  if ((rc = vg_filew_new(o->filew_flags, &x->fw, errstr, errstr_size)))
+  rc = vg_filew_new(o->filew_flags, &x->fw, errstr, errstr_size);
+  if (rc)
     goto fail;
   if (o->metrics) {
     x->written = vg_metrics_counter(o->metrics, "vigie_export_files_written_total",

@@ -40,7 +40,9 @@ static void refused(struct vg_filew *w, const char *what, int err) {
 int vg_filew_new(unsigned flags, struct vg_filew **out, char *errstr,
                  size_t errstr_size) {
   struct vg_filew *w = calloc(1, sizeof *w);
-  if (!w || !(w->stage = malloc(STAGE))) {
+  if (w)
+    w->stage = malloc(STAGE);
+  if (!w || !w->stage) {
     free(w);
     snprintf(errstr, errstr_size, "file writer: out of memory");
     return -ENOMEM;
@@ -219,8 +221,8 @@ int vg_filew_commit(struct vg_filew *w, char *errstr, size_t errstr_size) {
   }
   /* the rename is durable once the folder is */
   int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || (rc = do_fsync(w, dfd)) != 0) {
-    rc = dfd < 0 ? -errno : rc;
+  rc = dfd < 0 ? -errno : do_fsync(w, dfd);
+  if (rc != 0) {
     snprintf(errstr, errstr_size, "%s: fsync of the folder: %s", w->dir, strerror(-rc));
   }
   if (dfd >= 0)

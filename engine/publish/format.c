@@ -238,7 +238,9 @@ size_t vg_fmt_double(double v, char buf[VG_FMT_DOUBLE_MAX]) {
   size_t fast = fmt_short(v, buf);
   if (fast)
     return fast;
-  if (isfinite(v) && v != 0 && (fast = fmt_digits(v, buf)))
+  if (isfinite(v) && v != 0)
+    fast = fmt_digits(v, buf);
+  if (fast)
     return fast;
   if (v == 0)
     return (size_t)snprintf(buf, VG_FMT_DOUBLE_MAX, signbit(v) ? "-0" : "0");

@@ -59,7 +59,9 @@ static void print(void *ctx, const char *s, size_t n) {
 
 struct vg_jsonw *vg_jsonw_new(size_t max) {
   struct vg_jsonw *w = calloc(1, sizeof *w);
-  if (!w || !(w->g = yajl_gen_alloc(NULL))) {
+  if (w)
+    w->g = yajl_gen_alloc(NULL);
+  if (!w || !w->g) {
     free(w);
     return NULL;
   }

@@ -153,7 +153,8 @@ static int skip_add(struct vg_rollup *p, const char *key, size_t len, uint32_t r
   if (q->key)
     return 0;
   /* not strndup: key is not a string, and its bytes end where len says */
-  if (!(q->key = malloc(len + 1)))
+  q->key = malloc(len + 1);
+  if (!q->key)
     return -ENOMEM;
   memcpy(q->key, key, len);
   q->key[len] = '\0';
@@ -235,7 +236,9 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
    * which a compacted topic would then merge */
   char small[1024], *key = small;
   size_t need = len + 48;
-  if (need > sizeof small && !(key = malloc(need))) {
+  if (need > sizeof small)
+    key = malloc(need);
+  if (!key) {
     free(p->msg);
     p->msg = NULL;
     return -ENOMEM;
@@ -539,7 +542,9 @@ static void *publisher_main(void *arg) {
     int r = -1;
     if (!p->rk || p->fatal || rd_kafka_fatal_error(p->rk, NULL, 0))
       replace_client(p);
-    if (p->rk && (ready || (ready = topic_ready(p))) &&
+    if (p->rk && !ready)
+      ready = topic_ready(p);
+    if (p->rk && ready &&
         (p->scanned || read_back(p, vg_atomic_load_relaxed_u64(&p->recovered) == 0) == 0))
       while ((r = round_once(p)) == 1) {
         pthread_mutex_lock(&p->mu);
@@ -582,8 +587,10 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   p->batch = o->batch ? o->batch : 5000;
   atomic_init(&p->cursor, o->cursor);
   p->key_cap = 256;
-  if (!(p->topic = strdup(o->topic)) || !(p->recs = calloc(p->batch, sizeof *p->recs)) ||
-      !(p->key = malloc(p->key_cap)))
+  p->topic = strdup(o->topic);
+  p->recs = calloc(p->batch, sizeof *p->recs);
+  p->key = malloc(p->key_cap);
+  if (!p->topic || !p->recs || !p->key)
     goto oom;
   int rc =
       p->client.producer_new(p->client.ctx, on_delivery, p, &p->rk, errstr, errstr_size);

@@ -92,7 +92,8 @@ int vg_http_route(struct vg_http *h, const char *path, vg_http_handler fn, void 
     return -ENOMEM;
   h->routes = r;
   r = &h->routes[h->nroutes];
-  if (!(r->path = strdup(path)))
+  r->path = strdup(path);
+  if (!r->path)
     return -ENOMEM;
   r->len = strlen(path);
   r->prefix = r->len > 1 && path[r->len - 1] == '/';
