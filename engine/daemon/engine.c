@@ -587,7 +587,7 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m,
       accepted++;
       continue;
     }
-    if (rc < 0 || rc == VG_AGG_REJECT_NOMEM) {
+    if (rc < 0) {
       engine_fail(e, "out of memory aggregating a reading");
       return s;
     }
@@ -800,7 +800,8 @@ static void update_metrics(struct vg_engine *e) {
   const struct vg_windows *win = vg_agg_windows(e->agg);
   const struct vg_window_counters *c = &win->c;
   for (int r = 1; r < VG_AGG_REJECT_MAX; r++)
-    vg_counter_add(e->agg_rejects[r], c->rejected[r] - e->last_counters.rejected[r]);
+    if (e->agg_rejects[r])
+      vg_counter_add(e->agg_rejects[r], c->rejected[r] - e->last_counters.rejected[r]);
   vg_counter_add(e->finalized, c->finalized - e->last_counters.finalized);
   vg_counter_add(e->revisions, c->revisions - e->last_counters.revisions);
   vg_counter_add(e->srcs[0].events, c->aggregated - e->last_counters.aggregated);
@@ -1390,9 +1391,14 @@ static void register_metrics(struct vg_engine *e) {
     e->rejects[r] =
         vg_metrics_counter(m, "vigie_rejects_total", "Readings rejected, by reason.", lb);
   }
+  /* the aggregator's reasons; running out of memory is not one (-ENOMEM
+   * stops vigied), so VG_AGG_REJECT_NOMEM has no label */
   static const char *const agg_reasons[VG_AGG_REJECT_MAX] = {
-      NULL, "older_than_retention", "nan_or_inf", "out_of_memory"};
+      [VG_AGG_REJECT_RETENTION] = "older_than_retention",
+      [VG_AGG_REJECT_NONFINITE] = "nan_or_inf"};
   for (int r = 1; r < VG_AGG_REJECT_MAX; r++) {
+    if (!agg_reasons[r])
+      continue;
     vg_metrics_labels(lb, sizeof lb, "reason", agg_reasons[r], NULL);
     e->agg_rejects[r] =
         vg_metrics_counter(m, "vigie_rejects_total", "Readings rejected, by reason.", lb);
