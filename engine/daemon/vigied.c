@@ -1,5 +1,5 @@
 /*
- * vigied, the service operations deploy (DESIGN.md, "Interfaces"):
+ * vigied, the service operations deploy (README.md "Running vigied"):
  *
  *   vigied --config FILE [--data-dir DIR] [--drain] [--check-config] [--version]
  *

@@ -1,8 +1,8 @@
 /*
  * Codecs: raw message bytes -> events.
  *
- * One interface for the three input formats of a source (DESIGN.md, "Events
- * and series"): JSON with a Telegraf-style field mapping, InfluxDB line
+ * One interface for the three input formats of a source (docs/architecture.md,
+ * "Data flow"): JSON with a Telegraf-style field mapping, InfluxDB line
  * protocol, and SenML JSON (RFC 8428). A codec is built once per source from a
  * struct vg_codec_config and then decodes messages into a caller-owned, reusable
  * struct vg_event_batch: after the batch has grown to its working size the hot

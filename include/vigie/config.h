@@ -1,6 +1,6 @@
 /*
- * vigied's configuration: the YAML file operations write (DESIGN.md,
- * "Interfaces"), parsed with libyaml and checked against ONE table of keys
+ * vigied's configuration: the YAML file operations write (docs/configuration.md,
+ * README.md "Configuration"), parsed with libyaml and checked against ONE table of keys
  * (name, type, default, bounds, doc) that also produces `vigied --help` and
  * the configuration reference (docs/configuration.md is generated from it).
  *

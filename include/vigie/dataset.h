@@ -1,5 +1,5 @@
 /*
- * Published datasets (DESIGN.md "Publication"): a dataset of the config
+ * Published datasets (docs/publication.md "Datasets"): a dataset of the config
  * compiled against the store -- its schema (the published columns), its
  * series (those of its metrics), and its rows, streamed from a store reader
  * snapshot with the privacy rule applied.

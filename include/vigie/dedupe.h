@@ -1,5 +1,5 @@
 /*
- * Duplicate readings (DESIGN.md "Late data, retention, duplicates"): the
+ * Duplicate readings (docs/aggregation.md "Duplicates"): the
  * fingerprints of the readings a base window counted, so that a re-sent
  * copy of one of them is dropped instead of counted twice.
  *

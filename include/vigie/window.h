@@ -156,7 +156,7 @@ int vg_windows_merge(struct vg_windows *w, uint64_t series, int64_t start, int64
 size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
                           void (*emit)(const struct vg_wentry *, void *), void *ctx);
 
-/* ---- persistence (the daemon's writer; see DESIGN.md "Exactly-once") ----
+/* ---- persistence (the daemon's writer; see docs/architecture.md "Exactly once") ----
  *
  * Every window a merge or a finalization changes is marked dirty; the writer
  * commits the dirty ones (provisional ones to the store's open table, final

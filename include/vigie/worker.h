@@ -25,7 +25,7 @@
  * Event times are int64 nanoseconds since the epoch (UTC); `now` arguments
  * are nanoseconds of one clock chosen by the caller (idle detection).
  *
- * Late readings (DESIGN.md "Late data, retention, duplicates"): a reading
+ * Late readings (docs/aggregation.md "Watermarks, lateness, ..."): a reading
  * counts in every resolution that still retains its time, however late it
  * comes. The worker decides it, once, when it takes the reading, from the
  * reading's own source partition: with W = floor(partition watermark / 1e9)
@@ -45,7 +45,7 @@
  * per base window and set of resolutions) and the writer merges into
  * exactly those windows, never deciding again (window.h).
  *
- * Duplicates (dedupe.h; DESIGN.md "Late data, retention, duplicates"): an
+ * Duplicates (dedupe.h; docs/aggregation.md "Duplicates"): an
  * event with dedupe > 0 (its source has `dedupe: true`, dedupe = its
  * dedupe_max) is dropped when a reading with the same identity -- series,
  * event time in ns, distinct-key hash -- was already counted in its base

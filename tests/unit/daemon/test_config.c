@@ -1,5 +1,5 @@
 /*
- * Unit tests of engine/daemon/config.c: DESIGN.md's sample configuration
+ * Unit tests of engine/daemon/config.c: a complete sample configuration
  * parses to the values it states, every kind of mistake is reported with its
  * file, line and key, and docs/configuration.md is what the table generates.
  */
@@ -13,7 +13,7 @@
 #include "vigie/error.h"
 #include "vigie/log.h"
 
-/* DESIGN.md's sample, verbatim. */
+/* A sample using every section and most keys. */
 static const char sample[] =
     "data_dir: /var/lib/vigie\n"
     "timezone: Europe/Paris            # local days for 1d rollups\n"
