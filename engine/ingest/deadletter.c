@@ -31,6 +31,7 @@ struct seen_slot {
 struct vg_deadletter_seen {
   char **topics;
   uint32_t ntopics;
+  size_t atopics; /* capacity of topics */
   struct seen_slot *slots;
   size_t n, mask;
 };
@@ -59,12 +60,10 @@ static int seen_topic(struct vg_deadletter_seen *s, const char *topic, size_t le
       *idx = i + 1;
       return 0;
     }
-  char **nt = realloc(s->topics, (s->ntopics + 1) * sizeof *nt);
-  if (!nt)
+  if (VG_GROW(s->topics, (size_t)s->ntopics + 1, s->atopics))
     return -ENOMEM;
-  s->topics = nt;
-  nt[s->ntopics] = dup_bytes(topic, len); /* not a string: len bytes */
-  if (!nt[s->ntopics])
+  s->topics[s->ntopics] = dup_bytes(topic, len); /* not a string: len bytes */
+  if (!s->topics[s->ntopics])
     return -ENOMEM;
   *idx = ++s->ntopics;
   return 0;

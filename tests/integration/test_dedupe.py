@@ -1,5 +1,5 @@
-"""Re-sent readings counted once (`dedupe: true`; DESIGN.md "Late data,
-retention, duplicates"), end to end against a real broker on real data.
+"""Re-sent readings counted once (`dedupe: true`; docs/aggregation.md, "Duplicates"),
+end to end against a real broker on real data.
 
 The Aarhus road-traffic data set (both directions, line protocol) already
 holds re-sent rows: exact duplicates, among them a block of a day and a

@@ -1,5 +1,6 @@
 """Late readings lose nothing, end to end against a real broker on real data
-(worker.h "Late readings"; DESIGN.md "Late data, retention, duplicates"):
+(worker.h "Late readings"; docs/aggregation.md, "Watermarks, lateness, revisions,
+retention"):
 with base windows kept 14 days and hours and days forever, readings that
 arrive after their windows went final -- some older than the base
 retention -- count in every resolution that still retains them. Every window

@@ -1,5 +1,5 @@
-"""The store never depends on the brokers (DESIGN.md, "Late data, retention,
-duplicates"), against a real broker that the test stops and starts:
+"""The store never depends on the brokers (docs/ingestion.md,
+"Connecting, and serving without Kafka"), against a real broker that the test stops and starts:
 
 - a store is built, the broker is stopped, vigied starts: the API serves the
   records within seconds, /healthz is ok, /readyz says what is not ready,
