@@ -223,32 +223,19 @@ static int commit_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
   return 0;
 }
 
-/* Room for n keys in *v (kept between commits, grown by half again). 0 or
- * -ENOMEM. */
-static int reserve_keys(struct okey **v, size_t *cap, size_t n) {
-  if (n <= *cap)
-    return 0;
-  size_t nc = n + n / 2;
-  struct okey *p = realloc(*v, nc * sizeof *p);
-  if (!p)
-    return -ENOMEM;
-  *v = p;
-  *cap = nc;
-  return 0;
-}
-
 int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *errstr,
                     size_t errstr_size) {
   if (st->o.readonly)
     return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
                           "cannot commit: the store is read-only");
-  if (reserve_keys(&st->okeys, &st->cap_okeys, ep->nopen) ||
-      reserve_keys(&st->skeys, &st->cap_skeys, ep->nsealed))
+  /* the key arrays are kept between commits */
+  if (VG_GROW(st->okeys, ep->nopen, st->cap_okeys) ||
+      VG_GROW(st->skeys, ep->nsealed, st->cap_skeys))
     return vg__store_fail(-ENOMEM, errstr, errstr_size,
                           "out of memory committing epoch %" PRIu64, ep->epoch);
   /* the sort's scratch: without it the sort is slower, not wrong */
-  (void)reserve_keys(&st->tkeys, &st->cap_tkeys,
-                     ep->nopen > ep->nsealed ? ep->nopen : ep->nsealed);
+  size_t nt = ep->nopen > ep->nsealed ? ep->nopen : ep->nsealed;
+  (void)VG_GROW(st->tkeys, nt, st->cap_tkeys);
   struct okey *open = st->okeys;
   /* key order: segments are grouped, and B-tree puts stay local; the keys
    * are copied next to the pointers so that sorting does not chase them */

@@ -101,7 +101,7 @@ int vg__flush_group(struct vg_store *st, MDB_txn *txn, uint64_t series, uint8_t 
       break;
     if (val.mv_size < OPEN_HDR || !(((const uint8_t *)val.mv_data)[1] & OPEN_PENDING))
       continue;
-    if (vg__room_for_window(&w, &cap, n)) {
+    if (VG_GROW(w, n + 1, cap)) {
       rc = vg__store_fail(-ENOMEM, errstr, size, "out of memory sealing windows");
       goto done;
     }
@@ -170,14 +170,8 @@ int vg__seal_room(const struct vg_store *st) {
  * for. Best effort: without memory it stays pending, and vg_store_flush
  * finds it by its rows. */
 void vg__defer_span(struct vg_store *st, uint64_t series, uint8_t res, int64_t span) {
-  if (st->ndef == st->capdef) {
-    size_t nc = st->capdef ? st->capdef * 2 : 256;
-    struct vg_store_wkey *d = realloc(st->deferred, nc * sizeof *d);
-    if (!d)
-      return;
-    st->deferred = d;
-    st->capdef = nc;
-  }
+  if (VG_GROW(st->deferred, st->ndef + 1, st->capdef))
+    return;
   st->deferred[st->ndef++] = (struct vg_store_wkey){series, res, span};
 }
 

@@ -305,7 +305,7 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
       for (size_t i = 0; i < lb.n; i++) {
         if (lb.e[i].start < from_s || lb.e[i].start >= to_s)
           continue;
-        if (vg__room_for_window(&open, &capopen, nopen)) {
+        if (VG_GROW(open, nopen + 1, capopen)) {
           rc = vg__store_fail(-ENOMEM, errstr, errstr_size,
                               "out of memory reading a range");
           goto done;
@@ -335,7 +335,7 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
     wkey_get(key.mv_data, &s, &rs, &t);
     if (s != series || rs != res || t >= to_s)
       break;
-    if (vg__room_for_window(&open, &capopen, nopen)) {
+    if (VG_GROW(open, nopen + 1, capopen)) {
       rc = vg__store_fail(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
       goto done;
     }

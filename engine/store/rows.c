@@ -10,13 +10,6 @@
 
 #include "store/store_internal.h"
 
-static const char *res_label(uint8_t res) {
-  return res == VG_RES_BASE   ? "base"
-         : res == VG_RES_HOUR ? "1h"
-         : res == VG_RES_DAY  ? "1d"
-                              : "?";
-}
-
 int vg__meta_get(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v) {
   MDB_val k = {strlen(name), (void *)name}, d;
   int rc = vg__store_err(mdb_get(txn, dbi, &k, &d));
@@ -124,13 +117,14 @@ int vg__open_get(const MDB_val *key, const MDB_val *val, struct vg_wentry *w,
   return 0;
 fail:
   vg_acc_init(&w->acc);
-  char when[40];
-  vg__store_when(when, sizeof when, w->start);
-  return vg__store_fail(
-      rc, errstr, size,
-      "%s open window of series %" PRIu64 " at resolution %s starting at %s: %s",
-      rc == VG_EVERSION ? "unsupported" : "corrupt", w->series, res_label(w->res), when,
-      rc == -ENOMEM ? "out of memory" : "bad row");
+  char when[VG_FMT_ISO_MAX];
+  vg_fmt_utc(w->start, when);
+  return vg__store_fail(rc, errstr, size,
+                        "%s open window of series %" PRIu64
+                        " at resolution %s starting at %s: %s",
+                        rc == VG_EVERSION ? "unsupported" : "corrupt", w->series,
+                        vg_res_name((enum vg_res)w->res), when,
+                        rc == -ENOMEM ? "out of memory" : "bad row");
 }
 
 void vg__name_series(MDB_txn *txn, const struct vg_store *st, uint64_t id, char *buf,

@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "store/store_internal.h"
 #include "vigie/calendar.h"
@@ -67,13 +66,6 @@ int vg__store_fail(int rc, char *errstr, size_t size, const char *fmt, ...) {
     va_end(ap);
   }
   return rc;
-}
-
-void vg__store_when(char *buf, size_t size, int64_t t) {
-  time_t tt = (time_t)t;
-  struct tm tm;
-  if (!gmtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-    snprintf(buf, size, "@%" PRId64, t);
 }
 
 int64_t vg__wm_seconds(int64_t watermark_ns) {
@@ -368,16 +360,4 @@ done:
   if (bc)
     mdb_cursor_close(bc);
   return rc;
-}
-
-int vg__room_for_window(struct vg_wentry **v, size_t *cap, size_t n) {
-  if (n < *cap)
-    return 0;
-  size_t nc = *cap ? 2 * *cap : 64;
-  struct vg_wentry *p = realloc(*v, nc * sizeof *p);
-  if (!p)
-    return -ENOMEM;
-  *v = p;
-  *cap = nc;
-  return 0;
 }

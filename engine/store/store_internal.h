@@ -39,6 +39,7 @@
 
 #include "common/bytes.h"
 #include "store/block.h"
+#include "vigie/array.h"
 #include "vigie/calendar.h"
 #include "vigie/error.h"
 #include "vigie/store.h"
@@ -166,11 +167,6 @@ int vg__store_write(struct vg_store *st,
 /* A watermark (ns) in whole seconds of event time, rounded down, the one
  * rule of retention and flushing; INT64_MIN and INT64_MAX stay as they are. */
 int64_t vg__wm_seconds(int64_t watermark_ns);
-/* Room for one more window in *v (n used, *cap held; doubling). 0 or
- * -ENOMEM. */
-int vg__room_for_window(struct vg_wentry **v, size_t *cap, size_t n);
-/* "2024-05-01T10:00:00Z" (or "@t" when out of range) into buf. */
-void vg__store_when(char *buf, size_t size, int64_t t);
 
 /* --- rows.c ---------------------------------------------------------------- */
 
