@@ -18,25 +18,8 @@
 
 #include "vigieq.h"
 
-/* Makes room for one more element in the array whose pointer is at pv (a
- * T **: n used of *cap, each size bytes), doubling from first. 0 or -ENOMEM
- * (the array unchanged). The pointer is moved with memcpy: a T * is read
- * and written as what it is, not through a void ** lvalue. */
-int grow(void *pv, size_t n, size_t *cap, size_t size, size_t first) {
-  if (n < *cap)
-    return 0;
-  size_t c = *cap ? *cap * 2 : first;
-  void *old, *p;
-  memcpy(&old, pv, sizeof old);
-  if (!(p = realloc(old, c * size)))
-    return -ENOMEM;
-  memcpy(pv, &p, sizeof p);
-  *cap = c;
-  return 0;
-}
-
 int rows_reserve(struct rows *r, size_t text) {
-  if (grow(&r->c, r->n, &r->cap, sizeof *r->c, 1024))
+  if (VG_GROW(r->c, r->n + 1, r->cap))
     return -ENOMEM;
   struct textblock *b = r->text;
   if (text && (!b || b->cap - b->used < text)) {

@@ -420,7 +420,7 @@ static int group_key(const char *key, const struct names *by, char *out, size_t 
 
 static int on_gather(const struct vg_wentry *w, void *arg) {
   struct gather *g = arg;
-  if (grow(&g->v, g->n, &g->cap, sizeof *g->v, 1024))
+  if (VG_GROW(g->v, g->n + 1, g->cap))
     return -ENOMEM;
   struct gwin *d = &g->v[g->n];
   d->group = g->group;
@@ -532,16 +532,19 @@ done:
   return ex;
 }
 
+/* --resolution: a name of vg_res_name's, or "1m", vigieq's other name for
+ * the base resolution (the default). 0 or -EINVAL. */
+static int parse_resolution(const char *name, enum vg_res *res) {
+  if (!name || strcmp(name, "1m") == 0) {
+    *res = VG_RES_BASE;
+    return 0;
+  }
+  return vg_res_from_name(name, strlen(name), res);
+}
+
 int cmd_query(struct ctx *c, struct args *a, int fmt) {
-  int res = VG_RES_BASE;
-  if (!a->resolution || strcmp(a->resolution, "1m") == 0 ||
-      strcmp(a->resolution, "base") == 0)
-    res = VG_RES_BASE;
-  else if (strcmp(a->resolution, "1h") == 0)
-    res = VG_RES_HOUR;
-  else if (strcmp(a->resolution, "1d") == 0)
-    res = VG_RES_DAY;
-  else
+  enum vg_res res;
+  if (parse_resolution(a->resolution, &res))
     return fail(EX_USAGE,
                 "--resolution '%s': expected 1m (the base resolution), 1h or 1d",
                 a->resolution);

@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "vigie/acc.h"
+#include "vigie/array.h"
 #include "vigie/calendar.h"
 #include "vigie/error.h"
 #include "vigie/publish.h"
@@ -118,7 +119,7 @@ struct vgq_sql {
   size_t ns, caps;
   char **tagname; /* the store's tag names, sorted */
   char **tagcol;  /* their column names */
-  size_t ntags;
+  size_t ntags, cap_tagname;
   struct vgq_sql_stats stats;
   int store_rc; /* the first store error a table met */
   char store_err[512];
@@ -136,8 +137,11 @@ struct loader {
   struct vgq_sql *q;
   struct tag *tags; /* MAX_TAGS */
   /* per series, its tags as name/value pairs until the columns are known */
-  char ***pairs;
-  int *npairs;
+  struct pairs {
+    char **kv; /* 2 * n: name, value, ... */
+    int n;
+  } * pairs;
+  size_t cap_pairs;
 };
 
 static int names_find(char **v, size_t n, const char *name) {
@@ -150,26 +154,13 @@ static int names_find(char **v, size_t n, const char *name) {
 static int on_series(const struct vg_store_series *s, void *arg) {
   struct loader *ld = arg;
   struct vgq_sql *q = ld->q;
-  if (q->ns == q->caps) {
-    size_t cap = q->caps ? 2 * q->caps : 256;
-    struct sser *v = realloc(q->s, cap * sizeof *v);
-    char ***p = realloc(ld->pairs, cap * sizeof *p);
-    if (p)
-      ld->pairs = p;
-    if (v)
-      q->s = v;
-    int *np = p && v ? realloc(ld->npairs, cap * sizeof *np) : NULL;
-    if (!np)
-      return -ENOMEM;
-    ld->npairs = np;
-    q->caps = cap;
-  }
+  if (VG_GROW(q->s, q->ns + 1, q->caps) || VG_GROW(ld->pairs, q->ns + 1, ld->cap_pairs))
+    return -ENOMEM;
   struct sser *d = &q->s[q->ns];
   char metric[512];
   int nt = 0;
   *d = (struct sser){.id = s->id, .first_seen_ns = s->first_seen_ns};
-  ld->pairs[q->ns] = NULL;
-  ld->npairs[q->ns] = 0;
+  ld->pairs[q->ns] = (struct pairs){NULL, 0};
   q->ns++; /* counted now: released on failure */
   if (!(d->key = strndup(s->key, s->key_len)))
     return -ENOMEM;
@@ -177,20 +168,19 @@ static int on_series(const struct vg_store_series *s, void *arg) {
     nt = 0; /* a malformed key: the whole key is its metric */
   if (!(d->metric = strdup(nt || strchr(d->key, '{') == NULL ? metric : d->key)))
     return -ENOMEM;
-  if (nt && !(ld->pairs[q->ns - 1] = calloc(2 * (size_t)nt, sizeof(char *))))
+  struct pairs *pr = &ld->pairs[q->ns - 1];
+  if (nt && !(pr->kv = calloc(2 * (size_t)nt, sizeof(char *))))
     return -ENOMEM;
-  ld->npairs[q->ns - 1] = nt;
+  pr->n = nt;
   for (int i = 0; i < nt; i++) {
-    char **p = ld->pairs[q->ns - 1];
+    char **p = pr->kv;
     if (!(p[2 * i] = strdup(ld->tags[i].name)) ||
         !(p[2 * i + 1] = strdup(ld->tags[i].value)))
       return -ENOMEM;
     if (names_find(q->tagname, q->ntags, ld->tags[i].name) < 0) {
-      char **v = realloc(q->tagname, (q->ntags + 1) * sizeof *v);
-      if (!v)
+      if (VG_GROW(q->tagname, q->ntags + 1, q->cap_tagname))
         return -ENOMEM;
-      q->tagname = v;
-      if (!(v[q->ntags] = strdup(ld->tags[i].name)))
+      if (!(q->tagname[q->ntags] = strdup(ld->tags[i].name)))
         return -ENOMEM;
       q->ntags++;
     }
@@ -259,12 +249,13 @@ static int load_series(struct vgq_sql *q, char *errstr, size_t errstr_size) {
     rc = -ENOMEM;
     if (q->ntags && !(q->s[i].tagv = calloc(q->ntags, sizeof(char *))))
       goto fail;
-    for (int k = 0; k < ld.npairs[i]; k++) {
-      int t = names_find(q->tagname, q->ntags, ld.pairs[i][2 * k]);
+    char **kv = ld.pairs[i].kv;
+    for (int k = 0; k < ld.pairs[i].n; k++) {
+      int t = names_find(q->tagname, q->ntags, kv[2 * k]);
       assert(t >= 0);
       free(q->s[i].tagv[t]); /* a tag twice in a malformed key: the last wins */
-      q->s[i].tagv[t] = ld.pairs[i][2 * k + 1];
-      ld.pairs[i][2 * k + 1] = NULL; /* now the series' */
+      q->s[i].tagv[t] = kv[2 * k + 1];
+      kv[2 * k + 1] = NULL; /* now the series' */
     }
   }
   /* the dictionary is in key order already; sorting says it here */
@@ -275,12 +266,11 @@ fail:
   if (rc)
     vg_errstr(errstr, errstr_size, "cannot list the series: %s", vg_strerror(rc));
   for (size_t i = 0; ld.pairs && i < q->ns; i++) {
-    for (int k = 0; ld.pairs[i] && k < 2 * ld.npairs[i]; k++)
-      free(ld.pairs[i][k]);
-    free(ld.pairs[i]);
+    for (int k = 0; ld.pairs[i].kv && k < 2 * ld.pairs[i].n; k++)
+      free(ld.pairs[i].kv[k]);
+    free(ld.pairs[i].kv);
   }
   free(ld.pairs);
-  free(ld.npairs);
   free(ld.tags);
   return rc;
 }
@@ -535,15 +525,9 @@ static int narrow_series(struct cursor *c, int col, sqlite3_value *v) {
     rc = SQLITE_OK;
   }
   for (; rc == SQLITE_OK && x; rc = list ? sqlite3_vtab_in_next(v, &x) : SQLITE_DONE) {
-    if (nv == capv) {
-      size_t cap = capv ? 2 * capv : 16;
-      sqlite3_value **p = realloc(all, cap * sizeof *p);
-      if (!p) {
-        rc = SQLITE_NOMEM;
-        break;
-      }
-      all = p;
-      capv = cap;
+    if (VG_GROW(all, nv + 1, capv)) {
+      rc = SQLITE_NOMEM;
+      break;
     }
     if (!(all[nv] = sqlite3_value_dup(x))) {
       rc = SQLITE_NOMEM;
