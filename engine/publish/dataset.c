@@ -24,26 +24,15 @@
 #include "vigie/publish.h"
 #include "vigie/wstats.h"
 
-/* Statistics a dataset may publish (config.c stat_columns). */
-enum stat {
-  S_COUNT,
-  S_SUM,
-  S_MIN,
-  S_MAX,
-  S_MEAN,
-  S_STDDEV,
-  S_P50,
-  S_P95,
-  S_FIRST,
-  S_LAST,
-  S_DISTINCT,
-  S_N
-};
-_Static_assert((int)S_N == (int)VG_STAT_N && (int)S_DISTINCT == (int)VG_STAT_DISTINCT,
-               "dataset.h order");
-static const char *const stat_names[S_N] = {"count", "sum",    "min",     "max",
-                                            "mean",  "stddev", "p50",     "p95",
-                                            "first", "last",   "distinct"};
+/* The names of the statistics a dataset may publish (config.c stat_columns),
+ * indexed by enum vg_stat. */
+static const char *const stat_names[VG_STAT_N] = {
+    [VG_STAT_COUNT] = "count",      [VG_STAT_SUM] = "sum",
+    [VG_STAT_MIN] = "min",          [VG_STAT_MAX] = "max",
+    [VG_STAT_MEAN] = "mean",        [VG_STAT_STDDEV] = "stddev",
+    [VG_STAT_P50] = "p50",          [VG_STAT_P95] = "p95",
+    [VG_STAT_FIRST] = "first",      [VG_STAT_LAST] = "last",
+    [VG_STAT_DISTINCT] = "distinct"};
 
 enum kind {
   K_START,
@@ -59,7 +48,7 @@ enum kind {
 
 struct col {
   int kind;
-  int arg; /* K_TAG: tag column index; K_STAT: enum stat */
+  int arg; /* K_TAG: tag column index; K_STAT: enum vg_stat */
 };
 
 struct vg_dataset {
@@ -156,7 +145,7 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
     add_field(ds, ds->c.tag_columns.v[i], VG_ODSQL_TEXT, K_TAG, (int)i);
   for (size_t i = 0; i < ds->c.columns.n; i++) {
     int st = -1;
-    for (int k = 0; k < S_N; k++)
+    for (int k = 0; k < VG_STAT_N; k++)
       if (strcmp(stat_names[k], ds->c.columns.v[i]) == 0)
         st = k;
     if (st < 0) {
@@ -365,15 +354,16 @@ struct win {
   uint32_t revision;
   uint8_t final;
   uint64_t count;
-  double stat[S_N];
-  unsigned supp; /* bit per enum stat suppressed; bit S_N: coverage */
+  double stat[VG_STAT_N];
+  unsigned supp; /* bit per enum vg_stat suppressed; bit VG_STAT_N: coverage */
 };
 
-#define SUPP_COVERAGE (1u << S_N)
-#define SUPP_PRIMARY  ((1u << S_COUNT) | (1u << S_SUM) | SUPP_COVERAGE)
+#define SUPP_COVERAGE VG_STAT_BIT(VG_STAT_N)
+#define SUPP_PRIMARY                                                                     \
+  (VG_STAT_BIT(VG_STAT_COUNT) | VG_STAT_BIT(VG_STAT_SUM) | SUPP_COVERAGE)
 
 const char *vg_stat_name(int stat) {
-  return stat >= 0 && stat < S_N ? stat_names[stat] : NULL;
+  return stat >= 0 && stat < VG_STAT_N ? stat_names[stat] : NULL;
 }
 
 static void win_from(struct win *d, const struct vg_wentry *w) {
@@ -400,15 +390,15 @@ static void suppress_group(struct win *w, size_t n, uint64_t k) {
       nsupp++;
       sum += w[i].count;
     }
-    if (!isnan(w[i].stat[S_DISTINCT]) && w[i].stat[S_DISTINCT] < (double)k)
-      w[i].supp |= 1u << S_DISTINCT;
+    if (!isnan(w[i].stat[VG_STAT_DISTINCT]) && w[i].stat[VG_STAT_DISTINCT] < (double)k)
+      w[i].supp |= VG_STAT_BIT(VG_STAT_DISTINCT);
   }
   /* secondary: the day's total minus the published hours must reveal
    * neither a single hour nor a sum under k */
   while (nsupp > 0 && nsupp < n && (nsupp < 2 || sum < k)) {
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < n; i++) /* smallest published count; earliest on ties */
-      if (!(w[i].supp & (1u << S_COUNT)) &&
+      if (!(w[i].supp & VG_STAT_BIT(VG_STAT_COUNT)) &&
           (best == SIZE_MAX || w[i].count < w[best].count))
         best = i;
     w[best].supp |= SUPP_PRIMARY;
@@ -458,7 +448,7 @@ static void fill_row(struct scanner *x, const struct win *w, struct vg_dataset_r
       d->len = d->str ? strlen(d->str) : 0;
       break;
     case K_STAT: {
-      unsigned bit = 1u << c->arg;
+      unsigned bit = VG_STAT_BIT(c->arg);
       /* sum is count-derived for a count_as metric, and for any metric
        * sum / mean gives the count back: blanked with it */
       if (w->supp & bit) {
