@@ -267,103 +267,119 @@ static int cmp_start(const void *a, const void *b) {
   return (x->start > y->start) - (x->start < y->start);
 }
 
-int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
-                        int64_t from_s, int64_t to_s,
-                        int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
-                        char *errstr, size_t errstr_size) {
+/* The open windows of a range, in time order per source. */
+struct open_set {
+  struct vg_wentry *v;
+  size_t n, cap;
+};
+
+/* Room for one more window in o: its slot, or NULL (the error in errstr). */
+static struct vg_wentry *open_slot(struct open_set *o, char *errstr, size_t errstr_size) {
+  if (VG_GROW(o->v, o->n + 1, o->cap)) {
+    vg__store_fail(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
+    return NULL;
+  }
+  return &o->v[o->n];
+}
+
+/* The message of a range read that failed in LMDB: rc. */
+static int read_fail(int rc, uint64_t series, char *errstr, size_t errstr_size) {
+  return vg__store_fail(rc, errstr, errstr_size, "cannot read series %" PRIu64 ": %s",
+                        series, vg_strerror(rc));
+}
+
+/* Adds to o the open windows of [from_s, to_s): base windows from their
+ * blocks, then rows of `open` (a store of format 1 may hold both: then the
+ * whole set is sorted by start). 0 or an error, worded in errstr. */
+static int read_open(struct vg_store_reader *r, uint64_t series, uint8_t res,
+                     int64_t from_s, int64_t to_s, struct open_set *o, char *errstr,
+                     size_t errstr_size) {
   struct vg_store *st = r->st;
-  MDB_cursor *cur = NULL;
-  struct vg_wentry *open = NULL;
-  size_t nopen = 0, capopen = 0, j = 0;
-  struct vg_segment seg = {0};
-  MDB_val key, val;
-  uint8_t k[WKEY_LEN];
-  int rc;
+  struct vg__scan sc = {0};
   struct blk lb = {0};
   size_t nblk = 0;
-  if (vg_seg_span_len(res) == 0 || from_s >= to_s)
-    return 0;
-  /* the open windows of the range first (usually few), to interleave:
-   * base windows from their blocks, then rows of `open` */
+  int rc = 0;
   if (res == VG_RES_BASE && st->has_blk) {
-    if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->blk, &cur))))
+    rc = vg__scan_open(&sc, r->txn, st->blk, series, res, blk_hour(from_s), to_s);
+    if (rc)
       goto fail;
-    wkey(k, series, res, blk_hour(from_s));
-    key = (MDB_val){WKEY_LEN, k};
-    for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
-         rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-      uint64_t s;
-      uint8_t rs;
-      int64_t hour;
-      wkey_get(key.mv_data, &s, &rs, &hour);
-      if (key.mv_size != WKEY_LEN || s != series || rs != res || hour >= to_s)
-        break;
-      if ((rc = blk_parse(&lb, hour, val.mv_data, val.mv_size))) {
-        rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
+    while ((rc = vg__scan_next(&sc)) == 1) {
+      rc = blk_parse(&lb, sc.t, sc.val.mv_data, sc.val.mv_size);
+      if (rc) {
+        rc = vg__blk_fail(rc, errstr, errstr_size, series, sc.t);
         goto done;
       }
       for (size_t i = 0; i < lb.n; i++) {
         if (lb.e[i].start < from_s || lb.e[i].start >= to_s)
           continue;
-        if (VG_GROW(open, nopen + 1, capopen)) {
-          rc = vg__store_fail(-ENOMEM, errstr, errstr_size,
-                              "out of memory reading a range");
+        struct vg_wentry *w = open_slot(o, errstr, errstr_size);
+        if (!w) {
+          rc = -ENOMEM;
           goto done;
         }
-        if ((rc = blk_get(&lb, i, series, res, &open[nopen]))) {
-          rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
+        rc = blk_get(&lb, i, series, res, w);
+        if (rc) {
+          rc = vg__blk_fail(rc, errstr, errstr_size, series, sc.t);
           goto done;
         }
-        nopen++;
+        o->n++;
       }
     }
-    if (rc != 0 && rc != VG_ENOTFOUND)
+    if (rc)
       goto fail;
-    mdb_cursor_close(cur);
-    cur = NULL;
-    nblk = nopen;
+    vg__scan_close(&sc);
+    nblk = o->n;
   }
-  if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->open, &cur))))
+  rc = vg__scan_open(&sc, r->txn, st->open, series, res, from_s, to_s);
+  if (rc)
     goto fail;
-  wkey(k, series, res, from_s);
-  key = (MDB_val){WKEY_LEN, k};
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    uint64_t s;
-    uint8_t rs;
-    int64_t t;
-    wkey_get(key.mv_data, &s, &rs, &t);
-    if (s != series || rs != res || t >= to_s)
-      break;
-    if (VG_GROW(open, nopen + 1, capopen)) {
-      rc = vg__store_fail(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
+  while ((rc = vg__scan_next(&sc)) == 1) {
+    struct vg_wentry *w = open_slot(o, errstr, errstr_size);
+    if (!w) {
+      rc = -ENOMEM;
       goto done;
     }
-    if ((rc = vg__open_get(&key, &val, &open[nopen], errstr, errstr_size)))
+    rc = vg__open_get(&sc.key, &sc.val, w, errstr, errstr_size);
+    if (rc)
       goto done;
-    nopen++;
+    o->n++;
   }
-  if (rc != 0 && rc != VG_ENOTFOUND)
+  if (rc)
     goto fail;
-  mdb_cursor_close(cur);
-  cur = NULL;
-  if (nblk && nopen > nblk) /* blocks and rows of a store of format 1: in time order */
-    qsort(open, nopen, sizeof *open, cmp_start);
-  if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->seg, &cur))))
+  if (nblk && o->n > nblk) /* blocks and rows of a store of format 1: in time order */
+    qsort(o->v, o->n, sizeof *o->v, cmp_start);
+  goto done;
+fail:
+  read_fail(rc, series, errstr, errstr_size);
+done:
+  vg__scan_close(&sc);
+  blk_free(&lb);
+  return rc;
+}
+
+int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
+                        int64_t from_s, int64_t to_s,
+                        int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
+                        char *errstr, size_t errstr_size) {
+  struct vg_store *st = r->st;
+  struct open_set open = {0};
+  struct vg__scan sc = {0};
+  struct vg_segment seg = {0};
+  size_t j = 0;
+  int rc;
+  if (vg_seg_span_len(res) == 0 || from_s >= to_s)
+    return 0;
+  /* the open windows of the range first (usually few), to interleave */
+  rc = read_open(r, series, res, from_s, to_s, &open, errstr, errstr_size);
+  if (rc)
+    goto done;
+  rc = vg__scan_open(&sc, r->txn, st->seg, series, res, vg_seg_span(res, from_s), to_s);
+  if (rc)
     goto fail;
-  wkey(k, series, res, vg_seg_span(res, from_s));
-  key = (MDB_val){WKEY_LEN, k};
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    uint64_t s;
-    uint8_t rs;
-    int64_t span;
-    wkey_get(key.mv_data, &s, &rs, &span);
-    if (s != series || rs != res || span >= to_s)
-      break;
-    struct vg_seg_key sk = {series, res, span};
+  while ((rc = vg__scan_next(&sc)) == 1) {
+    struct vg_seg_key sk = {series, res, sc.t};
     char msg[256];
-    rc = vg_seg_decode(val.mv_data, val.mv_size, &sk, &seg, msg, sizeof msg);
+    rc = vg_seg_decode(sc.val.mv_data, sc.val.mv_size, &sk, &seg, msg, sizeof msg);
     if (rc) {
       char who[300];
       vg__name_series(r->txn, st, series, who, sizeof who);
@@ -374,37 +390,39 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
       const struct vg_wentry *w = &seg.w[i];
       if (w->start < from_s || w->start >= to_s)
         continue;
-      while (j < nopen && open[j].start < w->start)
-        if ((rc = cb(&open[j++], ctx)))
+      while (j < open.n && open.v[j].start < w->start) {
+        rc = cb(&open.v[j++], ctx);
+        if (rc)
           goto done;
-      if (j < nopen && open[j].start == w->start) {
-        if ((rc = cb(&open[j++], ctx)))
+      }
+      if (j < open.n && open.v[j].start == w->start) {
+        rc = cb(&open.v[j++], ctx);
+        if (rc)
           goto done;
         continue;
       }
-      if ((rc = cb(w, ctx)))
+      rc = cb(w, ctx);
+      if (rc)
         goto done;
     }
     vg_segment_release(&seg);
   }
-  if (rc != 0 && rc != VG_ENOTFOUND)
+  if (rc)
     goto fail;
-  while (j < nopen)
-    if ((rc = cb(&open[j++], ctx)))
+  while (j < open.n) {
+    rc = cb(&open.v[j++], ctx);
+    if (rc)
       goto done;
-  rc = 0;
+  }
   goto done;
 fail:
-  vg__store_fail(rc, errstr, errstr_size, "cannot read series %" PRIu64 ": %s", series,
-                 vg_strerror(rc));
+  read_fail(rc, series, errstr, errstr_size);
 done:
-  blk_free(&lb);
+  vg__scan_close(&sc);
   vg_segment_release(&seg);
-  for (size_t i = 0; i < nopen; i++)
-    vg_acc_release(&open[i].acc);
-  free(open);
-  if (cur)
-    mdb_cursor_close(cur);
+  for (size_t i = 0; i < open.n; i++)
+    vg_acc_release(&open.v[i].acc);
+  free(open.v);
   return rc;
 }
 

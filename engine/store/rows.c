@@ -210,3 +210,32 @@ int vg__meta_state(const struct vg_store *st, MDB_txn *txn, struct vg_store_stat
   out->watermark_ns = (int64_t)wm;
   return 0;
 }
+
+int vg__scan_open(struct vg__scan *sc, MDB_txn *txn, MDB_dbi dbi, uint64_t series,
+                  uint8_t res, int64_t from, int64_t to) {
+  *sc = (struct vg__scan){.series = series, .res = res, .to = to, .op = MDB_SET_RANGE};
+  wkey(sc->k, series, res, from);
+  sc->key = (MDB_val){WKEY_LEN, sc->k};
+  return vg__store_err(mdb_cursor_open(txn, dbi, &sc->cur));
+}
+
+int vg__scan_next(struct vg__scan *sc) {
+  int rc = vg__store_err(mdb_cursor_get(sc->cur, &sc->key, &sc->val, sc->op));
+  sc->op = MDB_NEXT;
+  if (rc == VG_ENOTFOUND)
+    return 0;
+  if (rc)
+    return rc;
+  if (sc->key.mv_size != WKEY_LEN)
+    return 0;
+  uint64_t s;
+  uint8_t r;
+  wkey_get(sc->key.mv_data, &s, &r, &sc->t);
+  return s == sc->series && r == sc->res && sc->t < sc->to;
+}
+
+void vg__scan_close(struct vg__scan *sc) {
+  if (sc->cur)
+    mdb_cursor_close(sc->cur);
+  sc->cur = NULL;
+}

@@ -187,6 +187,27 @@ int vg__open_get(const MDB_val *key, const MDB_val *val, struct vg_wentry *w,
 /* Rewrites the row under cur (its value val) with flags clear cleared. */
 int vg__open_clear(MDB_cursor *cur, struct vg_sbuf *b, const MDB_val *key,
                    const MDB_val *val, uint8_t clear);
+/* A walk over the rows of one series and resolution in a table keyed by
+ * wkey (open, blk, seg), in key order, from time `from` to before `to` (the
+ * key's time: a window's start, an hour, a span). */
+struct vg__scan {
+  MDB_cursor *cur;
+  MDB_val key, val; /* the current row */
+  int64_t t;        /* its time */
+  uint64_t series;
+  uint8_t res;
+  int64_t to;
+  MDB_cursor_op op;
+  uint8_t k[WKEY_LEN];
+};
+/* Opens a cursor on dbi for the walk. 0 or an error (VG_*). */
+int vg__scan_open(struct vg__scan *sc, MDB_txn *txn, MDB_dbi dbi, uint64_t series,
+                  uint8_t res, int64_t from, int64_t to);
+/* Moves to the next row of the range: 1, 0 past its last row, or an error
+ * (VG_*). */
+int vg__scan_next(struct vg__scan *sc);
+/* Closes the walk's cursor (none open: nothing). */
+void vg__scan_close(struct vg__scan *sc);
 /* Prefix of an error message about a series: its canonical key when the
  * dictionary has it. */
 void vg__name_series(MDB_txn *txn, const struct vg_store *st, uint64_t id, char *buf,
