@@ -562,12 +562,8 @@ static void widen(struct scanner *x, int64_t from, int64_t to, int64_t *lo, int6
 static int scanner_init(struct scanner *x, const struct vg_dataset *ds,
                         struct vg_dataset_scan *sc,
                         int (*cb)(const struct vg_dataset_row *, void *), void *ctx) {
-  memset(x, 0, sizeof *x);
-  x->ds = ds;
-  x->sc = sc;
-  x->cb = cb;
-  x->ctx = ctx;
-  x->only_start = INT64_MIN;
+  *x =
+      (struct scanner){.ds = ds, .sc = sc, .cb = cb, .ctx = ctx, .only_start = INT64_MIN};
   vg_calendar_init(&x->cal, ds->store_tz, 60);
   return (x->vals = calloc(ds->nfields, sizeof *x->vals)) ? 0 : -ENOMEM;
 }

@@ -121,6 +121,20 @@ struct parser {
   size_t errstr_size;
 };
 
+/* A parser at the start of clause src[0..len); tz for where clauses. */
+static struct parser parser_over(const char *src, size_t len,
+                                 const struct vg_odsql_field *fields, size_t nfields,
+                                 const struct vg_tz *tz, char *errstr,
+                                 size_t errstr_size) {
+  return (struct parser){.src = src,
+                         .len = len,
+                         .fields = fields,
+                         .nfields = nfields,
+                         .tz = tz,
+                         .errstr = errstr,
+                         .errstr_size = errstr_size};
+}
+
 /* A short quotation of the source for messages: at most 24 bytes, bytes
  * that are not printable ASCII shown as \xNN. */
 static void quote(const char *s, size_t n, char *buf, size_t size) {
@@ -851,13 +865,7 @@ int vg_odsql_where_parse(const char *src, size_t len, const struct vg_odsql_fiel
   *out = NULL;
   if (check_len(len, errstr, errstr_size))
     return -EINVAL;
-  struct parser p = {.src = src,
-                     .len = len,
-                     .fields = fields,
-                     .nfields = nfields,
-                     .tz = tz,
-                     .errstr = errstr,
-                     .errstr_size = errstr_size};
+  struct parser p = parser_over(src, len, fields, nfields, tz, errstr, errstr_size);
   struct vg_odsql_where *w = calloc(1, sizeof *w);
   if (!w || !(w->arena = malloc(len + 1))) {
     free(w);
@@ -1039,13 +1047,7 @@ int vg_odsql_where_text_values(const struct vg_odsql_where *w, size_t field,
 static int list_begin(struct parser *p, const char *src, size_t len,
                       const struct vg_odsql_field *fields, size_t nfields, char *errstr,
                       size_t errstr_size) {
-  memset(p, 0, sizeof *p);
-  p->src = src;
-  p->len = len;
-  p->fields = fields;
-  p->nfields = nfields;
-  p->errstr = errstr;
-  p->errstr_size = errstr_size;
+  *p = parser_over(src, len, fields, nfields, NULL, errstr, errstr_size);
   if (check_len(len, errstr, errstr_size))
     return -EINVAL;
   p->qbuf = malloc(len + 1);
