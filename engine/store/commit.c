@@ -226,8 +226,7 @@ static int commit_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
 int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *errstr,
                     size_t errstr_size) {
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot commit: the store is read-only");
+    return vg__store_readonly("commit", errstr, errstr_size);
   /* the key arrays are kept between commits */
   if (VG_GROW(st->okeys, ep->nopen, st->cap_okeys) ||
       VG_GROW(st->skeys, ep->nsealed, st->cap_skeys))
@@ -294,8 +293,7 @@ static int put_blob_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
 int vg_store_put_blob(struct vg_store *st, const char *name, const void *data, size_t len,
                       char *errstr, size_t errstr_size) {
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot write: the store is read-only");
+    return vg__store_readonly("write", errstr, errstr_size);
   struct vg_store_blob b = {.name = name, .data = data, .len = len};
   int rc = vg__store_write(st, put_blob_txn, &b, NULL);
   if (rc)

@@ -64,8 +64,7 @@ static int trim_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
 int vg_store_trim_emit(struct vg_store *st, uint64_t below, size_t max_deletes,
                        size_t *deleted, char *errstr, size_t errstr_size) {
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot trim: the store is read-only");
+    return vg__store_readonly("trim", errstr, errstr_size);
   struct trim_pass tp = {.below = below, .max_deletes = max_deletes};
   int full = 0;
   int rc = vg__store_write(st, trim_txn, &tp, &full);

@@ -291,8 +291,7 @@ int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
   size_t f = 0;
   int done = 0, rc = 0;
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot flush: the store is read-only");
+    return vg__store_readonly("flush", errstr, errstr_size);
   int64_t wm_s = vg__wm_seconds(watermark_ns);
   if (errstr_size)
     errstr[0] = 0;

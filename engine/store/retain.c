@@ -122,8 +122,7 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
   size_t d = 0;
   int done = 1, rc = 0;
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot apply retention: read-only");
+    return vg__store_readonly("apply retention", errstr, errstr_size);
   /* whole seconds, rounded down as vg_store_flush does */
   int64_t wm_s = vg__wm_seconds(watermark_ns);
   struct dup_pass dp = {.done = 1};

@@ -68,6 +68,11 @@ int vg__store_fail(int rc, char *errstr, size_t size, const char *fmt, ...) {
   return rc;
 }
 
+int vg__store_readonly(const char *what, char *errstr, size_t size) {
+  return vg__store_fail(VG_ECONFIG, errstr, size, "cannot %s: the store is read-only",
+                        what);
+}
+
 int64_t vg__wm_seconds(int64_t watermark_ns) {
   if (watermark_ns == INT64_MIN || watermark_ns == INT64_MAX)
     return watermark_ns;

@@ -150,6 +150,9 @@ static inline void prefetch_window(const struct vg_wentry *w) {
 /* LMDB's codes (and the errno values its calls return) to ours: the one
  * place they are translated. */
 int vg__store_err(int mdb_rc);
+/* A writer's call on a store opened read-only: VG_ECONFIG, with "cannot
+ * <what>: the store is read-only" in errstr. */
+int vg__store_readonly(const char *what, char *errstr, size_t size);
 /* Writes a message into errstr (when size > 0) and returns rc. */
 int vg__store_fail(int rc, char *errstr, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
