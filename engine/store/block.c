@@ -216,7 +216,8 @@ int vg__blk_load(MDB_cursor *cur, struct blk *b, uint8_t k[WKEY_LEN], uint64_t s
   }
   if (rc)
     return rc;
-  if ((rc = blk_parse(b, hour, val.mv_data, val.mv_size)))
+  rc = blk_parse(b, hour, val.mv_data, val.mv_size);
+  if (rc)
     return vg__blk_fail(rc, errstr, size, series, hour);
   return 1;
 }
@@ -247,7 +248,8 @@ int vg__flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t da
       wkey_get(key.mv_data, &s2, &r2, &hour);
       if (s2 != series || r2 != VG_RES_BASE || hour >= end)
         break;
-      if ((rc = blk_parse(b, hour, val.mv_data, val.mv_size))) {
+      rc = blk_parse(b, hour, val.mv_data, val.mv_size);
+      if (rc) {
         rc = vg__blk_fail(rc, errstr, size, series, hour);
         goto done;
       }
@@ -260,7 +262,8 @@ int vg__flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t da
             rc = vg__store_fail(-ENOMEM, errstr, size, "out of memory sealing windows");
             goto done;
           }
-          if ((rc = blk_get(b, i, series, VG_RES_BASE, &st->fw[n]))) {
+          rc = blk_get(b, i, series, VG_RES_BASE, &st->fw[n]);
+          if (rc) {
             rc = vg__blk_fail(rc, errstr, size, series, hour);
             goto done;
           }
@@ -276,7 +279,8 @@ int vg__flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t da
       if (changed) {
         uint8_t kk[WKEY_LEN];
         memcpy(kk, key.mv_data, WKEY_LEN);
-        if ((rc = vg__blk_put(st, cur, kk, b, 1)))
+        rc = vg__blk_put(st, cur, kk, b, 1);
+        if (rc)
           goto done;
       }
       wkey(k, series, VG_RES_BASE, hour + 1); /* the next block */
@@ -390,7 +394,8 @@ int vg__commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_store_e
       day_sealed = 1;
       boundary |= vg__at_boundary(st, w);
     }
-    if ((rc = vg__blk_put(st, cur, k, b, found)))
+    rc = vg__blk_put(st, cur, k, b, found);
+    if (rc)
       goto done;
   }
 done:

@@ -61,7 +61,8 @@ static int put_series(struct vg_store *st, MDB_txn *txn, const struct vg_store_s
     v[9 + i] = (uint8_t)((uint64_t)s->first_seen_ns >> (8 * i));
   }
   val = (MDB_val){sizeof v, v};
-  if ((rc = vg__store_err(mdb_put(txn, st->series, &key, &val, 0))))
+  rc = vg__store_err(mdb_put(txn, st->series, &key, &val, 0));
+  if (rc)
     return rc;
   val = (MDB_val){s->key_len, (void *)s->key};
   return vg__store_err(mdb_put(txn, st->series_id, &idkey, &val, 0));
@@ -120,8 +121,9 @@ static int commit_open(struct vg_store *st, MDB_txn *txn, const struct commit_pa
      * ahead to overlap the cache misses */
     if (i + 16 < ep->nopen)
       prefetch_window(open[i + 16].w);
-    if ((rc = vg__open_put(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING, i > 0,
-                           !open[i].w->stored)))
+    rc = vg__open_put(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING, i > 0,
+                      !open[i].w->stored);
+    if (rc)
       goto done;
   }
   /* sealed windows wait in `open` (pending) and are written into their
@@ -140,8 +142,9 @@ static int commit_open(struct vg_store *st, MDB_txn *txn, const struct commit_pa
     int in_open = j < ep->nopen && vg__okey_cmp(&open[j], &probe) == 0;
     /* a final window is never the writer's state to restore: kept only
      * when this epoch also lists it open */
-    if ((rc = vg__open_put(cur, &st->scratch, w, OPEN_PENDING, in_open ? OPEN_KEEP : 0, 0,
-                           !w->stored && !in_open)))
+    rc = vg__open_put(cur, &st->scratch, w, OPEN_PENDING, in_open ? OPEN_KEEP : 0, 0,
+                      !w->stored && !in_open);
+    if (rc)
       goto done;
     boundary |= vg__at_boundary(st, w);
     int last_of_span = i + 1 == ep->nsealed || skeys[i + 1].series != w->series ||
@@ -159,7 +162,8 @@ static int commit_open(struct vg_store *st, MDB_txn *txn, const struct commit_pa
   }
   for (size_t i = 0; i < ep->nevict; i++) {
     if (ep->evict[i].res == VG_RES_BASE) {
-      if ((rc = vg__evict_base(st, txn, &ep->evict[i], cp->errstr, cp->size)))
+      rc = vg__evict_base(st, txn, &ep->evict[i], cp->errstr, cp->size);
+      if (rc)
         goto done;
       continue;
     }

@@ -248,7 +248,8 @@ static int flush_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
         pending = over || vg__due_at(st, series, res, start, end);
       }
     } else {
-      if ((rc = blk_parse(&st->be, start, val.mv_data, val.mv_size))) {
+      rc = blk_parse(&st->be, start, val.mv_data, val.mv_size);
+      if (rc) {
         rc = vg__blk_fail(rc, fp->errstr, fp->size, series, start);
         goto done;
       }

@@ -35,18 +35,22 @@ int vg_store_load(struct vg_store *st,
   int rc = vg__store_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
   if (rc)
     goto fail;
-  if ((rc = vg__meta_state(st, txn, &s)))
+  rc = vg__meta_state(st, txn, &s);
+  if (rc)
     goto fail;
-  if ((rc = vg__store_err(mdb_cursor_open(txn, st->open, &cur))))
+  rc = vg__store_err(mdb_cursor_open(txn, st->open, &cur));
+  if (rc)
     goto fail;
   for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
        rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
     struct vg_wentry w;
     if (val.mv_size >= OPEN_HDR && !(((const uint8_t *)val.mv_data)[1] & OPEN_KEEP))
       continue; /* only waiting for its segment: not the writer's state */
-    if ((rc = vg__open_get(&key, &val, &w, errstr, errstr_size)))
+    rc = vg__open_get(&key, &val, &w, errstr, errstr_size);
+    if (rc)
       goto done;
-    if ((rc = hand_window(&w, on_window, ctx, &s)))
+    rc = hand_window(&w, on_window, ctx, &s);
+    if (rc)
       goto done;
   }
   if (rc != VG_ENOTFOUND)
@@ -54,7 +58,8 @@ int vg_store_load(struct vg_store *st,
   mdb_cursor_close(cur);
   cur = NULL;
   if (st->has_blk) {
-    if ((rc = vg__store_err(mdb_cursor_open(txn, st->blk, &cur))))
+    rc = vg__store_err(mdb_cursor_open(txn, st->blk, &cur));
+    if (rc)
       goto fail;
     for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
          rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
@@ -67,7 +72,8 @@ int vg_store_load(struct vg_store *st,
         goto done;
       }
       wkey_get(key.mv_data, &series, &res, &hour);
-      if ((rc = blk_parse(&lb, hour, val.mv_data, val.mv_size))) {
+      rc = blk_parse(&lb, hour, val.mv_data, val.mv_size);
+      if (rc) {
         rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
         goto done;
       }
@@ -75,11 +81,13 @@ int vg_store_load(struct vg_store *st,
         if (!(lb.e[i].flags & OPEN_KEEP))
           continue; /* only waiting for its segment: not the writer's state */
         struct vg_wentry w;
-        if ((rc = blk_get(&lb, i, series, res, &w))) {
+        rc = blk_get(&lb, i, series, res, &w);
+        if (rc) {
           rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
           goto done;
         }
-        if ((rc = hand_window(&w, on_window, ctx, &s)))
+        rc = hand_window(&w, on_window, ctx, &s);
+        if (rc)
           goto done;
       }
     }
@@ -87,13 +95,15 @@ int vg_store_load(struct vg_store *st,
       goto fail;
     mdb_cursor_close(cur);
   }
-  if ((rc = vg__store_err(mdb_cursor_open(txn, st->pos, &cur))))
+  rc = vg__store_err(mdb_cursor_open(txn, st->pos, &cur));
+  if (rc)
     goto fail;
   for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
        rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
     struct vg_store_pos p;
     char topic[256];
-    if ((rc = vg__pos_get(&key, &val, &p, topic))) {
+    rc = vg__pos_get(&key, &val, &p, topic);
+    if (rc) {
       vg__store_fail(rc, errstr, errstr_size,
                      "corrupt or unsupported partition position row");
       goto done;
@@ -566,7 +576,8 @@ int vg_store_series_each(struct vg_store_reader *r,
       rc = VG_ECORRUPT;
       goto done;
     }
-    if ((rc = cb(&s, ctx)))
+    rc = cb(&s, ctx);
+    if (rc)
       goto done;
   }
   rc = rc == VG_ENOTFOUND ? 0 : rc;
@@ -601,7 +612,8 @@ int vg_store_reader_blob(struct vg_store_reader *r, const char *name, void **dat
   int rc = vg__store_err(mdb_get(r->txn, r->st->meta, &key, &val));
   if (rc)
     return rc;
-  if (!(*data = malloc(val.mv_size ? val.mv_size : 1)))
+  *data = malloc(val.mv_size ? val.mv_size : 1);
+  if (!*data)
     return -ENOMEM;
   memcpy(*data, val.mv_data, val.mv_size);
   *len = val.mv_size;

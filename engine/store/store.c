@@ -144,13 +144,15 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
   st->map_size = info.me_mapsize; /* an existing, larger store keeps its size */
   int stale = 0;
   mdb_reader_check(st->env, &stale); /* slots left by crashed processes */
-  if ((mrc = mdb_txn_begin(st->env, NULL, opts->readonly ? MDB_RDONLY : 0, &txn))) {
+  mrc = mdb_txn_begin(st->env, NULL, opts->readonly ? MDB_RDONLY : 0, &txn);
+  if (mrc) {
     rc = vg__store_fail(vg__store_err(mrc), errstr, errstr_size,
                         "cannot begin a transaction on '%s': %s", opts->path,
                         mdb_strerror(mrc));
     goto fail;
   }
-  if ((mrc = open_dbis(st, txn, opts->readonly ? 0 : MDB_CREATE))) {
+  mrc = open_dbis(st, txn, opts->readonly ? 0 : MDB_CREATE);
+  if (mrc) {
     rc = vg__store_fail(vg__store_err(mrc), errstr, errstr_size,
                         "cannot open the databases of the store '%s': %s%s", opts->path,
                         mdb_strerror(mrc),
@@ -183,9 +185,11 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
   rc = vg__meta_get(txn, st->meta, "format", &format);
   if (rc == 0 && format == 1 && !opts->readonly) {
     /* format 1 kept base windows in `open`, one row each: pack them */
-    if ((rc = migrate_v1(st, txn, errstr, errstr_size)))
+    rc = migrate_v1(st, txn, errstr, errstr_size);
+    if (rc)
       goto fail;
-    if ((rc = vg__meta_put(txn, st->meta, "format", VG_STORE_FORMAT))) {
+    rc = vg__meta_put(txn, st->meta, "format", VG_STORE_FORMAT);
+    if (rc) {
       rc = vg__store_fail(rc, errstr, errstr_size, "cannot upgrade the store '%s': %s",
                           opts->path, vg_strerror(rc));
       goto fail;
@@ -320,12 +324,14 @@ static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t si
       rc = vg__store_err(mdb_cursor_get(oc, &key, &val, MDB_NEXT));
       continue;
     }
-    if ((rc = vg__open_get(&key, &val, &w, errstr, size)))
+    rc = vg__open_get(&key, &val, &w, errstr, size);
+    if (rc)
       goto done;
     uint8_t flags = ((const uint8_t *)val.mv_data)[1] & OPEN_FLAGS_KNOWN;
     int64_t hour = blk_hour(w.start);
     if (have && (bseries != w.series || b->hour != hour)) {
-      if ((rc = vg__blk_put(st, bc, bk, b, found))) {
+      rc = vg__blk_put(st, bc, bk, b, found);
+      if (rc) {
         vg_acc_release(&w.acc);
         goto fail;
       }
@@ -351,7 +357,8 @@ static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t si
   }
   if (rc != VG_ENOTFOUND)
     goto fail;
-  if ((rc = have ? vg__blk_put(st, bc, bk, b, found) : 0))
+  rc = have ? vg__blk_put(st, bc, bk, b, found) : 0;
+  if (rc)
     goto fail;
   if (moved)
     VG_LOG_INFO("store upgraded to format 2", "base_windows_packed=%zu", moved);
