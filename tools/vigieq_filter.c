@@ -21,7 +21,8 @@ int names_add(struct names *s, const char *name) {
       return 0;
   if (VG_GROW(s->v, s->n + 1, s->cap))
     return -ENOMEM;
-  if (!(s->v[s->n] = strdup(name)))
+  s->v[s->n] = strdup(name);
+  if (!s->v[s->n])
     return -ENOMEM;
   s->n++;
   return 0;

@@ -24,7 +24,8 @@ int rows_reserve(struct rows *r, size_t text) {
   struct textblock *b = r->text;
   if (text && (!b || b->cap - b->used < text)) {
     size_t cap = text > 65536 ? text : 65536;
-    if (!(b = malloc(sizeof *b + cap)))
+    b = malloc(sizeof *b + cap);
+    if (!b)
       return -ENOMEM;
     *b = (struct textblock){r->text, 0, cap};
     r->text = b;

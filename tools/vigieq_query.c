@@ -345,7 +345,8 @@ static int fill_window(const struct vg_wentry *w, void *arg) {
     return rc;
   if (f->next != w->start)
     return fill_mismatch(f, w->start);
-  if ((rc = on_window(w, f->q)))
+  rc = on_window(w, f->q);
+  if (rc)
     return rc;
   f->next = w->end;
   if (f->mode == FILL_PREVIOUS) {
@@ -602,9 +603,11 @@ int cmd_query(struct ctx *c, struct args *a, int fmt) {
     goto done;
   rows.cols = cs.names;
   rows.ncols = cs.n;
-  if ((ex = open_store(c)))
+  ex = open_store(c);
+  if (ex)
     goto done;
-  if ((ex = select_series(c, &a->f, &l)))
+  ex = select_series(c, &a->f, &l);
+  if (ex)
     goto done;
   if (a->group_by.n) {
     for (size_t i = 0; i < a->group_by.n; i++)
@@ -615,7 +618,8 @@ int cmd_query(struct ctx *c, struct args *a, int fmt) {
       }
     struct qrow q = {.rows = &rows, .cs = &cs, .tz = c->tz, .left = &left, .fmt = fmt};
     fill.q = &q;
-    if ((ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &fill)))
+    ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &fill);
+    if (ex)
       goto done;
   }
   for (size_t i = 0; i < l.n && left && !a->group_by.n; i++) {

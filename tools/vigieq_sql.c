@@ -162,11 +162,13 @@ static int on_series(const struct vg_store_series *s, void *arg) {
   *d = (struct sser){.id = s->id, .first_seen_ns = s->first_seen_ns};
   ld->pairs[q->ns] = (struct pairs){NULL, 0};
   q->ns++; /* counted now: released on failure */
-  if (!(d->key = strndup(s->key, s->key_len)))
+  d->key = strndup(s->key, s->key_len);
+  if (!d->key)
     return -ENOMEM;
   if (parse_key(d->key, s->key_len, metric, sizeof metric, ld->tags, &nt))
     nt = 0; /* a malformed key: the whole key is its metric */
-  if (!(d->metric = strdup(nt || strchr(d->key, '{') == NULL ? metric : d->key)))
+  d->metric = strdup(nt || strchr(d->key, '{') == NULL ? metric : d->key);
+  if (!d->metric)
     return -ENOMEM;
   struct pairs *pr = &ld->pairs[q->ns - 1];
   if (nt && !(pr->kv = calloc(2 * (size_t)nt, sizeof(char *))))
@@ -180,7 +182,8 @@ static int on_series(const struct vg_store_series *s, void *arg) {
     if (names_find(q->tagname, q->ntags, ld->tags[i].name) < 0) {
       if (VG_GROW(q->tagname, q->ntags + 1, q->cap_tagname))
         return -ENOMEM;
-      if (!(q->tagname[q->ntags] = strdup(ld->tags[i].name)))
+      q->tagname[q->ntags] = strdup(ld->tags[i].name);
+      if (!q->tagname[q->ntags])
         return -ENOMEM;
       q->ntags++;
     }
@@ -239,11 +242,14 @@ static int cmp_sser(const void *a, const void *b) {
 static int load_series(struct vgq_sql *q, char *errstr, size_t errstr_size) {
   struct loader ld = {.q = q};
   int rc = -ENOMEM;
-  if (!(ld.tags = calloc(MAX_TAGS, sizeof *ld.tags)))
+  ld.tags = calloc(MAX_TAGS, sizeof *ld.tags);
+  if (!ld.tags)
     goto fail;
-  if ((rc = vg_store_series_each(q->rd, on_series, &ld)))
+  rc = vg_store_series_each(q->rd, on_series, &ld);
+  if (rc)
     goto fail;
-  if ((rc = name_columns(q)))
+  rc = name_columns(q);
+  if (rc)
     goto fail;
   for (size_t i = 0; i < q->ns; i++) {
     rc = -ENOMEM;
@@ -529,7 +535,8 @@ static int narrow_series(struct cursor *c, int col, sqlite3_value *v) {
       rc = SQLITE_NOMEM;
       break;
     }
-    if (!(all[nv] = sqlite3_value_dup(x))) {
+    all[nv] = sqlite3_value_dup(x);
+    if (!all[nv]) {
       rc = SQLITE_NOMEM;
       break;
     }
@@ -907,7 +914,8 @@ int vgq_sql_open(struct vgq_sql **out, struct vg_store_reader *rd, const struct 
   }
   q->rd = rd;
   q->tz = tz;
-  if ((rc = load_series(q, errstr, errstr_size)))
+  rc = load_series(q, errstr, errstr_size);
+  if (rc)
     goto fail;
   if (sqlite3_open_v2(":memory:", &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY,
                       NULL) != SQLITE_OK) {
@@ -1084,7 +1092,8 @@ int vgq_sql_cell(struct vgq_sql *q, int i, const char **text) {
   char *b;
   switch (sqlite3_column_type(q->stmt, i)) {
   case SQLITE_INTEGER:
-    if (!(b = cell_room(q, 24)))
+    b = cell_room(q, 24);
+    if (!b)
       break;
     snprintf(b, 24, "%lld", (long long)sqlite3_column_int64(q->stmt, i));
     *text = b;
@@ -1103,7 +1112,8 @@ int vgq_sql_cell(struct vgq_sql *q, int i, const char **text) {
   case SQLITE_BLOB: {
     const unsigned char *p = sqlite3_column_blob(q->stmt, i);
     size_t n = (size_t)sqlite3_column_bytes(q->stmt, i);
-    if (!(b = cell_room(q, 2 * n + 1)))
+    b = cell_room(q, 2 * n + 1);
+    if (!b)
       break;
     for (size_t k = 0; k < n; k++)
       snprintf(b + 2 * k, 3, "%02x", p[k]);
