@@ -289,8 +289,13 @@ int vg__flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t da
     if (rc != 0 && rc != VG_ENOTFOUND)
       goto done;
     rc = 0;
-    if (pass == 0 && (n == 0 || (rc = vg__seal_group(st, txn, st->fw, n, errstr, size))))
-      goto done;
+    if (pass == 0) {
+      if (n == 0)
+        goto done;
+      rc = vg__seal_group(st, txn, st->fw, n, errstr, size);
+      if (rc)
+        goto done;
+    }
   }
 done:
   for (size_t i = 0; i < n; i++)
@@ -344,8 +349,11 @@ int vg__commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_store_e
       if (day_sealed && (boundary || ep->flush)) {
         if (!ep->flush && !vg__seal_room(st))
           vg__defer_span(st, day_series, VG_RES_BASE, day);
-        else if ((rc = vg__flush_day(st, txn, day_series, day, errstr, size)))
-          goto done;
+        else {
+          rc = vg__flush_day(st, txn, day_series, day, errstr, size);
+          if (rc)
+            goto done;
+        }
       }
       have_day = boundary = day_sealed = 0;
     }

@@ -154,10 +154,11 @@ static int commit_open(struct vg_store *st, MDB_txn *txn, const struct commit_pa
       continue;
     if (boundary && !ep->flush && !vg__seal_room(st))
       vg__defer_span(st, w->series, w->res, span);
-    else if ((boundary || ep->flush) &&
-             (rc = vg__flush_group(st, txn, w->series, w->res, span, cp->errstr,
-                                   cp->size)))
-      goto done;
+    else if (boundary || ep->flush) {
+      rc = vg__flush_group(st, txn, w->series, w->res, span, cp->errstr, cp->size);
+      if (rc)
+        goto done;
+    }
     boundary = 0;
   }
   for (size_t i = 0; i < ep->nevict; i++) {
@@ -202,28 +203,51 @@ static int commit_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
   st->ndef = cp->ndef;
   /* spans earlier commits had no budget for come first */
   st->seals_left = st->o.seal_max;
-  if ((rc = vg__flush_deferred(st, txn, cp->errstr, cp->size)) ||
-      (rc = vg__commit_blocks(st, txn, ep, cp->skeys, cp->open, cp->errstr, cp->size)) ||
-      (rc = commit_open(st, txn, cp)))
+  rc = vg__flush_deferred(st, txn, cp->errstr, cp->size);
+  if (rc)
     return rc;
-  for (size_t i = 0; i < ep->nfps; i++)
-    if (ep->fps[i].n && (rc = vg__dup_put(st, txn, &ep->fps[i])))
-      return rc;
-  for (size_t i = 0; i < ep->nseries; i++)
-    if ((rc = put_series(st, txn, &ep->series[i], cp->errstr, cp->size)))
-      return rc;
-  for (size_t i = 0; i < ep->npos; i++)
-    if ((rc = vg__pos_put(st, txn, &ep->pos[i])))
-      return rc;
-  if ((rc = vg__emit_put(st, txn, ep)) ||
-      (rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)ep->watermark_ns)) ||
-      (rc = vg__meta_put(txn, st->meta, "epoch", ep->epoch)))
+  rc = vg__commit_blocks(st, txn, ep, cp->skeys, cp->open, cp->errstr, cp->size);
+  if (rc)
     return rc;
-  if (ep->rollup_seq && (rc = vg__meta_put(txn, st->meta, "rollup_seq", ep->rollup_seq)))
+  rc = commit_open(st, txn, cp);
+  if (rc)
     return rc;
-  for (size_t i = 0; i < ep->nblobs; i++)
-    if ((rc = put_blob(st, txn, ep->blobs[i].name, ep->blobs[i].data, ep->blobs[i].len)))
+  for (size_t i = 0; i < ep->nfps; i++) {
+    if (!ep->fps[i].n)
+      continue;
+    rc = vg__dup_put(st, txn, &ep->fps[i]);
+    if (rc)
       return rc;
+  }
+  for (size_t i = 0; i < ep->nseries; i++) {
+    rc = put_series(st, txn, &ep->series[i], cp->errstr, cp->size);
+    if (rc)
+      return rc;
+  }
+  for (size_t i = 0; i < ep->npos; i++) {
+    rc = vg__pos_put(st, txn, &ep->pos[i]);
+    if (rc)
+      return rc;
+  }
+  rc = vg__emit_put(st, txn, ep);
+  if (rc)
+    return rc;
+  rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)ep->watermark_ns);
+  if (rc)
+    return rc;
+  rc = vg__meta_put(txn, st->meta, "epoch", ep->epoch);
+  if (rc)
+    return rc;
+  if (ep->rollup_seq) {
+    rc = vg__meta_put(txn, st->meta, "rollup_seq", ep->rollup_seq);
+    if (rc)
+      return rc;
+  }
+  for (size_t i = 0; i < ep->nblobs; i++) {
+    rc = put_blob(st, txn, ep->blobs[i].name, ep->blobs[i].data, ep->blobs[i].len);
+    if (rc)
+      return rc;
+  }
   return 0;
 }
 

@@ -84,7 +84,8 @@ int vg_store_fp_loader(void *store, uint64_t series, int64_t start, int64_t end,
       struct vg_fp fp;
       fp.t = (int64_t)rb_u64le(&b);
       fp.key = each == 16 ? rb_u64le(&b) : 0;
-      if ((rc = vg_fpset_add(out, fp)) < 0)
+      rc = vg_fpset_add(out, fp);
+      if (rc < 0)
         goto done;
     }
   }

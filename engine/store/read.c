@@ -109,8 +109,11 @@ int vg_store_load(struct vg_store *st,
       goto done;
     }
     s.npos++;
-    if (on_pos && (rc = on_pos(&p, ctx)))
-      goto done;
+    if (on_pos) {
+      rc = on_pos(&p, ctx);
+      if (rc)
+        goto done;
+    }
   }
   if (rc != VG_ENOTFOUND)
     goto fail;
@@ -176,8 +179,10 @@ int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
   int rc = vg_store_reader_begin(st, &r);
   if (rc)
     return rc;
-  if ((rc = vg__store_err(mdb_env_info(st->env, &info))) ||
-      (rc = vg__store_err(mdb_env_stat(st->env, &ms)))) {
+  rc = vg__store_err(mdb_env_info(st->env, &info));
+  if (!rc)
+    rc = vg__store_err(mdb_env_stat(st->env, &ms));
+  if (rc) {
     vg_store_reader_end(r);
     return rc;
   }
@@ -458,8 +463,11 @@ int vg_store_window_loader(void *store, uint64_t series, uint8_t res, int64_t st
     if (rc == 0) {
       rc = blk_parse(&lb, hour, val.mv_data, val.mv_size);
       long at = rc == 0 ? blk_find(&lb, start) : -1;
-      if (at >= 0 && (rc = blk_get(&lb, (size_t)at, series, res, out)) == 0)
-        rc = 1;
+      if (at >= 0) {
+        rc = blk_get(&lb, (size_t)at, series, res, out);
+        if (rc == 0)
+          rc = 1;
+      }
       if (rc < 0)
         VG_LOG_ERROR("cannot load a window to revise it",
                      "series=%" PRIu64 " error=\"corrupt block of open base windows\"",

@@ -96,8 +96,11 @@ static int retain_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
     /* rows left the store without an epoch or an emit record: readers that
      * derive validators (ETags) from the meta see it here */
     uint64_t gen;
-    if ((rc = vg__meta_get_opt(txn, st->meta, "retain_gen", &gen)) ||
-        (rc = vg__meta_put(txn, st->meta, "retain_gen", gen + 1)))
+    rc = vg__meta_get_opt(txn, st->meta, "retain_gen", &gen);
+    if (rc)
+      goto done;
+    rc = vg__meta_put(txn, st->meta, "retain_gen", gen + 1);
+    if (rc)
       goto done;
   }
   rp->deleted = dels;

@@ -199,13 +199,17 @@ int vg__open_clear(MDB_cursor *cur, struct vg_sbuf *b, const MDB_val *key,
 
 int vg__meta_state(const struct vg_store *st, MDB_txn *txn, struct vg_store_state *out) {
   uint64_t wm;
-  int rc;
   memset(out, 0, sizeof *out);
-  if ((rc = vg__meta_get(txn, st->meta, "epoch", &out->epoch)) ||
-      (rc = vg__meta_get(txn, st->meta, "watermark", &wm)) ||
-      (rc = vg__meta_get(txn, st->meta, "emit_seq", &out->emit_seq)) ||
-      (rc = vg__meta_get_opt(txn, st->meta, "rollup_seq", &out->rollup_seq)) ||
-      (rc = vg__meta_get_opt(txn, st->meta, "retain_gen", &out->retain_gen)))
+  int rc = vg__meta_get(txn, st->meta, "epoch", &out->epoch);
+  if (!rc)
+    rc = vg__meta_get(txn, st->meta, "watermark", &wm);
+  if (!rc)
+    rc = vg__meta_get(txn, st->meta, "emit_seq", &out->emit_seq);
+  if (!rc)
+    rc = vg__meta_get_opt(txn, st->meta, "rollup_seq", &out->rollup_seq);
+  if (!rc)
+    rc = vg__meta_get_opt(txn, st->meta, "retain_gen", &out->retain_gen);
+  if (rc)
     return rc;
   out->watermark_ns = (int64_t)wm;
   return 0;

@@ -54,7 +54,10 @@ static void make_keys(void) {
 static ZSTD_CCtx *thread_cctx(void) {
   pthread_once(&ctx_once, make_keys);
   ZSTD_CCtx *c = pthread_getspecific(cctx_key);
-  if (!c && (c = ZSTD_createCCtx()) && pthread_setspecific(cctx_key, c)) {
+  if (c)
+    return c;
+  c = ZSTD_createCCtx();
+  if (c && pthread_setspecific(cctx_key, c)) {
     ZSTD_freeCCtx(c);
     c = NULL;
   }
@@ -64,7 +67,10 @@ static ZSTD_CCtx *thread_cctx(void) {
 static ZSTD_DCtx *thread_dctx(void) {
   pthread_once(&ctx_once, make_keys);
   ZSTD_DCtx *d = pthread_getspecific(dctx_key);
-  if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d)) {
+  if (d)
+    return d;
+  d = ZSTD_createDCtx();
+  if (d && pthread_setspecific(dctx_key, d)) {
     ZSTD_freeDCtx(d);
     d = NULL;
   }

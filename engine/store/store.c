@@ -80,15 +80,17 @@ int64_t vg__wm_seconds(int64_t watermark_ns) {
 }
 
 static int open_dbis(struct vg_store *st, MDB_txn *txn, unsigned flags) {
-  int rc;
-  if ((rc = mdb_dbi_open(txn, "meta", flags, &st->meta)) ||
-      (rc = mdb_dbi_open(txn, "series", flags, &st->series)) ||
-      (rc = mdb_dbi_open(txn, "series_id", flags, &st->series_id)) ||
-      (rc = mdb_dbi_open(txn, "open", flags, &st->open)) ||
-      (rc = mdb_dbi_open(txn, "seg", flags, &st->seg)) ||
-      (rc = mdb_dbi_open(txn, "pos", flags, &st->pos)) ||
-      (rc = mdb_dbi_open(txn, "emit", flags, &st->emit)))
-    return rc;
+  const struct {
+    const char *name;
+    MDB_dbi *dbi;
+  } t[] = {{"meta", &st->meta}, {"series", &st->series}, {"series_id", &st->series_id},
+           {"open", &st->open}, {"seg", &st->seg},       {"pos", &st->pos},
+           {"emit", &st->emit}};
+  for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+    int rc = mdb_dbi_open(txn, t[i].name, flags, t[i].dbi);
+    if (rc)
+      return rc;
+  }
   return 0;
 }
 
@@ -130,11 +132,16 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
     flags |= MDB_NOMETASYNC;
   else if (opts->durability == VG_STORE_NOSYNC)
     flags |= MDB_NOSYNC;
-  if ((mrc = mdb_env_create(&st->env)) || (mrc = mdb_env_set_maxdbs(st->env, 10)) ||
-      (mrc = mdb_env_set_maxreaders(st->env,
-                                    opts->max_readers ? opts->max_readers : 126)) ||
-      (mrc = mdb_env_set_mapsize(st->env, st->map_size)) ||
-      (mrc = mdb_env_open(st->env, opts->path, flags, 0640))) {
+  mrc = mdb_env_create(&st->env);
+  if (!mrc)
+    mrc = mdb_env_set_maxdbs(st->env, 10);
+  if (!mrc)
+    mrc = mdb_env_set_maxreaders(st->env, opts->max_readers ? opts->max_readers : 126);
+  if (!mrc)
+    mrc = mdb_env_set_mapsize(st->env, st->map_size);
+  if (!mrc)
+    mrc = mdb_env_open(st->env, opts->path, flags, 0640);
+  if (mrc) {
     rc = vg__store_fail(vg__store_err(mrc), errstr, errstr_size,
                         "cannot open the store '%s': %s", opts->path, mdb_strerror(mrc));
     goto fail;
@@ -197,10 +204,14 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
     format = VG_STORE_FORMAT;
   }
   if (rc == VG_ENOTFOUND && !opts->readonly) {
-    if ((rc = vg__meta_put(txn, st->meta, "format", VG_STORE_FORMAT)) ||
-        (rc = vg__meta_put(txn, st->meta, "epoch", 0)) ||
-        (rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)INT64_MIN)) ||
-        (rc = vg__meta_put(txn, st->meta, "emit_seq", 0))) {
+    rc = vg__meta_put(txn, st->meta, "format", VG_STORE_FORMAT);
+    if (!rc)
+      rc = vg__meta_put(txn, st->meta, "epoch", 0);
+    if (!rc)
+      rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)INT64_MIN);
+    if (!rc)
+      rc = vg__meta_put(txn, st->meta, "emit_seq", 0);
+    if (rc) {
       rc = vg__store_fail(rc, errstr, errstr_size, "cannot initialize the store '%s': %s",
                           opts->path, vg_strerror(rc));
       goto fail;
@@ -312,9 +323,11 @@ static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t si
   uint64_t bseries = 0;
   int have = 0, found = 0;
   size_t moved = 0;
-  int rc;
-  if ((rc = vg__store_err(mdb_cursor_open(txn, st->open, &oc))) ||
-      (rc = vg__store_err(mdb_cursor_open(txn, st->blk, &bc))))
+  int rc = vg__store_err(mdb_cursor_open(txn, st->open, &oc));
+  if (rc)
+    goto fail;
+  rc = vg__store_err(mdb_cursor_open(txn, st->blk, &bc));
+  if (rc)
     goto fail;
   wkey(k, 0, VG_RES_BASE, INT64_MIN);
   key = (MDB_val){WKEY_LEN, k};
@@ -349,7 +362,10 @@ static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t si
     }
     rc = blk_upsert(b, &w, flags) ? -ENOMEM : 0;
     vg_acc_release(&w.acc);
-    if (rc || (rc = vg__store_err(mdb_cursor_del(oc, 0))))
+    if (rc)
+      goto fail;
+    rc = vg__store_err(mdb_cursor_del(oc, 0));
+    if (rc)
       goto fail;
     moved++;
     /* after a delete: the next row */
