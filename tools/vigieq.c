@@ -224,9 +224,11 @@ static int cmd_sql(struct ctx *c, const char *sql, int fmt) {
   names = calloc((size_t)n + 1, sizeof *names);
   if (!names)
     rc = -ENOMEM;
-  for (int i = 0; i < n && !rc; i++)
-    if (!(names[i] = strdup(vgq_sql_colname(q, i))))
+  for (int i = 0; i < n && !rc; i++) {
+    names[i] = strdup(vgq_sql_colname(q, i));
+    if (!names[i])
       rc = -ENOMEM;
+  }
   rows.cols = (const char *const *)names;
   rows.ncols = (size_t)n;
   while (!rc && (rc = vgq_sql_step(q, err, sizeof err)) == 1) {

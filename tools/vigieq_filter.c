@@ -157,8 +157,10 @@ static int check_where_value(const struct series_list *l, const char *name,
       if (strcmp(tags[t].name, name) != 0)
         continue;
       found = strcmp(tags[t].value, value) == 0;
-      if (VG_GROW(vals.v, vals.n + 1, vals.cap) ||
-          !(vals.v[vals.n] = strdup(tags[t].value)))
+      if (VG_GROW(vals.v, vals.n + 1, vals.cap))
+        goto oom;
+      vals.v[vals.n] = strdup(tags[t].value);
+      if (!vals.v[vals.n])
         goto oom;
       vals.n++;
     }

@@ -79,8 +79,11 @@ int rows_stream(FILE *out, struct rows *r, int fmt) {
   assert(fmt != FMT_TABLE);
   size_t nrows = r->n / r->ncols;
   struct vg_jsonw *w = NULL;
-  if (fmt != FMT_CSV && !(w = vg_jsonw_new(0)))
-    return -ENOMEM;
+  if (fmt != FMT_CSV) {
+    w = vg_jsonw_new(0);
+    if (!w)
+      return -ENOMEM;
+  }
   int rc = 0;
   if (!r->started && fmt == FMT_CSV) {
     for (size_t j = 0; j < r->ncols; j++) {

@@ -594,9 +594,12 @@ int cmd_query(struct ctx *c, struct args *a, int fmt) {
   int ex = EX_OK;
   /* a plot draws the mean, and the min-max band */
   const char *want = fmt == FMT_PLOT ? "mean,min,max" : a->stats;
-  if (want && !(stats = strdup(want))) {
-    ex = fail(EX_RUNTIME, "out of memory");
-    goto done;
+  if (want) {
+    stats = strdup(want);
+    if (!stats) {
+      ex = fail(EX_RUNTIME, "out of memory");
+      goto done;
+    }
   }
   ex = colspec_init(&cs, stats);
   if (ex)

@@ -171,13 +171,17 @@ static int on_series(const struct vg_store_series *s, void *arg) {
   if (!d->metric)
     return -ENOMEM;
   struct pairs *pr = &ld->pairs[q->ns - 1];
-  if (nt && !(pr->kv = calloc(2 * (size_t)nt, sizeof(char *))))
-    return -ENOMEM;
+  if (nt) {
+    pr->kv = calloc(2 * (size_t)nt, sizeof(char *));
+    if (!pr->kv)
+      return -ENOMEM;
+  }
   pr->n = nt;
   for (int i = 0; i < nt; i++) {
     char **p = pr->kv;
-    if (!(p[2 * i] = strdup(ld->tags[i].name)) ||
-        !(p[2 * i + 1] = strdup(ld->tags[i].value)))
+    p[2 * i] = strdup(ld->tags[i].name);
+    p[2 * i + 1] = strdup(ld->tags[i].value);
+    if (!p[2 * i] || !p[2 * i + 1])
       return -ENOMEM;
     if (names_find(q->tagname, q->ntags, ld->tags[i].name) < 0) {
       if (VG_GROW(q->tagname, q->ntags + 1, q->cap_tagname))
@@ -217,8 +221,11 @@ static int reserved(const struct vgq_sql *q, size_t upto, const char *name) {
 static int name_columns(struct vgq_sql *q) {
   if (q->ntags)
     qsort(q->tagname, q->ntags, sizeof *q->tagname, cmp_str);
-  if (q->ntags && !(q->tagcol = calloc(q->ntags, sizeof *q->tagcol)))
-    return -ENOMEM;
+  if (q->ntags) {
+    q->tagcol = calloc(q->ntags, sizeof *q->tagcol);
+    if (!q->tagcol)
+      return -ENOMEM;
+  }
   for (size_t i = 0; i < q->ntags; i++) {
     char *c = sqlite3_mprintf("%s", q->tagname[i]);
     for (int n = 1; c && reserved(q, i, c); n++) {
@@ -226,7 +233,9 @@ static int name_columns(struct vgq_sql *q) {
       c = n == 1 ? sqlite3_mprintf("tag_%s", q->tagname[i])
                  : sqlite3_mprintf("tag_%s_%d", q->tagname[i], n);
     }
-    if (!c || !(q->tagcol[i] = strdup(c))) {
+    if (c)
+      q->tagcol[i] = strdup(c);
+    if (!c || !q->tagcol[i]) {
       sqlite3_free(c);
       return -ENOMEM;
     }
@@ -253,8 +262,11 @@ static int load_series(struct vgq_sql *q, char *errstr, size_t errstr_size) {
     goto fail;
   for (size_t i = 0; i < q->ns; i++) {
     rc = -ENOMEM;
-    if (q->ntags && !(q->s[i].tagv = calloc(q->ntags, sizeof(char *))))
-      goto fail;
+    if (q->ntags) {
+      q->s[i].tagv = calloc(q->ntags, sizeof(char *));
+      if (!q->s[i].tagv)
+        goto fail;
+    }
     char **kv = ld.pairs[i].kv;
     for (int k = 0; k < ld.pairs[i].n; k++) {
       int t = names_find(q->tagname, q->ntags, kv[2 * k]);
@@ -754,7 +766,9 @@ static int x_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
   struct cursor *c = (struct cursor *)cur;
   struct vgq_sql *q = c->vt->q;
   int kind = c->vt->kind;
-  if (!c->sel && !(c->sel = malloc((q->ns ? q->ns : 1) * sizeof *c->sel)))
+  if (!c->sel)
+    c->sel = malloc((q->ns ? q->ns : 1) * sizeof *c->sel);
+  if (!c->sel)
     return SQLITE_NOMEM;
   c->all = 1;
   c->nsel = q->ns;
@@ -791,7 +805,9 @@ static int x_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
     c->isel = c->nsel = 0;
     return SQLITE_OK;
   }
-  if (!c->rows && !(c->rows = malloc(CHUNK * sizeof *c->rows)))
+  if (!c->rows)
+    c->rows = malloc(CHUNK * sizeof *c->rows);
+  if (!c->rows)
     return SQLITE_NOMEM;
   return fill(c);
 }
@@ -1100,7 +1116,10 @@ int vgq_sql_cell(struct vgq_sql *q, int i, const char **text) {
     return VGQ_NUM;
   case SQLITE_FLOAT: {
     double v = sqlite3_column_double(q->stmt, i);
-    if (!isfinite(v) || !(b = cell_room(q, VG_FMT_DOUBLE_MAX)))
+    if (!isfinite(v))
+      break;
+    b = cell_room(q, VG_FMT_DOUBLE_MAX);
+    if (!b)
       break;
     vg_fmt_double(v, b);
     *text = b;
