@@ -388,10 +388,9 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
   rc = read_open(r, series, res, from_s, to_s, &open, errstr, errstr_size);
   if (rc)
     goto done;
+  /* then the sealed windows of each segment, the open ones in between */
   rc = vg__scan_open(&sc, r->txn, st->seg, series, res, vg_seg_span(res, from_s), to_s);
-  if (rc)
-    goto fail;
-  while ((rc = vg__scan_next(&sc)) == 1) {
+  while (rc == 0 && (rc = vg__scan_next(&sc)) == 1) {
     struct vg_seg_key sk = {series, res, sc.t};
     char msg[256];
     rc = vg_seg_decode(sc.val.mv_data, sc.val.mv_size, &sk, &seg, msg, sizeof msg);
@@ -422,16 +421,15 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
     }
     vg_segment_release(&seg);
   }
-  if (rc)
-    goto fail;
+  if (rc) {
+    read_fail(rc, series, errstr, errstr_size);
+    goto done;
+  }
   while (j < open.n) {
     rc = cb(&open.v[j++], ctx);
     if (rc)
       goto done;
   }
-  goto done;
-fail:
-  read_fail(rc, series, errstr, errstr_size);
 done:
   vg__scan_close(&sc);
   vg_segment_release(&seg);
