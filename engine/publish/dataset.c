@@ -65,8 +65,8 @@ struct vg_dataset {
 /* ---- copies -------------------------------------------------------------- */
 
 static int sdup(char **dst, const char *s) {
-  *dst = NULL;
-  return s && !(*dst = strdup(s)) ? -ENOMEM : 0;
+  *dst = s ? strdup(s) : NULL;
+  return s && !*dst ? -ENOMEM : 0;
 }
 
 static void list_release(struct vg_strlist *l) {
@@ -79,10 +79,12 @@ static void list_release(struct vg_strlist *l) {
 
 static int list_dup(struct vg_strlist *dst, const struct vg_strlist *src) {
   dst->n = 0;
-  if (!(dst->v = calloc(src->n + 1, sizeof *dst->v)))
+  dst->v = calloc(src->n + 1, sizeof *dst->v);
+  if (!dst->v)
     return -ENOMEM;
   for (size_t i = 0; i < src->n; i++) {
-    if (!(dst->v[i] = strdup(src->v[i])))
+    dst->v[i] = strdup(src->v[i]);
+    if (!dst->v[i])
       return -ENOMEM;
     dst->n++;
   }
@@ -123,20 +125,25 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
     goto fail;
   for (size_t i = 0; i < env->ncount_as; i++)
     if (!list_has(&ds->count_as, env->count_as[i])) {
-      if (!(ds->count_as.v[ds->count_as.n] = strdup(env->count_as[i])))
+      ds->count_as.v[ds->count_as.n] = strdup(env->count_as[i]);
+      if (!ds->count_as.v[ds->count_as.n])
         goto fail;
       ds->count_as.n++;
     }
   const char *store_zone = env->store_timezone ? env->store_timezone : "UTC";
   const char *zone = dc->timezone ? dc->timezone : store_zone;
-  if ((rc = vg_tz_load(zone, &ds->tz, errstr, errstr_size)) ||
-      (rc = vg_tz_load(store_zone, &ds->store_tz, errstr, errstr_size)))
+  rc = vg_tz_load(zone, &ds->tz, errstr, errstr_size);
+  if (rc)
+    goto fail;
+  rc = vg_tz_load(store_zone, &ds->store_tz, errstr, errstr_size);
+  if (rc)
     goto fail;
   rc = -ENOMEM;
   ds->res = dc->resolution == VG_RES_DAY ? VG_RES_DAY : VG_RES_HOUR;
   size_t cap = 8 + ds->c.tag_columns.n + ds->c.columns.n;
-  if (!(ds->fields = calloc(cap, sizeof *ds->fields)) ||
-      !(ds->cols = calloc(cap, sizeof *ds->cols)))
+  ds->fields = calloc(cap, sizeof *ds->fields);
+  ds->cols = calloc(cap, sizeof *ds->cols);
+  if (!ds->fields || !ds->cols)
     goto fail;
   add_field(ds, "start_datetime", VG_ODSQL_DATETIME, K_START, 0);
   add_field(ds, "end_datetime", VG_ODSQL_DATETIME, K_END, 0);
@@ -172,8 +179,9 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
       }
   size_t npairs = ds->c.coordinates.n / 2;
   if (npairs) {
-    if (!(ds->lat = calloc(npairs, sizeof *ds->lat)) ||
-        !(ds->lon = calloc(npairs, sizeof *ds->lon)))
+    ds->lat = calloc(npairs, sizeof *ds->lat);
+    ds->lon = calloc(npairs, sizeof *ds->lon);
+    if (!ds->lat || !ds->lon)
       goto fail;
     for (size_t i = 0; i < npairs; i++)
       if (sscanf(ds->c.coordinates.v[2 * i + 1], "%lf ,%lf", &ds->lat[i], &ds->lon[i]) !=
@@ -269,13 +277,18 @@ struct pick {
 static int on_tag(const char *name, const char *value, void *arg) {
   struct pick *p = arg;
   const struct vg_dataset *ds = p->ds;
-  for (size_t i = 0; i < ds->c.tag_columns.n; i++)
-    if (strcmp(ds->c.tag_columns.v[i], name) == 0 && !p->cur->tags[i] &&
-        !(p->cur->tags[i] = strdup(value)))
+  for (size_t i = 0; i < ds->c.tag_columns.n; i++) {
+    if (strcmp(ds->c.tag_columns.v[i], name) != 0 || p->cur->tags[i])
+      continue;
+    p->cur->tags[i] = strdup(value);
+    if (!p->cur->tags[i])
       return -ENOMEM;
-  if (ds->c.entity_tag && strcmp(ds->c.entity_tag, name) == 0 && !p->cur->entity &&
-      !(p->cur->entity = strdup(value)))
-    return -ENOMEM;
+  }
+  if (ds->c.entity_tag && strcmp(ds->c.entity_tag, name) == 0 && !p->cur->entity) {
+    p->cur->entity = strdup(value);
+    if (!p->cur->entity)
+      return -ENOMEM;
+  }
   return 0;
 }
 
@@ -303,9 +316,12 @@ static int on_series(const struct vg_store_series *s, void *arg) {
   d->count_as = list_has(&ds->count_as, metric);
   p->cur = d;
   int rc = -ENOMEM;
-  if (!(d->key = strndup(s->key, s->key_len)) || !(d->metric = strdup(metric)) ||
-      !(d->tags = calloc(ds->c.tag_columns.n + 1, sizeof *d->tags)) ||
-      (rc = vg_series_key_split(s->key, s->key_len, metric, sizeof metric, on_tag, p))) {
+  d->key = strndup(s->key, s->key_len);
+  d->metric = strdup(metric);
+  d->tags = calloc(ds->c.tag_columns.n + 1, sizeof *d->tags);
+  if (d->key && d->metric && d->tags)
+    rc = vg_series_key_split(s->key, s->key_len, metric, sizeof metric, on_tag, p);
+  if (rc) {
     series_release_one(d, ds->c.tag_columns.n);
     return rc;
   }

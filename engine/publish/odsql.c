@@ -867,7 +867,9 @@ int vg_odsql_where_parse(const char *src, size_t len, const struct vg_odsql_fiel
     return -EINVAL;
   struct parser p = parser_over(src, len, fields, nfields, tz, errstr, errstr_size);
   struct vg_odsql_where *w = calloc(1, sizeof *w);
-  if (!w || !(w->arena = malloc(len + 1))) {
+  if (w)
+    w->arena = malloc(len + 1);
+  if (!w || !w->arena) {
     free(w);
     vg_errstr(errstr, errstr_size, "out of memory parsing an ODSQL clause");
     return -ENOMEM;
@@ -1103,7 +1105,8 @@ int vg_odsql_select_parse(const char *src, size_t len,
         idx[(*n)++] = i;
     } else if (is_field_token(&p.tok)) {
       size_t f;
-      if ((rc = field_of(&p, &f)))
+      rc = field_of(&p, &f);
+      if (rc)
         goto out;
       if (*n == cap) {
         rc = fail(&p, MALFORMED "select lists more than %zu fields", cap);
@@ -1114,7 +1117,11 @@ int vg_odsql_select_parse(const char *src, size_t len,
       rc = unexpected(&p, "a field name or *");
       goto out;
     }
-    if ((rc = lex(&p)) || (rc = list_next(&p, "',' or the end of the select list")))
+    rc = lex(&p);
+    if (rc)
+      break;
+    rc = list_next(&p, "',' or the end of the select list");
+    if (rc)
       break;
   }
 out:
@@ -1135,12 +1142,17 @@ int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_fiel
       rc = unexpected(&p, "a field name");
       goto out;
     }
-    if ((rc = field_of(&p, &f)) || (rc = lex(&p)))
+    rc = field_of(&p, &f);
+    if (rc)
+      goto out;
+    rc = lex(&p);
+    if (rc)
       goto out;
     int desc = 0;
     if (is_keyword(&p.tok, "asc") || is_keyword(&p.tok, "desc")) {
       desc = is_keyword(&p.tok, "desc");
-      if ((rc = lex(&p)))
+      rc = lex(&p);
+      if (rc)
         goto out;
     }
     if (*n == cap) {
@@ -1150,7 +1162,8 @@ int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_fiel
     keys[*n].field = f;
     keys[*n].desc = desc;
     (*n)++;
-    if ((rc = list_next(&p, "asc, desc, ',' or the end of the order_by list")))
+    rc = list_next(&p, "asc, desc, ',' or the end of the order_by list");
+    if (rc)
       break;
   }
 out:
