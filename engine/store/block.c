@@ -182,7 +182,7 @@ int vg__blk_fail(int rc, char *errstr, size_t size, uint64_t series, int64_t hou
     return vg__store_fail(rc, errstr, size,
                           "out of memory reading the windows of series %" PRIu64, series);
   char when[VG_FMT_ISO_MAX];
-  vg_fmt_utc(hour, when);
+  vg__store_when(hour, when);
   return vg__store_fail(rc, errstr, size,
                         "%s block of open base windows of series %" PRIu64
                         " for the hour starting "

@@ -118,7 +118,7 @@ int vg__open_get(const MDB_val *key, const MDB_val *val, struct vg_wentry *w,
 fail:
   vg_acc_init(&w->acc);
   char when[VG_FMT_ISO_MAX];
-  vg_fmt_utc(w->start, when);
+  vg__store_when(w->start, when);
   return vg__store_fail(rc, errstr, size,
                         "%s open window of series %" PRIu64
                         " at resolution %s starting at %s: %s",

@@ -27,6 +27,7 @@
 #include "vigie/error.h"
 #include "vigie/segment.h"
 #include "common/bytes.h"
+#include "store/store_internal.h"
 
 #define ZSTD_LEVEL 3
 #define NS_PER_S   1000000000ULL
@@ -391,9 +392,9 @@ static int seg_error(int rc, const struct vg_seg_key *k, char *errstr, size_t si
   if (size) {
     char a[VG_FMT_ISO_MAX], b[VG_FMT_ISO_MAX];
     int64_t len = vg_seg_span_len(k->res);
-    vg_fmt_utc(k->span_start, a);
+    vg__store_when(k->span_start, a);
     int sane = k->span_start <= VG_SEG_TIME_MAX && k->span_start >= -VG_SEG_TIME_MAX;
-    vg_fmt_utc(sane ? k->span_start + len : k->span_start, b);
+    vg__store_when(sane ? k->span_start + len : k->span_start, b);
     snprintf(errstr, size,
              "%s segment of series %" PRIu64 " at resolution %s, span [%s, %s): %s",
              rc == VG_EVERSION ? "unsupported" : "corrupt", k->series,

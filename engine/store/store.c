@@ -73,6 +73,13 @@ int vg__store_readonly(const char *what, char *errstr, size_t size) {
                         what);
 }
 
+void vg__store_when(int64_t t, char buf[VG_FMT_ISO_MAX]) {
+  if (t < -VG_SEG_TIME_MAX || t > VG_SEG_TIME_MAX)
+    snprintf(buf, VG_FMT_ISO_MAX, "@%" PRId64, t);
+  else
+    vg_fmt_utc(t, buf);
+}
+
 int64_t vg__wm_seconds(int64_t watermark_ns) {
   if (watermark_ns == INT64_MIN || watermark_ns == INT64_MAX)
     return watermark_ns;

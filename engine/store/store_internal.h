@@ -170,6 +170,10 @@ int vg__store_write(struct vg_store *st,
 /* A watermark (ns) in whole seconds of event time, rounded down, the one
  * rule of retention and flushing; INT64_MIN and INT64_MAX stay as they are. */
 int64_t vg__wm_seconds(int64_t watermark_ns);
+/* Instant t (seconds) for a message about stored data: as vg_fmt_utc
+ * writes it, or "@t" beyond +-VG_SEG_TIME_MAX (a corrupt key's time, which
+ * no calendar needs to handle). */
+void vg__store_when(int64_t t, char buf[VG_FMT_ISO_MAX]);
 
 /* --- rows.c ---------------------------------------------------------------- */
 
