@@ -13,120 +13,137 @@
 #include "store/store_internal.h"
 #include "vigie/log.h"
 
+/* What vg_store_load carries through its walks of the tables. */
+struct load {
+  int (*on_window)(const struct vg_wentry *w, void *ctx);
+  int (*on_pos)(const struct vg_store_pos *p, void *ctx);
+  void *ctx;
+  struct vg_store_state s;
+  struct blk lb;
+  char *errstr;
+  size_t errstr_size;
+};
+
+static int load_fail(int rc, struct load *ld) {
+  return vg__store_fail(rc, ld->errstr, ld->errstr_size, "cannot load the store: %s",
+                        vg_strerror(rc));
+}
+
 /* Gives a decoded open window to vg_store_load's caller, then releases it. */
-static int hand_window(struct vg_wentry *w,
-                       int (*on_window)(const struct vg_wentry *, void *), void *ctx,
-                       struct vg_store_state *s) {
-  s->nopen++;
-  int rc = on_window ? on_window(w, ctx) : 0;
+static int hand_window(struct load *ld, struct vg_wentry *w) {
+  ld->s.nopen++;
+  int rc = ld->on_window ? ld->on_window(w, ld->ctx) : 0;
   vg_acc_release(&w->acc);
   return rc;
+}
+
+/* Calls row for each row of table dbi, in key order. 0, row's error (worded
+ * by row or the caller's callback), or LMDB's, worded here. */
+static int load_table(MDB_txn *txn, MDB_dbi dbi,
+                      int (*row)(struct load *ld, const MDB_val *key, const MDB_val *val),
+                      struct load *ld) {
+  MDB_cursor *cur = NULL;
+  MDB_val key, val;
+  MDB_cursor_op op = MDB_FIRST;
+  int rc = vg__store_err(mdb_cursor_open(txn, dbi, &cur));
+  while (rc == 0) {
+    rc = vg__store_err(mdb_cursor_get(cur, &key, &val, op));
+    op = MDB_NEXT;
+    if (rc == VG_ENOTFOUND) {
+      rc = 0;
+      break;
+    }
+    if (rc)
+      break;
+    rc = row(ld, &key, &val);
+    if (rc)
+      goto done;
+  }
+  if (rc)
+    load_fail(rc, ld);
+done:
+  if (cur)
+    mdb_cursor_close(cur);
+  return rc;
+}
+
+/* A row of `open`: a window the writer keeps. */
+static int load_open_row(struct load *ld, const MDB_val *key, const MDB_val *val) {
+  struct vg_wentry w;
+  if (val->mv_size >= OPEN_HDR && !(((const uint8_t *)val->mv_data)[1] & OPEN_KEEP))
+    return 0; /* only waiting for its segment: not the writer's state */
+  int rc = vg__open_get(key, val, &w, ld->errstr, ld->errstr_size);
+  if (rc)
+    return rc;
+  return hand_window(ld, &w);
+}
+
+/* A block of base windows: those the writer keeps. */
+static int load_blk_row(struct load *ld, const MDB_val *key, const MDB_val *val) {
+  uint64_t series;
+  uint8_t res;
+  int64_t hour;
+  if (key->mv_size != WKEY_LEN)
+    return vg__store_fail(VG_ECORRUPT, ld->errstr, ld->errstr_size,
+                          "corrupt key in the block table");
+  wkey_get(key->mv_data, &series, &res, &hour);
+  int rc = blk_parse(&ld->lb, hour, val->mv_data, val->mv_size);
+  if (rc)
+    return vg__blk_fail(rc, ld->errstr, ld->errstr_size, series, hour);
+  for (size_t i = 0; i < ld->lb.n; i++) {
+    if (!(ld->lb.e[i].flags & OPEN_KEEP))
+      continue; /* only waiting for its segment: not the writer's state */
+    struct vg_wentry w;
+    rc = blk_get(&ld->lb, i, series, res, &w);
+    if (rc)
+      return vg__blk_fail(rc, ld->errstr, ld->errstr_size, series, hour);
+    rc = hand_window(ld, &w);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* A partition's position. */
+static int load_pos_row(struct load *ld, const MDB_val *key, const MDB_val *val) {
+  struct vg_store_pos p;
+  char topic[256];
+  int rc = vg__pos_get(key, val, &p, topic);
+  if (rc) {
+    vg__store_fail(rc, ld->errstr, ld->errstr_size,
+                   "corrupt or unsupported partition position row");
+    return rc;
+  }
+  ld->s.npos++;
+  return ld->on_pos ? ld->on_pos(&p, ld->ctx) : 0;
 }
 
 int vg_store_load(struct vg_store *st,
                   int (*on_window)(const struct vg_wentry *w, void *ctx),
                   int (*on_pos)(const struct vg_store_pos *p, void *ctx), void *ctx,
                   struct vg_store_state *state, char *errstr, size_t errstr_size) {
+  struct load ld = {.on_window = on_window,
+                    .on_pos = on_pos,
+                    .ctx = ctx,
+                    .errstr = errstr,
+                    .errstr_size = errstr_size};
   MDB_txn *txn = NULL;
-  MDB_cursor *cur = NULL;
-  MDB_val key, val;
-  struct vg_store_state s = {0};
-  struct blk lb = {0};
   int rc = vg__store_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
-  if (rc)
-    goto fail;
-  rc = vg__meta_state(st, txn, &s);
-  if (rc)
-    goto fail;
-  rc = vg__store_err(mdb_cursor_open(txn, st->open, &cur));
-  if (rc)
-    goto fail;
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    struct vg_wentry w;
-    if (val.mv_size >= OPEN_HDR && !(((const uint8_t *)val.mv_data)[1] & OPEN_KEEP))
-      continue; /* only waiting for its segment: not the writer's state */
-    rc = vg__open_get(&key, &val, &w, errstr, errstr_size);
-    if (rc)
-      goto done;
-    rc = hand_window(&w, on_window, ctx, &s);
-    if (rc)
-      goto done;
+  if (!rc)
+    rc = vg__meta_state(st, txn, &ld.s);
+  if (rc) {
+    load_fail(rc, &ld);
+    goto done;
   }
-  if (rc != VG_ENOTFOUND)
-    goto fail;
-  mdb_cursor_close(cur);
-  cur = NULL;
-  if (st->has_blk) {
-    rc = vg__store_err(mdb_cursor_open(txn, st->blk, &cur));
-    if (rc)
-      goto fail;
-    for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
-         rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-      uint64_t series;
-      uint8_t res;
-      int64_t hour;
-      if (key.mv_size != WKEY_LEN) {
-        rc = vg__store_fail(VG_ECORRUPT, errstr, errstr_size,
-                            "corrupt key in the block table");
-        goto done;
-      }
-      wkey_get(key.mv_data, &series, &res, &hour);
-      rc = blk_parse(&lb, hour, val.mv_data, val.mv_size);
-      if (rc) {
-        rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
-        goto done;
-      }
-      for (size_t i = 0; i < lb.n; i++) {
-        if (!(lb.e[i].flags & OPEN_KEEP))
-          continue; /* only waiting for its segment: not the writer's state */
-        struct vg_wentry w;
-        rc = blk_get(&lb, i, series, res, &w);
-        if (rc) {
-          rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
-          goto done;
-        }
-        rc = hand_window(&w, on_window, ctx, &s);
-        if (rc)
-          goto done;
-      }
-    }
-    if (rc != VG_ENOTFOUND)
-      goto fail;
-    mdb_cursor_close(cur);
-  }
-  rc = vg__store_err(mdb_cursor_open(txn, st->pos, &cur));
-  if (rc)
-    goto fail;
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    struct vg_store_pos p;
-    char topic[256];
-    rc = vg__pos_get(&key, &val, &p, topic);
-    if (rc) {
-      vg__store_fail(rc, errstr, errstr_size,
-                     "corrupt or unsupported partition position row");
-      goto done;
-    }
-    s.npos++;
-    if (on_pos) {
-      rc = on_pos(&p, ctx);
-      if (rc)
-        goto done;
-    }
-  }
-  if (rc != VG_ENOTFOUND)
-    goto fail;
-  rc = 0;
-  if (state)
-    *state = s;
-  goto done;
-fail:
-  vg__store_fail(rc, errstr, errstr_size, "cannot load the store: %s", vg_strerror(rc));
+  rc = load_table(txn, st->open, load_open_row, &ld);
+  if (!rc && st->has_blk)
+    rc = load_table(txn, st->blk, load_blk_row, &ld);
+  if (!rc)
+    rc = load_table(txn, st->pos, load_pos_row, &ld);
+  if (!rc && state)
+    *state = ld.s;
 done:
-  blk_free(&lb);
-  if (cur)
-    mdb_cursor_close(cur);
+  blk_free(&ld.lb);
   if (txn)
     mdb_txn_abort(txn);
   return rc;
