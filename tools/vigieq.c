@@ -115,7 +115,8 @@ int open_store(struct ctx *c) {
   if (rc)
     return fail(EX_STORE, "cannot open the store at '%s': %s", c->dir,
                 err[0] ? err : vg_strerror(rc));
-  if ((rc = vg_store_reader_begin(c->st, &c->rd)))
+  rc = vg_store_reader_begin(c->st, &c->rd);
+  if (rc)
     return fail(EX_STORE, "cannot read the store at '%s': %s", c->dir, vg_strerror(rc));
   return EX_OK;
 }
@@ -145,7 +146,8 @@ static int cmd_series(struct ctx *c, struct args *a, int fmt) {
   struct series_list l = {0};
   struct rows rows = {.cols = cols, .ncols = sizeof cols / sizeof *cols};
   a->f.match = a->match;
-  if ((ex = select_series(c, &a->f, &l)))
+  ex = select_series(c, &a->f, &l);
+  if (ex)
     goto done;
   for (size_t i = 0; i < l.n && !ex; i++) {
     char metric[512], t[VG_FMT_ISO_MAX], tagtext[4096];
@@ -213,16 +215,20 @@ static int cmd_sql(struct ctx *c, const char *sql, int fmt) {
     goto done;
   }
   /* the whole statement reads the snapshot open_store began */
-  if ((rc = vgq_sql_prepare(q, sql, err, sizeof err))) {
+  rc = vgq_sql_prepare(q, sql, err, sizeof err);
+  if (rc) {
     ex = fail(rc == -EINVAL ? EX_USAGE : EX_RUNTIME, "sql: %s", err);
     goto done;
   }
   n = vgq_sql_ncols(q);
-  if (!(names = calloc((size_t)n + 1, sizeof *names)))
+  names = calloc((size_t)n + 1, sizeof *names);
+  if (!names)
     rc = -ENOMEM;
-  for (int i = 0; i < n && !rc; i++)
-    if (!(names[i] = strdup(vgq_sql_colname(q, i))))
+  for (int i = 0; i < n && !rc; i++) {
+    names[i] = strdup(vgq_sql_colname(q, i));
+    if (!names[i])
       rc = -ENOMEM;
+  }
   rows.cols = (const char *const *)names;
   rows.ncols = (size_t)n;
   while (!rc && (rc = vgq_sql_step(q, err, sizeof err)) == 1) {
@@ -385,7 +391,8 @@ int main(int argc, char **argv) {
     goto done;
   }
   int fmt = FMT_CSV;
-  if ((ex = parse_format(a.format, &fmt)))
+  ex = parse_format(a.format, &fmt);
+  if (ex)
     goto done;
   char err[4096] = "";
   if (a.config) {

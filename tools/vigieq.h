@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vigie/array.h"
 #include "vigie/config.h"
 #include "vigie/publish.h"
 #include "vigie/store.h"
@@ -71,10 +72,6 @@ struct rows {
   size_t written;         /* streamed: rows already out */
 };
 
-/* Makes room for one more element in the array whose pointer is at pv (a
- * T **: n used of *cap, each size bytes), doubling from first. 0 or -ENOMEM
- * (the array unchanged). */
-int grow(void *pv, size_t n, size_t *cap, size_t size, size_t first);
 /* Slow path of put_len: room for one more cell and text bytes of text. 0
  * or -ENOMEM. */
 int rows_reserve(struct rows *r, size_t text);

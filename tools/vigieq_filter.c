@@ -19,9 +19,10 @@ int names_add(struct names *s, const char *name) {
   for (size_t i = 0; i < s->n; i++)
     if (strcmp(s->v[i], name) == 0)
       return 0;
-  if (grow(&s->v, s->n, &s->cap, sizeof *s->v, 16))
+  if (VG_GROW(s->v, s->n + 1, s->cap))
     return -ENOMEM;
-  if (!(s->v[s->n] = strdup(name)))
+  s->v[s->n] = strdup(name);
+  if (!s->v[s->n])
     return -ENOMEM;
   s->n++;
   return 0;
@@ -77,7 +78,7 @@ size_t names_index(const struct names *s, const char *name) {
 
 static int on_series(const struct vg_store_series *s, void *arg) {
   struct series_list *l = arg;
-  if (grow(&l->v, l->n, &l->cap, sizeof *l->v, 256))
+  if (VG_GROW(l->v, l->n + 1, l->cap))
     return -ENOMEM;
   char *k = strndup(s->key, s->key_len);
   if (!k)
@@ -156,8 +157,10 @@ static int check_where_value(const struct series_list *l, const char *name,
       if (strcmp(tags[t].name, name) != 0)
         continue;
       found = strcmp(tags[t].value, value) == 0;
-      if (grow(&vals.v, vals.n, &vals.cap, sizeof *vals.v, 64) ||
-          !(vals.v[vals.n] = strdup(tags[t].value)))
+      if (VG_GROW(vals.v, vals.n + 1, vals.cap))
+        goto oom;
+      vals.v[vals.n] = strdup(tags[t].value);
+      if (!vals.v[vals.n])
         goto oom;
       vals.n++;
     }

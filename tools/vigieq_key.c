@@ -1,13 +1,13 @@
 /*
  * vigieq's reading of canonical series keys (codec.h): `metric{a="x",b="y"}`
  * with tags sorted by name, values quoted, `\\`, `\"` and `\n` escaped --
- * through vg_series_key_split, the parser the HTTP API uses (dataset.h).
+ * through vg_series_key_split, the parser the HTTP API uses (serieskey.h).
  * Shared by the commands of vigieq.c and the SQL tables of vigieq_sql.c.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "vigie/dataset.h"
+#include "vigie/serieskey.h"
 #include "vigieq_sql.h"
 
 struct tagfill {

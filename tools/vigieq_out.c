@@ -18,30 +18,14 @@
 
 #include "vigieq.h"
 
-/* Makes room for one more element in the array whose pointer is at pv (a
- * T **: n used of *cap, each size bytes), doubling from first. 0 or -ENOMEM
- * (the array unchanged). The pointer is moved with memcpy: a T * is read
- * and written as what it is, not through a void ** lvalue. */
-int grow(void *pv, size_t n, size_t *cap, size_t size, size_t first) {
-  if (n < *cap)
-    return 0;
-  size_t c = *cap ? *cap * 2 : first;
-  void *old, *p;
-  memcpy(&old, pv, sizeof old);
-  if (!(p = realloc(old, c * size)))
-    return -ENOMEM;
-  memcpy(pv, &p, sizeof p);
-  *cap = c;
-  return 0;
-}
-
 int rows_reserve(struct rows *r, size_t text) {
-  if (grow(&r->c, r->n, &r->cap, sizeof *r->c, 1024))
+  if (VG_GROW(r->c, r->n + 1, r->cap))
     return -ENOMEM;
   struct textblock *b = r->text;
   if (text && (!b || b->cap - b->used < text)) {
     size_t cap = text > 65536 ? text : 65536;
-    if (!(b = malloc(sizeof *b + cap)))
+    b = malloc(sizeof *b + cap);
+    if (!b)
       return -ENOMEM;
     *b = (struct textblock){r->text, 0, cap};
     r->text = b;
@@ -95,8 +79,11 @@ int rows_stream(FILE *out, struct rows *r, int fmt) {
   assert(fmt != FMT_TABLE);
   size_t nrows = r->n / r->ncols;
   struct vg_jsonw *w = NULL;
-  if (fmt != FMT_CSV && !(w = vg_jsonw_new(0)))
-    return -ENOMEM;
+  if (fmt != FMT_CSV) {
+    w = vg_jsonw_new(0);
+    if (!w)
+      return -ENOMEM;
+  }
   int rc = 0;
   if (!r->started && fmt == FMT_CSV) {
     for (size_t j = 0; j < r->ncols; j++) {

@@ -189,7 +189,8 @@ static void path_point(const struct chart *ch, char cmd, size_t k, double v) {
  * -EINVAL (a time cell that does not parse) or -ENOMEM. */
 static int chart_init(struct chart *ch, const struct rows *r, const struct vg_tz *tz) {
   size_t nrows = r->n / r->ncols;
-  if (!(ch->p = calloc(nrows ? nrows : 1, sizeof *ch->p)))
+  ch->p = calloc(nrows ? nrows : 1, sizeof *ch->p);
+  if (!ch->p)
     return -ENOMEM;
   ch->n = nrows;
   int64_t t0 = INT64_MAX, t1 = INT64_MIN;

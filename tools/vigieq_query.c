@@ -345,7 +345,8 @@ static int fill_window(const struct vg_wentry *w, void *arg) {
     return rc;
   if (f->next != w->start)
     return fill_mismatch(f, w->start);
-  if ((rc = on_window(w, f->q)))
+  rc = on_window(w, f->q);
+  if (rc)
     return rc;
   f->next = w->end;
   if (f->mode == FILL_PREVIOUS) {
@@ -420,7 +421,7 @@ static int group_key(const char *key, const struct names *by, char *out, size_t 
 
 static int on_gather(const struct vg_wentry *w, void *arg) {
   struct gather *g = arg;
-  if (grow(&g->v, g->n, &g->cap, sizeof *g->v, 1024))
+  if (VG_GROW(g->v, g->n + 1, g->cap))
     return -ENOMEM;
   struct gwin *d = &g->v[g->n];
   d->group = g->group;
@@ -532,16 +533,19 @@ done:
   return ex;
 }
 
+/* --resolution: a name of vg_res_name's, or "1m", vigieq's other name for
+ * the base resolution (the default). 0 or -EINVAL. */
+static int parse_resolution(const char *name, enum vg_res *res) {
+  if (!name || strcmp(name, "1m") == 0) {
+    *res = VG_RES_BASE;
+    return 0;
+  }
+  return vg_res_from_name(name, strlen(name), res);
+}
+
 int cmd_query(struct ctx *c, struct args *a, int fmt) {
-  int res = VG_RES_BASE;
-  if (!a->resolution || strcmp(a->resolution, "1m") == 0 ||
-      strcmp(a->resolution, "base") == 0)
-    res = VG_RES_BASE;
-  else if (strcmp(a->resolution, "1h") == 0)
-    res = VG_RES_HOUR;
-  else if (strcmp(a->resolution, "1d") == 0)
-    res = VG_RES_DAY;
-  else
+  enum vg_res res;
+  if (parse_resolution(a->resolution, &res))
     return fail(EX_USAGE,
                 "--resolution '%s': expected 1m (the base resolution), 1h or 1d",
                 a->resolution);
@@ -590,18 +594,23 @@ int cmd_query(struct ctx *c, struct args *a, int fmt) {
   int ex = EX_OK;
   /* a plot draws the mean, and the min-max band */
   const char *want = fmt == FMT_PLOT ? "mean,min,max" : a->stats;
-  if (want && !(stats = strdup(want))) {
-    ex = fail(EX_RUNTIME, "out of memory");
-    goto done;
+  if (want) {
+    stats = strdup(want);
+    if (!stats) {
+      ex = fail(EX_RUNTIME, "out of memory");
+      goto done;
+    }
   }
   ex = colspec_init(&cs, stats);
   if (ex)
     goto done;
   rows.cols = cs.names;
   rows.ncols = cs.n;
-  if ((ex = open_store(c)))
+  ex = open_store(c);
+  if (ex)
     goto done;
-  if ((ex = select_series(c, &a->f, &l)))
+  ex = select_series(c, &a->f, &l);
+  if (ex)
     goto done;
   if (a->group_by.n) {
     for (size_t i = 0; i < a->group_by.n; i++)
@@ -612,7 +621,8 @@ int cmd_query(struct ctx *c, struct args *a, int fmt) {
       }
     struct qrow q = {.rows = &rows, .cs = &cs, .tz = c->tz, .left = &left, .fmt = fmt};
     fill.q = &q;
-    if ((ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &fill)))
+    ex = query_grouped(c, &l, &a->group_by, (uint8_t)res, from, to, &fill);
+    if (ex)
       goto done;
   }
   for (size_t i = 0; i < l.n && left && !a->group_by.n; i++) {

@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "vigie/acc.h"
+#include "vigie/array.h"
 #include "vigie/calendar.h"
 #include "vigie/error.h"
 #include "vigie/publish.h"
@@ -118,7 +119,7 @@ struct vgq_sql {
   size_t ns, caps;
   char **tagname; /* the store's tag names, sorted */
   char **tagcol;  /* their column names */
-  size_t ntags;
+  size_t ntags, cap_tagname;
   struct vgq_sql_stats stats;
   int store_rc; /* the first store error a table met */
   char store_err[512];
@@ -136,8 +137,11 @@ struct loader {
   struct vgq_sql *q;
   struct tag *tags; /* MAX_TAGS */
   /* per series, its tags as name/value pairs until the columns are known */
-  char ***pairs;
-  int *npairs;
+  struct pairs {
+    char **kv; /* 2 * n: name, value, ... */
+    int n;
+  } * pairs;
+  size_t cap_pairs;
 };
 
 static int names_find(char **v, size_t n, const char *name) {
@@ -150,47 +154,40 @@ static int names_find(char **v, size_t n, const char *name) {
 static int on_series(const struct vg_store_series *s, void *arg) {
   struct loader *ld = arg;
   struct vgq_sql *q = ld->q;
-  if (q->ns == q->caps) {
-    size_t cap = q->caps ? 2 * q->caps : 256;
-    struct sser *v = realloc(q->s, cap * sizeof *v);
-    char ***p = realloc(ld->pairs, cap * sizeof *p);
-    if (p)
-      ld->pairs = p;
-    if (v)
-      q->s = v;
-    int *np = p && v ? realloc(ld->npairs, cap * sizeof *np) : NULL;
-    if (!np)
-      return -ENOMEM;
-    ld->npairs = np;
-    q->caps = cap;
-  }
+  if (VG_GROW(q->s, q->ns + 1, q->caps) || VG_GROW(ld->pairs, q->ns + 1, ld->cap_pairs))
+    return -ENOMEM;
   struct sser *d = &q->s[q->ns];
   char metric[512];
   int nt = 0;
   *d = (struct sser){.id = s->id, .first_seen_ns = s->first_seen_ns};
-  ld->pairs[q->ns] = NULL;
-  ld->npairs[q->ns] = 0;
+  ld->pairs[q->ns] = (struct pairs){NULL, 0};
   q->ns++; /* counted now: released on failure */
-  if (!(d->key = strndup(s->key, s->key_len)))
+  d->key = strndup(s->key, s->key_len);
+  if (!d->key)
     return -ENOMEM;
   if (parse_key(d->key, s->key_len, metric, sizeof metric, ld->tags, &nt))
     nt = 0; /* a malformed key: the whole key is its metric */
-  if (!(d->metric = strdup(nt || strchr(d->key, '{') == NULL ? metric : d->key)))
+  d->metric = strdup(nt || strchr(d->key, '{') == NULL ? metric : d->key);
+  if (!d->metric)
     return -ENOMEM;
-  if (nt && !(ld->pairs[q->ns - 1] = calloc(2 * (size_t)nt, sizeof(char *))))
-    return -ENOMEM;
-  ld->npairs[q->ns - 1] = nt;
+  struct pairs *pr = &ld->pairs[q->ns - 1];
+  if (nt) {
+    pr->kv = calloc(2 * (size_t)nt, sizeof(char *));
+    if (!pr->kv)
+      return -ENOMEM;
+  }
+  pr->n = nt;
   for (int i = 0; i < nt; i++) {
-    char **p = ld->pairs[q->ns - 1];
-    if (!(p[2 * i] = strdup(ld->tags[i].name)) ||
-        !(p[2 * i + 1] = strdup(ld->tags[i].value)))
+    char **p = pr->kv;
+    p[2 * i] = strdup(ld->tags[i].name);
+    p[2 * i + 1] = strdup(ld->tags[i].value);
+    if (!p[2 * i] || !p[2 * i + 1])
       return -ENOMEM;
     if (names_find(q->tagname, q->ntags, ld->tags[i].name) < 0) {
-      char **v = realloc(q->tagname, (q->ntags + 1) * sizeof *v);
-      if (!v)
+      if (VG_GROW(q->tagname, q->ntags + 1, q->cap_tagname))
         return -ENOMEM;
-      q->tagname = v;
-      if (!(v[q->ntags] = strdup(ld->tags[i].name)))
+      q->tagname[q->ntags] = strdup(ld->tags[i].name);
+      if (!q->tagname[q->ntags])
         return -ENOMEM;
       q->ntags++;
     }
@@ -224,8 +221,11 @@ static int reserved(const struct vgq_sql *q, size_t upto, const char *name) {
 static int name_columns(struct vgq_sql *q) {
   if (q->ntags)
     qsort(q->tagname, q->ntags, sizeof *q->tagname, cmp_str);
-  if (q->ntags && !(q->tagcol = calloc(q->ntags, sizeof *q->tagcol)))
-    return -ENOMEM;
+  if (q->ntags) {
+    q->tagcol = calloc(q->ntags, sizeof *q->tagcol);
+    if (!q->tagcol)
+      return -ENOMEM;
+  }
   for (size_t i = 0; i < q->ntags; i++) {
     char *c = sqlite3_mprintf("%s", q->tagname[i]);
     for (int n = 1; c && reserved(q, i, c); n++) {
@@ -233,7 +233,9 @@ static int name_columns(struct vgq_sql *q) {
       c = n == 1 ? sqlite3_mprintf("tag_%s", q->tagname[i])
                  : sqlite3_mprintf("tag_%s_%d", q->tagname[i], n);
     }
-    if (!c || !(q->tagcol[i] = strdup(c))) {
+    if (c)
+      q->tagcol[i] = strdup(c);
+    if (!c || !q->tagcol[i]) {
       sqlite3_free(c);
       return -ENOMEM;
     }
@@ -249,22 +251,29 @@ static int cmp_sser(const void *a, const void *b) {
 static int load_series(struct vgq_sql *q, char *errstr, size_t errstr_size) {
   struct loader ld = {.q = q};
   int rc = -ENOMEM;
-  if (!(ld.tags = calloc(MAX_TAGS, sizeof *ld.tags)))
+  ld.tags = calloc(MAX_TAGS, sizeof *ld.tags);
+  if (!ld.tags)
     goto fail;
-  if ((rc = vg_store_series_each(q->rd, on_series, &ld)))
+  rc = vg_store_series_each(q->rd, on_series, &ld);
+  if (rc)
     goto fail;
-  if ((rc = name_columns(q)))
+  rc = name_columns(q);
+  if (rc)
     goto fail;
   for (size_t i = 0; i < q->ns; i++) {
     rc = -ENOMEM;
-    if (q->ntags && !(q->s[i].tagv = calloc(q->ntags, sizeof(char *))))
-      goto fail;
-    for (int k = 0; k < ld.npairs[i]; k++) {
-      int t = names_find(q->tagname, q->ntags, ld.pairs[i][2 * k]);
+    if (q->ntags) {
+      q->s[i].tagv = calloc(q->ntags, sizeof(char *));
+      if (!q->s[i].tagv)
+        goto fail;
+    }
+    char **kv = ld.pairs[i].kv;
+    for (int k = 0; k < ld.pairs[i].n; k++) {
+      int t = names_find(q->tagname, q->ntags, kv[2 * k]);
       assert(t >= 0);
       free(q->s[i].tagv[t]); /* a tag twice in a malformed key: the last wins */
-      q->s[i].tagv[t] = ld.pairs[i][2 * k + 1];
-      ld.pairs[i][2 * k + 1] = NULL; /* now the series' */
+      q->s[i].tagv[t] = kv[2 * k + 1];
+      kv[2 * k + 1] = NULL; /* now the series' */
     }
   }
   /* the dictionary is in key order already; sorting says it here */
@@ -275,12 +284,11 @@ fail:
   if (rc)
     vg_errstr(errstr, errstr_size, "cannot list the series: %s", vg_strerror(rc));
   for (size_t i = 0; ld.pairs && i < q->ns; i++) {
-    for (int k = 0; ld.pairs[i] && k < 2 * ld.npairs[i]; k++)
-      free(ld.pairs[i][k]);
-    free(ld.pairs[i]);
+    for (int k = 0; ld.pairs[i].kv && k < 2 * ld.pairs[i].n; k++)
+      free(ld.pairs[i].kv[k]);
+    free(ld.pairs[i].kv);
   }
   free(ld.pairs);
-  free(ld.npairs);
   free(ld.tags);
   return rc;
 }
@@ -535,17 +543,12 @@ static int narrow_series(struct cursor *c, int col, sqlite3_value *v) {
     rc = SQLITE_OK;
   }
   for (; rc == SQLITE_OK && x; rc = list ? sqlite3_vtab_in_next(v, &x) : SQLITE_DONE) {
-    if (nv == capv) {
-      size_t cap = capv ? 2 * capv : 16;
-      sqlite3_value **p = realloc(all, cap * sizeof *p);
-      if (!p) {
-        rc = SQLITE_NOMEM;
-        break;
-      }
-      all = p;
-      capv = cap;
+    if (VG_GROW(all, nv + 1, capv)) {
+      rc = SQLITE_NOMEM;
+      break;
     }
-    if (!(all[nv] = sqlite3_value_dup(x))) {
+    all[nv] = sqlite3_value_dup(x);
+    if (!all[nv]) {
       rc = SQLITE_NOMEM;
       break;
     }
@@ -763,7 +766,9 @@ static int x_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
   struct cursor *c = (struct cursor *)cur;
   struct vgq_sql *q = c->vt->q;
   int kind = c->vt->kind;
-  if (!c->sel && !(c->sel = malloc((q->ns ? q->ns : 1) * sizeof *c->sel)))
+  if (!c->sel)
+    c->sel = malloc((q->ns ? q->ns : 1) * sizeof *c->sel);
+  if (!c->sel)
     return SQLITE_NOMEM;
   c->all = 1;
   c->nsel = q->ns;
@@ -800,7 +805,9 @@ static int x_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
     c->isel = c->nsel = 0;
     return SQLITE_OK;
   }
-  if (!c->rows && !(c->rows = malloc(CHUNK * sizeof *c->rows)))
+  if (!c->rows)
+    c->rows = malloc(CHUNK * sizeof *c->rows);
+  if (!c->rows)
     return SQLITE_NOMEM;
   return fill(c);
 }
@@ -923,7 +930,8 @@ int vgq_sql_open(struct vgq_sql **out, struct vg_store_reader *rd, const struct 
   }
   q->rd = rd;
   q->tz = tz;
-  if ((rc = load_series(q, errstr, errstr_size)))
+  rc = load_series(q, errstr, errstr_size);
+  if (rc)
     goto fail;
   if (sqlite3_open_v2(":memory:", &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY,
                       NULL) != SQLITE_OK) {
@@ -1100,14 +1108,18 @@ int vgq_sql_cell(struct vgq_sql *q, int i, const char **text) {
   char *b;
   switch (sqlite3_column_type(q->stmt, i)) {
   case SQLITE_INTEGER:
-    if (!(b = cell_room(q, 24)))
+    b = cell_room(q, 24);
+    if (!b)
       break;
     snprintf(b, 24, "%lld", (long long)sqlite3_column_int64(q->stmt, i));
     *text = b;
     return VGQ_NUM;
   case SQLITE_FLOAT: {
     double v = sqlite3_column_double(q->stmt, i);
-    if (!isfinite(v) || !(b = cell_room(q, VG_FMT_DOUBLE_MAX)))
+    if (!isfinite(v))
+      break;
+    b = cell_room(q, VG_FMT_DOUBLE_MAX);
+    if (!b)
       break;
     vg_fmt_double(v, b);
     *text = b;
@@ -1119,7 +1131,8 @@ int vgq_sql_cell(struct vgq_sql *q, int i, const char **text) {
   case SQLITE_BLOB: {
     const unsigned char *p = sqlite3_column_blob(q->stmt, i);
     size_t n = (size_t)sqlite3_column_bytes(q->stmt, i);
-    if (!(b = cell_room(q, 2 * n + 1)))
+    b = cell_room(q, 2 * n + 1);
+    if (!b)
       break;
     for (size_t k = 0; k < n; k++)
       snprintf(b + 2 * k, 3, "%02x", p[k]);

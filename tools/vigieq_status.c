@@ -34,7 +34,7 @@ struct status_scan {
 
 static int scan_add(struct status_scan *s, const char *topic, uint32_t partition,
                     int64_t next_offset, int64_t max_event_ns) {
-  if (grow(&s->v, s->n, &s->cap, sizeof *s->v, 16))
+  if (VG_GROW(s->v, s->n + 1, s->cap))
     return -ENOMEM;
   char *t = strdup(topic);
   if (!t)

@@ -24,26 +24,15 @@
 #include "vigie/publish.h"
 #include "vigie/wstats.h"
 
-/* Statistics a dataset may publish (config.c stat_columns). */
-enum stat {
-  S_COUNT,
-  S_SUM,
-  S_MIN,
-  S_MAX,
-  S_MEAN,
-  S_STDDEV,
-  S_P50,
-  S_P95,
-  S_FIRST,
-  S_LAST,
-  S_DISTINCT,
-  S_N
-};
-_Static_assert((int)S_N == (int)VG_STAT_N && (int)S_DISTINCT == (int)VG_STAT_DISTINCT,
-               "dataset.h order");
-static const char *const stat_names[S_N] = {"count", "sum",    "min",     "max",
-                                            "mean",  "stddev", "p50",     "p95",
-                                            "first", "last",   "distinct"};
+/* The names of the statistics a dataset may publish (config.c stat_columns),
+ * indexed by enum vg_stat. */
+static const char *const stat_names[VG_STAT_N] = {
+    [VG_STAT_COUNT] = "count",      [VG_STAT_SUM] = "sum",
+    [VG_STAT_MIN] = "min",          [VG_STAT_MAX] = "max",
+    [VG_STAT_MEAN] = "mean",        [VG_STAT_STDDEV] = "stddev",
+    [VG_STAT_P50] = "p50",          [VG_STAT_P95] = "p95",
+    [VG_STAT_FIRST] = "first",      [VG_STAT_LAST] = "last",
+    [VG_STAT_DISTINCT] = "distinct"};
 
 enum kind {
   K_START,
@@ -59,7 +48,7 @@ enum kind {
 
 struct col {
   int kind;
-  int arg; /* K_TAG: tag column index; K_STAT: enum stat */
+  int arg; /* K_TAG: tag column index; K_STAT: enum vg_stat */
 };
 
 struct vg_dataset {
@@ -76,8 +65,8 @@ struct vg_dataset {
 /* ---- copies -------------------------------------------------------------- */
 
 static int sdup(char **dst, const char *s) {
-  *dst = NULL;
-  return s && !(*dst = strdup(s)) ? -ENOMEM : 0;
+  *dst = s ? strdup(s) : NULL;
+  return s && !*dst ? -ENOMEM : 0;
 }
 
 static void list_release(struct vg_strlist *l) {
@@ -90,10 +79,12 @@ static void list_release(struct vg_strlist *l) {
 
 static int list_dup(struct vg_strlist *dst, const struct vg_strlist *src) {
   dst->n = 0;
-  if (!(dst->v = calloc(src->n + 1, sizeof *dst->v)))
+  dst->v = calloc(src->n + 1, sizeof *dst->v);
+  if (!dst->v)
     return -ENOMEM;
   for (size_t i = 0; i < src->n; i++) {
-    if (!(dst->v[i] = strdup(src->v[i])))
+    dst->v[i] = strdup(src->v[i]);
+    if (!dst->v[i])
       return -ENOMEM;
     dst->n++;
   }
@@ -134,20 +125,25 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
     goto fail;
   for (size_t i = 0; i < env->ncount_as; i++)
     if (!list_has(&ds->count_as, env->count_as[i])) {
-      if (!(ds->count_as.v[ds->count_as.n] = strdup(env->count_as[i])))
+      ds->count_as.v[ds->count_as.n] = strdup(env->count_as[i]);
+      if (!ds->count_as.v[ds->count_as.n])
         goto fail;
       ds->count_as.n++;
     }
   const char *store_zone = env->store_timezone ? env->store_timezone : "UTC";
   const char *zone = dc->timezone ? dc->timezone : store_zone;
-  if ((rc = vg_tz_load(zone, &ds->tz, errstr, errstr_size)) ||
-      (rc = vg_tz_load(store_zone, &ds->store_tz, errstr, errstr_size)))
+  rc = vg_tz_load(zone, &ds->tz, errstr, errstr_size);
+  if (rc)
+    goto fail;
+  rc = vg_tz_load(store_zone, &ds->store_tz, errstr, errstr_size);
+  if (rc)
     goto fail;
   rc = -ENOMEM;
   ds->res = dc->resolution == VG_RES_DAY ? VG_RES_DAY : VG_RES_HOUR;
   size_t cap = 8 + ds->c.tag_columns.n + ds->c.columns.n;
-  if (!(ds->fields = calloc(cap, sizeof *ds->fields)) ||
-      !(ds->cols = calloc(cap, sizeof *ds->cols)))
+  ds->fields = calloc(cap, sizeof *ds->fields);
+  ds->cols = calloc(cap, sizeof *ds->cols);
+  if (!ds->fields || !ds->cols)
     goto fail;
   add_field(ds, "start_datetime", VG_ODSQL_DATETIME, K_START, 0);
   add_field(ds, "end_datetime", VG_ODSQL_DATETIME, K_END, 0);
@@ -156,7 +152,7 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
     add_field(ds, ds->c.tag_columns.v[i], VG_ODSQL_TEXT, K_TAG, (int)i);
   for (size_t i = 0; i < ds->c.columns.n; i++) {
     int st = -1;
-    for (int k = 0; k < S_N; k++)
+    for (int k = 0; k < VG_STAT_N; k++)
       if (strcmp(stat_names[k], ds->c.columns.v[i]) == 0)
         st = k;
     if (st < 0) {
@@ -183,8 +179,9 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
       }
   size_t npairs = ds->c.coordinates.n / 2;
   if (npairs) {
-    if (!(ds->lat = calloc(npairs, sizeof *ds->lat)) ||
-        !(ds->lon = calloc(npairs, sizeof *ds->lon)))
+    ds->lat = calloc(npairs, sizeof *ds->lat);
+    ds->lon = calloc(npairs, sizeof *ds->lon);
+    if (!ds->lat || !ds->lon)
       goto fail;
     for (size_t i = 0; i < npairs; i++)
       if (sscanf(ds->c.coordinates.v[2 * i + 1], "%lf ,%lf", &ds->lat[i], &ds->lon[i]) !=
@@ -280,13 +277,18 @@ struct pick {
 static int on_tag(const char *name, const char *value, void *arg) {
   struct pick *p = arg;
   const struct vg_dataset *ds = p->ds;
-  for (size_t i = 0; i < ds->c.tag_columns.n; i++)
-    if (strcmp(ds->c.tag_columns.v[i], name) == 0 && !p->cur->tags[i] &&
-        !(p->cur->tags[i] = strdup(value)))
+  for (size_t i = 0; i < ds->c.tag_columns.n; i++) {
+    if (strcmp(ds->c.tag_columns.v[i], name) != 0 || p->cur->tags[i])
+      continue;
+    p->cur->tags[i] = strdup(value);
+    if (!p->cur->tags[i])
       return -ENOMEM;
-  if (ds->c.entity_tag && strcmp(ds->c.entity_tag, name) == 0 && !p->cur->entity &&
-      !(p->cur->entity = strdup(value)))
-    return -ENOMEM;
+  }
+  if (ds->c.entity_tag && strcmp(ds->c.entity_tag, name) == 0 && !p->cur->entity) {
+    p->cur->entity = strdup(value);
+    if (!p->cur->entity)
+      return -ENOMEM;
+  }
   return 0;
 }
 
@@ -314,9 +316,12 @@ static int on_series(const struct vg_store_series *s, void *arg) {
   d->count_as = list_has(&ds->count_as, metric);
   p->cur = d;
   int rc = -ENOMEM;
-  if (!(d->key = strndup(s->key, s->key_len)) || !(d->metric = strdup(metric)) ||
-      !(d->tags = calloc(ds->c.tag_columns.n + 1, sizeof *d->tags)) ||
-      (rc = vg_series_key_split(s->key, s->key_len, metric, sizeof metric, on_tag, p))) {
+  d->key = strndup(s->key, s->key_len);
+  d->metric = strdup(metric);
+  d->tags = calloc(ds->c.tag_columns.n + 1, sizeof *d->tags);
+  if (d->key && d->metric && d->tags)
+    rc = vg_series_key_split(s->key, s->key_len, metric, sizeof metric, on_tag, p);
+  if (rc) {
     series_release_one(d, ds->c.tag_columns.n);
     return rc;
   }
@@ -365,15 +370,16 @@ struct win {
   uint32_t revision;
   uint8_t final;
   uint64_t count;
-  double stat[S_N];
-  unsigned supp; /* bit per enum stat suppressed; bit S_N: coverage */
+  double stat[VG_STAT_N];
+  unsigned supp; /* bit per enum vg_stat suppressed; bit VG_STAT_N: coverage */
 };
 
-#define SUPP_COVERAGE (1u << S_N)
-#define SUPP_PRIMARY  ((1u << S_COUNT) | (1u << S_SUM) | SUPP_COVERAGE)
+#define SUPP_COVERAGE VG_STAT_BIT(VG_STAT_N)
+#define SUPP_PRIMARY                                                                     \
+  (VG_STAT_BIT(VG_STAT_COUNT) | VG_STAT_BIT(VG_STAT_SUM) | SUPP_COVERAGE)
 
 const char *vg_stat_name(int stat) {
-  return stat >= 0 && stat < S_N ? stat_names[stat] : NULL;
+  return stat >= 0 && stat < VG_STAT_N ? stat_names[stat] : NULL;
 }
 
 static void win_from(struct win *d, const struct vg_wentry *w) {
@@ -400,15 +406,15 @@ static void suppress_group(struct win *w, size_t n, uint64_t k) {
       nsupp++;
       sum += w[i].count;
     }
-    if (!isnan(w[i].stat[S_DISTINCT]) && w[i].stat[S_DISTINCT] < (double)k)
-      w[i].supp |= 1u << S_DISTINCT;
+    if (!isnan(w[i].stat[VG_STAT_DISTINCT]) && w[i].stat[VG_STAT_DISTINCT] < (double)k)
+      w[i].supp |= VG_STAT_BIT(VG_STAT_DISTINCT);
   }
   /* secondary: the day's total minus the published hours must reveal
    * neither a single hour nor a sum under k */
   while (nsupp > 0 && nsupp < n && (nsupp < 2 || sum < k)) {
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < n; i++) /* smallest published count; earliest on ties */
-      if (!(w[i].supp & (1u << S_COUNT)) &&
+      if (!(w[i].supp & VG_STAT_BIT(VG_STAT_COUNT)) &&
           (best == SIZE_MAX || w[i].count < w[best].count))
         best = i;
     w[best].supp |= SUPP_PRIMARY;
@@ -458,7 +464,7 @@ static void fill_row(struct scanner *x, const struct win *w, struct vg_dataset_r
       d->len = d->str ? strlen(d->str) : 0;
       break;
     case K_STAT: {
-      unsigned bit = 1u << c->arg;
+      unsigned bit = VG_STAT_BIT(c->arg);
       /* sum is count-derived for a count_as metric, and for any metric
        * sum / mean gives the count back: blanked with it */
       if (w->supp & bit) {
@@ -572,12 +578,8 @@ static void widen(struct scanner *x, int64_t from, int64_t to, int64_t *lo, int6
 static int scanner_init(struct scanner *x, const struct vg_dataset *ds,
                         struct vg_dataset_scan *sc,
                         int (*cb)(const struct vg_dataset_row *, void *), void *ctx) {
-  memset(x, 0, sizeof *x);
-  x->ds = ds;
-  x->sc = sc;
-  x->cb = cb;
-  x->ctx = ctx;
-  x->only_start = INT64_MIN;
+  *x =
+      (struct scanner){.ds = ds, .sc = sc, .cb = cb, .ctx = ctx, .only_start = INT64_MIN};
   vg_calendar_init(&x->cal, ds->store_tz, 60);
   return (x->vals = calloc(ds->nfields, sizeof *x->vals)) ? 0 : -ENOMEM;
 }

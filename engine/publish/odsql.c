@@ -121,6 +121,20 @@ struct parser {
   size_t errstr_size;
 };
 
+/* A parser at the start of clause src[0..len); tz for where clauses. */
+static struct parser parser_over(const char *src, size_t len,
+                                 const struct vg_odsql_field *fields, size_t nfields,
+                                 const struct vg_tz *tz, char *errstr,
+                                 size_t errstr_size) {
+  return (struct parser){.src = src,
+                         .len = len,
+                         .fields = fields,
+                         .nfields = nfields,
+                         .tz = tz,
+                         .errstr = errstr,
+                         .errstr_size = errstr_size};
+}
+
 /* A short quotation of the source for messages: at most 24 bytes, bytes
  * that are not printable ASCII shown as \xNN. */
 static void quote(const char *s, size_t n, char *buf, size_t size) {
@@ -851,15 +865,11 @@ int vg_odsql_where_parse(const char *src, size_t len, const struct vg_odsql_fiel
   *out = NULL;
   if (check_len(len, errstr, errstr_size))
     return -EINVAL;
-  struct parser p = {.src = src,
-                     .len = len,
-                     .fields = fields,
-                     .nfields = nfields,
-                     .tz = tz,
-                     .errstr = errstr,
-                     .errstr_size = errstr_size};
+  struct parser p = parser_over(src, len, fields, nfields, tz, errstr, errstr_size);
   struct vg_odsql_where *w = calloc(1, sizeof *w);
-  if (!w || !(w->arena = malloc(len + 1))) {
+  if (w)
+    w->arena = malloc(len + 1);
+  if (!w || !w->arena) {
     free(w);
     vg_errstr(errstr, errstr_size, "out of memory parsing an ODSQL clause");
     return -ENOMEM;
@@ -1039,13 +1049,7 @@ int vg_odsql_where_text_values(const struct vg_odsql_where *w, size_t field,
 static int list_begin(struct parser *p, const char *src, size_t len,
                       const struct vg_odsql_field *fields, size_t nfields, char *errstr,
                       size_t errstr_size) {
-  memset(p, 0, sizeof *p);
-  p->src = src;
-  p->len = len;
-  p->fields = fields;
-  p->nfields = nfields;
-  p->errstr = errstr;
-  p->errstr_size = errstr_size;
+  *p = parser_over(src, len, fields, nfields, NULL, errstr, errstr_size);
   if (check_len(len, errstr, errstr_size))
     return -EINVAL;
   p->qbuf = malloc(len + 1);
@@ -1101,7 +1105,8 @@ int vg_odsql_select_parse(const char *src, size_t len,
         idx[(*n)++] = i;
     } else if (is_field_token(&p.tok)) {
       size_t f;
-      if ((rc = field_of(&p, &f)))
+      rc = field_of(&p, &f);
+      if (rc)
         goto out;
       if (*n == cap) {
         rc = fail(&p, MALFORMED "select lists more than %zu fields", cap);
@@ -1112,7 +1117,11 @@ int vg_odsql_select_parse(const char *src, size_t len,
       rc = unexpected(&p, "a field name or *");
       goto out;
     }
-    if ((rc = lex(&p)) || (rc = list_next(&p, "',' or the end of the select list")))
+    rc = lex(&p);
+    if (rc)
+      break;
+    rc = list_next(&p, "',' or the end of the select list");
+    if (rc)
       break;
   }
 out:
@@ -1133,12 +1142,17 @@ int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_fiel
       rc = unexpected(&p, "a field name");
       goto out;
     }
-    if ((rc = field_of(&p, &f)) || (rc = lex(&p)))
+    rc = field_of(&p, &f);
+    if (rc)
+      goto out;
+    rc = lex(&p);
+    if (rc)
       goto out;
     int desc = 0;
     if (is_keyword(&p.tok, "asc") || is_keyword(&p.tok, "desc")) {
       desc = is_keyword(&p.tok, "desc");
-      if ((rc = lex(&p)))
+      rc = lex(&p);
+      if (rc)
         goto out;
     }
     if (*n == cap) {
@@ -1148,7 +1162,8 @@ int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_fiel
     keys[*n].field = f;
     keys[*n].desc = desc;
     (*n)++;
-    if ((rc = list_next(&p, "asc, desc, ',' or the end of the order_by list")))
+    rc = list_next(&p, "asc, desc, ',' or the end of the order_by list");
+    if (rc)
       break;
   }
 out:

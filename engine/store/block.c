@@ -34,20 +34,6 @@ void blk_free(struct blk *b) {
   memset(b, 0, sizeof *b);
 }
 
-static int reserve(struct blk *b, size_t n) {
-  if (n <= b->cap)
-    return 0;
-  size_t cap = b->cap ? b->cap * 2 : 64;
-  while (cap < n)
-    cap *= 2;
-  struct blk_ent *e = realloc(b->e, cap * sizeof *e);
-  if (!e)
-    return -ENOMEM;
-  b->e = e;
-  b->cap = cap;
-  return 0;
-}
-
 int blk_parse(struct blk *b, int64_t hour, const void *p, size_t len) {
   blk_reset(b, hour);
   struct vg_rbuf r = {p, (const uint8_t *)p + len, 0};
@@ -60,7 +46,7 @@ int blk_parse(struct blk *b, int64_t hour, const void *p, size_t len) {
   /* starts are distinct seconds of one hour */
   if (r.err || n == 0 || n > BLK_SPAN)
     return VG_ECORRUPT;
-  if (reserve(b, (size_t)n) || sbuf_reserve(&b->arena, len))
+  if (VG_GROW(b->e, (size_t)n, b->cap) || sbuf_reserve(&b->arena, len))
     return -ENOMEM;
   int64_t prev = -1;
   for (uint64_t i = 0; i < n; i++) {
@@ -102,7 +88,7 @@ long blk_find(const struct blk *b, int64_t start) {
 
 int blk_upsert(struct blk *b, const struct vg_wentry *w, uint8_t flags) {
   size_t cap = vg_acc_encoded_size(&w->acc), used;
-  if (sbuf_reserve(&b->arena, cap) || reserve(b, b->n + 1))
+  if (sbuf_reserve(&b->arena, cap) || VG_GROW(b->e, b->n + 1, b->cap))
     return -ENOMEM;
   if (vg_acc_encode(&w->acc, b->arena.p + b->arena.len, cap, &used) != 0)
     return -ENOMEM; /* cannot happen: cap is the encoder's bound */
@@ -195,8 +181,8 @@ int vg__blk_fail(int rc, char *errstr, size_t size, uint64_t series, int64_t hou
   if (rc == -ENOMEM)
     return vg__store_fail(rc, errstr, size,
                           "out of memory reading the windows of series %" PRIu64, series);
-  char when[40];
-  vg__store_when(when, sizeof when, hour);
+  char when[VG_FMT_ISO_MAX];
+  vg__store_when(hour, when);
   return vg__store_fail(rc, errstr, size,
                         "%s block of open base windows of series %" PRIu64
                         " for the hour starting "
@@ -230,7 +216,8 @@ int vg__blk_load(MDB_cursor *cur, struct blk *b, uint8_t k[WKEY_LEN], uint64_t s
   }
   if (rc)
     return rc;
-  if ((rc = blk_parse(b, hour, val.mv_data, val.mv_size)))
+  rc = blk_parse(b, hour, val.mv_data, val.mv_size);
+  if (rc)
     return vg__blk_fail(rc, errstr, size, series, hour);
   return 1;
 }
@@ -261,7 +248,8 @@ int vg__flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t da
       wkey_get(key.mv_data, &s2, &r2, &hour);
       if (s2 != series || r2 != VG_RES_BASE || hour >= end)
         break;
-      if ((rc = blk_parse(b, hour, val.mv_data, val.mv_size))) {
+      rc = blk_parse(b, hour, val.mv_data, val.mv_size);
+      if (rc) {
         rc = vg__blk_fail(rc, errstr, size, series, hour);
         goto done;
       }
@@ -270,11 +258,12 @@ int vg__flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t da
         if (!(b->e[i].flags & OPEN_PENDING))
           continue;
         if (pass == 0) {
-          if (vg__room_for_window(&st->fw, &st->cap_fw, n)) {
+          if (VG_GROW(st->fw, n + 1, st->cap_fw)) {
             rc = vg__store_fail(-ENOMEM, errstr, size, "out of memory sealing windows");
             goto done;
           }
-          if ((rc = blk_get(b, i, series, VG_RES_BASE, &st->fw[n]))) {
+          rc = blk_get(b, i, series, VG_RES_BASE, &st->fw[n]);
+          if (rc) {
             rc = vg__blk_fail(rc, errstr, size, series, hour);
             goto done;
           }
@@ -290,7 +279,8 @@ int vg__flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t da
       if (changed) {
         uint8_t kk[WKEY_LEN];
         memcpy(kk, key.mv_data, WKEY_LEN);
-        if ((rc = vg__blk_put(st, cur, kk, b, 1)))
+        rc = vg__blk_put(st, cur, kk, b, 1);
+        if (rc)
           goto done;
       }
       wkey(k, series, VG_RES_BASE, hour + 1); /* the next block */
@@ -299,8 +289,13 @@ int vg__flush_day(struct vg_store *st, MDB_txn *txn, uint64_t series, int64_t da
     if (rc != 0 && rc != VG_ENOTFOUND)
       goto done;
     rc = 0;
-    if (pass == 0 && (n == 0 || (rc = vg__seal_group(st, txn, st->fw, n, errstr, size))))
-      goto done;
+    if (pass == 0) {
+      if (n == 0)
+        goto done;
+      rc = vg__seal_group(st, txn, st->fw, n, errstr, size);
+      if (rc)
+        goto done;
+    }
   }
 done:
   for (size_t i = 0; i < n; i++)
@@ -354,8 +349,11 @@ int vg__commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_store_e
       if (day_sealed && (boundary || ep->flush)) {
         if (!ep->flush && !vg__seal_room(st))
           vg__defer_span(st, day_series, VG_RES_BASE, day);
-        else if ((rc = vg__flush_day(st, txn, day_series, day, errstr, size)))
-          goto done;
+        else {
+          rc = vg__flush_day(st, txn, day_series, day, errstr, size);
+          if (rc)
+            goto done;
+        }
       }
       have_day = boundary = day_sealed = 0;
     }
@@ -404,7 +402,8 @@ int vg__commit_blocks(struct vg_store *st, MDB_txn *txn, const struct vg_store_e
       day_sealed = 1;
       boundary |= vg__at_boundary(st, w);
     }
-    if ((rc = vg__blk_put(st, cur, k, b, found)))
+    rc = vg__blk_put(st, cur, k, b, found);
+    if (rc)
       goto done;
   }
 done:

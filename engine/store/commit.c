@@ -61,7 +61,8 @@ static int put_series(struct vg_store *st, MDB_txn *txn, const struct vg_store_s
     v[9 + i] = (uint8_t)((uint64_t)s->first_seen_ns >> (8 * i));
   }
   val = (MDB_val){sizeof v, v};
-  if ((rc = vg__store_err(mdb_put(txn, st->series, &key, &val, 0))))
+  rc = vg__store_err(mdb_put(txn, st->series, &key, &val, 0));
+  if (rc)
     return rc;
   val = (MDB_val){s->key_len, (void *)s->key};
   return vg__store_err(mdb_put(txn, st->series_id, &idkey, &val, 0));
@@ -120,8 +121,9 @@ static int commit_open(struct vg_store *st, MDB_txn *txn, const struct commit_pa
      * ahead to overlap the cache misses */
     if (i + 16 < ep->nopen)
       prefetch_window(open[i + 16].w);
-    if ((rc = vg__open_put(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING, i > 0,
-                           !open[i].w->stored)))
+    rc = vg__open_put(cur, &st->scratch, open[i].w, OPEN_KEEP, OPEN_PENDING, i > 0,
+                      !open[i].w->stored);
+    if (rc)
       goto done;
   }
   /* sealed windows wait in `open` (pending) and are written into their
@@ -140,8 +142,9 @@ static int commit_open(struct vg_store *st, MDB_txn *txn, const struct commit_pa
     int in_open = j < ep->nopen && vg__okey_cmp(&open[j], &probe) == 0;
     /* a final window is never the writer's state to restore: kept only
      * when this epoch also lists it open */
-    if ((rc = vg__open_put(cur, &st->scratch, w, OPEN_PENDING, in_open ? OPEN_KEEP : 0, 0,
-                           !w->stored && !in_open)))
+    rc = vg__open_put(cur, &st->scratch, w, OPEN_PENDING, in_open ? OPEN_KEEP : 0, 0,
+                      !w->stored && !in_open);
+    if (rc)
       goto done;
     boundary |= vg__at_boundary(st, w);
     int last_of_span = i + 1 == ep->nsealed || skeys[i + 1].series != w->series ||
@@ -151,15 +154,17 @@ static int commit_open(struct vg_store *st, MDB_txn *txn, const struct commit_pa
       continue;
     if (boundary && !ep->flush && !vg__seal_room(st))
       vg__defer_span(st, w->series, w->res, span);
-    else if ((boundary || ep->flush) &&
-             (rc = vg__flush_group(st, txn, w->series, w->res, span, cp->errstr,
-                                   cp->size)))
-      goto done;
+    else if (boundary || ep->flush) {
+      rc = vg__flush_group(st, txn, w->series, w->res, span, cp->errstr, cp->size);
+      if (rc)
+        goto done;
+    }
     boundary = 0;
   }
   for (size_t i = 0; i < ep->nevict; i++) {
     if (ep->evict[i].res == VG_RES_BASE) {
-      if ((rc = vg__evict_base(st, txn, &ep->evict[i], cp->errstr, cp->size)))
+      rc = vg__evict_base(st, txn, &ep->evict[i], cp->errstr, cp->size);
+      if (rc)
         goto done;
       continue;
     }
@@ -198,57 +203,66 @@ static int commit_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
   st->ndef = cp->ndef;
   /* spans earlier commits had no budget for come first */
   st->seals_left = st->o.seal_max;
-  if ((rc = vg__flush_deferred(st, txn, cp->errstr, cp->size)) ||
-      (rc = vg__commit_blocks(st, txn, ep, cp->skeys, cp->open, cp->errstr, cp->size)) ||
-      (rc = commit_open(st, txn, cp)))
+  rc = vg__flush_deferred(st, txn, cp->errstr, cp->size);
+  if (rc)
     return rc;
-  for (size_t i = 0; i < ep->nfps; i++)
-    if (ep->fps[i].n && (rc = vg__dup_put(st, txn, &ep->fps[i])))
-      return rc;
-  for (size_t i = 0; i < ep->nseries; i++)
-    if ((rc = put_series(st, txn, &ep->series[i], cp->errstr, cp->size)))
-      return rc;
-  for (size_t i = 0; i < ep->npos; i++)
-    if ((rc = vg__pos_put(st, txn, &ep->pos[i])))
-      return rc;
-  if ((rc = vg__emit_put(st, txn, ep)) ||
-      (rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)ep->watermark_ns)) ||
-      (rc = vg__meta_put(txn, st->meta, "epoch", ep->epoch)))
+  rc = vg__commit_blocks(st, txn, ep, cp->skeys, cp->open, cp->errstr, cp->size);
+  if (rc)
     return rc;
-  if (ep->rollup_seq && (rc = vg__meta_put(txn, st->meta, "rollup_seq", ep->rollup_seq)))
+  rc = commit_open(st, txn, cp);
+  if (rc)
     return rc;
-  for (size_t i = 0; i < ep->nblobs; i++)
-    if ((rc = put_blob(st, txn, ep->blobs[i].name, ep->blobs[i].data, ep->blobs[i].len)))
+  for (size_t i = 0; i < ep->nfps; i++) {
+    if (!ep->fps[i].n)
+      continue;
+    rc = vg__dup_put(st, txn, &ep->fps[i]);
+    if (rc)
       return rc;
-  return 0;
-}
-
-/* Room for n keys in *v (kept between commits, grown by half again). 0 or
- * -ENOMEM. */
-static int reserve_keys(struct okey **v, size_t *cap, size_t n) {
-  if (n <= *cap)
-    return 0;
-  size_t nc = n + n / 2;
-  struct okey *p = realloc(*v, nc * sizeof *p);
-  if (!p)
-    return -ENOMEM;
-  *v = p;
-  *cap = nc;
+  }
+  for (size_t i = 0; i < ep->nseries; i++) {
+    rc = put_series(st, txn, &ep->series[i], cp->errstr, cp->size);
+    if (rc)
+      return rc;
+  }
+  for (size_t i = 0; i < ep->npos; i++) {
+    rc = vg__pos_put(st, txn, &ep->pos[i]);
+    if (rc)
+      return rc;
+  }
+  rc = vg__emit_put(st, txn, ep);
+  if (rc)
+    return rc;
+  rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)ep->watermark_ns);
+  if (rc)
+    return rc;
+  rc = vg__meta_put(txn, st->meta, "epoch", ep->epoch);
+  if (rc)
+    return rc;
+  if (ep->rollup_seq) {
+    rc = vg__meta_put(txn, st->meta, "rollup_seq", ep->rollup_seq);
+    if (rc)
+      return rc;
+  }
+  for (size_t i = 0; i < ep->nblobs; i++) {
+    rc = put_blob(st, txn, ep->blobs[i].name, ep->blobs[i].data, ep->blobs[i].len);
+    if (rc)
+      return rc;
+  }
   return 0;
 }
 
 int vg_store_commit(struct vg_store *st, const struct vg_store_epoch *ep, char *errstr,
                     size_t errstr_size) {
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot commit: the store is read-only");
-  if (reserve_keys(&st->okeys, &st->cap_okeys, ep->nopen) ||
-      reserve_keys(&st->skeys, &st->cap_skeys, ep->nsealed))
+    return vg__store_readonly("commit", errstr, errstr_size);
+  /* the key arrays are kept between commits */
+  if (VG_GROW(st->okeys, ep->nopen, st->cap_okeys) ||
+      VG_GROW(st->skeys, ep->nsealed, st->cap_skeys))
     return vg__store_fail(-ENOMEM, errstr, errstr_size,
                           "out of memory committing epoch %" PRIu64, ep->epoch);
   /* the sort's scratch: without it the sort is slower, not wrong */
-  (void)reserve_keys(&st->tkeys, &st->cap_tkeys,
-                     ep->nopen > ep->nsealed ? ep->nopen : ep->nsealed);
+  size_t nt = ep->nopen > ep->nsealed ? ep->nopen : ep->nsealed;
+  (void)VG_GROW(st->tkeys, nt, st->cap_tkeys);
   struct okey *open = st->okeys;
   /* key order: segments are grouped, and B-tree puts stay local; the keys
    * are copied next to the pointers so that sorting does not chase them */
@@ -307,8 +321,7 @@ static int put_blob_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
 int vg_store_put_blob(struct vg_store *st, const char *name, const void *data, size_t len,
                       char *errstr, size_t errstr_size) {
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot write: the store is read-only");
+    return vg__store_readonly("write", errstr, errstr_size);
   struct vg_store_blob b = {.name = name, .data = data, .len = len};
   int rc = vg__store_write(st, put_blob_txn, &b, NULL);
   if (rc)

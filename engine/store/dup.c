@@ -58,7 +58,8 @@ int vg_store_fp_loader(void *store, uint64_t series, int64_t start, int64_t end,
   int rc = vg_store_reader_begin(st, &r);
   if (rc)
     return rc;
-  if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->dup, &cur))))
+  rc = vg__store_err(mdb_cursor_open(r->txn, st->dup, &cur));
+  if (rc)
     goto done;
   dup_key(k, end, series, 0);
   key = (MDB_val){DUP_KEY_LEN, k};
@@ -83,7 +84,8 @@ int vg_store_fp_loader(void *store, uint64_t series, int64_t start, int64_t end,
       struct vg_fp fp;
       fp.t = (int64_t)rb_u64le(&b);
       fp.key = each == 16 ? rb_u64le(&b) : 0;
-      if ((rc = vg_fpset_add(out, fp)) < 0)
+      rc = vg_fpset_add(out, fp);
+      if (rc < 0)
         goto done;
     }
   }
@@ -117,7 +119,8 @@ int vg__dup_retain(struct vg_store *st, MDB_txn *txn, int64_t horizon_s,
     }
     if (dels == max_deletes)
       break;
-    if ((rc = vg__store_err(mdb_cursor_del(cur, 0))))
+    rc = vg__store_err(mdb_cursor_del(cur, 0));
+    if (rc)
       break;
     dels++;
   }

@@ -29,7 +29,8 @@ int vg__emit_put(struct vg_store *st, MDB_txn *txn, const struct vg_store_epoch 
       v[18 + b] = (uint8_t)(e->revision >> (8 * b));
     memset(v + 22, 0, 5); /* reserved */
     MDB_val key = {8, k}, val = {sizeof v, v};
-    if ((rc = vg__store_err(mdb_put(txn, st->emit, &key, &val, MDB_APPEND))))
+    rc = vg__store_err(mdb_put(txn, st->emit, &key, &val, MDB_APPEND));
+    if (rc)
       return rc;
   }
   return vg__meta_put(txn, st->meta, "emit_seq", seq);
@@ -53,7 +54,8 @@ static int trim_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
        rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
     if (key.mv_size != 8 || be64_get(key.mv_data) >= tp->below)
       break;
-    if ((rc = vg__store_err(mdb_cursor_del(cur, 0))))
+    rc = vg__store_err(mdb_cursor_del(cur, 0));
+    if (rc)
       break;
     tp->deleted++;
   }
@@ -64,8 +66,7 @@ static int trim_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
 int vg_store_trim_emit(struct vg_store *st, uint64_t below, size_t max_deletes,
                        size_t *deleted, char *errstr, size_t errstr_size) {
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot trim: the store is read-only");
+    return vg__store_readonly("trim", errstr, errstr_size);
   struct trim_pass tp = {.below = below, .max_deletes = max_deletes};
   int full = 0;
   int rc = vg__store_write(st, trim_txn, &tp, &full);
@@ -105,7 +106,8 @@ int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
     e.res = rb_u8(&b);
     e.start = (int64_t)rb_u64le(&b);
     e.revision = rb_u32le(&b);
-    if ((cbrc = cb(&e, ctx)))
+    cbrc = cb(&e, ctx);
+    if (cbrc)
       break;
   }
   mdb_cursor_close(cur);

@@ -80,50 +80,44 @@ done:
  * rows the writer still keeps stay open (pending cleared), the others go. */
 int vg__flush_group(struct vg_store *st, MDB_txn *txn, uint64_t series, uint8_t res,
                     int64_t span, char *errstr, size_t size) {
-  MDB_cursor *cur = NULL;
+  struct vg__scan sc;
   struct vg_wentry *w = NULL;
   size_t n = 0, cap = 0;
-  int64_t end = span + vg_seg_span_len(res);
   uint8_t k[WKEY_LEN];
   MDB_val key, val;
-  int rc = vg__store_err(mdb_cursor_open(txn, st->open, &cur));
+  int rc =
+      vg__scan_open(&sc, txn, st->open, series, res, span, span + vg_seg_span_len(res));
   if (rc)
     goto done;
-  wkey(k, series, res, span);
-  key = (MDB_val){WKEY_LEN, k};
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    uint64_t s2;
-    uint8_t r2;
-    int64_t t;
-    wkey_get(key.mv_data, &s2, &r2, &t);
-    if (s2 != series || r2 != res || t >= end)
-      break;
-    if (val.mv_size < OPEN_HDR || !(((const uint8_t *)val.mv_data)[1] & OPEN_PENDING))
+  while ((rc = vg__scan_next(&sc)) == 1) {
+    const MDB_val *v = &sc.val;
+    if (v->mv_size < OPEN_HDR || !(((const uint8_t *)v->mv_data)[1] & OPEN_PENDING))
       continue;
-    if (vg__room_for_window(&w, &cap, n)) {
+    if (VG_GROW(w, n + 1, cap)) {
       rc = vg__store_fail(-ENOMEM, errstr, size, "out of memory sealing windows");
       goto done;
     }
-    if ((rc = vg__open_get(&key, &val, &w[n], errstr, size)))
+    rc = vg__open_get(&sc.key, v, &w[n], errstr, size);
+    if (rc)
       goto done;
     n++;
   }
-  if (rc != 0 && rc != VG_ENOTFOUND)
+  if (rc || n == 0)
     goto done;
-  rc = 0;
-  if (n == 0 || (rc = vg__seal_group(st, txn, w, n, errstr, size)))
+  rc = vg__seal_group(st, txn, w, n, errstr, size);
+  if (rc)
     goto done;
   /* the rows: kept ones lose the pending flag, the others are deleted */
   for (size_t i = 0; i < n; i++) {
     wkey(k, series, res, w[i].start);
     key = (MDB_val){WKEY_LEN, k};
-    if ((rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_KEY))))
+    rc = vg__store_err(mdb_cursor_get(sc.cur, &key, &val, MDB_SET_KEY));
+    if (rc)
       goto done;
     if (((const uint8_t *)val.mv_data)[1] & OPEN_KEEP)
-      rc = vg__open_clear(cur, &st->scratch, &key, &val, OPEN_PENDING);
+      rc = vg__open_clear(sc.cur, &st->scratch, &key, &val, OPEN_PENDING);
     else
-      rc = vg__store_err(mdb_cursor_del(cur, 0));
+      rc = vg__store_err(mdb_cursor_del(sc.cur, 0));
     if (rc)
       goto done;
   }
@@ -131,8 +125,7 @@ done:
   for (size_t i = 0; i < n; i++)
     vg_acc_release(&w[i].acc);
   free(w);
-  if (cur)
-    mdb_cursor_close(cur);
+  vg__scan_close(&sc);
   return rc;
 }
 
@@ -170,14 +163,8 @@ int vg__seal_room(const struct vg_store *st) {
  * for. Best effort: without memory it stays pending, and vg_store_flush
  * finds it by its rows. */
 void vg__defer_span(struct vg_store *st, uint64_t series, uint8_t res, int64_t span) {
-  if (st->ndef == st->capdef) {
-    size_t nc = st->capdef ? st->capdef * 2 : 256;
-    struct vg_store_wkey *d = realloc(st->deferred, nc * sizeof *d);
-    if (!d)
-      return;
-    st->deferred = d;
-    st->capdef = nc;
-  }
+  if (VG_GROW(st->deferred, st->ndef + 1, st->capdef))
+    return;
   st->deferred[st->ndef++] = (struct vg_store_wkey){series, res, span};
 }
 
@@ -261,7 +248,8 @@ static int flush_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
         pending = over || vg__due_at(st, series, res, start, end);
       }
     } else {
-      if ((rc = blk_parse(&st->be, start, val.mv_data, val.mv_size))) {
+      rc = blk_parse(&st->be, start, val.mv_data, val.mv_size);
+      if (rc) {
         rc = vg__blk_fail(rc, fp->errstr, fp->size, series, start);
         goto done;
       }
@@ -304,8 +292,7 @@ int vg_store_flush(struct vg_store *st, int64_t watermark_ns, size_t max_rows,
   size_t f = 0;
   int done = 0, rc = 0;
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot flush: the store is read-only");
+    return vg__store_readonly("flush", errstr, errstr_size);
   int64_t wm_s = vg__wm_seconds(watermark_ns);
   if (errstr_size)
     errstr[0] = 0;

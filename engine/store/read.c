@@ -13,107 +13,137 @@
 #include "store/store_internal.h"
 #include "vigie/log.h"
 
+/* What vg_store_load carries through its walks of the tables. */
+struct load {
+  int (*on_window)(const struct vg_wentry *w, void *ctx);
+  int (*on_pos)(const struct vg_store_pos *p, void *ctx);
+  void *ctx;
+  struct vg_store_state s;
+  struct blk lb;
+  char *errstr;
+  size_t errstr_size;
+};
+
+static int load_fail(int rc, struct load *ld) {
+  return vg__store_fail(rc, ld->errstr, ld->errstr_size, "cannot load the store: %s",
+                        vg_strerror(rc));
+}
+
 /* Gives a decoded open window to vg_store_load's caller, then releases it. */
-static int hand_window(struct vg_wentry *w,
-                       int (*on_window)(const struct vg_wentry *, void *), void *ctx,
-                       struct vg_store_state *s) {
-  s->nopen++;
-  int rc = on_window ? on_window(w, ctx) : 0;
+static int hand_window(struct load *ld, struct vg_wentry *w) {
+  ld->s.nopen++;
+  int rc = ld->on_window ? ld->on_window(w, ld->ctx) : 0;
   vg_acc_release(&w->acc);
   return rc;
+}
+
+/* Calls row for each row of table dbi, in key order. 0, row's error (worded
+ * by row or the caller's callback), or LMDB's, worded here. */
+static int load_table(MDB_txn *txn, MDB_dbi dbi,
+                      int (*row)(struct load *ld, const MDB_val *key, const MDB_val *val),
+                      struct load *ld) {
+  MDB_cursor *cur = NULL;
+  MDB_val key, val;
+  MDB_cursor_op op = MDB_FIRST;
+  int rc = vg__store_err(mdb_cursor_open(txn, dbi, &cur));
+  while (rc == 0) {
+    rc = vg__store_err(mdb_cursor_get(cur, &key, &val, op));
+    op = MDB_NEXT;
+    if (rc == VG_ENOTFOUND) {
+      rc = 0;
+      break;
+    }
+    if (rc)
+      break;
+    rc = row(ld, &key, &val);
+    if (rc)
+      goto done;
+  }
+  if (rc)
+    load_fail(rc, ld);
+done:
+  if (cur)
+    mdb_cursor_close(cur);
+  return rc;
+}
+
+/* A row of `open`: a window the writer keeps. */
+static int load_open_row(struct load *ld, const MDB_val *key, const MDB_val *val) {
+  struct vg_wentry w;
+  if (val->mv_size >= OPEN_HDR && !(((const uint8_t *)val->mv_data)[1] & OPEN_KEEP))
+    return 0; /* only waiting for its segment: not the writer's state */
+  int rc = vg__open_get(key, val, &w, ld->errstr, ld->errstr_size);
+  if (rc)
+    return rc;
+  return hand_window(ld, &w);
+}
+
+/* A block of base windows: those the writer keeps. */
+static int load_blk_row(struct load *ld, const MDB_val *key, const MDB_val *val) {
+  uint64_t series;
+  uint8_t res;
+  int64_t hour;
+  if (key->mv_size != WKEY_LEN)
+    return vg__store_fail(VG_ECORRUPT, ld->errstr, ld->errstr_size,
+                          "corrupt key in the block table");
+  wkey_get(key->mv_data, &series, &res, &hour);
+  int rc = blk_parse(&ld->lb, hour, val->mv_data, val->mv_size);
+  if (rc)
+    return vg__blk_fail(rc, ld->errstr, ld->errstr_size, series, hour);
+  for (size_t i = 0; i < ld->lb.n; i++) {
+    if (!(ld->lb.e[i].flags & OPEN_KEEP))
+      continue; /* only waiting for its segment: not the writer's state */
+    struct vg_wentry w;
+    rc = blk_get(&ld->lb, i, series, res, &w);
+    if (rc)
+      return vg__blk_fail(rc, ld->errstr, ld->errstr_size, series, hour);
+    rc = hand_window(ld, &w);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* A partition's position. */
+static int load_pos_row(struct load *ld, const MDB_val *key, const MDB_val *val) {
+  struct vg_store_pos p;
+  char topic[256];
+  int rc = vg__pos_get(key, val, &p, topic);
+  if (rc) {
+    vg__store_fail(rc, ld->errstr, ld->errstr_size,
+                   "corrupt or unsupported partition position row");
+    return rc;
+  }
+  ld->s.npos++;
+  return ld->on_pos ? ld->on_pos(&p, ld->ctx) : 0;
 }
 
 int vg_store_load(struct vg_store *st,
                   int (*on_window)(const struct vg_wentry *w, void *ctx),
                   int (*on_pos)(const struct vg_store_pos *p, void *ctx), void *ctx,
                   struct vg_store_state *state, char *errstr, size_t errstr_size) {
+  struct load ld = {.on_window = on_window,
+                    .on_pos = on_pos,
+                    .ctx = ctx,
+                    .errstr = errstr,
+                    .errstr_size = errstr_size};
   MDB_txn *txn = NULL;
-  MDB_cursor *cur = NULL;
-  MDB_val key, val;
-  struct vg_store_state s = {0};
-  struct blk lb = {0};
   int rc = vg__store_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
-  if (rc)
-    goto fail;
-  if ((rc = vg__meta_state(st, txn, &s)))
-    goto fail;
-  if ((rc = vg__store_err(mdb_cursor_open(txn, st->open, &cur))))
-    goto fail;
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    struct vg_wentry w;
-    if (val.mv_size >= OPEN_HDR && !(((const uint8_t *)val.mv_data)[1] & OPEN_KEEP))
-      continue; /* only waiting for its segment: not the writer's state */
-    if ((rc = vg__open_get(&key, &val, &w, errstr, errstr_size)))
-      goto done;
-    if ((rc = hand_window(&w, on_window, ctx, &s)))
-      goto done;
+  if (!rc)
+    rc = vg__meta_state(st, txn, &ld.s);
+  if (rc) {
+    load_fail(rc, &ld);
+    goto done;
   }
-  if (rc != VG_ENOTFOUND)
-    goto fail;
-  mdb_cursor_close(cur);
-  cur = NULL;
-  if (st->has_blk) {
-    if ((rc = vg__store_err(mdb_cursor_open(txn, st->blk, &cur))))
-      goto fail;
-    for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
-         rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-      uint64_t series;
-      uint8_t res;
-      int64_t hour;
-      if (key.mv_size != WKEY_LEN) {
-        rc = vg__store_fail(VG_ECORRUPT, errstr, errstr_size,
-                            "corrupt key in the block table");
-        goto done;
-      }
-      wkey_get(key.mv_data, &series, &res, &hour);
-      if ((rc = blk_parse(&lb, hour, val.mv_data, val.mv_size))) {
-        rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
-        goto done;
-      }
-      for (size_t i = 0; i < lb.n; i++) {
-        if (!(lb.e[i].flags & OPEN_KEEP))
-          continue; /* only waiting for its segment: not the writer's state */
-        struct vg_wentry w;
-        if ((rc = blk_get(&lb, i, series, res, &w))) {
-          rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
-          goto done;
-        }
-        if ((rc = hand_window(&w, on_window, ctx, &s)))
-          goto done;
-      }
-    }
-    if (rc != VG_ENOTFOUND)
-      goto fail;
-    mdb_cursor_close(cur);
-  }
-  if ((rc = vg__store_err(mdb_cursor_open(txn, st->pos, &cur))))
-    goto fail;
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_FIRST)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    struct vg_store_pos p;
-    char topic[256];
-    if ((rc = vg__pos_get(&key, &val, &p, topic))) {
-      vg__store_fail(rc, errstr, errstr_size,
-                     "corrupt or unsupported partition position row");
-      goto done;
-    }
-    s.npos++;
-    if (on_pos && (rc = on_pos(&p, ctx)))
-      goto done;
-  }
-  if (rc != VG_ENOTFOUND)
-    goto fail;
-  rc = 0;
-  if (state)
-    *state = s;
-  goto done;
-fail:
-  vg__store_fail(rc, errstr, errstr_size, "cannot load the store: %s", vg_strerror(rc));
+  rc = load_table(txn, st->open, load_open_row, &ld);
+  if (!rc && st->has_blk)
+    rc = load_table(txn, st->blk, load_blk_row, &ld);
+  if (!rc)
+    rc = load_table(txn, st->pos, load_pos_row, &ld);
+  if (!rc && state)
+    *state = ld.s;
 done:
-  blk_free(&lb);
-  if (cur)
-    mdb_cursor_close(cur);
+  blk_free(&ld.lb);
   if (txn)
     mdb_txn_abort(txn);
   return rc;
@@ -166,8 +196,10 @@ int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
   int rc = vg_store_reader_begin(st, &r);
   if (rc)
     return rc;
-  if ((rc = vg__store_err(mdb_env_info(st->env, &info))) ||
-      (rc = vg__store_err(mdb_env_stat(st->env, &ms)))) {
+  rc = vg__store_err(mdb_env_info(st->env, &info));
+  if (!rc)
+    rc = vg__store_err(mdb_env_stat(st->env, &ms));
+  if (rc) {
     vg_store_reader_end(r);
     return rc;
   }
@@ -267,103 +299,118 @@ static int cmp_start(const void *a, const void *b) {
   return (x->start > y->start) - (x->start < y->start);
 }
 
-int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
-                        int64_t from_s, int64_t to_s,
-                        int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
-                        char *errstr, size_t errstr_size) {
+/* The open windows of a range, in time order per source. */
+struct open_set {
+  struct vg_wentry *v;
+  size_t n, cap;
+};
+
+/* Room for one more window in o: its slot, or NULL (the error in errstr). */
+static struct vg_wentry *open_slot(struct open_set *o, char *errstr, size_t errstr_size) {
+  if (VG_GROW(o->v, o->n + 1, o->cap)) {
+    vg__store_fail(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
+    return NULL;
+  }
+  return &o->v[o->n];
+}
+
+/* The message of a range read that failed in LMDB: rc. */
+static int read_fail(int rc, uint64_t series, char *errstr, size_t errstr_size) {
+  return vg__store_fail(rc, errstr, errstr_size, "cannot read series %" PRIu64 ": %s",
+                        series, vg_strerror(rc));
+}
+
+/* Adds to o the open windows of [from_s, to_s): base windows from their
+ * blocks, then rows of `open` (a store of format 1 may hold both: then the
+ * whole set is sorted by start). 0 or an error, worded in errstr. */
+static int read_open(struct vg_store_reader *r, uint64_t series, uint8_t res,
+                     int64_t from_s, int64_t to_s, struct open_set *o, char *errstr,
+                     size_t errstr_size) {
   struct vg_store *st = r->st;
-  MDB_cursor *cur = NULL;
-  struct vg_wentry *open = NULL;
-  size_t nopen = 0, capopen = 0, j = 0;
-  struct vg_segment seg = {0};
-  MDB_val key, val;
-  uint8_t k[WKEY_LEN];
-  int rc;
+  struct vg__scan sc = {0};
   struct blk lb = {0};
   size_t nblk = 0;
-  if (vg_seg_span_len(res) == 0 || from_s >= to_s)
-    return 0;
-  /* the open windows of the range first (usually few), to interleave:
-   * base windows from their blocks, then rows of `open` */
+  int rc = 0;
   if (res == VG_RES_BASE && st->has_blk) {
-    if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->blk, &cur))))
+    rc = vg__scan_open(&sc, r->txn, st->blk, series, res, blk_hour(from_s), to_s);
+    if (rc)
       goto fail;
-    wkey(k, series, res, blk_hour(from_s));
-    key = (MDB_val){WKEY_LEN, k};
-    for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
-         rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-      uint64_t s;
-      uint8_t rs;
-      int64_t hour;
-      wkey_get(key.mv_data, &s, &rs, &hour);
-      if (key.mv_size != WKEY_LEN || s != series || rs != res || hour >= to_s)
-        break;
-      if ((rc = blk_parse(&lb, hour, val.mv_data, val.mv_size))) {
-        rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
+    while ((rc = vg__scan_next(&sc)) == 1) {
+      rc = blk_parse(&lb, sc.t, sc.val.mv_data, sc.val.mv_size);
+      if (rc) {
+        rc = vg__blk_fail(rc, errstr, errstr_size, series, sc.t);
         goto done;
       }
       for (size_t i = 0; i < lb.n; i++) {
         if (lb.e[i].start < from_s || lb.e[i].start >= to_s)
           continue;
-        if (vg__room_for_window(&open, &capopen, nopen)) {
-          rc = vg__store_fail(-ENOMEM, errstr, errstr_size,
-                              "out of memory reading a range");
+        struct vg_wentry *w = open_slot(o, errstr, errstr_size);
+        if (!w) {
+          rc = -ENOMEM;
           goto done;
         }
-        if ((rc = blk_get(&lb, i, series, res, &open[nopen]))) {
-          rc = vg__blk_fail(rc, errstr, errstr_size, series, hour);
+        rc = blk_get(&lb, i, series, res, w);
+        if (rc) {
+          rc = vg__blk_fail(rc, errstr, errstr_size, series, sc.t);
           goto done;
         }
-        nopen++;
+        o->n++;
       }
     }
-    if (rc != 0 && rc != VG_ENOTFOUND)
+    if (rc)
       goto fail;
-    mdb_cursor_close(cur);
-    cur = NULL;
-    nblk = nopen;
+    vg__scan_close(&sc);
+    nblk = o->n;
   }
-  if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->open, &cur))))
+  rc = vg__scan_open(&sc, r->txn, st->open, series, res, from_s, to_s);
+  if (rc)
     goto fail;
-  wkey(k, series, res, from_s);
-  key = (MDB_val){WKEY_LEN, k};
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    uint64_t s;
-    uint8_t rs;
-    int64_t t;
-    wkey_get(key.mv_data, &s, &rs, &t);
-    if (s != series || rs != res || t >= to_s)
-      break;
-    if (vg__room_for_window(&open, &capopen, nopen)) {
-      rc = vg__store_fail(-ENOMEM, errstr, errstr_size, "out of memory reading a range");
+  while ((rc = vg__scan_next(&sc)) == 1) {
+    struct vg_wentry *w = open_slot(o, errstr, errstr_size);
+    if (!w) {
+      rc = -ENOMEM;
       goto done;
     }
-    if ((rc = vg__open_get(&key, &val, &open[nopen], errstr, errstr_size)))
+    rc = vg__open_get(&sc.key, &sc.val, w, errstr, errstr_size);
+    if (rc)
       goto done;
-    nopen++;
+    o->n++;
   }
-  if (rc != 0 && rc != VG_ENOTFOUND)
+  if (rc)
     goto fail;
-  mdb_cursor_close(cur);
-  cur = NULL;
-  if (nblk && nopen > nblk) /* blocks and rows of a store of format 1: in time order */
-    qsort(open, nopen, sizeof *open, cmp_start);
-  if ((rc = vg__store_err(mdb_cursor_open(r->txn, st->seg, &cur))))
-    goto fail;
-  wkey(k, series, res, vg_seg_span(res, from_s));
-  key = (MDB_val){WKEY_LEN, k};
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    uint64_t s;
-    uint8_t rs;
-    int64_t span;
-    wkey_get(key.mv_data, &s, &rs, &span);
-    if (s != series || rs != res || span >= to_s)
-      break;
-    struct vg_seg_key sk = {series, res, span};
+  if (nblk && o->n > nblk) /* blocks and rows of a store of format 1: in time order */
+    qsort(o->v, o->n, sizeof *o->v, cmp_start);
+  goto done;
+fail:
+  read_fail(rc, series, errstr, errstr_size);
+done:
+  vg__scan_close(&sc);
+  blk_free(&lb);
+  return rc;
+}
+
+int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
+                        int64_t from_s, int64_t to_s,
+                        int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
+                        char *errstr, size_t errstr_size) {
+  struct vg_store *st = r->st;
+  struct open_set open = {0};
+  struct vg__scan sc = {0};
+  struct vg_segment seg = {0};
+  size_t j = 0;
+  int rc;
+  if (vg_seg_span_len(res) == 0 || from_s >= to_s)
+    return 0;
+  /* the open windows of the range first (usually few), to interleave */
+  rc = read_open(r, series, res, from_s, to_s, &open, errstr, errstr_size);
+  if (rc)
+    goto done;
+  /* then the sealed windows of each segment, the open ones in between */
+  rc = vg__scan_open(&sc, r->txn, st->seg, series, res, vg_seg_span(res, from_s), to_s);
+  while (rc == 0 && (rc = vg__scan_next(&sc)) == 1) {
+    struct vg_seg_key sk = {series, res, sc.t};
     char msg[256];
-    rc = vg_seg_decode(val.mv_data, val.mv_size, &sk, &seg, msg, sizeof msg);
+    rc = vg_seg_decode(sc.val.mv_data, sc.val.mv_size, &sk, &seg, msg, sizeof msg);
     if (rc) {
       char who[300];
       vg__name_series(r->txn, st, series, who, sizeof who);
@@ -374,37 +421,38 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
       const struct vg_wentry *w = &seg.w[i];
       if (w->start < from_s || w->start >= to_s)
         continue;
-      while (j < nopen && open[j].start < w->start)
-        if ((rc = cb(&open[j++], ctx)))
+      while (j < open.n && open.v[j].start < w->start) {
+        rc = cb(&open.v[j++], ctx);
+        if (rc)
           goto done;
-      if (j < nopen && open[j].start == w->start) {
-        if ((rc = cb(&open[j++], ctx)))
+      }
+      if (j < open.n && open.v[j].start == w->start) {
+        rc = cb(&open.v[j++], ctx);
+        if (rc)
           goto done;
         continue;
       }
-      if ((rc = cb(w, ctx)))
+      rc = cb(w, ctx);
+      if (rc)
         goto done;
     }
     vg_segment_release(&seg);
   }
-  if (rc != 0 && rc != VG_ENOTFOUND)
-    goto fail;
-  while (j < nopen)
-    if ((rc = cb(&open[j++], ctx)))
+  if (rc) {
+    read_fail(rc, series, errstr, errstr_size);
+    goto done;
+  }
+  while (j < open.n) {
+    rc = cb(&open.v[j++], ctx);
+    if (rc)
       goto done;
-  rc = 0;
-  goto done;
-fail:
-  vg__store_fail(rc, errstr, errstr_size, "cannot read series %" PRIu64 ": %s", series,
-                 vg_strerror(rc));
+  }
 done:
-  blk_free(&lb);
+  vg__scan_close(&sc);
   vg_segment_release(&seg);
-  for (size_t i = 0; i < nopen; i++)
-    vg_acc_release(&open[i].acc);
-  free(open);
-  if (cur)
-    mdb_cursor_close(cur);
+  for (size_t i = 0; i < open.n; i++)
+    vg_acc_release(&open.v[i].acc);
+  free(open.v);
   return rc;
 }
 
@@ -430,8 +478,11 @@ int vg_store_window_loader(void *store, uint64_t series, uint8_t res, int64_t st
     if (rc == 0) {
       rc = blk_parse(&lb, hour, val.mv_data, val.mv_size);
       long at = rc == 0 ? blk_find(&lb, start) : -1;
-      if (at >= 0 && (rc = blk_get(&lb, (size_t)at, series, res, out)) == 0)
-        rc = 1;
+      if (at >= 0) {
+        rc = blk_get(&lb, (size_t)at, series, res, out);
+        if (rc == 0)
+          rc = 1;
+      }
       if (rc < 0)
         VG_LOG_ERROR("cannot load a window to revise it",
                      "series=%" PRIu64 " error=\"corrupt block of open base windows\"",
@@ -548,7 +599,8 @@ int vg_store_series_each(struct vg_store_reader *r,
       rc = VG_ECORRUPT;
       goto done;
     }
-    if ((rc = cb(&s, ctx)))
+    rc = cb(&s, ctx);
+    if (rc)
       goto done;
   }
   rc = rc == VG_ENOTFOUND ? 0 : rc;
@@ -583,7 +635,8 @@ int vg_store_reader_blob(struct vg_store_reader *r, const char *name, void **dat
   int rc = vg__store_err(mdb_get(r->txn, r->st->meta, &key, &val));
   if (rc)
     return rc;
-  if (!(*data = malloc(val.mv_size ? val.mv_size : 1)))
+  *data = malloc(val.mv_size ? val.mv_size : 1);
+  if (!*data)
     return -ENOMEM;
   memcpy(*data, val.mv_data, val.mv_size);
   *len = val.mv_size;

@@ -55,7 +55,8 @@ static int retain_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
     int64_t len = vg_seg_span_len(res);
     /* delete expired spans of this (series, res), oldest first */
     while (keep > 0 && len > 0 && span + len <= rp->wm_s - keep && dels < max_deletes) {
-      if ((rc = vg__store_err(mdb_cursor_del(cur, 0))))
+      rc = vg__store_err(mdb_cursor_del(cur, 0));
+      if (rc)
         goto done;
       dels++;
       work++;
@@ -95,8 +96,11 @@ static int retain_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
     /* rows left the store without an epoch or an emit record: readers that
      * derive validators (ETags) from the meta see it here */
     uint64_t gen;
-    if ((rc = vg__meta_get_opt(txn, st->meta, "retain_gen", &gen)) ||
-        (rc = vg__meta_put(txn, st->meta, "retain_gen", gen + 1)))
+    rc = vg__meta_get_opt(txn, st->meta, "retain_gen", &gen);
+    if (rc)
+      goto done;
+    rc = vg__meta_put(txn, st->meta, "retain_gen", gen + 1);
+    if (rc)
       goto done;
   }
   rp->deleted = dels;
@@ -122,8 +126,7 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
   size_t d = 0;
   int done = 1, rc = 0;
   if (st->o.readonly)
-    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
-                          "cannot apply retention: read-only");
+    return vg__store_readonly("apply retention", errstr, errstr_size);
   /* whole seconds, rounded down as vg_store_flush does */
   int64_t wm_s = vg__wm_seconds(watermark_ns);
   struct dup_pass dp = {.done = 1};
@@ -132,7 +135,8 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
     dp.horizon_s = wm_s - st->o.dedupe_retention_s;
     dp.max_deletes = max_deletes;
     int full = 0;
-    if ((rc = vg__store_write(st, retain_dup_txn, &dp, &full)))
+    rc = vg__store_write(st, retain_dup_txn, &dp, &full);
+    if (rc)
       return vg__store_fail(rc, errstr, errstr_size,
                             "retention of fingerprints failed: %s",
                             full ? "the store map is full" : vg_strerror(rc));
@@ -140,7 +144,8 @@ int vg_store_retain(struct vg_store *st, int64_t watermark_ns, size_t max_delete
   for (size_t t = 0; wm_s != INT64_MIN && max_deletes > 0 && t < max_txns; t++) {
     struct retain_pass rp = {.wm_s = wm_s, .max_deletes = max_deletes};
     int full = 0;
-    if ((rc = vg__store_write(st, retain_txn, &rp, &full))) {
+    rc = vg__store_write(st, retain_txn, &rp, &full);
+    if (rc) {
       vg__store_fail(rc, errstr, errstr_size, "retention pass failed: %s",
                      full ? "the store map is full" : vg_strerror(rc));
       done = 0;

@@ -10,13 +10,6 @@
 
 #include "store/store_internal.h"
 
-static const char *res_label(uint8_t res) {
-  return res == VG_RES_BASE   ? "base"
-         : res == VG_RES_HOUR ? "1h"
-         : res == VG_RES_DAY  ? "1d"
-                              : "?";
-}
-
 int vg__meta_get(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v) {
   MDB_val k = {strlen(name), (void *)name}, d;
   int rc = vg__store_err(mdb_get(txn, dbi, &k, &d));
@@ -124,13 +117,14 @@ int vg__open_get(const MDB_val *key, const MDB_val *val, struct vg_wentry *w,
   return 0;
 fail:
   vg_acc_init(&w->acc);
-  char when[40];
-  vg__store_when(when, sizeof when, w->start);
-  return vg__store_fail(
-      rc, errstr, size,
-      "%s open window of series %" PRIu64 " at resolution %s starting at %s: %s",
-      rc == VG_EVERSION ? "unsupported" : "corrupt", w->series, res_label(w->res), when,
-      rc == -ENOMEM ? "out of memory" : "bad row");
+  char when[VG_FMT_ISO_MAX];
+  vg__store_when(w->start, when);
+  return vg__store_fail(rc, errstr, size,
+                        "%s open window of series %" PRIu64
+                        " at resolution %s starting at %s: %s",
+                        rc == VG_EVERSION ? "unsupported" : "corrupt", w->series,
+                        vg_res_name((enum vg_res)w->res), when,
+                        rc == -ENOMEM ? "out of memory" : "bad row");
 }
 
 void vg__name_series(MDB_txn *txn, const struct vg_store *st, uint64_t id, char *buf,
@@ -205,14 +199,47 @@ int vg__open_clear(MDB_cursor *cur, struct vg_sbuf *b, const MDB_val *key,
 
 int vg__meta_state(const struct vg_store *st, MDB_txn *txn, struct vg_store_state *out) {
   uint64_t wm;
-  int rc;
   memset(out, 0, sizeof *out);
-  if ((rc = vg__meta_get(txn, st->meta, "epoch", &out->epoch)) ||
-      (rc = vg__meta_get(txn, st->meta, "watermark", &wm)) ||
-      (rc = vg__meta_get(txn, st->meta, "emit_seq", &out->emit_seq)) ||
-      (rc = vg__meta_get_opt(txn, st->meta, "rollup_seq", &out->rollup_seq)) ||
-      (rc = vg__meta_get_opt(txn, st->meta, "retain_gen", &out->retain_gen)))
+  int rc = vg__meta_get(txn, st->meta, "epoch", &out->epoch);
+  if (!rc)
+    rc = vg__meta_get(txn, st->meta, "watermark", &wm);
+  if (!rc)
+    rc = vg__meta_get(txn, st->meta, "emit_seq", &out->emit_seq);
+  if (!rc)
+    rc = vg__meta_get_opt(txn, st->meta, "rollup_seq", &out->rollup_seq);
+  if (!rc)
+    rc = vg__meta_get_opt(txn, st->meta, "retain_gen", &out->retain_gen);
+  if (rc)
     return rc;
   out->watermark_ns = (int64_t)wm;
   return 0;
+}
+
+int vg__scan_open(struct vg__scan *sc, MDB_txn *txn, MDB_dbi dbi, uint64_t series,
+                  uint8_t res, int64_t from, int64_t to) {
+  *sc = (struct vg__scan){.series = series, .res = res, .to = to, .op = MDB_SET_RANGE};
+  wkey(sc->k, series, res, from);
+  sc->key = (MDB_val){WKEY_LEN, sc->k};
+  return vg__store_err(mdb_cursor_open(txn, dbi, &sc->cur));
+}
+
+int vg__scan_next(struct vg__scan *sc) {
+  int rc = vg__store_err(mdb_cursor_get(sc->cur, &sc->key, &sc->val, sc->op));
+  sc->op = MDB_NEXT;
+  if (rc == VG_ENOTFOUND)
+    return 0;
+  if (rc)
+    return rc;
+  if (sc->key.mv_size != WKEY_LEN)
+    return 0;
+  uint64_t s;
+  uint8_t r;
+  wkey_get(sc->key.mv_data, &s, &r, &sc->t);
+  return s == sc->series && r == sc->res && sc->t < sc->to;
+}
+
+void vg__scan_close(struct vg__scan *sc) {
+  if (sc->cur)
+    mdb_cursor_close(sc->cur);
+  sc->cur = NULL;
 }

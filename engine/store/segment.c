@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <zlib.h>
 #include <zstd.h>
@@ -28,6 +27,7 @@
 #include "vigie/error.h"
 #include "vigie/segment.h"
 #include "common/bytes.h"
+#include "store/store_internal.h"
 
 #define ZSTD_LEVEL 3
 #define NS_PER_S   1000000000ULL
@@ -55,7 +55,10 @@ static void make_keys(void) {
 static ZSTD_CCtx *thread_cctx(void) {
   pthread_once(&ctx_once, make_keys);
   ZSTD_CCtx *c = pthread_getspecific(cctx_key);
-  if (!c && (c = ZSTD_createCCtx()) && pthread_setspecific(cctx_key, c)) {
+  if (c)
+    return c;
+  c = ZSTD_createCCtx();
+  if (c && pthread_setspecific(cctx_key, c)) {
     ZSTD_freeCCtx(c);
     c = NULL;
   }
@@ -65,7 +68,10 @@ static ZSTD_CCtx *thread_cctx(void) {
 static ZSTD_DCtx *thread_dctx(void) {
   pthread_once(&ctx_once, make_keys);
   ZSTD_DCtx *d = pthread_getspecific(dctx_key);
-  if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d)) {
+  if (d)
+    return d;
+  d = ZSTD_createDCtx();
+  if (d && pthread_setspecific(dctx_key, d)) {
     ZSTD_freeDCtx(d);
     d = NULL;
   }
@@ -381,32 +387,18 @@ fail:
   return rc;
 }
 
-static const char *res_name(uint8_t res) {
-  return res == VG_RES_BASE   ? "base"
-         : res == VG_RES_HOUR ? "1h"
-         : res == VG_RES_DAY  ? "1d"
-                              : "?";
-}
-
-static void fmt_time(char *buf, size_t size, int64_t t) {
-  time_t tt = (time_t)t;
-  struct tm tm;
-  if (!gmtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-    snprintf(buf, size, "@%" PRId64, t);
-}
-
 static int seg_error(int rc, const struct vg_seg_key *k, char *errstr, size_t size,
                      const char *what) {
   if (size) {
-    char a[40], b[40];
+    char a[VG_FMT_ISO_MAX], b[VG_FMT_ISO_MAX];
     int64_t len = vg_seg_span_len(k->res);
-    fmt_time(a, sizeof a, k->span_start);
+    vg__store_when(k->span_start, a);
     int sane = k->span_start <= VG_SEG_TIME_MAX && k->span_start >= -VG_SEG_TIME_MAX;
-    fmt_time(b, sizeof b, sane ? k->span_start + len : k->span_start);
+    vg__store_when(sane ? k->span_start + len : k->span_start, b);
     snprintf(errstr, size,
              "%s segment of series %" PRIu64 " at resolution %s, span [%s, %s): %s",
-             rc == VG_EVERSION ? "unsupported" : "corrupt", k->series, res_name(k->res),
-             a, b, what);
+             rc == VG_EVERSION ? "unsupported" : "corrupt", k->series,
+             vg_res_name((enum vg_res)k->res), a, b, what);
   }
   return rc;
 }

@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "store/store_internal.h"
 #include "vigie/calendar.h"
@@ -69,11 +68,16 @@ int vg__store_fail(int rc, char *errstr, size_t size, const char *fmt, ...) {
   return rc;
 }
 
-void vg__store_when(char *buf, size_t size, int64_t t) {
-  time_t tt = (time_t)t;
-  struct tm tm;
-  if (!gmtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-    snprintf(buf, size, "@%" PRId64, t);
+int vg__store_readonly(const char *what, char *errstr, size_t size) {
+  return vg__store_fail(VG_ECONFIG, errstr, size, "cannot %s: the store is read-only",
+                        what);
+}
+
+void vg__store_when(int64_t t, char buf[VG_FMT_ISO_MAX]) {
+  if (t < -VG_SEG_TIME_MAX || t > VG_SEG_TIME_MAX)
+    snprintf(buf, VG_FMT_ISO_MAX, "@%" PRId64, t);
+  else
+    vg_fmt_utc(t, buf);
 }
 
 int64_t vg__wm_seconds(int64_t watermark_ns) {
@@ -83,15 +87,17 @@ int64_t vg__wm_seconds(int64_t watermark_ns) {
 }
 
 static int open_dbis(struct vg_store *st, MDB_txn *txn, unsigned flags) {
-  int rc;
-  if ((rc = mdb_dbi_open(txn, "meta", flags, &st->meta)) ||
-      (rc = mdb_dbi_open(txn, "series", flags, &st->series)) ||
-      (rc = mdb_dbi_open(txn, "series_id", flags, &st->series_id)) ||
-      (rc = mdb_dbi_open(txn, "open", flags, &st->open)) ||
-      (rc = mdb_dbi_open(txn, "seg", flags, &st->seg)) ||
-      (rc = mdb_dbi_open(txn, "pos", flags, &st->pos)) ||
-      (rc = mdb_dbi_open(txn, "emit", flags, &st->emit)))
-    return rc;
+  const struct {
+    const char *name;
+    MDB_dbi *dbi;
+  } t[] = {{"meta", &st->meta}, {"series", &st->series}, {"series_id", &st->series_id},
+           {"open", &st->open}, {"seg", &st->seg},       {"pos", &st->pos},
+           {"emit", &st->emit}};
+  for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+    int rc = mdb_dbi_open(txn, t[i].name, flags, t[i].dbi);
+    if (rc)
+      return rc;
+  }
   return 0;
 }
 
@@ -133,11 +139,16 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
     flags |= MDB_NOMETASYNC;
   else if (opts->durability == VG_STORE_NOSYNC)
     flags |= MDB_NOSYNC;
-  if ((mrc = mdb_env_create(&st->env)) || (mrc = mdb_env_set_maxdbs(st->env, 10)) ||
-      (mrc = mdb_env_set_maxreaders(st->env,
-                                    opts->max_readers ? opts->max_readers : 126)) ||
-      (mrc = mdb_env_set_mapsize(st->env, st->map_size)) ||
-      (mrc = mdb_env_open(st->env, opts->path, flags, 0640))) {
+  mrc = mdb_env_create(&st->env);
+  if (!mrc)
+    mrc = mdb_env_set_maxdbs(st->env, 10);
+  if (!mrc)
+    mrc = mdb_env_set_maxreaders(st->env, opts->max_readers ? opts->max_readers : 126);
+  if (!mrc)
+    mrc = mdb_env_set_mapsize(st->env, st->map_size);
+  if (!mrc)
+    mrc = mdb_env_open(st->env, opts->path, flags, 0640);
+  if (mrc) {
     rc = vg__store_fail(vg__store_err(mrc), errstr, errstr_size,
                         "cannot open the store '%s': %s", opts->path, mdb_strerror(mrc));
     goto fail;
@@ -147,13 +158,15 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
   st->map_size = info.me_mapsize; /* an existing, larger store keeps its size */
   int stale = 0;
   mdb_reader_check(st->env, &stale); /* slots left by crashed processes */
-  if ((mrc = mdb_txn_begin(st->env, NULL, opts->readonly ? MDB_RDONLY : 0, &txn))) {
+  mrc = mdb_txn_begin(st->env, NULL, opts->readonly ? MDB_RDONLY : 0, &txn);
+  if (mrc) {
     rc = vg__store_fail(vg__store_err(mrc), errstr, errstr_size,
                         "cannot begin a transaction on '%s': %s", opts->path,
                         mdb_strerror(mrc));
     goto fail;
   }
-  if ((mrc = open_dbis(st, txn, opts->readonly ? 0 : MDB_CREATE))) {
+  mrc = open_dbis(st, txn, opts->readonly ? 0 : MDB_CREATE);
+  if (mrc) {
     rc = vg__store_fail(vg__store_err(mrc), errstr, errstr_size,
                         "cannot open the databases of the store '%s': %s%s", opts->path,
                         mdb_strerror(mrc),
@@ -186,9 +199,11 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
   rc = vg__meta_get(txn, st->meta, "format", &format);
   if (rc == 0 && format == 1 && !opts->readonly) {
     /* format 1 kept base windows in `open`, one row each: pack them */
-    if ((rc = migrate_v1(st, txn, errstr, errstr_size)))
+    rc = migrate_v1(st, txn, errstr, errstr_size);
+    if (rc)
       goto fail;
-    if ((rc = vg__meta_put(txn, st->meta, "format", VG_STORE_FORMAT))) {
+    rc = vg__meta_put(txn, st->meta, "format", VG_STORE_FORMAT);
+    if (rc) {
       rc = vg__store_fail(rc, errstr, errstr_size, "cannot upgrade the store '%s': %s",
                           opts->path, vg_strerror(rc));
       goto fail;
@@ -196,10 +211,14 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
     format = VG_STORE_FORMAT;
   }
   if (rc == VG_ENOTFOUND && !opts->readonly) {
-    if ((rc = vg__meta_put(txn, st->meta, "format", VG_STORE_FORMAT)) ||
-        (rc = vg__meta_put(txn, st->meta, "epoch", 0)) ||
-        (rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)INT64_MIN)) ||
-        (rc = vg__meta_put(txn, st->meta, "emit_seq", 0))) {
+    rc = vg__meta_put(txn, st->meta, "format", VG_STORE_FORMAT);
+    if (!rc)
+      rc = vg__meta_put(txn, st->meta, "epoch", 0);
+    if (!rc)
+      rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)INT64_MIN);
+    if (!rc)
+      rc = vg__meta_put(txn, st->meta, "emit_seq", 0);
+    if (rc) {
       rc = vg__store_fail(rc, errstr, errstr_size, "cannot initialize the store '%s': %s",
                           opts->path, vg_strerror(rc));
       goto fail;
@@ -311,9 +330,11 @@ static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t si
   uint64_t bseries = 0;
   int have = 0, found = 0;
   size_t moved = 0;
-  int rc;
-  if ((rc = vg__store_err(mdb_cursor_open(txn, st->open, &oc))) ||
-      (rc = vg__store_err(mdb_cursor_open(txn, st->blk, &bc))))
+  int rc = vg__store_err(mdb_cursor_open(txn, st->open, &oc));
+  if (rc)
+    goto fail;
+  rc = vg__store_err(mdb_cursor_open(txn, st->blk, &bc));
+  if (rc)
     goto fail;
   wkey(k, 0, VG_RES_BASE, INT64_MIN);
   key = (MDB_val){WKEY_LEN, k};
@@ -323,12 +344,14 @@ static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t si
       rc = vg__store_err(mdb_cursor_get(oc, &key, &val, MDB_NEXT));
       continue;
     }
-    if ((rc = vg__open_get(&key, &val, &w, errstr, size)))
+    rc = vg__open_get(&key, &val, &w, errstr, size);
+    if (rc)
       goto done;
     uint8_t flags = ((const uint8_t *)val.mv_data)[1] & OPEN_FLAGS_KNOWN;
     int64_t hour = blk_hour(w.start);
     if (have && (bseries != w.series || b->hour != hour)) {
-      if ((rc = vg__blk_put(st, bc, bk, b, found))) {
+      rc = vg__blk_put(st, bc, bk, b, found);
+      if (rc) {
         vg_acc_release(&w.acc);
         goto fail;
       }
@@ -346,7 +369,10 @@ static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t si
     }
     rc = blk_upsert(b, &w, flags) ? -ENOMEM : 0;
     vg_acc_release(&w.acc);
-    if (rc || (rc = vg__store_err(mdb_cursor_del(oc, 0))))
+    if (rc)
+      goto fail;
+    rc = vg__store_err(mdb_cursor_del(oc, 0));
+    if (rc)
       goto fail;
     moved++;
     /* after a delete: the next row */
@@ -354,7 +380,8 @@ static int migrate_v1(struct vg_store *st, MDB_txn *txn, char *errstr, size_t si
   }
   if (rc != VG_ENOTFOUND)
     goto fail;
-  if ((rc = have ? vg__blk_put(st, bc, bk, b, found) : 0))
+  rc = have ? vg__blk_put(st, bc, bk, b, found) : 0;
+  if (rc)
     goto fail;
   if (moved)
     VG_LOG_INFO("store upgraded to format 2", "base_windows_packed=%zu", moved);
@@ -368,16 +395,4 @@ done:
   if (bc)
     mdb_cursor_close(bc);
   return rc;
-}
-
-int vg__room_for_window(struct vg_wentry **v, size_t *cap, size_t n) {
-  if (n < *cap)
-    return 0;
-  size_t nc = *cap ? 2 * *cap : 64;
-  struct vg_wentry *p = realloc(*v, nc * sizeof *p);
-  if (!p)
-    return -ENOMEM;
-  *v = p;
-  *cap = nc;
-  return 0;
 }

@@ -39,6 +39,7 @@
 
 #include "common/bytes.h"
 #include "store/block.h"
+#include "vigie/array.h"
 #include "vigie/calendar.h"
 #include "vigie/error.h"
 #include "vigie/store.h"
@@ -149,6 +150,9 @@ static inline void prefetch_window(const struct vg_wentry *w) {
 /* LMDB's codes (and the errno values its calls return) to ours: the one
  * place they are translated. */
 int vg__store_err(int mdb_rc);
+/* A writer's call on a store opened read-only: VG_ECONFIG, with "cannot
+ * <what>: the store is read-only" in errstr. */
+int vg__store_readonly(const char *what, char *errstr, size_t size);
 /* Writes a message into errstr (when size > 0) and returns rc. */
 int vg__store_fail(int rc, char *errstr, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -166,11 +170,10 @@ int vg__store_write(struct vg_store *st,
 /* A watermark (ns) in whole seconds of event time, rounded down, the one
  * rule of retention and flushing; INT64_MIN and INT64_MAX stay as they are. */
 int64_t vg__wm_seconds(int64_t watermark_ns);
-/* Room for one more window in *v (n used, *cap held; doubling). 0 or
- * -ENOMEM. */
-int vg__room_for_window(struct vg_wentry **v, size_t *cap, size_t n);
-/* "2024-05-01T10:00:00Z" (or "@t" when out of range) into buf. */
-void vg__store_when(char *buf, size_t size, int64_t t);
+/* Instant t (seconds) for a message about stored data: as vg_fmt_utc
+ * writes it, or "@t" beyond +-VG_SEG_TIME_MAX (a corrupt key's time, which
+ * no calendar needs to handle). */
+void vg__store_when(int64_t t, char buf[VG_FMT_ISO_MAX]);
 
 /* --- rows.c ---------------------------------------------------------------- */
 
@@ -191,6 +194,27 @@ int vg__open_get(const MDB_val *key, const MDB_val *val, struct vg_wentry *w,
 /* Rewrites the row under cur (its value val) with flags clear cleared. */
 int vg__open_clear(MDB_cursor *cur, struct vg_sbuf *b, const MDB_val *key,
                    const MDB_val *val, uint8_t clear);
+/* A walk over the rows of one series and resolution in a table keyed by
+ * wkey (open, blk, seg), in key order, from time `from` to before `to` (the
+ * key's time: a window's start, an hour, a span). */
+struct vg__scan {
+  MDB_cursor *cur;
+  MDB_val key, val; /* the current row */
+  int64_t t;        /* its time */
+  uint64_t series;
+  uint8_t res;
+  int64_t to;
+  MDB_cursor_op op;
+  uint8_t k[WKEY_LEN];
+};
+/* Opens a cursor on dbi for the walk. 0 or an error (VG_*). */
+int vg__scan_open(struct vg__scan *sc, MDB_txn *txn, MDB_dbi dbi, uint64_t series,
+                  uint8_t res, int64_t from, int64_t to);
+/* Moves to the next row of the range: 1, 0 past its last row, or an error
+ * (VG_*). */
+int vg__scan_next(struct vg__scan *sc);
+/* Closes the walk's cursor (none open: nothing). */
+void vg__scan_close(struct vg__scan *sc);
 /* Prefix of an error message about a series: its canonical key when the
  * dictionary has it. */
 void vg__name_series(MDB_txn *txn, const struct vg_store *st, uint64_t id, char *buf,

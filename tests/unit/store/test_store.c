@@ -974,7 +974,17 @@ static void readonly_process_reads(void **state) {
     int ok = vg_store_reader_begin(ro, &r) == 0 &&
              vg_store_position(r, "air", 3, &p) == 0 && p.next_offset == 42;
     vg_store_reader_end(r);
-    ok = ok && vg_store_commit(ro, &ep, err, sizeof err) == VG_ECONFIG;
+    ok = ok && vg_store_commit(ro, &ep, err, sizeof err) == VG_ECONFIG &&
+         strcmp(err, "cannot commit: the store is read-only") == 0;
+    /* every writer call says so in the same words */
+    ok = ok && vg_store_flush(ro, 0, 10, 1, NULL, NULL, err, sizeof err) == VG_ECONFIG &&
+         strcmp(err, "cannot flush: the store is read-only") == 0;
+    ok = ok && vg_store_retain(ro, 0, 10, 1, NULL, NULL, err, sizeof err) == VG_ECONFIG &&
+         strcmp(err, "cannot apply retention: the store is read-only") == 0;
+    ok = ok && vg_store_trim_emit(ro, 1, 10, NULL, err, sizeof err) == VG_ECONFIG &&
+         strcmp(err, "cannot trim: the store is read-only") == 0;
+    ok = ok && vg_store_put_blob(ro, "b", "x", 1, err, sizeof err) == VG_ECONFIG &&
+         strcmp(err, "cannot write: the store is read-only") == 0;
     vg_store_close(ro);
     _exit(ok ? 0 : 2);
   }
