@@ -79,7 +79,8 @@ static void put2(char *p, unsigned v) {
  * some zone) as "YYYY-MM-DDTHH:MM:SS"; returns the length. */
 static size_t fmt_wall(int64_t local, char buf[VG_FMT_ISO_MAX]) {
   int64_t days = vg_floor_div(local, 86400);
-  unsigned sec = (unsigned)(local - days * 86400);
+  int64_t r = local % 86400; /* not local - days * 86400: it overflows near INT64_MIN */
+  unsigned sec = (unsigned)(r < 0 ? r + 86400 : r);
   int64_t y;
   unsigned m, d;
   vg_civil_from_days(days, &y, &m, &d);
@@ -100,7 +101,11 @@ static size_t fmt_wall(int64_t local, char buf[VG_FMT_ISO_MAX]) {
 
 size_t vg_fmt_iso(int64_t t_s, const struct vg_tz *tz, char buf[VG_FMT_ISO_MAX]) {
   int32_t off = vg_tz_offset_at(tz, t_s);
-  size_t n = fmt_wall(t_s + off, buf);
+  int64_t local;
+  if (__builtin_add_overflow(t_s, (int64_t)off,
+                             &local)) /* an instant at the ends of time */
+    local = off < 0 ? INT64_MIN : INT64_MAX;
+  size_t n = fmt_wall(local, buf);
   unsigned a = (unsigned)(off < 0 ? -(int64_t)off : off);
   buf[n] = off < 0 ? '-' : '+';
   put2(buf + n + 1, a / 3600);

@@ -299,6 +299,26 @@ static void utc_formats(void **state) {
   assert_string_equal(b, "1970-01-01T00:00:00.005Z");
 }
 
+/* The ends of int64 time print (the store formats whatever a corrupt key
+ * holds) without overflowing: UBSan checks the arithmetic. */
+static void ends_of_time(void **state) {
+  (void)state;
+  char b[VG_FMT_ISO_MAX], err[128];
+  size_t n = vg_fmt_utc(INT64_MAX, b);
+  assert_true(n < VG_FMT_ISO_MAX && strlen(b) == n);
+  assert_string_equal(b + n - 10, "T15:30:07Z");
+  n = vg_fmt_utc(INT64_MIN, b);
+  assert_true(n < VG_FMT_ISO_MAX && strlen(b) == n);
+  assert_string_equal(b + n - 10, "T08:29:52Z");
+  struct vg_tz *paris;
+  assert_int_equal(vg_tz_load("Europe/Paris", &paris, err, sizeof err), 0);
+  n = vg_fmt_iso(INT64_MAX, paris, b);
+  assert_true(n < VG_FMT_ISO_MAX && strlen(b) == n);
+  n = vg_fmt_iso(INT64_MIN, paris, b);
+  assert_true(n < VG_FMT_ISO_MAX && strlen(b) == n);
+  vg_tz_free(paris);
+}
+
 int vg_test_common_calendar(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(resolution_names),
@@ -307,6 +327,7 @@ int vg_test_common_calendar(void) {
       cmocka_unit_test(iso_digits_are_gmtime),
       cmocka_unit_test(iso_with_offsets_across_dst),
       cmocka_unit_test(utc_formats),
+      cmocka_unit_test(ends_of_time),
       cmocka_unit_test(dst_days_and_hours_match_zoneinfo),
       cmocka_unit_test(repeated_hour_is_two_windows),
       cmocka_unit_test(kolkata_hours_start_at_half_past),
