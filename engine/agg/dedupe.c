@@ -9,14 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vigie/array.h"
 #include "vigie/dedupe.h"
 
 static inline uint32_t fp_hash(struct vg_fp fp) {
-  uint64_t h = (uint64_t)fp.t * 0x9e3779b97f4a7c15ULL ^ fp.key;
-  h ^= h >> 32;
-  h *= 0xd6e8feb86659fd93ULL;
-  h ^= h >> 32;
-  return (uint32_t)h;
+  return vg_hmix32((uint64_t)fp.t * 0x9e3779b97f4a7c15ULL ^ fp.key);
 }
 
 static inline int fp_eq(struct vg_fp a, struct vg_fp b) {
@@ -114,11 +111,7 @@ size_t vg_fpset_bytes(const struct vg_fpset *s) {
 /* ---- the table of sets ---------------------------------------------------- */
 
 static inline uint32_t ent_hash(uint64_t series, int64_t start) {
-  uint64_t h = series ^ ((uint64_t)start * 0x9e3779b97f4a7c15ULL);
-  h ^= h >> 32;
-  h *= 0xd6e8feb86659fd93ULL;
-  h ^= h >> 32;
-  return (uint32_t)h;
+  return vg_hmix32(series ^ ((uint64_t)start * 0x9e3779b97f4a7c15ULL));
 }
 
 void vg_fpsets_init(struct vg_fpsets *t) {
@@ -129,61 +122,34 @@ void vg_fpsets_release(struct vg_fpsets *t) {
   for (uint32_t k = 0; k < t->n; k++)
     vg_fpset_release(&t->e[k].s);
   free(t->e);
-  free(t->slots);
+  vg_hindex_release(&t->ix);
   free(t->dirty);
   vg_fpsets_init(t);
 }
 
 struct vg_fpent *vg_fpsets_find(const struct vg_fpsets *t, uint64_t series,
                                 int64_t start) {
-  if (!t->slots)
+  if (!t->ix.slots)
     return NULL;
-  uint32_t h = ent_hash(series, start);
-  for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
-    uint64_t s = t->slots[i];
-    if (s == 0)
-      return NULL;
-    if ((uint32_t)(s >> 32) != h)
-      continue;
-    struct vg_fpent *e = &t->e[(uint32_t)s - 1];
+  uint32_t h = ent_hash(series, start), i = h & t->ix.mask, k;
+  while ((k = vg_hindex_probe(&t->ix, h, &i)) != 0) {
+    struct vg_fpent *e = &t->e[k - 1];
     if (e->series == series && e->start == start)
       return e;
   }
+  return NULL;
 }
 
-static void ent_index_put(uint64_t *slots, uint32_t mask, const struct vg_fpent *e,
-                          uint32_t idx) {
-  uint32_t h = ent_hash(e->series, e->start);
-  uint32_t i = h & mask;
-  while (slots[i])
-    i = (i + 1) & mask;
-  slots[i] = (uint64_t)h << 32 | (idx + 1);
-}
-
-static int ent_reindex(struct vg_fpsets *t, uint32_t nslots) {
-  uint64_t *s = calloc(nslots, sizeof *s);
-  if (!s)
-    return -ENOMEM;
-  free(t->slots);
-  t->slots = s;
-  t->mask = nslots - 1;
-  for (uint32_t k = 0; k < t->n; k++)
-    ent_index_put(s, t->mask, &t->e[k], k);
-  return 0;
+static void ent_index_put(struct vg_fpsets *t, uint32_t k) {
+  vg_hindex_put(&t->ix, ent_hash(t->e[k].series, t->e[k].start), k);
 }
 
 int vg_fpsets_touch(struct vg_fpsets *t, struct vg_fpent *e) {
   e->used = t->gen;
   if (e->dirty)
     return 0;
-  if (t->ndirty == t->capdirty) {
-    uint32_t cap = t->capdirty ? t->capdirty * 2 : 64;
-    uint32_t *d = realloc(t->dirty, (size_t)cap * sizeof *d);
-    if (!d)
-      return -ENOMEM;
-    t->dirty = d;
-    t->capdirty = cap;
-  }
+  if (VG_GROW(t->dirty, t->ndirty + 1, t->capdirty))
+    return -ENOMEM;
   t->dirty[t->ndirty++] = (uint32_t)(e - t->e);
   e->dirty = 1;
   return 0;
@@ -199,17 +165,17 @@ int vg_fpsets_insert(struct vg_fpsets *t, uint64_t series, int64_t start, int64_
     t->e = e;
     t->cap = cap;
   }
-  if (!t->slots || (uint64_t)(t->n + 1) * 2 > (uint64_t)t->mask + 1) {
-    uint32_t nslots = t->slots ? (t->mask + 1) * 2 : 32;
-    if (ent_reindex(t, nslots) < 0)
-      return -ENOMEM;
-  }
+  int rc = vg_hindex_reserve(&t->ix, t->n);
+  if (rc < 0)
+    return rc;
+  for (uint32_t k = 0; rc == 1 && k < t->n; k++)
+    ent_index_put(t, k);
   struct vg_fpent *e = &t->e[t->n];
   *e = (struct vg_fpent){.series = series, .start = start, .end = end};
   vg_fpset_init(&e->s);
   if (vg_fpsets_touch(t, e) < 0)
     return -ENOMEM; /* not counted in n: as if never inserted */
-  ent_index_put(t->slots, t->mask, e, t->n);
+  ent_index_put(t, t->n);
   t->n++;
   *out = e;
   return 0;
@@ -230,18 +196,17 @@ void vg_fpsets_drop(struct vg_fpsets *t, int (*drop)(const struct vg_fpent *, vo
   if (out == t->n)
     return;
   t->n = out;
-  memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof *t->slots);
+  vg_hindex_clear(&t->ix);
   t->ndirty = 0;
   for (uint32_t k = 0; k < t->n; k++) {
-    ent_index_put(t->slots, t->mask, &t->e[k], k);
+    ent_index_put(t, k);
     if (t->e[k].dirty) /* room: the list held at least as many before */
       t->dirty[t->ndirty++] = k;
   }
 }
 
 size_t vg_fpsets_bytes(const struct vg_fpsets *t) {
-  size_t b = sizeof *t + (size_t)t->cap * sizeof *t->e +
-             (t->slots ? ((size_t)t->mask + 1) * sizeof *t->slots : 0) +
+  size_t b = sizeof *t + (size_t)t->cap * sizeof *t->e + vg_hindex_bytes(&t->ix) +
              (size_t)t->capdirty * sizeof *t->dirty;
   for (uint32_t k = 0; k < t->n; k++)
     b += vg_fpset_bytes(&t->e[k].s);

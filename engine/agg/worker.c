@@ -289,11 +289,7 @@ static inline int add_plain(struct vg_worker *w, struct epoch *e,
 }
 
 static inline uint32_t dd_hash(uint32_t delta, int64_t t, uint64_t key) {
-  uint64_t h = (uint64_t)t * 0x9e3779b97f4a7c15ULL ^ key ^ ((uint64_t)delta << 40);
-  h ^= h >> 32;
-  h *= 0xd6e8feb86659fd93ULL;
-  h ^= h >> 32;
-  return (uint32_t)h;
+  return vg_hmix32((uint64_t)t * 0x9e3779b97f4a7c15ULL ^ key ^ ((uint64_t)delta << 40));
 }
 
 static void dd_index_put(struct dd_epoch *dd, uint32_t idx) {
@@ -533,11 +529,12 @@ static int merge_epoch(struct vg_agg *a, struct epoch *e) {
   const struct vg_wtable *t = &a->win.t;
   for (uint32_t k = 0; k < e->deltas.n; k++) {
     struct vg_wentry *d = &e->deltas.e[k];
-    if (k + 16 < e->deltas.n && t->slots) {
+    if (k + 16 < e->deltas.n && t->ix.slots) {
       /* the table is far bigger than the cache: fetch the index slot of a
        * base window some deltas ahead (the merge waits on that miss) */
       const struct vg_wentry *f = &e->deltas.e[k + 16];
-      __builtin_prefetch(&t->slots[vg__wtable_hash(f->series, 0, f->start) & t->mask]);
+      __builtin_prefetch(
+          &t->ix.slots[vg__wtable_hash(f->series, 0, f->start) & t->ix.mask]);
     }
     /* the worker's decision (the key's skipped resolutions), obeyed */
     unsigned into = VG_INTO_ALL ^ d->res;

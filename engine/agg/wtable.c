@@ -4,6 +4,7 @@
  * (vg_wtable_compact), which rebuilds the index, so probing needs no
  * tombstones.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,7 @@ void vg_wtable_clear(struct vg_wtable *t) {
 
 void vg_wtable_forget(struct vg_wtable *t) {
   t->n = 0;
-  if (t->slots)
-    memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof *t->slots);
+  vg_hindex_clear(&t->ix);
 }
 
 void vg_wtable_release(struct vg_wtable *t) {
@@ -33,38 +33,61 @@ void vg_wtable_release(struct vg_wtable *t) {
     munmap(t->e, t->mapped);
   else
     free(t->e);
-  free(t->slots);
+  vg_hindex_release(&t->ix);
   vg_wtable_init(t);
 }
 
 size_t vg_wtable_bytes(const struct vg_wtable *t) {
-  return sizeof *t + (size_t)t->cap * sizeof *t->e +
-         (t->slots ? ((size_t)t->mask + 1) * sizeof *t->slots : 0);
+  return sizeof *t + (size_t)t->cap * sizeof *t->e + vg_hindex_bytes(&t->ix);
 }
 
-static void index_put(uint64_t *slots, uint32_t mask, const struct vg_wentry *e,
-                      uint32_t idx) {
-  uint32_t h = vg__wtable_hash(e->series, e->res, e->start);
-  uint32_t i = h & mask;
-  while (slots[i])
-    i = (i + 1) & mask;
-  slots[i] = (uint64_t)h << 32 | (idx + 1);
+/* ---- the index (struct vg_hindex) --------------------------------------- */
+
+void vg_hindex_put(struct vg_hindex *x, uint32_t h, uint32_t idx) {
+  uint32_t i = h & x->mask;
+  while (x->slots[i])
+    i = (i + 1) & x->mask;
+  x->slots[i] = (uint64_t)h << 32 | (idx + 1);
 }
 
-static int reindex(struct vg_wtable *t, uint32_t nslots) {
+int vg_hindex_reserve(struct vg_hindex *x, uint32_t n) {
+  if (x->slots && (uint64_t)(n + 1) * 2 <= (uint64_t)x->mask + 1)
+    return 0;
+  uint64_t nslots = x->slots ? ((uint64_t)x->mask + 1) * 2 : 32;
+  if (nslots > UINT32_MAX)
+    return -ENOMEM;
   /* written before it is read: calloc's fresh pages would first be mapped
-   * to the zero page by index_put's read, then faulted again (and the TLB
-   * flushed on every core) by its write */
+   * to the zero page by vg_hindex_put's read, then faulted again (and the
+   * TLB flushed on every core) by its write */
   uint64_t *s = malloc((size_t)nslots * sizeof *s);
   if (!s)
     return -ENOMEM;
   memset(s, 0, (size_t)nslots * sizeof *s);
-  free(t->slots);
-  t->slots = s;
-  t->mask = nslots - 1;
-  for (uint32_t k = 0; k < t->n; k++)
-    index_put(s, t->mask, &t->e[k], k);
-  return 0;
+  free(x->slots);
+  x->slots = s;
+  x->mask = (uint32_t)(nslots - 1);
+  return 1;
+}
+
+void vg_hindex_clear(struct vg_hindex *x) {
+  if (x->slots)
+    memset(x->slots, 0, ((size_t)x->mask + 1) * sizeof *x->slots);
+}
+
+void vg_hindex_release(struct vg_hindex *x) {
+  free(x->slots);
+  *x = (struct vg_hindex){0};
+}
+
+size_t vg_hindex_bytes(const struct vg_hindex *x) {
+  return x->slots ? ((size_t)x->mask + 1) * sizeof *x->slots : 0;
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+static void index_put(struct vg_wtable *t, uint32_t k) {
+  const struct vg_wentry *e = &t->e[k];
+  vg_hindex_put(&t->ix, vg__wtable_hash(e->series, e->res, e->start), k);
 }
 
 /* bytes: a bigger dense array is mapped. Not under ThreadSanitizer, which
@@ -122,15 +145,15 @@ int vg__wtable_insert(struct vg_wtable *t, uint64_t series, uint8_t res, int64_t
     if (grow_entries(t, cap) != 0)
       return -ENOMEM;
   }
-  if (!t->slots || (uint64_t)(t->n + 1) * 2 > (uint64_t)t->mask + 1) {
-    uint32_t nslots = t->slots ? (t->mask + 1) * 2 : 32;
-    if (reindex(t, nslots) < 0)
-      return -ENOMEM;
-  }
+  int rc = vg_hindex_reserve(&t->ix, t->n);
+  if (rc < 0)
+    return rc;
+  for (uint32_t k = 0; rc == 1 && k < t->n; k++)
+    index_put(t, k);
   struct vg_wentry *e = &t->e[t->n];
   *e = (struct vg_wentry){.series = series, .start = start, .end = end, .res = res};
   vg_acc_init(&e->acc);
-  index_put(t->slots, t->mask, e, t->n);
+  index_put(t, t->n);
   t->n++;
   *out = e;
   return 0;
@@ -151,7 +174,7 @@ void vg_wtable_compact(struct vg_wtable *t, int (*drop)(const struct vg_wentry *
   if (out == t->n)
     return;
   t->n = out;
-  memset(t->slots, 0, ((size_t)t->mask + 1) * sizeof *t->slots);
+  vg_hindex_clear(&t->ix);
   for (uint32_t k = 0; k < t->n; k++)
-    index_put(t->slots, t->mask, &t->e[k], k);
+    index_put(t, k);
 }

@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vigie/wtable.h"
+
 /* A reading's identity in its series (see above). */
 struct vg_fp {
   int64_t t;    /* event time, ns */
@@ -98,10 +100,10 @@ struct vg_fpent {
 struct vg_fpsets {
   struct vg_fpent *e;
   uint32_t n, cap;
-  uint64_t *slots; /* hash << 32 | (entry index + 1); 0 = empty */
-  uint32_t mask;
-  uint32_t *dirty; /* entries looked up since the last clean */
-  uint32_t ndirty, capdirty;
+  struct vg_hindex ix; /* by (series, start) */
+  uint32_t *dirty;     /* entries looked up since the last clean */
+  uint32_t ndirty;
+  size_t capdirty;
   uint32_t gen; /* cleans so far */
 };
 

@@ -42,12 +42,55 @@ struct vg_wentry {
   struct vg_acc acc;
 };
 
+/* The index of a table of dense entries, shared by this table and dedupe's
+ * table of fingerprint sets: open addressing over 64-bit slots (an entry's
+ * 32-bit hash << 32 | its index + 1; 0 = empty), load factor <= 1/2, linear
+ * probing, no deletion (a table that drops entries clears and refills it). */
+struct vg_hindex {
+  uint64_t *slots;
+  uint32_t mask; /* slots - 1 */
+};
+
+/* The final mix of the tables' hashes: 64 bits in, 32 well-spread bits out. */
+static inline uint32_t vg_hmix32(uint64_t h) {
+  h ^= h >> 32;
+  h *= 0xd6e8feb86659fd93ULL;
+  h ^= h >> 32;
+  return (uint32_t)h;
+}
+
+/* The next entry whose hash is h, probing from slot *i (start at h & mask):
+ * its index + 1, *i moved past it; 0 at the empty slot that ends the chain.
+ * The index must have slots. */
+static inline uint32_t vg_hindex_probe(const struct vg_hindex *x, uint32_t h,
+                                       uint32_t *i) {
+  for (;; *i = (*i + 1) & x->mask) {
+    uint64_t s = x->slots[*i];
+    if (s == 0)
+      return 0;
+    if ((uint32_t)(s >> 32) == h) {
+      *i = (*i + 1) & x->mask;
+      return (uint32_t)s;
+    }
+  }
+}
+
+/* Puts entry idx (hash h) into an index that has room. */
+void vg_hindex_put(struct vg_hindex *x, uint32_t h, uint32_t idx);
+/* Room for one more entry beside the n held: 0 when there was room; 1 when
+ * the slots were replaced by twice as many empty ones (the caller puts its n
+ * entries again); -ENOMEM (the index unchanged). */
+int vg_hindex_reserve(struct vg_hindex *x, uint32_t n);
+/* Every slot empty, the memory kept. */
+void vg_hindex_clear(struct vg_hindex *x);
+void vg_hindex_release(struct vg_hindex *x);
+size_t vg_hindex_bytes(const struct vg_hindex *x);
+
 struct vg_wtable {
   struct vg_wentry *e;
   uint32_t n, cap;
-  size_t mapped;   /* bytes of e mapped with mmap (a big table), 0: malloc */
-  uint64_t *slots; /* hash << 32 | (entry index + 1); 0 = empty */
-  uint32_t mask;   /* slots - 1 */
+  size_t mapped; /* bytes of e mapped with mmap (a big table), 0: malloc */
+  struct vg_hindex ix;
 };
 
 void vg_wtable_init(struct vg_wtable *t);
@@ -62,29 +105,22 @@ void vg_wtable_forget(struct vg_wtable *t);
 size_t vg_wtable_bytes(const struct vg_wtable *t);
 
 static inline uint32_t vg__wtable_hash(uint64_t series, uint8_t res, int64_t start) {
-  uint64_t h = series ^ ((uint64_t)start * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)res << 56);
-  h ^= h >> 32;
-  h *= 0xd6e8feb86659fd93ULL;
-  h ^= h >> 32;
-  return (uint32_t)h;
+  return vg_hmix32(series ^ ((uint64_t)start * 0x9e3779b97f4a7c15ULL) ^
+                   ((uint64_t)res << 56));
 }
 
 /* The entry of (series, res, start), or NULL. */
 static inline struct vg_wentry *vg_wtable_find(const struct vg_wtable *t, uint64_t series,
                                                uint8_t res, int64_t start) {
-  if (!t->slots)
+  if (!t->ix.slots)
     return NULL;
-  uint32_t h = vg__wtable_hash(series, res, start);
-  for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
-    uint64_t s = t->slots[i];
-    if (s == 0)
-      return NULL;
-    if ((uint32_t)(s >> 32) != h)
-      continue;
-    struct vg_wentry *e = &t->e[(uint32_t)s - 1];
+  uint32_t h = vg__wtable_hash(series, res, start), i = h & t->ix.mask, k;
+  while ((k = vg_hindex_probe(&t->ix, h, &i)) != 0) {
+    struct vg_wentry *e = &t->e[k - 1];
     if (e->series == series && e->start == start && e->res == res)
       return e;
   }
+  return NULL;
 }
 
 /* Slow path of vg_wtable_get: inserts a new entry. */
