@@ -26,18 +26,32 @@ typedef _Atomic int vg_atomic_int; /* flags and small states */
 /* A cache line, to keep a producer's and a consumer's indices apart. */
 #define VG_CACHE_LINE 64
 
-static inline uint64_t vg_atomic_load_relaxed_u64(const vg_atomic_u64 *p) {
-  return atomic_load_explicit((vg_atomic_u64 *)p, memory_order_relaxed);
-}
-static inline uint64_t vg_atomic_load_acquire_u64(const vg_atomic_u64 *p) {
-  return atomic_load_explicit((vg_atomic_u64 *)p, memory_order_acquire);
-}
-static inline void vg_atomic_store_relaxed_u64(vg_atomic_u64 *p, uint64_t v) {
-  atomic_store_explicit(p, v, memory_order_relaxed);
-}
-static inline void vg_atomic_store_release_u64(vg_atomic_u64 *p, uint64_t v) {
-  atomic_store_explicit(p, v, memory_order_release);
-}
+/* Loads and stores, one function for each (type, order) in use, named
+ * vg_atomic_load_<order>_<type> and vg_atomic_store_<order>_<type>:
+ *   vg_atomic_load_relaxed_u64  vg_atomic_load_acquire_u64
+ *   vg_atomic_store_relaxed_u64 vg_atomic_store_release_u64
+ *   vg_atomic_load_relaxed_i64  vg_atomic_store_relaxed_i64
+ *   vg_atomic_load_relaxed_int  vg_atomic_load_acquire_int
+ *   vg_atomic_store_relaxed_int vg_atomic_store_release_int */
+#define VG__ATOMIC_LOAD(T, type, order)                                                  \
+  static inline T vg_atomic_load_##order##_##type(const vg_atomic_##type *p) {           \
+    return atomic_load_explicit((vg_atomic_##type *)p, memory_order_##order);            \
+  }
+#define VG__ATOMIC_STORE(T, type, order)                                                 \
+  static inline void vg_atomic_store_##order##_##type(vg_atomic_##type *p, T v) {        \
+    atomic_store_explicit(p, v, memory_order_##order);                                   \
+  }
+VG__ATOMIC_LOAD(uint64_t, u64, relaxed)
+VG__ATOMIC_LOAD(uint64_t, u64, acquire)
+VG__ATOMIC_STORE(uint64_t, u64, relaxed)
+VG__ATOMIC_STORE(uint64_t, u64, release)
+VG__ATOMIC_LOAD(int64_t, i64, relaxed)
+VG__ATOMIC_STORE(int64_t, i64, relaxed)
+VG__ATOMIC_LOAD(int, int, relaxed)
+VG__ATOMIC_LOAD(int, int, acquire)
+VG__ATOMIC_STORE(int, int, relaxed)
+VG__ATOMIC_STORE(int, int, release)
+
 static inline uint64_t vg_atomic_fetch_add_relaxed_u64(vg_atomic_u64 *p, uint64_t v) {
   return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
 }
@@ -53,13 +67,6 @@ static inline int vg_atomic_cas_weak_relaxed_u64(vg_atomic_u64 *p, uint64_t *exp
                                                memory_order_relaxed);
 }
 
-static inline int64_t vg_atomic_load_relaxed_i64(const vg_atomic_i64 *p) {
-  return atomic_load_explicit((vg_atomic_i64 *)p, memory_order_relaxed);
-}
-static inline void vg_atomic_store_relaxed_i64(vg_atomic_i64 *p, int64_t v) {
-  atomic_store_explicit(p, v, memory_order_relaxed);
-}
-
 /* As vg_atomic_cas_weak_relaxed_u64, without spurious failures. */
 static inline int vg_atomic_cas_strong_relaxed_i64(vg_atomic_i64 *p, int64_t *expected,
                                                    int64_t v) {
@@ -67,18 +74,6 @@ static inline int vg_atomic_cas_strong_relaxed_i64(vg_atomic_i64 *p, int64_t *ex
                                                  memory_order_relaxed);
 }
 
-static inline int vg_atomic_load_relaxed_int(const vg_atomic_int *p) {
-  return atomic_load_explicit((vg_atomic_int *)p, memory_order_relaxed);
-}
-static inline int vg_atomic_load_acquire_int(const vg_atomic_int *p) {
-  return atomic_load_explicit((vg_atomic_int *)p, memory_order_acquire);
-}
-static inline void vg_atomic_store_relaxed_int(vg_atomic_int *p, int v) {
-  atomic_store_explicit(p, v, memory_order_relaxed);
-}
-static inline void vg_atomic_store_release_int(vg_atomic_int *p, int v) {
-  atomic_store_explicit(p, v, memory_order_release);
-}
 static inline int vg_atomic_exchange_acq_rel_int(vg_atomic_int *p, int v) {
   return atomic_exchange_explicit(p, v, memory_order_acq_rel);
 }
