@@ -358,6 +358,40 @@ int vg__json_skip(const jsmntok_t *t, int i) {
   return i;
 }
 
+int vg__json_items(struct vg_codec *c, const char *msg, size_t len,
+                   struct vg_event_batch *b, vg__json_item_fn fn, void *ctx) {
+  enum vg_reject_reason why;
+  size_t off;
+  if (VG_GROW(c->scratch, len + 1, c->cap_scratch) != 0)
+    return -ENOMEM;
+  int n = vg__json_tokenize(c, msg, len, &why, &off);
+  if (n == -ENOMEM)
+    return n;
+  if (n < 0)
+    return vg__reject(c, b, why, off); /* about the whole message */
+  const jsmntok_t *t = c->toks;
+  if (t[0].type == JSMN_OBJECT) {
+    /* nothing but blanks follows it (vg__json_tokenize) */
+    vg__set_item(c, (size_t)t[0].start, (size_t)(t[0].end - t[0].start));
+    return fn(c, msg, t, 0, b, ctx);
+  }
+  if (t[0].size == 0) /* no item at all: the message */
+    return vg__reject(c, b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
+  int j = 1;
+  for (int m = 0; m < t[0].size; m++) {
+    size_t o = vg__tok_off(&t[j]);
+    int next = vg__json_skip(t, j);
+    vg__set_item(c, o, vg__tok_end(&t[j]) - o);
+    /* a value that is not an object is an item of its own */
+    int r = t[j].type == JSMN_OBJECT ? fn(c, msg, t, j, b, ctx)
+                                     : vg__reject(c, b, VG_REJECT_NOT_OBJECT, o);
+    if (r != 0)
+      return r;
+    j = next;
+  }
+  return 0;
+}
+
 static inline int json_blank(char ch) {
   return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
 }

@@ -159,4 +159,17 @@ static inline size_t vg__tok_end(const jsmntok_t *t) {
 /* Index of the token after the subtree rooted at token i. */
 int vg__json_skip(const jsmntok_t *t, int i);
 
+/* Decodes one JSON item: the object at token j of t (c->toks). */
+typedef int (*vg__json_item_fn)(struct vg_codec *c, const char *msg, const jsmntok_t *t,
+                                int j, struct vg_event_batch *b, void *ctx);
+
+/* The frame of the JSON formats: tokenizes msg (growing the scratch so that
+ * unescaped strings never move it) and hands each item to fn, set as the
+ * current item (vg__set_item) -- the message's one object, or each value of
+ * its array in order, a value that is not an object being a not_object
+ * reject of its own. A message that does not tokenize, or an empty array, is
+ * one reject about the whole message. 0, -ENOMEM, or fn's first non-zero. */
+int vg__json_items(struct vg_codec *c, const char *msg, size_t len,
+                   struct vg_event_batch *b, vg__json_item_fn fn, void *ctx);
+
 #endif

@@ -148,16 +148,25 @@ static int tok_text(struct vg_codec *c, const char *msg, const jsmntok_t *t,
   return 0;
 }
 
+/* The text of a scalar token (unescaped): 0, -1 for an object or an array
+ * or a string that does not unescape, -ENOMEM. */
+static int scalar_text(struct vg_codec *c, const char *msg, const jsmntok_t *t,
+                       const char **s, size_t *n) {
+  size_t so;
+  if (t->type == JSMN_OBJECT || t->type == JSMN_ARRAY)
+    return -1;
+  int r = tok_text(c, msg, t, s, n, &so);
+  return r == 0 || r == -ENOMEM ? r : -1;
+}
+
 static int json_time(struct vg_codec *c, const char *msg, const jsmntok_t *t, int64_t *ns,
                      enum vg_reject_reason *why) {
   const char *s;
-  size_t n, so;
+  size_t n;
   *why = VG_REJECT_UNPARSABLE_TIME;
-  if (t->type == JSMN_OBJECT || t->type == JSMN_ARRAY)
-    return -1;
-  int r = tok_text(c, msg, t, &s, &n, &so);
+  int r = scalar_text(c, msg, t, &s, &n);
   if (r != 0)
-    return r == -ENOMEM ? r : -1;
+    return r;
   if (t->type == JSMN_PRIMITIVE && (s[0] == 'n' || s[0] == 't' || s[0] == 'f')) {
     *why = s[0] == 'n' ? VG_REJECT_MISSING_TIME : VG_REJECT_UNPARSABLE_TIME;
     return -1;
@@ -193,13 +202,11 @@ static int json_time(struct vg_codec *c, const char *msg, const jsmntok_t *t, in
 static int json_value(struct vg_codec *c, const char *msg, const jsmntok_t *t, double *v,
                       enum vg_reject_reason *why) {
   const char *s;
-  size_t n, so;
+  size_t n;
   *why = VG_REJECT_NON_NUMERIC_VALUE;
-  if (t->type == JSMN_OBJECT || t->type == JSMN_ARRAY)
-    return -1;
-  int r = tok_text(c, msg, t, &s, &n, &so);
+  int r = scalar_text(c, msg, t, &s, &n);
   if (r != 0)
-    return r == -ENOMEM ? r : -1;
+    return r;
   if (t->type == JSMN_PRIMITIVE) {
     if (n == 4 && memcmp(s, "true", 4) == 0) {
       *v = 1;
@@ -404,39 +411,14 @@ static int decode_object(struct vg_codec *c, const char *msg, const jsmntok_t *t
   return r;
 }
 
+static int json_item(struct vg_codec *c, const char *msg, const jsmntok_t *t, int j,
+                     struct vg_event_batch *b, void *ctx) {
+  (void)ctx;
+  return decode_object(c, msg, t, j, b);
+}
+
 int vg__decode_json(struct vg_codec *c, const char *msg, size_t len, int64_t now_ns,
                     struct vg_event_batch *b) {
   (void)now_ns;
-  enum vg_reject_reason why;
-  size_t off;
-  /* unescaped strings never outgrow the message: with this reserve the
-   * scratch does not move while the message is decoded */
-  if (VG_GROW(c->scratch, len + 1, c->cap_scratch) != 0)
-    return -ENOMEM;
-  int n = vg__json_tokenize(c, msg, len, &why, &off);
-  if (n == -ENOMEM)
-    return n;
-  if (n < 0)
-    return vg__reject(c, b, why, off); /* about the whole message */
-  const jsmntok_t *t = c->toks;
-  if (t[0].type == JSMN_OBJECT) {
-    /* nothing but blanks follows it (vg__json_tokenize) */
-    vg__set_item(c, (size_t)t[0].start, (size_t)(t[0].end - t[0].start));
-    return decode_object(c, msg, t, 0, b);
-  }
-  if (t[0].size == 0) /* no item at all: the message */
-    return vg__reject(c, b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
-  int j = 1;
-  for (int m = 0; m < t[0].size; m++) {
-    size_t o = vg__tok_off(&t[j]);
-    int next = vg__json_skip(t, j);
-    vg__set_item(c, o, vg__tok_end(&t[j]) - o);
-    /* a value that is not an object is an item of its own */
-    int r = t[j].type == JSMN_OBJECT ? decode_object(c, msg, t, j, b)
-                                     : vg__reject(c, b, VG_REJECT_NOT_OBJECT, o);
-    if (r != 0)
-      return r;
-    j = next;
-  }
-  return 0;
+  return vg__json_items(c, msg, len, b, json_item, NULL);
 }

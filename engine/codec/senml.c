@@ -171,37 +171,20 @@ static int record(struct vg_codec *c, const char *msg, const jsmntok_t *t, int r
                   0);
 }
 
+/* The records of one message share their base fields. */
+struct senml_pack {
+  int64_t now_ns;
+  struct base base;
+};
+
+static int senml_item(struct vg_codec *c, const char *msg, const jsmntok_t *t, int j,
+                      struct vg_event_batch *b, void *ctx) {
+  struct senml_pack *p = ctx;
+  return record(c, msg, t, j, p->now_ns, &p->base, b);
+}
+
 int vg__decode_senml(struct vg_codec *c, const char *msg, size_t len, int64_t now_ns,
                      struct vg_event_batch *b) {
-  enum vg_reject_reason why;
-  size_t off;
-  if (VG_GROW(c->scratch, len + 1, c->cap_scratch) != 0)
-    return -ENOMEM;
-  int n = vg__json_tokenize(c, msg, len, &why, &off);
-  if (n == -ENOMEM)
-    return n;
-  if (n < 0)
-    return vg__reject(c, b, why, off); /* about the whole message */
-  const jsmntok_t *t = c->toks;
-  struct base base = {{"", 0}, {"", 0}, 0, 0};
-  if (t[0].type == JSMN_OBJECT) {
-    /* nothing but blanks follows it (vg__json_tokenize) */
-    vg__set_item(c, (size_t)t[0].start, (size_t)(t[0].end - t[0].start));
-    return record(c, msg, t, 0, now_ns, &base, b);
-  }
-  if (t[0].size == 0) /* no item at all: the message */
-    return vg__reject(c, b, VG_REJECT_NO_FIELDS, (size_t)t[0].start);
-  int j = 1;
-  for (int m = 0; m < t[0].size; m++) {
-    size_t o = vg__tok_off(&t[j]);
-    int next = vg__json_skip(t, j);
-    vg__set_item(c, o, vg__tok_end(&t[j]) - o);
-    /* a value that is not an object is an item of its own */
-    int r = t[j].type == JSMN_OBJECT ? record(c, msg, t, j, now_ns, &base, b)
-                                     : vg__reject(c, b, VG_REJECT_NOT_OBJECT, o);
-    if (r != 0)
-      return r;
-    j = next;
-  }
-  return 0;
+  struct senml_pack p = {now_ns, {{"", 0}, {"", 0}, 0, 0}};
+  return vg__json_items(c, msg, len, b, senml_item, &p);
 }
