@@ -25,7 +25,6 @@ static const char *const reject_names[VG_AGG_REJECT_MAX] = {
     [VG_AGG_ACCEPTED] = "accepted",
     [VG_AGG_REJECT_RETENTION] = "older than the retention horizon",
     [VG_AGG_REJECT_NONFINITE] = "value is not a finite number",
-    [VG_AGG_REJECT_NOMEM] = "out of memory",
 };
 
 const char *vg_agg_reject_name(enum vg_agg_reject r) {

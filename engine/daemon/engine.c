@@ -1392,7 +1392,7 @@ static void register_metrics(struct vg_engine *e) {
         vg_metrics_counter(m, "vigie_rejects_total", "Readings rejected, by reason.", lb);
   }
   /* the aggregator's reasons; running out of memory is not one (-ENOMEM
-   * stops vigied), so VG_AGG_REJECT_NOMEM has no label */
+   * stops vigied) */
   static const char *const agg_reasons[VG_AGG_REJECT_MAX] = {
       [VG_AGG_REJECT_RETENTION] = "older_than_retention",
       [VG_AGG_REJECT_NONFINITE] = "nan_or_inf"};

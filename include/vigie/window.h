@@ -36,9 +36,6 @@ enum vg_agg_reject {
   VG_AGG_ACCEPTED = 0,
   VG_AGG_REJECT_RETENTION, /* no resolution retains its time any more */
   VG_AGG_REJECT_NONFINITE, /* value is NaN or infinite */
-  /* never returned nor counted any more (out of memory is -ENOMEM); the
-   * value stays until the daemon's metric table drops its label */
-  VG_AGG_REJECT_NOMEM,
   VG_AGG_REJECT_MAX
 };
 

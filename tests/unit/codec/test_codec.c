@@ -82,7 +82,8 @@ static void json_mapping(void **state) {
   ev(0, "no2{district=\"Centre\",sensor_id=\"aq-12\"}", 1700000000 * NS, 41.5);
   ev(1, "pm10{district=\"Centre\",sensor_id=\"aq-12\"}", 1700000000 * NS, 18);
   assert_false(B.events[0].has_distinct);
-  /* DESIGN.md's example; a numeric entity is written as its text */
+  /* the series-key rule (docs/architecture.md, "Decode"): a numeric entity is
+   * written as its text */
   assert_int_equal(dec(c, "{\"sensor_id\":5331,\"pm10\":3,\"no2\":\"1\",\"ts\":1}"), 0);
   ev(1, "pm10{sensor_id=\"5331\"}", NS, 3);
   vg_codec_free(c);

@@ -182,6 +182,32 @@ static struct vg_api *api_over(struct fx *f, char *xdir, size_t size) {
   return api;
 }
 
+/* Commits, as epoch, the final hour of series from start with n readings
+ * (one a second), to be emitted. */
+static void commit_final_hour(struct fx *f, uint64_t series, int64_t start, int n,
+                              uint64_t epoch) {
+  char err[512];
+  struct vg_wentry w = {.series = series,
+                        .res = VG_RES_HOUR,
+                        .start = start,
+                        .end = start + 3600,
+                        .final = 1};
+  vg_acc_init(&w.acc);
+  struct vg_acc_opts ao = VG_ACC_OPTS_DEFAULT;
+  for (int i = 0; i < n; i++)
+    vg_acc_add(&w.acc, &ao, (start + i) * 1000000000LL, 1.0, 0, 0);
+  const struct vg_wentry *open[] = {&w};
+  struct vg_store_emit em = {0, series, VG_RES_HOUR, start, 0};
+  struct vg_store_epoch ep = {.epoch = epoch,
+                              .open = open,
+                              .nopen = 1,
+                              .emit = &em,
+                              .nemit = 1,
+                              .watermark_ns = INT64_MIN};
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
+  vg_acc_release(&w.acc);
+}
+
 /* An export folder, made and empty, over the fixture's API; its registry,
  * and the options of an exporter run by hand writing plain files. */
 struct xfolder {
@@ -266,26 +292,7 @@ static void export_folder(void **state) {
   snprintf(path, sizeof path, "%s/passages-final.csv", xdir);
   size_t before_len = 0, after_len = 0;
   char *before = slurp(path, &before_len);
-  struct vg_wentry w;
-  memset(&w, 0, sizeof w);
-  w.series = 1;
-  w.res = VG_RES_HOUR;
-  w.start = T0 + NDAYS * DAY + 3600;
-  w.end = w.start + 3600;
-  w.final = 1;
-  vg_acc_init(&w.acc);
-  struct vg_acc_opts ao = VG_ACC_OPTS_DEFAULT;
-  for (int i = 0; i < 12; i++)
-    vg_acc_add(&w.acc, &ao, (w.start + i) * 1000000000LL, 1.0, 0, 0);
-  const struct vg_wentry *open[] = {&w};
-  struct vg_store_emit em = {0, 1, VG_RES_HOUR, w.start, 0};
-  struct vg_store_epoch ep = {.epoch = 2,
-                              .open = open,
-                              .nopen = 1,
-                              .emit = &em,
-                              .nemit = 1,
-                              .watermark_ns = INT64_MIN};
-  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
+  commit_final_hour(f, 1, T0 + NDAYS * DAY + 3600, 12, 2);
   assert_int_equal(vg_exportdir_run_once(x, &written), 0);
   assert_true(written >= 2);
   char *after = slurp(path, &after_len);
@@ -297,7 +304,6 @@ static void export_folder(void **state) {
   assert_int_equal(entries(xdir), 6);
   free(before);
   free(after);
-  vg_acc_release(&w.acc);
   vg_exportdir_free(x);
   vg_api_free(api);
   vg_metrics_free(m);
@@ -408,27 +414,8 @@ static void export_thread_follows_commits(void **state) {
   }
   assert_true(len0 > 0);
   /* 20 more final hours, committed one by one while the thread exports */
-  struct vg_acc_opts ao = VG_ACC_OPTS_DEFAULT;
   for (int h = 0; h < 20; h++) {
-    struct vg_wentry w;
-    memset(&w, 0, sizeof w);
-    w.series = 2;
-    w.res = VG_RES_HOUR;
-    w.start = T0 + NDAYS * DAY + h * 3600;
-    w.end = w.start + 3600;
-    w.final = 1;
-    vg_acc_init(&w.acc);
-    vg_acc_add(&w.acc, &ao, w.start * 1000000000LL, 1.0, 0, 0);
-    const struct vg_wentry *open[] = {&w};
-    struct vg_store_emit em = {0, 2, VG_RES_HOUR, w.start, 0};
-    struct vg_store_epoch ep = {.epoch = 2 + (uint64_t)h,
-                                .open = open,
-                                .nopen = 1,
-                                .emit = &em,
-                                .nemit = 1,
-                                .watermark_ns = INT64_MIN};
-    assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
-    vg_acc_release(&w.acc);
+    commit_final_hour(f, 2, T0 + NDAYS * DAY + h * 3600, 1, 2 + (uint64_t)h);
     usleep(2000);
   }
   /* the file holds the last hour's row */
