@@ -20,14 +20,18 @@ void vg_acc_release(struct vg_acc *a) {
 int vg__acc_add_sketches(struct vg_acc *a, const struct vg_acc_opts *o, double v,
                          int has_key, uint64_t key_hash) {
   if (o->quantiles) {
-    if (!a->qs && !(a->qs = vg_ddsketch_new(o->alpha, o->max_bins)))
+    if (!a->qs)
+      a->qs = vg_ddsketch_new(o->alpha, o->max_bins);
+    if (!a->qs)
       return -ENOMEM;
     int rc = vg_ddsketch_add(a->qs, v);
     if (rc)
       return rc;
   }
   if (o->distinct && has_key) {
-    if (!a->hll && !(a->hll = vg_hll_new(o->hll_p)))
+    if (!a->hll)
+      a->hll = vg_hll_new(o->hll_p);
+    if (!a->hll)
       return -ENOMEM;
     return vg_hll_add(a->hll, key_hash);
   }
@@ -37,14 +41,18 @@ int vg__acc_add_sketches(struct vg_acc *a, const struct vg_acc_opts *o, double v
 int vg_acc_merge(struct vg_acc *dst, const struct vg_acc *src,
                  const struct vg_acc_opts *o) {
   if (src->qs) {
-    if (!dst->qs && !(dst->qs = vg_ddsketch_new(src->qs->alpha, src->qs->max_bins)))
+    if (!dst->qs)
+      dst->qs = vg_ddsketch_new(src->qs->alpha, src->qs->max_bins);
+    if (!dst->qs)
       return -ENOMEM;
     int rc = vg_ddsketch_merge(dst->qs, src->qs);
     if (rc)
       return rc;
   }
   if (src->hll) {
-    if (!dst->hll && !(dst->hll = vg_hll_new(src->hll->p)))
+    if (!dst->hll)
+      dst->hll = vg_hll_new(src->hll->p);
+    if (!dst->hll)
       return -ENOMEM;
     int rc = vg_hll_merge(dst->hll, src->hll);
     if (rc)

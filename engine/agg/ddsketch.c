@@ -256,7 +256,10 @@ static int store_merge(struct vg_ddstore *d, uint32_t max_bins,
   if (s->offset < d->offset) { /* below d's range: folds or extends it */
     for (; k + 1 < s->len && s->offset + (int32_t)k < d->offset; k++) {
       uint64_t c = bget(s, k);
-      if (c && (rc = store_add(d, max_bins, s->offset + (int32_t)k, c, bound)))
+      if (!c)
+        continue;
+      rc = store_add(d, max_bins, s->offset + (int32_t)k, c, bound);
+      if (rc)
         return rc;
     }
   }

@@ -250,8 +250,11 @@ static double tau(double x) {
  * 0 or -ENOMEM. */
 static int sparse_histogram(const struct vg_hll *h, uint32_t c[66]) {
   uint32_t stack[256], *tail = stack, nt = h->nsparse - h->sorted;
-  if (nt > sizeof stack / sizeof *stack && !(tail = malloc((size_t)nt * sizeof *tail)))
-    return -ENOMEM;
+  if (nt > sizeof stack / sizeof *stack) {
+    tail = malloc((size_t)nt * sizeof *tail);
+    if (!tail)
+      return -ENOMEM;
+  }
   if (nt) {
     memcpy(tail, h->sparse + h->sorted, (size_t)nt * sizeof *tail);
     qsort(tail, nt, sizeof *tail, cmp_u32);

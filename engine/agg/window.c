@@ -403,7 +403,8 @@ void vg_windows_set_fp_loader(struct vg_windows *w, vg_fpset_loader load, void *
 int vg_windows_fpset(struct vg_windows *w, uint64_t series, int64_t start, int64_t end,
                      struct vg_fpset **out) {
   if (!w->fps) {
-    if (!(w->fps = malloc(sizeof *w->fps)))
+    w->fps = malloc(sizeof *w->fps);
+    if (!w->fps)
       return -ENOMEM;
     vg_fpsets_init(w->fps);
   }
@@ -420,7 +421,8 @@ int vg_windows_fpset(struct vg_windows *w, uint64_t series, int64_t start, int64
   if (rc)
     return rc;
   int stored = e->stored;
-  if ((rc = vg_fpsets_insert(w->fps, series, start, end, &f)))
+  rc = vg_fpsets_insert(w->fps, series, start, end, &f);
+  if (rc)
     return rc;
   if (stored && w->fpload) {
     rc = w->fpload(w->fpload_ctx, series, start, end, &f->s);

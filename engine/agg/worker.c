@@ -116,7 +116,8 @@ static struct epoch *epoch_new(uint32_t nparts, uint32_t worker) {
   e->worker = worker;
   vg_wtable_init(&e->deltas);
   vg_wtable_init(&e->dd.deltas);
-  if (!(e->ddc = calloc(nparts, sizeof *e->ddc))) {
+  e->ddc = calloc(nparts, sizeof *e->ddc);
+  if (!e->ddc) {
     epoch_free(e);
     return NULL;
   }
@@ -430,7 +431,9 @@ int vg_worker_flush(struct vg_worker *w, int64_t now_ns) {
   if (vg_spsc_size_producer(&w->full) >= VG_AGG_MAX_PENDING)
     return VG_EFULL;
   struct epoch *next = vg_spsc_pop(&w->empty);
-  if (!next && !(next = epoch_new(a->o.nparts, w->id)))
+  if (!next)
+    next = epoch_new(a->o.nparts, w->id);
+  if (!next)
     return -ENOMEM; /* the epoch continues */
   struct epoch *e = w->cur;
   e->seq = w->seq++;
@@ -495,7 +498,8 @@ static int merge_dedupe(struct vg_agg *a, struct epoch *e, uint64_t *dups) {
         a->dd[part].duplicates++;
         c->duplicates++;
       } else if (set->n < in->max) {
-        if ((rc = vg_fpset_add(set, fp)) < 0)
+        rc = vg_fpset_add(set, fp);
+        if (rc < 0)
           return rc;
       } else {
         a->dd[part].full++;
@@ -509,8 +513,11 @@ static int merge_dedupe(struct vg_agg *a, struct epoch *e, uint64_t *dups) {
       vg_acc_init(&d->acc);
       for (uint32_t i = in->head; i != DD_NONE; i = dd->r[i].next) {
         const struct dd_reading *r = &dd->r[i];
-        if (!r->dup && (rc = vg_acc_add(&d->acc, &a->o.win.acc, r->t, r->v,
-                                        (r->part & DD_HAS_KEY) != 0, r->key)) != 0)
+        if (r->dup)
+          continue;
+        rc = vg_acc_add(&d->acc, &a->o.win.acc, r->t, r->v, (r->part & DD_HAS_KEY) != 0,
+                        r->key);
+        if (rc)
           return rc;
       }
       *dups += ndup;

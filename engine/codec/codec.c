@@ -791,13 +791,22 @@ int vg_codec_new(const struct vg_codec_config *cfg, struct vg_codec **out, char 
   c->time_key = strdup(cfg->time_key ? cfg->time_key : "time");
   if (!c->time_key)
     goto fail;
-  if (cfg->entity_key && (!(c->entity_key = strdup(cfg->entity_key)) ||
-                          !(c->entity_name = path_name(cfg->entity_key))))
-    goto fail;
-  if (cfg->distinct_key && !(c->distinct_key = strdup(cfg->distinct_key)))
-    goto fail;
-  if (cfg->count_as && !(c->count_as = path_name(cfg->count_as)))
-    goto fail;
+  if (cfg->entity_key) {
+    c->entity_key = strdup(cfg->entity_key);
+    c->entity_name = path_name(cfg->entity_key);
+    if (!c->entity_key || !c->entity_name)
+      goto fail;
+  }
+  if (cfg->distinct_key) {
+    c->distinct_key = strdup(cfg->distinct_key);
+    if (!c->distinct_key)
+      goto fail;
+  }
+  if (cfg->count_as) {
+    c->count_as = path_name(cfg->count_as);
+    if (!c->count_as)
+      goto fail;
+  }
   c->n_tag_keys = cfg->n_tag_keys;
   c->n_fields = cfg->n_fields;
   if (dup_list(cfg->tag_keys, cfg->n_tag_keys, &c->tag_keys, &c->tag_names) ||

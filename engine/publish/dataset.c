@@ -120,8 +120,10 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
       list_dup(&ds->c.keywords, &dc->keywords) ||
       list_dup(&ds->c.metrics, &dc->metrics) || list_dup(&ds->c.columns, &dc->columns) ||
       list_dup(&ds->c.tag_columns, &dc->tag_columns) ||
-      list_dup(&ds->c.coordinates, &dc->coordinates) ||
-      !(ds->count_as.v = calloc(env->ncount_as + 1, sizeof *ds->count_as.v)))
+      list_dup(&ds->c.coordinates, &dc->coordinates))
+    goto fail;
+  ds->count_as.v = calloc(env->ncount_as + 1, sizeof *ds->count_as.v);
+  if (!ds->count_as.v)
     goto fail;
   for (size_t i = 0; i < env->ncount_as; i++)
     if (!list_has(&ds->count_as, env->count_as[i])) {
