@@ -91,6 +91,29 @@ def vigied_metrics(err_path):
     return out
 
 
+STAGES = ["receive", "decode", "aggregate", "merge", "commit", "publish", "worker_other",
+          "writer_other", "kafka_threads", "other"]
+
+
+def cpu_by_stage(log_text):
+    """The CPU seconds per stage of vigied's last "cpu by stage" log line
+    (engine/daemon/engine.c, log_cpu_by_stage), as {stage: seconds}; {}
+    without one."""
+    found = {}
+    for line in log_text.splitlines():
+        if '"cpu by stage"' not in line and "cpu by stage" not in line:
+            continue
+        found = {}
+        for word in line.split():
+            key, eq, val = word.partition("=")
+            if eq and key.endswith("_s"):
+                try:
+                    found[key[:-2]] = float(val.strip('",'))
+                except ValueError:
+                    pass
+    return found
+
+
 def rollup_count(bootstrap, topic):
     """Records in the single-partition topic (its high watermark)."""
     from confluent_kafka import Consumer, TopicPartition
@@ -343,7 +366,8 @@ sources:
                         rc = 1
                 log(f"{name} #{i}: {rollups} rollups in {rtopic}")
                 record(name, i, rc, wall, cpu, rss,
-                       extra={"store_mib": int(du[0]) if du else None, "rollups": rollups})
+                       extra={"store_mib": int(du[0]) if du else None, "rollups": rollups,
+                              "cpu_by_stage_s": cpu_by_stage(errtext)})
                 if rc != 0:
                     res["notes"].append(f"{name} #{i} exited {rc}: {errtext[-1500:]}")
                 shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
@@ -468,6 +492,30 @@ sources:
         lines.append(f"{name:<30} {md['runs']:>4} {md['events_per_s']:>12,.0f} "
                      f"{ratio:>8} {md['cpu_s_per_M_events']:>11.2f} "
                      f"{md['peak_rss_mib']:>13.0f}")
+    # where vigied's CPU time goes: CPU-s per million events, stage by stage
+    staged = [n for n in res["runs"] if n.startswith("vigied")
+              and any(r["rc"] == 0 and r.get("cpu_by_stage_s") for r in res["runs"][n])]
+    if staged:
+        lines.append("")
+        lines.append("vigied CPU-s per million events by stage (medians; vigied's "
+                     "\"cpu by stage\" log line)")
+        hdr = f"{'system':<30}" + "".join(f" {s[:10]:>10}" for s in STAGES) + \
+              f" {'process':>10}"
+        lines.append(hdr)
+        lines.append("-" * len(hdr))
+        res["cpu_by_stage_per_M_events"] = {}
+        for name in staged:
+            ok = [r["cpu_by_stage_s"] for r in res["runs"][name]
+                  if r["rc"] == 0 and r.get("cpu_by_stage_s")]
+            per_m = {s: statistics.median(st.get(s, 0) for st in ok) / nev * 1e6
+                     for s in STAGES + ["process"]}
+            res["cpu_by_stage_per_M_events"][name] = {s: round(v, 3)
+                                                      for s, v in per_m.items()}
+            lines.append(f"{name:<30}" + "".join(f" {per_m[s]:>10.3f}" for s in STAGES) +
+                         f" {per_m['process']:>10.3f}")
+        lines.append("(receive: the workers polling librdkafka's queue; kafka_threads: "
+                     "librdkafka's own threads -- fetch, decompress, produce; other: the "
+                     "HTTP server, opening the store; docs/aggregation.md)")
     lines.append("")
     targets = {}
 

@@ -27,6 +27,7 @@
  * no source topic exists, and rebuilds the ingestion (not the store) when
  * partitions or a missing topic appear.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -37,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,6 +167,11 @@ struct engine_worker {
   size_t nrj, caprj, nwant, capwant;
   char *hdr;
   size_t caphdr;
+  /* where the thread's CPU time goes (ns of its CPU clock, stored once a
+   * batch for the stop line): polling librdkafka, decoding, the rest of a
+   * message's processing (series ids, the delta table, dead letters), all */
+  vg_atomic_u64 cpu_receive, cpu_decode, cpu_aggregate, cpu_total;
+  int64_t decode_wall_ns; /* monotonic ns inside the codec, this batch */
   _Atomic int done;
 };
 
@@ -231,7 +238,11 @@ struct vg_engine {
   struct vg_window_counters last_counters;
   /* the writer thread's CPU seconds merging epochs and committing them,
    * logged at the end of a run (where the writer's time goes) */
-  double merge_cpu_s, commit_cpu_s;
+  double merge_cpu_s, commit_cpu_s, writer_cpu_s;
+  /* the workers' (struct engine_worker's cpu_*), summed over the runs that
+   * ended, in seconds */
+  double receive_cpu_s, decode_cpu_s, aggregate_cpu_s, workers_cpu_s;
+  uint64_t events_aggregated; /* by the runs that ended */
 
   /* metrics (NULL without a registry) */
   struct vg_counter *rejects[VG_REJECT_REASON_COUNT], *agg_rejects[VG_AGG_REJECT_MAX];
@@ -249,11 +260,22 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-/* CPU seconds of the calling thread. */
-static double thread_cpu_s(void) {
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+/* CPU nanoseconds of the calling thread. */
+static uint64_t thread_cpu_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+  return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU seconds of the calling thread. */
+static double thread_cpu_s(void) {
+  return (double)thread_cpu_ns() / 1e9;
 }
 
 /* Records the first fatal error and asks everyone to stop. */
@@ -510,10 +532,14 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m,
       }
     }
   }
-  if (replay >= 0 &&
-      vg_codec_decode(w->codecs[s], m->payload, m->len, now, b) == -ENOMEM) {
-    engine_fail(e, "out of memory decoding a message");
-    return s;
+  if (replay >= 0) {
+    int64_t d0 = mono_ns();
+    int rc = vg_codec_decode(w->codecs[s], m->payload, m->len, now, b);
+    w->decode_wall_ns += mono_ns() - d0;
+    if (rc == -ENOMEM) {
+      engine_fail(e, "out of memory decoding a message");
+      return s;
+    }
   }
   for (size_t j = 0; j < b->n_rejects; j++) {
     const struct vg_reject *r = &b->rejects[j];
@@ -637,6 +663,7 @@ static void *worker_main(void *arg) {
   int64_t interval = e->cfg->checkpoint_interval_ns;
   int64_t next_epoch = now_ns() + interval;
   int stopping = 0, drained = 0;
+  uint64_t cpu0 = thread_cpu_ns(), rx = 0, dec = 0, agg = 0;
   for (;;) {
     if (vg_atomic_load_relaxed_int(&e->failed))
       break;
@@ -659,12 +686,16 @@ static void *worker_main(void *arg) {
         break;
       }
     }
+    uint64_t c0 = thread_cpu_ns();
     ssize_t n = vg_kafka_consume(w->kc, msgs, BATCH, 100);
     if (n < 0) {
       engine_fail(e, "the Kafka consumer failed fatally");
       break;
     }
+    uint64_t c1 = thread_cpu_ns();
+    int64_t m0 = mono_ns();
     now = now_ns();
+    w->decode_wall_ns = 0;
     for (ssize_t i = 0; i < n; i++) {
       size_t s = process(w, &msgs[i], now);
       if (s < e->nsrcs) {
@@ -672,6 +703,22 @@ static void *worker_main(void *arg) {
         w->bytes[s] += msgs[i].len;
       }
     }
+    /* the batch's CPU time split between decoding and the rest by the
+     * share of wall time spent in the codec (a CPU clock read per message
+     * would cost a system call each; the monotonic clock is read in user
+     * space, and the thread is on a CPU throughout) */
+    uint64_t c2 = thread_cpu_ns(), used = c2 - c1;
+    int64_t wall = mono_ns() - m0;
+    int64_t in_codec = w->decode_wall_ns < wall ? w->decode_wall_ns : wall;
+    uint64_t d =
+        wall > 0 ? (uint64_t)((double)used * (double)in_codec / (double)wall) : 0;
+    rx += c1 - c0;
+    dec += d;
+    agg += used - d;
+    vg_atomic_store_relaxed_u64(&w->cpu_receive, rx);
+    vg_atomic_store_relaxed_u64(&w->cpu_decode, dec);
+    vg_atomic_store_relaxed_u64(&w->cpu_aggregate, agg);
+    vg_atomic_store_relaxed_u64(&w->cpu_total, c2 - cpu0);
     if (n > 0 && e->srcs[0].messages) { /* shared counters: once per batch */
       for (size_t s = 0; s < e->nsrcs; s++) {
         if (!w->msgs[s])
@@ -686,6 +733,7 @@ static void *worker_main(void *arg) {
     if (e->o.drain && !drained && vg_kafka_drained(w->kc))
       drained = 1;
   }
+  vg_atomic_store_relaxed_u64(&w->cpu_total, thread_cpu_ns() - cpu0);
   vg_atomic_store_release_int(&w->done, 1);
   return NULL;
 }
@@ -1163,6 +1211,88 @@ static void flush_rollups(struct vg_engine *e) {
 /* Runs the ingestion until the engine stops, the drain is done, a fatal
  * error, or the input changes shape (VG_ERESTART: the caller rebuilds the
  * ingestion, not the store). */
+/* CPU seconds of the whole process so far. */
+static double process_cpu_s(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* CPU seconds of librdkafka's live threads (named "rdk:..."): the clients'
+ * fetching, decompressing and producing. Threads of clients already freed
+ * are not counted. */
+static double rdkafka_threads_cpu_s(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d)
+    return 0;
+  double ticks = 0, hz = (double)sysconf(_SC_CLK_TCK);
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.')
+      continue;
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", de->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* pid (comm) state ppid ... utime stime: the 14th and 15th fields; comm
+     * may hold spaces and parentheses, so the fields count from its last ')' */
+    const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+    if (!open || !close || strncmp(open + 1, "rdk:", 4) != 0)
+      continue;
+    unsigned long long ut, st;
+    if (sscanf(close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+               &st) == 2)
+      ticks += (double)(ut + st);
+  }
+  closedir(d);
+  return hz > 0 ? ticks / hz : 0;
+}
+
+/* Adds a run's CPU time to the process's sums: its workers' (they are
+ * done, or failed), the writer's since writer0 (this thread's CPU seconds
+ * when the run began), and the readings it aggregated. */
+static void add_run_cpu(struct vg_engine *e, double writer0) {
+  for (uint32_t i = 0; i < e->nworkers; i++) {
+    struct engine_worker *w = &e->workers[i];
+    e->receive_cpu_s += (double)vg_atomic_load_relaxed_u64(&w->cpu_receive) / 1e9;
+    e->decode_cpu_s += (double)vg_atomic_load_relaxed_u64(&w->cpu_decode) / 1e9;
+    e->aggregate_cpu_s += (double)vg_atomic_load_relaxed_u64(&w->cpu_aggregate) / 1e9;
+    e->workers_cpu_s += (double)vg_atomic_load_relaxed_u64(&w->cpu_total) / 1e9;
+  }
+  e->writer_cpu_s += thread_cpu_s() - writer0;
+  e->events_aggregated += vg_agg_windows(e->agg)->c.aggregated;
+}
+
+/* Where the CPU time went, stage by stage, since the process started (one
+ * log line when vigied stops; bench/bench.py reads it): receive (the workers
+ * polling librdkafka), decode, aggregate (series ids, the delta table, dead
+ * letters), merge and commit (the writer), publish (the rollup publisher's
+ * thread), the workers' and the writer's remainder (epoch hand-offs,
+ * waiting, upkeep), librdkafka's own threads (fetching, decompressing,
+ * producing), and the rest of the process: the HTTP server, the export
+ * folder, what ran before ingestion (opening the store, read-backs). */
+static void log_cpu_by_stage(struct vg_engine *e) {
+  double publish = e->rollup ? vg_rollup_cpu_s(e->rollup) : 0, all = process_cpu_s();
+  double worker_other =
+      e->workers_cpu_s - e->receive_cpu_s - e->decode_cpu_s - e->aggregate_cpu_s;
+  double writer_other = e->writer_cpu_s - e->merge_cpu_s - e->commit_cpu_s;
+  double kafka = rdkafka_threads_cpu_s();
+  double rest = all - e->workers_cpu_s - e->writer_cpu_s - publish - kafka;
+  VG_LOG_INFO("cpu by stage",
+              "events=%" PRIu64 " receive_s=%.3f decode_s=%.3f aggregate_s=%.3f"
+              " merge_s=%.3f commit_s=%.3f publish_s=%.3f worker_other_s=%.3f"
+              " writer_other_s=%.3f kafka_threads_s=%.3f other_s=%.3f process_s=%.3f",
+              e->events_aggregated, e->receive_cpu_s, e->decode_cpu_s, e->aggregate_cpu_s,
+              e->merge_cpu_s, e->commit_cpu_s, publish, worker_other, writer_other, kafka,
+              rest > 0 ? rest : 0, all);
+}
+
 static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   int rc = 0;
   vg_atomic_store_release_int(&e->halt, 0);
@@ -1775,7 +1905,11 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       last[0] = '\0';
       first_fail = 0;
       backoff = NS_PER_S;
+      double writer0 = thread_cpu_s();
       rc = ingest_run(e, errstr, errstr_size);
+      add_run_cpu(e, writer0);
+      if (rc == 0)
+        log_cpu_by_stage(e);
       ingest_stop(e);
       if (rc == VG_ERESTART) {
         VG_LOG_INFO("restarting the ingestion to take the new partitions", NULL);

@@ -692,6 +692,15 @@ int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms) {
   return stalled ? VG_EKAFKA : VG_ETIMEOUT;
 }
 
+double vg_rollup_cpu_s(struct vg_rollup *p) {
+  clockid_t cid;
+  struct timespec ts;
+  if (!p->started || pthread_getcpuclockid(p->th, &cid) != 0 ||
+      clock_gettime(cid, &ts) != 0)
+    return 0;
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void vg_rollup_free(struct vg_rollup *p) {
   if (!p)
     return;

@@ -153,6 +153,8 @@ uint64_t vg_rollup_recovered(struct vg_rollup *p);
  * soon as an attempt made after the call failed (broker unreachable, topic
  * missing or not acknowledging): waiting longer is of no use; VG_ETIMEOUT. */
 int vg_rollup_wait(struct vg_rollup *p, uint64_t seq, int timeout_ms);
+/* CPU seconds the publisher thread has used so far (0 before it starts). */
+double vg_rollup_cpu_s(struct vg_rollup *p);
 /* Stops the thread (a batch in flight is given up to 5 s) and frees. NULL
  * is a no-op. */
 void vg_rollup_free(struct vg_rollup *p);

@@ -134,6 +134,28 @@ def vigied(bin_path, config, *args, timeout=600):
     return r
 
 
+def check_cpu_by_stage(stderr):
+    """vigied's stop line "cpu by stage" (bench/bench.py reads it): the
+    readings it aggregated, and CPU seconds per stage that are each >= 0 and
+    together no more than the whole process's."""
+    stopped = [ln for ln in stderr.splitlines() if "stopped after committing" in ln]
+    staged = [ln for ln in stderr.splitlines() if "cpu by stage" in ln]
+    assert stopped and staged, stderr[-2000:]
+    fields = dict(w.split("=", 1) for w in staged[-1].split() if "=" in w)
+    aggregated = dict(w.split("=", 1) for w in stopped[-1].split()
+                      if "=" in w)["events_aggregated"]
+    assert fields["events"] == aggregated and int(aggregated) > 0
+    stages = {k[:-2]: float(v) for k, v in fields.items() if k.endswith("_s")}
+    process = stages.pop("process")
+    assert set(stages) == {"receive", "decode", "aggregate", "merge", "commit", "publish",
+                           "worker_other", "writer_other", "kafka_threads", "other"}
+    assert all(v >= 0 for v in stages.values()), stages
+    assert stages["decode"] > 0 and stages["merge"] > 0 and stages["commit"] > 0, stages
+    assert stages["kafka_threads"] > 0, stages  # its consumers fetched every message
+    # each figure is rounded to 1 ms
+    assert sum(stages.values()) <= process + 0.01 * len(stages), (stages, process)
+
+
 def query(bin_path, config, resolution, *extra):
     r = subprocess.run([bin_path("vigieq"), "--config", config, "query",
                         "--resolution", resolution, "--format", "csv", *extra],

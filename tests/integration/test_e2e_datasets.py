@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e import (SHARED, Oracle, aarhus_traffic, naive_local_to_utc, produce, query,
+from e2e import (SHARED, Oracle, check_cpu_by_stage, aarhus_traffic, naive_local_to_utc, produce, query,
                  utc_naive, vigied, write_config)
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
@@ -33,6 +33,7 @@ def run_case(kafka, kcat, bin_path, tmp_path, topic, messages, source, tz_name, 
                        kafka.bootstrap, tz_name, [dict(topic=topic, **source)])
     r = vigied(bin_path, cfg, "--drain")
     assert r.returncode == 0, r.stderr
+    check_cpu_by_stage(r.stderr)
     counted = {}
     for res in ("1h", "1d"):
         rows = query(bin_path, cfg, res)
