@@ -124,14 +124,36 @@ def rollup_count(bootstrap, topic):
         c.close()
 
 
+def rss_anon_kib(pid):
+    """The process's anonymous resident memory (RssAnon of /proc/PID/status:
+    not the file pages it maps, such as LMDB's, which are the kernel's page
+    cache), in KiB; 0 when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# the peak RssAnon (MiB) of the last run of measure(), sampled every 50 ms
+last_peak_anon_mib = 0.0
+
+
 def measure(cmd, out_path, env=None, timeout=None, on_timeout=None):
-    """Runs cmd; returns (rc, wall s, cpu s, peak RSS MiB, stdout text).
+    """Runs cmd; returns (rc, wall s, cpu s, peak RSS MiB, stdout text), and
+    leaves the peak RssAnon sampled meanwhile in last_peak_anon_mib.
     On timeout on_timeout() is called before the kill (rc -9)."""
+    global last_peak_anon_mib
+    peak_anon = 0
     with open(out_path, "w") as out, open(out_path + ".err", "w") as err:
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         deadline = None if timeout is None else t0 + timeout
         while True:
+            peak_anon = max(peak_anon, rss_anon_kib(p.pid))
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
@@ -144,6 +166,7 @@ def measure(cmd, out_path, env=None, timeout=None, on_timeout=None):
             time.sleep(0.05)
         wall = time.monotonic() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
+    last_peak_anon_mib = peak_anon / 1024.0
     with open(out_path) as f:
         text = f.read()
     return (p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0, text)
@@ -289,7 +312,8 @@ def main():
             r = {"rc": rc, "wall_s": round(wall, 3), "seconds": round(secs, 3),
                  "events_per_s": round(nev / secs, 1) if rc == 0 else None,
                  "cpu_s": round(cpu, 2), "cpu_s_per_M_events": round(cpu / nev * 1e6, 3),
-                 "peak_rss_mib": round(rss, 1)}
+                 "peak_rss_mib": round(rss, 1),
+                 "peak_rss_anon_mib": round(last_peak_anon_mib, 1)}
             if extra:
                 r.update(extra)
             res["runs"].setdefault(name, []).append(r)
@@ -455,7 +479,8 @@ sources:
             "runs": len(ok),
             "events_per_s": statistics.median(r["events_per_s"] for r in ok),
             "cpu_s_per_M_events": statistics.median(r["cpu_s_per_M_events"] for r in ok),
-            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in ok)}
+            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in ok),
+            "peak_rss_anon_mib": statistics.median(r.get("peak_rss_anon_mib", 0) for r in ok)}
     med = res["median"]
     vig = [n for n in med if n.startswith("vigied") and med[n]]
     best = max(vig, key=lambda n: med[n]["events_per_s"]) if vig else None
@@ -477,7 +502,7 @@ sources:
                  "medians of the runs shown")
     lines.append("")
     hdr = f"{'system':<30} {'runs':>4} {'events/s':>12} {'ratio':>8} " \
-          f"{'CPU s/M ev':>11} {'peak RSS MiB':>13}"
+          f"{'CPU s/M ev':>11} {'peak RSS MiB':>13} {'RssAnon MiB':>12}"
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for name in res["runs"]:
@@ -491,7 +516,7 @@ sources:
         ratio = f"{vbest / md['events_per_s']:.2f}x" if vbest else "-"
         lines.append(f"{name:<30} {md['runs']:>4} {md['events_per_s']:>12,.0f} "
                      f"{ratio:>8} {md['cpu_s_per_M_events']:>11.2f} "
-                     f"{md['peak_rss_mib']:>13.0f}")
+                     f"{md['peak_rss_mib']:>13.0f} {md['peak_rss_anon_mib']:>12.0f}")
     # where vigied's CPU time goes: CPU-s per million events, stage by stage
     staged = [n for n in res["runs"] if n.startswith("vigied")
               and any(r["rc"] == 0 and r.get("cpu_by_stage_s") for r in res["runs"][n])]
