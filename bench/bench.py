@@ -223,6 +223,9 @@ def main():
     ap.add_argument("--vigied-timeout", type=float, default=1800,
                     help="seconds before a vigied run is killed (failed)")
     ap.add_argument("--workers", default="1,2", help="vigied workers to measure")
+    ap.add_argument("--memory-limits", default="off",
+                    help="comma list of vigied memory_limit values to measure for each "
+                         "worker count (off, or a size such as 1GiB)")
     ap.add_argument("--skip", default="", help="comma list: kstreams,duckdb,micro")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--reuse-gen", action="store_true",
@@ -332,13 +335,16 @@ def main():
             record("raw consume", i, rc, wall, cpu, rss, j.get("seconds"), {"report": j})
 
         # b. vigied --drain
-        for w in [int(x) for x in a.workers.split(",") if x]:
-            name = f"vigied --drain ({w} worker{'s' if w > 1 else ''})"
+        for w, limit in [(int(x), m) for x in a.workers.split(",") if x
+                         for m in a.memory_limits.split(",") if m]:
+            name = f"vigied --drain ({w} worker{'s' if w > 1 else ''}" + \
+                (f", memory_limit {limit})" if limit != "off" else ")")
             for i in range(a.repeats if a.vigied_repeats is None else a.vigied_repeats):
-                d = os.path.join(work, f"vigied-w{w}-{i}")
+                tag = "" if limit == "off" else "-m" + limit
+                d = os.path.join(work, f"vigied-w{w}{tag}-{i}")
                 shutil.rmtree(d, ignore_errors=True)  # a reused --workdir
                 os.makedirs(d)
-                rtopic = f"bench.rollups.w{w}.{i}"
+                rtopic = f"bench.rollups.w{w}{tag}.{i}"
                 k.create_topic(rtopic, 1)
                 cfg = os.path.join(d, "vigie.yaml")
                 with open(cfg, "w") as f:
@@ -348,6 +354,7 @@ windows: {{base: 1m, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}}
 checkpoint_interval: 1s
 store: {{durability: sync}}
 workers: {w}
+memory_limit: {limit}
 kafka:
   brokers: {k.bootstrap}
   dead_letter_topic: bench.dead
@@ -501,7 +508,7 @@ sources:
     lines.append(f"ratio = {best or 'vigied (no successful run)'} / system (events/s); "
                  "medians of the runs shown")
     lines.append("")
-    hdr = f"{'system':<30} {'runs':>4} {'events/s':>12} {'ratio':>8} " \
+    hdr = f"{'system':<48} {'runs':>4} {'events/s':>12} {'ratio':>8} " \
           f"{'CPU s/M ev':>11} {'peak RSS MiB':>13} {'RssAnon MiB':>12}"
     lines.append(hdr)
     lines.append("-" * len(hdr))
@@ -509,12 +516,12 @@ sources:
         md = med.get(name)
         if not md:
             last = res["runs"][name][-1]
-            lines.append(f"{name:<30} {'0':>4} {'failed':>12}   (rc {last['rc']} after "
+            lines.append(f"{name:<48} {'0':>4} {'failed':>12}   (rc {last['rc']} after "
                          f"{last['wall_s']:.0f} s, CPU {last['cpu_s']:.0f} s, peak RSS "
                          f"{last['peak_rss_mib']:.0f} MiB)")
             continue
         ratio = f"{vbest / md['events_per_s']:.2f}x" if vbest else "-"
-        lines.append(f"{name:<30} {md['runs']:>4} {md['events_per_s']:>12,.0f} "
+        lines.append(f"{name:<48} {md['runs']:>4} {md['events_per_s']:>12,.0f} "
                      f"{ratio:>8} {md['cpu_s_per_M_events']:>11.2f} "
                      f"{md['peak_rss_mib']:>13.0f} {md['peak_rss_anon_mib']:>12.0f}")
     # where vigied's CPU time goes: CPU-s per million events, stage by stage
@@ -524,7 +531,7 @@ sources:
         lines.append("")
         lines.append("vigied CPU-s per million events by stage (medians; vigied's "
                      "\"cpu by stage\" log line)")
-        hdr = f"{'system':<30}" + "".join(f" {s[:10]:>10}" for s in STAGES) + \
+        hdr = f"{'system':<48}" + "".join(f" {s[:10]:>10}" for s in STAGES) + \
               f" {'process':>10}"
         lines.append(hdr)
         lines.append("-" * len(hdr))
@@ -536,7 +543,7 @@ sources:
                      for s in STAGES + ["process"]}
             res["cpu_by_stage_per_M_events"][name] = {s: round(v, 3)
                                                       for s, v in per_m.items()}
-            lines.append(f"{name:<30}" + "".join(f" {per_m[s]:>10.3f}" for s in STAGES) +
+            lines.append(f"{name:<48}" + "".join(f" {per_m[s]:>10.3f}" for s in STAGES) +
                          f" {per_m['process']:>10.3f}")
         lines.append("(receive: the workers polling librdkafka's queue; kafka_threads: "
                      "librdkafka's own threads -- fetch, decompress, produce; other: the "

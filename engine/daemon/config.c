@@ -36,6 +36,7 @@ enum ctype {
   CT_INT,       /* int64_t, in [min, max] */
   CT_DURATION,  /* int64_t ns, in [min, max] */
   CT_RETENTION, /* int64_t ns or "forever" (0) */
+  CT_SIZE,      /* int64_t bytes, 0 or in [min, max]; "off" is 0 */
   CT_BOOL,      /* int */
   CT_ENUM,      /* int: the module's enum value of the choice (enum_value) */
   CT_TZ,        /* char *, an IANA zone the tz database knows */
@@ -225,6 +226,12 @@ static const struct ckey top_keys[] = {
      "trade the last commits of a crash of the machine (not of vigied) for speed."},
     {"workers", CT_INT, OFF(workers), "1", 0, 1, 64, NULL,
      "Worker threads; each owns a share of the source partitions (shared-nothing)."},
+    {"memory_limit", CT_SIZE, OFF(memory_limit), "off", 0, (int64_t)64 << 20,
+     (int64_t)1 << 40, NULL,
+     "A bound on the readings read but not yet merged: a worker hands its epoch to the "
+     "writer early once its delta table reaches its share, and stops reading while the "
+     "writer is behind (backpressure; nothing is dropped). The writer's open windows "
+     "and librdkafka's prefetch queues come on top (docs/aggregation.md)."},
     {"kafka.embedded_partitions", CT_INT, OFF(kafka_embedded_partitions), "4", 0, 1, 256,
      NULL, "Partitions of each source topic the embedded broker creates."},
     {"kafka.brokers", CT_STR, OFF(kafka_brokers), "127.0.0.1:9092", 0, 0, 0, NULL,
@@ -377,6 +384,37 @@ int vg_parse_duration(const char *s, int64_t *ns) {
   return 0;
 }
 
+int vg_parse_size(const char *s, int64_t *bytes) {
+  static const struct {
+    const char *unit;
+    int shift;
+  } units[] = {{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+  if (!isdigit((unsigned char)*s))
+    return -EINVAL;
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || v < 0)
+    return -EINVAL;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(end, units[i].unit) != 0)
+      continue;
+    if (v > INT64_MAX >> units[i].shift)
+      return -EINVAL;
+    *bytes = (int64_t)v << units[i].shift;
+    return 0;
+  }
+  return -EINVAL;
+}
+
+static void fmt_size(char *out, size_t size, int64_t bytes) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (u < 4 && bytes && bytes % 1024 == 0)
+    bytes /= 1024, u++;
+  snprintf(out, size, "%lld%s", (long long)bytes, units[u]);
+}
+
 static void fmt_duration(char *out, size_t size, int64_t ns) {
   if (ns == 0)
     snprintf(out, size, "0s");
@@ -398,6 +436,7 @@ static const char *type_name(const struct ckey *k) {
   case CT_INT: return "integer";
   case CT_DURATION: return "duration";
   case CT_RETENTION: return "duration or forever";
+  case CT_SIZE: return "size (B, KiB, MiB, GiB) or off";
   case CT_BOOL: return "boolean";
   case CT_ENUM: return "one of";
   case CT_TZ: return "IANA time zone";
@@ -509,6 +548,23 @@ static void set_scalar(struct ctx *c, const struct ckey *k, const char *fullkey,
         fail(c, line, fullkey, "%s is out of range [%s, %s]", buf, lo, hi);
       else
         fail(c, line, fullkey, "%s is shorter than %s", buf, lo);
+      return;
+    }
+    *(int64_t *)field = v;
+    return;
+  }
+  case CT_SIZE: {
+    int64_t v = 0;
+    if (strcmp(buf, "off") != 0 && (len >= 255 || vg_parse_size(buf, &v) != 0)) {
+      fail(c, line, fullkey, "expected a size such as 512MiB or 2GiB, or off, got \"%s\"",
+           buf);
+      return;
+    }
+    if (v && (v < k->min || v > k->max)) {
+      char lo[32], hi[32];
+      fmt_size(lo, sizeof lo, k->min);
+      fmt_size(hi, sizeof hi, k->max);
+      fail(c, line, fullkey, "%s is out of range [%s, %s]", buf, lo, hi);
       return;
     }
     *(int64_t *)field = v;
@@ -1032,10 +1088,16 @@ static void write_table(FILE *out, const struct ckey *table, const char *title,
     } else {
       snprintf(type, sizeof type, "%s", type_name(k));
     }
-    if (k->type == CT_INT)
+    if (k->type == CT_INT) {
       snprintf(bounds, sizeof bounds, " [%lld, %lld]", (long long)k->min,
                (long long)k->max);
-    else if ((k->type == CT_DURATION || k->type == CT_RETENTION) && (k->min || k->max)) {
+    } else if (k->type == CT_SIZE) {
+      char lo[32], hi[32];
+      fmt_size(lo, sizeof lo, k->min);
+      fmt_size(hi, sizeof hi, k->max);
+      snprintf(bounds, sizeof bounds, " [%s, %s]", lo, hi);
+    } else if ((k->type == CT_DURATION || k->type == CT_RETENTION) &&
+               (k->min || k->max)) {
       char lo[32], hi[32];
       fmt_duration(lo, sizeof lo, k->min);
       fmt_duration(hi, sizeof hi, k->max);

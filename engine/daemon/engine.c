@@ -172,6 +172,10 @@ struct engine_worker {
    * message's processing (series ids, the delta table, dead letters), all */
   vg_atomic_u64 cpu_receive, cpu_decode, cpu_aggregate, cpu_total;
   int64_t decode_wall_ns; /* monotonic ns inside the codec, this batch */
+  /* memory_limit: the most delta entries an epoch may hold before it is
+   * handed early (0: no limit); epochs handed so because of it */
+  size_t epoch_cap;
+  vg_atomic_u64 early_epochs;
   _Atomic int done;
 };
 
@@ -185,6 +189,10 @@ struct vg_engine {
   struct vg_kafka_mock *mock;
   char *brokers;
   const char **props; /* kafka.properties as key, value, ..., NULL */
+  /* the consumers': props and, under memory_limit, a smaller prefetch queue
+   * (queued.max.messages.kbytes) unless kafka.properties sets one */
+  const char **cprops;
+  char queued_kbytes[24];
   struct src *srcs;
   size_t nsrcs;
   struct part *parts;
@@ -670,8 +678,17 @@ static void *worker_main(void *arg) {
     if (!stopping && vg_atomic_load_relaxed_int(&e->halt))
       stopping = 1;
     int64_t now = now_ns();
-    if (stopping || drained || now >= next_epoch) {
+    int full = 0;
+    if (w->epoch_cap) {
+      size_t entries;
+      vg_worker_bytes(w->aw, 0, &entries);
+      full = entries >= w->epoch_cap;
+    }
+    if (stopping || drained || full || now >= next_epoch) {
       int rc = hand_epoch(w, now);
+      if (rc == 0 && full && now < next_epoch)
+        vg_atomic_store_relaxed_u64(&w->early_epochs,
+                                    vg_atomic_load_relaxed_u64(&w->early_epochs) + 1);
       if (rc == 0) {
         next_epoch = now + interval;
         if (stopping || drained)
@@ -1399,12 +1416,16 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     return rc;
   }
   const struct vg_window_counters *c = &vg_agg_windows(e->agg)->c;
+  uint64_t early = 0;
+  for (uint32_t i = 0; i < e->nworkers; i++)
+    early += vg_atomic_load_relaxed_u64(&e->workers[i].early_epochs);
   VG_LOG_INFO("stopped after committing",
               "epoch=%" PRIu64 " events_aggregated=%" PRIu64
               " rejected_retention=%" PRIu64
-              " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f",
+              " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f"
+              " epochs_handed_early=%" PRIu64,
               e->epoch, c->aggregated, c->rejected[VG_AGG_REJECT_RETENTION],
-              e->merge_cpu_s, e->commit_cpu_s);
+              e->merge_cpu_s, e->commit_cpu_s, early);
   return 0;
 }
 
@@ -1695,6 +1716,41 @@ static int start_failed(int rc, const char *what, char *errstr, size_t errstr_si
 
 /* Worker w's codecs, its consumer assigned to its partitions of the topics
  * `assigned`, and its dead-letter producer. 0, or an error errstr names. */
+/* Bytes a delta entry may cost at most: the entry (152), its share of the
+ * dense array's growth by half, and of an index kept at most half full and
+ * grown by doubling (wtable.h). */
+#define DELTA_ENTRY_BYTES 256
+
+/* Whether the key, value pairs of props set key. */
+static int has_property(const char *const *props, const char *key) {
+  for (; props && *props; props += 2)
+    if (strcmp(*props, key) == 0)
+      return 1;
+  return 0;
+}
+
+/* memory_limit's share of one consumer's prefetch queue, in KiB: an eighth
+ * of the limit over the workers, between 16 MiB and librdkafka's 128 MiB
+ * that vigied sets without a limit. */
+static int64_t queued_kbytes(int64_t memory_limit, uint32_t nworkers) {
+  int64_t kib = memory_limit / 8 / (nworkers ? nworkers : 1) / 1024;
+  return kib < 16384 ? 16384 : kib > 131072 ? 131072 : kib;
+}
+
+/* memory_limit's share of one epoch of a worker, in delta entries (0: no
+ * limit): half the limit goes to the workers' epochs -- each worker has its
+ * current one, up to VG_AGG_MAX_PENDING waiting for the writer and one
+ * being merged -- an eighth to the prefetch queues (queued_kbytes), the
+ * rest to the writer's open windows and LMDB's dirty pages. Sketches
+ * (quantiles, distinct counts) come on top. */
+static size_t epoch_cap(int64_t memory_limit, uint32_t nworkers) {
+  if (memory_limit <= 0)
+    return 0;
+  uint64_t per_epoch = (uint64_t)memory_limit / 2 / nworkers / (VG_AGG_MAX_PENDING + 2);
+  size_t cap = (size_t)(per_epoch / DELTA_ENTRY_BYTES);
+  return cap ? cap : 1;
+}
+
 static int worker_start(struct vg_engine *e, struct engine_worker *w,
                         const char *const *assigned, size_t nassigned,
                         struct vg_kafka_conf kc, char *errstr, size_t errstr_size) {
@@ -1719,7 +1775,9 @@ static int worker_start(struct vg_engine *e, struct engine_worker *w,
   char cid[32];
   snprintf(cid, sizeof cid, "vigied-%u", w->id);
   kc.client_id = cid;
-  rc = vg_kafka_consumer_new(&w->kc, &kc, errstr, errstr_size);
+  struct vg_kafka_conf ckc = kc;
+  ckc.properties = e->cprops;
+  rc = vg_kafka_consumer_new(&w->kc, &ckc, errstr, errstr_size);
   if (rc)
     return rc;
   rc = vg_deadletter_new(&kc, cfg->kafka_dead_letter_topic,
@@ -1863,6 +1921,7 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
     struct engine_worker *w = &e->workers[i];
     w->e = e;
     w->id = i;
+    w->epoch_cap = epoch_cap(e->cfg->memory_limit, e->nworkers);
     pthread_mutex_init(&w->mu, NULL);
     vg_event_batch_init(&w->batch);
     w->aw = vg_agg_worker(e->agg, i);
@@ -2027,6 +2086,16 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     goto fail;
   for (size_t i = 0; i < cfg->kafka_properties.n; i++)
     e->props[i] = cfg->kafka_properties.v[i];
+  e->cprops = calloc(cfg->kafka_properties.n + 3, sizeof *e->cprops);
+  if (!e->cprops)
+    goto fail;
+  memcpy(e->cprops, e->props, cfg->kafka_properties.n * sizeof *e->props);
+  if (cfg->memory_limit > 0 && !has_property(e->props, "queued.max.messages.kbytes")) {
+    snprintf(e->queued_kbytes, sizeof e->queued_kbytes, "%lld",
+             (long long)queued_kbytes(cfg->memory_limit, (uint32_t)cfg->workers));
+    e->cprops[cfg->kafka_properties.n] = "queued.max.messages.kbytes";
+    e->cprops[cfg->kafka_properties.n + 1] = e->queued_kbytes;
+  }
   if (opts->metrics) {
     e->kafka_up_g =
         vg_metrics_gauge(opts->metrics, "vigie_kafka_up",
@@ -2089,6 +2158,7 @@ void vg_engine_free(struct vg_engine *e) {
   free(e->dl_blob);
   free(e->rollup_blob);
   free(e->props);
+  free(e->cprops);
   free(e->brokers);
   free(e->data_dir);
   pthread_mutex_destroy(&e->status_mu);

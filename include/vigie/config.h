@@ -62,6 +62,9 @@ struct vg_config {
   int64_t retention_dedupe_ns; /* how far back duplicates are checked; 0: forever */
   int durability;              /* enum vg_store_durability (store.h) */
   int64_t workers;
+  /* bytes the workers' epochs (current and waiting for the writer) may
+   * hold together; 0: no limit (memory_limit, docs/aggregation.md) */
+  int64_t memory_limit;
   int64_t kafka_embedded_partitions;
   char *kafka_brokers; /* "embedded" for the in-process mock cluster */
   char *kafka_group;
@@ -104,5 +107,9 @@ void vg_config_write_reference(FILE *out, int markdown);
 /* Parses a duration such as 500ms, 90s, 15m, 2h, 1d or 1h30m into ns.
  * Returns 0 or -EINVAL. */
 int vg_parse_duration(const char *s, int64_t *ns);
+/* Parses a size in bytes: digits with an optional binary unit, KiB, MiB,
+ * GiB or TiB (1024-based), or B. Returns 0 or -EINVAL (a fraction, another
+ * unit, a value past INT64_MAX). */
+int vg_parse_size(const char *s, int64_t *bytes);
 
 #endif

@@ -21,19 +21,22 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
 
 
 def run_case(kafka, kcat, bin_path, tmp_path, topic, messages, source, tz_name, oracle,
-             partitions=4):
+             partitions=4, extra="", log=None):
     """Produces messages to topic, drains them with vigied reading it as
-    source in zone tz_name, and checks its hourly and daily rollups against
-    oracle. Returns the config and, per resolution, what oracle.check
-    counted."""
+    source in zone tz_name (extra: more top-level configuration), and checks
+    its hourly and daily rollups against oracle. Returns the config and, per
+    resolution, what oracle.check counted; vigied's log goes into the list
+    log when one is given."""
     kafka.create_topic(topic, partitions)
     kafka.create_topic(topic + ".dead", 1)
     produce(kcat, kafka.bootstrap, topic, messages)
     cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),
-                       kafka.bootstrap, tz_name, [dict(topic=topic, **source)])
+                       kafka.bootstrap, tz_name, [dict(topic=topic, **source)], extra=extra)
     r = vigied(bin_path, cfg, "--drain")
     assert r.returncode == 0, r.stderr
     check_cpu_by_stage(r.stderr)
+    if log is not None:
+        log.append(r.stderr)
     counted = {}
     for res in ("1h", "1d"):
         rows = query(bin_path, cfg, res)
@@ -123,6 +126,22 @@ def test_aarhus_traffic_line_protocol_with_duplicates(kafka, kcat, bin_path, tmp
     msgs, oracle = aarhus_traffic()
     cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
                             dict(format="influx", precision="s"), "Europe/Copenhagen", oracle)
+
+
+def test_aarhus_traffic_under_the_smallest_memory_limit(kafka, kcat, bin_path, tmp_path,
+                                                        topic_name):
+    """The same data under memory_limit: 64MiB (the smallest allowed: about
+    13,000 delta entries per epoch for one worker): the worker hands its
+    epochs early instead of letting them grow, and stops reading while the
+    writer is behind; nothing is dropped -- every window equals the oracle."""
+    msgs, oracle = aarhus_traffic()
+    log = []
+    run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
+             dict(format="influx", precision="s"), "Europe/Copenhagen", oracle,
+             extra="memory_limit: 64MiB", log=log)
+    stopped = [ln for ln in log[0].splitlines() if "stopped after committing" in ln][-1]
+    early = int(stopped.split("epochs_handed_early=")[1].split()[0])
+    assert early > 0, stopped  # the limit did hold the epochs back
 
 
 def test_aarhus_parking_naive_copenhagen_times_repeated_hour(kafka, kcat, bin_path, tmp_path,

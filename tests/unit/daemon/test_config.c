@@ -42,6 +42,7 @@ static const char sample[] =
     "    count_as: passages            # each event adds 1 to metric \"passages\"\n"
     "    distinct_key: device_hash     # distinct-count sketch per window\n"
     "http: {listen: 127.0.0.1:8080}\n"
+    "memory_limit: 2GiB\n"
     "datasets:\n"
     "  - id: qualite-air-horaire\n"
     "    title: \"Qualit\xc3\xa9 de l'air \xe2\x80\x94 moyennes horaires\"\n"
@@ -71,6 +72,7 @@ static void design_sample_parses(void **state) {
   assert_int_equal(c.out_of_orderness_ns, 10000000000LL);
   assert_int_equal(c.idle_timeout_ns, 30000000000LL);
   assert_int_equal(c.checkpoint_interval_ns, 1000000000LL);
+  assert_int_equal(c.memory_limit, 2LL << 30);
   assert_string_equal(c.kafka_brokers, "127.0.0.1:9092");
   assert_string_equal(c.kafka_dead_letter_topic, "vigie.dead");
   assert_string_equal(c.http_listen, "127.0.0.1:8080");
@@ -205,6 +207,11 @@ static const struct {
      "sources[0].dedupe_max: 0 is out of range [1, 10000000]"},
     {"sources: [{topic: a, time_key: t}]\nretention: {dedupe: 10m}\n",
      "vigie.yaml:2: retention.dedupe: 10m is shorter than 1h"},
+    {"sources: [{topic: a, time_key: t}]\nmemory_limit: 2GB\n",
+     "vigie.yaml:2: memory_limit: expected a size such as 512MiB or 2GiB, or off, got "
+     "\"2GB\""},
+    {"sources: [{topic: a, time_key: t}]\nmemory_limit: 1MiB\n",
+     "vigie.yaml:2: memory_limit: 1MiB is out of range [64MiB, 1TiB]"},
 };
 
 static void mistakes_name_file_line_and_key(void **state) {
@@ -269,6 +276,46 @@ static void durations_parse(void **state) {
       fail_msg("\"%s\" was accepted as a duration", no[i]);
 }
 
+static void sizes_parse(void **state) {
+  (void)state;
+  int64_t b;
+  assert_int_equal(vg_parse_size("512MiB", &b), 0);
+  assert_int_equal(b, 512LL << 20);
+  assert_int_equal(vg_parse_size("1GiB", &b), 0);
+  assert_int_equal(b, 1LL << 30);
+  assert_int_equal(vg_parse_size("4096", &b), 0);
+  assert_int_equal(b, 4096);
+  assert_int_equal(vg_parse_size("7B", &b), 0);
+  assert_int_equal(b, 7);
+  assert_int_equal(vg_parse_size("3TiB", &b), 0);
+  assert_int_equal(b, 3LL << 40);
+  static const char *const no[] = {"",
+                                   "GiB",
+                                   "-1GiB",
+                                   "1.5GiB",
+                                   "1 GiB",
+                                   "1gb",
+                                   "1GB",
+                                   "1G",
+                                   "1GiBs",
+                                   "9000000TiB",
+                                   "+1",
+                                   "0x10",
+                                   "99999999999999999999"};
+  for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+    if (vg_parse_size(no[i], &b) != -EINVAL)
+      fail_msg("\"%s\" was accepted as a size", no[i]);
+  /* off and the default are no limit */
+  struct vg_config c;
+  assert_int_equal(parse("sources: [{topic: a, time_key: t}]\nmemory_limit: off\n", &c),
+                   0);
+  assert_int_equal(c.memory_limit, 0);
+  vg_config_release(&c);
+  assert_int_equal(parse("sources: [{topic: a, time_key: t}]\n", &c), 0);
+  assert_int_equal(c.memory_limit, 0);
+  vg_config_release(&c);
+}
+
 /* The sample shipped for operations stays valid. */
 static void example_config_is_valid(void **state) {
   (void)state;
@@ -319,6 +366,7 @@ int vg_test_daemon_config(void) {
       cmocka_unit_test(every_error_is_reported),
       cmocka_unit_test(properties_pass_through),
       cmocka_unit_test(durations_parse),
+      cmocka_unit_test(sizes_parse),
       cmocka_unit_test(example_config_is_valid),
       cmocka_unit_test(missing_file_is_named),
       cmocka_unit_test(reference_doc_is_current),
