@@ -247,6 +247,7 @@ struct vg_engine {
   /* the writer thread's CPU seconds merging epochs and committing them,
    * logged at the end of a run (where the writer's time goes) */
   double merge_cpu_s, commit_cpu_s, writer_cpu_s;
+  size_t windows_peak_bytes; /* the writer's open-window table at its largest */
   /* the workers' (struct engine_worker's cpu_*), summed over the runs that
    * ended, in seconds */
   double receive_cpu_s, decode_cpu_s, aggregate_cpu_s, workers_cpu_s;
@@ -1353,6 +1354,9 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       double c0 = thread_cpu_s();
       int merged = vg_agg_collect(e->agg, now, on_emit, e);
       e->merge_cpu_s += thread_cpu_s() - c0;
+      size_t wb = vg_wtable_bytes(&vg_agg_windows(e->agg)->t);
+      if (wb > e->windows_peak_bytes)
+        e->windows_peak_bytes = wb;
       if (merged < 0) {
         engine_fail(e, "out of memory merging an epoch");
         break;
@@ -1419,13 +1423,13 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   uint64_t early = 0;
   for (uint32_t i = 0; i < e->nworkers; i++)
     early += vg_atomic_load_relaxed_u64(&e->workers[i].early_epochs);
-  VG_LOG_INFO("stopped after committing",
-              "epoch=%" PRIu64 " events_aggregated=%" PRIu64
-              " rejected_retention=%" PRIu64
-              " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f"
-              " epochs_handed_early=%" PRIu64,
-              e->epoch, c->aggregated, c->rejected[VG_AGG_REJECT_RETENTION],
-              e->merge_cpu_s, e->commit_cpu_s, early);
+  VG_LOG_INFO(
+      "stopped after committing",
+      "epoch=%" PRIu64 " events_aggregated=%" PRIu64 " rejected_retention=%" PRIu64
+      " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f"
+      " epochs_handed_early=%" PRIu64 " windows_peak_mib=%.1f",
+      e->epoch, c->aggregated, c->rejected[VG_AGG_REJECT_RETENTION], e->merge_cpu_s,
+      e->commit_cpu_s, early, (double)e->windows_peak_bytes / (1 << 20));
   return 0;
 }
 
