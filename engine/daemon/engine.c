@@ -1238,6 +1238,39 @@ static double process_cpu_s(void) {
          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* CPU seconds of one thread of this process (tid: its directory name under
+ * /proc/self/task): the nanoseconds it ran (schedstat's first field) or,
+ * without schedstat, its user and system clock ticks (stat). */
+static double task_cpu_s(const char *tid) {
+  char path[300], buf[512];
+  snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", tid);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    unsigned long long ns;
+    int n = fscanf(f, "%llu", &ns);
+    fclose(f);
+    if (n == 1)
+      return (double)ns / 1e9;
+  }
+  snprintf(path, sizeof path, "/proc/self/task/%s/stat", tid);
+  f = fopen(path, "r");
+  if (!f)
+    return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* pid (comm) state ppid ... utime stime: the 14th and 15th fields; comm
+   * may hold spaces and parentheses, so the fields count from its last ')' */
+  const char *close = strrchr(buf, ')');
+  unsigned long long ut, st;
+  double hz = (double)sysconf(_SC_CLK_TCK);
+  if (!close || hz <= 0 ||
+      sscanf(close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+             &st) != 2)
+    return 0;
+  return (double)(ut + st) / hz;
+}
+
 /* CPU seconds of librdkafka's live threads (named "rdk:..."): the clients'
  * fetching, decompressing and producing. Threads of clients already freed
  * are not counted. */
@@ -1245,31 +1278,24 @@ static double rdkafka_threads_cpu_s(void) {
   DIR *d = opendir("/proc/self/task");
   if (!d)
     return 0;
-  double ticks = 0, hz = (double)sysconf(_SC_CLK_TCK);
+  double total = 0;
   struct dirent *de;
   while ((de = readdir(d))) {
     if (de->d_name[0] == '.')
       continue;
-    char path[300], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%s/stat", de->d_name);
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
     FILE *f = fopen(path, "r");
     if (!f)
       continue;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    size_t n = fread(comm, 1, sizeof comm - 1, f);
     fclose(f);
-    buf[n] = '\0';
-    /* pid (comm) state ppid ... utime stime: the 14th and 15th fields; comm
-     * may hold spaces and parentheses, so the fields count from its last ')' */
-    const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-    if (!open || !close || strncmp(open + 1, "rdk:", 4) != 0)
-      continue;
-    unsigned long long ut, st;
-    if (sscanf(close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-               &st) == 2)
-      ticks += (double)(ut + st);
+    comm[n] = '\0';
+    if (strncmp(comm, "rdk:", 4) == 0)
+      total += task_cpu_s(de->d_name);
   }
   closedir(d);
-  return hz > 0 ? ticks / hz : 0;
+  return total;
 }
 
 /* Adds a run's CPU time to the process's sums: its workers' (they are
