@@ -9,7 +9,8 @@
 #    gcc build with -Werror; unit tests and fuzz-corpus replays under CTest
 # 3. clang build with ASan+UBSan and -Werror; the same CTest suite
 # 4. clang build with TSan; the threaded unit-test groups (names with "thread")
-# 5. clang libFuzzer build; every fuzz target for $VIGIE_FUZZ_SECONDS (default 30)
+# 5. clang libFuzzer build; every fuzz target for $VIGIE_FUZZ_SECONDS (default 30),
+#    as many at once as there are cores
 # 6. integration tests (pytest) against a real Apache Kafka broker
 #
 # Build trees go to $VIGIE_BUILD_ROOT (default ./build-test), outside git.
@@ -70,26 +71,44 @@ if [ $quick -eq 0 ]; then
   CC=clang configure_build "$root/fuzz" -DVIGIE_FUZZ=ON -DVIGIE_SANITIZE=ON \
     -DVIGIE_BENCH=OFF
   secs=${VIGIE_FUZZ_SECONDS:-30}
-  for bin in "$root"/fuzz/tests/fuzz/fuzz-*; do
-    [ -x "$bin" ] || continue
-    name=${bin##*/fuzz-}
-    work="$root/fuzz/corpus-$name"
+  # one target on a fresh copy of its committed seeds (they stay untouched);
+  # its log in fuzz/NAME.log
+  fuzz_one() {
+    local bin=$1 name=${1##*/fuzz-} dict=()
+    local work="$root/fuzz/corpus-$name"
     rm -rf "$work"
     mkdir -p "$work"
-    cp -r tests/fuzz/corpus/"$name"/. "$work"/ # the committed seeds stay untouched
-    dict=()
+    cp -r tests/fuzz/corpus/"$name"/. "$work"/
     [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
-    stage "fuzz $name for ${secs}s"
+    "$bin" -max_total_time="$secs" -print_final_stats=1 \
+      -artifact_prefix="$root/fuzz/crash-$name-" "${dict[@]}" "$work" \
+      >"$root/fuzz/$name.log" 2>&1
+  }
+  # the targets are single-threaded: as many at once as there are cores
+  ncpu=$(nproc)
+  stage "fuzz every target for ${secs}s, $ncpu at a time"
+  names=()
+  for bin in "$root"/fuzz/tests/fuzz/fuzz-*; do
+    [ -x "$bin" ] || continue
+    while [ "$(jobs -rp | wc -l)" -ge "$ncpu" ]; do wait -n || true; done
+    name=${bin##*/fuzz-}
+    names+=("$name")
+    (if fuzz_one "$bin"; then echo 0; else echo 1; fi >"$root/fuzz/$name.rc") &
+  done
+  wait
+  failed=0
+  for name in "${names[@]}"; do
     log="$root/fuzz/$name.log"
-    if ! "$bin" -max_total_time="$secs" -print_final_stats=1 \
-      -artifact_prefix="$root/fuzz/crash-$name-" "${dict[@]}" "$work" >"$log" 2>&1; then
+    if [ "$(cat "$root/fuzz/$name.rc")" = 0 ]; then
+      echo "$name: $(grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$log" |
+        tr '\n' ' ')"
+    else
       tail -n 60 "$log"
       echo "fuzz target $name failed; the input is in $root/fuzz/crash-$name-*"
-      exit 1
+      failed=1
     fi
-    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$log" | tr '\n' ' '
-    echo
   done
+  [ "$failed" = 0 ] || exit 1
 fi
 
 stage "integration tests against a real Kafka broker"
