@@ -101,7 +101,7 @@ def cpu_by_stage(log_text):
     without one."""
     found = {}
     for line in log_text.splitlines():
-        if '"cpu by stage"' not in line and "cpu by stage" not in line:
+        if "cpu by stage" not in line:
             continue
         found = {}
         for word in line.split():

@@ -348,6 +348,16 @@ static yaml_node_t *item(struct ctx *c, yaml_node_item_t *i) {
 
 /* ---- values ---------------------------------------------------------------- */
 
+/* The decimal count that s starts with (digits only: no sign, no blank):
+ * 0 with *v and *end (the unit that follows), or -EINVAL. */
+static int leading_count(const char *s, long long *v, char **end) {
+  if (!isdigit((unsigned char)*s))
+    return -EINVAL;
+  errno = 0;
+  *v = strtoll(s, end, 10);
+  return errno ? -EINVAL : 0;
+}
+
 int vg_parse_duration(const char *s, int64_t *ns) {
   static const struct {
     const char *unit;
@@ -359,12 +369,9 @@ int vg_parse_duration(const char *s, int64_t *ns) {
   if (!*p)
     return -EINVAL;
   while (*p) {
-    if (!isdigit((unsigned char)*p))
-      return -EINVAL;
     char *end;
-    errno = 0;
-    long long v = strtoll(p, &end, 10);
-    if (errno || v < 0)
+    long long v;
+    if (leading_count(p, &v, &end) != 0)
       return -EINVAL;
     size_t i = 0;
     for (; i < sizeof units / sizeof units[0]; i++) {
@@ -389,12 +396,9 @@ int vg_parse_size(const char *s, int64_t *bytes) {
     const char *unit;
     int shift;
   } units[] = {{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
-  if (!isdigit((unsigned char)*s))
-    return -EINVAL;
   char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || v < 0)
+  long long v;
+  if (leading_count(s, &v, &end) != 0)
     return -EINVAL;
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
     if (strcmp(end, units[i].unit) != 0)

@@ -189,10 +189,6 @@ struct vg_engine {
   struct vg_kafka_mock *mock;
   char *brokers;
   const char **props; /* kafka.properties as key, value, ..., NULL */
-  /* the consumers': props and, under memory_limit, a smaller prefetch queue
-   * (queued.max.messages.kbytes) unless kafka.properties sets one */
-  const char **cprops;
-  char queued_kbytes[24];
   struct src *srcs;
   size_t nsrcs;
   struct part *parts;
@@ -688,8 +684,7 @@ static void *worker_main(void *arg) {
     if (stopping || drained || full || now >= next_epoch) {
       int rc = hand_epoch(w, now);
       if (rc == 0 && full && now < next_epoch)
-        vg_atomic_store_relaxed_u64(&w->early_epochs,
-                                    vg_atomic_load_relaxed_u64(&w->early_epochs) + 1);
+        vg_atomic_fetch_add_relaxed_u64(&w->early_epochs, 1);
       if (rc == 0) {
         next_epoch = now + interval;
         if (stopping || drained)
@@ -1226,9 +1221,6 @@ static void flush_rollups(struct vg_engine *e) {
     VG_LOG_WARN("cannot persist the rollup cursor", "error=\"%s\"", err);
 }
 
-/* Runs the ingestion until the engine stops, the drain is done, a fatal
- * error, or the input changes shape (VG_ERESTART: the caller rebuilds the
- * ingestion, not the store). */
 /* CPU seconds of the whole process so far. */
 static double process_cpu_s(void) {
   struct rusage ru;
@@ -1337,6 +1329,9 @@ static void log_cpu_by_stage(struct vg_engine *e) {
               rest > 0 ? rest : 0, all);
 }
 
+/* Runs the ingestion until the engine stops, the drain is done, a fatal
+ * error, or the input changes shape (VG_ERESTART: the caller rebuilds the
+ * ingestion, not the store). */
 static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   int rc = 0;
   vg_atomic_store_release_int(&e->halt, 0);
@@ -1744,27 +1739,22 @@ static int start_failed(int rc, const char *what, char *errstr, size_t errstr_si
   return -ENOMEM;
 }
 
-/* Worker w's codecs, its consumer assigned to its partitions of the topics
- * `assigned`, and its dead-letter producer. 0, or an error errstr names. */
 /* Bytes a delta entry may cost at most: the entry (152), its share of the
  * dense array's growth by half, and of an index kept at most half full and
  * grown by doubling (wtable.h). */
 #define DELTA_ENTRY_BYTES 256
 
-/* Whether the key, value pairs of props set key. */
-static int has_property(const char *const *props, const char *key) {
-  for (; props && *props; props += 2)
-    if (strcmp(*props, key) == 0)
-      return 1;
-  return 0;
-}
-
-/* memory_limit's share of one consumer's prefetch queue, in KiB: an eighth
- * of the limit over the workers, between 16 MiB and librdkafka's 128 MiB
- * that vigied sets without a limit. */
+/* memory_limit's share of one consumer's prefetch queue, in KiB (0: no
+ * limit, the consumer's default): an eighth of the limit over the workers,
+ * between 16 MiB and the default's 128 MiB. kafka.properties may still set
+ * queued.max.messages.kbytes. */
 static int64_t queued_kbytes(int64_t memory_limit, uint32_t nworkers) {
-  int64_t kib = memory_limit / 8 / (nworkers ? nworkers : 1) / 1024;
-  return kib < 16384 ? 16384 : kib > 131072 ? 131072 : kib;
+  if (memory_limit <= 0)
+    return 0;
+  int64_t kib = memory_limit / 8 / nworkers / 1024;
+  return kib < 16384                    ? 16384
+         : kib > VG_KAFKA_QUEUED_KBYTES ? VG_KAFKA_QUEUED_KBYTES
+                                        : kib;
 }
 
 /* memory_limit's share of one epoch of a worker, in delta entries (0: no
@@ -1781,6 +1771,8 @@ static size_t epoch_cap(int64_t memory_limit, uint32_t nworkers) {
   return cap ? cap : 1;
 }
 
+/* Worker w's codecs, its consumer assigned to its partitions of the topics
+ * `assigned`, and its dead-letter producer. 0, or an error errstr names. */
 static int worker_start(struct vg_engine *e, struct engine_worker *w,
                         const char *const *assigned, size_t nassigned,
                         struct vg_kafka_conf kc, char *errstr, size_t errstr_size) {
@@ -1806,7 +1798,7 @@ static int worker_start(struct vg_engine *e, struct engine_worker *w,
   snprintf(cid, sizeof cid, "vigied-%u", w->id);
   kc.client_id = cid;
   struct vg_kafka_conf ckc = kc;
-  ckc.properties = e->cprops;
+  ckc.queued_kbytes = queued_kbytes(cfg->memory_limit, e->nworkers);
   rc = vg_kafka_consumer_new(&w->kc, &ckc, errstr, errstr_size);
   if (rc)
     return rc;
@@ -2116,16 +2108,6 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     goto fail;
   for (size_t i = 0; i < cfg->kafka_properties.n; i++)
     e->props[i] = cfg->kafka_properties.v[i];
-  e->cprops = calloc(cfg->kafka_properties.n + 3, sizeof *e->cprops);
-  if (!e->cprops)
-    goto fail;
-  memcpy(e->cprops, e->props, cfg->kafka_properties.n * sizeof *e->props);
-  if (cfg->memory_limit > 0 && !has_property(e->props, "queued.max.messages.kbytes")) {
-    snprintf(e->queued_kbytes, sizeof e->queued_kbytes, "%lld",
-             (long long)queued_kbytes(cfg->memory_limit, (uint32_t)cfg->workers));
-    e->cprops[cfg->kafka_properties.n] = "queued.max.messages.kbytes";
-    e->cprops[cfg->kafka_properties.n + 1] = e->queued_kbytes;
-  }
   if (opts->metrics) {
     e->kafka_up_g =
         vg_metrics_gauge(opts->metrics, "vigie_kafka_up",
@@ -2188,7 +2170,6 @@ void vg_engine_free(struct vg_engine *e) {
   free(e->dl_blob);
   free(e->rollup_blob);
   free(e->props);
-  free(e->cprops);
   free(e->brokers);
   free(e->data_dir);
   pthread_mutex_destroy(&e->status_mu);

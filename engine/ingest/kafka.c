@@ -73,7 +73,8 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
   if (!c || !conf)
     goto fail;
   /* Throughput defaults, overridable by properties: large fetches, a deep
-   * local prefetch queue, no partition EOF events (positions tell us). The
+   * local prefetch queue (kc->queued_kbytes, below), no partition EOF events
+   * (positions tell us). The
    * group.id is required by librdkafka's consumer API even though standalone
    * mode never joins the group nor commits to it. */
   static const char *const defaults[] = {"group.id",
@@ -92,8 +93,6 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
                                          "52428800",
                                          "max.partition.fetch.bytes",
                                          "4194304",
-                                         "queued.max.messages.kbytes",
-                                         "131072",
                                          "log.connection.close",
                                          "false",
                                          NULL};
@@ -102,6 +101,13 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
     if (rc != 0)
       goto fail;
   }
+  char queued[24];
+  snprintf(
+      queued, sizeof queued, "%lld",
+      (long long)(kc->queued_kbytes > 0 ? kc->queued_kbytes : VG_KAFKA_QUEUED_KBYTES));
+  rc = set_prop(conf, "queued.max.messages.kbytes", queued, errstr, errstr_size);
+  if (rc != 0)
+    goto fail;
   rc = set_prop(conf, "bootstrap.servers", kc->brokers ? kc->brokers : "", errstr,
                 errstr_size);
   if (rc != 0)

@@ -34,7 +34,13 @@ struct vg_kafka_conf {
   /* extra librdkafka properties as NULL-terminated key, value pairs, passed
    * through verbatim (TLS, SASL, tuning); may be NULL */
   const char *const *properties;
+  /* a consumer's prefetch queue (queued.max.messages.kbytes) in KiB; 0:
+   * VG_KAFKA_QUEUED_KBYTES. properties may still set it. */
+  int64_t queued_kbytes;
 };
+
+/* The consumers' prefetch queue by default, in KiB (128 MiB). */
+#define VG_KAFKA_QUEUED_KBYTES 131072
 
 /* One consumed message; pointers stay valid until the next consume or free. */
 struct vg_kafka_msg {
