@@ -47,7 +47,7 @@ int vg__dup_put(struct vg_store *st, MDB_txn *txn, const struct vg_fprow *r) {
 
 int vg_store_fp_loader(void *store, uint64_t series, int64_t start, int64_t end,
                        struct vg_fpset *out) {
-  struct vg_store *st = store;
+  struct vg_store *st = vg__route_store(store, series);
   struct vg_store_reader *r = NULL;
   MDB_cursor *cur = NULL;
   uint8_t k[DUP_KEY_LEN];
@@ -55,7 +55,7 @@ int vg_store_fp_loader(void *store, uint64_t series, int64_t start, int64_t end,
   (void)start;
   if (!st->has_dup)
     return 0;
-  int rc = vg_store_reader_begin(st, &r);
+  int rc = vg__reader_one(st, &r);
   if (rc)
     return rc;
   rc = vg__store_err(mdb_cursor_open(r->txn, st->dup, &cur));

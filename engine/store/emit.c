@@ -18,6 +18,11 @@ int vg__emit_put(struct vg_store *st, MDB_txn *txn, const struct vg_store_epoch 
   for (size_t i = 0; i < ep->nemit; i++) {
     const struct vg_store_emit *e = &ep->emit[i];
     uint8_t k[8], v[EMIT_LEN];
+    if (ep->emit_next) {
+      if (e->seq < seq || e->seq >= ep->emit_next)
+        return VG_ECONFIG; /* out of order: LMDB would refuse the append */
+      seq = e->seq;
+    }
     be64_put(k, seq++);
     v[0] = EMIT_VERSION;
     for (int b = 0; b < 8; b++) {
@@ -33,6 +38,8 @@ int vg__emit_put(struct vg_store *st, MDB_txn *txn, const struct vg_store_epoch 
     if (rc)
       return rc;
   }
+  if (ep->emit_next > seq)
+    seq = ep->emit_next;
   return vg__meta_put(txn, st->meta, "emit_seq", seq);
 }
 
@@ -78,8 +85,70 @@ int vg_store_trim_emit(struct vg_store *st, uint64_t below, size_t max_deletes,
   return 0;
 }
 
+static int emit_row(const MDB_val *key, const MDB_val *val, struct vg_store_emit *e) {
+  const uint8_t *v = val->mv_data;
+  if (key->mv_size != 8 || val->mv_size != EMIT_LEN)
+    return VG_ECORRUPT;
+  if (v[0] != EMIT_VERSION)
+    return VG_EVERSION;
+  struct vg_rbuf b = {v + 1, v + EMIT_LEN, 0};
+  e->seq = be64_get(key->mv_data);
+  e->series = rb_u64le(&b);
+  e->res = rb_u8(&b);
+  e->start = (int64_t)rb_u64le(&b);
+  e->revision = rb_u32le(&b);
+  return 0;
+}
+
+/* The logs of every shard merged by sequence, up to the lowest emit
+ * sequence of the shards (store.h, "Shards"). */
+static int read_emit_shards(struct vg_store_reader *r, uint64_t from,
+                            int (*cb)(const struct vg_store_emit *e, void *ctx),
+                            void *ctx) {
+  MDB_cursor *cur[VG_STORE_MAX_SHARDS] = {0};
+  struct vg_store_emit at[VG_STORE_MAX_SHARDS];
+  int live[VG_STORE_MAX_SHARDS] = {0};
+  struct vg_store_state m;
+  int rc = vg_store_reader_meta(r, &m);
+  for (unsigned i = 0; i < r->n && rc == 0; i++) {
+    uint8_t k[8];
+    be64_put(k, from);
+    MDB_val key = {8, k}, val;
+    rc = vg__store_err(mdb_cursor_open(r->sub[i]->txn, r->sub[i]->st->emit, &cur[i]));
+    if (rc == 0)
+      rc = vg__store_err(mdb_cursor_get(cur[i], &key, &val, MDB_SET_RANGE));
+    if (rc == 0)
+      rc = emit_row(&key, &val, &at[i]);
+    live[i] = rc == 0;
+    rc = rc == VG_ENOTFOUND ? 0 : rc;
+  }
+  while (rc == 0) {
+    int best = -1;
+    for (unsigned i = 0; i < r->n; i++)
+      if (live[i] && at[i].seq < m.emit_seq && (best < 0 || at[i].seq < at[best].seq))
+        best = (int)i;
+    if (best < 0)
+      break;
+    rc = cb(&at[best], ctx);
+    if (rc)
+      break; /* the callback's own value */
+    MDB_val key, val;
+    rc = vg__store_err(mdb_cursor_get(cur[best], &key, &val, MDB_NEXT));
+    if (rc == 0)
+      rc = emit_row(&key, &val, &at[best]);
+    live[best] = rc == 0;
+    rc = rc == VG_ENOTFOUND ? 0 : rc;
+  }
+  for (unsigned i = 0; i < r->n; i++)
+    if (cur[i])
+      mdb_cursor_close(cur[i]);
+  return rc;
+}
+
 int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
                        int (*cb)(const struct vg_store_emit *e, void *ctx), void *ctx) {
+  if (r->n > 1)
+    return read_emit_shards(r, from, cb, ctx);
   MDB_cursor *cur;
   uint8_t k[8];
   be64_put(k, from);
@@ -90,22 +159,10 @@ int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
     return rc;
   for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
        rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
-    const uint8_t *v = val.mv_data;
-    if (key.mv_size != 8 || val.mv_size != EMIT_LEN) {
-      rc = VG_ECORRUPT;
-      break;
-    }
-    if (v[0] != EMIT_VERSION) {
-      rc = VG_EVERSION;
-      break;
-    }
-    struct vg_rbuf b = {v + 1, v + EMIT_LEN, 0};
     struct vg_store_emit e;
-    e.seq = be64_get(key.mv_data);
-    e.series = rb_u64le(&b);
-    e.res = rb_u8(&b);
-    e.start = (int64_t)rb_u64le(&b);
-    e.revision = rb_u32le(&b);
+    rc = emit_row(&key, &val, &e);
+    if (rc)
+      break;
     cbrc = cb(&e, ctx);
     if (cbrc)
       break;

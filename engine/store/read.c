@@ -150,10 +150,14 @@ done:
 }
 
 int vg_store_reader_check(struct vg_store *st, int *dead) {
-  int n = 0;
-  int rc = vg__store_err(mdb_reader_check(st->env, &n));
+  int rc = 0, all = 0;
+  for (unsigned k = 0; k < vg_store_shards(st) && rc == 0; k++) {
+    int n = 0;
+    rc = vg__store_err(mdb_reader_check(vg_store_shard(st, k)->env, &n));
+    all += n;
+  }
   if (dead)
-    *dead = n;
+    *dead = all;
   return rc;
 }
 
@@ -177,23 +181,49 @@ static int stale_line(const char *msg, void *ctx) {
 }
 
 int vg_store_stale_readers(struct vg_store *st, uint64_t max_lag, int *n) {
-  MDB_envinfo info;
-  int rc = vg__store_err(mdb_env_info(st->env, &info));
-  if (rc)
-    return rc;
-  struct stale_ctx c = {info.me_last_txnid, max_lag, 0};
-  int n_or_err = mdb_reader_list(st->env, stale_line, &c); /* -1 on failure */
-  *n = c.n;
-  return n_or_err < 0 ? -EIO : 0;
+  *n = 0;
+  for (unsigned k = 0; k < vg_store_shards(st); k++) {
+    MDB_env *env = vg_store_shard(st, k)->env;
+    MDB_envinfo info;
+    int rc = vg__store_err(mdb_env_info(env, &info));
+    if (rc)
+      return rc;
+    struct stale_ctx c = {info.me_last_txnid, max_lag, 0};
+    int n_or_err = mdb_reader_list(env, stale_line, &c); /* -1 on failure */
+    *n += c.n;
+    if (n_or_err < 0)
+      return -EIO;
+  }
+  return 0;
 }
 
+static int stat_one(struct vg_store *st, struct vg_store_stat *out);
+
 int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
+  int rc = stat_one(st, out);
+  for (unsigned k = 1; k < vg_store_shards(st) && rc == 0; k++) {
+    struct vg_store_stat s;
+    rc = stat_one(st->shard[k], &s);
+    out->used_bytes += s.used_bytes;
+    out->map_bytes += s.map_bytes;
+    out->segments += s.segments;
+    out->open_windows += s.open_windows;
+    out->series += s.series;
+    out->emit_records += s.emit_records;
+    out->segment_writes += s.segment_writes;
+    out->dedupe_rows += s.dedupe_rows;
+    out->dedupe_bytes += s.dedupe_bytes;
+  }
+  return rc;
+}
+
+static int stat_one(struct vg_store *st, struct vg_store_stat *out) {
   MDB_envinfo info;
   MDB_stat ms;
   struct vg_store_reader *r = NULL;
   /* a registered reader: the map cannot be resized under the env info and
    * the snapshot (any thread calls this: the daemon's /metrics does) */
-  int rc = vg_store_reader_begin(st, &r);
+  int rc = vg__reader_one(st, &r);
   if (rc)
     return rc;
   rc = vg__store_err(mdb_env_info(st->env, &info));
@@ -244,7 +274,7 @@ int vg_store_stat(struct vg_store *st, struct vg_store_stat *out) {
   return 0;
 }
 
-int vg_store_reader_begin(struct vg_store *st, struct vg_store_reader **out) {
+int vg__reader_one(struct vg_store *st, struct vg_store_reader **out) {
   struct vg_store_reader *r = calloc(1, sizeof *r);
   if (!r)
     return -ENOMEM;
@@ -280,9 +310,37 @@ int vg_store_reader_begin(struct vg_store *st, struct vg_store_reader **out) {
   return 0;
 }
 
+int vg_store_reader_begin(struct vg_store *st, struct vg_store_reader **out) {
+  unsigned n = vg_store_shards(st);
+  struct vg_store_reader *r;
+  int rc = vg__reader_one(st, &r);
+  if (rc || n == 1) {
+    *out = rc ? NULL : r;
+    return rc;
+  }
+  r->sub = calloc(n, sizeof *r->sub);
+  if (!r->sub) {
+    vg_store_reader_end(r);
+    return -ENOMEM;
+  }
+  r->n = n;
+  r->sub[0] = r;
+  for (unsigned k = 1; k < n && rc == 0; k++)
+    rc = vg__reader_one(st->shard[k], &r->sub[k]);
+  if (rc) {
+    vg_store_reader_end(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
+}
+
 void vg_store_reader_end(struct vg_store_reader *r) {
   if (!r)
     return;
+  for (unsigned k = 1; r->sub && k < r->n; k++)
+    vg_store_reader_end(r->sub[k]);
+  free(r->sub);
   if (r->txn)
     mdb_txn_abort(r->txn);
   struct vg_store *st = r->st;
@@ -393,6 +451,7 @@ int vg_store_read_range(struct vg_store_reader *r, uint64_t series, uint8_t res,
                         int64_t from_s, int64_t to_s,
                         int (*cb)(const struct vg_wentry *w, void *ctx), void *ctx,
                         char *errstr, size_t errstr_size) {
+  r = vg__route(r, series);
   struct vg_store *st = r->st;
   struct open_set open = {0};
   struct vg__scan sc = {0};
@@ -458,13 +517,13 @@ done:
 
 int vg_store_window_loader(void *store, uint64_t series, uint8_t res, int64_t start,
                            struct vg_wentry *out) {
-  struct vg_store *st = store;
+  struct vg_store *st = vg__route_store(store, series);
   struct vg_store_reader *r = NULL;
   struct vg_segment seg = {0};
   uint8_t k[WKEY_LEN];
   MDB_val key, val;
   char msg[512];
-  int rc = vg_store_reader_begin(st, &r);
+  int rc = vg__reader_one(st, &r);
   if (rc)
     return rc;
   /* a block entry or an open row (pending or kept) holds the
@@ -548,6 +607,12 @@ int vg_store_series_id(struct vg_store_reader *r, const char *key, size_t key_le
                        uint64_t *id) {
   if (key_len == 0 || key_len > 511)
     return VG_ENOTFOUND;
+  /* the reader does not know the ids' hash key: each shard is asked */
+  for (unsigned s = 1; s < r->n; s++) {
+    int rc = vg_store_series_id(r->sub[s], key, key_len, id);
+    if (rc != VG_ENOTFOUND)
+      return rc;
+  }
   MDB_val k = {key_len, (void *)key}, v;
   int rc = vg__store_err(mdb_get(r->txn, r->st->series, &k, &v));
   if (rc)
@@ -561,6 +626,7 @@ int vg_store_series_id(struct vg_store_reader *r, const char *key, size_t key_le
 
 int vg_store_series_key(struct vg_store_reader *r, uint64_t id, char *buf, size_t size,
                         size_t *len) {
+  r = vg__route(r, id);
   uint8_t ik[8];
   be64_put(ik, id);
   MDB_val k = {8, ik}, v;
@@ -577,9 +643,68 @@ int vg_store_series_key(struct vg_store_reader *r, uint64_t id, char *buf, size_
   return 0;
 }
 
+static int series_row(const MDB_val *k, const MDB_val *v, struct vg_store_series *s) {
+  struct vg_rbuf b = {v->mv_data, (const uint8_t *)v->mv_data + v->mv_size, 0};
+  if (rb_u8(&b) != SERIES_VERSION)
+    return VG_EVERSION;
+  *s = (struct vg_store_series){.key = k->mv_data, .key_len = k->mv_size};
+  s->id = rb_u64le(&b);
+  s->first_seen_ns = (int64_t)rb_u64le(&b);
+  return b.err ? VG_ECORRUPT : 0;
+}
+
+/* Byte order of two keys, shorter first on a common prefix (LMDB's). */
+static int key_cmp(const MDB_val *a, const MDB_val *b) {
+  size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+  int c = memcmp(a->mv_data, b->mv_data, n);
+  return c ? c : (a->mv_size > b->mv_size) - (a->mv_size < b->mv_size);
+}
+
+/* The dictionaries of every shard merged in key order: one cursor each,
+ * the smallest key next. */
+static int series_each_shards(struct vg_store_reader *r,
+                              int (*cb)(const struct vg_store_series *s, void *ctx),
+                              void *ctx) {
+  MDB_cursor *cur[VG_STORE_MAX_SHARDS] = {0};
+  MDB_val k[VG_STORE_MAX_SHARDS], v[VG_STORE_MAX_SHARDS];
+  int live[VG_STORE_MAX_SHARDS] = {0};
+  int rc = 0;
+  for (unsigned i = 0; i < r->n && rc == 0; i++) {
+    rc = vg__store_err(mdb_cursor_open(r->sub[i]->txn, r->sub[i]->st->series, &cur[i]));
+    if (rc == 0) {
+      rc = vg__store_err(mdb_cursor_get(cur[i], &k[i], &v[i], MDB_FIRST));
+      live[i] = rc == 0;
+      rc = rc == VG_ENOTFOUND ? 0 : rc;
+    }
+  }
+  while (rc == 0) {
+    int best = -1;
+    for (unsigned i = 0; i < r->n; i++)
+      if (live[i] && (best < 0 || key_cmp(&k[i], &k[best]) < 0))
+        best = (int)i;
+    if (best < 0)
+      break;
+    struct vg_store_series s;
+    rc = series_row(&k[best], &v[best], &s);
+    if (rc == 0)
+      rc = cb(&s, ctx);
+    if (rc == 0) {
+      rc = vg__store_err(mdb_cursor_get(cur[best], &k[best], &v[best], MDB_NEXT));
+      live[best] = rc == 0;
+      rc = rc == VG_ENOTFOUND ? 0 : rc;
+    }
+  }
+  for (unsigned i = 0; i < r->n; i++)
+    if (cur[i])
+      mdb_cursor_close(cur[i]);
+  return rc;
+}
+
 int vg_store_series_each(struct vg_store_reader *r,
                          int (*cb)(const struct vg_store_series *s, void *ctx),
                          void *ctx) {
+  if (r->n > 1)
+    return series_each_shards(r, cb, ctx);
   MDB_cursor *cur = NULL;
   MDB_val k, v;
   int rc = vg__store_err(mdb_cursor_open(r->txn, r->st->series, &cur));
@@ -587,18 +712,10 @@ int vg_store_series_each(struct vg_store_reader *r,
     return rc;
   for (rc = vg__store_err(mdb_cursor_get(cur, &k, &v, MDB_FIRST)); rc == 0;
        rc = vg__store_err(mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
-    struct vg_rbuf b = {v.mv_data, (const uint8_t *)v.mv_data + v.mv_size, 0};
-    if (rb_u8(&b) != SERIES_VERSION) {
-      rc = VG_EVERSION;
+    struct vg_store_series s;
+    rc = series_row(&k, &v, &s);
+    if (rc)
       goto done;
-    }
-    struct vg_store_series s = {.key = k.mv_data, .key_len = k.mv_size};
-    s.id = rb_u64le(&b);
-    s.first_seen_ns = (int64_t)rb_u64le(&b);
-    if (b.err) {
-      rc = VG_ECORRUPT;
-      goto done;
-    }
     rc = cb(&s, ctx);
     if (rc)
       goto done;
@@ -609,8 +726,25 @@ done:
   return rc;
 }
 
+static int position_one(struct vg_store_reader *r, const char *topic, uint32_t partition,
+                        struct vg_store_pos *out);
+
 int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t partition,
                       struct vg_store_pos *out) {
+  /* the lowest over the shards: where a restart reads from (a shard
+   * without it has read nothing of the partition) */
+  int rc = position_one(r, topic, partition, out);
+  for (unsigned i = 1; i < r->n && rc == 0; i++) {
+    struct vg_store_pos p;
+    rc = position_one(r->sub[i], topic, partition, &p);
+    if (rc == 0 && p.next_offset < out->next_offset)
+      *out = p;
+  }
+  return rc;
+}
+
+static int position_one(struct vg_store_reader *r, const char *topic, uint32_t partition,
+                        struct vg_store_pos *out) {
   uint8_t k[POS_KEY_MAX];
   size_t kl = vg__pos_key(k, topic, partition);
   if (kl == 0)
@@ -625,8 +759,22 @@ int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t par
   return rc;
 }
 
+struct vg_store_reader *vg__reader_lowest(struct vg_store_reader *r) {
+  struct vg_store_reader *low = r;
+  uint64_t at = UINT64_MAX;
+  for (unsigned i = 0; i < r->n; i++) {
+    uint64_t e;
+    if (vg__meta_get(r->sub[i]->txn, r->sub[i]->st->meta, "epoch", &e) == 0 && e < at) {
+      at = e;
+      low = r->sub[i];
+    }
+  }
+  return low;
+}
+
 int vg_store_reader_blob(struct vg_store_reader *r, const char *name, void **data,
                          size_t *len) {
+  r = vg__reader_lowest(r);
   char k[128];
   int n = snprintf(k, sizeof k, "x:%s", name);
   if (n <= 0 || (size_t)n >= sizeof k)
@@ -644,5 +792,17 @@ int vg_store_reader_blob(struct vg_store_reader *r, const char *name, void **dat
 }
 
 int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out) {
-  return vg__meta_state(r->st, r->txn, out);
+  int rc = vg__meta_state(r->st, r->txn, out);
+  for (unsigned i = 1; i < r->n && rc == 0; i++) {
+    struct vg_store_state m;
+    rc = vg__meta_state(r->sub[i]->st, r->sub[i]->txn, &m);
+#define LOWER(f) out->f = m.f < out->f ? m.f : out->f
+    LOWER(epoch);
+    LOWER(watermark_ns);
+    LOWER(emit_seq);
+    LOWER(rollup_seq);
+#undef LOWER
+    out->retain_gen += m.retain_gen;
+  }
+  return rc;
 }

@@ -101,8 +101,10 @@ static int open_dbis(struct vg_store *st, MDB_txn *txn, unsigned flags) {
   return 0;
 }
 
-int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char *errstr,
-                  size_t errstr_size) {
+/* Opens (creating when needed) one environment at opts->path; a new one
+ * records opts->shards when above 1. */
+static int open_one(const struct vg_store_opts *opts, struct vg_store **out, char *errstr,
+                    size_t errstr_size) {
   int rc, mrc; /* ours, and what an LMDB call returned (for its message) */
   MDB_txn *txn = NULL;
   struct vg_store *st = calloc(1, sizeof *st);
@@ -218,6 +220,9 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
       rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)INT64_MIN);
     if (!rc)
       rc = vg__meta_put(txn, st->meta, "emit_seq", 0);
+    if (!rc && opts->shards > 1)
+      rc = vg__meta_put(txn, st->meta, "shards", opts->shards);
+    st->created = 1;
     if (rc) {
       rc = vg__store_fail(rc, errstr, errstr_size, "cannot initialize the store '%s': %s",
                           opts->path, vg_strerror(rc));
@@ -251,9 +256,94 @@ fail:
   return rc == VG__EMAPFULL ? VG_EFULL : rc; /* the migration met a full map */
 }
 
+/* The shard count shard 0 records (absent: 1), into *n. */
+static int stored_shards(struct vg_store *st, uint64_t *n) {
+  MDB_txn *txn;
+  int rc = vg__store_err(mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn));
+  if (rc)
+    return rc;
+  *n = 0;
+  rc = vg__meta_get_opt(txn, st->meta, "shards", n);
+  mdb_txn_abort(txn);
+  if (*n == 0)
+    *n = 1;
+  return rc;
+}
+
+int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char *errstr,
+                  size_t errstr_size) {
+  if (opts->shards > VG_STORE_MAX_SHARDS)
+    return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
+                          "store '%s': %u shards asked, at most %d", opts->path,
+                          opts->shards, VG_STORE_MAX_SHARDS);
+  struct vg_store *st;
+  int rc = open_one(opts, &st, errstr, errstr_size);
+  if (rc)
+    return rc;
+  uint64_t n;
+  rc = stored_shards(st, &n);
+  if (rc) {
+    rc = vg__store_fail(rc, errstr, errstr_size,
+                        "cannot read the shard count of the store '%s': %s", opts->path,
+                        vg_strerror(rc));
+    goto fail;
+  }
+  if (n > VG_STORE_MAX_SHARDS) {
+    rc = vg__store_fail(VG_ECORRUPT, errstr, errstr_size,
+                        "store '%s' records %" PRIu64 " shards, at most %d", opts->path,
+                        n, VG_STORE_MAX_SHARDS);
+    goto fail;
+  }
+  if (opts->shards && opts->shards != n) {
+    rc = vg__store_fail(
+        VG_ECONFIG, errstr, errstr_size,
+        "store '%s' holds %" PRIu64 " shard%s, the configuration asks for "
+        "%u: stop vigied and run `vigieq --data-dir %s reshard --shards %u`",
+        opts->path, n, n == 1 ? "" : "s", opts->shards, opts->path, opts->shards);
+    goto fail;
+  }
+  if (n > 1) {
+    st->shard = calloc(n, sizeof *st->shard);
+    if (!st->shard) {
+      rc =
+          vg__store_fail(-ENOMEM, errstr, errstr_size, "out of memory opening the store");
+      goto fail;
+    }
+    st->shard[0] = st;
+    st->nshards = (unsigned)n;
+    for (unsigned k = 1; k < n; k++) {
+      char path[4096];
+      struct vg_store_opts so = *opts;
+      so.shards = 0;
+      so.path = path;
+      snprintf(path, sizeof path, "%s/shard-%u", opts->path, k);
+      rc = open_one(&so, &st->shard[k], errstr, errstr_size);
+      if (rc)
+        goto fail;
+    }
+  }
+  *out = st;
+  return 0;
+fail:
+  vg_store_close(st);
+  return rc;
+}
+
+unsigned vg_store_shards(const struct vg_store *st) {
+  return st->nshards > 1 ? st->nshards : 1;
+}
+
+struct vg_store *vg_store_shard(struct vg_store *st, unsigned k) {
+  assert(k < vg_store_shards(st));
+  return k == 0 ? st : st->shard[k];
+}
+
 void vg_store_close(struct vg_store *st) {
   if (!st)
     return;
+  for (unsigned k = 1; st->shard && k < st->nshards; k++)
+    vg_store_close(st->shard[k]);
+  free(st->shard);
   assert(st->readers == 0);
   if (st->env)
     mdb_env_close(st->env);

@@ -113,12 +113,32 @@ struct vg_store {
    * of (series, res, span start), [dhead, ndef) in use */
   struct vg_store_wkey *deferred;
   size_t dhead, ndef, capdef;
+  /* the store vg_store_open returned (shard 0) holds its shards, shard[0]
+   * being itself; a shard of its own (or a store of one shard): 1, NULL */
+  unsigned nshards;
+  struct vg_store **shard;
+  int created; /* vg_store_open initialized it (it had no format yet) */
 };
 
+/* A snapshot: of one shard, or of every shard of a store (n > 1: sub[k]
+ * is shard k's snapshot, sub[0] this one, whose txn is shard 0's). */
 struct vg_store_reader {
   struct vg_store *st;
   MDB_txn *txn;
+  unsigned n;
+  struct vg_store_reader **sub;
 };
+
+/* The snapshot of shard k that holds series (r itself with one shard). */
+static inline struct vg_store_reader *vg__route(struct vg_store_reader *r,
+                                                uint64_t series) {
+  return r->n > 1 ? r->sub[vg_store_shard_of(series, r->n)] : r;
+}
+
+/* The shard of st that holds series (st itself with one shard). */
+static inline struct vg_store *vg__route_store(struct vg_store *st, uint64_t series) {
+  return st->nshards > 1 ? st->shard[vg_store_shard_of(series, st->nshards)] : st;
+}
 
 /* --- keys ------------------------------------------------------------------ */
 
@@ -174,6 +194,13 @@ int64_t vg__wm_seconds(int64_t watermark_ns);
  * writes it, or "@t" beyond +-VG_SEG_TIME_MAX (a corrupt key's time, which
  * no calendar needs to handle). */
 void vg__store_when(int64_t t, char buf[VG_FMT_ISO_MAX]);
+
+/* --- read.c --------------------------------------------------------------- */
+
+/* A snapshot of this one environment, whatever shards it holds. */
+int vg__reader_one(struct vg_store *st, struct vg_store_reader **out);
+/* The snapshot of r's shards at the lowest epoch (the first of them). */
+struct vg_store_reader *vg__reader_lowest(struct vg_store_reader *r);
 
 /* --- rows.c ---------------------------------------------------------------- */
 

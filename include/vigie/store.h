@@ -76,6 +76,28 @@
  * owned by the store for the duration of the callback only (LMDB's own
  * memory dies with its transaction): copy what you keep.
  *
+ * Shards (opts.shards, DESIGN.md "Shards: scale up"): the store may be split
+ * by series into N shards, each an LMDB environment of its own -- shard 0
+ * in the directory itself (where a store of one shard has always lived),
+ * shard k in its subdirectory shard-k -- so that N writer threads commit in
+ * parallel. A series lives in shard vg_store_shard_of(id, N). Shard 0's
+ * meta "shards" records N (absent: 1); a store opens only with the count it
+ * was written with (opts.shards 0: whatever it has), and
+ * vg_store_reshard rewrites it for another. The struct vg_store that
+ * vg_store_open returns is shard 0 and holds the others
+ * (vg_store_shard): the writer's calls (commit, put_blob, load, retain,
+ * flush, trim_emit) act on the one shard they are given, the writer calling
+ * them once per shard; readers (vg_store_reader_begin on the store
+ * vg_store_open returned) see all shards at once, each series in its own
+ * shard's snapshot (two series may differ by one epoch): a partition's
+ * position is the lowest over the shards, the meta is the lowest epoch,
+ * watermark, emit sequence and rollup cursor (retain_gen: their sum), a blob
+ * is the one of the shard at the lowest epoch, and the emit log is the
+ * shards' logs merged by sequence up to that lowest emit sequence (the
+ * writer numbers the records of all shards from one counter,
+ * vg_store_epoch.emit_next), so a reader never sees a record of an epoch that
+ * some shard has not committed yet.
+ *
  * Errors: 0, or a negative code (error.h): VG_ECORRUPT / VG_EVERSION (the
  * message names the series and span), VG_EFULL, VG_ENOTFOUND, VG_ECONFIG,
  * -ENOMEM, -ENOSPC, -EIO, or -errno from LMDB; errstr gets a message that
@@ -129,7 +151,19 @@ struct vg_store_opts {
    * write them first, oldest first (a restart leaves them to
    * vg_store_flush) */
   size_t seal_max;
+  /* shards (see above): 0 opens a store with the count it has (a new
+   * store: 1); N > 0 creates a new store with N, and refuses with
+   * VG_ECONFIG a store written with another count */
+  unsigned shards;
 };
+
+#define VG_STORE_MAX_SHARDS 64
+
+/* The shard of a series id among n (ids are SipHash values: their high
+ * half spreads evenly; a multiply-shift, not a modulo). */
+static inline unsigned vg_store_shard_of(uint64_t series, unsigned n) {
+  return (unsigned)(((series >> 32) * (uint64_t)n) >> 32);
+}
 
 struct vg_store;
 struct vg_store_reader;
@@ -138,8 +172,28 @@ struct vg_store_reader;
  * version is refused with VG_EVERSION. 0 or an error with errstr. */
 int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char *errstr,
                   size_t errstr_size);
-/* Closes the environment. No reader may be active. NULL is fine. */
+/* Closes the environment (and the other shards of the store vg_store_open
+ * returned). No reader may be active. NULL is fine. */
 void vg_store_close(struct vg_store *st);
+/* The number of shards of the store vg_store_open returned (1 for a store
+ * of one shard, and for a shard itself). */
+unsigned vg_store_shards(const struct vg_store *st);
+/* Shard k < vg_store_shards(st) of the store vg_store_open returned
+ * (shard 0 is st itself): what the writer's calls take. */
+struct vg_store *vg_store_shard(struct vg_store *st, unsigned k);
+
+/* Rewrites the store at path (no process may have it open) with n shards:
+ * every row goes to the shard of its series, the positions, meta and blobs
+ * to each shard, into a new store beside it (path.reshard), which then takes
+ * path's place; the old one is kept as path.pre-reshard-N (N: its count) for
+ * the operator to delete. The store's shards must all be at the same epoch
+ * (a clean stop leaves them so; after a crash, start and stop vigied once):
+ * else VG_ECONFIG and nothing is changed. progress (may be NULL) is called
+ * with the rows copied so far and their total, every 100,000 rows and at
+ * the end. 0 or an error with errstr. */
+int vg_store_reshard(const char *path, unsigned n, size_t map_max,
+                     void (*progress)(uint64_t done, uint64_t total, void *ctx),
+                     void *ctx, char *errstr, size_t errstr_size);
 
 /* A source partition's position. topic is borrowed (commit) or valid during
  * the callback (load). */
@@ -161,7 +215,7 @@ struct vg_store_series {
 
 /* One emit-log record. */
 struct vg_store_emit {
-  uint64_t seq; /* assigned by the store (ignored in commits) */
+  uint64_t seq; /* assigned by the store (unless vg_store_epoch.emit_next) */
   uint64_t series;
   uint8_t res;
   int64_t start;
@@ -219,6 +273,10 @@ struct vg_store_epoch {
   size_t npos;
   const struct vg_store_emit *emit;
   size_t nemit;
+  /* 0: the store numbers the records from its emit sequence. Else the
+   * records carry their own increasing seq (from one counter for all
+   * shards) and the emit sequence becomes emit_next */
+  uint64_t emit_next;
   int64_t watermark_ns;
   int flush; /* write every sealed window of this epoch into its segment now */
   /* when non-zero: the rollup topic's cursor (meta "rollup_seq"), every
