@@ -70,6 +70,8 @@ static const char *usage_text =
     "          the provisional and final windows held, store size and map use\n"
     "  sql     [--tz ZONE] [--format F] \"SELECT ...\"  one read-only SQLite statement\n"
     "          over the tables series, rollup_1m, rollup_1h, rollup_1d (docs/vigieq.md)\n"
+    "  reshard --shards N  rewrites the store (vigied stopped) split into N shards\n"
+    "          (store.shards); the old one is kept beside it as DIR.pre-reshard-M\n"
     "\n"
     "  --where TAG=VALUE matches a tag (VALUE may be a glob); TAG!=VALUE excludes.\n"
     "  TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (in --tz), with Z or +HH:MM,\n"
@@ -88,6 +90,33 @@ __attribute__((format(printf, 2, 3))) int fail(int code, const char *fmt, ...) {
   fputc('\n', stderr);
   va_end(ap);
   return code;
+}
+
+static void reshard_progress(uint64_t done, uint64_t total, void *ctx) {
+  const int *tty = ctx;
+  if (*tty)
+    fprintf(stderr, "\rvigieq: re-sharding: %" PRIu64 " of %" PRIu64 " rows (%.0f%%)",
+            done, total, total ? 100.0 * (double)done / (double)total : 100.0);
+}
+
+/* reshard --shards N: the store rewritten with N shards (vigied stopped). */
+static int cmd_reshard(struct ctx *c, struct args *a) {
+  char *end;
+  long n = a->shards ? strtol(a->shards, &end, 10) : 0;
+  if (!a->shards || *end || n < 1 || n > VG_STORE_MAX_SHARDS)
+    return fail(EX_USAGE, "reshard needs --shards N, 1 to %d", VG_STORE_MAX_SHARDS);
+  int tty = isatty(STDERR_FILENO);
+  char err[1024] = "";
+  int rc =
+      vg_store_reshard(c->dir, (unsigned)n, 0, reshard_progress, &tty, err, sizeof err);
+  if (tty)
+    fputc('\n', stderr);
+  if (rc)
+    return fail(rc == VG_ECONFIG ? EX_USAGE : EX_RUNTIME, "%s",
+                err[0] ? err : vg_strerror(rc));
+  fprintf(stderr, "vigieq: %s now has %ld shard%s (store.shards: %ld)\n", c->dir, n,
+          n == 1 ? "" : "s", n);
+  return EX_OK;
 }
 
 int open_store(struct ctx *c) {
@@ -289,6 +318,7 @@ int main(int argc, char **argv) {
     O_FILL,
     O_OUTPUT,
     O_UNIT,
+    O_SHARDS,
     O_HELP
   };
   static const struct option opts[] = {{"data-dir", required_argument, 0, O_DATA},
@@ -307,6 +337,7 @@ int main(int argc, char **argv) {
                                        {"fill", required_argument, 0, O_FILL},
                                        {"output", required_argument, 0, O_OUTPUT},
                                        {"unit", required_argument, 0, O_UNIT},
+                                       {"shards", required_argument, 0, O_SHARDS},
                                        {"help", no_argument, 0, O_HELP},
                                        {0, 0, 0, 0}};
   struct args a = {0};
@@ -362,6 +393,7 @@ int main(int argc, char **argv) {
     case O_FILL: a.fill = optarg; break;
     case O_OUTPUT: a.output = optarg; break;
     case O_UNIT: a.unit = optarg; break;
+    case O_SHARDS: a.shards = optarg; break;
     case O_GROUP: {
       char *save = NULL, *list = strdup(optarg);
       int rc = list ? 0 : -ENOMEM;
@@ -427,9 +459,13 @@ int main(int argc, char **argv) {
     ex = cmd_query(&c, &a, FMT_PLOT);
   } else if (strcmp(cmd, "sql") == 0) {
     ex = cmd_sql(&c, sql, fmt);
+  } else if (strcmp(cmd, "reshard") == 0) {
+    ex = cmd_reshard(&c, &a);
   } else {
     ex = fail(EX_USAGE,
-              "unknown command '%s' (query, series, status, plot, sql; see --help)", cmd);
+              "unknown command '%s' (query, series, status, plot, sql, reshard; see "
+              "--help)",
+              cmd);
   }
 done:
   vg_store_reader_end(c.rd);

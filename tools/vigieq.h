@@ -170,7 +170,7 @@ struct ctx {
 
 struct args {
   const char *data_dir, *config, *resolution, *from, *to, *tz, *format, *match, *stats,
-      *limit, *fill, *output, *unit;
+      *limit, *fill, *output, *unit, *shards;
   struct names group_by;
   struct filter f;
 };

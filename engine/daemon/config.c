@@ -224,6 +224,11 @@ static const struct ckey top_keys[] = {
     {"store.durability", CT_ENUM, OFF(durability), "sync", 0, 0, 0, durabilities,
      "sync: every commit is on disk before offsets move on; nometasync and async "
      "trade the last commits of a crash of the machine (not of vigied) for speed."},
+    {"store.shards", CT_INT, OFF(store_shards), "1", 0, 1, VG_STORE_MAX_SHARDS, NULL,
+     "The store split by series into this many shards, each an LMDB environment with "
+     "its own writer thread, committing in parallel (data_dir/shard-K for K >= 1). A "
+     "store opens only with the count it was written with: change it with `vigieq "
+     "reshard` while vigied is stopped (docs/store.md)."},
     {"workers", CT_INT, OFF(workers), "1", 0, 1, 64, NULL,
      "Worker threads; each owns a share of the source partitions (shared-nothing)."},
     {"memory_limit", CT_SIZE, OFF(memory_limit), "off", 0, (int64_t)64 << 20,

@@ -179,6 +179,38 @@ struct engine_worker {
   _Atomic int done;
 };
 
+/* One shard's part of an epoch (the writer fills it, its committer commits
+ * it), and the epoch it last committed, so that a retry after a failure
+ * commits only the shards that failed. */
+struct shard_job {
+  struct vg_store *st;
+  VEC(const struct vg_wentry *) open, sealed;
+  VEC(struct vg_store_series) series;
+  VEC(struct vg_store_emit) emits;
+  VEC(struct vg_fprow) fps;
+  struct vg_store_epoch ep;
+  uint64_t done_epoch;
+  int rc;
+  double cpu_s;
+  char err[512];
+};
+
+/* The committer threads of shards 1..n-1: a round starts when the writer
+ * bumps `round`, and ends when `pending` is back to 0. */
+struct committers {
+  pthread_mutex_t mu;
+  pthread_cond_t go, done;
+  uint64_t round;
+  unsigned pending;
+  int quit;
+  unsigned n; /* threads started */
+  struct committer_arg {
+    struct committers *cm;
+    struct shard_job *job;
+    pthread_t th;
+  } * t;
+};
+
 struct vg_engine {
   const struct vg_config *cfg;
   struct vg_engine_opts o;
@@ -222,6 +254,19 @@ struct vg_engine {
   uint8_t *rollup_blob; /* the rollup topic's positions at the cursor, encoded */
   size_t rollup_blob_cap;
   uint64_t rollup_gen_saved; /* the publisher's positions generation kept */
+
+  /* store shards (store.h, "Shards"): each commits its part of an epoch,
+   * shard 0 on the writer thread, the others on a committer thread each */
+  unsigned nshards;
+  struct shard_job *jobs;
+  struct committers *cm;
+  /* after a restart that found the shards at different epochs: shard k
+   * counts the readings of partition p from offset skip[k * nparts + p] on
+   * (the others it committed already); NULL when they were level */
+  int64_t *skip;
+  /* vg_store_load's positions, per shard and partition, while loading */
+  struct vg_part_pos *loaded;
+  unsigned loading;
 
   /* writer state */
   uint64_t epoch;
@@ -605,6 +650,9 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m,
       engine_fail(e, "out of memory recording a new series");
       return s;
     }
+    if (e->skip &&
+        m->offset < e->skip[(size_t)vg_store_shard_of(id, e->nshards) * e->nparts + part])
+      continue; /* its shard committed it before a crash that the others did not */
     struct vg_agg_event ae = {.series = id,
                               .time_ns = ev->time_ns,
                               .value = ev->value,
@@ -910,19 +958,24 @@ static void upkeep(struct vg_engine *e) {
   /* a span whose windows are all final (the watermark passed its end by
    * the lateness) goes into its segment once; the commits flush the spans
    * that reach their boundary, this the rest (a series that stopped) */
-  if (vg_store_flush(e->store, wm - e->cfg->lateness_ns, 20000, 1, NULL, NULL, err,
-                     sizeof err) != 0)
-    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "store flush failed", "error=\"%s\"", err);
-  if (vg_store_retain(e->store, wm, 5000, 1, NULL, NULL, err, sizeof err) != 0)
-    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "retention failed", "error=\"%s\"", err);
+  for (unsigned k = 0; k < e->nshards; k++) {
+    struct vg_store *sh = vg_store_shard(e->store, k);
+    if (vg_store_flush(sh, wm - e->cfg->lateness_ns, 20000, 1, NULL, NULL, err,
+                       sizeof err) != 0)
+      VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "store flush failed", "error=\"%s\"", err);
+    if (vg_store_retain(sh, wm, 5000, 1, NULL, NULL, err, sizeof err) != 0)
+      VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "retention failed", "error=\"%s\"", err);
+  }
   /* the emit log: keep publish.changes_keep records for the changes feed,
    * and every record the rollup topic has not acknowledged */
   uint64_t keep = (uint64_t)e->cfg->publish_changes_keep;
   uint64_t below = e->emit_next > keep ? e->emit_next - keep : 0;
   if (e->rollup && e->rollup_saved < below)
     below = e->rollup_saved;
-  if (below && vg_store_trim_emit(e->store, below, 20000, NULL, err, sizeof err) != 0)
-    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "emit-log trim failed", "error=\"%s\"", err);
+  for (unsigned k = 0; k < e->nshards && below; k++)
+    if (vg_store_trim_emit(vg_store_shard(e->store, k), below, 20000, NULL, err,
+                           sizeof err) != 0)
+      VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "emit-log trim failed", "error=\"%s\"", err);
   if (vg_store_reader_check(e->store, &dead) == 0 && dead > 0)
     VG_LOG_WARN("cleared reader slots of dead processes", "count=%d", dead);
 }
@@ -1040,6 +1093,16 @@ struct vg_rollup_client vg_engine_rollup_client(const struct vg_kafka_conf *kc) 
   return (struct vg_rollup_client){rollup_producer_new, rollup_read_tail, (void *)kc};
 }
 
+/* A named value made durable in every shard (each reads its blobs back
+ * from the shard at the lowest epoch). */
+static int put_blob_all(struct vg_engine *e, const char *name, const void *data,
+                        size_t len, char *err, size_t errsize) {
+  int rc = 0;
+  for (unsigned k = 0; k < e->nshards && rc == 0; k++)
+    rc = vg_store_put_blob(vg_store_shard(e->store, k), name, data, len, err, errsize);
+  return rc;
+}
+
 /* The rollup topic's positions at the publisher's cursor, encoded into *b,
  * when the cursor moved or the publisher read the topic back since they
  * were last kept (*cursor and *gen: what they belong to). 1 when *b is
@@ -1081,13 +1144,180 @@ static void keep_rollup_positions(struct vg_engine *e) {
   char err[512];
   if (rollup_blob(e, &b, &cursor, &gen) != 1 || gen == e->rollup_gen_saved)
     return;
-  if (vg_store_put_blob(e->store, b.name, b.data, b.len, err, sizeof err) != 0) {
+  if (put_blob_all(e, b.name, b.data, b.len, err, sizeof err) != 0) {
     VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "cannot keep the rollup topic's positions",
                        "error=\"%s\"", err);
     return;
   }
   e->rollup_gen_saved = gen;
   vg_rollup_kept(e->rollup, gen);
+}
+
+/* ---- shard committers -------------------------------------------------------- */
+
+/* Commits a shard's part of the epoch, unless it did already (a retry). */
+static void run_job(struct shard_job *j) {
+  j->rc = 0;
+  j->cpu_s = 0;
+  if (j->done_epoch == j->ep.epoch)
+    return;
+  double c0 = thread_cpu_s();
+  j->rc = vg_store_commit(j->st, &j->ep, j->err, sizeof j->err);
+  j->cpu_s = thread_cpu_s() - c0;
+  if (j->rc == 0)
+    j->done_epoch = j->ep.epoch;
+}
+
+static void *committer_main(void *arg) {
+  struct committer_arg *a = arg;
+  struct committers *cm = a->cm;
+  uint64_t seen = 0;
+  pthread_mutex_lock(&cm->mu);
+  for (;;) {
+    while (cm->round == seen && !cm->quit)
+      pthread_cond_wait(&cm->go, &cm->mu);
+    if (cm->quit)
+      break;
+    seen = cm->round;
+    pthread_mutex_unlock(&cm->mu);
+    run_job(a->job);
+    pthread_mutex_lock(&cm->mu);
+    if (--cm->pending == 0)
+      pthread_cond_signal(&cm->done);
+  }
+  pthread_mutex_unlock(&cm->mu);
+  return NULL;
+}
+
+static void committers_stop(struct committers *cm) {
+  if (!cm)
+    return;
+  pthread_mutex_lock(&cm->mu);
+  cm->quit = 1;
+  pthread_cond_broadcast(&cm->go);
+  pthread_mutex_unlock(&cm->mu);
+  for (unsigned i = 0; i < cm->n; i++)
+    pthread_join(cm->t[i].th, NULL);
+  pthread_cond_destroy(&cm->go);
+  pthread_cond_destroy(&cm->done);
+  pthread_mutex_destroy(&cm->mu);
+  free(cm->t);
+  free(cm);
+}
+
+/* The jobs of the store's shards, and a committer thread for each shard
+ * past the first. 0 or -ENOMEM / -EAGAIN. */
+static int committers_start(struct vg_engine *e) {
+  e->nshards = vg_store_shards(e->store);
+  e->jobs = calloc(e->nshards, sizeof *e->jobs);
+  if (!e->jobs)
+    return -ENOMEM;
+  for (unsigned k = 0; k < e->nshards; k++)
+    e->jobs[k].st = vg_store_shard(e->store, k);
+  if (e->nshards == 1)
+    return 0;
+  struct committers *cm = calloc(1, sizeof *cm);
+  if (!cm)
+    return -ENOMEM;
+  cm->t = calloc(e->nshards - 1, sizeof *cm->t);
+  if (!cm->t) {
+    free(cm);
+    return -ENOMEM;
+  }
+  pthread_mutex_init(&cm->mu, NULL);
+  pthread_cond_init(&cm->go, NULL);
+  pthread_cond_init(&cm->done, NULL);
+  e->cm = cm;
+  for (unsigned k = 1; k < e->nshards; k++) {
+    cm->t[k - 1] = (struct committer_arg){cm, &e->jobs[k], 0};
+    if (pthread_create(&cm->t[k - 1].th, NULL, committer_main, &cm->t[k - 1]) != 0)
+      return -EAGAIN;
+    cm->n++;
+  }
+  return 0;
+}
+
+static void jobs_free(struct vg_engine *e) {
+  for (unsigned k = 0; e->jobs && k < e->nshards; k++) {
+    struct shard_job *j = &e->jobs[k];
+    VEC_FREE(j->open);
+    VEC_FREE(j->sealed);
+    VEC_FREE(j->series);
+    VEC_FREE(j->emits);
+    VEC_FREE(j->fps);
+  }
+  free(e->jobs);
+}
+
+/* Splits the epoch ep (the engine's vectors) by shard into the jobs: each
+ * shard's windows, series, fingerprints and emit records (numbered from
+ * the one counter: ep->emit_next), and everything else of ep for all.
+ * 0 or -ENOMEM. */
+static int split_epoch(struct vg_engine *e, const struct vg_store_epoch *ep) {
+  unsigned n = e->nshards;
+  for (unsigned k = 0; k < n; k++) {
+    struct shard_job *j = &e->jobs[k];
+    j->open.n = j->sealed.n = j->series.n = j->emits.n = j->fps.n = 0;
+  }
+#define SPLIT(vec, field, id)                                                            \
+  for (size_t i = 0; i < e->vec.n; i++)                                                  \
+    if (VEC_PUSH(e->jobs[vg_store_shard_of(id, n)].field, e->vec.v[i]) != 0)             \
+      return -ENOMEM;
+  SPLIT(open, open, e->open.v[i]->series)
+  SPLIT(sealed, sealed, e->sealed.v[i]->series)
+  SPLIT(series, series, e->series.v[i].id)
+  SPLIT(fps, fps, e->fps.v[i].series)
+  SPLIT(emits, emits, e->emits.v[i].series)
+#undef SPLIT
+  for (unsigned k = 0; k < n; k++) {
+    struct shard_job *j = &e->jobs[k];
+    j->ep = *ep;
+    j->ep.open = j->open.v;
+    j->ep.nopen = j->open.n;
+    j->ep.sealed = j->sealed.v;
+    j->ep.nsealed = j->sealed.n;
+    j->ep.series = j->series.v;
+    j->ep.nseries = j->series.n;
+    j->ep.fps = j->fps.v;
+    j->ep.nfps = j->fps.n;
+    j->ep.emit = j->emits.v;
+    j->ep.nemit = j->emits.n;
+  }
+  return 0;
+}
+
+/* Commits the epoch in every shard at once (store.h, "Shards"): shard 0 on
+ * this thread, the others on theirs. 0, or the first shard's error (a
+ * retry commits the shards that failed only). */
+static int commit_shards(struct vg_engine *e, struct vg_store_epoch *ep, char *err,
+                         size_t errsize) {
+  for (size_t i = 0; i < e->emits.n; i++)
+    e->emits.v[i].seq = e->emit_next + i;
+  ep->emit_next = e->emit_next + e->emits.n;
+  int rc = split_epoch(e, ep);
+  if (rc)
+    return rc;
+  struct committers *cm = e->cm;
+  pthread_mutex_lock(&cm->mu);
+  cm->pending = cm->n;
+  cm->round++;
+  pthread_cond_broadcast(&cm->go);
+  pthread_mutex_unlock(&cm->mu);
+  run_job(&e->jobs[0]);
+  pthread_mutex_lock(&cm->mu);
+  while (cm->pending)
+    pthread_cond_wait(&cm->done, &cm->mu);
+  pthread_mutex_unlock(&cm->mu);
+  for (unsigned k = 1; k < e->nshards; k++) {
+    e->commit_cpu_s += e->jobs[k].cpu_s; /* the writer's own is counted by its caller */
+    e->writer_cpu_s += e->jobs[k].cpu_s;
+  }
+  for (unsigned k = 0; k < e->nshards; k++)
+    if (e->jobs[k].rc) {
+      snprintf(err, errsize, "shard %u: %s", k, e->jobs[k].err);
+      return e->jobs[k].rc;
+    }
+  return 0;
 }
 
 /* Builds and commits the epoch. 0, VG_EFULL/-ENOSPC (retry later, nothing
@@ -1159,7 +1389,8 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
   ep.blobs = blobs;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  int rc = vg_store_commit(e->store, &ep, err, errsize);
+  int rc = e->nshards > 1 ? commit_shards(e, &ep, err, errsize)
+                          : vg_store_commit(e->store, &ep, err, errsize);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   if (rc)
     return rc;
@@ -1488,15 +1719,81 @@ static int restore_pos(const struct vg_store_pos *p, void *ctx) {
     if ((int32_t)p->partition >= e->srcs[s].nparts)
       return 0;
     uint32_t idx = e->srcs[s].first_part + p->partition;
-    e->parts[idx].start = p->next_offset;
-    vg_agg_restore_position(
-        e->agg, idx,
-        (struct vg_part_pos){p->next_offset, p->max_event_ns, p->last_active_ns});
+    e->loaded[(size_t)e->loading * e->nparts + idx] =
+        (struct vg_part_pos){p->next_offset, p->max_event_ns, p->last_active_ns};
     return 0;
   }
   VG_LOG_WARN("stored position of a topic no longer configured is ignored",
               "topic=%s partition=%u", p->topic, p->partition);
   return 0;
+}
+
+/* Loads every shard's state: the open windows of all, each partition's
+ * lowest position (where reading resumes) and, when the shards were not
+ * level (a crash between their commits), the offsets below which each
+ * shard already counted the readings (e->skip). The epoch and the emit
+ * sequence go on from the highest shard's, the rollup cursor and the
+ * watermark from the lowest. */
+static int load_shards(struct vg_engine *e, struct vg_store_state *st, char *err,
+                       size_t errsize) {
+  size_t n = (size_t)e->nshards * e->nparts;
+  free(e->skip);
+  e->skip = NULL;
+  e->loaded = malloc((n ? n : 1) * sizeof *e->loaded);
+  if (!e->loaded)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    e->loaded[i] = (struct vg_part_pos){-1, INT64_MIN, 0};
+  int rc = 0;
+  for (unsigned k = 0; k < e->nshards && rc == 0; k++) {
+    struct vg_store_state s;
+    e->loading = k;
+    rc = vg_store_load(vg_store_shard(e->store, k), restore_window, restore_pos, e, &s,
+                       err, errsize);
+    if (rc)
+      break;
+    if (k == 0) {
+      *st = s;
+      continue;
+    }
+    st->epoch = s.epoch > st->epoch ? s.epoch : st->epoch;
+    st->emit_seq = s.emit_seq > st->emit_seq ? s.emit_seq : st->emit_seq;
+    st->rollup_seq = s.rollup_seq < st->rollup_seq ? s.rollup_seq : st->rollup_seq;
+    st->watermark_ns =
+        s.watermark_ns < st->watermark_ns ? s.watermark_ns : st->watermark_ns;
+    st->nopen += s.nopen;
+  }
+  int uneven = 0;
+  for (size_t p = 0; p < e->nparts && rc == 0; p++) {
+    struct vg_part_pos low = e->loaded[p];
+    for (unsigned k = 1; k < e->nshards; k++) {
+      struct vg_part_pos x = e->loaded[(size_t)k * e->nparts + p];
+      uneven |= x.next_offset != low.next_offset;
+      if (x.next_offset < low.next_offset)
+        low = x;
+    }
+    if (low.next_offset < 0)
+      continue; /* some shard never read it: from the start */
+    e->parts[p].start = low.next_offset;
+    vg_agg_restore_position(e->agg, (uint32_t)p, low);
+  }
+  st->npos = 0;
+  for (size_t p = 0; p < e->nparts; p++)
+    st->npos += e->parts[p].start >= 0;
+  if (rc == 0 && uneven) {
+    e->skip = malloc(n * sizeof *e->skip);
+    if (!e->skip)
+      rc = -ENOMEM;
+    for (size_t i = 0; i < n && e->skip; i++)
+      e->skip[i] = e->loaded[i].next_offset;
+    if (e->skip)
+      VG_LOG_WARN("store shards were not level (a crash between their commits): each "
+                  "skips the readings it counted already",
+                  "shards=%u", e->nshards);
+  }
+  free(e->loaded);
+  e->loaded = NULL;
+  return rc;
 }
 
 /* How far back duplicates are checked, in seconds (0: forever): the
@@ -1668,7 +1965,7 @@ static int dl_read_back(struct vg_engine *e, const struct vg_kafka_conf *kc, cha
     if (!b)
       return -ENOMEM;
     vg_kafka_positions_encode(e->cfg->kafka_dead_letter_topic, &e->dl_start, b, need);
-    rc = vg_store_put_blob(e->store, "dead_letters", b, need, errstr, errstr_size);
+    rc = put_blob_all(e, "dead_letters", b, need, errstr, errstr_size);
     free(b);
   }
   if (rc == VG_ENOTFOUND) {
@@ -1907,8 +2204,10 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
     goto fail;
   /* and a duplicate of a reading committed earlier, from its fingerprints */
   vg_windows_set_fp_loader(vg_agg_writer_windows(e->agg), vg_store_fp_loader, e->store);
-  struct vg_store_state st;
-  rc = vg_store_load(e->store, restore_window, restore_pos, e, &st, err, sizeof err);
+  struct vg_store_state st = {0};
+  rc = load_shards(e, &st, err, sizeof err);
+  if (rc == -ENOMEM)
+    goto fail;
   if (rc) {
     snprintf(errstr, errstr_size, "loading the store's state: %s", err);
     goto fail_quiet;
@@ -2076,10 +2375,16 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
                              .retention_s = {cfg->retention_base_ns / NS_PER_S,
                                              cfg->retention_1h_ns / NS_PER_S,
                                              cfg->retention_1d_ns / NS_PER_S},
-                             .dedupe_retention_s = dedupe_horizon_s(cfg)};
+                             .dedupe_retention_s = dedupe_horizon_s(cfg),
+                             .shards = (unsigned)cfg->store_shards};
   rc = vg_store_open(&so, &e->store, errstr, errstr_size);
   if (rc)
     goto fail_quiet;
+  rc = committers_start(e);
+  if (rc) {
+    snprintf(errstr, errstr_size, "cannot start the shard committers: %s", strerror(-rc));
+    goto fail_quiet;
+  }
   rc = load_hash_key(e, errstr, errstr_size);
   if (rc)
     goto fail_quiet;
@@ -2157,6 +2462,9 @@ void vg_engine_free(struct vg_engine *e) {
     return;
   ingest_stop(e);
   vg_rollup_free(e->rollup); /* reads the store: before it closes */
+  committers_stop(e->cm);
+  jobs_free(e);
+  free(e->skip);
   vg_store_close(e->store);
   vg_kafka_mock_free(e->mock);
   vg_tz_free(e->tz);

@@ -306,12 +306,12 @@ __all__ = ["aarhus_traffic", "produce", "read_topic", "assert_once_each", "with_
            "utc_naive", "SHARED", "timedelta"]
 
 
-def aarhus_source(kafka, tmp_path, topic, checkpoint_interval=None):
+def aarhus_source(kafka, tmp_path, topic, checkpoint_interval=None, shards=1):
     """The Aarhus traffic with malformed messages among it (not produced
     yet), the topics of a source of 4 partitions with its dead letters (2)
     and rollups (3), and a config reading it (its checkpoint_interval
-    changed when given). Returns (config path, messages, malformed ones,
-    the oracle of the good ones)."""
+    changed when given, the store in `shards` shards). Returns (config path,
+    messages, malformed ones, the oracle of the good ones)."""
     good, oracle = aarhus_traffic()
     msgs, bad = with_malformed(good)
     kafka.create_topic(topic, 4)
@@ -319,7 +319,8 @@ def aarhus_source(kafka, tmp_path, topic, checkpoint_interval=None):
     kafka.create_topic(topic + ".rollups", 3)
     cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),
                        kafka.bootstrap, "Europe/Copenhagen",
-                       [dict(topic=topic, format="influx", precision="s")])
+                       [dict(topic=topic, format="influx", precision="s")],
+                       extra=f"store: {{shards: {shards}}}")
     edits = [("dead_letter_topic:", f"rollup_topic: {topic}.rollups, dead_letter_topic:")]
     if checkpoint_interval:
         edits.insert(0, ("checkpoint_interval: 200ms",

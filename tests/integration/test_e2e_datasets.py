@@ -20,13 +20,20 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
                                 reason=f"shared data sets absent ({SHARED})")
 
 
+@pytest.fixture(params=[1, 2], ids=["1shard", "2shards"])
+def shards(request):
+    """Every data set runs with the store in one shard and in two."""
+    return request.param
+
+
 def run_case(kafka, kcat, bin_path, tmp_path, topic, messages, source, tz_name, oracle,
-             partitions=4, extra="", log=None):
+             shards, partitions=4, extra="", log=None):
     """Produces messages to topic, drains them with vigied reading it as
-    source in zone tz_name (extra: more top-level configuration), and checks
-    its hourly and daily rollups against oracle. Returns the config and, per
-    resolution, what oracle.check counted; vigied's log goes into the list
-    log when one is given."""
+    source in zone tz_name with the store in `shards` shards (extra: more
+    top-level configuration), and checks its hourly and daily rollups against
+    oracle. Returns the config and, per resolution, what oracle.check
+    counted; vigied's log goes into the list log when one is given."""
+    extra = f"store: {{shards: {shards}}}\n" + extra
     kafka.create_topic(topic, partitions)
     kafka.create_topic(topic + ".dead", 1)
     produce(kcat, kafka.bootstrap, topic, messages)
@@ -53,7 +60,7 @@ def add_message(msgs, oracle, key, doc, t, fields, tags):
 
 
 def test_seattle_bike_counter_local_times_with_dst(kafka, kcat, bin_path, tmp_path,
-                                                   topic_name):
+                                                   topic_name, shards):
     """Hourly counts as strings, naive America/Los_Angeles times: the spring
     gap (2017-03-12 02:00 does not exist) and the autumn repeat resolve by the
     documented rule; records without counts are rejected, not lost."""
@@ -74,7 +81,7 @@ def test_seattle_bike_counter_local_times_with_dst(kafka, kcat, bin_path, tmp_pa
     source = dict(time_key="date", time_zone="America/Los_Angeles", entity_key="counter",
                   fields="[east, west]")
     cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs, source,
-                            "America/Los_Angeles", oracle)
+                            "America/Los_Angeles", oracle, shards=shards)
     assert counted["1d"] > 2 * 1600  # both directions, every day of 2014-2018
     # the city's own total is an independent check of east + west per day
     days = {}
@@ -92,7 +99,7 @@ def test_seattle_bike_counter_local_times_with_dst(kafka, kcat, bin_path, tmp_pa
     assert off <= {"2014-11-26"}, sorted(off)[:5]
 
 
-def test_aberdeen_pm_utc_rows_in_london_days(kafka, kcat, bin_path, tmp_path, topic_name):
+def test_aberdeen_pm_utc_rows_in_london_days(kafka, kcat, bin_path, tmp_path, topic_name, shards):
     """Raw ~2.5-minute PM readings in UTC rolled up in Europe/London: the
     25-hour day of 2018-10-28 and BST->GMT hours."""
     oracle = Oracle("Europe/London")
@@ -110,7 +117,7 @@ def test_aberdeen_pm_utc_rows_in_london_days(kafka, kcat, bin_path, tmp_path, to
     assert len(msgs) == 17837
     cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
                             dict(time_key="timestamp", time_zone="UTC", entity_key="sensor_id",
-                                 fields="[P1, P2]"), "Europe/London", oracle)
+                                 fields="[P1, P2]"), "Europe/London", oracle, shards=shards)
     assert counted["1d"] == 2 * 31  # October's local days (01:00 BST is 00:00 UTC)
     rows = [r for r in query(bin_path, cfg, "1d") if r["series"].startswith("P1")]
     long_day = [r for r in rows if r["start_datetime"].startswith("2018-10-28")]
@@ -119,17 +126,17 @@ def test_aberdeen_pm_utc_rows_in_london_days(kafka, kcat, bin_path, tmp_path, to
 
 
 def test_aarhus_traffic_line_protocol_with_duplicates(kafka, kcat, bin_path, tmp_path,
-                                                      topic_name):
+                                                      topic_name, shards):
     """Two directions of a road, 5-minute counts sent as InfluxDB line
     protocol, with the data set's exact duplicate rows and backward jumps
     (they count as received: the oracle counts them too)."""
     msgs, oracle = aarhus_traffic()
     cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
-                            dict(format="influx", precision="s"), "Europe/Copenhagen", oracle)
+                            dict(format="influx", precision="s"), "Europe/Copenhagen", oracle, shards=shards)
 
 
 def test_aarhus_traffic_under_the_smallest_memory_limit(kafka, kcat, bin_path, tmp_path,
-                                                        topic_name):
+                                                        topic_name, shards):
     """The same data under memory_limit: 64MiB (the smallest allowed: about
     13,000 delta entries per epoch for one worker): the worker hands its
     epochs early instead of letting them grow, and stops reading while the
@@ -138,14 +145,14 @@ def test_aarhus_traffic_under_the_smallest_memory_limit(kafka, kcat, bin_path, t
     log = []
     run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
              dict(format="influx", precision="s"), "Europe/Copenhagen", oracle,
-             extra="memory_limit: 64MiB", log=log)
+             extra="memory_limit: 64MiB", log=log, shards=shards)
     stopped = [ln for ln in log[0].splitlines() if "stopped after committing" in ln][-1]
     early = int(stopped.split("epochs_handed_early=")[1].split()[0])
     assert early > 0, stopped  # the limit did hold the epochs back
 
 
 def test_aarhus_parking_naive_copenhagen_times_repeated_hour(kafka, kcat, bin_path, tmp_path,
-                                                             topic_name):
+                                                             topic_name, shards):
     """Car-park occupancy snapshots in naive local time, across the repeated
     hour of 2014-10-26 (both 02:28 snapshots take the first occurrence)."""
     tz = ZoneInfo("Europe/Copenhagen")
@@ -162,10 +169,10 @@ def test_aarhus_parking_naive_copenhagen_times_repeated_hour(kafka, kcat, bin_pa
     source = dict(time_key="updatetime", time_zone="Europe/Copenhagen",
                   entity_key="garagecode", fields="[vehiclecount, totalspaces]")
     cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs, source,
-                            "Europe/Copenhagen", oracle)
+                            "Europe/Copenhagen", oracle, shards=shards)
 
 
-def test_london_smart_meter_senml(kafka, kcat, bin_path, tmp_path, topic_name):
+def test_london_smart_meter_senml(kafka, kcat, bin_path, tmp_path, topic_name, shards):
     """Half-hourly kWh of one household as SenML records (GMT timestamps),
     rolled up in Europe/London: local days of 23 and 25 hours."""
     oracle = Oracle("Europe/London")
@@ -181,5 +188,5 @@ def test_london_smart_meter_senml(kafka, kcat, bin_path, tmp_path, topic_name):
             msgs.append(("MAC000060", json.dumps(rec)))
             oracle.add('energy{device="urn:dev:MAC000060",unit="kWh"}', t, float(kwh))
     cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
-                            dict(format="senml"), "Europe/London", oracle)
+                            dict(format="senml"), "Europe/London", oracle, shards=shards)
     assert counted["1d"] >= 808
