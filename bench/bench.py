@@ -1,18 +1,39 @@
 #!/usr/bin/env python3
-"""Issue 9's end-to-end benchmark (run through bench/run.sh).
+"""Issues 9 and 17's end-to-end benchmark (run through bench/run.sh).
 
-One run, one real single-node Kafka broker (tests/kafka/broker.py), one
-8-partition topic filled with vigie-gen's air-quality traffic (fixed seed,
-3 readings per message: by default 3,402 stations x 2,040 minutes x 3 =
-20.8 M events over 10,206 series), the same messages in a file, then side by
-side: raw consume (vigie-rawconsume), vigied --drain, a Kafka Streams app
-(bench/kstreams, exactly_once_v2) and DuckDB over the file. Each run is a
-child process: wall clock, CPU seconds (user+sys) and peak RSS come from its
-rusage (wait4). Prints a table, writes JSON (and the table beside it).
+One run, one real single-node Kafka broker (tests/kafka/broker.py) and, for
+each workload of --workload (default: sensor), one 8-partition topic filled
+from one file of vigie-gen's traffic (fixed seed), the same file for the
+batch peers:
+
+- sensor: the air-quality stations, 3 readings per message, one reading per
+  series and 1 m base window (by default 3,402 stations x 2,040 minutes x 3 =
+  20.8 M events over 10,206 series; --sensors 12150 gives 5.1 M).
+- mobility: the road-traffic and bike counters, one event per passage (the
+  metric "passages", count_as), tens to hundreds per counter and 1 h base
+  window, a distinct count of device_hash on (distinct_key). The same
+  --sensors and --minutes give about as many events as the sensor workload
+  (438 k passages per 1,000 sensors over 2,040 minutes, against 425 k
+  air-quality readings); vigie-gen cannot simulate the counters alone, so
+  the other kinds are generated and dropped.
+
+Then side by side on each workload: raw consume (vigie-rawconsume), vigied
+--drain, DuckDB and ClickHouse in process (chdb) over the file, load
+included (--skip duckdb,chdb), and on the sensor workload a Kafka Streams
+app (bench/kstreams, exactly_once_v2; it keeps no distinct count, so it is
+not run on mobility). vigied's hourly windows (vigieq) are checked against
+DuckDB's and chdb's row counts. Each run is a child process: wall clock, CPU
+seconds (user+sys) and peak RSS come from its rusage (wait4). Prints a table
+per workload, writes JSON (and the tables beside it): its top-level
+workload, runs, median, targets are those of the first workload (sensor by
+default, as before issue 17), and workloads -> name holds each workload's.
 """
 
 import argparse
+import collections
+import csv
 import datetime
+import io
 import json
 import os
 import platform
@@ -210,10 +231,371 @@ def write_results(res, table, out, work, keep_work):
     return txt
 
 
+# The workloads of --workload: the file of vigie-gen's output each one
+# uses, its topic, the field that keys its messages, vigied's base window.
+WORKLOADS = {
+    "sensor": {"file": "air-quality.jsonl", "topic": "bench.air-quality",
+               "key": "sensor_id", "base": "1m"},
+    "mobility": {"file": "mobility.jsonl", "topic": "bench.mobility",
+                 "key": "counter_id", "base": "1h"},
+}
+KINDS = ["air-quality", "energy", "traffic", "bikes", "parking", "bikeshare"]
+# the peers over the file: --skip name, system name, script
+FILE_PEERS = [("duckdb", "DuckDB (file, load incl.)", "duckdb_rollup.py"),
+              ("chdb", "ClickHouse chdb (file, load incl.)", "chdb_rollup.py")]
+
+
+def generate(wl, a, gen, gdir):
+    """Writes workload wl's file into gdir (kept with --reuse-gen) and
+    returns its path."""
+    path = os.path.join(gdir, WORKLOADS[wl]["file"])
+    if a.reuse_gen and os.path.exists(path):
+        return path
+    cmd = [gen, "--sensors", str(a.sensors), "--duration", f"{a.minutes}m",
+           "--seed", str(a.seed)]
+    if wl == "sensor":
+        subprocess.run(cmd + ["--output", os.path.join(gdir, "{kind}.jsonl")], check=True)
+        for kind in KINDS[1:]:  # only air quality is used
+            os.unlink(os.path.join(gdir, kind + ".jsonl"))
+        return path
+    # the counters' passages in the order vigie-gen emits them, one time
+    # line: traffic.jsonl then bikes.jsonl would make every bike passage
+    # late by the whole span
+    with open(path, "wb") as f:
+        g = subprocess.Popen(cmd + ["--output", "-"], stdout=subprocess.PIPE)
+        grep = subprocess.run(["grep", "-F", '"counter_id":"'], stdin=g.stdout, stdout=f)
+        g.stdout.close()
+        if g.wait() != 0 or grep.returncode != 0:
+            raise RuntimeError("vigie-gen | grep failed")
+    return path
+
+
+def scan(wl, path):
+    """Workload wl's file in numbers: messages, events, series, entities
+    (stations or counters) and, for mobility, the events per counter and
+    hour (its base window)."""
+    key = f'"{WORKLOADS[wl]["key"]}":"'
+    nmsg, ents, windows = 0, set(), collections.Counter()
+    with open(path) as f:
+        for line in f:
+            nmsg += 1
+            j = line.index(key) + len(key)
+            ent = line[j:line.index('"', j)]
+            ents.add(ent)
+            if wl == "mobility":  # ts: unix ms; Paris's offset is whole hours
+                t = line.index('"ts":') + 5
+                windows[ent, int(line[t:line.index(",", t)]) // 3600000] += 1
+    if wl == "sensor":
+        return {"messages": nmsg, "events": nmsg * len(FIELDS),
+                "series": len(ents) * len(FIELDS), "stations": len(ents)}
+    return {"messages": nmsg, "events": nmsg, "series": len(ents), "counters": len(ents),
+            "events_per_window": {"windows": len(windows),
+                                  "mean": round(nmsg / max(len(windows), 1), 1),
+                                  "median": statistics.median(windows.values() or [0]),
+                                  "max": max(windows.values() or [0])}}
+
+
+def produce(k, topic, key, path):
+    """The file's lines into topic with kcat, keyed by the value of field
+    key; returns the seconds it took."""
+    t0 = time.monotonic()
+    n = len(key) + 4  # "key":"
+    awk = subprocess.Popen(
+        ["awk", f'{{ i = index($0, "\\"{key}\\":\\""); s = substr($0, i + {n});'
+         ' print substr(s, 1, index(s, "\\"") - 1) "\\t" $0 }', path],
+        stdout=subprocess.PIPE)
+    subprocess.run(["kcat", "-P", "-b", k.bootstrap, "-t", topic, "-K", "\t",
+                    "-X", "linger.ms=20", "-X", "batch.num.messages=10000",
+                    "-X", "queue.buffering.max.messages=1000000"],
+                   stdin=awk.stdout, check=True)
+    awk.stdout.close()
+    if awk.wait() != 0:
+        raise RuntimeError("awk failed")
+    return time.monotonic() - t0
+
+
+def vigied_source(wl, topic):
+    """The sources: entry of vigied's configuration for workload wl."""
+    if wl == "sensor":
+        return f"""  - topic: {topic}
+    time_key: ts
+    entity_key: sensor_id
+    tag_keys: [district]
+    fields: [{", ".join(FIELDS)}]
+"""
+    return f"""  - topic: {topic}
+    time_key: ts
+    time_format: unix_ms
+    entity_key: counter_id
+    tag_keys: [district]
+    count_as: passages
+    distinct_key: device_hash
+"""
+
+
+def stored_hours(vigieq, cfg):
+    """The hourly windows in vigied's store (vigieq query --resolution 1h)
+    and the events they count, as (rows, events); (None, None) when vigieq
+    fails."""
+    r = subprocess.run([vigieq, "--config", cfg, "query", "--resolution", "1h",
+                        "--stats", "count", "--format", "csv"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, None
+    rows = list(csv.reader(io.StringIO(r.stdout)))[1:]
+    return len(rows), sum(int(row[-1]) for row in rows)
+
+
+def record(wr, name, i, rc, wall, cpu, rss, seconds=None, extra=None):
+    """Adds a run of system name (its rc, wall clock, CPU and peak RSS;
+    seconds: the time it reports itself, else the wall clock) to wr["runs"]."""
+    nev = wr["workload"]["events"]
+    secs = seconds if seconds else wall
+    r = {"rc": rc, "wall_s": round(wall, 3), "seconds": round(secs, 3),
+         "events_per_s": round(nev / secs, 1) if rc == 0 else None,
+         "cpu_s": round(cpu, 2), "cpu_s_per_M_events": round(cpu / nev * 1e6, 3),
+         "peak_rss_mib": round(rss, 1),
+         "peak_rss_anon_mib": round(last_peak_anon_mib, 1)}
+    if extra:
+        r.update(extra)
+    wr["runs"].setdefault(name, []).append(r)
+    log(f"{wr['workload']['name']}: {name} #{i}: rc {rc}, {secs:.2f} s, "
+        f"{(nev / secs / 1e6) if rc == 0 else 0:.2f} M events/s, cpu {cpu:.1f} s, "
+        f"rss {rss:.0f} MiB")
+
+
+def run_workload(wl, wr, a, k, tools, data, skip, work, note):
+    """Measures raw consume, vigied --drain and the file peers on workload
+    wl (its topic already filled from data), into wr["runs"]."""
+    nev = wr["workload"]["events"]
+    nmsg = wr["workload"]["messages"]
+    topic = wr["workload"]["topic"]
+    py = sys.executable
+
+    # a. raw consume
+    for i in range(a.repeats):
+        rc, wall, cpu, rss, text = measure(
+            [tools["rawc"], "--brokers", k.bootstrap, "--topic", topic],
+            os.path.join(work, f"raw{i}.out"))
+        j = last_json(text) or {}
+        if j.get("messages") != nmsg:
+            note(f"raw consume #{i} read {j.get('messages')} messages")
+        record(wr, "raw consume", i, rc, wall, cpu, rss, j.get("seconds"), {"report": j})
+
+    # b. vigied --drain
+    for w, limit in [(int(x), m) for x in a.workers.split(",") if x
+                     for m in a.memory_limits.split(",") if m]:
+        name = f"vigied --drain ({w} worker{'s' if w > 1 else ''}" + \
+            (f", memory_limit {limit})" if limit != "off" else ")")
+        for i in range(a.repeats if a.vigied_repeats is None else a.vigied_repeats):
+            tag = "" if limit == "off" else "-m" + limit
+            d = os.path.join(work, f"vigied-w{w}{tag}-{i}")
+            shutil.rmtree(d, ignore_errors=True)  # a reused --workdir
+            os.makedirs(d)
+            rtopic = f"bench.rollups.{wl}.w{w}{tag}.{i}"
+            k.create_topic(rtopic, 1)
+            cfg = os.path.join(d, "vigie.yaml")
+            with open(cfg, "w") as f:
+                f.write(f"""data_dir: {d}/data
+timezone: Europe/Paris
+windows: {{base: {WORKLOADS[wl]["base"]}, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}}
+checkpoint_interval: 1s
+store: {{durability: sync}}
+workers: {w}
+memory_limit: {limit}
+kafka:
+  brokers: {k.bootstrap}
+  dead_letter_topic: bench.dead
+  rollup_topic: {rtopic}
+http: {{listen: 127.0.0.1:0}}
+sources:
+{vigied_source(wl, topic)}""")
+            seen = {}
+            errp = os.path.join(d, "vigied.out.err")
+            rc, wall, cpu, rss, text = measure(
+                [tools["vigied"], "--config", cfg, "--drain"], os.path.join(d, "vigied.out"),
+                timeout=a.vigied_timeout,
+                on_timeout=lambda: seen.update(vigied_metrics(errp)))
+            if seen:
+                note(f"{name} #{i} killed after {a.vigied_timeout:.0f} s: metrics then: "
+                     + ", ".join(f"{k}={v:g}" for k, v in seen.items()
+                                 if k in ("vigie_events_total", "vigie_epochs_committed_total",
+                                          "vigie_jemalloc_allocated_bytes",
+                                          "vigie_store_used_bytes", "error")))
+            du = subprocess.run(["du", "-sm", os.path.join(d, "data")],
+                                capture_output=True, text=True).stdout.split()
+            # the run counts only with every rollup acknowledged by the
+            # broker: vigied logs what it could not publish
+            rollups = rollup_count(k.bootstrap, rtopic)
+            with open(errp) as f:
+                errtext = f.read()
+            unpublished = [ln for ln in errtext.splitlines()
+                           if "rollups not all acknowledged" in ln
+                           or "rollup topic cannot be written" in ln]
+            if unpublished:
+                note(f"{name} #{i}: rollups not all published: " + unpublished[-1].strip())
+                if rc == 0:
+                    rc = 1
+            # what it stored, for the check against the file peers
+            rows_1h, events_1h = stored_hours(tools["vigieq"], cfg)
+            log(f"{wl}: {name} #{i}: {rollups} rollups in {rtopic}, {rows_1h} hourly "
+                f"windows of {events_1h} events in the store")
+            record(wr, name, i, rc, wall, cpu, rss,
+                   extra={"store_mib": int(du[0]) if du else None, "rollups": rollups,
+                          "rows_1h": rows_1h, "events_1h": events_1h,
+                          "cpu_by_stage_s": cpu_by_stage(errtext)})
+            if rc != 0:
+                note(f"{name} #{i} exited {rc}: {errtext[-1500:]}")
+            shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
+
+    # c. DuckDB and ClickHouse (chdb) over the file
+    for peer, name, script in FILE_PEERS:
+        if peer in skip:
+            continue
+        for i in range(a.repeats):
+            rc, wall, cpu, rss, text = measure(
+                [py, os.path.join(HERE, script), "--workload", wl, data],
+                os.path.join(work, f"{peer}{i}.out"))
+            j = last_json(text) or {}
+            if rc == 0 and j.get("events") != nev:
+                note(f"{peer} #{i} counted {j.get('events')} events")
+            record(wr, name, i, rc, wall, cpu, rss, extra={"report": j})
+            if rc != 0:
+                with open(os.path.join(work, f"{peer}{i}.out.err")) as f:
+                    note(f"{peer} #{i} exited {rc}: {f.read()[-1500:]}")
+
+
+def check_rows(wr):
+    """vigied's hourly windows (each successful run's store) against the
+    file peers' hourly rows, and the events they count against the
+    workload's, into wr["check"]; returns the table's line and whether all
+    agree (with vigied and at least one peer measured)."""
+    rows, events = {}, set()
+    for name, runs in wr["runs"].items():
+        for r in (r for r in runs if r["rc"] == 0):
+            if name.startswith("vigied"):
+                rows.setdefault("vigied", set()).add(r.get("rows_1h"))
+                events.add(r.get("events_1h"))
+            elif "1h" in r.get("report", {}).get("rows", {}):
+                rows.setdefault(name.split(" (")[0], set()).add(r["report"]["rows"]["1h"])
+    nev = wr["workload"]["events"]
+    ok = "vigied" in rows and len(rows) > 1 and events == {nev} and \
+        len(set().union(*rows.values())) == 1
+    wr["check"] = {"rows_1h": {n: sorted(v, key=str) for n, v in rows.items()},
+                   "vigied_events_1h": sorted(events, key=str), "events": nev,
+                   "equal": ok}
+
+    def nums(v):
+        return "/".join("?" if x is None else f"{x:,}" for x in sorted(v, key=str))
+
+    line = ("check: hourly rows " + ", ".join(f"{n} {nums(v)}" for n, v in rows.items())
+            + f"; events in vigied's hours {nums(events)} of {nev:,} -> "
+            + ("EQUAL" if ok else "DIFFER (or not enough systems measured)"))
+    return line, ok
+
+
+def summarize(wl, wr):
+    """Medians, targets and workload wl's part of the table, as lines."""
+    for name, runs in wr["runs"].items():
+        ok = [r for r in runs if r["rc"] == 0]
+        if not ok:
+            wr["median"][name] = None
+            continue
+        wr["median"][name] = {
+            "runs": len(ok),
+            "events_per_s": statistics.median(r["events_per_s"] for r in ok),
+            "cpu_s_per_M_events": statistics.median(r["cpu_s_per_M_events"] for r in ok),
+            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in ok),
+            "peak_rss_anon_mib": statistics.median(r.get("peak_rss_anon_mib", 0) for r in ok)}
+    med = wr["median"]
+    nev = wr["workload"].get("events") or 1
+    vig = [n for n in med if n.startswith("vigied") and med[n]]
+    best = max(vig, key=lambda n: med[n]["events_per_s"]) if vig else None
+    vbest = med[best]["events_per_s"] if best else None
+    w = wr["workload"]
+    lines = []
+    if wl == "sensor":
+        shape = f"one reading per series and {WORKLOADS[wl]['base']} base window"
+    else:
+        e = w.get("events_per_window", {})
+        shape = (f"one event per passage; per series and {WORKLOADS[wl]['base']} base "
+                 f"window {e.get('mean', 0):.0f} events on average (median "
+                 f"{e.get('median', 0):.0f}, max {e.get('max', 0)}); distinct device_hash on")
+    lines.append(f"workload {wl}: {w.get('events', 0):,} events ({w.get('messages', 0):,} "
+                 f"messages) over {w.get('series', 0):,} series, {w.get('partitions')} "
+                 f"partitions, {w.get('file_bytes', 0) / 1e6:.0f} MB JSON; {shape}")
+    lines.append(f"ratio = {best or 'vigied (no successful run)'} / system (events/s); "
+                 "medians of the runs shown")
+    lines.append("")
+    hdr = f"{'system':<48} {'runs':>4} {'events/s':>12} {'ratio':>8} " \
+          f"{'CPU s/M ev':>11} {'peak RSS MiB':>13} {'RssAnon MiB':>12}"
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for name in wr["runs"]:
+        md = med.get(name)
+        if not md:
+            last = wr["runs"][name][-1]
+            lines.append(f"{name:<48} {'0':>4} {'failed':>12}   (rc {last['rc']} after "
+                         f"{last['wall_s']:.0f} s, CPU {last['cpu_s']:.0f} s, peak RSS "
+                         f"{last['peak_rss_mib']:.0f} MiB)")
+            continue
+        ratio = f"{vbest / md['events_per_s']:.2f}x" if vbest else "-"
+        lines.append(f"{name:<48} {md['runs']:>4} {md['events_per_s']:>12,.0f} "
+                     f"{ratio:>8} {md['cpu_s_per_M_events']:>11.2f} "
+                     f"{md['peak_rss_mib']:>13.0f} {md['peak_rss_anon_mib']:>12.0f}")
+    # where vigied's CPU time goes: CPU-s per million events, stage by stage
+    staged = [n for n in wr["runs"] if n.startswith("vigied")
+              and any(r["rc"] == 0 and r.get("cpu_by_stage_s") for r in wr["runs"][n])]
+    if staged:
+        lines.append("")
+        lines.append("vigied CPU-s per million events by stage (medians; vigied's "
+                     "\"cpu by stage\" log line)")
+        hdr = f"{'system':<48}" + "".join(f" {s[:10]:>10}" for s in STAGES) + \
+              f" {'process':>10}"
+        lines.append(hdr)
+        lines.append("-" * len(hdr))
+        wr["cpu_by_stage_per_M_events"] = {}
+        for name in staged:
+            ok = [r["cpu_by_stage_s"] for r in wr["runs"][name]
+                  if r["rc"] == 0 and r.get("cpu_by_stage_s")]
+            per_m = {s: statistics.median(st.get(s, 0) for st in ok) / nev * 1e6
+                     for s in STAGES + ["process"]}
+            wr["cpu_by_stage_per_M_events"][name] = {s: round(v, 3)
+                                                     for s, v in per_m.items()}
+            lines.append(f"{name:<48}" + "".join(f" {per_m[s]:>10.3f}" for s in STAGES) +
+                         f" {per_m['process']:>10.3f}")
+        lines.append("(receive: the workers polling librdkafka's queue; kafka_threads: "
+                     "librdkafka's own threads -- fetch, decompress, produce; other: the "
+                     "HTTP server, opening the store; docs/aggregation.md)")
+    lines.append("")
+    targets = {}
+
+    def target(label, other, want, fmt):
+        if not vbest or not med.get(other):
+            targets[label] = None
+            lines.append(f"target {label}: not measured")
+            return
+        r = vbest / med[other]["events_per_s"]
+        targets[label] = {"ratio": round(r, 3), "met": r >= want}
+        lines.append(f"target {label}: {fmt(r)} -> {'MET' if r >= want else 'NOT MET'}")
+
+    target("vigied >= 5x Kafka Streams", "Kafka Streams (EOS v2)", 5.0,
+           lambda r: f"{r:.2f}x")
+    target("vigied >= 60% of raw consume", "raw consume", 0.6, lambda r: f"{r * 100:.0f} %")
+    target("vigied faster than DuckDB incl. load", "DuckDB (file, load incl.)", 1.0,
+           lambda r: f"{r:.2f}x")
+    wr["targets"] = targets
+    return lines
+
+
 def main():
     ap = arg_parser(sensors=48600, minutes=2040, seed=1, partitions=8)
+    ap.add_argument("--workload", default="sensor",
+                    help="comma list of workloads, measured in this order: sensor "
+                         "(air-quality readings), mobility (counters' passages, distinct "
+                         "counts); the JSON's top level holds the first one's results")
     ap.add_argument("--repeats", type=int, default=3,
-                    help="runs of raw consume, vigied and DuckDB (median)")
+                    help="runs of raw consume, vigied, DuckDB and chdb (median)")
     ap.add_argument("--ks-repeats", type=int, default=1,
                     help="runs of the Kafka Streams app (slow)")
     ap.add_argument("--ks-timeout", type=float, default=1200,
@@ -226,12 +608,19 @@ def main():
     ap.add_argument("--memory-limits", default="off",
                     help="comma list of vigied memory_limit values to measure for each "
                          "worker count (off, or a size such as 1GiB)")
-    ap.add_argument("--skip", default="", help="comma list: kstreams,duckdb,micro")
+    ap.add_argument("--skip", default="", help="comma list: kstreams,duckdb,chdb,micro")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--reuse-gen", action="store_true",
-                    help="keep WORKDIR/gen/air-quality.jsonl from an earlier run (same seed)")
+                    help="keep WORKDIR/gen/air-quality.jsonl and mobility.jsonl from an "
+                         "earlier run (same seed and sizes)")
     a = ap.parse_args()
     skip = set(x for x in a.skip.split(",") if x)
+    wls = [x for x in a.workload.split(",") if x]
+    for x in wls:
+        if x not in WORKLOADS:
+            ap.error(f"--workload {x}: want {' or '.join(WORKLOADS)}")
+    if not wls or len(set(wls)) != len(wls):
+        ap.error("--workload: a comma list of distinct workloads")
 
     started = datetime.datetime.now(datetime.timezone.utc)
     out = a.out or os.path.join(HERE, "results", started.strftime("%Y-%m-%d") + ".json")
@@ -240,182 +629,67 @@ def main():
     os.makedirs(work, exist_ok=True)
     bld = a.build
     gen = os.path.join(bld, "tools", "vigie-gen")
-    rawc = os.path.join(bld, "bench", "vigie-rawconsume")
-    vigied = os.path.join(bld, "engine", "daemon", "vigied")
-    py = sys.executable
+    tools = {"rawc": os.path.join(bld, "bench", "vigie-rawconsume"),
+             "vigied": os.path.join(bld, "engine", "daemon", "vigied"),
+             "vigieq": os.path.join(bld, "tools", "vigieq")}
     load = LoadSampler()
     load.start()
     res = {"started_utc": started.isoformat(timespec="seconds"), "machine": machine(),
            "git_commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"],
                                         capture_output=True, text=True).stdout.strip(),
-           "workload": {}, "runs": {}, "median": {}, "micro": {}, "notes": []}
+           "workload": {}, "runs": {}, "median": {}, "micro": {}, "notes": [],
+           "workloads": {}}
 
-    # 1. the events, in a file
-    log(f"vigie-gen: {a.sensors} sensors, {a.minutes} min, seed {a.seed}")
+    def noter(wl):
+        # notes of the first workload as before issue 17, the others' named
+        return lambda s: res["notes"].append(s if wl == wls[0] else f"{wl}: {s}")
+
+    # 1. the events, in files
     gdir = os.path.join(work, "gen")
     os.makedirs(gdir, exist_ok=True)
-    t0 = time.monotonic()
-    data = os.path.join(gdir, "air-quality.jsonl")
-    if not (a.reuse_gen and os.path.exists(data)):
-        subprocess.run([gen, "--sensors", str(a.sensors), "--duration", f"{a.minutes}m",
-                        "--seed", str(a.seed), "--output", os.path.join(gdir, "{kind}.jsonl")],
-                       check=True)
-    data = os.path.join(gdir, "air-quality.jsonl")
-    for k in os.listdir(gdir):  # only air quality is used
-        if k != "air-quality.jsonl":
-            os.unlink(os.path.join(gdir, k))
-    nmsg = 0
-    sensors = set()
-    with open(data, "rb") as f:
-        for line in f:
-            nmsg += 1
-    size = os.path.getsize(data)
-    nev = nmsg * len(FIELDS)
-    log(f"{nmsg} messages, {nev} events, {size / 1e6:.0f} MB in "
-        f"{time.monotonic() - t0:.0f} s")
+    files = {}
+    for wl in wls:
+        log(f"vigie-gen ({wl}): {a.sensors} sensors, {a.minutes} min, seed {a.seed}")
+        t0 = time.monotonic()
+        files[wl] = generate(wl, a, gen, gdir)
+        desc = scan(wl, files[wl])
+        gen_cmd = f"vigie-gen --sensors {a.sensors} --duration {a.minutes}m --seed {a.seed}"
+        key = WORKLOADS[wl]["key"]
+        wr = res["workloads"][wl] = {"workload": dict(
+            {"name": wl,
+             "generator": gen_cmd + (" --output DIR/{kind}.jsonl (air-quality only)"
+                                     if wl == "sensor" else
+                                     " --output - | grep -F '\"counter_id\":\"' (traffic "
+                                     "and bike counters; the other kinds are dropped)"),
+             "producer": f"kcat -P -K '\\t' (key = {key}) from the same file",
+             "topic": WORKLOADS[wl]["topic"], "partitions": a.partitions,
+             "base_window": WORKLOADS[wl]["base"]}, **desc,
+            file_bytes=os.path.getsize(files[wl])),
+            "runs": {}, "median": {}}
+        log(f"{desc['messages']} messages, {desc['events']} events, "
+            f"{wr['workload']['file_bytes'] / 1e6:.0f} MB in {time.monotonic() - t0:.0f} s")
+    first = res["workloads"][wls[0]]
+    for part in ("workload", "runs", "median"):  # the same objects
+        res[part] = first[part]
 
     with broker.Cluster(nodes=1) as k:
-        topic = "bench.air-quality"
-        k.create_topic(topic, a.partitions)
         # the broker creates no topic on its own: vigied's dead letters and
         # rollups need theirs, or rollups wait and the run would not include
         # publishing them
         k.create_topic("bench.dead", 1)
-        # 2. the same messages into the topic, keyed by sensor id, with kcat
-        log(f"producing to {topic} ({a.partitions} partitions) with kcat")
-        t0 = time.monotonic()
-        awk = subprocess.Popen(
-            ["awk", '{ i = index($0, "\\"sensor_id\\":\\""); s = substr($0, i + 13);'
-             ' print substr(s, 1, index(s, "\\"") - 1) "\\t" $0 }', data],
-            stdout=subprocess.PIPE)
-        subprocess.run(["kcat", "-P", "-b", k.bootstrap, "-t", topic, "-K", "\t",
-                        "-X", "linger.ms=20", "-X", "batch.num.messages=10000",
-                        "-X", "queue.buffering.max.messages=1000000"],
-                       stdin=awk.stdout, check=True)
-        awk.stdout.close()
-        if awk.wait() != 0:
-            raise RuntimeError("awk failed")
-        produce_s = time.monotonic() - t0
-        log(f"produced in {produce_s:.0f} s")
-        with open(data) as f:
-            for i, line in enumerate(f):
-                j = line.index('"sensor_id":"') + 13
-                sensors.add(line[j:line.index('"', j)])
-        res["workload"] = {
-            "generator": f"vigie-gen --sensors {a.sensors} --duration {a.minutes}m "
-                         f"--seed {a.seed} --output DIR/{{kind}}.jsonl (air-quality only)",
-            "producer": "kcat -P -K '\\t' (key = sensor_id) from the same file",
-            "topic": topic, "partitions": a.partitions, "messages": nmsg,
-            "events": nev, "series": len(sensors) * len(FIELDS), "stations": len(sensors),
-            "file_bytes": size, "produce_seconds": round(produce_s, 1)}
-        log(f"workload: {res['workload']}")
-
-        def record(name, i, rc, wall, cpu, rss, seconds=None, extra=None):
-            secs = seconds if seconds else wall
-            r = {"rc": rc, "wall_s": round(wall, 3), "seconds": round(secs, 3),
-                 "events_per_s": round(nev / secs, 1) if rc == 0 else None,
-                 "cpu_s": round(cpu, 2), "cpu_s_per_M_events": round(cpu / nev * 1e6, 3),
-                 "peak_rss_mib": round(rss, 1),
-                 "peak_rss_anon_mib": round(last_peak_anon_mib, 1)}
-            if extra:
-                r.update(extra)
-            res["runs"].setdefault(name, []).append(r)
-            log(f"{name} #{i}: rc {rc}, {secs:.2f} s, "
-                f"{(nev / secs / 1e6) if rc == 0 else 0:.2f} M events/s, cpu {cpu:.1f} s, "
-                f"rss {rss:.0f} MiB")
-
-        # a. raw consume
-        for i in range(a.repeats):
-            rc, wall, cpu, rss, text = measure(
-                [rawc, "--brokers", k.bootstrap, "--topic", topic],
-                os.path.join(work, f"raw{i}.out"))
-            j = last_json(text) or {}
-            if j.get("messages") != nmsg:
-                res["notes"].append(f"raw consume #{i} read {j.get('messages')} messages")
-            record("raw consume", i, rc, wall, cpu, rss, j.get("seconds"), {"report": j})
-
-        # b. vigied --drain
-        for w, limit in [(int(x), m) for x in a.workers.split(",") if x
-                         for m in a.memory_limits.split(",") if m]:
-            name = f"vigied --drain ({w} worker{'s' if w > 1 else ''}" + \
-                (f", memory_limit {limit})" if limit != "off" else ")")
-            for i in range(a.repeats if a.vigied_repeats is None else a.vigied_repeats):
-                tag = "" if limit == "off" else "-m" + limit
-                d = os.path.join(work, f"vigied-w{w}{tag}-{i}")
-                shutil.rmtree(d, ignore_errors=True)  # a reused --workdir
-                os.makedirs(d)
-                rtopic = f"bench.rollups.w{w}{tag}.{i}"
-                k.create_topic(rtopic, 1)
-                cfg = os.path.join(d, "vigie.yaml")
-                with open(cfg, "w") as f:
-                    f.write(f"""data_dir: {d}/data
-timezone: Europe/Paris
-windows: {{base: 1m, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}}
-checkpoint_interval: 1s
-store: {{durability: sync}}
-workers: {w}
-memory_limit: {limit}
-kafka:
-  brokers: {k.bootstrap}
-  dead_letter_topic: bench.dead
-  rollup_topic: {rtopic}
-http: {{listen: 127.0.0.1:0}}
-sources:
-  - topic: {topic}
-    time_key: ts
-    entity_key: sensor_id
-    tag_keys: [district]
-    fields: [{", ".join(FIELDS)}]
-""")
-                seen = {}
-                errp = os.path.join(d, "vigied.out.err")
-                rc, wall, cpu, rss, text = measure(
-                    [vigied, "--config", cfg, "--drain"], os.path.join(d, "vigied.out"),
-                    timeout=a.vigied_timeout,
-                    on_timeout=lambda: seen.update(vigied_metrics(errp)))
-                if seen:
-                    res["notes"].append(
-                        f"{name} #{i} killed after {a.vigied_timeout:.0f} s: metrics then: "
-                        + ", ".join(f"{k}={v:g}" for k, v in seen.items()
-                                    if k in ("vigie_events_total", "vigie_epochs_committed_total",
-                                             "vigie_jemalloc_allocated_bytes",
-                                             "vigie_store_used_bytes", "error")))
-                du = subprocess.run(["du", "-sm", os.path.join(d, "data")],
-                                    capture_output=True, text=True).stdout.split()
-                # the run counts only with every rollup acknowledged by the
-                # broker: vigied logs what it could not publish
-                rollups = rollup_count(k.bootstrap, rtopic)
-                with open(errp) as f:
-                    errtext = f.read()
-                unpublished = [ln for ln in errtext.splitlines()
-                               if "rollups not all acknowledged" in ln
-                               or "rollup topic cannot be written" in ln]
-                if unpublished:
-                    res["notes"].append(f"{name} #{i}: rollups not all published: "
-                                        + unpublished[-1].strip())
-                    if rc == 0:
-                        rc = 1
-                log(f"{name} #{i}: {rollups} rollups in {rtopic}")
-                record(name, i, rc, wall, cpu, rss,
-                       extra={"store_mib": int(du[0]) if du else None, "rollups": rollups,
-                              "cpu_by_stage_s": cpu_by_stage(errtext)})
-                if rc != 0:
-                    res["notes"].append(f"{name} #{i} exited {rc}: {errtext[-1500:]}")
-                shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
-
-        # d. DuckDB over the file (before Kafka Streams, the slowest)
-        if "duckdb" not in skip:
-            for i in range(a.repeats):
-                rc, wall, cpu, rss, text = measure(
-                    [py, os.path.join(HERE, "duckdb_rollup.py"), data],
-                    os.path.join(work, f"duckdb{i}.out"))
-                j = last_json(text) or {}
-                if rc == 0 and j.get("events") != nev:
-                    res["notes"].append(f"duckdb #{i} counted {j.get('events')} events")
-                record("DuckDB (file, load incl.)", i, rc, wall, cpu, rss, extra={"report": j})
-                if rc != 0:
-                    with open(os.path.join(work, f"duckdb{i}.out.err")) as f:
-                        res["notes"].append(f"duckdb #{i} exited {rc}: {f.read()[-1500:]}")
+        for wl in wls:
+            wr = res["workloads"][wl]
+            topic = wr["workload"]["topic"]
+            k.create_topic(topic, a.partitions)
+            # 2. the same messages into the topic, keyed by the entity, with kcat
+            log(f"producing to {topic} ({a.partitions} partitions) with kcat")
+            wr["workload"]["produce_seconds"] = round(
+                produce(k, topic, WORKLOADS[wl]["key"], files[wl]), 1)
+            log(f"produced in {wr['workload']['produce_seconds']:.0f} s")
+            log(f"workload {wl}: {wr['workload']}")
+            wdir = os.path.join(work, wl)
+            os.makedirs(wdir, exist_ok=True)
+            run_workload(wl, wr, a, k, tools, files[wl], skip, wdir, noter(wl))
 
         # micro-benchmarks of the earlier issues, short settings, raw text
         if "micro" not in skip:
@@ -440,8 +714,12 @@ sources:
                                                       for c in cmd),
                                       "rc": rc, "wall_s": round(wall, 1), "output": text}
 
-        # c. Kafka Streams
-        if "kstreams" not in skip:
+        # Kafka Streams, the slowest, last; on the sensor workload only
+        if "kstreams" not in skip and "mobility" in wls:
+            noter("mobility")("Kafka Streams not run: bench/kstreams aggregates numeric "
+                              "fields (count/sum/min/max) and keeps no distinct count")
+        if "kstreams" not in skip and "sensor" in wls:
+            wr = res["workloads"]["sensor"]
             ksout = os.path.join(bld, "kstreams")
             log("building bench/kstreams with Maven")
             r = subprocess.run(
@@ -450,7 +728,7 @@ sources:
                  f"-Dkstreams.out={ksout}", "package", "dependency:copy-dependencies"],
                 capture_output=True, text=True)
             if r.returncode != 0:
-                res["notes"].append("kstreams: maven failed: " + r.stdout[-2000:])
+                noter("sensor")("kstreams: maven failed: " + r.stdout[-2000:])
             else:
                 cp = os.path.join(ksout, "vigie-kstreams-bench-1.jar") + ":" + \
                     os.path.join(ksout, "libs", "*")
@@ -459,42 +737,25 @@ sources:
                     rc, wall, cpu, rss, text = measure(
                         ["java", "-Xmx2g", "-Dthreads=2",
                          "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                         "-cp", cp, "vigie.bench.RollupBench", k.bootstrap, topic, sd]
+                         "-cp", cp, "vigie.bench.RollupBench", k.bootstrap,
+                         wr["workload"]["topic"], sd]
                         + FIELDS, os.path.join(work, f"kstreams{i}.out"), timeout=a.ks_timeout)
                     j = last_json(text) or {}
-                    record("Kafka Streams (EOS v2)", i, rc, wall, cpu, rss,
+                    record(wr, "Kafka Streams (EOS v2)", i, rc, wall, cpu, rss,
                            j.get("seconds"), {"report": j})
                     if rc != 0:
                         with open(os.path.join(work, f"kstreams{i}.out.err")) as f:
-                            res["notes"].append(f"kstreams #{i} exited {rc}: "
-                                                f"{f.read()[-2000:]}")
+                            noter("sensor")(f"kstreams #{i} exited {rc}: {f.read()[-2000:]}")
                     shutil.rmtree(sd, ignore_errors=True)
-
 
     load.stop.set()
     res["load_average"] = load.summary()
     res["finished_utc"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds")
 
-    # medians and the table
-    for name, runs in res["runs"].items():
-        ok = [r for r in runs if r["rc"] == 0]
-        if not ok:
-            res["median"][name] = None
-            continue
-        res["median"][name] = {
-            "runs": len(ok),
-            "events_per_s": statistics.median(r["events_per_s"] for r in ok),
-            "cpu_s_per_M_events": statistics.median(r["cpu_s_per_M_events"] for r in ok),
-            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in ok),
-            "peak_rss_anon_mib": statistics.median(r.get("peak_rss_anon_mib", 0) for r in ok)}
-    med = res["median"]
-    vig = [n for n in med if n.startswith("vigied") and med[n]]
-    best = max(vig, key=lambda n: med[n]["events_per_s"]) if vig else None
-    vbest = med[best]["events_per_s"] if best else None
+    # medians, checks and the tables
     lines = []
     m = res["machine"]
-    w = res["workload"]
     lines.append(f"Vigie end-to-end benchmark, {res['started_utc']}, commit "
                  f"{res['git_commit'][:10]}")
     lines.append(f"machine: {m['nproc']} CPUs, {m['model_name']}, {m['memory']}, "
@@ -502,70 +763,18 @@ sources:
     la = res["load_average"]
     lines.append(f"load average (1 min) during the run: median {la['median']:.2f}, "
                  f"min {la['min']:.2f}, max {la['max']:.2f} (shared machine)")
-    lines.append(f"workload: {w.get('events', 0):,} events ({w.get('messages', 0):,} "
-                 f"messages) over {w.get('series', 0):,} series, {w.get('partitions')} "
-                 f"partitions, {w.get('file_bytes', 0) / 1e6:.0f} MB JSON")
-    lines.append(f"ratio = {best or 'vigied (no successful run)'} / system (events/s); "
-                 "medians of the runs shown")
-    lines.append("")
-    hdr = f"{'system':<48} {'runs':>4} {'events/s':>12} {'ratio':>8} " \
-          f"{'CPU s/M ev':>11} {'peak RSS MiB':>13} {'RssAnon MiB':>12}"
-    lines.append(hdr)
-    lines.append("-" * len(hdr))
-    for name in res["runs"]:
-        md = med.get(name)
-        if not md:
-            last = res["runs"][name][-1]
-            lines.append(f"{name:<48} {'0':>4} {'failed':>12}   (rc {last['rc']} after "
-                         f"{last['wall_s']:.0f} s, CPU {last['cpu_s']:.0f} s, peak RSS "
-                         f"{last['peak_rss_mib']:.0f} MiB)")
-            continue
-        ratio = f"{vbest / md['events_per_s']:.2f}x" if vbest else "-"
-        lines.append(f"{name:<48} {md['runs']:>4} {md['events_per_s']:>12,.0f} "
-                     f"{ratio:>8} {md['cpu_s_per_M_events']:>11.2f} "
-                     f"{md['peak_rss_mib']:>13.0f} {md['peak_rss_anon_mib']:>12.0f}")
-    # where vigied's CPU time goes: CPU-s per million events, stage by stage
-    staged = [n for n in res["runs"] if n.startswith("vigied")
-              and any(r["rc"] == 0 and r.get("cpu_by_stage_s") for r in res["runs"][n])]
-    if staged:
+    for wl in wls:
+        wr = res["workloads"][wl]
         lines.append("")
-        lines.append("vigied CPU-s per million events by stage (medians; vigied's "
-                     "\"cpu by stage\" log line)")
-        hdr = f"{'system':<48}" + "".join(f" {s[:10]:>10}" for s in STAGES) + \
-              f" {'process':>10}"
-        lines.append(hdr)
-        lines.append("-" * len(hdr))
-        res["cpu_by_stage_per_M_events"] = {}
-        for name in staged:
-            ok = [r["cpu_by_stage_s"] for r in res["runs"][name]
-                  if r["rc"] == 0 and r.get("cpu_by_stage_s")]
-            per_m = {s: statistics.median(st.get(s, 0) for st in ok) / nev * 1e6
-                     for s in STAGES + ["process"]}
-            res["cpu_by_stage_per_M_events"][name] = {s: round(v, 3)
-                                                      for s, v in per_m.items()}
-            lines.append(f"{name:<48}" + "".join(f" {per_m[s]:>10.3f}" for s in STAGES) +
-                         f" {per_m['process']:>10.3f}")
-        lines.append("(receive: the workers polling librdkafka's queue; kafka_threads: "
-                     "librdkafka's own threads -- fetch, decompress, produce; other: the "
-                     "HTTP server, opening the store; docs/aggregation.md)")
+        lines += summarize(wl, wr)
+        line, ok = check_rows(wr)
+        lines.append(line)
+        if not ok:
+            noter(wl)(line)
+    for part in ("targets", "check", "cpu_by_stage_per_M_events"):
+        if part in first:
+            res[part] = first[part]
     lines.append("")
-    targets = {}
-
-    def target(label, other, want, fmt):
-        if not vbest or not med.get(other):
-            targets[label] = None
-            lines.append(f"target {label}: not measured")
-            return
-        r = vbest / med[other]["events_per_s"]
-        targets[label] = {"ratio": round(r, 3), "met": r >= want}
-        lines.append(f"target {label}: {fmt(r)} -> {'MET' if r >= want else 'NOT MET'}")
-
-    target("vigied >= 5x Kafka Streams", "Kafka Streams (EOS v2)", 5.0,
-           lambda r: f"{r:.2f}x")
-    target("vigied >= 60% of raw consume", "raw consume", 0.6, lambda r: f"{r * 100:.0f} %")
-    target("vigied faster than DuckDB incl. load", "DuckDB (file, load incl.)", 1.0,
-           lambda r: f"{r:.2f}x")
-    res["targets"] = targets
     for n in res["notes"]:
         lines.append("note: " + n.splitlines()[0][:200])
     with write_results(res, "\n".join(lines), out, work, a.workdir) as f:

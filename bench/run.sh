@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Issue 9's end-to-end benchmark in one command:
+# Issues 9 and 17's end-to-end benchmark in one command:
 #   bash bench/run.sh [--out FILE.json] [--repeats N] [--ks-repeats N]
-#                     [--workers 1,2] [--sensors N --minutes M] [--skip kstreams,duckdb,micro]
+#                     [--workers 1,2] [--sensors N --minutes M]
+#                     [--workload sensor,mobility]
+#                     [--skip kstreams,duckdb,chdb,micro]
 # Builds Vigie (Release, build-bench/), starts a real single-node Kafka broker
 # (tests/kafka/broker.py, stopped at the end even on failure), fills an
-# 8-partition topic with vigie-gen's air-quality traffic (fixed seed,
-# >= 20 M events over ~10 k series), then measures side by side raw consume,
-# vigied --drain, Kafka Streams (bench/kstreams, exactly_once_v2) and DuckDB,
-# runs the micro-benchmarks, prints a table and writes
-# bench/results/<UTC date>.json (+ .txt) unless --out says otherwise.
+# 8-partition topic per workload from one file of vigie-gen's traffic (fixed
+# seed): sensor (the default; air-quality readings, >= 20 M events over ~10 k
+# series, --sensors 12150 for 5 M) and mobility (the counters' passages,
+# distinct device counts on, about as many events for the same --sensors).
+# Then measures side by side raw consume, vigied --drain, DuckDB and
+# ClickHouse in process (chdb) over the file, load included, and Kafka
+# Streams (bench/kstreams, exactly_once_v2; sensor workload only), runs the
+# micro-benchmarks, prints a table per workload (CPU-s per million events for
+# every system) and writes bench/results/<UTC date>.json (+ .txt) unless
+# --out says otherwise.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${VIGIE_BENCH_BUILD:-$root/build-bench}
