@@ -69,14 +69,14 @@ static void produce(const char *bootstrap, int seq, int n, struct expect *x) {
   rd_kafka_destroy(p);
 }
 
-static void drain(const char *bootstrap, const char *dir) {
+static void drain(const char *bootstrap, const char *dir, int shards) {
   char yaml[1024], err[4096];
   snprintf(yaml, sizeof yaml,
            "data_dir: %s\ntimezone: UTC\ncheckpoint_interval: 50ms\n"
-           "kafka: {brokers: \"%s\"}\n"
+           "store: {shards: %d}\nkafka: {brokers: \"%s\"}\n"
            "sources:\n  - topic: aq\n    time_key: ts\n    entity_key: sensor_id\n"
            "    fields: [v]\n",
-           dir, bootstrap);
+           dir, shards, bootstrap);
   struct vg_config cfg;
   if (vg_config_parse("test.yaml", yaml, strlen(yaml), &cfg, err, sizeof err) != 0)
     fail_msg("config: %s", err);
@@ -155,8 +155,9 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
   return remove(path);
 }
 
-static void drains_exactly_once_across_runs(void **state) {
-  (void)state;
+/* Three drains of the same topic into one store of `shards` shards: after
+ * each, every hourly window holds what was produced, once. */
+static void drain_thrice(int shards) {
   char err[256], dir[] = "/tmp/vigie-engine-XXXXXX";
   assert_non_null(mkdtemp(dir));
   struct vg_kafka_mock *mock;
@@ -168,18 +169,18 @@ static void drains_exactly_once_across_runs(void **state) {
   struct expect x = {0};
 
   produce(bootstrap, 0, 2000, &x);
-  drain(bootstrap, dir);
+  drain(bootstrap, dir, shards);
   check_store(dir, &x);
   assert_int_equal(dead_letters(bootstrap), (uint64_t)x.bad);
 
   /* more messages; the second run resumes at the stored offsets */
   produce(bootstrap, 2000, 1500, &x);
-  drain(bootstrap, dir);
+  drain(bootstrap, dir, shards);
   check_store(dir, &x);
   assert_int_equal(dead_letters(bootstrap), (uint64_t)x.bad);
 
   /* nothing new: nothing changes */
-  drain(bootstrap, dir);
+  drain(bootstrap, dir, shards);
   check_store(dir, &x);
 
   vg_kafka_mock_free(mock);
@@ -187,9 +188,20 @@ static void drains_exactly_once_across_runs(void **state) {
   vg_log_set_level(VG_LOG_INFO);
 }
 
+static void drains_exactly_once_across_runs(void **state) {
+  (void)state;
+  drain_thrice(1);
+}
+
+static void drains_exactly_once_into_three_shards(void **state) {
+  (void)state;
+  drain_thrice(3);
+}
+
 int vg_test_daemon_engine(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(drains_exactly_once_across_runs),
+      cmocka_unit_test(drains_exactly_once_into_three_shards),
   };
   return cmocka_run_group_tests_name("daemon_engine", tests, NULL, NULL);
 }
