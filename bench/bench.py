@@ -19,14 +19,16 @@ batch peers:
 
 Then side by side on each workload: raw consume (vigie-rawconsume), vigied
 --drain, DuckDB and ClickHouse in process (chdb) over the file, load
-included (--skip duckdb,chdb), and on the sensor workload a Kafka Streams
-app (bench/kstreams, exactly_once_v2; it keeps no distinct count, so it is
-not run on mobility). vigied's hourly windows (vigieq) are checked against
-DuckDB's and chdb's row counts. Each run is a child process: wall clock, CPU
-seconds (user+sys) and peak RSS come from its rusage (wait4). Prints a table
-per workload, writes JSON (and the tables beside it): its top-level
-workload, runs, median, targets are those of the first workload (sensor by
-default, as before issue 17), and workloads -> name holds each workload's.
+included, and on the sensor workload only Kafka Streams (bench/kstreams,
+exactly_once_v2) and Apache Flink (bench/flink, EXACTLY_ONCE checkpoints and
+Kafka sink): neither keeps a distinct count, so neither runs on mobility
+(--skip kstreams,flink,duckdb,chdb,micro). vigied's hourly windows (vigieq)
+are checked against DuckDB's, chdb's and Flink's row counts. Each run is a
+child process: wall clock, CPU seconds (user+sys) and peak RSS come from its
+rusage (wait4). Prints a table per workload, writes JSON (and the tables
+beside it): its top-level workload, runs, median, targets are those of the
+first workload (sensor by default, as before issue 17), and workloads -> name
+holds each workload's.
 """
 
 import argparse
@@ -465,6 +467,50 @@ sources:
                     note(f"{peer} #{i} exited {rc}: {f.read()[-1500:]}")
 
 
+def run_flink(a, k, bld, work, wr, note):
+    """The Apache Flink peer (bench/flink, issue 17) on workload wr (sensor):
+    built with Maven as bench/kstreams is, then --flink-repeats runs of a
+    local MiniCluster job over its topic (event-time windows, EXACTLY_ONCE
+    checkpoints and Kafka sink), each into its own rollup topic, into
+    wr["runs"]; its rows per resolution must equal DuckDB's (its hourly rows
+    also join check_rows)."""
+    fout = os.path.join(os.path.abspath(bld), "flink")  # not relative to the pom
+    log("building bench/flink with Maven")
+    r = subprocess.run(
+        ["mvn", "-q", "-B", "-f", os.path.join(HERE, "flink", "pom.xml"),
+         f"-Dmaven.repo.local={os.path.join(broker.CACHE, 'm2')}",
+         f"-Dflink.out={fout}", "package", "dependency:copy-dependencies"],
+        capture_output=True, text=True)
+    if r.returncode != 0:
+        note("flink: maven failed: " + r.stdout[-2000:])
+        return
+    cp = os.path.join(fout, "vigie-flink-bench-1.jar") + ":" + os.path.join(fout, "libs", "*")
+    duck = [x["report"].get("rows") for x in wr["runs"].get("DuckDB (file, load incl.)", [])
+            if x["rc"] == 0]
+    for i in range(a.flink_repeats):
+        sd = os.path.join(work, f"flink-{i}")
+        rc, wall, cpu, rss, text = measure(
+            # 4 GiB, not kstreams' 2: Flink's window state is on the heap
+            # (hashmap backend), kstreams' in RocksDB
+            ["java", "-Xmx4g", "-Dparallelism=2",
+             "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+             "-Dorg.slf4j.simpleLogger.log.org.apache.flink.metrics=error",
+             "-cp", cp, "vigie.bench.FlinkRollupBench", k.bootstrap, wr["workload"]["topic"],
+             f"bench.rollups.flink.{i}", sd] + FIELDS,
+            os.path.join(work, f"flink{i}.out"), timeout=a.flink_timeout)
+        j = last_json(text) or {}
+        if rc == 0 and j.get("events") != wr["workload"]["events"]:
+            note(f"flink #{i} counted {j.get('events')} events")
+        if rc == 0 and duck and j.get("rows") != duck[0]:
+            note(f"flink #{i} rows {j.get('rows')} != DuckDB's {duck[0]}")
+        record(wr, "Apache Flink (EOS checkpoints + sink)", i, rc, wall, cpu, rss,
+               j.get("seconds"), {"report": j})
+        if rc != 0:
+            with open(os.path.join(work, f"flink{i}.out.err")) as f:
+                note(f"flink #{i} exited {rc}: {f.read()[-2000:]}")
+        shutil.rmtree(sd, ignore_errors=True)
+
+
 def check_rows(wr):
     """vigied's hourly windows (each successful run's store) against the
     file peers' hourly rows, and the events they count against the
@@ -600,6 +646,10 @@ def main():
                     help="runs of the Kafka Streams app (slow)")
     ap.add_argument("--ks-timeout", type=float, default=1200,
                     help="seconds before a Kafka Streams run is killed (failed)")
+    ap.add_argument("--flink-repeats", type=int, default=1,
+                    help="runs of the Apache Flink job (slow)")
+    ap.add_argument("--flink-timeout", type=float, default=3600,
+                    help="seconds before an Apache Flink run is killed (failed)")
     ap.add_argument("--vigied-repeats", type=int, default=None,
                     help="runs of vigied per worker count (default: --repeats)")
     ap.add_argument("--vigied-timeout", type=float, default=1800,
@@ -608,7 +658,7 @@ def main():
     ap.add_argument("--memory-limits", default="off",
                     help="comma list of vigied memory_limit values to measure for each "
                          "worker count (off, or a size such as 1GiB)")
-    ap.add_argument("--skip", default="", help="comma list: kstreams,duckdb,chdb,micro")
+    ap.add_argument("--skip", default="", help="comma list: kstreams,flink,duckdb,chdb,micro")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--reuse-gen", action="store_true",
                     help="keep WORKDIR/gen/air-quality.jsonl and mobility.jsonl from an "
@@ -747,6 +797,13 @@ def main():
                         with open(os.path.join(work, f"kstreams{i}.out.err")) as f:
                             noter("sensor")(f"kstreams #{i} exited {rc}: {f.read()[-2000:]}")
                     shutil.rmtree(sd, ignore_errors=True)
+
+        # Apache Flink, as slow; on the sensor workload only too
+        if "flink" not in skip and "mobility" in wls:
+            noter("mobility")("Apache Flink not run: bench/flink, like bench/kstreams, "
+                              "aggregates numeric fields and keeps no distinct count")
+        if "flink" not in skip and "sensor" in wls:
+            run_flink(a, k, bld, work, res["workloads"]["sensor"], noter("sensor"))
 
     load.stop.set()
     res["load_average"] = load.summary()

@@ -3,7 +3,7 @@
 #   bash bench/run.sh [--out FILE.json] [--repeats N] [--ks-repeats N]
 #                     [--workers 1,2] [--sensors N --minutes M]
 #                     [--workload sensor,mobility]
-#                     [--skip kstreams,duckdb,chdb,micro]
+#                     [--skip kstreams,flink,duckdb,chdb,micro]
 # Builds Vigie (Release, build-bench/), starts a real single-node Kafka broker
 # (tests/kafka/broker.py, stopped at the end even on failure), fills an
 # 8-partition topic per workload from one file of vigie-gen's traffic (fixed
@@ -11,8 +11,9 @@
 # series, --sensors 12150 for 5 M) and mobility (the counters' passages,
 # distinct device counts on, about as many events for the same --sensors).
 # Then measures side by side raw consume, vigied --drain, DuckDB and
-# ClickHouse in process (chdb) over the file, load included, and Kafka
-# Streams (bench/kstreams, exactly_once_v2; sensor workload only), runs the
+# ClickHouse in process (chdb) over the file, load included, and, on the
+# sensor workload only, Kafka Streams (bench/kstreams, exactly_once_v2) and
+# Apache Flink (bench/flink, EXACTLY_ONCE checkpoints and sink), runs the
 # micro-benchmarks, prints a table per workload (CPU-s per million events for
 # every system) and writes bench/results/<UTC date>.json (+ .txt) unless
 # --out says otherwise.
