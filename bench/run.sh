@@ -25,6 +25,8 @@ for tool in cmake ninja java mvn kcat awk; do
   command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool is missing" >&2; exit 1; }
 done
 [ -x "$py" ] || { echo "bench/run.sh: no Python venv at $py (tools/bootstrap.sh)" >&2; exit 1; }
+# the benchmark's own packages (chdb, ~1 GB; not the tests'), once
+"$py" -c 'import chdb' 2>/dev/null || "$py" -m pip install -q -r "$root/bench/requirements.txt"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C "$build" vigied vigie-gen vigie-rawconsume vigie-bench-codec vigie-bench-agg \
   vigie-bench-dedupe \

@@ -4,7 +4,7 @@
 # Idempotent and quiet when everything is present: it only prints what it
 # installs. Everything it fetches outside Debian's packages lives in the cache
 # ($VIGIE_CACHE, default ~/.cache/vigie), never in the repository:
-#   venv/     Python test packages (pytest, confluent-kafka, duckdb, chdb)
+#   venv/     Python test packages (pytest, confluent-kafka, duckdb)
 #   kafka/    Apache Kafka jars resolved from Maven Central (tests/kafka)
 #   m2/       Maven's download store behind them
 set -euo pipefail
