@@ -384,13 +384,15 @@ def run_workload(wl, wr, a, k, tools, data, skip, work, note):
             note(f"raw consume #{i} read {j.get('messages')} messages")
         record(wr, "raw consume", i, rc, wall, cpu, rss, j.get("seconds"), {"report": j})
 
-    # b. vigied --drain
-    for w, limit in [(int(x), m) for x in a.workers.split(",") if x
-                     for m in a.memory_limits.split(",") if m]:
+    # b. vigied --drain; the shard count named only when not just 1 is measured
+    shards = a.shards
+    for w, limit, n in [(int(x), m, n) for x in a.workers.split(",") if x
+                        for m in a.memory_limits.split(",") if m for n in shards]:
         name = f"vigied --drain ({w} worker{'s' if w > 1 else ''}" + \
-            (f", memory_limit {limit})" if limit != "off" else ")")
+            (f", memory_limit {limit}" if limit != "off" else "") + \
+            (f", {n} shard{'s' if n > 1 else ''})" if shards != [1] else ")")
         for i in range(a.repeats if a.vigied_repeats is None else a.vigied_repeats):
-            tag = "" if limit == "off" else "-m" + limit
+            tag = ("" if limit == "off" else "-m" + limit) + ("" if n == 1 else f"-s{n}")
             d = os.path.join(work, f"vigied-w{w}{tag}-{i}")
             shutil.rmtree(d, ignore_errors=True)  # a reused --workdir
             os.makedirs(d)
@@ -402,7 +404,7 @@ def run_workload(wl, wr, a, k, tools, data, skip, work, note):
 timezone: Europe/Paris
 windows: {{base: {WORKLOADS[wl]["base"]}, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}}
 checkpoint_interval: 1s
-store: {{durability: sync}}
+store: {{durability: sync, shards: {n}}}
 workers: {w}
 memory_limit: {limit}
 kafka:
@@ -445,7 +447,8 @@ sources:
             record(wr, name, i, rc, wall, cpu, rss,
                    extra={"store_mib": int(du[0]) if du else None, "rollups": rollups,
                           "rows_1h": rows_1h, "events_1h": events_1h,
-                          "cpu_by_stage_s": cpu_by_stage(errtext)})
+                          "cpu_by_stage_s": cpu_by_stage(errtext),
+                          **({"shards": n} if shards != [1] else {})})
             if rc != 0:
                 note(f"{name} #{i} exited {rc}: {errtext[-1500:]}")
             shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
@@ -651,13 +654,18 @@ def main():
     ap.add_argument("--flink-timeout", type=float, default=3600,
                     help="seconds before an Apache Flink run is killed (failed)")
     ap.add_argument("--vigied-repeats", type=int, default=None,
-                    help="runs of vigied per worker count (default: --repeats)")
+                    help="runs of vigied per configuration (default: --repeats)")
     ap.add_argument("--vigied-timeout", type=float, default=1800,
                     help="seconds before a vigied run is killed (failed)")
     ap.add_argument("--workers", default="1,2", help="vigied workers to measure")
     ap.add_argument("--memory-limits", default="off",
                     help="comma list of vigied memory_limit values to measure for each "
                          "worker count (off, or a size such as 1GiB)")
+    ap.add_argument("--shards", default="1",
+                    type=lambda v: [int(x) for x in v.split(",") if x],
+                    help="comma list of vigied store.shards values to measure for each "
+                         "worker count and memory limit; other than just 1, the count is "
+                         "in the rows' names and the runs' field shards")
     ap.add_argument("--skip", default="", help="comma list: kstreams,flink,duckdb,chdb,micro")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--reuse-gen", action="store_true",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issues 9 and 17's end-to-end benchmark in one command:
 #   bash bench/run.sh [--out FILE.json] [--repeats N] [--ks-repeats N]
-#                     [--workers 1,2] [--sensors N --minutes M]
+#                     [--workers 1,2] [--shards 1,2] [--sensors N --minutes M]
 #                     [--workload sensor,mobility]
 #                     [--skip kstreams,flink,duckdb,chdb,micro]
 # Builds Vigie (Release, build-bench/), starts a real single-node Kafka broker
