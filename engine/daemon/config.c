@@ -33,7 +33,7 @@
 
 enum ctype {
   CT_STR,       /* char * */
-  CT_INT,       /* int64_t, in [min, max] */
+  CT_INT,       /* int64_t, in [min, max]; with choices, choices[0] is 0 ("auto") */
   CT_DURATION,  /* int64_t ns, in [min, max] */
   CT_RETENTION, /* int64_t ns or "forever" (0) */
   CT_SIZE,      /* int64_t bytes, 0 or in [min, max]; "off" is 0 */
@@ -74,6 +74,7 @@ static const int durability_values[] = {VG_STORE_SYNC, VG_STORE_NOMETASYNC,
                                         VG_STORE_NOSYNC};
 static const char *const formats[] = {"json", "influx", "senml", NULL};
 static const int format_values[] = {VG_FORMAT_JSON, VG_FORMAT_INFLUX, VG_FORMAT_SENML};
+static const char *const auto_word[] = {"auto", NULL};
 static const char *const time_formats[] = {"auto",    "unix",    "unix_ms", "unix_us",
                                            "unix_ns", "rfc3339", NULL};
 static const int time_format_values[] = {VG_TIME_AUTO,    VG_TIME_UNIX,
@@ -224,11 +225,15 @@ static const struct ckey top_keys[] = {
     {"store.durability", CT_ENUM, OFF(durability), "sync", 0, 0, 0, durabilities,
      "sync: every commit is on disk before offsets move on; nometasync and async "
      "trade the last commits of a crash of the machine (not of vigied) for speed."},
-    {"store.shards", CT_INT, OFF(store_shards), "1", 0, 1, VG_STORE_MAX_SHARDS, NULL,
-     "The store split by series into this many shards, each an LMDB environment with "
-     "its own writer thread, committing in parallel (data_dir/shard-K for K >= 1). A "
-     "store opens only with the count it was written with: change it with `vigieq "
-     "reshard` while vigied is stopped (docs/store.md)."},
+    {"store.shards", CT_INT, OFF(store_shards), "auto", 0, 1, VG_STORE_MAX_SHARDS,
+     auto_word,
+     "The store split by series into this many shards, each an LMDB environment "
+     "committing its part of every epoch on a thread of its own, in parallel "
+     "(data_dir/shard-K for K >= 1). auto: an existing store keeps the count it has; "
+     "a new one gets 2 on a machine of 2 CPUs or more (faster than 1 in every "
+     "configuration measured, bench/results/2026-12-03-i17-*), else 1. A number "
+     "other than the store's is refused: change it with `vigieq reshard` while "
+     "vigied is stopped (docs/store.md)."},
     {"workers", CT_INT, OFF(workers), "1", 0, 1, 64, NULL,
      "Worker threads; each owns a share of the source partitions (shared-nothing)."},
     {"memory_limit", CT_SIZE, OFF(memory_limit), "off", 0, (int64_t)64 << 20,
@@ -442,7 +447,7 @@ static void fmt_duration(char *out, size_t size, int64_t ns) {
 static const char *type_name(const struct ckey *k) {
   switch (k->type) {
   case CT_STR: return "string";
-  case CT_INT: return "integer";
+  case CT_INT: return k->choices ? "integer or" : "integer";
   case CT_DURATION: return "duration";
   case CT_RETENTION: return "duration or forever";
   case CT_SIZE: return "size (B, KiB, MiB, GiB) or off";
@@ -523,8 +528,13 @@ static void set_scalar(struct ctx *c, const struct ckey *k, const char *fullkey,
     char *end;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
+    if (k->choices && strcmp(buf, k->choices[0]) == 0) {
+      *(int64_t *)field = 0;
+      return;
+    }
     if (errno || end == buf || *end || len >= 255) {
-      fail(c, line, fullkey, "expected an integer, got \"%s\"", buf);
+      fail(c, line, fullkey, "expected an integer%s%s, got \"%s\"",
+           k->choices ? " or " : "", k->choices ? k->choices[0] : "", buf);
       return;
     }
     if (v < k->min || v > k->max) {

@@ -289,6 +289,10 @@ struct vg_engine {
    * logged at the end of a run (where the writer's time goes) */
   double merge_cpu_s, commit_cpu_s, writer_cpu_s;
   size_t windows_peak_bytes; /* the writer's open-window table at its largest */
+  /* the last progress line: when, messages committed and events aggregated
+   * then (log_progress) */
+  int64_t progress_ns, progress_t0;
+  uint64_t progress_msgs, progress_events;
   /* the workers' (struct engine_worker's cpu_*), summed over the runs that
    * ended, in seconds */
   double receive_cpu_s, decode_cpu_s, aggregate_cpu_s, workers_cpu_s;
@@ -946,6 +950,62 @@ static void update_metrics(struct vg_engine *e) {
   }
 }
 
+#define PROGRESS_EVERY_NS (5 * NS_PER_S)
+
+/* Every 5 s while the partitions are behind their end offsets (a drain, a
+ * backfill, a catch-up after an outage), and once at the end of a drain
+ * (last): the messages left (committed positions against the end offsets
+ * the consumers last saw), the speed since the previous line and the time
+ * left at that speed. */
+static void log_progress(struct vg_engine *e, int last) {
+  int64_t now = mono_ns();
+  if (!last && now - e->progress_ns < PROGRESS_EVERY_NS)
+    return;
+  uint64_t lag = 0, at = 0;
+  int known = 0;
+  for (size_t p = 0; p < e->nparts; p++) {
+    struct part *pt = &e->parts[p];
+    int64_t hw =
+        vg_kafka_high_watermark(e->workers[pt->worker].kc, pt->topic, pt->partition);
+    struct vg_part_pos pos = vg_agg_position(e->agg, (uint32_t)p);
+    int64_t o = pos.next_offset >= 0 ? pos.next_offset : (pt->start >= 0 ? pt->start : 0);
+    at += (uint64_t)o;
+    if (hw >= 0) {
+      known = 1;
+      lag += hw > o ? (uint64_t)(hw - o) : 0;
+    }
+  }
+  uint64_t events = vg_agg_windows(e->agg)->c.aggregated;
+  if (e->progress_ns == 0) { /* the first call of a run: a starting point */
+    e->progress_ns = e->progress_t0 = now;
+    e->progress_msgs = at;
+    e->progress_events = events;
+    return;
+  }
+  double dt = (double)(now - (last ? e->progress_t0 : e->progress_ns)) / 1e9;
+  if (!last && (!known || lag == 0)) {
+    e->progress_ns = now; /* caught up: nothing to say */
+    e->progress_msgs = at;
+    e->progress_events = events;
+    return;
+  }
+  double msgs = dt > 0 ? (double)(at - e->progress_msgs) / dt : 0;
+  double evs = dt > 0 ? (double)(events - (last ? 0 : e->progress_events)) / dt : 0;
+  if (last)
+    VG_LOG_INFO("drain progress",
+                "done=1 lag_messages=%" PRIu64 " events=%" PRIu64
+                " events_per_s=%.0f seconds=%.1f",
+                lag, events, evs, dt);
+  else
+    VG_LOG_INFO(e->o.drain ? "drain progress" : "catching up",
+                "lag_messages=%" PRIu64 " messages_per_s=%.0f events_per_s=%.0f"
+                " eta_s=%.0f events=%" PRIu64,
+                lag, msgs, evs, msgs > 0 ? (double)lag / msgs : -1.0, events);
+  e->progress_ns = now;
+  e->progress_msgs = at;
+  e->progress_events = events;
+}
+
 /* Store upkeep between epochs, a little at a time so that no write
  * transaction is long: pending sealed windows into their segments,
  * retention, stale reader slots. Errors are logged; the next round retries. */
@@ -1154,6 +1214,13 @@ static void keep_rollup_positions(struct vg_engine *e) {
 }
 
 /* ---- shard committers -------------------------------------------------------- */
+
+/* store.shards: auto for a new store: 2 where there are 2 CPUs or more
+ * (measured faster than 1 in every configuration on 2 cores), else 1. */
+static unsigned auto_shards(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n >= 2 ? 2 : 1;
+}
 
 /* Commits a shard's part of the epoch, unless it did already (a retry). */
 static void run_job(struct shard_job *j) {
@@ -1566,6 +1633,8 @@ static void log_cpu_by_stage(struct vg_engine *e) {
 static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   int rc = 0;
   vg_atomic_store_release_int(&e->halt, 0);
+  e->progress_ns = 0;
+  log_progress(e, 0); /* the starting point */
   for (uint32_t i = 0; i < e->nworkers; i++) {
     if (pthread_create(&e->workers[i].th, NULL, worker_main, &e->workers[i]) != 0) {
       engine_fail(e, "cannot start a worker thread");
@@ -1638,6 +1707,7 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     }
     commit_pending = 0;
     update_metrics(e);
+    log_progress(e, 0);
     if (now_ns() >= next_upkeep) {
       upkeep(e);
       next_upkeep = now_ns() + 10 * NS_PER_S;
@@ -1671,6 +1741,8 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     snprintf(errstr, errstr_size, "the last epoch could not be committed: %s", err);
     return rc;
   }
+  if (e->o.drain)
+    log_progress(e, 1);
   const struct vg_window_counters *c = &vg_agg_windows(e->agg)->c;
   uint64_t early = 0;
   for (uint32_t i = 0; i < e->nworkers; i++)
@@ -2376,7 +2448,8 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
                                              cfg->retention_1h_ns / NS_PER_S,
                                              cfg->retention_1d_ns / NS_PER_S},
                              .dedupe_retention_s = dedupe_horizon_s(cfg),
-                             .shards = (unsigned)cfg->store_shards};
+                             .shards = (unsigned)cfg->store_shards,
+                             .new_shards = auto_shards()};
   rc = vg_store_open(&so, &e->store, errstr, errstr_size);
   if (rc)
     goto fail_quiet;

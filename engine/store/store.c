@@ -220,8 +220,9 @@ static int open_one(const struct vg_store_opts *opts, struct vg_store **out, cha
       rc = vg__meta_put(txn, st->meta, "watermark", (uint64_t)INT64_MIN);
     if (!rc)
       rc = vg__meta_put(txn, st->meta, "emit_seq", 0);
-    if (!rc && opts->shards > 1)
-      rc = vg__meta_put(txn, st->meta, "shards", opts->shards);
+    unsigned n = opts->shards ? opts->shards : opts->new_shards;
+    if (!rc && n > 1)
+      rc = vg__meta_put(txn, st->meta, "shards", n);
     st->created = 1;
     if (rc) {
       rc = vg__store_fail(rc, errstr, errstr_size, "cannot initialize the store '%s': %s",
@@ -272,7 +273,7 @@ static int stored_shards(struct vg_store *st, uint64_t *n) {
 
 int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char *errstr,
                   size_t errstr_size) {
-  if (opts->shards > VG_STORE_MAX_SHARDS)
+  if (opts->shards > VG_STORE_MAX_SHARDS || opts->new_shards > VG_STORE_MAX_SHARDS)
     return vg__store_fail(VG_ECONFIG, errstr, errstr_size,
                           "store '%s': %u shards asked, at most %d", opts->path,
                           opts->shards, VG_STORE_MAX_SHARDS);
@@ -314,7 +315,7 @@ int vg_store_open(const struct vg_store_opts *opts, struct vg_store **out, char 
     for (unsigned k = 1; k < n; k++) {
       char path[4096];
       struct vg_store_opts so = *opts;
-      so.shards = 0;
+      so.shards = so.new_shards = 0;
       so.path = path;
       snprintf(path, sizeof path, "%s/shard-%u", opts->path, k);
       rc = open_one(&so, &st->shard[k], errstr, errstr_size);

@@ -61,7 +61,7 @@ struct vg_config {
   int64_t retention_base_ns, retention_1h_ns, retention_1d_ns; /* 0: forever */
   int64_t retention_dedupe_ns; /* how far back duplicates are checked; 0: forever */
   int durability;              /* enum vg_store_durability (store.h) */
-  int64_t store_shards;        /* store.shards (store.h, "Shards") */
+  int64_t store_shards;        /* store.shards (store.h, "Shards"); 0: auto */
   int64_t workers;
   /* bytes the workers' epochs (current and waiting for the writer) may
    * hold together; 0: no limit (memory_limit, docs/aggregation.md) */

@@ -155,6 +155,8 @@ struct vg_store_opts {
    * store: 1); N > 0 creates a new store with N, and refuses with
    * VG_ECONFIG a store written with another count */
   unsigned shards;
+  /* with shards 0: the count a store created by this open gets (0: 1) */
+  unsigned new_shards;
 };
 
 #define VG_STORE_MAX_SHARDS 64

@@ -154,6 +154,12 @@ def check_cpu_by_stage(stderr):
     assert stages["kafka_threads"] > 0, stages  # its consumers fetched every message
     # each figure is rounded to 1 ms
     assert sum(stages.values()) <= process + 0.01 * len(stages), (stages, process)
+    # and the drain's last progress line: nothing left, every reading counted
+    done = [ln for ln in stderr.splitlines() if "drain progress" in ln and "done=1" in ln]
+    assert done, stderr[-2000:]
+    last = dict(w.split("=", 1) for w in done[-1].split() if "=" in w)
+    assert last["lag_messages"] == "0" and last["events"] == aggregated, done[-1]
+    assert float(last["events_per_s"]) > 0 and float(last["seconds"]) > 0, done[-1]
 
 
 def query(bin_path, config, resolution, *extra):

@@ -212,6 +212,10 @@ static const struct {
      "\"2GB\""},
     {"sources: [{topic: a, time_key: t}]\nmemory_limit: 1MiB\n",
      "vigie.yaml:2: memory_limit: 1MiB is out of range [64MiB, 1TiB]"},
+    {"sources: [{topic: a, time_key: t}]\nstore: {shards: many}\n",
+     "vigie.yaml:2: store.shards: expected an integer or auto, got \"many\""},
+    {"sources: [{topic: a, time_key: t}]\nstore: {shards: 0}\n",
+     "vigie.yaml:2: store.shards: 0 is out of range [1, 64]"},
 };
 
 static void mistakes_name_file_line_and_key(void **state) {
@@ -313,6 +317,15 @@ static void sizes_parse(void **state) {
   vg_config_release(&c);
   assert_int_equal(parse("sources: [{topic: a, time_key: t}]\n", &c), 0);
   assert_int_equal(c.memory_limit, 0);
+  assert_int_equal(c.store_shards, 0); /* auto by default */
+  vg_config_release(&c);
+  assert_int_equal(parse("sources: [{topic: a, time_key: t}]\nstore: {shards: 3}\n", &c),
+                   0);
+  assert_int_equal(c.store_shards, 3);
+  vg_config_release(&c);
+  assert_int_equal(
+      parse("sources: [{topic: a, time_key: t}]\nstore: {shards: auto}\n", &c), 0);
+  assert_int_equal(c.store_shards, 0);
   vg_config_release(&c);
 }
 

@@ -3,8 +3,9 @@
  * emit records numbered from one counter), read as one -- dictionary in key
  * order, each series' windows, ids and keys, the emit log merged by
  * sequence, summed statistics; a shard behind the others bounds what
- * readers see; another shard count is refused at open; and re-sharding to
- * 2 then 1 shard keeps every row, refusing shards that are not level. */
+ * readers see; another shard count is refused at open (auto keeps the
+ * store's own); and re-sharding to 2 then 1 shard keeps every row,
+ * refusing shards that are not level. */
 #include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -273,8 +274,27 @@ static void a_shard_behind_bounds_the_readers(void **state) {
   free(f);
 }
 
+/* store.shards: auto -- a new store takes new_shards, an existing one keeps
+ * its count whatever new_shards says. */
+static void auto_count_is_the_stores_own(void **state) {
+  (void)state;
+  char dir[] = "/tmp/vigie-shards-XXXXXX", err[512];
+  assert_non_null(mkdtemp(dir));
+  struct vg_store_opts o = {.path = dir, .durability = VG_STORE_NOSYNC, .new_shards = 2};
+  struct vg_store *st;
+  assert_int_equal(vg_store_open(&o, &st, err, sizeof err), 0);
+  assert_int_equal(vg_store_shards(st), 2);
+  vg_store_close(st);
+  o.new_shards = 3;
+  assert_int_equal(vg_store_open(&o, &st, err, sizeof err), 0);
+  assert_int_equal(vg_store_shards(st), 2);
+  vg_store_close(st);
+  st_rmtree(dir);
+}
+
 int vg_test_store_shards(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(auto_count_is_the_stores_own),
       cmocka_unit_test(three_shards_read_as_one),
       cmocka_unit_test(a_shard_behind_bounds_the_readers),
   };
