@@ -9,7 +9,7 @@
 #    gcc build with -Werror; unit tests and fuzz-corpus replays under CTest
 # 3. clang build with ASan+UBSan and -Werror; the same CTest suite
 # 4. clang build with TSan; the threaded unit-test groups (names with "thread")
-# 5. clang libFuzzer build; every fuzz target for $VIGIE_FUZZ_SECONDS (default 30),
+# 5. clang libFuzzer build; every fuzz target for $VIGIE_FUZZ_SECONDS (default 15),
 #    as many at once as there are cores
 # 6. integration tests (pytest) against a real Apache Kafka broker
 #
@@ -70,7 +70,7 @@ if [ $quick -eq 0 ]; then
   stage "libFuzzer build"
   CC=clang configure_build "$root/fuzz" -DVIGIE_FUZZ=ON -DVIGIE_SANITIZE=ON \
     -DVIGIE_BENCH=OFF
-  secs=${VIGIE_FUZZ_SECONDS:-30}
+  secs=${VIGIE_FUZZ_SECONDS:-15}
   # one target on a fresh copy of its committed seeds (they stay untouched);
   # its log in fuzz/NAME.log
   fuzz_one() {
