@@ -43,8 +43,19 @@ static int scan_add(struct status_scan *s, const char *topic, uint32_t partition
   return 0;
 }
 
+/* A partition's position: with several store shards, the lowest (where
+ * vigied resumes). */
 static int on_pos(const struct vg_store_pos *p, void *arg) {
-  return scan_add(arg, p->topic, p->partition, p->next_offset, p->max_event_ns);
+  struct status_scan *s = arg;
+  for (size_t i = 0; i < s->n; i++)
+    if (s->v[i].partition == p->partition && strcmp(s->v[i].topic, p->topic) == 0) {
+      if (p->next_offset < s->v[i].next_offset) {
+        s->v[i].next_offset = p->next_offset;
+        s->v[i].max_event_ns = p->max_event_ns;
+      }
+      return 0;
+    }
+  return scan_add(s, p->topic, p->partition, p->next_offset, p->max_event_ns);
 }
 
 /* vg_kafka_list_partitions' callback: a source partition the store has no
@@ -182,10 +193,17 @@ int cmd_status(struct ctx *c, const struct vg_config *cfg, int fmt) {
   c->rd = NULL;
   struct rows rows = {.cols = cols, .ncols = sizeof cols / sizeof *cols};
   struct status_scan scan = {0};
-  struct vg_store_state s;
+  struct vg_store_state s = {0};
   struct vg_store_stat stt;
   char err[512] = "", b[VG_FMT_ISO_MAX], n[64], v[32], note[1024] = "", d[512];
-  int rc = vg_store_load(c->st, on_open_window, on_pos, &scan, &s, err, sizeof err);
+  int rc = 0;
+  for (unsigned k = 0; k < vg_store_shards(c->st) && rc == 0; k++) {
+    struct vg_store_state sk;
+    rc = vg_store_load(vg_store_shard(c->st, k), on_open_window, on_pos, &scan, &sk, err,
+                       sizeof err);
+    if (rc == 0 && (k == 0 || sk.epoch < s.epoch))
+      s = sk; /* the shard at the lowest epoch: what a restart resumes from */
+  }
   int have_stat = rc == 0 && vg_store_stat(c->st, &stt) == 0;
   if (rc) {
     ex = fail(EX_RUNTIME, "cannot read the store's state: %s",
