@@ -238,10 +238,12 @@ static const struct ckey top_keys[] = {
      "Worker threads; each owns a share of the source partitions (shared-nothing)."},
     {"memory_limit", CT_SIZE, OFF(memory_limit), "off", 0, (int64_t)64 << 20,
      (int64_t)1 << 40, NULL,
-     "A bound on the readings read but not yet merged: a worker hands its epoch to the "
-     "writer early once its delta table reaches its share, and stops reading while the "
-     "writer is behind (backpressure; nothing is dropped). The writer's open windows "
-     "and librdkafka's prefetch queues come on top (docs/aggregation.md)."},
+     "A bound on the process's anonymous memory, split into shares: an eighth to the "
+     "workers' epochs (a worker hands its epoch to the writer early once it reaches its "
+     "share, and stops reading while the writer is behind: backpressure, nothing is "
+     "dropped), an eighth to the consumers' prefetch, half to the writer's window table "
+     "(final windows leave it at every commit once it is half full), a quarter to "
+     "LMDB's dirty pages and the rest (docs/aggregation.md)."},
     {"kafka.embedded_partitions", CT_INT, OFF(kafka_embedded_partitions), "4", 0, 1, 256,
      NULL, "Partitions of each source topic the embedded broker creates."},
     {"kafka.brokers", CT_STR, OFF(kafka_brokers), "127.0.0.1:9092", 0, 0, 0, NULL,

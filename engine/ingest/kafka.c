@@ -102,8 +102,6 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
                                          "10000000",
                                          "fetch.max.bytes",
                                          "52428800",
-                                         "max.partition.fetch.bytes",
-                                         "4194304",
                                          "log.connection.close",
                                          "false",
                                          NULL};
@@ -112,11 +110,17 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
     if (rc != 0)
       goto fail;
   }
-  char queued[24];
+  char num[24];
   snprintf(
-      queued, sizeof queued, "%lld",
+      num, sizeof num, "%lld",
       (long long)(kc->queued_kbytes > 0 ? kc->queued_kbytes : VG_KAFKA_QUEUED_KBYTES));
-  rc = set_prop(conf, "queued.max.messages.kbytes", queued, errstr, errstr_size);
+  rc = set_prop(conf, "queued.max.messages.kbytes", num, errstr, errstr_size);
+  if (rc != 0)
+    goto fail;
+  snprintf(num, sizeof num, "%lld",
+           (long long)(kc->partition_fetch_bytes > 0 ? kc->partition_fetch_bytes
+                                                     : VG_KAFKA_PARTITION_FETCH_BYTES));
+  rc = set_prop(conf, "max.partition.fetch.bytes", num, errstr, errstr_size);
   if (rc != 0)
     goto fail;
   rc = set_prop(conf, "bootstrap.servers", kc->brokers ? kc->brokers : "", errstr,

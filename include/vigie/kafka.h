@@ -37,10 +37,16 @@ struct vg_kafka_conf {
   /* a consumer's prefetch queue (queued.max.messages.kbytes) in KiB; 0:
    * VG_KAFKA_QUEUED_KBYTES. properties may still set it. */
   int64_t queued_kbytes;
+  /* the most bytes one fetch takes of one partition
+   * (max.partition.fetch.bytes); 0: VG_KAFKA_PARTITION_FETCH_BYTES.
+   * properties may still set it. */
+  int64_t partition_fetch_bytes;
 };
 
 /* The consumers' prefetch queue by default, in KiB (128 MiB). */
 #define VG_KAFKA_QUEUED_KBYTES 131072
+/* A fetch's bytes of one partition by default (4 MiB). */
+#define VG_KAFKA_PARTITION_FETCH_BYTES 4194304
 
 /* One consumed message; pointers stay valid until the next consume or free. */
 struct vg_kafka_msg {

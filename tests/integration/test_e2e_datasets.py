@@ -137,15 +137,26 @@ def test_aarhus_traffic_line_protocol_with_duplicates(kafka, kcat, bin_path, tmp
 
 def test_aarhus_traffic_under_the_smallest_memory_limit(kafka, kcat, bin_path, tmp_path,
                                                         topic_name, shards):
-    """The same data under memory_limit: 64MiB (the smallest allowed: about
-    13,000 delta entries per epoch for one worker): the worker hands its
-    epochs early instead of letting them grow, and stops reading while the
-    writer is behind; nothing is dropped -- every window equals the oracle."""
+    """The same data under memory_limit: 64MiB (the smallest allowed): its
+    shares as the log states them (an eighth to the epochs: 3,276 delta
+    entries each for one worker; the prefetch's payload a sixty-fourth, at
+    least 4 MiB; fetches of 1 MiB a partition; half to the window table);
+    the worker hands its epochs early instead of letting them grow, and
+    stops reading while the writer is behind; nothing is dropped -- every
+    window equals the oracle."""
     msgs, oracle = aarhus_traffic()
     log = []
     run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
              dict(format="influx", precision="s"), "Europe/Copenhagen", oracle,
              extra="memory_limit: 64MiB", log=log, shards=shards)
+    shares = [ln for ln in log[0].splitlines() if "memory_limit shares" in ln]
+    assert shares, log[0][-2000:]
+    got = dict(w.split("=", 1) for w in shares[0].split() if "=" in w)
+    assert {k: got[k] for k in ("limit_mib", "epoch_entries", "prefetch_payload_kib",
+                                "partition_fetch_bytes", "window_table_mib")} == {
+        "limit_mib": "64", "epoch_entries": str((64 << 20) // 8 // 10 // 256),
+        "prefetch_payload_kib": "4096", "partition_fetch_bytes": str(1 << 20),
+        "window_table_mib": "32"}, shares[0]
     stopped = [ln for ln in log[0].splitlines() if "stopped after committing" in ln][-1]
     early = int(stopped.split("epochs_handed_early=")[1].split()[0])
     assert early > 0, stopped  # the limit did hold the epochs back
