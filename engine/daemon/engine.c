@@ -2141,13 +2141,20 @@ static int start_failed(int rc, const char *what, char *errstr, size_t errstr_si
  * share of the fetch response buffers it pins, which for the small messages
  * of sensors come to several times the payload (heap profile of a 20 M-event
  * drain: about 750 MB held by librdkafka's broker threads under a 128 MiB
- * bound). So the prefetch's eighth of the limit allows a payload of a
- * sixty-fourth, over the workers, between 4 MiB and the default's 128 MiB.
- * kafka.properties may still set queued.max.messages.kbytes. */
+ * bound). And librdkafka 2.0 looks at a full queue again only when its
+ * broker thread wakes, up to a second later, so a queue smaller than a
+ * second of messages paces the consumer. Measured (1GiB, 1 worker): a
+ * payload of 16 MiB paced the mobility drain (one message per event) at
+ * 198 k events/s, 32 MiB gave 384 k, 64 MiB 544 k; the sensor drain peaked
+ * at 819, 870 and 1,370 MiB of RssAnon (a deeper queue lets the partitions
+ * drift apart in event time, and windows stay open for the slowest). So a
+ * thirty-second of the limit over the workers, between 4 MiB and the
+ * default's 128 MiB. kafka.properties may still set
+ * queued.max.messages.kbytes. */
 static int64_t queued_kbytes(int64_t memory_limit, uint32_t nworkers) {
   if (memory_limit <= 0)
     return 0;
-  int64_t kib = memory_limit / 64 / nworkers / 1024;
+  int64_t kib = memory_limit / 32 / nworkers / 1024;
   return kib < 4096 ? 4096 : kib > VG_KAFKA_QUEUED_KBYTES ? VG_KAFKA_QUEUED_KBYTES : kib;
 }
 
