@@ -361,7 +361,7 @@ public final class FlinkRollupBench {
 
         long committed = -1;
         if (Boolean.parseBoolean(System.getProperty("verify", "true")))
-            committed = committedRecords(bootstrap, outTopic);
+            committed = committedRecords(bootstrap, outTopic, emitted);
 
         System.out.printf("{\"messages\": %d, \"events\": %d, \"rows\": {\"1m\": %d, \"1h\": %d, "
                           + "\"1d\": %d}, \"rows_emitted\": %d, \"rows_committed\": %d, "
@@ -371,8 +371,14 @@ public final class FlinkRollupBench {
         System.exit(committed >= 0 && committed != emitted ? 1 : 0);
     }
 
-    /** The records of a topic visible to a read_committed consumer. */
-    static long committedRecords(String bootstrap, String topic) {
+    /**
+     * The records of a topic visible to a read_committed consumer. The
+     * broker writes a committed transaction's markers to the partitions after
+     * the commit returns, so the last stable offsets may still stop before the
+     * job's last transaction when it ends: they are read again until expected
+     * records are seen or they stay where they are for 30 s.
+     */
+    static long committedRecords(String bootstrap, String topic, long expected) {
         Properties cp = new Properties();
         cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -386,14 +392,29 @@ public final class FlinkRollupBench {
             c.seekToBeginning(tps);
             Map<TopicPartition, Long> end = c.endOffsets(tps); // the last stable offsets
             long n = 0;
+            long movedAt = System.nanoTime();
             while (true) {
                 boolean done = true;
                 for (TopicPartition tp : tps)
                     if (c.position(tp) < end.get(tp)) done = false;
-                if (done) return n;
+                if (done) {
+                    if (n >= expected || System.nanoTime() - movedAt > 30_000_000_000L)
+                        return n;
+                    Map<TopicPartition, Long> now = c.endOffsets(tps);
+                    if (now.equals(end)) {
+                        Thread.sleep(200);
+                    } else {
+                        movedAt = System.nanoTime();
+                        end = now;
+                    }
+                    continue;
+                }
                 ConsumerRecords<byte[], byte[]> rs = c.poll(Duration.ofMillis(500));
                 n += rs.count();
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
         }
     }
 }
