@@ -289,6 +289,13 @@ struct vg_engine {
    * logged at the end of a run (where the writer's time goes) */
   double merge_cpu_s, commit_cpu_s, writer_cpu_s;
   size_t windows_peak_bytes; /* the writer's open-window table at its largest */
+  /* memory_limit split into its shares (memory_shares; all 0: no limit) */
+  struct memory_shares {
+    size_t epoch_entries;          /* a worker's epoch, in delta entries */
+    int64_t prefetch_kib;          /* a consumer's queue, KiB of payload */
+    int64_t partition_fetch_bytes; /* a fetch's bytes of one partition */
+    size_t window_bytes;           /* the writer's window table */
+  } shares;
   /* the last progress line: when, messages committed and events aggregated
    * then (log_progress) */
   int64_t progress_ns, progress_t0;
@@ -1387,22 +1394,13 @@ static int commit_shards(struct vg_engine *e, struct vg_store_epoch *ep, char *e
   return 0;
 }
 
-/* Under memory_limit, a fetch's bytes of one partition (worker_start). */
-#define LIMITED_FETCH_BYTES (1 << 20)
-
-/* memory_limit's share of the writer's window table, in bytes (epoch_cap;
- * 0: no limit). */
-static size_t window_share(int64_t memory_limit) {
-  return memory_limit > 0 ? (size_t)memory_limit / 2 : 0;
-}
-
 /* Whether the windows sealed since the last eviction should leave the
  * writer's table now rather than in a later batch: under memory_limit, once
  * the table is more than half full -- the next collect may add a window per
  * delta entry of up to VG_AGG_MAX_PENDING epochs per worker, and a table
  * that must grow takes half its size again -- or past its share. */
 static int window_table_full(const struct vg_engine *e, const struct vg_windows *win) {
-  size_t share = window_share(e->cfg->memory_limit);
+  size_t share = e->shares.window_bytes;
   if (!share || !e->sealed_since_evict)
     return 0;
   return (uint64_t)win->t.n * 2 >= win->t.cap || vg_wtable_bytes(&win->t) >= share;
@@ -2163,8 +2161,8 @@ static int64_t queued_kbytes(int64_t memory_limit, uint32_t nworkers) {
  * (queued_kbytes), an eighth to the workers' epochs -- each worker has its
  * current one, up to VG_AGG_MAX_PENDING waiting for the writer and one
  * being merged, all kept for reuse -- half to the writer's window table
- * (window_share: finals leave it at every commit once it would grow past
- * that), and a quarter to LMDB's dirty pages, sketches (quantiles,
+ * (window_table_full: finals leave it at every commit once it is half
+ * full), and a quarter to LMDB's dirty pages, sketches (quantiles,
  * distinct counts), the publisher and the rest. */
 static size_t epoch_cap(int64_t memory_limit, uint32_t nworkers) {
   if (memory_limit <= 0)
@@ -2172,6 +2170,22 @@ static size_t epoch_cap(int64_t memory_limit, uint32_t nworkers) {
   uint64_t per_epoch = (uint64_t)memory_limit / 8 / nworkers / (VG_AGG_MAX_PENDING + 2);
   size_t cap = (size_t)(per_epoch / DELTA_ENTRY_BYTES);
   return cap ? cap : 1;
+}
+
+/* memory_limit's shares for nworkers workers (all 0: no limit): the
+ * epochs' (epoch_cap), the prefetch's (queued_kbytes), fetches of 1 MiB a
+ * partition instead of 4 -- the partitions then advance more evenly in event
+ * time, so fewer windows wait open for the slowest one (the watermark), and
+ * a fetch response pins less (a 20 M-event drain: RssAnon 1,011 -> 808 MiB,
+ * the window table 506 -> 327 MiB at its largest, speed unchanged) -- and
+ * half to the writer's window table (window_table_full). */
+static struct memory_shares memory_shares(int64_t memory_limit, uint32_t nworkers) {
+  if (memory_limit <= 0)
+    return (struct memory_shares){0};
+  return (struct memory_shares){.epoch_entries = epoch_cap(memory_limit, nworkers),
+                                .prefetch_kib = queued_kbytes(memory_limit, nworkers),
+                                .partition_fetch_bytes = 1 << 20,
+                                .window_bytes = (size_t)memory_limit / 2};
 }
 
 /* Worker w's codecs, its consumer assigned to its partitions of the topics
@@ -2201,14 +2215,8 @@ static int worker_start(struct vg_engine *e, struct engine_worker *w,
   snprintf(cid, sizeof cid, "vigied-%u", w->id);
   kc.client_id = cid;
   struct vg_kafka_conf ckc = kc;
-  ckc.queued_kbytes = queued_kbytes(cfg->memory_limit, e->nworkers);
-  /* under memory_limit, fetches of 1 MiB a partition instead of 4: the
-   * partitions then advance more evenly in event time, so fewer windows
-   * wait open for the slowest one (the watermark), and a fetch response
-   * pins less (a 20 M-event drain: RssAnon 1,011 -> 808 MiB, the writer's
-   * window table 506 -> 327 MiB at its largest, speed unchanged) */
-  if (cfg->memory_limit > 0)
-    ckc.partition_fetch_bytes = LIMITED_FETCH_BYTES;
+  ckc.queued_kbytes = e->shares.prefetch_kib;
+  ckc.partition_fetch_bytes = e->shares.partition_fetch_bytes;
   rc = vg_kafka_consumer_new(&w->kc, &ckc, errstr, errstr_size);
   if (rc)
     return rc;
@@ -2351,18 +2359,19 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   for (size_t s = 0; s < e->nsrcs; s++)
     if (e->srcs[s].nparts > 0)
       assigned[nassigned++] = e->srcs[s].conf->topic;
+  e->shares = memory_shares(e->cfg->memory_limit, e->nworkers);
   if (e->cfg->memory_limit > 0)
     VG_LOG_INFO("memory_limit shares",
                 "limit_mib=%" PRId64 " epoch_entries=%zu prefetch_payload_kib=%" PRId64
-                " partition_fetch_bytes=%d window_table_mib=%zu",
-                e->cfg->memory_limit >> 20, epoch_cap(e->cfg->memory_limit, e->nworkers),
-                queued_kbytes(e->cfg->memory_limit, e->nworkers), LIMITED_FETCH_BYTES,
-                window_share(e->cfg->memory_limit) >> 20);
+                " partition_fetch_bytes=%" PRId64 " window_table_mib=%zu",
+                e->cfg->memory_limit >> 20, e->shares.epoch_entries,
+                e->shares.prefetch_kib, e->shares.partition_fetch_bytes,
+                e->shares.window_bytes >> 20);
   for (uint32_t i = 0; i < e->nworkers; i++) {
     struct engine_worker *w = &e->workers[i];
     w->e = e;
     w->id = i;
-    w->epoch_cap = epoch_cap(e->cfg->memory_limit, e->nworkers);
+    w->epoch_cap = e->shares.epoch_entries;
     pthread_mutex_init(&w->mu, NULL);
     vg_event_batch_init(&w->batch);
     w->aw = vg_agg_worker(e->agg, i);
