@@ -60,12 +60,57 @@ static int cmp_u32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* Sorts n (register, rank) pairs of a sketch of precision p: a byte-wise
+ * radix sort over the p + 8 bits a pair has (three passes at the default
+ * precision), with scratch on the stack up to 1,024 pairs. qsort's merge
+ * sort with a call per comparison took a fifth of a worker's time on
+ * distinct counts. Insertion sort for a few pairs; qsort when the scratch
+ * cannot be had. */
+static void sort_pairs(uint32_t *a, uint32_t n, unsigned p) {
+  if (n < 32) {
+    for (uint32_t i = 1; i < n; i++) {
+      uint32_t x = a[i], j = i;
+      for (; j > 0 && a[j - 1] > x; j--)
+        a[j] = a[j - 1];
+      a[j] = x;
+    }
+    return;
+  }
+  uint32_t stack[1024], *tmp = stack;
+  if (n > sizeof stack / sizeof *stack && !(tmp = malloc((size_t)n * sizeof *tmp))) {
+    qsort(a, n, sizeof *a, cmp_u32);
+    return;
+  }
+  uint32_t *src = a, *dst = tmp;
+  for (unsigned shift = 0; shift < p + 8; shift += 8) {
+    uint32_t at[256] = {0};
+    for (uint32_t i = 0; i < n; i++)
+      at[(src[i] >> shift) & 0xff]++;
+    if (at[(src[0] >> shift) & 0xff] == n)
+      continue; /* one byte value throughout: this pass would not move anything */
+    for (uint32_t b = 0, sum = 0; b < 256; b++) {
+      uint32_t c = at[b];
+      at[b] = sum;
+      sum += c;
+    }
+    for (uint32_t i = 0; i < n; i++)
+      dst[at[(src[i] >> shift) & 0xff]++] = src[i];
+    uint32_t *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != a)
+    memcpy(a, src, (size_t)n * sizeof *a);
+  if (tmp != stack)
+    free(tmp);
+}
+
 /* Sorts and deduplicates the sparse list, keeping the highest rank of each
  * register (entries sort by register, then rank). */
 static void compact(struct vg_hll *h) {
   if (h->sorted == h->nsparse)
     return;
-  qsort(h->sparse, h->nsparse, sizeof *h->sparse, cmp_u32);
+  sort_pairs(h->sparse, h->nsparse, h->p);
   uint32_t out = 0;
   for (uint32_t k = 0; k < h->nsparse; k++) {
     uint32_t e = h->sparse[k];
@@ -257,7 +302,7 @@ static int sparse_histogram(const struct vg_hll *h, uint32_t c[66]) {
   }
   if (nt) {
     memcpy(tail, h->sparse + h->sorted, (size_t)nt * sizeof *tail);
-    qsort(tail, nt, sizeof *tail, cmp_u32);
+    sort_pairs(tail, nt, h->p);
   }
   const uint32_t *pre = h->sparse;
   uint32_t i = 0, j = 0, nonzero = 0, prev = 0;
