@@ -3,6 +3,7 @@
  * sequence, appended by the epoch commit, read by publication, trimmed
  * below what every reader has taken.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "store/store_internal.h"
@@ -100,75 +101,31 @@ static int emit_row(const MDB_val *key, const MDB_val *val, struct vg_store_emit
   return 0;
 }
 
-/* The logs of every shard merged by sequence, up to the lowest emit
- * sequence of the shards (store.h, "Shards"). */
-static int read_emit_shards(struct vg_store_reader *r, uint64_t from,
-                            int (*cb)(const struct vg_store_emit *e, void *ctx),
-                            void *ctx) {
-  MDB_cursor *cur[VG_STORE_MAX_SHARDS] = {0};
-  struct vg_store_emit at[VG_STORE_MAX_SHARDS];
-  int live[VG_STORE_MAX_SHARDS] = {0};
-  struct vg_store_state m;
-  int rc = vg_store_reader_meta(r, &m);
-  for (unsigned i = 0; i < r->n && rc == 0; i++) {
-    uint8_t k[8];
-    be64_put(k, from);
-    MDB_val key = {8, k}, val;
-    rc = vg__store_err(mdb_cursor_open(r->sub[i]->txn, r->sub[i]->st->emit, &cur[i]));
-    if (rc == 0)
-      rc = vg__store_err(mdb_cursor_get(cur[i], &key, &val, MDB_SET_RANGE));
-    if (rc == 0)
-      rc = emit_row(&key, &val, &at[i]);
-    live[i] = rc == 0;
-    rc = rc == VG_ENOTFOUND ? 0 : rc;
-  }
-  while (rc == 0) {
-    int best = -1;
-    for (unsigned i = 0; i < r->n; i++)
-      if (live[i] && at[i].seq < m.emit_seq && (best < 0 || at[i].seq < at[best].seq))
-        best = (int)i;
-    if (best < 0)
-      break;
-    rc = cb(&at[best], ctx);
-    if (rc)
-      break; /* the callback's own value */
-    MDB_val key, val;
-    rc = vg__store_err(mdb_cursor_get(cur[best], &key, &val, MDB_NEXT));
-    if (rc == 0)
-      rc = emit_row(&key, &val, &at[best]);
-    live[best] = rc == 0;
-    rc = rc == VG_ENOTFOUND ? 0 : rc;
-  }
-  for (unsigned i = 0; i < r->n; i++)
-    if (cur[i])
-      mdb_cursor_close(cur[i]);
-  return rc;
-}
-
+/* The logs of every shard merged by sequence; with several shards, up to
+ * the lowest emit sequence of the shards (store.h, "Shards"). */
 int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
                        int (*cb)(const struct vg_store_emit *e, void *ctx), void *ctx) {
-  if (r->n > 1)
-    return read_emit_shards(r, from, cb, ctx);
-  MDB_cursor *cur;
+  uint64_t below = UINT64_MAX;
+  if (r->n > 1) {
+    struct vg_store_state st;
+    int rc = vg_store_reader_meta(r, &st);
+    if (rc)
+      return rc;
+    below = st.emit_seq;
+  }
   uint8_t k[8];
   be64_put(k, from);
   MDB_val key = {8, k}, val;
-  int cbrc = 0;
-  int rc = vg__store_err(mdb_cursor_open(r->txn, r->st->emit, &cur));
-  if (rc)
-    return rc;
-  for (rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &key, &val, MDB_NEXT))) {
+  struct vg__kmerge m;
+  int rc = vg__kmerge_open(&m, r, offsetof(struct vg_store, emit), &key);
+  while (rc == 0 && (rc = vg__kmerge_next(&m, &key, &val)) == 1) {
     struct vg_store_emit e;
     rc = emit_row(&key, &val, &e);
-    if (rc)
+    if (rc == 0 && e.seq >= below)
       break;
-    cbrc = cb(&e, ctx);
-    if (cbrc)
-      break;
+    if (rc == 0)
+      rc = cb(&e, ctx); /* the callback's own value, as the header says */
   }
-  mdb_cursor_close(cur);
-  if (cbrc)
-    return cbrc; /* the callback's own value, as the header says */
-  return rc == VG_ENOTFOUND ? 0 : rc;
+  vg__kmerge_close(&m);
+  return rc;
 }

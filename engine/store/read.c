@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -660,69 +661,68 @@ static int key_cmp(const MDB_val *a, const MDB_val *b) {
   return c ? c : (a->mv_size > b->mv_size) - (a->mv_size < b->mv_size);
 }
 
-/* The dictionaries of every shard merged in key order: one cursor each,
- * the smallest key next. */
-static int series_each_shards(struct vg_store_reader *r,
-                              int (*cb)(const struct vg_store_series *s, void *ctx),
-                              void *ctx) {
-  MDB_cursor *cur[VG_STORE_MAX_SHARDS] = {0};
-  MDB_val k[VG_STORE_MAX_SHARDS], v[VG_STORE_MAX_SHARDS];
-  int live[VG_STORE_MAX_SHARDS] = {0};
+int vg__kmerge_open(struct vg__kmerge *m, struct vg_store_reader *r, size_t table,
+                    const MDB_val *from) {
+  *m = (struct vg__kmerge){.n = r->n > 1 ? r->n : 1, .best = -1};
   int rc = 0;
-  for (unsigned i = 0; i < r->n && rc == 0; i++) {
-    rc = vg__store_err(mdb_cursor_open(r->sub[i]->txn, r->sub[i]->st->series, &cur[i]));
-    if (rc == 0) {
-      rc = vg__store_err(mdb_cursor_get(cur[i], &k[i], &v[i], MDB_FIRST));
-      live[i] = rc == 0;
-      rc = rc == VG_ENOTFOUND ? 0 : rc;
-    }
-  }
-  while (rc == 0) {
-    int best = -1;
-    for (unsigned i = 0; i < r->n; i++)
-      if (live[i] && (best < 0 || key_cmp(&k[i], &k[best]) < 0))
-        best = (int)i;
-    if (best < 0)
+  for (unsigned i = 0; i < m->n && rc == 0; i++) {
+    struct vg_store_reader *s = r->n > 1 ? r->sub[i] : r;
+    MDB_dbi dbi = *(const MDB_dbi *)((const char *)s->st + table);
+    rc = vg__store_err(mdb_cursor_open(s->txn, dbi, &m->cur[i]));
+    if (rc)
       break;
-    struct vg_store_series s;
-    rc = series_row(&k[best], &v[best], &s);
-    if (rc == 0)
-      rc = cb(&s, ctx);
-    if (rc == 0) {
-      rc = vg__store_err(mdb_cursor_get(cur[best], &k[best], &v[best], MDB_NEXT));
-      live[best] = rc == 0;
-      rc = rc == VG_ENOTFOUND ? 0 : rc;
-    }
+    if (from)
+      m->k[i] = *from;
+    rc = vg__store_err(
+        mdb_cursor_get(m->cur[i], &m->k[i], &m->v[i], from ? MDB_SET_RANGE : MDB_FIRST));
+    m->live[i] = rc == 0;
+    rc = rc == VG_ENOTFOUND ? 0 : rc;
   }
-  for (unsigned i = 0; i < r->n; i++)
-    if (cur[i])
-      mdb_cursor_close(cur[i]);
+  if (rc)
+    vg__kmerge_close(m);
   return rc;
 }
 
+int vg__kmerge_next(struct vg__kmerge *m, MDB_val *k, MDB_val *v) {
+  if (m->best >= 0) {
+    unsigned b = (unsigned)m->best;
+    int rc = vg__store_err(mdb_cursor_get(m->cur[b], &m->k[b], &m->v[b], MDB_NEXT));
+    m->live[b] = rc == 0;
+    if (rc && rc != VG_ENOTFOUND)
+      return rc;
+  }
+  m->best = -1;
+  for (unsigned i = 0; i < m->n; i++)
+    if (m->live[i] && (m->best < 0 || key_cmp(&m->k[i], &m->k[m->best]) < 0))
+      m->best = (int)i;
+  if (m->best < 0)
+    return 0;
+  *k = m->k[m->best];
+  *v = m->v[m->best];
+  return 1;
+}
+
+void vg__kmerge_close(struct vg__kmerge *m) {
+  for (unsigned i = 0; i < m->n; i++)
+    if (m->cur[i])
+      mdb_cursor_close(m->cur[i]);
+  *m = (struct vg__kmerge){.best = -1};
+}
+
+/* The dictionaries of every shard in key order. */
 int vg_store_series_each(struct vg_store_reader *r,
                          int (*cb)(const struct vg_store_series *s, void *ctx),
                          void *ctx) {
-  if (r->n > 1)
-    return series_each_shards(r, cb, ctx);
-  MDB_cursor *cur = NULL;
+  struct vg__kmerge m;
   MDB_val k, v;
-  int rc = vg__store_err(mdb_cursor_open(r->txn, r->st->series, &cur));
-  if (rc)
-    return rc;
-  for (rc = vg__store_err(mdb_cursor_get(cur, &k, &v, MDB_FIRST)); rc == 0;
-       rc = vg__store_err(mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
+  int rc = vg__kmerge_open(&m, r, offsetof(struct vg_store, series), NULL);
+  while (rc == 0 && (rc = vg__kmerge_next(&m, &k, &v)) == 1) {
     struct vg_store_series s;
     rc = series_row(&k, &v, &s);
-    if (rc)
-      goto done;
-    rc = cb(&s, ctx);
-    if (rc)
-      goto done;
+    if (rc == 0)
+      rc = cb(&s, ctx);
   }
-  rc = rc == VG_ENOTFOUND ? 0 : rc;
-done:
-  mdb_cursor_close(cur);
+  vg__kmerge_close(&m);
   return rc;
 }
 

@@ -242,6 +242,25 @@ int vg__scan_open(struct vg__scan *sc, MDB_txn *txn, MDB_dbi dbi, uint64_t serie
 int vg__scan_next(struct vg__scan *sc);
 /* Closes the walk's cursor (none open: nothing). */
 void vg__scan_close(struct vg__scan *sc);
+/* A table that every shard keeps, read as one: a cursor on each shard of a
+ * reader (the reader itself with one shard) and the smallest key next, in
+ * LMDB's byte order. table is the table's field in struct vg_store
+ * (offsetof). */
+struct vg__kmerge {
+  unsigned n;
+  int best; /* the shard of the row last given (advanced by the next call), or -1 */
+  MDB_cursor *cur[VG_STORE_MAX_SHARDS];
+  MDB_val k[VG_STORE_MAX_SHARDS], v[VG_STORE_MAX_SHARDS];
+  int live[VG_STORE_MAX_SHARDS];
+};
+/* Opens the merge at the first key at or after from (NULL: the first row).
+ * 0 or an error (VG_*; nothing left open). */
+int vg__kmerge_open(struct vg__kmerge *m, struct vg_store_reader *r, size_t table,
+                    const MDB_val *from);
+/* The next row: 1 (k and v valid until the next call), 0 past the last, or
+ * an error (VG_*). */
+int vg__kmerge_next(struct vg__kmerge *m, MDB_val *k, MDB_val *v);
+void vg__kmerge_close(struct vg__kmerge *m);
 /* Prefix of an error message about a series: its canonical key when the
  * dictionary has it. */
 void vg__name_series(MDB_txn *txn, const struct vg_store *st, uint64_t id, char *buf,
