@@ -296,6 +296,7 @@ struct vg_engine {
     int64_t prefetch_kib;          /* a consumer's queue, KiB of payload */
     int64_t partition_fetch_bytes; /* a fetch's bytes of one partition */
     size_t window_bytes;           /* the writer's window table */
+    int64_t producer_kib;          /* a producer's queue (rollups, dead letters) */
   } shares;
   /* the last progress line: when, messages committed and events aggregated
    * then (log_progress) */
@@ -2186,15 +2187,22 @@ static size_t epoch_cap(int64_t memory_limit, uint32_t nworkers) {
  * partition instead of 4 -- the partitions then advance more evenly in event
  * time, so fewer windows wait open for the slowest one (the watermark), and
  * a fetch response pins less (a 20 M-event drain: RssAnon 1,011 -> 808 MiB,
- * the window table 506 -> 327 MiB at its largest, speed unchanged) -- and
- * half to the writer's window table (window_table_full). */
+ * the window table 506 -> 327 MiB at its largest, speed unchanged) --
+ * half to the writer's window table (window_table_full), and a sixty-fourth
+ * (4-64 MiB) to each producer's queue of unacknowledged messages, the
+ * rollup publisher's and each worker's dead letters' (librdkafka's default
+ * is 1 GiB; a full queue makes the producer wait). */
 static struct memory_shares memory_shares(int64_t memory_limit, uint32_t nworkers) {
   if (memory_limit <= 0)
     return (struct memory_shares){0};
+  int64_t producer_kib = memory_limit / 64 / 1024;
   return (struct memory_shares){.epoch_entries = epoch_cap(memory_limit, nworkers),
                                 .prefetch_kib = queued_kbytes(memory_limit, nworkers),
                                 .partition_fetch_bytes = 1 << 20,
-                                .window_bytes = (size_t)memory_limit / 2};
+                                .window_bytes = (size_t)memory_limit / 2,
+                                .producer_kib = producer_kib < 4096    ? 4096
+                                                : producer_kib > 65536 ? 65536
+                                                                       : producer_kib};
 }
 
 /* Worker w's codecs, its consumer assigned to its partitions of the topics
@@ -2229,6 +2237,7 @@ static int worker_start(struct vg_engine *e, struct engine_worker *w,
   rc = vg_kafka_consumer_new(&w->kc, &ckc, errstr, errstr_size);
   if (rc)
     return rc;
+  kc.produce_queue_kbytes = e->shares.producer_kib;
   rc = vg_deadletter_new(&kc, cfg->kafka_dead_letter_topic,
                          e->dl_start.n ? &e->dl_start : NULL, e->dl_seen, &w->dl, errstr,
                          errstr_size);
@@ -2372,10 +2381,11 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   if (e->cfg->memory_limit > 0)
     VG_LOG_INFO("memory_limit shares",
                 "limit_mib=%" PRId64 " epoch_entries=%zu prefetch_payload_kib=%" PRId64
-                " partition_fetch_bytes=%" PRId64 " window_table_mib=%zu",
+                " partition_fetch_bytes=%" PRId64 " window_table_mib=%zu"
+                " producer_queue_kib=%" PRId64,
                 e->cfg->memory_limit >> 20, e->shares.epoch_entries,
                 e->shares.prefetch_kib, e->shares.partition_fetch_bytes,
-                e->shares.window_bytes >> 20);
+                e->shares.window_bytes >> 20, e->shares.producer_kib);
   for (uint32_t i = 0; i < e->nworkers; i++) {
     struct engine_worker *w = &e->workers[i];
     w->e = e;
@@ -2574,7 +2584,10 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
       goto fail_quiet;
     }
     e->rollup_kc = (struct vg_kafka_conf){
-        .brokers = e->brokers, .client_id = "vigied-rollups", .properties = e->props};
+        .brokers = e->brokers,
+        .client_id = "vigied-rollups",
+        .properties = e->props,
+        .produce_queue_kbytes = memory_shares(cfg->memory_limit, 1).producer_kib};
     struct vg_rollup_opts ro = {.client = vg_engine_rollup_client(&e->rollup_kc),
                                 .topic = cfg->kafka_rollup_topic,
                                 .store = e->store,

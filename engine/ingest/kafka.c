@@ -703,9 +703,13 @@ int vg_kafka_producer_new(const struct vg_kafka_conf *kc, const char *what,
       "message.timeout.ms", "60000", NULL};
   for (const char *const *p = defaults; *p; p += 2)
     rd_kafka_conf_set(conf, p[0], p[1], err, sizeof err);
+  char kib[24];
+  snprintf(kib, sizeof kib, "%lld", (long long)kc->produce_queue_kbytes);
   if (rd_kafka_conf_set(conf, "bootstrap.servers", kc->brokers, err, sizeof err) ||
       rd_kafka_conf_set(conf, "client.id", kc->client_id ? kc->client_id : "vigie", err,
-                        sizeof err)) {
+                        sizeof err) ||
+      (kc->produce_queue_kbytes > 0 &&
+       rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", kib, err, sizeof err))) {
     snprintf(errstr, errstr_size, "%s: %s", what, err);
     goto fail;
   }

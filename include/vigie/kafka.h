@@ -41,6 +41,11 @@ struct vg_kafka_conf {
    * (max.partition.fetch.bytes); 0: VG_KAFKA_PARTITION_FETCH_BYTES.
    * properties may still set it. */
   int64_t partition_fetch_bytes;
+  /* a producer's queue of messages not yet acknowledged
+   * (queue.buffering.max.kbytes) in KiB; 0: librdkafka's default (1 GiB).
+   * A full queue makes the producing thread wait. properties may still set
+   * it. */
+  int64_t produce_queue_kbytes;
 };
 
 /* The consumers' prefetch queue by default, in KiB (128 MiB). */

@@ -222,6 +222,33 @@ static void bad_property_is_named(void **state) {
   assert_non_null(strstr(err, "fetch.wait.max.ms"));
 }
 
+/* A producer's queue bound (memory_limit's share): set when asked,
+ * librdkafka's default otherwise, and properties still win. */
+static void producer_queue_bound(void **state) {
+  struct fixture *f = *state;
+  static const struct {
+    int64_t kib;
+    const char *prop, *want;
+  } cases[] = {{8192, NULL, "8192"}, {0, NULL, "1048576"}, {8192, "2048", "2048"}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char err[256] = "", got[32] = "";
+    size_t len = sizeof got;
+    const char *props[] = {"queue.buffering.max.kbytes", cases[i].prop, NULL};
+    struct vg_kafka_conf conf = {.brokers = f->bootstrap,
+                                 .properties = cases[i].prop ? props : NULL,
+                                 .produce_queue_kbytes = cases[i].kib};
+    rd_kafka_t *rk = NULL;
+    assert_int_equal(
+        vg_kafka_producer_new(&conf, "test producer", NULL, NULL, &rk, err, sizeof err),
+        0);
+    assert_int_equal(
+        rd_kafka_conf_get(rd_kafka_conf(rk), "queue.buffering.max.kbytes", got, &len),
+        RD_KAFKA_CONF_OK);
+    assert_string_equal(got, cases[i].want);
+    rd_kafka_destroy(rk);
+  }
+}
+
 int vg_test_ingest_kafka(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(assigns_every_partition_and_drains),
@@ -230,6 +257,7 @@ int vg_test_ingest_kafka(void) {
       cmocka_unit_test(unknown_topic_is_named),
       cmocka_unit_test(bad_property_is_named),
       cmocka_unit_test(end_offset_of_any_partition),
+      cmocka_unit_test(producer_queue_bound),
   };
   return cmocka_run_group_tests_name("ingest_kafka", tests, setup, teardown);
 }
