@@ -48,6 +48,8 @@ import org.apache.flink.streaming.api.windowing.windows.TimeWindow;
 import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
@@ -56,6 +58,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
@@ -290,8 +293,21 @@ public final class FlinkRollupBench {
             for (TopicPartitionInfo pi : td.partitions())
                 q.put(new TopicPartition(topic, pi.partition()), OffsetSpec.latest());
             for (var e : admin.listOffsets(q).all().get().values()) total += e.offset();
-            if (!admin.listTopics().names().get().contains(outTopic))
-                admin.createTopics(List.of(new NewTopic(outTopic, 1, (short) 1))).all().get();
+            // The sink stamps each row with its window's event time (days or
+            // months old); with the default CreateTime the broker rolls the
+            // output's segments on that time's spread and its 7-day retention
+            // deletes every closed segment at its next check (every 5 min),
+            // rows that were committed. LogAppendTime: stamped when written.
+            Map<String, String> outConf = Map.of("message.timestamp.type", "LogAppendTime");
+            if (!admin.listTopics().names().get().contains(outTopic)) {
+                admin.createTopics(List.of(new NewTopic(outTopic, 1, (short) 1).configs(outConf)))
+                    .all().get();
+            } else {
+                ConfigResource r = new ConfigResource(ConfigResource.Type.TOPIC, outTopic);
+                admin.incrementalAlterConfigs(Map.of(r, List.of(new AlterConfigOp(
+                    new ConfigEntry("message.timestamp.type", "LogAppendTime"),
+                    AlterConfigOp.OpType.SET)))).all().get();
+            }
         }
 
         Configuration conf = new Configuration();
