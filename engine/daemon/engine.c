@@ -2182,6 +2182,15 @@ static size_t epoch_cap(int64_t memory_limit, uint32_t nworkers) {
   return cap ? cap : 1;
 }
 
+/* memory_limit's share of one producer's queue of unacknowledged messages,
+ * in KiB (0: no limit, librdkafka's default): a sixty-fourth, 4-64 MiB. */
+static int64_t producer_kbytes(int64_t memory_limit) {
+  if (memory_limit <= 0)
+    return 0;
+  int64_t kib = memory_limit / 64 / 1024;
+  return kib < 4096 ? 4096 : kib > 65536 ? 65536 : kib;
+}
+
 /* memory_limit's shares for nworkers workers (all 0: no limit): the
  * epochs' (epoch_cap), the prefetch's (queued_kbytes), fetches of 1 MiB a
  * partition instead of 4 -- the partitions then advance more evenly in event
@@ -2195,14 +2204,11 @@ static size_t epoch_cap(int64_t memory_limit, uint32_t nworkers) {
 static struct memory_shares memory_shares(int64_t memory_limit, uint32_t nworkers) {
   if (memory_limit <= 0)
     return (struct memory_shares){0};
-  int64_t producer_kib = memory_limit / 64 / 1024;
   return (struct memory_shares){.epoch_entries = epoch_cap(memory_limit, nworkers),
                                 .prefetch_kib = queued_kbytes(memory_limit, nworkers),
                                 .partition_fetch_bytes = 1 << 20,
                                 .window_bytes = (size_t)memory_limit / 2,
-                                .producer_kib = producer_kib < 4096    ? 4096
-                                                : producer_kib > 65536 ? 65536
-                                                                       : producer_kib};
+                                .producer_kib = producer_kbytes(memory_limit)};
 }
 
 /* Worker w's codecs, its consumer assigned to its partitions of the topics
@@ -2583,11 +2589,11 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
       snprintf(errstr, errstr_size, "reading the store: %s", vg_strerror(rc));
       goto fail_quiet;
     }
-    e->rollup_kc = (struct vg_kafka_conf){
-        .brokers = e->brokers,
-        .client_id = "vigied-rollups",
-        .properties = e->props,
-        .produce_queue_kbytes = memory_shares(cfg->memory_limit, 1).producer_kib};
+    e->rollup_kc = (struct vg_kafka_conf){.brokers = e->brokers,
+                                          .client_id = "vigied-rollups",
+                                          .properties = e->props,
+                                          .produce_queue_kbytes =
+                                              producer_kbytes(cfg->memory_limit)};
     struct vg_rollup_opts ro = {.client = vg_engine_rollup_client(&e->rollup_kc),
                                 .topic = cfg->kafka_rollup_topic,
                                 .store = e->store,
