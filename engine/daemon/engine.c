@@ -177,6 +177,13 @@ struct engine_worker {
    * handed early (0: no limit); epochs handed so because of it */
   size_t epoch_cap;
   vg_atomic_u64 early_epochs;
+  /* the memory gate (memory_gate): the writer's relief this worker waits
+   * for (0: reading), what RssAnon was after the last one, batches since
+   * the last look, and how often it waited */
+  uint64_t hold_for;
+  int64_t hold_floor;
+  unsigned hold_batches;
+  vg_atomic_u64 memory_waits;
   _Atomic int done;
 };
 
@@ -297,7 +304,16 @@ struct vg_engine {
     int64_t partition_fetch_bytes; /* a fetch's bytes of one partition */
     size_t window_bytes;           /* the writer's window table */
     int64_t producer_kib;          /* a producer's queue (rollups, dead letters) */
+    int64_t anon_high, anon_step;  /* the memory gate's (memory_gate) */
   } shares;
+  /* the memory gate: /proc/self/statm (-1: closed); a worker that finds
+   * RssAnon past anon_high sets mem_pressure and waits until relief_done
+   * passes the number it saw: the writer commits at once, its final windows
+   * leave the table and the allocator gives freed pages back */
+  int statm_fd;
+  _Atomic int mem_pressure;
+  vg_atomic_u64 relief_done;
+  int relieving; /* the writer's: this round answers mem_pressure */
   /* the last progress line: when, messages committed and events aggregated
    * then (log_progress) */
   int64_t progress_ns, progress_t0;
@@ -730,6 +746,55 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m,
   return s;
 }
 
+/* The process's anonymous resident bytes -- RssAnon: resident pages less
+ * file-backed and shared ones, so the store's mapped file does not count --
+ * from /proc/self/statm (fd), or -1. */
+static int64_t anon_bytes(int fd) {
+  char buf[160];
+  ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+  if (n <= 0)
+    return -1;
+  buf[n] = 0;
+  unsigned long long size, resident, shared;
+  if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3 || shared > resident)
+    return -1;
+  return (int64_t)(resident - shared) * sysconf(_SC_PAGESIZE);
+}
+
+/* The memory gate (memory_limit), looked at every eighth batch: 0 read on;
+ * 1 RssAnon is past the gate's mark -- stop reading, hand the epoch, and
+ * the writer is asked for relief (it commits at once, its final windows
+ * leave the table, the allocator gives freed pages back); 2 keep waiting
+ * for it. After a relief the gate stays open until RssAnon grows by
+ * anon_step past what the relief left, so that state no relief frees (open
+ * windows, a limit below what the process needs) costs one commit per step
+ * and never stops the drain. */
+static int memory_gate(struct engine_worker *w) {
+  struct vg_engine *e = w->e;
+  if (w->hold_for) {
+    if (vg_atomic_load_acquire_u64(&e->relief_done) < w->hold_for &&
+        !vg_atomic_load_relaxed_int(&e->halt) && !vg_atomic_load_relaxed_int(&e->failed))
+      return 2;
+    w->hold_for = 0;
+    w->hold_floor = anon_bytes(e->statm_fd);
+    return 0;
+  }
+  if (++w->hold_batches < 8)
+    return 0;
+  w->hold_batches = 0;
+  int64_t a = anon_bytes(e->statm_fd);
+  if (a < e->shares.anon_high) {
+    w->hold_floor = 0;
+    return 0;
+  }
+  if (a < w->hold_floor + e->shares.anon_step)
+    return 0;
+  w->hold_for = vg_atomic_load_acquire_u64(&e->relief_done) + 1;
+  vg_atomic_store_release_int(&e->mem_pressure, 1);
+  vg_atomic_fetch_add_relaxed_u64(&w->memory_waits, 1);
+  return 1;
+}
+
 static void *worker_main(void *arg) {
   struct engine_worker *w = arg;
   struct vg_engine *e = w->e;
@@ -750,7 +815,13 @@ static void *worker_main(void *arg) {
       vg_worker_bytes(w->aw, 0, &entries);
       full = entries >= w->epoch_cap;
     }
-    if (stopping || drained || full || now >= next_epoch) {
+    int hold = e->shares.anon_high && !stopping && !drained ? memory_gate(w) : 0;
+    if (hold == 2) {
+      struct timespec ts = {0, 2000000};
+      nanosleep(&ts, NULL);
+      continue;
+    }
+    if (stopping || drained || full || hold || now >= next_epoch) {
       int rc = hand_epoch(w, now);
       if (rc == 0 && full && now < next_epoch)
         vg_atomic_fetch_add_relaxed_u64(&w->early_epochs, 1);
@@ -758,6 +829,8 @@ static void *worker_main(void *arg) {
         next_epoch = now + interval;
         if (stopping || drained)
           break; /* the last epoch is handed */
+        if (hold)
+          continue; /* and wait for the writer's relief */
       } else if (rc == VG_EFULL) {
         /* the writer is behind: stop reading (librdkafka's prefetch queue is
          * bounded) until it has room */
@@ -1517,7 +1590,7 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
    * its final window in memory, which is what the loader would give. */
   e->sealed_since_evict += e->sealed.n;
   if (++e->epochs_since_evict >= 30 || e->sealed_since_evict * 8 >= win->t.n ||
-      window_table_full(e, win)) {
+      window_table_full(e, win) || (e->relieving && e->sealed_since_evict)) {
     vg_windows_evict_final(win);
     e->sealed_since_evict = 0;
     e->epochs_since_evict = 0;
@@ -1692,11 +1765,15 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
        * (a backlog, a backfill): commit now, not at the next interval, or
        * the writer idles while the worker waits for room */
       if (all_done || now_ns() >= until ||
-          vg_agg_backlog(e->agg) >= VG_AGG_MAX_PENDING / 2)
+          vg_agg_backlog(e->agg) >= VG_AGG_MAX_PENDING / 2 ||
+          vg_atomic_load_relaxed_int(&e->mem_pressure))
         break;
       struct timespec ts = {0, 2000000};
       nanosleep(&ts, NULL);
     }
+    /* a worker found memory_limit reached: this round relieves it */
+    if (vg_atomic_exchange_acq_rel_int(&e->mem_pressure, 0))
+      e->relieving = 1;
     if (!commit_pending) {
       /* a drain's last round: every partition was read to the end it had at
        * start, so none has more to say -- all count as idle, and the
@@ -1736,6 +1813,12 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       break;
     }
     commit_pending = 0;
+    if (e->relieving) {
+      if (e->o.release_memory)
+        e->o.release_memory();
+      e->relieving = 0;
+      vg_atomic_fetch_add_relaxed_u64(&e->relief_done, 1);
+    }
     update_metrics(e);
     log_progress(e, 0);
     if (now_ns() >= next_upkeep) {
@@ -1774,16 +1857,18 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   if (e->o.drain)
     log_progress(e, 1);
   const struct vg_window_counters *c = &vg_agg_windows(e->agg)->c;
-  uint64_t early = 0;
-  for (uint32_t i = 0; i < e->nworkers; i++)
+  uint64_t early = 0, waits = 0;
+  for (uint32_t i = 0; i < e->nworkers; i++) {
     early += vg_atomic_load_relaxed_u64(&e->workers[i].early_epochs);
+    waits += vg_atomic_load_relaxed_u64(&e->workers[i].memory_waits);
+  }
   VG_LOG_INFO(
       "stopped after committing",
       "epoch=%" PRIu64 " events_aggregated=%" PRIu64 " rejected_retention=%" PRIu64
       " writer_merge_cpu_s=%.2f writer_commit_cpu_s=%.2f"
-      " epochs_handed_early=%" PRIu64 " windows_peak_mib=%.1f",
+      " epochs_handed_early=%" PRIu64 " memory_waits=%" PRIu64 " windows_peak_mib=%.1f",
       e->epoch, c->aggregated, c->rejected[VG_AGG_REJECT_RETENTION], e->merge_cpu_s,
-      e->commit_cpu_s, early, (double)e->windows_peak_bytes / (1 << 20));
+      e->commit_cpu_s, early, waits, (double)e->windows_peak_bytes / (1 << 20));
   return 0;
 }
 
@@ -2208,7 +2293,9 @@ static struct memory_shares memory_shares(int64_t memory_limit, uint32_t nworker
                                 .prefetch_kib = queued_kbytes(memory_limit, nworkers),
                                 .partition_fetch_bytes = 1 << 20,
                                 .window_bytes = (size_t)memory_limit / 2,
-                                .producer_kib = producer_kbytes(memory_limit)};
+                                .producer_kib = producer_kbytes(memory_limit),
+                                .anon_high = memory_limit - memory_limit / 8,
+                                .anon_step = memory_limit / 16};
 }
 
 /* Worker w's codecs, its consumer assigned to its partitions of the topics
@@ -2509,6 +2596,9 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
   pthread_mutex_init(&e->fail_mu, NULL);
   pthread_mutex_init(&e->status_mu, NULL);
   atomic_init(&e->kafka_up, -1);
+  /* the memory gate's view of RssAnon; without it the gate stays open */
+  e->statm_fd =
+      cfg->memory_limit > 0 ? open("/proc/self/statm", O_RDONLY | O_CLOEXEC) : -1;
   snprintf(e->status, sizeof e->status, "kafka: connecting");
   e->data_dir = strdup(opts->data_dir ? opts->data_dir : cfg->data_dir);
   if (!e->data_dir)
@@ -2638,6 +2728,8 @@ void vg_engine_free(struct vg_engine *e) {
   free(e->props);
   free(e->brokers);
   free(e->data_dir);
+  if (e->statm_fd >= 0)
+    close(e->statm_fd);
   pthread_mutex_destroy(&e->status_mu);
   pthread_mutex_destroy(&e->fail_mu);
   free(e);

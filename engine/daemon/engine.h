@@ -36,6 +36,9 @@ struct vg_engine_opts {
   const char *data_dir;        /* overrides cfg->data_dir when non-NULL */
   int drain; /* consume every partition up to its end at start, commit, return */
   struct vg_metrics *metrics; /* borrowed; NULL: no metrics */
+  /* gives the allocator's freed pages back to the system (jemalloc's
+   * purge), called by the writer when memory_limit is reached; NULL: none */
+  void (*release_memory)(void);
 };
 
 struct vg_engine;

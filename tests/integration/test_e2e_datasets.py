@@ -142,8 +142,9 @@ def test_aarhus_traffic_under_the_smallest_memory_limit(kafka, kcat, bin_path, t
     entries each for one worker; the prefetch's payload a sixty-fourth, at
     least 4 MiB; fetches of 1 MiB a partition; half to the window table);
     the worker hands its epochs early instead of letting them grow, and
-    stops reading while the writer is behind; nothing is dropped -- every
-    window equals the oracle."""
+    stops reading while the writer is behind, and while RssAnon is past the
+    memory gate's mark until the writer relieved it; nothing is dropped --
+    every window equals the oracle."""
     msgs, oracle = aarhus_traffic()
     log = []
     run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
@@ -161,6 +162,10 @@ def test_aarhus_traffic_under_the_smallest_memory_limit(kafka, kcat, bin_path, t
     stopped = [ln for ln in log[0].splitlines() if "stopped after committing" in ln][-1]
     early = int(stopped.split("epochs_handed_early=")[1].split()[0])
     assert early > 0, stopped  # the limit did hold the epochs back
+    # the process's RssAnon is past the gate's mark (7/8 of 64 MiB) from the
+    # start: the workers stopped to wait for the writer's relief, and went on
+    waits = int(stopped.split("memory_waits=")[1].split()[0])
+    assert waits > 0, stopped
 
 
 def test_aarhus_parking_naive_copenhagen_times_repeated_hour(kafka, kcat, bin_path, tmp_path,
