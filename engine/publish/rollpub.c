@@ -32,6 +32,7 @@
 #include "vigie/hash.h"
 #include "vigie/log.h"
 #include "vigie/rollup.h"
+#include "vigie/segment.h"
 
 /* A (message key, revision) the read-back found on the topic. */
 struct skip {
@@ -80,10 +81,14 @@ struct vg_rollup {
   size_t nrecs;
   char *key; /* series key of the window being read */
   size_t key_cap;
+  size_t key_len;
   char *msg; /* its message */
   size_t msg_len;
-  uint32_t found_rev;
-  int found;
+  /* the batch's records in reading order (produce_batch), the group being
+   * read (order[gi..gend)), and the messages produced */
+  const struct vg_store_emit **order;
+  size_t gi, gend;
+  uint64_t nproduced;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -179,24 +184,103 @@ static int take_rec(const struct vg_store_emit *e, void *ctx) {
   return p->nrecs == p->batch; /* stop once the batch is full */
 }
 
-static int take_window(const struct vg_wentry *w, void *ctx) {
-  struct vg_rollup *p = ctx;
+/* Produces window w for record e (the series key is p->key, len bytes). 0,
+ * or a negative error (the batch is retried). */
+static int produce_window(struct vg_rollup *p, const struct vg_wentry *w,
+                          const struct vg_store_emit *e, size_t len) {
   FILE *f = open_memstream(&p->msg, &p->msg_len);
   if (!f)
     return -ENOMEM;
-  int rc = vg_rollup_json(f, p->key, strlen(p->key), w, p->tz);
+  int rc = vg_rollup_json(f, p->key, len, w, p->tz);
   if (fclose(f) != 0 && rc == 0)
     rc = -ENOMEM;
-  p->found = rc == 0;
-  p->found_rev = w->revision;
+  if (rc) {
+    free(p->msg);
+    p->msg = NULL;
+    return rc;
+  }
+  /* the whole series key: a truncated one could be shared by two series,
+   * which a compacted topic would then merge */
+  char small[1024], *key = small;
+  size_t need = len + 48;
+  if (need > sizeof small)
+    key = malloc(need);
+  if (!key) {
+    free(p->msg);
+    p->msg = NULL;
+    return -ENOMEM;
+  }
+  size_t klen = vg_rollup_key(key, need > sizeof small ? need : sizeof small, p->key, len,
+                              e->res, e->start);
+  if (skip_has(p, key, klen, w->revision)) {
+    /* a crashed predecessor (or a failed client) wrote it: once is enough */
+    vg_atomic_fetch_add_relaxed_u64(&p->skipped, 1);
+    free(p->msg);
+    p->msg = NULL;
+    if (key != small)
+      free(key);
+    return 0;
+  }
+  char rev[16];
+  snprintf(rev, sizeof rev, "%" PRIu32, w->revision);
+  for (;;) {
+    rd_kafka_resp_err_t ke = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(p->msg, p->msg_len),
+        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_HEADER(VG_ROLLUP_REVISION_HEADER, rev, (ssize_t)strlen(rev)),
+        RD_KAFKA_V_END);
+    if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      p->msg = NULL; /* librdkafka frees it */
+      p->nproduced++;
+      if (p->fatal_at && ++p->produced == p->fatal_at)
+        rd_kafka_test_fatal_error(p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                  "VIGIE_TEST_FATAL_ROLLUP");
+      break;
+    }
+    if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      free(p->msg);
+      p->msg = NULL;
+      p->failed++;
+      p->last_err = ke;
+      if (ke == RD_KAFKA_RESP_ERR__FATAL || rd_kafka_fatal_error(p->rk, NULL, 0))
+        p->fatal = 1;
+      rc = VG_EKAFKA;
+      break;
+    }
+    rd_kafka_poll(p->rk, 100); /* the client's queue is the bound */
+  }
+  if (key != small)
+    free(key);
   return rc;
 }
 
-/* Produces one record's window. 0 (produced or nothing to produce), or a
- * negative error (the batch is retried). */
-static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
-                       const struct vg_store_emit *e, uint64_t *nproduced) {
+/* A window of the group being read: produced for each of its records that
+ * it does not supersede. A record whose window is not met is gone
+ * (retention): nothing the store holds to publish. */
+static int take_window(const struct vg_wentry *w, void *ctx) {
+  struct vg_rollup *p = ctx;
+  while (p->gi < p->gend && p->order[p->gi]->start < w->start)
+    p->gi++;
+  for (; p->gi < p->gend && p->order[p->gi]->start == w->start; p->gi++) {
+    const struct vg_store_emit *e = p->order[p->gi];
+    if (w->revision > e->revision)
+      continue; /* revised again since: a later record of the log publishes it */
+    int rc = produce_window(p, w, e, p->key_len);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* Produces the windows of records order[i..end), which share a series, a
+ * resolution and a segment span: one read of the segment for all of them
+ * (a read per record decoded the whole segment again each time: a day of
+ * hourly distinct-count sketches per published row). 0 (produced or
+ * nothing to produce), or a negative error (the batch is retried). */
+static int produce_group(struct vg_rollup *p, struct vg_store_reader *r, size_t i,
+                         size_t end) {
   char err[256];
+  const struct vg_store_emit *e = p->order[i];
   size_t len;
   int rc = vg_store_series_key(r, e->series, p->key, p->key_cap, &len);
   if (rc == 0 && len >= p->key_cap) {
@@ -214,78 +298,57 @@ static int produce_rec(struct vg_rollup *p, struct vg_store_reader *r,
   }
   if (rc)
     return rc;
-  p->found = 0;
-  rc = vg_store_read_range(r, e->series, e->res, e->start, e->start + 1, take_window, p,
-                           err, sizeof err);
-  if (rc) {
-    free(p->msg);
-    p->msg = NULL;
+  p->key_len = len;
+  p->gi = i;
+  p->gend = end;
+  err[0] = 0;
+  rc = vg_store_read_range(r, e->series, e->res, e->start, p->order[end - 1]->start + 1,
+                           take_window, p, err, sizeof err);
+  if (rc && err[0]) {
     VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "cannot read a window for the rollup topic",
                        "error=\"%s\"", err);
     return rc < 0 ? rc : -EIO;
   }
-  if (!p->found)
-    return 0; /* gone (retention): nothing the store holds to publish */
-  if (p->found_rev > e->revision) {
-    /* revised again since: a later record of the log publishes that state */
-    free(p->msg);
-    p->msg = NULL;
-    return 0;
+  return rc;
+}
+
+/* Record order for reading: by series, resolution and start, then by
+ * sequence. */
+static int rec_cmp(const void *a, const void *b) {
+  const struct vg_store_emit *x = *(const struct vg_store_emit *const *)a;
+  const struct vg_store_emit *y = *(const struct vg_store_emit *const *)b;
+  if (x->series != y->series)
+    return x->series < y->series ? -1 : 1;
+  if (x->res != y->res)
+    return x->res < y->res ? -1 : 1;
+  if (x->start != y->start)
+    return x->start < y->start ? -1 : 1;
+  return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Produces the batch's windows, a segment span at a time. The order of
+ * messages on the topic is by window, not by record: a key (one window)
+ * still gets its revisions in order, which is all a compacted topic and its
+ * consumers rely on. 0 or a negative error (the batch is retried). */
+static int produce_batch(struct vg_rollup *p, struct vg_store_reader *r) {
+  for (size_t i = 0; i < p->nrecs; i++)
+    p->order[i] = &p->recs[i];
+  qsort(p->order, p->nrecs, sizeof *p->order, rec_cmp);
+  int rc = 0;
+  for (size_t i = 0; i < p->nrecs && rc >= 0;) {
+    const struct vg_store_emit *e = p->order[i];
+    int segmented = vg_seg_span_len(e->res) > 0;
+    int64_t span = segmented ? vg_seg_span(e->res, e->start) : e->start;
+    size_t j = i + 1;
+    while (j < p->nrecs && p->order[j]->series == e->series &&
+           p->order[j]->res == e->res &&
+           (segmented ? vg_seg_span(e->res, p->order[j]->start) : p->order[j]->start) ==
+               span)
+      j++;
+    rc = produce_group(p, r, i, j);
+    i = j;
   }
-  /* the whole series key: a truncated one could be shared by two series,
-   * which a compacted topic would then merge */
-  char small[1024], *key = small;
-  size_t need = len + 48;
-  if (need > sizeof small)
-    key = malloc(need);
-  if (!key) {
-    free(p->msg);
-    p->msg = NULL;
-    return -ENOMEM;
-  }
-  size_t klen = vg_rollup_key(key, need > sizeof small ? need : sizeof small, p->key, len,
-                              e->res, e->start);
-  int rc2 = 0;
-  if (skip_has(p, key, klen, p->found_rev)) {
-    /* a crashed predecessor (or a failed client) wrote it: once is enough */
-    vg_atomic_fetch_add_relaxed_u64(&p->skipped, 1);
-    free(p->msg);
-    p->msg = NULL;
-    if (key != small)
-      free(key);
-    return 0;
-  }
-  char rev[16];
-  snprintf(rev, sizeof rev, "%" PRIu32, p->found_rev);
-  for (;;) {
-    rd_kafka_resp_err_t ke = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(p->msg, p->msg_len),
-        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADER(VG_ROLLUP_REVISION_HEADER, rev, (ssize_t)strlen(rev)),
-        RD_KAFKA_V_END);
-    if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      p->msg = NULL; /* librdkafka frees it */
-      (*nproduced)++;
-      if (p->fatal_at && ++p->produced == p->fatal_at)
-        rd_kafka_test_fatal_error(p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
-                                  "VIGIE_TEST_FATAL_ROLLUP");
-      break;
-    }
-    if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      free(p->msg);
-      p->msg = NULL;
-      p->failed++;
-      p->last_err = ke;
-      if (ke == RD_KAFKA_RESP_ERR__FATAL || rd_kafka_fatal_error(p->rk, NULL, 0))
-        p->fatal = 1;
-      rc2 = VG_EKAFKA;
-      break;
-    }
-    rd_kafka_poll(p->rk, 100); /* the client's queue is the bound */
-  }
-  if (key != small)
-    free(key);
-  return rc2;
+  return rc;
 }
 
 /* Waits (in the caller's thread) until nothing is in flight, or stop.
@@ -336,8 +399,9 @@ static int round_once(struct vg_rollup *p) {
     return rc < 0 ? -1 : 0;
   }
   p->failed = 0;
-  for (size_t i = 0; i < p->nrecs && rc >= 0; i++)
-    rc = produce_rec(p, r, &p->recs[i], &produced);
+  p->nproduced = 0;
+  rc = produce_batch(p, r);
+  produced = p->nproduced;
   vg_store_reader_end(r);
   int ok = await_batch(p) && rc >= 0;
   if (!ok) {
@@ -589,8 +653,9 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   p->key_cap = 256;
   p->topic = strdup(o->topic);
   p->recs = calloc(p->batch, sizeof *p->recs);
+  p->order = calloc(p->batch, sizeof *p->order);
   p->key = malloc(p->key_cap);
-  if (!p->topic || !p->recs || !p->key)
+  if (!p->topic || !p->recs || !p->order || !p->key)
     goto oom;
   int rc =
       p->client.producer_new(p->client.ctx, on_delivery, p, &p->rk, errstr, errstr_size);
@@ -724,6 +789,7 @@ void vg_rollup_free(struct vg_rollup *p) {
   free(p->msg);
   free(p->key);
   free(p->recs);
+  free(p->order);
   free(p->topic);
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
