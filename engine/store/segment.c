@@ -138,6 +138,14 @@ static int64_t get_int(struct vg_rbuf *r, int delta, int64_t *prev) {
   return v;
 }
 
+/* x (|x| < 2^53) rounded to an integer, half away from zero, inline:
+ * llround is a libm call per value, and a day segment of a sensor encodes
+ * tens of thousands. Which way a tie goes does not matter here: every
+ * value is checked to come back exactly (decimal_scale). */
+static inline int64_t round_i64(double x) {
+  return (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+}
+
 /* The smallest k <= 9 for which every value is exactly m / 10^k with
  * |m| < 2^53, or -1. */
 static int decimal_scale(const double *v, size_t m) {
@@ -147,7 +155,7 @@ static int decimal_scale(const double *v, size_t m) {
       double x = v[i] * p10[k];
       if (!(fabs(x) < 9007199254740992.0))
         break;
-      int64_t q = llround(x);
+      int64_t q = round_i64(x);
       if (f64_bits((double)q / p10[k]) != f64_bits(v[i]))
         break;
     }
@@ -168,7 +176,7 @@ static void put_f64_col(struct vg_sbuf *b, int delta, const double *v, size_t m)
     sbuf_u8(b, (uint8_t)(1 + k));
     int64_t prev = 0;
     for (size_t i = 0; i < m; i++)
-      put_int(b, 1, llround(v[i] * p10[k]), &prev);
+      put_int(b, 1, round_i64(v[i] * p10[k]), &prev);
     return;
   }
   sbuf_u8(b, 0);
