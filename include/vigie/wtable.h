@@ -140,7 +140,9 @@ static inline int vg_wtable_get(struct vg_wtable *t, uint64_t series, uint8_t re
 }
 
 /* Drops (releasing them) the entries for which drop(entry, ctx) is non-zero
- * and rebuilds the index. Order of the survivors is kept. */
+ * and rebuilds the index. drop sees every entry once, in index order, so
+ * it may also note where each survivor goes (the count of survivors before
+ * it). Order of the survivors is kept. */
 void vg_wtable_compact(struct vg_wtable *t, int (*drop)(const struct vg_wentry *, void *),
                        void *ctx);
 
