@@ -138,11 +138,14 @@ static int64_t get_int(struct vg_rbuf *r, int delta, int64_t *prev) {
   return v;
 }
 
-/* x (|x| < 2^53) rounded to an integer, half away from zero, inline:
- * llround is a libm call per value, and a day segment of a sensor encodes
- * tens of thousands. Which way a tie goes does not matter here: every
- * value is checked to come back exactly (decimal_scale). */
+/* x (|x| < 2^53) rounded to an integer, inline: llround is a libm call
+ * per value, and a day segment of a sensor encodes tens of thousands. From
+ * 2^52 up every double is an integer already (and x + 0.5 would round to
+ * even); below, which way a tie goes does not matter: every value is
+ * checked to come back exactly (decimal_scale). */
 static inline int64_t round_i64(double x) {
+  if (fabs(x) >= 0x1p52)
+    return (int64_t)x;
   return (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
 }
 
