@@ -56,6 +56,12 @@ static inline uint64_t vg_atomic_fetch_add_relaxed_u64(vg_atomic_u64 *p, uint64_
   return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
 }
 
+/* A ticket taken after publishing something: whoever acquires the count
+ * sees what came before it. */
+static inline uint64_t vg_atomic_fetch_add_release_u64(vg_atomic_u64 *p, uint64_t v) {
+  return atomic_fetch_add_explicit(p, v, memory_order_release);
+}
+
 static inline uint64_t vg_atomic_exchange_relaxed_u64(vg_atomic_u64 *p, uint64_t v) {
   return atomic_exchange_explicit(p, v, memory_order_relaxed);
 }

@@ -244,7 +244,8 @@ static const struct ckey top_keys[] = {
      "dropped), an eighth to the consumers' prefetch, half to the writer's window table "
      "(final windows leave it at every commit once it is half full), a sixty-fourth to "
      "each producer's queue (rollups, dead letters), a quarter to LMDB's dirty pages "
-     "and the rest (docs/aggregation.md)."},
+     "and the rest; past 7/8 of it in RssAnon the workers wait for the writer to commit, "
+     "evict final windows and return freed memory (docs/aggregation.md)."},
     {"kafka.embedded_partitions", CT_INT, OFF(kafka_embedded_partitions), "4", 0, 1, 256,
      NULL, "Partitions of each source topic the embedded broker creates."},
     {"kafka.brokers", CT_STR, OFF(kafka_brokers), "127.0.0.1:9092", 0, 0, 0, NULL,

@@ -177,11 +177,11 @@ struct engine_worker {
    * handed early (0: no limit); epochs handed so because of it */
   size_t epoch_cap;
   vg_atomic_u64 early_epochs;
-  /* the memory gate (memory_gate): the writer's relief this worker waits
-   * for (0: reading), what RssAnon was after the last one, batches since
-   * the last look, and how often it waited */
+  /* the memory gate (memory_gate): the ticket of the writer's relief this
+   * worker waits for (0: none), whether it is past the mark with its epoch
+   * not handed yet, batches since the last look, and how often it waited */
   uint64_t hold_for;
-  int64_t hold_floor;
+  int hold_ask;
   unsigned hold_batches;
   vg_atomic_u64 memory_waits;
   _Atomic int done;
@@ -306,14 +306,15 @@ struct vg_engine {
     int64_t producer_kib;          /* a producer's queue (rollups, dead letters) */
     int64_t anon_high, anon_step;  /* the memory gate's (memory_gate) */
   } shares;
-  /* the memory gate: /proc/self/statm (-1: closed); a worker that finds
-   * RssAnon past anon_high sets mem_pressure and waits until relief_done
-   * passes the number it saw: the writer commits at once, its final windows
-   * leave the table and the allocator gives freed pages back */
-  int statm_fd;
-  _Atomic int mem_pressure;
-  vg_atomic_u64 relief_done;
-  int relieving; /* the writer's: this round answers mem_pressure */
+  /* the memory gate (memory_gate): /proc/self/statm (-1: closed); reliefs
+   * asked for (a worker's ticket, taken once its epoch is handed) and done
+   * (the writer answers every ticket up to the count it read before
+   * collecting: those epochs are in its commit); RssAnon after the last
+   * relief (0: it went back under the gate's mark since) */
+  int statm_fd, statm_errno;
+  vg_atomic_u64 relief_asked, relief_done;
+  vg_atomic_i64 relief_floor;
+  uint64_t relieving; /* the writer's: the tickets this round answers (0: none) */
   /* the last progress line: when, messages committed and events aggregated
    * then (log_progress) */
   int64_t progress_ns, progress_t0;
@@ -762,13 +763,13 @@ static int64_t anon_bytes(int fd) {
 }
 
 /* The memory gate (memory_limit), looked at every eighth batch: 0 read on;
- * 1 RssAnon is past the gate's mark -- stop reading, hand the epoch, and
- * the writer is asked for relief (it commits at once, its final windows
- * leave the table, the allocator gives freed pages back); 2 keep waiting
- * for it. After a relief the gate stays open until RssAnon grows by
- * anon_step past what the relief left, so that state no relief frees (open
- * windows, a limit below what the process needs) costs one commit per step
- * and never stops the drain. */
+ * 1 RssAnon is past the gate's mark -- stop reading, hand the epoch, then
+ * take a ticket for the writer's relief (it commits at once what was
+ * handed, its final windows leave the table, the allocator gives freed
+ * pages back); 2 keep waiting for it. After a relief the gate stays open
+ * until RssAnon grows by anon_step past what the relief left, so that state
+ * no relief frees (open windows, a limit below what the process needs)
+ * costs one commit per step and never stops the drain. */
 static int memory_gate(struct engine_worker *w) {
   struct vg_engine *e = w->e;
   if (w->hold_for) {
@@ -776,23 +777,30 @@ static int memory_gate(struct engine_worker *w) {
         !vg_atomic_load_relaxed_int(&e->halt) && !vg_atomic_load_relaxed_int(&e->failed))
       return 2;
     w->hold_for = 0;
-    w->hold_floor = anon_bytes(e->statm_fd);
     return 0;
   }
+  if (w->hold_ask)
+    return 1; /* the epoch is not handed yet */
   if (++w->hold_batches < 8)
     return 0;
   w->hold_batches = 0;
   int64_t a = anon_bytes(e->statm_fd);
   if (a < e->shares.anon_high) {
-    w->hold_floor = 0;
+    if (a >= 0 && vg_atomic_load_relaxed_i64(&e->relief_floor))
+      vg_atomic_store_relaxed_i64(&e->relief_floor, 0);
     return 0;
   }
-  if (a < w->hold_floor + e->shares.anon_step)
+  if (a < vg_atomic_load_relaxed_i64(&e->relief_floor) + e->shares.anon_step)
     return 0;
-  w->hold_for = vg_atomic_load_acquire_u64(&e->relief_done) + 1;
-  vg_atomic_store_release_int(&e->mem_pressure, 1);
-  vg_atomic_fetch_add_relaxed_u64(&w->memory_waits, 1);
+  w->hold_ask = 1;
   return 1;
+}
+
+/* The epoch is handed: the ticket of the relief to wait for. */
+static void memory_hold(struct engine_worker *w) {
+  w->hold_ask = 0;
+  w->hold_for = vg_atomic_fetch_add_release_u64(&w->e->relief_asked, 1) + 1;
+  vg_atomic_fetch_add_relaxed_u64(&w->memory_waits, 1);
 }
 
 static void *worker_main(void *arg) {
@@ -815,7 +823,7 @@ static void *worker_main(void *arg) {
       vg_worker_bytes(w->aw, 0, &entries);
       full = entries >= w->epoch_cap;
     }
-    int hold = e->shares.anon_high && !stopping && !drained ? memory_gate(w) : 0;
+    int hold = e->statm_fd >= 0 && !stopping && !drained ? memory_gate(w) : 0;
     if (hold == 2) {
       struct timespec ts = {0, 2000000};
       nanosleep(&ts, NULL);
@@ -829,8 +837,10 @@ static void *worker_main(void *arg) {
         next_epoch = now + interval;
         if (stopping || drained)
           break; /* the last epoch is handed */
-        if (hold)
-          continue; /* and wait for the writer's relief */
+        if (hold) {
+          memory_hold(w); /* and wait for the writer's relief */
+          continue;
+        }
       } else if (rc == VG_EFULL) {
         /* the writer is behind: stop reading (librdkafka's prefetch queue is
          * bounded) until it has room */
@@ -1766,15 +1776,18 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
        * the writer idles while the worker waits for room */
       if (all_done || now_ns() >= until ||
           vg_agg_backlog(e->agg) >= VG_AGG_MAX_PENDING / 2 ||
-          vg_atomic_load_relaxed_int(&e->mem_pressure))
+          (!commit_pending && vg_atomic_load_relaxed_u64(&e->relief_asked) >
+                                  vg_atomic_load_relaxed_u64(&e->relief_done)))
         break;
       struct timespec ts = {0, 2000000};
       nanosleep(&ts, NULL);
     }
-    /* a worker found memory_limit reached: this round relieves it */
-    if (vg_atomic_exchange_acq_rel_int(&e->mem_pressure, 0))
-      e->relieving = 1;
     if (!commit_pending) {
+      /* workers found memory_limit reached and handed their epochs: this
+       * round's commit holds them, and relieves their tickets */
+      uint64_t asked = vg_atomic_load_acquire_u64(&e->relief_asked);
+      if (asked > vg_atomic_load_relaxed_u64(&e->relief_done))
+        e->relieving = asked;
       /* a drain's last round: every partition was read to the end it had at
        * start, so none has more to say -- all count as idle, and the
        * watermark becomes the highest partition watermark (window.h) */
@@ -1816,8 +1829,9 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     if (e->relieving) {
       if (e->o.release_memory)
         e->o.release_memory();
+      vg_atomic_store_relaxed_i64(&e->relief_floor, anon_bytes(e->statm_fd));
+      vg_atomic_store_release_u64(&e->relief_done, e->relieving);
       e->relieving = 0;
-      vg_atomic_fetch_add_relaxed_u64(&e->relief_done, 1);
     }
     update_metrics(e);
     log_progress(e, 0);
@@ -2285,7 +2299,8 @@ static int64_t producer_kbytes(int64_t memory_limit) {
  * half to the writer's window table (window_table_full), and a sixty-fourth
  * (4-64 MiB) to each producer's queue of unacknowledged messages, the
  * rollup publisher's and each worker's dead letters' (librdkafka's default
- * is 1 GiB; a full queue makes the producer wait). */
+ * is 1 GiB; a full queue makes the producer wait); and the memory gate's
+ * marks (memory_gate): 7/8 of the limit, then steps of a sixteenth. */
 static struct memory_shares memory_shares(int64_t memory_limit, uint32_t nworkers) {
   if (memory_limit <= 0)
     return (struct memory_shares){0};
@@ -2475,10 +2490,16 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
     VG_LOG_INFO("memory_limit shares",
                 "limit_mib=%" PRId64 " epoch_entries=%zu prefetch_payload_kib=%" PRId64
                 " partition_fetch_bytes=%" PRId64 " window_table_mib=%zu"
-                " producer_queue_kib=%" PRId64,
+                " producer_queue_kib=%" PRId64 " memory_gate_mib=%" PRId64
+                " memory_gate_step_mib=%" PRId64,
                 e->cfg->memory_limit >> 20, e->shares.epoch_entries,
                 e->shares.prefetch_kib, e->shares.partition_fetch_bytes,
-                e->shares.window_bytes >> 20, e->shares.producer_kib);
+                e->shares.window_bytes >> 20, e->shares.producer_kib,
+                e->shares.anon_high >> 20, e->shares.anon_step >> 20);
+  if (e->cfg->memory_limit > 0 && e->statm_fd < 0)
+    VG_LOG_WARN("memory_limit: /proc/self/statm cannot be read; the memory gate is off, "
+                "the shares still hold",
+                "error=\"%s\"", strerror(e->statm_errno));
   for (uint32_t i = 0; i < e->nworkers; i++) {
     struct engine_worker *w = &e->workers[i];
     w->e = e;
@@ -2599,6 +2620,7 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
   /* the memory gate's view of RssAnon; without it the gate stays open */
   e->statm_fd =
       cfg->memory_limit > 0 ? open("/proc/self/statm", O_RDONLY | O_CLOEXEC) : -1;
+  e->statm_errno = errno;
   snprintf(e->status, sizeof e->status, "kafka: connecting");
   e->data_dir = strdup(opts->data_dir ? opts->data_dir : cfg->data_dir);
   if (!e->data_dir)

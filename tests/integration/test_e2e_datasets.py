@@ -159,6 +159,7 @@ def test_aarhus_traffic_under_the_smallest_memory_limit(kafka, kcat, bin_path, t
         "limit_mib": "64", "epoch_entries": str((64 << 20) // 8 // 10 // 256),
         "prefetch_payload_kib": "4096", "partition_fetch_bytes": str(1 << 20),
         "window_table_mib": "32", "producer_queue_kib": "4096"}, shares[0]
+    assert (got["memory_gate_mib"], got["memory_gate_step_mib"]) == ("56", "4"), shares[0]
     stopped = [ln for ln in log[0].splitlines() if "stopped after committing" in ln][-1]
     early = int(stopped.split("epochs_handed_early=")[1].split()[0])
     assert early > 0, stopped  # the limit did hold the epochs back
