@@ -151,14 +151,6 @@ static void fp_follow_windows(struct vg_windows *w) {
     vg_fpsets_drop(w->fps, fp_window_gone, w);
 }
 
-/* Rebuilds the dirty list after a compaction moved entries. */
-static void reindex_dirty(struct vg_windows *w) {
-  w->ndirty = 0;
-  for (uint32_t k = 0; k < w->t.n; k++)
-    if (w->t.e[k].dirty)
-      w->dirty[w->ndirty++] = k;
-}
-
 static inline void note_end(struct vg_windows *w, const struct vg_wentry *e) {
   if (e->end < w->min_end[e->res])
     w->min_end[e->res] = e->end;
@@ -175,45 +167,57 @@ static void entries_moved(struct vg_windows *w) {
   }
 }
 
-/* The compaction's pass over the windows, in order (vg_wtable_compact):
- * drops the final, clean, unlogged ones, and on the same pass rebuilds
- * what the survivors' new places change -- the dirty list and the lowest
- * ends -- instead of three more passes over a table of millions of
- * windows after it (they were a tenth of a memory-limited drain's CPU:
- * that drain compacts after every commit). */
-struct evict_pass {
+/* A compaction of the windows (vg_wtable_compact) that drops those for
+ * which drop(entry, ctx) is non-zero, and on the same pass rebuilds what
+ * the survivors' new places change -- the dirty list and the lowest ends --
+ * instead of more passes over a table of millions of windows after it
+ * (they were a tenth of a memory-limited drain's CPU: that drain compacts
+ * after every commit). Returns the windows dropped. */
+struct compact_pass {
   struct vg_windows *w;
+  int (*drop)(const struct vg_wentry *, void *);
+  void *ctx;
   uint32_t kept;
   int64_t min_open;
 };
 
-static int final_and_clean(const struct vg_wentry *e, void *ctx) {
-  struct evict_pass *ep = ctx;
-  if (e->final && !e->dirty && !e->emit)
+static int compact_visit(const struct vg_wentry *e, void *ctx) {
+  struct compact_pass *cp = ctx;
+  if (cp->drop(e, cp->ctx))
     return 1;
-  struct vg_windows *w = ep->w;
+  struct vg_windows *w = cp->w;
   if (e->dirty)
-    w->dirty[w->ndirty++] = ep->kept;
+    w->dirty[w->ndirty++] = cp->kept; /* set only with a loader, which has the list */
   note_end(w, e);
-  if (!e->final && e->end < ep->min_open)
-    ep->min_open = e->end;
-  ep->kept++;
+  if (!e->final && e->end < cp->min_open)
+    cp->min_open = e->end;
+  cp->kept++;
   return 0;
 }
 
-uint32_t vg_windows_evict_final(struct vg_windows *w) {
+static uint32_t compact(struct vg_windows *w,
+                        int (*drop)(const struct vg_wentry *, void *), void *ctx) {
   uint32_t before = w->t.n;
-  struct evict_pass ep = {w, 0, INT64_MAX};
+  struct compact_pass cp = {w, drop, ctx, 0, INT64_MAX};
   w->ndirty = 0;
   for (int r = 0; r < 3; r++)
     w->min_end[r] = INT64_MAX;
-  vg_wtable_compact(&w->t, final_and_clean, &ep);
-  w->min_open_end = ep.min_open;
+  vg_wtable_compact(&w->t, compact_visit, &cp);
+  w->min_open_end = cp.min_open;
   if (w->t.n != before) {
     entries_moved(w);
     fp_follow_windows(w);
   }
   return before - w->t.n;
+}
+
+static int final_and_clean(const struct vg_wentry *e, void *ctx) {
+  (void)ctx;
+  return e->final && !e->dirty && !e->emit;
+}
+
+uint32_t vg_windows_evict_final(struct vg_windows *w) {
+  return compact(w, final_and_clean, NULL);
 }
 
 int vg_windows_restore(struct vg_windows *w, const struct vg_wentry *src) {
@@ -386,21 +390,8 @@ size_t vg_windows_advance(struct vg_windows *w, int64_t watermark_ns,
   int due = 0;
   for (int r = 0; r < 3; r++)
     due |= hz.h[r] != INT64_MIN && w->min_end[r] <= hz.h[r];
-  if (due) {
-    uint32_t before = w->t.n;
-    vg_wtable_compact(&w->t, past_horizon, &hz);
-    if (w->t.n != before) {
-      entries_moved(w);
-      fp_follow_windows(w);
-    }
-    w->c.evicted += before - w->t.n;
-    if (w->t.n != before && w->load)
-      reindex_dirty(w);
-    for (int r = 0; r < 3; r++)
-      w->min_end[r] = INT64_MAX;
-    for (uint32_t k = 0; k < w->t.n; k++)
-      note_end(w, &w->t.e[k]);
-  }
+  if (due)
+    w->c.evicted += compact(w, past_horizon, &hz);
   return emitted;
 }
 

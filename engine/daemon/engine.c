@@ -338,6 +338,12 @@ static const double commit_bounds[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
  * many (the monotonic clock costs about 50 ns a read on this VM). */
 #define DECODE_SAMPLE 8
 
+/* Sleeps ms milliseconds (the workers' and the writer's waits). */
+static void nap_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
+}
+
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -825,8 +831,7 @@ static void *worker_main(void *arg) {
     }
     int hold = e->statm_fd >= 0 && !stopping && !drained ? memory_gate(w) : 0;
     if (hold == 2) {
-      struct timespec ts = {0, 2000000};
-      nanosleep(&ts, NULL);
+      nap_ms(2);
       continue;
     }
     if (stopping || drained || full || hold || now >= next_epoch) {
@@ -844,8 +849,7 @@ static void *worker_main(void *arg) {
       } else if (rc == VG_EFULL) {
         /* the writer is behind: stop reading (librdkafka's prefetch queue is
          * bounded) until it has room */
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
+        nap_ms(5);
         continue;
       } else {
         break;
@@ -1779,8 +1783,7 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
           (!commit_pending && vg_atomic_load_relaxed_u64(&e->relief_asked) >
                                   vg_atomic_load_relaxed_u64(&e->relief_done)))
         break;
-      struct timespec ts = {0, 2000000};
-      nanosleep(&ts, NULL);
+      nap_ms(2);
     }
     if (!commit_pending) {
       /* workers found memory_limit reached and handed their epochs: this
@@ -2582,8 +2585,7 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     /* the backoff, in small steps so that a stop is taken at once */
     for (int64_t until = now + backoff;
          now_ns() < until && !vg_atomic_load_acquire_int(&e->stop);) {
-      struct timespec ts = {0, 100000000};
-      nanosleep(&ts, NULL);
+      nap_ms(100);
       keep_rollup_positions(e); /* the publisher may work without the sources */
     }
     backoff = backoff * 2 > 30 * NS_PER_S ? 30 * NS_PER_S : backoff * 2;
