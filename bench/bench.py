@@ -335,6 +335,17 @@ def vigied_source(wl, topic):
 """
 
 
+def store_mib(vigieq, cfg):
+    """The MiB of pages vigied's store uses (vigieq status: store,used_bytes);
+    not the files' size, which is the map's, reserved on disk when it is
+    set; None when vigieq fails."""
+    r = subprocess.run([vigieq, "--config", cfg, "status"], capture_output=True, text=True)
+    for row in csv.reader(io.StringIO(r.stdout)):
+        if r.returncode == 0 and row[:2] == ["store", "used_bytes"]:
+            return round(int(row[3]) / 2**20)
+    return None
+
+
 def stored_hours(vigieq, cfg):
     """The hourly windows in vigied's store (vigieq query --resolution 1h)
     and the events they count, as (rows, events); (None, None) when vigieq
@@ -426,8 +437,7 @@ sources:
                                  if k in ("vigie_events_total", "vigie_epochs_committed_total",
                                           "vigie_jemalloc_allocated_bytes",
                                           "vigie_store_used_bytes", "error")))
-            du = subprocess.run(["du", "-sm", os.path.join(d, "data")],
-                                capture_output=True, text=True).stdout.split()
+            mib = store_mib(tools["vigieq"], cfg)
             # the run counts only with every rollup acknowledged by the
             # broker: vigied logs what it could not publish
             rollups = rollup_count(k.bootstrap, rtopic)
@@ -445,7 +455,7 @@ sources:
             log(f"{wl}: {name} #{i}: {rollups} rollups in {rtopic}, {rows_1h} hourly "
                 f"windows of {events_1h} events in the store")
             record(wr, name, i, rc, wall, cpu, rss,
-                   extra={"store_mib": int(du[0]) if du else None, "rollups": rollups,
+                   extra={"store_mib": mib, "rollups": rollups,
                           "rows_1h": rows_1h, "events_1h": events_1h,
                           "cpu_by_stage_s": cpu_by_stage(errtext),
                           **({"shards": n} if shards != [1] else {})})

@@ -2274,8 +2274,9 @@ static int64_t queued_kbytes(int64_t memory_limit, uint32_t nworkers) {
  * current one, up to VG_AGG_MAX_PENDING waiting for the writer and one
  * being merged, all kept for reuse -- half to the writer's window table
  * (window_table_full: finals leave it at every commit once it is half
- * full), and a quarter to LMDB's dirty pages, sketches (quantiles,
- * distinct counts), the publisher and the rest. */
+ * full), and a quarter to sketches (quantiles, distinct counts), the
+ * publisher and the rest (the store writes its pages in its mapped file:
+ * page cache, not anonymous memory). */
 static size_t epoch_cap(int64_t memory_limit, uint32_t nworkers) {
   if (memory_limit <= 0)
     return 0;

@@ -84,6 +84,7 @@ struct vg_store {
   pthread_cond_t cond;
   unsigned readers; /* active reader snapshots of this process */
   int growing;
+  int sparse;              /* the file system cannot reserve disk blocks (reserve_map) */
   struct vg_sbuf scratch;  /* the writer's encoding buffer */
   struct blk be;           /* the writer's block being edited */
   struct vg_sbuf bscratch; /* a block's encoding */

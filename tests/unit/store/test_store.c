@@ -1009,10 +1009,12 @@ static void readonly_process_reads(void **state) {
 }
 
 /* A full disk, simulated by a file size limit (RLIMIT_FSIZE) in a child
- * process: the commit fails with a clear error and writes nothing, the
- * committed state stays, and the same epoch commits once space returns. */
+ * process: the map is given its disk blocks when it is set, so the disk
+ * fills up when the map grows; the commit fails with a clear error and
+ * writes nothing, the committed state stays, and the same epoch commits once
+ * space returns. */
 static int disk_full_child(const char *dir) {
-  struct vg_store_opts o = {.path = dir, .map_size = 64 << 20};
+  struct vg_store_opts o = {.path = dir, .map_size = 1 << 20};
   struct vg_store *st;
   char err[256];
   if (vg_store_open(&o, &st, err, sizeof err))
@@ -1020,7 +1022,7 @@ static int disk_full_child(const char *dir) {
   signal(SIGXFSZ, SIG_IGN); /* writes past the limit fail with EFBIG instead */
   struct rlimit rl;
   getrlimit(RLIMIT_FSIZE, &rl);
-  struct rlimit small = {2 << 20, rl.rlim_max};
+  struct rlimit small = {3 << 20, rl.rlim_max}; /* the map grows to 2 MiB, not 4 */
   if (setrlimit(RLIMIT_FSIZE, &small))
     return 11;
   uint64_t rng = 8;
