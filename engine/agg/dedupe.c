@@ -140,8 +140,9 @@ struct vg_fpent *vg_fpsets_find(const struct vg_fpsets *t, uint64_t series,
   return NULL;
 }
 
-static void ent_index_put(struct vg_fpsets *t, uint32_t k) {
-  vg_hindex_put(&t->ix, ent_hash(t->e[k].series, t->e[k].start), k);
+static uint32_t ent_hash_at(const void *base, uint32_t k) {
+  const struct vg_fpent *e = (const struct vg_fpent *)base + k;
+  return ent_hash(e->series, e->start);
 }
 
 int vg_fpsets_touch(struct vg_fpsets *t, struct vg_fpent *e) {
@@ -168,14 +169,14 @@ int vg_fpsets_insert(struct vg_fpsets *t, uint64_t series, int64_t start, int64_
   int rc = vg_hindex_reserve(&t->ix, t->n);
   if (rc < 0)
     return rc;
-  for (uint32_t k = 0; rc == 1 && k < t->n; k++)
-    ent_index_put(t, k);
+  if (rc == 1)
+    vg_hindex_fill(&t->ix, t->n, ent_hash_at, t->e);
   struct vg_fpent *e = &t->e[t->n];
   *e = (struct vg_fpent){.series = series, .start = start, .end = end};
   vg_fpset_init(&e->s);
   if (vg_fpsets_touch(t, e) < 0)
     return -ENOMEM; /* not counted in n: as if never inserted */
-  ent_index_put(t, t->n);
+  vg_hindex_put(&t->ix, ent_hash_at(t->e, t->n), t->n);
   t->n++;
   *out = e;
   return 0;
@@ -197,12 +198,11 @@ void vg_fpsets_drop(struct vg_fpsets *t, int (*drop)(const struct vg_fpent *, vo
     return;
   t->n = out;
   vg_hindex_clear(&t->ix);
+  vg_hindex_fill(&t->ix, t->n, ent_hash_at, t->e);
   t->ndirty = 0;
-  for (uint32_t k = 0; k < t->n; k++) {
-    ent_index_put(t, k);
+  for (uint32_t k = 0; k < t->n; k++)
     if (t->e[k].dirty) /* room: the list held at least as many before */
       t->dirty[t->ndirty++] = k;
-  }
 }
 
 size_t vg_fpsets_bytes(const struct vg_fpsets *t) {

@@ -50,6 +50,24 @@ void vg_hindex_put(struct vg_hindex *x, uint32_t h, uint32_t idx) {
   x->slots[i] = (uint64_t)h << 32 | (idx + 1);
 }
 
+void vg_hindex_fill(struct vg_hindex *x, uint32_t n,
+                    uint32_t (*hash)(const void *base, uint32_t k), const void *base) {
+  enum { AHEAD = 16 };
+  uint32_t h[AHEAD];
+  for (uint32_t k = 0; k < n && k < AHEAD; k++) {
+    h[k] = hash(base, k);
+    __builtin_prefetch(&x->slots[h[k] & x->mask], 1);
+  }
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t hk = h[k % AHEAD];
+    if (k + AHEAD < n) {
+      h[k % AHEAD] = hash(base, k + AHEAD);
+      __builtin_prefetch(&x->slots[h[k % AHEAD] & x->mask], 1);
+    }
+    vg_hindex_put(x, hk, k);
+  }
+}
+
 int vg_hindex_reserve(struct vg_hindex *x, uint32_t n) {
   if (x->slots && (uint64_t)(n + 1) * 2 <= (uint64_t)x->mask + 1)
     return 0;
@@ -85,9 +103,13 @@ size_t vg_hindex_bytes(const struct vg_hindex *x) {
 
 /* ---- the table ------------------------------------------------------------ */
 
+static uint32_t entry_hash(const void *base, uint32_t k) {
+  const struct vg_wentry *e = (const struct vg_wentry *)base + k;
+  return vg__wtable_hash(e->series, e->res, e->start);
+}
+
 static void index_put(struct vg_wtable *t, uint32_t k) {
-  const struct vg_wentry *e = &t->e[k];
-  vg_hindex_put(&t->ix, vg__wtable_hash(e->series, e->res, e->start), k);
+  vg_hindex_put(&t->ix, entry_hash(t->e, k), k);
 }
 
 /* bytes: a bigger dense array is mapped. Not under ThreadSanitizer, which
@@ -154,8 +176,8 @@ int vg__wtable_insert(struct vg_wtable *t, uint64_t series, uint8_t res, int64_t
   int rc = vg_hindex_reserve(&t->ix, t->n);
   if (rc < 0)
     return rc;
-  for (uint32_t k = 0; rc == 1 && k < t->n; k++)
-    index_put(t, k);
+  if (rc == 1)
+    vg_hindex_fill(&t->ix, t->n, entry_hash, t->e);
   struct vg_wentry *e = &t->e[t->n];
   *e = (struct vg_wentry){.series = series, .start = start, .end = end, .res = res};
   vg_acc_init(&e->acc);
@@ -181,6 +203,5 @@ void vg_wtable_compact(struct vg_wtable *t, int (*drop)(const struct vg_wentry *
     return;
   t->n = out;
   vg_hindex_clear(&t->ix);
-  for (uint32_t k = 0; k < t->n; k++)
-    index_put(t, k);
+  vg_hindex_fill(&t->ix, t->n, entry_hash, t->e);
 }

@@ -77,6 +77,12 @@ static inline uint32_t vg_hindex_probe(const struct vg_hindex *x, uint32_t h,
 
 /* Puts entry idx (hash h) into an index that has room. */
 void vg_hindex_put(struct vg_hindex *x, uint32_t h, uint32_t idx);
+/* Puts entries 0..n-1 into an empty index with room for them; hash(base, k)
+ * is entry k's hash. The slots of a big index are far apart: the hashes are
+ * taken a few entries ahead and their slots fetched, so that the cache
+ * misses overlap. */
+void vg_hindex_fill(struct vg_hindex *x, uint32_t n,
+                    uint32_t (*hash)(const void *base, uint32_t k), const void *base);
 /* Room for one more entry beside the n held: 0 when there was room; 1 when
  * the slots were replaced by twice as many empty ones (the caller puts its n
  * entries again); -ENOMEM (the index unchanged). */

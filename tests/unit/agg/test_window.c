@@ -460,6 +460,76 @@ static void real_data_rollups_match_libc_oracle(void **state) {
   free(rows);
 }
 
+/* The table's compaction refills its index (vg_hindex_fill, which fetches
+ * slots ahead): after every round of random inserts and drops, every key is
+ * found exactly when it is held, at an entry of its own, and drop saw each
+ * entry once, in index order. */
+struct compact_model {
+  uint8_t *held;
+  uint32_t round, seen, bad;
+  const struct vg_wtable *t;
+};
+
+static int model_drop(const struct vg_wentry *e, void *ctx);
+
+/* drop, checking it sees the entries in index order */
+static int model_visit(const struct vg_wentry *e, void *ctx) {
+  struct compact_model *m = ctx;
+  if (e != &m->t->e[m->seen++])
+    m->bad++;
+  return model_drop(e, ctx);
+}
+
+static int model_drop(const struct vg_wentry *e, void *ctx) {
+  struct compact_model *m = ctx;
+  uint64_t h = (e->series + 1) * 0x9e3779b97f4a7c15ULL ^ m->round * 0xbf58476d1ce4e5b9ULL;
+  if ((h >> 40) % 5 < 2) {
+    m->held[e->series] = 0;
+    return 1;
+  }
+  return 0;
+}
+
+static void table_compaction_refills_the_index(void **state) {
+  (void)state;
+  enum { KEYS = 6000, ROUNDS = 150, INSERTS = 400 };
+  struct vg_wtable t;
+  vg_wtable_init(&t);
+  struct compact_model m = {calloc(KEYS, 1), 0, 0, 0, &t};
+  assert_non_null(m.held);
+  uint64_t rng = 42;
+  for (m.round = 1; m.round <= ROUNDS; m.round++) {
+    for (int i = 0; i < INSERTS; i++) {
+      rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+      uint64_t key = (rng >> 33) % KEYS;
+      struct vg_wentry *e;
+      assert_int_equal(vg_wtable_get(&t, key, (uint8_t)(key % 3), (int64_t)key * 60,
+                                     (int64_t)key * 60 + 60, &e),
+                       0);
+      assert_int_equal(e->series, key);
+      m.held[key] = 1;
+    }
+    uint32_t before = t.n;
+    m.seen = 0;
+    vg_wtable_compact(&t, model_visit, &m);
+    assert_int_equal(m.bad, 0);
+    assert_int_equal(m.seen, before);
+    assert_true(t.n < before || before == 0);
+    uint32_t held = 0;
+    for (uint64_t key = 0; key < KEYS; key++) {
+      const struct vg_wentry *e =
+          vg_wtable_find(&t, key, (uint8_t)(key % 3), (int64_t)key * 60);
+      held += m.held[key];
+      assert_int_equal(e != NULL, m.held[key]);
+      if (e)
+        assert_true(e->series == key && e - t.e < t.n);
+    }
+    assert_int_equal(held, t.n);
+  }
+  vg_wtable_release(&t);
+  free(m.held);
+}
+
 int vg_test_agg_window(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(watermark_is_min_over_active_partitions),
@@ -468,6 +538,7 @@ int vg_test_agg_window(void) {
       cmocka_unit_test(coarse_windows_found_after_eviction),
       cmocka_unit_test(stored_window_of_another_span_is_not_cached),
       cmocka_unit_test(real_data_rollups_match_libc_oracle),
+      cmocka_unit_test(table_compaction_refills_the_index),
   };
   return cmocka_run_group_tests_name("agg_window", tests, NULL, NULL);
 }
