@@ -244,7 +244,8 @@ static const struct ckey top_keys[] = {
      "dropped), an eighth to the consumers' prefetch, half to the writer's window table "
      "(final windows leave it at every commit once it is half full), a sixty-fourth to "
      "each producer's queue (rollups, dead letters), a quarter to sketches and the "
-     "rest (the store's pages are its mapped file's, not counted); past 7/8 of it in RssAnon the workers wait for the writer to commit, "
+     "rest (the store's pages are its mapped file's, not counted); past 7/8 of it in "
+     "RssAnon the workers wait for the writer to commit, "
      "evict final windows and return freed memory (docs/aggregation.md)."},
     {"kafka.embedded_partitions", CT_INT, OFF(kafka_embedded_partitions), "4", 0, 1, 256,
      NULL, "Partitions of each source topic the embedded broker creates."},
