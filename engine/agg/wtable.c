@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/atomic.h"
 #include "vigie/wtable.h"
 
 void vg_wtable_init(struct vg_wtable *t) {
@@ -115,13 +116,6 @@ static void index_put(struct vg_wtable *t, uint32_t k) {
 /* bytes: a bigger dense array is mapped. Not under ThreadSanitizer, which
  * does not follow pages that mremap moves (the shadow of the old range
  * would keep stale accesses): there the array stays on the heap. */
-#if defined(__SANITIZE_THREAD__)
-#define VG_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define VG_TSAN 1
-#endif
-#endif
 #ifdef VG_TSAN
 #define MAP_FROM SIZE_MAX
 #else

@@ -23,6 +23,16 @@ typedef _Atomic uint64_t vg_atomic_u64;
 typedef _Atomic int64_t vg_atomic_i64;
 typedef _Atomic int vg_atomic_int; /* flags and small states */
 
+/* VG_TSAN: built with ThreadSanitizer, which sees only the synchronization
+ * of instrumented code (not LMDB's, for one). */
+#if defined(__SANITIZE_THREAD__)
+#define VG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VG_TSAN 1
+#endif
+#endif
+
 /* A cache line, to keep a producer's and a consumer's indices apart. */
 #define VG_CACHE_LINE 64
 
