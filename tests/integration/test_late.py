@@ -6,12 +6,15 @@ arrive after their windows went final -- some older than the base
 retention -- count in every resolution that still retains them. Every window
 is compared with an independent Python oracle, and the revisions with what
 the oracle says changed: each final window that late readings changed is
-re-emitted once with revision 1 (vigieq's revision column), and
-vigie_window_revisions_total on /metrics counts exactly those.
+re-emitted with a revision of 1 or more (vigieq's revision column), every
+other one keeps revision 0, and vigie_window_revisions_total on /metrics
+counts exactly the revisions the store holds.
 
 The late readings are read by one vigied run in service mode whose epoch is
-longer than the time they take to read, so that they all fall in one epoch:
-a window changed by them is revised once.
+longer than the time they take to read; a window is revised once per epoch
+whose readings change it, and an epoch also ends at 2^18 delta entries
+(docs/aggregation.md, "Epoch size"), so the quarter of a million late
+readings of the second test may take two epochs and revise a window twice.
 """
 import os
 import subprocess
@@ -79,15 +82,16 @@ def changed_windows(before, late_into):
 
 
 def check_revisions(rows, res, changed):
-    """Each row's revision: 1 if the oracle says the window changed, else 0."""
+    """Each row's revision: at least 1 if the oracle says the window changed
+    (once per epoch that changed it), else 0. Returns the sum of the rows'
+    revisions."""
     bad = []
     for r in rows:
         k = (r["series"], res, int(datetime.fromisoformat(r["start_datetime"]).timestamp()))
-        want = 1 if k in changed else 0
-        if int(r["revision"]) != want:
-            bad.append((k, r["revision"], want))
+        if (k in changed) != (int(r["revision"]) >= 1):
+            bad.append((k, r["revision"], k in changed))
     assert not bad, f"{len(bad)} revisions differ at {res}, e.g. {bad[:3]}"
-    return sum(1 for k in changed if k[1] == res)
+    return sum(int(r["revision"]) for r in rows)
 
 
 def iso(t):
@@ -179,13 +183,14 @@ def test_three_weeks_of_one_road_direction_after_the_rest(kafka, kcat, bin_path,
     m = late_run(bin_path, late_cfg, port, topic_name, 1, len(late),
                  str(tmp_path / "late.log"))
 
+    revisions = 0
     for res in ("1h", "1d"):
         got = query(bin_path, late_cfg, res)
         oracle.check(got, res)
-        check_revisions(got, res, changed)
+        revisions += check_revisions(got, res, changed)
     assert sum(1 for k in changed if k[1] == "1h") == 2  # both fields' cut hour
     assert sum(1 for k in changed if k[1] == "1d") == 2
-    assert m["vigie_window_revisions_total"] == len(changed)
+    assert m["vigie_window_revisions_total"] == revisions == len(changed)  # one epoch
     assert m['vigie_rejects_total{reason="older_than_retention"}'] == 0
     # base windows: the held-back readings older than the partition's
     # watermark minus 14 days have none; the newer ones do
@@ -240,13 +245,13 @@ def test_a_thousand_stations_send_a_day_a_month_late(kafka, kcat, bin_path, tmp_
     m = late_run(bin_path, late_cfg, port, topic_name, nparts, len(late),
                  str(tmp_path / "late.log"))
 
-    counted = {}
+    counted, revisions = {}, 0
     for res in ("1h", "1d"):
         got = query(bin_path, late_cfg, res)
         counted[res] = oracle.check(got, res)
-        check_revisions(got, res, changed)
+        revisions += check_revisions(got, res, changed)
     assert counted["1d"] > 1000 * 30
-    assert m["vigie_window_revisions_total"] == len(changed)
+    assert m["vigie_window_revisions_total"] == revisions >= len(changed)
     assert m['vigie_rejects_total{reason="older_than_retention"}'] == 0
     # no late reading reached a base window: those of the late day hold the
     # on-time readings only, where retention left them
