@@ -297,7 +297,8 @@ struct vg_engine {
    * logged at the end of a run (where the writer's time goes) */
   double merge_cpu_s, commit_cpu_s, writer_cpu_s;
   size_t windows_peak_bytes; /* the writer's open-window table at its largest */
-  /* memory_limit split into its shares (memory_shares; all 0: no limit) */
+  /* memory_limit split into its shares (memory_shares; all 0 but the epochs' cap: no
+   * limit) */
   struct memory_shares {
     size_t epoch_entries;          /* a worker's epoch, in delta entries */
     int64_t prefetch_kib;          /* a consumer's queue, KiB of payload */
@@ -2279,10 +2280,10 @@ static int64_t queued_kbytes(int64_t memory_limit, uint32_t nworkers) {
  * hour's window takes hundreds of events) rarely reaches it. */
 #define EPOCH_ENTRIES_MAX ((size_t)1 << 18)
 
-/* memory_limit's share of one epoch of a worker, in delta entries (0: no
- * limit). The limit is split: an eighth to the consumers' prefetch queues
- * (queued_kbytes), an eighth to the workers' epochs -- each worker has its
- * current one, up to VG_AGG_MAX_PENDING waiting for the writer and one
+/* The delta entries of one epoch of a worker: memory_limit's share, at most
+ * EPOCH_ENTRIES_MAX (the cap alone without a limit). The limit is split: an eighth to the
+ * consumers' prefetch queues (queued_kbytes), an eighth to the workers' epochs -- each
+ * worker has its current one, up to VG_AGG_MAX_PENDING waiting for the writer and one
  * being merged, all kept for reuse -- half to the writer's window table
  * (window_table_full: finals leave it at every commit once it is half
  * full), and a quarter to sketches (quantiles, distinct counts), the
@@ -2290,10 +2291,10 @@ static int64_t queued_kbytes(int64_t memory_limit, uint32_t nworkers) {
  * page cache, not anonymous memory). */
 static size_t epoch_cap(int64_t memory_limit, uint32_t nworkers) {
   if (memory_limit <= 0)
-    return 0;
+    return EPOCH_ENTRIES_MAX;
   uint64_t per_epoch = (uint64_t)memory_limit / 8 / nworkers / (VG_AGG_MAX_PENDING + 2);
   size_t cap = (size_t)(per_epoch / DELTA_ENTRY_BYTES);
-  return cap ? cap : 1;
+  return cap == 0 ? 1 : cap < EPOCH_ENTRIES_MAX ? cap : EPOCH_ENTRIES_MAX;
 }
 
 /* memory_limit's share of one producer's queue of unacknowledged messages,
@@ -2305,7 +2306,7 @@ static int64_t producer_kbytes(int64_t memory_limit) {
   return kib < 4096 ? 4096 : kib > 65536 ? 65536 : kib;
 }
 
-/* memory_limit's shares for nworkers workers (all 0: no limit): the
+/* memory_limit's shares for nworkers workers (all 0 but the epochs' cap: no limit): the
  * epochs' (epoch_cap), the prefetch's (queued_kbytes), fetches of 1 MiB a
  * partition instead of 4 -- the partitions then advance more evenly in event
  * time, so fewer windows wait open for the slowest one (the watermark), and
@@ -2519,9 +2520,7 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
     struct engine_worker *w = &e->workers[i];
     w->e = e;
     w->id = i;
-    w->epoch_cap = e->shares.epoch_entries && e->shares.epoch_entries < EPOCH_ENTRIES_MAX
-                       ? e->shares.epoch_entries
-                       : EPOCH_ENTRIES_MAX;
+    w->epoch_cap = e->shares.epoch_entries;
     pthread_mutex_init(&w->mu, NULL);
     vg_event_batch_init(&w->batch);
     w->aw = vg_agg_worker(e->agg, i);

@@ -179,13 +179,9 @@ static int open_one(const struct vg_store_opts *opts, struct vg_store **out, cha
   if (opts->readonly)
     flags |= MDB_RDONLY;
   else
-    flags |= WRITE_MAP;
-  if (opts->readonly)
-    ; /* a reader does not sync */
-  else if (opts->durability == VG_STORE_NOMETASYNC)
-    flags |= MDB_NOMETASYNC;
-  else if (opts->durability == VG_STORE_NOSYNC)
-    flags |= MDB_NOSYNC;
+    flags |= WRITE_MAP | (opts->durability == VG_STORE_NOMETASYNC ? MDB_NOMETASYNC
+                          : opts->durability == VG_STORE_NOSYNC   ? MDB_NOSYNC
+                                                                  : 0);
   mrc = mdb_env_create(&st->env);
   if (!mrc)
     mrc = mdb_env_set_maxdbs(st->env, 10);

@@ -470,16 +470,6 @@ struct compact_model {
   const struct vg_wtable *t;
 };
 
-static int model_drop(const struct vg_wentry *e, void *ctx);
-
-/* drop, checking it sees the entries in index order */
-static int model_visit(const struct vg_wentry *e, void *ctx) {
-  struct compact_model *m = ctx;
-  if (e != &m->t->e[m->seen++])
-    m->bad++;
-  return model_drop(e, ctx);
-}
-
 static int model_drop(const struct vg_wentry *e, void *ctx) {
   struct compact_model *m = ctx;
   uint64_t h = (e->series + 1) * 0x9e3779b97f4a7c15ULL ^ m->round * 0xbf58476d1ce4e5b9ULL;
@@ -488,6 +478,14 @@ static int model_drop(const struct vg_wentry *e, void *ctx) {
     return 1;
   }
   return 0;
+}
+
+/* drop, checking it sees the entries in index order */
+static int model_visit(const struct vg_wentry *e, void *ctx) {
+  struct compact_model *m = ctx;
+  if (e != &m->t->e[m->seen++])
+    m->bad++;
+  return model_drop(e, ctx);
 }
 
 static void table_compaction_refills_the_index(void **state) {
