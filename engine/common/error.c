@@ -17,6 +17,8 @@ static const char *const names[] = {
     [VG_ETIMEOUT - VG_ERR_BASE] = "timed out",
     [VG_EFULL - VG_ERR_BASE] = "full",
     [VG_ERESTART - VG_ERR_BASE] = "restart needed to take new partitions",
+    [VG_EABORTED - VG_ERR_BASE] = "Kafka transaction aborted",
+    [VG_EFENCED - VG_ERR_BASE] = "fenced by a newer instance",
 };
 
 const char *vg_strerror(int err) {

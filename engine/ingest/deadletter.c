@@ -330,6 +330,7 @@ struct vg_deadletter {
   struct jentry *journal;
   size_t njournal, capjournal;
   uint64_t fatal_at; /* test hook: the send that raises a fatal error (0: never) */
+  int borrowed;      /* rk is a transaction's (vg_deadletter_new_txn) */
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -436,8 +437,45 @@ static rd_kafka_resp_err_t produce(struct vg_deadletter *d, const struct jentry 
   }
 }
 
+int vg_deadletter_new_txn(rd_kafka_t *rk, const char *topic, struct vg_deadletter **out) {
+  struct vg_deadletter *d = calloc(1, sizeof *d);
+  if (!d || !(d->topic = strdup(topic))) {
+    free(d);
+    return -ENOMEM;
+  }
+  d->rk = rk;
+  d->borrowed = 1;
+  *out = d;
+  return 0;
+}
+
+/* A dead letter into the transaction (vg_deadletter_new_txn): the
+ * transaction's commit delivers it, its abort drops it. */
+static int send_txn(struct vg_deadletter *d, const struct vg_kafka_msg *src,
+                    const char *reason, size_t byte_offset, const char *rejected) {
+  struct jentry j = {.topic = (char *)src->topic,
+                     .partition = src->partition,
+                     .offset = src->offset,
+                     .byte_offset = byte_offset,
+                     .reason = (char *)reason,
+                     .rejected = (char *)rejected,
+                     .key = (void *)src->key,
+                     .key_len = src->key ? src->key_len : 0,
+                     .payload = (void *)src->payload,
+                     .len = src->len};
+  rd_kafka_resp_err_t e = produce(d, &j);
+  d->sent++;
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+    return 0;
+  d->failed++;
+  d->last_err = e;
+  return VG_EKAFKA;
+}
+
 int vg_deadletter_send(struct vg_deadletter *d, const struct vg_kafka_msg *src,
                        const char *reason, size_t byte_offset, const char *rejected) {
+  if (d->borrowed)
+    return send_txn(d, src, reason, byte_offset, rejected);
   if (vg_deadletter_seen_has(d->seen, src->topic, src->partition, src->offset)) {
     d->skipped++;
     return 1;
@@ -578,6 +616,8 @@ static int produce_missing(struct vg_deadletter *d, char *errstr, size_t errstr_
 int vg_deadletter_flush(struct vg_deadletter *d, int timeout_ms, char *errstr,
                         size_t errstr_size) {
   int rc = 0;
+  if (d->borrowed)
+    return 0; /* the transaction's commit delivers them */
   if (d->fatal || !d->rk || rd_kafka_fatal_error(d->rk, NULL, 0))
     rc = replace_client(d, errstr, errstr_size);
   if (rc == 0 && d->readback)
@@ -641,7 +681,7 @@ uint64_t vg_deadletter_recovered(const struct vg_deadletter *d) {
 void vg_deadletter_free(struct vg_deadletter *d) {
   if (!d)
     return;
-  if (d->rk) {
+  if (d->rk && !d->borrowed) {
     rd_kafka_flush(d->rk, 5000);
     if (rd_kafka_outq_len(d->rk) > 0)
       VG_LOG_WARN("dead letters still in flight at shutdown", "topic=%s count=%d",

@@ -35,6 +35,8 @@ struct vg_kafka_consumer {
   rd_kafka_message_t **batch; /* the last batch, owned until next consume */
   struct part *last;          /* find_part's cache */
   size_t batch_len, batch_cap;
+  const struct vg_kafka_rebalance *rebalance; /* a group member's hooks */
+  size_t capparts;
 };
 
 /* librdkafka's own log lines, as logfmt lines of ours (syslog levels:
@@ -62,6 +64,102 @@ static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, char *e
     return VG_ECONFIG;
   }
   return 0;
+}
+
+/* ---- a group member (the ingest role) -------------------------------------- */
+
+/* The hooks' view of a rebalance's partitions (pointers into list). NULL
+ * when n is 0 or out of memory. */
+static struct vg_kafka_tp *tp_view(const rd_kafka_topic_partition_list_t *list) {
+  if (list->cnt <= 0)
+    return NULL;
+  struct vg_kafka_tp *tp = calloc((size_t)list->cnt, sizeof *tp);
+  for (int i = 0; tp && i < list->cnt; i++) {
+    const rd_kafka_topic_partition_t *p = &list->elems[i];
+    tp[i] = (struct vg_kafka_tp){p->topic, p->partition, p->offset, p->metadata,
+                                 p->metadata ? p->metadata_size : 0};
+  }
+  return tp;
+}
+
+/* Adds the partitions of list to the consumer's table (their positions
+ * from the committed offsets). 0 or -ENOMEM. */
+static int parts_add(struct vg_kafka_consumer *c,
+                     const rd_kafka_topic_partition_list_t *list) {
+  for (int i = 0; i < list->cnt; i++) {
+    const rd_kafka_topic_partition_t *p = &list->elems[i];
+    if (VG_GROW(c->parts, c->nparts + 1, c->capparts))
+      return -ENOMEM;
+    char *topic = strdup(p->topic);
+    if (!topic)
+      return -ENOMEM;
+    c->parts[c->nparts++] = (struct part){topic, p->partition, p->offset,
+                                          p->offset >= 0 ? p->offset : -1, -1};
+  }
+  c->last = NULL;
+  return 0;
+}
+
+static void parts_remove(struct vg_kafka_consumer *c,
+                         const rd_kafka_topic_partition_list_t *list) {
+  size_t k = 0;
+  for (size_t i = 0; i < c->nparts; i++) {
+    int gone = 0;
+    for (int j = 0; j < list->cnt && !gone; j++)
+      gone = list->elems[j].partition == c->parts[i].partition &&
+             strcmp(list->elems[j].topic, c->parts[i].topic) == 0;
+    if (gone)
+      free(c->parts[i].topic);
+    else
+      c->parts[k++] = c->parts[i];
+  }
+  c->nparts = k;
+  c->last = NULL;
+}
+
+/* librdkafka's rebalance callback (inside rd_kafka_consume_batch_queue, on
+ * the consuming thread): assigned partitions start at the group's
+ * committed offsets, read here with their metadata for the hook; revoked
+ * ones are given to the hook while still owned. */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *list, void *opaque) {
+  struct vg_kafka_consumer *c = opaque;
+  rd_kafka_error_t *e = NULL;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    /* the committed offsets of the group, stable ones only (a transaction
+     * of the previous owner in flight is waited for) */
+    rd_kafka_resp_err_t ce;
+    while ((ce = rd_kafka_committed(rk, list, 10000)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      VG_LOG_WARN("committed offsets not read yet, trying again", "error=\"%s\"",
+                  rd_kafka_err2str(ce));
+      if (rd_kafka_fatal_error(rk, NULL, 0))
+        break;
+    }
+    struct vg_kafka_tp *tp = tp_view(list);
+    if (c->rebalance && c->rebalance->assigned && tp)
+      c->rebalance->assigned(c->rebalance->opaque, tp, (size_t)list->cnt);
+    free(tp);
+    if (parts_add(c, list) != 0)
+      VG_LOG_ERROR("out of memory recording assigned partitions", "count=%d", list->cnt);
+    VG_LOG_INFO("partitions assigned", "count=%d", list->cnt);
+    e = rd_kafka_incremental_assign(rk, list);
+  } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    int lost = rd_kafka_assignment_lost(rk);
+    struct vg_kafka_tp *tp = tp_view(list);
+    if (c->rebalance && c->rebalance->revoked && tp)
+      c->rebalance->revoked(c->rebalance->opaque, tp, (size_t)list->cnt, lost);
+    free(tp);
+    parts_remove(c, list);
+    VG_LOG_INFO(lost ? "partitions lost" : "partitions revoked", "count=%d", list->cnt);
+    e = rd_kafka_incremental_unassign(rk, list);
+  } else {
+    VG_LOG_ERROR("rebalance failed", "error=\"%s\"", rd_kafka_err2str(err));
+    e = rd_kafka_incremental_unassign(rk, list);
+  }
+  if (e) {
+    VG_LOG_ERROR("rebalance not applied", "error=\"%s\"", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+  }
 }
 
 int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_conf *kc,
@@ -141,6 +239,20 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
     if (rc != 0)
       goto fail;
   }
+  if (kc->group) {
+    /* a member of the ingest group: cooperative rebalancing, so that a
+     * member joining or leaving moves only the partitions that change
+     * owner (the others keep their open transaction) */
+    rc = set_prop(conf, "group.id", kc->group, errstr, errstr_size);
+    if (rc == 0)
+      rc = set_prop(conf, "partition.assignment.strategy", "cooperative-sticky", errstr,
+                    errstr_size);
+    if (rc != 0)
+      goto fail;
+    c->rebalance = kc->rebalance;
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, c);
+  }
   rd_kafka_conf_set_log_cb(conf, vg__kafka_log);
   c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!c->rk) {
@@ -172,7 +284,7 @@ static void free_parts(struct vg_kafka_consumer *c) {
     free(c->parts[i].topic);
   free(c->parts);
   c->parts = NULL;
-  c->nparts = 0;
+  c->nparts = c->capparts = 0;
 }
 
 void vg_kafka_consumer_free(struct vg_kafka_consumer *c) {
@@ -354,6 +466,7 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
   free_parts(c);
   c->parts = parts;
   c->nparts = nparts;
+  c->capparts = cap;
   c->last = NULL;
   return 0;
 fail:
@@ -368,6 +481,42 @@ fail:
   if (rc == -ENOMEM)
     snprintf(errstr, errstr_size, "out of memory assigning partitions");
   return rc;
+}
+
+int vg_kafka_subscribe(struct vg_kafka_consumer *c, const char *const *topics,
+                       size_t ntopics, char *errstr, size_t errstr_size) {
+  rd_kafka_topic_partition_list_t *list =
+      rd_kafka_topic_partition_list_new((int)(ntopics ? ntopics : 1));
+  for (size_t t = 0; t < ntopics; t++)
+    rd_kafka_topic_partition_list_add(list, topics[t], RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err)
+    return vg_errstr_rc(VG_EKAFKA, errstr, errstr_size, "subscribing to %zu topics: %s",
+                        ntopics, rd_kafka_err2str(err));
+  return 0;
+}
+
+int vg_kafka_committed(struct vg_kafka_consumer *c, const char *const *topics,
+                       const int32_t *partitions, size_t n, int timeout_ms,
+                       int64_t *offsets, char *errstr, size_t errstr_size) {
+  rd_kafka_topic_partition_list_t *list =
+      rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+  for (size_t i = 0; i < n; i++)
+    rd_kafka_topic_partition_list_add(list, topics[i], partitions[i]);
+  rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, list, timeout_ms);
+  for (size_t i = 0; i < n && !err; i++)
+    offsets[i] = list->elems[i].err ? RD_KAFKA_OFFSET_INVALID : list->elems[i].offset;
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err)
+    return vg_errstr_rc(err == RD_KAFKA_RESP_ERR__TIMED_OUT ? VG_ETIMEOUT : VG_EKAFKA,
+                        errstr, errstr_size, "committed offsets of %zu partitions: %s", n,
+                        rd_kafka_err2str(err));
+  return 0;
+}
+
+rd_kafka_t *vg__kafka_consumer_client(struct vg_kafka_consumer *c) {
+  return c->rk;
 }
 
 size_t vg_kafka_assignment_count(const struct vg_kafka_consumer *c) {
@@ -404,9 +553,22 @@ int vg_kafka_mark_end(struct vg_kafka_consumer *c, int timeout_ms, char *errstr,
 }
 
 int vg_kafka_drained(const struct vg_kafka_consumer *c) {
-  for (size_t i = 0; i < c->nparts; i++)
-    if (c->parts[i].end < 0 || c->parts[i].position < c->parts[i].end)
+  for (size_t i = 0; i < c->nparts; i++) {
+    if (c->parts[i].end < 0)
       return 0;
+    if (c->parts[i].position >= c->parts[i].end)
+      continue;
+    /* a transactional topic ends with control records (commit markers),
+     * which no message shows: the client's own position moves past them */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->parts[i].topic, c->parts[i].partition);
+    int64_t at = rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR
+                     ? l->elems[0].offset
+                     : -1;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (at < c->parts[i].end)
+      return 0;
+  }
   return 1;
 }
 

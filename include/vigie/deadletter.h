@@ -127,6 +127,11 @@ int vg_deadletter_new(const struct vg_kafka_conf *conf, const char *topic,
                       const struct vg_kafka_positions *start,
                       const struct vg_deadletter_seen *seen, struct vg_deadletter **out,
                       char *errstr, size_t errstr_size);
+/* The ingest role's dead letters: produced into the open transaction of
+ * rk (txn.h), borrowed, which delivers them with the epoch or drops them
+ * with it -- exactly once without journal, read-back or positions (flush
+ * does nothing; the seen set is not used). 0 or -ENOMEM. */
+int vg_deadletter_new_txn(rd_kafka_t *rk, const char *topic, struct vg_deadletter **out);
 /* Queues a copy of src (payload and key) with the reason and, when not
  * NULL, the vigie.rejected header; returns at once. 0 when queued, 1 when
  * skipped because the topic already holds it (the scan saw it), VG_EKAFKA

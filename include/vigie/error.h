@@ -25,6 +25,10 @@ enum vg_error {
   VG_EFULL,                /* a bounded structure or the disk is full */
   VG_ERESTART,             /* the input changed shape (partitions added): the
                               caller rebuilds and resumes from the store */
+  VG_EABORTED,             /* a Kafka transaction was aborted: what it held is
+                              read again from the committed offsets */
+  VG_EFENCED,              /* a newer instance with the same transactional id
+                              took over: this one must stop */
   VG_ERR_LAST              /* keep last */
 };
 

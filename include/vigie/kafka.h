@@ -46,6 +46,36 @@ struct vg_kafka_conf {
    * A full queue makes the producing thread wait. properties may still set
    * it. */
   int64_t produce_queue_kbytes;
+  /* a consumer that joins this consumer group (the ingest role,
+   * vg_kafka_subscribe) with cooperative rebalancing; NULL: no group is
+   * joined (standalone assignment) */
+  const char *group;
+  /* its rebalance hooks (may be NULL with a group: partitions are then
+   * taken and given back without a word) */
+  const struct vg_kafka_rebalance *rebalance;
+};
+
+/* A partition handed by a rebalance: its committed offset (-1001 when the
+ * group committed none) and the metadata committed with it (NULL, 0:
+ * none). */
+struct vg_kafka_tp {
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
+  const char *metadata;
+  size_t metadata_len;
+};
+
+/* Called inside vg_kafka_consume, on the consuming thread, when the group
+ * changes what this member owns; the consumer's assignment is updated
+ * around them (assigned: before the partitions are fetched; revoked: while
+ * they are still owned, so that a transaction may still commit them). */
+struct vg_kafka_rebalance {
+  void *opaque;
+  void (*assigned)(void *opaque, const struct vg_kafka_tp *tp, size_t n);
+  /* lost: the member's session had expired, another member may own them
+   * already: nothing of them may be committed any more */
+  void (*revoked)(void *opaque, const struct vg_kafka_tp *tp, size_t n, int lost);
 };
 
 /* The consumers' prefetch queue by default, in KiB (128 MiB). */
@@ -102,6 +132,19 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out,
                           size_t errstr_size);
 /* Closes the consumer and frees it and the last batch. NULL is a no-op. */
 void vg_kafka_consumer_free(struct vg_kafka_consumer *c);
+
+/* Joins the consumer's group (conf.group) on topics, with the
+ * cooperative-sticky assignor; partitions then come and go through the
+ * rebalance hooks, each starting at the group's committed offset (read
+ * with require_stable: a transaction in flight is waited for). 0 or
+ * VG_EKAFKA with errstr. */
+int vg_kafka_subscribe(struct vg_kafka_consumer *c, const char *const *topics,
+                       size_t ntopics, char *errstr, size_t errstr_size);
+/* The partitions' committed offsets (the consumer's group, stable ones),
+ * each in offsets[i] (-1001: none). 0 or VG_EKAFKA/VG_ETIMEOUT. */
+int vg_kafka_committed(struct vg_kafka_consumer *c, const char *const *topics,
+                       const int32_t *partitions, size_t n, int timeout_ms,
+                       int64_t *offsets, char *errstr, size_t errstr_size);
 
 /* Start offset for one partition: a real offset, VG_KAFKA_OFFSET_BEGINNING
  * or VG_KAFKA_OFFSET_END. */
