@@ -16,7 +16,7 @@ int vg_watermarks_init(struct vg_watermarks *wm, uint32_t nparts, int64_t ooo_ns
   if (!wm->parts)
     return -ENOMEM;
   for (uint32_t i = 0; i < nparts; i++)
-    wm->parts[i] = (struct vg_wm_part){INT64_MIN, now_ns};
+    wm->parts[i] = (struct vg_wm_part){INT64_MIN, now_ns, 0};
   return 0;
 }
 
@@ -37,6 +37,8 @@ int64_t vg_watermarks_advance(struct vg_watermarks *wm, int64_t now_ns) {
   int active = 0;
   for (uint32_t i = 0; i < wm->n; i++) {
     const struct vg_wm_part *p = &wm->parts[i];
+    if (p->absent)
+      continue;
     int64_t w = part_wm(wm, p);
     if (w > hi)
       hi = w;

@@ -24,6 +24,7 @@
 struct vg_wm_part {
   int64_t max_event_ns;   /* INT64_MIN until the first event */
   int64_t last_active_ns; /* `now` of the last event (or of init) */
+  int absent;             /* takes no part until observed (vg_watermarks_absent) */
 };
 
 struct vg_watermarks {
@@ -42,10 +43,18 @@ void vg_watermarks_release(struct vg_watermarks *wm);
 static inline void vg_watermarks_observe(struct vg_watermarks *wm, uint32_t part,
                                          int64_t max_event_ns, int64_t now_ns) {
   struct vg_wm_part *p = &wm->parts[part];
+  p->absent = 0;
   if (max_event_ns > p->max_event_ns)
     p->max_event_ns = max_event_ns;
   if (now_ns > p->last_active_ns)
     p->last_active_ns = now_ns;
+}
+
+/* Partition `part` takes no part in the global watermark until it is
+ * observed (the store role's slots of source partitions not reported yet,
+ * and its delta partitions, which never are). */
+static inline void vg_watermarks_absent(struct vg_watermarks *wm, uint32_t part) {
+  wm->parts[part].absent = 1;
 }
 
 /* Recomputes and returns the global watermark at wall time now_ns. */

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vigie/delta.h"
 #include "vigie/error.h"
 #include "agg/watermark.h"
 #include "vigie/worker.h"
@@ -98,6 +99,7 @@ struct vg_worker {
 
 struct vg_agg {
   struct vg_agg_opts o;
+  uint8_t *no_wm;  /* per partition: never takes part in the watermark (store role) */
   uint32_t *owner; /* partition -> worker */
   struct vg_worker **workers;
   struct vg_windows win;
@@ -163,7 +165,8 @@ int vg_agg_new(const struct vg_tz *tz, const struct vg_agg_opts *opts, int64_t n
   a->committed = calloc(opts->nparts, sizeof *a->committed);
   a->merged = calloc(opts->nworkers, sizeof *a->merged);
   a->dd = calloc(opts->nparts, sizeof *a->dd);
-  if (!a->owner || !a->workers || !a->committed || !a->merged || !a->dd)
+  a->no_wm = calloc(opts->nparts, 1);
+  if (!a->no_wm || !a->owner || !a->workers || !a->committed || !a->merged || !a->dd)
     goto fail;
   if (vg_windows_init(&a->win, tz, opts->base_s, &opts->win) != 0)
     goto fail;
@@ -237,6 +240,7 @@ void vg_agg_free(struct vg_agg *a) {
   free(a->committed);
   free(a->merged);
   free(a->dd);
+  free(a->no_wm);
   free(a);
 }
 
@@ -335,22 +339,12 @@ static int dd_reserve(struct dd_epoch *dd) {
   return 0;
 }
 
-/* Slow path of vg_worker_add for a reading of a dedupe source: past the
- * horizon it goes the plain way, counted unchecked; else a copy of a
- * reading of its entry is dropped, and a new one is kept and aggregated. */
-static __attribute__((noinline)) int add_dedupe(struct vg_worker *w, struct epoch *e,
-                                                uint32_t part,
-                                                const struct vg_part_pos *pos,
-                                                const struct vg_agg_event *ev,
-                                                struct vg_span s, unsigned into) {
+/* A reading of a dedupe source within the horizon: a copy of a reading
+ * of its entry is dropped, a new one is kept and aggregated. */
+static int add_kept(struct vg_worker *w, struct epoch *e, uint32_t part,
+                    const struct vg_agg_event *ev, struct vg_span s, unsigned into) {
   struct dd_epoch *dd = &e->dd;
   dd->used = 1;
-  if (!(into & VG_INTO_BASE) ||
-      (w->dedupe_s &&
-       s.end <= vg_floor_div(pos->max_event_ns - w->ooo_ns, 1000000000) - w->dedupe_s)) {
-    e->ddc[part].past++;
-    return add_plain(w, e, ev, s, into);
-  }
   struct vg_wentry *d;
   uint32_t before = dd->deltas.n;
   if (vg_wtable_get(&dd->deltas, ev->series, (uint8_t)(VG_INTO_ALL ^ into), s.start,
@@ -391,6 +385,23 @@ static __attribute__((noinline)) int add_dedupe(struct vg_worker *w, struct epoc
 oom:
   w->failed = 1; /* the epoch may hold part of the reading: never hand it */
   return -ENOMEM;
+}
+
+/* Slow path of vg_worker_add for a reading of a dedupe source: past the
+ * horizon it goes the plain way, counted unchecked; else add_kept. */
+static __attribute__((noinline)) int add_dedupe(struct vg_worker *w, struct epoch *e,
+                                                uint32_t part,
+                                                const struct vg_part_pos *pos,
+                                                const struct vg_agg_event *ev,
+                                                struct vg_span s, unsigned into) {
+  if (!(into & VG_INTO_BASE) ||
+      (w->dedupe_s &&
+       s.end <= vg_floor_div(pos->max_event_ns - w->ooo_ns, 1000000000) - w->dedupe_s)) {
+    e->dd.used = 1;
+    e->ddc[part].past++;
+    return add_plain(w, e, ev, s, into);
+  }
+  return add_kept(w, e, part, ev, s, into);
 }
 
 int vg_worker_add(struct vg_worker *w, uint32_t part, int64_t offset,
@@ -572,9 +583,157 @@ static int merge_epoch(struct vg_agg *a, struct epoch *e) {
     if (a->owner[p] != e->worker || e->pos[p].next_offset < 0)
       continue;
     a->committed[p] = e->pos[p];
-    vg_watermarks_observe(&a->wm, p, e->pos[p].max_event_ns, e->pos[p].last_active_ns);
+    if (!a->no_wm[p])
+      vg_watermarks_observe(&a->wm, p, e->pos[p].max_event_ns, e->pos[p].last_active_ns);
   }
   return 0;
+}
+
+/* ---- scale-out (worker.h) ------------------------------------------------------ */
+
+struct vg_part_pos vg_worker_position(const struct vg_worker *w, uint32_t part) {
+  assert(part < w->agg->o.nparts);
+  return w->pos[part];
+}
+
+int vg_worker_merge(struct vg_worker *w, uint32_t part, int64_t offset, uint64_t series,
+                    int64_t start, int64_t end, unsigned skipped,
+                    const struct vg_acc *delta, int64_t now_ns) {
+  assert(part < w->agg->o.nparts && w->agg->owner[part] == w->id);
+  assert(skipped != VG_INTO_ALL && !(skipped & ~(unsigned)VG_INTO_ALL));
+  struct epoch *e = w->cur;
+  w->pos[part].next_offset = offset + 1;
+  w->pos[part].last_active_ns = now_ns;
+  struct vg_wentry *d;
+  if (vg_wtable_get(&e->deltas, series, (uint8_t)skipped, start, end, &d) != 0 ||
+      vg_acc_merge(&d->acc, delta, &w->acc) != 0) {
+    w->failed = 1;
+    return -ENOMEM;
+  }
+  e->aggregated += delta->st.count;
+  return 0;
+}
+
+int vg_worker_add_kept(struct vg_worker *w, uint32_t part, int64_t offset,
+                       uint64_t series, int64_t start, int64_t end, unsigned skipped,
+                       uint32_t dedupe_max, const struct vg_delta_reading *r,
+                       int64_t now_ns) {
+  assert(part < w->agg->o.nparts && w->agg->owner[part] == w->id);
+  assert(!(skipped & VG_INTO_BASE) && !(skipped & ~(unsigned)VG_INTO_ALL));
+  w->pos[part].next_offset = offset + 1;
+  w->pos[part].last_active_ns = now_ns;
+  struct vg_agg_event ev = {.series = series,
+                            .time_ns = r->t,
+                            .value = r->v,
+                            .distinct = r->key,
+                            .has_distinct = r->has_key,
+                            .dedupe = dedupe_max};
+  int rc =
+      add_kept(w, w->cur, part, &ev, (struct vg_span){start, end}, VG_INTO_ALL ^ skipped);
+  return rc < 0 ? rc : 0;
+}
+
+void vg_agg_no_watermark(struct vg_agg *a, uint32_t part, int ever) {
+  assert(part < a->o.nparts);
+  a->no_wm[part] = (uint8_t)(ever != 0);
+  vg_watermarks_absent(&a->wm, part);
+}
+
+void vg_worker_mark(struct vg_worker *w, uint32_t part, int64_t offset,
+                    int64_t max_event_ns, int64_t now_ns) {
+  assert(part < w->agg->o.nparts && w->agg->owner[part] == w->id);
+  struct vg_part_pos *p = &w->pos[part];
+  p->next_offset = offset + 1;
+  p->last_active_ns = now_ns;
+  if (max_event_ns > p->max_event_ns)
+    p->max_event_ns = max_event_ns;
+}
+
+/* The readings of dedupe entry k of an epoch, in arrival order, into *r
+ * (grown as needed). Their number, or -ENOMEM. */
+static ssize_t kept_readings(const struct dd_epoch *dd, uint32_t k,
+                             struct vg_delta_reading **r, size_t *cap) {
+  size_t n = 0;
+  for (uint32_t i = dd->info[k].head; i != DD_NONE; i = dd->r[i].next) {
+    if (n == *cap) {
+      size_t nc = *cap ? *cap * 2 : 64;
+      struct vg_delta_reading *nr = realloc(*r, nc * sizeof *nr);
+      if (!nr)
+        return -ENOMEM;
+      *r = nr;
+      *cap = nc;
+    }
+    const struct dd_reading *x = &dd->r[i];
+    (*r)[n++] =
+        (struct vg_delta_reading){x->t, x->v, x->key, (x->part & DD_HAS_KEY) != 0};
+  }
+  return (ssize_t)n;
+}
+
+/* Gives one epoch to the visitor. */
+static int visit_epoch(struct vg_agg *a, struct epoch *e, const struct vg_agg_visitor *v,
+                       void *ctx, struct vg_delta_reading **r, size_t *cap) {
+  int rc = 0;
+  for (uint32_t k = 0; k < e->deltas.n && rc == 0; k++)
+    rc = v->entry(ctx, &e->deltas.e[k], e->deltas.e[k].res);
+  for (uint32_t k = 0; e->dd.used && k < e->dd.deltas.n && rc == 0; k++) {
+    ssize_t n = kept_readings(&e->dd, k, r, cap);
+    if (n < 0)
+      return (int)n;
+    rc = v->kept(ctx, &e->dd.deltas.e[k], e->dd.deltas.e[k].res, e->dd.info[k].max, *r,
+                 (size_t)n);
+  }
+  for (uint32_t p = 0; p < a->o.nparts && rc == 0; p++)
+    if (a->owner[p] == e->worker && e->pos[p].next_offset >= 0)
+      rc = v->position(ctx, p, &e->pos[p]);
+  return rc;
+}
+
+/* Empties a visited epoch (its accumulators released) for the worker's
+ * next use. */
+static void epoch_reset(struct vg_agg *a, struct epoch *e) {
+  vg_wtable_clear(&e->deltas);
+  if (e->dd.used) {
+    vg_wtable_clear(&e->dd.deltas);
+    if (e->dd.nr)
+      memset(e->dd.slots, 0, ((size_t)e->dd.mask + 1) * sizeof *e->dd.slots);
+    e->dd.nr = 0;
+    e->dd.used = 0;
+    memset(e->ddc, 0, a->o.nparts * sizeof *e->ddc);
+  }
+  e->aggregated = 0;
+  memset(e->rejected, 0, sizeof e->rejected);
+}
+
+int vg_agg_take(struct vg_agg *a, uint32_t i, const struct vg_agg_visitor *v, void *ctx) {
+  struct vg_worker *w = a->workers[i];
+  struct vg_delta_reading *r = NULL;
+  size_t cap = 0;
+  int rc = 0;
+  struct epoch *e;
+  while ((e = vg_spsc_pop(&w->full))) {
+    if (rc == 0)
+      rc = visit_epoch(a, e, v, ctx, &r, &cap);
+    if (rc == 0) {
+      a->win.c.aggregated += e->aggregated;
+      for (int k = 1; k < VG_AGG_REJECT_MAX; k++)
+        a->win.c.rejected[k] += e->rejected[k];
+      for (uint32_t p = 0; e->dd.used && p < a->o.nparts; p++) {
+        /* the copies found within the epoch (the store finds the others) */
+        a->dd[p].duplicates += e->ddc[p].duplicates;
+        a->dd[p].past += e->ddc[p].past;
+        a->win.c.duplicates += e->ddc[p].duplicates;
+        a->win.c.dedupe_past += e->ddc[p].past;
+      }
+      a->merged[i] = e->seq + 1;
+    }
+    epoch_reset(a, e);
+    int pushed = vg_spsc_push(&w->empty, e);
+    assert(pushed == 0);
+    (void)pushed;
+  }
+  free(r);
+  return rc;
 }
 
 unsigned vg_agg_backlog(const struct vg_agg *a) {
@@ -654,7 +813,8 @@ void vg_agg_restore_position(struct vg_agg *a, uint32_t part, struct vg_part_pos
   a->committed[part] = pos;
   for (uint32_t i = 0; i < a->o.nworkers; i++)
     a->workers[i]->pos[part] = pos;
-  vg_watermarks_observe(&a->wm, part, pos.max_event_ns, pos.last_active_ns);
+  if (!a->no_wm[part])
+    vg_watermarks_observe(&a->wm, part, pos.max_event_ns, pos.last_active_ns);
 }
 
 void vg_agg_restore_watermark(struct vg_agg *a, int64_t watermark_ns) {

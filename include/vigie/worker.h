@@ -178,6 +178,57 @@ size_t vg_worker_bytes(const struct vg_worker *w, int with_sketches, size_t *n);
 
 #define VG_AGG_MAX_PENDING 8
 
+/* ---- scale-out (docs/deltas.md) ----
+ *
+ * The ingest role aggregates as a worker does but does not merge: its
+ * epochs go to Kafka as deltas. vg_agg_take gives the handed epochs of a
+ * worker to a visitor instead of merging them (any thread that may act as
+ * this worker's writer; the ingest role calls it on the worker's own thread
+ * right after vg_worker_flush). The store role feeds its worker with the
+ * deltas it reads (vg_worker_merge, vg_worker_add_kept, vg_worker_mark) and
+ * collects as usual: an ingest instance's epoch merges exactly as a local
+ * worker's would, dedupe readings checked again against the stored
+ * fingerprints. */
+struct vg_delta_reading;
+struct vg_agg_visitor {
+  /* a plain delta: skipped resolutions (VG_INTO_* bits left out) */
+  int (*entry)(void *ctx, const struct vg_wentry *d, unsigned skipped);
+  /* a dedupe delta and its readings, in arrival order */
+  int (*kept)(void *ctx, const struct vg_wentry *d, unsigned skipped, uint32_t dedupe_max,
+              const struct vg_delta_reading *r, size_t n);
+  /* partition p's position at the end of the epoch (the worker's own
+   * partitions that moved) */
+  int (*position)(void *ctx, uint32_t part, const struct vg_part_pos *pos);
+};
+/* Gives every epoch worker i handed to v, in order, then recycles them.
+ * The readings aggregated and rejected are added to the writer's counters
+ * (vg_agg_windows()->c) as if merged. 0, -ENOMEM or a callback's non-zero
+ * return (the epoch is recycled all the same: the caller drops it). */
+int vg_agg_take(struct vg_agg *a, uint32_t i, const struct vg_agg_visitor *v, void *ctx);
+/* The worker's running position of part (what it read so far). */
+struct vg_part_pos vg_worker_position(const struct vg_worker *w, uint32_t part);
+/* Store role, worker thread: merges a delta of (series, base window
+ * [start, end)) that skips the resolutions `skipped` into the epoch, read
+ * at offset of part. 0 or -ENOMEM (fatal, as vg_worker_add's). */
+int vg_worker_merge(struct vg_worker *w, uint32_t part, int64_t offset, uint64_t series,
+                    int64_t start, int64_t end, unsigned skipped,
+                    const struct vg_acc *delta, int64_t now_ns);
+/* Store role: a dedupe reading of such a delta (its base resolution
+ * included), checked against the epoch's like vg_worker_add's. 0 or
+ * -ENOMEM. */
+int vg_worker_add_kept(struct vg_worker *w, uint32_t part, int64_t offset,
+                       uint64_t series, int64_t start, int64_t end, unsigned skipped,
+                       uint32_t dedupe_max, const struct vg_delta_reading *r,
+                       int64_t now_ns);
+/* Store role, before the workers run: partition part takes no part in the
+ * global watermark (a delta partition: never; a source partition's slot:
+ * until the worker marks it). */
+void vg_agg_no_watermark(struct vg_agg *a, uint32_t part, int ever);
+/* Store role: part was read up to offset and its highest event time (the
+ * watermark its sources report, plus out-of-orderness) is max_event_ns. */
+void vg_worker_mark(struct vg_worker *w, uint32_t part, int64_t offset,
+                    int64_t max_event_ns, int64_t now_ns);
+
 /* Writer thread: merges every pending epoch, advances the watermark to its
  * new value at now_ns, emits (emit may be NULL) and recycles the tables.
  * Returns the number of epochs merged, or -ENOMEM, which is fatal: the open
