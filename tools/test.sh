@@ -12,6 +12,7 @@
 # 5. clang libFuzzer build; every fuzz target for $VIGIE_FUZZ_SECONDS (default 15),
 #    as many at once as there are cores
 # 6. integration tests (pytest) against a real Apache Kafka broker
+# 7. integration tests on a real 3-broker KRaft cluster (marker `cluster`)
 #
 # Build trees go to $VIGIE_BUILD_ROOT (default ./build-test), outside git.
 set -euo pipefail
@@ -113,5 +114,10 @@ fi
 
 stage "integration tests against a real Kafka broker"
 VIGIE_BUILD_DIR="$root/gcc" "$venv/bin/pytest" -c tests/integration/pytest.ini \
-  tests/integration
+  -m "not cluster" tests/integration
+# the 3-broker KRaft cluster's tests (scale-out roles, failover): a stage of
+# their own, after the rest, so that the first verdict comes sooner
+stage "integration tests on a 3-broker Kafka cluster"
+VIGIE_BUILD_DIR="$root/gcc" "$venv/bin/pytest" -c tests/integration/pytest.ini \
+  -m cluster tests/integration
 stage "all tests passed"

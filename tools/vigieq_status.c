@@ -1,7 +1,13 @@
 /*
  * vigieq status (vigieq.h): per source partition the stored offset, the
  * broker's end offset and the lag, the watermark, the windows vigied holds
- * and the store's size, from one read-only snapshot.
+ * and the store's size, from one read-only snapshot. Per role
+ * (docs/scaleout.md): a store instance's rows name the delta partitions it
+ * merged (kind delta_partition) and the source partitions whose watermarks
+ * it holds (kind source_partition: the ingest group's committed offset as
+ * its watermarks last said, and the lag behind the source); an ingest
+ * instance keeps no store, so its status is the group's committed offsets
+ * against the sources' end offsets.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -181,9 +187,106 @@ static int put_row(struct rows *r, const char *kind, const char *name, int64_t p
   return rc;
 }
 
+static const char *const status_cols[] = {"kind",       "name", "partition", "value",
+                                          "end_offset", "lag",  "detail"};
+
+/* The role's row: what the instance is and what names its Kafka side. */
+static int put_role(struct rows *r, const struct vg_config *cfg) {
+  static const char *const names[] = {"standalone", "ingest", "store"};
+  int role = cfg ? cfg->role : VG_ROLE_STANDALONE;
+  char d[768];
+  if (role == VG_ROLE_INGEST)
+    snprintf(d, sizeof d, "group=%s instance_id=%s deltas_topic=%s", cfg->kafka_group,
+             cfg->instance_id ? cfg->instance_id : "(host name)",
+             cfg->kafka_deltas_topic);
+  else if (role == VG_ROLE_STORE)
+    snprintf(d, sizeof d, "deltas_topic=%s", cfg->kafka_deltas_topic);
+  else
+    d[0] = '\0';
+  return put_row(r, "role", names[role], -1, NULL, d[0] ? d : NULL);
+}
+
+/* The ingest role's status: no store, the group's committed offsets. */
+static int status_ingest(const struct vg_config *cfg, int fmt) {
+  struct rows rows = {.cols = status_cols,
+                      .ncols = sizeof status_cols / sizeof *status_cols};
+  struct status_scan scan = {0};
+  char err[512] = "", v[32];
+  const char **props = calloc(cfg->kafka_properties.n + 3, sizeof *props);
+  const char **topics = calloc(cfg->nsources + 1, sizeof *topics);
+  int ex = 0, rc = !props || !topics ? -ENOMEM : 0;
+  for (size_t i = 0; !rc && i < cfg->kafka_properties.n; i++)
+    props[i] = cfg->kafka_properties.v[i];
+  if (!rc) {
+    props[cfg->kafka_properties.n] = "log_level";
+    props[cfg->kafka_properties.n + 1] = "0";
+  }
+  for (size_t i = 0; !rc && i < cfg->nsources; i++)
+    topics[i] = cfg->sources[i].topic;
+  struct vg_kafka_conf kc = {.brokers = cfg->kafka_brokers,
+                             .client_id = "vigieq",
+                             .properties = props,
+                             .group = cfg->kafka_group};
+  struct vg_kafka_consumer *k = NULL;
+  if (!rc)
+    rc = vg_kafka_consumer_new(&k, &kc, err, sizeof err);
+  if (!rc)
+    rc = vg_kafka_list_partitions(k, topics, cfg->nsources, 5000, on_source_partition,
+                                  &scan, err, sizeof err);
+  const char **pt = calloc(scan.n + 1, sizeof *pt);
+  int32_t *pp = calloc(scan.n + 1, sizeof *pp);
+  int64_t *off = calloc(scan.n + 1, sizeof *off);
+  if (!rc && (!pt || !pp || !off))
+    rc = -ENOMEM;
+  for (size_t i = 0; !rc && i < scan.n; i++) {
+    pt[i] = scan.v[i].topic;
+    pp[i] = (int32_t)scan.v[i].partition;
+  }
+  if (!rc)
+    rc = vg_kafka_committed(k, pt, pp, scan.n, 10000, off, err, sizeof err);
+  for (size_t i = 0; !rc && i < scan.n; i++)
+    rc = vg_kafka_end_offset(k, pt[i], pp[i], 5000, &scan.v[i].end, err, sizeof err);
+  rc = rc ? rc : put_role(&rows, cfg);
+  for (size_t i = 0; !rc && i < scan.n; i++) {
+    const struct pos_row *p = &scan.v[i];
+    rc = put(&rows, CELL_TEXT, "partition");
+    rc = rc ? rc : put(&rows, CELL_TEXT, p->topic);
+    rc = rc ? rc : put_u64(&rows, p->partition);
+    rc = rc            ? rc
+         : off[i] >= 0 ? put_u64(&rows, (uint64_t)off[i])
+                       : put(&rows, CELL_NULL, NULL);
+    rc = rc ? rc : put_u64(&rows, (uint64_t)p->end);
+    snprintf(v, sizeof v, "%" PRId64, p->end - (off[i] >= 0 ? off[i] : 0));
+    rc = rc ? rc : put(&rows, CELL_NUM, v);
+    rc = rc ? rc
+            : put(&rows, CELL_TEXT,
+                  off[i] >= 0 ? "the group's committed offset"
+                              : "nothing committed by the group yet");
+  }
+  if (rc == -ENOMEM)
+    ex = fail(EX_RUNTIME, "out of memory");
+  else if (rc)
+    ex = fail(EX_RUNTIME, "the ingest group %s on %s: %s", cfg->kafka_group,
+              cfg->kafka_brokers, err[0] ? err : vg_strerror(rc));
+  else if (write_rows(stdout, &rows, fmt))
+    ex = fail(EX_RUNTIME, "cannot write the output: %s", strerror(errno));
+  vg_kafka_consumer_free(k);
+  free(pt);
+  free(pp);
+  free(off);
+  free(props);
+  free(topics);
+  for (size_t i = 0; i < scan.n; i++)
+    free(scan.v[i].topic);
+  free(scan.v);
+  rows_release(&rows);
+  return ex;
+}
+
 int cmd_status(struct ctx *c, const struct vg_config *cfg, int fmt) {
-  static const char *const cols[] = {"kind",       "name", "partition", "value",
-                                     "end_offset", "lag",  "detail"};
+  if (cfg && cfg->role == VG_ROLE_INGEST)
+    return status_ingest(cfg, fmt);
+  const char *const *cols = status_cols;
   int ex = open_store(c);
   if (ex)
     return ex;
@@ -191,7 +294,7 @@ int cmd_status(struct ctx *c, const struct vg_config *cfg, int fmt) {
    * windows and the global watermark in one consistent view */
   vg_store_reader_end(c->rd);
   c->rd = NULL;
-  struct rows rows = {.cols = cols, .ncols = sizeof cols / sizeof *cols};
+  struct rows rows = {.cols = cols, .ncols = sizeof status_cols / sizeof *status_cols};
   struct status_scan scan = {0};
   struct vg_store_state s = {0};
   struct vg_store_stat stt;
@@ -211,9 +314,15 @@ int cmd_status(struct ctx *c, const struct vg_config *cfg, int fmt) {
     goto done;
   }
   status_ends(cfg, &scan, note, sizeof note);
+  int store_role = cfg && cfg->role == VG_ROLE_STORE;
+  if (cfg && cfg->role != VG_ROLE_STANDALONE)
+    rc = put_role(&rows, cfg);
   for (size_t i = 0; i < scan.n && !rc; i++) {
     const struct pos_row *p = &scan.v[i];
-    rc = put(&rows, CELL_TEXT, "partition");
+    rc = put(&rows, CELL_TEXT,
+             !store_role                                      ? "partition"
+             : strcmp(p->topic, cfg->kafka_deltas_topic) == 0 ? "delta_partition"
+                                                              : "source_partition");
     rc = rc ? rc : put(&rows, CELL_TEXT, p->topic);
     rc = rc ? rc : put_u64(&rows, p->partition);
     rc = rc                    ? rc

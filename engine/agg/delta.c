@@ -218,8 +218,8 @@ static int read_deltas(struct reader *x, const struct vg_acc_opts *o,
         uint8_t has = rb_u8(&x->r);
         rs[i].has_key = has == 1;
         rs[i].key = has == 1 ? rb_u64le(&x->r) : 0;
-        if (has > 1 || !isfinite(rs[i].v) || rs[i].t / 1000000000 < start ||
-            rs[i].t / 1000000000 >= end)
+        int64_t t_s = vg_floor_div(rs[i].t, 1000000000);
+        if (has > 1 || !isfinite(rs[i].v) || t_s < start || t_s >= end)
           x->r.err = 1;
       }
       if (x->r.err) {

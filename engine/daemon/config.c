@@ -86,6 +86,8 @@ static const int precision_values[] = {VG_PRECISION_NS, VG_PRECISION_US, VG_PREC
 static const char *const resolutions[] = {VG_RES_NAME_HOUR, VG_RES_NAME_DAY, NULL};
 static const int resolution_values[] = {VG_RES_HOUR, VG_RES_DAY};
 static const char *const statuses[] = {"final", "all", NULL};
+static const char *const roles[] = {"standalone", "ingest", "store", NULL};
+static const int role_values[] = {VG_ROLE_STANDALONE, VG_ROLE_INGEST, VG_ROLE_STORE};
 static const int status_values[] = {VG_DATASET_FINAL, VG_DATASET_ALL};
 static const struct {
   const char *const *choices;
@@ -94,7 +96,7 @@ static const struct {
     {log_levels, log_level_values}, {durabilities, durability_values},
     {formats, format_values},       {time_formats, time_format_values},
     {precisions, precision_values}, {resolutions, resolution_values},
-    {statuses, status_values},
+    {statuses, status_values},      {roles, role_values},
 };
 
 /* The value a CT_ENUM key stores for its i-th choice. */
@@ -197,6 +199,17 @@ static const struct ckey top_keys[] = {
     {"timezone", CT_TZ, OFF(timezone), "Europe/Paris", 0, 0, 0, NULL,
      "IANA zone whose clock hours and local days the 1h and 1d rollups follow."},
     {"log_level", CT_ENUM, OFF(log_level), "info", 0, 0, 0, log_levels, "Log threshold."},
+    {"role", CT_ENUM, OFF(role), "standalone", 0, 0, 0, roles,
+     "What this instance does (docs/scaleout.md): standalone consumes, aggregates, "
+     "stores and serves; ingest instances (a consumer group, kafka.group) aggregate "
+     "and produce each epoch's deltas to kafka.deltas_topic in one Kafka transaction "
+     "with their offsets, keeping no state; store instances merge the deltas into "
+     "their store and serve it."},
+    OPTIONAL("instance_id", CT_STR, OFF(instance_id),
+             "Ingest role: names the instance's transactions (transactional.id "
+             "vigie-ingest-ID-wN), so that a restarted instance fences what its "
+             "predecessor left open. Default: the host name; set one per instance when "
+             "several run on one host, and keep it across restarts."),
     {"windows.base", CT_DURATION, OFF(base_ns), "1m", 0, NS(1), NS(3600), NULL,
      "Base window; must divide an hour."},
     {"windows.lateness", CT_DURATION, OFF(lateness_ns), "2h", 0, 0, NS(86400 * 31), NULL,
@@ -234,6 +247,11 @@ static const struct ckey top_keys[] = {
      "configuration measured, bench/results/2026-12-03-i17-*), else 1. A number "
      "other than the store's is refused: change it with `vigieq reshard` while "
      "vigied is stopped (docs/store.md)."},
+    OPTIONAL("store.delta_partitions", CT_LIST, OFF(store_delta_partitions),
+             "Store role: the partitions of kafka.deltas_topic this instance merges "
+             "(default: all). Store instances split a delta topic by taking disjoint "
+             "lists: each holds the series of its partitions, and every one sees every "
+             "source partition's watermark (docs/scaleout.md)."),
     {"workers", CT_INT, OFF(workers), "1", 0, 1, 64, NULL,
      "Worker threads; each owns a share of the source partitions (shared-nothing)."},
     {"memory_limit", CT_SIZE, OFF(memory_limit), "off", 0, (int64_t)64 << 20,
@@ -253,6 +271,11 @@ static const struct ckey top_keys[] = {
      "Bootstrap servers, or \"embedded\" for an in-process mock cluster (quick start)."},
     {"kafka.group", CT_STR, OFF(kafka_group), "vigie", 0, 0, 0, NULL,
      "Consumer group (ingest role); standalone mode assigns partitions itself."},
+    {"kafka.deltas_topic", CT_STR, OFF(kafka_deltas_topic), "vigie.deltas", 0, 0, 0, NULL,
+     "Scale-out: the topic of base-window deltas the ingest role produces and the "
+     "store role merges (docs/deltas.md), a series' deltas in the partition of its "
+     "shard among the topic's partitions. Create it before starting the instances "
+     "(replicated, min.insync.replicas 2)."},
     {"kafka.dead_letter_topic", CT_STR, OFF(kafka_dead_letter_topic), "vigie.dead", 0, 0,
      0, NULL, "Where rejected messages go, with their reason in headers."},
     {"kafka.rollup_topic", CT_STR, OFF(kafka_rollup_topic), "vigie.rollups", 0, 0, 0,
@@ -888,7 +911,57 @@ static int top_line(const int *seen, const char *name) {
   return 1;
 }
 
+/* The line of a top-level key set in the file, 0 when it is not. */
+static int key_line(const int *seen, const char *name) {
+  for (const struct ckey *k = top_keys; k->name; k++)
+    if (strcmp(k->name, name) == 0)
+      return seen[k - top_keys];
+  return 0;
+}
+
+/* Keys set in the file that do nothing in the configured role: a warning
+ * each (the file stays valid: one file may serve every role). */
+static void role_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
+  static const char *const standalone_unused[] = {"instance_id", "store.delta_partitions",
+                                                  NULL};
+  static const char *const ingest_unused[] = {
+      "store.durability",     "store.delta_partitions",  "store.shards",
+      "export_dir",           "publish.export_interval", "publish.rollups",
+      "publish.changes_keep", "retention.dedupe",        NULL};
+  static const char *const store_unused[] = {"kafka.dead_letter_topic", "instance_id",
+                                             NULL};
+  const char *const *unused = standalone_unused;
+  const char *why = "standalone";
+  if (cfg->role == VG_ROLE_INGEST) {
+    unused = ingest_unused;
+    why = "ingest (it keeps no store)";
+  } else if (cfg->role == VG_ROLE_STORE) {
+    unused = store_unused;
+    why = "store (it reads deltas, not sources: it rejects nothing and aggregates no "
+          "source directly)";
+  }
+  for (const char *const *k = unused; *k; k++) {
+    int line = key_line(seen, *k);
+    if (line > 0)
+      VG_LOG_WARN("configuration key without effect in this role",
+                  "file=%s line=%d key=%s role=\"%s\"", c->file, line, *k, why);
+  }
+}
+
 static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
+  role_checks(c, cfg, seen);
+  for (size_t i = 0; i < cfg->store_delta_partitions.n; i++) {
+    const char *v = cfg->store_delta_partitions.v[i];
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 0 || n > 100000)
+      fail(c, top_line(seen, "store.delta_partitions"), "store.delta_partitions",
+           "expected partition numbers such as [0, 1], got \"%s\"", v);
+    for (size_t j = 0; j < i; j++)
+      if (atol(cfg->store_delta_partitions.v[j]) == n)
+        fail(c, top_line(seen, "store.delta_partitions"), "store.delta_partitions",
+             "partition %s is listed twice", v);
+  }
   if (cfg->nsources == 0 && cfg->sources)
     fail(c, top_line(seen, "sources"), "sources",
          "the list is empty: at least one source is required");

@@ -47,6 +47,7 @@
 #include "vigie/array.h"
 #include "vigie/codec.h"
 #include "vigie/deadletter.h"
+#include "vigie/delta.h"
 #include "daemon/engine.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
@@ -54,11 +55,14 @@
 #include "vigie/log.h"
 #include "vigie/rollup.h"
 #include "vigie/store.h"
+#include "vigie/txn.h"
 #include "vigie/tz.h"
 #include "vigie/worker.h"
 
-#define BATCH    1024
-#define NS_PER_S 1000000000LL
+#define BATCH 1024
+/* The store role's slots of source partitions (their watermarks). */
+#define STORE_SOURCE_SLOTS 4096
+#define NS_PER_S           1000000000LL
 
 /* ---- small vectors ---------------------------------------------------------- */
 
@@ -185,6 +189,29 @@ struct engine_worker {
   unsigned hold_batches;
   vg_atomic_u64 memory_waits;
   _Atomic int done;
+  /* the ingest role (docs/scaleout.md): the worker's own aggregator (every
+   * partition its own: the group decides which it reads), its
+   * transactional producer, the delta topic's partition count and the
+   * records being built for each, the epoch's offsets to commit with their
+   * metadata, the partitions the group gave it, the end offsets of a
+   * group-wide drain, and whether a transaction was lost (the ingestion is
+   * then rebuilt from the group's committed offsets) */
+  struct vg_agg *own;
+  struct vg_txn *txn;
+  int32_t ndeltas;
+  struct vg_delta_buf *dbuf, marks;
+  VEC(struct vg_kafka_tp) offs;
+  VEC(struct offmeta { char s[64]; }) meta;
+  uint8_t *owned;
+  int64_t *drain_end;
+  int64_t drain_next_ns;
+  int txn_lost;  /* the ingestion must be rebuilt: an aborted transaction, lost
+                    or unknown partitions */
+  int in_revoke; /* ingest_epoch called from the revoke hook */
+  int closing;   /* its last epoch is committed: revokes commit nothing */
+  /* what it produced to the delta topic (read after the join) */
+  uint64_t delta_records, delta_bytes, delta_entries;
+  struct vg_kafka_rebalance rebalance;
 };
 
 /* One shard's part of an epoch (the writer fills it, its committer commits
@@ -222,6 +249,19 @@ struct committers {
 struct vg_engine {
   const struct vg_config *cfg;
   struct vg_engine_opts o;
+  int role; /* enum vg_role */
+  /* the partitions read from Kafka: all of parts, but in the store role,
+   * where the delta topic's come first and the slots of the source
+   * partitions its watermarks name follow (named as they appear, never
+   * read from Kafka: process_delta) */
+  size_t nread;
+  struct vg_source_conf delta_src; /* the store role's one "source" */
+  char **slot_names;               /* the store role's slots' topics (owned) */
+  /* the store role: the last watermark each delta partition gave each
+   * slot ([slot * nread + delta partition]); a slot moves by the lowest
+   * over the partitions this instance merges (on_delta_mark) */
+  struct vg_part_pos *slot_marks;
+  char instance_id[256]; /* the ingest role's (config, or the host name) */
   char *data_dir;
   struct vg_tz *tz;
   struct vg_store *store;
@@ -400,6 +440,19 @@ const char *vg_engine_brokers(const struct vg_engine *e) {
 static int load_hash_key(struct vg_engine *e, char *errstr, size_t errstr_size) {
   char path[4096];
   snprintf(path, sizeof path, "%s/series.key", e->data_dir);
+  /* scale-out: every ingest instance and the stores share the ids, so the
+   * key comes from the deployment's delta topic (docs/scaleout.md) */
+  uint8_t shared[16];
+  if (e->role != VG_ROLE_STANDALONE) {
+    static const uint8_t zero[16];
+    char buf[600];
+    snprintf(buf, sizeof buf, "vigie series ids 0 %s", e->cfg->kafka_deltas_topic);
+    uint64_t a = vg_siphash24(zero, buf, strlen(buf));
+    buf[strlen("vigie series ids ")] = '1';
+    uint64_t b = vg_siphash24(zero, buf, strlen(buf));
+    memcpy(shared, &a, 8);
+    memcpy(shared + 8, &b, 8);
+  }
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     ssize_t r = read(fd, e->hkey, sizeof e->hkey);
@@ -408,13 +461,24 @@ static int load_hash_key(struct vg_engine *e, char *errstr, size_t errstr_size) 
       snprintf(errstr, errstr_size, "%s: expected 16 bytes of series-id key", path);
       return VG_ECORRUPT;
     }
+    if (e->role != VG_ROLE_STANDALONE && memcmp(e->hkey, shared, 16) != 0) {
+      snprintf(
+          errstr, errstr_size,
+          "%s: this store's series ids were made with another key (a standalone "
+          "store, or another kafka.deltas_topic): a store or ingest instance needs a "
+          "data_dir of its own",
+          path);
+      return VG_ECONFIG;
+    }
     return 0;
   }
   if (errno != ENOENT) {
     snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
     return -errno;
   }
-  if (getrandom(e->hkey, sizeof e->hkey, 0) != (ssize_t)sizeof e->hkey) {
+  if (e->role != VG_ROLE_STANDALONE)
+    memcpy(e->hkey, shared, 16);
+  else if (getrandom(e->hkey, sizeof e->hkey, 0) != (ssize_t)sizeof e->hkey) {
     snprintf(errstr, errstr_size, "getrandom: %s", strerror(errno));
     return -EIO;
   }
@@ -472,9 +536,21 @@ static int known_add(struct engine_worker *w, uint64_t id) {
 
 /* ---- workers -------------------------------------------------------------------- */
 
+/* The store role: whether this instance merges delta partition p
+ * (store.delta_partitions; none listed: all). */
+static int merges_partition(const struct vg_engine *e, int32_t p) {
+  const struct vg_strlist *l = &e->cfg->store_delta_partitions;
+  for (size_t i = 0; i < l->n; i++)
+    if (atol(l->v[i]) == p)
+      return 1;
+  return l->n == 0;
+}
+
 static int64_t start_offset(void *opaque, const char *topic, int32_t partition) {
   struct engine_worker *w = opaque;
   struct vg_engine *e = w->e;
+  if (e->role == VG_ROLE_STORE && !merges_partition(e, partition))
+    return VG_KAFKA_SKIP; /* another store instance's */
   for (size_t s = 0; s < e->nsrcs; s++) {
     if (strcmp(e->srcs[s].conf->topic, topic) != 0)
       continue;
@@ -486,6 +562,24 @@ static int64_t start_offset(void *opaque, const char *topic, int32_t partition) 
   return VG_KAFKA_SKIP;
 }
 
+/* The store role: a delta partition read up to a transaction's commit
+ * marker is committed past it, so that its stored offset is the client's
+ * and the lag vigieq shows counts records, not markers. */
+static void past_markers(struct engine_worker *w, int64_t now) {
+  struct vg_engine *e = w->e;
+  for (size_t i = 0; i < vg_kafka_assignment_count(w->kc); i++) {
+    const char *topic;
+    int32_t partition;
+    vg_kafka_assignment_get(w->kc, i, &topic, &partition);
+    if (partition < 0 || (size_t)partition >= e->nread)
+      continue;
+    int64_t at = vg_kafka_read_position(w->kc, i);
+    struct vg_part_pos pos = vg_worker_position(w->aw, (uint32_t)partition);
+    if (pos.next_offset >= 0 && at > pos.next_offset)
+      vg_worker_skip(w->aw, (uint32_t)partition, at - 1, now);
+  }
+}
+
 /* Hands the epoch to the writer: dead letters acknowledged first (their
  * positions recorded for the epoch), then the new series keys, then the
  * deltas and positions. 0, VG_EFULL (the writer is behind, or the dead
@@ -493,7 +587,7 @@ static int64_t start_offset(void *opaque, const char *topic, int32_t partition) 
  * reported). */
 static int hand_epoch(struct engine_worker *w, int64_t now) {
   char err[512];
-  int rc = vg_deadletter_flush(w->dl, 30000, err, sizeof err);
+  int rc = w->dl ? vg_deadletter_flush(w->dl, 30000, err, sizeof err) : 0;
   if (rc == VG_ETIMEOUT) {
     VG_LOG_RATELIMITED(VG_LOG_WARN, 10000, "dead letters not acknowledged yet",
                        "worker=%u error=\"%s\"", w->id, err);
@@ -503,12 +597,14 @@ static int hand_epoch(struct engine_worker *w, int64_t now) {
     engine_fail(w->e, err);
     return rc;
   }
+  if (w->e->role == VG_ROLE_STORE)
+    past_markers(w, now);
   /* every dead letter of the epoch is acknowledged: whatever this worker
    * writes from now on lands after these positions */
   uint64_t seq = vg_worker_epochs(w->aw);
   size_t slot = seq % (sizeof w->dlpos / sizeof w->dlpos[0]);
-  struct vg_kafka_positions pos;
-  if (vg_deadletter_positions(w->dl, &pos) != 0) {
+  struct vg_kafka_positions pos = {0, NULL};
+  if (w->dl && vg_deadletter_positions(w->dl, &pos) != 0) {
     engine_fail(w->e, "out of memory recording dead-letter positions");
     return -ENOMEM;
   }
@@ -594,9 +690,14 @@ static int replay_filter(struct engine_worker *w, const struct vg_source_conf *s
  * the codec rejects whole (its good siblings are not aggregated either, so
  * that a replay of the item counts each once), and a reading no
  * resolution retains. Everything else of the message is aggregated. */
+static size_t process_delta(struct engine_worker *w, const struct vg_kafka_msg *m,
+                            int64_t now);
+
 static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m,
                       int64_t now) {
   struct vg_engine *e = w->e;
+  if (e->role == VG_ROLE_STORE)
+    return process_delta(w, m, now);
   size_t s = 0;
   while (s < e->nsrcs && strcmp(e->srcs[s].conf->topic, m->topic) != 0)
     s++;
@@ -604,6 +705,8 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m,
     return s; /* not assigned by us: cannot happen */
   const struct vg_source_conf *src = e->srcs[s].conf;
   uint32_t part = e->srcs[s].first_part + (uint32_t)m->partition;
+  if (w->owned && !w->owned[part])
+    return s; /* the ingest role: revoked while in the batch */
   struct vg_event_batch *b = &w->batch;
   vg_event_batch_clear(b);
   w->nrj = 0;
@@ -754,6 +857,435 @@ static size_t process(struct engine_worker *w, const struct vg_kafka_msg *m,
   return s;
 }
 
+/* ---- scale-out: the store role's reading of deltas (docs/deltas.md) ---------- */
+
+/* The slot of a source partition a watermarks record names, created at
+ * its first mention (the store role; docs/scaleout.md). Its index in
+ * e->parts, or -1 when every slot is taken or out of memory. */
+static int64_t source_slot(struct vg_engine *e, const char *topic, size_t len,
+                           int32_t partition) {
+  for (size_t p = e->nread; p < e->nparts; p++) {
+    const char *t = e->parts[p].topic;
+    if (!t) {
+      char *name = strndup(topic, len);
+      if (!name)
+        return -1;
+      e->slot_names[p - e->nread] = name;
+      e->parts[p].topic = name;
+      e->parts[p].partition = partition;
+      return (int64_t)p;
+    }
+    if (e->parts[p].partition == partition && strlen(t) == len &&
+        memcmp(t, topic, len) == 0)
+      return (int64_t)p;
+  }
+  return -1;
+}
+
+struct delta_ctx {
+  struct engine_worker *w;
+  uint32_t part;
+  int64_t offset, now;
+};
+
+/* After a crash between the shards' commits (load_shards): whether the
+ * shard of series already committed what this delta record holds. */
+static int committed_before(const struct delta_ctx *x, uint64_t series) {
+  const struct vg_engine *e = x->w->e;
+  return e->skip &&
+         x->offset <
+             e->skip[(size_t)vg_store_shard_of(series, e->nshards) * e->nparts + x->part];
+}
+
+static int on_delta_series(void *ctx, uint64_t id, const char *key, size_t len) {
+  struct delta_ctx *x = ctx;
+  struct engine_worker *w = x->w;
+  if (vg_siphash24(w->e->hkey, key, len) != id)
+    return VG_ECORRUPT; /* reported by process_delta */
+  int seen = known_add(w, id);
+  if (seen == 0 && keybuf_add(&w->pending, key, (uint32_t)len) != 0)
+    seen = -ENOMEM;
+  return seen < 0 ? seen : 0;
+}
+
+static int on_delta_entry(void *ctx, uint64_t series, int64_t start, int64_t end,
+                          unsigned skipped, const struct vg_acc *acc) {
+  struct delta_ctx *x = ctx;
+  if (committed_before(x, series))
+    return 0;
+  return vg_worker_merge(x->w->aw, x->part, x->offset, series, start, end, skipped, acc,
+                         x->now);
+}
+
+static int on_delta_kept(void *ctx, uint64_t series, int64_t start, int64_t end,
+                         unsigned skipped, uint32_t dedupe_max,
+                         const struct vg_delta_reading *r, size_t n) {
+  struct delta_ctx *x = ctx;
+  if (committed_before(x, series))
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    int rc = vg_worker_add_kept(x->w->aw, x->part, x->offset, series, start, end, skipped,
+                                dedupe_max, &r[i], x->now);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+static int on_delta_mark(void *ctx, const struct vg_delta_mark *m) {
+  struct delta_ctx *x = ctx;
+  struct vg_engine *e = x->w->e;
+  int64_t slot = source_slot(e, m->topic, m->topic_len, m->partition);
+  if (slot < 0) {
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000,
+                       "too many source partitions: the watermark ignores some",
+                       "slots=%zu", e->nparts - e->nread);
+    return 0;
+  }
+  /* the partitions of one transaction are read each at its own pace: a
+   * source partition's watermark moves only as far as every delta partition
+   * merged here has carried it, never ahead of deltas not merged yet */
+  struct vg_part_pos *mine =
+      &e->slot_marks[(size_t)(slot - (int64_t)e->nread) * e->nread];
+  struct vg_part_pos *d = &mine[x->part];
+  d->next_offset = m->next_offset > d->next_offset ? m->next_offset : d->next_offset;
+  d->max_event_ns = m->max_event_ns > d->max_event_ns ? m->max_event_ns : d->max_event_ns;
+  d->last_active_ns =
+      m->last_active_ns > d->last_active_ns ? m->last_active_ns : d->last_active_ns;
+  struct vg_part_pos low = {INT64_MAX, INT64_MAX, INT64_MAX};
+  for (size_t k = 0; k < e->nread; k++) {
+    if (!merges_partition(e, (int32_t)k))
+      continue;
+    low.next_offset =
+        mine[k].next_offset < low.next_offset ? mine[k].next_offset : low.next_offset;
+    low.max_event_ns =
+        mine[k].max_event_ns < low.max_event_ns ? mine[k].max_event_ns : low.max_event_ns;
+    low.last_active_ns = mine[k].last_active_ns < low.last_active_ns
+                             ? mine[k].last_active_ns
+                             : low.last_active_ns;
+  }
+  if (low.next_offset >= 0) /* its position and watermark at the ingests' commits */
+    vg_worker_mark(x->w->aw, (uint32_t)slot, low.next_offset - 1, low.max_event_ns,
+                   low.last_active_ns);
+  return 0;
+}
+
+/* The store role's message: a record of the delta topic, merged into the
+ * worker's epoch; a record that does not decode stops the store (nothing
+ * of the epoch is committed: the ingest and store instances disagree on the
+ * format or on windows.base, which an operator must fix). */
+static size_t process_delta(struct engine_worker *w, const struct vg_kafka_msg *m,
+                            int64_t now) {
+  struct vg_engine *e = w->e;
+  if (m->partition < 0 || (size_t)m->partition >= e->nread)
+    return 0;
+  struct delta_ctx x = {w, (uint32_t)m->partition, m->offset, now};
+  static const struct vg_delta_visitor v = {on_delta_series, on_delta_entry,
+                                            on_delta_kept, on_delta_mark};
+  struct vg_acc_opts ao = vg_agg_windows(e->agg)->opts.acc;
+  char err[512] = "";
+  int rc = vg_delta_read(m->payload, m->len, e->cfg->base_ns / NS_PER_S, &ao, &v, &x, err,
+                         sizeof err);
+  if (rc) {
+    char msg[768];
+    snprintf(msg, sizeof msg, "%s [%d] offset %lld: %s", m->topic, (int)m->partition,
+             (long long)m->offset,
+             rc == -ENOMEM ? "out of memory merging deltas"
+             : rc == VG_ECORRUPT
+                 ? "a series id that is not its key's (the ingest and store "
+                   "instances use different kafka.deltas_topic names?)"
+                 : err);
+    engine_fail(e, msg);
+    return 0;
+  }
+  vg_worker_skip(w->aw, x.part, m->offset, now); /* its offset moves on */
+  return 0;
+}
+
+/* ---- scale-out: the ingest role's transactions (docs/scaleout.md) -------------- */
+
+/* Where the transactional producer, the group and the store meet: the
+ * partition index of (topic, partition) in e->parts, or -1. */
+static int64_t part_index(const struct vg_engine *e, const char *topic,
+                          int32_t partition) {
+  for (size_t s = 0; s < e->nsrcs; s++)
+    if (strcmp(e->srcs[s].conf->topic, topic) == 0)
+      return partition < e->srcs[s].nparts ? e->srcs[s].first_part + (int64_t)partition
+                                           : -1;
+  return -1;
+}
+
+/* Produces delta partition k's record when it holds more than its header. */
+static int flush_deltas(struct engine_worker *w, int32_t k, char *err, size_t errsize) {
+  struct vg_delta_buf *b = &w->dbuf[k];
+  if (b->err)
+    return vg_errstr_rc(-ENOMEM, err, errsize, "out of memory encoding deltas");
+  int rc = 0;
+  if (b->len > 4) {
+    rc = vg_txn_produce(w->txn, w->e->cfg->kafka_deltas_topic, k, NULL, 0, b->p, b->len,
+                        err, errsize);
+    w->delta_records += rc == 0;
+    w->delta_bytes += rc == 0 ? b->len : 0;
+  }
+  vg_delta_begin(b, VG_DELTA_DELTAS);
+  return rc;
+}
+
+/* A record stays under this many bytes (brokers refuse messages past
+ * message.max.bytes, 1 MiB by default). */
+#define DELTA_RECORD_BYTES (512 * 1024)
+
+struct take_ctx {
+  struct engine_worker *w;
+  int rc;
+  char err[512];
+};
+
+static int after_item(struct take_ctx *x, int32_t k) {
+  if (x->w->dbuf[k].len < DELTA_RECORD_BYTES && !x->w->dbuf[k].err)
+    return 0;
+  return x->rc = flush_deltas(x->w, k, x->err, sizeof x->err);
+}
+
+static int take_entry(void *ctx, const struct vg_wentry *d, unsigned skipped) {
+  struct take_ctx *x = ctx;
+  int32_t k = (int32_t)vg_store_shard_of(d->series, (unsigned)x->w->ndeltas);
+  x->w->delta_entries++;
+  vg_delta_entry(&x->w->dbuf[k], d->series, d->start, d->end, skipped, &d->acc);
+  return after_item(x, k);
+}
+
+/* A dedupe delta's readings go in items of at most this many (27 bytes
+ * each at most): a record stays under the brokers' message size. */
+#define KEPT_PER_ITEM 8192
+
+static int take_kept(void *ctx, const struct vg_wentry *d, unsigned skipped,
+                     uint32_t dedupe_max, const struct vg_delta_reading *r, size_t n) {
+  struct take_ctx *x = ctx;
+  int32_t k = (int32_t)vg_store_shard_of(d->series, (unsigned)x->w->ndeltas);
+  x->w->delta_entries++;
+  for (size_t at = 0; at < n; at += KEPT_PER_ITEM) {
+    size_t m = n - at < KEPT_PER_ITEM ? n - at : KEPT_PER_ITEM;
+    vg_delta_kept(&x->w->dbuf[k], d->series, d->start, d->end, skipped, dedupe_max,
+                  r + at, m);
+    if (after_item(x, k) != 0)
+      return x->rc;
+  }
+  return 0;
+}
+
+/* The offset committed for a partition carries its position's event-time
+ * state, which the next owner restores (ingest_assigned): the late-reading
+ * decisions (worker.h) then go on as if one instance had read it all. */
+static int take_position(void *ctx, uint32_t part, const struct vg_part_pos *pos) {
+  struct take_ctx *x = ctx;
+  struct engine_worker *w = x->w;
+  if (!w->owned[part])
+    return 0; /* revoked since: its next owner starts from the last commit */
+  struct offmeta om;
+  snprintf(om.s, sizeof om.s, "vg1 %lld %lld", (long long)pos->max_event_ns,
+           (long long)pos->last_active_ns);
+  if (VEC_PUSH(w->meta, om) != 0)
+    return x->rc = -ENOMEM;
+  int64_t next = pos->next_offset;
+  if (!w->in_revoke) {
+    /* past the commit markers of a transactional source (a replay of the
+     * dead letters, another EOS producer), which no message shows: else a
+     * group-wide drain would wait for them forever. Not inside a revoke,
+     * where the client may be ahead of the messages processed. */
+    int64_t at = vg_kafka_read_position_of(w->kc, w->e->parts[part].topic,
+                                           w->e->parts[part].partition);
+    if (at > next)
+      next = at;
+  }
+  struct vg_kafka_tp tp = {w->e->parts[part].topic, w->e->parts[part].partition, next,
+                           NULL, 0};
+  return VEC_PUSH(w->offs, tp) != 0 ? (x->rc = -ENOMEM) : 0;
+}
+
+/* The watermarks record of every partition this member owns (the same to
+ * every delta partition: each store sees every source's watermark). */
+static void build_marks(struct engine_worker *w) {
+  struct vg_engine *e = w->e;
+  size_t n = 0;
+  for (size_t p = 0; p < e->nparts; p++)
+    n += w->owned[p];
+  vg_delta_begin(&w->marks, VG_DELTA_WATERMARKS);
+  vg_delta_marks(&w->marks, n);
+  for (size_t p = 0; p < e->nparts; p++) {
+    if (!w->owned[p])
+      continue;
+    struct vg_part_pos pos = vg_worker_position(w->aw, (uint32_t)p);
+    struct vg_delta_mark m = {e->parts[p].topic,     strlen(e->parts[p].topic),
+                              e->parts[p].partition, pos.next_offset,
+                              pos.max_event_ns,      pos.last_active_ns};
+    vg_delta_mark(&w->marks, &m);
+  }
+}
+
+/* Ends the ingest role's epoch: its deltas, the new series keys and the
+ * watermarks produced to the delta topic, the consumed offsets sent, all
+ * committed in the one transaction (its dead letters went in as they
+ * came), and the next transaction begun. 0; VG_EABORTED (the transaction is
+ * lost: txn_lost, the ingestion is rebuilt from the committed offsets);
+ * VG_EFENCED or another error, fatal (reported). */
+static int ingest_epoch(struct engine_worker *w, int64_t now) {
+  struct vg_engine *e = w->e;
+  struct take_ctx x = {.w = w};
+  int rc = vg_worker_flush(w->aw, now);
+  if (rc == 0) {
+    w->offs.n = w->meta.n = 0;
+    for (size_t off = 0; off < w->pending.len;) {
+      uint32_t len;
+      memcpy(&len, w->pending.b + off, 4);
+      const char *key = w->pending.b + off + 4;
+      uint64_t id = vg_siphash24(e->hkey, key, len);
+      int32_t k = (int32_t)vg_store_shard_of(id, (unsigned)w->ndeltas);
+      vg_delta_series(&w->dbuf[k], id, key, len);
+      off += 4 + len;
+      if (after_item(&x, k) != 0)
+        break;
+    }
+    w->pending.len = w->pending.n = 0;
+    static const struct vg_agg_visitor v = {take_entry, take_kept, take_position};
+    if (x.rc == 0)
+      rc = vg_agg_take(w->own, 0, &v, &x);
+    if (rc == 0)
+      rc = x.rc;
+  }
+  for (int32_t k = 0; k < w->ndeltas && rc == 0; k++)
+    rc = flush_deltas(w, k, x.err, sizeof x.err);
+  if (rc == 0) {
+    build_marks(w);
+    if (w->marks.err)
+      rc = -ENOMEM;
+  }
+  for (int32_t k = 0; k < w->ndeltas && rc == 0; k++) {
+    rc = vg_txn_produce(w->txn, e->cfg->kafka_deltas_topic, k, NULL, 0, w->marks.p,
+                        w->marks.len, x.err, sizeof x.err);
+    w->delta_records += rc == 0;
+    w->delta_bytes += rc == 0 ? w->marks.len : 0;
+  }
+  for (size_t i = 0; i < w->offs.n; i++) {
+    w->offs.v[i].metadata = w->meta.v[i].s;
+    w->offs.v[i].metadata_len = strlen(w->meta.v[i].s);
+  }
+  for (int tries = 1; rc == 0; tries++) {
+    rc = vg_txn_commit(w->txn, w->kc, w->offs.v, w->offs.n, 60000, x.err, sizeof x.err);
+    if ((rc == VG_ETIMEOUT || rc == VG_EKAFKA) && tries < 4) {
+      VG_LOG_WARN("transaction commit not done yet, trying again",
+                  "worker=%u error=\"%s\"", w->id, x.err);
+      rc = 0;
+      continue;
+    }
+    break;
+  }
+  if (rc == 0)
+    rc = vg_txn_begin(w->txn, x.err, sizeof x.err);
+  if (rc == 0)
+    return 0;
+  if (rc == VG_EABORTED || rc == VG_ETIMEOUT || rc == VG_EKAFKA) {
+    char err[256];
+    vg_txn_abort(w->txn, 30000, err, sizeof err);
+    VG_LOG_WARN("transaction aborted: the ingestion restarts from the committed offsets",
+                "worker=%u error=\"%s\"", w->id, x.err);
+    w->txn_lost = 1;
+    return VG_EABORTED;
+  }
+  char msg[640];
+  snprintf(msg, sizeof msg, "%s%s",
+           rc == VG_EFENCED ? "fenced (another instance with this instance_id took over, "
+                              "or the transaction coordinator refused this one): "
+                            : "",
+           rc == -ENOMEM ? "out of memory building an epoch's deltas" : x.err);
+  engine_fail(e, msg);
+  return rc;
+}
+
+/* The group gave the worker partitions: each resumes with the event-time
+ * state its committed offset carries (take_position). */
+static void ingest_assigned(void *opaque, const struct vg_kafka_tp *tp, size_t n) {
+  struct engine_worker *w = opaque;
+  int64_t now = now_ns();
+  for (size_t i = 0; i < n; i++) {
+    int64_t p = part_index(w->e, tp[i].topic, tp[i].partition);
+    if (p < 0) { /* appeared after start: rejoin with it */
+      VG_LOG_INFO("a source partition appeared: rejoining the group to take it",
+                  "topic=%s partition=%d", tp[i].topic, (int)tp[i].partition);
+      w->txn_lost = 1;
+      continue;
+    }
+    struct vg_part_pos pos = {tp[i].offset >= 0 ? tp[i].offset : -1, INT64_MIN, now};
+    char meta[64] = "";
+    if (tp[i].metadata && tp[i].metadata_len < sizeof meta) {
+      memcpy(meta, tp[i].metadata, tp[i].metadata_len);
+      meta[tp[i].metadata_len] = '\0';
+      long long mx, la;
+      if (sscanf(meta, "vg1 %lld %lld", &mx, &la) == 2) {
+        pos.max_event_ns = mx;
+        pos.last_active_ns = la;
+      }
+    }
+    vg_agg_restore_position(w->own, (uint32_t)p, pos);
+    w->owned[p] = 1;
+  }
+}
+
+/* The group takes partitions away: what was read of them is committed
+ * first -- unless they were lost (the session expired and another member
+ * may own them already): then the open transaction is aborted and the
+ * ingestion rebuilt. */
+static void ingest_revoked(void *opaque, const struct vg_kafka_tp *tp, size_t n,
+                           int lost) {
+  struct engine_worker *w = opaque;
+  if (w->closing) {
+    /* the worker committed its last epoch before the consumer closed */
+  } else if (!lost && !w->txn_lost && w->txn && vg_txn_open(w->txn) &&
+             !vg_atomic_load_relaxed_int(&w->e->failed)) {
+    w->in_revoke = 1;
+    ingest_epoch(w, now_ns());
+    w->in_revoke = 0;
+  } else if (lost) {
+    w->txn_lost = 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    int64_t p = part_index(w->e, tp[i].topic, tp[i].partition);
+    if (p >= 0)
+      w->owned[p] = 0;
+  }
+}
+
+/* A group-wide drain (--drain, ingest role): done once every source
+ * partition's committed offset, whoever owns it, reached the end offset
+ * seen when the drain began. Asked every 2 s at most. */
+static int group_drained(struct engine_worker *w, int64_t now) {
+  struct vg_engine *e = w->e;
+  if (now < w->drain_next_ns)
+    return 0;
+  w->drain_next_ns = now + 2 * NS_PER_S;
+  const char **topics = calloc(e->nparts, sizeof *topics);
+  int32_t *parts = calloc(e->nparts, sizeof *parts);
+  int64_t *off = calloc(e->nparts, sizeof *off);
+  int done = 0;
+  char err[256];
+  if (topics && parts && off) {
+    for (size_t p = 0; p < e->nparts; p++) {
+      topics[p] = e->parts[p].topic;
+      parts[p] = e->parts[p].partition;
+    }
+    if (vg_kafka_committed(w->kc, topics, parts, e->nparts, 10000, off, err,
+                           sizeof err) == 0) {
+      done = 1;
+      for (size_t p = 0; p < e->nparts && done; p++)
+        done = w->drain_end[p] == 0 || off[p] >= w->drain_end[p];
+    }
+  }
+  free(topics);
+  free(parts);
+  free(off);
+  return done;
+}
+
 /* The process's anonymous resident bytes -- RssAnon: resident pages less
  * file-backed and shared ones, so the store's mapped file does not count --
  * from /proc/self/statm (fd), or -1. */
@@ -817,12 +1349,21 @@ static void *worker_main(void *arg) {
   int64_t interval = e->cfg->checkpoint_interval_ns;
   int64_t next_epoch = now_ns() + interval;
   int stopping = 0, drained = 0;
+  int64_t join_deadline = INT64_MAX;
   uint64_t cpu0 = thread_cpu_ns(), rx = 0, dec = 0, agg = 0;
   for (;;) {
     if (vg_atomic_load_relaxed_int(&e->failed))
       break;
-    if (!stopping && vg_atomic_load_relaxed_int(&e->halt))
+    if (!stopping && vg_atomic_load_relaxed_int(&e->halt)) {
       stopping = 1;
+      join_deadline = now_ns() + 30 * NS_PER_S;
+    }
+    /* a group member leaves once it has joined (vg_kafka_joined), or after
+     * 30 s: it reads and commits meanwhile */
+    int leaving = stopping || drained;
+    if (leaving && e->role == VG_ROLE_INGEST && !vg_kafka_joined(w->kc) &&
+        now_ns() < join_deadline)
+      leaving = 0;
     int64_t now = now_ns();
     int full = 0;
     if (w->epoch_cap) {
@@ -830,18 +1371,25 @@ static void *worker_main(void *arg) {
       vg_worker_bytes(w->aw, 0, &entries);
       full = entries >= w->epoch_cap;
     }
-    int hold = e->statm_fd >= 0 && !stopping && !drained ? memory_gate(w) : 0;
+    /* the gate waits for the writer's relief: the ingest role has no writer */
+    int hold = e->statm_fd >= 0 && e->role != VG_ROLE_INGEST && !stopping && !drained
+                   ? memory_gate(w)
+                   : 0;
     if (hold == 2) {
       nap_ms(2);
       continue;
     }
-    if (stopping || drained || full || hold || now >= next_epoch) {
-      int rc = hand_epoch(w, now);
+    if (w->txn_lost)
+      break; /* the run ends; vg_engine_run rebuilds it from the group's offsets */
+    if (leaving || full || hold || now >= next_epoch) {
+      int rc = e->role == VG_ROLE_INGEST ? ingest_epoch(w, now) : hand_epoch(w, now);
+      if (rc == VG_EABORTED)
+        break;
       if (rc == 0 && full && now < next_epoch)
         vg_atomic_fetch_add_relaxed_u64(&w->early_epochs, 1);
       if (rc == 0) {
         next_epoch = now + interval;
-        if (stopping || drained)
+        if (leaving)
           break; /* the last epoch is handed */
         if (hold) {
           memory_hold(w); /* and wait for the writer's relief */
@@ -866,7 +1414,7 @@ static void *worker_main(void *arg) {
     int64_t m0 = mono_ns();
     now = now_ns();
     w->decode_wall_ns = 0;
-    for (ssize_t i = 0; i < n; i++) {
+    for (ssize_t i = 0; i < n && !w->txn_lost; i++) {
       size_t s = process(w, &msgs[i], now);
       if (s < e->nsrcs) {
         w->msgs[s]++;
@@ -900,7 +1448,10 @@ static void *worker_main(void *arg) {
       /* vigie_events_total moves with the writer's aggregated count
        * (update_metrics): a duplicate is known only there */
     }
-    if (e->o.drain && !drained && vg_kafka_drained(w->kc))
+    if (e->o.drain && !drained &&
+        (e->role == VG_ROLE_INGEST
+             ? n == 0 && vg_kafka_joined(w->kc) && group_drained(w, now_ns())
+             : vg_kafka_drained(w->kc)))
       drained = 1;
   }
   vg_atomic_store_relaxed_u64(&w->cpu_total, thread_cpu_ns() - cpu0);
@@ -1043,7 +1594,7 @@ static void update_metrics(struct vg_engine *e) {
   vg_gauge_set(e->open_windows, (int64_t)win->t.n);
   int64_t wm = vg_agg_watermark(e->agg);
   vg_gauge_set(e->watermark, wm == INT64_MIN ? 0 : wm / NS_PER_S);
-  for (size_t p = 0; p < e->nparts; p++) {
+  for (size_t p = 0; p < e->nread; p++) {
     struct part *pt = &e->parts[p];
     int64_t hw =
         vg_kafka_high_watermark(e->workers[pt->worker].kc, pt->topic, pt->partition);
@@ -1068,7 +1619,7 @@ static void log_progress(struct vg_engine *e, int last) {
     return;
   uint64_t lag = 0, at = 0;
   int known = 0;
-  for (size_t p = 0; p < e->nparts; p++) {
+  for (size_t p = 0; p < e->nread; p++) {
     struct part *pt = &e->parts[p];
     int64_t hw =
         vg_kafka_high_watermark(e->workers[pt->worker].kc, pt->topic, pt->partition);
@@ -1173,9 +1724,9 @@ static void set_kafka_up(struct vg_engine *e, int up, const char *why) {
 
 /* The source topics as an array for the Kafka calls; NULL on -ENOMEM. */
 static const char **source_topics(const struct vg_engine *e) {
-  const char **topics = calloc(e->cfg->nsources ? e->cfg->nsources : 1, sizeof *topics);
-  for (size_t s = 0; topics && s < e->cfg->nsources; s++)
-    topics[s] = e->cfg->sources[s].topic;
+  const char **topics = calloc(e->nsrcs ? e->nsrcs : 1, sizeof *topics);
+  for (size_t s = 0; topics && s < e->nsrcs; s++)
+    topics[s] = e->srcs[s].conf->topic; /* the store role's: the delta topic */
   return topics;
 }
 
@@ -1536,7 +2087,7 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
   }
   for (size_t p = 0; p < e->nparts; p++) {
     struct vg_part_pos pp = vg_agg_position(e->agg, (uint32_t)p);
-    if (pp.next_offset < 0)
+    if (pp.next_offset < 0 || !e->parts[p].topic)
       continue;
     struct vg_store_pos sp = {.topic = e->parts[p].topic,
                               .partition = (uint32_t)e->parts[p].partition,
@@ -1745,6 +2296,30 @@ static void log_cpu_by_stage(struct vg_engine *e) {
               rest > 0 ? rest : 0, all);
 }
 
+/* The ingest role's stop line: what its workers aggregated and produced
+ * (bench/roles.py reads it). */
+static void log_ingest_totals(struct vg_engine *e) {
+  uint64_t events = 0, dups = 0, records = 0, bytes = 0, entries = 0, txns = 0,
+           aborted = 0;
+  for (uint32_t i = 0; i < e->nworkers; i++) {
+    struct engine_worker *w = &e->workers[i];
+    if (w->own) {
+      events += vg_agg_windows(w->own)->c.aggregated;
+      dups += vg_agg_windows(w->own)->c.duplicates;
+    }
+    records += w->delta_records;
+    bytes += w->delta_bytes;
+    entries += w->delta_entries;
+    txns += w->txn ? vg_txn_committed(w->txn) : 0;
+    aborted += w->txn ? vg_txn_aborted(w->txn) : 0;
+  }
+  VG_LOG_INFO("ingest role stopped",
+              "events=%" PRIu64 " duplicates=%" PRIu64 " transactions=%" PRIu64
+              " aborted=%" PRIu64 " delta_records=%" PRIu64 " delta_entries=%" PRIu64
+              " delta_bytes=%" PRIu64,
+              events, dups, txns, aborted, records, entries, bytes);
+}
+
 /* Runs the ingestion until the engine stops, the drain is done, a fatal
  * error, or the input changes shape (VG_ERESTART: the caller rebuilds the
  * ingestion, not the store). */
@@ -1785,6 +2360,14 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
                                   vg_atomic_load_relaxed_u64(&e->relief_done)))
         break;
       nap_ms(2);
+    }
+    if (e->role == VG_ROLE_INGEST) { /* each worker commits its own transactions */
+      if (all_done || vg_atomic_load_acquire_int(&e->failed))
+        break;
+      for (uint32_t i = 0; i < e->nworkers; i++)
+        if (vg_atomic_load_acquire_int(&e->workers[i].done) && e->workers[i].txn_lost)
+          vg_atomic_store_release_int(&e->halt, 1); /* all rejoin (ingest_epoch) */
+      continue;
     }
     if (!commit_pending) {
       /* workers found memory_limit reached and handed their epochs: this
@@ -1859,6 +2442,9 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       e->workers[i].started = 0;
     }
   vg_atomic_store_release_int(&e->ready, 0);
+  for (uint32_t i = 0; i < e->nworkers; i++)
+    if (e->workers[i].txn_lost && !vg_atomic_load_acquire_int(&e->failed))
+      return VG_EABORTED; /* vg_engine_run rebuilds from the group's offsets */
   if (restart && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending &&
       !vg_atomic_load_acquire_int(&e->stop))
     return VG_ERESTART;
@@ -1872,7 +2458,9 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
     snprintf(errstr, errstr_size, "the last epoch could not be committed: %s", err);
     return rc;
   }
-  if (e->o.drain)
+  if (e->role == VG_ROLE_INGEST)
+    log_ingest_totals(e);
+  if (e->o.drain && e->role != VG_ROLE_INGEST)
     log_progress(e, 1);
   const struct vg_window_counters *c = &vg_agg_windows(e->agg)->c;
   uint64_t early = 0, waits = 0;
@@ -1926,6 +2514,13 @@ static int restore_pos(const struct vg_store_pos *p, void *ctx) {
     uint32_t idx = e->srcs[s].first_part + p->partition;
     e->loaded[(size_t)e->loading * e->nparts + idx] =
         (struct vg_part_pos){p->next_offset, p->max_event_ns, p->last_active_ns};
+    return 0;
+  }
+  if (e->role == VG_ROLE_STORE) { /* a source partition's watermark */
+    int64_t k = source_slot(e, p->topic, strlen(p->topic), (int32_t)p->partition);
+    if (k >= 0)
+      e->loaded[(size_t)e->loading * e->nparts + (size_t)k] =
+          (struct vg_part_pos){p->next_offset, p->max_event_ns, p->last_active_ns};
     return 0;
   }
   VG_LOG_WARN("stored position of a topic no longer configured is ignored",
@@ -2098,7 +2693,7 @@ static void register_metrics(struct vg_engine *e) {
   e->commit_seconds = vg_metrics_histogram(
       m, "vigie_epoch_commit_seconds", "Time of one epoch's store transaction.", NULL,
       commit_bounds, sizeof commit_bounds / sizeof commit_bounds[0]);
-  for (size_t p = 0; p < e->nparts; p++) {
+  for (size_t p = 0; p < e->nread; p++) {
     char part[16];
     snprintf(part, sizeof part, "%d", (int)e->parts[p].partition);
     vg_metrics_labels(lb, sizeof lb, "topic", e->parts[p].topic, "partition", part, NULL);
@@ -2191,6 +2786,7 @@ static void ingest_stop(struct vg_engine *e) {
     struct engine_worker *w = &e->workers[i];
     if (w->started)
       pthread_join(w->th, NULL);
+    w->closing = 1; /* the revoke of the close commits nothing more */
     vg_kafka_consumer_free(w->kc);
     vg_deadletter_free(w->dl);
     for (size_t s = 0; w->codecs && s < e->nsrcs; s++)
@@ -2208,6 +2804,16 @@ static void ingest_stop(struct vg_engine *e) {
     free(w->rj);
     free(w->want);
     free(w->hdr);
+    vg_txn_free(w->txn);
+    vg_agg_free(w->own);
+    for (int32_t k = 0; w->dbuf && k < w->ndeltas; k++)
+      vg_delta_buf_release(&w->dbuf[k]);
+    free(w->dbuf);
+    vg_delta_buf_release(&w->marks);
+    VEC_FREE(w->offs);
+    VEC_FREE(w->meta);
+    free(w->owned);
+    free(w->drain_end);
     pthread_mutex_destroy(&w->mu);
   }
   free(e->workers);
@@ -2222,9 +2828,15 @@ static void ingest_stop(struct vg_engine *e) {
   e->dl_hold = 0;
   vg_kafka_positions_release(&e->dl_from);
   vg_kafka_positions_release(&e->dl_start);
+  for (size_t k = 0; e->slot_names && k < STORE_SOURCE_SLOTS; k++)
+    free(e->slot_names[k]);
+  free(e->slot_names);
+  e->slot_names = NULL;
+  free(e->slot_marks);
+  e->slot_marks = NULL;
   free(e->parts);
   e->parts = NULL;
-  e->nparts = e->capparts = 0;
+  e->nparts = e->capparts = e->nread = 0;
   free(e->srcs);
   e->srcs = NULL;
   e->nsrcs = 0;
@@ -2329,6 +2941,122 @@ static struct memory_shares memory_shares(int64_t memory_limit, uint32_t nworker
                                 .anon_step = memory_limit / 16};
 }
 
+/* The aggregator's options from the configuration, for nworkers workers
+ * over the engine's partitions. */
+static struct vg_agg_opts vg_agg_opts_of(const struct vg_engine *e, uint32_t nworkers) {
+  const struct vg_config *cfg = e->cfg;
+  struct vg_agg_opts ao = {.nworkers = nworkers,
+                           .nparts = (uint32_t)e->nparts,
+                           .base_s = cfg->base_ns / NS_PER_S,
+                           .ooo_ns = cfg->out_of_orderness_ns,
+                           .idle_ns = cfg->idle_timeout_ns,
+                           .win = {.lateness_s = cfg->lateness_ns / NS_PER_S,
+                                   /* a reading goes into each resolution that still
+                                    * retains it (0 = forever): late ones into hours and
+                                    * days when their base windows are retired */
+                                   .retention_s = {cfg->retention_base_ns / NS_PER_S,
+                                                   cfg->retention_1h_ns / NS_PER_S,
+                                                   cfg->retention_1d_ns / NS_PER_S},
+                                   .acc = VG_ACC_OPTS_DEFAULT},
+                           .dedupe_s = dedupe_horizon_s(cfg)};
+  /* the configured sources' (the store role's too: its deltas come from them) */
+  for (size_t s = 0; s < cfg->nsources; s++) {
+    ao.win.acc.quantiles |= cfg->sources[s].quantiles;
+    ao.win.acc.distinct |= cfg->sources[s].distinct_key != NULL;
+  }
+  for (int r = 0; r < 3; r++) /* a window is kept at least until it is final */
+    if (ao.win.retention_s[r] && ao.win.retention_s[r] < ao.win.lateness_s)
+      ao.win.retention_s[r] = ao.win.lateness_s;
+  return ao;
+}
+
+/* The ingest role's worker: its codecs, its own aggregator, its consumer in
+ * the group (subscribed; partitions come through the rebalance hooks), its
+ * transactional producer (transactional.id vigie-ingest-INSTANCE-wN: a
+ * restarted instance fences its predecessor's), its dead letters into the
+ * transaction, and the delta topic's partitions. */
+static int ingest_worker_start(struct vg_engine *e, struct engine_worker *w,
+                               const char *const *assigned, size_t nassigned,
+                               struct vg_kafka_conf kc, char *errstr,
+                               size_t errstr_size) {
+  const struct vg_config *cfg = e->cfg;
+  char err[512];
+  int rc;
+  for (size_t s = 0; s < e->nsrcs; s++) {
+    struct vg_codec_config cc;
+    codec_config(e->srcs[s].conf, &cc);
+    rc = vg_codec_new(&cc, &w->codecs[s], err, sizeof err);
+    if (rc)
+      return vg_errstr_rc(rc, errstr, errstr_size, "source %s: %s",
+                          e->srcs[s].conf->topic, err);
+  }
+  struct vg_agg_opts ao = vg_agg_opts_of(e, 1);
+  rc = vg_agg_new(e->tz, &ao, now_ns(), &w->own, errstr, errstr_size);
+  if (rc)
+    return rc;
+  w->aw = vg_agg_worker(w->own, 0);
+  w->owned = calloc(e->nparts, 1);
+  w->drain_end = calloc(e->nparts, sizeof *w->drain_end);
+  if (!w->owned || !w->drain_end)
+    return start_failed(0, "starting the ingestion", errstr, errstr_size);
+  char cid[64], tid[512];
+  snprintf(cid, sizeof cid, "vigied-ingest-%u", w->id);
+  snprintf(tid, sizeof tid, "vigie-ingest-%s-w%u", e->instance_id, w->id);
+  kc.client_id = cid;
+  struct vg_kafka_conf ckc = kc;
+  ckc.queued_kbytes = e->shares.prefetch_kib;
+  ckc.partition_fetch_bytes = e->shares.partition_fetch_bytes;
+  ckc.group = cfg->kafka_group;
+  w->rebalance = (struct vg_kafka_rebalance){w, ingest_assigned, ingest_revoked};
+  ckc.rebalance = &w->rebalance;
+  rc = vg_kafka_consumer_new(&w->kc, &ckc, errstr, errstr_size);
+  if (rc)
+    return rc;
+  const char *dt = cfg->kafka_deltas_topic;
+  rc = vg_kafka_count_partitions(w->kc, &dt, 1, 10000, &w->ndeltas, errstr, errstr_size);
+  if (rc)
+    return rc;
+  if (w->ndeltas <= 0)
+    return vg_errstr_rc(
+        VG_ENOTFOUND, errstr, errstr_size,
+        "kafka.deltas_topic %s does not exist yet: create it (replicated; its "
+        "partitions split the store's work, docs/scaleout.md)",
+        dt);
+  w->dbuf = calloc((size_t)w->ndeltas, sizeof *w->dbuf);
+  if (!w->dbuf)
+    return start_failed(0, "starting the ingestion", errstr, errstr_size);
+  for (int32_t k = 0; k < w->ndeltas; k++)
+    vg_delta_begin(&w->dbuf[k], VG_DELTA_DELTAS);
+  if (e->o.drain) {
+    for (size_t p = 0; p < e->nparts; p++) {
+      rc = vg_kafka_end_offset(w->kc, e->parts[p].topic, e->parts[p].partition, 10000,
+                               &w->drain_end[p], errstr, errstr_size);
+      if (rc)
+        return rc;
+    }
+  }
+  kc.produce_queue_kbytes = e->shares.producer_kib;
+  /* a transaction lives an epoch and its commit: the coordinator's timeout
+   * leaves room for both (the brokers cap it at transaction.max.timeout.ms,
+   * 15 min by default) */
+  int64_t txn_ms = 2 * (cfg->checkpoint_interval_ns / 1000000) + 60000;
+  rc = vg_txn_new(&kc, tid, txn_ms < 900000 ? txn_ms : 900000, 60000, &w->txn, errstr,
+                  errstr_size);
+  if (rc)
+    return rc;
+  rc = vg_deadletter_new_txn(vg_txn_client(w->txn), cfg->kafka_dead_letter_topic, &w->dl);
+  if (rc)
+    return start_failed(rc, "starting the ingestion", errstr, errstr_size);
+  rc = vg_txn_begin(w->txn, errstr, errstr_size);
+  if (rc)
+    return rc;
+  VG_LOG_INFO("ingest role: joining the group",
+              "group=%s transactional_id=%s "
+              "deltas_topic=%s delta_partitions=%d",
+              cfg->kafka_group, tid, dt, (int)w->ndeltas);
+  return vg_kafka_subscribe(w->kc, assigned, nassigned, errstr, errstr_size);
+}
+
 /* Worker w's codecs, its consumer assigned to its partitions of the topics
  * `assigned`, and its dead-letter producer. 0, or an error errstr names. */
 static int worker_start(struct vg_engine *e, struct engine_worker *w,
@@ -2343,7 +3071,9 @@ static int worker_start(struct vg_engine *e, struct engine_worker *w,
   if (!w->codecs || !w->msgs || !w->bytes ||
       vg_kafka_positions_copy(&w->dl_merged, &e->dl_start) != 0)
     return start_failed(0, "starting the ingestion", errstr, errstr_size);
-  for (size_t s = 0; s < e->nsrcs; s++) {
+  if (e->role == VG_ROLE_INGEST)
+    return ingest_worker_start(e, w, assigned, nassigned, kc, errstr, errstr_size);
+  for (size_t s = 0; s < e->nsrcs && e->role == VG_ROLE_STANDALONE; s++) {
     struct vg_codec_config cc;
     codec_config(e->srcs[s].conf, &cc);
     rc = vg_codec_new(&cc, &w->codecs[s], err, sizeof err);
@@ -2356,15 +3086,17 @@ static int worker_start(struct vg_engine *e, struct engine_worker *w,
   snprintf(cid, sizeof cid, "vigied-%u", w->id);
   kc.client_id = cid;
   struct vg_kafka_conf ckc = kc;
+  ckc.read_committed = e->role == VG_ROLE_STORE;
   ckc.queued_kbytes = e->shares.prefetch_kib;
   ckc.partition_fetch_bytes = e->shares.partition_fetch_bytes;
   rc = vg_kafka_consumer_new(&w->kc, &ckc, errstr, errstr_size);
   if (rc)
     return rc;
   kc.produce_queue_kbytes = e->shares.producer_kib;
-  rc = vg_deadletter_new(&kc, cfg->kafka_dead_letter_topic,
-                         e->dl_start.n ? &e->dl_start : NULL, e->dl_seen, &w->dl, errstr,
-                         errstr_size);
+  if (e->role == VG_ROLE_STANDALONE) /* the store role rejects nothing */
+    rc = vg_deadletter_new(&kc, cfg->kafka_dead_letter_topic,
+                           e->dl_start.n ? &e->dl_start : NULL, e->dl_seen, &w->dl,
+                           errstr, errstr_size);
   if (rc)
     return rc;
   rc = vg_kafka_assign_all(w->kc, assigned, nassigned, start_offset, w, 30000, errstr,
@@ -2383,14 +3115,20 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   const struct vg_config *cfg = e->cfg;
   char err[512];
   int rc = -ENOMEM;
-  e->nsrcs = cfg->nsources;
+  const char **topics = NULL;
+  int32_t *counts = NULL;
+  /* the store role reads one topic, the deltas, as its one source */
+  e->nsrcs = e->role == VG_ROLE_STORE ? 1 : cfg->nsources;
   e->srcs = calloc(e->nsrcs ? e->nsrcs : 1, sizeof *e->srcs);
-  const char **topics = source_topics(e);
-  int32_t *counts = calloc(e->nsrcs ? e->nsrcs : 1, sizeof *counts);
-  if (!e->srcs || !topics || !counts)
+  if (!e->srcs)
     goto fail;
+  e->delta_src = (struct vg_source_conf){.topic = cfg->kafka_deltas_topic};
   for (size_t s = 0; s < e->nsrcs; s++)
-    e->srcs[s].conf = &cfg->sources[s];
+    e->srcs[s].conf = e->role == VG_ROLE_STORE ? &e->delta_src : &cfg->sources[s];
+  topics = source_topics(e);
+  counts = calloc(e->nsrcs ? e->nsrcs : 1, sizeof *counts);
+  if (!topics || !counts)
+    goto fail;
 
   /* the partitions of every source topic, numbered for the aggregator */
   struct vg_kafka_conf kc = {
@@ -2421,6 +3159,30 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
     rc = VG_ENOTFOUND;
     goto fail_quiet;
   }
+  e->nread = e->nparts;
+  for (size_t i = 0; e->role == VG_ROLE_STORE && i < cfg->store_delta_partitions.n; i++)
+    if (atol(cfg->store_delta_partitions.v[i]) >= (long)e->nread) {
+      snprintf(errstr, errstr_size,
+               "store.delta_partitions: %s has no partition %s (it has %zu)",
+               cfg->kafka_deltas_topic, cfg->store_delta_partitions.v[i], e->nread);
+      rc = VG_ECONFIG;
+      goto fail_quiet;
+    }
+  if (e->role == VG_ROLE_STORE) {
+    /* the slots of the source partitions the watermarks will name */
+    e->slot_names = calloc(STORE_SOURCE_SLOTS, sizeof *e->slot_names);
+    e->slot_marks = malloc(STORE_SOURCE_SLOTS * e->nread * sizeof *e->slot_marks);
+    if (!e->slot_names || !e->slot_marks)
+      goto fail;
+    for (size_t k = 0; k < STORE_SOURCE_SLOTS * e->nread; k++)
+      e->slot_marks[k] = (struct vg_part_pos){-1, INT64_MIN, INT64_MIN};
+    for (size_t k = 0; k < STORE_SOURCE_SLOTS; k++) {
+      if (VG_GROW(e->parts, e->nparts + 1, e->capparts))
+        goto fail;
+      e->parts[e->nparts++] = (struct part){
+          .partition = -1, .start = VG_KAFKA_OFFSET_BEGINNING, .dl_found = -1};
+    }
+  }
   if (e->missing[0])
     VG_LOG_WARN(e->o.drain
                     ? "source topics missing: nothing to drain from them"
@@ -2428,37 +3190,22 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
                 "topics=\"%s\"", e->missing);
 
   /* the aggregator and its state from the store */
-  e->nworkers = (uint32_t)cfg->workers;
-  if (e->nworkers > e->nparts)
-    e->nworkers = (uint32_t)e->nparts; /* a worker without partitions is idle */
-  struct vg_agg_opts ao = {.nworkers = e->nworkers,
-                           .nparts = (uint32_t)e->nparts,
-                           .base_s = cfg->base_ns / NS_PER_S,
-                           .ooo_ns = cfg->out_of_orderness_ns,
-                           .idle_ns = cfg->idle_timeout_ns,
-                           .win = {.lateness_s = cfg->lateness_ns / NS_PER_S,
-                                   /* a reading goes into each resolution that still
-                                    * retains it (0 = forever): late ones into hours and
-                                    * days when their base windows are retired */
-                                   .retention_s = {cfg->retention_base_ns / NS_PER_S,
-                                                   cfg->retention_1h_ns / NS_PER_S,
-                                                   cfg->retention_1d_ns / NS_PER_S},
-                                   .acc = VG_ACC_OPTS_DEFAULT},
-                           .dedupe_s = dedupe_horizon_s(cfg)};
-  for (size_t s = 0; s < e->nsrcs; s++) {
-    ao.win.acc.quantiles |= cfg->sources[s].quantiles;
-    ao.win.acc.distinct |= cfg->sources[s].distinct_key != NULL;
-  }
-  for (int r = 0; r < 3; r++) /* a window is kept at least until it is final */
-    if (ao.win.retention_s[r] && ao.win.retention_s[r] < ao.win.lateness_s)
-      ao.win.retention_s[r] = ao.win.lateness_s;
+  e->nworkers = e->role == VG_ROLE_STORE ? 1 : (uint32_t)cfg->workers;
+  if (e->nworkers > e->nread)
+    e->nworkers = (uint32_t)e->nread; /* a worker without partitions is idle */
+  struct vg_agg_opts ao = vg_agg_opts_of(e, e->nworkers);
   rc = vg_agg_new(e->tz, &ao, now_ns(), &e->agg, errstr, errstr_size);
   if (rc)
     goto fail_quiet;
   for (size_t p = 0; p < e->nparts; p++) {
-    e->parts[p].worker = (uint32_t)(p % e->nworkers);
+    /* the store role's slots of source partitions belong to its one worker */
+    e->parts[p].worker = p < e->nread ? (uint32_t)(p % e->nworkers) : 0;
     vg_agg_assign(e->agg, (uint32_t)p, e->parts[p].worker);
+    if (e->role == VG_ROLE_STORE) /* the watermark is the sources' (process_delta) */
+      vg_agg_no_watermark(e->agg, (uint32_t)p, p < e->nread);
   }
+  if (e->role == VG_ROLE_INGEST)
+    goto workers; /* no state: the group's offsets say where to resume */
   /* a revision of a sealed window (no longer in memory) starts from the
    * store's state of it */
   rc = vg_windows_set_loader(vg_agg_writer_windows(e->agg), vg_store_window_loader,
@@ -2477,6 +3224,11 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   }
   if (st.watermark_ns != INT64_MIN)
     vg_agg_restore_watermark(e->agg, st.watermark_ns);
+  /* the store role's slots go on from what was committed, for every delta
+   * partition alike */
+  for (size_t p = e->nread; e->slot_marks && p < e->nparts && e->parts[p].topic; p++)
+    for (size_t k = 0; k < e->nread; k++)
+      e->slot_marks[(p - e->nread) * e->nread + k] = vg_agg_position(e->agg, (uint32_t)p);
   e->epoch = st.epoch;
   e->emit_next = st.emit_seq;
   e->rollup_saved = st.rollup_seq;
@@ -2486,9 +3238,11 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
               e->data_dir, st.epoch, st.nopen, st.npos, e->nparts, e->nworkers);
 
   /* what a crash may have left in the dead-letter topic */
-  rc = dl_read_back(e, &kc, errstr, errstr_size);
+  if (e->role == VG_ROLE_STANDALONE)
+    rc = dl_read_back(e, &kc, errstr, errstr_size);
   if (rc)
     goto fail_quiet;
+workers:
 
   /* the workers: consumer, codecs, dead-letter producer each */
   e->workers = calloc(e->nworkers, sizeof *e->workers);
@@ -2550,7 +3304,8 @@ static int transient(int rc) {
 }
 
 int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
-  int64_t backoff = NS_PER_S, first_fail = 0;
+  int64_t backoff = NS_PER_S, first_fail = 0, last_abort = 0;
+  int aborts = 0;
   char err[1024], last[1024] = "";
   for (;;) {
     if (vg_atomic_load_acquire_int(&e->stop))
@@ -2571,6 +3326,22 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       ingest_stop(e);
       if (rc == VG_ERESTART) {
         VG_LOG_INFO("restarting the ingestion to take the new partitions", NULL);
+        continue;
+      }
+      if (rc == VG_EABORTED) {
+        /* a transaction lost to a rebalance or a zombie's fencing is rare;
+         * one lost at every try (a record the brokers refuse, an ACL) must
+         * not make the whole group rebalance in a loop: back off */
+        int64_t now = now_ns();
+        aborts = now - last_abort < 60 * NS_PER_S ? aborts + 1 : 0;
+        last_abort = now;
+        int64_t wait = aborts ? NS_PER_S << (aborts < 5 ? aborts : 5) : 0;
+        VG_LOG_INFO("rejoining the group: the aborted epoch is read again",
+                    "aborts_in_a_row=%d wait_s=%lld", aborts + 1,
+                    (long long)(wait / NS_PER_S));
+        for (int64_t until = now + wait;
+             now_ns() < until && !vg_atomic_load_acquire_int(&e->stop);)
+          nap_ms(100);
         continue;
       }
       return rc;
@@ -2629,6 +3400,11 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     return -ENOMEM;
   e->cfg = cfg;
   e->o = *opts;
+  e->role = cfg->role;
+  if (cfg->instance_id)
+    snprintf(e->instance_id, sizeof e->instance_id, "%s", cfg->instance_id);
+  else if (gethostname(e->instance_id, sizeof e->instance_id - 1) != 0)
+    snprintf(e->instance_id, sizeof e->instance_id, "vigie");
   pthread_mutex_init(&e->fail_mu, NULL);
   pthread_mutex_init(&e->status_mu, NULL);
   atomic_init(&e->kafka_up, -1);
@@ -2704,7 +3480,7 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     if (e->kafka_up_g)
       vg_gauge_set(e->kafka_up_g, 0);
   }
-  if (cfg->publish_rollups) {
+  if (cfg->publish_rollups && e->role != VG_ROLE_INGEST) {
     struct vg_store_reader *r;
     struct vg_store_state st = {0};
     rc = vg_store_reader_begin(e->store, &r);

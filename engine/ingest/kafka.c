@@ -37,6 +37,9 @@ struct vg_kafka_consumer {
   size_t batch_len, batch_cap;
   const struct vg_kafka_rebalance *rebalance; /* a group member's hooks */
   size_t capparts;
+  int joined; /* a group member that received its first assignment */
+  int group;  /* a group member (vg_kafka_conf.group) */
+  int failed; /* a rebalance could not be applied: the member must rejoin */
 };
 
 /* librdkafka's own log lines, as logfmt lines of ours (syslog levels:
@@ -126,21 +129,35 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   struct vg_kafka_consumer *c = opaque;
   rd_kafka_error_t *e = NULL;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    c->joined = 1;
     /* the committed offsets of the group, stable ones only (a transaction
      * of the previous owner in flight is waited for) */
-    rd_kafka_resp_err_t ce;
-    while ((ce = rd_kafka_committed(rk, list, 10000)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_consumer_closed(rk)) { /* closing: taken, never read */
+      e = rd_kafka_incremental_assign(rk, list);
+      if (e)
+        rd_kafka_error_destroy(e);
+      return;
+    }
+    rd_kafka_resp_err_t ce = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int tries = 0; tries < 6; tries++) {
+      ce = rd_kafka_committed(rk, list, 10000);
+      if (ce == RD_KAFKA_RESP_ERR_NO_ERROR || rd_kafka_fatal_error(rk, NULL, 0))
+        break;
       VG_LOG_WARN("committed offsets not read yet, trying again", "error=\"%s\"",
                   rd_kafka_err2str(ce));
-      if (rd_kafka_fatal_error(rk, NULL, 0))
-        break;
     }
+    if (ce) /* the client reads them itself; the event-time state is lost */
+      VG_LOG_ERROR("committed offsets and their metadata not read: partitions start "
+                   "from the committed offsets without their event-time state",
+                   "error=\"%s\"", rd_kafka_err2str(ce));
     struct vg_kafka_tp *tp = tp_view(list);
     if (c->rebalance && c->rebalance->assigned && tp)
       c->rebalance->assigned(c->rebalance->opaque, tp, (size_t)list->cnt);
-    free(tp);
-    if (parts_add(c, list) != 0)
+    if ((!tp && list->cnt > 0) || parts_add(c, list) != 0) {
+      c->failed = 1; /* vg_kafka_consume fails: nothing is read untracked */
       VG_LOG_ERROR("out of memory recording assigned partitions", "count=%d", list->cnt);
+    }
+    free(tp);
     VG_LOG_INFO("partitions assigned", "count=%d", list->cnt);
     e = rd_kafka_incremental_assign(rk, list);
   } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -153,8 +170,19 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     VG_LOG_INFO(lost ? "partitions lost" : "partitions revoked", "count=%d", list->cnt);
     e = rd_kafka_incremental_unassign(rk, list);
   } else {
+    /* what the hooks were given is lost; the member rejoins empty */
     VG_LOG_ERROR("rebalance failed", "error=\"%s\"", rd_kafka_err2str(err));
-    e = rd_kafka_incremental_unassign(rk, list);
+    rd_kafka_topic_partition_list_t *all =
+        rd_kafka_topic_partition_list_new((int)(c->nparts ? c->nparts : 1));
+    for (size_t i = 0; i < c->nparts; i++)
+      rd_kafka_topic_partition_list_add(all, c->parts[i].topic, c->parts[i].partition);
+    struct vg_kafka_tp *tp = tp_view(all);
+    if (c->rebalance && c->rebalance->revoked && tp)
+      c->rebalance->revoked(c->rebalance->opaque, tp, (size_t)all->cnt, 1);
+    free(tp);
+    parts_remove(c, all);
+    rd_kafka_topic_partition_list_destroy(all);
+    rd_kafka_assign(rk, NULL);
   }
   if (e) {
     VG_LOG_ERROR("rebalance not applied", "error=\"%s\"", rd_kafka_error_string(e));
@@ -239,6 +267,13 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
     if (rc != 0)
       goto fail;
   }
+  if (kc->group || kc->read_committed) {
+    /* transactional input (the delta topic, a group's committed offsets):
+     * whatever the properties say, aborted records are never read */
+    rc = set_prop(conf, "isolation.level", "read_committed", errstr, errstr_size);
+    if (rc != 0)
+      goto fail;
+  }
   if (kc->group) {
     /* a member of the ingest group: cooperative rebalancing, so that a
      * member joining or leaving moves only the partitions that change
@@ -250,6 +285,7 @@ int vg_kafka_consumer_new(struct vg_kafka_consumer **out, const struct vg_kafka_
     if (rc != 0)
       goto fail;
     c->rebalance = kc->rebalance;
+    c->group = 1;
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, c);
   }
@@ -515,6 +551,10 @@ int vg_kafka_committed(struct vg_kafka_consumer *c, const char *const *topics,
   return 0;
 }
 
+int vg_kafka_joined(const struct vg_kafka_consumer *c) {
+  return c->joined;
+}
+
 rd_kafka_t *vg__kafka_consumer_client(struct vg_kafka_consumer *c) {
   return c->rk;
 }
@@ -552,6 +592,30 @@ int vg_kafka_mark_end(struct vg_kafka_consumer *c, int timeout_ms, char *errstr,
   return 0;
 }
 
+/* The client's own position of assigned partition i (past control records
+ * no message shows), -1 while unknown. */
+static int64_t client_position(const struct vg_kafka_consumer *c, size_t i) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, c->parts[i].topic, c->parts[i].partition);
+  int64_t at =
+      rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR ? l->elems[0].offset : -1;
+  rd_kafka_topic_partition_list_destroy(l);
+  return at;
+}
+
+int64_t vg_kafka_read_position(const struct vg_kafka_consumer *c, size_t i) {
+  int64_t at = client_position(c, i);
+  return at > c->parts[i].position ? at : c->parts[i].position;
+}
+
+int64_t vg_kafka_read_position_of(const struct vg_kafka_consumer *c, const char *topic,
+                                  int32_t partition) {
+  for (size_t i = 0; i < c->nparts; i++)
+    if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
+      return vg_kafka_read_position(c, i);
+  return -1;
+}
+
 int vg_kafka_drained(const struct vg_kafka_consumer *c) {
   for (size_t i = 0; i < c->nparts; i++) {
     if (c->parts[i].end < 0)
@@ -560,13 +624,7 @@ int vg_kafka_drained(const struct vg_kafka_consumer *c) {
       continue;
     /* a transactional topic ends with control records (commit markers),
      * which no message shows: the client's own position moves past them */
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, c->parts[i].topic, c->parts[i].partition);
-    int64_t at = rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR
-                     ? l->elems[0].offset
-                     : -1;
-    rd_kafka_topic_partition_list_destroy(l);
-    if (at < c->parts[i].end)
+    if (client_position(c, i) < c->parts[i].end)
       return 0;
   }
   return 1;
@@ -601,6 +659,8 @@ ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
   if (n < 0)
     return VG_EKAFKA;
   c->batch_len = (size_t)n;
+  if (c->failed)
+    return VG_EKAFKA;
   size_t k = 0;
   for (size_t i = 0; i < (size_t)n; i++) {
     rd_kafka_message_t *m = c->batch[i];
@@ -620,6 +680,8 @@ ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
     struct part *p = find_part(c, topic, m->partition);
     if (p)
       p->position = m->offset + 1;
+    else if (c->group)
+      continue; /* fetched before a rebalance took its partition away */
     out[k].topic = topic;
     out[k].partition = m->partition;
     out[k].offset = m->offset;

@@ -17,15 +17,14 @@
 struct vg_txn {
   rd_kafka_t *rk;
   int open;
+  int offsets_sent; /* this transaction's offsets were added: a retried commit
+                       only commits (librdkafka's state machine) */
   uint64_t committed, aborted;
-  rd_kafka_resp_err_t failed; /* the first delivery that failed in this transaction */
 };
 
+/* A failed delivery fails the commit (librdkafka): nothing to do here. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  struct vg_txn *t = opaque;
-  (void)rk;
-  if (m->err && !t->failed)
-    t->failed = m->err;
+  (void)rk, (void)m, (void)opaque;
 }
 
 /* What a transactional call's error means for the caller (txn.h); the
@@ -45,12 +44,14 @@ static int txn_error(rd_kafka_error_t *e, const char *what, char *errstr,
 }
 
 int vg_txn_new(const struct vg_kafka_conf *kc, const char *transactional_id,
-               int timeout_ms, struct vg_txn **out, char *errstr, size_t errstr_size) {
+               int64_t txn_timeout_ms, int timeout_ms, struct vg_txn **out, char *errstr,
+               size_t errstr_size) {
   struct vg_txn *t = calloc(1, sizeof *t);
   size_t n = 0;
   for (const char *const *p = kc->properties; p && p[0] && p[1]; p += 2)
     n += 2;
-  const char **props = calloc(n + 3, sizeof *props);
+  const char **props = calloc(n + 7, sizeof *props);
+  char txn_ms[24];
   if (!t || !props) {
     free(t);
     free(props);
@@ -58,6 +59,25 @@ int vg_txn_new(const struct vg_kafka_conf *kc, const char *transactional_id,
   }
   memcpy(props, kc->properties ? (const void *)kc->properties : (const void *)props,
          n * sizeof *props);
+  /* a message may not outlive its transaction: a shorter
+   * transaction.timeout.ms among the properties shortens the producer's
+   * message.timeout.ms (60 s by default) unless they set it too */
+  const char *txn_timeout = NULL;
+  int msg_timeout = 0;
+  for (size_t i = 0; i < n; i += 2) {
+    if (strcmp(props[i], "transaction.timeout.ms") == 0)
+      txn_timeout = props[i + 1];
+    msg_timeout |= strcmp(props[i], "message.timeout.ms") == 0;
+  }
+  if (!txn_timeout && txn_timeout_ms > 0) {
+    snprintf(txn_ms, sizeof txn_ms, "%lld", (long long)txn_timeout_ms);
+    props[n++] = "transaction.timeout.ms";
+    props[n++] = txn_timeout = txn_ms;
+  }
+  if (txn_timeout && !msg_timeout && atol(txn_timeout) < 60000) {
+    props[n++] = "message.timeout.ms";
+    props[n++] = txn_timeout;
+  }
   props[n] = "transactional.id";
   props[n + 1] = transactional_id;
   struct vg_kafka_conf c = *kc;
@@ -90,7 +110,7 @@ int vg_txn_begin(struct vg_txn *t, char *errstr, size_t errstr_size) {
   if (e)
     return txn_error(e, "beginning a transaction", errstr, errstr_size);
   t->open = 1;
-  t->failed = RD_KAFKA_RESP_ERR_NO_ERROR;
+  t->offsets_sent = 0;
   return 0;
 }
 
@@ -124,7 +144,7 @@ int vg_txn_commit(struct vg_txn *t, struct vg_kafka_consumer *c,
                   char *errstr, size_t errstr_size) {
   rd_kafka_error_t *e = NULL;
   int rc = 0;
-  if (n > 0) {
+  if (n > 0 && !t->offsets_sent) {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) {
       rd_kafka_topic_partition_t *p =
@@ -145,6 +165,8 @@ int vg_txn_commit(struct vg_txn *t, struct vg_kafka_consumer *c,
     rd_kafka_topic_partition_list_destroy(list);
     if (e)
       rc = txn_error(e, "sending the consumed offsets", errstr, errstr_size);
+    else
+      t->offsets_sent = 1;
   }
   if (rc == 0) {
     e = rd_kafka_commit_transaction(t->rk, timeout_ms);

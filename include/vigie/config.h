@@ -51,8 +51,18 @@ struct vg_dataset_conf {
   int line;
 };
 
+/* What an instance does (DESIGN.md "Scale-out on Kafka"; docs/scaleout.md). */
+enum vg_role {
+  VG_ROLE_STANDALONE = 0, /* ingest + store + serve in one process */
+  VG_ROLE_INGEST,         /* consume, aggregate, produce deltas in transactions */
+  VG_ROLE_STORE           /* merge the deltas into the store, publish */
+};
+
 struct vg_config {
-  char *path; /* the file it came from */
+  char *path;        /* the file it came from */
+  int role;          /* enum vg_role */
+  char *instance_id; /* names the ingest role's transactions; NULL: the host name */
+  char *kafka_deltas_topic;
   char *data_dir;
   char *timezone;
   int log_level; /* enum vg_log_level (log.h) */
@@ -62,6 +72,9 @@ struct vg_config {
   int64_t retention_dedupe_ns; /* how far back duplicates are checked; 0: forever */
   int durability;              /* enum vg_store_durability (store.h) */
   int64_t store_shards;        /* store.shards (store.h, "Shards"); 0: auto */
+  /* store role: the delta partitions this instance merges (decimal
+   * strings, checked); empty: all */
+  struct vg_strlist store_delta_partitions;
   int64_t workers;
   /* bytes the workers' epochs (current and waiting for the writer) may
    * hold together; 0: no limit (memory_limit, docs/aggregation.md) */

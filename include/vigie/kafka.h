@@ -53,6 +53,10 @@ struct vg_kafka_conf {
   /* its rebalance hooks (may be NULL with a group: partitions are then
    * taken and given back without a word) */
   const struct vg_kafka_rebalance *rebalance;
+  /* a consumer that must never see aborted records (the store role's):
+   * isolation.level=read_committed whatever the properties say (always so
+   * with a group) */
+  int read_committed;
 };
 
 /* A partition handed by a rebalance: its committed offset (-1001 when the
@@ -140,6 +144,11 @@ void vg_kafka_consumer_free(struct vg_kafka_consumer *c);
  * VG_EKAFKA with errstr. */
 int vg_kafka_subscribe(struct vg_kafka_consumer *c, const char *const *topics,
                        size_t ntopics, char *errstr, size_t errstr_size);
+/* 1 once the group member received its first assignment (possibly empty).
+ * A member that leaves before that trips an assertion of librdkafka 2.0's
+ * cooperative-sticky assignor when it is closed (librdkafka issue #4312,
+ * fixed in 2.3): the ingest role waits for it before leaving. */
+int vg_kafka_joined(const struct vg_kafka_consumer *c);
 /* The partitions' committed offsets (the consumer's group, stable ones),
  * each in offsets[i] (-1001: none). 0 or VG_EKAFKA/VG_ETIMEOUT. */
 int vg_kafka_committed(struct vg_kafka_consumer *c, const char *const *topics,
@@ -197,6 +206,15 @@ void vg_kafka_assignment_get(const struct vg_kafka_consumer *c, size_t i,
 /* Next offset to be consumed from assigned partition i: the start offset
  * (resolved) or one past the last message returned. -1 while unknown. */
 int64_t vg_kafka_position(const struct vg_kafka_consumer *c, size_t i);
+
+/* The next offset to read of assigned partition i as the client sees it:
+ * past the control records (transaction markers) of a transactional topic,
+ * which vg_kafka_position, moved by messages, does not pass. -1 while
+ * unknown. */
+int64_t vg_kafka_read_position(const struct vg_kafka_consumer *c, size_t i);
+/* The same by name; -1 for a partition not assigned. */
+int64_t vg_kafka_read_position_of(const struct vg_kafka_consumer *c, const char *topic,
+                                  int32_t partition);
 
 /* Records, for every assigned partition, its end offset (high watermark) now,
  * so that vg_kafka_drained() can tell when all of them were read up to it. */

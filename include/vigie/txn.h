@@ -38,9 +38,12 @@ struct vg_txn;
 /* Creates the producer (kc's brokers, client id and properties; acks=all,
  * idempotent) and initializes its transactions, which fences a producer
  * with the same id and aborts its open transaction: may take up to
- * timeout_ms. transaction.timeout.ms may be set by kc's properties. */
+ * timeout_ms. The coordinator aborts a transaction open longer than
+ * txn_timeout_ms (transaction.timeout.ms; 0: librdkafka's 60 s), unless kc's
+ * properties set it; message.timeout.ms follows a shorter one. */
 int vg_txn_new(const struct vg_kafka_conf *kc, const char *transactional_id,
-               int timeout_ms, struct vg_txn **out, char *errstr, size_t errstr_size);
+               int64_t txn_timeout_ms, int timeout_ms, struct vg_txn **out, char *errstr,
+               size_t errstr_size);
 /* The producer's client (for messages produced by others into the open
  * transaction, e.g. the dead letters). */
 rd_kafka_t *vg_txn_client(struct vg_txn *t);
@@ -55,7 +58,9 @@ int vg_txn_produce(struct vg_txn *t, const char *topic, int32_t partition,
                    char *errstr, size_t errstr_size);
 /* Adds the consumer's offsets (next offsets to read, with metadata) to the
  * transaction and commits it. On VG_EABORTED the transaction is aborted
- * already; on VG_ETIMEOUT/VG_EKAFKA it stays open (call again or abort). */
+ * already; on VG_ETIMEOUT/VG_EKAFKA it stays open: call again with the
+ * same offsets (only the commit is retried once they were added) or
+ * abort. */
 int vg_txn_commit(struct vg_txn *t, struct vg_kafka_consumer *c,
                   const struct vg_kafka_tp *offsets, size_t n, int timeout_ms,
                   char *errstr, size_t errstr_size);

@@ -8,7 +8,9 @@ first occurrence of a repeated hour; a time in a skipped hour moves forward
 by the gap, which is what an aware datetime with fold=0 does).
 """
 import csv
+import glob
 import io
+import json
 import math
 import os
 import signal
@@ -385,3 +387,111 @@ def vigied_on_copy(bin_path, config, path, replacements):
     edit_config(path, replacements)
     return subprocess.Popen([bin_path("vigied"), "--config", str(path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+# ---- the real data sets as messages and their oracle ------------------------
+
+def add_message(msgs, oracle, key, doc, t, fields, tags):
+    """doc as a JSON message keyed key into msgs; the value in doc of each of
+    fields into oracle, as the series field{tags} at t."""
+    msgs.append((key, json.dumps(doc)))
+    for f in fields:
+        oracle.add(f"{f}{{{tags}}}", t, float(doc[f]))
+
+
+def seattle_records():
+    with open(os.path.join(SHARED, "seattle-spokane-bike", "spokane-st.json")) as f:
+        return json.load(f)
+
+
+def seattle_bike():
+    """Hourly bike counts as strings in naive America/Los_Angeles time
+    (records without both counts are rejected, not lost): (messages, source
+    keys, zone, oracle)."""
+    tz, oracle, msgs = ZoneInfo("America/Los_Angeles"), Oracle("America/Los_Angeles"), []
+    for rec in seattle_records():
+        doc = {"date": rec["date"], "counter": "spokane-st"}
+        for k in ("east", "west"):
+            if k in rec:
+                doc[k] = rec[k]
+        both = "east" in rec and "west" in rec  # the oracle's hours are whole
+        add_message(msgs, oracle, "spokane-st", doc,
+                    naive_local_to_utc(rec["date"], tz) if both else None,
+                    ("east", "west") if both else (), 'counter="spokane-st"')
+    source = dict(time_key="date", time_zone="America/Los_Angeles", entity_key="counter",
+                  fields="[east, west]")
+    return msgs, source, "America/Los_Angeles", oracle
+
+
+def aberdeen_pm():
+    """Raw ~2.5-minute PM readings in UTC, rolled up in London days."""
+    oracle, msgs = Oracle("Europe/London"), []
+    for path in sorted(glob.glob(os.path.join(SHARED, "aberdeen-sensorcommunity-pm",
+                                              "daily_files", "*.csv"))):
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f, delimiter=";"):
+                doc = {"timestamp": row["timestamp"], "sensor_id": row["sensor_id"],
+                       "P1": float(row["P1"]), "P2": float(row["P2"])}
+                add_message(msgs, oracle, row["sensor_id"], doc, utc_naive(row["timestamp"]),
+                            ("P1", "P2"), f'sensor_id="{row["sensor_id"]}"')
+    source = dict(time_key="timestamp", time_zone="UTC", entity_key="sensor_id",
+                  fields="[P1, P2]")
+    return msgs, source, "Europe/London", oracle
+
+
+PARKING_TZ = "Europe/Copenhagen"
+PARKING_SOURCE = dict(time_key="updatetime", time_zone=PARKING_TZ,
+                      entity_key="garagecode", fields="[vehiclecount, totalspaces]")
+
+
+def aarhus_parking_rows():
+    with open(os.path.join(SHARED, "aarhus-parking", "aarhus_parking.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def aarhus_parking():
+    """Car-park occupancy snapshots in naive Copenhagen time, across the
+    repeated hour of 2014-10-26."""
+    tz, oracle, msgs = ZoneInfo(PARKING_TZ), Oracle(PARKING_TZ), []
+    for row in aarhus_parking_rows():
+        doc = {"updatetime": row["updatetime"], "garagecode": row["garagecode"],
+               "vehiclecount": int(row["vehiclecount"]), "totalspaces": int(row["totalspaces"])}
+        add_message(msgs, oracle, row["garagecode"], doc,
+                    naive_local_to_utc(row["updatetime"].replace(" ", "T"), tz),
+                    ("vehiclecount", "totalspaces"), f'garagecode="{row["garagecode"]}"')
+    return msgs, PARKING_SOURCE, PARKING_TZ, oracle
+
+
+def london_smartmeter():
+    """Half-hourly kWh of one household as SenML records, London days."""
+    oracle, msgs = Oracle("Europe/London"), []
+    with open(os.path.join(SHARED, "london-smartmeter-lcl", "MAC000060.csv"), newline="") as f:
+        rd = csv.reader(f)
+        next(rd)
+        for when, kwh in rd:
+            t = int(utc_naive(when.replace(" ", "T")))
+            rec = [{"bn": "urn:dev:MAC000060:", "bt": t, "n": "energy", "u": "kWh",
+                    "v": float(kwh)}]
+            msgs.append(("MAC000060", json.dumps(rec)))
+            oracle.add('energy{device="urn:dev:MAC000060",unit="kWh"}', t, float(kwh))
+    return msgs, dict(format="senml"), "Europe/London", oracle
+
+
+def assert_rollups_once(rollups, rows):
+    """The rollup topic's records (read_topic's tuples): each (window,
+    revision) once, and the last revision of every final window of rows
+    (vigieq query per resolution) the store's. Returns the number of final
+    windows."""
+    pairs = [(k, int(h["vigie.revision"])) for _, _, k, _, h in rollups]
+    assert_once_each(pairs, "rollups (by key and revision)")
+    last = {}
+    for k, rev in pairs:
+        last[k] = max(rev, last.get(k, -1))
+    final = {}
+    for res in ("1h", "1d"):
+        for row in rows[res]:
+            if row["status"] == "final":
+                start = int(datetime.fromisoformat(row["start_datetime"]).timestamp())
+                final[f"{row['series']}|{res}|{start}".encode()] = int(row["revision"])
+    assert final == last
+    return len(final)

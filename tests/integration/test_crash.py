@@ -18,11 +18,10 @@ import shutil
 import signal
 import subprocess
 import time
-from datetime import datetime
 
 import pytest
 
-from e2e import (SHARED, aarhus_source, assert_dead_letters_once, assert_once_each, produce,
+from e2e import (SHARED, aarhus_source, assert_dead_letters_once, assert_rollups_once, produce,
                  query, read_topic)
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
@@ -70,19 +69,7 @@ def test_kill_9_twenty_times_then_drain_equals_oracle(kafka, kcat, bin_path, tmp
                              "dead letters (by source coordinates)")
 
     # rollups: each (window, revision) once, the last one the store's
-    rollups = read_topic(kafka.bootstrap, topic_name + ".rollups")
-    pairs = [(k, int(h["vigie.revision"])) for _, _, k, _, h in rollups]
-    assert_once_each(pairs, "rollups (by key and revision)")
-    last = {}
-    for k, rev in pairs:
-        last[k] = max(rev, last.get(k, -1))
-    final = {}
-    for res in ("1h", "1d"):
-        for row in rows[res]:
-            if row["status"] == "final":
-                start = int(datetime.fromisoformat(row["start_datetime"]).timestamp())
-                final[f"{row['series']}|{res}|{start}".encode()] = int(row["revision"])
-    assert final == last
+    assert_rollups_once(read_topic(kafka.bootstrap, topic_name + ".rollups"), rows)
 
 
 def test_a_shard_behind_the_other_counts_again_only_its_own(kafka, kcat, bin_path,

@@ -5,16 +5,13 @@ daily rollups with vigieq, and compares every window with an oracle computed
 in Python from the raw rows, in the data set's own time zone, DST days
 included.
 """
-import csv
-import glob
-import json
 import os
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e import (SHARED, Oracle, check_cpu_by_stage, aarhus_traffic, naive_local_to_utc, produce, query,
-                 utc_naive, vigied, write_config)
+from e2e import (SHARED, aarhus_parking, aarhus_traffic, aberdeen_pm, check_cpu_by_stage,
+                 london_smartmeter, produce, query, seattle_bike, seattle_records, vigied,
+                 write_config)
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
                                 reason=f"shared data sets absent ({SHARED})")
@@ -51,35 +48,13 @@ def run_case(kafka, kcat, bin_path, tmp_path, topic, messages, source, tz_name, 
     return cfg, counted
 
 
-def add_message(msgs, oracle, key, doc, t, fields, tags):
-    """doc as a JSON message keyed key into msgs; the value in doc of each of
-    fields into oracle, as the series field{tags} at t."""
-    msgs.append((key, json.dumps(doc)))
-    for f in fields:
-        oracle.add(f"{f}{{{tags}}}", t, float(doc[f]))
-
-
 def test_seattle_bike_counter_local_times_with_dst(kafka, kcat, bin_path, tmp_path,
                                                    topic_name, shards):
     """Hourly counts as strings, naive America/Los_Angeles times: the spring
     gap (2017-03-12 02:00 does not exist) and the autumn repeat resolve by the
     documented rule; records without counts are rejected, not lost."""
-    with open(os.path.join(SHARED, "seattle-spokane-bike", "spokane-st.json")) as f:
-        records = json.load(f)
-    tz = ZoneInfo("America/Los_Angeles")
-    oracle = Oracle("America/Los_Angeles")
-    msgs = []
-    for rec in records:
-        doc = {"date": rec["date"], "counter": "spokane-st"}
-        for k in ("east", "west"):
-            if k in rec:
-                doc[k] = rec[k]
-        both = "east" in rec and "west" in rec  # the oracle's hours are whole
-        add_message(msgs, oracle, "spokane-st", doc,
-                    naive_local_to_utc(rec["date"], tz) if both else None,
-                    ("east", "west") if both else (), 'counter="spokane-st"')
-    source = dict(time_key="date", time_zone="America/Los_Angeles", entity_key="counter",
-                  fields="[east, west]")
+    msgs, source, _, oracle = seattle_bike()
+    records = seattle_records()
     cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs, source,
                             "America/Los_Angeles", oracle, shards=shards)
     assert counted["1d"] > 2 * 1600  # both directions, every day of 2014-2018
@@ -102,22 +77,10 @@ def test_seattle_bike_counter_local_times_with_dst(kafka, kcat, bin_path, tmp_pa
 def test_aberdeen_pm_utc_rows_in_london_days(kafka, kcat, bin_path, tmp_path, topic_name, shards):
     """Raw ~2.5-minute PM readings in UTC rolled up in Europe/London: the
     25-hour day of 2018-10-28 and BST->GMT hours."""
-    oracle = Oracle("Europe/London")
-    msgs = []
-    for path in sorted(glob.glob(os.path.join(SHARED, "aberdeen-sensorcommunity-pm",
-                                              "daily_files", "*.csv"))):
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f, delimiter=";"):
-                doc = {"timestamp": row["timestamp"], "sensor_id": row["sensor_id"],
-                       "P1": float(row["P1"]), "P2": float(row["P2"])}
-                msgs.append((row["sensor_id"], json.dumps(doc)))
-                t = utc_naive(row["timestamp"])
-                for m in ("P1", "P2"):
-                    oracle.add(f'{m}{{sensor_id="{row["sensor_id"]}"}}', t, float(row[m]))
+    msgs, source, _, oracle = aberdeen_pm()
     assert len(msgs) == 17837
-    cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
-                            dict(time_key="timestamp", time_zone="UTC", entity_key="sensor_id",
-                                 fields="[P1, P2]"), "Europe/London", oracle, shards=shards)
+    cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs, source,
+                            "Europe/London", oracle, shards=shards)
     assert counted["1d"] == 2 * 31  # October's local days (01:00 BST is 00:00 UTC)
     rows = [r for r in query(bin_path, cfg, "1d") if r["series"].startswith("P1")]
     long_day = [r for r in rows if r["start_datetime"].startswith("2018-10-28")]
@@ -173,19 +136,7 @@ def test_aarhus_parking_naive_copenhagen_times_repeated_hour(kafka, kcat, bin_pa
                                                              topic_name, shards):
     """Car-park occupancy snapshots in naive local time, across the repeated
     hour of 2014-10-26 (both 02:28 snapshots take the first occurrence)."""
-    tz = ZoneInfo("Europe/Copenhagen")
-    oracle = Oracle("Europe/Copenhagen")
-    msgs = []
-    with open(os.path.join(SHARED, "aarhus-parking", "aarhus_parking.csv"), newline="") as f:
-        for row in csv.DictReader(f):
-            doc = {"updatetime": row["updatetime"], "garagecode": row["garagecode"],
-                   "vehiclecount": int(row["vehiclecount"]),
-                   "totalspaces": int(row["totalspaces"])}
-            add_message(msgs, oracle, row["garagecode"], doc,
-                        naive_local_to_utc(row["updatetime"].replace(" ", "T"), tz),
-                        ("vehiclecount", "totalspaces"), f'garagecode="{row["garagecode"]}"')
-    source = dict(time_key="updatetime", time_zone="Europe/Copenhagen",
-                  entity_key="garagecode", fields="[vehiclecount, totalspaces]")
+    msgs, source, _, oracle = aarhus_parking()
     cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs, source,
                             "Europe/Copenhagen", oracle, shards=shards)
 
@@ -193,18 +144,7 @@ def test_aarhus_parking_naive_copenhagen_times_repeated_hour(kafka, kcat, bin_pa
 def test_london_smart_meter_senml(kafka, kcat, bin_path, tmp_path, topic_name, shards):
     """Half-hourly kWh of one household as SenML records (GMT timestamps),
     rolled up in Europe/London: local days of 23 and 25 hours."""
-    oracle = Oracle("Europe/London")
-    msgs = []
-    with open(os.path.join(SHARED, "london-smartmeter-lcl", "MAC000060.csv"),
-              newline="") as f:
-        rd = csv.reader(f)
-        next(rd)
-        for when, kwh in rd:
-            t = int(utc_naive(when.replace(" ", "T")))
-            rec = [{"bn": "urn:dev:MAC000060:", "bt": t, "n": "energy", "u": "kWh",
-                    "v": float(kwh)}]
-            msgs.append(("MAC000060", json.dumps(rec)))
-            oracle.add('energy{device="urn:dev:MAC000060",unit="kWh"}', t, float(kwh))
-    cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs,
-                            dict(format="senml"), "Europe/London", oracle, shards=shards)
+    msgs, source, _, oracle = london_smartmeter()
+    cfg, counted = run_case(kafka, kcat, bin_path, tmp_path, topic_name, msgs, source,
+                            "Europe/London", oracle, shards=shards)
     assert counted["1d"] >= 808

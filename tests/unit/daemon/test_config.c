@@ -232,6 +232,50 @@ static void mistakes_name_file_line_and_key(void **state) {
   }
 }
 
+/* The scale-out keys: role, instance_id, kafka.deltas_topic; a key that
+ * does nothing in the role is a warning naming file, line and key (the
+ * file stays valid: one file may serve every role). */
+static void roles_parse_and_warn_about_keys_without_effect(void **state) {
+  (void)state;
+  struct vg_config c;
+  assert_int_equal(parse("sources:\n  - topic: a\n    time_key: t\n", &c), 0);
+  assert_int_equal(c.role, VG_ROLE_STANDALONE);
+  assert_string_equal(c.kafka_deltas_topic, "vigie.deltas");
+  assert_null(c.instance_id);
+  vg_config_release(&c);
+  fflush(stderr);
+  int saved = dup(2);
+  FILE *tmp = tmpfile();
+  assert_non_null(tmp);
+  dup2(fileno(tmp), 2);
+  int rc = parse("role: ingest\ninstance_id: gw-1\nkafka: {deltas_topic: d}\n"
+                 "store: {shards: 2}\nsources:\n  - topic: a\n    time_key: t\n",
+                 &c);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  assert_int_equal(rc, 0);
+  assert_int_equal(c.role, VG_ROLE_INGEST);
+  assert_string_equal(c.instance_id, "gw-1");
+  assert_string_equal(c.kafka_deltas_topic, "d");
+  vg_config_release(&c);
+  char log[2048] = "";
+  rewind(tmp);
+  size_t n = fread(log, 1, sizeof log - 1, tmp);
+  log[n] = '\0';
+  fclose(tmp);
+  assert_non_null(strstr(log, "without effect"));
+  assert_non_null(strstr(log, "line=4 key=store.shards"));
+  assert_null(strstr(log, "key=instance_id"));
+  assert_int_equal(parse("role: store\nsources:\n  - topic: a\n    time_key: t\n", &c),
+                   0);
+  assert_int_equal(c.role, VG_ROLE_STORE);
+  vg_config_release(&c);
+  assert_int_equal(parse("role: cluster\nsources:\n  - topic: a\n    time_key: t\n", &c),
+                   VG_ECONFIG);
+  assert_non_null(strstr(err, "vigie.yaml:1: role"));
+}
+
 static void every_error_is_reported(void **state) {
   (void)state;
   struct vg_config c;
@@ -383,6 +427,7 @@ int vg_test_daemon_config(void) {
       cmocka_unit_test(example_config_is_valid),
       cmocka_unit_test(missing_file_is_named),
       cmocka_unit_test(reference_doc_is_current),
+      cmocka_unit_test(roles_parse_and_warn_about_keys_without_effect),
   };
   return cmocka_run_group_tests_name("daemon_config", tests, NULL, NULL);
 }
