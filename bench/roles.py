@@ -46,6 +46,7 @@ DELTA_PARTITIONS = 2
 
 def config(path, d, k, wl, topic, *, role=None, instance=None, group=None, deltas=None,
            workers=1):
+    os.makedirs(d, exist_ok=True)
     lines = [f"data_dir: {d}/data", "timezone: Europe/Paris",
              f"windows: {{base: {bench.WORKLOADS[wl]['base']}, lateness: 2h, "
              "out_of_orderness: 10s, idle_timeout: 30s}",
@@ -222,14 +223,20 @@ def main():
                                 delta_bytes=dbytes, delta_entries=dentries,
                                 delta_bytes_per_event=round(dbytes / nev, 2), hours=hours)
                         else:
+                            status = ru = None
                             while True:  # the store has merged everything committed
-                                lag = delta_lag(vigieq, scfg)
-                                if lag == 0 or store_p.poll() is not None:
+                                pid, st, r = os.wait4(store_p.pid, os.WNOHANG)
+                                if pid:  # it stopped on its own: a failure
+                                    status, ru = st, r
+                                    break
+                                if delta_lag(vigieq, scfg) == 0:
                                     break
                                 time.sleep(0.2)
                             wall = time.monotonic() - t0
-                            store_p.terminate()
-                            _, status, ru = os.wait4(store_p.pid, 0)
+                            if ru is None:
+                                store_p.terminate()
+                                _, status, ru = os.wait4(store_p.pid, 0)
+                            store_p.returncode = 0
                             serr.close()
                             scpu = ru.ru_utime + ru.ru_stime
                             hours = check(scfg, f"pipeline {n}")
