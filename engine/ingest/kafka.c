@@ -604,6 +604,11 @@ static int64_t client_position(const struct vg_kafka_consumer *c, size_t i) {
 }
 
 int64_t vg_kafka_read_position(const struct vg_kafka_consumer *c, size_t i) {
+  /* only with nothing fetched and not yet consumed: then what lies between
+   * the last message and the client's position can only be control records
+   * (or aborted ones), never messages this consumer has still to process */
+  if (rd_kafka_queue_length(c->queue) > 0)
+    return c->parts[i].position;
   int64_t at = client_position(c, i);
   return at > c->parts[i].position ? at : c->parts[i].position;
 }
@@ -623,8 +628,9 @@ int vg_kafka_drained(const struct vg_kafka_consumer *c) {
     if (c->parts[i].position >= c->parts[i].end)
       continue;
     /* a transactional topic ends with control records (commit markers),
-     * which no message shows: the client's own position moves past them */
-    if (client_position(c, i) < c->parts[i].end)
+     * which no message shows: the client's own position moves past them
+     * (vg_kafka_read_position: only once nothing is left to consume) */
+    if (vg_kafka_read_position(c, i) < c->parts[i].end)
       return 0;
   }
   return 1;
