@@ -689,12 +689,12 @@ static int visit_epoch(struct vg_agg *a, struct epoch *e, const struct vg_agg_vi
   return rc;
 }
 
-/* Empties a visited epoch (its accumulators released) for the worker's
- * next use. */
-static void epoch_reset(struct vg_agg *a, struct epoch *e) {
-  vg_wtable_clear(&e->deltas);
+/* Empties an epoch for the worker's next use: its accumulators released
+ * here, or already (released: merge_epoch released each as it merged). */
+static void epoch_reset(struct vg_agg *a, struct epoch *e, int released) {
+  (released ? vg_wtable_forget : vg_wtable_clear)(&e->deltas);
   if (e->dd.used) {
-    vg_wtable_clear(&e->dd.deltas);
+    (released ? vg_wtable_forget : vg_wtable_clear)(&e->dd.deltas);
     if (e->dd.nr)
       memset(e->dd.slots, 0, ((size_t)e->dd.mask + 1) * sizeof *e->dd.slots);
     e->dd.nr = 0;
@@ -727,7 +727,7 @@ int vg_agg_take(struct vg_agg *a, uint32_t i, const struct vg_agg_visitor *v, vo
       }
       a->merged[i] = e->seq + 1;
     }
-    epoch_reset(a, e);
+    epoch_reset(a, e, 0);
     int pushed = vg_spsc_push(&w->empty, e);
     assert(pushed == 0);
     (void)pushed;
@@ -763,17 +763,7 @@ int vg_agg_collect(struct vg_agg *a, int64_t now_ns,
         epoch_free(e);
         return rc;
       }
-      vg_wtable_forget(&e->deltas); /* merge_epoch released the deltas */
-      if (e->dd.used) {
-        vg_wtable_forget(&e->dd.deltas);
-        if (e->dd.nr)
-          memset(e->dd.slots, 0, ((size_t)e->dd.mask + 1) * sizeof *e->dd.slots);
-        e->dd.nr = 0;
-        e->dd.used = 0;
-        memset(e->ddc, 0, a->o.nparts * sizeof *e->ddc);
-      }
-      e->aggregated = 0;
-      memset(e->rejected, 0, sizeof e->rejected);
+      epoch_reset(a, e, 1); /* merge_epoch released the deltas */
       rc = vg_spsc_push(&w->empty, e);
       assert(rc == 0); /* at most VG_AGG_MAX_PENDING + 2 epochs exist */
       (void)rc;
