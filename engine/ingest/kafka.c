@@ -651,6 +651,25 @@ static struct part *find_part(struct vg_kafka_consumer *c, const char *topic,
   return NULL;
 }
 
+/* A group member's batch, taken one message at a time: librdkafka 2.0's
+ * rd_kafka_consume_batch_queue counts each message into the client's
+ * position as it enters the batch, and a rebalance that pauses the
+ * member's partitions meanwhile (its op-version barrier) takes them out
+ * again -- fetching resumes past them, so a partition the member keeps
+ * loses them (the unit test group_member_keeps_every_offset_through_
+ * rebalances). One by one, a message is the caller's once it is counted.
+ * The first waits up to timeout_ms, the others not at all. */
+static ssize_t member_batch(struct vg_kafka_consumer *c, size_t max, int timeout_ms) {
+  size_t n = 0;
+  while (n < max) {
+    rd_kafka_message_t *m = rd_kafka_consume_queue(c->queue, n ? 0 : timeout_ms);
+    if (!m)
+      break;
+    c->batch[n++] = m;
+  }
+  return (ssize_t)n;
+}
+
 ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
                          size_t max, int timeout_ms) {
   release_batch(c);
@@ -661,7 +680,9 @@ ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
     c->batch = nb;
     c->batch_cap = max;
   }
-  ssize_t n = rd_kafka_consume_batch_queue(c->queue, timeout_ms, c->batch, max);
+  ssize_t n = c->group
+                  ? member_batch(c, max, timeout_ms)
+                  : rd_kafka_consume_batch_queue(c->queue, timeout_ms, c->batch, max);
   if (n < 0)
     return VG_EKAFKA;
   c->batch_len = (size_t)n;
@@ -684,10 +705,18 @@ ssize_t vg_kafka_consume(struct vg_kafka_consumer *c, struct vg_kafka_msg *out,
     }
     const char *topic = rd_kafka_topic_name(m->rkt);
     struct part *p = find_part(c, topic, m->partition);
+    if (!p && c->group)
+      continue; /* fetched before a rebalance took its partition away */
+    if (p && m->offset < p->position) {
+      /* given already (a partition revoked and given back within the
+       * batch, a resume that fetched again what was just taken) */
+      VG_LOG_RATELIMITED(VG_LOG_WARN, 5000, "kafka message given twice: skipped",
+                         "topic=%s partition=%d offset=%lld position=%lld", topic,
+                         (int)m->partition, (long long)m->offset, (long long)p->position);
+      continue;
+    }
     if (p)
       p->position = m->offset + 1;
-    else if (c->group)
-      continue; /* fetched before a rebalance took its partition away */
     out[k].topic = topic;
     out[k].partition = m->partition;
     out[k].offset = m->offset;

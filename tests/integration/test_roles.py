@@ -577,13 +577,6 @@ def test_three_ingest_one_store_equal_oracle_and_standalone(kafka3, bin_path, tm
     check_dead_letters(dep.bootstrap, dep.sa_dead, dep.topic, bad)
 
 
-# KNOWN BUG (issue 18 stays open): after a kill -9 the store has sometimes
-# missed readings -- 246 to 868 base windows in about 1 run in 4 (both
-# variants; loss, never double counting). Marked non-strict xfail so that a
-# run that loses readings is reported (XFAIL) without stopping the suite,
-# and a clean run shows as XPASS; remove the mark once the cause is fixed.
-@pytest.mark.xfail(strict=False, reason="issue 18: readings sometimes lost after an ingest "
-                   "kill -9 (cause not found yet)")
 @pytest.mark.parametrize("restarted", [True, False], ids=["restarted", "not-restarted"])
 def test_ingest_kill9_restarted_and_not(kafka3, bin_path, tmp_path, topic_name, fleet,
                                         restarted):
