@@ -191,6 +191,15 @@ static const struct ckey dataset_keys[] = {
     OPTIONAL(
         "coordinates", CT_MAP, DOFF(coordinates),
         "Sensor positions for GeoJSON: entity value -> \"latitude,longitude\" (WGS 84)."),
+    OPTIONAL("hvd_category", CT_STR, DOFF(hvd_category),
+             "Flags the dataset as high-value (DCAT-AP HVD, Regulation (EU) 2023/138): "
+             "its category in the EU vocabulary, as a code (c_dd313021 earth observation "
+             "and environment, c_b79e35eb mobility, ...) or its IRI "
+             "(http://data.europa.eu/bna/c_b79e35eb). DCAT then gives it the "
+             "regulation, the category and the Explore API as a data service."),
+    OPTIONAL("contact_point", CT_STR, DOFF(contact_point),
+             "Who answers about the dataset: an e-mail address or an http(s) URL "
+             "(dcat:contactPoint); required with hvd_category."),
     {0}};
 
 static const struct ckey top_keys[] = {
@@ -288,6 +297,10 @@ static const struct ckey top_keys[] = {
              "librdkafka properties passed through (TLS, SASL, tuning)."),
     {"http.listen", CT_STR, OFF(http_listen), "127.0.0.1:8080", 0, 0, 0, NULL,
      "Address of the HTTP server (API, metrics, health)."},
+    OPTIONAL("http.public_url", CT_STR, OFF(http_public_url),
+             "The address the portal and its users see (https://data.example.org, "
+             "behind a TLS proxy), used in every link the API prints: DCAT, the "
+             "changes feed. Unset: http:// and the request's Host header."),
     OPTIONAL("export_dir", CT_STR, OFF(export_dir),
              "Folder of the published dataset files (CSV and JSON per dataset, replaced "
              "atomically when their content changes); none when unset."),
@@ -962,6 +975,11 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
         fail(c, top_line(seen, "store.delta_partitions"), "store.delta_partitions",
              "partition %s is listed twice", v);
   }
+  if (cfg->http_public_url && !vg_api_public_url_ok(cfg->http_public_url))
+    fail(c, top_line(seen, "http.public_url"), "http.public_url",
+         "expected an absolute http:// or https:// URL without query, fragment, "
+         "spaces or quotes (https://data.example.org), got \"%s\"",
+         cfg->http_public_url);
   if (cfg->nsources == 0 && cfg->sources)
     fail(c, top_line(seen, "sources"), "sources",
          "the list is empty: at least one source is required");
@@ -1006,6 +1024,23 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
              "datasets[%zu].id: \"%s\" is already the id of the "
              "dataset at line %d",
              i, d->id, cfg->datasets[j].line);
+    char iri[128];
+    if (d->hvd_category && vg_api_hvd_category(d->hvd_category, iri, sizeof iri) != 0)
+      fail(c, dc->line, NULL,
+           "datasets[%zu].hvd_category: expected a code of the EU high-value "
+           "categories such as c_b79e35eb, or its IRI "
+           "http://data.europa.eu/bna/c_b79e35eb, got \"%s\"",
+           i, d->hvd_category);
+    if (d->contact_point && !vg_api_contact_ok(d->contact_point))
+      fail(c, dc->line, NULL,
+           "datasets[%zu].contact_point: expected an e-mail address or an http(s) "
+           "URL, got \"%s\"",
+           i, d->contact_point);
+    if (d->hvd_category && !d->contact_point)
+      fail(c, dc->line, NULL,
+           "datasets[%zu].contact_point is required with hvd_category (a high-value "
+           "dataset's data service must name a contact point)",
+           i);
     if (d->coordinates.n && !d->entity_tag)
       fail(c, dc->line, NULL,
            "datasets[%zu].coordinates: entity_tag is required too (the "
@@ -1157,7 +1192,8 @@ int vg_config_api(const struct vg_config *cfg, struct vg_api_opts *o) {
   *o = (struct vg_api_opts){
       .datasets = defs,
       .ndatasets = cfg->ndatasets,
-      .env = {.store_timezone = cfg->timezone, .count_as = count_as, .ncount_as = n}};
+      .env = {.store_timezone = cfg->timezone, .count_as = count_as, .ncount_as = n},
+      .public_url = cfg->http_public_url};
   return 0;
 }
 

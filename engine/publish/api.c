@@ -259,6 +259,7 @@ struct gen {
   int refs; /* under the API's mutex */
   struct dsinfo *d;
   size_t n;
+  char *public_url; /* http.public_url without its trailing slashes, or NULL */
 };
 
 struct vg_api {
@@ -283,6 +284,9 @@ static uint64_t def_hash(const struct vg_dataset_def *c) {
           c->resolution == VG_RES_DAY, /* 0: 1h, 1: 1d, as hashed before enum vg_res */
           c->suppress_below, c->status, c->timezone ? c->timezone : "",
           c->sensor_period_ns, c->entity_tag ? c->entity_tag : "");
+  if (c->hvd_category || c->contact_point) /* (the hash of a dataset without stays) */
+    fprintf(f, "|hvd:%s|%s", c->hvd_category ? c->hvd_category : "",
+            c->contact_point ? c->contact_point : "");
   const struct vg_strlist *lists[] = {&c->keywords, &c->metrics, &c->columns,
                                       &c->tag_columns, &c->coordinates};
   for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
@@ -300,6 +304,7 @@ static void gen_free(struct gen *g) {
   for (size_t i = 0; i < g->n; i++)
     vg_dataset_free(g->d[i].ds);
   free(g->d);
+  free(g->public_url);
   free(g);
 }
 
@@ -313,6 +318,16 @@ static int gen_new(const struct vg_api_opts *o, struct gen **out, char *errstr,
     return -ENOMEM;
   }
   g->refs = 1;
+  if (o->public_url) {
+    size_t len = strlen(o->public_url);
+    while (len && o->public_url[len - 1] == '/')
+      len--;
+    g->public_url = strndup(o->public_url, len);
+    if (!g->public_url) {
+      gen_free(g);
+      return -ENOMEM;
+    }
+  }
   for (size_t i = 0; i < o->ndatasets; i++) {
     int rc = vg_dataset_new(&o->datasets[i], &o->env, &g->d[i].ds, errstr, errstr_size);
     if (rc) {
@@ -1128,7 +1143,55 @@ static void on_arg(const char *key, const char *value, void *ctx) {
     a->v[a->n++] = (struct vg_api_arg){key, value};
 }
 
-static void base_url(const struct vg_http_request *req, char *buf, size_t size) {
+/* Whether s is printable ASCII without spaces and without any of banned. */
+static int plain_ascii(const char *s, const char *banned) {
+  for (const char *p = s; *p; p++)
+    if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || strchr(banned, *p))
+      return 0;
+  return 1;
+}
+
+int vg_api_public_url_ok(const char *u) {
+  const char *host = strncmp(u, "https://", 8) == 0  ? u + 8
+                     : strncmp(u, "http://", 7) == 0 ? u + 7
+                                                     : NULL;
+  return host && *host && *host != '/' && strlen(u) <= 200 &&
+         plain_ascii(u, "\"'<>\\?#`{}|^");
+}
+
+#define HVD_VOCAB "http://data.europa.eu/bna/"
+/* Regulation (EU) 2023/138, the high-value datasets' implementing act */
+#define HVD_REGULATION "http://data.europa.eu/eli/reg_impl/2023/138/oj"
+
+int vg_api_hvd_category(const char *v, char *buf, size_t size) {
+  const char *code =
+      strncmp(v, HVD_VOCAB, strlen(HVD_VOCAB)) == 0 ? v + strlen(HVD_VOCAB) : v;
+  if (strncmp(code, "c_", 2) != 0 || strlen(code) != 10)
+    return -1;
+  for (const char *p = code + 2; *p; p++)
+    if (!isxdigit((unsigned char)*p))
+      return -1;
+  snprintf(buf, size, HVD_VOCAB "%s", code);
+  return 0;
+}
+
+int vg_api_contact_ok(const char *v) {
+  if (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0)
+    return vg_api_public_url_ok(v);
+  const char *addr = strncmp(v, "mailto:", 7) == 0 ? v + 7 : v;
+  const char *at = strchr(addr, '@');
+  return at && at != addr && at[1] && !strchr(at + 1, '@') && strchr(at + 1, '.') &&
+         strlen(v) <= 200 && plain_ascii(addr, "\"'<>\\?#`{}|^()[],;:");
+}
+
+/* The base of the links printed in answer to req: http.public_url, or
+ * http:// and the request's Host header (when it is a plain host[:port]). */
+static void base_url(const struct gen *g, const struct vg_http_request *req, char *buf,
+                     size_t size) {
+  if (g->public_url) {
+    snprintf(buf, size, "%s", g->public_url);
+    return;
+  }
   const char *host = vg_http_header(req, "Host");
   int ok = host && *host && strlen(host) < 200;
   for (const char *p = host; ok && *p; p++)
@@ -1141,6 +1204,17 @@ static void jid(struct vg_jsonw *w, const char *key, const char *id) {
   vg_jsonw_cstr(w, key);
   vg_jsonw_map(w);
   vg_jsonw_kv(w, "@id", id);
+  vg_jsonw_map_end(w);
+}
+
+/* A key whose value is {"@id": id, "@type": type}: DCAT-AP 3.0's range
+ * shapes want each referenced resource's class in the published graph. */
+static void jtyped(struct vg_jsonw *w, const char *key, const char *id,
+                   const char *type) {
+  vg_jsonw_cstr(w, key);
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "@id", id);
+  vg_jsonw_kv(w, "@type", type);
   vg_jsonw_map_end(w);
 }
 
@@ -1161,12 +1235,94 @@ static void jpublisher(struct vg_jsonw *w, const char *name) {
   vg_jsonw_map_end(w);
 }
 
+/* What flags a high-value dataset and each of its distributions: the
+ * regulation (and the category, given as its IRI). */
+static void jhvd(struct vg_jsonw *w, const char *category) {
+  jtyped(w, "dcatap:applicableLegislation", HVD_REGULATION, "eli:LegalResource");
+  if (!category)
+    return;
+  /* the regulation's six categories by name; a narrower one by its code */
+  static const char *const names[][2] = {
+      {"c_ac64a52d", "Geospatial"},
+      {"c_dd313021", "Earth observation and environment"},
+      {"c_164e0bf5", "Meteorological"},
+      {"c_e1da4e07", "Statistics"},
+      {"c_a9135398", "Companies and company ownership"},
+      {"c_b79e35eb", "Mobility"}};
+  const char *code = category + strlen(HVD_VOCAB), *label = code;
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (strcmp(names[i][0], code) == 0)
+      label = names[i][1];
+  vg_jsonw_cstr(w, "dcatap:hvdCategory");
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "@id", category);
+  vg_jsonw_kv(w, "@type", "skos:Concept");
+  vg_jsonw_cstr(w, "skos:prefLabel");
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "@value", label);
+  vg_jsonw_kv(w, "@language", "en");
+  vg_jsonw_map_end(w);
+  vg_jsonw_map_end(w);
+}
+
+/* dcat:contactPoint: a vcard:Kind with the address (e-mail or URL). */
+static void jcontact(struct vg_jsonw *w, const char *contact) {
+  vg_jsonw_cstr(w, "dcat:contactPoint");
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "@type", "vcard:Kind");
+  int web = strncmp(contact, "http://", 7) == 0 || strncmp(contact, "https://", 8) == 0;
+  char *mail = NULL;
+  if (!web && strncmp(contact, "mailto:", 7) != 0 &&
+      asprintf(&mail, "mailto:%s", contact) < 0)
+    mail = NULL;
+  jid(w, web ? "vcard:hasURL" : "vcard:hasEmail", mail ? mail : contact);
+  free(mail);
+  vg_jsonw_map_end(w);
+}
+
+/* The high-value dataset's Explore API, as the distribution whose access
+ * service it is (DCAT-AP HVD: bulk downloads beside an API). */
+static void write_api_service(struct vg_jsonw *w, const struct vg_dataset_def *c,
+                              const char *dsurl, const char *base, const char *licurl,
+                              const char *category) {
+  char records[640], endpoint[320];
+  snprintf(records, sizeof records, "%s/records", dsurl);
+  snprintf(endpoint, sizeof endpoint, "%s" VG_API_PREFIX, base);
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "@id", records);
+  vg_jsonw_kv(w, "@type", "dcat:Distribution");
+  vg_jsonw_kv(w, "dct:title", "Explore API v2.1 (records)");
+  jtyped(w, "dcat:accessURL", records, "rdfs:Resource");
+  jtyped(w, "dcat:mediaType",
+         "http://www.iana.org/assignments/media-types/application/json", "dct:MediaType");
+  jtyped(w, "dct:license", licurl, "dct:LicenseDocument");
+  jhvd(w, NULL);
+  vg_jsonw_cstr(w, "dcat:accessService");
+  vg_jsonw_map(w);
+  char id[700];
+  snprintf(id, sizeof id, "%s#api", dsurl);
+  vg_jsonw_kv(w, "@id", id);
+  vg_jsonw_kv(w, "@type", "dcat:DataService");
+  vg_jsonw_kv(w, "dct:title", "Opendatasoft-compatible Explore API v2.1");
+  jtyped(w, "dcat:endpointURL", endpoint, "rdfs:Resource");
+  jid(w, "dcat:servesDataset", dsurl);
+  jtyped(w, "foaf:page", dsurl, "foaf:Document");
+  jcontact(w, c->contact_point);
+  jtyped(w, "dct:license", licurl, "dct:LicenseDocument");
+  jhvd(w, category);
+  vg_jsonw_map_end(w);
+  vg_jsonw_map_end(w);
+}
+
 static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
                        struct vg_store_reader *r, const struct vg_store_state *m,
                        const char *base) {
   static const char *const media[] = {"text/csv", "application/json", "application/jsonl",
                                       "application/geo+json"};
   static const char *const fmtlabel[] = {"CSV", "JSON", "JSONL", "GeoJSON"};
+  /* the EU file-type vocabulary's entries (JSON Lines has none of its own:
+   * JSON, its media type tells them apart) */
+  static const char *const filetype[] = {"CSV", "JSON", "JSON", "GEOJSON"};
   char url[512], link[640];
   vg_jsonw_map(w);
   vg_jsonw_cstr(w, "@context");
@@ -1175,6 +1331,11 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
   vg_jsonw_kv(w, "dct", "http://purl.org/dc/terms/");
   vg_jsonw_kv(w, "foaf", "http://xmlns.com/foaf/0.1/");
   vg_jsonw_kv(w, "xsd", "http://www.w3.org/2001/XMLSchema#");
+  vg_jsonw_kv(w, "rdfs", "http://www.w3.org/2000/01/rdf-schema#");
+  vg_jsonw_kv(w, "skos", "http://www.w3.org/2004/02/skos/core#");
+  vg_jsonw_kv(w, "vcard", "http://www.w3.org/2006/vcard/ns#");
+  vg_jsonw_kv(w, "dcatap", "http://data.europa.eu/r5r/");
+  vg_jsonw_kv(w, "eli", "http://data.europa.eu/eli/ontology#");
   vg_jsonw_map_end(w);
   snprintf(url, sizeof url, "%s" VG_API_PREFIX "catalog/exports/dcat", base);
   vg_jsonw_kv(w, "@id", url);
@@ -1183,7 +1344,7 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
   vg_jsonw_kv(w, "dct:description",
               "Hourly and daily rollups of city sensor streams, published by Vigie.");
   snprintf(url, sizeof url, "%s" VG_API_PREFIX "catalog/datasets", base);
-  jid(w, "foaf:homepage", url);
+  jtyped(w, "foaf:homepage", url, "foaf:Document");
   const char *pub = NULL;
   for (size_t i = 0; i < g->n && !pub; i++)
     pub = vg_dataset_definition(g->d[i].ds)->publisher;
@@ -1217,11 +1378,12 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
                            c->license ? c->license : "unknown") < 0)
       lic = NULL;
     const char *licurl = known ? known : lic ? lic : "https://spdx.org/licenses/unknown";
-    jid(w, "dct:license", licurl);
-    jid(w, "dct:accrualPeriodicity",
-        c->resolution == VG_RES_DAY
-            ? "http://publications.europa.eu/resource/authority/frequency/DAILY"
-            : "http://publications.europa.eu/resource/authority/frequency/HOURLY");
+    jtyped(w, "dct:license", licurl, "dct:LicenseDocument");
+    jtyped(w, "dct:accrualPeriodicity",
+           c->resolution == VG_RES_DAY
+               ? "http://publications.europa.eu/resource/authority/frequency/DAILY"
+               : "http://publications.europa.eu/resource/authority/frequency/HOURLY",
+           "dct:Frequency");
     if (nrows) {
       char s1[VG_FMT_ISO_MAX], s2[VG_FMT_ISO_MAX];
       vg_fmt_iso(first, vg_dataset_tz(d->ds), s1);
@@ -1238,7 +1400,14 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
     vg_fmt_utc(d->have_tag ? d->modified : time(NULL), mod);
     pthread_mutex_unlock(&a->mu);
     jdate(w, "dct:modified", mod);
-    jid(w, "dcat:landingPage", url);
+    jtyped(w, "dcat:landingPage", url, "foaf:Document");
+    char cat[128];
+    int hvd = c->hvd_category && c->contact_point &&
+              vg_api_hvd_category(c->hvd_category, cat, sizeof cat) == 0;
+    if (c->contact_point)
+      jcontact(w, c->contact_point);
+    if (hvd)
+      jhvd(w, cat);
     vg_jsonw_cstr(w, "dcat:distribution");
     vg_jsonw_array(w);
     for (int k = 0; k < 4; k++) {
@@ -1247,16 +1416,23 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
       vg_jsonw_kv(w, "@id", link);
       vg_jsonw_kv(w, "@type", "dcat:Distribution");
       vg_jsonw_kv(w, "dct:title", fmtlabel[k]);
-      jid(w, "dcat:accessURL", link);
+      jtyped(w, "dcat:accessURL", link, "rdfs:Resource");
       jid(w, "dcat:downloadURL", link);
       char type[128];
       snprintf(type, sizeof type, "http://www.iana.org/assignments/media-types/%s",
                media[k]);
-      jid(w, "dcat:mediaType", type);
-      vg_jsonw_kv(w, "dct:format", fmtlabel[k]);
-      jid(w, "dct:license", licurl);
+      jtyped(w, "dcat:mediaType", type, "dct:MediaType");
+      snprintf(type, sizeof type,
+               "http://publications.europa.eu/resource/authority/file-type/%s",
+               filetype[k]);
+      jtyped(w, "dct:format", type, "dct:MediaTypeOrExtent");
+      jtyped(w, "dct:license", licurl, "dct:LicenseDocument");
+      if (hvd)
+        jhvd(w, NULL);
       vg_jsonw_map_end(w);
     }
+    if (hvd)
+      write_api_service(w, c, url, base, licurl, cat);
     vg_jsonw_array_end(w);
     vg_jsonw_map_end(w);
     free(lic);
@@ -1264,6 +1440,69 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
   vg_jsonw_array_end(w);
   vg_jsonw_map_end(w);
   vg_jsonw_raw(w, "\n");
+}
+
+/* The URL of this request's path with its arguments but since, then
+ * since=cursor: the changes feed's links. A malloc'd string, or NULL. */
+static char *changes_link(const char *base, const struct vg_http_request *req,
+                          const struct argv *args, uint64_t cursor) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f)
+    return NULL;
+  fprintf(f, "%s%s?", base, req->path);
+  for (size_t i = 0; i < args->n; i++) {
+    if (strcmp(args->v[i].key, "since") == 0)
+      continue;
+    for (int part = 0; part < 2; part++) {
+      const char *t = part ? args->v[i].value : args->v[i].key;
+      if (part && !t)
+        break;
+      if (part)
+        fputc('=', f);
+      for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
+        if (isalnum(*c) || strchr("-._~", *c))
+          fputc(*c, f);
+        else
+          fprintf(f, "%%%02X", *c);
+      }
+    }
+    fputc('&', f);
+  }
+  fprintf(f, "since=%" PRIu64, cursor);
+  if (fclose(f) != 0) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+/* "links": the feed's self and next URLs (an answer's own pages, as the
+ * Explore API's links). */
+static int changes_links(struct vg_jsonw *f, const struct gen *g,
+                         const struct vg_http_request *req, const struct argv *args,
+                         uint64_t since, uint64_t next) {
+  char base[256];
+  base_url(g, req, base, sizeof base);
+  char *self = changes_link(base, req, args, since);
+  char *nx = changes_link(base, req, args, next);
+  if (self && nx) {
+    vg_jsonw_cstr(f, "links");
+    vg_jsonw_array(f);
+    const char *rel[] = {"self", "next"}, *href[] = {self, nx};
+    for (int i = 0; i < 2; i++) {
+      vg_jsonw_map(f);
+      vg_jsonw_kv(f, "rel", rel[i]);
+      vg_jsonw_kv(f, "href", href[i]);
+      vg_jsonw_map_end(f);
+    }
+    vg_jsonw_array_end(f);
+  }
+  int rc = self && nx ? 0 : -ENOMEM;
+  free(self);
+  free(nx);
+  return rc;
 }
 
 void vg_api_handle(void *api, const struct vg_http_request *req,
@@ -1403,13 +1642,15 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     }
     if ((c.have_first && rq.since < c.first_seq) ||
         (!c.have_first && rq.since < m.emit_seq)) {
+      char base[256];
+      base_url(g, req, base, sizeof base);
       snprintf(err, sizeof err,
                "Cursor %" PRIu64 " is older than the change log kept "
                "(it starts at %" PRIu64 "): changes in between were trimmed. Take a full "
-               "export (%scatalog/datasets/%s/exports/jsonl), then follow changes from "
+               "export (%s%scatalog/datasets/%s/exports/jsonl), then follow changes from "
                "cursor %" PRIu64 ".",
-               rq.since, c.have_first ? c.first_seq : m.emit_seq, VG_API_PREFIX, rq.id,
-               m.emit_seq);
+               rq.since, c.have_first ? c.first_seq : m.emit_seq, base, VG_API_PREFIX,
+               rq.id, m.emit_seq);
       json_error(resp, 410, "GoneError", err);
       goto done;
     }
@@ -1441,6 +1682,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
       vg_jsonw_bool(f, next < m.emit_seq);
       vg_jsonw_cstr(f, "total_count");
       vg_jsonw_u64(f, c.nrows);
+      rc = changes_links(f, g, req, &args, rq.since, next);
       vg_jsonw_cstr(f, "results");
       vg_jsonw_embed(f, page);
       vg_jsonw_map_end(f);
@@ -1452,7 +1694,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   }
   case VG_API_DCAT: {
     char base[256];
-    base_url(req, base, sizeof base);
+    base_url(g, req, base, sizeof base);
     write_dcat(f, a, g, r, &m, base);
     break;
   }

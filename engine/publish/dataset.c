@@ -117,6 +117,8 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
       sdup(&ds->c.description, dc->description) ||
       sdup(&ds->c.publisher, dc->publisher) || sdup(&ds->c.license, dc->license) ||
       sdup(&ds->c.timezone, dc->timezone) || sdup(&ds->c.entity_tag, dc->entity_tag) ||
+      sdup(&ds->c.hvd_category, dc->hvd_category) ||
+      sdup(&ds->c.contact_point, dc->contact_point) ||
       list_dup(&ds->c.keywords, &dc->keywords) ||
       list_dup(&ds->c.metrics, &dc->metrics) || list_dup(&ds->c.columns, &dc->columns) ||
       list_dup(&ds->c.tag_columns, &dc->tag_columns) ||
@@ -211,6 +213,8 @@ void vg_dataset_free(struct vg_dataset *ds) {
   free(ds->c.license);
   free(ds->c.timezone);
   free(ds->c.entity_tag);
+  free(ds->c.hvd_category);
+  free(ds->c.contact_point);
   list_release(&ds->c.keywords);
   list_release(&ds->c.metrics);
   list_release(&ds->c.columns);

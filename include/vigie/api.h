@@ -87,7 +87,22 @@ struct vg_api_opts {
   const struct vg_dataset_def *datasets;
   size_t ndatasets;
   struct vg_dataset_env env;
+  /* the address users see (http.public_url): the base of every link the
+   * API prints; NULL: http:// and the request's Host header */
+  const char *public_url;
 };
+
+/* Whether u can be http.public_url: http:// or https://, a host, an
+ * optional path; no query, fragment, whitespace, quotes or backslashes. */
+int vg_api_public_url_ok(const char *u);
+/* The IRI of high-value category v (a code of the EU vocabulary such as
+ * c_b79e35eb, or its IRI http://data.europa.eu/bna/c_b79e35eb) into buf:
+ * 0, or -1 when v is neither. */
+int vg_api_hvd_category(const char *v, char *buf, size_t size);
+/* Whether v can be a dataset's contact_point: an e-mail address (with or
+ * without mailto:) or an http(s) URL, without spaces, quotes or
+ * backslashes. */
+int vg_api_contact_ok(const char *v);
 
 struct vg_api;
 

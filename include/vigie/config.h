@@ -87,6 +87,7 @@ struct vg_config {
   int64_t kafka_drain_wait_ns;        /* --drain: how long the brokers are waited for */
   struct vg_strlist kafka_properties; /* key, value, key, value, ... */
   char *http_listen;
+  char *http_public_url; /* NULL: links from the request's Host header */
   char *export_dir;
   int64_t publish_export_interval_ns;
   int publish_rollups;          /* CT_BOOL */

@@ -67,6 +67,13 @@ struct vg_dataset_def {
   int64_t sensor_period_ns;      /* expected interval between readings; 0: unknown */
   char *entity_tag;              /* the tag naming the sensor (coordinates, GeoJSON) */
   struct vg_strlist coordinates; /* entity, "lat,lon", entity, "lat,lon", ... */
+  /* DCAT-AP HVD: the dataset's high-value category (a code of the EU
+   * vocabulary, c_b79e35eb, or its IRI http://data.europa.eu/bna/c_b79e35eb);
+   * NULL: not flagged as high-value */
+  char *hvd_category;
+  /* who answers about the dataset: an e-mail address or an http(s) URL
+   * (dcat:contactPoint; required with hvd_category) */
+  char *contact_point;
 };
 
 /* What every dataset of one store shares: the store's zone (the local days

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from e2e import free_port, produce, query, two_source_template
+from e2e import SHARED, free_port, produce, query, two_source_template
 
 API = "/api/explore/v2.1/catalog"
 K = 10
@@ -124,6 +124,8 @@ CONFIG = two_source_template(traffic_tags="[direction]") + """  - id: passages-h
     tag_columns: [sensor_id]
     status: all
     sensor_period: 10m
+    hvd_category: c_dd313021
+    contact_point: opendata@ville-test.fr
 """
 
 
@@ -387,6 +389,10 @@ def test_dcat_catalog_parses_as_json_ld_with_mandatory_properties(daemon):
         assert g.value(per, DCAT.startDate) is not None
         assert g.value(per, DCAT.endDate) is not None
         dists = list(g.objects(ds, DCAT.distribution))
+        # the high-value dataset's Explore API is a fifth, as its data service
+        api = [d for d in dists if g.value(d, DCAT.accessService) is not None]
+        assert len(api) == (1 if ident == "no2-heure" else 0), ident
+        dists = [d for d in dists if d not in api]
         assert len(dists) == 4
         types = set()
         for d in dists:
@@ -402,6 +408,87 @@ def test_dcat_catalog_parses_as_json_ld_with_mandatory_properties(daemon):
     g2 = Graph()
     g2.parse(data=curl(port, f"{API}/exports/dcat")[2], format="json-ld")
     assert {str(o) for o in g2.objects(None, DCTERMS.identifier)} == ids
+
+
+DCAT_AP = os.path.join(os.path.dirname(SHARED), "dcat-ap")
+
+
+def shacl_violations(body, *shape_files):
+    """The sh:Violation results of validating the JSON-LD body against the
+    SHACL shape files of ../shared/dcat-ap (SEMIC's, unchanged), as lines
+    "focus node | path | message"."""
+    from pyshacl import validate
+    from rdflib import Graph, Namespace
+    from rdflib.namespace import RDF
+    sh = Namespace("http://www.w3.org/ns/shacl#")
+    data = Graph()
+    data.parse(data=body, format="json-ld")
+    shapes = Graph()
+    for f in shape_files:
+        shapes.parse(os.path.join(DCAT_AP, f), format="turtle")
+    _, report, _ = validate(data, shacl_graph=shapes, inference="none")
+    out = []
+    for r in report.subjects(RDF.type, sh.ValidationResult):
+        if report.value(r, sh.resultSeverity) != sh.Violation:
+            continue
+        out.append(f"{report.value(r, sh.focusNode)} | {report.value(r, sh.resultPath)} | "
+                   f"{report.value(r, sh.resultMessage)}")
+    return sorted(out)
+
+
+@pytest.mark.skipif(not os.path.isdir(DCAT_AP), reason=f"DCAT-AP shapes absent ({DCAT_AP})")
+def test_dcat_catalog_conforms_to_dcat_ap_3(daemon):
+    """The catalog against SEMIC's DCAT-AP 3.0.0 shapes and range shapes
+    together (mandatory properties, cardinalities, and the class of every
+    referenced resource: licence, media type, file type, frequency, landing
+    page): no violation."""
+    st, _, body = curl(daemon["port"], f"{API}/exports/dcat")
+    assert st == 200
+    bad = shacl_violations(body, "dcat-ap-3.0.0-shapes.ttl", "dcat-ap-3.0.0-range.ttl")
+    assert not bad, f"{len(bad)} violations:\n" + "\n".join(bad[:40])
+
+
+@pytest.mark.skipif(not os.path.isdir(DCAT_AP), reason=f"DCAT-AP shapes absent ({DCAT_AP})")
+def test_dcat_high_value_dataset_conforms_to_hvd(daemon):
+    """no2-heure is flagged high-value (hvd_category, contact_point): it
+    carries Regulation (EU) 2023/138 and its category (on the dataset, its
+    distributions and its data service, the Explore API beside the bulk
+    downloads), and it -- the dataset, its distributions, its service --
+    passes SEMIC's DCAT-AP HVD 3.0.0 shapes. The other datasets are not
+    flagged (the HVD shapes do not apply to them: they would want the
+    regulation)."""
+    from rdflib import Graph, Namespace, URIRef
+    from rdflib.namespace import DCAT, RDF
+    st, _, body = curl(daemon["port"], f"{API}/exports/dcat")
+    assert st == 200
+    g = Graph()
+    g.parse(data=body, format="json-ld")
+    r5r = Namespace("http://data.europa.eu/r5r/")
+    reg = URIRef("http://data.europa.eu/eli/reg_impl/2023/138/oj")
+    flagged = {}
+    for ds in g.subjects(RDF.type, DCAT.Dataset):
+        ident = str(ds).rsplit("/", 1)[1]
+        flagged[ident] = g.value(ds, r5r.applicableLegislation) == reg
+        if ident != "no2-heure":
+            continue
+        assert g.value(ds, r5r.hvdCategory) == URIRef("http://data.europa.eu/bna/c_dd313021")
+        dists = list(g.objects(ds, DCAT.distribution))
+        assert all(g.value(d, r5r.applicableLegislation) == reg for d in dists)
+        services = [g.value(d, DCAT.accessService) for d in dists
+                    if g.value(d, DCAT.accessService) is not None]
+        assert len(services) == 1
+        svc = services[0]
+        assert g.value(svc, DCAT.servesDataset) == ds
+        assert str(g.value(svc, DCAT.endpointURL)).endswith("/api/explore/v2.1/")
+        mail = g.value(g.value(svc, DCAT.contactPoint),
+                       URIRef("http://www.w3.org/2006/vcard/ns#hasEmail"))
+        assert str(mail) == "mailto:opendata@ville-test.fr"
+    assert flagged == {"passages-heure": False, "passages-jour": False, "no2-heure": True}
+    prefix = str(next(s for s in g.subjects(RDF.type, DCAT.Dataset)
+                      if str(s).endswith("/no2-heure")))
+    bad = [v for v in shacl_violations(body, "dcat-ap-hvd-3.0.0-shacl.ttl")
+           if v.startswith(prefix) or v.startswith("http://data.europa.eu/")]
+    assert not bad, f"{len(bad)} violations:\n" + "\n".join(bad[:40])
 
 
 def test_changes_feed_after_a_late_event(daemon):
@@ -439,7 +526,7 @@ def test_changes_feed_after_a_late_event(daemon):
     day = [r for r in b["results"] if r["counter_id"] == "c2"]
     assert len({r["start_datetime"] for r in day}) == len(day) > 1
     # and the export agrees
-    rows = export_rows(port, "passages-heure", where=f"counter_id = 'c2'")
+    rows = export_rows(port, "passages-heure", where="counter_id = 'c2'")
     assert [r for r in rows if r["start_datetime"] == hour][0] == row
 
 

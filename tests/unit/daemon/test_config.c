@@ -186,6 +186,18 @@ static const struct {
      "vigie.yaml:3: datasets[0].metrics is required"},
     {"sources: [{topic: a, time_key: t}]\nwindows: {base: 7m}\n",
      "vigie.yaml:2: windows.base: 7m does not divide an hour"},
+    {"sources: [{topic: a, time_key: t}]\nhttp:\n  public_url: data.example.org\n",
+     "vigie.yaml:3: http.public_url: expected an absolute http:// or https:// URL"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    hvd_category: mobility\n    contact_point: a@b.org\n",
+     "vigie.yaml:3: datasets[0].hvd_category: expected a code of the EU high-value "
+     "categories such as c_b79e35eb"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    hvd_category: c_b79e35eb\n",
+     "vigie.yaml:3: datasets[0].contact_point is required with hvd_category"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    contact_point: \"x <a@b.org>\"\n",
+     "vigie.yaml:3: datasets[0].contact_point: expected an e-mail address"},
     {"sources: [{topic: a, time_key: t}, {topic: a, time_key: u}]\n",
      "sources[1]: topic \"a\" is already consumed by the source at line 1"},
     {"sources: [{topic: a, time_key: t}]\ndata_dir: [a, b]\n",

@@ -602,6 +602,113 @@ static void hostile_metadata(void **state) {
   free(body);
 }
 
+/* Every link the API prints -- DCAT's identifiers and download URLs, the
+ * changes feed's self and next links and its 410 message -- starts with
+ * http.public_url when it is set (trailing slashes dropped), and with
+ * http://<Host> otherwise; a bad public_url is refused. */
+static void links_follow_public_url(void **state) {
+  struct srv *s = *state;
+  char *body, path[256], err[512], want[256];
+  size_t len;
+  const char *dcat = VG_API_PREFIX "catalog/exports/dcat";
+  const char *ch = VG_API_PREFIX "catalog/datasets/passages-jour/changes";
+
+  assert_int_equal(get_h(s->port, dcat, "Host: city.example:8080", &body, NULL, 0), 200);
+  snprintf(want, sizeof want, "http://city.example:8080%s", dcat);
+  CHECK(body, want, strlen(want), "@id");
+  free(body);
+
+  s->f->cfg.http_public_url = "https://data.example.org/portal//";
+  struct vg_api_opts ao;
+  assert_int_equal(vg_config_api(&s->f->cfg, &ao), 0);
+  s->f->cfg.http_public_url = NULL; /* not the config's to free */
+  assert_int_equal(vg_api_reload(s->api, &ao, err, sizeof err), 0);
+  vg_config_api_release(&ao);
+  const char *pub = "https://data.example.org/portal";
+
+  assert_int_equal(get_h(s->port, dcat, "Host: city.example:8080", &body, NULL, 0), 200);
+  snprintf(want, sizeof want, "%s%s", pub, dcat);
+  CHECK(body, want, strlen(want), "@id");
+  snprintf(want, sizeof want, "%s" VG_API_PREFIX "catalog/datasets/passages-jour", pub);
+  char *id = hostile_get(body, (const char *[]){"dcat:dataset", "#1", "@id", NULL}, &len);
+  char *dl = hostile_get(body,
+                         (const char *[]){"dcat:dataset", "#1", "dcat:distribution", "#0",
+                                          "dcat:downloadURL", "@id", NULL},
+                         &len);
+  assert_string_equal(id, want);
+  assert_true(strncmp(dl, want, strlen(want)) == 0);
+  assert_non_null(strstr(dl, "/exports/"));
+  free(id);
+  free(dl);
+  free(body);
+
+  snprintf(path, sizeof path, "%s?limit=1&where=metric%%3D%%22passages%%22&since=0", ch);
+  assert_int_equal(get(s->port, path, &body), 200);
+  long long next = json_int(body, "next_cursor");
+  snprintf(want, sizeof want, "%s%s?limit=1&where=metric%%3D%%22passages%%22&since=0",
+           pub, ch);
+  CHECK(body, want, strlen(want), "links", "#0", "href");
+  CHECK(body, "self", 4, "links", "#0", "rel");
+  snprintf(want, sizeof want, "%s%s?limit=1&where=metric%%3D%%22passages%%22&since=%lld",
+           pub, ch, next);
+  CHECK(body, want, strlen(want), "links", "#1", "href");
+  CHECK(body, "next", 4, "links", "#1", "rel");
+  free(body);
+
+  size_t trimmed;
+  assert_int_equal(vg_store_trim_emit(s->f->st, 10, 1000, &trimmed, err, sizeof err), 0);
+  snprintf(path, sizeof path, "%s?since=1", ch);
+  assert_int_equal(get(s->port, path, &body), 410);
+  snprintf(want, sizeof want,
+           "(%s" VG_API_PREFIX "catalog/datasets/passages-jour/exports/jsonl)", pub);
+  assert_non_null(strstr(body, want));
+  free(body);
+
+  static const struct {
+    const char *url;
+    int ok;
+  } cases[] = {{"https://data.example.org", 1},
+               {"http://127.0.0.1:8080/x/", 1},
+               {"data.example.org", 0},
+               {"https://", 0},
+               {"https:///path", 0},
+               {"ftp://data.example.org", 0},
+               {"https://a.org/?q=1", 0},
+               {"https://a.org/#x", 0},
+               {"https://a b.org", 0},
+               {"https://a.org/\"", 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    if (vg_api_public_url_ok(cases[i].url) != cases[i].ok)
+      fail_msg("vg_api_public_url_ok(\"%s\") is not %d", cases[i].url, cases[i].ok);
+  char iri[128];
+  assert_int_equal(vg_api_hvd_category("c_b79e35eb", iri, sizeof iri), 0);
+  assert_string_equal(iri, "http://data.europa.eu/bna/c_b79e35eb");
+  assert_int_equal(
+      vg_api_hvd_category("http://data.europa.eu/bna/c_dd313021", iri, sizeof iri), 0);
+  assert_string_equal(iri, "http://data.europa.eu/bna/c_dd313021");
+  static const char *const bad_cat[] = {"mobility", "c_b79e35e", "c_b79e35ebb",
+                                        "c_b79e35eg",
+                                        "https://data.europa.eu/bna/c_b79e35eb"};
+  for (size_t i = 0; i < sizeof bad_cat / sizeof *bad_cat; i++)
+    if (vg_api_hvd_category(bad_cat[i], iri, sizeof iri) == 0)
+      fail_msg("vg_api_hvd_category accepted \"%s\"", bad_cat[i]);
+  static const struct {
+    const char *v;
+    int ok;
+  } contacts[] = {{"opendata@ville.fr", 1},
+                  {"mailto:opendata@ville.fr", 1},
+                  {"https://ville.fr/contact", 1},
+                  {"opendata", 0},
+                  {"@ville.fr", 0},
+                  {"a@b", 0},
+                  {"x <a@b.org>", 0},
+                  {"a@b.org\"", 0},
+                  {"ftp://ville.fr", 0}};
+  for (size_t i = 0; i < sizeof contacts / sizeof *contacts; i++)
+    if (vg_api_contact_ok(contacts[i].v) != contacts[i].ok)
+      fail_msg("vg_api_contact_ok(\"%s\") is not %d", contacts[i].v, contacts[i].ok);
+}
+
 int vg_test_publish_api(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(routes_and_defaults),
@@ -612,6 +719,7 @@ int vg_test_publish_api(void) {
       cmocka_unit_test_setup_teardown(reload, srv_setup, srv_teardown),
       cmocka_unit_test_setup_teardown(retention_moves_the_etag, srv_setup, srv_teardown),
       cmocka_unit_test_setup_teardown(hostile_metadata, srv_setup, srv_teardown),
+      cmocka_unit_test_setup_teardown(links_follow_public_url, srv_setup, srv_teardown),
   };
   return cmocka_run_group_tests_name("publish_api", tests, NULL, NULL);
 }
