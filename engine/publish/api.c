@@ -191,8 +191,21 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
                    "cursor (an integer >= 0 from next_cursor) is expected.",
                    v);
       out->since = (uint64_t)x;
-    } else if (strcmp(k, "group_by") == 0 || strcmp(k, "refine") == 0 ||
-               strcmp(k, "exclude") == 0) {
+    } else if (strcmp(k, "refine") == 0 || strcmp(k, "exclude") == 0) {
+      const char *colon = strchr(v, ':');
+      if (!colon || colon == v || strlen(v) > VG_ODSQL_MAX_LEN)
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Invalid value for %s API parameter: \"%.64s\" was found but "
+                   "FIELD:VALUE is expected (e.g. %s=counter_id:c1).",
+                   k, v, k);
+      if (out->nfacet == VG_API_MAX_FACETS)
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Too many refine and exclude API parameters: at most %d are "
+                   "expected.",
+                   VG_API_MAX_FACETS);
+      out->facet_exclude[out->nfacet] = k[0] == 'e';
+      out->facet[out->nfacet++] = v;
+    } else if (strcmp(k, "group_by") == 0) {
       return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                  "The %s API parameter is not supported by this server.", k);
     } /* others (lang, include_links, ...) change nothing here */
@@ -726,12 +739,24 @@ static struct dsinfo *find_ds(struct gen *g, const char *id) {
 /* ---- records ------------------------------------------------------------------------
  */
 
+/* A refine or exclude filter: a text value, or a local calendar period of
+ * a datetime field ([from_s, to_s) UTC). */
+struct facet_filter {
+  size_t field;
+  int exclude;
+  const char *text; /* text fields: the value (borrowed from the request) */
+  size_t len;
+  int64_t from_s, to_s;
+};
+
 struct query {
   struct dsinfo *d;
   const struct vg_odsql_field *fields;
   size_t nfields;
   size_t sel[64];
   size_t nsel;
+  struct facet_filter facet[VG_API_MAX_FACETS];
+  size_t nfacet;
   struct vg_odsql_where *where;
   struct vg_odsql_order order[16];
   size_t norder;
@@ -742,6 +767,110 @@ struct query {
 static void query_release(struct query *q) {
   vg_odsql_where_free(q->where);
   vg_tz_free(q->tz);
+}
+
+/* The UTC start of local midnight of y-m-d in tz. */
+static int64_t local_day_start(const struct vg_tz *tz, int64_t y, unsigned m,
+                               unsigned d) {
+  return vg_tz_local_to_utc(tz, vg_days_from_civil(y, m, d) * 86400, 0, NULL);
+}
+
+/* A date facet's value: YYYY, YYYY/MM or YYYY/MM/DD ('-' also separates),
+ * the local year, month or day in tz as [*from_s, *to_s). 0, or -1. */
+static int date_facet(const char *v, const struct vg_tz *tz, int64_t *from_s,
+                      int64_t *to_s) {
+  unsigned y, m = 0, d = 0;
+  int n = 0;
+  char s1 = 0, s2 = 0;
+  if (strspn(v, "0123456789/-") != strlen(v))
+    return -1;
+  int full = sscanf(v, "%4u%c%2u%c%2u%n", &y, &s1, &m, &s2, &d, &n) == 5 && !v[n] &&
+             (s1 == '/' || s1 == '-') && s2 == s1;
+  if (!full) {
+    d = 0;
+    n = 0;
+    int month = sscanf(v, "%4u%c%2u%n", &y, &s1, &m, &n) == 3 && !v[n] &&
+                (s1 == '/' || s1 == '-');
+    if (!month) {
+      m = 0;
+      n = 0;
+      if (sscanf(v, "%4u%n", &y, &n) != 1 || v[n] || n != 4)
+        return -1;
+    }
+  }
+  if (y < 1000 || m > 12 || (d && (!m || d > 31)))
+    return -1;
+  if (d) {
+    int64_t z = vg_days_from_civil(y, m, d);
+    int64_t yy;
+    unsigned mm, dd;
+    vg_civil_from_days(z, &yy, &mm, &dd);
+    if (mm != m) /* the 31st of a 30-day month */
+      return -1;
+    *from_s = local_day_start(tz, y, m, d);
+    vg_civil_from_days(z + 1, &yy, &mm, &dd);
+    *to_s = local_day_start(tz, yy, mm, dd);
+  } else if (m) {
+    *from_s = local_day_start(tz, y, m, 1);
+    *to_s = local_day_start(tz, m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1);
+  } else {
+    *from_s = local_day_start(tz, y, 1, 1);
+    *to_s = local_day_start(tz, y + 1, 1, 1);
+  }
+  return 0;
+}
+
+/* Resolves the request's refine / exclude arguments against the
+ * dataset's fields. 0, or writes the error into err and returns -1. */
+static int facet_filters(struct query *q, const struct vg_api_req *rq, char *err,
+                         size_t errsize) {
+  for (size_t i = 0; i < rq->nfacet; i++) {
+    const char *arg = rq->facet[i], *colon = strchr(arg, ':');
+    const char *what = rq->facet_exclude[i] ? "exclude" : "refine";
+    size_t nlen = (size_t)(colon - arg), f = 0;
+    while (f < q->nfields && (strlen(q->fields[f].name) != nlen ||
+                              memcmp(q->fields[f].name, arg, nlen) != 0))
+      f++;
+    if (f == q->nfields || q->fields[f].type == VG_ODSQL_NUMBER) {
+      snprintf(err, errsize,
+               "Invalid value for %s API parameter: \"%.*s\" is not a facet of this "
+               "dataset (its text fields and datetime fields are).",
+               what, (int)(nlen > 64 ? 64 : nlen), arg);
+      return -1;
+    }
+    struct facet_filter *ff = &q->facet[q->nfacet++];
+    *ff = (struct facet_filter){.field = f, .exclude = rq->facet_exclude[i]};
+    if (q->fields[f].type == VG_ODSQL_TEXT) {
+      ff->text = colon + 1;
+      ff->len = strlen(colon + 1);
+    } else if (date_facet(colon + 1, q->zone, &ff->from_s, &ff->to_s) != 0) {
+      snprintf(err, errsize,
+               "Invalid value for %s API parameter: \"%.64s\" was found but a date "
+               "such as 2026, 2026/03 or 2026/03/29 is expected for %s.",
+               what, colon + 1, q->fields[f].name);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Whether row passes every refine and exclude filter (a null cell is never
+ * refined in, and never excluded). */
+static int facets_match(const struct query *q, const struct vg_odsql_value *row) {
+  for (size_t i = 0; i < q->nfacet; i++) {
+    const struct facet_filter *ff = &q->facet[i];
+    const struct vg_odsql_value *v = &row[ff->field];
+    int in;
+    if (v->null)
+      in = 0;
+    else if (ff->text)
+      in = v->len == ff->len && (ff->len == 0 || memcmp(v->str, ff->text, ff->len) == 0);
+    else
+      in = v->time_s >= ff->from_s && v->time_s < ff->to_s;
+    if (ff->exclude ? in : !in)
+      return 0;
+  }
+  return 1;
 }
 
 /* Parses select, where, order_by and timezone against the dataset. 0, or
@@ -779,6 +908,10 @@ static int query_init(struct query *q, struct dsinfo *d, const struct vg_api_req
       vg_odsql_order_parse(rq->order_by, strlen(rq->order_by), q->fields, q->nfields,
                            q->order, 16, &q->norder, err, sizeof err) != 0)
     goto odsql;
+  if (facet_filters(q, rq, err, sizeof err) != 0) {
+    json_error(resp, 400, "InvalidRESTParameterError", err);
+    return -1;
+  }
   return 0;
 odsql:
   json_error(resp, 400, "ODSQLError", err[0] ? err : "ODSQL query is malformed.");
@@ -786,7 +919,7 @@ odsql:
 }
 
 static int query_match(const struct query *q, const struct vg_dataset_row *row) {
-  return vg_odsql_where_eval(q->where, row->v);
+  return vg_odsql_where_eval(q->where, row->v) && facets_match(q, row->v);
 }
 
 static void query_bounds(const struct query *q, struct vg_dataset_scan *sc) {
@@ -796,6 +929,13 @@ static void query_bounds(const struct query *q, struct vg_dataset_scan *sc) {
   sc->next_s = INT64_MIN;
   if (q->where)
     vg_odsql_where_time_bounds(q->where, 0, &sc->from_s, &sc->to_s);
+  for (size_t i = 0; i < q->nfacet; i++) /* a refined period of field 0 narrows */
+    if (q->facet[i].field == 0 && !q->facet[i].text && !q->facet[i].exclude) {
+      if (q->facet[i].from_s > sc->from_s)
+        sc->from_s = q->facet[i].from_s;
+      if (q->facet[i].to_s < sc->to_s)
+        sc->to_s = q->facet[i].to_s;
+    }
 }
 
 /* A row kept for ordering: values and their text in one block. */

@@ -37,6 +37,7 @@
 #define VG_API_PREFIX     "/api/explore/v2.1/"
 #define VG_API_MAX_LIMIT  100
 #define VG_API_MAX_WINDOW 10000 /* offset + limit */
+#define VG_API_MAX_FACETS 16    /* refine + exclude arguments of one request */
 
 enum vg_api_route {
   VG_API_CATALOG,
@@ -58,7 +59,11 @@ struct vg_api_req {
   const char *select, *where, *order_by, *timezone; /* NULL when absent */
   char delimiter;                                   /* CSV: ';' by default */
   int with_bom;                                     /* CSV: 1 by default */
-  uint64_t since;         /* changes: the cursor (0 by default) */
+  uint64_t since; /* changes: the cursor (0 by default) */
+  /* refine / exclude facet filters, "FIELD:VALUE", in request order */
+  const char *facet[VG_API_MAX_FACETS];
+  unsigned char facet_exclude[VG_API_MAX_FACETS];
+  size_t nfacet;
   const char *error_code; /* on error: Opendatasoft's error_code */
 };
 

@@ -410,6 +410,36 @@ def test_dcat_catalog_parses_as_json_ld_with_mandatory_properties(daemon):
     assert {str(o) for o in g2.objects(None, DCTERMS.identifier)} == ids
 
 
+def test_refine_and_exclude(daemon):
+    """refine / exclude through curl on exports and records, checked against
+    the full export filtered in Python: a tag value, its complement, a local
+    day of start_datetime (Europe/Paris, the dataset's zone), both at once;
+    a number field is refused with a 400 that names it."""
+    port = daemon["port"]
+    rows = export_rows(port, "passages-heure")
+    assert {r["counter_id"] for r in rows} == set(COUNTERS)
+    c2 = export_rows(port, "passages-heure", refine="counter_id:c2")
+    assert c2 and c2 == [r for r in rows if r["counter_id"] == "c2"]
+    others = export_rows(port, "passages-heure", exclude="counter_id:c2")
+    assert others == [r for r in rows if r["counter_id"] != "c2"]
+    day = (T0 + timedelta(days=1)).astimezone(PARIS).date()
+
+    def local_day(r):
+        return datetime.fromisoformat(r["start_datetime"]).astimezone(PARIS).date()
+    on_day = export_rows(port, "passages-heure", refine=f"start_datetime:{day:%Y/%m/%d}")
+    assert on_day and on_day == [r for r in rows if local_day(r) == day]
+    st, body = jget(port, f"{API}/datasets/passages-heure/records",
+                    params={"refine": f"start_datetime:{day:%Y-%m-%d}", "exclude":
+                            "counter_id:c1", "limit": 0})
+    assert st == 200
+    assert body["total_count"] == sum(1 for r in rows if local_day(r) == day and
+                                      r["counter_id"] != "c1")
+    st, body = jget(port, f"{API}/datasets/passages-heure/records",
+                    params={"refine": "count:3"})
+    assert st == 400 and body["error_code"] == "InvalidRESTParameterError"
+    assert '"count" is not a facet' in body["message"]
+
+
 DCAT_AP = os.path.join(os.path.dirname(SHARED), "dcat-ap")
 
 

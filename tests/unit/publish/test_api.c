@@ -109,6 +109,11 @@ static void limits_in_opendatasoft_words(void **state) {
       parse(rec, &rq, err, sizeof err, "limit", "99999999999999999999999", NULL), 400);
   assert_int_equal(parse(rec, &rq, err, sizeof err, "group_by", "metric", NULL), 400);
   assert_non_null(strstr(err, "group_by"));
+  assert_int_equal(
+      parse(rec, &rq, err, sizeof err, "refine", "a:b", "exclude", "c:", NULL), 0);
+  assert_int_equal(rq.nfacet, 2);
+  assert_true(!rq.facet_exclude[0] && rq.facet_exclude[1]);
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "refine", ":b", NULL), 400);
   /* exports have no row limit, and no order_by (they stream) */
   const char *csv = P "datasets/x/exports/csv";
   assert_int_equal(
@@ -602,6 +607,88 @@ static void hostile_metadata(void **state) {
   free(body);
 }
 
+/* refine / exclude (facet filters) on records and exports: a text field's
+ * value, a datetime field's local year, month or day; several AND-ed; a
+ * number field, an unknown field or a bad date is a 400 that says why. */
+static void refine_and_exclude(void **state) {
+  struct srv *s = *state;
+  char *body, path[512];
+  long long per[NSERIES] = {0}, month = 0, c1_day = 0;
+  int64_t y;
+  unsigned m, d;
+  vg_civil_from_days(T0 / DAY, &y, &m, &d);
+  int64_t m0 = vg_days_from_civil(y, m, 1) * DAY,
+          m1 = vg_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1) * DAY;
+  for (int k = 0; k < NSERIES; k++)
+    for (int i = 0; i < NDAYS * 24; i++) {
+      if (!s->f->count[k][i])
+        continue;
+      int64_t t = T0 + (int64_t)i * 3600;
+      per[k]++;
+      month += t >= m0 && t < m1;
+      c1_day += k == 0 && t >= T0 + DAY && t < T0 + 2 * DAY;
+    }
+  const char *rec = VG_API_PREFIX "catalog/datasets/passages-heure/records?limit=0&";
+  static const struct {
+    const char *args;
+    int which; /* 0..2: per[which]; 3: per[0] + per[2]; 4: month; 5: c1's day 2 */
+  } cases[] = {{"refine=counter_id:c2", 1},
+               {"exclude=counter_id:c2", 3},
+               {"refine=counter_id:c%3B3", 2},
+               {"refine=start_datetime:", 4},
+               {"refine=counter_id:c1&refine=start_datetime:", 5}};
+  char month_s[16], day_s[16];
+  snprintf(month_s, sizeof month_s, "%04lld/%02u", (long long)y, m);
+  {
+    int64_t yy;
+    unsigned mm, dd;
+    vg_civil_from_days(T0 / DAY + 1, &yy, &mm, &dd);
+    snprintf(day_s, sizeof day_s, "%04lld-%02u-%02u", (long long)yy, mm, dd);
+  }
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char args[128];
+    snprintf(args, sizeof args, "%s%s", cases[i].args,
+             cases[i].which == 4   ? month_s
+             : cases[i].which == 5 ? day_s
+                                   : "");
+    snprintf(path, sizeof path, "%s%s", rec, args);
+    assert_int_equal(get(s->port, path, &body), 200);
+    long long want = cases[i].which < 3    ? per[cases[i].which]
+                     : cases[i].which == 3 ? per[0] + per[2]
+                     : cases[i].which == 4 ? month
+                                           : c1_day;
+    if (json_int(body, "total_count") != want)
+      fail_msg("%s: total_count %lld, want %lld", args, json_int(body, "total_count"),
+               want);
+    free(body);
+  }
+  assert_true(month > 0 && c1_day > 0 && month < per[0] + per[1] + per[2]);
+  /* exports take them too */
+  snprintf(path, sizeof path,
+           VG_API_PREFIX
+           "catalog/datasets/passages-heure/exports/jsonl?refine=counter_id:c2");
+  assert_int_equal(get(s->port, path, &body), 200);
+  assert_int_equal(count_of(body, "\n"), (size_t)per[1]);
+  assert_null(strstr(body, "\"c1\""));
+  free(body);
+  static const struct {
+    const char *args, *says;
+  } bad[] = {{"refine=count:3", "count\\\" is not a facet"},
+             {"exclude=nope:x", "exclude API parameter: \\\"nope\\\" is not a facet"},
+             {"refine=start_datetime:2024/13", "a date such as 2026"},
+             {"refine=start_datetime:2024/02/30", "a date such as 2026"},
+             {"refine=start_datetime:+2024", "a date such as 2026"},
+             {"refine=counter_id", "FIELD:VALUE is expected"}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    snprintf(path, sizeof path, "%s%s", rec, bad[i].args);
+    assert_int_equal(get(s->port, path, &body), 400);
+    if (!strstr(body, bad[i].says))
+      fail_msg("%s: %s", bad[i].args, body);
+    assert_non_null(strstr(body, "InvalidRESTParameterError"));
+    free(body);
+  }
+}
+
 /* Every link the API prints -- DCAT's identifiers and download URLs, the
  * changes feed's self and next links and its 410 message -- starts with
  * http.public_url when it is set (trailing slashes dropped), and with
@@ -720,6 +807,7 @@ int vg_test_publish_api(void) {
       cmocka_unit_test_setup_teardown(retention_moves_the_etag, srv_setup, srv_teardown),
       cmocka_unit_test_setup_teardown(hostile_metadata, srv_setup, srv_teardown),
       cmocka_unit_test_setup_teardown(links_follow_public_url, srv_setup, srv_teardown),
+      cmocka_unit_test_setup_teardown(refine_and_exclude, srv_setup, srv_teardown),
   };
   return cmocka_run_group_tests_name("publish_api", tests, NULL, NULL);
 }
