@@ -108,7 +108,7 @@ class Deployment:
     vg-store-T, the standalone vg-sa-T; each has its own data_dir."""
 
     def __init__(self, kafka, tmp_path, topic, source, tz, partitions=SOURCE_PARTITIONS,
-                 ingest_properties=None, ingest_checkpoint="200ms"):
+                 ingest_properties=None, ingest_checkpoint="200ms", ingest_extra=""):
         self.kafka, self.bootstrap, self.tmp = kafka, kafka.bootstrap, tmp_path
         self.topic, self.source, self.tz = topic, source, tz
         self.dead, self.deltas = topic + ".dead", topic + ".deltas"
@@ -117,6 +117,7 @@ class Deployment:
         self.ingest_group, self.store_group = f"vg-ingest-{topic}", f"vg-store-{topic}"
         self.store_dir, self.sa_dir = tmp_path / "store", tmp_path / "standalone"
         self.ingest_properties, self.ingest_checkpoint = ingest_properties, ingest_checkpoint
+        self.ingest_extra = ingest_extra
         kafka.create_topic(topic, partitions, replication=3)
         kafka.create_topic(self.deltas, DELTA_PARTITIONS, replication=3,
                            config={"min.insync.replicas": "2"})
@@ -142,7 +143,8 @@ class Deployment:
                               group=self.ingest_group, dead=self.dead, rollups=self.rollups,
                               role="ingest", instance_id=name, deltas=self.deltas,
                               properties=self.ingest_properties,
-                              checkpoint_interval=self.ingest_checkpoint, **self._common)
+                              checkpoint_interval=self.ingest_checkpoint,
+                              extra=self.ingest_extra, **self._common)
         return str(path)
 
 
@@ -389,6 +391,14 @@ def produce_partitioned(bootstrap, topic, msgs):
     assert left == 0 and not errors, (left, errors[:3])
 
 
+def produce_slowly(dep, parts):
+    """Each chunk of parts to dep's source topic, 0.3 s apart (the ingest
+    instances read while it comes)."""
+    for c in parts:
+        produce_partitioned(dep.bootstrap, dep.topic, c)
+        time.sleep(0.3)
+
+
 def chunks(msgs, n):
     size = (len(msgs) + n - 1) // n
     return [msgs[i:i + size] for i in range(0, len(msgs), size)]
@@ -555,9 +565,7 @@ def test_three_ingest_one_store_equal_oracle_and_standalone(kafka3, bin_path, tm
     msgs, bad, oracle = parking()
     dep = Deployment(kafka3, tmp_path, topic_name, PARKING_SOURCE, PARKING_TZ)
     procs = start_three(fleet, dep)
-    for c in chunks(msgs, 8):
-        produce_partitioned(dep.bootstrap, dep.topic, c)
-        time.sleep(0.3)
+    produce_slowly(dep, chunks(msgs, 8))
     for p in procs.values():
         fleet.stop(p)
     drain_ingest(fleet, dep, INGEST)
@@ -577,6 +585,27 @@ def test_three_ingest_one_store_equal_oracle_and_standalone(kafka3, bin_path, tm
     check_dead_letters(dep.bootstrap, dep.sa_dead, dep.topic, bad)
 
 
+def test_ingest_workers_per_process(kafka3, bin_path, tmp_path, topic_name, fleet):
+    """Two ingest instances with `workers: 2` each: four group members (each
+    worker its own consumer and transactional producer, vigie-ingest-ID-wN)
+    share the six source partitions; the second instance joins while the
+    first reads (a rebalance among workers of one process and another). The
+    store's windows equal the oracle; each dead letter is there once."""
+    msgs, bad, oracle = parking()
+    dep = Deployment(kafka3, tmp_path, topic_name, PARKING_SOURCE, PARKING_TZ,
+                     ingest_extra="workers: 2")
+    procs = {"i0": start_ingest(fleet, dep, "i0")}
+    wait_group_members(dep.bootstrap, dep.ingest_group, 2, fleet=fleet, procs=procs.values())
+    parts = chunks(msgs, 8)
+    produce_slowly(dep, parts[:4])
+    procs["i1"] = start_ingest(fleet, dep, "i1")
+    produce_slowly(dep, parts[4:])
+    wait_group_members(dep.bootstrap, dep.ingest_group, 4, fleet=fleet, procs=procs.values())
+    finish(fleet, bin_path, dep, procs, oracle, bad)
+    log = fleet.log("i1")
+    assert "vigie-ingest-i1-w0" in log and "vigie-ingest-i1-w1" in log, log[-2000:]
+
+
 @pytest.mark.parametrize("restarted", [True, False], ids=["restarted", "not-restarted"])
 def test_ingest_kill9_restarted_and_not(kafka3, bin_path, tmp_path, topic_name, fleet,
                                         restarted):
@@ -592,9 +621,7 @@ def test_ingest_kill9_restarted_and_not(kafka3, bin_path, tmp_path, topic_name, 
                      ingest_properties=FAST_FAILOVER)
     procs = start_three(fleet, dep)
     parts = chunks(msgs, 10)
-    for c in parts[:3]:
-        produce_partitioned(dep.bootstrap, dep.topic, c)
-        time.sleep(0.3)
+    produce_slowly(dep, parts[:3])
     wait_deltas(dep.bootstrap, dep.deltas)  # some transactions are in
     produce_partitioned(dep.bootstrap, dep.topic, parts[3])
     time.sleep(rnd.uniform(0.02, 0.4))
@@ -603,9 +630,7 @@ def test_ingest_kill9_restarted_and_not(kafka3, bin_path, tmp_path, topic_name, 
         procs["i1"] = start_ingest(fleet, dep, "i1")
     else:
         del procs["i1"]
-    for c in parts[4:]:
-        produce_partitioned(dep.bootstrap, dep.topic, c)
-        time.sleep(0.3)
+    produce_slowly(dep, parts[4:])
     if restarted:  # and it took part again
         wait_group_members(dep.bootstrap, dep.ingest_group, 3, fleet=fleet,
                            procs=procs.values())
@@ -622,9 +647,7 @@ def test_broker_killed_midstream(kafka3, bin_path, tmp_path, topic_name, fleet):
     parts = chunks(msgs, 10)
     node = kafka3.nodes[1]
     try:
-        for c in parts[:3]:
-            produce_partitioned(dep.bootstrap, dep.topic, c)
-            time.sleep(0.3)
+        produce_slowly(dep, parts[:3])
         wait_deltas(dep.bootstrap, dep.deltas)
         kafka3.stop_node(node)
         for c in parts[3:7]:
@@ -636,9 +659,7 @@ def test_broker_killed_midstream(kafka3, bin_path, tmp_path, topic_name, fleet):
         if node.proc.poll() is not None:
             kafka3.start_node(node)
             wait_brokers(kafka3, 3)
-    for c in parts[7:]:
-        produce_partitioned(dep.bootstrap, dep.topic, c)
-        time.sleep(0.3)
+    produce_slowly(dep, parts[7:])
     finish(fleet, bin_path, dep, procs, oracle, bad)
 
 
@@ -651,15 +672,11 @@ def test_ingest_added_rebalance(kafka3, bin_path, tmp_path, topic_name, fleet):
     procs = {"i0": start_ingest(fleet, dep, "i0")}
     wait_group_members(dep.bootstrap, dep.ingest_group, 1, fleet=fleet, procs=procs.values())
     parts = chunks(msgs, 10)
-    for c in parts[:5]:
-        produce_partitioned(dep.bootstrap, dep.topic, c)
-        time.sleep(0.3)
+    produce_slowly(dep, parts[:5])
     wait_deltas(dep.bootstrap, dep.deltas)
     for n in INGEST[1:]:
         procs[n] = start_ingest(fleet, dep, n)
-    for c in parts[5:]:  # while the group rebalances, and after
-        produce_partitioned(dep.bootstrap, dep.topic, c)
-        time.sleep(0.3)
+    produce_slowly(dep, parts[5:])  # while the group rebalances, and after
     wait_group_members(dep.bootstrap, dep.ingest_group, 3, fleet=fleet, procs=procs.values())
     finish(fleet, bin_path, dep, procs, oracle, bad)
 
@@ -677,9 +694,7 @@ def test_zombie_fenced(kafka3, bin_path, tmp_path, topic_name, fleet):
                      ingest_properties=FAST_FAILOVER, ingest_checkpoint="1s")
     procs = start_three(fleet, dep)
     parts = chunks(msgs, 10)
-    for c in parts[:3]:
-        produce_partitioned(dep.bootstrap, dep.topic, c)
-        time.sleep(0.3)
+    produce_slowly(dep, parts[:3])
     wait_deltas(dep.bootstrap, dep.deltas)
     produce_partitioned(dep.bootstrap, dep.topic, parts[3])
     time.sleep(rnd.uniform(0.1, 0.6))
@@ -687,9 +702,7 @@ def test_zombie_fenced(kafka3, bin_path, tmp_path, topic_name, fleet):
     assert zombie.poll() is None, fleet.tail("i1")
     zombie.send_signal(signal.SIGSTOP)
     stopped_at = time.monotonic()
-    for c in parts[4:]:
-        produce_partitioned(dep.bootstrap, dep.topic, c)
-        time.sleep(0.3)
+    produce_slowly(dep, parts[4:])
     # the two others took its partitions and committed them to the end
     wait_group_committed(dep.bootstrap, dep.ingest_group, dep.topic)
     time.sleep(max(0.0, stopped_at + TXN_ABORTED_AFTER_S - time.monotonic()))
