@@ -150,13 +150,16 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
                    x);
       out->offset = x;
     } else if (strcmp(k, "select") == 0 || strcmp(k, "where") == 0 ||
-               strcmp(k, "order_by") == 0) {
+               strcmp(k, "order_by") == 0 || strcmp(k, "group_by") == 0) {
       if (strlen(v) > VG_ODSQL_MAX_LEN)
         return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                    "Invalid value for %s API parameter: %zu bytes were found but at most "
                    "%d are expected.",
                    k, strlen(v), VG_ODSQL_MAX_LEN);
-      *(k[0] == 's' ? &out->select : k[0] == 'w' ? &out->where : &out->order_by) = v;
+      *(k[0] == 's'   ? &out->select
+        : k[0] == 'w' ? &out->where
+        : k[0] == 'g' ? &out->group_by
+                      : &out->order_by) = v;
     } else if (strcmp(k, "timezone") == 0) {
       size_t n = strlen(v);
       int ok = n > 0 && n < 64 && v[0] != '/' && !strstr(v, "..");
@@ -205,28 +208,28 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
                    VG_API_MAX_FACETS);
       out->facet_exclude[out->nfacet] = k[0] == 'e';
       out->facet[out->nfacet++] = v;
-    } else if (strcmp(k, "group_by") == 0) {
-      return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
-                 "The %s API parameter is not supported by this server.", k);
     } /* others (lang, include_links, ...) change nothing here */
   }
   if (out->route == VG_API_RECORDS) {
+    int grouped = out->group_by && out->group_by[strspn(out->group_by, " \t\r\n")];
+    int max_limit = grouped ? VG_API_MAX_GROUP_LIMIT : VG_API_MAX_LIMIT;
+    int max_window = grouped ? VG_API_MAX_GROUP_LIMIT : VG_API_MAX_WINDOW;
     if (out->limit == -2)
       out->limit = 10;
     else if (out->limit == -1)
-      out->limit = VG_API_MAX_LIMIT;
-    if (out->limit < 0 || out->limit > VG_API_MAX_LIMIT)
+      out->limit = max_limit;
+    if (out->limit < 0 || out->limit > max_limit)
       return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                  "Invalid value for limit API parameter: %" PRId64
-                 " was found but -1 <= limit <= %d is expected.",
-                 out->limit, VG_API_MAX_LIMIT);
-    if (out->offset > VG_API_MAX_WINDOW - out->limit) /* no overflow: both are checked */
+                 " was found but -1 <= limit <= %d is expected%s.",
+                 out->limit, max_limit, grouped ? " with a group_by" : "");
+    if (out->offset > max_window - out->limit) /* no overflow: both are checked */
       return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
                  "Invalid value for sum of offset + limit API parameter: %" PRIu64
-                 " was found but <= %d is expected.",
+                 " was found but <= %d is expected%s.",
                  (uint64_t)out->offset +
                      (uint64_t)out->limit, /* both >= 0: no overflow */
-                 VG_API_MAX_WINDOW);
+                 max_window, grouped ? " with a group_by" : "");
   } else if (out->route == VG_API_CHANGES) {
     if (out->limit == -2 || out->limit == -1)
       out->limit = 1000;
@@ -244,10 +247,15 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
                  " was found but limit >= -1 is expected.",
                  out->limit);
   }
-  if (out->order_by && out->route == VG_API_EXPORT)
+  int grouped = out->group_by && out->group_by[strspn(out->group_by, " \t\r\n")];
+  if (out->order_by && out->route == VG_API_EXPORT && !grouped)
     return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
-               "order_by is not supported on exports (they stream in series and time "
-               "order); use the records endpoint.");
+               "order_by is not supported on exports without group_by (they stream in "
+               "series and time order); use the records endpoint.");
+  if (grouped && out->route == VG_API_EXPORT && out->format == VG_DS_GEOJSON)
+    return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+               "group_by is not supported on GeoJSON exports (groups have no "
+               "geometry); use csv, json or jsonl.");
   return 0;
 }
 
@@ -762,10 +770,13 @@ struct query {
   size_t norder;
   struct vg_tz *tz; /* owned when the request named one */
   const struct vg_tz *zone;
+  struct vg_odsql_analysis *ana; /* group_by or aggregates: then sel and order
+                                    are unused */
 };
 
 static void query_release(struct query *q) {
   vg_odsql_where_free(q->where);
+  vg_odsql_analysis_free(q->ana); /* before the zone it reads */
   vg_tz_free(q->tz);
 }
 
@@ -896,7 +907,11 @@ static int query_init(struct query *q, struct dsinfo *d, const struct vg_api_req
   }
   for (size_t i = 0; i < q->nfields && i < 64; i++)
     q->sel[q->nsel++] = i;
-  if (rq->select &&
+  if (rq->route != VG_API_CHANGES &&
+      vg_odsql_analysis_parse(rq->select, rq->group_by, rq->order_by, q->fields,
+                              q->nfields, q->zone, &q->ana, err, sizeof err) != 0)
+    goto odsql;
+  if (!q->ana && rq->select &&
       vg_odsql_select_parse(rq->select, strlen(rq->select), q->fields, q->nfields, q->sel,
                             64, &q->nsel, err, sizeof err) != 0)
     goto odsql;
@@ -904,7 +919,7 @@ static int query_init(struct query *q, struct dsinfo *d, const struct vg_api_req
       vg_odsql_where_parse(rq->where, strlen(rq->where), q->fields, q->nfields, q->zone,
                            &q->where, err, sizeof err) != 0)
     goto odsql;
-  if (rq->order_by &&
+  if (!q->ana && rq->order_by &&
       vg_odsql_order_parse(rq->order_by, strlen(rq->order_by), q->fields, q->nfields,
                            q->order, 16, &q->norder, err, sizeof err) != 0)
     goto odsql;
@@ -1028,6 +1043,66 @@ static int on_record(const struct vg_dataset_row *row, void *arg) {
   return 0;
 }
 
+/* ---- analysis: group_by and aggregates ------------------------------------------ */
+
+static int on_group_row(const struct vg_dataset_row *row, void *arg) {
+  struct query *q = ((void **)arg)[0];
+  struct vg_odsql_groups *gs = ((void **)arg)[1];
+  return query_match(q, row) ? vg_odsql_groups_add(gs, row->v) : 0;
+}
+
+/* The groups of q's analysis over every matching row of the dataset. 0 with
+ * *out, or fills an error response and returns -1. */
+static int group_rows(struct query *q, struct vg_store_reader *r,
+                      struct vg_odsql_groups **out, struct vg_http_response *resp) {
+  char err[256] = "";
+  struct vg_dataset_series_list l;
+  struct vg_dataset_scan sc;
+  struct vg_odsql_groups *gs;
+  int rc = vg_odsql_groups_new(q->ana, &gs);
+  if (rc) {
+    json_error(resp, 500, "InternalError", "out of memory");
+    return -1;
+  }
+  query_bounds(q, &sc);
+  rc = vg_dataset_series(q->d->ds, r, &l);
+  if (!rc) {
+    void *arg[2] = {q, gs};
+    rc = vg_dataset_scan(q->d->ds, r, &l, &sc, on_group_row, arg, err, sizeof err);
+    vg_dataset_series_release(&l);
+  }
+  if (!rc)
+    rc = vg_odsql_groups_finish(gs);
+  if (rc == -E2BIG) {
+    snprintf(err, sizeof err,
+             "The query makes more than %d groups: narrow it with where or refine, or "
+             "group by coarser keys.",
+             VG_ODSQL_MAX_GROUPS);
+    json_error(resp, 400, "ODSQLError", err);
+  } else if (rc) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "cannot read the store: %s",
+             err[0] ? err : vg_strerror(rc));
+    json_error(resp, 500, "InternalError", msg);
+  }
+  if (rc) {
+    vg_odsql_groups_free(gs);
+    return -1;
+  }
+  *out = gs;
+  return 0;
+}
+
+/* Groups [from, to) of gs as JSON objects into w. */
+static void write_groups(struct vg_jsonw *w, const struct query *q,
+                         const struct vg_odsql_groups *gs, size_t from, size_t to) {
+  size_t ncols, nout;
+  const struct vg_odsql_field *cols = vg_odsql_analysis_columns(q->ana, &ncols);
+  const size_t *out = vg_odsql_analysis_output(q->ana, &nout);
+  for (size_t i = from; i < to; i++)
+    vg_rows_json_row(w, cols, vg_odsql_groups_row(gs, i), out, nout, q->zone);
+}
+
 /* ---- exports (streamed) ----------------------------------------------------------- */
 
 struct export {
@@ -1046,6 +1121,8 @@ struct export {
   struct vg_jsonw *jw; /* a JSON row, then copied to f */
   char *buf;
   size_t len, pos;
+  struct vg_odsql_groups *groups; /* an analysis: its rows, computed first */
+  size_t gpos;
 };
 
 static int on_export(const struct vg_dataset_row *row, void *arg) {
@@ -1083,6 +1160,36 @@ static int on_export(const struct vg_dataset_row *row, void *arg) {
   return x->fmt == VG_DS_CSV ? 0 : vg_jsonw_flush(x->jw, x->f);
 }
 
+/* The next few thousand rows of an analysis into x->f; sets sc.done after
+ * the last. */
+static int export_groups(struct export *x) {
+  size_t n = vg_odsql_groups_count(x->groups), ncols, nout;
+  const struct vg_odsql_field *cols = vg_odsql_analysis_columns(x->q.ana, &ncols);
+  const size_t *out = vg_odsql_analysis_output(x->q.ana, &nout);
+  if (x->gpos == 0)
+    x->gpos = x->skip < 0 ? 0 : (size_t)x->skip;
+  for (int k = 0; k < 2000 && x->gpos < n && x->left != 0; k++, x->gpos++) {
+    const struct vg_odsql_value *v = vg_odsql_groups_row(x->groups, x->gpos);
+    if (x->left > 0)
+      x->left--;
+    if (x->fmt == VG_DS_CSV) {
+      vg_rows_csv_row(x->f, cols, v, out, nout, x->q.zone, x->delim);
+    } else {
+      if (x->fmt == VG_DS_JSON)
+        fputs(x->nrows ? ",\n" : "\n", x->f);
+      vg_rows_json_row(x->jw, cols, v, out, nout, x->q.zone);
+      if (x->fmt == VG_DS_JSONL)
+        vg_jsonw_raw(x->jw, "\n");
+      if (vg_jsonw_flush(x->jw, x->f))
+        return -1;
+    }
+    x->nrows++;
+  }
+  if (x->gpos >= n || x->left == 0)
+    x->sc.done = 1;
+  return 0;
+}
+
 /* Produces the next chunk of text into x->buf. 0 or -1 (abort). */
 static int export_chunk(struct export *x) {
   free(x->buf);
@@ -1097,14 +1204,23 @@ static int export_chunk(struct export *x) {
     if (x->fmt == VG_DS_CSV) {
       if (x->bom)
         fputs("\xEF\xBB\xBF", x->f);
-      vg_dataset_csv_header(x->f, x->q.d->ds, x->q.sel, x->q.nsel, x->delim);
+      if (x->groups) {
+        size_t ncols, nout;
+        const struct vg_odsql_field *cols = vg_odsql_analysis_columns(x->q.ana, &ncols);
+        const size_t *out = vg_odsql_analysis_output(x->q.ana, &nout);
+        vg_rows_csv_header(x->f, cols, out, nout, x->delim);
+      } else {
+        vg_dataset_csv_header(x->f, x->q.d->ds, x->q.sel, x->q.nsel, x->delim);
+      }
     } else if (x->fmt == VG_DS_JSON) {
       putc('[', x->f);
     } else if (x->fmt == VG_DS_GEOJSON) {
       fputs("{\"type\":\"FeatureCollection\",\"features\":[", x->f);
     }
   }
-  if (!x->sc.done && !x->full) {
+  if (x->groups) {
+    rc = export_groups(x);
+  } else if (!x->sc.done && !x->full) {
     struct vg_store_reader *r = NULL;
     char err[256];
     if (x->a->st.open(x->a->st.ctx, &r) != 0) {
@@ -1147,6 +1263,7 @@ static long export_read(void *ctx, char *buf, size_t max) {
 
 static void export_free(void *ctx) {
   struct export *x = ctx;
+  vg_odsql_groups_free(x->groups);
   query_release(&x->q);
   gen_put(x->a, x->g);
   vg_dataset_series_release(&x->l);
@@ -1159,7 +1276,7 @@ static void export_free(void *ctx) {
  * failure). NULL when out of memory or the series cannot be listed. */
 static struct export *export_new(struct vg_api *a, struct gen *g, struct dsinfo *d,
                                  struct vg_store_reader *r, const struct vg_api_req *rq,
-                                 struct query *q) {
+                                 struct query *q, struct vg_odsql_groups *groups) {
   struct export *x = calloc(1, sizeof *x);
   if (x)
     x->jw = vg_jsonw_new(0);
@@ -1168,8 +1285,10 @@ static struct export *export_new(struct vg_api *a, struct gen *g, struct dsinfo 
       vg_jsonw_free(x->jw);
     free(x);
     query_release(q);
+    vg_odsql_groups_free(groups);
     return NULL;
   }
+  x->groups = groups;
   x->a = a;
   pthread_mutex_lock(&a->mu);
   g->refs++; /* the generation q->d belongs to, not a newer one */
@@ -1692,7 +1811,10 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     have_q = 1;
   }
   if (rq.route == VG_API_EXPORT) {
-    struct export *x = export_new(a, g, d, r, &rq, &q);
+    struct vg_odsql_groups *groups = NULL;
+    if (q.ana && group_rows(&q, r, &groups, resp) != 0)
+      goto done;
+    struct export *x = export_new(a, g, d, r, &rq, &q, groups);
     have_q = 0; /* the export owns it, or released it */
     if (!x) {
       json_error(resp, 500, "InternalError", "cannot list the dataset's series");
@@ -1737,6 +1859,24 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     vg_jsonw_raw(f, "\n");
     break;
   case VG_API_RECORDS: {
+    if (q.ana) {
+      struct vg_odsql_groups *gs;
+      if (group_rows(&q, r, &gs, resp) != 0)
+        goto done;
+      size_t n = vg_odsql_groups_count(gs), from = (size_t)rq.offset;
+      size_t to = from + (size_t)rq.limit < n ? from + (size_t)rq.limit : n;
+      vg_jsonw_map(f);
+      vg_jsonw_cstr(f, "total_count");
+      vg_jsonw_u64(f, n);
+      vg_jsonw_cstr(f, "results");
+      vg_jsonw_array(f);
+      write_groups(f, &q, gs, from, to);
+      vg_jsonw_array_end(f);
+      vg_jsonw_map_end(f);
+      vg_jsonw_raw(f, "\n");
+      vg_odsql_groups_free(gs);
+      break;
+    }
     struct records rs = {.q = &q, .offset = rq.offset, .limit = rq.limit, .page = page};
     vg_jsonw_array(page);
     struct vg_dataset_series_list l;
@@ -1903,7 +2043,7 @@ int vg_api_export_open(struct vg_api *a, const char *id, int format, char *etag,
     rc = -EINVAL;
     goto done;
   }
-  struct export *x = export_new(a, g, d, r, &rq, &q);
+  struct export *x = export_new(a, g, d, r, &rq, &q, NULL);
   if (!x) {
     rc = -ENOMEM;
     goto done;

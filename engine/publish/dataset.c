@@ -672,15 +672,21 @@ int64_t vg_dataset_group(const struct vg_dataset *ds, int64_t start) {
 
 /* ---- formats --------------------------------------------------------------------- */
 
-int vg_dataset_csv_header(FILE *out, const struct vg_dataset *ds, const size_t *sel,
-                          size_t nsel, char delim) {
+int vg_rows_csv_header(FILE *out, const struct vg_odsql_field *fields, const size_t *sel,
+                       size_t nsel, char delim) {
   for (size_t j = 0; j < nsel; j++) {
     if (j)
       putc(delim, out);
-    fputs(ds->fields[sel[j]].name, out); /* names are plain identifiers */
+    const char *name = fields[sel[j]].name; /* a dataset's are plain identifiers */
+    vg_csv_field(out, name, strlen(name), delim);
   }
   fputs("\r\n", out);
   return ferror(out) ? -EIO : 0;
+}
+
+int vg_dataset_csv_header(FILE *out, const struct vg_dataset *ds, const size_t *sel,
+                          size_t nsel, char delim) {
+  return vg_rows_csv_header(out, ds->fields, sel, nsel, delim);
 }
 
 static size_t cell_text(const struct vg_odsql_field *f, const struct vg_odsql_value *v,
@@ -697,32 +703,38 @@ static size_t cell_text(const struct vg_odsql_field *f, const struct vg_odsql_va
   return v->len;
 }
 
-int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds,
-                       const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
-                       const struct vg_tz *tz, char delim) {
+int vg_rows_csv_row(FILE *out, const struct vg_odsql_field *fields,
+                    const struct vg_odsql_value *row, const size_t *sel, size_t nsel,
+                    const struct vg_tz *tz, char delim) {
   char buf[VG_FMT_ISO_MAX > VG_FMT_DOUBLE_MAX ? VG_FMT_ISO_MAX : VG_FMT_DOUBLE_MAX];
   for (size_t j = 0; j < nsel; j++) {
-    const struct vg_odsql_value *v = &row->v[sel[j]];
+    const struct vg_odsql_value *v = &row[sel[j]];
     if (j)
       putc(delim, out);
     if (v->null)
       continue;
     const char *s;
-    size_t len = cell_text(&ds->fields[sel[j]], v, tz, buf, &s);
+    size_t len = cell_text(&fields[sel[j]], v, tz, buf, &s);
     vg_csv_field(out, s, len, delim);
   }
   fputs("\r\n", out);
   return ferror(out) ? -EIO : 0;
 }
 
-static void json_fields(struct vg_jsonw *w, const struct vg_dataset *ds,
-                        const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
-                        const struct vg_tz *tz) {
+int vg_dataset_csv_row(FILE *out, const struct vg_dataset *ds,
+                       const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
+                       const struct vg_tz *tz, char delim) {
+  return vg_rows_csv_row(out, ds->fields, row->v, sel, nsel, tz, delim);
+}
+
+int vg_rows_json_row(struct vg_jsonw *w, const struct vg_odsql_field *fields,
+                     const struct vg_odsql_value *row, const size_t *sel, size_t nsel,
+                     const struct vg_tz *tz) {
   char buf[VG_FMT_ISO_MAX > VG_FMT_DOUBLE_MAX ? VG_FMT_ISO_MAX : VG_FMT_DOUBLE_MAX];
   vg_jsonw_map(w);
   for (size_t j = 0; j < nsel; j++) {
-    const struct vg_odsql_field *f = &ds->fields[sel[j]];
-    const struct vg_odsql_value *v = &row->v[sel[j]];
+    const struct vg_odsql_field *f = &fields[sel[j]];
+    const struct vg_odsql_value *v = &row[sel[j]];
     vg_jsonw_cstr(w, f->name);
     if (v->null) {
       vg_jsonw_null(w);
@@ -736,13 +748,13 @@ static void json_fields(struct vg_jsonw *w, const struct vg_dataset *ds,
       vg_jsonw_str(w, s, len);
   }
   vg_jsonw_map_end(w);
+  return vg_jsonw_error(w);
 }
 
 int vg_dataset_json_row(struct vg_jsonw *w, const struct vg_dataset *ds,
                         const struct vg_dataset_row *row, const size_t *sel, size_t nsel,
                         const struct vg_tz *tz) {
-  json_fields(w, ds, row, sel, nsel, tz);
-  return vg_jsonw_error(w);
+  return vg_rows_json_row(w, ds->fields, row->v, sel, nsel, tz);
 }
 
 int vg_dataset_geojson_row(struct vg_jsonw *w, const struct vg_dataset *ds,
@@ -765,7 +777,7 @@ int vg_dataset_geojson_row(struct vg_jsonw *w, const struct vg_dataset *ds,
     vg_jsonw_null(w);
   }
   vg_jsonw_cstr(w, "properties");
-  json_fields(w, ds, row, sel, nsel, tz);
+  vg_rows_json_row(w, ds->fields, row->v, sel, nsel, tz);
   vg_jsonw_map_end(w);
   return vg_jsonw_error(w);
 }

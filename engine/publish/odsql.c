@@ -34,6 +34,8 @@
 #include "vigie/publish.h"
 #include "vigie/text.h"
 
+#include "odsql_internal.h"
+
 #define MALFORMED "ODSQL query is malformed: "
 
 /* ---- the where tree ---------------------------------------------------- */
@@ -115,6 +117,7 @@ struct parser {
   const struct vg_tz *tz;
   struct vg_odsql_where *w; /* NULL for select / order_by */
   char *qbuf;               /* back-quoted names (select / order_by) */
+  int strings;              /* list clauses: strings unescape into qbuf too */
   int depth;
   int err; /* first error, 0 while none */
   char *errstr;
@@ -335,7 +338,7 @@ static int lex(struct parser *p) {
   }
   if (c == '\'' || c == '"' || c == '`') {
     char *dst = p->w ? p->w->arena + p->w->arena_used : p->qbuf;
-    if (!dst || (c != '`' && !p->w)) {
+    if (!dst || (c != '`' && !p->w && !p->strings)) {
       t->end = p->pos + 1;
       return unexpected(p, "a field name");
     }
@@ -1047,9 +1050,10 @@ int vg_odsql_where_text_values(const struct vg_odsql_where *w, size_t field,
 /* Sets up a parser over a list clause; back-quoted names unescape into a
  * buffer of the clause's size. */
 static int list_begin(struct parser *p, const char *src, size_t len,
-                      const struct vg_odsql_field *fields, size_t nfields, char *errstr,
-                      size_t errstr_size) {
+                      const struct vg_odsql_field *fields, size_t nfields, int strings,
+                      char *errstr, size_t errstr_size) {
   *p = parser_over(src, len, fields, nfields, NULL, errstr, errstr_size);
+  p->strings = strings;
   if (check_len(len, errstr, errstr_size))
     return -EINVAL;
   p->qbuf = malloc(len + 1);
@@ -1083,7 +1087,7 @@ int vg_odsql_select_parse(const char *src, size_t len,
                           size_t errstr_size) {
   struct parser p;
   *n = 0;
-  int rc = list_begin(&p, src, len, fields, nfields, errstr, errstr_size);
+  int rc = list_begin(&p, src, len, fields, nfields, 0, errstr, errstr_size);
   if (rc)
     goto out;
   if (p.tok.type == TK_END) { /* no select: every field */
@@ -1133,7 +1137,7 @@ int vg_odsql_order_parse(const char *src, size_t len, const struct vg_odsql_fiel
                          size_t *n, char *errstr, size_t errstr_size) {
   struct parser p;
   *n = 0;
-  int rc = list_begin(&p, src, len, fields, nfields, errstr, errstr_size);
+  int rc = list_begin(&p, src, len, fields, nfields, 0, errstr, errstr_size);
   if (rc || p.tok.type == TK_END)
     goto out;
   for (;;) {
@@ -1187,4 +1191,507 @@ int vg_odsql_row_cmp(const struct vg_odsql_order *keys, size_t nkeys,
       return keys[k].desc ? -c : c;
   }
   return 0;
+}
+
+/* ---- analysis: group_by, aggregates ------------------------------------- */
+
+/* One parsed item of a select, group_by or order_by list. */
+struct item {
+  struct vg_odsql_col c; /* fmt and canon owned until moved into a column */
+  int type;              /* the value's type */
+  int star;              /* `*` */
+  long colref;           /* a column named by its alias, -1 when not */
+  size_t start, end;     /* the expression's bytes in the source */
+  char *alias;
+};
+
+static void item_release(struct item *it) {
+  free(it->c.fmt);
+  free(it->c.canon);
+  free(it->alias);
+  memset(it, 0, sizeof *it);
+}
+
+static const struct {
+  const char *name;
+  int fn;
+} functions[] = {
+    {"year", KEY_YEAR},     {"month", KEY_MONTH},
+    {"day", KEY_DAY},       {"hour", KEY_HOUR},
+    {"minute", KEY_MINUTE}, {"date_format", KEY_DATE_FORMAT},
+    {"range", KEY_RANGE},   {"count", AGG_COUNT},
+    {"sum", AGG_SUM},       {"avg", AGG_AVG},
+    {"min", AGG_MIN},       {"max", AGG_MAX},
+    {"median", AGG_MEDIAN}, {"percentile", AGG_PERCENTILE},
+};
+
+static const char *fn_name(int fn) {
+  if (fn == AGG_COUNT_ALL || fn == AGG_COUNT_DISTINCT)
+    return "count";
+  for (size_t i = 0; i < sizeof functions / sizeof *functions; i++)
+    if (functions[i].fn == fn)
+      return functions[i].name;
+  return "?";
+}
+
+/* A field argument: the current token, then the next. */
+static int field_arg(struct parser *p, size_t *f) {
+  if (!is_field_token(&p->tok))
+    return unexpected(p, "a field name");
+  int rc = field_of(p, f);
+  return rc ? rc : lex(p);
+}
+
+static int expect(struct parser *p, int type, const char *what) {
+  return p->tok.type == type ? lex(p) : unexpected(p, what);
+}
+
+/* The argument types a function takes: 1 << enum vg_odsql_type. */
+static int fn_takes(int fn) {
+  switch (fn) {
+  case AGG_COUNT:
+  case AGG_COUNT_DISTINCT: return 7;
+  case AGG_MIN:
+  case AGG_MAX: return 1 << VG_ODSQL_NUMBER | 1 << VG_ODSQL_DATETIME;
+  case AGG_SUM:
+  case AGG_AVG:
+  case AGG_MEDIAN:
+  case AGG_PERCENTILE:
+  case KEY_RANGE: return 1 << VG_ODSQL_NUMBER;
+  default: return 1 << VG_ODSQL_DATETIME;
+  }
+}
+
+static int fn_type(const struct vg_odsql_col *c) {
+  switch (c->fn) {
+  case KEY_FIELD:
+  case AGG_MIN:
+  case AGG_MAX: return c->in_type;
+  case KEY_DATE_FORMAT:
+  case KEY_RANGE: return VG_ODSQL_TEXT;
+  default: return VG_ODSQL_NUMBER;
+  }
+}
+
+/* fn(...) after its name; the current token is the '('. */
+static int parse_call(struct parser *p, struct item *it, int fn) {
+  struct vg_odsql_col *c = &it->c;
+  char canon[192];
+  int rc = lex(p);
+  if (rc)
+    return rc;
+  c->fn = fn;
+  if (fn == AGG_COUNT && p->tok.type == TK_STAR) {
+    c->fn = AGG_COUNT_ALL;
+    rc = lex(p);
+  } else {
+    if (fn == AGG_COUNT && is_keyword(&p->tok, "distinct")) {
+      c->fn = AGG_COUNT_DISTINCT;
+      if ((rc = lex(p)))
+        return rc;
+    }
+    size_t at = p->tok.start;
+    rc = field_arg(p, &c->field);
+    if (rc)
+      return rc;
+    c->in_type = p->fields[c->field].type;
+    if (!(fn_takes(c->fn) & 1 << c->in_type))
+      return fail(p, MALFORMED "%s() takes a %s field, but %s at position %zu is %s",
+                  fn_name(c->fn),
+                  fn_takes(c->fn) == 1 << VG_ODSQL_DATETIME ? "datetime"
+                  : fn_takes(c->fn) == 1 << VG_ODSQL_NUMBER ? "number"
+                                                            : "number or datetime",
+                  p->fields[c->field].name, at + 1, type_name(c->in_type));
+  }
+  if (rc)
+    return rc;
+  if (fn == AGG_PERCENTILE || fn == KEY_RANGE || fn == KEY_DATE_FORMAT) {
+    if ((rc = expect(p, TK_COMMA, "','")))
+      return rc;
+    if (fn == KEY_DATE_FORMAT) {
+      if (p->tok.type != TK_STRING)
+        return unexpected(p, "a quoted date pattern such as 'yyyy-MM'");
+      char probe[256];
+      c->fmt = strndup(p->tok.s, p->tok.len);
+      if (!c->fmt)
+        return oom(p);
+      if (memchr(p->tok.s, '\0', p->tok.len) ||
+          vg_odsql_date_format(c->fmt, 2026, 3, 29, 2, 30, 0, probe, sizeof probe) < 0)
+        return fail(p,
+                    MALFORMED
+                    "invalid date pattern at position %zu: use yyyy, yy, MM, M, "
+                    "dd, d, HH, H, mm, ss, 'quoted text' and punctuation",
+                    p->tok.start + 1);
+    } else {
+      if (p->tok.type != TK_NUMBER)
+        return unexpected(p, fn == KEY_RANGE ? "a step (a number > 0)"
+                                             : "a percentile (a number from 0 to 100)");
+      c->arg = p->tok.num;
+      if (fn == KEY_RANGE ? !(c->arg > 0) : !(c->arg >= 0 && c->arg <= 100))
+        return fail(p, MALFORMED "%s at position %zu is out of range, expected %s",
+                    fn == KEY_RANGE ? "the step" : "the percentile", p->tok.start + 1,
+                    fn == KEY_RANGE ? "a number > 0" : "0 to 100");
+    }
+    if ((rc = lex(p)))
+      return rc;
+  }
+  if (p->tok.type != TK_RPAREN)
+    return unexpected(p, "')'");
+  it->end = p->tok.end;
+  if ((rc = lex(p)))
+    return rc;
+  if (c->fn == AGG_COUNT_ALL)
+    snprintf(canon, sizeof canon, "count(*)");
+  else if (c->fmt)
+    snprintf(canon, sizeof canon, "date_format(#%zu)", c->field);
+  else if (fn == AGG_PERCENTILE || fn == KEY_RANGE)
+    snprintf(canon, sizeof canon, "%s(#%zu,%.17g)", fn_name(c->fn), c->field, c->arg);
+  else
+    snprintf(canon, sizeof canon, "%s%s(#%zu)", fn_name(c->fn),
+             c->fn == AGG_COUNT_DISTINCT ? "-distinct" : "", c->field);
+  if (c->fmt) { /* the pattern, unbounded, follows */
+    size_t n = strlen(canon) + strlen(c->fmt) + 2;
+    c->canon = malloc(n);
+    if (c->canon)
+      snprintf(c->canon, n, "%s'%s", canon, c->fmt);
+  } else {
+    c->canon = strdup(canon);
+  }
+  return c->canon ? 0 : oom(p);
+}
+
+/* The column of a, if any, named as the current identifier token. */
+static long column_named(const struct vg_odsql_analysis *a, const struct tok *t) {
+  for (size_t i = 0; a && i < a->ncols; i++)
+    if (strlen(a->schema[i].name) == t->len &&
+        memcmp(a->schema[i].name, t->s, t->len) == 0)
+      return (long)i;
+  return -1;
+}
+
+/* One item: `*` (when star_ok), an alias of a column of a (when a is
+ * given), a field, or a function call; then `as alias` (when alias_ok). */
+static int parse_item(struct parser *p, struct item *it,
+                      const struct vg_odsql_analysis *a, int star_ok, int alias_ok) {
+  memset(it, 0, sizeof *it);
+  it->colref = -1;
+  it->start = p->tok.start;
+  int rc;
+  if (star_ok && p->tok.type == TK_STAR) {
+    it->star = 1;
+    it->end = p->tok.end;
+    return lex(p);
+  }
+  if (!is_field_token(&p->tok))
+    return unexpected(p, "a field name or a function");
+  struct tok name = p->tok;
+  it->end = name.end;
+  long col = column_named(a, &name);
+  if (name.type == TK_QIDENT) { /* never a function */
+    if (col < 0 && (rc = field_of(p, &it->c.field)))
+      return rc;
+    if ((rc = lex(p)))
+      return rc;
+  } else {
+    if ((rc = lex(p)))
+      return rc;
+    if (p->tok.type == TK_LPAREN) {
+      for (size_t i = 0; i < sizeof functions / sizeof *functions; i++)
+        if (is_keyword(&name, functions[i].name)) {
+          rc = parse_call(p, it, functions[i].fn);
+          goto alias;
+        }
+      char q[128];
+      quote(name.s, name.len, q, sizeof q);
+      return fail(p, MALFORMED "unknown function '%s' at position %zu", q,
+                  name.start + 1);
+    }
+    if (col < 0) {
+      struct tok cur = p->tok;
+      p->tok = name;
+      rc = field_of(p, &it->c.field);
+      p->tok = cur;
+      if (rc)
+        return rc;
+    }
+  }
+  if (col >= 0) {
+    it->colref = col;
+    it->type = a->schema[col].type;
+    goto alias;
+  }
+  it->c.fn = KEY_FIELD;
+  it->c.in_type = p->fields[it->c.field].type;
+  char canon[32];
+  snprintf(canon, sizeof canon, "#%zu", it->c.field);
+  if (!(it->c.canon = strdup(canon)))
+    return oom(p);
+alias:
+  if (rc)
+    return rc;
+  if (it->colref < 0)
+    it->type = fn_type(&it->c);
+  if (alias_ok && is_keyword(&p->tok, "as")) {
+    if ((rc = lex(p)))
+      return rc;
+    if (!is_field_token(&p->tok))
+      return unexpected(p, "an alias (a name)");
+    if (!(it->alias = strndup(p->tok.s, p->tok.len)))
+      return oom(p);
+    if (memchr(p->tok.s, '\0', p->tok.len) || !p->tok.len)
+      return fail(p, MALFORMED "invalid alias at position %zu", p->tok.start + 1);
+    return lex(p);
+  }
+  return 0;
+}
+
+/* Appends the item as a column named by its alias, else by its source text
+ * (a field: its name). Takes the item's strings. */
+static int add_column(struct parser *p, struct vg_odsql_analysis *a, struct item *it) {
+  if (a->ncols == VG_ODSQL_MAX_COLUMNS)
+    return fail(p, MALFORMED "the query has more than %d columns", VG_ODSQL_MAX_COLUMNS);
+  char *name = it->alias;
+  if (!name && it->c.fn == KEY_FIELD)
+    name = strdup(p->fields[it->c.field].name);
+  else if (!name)
+    name = strndup(p->src + it->start, it->end - it->start);
+  if (!name)
+    return oom(p);
+  it->alias = NULL;
+  a->col[a->ncols] = it->c;
+  a->schema[a->ncols] = (struct vg_odsql_field){name, it->type};
+  memset(&it->c, 0, sizeof it->c);
+  a->ncols++;
+  return 0;
+}
+
+/* The column that computes what the item does, or -1. */
+static long column_like(const struct vg_odsql_analysis *a, const struct item *it) {
+  if (it->colref >= 0)
+    return it->colref;
+  for (size_t i = 0; i < a->ncols; i++)
+    if (strcmp(a->col[i].canon, it->c.canon) == 0)
+      return (long)i;
+  return -1;
+}
+
+static int blank(const char *s) {
+  return !s || s[strspn(s, " \t\r\n")] == '\0';
+}
+
+void vg_odsql_analysis_free(struct vg_odsql_analysis *a) {
+  if (!a)
+    return;
+  for (size_t i = 0; i < a->ncols; i++) {
+    free(a->col[i].fmt);
+    free(a->col[i].canon);
+    free((char *)a->schema[i].name);
+  }
+  free(a);
+}
+
+/* group_by: the keys, first columns of a. */
+static int parse_group_by(struct parser *p, struct vg_odsql_analysis *a) {
+  int rc;
+  for (;;) {
+    struct item it;
+    size_t at = p->tok.start;
+    rc = parse_item(p, &it, NULL, 0, 1);
+    if (!rc && VG_ODSQL_IS_AGG(it.c.fn))
+      rc = fail(p,
+                MALFORMED "group_by takes fields, date functions and range(), not the "
+                          "aggregate at position %zu",
+                at + 1);
+    if (!rc)
+      rc = add_column(p, a, &it);
+    item_release(&it);
+    if (rc || (rc = list_next(p, "',', as or the end of the group_by list")))
+      return rc < 0 ? rc : 0;
+  }
+}
+
+/* select: the output columns; *agg set when one is an aggregate. Items
+ * are kept in its[] (at most cap) for a second pass. */
+static int parse_select_items(struct parser *p, const struct vg_odsql_analysis *a,
+                              struct item *its, size_t cap, size_t *n, int *agg) {
+  int rc;
+  for (;;) {
+    if (*n == cap)
+      return fail(p, MALFORMED "select lists more than %zu columns", cap);
+    struct item *it = &its[(*n)++];
+    if ((rc = parse_item(p, it, a, 1, 1)))
+      return rc;
+    if (VG_ODSQL_IS_AGG(it->c.fn) && it->colref < 0 && !it->star)
+      *agg = 1;
+    if ((rc = list_next(p, "',', as or the end of the select list")))
+      return rc < 0 ? rc : 0;
+  }
+}
+
+static int select_columns(struct parser *p, struct vg_odsql_analysis *a, struct item *its,
+                          size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    struct item *it = &its[i];
+    int rc;
+    if (it->star)
+      return fail(p,
+                  MALFORMED "select * cannot be combined with group_by or aggregates "
+                            "(position %zu)",
+                  it->start + 1);
+    long col = VG_ODSQL_IS_AGG(it->c.fn) && it->colref < 0 ? -1 : column_like(a, it);
+    if (col < 0 && !VG_ODSQL_IS_AGG(it->c.fn)) {
+      char q[128];
+      quote(p->src + it->start, it->end - it->start, q, sizeof q);
+      return fail(p,
+                  MALFORMED "'%s' in select is neither an aggregate nor a group_by "
+                            "expression",
+                  q);
+    }
+    if (col >= 0 && !it->alias && it->colref < 0) { /* named as written here */
+      it->alias = it->c.fn == KEY_FIELD
+                      ? strdup(p->fields[it->c.field].name)
+                      : strndup(p->src + it->start, it->end - it->start);
+      if (!it->alias)
+        return oom(p);
+    }
+    if (col >= 0 && (!it->alias || strcmp(it->alias, a->schema[col].name) == 0)) {
+      a->out[a->nout++] = (size_t)col;
+      continue;
+    }
+    if (col >= 0) { /* a key under another name: the same key again */
+      it->c = a->col[col];
+      it->c.fmt = a->col[col].fmt ? strdup(a->col[col].fmt) : NULL;
+      it->c.canon = strdup(a->col[col].canon);
+      it->type = a->schema[col].type;
+      if (!it->c.canon || (a->col[col].fmt && !it->c.fmt))
+        return oom(p);
+    }
+    size_t at = a->ncols;
+    if ((rc = add_column(p, a, it)))
+      return rc;
+    a->out[a->nout++] = at;
+  }
+  return 0;
+}
+
+static int parse_order(struct parser *p, struct vg_odsql_analysis *a) {
+  int rc;
+  for (;;) {
+    struct item it;
+    if ((rc = parse_item(p, &it, a, 0, 0)))
+      goto out;
+    int desc = 0;
+    if (is_keyword(&p->tok, "asc") || is_keyword(&p->tok, "desc")) {
+      desc = is_keyword(&p->tok, "desc");
+      if ((rc = lex(p)))
+        goto out;
+    }
+    long col = column_like(a, &it);
+    if (col < 0 && !VG_ODSQL_IS_AGG(it.c.fn)) {
+      char q[128];
+      quote(p->src + it.start, it.end - it.start, q, sizeof q);
+      rc = fail(p,
+                MALFORMED "'%s' in order_by is neither an aggregate nor a group_by "
+                          "expression",
+                q);
+      goto out;
+    }
+    if (col < 0) { /* an aggregate computed for the order only */
+      col = (long)a->ncols;
+      if ((rc = add_column(p, a, &it)))
+        goto out;
+    }
+    if (a->norder == VG_ODSQL_MAX_COLUMNS) {
+      rc = fail(p, MALFORMED "order_by lists more than %d columns", VG_ODSQL_MAX_COLUMNS);
+      goto out;
+    }
+    a->order[a->norder++] = (struct vg_odsql_order_key){(size_t)col, desc};
+    rc = list_next(p, "asc, desc, ',' or the end of the order_by list");
+  out:
+    item_release(&it);
+    if (rc)
+      return rc < 0 ? rc : 0;
+  }
+}
+
+int vg_odsql_analysis_parse(const char *select, const char *group_by,
+                            const char *order_by, const struct vg_odsql_field *fields,
+                            size_t nfields, const struct vg_tz *tz,
+                            struct vg_odsql_analysis **out, char *errstr,
+                            size_t errstr_size) {
+  *out = NULL;
+  struct vg_odsql_analysis *a = calloc(1, sizeof *a);
+  struct item its[VG_ODSQL_MAX_COLUMNS];
+  size_t nits = 0;
+  struct parser p;
+  int rc = 0, agg = 0;
+  memset(&p, 0, sizeof p);
+  if (!a) {
+    vg_errstr(errstr, errstr_size, "out of memory parsing an ODSQL clause");
+    return -ENOMEM;
+  }
+  a->tz = tz;
+  if (!blank(group_by)) {
+    a->grouped = 1;
+    rc = list_begin(&p, group_by, strlen(group_by), fields, nfields, 1, errstr,
+                    errstr_size);
+    if (!rc)
+      rc = parse_group_by(&p, a);
+    free(p.qbuf);
+    if (rc)
+      goto fail;
+  }
+  size_t nkeys = a->ncols;
+  if (!blank(select)) {
+    rc = list_begin(&p, select, strlen(select), fields, nfields, 1, errstr, errstr_size);
+    if (!rc)
+      rc = parse_select_items(&p, a, its, VG_ODSQL_MAX_COLUMNS, &nits, &agg);
+    if (!rc && (a->grouped || agg))
+      rc = select_columns(&p, a, its, nits);
+    free(p.qbuf);
+    if (rc)
+      goto fail;
+  } else {
+    for (size_t i = 0; i < nkeys; i++)
+      a->out[a->nout++] = i;
+  }
+  if (!a->grouped && !agg) { /* a records query */
+    rc = 0;
+    goto fail;
+  }
+  if (!blank(order_by)) {
+    rc = list_begin(&p, order_by, strlen(order_by), fields, nfields, 1, errstr,
+                    errstr_size);
+    if (!rc)
+      rc = parse_order(&p, a);
+    free(p.qbuf);
+    if (rc)
+      goto fail;
+  }
+  for (size_t i = 0; i < nkeys && a->norder < VG_ODSQL_MAX_COLUMNS; i++)
+    a->order[a->norder++] = (struct vg_odsql_order_key){i, 0};
+  for (size_t i = 0; i < nits; i++)
+    item_release(&its[i]);
+  *out = a;
+  return 0;
+fail:
+  for (size_t i = 0; i < nits; i++)
+    item_release(&its[i]);
+  vg_odsql_analysis_free(a);
+  return rc;
+}
+
+const struct vg_odsql_field *vg_odsql_analysis_columns(const struct vg_odsql_analysis *a,
+                                                       size_t *n) {
+  *n = a->ncols;
+  return a->schema;
+}
+
+const size_t *vg_odsql_analysis_output(const struct vg_odsql_analysis *a, size_t *n) {
+  *n = a->nout;
+  return a->out;
+}
+
+int vg_odsql_analysis_grouped(const struct vg_odsql_analysis *a) {
+  return a->grouped;
 }

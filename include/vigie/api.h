@@ -6,9 +6,11 @@
  *   /api/explore/v2.1/catalog/datasets                       catalog
  *   /api/explore/v2.1/catalog/datasets/{id}                  one dataset
  *   /api/explore/v2.1/catalog/datasets/{id}/records          select, where,
- *       order_by, limit (<= 100), offset (offset + limit <= 10000), timezone
+ *       order_by, group_by, refine, exclude, limit (<= 100; 20000 with a
+ *       group_by), offset (offset + limit <= 10000; 20000), timezone
  *   /api/explore/v2.1/catalog/datasets/{id}/exports/{csv,json,jsonl,geojson}
- *       streamed; select, where, limit, timezone, delimiter, with_bom
+ *       streamed; select, where, group_by (then order_by too), refine,
+ *       exclude, limit, offset, timezone, delimiter, with_bom
  *   /api/explore/v2.1/catalog/datasets/{id}/changes?since=CURSOR
  *   /api/explore/v2.1/catalog/exports/dcat                   DCAT-AP JSON-LD
  *
@@ -38,6 +40,8 @@
 #define VG_API_MAX_LIMIT  100
 #define VG_API_MAX_WINDOW 10000 /* offset + limit */
 #define VG_API_MAX_FACETS 16    /* refine + exclude arguments of one request */
+/* records with a group_by: limit and offset + limit (Opendatasoft's) */
+#define VG_API_MAX_GROUP_LIMIT 20000
 
 enum vg_api_route {
   VG_API_CATALOG,
@@ -57,6 +61,7 @@ struct vg_api_req {
   int64_t limit;  /* records: 1..100 (default 10); exports: -1 = all */
   int64_t offset; /* >= 0 */
   const char *select, *where, *order_by, *timezone; /* NULL when absent */
+  const char *group_by;                             /* NULL when absent */
   char delimiter;                                   /* CSV: ';' by default */
   int with_bom;                                     /* CSV: 1 by default */
   uint64_t since; /* changes: the cursor (0 by default) */

@@ -183,7 +183,22 @@ int64_t vg_dataset_group(const struct vg_dataset *ds, int64_t start);
  * the zone of the datetimes. */
 enum vg_dataset_fmt { VG_DS_CSV, VG_DS_JSON, VG_DS_JSONL, VG_DS_GEOJSON };
 
+/* Rows of any schema (a dataset's, an analysis query's columns): fields
+ * names and types the columns, row the values indexed as fields. */
 /* A CSV header line (CRLF-terminated) with delimiter delim. */
+int vg_rows_csv_header(FILE *out, const struct vg_odsql_field *fields, const size_t *sel,
+                       size_t nsel, char delim);
+/* One CSV line: empty cells for nulls; fields quoted as vg_csv_field. */
+int vg_rows_csv_row(FILE *out, const struct vg_odsql_field *fields,
+                    const struct vg_odsql_value *row, const size_t *sel, size_t nsel,
+                    const struct vg_tz *tz, char delim);
+/* One JSON object {"field": value, ...} as one value of w (jsonw.h);
+ * returns vg_jsonw_error(w). */
+int vg_rows_json_row(struct vg_jsonw *w, const struct vg_odsql_field *fields,
+                     const struct vg_odsql_value *row, const size_t *sel, size_t nsel,
+                     const struct vg_tz *tz);
+
+/* The same for a dataset's rows. */
 int vg_dataset_csv_header(FILE *out, const struct vg_dataset *ds, const size_t *sel,
                           size_t nsel, char delim);
 /* One CSV line: empty cells for nulls; fields quoted as vg_csv_field. */

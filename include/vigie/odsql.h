@@ -136,4 +136,73 @@ int vg_odsql_row_cmp(const struct vg_odsql_order *keys, size_t nkeys,
                      const struct vg_odsql_field *fields, const struct vg_odsql_value *a,
                      const struct vg_odsql_value *b);
 
+/* ---- analysis: group_by and aggregates ----------------------------------
+ *
+ * An analysis query is what the records and exports endpoints answer when
+ * the request has a group_by, or aggregates in its select:
+ *
+ * group_by: a comma-separated list of keys, each `expr [as alias]`:
+ *           a field; year(d), month(d), day(d), hour(d), minute(d) of a
+ *           datetime field d, in the query's time zone (numbers);
+ *           date_format(d, 'pattern') (text: yyyy, yy, MM, M, dd, d, HH, H,
+ *           mm, ss, 'quoted text', other non-letters as they are);
+ *           range(x, step) of a number field (text "[lo, hi[", ordered by
+ *           lo; lo = floor(x / step) * step). A null key is a group.
+ * select:   keys (as written in group_by, or their aliases) and aggregates,
+ *           each `[as alias]`: count(*), count(x), count(distinct x),
+ *           sum(x), avg(x), median(x), percentile(x, p) (0 <= p <= 100;
+ *           linear interpolation between the closest ranks, as DuckDB's
+ *           quantile_cont) of number fields, min(x), max(x) of number or
+ *           datetime fields. Nulls are skipped; an aggregate over no value
+ *           is null (count: 0). An absent select with group_by gives the
+ *           keys; without group_by every item must be an aggregate and the
+ *           answer is one row.
+ * order_by: output columns by alias or expression, `[asc|desc]`, also
+ *           aggregates that are not selected; by default the keys, in
+ *           group_by order, ascending (nulls first).
+ * A column without alias is named by its expression as written.
+ *
+ * Thread-safety as above: a parsed analysis is immutable and may be shared;
+ * a groups object belongs to one thread. */
+#define VG_ODSQL_MAX_COLUMNS 64      /* keys + selected + ordering aggregates */
+#define VG_ODSQL_MAX_GROUPS  1000000 /* groups of one query */
+
+struct vg_odsql_analysis;
+
+/* Parses select, group_by and order_by (NUL-terminated; NULL when absent)
+ * as an analysis query. 0 with *out NULL when it is not one (no group_by
+ * and no aggregate in select: the caller parses a records query). tz reads
+ * the date functions; it is borrowed and must outlive *out. 0 or -EINVAL /
+ * -ENOMEM with errstr, as the other parsers. */
+int vg_odsql_analysis_parse(const char *select, const char *group_by,
+                            const char *order_by, const struct vg_odsql_field *fields,
+                            size_t nfields, const struct vg_tz *tz,
+                            struct vg_odsql_analysis **out, char *errstr,
+                            size_t errstr_size);
+void vg_odsql_analysis_free(struct vg_odsql_analysis *a);
+/* The columns of a result row (names and types), *n of them. */
+const struct vg_odsql_field *vg_odsql_analysis_columns(const struct vg_odsql_analysis *a,
+                                                       size_t *n);
+/* The indexes of the columns to print, in order, *n of them. */
+const size_t *vg_odsql_analysis_output(const struct vg_odsql_analysis *a, size_t *n);
+/* 1 when the query has a group_by (else one group, the whole input). */
+int vg_odsql_analysis_grouped(const struct vg_odsql_analysis *a);
+
+struct vg_odsql_groups;
+
+/* The running groups of an analysis (which must outlive them). */
+int vg_odsql_groups_new(const struct vg_odsql_analysis *a, struct vg_odsql_groups **out);
+/* Adds one input row (values in schema order). 0, -ENOMEM, or -E2BIG when
+ * it would make more than VG_ODSQL_MAX_GROUPS groups. */
+int vg_odsql_groups_add(struct vg_odsql_groups *g, const struct vg_odsql_value *row);
+/* Computes the aggregates and orders the groups; no add afterwards. 0 or
+ * -ENOMEM. */
+int vg_odsql_groups_finish(struct vg_odsql_groups *g);
+size_t vg_odsql_groups_count(const struct vg_odsql_groups *g);
+/* The i-th result row in order, indexed as the columns (after finish; valid
+ * while g lives). */
+const struct vg_odsql_value *vg_odsql_groups_row(const struct vg_odsql_groups *g,
+                                                 size_t i);
+void vg_odsql_groups_free(struct vg_odsql_groups *g);
+
 #endif

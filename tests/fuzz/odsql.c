@@ -5,7 +5,11 @@
  * contracts are asserted: errors are -EINVAL with a message and no result,
  * evaluation gives 0 or 1, the pushdown helpers never exclude a matching row
  * (its time lies in the bounds, its text is one of the values), the indexes
- * returned are in range, and row comparison is antisymmetric.
+ * returned are in range, and row comparison is antisymmetric. The input is
+ * also read as an analysis query, its lines being select, group_by and
+ * order_by: an accepted one is run over the rows (twice), and its result
+ * must have the shape the query promises (one row without group_by, at most
+ * one group per row with one; every column typed, every output in range).
  */
 #include <assert.h>
 #include <errno.h>
@@ -109,6 +113,62 @@ static void check_where(const char *src, size_t size, struct vg_odsql_value rows
   vg_odsql_where_free(w);
 }
 
+static void check_analysis(const char *src, size_t size,
+                           struct vg_odsql_value rows[][NF]) {
+  char *buf = malloc(size + 1), err[256] = "";
+  if (!buf)
+    return;
+  memcpy(buf, src, size);
+  buf[size] = '\0';
+  char *part[3] = {buf, NULL, NULL}; /* select \n group_by \n order_by */
+  for (int i = 1; i < 3 && part[i - 1]; i++) {
+    char *nl = strchr(part[i - 1], '\n');
+    if (nl) {
+      *nl = '\0';
+      part[i] = nl + 1;
+    }
+  }
+  struct vg_odsql_analysis *a = (struct vg_odsql_analysis *)&a; /* must be reset */
+  int rc = vg_odsql_analysis_parse(part[0], part[1], part[2], schema, NF, paris(), &a,
+                                   err, sizeof err);
+  if (rc) {
+    assert(rc == -EINVAL || rc == -ENOMEM);
+    assert(a == NULL && err[0] && strlen(err) < sizeof err);
+    free(buf);
+    return;
+  }
+  if (a) {
+    size_t ncols, nout;
+    const struct vg_odsql_field *cols = vg_odsql_analysis_columns(a, &ncols);
+    const size_t *out = vg_odsql_analysis_output(a, &nout);
+    assert(ncols >= 1 && ncols <= VG_ODSQL_MAX_COLUMNS && nout <= ncols * 2);
+    for (size_t i = 0; i < nout; i++)
+      assert(out[i] < ncols);
+    for (size_t i = 0; i < ncols; i++)
+      assert(cols[i].name && cols[i].type >= 0 && cols[i].type <= VG_ODSQL_DATETIME);
+    struct vg_odsql_groups *g;
+    if (vg_odsql_groups_new(a, &g) == 0) {
+      int ok = 1;
+      for (int pass = 0; pass < 2 && ok; pass++)
+        for (int r = 0; r < NROWS && ok; r++)
+          ok = vg_odsql_groups_add(g, rows[r]) == 0;
+      if (ok && vg_odsql_groups_finish(g) == 0) {
+        size_t n = vg_odsql_groups_count(g);
+        assert(vg_odsql_analysis_grouped(a) ? n >= 1 && n <= NROWS : n == 1);
+        for (size_t i = 0; i < n; i++) {
+          const struct vg_odsql_value *v = vg_odsql_groups_row(g, i);
+          for (size_t c = 0; c < ncols; c++)
+            if (cols[c].type == VG_ODSQL_TEXT && !v[c].null)
+              assert(v[c].str || v[c].len == 0);
+        }
+      }
+      vg_odsql_groups_free(g);
+    }
+    vg_odsql_analysis_free(a);
+  }
+  free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *src = (const char *)data;
   struct vg_odsql_value rows[NROWS][NF];
@@ -122,6 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   rows[5][F_START].null = 1;
 
   check_where(src, size, rows);
+  check_analysis(src, size, rows);
 
   size_t idx[2 * NF], n = 99;
   char err[256];

@@ -440,6 +440,119 @@ def test_refine_and_exclude(daemon):
     assert '"count" is not a facet' in body["message"]
 
 
+def quantile(values, p):
+    """Linear interpolation between the closest ranks (DuckDB's
+    quantile_cont), over the non-null values; None when there are none."""
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    rank = p / 100 * (len(v) - 1)
+    lo = int(rank)
+    if lo + 1 >= len(v):
+        return v[lo]
+    return v[lo] + (v[lo + 1] - v[lo]) * (rank - lo)
+
+
+def close(a, b):
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def test_group_by_against_python(daemon):
+    """group_by with aggregates through curl on records and exports, each
+    answer computed again in Python over the full JSONL export: per sensor
+    (count, avg, max, median, percentile), per local day and hour in the
+    request's time zone (date_format, hour), range() buckets of a column with
+    suppressed (null) cells, ordered by an aggregate; aggregates without
+    group_by; group_by with refine; and the errors."""
+    port = daemon["port"]
+    rows = export_rows(port, "no2-heure")
+    assert len(rows) > 100
+    st, body = jget(port, f"{API}/datasets/no2-heure/records", params={
+        "select": "sensor_id, count(*) as n, avg(mean) as m, max(max), median(mean), "
+                  "percentile(mean, 90) as p90",
+        "group_by": "sensor_id"})
+    assert st == 200, body
+    by = defaultdict(list)
+    for r in rows:
+        by[r["sensor_id"]].append(r)
+    assert body["total_count"] == len(by) == len(SENSORS)
+    assert [g["sensor_id"] for g in body["results"]] == sorted(by)
+    for g in body["results"]:
+        rs = by[g["sensor_id"]]
+        means = [r["mean"] for r in rs if r["mean"] is not None]
+        assert g["n"] == len(rs)
+        assert close(g["m"], sum(means) / len(means))
+        assert g["max(max)"] == max(r["max"] for r in rs if r["max"] is not None)
+        assert close(g["median(mean)"], quantile(means, 50))
+        assert close(g["p90"], quantile(means, 90))
+
+    # local days and hours: in the request's zone, not the dataset's
+    for tz in ("Europe/Paris", "America/New_York"):
+        zone = ZoneInfo(tz)
+        st, body = jget(port, f"{API}/datasets/no2-heure/records", params={
+            "select": "d, hour(start_datetime) as h, count(*) as n, sum(count) as events",
+            "group_by": "date_format(start_datetime, 'yyyy-MM-dd') as d, "
+                        "hour(start_datetime) as h",
+            "order_by": "events desc, d, h", "timezone": tz, "limit": 20000})
+        assert st == 200, body
+        want = defaultdict(lambda: [0, 0])
+        for r in rows:
+            t = datetime.fromisoformat(r["start_datetime"]).astimezone(zone)
+            w = want[(t.strftime("%Y-%m-%d"), t.hour)]
+            w[0] += 1
+            w[1] += r["count"] or 0
+        expect = sorted(want.items(), key=lambda kv: (-kv[1][1], kv[0]))
+        got = [((g["d"], g["h"]), [g["n"], g["events"]]) for g in body["results"]]
+        assert got == [(k, v) for k, v in expect]
+        assert body["total_count"] == len(want)
+
+    # range() over a column with suppressed cells: a null bucket first
+    hrows = export_rows(port, "passages-heure")
+    st, h, text = curl(port, f"{API}/datasets/passages-heure/exports/csv", params={
+        "select": "counter_id, range(sum, 10) as bucket, count(*) as n",
+        "group_by": "counter_id, range(sum, 10) as bucket", "order_by": "n desc",
+        "delimiter": ","})
+    assert st == 200, text
+    got = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    want = defaultdict(int)
+    for r in hrows:
+        lo = None if r["sum"] is None else (r["sum"] // 10) * 10
+        want[(r["counter_id"], lo)] += 1
+    assert any(lo is None for _, lo in want)  # suppressed cells exist
+
+    def label(lo):
+        return "" if lo is None else f"[{lo:g}, {lo + 10:g}["
+    assert sorted((g["counter_id"], g["bucket"], int(g["n"])) for g in got) == \
+        sorted((c, label(lo), n) for (c, lo), n in want.items())
+    assert [int(g["n"]) for g in got] == sorted((int(g["n"]) for g in got), reverse=True)
+
+    # aggregates without group_by: one row; with refine
+    st, body = jget(port, f"{API}/datasets/passages-heure/records", params={
+        "select": "count(*) as n, sum(count) as events, min(start_datetime) as first",
+        "refine": "counter_id:c2"})
+    assert st == 200, body
+    c2 = [r for r in hrows if r["counter_id"] == "c2"]
+    assert body["total_count"] == 1
+    (g,) = body["results"]
+    assert g["n"] == len(c2)
+    assert g["events"] == sum(r["count"] for r in c2 if r["count"] is not None)
+    assert g["first"] == min(c2, key=lambda r: r["start_datetime"])["start_datetime"]
+
+    # errors
+    for params, what in (
+            ({"select": "counter_id, count(*)"}, "neither an aggregate nor a group_by"),
+            ({"select": "sum(counter_id)", "group_by": "direction"}, "takes a number field"),
+            ({"group_by": "week(start_datetime)"}, "unknown function 'week'"),
+            ({"group_by": "counter_id", "limit": 20001}, "limit <= 20000")):
+        st, body = jget(port, f"{API}/datasets/passages-heure/records", params=params)
+        assert st == 400 and what in body["message"], (params, body)
+    st, body = jget(port, f"{API}/datasets/passages-heure/exports/geojson",
+                    params={"group_by": "counter_id"})
+    assert st == 400 and "GeoJSON" in body["message"]
+
+
 DCAT_AP = os.path.join(os.path.dirname(SHARED), "dcat-ap")
 
 

@@ -107,8 +107,25 @@ static void limits_in_opendatasoft_words(void **state) {
   assert_non_null(strstr(err, "\"ten\" was found but an integer is expected"));
   assert_int_equal(
       parse(rec, &rq, err, sizeof err, "limit", "99999999999999999999999", NULL), 400);
-  assert_int_equal(parse(rec, &rq, err, sizeof err, "group_by", "metric", NULL), 400);
-  assert_non_null(strstr(err, "group_by"));
+  /* group_by: Opendatasoft's larger limits for groups */
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "group_by", "metric", NULL), 0);
+  assert_string_equal(rq.group_by, "metric");
+  assert_int_equal(rq.limit, 10);
+  assert_int_equal(
+      parse(rec, &rq, err, sizeof err, "group_by", "metric", "limit", "20000", NULL), 0);
+  assert_int_equal(
+      parse(rec, &rq, err, sizeof err, "group_by", "metric", "limit", "-1", NULL), 0);
+  assert_int_equal(rq.limit, VG_API_MAX_GROUP_LIMIT);
+  assert_int_equal(
+      parse(rec, &rq, err, sizeof err, "group_by", "metric", "limit", "20001", NULL),
+      400);
+  assert_non_null(strstr(err, "limit <= 20000 is expected with a group_by"));
+  assert_int_equal(parse(rec, &rq, err, sizeof err, "group_by", "metric", "limit", "100",
+                         "offset", "19901", NULL),
+                   400);
+  assert_int_equal(
+      parse(rec, &rq, err, sizeof err, "group_by", " ", "limit", "101", NULL),
+      400); /* a blank group_by is none */
   assert_int_equal(
       parse(rec, &rq, err, sizeof err, "refine", "a:b", "exclude", "c:", NULL), 0);
   assert_int_equal(rq.nfacet, 2);
