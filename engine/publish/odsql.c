@@ -1205,6 +1205,16 @@ struct item {
   char *alias;
 };
 
+/* n bytes of s (which need not be NUL-terminated) as a C string. */
+static char *dup_n(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (d) {
+    memcpy(d, s, n);
+    d[n] = '\0';
+  }
+  return d;
+}
+
 static void item_release(struct item *it) {
   free(it->c.fmt);
   free(it->c.canon);
@@ -1312,7 +1322,7 @@ static int parse_call(struct parser *p, struct item *it, int fn) {
       if (p->tok.type != TK_STRING)
         return unexpected(p, "a quoted date pattern such as 'yyyy-MM'");
       char probe[256];
-      c->fmt = strndup(p->tok.s, p->tok.len);
+      c->fmt = dup_n(p->tok.s, p->tok.len);
       if (!c->fmt)
         return oom(p);
       if (memchr(p->tok.s, '\0', p->tok.len) ||
@@ -1436,7 +1446,7 @@ alias:
       return rc;
     if (!is_field_token(&p->tok))
       return unexpected(p, "an alias (a name)");
-    if (!(it->alias = strndup(p->tok.s, p->tok.len)))
+    if (!(it->alias = dup_n(p->tok.s, p->tok.len)))
       return oom(p);
     if (memchr(p->tok.s, '\0', p->tok.len) || !p->tok.len)
       return fail(p, MALFORMED "invalid alias at position %zu", p->tok.start + 1);
@@ -1454,7 +1464,7 @@ static int add_column(struct parser *p, struct vg_odsql_analysis *a, struct item
   if (!name && it->c.fn == KEY_FIELD)
     name = strdup(p->fields[it->c.field].name);
   else if (!name)
-    name = strndup(p->src + it->start, it->end - it->start);
+    name = dup_n(p->src + it->start, it->end - it->start);
   if (!name)
     return oom(p);
   it->alias = NULL;
@@ -1548,9 +1558,8 @@ static int select_columns(struct parser *p, struct vg_odsql_analysis *a, struct 
                   q);
     }
     if (col >= 0 && !it->alias && it->colref < 0) { /* named as written here */
-      it->alias = it->c.fn == KEY_FIELD
-                      ? strdup(p->fields[it->c.field].name)
-                      : strndup(p->src + it->start, it->end - it->start);
+      it->alias = it->c.fn == KEY_FIELD ? strdup(p->fields[it->c.field].name)
+                                        : dup_n(p->src + it->start, it->end - it->start);
       if (!it->alias)
         return oom(p);
     }
@@ -1559,6 +1568,8 @@ static int select_columns(struct parser *p, struct vg_odsql_analysis *a, struct 
       continue;
     }
     if (col >= 0) { /* a key under another name: the same key again */
+      free(it->c.fmt);
+      free(it->c.canon);
       it->c = a->col[col];
       it->c.fmt = a->col[col].fmt ? strdup(a->col[col].fmt) : NULL;
       it->c.canon = strdup(a->col[col].canon);

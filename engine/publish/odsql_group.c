@@ -152,7 +152,8 @@ static int bmap_put(struct bmap *m, const void *k, size_t len, size_t max, size_
     return -E2BIG;
   if ((m->n + 1) * 2 > m->nslot && bmap_grow(m))
     return -ENOMEM;
-  if (VG_GROW(m->key, m->n + 1, m->cap) || VG_GROW(m->bytes, m->blen + len, m->bcap))
+  /* one byte more: bytes is never NULL, even for an empty first key */
+  if (VG_GROW(m->key, m->n + 1, m->cap) || VG_GROW(m->bytes, m->blen + len + 1, m->bcap))
     return -ENOMEM;
   memcpy(m->bytes + m->blen, k, len);
   m->key[m->n] = (struct bkey){m->blen, (uint32_t)len, h};
@@ -397,7 +398,7 @@ int vg_odsql_groups_add(struct vg_odsql_groups *g, const struct vg_odsql_value *
   for (size_t i = 0; i < g->nkey; i++)
     if ((rc = key_of(g, &g->a->col[g->key[i]], row, &o)))
       return rc;
-  rc = bmap_put(&g->groups, g->kb, o, VG_ODSQL_MAX_GROUPS, &gi, &created);
+  rc = bmap_put(&g->groups, o ? g->kb : "", o, VG_ODSQL_MAX_GROUPS, &gi, &created);
   if (rc)
     return rc;
   if (created) {
@@ -538,7 +539,8 @@ int vg_odsql_groups_finish(struct vg_odsql_groups *g) {
       case AGG_MIN:
       case AGG_MAX:
         v->num = c->fn == AGG_MIN ? ac->lo : ac->hi;
-        v->time_s = (int64_t)v->num;
+        if (c->in_type == VG_ODSQL_DATETIME && ac->n) /* a time_s, exact in a double */
+          v->time_s = (int64_t)v->num;
         break;
       }
       if (v->null)

@@ -141,7 +141,7 @@ static void check_analysis(const char *src, size_t size,
     size_t ncols, nout;
     const struct vg_odsql_field *cols = vg_odsql_analysis_columns(a, &ncols);
     const size_t *out = vg_odsql_analysis_output(a, &nout);
-    assert(ncols >= 1 && ncols <= VG_ODSQL_MAX_COLUMNS && nout <= ncols * 2);
+    assert(ncols >= 1 && ncols <= VG_ODSQL_MAX_COLUMNS && nout <= VG_ODSQL_MAX_COLUMNS);
     for (size_t i = 0; i < nout; i++)
       assert(out[i] < ncols);
     for (size_t i = 0; i < ncols; i++)
