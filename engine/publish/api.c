@@ -94,6 +94,8 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
     out->route = VG_API_CATALOG;
   } else if (strcmp(p, "exports/dcat") == 0) {
     out->route = VG_API_DCAT;
+  } else if (strcmp(p, "facets") == 0) {
+    out->route = VG_API_CATALOG_FACETS;
   } else if (strncmp(p, "datasets/", 9) == 0) {
     const char *id = p + 9, *slash = strchr(id, '/');
     size_t n = slash ? (size_t)(slash - id) : strlen(id);
@@ -110,6 +112,8 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
       out->route = VG_API_RECORDS;
     } else if (strcmp(rest, "changes") == 0) {
       out->route = VG_API_CHANGES;
+    } else if (strcmp(rest, "facets") == 0) {
+      out->route = VG_API_FACETS;
     } else if (strncmp(rest, "exports/", 8) == 0) {
       out->route = VG_API_EXPORT;
       out->format = -1;
@@ -208,6 +212,13 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
                    VG_API_MAX_FACETS);
       out->facet_exclude[out->nfacet] = k[0] == 'e';
       out->facet[out->nfacet++] = v;
+    } else if (strcmp(k, "facet") == 0) {
+      if (out->nfacet_name == VG_API_MAX_FACETS || strlen(v) > 256)
+        return bad(out, "InvalidRESTParameterError", 400, errstr, errstr_size,
+                   "Too many or too long facet API parameters: at most %d of at most "
+                   "256 bytes are expected.",
+                   VG_API_MAX_FACETS);
+      out->facet_name[out->nfacet_name++] = v;
     } /* others (lang, include_links, ...) change nothing here */
   }
   if (out->route == VG_API_RECORDS) {
@@ -907,7 +918,7 @@ static int query_init(struct query *q, struct dsinfo *d, const struct vg_api_req
   }
   for (size_t i = 0; i < q->nfields && i < 64; i++)
     q->sel[q->nsel++] = i;
-  if (rq->route != VG_API_CHANGES &&
+  if ((rq->route == VG_API_RECORDS || rq->route == VG_API_EXPORT) &&
       vg_odsql_analysis_parse(rq->select, rq->group_by, rq->order_by, q->fields,
                               q->nfields, q->zone, &q->ana, err, sizeof err) != 0)
     goto odsql;
@@ -1101,6 +1112,308 @@ static void write_groups(struct vg_jsonw *w, const struct query *q,
   const size_t *out = vg_odsql_analysis_output(q->ana, &nout);
   for (size_t i = from; i < to; i++)
     vg_rows_json_row(w, cols, vg_odsql_groups_row(gs, i), out, nout, q->zone);
+}
+
+/* ---- facets ---------------------------------------------------------------------- */
+
+/* One facet being counted: a text field's values, or one level of a
+ * datetime field's calendar (1 year, 2 month, 3 day), as an analysis
+ * (count(*) grouped by the value) over the rows that pass every filter but
+ * the excludes of its own field (an excluded value is listed, with its
+ * count, as "excluded"). */
+struct facet_count {
+  size_t field;
+  int level;
+  struct vg_odsql_analysis *a;
+  struct vg_odsql_groups *g;
+};
+
+struct facets {
+  struct query *q;
+  struct facet_count c[3 * VG_API_MAX_FACETS + 64];
+  size_t n;
+};
+
+static void facets_release(struct facets *fs) {
+  for (size_t i = 0; i < fs->n; i++) {
+    vg_odsql_groups_free(fs->c[i].g);
+    vg_odsql_analysis_free(fs->c[i].a);
+  }
+}
+
+/* Whether row passes every refine and exclude but the excludes of field. */
+static int facets_match_but(const struct query *q, const struct vg_odsql_value *row,
+                            size_t field) {
+  for (size_t i = 0; i < q->nfacet; i++) {
+    const struct facet_filter *ff = &q->facet[i];
+    if (ff->exclude && ff->field == field)
+      continue;
+    const struct vg_odsql_value *v = &row[ff->field];
+    int in = !v->null && (ff->text ? v->len == ff->len &&
+                                         (!ff->len || !memcmp(v->str, ff->text, ff->len))
+                                   : v->time_s >= ff->from_s && v->time_s < ff->to_s);
+    if (ff->exclude ? in : !in)
+      return 0;
+  }
+  return 1;
+}
+
+static int on_facet_row(const struct vg_dataset_row *row, void *arg) {
+  struct facets *fs = arg;
+  if (!vg_odsql_where_eval(fs->q->where, row->v))
+    return 0;
+  for (size_t i = 0; i < fs->n; i++)
+    if (facets_match_but(fs->q, row->v, fs->c[i].field)) {
+      int rc = vg_odsql_groups_add(fs->c[i].g, row->v);
+      if (rc)
+        return rc;
+    }
+  return 0;
+}
+
+/* The field a facet argument names: FIELD or facet(name="FIELD"). */
+static int facet_arg_field(const struct query *q, const char *arg, size_t *field) {
+  const char *name = arg;
+  size_t len = strlen(arg);
+  if (strncmp(arg, "facet(", 6) == 0) {
+    const char *n = strstr(arg, "name=");
+    if (!n || (n[5] != '"' && n[5] != '\''))
+      return -1;
+    name = n + 6;
+    const char *end = strchr(name, n[5]);
+    if (!end)
+      return -1;
+    len = (size_t)(end - name);
+  }
+  for (size_t f = 0; f < q->nfields; f++)
+    if (strlen(q->fields[f].name) == len && memcmp(q->fields[f].name, name, len) == 0 &&
+        q->fields[f].type != VG_ODSQL_NUMBER) {
+      *field = f;
+      return 0;
+    }
+  return -1;
+}
+
+/* How deep the request refines datetime field f: 0, or 1 (a year), 2 (a
+ * month), 3 (a day). */
+static int refine_depth(const struct vg_api_req *rq, const struct query *q, size_t f) {
+  int depth = 0;
+  size_t nlen = strlen(q->fields[f].name);
+  for (size_t i = 0; i < rq->nfacet; i++) {
+    const char *v = rq->facet[i];
+    if (rq->facet_exclude[i] || strncmp(v, q->fields[f].name, nlen) != 0 ||
+        v[nlen] != ':')
+      continue;
+    int d = 1;
+    for (const char *c = v + nlen + 1; *c; c++)
+      d += *c == '/' || *c == '-';
+    if (d > depth)
+      depth = d;
+  }
+  return depth;
+}
+
+/* Sets up the counts the request asks for (every text and datetime field
+ * when it names none). 0, or fills an error response and returns -1. */
+static int facets_init(struct facets *fs, struct query *q, const struct vg_api_req *rq,
+                       struct vg_http_response *resp) {
+  static const char *const pattern[] = {"yyyy", "yyyy/MM", "yyyy/MM/dd"};
+  size_t want[VG_API_MAX_FACETS + 64], nwant = 0;
+  memset(fs, 0, sizeof *fs);
+  fs->q = q;
+  for (size_t i = 0; i < rq->nfacet_name; i++) {
+    size_t f;
+    if (facet_arg_field(q, rq->facet_name[i], &f) != 0) {
+      char msg[400];
+      snprintf(msg, sizeof msg,
+               "Invalid value for facet API parameter: \"%.200s\" is not a facet of this "
+               "dataset (its text fields and datetime fields are).",
+               rq->facet_name[i]);
+      json_error(resp, 400, "InvalidRESTParameterError", msg);
+      return -1;
+    }
+    want[nwant++] = f;
+  }
+  for (size_t f = 0; !rq->nfacet_name && f < q->nfields && nwant < 64; f++)
+    if (q->fields[f].type != VG_ODSQL_NUMBER)
+      want[nwant++] = f;
+  for (size_t i = 0; i < nwant; i++) {
+    size_t f = want[i];
+    int levels = q->fields[f].type == VG_ODSQL_TEXT ? 1 : refine_depth(rq, q, f) + 1;
+    if (levels > 3)
+      levels = 3;
+    for (int l = 0; l < levels; l++) {
+      char group[160], err[256];
+      struct facet_count *c = &fs->c[fs->n];
+      if (q->fields[f].type == VG_ODSQL_TEXT)
+        snprintf(group, sizeof group, "`%s`", q->fields[f].name);
+      else
+        snprintf(group, sizeof group, "date_format(`%s`, '%s')", q->fields[f].name,
+                 pattern[l]);
+      c->field = f;
+      c->level = q->fields[f].type == VG_ODSQL_TEXT ? 0 : l + 1;
+      if (vg_odsql_analysis_parse(NULL, group, "count(*) desc", q->fields, q->nfields,
+                                  q->zone, &c->a, err, sizeof err) != 0 ||
+          !c->a || vg_odsql_groups_new(c->a, &c->g) != 0) {
+        vg_odsql_analysis_free(c->a);
+        json_error(resp, 500, "InternalError", "cannot set up the facets");
+        return -1;
+      }
+      fs->n++;
+    }
+  }
+  return 0;
+}
+
+/* The state of a facet value: refined when a refine of the field lies
+ * within it, excluded when an exclude of the field is it. */
+static const char *facet_state(const struct query *q, size_t field,
+                               const struct vg_odsql_value *v) {
+  int64_t from = 0, to = 0;
+  char buf[64];
+  if (q->fields[field].type == VG_ODSQL_DATETIME) {
+    snprintf(buf, sizeof buf, "%.*s", (int)(v->len < 32 ? v->len : 32), v->str);
+    if (date_facet(buf, q->zone, &from, &to) != 0)
+      return "displayed";
+  }
+  for (size_t i = 0; i < q->nfacet; i++) {
+    const struct facet_filter *ff = &q->facet[i];
+    if (ff->field != field)
+      continue;
+    int hit = ff->text
+                  ? v->len == ff->len && (!ff->len || !memcmp(v->str, ff->text, ff->len))
+              : ff->exclude ? ff->from_s == from && ff->to_s == to
+                            : ff->from_s >= from && ff->to_s <= to;
+    if (hit)
+      return ff->exclude ? "excluded" : "refined";
+  }
+  return "displayed";
+}
+
+/* {"links": [], "facets": [ ... ]} around the facets of an answer. */
+static void facets_begin(struct vg_jsonw *w) {
+  vg_jsonw_map(w);
+  vg_jsonw_cstr(w, "links");
+  vg_jsonw_array(w);
+  vg_jsonw_array_end(w);
+  vg_jsonw_cstr(w, "facets");
+  vg_jsonw_array(w);
+}
+
+static void facets_end(struct vg_jsonw *w) {
+  vg_jsonw_array_end(w);
+  vg_jsonw_map_end(w);
+  vg_jsonw_raw(w, "\n");
+}
+
+/* One value of a facet, its object left open (for nested facets). */
+static void facet_value(struct vg_jsonw *w, const char *v, size_t len, uint64_t count,
+                        const char *state) {
+  vg_jsonw_map(w);
+  vg_jsonw_cstr(w, "name");
+  vg_jsonw_str(w, v, len);
+  vg_jsonw_cstr(w, "value");
+  vg_jsonw_str(w, v, len);
+  vg_jsonw_cstr(w, "count");
+  vg_jsonw_u64(w, count);
+  vg_jsonw_kv(w, "state", state);
+}
+
+/* The values of counts c[i..] of one field, nested by calendar level under
+ * the refined value of the level above. */
+static void write_facet_values(struct vg_jsonw *w, const struct facets *fs, size_t i,
+                               const char *parent, size_t plen) {
+  const struct facet_count *c = &fs->c[i];
+  size_t n = vg_odsql_groups_count(c->g), nout;
+  const size_t *out = vg_odsql_analysis_output(c->a, &nout);
+  (void)nout;
+  vg_jsonw_array(w);
+  for (size_t k = 0; k < n; k++) {
+    const struct vg_odsql_value *row = vg_odsql_groups_row(c->g, k);
+    const struct vg_odsql_value *v = &row[out[0]];
+    if (v->null || (parent && (v->len <= plen || memcmp(v->str, parent, plen) != 0 ||
+                               v->str[plen] != '/')))
+      continue;
+    const char *state = facet_state(fs->q, c->field, v);
+    facet_value(w, v->str, v->len, (uint64_t)row[1].num, state);
+    if (strcmp(state, "refined") == 0 && i + 1 < fs->n &&
+        fs->c[i + 1].field == c->field && fs->c[i + 1].level == c->level + 1) {
+      vg_jsonw_cstr(w, "facets");
+      write_facet_values(w, fs, i + 1, v->str, v->len);
+    }
+    vg_jsonw_map_end(w);
+  }
+  vg_jsonw_array_end(w);
+}
+
+/* Counts every facet over the dataset and writes {"links", "facets"}. */
+static int write_facets(struct vg_jsonw *w, struct facets *fs, struct vg_store_reader *r,
+                        char *err, size_t errsize) {
+  struct vg_dataset_series_list l;
+  struct vg_dataset_scan sc;
+  query_bounds(fs->q, &sc);
+  int rc = vg_dataset_series(fs->q->d->ds, r, &l);
+  if (rc)
+    return rc;
+  rc = vg_dataset_scan(fs->q->d->ds, r, &l, &sc, on_facet_row, fs, err, errsize);
+  vg_dataset_series_release(&l);
+  for (size_t i = 0; !rc && i < fs->n; i++)
+    rc = vg_odsql_groups_finish(fs->c[i].g);
+  if (rc)
+    return rc;
+  facets_begin(w);
+  for (size_t i = 0; i < fs->n; i++) {
+    if (fs->c[i].level > 1)
+      continue; /* nested under level 1 */
+    vg_jsonw_map(w);
+    vg_jsonw_kv(w, "name", fs->q->fields[fs->c[i].field].name);
+    vg_jsonw_cstr(w, "facets");
+    write_facet_values(w, fs, i, NULL, 0);
+    vg_jsonw_map_end(w);
+  }
+  facets_end(w);
+  return 0;
+}
+
+/* The catalog's facets: how many datasets have each publisher, keyword,
+ * license and high-value category. */
+static void write_catalog_facets(struct vg_jsonw *w, const struct gen *g) {
+  static const char *const names[] = {"publisher", "keyword", "license", "hvd_category"};
+  facets_begin(w);
+  for (size_t k = 0; k < 4; k++) {
+    /* the values, in first-seen order, and their counts */
+    const char *vals[256];
+    uint64_t counts[256];
+    size_t nv = 0;
+    for (size_t i = 0; i < g->n; i++) {
+      const struct vg_dataset_def *def = vg_dataset_definition(g->d[i].ds);
+      const char *one[] = {def->publisher, NULL, def->license, def->hvd_category};
+      size_t nvals = k == 1 ? def->keywords.n : one[k] != NULL;
+      for (size_t j = 0; j < nvals; j++) {
+        const char *v = k == 1 ? def->keywords.v[j] : one[k];
+        size_t x = 0;
+        while (x < nv && strcmp(vals[x], v) != 0)
+          x++;
+        if (x == nv && nv < 256) {
+          vals[nv] = v;
+          counts[nv++] = 0;
+        }
+        if (x < nv)
+          counts[x]++;
+      }
+    }
+    vg_jsonw_map(w);
+    vg_jsonw_kv(w, "name", names[k]);
+    vg_jsonw_cstr(w, "facets");
+    vg_jsonw_array(w);
+    for (size_t x = 0; x < nv; x++) {
+      facet_value(w, vals[x], strlen(vals[x]), counts[x], "displayed");
+      vg_jsonw_map_end(w);
+    }
+    vg_jsonw_array_end(w);
+    vg_jsonw_map_end(w);
+  }
+  facets_end(w);
 }
 
 /* ---- exports (streamed) ----------------------------------------------------------- */
@@ -1777,7 +2090,8 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     return;
   }
   struct gen *g = gen_get(a);
-  int per_dataset = rq.route != VG_API_CATALOG && rq.route != VG_API_DCAT;
+  int per_dataset = rq.route != VG_API_CATALOG && rq.route != VG_API_DCAT &&
+                    rq.route != VG_API_CATALOG_FACETS;
   struct dsinfo *d = per_dataset ? find_ds(g, rq.id) : NULL;
   if (per_dataset && !d) {
     snprintf(err, sizeof err, "Unknown dataset: %s", rq.id);
@@ -1805,7 +2119,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     goto done;
   }
   if (rq.route == VG_API_RECORDS || rq.route == VG_API_EXPORT ||
-      rq.route == VG_API_CHANGES) {
+      rq.route == VG_API_CHANGES || rq.route == VG_API_FACETS) {
     if (query_init(&q, d, &rq, resp) != 0)
       goto done;
     have_q = 1;
@@ -1972,6 +2286,21 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     vg_dataset_series_release(&l);
     break;
   }
+  case VG_API_FACETS: {
+    struct facets fs;
+    if (facets_init(&fs, &q, &rq, resp) != 0) {
+      facets_release(&fs);
+      goto done;
+    }
+    rc = write_facets(f, &fs, r, err, sizeof err);
+    facets_release(&fs);
+    if (rc == -E2BIG) {
+      json_error(resp, 400, "ODSQLError", "Too many facet values: narrow the request.");
+      goto done;
+    }
+    break;
+  }
+  case VG_API_CATALOG_FACETS: write_catalog_facets(f, g); break;
   case VG_API_DCAT: {
     char base[256];
     base_url(g, req, base, sizeof base);

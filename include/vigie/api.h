@@ -11,6 +11,10 @@
  *   /api/explore/v2.1/catalog/datasets/{id}/exports/{csv,json,jsonl,geojson}
  *       streamed; select, where, group_by (then order_by too), refine,
  *       exclude, limit, offset, timezone, delimiter, with_bom
+ *   /api/explore/v2.1/catalog/datasets/{id}/facets           facet, where,
+ *       refine, exclude, timezone: value counts of text and datetime fields
+ *   /api/explore/v2.1/catalog/facets                         the catalog's
+ *       facets (publisher, keyword, license, hvd_category): dataset counts
  *   /api/explore/v2.1/catalog/datasets/{id}/changes?since=CURSOR
  *   /api/explore/v2.1/catalog/exports/dcat                   DCAT-AP JSON-LD
  *
@@ -50,6 +54,8 @@ enum vg_api_route {
   VG_API_EXPORT,
   VG_API_CHANGES,
   VG_API_DCAT,
+  VG_API_FACETS,         /* datasets/{id}/facets */
+  VG_API_CATALOG_FACETS, /* catalog/facets */
 };
 
 /* A decoded and validated request (vg_api_parse). Strings point into the
@@ -69,6 +75,9 @@ struct vg_api_req {
   const char *facet[VG_API_MAX_FACETS];
   unsigned char facet_exclude[VG_API_MAX_FACETS];
   size_t nfacet;
+  /* facets: the facet arguments, "FIELD" or facet(name="FIELD") */
+  const char *facet_name[VG_API_MAX_FACETS];
+  size_t nfacet_name;
   const char *error_code; /* on error: Opendatasoft's error_code */
 };
 

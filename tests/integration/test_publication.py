@@ -553,6 +553,78 @@ def test_group_by_against_python(daemon):
     assert st == 400 and "GeoJSON" in body["message"]
 
 
+def test_facets_against_python(daemon):
+    """/facets through curl, every count computed again in Python over the
+    full export: text facets by count, the refined value alone and marked,
+    an excluded value listed with its count and marked while the other
+    facets drop its rows, the calendar of start_datetime nested down to the
+    refined month's local days, facet= choosing facets (both spellings), an
+    unknown facet refused; and the catalog's facets over dataset metadata."""
+    from collections import Counter
+    port = daemon["port"]
+    rows = export_rows(port, "passages-heure")
+    url = f"{API}/datasets/passages-heure/facets"
+
+    def facet(body, name):
+        (f,) = [f for f in body["facets"] if f["name"] == name]
+        return f["facets"]
+
+    def by_count(counter):
+        return [(v, n) for v, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    st, body = jget(port, url)
+    assert st == 200, body
+    assert {f["name"] for f in body["facets"]} >= {"counter_id", "direction",
+                                                  "start_datetime"}
+    want = Counter(r["counter_id"] for r in rows)
+    assert [(v["value"], v["count"]) for v in facet(body, "counter_id")] == by_count(want)
+    assert {v["state"] for v in facet(body, "counter_id")} == {"displayed"}
+
+    st, body = jget(port, url, params={"refine": "counter_id:c2"})
+    assert st == 200, body
+    c2 = [r for r in rows if r["counter_id"] == "c2"]
+    assert [(v["value"], v["count"], v["state"]) for v in facet(body, "counter_id")] == \
+        [("c2", len(c2), "refined")]
+    assert [(v["value"], v["count"]) for v in facet(body, "direction")] == \
+        by_count(Counter(r["direction"] for r in c2))
+
+    st, body = jget(port, url, params={"exclude": "counter_id:c1"})
+    assert st == 200, body
+    states = {v["value"]: (v["count"], v["state"]) for v in facet(body, "counter_id")}
+    assert states["c1"] == (want["c1"], "excluded")
+    assert states["c3"] == (want["c3"], "displayed")
+    assert sum(v["count"] for v in facet(body, "direction")) == len(rows) - want["c1"]
+
+    def local(r):
+        return datetime.fromisoformat(r["start_datetime"]).astimezone(PARIS)
+    month = local(rows[0]).strftime("%Y/%m")
+    st, body = jget(port, url, params={"refine": f"start_datetime:{month}",
+                                       "facet": "start_datetime"})
+    assert st == 200, body
+    assert [f["name"] for f in body["facets"]] == ["start_datetime"]
+    (year,) = facet(body, "start_datetime")
+    assert year["value"] == month[:4] and year["state"] == "refined"
+    (mon,) = year["facets"]
+    in_month = [r for r in rows if local(r).strftime("%Y/%m") == month]
+    assert (mon["value"], mon["count"], mon["state"]) == (month, len(in_month), "refined")
+    days = Counter(local(r).strftime("%Y/%m/%d") for r in in_month)
+    assert [(d["value"], d["count"]) for d in mon["facets"]] == by_count(days)
+
+    st, body = jget(port, url, params={"facet": 'facet(name="direction")'})
+    assert st == 200 and [f["name"] for f in body["facets"]] == ["direction"]
+    st, body = jget(port, url, params={"facet": "count"})
+    assert st == 400 and "is not a facet" in body["message"]
+
+    st, body = jget(port, f"{API}/facets")
+    assert st == 200, body
+    got = {f["name"]: {v["value"]: v["count"] for v in f["facets"]} for f in body["facets"]}
+    assert got["publisher"] == {"Ville de Test": 2}
+    assert got["keyword"] == {"mobilite": 1, "comptage": 1}
+    # passages-jour names none: it takes the default, etalab-2.0
+    assert got["license"] == {"ODbL-1.0": 1, "etalab-2.0": 2}
+    assert got["hvd_category"] == {"c_dd313021": 1}
+
+
 DCAT_AP = os.path.join(os.path.dirname(SHARED), "dcat-ap")
 
 

@@ -72,6 +72,16 @@ static void routes_and_defaults(void **state) {
   assert_int_equal(rq.route, VG_API_CHANGES);
   assert_true(rq.since == 42);
   assert_int_equal(rq.limit, 1000);
+  assert_int_equal(parse(P "facets", &rq, err, sizeof err, NULL), 0);
+  assert_int_equal(rq.route, VG_API_CATALOG_FACETS);
+  assert_int_equal(parse(P "datasets/x/facets", &rq, err, sizeof err, "facet", "metric",
+                         "facet", "facet(name=\"day\")", "refine", "metric:no2", NULL),
+                   0);
+  assert_int_equal(rq.route, VG_API_FACETS);
+  assert_string_equal(rq.id, "x");
+  assert_int_equal(rq.nfacet_name, 2);
+  assert_string_equal(rq.facet_name[1], "facet(name=\"day\")");
+  assert_int_equal(rq.nfacet, 1);
   /* parameters with no effect here are accepted */
   assert_int_equal(parse(P "datasets/x/records", &rq, err, sizeof err, "lang", "fr",
                          "include_links", "true", NULL),
