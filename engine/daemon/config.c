@@ -301,6 +301,27 @@ static const struct ckey top_keys[] = {
              "The address the portal and its users see (https://data.example.org, "
              "behind a TLS proxy), used in every link the API prints: DCAT, the "
              "changes feed. Unset: http:// and the request's Host header."),
+    {"http.threads", CT_INT, OFF(http_threads), "auto", 0, 1, 64, auto_word,
+     "Threads serving HTTP, each polling its share of the connections. auto: one per "
+     "CPU."},
+    {"http.max_connections", CT_INT, OFF(http_max_connections), "256", 0, 1, 100000, NULL,
+     "Connections open at once; more wait in the listen queue."},
+    {"http.per_ip_connections", CT_INT, OFF(http_per_ip_connections), "0", 0, 0, 100000,
+     NULL,
+     "Connections open at once from one address (0: no bound; behind a proxy every "
+     "client has the proxy's address)."},
+    {"http.timeout", CT_DURATION, OFF(http_timeout_ns), "30s", 0, NS(1), NS(3600), NULL,
+     "An idle connection (a client that sends or reads nothing) is closed after this "
+     "long, so slow clients cannot hold the server."},
+    {"http.max_request", CT_SIZE, OFF(http_max_request), "32KiB", 0, 4096,
+     (int64_t)1 << 20, NULL,
+     "Bound on a request's line and headers; a longer one is refused (414 or 431)."},
+    {"http.cache", CT_SIZE, OFF(http_cache), "64MiB", 0, (int64_t)1 << 20,
+     (int64_t)1 << 36, NULL,
+     "Memory for the API's answers (records, facets, dataset and catalog pages), kept "
+     "while the store state they were computed from (their ETag) holds: a dashboard "
+     "that asks again costs a lookup. Least recently used answers go first; off: "
+     "none."},
     OPTIONAL("export_dir", CT_STR, OFF(export_dir),
              "Folder of the published dataset files (CSV and JSON per dataset, replaced "
              "atomically when their content changes); none when unset."),
@@ -1193,7 +1214,8 @@ int vg_config_api(const struct vg_config *cfg, struct vg_api_opts *o) {
       .datasets = defs,
       .ndatasets = cfg->ndatasets,
       .env = {.store_timezone = cfg->timezone, .count_as = count_as, .ncount_as = n},
-      .public_url = cfg->http_public_url};
+      .public_url = cfg->http_public_url,
+      .cache_bytes = (size_t)cfg->http_cache};
   return 0;
 }
 

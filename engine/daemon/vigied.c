@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -142,6 +143,20 @@ static void api_close(void *ctx, struct vg_store_reader *r) {
     return;
   vg_store_reader_end(r);
   pthread_rwlock_unlock(&d->lock);
+}
+
+/* The answer cache's counters: which one a gauge reads is its context. */
+static struct vg_api *api_for_stats;
+static char api_cache_hits, api_cache_misses, api_cache_bytes;
+
+static double api_cache_stat(void *ctx) {
+  struct vg_cache_stats s;
+  if (!api_for_stats)
+    return 0;
+  vg_api_cache_stats(api_for_stats, &s);
+  return (double)(ctx == &api_cache_hits     ? s.hits
+                  : ctx == &api_cache_misses ? s.misses
+                                             : s.bytes);
 }
 
 /* Store gauges: through the daemon, under its lock, because the engine (and
@@ -355,16 +370,36 @@ int main(int argc, char **argv) {
     VG_LOG_ERROR("cannot publish the datasets", "error=\"%s\"", err);
     goto out;
   }
-  if (vg_http_new(cfg.http_listen, &http, err, sizeof err) != 0 ||
-      vg_http_route(http, "/metrics", h_metrics, &d) != 0 ||
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  struct vg_http_limits lim = {
+      .threads = cfg.http_threads ? (unsigned)cfg.http_threads
+                                  : (unsigned)(ncpu > 0 ? (ncpu < 64 ? ncpu : 64) : 1),
+      .max_connections = (unsigned)cfg.http_max_connections,
+      .per_ip = (unsigned)cfg.http_per_ip_connections,
+      .timeout_s = (unsigned)((cfg.http_timeout_ns + 999999999) / 1000000000),
+      .max_request = (size_t)cfg.http_max_request};
+  if (vg_http_new(cfg.http_listen, &http, err, sizeof err) == 0)
+    vg_http_set_limits(http, &lim);
+  vg_metrics_gauge_fn(d.metrics, "vigie_api_cache_hits",
+                      "API answers served from the cache since the start.", NULL,
+                      api_cache_stat, &api_cache_hits);
+  vg_metrics_gauge_fn(
+      d.metrics, "vigie_api_cache_misses",
+      "API answers computed (not in the cache, or stale) since the start.", NULL,
+      api_cache_stat, &api_cache_misses);
+  vg_metrics_gauge_fn(d.metrics, "vigie_api_cache_bytes",
+                      "Bytes held by the API's answer cache.", NULL, api_cache_stat,
+                      &api_cache_bytes);
+  api_for_stats = api;
+  if (!http || vg_http_route(http, "/metrics", h_metrics, &d) != 0 ||
       vg_http_route(http, "/healthz", h_healthz, &d) != 0 ||
       vg_http_route(http, "/readyz", h_readyz, &d) != 0 ||
       vg_api_routes(api, http) != 0 || vg_http_start(http, err, sizeof err) != 0) {
     VG_LOG_ERROR("cannot start the HTTP server", "error=\"%s\"", err);
     goto out;
   }
-  VG_LOG_INFO("http listening", "address=%s port=%u", cfg.http_listen,
-              (unsigned)vg_http_port(http));
+  VG_LOG_INFO("http listening", "address=%s port=%u threads=%u", cfg.http_listen,
+              (unsigned)vg_http_port(http), lim.threads);
   d.api = api;
   if (cfg.export_dir) {
     /* the export folder follows the API's datasets across engine restarts

@@ -296,6 +296,7 @@ struct gen {
 
 struct vg_api {
   struct vg_api_store st;
+  struct vg_cache *cache; /* answers by request and ETag; NULL: none */
   struct gen *cur;
   pthread_mutex_t mu;
   time_t catalog_modified;
@@ -400,9 +401,18 @@ int vg_api_new(const struct vg_api_opts *o, const struct vg_api_store *store,
     return rc;
   }
   a->st = *store;
+  if (vg_cache_new(o->cache_bytes, &a->cache) != 0) {
+    gen_free(a->cur);
+    free(a);
+    return -ENOMEM;
+  }
   pthread_mutex_init(&a->mu, NULL);
   *out = a;
   return 0;
+}
+
+void vg_api_cache_stats(struct vg_api *a, struct vg_cache_stats *out) {
+  vg_cache_stats(a->cache, out);
 }
 
 int vg_api_reload(struct vg_api *a, const struct vg_api_opts *o, char *errstr,
@@ -433,6 +443,7 @@ void vg_api_free(struct vg_api *a) {
   if (!a)
     return;
   gen_free(a->cur);
+  vg_cache_free(a->cache);
   pthread_mutex_destroy(&a->mu);
   free(a);
 }
@@ -499,15 +510,22 @@ static int parse_http_date(const char *s, time_t *t) {
   return 0;
 }
 
+/* The last epoch that changed rows (wrote windows): a store from before
+ * the data_epoch key has only the last epoch, which idle epochs move too. */
+static uint64_t data_epoch(const struct vg_store_state *m) {
+  return m->data_epoch ? m->data_epoch : m->epoch;
+}
+
 /* The store state a dataset's rows depend on: the emit-log sequence for
- * final-only datasets, the committed epoch otherwise -- plus the retention
- * generation, since retention deletes rows without moving either. Each term
- * only grows, so the sum moves whenever one does and never returns to a
- * value an earlier state had; a store that never deleted keeps the tags it
- * had before the generation existed. */
+ * final-only datasets, the last epoch that wrote windows otherwise -- plus
+ * the retention generation, since retention deletes rows without moving
+ * either. Each term only grows, so the sum moves whenever one does and never
+ * returns to a value an earlier state had; a store that never deleted keeps
+ * the tags it had before the generation existed. */
 static uint64_t ds_tag(const struct dsinfo *d, const struct vg_store_state *m) {
-  uint64_t base =
-      vg_dataset_definition(d->ds)->status == VG_DATASET_FINAL ? m->emit_seq : m->epoch;
+  uint64_t base = vg_dataset_definition(d->ds)->status == VG_DATASET_FINAL
+                      ? m->emit_seq
+                      : data_epoch(m);
   return base + m->retain_gen;
 }
 
@@ -515,7 +533,7 @@ static uint64_t ds_tag(const struct dsinfo *d, const struct vg_store_state *m) {
  * it. Returns 1 when the request's validators match (answer 304). */
 static int conditional(struct vg_api *a, struct gen *g, struct dsinfo *d,
                        const struct vg_store_state *m, const struct vg_http_request *req,
-                       struct vg_http_response *resp) {
+                       struct vg_http_response *resp, char etag[64]) {
   uint64_t tag, hash;
   time_t *modified;
   time_t now = time(NULL);
@@ -530,7 +548,7 @@ static int conditional(struct vg_api *a, struct gen *g, struct dsinfo *d,
     }
     modified = &d->modified;
   } else { /* the catalog: any dataset's state (its row counts and spans) */
-    tag = m->epoch + m->retain_gen;
+    tag = data_epoch(m) + m->retain_gen;
     hash = 0;
     for (size_t i = 0; i < g->n; i++)
       hash = hash * 31 + g->d[i].def_hash;
@@ -543,8 +561,8 @@ static int conditional(struct vg_api *a, struct gen *g, struct dsinfo *d,
   }
   time_t mod = *modified;
   pthread_mutex_unlock(&a->mu);
-  char etag[64], date[64];
-  snprintf(etag, sizeof etag, "W/\"%016" PRIx64 "-%" PRIu64 "\"", hash, tag);
+  char date[64];
+  snprintf(etag, 64, "W/\"%016" PRIx64 "-%" PRIu64 "\"", hash, tag);
   http_date(mod, date, sizeof date);
   vg_http_add_header(resp, "ETag", etag);
   vg_http_add_header(resp, "Last-Modified", date);
@@ -1715,6 +1733,34 @@ static void on_arg(const char *key, const char *value, void *ctx) {
     a->v[a->n++] = (struct vg_api_arg){key, value};
 }
 
+/* What names an answer in the cache: the path and the arguments, in
+ * request order, each NUL-terminated. */
+struct answer_key {
+  char *v;
+  size_t n;
+};
+
+static int answer_key(const char *path, const struct argv *args, struct answer_key *k) {
+  size_t n = strlen(path) + 1;
+  for (size_t i = 0; i < args->n; i++)
+    n += strlen(args->v[i].key) + 2 + (args->v[i].value ? strlen(args->v[i].value) : 0);
+  k->v = malloc(n);
+  if (!k->v)
+    return -ENOMEM;
+  k->n = 0;
+  memcpy(k->v, path, strlen(path) + 1);
+  k->n += strlen(path) + 1;
+  for (size_t i = 0; i < args->n; i++) {
+    const char *kv[2] = {args->v[i].key, args->v[i].value ? args->v[i].value : ""};
+    for (int j = 0; j < 2; j++) { /* a bare key and key= are the same answer */
+      size_t l = strlen(kv[j]) + 1;
+      memcpy(k->v + k->n, kv[j], l);
+      k->n += l;
+    }
+  }
+  return 0;
+}
+
 /* Whether s is printable ASCII without spaces and without any of banned. */
 static int plain_ascii(const char *s, const char *banned) {
   for (const char *p = s; *p; p++)
@@ -2082,6 +2128,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   struct vg_api *a = api;
   struct argv args = {0};
   struct vg_api_req rq;
+  struct answer_key key = {0};
   char err[1024];
   vg_http_args(req, on_arg, &args);
   int st = vg_api_parse(req->path, args.v, args.n, &rq, err, sizeof err);
@@ -2114,9 +2161,28 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     json_error(resp, 500, "InternalError", "cannot read the store's state");
     goto done;
   }
-  if (rq.route != VG_API_CHANGES && conditional(a, g, d, &m, req, resp)) {
+  char etag[64] = "";
+  if (rq.route != VG_API_CHANGES && conditional(a, g, d, &m, req, resp, etag)) {
     resp->status = 304;
     goto done;
+  }
+  /* answers that depend on nothing but the request and the ETag's state
+   * (not DCAT nor the changes feed, whose links follow the Host header) */
+  int cacheable =
+      rq.route != VG_API_CHANGES && rq.route != VG_API_DCAT && rq.route != VG_API_EXPORT;
+  uint64_t tag = vg_fnv1a64(VG_FNV64_OFFSET, etag, strlen(etag));
+  if (cacheable && answer_key(req->path, &args, &key) == 0) {
+    size_t len;
+    char *body;
+    if (vg_cache_get(a->cache, key.v, key.n, tag, &body, &len) == 1) {
+      resp->status = 200;
+      resp->content_type = "application/json; charset=utf-8";
+      resp->body = body;
+      resp->len = len;
+      resp->compress = 1;
+      vg_http_add_header(resp, "X-Cache", "hit");
+      goto done;
+    }
   }
   if (rq.route == VG_API_RECORDS || rq.route == VG_API_EXPORT ||
       rq.route == VG_API_CHANGES || rq.route == VG_API_FACETS) {
@@ -2316,7 +2382,10 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   finish_json(resp, f, 200);
   if (rq.route == VG_API_DCAT && resp->status == 200)
     resp->content_type = "application/ld+json; charset=utf-8";
+  if (cacheable && key.n && resp->status == 200)
+    vg_cache_put(a->cache, key.v, key.n, tag, resp->body, resp->len);
 done:
+  free(key.v);
   vg_jsonw_free(f);
   vg_jsonw_free(page);
   if (have_q)

@@ -36,6 +36,7 @@ struct vg_http {
   struct route *routes;
   size_t nroutes;
   uint16_t port;
+  struct vg_http_limits lim;
 };
 
 static int parse_listen(const char *s, struct sockaddr_storage *ss) {
@@ -369,13 +370,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   return respond(conn, &resp, NULL);
 }
 
+void vg_http_set_limits(struct vg_http *h, const struct vg_http_limits *l) {
+  h->lim = *l;
+}
+
 int vg_http_start(struct vg_http *h, char *errstr, size_t errstr_size) {
-  /* MHD_USE_AUTO picks epoll on Linux; one polling thread is plenty for
-   * scrapes and portal pulls, and keeps handlers serialized. */
-  h->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, h,
-                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->addr,
-                          MHD_OPTION_CONNECTION_LIMIT, 256u,
-                          MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+  /* MHD_USE_AUTO picks epoll on Linux; a pool of such threads shares the
+   * connections (each connection stays on one thread). A request's line and
+   * headers live in the connection's memory pool: its size bounds them. */
+  const struct vg_http_limits *l = &h->lim;
+  unsigned threads = l->threads ? l->threads : 1;
+  h->d = MHD_start_daemon(
+      MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&h->addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+      MHD_OPTION_CONNECTION_LIMIT, l->max_connections ? l->max_connections : 256u,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+      l->timeout_s ? l->timeout_s : 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      l->max_request ? l->max_request : (size_t)32 << 10, MHD_OPTION_END);
   if (!h->d) {
     int e = errno ? errno : EADDRINUSE;
     char a[INET6_ADDRSTRLEN] = "?";

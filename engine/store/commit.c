@@ -238,6 +238,11 @@ static int commit_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
   rc = vg__meta_put(txn, st->meta, "epoch", ep->epoch);
   if (rc)
     return rc;
+  if (ep->nopen || ep->nsealed) { /* rows changed: what the API's ETags follow */
+    rc = vg__meta_put(txn, st->meta, "data_epoch", ep->epoch);
+    if (rc)
+      return rc;
+  }
   if (ep->rollup_seq) {
     rc = vg__meta_put(txn, st->meta, "rollup_seq", ep->rollup_seq);
     if (rc)

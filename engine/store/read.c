@@ -803,6 +803,8 @@ int vg_store_reader_meta(struct vg_store_reader *r, struct vg_store_state *out) 
     LOWER(rollup_seq);
 #undef LOWER
     out->retain_gen += m.retain_gen;
+    if (m.data_epoch > out->data_epoch) /* a change in any shard */
+      out->data_epoch = m.data_epoch;
   }
   return rc;
 }

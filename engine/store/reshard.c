@@ -140,10 +140,12 @@ static int copy_table(struct copy *c, const struct vg_store *from, MDB_txn *txn,
     } else {
       /* meta: the shard count is the new store's (written by its open),
        * the retention generation is summed over the shards: shard 0 takes
-       * the old total (the caller's) */
+       * the old total (the caller's), and so is the last epoch that wrote
+       * windows, taken as the epoch itself (rows may have moved) */
       int skip = t->off == offsetof(struct vg_store, meta) &&
                  ((key.mv_size == 6 && memcmp(kb, "shards", 6) == 0) ||
-                  (key.mv_size == 10 && memcmp(kb, "retain_gen", 10) == 0));
+                  (key.mv_size == 10 && memcmp(kb, "retain_gen", 10) == 0) ||
+                  (key.mv_size == 10 && memcmp(kb, "data_epoch", 10) == 0));
       for (unsigned k = 0; k < c->n && !rc && !skip; k++)
         rc = put_row(c, k, t, &key, &val);
     }
@@ -293,6 +295,8 @@ int vg_store_reshard(const char *path, unsigned n, size_t map_max,
   }
   if (!rc && c.txn[0])
     rc = vg__meta_put(c.txn[0], c.to->meta, "retain_gen", retain);
+  if (!rc && c.txn[0])
+    rc = vg__meta_put(c.txn[0], c.to->meta, "data_epoch", m0.epoch);
   int crc = commit_all(&c);
   rc = rc ? rc : crc;
   if (progress)

@@ -209,6 +209,8 @@ int vg__meta_state(const struct vg_store *st, MDB_txn *txn, struct vg_store_stat
     rc = vg__meta_get_opt(txn, st->meta, "rollup_seq", &out->rollup_seq);
   if (!rc)
     rc = vg__meta_get_opt(txn, st->meta, "retain_gen", &out->retain_gen);
+  if (!rc)
+    rc = vg__meta_get_opt(txn, st->meta, "data_epoch", &out->data_epoch);
   if (rc)
     return rc;
   out->watermark_ns = (int64_t)wm;

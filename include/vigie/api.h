@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vigie/cache.h"
 #include "vigie/dataset.h"
 #include "vigie/http.h"
 #include "vigie/store.h"
@@ -109,6 +110,9 @@ struct vg_api_opts {
   /* the address users see (http.public_url): the base of every link the
    * API prints; NULL: http:// and the request's Host header */
   const char *public_url;
+  /* bytes of the answer cache (http.cache; vg_api_new only: a reload keeps
+   * the cache it has); 0: none */
+  size_t cache_bytes;
 };
 
 /* Whether u can be http.public_url: http:// or https://, a host, an
@@ -156,6 +160,8 @@ int vg_api_has_dataset(struct vg_api *a, const char *id);
  * or the store's error (not open). */
 int vg_api_export_open(struct vg_api *a, const char *id, int format, char *etag,
                        size_t etag_size, struct vg_http_stream *out);
+/* The answer cache's counters (all 0 without a cache). */
+void vg_api_cache_stats(struct vg_api *a, struct vg_cache_stats *out);
 /* No request may be in progress (stop the HTTP server first). */
 void vg_api_free(struct vg_api *a);
 

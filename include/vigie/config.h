@@ -88,6 +88,12 @@ struct vg_config {
   struct vg_strlist kafka_properties; /* key, value, key, value, ... */
   char *http_listen;
   char *http_public_url; /* NULL: links from the request's Host header */
+  int64_t http_threads;  /* 0: auto (the CPUs) */
+  int64_t http_max_connections;
+  int64_t http_per_ip_connections; /* 0: no bound */
+  int64_t http_timeout_ns;
+  int64_t http_max_request; /* bytes of a request's line and headers */
+  int64_t http_cache;       /* bytes of the API's answer cache; 0: none */
   char *export_dir;
   int64_t publish_export_interval_ns;
   int publish_rollups;          /* CT_BOOL */

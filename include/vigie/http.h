@@ -1,6 +1,7 @@
 /*
- * The daemon's HTTP server (libmicrohttpd, one internal polling thread):
- * /metrics, /healthz and /readyz now, the open-data API (issue 8) later.
+ * The daemon's HTTP server (libmicrohttpd, a pool of polling threads, each
+ * serving its share of the connections with epoll): /metrics, /healthz,
+ * /readyz and the open-data API.
  *
  * Responses are buffered (body) or streamed (a read callback, for exports
  * with no size limit), optionally gzip-compressed (zlib) when the client
@@ -8,8 +9,9 @@
  *
  * Routes are registered between vg_http_new and vg_http_start and never
  * change afterwards, so dispatch takes no lock. Handlers run on the server's
- * thread: they must be thread-safe with respect to the rest of the daemon
- * (read atomics, render the metrics registry, open read-only transactions).
+ * threads, several at once: they must be thread-safe with respect to each
+ * other and to the rest of the daemon (read atomics, render the metrics
+ * registry, open read-only transactions).
  */
 #ifndef VIGIE_HTTP_H
 #define VIGIE_HTTP_H
@@ -80,6 +82,18 @@ int vg_http_new(const char *listen, struct vg_http **out, char *errstr,
 /* path matches exactly, or as a prefix when it ends with '/'. First match
  * wins. 0 or -ENOMEM. */
 int vg_http_route(struct vg_http *h, const char *path, vg_http_handler fn, void *ctx);
+/* How the server shares out its work and bounds its clients (before
+ * start; every field 0 takes its default). */
+struct vg_http_limits {
+  unsigned threads;         /* polling threads sharing the connections (1) */
+  unsigned max_connections; /* open at once (256) */
+  unsigned per_ip;          /* open at once from one address (no bound) */
+  unsigned timeout_s;       /* an idle connection is closed after (30) */
+  size_t max_request;       /* request line + headers, bytes (32 KiB): a larger
+                               request gets 414 or 431 */
+};
+void vg_http_set_limits(struct vg_http *h, const struct vg_http_limits *l);
+
 /* Binds and starts serving. 0, or a negative errno with errstr saying why
  * (address in use, ...). */
 int vg_http_start(struct vg_http *h, char *errstr, size_t errstr_size);

@@ -315,6 +315,8 @@ struct vg_store_state {
   uint64_t emit_seq;    /* next emit-log sequence */
   uint64_t rollup_seq;  /* the rollup topic's cursor (0 when never moved) */
   uint64_t retain_gen;  /* retention transactions that deleted rows (0: none) */
+  uint64_t data_epoch;  /* the last epoch that wrote windows (0: none recorded, a
+                           store older than the key) */
   uint64_t nopen;       /* open windows reloaded */
   uint64_t npos;        /* positions reloaded */
 };

@@ -345,14 +345,14 @@ def assert_dead_letters_once(bootstrap, topic, bad, what):
     assert sorted(v for _, _, _, v, _ in dl) == sorted(bad)
 
 
-def two_source_template(kafka_extra="", after_http="", traffic_tags=""):
+def two_source_template(kafka_extra="", after_http="", traffic_tags="", http_extra=""):
     """The start of a config template, up to "datasets:", of a daemon in
     Europe/Paris reading {prefix}.traffic (JSON counter passages, times in
     ms) and {prefix}.air (JSON NO2 readings), its HTTP API on {port} and its
     store in {store}: str.format keys store, bootstrap, prefix, port.
     kafka_extra ends the kafka map's keys, after_http is lines (each ending
     with a newline) after http, traffic_tags the traffic source's tag keys
-    (a YAML list)."""
+    (a YAML list), http_extra ends the http map's keys (", timeout: 2s")."""
     tags = f"    tag_keys: {traffic_tags}\n" if traffic_tags else ""
     return ("data_dir: {store}\n"
             "timezone: Europe/Paris\n"
@@ -361,7 +361,7 @@ def two_source_template(kafka_extra="", after_http="", traffic_tags=""):
             "retention: {{base: forever}}\n"
             "kafka: {{brokers: \"{bootstrap}\", dead_letter_topic: {prefix}.dead"
             + kafka_extra + "}}\n"
-            "http: {{listen: \"127.0.0.1:{port}\"}}\n"
+            "http: {{listen: \"127.0.0.1:{port}\"" + http_extra + "}}\n"
             + after_http +
             "sources:\n"
             "  - topic: {prefix}.traffic\n"

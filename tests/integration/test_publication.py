@@ -93,7 +93,9 @@ def air_events():
     return out
 
 
-CONFIG = two_source_template(traffic_tags="[direction]") + """  - id: passages-heure
+# a short idle timeout and a small request bound, for test_server_limits
+CONFIG = two_source_template(traffic_tags="[direction]",
+                             http_extra=", threads: 2, timeout: 2s, max_request: 8KiB") + """  - id: passages-heure
     title: "Passages horaires"
     description: "Passages par compteur et par heure."
     keywords: [mobilite, comptage]
@@ -625,6 +627,70 @@ def test_facets_against_python(daemon):
     assert got["hvd_category"] == {"c_dd313021": 1}
 
 
+def metric_total(port, name):
+    st, _, text = curl(port, "/metrics")
+    assert st == 200
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def test_answer_cache_and_concurrency(daemon):
+    """The answer cache: a repeated group_by is served from it (X-Cache: hit,
+    the metrics count it) with the same bytes; then 48 clients at once on two
+    server threads (threads: 2), each request one of 8 distinct queries,
+    get every answer whole and equal to the one computed alone."""
+    import concurrent.futures
+    port = daemon["port"]
+    url = f"{API}/datasets/no2-heure/records"
+    q = {"select": "sensor_id, avg(mean) as m, percentile(mean, 95) as p95",
+         "group_by": "sensor_id"}
+    hits0 = metric_total(port, "vigie_api_cache_hits")
+    st, h1, first = curl(port, url, params=q)
+    st2, h2, second = curl(port, url, params=q)
+    assert st == st2 == 200 and second == first
+    assert h2.get("x-cache") == "hit" and h2.get("etag") == h1.get("etag")
+    assert metric_total(port, "vigie_api_cache_hits") >= hits0 + 1
+    queries = [{"where": f"mean > {t}", "order_by": "mean desc", "limit": 100}
+               for t in range(0, 40, 5)]
+    alone = [curl(port, url, params=p)[2] for p in queries]
+
+    def ask(i):
+        return i % 8, curl(port, url, params=queries[i % 8])
+    with concurrent.futures.ThreadPoolExecutor(48) as ex:
+        for i, (st, h, body) in ex.map(ask, range(192)):
+            assert st == 200 and body == alone[i]
+
+
+def test_server_limits(daemon):
+    """Slow and oversized clients: a client that sends half a request holds
+    nothing -- others are served meanwhile and the server closes it after
+    http.timeout (2 s here); a request line past http.max_request (8 KiB
+    here) is refused with 414 or 431, and the server goes on."""
+    import socket
+    port = daemon["port"]
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"GET /api/explore/v2.1/catalog/datasets HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.monotonic()
+    st, body = jget(port, f"{API}/datasets")
+    assert st == 200 and body["total_count"] == 3
+    slow.settimeout(30)
+    got = b""
+    while True:  # until the server closes it
+        chunk = slow.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    closed_after = time.monotonic() - t0
+    slow.close()
+    assert b" 200 " not in got  # never taken as a whole request
+    assert 1.5 <= closed_after <= 15, closed_after
+    st, _, _ = curl(port, f"{API}/datasets/passages-heure/records",
+                    params={"where": "counter_id = '" + "x" * 20000 + "'"})
+    assert st in (414, 431), st
+    st, body = jget(port, f"{API}/datasets")
+    assert st == 200
+
+
 DCAT_AP = os.path.join(os.path.dirname(SHARED), "dcat-ap")
 
 
@@ -718,6 +784,13 @@ def test_changes_feed_after_a_late_event(daemon):
     assert st == 200 and b["results"] == [] and b["next_cursor"] == cursor
     st, b = jget(port, path, params={"since": cursor + 1000})
     assert st == 400
+    # an answer cached before the revision (the second ask hits the cache)
+    day_sums = {"select": "max(revision) as r, sum(count) as n", "refine": "counter_id:c2",
+                "where": f"start_datetime < date'{(T0 + timedelta(days=1)).isoformat()}'"}
+    rec = f"{API}/datasets/passages-heure/records"
+    st, h, before = curl(port, rec, params=day_sums)
+    st2, h2, again = curl(port, rec, params=day_sums)
+    assert st == st2 == 200 and again == before and h2.get("x-cache") == "hit", h2
     # a late passage into a final hour of the first day: revision 1
     late = T0 + timedelta(hours=5, minutes=30)
     produce(daemon["kcat"], daemon["kafka"].bootstrap, f"{daemon['prefix']}.traffic",
@@ -743,6 +816,9 @@ def test_changes_feed_after_a_late_event(daemon):
     # and the export agrees
     rows = export_rows(port, "passages-heure", where="counter_id = 'c2'")
     assert [r for r in rows if r["start_datetime"] == hour][0] == row
+    # the cached answer was not served past the change: computed again
+    st, h, after = curl(port, rec, params=day_sums)
+    assert st == 200 and "x-cache" not in h and after != before, (before, after)
 
 
 def test_sighup_serves_a_new_dataset(daemon):

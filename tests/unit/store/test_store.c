@@ -598,14 +598,54 @@ static void retention_floors_the_watermark(void **state) {
   vg_acc_release(&w.acc);
 }
 
-/* The retention generation of the snapshot (vg_store_reader_meta). */
-static uint64_t retain_gen(struct fx *f) {
+/* The snapshot's state (vg_store_reader_meta). */
+static struct vg_store_state snapshot_state(struct fx *f) {
   struct vg_store_reader *r;
   struct vg_store_state m;
   assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
   assert_int_equal(vg_store_reader_meta(r, &m), 0);
   vg_store_reader_end(r);
-  return m.retain_gen;
+  return m;
+}
+
+/* meta "data_epoch" is the last epoch that wrote windows (the API's ETags
+ * of provisional datasets and its answer cache follow it): an epoch that
+ * writes only positions leaves it, one with an open or a sealed window moves
+ * it; a new store reads 0. */
+static void data_epoch_follows_windows(void **state) {
+  struct fx *f = *state;
+  reopen(f);
+  assert_int_equal(snapshot_state(f).data_epoch, 0);
+  uint64_t rng = 3;
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  struct vg_wentry w[2];
+  const struct vg_wentry *p[2] = {&w[0], &w[1]};
+  st_window(&w[0], 1, VG_RES_BASE, T0, 60, 1, 1, &o, &rng);
+  st_window(&w[1], 2, VG_RES_BASE, T0, 60, 1, 1, &o, &rng);
+  struct vg_store_pos pos = {.topic = "t", .partition = 0, .next_offset = 10};
+  struct vg_store_epoch ep = {.epoch = 1, .open = p, .nopen = 1, .pos = &pos, .npos = 1};
+  commit(f, &ep);
+  assert_int_equal(snapshot_state(f).data_epoch, 1);
+  for (uint64_t e = 2; e <= 4; e++) { /* idle: positions only */
+    pos.next_offset++;
+    ep = (struct vg_store_epoch){.epoch = e, .pos = &pos, .npos = 1};
+    commit(f, &ep);
+  }
+  struct vg_store_state m = snapshot_state(f);
+  assert_int_equal(m.epoch, 4);
+  assert_int_equal(m.data_epoch, 1);
+  ep = (struct vg_store_epoch){.epoch = 5, .sealed = p + 1, .nsealed = 1, .flush = 1};
+  commit(f, &ep);
+  assert_int_equal(snapshot_state(f).data_epoch, 5);
+  reopen(f);
+  assert_int_equal(snapshot_state(f).data_epoch, 5);
+  vg_acc_release(&w[0].acc);
+  vg_acc_release(&w[1].acc);
+}
+
+/* The retention generation of the snapshot. */
+static uint64_t retain_gen(struct fx *f) {
+  return snapshot_state(f).retain_gen;
 }
 
 /* Retention changes neither the epoch nor the emit log, so every
@@ -1100,6 +1140,7 @@ int vg_test_store_db(void) {
       FX_TEST(map_growth_and_limit),
       FX_TEST(retention_in_small_transactions),
       FX_TEST(retention_moves_its_generation),
+      FX_TEST(data_epoch_follows_windows),
       FX_TEST(retention_floors_the_watermark),
       FX_TEST(corrupt_segment_is_reported),
       FX_TEST(corrupt_open_row_is_reported),
