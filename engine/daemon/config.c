@@ -313,9 +313,13 @@ static const struct ckey top_keys[] = {
     {"http.timeout", CT_DURATION, OFF(http_timeout_ns), "30s", 0, NS(1), NS(3600), NULL,
      "An idle connection (a client that sends or reads nothing) is closed after this "
      "long, so slow clients cannot hold the server."},
-    {"http.max_request", CT_SIZE, OFF(http_max_request), "32KiB", 0, 4096,
-     (int64_t)1 << 20, NULL,
-     "Bound on a request's line and headers; a longer one is refused (414 or 431)."},
+    {"http.max_request", CT_SIZE, OFF(http_max_request), "256KiB", 0, 4096,
+     (int64_t)4 << 20, NULL,
+     "Bound on a request's line and headers (the API takes four ODSQL clauses of up "
+     "to 8 KiB each, URL-encoded); a longer one is refused with a JSON 414 "
+     "(RequestTooLarge), past twice the bound with the HTTP library's own 414 or 431 "
+     "(or a reset connection while the client is still sending). Each connection "
+     "may hold twice the bound in memory."},
     {"http.cache", CT_SIZE, OFF(http_cache), "64MiB", 0, (int64_t)1 << 20,
      (int64_t)1 << 36, NULL,
      "Memory for the API's answers (records, facets, dataset and catalog pages), kept "

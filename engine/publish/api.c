@@ -33,6 +33,8 @@
 #include "vigie/odsql.h"
 #include "vigie/publish.h"
 
+#include "openapi_json.h" /* vg_openapi_json, generated from openapi.json */
+
 /* ---- request decoding (pure) ------------------------------------------------ */
 
 static int bad(struct vg_api_req *out, const char *code, int status, char *errstr,
@@ -87,6 +89,10 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
   out->with_bom = 1;
   if (errstr_size)
     errstr[0] = 0;
+  if (strcmp(path, VG_API_PREFIX "openapi.json") == 0) {
+    out->route = VG_API_OPENAPI;
+    return 0;
+  }
   if (strncmp(path, cat, sizeof cat - 1) != 0)
     return bad(out, "NotFound", 404, errstr, errstr_size, "Unknown path.");
   const char *p = path + sizeof cat - 1;
@@ -2123,6 +2129,52 @@ static int changes_links(struct vg_jsonw *f, const struct gen *g,
   return rc;
 }
 
+/* The OpenAPI description: the compiled-in document with the server's
+ * address and the running datasets' ids (an enum, so that clients and
+ * test generators know them) in place of its two placeholders. */
+static void write_openapi(const struct gen *g, const struct vg_http_request *req,
+                          struct vg_http_response *resp) {
+  static const char server[] = "__SERVER__", ids[] = "\"__DATASET_IDS__\"";
+  char base[256];
+  base_url(g, req, base, sizeof base);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f) {
+    json_error(resp, 500, "InternalError", "out of memory");
+    return;
+  }
+  const char *s = vg_openapi_json;
+  for (;;) {
+    const char *ps = strstr(s, server), *pi = strstr(s, ids);
+    const char *p = ps && (!pi || ps < pi) ? ps : pi;
+    if (!p)
+      break;
+    fwrite(s, 1, (size_t)(p - s), f);
+    if (p == ps) {
+      fputs(base, f);
+      s = p + sizeof server - 1;
+    } else {
+      for (size_t i = 0; i < g->n; i++)
+        fprintf(f, "%s\"%s\"", i ? ", " : "", vg_dataset_id(g->d[i].ds));
+      if (!g->n)
+        fputs("\"none\"", f);
+      s = p + sizeof ids - 1;
+    }
+  }
+  fputs(s, f);
+  if (fclose(f) != 0) {
+    free(buf);
+    json_error(resp, 500, "InternalError", "out of memory");
+    return;
+  }
+  resp->status = 200;
+  resp->content_type = "application/json; charset=utf-8";
+  resp->body = buf;
+  resp->len = len;
+  resp->compress = 1;
+}
+
 void vg_api_handle(void *api, const struct vg_http_request *req,
                    struct vg_http_response *resp) {
   struct vg_api *a = api;
@@ -2137,6 +2189,11 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     return;
   }
   struct gen *g = gen_get(a);
+  if (rq.route == VG_API_OPENAPI) {
+    write_openapi(g, req, resp);
+    gen_put(a, g);
+    return;
+  }
   int per_dataset = rq.route != VG_API_CATALOG && rq.route != VG_API_DCAT &&
                     rq.route != VG_API_CATALOG_FACETS;
   struct dsinfo *d = per_dataset ? find_ds(g, rq.id) : NULL;

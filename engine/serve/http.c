@@ -37,6 +37,7 @@ struct vg_http {
   size_t nroutes;
   uint16_t port;
   struct vg_http_limits lim;
+  size_t max_request; /* answered 414 by us past it (MHD's pool is larger) */
 };
 
 static int parse_listen(const char *s, struct sockaddr_storage *ss) {
@@ -338,6 +339,21 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct vg_http_respo
   return rc;
 }
 
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value) {
+  (void)kind;
+  *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+  return MHD_YES;
+}
+
+/* About the bytes of a request's line and headers (decoded arguments,
+ * which are never longer than their encoding). */
+static size_t request_size(struct MHD_Connection *conn, const char *url) {
+  size_t n = strlen(url) + 16;
+  MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, add_size, &n);
+  return n;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **state) {
@@ -346,6 +362,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!*state) { /* first call: headers only; answer on the next one */
     *state = h;
     return MHD_YES;
+  }
+  size_t size = request_size(conn, url);
+  if (size > h->max_request) { /* answered here, in the API's shape */
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "{\"status_code\":414,\"error_code\":\"RequestTooLarge\",\"message\":"
+             "\"The request line and headers are %zu bytes, more than the %zu "
+             "allowed (http.max_request).\"}\n",
+             size, h->max_request);
+    vg_http_reply(&resp, 414, "application/json; charset=utf-8", msg);
+    return respond(conn, &resp, NULL);
   }
   if (*upload_size) { /* no route takes a body: discard it */
     *upload_size = 0;
@@ -380,13 +407,18 @@ int vg_http_start(struct vg_http *h, char *errstr, size_t errstr_size) {
    * headers live in the connection's memory pool: its size bounds them. */
   const struct vg_http_limits *l = &h->lim;
   unsigned threads = l->threads ? l->threads : 1;
+  /* MHD reads a request into the connection's pool and answers a request
+   * that does not fit itself (414/431, or a reset when the client is still
+   * sending); the pool holds twice the bound, so that up to there the
+   * answer is ours: a JSON 414 */
+  h->max_request = l->max_request ? l->max_request : (size_t)256 << 10;
   h->d = MHD_start_daemon(
       MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&h->addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
       MHD_OPTION_CONNECTION_LIMIT, l->max_connections ? l->max_connections : 256u,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, l->per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
       l->timeout_s ? l->timeout_s : 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      l->max_request ? l->max_request : (size_t)32 << 10, MHD_OPTION_END);
+      2 * h->max_request + ((size_t)16 << 10), MHD_OPTION_END);
   if (!h->d) {
     int e = errno ? errno : EADDRINUSE;
     char a[INET6_ADDRSTRLEN] = "?";

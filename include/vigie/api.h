@@ -17,6 +17,8 @@
  *       facets (publisher, keyword, license, hvd_category): dataset counts
  *   /api/explore/v2.1/catalog/datasets/{id}/changes?since=CURSOR
  *   /api/explore/v2.1/catalog/exports/dcat                   DCAT-AP JSON-LD
+ *   /api/explore/v2.1/openapi.json                           the OpenAPI 3
+ *       description of all of the above (engine/publish/openapi.json)
  *
  * Errors are JSON in Opendatasoft's shape {"status_code", "error_code",
  * "message"}: 400 for an invalid parameter, 404 for an unknown dataset or
@@ -57,6 +59,7 @@ enum vg_api_route {
   VG_API_DCAT,
   VG_API_FACETS,         /* datasets/{id}/facets */
   VG_API_CATALOG_FACETS, /* catalog/facets */
+  VG_API_OPENAPI,        /* openapi.json */
 };
 
 /* A decoded and validated request (vg_api_parse). Strings point into the

@@ -89,8 +89,9 @@ struct vg_http_limits {
   unsigned max_connections; /* open at once (256) */
   unsigned per_ip;          /* open at once from one address (no bound) */
   unsigned timeout_s;       /* an idle connection is closed after (30) */
-  size_t max_request;       /* request line + headers, bytes (32 KiB): a larger
-                               request gets 414 or 431 */
+  size_t max_request;       /* request line + headers, bytes (256 KiB): a larger
+                               one gets a JSON 414; past twice that, the
+                               server library's own 414 or 431 */
 };
 void vg_http_set_limits(struct vg_http *h, const struct vg_http_limits *l);
 

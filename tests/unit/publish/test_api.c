@@ -72,6 +72,8 @@ static void routes_and_defaults(void **state) {
   assert_int_equal(rq.route, VG_API_CHANGES);
   assert_true(rq.since == 42);
   assert_int_equal(rq.limit, 1000);
+  assert_int_equal(parse(VG_API_PREFIX "openapi.json", &rq, err, sizeof err, NULL), 0);
+  assert_int_equal(rq.route, VG_API_OPENAPI);
   assert_int_equal(parse(P "facets", &rq, err, sizeof err, NULL), 0);
   assert_int_equal(rq.route, VG_API_CATALOG_FACETS);
   assert_int_equal(parse(P "datasets/x/facets", &rq, err, sizeof err, "facet", "metric",
