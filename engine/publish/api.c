@@ -1002,6 +1002,7 @@ struct records {
   struct kept *k;        /* ordered: the best rows so far */
   size_t nk, capk;
   int oom;
+  int stop; /* the count is known: stop once the page is full */
 };
 
 static struct vg_odsql_value *copy_values(const struct vg_odsql_value *v, size_t n) {
@@ -1054,7 +1055,7 @@ static int on_record(const struct vg_dataset_row *row, void *arg) {
   if (!rc->q->norder) {
     if ((int64_t)i >= rc->offset && (int64_t)i < rc->offset + rc->limit)
       write_record(rc->page, rc->q, row->v);
-    return 0;
+    return rc->stop && (int64_t)rc->total >= rc->offset + rc->limit;
   }
   size_t window = (size_t)(rc->offset + rc->limit);
   if (window == 0)
@@ -2315,6 +2316,12 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
       break;
     }
     struct records rs = {.q = &q, .offset = rq.offset, .limit = rq.limit, .page = page};
+    /* no filter and no order: the count is the dataset's (kept per store
+     * state), and the scan stops with the page */
+    uint64_t count = 0;
+    int64_t first, last;
+    rs.stop = !q.where && !q.nfacet && !q.norder &&
+              dataset_stats(a, d, r, &m, &count, &first, &last) == 0;
     vg_jsonw_array(page);
     struct vg_dataset_series_list l;
     struct vg_dataset_scan sc;
@@ -2323,6 +2330,10 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     if (!rc) {
       rc = vg_dataset_scan(d->ds, r, &l, &sc, on_record, &rs, err, sizeof err);
       vg_dataset_series_release(&l);
+      if (rs.stop) {
+        rc = rc == 1 ? 0 : rc; /* stopped by on_record */
+        rs.total = count;
+      }
     }
     if (q.norder) {
       keep_best(&rs, (size_t)(rq.offset + rq.limit));
