@@ -184,13 +184,28 @@ struct samples {
   size_t n, cap;
 };
 
+/* A date key's last value, kept while the rows' local times stay in one
+ * bucket of its finest unit (a scan goes series by series in time order, so
+ * an hourly dataset grouped by day reuses one value for 24 rows), and the
+ * zone's offset while no transition is passed. */
+struct date_memo {
+  int64_t unit;             /* seconds of the finest unit the key shows */
+  int64_t off_from, off_to; /* UTC range where off holds; empty at first */
+  int32_t off;
+  int64_t bucket; /* floor(local / unit) of the value kept */
+  int valid;
+  size_t len; /* the key's encoded bytes */
+  char enc[1 + 4 + 256];
+};
+
 struct vg_odsql_groups {
   const struct vg_odsql_analysis *a;
-  size_t key[VG_ODSQL_MAX_COLUMNS], nkey; /* key columns */
-  size_t agg[VG_ODSQL_MAX_COLUMNS], nagg; /* aggregate columns */
-  struct bmap groups;                     /* encoded keys -> group */
-  struct bmap distinct;                   /* count(distinct): seen triples */
-  struct accum *acc;                      /* groups x nagg */
+  struct date_memo memo[VG_ODSQL_MAX_COLUMNS]; /* per key */
+  size_t key[VG_ODSQL_MAX_COLUMNS], nkey;      /* key columns */
+  size_t agg[VG_ODSQL_MAX_COLUMNS], nagg;      /* aggregate columns */
+  struct bmap groups;                          /* encoded keys -> group */
+  struct bmap distinct;                        /* count(distinct): seen triples */
+  struct accum *acc;                           /* groups x nagg */
   size_t capacc;
   struct samples *samples; /* per aggregate (median, percentile) */
   char *kb;                /* the key being built */
@@ -202,6 +217,24 @@ struct vg_odsql_groups {
   int finished;
 };
 
+/* The seconds of the finest calendar unit a date key shows (a day at most:
+ * months and years hold whole local days), 0 for other keys. */
+static int64_t date_unit(const struct vg_odsql_col *c) {
+  switch (c->fn) {
+  case KEY_YEAR:
+  case KEY_MONTH:
+  case KEY_DAY: return 86400;
+  case KEY_HOUR: return 3600;
+  case KEY_MINUTE: return 60;
+  case KEY_DATE_FORMAT:
+    return strchr(c->fmt, 's')   ? 1
+           : strchr(c->fmt, 'm') ? 60
+           : strchr(c->fmt, 'H') ? 3600
+                                 : 86400;
+  default: return 0;
+  }
+}
+
 int vg_odsql_groups_new(const struct vg_odsql_analysis *a, struct vg_odsql_groups **out) {
   struct vg_odsql_groups *g = calloc(1, sizeof *g);
   *out = NULL;
@@ -212,7 +245,7 @@ int vg_odsql_groups_new(const struct vg_odsql_analysis *a, struct vg_odsql_group
     if (VG_ODSQL_IS_AGG(a->col[i].fn))
       g->agg[g->nagg++] = i;
     else
-      g->key[g->nkey++] = i;
+      g->memo[g->nkey].unit = date_unit(&a->col[i]), g->key[g->nkey++] = i;
   }
   g->samples = calloc(g->nagg ? g->nagg : 1, sizeof *g->samples);
   if (!g->samples) {
@@ -280,10 +313,45 @@ static int kb_number(struct vg_odsql_groups *g, size_t *o, double v) {
   return kb_put(g, o, &tag, 1) || kb_put(g, o, &v, sizeof v) ? -ENOMEM : 0;
 }
 
-/* Appends the value of key column c for row to the key being built. */
-static int key_of(struct vg_odsql_groups *g, const struct vg_odsql_col *c,
-                  const struct vg_odsql_value *row, size_t *o) {
+static int key_value(struct vg_odsql_groups *g, const struct vg_odsql_col *c,
+                     const struct vg_odsql_value *v, size_t *o);
+
+/* Appends the value of key k for row to the key being built: a date key
+ * from its memo while the row's local time stays in the memo's bucket. */
+static int key_of(struct vg_odsql_groups *g, size_t k, const struct vg_odsql_value *row,
+                  size_t *o) {
+  const struct vg_odsql_col *c = &g->a->col[g->key[k]];
   const struct vg_odsql_value *v = &row[c->field];
+  struct date_memo *m = &g->memo[k];
+  if (!m->unit || is_null(v, c->in_type))
+    return key_value(g, c, v, o);
+  int64_t t = v->time_s;
+  if (t < m->off_from || t >= m->off_to) {
+    m->off = g->a->tz ? vg_tz_offset_at(g->a->tz, t) : 0;
+    m->off_from = t;
+    m->off_to = g->a->tz ? vg_tz_next_transition(g->a->tz, t) : INT64_MAX;
+    m->valid = 0; /* a new offset: buckets move */
+  }
+  int64_t local = t + m->off;
+  int64_t bucket = local >= 0 ? local / m->unit : -((-local + m->unit - 1) / m->unit);
+  if (!m->valid || bucket != m->bucket) {
+    size_t start = *o;
+    int rc = key_value(g, c, v, o);
+    if (rc)
+      return rc;
+    m->len = *o - start;
+    m->valid = m->len <= sizeof m->enc;
+    if (m->valid)
+      memcpy(m->enc, g->kb + start, m->len);
+    m->bucket = bucket;
+    return 0;
+  }
+  return kb_put(g, o, m->enc, m->len);
+}
+
+/* Appends the value of key column c for a row's value v. */
+static int key_value(struct vg_odsql_groups *g, const struct vg_odsql_col *c,
+                     const struct vg_odsql_value *v, size_t *o) {
   unsigned char tag = 0;
   if (is_null(v, c->in_type))
     return kb_put(g, o, &tag, 1);
@@ -396,7 +464,7 @@ int vg_odsql_groups_add(struct vg_odsql_groups *g, const struct vg_odsql_value *
   size_t o = 0, gi;
   int created, rc;
   for (size_t i = 0; i < g->nkey; i++)
-    if ((rc = key_of(g, &g->a->col[g->key[i]], row, &o)))
+    if ((rc = key_of(g, i, row, &o)))
       return rc;
   rc = bmap_put(&g->groups, o ? g->kb : "", o, VG_ODSQL_MAX_GROUPS, &gi, &created);
   if (rc)
