@@ -5,7 +5,9 @@
  * without '=' is a bare key), as libmicrohttpd hands them over, already
  * URL-decoded. Asserted: the answer is 0, 400 or 404; an error has an
  * error_code and a message; an accepted request keeps every documented
- * limit (records: 0 <= limit <= 100, offset + limit <= 10000).
+ * limit (records: 0 <= limit <= 100, offset + limit <= 10000; with a
+ * group_by 20000 for both), a geojson export has no group_by, at most 16
+ * refine/exclude and 16 facet arguments are kept.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -42,17 +44,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     assert(rq.error_code && rq.error_code[0]);
     assert(err[0] && strlen(err) < sizeof err);
   } else {
-    assert(rq.route >= VG_API_CATALOG && rq.route <= VG_API_DCAT);
+    assert(rq.route >= VG_API_CATALOG && rq.route <= VG_API_OPENAPI);
     assert(rq.offset >= 0);
     assert(rq.delimiter == ';' || rq.delimiter == ',' || rq.delimiter == '\t' ||
            rq.delimiter == '|');
+    int grouped = rq.group_by && rq.group_by[strspn(rq.group_by, " \t\r\n")];
+    int max = grouped ? VG_API_MAX_GROUP_LIMIT : VG_API_MAX_LIMIT;
+    int window = grouped ? VG_API_MAX_GROUP_LIMIT : VG_API_MAX_WINDOW;
     if (rq.route == VG_API_RECORDS)
-      assert(rq.limit >= 0 && rq.limit <= VG_API_MAX_LIMIT &&
-             rq.offset + rq.limit <= VG_API_MAX_WINDOW);
+      assert(rq.limit >= 0 && rq.limit <= max && rq.offset + rq.limit <= window);
     if (rq.route == VG_API_EXPORT)
-      assert(rq.format >= VG_DS_CSV && rq.format <= VG_DS_GEOJSON && rq.limit >= -1);
-    if (rq.route >= VG_API_DATASET && rq.route <= VG_API_CHANGES)
+      assert(rq.format >= VG_DS_CSV && rq.format <= VG_DS_GEOJSON && rq.limit >= -1 &&
+             !(grouped && rq.format == VG_DS_GEOJSON) && (!rq.order_by || grouped));
+    if ((rq.route >= VG_API_DATASET && rq.route <= VG_API_CHANGES) ||
+        rq.route == VG_API_FACETS)
       assert(rq.id[0] && strlen(rq.id) < sizeof rq.id);
+    assert(rq.nfacet <= VG_API_MAX_FACETS && rq.nfacet_name <= VG_API_MAX_FACETS);
   }
   free(text);
   return 0;
