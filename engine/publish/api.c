@@ -805,9 +805,20 @@ struct query {
   size_t norder;
   struct vg_tz *tz; /* owned when the request named one */
   const struct vg_tz *zone;
-  struct vg_odsql_analysis *ana; /* group_by or aggregates: then sel and order
-                                    are unused */
+  struct vg_odsql_analysis *ana;     /* group_by or aggregates: then sel and order
+                                        are unused */
+  const struct vg_http_request *req; /* while a handler scans: its client */
+  uint64_t seen;                     /* rows scanned */
 };
+
+/* Every 4096 rows, whether the client is still there to read the answer:
+ * -ECANCELED once it left, so that its scan stops (a closed dashboard must
+ * not keep a core busy). */
+static int query_alive(struct query *q) {
+  if ((++q->seen & 4095) || !q->req)
+    return 0;
+  return vg_http_gone(q->req) ? -ECANCELED : 0;
+}
 
 static void query_release(struct query *q) {
   vg_odsql_where_free(q->where);
@@ -1049,6 +1060,9 @@ static void write_record(struct vg_jsonw *w, const struct query *q,
 
 static int on_record(const struct vg_dataset_row *row, void *arg) {
   struct records *rc = arg;
+  int alive = query_alive(rc->q);
+  if (alive)
+    return alive;
   if (!query_match(rc->q, row))
     return 0;
   uint64_t i = rc->total++;
@@ -1084,6 +1098,9 @@ static int on_record(const struct vg_dataset_row *row, void *arg) {
 static int on_group_row(const struct vg_dataset_row *row, void *arg) {
   struct query *q = ((void **)arg)[0];
   struct vg_odsql_groups *gs = ((void **)arg)[1];
+  int alive = query_alive(q);
+  if (alive)
+    return alive;
   return query_match(q, row) ? vg_odsql_groups_add(gs, row->v) : 0;
 }
 
@@ -1115,6 +1132,8 @@ static int group_rows(struct query *q, struct vg_store_reader *r,
              "group by coarser keys.",
              VG_ODSQL_MAX_GROUPS);
     json_error(resp, 400, "ODSQLError", err);
+  } else if (rc == -ECANCELED) {
+    json_error(resp, 503, "ClientGone", "The client closed the connection.");
   } else if (rc) {
     char msg[400];
     snprintf(msg, sizeof msg, "cannot read the store: %s",
@@ -1185,6 +1204,9 @@ static int facets_match_but(const struct query *q, const struct vg_odsql_value *
 
 static int on_facet_row(const struct vg_dataset_row *row, void *arg) {
   struct facets *fs = arg;
+  int alive = query_alive(fs->q);
+  if (alive)
+    return alive;
   if (!vg_odsql_where_eval(fs->q->where, row->v))
     return 0;
   for (size_t i = 0; i < fs->n; i++)
@@ -1633,6 +1655,7 @@ static struct export *export_new(struct vg_api *a, struct gen *g, struct dsinfo 
   pthread_mutex_unlock(&a->mu);
   x->g = g;
   x->q = *q;
+  x->q.req = NULL; /* its chunks are read after the handler returned */
   query_bounds(&x->q, &x->sc);
   x->fmt = rq->format;
   x->delim = rq->delimiter;
@@ -2247,6 +2270,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     if (query_init(&q, d, &rq, resp) != 0)
       goto done;
     have_q = 1;
+    q.req = req; /* scans in this handler stop if the client leaves */
   }
   if (rq.route == VG_API_EXPORT) {
     struct vg_odsql_groups *groups = NULL;
@@ -2441,6 +2465,10 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     write_dcat(f, a, g, r, &m, base);
     break;
   }
+  }
+  if (rc == -ECANCELED) {
+    json_error(resp, 503, "ClientGone", "The client closed the connection.");
+    goto done;
   }
   if (rc) {
     snprintf(err, sizeof err, "cannot read the store: %s", vg_strerror(rc));

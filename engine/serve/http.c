@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,15 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct vg_http_respo
   enum MHD_Result rc = MHD_queue_response(conn, (unsigned)r->status, mr);
   MHD_destroy_response(mr);
   return rc;
+}
+
+int vg_http_gone(const struct vg_http_request *req) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (!ci)
+    return 0;
+  struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+  return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,

@@ -31,6 +31,12 @@ struct vg_http_request {
 const char *vg_http_arg(const struct vg_http_request *req, const char *key);
 const char *vg_http_header(const struct vg_http_request *req, const char *key);
 
+/* 1 when the client has closed its connection (hung up, reset, or shut
+ * down its sending side), so that a long handler can give up a request
+ * nobody will read; 0 while it is open. A non-blocking poll of the socket:
+ * call it every few thousand rows, not per row. */
+int vg_http_gone(const struct vg_http_request *req);
+
 /* Calls cb(key, value, ctx) for each query argument (URL-decoded; value
  * NULL for a bare key) in request order; returns how many there were. */
 size_t vg_http_args(const struct vg_http_request *req,

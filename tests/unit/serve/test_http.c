@@ -2,14 +2,18 @@
  * Unit tests of engine/serve/http.c: routing, errors for unknown paths and
  * methods, query arguments, and clear messages for bad or busy addresses;
  * streamed bodies, gzip (buffered and streamed, decompressed here with
- * zlib's inflate), extra headers, 304 without a body, Accept-Encoding.
- * Requests go over a real loopback socket.
+ * zlib's inflate), extra headers, 304 without a body, Accept-Encoding;
+ * vg_http_gone while a client waits and after it left. Requests go over a
+ * real loopback socket.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -266,12 +270,68 @@ static void accept_encoding(void **state) {
   assert_int_equal(vg_http_accepts_gzip("x-gzip2"), 0);
 }
 
+/* A handler that waits, up to its context's milliseconds, for its client to
+ * leave, and says what it saw. */
+static _Atomic int saw_gone = -1;
+
+static void patient(void *ctx, const struct vg_http_request *req,
+                    struct vg_http_response *resp) {
+  int ms = *(const int *)ctx, gone = 0;
+  for (int waited = 0; waited < ms && !gone; waited += 10) {
+    gone = vg_http_gone(req);
+    if (!gone)
+      usleep(10000);
+  }
+  atomic_store(&saw_gone, gone);
+  vg_http_reply(resp, 200, "text/plain", gone ? "gone\n" : "still there\n");
+}
+
+/* vg_http_gone: 0 while the client waits for its answer, 1 soon after it
+ * closed its connection (a long scan stops instead of computing an answer
+ * nobody reads). */
+static void client_gone(void **state) {
+  (void)state;
+  struct vg_http *h;
+  char err[256];
+  static const int short_wait = 300, long_wait = 5000;
+  assert_int_equal(vg_http_new("127.0.0.1:0", &h, err, sizeof err), 0);
+  assert_int_equal(vg_http_route(h, "/short", patient, (void *)&short_wait), 0);
+  assert_int_equal(vg_http_route(h, "/long", patient, (void *)&long_wait), 0);
+  assert_int_equal(vg_http_start(h, err, sizeof err), 0);
+  uint16_t port = vg_http_port(h);
+  /* a client that stays: never seen gone, and gets its answer */
+  char *r = ask(port, "GET /short HTTP/1.0\r\n\r\n");
+  assert_non_null(strstr(r, "still there"));
+  assert_int_equal(atomic_load(&saw_gone), 0);
+  free(r);
+  /* a client that leaves: seen gone long before the 5 s are up */
+  atomic_store(&saw_gone, -1);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  const char *q = "GET /long HTTP/1.1\r\nHost: x\r\n\r\n";
+  assert_int_equal(write(fd, q, strlen(q)), (ssize_t)strlen(q));
+  usleep(200000); /* the handler is waiting */
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  close(fd);
+  while (atomic_load(&saw_gone) < 0) {
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 4);
+    usleep(10000);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_int_equal(atomic_load(&saw_gone), 1);
+  assert_true(t1.tv_sec - t0.tv_sec < 2);
+  vg_http_free(h);
+}
+
 int vg_test_serve_http_thread(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(routes_and_errors),
-      cmocka_unit_test(bad_addresses_are_named),
-      cmocka_unit_test(streams_and_gzip),
-      cmocka_unit_test(accept_encoding),
+      cmocka_unit_test(routes_and_errors), cmocka_unit_test(bad_addresses_are_named),
+      cmocka_unit_test(streams_and_gzip),  cmocka_unit_test(accept_encoding),
+      cmocka_unit_test(client_gone),
   };
   return cmocka_run_group_tests_name("serve_http_thread", tests, NULL, NULL);
 }
