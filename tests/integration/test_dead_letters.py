@@ -28,7 +28,7 @@ import glob
 import json
 import os
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 

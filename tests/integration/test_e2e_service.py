@@ -5,15 +5,12 @@ outage of 30 s is waited out. Input comes from vigie-gen (fixed seed), whose
 file output is the oracle's raw rows.
 """
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime
 
-import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 import broker
