@@ -913,21 +913,33 @@ static int facet_filters(struct query *q, const struct vg_api_req *rq, char *err
 
 /* Whether row passes every refine and exclude filter (a null cell is never
  * refined in, and never excluded). */
-static int facets_match(const struct query *q, const struct vg_odsql_value *row) {
+/* Whether a cell is what filter ff names (a null cell never is). */
+static int facet_hit(const struct facet_filter *ff, const struct vg_odsql_value *v) {
+  if (v->null)
+    return 0;
+  if (ff->text)
+    return v->len == ff->len && (ff->len == 0 || memcmp(v->str, ff->text, ff->len) == 0);
+  return v->time_s >= ff->from_s && v->time_s < ff->to_s;
+}
+
+/* Whether row passes every refine and exclude filter but the excludes of
+ * field but (SIZE_MAX: every filter; a facet's own excludes do not hide its
+ * values). */
+static int facets_match_but(const struct query *q, const struct vg_odsql_value *row,
+                            size_t but) {
   for (size_t i = 0; i < q->nfacet; i++) {
     const struct facet_filter *ff = &q->facet[i];
-    const struct vg_odsql_value *v = &row[ff->field];
-    int in;
-    if (v->null)
-      in = 0;
-    else if (ff->text)
-      in = v->len == ff->len && (ff->len == 0 || memcmp(v->str, ff->text, ff->len) == 0);
-    else
-      in = v->time_s >= ff->from_s && v->time_s < ff->to_s;
+    if (ff->exclude && ff->field == but)
+      continue;
+    int in = facet_hit(ff, &row[ff->field]);
     if (ff->exclude ? in : !in)
       return 0;
   }
   return 1;
+}
+
+static int facets_match(const struct query *q, const struct vg_odsql_value *row) {
+  return facets_match_but(q, row, SIZE_MAX);
 }
 
 /* Parses select, where, order_by and timezone against the dataset. 0, or
@@ -1185,23 +1197,6 @@ static void facets_release(struct facets *fs) {
   }
 }
 
-/* Whether row passes every refine and exclude but the excludes of field. */
-static int facets_match_but(const struct query *q, const struct vg_odsql_value *row,
-                            size_t field) {
-  for (size_t i = 0; i < q->nfacet; i++) {
-    const struct facet_filter *ff = &q->facet[i];
-    if (ff->exclude && ff->field == field)
-      continue;
-    const struct vg_odsql_value *v = &row[ff->field];
-    int in = !v->null && (ff->text ? v->len == ff->len &&
-                                         (!ff->len || !memcmp(v->str, ff->text, ff->len))
-                                   : v->time_s >= ff->from_s && v->time_s < ff->to_s);
-    if (ff->exclude ? in : !in)
-      return 0;
-  }
-  return 1;
-}
-
 static int on_facet_row(const struct vg_dataset_row *row, void *arg) {
   struct facets *fs = arg;
   int alive = query_alive(fs->q);
@@ -1327,8 +1322,7 @@ static const char *facet_state(const struct query *q, size_t field,
     const struct facet_filter *ff = &q->facet[i];
     if (ff->field != field)
       continue;
-    int hit = ff->text
-                  ? v->len == ff->len && (!ff->len || !memcmp(v->str, ff->text, ff->len))
+    int hit = ff->text      ? facet_hit(ff, v)
               : ff->exclude ? ff->from_s == from && ff->to_s == to
                             : ff->from_s >= from && ff->to_s <= to;
     if (hit)
@@ -2252,7 +2246,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   int cacheable =
       rq.route != VG_API_CHANGES && rq.route != VG_API_DCAT && rq.route != VG_API_EXPORT;
   uint64_t tag = vg_fnv1a64(VG_FNV64_OFFSET, etag, strlen(etag));
-  if (cacheable && answer_key(req->path, &args, &key) == 0) {
+  if (cacheable && a->cache && answer_key(req->path, &args, &key) == 0) {
     size_t len;
     char *body;
     if (vg_cache_get(a->cache, key.v, key.n, tag, &body, &len) == 1) {

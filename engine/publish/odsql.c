@@ -905,7 +905,7 @@ fail:
   return p.err ? p.err : -EINVAL;
 }
 
-static int cell_is_null(const struct vg_odsql_value *v, int type) {
+int vg_odsql_cell_null(const struct vg_odsql_value *v, int type) {
   return v->null || (type == VG_ODSQL_NUMBER && isnan(v->num));
 }
 
@@ -947,10 +947,10 @@ static int eval(const struct vg_odsql_where *w, int32_t i,
     return v == T_UNKNOWN ? T_UNKNOWN : !v;
   }
   case K_CONST: return nd->op ? T_TRUE : T_FALSE;
-  case K_ISNULL: return cell_is_null(&row[nd->field], nd->type) ^ nd->op;
+  case K_ISNULL: return vg_odsql_cell_null(&row[nd->field], nd->type) ^ nd->op;
   case K_CMP: {
     const struct vg_odsql_value *v = &row[nd->field];
-    if (cell_is_null(v, nd->type))
+    if (vg_odsql_cell_null(v, nd->type))
       return T_UNKNOWN;
     const struct lit *l = &w->lits[nd->lit];
     int c = cmp_cell(v, nd->type, l->s, l->len, l->num, l->t);
@@ -965,7 +965,7 @@ static int eval(const struct vg_odsql_where *w, int32_t i,
   }
   default: { /* K_IN */
     const struct vg_odsql_value *v = &row[nd->field];
-    if (cell_is_null(v, nd->type))
+    if (vg_odsql_cell_null(v, nd->type))
       return T_UNKNOWN;
     for (size_t k = 0; k < nd->nlit; k++) {
       const struct lit *l = &w->lits[nd->lit + k];
@@ -1181,7 +1181,7 @@ int vg_odsql_row_cmp(const struct vg_odsql_order *keys, size_t nkeys,
     size_t f = keys[k].field;
     int type = fields[f].type;
     const struct vg_odsql_value *x = &a[f], *y = &b[f];
-    int nx = cell_is_null(x, type), ny = cell_is_null(y, type);
+    int nx = vg_odsql_cell_null(x, type), ny = vg_odsql_cell_null(y, type);
     int c;
     if (nx || ny)
       c = ny - nx; /* null first */

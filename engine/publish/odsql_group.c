@@ -282,10 +282,6 @@ void vg_odsql_groups_free(struct vg_odsql_groups *g) {
   free(g);
 }
 
-static int is_null(const struct vg_odsql_value *v, int type) {
-  return v->null || (type == VG_ODSQL_NUMBER && isnan(v->num));
-}
-
 /* The local calendar fields of UTC instant t in tz. */
 static void local_parts(const struct vg_tz *tz, int64_t t, int64_t *y, unsigned *mo,
                         unsigned *d, unsigned *h, unsigned *mi, unsigned *s) {
@@ -323,7 +319,7 @@ static int key_of(struct vg_odsql_groups *g, size_t k, const struct vg_odsql_val
   const struct vg_odsql_col *c = &g->a->col[g->key[k]];
   const struct vg_odsql_value *v = &row[c->field];
   struct date_memo *m = &g->memo[k];
-  if (!m->unit || is_null(v, c->in_type))
+  if (!m->unit || vg_odsql_cell_null(v, c->in_type))
     return key_value(g, c, v, o);
   int64_t t = v->time_s;
   if (t < m->off_from || t >= m->off_to) {
@@ -353,7 +349,7 @@ static int key_of(struct vg_odsql_groups *g, size_t k, const struct vg_odsql_val
 static int key_value(struct vg_odsql_groups *g, const struct vg_odsql_col *c,
                      const struct vg_odsql_value *v, size_t *o) {
   unsigned char tag = 0;
-  if (is_null(v, c->in_type))
+  if (vg_odsql_cell_null(v, c->in_type))
     return kb_put(g, o, &tag, 1);
   tag = 1;
   int64_t y = 0;
@@ -412,7 +408,7 @@ static int agg_add(struct vg_odsql_groups *g, size_t k, size_t gi,
     return 0;
   }
   const struct vg_odsql_value *v = &row[c->field];
-  if (is_null(v, c->in_type))
+  if (vg_odsql_cell_null(v, c->in_type))
     return 0;
   double x = c->in_type == VG_ODSQL_DATETIME ? (double)v->time_s : v->num;
   if (x == 0)

@@ -61,6 +61,9 @@ struct vg_odsql_analysis {
   const struct vg_tz *tz;
 };
 
+/* Whether a cell of a field of this type is empty (a number's NaN is). */
+int vg_odsql_cell_null(const struct vg_odsql_value *v, int type);
+
 /* Formats a local date and time with a date_format pattern (odsql.h) into
  * buf: the length, or -1 for a pattern letter it does not know or a buffer
  * too small. The one place patterns are read: the parser checks a pattern
