@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ enum ctype {
   CT_LIST,      /* struct vg_strlist */
   CT_MAP,       /* struct vg_strlist of key, value pairs */
   CT_SECTIONS,  /* a list of mappings with a table of their own */
+  CT_DOUBLE,    /* double, finite */
 };
 
 struct ckey {
@@ -60,6 +62,7 @@ struct ckey {
 #define OFF(field)  offsetof(struct vg_config, field)
 #define SOFF(field) offsetof(struct vg_source_conf, field)
 #define DOFF(field) offsetof(struct vg_dataset_conf, def.field)
+#define IOFF(field) offsetof(struct vg_indicator_conf, def.field)
 /* A key that may be left out: no default, bounds or choices. */
 #define OPTIONAL(name, type, off, doc)                                                   \
   { name, type, off, NULL, 0, 0, 0, NULL, doc }
@@ -89,6 +92,20 @@ static const char *const statuses[] = {"final", "all", NULL};
 static const char *const roles[] = {"standalone", "ingest", "store", NULL};
 static const int role_values[] = {VG_ROLE_STANDALONE, VG_ROLE_INGEST, VG_ROLE_STORE};
 static const int status_values[] = {VG_DATASET_FINAL, VG_DATASET_ALL};
+static const char *const ind_stats[] = {"mean",  "sum",        "min", "max", "p95",
+                                        "count", "exceedances", NULL};
+static const int ind_stat_values[] = {VG_IND_MEAN, VG_IND_SUM,   VG_IND_MIN,
+                                      VG_IND_MAX,  VG_IND_P95,   VG_IND_COUNT,
+                                      VG_IND_EXCEEDANCES};
+static const char *const ind_overs[] = {"1h", "1d", "max8h", NULL};
+static const int ind_over_values[] = {VG_IND_OVER_1H, VG_IND_OVER_1D, VG_IND_OVER_MAX8H};
+static const char *const ind_ofs[] = {"mean", "sum", "max", "min", NULL};
+static const int ind_of_values[] = {VG_IND_OF_MEAN, VG_IND_OF_SUM, VG_IND_OF_MAX,
+                                    VG_IND_OF_MIN};
+static const char *const ind_periods[] = {"day", "month", "year", NULL};
+static const int ind_period_values[] = {VG_IND_DAY, VG_IND_MONTH, VG_IND_YEAR};
+static const char *const ind_directions[] = {"at_most", "at_least", NULL};
+static const int ind_direction_values[] = {VG_IND_AT_MOST, VG_IND_AT_LEAST};
 static const struct {
   const char *const *choices;
   const int *values;
@@ -97,6 +114,9 @@ static const struct {
     {formats, format_values},       {time_formats, time_format_values},
     {precisions, precision_values}, {resolutions, resolution_values},
     {statuses, status_values},      {roles, role_values},
+    {ind_stats, ind_stat_values},   {ind_overs, ind_over_values},
+    {ind_ofs, ind_of_values},       {ind_periods, ind_period_values},
+    {ind_directions, ind_direction_values},
 };
 
 /* The value a CT_ENUM key stores for its i-th choice. */
@@ -200,6 +220,52 @@ static const struct ckey dataset_keys[] = {
     OPTIONAL("contact_point", CT_STR, DOFF(contact_point),
              "Who answers about the dataset: an e-mail address or an http(s) URL "
              "(dcat:contactPoint); required with hvd_category."),
+    {0}};
+
+static const struct ckey indicator_keys[] = {
+    {"id", CT_STR, IOFF(id), NULL, 1, 0, 0, NULL,
+     "Stable identifier: lower-case letters, digits, '-' and '_' (docs/indicators.md)."},
+    OPTIONAL("preset", CT_STR, IOFF(preset),
+             "A ready-made definition: eu-pm10-daily-exceedances, "
+             "eu-no2-hourly-exceedances, eu-no2-annual-mean, eu-pm25-annual-mean or "
+             "eu-o3-8h-exceedances (Directive 2008/50/EC); it sets every key the city "
+             "does not give."),
+    OPTIONAL("title", CT_STR, IOFF(title), "Label in French (default: the id)."),
+    OPTIONAL("title_en", CT_STR, IOFF(title_en), "Label in English (default: title)."),
+    OPTIONAL("description", CT_STR, IOFF(description), "Text under the card, in French."),
+    OPTIONAL("description_en", CT_STR, IOFF(description_en), "The same in English."),
+    OPTIONAL("unit", CT_STR, IOFF(unit), "Unit of the value, in French."),
+    OPTIONAL("unit_en", CT_STR, IOFF(unit_en), "Unit in English (default: unit)."),
+    {"dataset", CT_STR, IOFF(dataset), NULL, 1, 0, 0, NULL,
+     "The dataset whose series it reads (its sensor_period gives coverage)."},
+    {"metric", CT_STR, IOFF(metric), NULL, 1, 0, 0, NULL, "One of the dataset's metrics."},
+    OPTIONAL("where", CT_MAP, IOFF(where), "Tags the series must have: tag -> value."),
+    {"statistic", CT_ENUM, IOFF(statistic), NULL, 0, 0, 0, ind_stats,
+             "The period's value over its windows (required unless a preset gives it): "
+             "mean, sum, min, max, p95, count or exceedances."},
+    {"over", CT_ENUM, IOFF(over), NULL, 0, 0, 0, ind_overs,
+             "The windows: 1h, 1d (default), or max8h (each local day's largest 8-hour "
+             "running mean of the hours)."},
+    {"of", CT_ENUM, IOFF(of), NULL, 0, 0, 0, ind_ofs,
+             "The window value mean and exceedances take: mean (default), sum, max or "
+             "min."},
+    OPTIONAL("threshold", CT_DOUBLE, IOFF(threshold),
+             "exceedances: a window counts when its value is strictly above this."),
+    OPTIONAL("coverage_min", CT_DOUBLE, IOFF(coverage_min),
+             "A window counts only when its coverage reaches this share (default 0)."),
+    OPTIONAL("hours_min", CT_INT, IOFF(hours_min),
+             "over 1d: a day is the mean of its valid hours and needs this many (0: the "
+             "stored daily window)."),
+    OPTIONAL("capture_min", CT_DOUBLE, IOFF(capture_min),
+             "A final period's value needs this share of valid windows (default 0)."),
+    {"period", CT_ENUM, IOFF(period), NULL, 0, 0, 0, ind_periods, "day, month or year (default), local."},
+    {"merge", CT_BOOL, IOFF(merge), "false", 0, 0, 0, NULL,
+     "One value over the matching series merged, instead of one per series."},
+    OPTIONAL("objective.target", CT_DOUBLE, IOFF(target), "The objective's target value."),
+    {"objective.direction", CT_ENUM, IOFF(direction), NULL, 0, 0, 0, ind_directions,
+             "at_most (default: met when value <= target) or at_least."},
+    OPTIONAL("trend", CT_INT, IOFF(trend),
+             "Periods the dashboard's chart shows (default 12, at most 120)."),
     {0}};
 
 static const struct ckey top_keys[] = {
@@ -342,6 +408,9 @@ static const struct ckey top_keys[] = {
      "The topics consumed; each entry has the keys of the sources table."},
     {"datasets", CT_SECTIONS, 0, NULL, 0, 0, 0, NULL,
      "The published datasets; each entry has the keys of the datasets table."},
+    {"indicators", CT_SECTIONS, 0, NULL, 0, 0, 0, NULL,
+     "Indicators and objectives (docs/indicators.md); each entry has the keys of the "
+     "indicators table."},
     {0}};
 
 /* ---- error collection ---------------------------------------------------- */
@@ -523,6 +592,7 @@ static const char *type_name(const struct ckey *k) {
   case CT_LIST: return k->choices ? "list of" : "list of strings";
   case CT_MAP: return "mapping of strings";
   case CT_SECTIONS: return "list of mappings";
+  case CT_DOUBLE: return "number";
   }
   return "?";
 }
@@ -653,6 +723,17 @@ static void set_scalar(struct ctx *c, const struct ckey *k, const char *fullkey,
       return;
     }
     *(int64_t *)field = v;
+    return;
+  }
+  case CT_DOUBLE: {
+    char *end;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (errno || end == buf || *end || len >= 255 || !isfinite(v)) {
+      fail(c, line, fullkey, "expected a number, got \"%s\"", buf);
+      return;
+    }
+    *(double *)field = v;
     return;
   }
   case CT_BOOL:
@@ -892,8 +973,11 @@ static void check_required(struct ctx *c, const struct ckey *table, const int *s
 static void parse_sections(struct ctx *c, struct vg_config *cfg, const char *name,
                            yaml_node_t *v, int line) {
   int is_src = strcmp(name, "sources") == 0;
-  const struct ckey *table = is_src ? source_keys : dataset_keys;
-  size_t elem = is_src ? sizeof(struct vg_source_conf) : sizeof(struct vg_dataset_conf);
+  int is_ind = strcmp(name, "indicators") == 0;
+  const struct ckey *table = is_src ? source_keys : is_ind ? indicator_keys : dataset_keys;
+  size_t elem = is_src   ? sizeof(struct vg_source_conf)
+                : is_ind ? sizeof(struct vg_indicator_conf)
+                         : sizeof(struct vg_dataset_conf);
   if (!is_seq(v)) {
     fail(c, line, name, "expected a list of mappings (\"- key: value\" entries)");
     return;
@@ -907,6 +991,9 @@ static void parse_sections(struct ctx *c, struct vg_config *cfg, const char *nam
   if (is_src) {
     cfg->sources = arr;
     cfg->nsources = n;
+  } else if (is_ind) {
+    cfg->indicators = arr;
+    cfg->nindicators = n;
   } else {
     cfg->datasets = arr;
     cfg->ndatasets = n;
@@ -922,11 +1009,18 @@ static void parse_sections(struct ctx *c, struct vg_config *cfg, const char *nam
     if (is_map(e) && e->data.mapping.pairs.start < e->data.mapping.pairs.top)
       eline = node_line(yaml_document_get_node(c->doc, e->data.mapping.pairs.start->key),
                         line);
-    size_t line_off = is_src ? SOFF(line) : offsetof(struct vg_dataset_conf, line);
+    size_t line_off = is_src   ? SOFF(line)
+                      : is_ind ? offsetof(struct vg_indicator_conf, line)
+                               : offsetof(struct vg_dataset_conf, line);
+    if (is_ind) /* unset keys are told apart from given ones (a preset fills them) */
+      vg_indicator_def_init(&((struct vg_indicator_conf *)base)->def);
     *(int *)((char *)base + line_off) = eline;
     apply_defaults(c, table, base);
     walk(c, table, base, e, "", label, seen, cfg, NULL, eline);
     check_required(c, table, seen, label, eline);
+    if (is_ind)
+      memcpy(((struct vg_indicator_conf *)base)->key_lines, seen,
+             sizeof((struct vg_indicator_conf *)base)->key_lines);
   }
 }
 
@@ -983,6 +1077,70 @@ static void role_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
     if (line > 0)
       VG_LOG_WARN("configuration key without effect in this role",
                   "file=%s line=%d key=%s role=\"%s\"", c->file, line, *k, why);
+  }
+}
+
+/* The line of key `name` of indicator conf ic (its entry's line when the
+ * key was not given). */
+static int indicator_key_line(const struct vg_indicator_conf *ic, const char *name) {
+  for (const struct ckey *k = indicator_keys; k->name; k++)
+    if (strcmp(k->name, name) == 0 && k - indicator_keys < 32 &&
+        ic->key_lines[k - indicator_keys])
+      return ic->key_lines[k - indicator_keys];
+  return ic->line;
+}
+
+static void indicator_checks(struct ctx *c, struct vg_config *cfg) {
+  for (size_t j = 0; cfg->nindicators && j < cfg->ndatasets; j++)
+    if (cfg->datasets[j].def.id && strcmp(cfg->datasets[j].def.id, VG_INDICATORS_DATASET) == 0)
+      fail(c, cfg->datasets[j].line, NULL,
+           "datasets[%zu].id: \"%s\" is the dataset of the indicators' rows; name "
+           "this one otherwise",
+           j, VG_INDICATORS_DATASET);
+  for (size_t i = 0; i < cfg->nindicators; i++) {
+    struct vg_indicator_conf *ic = &cfg->indicators[i];
+    struct vg_indicator_def *d = &ic->def;
+    char key[128];
+    if (!d->id || !d->dataset || !d->metric)
+      continue; /* said by check_required */
+    if (!valid_id(d->id) || strlen(d->id) > 64) {
+      snprintf(key, sizeof key, "indicators[%zu].id", i);
+      fail(c, indicator_key_line(ic, "id"), key,
+           "\"%s\" must be lower-case letters, digits, '-' and '_', at most 64 bytes",
+           d->id);
+      continue;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (cfg->indicators[j].def.id && strcmp(cfg->indicators[j].def.id, d->id) == 0) {
+        snprintf(key, sizeof key, "indicators[%zu].id", i);
+        fail(c, indicator_key_line(ic, "id"), key,
+             "\"%s\" is already the id of the indicator at line %d", d->id,
+             cfg->indicators[j].line);
+      }
+    const struct vg_dataset_def *ds = NULL;
+    for (size_t j = 0; j < cfg->ndatasets; j++)
+      if (cfg->datasets[j].def.id && strcmp(cfg->datasets[j].def.id, d->dataset) == 0)
+        ds = &cfg->datasets[j].def;
+    char err[512];
+    int rc = vg_indicator_finish(d, ds, err, sizeof err);
+    if (rc == -ENOMEM) {
+      c->oom = 1;
+      return;
+    }
+    if (rc) { /* "key: message" */
+      size_t kl = strcspn(err, ":");
+      char name[64];
+      snprintf(name, sizeof name, "%.*s", (int)(kl < 63 ? kl : 63), err);
+      snprintf(key, sizeof key, "indicators[%zu].%s", i, name);
+      fail(c, indicator_key_line(ic, name), key, "%s",
+           err[kl] ? err + kl + 1 + (err[kl + 1] == ' ') : err);
+      continue;
+    }
+    if (d->coverage_min > 0 && ds && ds->sensor_period_ns == 0)
+      VG_LOG_WARN("indicator without coverage: its dataset has no sensor_period, so "
+                  "every window with a reading counts",
+                  "file=%s line=%d indicator=%s dataset=%s", c->file,
+                  indicator_key_line(ic, "coverage_min"), d->id, ds->id);
   }
 }
 
@@ -1082,6 +1240,7 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
              i, d->coordinates.v[j - 1], d->coordinates.v[j]);
     }
   }
+  indicator_checks(c, cfg);
 }
 
 int vg_config_parse(const char *name, const char *text, size_t len, struct vg_config *cfg,
@@ -1190,8 +1349,11 @@ void vg_config_release(struct vg_config *cfg) {
     release_table(source_keys, &cfg->sources[i]);
   for (size_t i = 0; i < cfg->ndatasets; i++)
     release_table(dataset_keys, &cfg->datasets[i]);
+  for (size_t i = 0; i < cfg->nindicators; i++)
+    release_table(indicator_keys, &cfg->indicators[i]);
   free(cfg->sources);
   free(cfg->datasets);
+  free(cfg->indicators);
   release_table(top_keys, cfg);
   free(cfg->path);
   memset(cfg, 0, sizeof *cfg);
@@ -1203,11 +1365,15 @@ int vg_config_api(const struct vg_config *cfg, struct vg_api_opts *o) {
   *o = (struct vg_api_opts){0};
   struct vg_dataset_def *defs = calloc(cfg->ndatasets + 1, sizeof *defs);
   const char **count_as = calloc(cfg->nsources + 1, sizeof *count_as);
-  if (!defs || !count_as) {
+  struct vg_indicator_def *inds = calloc(cfg->nindicators + 1, sizeof *inds);
+  if (!defs || !count_as || !inds) {
     free(defs);
     free(count_as);
+    free(inds);
     return -ENOMEM;
   }
+  for (size_t i = 0; i < cfg->nindicators; i++)
+    inds[i] = cfg->indicators[i].def;
   for (size_t i = 0; i < cfg->ndatasets; i++)
     defs[i] = cfg->datasets[i].def;
   size_t n = 0;
@@ -1219,13 +1385,17 @@ int vg_config_api(const struct vg_config *cfg, struct vg_api_opts *o) {
       .ndatasets = cfg->ndatasets,
       .env = {.store_timezone = cfg->timezone, .count_as = count_as, .ncount_as = n},
       .public_url = cfg->http_public_url,
-      .cache_bytes = (size_t)cfg->http_cache};
+      .cache_bytes = (size_t)cfg->http_cache,
+      .indicators = inds,
+      .nindicators = cfg->nindicators,
+      .lateness_s = cfg->lateness_ns / NS(1)};
   return 0;
 }
 
 void vg_config_api_release(struct vg_api_opts *o) {
   free((void *)o->datasets);
   free((void *)o->env.count_as);
+  free((void *)o->indicators);
   memset(o, 0, sizeof *o);
 }
 
@@ -1286,4 +1456,5 @@ void vg_config_write_reference(FILE *out, int md) {
   write_table(out, top_keys, "Top level", "", md);
   write_table(out, source_keys, "sources[] entries", "", md);
   write_table(out, dataset_keys, "datasets[] entries", "", md);
+  write_table(out, indicator_keys, "indicators[] entries", "", md);
 }

@@ -51,6 +51,7 @@
 #include "daemon/engine.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
+#include "vigie/indicator.h"
 #include "vigie/kafka.h"
 #include "vigie/log.h"
 #include "vigie/rollup.h"
@@ -323,6 +324,17 @@ struct vg_engine {
   struct vg_rollup *rollup;
   struct vg_kafka_conf rollup_kc; /* the publisher's client's (outlives it) */
   uint64_t emit_next, rollup_saved;
+  /* indicators (docs/indicators.md; NULL when none): the emit-log position
+   * their rows reflect, as committed, when they were last stepped, and
+   * whether the next commit must step them (the end of a drain) */
+  struct vg_indicators *ind;
+  uint64_t ind_cursor;
+  int64_t ind_last_ns;
+  int ind_force;
+  uint8_t *ind_blob; /* u64 cursor, u32 n, n u64 fingerprints (little-endian) */
+  size_t ind_blob_len;
+  struct vg_indicator_def *ind_defs; /* shallow copies of the config's */
+  struct vg_counter *ind_rows_g;
   /* final windows sealed since memory was last compacted, and epochs since */
   uint64_t sealed_since_evict;
   unsigned epochs_since_evict;
@@ -1688,6 +1700,8 @@ static void upkeep(struct vg_engine *e) {
   uint64_t below = e->emit_next > keep ? e->emit_next - keep : 0;
   if (e->rollup && e->rollup_saved < below)
     below = e->rollup_saved;
+  if (e->ind && e->ind_cursor < below)
+    below = e->ind_cursor; /* the indicators have not read past it */
   for (unsigned k = 0; k < e->nshards && below; k++)
     if (vg_store_trim_emit(vg_store_shard(e->store, k), below, 20000, NULL, err,
                            sizeof err) != 0)
@@ -1990,7 +2004,8 @@ static int split_epoch(struct vg_engine *e, const struct vg_store_epoch *ep) {
   SPLIT(sealed, sealed, e->sealed.v[i]->series)
   SPLIT(series, series, e->series.v[i].id)
   SPLIT(fps, fps, e->fps.v[i].series)
-  SPLIT(emits, emits, e->emits.v[i].series)
+  SPLIT(emits, emits,
+        e->emits.v[i].res == VG_STORE_EMIT_IND ? (uint64_t)0 : e->emits.v[i].series)
 #undef SPLIT
   for (unsigned k = 0; k < n; k++) {
     struct shard_job *j = &e->jobs[k];
@@ -2005,6 +2020,10 @@ static int split_epoch(struct vg_engine *e, const struct vg_store_epoch *ep) {
     j->ep.nfps = j->fps.n;
     j->ep.emit = j->emits.v;
     j->ep.nemit = j->emits.n;
+    if (k > 0) { /* indicator rows live in shard 0 */
+      j->ep.ind = NULL;
+      j->ep.nind = 0;
+    }
   }
   return 0;
 }
@@ -2057,6 +2076,42 @@ static int window_table_full(const struct vg_engine *e, const struct vg_windows 
 
 /* Builds and commits the epoch. 0, VG_EFULL/-ENOSPC (retry later, nothing
  * lost), or a fatal error. */
+/* Indicators: when due (once per checkpoint interval, or forced), the rows
+ * the committed epochs changed, with an emit-log record each, for the next
+ * commit (indicator.h). */
+static int indicators_step(struct vg_engine *e, const struct vg_store_ind **rows,
+                           size_t *nrows, uint64_t *cursor, int *stepped, char *err,
+                           size_t errsize) {
+  int64_t now = mono_ns();
+  if (!e->ind_force && now - e->ind_last_ns < e->cfg->checkpoint_interval_ns)
+    return 0;
+  e->ind_force = 0;
+  e->ind_last_ns = now;
+  struct vg_store_reader *r;
+  int rc = vg_store_reader_begin(e->store, &r);
+  if (rc == 0) {
+    rc = vg_indicators_step(e->ind, r, cursor, rows, nrows, err, errsize);
+    vg_store_reader_end(r);
+  }
+  if (rc) {
+    vg_indicators_forget(e->ind);
+    VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "indicators not updated; retried",
+                       "error=\"%s\"", rc < 0 && !*err ? vg_strerror(rc) : err);
+    *nrows = 0;
+    return 0; /* the windows are committed all the same */
+  }
+  *stepped = 1;
+  for (size_t i = 0; i < *nrows; i++) {
+    struct vg_store_emit em = {.series = (*rows)[i].key,
+                               .res = VG_STORE_EMIT_IND,
+                               .start = (*rows)[i].start,
+                               .revision = (*rows)[i].revision};
+    if (VEC_PUSH(e->emits, em) != 0)
+      return -ENOMEM;
+  }
+  return 0;
+}
+
 static int commit(struct vg_engine *e, char *err, size_t errsize) {
   struct vg_windows *win = vg_agg_writer_windows(e->agg);
   e->open.n = e->sealed.n = e->series.n = e->pos.n = e->fps.n = 0;
@@ -2097,6 +2152,15 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
     if (VEC_PUSH(e->pos, sp) != 0)
       return -ENOMEM;
   }
+  const struct vg_store_ind *ind_rows = NULL;
+  size_t nind = 0, emits_before = e->emits.n;
+  uint64_t ind_cursor = e->ind_cursor;
+  int ind_stepped = 0;
+  if (e->ind) {
+    int rc0 = indicators_step(e, &ind_rows, &nind, &ind_cursor, &ind_stepped, err, errsize);
+    if (rc0)
+      return rc0;
+  }
   struct vg_store_epoch ep = {.epoch = e->epoch + 1,
                               .open = e->open.v,
                               .nopen = e->open.n,
@@ -2110,8 +2174,10 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
                               .nemit = e->emits.n,
                               .fps = e->fps.v,
                               .nfps = e->fps.n,
-                              .watermark_ns = vg_agg_watermark(e->agg)};
-  struct vg_store_blob blobs[2];
+                              .watermark_ns = vg_agg_watermark(e->agg),
+                              .ind = ind_rows,
+                              .nind = nind};
+  struct vg_store_blob blobs[3];
   uint64_t cursor = 0, gen = 0;
   int rb = rollup_blob(e, &blobs[0], &cursor, &gen);
   if (rb < 0)
@@ -2121,15 +2187,30 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
   ep.nblobs = (size_t)rb;
   if (dl_blob(e, &blobs[ep.nblobs]))
     ep.nblobs++;
+  if (ind_stepped) { /* the emit-log position the rows reflect */
+    for (int b = 0; b < 8; b++)
+      e->ind_blob[b] = (uint8_t)(ind_cursor >> (8 * b));
+    blobs[ep.nblobs++] = (struct vg_store_blob){
+        .name = "indicators", .data = e->ind_blob, .len = e->ind_blob_len};
+  }
   ep.blobs = blobs;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int rc = e->nshards > 1 ? commit_shards(e, &ep, err, errsize)
                           : vg_store_commit(e->store, &ep, err, errsize);
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  if (rc)
+  if (rc) {
+    if (ind_stepped) { /* stepped again from the committed cursor */
+      e->emits.n = emits_before;
+      vg_indicators_forget(e->ind);
+    }
     return rc;
+  }
   e->epoch++;
+  if (ind_stepped)
+    e->ind_cursor = ind_cursor;
+  if (nind && e->ind_rows_g)
+    vg_counter_add(e->ind_rows_g, nind);
   if (ep.rollup_seq)
     e->rollup_saved = ep.rollup_seq;
   if (rb) {
@@ -2448,6 +2529,12 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   if (restart && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending &&
       !vg_atomic_load_acquire_int(&e->stop))
     return VG_ERESTART;
+  if (e->ind && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending) {
+    e->ind_force = 1; /* the rows of everything committed, before stopping */
+    if (commit(e, err, sizeof err) != 0)
+      VG_LOG_WARN("indicators not updated before stopping; at the next start",
+                  "error=\"%s\"", err);
+  }
   if (e->rollup && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending)
     flush_rollups(e);
   if (vg_atomic_load_acquire_int(&e->failed)) {
@@ -3391,6 +3478,84 @@ int vg_engine_reader_begin(struct vg_engine *e, struct vg_store_reader **out) {
   return e->store ? vg_store_reader_begin(e->store, out) : VG_ENOTFOUND;
 }
 
+/* The indicators of the config, and the emit-log position their rows
+ * reflect (blob "indicators"; absent: 0, the whole log). */
+static int indicators_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
+  const struct vg_config *cfg = e->cfg;
+  struct vg_indicator_def *defs = calloc(cfg->nindicators, sizeof *defs);
+  struct vg_dataset_def *dsd = calloc(cfg->ndatasets + 1, sizeof *dsd);
+  if (!defs || !dsd) {
+    free(defs);
+    free(dsd);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < cfg->nindicators; i++)
+    defs[i] = cfg->indicators[i].def;
+  for (size_t i = 0; i < cfg->ndatasets; i++)
+    dsd[i] = cfg->datasets[i].def;
+  struct vg_indicators_opts io = {.defs = defs,
+                                  .ndefs = cfg->nindicators,
+                                  .datasets = dsd,
+                                  .ndatasets = cfg->ndatasets,
+                                  .store_timezone = cfg->timezone,
+                                  .lateness_s = cfg->lateness_ns / NS_PER_S};
+  int rc = vg_indicators_new(&io, &e->ind, errstr, errstr_size);
+  free(dsd); /* the definitions stay: e->ind_defs */
+  e->ind_defs = defs;
+  if (rc)
+    return rc;
+  struct vg_store_reader *r;
+  rc = vg_store_reader_begin(e->store, &r);
+  if (rc == 0) {
+    void *blob = NULL;
+    size_t len = 0;
+    rc = vg_store_reader_blob(r, "indicators", &blob, &len);
+    uint64_t built[64];
+    size_t nbuilt = 0;
+    if (rc == 0 && len >= 12) {
+      const uint8_t *b = blob;
+      uint32_t n = 0;
+      for (int i = 0; i < 8; i++)
+        e->ind_cursor |= (uint64_t)b[i] << (8 * i);
+      for (int i = 0; i < 4; i++)
+        n |= (uint32_t)b[8 + i] << (8 * i);
+      for (size_t j = 0; j < n && j < 64 && 12 + 8 * (j + 1) <= len; j++) {
+        built[nbuilt] = 0;
+        for (int i = 0; i < 8; i++)
+          built[nbuilt] |= (uint64_t)b[12 + 8 * j + i] << (8 * i);
+        nbuilt++;
+      }
+    } else if (rc == VG_ENOTFOUND || rc == 0) {
+      rc = 0;
+    }
+    free(blob);
+    if (rc == 0)
+      rc = vg_indicators_rebuild(e->ind, r, built, nbuilt);
+    vg_store_reader_end(r);
+  }
+  if (rc) {
+    snprintf(errstr, errstr_size, "reading the store's indicators: %s", vg_strerror(rc));
+    return rc;
+  }
+  size_t n = vg_indicators_count(e->ind);
+  e->ind_blob_len = 12 + 8 * n;
+  if (!(e->ind_blob = calloc(1, e->ind_blob_len)))
+    return -ENOMEM;
+  for (int i = 0; i < 4; i++)
+    e->ind_blob[8 + i] = (uint8_t)(n >> (8 * i));
+  for (size_t j = 0; j < n; j++) {
+    uint64_t fp = vg_indicators_fingerprint(e->ind, j);
+    for (int i = 0; i < 8; i++)
+      e->ind_blob[12 + 8 * j + i] = (uint8_t)(fp >> (8 * i));
+  }
+  e->ind_force = 1;
+  if (e->o.metrics)
+    e->ind_rows_g = vg_metrics_counter(e->o.metrics, "vigie_indicator_rows_total",
+                                       "Indicator rows committed (new and revised)", NULL);
+  VG_LOG_INFO("indicators", "count=%zu cursor=%" PRIu64, cfg->nindicators, e->ind_cursor);
+  return 0;
+}
+
 int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, char *errstr,
                   size_t errstr_size) {
   const struct vg_config *cfg = opts->cfg;
@@ -3509,6 +3674,11 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     if (rc)
       goto fail_quiet;
   }
+  if (cfg->nindicators && e->role != VG_ROLE_INGEST) {
+    rc = indicators_start(e, errstr, errstr_size);
+    if (rc)
+      goto fail_quiet;
+  }
   *out = e;
   return 0;
 fail:
@@ -3523,6 +3693,9 @@ void vg_engine_free(struct vg_engine *e) {
     return;
   ingest_stop(e);
   vg_rollup_free(e->rollup); /* reads the store: before it closes */
+  vg_indicators_free(e->ind);
+  free(e->ind_defs);
+  free(e->ind_blob);
   committers_stop(e->cm);
   jobs_free(e);
   free(e->skip);

@@ -29,6 +29,7 @@
 #include "vigie/dataset.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
+#include "vigie/indicator.h"
 #include "vigie/jsonw.h"
 #include "vigie/odsql.h"
 #include "vigie/publish.h"
@@ -298,6 +299,7 @@ struct gen {
   struct dsinfo *d;
   size_t n;
   char *public_url; /* http.public_url without its trailing slashes, or NULL */
+  struct vg_indicators *ix; /* NULL: no indicators */
 };
 
 struct vg_api {
@@ -342,16 +344,55 @@ static void gen_free(struct gen *g) {
     return;
   for (size_t i = 0; i < g->n; i++)
     vg_dataset_free(g->d[i].ds);
+  vg_indicators_free(g->ix); /* after the dataset that borrows it */
   free(g->d);
   free(g->public_url);
   free(g);
+}
+
+/* The dataset `indicateurs`: described like the first dataset (publisher,
+ * licence, zone), over the indicators of o. */
+static int indicators_dataset(const struct vg_api_opts *o, struct gen *g, char *errstr,
+                              size_t errstr_size) {
+  struct vg_indicators_opts io = {.defs = o->indicators,
+                                  .ndefs = o->nindicators,
+                                  .datasets = o->datasets,
+                                  .ndatasets = o->ndatasets,
+                                  .store_timezone = o->env.store_timezone,
+                                  .lateness_s = o->lateness_s};
+  int rc = vg_indicators_new(&io, &g->ix, errstr, errstr_size);
+  if (rc)
+    return rc;
+  static char *keywords[] = {"indicateurs", "objectifs", "tableau de bord"};
+  struct vg_dataset_def def = {
+      .id = (char *)VG_INDICATORS_DATASET,
+      .title = (char *)"Indicateurs et objectifs",
+      .description =
+          (char *)"Les indicateurs de la ville et leurs objectifs, calculés sur ses "
+                  "données ouvertes : une ligne par indicateur, série et période "
+                  "(docs/indicators.md).",
+      .keywords = {keywords, 3},
+      .publisher = o->ndatasets ? o->datasets[0].publisher : NULL,
+      .license = o->ndatasets && o->datasets[0].license ? o->datasets[0].license
+                                                        : (char *)"etalab-2.0",
+      .resolution = VG_RES_DAY,
+      .status = VG_DATASET_ALL};
+  rc = vg_dataset_new_indicators(&def, g->ix, &g->d[g->n].ds, errstr, errstr_size);
+  if (rc)
+    return rc;
+  uint64_t h = def_hash(&def);
+  for (size_t k = 0; k < o->nindicators; k++) /* a changed definition is a new version */
+    h ^= vg_indicators_fingerprint(g->ix, k) + (uint64_t)k;
+  g->d[g->n].def_hash = h;
+  g->n++;
+  return 0;
 }
 
 static int gen_new(const struct vg_api_opts *o, struct gen **out, char *errstr,
                    size_t errstr_size) {
   struct gen *g = calloc(1, sizeof *g);
   if (g)
-    g->d = calloc(o->ndatasets + 1, sizeof *g->d);
+    g->d = calloc(o->ndatasets + 2, sizeof *g->d);
   if (!g || !g->d) {
     free(g);
     return -ENOMEM;
@@ -375,6 +416,13 @@ static int gen_new(const struct vg_api_opts *o, struct gen **out, char *errstr,
     }
     g->d[i].def_hash = def_hash(&o->datasets[i]);
     g->n++;
+  }
+  if (o->nindicators) {
+    int rc = indicators_dataset(o, g, errstr, errstr_size);
+    if (rc) {
+      gen_free(g);
+      return rc;
+    }
   }
   *out = g;
   return 0;
@@ -594,6 +642,8 @@ static const char *field_type(const struct vg_odsql_field *f) {
     return "datetime";
   if (f->type == VG_ODSQL_TEXT)
     return "text";
+  if (f->type == VG_ODSQL_BOOLEAN)
+    return "boolean";
   return strcmp(f->name, "count") == 0 || strcmp(f->name, "revision") == 0 ? "int"
                                                                            : "double";
 }
@@ -761,7 +811,9 @@ static int write_dataset(struct vg_jsonw *w, struct vg_api *a, struct dsinfo *d,
   vg_jsonw_cstr(w, "records_count");
   vg_jsonw_u64(w, nrows);
   vg_jsonw_kv(w, "timezone", vg_tz_name(vg_dataset_tz(d->ds)));
-  vg_jsonw_kv(w, "resolution", vg_res_name(vg_dataset_res(d->ds)));
+  vg_jsonw_kv(w, "resolution", vg_dataset_res(d->ds) == VG_STORE_EMIT_IND
+                                   ? "period"
+                                   : vg_res_name(vg_dataset_res(d->ds)));
   if (nrows) {
     jiso(w, "temporal_coverage_start", first, vg_dataset_tz(d->ds));
     jiso(w, "temporal_coverage_end", last, vg_dataset_tz(d->ds));
@@ -888,7 +940,7 @@ static int facet_filters(struct query *q, const struct vg_api_req *rq, char *err
     while (f < q->nfields && (strlen(q->fields[f].name) != nlen ||
                               memcmp(q->fields[f].name, arg, nlen) != 0))
       f++;
-    if (f == q->nfields || q->fields[f].type == VG_ODSQL_NUMBER) {
+    if (f == q->nfields || vg_odsql_numeric(q->fields[f].type)) {
       snprintf(err, errsize,
                "Invalid value for %s API parameter: \"%.*s\" is not a facet of this "
                "dataset (its text fields and datetime fields are).",
@@ -1229,7 +1281,7 @@ static int facet_arg_field(const struct query *q, const char *arg, size_t *field
   }
   for (size_t f = 0; f < q->nfields; f++)
     if (strlen(q->fields[f].name) == len && memcmp(q->fields[f].name, name, len) == 0 &&
-        q->fields[f].type != VG_ODSQL_NUMBER) {
+        !vg_odsql_numeric(q->fields[f].type)) {
       *field = f;
       return 0;
     }
@@ -1277,7 +1329,7 @@ static int facets_init(struct facets *fs, struct query *q, const struct vg_api_r
     want[nwant++] = f;
   }
   for (size_t f = 0; !rq->nfacet_name && f < q->nfields && nwant < 64; f++)
-    if (q->fields[f].type != VG_ODSQL_NUMBER)
+    if (!vg_odsql_numeric(q->fields[f].type))
       want[nwant++] = f;
   for (size_t i = 0; i < nwant; i++) {
     size_t f = want[i];

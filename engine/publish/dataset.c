@@ -24,6 +24,8 @@
 #include "vigie/publish.h"
 #include "vigie/wstats.h"
 
+#include "publish/indset.h"
+
 /* The names of the statistics a dataset may publish (config.c stat_columns),
  * indexed by enum vg_stat. */
 static const char *const stat_names[VG_STAT_N] = {
@@ -60,6 +62,7 @@ struct vg_dataset {
   struct col *cols;
   size_t nfields;
   double *lat, *lon; /* per coordinates pair */
+  const struct vg_indicators *ix; /* the dataset `indicateurs` (indset.h), or NULL */
 };
 
 /* ---- copies -------------------------------------------------------------- */
@@ -144,7 +147,7 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
     goto fail;
   rc = -ENOMEM;
   ds->res = dc->resolution == VG_RES_DAY ? VG_RES_DAY : VG_RES_HOUR;
-  size_t cap = 8 + ds->c.tag_columns.n + ds->c.columns.n;
+  size_t cap = IS_NFIELDS + ds->c.tag_columns.n + ds->c.columns.n;
   ds->fields = calloc(cap, sizeof *ds->fields);
   ds->cols = calloc(cap, sizeof *ds->cols);
   if (!ds->fields || !ds->cols)
@@ -201,6 +204,33 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
 fail:
   vg_dataset_free(ds);
   return rc;
+}
+
+int vg_dataset_new_indicators(const struct vg_dataset_def *dc,
+                              const struct vg_indicators *ix, struct vg_dataset **out,
+                              char *errstr, size_t errstr_size) {
+  struct vg_dataset_def def = *dc;
+  def.metrics = (struct vg_strlist){0};
+  def.columns = (struct vg_strlist){0};
+  def.tag_columns = (struct vg_strlist){0};
+  def.coordinates = (struct vg_strlist){0};
+  def.suppress_below = 0;
+  def.sensor_period_ns = 0;
+  def.entity_tag = NULL;
+  struct vg_dataset_env env = {.store_timezone = vg_tz_name(vg_indicators_tz(ix))};
+  struct vg_dataset *ds;
+  int rc = vg_dataset_new(&def, &env, &ds, errstr, errstr_size);
+  if (rc)
+    return rc;
+  ds->ix = ix;
+  ds->res = VG_STORE_EMIT_IND; /* what its emit-log records carry */
+  ds->nfields = 0;
+  for (size_t i = 0; i < IS_NFIELDS; i++) {
+    ds->fields[i] = vg__indset_fields[i];
+    ds->nfields++;
+  }
+  *out = ds;
+  return 0;
 }
 
 void vg_dataset_free(struct vg_dataset *ds) {
@@ -342,6 +372,8 @@ static int cmp_series(const void *a, const void *b) {
 
 int vg_dataset_series(const struct vg_dataset *ds, struct vg_store_reader *r,
                       struct vg_dataset_series_list *out) {
+  if (ds->ix)
+    return vg__indset_series(ds, ds->ix, r, out);
   struct pick p = {.ds = ds, .l = out};
   out->v = NULL;
   out->n = 0;
@@ -599,6 +631,8 @@ int vg_dataset_scan(const struct vg_dataset *ds, struct vg_store_reader *r,
                     const struct vg_dataset_series_list *l, struct vg_dataset_scan *sc,
                     int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx,
                     char *errstr, size_t errstr_size) {
+  if (ds->ix)
+    return vg__indset_scan(ds, ds->ix, r, l, sc, cb, ctx);
   struct scanner x;
   int rc = scanner_init(&x, ds, sc, cb, ctx);
   sc->done = 0;
@@ -638,6 +672,8 @@ int vg_dataset_window(const struct vg_dataset *ds, struct vg_store_reader *r,
                       const struct vg_dataset_series *s, int64_t start,
                       int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx,
                       int *cbrc, char *errstr, size_t errstr_size) {
+  if (ds->ix)
+    return vg__indset_window(ds, ds->ix, r, s, start, cb, ctx, cbrc);
   struct vg_dataset_scan sc = {.from_s = start, .to_s = start + 1};
   struct scanner x;
   int rc = scanner_init(&x, ds, &sc, cb, ctx);
@@ -699,6 +735,10 @@ static size_t cell_text(const struct vg_odsql_field *f, const struct vg_odsql_va
     *s = buf;
     return vg_fmt_double(v->num, buf);
   }
+  if (f->type == VG_ODSQL_BOOLEAN) {
+    *s = v->num != 0 ? "true" : "false";
+    return strlen(*s);
+  }
   *s = v->str;
   return v->len;
 }
@@ -738,6 +778,10 @@ int vg_rows_json_row(struct vg_jsonw *w, const struct vg_odsql_field *fields,
     vg_jsonw_cstr(w, f->name);
     if (v->null) {
       vg_jsonw_null(w);
+      continue;
+    }
+    if (f->type == VG_ODSQL_BOOLEAN) {
+      vg_jsonw_bool(w, v->num != 0);
       continue;
     }
     const char *s;

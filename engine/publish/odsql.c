@@ -417,10 +417,10 @@ static int is_any_keyword(const struct tok *t) {
   return 0;
 }
 
-static const char *const type_names[] = {"text", "number", "datetime"};
+static const char *const type_names[] = {"text", "number", "datetime", "boolean"};
 
 static const char *type_name(int type) {
-  return type >= 0 && type <= VG_ODSQL_DATETIME ? type_names[type] : "unknown";
+  return type >= 0 && type <= VG_ODSQL_BOOLEAN ? type_names[type] : "unknown";
 }
 
 /* Looks the current token up as a field name: 0 with *idx, or an error
@@ -506,6 +506,8 @@ static int push_literal(struct parser *p, size_t f, const struct tok *t) {
                 t->start + 1, p->fields[f].name, p->fields[f].name);
   if (type == VG_ODSQL_NUMBER && t->type == TK_NUMBER) {
     l.num = t->num;
+  } else if (type == VG_ODSQL_BOOLEAN && (is_keyword(t, "true") || is_keyword(t, "false"))) {
+    l.num = is_keyword(t, "true");
   } else if (type == VG_ODSQL_TEXT && t->type == TK_STRING) {
     l.s = t->s;
     l.len = t->len;
@@ -906,13 +908,14 @@ fail:
 }
 
 int vg_odsql_cell_null(const struct vg_odsql_value *v, int type) {
-  return v->null || (type == VG_ODSQL_NUMBER && isnan(v->num));
+  return v->null || (vg_odsql_numeric(type) && isnan(v->num));
 }
 
 static int cmp_cell(const struct vg_odsql_value *v, int type, const char *s, size_t len,
                     double num, int64_t t) {
   switch (type) {
-  case VG_ODSQL_NUMBER: return (v->num > num) - (v->num < num);
+  case VG_ODSQL_NUMBER:
+  case VG_ODSQL_BOOLEAN: return (v->num > num) - (v->num < num);
   case VG_ODSQL_DATETIME: return (v->time_s > t) - (v->time_s < t);
   default: {
     size_t n = v->len < len ? v->len : len;

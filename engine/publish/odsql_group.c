@@ -358,7 +358,7 @@ static int key_value(struct vg_odsql_groups *g, const struct vg_odsql_col *c,
     local_parts(g->a->tz, v->time_s, &y, &mo, &d, &h, &mi, &s);
   switch (c->fn) {
   case KEY_FIELD:
-    if (c->in_type == VG_ODSQL_NUMBER)
+    if (vg_odsql_numeric(c->in_type))
       return kb_number(g, o, v->num);
     if (c->in_type == VG_ODSQL_DATETIME)
       return kb_put(g, o, &tag, 1) || kb_put(g, o, &v->time_s, sizeof v->time_s) ? -ENOMEM
@@ -531,7 +531,7 @@ static void decode_keys(struct vg_odsql_groups *g, size_t gi, char *label) {
       v->str = label;
       v->len = n < 0 ? 0 : (size_t)n;
       label += 80;
-    } else if (type == VG_ODSQL_NUMBER) {
+    } else if (vg_odsql_numeric(type)) {
       memcpy(&v->num, p, sizeof v->num);
       p += sizeof v->num;
     } else if (type == VG_ODSQL_DATETIME) {
@@ -552,7 +552,7 @@ static int cmp_value(const struct vg_odsql_col *c, int type,
                      const struct vg_odsql_value *x, const struct vg_odsql_value *y) {
   if (x->null || y->null)
     return y->null - x->null;
-  if (type == VG_ODSQL_NUMBER || c->fn == KEY_RANGE)
+  if (vg_odsql_numeric(type) || c->fn == KEY_RANGE)
     return (x->num > y->num) - (x->num < y->num);
   if (type == VG_ODSQL_DATETIME)
     return (x->time_s > y->time_s) - (x->time_s < y->time_s);

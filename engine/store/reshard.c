@@ -22,7 +22,7 @@
 
 /* Where a row of a table goes: the series it belongs to (by key or value),
  * or ALL (every shard). */
-enum route { BY_KEY0, BY_KEY8, BY_VAL1LE, ALL };
+enum route { BY_KEY0, BY_KEY8, BY_VAL1LE, ALL, SHARD0 };
 
 struct table {
   const char *name;
@@ -38,6 +38,7 @@ static const struct table tables[] = {
     {"seg", offsetof(struct vg_store, seg), BY_KEY0},
     {"dup", offsetof(struct vg_store, dup), BY_KEY8},
     {"emit", offsetof(struct vg_store, emit), BY_VAL1LE},
+    {"ind", offsetof(struct vg_store, ind), SHARD0},
     {"pos", offsetof(struct vg_store, pos), ALL},
     {"meta", offsetof(struct vg_store, meta), ALL},
 };
@@ -98,7 +99,8 @@ static int put_row(struct copy *c, unsigned k, const struct table *t, MDB_val *k
 static int copy_table(struct copy *c, const struct vg_store *from, MDB_txn *txn,
                       const struct table *t, int all) {
   if ((t->off == offsetof(struct vg_store, blk) && !from->has_blk) ||
-      (t->off == offsetof(struct vg_store, dup) && !from->has_dup))
+      (t->off == offsetof(struct vg_store, dup) && !from->has_dup) ||
+      (t->off == offsetof(struct vg_store, ind) && !from->has_ind))
     return 0;
   if (t->how == ALL && !all)
     return 0;
@@ -131,11 +133,14 @@ static int copy_table(struct copy *c, const struct vg_store *from, MDB_txn *txn,
         for (int b = 0; b < 8; b++)
           series |= (uint64_t)vb[1 + b] << (8 * b);
       break;
-    case ALL: break;
+    case ALL:
+    case SHARD0: break;
     }
     if (rc)
       break;
-    if (t->how != ALL) {
+    if (t->how == SHARD0) { /* indicator rows live in shard 0 */
+      rc = put_row(c, 0, t, &key, &val);
+    } else if (t->how != ALL) {
       rc = put_row(c, vg_store_shard_of(series, c->n), t, &key, &val);
     } else {
       /* meta: the shard count is the new store's (written by its open),
@@ -163,7 +168,8 @@ static uint64_t rows_of(const struct vg_store *st, MDB_txn *txn) {
   for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
     MDB_stat s;
     if ((tables[i].off == offsetof(struct vg_store, blk) && !st->has_blk) ||
-        (tables[i].off == offsetof(struct vg_store, dup) && !st->has_dup))
+        (tables[i].off == offsetof(struct vg_store, dup) && !st->has_dup) ||
+        (tables[i].off == offsetof(struct vg_store, ind) && !st->has_ind))
       continue;
     if (mdb_stat(txn, dbi_of(st, &tables[i]), &s) == 0)
       n += s.ms_entries;

@@ -184,7 +184,7 @@ static int open_one(const struct vg_store_opts *opts, struct vg_store **out, cha
                                                                   : 0);
   mrc = mdb_env_create(&st->env);
   if (!mrc)
-    mrc = mdb_env_set_maxdbs(st->env, 10);
+    mrc = mdb_env_set_maxdbs(st->env, 12);
   if (!mrc)
     mrc = mdb_env_set_maxreaders(st->env, opts->max_readers ? opts->max_readers : 126);
   if (!mrc)
@@ -240,6 +240,16 @@ static int open_one(const struct vg_store_opts *opts, struct vg_store **out, cha
   mrc = mdb_dbi_open(txn, "dup", opts->readonly ? 0 : MDB_CREATE, &st->dup);
   if (mrc == 0)
     st->has_dup = 1;
+  else if (mrc != MDB_NOTFOUND || !opts->readonly) {
+    rc = vg__store_fail(vg__store_err(mrc), errstr, errstr_size,
+                        "cannot open the databases of the store '%s': %s", opts->path,
+                        mdb_strerror(mrc));
+    goto fail;
+  }
+  /* `ind` came with indicators, without a format change, like `dup` */
+  mrc = mdb_dbi_open(txn, "ind", opts->readonly ? 0 : MDB_CREATE, &st->ind);
+  if (mrc == 0)
+    st->has_ind = 1;
   else if (mrc != MDB_NOTFOUND || !opts->readonly) {
     rc = vg__store_fail(vg__store_err(mrc), errstr, errstr_size,
                         "cannot open the databases of the store '%s': %s", opts->path,

@@ -74,7 +74,8 @@ struct okey {
 
 struct vg_store {
   MDB_env *env;
-  MDB_dbi meta, series, series_id, open, seg, pos, emit, blk, dup;
+  MDB_dbi meta, series, series_id, open, seg, pos, emit, blk, dup, ind;
+  int has_ind; /* 0: a read-only look at a store written before indicators */
   int has_blk; /* 0: a read-only look at a store of format 1 (no blocks yet) */
   int has_dup; /* 0: a read-only look at a store written before dedupe */
   struct vg_store_opts o;
@@ -256,6 +257,9 @@ struct vg__kmerge {
 };
 /* Opens the merge at the first key at or after from (NULL: the first row).
  * 0 or an error (VG_*; nothing left open). */
+/* ind.c: the epoch's indicator rows (shard 0). */
+int vg__ind_put(struct vg_store *st, MDB_txn *txn, const struct vg_store_epoch *ep);
+
 int vg__kmerge_open(struct vg__kmerge *m, struct vg_store_reader *r, size_t table,
                     const MDB_val *from);
 /* The next row: 1 (k and v valid until the next call), 0 past the last, or

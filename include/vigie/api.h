@@ -106,6 +106,8 @@ struct vg_api_store {
 
 /* What the API publishes: the dataset definitions, in catalog order, and
  * what they share. Borrowed: the API copies what it keeps. */
+struct vg_indicator_def;
+
 struct vg_api_opts {
   const struct vg_dataset_def *datasets;
   size_t ndatasets;
@@ -116,6 +118,11 @@ struct vg_api_opts {
   /* bytes of the answer cache (http.cache; vg_api_new only: a reload keeps
    * the cache it has); 0: none */
   size_t cache_bytes;
+  /* indicators (docs/indicators.md), finished definitions: published as
+   * the dataset `indicateurs` and on /dashboard; lateness_s as the store's */
+  const struct vg_indicator_def *indicators;
+  size_t nindicators;
+  int64_t lateness_s;
 };
 
 /* Whether u can be http.public_url: http:// or https://, a host, an

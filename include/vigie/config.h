@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "vigie/api.h"
+#include "vigie/indicator.h"
 #include "vigie/text.h"
 
 struct vg_source_conf {
@@ -49,6 +50,14 @@ struct vg_source_conf {
 struct vg_dataset_conf {
   struct vg_dataset_def def;
   int line;
+};
+
+/* An indicators[] entry (docs/indicators.md): its definition, where it is
+ * declared, and the line of each key given (for later messages). */
+struct vg_indicator_conf {
+  struct vg_indicator_def def;
+  int line;
+  int key_lines[32];
 };
 
 /* What an instance does (DESIGN.md "Scale-out on Kafka"; docs/scaleout.md). */
@@ -102,6 +111,8 @@ struct vg_config {
   size_t nsources;
   struct vg_dataset_conf *datasets;
   size_t ndatasets;
+  struct vg_indicator_conf *indicators;
+  size_t nindicators;
 };
 
 /* Loads and validates path into *cfg (which holds nothing before). Returns 0,

@@ -94,6 +94,16 @@ int vg_dataset_new(const struct vg_dataset_def *def, const struct vg_dataset_env
                    struct vg_dataset **out, char *errstr, size_t errstr_size);
 void vg_dataset_free(struct vg_dataset *ds);
 
+struct vg_indicators;
+/* The dataset `indicateurs` (docs/indicators.md "Rows") described by def
+ * (its id, title, licence, publisher...; its window keys are ignored):
+ * rows are the store's indicator rows, its "series" the (indicator, series)
+ * pairs, its resolution VG_STORE_EMIT_IND. ix is borrowed and must outlive
+ * it. */
+int vg_dataset_new_indicators(const struct vg_dataset_def *def,
+                              const struct vg_indicators *ix, struct vg_dataset **out,
+                              char *errstr, size_t errstr_size);
+
 const char *vg_dataset_id(const struct vg_dataset *ds);
 /* The copy of the definition it was built from (valid while ds lives). */
 const struct vg_dataset_def *vg_dataset_definition(const struct vg_dataset *ds);

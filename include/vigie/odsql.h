@@ -52,7 +52,14 @@ enum vg_odsql_type {
   VG_ODSQL_TEXT = 0,
   VG_ODSQL_NUMBER = 1,   /* doubles; integers compare exactly up to 2^53 */
   VG_ODSQL_DATETIME = 2, /* UTC seconds */
+  VG_ODSQL_BOOLEAN = 3,  /* num 0 or 1; compares and groups as a number,
+                            written true/false */
 };
+
+/* Whether a field of this type holds num (a number or a boolean). */
+static inline int vg_odsql_numeric(int type) {
+  return type == VG_ODSQL_NUMBER || type == VG_ODSQL_BOOLEAN;
+}
 
 /* A field of the dataset's schema (the published column names). */
 struct vg_odsql_field {

@@ -28,6 +28,12 @@
  *   emit       u64 sequence -> u8 version, u64 series, u8 res, i64 start,
  *              u32 revision (what went final or was revised; publication
  *              reads it; the daemon logs hourly and daily windows only)
+ *   ind        (u64 indicator key, i64 period start) -> u8 version, i64
+ *              end, f64 value, f64 coverage, f64 previous value (NaN:
+ *              none), u32 revision, u8 flags (bit 0 final), u16 + bytes of
+ *              the indicator id, u16 + bytes of the series label: the rows
+ *              of the dataset `indicateurs` (docs/indicators.md), shard 0
+ *              only; absent from stores written before indicators
  *   dup        (i64 base window end, u64 series, u32 first) -> u8 version,
  *              u8 flags (bit 0: distinct-key hashes follow the times), then
  *              each fingerprint (dedupe.h): i64 event time ns [, u64 key]:
@@ -224,6 +230,24 @@ struct vg_store_emit {
   uint32_t revision;
 };
 
+/* The emit-log `res` of an indicator row: its `series` is the row's
+ * indicator key and `start` its period start. */
+#define VG_STORE_EMIT_IND 0x10
+
+/* One indicator row (`ind`). Strings are borrowed (commit) or valid during
+ * the callback (reads). */
+struct vg_store_ind {
+  uint64_t key;       /* the (indicator, series) pair */
+  int64_t start, end; /* the period, UTC seconds */
+  const char *indicator;
+  const char *series;
+  double value;    /* NaN: none */
+  double coverage; /* NaN: unknown */
+  double previous; /* NaN: none */
+  uint32_t revision;
+  uint8_t final;
+};
+
 /* A named value the caller keeps beside the epoch (meta "x:" + name):
  * e.g. where a producer's read-back of its own output starts. */
 struct vg_store_blob {
@@ -289,6 +313,10 @@ struct vg_store_epoch {
   size_t nblobs;
   const struct vg_fprow *fps;
   size_t nfps;
+  /* indicator rows, upserted; readers look for them in shard 0 only, so
+   * a sharded writer gives them to shard 0's commit */
+  const struct vg_store_ind *ind;
+  size_t nind;
 };
 
 /* Format 2 added `blk`; a writer opening a store of format 1 moves its
@@ -447,6 +475,13 @@ int vg_store_position(struct vg_store_reader *r, const char *topic, uint32_t par
  * non-zero (returned as it is) or the log ends. */
 int vg_store_read_emit(struct vg_store_reader *r, uint64_t from,
                        int (*cb)(const struct vg_store_emit *e, void *ctx), void *ctx);
+/* Reader: the indicator rows of key (0: every key, in key order) whose
+ * period starts in [from_s, to_s), in order, until cb returns non-zero
+ * (returned). 0, VG_ECORRUPT / VG_EVERSION for a damaged row, or an LMDB
+ * error; a store written before indicators has none. */
+int vg_store_read_ind(struct vg_store_reader *r, uint64_t key, int64_t from_s,
+                      int64_t to_s, int (*cb)(const struct vg_store_ind *row, void *ctx),
+                      void *ctx);
 /* Reader: the value of the named blob last committed (vg_store_epoch.blobs),
  * copied into *data (malloc'd; the caller frees it) and *len. 0,
  * VG_ENOTFOUND, -ENOMEM or an LMDB error. */
