@@ -4,7 +4,8 @@
 # Idempotent and quiet when everything is present: it only prints what it
 # installs. Everything it fetches outside Debian's packages lives in the cache
 # ($VIGIE_CACHE, default ~/.cache/vigie), never in the repository:
-#   venv/     Python test packages (pytest, confluent-kafka, duckdb)
+#   venv/     Python test packages (pytest, confluent-kafka, duckdb, selenium)
+#   npm/      JavaScript that the browser tests inject into pages (axe-core)
 #   kafka/    Apache Kafka jars resolved from Maven Central (tests/kafka)
 #   m2/       Maven's download store behind them
 set -euo pipefail
@@ -21,7 +22,12 @@ apt_pkgs=(
   libcmocka-dev libyaml-dev libmicrohttpd-dev libzstd-dev zlib1g-dev libsystemd-dev
   libsqlite3-dev libyajl-dev libcjson-dev libjansson-dev libjsmn-dev
   kcat curl maven openjdk-17-jre-headless python3 python3-venv tzdata
+  chromium chromium-driver fonts-dejavu-core
 )
+# npm fetches axe-core below: the machine's own npm if it has one (a Node.js
+# from outside Debian, whose package provides npm, must not be replaced),
+# else Debian's (which brings Debian's nodejs).
+command -v npm >/dev/null || apt_pkgs+=(npm)
 
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -53,6 +59,25 @@ if [ ! -e "$stamp" ]; then
   rm -rf "$venv"
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  touch "$stamp"
+fi
+
+# axe-core, the accessibility engine that tests/integration/browser.py injects
+# into pages, from the npm registry at the version and integrity that
+# tests/package-lock.json pins (npm ci checks both).
+npm_dir="$cache/npm"
+stamp="$npm_dir/.lock-$(cat "$here/tests/package.json" "$here/tests/package-lock.json" |
+  sha256sum | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  echo "bootstrap: installing JavaScript test packages into $npm_dir"
+  rm -rf "$npm_dir"
+  mkdir -p "$npm_dir"
+  cp "$here/tests/package.json" "$here/tests/package-lock.json" "$npm_dir"/
+  if ! log=$(cd "$npm_dir" && npm ci --no-audit --no-fund 2>&1); then
+    echo "$log"
+    echo "bootstrap: npm ci failed (log above)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 
