@@ -2,7 +2,8 @@
 
 Every test here runs against a REAL Apache Kafka broker (tests/kafka/broker.py)
 and drives the project's own binaries from the build directory named by
-VIGIE_BUILD_DIR (tools/test.sh sets it; default: ./build).
+VIGIE_BUILD_DIR (tools/test.sh sets it; default: ./build). The browser tests
+drive Debian's headless Chromium too (browser.py, the `chromium` fixture).
 """
 import os
 import shutil
@@ -14,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tests", "kafka"))
 
 import broker  # noqa: E402  (path set just above)
+import browser  # noqa: E402  (beside this file)
 
 
 def pytest_configure(config):
@@ -61,6 +63,15 @@ def kafka3():
     """A real 3-node KRaft cluster, for the tests that ask for one."""
     with broker.Cluster(nodes=3) as k:
         yield k
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's headless Chromium (browser.py), one per test module; skips the
+    test with the reason when it is absent outside CI, fails it under CI."""
+    browser.require()
+    with browser.chromium() as b:
+        yield b
 
 
 _topic_seq = [0]
