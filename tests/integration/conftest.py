@@ -20,6 +20,8 @@ import browser  # noqa: E402  (beside this file)
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cluster: needs the 3-node Kafka cluster")
+    config.addinivalue_line("markers", "offline: pure Python, needs neither a broker nor "
+                            "a binary")
 
 
 @pytest.fixture(scope="session")
