@@ -92,10 +92,10 @@ static const char *const statuses[] = {"final", "all", NULL};
 static const char *const roles[] = {"standalone", "ingest", "store", NULL};
 static const int role_values[] = {VG_ROLE_STANDALONE, VG_ROLE_INGEST, VG_ROLE_STORE};
 static const int status_values[] = {VG_DATASET_FINAL, VG_DATASET_ALL};
-static const char *const ind_stats[] = {"mean",  "sum",        "min", "max", "p95",
-                                        "count", "exceedances", NULL};
-static const int ind_stat_values[] = {VG_IND_MEAN, VG_IND_SUM,   VG_IND_MIN,
-                                      VG_IND_MAX,  VG_IND_P95,   VG_IND_COUNT,
+static const char *const ind_stats[] = {"mean", "sum",   "min",         "max",
+                                        "p95",  "count", "exceedances", NULL};
+static const int ind_stat_values[] = {VG_IND_MEAN,       VG_IND_SUM, VG_IND_MIN,
+                                      VG_IND_MAX,        VG_IND_P95, VG_IND_COUNT,
                                       VG_IND_EXCEEDANCES};
 static const char *const ind_overs[] = {"1h", "1d", "max8h", NULL};
 static const int ind_over_values[] = {VG_IND_OVER_1H, VG_IND_OVER_1D, VG_IND_OVER_MAX8H};
@@ -110,12 +110,18 @@ static const struct {
   const char *const *choices;
   const int *values;
 } enum_values[] = {
-    {log_levels, log_level_values}, {durabilities, durability_values},
-    {formats, format_values},       {time_formats, time_format_values},
-    {precisions, precision_values}, {resolutions, resolution_values},
-    {statuses, status_values},      {roles, role_values},
-    {ind_stats, ind_stat_values},   {ind_overs, ind_over_values},
-    {ind_ofs, ind_of_values},       {ind_periods, ind_period_values},
+    {log_levels, log_level_values},
+    {durabilities, durability_values},
+    {formats, format_values},
+    {time_formats, time_format_values},
+    {precisions, precision_values},
+    {resolutions, resolution_values},
+    {statuses, status_values},
+    {roles, role_values},
+    {ind_stats, ind_stat_values},
+    {ind_overs, ind_over_values},
+    {ind_ofs, ind_of_values},
+    {ind_periods, ind_period_values},
     {ind_directions, ind_direction_values},
 };
 
@@ -238,34 +244,37 @@ static const struct ckey indicator_keys[] = {
     OPTIONAL("unit_en", CT_STR, IOFF(unit_en), "Unit in English (default: unit)."),
     {"dataset", CT_STR, IOFF(dataset), NULL, 1, 0, 0, NULL,
      "The dataset whose series it reads (its sensor_period gives coverage)."},
-    {"metric", CT_STR, IOFF(metric), NULL, 1, 0, 0, NULL, "One of the dataset's metrics."},
+    {"metric", CT_STR, IOFF(metric), NULL, 1, 0, 0, NULL,
+     "One of the dataset's metrics."},
     OPTIONAL("where", CT_MAP, IOFF(where), "Tags the series must have: tag -> value."),
     {"statistic", CT_ENUM, IOFF(statistic), NULL, 0, 0, 0, ind_stats,
-             "The period's value over its windows (required unless a preset gives it): "
-             "mean, sum, min, max, p95, count or exceedances."},
+     "The period's value over its windows (required unless a preset gives it): "
+     "mean, sum, min, max, p95, count or exceedances."},
     {"over", CT_ENUM, IOFF(over), NULL, 0, 0, 0, ind_overs,
-             "The windows: 1h, 1d (default), or max8h (each local day's largest 8-hour "
-             "running mean of the hours)."},
+     "The windows: 1h, 1d (default), or max8h (each local day's largest 8-hour "
+     "running mean of the hours)."},
     {"of", CT_ENUM, IOFF(of), NULL, 0, 0, 0, ind_ofs,
-             "The window value mean and exceedances take: mean (default), sum, max or "
-             "min."},
+     "The window value mean and exceedances take: mean (default), sum, max or "
+     "min."},
     OPTIONAL("threshold", CT_DOUBLE, IOFF(threshold),
              "exceedances: a window counts when its value is strictly above this."),
     OPTIONAL("coverage_min", CT_DOUBLE, IOFF(coverage_min),
              "A window counts only when its coverage reaches this share (default 0)."),
-    OPTIONAL("hours_min", CT_INT, IOFF(hours_min),
-             "over 1d: a day is the mean of its valid hours and needs this many (0: the "
-             "stored daily window)."),
+    {"hours_min", CT_INT, IOFF(hours_min), NULL, 0, 0, 25, NULL,
+     "over 1d: a day is the mean of its valid hours and needs this many (0: the "
+     "stored daily window)."},
     OPTIONAL("capture_min", CT_DOUBLE, IOFF(capture_min),
              "A final period's value needs this share of valid windows (default 0)."),
-    {"period", CT_ENUM, IOFF(period), NULL, 0, 0, 0, ind_periods, "day, month or year (default), local."},
+    {"period", CT_ENUM, IOFF(period), NULL, 0, 0, 0, ind_periods,
+     "day, month or year (default), local."},
     {"merge", CT_BOOL, IOFF(merge), "false", 0, 0, 0, NULL,
      "One value over the matching series merged, instead of one per series."},
-    OPTIONAL("objective.target", CT_DOUBLE, IOFF(target), "The objective's target value."),
+    OPTIONAL("objective.target", CT_DOUBLE, IOFF(target),
+             "The objective's target value."),
     {"objective.direction", CT_ENUM, IOFF(direction), NULL, 0, 0, 0, ind_directions,
-             "at_most (default: met when value <= target) or at_least."},
-    OPTIONAL("trend", CT_INT, IOFF(trend),
-             "Periods the dashboard's chart shows (default 12, at most 120)."),
+     "at_most (default: met when value <= target) or at_least."},
+    {"trend", CT_INT, IOFF(trend), NULL, 0, 1, 120, NULL,
+     "Periods the dashboard's chart shows (default 12)."},
     {0}};
 
 static const struct ckey top_keys[] = {
@@ -974,7 +983,9 @@ static void parse_sections(struct ctx *c, struct vg_config *cfg, const char *nam
                            yaml_node_t *v, int line) {
   int is_src = strcmp(name, "sources") == 0;
   int is_ind = strcmp(name, "indicators") == 0;
-  const struct ckey *table = is_src ? source_keys : is_ind ? indicator_keys : dataset_keys;
+  const struct ckey *table = is_src   ? source_keys
+                             : is_ind ? indicator_keys
+                                      : dataset_keys;
   size_t elem = is_src   ? sizeof(struct vg_source_conf)
                 : is_ind ? sizeof(struct vg_indicator_conf)
                          : sizeof(struct vg_dataset_conf);
@@ -1092,7 +1103,8 @@ static int indicator_key_line(const struct vg_indicator_conf *ic, const char *na
 
 static void indicator_checks(struct ctx *c, struct vg_config *cfg) {
   for (size_t j = 0; cfg->nindicators && j < cfg->ndatasets; j++)
-    if (cfg->datasets[j].def.id && strcmp(cfg->datasets[j].def.id, VG_INDICATORS_DATASET) == 0)
+    if (cfg->datasets[j].def.id &&
+        strcmp(cfg->datasets[j].def.id, VG_INDICATORS_DATASET) == 0)
       fail(c, cfg->datasets[j].line, NULL,
            "datasets[%zu].id: \"%s\" is the dataset of the indicators' rows; name "
            "this one otherwise",

@@ -2157,7 +2157,8 @@ static int commit(struct vg_engine *e, char *err, size_t errsize) {
   uint64_t ind_cursor = e->ind_cursor;
   int ind_stepped = 0;
   if (e->ind) {
-    int rc0 = indicators_step(e, &ind_rows, &nind, &ind_cursor, &ind_stepped, err, errsize);
+    int rc0 =
+        indicators_step(e, &ind_rows, &nind, &ind_cursor, &ind_stepped, err, errsize);
     if (rc0)
       return rc0;
   }
@@ -3550,8 +3551,9 @@ static int indicators_start(struct vg_engine *e, char *errstr, size_t errstr_siz
   }
   e->ind_force = 1;
   if (e->o.metrics)
-    e->ind_rows_g = vg_metrics_counter(e->o.metrics, "vigie_indicator_rows_total",
-                                       "Indicator rows committed (new and revised)", NULL);
+    e->ind_rows_g =
+        vg_metrics_counter(e->o.metrics, "vigie_indicator_rows_total",
+                           "Indicator rows committed (new and revised)", NULL);
   VG_LOG_INFO("indicators", "count=%zu cursor=%" PRIu64, cfg->nindicators, e->ind_cursor);
   return 0;
 }

@@ -298,7 +298,7 @@ struct gen {
   int refs; /* under the API's mutex */
   struct dsinfo *d;
   size_t n;
-  char *public_url; /* http.public_url without its trailing slashes, or NULL */
+  char *public_url;         /* http.public_url without its trailing slashes, or NULL */
   struct vg_indicators *ix; /* NULL: no indicators */
 };
 
@@ -811,9 +811,10 @@ static int write_dataset(struct vg_jsonw *w, struct vg_api *a, struct dsinfo *d,
   vg_jsonw_cstr(w, "records_count");
   vg_jsonw_u64(w, nrows);
   vg_jsonw_kv(w, "timezone", vg_tz_name(vg_dataset_tz(d->ds)));
-  vg_jsonw_kv(w, "resolution", vg_dataset_res(d->ds) == VG_STORE_EMIT_IND
-                                   ? "period"
-                                   : vg_res_name(vg_dataset_res(d->ds)));
+  vg_jsonw_kv(w, "resolution",
+              vg_dataset_res(d->ds) == VG_STORE_EMIT_IND
+                  ? "period"
+                  : vg_res_name(vg_dataset_res(d->ds)));
   if (nrows) {
     jiso(w, "temporal_coverage_start", first, vg_dataset_tz(d->ds));
     jiso(w, "temporal_coverage_end", last, vg_dataset_tz(d->ds));

@@ -61,7 +61,7 @@ struct vg_dataset {
   struct vg_odsql_field *fields;
   struct col *cols;
   size_t nfields;
-  double *lat, *lon; /* per coordinates pair */
+  double *lat, *lon;              /* per coordinates pair */
   const struct vg_indicators *ix; /* the dataset `indicateurs` (indset.h), or NULL */
 };
 

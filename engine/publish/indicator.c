@@ -52,14 +52,14 @@ static const struct preset presets[] = {
      "2008/50/EC, Annex XI: at most 35 a year; a daily mean needs 18 valid hours, an "
      "hour 45 minutes of measurement)."},
     {"eu-no2-hourly-exceedances", VG_IND_EXCEEDANCES, VG_IND_OVER_1H, VG_IND_YEAR, 200,
-     0.75, 0, 18, 0, "Heures de dépassement NO2 (> 200 µg/m³)", "NO2 hours above 200 µg/m³",
-     "heures", "hours",
+     0.75, 0, 18, 0, "Heures de dépassement NO2 (> 200 µg/m³)",
+     "NO2 hours above 200 µg/m³", "heures", "hours",
      "Heures de l'année civile dont la moyenne horaire de NO2 dépasse 200 µg/m³ "
      "(directive 2008/50/CE, annexe XI : au plus 18 par an).",
      "Hours of the calendar year whose NO2 hourly mean exceeds 200 µg/m³ (Directive "
      "2008/50/EC, Annex XI: at most 18 a year)."},
-    {"eu-no2-annual-mean", VG_IND_MEAN, VG_IND_OVER_1H, VG_IND_YEAR, NAN, 0.75, 0.9, 40, 0,
-     "Moyenne annuelle NO2", "NO2 annual mean", "µg/m³", "µg/m³",
+    {"eu-no2-annual-mean", VG_IND_MEAN, VG_IND_OVER_1H, VG_IND_YEAR, NAN, 0.75, 0.9, 40,
+     0, "Moyenne annuelle NO2", "NO2 annual mean", "µg/m³", "µg/m³",
      "Moyenne des valeurs horaires valides de l'année civile (directive 2008/50/CE, "
      "annexe XI : valeur limite 40 µg/m³, 90 % des heures valides).",
      "Mean of the valid hourly values of the calendar year (Directive 2008/50/EC, "
@@ -70,8 +70,9 @@ static const struct preset presets[] = {
      "annexe XIV : valeur limite 25 µg/m³, 90 % des heures valides).",
      "Mean of the valid hourly values of the calendar year (Directive 2008/50/EC, "
      "Annex XIV: limit value 25 µg/m³, 90% of the hours valid)."},
-    {"eu-o3-8h-exceedances", VG_IND_EXCEEDANCES, VG_IND_OVER_MAX8H, VG_IND_YEAR, 120, 0.75,
-     0, 25, 0, "Jours de dépassement O3 (maximum journalier de la moyenne sur 8 h > 120 µg/m³)",
+    {"eu-o3-8h-exceedances", VG_IND_EXCEEDANCES, VG_IND_OVER_MAX8H, VG_IND_YEAR, 120,
+     0.75, 0, 25, 0,
+     "Jours de dépassement O3 (maximum journalier de la moyenne sur 8 h > 120 µg/m³)",
      "O3 days above 120 µg/m³ (maximum daily 8-hour mean)", "jours", "days",
      "Jours dont le maximum journalier des moyennes glissantes sur 8 heures dépasse "
      "120 µg/m³ (directive 2008/50/CE, annexe VII : valeur cible, au plus 25 jours "
@@ -83,7 +84,7 @@ static const struct preset presets[] = {
 
 const char *const vg_indicator_presets[] = {
     "eu-pm10-daily-exceedances", "eu-no2-hourly-exceedances", "eu-no2-annual-mean",
-    "eu-pm25-annual-mean", "eu-o3-8h-exceedances", NULL};
+    "eu-pm25-annual-mean",       "eu-o3-8h-exceedances",      NULL};
 
 static const char *const stat_names[] = {"mean", "sum",   "min",        "max",
                                          "p95",  "count", "exceedances"};
@@ -126,6 +127,23 @@ static int apply_preset(struct vg_indicator_def *d, char *errstr, size_t size) {
                vg_indicator_presets[i]);
     return bad(errstr, size, "preset: unknown preset \"%s\" (one of %s)", d->preset, all);
   }
+  static const char *const own[] = {"statistic",   "over",         "of",
+                                    "threshold",   "coverage_min", "hours_min",
+                                    "capture_min", "period"};
+  int given[] = {d->statistic >= 0,
+                 d->over >= 0,
+                 d->of >= 0,
+                 !isnan(d->threshold),
+                 !isnan(d->coverage_min),
+                 d->hours_min >= 0,
+                 !isnan(d->capture_min),
+                 d->period >= 0};
+  for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+    if (given[i])
+      return bad(errstr, size,
+                 "%s: preset %s defines it (a preset's definition is the directive's; "
+                 "declare the indicator without preset to change it)",
+                 own[i], p->name);
   if (d->statistic < 0)
     d->statistic = p->statistic;
   if (d->over < 0)
@@ -147,7 +165,8 @@ static int apply_preset(struct vg_indicator_def *d, char *errstr, size_t size) {
     d->hours_min = p->hours_min;
   /* the English title of a preset goes with its own French one only */
   int own_title = d->title != NULL;
-  if (fill_str(&d->title, p->title) || (!own_title && fill_str(&d->title_en, p->title_en)) ||
+  if (fill_str(&d->title, p->title) ||
+      (!own_title && fill_str(&d->title_en, p->title_en)) ||
       fill_str(&d->unit, p->unit) || fill_str(&d->unit_en, p->unit_en) ||
       (!own_title && fill_str(&d->description, p->description)) ||
       (!own_title && fill_str(&d->description_en, p->description_en)))
@@ -243,10 +262,11 @@ struct dirty {
 };
 
 struct ind {
-  const struct vg_indicator_def *d;
-  int64_t sensor_period_s; /* 0: unknown */
-  double sensor_period;    /* seconds */
-  char merged[512];        /* the merged row's label */
+  const struct vg_indicator_def *d; /* &own */
+  struct vg_indicator_def own;      /* a deep copy of the caller's */
+  int64_t sensor_period_s;          /* 0: unknown */
+  double sensor_period;             /* seconds */
+  char merged[512];                 /* the merged row's label */
 };
 
 /* A series the writer has seen, and the indicators it feeds (bit k). */
@@ -321,6 +341,48 @@ static void build_merged(struct ind *in) {
     snprintf(in->merged + o, sizeof in->merged - o, "*}");
 }
 
+static char *dup_or_null(const char *s, int *oom) {
+  char *d = s ? strdup(s) : NULL;
+  if (s && !d)
+    *oom = 1;
+  return d;
+}
+
+static void def_release(struct vg_indicator_def *d) {
+  char **strs[] = {&d->id,          &d->preset,         &d->title, &d->title_en,
+                   &d->description, &d->description_en, &d->unit,  &d->unit_en,
+                   &d->dataset,     &d->metric};
+  for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+    free(*strs[i]);
+  for (size_t i = 0; i < d->where.n; i++)
+    free(d->where.v[i]);
+  free(d->where.v);
+}
+
+static int def_copy(struct vg_indicator_def *dst, const struct vg_indicator_def *src) {
+  int oom = 0;
+  *dst = *src;
+  dst->id = dup_or_null(src->id, &oom);
+  dst->preset = dup_or_null(src->preset, &oom);
+  dst->title = dup_or_null(src->title, &oom);
+  dst->title_en = dup_or_null(src->title_en, &oom);
+  dst->description = dup_or_null(src->description, &oom);
+  dst->description_en = dup_or_null(src->description_en, &oom);
+  dst->unit = dup_or_null(src->unit, &oom);
+  dst->unit_en = dup_or_null(src->unit_en, &oom);
+  dst->dataset = dup_or_null(src->dataset, &oom);
+  dst->metric = dup_or_null(src->metric, &oom);
+  dst->where.n = 0;
+  dst->where.v = calloc(src->where.n + 1, sizeof *dst->where.v);
+  if (!dst->where.v)
+    oom = 1;
+  for (size_t i = 0; !oom && i < src->where.n; i++) {
+    dst->where.v[i] = dup_or_null(src->where.v[i], &oom);
+    dst->where.n += !oom;
+  }
+  return oom ? -ENOMEM : 0;
+}
+
 int vg_indicators_new(const struct vg_indicators_opts *o, struct vg_indicators **out,
                       char *errstr, size_t size) {
   *out = NULL;
@@ -331,14 +393,21 @@ int vg_indicators_new(const struct vg_indicators_opts *o, struct vg_indicators *
   }
   ix->n = o->ndefs;
   ix->lateness_s = o->lateness_s;
-  int rc = vg_tz_load(o->store_timezone ? o->store_timezone : "UTC", &ix->tz, errstr, size);
+  int rc =
+      vg_tz_load(o->store_timezone ? o->store_timezone : "UTC", &ix->tz, errstr, size);
   if (rc) {
     vg_indicators_free(ix);
     return rc;
   }
   for (size_t k = 0; k < o->ndefs; k++) {
     struct ind *in = &ix->v[k];
-    in->d = &o->defs[k];
+    int crc = def_copy(&in->own, &o->defs[k]);
+    in->d = &in->own;
+    if (crc) {
+      ix->n = k + 1;
+      vg_indicators_free(ix);
+      return crc;
+    }
     for (size_t j = 0; j < o->ndatasets; j++)
       if (in->d->dataset && strcmp(o->datasets[j].id, in->d->dataset) == 0)
         in->sensor_period = (double)o->datasets[j].sensor_period_ns / 1e9;
@@ -361,13 +430,18 @@ void vg_indicators_free(struct vg_indicators *ix) {
   free(ix->open_k);
   free(ix->open_series);
   vg_tz_free(ix->tz);
+  for (size_t k = 0; k < ix->n; k++)
+    def_release(&ix->v[k].own);
   free(ix->v);
   free(ix);
 }
 
-size_t vg_indicators_count(const struct vg_indicators *ix) { return ix->n; }
+size_t vg_indicators_count(const struct vg_indicators *ix) {
+  return ix->n;
+}
 
-const struct vg_indicator_def *vg_indicators_def(const struct vg_indicators *ix, size_t k) {
+const struct vg_indicator_def *vg_indicators_def(const struct vg_indicators *ix,
+                                                 size_t k) {
   return ix->v[k].d;
 }
 
@@ -378,7 +452,9 @@ int vg_indicators_find(const struct vg_indicators *ix, const char *id) {
   return -1;
 }
 
-const struct vg_tz *vg_indicators_tz(const struct vg_indicators *ix) { return ix->tz; }
+const struct vg_tz *vg_indicators_tz(const struct vg_indicators *ix) {
+  return ix->tz;
+}
 
 /* ---- the local calendar ------------------------------------------------------ */
 
@@ -410,9 +486,7 @@ static void period_of(const struct vg_tz *tz, int period, int64_t t, int64_t *st
     *start = midnight(tz, y, m, 1);
     *end = m == 12 ? midnight(tz, y + 1, 1, 1) : midnight(tz, y, m + 1, 1);
     break;
-  default:
-    *start = midnight(tz, y, 1, 1);
-    *end = midnight(tz, y + 1, 1, 1);
+  default: *start = midnight(tz, y, 1, 1); *end = midnight(tz, y + 1, 1, 1);
   }
   if (t < *start) /* a midnight the clock skipped: the day began at the gap's end */
     *start = t;
@@ -423,7 +497,8 @@ void vg_indicators_period(const struct vg_indicators *ix, size_t k, int64_t t,
   period_of(ix->tz, ix->v[k].d->period, t, start, end);
 }
 
-int64_t vg_indicators_year_before(const struct vg_indicators *ix, size_t k, int64_t start) {
+int64_t vg_indicators_year_before(const struct vg_indicators *ix, size_t k,
+                                  int64_t start) {
   int64_t y;
   unsigned m, d;
   local_date(ix->tz, start, &y, &m, &d);
@@ -433,8 +508,8 @@ int64_t vg_indicators_year_before(const struct vg_indicators *ix, size_t k, int6
 }
 
 /* The local days of [start, end): their starts in days[0..n], n <= cap. */
-static size_t local_days(const struct vg_tz *tz, int64_t start, int64_t end, int64_t *days,
-                         size_t cap) {
+static size_t local_days(const struct vg_tz *tz, int64_t start, int64_t end,
+                         int64_t *days, size_t cap) {
   size_t n = 0;
   int64_t t = start;
   while (t < end && n < cap) {
@@ -536,14 +611,16 @@ static double slot_value(const struct slot *s, int of) {
   }
 }
 
-/* Whether a unit of len seconds counts, over nseries series. */
+/* Whether a unit of len seconds counts. A merged unit's coverage is
+ * against one sensor's expected readings, like any window's. */
 static int slot_valid(const struct ind *in, const struct slot *s, int64_t len,
                       size_t nseries) {
+  (void)nseries;
   if (s->st.count == 0)
     return 0;
   if (in->d->coverage_min <= 0 || in->sensor_period <= 0)
     return 1;
-  double expected = (double)len / in->sensor_period * (double)nseries;
+  double expected = (double)len / in->sensor_period;
   return (double)s->st.count / expected >= in->d->coverage_min;
 }
 
@@ -610,8 +687,8 @@ int vg_indicators_compute(const struct vg_indicators *ix, size_t k,
   int64_t ps, pe;
   period_of(ix->tz, d->period, start, &ps, &pe);
   *found = 0;
-  *row = (struct vg_store_ind){.start = ps, .end = pe, .value = NAN, .coverage = NAN,
-                               .previous = NAN};
+  *row = (struct vg_store_ind){
+      .start = ps, .end = pe, .value = NAN, .coverage = NAN, .previous = NAN};
   int64_t days[400];
   size_t ndays = local_days(ix->tz, ps, pe, days, 399);
   int hourly = d->over != VG_IND_OVER_1D || d->hours_min > 0;
@@ -662,11 +739,10 @@ int vg_indicators_compute(const struct vg_indicators *ix, size_t k,
     for (size_t i = 0; rc == 0 && i < nh; i++) {
       ok[i] = (unsigned char)slot_valid(in, &g.slots[i], HOUR, n);
       v[i] = ok[i] ? slot_value(&g.slots[i], d->of) : 0;
-      if ((int64_t)i * HOUR >= lead)
-        any |= g.slots[i].n > 0;
     }
     for (size_t day = 0; rc == 0 && day < ndays; day++) {
-      size_t h0 = (size_t)((days[day] - ps) / HOUR), nday = (size_t)((days[day + 1] - days[day]) / HOUR);
+      size_t h0 = (size_t)((days[day] - ps) / HOUR),
+             nday = (size_t)((days[day + 1] - days[day]) / HOUR);
       double dv = NAN;
       int dvalid = 0;
       if (d->over == VG_IND_OVER_MAX8H) {
@@ -684,7 +760,12 @@ int vg_indicators_compute(const struct vg_indicators *ix, size_t k,
         dvalid = nv > 0 && nv >= (unsigned)d->hours_min;
         dv = nv ? s / nv : NAN;
       }
-      if (dvalid) {
+      /* a day is read once all its hours are final, never in part */
+      int dfinal =
+          watermark_s != INT64_MIN && watermark_s >= days[day + 1] + ix->lateness_s;
+      for (size_t h = h0 + lead / HOUR; dfinal && h < h0 + lead / HOUR + nday; h++)
+        any |= g.slots[h].n > 0;
+      if (dvalid && dfinal) {
         valid++;
         fold_value(&f, in, dv);
       }
@@ -757,7 +838,8 @@ static int on_series(const struct vg_store_series *s, void *ctx) {
   return known_add(ctx, s->id, s->key, s->key_len);
 }
 
-static int dirty_add(struct vg_indicators *ix, uint32_t k, uint64_t series, int64_t start) {
+static int dirty_add(struct vg_indicators *ix, uint32_t k, uint64_t series,
+                     int64_t start) {
   if (ix->ndirty == ix->capdirty) {
     size_t cap = ix->capdirty ? 2 * ix->capdirty : 256;
     struct dirty *v = realloc(ix->dirty, cap * sizeof *v);
@@ -866,8 +948,8 @@ static int open_set(struct vg_indicators *ix, const struct vg_store_ind *row, ui
       return -ENOMEM;
     ix->capopen = cap;
   }
-  ix->open[ix->nopen] = (struct vg_store_ind){.key = row->key, .start = row->start,
-                                              .end = row->end};
+  ix->open[ix->nopen] =
+      (struct vg_store_ind){.key = row->key, .start = row->start, .end = row->end};
   ix->open_k[ix->nopen] = k;
   ix->open_series[ix->nopen++] = series;
   return 0;
@@ -908,7 +990,9 @@ static int on_get(const struct vg_store_ind *row, void *ctx) {
   return 1;
 }
 
-static int same(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+static int same(double a, double b) {
+  return (isnan(a) && isnan(b)) || a == b;
+}
 
 /* The value of the row (key, start): changed this step, or stored. */
 static int value_at(struct vg_indicators *ix, struct vg_store_reader *r, uint64_t key,
@@ -978,9 +1062,9 @@ static int refresh(struct vg_indicators *ix, struct vg_store_reader *r,
       old.row = ix->out[i];
       old.found = 1;
     }
-  if (old.found && same(old.row.value, row.value) && same(old.row.coverage, row.coverage) &&
-      same(old.row.previous, row.previous) && old.row.final == row.final &&
-      old.row.end == row.end)
+  if (old.found && same(old.row.value, row.value) &&
+      same(old.row.coverage, row.coverage) && same(old.row.previous, row.previous) &&
+      old.row.final == row.final && old.row.end == row.end)
     return open_set(ix, &row, dt->k, dt->series, !row.final);
   row.revision = old.found ? old.row.revision + 1 : 0;
   size_t li = strlen(in->d->id), ls = strlen(label);
@@ -1097,10 +1181,10 @@ void vg_indicators_forget(struct vg_indicators *ix) {
 uint64_t vg_indicators_fingerprint(const struct vg_indicators *ix, size_t k) {
   const struct vg_indicator_def *d = ix->v[k].d;
   char buf[2048];
-  size_t o = (size_t)snprintf(buf, sizeof buf, "1|%s|%s|%s|%d|%d|%d|%d|%d|%.17g|%.17g|%.17g|%lld",
-                              d->id, d->dataset, d->metric, d->statistic, d->over, d->of,
-                              d->period, d->merge, d->threshold, d->coverage_min,
-                              d->capture_min, (long long)d->hours_min);
+  size_t o = (size_t)snprintf(
+      buf, sizeof buf, "1|%s|%s|%s|%d|%d|%d|%d|%d|%.17g|%.17g|%.17g|%lld", d->id,
+      d->dataset, d->metric, d->statistic, d->over, d->of, d->period, d->merge,
+      d->threshold, d->coverage_min, d->capture_min, (long long)d->hours_min);
   for (size_t i = 0; i < d->where.n && o < sizeof buf; i++)
     o += (size_t)snprintf(buf + o, sizeof buf - o, "|%s", d->where.v[i]);
   if (o >= sizeof buf)
@@ -1127,7 +1211,8 @@ static int on_rebuild_window(const struct vg_wentry *w, void *ctx) {
   if (d->over == VG_IND_OVER_MAX8H) { /* the evening hours enter the next day */
     int64_t s2, e2;
     period_of(x->ix->tz, d->period, w->start + 7 * HOUR, &s2, &e2);
-    if (s2 != x->last_start && (x->rc = dirty_add(x->ix, x->k, d->merge ? 0 : x->series, s2)))
+    if (s2 != x->last_start &&
+        (x->rc = dirty_add(x->ix, x->k, d->merge ? 0 : x->series, s2)))
       return 1;
   }
   return 0;

@@ -163,8 +163,12 @@ int vg__indset_scan(const struct vg_dataset *ds, const struct vg_indicators *ix,
     int k = vg_indicators_find(ix, s->metric);
     if (k < 0)
       continue;
-    struct rows x = {.ix = ix, .s = s, .d = vg_indicators_def(ix, (size_t)k), .sc = sc,
-                     .cb = cb, .ctx = ctx};
+    struct rows x = {.ix = ix,
+                     .s = s,
+                     .d = vg_indicators_def(ix, (size_t)k),
+                     .sc = sc,
+                     .cb = cb,
+                     .ctx = ctx};
     int64_t from = sc->from_s > sc->next_s ? sc->from_s : sc->next_s;
     rc = vg_store_read_ind(r, s->id, from, sc->to_s, on_row, &x);
     if (x.cbrc)
@@ -182,16 +186,21 @@ int vg__indset_scan(const struct vg_dataset *ds, const struct vg_indicators *ix,
 
 int vg__indset_window(const struct vg_dataset *ds, const struct vg_indicators *ix,
                       struct vg_store_reader *r, const struct vg_dataset_series *s,
-                      int64_t start, int (*cb)(const struct vg_dataset_row *row, void *ctx),
-                      void *ctx, int *cbrc) {
+                      int64_t start,
+                      int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx,
+                      int *cbrc) {
   (void)ds;
   int k = vg_indicators_find(ix, s->metric);
   *cbrc = 0;
   if (k < 0)
     return 0;
   struct vg_dataset_scan sc = {.from_s = start, .to_s = start + 1};
-  struct rows x = {.ix = ix, .s = s, .d = vg_indicators_def(ix, (size_t)k), .sc = &sc,
-                   .cb = cb, .ctx = ctx};
+  struct rows x = {.ix = ix,
+                   .s = s,
+                   .d = vg_indicators_def(ix, (size_t)k),
+                   .sc = &sc,
+                   .cb = cb,
+                   .ctx = ctx};
   int rc = vg_store_read_ind(r, s->id, start, start + 1, on_row, &x);
   *cbrc = x.cbrc;
   if (x.cbrc)

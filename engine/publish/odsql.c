@@ -506,7 +506,8 @@ static int push_literal(struct parser *p, size_t f, const struct tok *t) {
                 t->start + 1, p->fields[f].name, p->fields[f].name);
   if (type == VG_ODSQL_NUMBER && t->type == TK_NUMBER) {
     l.num = t->num;
-  } else if (type == VG_ODSQL_BOOLEAN && (is_keyword(t, "true") || is_keyword(t, "false"))) {
+  } else if (type == VG_ODSQL_BOOLEAN &&
+             (is_keyword(t, "true") || is_keyword(t, "false"))) {
     l.num = is_keyword(t, "true");
   } else if (type == VG_ODSQL_TEXT && t->type == TK_STRING) {
     l.s = t->s;

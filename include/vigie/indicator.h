@@ -89,7 +89,7 @@ const char *vg_ind_period_name(int period);
 struct vg_indicators;
 
 struct vg_indicators_opts {
-  const struct vg_indicator_def *defs; /* finished (vg_indicator_finish) */
+  const struct vg_indicator_def *defs; /* finished (vg_indicator_finish); copied */
   size_t ndefs;
   const struct vg_dataset_def *datasets; /* where defs[i].dataset is found */
   size_t ndatasets;

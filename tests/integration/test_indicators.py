@@ -1,0 +1,218 @@
+"""Indicators end to end (docs/indicators.md) against a real broker: real data
+produced with kcat, `vigied --drain`, then the dataset `indicateurs` read
+through the open-data API of a running vigied, every row compared with the
+independent oracle of indicator_oracle.py over the same raw readings -- each
+statistic, the presets, merged series -- and a late reading that revises an
+indicator.
+"""
+import csv
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import e2e
+from e2e import SHARED, free_port, produce, vigied, write_config
+from indicator_oracle import indicator_rows
+from test_indicator_oracle import aberdeen_readings, seattle_readings
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
+                                reason=f"shared data sets absent ({SHARED})")
+
+# Every kind of indicator over Aberdeen's PM sensor (P1 is PM10, P2 PM2.5).
+ABERDEEN = [
+    dict(id="pm10-jours", preset="eu-pm10-daily-exceedances", metric="P1"),
+    dict(id="pm25-an", preset="eu-pm25-annual-mean", metric="P2"),
+    dict(id="no2-like-heures", preset="eu-no2-hourly-exceedances", metric="P1"),
+    dict(id="o3-like-jours", preset="eu-o3-8h-exceedances", metric="P2"),
+    dict(id="pm10-p95-mois", metric="P1", statistic="p95", over="1h", period="month"),
+    dict(id="pm25-max-jour", metric="P2", statistic="max", over="1h", period="day",
+         merge=True),
+    dict(id="pm10-moyenne-mois", metric="P1", statistic="mean", over="1d", period="month",
+         objective=dict(target=20, direction="at_most")),
+    dict(id="pm10-heures-30", metric="P1", statistic="exceedances", over="1h",
+         threshold=30, period="day", coverage_min=0.75),
+    dict(id="pm25-max8h-mois", metric="P2", statistic="max", over="max8h", period="month"),
+    dict(id="pm25-jours-valides", metric="P2", statistic="exceedances", over="1d",
+         hours_min=18, coverage_min=0.75, threshold=10, period="month",
+         objective=dict(target=25, direction="at_least")),
+    dict(id="pm10-lectures", metric="P1", statistic="count", over="1d", period="month"),
+    dict(id="pm25-somme-jour", metric="P2", statistic="sum", over="1h", period="day"),
+    dict(id="pm10-min-mois", metric="P1", statistic="min", over="1d", period="month"),
+]
+
+
+def yaml_indicators(inds, dataset):
+    """The indicators: section of the config for inds (dicts of config keys)."""
+    out = ["indicators:"]
+    for ind in inds:
+        first = True
+        for k, v in ind.items():
+            if isinstance(v, dict):
+                v = "{" + ", ".join(f"{a}: {b}" for a, b in v.items()) + "}"
+            elif isinstance(v, bool):
+                v = "true" if v else "false"
+            out.append(("  - " if first else "    ") + f"{k}: {v}")
+            first = False
+        out.append(f"    dataset: {dataset}")
+    return "\n".join(out)
+
+
+class Service:
+    """vigied --config cfg as a service with its HTTP API on a free port."""
+
+    def __init__(self, bin_path, cfg, log):
+        self.port = free_port()
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(re.sub(r'listen: "127\.0\.0\.1:\d+"', f'listen: "127.0.0.1:{self.port}"',
+                           text))
+        self.log = open(log, "w")
+        self.p = subprocess.Popen([bin_path("vigied"), "--config", cfg], stdout=self.log,
+                                  stderr=subprocess.STDOUT)
+
+    def get(self, path, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.p.poll() is None, "vigied exited"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
+                                            timeout=10) as r:
+                    return r.read()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def close(self):
+        self.p.send_signal(signal.SIGTERM)
+        rc = self.p.wait(timeout=60)
+        self.log.close()
+        assert rc == 0
+
+
+def api_rows(svc, where=None):
+    path = "/api/explore/v2.1/catalog/datasets/indicateurs/exports/json"
+    if where:
+        path += "?where=" + urllib.parse.quote(where)
+    return json.loads(svc.get(path))
+
+
+def watermark_s(bin_path, cfg):
+    """The store's global watermark in UTC seconds (vigieq status)."""
+    r = subprocess.run([bin_path("vigieq"), "--config", cfg, "status", "--format", "csv"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    for row in csv.DictReader(io.StringIO(r.stdout)):
+        if row["kind"] == "watermark":
+            return int(row["value"]) // 10**9
+    raise AssertionError(r.stdout)
+
+
+def close(a, b, rel):
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
+
+
+def compare(api, expected, what):
+    """Every expected row is in api with the same values, and nothing else."""
+    got = {(r["indicator"], r["series"], r["period_start"]): r for r in api}
+    want = {}
+    for e in expected:
+        key = (e["indicator"], e["series"], e["period_start"].isoformat())
+        want[key] = e
+    assert sorted(got) == sorted(want), (what, sorted(set(got) ^ set(want))[:10])
+    for key, e in want.items():
+        g = got[key]
+        rel = 0.011 if key[0].startswith("pm10-p95") else 1e-9
+        assert close(g["value"], e["value"], rel), (what, key, g, e)
+        assert close(g["coverage"], e["coverage"], 1e-9), (what, key, g, e)
+        assert close(g["previous_value"], e["previous_value"], rel), (what, key, g, e)
+        assert g["status"] == e["status"], (what, key, g, e)
+        assert g["period_end"] == e["period_end"].isoformat(), (what, key, g, e)
+        assert g["target"] == e["target"] and g["attained"] == e["attained"], (key, g, e)
+    return len(want)
+
+
+def aberdeen_config(tmp_path, kafka, topic, inds, extra=""):
+    msgs, source, tz, _ = e2e.aberdeen_pm()
+    datasets = ("datasets:\n  - {id: pm-horaire, resolution: 1h, metrics: [P1, P2], "
+                "sensor_period: 145s}\n")
+    source = dict(source, quantiles="true")
+    cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),
+                       kafka.bootstrap, tz, [dict(topic=topic, **source)],
+                       extra=datasets + yaml_indicators(inds, "pm-horaire") + "\n" + extra)
+    return msgs, cfg, tz
+
+
+def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
+        kafka, kcat, bin_path, tmp_path, topic_name):
+    """Thirteen indicators over a month of raw PM readings -- the five
+    presets, p95 from merged sketches, merged series, max8h, hours_min days,
+    every statistic -- equal the oracle row for row, status and coverage
+    included, at the watermark the drain reached. Then a reading arriving
+    late for 2018-10-02, a day whose PM10 daily mean was under 50, pushes it
+    over: the PM10 exceedance count of 2018 goes from 1 to 2 with revision
+    1, and the other indicators follow the oracle again."""
+    msgs, cfg, tz = aberdeen_config(tmp_path, kafka, topic_name, ABERDEEN)
+    kafka.create_topic(topic_name, 2)
+    kafka.create_topic(topic_name + ".dead", 1)
+    produce(kcat, kafka.bootstrap, topic_name, msgs)
+    r = vigied(bin_path, cfg, "--drain")
+    assert r.returncode == 0, r.stderr
+    readings, _, _ = aberdeen_readings()
+    lateness = 7200
+    wm = watermark_s(bin_path, cfg)
+
+    def expected(rs):
+        out = []
+        for ind in ABERDEEN:
+            out += indicator_rows(rs, dict(ind), tz, sensor_period_s=145, watermark_utc=wm,
+                                  lateness_s=lateness)
+        return out
+
+    svc = Service(bin_path, cfg, tmp_path / "service.log")
+    try:
+        first = api_rows(svc)
+        n = compare(first, expected(readings), "after the drain")
+        assert n > 80
+        pm10 = [x for x in first if x["indicator"] == "pm10-jours"]
+        assert [x["value"] for x in pm10] == [1] and pm10[0]["revision"] == 0
+        assert pm10[0]["status"] == "provisional"  # 2018 is not over
+    finally:
+        svc.close()
+
+    # one late reading of 40000 ug/m3 at 2018-10-02 12:00 UTC: that day's mean
+    # of hourly means passes 50 (the hour's mean rises by ~40000/26)
+    t = 1538481600
+    late = {"timestamp": "2018-10-02T12:00:30", "sensor_id": "5331", "P1": 40000.0,
+            "P2": 1.0}
+    produce(kcat, kafka.bootstrap, topic_name, [("5331", json.dumps(late))])
+    r = vigied(bin_path, cfg, "--drain")
+    assert r.returncode == 0, r.stderr
+    readings2 = readings + [('P1{sensor_id="5331"}', t + 30, 40000.0),
+                            ('P2{sensor_id="5331"}', t + 30, 1.0)]
+    wm2 = watermark_s(bin_path, cfg)
+    assert wm2 == wm  # a late reading does not move the watermark
+    svc = Service(bin_path, cfg, tmp_path / "service2.log")
+    try:
+        second = api_rows(svc)
+        compare(second, expected(readings2), "after the late reading")
+        pm10 = [x for x in second if x["indicator"] == "pm10-jours"]
+        assert [x["value"] for x in pm10] == [2] and pm10[0]["revision"] == 1
+        before = {(x["indicator"], x["series"], x["period_start"]): x for x in first}
+        for x in second:  # what changed is revised, what did not keeps its revision
+            b = before[(x["indicator"], x["series"], x["period_start"])]
+            changed = (b["value"], b["coverage"]) != (x["value"], x["coverage"])
+            assert x["revision"] == b["revision"] + (1 if changed else 0), (b, x)
+    finally:
+        svc.close()
