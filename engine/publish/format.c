@@ -1,6 +1,7 @@
 /*
  * Row formatting for publication (publish.h): shortest round-trip numbers,
- * RFC 4180 CSV fields (JSON is jsonw.c's) and the parsing of time arguments.
+ * RFC 4180 CSV fields (JSON is jsonw.c's), XML/HTML text, numbers for
+ * people to read, and the parsing of time arguments.
  * Calendar arithmetic (civil days, ISO 8601 instants) is calendar.h's, so no
  * libc time function and no TZ environment is involved: the zone is always
  * the vg_tz passed in.
@@ -16,6 +17,7 @@
 
 #include "vigie/calendar.h"
 #include "vigie/error.h"
+#include "vigie/utf8.h"
 
 /* The powers of ten a double holds exactly. */
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -280,6 +282,95 @@ int vg_csv_field(FILE *out, const char *f, size_t len, char delim) {
     p += n;
   }
   return putc_unlocked('"', out) == EOF ? -EIO : 0;
+}
+
+int vg_xml_text(FILE *out, const char *s) {
+  size_t n = strlen(s);
+  int bad = 0;
+  for (size_t i = 0; i < n;) {
+    size_t valid = i + vg_utf8_valid_prefix(s + i, n - i);
+    for (; i < valid; i++) {
+      const char *e = NULL;
+      switch (s[i]) {
+      case '&': e = "&amp;"; break;
+      case '<': e = "&lt;"; break;
+      case '>': e = "&gt;"; break;
+      case '"': e = "&quot;"; break;
+      case '\'': e = "&apos;"; break;
+      default:
+        if ((unsigned char)s[i] >= 0x20 || s[i] == '\t' || s[i] == '\n')
+          bad |= putc(s[i], out) == EOF;
+      }
+      if (e)
+        bad |= fputs(e, out) == EOF;
+    }
+    if (i < n) { /* an invalid byte */
+      bad |= fputs("\xef\xbf\xbd", out) == EOF;
+      i++;
+    }
+  }
+  return bad ? -EIO : 0;
+}
+
+/* Appends NUL-terminated s at buf + *n. */
+static void append(char *buf, size_t *n, const char *s) {
+  size_t len = strlen(s);
+  memcpy(buf + *n, s, len);
+  *n += len;
+}
+
+size_t vg_fmt_human(double v, int decimals, const char *lang,
+                    char buf[VG_FMT_HUMAN_MAX]) {
+  const int fr = lang && strcmp(lang, "fr") == 0;
+  const char *mark = fr ? "," : ".", *sep = fr ? "\xe2\x80\xaf" : ",";
+  char dig[48];
+  size_t n = 0;
+  double a = fabs(v);
+  if (!isfinite(v)) {
+    append(buf, &n, "\xe2\x80\x94");
+    buf[n] = 0;
+    return n;
+  }
+  if (a >= 1e15) { /* no grouping: the digits may be an exponent form */
+    vg_fmt_double(a, dig);
+    if (v < 0)
+      append(buf, &n, "\xe2\x88\x92");
+    for (const char *p = dig; *p; p++)
+      if (*p == '.')
+        append(buf, &n, mark);
+      else
+        buf[n++] = *p;
+    buf[n] = 0;
+    return n;
+  }
+  if (decimals < 0) /* three significant digits, the integer part whole */
+    decimals = a >= 100 || a == 0 ? 0
+               : a >= 10          ? 1
+               : a >= 1           ? 2
+                                  : 2 - (int)floor(log10(a));
+  /* a < 1e15: at most 16 integer digits, the point and 15 decimals */
+  snprintf(dig, sizeof dig, "%.*f", decimals > 15 ? 15 : decimals, a);
+  if (strchr(dig, '.')) {
+    size_t e = strlen(dig);
+    while (dig[e - 1] == '0')
+      dig[--e] = 0;
+    if (dig[e - 1] == '.')
+      dig[--e] = 0;
+  }
+  if (v < 0 && strspn(dig, "0.") != strlen(dig)) /* -0.001 to 2 decimals is 0 */
+    append(buf, &n, "\xe2\x88\x92");
+  size_t intlen = strcspn(dig, ".");
+  for (size_t i = 0; i < intlen; i++) {
+    if (i && (intlen - i) % 3 == 0)
+      append(buf, &n, sep);
+    buf[n++] = dig[i];
+  }
+  if (dig[intlen]) {
+    append(buf, &n, mark);
+    append(buf, &n, dig + intlen + 1);
+  }
+  buf[n] = 0;
+  return n;
 }
 
 /* Reads exactly n digits at *p. */

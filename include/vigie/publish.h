@@ -1,9 +1,10 @@
 /*
  * Row formatting for publication: what vigieq prints and what the HTTP API
  * and the export files will print -- numbers that read back exactly, RFC 4180
- * CSV fields (JSON goes through jsonw.h), ISO 8601 instants with the offset
- * of a zone, and the time arguments analysts type (ISO 8601 dates and
- * datetimes, relative "-7d").
+ * CSV fields (JSON goes through jsonw.h), XML/HTML text (the SVG chart and
+ * the dashboard), numbers as people read them in French or English, ISO 8601
+ * instants with the offset of a zone, and the time arguments analysts type
+ * (ISO 8601 dates and datetimes, relative "-7d").
  *
  * Thread-safety: every function is reentrant (no hidden state); zones are
  * borrowed and only read. Buffers are the caller's.
@@ -37,6 +38,28 @@ int vg_csv_plain(const char *field, size_t len, char delim);
 /* Writes field as one CSV field. Returns 0 or -EIO. The stream is written
  * without its lock (it is on every cell): one thread writes out at a time. */
 int vg_csv_field(FILE *out, const char *field, size_t len, char delim);
+
+/* XML and HTML -- the one rule of every SVG and HTML output (chart.h,
+ * dashboard.h): writes s (NUL-terminated) as text that reads back as s in
+ * element content and in a quoted attribute value: & < > " ' as entities;
+ * control bytes other than tab and newline dropped (XML 1.0 has no way to
+ * write them); bytes that are not valid UTF-8 replaced by U+FFFD, one per
+ * byte. Returns 0 or -EIO. */
+int vg_xml_text(FILE *out, const char *s);
+
+/* Room for any number vg_fmt_human writes, with its NUL. */
+#define VG_FMT_HUMAN_MAX 64
+
+/* Writes v for people to read in language lang ("fr"; anything else is
+ * English): fr "30\u202f000,5" (narrow no-break space between thousands,
+ * decimal comma), en "30,000.5"; negative numbers with U+2212 (minus).
+ * At most `decimals` digits after the mark, rounded, trailing zeros
+ * dropped; decimals < 0 chooses them: three significant digits but never
+ * fewer than the integer part (1234.5 -> 1235, 23.456 -> 23.5, 0.01234 ->
+ * 0.0123). |v| >= 1e15 keeps vg_fmt_double's digits (with the language's
+ * mark); NaN and infinities write U+2014 (em dash). The text is not exact:
+ * publish the raw value beside it. Returns the length written. */
+size_t vg_fmt_human(double v, int decimals, const char *lang, char buf[VG_FMT_HUMAN_MAX]);
 
 /* Parses a time argument into UTC seconds:
  * - "YYYY-MM-DD" (local midnight of tz),

@@ -1,8 +1,9 @@
 /* Unit tests of publication formatting (publish.h): numbers that round-trip
  * with the shortest of 15-17 digits, RFC 4180 CSV quoting, JSON strings,
- * and the parsing of time arguments (dates, datetimes with and without
- * offsets, relative times, and the errors that say why). ISO 8601 instants
- * and civil days are calendar.h's: tests/unit/common/test_calendar.c. */
+ * XML text, numbers for people in French and English, and the parsing of
+ * time arguments (dates, datetimes with and without offsets, relative
+ * times, and the errors that say why). ISO 8601 instants and civil days
+ * are calendar.h's: tests/unit/common/test_calendar.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -217,12 +218,172 @@ static void time_arguments(void **state) {
   vg_tz_free(paris);
 }
 
+static char *xml_capture(const char *s) {
+  char *out = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&out, &size);
+  assert_non_null(f);
+  assert_int_equal(vg_xml_text(f, s), 0);
+  fclose(f);
+  return out;
+}
+
+/* What an XML reader makes of vg_xml_text's entities. */
+static void xml_unescape(const char *s, char *out) {
+  static const char *const ent[][2] = {
+      {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}};
+  while (*s) {
+    size_t k = 0;
+    while (k < 5 && strncmp(s, ent[k][0], strlen(ent[k][0])) != 0)
+      k++;
+    assert_true(*s != '&' || k < 5); /* a bare & is not XML */
+    if (k < 5) {
+      *out++ = ent[k][1][0];
+      s += strlen(ent[k][0]);
+    } else {
+      *out++ = *s++;
+    }
+  }
+  *out = 0;
+}
+
+/* Markup characters become entities, text reads back exactly (UTF-8
+ * included), control bytes go and invalid UTF-8 becomes U+FFFD. */
+static void xml_text_escapes(void **state) {
+  (void)state;
+  char *x = xml_capture("a<b>&\"c\" 'd'");
+  assert_string_equal(x, "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;");
+  free(x);
+  x = xml_capture("Qualit\xc3\xa9 de l'air, \xc2\xb5g/m\xc2\xb3");
+  assert_string_equal(x, "Qualit\xc3\xa9 de l&apos;air, \xc2\xb5g/m\xc2\xb3");
+  free(x);
+  x = xml_capture("\x01x\ty\nz\x1b");
+  assert_string_equal(x, "x\ty\nz");
+  free(x);
+  x = xml_capture("a\xff"
+                  "b\xc3");
+  assert_string_equal(x, "a\xef\xbf\xbd"
+                         "b\xef\xbf\xbd");
+  free(x);
+  /* random texts of markup, entities and UTF-8 read back as themselves */
+  static const char *const pieces[] = {"<",
+                                       ">",
+                                       "&",
+                                       "\"",
+                                       "'",
+                                       "&amp;",
+                                       "a",
+                                       " ",
+                                       "\n",
+                                       "é",
+                                       "\xe2\x80\xaf",
+                                       "]]>",
+                                       "&#",
+                                       "<svg>",
+                                       "µ",
+                                       "=",
+                                       "\xf0\x9f\x8c\xb3"};
+  uint64_t r = 12345;
+  for (int i = 0; i < 2000; i++) {
+    char in[256] = "", back[256];
+    for (int k = 0; k < 12; k++) {
+      r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+      strcat(in, pieces[(r >> 33) % (sizeof pieces / sizeof *pieces)]);
+    }
+    x = xml_capture(in);
+    assert_null(strpbrk(x, "<>\"'"));
+    xml_unescape(x, back);
+    assert_string_equal(back, in);
+    free(x);
+  }
+}
+
+/* Numbers for people: the language's decimal mark and thousands separator,
+ * three significant digits unless the integer part has more, U+2212. */
+static void human_numbers(void **state) {
+  (void)state;
+  char b[VG_FMT_HUMAN_MAX];
+  struct {
+    double v;
+    int dec;
+    const char *fr, *en;
+  } cases[] = {
+      {30000, -1,
+       "30\xe2\x80\xaf"
+       "000",
+       "30,000"},
+      {30000.5, 1,
+       "30\xe2\x80\xaf"
+       "000,5",
+       "30,000.5"},
+      {1234567.4, -1,
+       "1\xe2\x80\xaf"
+       "234\xe2\x80\xaf"
+       "567",
+       "1,234,567"},
+      {-1234.6, -1,
+       "\xe2\x88\x92"
+       "1\xe2\x80\xaf"
+       "235",
+       "\xe2\x88\x92"
+       "1,235"},
+      {999, -1, "999", "999"},
+      {1000, -1,
+       "1\xe2\x80\xaf"
+       "000",
+       "1,000"},
+      {999.96, -1,
+       "1\xe2\x80\xaf"
+       "000",
+       "1,000"},
+      {23.456, -1, "23,5", "23.5"},
+      {2.345678, -1, "2,35", "2.35"},
+      {0.01234, -1, "0,0123", "0.0123"},
+      {0.5, -1, "0,5", "0.5"},
+      {-2.5, -1,
+       "\xe2\x88\x92"
+       "2,5",
+       "\xe2\x88\x92"
+       "2.5"},
+      {0, -1, "0", "0"},
+      {-0.0, -1, "0", "0"},
+      {-0.0001, 2, "0", "0"},
+      {97.0, 1, "97", "97"},
+      {12.25, 3, "12,25", "12.25"},
+      {36, 0, "36", "36"},
+      {1e20, -1, "1e+20", "1e+20"},
+      {-1.5e300, -1,
+       "\xe2\x88\x92"
+       "1,5e+300",
+       "\xe2\x88\x92"
+       "1.5e+300"},
+      {NAN, -1, "\xe2\x80\x94", "\xe2\x80\x94"},
+      {1e-300, -1, "0", "0"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    size_t n = vg_fmt_human(cases[i].v, cases[i].dec, "fr", b);
+    if (strcmp(b, cases[i].fr) != 0)
+      fail_msg("fr %.17g (%d): \"%s\", want \"%s\"", cases[i].v, cases[i].dec, b,
+               cases[i].fr);
+    assert_int_equal(n, strlen(b));
+    vg_fmt_human(cases[i].v, cases[i].dec, "en", b);
+    if (strcmp(b, cases[i].en) != 0)
+      fail_msg("en %.17g (%d): \"%s\", want \"%s\"", cases[i].v, cases[i].dec, b,
+               cases[i].en);
+  }
+  /* the longest texts fit */
+  assert_true(vg_fmt_human(-999999999999999.9, 15, "fr", b) < VG_FMT_HUMAN_MAX);
+  assert_true(vg_fmt_human(-0.000000000000001, 99, "fr", b) < VG_FMT_HUMAN_MAX);
+}
+
 int vg_test_publish_format(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(doubles_round_trip),
       cmocka_unit_test(doubles_fast_path_is_the_reference),
       cmocka_unit_test(csv_quoting),
       cmocka_unit_test(time_arguments),
+      cmocka_unit_test(xml_text_escapes),
+      cmocka_unit_test(human_numbers),
   };
   return cmocka_run_group_tests_name("publish_format", tests, NULL, NULL);
 }
