@@ -143,10 +143,7 @@ static void summary(const struct draw *d, size_t ns) {
   const struct vg_chart *c = d->c;
   char a[VG_FMT_ISO_MAX], b[VG_FMT_ISO_MAX], lo[VG_FMT_HUMAN_MAX], hi[VG_FMT_HUMAN_MAX];
   if (!d->npoints) {
-    fputs(d->en ? "No data."
-                : "Aucune donn\xc3\xa9"
-                  "e.",
-          out);
+    fputs(d->en ? "No data." : "Aucune donnée.", out);
     return;
   }
   local_date(d, d->t0, a);
@@ -154,14 +151,13 @@ static void summary(const struct draw *d, size_t ns) {
   if (d->en)
     fprintf(out, "%zu series, %s to %s (", ns, a, b);
   else
-    fprintf(out, "%zu s\xc3\xa9rie%s, du %s au %s (", ns, ns > 1 ? "s" : "", a, b);
+    fprintf(out, "%zu série%s, du %s au %s (", ns, ns > 1 ? "s" : "", a, b);
   vg_xml_text(out, vg_tz_name(c->tz));
   if (!d->nvalue)
     fputs(d->en ? "): no value" : ")\xc2\xa0: aucune valeur", out);
   else
     fprintf(out,
-            d->en ? "): %zu values from %s to %s"
-                  : ")\xc2\xa0: %zu valeurs de %s \xc3\xa0 %s",
+            d->en ? "): %zu values from %s to %s" : ")\xc2\xa0: %zu valeurs de %s à %s",
             d->nvalue, human(d, d->vmin, lo), human(d, d->vmax, hi));
   if (c->has_target)
     fprintf(out, d->en ? "; target %s" : "\xc2\xa0; objectif %s",
@@ -215,9 +211,9 @@ static void head(const struct draw *d, size_t ns) {
   }
 }
 
-/* Time ticks: every `step` local hours, days, months or years, at most one
- * per 80 px; a label needs room, so a tick too close to the last one, or
- * whose label would stick out of the image, is left out. */
+/* Time ticks: every `step` local hours, days, months or years, at most
+ * max_ticks (one per 80 px); a label needs room, so a tick too close to the
+ * last one, or whose label would stick out of the image, is left out. */
 enum { TICK_HOUR, TICK_DAY, TICK_MONTH, TICK_YEAR };
 
 static void time_ticks(const struct draw *d, struct vg_calendar *cal) {
@@ -233,7 +229,10 @@ static void time_ticks(const struct draw *d, struct vg_calendar *cal) {
                {TICK_YEAR, 5, 157788000},   {TICK_YEAR, 10, 315576000},
                {TICK_YEAR, 50, 1577880000}, {TICK_YEAR, 100, 3155760000}};
   const struct vg_chart *c = d->c;
-  const int64_t t0 = d->t0, t1 = d->t1, most = d->pw >= 160 ? (int64_t)(d->pw / 80) : 2;
+  const int64_t t0 = d->t0, t1 = d->t1,
+                most = c->max_ticks > 0 ? c->max_ticks
+                       : d->pw >= 160   ? (int64_t)(d->pw / 80)
+                                        : 2;
   const double gap = 64.0 * d->fs / 12;
   const double ybot = c->top + d->ph;
   size_t k = 0;
@@ -466,10 +465,7 @@ int vg_chart_svg(FILE *out, const struct vg_chart *c, const struct vg_chart_seri
   }
   if (!d.npoints)
     fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">%s</text>\n",
-            c->left + d.pw / 2, c->top + d.ph / 2,
-            d.en ? "no data"
-                 : "aucune donn\xc3\xa9"
-                   "e");
+            c->left + d.pw / 2, c->top + d.ph / 2, d.en ? "no data" : "aucune donnée");
   fputs("</g>\n</svg>\n", out);
   return ferror(out) ? -EIO : 0;
 }

@@ -60,6 +60,8 @@ struct vg_chart {
   int left, right, top, bottom; /* margins of the plot area; the legend goes
                                  * in the right one, the heading in the top */
   int font_size;                /* px; 0: 12 */
+  int max_ticks;                /* time ticks at most (labels too close to
+                                 * the last are left out); 0: one per 80 px */
   /* 1: a document of its own (XML declaration, xmlns, white background);
    * 0: an <svg> element to embed in HTML (no namespace URL either) */
   int standalone;

@@ -251,6 +251,37 @@ static void target_line_at_its_value(void **state) {
   free(svg);
 }
 
+/* Eight years on a card: one per 80 px leaves a single tick (every 5
+ * years); max_ticks 8 asks for every year and keeps the labels that fit,
+ * apart from each other and inside the image. */
+static void ticks_thin_out_to_fit(void **state) {
+  (void)state;
+  struct vg_chart_point p[8];
+  for (int k = 0; k < 8; k++)
+    p[k] = (struct vg_chart_point){month_start(2011 + k, 1), month_start(2012 + k, 1), k,
+                                   NAN, NAN};
+  struct vg_chart c = card_chart();
+  struct vg_chart_series s = {.key = "y", .p = p, .n = 8};
+  for (int max = 0; max <= 8; max += 8) {
+    c.max_ticks = max;
+    char *svg = render(&c, &s, 1);
+    double last = -1e9;
+    size_t n = 0;
+    for (const char *q = svg; (q = strstr(q, "<text class=\"tick-label\" data-time=\""));
+         q++) {
+      char iso[VG_FMT_ISO_MAX];
+      vg_fmt_iso((int64_t)attr_num(q, "data-time"), paris, iso);
+      assert_memory_equal(iso + 4, "-01-01T00:00:00", 15);
+      double x = attr_num(q, "x");
+      assert_true(x - last >= 64.0 * 10 / 12 && x - 12 >= 0 && x + 12 <= c.width);
+      last = x;
+      n++;
+    }
+    assert_int_equal(n, max ? 4 : 1); /* 2011, 2013, 2015, 2017 | 2015 */
+    free(svg);
+  }
+}
+
 /* A missing value or a span that does not follow the last starts a new
  * piece of line ("M"); a lone point is a dot ("Z"); the band covers the
  * runs that keep min and max. */
@@ -435,6 +466,7 @@ int vg_test_publish_chart(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(points_map_back_to_values),
       cmocka_unit_test(target_line_at_its_value),
+      cmocka_unit_test(ticks_thin_out_to_fit),
       cmocka_unit_test(gaps_break_the_line),
       cmocka_unit_test(titles_are_escaped),
       cmocka_unit_test(accessible_name_and_summary),
