@@ -26,6 +26,7 @@
 
 #include "vigie/api.h"
 #include "vigie/calendar.h"
+#include "vigie/dashboard.h"
 #include "vigie/dataset.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
@@ -502,8 +503,12 @@ void vg_api_free(struct vg_api *a) {
   free(a);
 }
 
+static void dashboard(void *api, const struct vg_http_request *req,
+                      struct vg_http_response *resp);
+
 int vg_api_routes(struct vg_api *a, struct vg_http *h) {
-  return vg_http_route(h, VG_API_PREFIX, vg_api_handle, a);
+  int rc = vg_http_route(h, VG_API_PREFIX, vg_api_handle, a);
+  return rc ? rc : vg_http_route(h, "/dashboard", dashboard, a);
 }
 
 /* ---- responses ------------------------------------------------------------------- */
@@ -2534,6 +2539,64 @@ done:
   if (have_q)
     query_release(&q);
   a->st.close(a->st.ctx, r);
+  gen_put(a, g);
+}
+
+/* ---- the dashboard ----------------------------------------------------------------- */
+
+/* GET /dashboard[?lang=en] (docs/indicators.md "The dashboard"): the
+ * indicators' cards from a snapshot, as one HTML page. */
+static void dashboard(void *api, const struct vg_http_request *req,
+                      struct vg_http_response *resp) {
+  struct vg_api *a = api;
+  struct argv args = {0};
+  vg_http_args(req, on_arg, &args);
+  const char *lang = "fr";
+  for (size_t i = 0; i < args.n; i++)
+    if (args.v[i].key && strcmp(args.v[i].key, "lang") == 0 && args.v[i].value &&
+        strcmp(args.v[i].value, "en") == 0)
+      lang = "en";
+  struct gen *g = gen_get(a);
+  struct vg_store_reader *r = NULL;
+  struct vg_dash_cards cards = {0};
+  char *buf = NULL;
+  size_t len = 0;
+  if (!g->ix) {
+    json_error(resp, 404, "NotFound", "No indicators are configured (indicators:).");
+    goto done;
+  }
+  if (a->st.open(a->st.ctx, &r) != 0) {
+    json_error(resp, 503, "ServiceUnavailable", "The store is not open yet; retry shortly.");
+    goto done;
+  }
+  int rc = vg_dashboard_cards(g->ix, r, lang, &cards);
+  FILE *f = rc ? NULL : open_memstream(&buf, &len);
+  struct vg_dash_page page = {.lang = lang,
+                              .tz = vg_indicators_tz(g->ix),
+                              .path = "/dashboard",
+                              .refresh_s = 60,
+                              .generated = (int64_t)time(NULL)};
+  if (f)
+    rc = vg_dashboard_html(f, &page, cards.v, cards.n);
+  if (!f || fclose(f) != 0 || rc) {
+    free(buf);
+    json_error(resp, 500, "InternalError",
+               rc ? "cannot read the indicators from the store" : "out of memory");
+    goto done;
+  }
+  resp->status = 200;
+  resp->content_type = "text/html; charset=utf-8";
+  resp->body = buf;
+  resp->len = len;
+  resp->compress = 1;
+  vg_http_add_header(resp, "Cache-Control", "no-cache");
+  vg_http_add_header(resp, "Content-Security-Policy",
+                     "default-src 'none'; style-src 'unsafe-inline'; script-src "
+                     "'unsafe-inline'; img-src data:; connect-src 'self'");
+done:
+  vg_dashboard_cards_release(&cards);
+  if (r)
+    a->st.close(a->st.ctx, r);
   gen_put(a, g);
 }
 

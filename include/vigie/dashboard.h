@@ -85,4 +85,19 @@ struct vg_dash_page {
 int vg_dashboard_html(FILE *out, const struct vg_dash_page *p,
                       const struct vg_dash_card *cards, size_t n);
 
+/* The cards of every configured indicator from a store snapshot: one per
+ * (indicator, series) pair with rows, in the configuration's order and then
+ * by series, its latest period and up to `trend` periods before it; texts
+ * in lang ("en" or French). Strings point into ix (which must outlive the
+ * cards) or are the cards' own. 0, -ENOMEM or a store error. */
+struct vg_indicators;
+struct vg_store_reader;
+struct vg_dash_cards {
+  struct vg_dash_card *v;
+  size_t n;
+};
+int vg_dashboard_cards(const struct vg_indicators *ix, struct vg_store_reader *r,
+                       const char *lang, struct vg_dash_cards *out);
+void vg_dashboard_cards_release(struct vg_dash_cards *cs);
+
 #endif

@@ -18,6 +18,7 @@ import urllib.request
 
 import pytest
 
+import browser
 import e2e
 from e2e import SHARED, free_port, produce, vigied, write_config
 from indicator_oracle import indicator_rows
@@ -143,6 +144,61 @@ def compare(api, expected, what):
     return len(want)
 
 
+def check_dashboard(chromium, svc, rows, name):
+    """/dashboard in headless Chromium, in French and in English: one card
+    per (indicator, series) showing the API's latest row -- value, previous
+    value, period, the objective met or not in words --, the table view
+    with the same values, the chart with a text alternative, no request to
+    another origin, and no axe-core violation (contrast, labels, landmarks,
+    alternatives). Screenshots are kept as test artefacts."""
+    latest = {}
+    for r in rows:
+        k = (r["indicator"], r["series"])
+        if k not in latest or r["period_start"] > latest[k]["period_start"]:
+            latest[k] = r
+    for lang in ("fr", "en"):
+        url = f"http://127.0.0.1:{svc.port}/dashboard?lang={lang}"
+        chromium.load(url, until="article.card")
+        chromium.screenshot(browser.artefact_path(f"dashboard/{name}-{lang}.png"))
+        cards = chromium.read("article.card")
+        assert sorted((c.attrs["data-indicator"], c.attrs["data-series"]) for c in cards) \
+            == sorted(latest), "one card per indicator and series"
+        for c in cards:
+            r = latest[(c.attrs["data-indicator"], c.attrs["data-series"])]
+            assert c.attrs["data-period-start"] == r["period_start"], (c.attrs, r)
+            sel = (f'article.card[data-indicator="{r["indicator"]}"]'
+                   f'[data-series="{css_escape(r["series"])}"]')
+            vals = chromium.read(sel + " data.value")
+            if r["value"] is None:
+                assert not vals
+            else:
+                assert len(vals) == 1 and close(float(vals[0].attrs["value"]), r["value"],
+                                                1e-12), (vals, r)
+                assert vals[0].text.strip()  # shown, not only in the attribute
+            prev = chromium.read(sel + " data.previous")
+            assert (not prev) if r["previous_value"] is None else \
+                close(float(prev[0].attrs["value"]), r["previous_value"], 1e-12)
+            words = " ".join(x.text for x in chromium.read(sel))
+            if r["attained"] is True:
+                assert ("Objectif atteint" if lang == "fr" else "Objective met") in words
+            elif r["attained"] is False:
+                assert ("Objectif non atteint" if lang == "fr" else "Objective not met") \
+                    in words, words
+            assert chromium.read(sel + " svg[role=img] title"), "chart with its alternative"
+        table = chromium.read("table data.value")
+        assert sorted(float(t.attrs["value"]) for t in table) == sorted(
+            r["value"] for r in latest.values() if r["value"] is not None)
+        html = chromium.driver.page_source
+        assert "http://" not in html.replace(f"http://127.0.0.1:{svc.port}", "") \
+            and "https://" not in html.replace("https://www.w3.org", "")
+        violations = browser.axe(chromium.driver)
+        assert violations == [], browser.describe(violations)
+
+
+def css_escape(s):
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def aberdeen_config(tmp_path, kafka, topic, inds, extra=""):
     msgs, source, tz, _ = e2e.aberdeen_pm()
     datasets = ("datasets:\n  - {id: pm-horaire, resolution: 1h, metrics: [P1, P2], "
@@ -155,7 +211,7 @@ def aberdeen_config(tmp_path, kafka, topic, inds, extra=""):
 
 
 def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
-        kafka, kcat, bin_path, tmp_path, topic_name):
+        kafka, kcat, bin_path, tmp_path, topic_name, chromium):
     """Thirteen indicators over a month of raw PM readings -- the five
     presets, p95 from merged sketches, merged series, max8h, hours_min days,
     every statistic -- equal the oracle row for row, status and coverage
@@ -188,6 +244,7 @@ def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
         pm10 = [x for x in first if x["indicator"] == "pm10-jours"]
         assert [x["value"] for x in pm10] == [1] and pm10[0]["revision"] == 0
         assert pm10[0]["status"] == "provisional"  # 2018 is not over
+        check_dashboard(chromium, svc, first, "aberdeen")
     finally:
         svc.close()
 
