@@ -3647,6 +3647,11 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     if (e->kafka_up_g)
       vg_gauge_set(e->kafka_up_g, 0);
   }
+  if (cfg->nindicators && e->role != VG_ROLE_INGEST) {
+    rc = indicators_start(e, errstr, errstr_size);
+    if (rc)
+      goto fail_quiet;
+  }
   if (cfg->publish_rollups && e->role != VG_ROLE_INGEST) {
     struct vg_store_reader *r;
     struct vg_store_state st = {0};
@@ -3670,14 +3675,10 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
                                 .tz = e->tz,
                                 .cursor = st.rollup_seq,
                                 .metrics = opts->metrics,
-                                .keep_positions = 1};
+                                .keep_positions = 1,
+                                .indicators = e->ind};
     e->rollup_saved = st.rollup_seq;
     rc = vg_rollup_new(&ro, &e->rollup, errstr, errstr_size);
-    if (rc)
-      goto fail_quiet;
-  }
-  if (cfg->nindicators && e->role != VG_ROLE_INGEST) {
-    rc = indicators_start(e, errstr, errstr_size);
     if (rc)
       goto fail_quiet;
   }

@@ -2566,7 +2566,8 @@ static void dashboard(void *api, const struct vg_http_request *req,
     goto done;
   }
   if (a->st.open(a->st.ctx, &r) != 0) {
-    json_error(resp, 503, "ServiceUnavailable", "The store is not open yet; retry shortly.");
+    json_error(resp, 503, "ServiceUnavailable",
+               "The store is not open yet; retry shortly.");
     goto done;
   }
   int rc = vg_dashboard_cards(g->ix, r, lang, &cards);

@@ -16,7 +16,8 @@ struct key_rows {
   uint64_t key;
   int k;
   char *series;
-  struct vg_dash_point *pts; /* the last `trend` rows, oldest first (a ring until sorted) */
+  struct vg_dash_point
+      *pts; /* the last `trend` rows, oldest first (a ring until sorted) */
   size_t npts, cap, next;
   struct vg_store_ind last; /* strings NULL */
 };

@@ -30,6 +30,7 @@
 #include "common/atomic.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
+#include "vigie/indicator.h"
 #include "vigie/log.h"
 #include "vigie/rollup.h"
 #include "vigie/segment.h"
@@ -47,6 +48,7 @@ struct vg_rollup {
   char *topic;
   struct vg_store *store;
   const struct vg_tz *tz;
+  const struct vg_indicators *ind; /* NULL: none */
   size_t batch;
   pthread_t th;
   int started;
@@ -184,6 +186,50 @@ static int take_rec(const struct vg_store_emit *e, void *ctx) {
   return p->nrecs == p->batch; /* stop once the batch is full */
 }
 
+/* Produces the message p->msg (p->msg_len bytes, handed to librdkafka) under
+ * key[0..klen) at revision rev -- unless the read-back found it on the
+ * topic. 0, or a negative error (the batch is retried). */
+static int produce_msg(struct vg_rollup *p, const char *key, size_t klen,
+                       uint32_t revision) {
+  int rc = 0;
+  if (skip_has(p, key, klen, revision)) {
+    /* a crashed predecessor (or a failed client) wrote it: once is enough */
+    vg_atomic_fetch_add_relaxed_u64(&p->skipped, 1);
+    free(p->msg);
+    p->msg = NULL;
+    return 0;
+  }
+  char rev[16];
+  snprintf(rev, sizeof rev, "%" PRIu32, revision);
+  for (;;) {
+    rd_kafka_resp_err_t ke = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(p->msg, p->msg_len),
+        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_HEADER(VG_ROLLUP_REVISION_HEADER, rev, (ssize_t)strlen(rev)),
+        RD_KAFKA_V_END);
+    if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      p->msg = NULL; /* librdkafka frees it */
+      p->nproduced++;
+      if (p->fatal_at && ++p->produced == p->fatal_at)
+        rd_kafka_test_fatal_error(p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                  "VIGIE_TEST_FATAL_ROLLUP");
+      break;
+    }
+    if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      free(p->msg);
+      p->msg = NULL;
+      p->failed++;
+      p->last_err = ke;
+      if (ke == RD_KAFKA_RESP_ERR__FATAL || rd_kafka_fatal_error(p->rk, NULL, 0))
+        p->fatal = 1;
+      rc = VG_EKAFKA;
+      break;
+    }
+    rd_kafka_poll(p->rk, 100); /* the client's queue is the bound */
+  }
+  return rc;
+}
+
 /* Produces window w for record e (the series key is p->key, len bytes). 0,
  * or a negative error (the batch is retried). */
 static int produce_window(struct vg_rollup *p, const struct vg_wentry *w,
@@ -212,46 +258,45 @@ static int produce_window(struct vg_rollup *p, const struct vg_wentry *w,
   }
   size_t klen = vg_rollup_key(key, need > sizeof small ? need : sizeof small, p->key, len,
                               e->res, e->start);
-  if (skip_has(p, key, klen, w->revision)) {
-    /* a crashed predecessor (or a failed client) wrote it: once is enough */
-    vg_atomic_fetch_add_relaxed_u64(&p->skipped, 1);
-    free(p->msg);
-    p->msg = NULL;
-    if (key != small)
-      free(key);
-    return 0;
-  }
-  char rev[16];
-  snprintf(rev, sizeof rev, "%" PRIu32, w->revision);
-  for (;;) {
-    rd_kafka_resp_err_t ke = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(p->msg, p->msg_len),
-        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADER(VG_ROLLUP_REVISION_HEADER, rev, (ssize_t)strlen(rev)),
-        RD_KAFKA_V_END);
-    if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      p->msg = NULL; /* librdkafka frees it */
-      p->nproduced++;
-      if (p->fatal_at && ++p->produced == p->fatal_at)
-        rd_kafka_test_fatal_error(p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
-                                  "VIGIE_TEST_FATAL_ROLLUP");
-      break;
-    }
-    if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      free(p->msg);
-      p->msg = NULL;
-      p->failed++;
-      p->last_err = ke;
-      if (ke == RD_KAFKA_RESP_ERR__FATAL || rd_kafka_fatal_error(p->rk, NULL, 0))
-        p->fatal = 1;
-      rc = VG_EKAFKA;
-      break;
-    }
-    rd_kafka_poll(p->rk, 100); /* the client's queue is the bound */
-  }
+  rc = produce_msg(p, key, klen, w->revision);
   if (key != small)
     free(key);
   return rc;
+}
+
+/* An indicator row of the group being read: produced for each of its
+ * records that it does not supersede. */
+static int take_ind(const struct vg_store_ind *row, void *ctx) {
+  struct vg_rollup *p = ctx;
+  while (p->gi < p->gend && p->order[p->gi]->start < row->start)
+    p->gi++;
+  for (; p->gi < p->gend && p->order[p->gi]->start == row->start; p->gi++) {
+    if (row->revision > p->order[p->gi]->revision)
+      continue; /* revised again since: a later record publishes it */
+    int k = p->ind ? vg_indicators_find(p->ind, row->indicator) : -1;
+    FILE *f = open_memstream(&p->msg, &p->msg_len);
+    if (!f)
+      return -ENOMEM;
+    int rc = vg_rollup_ind_json(
+        f, row, k < 0 ? NULL : vg_indicators_def(p->ind, (size_t)k), p->tz);
+    if (fclose(f) != 0 && rc == 0)
+      rc = -ENOMEM;
+    size_t need = vg_rollup_ind_key(NULL, 0, row) + 1;
+    char *key = rc ? NULL : malloc(need);
+    if (!rc && !key)
+      rc = -ENOMEM;
+    if (rc) {
+      free(p->msg);
+      p->msg = NULL;
+      return rc;
+    }
+    size_t klen = vg_rollup_ind_key(key, need, row);
+    rc = produce_msg(p, key, klen, row->revision);
+    free(key);
+    if (rc)
+      return rc;
+  }
+  return 0;
 }
 
 /* A window of the group being read: produced for each of its records that
@@ -281,6 +326,13 @@ static int produce_group(struct vg_rollup *p, struct vg_store_reader *r, size_t 
                          size_t end) {
   char err[256];
   const struct vg_store_emit *e = p->order[i];
+  if (e->res == VG_STORE_EMIT_IND) { /* an indicator row (docs/indicators.md) */
+    p->gi = i;
+    p->gend = end;
+    int rc = vg_store_read_ind(r, e->series, e->start, p->order[end - 1]->start + 1,
+                               take_ind, p);
+    return rc > 0 ? 0 : rc;
+  }
   size_t len;
   int rc = vg_store_series_key(r, e->series, p->key, p->key_cap, &len);
   if (rc == 0 && len >= p->key_cap) {
@@ -642,6 +694,7 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   pthread_cond_init(&p->cv, NULL);
   p->store = o->store;
   p->tz = o->tz;
+  p->ind = o->indicators;
   p->client = o->client;
   if (!o->keep_positions)
     atomic_init(&p->kept, UINT64_MAX);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "vigie/dataset.h"
 #include "vigie/jsonw.h"
 #include "vigie/publish.h"
+#include "vigie/indicator.h"
 #include "vigie/rollup.h"
 #include "vigie/calendar.h"
 #include "vigie/wstats.h"
@@ -78,5 +80,59 @@ int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_w
   if (!rc)
     rc = vg_jsonw_flush(jw, out);
   vg_jsonw_free(jw);
+  return rc ? rc : ferror(out) ? -EIO : 0;
+}
+
+size_t vg_rollup_ind_key(char *buf, size_t size, const struct vg_store_ind *row) {
+  int n = snprintf(buf, size, "indicator:%s|%s|%" PRId64, row->indicator, row->series,
+                   row->start);
+  return n < 0 ? 0 : (size_t)n;
+}
+
+static void kv_num(struct vg_jsonw *w, const char *k, double v) {
+  char b[VG_FMT_DOUBLE_MAX];
+  vg_jsonw_cstr(w, k);
+  if (!isfinite(v)) {
+    vg_jsonw_null(w);
+    return;
+  }
+  size_t n = vg_fmt_double(v, b);
+  vg_jsonw_number(w, b, n);
+}
+
+int vg_rollup_ind_json(FILE *out, const struct vg_store_ind *row,
+                       const struct vg_indicator_def *d, const struct vg_tz *tz) {
+  struct vg_jsonw *w = vg_jsonw_new(0);
+  if (!w)
+    return -ENOMEM;
+  char iso[VG_FMT_ISO_MAX];
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "dataset", VG_INDICATORS_DATASET);
+  vg_jsonw_kv(w, "indicator", row->indicator);
+  vg_jsonw_kv(w, "series", row->series);
+  if (d)
+    vg_jsonw_kv(w, "period", vg_ind_period_name(d->period));
+  vg_fmt_iso(row->start, tz, iso);
+  vg_jsonw_kv(w, "period_start", iso);
+  vg_fmt_iso(row->end, tz, iso);
+  vg_jsonw_kv(w, "period_end", iso);
+  kv_num(w, "value", row->value);
+  kv_num(w, "target", d ? d->target : NAN);
+  vg_jsonw_cstr(w, "attained");
+  int att = d ? vg_indicator_attained(d, row->value) : -1;
+  if (att < 0)
+    vg_jsonw_null(w);
+  else
+    vg_jsonw_bool(w, att);
+  kv_num(w, "previous_value", row->previous);
+  kv_num(w, "coverage", row->coverage);
+  vg_jsonw_kv(w, "status", row->final ? "final" : "provisional");
+  vg_jsonw_cstr(w, "revision");
+  vg_jsonw_u64(w, row->revision);
+  if (d && d->unit && *d->unit)
+    vg_jsonw_kv(w, "unit", d->unit);
+  vg_jsonw_map_end(w);
+  int rc = vg_jsonw_flush(w, out);
+  vg_jsonw_free(w);
   return rc ? rc : ferror(out) ? -EIO : 0;
 }

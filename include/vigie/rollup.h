@@ -119,6 +119,9 @@ struct vg_rollup_opts {
    * vg_rollup_kept) before anything is produced: exactly once. 0: nothing
    * waits for them (at least once across crashes) */
   int keep_positions;
+  /* the indicators whose rows (emit-log records VG_STORE_EMIT_IND) are
+   * published too; borrowed, outlives the publisher; NULL: none */
+  const struct vg_indicators *indicators;
 };
 
 struct vg_rollup;
@@ -158,5 +161,16 @@ double vg_rollup_cpu_s(struct vg_rollup *p);
 /* Stops the thread (a batch in flight is given up to 5 s) and frees. NULL
  * is a no-op. */
 void vg_rollup_free(struct vg_rollup *p);
+
+/* Indicator rows (docs/indicators.md "Rows") on the same topic: key
+ * `indicator:<id>|<series>|<period start, Unix seconds>`, message one
+ * object {"dataset": "indicateurs", "indicator", "series", "period",
+ * "period_start", "period_end", "value", "target", "attained",
+ * "previous_value", "coverage", "status", "revision"[, "unit"]} (d: the
+ * indicator's definition, for the objective; NULL: none). */
+struct vg_indicator_def;
+size_t vg_rollup_ind_key(char *buf, size_t size, const struct vg_store_ind *row);
+int vg_rollup_ind_json(FILE *out, const struct vg_store_ind *row,
+                       const struct vg_indicator_def *d, const struct vg_tz *tz);
 
 #endif

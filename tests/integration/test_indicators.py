@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import time
+from datetime import datetime
 import urllib.parse
 import urllib.request
 
@@ -20,7 +21,7 @@ import pytest
 
 import browser
 import e2e
-from e2e import SHARED, free_port, produce, vigied, write_config
+from e2e import SHARED, free_port, produce, read_topic, vigied, write_config
 from indicator_oracle import indicator_rows
 from test_indicator_oracle import aberdeen_readings, seattle_readings
 
@@ -195,6 +196,38 @@ def check_dashboard(chromium, svc, rows, name):
         assert violations == [], browser.describe(violations)
 
 
+def check_rollup_topic(kafka, topic, rows, earlier):
+    """The rollup topic carries every indicator row, keyed
+    indicator:<id>|<series>|<period start>, each revision at most once and
+    in order within a key (a revision superseded before it was read may be
+    skipped); the last message of each key is the API's row, and the
+    revision the first service saw is there with its value."""
+    msgs = [(k.decode(), json.loads(v), h) for _, _, k, v, h in read_topic(kafka.bootstrap,
+                                                                            topic)
+            if k.startswith(b"indicator:")]
+    by_key = {}
+    for k, m, h in msgs:
+        assert int(h["vigie.revision"]) == m["revision"]
+        by_key.setdefault(k, []).append(m)
+    for k, ms in by_key.items():
+        revs = [m["revision"] for m in ms]
+        assert revs == sorted(set(revs)), (k, revs)  # each once, in order
+    want = {}
+    for r in rows:
+        ts = int(datetime.fromisoformat(r["period_start"]).timestamp())
+        want[f'indicator:{r["indicator"]}|{r["series"]}|{ts}'] = r
+    assert sorted(by_key) == sorted(want)
+    old = {(r["indicator"], r["series"], r["period_start"]): r for r in earlier}
+    for k, r in want.items():
+        last = by_key[k][-1]
+        for col in ("value", "previous_value", "coverage", "status", "revision", "target",
+                    "attained", "period_end", "period_start"):
+            assert last[col] == r[col], (k, col, last, r)
+        first = old[(r["indicator"], r["series"], r["period_start"])]
+        seen = {m["revision"]: m for m in by_key[k]}
+        assert seen[first["revision"]]["value"] == first["value"]
+
+
 def css_escape(s):
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -222,6 +255,12 @@ def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
     msgs, cfg, tz = aberdeen_config(tmp_path, kafka, topic_name, ABERDEEN)
     kafka.create_topic(topic_name, 2)
     kafka.create_topic(topic_name + ".dead", 1)
+    kafka.create_topic(topic_name + ".rollups", 2)
+    with open(cfg) as f:
+        text = f.read()
+    with open(cfg, "w") as f:
+        f.write(text.replace("dead_letter_topic:",
+                             f"rollup_topic: {topic_name}.rollups, dead_letter_topic:"))
     produce(kcat, kafka.bootstrap, topic_name, msgs)
     r = vigied(bin_path, cfg, "--drain")
     assert r.returncode == 0, r.stderr
@@ -266,6 +305,7 @@ def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
         compare(second, expected(readings2), "after the late reading")
         pm10 = [x for x in second if x["indicator"] == "pm10-jours"]
         assert [x["value"] for x in pm10] == [2] and pm10[0]["revision"] == 1
+        check_rollup_topic(kafka, topic_name + ".rollups", second, first)
         before = {(x["indicator"], x["series"], x["period_start"]): x for x in first}
         for x in second:  # what changed is revised, what did not keeps its revision
             b = before[(x["indicator"], x["series"], x["period_start"])]
