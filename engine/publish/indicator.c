@@ -1134,8 +1134,9 @@ int vg_indicators_step(struct vg_indicators *ix, struct vg_store_reader *r,
   struct vg_store_state st;
   if ((rc = vg_store_reader_meta(r, &st)) != 0)
     return rc;
+  /* "past" as windows are final (window.c): wm_ns > X s <=> wm >= X */
   int64_t wm = st.watermark_ns == INT64_MIN ? INT64_MIN
-                                            : vg_floor_div(st.watermark_ns, 1000000000);
+                                            : vg_floor_div(st.watermark_ns - 1, 1000000000);
   struct emit_ctx ec = {ix, r, *cursor, 0};
   rc = vg_store_read_emit(r, *cursor, on_emit, &ec);
   if (ec.rc)

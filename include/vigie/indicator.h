@@ -127,7 +127,9 @@ int vg_indicators_matches(const struct vg_indicators *ix, size_t k, const char *
 
 /* Computes the row of indicator k over series (n ids; several when merged)
  * for the period starting at start, from snapshot r, as of watermark_s
- * (UTC seconds; INT64_MIN: none). *found is 0 when the period has no
+ * (INT64_MIN: none): floor((watermark ns - 1) / 1e9), so that "watermark_s
+ * >= end + lateness" is the windows' own test of being final (strictly
+ * past). *found is 0 when the period has no
  * final window (no row). row->indicator and row->series are left to the
  * caller; row->revision is 0 and row->previous NaN. 0 or a store error. */
 int vg_indicators_compute(const struct vg_indicators *ix, size_t k,

@@ -21,7 +21,9 @@ EXAMPLES is a list of dicts:
     name, about      an id and one line
     tz               the store's time zone
     sensor_period_s  the dataset's sensor_period (None: no coverage)
-    watermark_utc    None: everything final; else Unix seconds
+    watermark_utc    None: everything final; else Unix seconds (a window is
+                     final once the watermark is strictly past its end +
+                     lateness, as the engine's windows are)
     lateness_s       the windows' lateness
     ind              the indicator's config keys
     readings         [(canonical series key, UTC Unix seconds, value)]
@@ -163,7 +165,8 @@ EXAMPLES += [
          row(PM10_B, "2024-10-27T00:00:00+02:00", 1, 1.0)]),
     example(
         "pm10-mean-of-days", "the mean of the valid days' 24-hour values",
-        dict(PM10_DAY, id="pm10-moyenne", statistic="mean", period="year"), PM10,
+        {**{k: v for k, v in PM10_DAY.items() if k != "threshold"}, "id": "pm10-moyenne",
+         "statistic": "mean", "period": "year"}, PM10,
         # FR01: (51 + 50 + 50.5 + 52 + 50.04) / 5 = 253.54 / 5 = 50.708; FR04: 55
         [row(PM10_A, "2024-01-01T00:00:00+01:00", 50.708, 5 / 366),
          row(PM10_B, "2024-01-01T00:00:00+01:00", 55.0, 1 / 366)]),
@@ -175,7 +178,7 @@ EXAMPLES += [
         # FR04 has no final day yet: no row. 1 valid day of 366; the year runs.
         [row(PM10_A, "2024-01-01T00:00:00+01:00", 1, 1 / 366, status="provisional",
              target=35, attained=True)],
-        watermark_utc=utc("2024-03-05T00:00") + 7200),
+        watermark_utc=utc("2024-03-05T00:00") + 7201),
 ]
 
 # ---- NO2: hours above 200 (eu-no2-hourly-exceedances) ------------------------------
@@ -258,7 +261,7 @@ EXAMPLES += [
         # 96/8784, the year is provisional: published; 20 <= 25: met.
         [row(PM25_Y, "2024-01-01T00:00:00+01:00", 20.0, 96 / 8784, status="provisional",
              target=25, attained=True)],
-        sensor_period_s=3600, watermark_utc=utc("2024-01-05T00:00") + 7200),
+        sensor_period_s=3600, watermark_utc=utc("2024-01-05T00:00") + 7201),
     example(
         "pm25-annual-mean-final", "the same year final: 240/8784 < 0.9, value empty",
         dict(id="pm25-an", preset="eu-pm25-annual-mean", metric="pm25"), PM25_YEAR,
@@ -447,14 +450,16 @@ EXAMPLES += [
     example("watermark-half-day", "hours final by noon local", WM_IND, WM_READINGS,
             # final: the hours ending by 12:00 local: 12 of 24
             [row(WM, "2024-05-01T00:00:00+02:00", 12, 12 / 24, status="provisional")],
-            sensor_period_s=3600, watermark_utc=utc("2024-05-01T12:00") + 7200),
-    example("watermark-one-second-short", "the last hour 1 s short of final", WM_IND,
+            sensor_period_s=3600, watermark_utc=utc("2024-05-01T12:00") + 7201),
+    example("watermark-one-second-short", "the watermark exactly at the last hour's end "
+            "+ lateness: not past it, so not final", WM_IND,
             WM_READINGS,
             [row(WM, "2024-05-01T00:00:00+02:00", 23, 23 / 24, status="provisional")],
-            sensor_period_s=3600, watermark_utc=MAY2 + 7199),
-    example("watermark-final", "end of the day + lateness: final", WM_IND, WM_READINGS,
-            [row(WM, "2024-05-01T00:00:00+02:00", 24, 1.0)],
             sensor_period_s=3600, watermark_utc=MAY2 + 7200),
+    example("watermark-final", "1 s past the end of the day + lateness: final", WM_IND,
+            WM_READINGS,
+            [row(WM, "2024-05-01T00:00:00+02:00", 24, 1.0)],
+            sensor_period_s=3600, watermark_utc=MAY2 + 7201),
     example("watermark-nothing-final", "no final window: no row yet", WM_IND, WM_READINGS,
-            [], sensor_period_s=3600, watermark_utc=utc("2024-05-01T01:00") + 7199),
+            [], sensor_period_s=3600, watermark_utc=utc("2024-05-01T01:00") + 7200),
 ]

@@ -100,6 +100,8 @@ def normalize(ind):
         raise ValueError("hours_min: only with over: 1d")
     if ind["statistic"] == "exceedances" and ind["threshold"] is None:
         raise ValueError("threshold: needed by exceedances")
+    if ind["statistic"] != "exceedances" and ind["threshold"] is not None:
+        raise ValueError("threshold: only statistic exceedances uses it")
     if derived_days(ind) and ind["statistic"] not in DERIVED_DAY_STATISTICS:
         raise ValueError(f"statistic: {ind['statistic']} does not apply to derived days")
     obj = ind["objective"]
@@ -415,8 +417,8 @@ def indicator_rows(readings, ind, tz_name, sensor_period_s=None, watermark_utc=N
     when empty), coverage, status, previous_value, target and attained.
 
     watermark_utc None: every window and every period is final. Otherwise a
-    window is final when watermark_utc >= its end + lateness_s, and a period
-    when watermark_utc >= its end + lateness_s (spec, `status`). Only final
+    window is final when watermark_utc > its end + lateness_s, and a period
+    when watermark_utc > its end + lateness_s (spec, `status`). Only final
     windows are read; a period has a row once one of its windows is final
     (spec: "A period's row appears with its first final window"), whether
     that window is valid or not.
@@ -434,7 +436,7 @@ def indicator_rows(readings, ind, tz_name, sensor_period_s=None, watermark_utc=N
     period = ind["period"]
 
     def final(end):
-        return watermark_utc is None or watermark_utc >= end + lateness_s
+        return watermark_utc is None or watermark_utc > end + lateness_s
 
     hours, days = select(readings, ind, tz)
     by_key = {}

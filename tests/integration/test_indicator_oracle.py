@@ -229,13 +229,13 @@ ABERDEEN_TABLE = [
 def test_aberdeen_table(aberdeen):
     """Prints (pytest -s) the Aberdeen rows of four indicators, sensor period
     145 s, every window final; then the PM2.5 annual mean as it reads on
-    2018-11-01 02:00 UTC (watermark), when October is final and the year
+    2018-11-01 02:00:01 UTC (watermark, 1 s past the last hour + lateness), when October is final and the year
     provisional."""
     readings, tz, _ = aberdeen
     rows = []
     for ind in ABERDEEN_TABLE:
         rows += indicator_rows(readings, ind, tz, sensor_period_s=145)
-    wm = datetime(2018, 11, 1, 2, tzinfo=timezone.utc).timestamp()
+    wm = datetime(2018, 11, 1, 2, 0, 1, tzinfo=timezone.utc).timestamp()
     early = indicator_rows(readings, ABERDEEN_TABLE[1], tz, sensor_period_s=145,
                            watermark_utc=wm)
     print(f"\nAberdeen sensor 5331, Oct 2018, {tz}, sensor_period 145 s, all final:")

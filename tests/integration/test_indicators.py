@@ -22,6 +22,7 @@ import pytest
 import browser
 import e2e
 from e2e import SHARED, free_port, produce, read_topic, vigied, write_config
+from indicator_examples import EXAMPLES
 from indicator_oracle import indicator_rows
 from test_indicator_oracle import aberdeen_readings, seattle_readings
 
@@ -313,3 +314,90 @@ def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
             assert x["revision"] == b["revision"] + (1 if changed else 0), (b, x)
     finally:
         svc.close()
+
+
+def example_groups():
+    """The hand examples grouped into stores that can hold them together:
+    one sensor period and one watermark each, no series key in two groups
+    of readings (their metrics differ)."""
+    groups = {}
+    for ex in EXAMPLES:
+        assert ex["tz"] == EXAMPLES[0]["tz"] and ex["lateness_s"] == 7200
+        g = groups.setdefault((ex["sensor_period_s"], ex["watermark_utc"]),
+                              dict(examples=[], readings={}))
+        g["examples"].append(ex)
+        for r in ex["readings"]:
+            g["readings"][r] = None  # the same readings may serve several examples
+    for key, g in groups.items():  # one data set per metric within a store
+        owner = {}
+        for ex in g["examples"]:
+            for m in {r[0].partition("{")[0] for r in ex["readings"]}:
+                assert owner.setdefault(m, ex["readings"]) == ex["readings"], (key, m)
+    return groups
+
+
+def example_doc(series, t, v):
+    metric, _, tags = series.partition("{")
+    doc = {"t": t, metric: v}
+    for part in tags.rstrip("}").split(","):
+        if part:
+            k, _, val = part.partition("=")
+            doc[k] = val.strip('"')
+    return doc
+
+
+def test_hand_examples_of_the_directive_through_the_engine(kafka, kcat, bin_path, tmp_path,
+                                                          topic_name):
+    """Every hand-computed example of indicator_examples.py (the presets as
+    Directive 2008/50/EC defines them, DST days, merged series, p95 of the
+    readings, previous values, the watermark's boundary) through Kafka,
+    `vigied --drain` and the API: the rows are the hand values. A store per
+    sensor period and watermark; the watermark is set by one last reading
+    of another metric (windows.out_of_orderness after it)."""
+    groups = example_groups()
+    metrics = sorted({r[0].partition("{")[0] for ex in EXAMPLES for r in ex["readings"]})
+    checked = 0
+    for n, ((sp, wm), g) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
+        topic = f"{topic_name}-{n}"
+        kafka.create_topic(topic, 1)
+        kafka.create_topic(topic + ".dead", 1)
+        end = wm if wm is not None else 1893456000  # 2030: every example is final
+        # a reading past the watermark is in a window that is not final, which
+        # no row reads: left out, so that the last reading sets the watermark
+        msgs = [("k", json.dumps(example_doc(*r)))
+                for r in sorted(g["readings"], key=lambda r: r[1]) if r[1] <= end]
+        msgs.append(("k", json.dumps({"t": end + 10, "sentinel": 0, "id": "wm"})))
+        produce(kcat, kafka.bootstrap, topic, msgs)
+        source = dict(format="json", time_key="t", time_format="unix",
+                      tag_keys="[station, district, site, counter, meter, id]",
+                      fields="[" + ", ".join(metrics + ["sentinel"]) + "]",
+                      quantiles="true")
+        ds = ("datasets:\n  - {id: ex, resolution: 1h, metrics: [" + ", ".join(metrics) +
+              "]" + (f", sensor_period: {sp}s" if sp else "") + "}\n")
+        inds = [dict(ex["ind"], id=ex["name"]) for ex in g["examples"]]
+        d = tmp_path / f"g{n}"
+        d.mkdir()
+        cfg = write_config(str(d / "vigie.yaml"), str(d / "store"), kafka.bootstrap,
+                           EXAMPLES[0]["tz"], [dict(topic=topic, **source)],
+                           extra=ds + yaml_indicators(inds, "ex"))
+        r = vigied(bin_path, cfg, "--drain")
+        assert r.returncode == 0, r.stderr
+        assert watermark_s(bin_path, cfg) == end
+        svc = Service(bin_path, cfg, d / "service.log")
+        try:
+            rows = api_rows(svc)
+        finally:
+            svc.close()
+        for ex in g["examples"]:
+            got = sorted((x for x in rows if x["indicator"] == ex["name"]),
+                         key=lambda x: (x["series"], x["period_start"]))
+            want = ex["expected"]
+            assert [(x["series"], x["period_start"]) for x in got] == \
+                [(x["series"], x["period_start"]) for x in want], ex["name"]
+            for x, w in zip(got, want):
+                for col in ("value", "coverage", "previous_value"):
+                    assert close(x[col], w[col], ex["engine_rel_tol"]), (ex["name"], col, x, w)
+                for col in ("status", "target", "attained"):
+                    assert x[col] == w[col], (ex["name"], col, x, w)
+            checked += 1
+    assert checked == len(EXAMPLES)
