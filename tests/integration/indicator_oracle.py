@@ -347,6 +347,15 @@ def quantile_cont(values, q):
     return xs[lo] + (pos - lo) * (xs[hi] - xs[lo])
 
 
+def quantile_ranks(values, q):
+    """The two readings around the q-quantile's rank: what a rank-based
+    sketch may answer (within its relative accuracy) where quantile_cont
+    interpolates between them."""
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    return xs[math.floor(pos)], xs[math.ceil(pos)]
+
+
 def statistic(ind, valid):
     """spec, "What a period's value is": the value of a period from its
     valid windows (at least one)."""
@@ -453,11 +462,15 @@ def indicator_rows(readings, ind, tz_name, sensor_period_s=None, watermark_utc=N
             coverage = len(valid) / windows_in_period(p, period, ind["over"], tz)
             status = "final" if final(end.timestamp()) else "provisional"
             value = statistic(ind, valid) if valid else None
+            ranks = (quantile_ranks([v for w in valid for v in w.acc.values], 0.95)
+                     if valid and ind["statistic"] == "p95" else None)
             if status == "final" and coverage < ind["capture_min"]:
                 value = None
             by_key[(label, p)] = dict(indicator=ind["id"], series=label, period_start=start,
                                       period_end=end, value=value, coverage=coverage,
                                       status=status)
+            if ranks:
+                by_key[(label, p)]["p95_ranks"] = ranks
     obj = ind["objective"]
     rows = []
     for (label, p), row in sorted(by_key.items()):
