@@ -142,6 +142,13 @@ static void design_sample_parses(void **state) {
   vg_config_release(&c);
 }
 
+/* The head of the indicator cases: a source and a dataset "air" (lines 1-3),
+ * then "indicators:" at line 4. */
+#define IND_HEAD                                                                         \
+  "sources: [{topic: a, time_key: t}]\ndatasets:\n"                                       \
+  "  - {id: air, resolution: 1h, metrics: [pm10, no2], sensor_period: 10m}\n"            \
+  "indicators:\n"
+
 /* Each case: a file and a line of the error report it must produce. */
 static const struct {
   const char *text;
@@ -228,6 +235,35 @@ static const struct {
      "vigie.yaml:2: store.shards: expected an integer or auto, got \"many\""},
     {"sources: [{topic: a, time_key: t}]\nstore: {shards: 0}\n",
      "vigie.yaml:2: store.shards: 0 is out of range [1, 64]"},
+    /* indicators: the line of the key, also for rules checked after parsing */
+    {IND_HEAD "  - id: x\n    dataset: air\n    metric: pm10\n    statistic: median\n",
+     "vigie.yaml:8: indicators[0].statistic: expected one of mean, sum, min, max, p95, "
+     "count, exceedances, got \"median\""},
+    {IND_HEAD "  - id: x\n    dataset: air\n    metric: o3\n    statistic: mean\n",
+     "vigie.yaml:7: indicators[0].metric: \"o3\" is not one of the metrics of dataset "
+     "\"air\""},
+    {IND_HEAD "  - id: x\n    dataset: eau\n    metric: pm10\n    statistic: mean\n",
+     "vigie.yaml:6: indicators[0].dataset: \"eau\" is not the id of a dataset"},
+    {IND_HEAD "  - id: x\n    dataset: air\n    metric: pm10\n"
+              "    statistic: exceedances\n",
+     "vigie.yaml:5: indicators[0].threshold: required with statistic exceedances"},
+    {IND_HEAD "  - id: x\n    preset: eu-pm10-daily-exceedances\n    dataset: air\n"
+              "    metric: pm10\n    threshold: 45\n",
+     "vigie.yaml:9: indicators[0].threshold: preset eu-pm10-daily-exceedances defines "
+     "it"},
+    {IND_HEAD "  - id: x\n    dataset: air\n    metric: pm10\n    statistic: mean\n"
+              "    objective: {target: lots}\n",
+     "vigie.yaml:9: indicators[0].objective.target: expected a number, got \"lots\""},
+    {IND_HEAD "  - id: x\n    dataset: air\n    metric: pm10\n    statistic: mean\n"
+              "  - id: x\n    dataset: air\n    metric: pm10\n    statistic: max\n",
+     "vigie.yaml:9: indicators[1].id: \"x\" is already the id of the indicator at line 5"},
+    {IND_HEAD "  - id: x\n    dataset: air\n    metric: pm10\n    statistic: mean\n"
+              "    hours_min: 30\n",
+     "vigie.yaml:9: indicators[0].hours_min: 30 is out of range [0, 25]"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - {id: indicateurs, resolution: "
+     "1h, metrics: [m]}\nindicators:\n  - {id: x, dataset: indicateurs, metric: m, "
+     "statistic: sum}\n",
+     "vigie.yaml:3: datasets[0].id: \"indicateurs\" is the dataset of the indicators' rows"},
 };
 
 static void mistakes_name_file_line_and_key(void **state) {
