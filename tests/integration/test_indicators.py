@@ -24,6 +24,7 @@ import e2e
 from e2e import SHARED, free_port, produce, read_topic, vigied, write_config
 from indicator_examples import EXAMPLES
 from indicator_oracle import indicator_rows
+from test_publication import DCAT_AP, shacl_violations
 from test_indicator_oracle import aarhus_readings, aberdeen_readings, seattle_readings
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
@@ -236,6 +237,28 @@ def check_rollup_topic(kafka, topic, rows, earlier):
         assert seen[first["revision"]]["value"] == first["value"]
 
 
+def check_catalog(svc):
+    """`indicateurs` is a dataset of the catalog with the documented fields
+    (attained a boolean), and of the DCAT-AP catalog, which still conforms
+    to SEMIC's DCAT-AP 3.0 shapes."""
+    api = "/api/explore/v2.1/catalog"
+    meta = json.loads(svc.get(f"{api}/datasets/indicateurs"))
+    fields = [(f["name"], f["type"]) for f in meta["fields"]]
+    assert fields[:11] == [
+        ("indicator", "text"), ("series", "text"), ("period_start", "datetime"),
+        ("period_end", "datetime"), ("value", "double"), ("target", "double"),
+        ("attained", "boolean"), ("previous_value", "double"), ("coverage", "double"),
+        ("status", "text"), ("revision", "int")], fields
+    recs = json.loads(svc.get(f"{api}/datasets/indicateurs/records?where="
+                              + urllib.parse.quote("attained = true") + "&limit=100"))
+    assert recs["results"] and all(r["attained"] is True for r in recs["results"])
+    body = svc.get(f"{api}/exports/dcat").decode()
+    assert f"{api}/datasets/indicateurs" in body
+    if os.path.isdir(DCAT_AP):
+        bad = shacl_violations(body, "dcat-ap-3.0.0-shapes.ttl", "dcat-ap-3.0.0-range.ttl")
+        assert not bad, "\n".join(bad[:20])
+
+
 def css_escape(s):
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -292,6 +315,7 @@ def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
         assert [x["value"] for x in pm10] == [1] and pm10[0]["revision"] == 0
         assert pm10[0]["status"] == "provisional"  # 2018 is not over
         check_dashboard(chromium, svc, first, "aberdeen")
+        check_catalog(svc)
     finally:
         svc.close()
 
