@@ -10,7 +10,10 @@ finishes. Then:
 - the dead-letter topic holds each malformed message exactly once (read
   back with confluent-kafka, by its source coordinates and bytes);
 - the rollup topic holds each (window, revision) exactly once, and the last
-  revision of every window equals the store's final window.
+  revision of every window equals the store's final window;
+- the indicators over the same data (docs/indicators.md) equal their
+  oracle, and the rollup topic holds each of their (row, revision) once,
+  the last one the API's row.
 """
 import os
 import random
@@ -21,8 +24,11 @@ import time
 
 import pytest
 
-from e2e import (SHARED, aarhus_source, assert_dead_letters_once, assert_rollups_once, produce,
-                 query, read_topic)
+from e2e import (SHARED, aarhus_source, assert_dead_letters_once, assert_once_each,
+                 assert_rollups_once, produce, query, read_topic)
+from indicator_oracle import indicator_rows
+from test_indicator_oracle import aarhus_readings
+from test_indicators import AARHUS, Service, api_rows, compare, watermark_s, yaml_indicators
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED),
                                 reason=f"shared data sets absent ({SHARED})")
@@ -38,6 +44,10 @@ def test_kill_9_twenty_times_then_drain_equals_oracle(kafka, kcat, bin_path, tmp
     print(f"crash test seed {seed} (VIGIE_CRASH_SEED to replay)")
     # short epochs: many commits to be killed in
     cfg, msgs, bad, oracle = aarhus_source(kafka, tmp_path, topic_name, "50ms", shards)
+    with open(cfg, "a") as f:  # indicators too: their rows are committed with the epochs
+        f.write("datasets:\n  - {id: trafic, resolution: 1h, metrics: "
+                "[traffic_vehicle_count], sensor_period: 300s}\n"
+                + yaml_indicators(AARHUS, "trafic") + "\n")
     chunk = (len(msgs) + KILLS - 1) // KILLS
     killed_alive = 0
     log = open(tmp_path / "vigied.log", "w")
@@ -69,7 +79,29 @@ def test_kill_9_twenty_times_then_drain_equals_oracle(kafka, kcat, bin_path, tmp
                              "dead letters (by source coordinates)")
 
     # rollups: each (window, revision) once, the last one the store's
-    assert_rollups_once(read_topic(kafka.bootstrap, topic_name + ".rollups"), rows)
+    rollups = read_topic(kafka.bootstrap, topic_name + ".rollups")
+    assert_rollups_once([m for m in rollups if not m[2].startswith(b"indicator:")], rows)
+
+    # indicators: the oracle's rows, each revision on the rollup topic once
+    readings, _ = aarhus_readings()
+    wm = watermark_s(bin_path, cfg)
+    want = []
+    for ind in AARHUS:
+        want += indicator_rows(readings, dict(ind), "Europe/Copenhagen", sensor_period_s=300,
+                               watermark_utc=wm)
+    svc = Service(bin_path, cfg, tmp_path / "service.log")
+    try:
+        got = api_rows(svc)
+    finally:
+        svc.close()
+    compare(got, want, "indicators after the kills")
+    ind = [(k, int(h["vigie.revision"])) for _, _, k, _, h in rollups
+           if k.startswith(b"indicator:")]
+    assert_once_each(ind, "indicator rollups (by key and revision)")
+    last = {}
+    for k, rev in ind:
+        last[k.decode()] = max(rev, last.get(k.decode(), -1))
+    assert sorted(last.values()) == sorted(r["revision"] for r in got)
 
 
 def test_a_shard_behind_the_other_counts_again_only_its_own(kafka, kcat, bin_path,
