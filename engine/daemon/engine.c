@@ -329,8 +329,9 @@ struct vg_engine {
    * whether the next commit must step them (the end of a drain) */
   struct vg_indicators *ind;
   uint64_t ind_cursor;
-  int64_t ind_last_ns;
+  int64_t ind_next_ns; /* the next step is due then (mono_ns) */
   int ind_force;
+  struct vg_histogram *ind_step_seconds;
   uint8_t *ind_blob; /* u64 cursor, u32 n, n u64 fingerprints (little-endian) */
   size_t ind_blob_len;
   struct vg_indicator_def *ind_defs; /* shallow copies of the config's */
@@ -2083,16 +2084,25 @@ static int indicators_step(struct vg_engine *e, const struct vg_store_ind **rows
                            size_t *nrows, uint64_t *cursor, int *stepped, char *err,
                            size_t errsize) {
   int64_t now = mono_ns();
-  if (!e->ind_force && now - e->ind_last_ns < e->cfg->checkpoint_interval_ns)
+  if (!e->ind_force && now < e->ind_next_ns)
     return 0;
   e->ind_force = 0;
-  e->ind_last_ns = now;
   struct vg_store_reader *r;
   int rc = vg_store_reader_begin(e->store, &r);
   if (rc == 0) {
     rc = vg_indicators_step(e->ind, r, cursor, rows, nrows, err, errsize);
     vg_store_reader_end(r);
   }
+  /* a step recomputes whole periods (a year of hours for an annual
+   * indicator): during a backfill, where every epoch touches them, the next
+   * one waits nine times as long as this one took, so that indicators take
+   * at most a tenth of the writer; at rest, once per checkpoint interval */
+  int64_t took = mono_ns() - now, wait = 9 * took;
+  e->ind_next_ns =
+      now +
+      (wait > e->cfg->checkpoint_interval_ns ? wait : e->cfg->checkpoint_interval_ns);
+  if (e->ind_step_seconds)
+    vg_histogram_observe(e->ind_step_seconds, (double)took / 1e9);
   if (rc) {
     vg_indicators_forget(e->ind);
     VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "indicators not updated; retried",
@@ -3550,10 +3560,15 @@ static int indicators_start(struct vg_engine *e, char *errstr, size_t errstr_siz
       e->ind_blob[12 + 8 * j + i] = (uint8_t)(fp >> (8 * i));
   }
   e->ind_force = 1;
-  if (e->o.metrics)
+  if (e->o.metrics) {
     e->ind_rows_g =
         vg_metrics_counter(e->o.metrics, "vigie_indicator_rows_total",
                            "Indicator rows committed (new and revised)", NULL);
+    e->ind_step_seconds = vg_metrics_histogram(
+        e->o.metrics, "vigie_indicator_step_seconds",
+        "Time of one indicator step (emit log read, rows recomputed).", NULL,
+        commit_bounds, sizeof commit_bounds / sizeof commit_bounds[0]);
+  }
   VG_LOG_INFO("indicators", "count=%zu cursor=%" PRIu64, cfg->nindicators, e->ind_cursor);
   return 0;
 }
