@@ -424,6 +424,8 @@ void vg_indicators_free(struct vg_indicators *ix) {
     free(ix->known[i].key);
   free(ix->known);
   free(ix->dirty);
+  for (size_t i = 0; i < ix->nout; i++)
+    free((char *)ix->out[i].series); /* a row's two strings: one allocation */
   free(ix->out);
   free(ix->strs);
   free(ix->open);
