@@ -283,7 +283,8 @@ def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
     late for 2018-10-02, a day whose PM10 daily mean was under 50, pushes it
     over: the PM10 exceedance count of 2018 goes from 1 to 2 with revision
     1, and the other indicators follow the oracle again."""
-    msgs, cfg, tz = aberdeen_config(tmp_path, kafka, topic_name, ABERDEEN)
+    msgs, cfg, tz = aberdeen_config(tmp_path, kafka, topic_name, ABERDEEN,
+                                    f"export_dir: {tmp_path / 'exports'}")
     kafka.create_topic(topic_name, 2)
     kafka.create_topic(topic_name + ".dead", 1)
     kafka.create_topic(topic_name + ".rollups", 2)
@@ -318,6 +319,11 @@ def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
         check_catalog(svc)
     finally:
         svc.close()
+    # the export folder holds the same rows as a file
+    with open(tmp_path / "exports" / "indicateurs.json") as f:
+        exported = json.load(f)
+    assert sorted(json.dumps(x, sort_keys=True) for x in exported) == \
+        sorted(json.dumps(x, sort_keys=True) for x in first)
 
     # one late reading of 40000 ug/m3 at 2018-10-02 12:00 UTC: that day's mean
     # of hourly means passes 50 (the hour's mean rises by ~40000/26)
