@@ -334,7 +334,6 @@ struct vg_engine {
   struct vg_histogram *ind_step_seconds;
   uint8_t *ind_blob; /* u64 cursor, u32 n, n u64 fingerprints (little-endian) */
   size_t ind_blob_len;
-  struct vg_indicator_def *ind_defs; /* shallow copies of the config's */
   struct vg_counter *ind_rows_g;
   /* final windows sealed since memory was last compacted, and epochs since */
   uint64_t sealed_since_evict;
@@ -3493,26 +3492,11 @@ int vg_engine_reader_begin(struct vg_engine *e, struct vg_store_reader **out) {
  * reflect (blob "indicators"; absent: 0, the whole log). */
 static int indicators_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
   const struct vg_config *cfg = e->cfg;
-  struct vg_indicator_def *defs = calloc(cfg->nindicators, sizeof *defs);
-  struct vg_dataset_def *dsd = calloc(cfg->ndatasets + 1, sizeof *dsd);
-  if (!defs || !dsd) {
-    free(defs);
-    free(dsd);
-    return -ENOMEM;
-  }
-  for (size_t i = 0; i < cfg->nindicators; i++)
-    defs[i] = cfg->indicators[i].def;
-  for (size_t i = 0; i < cfg->ndatasets; i++)
-    dsd[i] = cfg->datasets[i].def;
-  struct vg_indicators_opts io = {.defs = defs,
-                                  .ndefs = cfg->nindicators,
-                                  .datasets = dsd,
-                                  .ndatasets = cfg->ndatasets,
-                                  .store_timezone = cfg->timezone,
-                                  .lateness_s = cfg->lateness_ns / NS_PER_S};
-  int rc = vg_indicators_new(&io, &e->ind, errstr, errstr_size);
-  free(dsd); /* the definitions stay: e->ind_defs */
-  e->ind_defs = defs;
+  struct vg_api_opts ao;
+  int rc = vg_config_api(cfg, &ao);
+  if (rc == 0)
+    rc = vg_api_indicators(&ao, &e->ind, errstr, errstr_size);
+  vg_config_api_release(&ao);
   if (rc)
     return rc;
   struct vg_store_reader *r;
@@ -3712,7 +3696,6 @@ void vg_engine_free(struct vg_engine *e) {
   ingest_stop(e);
   vg_rollup_free(e->rollup); /* reads the store: before it closes */
   vg_indicators_free(e->ind);
-  free(e->ind_defs);
   free(e->ind_blob);
   committers_stop(e->cm);
   jobs_free(e);

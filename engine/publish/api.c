@@ -353,15 +353,20 @@ static void gen_free(struct gen *g) {
 
 /* The dataset `indicateurs`: described like the first dataset (publisher,
  * licence, zone), over the indicators of o. */
-static int indicators_dataset(const struct vg_api_opts *o, struct gen *g, char *errstr,
-                              size_t errstr_size) {
+int vg_api_indicators(const struct vg_api_opts *o, struct vg_indicators **out,
+                      char *errstr, size_t errstr_size) {
   struct vg_indicators_opts io = {.defs = o->indicators,
                                   .ndefs = o->nindicators,
                                   .datasets = o->datasets,
                                   .ndatasets = o->ndatasets,
                                   .store_timezone = o->env.store_timezone,
                                   .lateness_s = o->lateness_s};
-  int rc = vg_indicators_new(&io, &g->ix, errstr, errstr_size);
+  return vg_indicators_new(&io, out, errstr, errstr_size);
+}
+
+static int indicators_dataset(const struct vg_api_opts *o, struct gen *g, char *errstr,
+                              size_t errstr_size) {
+  int rc = vg_api_indicators(o, &g->ix, errstr, errstr_size);
   if (rc)
     return rc;
   static char *keywords[] = {"indicateurs", "objectifs", "tableau de bord"};

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vigie/array.h"
 #include "vigie/dashboard.h"
 #include "vigie/indicator.h"
 
@@ -36,14 +37,8 @@ static int on_row(const struct vg_store_ind *row, void *ctx) {
     int k = vg_indicators_find(c->ix, row->indicator);
     if (k < 0)
       return 0; /* no longer configured */
-    if (c->n == c->cap) {
-      size_t cap = c->cap ? 2 * c->cap : 16;
-      struct key_rows *v = realloc(c->v, cap * sizeof *v);
-      if (!v)
-        return c->rc = -ENOMEM;
-      c->v = v;
-      c->cap = cap;
-    }
+    if (VG_GROW(c->v, c->n + 1, c->cap))
+      return c->rc = -ENOMEM;
     kr = &c->v[c->n];
     memset(kr, 0, sizeof *kr);
     kr->key = row->key;

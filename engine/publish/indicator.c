@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vigie/array.h"
 #include "vigie/calendar.h"
 #include "vigie/ddsketch.h"
 #include "vigie/error.h"
@@ -276,6 +277,14 @@ struct known {
   uint64_t mask; /* up to 64 indicators match by bit; more are checked one by one */
 };
 
+/* A provisional row: recomputed when the watermark closes its period. */
+struct open_row {
+  uint64_t key;
+  int64_t start, end;
+  uint32_t k;
+  uint64_t series;
+};
+
 struct vg_indicators {
   struct ind *v;
   size_t n;
@@ -291,9 +300,7 @@ struct vg_indicators {
   size_t nout, capout;
   char *strs; /* the rows' strings, out's indicator/series point into it */
   size_t lstrs, capstrs;
-  struct vg_store_ind *open; /* provisional rows: (key, start, end, k, series) */
-  uint32_t *open_k;
-  uint64_t *open_series;
+  struct open_row *open; /* provisional rows */
   size_t nopen, capopen;
   int open_loaded;
 };
@@ -429,8 +436,6 @@ void vg_indicators_free(struct vg_indicators *ix) {
   free(ix->out);
   free(ix->strs);
   free(ix->open);
-  free(ix->open_k);
-  free(ix->open_series);
   vg_tz_free(ix->tz);
   for (size_t k = 0; k < ix->n; k++)
     def_release(&ix->v[k].own);
@@ -752,15 +757,8 @@ int vg_indicators_compute(const struct vg_indicators *ix, size_t k,
         vg_rmean8_day(v + h0, ok + h0, nday, &dv, &n8);
         dvalid = n8 > 0 && n8 >= vg_rmean8_needed(nday);
       } else {
-        double s = 0;
-        unsigned nv = 0;
-        for (size_t h = h0; h < h0 + nday; h++)
-          if (ok[h]) {
-            s += v[h];
-            nv++;
-          }
+        unsigned nv = vg_mean_valid(v + h0, ok + h0, nday, &dv);
         dvalid = nv > 0 && nv >= (unsigned)d->hours_min;
-        dv = nv ? s / nv : NAN;
       }
       /* a day is read once all its hours are final, never in part */
       int dfinal =
@@ -815,14 +813,8 @@ static int known_add(struct vg_indicators *ix, uint64_t id, const char *key, siz
       mask |= 1ULL << k;
   if (!mask)
     return 0; /* no indicator reads it: not kept */
-  if (ix->nknown == ix->capknown) {
-    size_t cap = ix->capknown ? 2 * ix->capknown : 64;
-    struct known *v = realloc(ix->known, cap * sizeof *v);
-    if (!v)
-      return -ENOMEM;
-    ix->known = v;
-    ix->capknown = cap;
-  }
+  if (VG_GROW(ix->known, ix->nknown + 1, ix->capknown))
+    return -ENOMEM;
   char *copy = strndup(key, len);
   if (!copy)
     return -ENOMEM;
@@ -842,14 +834,8 @@ static int on_series(const struct vg_store_series *s, void *ctx) {
 
 static int dirty_add(struct vg_indicators *ix, uint32_t k, uint64_t series,
                      int64_t start) {
-  if (ix->ndirty == ix->capdirty) {
-    size_t cap = ix->capdirty ? 2 * ix->capdirty : 256;
-    struct dirty *v = realloc(ix->dirty, cap * sizeof *v);
-    if (!v)
-      return -ENOMEM;
-    ix->dirty = v;
-    ix->capdirty = cap;
-  }
+  if (VG_GROW(ix->dirty, ix->ndirty + 1, ix->capdirty))
+    return -ENOMEM;
   ix->dirty[ix->ndirty++] = (struct dirty){k, series, start};
   return 0;
 }
@@ -925,35 +911,16 @@ static int open_set(struct vg_indicators *ix, const struct vg_store_ind *row, ui
                     uint64_t series, int keep) {
   for (size_t i = 0; i < ix->nopen; i++)
     if (ix->open[i].key == row->key && ix->open[i].start == row->start) {
-      if (!keep) {
-        ix->nopen--;
-        ix->open[i] = ix->open[ix->nopen];
-        ix->open_k[i] = ix->open_k[ix->nopen];
-        ix->open_series[i] = ix->open_series[ix->nopen];
-      }
+      if (!keep)
+        ix->open[i] = ix->open[--ix->nopen];
       return 0;
     }
   if (!keep)
     return 0;
-  if (ix->nopen == ix->capopen) {
-    size_t cap = ix->capopen ? 2 * ix->capopen : 64;
-    struct vg_store_ind *o = realloc(ix->open, cap * sizeof *o);
-    if (o)
-      ix->open = o;
-    uint32_t *ok = realloc(ix->open_k, cap * sizeof *ok);
-    if (ok)
-      ix->open_k = ok;
-    uint64_t *os = realloc(ix->open_series, cap * sizeof *os);
-    if (os)
-      ix->open_series = os;
-    if (!o || !ok || !os)
-      return -ENOMEM;
-    ix->capopen = cap;
-  }
-  ix->open[ix->nopen] =
-      (struct vg_store_ind){.key = row->key, .start = row->start, .end = row->end};
-  ix->open_k[ix->nopen] = k;
-  ix->open_series[ix->nopen++] = series;
+  if (VG_GROW(ix->open, ix->nopen + 1, ix->capopen))
+    return -ENOMEM;
+  ix->open[ix->nopen++] = (struct open_row){
+      .key = row->key, .start = row->start, .end = row->end, .k = k, .series = series};
   return 0;
 }
 
@@ -1035,14 +1002,8 @@ static int refresh(struct vg_indicators *ix, struct vg_store_reader *r,
     for (size_t i = 0; i < ix->nknown; i++) {
       if (!(ix->known[i].mask & (1ULL << dt->k)))
         continue;
-      if (nids == *capids) {
-        size_t cap = *capids * 2;
-        uint64_t *v = realloc(*ids, cap * sizeof *v);
-        if (!v)
-          return -ENOMEM;
-        *ids = v;
-        *capids = cap;
-      }
+      if (VG_GROW(*ids, nids + 1, *capids))
+        return -ENOMEM;
       (*ids)[nids++] = ix->known[i].id;
     }
   }
@@ -1086,15 +1047,9 @@ static int refresh(struct vg_indicators *ix, struct vg_store_reader *r,
     free((char *)ix->out[i].series);
     ix->out[i] = row;
   } else {
-    if (ix->nout == ix->capout) {
-      size_t cap = ix->capout ? 2 * ix->capout : 64;
-      struct vg_store_ind *v = realloc(ix->out, cap * sizeof *v);
-      if (!v) {
-        free(strs);
-        return -ENOMEM;
-      }
-      ix->out = v;
-      ix->capout = cap;
+    if (VG_GROW(ix->out, ix->nout + 1, ix->capout)) {
+      free(strs);
+      return -ENOMEM;
     }
     ix->out[ix->nout++] = row;
   }
@@ -1137,8 +1092,9 @@ int vg_indicators_step(struct vg_indicators *ix, struct vg_store_reader *r,
   if ((rc = vg_store_reader_meta(r, &st)) != 0)
     return rc;
   /* "past" as windows are final (window.c): wm_ns > X s <=> wm >= X */
-  int64_t wm = st.watermark_ns == INT64_MIN ? INT64_MIN
-                                            : vg_floor_div(st.watermark_ns - 1, 1000000000);
+  int64_t wm = st.watermark_ns == INT64_MIN
+                   ? INT64_MIN
+                   : vg_floor_div(st.watermark_ns - 1, 1000000000);
   struct emit_ctx ec = {ix, r, *cursor, 0};
   rc = vg_store_read_emit(r, *cursor, on_emit, &ec);
   if (ec.rc)
@@ -1148,7 +1104,7 @@ int vg_indicators_step(struct vg_indicators *ix, struct vg_store_reader *r,
   /* provisional rows the watermark has closed */
   for (size_t i = 0; i < ix->nopen; i++)
     if (wm != INT64_MIN && wm >= ix->open[i].end + ix->lateness_s &&
-        (rc = dirty_add(ix, ix->open_k[i], ix->open_series[i], ix->open[i].start)) != 0)
+        (rc = dirty_add(ix, ix->open[i].k, ix->open[i].series, ix->open[i].start)) != 0)
       return rc;
   if (ix->ndirty > 1)
     qsort(ix->dirty, ix->ndirty, sizeof *ix->dirty, dirty_cmp);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "publish/indset.h"
+#include "vigie/array.h"
 
 const struct vg_odsql_field vg__indset_fields[IS_NFIELDS] = {
     [IS_INDICATOR] = {"indicator", VG_ODSQL_TEXT},
@@ -42,14 +43,8 @@ static int on_pair_row(const struct vg_store_ind *row, void *ctx) {
   int k = vg_indicators_find(p->ix, row->indicator);
   if (k < 0)
     return 0; /* an indicator no longer configured */
-  if (l->n == p->cap) {
-    size_t cap = p->cap ? 2 * p->cap : 16;
-    struct vg_dataset_series *v = realloc(l->v, cap * sizeof *v);
-    if (!v)
-      return p->rc = -ENOMEM;
-    l->v = v;
-    p->cap = cap;
-  }
+  if (VG_GROW(l->v, l->n + 1, p->cap))
+    return p->rc = -ENOMEM;
   struct vg_dataset_series *s = &l->v[l->n];
   memset(s, 0, sizeof *s);
   s->id = row->key;

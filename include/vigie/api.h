@@ -139,6 +139,13 @@ int vg_api_contact_ok(const char *v);
 
 struct vg_api;
 
+/* The indicators of o compiled (indicator.h; they copy what they keep): the
+ * API's, and the writer's that keeps their rows. 0, VG_ECONFIG /
+ * VG_ENOTFOUND with errstr, or -ENOMEM. */
+struct vg_indicators;
+int vg_api_indicators(const struct vg_api_opts *o, struct vg_indicators **out, char *errstr,
+                      size_t errstr_size);
+
 /* Compiles every dataset of o (which may be released afterwards). 0, or an
  * error with errstr (a dataset that does not compile). */
 int vg_api_new(const struct vg_api_opts *o, const struct vg_api_store *store,

@@ -17,6 +17,11 @@
 #define VG_RMEAN8_HOURS 8
 #define VG_RMEAN8_MIN   6
 
+/* The mean of the values v[i] with valid[i] among n: *mean (NaN when none)
+ * and how many there were. A day of hourly values (hours_min) is one. */
+unsigned vg_mean_valid(const double *v, const unsigned char *valid, size_t n,
+                       double *mean);
+
 /* The 8-hour means of one local day of nday hours (23, 24 or 25): v and
  * valid hold nday + 7 consecutive hourly values, the 7 hours before the
  * day first. The mean ending with hour i of the day covers hours i .. i + 7
