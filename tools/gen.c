@@ -4,12 +4,13 @@
  * A discrete-event simulation of a town's sensors (air-quality stations,
  * energy meters, road-traffic loops and bike counters emitting one event per
  * passage, car parks, bike-share stations) with diurnal and weekly patterns,
- * noise and outages. Each message is placed on one time line (a min-heap of
- * emission instants); late and out-of-order messages are re-scheduled later on
- * it, duplicates are emitted twice, and malformed ones are corrupted in one of
- * the classes the codecs reject. Every random draw comes from one seeded
- * xoshiro256** stream consumed in a fixed order, so the output is
- * byte-identical for a given seed and options.
+ * seasons, weather, pollution episodes and year-on-year trends (the town's
+ * climate, below), noise and outages. Each message is placed on one time line (a min-heap
+ * of emission instants); late and out-of-order messages are re-scheduled later on it,
+ * duplicates are emitted twice, and malformed ones are corrupted in one of the classes
+ * the codecs reject. Every random draw comes from one seeded xoshiro256** stream consumed
+ * in a fixed order, and the climate from a hash of the seed and the time, so the output
+ * is byte-identical for a given seed and options.
  *
  * Output: Kafka (--brokers, --topic PATTERN) or files (--output PATTERN, "-"
  * for stdout), where "{kind}" in PATTERN becomes the sensor kind. One message
@@ -76,6 +77,12 @@ static double normal(struct rng *r) { /* Box-Muller, one of the pair */
   return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
 }
 
+static void normal2(struct rng *r, double *a, double *b) { /* Box-Muller, both */
+  double u = uniform(r), v = uniform(r), m = sqrt(-2.0 * log(1.0 - u));
+  *a = m * cos(2.0 * M_PI * v);
+  *b = m * sin(2.0 * M_PI * v);
+}
+
 static uint32_t below(struct rng *r, uint32_t n) {
   return (uint32_t)(uniform(r) * n);
 }
@@ -93,13 +100,25 @@ static const int kind_period[NKINDS] = {60, 900, 0, 0, 300, 300};
 static const char *const districts[] = {"Centre", "Gare",       "Nord",
                                         "Port",   "Université", "Vieux-Bourg"};
 
+/* Air-quality stations are of three classes, as in a real network: near
+ * traffic, urban background and suburban (in turn by index, traffic first). */
+enum station { ST_TRAFFIC, ST_URBAN, ST_SUBURBAN };
+static const enum station station_cycle[4] = {ST_TRAFFIC, ST_URBAN, ST_SUBURBAN,
+                                              ST_URBAN};
+
 struct sensor {
   enum kind kind;
   char id[16];
   const char *district;
-  double level;       /* kind-specific scale */
+  double level;       /* kind-specific scale; air: the station's annual NO2 */
   int capacity;       /* parking, bikeshare */
   int64_t down_until; /* outage end, ns */
+  /* air quality */
+  enum station station;
+  uint32_t index;           /* among the stations: keys its own noise */
+  int64_t hour;             /* the hour of the factors below */
+  double pm_gain, o3_gain;  /* the station's site: more or less PM10, O3 */
+  double f_no2, f_pm, f_o3; /* the station's hourly departures */
 };
 
 /* Hour of day and day of week in the town's local time. The generator uses a
@@ -125,6 +144,211 @@ static double traffic_shape(double h, int wd) {
 static double load_shape(double h, int wd) { /* household electricity */
   double s = 0.25 + 0.35 * bump(h, 7.5, 1.0) + 0.8 * bump(h, 20.0, 2.0);
   return wd >= 5 ? s + 0.25 * bump(h, 13, 3) : s;
+}
+
+/* ---- the town's climate --------------------------------------------------- */
+
+/* Weather, seasons, pollution episodes and year-on-year trends are functions
+ * of (seed, time) through a hash, not draws from the stream: they are the
+ * same whatever --sensors, --start or --duration, so two runs over
+ * the same days see the same weather. They are evaluated once per simulated
+ * hour, the diurnal shapes once per simulated minute, and cost next to nothing
+ * per message. Days are local days (UTC+1, as local_clock) counted from
+ * 1970-01-01, a January 1st, so day-of-year is fmod(day, YEAR_DAYS).
+ *
+ * What the air-quality stations show, by design (the EU directive's
+ * indicators move on it; docs/indicators.md):
+ * - NO2: a regional background (higher in winter, at night and at rush hours
+ *   under a low boundary layer) plus the local traffic's share (most of a
+ *   traffic station's), both scaled by a day-to-day dispersion that persists
+ *   over a few days and worsens in stagnant episodes: annual means of 21-46
+ *   by station, rush hours above 200 ug/m3 now and then at a traffic station
+ *   during winter episodes.
+ * - PM10: a regional background (heating in winter, washed out by rain) plus
+ *   episodes of 2-4 days (anticyclonic in winter, ammonium nitrate in early
+ *   spring) whose daily mean passes 50 ug/m3, stronger near traffic, plus
+ *   resuspension by traffic. PM2.5 is 0.6 x PM10.
+ * - O3: a seasonal background plus an afternoon photochemical peak that grows
+ *   with sunshine and heat waves (summer: some days' highest 8-hour mean is
+ *   over 120), minus the titration by the local traffic's NO2, so it is
+ *   anti-correlated with NO2 near traffic and lowest at rush hours.
+ * - Activity: car traffic eases 1 %/year and in August, bikes grow 8 %/year,
+ *   ride more in summer and less in the rain, electricity use follows the
+ *   heating season and falls 2.5 %/year; all three keep their weekday and
+ *   weekend shapes, and their level on the default start day. */
+
+#define YEAR_DAYS 365.2425
+#define REF_DAY   20540.0 /* 2026-03-28, the default --start: trends are 1 there */
+
+enum {
+  H_DISP = 1,
+  H_DISP_SLOW,
+  H_PM_BG,
+  H_TEMP,
+  H_SUN,
+  H_PM_SPELL,
+  H_HEAT_SPELL,
+  H_STATION,
+  H_SITE
+};
+
+static uint64_t climate_seed;
+
+static uint64_t hash_draw(uint64_t tag, int64_t n) {
+  uint64_t x = climate_seed ^ (tag * 0xd1b54a32d192ed03ULL) ^
+               ((uint64_t)n * 0x9e3779b97f4a7c15ULL);
+  return splitmix64(&x);
+}
+
+static double hash_uniform(uint64_t tag, int64_t n) {
+  return (double)(hash_draw(tag, n) >> 11) * 0x1.0p-53;
+}
+
+static double hash_normal(uint64_t tag, int64_t n) {
+  double u = hash_uniform(tag, 2 * n), v = hash_uniform(tag, 2 * n + 1);
+  return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
+}
+
+/* a normal value every `step` days, smoothly interpolated between */
+static double smooth_noise(uint64_t tag, double day, double step) {
+  double x = day / step - 0.5, k = floor(x), f = x - k;
+  f = f * f * (3 - 2 * f);
+  return (1 - f) * hash_normal(tag, (int64_t)k) + f * hash_normal(tag, (int64_t)k + 1);
+}
+
+/* 1 on the peak day of each year, 0 half a year away */
+static double season(double day, double peak) {
+  return 0.5 + 0.5 * cos(2 * M_PI * (day - peak) / YEAR_DAYS);
+}
+
+static double day_of_year(double day) {
+  return fmod(day, YEAR_DAYS);
+}
+
+/* PM10 episodes: anticyclonic in winter, ammonium nitrate around March */
+static double pm_spell_prob(double day) {
+  double cold = season(day, 17);
+  return 0.05 + 0.5 * cold * cold + 0.3 * bump(day_of_year(day), 80, 18);
+}
+
+/* heat waves and sunny spells: ozone */
+static double heat_spell_prob(double day) {
+  double s = season(day, 190);
+  return 0.7 * s * s * s * s;
+}
+
+/* A spell (a pollution episode, a heat wave): each block of `block` days
+ * holds one or none, with probability prob(the block's middle), lasting
+ * lmin..lmax days within the block. Returns its profile at `day` (0 outside,
+ * rising to 1 over half a day at each end) and its intensity in [0, 1). */
+static double spell(uint64_t tag, double day, double block, double (*prob)(double),
+                    double lmin, double lmax, double *intensity) {
+  int64_t b = (int64_t)floor(day / block);
+  *intensity = 0;
+  if (hash_uniform(tag, 4 * b) >= prob(((double)b + 0.5) * block))
+    return 0;
+  double len = lmin + (lmax - lmin) * hash_uniform(tag, 4 * b + 1);
+  double start = (double)b * block + (block - len) * hash_uniform(tag, 4 * b + 2);
+  double edge = fmin(day - start, start + len - day) / 0.5;
+  if (edge <= 0)
+    return 0;
+  *intensity = hash_uniform(tag, 4 * b + 3);
+  edge = fmin(edge, 1);
+  return edge * edge * (3 - 2 * edge);
+}
+
+struct climate {
+  int64_t hour;                   /* UTC hours since the epoch of what follows */
+  double no2, pm_bg, pm_spell;    /* NO2 factor, PM10 background and episode */
+  double o3_base, o3_amp;         /* O3 background, afternoon peak */
+  double energy, cars, bikes;     /* activity factors */
+  int64_t minute;                 /* UTC minutes since the epoch of what follows */
+  double traffic, load;           /* traffic_shape, load_shape */
+  double no2_day, pm_day, o3_day; /* diurnal shapes of the pollutants */
+  double traffic_mean, no2_mean, pm_mean; /* their means over a week */
+};
+
+static struct climate clim = {.hour = INT64_MIN, .minute = INT64_MIN};
+
+static double no2_diurnal(double h) { /* low boundary layer: night, morning */
+  return 0.8 + 0.3 * bump(h, 8, 2.5) + 0.35 * bump(h, 21, 3);
+}
+
+static double pm_diurnal(double h) {
+  return 0.85 + 0.2 * bump(h, 9, 2.5) + 0.3 * bump(h, 22, 3.5);
+}
+
+static void climate_init(uint64_t seed) {
+  uint64_t x = seed ^ 0x636c696d617465ULL; /* "climate" */
+  climate_seed = splitmix64(&x);
+  double tr = 0, no2 = 0, pm = 0;
+  for (int m = 0; m < 7 * 1440; m++) {
+    double h = (m % 1440 + 0.5) / 60.0;
+    tr += traffic_shape(h, m / 1440);
+    no2 += no2_diurnal(h);
+    pm += pm_diurnal(h);
+  }
+  clim.traffic_mean = tr / (7 * 1440);
+  clim.no2_mean = no2 / (7 * 1440);
+  clim.pm_mean = pm / (7 * 1440);
+}
+
+static void climate_hour(int64_t hour) {
+  double day = ((double)hour + 1.5) / 24.0; /* the hour's middle, local */
+  double cold = season(day, 17), warm = 1 - cold, o3s = season(day, 185);
+  double years = (day - REF_DAY) / YEAR_DAYS, doy = day_of_year(day);
+  double disp =
+      0.7 * smooth_noise(H_DISP, day, 1) + 0.6 * smooth_noise(H_DISP_SLOW, day, 4);
+  double pm_i, heat_i, noon_i;
+  double pm = spell(H_PM_SPELL, day, 9, pm_spell_prob, 2, 4, &pm_i);
+  double heat = spell(H_HEAT_SPELL, day, 10, heat_spell_prob, 3, 6, &heat_i);
+  /* a day is rainy or sunny as a whole; no rain in an episode */
+  double d = floor(day), sun = hash_uniform(H_SUN, (int64_t)d);
+  int rain = sun < 0.33 &&
+             spell(H_PM_SPELL, d + 0.5, 9, pm_spell_prob, 2, 4, &noon_i) == 0 &&
+             spell(H_HEAT_SPELL, d + 0.5, 10, heat_spell_prob, 3, 6, &noon_i) == 0;
+  clim.hour = hour;
+  clim.no2 = exp(0.25 * disp - 0.03) * (0.82 + 0.36 * cold) *
+             (1 + pm * (0.5 + 1.0 * pm_i)) * (1 + 0.15 * heat) * (rain ? 0.8 : 1);
+  clim.pm_bg = 11 * (0.8 + 0.45 * cold) *
+                   exp(0.3 * smooth_noise(H_PM_BG, day, 2) - 0.045) * (rain ? 0.7 : 1) +
+               6 * heat * heat_i;
+  clim.pm_spell = pm * (20 + 50 * pm_i);
+  clim.o3_base = (30 + 30 * o3s) * (rain ? 0.85 : 1);
+  clim.o3_amp = fmax(0, pow(o3s, 1.5) * (15 + 70 * sun) * (rain ? 0.5 : 1) +
+                            heat * (25 + 50 * heat_i) - 10 * pm);
+  clim.energy = pow(0.975, years) *
+                (0.7 + 0.6 * fmax(0, cold + 0.12 * smooth_noise(H_TEMP, day, 2)));
+  double holidays = bump(doy, 222, 10); /* mid-August */
+  clim.cars = pow(0.99, years) * (1 - 0.2 * holidays) * (rain ? 1.05 : 1);
+  clim.bikes = pow(1.08, years) * (0.65 + 0.55 * warm) /
+               (0.65 + 0.55 * (1 - season(REF_DAY, 17))) * (1 - 0.15 * holidays) *
+               (rain         ? 0.6
+                : sun > 0.75 ? 1.1
+                             : 1);
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+  return a / b - (a % b < 0);
+}
+
+static const struct climate *climate_at(int64_t t_ns) {
+  int64_t minute = floor_div(t_ns, 60000000000LL);
+  if (minute == clim.minute)
+    return &clim;
+  int64_t hour = floor_div(minute, 60);
+  if (hour != clim.hour)
+    climate_hour(hour);
+  double h;
+  int wd;
+  local_clock(minute * 60000000000LL + 30000000000LL, &h, &wd);
+  clim.minute = minute;
+  clim.traffic = traffic_shape(h, wd);
+  clim.load = load_shape(h, wd);
+  clim.no2_day = no2_diurnal(h) / clim.no2_mean;
+  clim.pm_day = pm_diurnal(h) / clim.pm_mean;
+  clim.o3_day = bump(h, 15.5, 3.2);
+  return &clim;
 }
 
 /* ---- options ------------------------------------------------------------- */
@@ -216,11 +440,11 @@ __attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char 
     b->n += (size_t)w < sizeof b->d - b->n ? (size_t)w : sizeof b->d - b->n - 1;
 }
 
-/* One reading: up to 3 named values. Mobility passages carry strings too. */
+/* One reading: up to 4 named values. Mobility passages carry strings too. */
 struct reading {
-  const char *names[3];
-  const char *units[3];
-  double values[3];
+  const char *names[4];
+  const char *units[4];
+  double values[4];
   int nvalues;
   int integer; /* values are counts/occupancies */
   const char *direction, *vclass;
@@ -476,38 +700,79 @@ static double mono_s(void) {
 
 /* Next passage of a counter after t: exponential gap at the current rate. */
 static int64_t next_passage(struct rng *rng, const struct sensor *s, int64_t t) {
-  double h;
-  int wd;
-  local_clock(t, &h, &wd);
-  double per_hour = s->level * traffic_shape(h, wd) + 0.5;
+  const struct climate *c = climate_at(t);
+  double per_hour = s->level * c->traffic * (s->kind == BIKES ? c->bikes : c->cars) + 0.5;
   double gap_s = -log(1.0 - uniform(rng)) * 3600.0 / per_hour;
   if (gap_s > 3600)
     gap_s = 3600; /* re-evaluate the rate at least hourly */
   return t + (int64_t)(gap_s * 1e9) + 1;
 }
 
-static void make_reading(struct rng *rng, const struct sensor *s, int64_t t,
+/* What each class of station adds to the town's air: the background's share
+ * of its NO2, its PM10 from traffic (resuspension), how much more of a PM10
+ * episode it sees, how much of the ozone. */
+static const struct station_kind {
+  double background, resuspension, spell_gain, o3_gain;
+} station_kinds[] = {[ST_TRAFFIC] = {0.45, 10, 1.4, 0.95},
+                     [ST_URBAN] = {0.72, 3.5, 1.1, 0.97},
+                     [ST_SUBURBAN] = {0.85, 1.5, 1.0, 1.0}};
+
+/* the station's own departures from the town's air, hour by hour, each
+ * correlated with the hour before */
+static void station_hour(struct sensor *s, int64_t hour) {
+  if (s->hour == hour)
+    return;
+  static const double sigma[3] = {0.15, 0.1, 0.07};
+  double f[3];
+  for (uint64_t i = 0; i < 3; i++) {
+    uint64_t tag = ((uint64_t)H_STATION << 40) | ((uint64_t)s->index << 2) | i;
+    double z = (hash_normal(tag, hour) + hash_normal(tag, hour - 1)) * M_SQRT1_2;
+    f[i] = exp(sigma[i] * z - 0.5 * sigma[i] * sigma[i]);
+  }
+  s->hour = hour;
+  s->f_no2 = f[0], s->f_pm = f[1], s->f_o3 = f[2];
+}
+
+static void make_reading(struct rng *rng, struct sensor *s, int64_t t,
                          struct reading *r) {
   double h;
   int wd;
   local_clock(t, &h, &wd);
   memset(r, 0, sizeof *r);
   switch (s->kind) {
-  case AIR: {
-    double tr = traffic_shape(h, wd);
-    r->nvalues = 3;
-    r->names[0] = "no2", r->names[1] = "pm10", r->names[2] = "pm25";
-    r->units[0] = r->units[1] = r->units[2] = "ug/m3";
-    r->values[0] = fmax(0.5, s->level * (0.4 + tr) + 4 * normal(rng));
-    r->values[1] = fmax(0.5, 0.6 * s->level * (0.6 + 0.5 * tr) + 3 * normal(rng));
-    r->values[2] = fmax(0.2, 0.6 * r->values[1] + 1.5 * normal(rng));
+  case AIR: { /* the model: "the town's climate" above */
+    const struct climate *c = climate_at(t);
+    station_hour(s, c->hour);
+    const struct station_kind *k = &station_kinds[s->station];
+    double traffic = c->traffic / c->traffic_mean * c->cars;
+    double local = s->level * (1 - k->background) * traffic;
+    double no2 = c->no2 * s->f_no2 * (s->level * k->background * c->no2_day + local);
+    double pm10 =
+        s->pm_gain * (s->f_pm * (c->pm_bg + k->spell_gain * c->pm_spell) * c->pm_day +
+                      k->resuspension * traffic);
+    double o3 = k->o3_gain * s->o3_gain * s->f_o3 * (c->o3_base + c->o3_amp * c->o3_day) -
+                0.8 * c->no2 * local;
+    double n[4];
+    normal2(rng, &n[0], &n[1]);
+    normal2(rng, &n[2], &n[3]);
+    /* pm25 last: a spoiled value (F_BAD_VALUE) is still one of the three
+     * metrics the first configurations listed */
+    r->nvalues = 4;
+    r->names[0] = "no2", r->names[1] = "o3", r->names[2] = "pm10", r->names[3] = "pm25";
+    r->units[0] = r->units[1] = r->units[2] = r->units[3] = "ug/m3";
+    r->values[0] = fmax(0.5, no2 + 3 * n[0]);
+    r->values[1] = fmax(1, o3 + 3 * n[1]);
+    r->values[2] = fmax(0.5, pm10 + 2.5 * n[2]);
+    r->values[3] = fmax(0.2, 0.6 * pm10 + 1.2 * n[3]);
     break;
   }
-  case ENERGY:
+  case ENERGY: {
+    const struct climate *c = climate_at(t);
     r->nvalues = 1;
     r->names[0] = "energy_kwh", r->units[0] = "kWh";
-    r->values[0] = fmax(0.005, s->level * load_shape(h, wd) * (1 + 0.15 * normal(rng)));
+    r->values[0] = fmax(0.005, s->level * c->load * c->energy * (1 + 0.15 * normal(rng)));
     break;
+  }
   case PARKING: {
     double busy = wd == 6 ? 0.2 : 0.15 + 0.75 * bump(h, 14, 4);
     double occ = s->capacity * busy + 0.04 * s->capacity * normal(rng);
@@ -731,6 +996,7 @@ int main(int argc, char **argv) {
 
   struct rng rng;
   rng_seed(&rng, o.seed);
+  climate_init(o.seed);
   struct sensor *sensors = calloc((size_t)o.sensors, sizeof *sensors);
   struct heap h = {0};
   if (!sensors) {
@@ -754,10 +1020,19 @@ int main(int argc, char **argv) {
       s->district = districts[below(&rng, 6)];
       s->capacity =
           k == PARKING ? 100 + 50 * (int)below(&rng, 20) : 10 + (int)below(&rng, 30);
-      s->level = k == AIR       ? 18 + 20 * uniform(&rng)
+      s->level = k == AIR       ? uniform(&rng)
                  : k == ENERGY  ? 0.2 + 0.5 * uniform(&rng)
                  : k == TRAFFIC ? 150 + 650 * uniform(&rng)
                                 : 20 + 120 * uniform(&rng);
+      if (k == AIR) { /* annual NO2: 36-46 near traffic, 26-35 urban, 23-29 suburban */
+        static const double lo[] = {36, 26, 23}, span[] = {10, 9, 6};
+        s->station = station_cycle[i % 4];
+        s->index = (uint32_t)i;
+        s->hour = INT64_MIN;
+        s->level = lo[s->station] + span[s->station] * s->level;
+        s->pm_gain = 0.85 + 0.3 * hash_uniform(H_SITE, 2 * i);
+        s->o3_gain = 0.92 + 0.16 * hash_uniform(H_SITE, 2 * i + 1);
+      }
       int64_t first =
           kind_period[k]
               ? o.start_ns + (int64_t)below(&rng, (uint32_t)kind_period[k]) * 1000000000

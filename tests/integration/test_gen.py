@@ -1,8 +1,13 @@
 """vigie-gen: byte-identical output for a fixed seed, the proportions of bad
-and late messages it was asked for, and delivery into a real broker."""
+and late messages it was asked for, delivery into a real broker and the air
+and activity signal the indicators read."""
+import collections
 import json
+import os
 import re
 import subprocess
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -93,3 +98,123 @@ def test_delivers_every_message_to_kafka_keyed(kafka, kcat, bin_path, topic_name
             assert key == (doc.get("sensor_id") or doc.get("counter_id")).encode()
             got.append(value)
     assert sorted(got) == sorted(local.split(b"\n")[:-1])
+
+
+def gen_files(bin_path, tmp_path, keep, *args):
+    """Runs vigie-gen into tmp_path/{kind}.jsonl, the kinds not in keep
+    thrown away (/dev/null); returns tmp_path."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for k in KINDS:
+        if k not in keep:
+            (tmp_path / f"{k}.jsonl").symlink_to(os.devnull)
+    r = subprocess.run([bin_path("vigie-gen"), "--output", str(tmp_path / "{kind}.jsonl"),
+                        "--sensors", "60", "--seed", "1", *args],
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    return tmp_path
+
+
+def hourly_air(path):
+    """{station: {unix hour: (no2, o3, pm10, pm25, readings)}} from an
+    air-quality file, hourly means."""
+    acc = collections.defaultdict(lambda: [0, 0.0, 0.0, 0.0, 0.0])
+    with open(path, "rb") as f:
+        for line in f:
+            d = json.loads(line)
+            t = datetime.fromisoformat(d["ts"].replace("Z", "+00:00")).timestamp()
+            a = acc[d["sensor_id"], int(t) // 3600]
+            a[0] += 1
+            for i, m in enumerate(("no2", "o3", "pm10", "pm25")):
+                a[i + 1] += d[m]
+    out = collections.defaultdict(dict)
+    for (sid, h), a in acc.items():
+        out[sid][h] = tuple(x / a[0] for x in a[1:]) + (a[0],)
+    return out
+
+
+def test_air_quality_signal(bin_path, tmp_path):
+    """The stations' air moves the EU directive's indicators: a winter
+    month with PM10 episode days and rush-hour NO2 peaks near traffic, a
+    summer month with ozone days; O3 falls where and when NO2 rises.
+    Station 1 is near traffic, 3 suburban (the town's weather is the
+    seed's, whatever --sensors)."""
+    paris = ZoneInfo("Europe/Paris")
+    jan = hourly_air(gen_files(bin_path, tmp_path / "jan", ["air-quality"], "--start",
+                               "2026-01-01", "--duration", "31d") / "air-quality.jsonl")
+    jul = hourly_air(gen_files(bin_path, tmp_path / "jul", ["air-quality"], "--start",
+                               "2026-07-01", "--duration", "31d") / "air-quality.jsonl")
+    assert sorted(jan) == ["aq-0001", "aq-0002", "aq-0003", "aq-0004"]
+
+    def local(h):
+        return datetime.fromtimestamp(h * 3600, paris)
+
+    def mean(xs):
+        xs = list(xs)
+        return sum(xs) / len(xs)
+
+    traffic, suburb = jan["aq-0001"], jan["aq-0003"]
+    assert mean(v[0] for v in traffic.values()) > 1.3 * mean(v[0] for v in suburb.values())
+    # NO2: weekday morning rush over the night, and a peak well above 100
+    rush = mean(v[0] for h, v in traffic.items() if local(h).weekday() < 5
+                and local(h).hour == 8)
+    night = mean(v[0] for h, v in traffic.items() if local(h).hour == 3)
+    assert rush > 2 * night and max(v[0] for v in traffic.values()) > 150
+    # PM10: days whose mean of valid hours (>= 45 readings) passes 50
+    days = collections.defaultdict(list)
+    for h, v in traffic.items():
+        if v[4] >= 45:
+            days[local(h).date()].append(v[2])
+    episode = [d for d, v in days.items() if len(v) >= 18 and mean(v) > 50]
+    assert 1 <= len(episode) <= 15
+    ratio = mean(v[3] for v in traffic.values()) / mean(v[2] for v in traffic.values())
+    assert 0.55 < ratio < 0.65  # PM2.5 = 0.6 x PM10
+    # O3: summer afternoons over mornings, some days' highest 8-hour mean
+    # over 120 in the suburb, lower near traffic, against NO2 hour by hour
+    sub = jul["aq-0003"]
+    o3_8h = collections.defaultdict(float)
+    for h in sub:
+        w = [sub[x][1] for x in range(h - 7, h + 1) if x in sub]
+        if len(w) >= 6:
+            day = local(h).date()
+            o3_8h[day] = max(o3_8h[day], mean(w))
+    assert 1 <= sum(v > 120 for v in o3_8h.values()) <= 20
+    afternoon = mean(v[1] for h, v in sub.items() if local(h).hour == 16)
+    morning = mean(v[1] for h, v in sub.items() if local(h).hour == 7)
+    assert afternoon > 1.5 * morning
+    assert mean(v[1] for v in jul["aq-0001"].values()) < mean(v[1] for v in sub.values())
+
+    def corr(station):  # NO2 and O3, hour by hour
+        xs, ys = [v[0] for v in station.values()], [v[1] for v in station.values()]
+        mx, my = mean(xs), mean(ys)
+        cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+        return cov / (sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)) ** 0.5
+
+    assert corr(jan["aq-0001"]) < -0.3 and corr(jul["aq-0001"]) < corr(sub) - 0.2
+
+
+def test_activity_trends(bin_path, tmp_path):
+    """A year on, the same month has more bike passages and uses less
+    electricity; bikes ride more on weekdays than at weekends."""
+    kinds = ["bikes", "energy"]
+    a = gen_files(bin_path, tmp_path / "2026", kinds, "--start", "2026-06-01",
+                  "--duration", "30d")
+    b = gen_files(bin_path, tmp_path / "2027", kinds, "--start", "2027-06-01",
+                  "--duration", "30d")
+
+    def totals(d):
+        with open(d / "bikes.jsonl", "rb") as f:
+            bikes = [json.loads(line)["ts"] for line in f]
+        with open(d / "energy.jsonl", "rb") as f:
+            kwh = sum(json.loads(line)["energy_kwh"] for line in f)
+        return bikes, kwh
+
+    (bikes_a, kwh_a), (bikes_b, kwh_b) = totals(a), totals(b)
+    assert 1.03 < len(bikes_b) / len(bikes_a) < 1.3
+    assert 0.9 < kwh_b / kwh_a < 1.0
+    paris = ZoneInfo("Europe/Paris")
+    per_day = collections.Counter(datetime.fromtimestamp(ms / 1000, paris).date()
+                                  for ms in bikes_a)
+    weekday = [n for d, n in per_day.items() if d.weekday() < 5]
+    weekend = [n for d, n in per_day.items() if d.weekday() >= 5]
+    assert sum(weekday) / len(weekday) > 1.2 * sum(weekend) / len(weekend)
+
