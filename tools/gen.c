@@ -150,7 +150,7 @@ static double load_shape(double h, int wd) { /* household electricity */
 
 /* Weather, seasons, pollution episodes and year-on-year trends are functions
  * of (seed, time) through a hash, not draws from the stream: they are the
- * same whatever --sensors, --start or --duration, so two runs over
+ * same whatever --sensors, --start, --duration or --backfill, so two runs over
  * the same days see the same weather. They are evaluated once per simulated
  * hour, the diurnal shapes once per simulated minute, and cost next to nothing
  * per message. Days are local days (UTC+1, as local_clock) counted from
@@ -357,7 +357,7 @@ struct opts {
   const char *brokers, *topic, *output, *format;
   uint64_t seed;
   int sensors;
-  int64_t start_ns, duration_ns;
+  int64_t start_ns, duration_ns, backfill_ns;
   double speed, rate;
   double p_late, p_ooo, p_dup, p_bad;
   int64_t late_max_ns;
@@ -859,6 +859,8 @@ static void usage(FILE *f) {
       "  --seed N                    random seed; same seed, same bytes (1)\n"
       "  --start TIME                simulated start, UTC (2026-03-28T00:00:00Z)\n"
       "  --duration DUR              simulated span: 90s, 15m, 6h, 2d (1d)\n"
+      "  --backfill DUR              first simulate DUR before --start flat out (at\n"
+      "                              most --rate), then go on from --start at --speed\n"
       "  --speed X                   simulated seconds per real second (0: flat out)\n"
       "  --rate N                    at most N messages per second (0: no limit)\n"
       "  --late P                    share of messages delayed by 1 min..--late-max\n"
@@ -883,6 +885,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                                      {"seed", required_argument, NULL, 's'},
                                      {"start", required_argument, NULL, 'S'},
                                      {"duration", required_argument, NULL, 'D'},
+                                     {"backfill", required_argument, NULL, 'B'},
                                      {"speed", required_argument, NULL, 'x'},
                                      {"rate", required_argument, NULL, 'r'},
                                      {"late", required_argument, NULL, 'L'},
@@ -916,10 +919,16 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
       }
       break;
     case 'D':
+    case 'B':
     case 'M':
-      if (parse_duration_ns(optarg, c == 'D' ? &o->duration_ns : &o->late_max_ns)) {
+      if (parse_duration_ns(optarg, c == 'D'   ? &o->duration_ns
+                                    : c == 'B' ? &o->backfill_ns
+                                               : &o->late_max_ns)) {
         fprintf(stderr, "vigie-gen: --%s \"%s\": want a duration like 90s, 15m, 6h, 2d\n",
-                c == 'D' ? "duration" : "late-max", optarg);
+                c == 'D'   ? "duration"
+                : c == 'B' ? "backfill"
+                           : "late-max",
+                optarg);
         return -1;
       }
       break;
@@ -1003,6 +1012,8 @@ int main(int argc, char **argv) {
     perror("vigie-gen");
     return 1;
   }
+  /* the simulation starts --backfill before --start; pacing starts at --start */
+  int64_t sim_start = o.start_ns - o.backfill_ns;
   /* the town: kinds by share, every kind at least one sensor */
   int n = 0, per_kind[NKINDS];
   for (int k = 0; k < NKINDS; k++) {
@@ -1035,8 +1046,8 @@ int main(int argc, char **argv) {
       }
       int64_t first =
           kind_period[k]
-              ? o.start_ns + (int64_t)below(&rng, (uint32_t)kind_period[k]) * 1000000000
-              : next_passage(&rng, s, o.start_ns);
+              ? sim_start + (int64_t)below(&rng, (uint32_t)kind_period[k]) * 1000000000
+              : next_passage(&rng, s, sim_start);
       heap_push(&h, (struct item){.at = first, .sensor = n, .kind = (enum kind)k});
     }
 
@@ -1049,18 +1060,30 @@ int main(int argc, char **argv) {
   int64_t end_ns = o.start_ns + o.duration_ns;
   uint64_t sent = 0, readings = 0, late = 0, dups = 0, bad = 0;
   double t0 = mono_s(), last_progress = t0;
+  /* pacing runs from the moment the simulation reaches --start: the
+   * backfill before it goes flat out, at most at --rate */
+  double pace_t0 = t0;
+  uint64_t pace_sent0 = 0;
+  int live = o.backfill_ns == 0;
   struct buf b;
   int rc = 0;
   while (h.n && !stop_requested && (!o.max_messages || sent < o.max_messages)) {
     struct item it = heap_pop(&h);
+    if (it.sensor >= 0 && it.at >= end_ns)
+      continue; /* this sensor is done (not worth waiting for) */
     /* pace: simulated time and/or message rate */
+    if (!live && it.at >= o.start_ns) {
+      live = 1;
+      pace_t0 = mono_s();
+      pace_sent0 = sent;
+    }
     if (o.speed > 0 || o.rate > 0) {
       double due = 0;
-      if (o.speed > 0)
+      if (o.speed > 0 && live)
         due = (double)(it.at - o.start_ns) / 1e9 / o.speed;
-      if (o.rate > 0 && (double)sent / o.rate > due)
-        due = (double)sent / o.rate;
-      double wait = t0 + due - mono_s();
+      if (o.rate > 0 && (double)(sent - pace_sent0) / o.rate > due)
+        due = (double)(sent - pace_sent0) / o.rate;
+      double wait = pace_t0 + due - mono_s();
       if (wait > 0) {
         if (sink.rk)
           rd_kafka_poll(sink.rk, 0);
@@ -1083,8 +1106,6 @@ int main(int argc, char **argv) {
         break;
       continue;
     }
-    if (it.at >= end_ns)
-      continue; /* this sensor is done */
     struct sensor *s = &sensors[it.sensor];
     int64_t next = kind_period[s->kind]
                        ? it.at + (int64_t)kind_period[s->kind] * 1000000000

@@ -1,11 +1,12 @@
 """vigie-gen: byte-identical output for a fixed seed, the proportions of bad
-and late messages it was asked for, delivery into a real broker and the air
-and activity signal the indicators read."""
+and late messages it was asked for, delivery into a real broker, the air
+and activity signal the indicators read, and --backfill."""
 import collections
 import json
 import os
 import re
 import subprocess
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -218,3 +219,22 @@ def test_activity_trends(bin_path, tmp_path):
     weekend = [n for d, n in per_day.items() if d.weekday() >= 5]
     assert sum(weekday) / len(weekday) > 1.2 * sum(weekend) / len(weekend)
 
+
+def test_backfill_is_the_history_before_start(bin_path):
+    """--backfill simulates the span before --start (the same bytes as
+    starting earlier) flat out, then paces from --start."""
+    args = ["--output", "-", "--sensors", "60", "--seed", "3", "--late", "0.02",
+            "--duplicate", "0.01", "--malformed", "0.02"]
+    a, _ = gen(bin_path, *args, "--start", "2026-03-28T06:00:00Z", "--backfill", "6h",
+               "--duration", "3h")
+    b, _ = gen(bin_path, *args, "--start", "2026-03-28T00:00:00Z", "--duration", "9h")
+    assert len(a) > 100_000 and a == b
+    t = time.monotonic()
+    out, (msgs, *_r) = gen(bin_path, "--output", "-", "--sensors", "60", "--seed", "3",
+                           "--start", "2026-03-28T06:00:00Z", "--backfill", "1d",
+                           "--duration", "120s", "--speed", "30", "--format", "influx")
+    took = time.monotonic() - t
+    assert 1.9 < took < 12  # a day flat out, then up to 120 s at 30x
+    before = sum(int(line.rsplit(b" ", 1)[1]) < 1774677600 * 10**9
+                 for line in out.split(b"\n")[:-1])
+    assert before > 0.9 * msgs
