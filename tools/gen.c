@@ -440,6 +440,56 @@ __attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char 
     b->n += (size_t)w < sizeof b->d - b->n ? (size_t)w : sizeof b->d - b->n - 1;
 }
 
+/* Appends strings, up to a NULL: the hot path of formatting, without printf */
+static void put_str(struct buf *b, ...) {
+  va_list ap;
+  va_start(ap, b);
+  for (const char *s; (s = va_arg(ap, const char *)) != NULL;) {
+    size_t len = strlen(s), room = sizeof b->d - 1 - b->n;
+    if (len > room)
+      len = room;
+    memcpy(b->d + b->n, s, len);
+    b->n += len;
+  }
+  va_end(ap);
+  b->d[b->n] = '\0';
+}
+
+static void put_int(struct buf *b, int64_t v) {
+  char tmp[24];
+  size_t i = sizeof tmp;
+  uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+  tmp[--i] = '\0';
+  do
+    tmp[--i] = (char)('0' + u % 10);
+  while (u /= 10);
+  if (v < 0)
+    tmp[--i] = '-';
+  put_str(b, tmp + i, NULL);
+}
+
+/* v with `decimals` (0 or 2) digits after the point, as "%.0f"/"%.2f" print
+ * it but for exact ties (rounded away from zero here) */
+static void put_fixed(struct buf *b, double v, int decimals) {
+  double scaled = decimals ? v * 100 : v;
+  if (!(fabs(scaled) < 1e15)) {
+    put(b, "%.*f", decimals, v);
+    return;
+  }
+  int64_t n = llround(scaled);
+  if (!decimals) {
+    put_int(b, n);
+    return;
+  }
+  char frac[4] = {'.', 0, 0, 0};
+  uint64_t u = n < 0 ? -(uint64_t)n : (uint64_t)n;
+  frac[1] = (char)('0' + u / 10 % 10), frac[2] = (char)('0' + u % 10);
+  if (n < 0)
+    put_str(b, "-", NULL);
+  put_int(b, (int64_t)(u / 100));
+  put_str(b, frac, NULL);
+}
+
 /* One reading: up to 4 named values. Mobility passages carry strings too. */
 struct reading {
   const char *names[4];
@@ -463,37 +513,51 @@ static void format_msg(struct buf *b, enum fmt f, const struct sensor *s, int64_
   int omit_time = flags & F_OMIT_TIME;
   int nv = r->nvalues - ((flags & F_BAD_VALUE) && r->nvalues ? 1 : 0);
   if (f == FMT_JSON) {
-    put(b, "{");
+    put_str(b, "{", NULL);
     if (flags & F_BAD_TIME)
-      put(b, "\"ts\":\"yesterday\",");
+      put_str(b, "\"ts\":\"yesterday\",", NULL);
     else if (!omit_time) {
       switch (s->kind) {
-      case ENERGY: put(b, "\"ts\":%" PRId64 ",", t_ns / 1000000000); break;
+      case ENERGY:
+        put_str(b, "\"ts\":", NULL);
+        put_int(b, t_ns / 1000000000);
+        put_str(b, ",", NULL);
+        break;
       case TRAFFIC:
-      case BIKES: put(b, "\"ts\":%" PRId64 ",", t_ns / 1000000); break;
-      default: vg_fmt_utc_ms(t_ns, ts); put(b, "\"ts\":\"%s\",", ts);
+      case BIKES:
+        put_str(b, "\"ts\":", NULL);
+        put_int(b, t_ns / 1000000);
+        put_str(b, ",", NULL);
+        break;
+      default: vg_fmt_utc_ms(t_ns, ts); put_str(b, "\"ts\":\"", ts, "\",", NULL);
       }
     }
-    put(b, "\"%s\":\"%s\",\"district\":\"%s\"",
-        s->kind == TRAFFIC || s->kind == BIKES ? "counter_id" : "sensor_id", s->id,
-        s->district);
+    put_str(b,
+            s->kind == TRAFFIC || s->kind == BIKES ? "\"counter_id\":\""
+                                                   : "\"sensor_id\":\"",
+            s->id, "\",\"district\":\"", s->district, "\"", NULL);
     if (r->direction)
-      put(b, ",\"direction\":\"%s\",\"vehicle_class\":\"%s\",\"device_hash\":\"%s\"",
-          r->direction, r->vclass, r->device);
-    for (int i = 0; i < nv; i++)
-      put(b, r->integer ? ",\"%s\":%.0f" : ",\"%s\":%.2f", r->names[i], r->values[i]);
+      put_str(b, ",\"direction\":\"", r->direction, "\",\"vehicle_class\":\"", r->vclass,
+              "\",\"device_hash\":\"", r->device, "\"", NULL);
+    for (int i = 0; i < nv; i++) {
+      put_str(b, ",\"", r->names[i], "\":", NULL);
+      put_fixed(b, r->values[i], r->integer ? 0 : 2);
+    }
     if (nv < r->nvalues)
-      put(b, ",\"%s\":\"n/a\"", r->names[nv]);
-    put(b, "}");
+      put_str(b, ",\"", r->names[nv], "\":\"n/a\"", NULL);
+    put_str(b, "}", NULL);
   } else if (f == FMT_INFLUX) {
     put(b, "%s,district=%s,%s=%s", kind_name[s->kind], s->district,
         s->kind == TRAFFIC || s->kind == BIKES ? "counter_id" : "sensor_id", s->id);
     if (r->direction)
       put(b, ",direction=%s,vehicle_class=%s passages=1i,device_hash=\"%s\"",
           r->direction, r->vclass, r->device);
-    for (int i = 0; i < nv; i++)
-      put(b, r->integer ? "%c%s=%.0fi" : "%c%s=%.2f", i ? ',' : ' ', r->names[i],
-          r->values[i]);
+    for (int i = 0; i < nv; i++) {
+      put_str(b, i ? "," : " ", r->names[i], "=", NULL);
+      put_fixed(b, r->values[i], r->integer ? 0 : 2);
+      if (r->integer)
+        put_str(b, "i", NULL);
+    }
     if (nv < r->nvalues) /* a string where a number belongs: T is a boolean */
       put(b, "%c%s=%s", nv ? ',' : ' ', r->names[nv], "n/a");
     if (flags & F_BAD_TIME)
@@ -517,8 +581,11 @@ static void format_msg(struct buf *b, enum fmt f, const struct sensor *s, int64_
         put(b, ",\"u\":\"%s\"", r->units[i]);
       if (i >= nv)
         put(b, ",\"v\":\"n/a\"}");
-      else
-        put(b, ",\"v\":%.2f}", r->values[i]);
+      else {
+        put_str(b, ",\"v\":", NULL);
+        put_fixed(b, r->values[i], 2);
+        put_str(b, "}", NULL);
+      }
     }
     put(b, "]");
   }
