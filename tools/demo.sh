@@ -17,9 +17,9 @@
 #
 # Ctrl-C stops everything cleanly (vigied commits its last epoch).
 # VIGIE_DEMO_SECONDS=N stops by itself after N seconds; VIGIE_BUILD_DIR picks
-# the build directory (default ./build); VIGIE_DEMO_INDICATORS=1 enables the
-# indicators: block of the configuration (commented out until vigied parses
-# it; the dashboard at /dashboard shows them).
+# the build directory (default ./build). The configuration's indicators
+# (the EU air-quality presets, bikes, electricity) are on the dashboard at
+# /dashboard.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -39,13 +39,10 @@ history=${VIGIE_DEMO_HISTORY:-20d}
 # compressed (about 4 times as many messages in those 5 MB).
 backfill_rate=${VIGIE_DEMO_BACKFILL_RATE:-80000}
 mkdir -p "$work"
-uncomment='/^# >>> indicators/,/^# <<< indicators/{/^# [<>]\{3\}/!s/^# \{0,1\}//}'
-[ "${VIGIE_DEMO_INDICATORS:-0}" = 1 ] || uncomment=""
 sed -e "s|^data_dir: .*|data_dir: $work/store|" \
     -e "s|brokers: 127.0.0.1:9092|brokers: embedded|" \
     -e "s|listen: 127.0.0.1:8080|listen: 127.0.0.1:$port|" \
     -e "s|^export_dir: .*|export_dir: $work/exports|" \
-    -e "$uncomment" \
     tools/vigie.example.yaml >"$work/vigie.yaml"
 
 vigied_pid="" gen_pid=""
