@@ -39,7 +39,8 @@ int vg__indset_scan(const struct vg_dataset *ds, const struct vg_indicators *ix,
                     int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx);
 int vg__indset_window(const struct vg_dataset *ds, const struct vg_indicators *ix,
                       struct vg_store_reader *r, const struct vg_dataset_series *s,
-                      int64_t start, int (*cb)(const struct vg_dataset_row *row, void *ctx),
-                      void *ctx, int *cbrc);
+                      int64_t start,
+                      int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx,
+                      int *cbrc);
 
 #endif

@@ -241,7 +241,8 @@ static int commit_txn(struct vg_store *st, MDB_txn *txn, void *arg) {
   rc = vg__meta_put(txn, st->meta, "epoch", ep->epoch);
   if (rc)
     return rc;
-  if (ep->nopen || ep->nsealed || ep->nind) { /* rows changed: what the API's ETags follow */
+  if (ep->nopen || ep->nsealed ||
+      ep->nind) { /* rows changed: what the API's ETags follow */
     rc = vg__meta_put(txn, st->meta, "data_epoch", ep->epoch);
     if (rc)
       return rc;

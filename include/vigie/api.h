@@ -143,8 +143,8 @@ struct vg_api;
  * API's, and the writer's that keeps their rows. 0, VG_ECONFIG /
  * VG_ENOTFOUND with errstr, or -ENOMEM. */
 struct vg_indicators;
-int vg_api_indicators(const struct vg_api_opts *o, struct vg_indicators **out, char *errstr,
-                      size_t errstr_size);
+int vg_api_indicators(const struct vg_api_opts *o, struct vg_indicators **out,
+                      char *errstr, size_t errstr_size);
 
 /* Compiles every dataset of o (which may be released afterwards). 0, or an
  * error with errstr (a dataset that does not compile). */

@@ -103,7 +103,8 @@ int vg_indicators_new(const struct vg_indicators_opts *o, struct vg_indicators *
 void vg_indicators_free(struct vg_indicators *ix);
 
 size_t vg_indicators_count(const struct vg_indicators *ix);
-const struct vg_indicator_def *vg_indicators_def(const struct vg_indicators *ix, size_t k);
+const struct vg_indicator_def *vg_indicators_def(const struct vg_indicators *ix,
+                                                 size_t k);
 /* The index of an indicator id, or -1. */
 int vg_indicators_find(const struct vg_indicators *ix, const char *id);
 const struct vg_tz *vg_indicators_tz(const struct vg_indicators *ix);
@@ -117,7 +118,8 @@ void vg_indicators_merged_label(const struct vg_indicators *ix, size_t k, char *
 void vg_indicators_period(const struct vg_indicators *ix, size_t k, int64_t t,
                           int64_t *start, int64_t *end);
 /* The period that starts one year before the one starting at start. */
-int64_t vg_indicators_year_before(const struct vg_indicators *ix, size_t k, int64_t start);
+int64_t vg_indicators_year_before(const struct vg_indicators *ix, size_t k,
+                                  int64_t start);
 /* The objective of a value: 1 met, 0 not, -1 unknown (no value or target). */
 int vg_indicator_attained(const struct vg_indicator_def *d, double value);
 

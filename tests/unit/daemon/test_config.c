@@ -145,7 +145,7 @@ static void design_sample_parses(void **state) {
 /* The head of the indicator cases: a source and a dataset "air" (lines 1-3),
  * then "indicators:" at line 4. */
 #define IND_HEAD                                                                         \
-  "sources: [{topic: a, time_key: t}]\ndatasets:\n"                                       \
+  "sources: [{topic: a, time_key: t}]\ndatasets:\n"                                      \
   "  - {id: air, resolution: 1h, metrics: [pm10, no2], sensor_period: 10m}\n"            \
   "indicators:\n"
 
@@ -256,14 +256,16 @@ static const struct {
      "vigie.yaml:9: indicators[0].objective.target: expected a number, got \"lots\""},
     {IND_HEAD "  - id: x\n    dataset: air\n    metric: pm10\n    statistic: mean\n"
               "  - id: x\n    dataset: air\n    metric: pm10\n    statistic: max\n",
-     "vigie.yaml:9: indicators[1].id: \"x\" is already the id of the indicator at line 5"},
+     "vigie.yaml:9: indicators[1].id: \"x\" is already the id of the indicator at line "
+     "5"},
     {IND_HEAD "  - id: x\n    dataset: air\n    metric: pm10\n    statistic: mean\n"
               "    hours_min: 30\n",
      "vigie.yaml:9: indicators[0].hours_min: 30 is out of range [0, 25]"},
     {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - {id: indicateurs, resolution: "
      "1h, metrics: [m]}\nindicators:\n  - {id: x, dataset: indicateurs, metric: m, "
      "statistic: sum}\n",
-     "vigie.yaml:3: datasets[0].id: \"indicateurs\" is the dataset of the indicators' rows"},
+     "vigie.yaml:3: datasets[0].id: \"indicateurs\" is the dataset of the indicators' "
+     "rows"},
 };
 
 static void mistakes_name_file_line_and_key(void **state) {
