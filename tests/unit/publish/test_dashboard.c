@@ -443,13 +443,8 @@ static void english_page(void **state) {
   has(page, "A year earlier (<time datetime=\"2017\">year 2017</time>): ");
   has(page, "Updated <time datetime=\"2018-10-31T14:05:00+01:00\">31 October 2018 at "
             "14:05</time>");
-  const char *french[] = {"Objectif",
-                          "aucune",
-                          "Provisoire",
-                          "Couverture",
-                          "ann\xc3\xa9"
-                          "e",
-                          "atteint"};
+  const char *french[] = {"Objectif",   "aucune",     "Provisoire",
+                          "Couverture", "ann\u00e9e", "atteint"};
   for (size_t i = 0; i < sizeof french / sizeof *french; i++)
     lacks(page, french[i]);
   free(page);
