@@ -1887,6 +1887,14 @@ static void keep_rollup_positions(struct vg_engine *e) {
 
 /* store.shards: auto for a new store: 2 where there are 2 CPUs or more
  * (measured faster than 1 in every configuration on 2 cores), else 1. */
+/* Test hook: VIGIE_TEST_MAP_SIZE=BYTES starts a new store with a map that
+ * small (the default is 64 MiB), so that a test sees it grow. */
+static size_t test_map_size(void) {
+  const char *v = getenv("VIGIE_TEST_MAP_SIZE");
+  int64_t n;
+  return v && vg_parse_size(v, &n) == 0 && n > 0 ? (size_t)n : 0;
+}
+
 static unsigned auto_shards(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n >= 2 ? 2 : 1;
@@ -3600,7 +3608,8 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
                                              cfg->retention_1d_ns / NS_PER_S},
                              .dedupe_retention_s = dedupe_horizon_s(cfg),
                              .shards = (unsigned)cfg->store_shards,
-                             .new_shards = auto_shards()};
+                             .new_shards = auto_shards(),
+                             .map_size = test_map_size()};
   rc = vg_store_open(&so, &e->store, errstr, errstr_size);
   if (rc)
     goto fail_quiet;

@@ -28,12 +28,20 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/atomic.h"
+#include "vigie/array.h"
 #include "vigie/error.h"
 #include "vigie/hash.h"
 #include "vigie/indicator.h"
 #include "vigie/log.h"
 #include "vigie/rollup.h"
 #include "vigie/segment.h"
+
+/* A message formatted and not produced yet. */
+struct pending {
+  char *key, *msg;
+  size_t klen, len;
+  uint32_t rev;
+};
 
 /* A (message key, revision) the read-back found on the topic. */
 struct skip {
@@ -66,6 +74,7 @@ struct vg_rollup {
    * back since the start or the last fatal error, and what it found */
   struct vg_kafka_positions acked, at_cursor, skip_from;
   int scanned, fatal;
+  int rescan; /* the next read-back starts at the cursor's positions */
   struct skip *skip;
   size_t nskip, skipmask;
   uint64_t skip_until; /* the skip set lives until the cursor reaches this */
@@ -86,6 +95,10 @@ struct vg_rollup {
   size_t key_len;
   char *msg; /* its message */
   size_t msg_len;
+  /* the batch's messages, formatted under the snapshot and produced after
+   * it ends (queue_msg, send_pending) */
+  struct pending *pend;
+  size_t npend, cappend;
   /* the batch's records in reading order (produce_batch), the group being
    * read (order[gi..gend)), and the messages produced */
   const struct vg_store_emit **order;
@@ -186,12 +199,14 @@ static int take_rec(const struct vg_store_emit *e, void *ctx) {
   return p->nrecs == p->batch; /* stop once the batch is full */
 }
 
-/* Produces the message p->msg (p->msg_len bytes, handed to librdkafka) under
+/* Queues the message p->msg (p->msg_len bytes, then the queue's) under
  * key[0..klen) at revision rev -- unless the read-back found it on the
- * topic. 0, or a negative error (the batch is retried). */
-static int produce_msg(struct vg_rollup *p, const char *key, size_t klen,
-                       uint32_t revision) {
-  int rc = 0;
+ * topic. Nothing reaches librdkafka while the store snapshot is held
+ * (send_pending does, after it ends): a broker that is slow or away must
+ * not keep a reader open, for a commit that grows the map waits for every
+ * reader of the process. 0 or -ENOMEM. */
+static int queue_msg(struct vg_rollup *p, const char *key, size_t klen,
+                     uint32_t revision) {
   if (skip_has(p, key, klen, revision)) {
     /* a crashed predecessor (or a failed client) wrote it: once is enough */
     vg_atomic_fetch_add_relaxed_u64(&p->skipped, 1);
@@ -199,34 +214,73 @@ static int produce_msg(struct vg_rollup *p, const char *key, size_t klen,
     p->msg = NULL;
     return 0;
   }
-  char rev[16];
-  snprintf(rev, sizeof rev, "%" PRIu32, revision);
-  for (;;) {
-    rd_kafka_resp_err_t ke = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(p->msg, p->msg_len),
-        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADER(VG_ROLLUP_REVISION_HEADER, rev, (ssize_t)strlen(rev)),
-        RD_KAFKA_V_END);
-    if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      p->msg = NULL; /* librdkafka frees it */
-      p->nproduced++;
-      if (p->fatal_at && ++p->produced == p->fatal_at)
-        rd_kafka_test_fatal_error(p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
-                                  "VIGIE_TEST_FATAL_ROLLUP");
-      break;
-    }
-    if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      free(p->msg);
-      p->msg = NULL;
-      p->failed++;
-      p->last_err = ke;
-      if (ke == RD_KAFKA_RESP_ERR__FATAL || rd_kafka_fatal_error(p->rk, NULL, 0))
-        p->fatal = 1;
-      rc = VG_EKAFKA;
-      break;
-    }
-    rd_kafka_poll(p->rk, 100); /* the client's queue is the bound */
+  char *k = malloc(klen ? klen : 1);
+  if (!k || VG_GROW(p->pend, p->npend + 1, p->cappend)) {
+    free(k);
+    free(p->msg);
+    p->msg = NULL;
+    return -ENOMEM;
   }
+  memcpy(k, key, klen);
+  p->pend[p->npend++] = (struct pending){
+      .key = k, .klen = klen, .msg = p->msg, .len = p->msg_len, .rev = revision};
+  p->msg = NULL;
+  return 0;
+}
+
+static void pending_drop(struct vg_rollup *p) {
+  for (size_t i = 0; i < p->npend; i++) { /* a produced one has neither */
+    free(p->pend[i].key);
+    free(p->pend[i].msg);
+  }
+  p->npend = 0;
+}
+
+/* Produces the queued messages (librdkafka frees each value), waiting on
+ * the client's queue when it is full, the snapshot already released. 0, or
+ * VG_EKAFKA (the batch is retried), or 1 when asked to stop. */
+static int send_pending(struct vg_rollup *p) {
+  int rc = 0;
+  size_t i = 0;
+  for (; i < p->npend && rc == 0; i++) {
+    struct pending *m = &p->pend[i];
+    char rev[16];
+    snprintf(rev, sizeof rev, "%" PRIu32, m->rev);
+    for (;;) {
+      rd_kafka_resp_err_t ke = rd_kafka_producev(
+          p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_VALUE(m->msg, m->len),
+          RD_KAFKA_V_KEY(m->key, m->klen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+          RD_KAFKA_V_HEADER(VG_ROLLUP_REVISION_HEADER, rev, (ssize_t)strlen(rev)),
+          RD_KAFKA_V_END);
+      if (ke == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        m->msg = NULL; /* librdkafka frees it */
+        p->nproduced++;
+        if (p->fatal_at && ++p->produced == p->fatal_at)
+          rd_kafka_test_fatal_error(p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                    "VIGIE_TEST_FATAL_ROLLUP");
+        break;
+      }
+      if (ke != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        p->failed++;
+        p->last_err = ke;
+        if (ke == RD_KAFKA_RESP_ERR__FATAL || rd_kafka_fatal_error(p->rk, NULL, 0))
+          p->fatal = 1;
+        rc = VG_EKAFKA;
+        break;
+      }
+      rd_kafka_poll(p->rk, 100); /* the client's queue is the bound */
+      pthread_mutex_lock(&p->mu);
+      int stop = p->stop;
+      pthread_mutex_unlock(&p->mu);
+      if (stop) {
+        rc = 1;
+        break;
+      }
+    }
+    free(m->key);
+    m->key = NULL;
+  }
+  pending_drop(p); /* what was not produced (msg set), and the keys left */
   return rc;
 }
 
@@ -258,7 +312,7 @@ static int produce_window(struct vg_rollup *p, const struct vg_wentry *w,
   }
   size_t klen = vg_rollup_key(key, need > sizeof small ? need : sizeof small, p->key, len,
                               e->res, e->start);
-  rc = produce_msg(p, key, klen, w->revision);
+  rc = queue_msg(p, key, klen, w->revision);
   if (key != small)
     free(key);
   return rc;
@@ -291,7 +345,7 @@ static int take_ind(const struct vg_store_ind *row, void *ctx) {
       return rc;
     }
     size_t klen = vg_rollup_ind_key(key, need, row);
-    rc = produce_msg(p, key, klen, row->revision);
+    rc = queue_msg(p, key, klen, row->revision);
     free(key);
     if (rc)
       return rc;
@@ -453,9 +507,21 @@ static int round_once(struct vg_rollup *p) {
   p->failed = 0;
   p->nproduced = 0;
   rc = produce_batch(p, r);
+  vg_store_reader_end(r); /* before anything waits for the broker */
+  if (rc >= 0)
+    rc = send_pending(p);
+  else
+    pending_drop(p);
   produced = p->nproduced;
-  vg_store_reader_end(r);
-  int ok = await_batch(p) && rc >= 0;
+  int ok = await_batch(p) && rc == 0;
+  if (!ok && p->failed) {
+    /* some of the batch may have reached the topic before the rest failed
+     * (a leader away past message.timeout.ms): the topic is read back from
+     * the cursor's positions before the batch is produced again, as after a
+     * fatal error, so that nothing is there twice */
+    p->scanned = 0;
+    p->rescan = 1;
+  }
   if (!ok) {
     if (p->failures)
       vg_counter_add(p->failures, 1);
@@ -545,9 +611,9 @@ static int on_tail(const void *key, size_t key_len, const void *rev, size_t n,
 }
 
 /* Reads the topic back before producing (at start: from the positions
- * persisted with the cursor; after a fatal error: from the cursor's
- * positions) so that nothing the topic holds is produced again. 0, or -1
- * (logged; retried at the next attempt). */
+ * persisted with the cursor; after a fatal error or a batch that failed in
+ * part: from the cursor's positions) so that nothing the topic holds is produced again.
+ * 0, or -1 (logged; retried at the next attempt). */
 static int read_back(struct vg_rollup *p, int first) {
   char err[512];
   struct vg_store_reader *r;
@@ -607,6 +673,7 @@ static int read_back(struct vg_rollup *p, int first) {
   p->gen++;
   pthread_mutex_unlock(&p->mu);
   p->scanned = 1;
+  p->rescan = 0;
   if (p->nskip || !first)
     VG_LOG_INFO("rollup topic read back", "topic=%s found=%zu until_seq=%" PRIu64,
                 p->topic, p->nskip, p->nskip ? p->skip_until : 0);
@@ -661,7 +728,8 @@ static void *publisher_main(void *arg) {
     if (p->rk && !ready)
       ready = topic_ready(p);
     if (p->rk && ready &&
-        (p->scanned || read_back(p, vg_atomic_load_relaxed_u64(&p->recovered) == 0) == 0))
+        (p->scanned ||
+         read_back(p, !p->rescan && vg_atomic_load_relaxed_u64(&p->recovered) == 0) == 0))
       while ((r = round_once(p)) == 1) {
         pthread_mutex_lock(&p->mu);
         stop = p->stop;
@@ -839,6 +907,8 @@ void vg_rollup_free(struct vg_rollup *p) {
   skip_clear(p);
   vg_kafka_positions_release(&p->acked);
   vg_kafka_positions_release(&p->at_cursor);
+  pending_drop(p);
+  free(p->pend);
   free(p->msg);
   free(p->key);
   free(p->recs);

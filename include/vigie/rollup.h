@@ -40,7 +40,15 @@
  * that would be produced.)
  *
  * While the broker cannot be reached the cursor stays and the backlog grows
- * (metric vigie_rollup_backlog); the writer is never blocked.
+ * (metric vigie_rollup_backlog); the writer is never blocked: a batch is
+ * formatted under a store snapshot that ends before anything is produced
+ * (a snapshot held while librdkafka's queue is full would keep the writer
+ * from growing the map). A batch that fails in part (records timed out)
+ * is produced again after a read-back from the cursor's positions, as after
+ * a fatal error.
+ *
+ * Test hook: VIGIE_TEST_MAP_SIZE=BYTES (the daemon's) starts a new store
+ * with a map that small.
  *
  * Test hook: VIGIE_TEST_FATAL_ROLLUP=N in the environment makes the N-th
  * rollup produced raise a fatal producer error (rd_kafka_test_fatal_error).
