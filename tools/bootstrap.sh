@@ -14,7 +14,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${VIGIE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vigie}
 
 # Debian packages: the build, the required libraries, the ones we chose
-# (each justified in the commit that brought it), and the test tools.
+# (each justified in the commit that brought it), and the test tools; the
+# Debian package's man pages (help2man), its check (lintian) and what its
+# maintainer scripts use (adduser: not in a minbase root).
 apt_pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   clang clang-format libclang-rt-14-dev libfuzzer-14-dev
@@ -23,6 +25,7 @@ apt_pkgs=(
   libsqlite3-dev libyajl-dev libcjson-dev libjansson-dev libjsmn-dev
   kcat curl maven openjdk-17-jre-headless python3 python3-venv tzdata
   chromium chromium-driver fonts-dejavu-core
+  help2man lintian adduser
 )
 # npm fetches axe-core below: the machine's own npm if it has one (a Node.js
 # from outside Debian, whose package provides npm, must not be replaced),

@@ -2,11 +2,14 @@
 # Vigie's whole test suite, as CI runs it (.ci/run calls exactly this).
 #
 #   tools/test.sh            everything below, in order, stopping at the first failure
-#   tools/test.sh --quick    only the gcc build, unit tests and integration tests
+#   tools/test.sh --quick    only the gcc build, unit tests, the Debian package
+#                            and integration tests
 #
 # 1. bootstrap (Debian packages, Python venv, Kafka jars; quiet when present)
 # 2. every tracked .c and .h as clang-format lays it out (.clang-format);
-#    gcc build with -Werror; unit tests and fuzz-corpus replays under CTest
+#    gcc build with -Werror; unit tests and fuzz-corpus replays under CTest;
+#    the Debian package from that build (cpack -G DEB, lintian), installed,
+#    removed and purged on this machine (tests/package/test_deb.sh; as root)
 # 3. clang build with ASan+UBSan and -Werror; the same CTest suite
 # 4. clang build with TSan; the threaded unit-test groups (names with "thread")
 # 5. clang libFuzzer build; every fuzz target for $VIGIE_FUZZ_SECONDS (default 15),
@@ -49,9 +52,12 @@ stage "formatting (clang-format --dry-run -Werror, the committed .clang-format)"
 git ls-files '*.c' '*.h' | grep -v '^tests/fuzz/corpus/' | xargs clang-format --dry-run -Werror
 
 stage "gcc build (-Werror)"
-CC=gcc configure_build "$root/gcc"
+# the prefix /usr: the Debian package is made from this build
+CC=gcc configure_build "$root/gcc" -DCMAKE_INSTALL_PREFIX=/usr
 stage "unit tests (gcc)"
 ctest --test-dir "$root/gcc" --output-on-failure -j "$jobs"
+stage "Debian package: cpack -G DEB, lintian, install, remove, purge"
+bash tests/package/test_deb.sh "$root/gcc"
 
 if [ $quick -eq 0 ]; then
   stage "clang ASan+UBSan build"
