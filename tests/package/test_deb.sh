@@ -53,6 +53,7 @@ for tool in cpack dpkg dpkg-deb lintian runuser flock; do
 done
 
 # One package test at a time on this machine (other checkouts may run theirs).
+mkdir -p /run/lock
 exec 9>/run/lock/vigie-package-test.lock
 flock -w 300 9 || fail "another package test holds /run/lock/vigie-package-test.lock"
 
