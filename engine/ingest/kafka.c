@@ -37,9 +37,10 @@ struct vg_kafka_consumer {
   size_t batch_len, batch_cap;
   const struct vg_kafka_rebalance *rebalance; /* a group member's hooks */
   size_t capparts;
-  int joined; /* a group member that received its first assignment */
-  int group;  /* a group member (vg_kafka_conf.group) */
-  int failed; /* a rebalance could not be applied: the member must rejoin */
+  int joined;  /* a group member that received its first assignment */
+  int group;   /* a group member (vg_kafka_conf.group) */
+  int failed;  /* a rebalance could not be applied: the member must rejoin */
+  int closing; /* rd_kafka_consumer_close runs: an assignment it serves is not read */
 };
 
 /* librdkafka's own log lines, as logfmt lines of ours (syslog levels:
@@ -132,7 +133,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     c->joined = 1;
     /* the committed offsets of the group, stable ones only (a transaction
      * of the previous owner in flight is waited for) */
-    if (rd_kafka_consumer_closed(rk)) { /* closing: taken, never read */
+    /* closing (rd_kafka_consumer_closed says so only once the close is
+     * done): taken, never read; asking the group for offsets then would
+     * wait for a coordinator the closing member no longer talks to */
+    if (c->closing || rd_kafka_consumer_closed(rk)) {
       e = rd_kafka_incremental_assign(rk, list);
       if (e)
         rd_kafka_error_destroy(e);
@@ -330,6 +334,7 @@ void vg_kafka_consumer_free(struct vg_kafka_consumer *c) {
   free(c->batch);
   if (c->queue)
     rd_kafka_queue_destroy(c->queue);
+  c->closing = 1;
   rd_kafka_consumer_close(c->rk);
   rd_kafka_destroy(c->rk);
   free_parts(c);
