@@ -361,9 +361,23 @@ static const struct ckey top_keys[] = {
      "shard among the topic's partitions. Create it before starting the instances "
      "(replicated, min.insync.replicas 2)."},
     {"kafka.dead_letter_topic", CT_STR, OFF(kafka_dead_letter_topic), "vigie.dead", 0, 0,
-     0, NULL, "Where rejected messages go, with their reason in headers."},
+     0, NULL,
+     "Where rejected messages go, with their reason in headers. Created at start when "
+     "missing."},
     {"kafka.rollup_topic", CT_STR, OFF(kafka_rollup_topic), "vigie.rollups", 0, 0, 0,
-     NULL, "Where final and revised rollups are produced."},
+     NULL,
+     "Where final and revised rollups are produced. Created at start when missing "
+     "(compacted; kafka.topic_partitions, kafka.topic_replication)."},
+    {"kafka.topic_partitions", CT_INT, OFF(kafka_topic_partitions), "0", 0, 0, 100000,
+     NULL,
+     "Partitions of the output topics vigied creates when they are missing (the "
+     "rollup topic where it publishes, the dead-letter topic where it ingests); 0: "
+     "the cluster's default (num.partitions)."},
+    {"kafka.topic_replication", CT_INT, OFF(kafka_topic_replication), "0", 0, 0, 32767,
+     NULL,
+     "Replication factor of the output topics vigied creates; 0: the cluster's "
+     "default (default.replication.factor). Brokers that refuse the creation (ACLs, a "
+     "creation policy, more replicas than brokers) stop vigied with their reason."},
     {"kafka.drain_wait", CT_DURATION, OFF(kafka_drain_wait_ns), "60s", 0, NS(1),
      NS(86400), NULL,
      "With --drain, how long to wait for the brokers and a source topic before "

@@ -3211,6 +3211,25 @@ static int worker_start(struct vg_engine *e, struct engine_worker *w,
   return rc;
 }
 
+/* The topics vigied writes, created when missing (docs/publication.md,
+ * "Output topics"): the rollup topic, compacted, where this role publishes
+ * rollups; the dead-letter topic where it ingests. The embedded broker
+ * made them already. */
+static int output_topics(struct vg_engine *e, struct vg_kafka_consumer *meta,
+                         char *errstr, size_t errstr_size) {
+  const struct vg_config *cfg = e->cfg;
+  int parts = (int)cfg->kafka_topic_partitions, repl = (int)cfg->kafka_topic_replication;
+  struct vg_kafka_new_topic t[2];
+  size_t n = 0, created = 0;
+  if (e->mock)
+    return 0;
+  if (e->role != VG_ROLE_STORE)
+    t[n++] = (struct vg_kafka_new_topic){cfg->kafka_dead_letter_topic, parts, repl, 0};
+  if (cfg->publish_rollups && e->role != VG_ROLE_INGEST)
+    t[n++] = (struct vg_kafka_new_topic){cfg->kafka_rollup_topic, parts, repl, 1};
+  return vg_kafka_create_topics(meta, t, n, 10000, &created, errstr, errstr_size);
+}
+
 /* Connects: the source partitions (a missing topic is waited for), the
  * aggregator with the committed state, the dead letters' read-back, and
  * the workers with their consumers assigned. 0; VG_ETIMEOUT / VG_EKAFKA
@@ -3240,6 +3259,8 @@ static int ingest_start(struct vg_engine *e, char *errstr, size_t errstr_size) {
       .brokers = e->brokers, .client_id = "vigied", .properties = e->props};
   struct vg_kafka_consumer *meta = NULL;
   rc = vg_kafka_consumer_new(&meta, &kc, errstr, errstr_size);
+  if (rc == 0)
+    rc = output_topics(e, meta, errstr, errstr_size);
   if (rc == 0)
     rc = vg_kafka_count_partitions(meta, topics, e->nsrcs, 5000, counts, errstr,
                                    errstr_size);

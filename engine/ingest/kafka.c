@@ -399,6 +399,136 @@ int vg_kafka_count_partitions(struct vg_kafka_consumer *c, const char *const *to
   return rc;
 }
 
+/* 1 when a CreateTopics answer means "not now" rather than "no". */
+static int create_later(rd_kafka_resp_err_t err) {
+  switch (err) {
+  case RD_KAFKA_RESP_ERR__TIMED_OUT:
+  case RD_KAFKA_RESP_ERR__TRANSPORT:
+  case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+  case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+  case RD_KAFKA_RESP_ERR_NOT_CONTROLLER:
+  case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+  case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION: return 1;
+  default: return 0;
+  }
+}
+
+/* The missing topics' NewTopic objects in nt[], their specs in which[];
+ * the count, or -1 with errstr set (an argument librdkafka refuses). */
+static int new_topics(const struct vg_kafka_new_topic *t, size_t n, const int32_t *counts,
+                      rd_kafka_NewTopic_t **nt, const struct vg_kafka_new_topic **which,
+                      char *errstr, size_t errstr_size) {
+  int k = 0;
+  char err[256];
+  for (size_t i = 0; i < n; i++) {
+    if (counts[i] > 0)
+      continue;
+    nt[k] =
+        rd_kafka_NewTopic_new(t[i].name, t[i].partitions ? t[i].partitions : -1,
+                              t[i].replication ? t[i].replication : -1, err, sizeof err);
+    if (!nt[k] || (t[i].compacted &&
+                   rd_kafka_NewTopic_set_config(nt[k], "cleanup.policy", "compact"))) {
+      snprintf(errstr, errstr_size, "topic \"%s\" cannot be asked for: %s", t[i].name,
+               nt[k] ? "cleanup.policy" : err);
+      rd_kafka_NewTopic_destroy_array(nt, (size_t)k + (nt[k] != NULL));
+      return -1;
+    }
+    which[k++] = &t[i];
+  }
+  return k;
+}
+
+/* The brokers' answer to CreateTopics (ev), topic by topic. */
+static int created_topics(rd_kafka_event_t *ev, const struct vg_kafka_new_topic **which,
+                          size_t *created, char *errstr, size_t errstr_size) {
+  if (rd_kafka_event_error(ev)) {
+    snprintf(errstr, errstr_size, "creating the output topics: %s",
+             rd_kafka_event_error_string(ev));
+    return create_later(rd_kafka_event_error(ev)) ? VG_EKAFKA : VG_ECONFIG;
+  }
+  size_t cnt = 0;
+  const rd_kafka_topic_result_t **res =
+      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+  int rc = 0;
+  for (size_t i = 0; i < cnt; i++) {
+    rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
+    const char *name = rd_kafka_topic_result_name(res[i]);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const struct vg_kafka_new_topic *t = which[0];
+      for (size_t k = 0; k < cnt; k++)
+        if (strcmp(which[k]->name, name) == 0)
+          t = which[k];
+      VG_LOG_INFO("output topic created",
+                  "topic=%s partitions=%d replication=%d compacted=%d", name,
+                  t->partitions, t->replication, t->compacted);
+      ++*created;
+    } else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS && rc != VG_ECONFIG) {
+      const char *why = rd_kafka_topic_result_error_string(res[i]);
+      snprintf(errstr, errstr_size, "the brokers refused to create topic \"%s\": %s (%s)",
+               name, why ? why : rd_kafka_err2str(err), rd_kafka_err2name(err));
+      rc = create_later(err) ? VG_EKAFKA : VG_ECONFIG;
+    }
+  }
+  return rc;
+}
+
+int vg_kafka_create_topics(struct vg_kafka_consumer *c,
+                           const struct vg_kafka_new_topic *t, size_t n, int timeout_ms,
+                           size_t *created, char *errstr, size_t errstr_size) {
+  const char **names = calloc(n ? n : 1, sizeof *names);
+  int32_t *counts = calloc(n ? n : 1, sizeof *counts);
+  rd_kafka_NewTopic_t **nt = calloc(n ? n : 1, sizeof *nt);
+  const struct vg_kafka_new_topic **which = calloc(n ? n : 1, sizeof *which);
+  rd_kafka_queue_t *q = NULL;
+  rd_kafka_AdminOptions_t *o = NULL;
+  int rc = -ENOMEM, k = 0;
+  *created = 0;
+  if (!names || !counts || !nt || !which)
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    names[i] = t[i].name;
+  rc = vg_kafka_count_partitions(c, names, n, timeout_ms, counts, errstr, errstr_size);
+  if (rc)
+    goto out;
+  k = new_topics(t, n, counts, nt, which, errstr, errstr_size);
+  rc = k < 0 ? VG_ECONFIG : 0;
+  if (k <= 0)
+    goto out;
+  q = rd_kafka_queue_new(c->rk);
+  o = rd_kafka_AdminOptions_new(c->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  char err[256];
+  if (!q || !o ||
+      rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, err, sizeof err) ||
+      rd_kafka_AdminOptions_set_operation_timeout(o, timeout_ms, err, sizeof err)) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  rd_kafka_CreateTopics(c->rk, nt, (size_t)k, o, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 2 * timeout_ms + 1000);
+  if (!ev) {
+    snprintf(errstr, errstr_size,
+             "creating the output topics: no answer from the brokers");
+    rc = VG_ETIMEOUT;
+    goto out;
+  }
+  rc = created_topics(ev, which, created, errstr, errstr_size);
+  rd_kafka_event_destroy(ev);
+out:
+  if (k > 0)
+    rd_kafka_NewTopic_destroy_array(nt, (size_t)k);
+  if (o)
+    rd_kafka_AdminOptions_destroy(o);
+  if (q)
+    rd_kafka_queue_destroy(q);
+  free(names);
+  free(counts);
+  free(nt);
+  free(which);
+  if (rc == -ENOMEM)
+    snprintf(errstr, errstr_size, "out of memory creating the output topics");
+  return rc;
+}
+
 int vg_kafka_list_partitions(struct vg_kafka_consumer *c, const char *const *topics,
                              size_t ntopics, int timeout_ms,
                              void (*fn)(void *ctx, const char *topic, int32_t partition,

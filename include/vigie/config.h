@@ -89,7 +89,9 @@ struct vg_config {
    * hold together; 0: no limit (memory_limit, docs/aggregation.md) */
   int64_t memory_limit;
   int64_t kafka_embedded_partitions;
-  char *kafka_brokers; /* "embedded" for the in-process mock cluster */
+  int64_t kafka_topic_partitions;  /* output topics created: 0, the cluster's default */
+  int64_t kafka_topic_replication; /* idem */
+  char *kafka_brokers;             /* "embedded" for the in-process mock cluster */
   char *kafka_group;
   char *kafka_dead_letter_topic;
   char *kafka_rollup_topic;

@@ -171,6 +171,26 @@ int vg_kafka_assign_all(struct vg_kafka_consumer *c, const char *const *topics,
  * worker's). */
 #define VG_KAFKA_SKIP INT64_MIN
 
+/* A topic vg_kafka_create_topics makes when it is missing. */
+struct vg_kafka_new_topic {
+  const char *name;
+  int partitions;  /* 0: the cluster's default (num.partitions) */
+  int replication; /* 0: the cluster's default (default.replication.factor) */
+  int compacted;   /* cleanup.policy=compact */
+};
+
+/* Creates those of the n topics that do not exist (one metadata request,
+ * then one CreateTopics request for the missing ones, waiting up to
+ * timeout_ms for each), logging each it creates; *created counts them. A
+ * topic that exists is left as it is; one created meanwhile by someone
+ * else counts as existing. 0; VG_ETIMEOUT / VG_EKAFKA when the brokers did
+ * not answer in time (try again later); VG_ECONFIG when they answered and
+ * refused (ACLs, a creation policy, more replicas than brokers): errstr
+ * names the topic and their reason. */
+int vg_kafka_create_topics(struct vg_kafka_consumer *c,
+                           const struct vg_kafka_new_topic *t, size_t n, int timeout_ms,
+                           size_t *created, char *errstr, size_t errstr_size);
+
 /* Calls fn(ctx, topic, partition, npartitions) for every partition of every
  * topic, in topic order then partition order, from one metadata request. A
  * topic that does not exist is an error naming it. */

@@ -57,7 +57,10 @@ def write_config(path, data_dir, bootstrap, timezone_name, sources, extra="",
             "checkpoint_interval: 200ms",
             "windows: {base: 1m, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}",
             "retention: {base: forever}",
-            f"kafka: {{brokers: \"{bootstrap}\", dead_letter_topic: {sources[0]['topic']}.dead}}",
+            # the test's own rollup topic: vigied creates it when missing, and
+            # tests sharing one broker must not share a topic
+            f"kafka: {{brokers: \"{bootstrap}\", dead_letter_topic: {sources[0]['topic']}.dead,"
+            f" rollup_topic: {sources[0]['topic']}.rollups}}",
             f"http: {{listen: \"{http}\"}}", "sources:"]
     for s in sources:
         first = True
@@ -329,7 +332,7 @@ def aarhus_source(kafka, tmp_path, topic, checkpoint_interval=None, shards=1):
                        kafka.bootstrap, "Europe/Copenhagen",
                        [dict(topic=topic, format="influx", precision="s")],
                        extra=f"store: {{shards: {shards}}}")
-    edits = [("dead_letter_topic:", f"rollup_topic: {topic}.rollups, dead_letter_topic:")]
+    edits = []
     if checkpoint_interval:
         edits.insert(0, ("checkpoint_interval: 200ms",
                          f"checkpoint_interval: {checkpoint_interval}"))
@@ -360,7 +363,8 @@ def two_source_template(kafka_extra="", after_http="", traffic_tags="", http_ext
             "windows: {{base: 1m, lateness: 30m, out_of_orderness: 0s, idle_timeout: 1s}}\n"
             "retention: {{base: forever}}\n"
             "kafka: {{brokers: \"{bootstrap}\", dead_letter_topic: {prefix}.dead"
-            + kafka_extra + "}}\n"
+            + (kafka_extra if "rollup_topic" in kafka_extra
+               else ", rollup_topic: {prefix}.rollups" + kafka_extra) + "}}\n"
             "http: {{listen: \"127.0.0.1:{port}\"" + http_extra + "}}\n"
             + after_http +
             "sources:\n"

@@ -153,7 +153,7 @@ timezone: Europe/London
 checkpoint_interval: 200ms
 windows: {{base: 1m, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}}
 retention: {{base: 2d, 1h: 60d, 1d: {ret_1d}}}
-kafka: {{brokers: "{bootstrap}", dead_letter_topic: {dead}}}
+kafka: {{brokers: "{bootstrap}", dead_letter_topic: {dead}, rollup_topic: {topic}.rollups}}
 http: {{listen: "127.0.0.1:{port}"}}
 sources:
   - topic: {topic}

@@ -288,11 +288,6 @@ def test_aberdeen_indicators_equal_the_oracle_and_a_late_reading_revises_one(
     kafka.create_topic(topic_name, 2)
     kafka.create_topic(topic_name + ".dead", 1)
     kafka.create_topic(topic_name + ".rollups", 2)
-    with open(cfg) as f:
-        text = f.read()
-    with open(cfg, "w") as f:
-        f.write(text.replace("dead_letter_topic:",
-                             f"rollup_topic: {topic_name}.rollups, dead_letter_topic:"))
     produce(kcat, kafka.bootstrap, topic_name, msgs)
     r = vigied(bin_path, cfg, "--drain")
     assert r.returncode == 0, r.stderr

@@ -48,7 +48,7 @@ def test_rollup_leader_away_60s_while_ingestion_goes_on(kafka3, kcat, bin_path, 
     with open(cfg, "w") as f:
         f.write(text.replace(
             "dead_letter_topic:",
-            f"rollup_topic: {rollups}, properties: {{queue.buffering.max.messages: '500'}}, "
+            "properties: {queue.buffering.max.messages: '500'}, "
             "dead_letter_topic:"))
     log = open(tmp_path / "vigied.log", "w")
     env = dict(os.environ, VIGIE_TEST_MAP_SIZE="1MiB")

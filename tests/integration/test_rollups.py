@@ -79,10 +79,11 @@ def a_busy_hour(counter, skip=0):
     return T0 + timedelta(hours=hours[skip])
 
 
-def setup(kafka, kcat, tmp, extra="", rollup_topic=True):
+def setup(kafka, kcat, tmp, extra="", rollup_topic=True, dead_topic=True):
     prefix = f"ru{int(time.time() * 1000) % 10**9}"
+    made = {"rollups": rollup_topic, "dead": dead_topic}
     for t, n in (("traffic", 2), ("air", 1), ("dead", 1), ("rollups", 3)):
-        if t != "rollups" or rollup_topic:
+        if made.get(t, True):
             kafka.create_topic(f"{prefix}.{t}", n)
     traffic, air, _ = events()
     produce(kcat, kafka.bootstrap, f"{prefix}.traffic", traffic)
@@ -235,26 +236,70 @@ def test_rollups_after_drain_equal_vigieq_and_late_revision(kafka, kcat, bin_pat
         same_values(got2[k], row)
 
 
-def test_missing_topic_waits_for_it(kafka, kcat, bin_path, tmp_path):
-    """No rollup topic: the drain does not hang on it, says so, and keeps
-    the rollups (cursor and emit log) for the run after it is created."""
-    prefix, cfg, _ = setup(kafka, kcat, tmp_path, rollup_topic=False)
-    t = time.monotonic()
+def topic_config(kafka, topic):
+    """(partition count, cleanup.policy) of topic, as the brokers describe it."""
+    from confluent_kafka.admin import ConfigResource
+    admin = kafka.admin()  # must outlive its futures
+    md = admin.list_topics(topic, timeout=10).topics[topic]
+    assert md.error is None, md.error
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    conf = admin.describe_configs([res])[res].result(timeout=30)
+    return len(md.partitions), conf["cleanup.policy"].value
+
+
+def test_missing_output_topics_are_created(kafka, kcat, bin_path, tmp_path):
+    """No rollup topic and no dead-letter topic: vigied creates both at
+    start (kafka.topic_partitions of them, the rollup topic compacted),
+    says so, and a drain then holds every final window on the rollup topic
+    once and the malformed message on the dead-letter topic."""
+    prefix, cfg, _ = setup(kafka, kcat, tmp_path, rollup_topic=False, dead_topic=False)
+    produce(kcat, kafka.bootstrap, f"{prefix}.traffic", [("c1", "{not json")])
+    text = open(cfg).read()
+    open(cfg, "w").write(text.replace("rollup_topic:", "topic_partitions: 3, rollup_topic:"))
     r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert time.monotonic() - t < 30
-    assert "the rollup topic cannot be written" in r.stderr
-    kafka.create_topic(f"{prefix}.rollups", 3)
-    r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
-                       text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    for t in ("rollups", "dead"):
+        assert f'msg="output topic created" topic={prefix}.{t} partitions=3' in r.stderr
+    assert topic_config(kafka, f"{prefix}.rollups") == (3, "compact")
+    assert topic_config(kafka, f"{prefix}.dead") == (3, "delete")
     want = final_windows(bin_path, cfg)
     msgs = consume_all(kafka.bootstrap, f"{prefix}.rollups")
     got = latest(msgs)
     assert len(msgs) == len(got) and set(got) == set(want)
     for k, row in want.items():
         same_values(got[k], row)
+    c = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": f"dead-{time.time()}",
+                  "enable.auto.commit": False, "isolation.level": "read_committed"})
+    c.assign([TopicPartition(f"{prefix}.dead", p, 0) for p in range(3)])
+    dead, last = [], time.monotonic()
+    while time.monotonic() - last < 3.0:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            dead.append(m.value())
+            last = time.monotonic()
+    c.close()
+    assert dead == [b"{not json"]
+    # a second run finds them and creates nothing
+    r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0 and "output topic created" not in r.stderr, r.stderr[-3000:]
+
+
+def test_refused_topic_creation_stops_vigied(kafka, kcat, bin_path, tmp_path):
+    """Brokers that answer and refuse to create the rollup topic (here: 3
+    replicas asked of a one-broker cluster) stop vigied at start with their
+    reason."""
+    prefix, cfg, _ = setup(kafka, kcat, tmp_path, rollup_topic=False)
+    text = open(cfg).read()
+    open(cfg, "w").write(text.replace("rollup_topic:", "topic_replication: 3, rollup_topic:"))
+    r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode != 0
+    assert "the brokers refused to create topic" in r.stderr, r.stderr[-3000:]
+    assert f"{prefix}.rollups" in r.stderr and "INVALID_REPLICATION_FACTOR" in r.stderr
+    md = kafka.admin().list_topics(timeout=10)
+    assert f"{prefix}.rollups" not in md.topics
 
 
 def metric(port, name):
@@ -325,12 +370,32 @@ def changes_status(port):
         return None
 
 
+def unwritable(kafka, topic):
+    """Creates topic (3 partitions) refusing every rollup: its
+    max.message.bytes of 1 is smaller than any batch (MESSAGE_TOO_LARGE),
+    as with a topic misconfigured after the start. vigied finds it and
+    creates nothing."""
+    kafka.create_topic(topic, 3, config={"max.message.bytes": "1"})
+
+
+def writable(kafka, topic):
+    """Makes the topic of unwritable() accept rollups again."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    admin = kafka.admin()  # must outlive its futures
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", "1048588",
+                    incremental_operation=AlterConfigOpType.SET)])
+    for f in admin.incremental_alter_configs([res]).values():
+        f.result(timeout=30)
+
+
 def test_emit_log_trimmed_only_past_the_rollup_cursor(kafka, kcat, bin_path, tmp_path):
-    """publish.changes_keep: 10 -- while the rollup topic is missing the log
+    """publish.changes_keep: 10 -- while the rollup topic refuses writes the log
     keeps everything (changes?since=0 answers), once the topic has them it
     is trimmed to the last 10 records (since=0 answers 410)."""
     prefix, cfg, port = setup(kafka, kcat, tmp_path, rollup_topic=False,
                               extra="publish: {changes_keep: 10}")
+    unwritable(kafka, f"{prefix}.rollups")
     log = open(tmp_path / "vigied.log", "w")
     p = subprocess.Popen([bin_path("vigied"), "--config", cfg], stdout=log,
                          stderr=subprocess.STDOUT)
@@ -343,7 +408,7 @@ def test_emit_log_trimmed_only_past_the_rollup_cursor(kafka, kcat, bin_path, tmp
         time.sleep(12)  # the writer's upkeep (every 10 s) ran at least once
         assert changes_status(port) == 200
         assert metric(port, "vigie_rollup_backlog") >= backlog
-        kafka.create_topic(f"{prefix}.rollups", 3)
+        writable(kafka, f"{prefix}.rollups")
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and changes_status(port) != 410:
             time.sleep(0.5)

@@ -106,7 +106,8 @@ def build_store(kafka, kcat, bin_path, d, topic):
         # its readings would count in hours and days only (docs/aggregation.md),
         # and these tests compare every resolution
         "retention: {base: forever}",
-        f"kafka: {{brokers: \"{kafka.bootstrap}\", dead_letter_topic: {topic}.dead}}",
+        f"kafka: {{brokers: \"{kafka.bootstrap}\", dead_letter_topic: {topic}.dead,"
+        f" rollup_topic: {topic}.rollups}}",
         "http: {listen: \"127.0.0.1:0\"}",
         "sources:",
         f"  - topic: {topic}",
