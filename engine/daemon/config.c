@@ -427,6 +427,15 @@ static const struct ckey top_keys[] = {
      1000000000000LL, NULL,
      "Emit-log records kept for the changes feed; older ones are trimmed once the "
      "rollup topic has them (a changes cursor older than that answers 410)."},
+    {"publish.emit_log_max", CT_INT, OFF(publish_emit_log_max), "10000000", 0, 1,
+     1000000000000LL, NULL,
+     "Emit-log records the rollup topic may lag behind (about 50 bytes of disk each: "
+     "the default is about 500 MB). Reaching it pauses ingestion, never loses a rollup: "
+     "the writer commits nothing more, so the backlog stays in Kafka, /readyz answers "
+     "503 (\"emit log full: ...\") and vigie_emit_log_full is 1, until the topic takes "
+     "the records and the count is below the bound again (docs/publication.md, \"When "
+     "the emit log is full\"). There is no unbounded setting: raise it instead. Without "
+     "publish.rollups it has no effect."},
     {"sources", CT_SECTIONS, 0, NULL, 1, 0, 0, NULL,
      "The topics consumed; each entry has the keys of the sources table."},
     {"datasets", CT_SECTIONS, 0, NULL, 0, 0, 0, NULL,
@@ -1081,10 +1090,16 @@ static int key_line(const int *seen, const char *name) {
 static void role_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
   static const char *const standalone_unused[] = {"instance_id", "store.delta_partitions",
                                                   NULL};
-  static const char *const ingest_unused[] = {
-      "store.durability",     "store.delta_partitions",  "store.shards",
-      "export_dir",           "publish.export_interval", "publish.rollups",
-      "publish.changes_keep", "retention.dedupe",        NULL};
+  static const char *const ingest_unused[] = {"store.durability",
+                                              "store.delta_partitions",
+                                              "store.shards",
+                                              "export_dir",
+                                              "publish.export_interval",
+                                              "publish.rollups",
+                                              "publish.changes_keep",
+                                              "publish.emit_log_max",
+                                              "retention.dedupe",
+                                              NULL};
   static const char *const store_unused[] = {"kafka.dead_letter_topic", "instance_id",
                                              NULL};
   const char *const *unused = standalone_unused;

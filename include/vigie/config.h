@@ -109,6 +109,7 @@ struct vg_config {
   int64_t publish_export_interval_ns;
   int publish_rollups;          /* CT_BOOL */
   int64_t publish_changes_keep; /* emit-log records kept */
+  int64_t publish_emit_log_max; /* emit-log records the rollup topic may lag */
   struct vg_source_conf *sources;
   size_t nsources;
   struct vg_dataset_conf *datasets;

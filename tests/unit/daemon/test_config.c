@@ -104,6 +104,7 @@ static void design_sample_parses(void **state) {
   assert_int_equal(c.datasets[1].def.resolution, VG_RES_DAY);
   assert_int_equal(c.durability, VG_STORE_SYNC);
   assert_int_equal(c.log_level, VG_LOG_INFO);
+  assert_int_equal(c.publish_emit_log_max, 10000000);
   /* what publication receives: the definitions, the store's zone and the
    * count_as metrics of the sources */
   struct vg_api_opts ao;
@@ -139,6 +140,11 @@ static void design_sample_parses(void **state) {
   assert_int_equal(c.sources[0].dedupe, 1);
   assert_int_equal(c.sources[0].dedupe_max, 500);
   assert_int_equal(c.retention_dedupe_ns, 2 * 86400 * 1000000000LL);
+  vg_config_release(&c);
+  /* the emit log's bound */
+  assert_int_equal(
+      parse("publish: {emit_log_max: 50}\nsources: [{topic: a, time_key: t}]\n", &c), 0);
+  assert_int_equal(c.publish_emit_log_max, 50);
   vg_config_release(&c);
 }
 
@@ -235,6 +241,13 @@ static const struct {
      "vigie.yaml:2: store.shards: expected an integer or auto, got \"many\""},
     {"sources: [{topic: a, time_key: t}]\nstore: {shards: 0}\n",
      "vigie.yaml:2: store.shards: 0 is out of range [1, 64]"},
+    /* publish.emit_log_max: a count of records, never 0 (no unbounded log) */
+    {"sources: [{topic: a, time_key: t}]\npublish:\n  emit_log_max: 0\n",
+     "vigie.yaml:3: publish.emit_log_max: 0 is out of range [1, 1000000000000]"},
+    {"sources: [{topic: a, time_key: t}]\npublish: {emit_log_max: lots}\n",
+     "vigie.yaml:2: publish.emit_log_max: expected an integer, got \"lots\""},
+    {"sources: [{topic: a, time_key: t}]\npublish: {emit_log_max: -5}\n",
+     "vigie.yaml:2: publish.emit_log_max: -5 is out of range"},
     /* indicators: the line of the key, also for rules checked after parsing */
     {IND_HEAD "  - id: x\n    dataset: air\n    metric: pm10\n    statistic: median\n",
      "vigie.yaml:8: indicators[0].statistic: expected one of mean, sum, min, max, p95, "
