@@ -324,6 +324,18 @@ struct vg_engine {
   struct vg_rollup *rollup;
   struct vg_kafka_conf rollup_kc; /* the publisher's client's (outlives it) */
   uint64_t emit_next, rollup_saved;
+  /* publish.emit_log_max (emit_log_full): emit_full while the records the
+   * rollup topic has not acknowledged reach it (the writer then commits
+   * nothing), emit_waiting their count (both read by vg_engine_status),
+   * when the writer last said so in the log (mono_ns), and the gauges */
+  _Atomic int emit_full;
+  vg_atomic_u64 emit_waiting;
+  int64_t emit_full_said_ns;
+  struct vg_gauge *emit_records_g, *emit_max_g, *emit_full_g;
+  /* the writer stopped while the emit log was full: the workers give up
+   * their epochs (read again after a restart: their offsets were not
+   * committed) instead of waiting to hand them */
+  _Atomic int abandon;
   /* indicators (docs/indicators.md; NULL when none): the emit-log position
    * their rows reflect, as committed, when they were last stepped, and
    * whether the next commit must step them (the end of a drain) */
@@ -1364,7 +1376,7 @@ static void *worker_main(void *arg) {
   int64_t join_deadline = INT64_MAX;
   uint64_t cpu0 = thread_cpu_ns(), rx = 0, dec = 0, agg = 0;
   for (;;) {
-    if (vg_atomic_load_relaxed_int(&e->failed))
+    if (vg_atomic_load_relaxed_int(&e->failed) || vg_atomic_load_acquire_int(&e->abandon))
       break;
     if (!stopping && vg_atomic_load_relaxed_int(&e->halt)) {
       stopping = 1;
@@ -2287,6 +2299,60 @@ static void flush_rollups(struct vg_engine *e) {
     VG_LOG_WARN("cannot persist the rollup cursor", "error=\"%s\"", err);
 }
 
+/* Emit-log records the rollup topic has not acknowledged: the next
+ * sequence minus the publisher's cursor (exact, and O(1)); 0 without a
+ * publisher. */
+static uint64_t emit_waiting(struct vg_engine *e) {
+  if (!e->rollup)
+    return 0;
+  uint64_t at = vg_rollup_cursor(e->rollup);
+  return e->emit_next > at ? e->emit_next - at : 0;
+}
+
+/* publish.emit_log_max (docs/publication.md "When the emit log is full"):
+ * 1 while the records waiting for the rollup topic reach it. Sets the
+ * gauges and what /readyz says, and logs an error when it fills (again
+ * once a minute while full) and a line when it drains below. */
+static int emit_log_full(struct vg_engine *e) {
+  uint64_t n = emit_waiting(e), max = (uint64_t)e->cfg->publish_emit_log_max;
+  int full = e->rollup && n >= max;
+  int was = vg_atomic_load_relaxed_int(&e->emit_full);
+  vg_atomic_store_relaxed_u64(&e->emit_waiting, n);
+  vg_atomic_store_release_int(&e->emit_full, full);
+  if (e->emit_records_g) {
+    vg_gauge_set(e->emit_records_g, (int64_t)n);
+    vg_gauge_set(e->emit_full_g, full);
+  }
+  if (full && (!was || mono_ns() - e->emit_full_said_ns >= 60 * NS_PER_S)) {
+    e->emit_full_said_ns = mono_ns();
+    VG_LOG_ERROR(
+        "emit log full: ingestion paused until the rollup topic takes its records",
+        "records=%" PRIu64 " max=%" PRIu64 " topic=%s cursor=%" PRIu64, n, max,
+        e->cfg->kafka_rollup_topic, vg_rollup_cursor(e->rollup));
+  } else if (was && !full) {
+    VG_LOG_INFO("emit log below its bound: ingestion resumes",
+                "records=%" PRIu64 " max=%" PRIu64 " topic=%s", n, max,
+                e->cfg->kafka_rollup_topic);
+  }
+  return full;
+}
+
+/* One round of the writer while the emit log is full: nothing is collected
+ * or committed (the workers' queues fill and they stop reading), but the
+ * publisher may need a read-back's positions kept to go on. 1 when the
+ * writer stops now: a stop or a failure, the workers giving up their
+ * epochs rather than waiting to hand them. */
+static int emit_log_paused(struct vg_engine *e) {
+  if (vg_atomic_load_acquire_int(&e->stop) || vg_atomic_load_acquire_int(&e->failed)) {
+    vg_atomic_store_release_int(&e->abandon, 1);
+    return 1;
+  }
+  keep_rollup_positions(e);
+  update_metrics(e); /* the consumer lag grows */
+  nap_ms(100);
+  return 0;
+}
+
 /* CPU seconds of the whole process so far. */
 static double process_cpu_s(void) {
   struct rusage ru;
@@ -2438,8 +2504,9 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   int64_t interval = e->cfg->checkpoint_interval_ns;
   int commit_pending = 0;
   int64_t next_upkeep = now_ns() + 10 * NS_PER_S;
-  int restart = 0;
+  int restart = 0, paused = 0;
   char err[1024];
+  vg_atomic_store_release_int(&e->abandon, 0);
   for (;;) {
     if (vg_atomic_load_acquire_int(&e->stop))
       vg_atomic_store_release_int(&e->halt, 1); /* the workers hand their last epochs */
@@ -2466,6 +2533,13 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
       for (uint32_t i = 0; i < e->nworkers; i++)
         if (vg_atomic_load_acquire_int(&e->workers[i].done) && e->workers[i].txn_lost)
           vg_atomic_store_release_int(&e->halt, 1); /* all rejoin (ingest_epoch) */
+      continue;
+    }
+    if (!commit_pending && emit_log_full(e)) {
+      if (emit_log_paused(e)) {
+        paused = 1;
+        break;
+      }
       continue;
     }
     if (!commit_pending) {
@@ -2547,7 +2621,13 @@ static int ingest_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
   if (restart && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending &&
       !vg_atomic_load_acquire_int(&e->stop))
     return VG_ERESTART;
-  if (e->ind && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending) {
+  if (paused)
+    VG_LOG_WARN(
+        "stopped while the emit log was full: what was read since the last commit "
+        "is read again at the next start",
+        "records=%" PRIu64 " max=%" PRId64 " topic=%s", emit_waiting(e),
+        e->cfg->publish_emit_log_max, e->cfg->kafka_rollup_topic);
+  if (e->ind && !vg_atomic_load_acquire_int(&e->failed) && !commit_pending && !paused) {
     e->ind_force = 1; /* the rows of everything committed, before stopping */
     if (commit(e, err, sizeof err) != 0)
       VG_LOG_WARN("indicators not updated before stopping; at the next start",
@@ -3503,10 +3583,17 @@ int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
 }
 
 int vg_engine_status(struct vg_engine *e, char *buf, size_t size) {
+  int full = vg_atomic_load_acquire_int(&e->emit_full);
   pthread_mutex_lock(&e->status_mu);
-  snprintf(buf, size, "%s", e->status);
+  if (full)
+    snprintf(buf, size,
+             "emit log full: %" PRIu64 " records wait for the rollup topic %s%s%s",
+             vg_atomic_load_relaxed_u64(&e->emit_waiting), e->cfg->kafka_rollup_topic,
+             e->status[0] ? "; " : "", e->status);
+  else
+    snprintf(buf, size, "%s", e->status);
   pthread_mutex_unlock(&e->status_mu);
-  return vg_atomic_load_acquire_int(&e->ready);
+  return vg_atomic_load_acquire_int(&e->ready) && !full;
 }
 
 int vg_engine_store_stat(struct vg_engine *e, struct vg_store_stat *out) {
@@ -3584,6 +3671,28 @@ static int indicators_start(struct vg_engine *e, char *errstr, size_t errstr_siz
   }
   VG_LOG_INFO("indicators", "count=%zu cursor=%" PRIu64, cfg->nindicators, e->ind_cursor);
   return 0;
+}
+
+/* The gauges of publish.emit_log_max (emit_log_full keeps them). */
+static void emit_log_gauges(struct vg_engine *e, struct vg_metrics *m) {
+  if (!m)
+    return;
+  e->emit_records_g = vg_metrics_gauge(
+      m, "vigie_emit_log_records",
+      "Emit-log records the rollup topic has not acknowledged yet.", NULL);
+  e->emit_max_g = vg_metrics_gauge(
+      m, "vigie_emit_log_max", "publish.emit_log_max: the bound on those records.", NULL);
+  e->emit_full_g =
+      vg_metrics_gauge(m, "vigie_emit_log_full",
+                       "1 while the emit log is full and ingestion paused (the rollup "
+                       "topic takes no records), else 0.",
+                       NULL);
+  if (!e->emit_records_g || !e->emit_max_g || !e->emit_full_g) {
+    e->emit_records_g = NULL; /* emit_log_full sets them all or none */
+    return;
+  }
+  vg_gauge_set(e->emit_max_g, e->cfg->publish_emit_log_max);
+  vg_gauge_set(e->emit_full_g, 0);
 }
 
 int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, char *errstr,
@@ -3710,6 +3819,7 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     rc = vg_rollup_new(&ro, &e->rollup, errstr, errstr_size);
     if (rc)
       goto fail_quiet;
+    emit_log_gauges(e, opts->metrics);
   }
   *out = e;
   return 0;

@@ -65,7 +65,9 @@ void vg_engine_stop(struct vg_engine *e);
 int vg_engine_ready(const struct vg_engine *e);
 /* What is not ready, as one line into buf ("" when all is well: "kafka:
  * ...", "no source topic exists yet: ...", "source topics missing (waited
- * for): ..."); returns vg_engine_ready. Any thread. */
+ * for): ...", "emit log full: N records wait for the rollup topic T");
+ * returns vg_engine_ready, but 0 while the emit log is full (ingestion
+ * paused: publish.emit_log_max). Any thread. */
 int vg_engine_status(struct vg_engine *e, char *buf, size_t size);
 /* The bootstrap servers in use (the embedded broker's address with
  * kafka.brokers: embedded). */

@@ -40,7 +40,10 @@
  * that would be produced.)
  *
  * While the broker cannot be reached the cursor stays and the backlog grows
- * (metric vigie_rollup_backlog); the writer is never blocked: a batch is
+ * (metric vigie_rollup_backlog) -- up to publish.emit_log_max records, where
+ * the daemon's writer stops committing (docs/publication.md, "When the emit
+ * log is full": its policy, not the publisher's); the publisher itself
+ * never blocks the writer: a batch is
  * formatted under a store snapshot that ends before anything is produced
  * (a snapshot held while librdkafka's queue is full would keep the writer
  * from growing the map). A batch that fails in part (records timed out)
