@@ -330,7 +330,11 @@ struct vg_engine {
    * when the writer last said so in the log (mono_ns), and the gauges */
   _Atomic int emit_full;
   vg_atomic_u64 emit_waiting;
-  int64_t emit_full_said_ns;
+  /* the error line (emit_log_full): when it was last logged, whether this
+   * time full was said, and how often it filled since */
+  int64_t emit_said_ns;
+  int emit_said;
+  uint64_t emit_fills;
   struct vg_gauge *emit_records_g, *emit_max_g, *emit_full_g;
   /* the writer stopped while the emit log was full: the workers give up
    * their epochs (read again after a restart: their offsets were not
@@ -2311,25 +2315,32 @@ static uint64_t emit_waiting(struct vg_engine *e) {
 
 /* publish.emit_log_max (docs/publication.md "When the emit log is full"):
  * 1 while the records waiting for the rollup topic reach it. Sets the
- * gauges and what /readyz says, and logs an error when it fills (again
- * once a minute while full) and a line when it drains below. */
+ * gauges and what /readyz says, and logs an error when it fills and once a
+ * minute while full (at most one a minute: a log that fills again and
+ * again at the bound counts its fills), and a line when it drains below
+ * after that error. */
 static int emit_log_full(struct vg_engine *e) {
   uint64_t n = emit_waiting(e), max = (uint64_t)e->cfg->publish_emit_log_max;
   int full = e->rollup && n >= max;
   int was = vg_atomic_load_relaxed_int(&e->emit_full);
+  int64_t now = mono_ns();
   vg_atomic_store_relaxed_u64(&e->emit_waiting, n);
   vg_atomic_store_release_int(&e->emit_full, full);
   if (e->emit_records_g) {
     vg_gauge_set(e->emit_records_g, (int64_t)n);
     vg_gauge_set(e->emit_full_g, full);
   }
-  if (full && (!was || mono_ns() - e->emit_full_said_ns >= 60 * NS_PER_S)) {
-    e->emit_full_said_ns = mono_ns();
+  e->emit_fills += full && !was;
+  if (full && (!e->emit_said_ns || now - e->emit_said_ns >= 60 * NS_PER_S)) {
+    e->emit_said_ns = now;
+    e->emit_said = 1;
     VG_LOG_ERROR(
         "emit log full: ingestion paused until the rollup topic takes its records",
-        "records=%" PRIu64 " max=%" PRIu64 " topic=%s cursor=%" PRIu64, n, max,
-        e->cfg->kafka_rollup_topic, vg_rollup_cursor(e->rollup));
-  } else if (was && !full) {
+        "records=%" PRIu64 " max=%" PRIu64 " topic=%s cursor=%" PRIu64 " fills=%" PRIu64,
+        n, max, e->cfg->kafka_rollup_topic, vg_rollup_cursor(e->rollup), e->emit_fills);
+    e->emit_fills = 0;
+  } else if (was && !full && e->emit_said) {
+    e->emit_said = 0;
     VG_LOG_INFO("emit log below its bound: ingestion resumes",
                 "records=%" PRIu64 " max=%" PRIu64 " topic=%s", n, max,
                 e->cfg->kafka_rollup_topic);

@@ -130,7 +130,8 @@ def test_full_emit_log_pauses_ingestion_and_loses_nothing(kafka, kcat, bin_path,
             stop(p, log1)  # a stop while paused: exits 0 at once
     text = log1.read_text()
     assert "emit log full: ingestion paused until the rollup topic takes its records" in text
-    assert f"max={MAX} topic={rollups}" in text
+    assert f"max={MAX} topic={rollups} cursor=0 fills=1" in text
+    assert "stopped while the emit log was full" in text
 
     # 2. a drain waits while the log is full, and finishes once the topic exists
     log2 = tmp_path / "run2.log"
