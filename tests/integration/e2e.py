@@ -499,3 +499,22 @@ def assert_rollups_once(rollups, rows):
                 final[f"{row['series']}|{res}|{start}".encode()] = int(row["revision"])
     assert final == last
     return len(final)
+
+
+def unwritable(kafka, topic):
+    """Creates topic (3 partitions) refusing every rollup: its
+    max.message.bytes of 1 is smaller than any batch (MESSAGE_TOO_LARGE),
+    as with a topic misconfigured after the start. vigied finds it and
+    creates nothing."""
+    kafka.create_topic(topic, 3, config={"max.message.bytes": "1"})
+
+
+def writable(kafka, topic):
+    """Makes the topic of unwritable() accept rollups again."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    admin = kafka.admin()  # must outlive its futures
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", "1048588",
+                    incremental_operation=AlterConfigOpType.SET)])
+    for f in admin.incremental_alter_configs([res]).values():
+        f.result(timeout=30)

@@ -2,13 +2,15 @@
 ingestion -- loudly, losing nothing (docs/publication.md, "When the emit log
 is full").
 
-The rollup topic does not exist and the bound is 50 records. A first run
+The rollup topic refuses every rollup (max.message.bytes 1: a topic
+misconfigured or away; one missing at start would be created) and the
+bound is 50 records. A first run
 ingests a first part of the readings and fills the log: /readyz answers 503
 naming the reason, the metrics say full, the log says so, and a second part
 produced meanwhile stays in Kafka (its consumer lag stays, no epoch is
 committed). A SIGTERM while paused exits 0. A --drain run waits while the
-log is full (the rollup topic still missing) rather than exiting as done;
-the topic is created and the drain finishes. A last run is ready. Every
+log is full (the rollup topic still refusing) rather than exiting as done;
+the topic is fixed and the drain finishes. A last run is ready. Every
 (window, revision) is on the topic exactly once, the final ones the store's,
 and the store's windows equal the oracle of all the readings.
 """
@@ -22,7 +24,7 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 
 from e2e import (Oracle, assert_rollups_once, free_port, lags, metrics, produce, query,
-                 read_topic, write_config)
+                 read_topic, unwritable, writable, write_config)
 
 MAX = 50
 T0 = datetime(2026, 3, 9, tzinfo=timezone.utc)
@@ -82,7 +84,8 @@ def test_full_emit_log_pauses_ingestion_and_loses_nothing(kafka, kcat, bin_path,
     first, second = readings(0, 2, oracle), readings(2, 1, oracle)
     kafka.create_topic(topic_name, 1)
     kafka.create_topic(topic_name + ".dead", 1)
-    rollups = topic_name + ".rollups"  # created later
+    rollups = topic_name + ".rollups"  # refusing every rollup until step 2
+    unwritable(kafka, rollups)
     port = free_port()
     cfg = write_config(str(tmp_path / "vigie.yaml"), str(tmp_path / "store"),
                        kafka.bootstrap, "Europe/Paris",
@@ -90,9 +93,6 @@ def test_full_emit_log_pauses_ingestion_and_loses_nothing(kafka, kcat, bin_path,
                              entity_key="sensor_id", fields="[temp]")],
                        http=f"127.0.0.1:{port}",
                        extra=f"publish: {{emit_log_max: {MAX}}}")
-    text = open(cfg).read().replace("dead_letter_topic:",
-                                    f"rollup_topic: {rollups}, dead_letter_topic:")
-    open(cfg, "w").write(text)
     produce(kcat, kafka.bootstrap, topic_name, first)
 
     # 1. the first part fills the emit log: everything says so
@@ -133,7 +133,7 @@ def test_full_emit_log_pauses_ingestion_and_loses_nothing(kafka, kcat, bin_path,
     assert f"max={MAX} topic={rollups} cursor=0 fills=1" in text
     assert "stopped while the emit log was full" in text
 
-    # 2. a drain waits while the log is full, and finishes once the topic exists
+    # 2. a drain waits while the log is full, and finishes once the topic takes them
     log2 = tmp_path / "run2.log"
     with open(log2, "w") as out:
         p = subprocess.Popen([bin_path("vigied"), "--config", cfg, "--drain"], stdout=out,
@@ -143,7 +143,7 @@ def test_full_emit_log_pauses_ingestion_and_loses_nothing(kafka, kcat, bin_path,
                  lambda t: "emit log full: ingestion paused" in t, log2)
             time.sleep(3)
             assert p.poll() is None, log2.read_text()[-3000:]  # waiting, not done
-            kafka.create_topic(rollups, 3)
+            writable(kafka, rollups)
             rc = p.wait(timeout=300)
         finally:
             if p.poll() is None:

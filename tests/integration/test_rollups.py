@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from e2e import assert_once_each, free_port, produce, query, two_source_template
+from e2e import (assert_once_each, free_port, produce, query, two_source_template,
+                 unwritable, writable)
 
 T0 = datetime(2026, 3, 9, tzinfo=timezone.utc)  # a Monday, far from DST
 DAYS = 3
@@ -368,25 +369,6 @@ def changes_status(port):
         return e.code
     except OSError:
         return None
-
-
-def unwritable(kafka, topic):
-    """Creates topic (3 partitions) refusing every rollup: its
-    max.message.bytes of 1 is smaller than any batch (MESSAGE_TOO_LARGE),
-    as with a topic misconfigured after the start. vigied finds it and
-    creates nothing."""
-    kafka.create_topic(topic, 3, config={"max.message.bytes": "1"})
-
-
-def writable(kafka, topic):
-    """Makes the topic of unwritable() accept rollups again."""
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
-    admin = kafka.admin()  # must outlive its futures
-    res = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
-        ConfigEntry("max.message.bytes", "1048588",
-                    incremental_operation=AlterConfigOpType.SET)])
-    for f in admin.incremental_alter_configs([res]).values():
-        f.result(timeout=30)
 
 
 def test_emit_log_trimmed_only_past_the_rollup_cursor(kafka, kcat, bin_path, tmp_path):
