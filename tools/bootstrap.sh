@@ -25,7 +25,7 @@ apt_pkgs=(
   libsqlite3-dev libyajl-dev libcjson-dev libjansson-dev libjsmn-dev
   kcat curl maven openjdk-17-jre-headless python3 python3-venv tzdata
   chromium chromium-driver fonts-dejavu-core
-  help2man lintian adduser
+  help2man lintian adduser systemd man-db
 )
 # npm fetches axe-core below: the machine's own npm if it has one (a Node.js
 # from outside Debian, whose package provides npm, must not be replaced),

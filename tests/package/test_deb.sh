@@ -48,7 +48,7 @@ if [ "$(id -u)" -ne 0 ]; then
   say "SKIPPED: installing a package needs root (CI runs as root)"
   exit 0
 fi
-for tool in cpack dpkg dpkg-deb lintian runuser flock; do
+for tool in cpack dpkg dpkg-deb lintian runuser flock systemd-analyze man; do
   command -v "$tool" >/dev/null || fail "$tool missing (bash tools/bootstrap.sh installs it)"
 done
 
@@ -148,6 +148,10 @@ check "the unit runs /usr/bin/vigied on /etc/vigie/vigie.yaml" \
   /lib/systemd/system/vigied.service
 check "the unit is not enabled" \
   [ ! -e /etc/systemd/system/multi-user.target.wants/vigied.service ]
+# systemd's own checker on the installed unit (needs no running systemd):
+# directives, the executable, the user, the man page of Documentation=
+check "systemd-analyze verify: the unit is valid" \
+  systemd-analyze verify /lib/systemd/system/vigied.service
 check "vigied --version is $version" [ "$(vigied --version)" = "vigied $version" ]
 check "vigieq --help" eval 'vigieq --help >/dev/null'
 check "vigie-gen --help" eval 'vigie-gen --help >/dev/null'
