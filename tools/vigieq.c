@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vigie/calendar.h"
@@ -72,6 +73,9 @@ static const char *usage_text =
     "          over the tables series, rollup_1m, rollup_1h, rollup_1d (docs/vigieq.md)\n"
     "  reshard --shards N  rewrites the store (vigied stopped) split into N shards\n"
     "          (store.shards); the old one is kept beside it as DIR.pre-reshard-M\n"
+    "  copy    DEST  a hot copy of the store into the new directory DEST, while\n"
+    "          vigied runs or not (LMDB's compacting copy, shard by shard): a\n"
+    "          vigied started on it resumes at its stored offsets (docs/store.md)\n"
     "\n"
     "  --where TAG=VALUE matches a tag (VALUE may be a glob); TAG!=VALUE excludes.\n"
     "  TIME: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (in --tz), with Z or +HH:MM,\n"
@@ -116,6 +120,32 @@ static int cmd_reshard(struct ctx *c, struct args *a) {
                 err[0] ? err : vg_strerror(rc));
   fprintf(stderr, "vigieq: %s now has %ld shard%s (store.shards: %ld)\n", c->dir, n,
           n == 1 ? "" : "s", n);
+  return EX_OK;
+}
+
+/* copy DEST: a hot copy of the store (vg_store_copy). */
+static int cmd_copy(struct ctx *c, const char *dest) {
+  if (!dest)
+    return fail(EX_USAGE, "copy needs the new directory: vigieq copy DEST");
+  int ex = open_store(c);
+  if (ex)
+    return ex;
+  struct vg_store_copy_stat st;
+  char err[1024] = "";
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int rc = vg_store_copy(c->st, dest, &st, err, sizeof err);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  if (rc)
+    return fail(rc == -EEXIST ? EX_USAGE : EX_RUNTIME, "%s",
+                err[0] ? err : vg_strerror(rc));
+  fprintf(stderr,
+          "vigieq: copied %s to %s (%u shard%s, %.1f MiB) in %.1f s; a vigied with "
+          "data_dir: %s resumes at its stored offsets\n",
+          c->dir, dest, st.shards, st.shards == 1 ? "" : "s",
+          (double)st.bytes / (1024.0 * 1024.0),
+          (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+          dest);
   return EX_OK;
 }
 
@@ -354,7 +384,7 @@ int main(int argc, char **argv) {
   /* options may come before or after the command (GNU getopt permutes) */
   while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1 || optind < argc) {
     if (opt == -1) {
-      if (cmd && !sql && strcmp(cmd, "sql") == 0) {
+      if (cmd && !sql && (strcmp(cmd, "sql") == 0 || strcmp(cmd, "copy") == 0)) {
         sql = argv[optind++];
         continue;
       }
@@ -461,11 +491,14 @@ int main(int argc, char **argv) {
     ex = cmd_sql(&c, sql, fmt);
   } else if (strcmp(cmd, "reshard") == 0) {
     ex = cmd_reshard(&c, &a);
+  } else if (strcmp(cmd, "copy") == 0) {
+    ex = cmd_copy(&c, sql);
   } else {
-    ex = fail(EX_USAGE,
-              "unknown command '%s' (query, series, status, plot, sql, reshard; see "
-              "--help)",
-              cmd);
+    ex =
+        fail(EX_USAGE,
+             "unknown command '%s' (query, series, status, plot, sql, reshard, copy; see "
+             "--help)",
+             cmd);
   }
 done:
   vg_store_reader_end(c.rd);

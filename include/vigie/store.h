@@ -190,6 +190,22 @@ unsigned vg_store_shards(const struct vg_store *st);
  * (shard 0 is st itself): what the writer's calls take. */
 struct vg_store *vg_store_shard(struct vg_store *st, unsigned k);
 
+/* What vg_store_copy wrote. */
+struct vg_store_copy_stat {
+  unsigned shards;
+  uint64_t bytes; /* the copy's data files */
+};
+
+/* A hot copy of the store st (opened read-only is enough; vigied may be
+ * writing it) into the new directory dest, which must not exist: each
+ * shard compacted from one snapshot of its own (mdb_env_copy2), so shards
+ * may be epochs apart, as after a crash between their commits, which a
+ * start resumes from (each at its offsets); the series-id key with them.
+ * Written into dest.partial, renamed to dest when complete. 0 or an error
+ * with errstr. */
+int vg_store_copy(struct vg_store *st, const char *dest, struct vg_store_copy_stat *stat,
+                  char *errstr, size_t errstr_size);
+
 /* Rewrites the store at path (no process may have it open) with n shards:
  * every row goes to the shard of its series, the positions, meta and blobs
  * to each shard, into a new store beside it (path.reshard), which then takes
