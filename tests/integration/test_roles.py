@@ -561,7 +561,10 @@ def test_three_ingest_one_store_equal_oracle_and_standalone(kafka3, bin_path, tm
     with SIGTERM, and `--drain` of the three finishes; then the store's
     `--drain`. Its windows equal the oracle and a standalone's over the same
     topic; its two shards come from the deltas topic's two partitions; its
-    rollups are each once; the dead letters of both are each once."""
+    rollups are each once; the dead letters of both are each once. A second
+    store on the same delta partitions (a replica: its own data_dir and
+    rollup topic) drains too: its query outputs are byte for byte the
+    first's."""
     msgs, bad, oracle = parking()
     dep = Deployment(kafka3, tmp_path, topic_name, PARKING_SOURCE, PARKING_TZ)
     procs = start_three(fleet, dep)
@@ -576,6 +579,20 @@ def test_three_ingest_one_store_equal_oracle_and_standalone(kafka3, bin_path, tm
     rows = check_oracle(bin_path, dep.store_dir, oracle, PARKING_TZ)
     check_dead_letters(dep.bootstrap, dep.dead, dep.topic, bad)
     check_rollups(dep.bootstrap, dep.rollups, rows)
+
+    replica_dir = tmp_path / "store-replica"
+    replica = write_role_config(
+        tmp_path / "store-replica.yaml", data_dir=replica_dir, group=dep.store_group,
+        dead=dep.dead, rollups=dep.topic + ".replica.rollups", role="store",
+        deltas=dep.deltas, **dep._common)
+    p = fleet.start("store-replica", replica, "--drain")
+    assert fleet.wait(p, 90) == 0, fleet.tail("store-replica")
+    for res in RESOLUTIONS:
+        out = [subprocess.run([bin_path("vigieq"), "--data-dir", str(d), "query",
+                               "--resolution", res, "--tz", PARKING_TZ, "--format", "csv"],
+                              capture_output=True, timeout=300).stdout
+               for d in (dep.store_dir, replica_dir)]
+        assert out[0] and out[0] == out[1], f"the store replica differs at {res}"
 
     drain_standalone(fleet, dep)
     for res in RESOLUTIONS:
