@@ -31,3 +31,25 @@ size_t vg_edit_distance(const char *a, const char *b) {
     free(row);
   return d;
 }
+
+size_t vg_base64_encode(const uint8_t *in, size_t n, char *out) {
+  static const char abc[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t o = 0, i = 0;
+  for (; i + 2 < n; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+    out[o++] = abc[v >> 18];
+    out[o++] = abc[(v >> 12) & 63];
+    out[o++] = abc[(v >> 6) & 63];
+    out[o++] = abc[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+    out[o++] = abc[v >> 18];
+    out[o++] = abc[(v >> 12) & 63];
+    out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+    out[o++] = '=';
+  }
+  out[o] = '\0';
+  return o;
+}

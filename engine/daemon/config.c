@@ -282,6 +282,10 @@ static const struct ckey top_keys[] = {
      "Directory of the LMDB store (vigied --data-dir overrides it)."},
     {"timezone", CT_TZ, OFF(timezone), "Europe/Paris", 0, 0, 0, NULL,
      "IANA zone whose clock hours and local days the 1h and 1d rollups follow."},
+    OPTIONAL("site", CT_STR, OFF(site),
+             "This deployment's name in a territory of cities (letters, digits, '.', "
+             "'-', '_'; at most 64): every rollup record carries it (\"site\"), so that "
+             "a territory's serve instance knows whose windows it holds."),
     {"log_level", CT_ENUM, OFF(log_level), "info", 0, 0, 0, log_levels, "Log threshold."},
     {"role", CT_ENUM, OFF(role), "standalone", 0, 0, 0, roles,
      "What this instance does (docs/scaleout.md): standalone consumes, aggregates, "
@@ -1078,6 +1082,17 @@ static int top_line(const int *seen, const char *name) {
 }
 
 /* The line of a top-level key set in the file, 0 when it is not. */
+/* 1 when name is a site name: [A-Za-z0-9._-]{1,64}. */
+static int site_name_ok(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > 64)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
+      return 0;
+  return 1;
+}
+
 static int key_line(const int *seen, const char *name) {
   for (const struct ckey *k = top_keys; k->name; k++)
     if (strcmp(k->name, name) == 0)
@@ -1199,6 +1214,11 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
         fail(c, top_line(seen, "store.delta_partitions"), "store.delta_partitions",
              "partition %s is listed twice", v);
   }
+  if (cfg->site && !site_name_ok(cfg->site))
+    fail(c, top_line(seen, "site"), "site",
+         "expected a name of letters, digits, '.', '-' and '_' (1 to 64 bytes), got "
+         "\"%s\"",
+         cfg->site);
   if (cfg->http_public_url && !vg_api_public_url_ok(cfg->http_public_url))
     fail(c, top_line(seen, "http.public_url"), "http.public_url",
          "expected an absolute http:// or https:// URL without query, fragment, "

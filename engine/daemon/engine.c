@@ -3822,6 +3822,7 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
                                 .topic = cfg->kafka_rollup_topic,
                                 .store = e->store,
                                 .tz = e->tz,
+                                .origin = {cfg->site, cfg->timezone},
                                 .cursor = st.rollup_seq,
                                 .metrics = opts->metrics,
                                 .keep_positions = 1,

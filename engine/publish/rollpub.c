@@ -56,6 +56,7 @@ struct vg_rollup {
   char *topic;
   struct vg_store *store;
   const struct vg_tz *tz;
+  struct vg_rollup_origin origin;
   const struct vg_indicators *ind; /* NULL: none */
   size_t batch;
   pthread_t th;
@@ -291,7 +292,7 @@ static int produce_window(struct vg_rollup *p, const struct vg_wentry *w,
   FILE *f = open_memstream(&p->msg, &p->msg_len);
   if (!f)
     return -ENOMEM;
-  int rc = vg_rollup_json(f, p->key, len, w, p->tz);
+  int rc = vg_rollup_json(f, p->key, len, w, p->tz, &p->origin);
   if (fclose(f) != 0 && rc == 0)
     rc = -ENOMEM;
   if (rc) {
@@ -762,6 +763,7 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   pthread_cond_init(&p->cv, NULL);
   p->store = o->store;
   p->tz = o->tz;
+  p->origin = o->origin;
   p->ind = o->indicators;
   p->client = o->client;
   if (!o->keep_positions)

@@ -14,6 +14,7 @@
 #include "vigie/publish.h"
 #include "vigie/indicator.h"
 #include "vigie/rollup.h"
+#include "vigie/text.h"
 #include "vigie/calendar.h"
 #include "vigie/wstats.h"
 
@@ -29,9 +30,25 @@ static int put_tag(const char *name, const char *value, void *ctx) {
   return 0;
 }
 
+/* "state": the accumulator's encoding in base64. 0 or -ENOMEM. */
+static int put_state(struct vg_jsonw *w, const struct vg_acc *acc) {
+  size_t cap = vg_acc_encoded_size(acc), n = 0;
+  uint8_t *bin = malloc(cap);
+  char *b64 = malloc(VG_BASE64_LEN(cap) + 1);
+  int rc = bin && b64 ? vg_acc_encode(acc, bin, cap, &n) : -ENOMEM;
+  if (rc == 0) {
+    vg_jsonw_cstr(w, "state");
+    vg_jsonw_str(w, b64, vg_base64_encode(bin, n, b64));
+  }
+  free(bin);
+  free(b64);
+  return rc;
+}
+
 /* The message into w; 0, -EINVAL (a malformed key) or w's error. */
 static int rollup_json(struct vg_jsonw *w, const char *key, size_t key_len,
-                       const struct vg_wentry *win, const struct vg_tz *tz) {
+                       const struct vg_wentry *win, const struct vg_tz *tz,
+                       const struct vg_rollup_origin *o) {
   char *metric = malloc(key_len + 1), iso[VG_FMT_ISO_MAX];
   if (!metric)
     return -ENOMEM;
@@ -67,16 +84,21 @@ static int rollup_json(struct vg_jsonw *w, const char *key, size_t key_len,
   vg_jsonw_kv(w, "status", win->final ? "final" : "provisional");
   vg_jsonw_cstr(w, "revision");
   vg_jsonw_u64(w, win->revision);
+  if (o && o->site)
+    vg_jsonw_kv(w, "site", o->site);
+  if (o && o->timezone)
+    vg_jsonw_kv(w, "timezone", o->timezone);
+  rc = put_state(w, &win->acc);
   vg_jsonw_map_end(w);
-  return vg_jsonw_error(w);
+  return rc ? rc : vg_jsonw_error(w);
 }
 
 int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_wentry *w,
-                   const struct vg_tz *tz) {
+                   const struct vg_tz *tz, const struct vg_rollup_origin *o) {
   struct vg_jsonw *jw = vg_jsonw_new(0);
   if (!jw)
     return -ENOMEM;
-  int rc = rollup_json(jw, key, key_len, w, tz);
+  int rc = rollup_json(jw, key, key_len, w, tz, o);
   if (!rc)
     rc = vg_jsonw_flush(jw, out);
   vg_jsonw_free(jw);

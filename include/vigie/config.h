@@ -74,6 +74,7 @@ struct vg_config {
   char *kafka_deltas_topic;
   char *data_dir;
   char *timezone;
+  char *site;    /* this deployment's site name in its rollup records; NULL: none */
   int log_level; /* enum vg_log_level (log.h) */
   int64_t base_ns, lateness_ns, out_of_orderness_ns, idle_timeout_ns;
   int64_t checkpoint_interval_ns;

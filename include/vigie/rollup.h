@@ -10,7 +10,10 @@
  *    with the offset of the config's zone; start inclusive, end exclusive),
  *    "count", "sum", "min", "max", "mean", "stddev", ["p50", "p95" when the
  *    source keeps quantiles], "first", "last", ["distinct" when kept],
- *    "status": "final"|"provisional", "revision"}
+ *    "status": "final"|"provisional", "revision", ["site" when configured],
+ *    "timezone", "state": base64 of the window's accumulator encoding (acc.h,
+ *    versioned: tag 'A', version 1; docs/deltas.md), which a territory
+ *    merges exactly}
  * numbers as vg_fmt_double prints them, null where undefined (an empty
  * window's min, the stddev of one reading). Key (vg_rollup_key):
  * `<series>|<resolution>|<start, Unix seconds>`, so a window's revisions go
@@ -82,11 +85,19 @@
 #include "vigie/store.h"
 #include "vigie/tz.h"
 
+/* Where a rollup comes from, in each record (docs/publication.md): the
+ * deployment's site name (NULL: none) and the IANA zone of its hours and
+ * days (NULL: not said). Strings borrowed. */
+struct vg_rollup_origin {
+  const char *site, *timezone;
+};
+
 /* Writes window w of series key (canonical, key_len bytes) as the message
- * above, times in tz. 0, -EINVAL for a malformed key, or -EIO when the
- * stream fails. */
+ * above, times in tz, with o's fields (o may be NULL) and the window's
+ * mergeable state ("state": the accumulator's encoding, acc.h, in base64).
+ * 0, -EINVAL for a malformed key, -ENOMEM, or -EIO when the stream fails. */
 int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_wentry *w,
-                   const struct vg_tz *tz);
+                   const struct vg_tz *tz, const struct vg_rollup_origin *o);
 /* The message key into buf (NUL-terminated, truncated to size); returns its
  * full length. */
 size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, uint8_t res,
@@ -123,6 +134,7 @@ struct vg_rollup_opts {
   const char *topic;              /* copied */
   struct vg_store *store;         /* borrowed; outlives the publisher */
   const struct vg_tz *tz;         /* borrowed; outlives the publisher */
+  struct vg_rollup_origin origin; /* its strings borrowed; outlive the publisher */
   uint64_t cursor;                /* where to start (the stored rollup_seq) */
   struct vg_metrics *metrics;     /* borrowed; NULL: no metrics */
   size_t batch;                   /* records per batch (0: 5000) */

@@ -14,6 +14,12 @@ struct vg_strlist {
   size_t n;
 };
 
+/* The standard base64 (RFC 4648, with '=' padding) of n bytes into out,
+ * which holds VG_BASE64_LEN(n) + 1 bytes; NUL-terminated. Returns the
+ * length written. */
+#define VG_BASE64_LEN(n) (((n) + 2) / 3 * 4)
+size_t vg_base64_encode(const uint8_t *in, size_t n, char *out);
+
 /* Levenshtein distance between two NUL-terminated strings (bytes), for
  * "did you mean" suggestions; SIZE_MAX when out of memory. */
 size_t vg_edit_distance(const char *a, const char *b);

@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+import acc_state
+
 from e2e import (assert_once_each, free_port, produce, query, two_source_template,
                  unwritable, writable)
 
@@ -246,6 +248,70 @@ def topic_config(kafka, topic):
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
     conf = admin.describe_configs([res])[res].result(timeout=30)
     return len(md.partitions), conf["cleanup.policy"].value
+
+
+def state_matches(msg):
+    """The record's state (acc_state.py, an independent reader) gives its
+    statistics; returns it."""
+    st = acc_state.decode(msg["state"])
+    assert st.count == msg["count"]
+    assert (st.min, st.max, st.first[1], st.last[1]) == \
+        (msg["min"], msg["max"], msg["first"], msg["last"])
+    assert st.sum == pytest.approx(msg["sum"], rel=1e-12)
+    assert st.mean == pytest.approx(msg["mean"], rel=1e-12)
+    if msg["stddev"] is None:
+        assert st.count < 2
+    else:
+        assert st.stddev() == pytest.approx(msg["stddev"], rel=1e-9)
+    for q in ("p50", "p95"):
+        assert (q in msg) == (st.qs is not None)
+        if st.qs:
+            assert st.quantile(float(q[1:]) / 100) == pytest.approx(msg[q], rel=1e-12)
+    return st
+
+
+def test_rollup_records_carry_their_mergeable_state(kafka, kcat, bin_path, tmp_path):
+    """Every rollup record carries its site, its zone and its window's whole
+    state; read back by an independent reader (acc_state.py, written from
+    docs/deltas.md) the state gives the record's statistics, quantiles
+    included; merging a sensor's hourly states gives its day's state
+    exactly (counts, extremes, first/last, every sketch bucket; sums, mean
+    and M2 to rounding) -- what a territory merging sites relies on."""
+    prefix, cfg, _ = setup(kafka, kcat, tmp_path, extra="site: issy")
+    text = open(cfg).read()
+    open(cfg, "w").write(text.replace("    fields: [no2]\n",
+                                      "    fields: [no2]\n    quantiles: true\n"))
+    r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = latest(consume_all(kafka.bootstrap, f"{prefix}.rollups"))
+    assert len(got) == len(final_windows(bin_path, cfg))
+    states = {}
+    for k, msg in got.items():
+        assert msg["site"] == "issy" and msg["timezone"] == "Europe/Paris"
+        states[k] = state_matches(msg)
+    days = [k for k in got if k.startswith("no2") and "|1d|" in k]
+    assert len(days) >= 4
+    for day in days:
+        series, _, start = day.rsplit("|", 2)
+        end = int(datetime.fromisoformat(got[day]["end_datetime"]).timestamp())
+        hours = [states[k] for k in got if k.startswith(f"{series}|1h|")
+                 and int(start) <= int(k.rsplit("|", 1)[1]) < end]
+        assert hours
+        merged, whole = acc_state.merge(hours), states[day]
+        assert (merged.count, merged.min, merged.max, merged.first, merged.last) == \
+            (whole.count, whole.min, whole.max, whole.first, whole.last)
+        assert merged.sum == pytest.approx(whole.sum, rel=1e-12)
+        assert merged.mean == pytest.approx(whole.mean, rel=1e-12)
+        assert merged.m2 == pytest.approx(whole.m2, rel=1e-9)
+        assert merged.qs == whole.qs  # the day's sketch, bucket for bucket
+        assert merged.quantile(0.95) == whole.quantile(0.95) == got[day]["p95"]
+    # a site name that is not one is refused with its line
+    text = open(cfg).read()
+    open(cfg, "w").write(text.replace("site: issy", "site: issy les moulineaux"))
+    r = subprocess.run([bin_path("vigied"), "--config", cfg, "--check-config"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "site" in r.stderr and "vigie.yaml:" in r.stderr, r.stderr
 
 
 def test_missing_output_topics_are_created(kafka, kcat, bin_path, tmp_path):

@@ -147,6 +147,23 @@ static void edit_distance(void **state) {
   assert_int_equal(vg_edit_distance(long_a, long_b), 1);
 }
 
+/* RFC 4648, section 10's test vectors. */
+static void base64_matches_rfc4648(void **state) {
+  (void)state;
+  static const char *const want[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                     "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+  const uint8_t *foobar = (const uint8_t *)"foobar";
+  for (size_t n = 0; n <= 6; n++) {
+    char out[VG_BASE64_LEN(6) + 1];
+    assert_int_equal(vg_base64_encode(foobar, n, out), strlen(want[n]));
+    assert_string_equal(out, want[n]);
+  }
+  const uint8_t high[] = {0xfb, 0xff, 0xbf}; /* the last two letters of the alphabet */
+  char out[8];
+  vg_base64_encode(high, 3, out);
+  assert_string_equal(out, "+/+/");
+}
+
 int vg_test_common(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(strerror_names_every_code),
@@ -159,6 +176,7 @@ int vg_test_common(void) {
       cmocka_unit_test(malloc_is_jemalloc),
       cmocka_unit_test(utf8_validation_is_strict),
       cmocka_unit_test(edit_distance),
+      cmocka_unit_test(base64_matches_rfc4648),
   };
   return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

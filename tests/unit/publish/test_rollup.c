@@ -17,15 +17,58 @@
 
 /* not inlined: gcc -O3 then takes the returned buffer for the address of
  * open_memstream's local pointer (-Wdangling-pointer) */
-__attribute__((noinline)) static char *to_json(const char *key, const struct vg_wentry *w,
-                                               const struct vg_tz *tz, int *rc) {
+__attribute__((noinline)) static char *
+to_json_from(const char *key, const struct vg_wentry *w, const struct vg_tz *tz,
+             const struct vg_rollup_origin *o, int *rc) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
   assert_non_null(f);
-  *rc = vg_rollup_json(f, key, strlen(key), w, tz);
+  *rc = vg_rollup_json(f, key, strlen(key), w, tz, o);
   fclose(f);
   return buf;
+}
+
+static char *to_json(const char *key, const struct vg_wentry *w, const struct vg_tz *tz,
+                     int *rc) {
+  return to_json_from(key, w, tz, NULL, rc);
+}
+
+/* The bytes of the base64 text b (RFC 4648, padded) into out; their count. */
+static size_t unbase64(const char *b, size_t n, uint8_t *out) {
+  static const char abc[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t o = 0;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n && b[i] != '='; i++) {
+    const char *c = strchr(abc, b[i]);
+    assert_non_null(c);
+    acc = acc << 6 | (uint32_t)(c - abc);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (uint8_t)(acc >> bits);
+    }
+  }
+  return o;
+}
+
+/* The "state" of message j decodes to the accumulator a, exactly. */
+static void state_is(const char *j, const struct vg_acc *a) {
+  const char *s = strstr(j, "\"state\":\"");
+  assert_non_null(s);
+  s += strlen("\"state\":\"");
+  const char *end = strchr(s, '"');
+  assert_non_null(end);
+  uint8_t bin[4096];
+  assert_true((size_t)(end - s) / 4 * 3 <= sizeof bin);
+  size_t n = unbase64(s, (size_t)(end - s), bin), used = 0;
+  struct vg_acc got;
+  assert_int_equal(vg_acc_decode(&got, bin, n, &used), 0);
+  assert_int_equal(used, n);
+  assert_true(vg_acc_equal(&got, a, 0));
+  vg_acc_release(&got);
 }
 
 static void window(struct vg_wentry *w, int64_t start, int64_t len, const double *v,
@@ -55,7 +98,9 @@ static void message_of_a_final_hour(void **state) {
   w.final = 1;
   w.revision = 2;
   int rc;
-  char *j = to_json("no2{district=\"Centre\",sensor_id=\"aq-12\"}", &w, tz, &rc);
+  const struct vg_rollup_origin origin = {"issy", "Europe/Paris"};
+  char *j =
+      to_json_from("no2{district=\"Centre\",sensor_id=\"aq-12\"}", &w, tz, &origin, &rc);
   assert_int_equal(rc, 0);
   /* mean 2.5; sample variance ((1.5^2 + 0.5^2) * 2) / 3 = 5/3 */
   char sd[VG_FMT_DOUBLE_MAX], want[1024];
@@ -67,9 +112,12 @@ static void message_of_a_final_hour(void **state) {
       "\"resolution\":\"1h\",\"start_datetime\":\"2026-07-01T12:00:00+02:00\","
       "\"end_datetime\":\"2026-07-01T13:00:00+02:00\",\"count\":4,\"sum\":10,"
       "\"min\":1,\"max\":4,\"mean\":2.5,\"stddev\":%s,\"first\":1,\"last\":4,"
-      "\"status\":\"final\",\"revision\":2}",
+      "\"status\":\"final\",\"revision\":2,\"site\":\"issy\","
+      "\"timezone\":\"Europe/Paris\",\"state\":\"",
       sd);
-  assert_string_equal(j, want);
+  assert_int_equal(strncmp(j, want, strlen(want)), 0);
+  assert_string_equal(j + strlen(j) - 2, "\"}");
+  state_is(j, &w.acc);
   free(j);
   vg_acc_release(&w.acc);
   vg_tz_free(tz);
@@ -103,7 +151,9 @@ static void quantiles_when_kept_and_nulls(void **state) {
   assert_true(fabs(p50 - 42.5) <= 42.5 * 0.011);
   assert_non_null(strstr(j, "\"p95\":"));
   assert_null(strstr(j, "\"distinct\""));
-  assert_non_null(strstr(j, "\"status\":\"provisional\",\"revision\":0}"));
+  assert_non_null(strstr(j, "\"status\":\"provisional\",\"revision\":0,\"state\":\""));
+  assert_null(strstr(j, "\"site\"")); /* none configured */
+  state_is(j, &w.acc);                /* the sketch with it */
   free(j);
   /* a key that is not canonical is refused */
   j = to_json("no2{broken", &w, tz, &rc);
