@@ -53,3 +53,41 @@ size_t vg_base64_encode(const uint8_t *in, size_t n, char *out) {
   out[o] = '\0';
   return o;
 }
+
+static int b64_value(char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+int vg_base64_decode(const char *in, size_t n, uint8_t *out, size_t *len) {
+  if (n % 4)
+    return -1;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    int pad = (in[i + 3] == '=') + (in[i + 2] == '=' && in[i + 3] == '=');
+    if (pad && i + 4 != n)
+      return -1; /* padding only at the end */
+    int v[4];
+    for (int k = 0; k < 4 - pad; k++)
+      if ((v[k] = b64_value(in[i + k])) < 0)
+        return -1;
+    for (int k = 4 - pad; k < 4; k++)
+      v[k] = 0;
+    uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+                 (uint32_t)v[3];
+    if ((pad == 1 && (x & 0xff)) || (pad == 2 && (x & 0xffff)))
+      return -1; /* bits past the data must be zero (canonical) */
+    out[o++] = (uint8_t)(x >> 16);
+    if (pad < 2)
+      out[o++] = (uint8_t)(x >> 8);
+    if (pad < 1)
+      out[o++] = (uint8_t)x;
+  }
+  *len = o;
+  return 0;
+}

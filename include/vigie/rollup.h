@@ -80,6 +80,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "vigie/acc.h"
+#include "vigie/calendar.h"
 #include "vigie/metrics.h"
 #include "vigie/positions.h"
 #include "vigie/store.h"
@@ -102,6 +104,30 @@ int vg_rollup_json(FILE *out, const char *key, size_t key_len, const struct vg_w
  * full length. */
 size_t vg_rollup_key(char *buf, size_t size, const char *key, size_t key_len, uint8_t res,
                      int64_t start);
+
+/* ---- reading rollup records back (a serve instance's input) ---- */
+
+/* One window of a rollup record, read back. */
+struct vg_rollin {
+  char *key; /* the series key with the tag site added, canonical (not NUL-terminated) */
+  size_t key_len;
+  uint8_t res;        /* VG_RES_HOUR or VG_RES_DAY */
+  int64_t start, end; /* UTC seconds, on this store's calendar */
+  uint32_t revision;  /* the city's */
+  struct vg_acc acc;  /* the window's whole state */
+};
+
+/* Decodes the record (Kafka key and JSON value) of a city's rollup topic
+ * into *out, its series tagged site=<site>; tzname and cal are the reading
+ * store's zone and calendar. 0 (release *out); 1 for a record that is not a
+ * window (an indicator row: skipped, *out holds nothing); VG_ECONFIG when
+ * the record's zone is not tzname or its window is not one of cal's (a city
+ * whose clock differs: never merged); VG_EDECODE or VG_EVERSION for a
+ * record that is not one (errstr says why); -ENOMEM. */
+int vg_rollin_decode(const char *key, size_t klen, const char *msg, size_t len,
+                     const char *site, const char *tzname, struct vg_calendar *cal,
+                     struct vg_rollin *out, char *errstr, size_t errstr_size);
+void vg_rollin_release(struct vg_rollin *r);
 
 /* The header of each rollup message that carries its revision. */
 #define VG_ROLLUP_REVISION_HEADER "vigie.revision"

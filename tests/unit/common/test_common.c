@@ -162,6 +162,21 @@ static void base64_matches_rfc4648(void **state) {
   char out[8];
   vg_base64_encode(high, 3, out);
   assert_string_equal(out, "+/+/");
+  /* and back; what is not canonical base64 is refused */
+  for (size_t n = 0; n <= 6; n++) {
+    uint8_t bin[8];
+    size_t len = 99;
+    assert_int_equal(vg_base64_decode(want[n], strlen(want[n]), bin, &len), 0);
+    assert_int_equal(len, n);
+    assert_memory_equal(bin, foobar, n);
+  }
+  static const char *const bad[] = {"Zg=", "Zh==", "Z===", "Zg==Zg==", "Zm9v!", "Zm 9"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    uint8_t bin[8];
+    size_t len;
+    if (vg_base64_decode(bad[i], strlen(bad[i]), bin, &len) == 0)
+      fail_msg("\"%s\" decoded", bad[i]);
+  }
 }
 
 int vg_test_common(void) {

@@ -238,12 +238,97 @@ static void hostile_tags(void **state) {
   vg_tz_free(tz);
 }
 
+/* A record written by vg_rollup_json reads back (vg_rollin_decode) into
+ * the same window and state, its series tagged with the site; records of
+ * another zone or clock, of a series with a site already, or broken, are
+ * refused with a reason; an indicator row is skipped. */
+static void records_read_back(void **state) {
+  (void)state;
+  struct vg_tz *tz;
+  char err[256];
+  assert_int_equal(vg_tz_load("Europe/Paris", &tz, err, sizeof err), 0);
+  struct vg_calendar cal;
+  assert_int_equal(vg_calendar_init(&cal, tz, 60), 0);
+  int64_t day = vg_days_from_civil(2026, 3, 29) * 86400 - 3600; /* 23 hours: DST */
+  const double v[] = {3, 1, 4, 1, 5};
+  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
+  o.quantiles = 1;
+  struct vg_wentry w;
+  window(&w, day, 86400, v, 5, &o);
+  w.end = day + 23 * 3600;
+  w.final = 1;
+  w.revision = 3;
+  const char *series = "no2{sensor_id=\"aq-12\",zone=\"nord\"}";
+  const struct vg_rollup_origin paris = {"issy", "Europe/Paris"};
+  int rc;
+  char *j = to_json_from(series, &w, tz, &paris, &rc), key[256];
+  assert_int_equal(rc, 0);
+  size_t klen = vg_rollup_key(key, sizeof key, series, strlen(series), VG_RES_DAY, day);
+  struct vg_rollin r;
+  assert_int_equal(vg_rollin_decode(key, klen, j, strlen(j), "boulogne", "Europe/Paris",
+                                    &cal, &r, err, sizeof err),
+                   0);
+  const char *want = "no2{sensor_id=\"aq-12\",site=\"boulogne\",zone=\"nord\"}";
+  assert_int_equal(r.key_len, strlen(want));
+  assert_memory_equal(r.key, want, r.key_len);
+  assert_int_equal(r.res, VG_RES_DAY);
+  assert_int_equal(r.start, day);
+  assert_int_equal(r.end, day + 23 * 3600);
+  assert_int_equal(r.revision, 3);
+  assert_true(vg_acc_equal(&r.acc, &w.acc, 0));
+  vg_rollin_release(&r);
+  /* another zone: refused, never merged */
+  assert_int_equal(vg_rollin_decode(key, klen, j, strlen(j), "b", "Europe/London", &cal,
+                                    &r, err, sizeof err),
+                   VG_ECONFIG);
+  assert_non_null(strstr(err, "Europe/Paris"));
+  /* a start that is not a local day's start on this calendar */
+  klen = vg_rollup_key(key, sizeof key, series, strlen(series), VG_RES_DAY, day + 3600);
+  assert_int_equal(vg_rollin_decode(key, klen, j, strlen(j), "b", "Europe/Paris", &cal,
+                                    &r, err, sizeof err),
+                   VG_ECONFIG);
+  free(j);
+  /* a series tagged with a site already */
+  const char *sited = "no2{site=\"x\"}";
+  j = to_json_from(sited, &w, tz, &paris, &rc);
+  klen = vg_rollup_key(key, sizeof key, sited, strlen(sited), VG_RES_DAY, day);
+  assert_int_equal(vg_rollin_decode(key, klen, j, strlen(j), "b", "Europe/Paris", &cal,
+                                    &r, err, sizeof err),
+                   VG_EDECODE);
+  assert_non_null(strstr(err, "site"));
+  free(j);
+  /* broken records, and an indicator row */
+  static const char *const bad[][2] = {
+      {"no2|1h", "{}"},
+      {"no2{a=\"b\"}|1w|0", "{}"},
+      {"no2{a=\"b\"}|1h|1782900000", "not json"},
+      {"no2{a=\"b\"}|1h|1782900000", "{\"revision\":1,\"timezone\":\"Europe/Paris\"}"},
+      {"no2{a=\"b\"}|1h|1782900000",
+       "{\"revision\":1,\"timezone\":\"Europe/Paris\",\"state\":\"QQ=\"}"},
+      {"no2{a=\"b\"}|1h|1782900000",
+       "{\"revision\":-1,\"timezone\":\"Europe/Paris\",\"state\":\"\"}"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = 0;
+    rc = vg_rollin_decode(bad[i][0], strlen(bad[i][0]), bad[i][1], strlen(bad[i][1]), "b",
+                          "Europe/Paris", &cal, &r, err, sizeof err);
+    if (rc != VG_EDECODE || !err[0])
+      fail_msg("case %zu: %d (%s)", i, rc, err);
+  }
+  assert_int_equal(vg_rollin_decode("indicator:x|y|0", 15, "{}", 2, "b", "Europe/Paris",
+                                    &cal, &r, err, sizeof err),
+                   1);
+  vg_acc_release(&w.acc);
+  vg_tz_free(tz);
+}
+
 int vg_test_publish_rollup(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(message_of_a_final_hour),
       cmocka_unit_test(quantiles_when_kept_and_nulls),
       cmocka_unit_test(keys_name_series_resolution_and_start),
       cmocka_unit_test(hostile_tags),
+      cmocka_unit_test(records_read_back),
   };
   return cmocka_run_group_tests_name("publish_rollup", tests, NULL, NULL);
 }

@@ -1,0 +1,1 @@
+vg_fuzz_target(rollin ${CMAKE_CURRENT_LIST_DIR}/rollin.c)
