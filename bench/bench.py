@@ -774,7 +774,10 @@ def main():
                                                              "vigie-bench-vigieq-sql"),
                                                 "--sensors", "50", "--repeat", "5"]),
                     ("vigie-bench-vigieq", [os.path.join(bld, "bench", "vigie-bench-vigieq"),
-                                            "--dir", os.path.join(work, "vigieq-bench")])]:
+                                            "--dir", os.path.join(work, "vigieq-bench")]),
+                    ("vigie-bench-rollpub", [os.path.join(bld, "bench", "vigie-bench-rollpub"),
+                                             "--rollups", "100000", "--repeats", "1",
+                                             "--dir", os.path.join(work, "rollpub-bench")])]:
                 log(f"micro: {name}")
                 rc, wall, cpu, rss, text = measure(cmd, os.path.join(work, name + ".out"),
                                                    timeout=600)

@@ -30,5 +30,6 @@ done
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C "$build" vigied vigie-gen vigie-rawconsume vigie-bench-codec vigie-bench-agg \
   vigie-bench-dedupe \
-  vigie-bench-store vigie-bench-vigieq-sql vigie-bench-vigieq vigieq >/dev/null
+  vigie-bench-store vigie-bench-vigieq-sql vigie-bench-vigieq vigie-bench-rollpub vigieq \
+  >/dev/null
 exec "$py" "$root/bench/bench.py" --build "$build" "$@"
