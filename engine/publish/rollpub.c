@@ -7,7 +7,7 @@
  * windows are read back from a committed snapshot, so a message never
  * describes a state the store does not hold, the writer does no per-window
  * work for publication, and a restart resumes from the persisted cursor
- * with nothing else to recover. The reader is held for one batch's reads
+ * with nothing else to recover. The reader is held for one pass's reads
  * only, never while waiting for the broker.
  *
  * Its Kafka clients come from the caller (struct vg_rollup_client): a
@@ -16,6 +16,7 @@
  * so publish does not depend on ingest; what is produced, when the cursor
  * moves and what the read-back skips are decided here, as before.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -36,12 +37,23 @@
 #include "vigie/rollup.h"
 #include "vigie/segment.h"
 
-/* A message formatted and not produced yet. */
+/* The message of one record of the pass, formatted under the snapshot and
+ * not produced yet (queue_msg, send_batch); msg NULL: nothing to produce. */
 struct pending {
   char *key, *msg;
   size_t klen, len;
   uint32_t rev;
 };
+
+/* Batches read under one snapshot (a pass), and at most this many records
+ * in a pass of several batches: the windows a pass names are read a
+ * segment at a time, so the more records a pass holds, the fewer times a
+ * segment is decoded (a backfill leaves the emit log in event-time order
+ * across series: a batch of 5000 records over thousands of series names a
+ * few windows of each segment). Its formatted messages are held until
+ * produced: about 50 MB at most. */
+#define PASS_BATCHES 16
+#define PASS_RECORDS 80000
 
 /* A (message key, revision) the read-back found on the topic. */
 struct skip {
@@ -58,7 +70,8 @@ struct vg_rollup {
   const struct vg_tz *tz;
   struct vg_rollup_origin origin;
   const struct vg_indicators *ind; /* NULL: none */
-  size_t batch;
+  size_t batch;                    /* records per batch: the cursor's step */
+  size_t pass;                     /* records per read: whole batches */
   pthread_t th;
   int started;
   pthread_mutex_t mu;
@@ -88,7 +101,7 @@ struct vg_rollup {
   uint64_t produced, fatal_at;
   struct vg_counter *published, *failures;
   struct vg_gauge *backlog, *gcursor;
-  /* the batch: records read from the log */
+  /* the pass: records read from the log */
   struct vg_store_emit *recs;
   size_t nrecs;
   char *key; /* series key of the window being read */
@@ -96,12 +109,11 @@ struct vg_rollup {
   size_t key_len;
   char *msg; /* its message */
   size_t msg_len;
-  /* the batch's messages, formatted under the snapshot and produced after
-   * it ends (queue_msg, send_pending) */
+  /* the pass's messages, one slot per record (recs[i]'s is pend[i]),
+   * formatted under the snapshot and produced after it ends */
   struct pending *pend;
-  size_t npend, cappend;
-  /* the batch's records in reading order (produce_batch), the group being
-   * read (order[gi..gend)), and the messages produced */
+  /* the pass's records in reading order (read_pass), the group being
+   * read (order[gi..gend)), and the messages of the batch produced */
   const struct vg_store_emit **order;
   size_t gi, gend;
   uint64_t nproduced;
@@ -197,17 +209,17 @@ static void skip_clear(struct vg_rollup *p) {
 static int take_rec(const struct vg_store_emit *e, void *ctx) {
   struct vg_rollup *p = ctx;
   p->recs[p->nrecs++] = *e;
-  return p->nrecs == p->batch; /* stop once the batch is full */
+  return p->nrecs == p->pass; /* stop once the pass is full */
 }
 
-/* Queues the message p->msg (p->msg_len bytes, then the queue's) under
- * key[0..klen) at revision rev -- unless the read-back found it on the
- * topic. Nothing reaches librdkafka while the store snapshot is held
- * (send_pending does, after it ends): a broker that is slow or away must
+/* Queues the message p->msg (p->msg_len bytes, then the queue's) of record
+ * e under key[0..klen) at revision rev -- unless the read-back found it on
+ * the topic. Nothing reaches librdkafka while the store snapshot is held
+ * (send_batch does, after it ends): a broker that is slow or away must
  * not keep a reader open, for a commit that grows the map waits for every
  * reader of the process. 0 or -ENOMEM. */
-static int queue_msg(struct vg_rollup *p, const char *key, size_t klen,
-                     uint32_t revision) {
+static int queue_msg(struct vg_rollup *p, const struct vg_store_emit *e, const char *key,
+                     size_t klen, uint32_t revision) {
   if (skip_has(p, key, klen, revision)) {
     /* a crashed predecessor (or a failed client) wrote it: once is enough */
     vg_atomic_fetch_add_relaxed_u64(&p->skipped, 1);
@@ -216,35 +228,47 @@ static int queue_msg(struct vg_rollup *p, const char *key, size_t klen,
     return 0;
   }
   char *k = malloc(klen ? klen : 1);
-  if (!k || VG_GROW(p->pend, p->npend + 1, p->cappend)) {
-    free(k);
+  if (!k) {
     free(p->msg);
     p->msg = NULL;
     return -ENOMEM;
   }
   memcpy(k, key, klen);
-  p->pend[p->npend++] = (struct pending){
+  struct pending *m = &p->pend[e - p->recs];
+  assert(!m->msg); /* a record's window is met once per pass */
+  *m = (struct pending){
       .key = k, .klen = klen, .msg = p->msg, .len = p->msg_len, .rev = revision};
   p->msg = NULL;
   return 0;
 }
 
+/* Frees what the pass's slots still hold (a produced message has
+ * neither). */
 static void pending_drop(struct vg_rollup *p) {
-  for (size_t i = 0; i < p->npend; i++) { /* a produced one has neither */
+  for (size_t i = 0; i < p->nrecs; i++) {
     free(p->pend[i].key);
     free(p->pend[i].msg);
+    p->pend[i] = (struct pending){0};
   }
-  p->npend = 0;
 }
 
-/* Produces the queued messages (librdkafka frees each value), waiting on
- * the client's queue when it is full, the snapshot already released. 0, or
- * VG_EKAFKA (the batch is retried), or 1 when asked to stop. */
-static int send_pending(struct vg_rollup *p) {
+static int stopping(struct vg_rollup *p) {
+  pthread_mutex_lock(&p->mu);
+  int stop = p->stop;
+  pthread_mutex_unlock(&p->mu);
+  return stop;
+}
+
+/* Produces the messages of records [lo, hi) of the pass, in the log's
+ * order (librdkafka frees each value), waiting on the client's queue when
+ * it is full, the snapshot already released. 0, or VG_EKAFKA (the batch is
+ * retried), or 1 when asked to stop. */
+static int send_batch(struct vg_rollup *p, size_t lo, size_t hi) {
   int rc = 0;
-  size_t i = 0;
-  for (; i < p->npend && rc == 0; i++) {
+  for (size_t i = lo; i < hi && rc == 0; i++) {
     struct pending *m = &p->pend[i];
+    if (!m->msg)
+      continue; /* nothing to produce for this record */
     char rev[16];
     snprintf(rev, sizeof rev, "%" PRIu32, m->rev);
     for (;;) {
@@ -270,10 +294,7 @@ static int send_pending(struct vg_rollup *p) {
         break;
       }
       rd_kafka_poll(p->rk, 100); /* the client's queue is the bound */
-      pthread_mutex_lock(&p->mu);
-      int stop = p->stop;
-      pthread_mutex_unlock(&p->mu);
-      if (stop) {
+      if (stopping(p)) {
         rc = 1;
         break;
       }
@@ -281,14 +302,13 @@ static int send_pending(struct vg_rollup *p) {
     free(m->key);
     m->key = NULL;
   }
-  pending_drop(p); /* what was not produced (msg set), and the keys left */
   return rc;
 }
 
-/* Produces window w for record e (the series key is p->key, len bytes). 0,
- * or a negative error (the batch is retried). */
-static int produce_window(struct vg_rollup *p, const struct vg_wentry *w,
-                          const struct vg_store_emit *e, size_t len) {
+/* Formats window w for record e (the series key is p->key, len bytes) into
+ * e's slot. 0, or a negative error (the pass is retried). */
+static int queue_window(struct vg_rollup *p, const struct vg_wentry *w,
+                        const struct vg_store_emit *e, size_t len) {
   FILE *f = open_memstream(&p->msg, &p->msg_len);
   if (!f)
     return -ENOMEM;
@@ -313,91 +333,115 @@ static int produce_window(struct vg_rollup *p, const struct vg_wentry *w,
   }
   size_t klen = vg_rollup_key(key, need > sizeof small ? need : sizeof small, p->key, len,
                               e->res, e->start);
-  rc = queue_msg(p, key, klen, w->revision);
+  rc = queue_msg(p, e, key, klen, w->revision);
   if (key != small)
     free(key);
   return rc;
 }
 
-/* An indicator row of the group being read: produced for each of its
+/* Formats indicator row `row` for record e into e's slot. 0, or a
+ * negative error (the pass is retried). */
+static int queue_ind(struct vg_rollup *p, const struct vg_store_ind *row,
+                     const struct vg_store_emit *e) {
+  int k = p->ind ? vg_indicators_find(p->ind, row->indicator) : -1;
+  FILE *f = open_memstream(&p->msg, &p->msg_len);
+  if (!f)
+    return -ENOMEM;
+  int rc = vg_rollup_ind_json(f, row, k < 0 ? NULL : vg_indicators_def(p->ind, (size_t)k),
+                              p->tz);
+  if (fclose(f) != 0 && rc == 0)
+    rc = -ENOMEM;
+  size_t need = vg_rollup_ind_key(NULL, 0, row) + 1;
+  char *key = rc ? NULL : malloc(need);
+  if (!rc && !key)
+    rc = -ENOMEM;
+  if (rc) {
+    free(p->msg);
+    p->msg = NULL;
+    return rc;
+  }
+  size_t klen = vg_rollup_ind_key(key, need, row);
+  rc = queue_msg(p, e, key, klen, row->revision);
+  free(key);
+  return rc;
+}
+
+/* The next record of the group being read (order[gi..gend), by start) that
+ * names the window or row starting at start and that its state at revision
+ * does not supersede, or NULL when none is left; gi moves past it. A
+ * record revised again since is passed over: a later record of the log
+ * publishes that state. */
+static const struct vg_store_emit *next_record(struct vg_rollup *p, int64_t start,
+                                               uint32_t revision) {
+  while (p->gi < p->gend && p->order[p->gi]->start < start)
+    p->gi++;
+  while (p->gi < p->gend && p->order[p->gi]->start == start) {
+    const struct vg_store_emit *e = p->order[p->gi++];
+    if (revision <= e->revision)
+      return e;
+  }
+  return NULL;
+}
+
+/* An indicator row of the group being read: queued for each of its
  * records that it does not supersede. */
 static int take_ind(const struct vg_store_ind *row, void *ctx) {
   struct vg_rollup *p = ctx;
-  while (p->gi < p->gend && p->order[p->gi]->start < row->start)
-    p->gi++;
-  for (; p->gi < p->gend && p->order[p->gi]->start == row->start; p->gi++) {
-    if (row->revision > p->order[p->gi]->revision)
-      continue; /* revised again since: a later record publishes it */
-    int k = p->ind ? vg_indicators_find(p->ind, row->indicator) : -1;
-    FILE *f = open_memstream(&p->msg, &p->msg_len);
-    if (!f)
-      return -ENOMEM;
-    int rc = vg_rollup_ind_json(
-        f, row, k < 0 ? NULL : vg_indicators_def(p->ind, (size_t)k), p->tz);
-    if (fclose(f) != 0 && rc == 0)
-      rc = -ENOMEM;
-    size_t need = vg_rollup_ind_key(NULL, 0, row) + 1;
-    char *key = rc ? NULL : malloc(need);
-    if (!rc && !key)
-      rc = -ENOMEM;
-    if (rc) {
-      free(p->msg);
-      p->msg = NULL;
-      return rc;
-    }
-    size_t klen = vg_rollup_ind_key(key, need, row);
-    rc = queue_msg(p, key, klen, row->revision);
-    free(key);
-    if (rc)
-      return rc;
-  }
-  return 0;
+  int rc = 0;
+  for (const struct vg_store_emit *e = next_record(p, row->start, row->revision);
+       e && rc == 0; e = next_record(p, row->start, row->revision))
+    rc = queue_ind(p, row, e);
+  return rc;
 }
 
-/* A window of the group being read: produced for each of its records that
+/* A window of the group being read: queued for each of its records that
  * it does not supersede. A record whose window is not met is gone
  * (retention): nothing the store holds to publish. */
 static int take_window(const struct vg_wentry *w, void *ctx) {
   struct vg_rollup *p = ctx;
-  while (p->gi < p->gend && p->order[p->gi]->start < w->start)
-    p->gi++;
-  for (; p->gi < p->gend && p->order[p->gi]->start == w->start; p->gi++) {
-    const struct vg_store_emit *e = p->order[p->gi];
-    if (w->revision > e->revision)
-      continue; /* revised again since: a later record of the log publishes it */
-    int rc = produce_window(p, w, e, p->key_len);
-    if (rc)
-      return rc;
-  }
-  return 0;
+  int rc = 0;
+  for (const struct vg_store_emit *e = next_record(p, w->start, w->revision);
+       e && rc == 0; e = next_record(p, w->start, w->revision))
+    rc = queue_window(p, w, e, p->key_len);
+  return rc;
 }
 
-/* Produces the windows of records order[i..end), which share a series, a
- * resolution and a segment span: one read of the segment for all of them
- * (a read per record decoded the whole segment again each time: a day of
- * hourly distinct-count sketches per published row). 0 (produced or
- * nothing to produce), or a negative error (the batch is retried). */
-static int produce_group(struct vg_rollup *p, struct vg_store_reader *r, size_t i,
-                         size_t end) {
-  char err[256];
-  const struct vg_store_emit *e = p->order[i];
-  if (e->res == VG_STORE_EMIT_IND) { /* an indicator row (docs/indicators.md) */
-    p->gi = i;
-    p->gend = end;
-    int rc = vg_store_read_ind(r, e->series, e->start, p->order[end - 1]->start + 1,
-                               take_ind, p);
-    return rc > 0 ? 0 : rc;
-  }
+/* The canonical key of series into p->key (grown as needed), its length in
+ * p->key_len. 0, VG_ENOTFOUND, or an error. */
+static int load_series_key(struct vg_rollup *p, struct vg_store_reader *r,
+                           uint64_t series) {
   size_t len;
-  int rc = vg_store_series_key(r, e->series, p->key, p->key_cap, &len);
+  int rc = vg_store_series_key(r, series, p->key, p->key_cap, &len);
   if (rc == 0 && len >= p->key_cap) {
     char *nk = realloc(p->key, len + 1);
     if (!nk)
       return -ENOMEM;
     p->key = nk;
     p->key_cap = len + 1;
-    rc = vg_store_series_key(r, e->series, p->key, p->key_cap, &len);
+    rc = vg_store_series_key(r, series, p->key, p->key_cap, &len);
   }
+  if (rc == 0)
+    p->key_len = len;
+  return rc;
+}
+
+/* Formats the windows of records order[i..end), which share a series, a
+ * resolution and a segment span: one read of the segment for all of them
+ * (a read per record decoded the whole segment again each time: a day of
+ * hourly distinct-count sketches per published row). 0 (queued or nothing
+ * to publish), or a negative error (the pass is retried). */
+static int read_group(struct vg_rollup *p, struct vg_store_reader *r, size_t i,
+                      size_t end) {
+  char err[256];
+  const struct vg_store_emit *e = p->order[i];
+  p->gi = i;
+  p->gend = end;
+  if (e->res == VG_STORE_EMIT_IND) { /* an indicator row (docs/indicators.md) */
+    int rc = vg_store_read_ind(r, e->series, e->start, p->order[end - 1]->start + 1,
+                               take_ind, p);
+    return rc > 0 ? 0 : rc;
+  }
+  int rc = load_series_key(p, r, e->series);
   if (rc == VG_ENOTFOUND) {
     VG_LOG_RATELIMITED(VG_LOG_WARN, 60000, "rollup of an unknown series skipped",
                        "series=%016" PRIx64, e->series);
@@ -405,9 +449,6 @@ static int produce_group(struct vg_rollup *p, struct vg_store_reader *r, size_t 
   }
   if (rc)
     return rc;
-  p->key_len = len;
-  p->gi = i;
-  p->gend = end;
   err[0] = 0;
   rc = vg_store_read_range(r, e->series, e->res, e->start, p->order[end - 1]->start + 1,
                            take_window, p, err, sizeof err);
@@ -433,26 +474,32 @@ static int rec_cmp(const void *a, const void *b) {
   return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Produces the batch's windows, a segment span at a time. The order of
- * messages on the topic is by window, not by record: a key (one window)
- * still gets its revisions in order, which is all a compacted topic and its
- * consumers rely on. 0 or a negative error (the batch is retried). */
-static int produce_batch(struct vg_rollup *p, struct vg_store_reader *r) {
+/* The end of the group that begins at order[i]: the records after it of
+ * the same series, resolution and segment span. */
+static size_t group_end(const struct vg_rollup *p, size_t i) {
+  const struct vg_store_emit *e = p->order[i];
+  int segmented = vg_seg_span_len(e->res) > 0;
+  int64_t span = segmented ? vg_seg_span(e->res, e->start) : e->start;
+  size_t j = i + 1;
+  while (j < p->nrecs && p->order[j]->series == e->series && p->order[j]->res == e->res &&
+         (segmented ? vg_seg_span(e->res, p->order[j]->start) : p->order[j]->start) ==
+             span)
+    j++;
+  return j;
+}
+
+/* Formats the message of every record of the pass into its slot, reading
+ * the windows in store order, a segment span at a time: one pass over the
+ * store whatever the order of the log. 0 or a negative error (the pass is
+ * retried). */
+static int read_pass(struct vg_rollup *p, struct vg_store_reader *r) {
   for (size_t i = 0; i < p->nrecs; i++)
     p->order[i] = &p->recs[i];
   qsort(p->order, p->nrecs, sizeof *p->order, rec_cmp);
   int rc = 0;
   for (size_t i = 0; i < p->nrecs && rc >= 0;) {
-    const struct vg_store_emit *e = p->order[i];
-    int segmented = vg_seg_span_len(e->res) > 0;
-    int64_t span = segmented ? vg_seg_span(e->res, e->start) : e->start;
-    size_t j = i + 1;
-    while (j < p->nrecs && p->order[j]->series == e->series &&
-           p->order[j]->res == e->res &&
-           (segmented ? vg_seg_span(e->res, p->order[j]->start) : p->order[j]->start) ==
-               span)
-      j++;
-    rc = produce_group(p, r, i, j);
+    size_t j = group_end(p, i);
+    rc = read_group(p, r, i, j);
     i = j;
   }
   return rc;
@@ -469,53 +516,18 @@ static int await_batch(struct vg_rollup *p) {
     rd_kafka_flush(p->rk, 1000);
     if (rd_kafka_outq_len(p->rk) == 0)
       return p->failed == 0;
-    pthread_mutex_lock(&p->mu);
-    int stop = p->stop;
-    pthread_mutex_unlock(&p->mu);
-    if (stop) {
+    if (stopping(p)) {
       rd_kafka_flush(p->rk, 5000);
       return rd_kafka_outq_len(p->rk) == 0 && p->failed == 0;
     }
   }
 }
 
-/* One round: reads a batch from the cursor, produces it, waits for the
- * acknowledgements and moves the cursor. 1 when a full batch was done (go
- * on at once), 0 when caught up, -1 when it failed (the cursor stays). */
-static int round_once(struct vg_rollup *p) {
-  pthread_mutex_lock(&p->mu);
-  int kept = vg_atomic_load_acquire_u64(&p->kept) >= p->gen;
-  pthread_mutex_unlock(&p->mu);
-  if (!kept)
-    return 0; /* the writer persists the positions first (vg_rollup_kept) */
-  struct vg_store_reader *r = NULL;
-  struct vg_store_state m;
-  uint64_t from = vg_atomic_load_relaxed_u64(&p->cursor), produced = 0;
-  if (vg_store_reader_begin(p->store, &r) != 0)
-    return -1;
-  if (vg_store_reader_meta(r, &m) != 0) {
-    vg_store_reader_end(r);
-    return -1;
-  }
-  if (p->backlog)
-    vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > from ? m.emit_seq - from : 0));
-  p->nrecs = 0;
-  int rc = from < m.emit_seq ? vg_store_read_emit(r, from, take_rec, p) : 0;
-  if (rc < 0 || p->nrecs == 0) {
-    vg_store_reader_end(r);
-    return rc < 0 ? -1 : 0;
-  }
-  p->failed = 0;
-  p->nproduced = 0;
-  rc = produce_batch(p, r);
-  vg_store_reader_end(r); /* before anything waits for the broker */
-  if (rc >= 0)
-    rc = send_pending(p);
-  else
-    pending_drop(p);
-  produced = p->nproduced;
-  int ok = await_batch(p) && rc == 0;
-  if (!ok && p->failed) {
+/* A batch from the cursor was not acknowledged (or its pass could not be
+ * read): counted, logged, and the topic read back first when some of it
+ * may be there. */
+static void batch_failed(struct vg_rollup *p) {
+  if (p->failed) {
     /* some of the batch may have reached the topic before the rest failed
      * (a leader away past message.timeout.ms): the topic is read back from
      * the cursor's positions before the batch is produced again, as after a
@@ -523,23 +535,26 @@ static int round_once(struct vg_rollup *p) {
     p->scanned = 0;
     p->rescan = 1;
   }
-  if (!ok) {
-    if (p->failures)
-      vg_counter_add(p->failures, 1);
-    VG_LOG_RATELIMITED(
-        VG_LOG_WARN, 30000, "rollups not acknowledged, the batch will be produced again",
-        "topic=%s from_seq=%" PRIu64 " error=\"%s\"", p->topic, from,
-        p->failed ? rd_kafka_err2str(p->last_err) : "timeout or read error");
-    return -1;
-  }
-  uint64_t next = p->recs[p->nrecs - 1].seq + 1;
+  if (p->failures)
+    vg_counter_add(p->failures, 1);
+  VG_LOG_RATELIMITED(VG_LOG_WARN, 30000,
+                     "rollups not acknowledged, the batch will be produced again",
+                     "topic=%s from_seq=%" PRIu64 " error=\"%s\"", p->topic,
+                     vg_atomic_load_relaxed_u64(&p->cursor),
+                     p->failed ? rd_kafka_err2str(p->last_err) : "timeout or read error");
+}
+
+/* Moves the cursor to next, past a batch of `produced` messages the broker
+ * acknowledged in full (emit_seq: the log's end in the pass's snapshot). */
+static void move_cursor(struct vg_rollup *p, uint64_t next, uint64_t produced,
+                        uint64_t emit_seq) {
   /* before the cursor moves: a waiter then reads them */
   if (p->published)
     vg_counter_add(p->published, produced);
   if (p->gcursor)
     vg_gauge_set(p->gcursor, (int64_t)next);
   if (p->backlog)
-    vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > next ? m.emit_seq - next : 0));
+    vg_gauge_set(p->backlog, (int64_t)(emit_seq > next ? emit_seq - next : 0));
   if (p->skip && next >= p->skip_until)
     skip_clear(p); /* every record the read-back found is behind the cursor */
   struct vg_kafka_positions at;
@@ -555,7 +570,69 @@ static int round_once(struct vg_rollup *p) {
   }
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
-  return p->nrecs == p->batch;
+}
+
+/* Produces the batch of records [lo, hi) of the pass, waits for the
+ * acknowledgements and moves the cursor past it. 0, or -1 when it failed
+ * (the cursor stays). */
+static int publish_batch(struct vg_rollup *p, size_t lo, size_t hi, uint64_t emit_seq) {
+  p->failed = 0;
+  p->nproduced = 0;
+  int rc = send_batch(p, lo, hi);
+  int ok = await_batch(p) && rc == 0;
+  if (!ok) {
+    batch_failed(p);
+    return -1;
+  }
+  move_cursor(p, p->recs[hi - 1].seq + 1, p->nproduced, emit_seq);
+  return 0;
+}
+
+/* One round: reads a pass of records from the cursor and formats their
+ * messages under one snapshot, then, the snapshot ended, produces them a
+ * batch at a time, each acknowledged in full before the cursor moves past
+ * it. 1 when a full pass was done (go on at once), 0 when caught up (or
+ * asked to stop), -1 when a batch failed (the cursor stays past the
+ * batches done; the rest of the pass is read again). */
+static int round_once(struct vg_rollup *p) {
+  pthread_mutex_lock(&p->mu);
+  int kept = vg_atomic_load_acquire_u64(&p->kept) >= p->gen;
+  pthread_mutex_unlock(&p->mu);
+  if (!kept)
+    return 0; /* the writer persists the positions first (vg_rollup_kept) */
+  struct vg_store_reader *r = NULL;
+  struct vg_store_state m;
+  uint64_t from = vg_atomic_load_relaxed_u64(&p->cursor);
+  if (vg_store_reader_begin(p->store, &r) != 0)
+    return -1;
+  if (vg_store_reader_meta(r, &m) != 0) {
+    vg_store_reader_end(r);
+    return -1;
+  }
+  if (p->backlog)
+    vg_gauge_set(p->backlog, (int64_t)(m.emit_seq > from ? m.emit_seq - from : 0));
+  p->nrecs = 0;
+  int rc = from < m.emit_seq ? vg_store_read_emit(r, from, take_rec, p) : 0;
+  if (rc < 0 || p->nrecs == 0) {
+    vg_store_reader_end(r);
+    return rc < 0 ? -1 : 0;
+  }
+  rc = read_pass(p, r);
+  vg_store_reader_end(r); /* before anything waits for the broker */
+  if (rc < 0) {
+    p->failed = 0;
+    batch_failed(p);
+  }
+  for (size_t lo = 0; rc == 0 && lo < p->nrecs; lo += p->batch) {
+    size_t hi = p->nrecs - lo > p->batch ? lo + p->batch : p->nrecs;
+    rc = publish_batch(p, lo, hi, m.emit_seq);
+    if (rc == 0 && hi < p->nrecs && stopping(p))
+      rc = 1; /* the cursor is past the batches done */
+  }
+  pending_drop(p);
+  if (rc < 0)
+    return -1;
+  return rc == 0 && p->nrecs == p->pass;
 }
 
 /* The backlog gauge, from a snapshot (while nothing can be produced). */
@@ -772,13 +849,17 @@ int vg_rollup_new(const struct vg_rollup_opts *o, struct vg_rollup **out, char *
   if (hook && *hook)
     p->fatal_at = strtoull(hook, NULL, 10);
   p->batch = o->batch ? o->batch : 5000;
+  p->pass = p->batch * PASS_BATCHES;
+  if (p->pass > PASS_RECORDS)
+    p->pass = p->batch < PASS_RECORDS ? PASS_RECORDS / p->batch * p->batch : p->batch;
   atomic_init(&p->cursor, o->cursor);
   p->key_cap = 256;
   p->topic = strdup(o->topic);
-  p->recs = calloc(p->batch, sizeof *p->recs);
-  p->order = calloc(p->batch, sizeof *p->order);
+  p->recs = calloc(p->pass, sizeof *p->recs);
+  p->order = calloc(p->pass, sizeof *p->order);
+  p->pend = calloc(p->pass, sizeof *p->pend);
   p->key = malloc(p->key_cap);
-  if (!p->topic || !p->recs || !p->order || !p->key)
+  if (!p->topic || !p->recs || !p->order || !p->pend || !p->key)
     goto oom;
   int rc =
       p->client.producer_new(p->client.ctx, on_delivery, p, &p->rk, errstr, errstr_size);

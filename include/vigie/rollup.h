@@ -20,15 +20,16 @@
  * to one partition, in order.
  *
  * The publisher reads the store's emit log, never the writer's memory: a
- * thread of its own begins a store reader, reads the emit-log records from
- * its cursor and the windows they name (so nothing is produced that the
- * store does not hold), produces them with an idempotent acks=all
- * producer (each message carries the header vigie.revision), and moves its
- * cursor past a batch once the broker acknowledged all of it. The writer
- * persists the cursor (meta "rollup_seq", in its next epoch) with the
- * topic's positions as of that cursor (vg_rollup_state: per partition, one
- * past the last record acknowledged before it) and trims the emit log
- * below it.
+ * thread of its own begins a store reader, reads a pass of emit-log records
+ * from its cursor (up to 16 batches) and the windows they name, in the
+ * store's order, each segment once (so nothing is produced that the store
+ * does not hold), ends the reader, produces the messages in the log's
+ * order with an idempotent acks=all producer (each message carries the
+ * header vigie.revision), and moves its cursor past each batch once the
+ * broker acknowledged all of it. The writer persists the cursor (meta
+ * "rollup_seq", in its next epoch) with the topic's positions as of that
+ * cursor (vg_rollup_state: per partition, one past the last record
+ * acknowledged before it) and trims the emit log below it.
  *
  * Exactly once per (window, revision): a crash re-produces the batches
  * published after the persisted cursor, so before its first batch the
@@ -163,7 +164,9 @@ struct vg_rollup_opts {
   struct vg_rollup_origin origin; /* its strings borrowed; outlive the publisher */
   uint64_t cursor;                /* where to start (the stored rollup_seq) */
   struct vg_metrics *metrics;     /* borrowed; NULL: no metrics */
-  size_t batch;                   /* records per batch (0: 5000) */
+  /* records per batch, the cursor's step (0: 5000); a pass reads 16
+   * batches, at most 80000 records (at least one batch) */
+  size_t batch;
   /* the caller persists the read-back positions (vg_rollup_state,
    * vg_rollup_kept) before anything is produced: exactly once. 0: nothing
    * waits for them (at least once across crashes) */

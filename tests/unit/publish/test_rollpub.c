@@ -6,7 +6,8 @@
  * acknowledged batches, and waits (with the backlog shown) while the broker
  * is down. The store keeps the cursor (meta rollup_seq) and the trim below it.
  * Exactly once: a publisher that died before its cursor was kept, and a
- * fatal producer error, leave each record on the topic once.
+ * fatal producer error, leave each record on the topic once; a window
+ * revised since its record was logged is published once, at its revision.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -257,6 +258,76 @@ static void fatal_error_recovered_once_each(void **state) {
   env_stop(&e);
 }
 
+/* Consumes n messages from both partitions: how many have key `key`, the
+ * body of the last of them in body. Then nothing more. */
+static size_t consume_key(struct mock *m, size_t n, const char *key, char *body,
+                          size_t size) {
+  rd_kafka_t *c = mock_consumer(m->bootstrap, "vigie.rollups", 2);
+  size_t found = 0;
+  for (size_t i = 0; i < n;) {
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 10000);
+    assert_non_null(msg);
+    if (!msg->err) {
+      i++;
+      if (msg->key_len == strlen(key) && memcmp(msg->key, key, msg->key_len) == 0) {
+        found++;
+        snprintf(body, size, "%.*s", (int)msg->len, (const char *)msg->payload);
+      }
+    }
+    rd_kafka_message_destroy(msg);
+  }
+  rd_kafka_message_t *msg;
+  while ((msg = rd_kafka_consumer_poll(c, 500))) {
+    assert_int_not_equal(msg->err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_message_destroy(msg);
+  }
+  mock_consumer_free(c);
+  return found;
+}
+
+/* A window revised after its record was logged: read in the first pass,
+ * that record is passed over (the state it names is gone); the revision's
+ * record, in a later pass, publishes the window once, at its revision. */
+static void revision_published_once_across_passes(void **state) {
+  struct fx *f = *state;
+  struct env e;
+  char err[512], key[256], body[2048] = "";
+  const struct vg_wentry *w0 = &f->w[0]; /* the first record's window */
+  int s = (int)w0->series - 1;
+  uint32_t was = f->count[s][(w0->start - T0) / 3600];
+  add_window(f, w0->series, w0->res, w0->start, 3600, was + 1, 1);
+  struct vg_wentry *rev = &f->w[f->nw - 1];
+  rev->revision = 1;
+  const struct vg_wentry *open[] = {rev};
+  struct vg_store_emit em = {0, rev->series, rev->res, rev->start, 1};
+  struct vg_store_epoch ep = {.epoch = 2,
+                              .open = open,
+                              .nopen = 1,
+                              .emit = &em,
+                              .nemit = 1,
+                              .watermark_ns = INT64_MIN};
+  assert_int_equal(vg_store_commit(f->st, &ep, err, sizeof err), 0);
+  env_start(&e, f, NULL);
+  struct vg_rollup *p;
+  /* batches of 97, passes of 16 batches: the log spans two passes */
+  assert_true(f->nemit > 97 * 16);
+  assert_int_equal(vg_rollup_new(&e.o, &p, err, sizeof err), 0);
+  assert_int_equal(vg_rollup_wait(p, f->nemit + 1, 30000), 0);
+  assert_int_equal(vg_rollup_cursor(p), f->nemit + 1);
+  vg_rollup_free(p);
+  assert_int_equal(
+      atomic_load(
+          &vg_metrics_counter(e.met, "vigie_rollups_published_total", "", NULL)->v),
+      f->nemit);
+  vg_rollup_key(key, sizeof key, keys[s], strlen(keys[s]), rev->res, rev->start);
+  assert_int_equal(consume_key(&e.m, f->nemit, key, body, sizeof body), 1);
+  char want[96];
+  snprintf(want, sizeof want, "\"count\":%" PRIu32 ",", was + 1);
+  assert_non_null(strstr(body, want));
+  assert_non_null(strstr(body, "\"revision\":1}"));
+  env_stop(&e);
+}
+
 static int first_seq(const struct vg_store_emit *e, void *ctx) {
   *(uint64_t *)ctx = e->seq;
   return 1;
@@ -301,6 +372,7 @@ int vg_test_publish_rollpub(void) {
       PUB_TEST(store_keeps_the_cursor),
       PUB_TEST(crash_before_the_cursor_is_kept),
       PUB_TEST(fatal_error_recovered_once_each),
+      PUB_TEST(revision_published_once_across_passes),
   };
   return cmocka_run_group_tests_name("publish_rollpub", tests, NULL, NULL);
 }
