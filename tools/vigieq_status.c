@@ -192,7 +192,7 @@ static const char *const status_cols[] = {"kind",       "name", "partition", "va
 
 /* The role's row: what the instance is and what names its Kafka side. */
 static int put_role(struct rows *r, const struct vg_config *cfg) {
-  static const char *const names[] = {"standalone", "ingest", "store"};
+  static const char *const names[] = {"standalone", "ingest", "store", "serve"};
   int role = cfg ? cfg->role : VG_ROLE_STANDALONE;
   char d[768];
   if (role == VG_ROLE_INGEST)
@@ -201,6 +201,9 @@ static int put_role(struct rows *r, const struct vg_config *cfg) {
              cfg->kafka_deltas_topic);
   else if (role == VG_ROLE_STORE)
     snprintf(d, sizeof d, "deltas_topic=%s", cfg->kafka_deltas_topic);
+  else if (role == VG_ROLE_SERVE)
+    snprintf(d, sizeof d, "rollup topics of %zu site%s", cfg->nsources,
+             cfg->nsources == 1 ? "" : "s");
   else
     d[0] = '\0';
   return put_row(r, "role", names[role], -1, NULL, d[0] ? d : NULL);

@@ -75,8 +75,9 @@ static const int log_level_values[] = {VG_LOG_ERROR, VG_LOG_WARN, VG_LOG_INFO,
 static const char *const durabilities[] = {"sync", "nometasync", "async", NULL};
 static const int durability_values[] = {VG_STORE_SYNC, VG_STORE_NOMETASYNC,
                                         VG_STORE_NOSYNC};
-static const char *const formats[] = {"json", "influx", "senml", NULL};
-static const int format_values[] = {VG_FORMAT_JSON, VG_FORMAT_INFLUX, VG_FORMAT_SENML};
+static const char *const formats[] = {"json", "influx", "senml", "vigie", NULL};
+static const int format_values[] = {VG_FORMAT_JSON, VG_FORMAT_INFLUX, VG_FORMAT_SENML,
+                                    VG_FORMAT_VIGIE};
 static const char *const auto_word[] = {"auto", NULL};
 static const char *const time_formats[] = {"auto",    "unix",    "unix_ms", "unix_us",
                                            "unix_ns", "rfc3339", NULL};
@@ -89,8 +90,9 @@ static const int precision_values[] = {VG_PRECISION_NS, VG_PRECISION_US, VG_PREC
 static const char *const resolutions[] = {VG_RES_NAME_HOUR, VG_RES_NAME_DAY, NULL};
 static const int resolution_values[] = {VG_RES_HOUR, VG_RES_DAY};
 static const char *const statuses[] = {"final", "all", NULL};
-static const char *const roles[] = {"standalone", "ingest", "store", NULL};
-static const int role_values[] = {VG_ROLE_STANDALONE, VG_ROLE_INGEST, VG_ROLE_STORE};
+static const char *const roles[] = {"standalone", "ingest", "store", "serve", NULL};
+static const int role_values[] = {VG_ROLE_STANDALONE, VG_ROLE_INGEST, VG_ROLE_STORE,
+                                  VG_ROLE_SERVE};
 static const int status_values[] = {VG_DATASET_FINAL, VG_DATASET_ALL};
 static const char *const ind_stats[] = {"mean", "sum",   "min",         "max",
                                         "p95",  "count", "exceedances", NULL};
@@ -141,7 +143,11 @@ static const struct ckey source_keys[] = {
     {"topic", CT_STR, SOFF(topic), NULL, 1, 0, 0, NULL, "Kafka topic to consume."},
     {"format", CT_ENUM, SOFF(format), "json", 0, 0, 0, formats,
      "Message format: JSON objects (or arrays of them), InfluxDB line protocol, "
-     "or SenML JSON (RFC 8428)."},
+     "or SenML JSON (RFC 8428); vigie: another Vigie's rollup topic, read by the serve "
+     "role (docs/territory.md)."},
+    OPTIONAL("site", CT_STR, SOFF(site),
+             "Format vigie: the site name its series are tagged with (site=NAME), "
+             "one per source (letters, digits, '.', '-', '_')."),
     OPTIONAL("time_key", CT_STR, SOFF(time_key),
              "JSON: the field holding the event time (dotted path for nested fields). "
              "Required for format json."),
@@ -1093,6 +1099,37 @@ static int site_name_ok(const char *name) {
   return 1;
 }
 
+/* A serve instance reads rollup topics only, each with its site; no other
+ * role reads them. */
+static void serve_source_checks(struct ctx *c, const struct vg_config *cfg,
+                                const struct vg_source_conf *s, size_t i) {
+  int serve = cfg->role == VG_ROLE_SERVE, vigie = s->format == VG_FORMAT_VIGIE;
+  if (serve && !vigie)
+    fail(c, s->line, NULL,
+         "sources[%zu]: role serve reads rollup topics only (format: vigie, with its "
+         "site)",
+         i);
+  else if (!serve && vigie)
+    fail(c, s->line, NULL,
+         "sources[%zu]: format vigie (another Vigie's rollup topic) is read by role: "
+         "serve only",
+         i);
+  else if (vigie && !s->site)
+    fail(c, s->line, NULL,
+         "sources[%zu].site: required with format vigie (the tag site of its series)", i);
+  else if (vigie && !site_name_ok(s->site))
+    fail(c, s->line, NULL,
+         "sources[%zu].site: expected a name of letters, digits, '.', '-' and '_' (1 to "
+         "64 bytes), got \"%s\"",
+         i, s->site);
+  for (size_t j = 0; vigie && s->site && j < i; j++)
+    if (cfg->sources[j].site && strcmp(cfg->sources[j].site, s->site) == 0)
+      fail(c, s->line, NULL,
+           "sources[%zu].site: \"%s\" is the site of the source at line %d too: one "
+           "topic per site",
+           i, s->site, cfg->sources[j].line);
+}
+
 static int key_line(const int *seen, const char *name) {
   for (const struct ckey *k = top_keys; k->name; k++)
     if (strcmp(k->name, name) == 0)
@@ -1117,6 +1154,19 @@ static void role_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
                                               NULL};
   static const char *const store_unused[] = {"kafka.dead_letter_topic", "instance_id",
                                              NULL};
+  static const char *const serve_unused[] = {"kafka.dead_letter_topic",
+                                             "kafka.deltas_topic",
+                                             "kafka.rollup_topic",
+                                             "kafka.topic_partitions",
+                                             "kafka.topic_replication",
+                                             "instance_id",
+                                             "store.delta_partitions",
+                                             "store.shards",
+                                             "publish.rollups",
+                                             "publish.emit_log_max",
+                                             "indicators",
+                                             "site",
+                                             NULL};
   const char *const *unused = standalone_unused;
   const char *why = "standalone";
   if (cfg->role == VG_ROLE_INGEST) {
@@ -1126,6 +1176,10 @@ static void role_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
     unused = store_unused;
     why = "store (it reads deltas, not sources: it rejects nothing and aggregates no "
           "source directly)";
+  } else if (cfg->role == VG_ROLE_SERVE) {
+    unused = serve_unused;
+    why = "serve (it stores the windows of rollup topics in one shard and publishes "
+          "no rollups, dead letters or indicators of its own)";
   }
   for (const char *const *k = unused; *k; k++) {
     int line = key_line(seen, *k);
@@ -1235,6 +1289,7 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
   }
   for (size_t i = 0; i < cfg->nsources; i++) {
     struct vg_source_conf *s = &cfg->sources[i];
+    serve_source_checks(c, cfg, s, i);
     if (s->format == VG_FORMAT_JSON && !s->time_key)
       fail(c, s->line, NULL,
            "sources[%zu] (topic %s): time_key is required for format "

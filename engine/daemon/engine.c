@@ -46,6 +46,7 @@
 #include "common/atomic.h"
 #include "vigie/array.h"
 #include "vigie/codec.h"
+#include "daemon/serve.h"
 #include "vigie/deadletter.h"
 #include "vigie/delta.h"
 #include "daemon/engine.h"
@@ -474,7 +475,9 @@ static int load_hash_key(struct vg_engine *e, char *errstr, size_t errstr_size) 
   if (e->role != VG_ROLE_STANDALONE) {
     static const uint8_t zero[16];
     char buf[600];
-    snprintf(buf, sizeof buf, "vigie series ids 0 %s", e->cfg->kafka_deltas_topic);
+    /* serve replicas share theirs too: the same ids, the same answers */
+    snprintf(buf, sizeof buf, "vigie series ids 0 %s",
+             e->role == VG_ROLE_SERVE ? "(serve)" : e->cfg->kafka_deltas_topic);
     uint64_t a = vg_siphash24(zero, buf, strlen(buf));
     buf[strlen("vigie series ids ")] = '1';
     uint64_t b = vg_siphash24(zero, buf, strlen(buf));
@@ -3520,7 +3523,46 @@ static int transient(int rc) {
   return rc == VG_ETIMEOUT || rc == VG_EKAFKA || rc == VG_ENOTFOUND;
 }
 
+/* ---- the serve role (serve.h) ---------------------------------------------------- */
+
+static int serve_stopping(void *ctx) {
+  struct vg_engine *e = ctx;
+  return vg_atomic_load_acquire_int(&e->stop);
+}
+
+static void serve_status(void *ctx, int ready, const char *why) {
+  struct vg_engine *e = ctx;
+  set_kafka_up(e, ready, ready ? NULL : why);
+  set_status(e, "%s", ready ? "" : why);
+  vg_atomic_store_release_int(&e->ready, ready);
+}
+
+static void serve_committed(void *ctx, uint64_t windows) {
+  struct vg_engine *e = ctx;
+  if (e->epochs)
+    vg_counter_add(e->epochs, 1);
+  if (e->finalized)
+    vg_counter_add(e->finalized, windows);
+}
+
+static int serve_main(struct vg_engine *e, char *errstr, size_t errstr_size) {
+  struct serve_opts so = {.cfg = e->cfg,
+                          .store = e->store,
+                          .tz = e->tz,
+                          .hkey = e->hkey,
+                          .brokers = e->brokers,
+                          .props = e->props,
+                          .drain = e->o.drain,
+                          .stopping = serve_stopping,
+                          .status = serve_status,
+                          .committed = serve_committed,
+                          .ctx = e};
+  return serve_run(&so, errstr, errstr_size);
+}
+
 int vg_engine_run(struct vg_engine *e, char *errstr, size_t errstr_size) {
+  if (e->role == VG_ROLE_SERVE)
+    return serve_main(e, errstr, errstr_size);
   int64_t backoff = NS_PER_S, first_fail = 0, last_abort = 0;
   int aborts = 0;
   char err[1024], last[1024] = "";
@@ -3751,6 +3793,8 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
                              .shards = (unsigned)cfg->store_shards,
                              .new_shards = auto_shards(),
                              .map_size = test_map_size()};
+  if (e->role == VG_ROLE_SERVE) /* a territory's windows: one shard is plenty */
+    so.shards = so.new_shards = 1;
   rc = vg_store_open(&so, &e->store, errstr, errstr_size);
   if (rc)
     goto fail_quiet;
@@ -3796,12 +3840,14 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     if (e->kafka_up_g)
       vg_gauge_set(e->kafka_up_g, 0);
   }
-  if (cfg->nindicators && e->role != VG_ROLE_INGEST) {
+  /* a serve instance publishes no rollups or indicators of its own (yet) */
+  int publishes = e->role != VG_ROLE_INGEST && e->role != VG_ROLE_SERVE;
+  if (cfg->nindicators && publishes) {
     rc = indicators_start(e, errstr, errstr_size);
     if (rc)
       goto fail_quiet;
   }
-  if (cfg->publish_rollups && e->role != VG_ROLE_INGEST) {
+  if (cfg->publish_rollups && publishes) {
     struct vg_store_reader *r;
     struct vg_store_state st = {0};
     rc = vg_store_reader_begin(e->store, &r);

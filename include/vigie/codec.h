@@ -125,6 +125,8 @@ enum vg_codec_format {
   VG_FORMAT_JSON,
   VG_FORMAT_INFLUX,
   VG_FORMAT_SENML,
+  VG_FORMAT_VIGIE, /* another Vigie's rollup records: the serve role reads them, no codec
+                    */
 };
 
 /* How the JSON time_key is read. */

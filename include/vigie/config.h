@@ -42,6 +42,7 @@ struct vg_source_conf {
   char *replay_of;    /* a dead-letter topic's replay: the source topic replayed */
   int dedupe;         /* drop re-sent readings (worker.h "Duplicates") */
   int64_t dedupe_max; /* fingerprints kept per series and base window */
+  char *site;         /* format vigie: the tag site of its series */
   int line;           /* where it is declared */
 };
 
@@ -64,7 +65,8 @@ struct vg_indicator_conf {
 enum vg_role {
   VG_ROLE_STANDALONE = 0, /* ingest + store + serve in one process */
   VG_ROLE_INGEST,         /* consume, aggregate, produce deltas in transactions */
-  VG_ROLE_STORE           /* merge the deltas into the store, publish */
+  VG_ROLE_STORE,          /* merge the deltas into the store, publish */
+  VG_ROLE_SERVE           /* rollup topics (format: vigie) into a store, served */
 };
 
 struct vg_config {

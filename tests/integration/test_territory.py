@@ -1,0 +1,306 @@
+"""A territory of cities (docs/territory.md): two city deployments and a
+serve instance over both, against a real broker.
+
+The Aarhus road traffic (real data: two roads' Bluetooth counts) is split
+between two cities, row by row (even rows to Issy, odd rows to Boulogne),
+each a standalone vigied with its own source topic, store, rollup topic and
+`site`. A third standalone vigied reads every row: the whole territory as
+one city. The serve instance reads the two rollup topics (`format: vigie`,
+each with its site). Then:
+
+- per site, the serve store holds each city's final windows, the same
+  statistics and revisions, in series tagged site=<city>;
+- merged across sites (`vigieq query --group-by report_id`: the two cities'
+  windows of one road), every hour both cities finalized equals the whole
+  territory's window of that hour -- counts, sums, extremes, first/last,
+  and the quantiles of merged sketches -- and the oracle of the raw rows;
+- a late reading in Issy revises Issy's hour in the serve store (revision
+  1, one more count) and the merged hour with it;
+- kill -9 of the serve instance while it reads, then a restart: the same
+  windows as a clean run; a second serve replica on the same topics answers
+  byte for byte alike;
+- a city of another time zone is refused: the serve instance stops naming
+  the zones, and writes none of its windows.
+"""
+import csv
+import io
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from e2e import aarhus_traffic, free_port, produce
+
+TZ = "Europe/Copenhagen"
+SITES = ("issy", "boulogne")
+STATS = ("count", "sum", "min", "max", "mean", "stddev", "first", "last", "p50", "p95")
+
+
+def city_config(tmp, name, bootstrap, topic, site, tz=TZ):
+    path = tmp / f"{name}.yaml"
+    path.write_text("\n".join([
+        f"data_dir: {tmp / name}", f"timezone: {tz}", f"site: {site}",
+        "checkpoint_interval: 200ms",
+        "windows: {base: 1m, lateness: 2h, out_of_orderness: 10s, idle_timeout: 30s}",
+        "retention: {base: forever}",
+        f'kafka: {{brokers: "{bootstrap}", dead_letter_topic: {topic}.dead, '
+        f"rollup_topic: {topic}.rollups}}",
+        f'http: {{listen: "127.0.0.1:{free_port()}"}}',
+        "sources:", f"  - topic: {topic}", "    format: influx", "    precision: s",
+        "    quantiles: true", ""]))
+    return str(path)
+
+
+def serve_config(tmp, name, bootstrap, sources, port=None, extra="", kafka_extra=""):
+    """sources: [(topic, site)]."""
+    path = tmp / f"{name}.yaml"
+    lines = [f"data_dir: {tmp / name}", f"timezone: {TZ}", "role: serve",
+             "checkpoint_interval: 50ms", "retention: {base: forever}",
+             f'kafka: {{brokers: "{bootstrap}"{kafka_extra}}}',
+             f'http: {{listen: "127.0.0.1:{port or free_port()}"}}', "sources:"]
+    for topic, site in sources:
+        lines += [f"  - topic: {topic}", "    format: vigie", f"    site: {site}"]
+    path.write_text("\n".join(lines + [extra]))
+    return str(path)
+
+
+def stored(bin_path, cfg):
+    """The next offset the store holds per (topic, partition)."""
+    r = subprocess.run([bin_path("vigieq"), "--config", cfg, "status", "--format", "csv"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return {}
+    return {(x["name"], x["partition"]): int(x["value"])
+            for x in csv.DictReader(io.StringIO(r.stdout))
+            if x["kind"] == "partition" and x["value"]}
+
+
+def drain(bin_path, cfg, ok=True):
+    r = subprocess.run([bin_path("vigied"), "--config", cfg, "--drain"], capture_output=True,
+                       text=True, timeout=600)
+    if ok:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def rows(bin_path, cfg, res, *extra):
+    r = subprocess.run([bin_path("vigieq"), "--config", cfg, "query", "--resolution", res,
+                        "--format", "csv", *extra], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return list(csv.DictReader(io.StringIO(r.stdout)))
+
+
+def sited(series, site):
+    """The series key with the tag site added (tags sorted: report_id < site)."""
+    return series[:-1] + f',site="{site}"}}'
+
+
+def same_stats(got, want, what):
+    for k in STATS + ("start_datetime", "end_datetime", "revision"):
+        assert got[k] == want[k], (what, k, got, want)
+
+
+def check_sites(bin_path, serve_cfg, city_cfgs):
+    """The serve store's windows of each site are the city's final ones."""
+    for res in ("1h", "1d"):
+        served = {(r["series"], r["start_datetime"]): r for r in rows(bin_path, serve_cfg, res)}
+        total = 0
+        for site, cfg in city_cfgs.items():
+            for r in rows(bin_path, cfg, res):
+                if r["status"] != "final":
+                    continue
+                got = served.pop((sited(r["series"], site), r["start_datetime"]), None)
+                assert got is not None, (site, res, r)
+                assert got["status"] == "final"
+                same_stats(got, r, (site, res))
+                total += 1
+        assert total > 100 if res == "1h" else total > 4
+        assert not served, f"windows of no city at {res}: {list(served)[:3]}"
+
+
+def check_merged(bin_path, serve_cfg, city_cfgs, whole_cfg, oracle):
+    """Each hour both cities finalized, merged across sites, is the whole
+    territory's window and the oracle's. Returns the hours checked."""
+    final = [{(r["series"], r["start_datetime"]) for r in rows(bin_path, c, "1h")
+              if r["status"] == "final"} for c in city_cfgs.values()]
+    both = final[0] & final[1]
+    whole = {(r["series"], r["start_datetime"]): r for r in rows(bin_path, whole_cfg, "1h")}
+    merged = rows(bin_path, serve_cfg, "1h", "--group-by", "report_id")
+    want = {(s, res, st): a for (s, res, st), a in oracle.w.items() if res == "1h"}
+    checked = 0
+    for m in merged:
+        series = m["series"]  # the group: metric{report_id="..."}
+        key = (series, m["start_datetime"])
+        if key not in both:
+            continue
+        w = whole[key]
+        for k in ("count", "sum", "min", "max", "first", "last", "p50", "p95"):
+            assert float(m[k]) == pytest.approx(float(w[k]), rel=1e-12), (k, m, w)
+        n, s, lo, hi = want[(series, "1h", int(time_of(m["start_datetime"])))]
+        assert (int(m["count"]), float(m["min"]), float(m["max"])) == (n, lo, hi)
+        assert float(m["sum"]) == pytest.approx(s, rel=1e-12)
+        checked += 1
+    assert checked > 100, checked
+    return checked
+
+
+def time_of(iso):
+    from datetime import datetime
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def test_two_cities_and_their_territory(kafka, kcat, bin_path, tmp_path, topic_name):
+    msgs, oracle = aarhus_traffic()
+    topics = {site: f"{topic_name}.{site}" for site in SITES}
+    for t in topics.values():
+        kafka.create_topic(t, 2)
+    kafka.create_topic(f"{topic_name}.whole", 2)
+    # the whole territory's own rows keep their order: a late reading stays late
+    split = {"issy": msgs[0::2], "boulogne": msgs[1::2]}
+    for site in SITES:
+        produce(kcat, kafka.bootstrap, topics[site], split[site])
+    produce(kcat, kafka.bootstrap, f"{topic_name}.whole", msgs)
+    cities = {site: city_config(tmp_path, site, kafka.bootstrap, topics[site], site)
+              for site in SITES}
+    whole = city_config(tmp_path, "whole", kafka.bootstrap, f"{topic_name}.whole", "whole")
+    for cfg in list(cities.values()) + [whole]:
+        drain(bin_path, cfg)
+    # small fetches: the serve instance reads the topics over many epochs
+    serve = serve_config(tmp_path, "serve", kafka.bootstrap,
+                         [(f"{topics[s]}.rollups", s) for s in SITES],
+                         kafka_extra=", properties: {max.partition.fetch.bytes: '65536'}")
+
+    # kill -9 of the serve instance at random instants while it reads and
+    # commits (each time once it has committed more), restarts, its drain
+    seed = int(os.environ.get("VIGIE_CRASH_SEED", time.time_ns() % 1000003))
+    print(f"territory crash seed {seed} (VIGIE_CRASH_SEED to replay)")
+    rnd = random.Random(seed)
+    done = 0
+    with open(tmp_path / "serve.log", "w") as log:
+        for _ in range(3):
+            p = subprocess.Popen([bin_path("vigied"), "--config", serve], stdout=log,
+                                 stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and p.poll() is None and \
+                    sum(stored(bin_path, serve).values()) <= done:
+                time.sleep(0.05)
+            time.sleep(rnd.uniform(0.0, 0.3))
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            done = sum(stored(bin_path, serve).values())
+    loaded = re.findall(r'msg="store loaded" epoch=(\d+)', (tmp_path / "serve.log").read_text())
+    assert len(loaded) == 3 and int(loaded[-1]) > 0, loaded
+    r = drain(bin_path, serve)
+    assert "serving the rollup topics" in r.stderr
+    check_sites(bin_path, serve, cities)
+    hours = check_merged(bin_path, serve, cities, whole, oracle)
+    print(f"{hours} merged hours equal the whole territory's")
+
+    # a late reading in Issy: its hour comes again, revision 1, in the territory too
+    final = [r for r in rows(bin_path, cities["issy"], "1h") if r["status"] == "final"
+             and r["metric"] == "traffic_vehicle_count"]
+    hour = final[len(final) // 2]
+    rid = hour["series"].split('"')[1]
+    t = int(time_of(hour["start_datetime"])) + 60
+    produce(kcat, kafka.bootstrap, topics["issy"],
+            [(rid, f"traffic,report_id={rid} vehicle_count=1000i,avg_speed=50i {t}")])
+    drain(bin_path, cities["issy"])
+    drain(bin_path, serve)
+    served = {(r["series"], r["start_datetime"]): r for r in rows(bin_path, serve, "1h")}
+    got = served[(sited(hour["series"], "issy"), hour["start_datetime"])]
+    assert got["revision"] == "1" and int(got["count"]) == int(hour["count"]) + 1
+    assert float(got["max"]) == 1000
+    check_sites(bin_path, serve, cities)
+
+    # a second replica on the same topics answers byte for byte alike
+    replica = serve_config(tmp_path, "replica", kafka.bootstrap,
+                           [(f"{topics[s]}.rollups", s) for s in SITES])
+    drain(bin_path, replica)
+    for res in ("1h", "1d"):
+        out = [subprocess.run([bin_path("vigieq"), "--config", c, "query", "--resolution",
+                               res, "--format", "csv"], capture_output=True,
+                              timeout=300).stdout for c in (serve, replica)]
+        assert out[0] and out[0] == out[1], f"the replicas differ at {res}"
+
+    # a city of another zone is refused, loudly, and none of it is written
+    london = city_config(tmp_path, "london", kafka.bootstrap, f"{topic_name}.london",
+                         "london", tz="Europe/London")
+    kafka.create_topic(f"{topic_name}.london", 1)
+    produce(kcat, kafka.bootstrap, f"{topic_name}.london", msgs[:3000])
+    drain(bin_path, london)
+    mixed = serve_config(tmp_path, "mixed", kafka.bootstrap,
+                         [(f"{topics['issy']}.rollups", "issy"),
+                          (f"{topic_name}.london.rollups", "london")])
+    r = drain(bin_path, mixed, ok=False)
+    assert r.returncode != 0
+    assert "Europe/London" in r.stderr and TZ in r.stderr and "london" in r.stderr, \
+        r.stderr[-2000:]
+    assert not [x for x in rows(bin_path, mixed, "1h") if 'site="london"' in x["series"]]
+
+
+def test_serve_config_errors(bin_path, tmp_path):
+    """A serve instance reads rollup topics only, each with its site; no
+    other role reads them; each error names the file and line."""
+    base = ["data_dir: d", "timezone: Europe/Paris"]
+    cases = [
+        (["role: serve", "sources:", "  - {topic: a, format: json, time_key: ts}"],
+         "role serve reads rollup topics only"),
+        (["sources:", "  - {topic: a, format: vigie, site: x}"],
+         "read by role: serve only"),
+        (["role: serve", "sources:", "  - {topic: a, format: vigie}"],
+         "sources[0].site: required"),
+        (["role: serve", "sources:", "  - {topic: a, format: vigie, site: 'a b'}"],
+         "expected a name"),
+        (["role: serve", "sources:", "  - {topic: a, format: vigie, site: x}",
+          "  - {topic: b, format: vigie, site: x}"], "one topic per site"),
+    ]
+    for lines, want in cases:
+        cfg = tmp_path / "vigie.yaml"
+        cfg.write_text("\n".join(base + lines) + "\n")
+        r = subprocess.run([bin_path("vigied"), "--config", str(cfg), "--check-config"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and want in r.stderr, (lines, r.stderr)
+        assert f"{cfg}:" in r.stderr, r.stderr
+
+
+def test_rollup_topic_json_is_what_serve_reads(kafka, kcat, bin_path, tmp_path, topic_name):
+    """The serve store of one city equals the city (one site), also read
+    through the API, and its records list carries the tag site."""
+    msgs, _ = aarhus_traffic()
+    kafka.create_topic(topic_name, 2)
+    produce(kcat, kafka.bootstrap, topic_name, msgs[:20000])
+    city = city_config(tmp_path, "city", kafka.bootstrap, topic_name, "aarhus")
+    drain(bin_path, city)
+    port = free_port()
+    serve = serve_config(tmp_path, "serve", kafka.bootstrap,
+                         [(f"{topic_name}.rollups", "aarhus")], port=port,
+                         extra="datasets:\n  - id: trafic-heure\n    resolution: 1h\n"
+                               "    metrics: [traffic_vehicle_count]\n"
+                               "    columns: [count, sum, p95]\n"
+                               "    tag_columns: [site, report_id]\n")
+    drain(bin_path, serve)
+    check_sites(bin_path, serve, {"aarhus": city})
+    p = subprocess.Popen([bin_path("vigied"), "--config", serve], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        import urllib.request
+        url = (f"http://127.0.0.1:{port}/api/explore/v2.1/catalog/datasets/trafic-heure/"
+               "records?limit=5&where=site%3D%22aarhus%22")
+        deadline, body = time.monotonic() + 30, None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as f:
+                    body = json.loads(f.read())
+            except OSError:
+                time.sleep(0.2)
+        assert body and body["total_count"] > 100, body
+        assert all(r["site"] == "aarhus" for r in body["results"])
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
