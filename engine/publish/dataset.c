@@ -122,6 +122,9 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
       sdup(&ds->c.timezone, dc->timezone) || sdup(&ds->c.entity_tag, dc->entity_tag) ||
       sdup(&ds->c.hvd_category, dc->hvd_category) ||
       sdup(&ds->c.contact_point, dc->contact_point) ||
+      sdup(&ds->c.mobility_type, dc->mobility_type) ||
+      list_dup(&ds->c.site_names, &dc->site_names) ||
+      list_dup(&ds->c.insee_codes, &dc->insee_codes) ||
       list_dup(&ds->c.keywords, &dc->keywords) ||
       list_dup(&ds->c.metrics, &dc->metrics) || list_dup(&ds->c.columns, &dc->columns) ||
       list_dup(&ds->c.tag_columns, &dc->tag_columns) ||
@@ -217,6 +220,7 @@ int vg_dataset_new_indicators(const struct vg_dataset_def *dc,
   def.suppress_below = 0;
   def.sensor_period_ns = 0;
   def.entity_tag = NULL;
+  def.schema = VG_DATASET_SCHEMA_NONE;
   struct vg_dataset_env env = {.store_timezone = vg_tz_name(vg_indicators_tz(ix))};
   struct vg_dataset *ds;
   int rc = vg_dataset_new(&def, &env, &ds, errstr, errstr_size);
@@ -245,6 +249,9 @@ void vg_dataset_free(struct vg_dataset *ds) {
   free(ds->c.entity_tag);
   free(ds->c.hvd_category);
   free(ds->c.contact_point);
+  free(ds->c.mobility_type);
+  list_release(&ds->c.site_names);
+  list_release(&ds->c.insee_codes);
   list_release(&ds->c.keywords);
   list_release(&ds->c.metrics);
   list_release(&ds->c.columns);
@@ -696,6 +703,14 @@ int vg_dataset_window(const struct vg_dataset *ds, struct vg_store_reader *r,
     rc = 0;
   scanner_release(&x);
   return rc < 0 ? rc : sc.rows > 0;
+}
+
+int64_t vg_dataset_slot_end(const struct vg_dataset *ds, int64_t start) {
+  if (ds->res == VG_RES_HOUR)
+    return start + 3600;
+  struct vg_calendar cal;
+  vg_calendar_init(&cal, ds->store_tz, 60);
+  return vg_calendar_day(&cal, start).end;
 }
 
 int64_t vg_dataset_group(const struct vg_dataset *ds, int64_t start) {

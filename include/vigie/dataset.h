@@ -74,7 +74,16 @@ struct vg_dataset_def {
   /* who answers about the dataset: an e-mail address or an http(s) URL
    * (dcat:contactPoint; required with hvd_category) */
   char *contact_point;
+  /* a schema the dataset is also published with (comptage.h): 0 none, or
+   * VG_DATASET_SCHEMA_COMPTAGE, with the keys below */
+  int schema;
+  char *mobility_type;           /* channels' mobility_type (BIKE, ...) */
+  struct vg_strlist site_names;  /* entity, site name, entity, site name, ... */
+  struct vg_strlist insee_codes; /* entity, INSEE commune code, ... */
 };
+
+/* Schemas a dataset may be declared with (def.schema). */
+enum { VG_DATASET_SCHEMA_NONE, VG_DATASET_SCHEMA_COMPTAGE };
 
 /* What every dataset of one store shares: the store's zone (the local days
  * of its 1d rollup; NULL: UTC) and the count_as metrics of the sources (a
@@ -111,6 +120,9 @@ const struct vg_dataset_def *vg_dataset_definition(const struct vg_dataset *ds);
 const struct vg_tz *vg_dataset_tz(const struct vg_dataset *ds);
 /* The store resolution (enum vg_res) it publishes. */
 uint8_t vg_dataset_res(const struct vg_dataset *ds);
+/* The end of the slot of its resolution that starts at start: an hour
+ * later (hourly), the end of the store's local day (daily). */
+int64_t vg_dataset_slot_end(const struct vg_dataset *ds, int64_t start);
 /* The schema; *n gets the number of fields. Valid while ds lives. */
 const struct vg_odsql_field *vg_dataset_fields(const struct vg_dataset *ds, size_t *n);
 /* Index of a field by name, or -1. */
