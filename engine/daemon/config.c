@@ -22,6 +22,7 @@
 
 #include "vigie/calendar.h"
 #include "vigie/codec.h"
+#include "vigie/comptage.h"
 #include "vigie/config.h"
 #include "vigie/error.h"
 #include "vigie/text.h"
@@ -90,6 +91,9 @@ static const int precision_values[] = {VG_PRECISION_NS, VG_PRECISION_US, VG_PREC
 static const char *const resolutions[] = {VG_RES_NAME_HOUR, VG_RES_NAME_DAY, NULL};
 static const int resolution_values[] = {VG_RES_HOUR, VG_RES_DAY};
 static const char *const statuses[] = {"final", "all", NULL};
+static const char *const ds_schemas[] = {"none", "comptage-mobilites", NULL};
+static const int ds_schema_values[] = {VG_DATASET_SCHEMA_NONE,
+                                       VG_DATASET_SCHEMA_COMPTAGE};
 static const char *const roles[] = {"standalone", "ingest", "store", "serve", NULL};
 static const int role_values[] = {VG_ROLE_STANDALONE, VG_ROLE_INGEST, VG_ROLE_STORE,
                                   VG_ROLE_SERVE};
@@ -119,6 +123,7 @@ static const struct {
     {precisions, precision_values},
     {resolutions, resolution_values},
     {statuses, status_values},
+    {ds_schemas, ds_schema_values},
     {roles, role_values},
     {ind_stats, ind_stat_values},
     {ind_overs, ind_over_values},
@@ -232,6 +237,22 @@ static const struct ckey dataset_keys[] = {
     OPTIONAL("contact_point", CT_STR, DOFF(contact_point),
              "Who answers about the dataset: an e-mail address or an http(s) URL "
              "(dcat:contactPoint); required with hvd_category."),
+    {"schema", CT_ENUM, DOFF(schema), "none", 0, 0, 0, ds_schemas,
+     "Also publish the dataset with the national mobility-count schema "
+     "(schema.data.gouv.fr etalab/schema-comptage-mobilites 0.2.5): sites.csv, "
+     "channels.csv, measures.csv and datapackage.json under "
+     ".../datasets/{id}/exports/comptage-mobilites/. A site is a value of entity_tag "
+     "with coordinates, a channel one of its series, a measure's count the window's "
+     "sum (docs/publication.md). Requires entity_tag, coordinates, the sum column and "
+     "mobility_type."},
+    OPTIONAL("mobility_type", CT_STR, DOFF(mobility_type),
+             "comptage-mobilites: what the channels count: BIKE, PEDESTRIAN, E-SCOOTER, "
+             "CAR, BUS, ... (the schema's list)."),
+    OPTIONAL("site_names", CT_MAP, DOFF(site_names),
+             "comptage-mobilites: entity value -> site name (default: the value)."),
+    OPTIONAL("insee_codes", CT_MAP, DOFF(insee_codes),
+             "comptage-mobilites: entity value -> INSEE code of the site's commune "
+             "(fr_insee_code, e.g. 75056)."),
     {0}};
 
 static const struct ckey indicator_keys[] = {
@@ -1254,6 +1275,46 @@ static void indicator_checks(struct ctx *c, struct vg_config *cfg) {
   }
 }
 
+/* A dataset declared with the mobility-count schema (comptage.h) has what
+ * its files need: sites (entity_tag, coordinates), counts (sum), the
+ * channels' mobility type; and the INSEE codes have the schema's form. */
+static void comptage_checks(struct ctx *c, const struct vg_dataset_conf *dc, size_t i) {
+  const struct vg_dataset_def *d = &dc->def;
+  for (size_t j = 1; j < d->insee_codes.n; j += 2)
+    if (!vg_cm_insee_ok(d->insee_codes.v[j]))
+      fail(c, dc->line, NULL,
+           "datasets[%zu].insee_codes.%s: expected an INSEE commune code such as "
+           "\"75056\" or \"2A004\", got \"%s\"",
+           i, d->insee_codes.v[j - 1], d->insee_codes.v[j]);
+  if (d->schema != VG_DATASET_SCHEMA_COMPTAGE) {
+    if (d->mobility_type || d->site_names.n || d->insee_codes.n)
+      fail(c, dc->line, NULL,
+           "datasets[%zu]: mobility_type, site_names and insee_codes are keys of "
+           "schema: comptage-mobilites, which the dataset does not declare",
+           i);
+    return;
+  }
+  if (!d->entity_tag || !d->coordinates.n)
+    fail(c, dc->line, NULL,
+         "datasets[%zu].schema: comptage-mobilites needs entity_tag (the site of a "
+         "series) and coordinates (where each site is)",
+         i);
+  int has_sum = 0;
+  for (size_t j = 0; j < d->columns.n; j++)
+    has_sum |= strcmp(d->columns.v[j], "sum") == 0;
+  if (!has_sum)
+    fail(c, dc->line, NULL,
+         "datasets[%zu].columns: comptage-mobilites counts with the sum column; add "
+         "sum",
+         i);
+  if (!vg_cm_mobility_ok(d->mobility_type))
+    fail(c, dc->line, NULL,
+         "datasets[%zu].mobility_type: comptage-mobilites needs one of BIKE, TWO WHEELS "
+         "MOTORIZED, PEDESTRIAN, E-SCOOTER, HORSE-RIDER, CAR, BUS, MINIBUS, TRUCK, VAN, "
+         "TRAMWAY, CANOE, UNDEFINED, got \"%s\"",
+         i, d->mobility_type ? d->mobility_type : "");
+}
+
 static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
   role_checks(c, cfg, seen);
   for (size_t i = 0; i < cfg->store_delta_partitions.n; i++) {
@@ -1345,6 +1406,7 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
            "datasets[%zu].coordinates: entity_tag is required too (the "
            "tag whose values the coordinates are keyed by)",
            i);
+    comptage_checks(c, dc, i);
     for (size_t j = 1; j < d->coordinates.n; j += 2) {
       double lat, lon;
       char tail;

@@ -211,6 +211,25 @@ static const struct {
     {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
      "    metrics: [m]\n    contact_point: \"x <a@b.org>\"\n",
      "vigie.yaml:3: datasets[0].contact_point: expected an e-mail address"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    schema: comptage-mobilites\n    columns: [count]\n",
+     "vigie.yaml:3: datasets[0].schema: comptage-mobilites needs entity_tag"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    schema: comptage-mobilites\n    columns: [count]\n",
+     "vigie.yaml:3: datasets[0].columns: comptage-mobilites counts with the sum column"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    schema: comptage-mobilites\n    mobility_type: bike\n",
+     "vigie.yaml:3: datasets[0].mobility_type: comptage-mobilites needs one of BIKE"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    schema: comptages\n",
+     "vigie.yaml:6: datasets[0].schema: expected one of none, comptage-mobilites"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    insee_codes: {c1: \"2C001\"}\n",
+     "vigie.yaml:3: datasets[0].insee_codes.c1: expected an INSEE commune code"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    mobility_type: BIKE\n",
+     "vigie.yaml:3: datasets[0]: mobility_type, site_names and insee_codes are keys of "
+     "schema: comptage-mobilites"},
     {"sources: [{topic: a, time_key: t}, {topic: a, time_key: u}]\n",
      "sources[1]: topic \"a\" is already consumed by the source at line 1"},
     {"sources: [{topic: a, time_key: t}]\ndata_dir: [a, b]\n",
@@ -436,6 +455,28 @@ static void sizes_parse(void **state) {
   vg_config_release(&c);
 }
 
+/* A dataset with the mobility-count schema and its mapping. */
+static void comptage_keys(void **state) {
+  (void)state;
+  static const char text[] =
+      "sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: velo\n"
+      "    resolution: 1h\n    metrics: [passages]\n    columns: [sum]\n"
+      "    entity_tag: counter\n    coordinates: {spokane: \"47.57,-122.35\"}\n"
+      "    schema: comptage-mobilites\n    mobility_type: BIKE\n"
+      "    site_names: {spokane: Spokane St. Bridge}\n"
+      "    insee_codes: {spokane: \"2A004\"}\n";
+  struct vg_config c;
+  assert_int_equal(vg_config_parse("vigie.yaml", text, strlen(text), &c, err, sizeof err),
+                   0);
+  const struct vg_dataset_def *d = &c.datasets[0].def;
+  assert_int_equal(d->schema, VG_DATASET_SCHEMA_COMPTAGE);
+  assert_string_equal(d->mobility_type, "BIKE");
+  assert_int_equal(d->site_names.n, 2);
+  assert_string_equal(d->site_names.v[1], "Spokane St. Bridge");
+  assert_string_equal(d->insee_codes.v[1], "2A004");
+  vg_config_release(&c);
+}
+
 /* The sample shipped for operations stays valid. */
 static void example_config_is_valid(void **state) {
   (void)state;
@@ -488,6 +529,7 @@ int vg_test_daemon_config(void) {
       cmocka_unit_test(durations_parse),
       cmocka_unit_test(sizes_parse),
       cmocka_unit_test(example_config_is_valid),
+      cmocka_unit_test(comptage_keys),
       cmocka_unit_test(missing_file_is_named),
       cmocka_unit_test(reference_doc_is_current),
       cmocka_unit_test(roles_parse_and_warn_about_keys_without_effect),
