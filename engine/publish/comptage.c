@@ -195,8 +195,8 @@ struct pass {
   int file;
   FILE *out;
   int sum_field;
-  double gap; /* the count of a slot without a window */
-  size_t cur; /* series of the buffered windows */
+  int suppress; /* suppress_below is set: a 0 would be a count under k */
+  size_t cur;   /* series of the buffered windows */
   struct vg_cm_win *w;
   size_t n, cap;
 };
@@ -283,6 +283,15 @@ static int measure_row(int64_t start, int64_t end, double count, void *arg) {
   return ferror(p->out) ? -EIO : 0;
 }
 
+/* The count of a slot without a window between two windows of s: 0 for a
+ * count_as metric, whose windows exist only where passages were (empty
+ * under suppression: 0 is under k); empty otherwise, since a counter whose
+ * readings carry counts sends one per slot, zeros included, and a missing
+ * reading is a slot without a measurement. */
+static double gap_count(const struct pass *p, const struct vg_dataset_series *s) {
+  return s->count_as && !p->suppress ? 0 : NAN;
+}
+
 /* The buffered windows of series p->cur: their rows in the file written. */
 static int flush_series(struct pass *p) {
   const struct vg_dataset_series *s = &p->l->v[p->cur];
@@ -294,7 +303,8 @@ static int flush_series(struct pass *p) {
   else if (p->file == VG_CM_CHANNELS)
     channel_row(p, s, &p->ch[p->cur]);
   else if (p->file == VG_CM_MEASURES)
-    rc = vg_cm_fill(p->w, p->n, p->gap, next_slot, (void *)p->ds, measure_row, p);
+    rc =
+        vg_cm_fill(p->w, p->n, gap_count(p, s), next_slot, (void *)p->ds, measure_row, p);
   p->n = 0;
   return rc ? rc : (ferror(p->out) ? -EIO : 0);
 }
@@ -526,7 +536,7 @@ int vg_cm_write(const struct vg_dataset *ds, struct vg_store_reader *r, int file
                    .file = file,
                    .out = out,
                    .sum_field = vg_dataset_field(ds, "sum"),
-                   .gap = c->suppress_below > 0 ? NAN : 0};
+                   .suppress = c->suppress_below > 0};
   if (p.sum_field < 0)
     return vg_errstr_rc(VG_ECONFIG, errstr, errstr_size,
                         "dataset %s: comptage-mobilites needs the sum column", c->id);

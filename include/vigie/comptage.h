@@ -11,12 +11,14 @@
  * slot of the dataset's resolution of a channel, its count the window's
  * `sum` (the passages of a counter's readings, or of a count_as metric).
  *
- * Zero and empty counts: a slot between a channel's first and last
- * published windows that has no window is 0 passages (the counter reported
- * around it, and windows exist only where readings arrived); with
- * suppress_below such a slot's count is empty instead (0 is under k). A
- * published window whose sum is null (suppressed) has an empty count. No
- * row before the first window nor after the last one.
+ * Zero and empty counts: a published window whose sum is null (suppressed)
+ * has an empty count. A slot between a channel's first and last published
+ * windows that has no window is 0 passages for a count_as metric (its
+ * windows exist only where passages were; empty instead under
+ * suppress_below, 0 being under k), and an empty count for any other
+ * metric (a counter whose readings carry counts sends one per slot, zeros
+ * included: no reading is no measurement). No row before the first window
+ * nor after the last one.
  *
  * Thread-safety: functions only read the dataset (immutable) and the reader.
  */
@@ -66,7 +68,7 @@ typedef int (*vg_cm_row_fn)(int64_t start, int64_t end, double count, void *ctx)
 
 /* The rows of one channel, in time order: w (n windows sorted by start, not
  * overlapping), with each slot between two windows that has none as a row of
- * count gap (0, or NAN under suppression). next(t, nctx) is the end of the
+ * count gap (0 or NAN: comptage.h says which). next(t, nctx) is the end of the
  * slot that starts at t. Returns 0 or cb's non-zero value. */
 int vg_cm_fill(const struct vg_cm_win *w, size_t n, double gap,
                int64_t (*next)(int64_t t, void *nctx), void *nctx, vg_cm_row_fn cb,

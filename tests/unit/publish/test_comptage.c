@@ -112,7 +112,8 @@ static void checks(void **state) {
 /* ---- the files of a dataset ----------------------------------------------------- */
 
 /* The final-only hourly definition of pubtest.h as a comptage dataset. */
-static struct vg_dataset *cm_dataset(struct fx *f, int64_t k) {
+static struct vg_dataset *cm_dataset_env(struct fx *f, int64_t k,
+                                         const struct vg_dataset_env *env) {
   static char *cols[] = {"sum"}, *tags[] = {"counter_id"},
               *coords[] = {"c1", "48.85,2.35", "c2", "45.76,4.83", "c;3", "43.3,5.4"},
               *names[] = {"c1", "Pont, \"neuf\""}, *insee[] = {"c1", "75056"};
@@ -129,8 +130,12 @@ static struct vg_dataset *cm_dataset(struct fx *f, int64_t k) {
   def.suppress_below = k;
   struct vg_dataset *ds;
   char err[256];
-  assert_int_equal(vg_dataset_new(&def, &f->ao.env, &ds, err, sizeof err), 0);
+  assert_int_equal(vg_dataset_new(&def, env, &ds, err, sizeof err), 0);
   return ds;
+}
+
+static struct vg_dataset *cm_dataset(struct fx *f, int64_t k) {
+  return cm_dataset_env(f, k, &f->ao.env);
 }
 
 static char *cm_file(struct fx *f, const struct vg_dataset *ds, int file) {
@@ -172,9 +177,13 @@ static int64_t utc(const char *s) {
 }
 
 /* The true rows of series s: from its first to its last final hour with
- * passages, 0 for hours without (empty under suppression). */
-static void check_measures(struct fx *f, int64_t k) {
-  struct vg_dataset *ds = cm_dataset(f, k);
+ * passages, 0 for hours without (empty under suppression, and when the
+ * metric is not count_as: readings, a missing one is no measurement). */
+static void check_measures(struct fx *f, int64_t k, int count_as) {
+  struct vg_dataset_env env = f->ao.env;
+  if (!count_as)
+    env.ncount_as = 0;
+  struct vg_dataset *ds = cm_dataset_env(f, k, &env);
   char *text = cm_file(f, ds, VG_CM_MEASURES), *cells[8], *p = text;
   int n;
   p = next_line(p, cells, &n);
@@ -199,7 +208,7 @@ static void check_measures(struct fx *f, int64_t k) {
       assert_int_equal(utc(cells[2]), T0 + h * 3600);
       assert_int_equal(utc(cells[3]), T0 + (h + 1) * 3600);
       uint32_t c = f->count[s][h];
-      if (c == 0 && k == 0) {
+      if (c == 0 && k == 0 && count_as) {
         assert_string_equal(cells[4], "0");
         zeros++;
       } else if (c < k || c == 0) {
@@ -214,17 +223,24 @@ static void check_measures(struct fx *f, int64_t k) {
     }
   }
   assert_string_equal(p, "");
-  assert_true(k ? empties > 0 && zeros == 0 : zeros > 0 && empties == 0);
+  if (k || !count_as)
+    assert_true(empties > 0 && zeros == 0);
+  else
+    assert_true(zeros > 0 && empties == 0);
   free(text);
   vg_dataset_free(ds);
 }
 
 static void measures_zero_filled(void **state) {
-  check_measures(*state, 0);
+  check_measures(*state, 0, 1);
 }
 
 static void measures_suppressed(void **state) {
-  check_measures(*state, K);
+  check_measures(*state, K, 1);
+}
+
+static void measures_of_readings(void **state) {
+  check_measures(*state, 0, 0);
 }
 
 static void sites_and_channels(void **state) {
@@ -339,6 +355,7 @@ int vg_test_publish_comptage(void) {
       cmocka_unit_test(checks),
       cmocka_unit_test_setup_teardown(measures_zero_filled, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(measures_suppressed, pub_setup, pub_teardown),
+      cmocka_unit_test_setup_teardown(measures_of_readings, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(sites_and_channels, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(channel_ids, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(package, pub_setup, pub_teardown),
