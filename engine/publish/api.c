@@ -26,6 +26,7 @@
 
 #include "vigie/api.h"
 #include "vigie/calendar.h"
+#include "vigie/comptage.h"
 #include "vigie/dashboard.h"
 #include "vigie/dataset.h"
 #include "vigie/error.h"
@@ -81,6 +82,8 @@ static int valid_id(const char *s, size_t n) {
 }
 
 static const char *const fmt_names[] = {"csv", "json", "jsonl", "geojson"};
+/* the mobility-count schema's files (comptage.h), beside the exports */
+#define CM_EXPORTS "exports/comptage-mobilites/"
 
 int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
                  struct vg_api_req *out, char *errstr, size_t errstr_size) {
@@ -122,6 +125,13 @@ int vg_api_parse(const char *path, const struct vg_api_arg *args, size_t nargs,
       out->route = VG_API_CHANGES;
     } else if (strcmp(rest, "facets") == 0) {
       out->route = VG_API_FACETS;
+    } else if (strncmp(rest, CM_EXPORTS, sizeof CM_EXPORTS - 1) == 0) {
+      out->route = VG_API_COMPTAGE;
+      out->format = vg_cm_file_of(rest + sizeof CM_EXPORTS - 1);
+      if (out->format < 0)
+        return bad(out, "NotFound", 404, errstr, errstr_size,
+                   "Unknown file: expected sites.csv, channels.csv, measures.csv or "
+                   "datapackage.json.");
     } else if (strncmp(rest, "exports/", 8) == 0) {
       out->route = VG_API_EXPORT;
       out->format = -1;
@@ -329,8 +339,11 @@ static uint64_t def_hash(const struct vg_dataset_def *c) {
   if (c->hvd_category || c->contact_point) /* (the hash of a dataset without stays) */
     fprintf(f, "|hvd:%s|%s", c->hvd_category ? c->hvd_category : "",
             c->contact_point ? c->contact_point : "");
-  const struct vg_strlist *lists[] = {&c->keywords, &c->metrics, &c->columns,
-                                      &c->tag_columns, &c->coordinates};
+  if (c->schema) /* (the hash of a dataset without stays) */
+    fprintf(f, "|schema:%d|%s", c->schema, c->mobility_type ? c->mobility_type : "");
+  const struct vg_strlist *lists[] = {&c->keywords,    &c->metrics,     &c->columns,
+                                      &c->tag_columns, &c->coordinates, &c->site_names,
+                                      &c->insee_codes};
   for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
     for (size_t j = 0; j < lists[i]->n; j++)
       fprintf(f, "|%zu:%s", i, lists[i]->v[j]);
@@ -2256,6 +2269,42 @@ static void write_openapi(const struct gen *g, const struct vg_http_request *req
   resp->compress = 1;
 }
 
+/* GET .../datasets/{id}/exports/comptage-mobilites/{file} (comptage.h):
+ * built whole from the handler's reader, then sent. */
+static void comptage_file(const struct gen *g, struct dsinfo *d,
+                          struct vg_store_reader *r, const struct vg_http_request *req,
+                          const struct vg_api_req *rq, struct vg_http_response *resp) {
+  char base[512], err[256] = "";
+  if (vg_dataset_definition(d->ds)->schema != VG_DATASET_SCHEMA_COMPTAGE) {
+    json_error(resp, 404, "NotFound",
+               "This dataset is not published with the comptage-mobilites schema.");
+    return;
+  }
+  base_url(g, req, base, 256);
+  size_t o = strlen(base);
+  snprintf(base + o, sizeof base - o, VG_API_PREFIX "catalog/datasets/%s/" CM_EXPORTS,
+           rq->id);
+  char *body = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&body, &len);
+  int rc = f ? vg_cm_write(d->ds, r, rq->format, base, f, err, sizeof err) : -ENOMEM;
+  if (f && fclose(f) != 0 && !rc)
+    rc = -EIO;
+  if (rc) {
+    free(body);
+    snprintf(base, sizeof base, "cannot build the file: %s %s", vg_strerror(rc), err);
+    json_error(resp, 500, "InternalError", base);
+    return;
+  }
+  free(resp->body);
+  resp->status = 200;
+  resp->content_type = rq->format == VG_CM_PACKAGE ? "application/json; charset=utf-8"
+                                                   : "text/csv; charset=utf-8";
+  resp->body = body;
+  resp->len = len;
+  resp->compress = 1;
+}
+
 void vg_api_handle(void *api, const struct vg_http_request *req,
                    struct vg_http_response *resp) {
   struct vg_api *a = api;
@@ -2306,6 +2355,10 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   }
   /* answers that depend on nothing but the request and the ETag's state
    * (not DCAT nor the changes feed, whose links follow the Host header) */
+  if (rq.route == VG_API_COMPTAGE) {
+    comptage_file(g, d, r, req, &rq, resp);
+    goto done;
+  }
   int cacheable =
       rq.route != VG_API_CHANGES && rq.route != VG_API_DCAT && rq.route != VG_API_EXPORT;
   uint64_t tag = vg_fnv1a64(VG_FNV64_OFFSET, etag, strlen(etag));

@@ -11,6 +11,9 @@
  *   /api/explore/v2.1/catalog/datasets/{id}/exports/{csv,json,jsonl,geojson}
  *       streamed; select, where, group_by (then order_by too), refine,
  *       exclude, limit, offset, timezone, delimiter, with_bom
+ *   /api/explore/v2.1/catalog/datasets/{id}/exports/comptage-mobilites/
+ *       {sites.csv,channels.csv,measures.csv,datapackage.json}: a dataset
+ *       declared with schema comptage-mobilites (comptage.h)
  *   /api/explore/v2.1/catalog/datasets/{id}/facets           facet, where,
  *       refine, exclude, timezone: value counts of text and datetime fields
  *   /api/explore/v2.1/catalog/facets                         the catalog's
@@ -60,6 +63,7 @@ enum vg_api_route {
   VG_API_FACETS,         /* datasets/{id}/facets */
   VG_API_CATALOG_FACETS, /* catalog/facets */
   VG_API_OPENAPI,        /* openapi.json */
+  VG_API_COMPTAGE,       /* datasets/{id}/exports/comptage-mobilites/{file} */
 };
 
 /* A decoded and validated request (vg_api_parse). Strings point into the
@@ -67,7 +71,7 @@ enum vg_api_route {
 struct vg_api_req {
   int route;      /* enum vg_api_route */
   char id[128];   /* the dataset id (routes under datasets/{id}) */
-  int format;     /* exports: enum vg_dataset_fmt */
+  int format;     /* exports: enum vg_dataset_fmt; comptage: enum vg_cm_file */
   int64_t limit;  /* records: 1..100 (default 10); exports: -1 = all */
   int64_t offset; /* >= 0 */
   const char *select, *where, *order_by, *timezone; /* NULL when absent */
