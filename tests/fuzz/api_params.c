@@ -7,7 +7,8 @@
  * error_code and a message; an accepted request keeps every documented
  * limit (records: 0 <= limit <= 100, offset + limit <= 10000; with a
  * group_by 20000 for both), a geojson export has no group_by, at most 16
- * refine/exclude and 16 facet arguments are kept.
+ * refine/exclude and 16 facet arguments are kept, a comptage-mobilites
+ * file is one of the four.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "vigie/api.h"
+#include "vigie/comptage.h"
 #include "vigie/dataset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     assert(rq.error_code && rq.error_code[0]);
     assert(err[0] && strlen(err) < sizeof err);
   } else {
-    assert(rq.route >= VG_API_CATALOG && rq.route <= VG_API_OPENAPI);
+    assert(rq.route >= VG_API_CATALOG && rq.route <= VG_API_COMPTAGE);
     assert(rq.offset >= 0);
     assert(rq.delimiter == ';' || rq.delimiter == ',' || rq.delimiter == '\t' ||
            rq.delimiter == '|');
@@ -56,8 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rq.route == VG_API_EXPORT)
       assert(rq.format >= VG_DS_CSV && rq.format <= VG_DS_GEOJSON && rq.limit >= -1 &&
              !(grouped && rq.format == VG_DS_GEOJSON) && (!rq.order_by || grouped));
+    if (rq.route == VG_API_COMPTAGE)
+      assert(rq.format >= 0 && rq.format < VG_CM_NFILES);
     if ((rq.route >= VG_API_DATASET && rq.route <= VG_API_CHANGES) ||
-        rq.route == VG_API_FACETS)
+        rq.route == VG_API_FACETS || rq.route == VG_API_COMPTAGE)
       assert(rq.id[0] && strlen(rq.id) < sizeof rq.id);
     assert(rq.nfacet <= VG_API_MAX_FACETS && rq.nfacet_name <= VG_API_MAX_FACETS);
   }
