@@ -2269,29 +2269,46 @@ static void write_openapi(const struct gen *g, const struct vg_http_request *req
   resp->compress = 1;
 }
 
+/* The text of a comptage file of d into *body (malloc'd), resource paths
+ * under base. 0, or an error with err. */
+static int comptage_body(struct dsinfo *d, struct vg_store_reader *r, int file,
+                         const char *base, char **body, size_t *len, char *err,
+                         size_t errsize) {
+  *body = NULL;
+  *len = 0;
+  FILE *f = open_memstream(body, len);
+  int rc = f ? vg_cm_write(d->ds, r, file, base, f, err, errsize) : -ENOMEM;
+  if (f && fclose(f) != 0 && !rc)
+    rc = -EIO;
+  if (rc) {
+    free(*body);
+    *body = NULL;
+  }
+  return rc;
+}
+
+static int has_comptage(const struct dsinfo *d) {
+  return vg_dataset_definition(d->ds)->schema == VG_DATASET_SCHEMA_COMPTAGE;
+}
+
 /* GET .../datasets/{id}/exports/comptage-mobilites/{file} (comptage.h):
  * built whole from the handler's reader, then sent. */
 static void comptage_file(const struct gen *g, struct dsinfo *d,
                           struct vg_store_reader *r, const struct vg_http_request *req,
                           const struct vg_api_req *rq, struct vg_http_response *resp) {
   char base[512], err[256] = "";
-  if (vg_dataset_definition(d->ds)->schema != VG_DATASET_SCHEMA_COMPTAGE) {
+  if (!has_comptage(d)) {
     json_error(resp, 404, "NotFound",
                "This dataset is not published with the comptage-mobilites schema.");
     return;
   }
   base_url(g, req, base, 256);
-  size_t o = strlen(base);
+  size_t o = strlen(base), len;
   snprintf(base + o, sizeof base - o, VG_API_PREFIX "catalog/datasets/%s/" CM_EXPORTS,
            rq->id);
-  char *body = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&body, &len);
-  int rc = f ? vg_cm_write(d->ds, r, rq->format, base, f, err, sizeof err) : -ENOMEM;
-  if (f && fclose(f) != 0 && !rc)
-    rc = -EIO;
+  char *body;
+  int rc = comptage_body(d, r, rq->format, base, &body, &len, err, sizeof err);
   if (rc) {
-    free(body);
     snprintf(base, sizeof base, "cannot build the file: %s %s", vg_strerror(rc), err);
     json_error(resp, 500, "InternalError", base);
     return;
@@ -2718,4 +2735,73 @@ done:
     a->st.close(a->st.ctx, r);
   gen_put(a, g);
   return rc;
+}
+
+/* A comptage file as a stream (vg_api_comptage_open): built whole at the
+ * first read, from a reader of that moment, so that an unchanged ETag costs
+ * nothing. */
+struct membody {
+  struct vg_api *a;
+  struct gen *g; /* keeps d alive across a reload */
+  struct dsinfo *d;
+  int file, built;
+  char base[512];
+  char *buf;
+  size_t len, pos;
+};
+
+static long membody_read(void *ctx, char *buf, size_t max) {
+  struct membody *m = ctx;
+  char err[256];
+  if (!m->built) {
+    struct vg_store_reader *r = NULL;
+    if (m->a->st.open(m->a->st.ctx, &r) != 0)
+      return -1;
+    int rc = comptage_body(m->d, r, m->file, m->base, &m->buf, &m->len, err, sizeof err);
+    m->a->st.close(m->a->st.ctx, r);
+    if (rc)
+      return -1;
+    m->built = 1;
+  }
+  size_t n = m->len - m->pos < max ? m->len - m->pos : max;
+  memcpy(buf, m->buf + m->pos, n);
+  m->pos += n;
+  return (long)n;
+}
+
+static void membody_free(void *ctx) {
+  struct membody *m = ctx;
+  gen_put(m->a, m->g);
+  free(m->buf);
+  free(m);
+}
+
+int vg_api_comptage_open(struct vg_api *a, const char *id, int file, const char *rel,
+                         char *etag, size_t etag_size, struct vg_http_stream *out) {
+  struct gen *g = gen_get(a);
+  struct dsinfo *d = find_ds(g, id);
+  struct vg_store_reader *r = NULL;
+  struct vg_store_state m;
+  int rc = d && has_comptage(d) ? a->st.open(a->st.ctx, &r) : VG_ENOTFOUND;
+  if (!rc)
+    rc = vg_store_reader_meta(r, &m);
+  if (r)
+    a->st.close(a->st.ctx, r);
+  struct membody *mb = rc ? NULL : calloc(1, sizeof *mb);
+  if (!rc && !mb)
+    rc = -ENOMEM;
+  if (rc) {
+    gen_put(a, g);
+    return rc;
+  }
+  snprintf(etag, etag_size, "W/\"%016" PRIx64 "-%" PRIu64 "\"", d->def_hash,
+           ds_tag(d, &m));
+  *mb = (struct membody){.a = a, .g = g, .d = d, .file = file};
+  if (g->public_url)
+    snprintf(mb->base, sizeof mb->base,
+             "%s" VG_API_PREFIX "catalog/datasets/%s/" CM_EXPORTS, g->public_url, id);
+  else
+    snprintf(mb->base, sizeof mb->base, "%s", rel);
+  *out = (struct vg_http_stream){membody_read, membody_free, mb};
+  return 0; /* the generation's reference goes with the stream */
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "vigie/array.h"
+#include "vigie/comptage.h"
 #include "vigie/dataset.h"
 #include "vigie/error.h"
 #include "vigie/exportdir.h"
@@ -26,7 +27,7 @@
 /* What was last written for one (dataset, format). */
 struct filestate {
   char id[128];   /* the dataset */
-  char name[160]; /* file name: id.csv / id.json */
+  char name[192]; /* file name: id.csv, id.json, id.comptage-mobilites.FILE */
   char etag[96];
   uint64_t hash;
   int written; /* this process put the file in place (and did not remove it) */
@@ -62,18 +63,39 @@ static struct filestate *state_of(struct vg_exportdir *x, const char *id,
   return f;
 }
 
-/* Exports one file when its ETag moved. 1 when replaced, 0 when unchanged,
- * or a negative error (logged). */
-static int export_one(struct vg_exportdir *x, const char *id, int fmt) {
-  char name[160], etag[96], err[512];
+/* The files of a dataset: {id}.csv, {id}.json, then, when it is declared
+ * with the mobility-count schema, {id}.comptage-mobilites.{file} (its data
+ * package names the others by these names, or by their URLs with
+ * http.public_url). */
+#define NKINDS (2 + VG_CM_NFILES)
+
+static int open_kind(struct vg_exportdir *x, const char *id, int k, char *name,
+                     size_t size, char *etag, size_t etag_size,
+                     struct vg_http_stream *s) {
+  if (k < 2) {
+    snprintf(name, size, "%s.%s", id, k == 0 ? "csv" : "json");
+    return vg_api_export_open(x->api, id, k == 0 ? VG_DS_CSV : VG_DS_JSON, etag,
+                              etag_size, s);
+  }
+  char rel[160];
+  snprintf(rel, sizeof rel, "%s.comptage-mobilites.", id);
+  snprintf(name, size, "%s%s", rel, vg_cm_file_name(k - 2));
+  return vg_api_comptage_open(x->api, id, k - 2, rel, etag, etag_size, s);
+}
+
+/* Exports one file when its ETag moved. 1 when replaced, 0 when unchanged
+ * (or not a file of this dataset), or a negative error (logged). */
+static int export_one(struct vg_exportdir *x, const char *id, int kind) {
+  char name[192], etag[96], err[512];
   struct vg_http_stream s;
-  snprintf(name, sizeof name, "%s.%s", id, fmt == VG_DS_CSV ? "csv" : "json");
-  struct filestate *st = state_of(x, id, name);
-  if (!st)
-    return -ENOMEM;
-  int rc = vg_api_export_open(x->api, id, fmt, etag, sizeof etag, &s);
+  int rc = open_kind(x, id, kind, name, sizeof name, etag, sizeof etag, &s);
   if (rc)
-    return rc == VG_ENOTFOUND ? 0 : rc; /* no dataset, or no store yet */
+    return rc == VG_ENOTFOUND ? 0 : rc; /* no dataset (or file), or no store yet */
+  struct filestate *st = state_of(x, id, name);
+  if (!st) {
+    s.free(s.ctx);
+    return -ENOMEM;
+  }
   if (st->etag[0] && strcmp(st->etag, etag) == 0) {
     s.free(s.ctx);
     return 0;
@@ -167,9 +189,8 @@ int vg_exportdir_run_once(struct vg_exportdir *x, size_t *written) {
   int first = 0;
   size_t n = 0;
   for (size_t i = 0; vg_api_dataset_id(x->api, i, id, sizeof id) == 0; i++) {
-    static const int fmts[] = {VG_DS_CSV, VG_DS_JSON};
-    for (size_t k = 0; k < 2; k++) {
-      int rc = export_one(x, id, fmts[k]);
+    for (int k = 0; k < NKINDS; k++) {
+      int rc = export_one(x, id, k);
       if (rc > 0)
         n++;
       else if (rc < 0 && !first)

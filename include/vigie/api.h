@@ -181,6 +181,14 @@ int vg_api_has_dataset(struct vg_api *a, const char *id);
  * or the store's error (not open). */
 int vg_api_export_open(struct vg_api *a, const char *id, int format, char *etag,
                        size_t etag_size, struct vg_http_stream *out);
+/* The export folder's source of the mobility-count files (comptage.h):
+ * the body of GET .../datasets/{id}/exports/comptage-mobilites/{file} as a
+ * stream, and its ETag, except that without http.public_url the data
+ * package's resource paths are rel (a prefix of the folder's file names)
+ * instead of URLs. 0, VG_ENOTFOUND (no such dataset, or not declared with
+ * the schema), or the store's error. */
+int vg_api_comptage_open(struct vg_api *a, const char *id, int file, const char *rel,
+                         char *etag, size_t etag_size, struct vg_http_stream *out);
 /* The answer cache's counters (all 0 without a cache). */
 void vg_api_cache_stats(struct vg_api *a, struct vg_cache_stats *out);
 /* No request may be in progress (stop the HTTP server first). */

@@ -90,6 +90,9 @@ OFFICIAL = {
 }
 
 
+FILES = ("sites.csv", "channels.csv", "measures.csv", "datapackage.json")
+
+
 def utc_z(text):
     """ISO 8601 in UTC written with Z, as the schema's examples -> seconds."""
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text), text
@@ -157,7 +160,9 @@ def served(kafka, kcat, bin_path, tmp_path_factory):
     msgs, source, tz_name, _ = seattle_bike()
     produce(kcat, kafka.bootstrap, topic, msgs)
     port = free_port()
-    extra = (DATASETS.format(id="spokane", k=0) +
+    xdir = tmp / "exports"
+    extra = (f"export_dir: {xdir}\npublish: {{export_interval: 1s}}\n" +
+             DATASETS.format(id="spokane", k=0) +
              DATASETS.format(id="spokane-k", k=K).replace("datasets:\n", ""))
     cfg = write_config(str(tmp / "vigie.yaml"), str(tmp / "store"), kafka.bootstrap,
                        tz_name, [dict(topic=topic, **source)], extra=extra,
@@ -178,7 +183,11 @@ def served(kafka, kcat, bin_path, tmp_path_factory):
             time.sleep(0.3)
         else:
             pytest.fail("the API did not answer in 60 s")
-        yield port
+        while time.monotonic() < deadline and not all(
+                (xdir / f"{d}.comptage-mobilites.{f}").exists()
+                for d in ("spokane", "spokane-k") for f in FILES):
+            time.sleep(0.3)
+        yield port, xdir
     finally:
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=60)
@@ -187,6 +196,7 @@ def served(kafka, kcat, bin_path, tmp_path_factory):
 
 
 def test_sites_and_channels(served):
+    served = served[0]
     sites = read_csv(served, "spokane", "sites.csv")
     assert sites == [dict(site_id="spokane-st", parent_site_id="",
                           site_name="Spokane St. Bridge, Seattle", fr_insee_code="",
@@ -209,6 +219,7 @@ def expected_rows(hours):
 
 
 def test_measures_against_the_raw_records(served):
+    served = served[0]
     rows = read_csv(served, "spokane", "measures.csv")
     t = truth()
     for d in ("east", "west"):
@@ -228,6 +239,7 @@ def test_measures_against_the_raw_records(served):
 
 
 def test_suppressed_counts_are_empty_never_small(served):
+    served = served[0]
     rows = read_csv(served, "spokane-k", "measures.csv")
     t = truth()
     blanked = 0
@@ -244,6 +256,7 @@ def test_suppressed_counts_are_empty_never_small(served):
 
 def test_datapackage_validates_with_frictionless(served):
     from frictionless import validate
+    served = served[0]
     st, ctype, body = get(served, f"{API}/spokane/exports/comptage-mobilites/"
                           "datapackage.json")
     assert st == 200 and ctype.startswith("application/json"), body
@@ -265,5 +278,22 @@ def test_datapackage_validates_with_frictionless(served):
 
 
 def test_unknown_file(served):
+    served = served[0]
     st, _, body = get(served, f"{API}/spokane/exports/comptage-mobilites/sites.json")
     assert st == 404 and "datapackage.json" in body
+
+
+def test_export_folder(served):
+    """The folder holds the four files of each dataset, the CSV files byte
+    for byte the API's, and a data package whose paths name the folder's
+    files (no http.public_url): it validates where it lies."""
+    from frictionless import validate
+    port, xdir = served
+    for f in FILES[:3]:
+        st, _, body = get(port, f"{API}/spokane/exports/comptage-mobilites/{f}")
+        assert (xdir / f"spokane.comptage-mobilites.{f}").read_bytes().decode() == body
+    pkg = json.loads((xdir / "spokane.comptage-mobilites.datapackage.json").read_text())
+    assert [r["path"] for r in pkg["resources"]] == [
+        f"spokane.comptage-mobilites.{f}" for f in FILES[:3]]
+    report = validate(str(xdir / "spokane-k.comptage-mobilites.datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:20]
