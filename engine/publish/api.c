@@ -2032,6 +2032,44 @@ static void write_api_service(struct vg_jsonw *w, const struct vg_dataset_def *c
   vg_jsonw_map_end(w);
 }
 
+/* A mobility-count file of the dataset at url (comptage.h) as a
+ * distribution that conforms to its schema's page (the data package: to the
+ * schema's home). */
+static void write_comptage_distribution(struct vg_jsonw *w, const char *url, int file,
+                                        const char *licurl, int hvd) {
+  static const char *const part[] = {"site", "channel", "measure"};
+  char link[640], std[256], title[96];
+  int pkg = file == VG_CM_PACKAGE;
+  snprintf(link, sizeof link, "%s/" CM_EXPORTS "%s", url, vg_cm_file_name(file));
+  if (pkg)
+    snprintf(std, sizeof std, "%s", VG_CM_SCHEMA_HOME);
+  else
+    snprintf(std, sizeof std,
+             "https://schema.data.gouv.fr/etalab/schema-comptage-mobilites-%s/%s/",
+             part[file], VG_CM_SCHEMA_VERSION);
+  snprintf(title, sizeof title, "Comptage des mobilités %s: %s", VG_CM_SCHEMA_VERSION,
+           vg_cm_file_name(file));
+  vg_jsonw_map(w);
+  vg_jsonw_kv(w, "@id", link);
+  vg_jsonw_kv(w, "@type", "dcat:Distribution");
+  vg_jsonw_kv(w, "dct:title", title);
+  jtyped(w, "dcat:accessURL", link, "rdfs:Resource");
+  jid(w, "dcat:downloadURL", link);
+  jtyped(w, "dcat:mediaType",
+         pkg ? "http://www.iana.org/assignments/media-types/application/json"
+             : "http://www.iana.org/assignments/media-types/text/csv",
+         "dct:MediaType");
+  jtyped(w, "dct:format",
+         pkg ? "http://publications.europa.eu/resource/authority/file-type/JSON"
+             : "http://publications.europa.eu/resource/authority/file-type/CSV",
+         "dct:MediaTypeOrExtent");
+  jtyped(w, "dct:conformsTo", std, "dct:Standard");
+  jtyped(w, "dct:license", licurl, "dct:LicenseDocument");
+  if (hvd)
+    jhvd(w, NULL);
+  vg_jsonw_map_end(w);
+}
+
 static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
                        struct vg_store_reader *r, const struct vg_store_state *m,
                        const char *base) {
@@ -2149,6 +2187,9 @@ static void write_dcat(struct vg_jsonw *w, struct vg_api *a, struct gen *g,
         jhvd(w, NULL);
       vg_jsonw_map_end(w);
     }
+    if (c->schema == VG_DATASET_SCHEMA_COMPTAGE)
+      for (int k = 0; k < VG_CM_NFILES; k++)
+        write_comptage_distribution(w, url, k, licurl, hvd);
     if (hvd)
       write_api_service(w, c, url, base, licurl, cat);
     vg_jsonw_array_end(w);

@@ -297,3 +297,26 @@ def test_export_folder(served):
         f"spokane.comptage-mobilites.{f}" for f in FILES[:3]]
     report = validate(str(xdir / "spokane-k.comptage-mobilites.datapackage.json"))
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:20]
+
+
+def test_dcat_distributions_conform_to_the_schema(served):
+    """The catalog lists the four files of a comptage dataset as
+    distributions that conform to the schema's pages (read as RDF)."""
+    from rdflib import Graph, URIRef
+    from rdflib.namespace import DCAT, DCTERMS
+    port = served[0]
+    st, ctype, body = get(port, "/api/explore/v2.1/catalog/exports/dcat")
+    assert st == 200 and ctype.startswith("application/ld+json"), body
+    g = Graph()
+    g.parse(data=body, format="json-ld")
+    ds = URIRef(f"http://127.0.0.1:{port}{API}/spokane")
+    base = f"{ds}/exports/comptage-mobilites/"
+    std = {str(d): str(g.value(d, DCTERMS.conformsTo))
+           for d in g.objects(ds, DCAT.distribution) if str(d).startswith(base)}
+    pages = "https://schema.data.gouv.fr/etalab/schema-comptage-mobilites"
+    assert std == {base + "sites.csv": f"{pages}-site/0.2.5/",
+                   base + "channels.csv": f"{pages}-channel/0.2.5/",
+                   base + "measures.csv": f"{pages}-measure/0.2.5/",
+                   base + "datapackage.json": f"{pages}/"}
+    for d in std:
+        assert str(g.value(URIRef(d), DCAT.downloadURL)) == d
