@@ -2,9 +2,11 @@
  * The export folder (config export_dir; docs/publication.md "Export
  * folder"): per dataset, `{id}.csv` and `{id}.json`, the bodies of the HTTP
  * API's exports/csv and exports/json without parameters (same writers, same
- * privacy), replaced atomically (filew.h: temporary file, fsync, rename,
- * fsync of the folder, through io_uring where the kernel allows it) when
- * their content changes.
+ * privacy), and for a dataset declared with the mobility-count schema
+ * `{id}.comptage-mobilites.{sites.csv,channels.csv,measures.csv,
+ * datapackage.json}` (comptage.h; vg_api_comptage_open), replaced
+ * atomically (filew.h: temporary file, fsync, rename, fsync of the folder,
+ * through io_uring where the kernel allows it) when their content changes.
  *
  * A background thread looks every interval: a file whose dataset's ETag did
  * not move is left alone; otherwise the export is streamed to a temporary

@@ -118,9 +118,9 @@ def check_official(name, rows, header):
                 assert check(v), (name, col, v)
 
 
-def get(port, path):
+def get(port, path, *args):
     r = subprocess.run(["curl", "-s", "-S", "-w", "\n%{http_code} %{content_type}",
-                        "--max-time", "120", f"http://127.0.0.1:{port}{path}"],
+                        "--max-time", "120", *args, f"http://127.0.0.1:{port}{path}"],
                        capture_output=True, timeout=150)
     assert r.returncode == 0, r.stderr.decode()
     body, _, tail = r.stdout.rpartition(b"\n")
@@ -277,10 +277,15 @@ def test_datapackage_validates_with_frictionless(served):
     assert rows > 2 * 38000
 
 
-def test_unknown_file(served):
+def test_unknown_file_and_conditional_get(served):
     served = served[0]
     st, _, body = get(served, f"{API}/spokane/exports/comptage-mobilites/sites.json")
     assert st == 404 and "datapackage.json" in body
+    path = f"{API}/spokane/exports/comptage-mobilites/channels.csv"
+    st, _, head = get(served, path, "-I")
+    etag = re.search(r"(?im)^etag: (.+?)\r?$", head).group(1)
+    st, _, body = get(served, path, "-H", f"If-None-Match: {etag}")
+    assert st == 304 and body == ""
 
 
 def test_export_folder(served):
