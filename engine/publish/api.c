@@ -2310,56 +2310,110 @@ static void write_openapi(const struct gen *g, const struct vg_http_request *req
   resp->compress = 1;
 }
 
-/* The text of a comptage file of d into *body (malloc'd), resource paths
- * under base. 0, or an error with err. */
-static int comptage_body(struct dsinfo *d, struct vg_store_reader *r, int file,
-                         const char *base, char **body, size_t *len, char *err,
-                         size_t errsize) {
-  *body = NULL;
-  *len = 0;
-  FILE *f = open_memstream(body, len);
-  int rc = f ? vg_cm_write(d->ds, r, file, base, f, err, errsize) : -ENOMEM;
-  if (f && fclose(f) != 0 && !rc)
-    rc = -EIO;
-  if (rc) {
-    free(*body);
-    *body = NULL;
-  }
-  return rc;
-}
-
 static int has_comptage(const struct dsinfo *d) {
   return vg_dataset_definition(d->ds)->schema == VG_DATASET_SCHEMA_COMPTAGE;
 }
 
-/* GET .../datasets/{id}/exports/comptage-mobilites/{file} (comptage.h):
- * built whole from the handler's reader, then sent. */
-static void comptage_file(const struct gen *g, struct dsinfo *d,
+/* A comptage file (comptage.h) streamed as the exports are: each chunk
+ * begins a store reader, writes the rows of a few thousand windows, and
+ * ends it. */
+struct cmstream {
+  struct vg_api *a;
+  struct gen *g; /* keeps the dataset alive across a reload */
+  struct vg_cm_stream *s;
+  int done;
+  char *buf;
+  size_t len, pos;
+};
+
+static int cm_chunk(struct cmstream *x) {
+  struct vg_store_reader *r = NULL;
+  char err[256];
+  free(x->buf);
+  x->buf = NULL;
+  x->len = x->pos = 0;
+  FILE *f = open_memstream(&x->buf, &x->len);
+  if (!f)
+    return -1;
+  int rc = x->a->st.open(x->a->st.ctx, &r);
+  if (!rc) {
+    rc = vg_cm_stream_next(x->s, r, 2000, f, &x->done, err, sizeof err);
+    x->a->st.close(x->a->st.ctx, r);
+  }
+  if (fclose(f) != 0)
+    rc = -EIO;
+  return rc ? -1 : 0;
+}
+
+static long cm_read(void *ctx, char *buf, size_t max) {
+  struct cmstream *x = ctx;
+  while (x->pos == x->len) {
+    if (x->done)
+      return 0;
+    if (cm_chunk(x) != 0)
+      return -1;
+  }
+  size_t n = x->len - x->pos < max ? x->len - x->pos : max;
+  memcpy(buf, x->buf + x->pos, n);
+  x->pos += n;
+  return (long)n;
+}
+
+static void cm_free(void *ctx) {
+  struct cmstream *x = ctx;
+  vg_cm_stream_free(x->s);
+  gen_put(x->a, x->g);
+  free(x->buf);
+  free(x);
+}
+
+/* File `file` of d (generation g) as a stream whose resource paths are
+ * under base; its series listed from r. 0, or an error. */
+static int cm_open(struct vg_api *a, struct gen *g, struct dsinfo *d,
+                   struct vg_store_reader *r, int file, const char *base,
+                   struct vg_http_stream *out) {
+  char err[256];
+  struct cmstream *x = calloc(1, sizeof *x);
+  if (!x)
+    return -ENOMEM;
+  int rc = vg_cm_stream_new(d->ds, r, file, base, &x->s, err, sizeof err);
+  if (rc) {
+    free(x);
+    return rc;
+  }
+  x->a = a;
+  pthread_mutex_lock(&a->mu);
+  g->refs++;
+  pthread_mutex_unlock(&a->mu);
+  x->g = g;
+  *out = (struct vg_http_stream){cm_read, cm_free, x};
+  return 0;
+}
+
+/* GET .../datasets/{id}/exports/comptage-mobilites/{file} (comptage.h),
+ * streamed. */
+static void comptage_file(struct vg_api *a, struct gen *g, struct dsinfo *d,
                           struct vg_store_reader *r, const struct vg_http_request *req,
                           const struct vg_api_req *rq, struct vg_http_response *resp) {
-  char base[512], err[256] = "";
+  char base[512];
   if (!has_comptage(d)) {
     json_error(resp, 404, "NotFound",
                "This dataset is not published with the comptage-mobilites schema.");
     return;
   }
   base_url(g, req, base, 256);
-  size_t o = strlen(base), len;
+  size_t o = strlen(base);
   snprintf(base + o, sizeof base - o, VG_API_PREFIX "catalog/datasets/%s/" CM_EXPORTS,
            rq->id);
-  char *body;
-  int rc = comptage_body(d, r, rq->format, base, &body, &len, err, sizeof err);
+  int rc = cm_open(a, g, d, r, rq->format, base, &resp->stream);
   if (rc) {
-    snprintf(base, sizeof base, "cannot build the file: %s %s", vg_strerror(rc), err);
+    snprintf(base, sizeof base, "cannot list the dataset's series: %s", vg_strerror(rc));
     json_error(resp, 500, "InternalError", base);
     return;
   }
-  free(resp->body);
   resp->status = 200;
   resp->content_type = rq->format == VG_CM_PACKAGE ? "application/json; charset=utf-8"
                                                    : "text/csv; charset=utf-8";
-  resp->body = body;
-  resp->len = len;
   resp->compress = 1;
 }
 
@@ -2414,7 +2468,7 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
   /* answers that depend on nothing but the request and the ETag's state
    * (not DCAT nor the changes feed, whose links follow the Host header) */
   if (rq.route == VG_API_COMPTAGE) {
-    comptage_file(g, d, r, req, &rq, resp);
+    comptage_file(a, g, d, r, req, &rq, resp);
     goto done;
   }
   int cacheable =
@@ -2778,47 +2832,9 @@ done:
   return rc;
 }
 
-/* A comptage file as a stream (vg_api_comptage_open): built whole at the
- * first read, from a reader of that moment, so that an unchanged ETag costs
- * nothing. */
-struct membody {
-  struct vg_api *a;
-  struct gen *g; /* keeps d alive across a reload */
-  struct dsinfo *d;
-  int file, built;
-  char base[512];
-  char *buf;
-  size_t len, pos;
-};
-
-static long membody_read(void *ctx, char *buf, size_t max) {
-  struct membody *m = ctx;
-  char err[256];
-  if (!m->built) {
-    struct vg_store_reader *r = NULL;
-    if (m->a->st.open(m->a->st.ctx, &r) != 0)
-      return -1;
-    int rc = comptage_body(m->d, r, m->file, m->base, &m->buf, &m->len, err, sizeof err);
-    m->a->st.close(m->a->st.ctx, r);
-    if (rc)
-      return -1;
-    m->built = 1;
-  }
-  size_t n = m->len - m->pos < max ? m->len - m->pos : max;
-  memcpy(buf, m->buf + m->pos, n);
-  m->pos += n;
-  return (long)n;
-}
-
-static void membody_free(void *ctx) {
-  struct membody *m = ctx;
-  gen_put(m->a, m->g);
-  free(m->buf);
-  free(m);
-}
-
 int vg_api_comptage_open(struct vg_api *a, const char *id, int file, const char *rel,
                          char *etag, size_t etag_size, struct vg_http_stream *out) {
+  char base[512];
   struct gen *g = gen_get(a);
   struct dsinfo *d = find_ds(g, id);
   struct vg_store_reader *r = NULL;
@@ -2826,23 +2842,18 @@ int vg_api_comptage_open(struct vg_api *a, const char *id, int file, const char 
   int rc = d && has_comptage(d) ? a->st.open(a->st.ctx, &r) : VG_ENOTFOUND;
   if (!rc)
     rc = vg_store_reader_meta(r, &m);
+  if (!rc) {
+    snprintf(etag, etag_size, "W/\"%016" PRIx64 "-%" PRIu64 "\"", d->def_hash,
+             ds_tag(d, &m));
+    if (g->public_url)
+      snprintf(base, sizeof base, "%s" VG_API_PREFIX "catalog/datasets/%s/" CM_EXPORTS,
+               g->public_url, id);
+    else
+      snprintf(base, sizeof base, "%s", rel);
+    rc = cm_open(a, g, d, r, file, base, out);
+  }
   if (r)
     a->st.close(a->st.ctx, r);
-  struct membody *mb = rc ? NULL : calloc(1, sizeof *mb);
-  if (!rc && !mb)
-    rc = -ENOMEM;
-  if (rc) {
-    gen_put(a, g);
-    return rc;
-  }
-  snprintf(etag, etag_size, "W/\"%016" PRIx64 "-%" PRIu64 "\"", d->def_hash,
-           ds_tag(d, &m));
-  *mb = (struct membody){.a = a, .g = g, .d = d, .file = file};
-  if (g->public_url)
-    snprintf(mb->base, sizeof mb->base,
-             "%s" VG_API_PREFIX "catalog/datasets/%s/" CM_EXPORTS, g->public_url, id);
-  else
-    snprintf(mb->base, sizeof mb->base, "%s", rel);
-  *out = (struct vg_http_stream){membody_read, membody_free, mb};
-  return 0; /* the generation's reference goes with the stream */
+  gen_put(a, g);
+  return rc;
 }

@@ -3,8 +3,10 @@
  * channels and measures as CSV (comma, no BOM, CRLF, RFC 4180 quoting, UTC
  * datetimes written with Z), and the Frictionless data package that
  * describes them. Every file is one pass over the dataset's rows (status
- * filter and privacy applied), series by series: a channel is written when
- * its windows are known, so memory holds one series' windows at a time.
+ * filter and privacy applied), series by series and in time order, resumable
+ * like the exports' scans: between two rows only the scan's cursor, the end
+ * of the series' last window and the sites written are kept, so a file of
+ * any length streams in bounded memory.
  *
  * The Table Schemas below restate, field by field, the columns of the
  * etalab schemas (site, channel, measure) of version VG_CM_SCHEMA_VERSION:
@@ -137,21 +139,29 @@ int vg_cm_insee_ok(const char *v) {
 
 /* ---- rows of one channel (pure) ------------------------------------------------ */
 
+/* The slots of [from, to) as rows of count gap. */
+static int fill_gap(int64_t from, int64_t to, double gap,
+                    int64_t (*next)(int64_t t, void *nctx), void *nctx, vg_cm_row_fn cb,
+                    void *ctx) {
+  for (int64_t t = from; t < to;) {
+    int64_t e = next(t, nctx);
+    if (e <= t || e > to)
+      e = to; /* never past the next window */
+    int rc = cb(t, e, gap, ctx);
+    if (rc)
+      return rc;
+    t = e;
+  }
+  return 0;
+}
+
 int vg_cm_fill(const struct vg_cm_win *w, size_t n, double gap,
                int64_t (*next)(int64_t t, void *nctx), void *nctx, vg_cm_row_fn cb,
                void *ctx) {
   for (size_t i = 0; i < n; i++) {
-    if (i > 0) /* the empty slots since the previous window */
-      for (int64_t t = w[i - 1].end; t < w[i].start;) {
-        int64_t e = next(t, nctx);
-        if (e <= t || e > w[i].start)
-          e = w[i].start; /* never past the next window */
-        int rc = cb(t, e, gap, ctx);
-        if (rc)
-          return rc;
-        t = e;
-      }
-    int rc = cb(w[i].start, w[i].end, w[i].count, ctx);
+    int rc = i ? fill_gap(w[i - 1].end, w[i].start, gap, next, nctx, cb, ctx) : 0;
+    if (!rc)
+      rc = cb(w[i].start, w[i].end, w[i].count, ctx);
     if (rc)
       return rc;
   }
@@ -179,26 +189,32 @@ int vg_cm_channel_id(const struct vg_dataset *ds, const struct vg_dataset_series
   return o < size ? 0 : -1;
 }
 
-/* ---- one pass over the rows ------------------------------------------------------ */
+/* ---- the files, streamed ----------------------------------------------------------- */
 
 #define ID_MAX 512
 
 struct chan {
   char id[ID_MAX]; /* "" when the series is not published (no site) */
-  int has_rows;    /* sites.csv: the series published a row */
 };
 
-struct pass {
+/* One file being written: the scan's cursor and, for the series at hand,
+ * the end of its last window -- nothing else is kept between rows, so a
+ * file of any length streams in chunks, each from its own reader. */
+struct vg_cm_stream {
   const struct vg_dataset *ds;
-  const struct vg_dataset_series_list *l;
+  struct vg_dataset_series_list l;
+  struct vg_dataset_scan sc;
   struct chan *ch;
   int file;
   FILE *out;
   int sum_field;
-  int suppress; /* suppress_below is set: a 0 would be a count under k */
-  size_t cur;   /* series of the buffered windows */
-  struct vg_cm_win *w;
-  size_t n, cap;
+  int suppress;    /* suppress_below is set: a 0 would be a count under k */
+  size_t cur;      /* the series of the last row; SIZE_MAX: none yet */
+  int64_t cur_end; /* the end of its last window */
+  char **sites;    /* sites.csv: the sites written */
+  size_t nsites, capsites;
+  char *pkg; /* the data package: written whole by the first chunk */
+  int started;
 };
 
 static void fmt_utc(int64_t t, char buf[32]) {
@@ -235,7 +251,7 @@ static const char *lookup(const struct vg_strlist *l, const char *key) {
   return NULL;
 }
 
-static void site_row(struct pass *p, const struct vg_dataset_series *s) {
+static void site_row(struct vg_cm_stream *p, const struct vg_dataset_series *s) {
   const struct vg_dataset_def *c = vg_dataset_definition(p->ds);
   const char *name = lookup(&c->site_names, s->entity);
   double lat = 0, lon = 0;
@@ -251,11 +267,11 @@ static void site_row(struct pass *p, const struct vg_dataset_series *s) {
   fputs("\r\n", p->out);
 }
 
-static void channel_row(struct pass *p, const struct vg_dataset_series *s,
-                        const struct chan *ch) {
+static void channel_row(struct vg_cm_stream *p, const struct vg_dataset_series *s,
+                        const struct chan *ch, int64_t first) {
   const struct vg_dataset_def *c = vg_dataset_definition(p->ds);
   char started[32], step[32];
-  fmt_utc(p->w[0].start, started);
+  fmt_utc(first, started);
   snprintf(step, sizeof step, "%d", vg_dataset_res(p->ds) == VG_RES_HOUR ? 3600 : 86400);
   const char *v[] = {ch->id, NULL, NULL, s->entity, c->mobility_type, NULL, NULL,    NULL,
                      NULL,   NULL, NULL, NULL,      c->publisher,     NULL, started, NULL,
@@ -270,7 +286,7 @@ static int64_t next_slot(int64_t t, void *arg) {
 }
 
 static int measure_row(int64_t start, int64_t end, double count, void *arg) {
-  struct pass *p = arg;
+  struct vg_cm_stream *p = arg;
   char a[32], b[32];
   fmt_utc(start, a);
   fmt_utc(end, b);
@@ -288,43 +304,44 @@ static int measure_row(int64_t start, int64_t end, double count, void *arg) {
  * under suppression: 0 is under k); empty otherwise, since a counter whose
  * readings carry counts sends one per slot, zeros included, and a missing
  * reading is a slot without a measurement. */
-static double gap_count(const struct pass *p, const struct vg_dataset_series *s) {
+static double gap_count(const struct vg_cm_stream *p, const struct vg_dataset_series *s) {
   return s->count_as && !p->suppress ? 0 : NAN;
 }
 
-/* The buffered windows of series p->cur: their rows in the file written. */
-static int flush_series(struct pass *p) {
-  const struct vg_dataset_series *s = &p->l->v[p->cur];
-  int rc = 0;
-  if (!p->n)
-    return 0;
-  if (p->file == VG_CM_SITES)
-    p->ch[p->cur].has_rows = 1;
-  else if (p->file == VG_CM_CHANNELS)
-    channel_row(p, s, &p->ch[p->cur]);
-  else if (p->file == VG_CM_MEASURES)
-    rc =
-        vg_cm_fill(p->w, p->n, gap_count(p, s), next_slot, (void *)p->ds, measure_row, p);
-  p->n = 0;
-  return rc ? rc : (ferror(p->out) ? -EIO : 0);
+/* sites.csv: a site's row at the first row of any of its series. */
+static int site_once(struct vg_cm_stream *p, const struct vg_dataset_series *s) {
+  for (size_t i = 0; i < p->nsites; i++)
+    if (strcmp(p->sites[i], s->entity) == 0)
+      return 0;
+  if (VG_GROW(p->sites, p->nsites + 1, p->capsites))
+    return -ENOMEM;
+  p->sites[p->nsites++] = s->entity; /* the series list outlives it */
+  site_row(p, s);
+  return 0;
 }
 
 static int on_row(const struct vg_dataset_row *row, void *arg) {
-  struct pass *p = arg;
-  size_t idx = (size_t)(row->series - p->l->v);
+  struct vg_cm_stream *p = arg;
+  size_t idx = (size_t)(row->series - p->l.v);
+  const struct vg_dataset_series *s = row->series;
   if (!p->ch[idx].id[0])
     return 0;
-  if (idx != p->cur) {
-    int rc = flush_series(p);
-    if (rc)
-      return rc;
-    p->cur = idx;
+  int first = idx != p->cur, rc = 0;
+  p->cur = idx;
+  if (p->file == VG_CM_SITES && first)
+    rc = site_once(p, s);
+  else if (p->file == VG_CM_CHANNELS && first)
+    channel_row(p, s, &p->ch[idx], row->start);
+  else if (p->file == VG_CM_MEASURES) {
+    const struct vg_odsql_value *v = &row->v[p->sum_field];
+    if (!first) /* the slots since its previous window */
+      rc = fill_gap(p->cur_end, row->start, gap_count(p, s), next_slot, (void *)p->ds,
+                    measure_row, p);
+    if (!rc)
+      rc = measure_row(row->start, row->end, v->null ? NAN : v->num, p);
   }
-  if (VG_GROW(p->w, p->n + 1, p->cap))
-    return -ENOMEM;
-  const struct vg_odsql_value *v = &row->v[p->sum_field];
-  p->w[p->n++] = (struct vg_cm_win){row->start, row->end, v->null ? NAN : v->num};
-  return 0;
+  p->cur_end = row->end;
+  return rc ? rc : (ferror(p->out) ? -EIO : 0);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -332,16 +349,16 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 /* Channel ids of the series; "" for a series without a site with
- * coordinates. Two series with the same
- * id both get their store id appended. */
-static int channel_ids(struct pass *p) {
+ * coordinates. Two series with the same id both get their store id
+ * appended. */
+static int channel_ids(struct vg_cm_stream *p) {
   double lat, lon;
-  size_t n = p->l->n;
+  size_t n = p->l.n;
   char **sorted = calloc(n + 1, sizeof *sorted);
   if (!sorted)
     return -ENOMEM;
   for (size_t i = 0; i < n; i++) {
-    const struct vg_dataset_series *s = &p->l->v[i];
+    const struct vg_dataset_series *s = &p->l.v[i];
     struct chan *ch = &p->ch[i];
     if (!vg_dataset_coords(p->ds, s->entity, &lat, &lon) ||
         vg_cm_channel_id(p->ds, s, ch->id, sizeof ch->id - 24) != 0)
@@ -357,36 +374,10 @@ static int channel_ids(struct pass *p) {
     int dup = (hit > sorted && strcmp(hit[-1], ch->id) == 0) ||
               (hit + 1 < sorted + n && strcmp(hit[1], ch->id) == 0);
     if (dup)
-      snprintf(ch->id + strlen(ch->id), 24, "-%llu", (unsigned long long)p->l->v[i].id);
+      snprintf(ch->id + strlen(ch->id), 24, "-%llu", (unsigned long long)p->l.v[i].id);
   }
   free(sorted);
   return 0;
-}
-
-/* sites.csv: one row per site, from its first series with rows. */
-static void site_rows(struct pass *p) {
-  for (size_t i = 0; i < p->l->n; i++) {
-    const struct vg_dataset_series *s = &p->l->v[i];
-    int first = p->ch[i].has_rows;
-    for (size_t j = 0; j < i && first; j++)
-      if (p->ch[j].has_rows && strcmp(p->l->v[j].entity, s->entity) == 0)
-        first = 0;
-    if (first)
-      site_row(p, s);
-  }
-}
-
-static int write_csv(struct pass *p, struct vg_store_reader *r, char *errstr,
-                     size_t errstr_size) {
-  struct vg_dataset_scan sc = {
-      .from_s = INT64_MIN, .to_s = INT64_MAX, .next_s = INT64_MIN};
-  header(p->out, file_fields[p->file]);
-  int rc = vg_dataset_scan(p->ds, r, p->l, &sc, on_row, p, errstr, errstr_size);
-  if (!rc)
-    rc = flush_series(p);
-  if (!rc && p->file == VG_CM_SITES)
-    site_rows(p);
-  return rc ? rc : (ferror(p->out) ? -EIO : 0);
 }
 
 /* ---- the data package ---------------------------------------------------------- */
@@ -491,7 +482,7 @@ static void jresource(struct vg_jsonw *w, int file, const char *base) {
   vg_jsonw_map_end(w);
 }
 
-static int write_package(const struct vg_dataset *ds, const char *base, FILE *out) {
+static int write_package(const struct vg_dataset *ds, const char *base, char **out) {
   const struct vg_dataset_def *c = vg_dataset_definition(ds);
   struct vg_jsonw *w = vg_jsonw_new(0);
   char name[160];
@@ -516,39 +507,82 @@ static int write_package(const struct vg_dataset *ds, const char *base, FILE *ou
   vg_jsonw_array_end(w);
   vg_jsonw_map_end(w);
   vg_jsonw_raw(w, "\n");
-  int rc = vg_jsonw_flush(w, out);
+  size_t len;
+  *out = vg_jsonw_take(w, &len);
   vg_jsonw_free(w);
-  return rc ? -EIO : 0;
+  return *out ? 0 : -ENOMEM;
 }
 
-int vg_cm_write(const struct vg_dataset *ds, struct vg_store_reader *r, int file,
-                const char *base, FILE *out, char *errstr, size_t errstr_size) {
+int vg_cm_stream_new(const struct vg_dataset *ds, struct vg_store_reader *r, int file,
+                     const char *base, struct vg_cm_stream **out, char *errstr,
+                     size_t errstr_size) {
   const struct vg_dataset_def *c = vg_dataset_definition(ds);
   if (c->schema != VG_DATASET_SCHEMA_COMPTAGE || file < 0 || file >= VG_CM_NFILES)
     return vg_errstr_rc(VG_ECONFIG, errstr, errstr_size,
                         "dataset %s is not declared with schema comptage-mobilites",
                         c->id);
-  if (file == VG_CM_PACKAGE)
-    return write_package(ds, base, out);
-  struct vg_dataset_series_list l;
-  struct pass p = {.ds = ds,
-                   .l = &l,
-                   .file = file,
-                   .out = out,
-                   .sum_field = vg_dataset_field(ds, "sum"),
-                   .suppress = c->suppress_below > 0};
-  if (p.sum_field < 0)
+  int sum_field = vg_dataset_field(ds, "sum");
+  if (sum_field < 0)
     return vg_errstr_rc(VG_ECONFIG, errstr, errstr_size,
                         "dataset %s: comptage-mobilites needs the sum column", c->id);
-  int rc = vg_dataset_series(ds, r, &l);
-  if (rc)
+  struct vg_cm_stream *p = calloc(1, sizeof *p);
+  if (!p)
+    return -ENOMEM;
+  *p = (struct vg_cm_stream){
+      .ds = ds,
+      .sc = {.from_s = INT64_MIN, .to_s = INT64_MAX, .next_s = INT64_MIN},
+      .file = file,
+      .sum_field = sum_field,
+      .suppress = c->suppress_below > 0,
+      .cur = SIZE_MAX};
+  int rc = file == VG_CM_PACKAGE ? write_package(ds, base, &p->pkg)
+                                 : vg_dataset_series(ds, r, &p->l);
+  if (!rc && file != VG_CM_PACKAGE) {
+    p->ch = calloc(p->l.n + 1, sizeof *p->ch);
+    rc = p->ch ? channel_ids(p) : -ENOMEM;
+  }
+  if (rc) {
+    vg_cm_stream_free(p);
     return rc;
-  p.ch = calloc(l.n + 1, sizeof *p.ch);
-  rc = p.ch ? channel_ids(&p) : -ENOMEM;
-  if (!rc)
-    rc = write_csv(&p, r, errstr, errstr_size);
-  free(p.ch);
-  free(p.w);
-  vg_dataset_series_release(&l);
+  }
+  *out = p;
+  return 0;
+}
+
+int vg_cm_stream_next(struct vg_cm_stream *p, struct vg_store_reader *r, int64_t max_rows,
+                      FILE *out, int *done, char *errstr, size_t errstr_size) {
+  p->out = out;
+  *done = 0;
+  if (p->file == VG_CM_PACKAGE) {
+    fputs(p->pkg, out);
+    *done = 1;
+    return ferror(out) ? -EIO : 0;
+  }
+  if (!p->started)
+    header(out, file_fields[p->file]);
+  p->started = 1;
+  p->sc.max_rows = max_rows;
+  int rc = vg_dataset_scan(p->ds, r, &p->l, &p->sc, on_row, p, errstr, errstr_size);
+  *done = !rc && p->sc.done;
+  return rc ? rc : (ferror(out) ? -EIO : 0);
+}
+
+void vg_cm_stream_free(struct vg_cm_stream *p) {
+  if (!p)
+    return;
+  vg_dataset_series_release(&p->l);
+  free(p->ch);
+  free(p->sites);
+  free(p->pkg);
+  free(p);
+}
+
+int vg_cm_write(const struct vg_dataset *ds, struct vg_store_reader *r, int file,
+                const char *base, FILE *out, char *errstr, size_t errstr_size) {
+  struct vg_cm_stream *p = NULL;
+  int done = 0, rc = vg_cm_stream_new(ds, r, file, base, &p, errstr, errstr_size);
+  while (!rc && !done)
+    rc = vg_cm_stream_next(p, r, 0, out, &done, errstr, errstr_size);
+  vg_cm_stream_free(p);
   return rc;
 }

@@ -80,6 +80,21 @@ int vg_cm_fill(const struct vg_cm_win *w, size_t n, double gap,
 int vg_cm_channel_id(const struct vg_dataset *ds, const struct vg_dataset_series *s,
                      char *buf, size_t size);
 
+/* A file being written in parts (the HTTP API and the export folder: each
+ * part from its own reader, as the exports are). */
+struct vg_cm_stream;
+/* Begins file `file` of ds (its series from reader r); base as for
+ * vg_cm_write. 0, VG_ECONFIG, or an error with errstr. */
+int vg_cm_stream_new(const struct vg_dataset *ds, struct vg_store_reader *r, int file,
+                     const char *base, struct vg_cm_stream **out, char *errstr,
+                     size_t errstr_size);
+/* Writes the next part to out: the rows of about max_rows windows (whole
+ * days; 0: all) read from r. *done is set with the last part. 0, or a store
+ * / -EIO error with errstr (the stream is then unusable). */
+int vg_cm_stream_next(struct vg_cm_stream *s, struct vg_store_reader *r, int64_t max_rows,
+                      FILE *out, int *done, char *errstr, size_t errstr_size);
+void vg_cm_stream_free(struct vg_cm_stream *s);
+
 /* Writes file `file` of ds from reader r to out. base: the URL prefix of the
  * files for the data package's resource paths (".../exports/comptage-
  * mobilites/", or "" for paths relative to the package). 0, VG_ECONFIG when

@@ -347,6 +347,37 @@ static void package(void **state) {
   vg_dataset_free(ds);
 }
 
+/* In parts of a few rows, each from its own reader, a file is the same. */
+static void streamed_in_parts(void **state) {
+  struct fx *f = *state;
+  struct vg_dataset *ds = cm_dataset(f, K);
+  for (int file = 0; file < VG_CM_NFILES; file++) {
+    char *whole = cm_file(f, ds, file), *buf = NULL, err[256] = "";
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    struct vg_store_reader *r;
+    struct vg_cm_stream *s;
+    assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
+    assert_int_equal(vg_cm_stream_new(ds, r, file, "http://h/x/", &s, err, sizeof err),
+                     0);
+    vg_store_reader_end(r);
+    int done = 0, parts = 0;
+    while (!done) {
+      assert_int_equal(vg_store_reader_begin(f->st, &r), 0);
+      assert_int_equal(vg_cm_stream_next(s, r, 10, out, &done, err, sizeof err), 0);
+      vg_store_reader_end(r);
+      parts++;
+    }
+    vg_cm_stream_free(s);
+    fclose(out);
+    assert_string_equal(buf, whole);
+    assert_true(file == VG_CM_PACKAGE ? parts == 1 : parts > NDAYS);
+    free(buf);
+    free(whole);
+  }
+  vg_dataset_free(ds);
+}
+
 int vg_test_publish_comptage(void);
 int vg_test_publish_comptage(void) {
   const struct CMUnitTest tests[] = {
@@ -359,6 +390,7 @@ int vg_test_publish_comptage(void) {
       cmocka_unit_test_setup_teardown(sites_and_channels, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(channel_ids, pub_setup, pub_teardown),
       cmocka_unit_test_setup_teardown(package, pub_setup, pub_teardown),
+      cmocka_unit_test_setup_teardown(streamed_in_parts, pub_setup, pub_teardown),
   };
   return cmocka_run_group_tests_name("publish_comptage", tests, NULL, NULL);
 }
