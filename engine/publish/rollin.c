@@ -21,7 +21,9 @@
 #include "vigie/serieskey.h"
 #include "vigie/text.h"
 
-#define ROLLIN_MAX_TAGS 64
+#define ROLLIN_MAX_TAGS  64
+#define ROLLIN_MIN_START (-2208988800LL) /* 1900-01-01T00:00:00Z */
+#define ROLLIN_MAX_START 253402300800LL  /* 10000-01-01T00:00:00Z */
 
 /* The key's three parts: series, resolution, start. */
 static int split_key(const char *key, size_t len, size_t *slen, enum vg_res *res,
@@ -45,7 +47,9 @@ static int split_key(const char *key, size_t len, size_t *slen, enum vg_res *res
   char *end;
   errno = 0;
   long long v = strtoll(num, &end, 10);
-  if (*end || errno || (*res != VG_RES_HOUR && *res != VG_RES_DAY))
+  /* from 1900 to 9999: the calendar's domain, with room (found by fuzzing) */
+  if (*end || errno || (*res != VG_RES_HOUR && *res != VG_RES_DAY) ||
+      v < ROLLIN_MIN_START || v >= ROLLIN_MAX_START)
     return -1;
   *slen = (size_t)(bar1 - key);
   *start = v;
