@@ -177,7 +177,8 @@ static const struct {
     {"sources:\n  - topic: a\n    time_key: t\n    quantiles: maybe\n",
      "vigie.yaml:4: sources[0].quantiles: expected true or false, got \"maybe\""},
     {"sources:\n  - topic: a\n    time_key: t\n    format: xml\n",
-     "vigie.yaml:4: sources[0].format: expected one of json, influx, senml, vigie, got \"xml\""},
+     "vigie.yaml:4: sources[0].format: expected one of json, influx, senml, vigie, got "
+     "\"xml\""},
     {"sources:\n  - topic: a\n    time_key: t\n    colour: red\n",
      "vigie.yaml:4: unknown key \"sources[0].colour\""},
     {"sources:\n  - time_key: t\n", "vigie.yaml:2: sources[0].topic is required"},
