@@ -1185,7 +1185,6 @@ static void role_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
                                              "store.shards",
                                              "publish.rollups",
                                              "publish.emit_log_max",
-                                             "indicators",
                                              "site",
                                              NULL};
   const char *const *unused = standalone_unused;

@@ -345,6 +345,8 @@ struct vg_engine {
    * their rows reflect, as committed, when they were last stepped, and
    * whether the next commit must step them (the end of a drain) */
   struct vg_indicators *ind;
+  uint64_t serve_ind_cursor; /* the serve loop's step, until its commit */
+  int serve_ind_stepped;
   uint64_t ind_cursor;
   int64_t ind_next_ns; /* the next step is due then (mono_ns) */
   int ind_force;
@@ -3545,6 +3547,44 @@ static void serve_committed(void *ctx, uint64_t windows) {
     vg_counter_add(e->finalized, windows);
 }
 
+/* The indicators' step for the serve loop: the rows and their emit-log
+ * records (indicators_step leaves these in e->emits), and the blob of the
+ * position they reflect. */
+static int serve_indicators(void *ctx, int force, struct serve_ind *out, char *errstr,
+                            size_t errstr_size) {
+  struct vg_engine *e = ctx;
+  e->emits.n = 0;
+  e->ind_force |= force;
+  e->serve_ind_cursor = e->ind_cursor;
+  int stepped = 0;
+  int rc = indicators_step(e, &out->rows, &out->nrows, &e->serve_ind_cursor, &stepped,
+                           errstr, errstr_size);
+  if (rc || !stepped)
+    return rc;
+  out->emit = e->emits.v;
+  for (int b = 0; b < 8; b++)
+    e->ind_blob[b] = (uint8_t)(e->serve_ind_cursor >> (8 * b));
+  out->blob = (struct vg_store_blob){
+      .name = "indicators", .data = e->ind_blob, .len = e->ind_blob_len};
+  e->serve_ind_stepped = 1;
+  return 0;
+}
+
+static void serve_indicators_done(void *ctx, int committed) {
+  struct vg_engine *e = ctx;
+  if (e->serve_ind_stepped && committed)
+    e->ind_cursor = e->serve_ind_cursor;
+  else if (e->serve_ind_stepped)
+    vg_indicators_forget(e->ind); /* stepped again from the committed cursor */
+  e->serve_ind_stepped = 0;
+  e->emits.n = 0;
+}
+
+static uint64_t serve_indicators_cursor(void *ctx) {
+  const struct vg_engine *e = ctx;
+  return e->ind_cursor;
+}
+
 static int serve_main(struct vg_engine *e, char *errstr, size_t errstr_size) {
   struct serve_opts so = {.cfg = e->cfg,
                           .store = e->store,
@@ -3556,6 +3596,9 @@ static int serve_main(struct vg_engine *e, char *errstr, size_t errstr_size) {
                           .stopping = serve_stopping,
                           .status = serve_status,
                           .committed = serve_committed,
+                          .indicators = e->ind ? serve_indicators : NULL,
+                          .indicators_done = e->ind ? serve_indicators_done : NULL,
+                          .indicators_cursor = e->ind ? serve_indicators_cursor : NULL,
                           .ctx = e};
   return serve_run(&so, errstr, errstr_size);
 }
@@ -3840,9 +3883,9 @@ int vg_engine_new(const struct vg_engine_opts *opts, struct vg_engine **out, cha
     if (e->kafka_up_g)
       vg_gauge_set(e->kafka_up_g, 0);
   }
-  /* a serve instance publishes no rollups or indicators of its own (yet) */
+  /* a serve instance publishes no rollups of its own (yet) */
   int publishes = e->role != VG_ROLE_INGEST && e->role != VG_ROLE_SERVE;
-  if (cfg->nindicators && publishes) {
+  if (cfg->nindicators && e->role != VG_ROLE_INGEST) {
     rc = indicators_start(e, errstr, errstr_size);
     if (rc)
       goto fail_quiet;

@@ -230,12 +230,19 @@ static void epoch_release(struct serve *s) {
   s->nkeys = s->nseries = 0;
 }
 
-static int commit(struct serve *s, char *errstr, size_t errstr_size) {
-  if (!s->dirty && s->ngot == 0)
+/* force: the indicators' last step (before a drain ends or a stop). */
+static int commit(struct serve *s, int force, char *errstr, size_t errstr_size) {
+  struct serve_ind ind = {0};
+  if (s->o->indicators) {
+    int rc = s->o->indicators(s->o->ctx, force, &ind, errstr, errstr_size);
+    if (rc)
+      return rc;
+  }
+  if (!s->dirty && s->ngot == 0 && ind.nrows == 0 && !ind.blob.name)
     return 0;
   size_t n = last_of_each(s);
   const struct vg_wentry **sealed = calloc(n ? n : 1, sizeof *sealed);
-  struct vg_store_emit *emit = calloc(n ? n : 1, sizeof *emit);
+  struct vg_store_emit *emit = calloc(n + ind.nrows + 1, sizeof *emit);
   struct vg_store_pos *pos = calloc(s->nparts ? s->nparts : 1, sizeof *pos);
   int rc = -ENOMEM;
   if (sealed && emit && pos) {
@@ -244,6 +251,8 @@ static int commit(struct serve *s, char *errstr, size_t errstr_size) {
       emit[i] = (struct vg_store_emit){0, s->got[i].w.series, s->got[i].w.res,
                                        s->got[i].w.start, s->got[i].w.revision};
     }
+    for (size_t i = 0; i < ind.nrows; i++)
+      emit[n + i] = ind.emit[i];
     size_t np = 0;
     for (size_t i = 0; i < s->nparts; i++)
       if (s->parts[i].next >= 0)
@@ -258,16 +267,22 @@ static int commit(struct serve *s, char *errstr, size_t errstr_size) {
                                 .pos = pos,
                                 .npos = np,
                                 .emit = emit,
-                                .nemit = n,
-                                .watermark_ns = s->watermark_ns};
+                                .nemit = n + ind.nrows,
+                                .watermark_ns = s->watermark_ns,
+                                .ind = ind.rows,
+                                .nind = ind.nrows,
+                                .blobs = ind.blob.name ? &ind.blob : NULL,
+                                .nblobs = ind.blob.name ? 1 : 0};
     rc = vg_store_commit(s->o->store, &ep, errstr, errstr_size);
   }
   free(sealed);
   free(emit);
   free(pos);
+  if (s->o->indicators_done)
+    s->o->indicators_done(s->o->ctx, rc == 0);
   if (rc == 0) {
     s->epoch++;
-    s->emit_seq += n;
+    s->emit_seq += n + ind.nrows;
     s->dirty = 0;
     if (s->o->committed)
       s->o->committed(s->o->ctx, n);
@@ -277,12 +292,17 @@ static int commit(struct serve *s, char *errstr, size_t errstr_size) {
 }
 
 /* The emit log keeps publish.changes_keep records (the changes feed): a
- * serve instance publishes no rollups of its own. */
+ * serve instance publishes no rollups of its own; the indicators' step
+ * reads it first. */
 static void trim(struct serve *s) {
   uint64_t keep = (uint64_t)s->o->cfg->publish_changes_keep;
+  uint64_t below = s->emit_seq > keep ? s->emit_seq - keep : 0;
+  if (s->o->indicators_cursor) {
+    uint64_t read = s->o->indicators_cursor(s->o->ctx);
+    below = read < below ? read : below;
+  }
   char err[256];
-  if (s->emit_seq > keep &&
-      vg_store_trim_emit(s->o->store, s->emit_seq - keep, 10000, NULL, err, sizeof err))
+  if (below && vg_store_trim_emit(s->o->store, below, 10000, NULL, err, sizeof err))
     VG_LOG_WARN("emit log not trimmed", "error=\"%s\"", err);
 }
 
@@ -328,7 +348,10 @@ static int consume(struct serve *s, struct vg_kafka_msg *msgs, char *errstr,
     }
     int drained = s->o->drain && vg_kafka_drained(s->c);
     if (stop || drained || now_ns() >= next_commit || s->ngot >= SERVE_EPOCH_WINDOWS) {
-      int rc = commit(s, errstr, errstr_size);
+      int rc = commit(s, 0, errstr, errstr_size);
+      /* the indicators of everything committed, before the end */
+      if (rc == 0 && (stop || drained) && s->o->indicators)
+        rc = commit(s, 1, errstr, errstr_size);
       if (rc)
         return rc;
       trim(s);

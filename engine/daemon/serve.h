@@ -27,6 +27,14 @@
 #include "vigie/store.h"
 #include "vigie/tz.h"
 
+/* What the indicators' step adds to an epoch (serve_opts.indicators). */
+struct serve_ind {
+  const struct vg_store_ind *rows;
+  size_t nrows;
+  const struct vg_store_emit *emit; /* one per row */
+  struct vg_store_blob blob;        /* name NULL: none */
+};
+
 struct serve_opts {
   const struct vg_config *cfg;
   struct vg_store *store; /* one shard */
@@ -41,6 +49,15 @@ struct serve_opts {
   void (*status)(void *ctx, int ready, const char *why);
   /* after each commit (new windows in the store) */
   void (*committed)(void *ctx, uint64_t windows);
+  /* indicators (NULL: none), before each commit: the rows to commit with
+   * it, their emit-log records and the blob of their position (force:
+   * step now, not only when due); then whether the commit took them */
+  int (*indicators)(void *ctx, int force, struct serve_ind *out, char *errstr,
+                    size_t errstr_size);
+  void (*indicators_done)(void *ctx, int committed);
+  /* the emit-log sequence the indicators have read up to: the log is
+   * trimmed below it only (NULL: no indicators) */
+  uint64_t (*indicators_cursor)(void *ctx);
   void *ctx;
 };
 

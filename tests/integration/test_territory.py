@@ -41,7 +41,7 @@ SITES = ("issy", "boulogne")
 STATS = ("count", "sum", "min", "max", "mean", "stddev", "first", "last", "p50", "p95")
 
 
-def city_config(tmp, name, bootstrap, topic, site, tz=TZ):
+def city_config(tmp, name, bootstrap, topic, site, tz=TZ, port=None):
     path = tmp / f"{name}.yaml"
     path.write_text("\n".join([
         f"data_dir: {tmp / name}", f"timezone: {tz}", f"site: {site}",
@@ -50,7 +50,7 @@ def city_config(tmp, name, bootstrap, topic, site, tz=TZ):
         "retention: {base: forever}",
         f'kafka: {{brokers: "{bootstrap}", dead_letter_topic: {topic}.dead, '
         f"rollup_topic: {topic}.rollups}}",
-        f'http: {{listen: "127.0.0.1:{free_port()}"}}',
+        f'http: {{listen: "127.0.0.1:{port or free_port()}"}}',
         "sources:", f"  - topic: {topic}", "    format: influx", "    precision: s",
         "    quantiles: true", ""]))
     return str(path)
@@ -269,38 +269,72 @@ def test_serve_config_errors(bin_path, tmp_path):
         assert f"{cfg}:" in r.stderr, r.stderr
 
 
-def test_rollup_topic_json_is_what_serve_reads(kafka, kcat, bin_path, tmp_path, topic_name):
-    """The serve store of one city equals the city (one site), also read
-    through the API, and its records list carries the tag site."""
-    msgs, _ = aarhus_traffic()
-    kafka.create_topic(topic_name, 2)
-    produce(kcat, kafka.bootstrap, topic_name, msgs[:20000])
-    city = city_config(tmp_path, "city", kafka.bootstrap, topic_name, "aarhus")
-    drain(bin_path, city)
-    port = free_port()
-    serve = serve_config(tmp_path, "serve", kafka.bootstrap,
-                         [(f"{topic_name}.rollups", "aarhus")], port=port,
-                         extra="datasets:\n  - id: trafic-heure\n    resolution: 1h\n"
-                               "    metrics: [traffic_vehicle_count]\n"
-                               "    columns: [count, sum, p95]\n"
-                               "    tag_columns: [site, report_id]\n")
-    drain(bin_path, serve)
-    check_sites(bin_path, serve, {"aarhus": city})
-    p = subprocess.Popen([bin_path("vigied"), "--config", serve], stdout=subprocess.DEVNULL,
+DATASET = ("datasets:\n  - id: trafic-heure\n    resolution: 1h\n"
+           "    metrics: [traffic_vehicle_count]\n    columns: [count, sum, p95]\n"
+           "    tag_columns: [{tags}]\n")
+INDICATOR = ("indicators:\n  - id: trafic-moyen\n    title: Trafic moyen\n"
+             "    dataset: trafic-heure\n    metric: traffic_vehicle_count\n"
+             "    statistic: mean\n    over: 1h\n    period: month\n"
+             "  - id: trafic-p95\n    title: Trafic p95\n    dataset: trafic-heure\n"
+             "    metric: traffic_vehicle_count\n    statistic: p95\n    over: 1d\n"
+             "    period: month\n")
+
+
+def api(port, path):
+    """GET of the API at port (retried while vigied starts), as JSON."""
+    import urllib.request
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/explore/v2.1/catalog/"
+                                        + path, timeout=5) as f:
+                return json.loads(f.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def served(bin_path, cfg, port, path):
+    """The API's answer at path from vigied on cfg as a service."""
+    p = subprocess.Popen([bin_path("vigied"), "--config", cfg], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     try:
-        import urllib.request
-        url = (f"http://127.0.0.1:{port}/api/explore/v2.1/catalog/datasets/trafic-heure/"
-               "records?limit=5&where=site%3D%22aarhus%22")
-        deadline, body = time.monotonic() + 30, None
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as f:
-                    body = json.loads(f.read())
-            except OSError:
-                time.sleep(0.2)
-        assert body and body["total_count"] > 100, body
-        assert all(r["site"] == "aarhus" for r in body["results"])
+        return api(port, path)
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
+
+
+def test_serve_api_and_indicators(kafka, kcat, bin_path, tmp_path, topic_name):
+    """One city and a serve instance over its rollup topic, both with a
+    monthly mean and p95 indicator per series: the serve store's windows are
+    the city's (site aarhus), its API lists them with the tag site, and its
+    indicator rows -- computed by the serve instance from the windows it
+    received -- are the city's, value, coverage and status."""
+    msgs, _ = aarhus_traffic()
+    kafka.create_topic(topic_name, 2)
+    produce(kcat, kafka.bootstrap, topic_name, msgs[:20000])
+    city_port, port = free_port(), free_port()
+    city = city_config(tmp_path, "city", kafka.bootstrap, topic_name, "aarhus",
+                       port=city_port)
+    with open(city, "a") as f:
+        f.write(DATASET.format(tags="report_id") + INDICATOR)
+    drain(bin_path, city)
+    serve = serve_config(tmp_path, "serve", kafka.bootstrap,
+                         [(f"{topic_name}.rollups", "aarhus")], port=port,
+                         extra=DATASET.format(tags="site, report_id") + INDICATOR)
+    drain(bin_path, serve)
+    check_sites(bin_path, serve, {"aarhus": city})
+    body = served(bin_path, serve, port,
+                  "datasets/trafic-heure/records?limit=5&where=site%3D%22aarhus%22")
+    assert body["total_count"] > 100, body
+    assert all(r["site"] == "aarhus" for r in body["results"])
+    q = "datasets/indicateurs/records?limit=100&order_by=indicator,series,period_start"
+    mine = served(bin_path, serve, port, q)["results"]
+    theirs = served(bin_path, city, city_port, q)["results"]
+    assert len(theirs) >= 4 and len(mine) == len(theirs), (mine, theirs)
+    for m, t in zip(mine, theirs):
+        assert m["series"] == sited(t["series"], "aarhus"), (m, t)
+        for k in ("indicator", "period_start", "period_end", "value", "coverage", "status"):
+            assert m[k] == t[k], (k, m, t)
