@@ -27,6 +27,7 @@
 #include "vigie/error.h"
 #include "vigie/text.h"
 #include "vigie/log.h"
+#include "vigie/serieskey.h"
 #include "vigie/store.h"
 #include "vigie/tz.h"
 #include "vigie/utf8.h"
@@ -213,6 +214,15 @@ static const struct ckey dataset_keys[] = {
     {"columns", CT_LIST, DOFF(columns), "[count, sum, min, max, mean]", 0, 0, 0,
      stat_columns, "Statistics published."},
     OPTIONAL("tag_columns", CT_LIST, DOFF(tag_columns), "Tags published as columns."),
+    OPTIONAL("merge_by", CT_LIST, DOFF(merge_by),
+             "Tags whose values make a row: the series of equal metric and values of "
+             "these tags are merged exactly, window by window (counts and sums added, "
+             "extremes compared, p50/p95 and distinct from the merged sketches), one "
+             "row per group and window instead of one per series; e.g. [report_id] "
+             "merges a territory's sites (docs/territory.md). tag_columns and "
+             "entity_tag must be among them. A merged window is final when every "
+             "member's is; its revision is the members' revisions added, plus one per "
+             "member beyond the first (docs/publication.md)."),
     {"suppress_below", CT_INT, DOFF(suppress_below), "0", 0, 0, 1000000, NULL,
      "Privacy: count-derived cells under this are suppressed (0: off)."},
     {"status", CT_ENUM, DOFF(status), "final", 0, 0, 0, statuses,
@@ -1086,6 +1096,9 @@ static void parse_sections(struct ctx *c, struct vg_config *cfg, const char *nam
     if (is_ind)
       memcpy(((struct vg_indicator_conf *)base)->key_lines, seen,
              sizeof((struct vg_indicator_conf *)base)->key_lines);
+    else if (!is_src)
+      memcpy(((struct vg_dataset_conf *)base)->key_lines, seen,
+             sizeof((struct vg_dataset_conf *)base)->key_lines);
   }
 }
 
@@ -1314,6 +1327,65 @@ static void comptage_checks(struct ctx *c, const struct vg_dataset_conf *dc, siz
          i, d->mobility_type ? d->mobility_type : "");
 }
 
+/* The line of key `name` of dataset conf dc; 0 when it was not given. */
+static int dataset_key_given(const struct vg_dataset_conf *dc, const char *name) {
+  for (const struct ckey *k = dataset_keys; k->name; k++)
+    if (strcmp(k->name, name) == 0 && k - dataset_keys < 32)
+      return dc->key_lines[k - dataset_keys];
+  return 0;
+}
+
+/* The line of key `name` of dc, or its entry's when the key was not given. */
+static int dataset_key_line(const struct vg_dataset_conf *dc, const char *name) {
+  int line = dataset_key_given(dc, name);
+  return line ? line : dc->line;
+}
+
+/* merge_by: tag names, once each; a merged row shows only grouping tags. */
+static void merge_by_checks(struct ctx *c, const struct vg_dataset_conf *dc, size_t i) {
+  const struct vg_dataset_def *d = &dc->def;
+  char key[64];
+  int line = dataset_key_line(dc, "merge_by");
+  snprintf(key, sizeof key, "datasets[%zu].merge_by", i);
+  if (dataset_key_given(dc, "merge_by") && !d->merge_by.n)
+    fail(c, line, key, "the list is empty: name the tags whose values make a row");
+  for (size_t j = 0; j < d->merge_by.n; j++) {
+    const char *t = d->merge_by.v[j];
+    char clean[256];
+    size_t n = strlen(t) < sizeof clean ? strlen(t) : sizeof clean - 1;
+    vg_series_key_name(clean, t, n);
+    if (!*t || strlen(t) >= sizeof clean || memcmp(clean, t, n) != 0)
+      fail(c, line, key,
+           "\"%s\" is not a tag name (letters, digits, '_', ':', '.', '-', '/')", t);
+    for (size_t k = 0; k < j; k++)
+      if (strcmp(d->merge_by.v[k], t) == 0)
+        fail(c, line, key, "\"%s\" is listed twice", t);
+  }
+  if (!d->merge_by.n)
+    return;
+  for (size_t j = 0; j < d->tag_columns.n; j++) {
+    int in = 0;
+    for (size_t k = 0; k < d->merge_by.n; k++)
+      in |= strcmp(d->merge_by.v[k], d->tag_columns.v[j]) == 0;
+    if (!in) {
+      snprintf(key, sizeof key, "datasets[%zu].tag_columns", i);
+      fail(c, dataset_key_line(dc, "tag_columns"), key,
+           "\"%s\" is not one of merge_by: a merged row has no single value of it; "
+           "add it to merge_by or drop the column",
+           d->tag_columns.v[j]);
+    }
+  }
+  int in = !d->entity_tag;
+  for (size_t k = 0; k < d->merge_by.n && !in; k++)
+    in = strcmp(d->merge_by.v[k], d->entity_tag) == 0;
+  if (!in) {
+    snprintf(key, sizeof key, "datasets[%zu].entity_tag", i);
+    fail(c, dataset_key_line(dc, "entity_tag"), key,
+         "\"%s\" is not one of merge_by: a merged row has no single entity",
+         d->entity_tag);
+  }
+}
+
 static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) {
   role_checks(c, cfg, seen);
   for (size_t i = 0; i < cfg->store_delta_partitions.n; i++) {
@@ -1406,6 +1478,7 @@ static void cross_checks(struct ctx *c, struct vg_config *cfg, const int *seen) 
            "tag whose values the coordinates are keyed by)",
            i);
     comptage_checks(c, dc, i);
+    merge_by_checks(c, dc, i);
     for (size_t j = 1; j < d->coordinates.n; j += 2) {
       double lat, lon;
       char tail;

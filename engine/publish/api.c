@@ -341,9 +341,9 @@ static uint64_t def_hash(const struct vg_dataset_def *c) {
             c->contact_point ? c->contact_point : "");
   if (c->schema) /* (the hash of a dataset without stays) */
     fprintf(f, "|schema:%d|%s", c->schema, c->mobility_type ? c->mobility_type : "");
-  const struct vg_strlist *lists[] = {&c->keywords,    &c->metrics,     &c->columns,
-                                      &c->tag_columns, &c->coordinates, &c->site_names,
-                                      &c->insee_codes};
+  const struct vg_strlist *lists[] = {
+      &c->keywords,   &c->metrics,     &c->columns, &c->tag_columns, &c->coordinates,
+      &c->site_names, &c->insee_codes, &c->merge_by}; /* (a list's index is hashed) */
   for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
     for (size_t j = 0; j < lists[i]->n; j++)
       fprintf(f, "|%zu:%s", i, lists[i]->v[j]);
@@ -1752,13 +1752,14 @@ struct changes {
   struct query *q;
   struct vg_store_reader *r;
   const struct vg_dataset_series_list *l;
-  struct byid *ids;
+  struct byid *ids; /* every store series of l (a merge_by group's members) */
+  size_t nids;
   uint64_t first_seq;
   int have_first;
   uint64_t scanned, limit, last_seq, nrows;
   struct vg_jsonw *page; /* an array of the rows */
   struct {
-    uint64_t series;
+    size_t series; /* index in l: a merge_by group's members are one */
     int64_t group;
   } seen[256];
   size_t nseen;
@@ -1789,14 +1790,14 @@ static int on_change(const struct vg_store_emit *e, void *arg) {
   if (e->res != vg_dataset_res(c->q->d->ds))
     return 0;
   struct byid key = {e->series, 0};
-  const struct byid *hit = bsearch(&key, c->ids, c->l->n, sizeof key, cmp_byid);
+  const struct byid *hit = bsearch(&key, c->ids, c->nids, sizeof key, cmp_byid);
   if (!hit)
     return 0;
   /* the whole group is re-sent (a revision may move secondary
    * suppression within its day); once per page */
   int64_t group = vg_dataset_group(c->q->d->ds, e->start);
   for (size_t i = 0; i < c->nseen; i++)
-    if (c->seen[i].series == e->series && c->seen[i].group == group)
+    if (c->seen[i].series == hit->idx && c->seen[i].group == group)
       return 0;
   if (c->nseen == sizeof c->seen / sizeof *c->seen) {
     /* the page is full of groups: it ends before this record, which the
@@ -1806,7 +1807,7 @@ static int on_change(const struct vg_store_emit *e, void *arg) {
     c->limit = c->scanned;
     return 1;
   }
-  c->seen[c->nseen].series = e->series;
+  c->seen[c->nseen].series = hit->idx;
   c->seen[c->nseen++].group = group;
   int cbrc;
   char err[256];
@@ -2632,14 +2633,24 @@ void vg_api_handle(void *api, const struct vg_http_request *req,
     if (rc)
       break;
     c.l = &l;
-    c.ids = calloc(l.n + 1, sizeof *c.ids);
+    for (size_t i = 0; i < l.n; i++) {
+      size_t n;
+      vg_dataset_series_ids(&l.v[i], &n);
+      c.nids += n;
+    }
+    c.ids = calloc(c.nids + 1, sizeof *c.ids);
     c.page = page;
     if (!c.ids) {
       rc = -ENOMEM;
     } else {
-      for (size_t i = 0; i < l.n; i++)
-        c.ids[i] = (struct byid){l.v[i].id, i};
-      qsort(c.ids, l.n, sizeof *c.ids, cmp_byid);
+      size_t o = 0;
+      for (size_t i = 0; i < l.n; i++) {
+        size_t n;
+        const uint64_t *ids = vg_dataset_series_ids(&l.v[i], &n);
+        for (size_t j = 0; j < n; j++)
+          c.ids[o++] = (struct byid){ids[j], i};
+      }
+      qsort(c.ids, c.nids, sizeof *c.ids, cmp_byid);
       vg_jsonw_array(page);
       rc = vg_store_read_emit(r, rq.since, on_change, &c);
       rc = rc < 0 ? rc : c.err;

@@ -22,6 +22,7 @@
 #include "vigie/error.h"
 #include "vigie/jsonw.h"
 #include "vigie/publish.h"
+#include "vigie/wmerge.h"
 #include "vigie/wstats.h"
 
 #include "publish/indset.h"
@@ -109,6 +110,28 @@ static int add_field(struct vg_dataset *ds, const char *name, int type, int kind
   return 0;
 }
 
+/* With merge_by, a row is a group: the tags it shows must be grouping tags
+ * (config.c says the same with the file's lines). */
+static int check_merge_by(const struct vg_dataset_def *c, char *errstr,
+                          size_t errstr_size) {
+  if (!c->merge_by.n)
+    return 0;
+  for (size_t i = 0; i < c->tag_columns.n; i++)
+    if (!list_has(&c->merge_by, c->tag_columns.v[i])) {
+      vg_errstr(errstr, errstr_size,
+                "dataset %s: tag column \"%s\" is not one of merge_by (a merged row "
+                "has no single value of it)",
+                c->id, c->tag_columns.v[i]);
+      return VG_ECONFIG;
+    }
+  if (c->entity_tag && !list_has(&c->merge_by, c->entity_tag)) {
+    vg_errstr(errstr, errstr_size, "dataset %s: entity_tag \"%s\" is not one of merge_by",
+              c->id, c->entity_tag);
+    return VG_ECONFIG;
+  }
+  return 0;
+}
+
 int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env *env,
                    struct vg_dataset **out, char *errstr, size_t errstr_size) {
   struct vg_dataset *ds = calloc(1, sizeof *ds);
@@ -128,6 +151,7 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
       list_dup(&ds->c.keywords, &dc->keywords) ||
       list_dup(&ds->c.metrics, &dc->metrics) || list_dup(&ds->c.columns, &dc->columns) ||
       list_dup(&ds->c.tag_columns, &dc->tag_columns) ||
+      list_dup(&ds->c.merge_by, &dc->merge_by) ||
       list_dup(&ds->c.coordinates, &dc->coordinates))
     goto fail;
   ds->count_as.v = calloc(env->ncount_as + 1, sizeof *ds->count_as.v);
@@ -187,6 +211,10 @@ int vg_dataset_new(const struct vg_dataset_def *dc, const struct vg_dataset_env 
         rc = VG_ECONFIG;
         goto fail;
       }
+  rc = check_merge_by(&ds->c, errstr, errstr_size);
+  if (rc)
+    goto fail;
+  rc = -ENOMEM;
   size_t npairs = ds->c.coordinates.n / 2;
   if (npairs) {
     ds->lat = calloc(npairs, sizeof *ds->lat);
@@ -256,6 +284,7 @@ void vg_dataset_free(struct vg_dataset *ds) {
   list_release(&ds->c.metrics);
   list_release(&ds->c.columns);
   list_release(&ds->c.tag_columns);
+  list_release(&ds->c.merge_by);
   list_release(&ds->c.coordinates);
   list_release(&ds->count_as);
   vg_tz_free(ds->tz);
@@ -336,12 +365,26 @@ static int on_tag(const char *name, const char *value, void *arg) {
 }
 
 static void series_release_one(struct vg_dataset_series *s, size_t ntags) {
+  free(s->members);
   free(s->key);
   free(s->metric);
   for (size_t i = 0; s->tags && i < ntags; i++)
     free(s->tags[i]);
   free(s->tags);
   free(s->entity);
+}
+
+/* The key a series is listed under: its own, or its group's (merge_by). */
+static char *group_key(const struct vg_dataset *ds, const struct vg_store_series *s) {
+  if (!ds->c.merge_by.n)
+    return strndup(s->key, s->key_len);
+  char *out = malloc(s->key_len + 1); /* a group key is never longer */
+  if (out && vg_group_key(s->key, s->key_len, (const char *const *)ds->c.merge_by.v,
+                          ds->c.merge_by.n, out, s->key_len + 1) != 0) {
+    free(out);
+    out = NULL;
+  }
+  return out;
 }
 
 static int on_series(const struct vg_store_series *s, void *arg) {
@@ -359,7 +402,7 @@ static int on_series(const struct vg_store_series *s, void *arg) {
   d->count_as = list_has(&ds->count_as, metric);
   p->cur = d;
   int rc = -ENOMEM;
-  d->key = strndup(s->key, s->key_len);
+  d->key = group_key(ds, s);
   d->metric = strdup(metric);
   d->tags = calloc(ds->c.tag_columns.n + 1, sizeof *d->tags);
   if (d->key && d->metric && d->tags)
@@ -373,8 +416,43 @@ static int on_series(const struct vg_store_series *s, void *arg) {
 }
 
 static int cmp_series(const void *a, const void *b) {
-  return strcmp(((const struct vg_dataset_series *)a)->key,
-                ((const struct vg_dataset_series *)b)->key);
+  const struct vg_dataset_series *x = a, *y = b;
+  int c = strcmp(x->key, y->key);
+  return c ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+/* merge_by: the series listed under one group key (adjacent once sorted)
+ * become one entry, the first's (smallest id), with every id as members. */
+static int coalesce(struct vg_dataset_series_list *l) {
+  size_t o = 0;
+  for (size_t i = 0; i < l->n;) {
+    size_t j = i + 1;
+    while (j < l->n && strcmp(l->v[j].key, l->v[i].key) == 0)
+      j++;
+    uint64_t *ids = malloc((j - i) * sizeof *ids);
+    if (!ids) { /* [0, o) and [i, n) hold series; the rest is moved or freed */
+      for (size_t k = i; k < l->n; k++)
+        series_release_one(&l->v[k], l->ntags);
+      l->n = o;
+      return -ENOMEM;
+    }
+    for (size_t k = i; k < j; k++) {
+      ids[k - i] = l->v[k].id;
+      if (k > i)
+        series_release_one(&l->v[k], l->ntags);
+    }
+    l->v[o] = l->v[i];
+    l->v[o].members = ids;
+    l->v[o++].nmembers = j - i;
+    i = j;
+  }
+  l->n = o;
+  return 0;
+}
+
+const uint64_t *vg_dataset_series_ids(const struct vg_dataset_series *s, size_t *n) {
+  *n = s->members ? s->nmembers : 1;
+  return s->members ? s->members : &s->id;
 }
 
 int vg_dataset_series(const struct vg_dataset *ds, struct vg_store_reader *r,
@@ -386,6 +464,10 @@ int vg_dataset_series(const struct vg_dataset *ds, struct vg_store_reader *r,
   out->n = 0;
   out->ntags = ds->c.tag_columns.n;
   int rc = vg_store_series_each(r, on_series, &p);
+  if (!rc && out->n)
+    qsort(out->v, out->n, sizeof *out->v, cmp_series);
+  if (!rc && ds->c.merge_by.n)
+    rc = coalesce(out);
   if (rc) {
     for (size_t i = 0; i < out->n; i++)
       series_release_one(&out->v[i], ds->c.tag_columns.n);
@@ -394,8 +476,6 @@ int vg_dataset_series(const struct vg_dataset *ds, struct vg_store_reader *r,
     out->n = 0;
     return rc;
   }
-  if (out->n)
-    qsort(out->v, out->n, sizeof *out->v, cmp_series);
   return 0;
 }
 
@@ -532,8 +612,10 @@ static void fill_row(struct scanner *x, const struct win *w, struct vg_dataset_r
         if (o >= sizeof x->supp_text) /* truncated: never past the end */
           o = sizeof x->supp_text - 1;
       } else {
-        double expected =
-            (double)(w->end - w->start) * 1e9 / (double)ds->c.sensor_period_ns;
+        size_t nids; /* a group expects the readings of every member */
+        vg_dataset_series_ids(x->s, &nids);
+        double expected = (double)(w->end - w->start) * 1e9 /
+                          (double)ds->c.sensor_period_ns * (double)nids;
         d->num = expected > 0 ? (double)w->count / expected : NAN;
         d->null = !isfinite(d->num);
       }
@@ -620,6 +702,70 @@ static void widen(struct scanner *x, int64_t from, int64_t to, int64_t *lo, int6
     *hi = vg_calendar_day(&x->cal, to - 1).end;
 }
 
+/* vg_store_read_range's callback of first_start: the first start, then stop. */
+static int on_first(const struct vg_wentry *w, void *arg) {
+  int64_t *first = arg;
+  if (w->start < *first)
+    *first = w->start;
+  return 1;
+}
+
+/* The first window start in [t, hi) of any of s's members; INT64_MAX when
+ * there is none. */
+static int first_start(struct vg_store_reader *r, const struct vg_dataset_series *s,
+                       uint8_t res, int64_t t, int64_t hi, int64_t *out, char *errstr,
+                       size_t errstr_size) {
+  *out = INT64_MAX;
+  for (size_t i = 0; i < s->nmembers; i++) {
+    int rc = vg_store_read_range(r, s->members[i], res, t, hi, on_first, out, errstr,
+                                 errstr_size);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* A group's windows are merged a slice of time at a time, so that memory
+ * holds a month of its members' windows (a year for a daily dataset), not
+ * its whole history. */
+#define SLICE_S(res) ((res) == VG_RES_HOUR ? 32 * 86400LL : 400 * 86400LL)
+
+/* The windows of group s with a start in [lo, hi), merged by start, through
+ * on_window; stops with its non-zero value. */
+static int read_group(struct scanner *x, struct vg_store_reader *r,
+                      const struct vg_dataset_series *s, int64_t lo, int64_t hi,
+                      char *errstr, size_t errstr_size) {
+  uint8_t res = x->ds->res;
+  int rc = 0;
+  for (int64_t t = lo; !rc && t < hi;) {
+    rc = first_start(r, s, res, t, hi, &t, errstr, errstr_size);
+    if (rc || t == INT64_MAX)
+      break;
+    int64_t end = hi > t + SLICE_S(res) ? t + SLICE_S(res) : hi; /* t is a window's */
+    struct vg_wmerge m = {0};
+    for (size_t i = 0; !rc && i < s->nmembers; i++)
+      rc = vg_store_read_range(r, s->members[i], res, t, end, vg_wmerge_add, &m, errstr,
+                               errstr_size);
+    rc = rc ? rc : vg_wmerge_finish(&m);
+    for (size_t i = 0; !rc && i < m.n; i++)
+      rc = on_window(&m.v[i].w, x);
+    vg_wmerge_release(&m);
+    t = end;
+  }
+  return rc;
+}
+
+/* The windows of s (a series, or a merge_by group) with a start in
+ * [lo, hi), in time order, through on_window. */
+static int read_series(struct scanner *x, struct vg_store_reader *r,
+                       const struct vg_dataset_series *s, int64_t lo, int64_t hi,
+                       char *errstr, size_t errstr_size) {
+  if (s->members)
+    return read_group(x, r, s, lo, hi, errstr, errstr_size);
+  return vg_store_read_range(r, s->id, x->ds->res, lo, hi, on_window, x, errstr,
+                             errstr_size);
+}
+
 static int scanner_init(struct scanner *x, const struct vg_dataset *ds,
                         struct vg_dataset_scan *sc,
                         int (*cb)(const struct vg_dataset_row *, void *), void *ctx) {
@@ -652,8 +798,7 @@ int vg_dataset_scan(const struct vg_dataset *ds, struct vg_store_reader *r,
     widen(&x, from, sc->to_s, &lo, &hi);
     if (sc->next_s > lo) /* resuming: the cursor is a group start */
       lo = sc->next_s;
-    rc = vg_store_read_range(r, x.s->id, ds->res, lo, hi, on_window, &x, errstr,
-                             errstr_size);
+    rc = read_series(&x, r, x.s, lo, hi, errstr, errstr_size);
     if (rc == 1 && x.stopped) {
       rc = 0;
       break; /* resumable at (series_idx, next_s) */
@@ -695,7 +840,7 @@ int vg_dataset_window(const struct vg_dataset *ds, struct vg_store_reader *r,
   } else {
     x.only_start = start;
   }
-  rc = vg_store_read_range(r, s->id, ds->res, lo, hi, on_window, &x, errstr, errstr_size);
+  rc = read_series(&x, r, s, lo, hi, errstr, errstr_size);
   if (!rc && x.n)
     rc = flush_group(&x);
   *cbrc = x.cbrc;

@@ -51,6 +51,7 @@ struct vg_source_conf {
 struct vg_dataset_conf {
   struct vg_dataset_def def;
   int line;
+  int key_lines[32]; /* the line of each key given (dataset_keys order), 0: not */
 };
 
 /* An indicators[] entry (docs/indicators.md): its definition, where it is

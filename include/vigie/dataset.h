@@ -61,6 +61,10 @@ struct vg_dataset_def {
   struct vg_strlist metrics;
   struct vg_strlist columns;
   struct vg_strlist tag_columns;
+  /* non-empty: rows merge the series of equal metric and values of these
+   * tags (wmerge.h), one row per group and window; tag_columns and
+   * entity_tag are then among them */
+  struct vg_strlist merge_by;
   int64_t suppress_below;        /* 0: no suppression */
   int status;                    /* enum vg_dataset_status */
   char *timezone;                /* NULL: the store's zone */
@@ -131,15 +135,23 @@ int vg_dataset_field(const struct vg_dataset *ds, const char *name);
 int vg_dataset_coords(const struct vg_dataset *ds, const char *entity, double *lat,
                       double *lon);
 
-/* A series of the dataset, with its metric and tag-column values. */
+/* A series of the dataset, with its metric and tag-column values. With
+ * merge_by, a group of series (wmerge.h): its key the group key, its id its
+ * smallest member's, its members every series of the group. */
 struct vg_dataset_series {
   uint64_t id;
   char *key; /* canonical key */
   char *metric;
-  char **tags;  /* one per tag column; NULL when the series lacks it */
-  char *entity; /* the entity_tag's value, or NULL */
-  int count_as; /* a count_as metric: its sum is a count too */
+  char **tags;       /* one per tag column; NULL when the series lacks it */
+  char *entity;      /* the entity_tag's value, or NULL */
+  int count_as;      /* a count_as metric: its sum is a count too */
+  uint64_t *members; /* merge_by: the member series' ids, ascending; else NULL */
+  size_t nmembers;
 };
+
+/* The store series whose windows make s's rows: its members, or s itself
+ * (*n gets their number). Valid while s lives. */
+const uint64_t *vg_dataset_series_ids(const struct vg_dataset_series *s, size_t *n);
 
 struct vg_dataset_series_list {
   struct vg_dataset_series *v;

@@ -231,6 +231,21 @@ static const struct {
      "    metrics: [m]\n    mobility_type: BIKE\n",
      "vigie.yaml:3: datasets[0]: mobility_type, site_names and insee_codes are keys of "
      "schema: comptage-mobilites"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    merge_by: [road]\n    tag_columns: [road, site]\n",
+     "vigie.yaml:7: datasets[0].tag_columns: \"site\" is not one of merge_by"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    merge_by: [road]\n    entity_tag: site\n",
+     "vigie.yaml:7: datasets[0].entity_tag: \"site\" is not one of merge_by"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    merge_by: [road, road]\n",
+     "vigie.yaml:6: datasets[0].merge_by: \"road\" is listed twice"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    merge_by: [\"a b\"]\n",
+     "vigie.yaml:6: datasets[0].merge_by: \"a b\" is not a tag name"},
+    {"sources: [{topic: a, time_key: t}]\ndatasets:\n  - id: x\n    resolution: 1h\n"
+     "    metrics: [m]\n    merge_by: []\n",
+     "vigie.yaml:6: datasets[0].merge_by: the list is empty"},
     {"sources: [{topic: a, time_key: t}, {topic: a, time_key: u}]\n",
      "sources[1]: topic \"a\" is already consumed by the source at line 1"},
     {"sources: [{topic: a, time_key: t}]\ndata_dir: [a, b]\n",
