@@ -859,8 +859,8 @@ int64_t vg_dataset_slot_end(const struct vg_dataset *ds, int64_t start) {
 }
 
 int64_t vg_dataset_group(const struct vg_dataset *ds, int64_t start) {
-  if (ds->res != VG_RES_HOUR)
-    return start;
+  if (ds->res != VG_RES_HOUR || ds->c.suppress_below <= 0)
+    return start; /* vg_dataset_window re-sends that window alone */
   struct vg_calendar cal;
   vg_calendar_init(&cal, ds->store_tz, 60);
   return vg_calendar_day(&cal, start).start;

@@ -209,8 +209,9 @@ int vg_dataset_window(const struct vg_dataset *ds, struct vg_store_reader *r,
                       int (*cb)(const struct vg_dataset_row *row, void *ctx), void *ctx,
                       int *cbrc, char *errstr, size_t errstr_size);
 
-/* The start of the suppression group of the window starting at start: its
- * store day (hourly datasets) or itself (daily). */
+/* The start of the rows vg_dataset_window re-sends for the window starting
+ * at start: its store day (hourly datasets with suppress_below: the
+ * suppression group), else itself. */
 int64_t vg_dataset_group(const struct vg_dataset *ds, int64_t start);
 
 /* Output formats of rows. sel: field indexes to write (nsel of them); tz:

@@ -347,6 +347,20 @@ static void changes_pages_and_gone(void **state) {
   assert_int_equal(json_int(body, "next_cursor"), 1);
   assert_non_null(strstr(body, "\"more\":true"));
   free(body);
+  /* without suppress_below, a change re-sends its hour alone: every other
+   * hour of that day in the page comes too */
+  const char *chf = VG_API_PREFIX "catalog/datasets/passages-final/changes";
+  snprintf(path, sizeof path, "%s?since=0&limit=40", chf);
+  assert_int_equal(get(s->port, path, &body), 200);
+  assert_int_equal(json_int(body, "next_cursor"), 40);
+  size_t first40 = 0; /* the hourly records among the first 40 emitted */
+  for (size_t i = 0, seen = 0; i < f->nw && seen < 40; i++)
+    if (f->w[i].final) {
+      seen++;
+      first40 += f->w[i].res == VG_RES_HOUR;
+    }
+  assert_int_equal(json_int(body, "total_count"), (long long)first40);
+  free(body);
   /* beyond the end: 400 */
   snprintf(path, sizeof path, "%s?since=%zu", ch, f->nemit + 1);
   assert_int_equal(get(s->port, path, &body), 400);
