@@ -14,6 +14,11 @@ each with its site). Then:
   windows of one road), every hour both cities finalized equals the whole
   territory's window of that hour -- counts, sums, extremes, first/last,
   and the quantiles of merged sketches -- and the oracle of the raw rows;
+- a dataset `merge_by: [report_id]` of the serve instance, through its HTTP
+  API (records, CSV export, changes feed), has rows equal to the whole
+  territory's dataset rows (its API's CSV export) for every hour both
+  cities finalized -- count, sum, min, max, p95 -- and the merged revision
+  of the rule (the sites' revisions added, plus one);
 - a late reading in Issy revises Issy's hour in the serve store (revision
   1, one more count) and the merged hour with it;
 - kill -9 of the serve instance while it reads, then a restart: the same
@@ -150,6 +155,91 @@ def check_merged(bin_path, serve_cfg, city_cfgs, whole_cfg, oracle):
     return checked
 
 
+MERGED = ("datasets:\n  - id: trafic-territoire\n    resolution: 1h\n"
+          "    metrics: [traffic_vehicle_count]\n    columns: [count, sum, min, max, p95]\n"
+          "    tag_columns: [report_id]\n{merge}")
+
+
+def http_get(port, path, timeout=30):
+    """GET of the API at port (retried while vigied starts): the body."""
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/explore/v2.1/catalog/"
+                                        + path, timeout=60) as f:
+                return f.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def csv_rows(text):
+    """A CSV export (delimiter=, with_bom=false) keyed by (road, start)."""
+    return {(r["report_id"], r["start_datetime"]): r
+            for r in csv.DictReader(io.StringIO(text, newline=""))}
+
+
+def check_merged_dataset(bin_path, serve_cfg, serve_port, city_cfgs, whole_cfg,
+                         whole_port):
+    """The serve instance's merge_by dataset, through its API, is the whole
+    territory's dataset for each hour both cities finalized."""
+    final = [{(r["series"], r["start_datetime"]) for r in rows(bin_path, c, "1h")
+              if r["status"] == "final"} for c in city_cfgs.values()]
+    both = final[0] & final[1]
+    sites = {}  # (series, start) -> the sites' revisions in the serve store
+    for r in rows(bin_path, serve_cfg, "1h", "--metric", "traffic_vehicle_count"):
+        group = re.sub(r',site="[^"]*"', "", r["series"])
+        sites.setdefault((group, r["start_datetime"]), []).append(int(r["revision"]))
+    export = "datasets/trafic-territoire/exports/csv?delimiter=,&with_bom=false"
+    procs = [subprocess.Popen([bin_path("vigied"), "--config", c], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for c in (serve_cfg, whole_cfg)]
+    try:
+        merged = csv_rows(http_get(serve_port, export))
+        whole = csv_rows(http_get(whole_port, export))
+        records = json.loads(http_get(
+            serve_port, "datasets/trafic-territoire/records?limit=100&offset=100"))
+        changes, since, more = {}, 0, True
+        while more:
+            page = json.loads(http_get(
+                serve_port, f"datasets/trafic-territoire/changes?since={since}&limit=10000"))
+            for r in page["results"]:
+                k = (r["report_id"], r["start_datetime"])
+                if k not in changes or changes[k]["revision"] <= r["revision"]:
+                    changes[k] = r
+            since, more = page["next_cursor"], page["more"]
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=60)
+    checked = 0
+    for (road, start), m in merged.items():
+        group = f'traffic_vehicle_count{{report_id="{road}"}}'
+        if (group, start) not in both:
+            continue
+        w = whole[(road, start)]
+        assert int(m["count"]) == int(w["count"]), (m, w)
+        for k in ("min", "max"):
+            assert float(m[k]) == float(w[k]), (k, m, w)
+        for k in ("sum", "p95"):
+            assert float(m[k]) == pytest.approx(float(w[k]), rel=1e-12), (k, m, w)
+        revs = sites[(group, start)]
+        assert len(revs) == 2 and int(m["revision"]) == sum(revs) + 1, (m, revs)
+        assert m["status"] == "final"
+        c = changes[(road, start)]  # the changes feed finds the group by a member
+        assert (c["count"], c["revision"]) == (int(m["count"]), int(m["revision"])), (c, m)
+        checked += 1
+    assert checked > 100, checked
+    assert set(changes) == set(merged)
+    # the records endpoint gives the export's rows
+    assert len(records["results"]) == 100 and records["total_count"] == len(merged)
+    for r in records["results"]:
+        e = merged[(r["report_id"], r["start_datetime"])]
+        assert (r["count"], r["max"]) == (int(e["count"]), float(e["max"])), (r, e)
+    return checked
+
+
 def time_of(iso):
     from datetime import datetime
     return datetime.fromisoformat(iso).timestamp()
@@ -168,13 +258,18 @@ def test_two_cities_and_their_territory(kafka, kcat, bin_path, tmp_path, topic_n
     produce(kcat, kafka.bootstrap, f"{topic_name}.whole", msgs)
     cities = {site: city_config(tmp_path, site, kafka.bootstrap, topics[site], site)
               for site in SITES}
-    whole = city_config(tmp_path, "whole", kafka.bootstrap, f"{topic_name}.whole", "whole")
+    whole_port, serve_port = free_port(), free_port()
+    whole = city_config(tmp_path, "whole", kafka.bootstrap, f"{topic_name}.whole", "whole",
+                        port=whole_port)
+    with open(whole, "a") as f:
+        f.write(MERGED.format(merge=""))
     for cfg in list(cities.values()) + [whole]:
         drain(bin_path, cfg)
     # small fetches: the serve instance reads the topics over many epochs
     serve = serve_config(tmp_path, "serve", kafka.bootstrap,
-                         [(f"{topics[s]}.rollups", s) for s in SITES],
-                         kafka_extra=", properties: {max.partition.fetch.bytes: '65536'}")
+                         [(f"{topics[s]}.rollups", s) for s in SITES], port=serve_port,
+                         kafka_extra=", properties: {max.partition.fetch.bytes: '65536'}",
+                         extra=MERGED.format(merge="    merge_by: [report_id]\n"))
 
     # kill -9 of the serve instance at random instants while it reads and
     # commits (each time once it has committed more), restarts, its drain
@@ -201,6 +296,8 @@ def test_two_cities_and_their_territory(kafka, kcat, bin_path, tmp_path, topic_n
     check_sites(bin_path, serve, cities)
     hours = check_merged(bin_path, serve, cities, whole, oracle)
     print(f"{hours} merged hours equal the whole territory's")
+    hours = check_merged_dataset(bin_path, serve, serve_port, cities, whole, whole_port)
+    print(f"{hours} rows of the merge_by dataset equal the whole territory's")
 
     # a late reading in Issy: its hour comes again, revision 1, in the territory too
     final = [r for r in rows(bin_path, cities["issy"], "1h") if r["status"] == "final"
