@@ -19,6 +19,7 @@
 #include "vigie/publish.h"
 #include "vigie/store.h"
 #include "vigie/tz.h"
+#include "vigie/wmerge.h"
 #include "vigie/wstats.h"
 
 #include "vigieq.h"
@@ -379,156 +380,102 @@ static int fill_end(struct fill *f) {
 
 /* --- --group-by: exact merges of series ---------------------------------- */
 
-struct gwin {
-  size_t group; /* index into the group names */
-  struct vg_wentry w;
-  int partial_qs, partial_hll; /* a member lacked the sketch */
-};
-
-struct gather {
-  struct gwin *v;
-  size_t n, cap;
-  size_t group;
-};
-
-/* The group key of a series: its metric with only the grouping tags, in
- * canonical form (tags sorted by name, as codec.h; a missing tag is left
- * out, like an empty one). */
-static int group_key(const char *key, const struct names *by, char *out, size_t size) {
-  char metric[512];
-  static struct tag tags[MAX_TAGS];
-  int nt;
-  if (parse_key(key, strlen(key), metric, sizeof metric, tags, &nt))
-    return -1;
-  size_t o = (size_t)snprintf(out, size, "%s", metric);
-  int first = 1;
-  for (int t = 0; t < nt && o < size; t++) { /* tags are sorted in the key */
-    if (!names_has(by, tags[t].name) || !tags[t].value[0])
-      continue;
-    o += (size_t)snprintf(out + o, size - o, "%s%s=\"", first ? "{" : ",", tags[t].name);
-    for (const char *v = tags[t].value; *v && o + 3 < size; v++) {
-      if (*v == '\\' || *v == '"' || *v == '\n')
-        out[o++] = '\\';
-      out[o++] = *v == '\n' ? 'n' : *v;
-    }
-    o += (size_t)snprintf(out + o, o < size ? size - o : 0, "\"");
-    first = 0;
-  }
-  if (!first && o < size)
-    o += (size_t)snprintf(out + o, size - o, "}");
-  return o < size ? 0 : -1;
-}
-
-static int on_gather(const struct vg_wentry *w, void *arg) {
-  struct gather *g = arg;
-  if (VG_GROW(g->v, g->n + 1, g->cap))
-    return -ENOMEM;
-  struct gwin *d = &g->v[g->n];
-  d->group = g->group;
-  d->w = *w;
-  vg_acc_init(&d->w.acc);
-  d->partial_qs = w->acc.st.count && !w->acc.qs;
-  d->partial_hll = w->acc.st.count && !w->acc.hll;
-  struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
-  int rc = vg_acc_merge(&d->w.acc, &w->acc, &o); /* a deep copy */
-  if (rc) {
-    vg_acc_release(&d->w.acc);
-    return rc;
-  }
-  g->n++;
-  return 0;
-}
-
 static const struct names *sort_groups; /* qsort has no context argument */
 
-static int cmp_gwin(const void *a, const void *b) {
-  const struct gwin *x = a, *y = b;
-  int c = strcmp(sort_groups->v[x->group], sort_groups->v[y->group]);
-  if (c)
-    return c;
-  return (x->w.start > y->w.start) - (x->w.start < y->w.start);
+static int cmp_group(const void *a, const void *b) {
+  return strcmp(sort_groups->v[*(const size_t *)a], sort_groups->v[*(const size_t *)b]);
+}
+
+/* The group of each series of l (*gi, indexes into *groups, whose names are
+ * the group keys, wmerge.h), numbered in key order (*rank: group index ->
+ * its place). EX_OK or an exit code. */
+static int group_series(const struct series_list *l, const struct names *by,
+                        struct names *groups, size_t **gi, size_t **rank) {
+  size_t *order = NULL;
+  *gi = calloc(l->n + 1, sizeof **gi);
+  for (size_t i = 0; *gi && i < l->n; i++) {
+    char gk[1024];
+    const char *key = l->v[i].key;
+    if (vg_group_key(key, strlen(key), (const char *const *)by->v, by->n, gk,
+                     sizeof gk) ||
+        names_add(groups, gk))
+      return fail(EX_RUNTIME, "cannot group series %s", key);
+    (*gi)[i] = names_index(groups, gk);
+  }
+  order = calloc(groups->n + 1, sizeof *order);
+  *rank = calloc(groups->n + 1, sizeof **rank);
+  if (!*gi || !order || !*rank) {
+    free(order);
+    return fail(EX_RUNTIME, "out of memory");
+  }
+  for (size_t g = 0; g < groups->n; g++)
+    order[g] = g;
+  sort_groups = groups;
+  qsort(order, groups->n, sizeof *order, cmp_group);
+  for (size_t k = 0; k < groups->n; k++)
+    (*rank)[order[k]] = k;
+  free(order);
+  return EX_OK;
+}
+
+/* Writes merged window w of group key gk through --fill and on_window. */
+static int grouped_row(struct fill *f, const char *gk, const struct vg_wentry *w,
+                       char *metric, size_t msize) {
+  struct qrow *q = f->q;
+  int rc = 0;
+  if (!q->key || strcmp(q->key, gk) != 0) { /* a new group: the last one's gaps */
+    static struct tag tags[MAX_TAGS];
+    int nt;
+    rc = q->key ? fill_end(f) : 0;
+    parse_key(gk, strlen(gk), metric, msize, tags, &nt);
+    q->key = gk;
+    q->metric = metric;
+  }
+  return rc ? rc : fill_window(w, f);
 }
 
 /* Reads every selected series, merges the windows of each group and start
- * (vg_acc_merge: sums, M2 by Chan's formula, sketches merged, not
- * averaged), and prints them through on_window. A merged window is final
- * when all its parts are; its revision is the highest. */
+ * exactly (wmerge.h: sums, M2 by Chan's formula, sketches merged, not
+ * averaged; final when all parts are; the revision of its rule), and
+ * prints them through on_window, groups in key order. */
 static int query_grouped(struct ctx *c, const struct series_list *l,
                          const struct names *by, uint8_t res, int64_t from, int64_t to,
                          struct fill *f) {
-  struct qrow *q = f->q;
   char metric[512];
-  struct gather g = {0};
+  struct vg_wmerge m = {0};
   struct names groups = {0};
-  int ex = EX_OK;
-  for (size_t i = 0; i < l->n; i++) {
-    char gk[1024];
-    if (group_key(l->v[i].key, by, gk, sizeof gk) || names_add(&groups, gk)) {
-      ex = fail(EX_RUNTIME, "cannot group series %s", l->v[i].key);
-      goto done;
-    }
-    g.group = names_index(&groups, gk);
+  size_t *gi = NULL, *rank = NULL;
+  int ex = group_series(l, by, &groups, &gi, &rank);
+  for (size_t i = 0; ex == EX_OK && i < l->n; i++) {
     char e[512] = "";
-    int rc =
-        vg_store_read_range(c->rd, l->v[i].id, res, from, to, on_gather, &g, e, sizeof e);
-    if (rc) {
+    m.group = rank[gi[i]];
+    int rc = vg_store_read_range(c->rd, l->v[i].id, res, from, to, vg_wmerge_add, &m, e,
+                                 sizeof e);
+    if (rc)
       ex = fail(EX_RUNTIME, "cannot read series %s: %s", l->v[i].key,
                 e[0] ? e : vg_strerror(rc));
-      goto done;
-    }
   }
-  sort_groups = &groups;
-  if (g.n > 1) /* g.v is NULL when no window matched */
-    qsort(g.v, g.n, sizeof *g.v, cmp_gwin);
-  for (size_t i = 0; i < g.n;) {
-    struct gwin *m = &g.v[i];
-    size_t j = i + 1;
-    for (; j < g.n && g.v[j].group == m->group && g.v[j].w.start == m->w.start; j++) {
-      struct vg_acc_opts o = VG_ACC_OPTS_DEFAULT;
-      if (vg_acc_merge(&m->w.acc, &g.v[j].w.acc, &o)) {
-        ex = fail(EX_RUNTIME, "out of memory");
-        goto done;
-      }
-      m->w.final &= g.v[j].w.final;
-      if (g.v[j].w.revision > m->w.revision)
-        m->w.revision = g.v[j].w.revision;
-      m->partial_qs |= g.v[j].partial_qs;
-      m->partial_hll |= g.v[j].partial_hll;
-    }
-    /* a quantile or distinct count of only some members would mislead */
-    if (m->partial_qs && m->w.acc.qs) {
-      vg_ddsketch_free(m->w.acc.qs);
-      m->w.acc.qs = NULL;
-    }
-    if (m->partial_hll && m->w.acc.hll) {
-      vg_hll_free(m->w.acc.hll);
-      m->w.acc.hll = NULL;
-    }
-    static struct tag tags[MAX_TAGS];
-    int nt, rc = 0;
-    const char *gk = groups.v[m->group];
-    if (q->key != gk) { /* a new group: the previous one's trailing gaps first */
-      rc = q->key ? fill_end(f) : 0;
-      parse_key(gk, strlen(gk), metric, sizeof metric, tags, &nt);
-      q->key = gk;
-      q->metric = metric;
-    }
-    rc = rc ? rc : fill_window(&m->w, f);
-    if (rc == 0 && j == g.n)
+  if (ex == EX_OK && vg_wmerge_finish(&m))
+    ex = fail(EX_RUNTIME, "out of memory");
+  const char **names = ex == EX_OK ? calloc(groups.n + 1, sizeof *names) : NULL;
+  if (ex == EX_OK && !names)
+    ex = fail(EX_RUNTIME, "out of memory");
+  for (size_t g = 0; names && g < groups.n; g++)
+    names[rank[g]] = groups.v[g];
+  for (size_t i = 0; ex == EX_OK && i < m.n; i++) {
+    int rc = grouped_row(f, names[m.v[i].group], &m.v[i].w, metric, sizeof metric);
+    if (rc == 0 && i + 1 == m.n)
       rc = fill_end(f);
-    if (rc < 0) {
+    if (rc < 0)
       ex = f->err[0] ? fail(EX_USAGE, "%s", f->err)
                      : fail(EX_RUNTIME, "cannot write the rows: %s", vg_strerror(rc));
-      goto done;
-    }
     if (rc > 0)
       break; /* --limit */
-    i = j;
   }
-done:
-  for (size_t i = 0; i < g.n; i++)
-    vg_acc_release(&g.v[i].w.acc);
-  free(g.v);
+  free(names);
+  free(gi);
+  free(rank);
+  vg_wmerge_release(&m);
   names_release(&groups);
   return ex;
 }

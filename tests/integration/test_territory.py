@@ -313,6 +313,13 @@ def test_two_cities_and_their_territory(kafka, kcat, bin_path, tmp_path, topic_n
     got = served[(sited(hour["series"], "issy"), hour["start_datetime"])]
     assert got["revision"] == "1" and int(got["count"]) == int(hour["count"]) + 1
     assert float(got["max"]) == 1000
+    # merged, the hour's revision grows with Issy's (the sites' added, plus one)
+    merged = {(r["series"], r["start_datetime"]): r
+              for r in rows(bin_path, serve, "1h", "--group-by", "report_id")}
+    m = merged[(hour["series"], hour["start_datetime"])]
+    other = served.get((sited(hour["series"], "boulogne"), hour["start_datetime"]))
+    assert int(m["revision"]) == 1 + (int(other["revision"]) + 1 if other else 0), (m, other)
+    assert int(m["count"]) == int(got["count"]) + (int(other["count"]) if other else 0)
     check_sites(bin_path, serve, cities)
 
     # a second replica on the same topics answers byte for byte alike
