@@ -104,11 +104,16 @@ static int merge_setup(void **state) {
     return -1;
   struct vg_store_opts so = {.path = f->dir, .durability = VG_STORE_NOSYNC};
   assert_int_equal(vg_store_open(&so, &f->st, err, sizeof err), 0);
-  f->w = calloc(MDAYS * 24 * NSER, sizeof *f->w);
+  f->w = calloc((MDAYS + 2) * 24 * NSER, sizeof *f->w);
   uint64_t rng = 7;
   for (int d = 0; d < MDAYS; d++)
     for (int h = 0; h < 24; h++)
       build_hour(f, d, h, &rng);
+  /* hours after gaps longer than a group's read slice (32 days) */
+  for (int h = 0; h < 24; h += 5) {
+    build_hour(f, 45, h, &rng);
+    build_hour(f, 120, h, &rng);
+  }
   const struct vg_wentry **open = calloc(f->nw, sizeof *open);
   for (size_t i = 0; i < f->nw; i++)
     open[i] = &f->w[i];
@@ -261,16 +266,17 @@ static void merged_equals_union(void **state) {
   same_rows(&gm, &gu);
   /* coverage (number 11, after the 11 statistics): readings / (6 per hour
    * and member series) */
-  int nfinal = 0, nprov = 0, nrev = 0;
+  int nfinal = 0, nprov = 0, nrev = 0, late = 0;
   for (size_t i = 0; i < gm.n; i++) {
     const struct mrow *x = &gm.v[i];
+    late += x->start >= MT0 + 120 * MDAY; /* read after two gaps */
     double members = strcmp(x->road, "r1") == 0 ? 2 : 1;
     assert_true(fabs(x->v[11] - x->v[0] / (6 * members)) < 1e-12);
     nfinal += strcmp(x->status, "final") == 0;
     nprov += strcmp(x->status, "provisional") == 0;
     nrev += x->v[12] > 1;
   }
-  assert_true(nfinal > 0 && nprov > 0 && nrev > 0);
+  assert_true(nfinal > 0 && nprov > 0 && nrev > 0 && late > 1);
   free(gm.v);
   free(gu.v);
   vg_dataset_free(merged);
