@@ -15,7 +15,8 @@ each with its site). Then:
   territory's window of that hour -- counts, sums, extremes, first/last,
   and the quantiles of merged sketches -- and the oracle of the raw rows;
 - a dataset `merge_by: [report_id]` of the serve instance, through its HTTP
-  API (records, CSV export, changes feed), has rows equal to the whole
+  API (records, CSV export, changes feed; the export folder's file is the
+  API's CSV, DCAT lists it), has rows equal to the whole
   territory's dataset rows (its API's CSV export) for every hour both
   cities finalized -- count, sum, min, max, p95 -- and the merged revision
   of the rule (the sites' revisions added, plus one);
@@ -182,9 +183,10 @@ def csv_rows(text):
 
 
 def check_merged_dataset(bin_path, serve_cfg, serve_port, city_cfgs, whole_cfg,
-                         whole_port):
+                         whole_port, export_dir):
     """The serve instance's merge_by dataset, through its API, is the whole
-    territory's dataset for each hour both cities finalized."""
+    territory's dataset for each hour both cities finalized; its export
+    folder holds the API's CSV, its DCAT lists it."""
     final = [{(r["series"], r["start_datetime"]) for r in rows(bin_path, c, "1h")
               if r["status"] == "final"} for c in city_cfgs.values()]
     both = final[0] & final[1]
@@ -198,6 +200,14 @@ def check_merged_dataset(bin_path, serve_cfg, serve_port, city_cfgs, whole_cfg,
     try:
         merged = csv_rows(http_get(serve_port, export))
         whole = csv_rows(http_get(whole_port, export))
+        body = http_get(serve_port, "datasets/trafic-territoire/exports/csv")
+        dcat = json.loads(http_get(serve_port, "exports/dcat"))
+        path = os.path.join(export_dir, "trafic-territoire.csv")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with open(path, encoding="utf-8", newline="") as f:
+            folder = f.read()
         records = json.loads(http_get(
             serve_port, "datasets/trafic-territoire/records?limit=100&offset=100"))
         changes, since, more = {}, 0, True
@@ -213,6 +223,8 @@ def check_merged_dataset(bin_path, serve_cfg, serve_port, city_cfgs, whole_cfg,
         for p in procs:
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=60)
+    assert folder == body and len(body) > 100000
+    assert "trafic-territoire" in json.dumps(dcat)
     checked = 0
     for (road, start), m in merged.items():
         group = f'traffic_vehicle_count{{report_id="{road}"}}'
@@ -269,7 +281,9 @@ def test_two_cities_and_their_territory(kafka, kcat, bin_path, tmp_path, topic_n
     serve = serve_config(tmp_path, "serve", kafka.bootstrap,
                          [(f"{topics[s]}.rollups", s) for s in SITES], port=serve_port,
                          kafka_extra=", properties: {max.partition.fetch.bytes: '65536'}",
-                         extra=MERGED.format(merge="    merge_by: [report_id]\n"))
+                         extra=f"export_dir: {tmp_path / 'serve-exports'}\n"
+                         "publish: {export_interval: 1s}\n"
+                         + MERGED.format(merge="    merge_by: [report_id]\n"))
 
     # kill -9 of the serve instance at random instants while it reads and
     # commits (each time once it has committed more), restarts, its drain
@@ -296,7 +310,8 @@ def test_two_cities_and_their_territory(kafka, kcat, bin_path, tmp_path, topic_n
     check_sites(bin_path, serve, cities)
     hours = check_merged(bin_path, serve, cities, whole, oracle)
     print(f"{hours} merged hours equal the whole territory's")
-    hours = check_merged_dataset(bin_path, serve, serve_port, cities, whole, whole_port)
+    hours = check_merged_dataset(bin_path, serve, serve_port, cities, whole, whole_port,
+                                 tmp_path / "serve-exports")
     print(f"{hours} rows of the merge_by dataset equal the whole territory's")
 
     # a late reading in Issy: its hour comes again, revision 1, in the territory too
