@@ -23,8 +23,9 @@ each with its site). Then:
 - a late reading in Issy revises Issy's hour in the serve store (revision
   1, one more count) and the merged hour with it;
 - kill -9 of the serve instance while it reads, then a restart: the same
-  windows as a clean run; a second serve replica on the same topics answers
-  byte for byte alike;
+  windows as a clean run; a hot copy of its store taken while it reads
+  resumes at the copy's offsets to the same store; a second serve replica
+  on the same topics answers byte for byte alike;
 - a city of another time zone is refused: the serve instance stops naming
   the zones, and writes none of its windows.
 """
@@ -292,13 +293,18 @@ def test_two_cities_and_their_territory(kafka, kcat, bin_path, tmp_path, topic_n
     rnd = random.Random(seed)
     done = 0
     with open(tmp_path / "serve.log", "w") as log:
-        for _ in range(3):
+        for kill in range(3):
             p = subprocess.Popen([bin_path("vigied"), "--config", serve], stdout=log,
                                  stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and p.poll() is None and \
                     sum(stored(bin_path, serve).values()) <= done:
                 time.sleep(0.05)
+            if kill == 2:  # a hot copy of the serve store while it reads
+                c = subprocess.run([bin_path("vigieq"), "--config", serve, "copy",
+                                    str(tmp_path / "serve-copy")], capture_output=True,
+                                   text=True, timeout=120)
+                assert c.returncode == 0, c.stderr
             time.sleep(rnd.uniform(0.0, 0.3))
             p.send_signal(signal.SIGKILL)
             p.wait()
@@ -307,6 +313,18 @@ def test_two_cities_and_their_territory(kafka, kcat, bin_path, tmp_path, topic_n
     assert len(loaded) == 3 and int(loaded[-1]) > 0, loaded
     r = drain(bin_path, serve)
     assert "serving the rollup topics" in r.stderr
+    # a serve instance on the hot copy resumes at its offsets: the same store
+    copy_cfg = tmp_path / "serve-copy.yaml"
+    copy_cfg.write_text(open(serve).read().replace(f"data_dir: {tmp_path / 'serve'}\n",
+                                                   f"data_dir: {tmp_path / 'serve-copy'}\n"))
+    assert sum(stored(bin_path, str(copy_cfg)).values()) > 0
+    r = drain(bin_path, str(copy_cfg))
+    assert re.search(r'msg="store loaded" epoch=[1-9]', r.stderr), r.stderr[-2000:]
+    for res in ("1h", "1d"):
+        out = [subprocess.run([bin_path("vigieq"), "--config", c, "query", "--resolution",
+                               res, "--format", "csv"], capture_output=True,
+                              timeout=300).stdout for c in (serve, str(copy_cfg))]
+        assert out[0] and out[0] == out[1], f"the hot copy's serve differs at {res}"
     check_sites(bin_path, serve, cities)
     hours = check_merged(bin_path, serve, cities, whole, oracle)
     print(f"{hours} merged hours equal the whole territory's")
