@@ -119,11 +119,12 @@ if [ $quick -eq 0 ]; then
 fi
 
 stage "integration tests against a real Kafka broker"
+# --durations: where the stage's time goes (it must stay under 20 minutes)
 VIGIE_BUILD_DIR="$root/gcc" "$venv/bin/pytest" -c tests/integration/pytest.ini \
-  -m "not cluster" tests/integration
+  --durations=25 -m "not cluster" tests/integration
 # the 3-broker KRaft cluster's tests (scale-out roles, failover): a stage of
 # their own, after the rest, so that the first verdict comes sooner
 stage "integration tests on a 3-broker Kafka cluster"
 VIGIE_BUILD_DIR="$root/gcc" "$venv/bin/pytest" -c tests/integration/pytest.ini \
-  -m cluster tests/integration
+  --durations=10 -m cluster tests/integration
 stage "all tests passed"

@@ -752,9 +752,12 @@ static int read_back(struct vg_rollup *p, int first) {
   pthread_mutex_unlock(&p->mu);
   p->scanned = 1;
   p->rescan = 0;
-  if (p->nskip || !first)
+  if (p->nskip)
     VG_LOG_INFO("rollup topic read back", "topic=%s found=%zu until_seq=%" PRIu64,
-                p->topic, p->nskip, p->nskip ? p->skip_until : 0);
+                p->topic, p->nskip, p->skip_until);
+  else if (!first) /* a retry while the topic refuses: every 2 s, said once a minute */
+    VG_LOG_RATELIMITED(VG_LOG_INFO, 60000, "rollup topic read back",
+                       "topic=%s found=0 until_seq=0", p->topic);
   return 0;
 }
 
