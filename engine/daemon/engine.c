@@ -3323,7 +3323,7 @@ static int output_topics(struct vg_engine *e, struct vg_kafka_consumer *meta,
     t[n++] = (struct vg_kafka_new_topic){cfg->kafka_dead_letter_topic, parts, repl, 0};
   if (cfg->publish_rollups && e->role != VG_ROLE_INGEST)
     t[n++] = (struct vg_kafka_new_topic){cfg->kafka_rollup_topic, parts, repl, 1};
-  return vg_kafka_create_topics(meta, t, n, 10000, &created, errstr, errstr_size);
+  return vg_kafka_create_topics(meta, t, n, 5000, &created, errstr, errstr_size);
 }
 
 /* Connects: the source partitions (a missing topic is waited for), the

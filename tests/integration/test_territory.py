@@ -311,6 +311,10 @@ def test_two_cities_and_their_territory(kafka, kcat, bin_path, tmp_path, topic_n
             done = sum(stored(bin_path, serve).values())
     loaded = re.findall(r'msg="store loaded" epoch=(\d+)', (tmp_path / "serve.log").read_text())
     assert len(loaded) == 3 and int(loaded[-1]) > 0, loaded
+    # from here on, fetches of the usual size (the drains are faster)
+    text = open(serve).read()
+    open(serve, "w").write(text.replace(", properties: {max.partition.fetch.bytes: '65536'}",
+                                        ""))
     r = drain(bin_path, serve)
     assert "serving the rollup topics" in r.stderr
     # a serve instance on the hot copy resumes at its offsets: the same store
